@@ -1,0 +1,453 @@
+#include "devices/ascendc/kernel_operator.h"
+
+#include "model/error.h"
+
+namespace npusim::ascendc {
+
+namespace {
+
+const char* PosName(TPosition p) {
+  static const char* kNames[] = {"GM", "VECIN", "VECOUT", "VECCALC", "A1", "B1", "A2", "B2", "CO1", "CO2"};
+  return kNames[static_cast<int>(p)];
+}
+
+Mem MemOf(TPosition p) {
+  switch (p) {
+    case TPosition::VECIN: case TPosition::VECOUT: case TPosition::VECCALC: return Mem::kUb;
+    case TPosition::A1: case TPosition::B1: return Mem::kL1;
+    case TPosition::A2: return Mem::kL0A;
+    case TPosition::B2: return Mem::kL0B;
+    case TPosition::CO1: return Mem::kL0C;
+    default: return Mem::kGm;
+  }
+}
+// The pipe that writes data into a position, and the pipe that reads it out.
+Pipe ProducerOf(TPosition p) {
+  switch (p) {
+    case TPosition::VECIN: case TPosition::A1: case TPosition::B1: return Pipe::kMte2;
+    case TPosition::A2: case TPosition::B2: return Pipe::kMte1;
+    case TPosition::CO1: return Pipe::kM;
+    default: return Pipe::kV;
+  }
+}
+Pipe ConsumerOf(TPosition p) {
+  switch (p) {
+    case TPosition::VECOUT: return Pipe::kMte3;
+    case TPosition::A1: case TPosition::B1: return Pipe::kMte1;
+    case TPosition::A2: case TPosition::B2: return Pipe::kM;
+    case TPosition::CO1: return Pipe::kFix;
+    default: return Pipe::kV;
+  }
+}
+
+std::string Hex(uint64_t v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+void CheckAligned(const LocalView& v, const char* api) {
+  CoreRuntime& core = CurrentCore();
+  uint64_t align = core.Alignment(v.mem);
+  if (v.addr % align)
+    throw SimFailure("misaligned", core.name() + ": " + api + ": " + MemName(v.mem) + " address " + Hex(v.addr) +
+                                       " is not " + std::to_string(align) + " B aligned");
+}
+
+void CheckLocalExtent(const LocalView& v, uint64_t bytes, const char* api) {
+  if (bytes > v.bytes)
+    throw SimFailure("out_of_bounds", CurrentCore().name() + ": " + api + " touches " + std::to_string(bytes) + " B of " +
+                                          MemName(v.mem) + " at " + Hex(v.addr) + " but the tensor's buffer has only " +
+                                          std::to_string(v.bytes) + " B left");
+}
+
+void RequireMem(const LocalView& v, Mem m, const char* api, const char* role) {
+  if (v.mem != m)
+    throw SimFailure("invalid_instruction", CurrentCore().name() + ": " + api + ": " + role + " must be in " + MemName(m) +
+                                                ", got " + MemName(v.mem));
+}
+
+uint64_t Round32(uint64_t b) { return (b + 31) / 32 * 32; }
+
+}  // namespace
+
+namespace detail {
+
+void CheckGmRange(const GmBuffer* b, uint64_t offset, uint64_t bytes, const char* what) {
+  if (!b) throw SimFailure("out_of_bounds", CurrentCore().name() + ": " + what + " on a GlobalTensor without a buffer");
+  if (offset + bytes > b->bytes)
+    throw SimFailure("out_of_bounds", CurrentCore().name() + ": " + what + " reads/writes GM [" + Hex(b->addr + offset) +
+                                          ", " + Hex(b->addr + offset + bytes) + ") beyond tensor '" + b->name + "' [" +
+                                          Hex(b->addr) + ", " + Hex(b->addr + b->bytes) + ")");
+}
+
+uint8_t* GmScalarPtr(const GmBuffer* b, uint64_t offset, uint64_t bytes, bool write) {
+  CheckGmRange(b, offset, bytes, write ? "SetValue" : "GetValue");
+  if (!b->data)
+    throw std::logic_error("scalar access to GM tensor '" + b->name + "', which is not materialised in timing-only mode");
+  return b->data + offset;
+}
+
+uint8_t* LocalScalarPtr(const LocalView& v, uint64_t offset, uint64_t bytes, bool write) {
+  CoreRuntime& core = CurrentCore();
+  LocalView at = v;
+  at.addr += offset;
+  at.bytes = offset > v.bytes ? 0 : v.bytes - offset;
+  CheckLocalExtent(at, bytes, write ? "SetValue" : "GetValue");
+  core.ScalarAccess(v.region, write, write ? "SetValue" : "GetValue");
+  core.ScalarCycles(1);
+  // Timing-only mode has no bytes: scalar reads see zeros (control flow must not depend on them).
+  static thread_local uint8_t scratch[64];
+  return v.base ? v.base + at.addr : scratch;
+}
+
+void CopyGmToLocal(const LocalView& dst, const GmBuffer* src, uint64_t src_off, uint32_t blocks, uint32_t block_bytes,
+                   uint64_t src_stride, uint64_t dst_stride, uint32_t dst_block_bytes, bool pad, DType dt, double pad_value,
+                   const char* api) {
+  CoreRuntime& core = CurrentCore();
+  Instr in;
+  in.op = Op::kCopy;
+  in.pipe = Pipe::kMte2;
+  switch (dst.mem) {
+    case Mem::kUb: in.path = MtePath::kGmToUb; break;
+    case Mem::kL1: in.path = MtePath::kGmToL1; break;
+    case Mem::kL0A: in.path = MtePath::kGmToL0A; break;
+    case Mem::kL0B: in.path = MtePath::kGmToL0B; break;
+    default:
+      throw SimFailure("invalid_instruction", core.name() + ": " + api + ": no GM -> " + MemName(dst.mem) + " path");
+  }
+  if (blocks == 0) return;
+  CheckAligned(dst, api);
+  if (dst.mem != Mem::kL0A && dst.mem != Mem::kL0B && dst_block_bytes % 32)
+    throw SimFailure("misaligned", core.name() + ": " + api + " moves " + std::to_string(block_bytes) +
+                                       " B per block, not a whole number of 32 B DataBlocks; use DataCopyPad");
+  CheckLocalExtent(dst, (blocks - 1) * dst_stride + dst_block_bytes, api);
+  CheckGmRange(src, src_off, (blocks - 1) * src_stride + block_bytes, api);
+  in.dst = dst.Ref();
+  in.src0 = {Mem::kGm, src->data ? src->data + src_off : nullptr, src->addr + src_off, -1};
+  in.blocks = blocks;
+  in.block_bytes = block_bytes;
+  in.src_stride = src_stride;
+  in.dst_stride = dst_stride;
+  in.dst_block_bytes = dst_block_bytes;
+  in.flag_bool = pad;
+  in.dtype = dt;
+  in.pad_value = pad_value;
+  in.bytes = static_cast<uint64_t>(blocks) * Round32(block_bytes);
+  core.Issue(in);
+}
+
+void CopyLocalToGm(const GmBuffer* dst, uint64_t dst_off, const LocalView& src, uint32_t blocks, uint32_t block_bytes,
+                   uint64_t src_stride, uint64_t dst_stride, const char* api) {
+  CoreRuntime& core = CurrentCore();
+  RequireMem(src, Mem::kUb, api, "the source of a copy to GM");
+  if (blocks == 0) return;
+  CheckAligned(src, api);
+  if (std::string(api) == "DataCopy" && block_bytes % 32)
+    throw SimFailure("misaligned", core.name() + ": DataCopy moves " + std::to_string(block_bytes) +
+                                       " B per block, not a whole number of 32 B DataBlocks; use DataCopyPad");
+  CheckLocalExtent(src, (blocks - 1) * src_stride + block_bytes, api);
+  CheckGmRange(dst, dst_off, (blocks - 1) * dst_stride + block_bytes, api);
+  Instr in;
+  in.op = Op::kCopy;
+  in.pipe = Pipe::kMte3;
+  in.path = MtePath::kUbToGm;
+  in.dst = {Mem::kGm, dst->data ? dst->data + dst_off : nullptr, dst->addr + dst_off, -1};
+  in.src0 = src.Ref();
+  in.blocks = blocks;
+  in.block_bytes = block_bytes;
+  in.src_stride = src_stride;
+  in.dst_stride = dst_stride;
+  in.bytes = static_cast<uint64_t>(blocks) * Round32(block_bytes);
+  core.Issue(in);
+}
+
+void CopyLocalToLocal(const LocalView& dst, const LocalView& src, uint64_t bytes) {
+  CoreRuntime& core = CurrentCore();
+  RequireMem(dst, Mem::kUb, "DataCopy", "destination");
+  RequireMem(src, Mem::kUb, "DataCopy", "source");
+  CheckAligned(dst, "DataCopy");
+  CheckAligned(src, "DataCopy");
+  if (bytes % 32) throw SimFailure("misaligned", core.name() + ": UB->UB DataCopy of " + std::to_string(bytes) + " B is not a multiple of 32 B");
+  CheckLocalExtent(dst, bytes, "DataCopy");
+  CheckLocalExtent(src, bytes, "DataCopy");
+  Instr in;
+  in.op = Op::kCopy;
+  in.pipe = Pipe::kV;
+  in.path = MtePath::kUbToUb;
+  in.dst = dst.Ref();
+  in.src0 = src.Ref();
+  in.blocks = 1;
+  in.block_bytes = static_cast<uint32_t>(bytes);
+  in.src_stride = in.dst_stride = bytes;
+  in.bytes = bytes;
+  core.Issue(in);
+}
+
+void Vector(VecOp op, DType dt, const LocalView& dst, const LocalView* a, const LocalView* b, uint32_t count, double scalar,
+            DType dt_out, RoundMode rm, CmpMode cmp, const LocalView* c) {
+  CoreRuntime& core = CurrentCore();
+  const char* api = VecOpName(op);
+  const uint64_t in_bytes = static_cast<uint64_t>(count) * SizeOf(dt);
+  uint64_t dst_bytes = in_bytes;
+  if (op == VecOp::kCast) dst_bytes = static_cast<uint64_t>(count) * SizeOf(dt_out);
+  if (op == VecOp::kCompare) dst_bytes = (count + 7) / 8;
+  if (op == VecOp::kReduceSum || op == VecOp::kReduceMax) dst_bytes = SizeOf(dt);
+  RequireMem(dst, Mem::kUb, api, "destination");
+  CheckAligned(dst, api);
+  CheckLocalExtent(dst, dst_bytes, api);
+  const LocalView* srcs[3] = {a, b, c};
+  for (int i = 0; i < 3; ++i) {
+    if (!srcs[i]) continue;
+    RequireMem(*srcs[i], Mem::kUb, api, "source");
+    CheckAligned(*srcs[i], api);
+    uint64_t need = (op == VecOp::kSelect && i == 0) ? (count + 7) / 8 : in_bytes;
+    if (!((op == VecOp::kReduceSum || op == VecOp::kReduceMax) && i == 1)) CheckLocalExtent(*srcs[i], need, api);
+  }
+  Instr in;
+  in.op = Op::kVector;
+  in.pipe = Pipe::kV;
+  in.vop = op;
+  in.dtype = dt;
+  in.dtype_out = op == VecOp::kCast ? dt_out : dt;
+  in.round = rm;
+  in.cmp = cmp;
+  in.dst = dst.Ref();
+  if (a) in.src0 = a->Ref();
+  if (b) in.src1 = b->Ref();
+  if (c) in.src2 = c->Ref();
+  in.count = count;
+  in.scalar = scalar;
+  in.bytes = in_bytes;
+  core.Issue(in);
+}
+
+void LoadData2D(const LocalView& dst, const LocalView& src, uint32_t repeat, uint32_t src_stride, uint32_t dst_gap, bool transpose) {
+  CoreRuntime& core = CurrentCore();
+  RequireMem(src, Mem::kL1, "LoadData", "source");
+  if (dst.mem != Mem::kL0A && dst.mem != Mem::kL0B)
+    throw SimFailure("invalid_instruction", core.name() + ": LoadData: destination must be L0A or L0B, got " + MemName(dst.mem));
+  CheckAligned(dst, "LoadData");
+  CheckAligned(src, "LoadData");
+  if (repeat == 0) return;
+  CheckLocalExtent(src, (repeat - 1) * static_cast<uint64_t>(src_stride) * 512 + 512, "LoadData");
+  CheckLocalExtent(dst, (repeat - 1) * (1 + static_cast<uint64_t>(dst_gap)) * 512 + 512, "LoadData");
+  Instr in;
+  in.op = Op::kLoad2D;
+  in.pipe = Pipe::kMte1;
+  in.path = dst.mem == Mem::kL0A ? MtePath::kL1ToL0A : MtePath::kL1ToL0B;
+  in.dst = dst.Ref();
+  in.src0 = src.Ref();
+  in.blocks = repeat;
+  in.block_bytes = 512;
+  in.src_stride = static_cast<uint64_t>(src_stride) * 512;
+  in.dst_stride = (1 + static_cast<uint64_t>(dst_gap)) * 512;
+  in.flag_bool = transpose;
+  in.bytes = static_cast<uint64_t>(repeat) * 512;
+  core.Issue(in);
+}
+
+void Mmad(const LocalView& c, const LocalView& a, const LocalView& b, DType in_t, DType out_t, uint32_t m, uint32_t k,
+          uint32_t n, bool init) {
+  CoreRuntime& core = CurrentCore();
+  RequireMem(c, Mem::kL0C, "Mmad", "C");
+  RequireMem(a, Mem::kL0A, "Mmad", "A");
+  RequireMem(b, Mem::kL0B, "Mmad", "B");
+  bool ok = ((in_t == DType::kFloat16 || in_t == DType::kBFloat16 || in_t == DType::kFloat32) && out_t == DType::kFloat32) ||
+            (in_t == DType::kInt8 && out_t == DType::kInt32);
+  if (!ok)
+    throw SimFailure("invalid_instruction", core.name() + ": Mmad " + std::string(Name(in_t)) + " -> " + std::string(Name(out_t)) +
+                                                " is not supported (fp16/bf16/fp32 -> fp32, int8 -> int32)");
+  CheckLocalExtent(a, static_cast<uint64_t>(m) * k * SizeOf(in_t), "Mmad");
+  CheckLocalExtent(b, static_cast<uint64_t>(k) * n * SizeOf(in_t), "Mmad");
+  CheckLocalExtent(c, static_cast<uint64_t>(m) * n * 4, "Mmad");
+  Instr in;
+  in.op = Op::kMmad;
+  in.pipe = Pipe::kM;
+  in.dtype = in_t;
+  in.dtype_out = out_t;
+  in.dst = c.Ref();
+  in.src0 = a.Ref();
+  in.src1 = b.Ref();
+  in.m = m;
+  in.k = k;
+  in.n = n;
+  in.flag_bool = !init;
+  in.bytes = (static_cast<uint64_t>(m) * k + static_cast<uint64_t>(k) * n) * SizeOf(in_t);
+  core.Issue(in);
+}
+
+void Fixpipe(const GmBuffer* dst, uint64_t dst_off, DType out, const LocalView& src, DType acc, uint32_t m, uint32_t n,
+             uint32_t src_stride, uint32_t dst_stride, FixQuant quant, double scale) {
+  CoreRuntime& core = CurrentCore();
+  RequireMem(src, Mem::kL0C, "Fixpipe", "source");
+  if (m == 0 || n == 0) return;
+  CheckLocalExtent(src, (static_cast<uint64_t>(m - 1) * src_stride + n) * 4, "Fixpipe");
+  CheckGmRange(dst, dst_off, (static_cast<uint64_t>(m - 1) * dst_stride + n) * SizeOf(out), "Fixpipe");
+  Instr in;
+  in.op = Op::kFixpipe;
+  in.pipe = Pipe::kFix;
+  in.path = MtePath::kL0cToGm;
+  in.dtype = acc;
+  in.dtype_out = out;
+  in.quant = quant;
+  in.scalar = scale;
+  in.dst = {Mem::kGm, dst->data ? dst->data + dst_off : nullptr, dst->addr + dst_off, -1};
+  in.src0 = src.Ref();
+  in.m = m;
+  in.n = n;
+  in.src_stride = src_stride;
+  in.dst_stride = dst_stride;
+  in.bytes = static_cast<uint64_t>(m) * n * SizeOf(out);
+  core.Issue(in);
+}
+
+void SetFlag(Pipe src, Pipe dst, int id) {
+  CoreRuntime& core = CurrentCore();
+  if (src == Pipe::kS) return core.ScalarSetFlag(dst, id);
+  Instr in;
+  in.op = Op::kSetFlag;
+  in.pipe = src;
+  in.flag_src = src;
+  in.flag_dst = dst;
+  in.flag_id = static_cast<uint8_t>(id);
+  core.Issue(in);
+}
+
+void WaitFlag(Pipe src, Pipe dst, int id) {
+  CoreRuntime& core = CurrentCore();
+  if (dst == Pipe::kS) return core.ScalarWaitFlag(src, id);
+  Instr in;
+  in.op = Op::kWaitFlag;
+  in.pipe = dst;
+  in.flag_src = src;
+  in.flag_dst = dst;
+  in.flag_id = static_cast<uint8_t>(id);
+  core.Issue(in);
+}
+
+void Barrier(Pipe p) {
+  CoreRuntime& core = CurrentCore();
+  if (static_cast<int>(p) == 0xFF) return core.BarrierAll();
+  if (p == Pipe::kS) throw SimFailure("invalid_instruction", core.name() + ": PipeBarrier is not allowed on PIPE_S");
+  Instr in;
+  in.op = Op::kBarrier;
+  in.pipe = p;
+  core.Issue(in);
+}
+
+void CrossCoreSet(int mode, Pipe p, int id) {
+  CoreRuntime& core = CurrentCore();
+  if (id < 0 || id > 15) throw SimFailure("sync_error", core.name() + ": CrossCoreSetFlag id " + std::to_string(id) + " out of range [0, 15]");
+  Instr in;
+  in.op = Op::kCrossCoreSet;
+  in.pipe = p;
+  in.cross_mode = static_cast<uint8_t>(mode);
+  in.flag_id = static_cast<uint8_t>(id);
+  core.Issue(in);
+}
+
+}  // namespace detail
+
+// ---- queues ----
+TQueBase::TQueBase(TPosition src, TPosition dst)
+    : src_pos_(src), dst_pos_(dst), mem_(MemOf(src)), producer_(ProducerOf(src)), consumer_(ConsumerOf(dst)) {}
+
+int TQueBase::SlotOf(const LocalView& v, const char* api) const {
+  for (size_t i = 0; i < slots_.size(); ++i)
+    if (slots_[i].view.mem == v.mem && slots_[i].view.addr == v.addr) return static_cast<int>(i);
+  throw SimFailure("sync_error", CurrentCore().name() + ": " + api + " on a tensor that is not a buffer of queue " + name_);
+}
+
+LocalView TQueBase::AllocRaw() {
+  if (slots_.empty())
+    throw SimFailure("sync_error", CurrentCore().name() + ": AllocTensor on a queue that was never given buffers (TPipe::InitBuffer)");
+  Slot& s = slots_[next_alloc_];
+  if (s.allocated)
+    throw SimFailure("sync_error", CurrentCore().name() + ": AllocTensor on " + name_ + " while all its " +
+                                       std::to_string(slots_.size()) + " buffers are in use (missing FreeTensor?)");
+  if (s.free_pending) detail::WaitFlag(consumer_, producer_, s.event_id);
+  s.free_pending = false;
+  s.allocated = true;
+  next_alloc_ = (next_alloc_ + 1) % slots_.size();
+  return s.view;
+}
+
+void TQueBase::EnQueRaw(const LocalView& v) {
+  int i = SlotOf(v, "EnQue");
+  if (producer_ != consumer_) detail::SetFlag(producer_, consumer_, slots_[i].event_id);
+  queued_.push_back(i);
+}
+
+LocalView TQueBase::DeQueRaw() {
+  if (queued_.empty())
+    throw SimFailure("deadlock", CurrentCore().name() + ": DeQue on " + name_ + " with nothing enqueued: pipe " +
+                                     PipeName(consumer_) + " would wait forever");
+  int i = queued_.front();
+  queued_.pop_front();
+  if (producer_ != consumer_) detail::WaitFlag(producer_, consumer_, slots_[i].event_id);
+  return slots_[i].view;
+}
+
+void TQueBase::FreeRaw(const LocalView& v) {
+  int i = SlotOf(v, "FreeTensor");
+  Slot& s = slots_[i];
+  if (!s.allocated) throw SimFailure("sync_error", CurrentCore().name() + ": FreeTensor of a buffer of " + name_ + " that is not allocated");
+  if (producer_ != consumer_) {
+    detail::SetFlag(consumer_, producer_, s.event_id);
+    s.free_pending = true;
+  }
+  s.allocated = false;
+}
+
+TPipe::TPipe() : core_(&CurrentCore()) {}
+
+TPipe::~TPipe() {
+  for (auto it = first_alloc_.rbegin(); it != first_alloc_.rend(); ++it) core_->Release(it->first, it->second);
+}
+
+int TPipe::NextEvent(Pipe src, Pipe dst) {
+  int& n = next_event_[static_cast<int>(src)][static_cast<int>(dst)];
+  int& back = next_event_[static_cast<int>(dst)][static_cast<int>(src)];
+  int id = std::max(n, back);
+  if (id >= 8)
+    throw SimFailure("sync_error", core_->name() + ": more than 8 queue buffers between pipes " + PipeName(src) + " and " +
+                                       PipeName(dst) + ": A2/A3 have 8 event IDs per pipe pair");
+  n = back = id + 1;
+  return id;
+}
+
+void TPipe::InitBuffer(TQueBase& que, int num, uint64_t len, const std::string& name) {
+  if (num < 1) throw InputError("TPipe::InitBuffer: buffer count must be >= 1, got " + std::to_string(num));
+  std::string pos = que.src_pos_ == que.dst_pos_ ? PosName(que.src_pos_)
+                                                 : std::string(PosName(que.src_pos_)) + "->" + PosName(que.dst_pos_);
+  que.name_ = (name.empty() ? "queue #" + std::to_string(queues_) : name) + " (TQue " + pos + ")";
+  ++queues_;
+  uint64_t align = std::max<uint64_t>(32, core_->Alignment(que.mem_));
+  uint64_t each = (len + align - 1) / align * align;
+  uint64_t offset = core_->Allocate(que.mem_, que.name_, each, num);
+  first_alloc_.emplace_back(que.mem_, offset);
+  uint8_t* base = core_->LocalBase(que.mem_);
+  que.slots_.clear();
+  que.queued_.clear();
+  que.next_alloc_ = 0;
+  for (int i = 0; i < num; ++i) {
+    TQueBase::Slot s;
+    s.view = {que.mem_, base, offset + i * each, each, core_->AddRegion(que.name_ + " buffer " + std::to_string(i))};
+    s.event_id = que.producer_ != que.consumer_ ? NextEvent(que.producer_, que.consumer_) : 0;
+    que.slots_.push_back(s);
+  }
+}
+
+void TPipe::InitBuffer(TBufBase& buf, uint64_t len, const std::string& name) {
+  Mem mem = MemOf(buf.pos_);
+  std::string label = (name.empty() ? "tbuf #" + std::to_string(queues_) : name) + " (TBuf " + PosName(buf.pos_) + ")";
+  ++queues_;
+  uint64_t align = std::max<uint64_t>(32, core_->Alignment(mem));
+  uint64_t each = (len + align - 1) / align * align;
+  uint64_t offset = core_->Allocate(mem, label, each, 1);
+  first_alloc_.emplace_back(mem, offset);
+  buf.view_ = {mem, core_->LocalBase(mem), offset, each, core_->AddRegion(label)};
+}
+
+}  // namespace npusim::ascendc

@@ -1,0 +1,676 @@
+// SystemC model of the chip. SystemC time counts core cycles (1 ns of SystemC time = one cycle
+// of the core clock), so all durations are exact integers; reports convert with the clock.
+//
+// Per core: a scalar thread (the kernel body) that dispatches instructions into per-pipe
+// in-order queues and runs ahead in local time (temporal decoupling) until a sync blocks it;
+// per pipe: a method process that starts the instruction at the head of its queue when its
+// flag dependencies allow, and completes it after the cost model's duration. No clock, no
+// per-cycle process: one event per instruction.
+#include "devices/chip.h"
+
+#include <systemc>
+
+#include <algorithm>
+#include <deque>
+#include <optional>
+#include <vector>
+
+#include "devices/core_runtime.h"
+#include "devices/cost_model.h"
+#include "devices/race_checker.h"
+#include "devices/semantics.h"
+#include "model/error.h"
+
+namespace npusim {
+
+namespace {
+
+CoreRuntime* g_current_core = nullptr;
+
+inline uint64_t NowCycles() { return sc_core::sc_time_stamp().value() / 1000; }
+inline sc_core::sc_time Cycles(uint64_t n) { return sc_core::sc_time::from_value(n * 1000); }
+
+struct Aborted {};  // unwinds a scalar thread after another core failed
+
+constexpr int kEventIds = 8;     // hardware event IDs per pipe pair on A2/A3
+constexpr int kCrossFlags = 16;  // CrossCoreSetFlag flag ids (0-10 documented; room to spare)
+constexpr int kCrossMaxPending = 15;
+
+struct FlagState {
+  bool set = false;
+  uint64_t set_cycle = 0;
+  RaceChecker::Clock clock{};
+};
+
+std::string InstrName(const Instr& in) {
+  switch (in.op) {
+    case Op::kVector: return VecOpName(in.vop);
+    case Op::kCopy: return std::string("DataCopy ") + MtePathName(in.path);
+    case Op::kLoad2D: return "LoadData";
+    case Op::kMmad: return "Mmad";
+    case Op::kFixpipe: return "Fixpipe";
+    default: return "sync";
+  }
+}
+
+}  // namespace
+
+CoreRuntime& CurrentCore() {
+  if (!g_current_core) throw std::logic_error("AscendC API used outside a kernel launch");
+  return *g_current_core;
+}
+void SetCurrentCore(CoreRuntime* core) { g_current_core = core; }
+
+class CoreModel;
+
+struct Chip::Impl {
+  DeviceConfig cfg;
+  CostModel cost;
+  SharedMemory memory;
+  TraceRecorder* trace = nullptr;
+  std::vector<std::unique_ptr<CoreModel>> aic, aiv;
+  // Per launch.
+  const KernelLaunch* launch = nullptr;
+  bool aborted = false;
+  std::optional<SimFailure> failure;
+  std::optional<InputError> input_failure;
+  uint64_t start_cycle = 0;
+  double cube_flops = 0, vector_ideal_cycles = 0;
+  std::vector<bool> trace_named;
+
+  explicit Impl(const DeviceConfig& c);
+  void Fail(const SimFailure& e) {
+    if (!failure && !input_failure) failure = e;
+    aborted = true;
+  }
+  void FailInput(const InputError& e) {
+    if (!failure && !input_failure) input_failure = e;
+    aborted = true;
+  }
+  uint64_t Duration(const Instr& in, uint64_t now);
+  void CrossCoreSet(CoreModel* from, const Instr& in);
+};
+
+class PipeModel {
+ public:
+  void Init(CoreModel* core, Pipe id);
+  void Reset() {
+    queue.clear();
+    busy = false;
+    busy_cycles = instructions = 0;
+  }
+  void Step();
+  void Wake() {
+    if (sleeping) {
+      sleeping = false;
+      wake.notify(sc_core::SC_ZERO_TIME);
+    }
+  }
+  std::string BlockedState() const;
+
+  CoreModel* core = nullptr;
+  Pipe id = Pipe::kS;
+  std::deque<Instr> queue;
+  sc_core::sc_event wake;
+  bool sleeping = true;
+  bool busy = false;
+  uint64_t busy_until = 0;
+  Instr current;
+  uint64_t busy_cycles = 0, instructions = 0;
+};
+
+class CoreModel : public CoreRuntime {
+ public:
+  CoreModel(Chip::Impl* chip, CoreType type, int index, int trace_pid)
+      : chip_(chip), type_(type), index_(index), trace_pid_(trace_pid) {
+    for (int p = 0; p < kNumPipes; ++p) pipes_[p].Init(this, static_cast<Pipe>(p));
+  }
+
+  // --- CoreRuntime ---
+  CoreType type() const override { return type_; }
+  std::string name() const override { return std::string(CoreTypeName(type_)) + std::to_string(index_); }
+  int64_t block_idx() const override { return block_idx_; }
+  int64_t block_num() const override { return block_num_; }
+  int sub_block_idx() const override { return sub_block_; }
+  bool functional() const override { return chip_->launch->functional; }
+  const DeviceConfig& config() const override { return chip_->cfg; }
+
+  bool HasPipe(Pipe p) const {
+    if (p == Pipe::kS || p == Pipe::kMte2 || p == Pipe::kMte3) return true;
+    if (type_ == CoreType::kAiv) return p == Pipe::kV;
+    return p == Pipe::kM || p == Pipe::kMte1 || p == Pipe::kFix;
+  }
+  void RequirePipe(Pipe p) const {
+    if (!HasPipe(p))
+      throw SimFailure("invalid_instruction", std::string("pipe ") + PipeName(p) + " does not exist on " +
+                                                 CoreTypeName(type_) + " core " + name() +
+                                                 " (AIC has S/M/MTE1/MTE2/MTE3/FIX, AIV has S/V/MTE2/MTE3)");
+  }
+
+  void Issue(Instr& in) override {
+    RequirePipe(in.pipe);
+    if (in.op == Op::kSetFlag) RequirePipe(in.flag_dst);
+    if (in.op == Op::kWaitFlag) RequirePipe(in.flag_src);
+    PipeModel& p = pipes_[static_cast<int>(in.pipe)];
+    if (p.queue.size() >= static_cast<size_t>(chip_->cfg.queue_depth)) {
+      wait_pipe_ = in.pipe;
+      ScalarWait(WaitKind::kQueueSpace);
+    }
+    scalar_time_ = std::max(scalar_time_, NowCycles()) + static_cast<uint64_t>(chip_->cfg.scalar_issue_cycles);
+    in.issue_cycle = scalar_time_;
+    p.queue.push_back(in);
+    p.Wake();
+  }
+
+  void ScalarSetFlag(Pipe dst, int id) override {
+    RequirePipe(dst);
+    scalar_time_ = std::max(scalar_time_, NowCycles());
+    SetFlag(Pipe::kS, dst, id, scalar_time_);
+  }
+
+  void ScalarWaitFlag(Pipe src, int id) override {
+    RequirePipe(src);
+    CheckEventId(id);
+    wait_pipe_ = src;
+    wait_id_ = id;
+    ScalarWait(WaitKind::kFlag);
+    FlagState& f = flags_[static_cast<int>(src)][static_cast<int>(Pipe::kS)][id];
+    race_.Join(Pipe::kS, f.clock);
+    f.set = false;
+    scalar_time_ = std::max(scalar_time_, f.set_cycle);
+  }
+
+  void BarrierAll() override {
+    ScalarWait(WaitKind::kDrain);
+    race_.JoinAll();
+  }
+
+  void CrossCoreWait(int id) override {
+    if (id < 0 || id >= kCrossFlags) throw SimFailure("sync_error", "CrossCoreWaitFlag id " + std::to_string(id) + " out of range [0, 15]");
+    wait_id_ = id;
+    ScalarWait(WaitKind::kCross);
+    if (type_ == CoreType::kAic) {
+      --cross_[0][id];
+      --cross_[1][id];
+    } else {
+      --cross_[0][id];
+    }
+  }
+
+  void ScalarCycles(uint64_t cycles) override { scalar_time_ = std::max(scalar_time_, NowCycles()) + cycles; }
+
+  void ScalarAccess(int region, bool write, const char* what) override {
+    race_.Start(Pipe::kS);
+    auto race = write ? race_.Write(Pipe::kS, region, what) : race_.Read(Pipe::kS, region, what);
+    if (race) throw SimFailure("race", name() + ": " + *race);
+  }
+
+  uint8_t* LocalBase(Mem m) override {
+    if (!functional()) return nullptr;
+    auto& buf = local_[static_cast<int>(m)];
+    if (buf.empty()) buf.assign(Capacity(m), 0);
+    return buf.data();
+  }
+
+  uint64_t Capacity(Mem m) const override {
+    const auto& c = chip_->cfg;
+    switch (m) {
+      case Mem::kUb: return static_cast<uint64_t>(c.ub_bytes);
+      case Mem::kL1: return static_cast<uint64_t>(c.l1_bytes);
+      case Mem::kL0A: return static_cast<uint64_t>(c.l0a_bytes);
+      case Mem::kL0B: return static_cast<uint64_t>(c.l0b_bytes);
+      case Mem::kL0C: return static_cast<uint64_t>(c.l0c_bytes);
+      default: return 0;
+    }
+  }
+  uint64_t Alignment(Mem m) const override {
+    const auto& c = chip_->cfg;
+    switch (m) {
+      case Mem::kUb: return static_cast<uint64_t>(c.ub_align);
+      case Mem::kL1: return static_cast<uint64_t>(c.l1_align);
+      case Mem::kL0A: return static_cast<uint64_t>(c.l0a_align);
+      case Mem::kL0B: return static_cast<uint64_t>(c.l0b_align);
+      case Mem::kL0C: return static_cast<uint64_t>(c.l0c_align);
+      default: return 1;
+    }
+  }
+
+  uint64_t Allocate(Mem m, const std::string& what, uint64_t bytes_each, int num) override {
+    if (m == Mem::kUb && type_ != CoreType::kAiv)
+      throw SimFailure("invalid_instruction", name() + ": UB does not exist on an AIC core (use L1/L0 positions)");
+    if (m != Mem::kUb && type_ == CoreType::kAiv)
+      throw SimFailure("invalid_instruction", name() + ": " + MemName(m) + " does not exist on an AIV core (use VECIN/VECOUT/VECCALC)");
+    auto& allocs = allocs_[static_cast<int>(m)];
+    uint64_t used = allocs.empty() ? 0 : allocs.back().offset + allocs.back().bytes_each * allocs.back().num;
+    uint64_t total = bytes_each * static_cast<uint64_t>(num);
+    uint64_t cap = Capacity(m);
+    if (used + total > cap) {
+      std::string msg = std::string(MemLowerName(m)) + " overflow, requires " + std::to_string((used + total) * 8) +
+                        " bits while " + std::to_string(cap * 8) +
+                        " bits available! (possible reason: tiling basic block is too large or block number is more "
+                        "than what user expect due to multi-buffer feature is enabled and some ops need extra local "
+                        "buffer.)\n  live " + MemName(m) + " allocations on " + name() + ", block " + std::to_string(block_idx_) + ":";
+      allocs.push_back({what, used, bytes_each, num});
+      for (const auto& a : allocs)
+        msg += "\n    " + a.name + ": " + std::to_string(a.bytes_each) + " B x " + std::to_string(a.num) +
+               (a.num == 1 ? " buffer" : " buffers") + " = " + std::to_string(a.bytes_each * a.num * 8) + " bits";
+      allocs.pop_back();
+      throw SimFailure(std::string(MemLowerName(m)) + "_overflow", msg);
+    }
+    allocs.push_back({what, used, bytes_each, num});
+    peak_[static_cast<int>(m)] = std::max(peak_[static_cast<int>(m)], used + total);
+    return used;
+  }
+
+  void Release(Mem m, uint64_t offset) override {
+    auto& allocs = allocs_[static_cast<int>(m)];
+    while (!allocs.empty() && allocs.back().offset >= offset) allocs.pop_back();
+  }
+
+  int AddRegion(std::string n) override { return race_.AddRegion(name() + " " + n); }
+
+  // --- used by pipes and the chip ---
+  void SetFlag(Pipe src, Pipe dst, int id, uint64_t at) {
+    CheckEventId(id);
+    FlagState& f = flags_[static_cast<int>(src)][static_cast<int>(dst)][id];
+    if (f.set)
+      throw SimFailure("sync_error", name() + ": SetFlag " + PipeName(src) + "->" + PipeName(dst) + " event " +
+                                         std::to_string(id) + " set twice without a WaitFlag in between");
+    f.set = true;
+    f.set_cycle = at;
+    f.clock = race_.Snapshot(src);
+    if (dst == Pipe::kS) NotifyScalar();
+    else pipes_[static_cast<int>(dst)].Wake();
+  }
+  FlagState& Flag(Pipe src, Pipe dst, int id) { return flags_[static_cast<int>(src)][static_cast<int>(dst)][id]; }
+  void CrossSignal(int slot, int id) {
+    if (++cross_[slot][id] > kCrossMaxPending)
+      throw SimFailure("sync_error", name() + ": CrossCoreSetFlag id " + std::to_string(id) +
+                                         " set more than 15 times without a CrossCoreWaitFlag: the core would hang");
+    NotifyScalar();
+  }
+
+  void NotifyScalar() {
+    if (scalar_waiting_ && ScalarReady()) scalar_wake_.notify(sc_core::SC_ZERO_TIME);
+  }
+
+  void BeginLaunch(std::vector<int64_t> blocks, int64_t block_num, int sub_block) {
+    blocks_ = std::move(blocks);
+    block_num_ = block_num;
+    sub_block_ = sub_block;
+    for (auto& p : pipes_) p.Reset();
+    for (auto& a : allocs_) a.clear();
+    peak_ = {};
+    running_ = true;
+    scalar_waiting_ = false;
+    wait_kind_ = WaitKind::kNone;
+    scalar_time_ = std::max(scalar_time_, NowCycles());
+    end_cycle_ = 0;
+  }
+
+  void RunBlocks() {
+    SetCurrentCore(this);
+    try {
+      scalar_time_ = std::max(scalar_time_, chip_->start_cycle);
+      for (int64_t b : blocks_) {
+        block_idx_ = b;
+        race_.Reset();
+        for (auto& a : flags_)
+          for (auto& bb : a)
+            for (auto& f : bb) f = FlagState{};
+        for (auto& c : cross_) std::fill(std::begin(c), std::end(c), 0);
+        chip_->launch->body();
+        ScalarWait(WaitKind::kDrain);  // a block ends when every pipe has drained
+      }
+      end_cycle_ = std::max(scalar_time_, NowCycles());
+      running_ = false;
+    } catch (const Aborted&) {
+    } catch (const SimFailure& e) {
+      chip_->Fail(e);
+    } catch (const InputError& e) {
+      chip_->FailInput(e);
+    } catch (const std::exception& e) {
+      chip_->Fail(SimFailure("internal_error", name() + ": " + e.what()));
+    }
+    SetCurrentCore(nullptr);
+  }
+
+  void WakeForAbort() {
+    if (scalar_waiting_) scalar_wake_.notify(sc_core::SC_ZERO_TIME);
+  }
+
+  std::string BlockedState() const {
+    std::string s = name() + " (block " + std::to_string(block_idx_) + "): scalar ";
+    switch (wait_kind_) {
+      case WaitKind::kQueueSpace: s += std::string("waits for space in the full ") + PipeName(wait_pipe_) + " queue"; break;
+      case WaitKind::kDrain: s += "waits for all pipes to drain"; break;
+      case WaitKind::kFlag: s += std::string("waits at WaitFlag ") + PipeName(wait_pipe_) + "->S event " + std::to_string(wait_id_); break;
+      case WaitKind::kCross: s += "waits at CrossCoreWaitFlag id " + std::to_string(wait_id_) + " (never set)"; break;
+      default: s += "is not blocked"; break;
+    }
+    for (const auto& p : pipes_) {
+      std::string b = p.BlockedState();
+      if (!b.empty()) s += "; " + b;
+    }
+    return s;
+  }
+
+  bool running() const { return running_; }
+  uint64_t end_cycle() const { return end_cycle_; }
+  const PipeModel& pipe(int i) const { return pipes_[i]; }
+  const std::array<uint64_t, kNumMems>& peak() const { return peak_; }
+  RaceChecker& race() { return race_; }
+  Chip::Impl* chip() { return chip_; }
+  int trace_pid() const { return trace_pid_; }
+  int index() const { return index_; }
+
+ private:
+  enum class WaitKind { kNone, kQueueSpace, kDrain, kFlag, kCross };
+  struct Alloc {
+    std::string name;
+    uint64_t offset, bytes_each;
+    int num;
+  };
+
+  void CheckEventId(int id) const {
+    if (id < 0 || id >= kEventIds)
+      throw SimFailure("sync_error", name() + ": event id " + std::to_string(id) + " out of range [0, 7]");
+  }
+
+  bool ScalarReady() const {
+    switch (wait_kind_) {
+      case WaitKind::kQueueSpace:
+        return pipes_[static_cast<int>(wait_pipe_)].queue.size() <= static_cast<size_t>(chip_->cfg.queue_depth) / 2;
+      case WaitKind::kDrain:
+        for (const auto& p : pipes_)
+          if (p.busy || !p.queue.empty()) return false;
+        return true;
+      case WaitKind::kFlag: return flags_[static_cast<int>(wait_pipe_)][static_cast<int>(Pipe::kS)][wait_id_].set;
+      case WaitKind::kCross:
+        if (type_ == CoreType::kAic) return cross_[0][wait_id_] > 0 && cross_[1][wait_id_] > 0;
+        return cross_[0][wait_id_] > 0;
+      default: return true;
+    }
+  }
+
+  void ScalarWait(WaitKind kind) {
+    wait_kind_ = kind;
+    while (!ScalarReady()) {
+      scalar_waiting_ = true;
+      sc_core::wait(scalar_wake_);
+      scalar_waiting_ = false;
+      SetCurrentCore(this);
+      if (chip_->aborted) throw Aborted{};
+    }
+    wait_kind_ = WaitKind::kNone;
+    scalar_time_ = std::max(scalar_time_, NowCycles());
+  }
+
+  Chip::Impl* chip_;
+  CoreType type_;
+  int index_;
+  int trace_pid_;
+  PipeModel pipes_[kNumPipes];
+  sc_core::sc_event scalar_wake_;
+  bool scalar_waiting_ = false;
+  WaitKind wait_kind_ = WaitKind::kNone;
+  Pipe wait_pipe_ = Pipe::kS;
+  int wait_id_ = 0;
+  uint64_t scalar_time_ = 0;
+  FlagState flags_[kNumPipes][kNumPipes][kEventIds];
+  int cross_[2][kCrossFlags] = {};  // AIV: [0] = pending sets; AIC: [sub] = sets from each AIV
+  RaceChecker race_;
+  std::array<std::vector<uint8_t>, kNumMems> local_;
+  std::array<std::vector<Alloc>, kNumMems> allocs_;
+  std::array<uint64_t, kNumMems> peak_{};
+  std::vector<int64_t> blocks_;
+  int64_t block_idx_ = 0, block_num_ = 1;
+  int sub_block_ = 0;
+  bool running_ = false;
+  uint64_t end_cycle_ = 0;
+};
+
+void PipeModel::Init(CoreModel* c, Pipe p) {
+  core = c;
+  id = p;
+  if (p == Pipe::kS) return;  // scalar work runs in the scalar thread itself
+  sc_core::sc_spawn_options opts;
+  opts.spawn_method();
+  opts.dont_initialize();
+  opts.set_sensitivity(&wake);
+  sc_core::sc_spawn([this] { Step(); }, sc_core::sc_gen_unique_name("pipe"), &opts);
+}
+
+std::string PipeModel::BlockedState() const {
+  if (queue.empty()) return "";
+  const Instr& in = queue.front();
+  std::string s = std::string("pipe ") + PipeName(id) + " ";
+  if (in.op == Op::kWaitFlag)
+    return s + "blocked at WaitFlag " + PipeName(in.flag_src) + "->" + PipeName(id) + " event " +
+           std::to_string(in.flag_id) + " (never set)";
+  return s + "holds " + std::to_string(queue.size()) + " queued instructions";
+}
+
+void PipeModel::Step() {
+  Chip::Impl* chip = core->chip();
+  if (chip->aborted) return;
+  try {
+    const uint64_t now = NowCycles();
+    if (busy) {
+      if (now < busy_until) {
+        sc_core::next_trigger(Cycles(busy_until - now));
+        return;
+      }
+      busy = false;
+      if (chip->launch->functional) Execute(current);
+    }
+    while (!queue.empty()) {
+      Instr& in = queue.front();
+      if (in.issue_cycle > now) {
+        sc_core::next_trigger(Cycles(in.issue_cycle - now));
+        return;
+      }
+      if (in.op == Op::kWaitFlag) {
+        FlagState& f = core->Flag(in.flag_src, id, in.flag_id);
+        if (!f.set) {
+          sleeping = true;
+          return;
+        }
+        if (f.set_cycle > now) {
+          sc_core::next_trigger(Cycles(f.set_cycle - now));
+          return;
+        }
+        core->race().Join(id, f.clock);
+        f.set = false;
+        queue.pop_front();
+        core->NotifyScalar();
+        continue;
+      }
+      if (in.op == Op::kSetFlag) {
+        core->SetFlag(id, in.flag_dst, in.flag_id, now);
+        queue.pop_front();
+        core->NotifyScalar();
+        continue;
+      }
+      if (in.op == Op::kCrossCoreSet) {
+        chip->CrossCoreSet(core, in);
+        queue.pop_front();
+        core->NotifyScalar();
+        continue;
+      }
+      if (in.op == Op::kBarrier) {  // pipes complete in order: a same-pipe barrier costs nothing
+        queue.pop_front();
+        continue;
+      }
+      // A real instruction: check ordering against the other pipes, then time it.
+      RaceChecker& race = core->race();
+      race.Start(id);
+      const char* what = in.op == Op::kVector ? VecOpName(in.vop) : in.op == Op::kCopy ? MtePathName(in.path) : "cube";
+      for (const BufferRef* r : {&in.src0, &in.src1, &in.src2})
+        if (auto msg = race.Read(id, r->region, what)) throw SimFailure("race", core->name() + ": " + *msg);
+      if (auto msg = race.Write(id, in.dst.region, what)) throw SimFailure("race", core->name() + ": " + *msg);
+      uint64_t duration = chip->Duration(in, now);
+      busy = true;
+      busy_until = now + duration;
+      busy_cycles += duration;
+      ++instructions;
+      if (chip->trace)
+        chip->trace->Slice(core->trace_pid(), static_cast<int>(id), InstrName(in), chip->cfg.CyclesToUs(static_cast<double>(now)),
+                           chip->cfg.CyclesToUs(static_cast<double>(duration)));
+      current = std::move(in);
+      queue.pop_front();
+      core->NotifyScalar();
+      sc_core::next_trigger(Cycles(duration));
+      return;
+    }
+    sleeping = true;
+    core->NotifyScalar();
+  } catch (const SimFailure& e) {
+    chip->Fail(e);
+  }
+}
+
+Chip::Impl::Impl(const DeviceConfig& c)
+    : cfg(c), cost(cfg), memory(cfg.BytesPerCycle(cfg.hbm_bandwidth_gbps), cfg.BytesPerCycle(cfg.l2_bandwidth_gbps)) {
+  for (int i = 0; i < cfg.aic_count; ++i) aic.push_back(std::make_unique<CoreModel>(this, CoreType::kAic, i, i));
+  for (int i = 0; i < cfg.aiv_count; ++i)
+    aiv.push_back(std::make_unique<CoreModel>(this, CoreType::kAiv, i, static_cast<int>(cfg.aic_count) + i));
+  trace_named.assign(aic.size() + aiv.size(), false);
+}
+
+uint64_t Chip::Impl::Duration(const Instr& in, uint64_t now) {
+  if (in.op == Op::kVector) vector_ideal_cycles += cost.VectorIdealCycles(ClassOf(in.vop), in.bytes, SizeOf(in.dtype));
+  if (in.op == Op::kMmad) cube_flops += 2.0 * in.m * in.k * in.n;
+  if ((in.op == Op::kCopy || in.op == Op::kFixpipe) && CostModel::TouchesGm(in.path)) {
+    uint64_t end = memory.Transfer(now, in.bytes, cost.PathCycles(in.path, in.bytes), cost.PathLatency(in.path),
+                                   CostModel::WritesGm(in.path));
+    return end - now;
+  }
+  return cost.LocalCycles(in);
+}
+
+void Chip::Impl::CrossCoreSet(CoreModel* from, const Instr& in) {
+  // Groups: in a mixed launch, AIC u pairs with AIV 2u and 2u+1.
+  const int id = in.flag_id;
+  const std::string who = from->name();
+  const int idx = from->index();
+  if (in.cross_mode == 2) {
+    if (launch->core_type != CoreType::kMix)
+      throw SimFailure("sync_error", who + ": CrossCoreSetFlag mode 2 (AIC<->AIV) needs a mixed (1:2) launch");
+    if (from->type() == CoreType::kAic) {
+      aiv[2 * idx]->CrossSignal(0, id);
+      aiv[2 * idx + 1]->CrossSignal(0, id);
+    } else {
+      aic[idx / 2]->CrossSignal(idx % 2, id);
+    }
+  } else if (in.cross_mode == 1) {
+    if (from->type() != CoreType::kAiv)
+      throw SimFailure("sync_error", who + ": CrossCoreSetFlag mode 1 syncs the two AIVs of a group; issued on an AIC");
+    aiv[idx ^ 1]->CrossSignal(0, id);
+  } else {
+    throw SimFailure("sync_error", who + ": CrossCoreSetFlag mode " + std::to_string(in.cross_mode) +
+                                       " (all-core barrier) is not modelled; use modes 1 or 2");
+  }
+}
+
+Chip::Chip(const DeviceConfig& cfg, TraceRecorder* trace) : impl_(std::make_unique<Impl>(cfg)) { impl_->trace = trace; }
+
+// SystemC cannot remove processes once spawned, and this chip's pipe processes refer to it:
+// the implementation lives until the process exits.
+Chip::~Chip() { impl_.release(); }
+
+const DeviceConfig& Chip::config() const { return impl_->cfg; }
+void Chip::SetTrace(TraceRecorder* trace) { impl_->trace = trace; }
+
+LaunchResult Chip::Launch(const KernelLaunch& k) {
+  Impl& s = *impl_;
+  if (k.block_dim < 1) throw InputError("kernel '" + k.name + "': block_dim must be >= 1");
+  if (!k.body) throw InputError("kernel '" + k.name + "' has no body");
+  s.launch = &k;
+  s.aborted = false;
+  s.failure.reset();
+  s.input_failure.reset();
+  s.memory.ResetCounters();
+  s.cube_flops = s.vector_ideal_cycles = 0;
+  const uint64_t launch_cycle = NowCycles();
+  s.start_cycle = launch_cycle + s.cfg.NsToCycles(s.cfg.launch_overhead_us * 1e3);
+
+  const int64_t cores_of_unit = k.core_type == CoreType::kAiv ? s.cfg.aiv_count : s.cfg.aic_count;
+  const int64_t units = std::min(k.block_dim, cores_of_unit);
+  std::vector<CoreModel*> used;
+  for (int64_t u = 0; u < units; ++u) {
+    std::vector<int64_t> blocks;
+    for (int64_t b = u; b < k.block_dim; b += units) blocks.push_back(b);
+    auto begin = [&](CoreModel* c, std::vector<int64_t> bl, int64_t num, int sub) {
+      c->BeginLaunch(std::move(bl), num, sub);
+      used.push_back(c);
+    };
+    if (k.core_type == CoreType::kAiv) {
+      begin(s.aiv[u].get(), blocks, k.block_dim, 0);
+    } else if (k.core_type == CoreType::kAic) {
+      begin(s.aic[u].get(), blocks, k.block_dim, 0);
+    } else {
+      begin(s.aic[u].get(), blocks, k.block_dim, 0);
+      for (int sub = 0; sub < 2; ++sub) {
+        std::vector<int64_t> vb;
+        for (int64_t b : blocks) vb.push_back(2 * b + sub);
+        begin(s.aiv[2 * u + sub].get(), vb, 2 * k.block_dim, sub);
+      }
+    }
+  }
+  if (s.trace) {
+    for (CoreModel* c : used) {
+      if (s.trace_named[c->trace_pid()]) continue;
+      s.trace_named[c->trace_pid()] = true;
+      s.trace->NameProcess(c->trace_pid(), c->name(), c->trace_pid());
+      for (int p = 0; p < kNumPipes; ++p)
+        if (c->HasPipe(static_cast<Pipe>(p)) && p != static_cast<int>(Pipe::kS))
+          s.trace->NameThread(c->trace_pid(), p, PipeName(static_cast<Pipe>(p)));
+    }
+  }
+  for (CoreModel* c : used) sc_core::sc_spawn([c] { c->RunBlocks(); }, sc_core::sc_gen_unique_name("scalar"));
+  sc_core::sc_start();
+
+  if (!s.failure && !s.input_failure) {
+    std::string blocked;
+    for (CoreModel* c : used)
+      if (c->running()) blocked += "\n  " + c->BlockedState();
+    if (!blocked.empty())
+      s.failure = SimFailure("deadlock", "deadlock: kernel '" + k.name + "' drained the simulation with blocked pipes:" + blocked);
+  }
+  if (s.failure || s.input_failure) {
+    s.aborted = true;
+    for (CoreModel* c : used) c->WakeForAbort();
+    sc_core::sc_start();  // let blocked scalar threads unwind
+    s.launch = nullptr;
+    if (s.input_failure) throw *s.input_failure;
+    throw *s.failure;
+  }
+
+  LaunchResult r;
+  uint64_t end = s.start_cycle;
+  for (CoreModel* c : used) {
+    end = std::max(end, c->end_cycle());
+    auto& usage = c->type() == CoreType::kAiv ? r.aiv : r.aic;
+    for (int p = 0; p < kNumPipes; ++p) {
+      usage[p].busy_cycles += c->pipe(p).busy_cycles;
+      usage[p].instructions += c->pipe(p).instructions;
+      usage[p].cores += 1;
+      r.instructions += c->pipe(p).instructions;
+    }
+    for (int m = 0; m < kNumMems; ++m) r.peak_bytes[m] = std::max(r.peak_bytes[m], c->peak()[m]);
+  }
+  r.cycles = end - launch_cycle;
+  r.time_us = s.cfg.CyclesToUs(static_cast<double>(r.cycles));
+  r.hbm_read_bytes = s.memory.read_bytes();
+  r.hbm_write_bytes = s.memory.write_bytes();
+  r.cube_flops = s.cube_flops;
+  r.vector_ideal_cycles = s.vector_ideal_cycles;
+  r.waves = static_cast<int>((k.block_dim + units - 1) / units);
+  // The next launch starts after this one ends (stream order).
+  if (NowCycles() < end) sc_core::sc_start(Cycles(end - NowCycles()));
+  s.launch = nullptr;
+  return r;
+}
+
+}  // namespace npusim

@@ -1,0 +1,64 @@
+// The chip: N AIC + 2N AIV cores sharing HBM/L2, and Launch() of a kernel over them.
+// SystemC stays behind this header (pimpl): callers need no SystemC includes.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "devices/device_config.h"
+#include "devices/instr.h"
+#include "model/stats.h"
+#include "model/trace.h"
+
+namespace npusim {
+
+struct KernelLaunch {
+  std::string name;
+  int64_t block_dim = 1;
+  CoreType core_type = CoreType::kAiv;  // kMix: block i = AIC i + AIV 2i, 2i+1 (1:2)
+  bool functional = true;
+  std::function<void()> body;           // runs once per block on every core of the block
+};
+
+struct PipeUsage {
+  uint64_t busy_cycles = 0;   // summed over the cores that ran the kernel
+  uint64_t instructions = 0;
+  int cores = 0;              // cores of that type that ran the kernel
+};
+
+struct LaunchResult {
+  uint64_t cycles = 0;        // launch to last block done, incl. launch overhead
+  double time_us = 0;
+  uint64_t instructions = 0;
+  uint64_t hbm_read_bytes = 0, hbm_write_bytes = 0;
+  double cube_flops = 0;
+  double vector_ideal_cycles = 0;  // vector work at ideal throughput, summed over cores
+  std::array<uint64_t, kNumMems> peak_bytes{};  // per-core peak of each local buffer
+  std::array<PipeUsage, kNumPipes> aiv{}, aic{};
+  int waves = 0;
+};
+
+class Chip {
+ public:
+  // `trace` (optional) receives one slice per pipe instruction.
+  Chip(const DeviceConfig& cfg, TraceRecorder* trace = nullptr);
+  ~Chip();
+  Chip(const Chip&) = delete;
+  Chip& operator=(const Chip&) = delete;
+
+  // Runs a kernel to completion. Throws SimFailure (exit 3) for overflow, deadlock, race,
+  // out-of-bounds, misalignment or sync misuse; InputError for an impossible launch.
+  LaunchResult Launch(const KernelLaunch& launch);
+  const DeviceConfig& config() const;
+  void SetTrace(TraceRecorder* trace);
+
+  struct Impl;  // public so the SystemC classes in chip.cpp can name it
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace npusim

@@ -1,0 +1,72 @@
+#include "devices/cost_model.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace npusim {
+
+CostModel::CostModel(const DeviceConfig& cfg) : cfg_(cfg) {
+  for (int i = 0; i < static_cast<int>(MtePath::kCount); ++i) {
+    latency_[i] = cfg.NsToCycles(cfg.mte[i].latency_ns);
+    bw_[i] = cfg.BytesPerCycle(cfg.mte[i].bandwidth_gbps);
+  }
+}
+
+bool CostModel::TouchesGm(MtePath p) {
+  switch (p) {
+    case MtePath::kGmToUb: case MtePath::kUbToGm: case MtePath::kGmToL1: case MtePath::kL0cToGm:
+    case MtePath::kGmToL0A: case MtePath::kGmToL0B:
+      return true;
+    default:
+      return false;
+  }
+}
+
+static uint64_t CeilDiv(double a, double b) { return static_cast<uint64_t>(std::ceil(a / b - 1e-9)); }
+
+uint64_t CostModel::VectorCycles(VecClass c, uint64_t bytes, size_t elem_bytes) const {
+  const auto& p = cfg_.vec[static_cast<int>(c)];
+  uint64_t repeat = static_cast<uint64_t>(cfg_.repeat_bytes);
+  uint64_t work = std::max<uint64_t>(1, (bytes + repeat - 1) / repeat) * repeat;
+  double rate = elem_bytes >= 4 ? p.rate_b32 : p.rate_b16;
+  return static_cast<uint64_t>(p.startup_cycles) + CeilDiv(static_cast<double>(work), rate);
+}
+
+double CostModel::VectorIdealCycles(VecClass c, uint64_t bytes, size_t elem_bytes) const {
+  const auto& p = cfg_.vec[static_cast<int>(c)];
+  return static_cast<double>(bytes) / (elem_bytes >= 4 ? p.rate_b32 : p.rate_b16);
+}
+
+uint64_t CostModel::CubeCycles(uint32_t m, uint32_t k, uint32_t n, DType in) const {
+  uint64_t k_frac = (in == DType::kInt8 || in == DType::kUInt8) ? 32 : 16;
+  uint64_t fractals = ((m + 15) / 16) * ((k + k_frac - 1) / k_frac) * ((n + 15) / 16);
+  uint64_t per = static_cast<uint64_t>(cfg_.cube_fractal_cycles);
+  if (in == DType::kFloat32) per *= static_cast<uint64_t>(cfg_.cube_fp32_slowdown);
+  return static_cast<uint64_t>(cfg_.cube_startup_cycles) + fractals * per;
+}
+
+uint64_t CostModel::PathCycles(MtePath p, uint64_t bytes) const {
+  return latency_[static_cast<int>(p)] + CeilDiv(static_cast<double>(bytes), bw_[static_cast<int>(p)]);
+}
+
+uint64_t CostModel::LocalCycles(const Instr& in) const {
+  switch (in.op) {
+    case Op::kVector: return VectorCycles(ClassOf(in.vop), in.bytes, SizeOf(in.dtype));
+    case Op::kMmad: return CubeCycles(in.m, in.k, in.n, in.dtype);
+    case Op::kCopy: case Op::kLoad2D: case Op::kFixpipe: return PathCycles(in.path, in.bytes);
+    default: return 0;
+  }
+}
+
+uint64_t SharedMemory::Transfer(uint64_t start, uint64_t bytes, uint64_t path_cycles, uint64_t latency, bool write) {
+  double s = static_cast<double>(start);
+  double hbm_start = std::max(s, hbm_free_);
+  hbm_free_ = hbm_start + static_cast<double>(bytes) / hbm_bpc_;
+  double l2_start = std::max(s, l2_free_);
+  l2_free_ = l2_start + static_cast<double>(bytes) / l2_bpc_;
+  (write ? write_bytes_ : read_bytes_) += bytes;
+  double data_done = std::max({s + static_cast<double>(path_cycles - latency), hbm_free_, l2_free_});
+  return static_cast<uint64_t>(std::ceil(data_done - 1e-9)) + latency;
+}
+
+}  // namespace npusim

@@ -1,0 +1,60 @@
+// Instruction durations from the device config (DESIGN.md §4). Plain C++, testable without
+// SystemC. GM transfers also pass through SharedMemory, which caps the whole chip's traffic.
+#pragma once
+
+#include <cstdint>
+
+#include "devices/device_config.h"
+#include "devices/instr.h"
+
+namespace npusim {
+
+class CostModel {
+ public:
+  explicit CostModel(const DeviceConfig& cfg);
+
+  // Cycles of a vector instruction over `bytes` input bytes of `elem_bytes`-wide elements;
+  // work is counted in whole 256 B repeats.
+  uint64_t VectorCycles(VecClass c, uint64_t bytes, size_t elem_bytes) const;
+  // Ideal (startup-free, repeat-free) cycles of the same work: the roofline's vector bound.
+  double VectorIdealCycles(VecClass c, uint64_t bytes, size_t elem_bytes) const;
+  // Cycles of an m x k x n Mmad with inputs of `in` dtype.
+  uint64_t CubeCycles(uint32_t m, uint32_t k, uint32_t n, DType in) const;
+  // Cycles of a transfer on one core's MTE path, alone (no shared-memory contention).
+  uint64_t PathCycles(MtePath p, uint64_t bytes) const;
+  uint64_t PathLatency(MtePath p) const { return latency_[static_cast<int>(p)]; }
+  double PathBytesPerCycle(MtePath p) const { return bw_[static_cast<int>(p)]; }
+  // Cycles of a non-GM instruction (vector, cube, local copies). GM paths: see SharedMemory.
+  uint64_t LocalCycles(const Instr& in) const;
+
+  static bool TouchesGm(MtePath p);
+  static bool WritesGm(MtePath p) { return p == MtePath::kUbToGm || p == MtePath::kL0cToGm; }
+
+ private:
+  const DeviceConfig& cfg_;
+  uint64_t latency_[static_cast<int>(MtePath::kCount)];
+  double bw_[static_cast<int>(MtePath::kCount)];
+};
+
+// HBM and L2 as bandwidth shared by every core: each GM transfer reserves its bytes on both,
+// first come first served in simulated-time order, so the chip never moves more than
+// bandwidth x time (a kernel is never faster than bytes / HBM bandwidth). All GM traffic is
+// charged to HBM: there is no L2 hit model yet.
+class SharedMemory {
+ public:
+  SharedMemory(double hbm_bytes_per_cycle, double l2_bytes_per_cycle)
+      : hbm_bpc_(hbm_bytes_per_cycle), l2_bpc_(l2_bytes_per_cycle) {}
+  // A transfer of `bytes` starting at `start` whose core-side path alone would take
+  // `path_cycles` then `latency`: returns its end cycle.
+  uint64_t Transfer(uint64_t start, uint64_t bytes, uint64_t path_cycles, uint64_t latency, bool write);
+  uint64_t read_bytes() const { return read_bytes_; }
+  uint64_t write_bytes() const { return write_bytes_; }
+  void ResetCounters() { read_bytes_ = write_bytes_ = 0; }
+
+ private:
+  double hbm_bpc_, l2_bpc_;
+  double hbm_free_ = 0, l2_free_ = 0;
+  uint64_t read_bytes_ = 0, write_bytes_ = 0;
+};
+
+}  // namespace npusim

@@ -1,0 +1,123 @@
+#include "devices/device_config.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "model/error.h"
+#include "model/text.h"
+
+namespace npusim {
+
+const char* VecClassName(VecClass c) {
+  static const char* kNames[] = {"binary", "unary", "transcendental", "div", "reduce", "cast"};
+  return kNames[static_cast<int>(c)];
+}
+
+const char* MtePathName(MtePath p) {
+  static const char* kNames[] = {"gm_to_ub", "ub_to_gm", "gm_to_l1", "l1_to_l0a", "l1_to_l0b",
+                                 "l0c_to_gm", "gm_to_l0a", "gm_to_l0b", "ub_to_ub"};
+  return kNames[static_cast<int>(p)];
+}
+
+uint64_t DeviceConfig::NsToCycles(double ns) const {
+  return static_cast<uint64_t>(std::llround(ns * clock_mhz / 1e3));
+}
+
+void DeviceConfig::Bind(ParamVisitor& v) {
+  constexpr double kBig = 1e18;
+  v.Param({"soc", "", "SoC version as CANN spells it"}, soc);
+  v.Param({"clock_mhz", "MHz", "AI core clock (cube_freq)", 1, 10000}, clock_mhz);
+  v.Group("cores", "AI cores", [&] {
+    v.Param({"aic", "cores", "cube cores (AIC)", 1, 4096}, aic_count);
+    v.Param({"aiv", "cores", "vector cores (AIV), 2 per AIC", 1, 8192}, aiv_count);
+  });
+  v.Group("buffers", "per-core local buffers", [&] {
+    v.Param({"ub_bytes", "B", "unified buffer per AIV", 1024, kBig}, ub_bytes);
+    v.Param({"ub_align", "B", "UB address alignment", 1, 4096}, ub_align);
+    v.Param({"l1_bytes", "B", "L1 buffer per AIC", 1024, kBig}, l1_bytes);
+    v.Param({"l1_align", "B", "L1 address alignment", 1, 4096}, l1_align);
+    v.Param({"l0a_bytes", "B", "L0A (left matrix) per AIC", 1024, kBig}, l0a_bytes);
+    v.Param({"l0a_align", "B", "L0A alignment", 1, 4096}, l0a_align);
+    v.Param({"l0b_bytes", "B", "L0B (right matrix) per AIC", 1024, kBig}, l0b_bytes);
+    v.Param({"l0b_align", "B", "L0B alignment", 1, 4096}, l0b_align);
+    v.Param({"l0c_bytes", "B", "L0C (accumulator) per AIC", 1024, kBig}, l0c_bytes);
+    v.Param({"l0c_align", "B", "L0C alignment", 1, 4096}, l0c_align);
+  });
+  v.Group("scalar", "scalar unit and instruction queues", [&] {
+    v.Param({"issue_cycles", "cycles", "scalar cost to dispatch one instruction to a pipe queue", 0, 1000}, scalar_issue_cycles);
+    v.Param({"queue_depth", "instructions", "depth of each pipe's instruction queue", 1, 4096}, queue_depth);
+  });
+  v.Group("vector", "vector unit (per AIV)", [&] {
+    v.Param({"repeat_bytes", "B", "bytes processed by one vector repeat", 32, 4096}, repeat_bytes);
+    for (size_t i = 0; i < vec.size(); ++i) {
+      auto& c = vec[i];
+      v.Group(VecClassName(static_cast<VecClass>(i)), "vector instruction class", [&] {
+        v.Param({"startup_cycles", "cycles", "fixed cycles per instruction", 0, 100000}, c.startup_cycles);
+        v.Param({"rate_b16", "B/cycle", "input bytes per cycle, 8/16-bit elements", 0.001, 1e6}, c.rate_b16);
+        v.Param({"rate_b32", "B/cycle", "input bytes per cycle, 32-bit elements", 0.001, 1e6}, c.rate_b32);
+      });
+    }
+  });
+  v.Group("cube", "cube unit (per AIC)", [&] {
+    v.Param({"startup_cycles", "cycles", "fixed cycles per Mmad", 0, 100000}, cube_startup_cycles);
+    v.Param({"fractal_cycles", "cycles", "cycles per 16x16x16 (fp16/bf16) or 16x32x16 (int8) fractal", 1, 1000}, cube_fractal_cycles);
+    v.Param({"fp32_slowdown", "x", "fp32 fractal cost relative to fp16", 1, 64}, cube_fp32_slowdown);
+  });
+  v.Group("mte", "data-movement paths: t = latency + bytes / bandwidth", [&] {
+    for (size_t i = 0; i < mte.size(); ++i) {
+      auto& p = mte[i];
+      v.Group(MtePathName(static_cast<MtePath>(i)), "one MTE path", [&] {
+        v.Param({"latency_ns", "ns", "fixed cost per transfer", 0, 1e6}, p.latency_ns);
+        v.Param({"bandwidth_gbps", "GB/s", "asymptotic single-core bandwidth", 0.001, 1e6}, p.bandwidth_gbps);
+      });
+    }
+  });
+  v.Group("memory", "memory shared by all cores", [&] {
+    v.Param({"hbm_bytes", "B", "HBM capacity", 1, kBig}, hbm_bytes);
+    v.Param({"hbm_bandwidth_gbps", "GB/s", "HBM bandwidth shared by all cores", 1, 1e6}, hbm_bandwidth_gbps);
+    v.Param({"l2_bytes", "B", "L2 cache capacity", 0, kBig}, l2_bytes);
+    v.Param({"l2_bandwidth_gbps", "GB/s", "L2 bandwidth shared by all cores", 1, 1e6}, l2_bandwidth_gbps);
+  });
+  v.Group("launch", "kernel launch", [&] {
+    v.Param({"overhead_us", "us", "device-side cost from launch to the first block starting", 0, 1e6}, launch_overhead_us);
+  });
+}
+
+std::string ConfigDir() {
+  namespace fs = std::filesystem;
+  if (const char* env = std::getenv("NPUSIM_CONFIG_DIR")) return env;
+  if (fs::is_directory("configs/devices")) return "configs";
+  return std::string(NPUSIM_SOURCE_DIR) + "/configs";
+}
+
+DeviceConfig LoadDeviceFile(const std::string& path) {
+  DeviceConfig cfg;
+  YamlBinder binder(LoadYamlFile(path), path);
+  cfg.Bind(binder);
+  binder.Finish();
+  cfg.source_file = path;
+  if (cfg.aiv_count != 2 * cfg.aic_count)
+    throw InputError(path + ": cores.aiv must be 2 x cores.aic on A2/A3 (got " + std::to_string(cfg.aic_count) +
+                     " AIC, " + std::to_string(cfg.aiv_count) + " AIV)");
+  return cfg;
+}
+
+DeviceConfig LoadDevice(const std::string& name_or_path) {
+  namespace fs = std::filesystem;
+  const bool is_path = name_or_path.find('/') != std::string::npos ||
+                       (name_or_path.size() > 5 && name_or_path.substr(name_or_path.size() - 5) == ".yaml");
+  if (is_path)
+    return LoadDeviceFile(name_or_path);
+  std::string dir = ConfigDir() + "/devices";
+  std::string path = dir + "/" + name_or_path + ".yaml";
+  if (fs::exists(path)) return LoadDeviceFile(path);
+  std::vector<std::string> names;
+  if (fs::is_directory(dir))
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.path().extension() == ".yaml") names.push_back(e.path().stem().string());
+  std::sort(names.begin(), names.end());
+  throw InputError("unknown device '" + name_or_path + "'" + NearestHint(name_or_path, names) + "; devices are in " + dir);
+}
+
+}  // namespace npusim

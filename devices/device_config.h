@@ -1,0 +1,70 @@
+// The device model's parameters, declared once with unit and description (Bind) and read from
+// configs/devices/<SocVersion>.yaml. Plain data: the cost model and the SystemC chip read it.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "model/config.h"
+
+namespace npusim {
+
+// Vector instruction classes, each with its own measured throughput.
+enum class VecClass : uint8_t { kBinary, kUnary, kTranscendental, kDiv, kReduce, kCast, kCount };
+const char* VecClassName(VecClass c);
+
+// Data-movement paths of an A2/A3 core (DESIGN.md §4). GM-side paths also use the shared HBM.
+enum class MtePath : uint8_t { kGmToUb, kUbToGm, kGmToL1, kL1ToL0A, kL1ToL0B, kL0cToGm, kGmToL0A, kGmToL0B, kUbToUb, kCount };
+const char* MtePathName(MtePath p);
+
+struct VecClassParams {
+  int64_t startup_cycles = 0;
+  double rate_b16 = 0;  // input bytes per cycle for 8/16-bit elements
+  double rate_b32 = 0;  // input bytes per cycle for 32-bit elements
+};
+
+struct MteParams {
+  double latency_ns = 0;
+  double bandwidth_gbps = 0;  // GB/s = 1e9 B/s
+};
+
+struct DeviceConfig {
+  std::string soc;
+  std::string source_file;
+  double clock_mhz = 0;
+  int64_t aic_count = 0, aiv_count = 0;
+  // Per-core buffers.
+  int64_t ub_bytes = 0, ub_align = 0, l1_bytes = 0, l1_align = 0;
+  int64_t l0a_bytes = 0, l0a_align = 0, l0b_bytes = 0, l0b_align = 0, l0c_bytes = 0, l0c_align = 0;
+  // Scalar unit and instruction queues.
+  int64_t scalar_issue_cycles = 0, queue_depth = 0;
+  // Vector unit.
+  int64_t repeat_bytes = 0;
+  std::array<VecClassParams, static_cast<size_t>(VecClass::kCount)> vec{};
+  // Cube unit.
+  int64_t cube_startup_cycles = 0, cube_fractal_cycles = 0, cube_fp32_slowdown = 0;
+  // Data movement.
+  std::array<MteParams, static_cast<size_t>(MtePath::kCount)> mte{};
+  // Shared memory system.
+  int64_t hbm_bytes = 0, l2_bytes = 0;
+  double hbm_bandwidth_gbps = 0, l2_bandwidth_gbps = 0;
+  // Launch.
+  double launch_overhead_us = 0;
+
+  void Bind(ParamVisitor& v);
+
+  // Derived quantities in the core clock domain.
+  double BytesPerCycle(double gbps) const { return gbps * 1e3 / clock_mhz; }
+  uint64_t NsToCycles(double ns) const;
+  double CyclesToUs(double cycles) const { return cycles / clock_mhz; }
+  double CubePeakFlopsPerCycle() const { return static_cast<double>(aic_count) * 16 * 16 * 16 * 2; }
+};
+
+// Loads a device by SoC name (looked up in the configs directory) or by YAML path.
+DeviceConfig LoadDevice(const std::string& name_or_path);
+DeviceConfig LoadDeviceFile(const std::string& path);
+// Directory holding configs/ (NPUSIM_CONFIG_DIR, then ./configs, then the source tree).
+std::string ConfigDir();
+
+}  // namespace npusim

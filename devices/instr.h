@@ -1,0 +1,75 @@
+// One pipe instruction as the scalar unit dispatches it. Plain data: the SystemC pipes time it
+// (cost_model.h), the checks inspect it (race_checker.h), functional mode executes it
+// (semantics.h). The same stream runs in both modes; only `ptr`s are null in timing-only mode.
+#pragma once
+
+#include <cstdint>
+
+#include "devices/device_config.h"
+#include "model/dtype.h"
+
+namespace npusim {
+
+enum class Pipe : uint8_t { kS, kV, kM, kMte1, kMte2, kMte3, kFix, kCount };
+constexpr int kNumPipes = static_cast<int>(Pipe::kCount);
+const char* PipeName(Pipe p);  // "S", "V", "M", "MTE1", "MTE2", "MTE3", "FIX"
+
+enum class Mem : uint8_t { kGm, kUb, kL1, kL0A, kL0B, kL0C, kCount };
+constexpr int kNumMems = static_cast<int>(Mem::kCount);
+const char* MemName(Mem m);       // "GM", "UB", ...
+const char* MemLowerName(Mem m);  // "gm", "ub", "l1", "l0a", "l0b", "l0c" (bishengir wording)
+
+enum class CoreType : uint8_t { kAiv, kAic, kMix };
+const char* CoreTypeName(CoreType t);
+
+// Where an operand's bytes live.
+struct BufferRef {
+  Mem mem = Mem::kGm;
+  uint8_t* ptr = nullptr;  // host bytes, null in timing-only mode
+  uint64_t addr = 0;       // byte address inside its buffer (local) or GM address
+  int32_t region = -1;     // race-tracking region of a local buffer slot; -1 for GM
+};
+
+enum class Op : uint8_t { kSetFlag, kWaitFlag, kBarrier, kCrossCoreSet, kCopy, kVector, kLoad2D, kMmad, kFixpipe };
+
+enum class VecOp : uint8_t {
+  kAdd, kSub, kMul, kDiv, kMax, kMin,                         // binary
+  kAdds, kMuls, kMaxs, kMins, kAbs, kReciprocal, kRelu, kDuplicate,  // unary / scalar operand
+  kExp, kLn, kSqrt, kRsqrt,                                   // transcendental
+  kCast, kReduceSum, kReduceMax, kCompare, kSelect,
+};
+VecClass ClassOf(VecOp op);
+const char* VecOpName(VecOp op);
+
+enum class CmpMode : uint8_t { kLt, kGt, kEq, kLe, kGe, kNe };
+enum class FixQuant : uint8_t { kNone, kF32ToF16, kF32ToBf16, kDeqF16, kDeqBf16 };
+
+struct Instr {
+  Op op = Op::kVector;
+  Pipe pipe = Pipe::kV;
+  VecOp vop = VecOp::kAdd;
+  DType dtype = DType::kFloat32;   // source element type
+  DType dtype_out = DType::kFloat32;
+  RoundMode round = RoundMode::kRint;
+  CmpMode cmp = CmpMode::kLt;
+  FixQuant quant = FixQuant::kNone;
+  bool flag_bool = false;          // Mmad: accumulate into L0C; LoadData: transpose; DataCopyPad: pad
+  Pipe flag_src = Pipe::kS, flag_dst = Pipe::kS;
+  uint8_t flag_id = 0;
+  uint8_t cross_mode = 0;
+  MtePath path = MtePath::kGmToUb;
+  uint64_t issue_cycle = 0;
+  BufferRef dst, src0, src1, src2;
+  uint32_t count = 0;              // vector elements
+  double scalar = 0;
+  // Copies: `blocks` blocks of `block_bytes`, block starts `src_stride`/`dst_stride` bytes apart.
+  uint32_t blocks = 0, block_bytes = 0;
+  uint64_t src_stride = 0, dst_stride = 0;
+  uint32_t dst_block_bytes = 0;    // DataCopyPad: destination block rounded up to 32 B
+  double pad_value = 0;
+  // Cube: Mmad m x k x n; Fixpipe m x n with row strides in elements.
+  uint32_t m = 0, k = 0, n = 0;
+  uint64_t bytes = 0;              // bytes the instruction moves or reads (timing)
+};
+
+}  // namespace npusim

@@ -1,0 +1,51 @@
+// Data-race detection between the pipes of one core, by vector clocks: each pipe counts the
+// instructions it has started; SetFlag snapshots the setter's clock and WaitFlag joins it into
+// the waiter's. Reading (or overwriting) a local-buffer region last written (or read) by another
+// pipe whose instruction the reader's clock does not cover is a race. Plain C++.
+// Granularity: one region per buffer slot (a TQue buffer or a TBuf), which is how AscendC code
+// hands buffers between pipes. GM accesses are not checked.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "devices/instr.h"
+
+namespace npusim {
+
+class RaceChecker {
+ public:
+  using Clock = std::array<uint32_t, kNumPipes>;
+
+  int AddRegion(std::string name);
+  void Reset();  // new block: forget regions and clocks
+  // Starts an instruction on `p`: returns its sequence number on that pipe.
+  uint32_t Start(Pipe p);
+  // Returns a description of the race, if any, and records the access.
+  std::optional<std::string> Read(Pipe p, int region, const char* what);
+  std::optional<std::string> Write(Pipe p, int region, const char* what);
+  Clock Snapshot(Pipe p) const { return clocks_[static_cast<int>(p)]; }
+  void Join(Pipe p, const Clock& c);
+  void JoinAll();  // PIPE_ALL barrier: every pipe has seen everything
+
+ private:
+  struct Access {
+    Pipe pipe = Pipe::kS;
+    uint32_t seq = 0;
+    const char* what = "";
+  };
+  struct Region {
+    std::string name;
+    std::optional<Access> last_write;
+    std::array<uint32_t, kNumPipes> last_read{};
+    std::array<const char*, kNumPipes> read_what{};
+  };
+  bool Covered(Pipe p, Pipe other, uint32_t seq) const { return clocks_[static_cast<int>(p)][static_cast<int>(other)] >= seq; }
+  std::array<Clock, kNumPipes> clocks_{};
+  std::vector<Region> regions_;
+};
+
+}  // namespace npusim

@@ -1,0 +1,177 @@
+#include "devices/semantics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace npusim {
+
+namespace {
+
+double Unary(VecOp op, double x, double s) {
+  switch (op) {
+    case VecOp::kAdds: return x + s;
+    case VecOp::kMuls: return x * s;
+    case VecOp::kMaxs: return std::max(x, s);
+    case VecOp::kMins: return std::min(x, s);
+    case VecOp::kAbs: return std::fabs(x);
+    case VecOp::kReciprocal: return 1.0 / x;
+    case VecOp::kRelu: return x > 0 ? x : 0.0;
+    case VecOp::kExp: return std::exp(x);
+    case VecOp::kLn: return std::log(x);
+    case VecOp::kSqrt: return std::sqrt(x);
+    case VecOp::kRsqrt: return 1.0 / std::sqrt(x);
+    default: return x;
+  }
+}
+
+double Binary(VecOp op, double a, double b) {
+  switch (op) {
+    case VecOp::kAdd: return a + b;
+    case VecOp::kSub: return a - b;
+    case VecOp::kMul: return a * b;
+    case VecOp::kDiv: return a / b;
+    case VecOp::kMax: return std::max(a, b);
+    case VecOp::kMin: return std::min(a, b);
+    default: return 0;
+  }
+}
+
+bool CompareOp(CmpMode m, double a, double b) {
+  switch (m) {
+    case CmpMode::kLt: return a < b;
+    case CmpMode::kGt: return a > b;
+    case CmpMode::kEq: return a == b;
+    case CmpMode::kLe: return a <= b;
+    case CmpMode::kGe: return a >= b;
+    case CmpMode::kNe: return a != b;
+  }
+  return false;
+}
+
+void ExecuteVector(const Instr& in) {
+  const size_t sz = SizeOf(in.dtype), szo = SizeOf(in.dtype_out);
+  uint8_t* d = in.dst.ptr;
+  const uint8_t* a = in.src0.ptr;
+  const uint8_t* b = in.src1.ptr;
+  switch (in.vop) {
+    case VecOp::kAdd: case VecOp::kSub: case VecOp::kMul: case VecOp::kDiv: case VecOp::kMax: case VecOp::kMin:
+      for (uint32_t i = 0; i < in.count; ++i)
+        StoreElement(d + i * sz, in.dtype, Binary(in.vop, LoadElement(a + i * sz, in.dtype), LoadElement(b + i * sz, in.dtype)));
+      return;
+    case VecOp::kDuplicate:
+      for (uint32_t i = 0; i < in.count; ++i) StoreElement(d + i * sz, in.dtype, in.scalar);
+      return;
+    case VecOp::kCast:
+      for (uint32_t i = 0; i < in.count; ++i)
+        StoreElement(d + i * szo, in.dtype_out, LoadElement(a + i * sz, in.dtype), in.round);
+      return;
+    case VecOp::kReduceSum: case VecOp::kReduceMax: {
+      double acc = in.vop == VecOp::kReduceSum ? 0.0 : -std::numeric_limits<double>::infinity();
+      for (uint32_t i = 0; i < in.count; ++i) {
+        double x = LoadElement(a + i * sz, in.dtype);
+        acc = in.vop == VecOp::kReduceSum ? acc + x : std::max(acc, x);
+      }
+      StoreElement(d, in.dtype, acc);
+      return;
+    }
+    case VecOp::kCompare: {  // one bit per element, LSB first
+      std::memset(d, 0, (in.count + 7) / 8);
+      for (uint32_t i = 0; i < in.count; ++i)
+        if (CompareOp(in.cmp, LoadElement(a + i * sz, in.dtype), LoadElement(b + i * sz, in.dtype)))
+          d[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
+      return;
+    }
+    case VecOp::kSelect: {  // dst = mask bit ? src1 : src2, mask in src0
+      const uint8_t* c = in.src2.ptr;
+      for (uint32_t i = 0; i < in.count; ++i) {
+        bool bit = (a[i / 8] >> (i % 8)) & 1u;
+        std::memcpy(d + i * sz, (bit ? b : c) + i * sz, sz);
+      }
+      return;
+    }
+    default:
+      for (uint32_t i = 0; i < in.count; ++i)
+        StoreElement(d + i * sz, in.dtype, Unary(in.vop, LoadElement(a + i * sz, in.dtype), in.scalar));
+      return;
+  }
+}
+
+void ExecuteCopy(const Instr& in) {
+  for (uint32_t blk = 0; blk < in.blocks; ++blk) {
+    uint8_t* d = in.dst.ptr + blk * in.dst_stride;
+    std::memmove(d, in.src0.ptr + blk * in.src_stride, in.block_bytes);
+    if (in.flag_bool) {
+      size_t sz = SizeOf(in.dtype);
+      for (uint32_t off = in.block_bytes; off + sz <= in.dst_block_bytes; off += static_cast<uint32_t>(sz))
+        StoreElement(d + off, in.dtype, in.pad_value);
+    }
+  }
+}
+
+// One 512 B fractal per block; `transpose` transposes a 16 x 16 tile of 2-byte elements.
+void ExecuteLoad2D(const Instr& in) {
+  for (uint32_t blk = 0; blk < in.blocks; ++blk) {
+    uint8_t* d = in.dst.ptr + blk * in.dst_stride;
+    const uint8_t* s = in.src0.ptr + blk * in.src_stride;
+    if (!in.flag_bool) {
+      std::memcpy(d, s, in.block_bytes);
+      continue;
+    }
+    for (int r = 0; r < 16; ++r)
+      for (int c = 0; c < 16; ++c) std::memcpy(d + (c * 16 + r) * 2, s + (r * 16 + c) * 2, 2);
+  }
+}
+
+void ExecuteMmad(const Instr& in) {
+  const size_t sz = SizeOf(in.dtype);
+  const bool integer = in.dtype == DType::kInt8 || in.dtype == DType::kUInt8;
+  for (uint32_t i = 0; i < in.m; ++i) {
+    for (uint32_t j = 0; j < in.n; ++j) {
+      uint8_t* c = in.dst.ptr + (static_cast<size_t>(i) * in.n + j) * 4;
+      if (integer) {
+        int64_t acc = in.flag_bool ? static_cast<int64_t>(LoadElement(c, DType::kInt32)) : 0;
+        for (uint32_t kk = 0; kk < in.k; ++kk)
+          acc += static_cast<int64_t>(LoadElement(in.src0.ptr + (static_cast<size_t>(i) * in.k + kk) * sz, in.dtype)) *
+                 static_cast<int64_t>(LoadElement(in.src1.ptr + (static_cast<size_t>(kk) * in.n + j) * sz, in.dtype));
+        int32_t v = static_cast<int32_t>(acc);  // wraps like the int32 accumulator
+        std::memcpy(c, &v, 4);
+      } else {
+        float acc = in.flag_bool ? static_cast<float>(LoadElement(c, DType::kFloat32)) : 0.0f;
+        for (uint32_t kk = 0; kk < in.k; ++kk) {
+          double p = LoadElement(in.src0.ptr + (static_cast<size_t>(i) * in.k + kk) * sz, in.dtype) *
+                     LoadElement(in.src1.ptr + (static_cast<size_t>(kk) * in.n + j) * sz, in.dtype);
+          acc = static_cast<float>(static_cast<double>(acc) + p);
+        }
+        std::memcpy(c, &acc, 4);
+      }
+    }
+  }
+}
+
+void ExecuteFixpipe(const Instr& in) {
+  const size_t so = SizeOf(in.dtype_out);
+  for (uint32_t i = 0; i < in.m; ++i) {
+    for (uint32_t j = 0; j < in.n; ++j) {
+      double v = LoadElement(in.src0.ptr + (i * in.src_stride + j) * 4, in.dtype);
+      if (in.quant == FixQuant::kDeqF16 || in.quant == FixQuant::kDeqBf16) v *= in.scalar;
+      StoreElement(in.dst.ptr + (i * in.dst_stride + j) * so, in.dtype_out, v);
+    }
+  }
+}
+
+}  // namespace
+
+void Execute(const Instr& in) {
+  switch (in.op) {
+    case Op::kVector: ExecuteVector(in); return;
+    case Op::kCopy: ExecuteCopy(in); return;
+    case Op::kLoad2D: ExecuteLoad2D(in); return;
+    case Op::kMmad: ExecuteMmad(in); return;
+    case Op::kFixpipe: ExecuteFixpipe(in); return;
+    default: return;
+  }
+}
+
+}  // namespace npusim

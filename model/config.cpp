@@ -1,0 +1,151 @@
+#include "model/config.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "model/error.h"
+#include "model/text.h"
+
+namespace npusim {
+
+namespace {
+std::string MarkString(const std::string& file, const YAML::Mark& m) {
+  if (m.line < 0) return file;
+  return file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+}
+}  // namespace
+
+YAML::Node LoadYamlString(const std::string& text, const std::string& file) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw InputError(MarkString(file, e.mark) + ": YAML syntax error: " + e.msg);
+  }
+}
+
+YAML::Node LoadYamlFile(const std::string& path) {
+  try {
+    return YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw InputError(path + ": cannot open file");
+  } catch (const YAML::ParserException& e) {
+    throw InputError(MarkString(path, e.mark) + ": YAML syntax error: " + e.msg);
+  }
+}
+
+std::string Where(const std::string& file, const YAML::Node& node) { return MarkString(file, node.Mark()); }
+
+std::string FormatNumber(double v) {
+  if (v == std::floor(v) && std::fabs(v) < 1e15) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+    return buf;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+YamlBinder::YamlBinder(YAML::Node root, std::string file, std::vector<std::string> ignored_root_keys)
+    : file_(std::move(file)) {
+  if (!root.IsMap()) throw InputError(Where(file_, root) + ": expected a mapping at the top level");
+  stack_.push_back({root, "", std::move(ignored_root_keys)});
+}
+
+std::string YamlBinder::KeyPath(const std::string& key) const {
+  return stack_.back().path.empty() ? key : stack_.back().path + "." + key;
+}
+
+void YamlBinder::Group(const std::string& name, const std::string& desc, const std::function<void()>& body) {
+  Level& parent = stack_.back();
+  parent.known.push_back(name);
+  YAML::Node node = parent.node[name];
+  if (!node) throw InputError(Where(file_, parent.node) + ": missing group '" + KeyPath(name) + "' (" + desc + ")");
+  if (!node.IsMap()) throw InputError(Where(file_, node) + ": '" + KeyPath(name) + "' must be a mapping (" + desc + ")");
+  stack_.push_back({node, KeyPath(name), {}});
+  body();
+  CheckUnknown(stack_.back());
+  stack_.pop_back();
+}
+
+YAML::Node YamlBinder::Find(const ParamSpec& spec, bool& found) {
+  Level& level = stack_.back();
+  level.known.push_back(spec.name);
+  YAML::Node n = level.node[spec.name];
+  found = static_cast<bool>(n);
+  if (!found && !spec.optional) {
+    throw InputError(Where(file_, level.node) + ": missing key '" + KeyPath(spec.name) + "' (" + spec.desc +
+                     (spec.unit.empty() ? "" : ", in " + spec.unit) + ")");
+  }
+  if (found && !n.IsScalar())
+    throw InputError(Where(file_, n) + ": '" + KeyPath(spec.name) + "' must be a single value (" + spec.desc + ")");
+  return n;
+}
+
+void YamlBinder::CheckRange(const ParamSpec& spec, double v, const YAML::Node& n) {
+  if (!(v >= spec.min && v <= spec.max) || std::isnan(v)) {
+    throw InputError(Where(file_, n) + ": value " + n.Scalar() + " of '" + KeyPath(spec.name) + "' is out of range [" +
+                     FormatNumber(spec.min) + ", " + FormatNumber(spec.max) + "]" +
+                     (spec.unit.empty() ? "" : " " + spec.unit));
+  }
+}
+
+void YamlBinder::Param(const ParamSpec& spec, int64_t& value) {
+  bool found;
+  YAML::Node n = Find(spec, found);
+  if (!found) return;
+  int64_t v;
+  if (!YAML::convert<int64_t>::decode(n, v))
+    throw InputError(Where(file_, n) + ": '" + KeyPath(spec.name) + "' expects an integer" +
+                     (spec.unit.empty() ? "" : " (" + spec.unit + ")") + ", got '" + n.Scalar() + "'");
+  CheckRange(spec, static_cast<double>(v), n);
+  value = v;
+}
+
+void YamlBinder::Param(const ParamSpec& spec, double& value) {
+  bool found;
+  YAML::Node n = Find(spec, found);
+  if (!found) return;
+  double v;
+  if (!YAML::convert<double>::decode(n, v))
+    throw InputError(Where(file_, n) + ": '" + KeyPath(spec.name) + "' expects a number" +
+                     (spec.unit.empty() ? "" : " (" + spec.unit + ")") + ", got '" + n.Scalar() + "'");
+  CheckRange(spec, v, n);
+  value = v;
+}
+
+void YamlBinder::Param(const ParamSpec& spec, std::string& value) {
+  bool found;
+  YAML::Node n = Find(spec, found);
+  if (found) value = n.Scalar();
+}
+
+void YamlBinder::CheckUnknown(const Level& level) {
+  for (auto it = level.node.begin(); it != level.node.end(); ++it) {
+    std::string key = it->first.Scalar();
+    bool known = false;
+    for (const auto& k : level.known) known = known || k == key;
+    if (!known) {
+      std::string where = level.path.empty() ? "" : " in '" + level.path + "'";
+      throw InputError(Where(file_, it->first) + ": unknown key '" + key + "'" + where + NearestHint(key, level.known));
+    }
+  }
+}
+
+void YamlBinder::Finish() { CheckUnknown(stack_.front()); }
+
+std::string ParamTable::Prefix() const {
+  std::string p;
+  for (const auto& s : path_) p += s + ".";
+  return p;
+}
+void ParamTable::Group(const std::string& name, const std::string&, const std::function<void()>& body) {
+  path_.push_back(name);
+  body();
+  path_.pop_back();
+}
+void ParamTable::Param(const ParamSpec& s, int64_t& v) { rows_.push_back({Prefix() + s.name, std::to_string(v), s.unit, s.desc}); }
+void ParamTable::Param(const ParamSpec& s, double& v) { rows_.push_back({Prefix() + s.name, FormatNumber(v), s.unit, s.desc}); }
+void ParamTable::Param(const ParamSpec& s, std::string& v) { rows_.push_back({Prefix() + s.name, v, s.unit, s.desc}); }
+
+}  // namespace npusim

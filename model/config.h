@@ -1,0 +1,89 @@
+// Strict YAML binding. A config struct declares each parameter once — name, unit, description,
+// allowed range — in a `Bind(ParamVisitor&)` function; the same declaration reads YAML
+// (YamlBinder), lists parameters (ParamTable), or applies --set overrides.
+// Every mistake is an InputError (exit 2) naming file:line:col, the key and the nearest valid key.
+#pragma once
+
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+namespace npusim {
+
+struct ParamSpec {
+  std::string name;
+  std::string unit;  // "cycles", "B", "GB/s", "MHz", "" for pure numbers/names
+  std::string desc;
+  double min = -std::numeric_limits<double>::infinity();
+  double max = std::numeric_limits<double>::infinity();
+  bool optional = false;  // when absent, the struct's current value stays (the default)
+};
+
+class ParamVisitor {
+ public:
+  virtual ~ParamVisitor() = default;
+  virtual void Group(const std::string& name, const std::string& desc, const std::function<void()>& body) = 0;
+  virtual void Param(const ParamSpec& spec, int64_t& value) = 0;
+  virtual void Param(const ParamSpec& spec, double& value) = 0;
+  virtual void Param(const ParamSpec& spec, std::string& value) = 0;
+};
+
+// Loads a YAML file; a syntax error becomes an InputError with file:line:col.
+YAML::Node LoadYamlFile(const std::string& path);
+// Same, from text (for tests and fuzzing); `file` names it in messages.
+YAML::Node LoadYamlString(const std::string& text, const std::string& file);
+
+// "file:line:col" of a node (1-based).
+std::string Where(const std::string& file, const YAML::Node& node);
+
+// Reads a YAML mapping into a struct through its Bind(): unknown keys, missing keys, wrong
+// types and out-of-range values are errors. Call Finish() after Bind to check the root's keys.
+class YamlBinder : public ParamVisitor {
+ public:
+  YamlBinder(YAML::Node root, std::string file, std::vector<std::string> ignored_root_keys = {});
+  void Group(const std::string& name, const std::string& desc, const std::function<void()>& body) override;
+  void Param(const ParamSpec& spec, int64_t& value) override;
+  void Param(const ParamSpec& spec, double& value) override;
+  void Param(const ParamSpec& spec, std::string& value) override;
+  void Finish();
+
+ private:
+  struct Level {
+    YAML::Node node;
+    std::string path;
+    std::vector<std::string> known;
+  };
+  YAML::Node Find(const ParamSpec& spec, bool& found);
+  void CheckRange(const ParamSpec& spec, double v, const YAML::Node& n);
+  void CheckUnknown(const Level& level);
+  std::string KeyPath(const std::string& key) const;
+
+  std::string file_;
+  std::vector<Level> stack_;
+};
+
+// Flattens parameters to rows "group.name", value, unit, description.
+class ParamTable : public ParamVisitor {
+ public:
+  struct Row {
+    std::string key, value, unit, desc;
+  };
+  void Group(const std::string& name, const std::string& desc, const std::function<void()>& body) override;
+  void Param(const ParamSpec& spec, int64_t& value) override;
+  void Param(const ParamSpec& spec, double& value) override;
+  void Param(const ParamSpec& spec, std::string& value) override;
+  const std::vector<Row>& rows() const { return rows_; }
+
+ private:
+  std::string Prefix() const;
+  std::vector<std::string> path_;
+  std::vector<Row> rows_;
+};
+
+// Formats a double without trailing noise, deterministically ("1850", "0.5", "1e-06").
+std::string FormatNumber(double v);
+
+}  // namespace npusim

@@ -1,0 +1,32 @@
+// Typed errors. Every failure a user can see is one of two kinds, each with its exit code:
+//   InputError   (exit 2) — the user's input is wrong: bad YAML, unknown key, bad value, bad CLI.
+//   SimFailure   (exit 3) — the simulated system failed: overflow, deadlock, race, OOB, OOM.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace npusim {
+
+constexpr int kExitOk = 0;
+constexpr int kExitInvalidInput = 2;
+constexpr int kExitSimulatedFailure = 3;
+
+class InputError : public std::runtime_error {
+ public:
+  explicit InputError(const std::string& message) : std::runtime_error(message) {}
+};
+
+// `status` is the stable machine-readable cause written to metrics.json
+// (ub_overflow, l1_overflow, deadlock, race, out_of_bounds, misaligned, sync_error, out_of_memory).
+class SimFailure : public std::runtime_error {
+ public:
+  SimFailure(std::string status, const std::string& message)
+      : std::runtime_error(message), status_(std::move(status)) {}
+  const std::string& status() const { return status_; }
+
+ private:
+  std::string status_;
+};
+
+}  // namespace npusim

@@ -1,0 +1,70 @@
+#include "model/trace.h"
+
+#include <cstdio>
+#include <fstream>
+
+#include "model/error.h"
+
+namespace npusim {
+
+std::string JsonEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+void TraceRecorder::NameProcess(int pid, const std::string& name, int sort_index) {
+  meta_.push_back({pid, 0, sort_index, "process_name", name});
+}
+void TraceRecorder::NameThread(int pid, int tid, const std::string& name) {
+  meta_.push_back({pid, tid, tid, "thread_name", name});
+}
+
+void TraceRecorder::Slice(int pid, int tid, const std::string& name, double ts_us, double dur_us) {
+  if (slices_.size() >= max_slices_) {
+    ++dropped_;
+    return;
+  }
+  slices_.push_back({pid, tid, name, ts_us, dur_us});
+}
+
+void TraceRecorder::Write(const std::string& path) const {
+  std::ofstream out(path);
+  if (!out) throw InputError(path + ": cannot write trace");
+  out << "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"dropped_slices\":" << dropped_ << "},\"traceEvents\":[\n";
+  bool first = true;
+  char buf[64];
+  for (const auto& m : meta_) {
+    out << (first ? "" : ",\n");
+    first = false;
+    out << "{\"ph\":\"M\",\"pid\":" << m.pid << ",\"tid\":" << m.tid << ",\"name\":\"" << m.kind
+        << "\",\"args\":{\"name\":\"" << JsonEscape(m.name) << "\"}}";
+    const char* sort_kind = m.kind == "process_name" ? "process_sort_index" : "thread_sort_index";
+    out << ",\n{\"ph\":\"M\",\"pid\":" << m.pid << ",\"tid\":" << m.tid << ",\"name\":\"" << sort_kind
+        << "\",\"args\":{\"sort_index\":" << m.sort << "}}";
+  }
+  for (const auto& s : slices_) {
+    out << (first ? "" : ",\n");
+    first = false;
+    std::snprintf(buf, sizeof buf, "\"ts\":%.4f,\"dur\":%.4f", s.ts, s.dur);
+    out << "{\"ph\":\"X\",\"pid\":" << s.pid << ",\"tid\":" << s.tid << ",\"name\":\"" << JsonEscape(s.name)
+        << "\"," << buf << "}";
+  }
+  out << "\n]}\n";
+}
+
+}  // namespace npusim
