@@ -44,11 +44,11 @@ struct FlagState {
 
 std::string InstrName(const Instr& in) {
   switch (in.op) {
-    case Op::kVector: return VecOpName(in.vop);
-    case Op::kCopy: return std::string("DataCopy ") + MtePathName(in.path);
-    case Op::kLoad2D: return "LoadData";
-    case Op::kMmad: return "Mmad";
-    case Op::kFixpipe: return "Fixpipe";
+    case Opcode::kVector: return VecOpName(in.vop);
+    case Opcode::kCopy: return std::string("DataCopy ") + MtePathName(in.path);
+    case Opcode::kLoad2D: return "LoadData";
+    case Opcode::kMmad: return "Mmad";
+    case Opcode::kFixpipe: return "Fixpipe";
     default: return "sync";
   }
 }
@@ -149,8 +149,8 @@ class CoreModel : public CoreRuntime {
 
   void Issue(Instr& in) override {
     RequirePipe(in.pipe);
-    if (in.op == Op::kSetFlag) RequirePipe(in.flag_dst);
-    if (in.op == Op::kWaitFlag) RequirePipe(in.flag_src);
+    if (in.op == Opcode::kSetFlag) RequirePipe(in.flag_dst);
+    if (in.op == Opcode::kWaitFlag) RequirePipe(in.flag_src);
     PipeModel& p = pipes_[static_cast<int>(in.pipe)];
     if (p.queue.size() >= static_cast<size_t>(chip_->cfg.queue_depth)) {
       wait_pipe_ = in.pipe;
@@ -445,7 +445,7 @@ std::string PipeModel::BlockedState() const {
   if (queue.empty()) return "";
   const Instr& in = queue.front();
   std::string s = std::string("pipe ") + PipeName(id) + " ";
-  if (in.op == Op::kWaitFlag)
+  if (in.op == Opcode::kWaitFlag)
     return s + "blocked at WaitFlag " + PipeName(in.flag_src) + "->" + PipeName(id) + " event " +
            std::to_string(in.flag_id) + " (never set)";
   return s + "holds " + std::to_string(queue.size()) + " queued instructions";
@@ -470,7 +470,7 @@ void PipeModel::Step() {
         sc_core::next_trigger(Cycles(in.issue_cycle - now));
         return;
       }
-      if (in.op == Op::kWaitFlag) {
+      if (in.op == Opcode::kWaitFlag) {
         FlagState& f = core->Flag(in.flag_src, id, in.flag_id);
         if (!f.set) {
           sleeping = true;
@@ -486,26 +486,26 @@ void PipeModel::Step() {
         core->NotifyScalar();
         continue;
       }
-      if (in.op == Op::kSetFlag) {
+      if (in.op == Opcode::kSetFlag) {
         core->SetFlag(id, in.flag_dst, in.flag_id, now);
         queue.pop_front();
         core->NotifyScalar();
         continue;
       }
-      if (in.op == Op::kCrossCoreSet) {
+      if (in.op == Opcode::kCrossCoreSet) {
         chip->CrossCoreSet(core, in);
         queue.pop_front();
         core->NotifyScalar();
         continue;
       }
-      if (in.op == Op::kBarrier) {  // pipes complete in order: a same-pipe barrier costs nothing
+      if (in.op == Opcode::kBarrier) {  // pipes complete in order: a same-pipe barrier costs nothing
         queue.pop_front();
         continue;
       }
       // A real instruction: check ordering against the other pipes, then time it.
       RaceChecker& race = core->race();
       race.Start(id);
-      const char* what = in.op == Op::kVector ? VecOpName(in.vop) : in.op == Op::kCopy ? MtePathName(in.path) : "cube";
+      const char* what = in.op == Opcode::kVector ? VecOpName(in.vop) : in.op == Opcode::kCopy ? MtePathName(in.path) : "cube";
       for (const BufferRef* r : {&in.src0, &in.src1, &in.src2})
         if (auto msg = race.Read(id, r->region, what)) throw SimFailure("race", core->name() + ": " + *msg);
       if (auto msg = race.Write(id, in.dst.region, what)) throw SimFailure("race", core->name() + ": " + *msg);
@@ -539,9 +539,9 @@ Chip::Impl::Impl(const DeviceConfig& c)
 }
 
 uint64_t Chip::Impl::Duration(const Instr& in, uint64_t now) {
-  if (in.op == Op::kVector) vector_ideal_cycles += cost.VectorIdealCycles(ClassOf(in.vop), in.bytes, SizeOf(in.dtype));
-  if (in.op == Op::kMmad) cube_flops += 2.0 * in.m * in.k * in.n;
-  if ((in.op == Op::kCopy || in.op == Op::kFixpipe) && CostModel::TouchesGm(in.path)) {
+  if (in.op == Opcode::kVector) vector_ideal_cycles += cost.VectorIdealCycles(ClassOf(in.vop), in.bytes, SizeOf(in.dtype));
+  if (in.op == Opcode::kMmad) cube_flops += 2.0 * in.m * in.k * in.n;
+  if ((in.op == Opcode::kCopy || in.op == Opcode::kFixpipe) && CostModel::TouchesGm(in.path)) {
     uint64_t end = memory.Transfer(now, in.bytes, cost.PathCycles(in.path, in.bytes), cost.PathLatency(in.path),
                                    CostModel::WritesGm(in.path));
     return end - now;
@@ -573,7 +573,11 @@ void Chip::Impl::CrossCoreSet(CoreModel* from, const Instr& in) {
   }
 }
 
-Chip::Chip(const DeviceConfig& cfg, TraceRecorder* trace) : impl_(std::make_unique<Impl>(cfg)) { impl_->trace = trace; }
+Chip::Chip(const DeviceConfig& cfg, TraceRecorder* trace) : impl_(std::make_unique<Impl>(cfg)) {
+  impl_->trace = trace;
+  // An sc_start() with nothing left to do is expected (unwinding after a failure).
+  sc_core::sc_report_handler::set_actions(sc_core::SC_ID_NO_SC_START_ACTIVITY_, sc_core::SC_DO_NOTHING);
+}
 
 // SystemC cannot remove processes once spawned, and this chip's pipe processes refer to it:
 // the implementation lives until the process exits.

@@ -51,9 +51,9 @@ uint64_t CostModel::PathCycles(MtePath p, uint64_t bytes) const {
 
 uint64_t CostModel::LocalCycles(const Instr& in) const {
   switch (in.op) {
-    case Op::kVector: return VectorCycles(ClassOf(in.vop), in.bytes, SizeOf(in.dtype));
-    case Op::kMmad: return CubeCycles(in.m, in.k, in.n, in.dtype);
-    case Op::kCopy: case Op::kLoad2D: case Op::kFixpipe: return PathCycles(in.path, in.bytes);
+    case Opcode::kVector: return VectorCycles(ClassOf(in.vop), in.bytes, SizeOf(in.dtype));
+    case Opcode::kMmad: return CubeCycles(in.m, in.k, in.n, in.dtype);
+    case Opcode::kCopy: case Opcode::kLoad2D: case Opcode::kFixpipe: return PathCycles(in.path, in.bytes);
     default: return 0;
   }
 }

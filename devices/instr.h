@@ -30,7 +30,7 @@ struct BufferRef {
   int32_t region = -1;     // race-tracking region of a local buffer slot; -1 for GM
 };
 
-enum class Op : uint8_t { kSetFlag, kWaitFlag, kBarrier, kCrossCoreSet, kCopy, kVector, kLoad2D, kMmad, kFixpipe };
+enum class Opcode : uint8_t { kSetFlag, kWaitFlag, kBarrier, kCrossCoreSet, kCopy, kVector, kLoad2D, kMmad, kFixpipe };
 
 enum class VecOp : uint8_t {
   kAdd, kSub, kMul, kDiv, kMax, kMin,                         // binary
@@ -45,7 +45,7 @@ enum class CmpMode : uint8_t { kLt, kGt, kEq, kLe, kGe, kNe };
 enum class FixQuant : uint8_t { kNone, kF32ToF16, kF32ToBf16, kDeqF16, kDeqBf16 };
 
 struct Instr {
-  Op op = Op::kVector;
+  Opcode op = Opcode::kVector;
   Pipe pipe = Pipe::kV;
   VecOp vop = VecOp::kAdd;
   DType dtype = DType::kFloat32;   // source element type

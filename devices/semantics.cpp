@@ -165,11 +165,11 @@ void ExecuteFixpipe(const Instr& in) {
 
 void Execute(const Instr& in) {
   switch (in.op) {
-    case Op::kVector: ExecuteVector(in); return;
-    case Op::kCopy: ExecuteCopy(in); return;
-    case Op::kLoad2D: ExecuteLoad2D(in); return;
-    case Op::kMmad: ExecuteMmad(in); return;
-    case Op::kFixpipe: ExecuteFixpipe(in); return;
+    case Opcode::kVector: ExecuteVector(in); return;
+    case Opcode::kCopy: ExecuteCopy(in); return;
+    case Opcode::kLoad2D: ExecuteLoad2D(in); return;
+    case Opcode::kMmad: ExecuteMmad(in); return;
+    case Opcode::kFixpipe: ExecuteFixpipe(in); return;
     default: return;
   }
 }

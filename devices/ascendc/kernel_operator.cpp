@@ -106,7 +106,7 @@ void CopyGmToLocal(const LocalView& dst, const GmBuffer* src, uint64_t src_off, 
                    const char* api) {
   CoreRuntime& core = CurrentCore();
   Instr in;
-  in.op = Op::kCopy;
+  in.op = Opcode::kCopy;
   in.pipe = Pipe::kMte2;
   switch (dst.mem) {
     case Mem::kUb: in.path = MtePath::kGmToUb; break;
@@ -149,7 +149,7 @@ void CopyLocalToGm(const GmBuffer* dst, uint64_t dst_off, const LocalView& src, 
   CheckLocalExtent(src, (blocks - 1) * src_stride + block_bytes, api);
   CheckGmRange(dst, dst_off, (blocks - 1) * dst_stride + block_bytes, api);
   Instr in;
-  in.op = Op::kCopy;
+  in.op = Opcode::kCopy;
   in.pipe = Pipe::kMte3;
   in.path = MtePath::kUbToGm;
   in.dst = {Mem::kGm, dst->data ? dst->data + dst_off : nullptr, dst->addr + dst_off, -1};
@@ -172,7 +172,7 @@ void CopyLocalToLocal(const LocalView& dst, const LocalView& src, uint64_t bytes
   CheckLocalExtent(dst, bytes, "DataCopy");
   CheckLocalExtent(src, bytes, "DataCopy");
   Instr in;
-  in.op = Op::kCopy;
+  in.op = Opcode::kCopy;
   in.pipe = Pipe::kV;
   in.path = MtePath::kUbToUb;
   in.dst = dst.Ref();
@@ -205,7 +205,7 @@ void Vector(VecOp op, DType dt, const LocalView& dst, const LocalView* a, const 
     if (!((op == VecOp::kReduceSum || op == VecOp::kReduceMax) && i == 1)) CheckLocalExtent(*srcs[i], need, api);
   }
   Instr in;
-  in.op = Op::kVector;
+  in.op = Opcode::kVector;
   in.pipe = Pipe::kV;
   in.vop = op;
   in.dtype = dt;
@@ -233,7 +233,7 @@ void LoadData2D(const LocalView& dst, const LocalView& src, uint32_t repeat, uin
   CheckLocalExtent(src, (repeat - 1) * static_cast<uint64_t>(src_stride) * 512 + 512, "LoadData");
   CheckLocalExtent(dst, (repeat - 1) * (1 + static_cast<uint64_t>(dst_gap)) * 512 + 512, "LoadData");
   Instr in;
-  in.op = Op::kLoad2D;
+  in.op = Opcode::kLoad2D;
   in.pipe = Pipe::kMte1;
   in.path = dst.mem == Mem::kL0A ? MtePath::kL1ToL0A : MtePath::kL1ToL0B;
   in.dst = dst.Ref();
@@ -262,7 +262,7 @@ void Mmad(const LocalView& c, const LocalView& a, const LocalView& b, DType in_t
   CheckLocalExtent(b, static_cast<uint64_t>(k) * n * SizeOf(in_t), "Mmad");
   CheckLocalExtent(c, static_cast<uint64_t>(m) * n * 4, "Mmad");
   Instr in;
-  in.op = Op::kMmad;
+  in.op = Opcode::kMmad;
   in.pipe = Pipe::kM;
   in.dtype = in_t;
   in.dtype_out = out_t;
@@ -285,7 +285,7 @@ void Fixpipe(const GmBuffer* dst, uint64_t dst_off, DType out, const LocalView& 
   CheckLocalExtent(src, (static_cast<uint64_t>(m - 1) * src_stride + n) * 4, "Fixpipe");
   CheckGmRange(dst, dst_off, (static_cast<uint64_t>(m - 1) * dst_stride + n) * SizeOf(out), "Fixpipe");
   Instr in;
-  in.op = Op::kFixpipe;
+  in.op = Opcode::kFixpipe;
   in.pipe = Pipe::kFix;
   in.path = MtePath::kL0cToGm;
   in.dtype = acc;
@@ -306,7 +306,7 @@ void SetFlag(Pipe src, Pipe dst, int id) {
   CoreRuntime& core = CurrentCore();
   if (src == Pipe::kS) return core.ScalarSetFlag(dst, id);
   Instr in;
-  in.op = Op::kSetFlag;
+  in.op = Opcode::kSetFlag;
   in.pipe = src;
   in.flag_src = src;
   in.flag_dst = dst;
@@ -318,7 +318,7 @@ void WaitFlag(Pipe src, Pipe dst, int id) {
   CoreRuntime& core = CurrentCore();
   if (dst == Pipe::kS) return core.ScalarWaitFlag(src, id);
   Instr in;
-  in.op = Op::kWaitFlag;
+  in.op = Opcode::kWaitFlag;
   in.pipe = dst;
   in.flag_src = src;
   in.flag_dst = dst;
@@ -331,7 +331,7 @@ void Barrier(Pipe p) {
   if (static_cast<int>(p) == 0xFF) return core.BarrierAll();
   if (p == Pipe::kS) throw SimFailure("invalid_instruction", core.name() + ": PipeBarrier is not allowed on PIPE_S");
   Instr in;
-  in.op = Op::kBarrier;
+  in.op = Opcode::kBarrier;
   in.pipe = p;
   core.Issue(in);
 }
@@ -340,7 +340,7 @@ void CrossCoreSet(int mode, Pipe p, int id) {
   CoreRuntime& core = CurrentCore();
   if (id < 0 || id > 15) throw SimFailure("sync_error", core.name() + ": CrossCoreSetFlag id " + std::to_string(id) + " out of range [0, 15]");
   Instr in;
-  in.op = Op::kCrossCoreSet;
+  in.op = Opcode::kCrossCoreSet;
   in.pipe = p;
   in.cross_mode = static_cast<uint8_t>(mode);
   in.flag_id = static_cast<uint8_t>(id);

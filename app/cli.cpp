@@ -1,0 +1,180 @@
+#include "app/cli.h"
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include <spdlog/spdlog.h>
+
+#include "model/config.h"
+#include "model/error.h"
+#include "model/text.h"
+#include "ops/runner.h"
+#include "reports/kernel_report.h"
+
+namespace npusim {
+
+namespace {
+
+constexpr const char* kUsage = R"(npusim — Ascend-like NPU simulator
+
+usage:
+  npusim kernel NAME [--device SOC|FILE.yaml] [--set key=value]... [--inputs DIR] [--out DIR]
+                     [--timing-only | --functional] [--seed N] [--functional-limit-mb N]
+  npusim kernel --list
+  npusim validate FILE.yaml
+  npusim --help
+
+common options: --quiet, --log-level {trace,debug,info,warn,error}
+exit codes: 0 ok, 2 invalid input, 3 the simulated system failed (overflow, deadlock, race, ...)
+)";
+
+struct Args {
+  std::vector<std::string> positional;
+  std::vector<std::pair<std::string, std::string>> options;  // --key value, in order
+  std::vector<std::string> flags;
+};
+
+// Flags take no value; every other --option takes one.
+Args Parse(const std::vector<std::string>& argv, const std::vector<std::string>& flags, const std::vector<std::string>& options) {
+  Args a;
+  std::vector<std::string> all = flags;
+  all.insert(all.end(), options.begin(), options.end());
+  for (size_t i = 0; i < argv.size(); ++i) {
+    const std::string& s = argv[i];
+    if (s.rfind("--", 0) != 0) {
+      a.positional.push_back(s);
+      continue;
+    }
+    std::string key = s, value;
+    bool inline_value = false;
+    if (auto eq = s.find('='); eq != std::string::npos) key = s.substr(0, eq), value = s.substr(eq + 1), inline_value = true;
+    if (std::find(flags.begin(), flags.end(), key) != flags.end()) {
+      a.flags.push_back(key);
+    } else if (std::find(options.begin(), options.end(), key) != options.end()) {
+      if (!inline_value) {
+        if (i + 1 >= argv.size()) throw InputError("option " + key + " needs a value");
+        value = argv[++i];
+      }
+      a.options.emplace_back(key, value);
+    } else {
+      throw InputError("unknown option '" + key + "'" + NearestHint(key, all));
+    }
+  }
+  return a;
+}
+
+bool Has(const Args& a, const std::string& flag) { return std::find(a.flags.begin(), a.flags.end(), flag) != a.flags.end(); }
+std::string Option(const Args& a, const std::string& key, const std::string& def) {
+  std::string v = def;
+  for (const auto& [k, val] : a.options)
+    if (k == key) v = val;
+  return v;
+}
+
+void ConfigureLogging(const Args& a) {
+  spdlog::set_pattern("%l: %v");
+  spdlog::set_level(spdlog::level::info);
+  if (Has(a, "--quiet")) spdlog::set_level(spdlog::level::warn);
+  std::string level = Option(a, "--log-level", "");
+  if (!level.empty()) {
+    auto l = spdlog::level::from_str(level);
+    if (l == spdlog::level::off && level != "off")
+      throw InputError("unknown log level '" + level + "'" + NearestHint(level, {"trace", "debug", "info", "warn", "error", "off"}));
+    spdlog::set_level(l);
+  }
+}
+
+int KernelList() {
+  for (const auto& op : AllOps()) {
+    std::printf("%-26s %s\n", op->name().c_str(), op->summary().c_str());
+    for (const auto& p : op->params()) {
+      std::string extra;
+      for (const auto& c : p.choices) extra += (extra.empty() ? " {" : ", ") + c;
+      if (!extra.empty()) extra += "}";
+      std::printf("    %-22s default %-10s %s%s\n", p.name.c_str(), p.default_value.c_str(), p.desc.c_str(), extra.c_str());
+    }
+  }
+  return kExitOk;
+}
+
+int Kernel(const std::vector<std::string>& argv) {
+  Args a = Parse(argv, {"--list", "--timing-only", "--functional", "--quiet"},
+                 {"--device", "--set", "--inputs", "--out", "--seed", "--functional-limit-mb", "--log-level"});
+  ConfigureLogging(a);
+  if (Has(a, "--list")) return KernelList();
+  if (a.positional.size() != 1) throw InputError("npusim kernel needs exactly one kernel name (see 'npusim kernel --list')");
+  const Op& op = FindOp(a.positional[0]);
+  DeviceConfig device = LoadDevice(Option(a, "--device", "Ascend910B3"));
+  ParamValues params(op.params());
+  for (const auto& [k, v] : a.options) {
+    if (k != "--set") continue;
+    auto eq = v.find('=');
+    if (eq == std::string::npos) throw InputError("--set expects key=value, got '" + v + "'");
+    params.Set(v.substr(0, eq), v.substr(eq + 1));
+  }
+  RunOptions opts;
+  if (Has(a, "--timing-only") && Has(a, "--functional")) throw InputError("--timing-only and --functional exclude each other");
+  if (Has(a, "--timing-only")) opts.mode = ModeChoice::kTimingOnly;
+  if (Has(a, "--functional")) opts.mode = ModeChoice::kFunctional;
+  try {
+    opts.seed = std::stoull(Option(a, "--seed", "0"));
+    opts.functional_limit_bytes = std::stoull(Option(a, "--functional-limit-mb", "1024")) << 20;
+  } catch (const std::exception&) {
+    throw InputError("--seed and --functional-limit-mb take non-negative integers");
+  }
+  opts.inputs_dir = Option(a, "--inputs", "");
+  const std::string out = Option(a, "--out", "");
+  std::unique_ptr<TraceRecorder> trace;
+  if (!out.empty()) trace = std::make_unique<TraceRecorder>();
+  opts.trace = trace.get();
+
+  KernelRun run = RunKernel(op, params, device, opts);
+  if (!out.empty()) WriteKernelOutputs(run, device, out, trace.get());
+  if (spdlog::get_level() <= spdlog::level::warn) std::cout << KernelConsoleSummary(run, device);
+  if (!out.empty() && spdlog::get_level() <= spdlog::level::info) std::cout << "  written    " << out << "/\n";
+  if (run.status != "ok") {
+    std::cerr << "error: " << run.message << "\n";
+    return kExitSimulatedFailure;
+  }
+  return kExitOk;
+}
+
+int Validate(const std::vector<std::string>& argv) {
+  Args a = Parse(argv, {"--quiet"}, {"--log-level"});
+  ConfigureLogging(a);
+  if (a.positional.size() != 1) throw InputError("npusim validate needs one YAML file");
+  const std::string& path = a.positional[0];
+  YAML::Node root = LoadYamlFile(path);
+  if (!root.IsMap() || !root["soc"])
+    throw InputError(Where(path, root) + ": not a device config (no 'soc' key); npusim validate checks configs/devices/*.yaml");
+  DeviceConfig d = LoadDeviceFile(path);
+  std::printf("ok: %s is a valid device config: %s, %lld AIC + %lld AIV at %g MHz, UB %lld B, L1 %lld B, HBM %g GB/s\n",
+              path.c_str(), d.soc.c_str(), static_cast<long long>(d.aic_count), static_cast<long long>(d.aiv_count), d.clock_mhz,
+              static_cast<long long>(d.ub_bytes), static_cast<long long>(d.l1_bytes), d.hbm_bandwidth_gbps);
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunCli(const std::vector<std::string>& args) {
+  try {
+    if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+      std::cout << kUsage;
+      return args.empty() ? kExitInvalidInput : kExitOk;
+    }
+    std::vector<std::string> rest(args.begin() + 1, args.end());
+    if (args[0] == "kernel") return Kernel(rest);
+    if (args[0] == "validate") return Validate(rest);
+    throw InputError("unknown command '" + args[0] + "'" + NearestHint(args[0], {"kernel", "validate"}) +
+                     " (run, explore, capacity, sweep and merge arrive with later issues)");
+  } catch (const InputError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return kExitInvalidInput;
+  } catch (const SimFailure& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return kExitSimulatedFailure;
+  }
+}
+
+}  // namespace npusim

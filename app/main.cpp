@@ -1,0 +1,14 @@
+// libsystemc provides main() and calls sc_main().
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "app/cli.h"
+
+// SystemC prints its banner before sc_main runs: silence it during static initialisation.
+static const int kQuietBanner = setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
+
+extern "C" int sc_main(int argc, char* argv[]) {
+  (void)kQuietBanner;
+  return npusim::RunCli(std::vector<std::string>(argv + 1, argv + argc));
+}

@@ -1,0 +1,86 @@
+// What every kernel in the set provides, AscendC-sample style: declared parameters, the tensors
+// it reads and writes, a host tiling that builds the launch, and an fp64 reference.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "devices/chip.h"
+#include "devices/core_runtime.h"
+#include "devices/device_config.h"
+#include "model/rng.h"
+#include "model/tensor.h"
+
+namespace npusim {
+
+// A kernel parameter, declared once: name, default, description and allowed values.
+struct OpParam {
+  enum class Kind { kInt, kFloat, kString };
+  std::string name;
+  Kind kind = Kind::kInt;
+  std::string default_value;
+  std::string desc;
+  double min = -1e18, max = 1e18;
+  std::vector<std::string> choices;  // kString: allowed values (empty = any)
+};
+
+// Resolved parameter values (defaults filled in), validated against the declarations.
+class ParamValues {
+ public:
+  ParamValues() = default;
+  explicit ParamValues(std::vector<OpParam> specs);
+  // Sets `key=value` from the CLI or a YAML; InputError (exit 2) names the nearest valid key.
+  void Set(const std::string& key, const std::string& value);
+  int64_t Int(const std::string& key) const;
+  double Float(const std::string& key) const;
+  const std::string& Str(const std::string& key) const;
+  const std::vector<std::pair<std::string, std::string>>& items() const { return values_; }
+  std::string Canonical() const;  // "k1=v1,k2=v2" in declaration order (memo key)
+
+ private:
+  const OpParam& Spec(const std::string& key) const;
+  std::vector<OpParam> specs_;
+  std::vector<std::pair<std::string, std::string>> values_;
+};
+
+enum class TensorRole { kInput, kOutput, kInOut };
+struct TensorSpec {
+  std::string name;
+  Shape shape;
+  DType dtype = DType::kFloat32;
+  TensorRole role = TensorRole::kInput;
+  bool control = false;  // small index data the kernel's scalar reads: kept even in timing-only mode
+};
+
+using TensorMap = std::map<std::string, Tensor>;
+using GmMap = std::map<std::string, GmBuffer>;
+using Expected = std::map<std::string, std::vector<double>>;
+
+struct LaunchPlan {
+  KernelLaunch launch;
+  std::vector<std::pair<std::string, std::string>> tiling;  // reported and part of the memo key
+};
+
+class Op {
+ public:
+  virtual ~Op() = default;
+  virtual std::string name() const = 0;
+  virtual std::string summary() const = 0;
+  virtual std::vector<OpParam> params() const = 0;
+  virtual std::vector<TensorSpec> tensors(const ParamValues& p) const = 0;
+  // Fills every materialised input (and in/out) tensor with seeded data.
+  virtual void FillInputs(const ParamValues& p, TensorMap& t, Rng& rng) const = 0;
+  // Host tiling and launch; `gm` holds every tensor's GM buffer.
+  virtual LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const = 0;
+  // fp64 reference of every output and in/out tensor, from the inputs before the kernel ran.
+  virtual Expected Reference(const ParamValues& p, const TensorMap& inputs) const = 0;
+};
+
+// Registry of the kernel set, in name order.
+const std::vector<std::unique_ptr<Op>>& AllOps();
+const Op& FindOp(const std::string& name);  // InputError with the nearest name
+
+}  // namespace npusim

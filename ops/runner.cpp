@@ -1,0 +1,186 @@
+#include "ops/runner.h"
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <filesystem>
+#include <functional>
+
+#include <spdlog/spdlog.h>
+
+#include "model/error.h"
+#include "model/npy.h"
+
+namespace npusim {
+
+namespace {
+
+std::map<std::string, KernelRun>& Cache() {
+  static std::map<std::string, KernelRun> cache;
+  return cache;
+}
+CacheStats& Stats() {
+  static CacheStats s;
+  return s;
+}
+
+uint64_t Fnv1a(const uint8_t* p, size_t n, uint64_t h = 1469598103934665603ull) {
+  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+Tensor LoadInput(const std::string& dir, const TensorSpec& s) {
+  std::string path = dir + "/" + s.name + ".npy";
+  if (!std::filesystem::exists(path)) throw InputError(path + ": missing input '" + s.name + "' " + ShapeString(s.shape) + " " + std::string(Name(s.dtype)));
+  Tensor t = ReadNpy(path, s.name, s.dtype);
+  if (t.shape() != s.shape || t.dtype() != s.dtype)
+    throw InputError(path + ": input '" + s.name + "' must be " + ShapeString(s.shape) + " " + std::string(Name(s.dtype)) +
+                     ", file holds " + ShapeString(t.shape()) + " " + std::string(Name(t.dtype())));
+  return t;
+}
+
+}  // namespace
+
+std::string DeviceFingerprint(const DeviceConfig& device) {
+  DeviceConfig copy = device;
+  ParamTable table;
+  copy.Bind(table);
+  std::string s;
+  for (const auto& r : table.rows()) s += r.key + "=" + r.value + ";";
+  return s;
+}
+
+Chip& ChipFor(const DeviceConfig& device) {
+  static std::map<std::string, std::unique_ptr<Chip>> chips;
+  auto& chip = chips[DeviceFingerprint(device)];
+  if (!chip) chip = std::make_unique<Chip>(device);
+  return *chip;
+}
+
+CacheStats KernelCacheStats() { return Stats(); }
+
+KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig& device, const RunOptions& options) {
+  KernelRun run;
+  run.op = op.name();
+  run.device = device.soc;
+  run.params = params;
+  run.tensors = op.tensors(params);
+
+  uint64_t total_bytes = 0;
+  for (const auto& s : run.tensors) total_bytes += static_cast<uint64_t>(NumElements(s.shape)) * SizeOf(s.dtype);
+  switch (options.mode) {
+    case ModeChoice::kFunctional:
+      run.functional = true;
+      run.mode_reason = "functional (requested)";
+      break;
+    case ModeChoice::kTimingOnly:
+      run.mode_reason = "timing-only (requested)";
+      break;
+    case ModeChoice::kAuto:
+      run.functional = total_bytes <= options.functional_limit_bytes;
+      run.mode_reason = run.functional
+                            ? "functional: tensors take " + std::to_string(total_bytes) + " B"
+                            : "timing-only: tensors take " + std::to_string(total_bytes) + " B, above the functional limit of " +
+                                  std::to_string(options.functional_limit_bytes) + " B (use --functional to force)";
+      break;
+  }
+  if (!options.inputs_dir.empty() && !run.functional)
+    throw InputError("--inputs needs functional mode; the run is " + run.mode_reason);
+
+  // Tensors: data for everything in functional mode, for control tensors only otherwise.
+  TensorMap tensors;
+  for (const auto& s : run.tensors) tensors[s.name] = Tensor(s.name, s.shape, s.dtype, run.functional || s.control);
+  Rng rng(options.seed);
+  op.FillInputs(params, tensors, rng);
+  if (!options.inputs_dir.empty())
+    for (const auto& s : run.tensors)
+      if (s.role != TensorRole::kOutput) tensors[s.name] = LoadInput(options.inputs_dir, s);
+
+  // GM buffers at 512 B-aligned addresses, in declaration order.
+  GmMap gm;
+  uint64_t addr = 0x100000000ull;
+  for (const auto& s : run.tensors) {
+    Tensor& t = tensors[s.name];
+    gm[s.name] = GmBuffer{s.name, t.materialised() && t.nbytes() ? t.data() : nullptr, t.nbytes(), addr};
+    addr += (t.nbytes() + 511) / 512 * 512;
+  }
+
+  LaunchPlan plan = op.Plan(params, device, gm);
+  run.tiling = plan.tiling;
+  run.block_dim = plan.launch.block_dim;
+  run.core_type = plan.launch.core_type;
+  plan.launch.functional = run.functional;
+
+  // Memo key: (op, parameters incl. shapes and dtypes, tiling, device, mode) and the bytes the
+  // result depends on: control tensors always (they steer the kernel), all inputs when functional.
+  std::string key = op.name() + "|" + params.Canonical() + "|";
+  for (const auto& kv : plan.tiling) key += kv.first + "=" + kv.second + ",";
+  key += "|" + DeviceFingerprint(device) + "|" + (run.functional ? "functional" : "timing") + "|";
+  uint64_t h = 1469598103934665603ull;
+  for (const auto& s : run.tensors)
+    if (s.role != TensorRole::kOutput && (s.control || run.functional)) h = Fnv1a(tensors[s.name].data(), tensors[s.name].nbytes(), h);
+  key += std::to_string(h);
+  if (options.use_cache && !options.trace) {
+    auto it = Cache().find(key);
+    if (it != Cache().end()) {
+      ++Stats().hits;
+      KernelRun cached = it->second;
+      cached.from_cache = true;
+      return cached;
+    }
+  }
+  ++Stats().misses;
+
+  if (total_bytes > static_cast<uint64_t>(device.hbm_bytes)) {
+    run.status = "out_of_memory";
+    run.message = "out of memory: kernel tensors need " + std::to_string(total_bytes) + " B of HBM, the device has " +
+                  std::to_string(device.hbm_bytes) + " B";
+    return run;
+  }
+
+  TensorMap before;
+  if (run.functional)
+    for (const auto& s : run.tensors)
+      if (s.role != TensorRole::kOutput) before[s.name] = tensors[s.name];
+
+  Chip& chip = ChipFor(device);
+  chip.SetTrace(options.trace);
+  try {
+    run.launch = chip.Launch(plan.launch);
+  } catch (const SimFailure& e) {
+    run.status = e.status();
+    run.message = e.what();
+  }
+  chip.SetTrace(nullptr);
+  if (run.status != "ok") return run;
+
+  const double hbm_bytes = static_cast<double>(run.launch.hbm_read_bytes + run.launch.hbm_write_bytes);
+  run.memory_bound_us = hbm_bytes / (device.hbm_bandwidth_gbps * 1e3);
+  run.cube_bound_us = device.CyclesToUs(run.launch.cube_flops / device.CubePeakFlopsPerCycle());
+  run.vector_bound_us = device.CyclesToUs(run.launch.vector_ideal_cycles / static_cast<double>(device.aiv_count));
+  run.roofline_us = std::max({run.memory_bound_us, run.cube_bound_us, run.vector_bound_us});
+
+  if (run.functional) {
+    Expected expected = op.Reference(params, before);
+    for (const auto& [name, ref] : expected) {
+      const Tensor& out = tensors[name];
+      TensorError err;
+      err.elements = out.numel();
+      for (int64_t i = 0; i < out.numel(); ++i) {
+        double a = out.At(i), r = ref[static_cast<size_t>(i)];
+        double abs_err = (std::isnan(a) != std::isnan(r)) ? INFINITY : (std::isnan(a) ? 0 : std::fabs(a - r));
+        err.max_abs_err = std::max(err.max_abs_err, abs_err);
+        err.max_rel_err = std::max(err.max_rel_err, abs_err / std::max(std::fabs(r), static_cast<double>(FLT_MIN)));
+      }
+      run.numerics[name] = err;
+    }
+    for (const auto& s : run.tensors)
+      if (s.role != TensorRole::kInput) run.outputs[s.name] = tensors[s.name];
+  }
+  if (options.use_cache) {
+    Cache()[key] = run;
+  }
+  return run;
+}
+
+}  // namespace npusim

@@ -1,0 +1,60 @@
+// Runs one kernel end to end: tensors, seeded or user inputs, mode choice, launch on the chip,
+// roofline, numerics against the fp64 reference, memoisation.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "devices/chip.h"
+#include "ops/op.h"
+
+namespace npusim {
+
+enum class ModeChoice { kAuto, kFunctional, kTimingOnly };
+
+struct RunOptions {
+  ModeChoice mode = ModeChoice::kAuto;
+  uint64_t seed = 0;
+  std::string inputs_dir;                          // .npy per input, named <tensor>.npy
+  uint64_t functional_limit_bytes = 1ull << 30;    // auto mode: timing-only above this
+  TraceRecorder* trace = nullptr;
+  bool use_cache = true;
+};
+
+struct TensorError {
+  double max_abs_err = 0, max_rel_err = 0;
+  int64_t elements = 0;
+};
+
+struct KernelRun {
+  std::string op, device;
+  std::string status = "ok";  // or the SimFailure status
+  std::string message;        // the failure message
+  bool functional = false;
+  std::string mode_reason;
+  ParamValues params;
+  std::vector<std::pair<std::string, std::string>> tiling;
+  std::vector<TensorSpec> tensors;
+  LaunchResult launch;
+  int64_t block_dim = 0;
+  CoreType core_type = CoreType::kAiv;
+  double memory_bound_us = 0, cube_bound_us = 0, vector_bound_us = 0, roofline_us = 0;
+  std::map<std::string, TensorError> numerics;  // functional mode only
+  TensorMap outputs;                            // functional mode only
+  bool from_cache = false;
+};
+
+KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig& device, const RunOptions& options);
+
+// One chip per distinct device configuration per process (SystemC processes cannot be removed).
+Chip& ChipFor(const DeviceConfig& device);
+std::string DeviceFingerprint(const DeviceConfig& device);
+
+struct CacheStats {
+  int64_t hits = 0, misses = 0;
+};
+CacheStats KernelCacheStats();
+
+}  // namespace npusim

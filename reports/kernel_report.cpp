@@ -1,0 +1,222 @@
+#include "reports/kernel_report.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "model/error.h"
+#include "model/npy.h"
+
+namespace npusim {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+std::string Fixed(double v, int digits = 3) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+// Rounds to 6 significant digits so JSON stays readable and byte-stable.
+double Tidy(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return std::stod(buf);
+}
+
+struct PipeRow {
+  std::string key;
+  double busy_us, utilisation;
+  uint64_t instructions;
+};
+
+std::vector<PipeRow> PipeRows(const KernelRun& run, const DeviceConfig& d) {
+  std::vector<PipeRow> rows;
+  for (int side = 0; side < 2; ++side) {
+    const auto& usage = side == 0 ? run.launch.aic : run.launch.aiv;
+    for (int p = 0; p < kNumPipes; ++p) {
+      const PipeUsage& u = usage[p];
+      if (u.cores == 0 || u.instructions == 0) continue;
+      double busy_us = d.CyclesToUs(static_cast<double>(u.busy_cycles) / u.cores);
+      rows.push_back({std::string(side == 0 ? "aic." : "aiv.") + PipeName(static_cast<Pipe>(p)), busy_us,
+                      run.launch.time_us > 0 ? busy_us / run.launch.time_us : 0, u.instructions});
+    }
+  }
+  return rows;
+}
+
+std::string Bound(const KernelRun& r) {
+  if (r.roofline_us == r.memory_bound_us) return "memory";
+  if (r.roofline_us == r.cube_bound_us) return "cube";
+  return "vector";
+}
+
+std::string Shapes(const KernelRun& r, bool inputs) {
+  std::string shapes, types;
+  for (const auto& t : r.tensors) {
+    if ((t.role == TensorRole::kOutput) == inputs) continue;
+    std::string s;
+    for (size_t i = 0; i < t.shape.size(); ++i) s += (i ? "," : "") + std::to_string(t.shape[i]);
+    shapes += (shapes.empty() ? "" : ";") + s;
+  }
+  return "\"" + shapes + "\"";
+}
+
+std::string Types(const KernelRun& r, bool inputs) {
+  std::string types;
+  for (const auto& t : r.tensors) {
+    if ((t.role == TensorRole::kOutput) == inputs) continue;
+    types += (types.empty() ? "" : ";") + std::string(Name(t.dtype));
+  }
+  return "\"" + types + "\"";
+}
+
+}  // namespace
+
+Json KernelMetrics(const KernelRun& run, const DeviceConfig& d) {
+  Json j;
+  j["kernel"] = run.op;
+  j["device"] = run.device;
+  j["status"] = run.status;
+  if (!run.message.empty()) j["message"] = run.message;
+  j["mode"] = run.functional ? "functional" : "timing-only";
+  j["mode_reason"] = run.mode_reason;
+  Json params = Json::object();
+  for (const auto& [k, v] : run.params.items()) params[k] = v;
+  j["params"] = params;
+  Json tiling = Json::object();
+  for (const auto& [k, v] : run.tiling) tiling[k] = v;
+  j["tiling"] = tiling;
+  j["block_dim"] = run.block_dim;
+  j["core_type"] = CoreTypeName(run.core_type);
+  if (run.status != "ok") return j;
+  const LaunchResult& l = run.launch;
+  j["time_us"] = Tidy(l.time_us);
+  j["cycles"] = l.cycles;
+  j["clock_mhz"] = d.clock_mhz;
+  j["waves"] = l.waves;
+  j["launch_overhead_us"] = d.launch_overhead_us;
+  j["ub_peak_bytes"] = l.peak_bytes[static_cast<int>(Mem::kUb)];
+  j["l1_peak_bytes"] = l.peak_bytes[static_cast<int>(Mem::kL1)];
+  j["l0a_peak_bytes"] = l.peak_bytes[static_cast<int>(Mem::kL0A)];
+  j["l0b_peak_bytes"] = l.peak_bytes[static_cast<int>(Mem::kL0B)];
+  j["l0c_peak_bytes"] = l.peak_bytes[static_cast<int>(Mem::kL0C)];
+  j["hbm_bytes"] = l.hbm_read_bytes + l.hbm_write_bytes;
+  j["hbm_read_bytes"] = l.hbm_read_bytes;
+  j["hbm_write_bytes"] = l.hbm_write_bytes;
+  j["cube_flops"] = l.cube_flops;
+  j["roofline_us"] = Tidy(run.roofline_us);
+  j["roofline"] = {{"bound", Bound(run)},
+                   {"memory_us", Tidy(run.memory_bound_us)},
+                   {"cube_us", Tidy(run.cube_bound_us)},
+                   {"vector_us", Tidy(run.vector_bound_us)},
+                   {"fraction_of_time", Tidy(l.time_us > 0 ? run.roofline_us / l.time_us : 0)}};
+  j["instructions"] = l.instructions;
+  Json pipes = Json::object();
+  for (const auto& r : PipeRows(run, d))
+    pipes[r.key] = {{"busy_us", Tidy(r.busy_us)}, {"utilisation", Tidy(r.utilisation)}, {"instructions", r.instructions}};
+  j["pipes"] = pipes;
+  if (run.functional) {
+    double abs_err = 0, rel_err = 0;
+    Json per = Json::object();
+    for (const auto& [name, e] : run.numerics) {
+      abs_err = std::max(abs_err, e.max_abs_err);
+      rel_err = std::max(rel_err, e.max_rel_err);
+      per[name] = {{"max_abs_err", e.max_abs_err}, {"max_rel_err", e.max_rel_err}, {"elements", e.elements}};
+    }
+    j["numerics"] = {{"reference", "fp64"}, {"max_abs_err", abs_err}, {"max_rel_err", rel_err}, {"tensors", per}};
+  }
+  return j;
+}
+
+std::string OpSummaryCsv(const KernelRun& run, const DeviceConfig& d) {
+  static const char* kCols[] = {"aiv.V", "aiv.MTE2", "aiv.MTE3", "aic.M", "aic.MTE1", "aic.MTE2", "aic.FIX"};
+  static const char* kNames[] = {"aiv_vec", "aiv_mte2", "aiv_mte3", "aic_mac", "aic_mte1", "aic_mte2", "aic_fixpipe"};
+  std::string header =
+      "Device_id,Op Name,OP Type,Task Type,Task Start Time(us),Task Duration(us),Task Wait Time(us),Block Dim,"
+      "Mix Block Dim,Input Shapes,Input Data Types,Output Shapes,Output Data Types";
+  for (const char* n : kNames) header += std::string(",") + n + "_time(us)," + n + "_ratio";
+  header += ",Status\n";
+  const char* task = run.core_type == CoreType::kAiv ? "AI_VECTOR_CORE" : run.core_type == CoreType::kAic ? "AI_CORE" : "MIX_AIC";
+  std::string row = "0," + run.op + "," + run.op + "," + task + ",0.000," + Fixed(run.launch.time_us) + ",0.000," +
+                    std::to_string(run.block_dim) + "," + (run.core_type == CoreType::kMix ? std::to_string(2 * run.block_dim) : "0") +
+                    "," + Shapes(run, true) + "," + Types(run, true) + "," + Shapes(run, false) + "," + Types(run, false);
+  auto rows = PipeRows(run, d);
+  for (const char* c : kCols) {
+    double busy = 0, ratio = 0;
+    for (const auto& r : rows)
+      if (r.key == c) busy = r.busy_us, ratio = r.utilisation;
+    row += "," + Fixed(busy) + "," + Fixed(ratio);
+  }
+  return header + row + "," + run.status + "\n";
+}
+
+std::string KernelReportMarkdown(const KernelRun& run, const DeviceConfig& d) {
+  std::string md = "# Kernel `" + run.op + "` on " + run.device + "\n\n";
+  md += "Mode: " + run.mode_reason + ".\n\n";
+  if (run.status != "ok") return md + "**Status: " + run.status + "**\n\n```\n" + run.message + "\n```\n";
+  const LaunchResult& l = run.launch;
+  md += "| quantity | value |\n|---|---|\n";
+  md += "| time | " + Fixed(l.time_us) + " us (" + std::to_string(l.cycles) + " cycles at " + Fixed(d.clock_mhz, 0) + " MHz) |\n";
+  md += "| roofline | " + Fixed(run.roofline_us) + " us, " + Bound(run) + "-bound (" +
+        Fixed(l.time_us > 0 ? 100 * run.roofline_us / l.time_us : 0, 1) + " % of the time) |\n";
+  md += "| block_dim / waves | " + std::to_string(run.block_dim) + " / " + std::to_string(l.waves) + " |\n";
+  md += "| UB peak per core | " + std::to_string(l.peak_bytes[static_cast<int>(Mem::kUb)]) + " of " + std::to_string(d.ub_bytes) + " B |\n";
+  md += "| HBM traffic | " + std::to_string(l.hbm_read_bytes) + " B read, " + std::to_string(l.hbm_write_bytes) + " B written |\n";
+  md += "| instructions | " + std::to_string(l.instructions) + " |\n\n";
+  md += "## Tiling\n\n";
+  for (const auto& [k, v] : run.tiling) md += "- " + k + " = " + v + "\n";
+  md += "\n## Pipes (mean per core)\n\n| pipe | busy (us) | utilisation | instructions |\n|---|---|---|---|\n";
+  for (const auto& r : PipeRows(run, d))
+    md += "| " + r.key + " | " + Fixed(r.busy_us) + " | " + Fixed(100 * r.utilisation, 1) + " % | " + std::to_string(r.instructions) + " |\n";
+  if (run.functional) {
+    md += "\n## Numerics vs the fp64 reference\n\n| tensor | max abs err | max rel err |\n|---|---|---|\n";
+    char buf[128];
+    for (const auto& [name, e] : run.numerics) {
+      std::snprintf(buf, sizeof buf, "| %s | %.3g | %.3g |\n", name.c_str(), e.max_abs_err, e.max_rel_err);
+      md += buf;
+    }
+  }
+  return md;
+}
+
+std::string KernelConsoleSummary(const KernelRun& run, const DeviceConfig& d) {
+  std::string s = "kernel " + run.op + " on " + run.device + " — " + run.mode_reason + "\n";
+  if (run.status != "ok") return s + "  status     " + run.status + "\n";
+  const LaunchResult& l = run.launch;
+  s += "  status     ok\n";
+  s += "  time       " + Fixed(l.time_us) + " us (" + std::to_string(l.cycles) + " cycles, block_dim " + std::to_string(run.block_dim) +
+       ", " + std::to_string(l.waves) + (l.waves == 1 ? " wave)\n" : " waves)\n");
+  s += "  roofline   " + Fixed(run.roofline_us) + " us, " + Bound(run) + "-bound (" +
+       Fixed(l.time_us > 0 ? 100 * run.roofline_us / l.time_us : 0, 1) + " % of the time)\n";
+  s += "  UB peak    " + std::to_string(l.peak_bytes[static_cast<int>(Mem::kUb)]) + " B of " + std::to_string(d.ub_bytes) + " B per core\n";
+  s += "  pipes     ";
+  for (const auto& r : PipeRows(run, d)) s += " " + r.key + " " + Fixed(100 * r.utilisation, 1) + " %";
+  s += "\n";
+  if (run.functional) {
+    char buf[160];
+    for (const auto& [name, e] : run.numerics) {
+      std::snprintf(buf, sizeof buf, "  numerics   %s: max_abs_err %.3g, max_rel_err %.3g vs fp64\n", name.c_str(), e.max_abs_err, e.max_rel_err);
+      s += buf;
+    }
+  }
+  return s;
+}
+
+void WriteKernelOutputs(const KernelRun& run, const DeviceConfig& d, const std::string& dir, const TraceRecorder* trace) {
+  std::filesystem::create_directories(dir);
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream out(dir + "/" + name);
+    if (!out) throw InputError(dir + "/" + name + ": cannot write");
+    out << text;
+  };
+  write("metrics.json", KernelMetrics(run, d).dump(2) + "\n");
+  write("report.md", KernelReportMarkdown(run, d));
+  if (run.status == "ok") write("op_summary.csv", OpSummaryCsv(run, d));
+  if (trace) trace->Write(dir + "/trace.json");
+  for (const auto& [name, t] : run.outputs) WriteNpy(dir + "/" + name + ".npy", t);
+}
+
+}  // namespace npusim
