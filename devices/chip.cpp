@@ -304,14 +304,13 @@ class CoreModel : public CoreRuntime {
     running_ = true;
     scalar_waiting_ = false;
     wait_kind_ = WaitKind::kNone;
-    scalar_time_ = std::max(scalar_time_, NowCycles());
+    scalar_time_ = chip_->start_cycle;  // forget local time left over by an aborted launch
     end_cycle_ = 0;
   }
 
   void RunBlocks() {
     SetCurrentCore(this);
     try {
-      scalar_time_ = std::max(scalar_time_, chip_->start_cycle);
       for (int64_t b : blocks_) {
         block_idx_ = b;
         race_.Reset();

@@ -1,5 +1,6 @@
 #include "model/config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -74,6 +75,13 @@ YAML::Node YamlBinder::Find(const ParamSpec& spec, bool& found) {
   YAML::Node n = level.node[spec.name];
   found = static_cast<bool>(n);
   if (!found && !spec.optional) {
+    // A near-miss spelling is the likelier mistake than a missing key: name it.
+    for (auto it = level.node.begin(); it != level.node.end(); ++it) {
+      const std::string key = it->first.Scalar();
+      if (EditDistance(key, spec.name) <= 2 && std::find(level.known.begin(), level.known.end(), key) == level.known.end())
+        throw InputError(Where(file_, it->first) + ": unknown key '" + key + "'" +
+                         (level.path.empty() ? "" : " in '" + level.path + "'") + " (nearest valid: '" + spec.name + "')");
+    }
     throw InputError(Where(file_, level.node) + ": missing key '" + KeyPath(spec.name) + "' (" + spec.desc +
                      (spec.unit.empty() ? "" : ", in " + spec.unit) + ")");
   }

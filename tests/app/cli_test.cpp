@@ -1,0 +1,158 @@
+// The npusim binary end to end: exit codes, messages, files, determinism.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sys/wait.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "model/npy.h"
+
+namespace npusim {
+namespace {
+
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+struct Result {
+  int code;
+  std::string output;  // stdout and stderr
+};
+
+Result Npusim(const std::string& args) {
+  std::string cmd = std::string(NPUSIM_BIN) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::string Dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("npusim_cli_" + std::to_string(::getpid())) / name;
+  fs::create_directories(d);
+  return d.string();
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+std::string Devices() { return std::string(NPUSIM_SOURCE_DIR) + "/configs/devices/"; }
+
+TEST(Cli, ScenarioS1ReproducesTheUbOverflow) {
+  Result r = Npusim("kernel move_intermediate_cache --device Ascend910_9392 --set ssm_dtype=float32");
+  EXPECT_EQ(r.code, 3);
+  EXPECT_THAT(r.output, HasSubstr("ub overflow, requires 2097152 bits while 1572864 bits available!"));
+  EXPECT_THAT(r.output, HasSubstr("timing-only"));
+  EXPECT_EQ(Npusim("kernel move_intermediate_cache --device Ascend910_9392 --set ssm_dtype=bfloat16").code, 0);
+}
+
+TEST(Cli, KernelWritesEveryOutput) {
+  std::string out = Dir("add");
+  Result r = Npusim("kernel add --device Ascend910B3 --set n=4099 --set dtype=bfloat16 --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* f : {"metrics.json", "trace.json", "op_summary.csv", "report.md", "z.npy"}) EXPECT_TRUE(fs::exists(out + "/" + f)) << f;
+  std::string m = Slurp(out + "/metrics.json");
+  for (const char* key : {"\"kernel\": \"add\"", "\"status\": \"ok\"", "\"time_us\"", "\"cycles\"", "\"block_dim\"", "\"ub_peak_bytes\"",
+                          "\"hbm_bytes\"", "\"roofline_us\"", "\"pipes\"", "\"aiv.MTE2\"", "\"utilisation\"", "\"numerics\"", "\"max_rel_err\""})
+    EXPECT_THAT(m, HasSubstr(key));
+  EXPECT_THAT(Slurp(out + "/op_summary.csv"), HasSubstr("Op Name,OP Type,Task Type"));
+  EXPECT_THAT(Slurp(out + "/trace.json"), HasSubstr("\"thread_name\",\"args\":{\"name\":\"MTE2\"}"));
+}
+
+TEST(Cli, FailureStillWritesMetricsWithItsStatus) {
+  std::string out = Dir("s1");
+  EXPECT_EQ(Npusim("kernel move_intermediate_cache --device Ascend910_9392 --out " + out).code, 3);
+  EXPECT_THAT(Slurp(out + "/metrics.json"), HasSubstr("\"status\": \"ub_overflow\""));
+}
+
+TEST(Cli, SameInputsAndSeedGiveIdenticalFiles) {
+  std::string a = Dir("det_a"), b = Dir("det_b");
+  ASSERT_EQ(Npusim("kernel conv_state_rollback --set layers=2 --seed 5 --out " + a).code, 0);
+  ASSERT_EQ(Npusim("kernel conv_state_rollback --set layers=2 --seed 5 --out " + b).code, 0);
+  for (const char* f : {"metrics.json", "trace.json", "op_summary.csv", "report.md", "conv_states.npy"})
+    EXPECT_EQ(Slurp(a + "/" + f), Slurp(b + "/" + f)) << f;
+}
+
+TEST(Cli, InputsFromNpyFiles) {
+  std::string in = Dir("inputs"), out = Dir("inputs_out");
+  Tensor x("x", {37}, DType::kFloat16), y("y", {37}, DType::kFloat16);
+  for (int i = 0; i < 37; ++i) x.Set(i, i * 0.5), y.Set(i, 1000.0 + i);
+  WriteNpy(in + "/x.npy", x);
+  WriteNpy(in + "/y.npy", y);
+  Result r = Npusim("kernel add --set n=37 --inputs " + in + " --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  Tensor z = ReadNpy(out + "/z.npy", "z", DType::kFloat16);
+  for (int i = 0; i < 37; ++i) EXPECT_EQ(z.At(i), RoundTo(i * 0.5 + 1000.0 + i, DType::kFloat16));
+  Tensor bad("x", {36}, DType::kFloat16);
+  WriteNpy(in + "/x.npy", bad);
+  Result e = Npusim("kernel add --set n=37 --inputs " + in);
+  EXPECT_EQ(e.code, 2);
+  EXPECT_THAT(e.output, HasSubstr("input 'x' must be [37] float16, file holds [36] float16"));
+}
+
+TEST(Cli, BadCommandLineIsExit2WithTheNearestName) {
+  Result k = Npusim("kernel ad");
+  EXPECT_EQ(k.code, 2);
+  EXPECT_THAT(k.output, HasSubstr("unknown kernel 'ad' (nearest valid: 'add')"));
+  Result s = Npusim("kernel add --set buffer_nun=2");
+  EXPECT_EQ(s.code, 2);
+  EXPECT_THAT(s.output, HasSubstr("unknown parameter 'buffer_nun' (nearest valid: 'buffer_num')"));
+  Result v = Npusim("kernel add --set buffer_num=3");
+  EXPECT_EQ(v.code, 2);
+  EXPECT_THAT(v.output, HasSubstr("out of range [1, 2]"));
+  Result d = Npusim("kernel add --device Ascend910B9");
+  EXPECT_EQ(d.code, 2);
+  EXPECT_THAT(d.output, HasSubstr("nearest valid: 'Ascend910B"));
+  Result o = Npusim("kernel add --outt x");
+  EXPECT_EQ(o.code, 2);
+  EXPECT_THAT(o.output, HasSubstr("nearest valid: '--out'"));
+  EXPECT_THAT(Npusim("kernel --list").output, HasSubstr("move_intermediate_cache"));
+}
+
+TEST(Cli, ValidateEveryShippedDevice) {
+  for (const auto& e : fs::directory_iterator(Devices())) {
+    Result r = Npusim("validate " + e.path().string());
+    EXPECT_EQ(r.code, 0) << r.output;
+    EXPECT_THAT(r.output, HasSubstr("is a valid device config"));
+  }
+}
+
+// One malformed device YAML per error kind: exit 2 with file:line:col, key and nearest key.
+TEST(Cli, MalformedDeviceYamlEachErrorKind) {
+  const std::string src = Slurp(Devices() + "Ascend910_9392.yaml");
+  struct Case {
+    std::string from, to, expect;
+  };
+  const Case cases[] = {
+      {"  ub_bytes: 196608", "  ub_bytse: 196608", ":11:3: unknown key 'ub_bytse' in 'buffers' (nearest valid: 'ub_bytes')"},
+      {"  l0c_align: 512", "  l0c_align: 512\n  l0d_bytes: 1", ":21:3: unknown key 'l0d_bytes' in 'buffers' (nearest valid: 'l0a_bytes')"},
+      {"clock_mhz: 1850", "clock_mhz: fast", ":4:12: 'clock_mhz' expects a number (MHz), got 'fast'"},
+      {"  aic: 24", "  aic: 0", ":7:8: value 0 of 'cores.aic' is out of range [1, 4096] cores"},
+      {"  queue_depth: 32", "", "missing key 'scalar.queue_depth'"},
+      {"  aiv: 48", "  aiv: [48", "YAML syntax error"},
+  };
+  std::string dir = Dir("bad_yaml");
+  int i = 0;
+  for (const Case& c : cases) {
+    std::string text = src;
+    size_t pos = text.find(c.from);
+    ASSERT_NE(pos, std::string::npos) << c.from;
+    text.replace(pos, c.from.size(), c.to);
+    std::string path = dir + "/bad" + std::to_string(i++) + ".yaml";
+    std::ofstream(path) << text;
+    Result r = Npusim("validate " + path);
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_THAT(r.output, HasSubstr(c.expect)) << r.output;
+    EXPECT_THAT(r.output, HasSubstr(path));
+    EXPECT_EQ(Npusim("kernel add --set n=64 --device " + path).code, 2);
+  }
+}
+
+}  // namespace
+}  // namespace npusim

@@ -1,0 +1,93 @@
+// Exact cycle counts for small instruction sequences on the test device
+// (tests/data/test_device.yaml: 1 GHz, so 1 ns = 1 cycle and 1 GB/s = 1 B/cycle;
+// scalar issue 1 cycle per instruction; launch overhead 0).
+#include "devices/ascendc/kernel_operator.h"
+#include "devices/cost_model.h"
+#include "tests/test_util.h"
+
+namespace npusim {
+namespace {
+
+using namespace ascendc;
+using testing::GmArray;
+using testing::OneBlock;
+using testing::TestDevice;
+
+TEST(Timing, SingleGmToUbCopy) {
+  DeviceConfig d = TestDevice();
+  Chip chip(d);
+  GmArray x("x", 4096);
+  LaunchResult r = chip.Launch(OneBlock([&] {
+    TPipe pipe;
+    TBuf<TPosition::VECCALC> buf;
+    pipe.InitBuffer(buf, 4096);
+    GlobalTensor<float> gx;
+    gx.SetGlobalBuffer(&x.buffer);
+    DataCopy(buf.Get<float>(), gx, 1024);
+  }));
+  // Issued at cycle 1 (one scalar issue cycle). Path: 4096 B / 128 B/cycle = 32 cycles of data,
+  // HBM: 4096 / 1024 = 4 cycles (not binding), then 100 cycles latency: 1 + 32 + 100 = 133.
+  EXPECT_EQ(r.cycles, 133u);
+  EXPECT_EQ(r.hbm_read_bytes, 4096u);
+  EXPECT_EQ(r.aiv[static_cast<int>(Pipe::kMte2)].busy_cycles, 132u);
+}
+
+TEST(Timing, CopyComputeCopyChainedByFlags) {
+  DeviceConfig d = TestDevice();
+  Chip chip(d);
+  GmArray x("x", 4096, 0x1000), y("y", 4096, 0x10000);
+  for (int i = 0; i < 1024; ++i) x.as<float>()[i] = static_cast<float>(i);
+  LaunchResult r = chip.Launch(OneBlock([&] {
+    TPipe pipe;
+    TBuf<TPosition::VECCALC> buf;
+    pipe.InitBuffer(buf, 4096);
+    LocalTensor<float> t = buf.Get<float>();
+    GlobalTensor<float> gx, gy;
+    gx.SetGlobalBuffer(&x.buffer);
+    gy.SetGlobalBuffer(&y.buffer);
+    DataCopy(t, gx, 1024);                    // issue 1, MTE2 1..133 (see SingleGmToUbCopy)
+    SetFlag<HardEvent::MTE2_V>(0);            // issue 2, fires at 133
+    WaitFlag<HardEvent::MTE2_V>(0);           // issue 3, V passes at 133
+    Add(t, t, t, 1024);                       // issue 4, V 133..166: 1 startup + 4096 B / 128 B/cycle
+    SetFlag<HardEvent::V_MTE3>(0);            // issue 5, fires at 166
+    WaitFlag<HardEvent::V_MTE3>(0);           // issue 6, MTE3 passes at 166
+    DataCopy(gy, t, 1024);                    // issue 7, MTE3 166..280: 4096 B / 64 B/cycle = 64 + 50 latency
+  }));
+  EXPECT_EQ(r.cycles, 280u);
+  for (int i = 0; i < 1024; ++i) ASSERT_EQ(y.as<float>()[i], 2.0f * i);
+}
+
+TEST(Timing, MmadFractalsAndFp32Rate) {
+  DeviceConfig d = TestDevice();
+  CostModel cost(d);
+  // 24 startup + one cycle per 16x16x16 fractal: 32x64x48 -> 2 x 4 x 3 = 24 fractals.
+  EXPECT_EQ(cost.CubeCycles(32, 64, 48, DType::kFloat16), 24u + 24u);
+  // int8 fractals are 16x32x16: K = 64 is 2 fractals deep -> 2 x 2 x 3 = 12.
+  EXPECT_EQ(cost.CubeCycles(32, 64, 48, DType::kInt8), 24u + 12u);
+  // fp32 at a quarter rate: 24 fractals x 4.
+  EXPECT_EQ(cost.CubeCycles(32, 64, 48, DType::kFloat32), 24u + 96u);
+}
+
+TEST(Timing, VectorClassesAndRepeats) {
+  DeviceConfig d = TestDevice();
+  CostModel cost(d);
+  // Work counts whole 256 B repeats: 100 B -> 1 repeat; binary 128 B/cycle -> 2 cycles + 1 startup.
+  EXPECT_EQ(cost.VectorCycles(VecClass::kBinary, 100, 4), 3u);
+  // exp on fp16 runs at 64 B/cycle: 1024 B -> 16 cycles + 1.
+  EXPECT_EQ(cost.VectorCycles(VecClass::kTranscendental, 1024, 2), 17u);
+  // ... and on fp32 at 128 B/cycle (the same 32 elements/cycle): 8 + 1.
+  EXPECT_EQ(cost.VectorCycles(VecClass::kTranscendental, 1024, 4), 9u);
+}
+
+TEST(Timing, SharedHbmCapsTheChip) {
+  // Two transfers of 8192 B starting together: each core's path alone takes 64 cycles
+  // (128 B/cycle), but HBM moves 1024 B/cycle for the whole chip — with 64 B/cycle it would bind.
+  SharedMemory mem(64, 1e9);
+  uint64_t a = mem.Transfer(0, 8192, 64, 0, false);
+  uint64_t b = mem.Transfer(0, 8192, 64, 0, false);
+  EXPECT_EQ(a, 128u);  // 8192 / 64
+  EXPECT_EQ(b, 256u);  // queued behind the first: 2 x 8192 / 64
+}
+
+}  // namespace
+}  // namespace npusim

@@ -1,0 +1,151 @@
+// .npy round trips, strict YAML binding, trace and stats.
+#include <filesystem>
+#include <fstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "model/config.h"
+#include "model/error.h"
+#include "model/npy.h"
+#include "model/rng.h"
+#include "model/stats.h"
+#include "model/trace.h"
+
+namespace npusim {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string TempPath(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / ("npusim_model_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  return (dir / name).string();
+}
+
+TEST(Npy, RoundTripsEveryDtype) {
+  for (DType t : {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16, DType::kInt8, DType::kInt32, DType::kInt64}) {
+    Tensor x("x", {3, 5}, t);  // odd shape catches stride/order mistakes
+    for (int64_t i = 0; i < x.numel(); ++i) x.Set(i, static_cast<double>(i) - 7.25);
+    std::string path = TempPath(std::string(Name(t)) + ".npy");
+    WriteNpy(path, x);
+    Tensor y = ReadNpy(path, "x", t);
+    EXPECT_EQ(y.shape(), x.shape());
+    EXPECT_EQ(y.dtype(), t);
+    EXPECT_EQ(y.bytes(), x.bytes()) << Name(t);
+  }
+}
+
+TEST(Npy, Bf16TravelsAsU2AndRejectsMismatch) {
+  Tensor x("x", {4}, DType::kBFloat16);
+  x.Set(0, 1.5);
+  std::string path = TempPath("bf16.npy");
+  WriteNpy(path, x);
+  std::ifstream in(path, std::ios::binary);
+  std::string header(128, '\0');
+  in.read(header.data(), 128);
+  EXPECT_THAT(header, HasSubstr("'descr': '<u2'"));
+  EXPECT_THROW(ReadNpy(path, "x", DType::kFloat16), InputError);
+  EXPECT_EQ(ReadNpy(path, "x", DType::kBFloat16).At(0), 1.5);
+}
+
+struct Sample {
+  int64_t cores = 0;
+  double clock = 0;
+  std::string name;
+  int64_t ub = 0;
+  void Bind(ParamVisitor& v) {
+    v.Param({"name", "", "a name"}, name);
+    v.Param({"clock_mhz", "MHz", "clock", 1, 5000}, clock);
+    v.Group("buffers", "buffers", [&] {
+      v.Param({"ub_bytes", "B", "UB", 1024, 1e9}, ub);
+      v.Param({"cores", "cores", "cores", 1, 64, true}, cores);
+    });
+  }
+};
+
+std::string BindError(const std::string& yaml) {
+  try {
+    Sample s;
+    YamlBinder b(LoadYamlString(yaml, "cfg.yaml"), "cfg.yaml");
+    s.Bind(b);
+    b.Finish();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(YamlBinding, AcceptsAValidFileWithDefaults) {
+  Sample s;
+  s.cores = 7;
+  YamlBinder b(LoadYamlString("name: x\nclock_mhz: 1800\nbuffers:\n  ub_bytes: 196608\n", "cfg.yaml"), "cfg.yaml");
+  s.Bind(b);
+  b.Finish();
+  EXPECT_EQ(s.ub, 196608);
+  EXPECT_EQ(s.cores, 7);  // optional key absent: default kept
+}
+
+TEST(YamlBinding, EveryErrorKindNamesFileLineColumnKeyAndNearest) {
+  EXPECT_EQ(BindError("name: x\nclock_mhz: 1800\nbuffers:\n  ub_byts: 196608\n"),
+            "cfg.yaml:4:3: unknown key 'ub_byts' in 'buffers' (nearest valid: 'ub_bytes')");
+  EXPECT_EQ(BindError("name: x\nclock_mhz: 1800\nbuffers:\n  cores: 4\n"),
+            "cfg.yaml:4:3: missing key 'buffers.ub_bytes' (UB, in B)");
+  EXPECT_EQ(BindError("name: x\nclock_mhz: 1800\nbuffers:\n  ub_bytes: 196608\n  coers: 4\n"),
+            "cfg.yaml:5:3: unknown key 'coers' in 'buffers' (nearest valid: 'cores')");
+  EXPECT_EQ(BindError("name: x\nclock_mhz: fast\nbuffers:\n  ub_bytes: 1\n"),
+            "cfg.yaml:2:12: 'clock_mhz' expects a number (MHz), got 'fast'");
+  EXPECT_EQ(BindError("name: x\nclock_mhz: 1800\nbuffers:\n  ub_bytes: 12.5\n"),
+            "cfg.yaml:4:13: 'buffers.ub_bytes' expects an integer (B), got '12.5'");
+  EXPECT_EQ(BindError("name: x\nclock_mhz: 9000\nbuffers:\n  ub_bytes: 196608\n"),
+            "cfg.yaml:2:12: value 9000 of 'clock_mhz' is out of range [1, 5000] MHz");
+  EXPECT_EQ(BindError("name: x\nclock_mhz: 1800\nbuffer:\n  ub_bytes: 196608\n"),
+            "cfg.yaml:1:1: missing group 'buffers' (buffers)");
+  EXPECT_THAT(BindError("name: x\nclock_mhz: [1800\n"), HasSubstr("cfg.yaml:3:1: YAML syntax error"));
+  EXPECT_EQ(BindError("name: x\nclock_mhz: 1800\nbuffers:\n  ub_bytes: 196608\nextra: 1\n"),
+            "cfg.yaml:5:1: unknown key 'extra' (nearest valid: 'name')");
+}
+
+TEST(Stats, RegisterOnceAndDumpByName) {
+  StatsRegistry r;
+  Stat& s = r.Register("aiv0.V.busy", "cycles", "V busy");
+  s += 5;
+  EXPECT_EQ(r.Value("aiv0.V.busy"), 5);
+  EXPECT_EQ(r.Find("aiv0.V.busy")->unit, "cycles");
+  EXPECT_THROW(r.Register("aiv0.V.busy", "cycles", "again"), std::logic_error);
+  r.ResetValues();
+  EXPECT_EQ(r.Value("aiv0.V.busy"), 0);
+}
+
+TEST(Trace, WritesPerfettoJsonAndCapsSlices) {
+  TraceRecorder t(2);
+  t.NameProcess(1, "aiv0", 1);
+  t.NameThread(1, 4, "MTE2");
+  t.Slice(1, 4, "DataCopy \"gm\"", 0.5, 0.25);
+  t.Slice(1, 4, "x", 1, 1);
+  t.Slice(1, 4, "dropped", 2, 1);
+  std::string path = TempPath("trace.json");
+  t.Write(path);
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_THAT(text, HasSubstr("\"dropped_slices\":1"));
+  EXPECT_THAT(text, HasSubstr("{\"ph\":\"X\",\"pid\":1,\"tid\":4,\"name\":\"DataCopy \\\"gm\\\"\",\"ts\":0.5000,\"dur\":0.2500}"));
+  EXPECT_THAT(text, HasSubstr("\"thread_name\",\"args\":{\"name\":\"MTE2\"}"));
+}
+
+TEST(Rng, SameSeedSameStream) {
+  Rng a(42), b(42), c(43);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(a.Next(), b.Next());
+  EXPECT_NE(Rng(42).Next(), c.Next());
+  Rng r(1);
+  double sum = 0, sq = 0;
+  for (int i = 0; i < 20000; ++i) {
+    double x = r.Normal();
+    sum += x, sq += x * x;
+  }
+  EXPECT_NEAR(sum / 20000, 0, 0.03);
+  EXPECT_NEAR(sq / 20000, 1, 0.05);
+}
+
+}  // namespace
+}  // namespace npusim
