@@ -91,13 +91,34 @@ struct Chip::Impl {
   void CrossCoreSet(CoreModel* from, const Instr& in);
 };
 
+// A pipe's in-order instruction queue: a fixed ring (the hardware queue has a fixed depth), so
+// dispatching an instruction never allocates.
+class InstrQueue {
+ public:
+  void Reserve(size_t capacity) { ring_.assign(capacity, Instr{}); }
+  bool empty() const { return count_ == 0; }
+  size_t size() const { return count_; }
+  Instr& front() { return ring_[head_]; }
+  const Instr& front() const { return ring_[head_]; }
+  void push_back(const Instr& in) { ring_[(head_ + count_++) % ring_.size()] = in; }
+  void pop_front() {
+    head_ = (head_ + 1) % ring_.size();
+    --count_;
+  }
+  void clear() { head_ = count_ = 0; }
+
+ private:
+  std::vector<Instr> ring_;
+  size_t head_ = 0, count_ = 0;
+};
+
 class PipeModel {
  public:
   void Init(CoreModel* core, Pipe id);
   void Reset() {
     queue.clear();
     busy = false;
-    busy_cycles = instructions = 0;
+    busy_cycles = instructions = dispatched = 0;
   }
   void Step();
   void Wake() {
@@ -110,13 +131,14 @@ class PipeModel {
 
   CoreModel* core = nullptr;
   Pipe id = Pipe::kS;
-  std::deque<Instr> queue;
+  InstrQueue queue;
   sc_core::sc_event wake;
   bool sleeping = true;
   bool busy = false;
   uint64_t busy_until = 0;
   Instr current;
   uint64_t busy_cycles = 0, instructions = 0;
+  uint64_t dispatched = 0;  // every instruction through the queue, sync ones included
 };
 
 class CoreModel : public CoreRuntime {
@@ -159,6 +181,7 @@ class CoreModel : public CoreRuntime {
     scalar_time_ = std::max(scalar_time_, NowCycles()) + static_cast<uint64_t>(chip_->cfg.scalar_issue_cycles);
     in.issue_cycle = scalar_time_;
     p.queue.push_back(in);
+    ++p.dispatched;
     p.Wake();
   }
 
@@ -432,6 +455,7 @@ class CoreModel : public CoreRuntime {
 void PipeModel::Init(CoreModel* c, Pipe p) {
   core = c;
   id = p;
+  queue.Reserve(static_cast<size_t>(c->config().queue_depth));
   if (p == Pipe::kS) return;  // scalar work runs in the scalar thread itself
   sc_core::sc_spawn_options opts;
   opts.spawn_method();
@@ -660,6 +684,7 @@ LaunchResult Chip::Launch(const KernelLaunch& k) {
       usage[p].instructions += c->pipe(p).instructions;
       usage[p].cores += 1;
       r.instructions += c->pipe(p).instructions;
+      r.dispatched_instructions += c->pipe(p).dispatched;
     }
     for (int m = 0; m < kNumMems; ++m) r.peak_bytes[m] = std::max(r.peak_bytes[m], c->peak()[m]);
   }

@@ -32,7 +32,8 @@ struct PipeUsage {
 struct LaunchResult {
   uint64_t cycles = 0;        // launch to last block done, incl. launch overhead
   double time_us = 0;
-  uint64_t instructions = 0;
+  uint64_t instructions = 0;             // data-moving and compute instructions
+  uint64_t dispatched_instructions = 0;  // everything dispatched to pipe queues, SetFlag/WaitFlag included
   uint64_t hbm_read_bytes = 0, hbm_write_bytes = 0;
   double cube_flops = 0;
   double vector_ideal_cycles = 0;  // vector work at ideal throughput, summed over cores
