@@ -77,8 +77,17 @@ struct Chip::Impl {
   uint64_t start_cycle = 0;
   double cube_flops = 0, vector_ideal_cycles = 0;
   std::vector<bool> trace_named;
+  // Statistics, registered once with unit and description, refilled every launch.
+  StatsRegistry stats;
+  struct PipeStats {
+    Stat* busy;
+    Stat* instructions;
+  };
+  PipeStats pipe_stats[2][kNumPipes] = {};  // [aiv, aic][pipe]
+  Stat *stat_cycles = nullptr, *stat_hbm_read = nullptr, *stat_hbm_write = nullptr, *stat_dispatched = nullptr;
 
   explicit Impl(const DeviceConfig& c);
+  void RegisterStats();
   void Fail(const SimFailure& e) {
     if (!failure && !input_failure) failure = e;
     aborted = true;
@@ -559,6 +568,22 @@ Chip::Impl::Impl(const DeviceConfig& c)
   for (int i = 0; i < cfg.aiv_count; ++i)
     aiv.push_back(std::make_unique<CoreModel>(this, CoreType::kAiv, i, static_cast<int>(cfg.aic_count) + i));
   trace_named.assign(aic.size() + aiv.size(), false);
+  RegisterStats();
+}
+
+void Chip::Impl::RegisterStats() {
+  stat_cycles = &stats.Register("launch.cycles", "cycles", "launch to last block done, incl. launch overhead");
+  stat_dispatched = &stats.Register("launch.dispatched_instructions", "instructions", "instructions dispatched to pipe queues");
+  stat_hbm_read = &stats.Register("hbm.read_bytes", "B", "bytes read from GM by all cores");
+  stat_hbm_write = &stats.Register("hbm.write_bytes", "B", "bytes written to GM by all cores");
+  for (int side = 0; side < 2; ++side) {
+    const char* type = side == 0 ? "aiv" : "aic";
+    for (int p = 1; p < kNumPipes; ++p) {  // the scalar unit has no queue of its own
+      const std::string base = std::string(type) + "." + PipeName(static_cast<Pipe>(p));
+      pipe_stats[side][p].busy = &stats.Register(base + ".busy_cycles", "cycles", "busy cycles summed over the cores that ran");
+      pipe_stats[side][p].instructions = &stats.Register(base + ".instructions", "instructions", "copy, vector and cube instructions executed");
+    }
+  }
 }
 
 uint64_t Chip::Impl::Duration(const Instr& in, uint64_t now) {
@@ -695,6 +720,18 @@ LaunchResult Chip::Launch(const KernelLaunch& k) {
   r.cube_flops = s.cube_flops;
   r.vector_ideal_cycles = s.vector_ideal_cycles;
   r.waves = static_cast<int>((k.block_dim + units - 1) / units);
+  s.stats.ResetValues();
+  *s.stat_cycles += static_cast<double>(r.cycles);
+  *s.stat_dispatched += static_cast<double>(r.dispatched_instructions);
+  *s.stat_hbm_read += static_cast<double>(r.hbm_read_bytes);
+  *s.stat_hbm_write += static_cast<double>(r.hbm_write_bytes);
+  for (int side = 0; side < 2; ++side)
+    for (int p = 1; p < kNumPipes; ++p) {
+      const PipeUsage& u = (side == 0 ? r.aiv : r.aic)[p];
+      *s.pipe_stats[side][p].busy += static_cast<double>(u.busy_cycles);
+      *s.pipe_stats[side][p].instructions += static_cast<double>(u.instructions);
+    }
+  r.stats.assign(s.stats.all().begin(), s.stats.all().end());
   // The next launch starts after this one ends (stream order).
   if (NowCycles() < end) sc_core::sc_start(Cycles(end - NowCycles()));
   s.launch = nullptr;

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "devices/device_config.h"
 #include "devices/instr.h"
@@ -40,6 +41,7 @@ struct LaunchResult {
   std::array<uint64_t, kNumMems> peak_bytes{};  // per-core peak of each local buffer
   std::array<PipeUsage, kNumPipes> aiv{}, aic{};
   int waves = 0;
+  std::vector<Stat> stats;  // the chip's registered statistics for this launch, by name
 };
 
 class Chip {

@@ -118,6 +118,10 @@ Json KernelMetrics(const KernelRun& run, const DeviceConfig& d) {
   for (const auto& r : PipeRows(run, d))
     pipes[r.key] = {{"busy_us", Tidy(r.busy_us)}, {"utilisation", Tidy(r.utilisation)}, {"instructions", r.instructions}};
   j["pipes"] = pipes;
+  Json stats = Json::object();
+  for (const Stat& st : l.stats)
+    if (st.value != 0) stats[st.name] = {{"value", st.value}, {"unit", st.unit}, {"desc", st.desc}};
+  j["stats"] = stats;
   if (run.functional) {
     double abs_err = 0, rel_err = 0;
     Json per = Json::object();

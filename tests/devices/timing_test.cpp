@@ -30,6 +30,17 @@ TEST(Timing, SingleGmToUbCopy) {
   EXPECT_EQ(r.cycles, 133u);
   EXPECT_EQ(r.hbm_read_bytes, 4096u);
   EXPECT_EQ(r.aiv[static_cast<int>(Pipe::kMte2)].busy_cycles, 132u);
+  // The same figures, registered once and dumped by name with their units.
+  auto stat = [&](const std::string& name) -> const Stat* {
+    for (const Stat& s : r.stats)
+      if (s.name == name) return &s;
+    return nullptr;
+  };
+  ASSERT_NE(stat("aiv.MTE2.busy_cycles"), nullptr);
+  EXPECT_EQ(stat("aiv.MTE2.busy_cycles")->value, 132);
+  EXPECT_EQ(stat("aiv.MTE2.busy_cycles")->unit, "cycles");
+  EXPECT_EQ(stat("hbm.read_bytes")->value, 4096);
+  EXPECT_EQ(stat("launch.cycles")->value, 133);
 }
 
 TEST(Timing, CopyComputeCopyChainedByFlags) {
