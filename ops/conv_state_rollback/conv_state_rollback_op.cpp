@@ -2,6 +2,7 @@
 #include "ops/conv_state_rollback/conv_state_rollback_kernel.h"
 #include "model/error.h"
 #include "ops/op.h"
+#include "ops/state_pool.h"
 
 namespace npusim {
 
@@ -9,7 +10,6 @@ namespace {
 
 namespace csr = conv_state_rollback;
 
-int64_t PoolOf(const ParamValues& p) { return p.Int("pool_size") > 0 ? p.Int("pool_size") : p.Int("requests") + 1; }
 int64_t WindowOf(const ParamValues& p) { return p.Int("conv_kernel") - 1 + p.Int("draft_tokens") - 1; }
 
 class ConvStateRollbackOp : public Op {
@@ -34,15 +34,13 @@ class ConvStateRollbackOp : public Op {
   }
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
     const int64_t S = p.Int("requests");
-    if (PoolOf(p) < S + 1) throw InputError("parameter 'pool_size' must be at least requests + 1 (slot 0 is the dummy slot)");
-    return {{"conv_states", {p.Int("layers"), PoolOf(p), WindowOf(p), p.Int("conv_dim")}, ParseDType(p.Str("dtype")), TensorRole::kInOut},
+    if (PoolSizeOf(p) < S + 1) throw InputError("parameter 'pool_size' must be at least requests + 1 (slot 0 is the dummy slot)");
+    return {{"conv_states", {p.Int("layers"), PoolSizeOf(p), WindowOf(p), p.Int("conv_dim")}, ParseDType(p.Str("dtype")), TensorRole::kInOut},
             {"cache_indices", {S}, DType::kInt32, TensorRole::kInput, true},
             {"last_steps", {S}, DType::kInt32, TensorRole::kInput, true}};
   }
   void FillInputs(const ParamValues& p, TensorMap& t, Rng& rng) const override {
-    std::vector<int64_t> slots;
-    for (int64_t i = 1; i < PoolOf(p); ++i) slots.push_back(i);
-    for (size_t i = slots.size(); i > 1; --i) std::swap(slots[i - 1], slots[static_cast<size_t>(rng.UniformInt(0, i - 1))]);
+    const std::vector<int64_t> slots = ShuffledSlots(PoolSizeOf(p), rng);
     for (int64_t b = 0; b < p.Int("requests"); ++b) {
       t["cache_indices"].Set(b, static_cast<double>(slots[b]));
       t["last_steps"].Set(b, static_cast<double>(rng.UniformInt(0, p.Int("draft_tokens") - 1)));
@@ -53,7 +51,7 @@ class ConvStateRollbackOp : public Op {
   }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
     DType dt = ParseDType(p.Str("dtype"));
-    csr::Tiling t = csr::ComputeTiling(p.Int("layers"), p.Int("requests"), PoolOf(p), p.Int("conv_kernel"), p.Int("draft_tokens"),
+    csr::Tiling t = csr::ComputeTiling(p.Int("layers"), p.Int("requests"), PoolSizeOf(p), p.Int("conv_kernel"), p.Int("draft_tokens"),
                                        p.Int("conv_dim"), p.Int("dim_tile"), p.Int("buffer_num"),
                                        static_cast<int64_t>(SizeOf(dt)), d);
     GmBuffer *conv = &gm["conv_states"], *idx = &gm["cache_indices"], *steps = &gm["last_steps"];
@@ -84,7 +82,7 @@ class ConvStateRollbackOp : public Op {
       const int64_t slot = static_cast<int64_t>(in.at("cache_indices").At(b));
       const int64_t shift = (d - 1) - static_cast<int64_t>(in.at("last_steps").At(b));
       for (int64_t l = 0; l < p.Int("layers"); ++l) {
-        const int64_t base = (l * PoolOf(p) + slot) * W * dim;
+        const int64_t base = (l * PoolSizeOf(p) + slot) * W * dim;
         for (int64_t r = W - 1; r >= shift; --r)  // high to low: the in-place order of §2.5
           for (int64_t c = 0; c < dim; ++c) out[base + r * dim + c] = out[base + (r - shift) * dim + c];
       }

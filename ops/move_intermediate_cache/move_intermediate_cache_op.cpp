@@ -2,6 +2,7 @@
 #include "ops/move_intermediate_cache/move_intermediate_cache_kernel.h"
 #include "model/error.h"
 #include "ops/op.h"
+#include "ops/state_pool.h"
 
 namespace npusim {
 
@@ -9,7 +10,6 @@ namespace {
 
 namespace mic = move_intermediate_cache;
 
-int64_t PoolOf(const ParamValues& p) { return p.Int("pool_size") > 0 ? p.Int("pool_size") : p.Int("requests") + 1; }
 
 class MoveIntermediateCacheOp : public Op {
  public:
@@ -36,18 +36,15 @@ class MoveIntermediateCacheOp : public Op {
     DType t = ParseDType(p.Str("ssm_dtype"));
     const int64_t L = p.Int("layers"), S = p.Int("requests"), D = p.Int("draft_tokens"), H = p.Int("heads");
     const int64_t K = p.Int("k_dim"), V = p.Int("v_dim");
-    if (PoolOf(p) < S + 1) throw InputError("parameter 'pool_size' must be at least requests + 1 (slot 0 is the dummy slot)");
+    if (PoolSizeOf(p) < S + 1) throw InputError("parameter 'pool_size' must be at least requests + 1 (slot 0 is the dummy slot)");
     return {{"intermediate", {L, S, D, H, V, K}, t, TensorRole::kInput},
-            {"ssm_states", {L, PoolOf(p), H, V, K}, t, TensorRole::kInOut},
+            {"ssm_states", {L, PoolSizeOf(p), H, V, K}, t, TensorRole::kInOut},
             {"cache_indices", {S}, DType::kInt32, TensorRole::kInput, true},
             {"last_steps", {S}, DType::kInt32, TensorRole::kInput, true}};
   }
   void FillInputs(const ParamValues& p, TensorMap& t, Rng& rng) const override {
     const int64_t S = p.Int("requests"), D = p.Int("draft_tokens");
-    // Slots: a seeded permutation of 1..pool-1, so a slot/batch-index mix-up shows.
-    std::vector<int64_t> slots;
-    for (int64_t i = 1; i < PoolOf(p); ++i) slots.push_back(i);
-    for (size_t i = slots.size(); i > 1; --i) std::swap(slots[i - 1], slots[static_cast<size_t>(rng.UniformInt(0, i - 1))]);
+    const std::vector<int64_t> slots = ShuffledSlots(PoolSizeOf(p), rng);
     for (int64_t b = 0; b < S; ++b) {
       t["cache_indices"].Set(b, static_cast<double>(slots[b]));
       t["last_steps"].Set(b, static_cast<double>(rng.UniformInt(-1, D - 1)));  // -1: nothing accepted to commit
@@ -61,7 +58,7 @@ class MoveIntermediateCacheOp : public Op {
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig&, GmMap& gm) const override {
     DType dt = ParseDType(p.Str("ssm_dtype"));
     mic::Tiling t = mic::ComputeTiling(p.Int("layers"), p.Int("requests"), p.Int("draft_tokens"), p.Int("heads"), p.Int("k_dim"),
-                                       p.Int("v_dim"), PoolOf(p), p.Int("h_block"), p.Int("buffer_num"),
+                                       p.Int("v_dim"), PoolSizeOf(p), p.Int("h_block"), p.Int("buffer_num"),
                                        static_cast<int64_t>(SizeOf(dt)));
     LaunchPlan plan;
     plan.launch.name = name();
@@ -96,7 +93,7 @@ class MoveIntermediateCacheOp : public Op {
       if (step < 0) continue;
       for (int64_t l = 0; l < L; ++l)
         for (int64_t e = 0; e < state; ++e)
-          out[(l * PoolOf(p) + slot) * state + e] = inter.At(((l * S + b) * D + step) * state + e);
+          out[(l * PoolSizeOf(p) + slot) * state + e] = inter.At(((l * S + b) * D + step) * state + e);
     }
     return {{"ssm_states", out}};
   }
