@@ -11,7 +11,6 @@
 #include <systemc>
 
 #include <algorithm>
-#include <deque>
 #include <optional>
 #include <vector>
 

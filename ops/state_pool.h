@@ -2,9 +2,11 @@
 // a dummy, real requests use slots 1..pool-1 through `cache_indices`.
 #pragma once
 
+#include <string>
 #include <utility>
 #include <vector>
 
+#include "model/error.h"
 #include "model/rng.h"
 #include "ops/op.h"
 
@@ -13,6 +15,21 @@ namespace npusim {
 // Pool size from the `pool_size` parameter (0 = requests + 1).
 inline int64_t PoolSizeOf(const ParamValues& p) {
   return p.Int("pool_size") > 0 ? p.Int("pool_size") : p.Int("requests") + 1;
+}
+
+// The parameters every state kernel of an MTP verify batch shares.
+inline std::vector<OpParam> StateBatchParams(const std::string& pool_what) {
+  using K = OpParam::Kind;
+  return {{"layers", K::kInt, "30", "GDN layers", 1, 1e6},
+          {"requests", K::kInt, "8", "requests in the verify batch", 1, 65535},
+          {"draft_tokens", K::kInt, "4", "speculative_num_draft_tokens d", 1, 64},
+          {"pool_size", K::kInt, "0", pool_what + " pool slots incl. dummy slot 0 (0 = requests + 1)", 0, 1e9}};
+}
+
+// Throws InputError unless the pool holds every request besides the dummy slot.
+inline void RequirePoolFits(const ParamValues& p) {
+  if (PoolSizeOf(p) < p.Int("requests") + 1)
+    throw InputError("parameter 'pool_size' must be at least requests + 1 (slot 0 is the dummy slot)");
 }
 
 // A seeded permutation of the real slots 1..pool-1, so a slot/batch-index mix-up shows.

@@ -133,7 +133,6 @@ class GlobalTensor {
 
 namespace detail {
 // Untyped implementations (kernel_operator.cpp).
-struct QueueState;
 void CheckGmRange(const GmBuffer* b, uint64_t offset, uint64_t bytes, const char* what);
 uint8_t* GmScalarPtr(const GmBuffer* b, uint64_t offset, uint64_t bytes, bool write);
 uint8_t* LocalScalarPtr(const LocalView& v, uint64_t offset, uint64_t bytes, bool write);

@@ -20,21 +20,19 @@ class ConvStateRollbackOp : public Op {
   }
   std::vector<OpParam> params() const override {
     using K = OpParam::Kind;
-    return {
-        {"layers", K::kInt, "30", "GDN layers", 1, 1e6},
-        {"requests", K::kInt, "8", "requests in the verify batch", 1, 65535},
-        {"draft_tokens", K::kInt, "4", "speculative_num_draft_tokens d", 1, 64},
+    std::vector<OpParam> params = StateBatchParams("conv");
+    params.insert(params.end(), {
         {"conv_kernel", K::kInt, "4", "conv kernel width kw", 2, 64},
         {"conv_dim", K::kInt, "8192", "channels per rank (2*H*K + HV*V; Qwen3.5-35B at TP1)", 1, 1e7},
         {"dtype", K::kString, "bfloat16", "conv state dtype", 0, 0, {"bfloat16", "float16", "float32"}},
         {"dim_tile", K::kInt, "0", "channels per UB tile (0 = from UB capacity)", 0, 1e7},
         {"buffer_num", K::kInt, "2", "buffers of the row queue", 1, 8},
-        {"pool_size", K::kInt, "0", "conv pool slots incl. dummy slot 0 (0 = requests + 1)", 0, 1e9},
-    };
+    });
+    return params;
   }
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
     const int64_t S = p.Int("requests");
-    if (PoolSizeOf(p) < S + 1) throw InputError("parameter 'pool_size' must be at least requests + 1 (slot 0 is the dummy slot)");
+    RequirePoolFits(p);
     return {{"conv_states", {p.Int("layers"), PoolSizeOf(p), WindowOf(p), p.Int("conv_dim")}, ParseDType(p.Str("dtype")), TensorRole::kInOut},
             {"cache_indices", {S}, DType::kInt32, TensorRole::kInput, true},
             {"last_steps", {S}, DType::kInt32, TensorRole::kInput, true}};

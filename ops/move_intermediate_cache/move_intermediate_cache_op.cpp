@@ -19,24 +19,22 @@ class MoveIntermediateCacheOp : public Op {
   }
   std::vector<OpParam> params() const override {
     using K = OpParam::Kind;
-    return {
-        {"layers", K::kInt, "30", "GDN layers", 1, 1e6},
-        {"requests", K::kInt, "8", "requests in the verify batch", 1, 65535},
-        {"draft_tokens", K::kInt, "4", "speculative_num_draft_tokens d", 1, 64},
+    std::vector<OpParam> params = StateBatchParams("ssm");
+    params.insert(params.end(), {
         {"heads", K::kInt, "32", "value heads per rank (HV)", 1, 4096},
         {"k_dim", K::kInt, "128", "key head dim K", 1, 4096},
         {"v_dim", K::kInt, "128", "value head dim V", 1, 4096},
         {"ssm_dtype", K::kString, "float32", "ssm state dtype (mamba_ssm_dtype)", 0, 0, {"float32", "bfloat16", "float16"}},
         {"h_block", K::kInt, "2", "heads per tile (H_BLOCK_SIZE)", 1, 4096},
         {"buffer_num", K::kInt, "2", "copies of the tile (2 = the compiler's default multi-buffer)", 1, 8},
-        {"pool_size", K::kInt, "0", "ssm pool slots incl. dummy slot 0 (0 = requests + 1)", 0, 1e9},
-    };
+    });
+    return params;
   }
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
     DType t = ParseDType(p.Str("ssm_dtype"));
     const int64_t L = p.Int("layers"), S = p.Int("requests"), D = p.Int("draft_tokens"), H = p.Int("heads");
     const int64_t K = p.Int("k_dim"), V = p.Int("v_dim");
-    if (PoolSizeOf(p) < S + 1) throw InputError("parameter 'pool_size' must be at least requests + 1 (slot 0 is the dummy slot)");
+    RequirePoolFits(p);
     return {{"intermediate", {L, S, D, H, V, K}, t, TensorRole::kInput},
             {"ssm_states", {L, PoolSizeOf(p), H, V, K}, t, TensorRole::kInOut},
             {"cache_indices", {S}, DType::kInt32, TensorRole::kInput, true},
