@@ -85,26 +85,43 @@ void ConfigureLogging(const Args& a) {
   }
 }
 
-int KernelList() {
-  for (const auto& op : AllOps()) {
-    std::printf("%-26s %s\n", op->name().c_str(), op->summary().c_str());
-    for (const auto& p : op->params()) {
-      std::string extra;
-      for (const auto& c : p.choices) extra += (extra.empty() ? " {" : ", ") + c;
-      if (!extra.empty()) extra += "}";
-      std::printf("    %-22s default %-10s %s%s\n", p.name.c_str(), p.default_value.c_str(), p.desc.c_str(), extra.c_str());
-    }
+void PrintOp(const Op& op) {
+  std::printf("%-26s %s\n", op.name().c_str(), op.summary().c_str());
+  for (const auto& p : op.params()) {
+    std::string extra;
+    for (const auto& c : p.choices) extra += (extra.empty() ? " {" : ", ") + c;
+    if (!extra.empty()) extra += "}";
+    std::printf("    %-22s default %-10s %s%s\n", p.name.c_str(), p.default_value.c_str(), p.desc.c_str(), extra.c_str());
   }
+}
+
+int KernelList() {
+  for (const auto& op : AllOps()) PrintOp(*op);
+  return kExitOk;
+}
+
+// `npusim kernel NAME --help`: the kernel's parameters (set with --set name=value).
+int KernelHelp(const Op& op) {
+  std::printf("usage: npusim kernel %s [--device NAME|FILE] [--set PARAM=VALUE]... [--out DIR] [--inputs DIR]\n"
+              "       [--seed N] [--timing-only|--functional] [--functional-limit-mb N] [--quiet] [--log-level L]\n\n",
+              op.name().c_str());
+  PrintOp(op);
+  std::printf("\ntensors (with the defaults; --inputs DIR reads <name>.npy for every input):\n");
+  for (const auto& t : op.tensors(ParamValues(op.params())))
+    std::printf("    %-22s %-8s %-14s %s\n", t.name.c_str(),
+                t.role == TensorRole::kInput ? "input" : t.role == TensorRole::kOutput ? "output" : "in/out",
+                std::string(Name(t.dtype)).c_str(), ShapeString(t.shape).c_str());
   return kExitOk;
 }
 
 int Kernel(const std::vector<std::string>& argv) {
-  Args a = Parse(argv, {"--list", "--timing-only", "--functional", "--quiet"},
+  Args a = Parse(argv, {"--list", "--help", "-h", "--timing-only", "--functional", "--quiet"},
                  {"--device", "--set", "--inputs", "--out", "--seed", "--functional-limit-mb", "--log-level"});
   ConfigureLogging(a);
   if (Has(a, "--list")) return KernelList();
   if (a.positional.size() != 1) throw InputError("npusim kernel needs exactly one kernel name (see 'npusim kernel --list')");
   const Op& op = FindOp(a.positional[0]);
+  if (Has(a, "--help") || Has(a, "-h")) return KernelHelp(op);
   DeviceConfig device = LoadDevice(Option(a, "--device", "Ascend910B3"));
   ParamValues params(op.params());
   for (const auto& [k, v] : a.options) {

@@ -188,6 +188,7 @@ class CoreModel : public CoreRuntime {
     }
     scalar_time_ = std::max(scalar_time_, NowCycles()) + static_cast<uint64_t>(chip_->cfg.scalar_issue_cycles);
     in.issue_cycle = scalar_time_;
+    in.scalar_seq = race_.Snapshot(Pipe::kS)[static_cast<int>(Pipe::kS)];
     p.queue.push_back(in);
     ++p.dispatched;
     p.Wake();
@@ -536,6 +537,7 @@ void PipeModel::Step() {
       // A real instruction: check ordering against the other pipes, then time it.
       RaceChecker& race = core->race();
       race.Start(id);
+      race.IssuedAfterScalar(id, in.scalar_seq);
       const char* what = in.op == Opcode::kVector ? VecOpName(in.vop) : in.op == Opcode::kCopy ? MtePathName(in.path) : "cube";
       for (const BufferRef* r : {&in.src0, &in.src1, &in.src2})
         if (auto msg = race.Read(id, r->region, what)) throw SimFailure("race", core->name() + ": " + *msg);

@@ -59,6 +59,7 @@ struct Instr {
   uint8_t cross_mode = 0;
   MtePath path = MtePath::kGmToUb;
   uint64_t issue_cycle = 0;
+  uint32_t scalar_seq = 0;         // the scalar's access count when it issued this (race checks)
   BufferRef dst, src0, src1, src2;
   uint32_t count = 0;              // vector elements
   double scalar = 0;

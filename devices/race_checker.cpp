@@ -11,6 +11,7 @@ int RaceChecker::AddRegion(std::string name) {
 
 void RaceChecker::Reset() {
   clocks_ = {};
+  scalar_reads_done_ = {};
   regions_.clear();
 }
 
@@ -44,6 +45,7 @@ std::optional<std::string> RaceChecker::Write(Pipe p, int region, const char* wh
   }
   for (int q = 0; q < kNumPipes; ++q) {
     if (q == pi || r.last_read[q] == 0) continue;
+    if (q == static_cast<int>(Pipe::kS) && r.last_read[q] <= scalar_reads_done_[pi]) continue;
     if (!Covered(p, static_cast<Pipe>(q), r.last_read[q])) {
       return std::string("write-after-read race on ") + r.name + ": pipe " + PipeName(p) + " (" + what +
              ") overwrites data pipe " + PipeName(static_cast<Pipe>(q)) + " (" + r.read_what[q] +
@@ -52,6 +54,11 @@ std::optional<std::string> RaceChecker::Write(Pipe p, int region, const char* wh
   }
   r.last_write = Access{p, clocks_[pi][pi], what};
   return std::nullopt;
+}
+
+void RaceChecker::IssuedAfterScalar(Pipe p, uint32_t scalar_seq) {
+  auto& done = scalar_reads_done_[static_cast<int>(p)];
+  done = std::max(done, scalar_seq);
 }
 
 void RaceChecker::Join(Pipe p, const Clock& c) {

@@ -30,6 +30,10 @@ class RaceChecker {
   Clock Snapshot(Pipe p) const { return clocks_[static_cast<int>(p)]; }
   void Join(Pipe p, const Clock& c);
   void JoinAll();  // PIPE_ALL barrier: every pipe has seen everything
+  // `p` starts an instruction the scalar issued after its access number `scalar_seq`: the
+  // scalar's reads up to there are complete (a scalar load blocks the issue), its writes are not
+  // (they need SetFlag<S_x>, as in AscendC).
+  void IssuedAfterScalar(Pipe p, uint32_t scalar_seq);
 
  private:
   struct Access {
@@ -45,6 +49,7 @@ class RaceChecker {
   };
   bool Covered(Pipe p, Pipe other, uint32_t seq) const { return clocks_[static_cast<int>(p)][static_cast<int>(other)] >= seq; }
   std::array<Clock, kNumPipes> clocks_{};
+  std::array<uint32_t, kNumPipes> scalar_reads_done_{};
   std::vector<Region> regions_;
 };
 

@@ -1,4 +1,6 @@
-// The kernel set. Adding a kernel: write ops/<name>/, declare its factory here.
+// The kernel set. Adding a kernel: write ops/<name>/, declare its factory here and list it below.
+#include <algorithm>
+
 #include "ops/op.h"
 
 namespace npusim {
@@ -6,13 +8,17 @@ namespace npusim {
 std::unique_ptr<Op> MakeAddOp();
 std::unique_ptr<Op> MakeMoveIntermediateCacheOp();
 std::unique_ptr<Op> MakeConvStateRollbackOp();
+std::unique_ptr<Op> MakeRmsNormOp();
+std::unique_ptr<Op> MakeRmsNormGatedOp();
+std::unique_ptr<Op> MakeL2NormOp();
 
 const std::vector<std::unique_ptr<Op>>& AllOps() {
   static const std::vector<std::unique_ptr<Op>> ops = [] {
     std::vector<std::unique_ptr<Op>> v;
-    v.push_back(MakeAddOp());
-    v.push_back(MakeConvStateRollbackOp());
-    v.push_back(MakeMoveIntermediateCacheOp());
+    for (auto make : {MakeAddOp, MakeMoveIntermediateCacheOp, MakeConvStateRollbackOp, MakeRmsNormOp, MakeRmsNormGatedOp,
+                      MakeL2NormOp})
+      v.push_back(make());
+    std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a->name() < b->name(); });
     return v;
   }();
   return ops;

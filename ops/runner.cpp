@@ -166,12 +166,15 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
       const Tensor& out = tensors[name];
       TensorError err;
       err.elements = out.numel();
+      double max_ref = 0;
       for (int64_t i = 0; i < out.numel(); ++i) {
         double a = out.At(i), r = ref[static_cast<size_t>(i)];
         double abs_err = (std::isnan(a) != std::isnan(r)) ? INFINITY : (std::isnan(a) ? 0 : std::fabs(a - r));
         err.max_abs_err = std::max(err.max_abs_err, abs_err);
         err.max_rel_err = std::max(err.max_rel_err, abs_err / std::max(std::fabs(r), static_cast<double>(FLT_MIN)));
+        if (!std::isnan(r)) max_ref = std::max(max_ref, std::fabs(r));
       }
+      err.norm_err = err.max_abs_err / std::max(max_ref, static_cast<double>(FLT_MIN));
       run.numerics[name] = err;
     }
     for (const auto& s : run.tensors)

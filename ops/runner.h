@@ -25,6 +25,9 @@ struct RunOptions {
 
 struct TensorError {
   double max_abs_err = 0, max_rel_err = 0;
+  // max_abs_err / max |reference|: the figure to compare with a dtype's precision (bf16 2^-8),
+  // not blown up by outputs that happen to be near zero as max_rel_err is.
+  double norm_err = 0;
   int64_t elements = 0;
 };
 

@@ -123,14 +123,15 @@ Json KernelMetrics(const KernelRun& run, const DeviceConfig& d) {
     if (st.value != 0) stats[st.name] = {{"value", st.value}, {"unit", st.unit}, {"desc", st.desc}};
   j["stats"] = stats;
   if (run.functional) {
-    double abs_err = 0, rel_err = 0;
+    double abs_err = 0, rel_err = 0, norm_err = 0;
     Json per = Json::object();
     for (const auto& [name, e] : run.numerics) {
       abs_err = std::max(abs_err, e.max_abs_err);
       rel_err = std::max(rel_err, e.max_rel_err);
-      per[name] = {{"max_abs_err", e.max_abs_err}, {"max_rel_err", e.max_rel_err}, {"elements", e.elements}};
+      norm_err = std::max(norm_err, e.norm_err);
+      per[name] = {{"max_abs_err", e.max_abs_err}, {"max_rel_err", e.max_rel_err}, {"norm_err", e.norm_err}, {"elements", e.elements}};
     }
-    j["numerics"] = {{"reference", "fp64"}, {"max_abs_err", abs_err}, {"max_rel_err", rel_err}, {"tensors", per}};
+    j["numerics"] = {{"reference", "fp64"}, {"max_abs_err", abs_err}, {"max_rel_err", rel_err}, {"norm_err", norm_err}, {"tensors", per}};
   }
   return j;
 }
@@ -176,10 +177,10 @@ std::string KernelReportMarkdown(const KernelRun& run, const DeviceConfig& d) {
   for (const auto& r : PipeRows(run, d))
     md += "| " + r.key + " | " + Fixed(r.busy_us) + " | " + Fixed(100 * r.utilisation, 1) + " % | " + std::to_string(r.instructions) + " |\n";
   if (run.functional) {
-    md += "\n## Numerics vs the fp64 reference\n\n| tensor | max abs err | max rel err |\n|---|---|---|\n";
+    md += "\n## Numerics vs the fp64 reference\n\n| tensor | max abs err | max rel err | abs err / max abs ref |\n|---|---|---|---|\n";
     char buf[128];
     for (const auto& [name, e] : run.numerics) {
-      std::snprintf(buf, sizeof buf, "| %s | %.3g | %.3g |\n", name.c_str(), e.max_abs_err, e.max_rel_err);
+      std::snprintf(buf, sizeof buf, "| %s | %.3g | %.3g | %.3g |\n", name.c_str(), e.max_abs_err, e.max_rel_err, e.norm_err);
       md += buf;
     }
   }
@@ -202,7 +203,8 @@ std::string KernelConsoleSummary(const KernelRun& run, const DeviceConfig& d) {
   if (run.functional) {
     char buf[160];
     for (const auto& [name, e] : run.numerics) {
-      std::snprintf(buf, sizeof buf, "  numerics   %s: max_abs_err %.3g, max_rel_err %.3g vs fp64\n", name.c_str(), e.max_abs_err, e.max_rel_err);
+      std::snprintf(buf, sizeof buf, "  numerics   %s: max_abs_err %.3g, max_rel_err %.3g, abs/max|ref| %.3g vs fp64\n", name.c_str(), e.max_abs_err,
+                    e.max_rel_err, e.norm_err);
       s += buf;
     }
   }

@@ -154,5 +154,13 @@ TEST(Cli, MalformedDeviceYamlEachErrorKind) {
   }
 }
 
+TEST(Cli, KernelHelpListsParametersAndTensors) {
+  auto r = Npusim("kernel l2norm --help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.output.find("head_dim"), std::string::npos);
+  EXPECT_NE(r.output.find("default 128"), std::string::npos);
+  EXPECT_NE(r.output.find("[4096, 8, 128]"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace npusim

@@ -1,0 +1,51 @@
+// Host-side helpers the ops share: seeded input filling, element-type dispatch and tiling rows.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "devices/ascendc/kernel_operator.h"
+#include "ops/op.h"
+
+namespace npusim::op_util {
+
+// Fills a materialised tensor with N(mean, stddev) samples (rounded to its dtype on store).
+inline void FillNormal(Tensor& t, Rng& rng, double stddev = 1.0, double mean = 0.0) {
+  if (!t.materialised()) return;
+  for (int64_t i = 0; i < t.numel(); ++i) t.Set(i, mean + stddev * rng.Normal());
+}
+inline void FillUniform(Tensor& t, Rng& rng, double lo, double hi) {
+  if (!t.materialised()) return;
+  for (int64_t i = 0; i < t.numel(); ++i) t.Set(i, rng.Uniform(lo, hi));
+}
+
+// Calls f(T{}) with the device element type of `dt` (float, half or bfloat16_t).
+template <class F>
+auto DispatchFloat(DType dt, F&& f) {
+  switch (dt) {
+    case DType::kFloat16: return f(ascendc::half{});
+    case DType::kBFloat16: return f(ascendc::bfloat16_t{});
+    default: return f(float{});
+  }
+}
+
+// Largest row count in [1, max_rows] whose UB use `fixed + rows * per_row` fits `ub_bytes`;
+// 1 when nothing fits, so the kernel's InitBuffer reports the overflow with its breakdown.
+inline int64_t RowsThatFit(int64_t per_row, int64_t fixed, int64_t ub_bytes, int64_t max_rows) {
+  if (per_row <= 0) return std::max<int64_t>(1, max_rows);
+  return std::clamp<int64_t>((ub_bytes - fixed) / per_row, 1, std::max<int64_t>(1, max_rows));
+}
+
+inline std::pair<std::string, std::string> Kv(const std::string& k, int64_t v) { return {k, std::to_string(v)}; }
+inline std::pair<std::string, std::string> Kv(const std::string& k, const std::string& v) { return {k, v}; }
+
+// fp64 helpers of the references.
+inline double Sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+inline double Silu(double x) { return x * Sigmoid(x); }
+inline double Softplus(double x, double threshold = 20.0) { return x > threshold ? x : std::log1p(std::exp(x)); }
+
+}  // namespace npusim::op_util

@@ -1,0 +1,55 @@
+// rms_norm, rms_norm_gated and l2norm against their fp64 references.
+#include "tests/ops/op_test_util.h"
+
+namespace npusim::testing {
+namespace {
+
+TEST(RmsNorm, ZeroCentredWithResidualAtBf16Precision) {
+  // Odd hidden size (padded UB rows), token count not a multiple of the tile or of the cores.
+  KernelRun r = RunOp("rms_norm", {{"tokens", "37"}, {"hidden", "1001"}, {"rows_per_tile", "3"}});
+  ExpectAccurate(r, kBf16Tol);
+  // The residual sum is a rounding point of the math itself (§8): exact.
+  EXPECT_EQ(r.numerics.at("residual_out").max_abs_err, 0.0);
+}
+
+TEST(RmsNorm, Fp32PathWithoutResidual) {
+  KernelRun r = RunOp("rms_norm", {{"tokens", "19"}, {"hidden", "300"}, {"dtype", "float32"}, {"residual", "0"}, {"eps", "1e-5"}});
+  ExpectAccurate(r, kFp32Tol);
+  EXPECT_EQ(r.numerics.count("residual_out"), 0u);
+}
+
+TEST(RmsNorm, ForcedTileTooLargeOverflowsTheUb) {
+  KernelRun r = RunOp("rms_norm", {{"tokens", "128"}, {"hidden", "8192"}, {"rows_per_tile", "64"}}, "Ascend910B3",
+                      ModeChoice::kTimingOnly);
+  EXPECT_EQ(r.status, "ub_overflow");
+  EXPECT_NE(r.message.find("inQueueX (TQue VECIN): 1048576 B x 2 buffers"), std::string::npos) << r.message;
+}
+
+TEST(RmsNorm, LargeShapeIsMemoryBoundAndNearTheRoofline) {
+  KernelRun r = RunOp("rms_norm", {{"tokens", "4096"}, {"hidden", "2048"}}, "Ascend910B3", ModeChoice::kTimingOnly);
+  ASSERT_EQ(r.status, "ok");
+  EXPECT_EQ(r.roofline_us, r.memory_bound_us);
+  EXPECT_GE(r.launch.time_us, r.roofline_us);
+  EXPECT_GT(r.roofline_us / r.launch.time_us, 0.8);  // 4 streams of 16 MiB: bandwidth, not overhead
+}
+
+TEST(RmsNormGated, PerHeadGroupWithSiluGate) {
+  // V odd and != heads: a norm over the wrong axis or a transposed z would not match.
+  KernelRun r = RunOp("rms_norm_gated", {{"tokens", "13"}, {"heads", "5"}, {"v_dim", "72"}});
+  ExpectAccurate(r, kBf16Tol);
+  KernelRun f = RunOp("rms_norm_gated", {{"tokens", "7"}, {"heads", "3"}, {"v_dim", "40"}, {"dtype", "float32"}});
+  ExpectAccurate(f, kFp32Tol);
+}
+
+TEST(L2Norm, UnitRowsAtBf16AndFp32) {
+  ExpectAccurate(RunOp("l2norm", {{"tokens", "29"}, {"heads", "3"}, {"head_dim", "100"}}), kBf16Tol);
+  ExpectAccurate(RunOp("l2norm", {{"tokens", "5"}, {"heads", "7"}, {"head_dim", "24"}, {"dtype", "float32"}}), kFp32Tol);
+}
+
+TEST(NormFamily, TimingOnlyMatchesFunctional) {
+  ExpectTimingOnlyMatchesFunctional("rms_norm", {{"tokens", "40"}, {"hidden", "512"}});
+  ExpectTimingOnlyMatchesFunctional("rms_norm_gated", {{"tokens", "9"}, {"heads", "4"}});
+}
+
+}  // namespace
+}  // namespace npusim::testing
