@@ -11,12 +11,17 @@ std::unique_ptr<Op> MakeConvStateRollbackOp();
 std::unique_ptr<Op> MakeRmsNormOp();
 std::unique_ptr<Op> MakeRmsNormGatedOp();
 std::unique_ptr<Op> MakeL2NormOp();
+std::unique_ptr<Op> MakeFusedGdnGatingOp();
+std::unique_ptr<Op> MakeSwigluOp();
+std::unique_ptr<Op> MakeSwigluStepOp();
+std::unique_ptr<Op> MakeDynamicQuantOp();
 
 const std::vector<std::unique_ptr<Op>>& AllOps() {
   static const std::vector<std::unique_ptr<Op>> ops = [] {
     std::vector<std::unique_ptr<Op>> v;
     for (auto make : {MakeAddOp, MakeMoveIntermediateCacheOp, MakeConvStateRollbackOp, MakeRmsNormOp, MakeRmsNormGatedOp,
-                      MakeL2NormOp})
+                      MakeL2NormOp, MakeFusedGdnGatingOp,
+                      MakeSwigluOp, MakeSwigluStepOp, MakeDynamicQuantOp})
       v.push_back(make());
     std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a->name() < b->name(); });
     return v;

@@ -37,17 +37,30 @@ void CopyOut(const GlobalTensor<T>& dst, const LocalTensor<T>& src, uint32_t cou
     DataCopyPad(dst, src, DataCopyExtParams{1, static_cast<uint32_t>(count * sizeof(T)), 0, 0, 0});
   }
 }
-// `rows` rows of `cols` elements, `gm_stride` elements apart in GM, to rows of
-// PaddedCount(cols) elements in UB. One MTE instruction.
+// `rows` rows of `cols` elements, `gm_stride` elements apart in GM, to/from UB rows
+// `ub_pitch` elements apart (0 = PaddedCount(cols), the 32 B-aligned minimum). One MTE instruction.
 template <class T>
-void CopyRowsIn(const LocalTensor<T>& dst, const GlobalTensor<T>& src, uint32_t rows, uint32_t cols, uint64_t gm_stride) {
+void CopyRowsIn(const LocalTensor<T>& dst, const GlobalTensor<T>& src, uint32_t rows, uint32_t cols, uint64_t gm_stride,
+                uint32_t ub_pitch = 0) {
   const uint32_t bytes = cols * sizeof(T);
-  DataCopyPad(dst, src, DataCopyExtParams{static_cast<uint16_t>(rows), bytes, static_cast<uint32_t>(gm_stride * sizeof(T) - bytes), 0, 0});
+  const uint32_t gap = ub_pitch ? (ub_pitch - PaddedCount(cols, sizeof(T))) * sizeof(T) / 32 : 0;
+  DataCopyPad(dst, src, DataCopyExtParams{static_cast<uint16_t>(rows), bytes, static_cast<uint32_t>(gm_stride * sizeof(T) - bytes), gap, 0});
 }
 template <class T>
-void CopyRowsOut(const GlobalTensor<T>& dst, const LocalTensor<T>& src, uint32_t rows, uint32_t cols, uint64_t gm_stride) {
+void CopyRowsOut(const GlobalTensor<T>& dst, const LocalTensor<T>& src, uint32_t rows, uint32_t cols, uint64_t gm_stride,
+                 uint32_t ub_pitch = 0) {
   const uint32_t bytes = cols * sizeof(T);
-  DataCopyPad(dst, src, DataCopyExtParams{static_cast<uint16_t>(rows), bytes, 0, static_cast<uint32_t>(gm_stride * sizeof(T) - bytes), 0});
+  const uint32_t gap = ub_pitch ? (ub_pitch - PaddedCount(cols, sizeof(T))) * sizeof(T) / 32 : 0;
+  DataCopyPad(dst, src, DataCopyExtParams{static_cast<uint16_t>(rows), bytes, gap, static_cast<uint32_t>(gm_stride * sizeof(T) - bytes), 0});
+}
+
+// Repeats row 0 (`pitch` elements) of `t` into rows 1..rows-1 by doubling: log2(rows) vector
+// instructions instead of one per row.
+inline void BroadcastRow(const LocalTensor<float>& t, uint32_t rows, uint32_t pitch) {
+  for (uint32_t have = 1; have < rows; have *= 2) {
+    const uint32_t n = std::min(have, rows - have);
+    Adds(t[have * pitch], t, 0.0f, n * pitch);
+  }
 }
 
 // The scalar unit reads a vector result: wait for the vector pipe first.

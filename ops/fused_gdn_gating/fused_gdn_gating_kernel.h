@@ -1,0 +1,129 @@
+// fused_gdn_gating: g = -exp(A_log) * softplus(a + dt_bias) in fp32, beta = sigmoid(b) rounded
+// to b's dtype (kernels.md §1). Per-head parameters are broadcast once over a tile of rows, then
+// every tile is a handful of whole-tile vector instructions.
+#pragma once
+
+#include "ops/fused_gdn_gating/fused_gdn_gating_tiling.h"
+
+namespace npusim::fused_gdn_gating {
+
+using namespace npusim::ascendc;
+using kernel_util::CopyRowsIn;
+using kernel_util::CopyRowsOut;
+
+template <class T>  // T: dtype of a, b, dt_bias and beta
+class KernelFusedGdnGating {
+ public:
+  void Init(GmBuffer* a, GmBuffer* b, GmBuffer* a_log, GmBuffer* dt_bias, GmBuffer* g, GmBuffer* beta, const Tiling& t) {
+    t_ = t;
+    first_ = t.split.Begin(GetBlockIdx());
+    count_ = t.split.Count(GetBlockIdx());
+    aGm_.SetGlobalBuffer(a);
+    aLogGm_.SetGlobalBuffer(a_log);
+    dtBiasGm_.SetGlobalBuffer(dt_bias);
+    gGm_.SetGlobalBuffer(g);
+    const uint64_t n = static_cast<uint64_t>(t.rows_per_tile * t.pitch);
+    const int bn = static_cast<int>(t.buffer_num);
+    pipe_.InitBuffer(inA_, bn, n * sizeof(T), "inQueueA");
+    pipe_.InitBuffer(outG_, bn, n * 4, "outQueueG");
+    if (t.with_sigmoid) {
+      bGm_.SetGlobalBuffer(b);
+      betaGm_.SetGlobalBuffer(beta);
+      pipe_.InitBuffer(inB_, bn, n * sizeof(T), "inQueueB");
+      pipe_.InitBuffer(outBeta_, bn, n * sizeof(T), "outQueueBeta");
+    }
+    pipe_.InitBuffer(x_, n * 4, "xFp32");
+    pipe_.InitBuffer(sp_, n * 4, "softplusFp32");
+    pipe_.InitBuffer(tmp_, n * 4, "tmpFp32");
+    pipe_.InitBuffer(limit_, n * 4, "thresholdFp32");
+    pipe_.InitBuffer(dtBias_, n * 4, "dtBiasTile");
+    pipe_.InitBuffer(negA_, n * 4, "negExpALogTile");
+    pipe_.InitBuffer(mask_, (n + 7) / 8, "cmpMask");
+  }
+
+  void Process() {
+    if (count_ == 0) return;
+    LoadParameters();
+    for (int64_t r = 0; r < count_; r += t_.rows_per_tile) {
+      const uint32_t rows = static_cast<uint32_t>(std::min<int64_t>(t_.rows_per_tile, count_ - r));
+      CopyIn(first_ + r, rows);
+      Compute(rows);
+      CopyOut(first_ + r, rows);
+    }
+  }
+
+ private:
+  // dt_bias (T) and A_log (fp32) -> tiles of rows_per_tile identical rows: dt_bias, -exp(A_log).
+  void LoadParameters() {
+    const uint32_t h = static_cast<uint32_t>(t_.heads), pitch = static_cast<uint32_t>(t_.pitch);
+    const uint32_t rows = static_cast<uint32_t>(t_.rows_per_tile);
+    LocalTensor<T> raw = tmp_.Get<T>();
+    LocalTensor<float> dtb = dtBias_.Get<float>(), negA = negA_.Get<float>();
+    kernel_util::CopyIn(raw, dtBiasGm_, h);
+    kernel_util::CopyIn(negA, aLogGm_, h);
+    SetFlag<HardEvent::MTE2_V>(0);
+    WaitFlag<HardEvent::MTE2_V>(0);
+    Cast(dtb, raw, CAST_NONE, pitch);
+    Exp(negA, negA, pitch);
+    Muls(negA, negA, -1.0f, pitch);
+    kernel_util::BroadcastRow(dtb, rows, pitch);
+    kernel_util::BroadcastRow(negA, rows, pitch);
+  }
+
+  void CopyIn(int64_t row, uint32_t rows) {
+    const uint32_t h = static_cast<uint32_t>(t_.heads), pitch = static_cast<uint32_t>(t_.pitch);
+    LocalTensor<T> a = inA_.template AllocTensor<T>();
+    CopyRowsIn(a, aGm_[row * t_.heads], rows, h, t_.heads, pitch);
+    inA_.EnQue(a);
+    if (t_.with_sigmoid) {
+      LocalTensor<T> b = inB_.template AllocTensor<T>();
+      CopyRowsIn(b, bGm_[row * t_.heads], rows, h, t_.heads, pitch);
+      inB_.EnQue(b);
+    }
+  }
+
+  void Compute(uint32_t rows) {
+    const uint32_t n = rows * static_cast<uint32_t>(t_.pitch);
+    LocalTensor<float> x = x_.Get<float>(), sp = sp_.Get<float>(), tmp = tmp_.Get<float>();
+    LocalTensor<T> a = inA_.template DeQue<T>();
+    LocalTensor<float> g = outG_.template AllocTensor<float>();
+    Cast(x, a, CAST_NONE, n);
+    inA_.FreeTensor(a);
+    Add(x, x, dtBias_.Get<float>(), n);
+    kernel_util::Softplus(sp, x, tmp, limit_.Get<float>(), mask_.Get<uint8_t>(), t_.threshold, n);
+    Mul(g, sp, negA_.Get<float>(), n);
+    outG_.EnQue(g);
+    if (t_.with_sigmoid) {
+      LocalTensor<T> b = inB_.template DeQue<T>();
+      LocalTensor<T> beta = outBeta_.template AllocTensor<T>();
+      Cast(x, b, CAST_NONE, n);
+      inB_.FreeTensor(b);
+      kernel_util::Sigmoid(x, x, tmp, n);
+      Cast(beta, x, CAST_RINT, n);
+      outBeta_.EnQue(beta);
+    }
+  }
+
+  void CopyOut(int64_t row, uint32_t rows) {
+    const uint32_t h = static_cast<uint32_t>(t_.heads), pitch = static_cast<uint32_t>(t_.pitch);
+    LocalTensor<float> g = outG_.template DeQue<float>();
+    CopyRowsOut(gGm_[row * t_.heads], g, rows, h, t_.heads, pitch);
+    outG_.FreeTensor(g);
+    if (t_.with_sigmoid) {
+      LocalTensor<T> beta = outBeta_.template DeQue<T>();
+      CopyRowsOut(betaGm_[row * t_.heads], beta, rows, h, t_.heads, pitch);
+      outBeta_.FreeTensor(beta);
+    }
+  }
+
+  Tiling t_;
+  int64_t first_ = 0, count_ = 0;
+  TPipe pipe_;
+  TQue<TPosition::VECIN, 1> inA_, inB_;
+  TQue<TPosition::VECOUT, 1> outG_, outBeta_;
+  TBuf<TPosition::VECCALC> x_, sp_, tmp_, limit_, dtBias_, negA_, mask_;
+  GlobalTensor<T> aGm_, bGm_, dtBiasGm_, betaGm_;
+  GlobalTensor<float> aLogGm_, gGm_;
+};
+
+}  // namespace npusim::fused_gdn_gating
