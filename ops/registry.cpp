@@ -15,13 +15,16 @@ std::unique_ptr<Op> MakeFusedGdnGatingOp();
 std::unique_ptr<Op> MakeSwigluOp();
 std::unique_ptr<Op> MakeSwigluStepOp();
 std::unique_ptr<Op> MakeDynamicQuantOp();
+std::unique_ptr<Op> MakeCausalConv1dFnOp();
+std::unique_ptr<Op> MakeCausalConv1dUpdateOp();
 
 const std::vector<std::unique_ptr<Op>>& AllOps() {
   static const std::vector<std::unique_ptr<Op>> ops = [] {
     std::vector<std::unique_ptr<Op>> v;
     for (auto make : {MakeAddOp, MakeMoveIntermediateCacheOp, MakeConvStateRollbackOp, MakeRmsNormOp, MakeRmsNormGatedOp,
                       MakeL2NormOp, MakeFusedGdnGatingOp,
-                      MakeSwigluOp, MakeSwigluStepOp, MakeDynamicQuantOp})
+                      MakeSwigluOp, MakeSwigluStepOp, MakeDynamicQuantOp,
+                      MakeCausalConv1dFnOp, MakeCausalConv1dUpdateOp})
       v.push_back(make());
     std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a->name() < b->name(); });
     return v;

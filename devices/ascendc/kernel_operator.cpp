@@ -410,9 +410,10 @@ int TPipe::NextEvent(Pipe src, Pipe dst) {
   int& n = next_event_[static_cast<int>(src)][static_cast<int>(dst)];
   int& back = next_event_[static_cast<int>(dst)][static_cast<int>(src)];
   int id = std::max(n, back);
-  if (id >= 8)
-    throw SimFailure("sync_error", core_->name() + ": more than 8 queue buffers between pipes " + PipeName(src) + " and " +
-                                       PipeName(dst) + ": A2/A3 have 8 event IDs per pipe pair");
+  if (id >= kKernelEventId)
+    throw SimFailure("sync_error", core_->name() + ": more than " + std::to_string(kKernelEventId) + " queue buffers between pipes " +
+                                       PipeName(src) + " and " + PipeName(dst) +
+                                       ": A2/A3 have 8 event IDs per pipe pair and ID 7 is kept for the kernel's own SetFlag/WaitFlag");
   n = back = id + 1;
   return id;
 }

@@ -412,6 +412,9 @@ void Fixpipe(const GlobalTensor<D>& dst, const LocalTensor<C>& src, const Fixpip
 }
 
 // ---- synchronisation ----
+// Event ID a kernel uses for its own SetFlag/WaitFlag pairs; queues are given IDs 0..6 (in
+// AscendC a kernel fetches one from the pipe; one fixed ID keeps kernels short).
+constexpr int kKernelEventId = 7;
 constexpr Pipe EventSrc(HardEvent e) { return static_cast<Pipe>(static_cast<uint8_t>(e) >> 4); }
 constexpr Pipe EventDst(HardEvent e) { return static_cast<Pipe>(static_cast<uint8_t>(e) & 0xF); }
 template <HardEvent e> void SetFlag(int id) { detail::SetFlag(EventSrc(e), EventDst(e), id); }

@@ -63,16 +63,16 @@ inline void BroadcastRow(const LocalTensor<float>& t, uint32_t rows, uint32_t pi
   }
 }
 
+// The destination pipe of `e` waits until the source pipe's work issued so far is done.
+template <HardEvent e>
+void Sync() {
+  SetFlag<e>(kKernelEventId);
+  WaitFlag<e>(kKernelEventId);
+}
 // The scalar unit reads a vector result: wait for the vector pipe first.
-inline void WaitVectorForScalar() {
-  SetFlag<HardEvent::V_S>(0);
-  WaitFlag<HardEvent::V_S>(0);
-}
+inline void WaitVectorForScalar() { Sync<HardEvent::V_S>(); }
 // The vector pipe uses a value the scalar unit just wrote into a local tensor.
-inline void WaitScalarForVector() {
-  SetFlag<HardEvent::S_V>(0);
-  WaitFlag<HardEvent::S_V>(0);
-}
+inline void WaitScalarForVector() { Sync<HardEvent::S_V>(); }
 
 // dst = 1 / (1 + exp(-src)), fp32. `tmp` holds `count` floats; dst may alias src.
 inline void Sigmoid(const LocalTensor<float>& dst, const LocalTensor<float>& src, const LocalTensor<float>& tmp, uint32_t count) {

@@ -61,8 +61,7 @@ class KernelFusedGdnGating {
     LocalTensor<float> dtb = dtBias_.Get<float>(), negA = negA_.Get<float>();
     kernel_util::CopyIn(raw, dtBiasGm_, h);
     kernel_util::CopyIn(negA, aLogGm_, h);
-    SetFlag<HardEvent::MTE2_V>(0);
-    WaitFlag<HardEvent::MTE2_V>(0);
+    kernel_util::Sync<HardEvent::MTE2_V>();
     Cast(dtb, raw, CAST_NONE, pitch);
     Exp(negA, negA, pitch);
     Muls(negA, negA, -1.0f, pitch);

@@ -62,8 +62,7 @@ class KernelRmsNorm {
     const uint32_t cols = static_cast<uint32_t>(t_.cols);
     LocalTensor<T> raw = tmp2_.Get<T>();  // scratch until the first row needs it
     kernel_util::CopyIn(raw, wGm_, cols);
-    SetFlag<HardEvent::MTE2_V>(0);
-    WaitFlag<HardEvent::MTE2_V>(0);
+    kernel_util::Sync<HardEvent::MTE2_V>();
     LocalTensor<float> w = weight_.Get<float>();
     Cast(w, raw, CAST_NONE, cols);
     if (t_.variant == Variant::kZeroCentred) Adds(w, w, 1.0f, cols);
