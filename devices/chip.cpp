@@ -739,4 +739,29 @@ LaunchResult Chip::Launch(const KernelLaunch& k) {
   return r;
 }
 
+void AppendLaunch(LaunchResult& into, const LaunchResult& next) {
+  into.cycles += next.cycles;
+  into.time_us += next.time_us;
+  into.instructions += next.instructions;
+  into.dispatched_instructions += next.dispatched_instructions;
+  into.hbm_read_bytes += next.hbm_read_bytes;
+  into.hbm_write_bytes += next.hbm_write_bytes;
+  into.cube_flops += next.cube_flops;
+  into.vector_ideal_cycles += next.vector_ideal_cycles;
+  for (int m = 0; m < kNumMems; ++m) into.peak_bytes[m] = std::max(into.peak_bytes[m], next.peak_bytes[m]);
+  for (int p = 0; p < kNumPipes; ++p) {
+    for (auto [a, b] : {std::pair{&into.aiv[p], &next.aiv[p]}, std::pair{&into.aic[p], &next.aic[p]}}) {
+      a->busy_cycles += b->busy_cycles;
+      a->instructions += b->instructions;
+      a->cores = std::max(a->cores, b->cores);
+    }
+  }
+  into.waves += next.waves;
+  for (const Stat& st : next.stats) {
+    auto it = std::find_if(into.stats.begin(), into.stats.end(), [&](const Stat& x) { return x.name == st.name; });
+    if (it == into.stats.end()) into.stats.push_back(st);
+    else it->value += st.value;
+  }
+}
+
 }  // namespace npusim

@@ -44,6 +44,10 @@ struct LaunchResult {
   std::vector<Stat> stats;  // the chip's registered statistics for this launch, by name
 };
 
+// Adds the launch `next`, run after `into` on the same chip, to `into`: times and counts add
+// up, buffer peaks take the maximum.
+void AppendLaunch(LaunchResult& into, const LaunchResult& next);
+
 class Chip {
  public:
   // `trace` (optional) receives one slice per pipe instruction.

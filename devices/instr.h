@@ -37,6 +37,8 @@ enum class VecOp : uint8_t {
   kAdds, kMuls, kMaxs, kMins, kAbs, kReciprocal, kRelu, kDuplicate,  // unary / scalar operand
   kExp, kLn, kSqrt, kRsqrt,                                   // transcendental
   kCast, kReduceSum, kReduceMax, kCompare, kSelect,
+  kAxpy,      // dst += src * scalar
+  kGroupSum,  // dst[g] = sum of src[g*group .. (g+1)*group), group in `scalar` (WholeReduceSum)
 };
 VecClass ClassOf(VecOp op);
 const char* VecOpName(VecOp op);

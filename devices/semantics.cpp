@@ -76,6 +76,19 @@ void ExecuteVector(const Instr& in) {
       StoreElement(d, in.dtype, acc);
       return;
     }
+    case VecOp::kAxpy:
+      for (uint32_t i = 0; i < in.count; ++i)
+        StoreElement(d + i * sz, in.dtype, LoadElement(d + i * sz, in.dtype) + LoadElement(a + i * sz, in.dtype) * in.scalar);
+      return;
+    case VecOp::kGroupSum: {
+      const uint32_t group = static_cast<uint32_t>(in.scalar);
+      for (uint32_t g = 0; g < in.count / group; ++g) {
+        double acc = 0;
+        for (uint32_t i = 0; i < group; ++i) acc += LoadElement(a + (g * group + i) * sz, in.dtype);
+        StoreElement(d + g * sz, in.dtype, acc);
+      }
+      return;
+    }
     case VecOp::kCompare: {  // one bit per element, LSB first
       std::memset(d, 0, (in.count + 7) / 8);
       for (uint32_t i = 0; i < in.count; ++i)

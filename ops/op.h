@@ -61,6 +61,7 @@ using Expected = std::map<std::string, std::vector<double>>;
 
 struct LaunchPlan {
   KernelLaunch launch;
+  std::vector<KernelLaunch> then;  // further launches of the op, run in order after `launch`
   std::vector<std::pair<std::string, std::string>> tiling;  // reported and part of the memo key
 };
 

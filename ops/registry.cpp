@@ -17,6 +17,7 @@ std::unique_ptr<Op> MakeSwigluStepOp();
 std::unique_ptr<Op> MakeDynamicQuantOp();
 std::unique_ptr<Op> MakeCausalConv1dFnOp();
 std::unique_ptr<Op> MakeCausalConv1dUpdateOp();
+std::unique_ptr<Op> MakeRecurrentGatedDeltaRuleOp();
 
 const std::vector<std::unique_ptr<Op>>& AllOps() {
   static const std::vector<std::unique_ptr<Op>> ops = [] {
@@ -24,7 +25,7 @@ const std::vector<std::unique_ptr<Op>>& AllOps() {
     for (auto make : {MakeAddOp, MakeMoveIntermediateCacheOp, MakeConvStateRollbackOp, MakeRmsNormOp, MakeRmsNormGatedOp,
                       MakeL2NormOp, MakeFusedGdnGatingOp,
                       MakeSwigluOp, MakeSwigluStepOp, MakeDynamicQuantOp,
-                      MakeCausalConv1dFnOp, MakeCausalConv1dUpdateOp})
+                      MakeCausalConv1dFnOp, MakeCausalConv1dUpdateOp, MakeRecurrentGatedDeltaRuleOp})
       v.push_back(make());
     std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a->name() < b->name(); });
     return v;

@@ -147,6 +147,10 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
   chip.SetTrace(options.trace);
   try {
     run.launch = chip.Launch(plan.launch);
+    for (KernelLaunch& next : plan.then) {
+      next.functional = run.functional;
+      AppendLaunch(run.launch, chip.Launch(next));
+    }
   } catch (const SimFailure& e) {
     run.status = e.status();
     run.message = e.what();

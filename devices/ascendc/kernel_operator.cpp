@@ -193,6 +193,12 @@ void Vector(VecOp op, DType dt, const LocalView& dst, const LocalView* a, const 
   if (op == VecOp::kCast) dst_bytes = static_cast<uint64_t>(count) * SizeOf(dt_out);
   if (op == VecOp::kCompare) dst_bytes = (count + 7) / 8;
   if (op == VecOp::kReduceSum || op == VecOp::kReduceMax) dst_bytes = SizeOf(dt);
+  if (op == VecOp::kGroupSum) {
+    if (scalar < 1 || count % static_cast<uint32_t>(scalar))
+      throw SimFailure("invalid_instruction", CurrentCore().name() + ": WholeReduceSum of " + std::to_string(count) +
+                                                  " elements is not a whole number of groups of " + std::to_string(static_cast<int64_t>(scalar)));
+    dst_bytes = count / static_cast<uint32_t>(scalar) * SizeOf(dt);
+  }
   RequireMem(dst, Mem::kUb, api, "destination");
   CheckAligned(dst, api);
   CheckLocalExtent(dst, dst_bytes, api);

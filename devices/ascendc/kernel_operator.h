@@ -360,6 +360,18 @@ template <class T>
 void ReduceMax(const LocalTensor<T>& dst, const LocalTensor<T>& src, const LocalTensor<T>& work, uint32_t count) {
   detail::Vector(VecOp::kReduceMax, DTypeOf<T>::value, dst.view(), &src.view(), &work.view(), count);
 }
+// dst += src * scalar.
+template <class T, class S>
+void Axpy(const LocalTensor<T>& dst, const LocalTensor<T>& src, S scalar, uint32_t count) {
+  detail::Vector(VecOp::kAxpy, DTypeOf<T>::value, dst.view(), &src.view(), nullptr, count,
+                 RoundTo(static_cast<double>(scalar), DTypeOf<T>::value));
+}
+// dst[g] = sum of the g-th group of `group` consecutive elements, for count/group groups
+// (AscendC's WholeReduceSum with one repeat per group; here any group length).
+template <class T>
+void WholeReduceSum(const LocalTensor<T>& dst, const LocalTensor<T>& src, uint32_t group, uint32_t count) {
+  detail::Vector(VecOp::kGroupSum, DTypeOf<T>::value, dst.view(), &src.view(), nullptr, count, static_cast<double>(group));
+}
 // One bit per element in `mask` (LSB first).
 template <class T>
 void Compare(const LocalTensor<uint8_t>& mask, const LocalTensor<T>& a, const LocalTensor<T>& b, CMPMODE mode, uint32_t count) {
