@@ -18,6 +18,8 @@ std::unique_ptr<Op> MakeDynamicQuantOp();
 std::unique_ptr<Op> MakeCausalConv1dFnOp();
 std::unique_ptr<Op> MakeCausalConv1dUpdateOp();
 std::unique_ptr<Op> MakeRecurrentGatedDeltaRuleOp();
+std::unique_ptr<Op> MakeEmbeddingOp();
+std::unique_ptr<Op> MakeVerifyGreedyOp();
 
 const std::vector<std::unique_ptr<Op>>& AllOps() {
   static const std::vector<std::unique_ptr<Op>> ops = [] {
@@ -25,7 +27,8 @@ const std::vector<std::unique_ptr<Op>>& AllOps() {
     for (auto make : {MakeAddOp, MakeMoveIntermediateCacheOp, MakeConvStateRollbackOp, MakeRmsNormOp, MakeRmsNormGatedOp,
                       MakeL2NormOp, MakeFusedGdnGatingOp,
                       MakeSwigluOp, MakeSwigluStepOp, MakeDynamicQuantOp,
-                      MakeCausalConv1dFnOp, MakeCausalConv1dUpdateOp, MakeRecurrentGatedDeltaRuleOp})
+                      MakeCausalConv1dFnOp, MakeCausalConv1dUpdateOp, MakeRecurrentGatedDeltaRuleOp,
+                      MakeEmbeddingOp, MakeVerifyGreedyOp})
       v.push_back(make());
     std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a->name() < b->name(); });
     return v;
