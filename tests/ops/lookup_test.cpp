@@ -21,8 +21,12 @@ TEST(VerifyGreedy, AcceptsTheMatchingPrefixAndEmitsTheBonusToken) {
     for (const auto& [name, e] : r.numerics) EXPECT_EQ(e.max_abs_err, 0.0) << name << " rate " << rate;
     const Tensor& len = r.outputs.at("accept_len");
     for (int64_t b = 0; b < 9; ++b) {
-      if (std::string(rate) == "0") EXPECT_EQ(len.At(b), 1.0);  // only the bonus token
-      if (std::string(rate) == "1") EXPECT_EQ(len.At(b), 4.0);  // every draft accepted
+      if (std::string(rate) == "0") {
+        EXPECT_EQ(len.At(b), 1.0);  // only the bonus token
+      }
+      if (std::string(rate) == "1") {
+        EXPECT_EQ(len.At(b), 4.0);  // every draft accepted
+      }
     }
   }
 }
