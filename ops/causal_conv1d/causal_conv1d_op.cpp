@@ -60,17 +60,7 @@ LaunchPlan PlanConv(const std::string& name, const causal_conv1d::Tiling& t, DTy
   causal_conv1d::Gm g{&gm["x"], &gm["weight"], &gm["conv_states"], &gm["y"], varlen ? &gm["query_start_loc"] : nullptr,
                       &gm["cache_indices"], varlen ? &gm["has_initial_state"] : nullptr};
   LaunchPlan plan;
-  plan.launch.name = name;
-  plan.launch.block_dim = t.split.blocks;
-  plan.launch.core_type = CoreType::kAiv;
-  plan.launch.body = op_util::DispatchFloat(dt, [&](auto tag) -> std::function<void()> {
-    using T = decltype(tag);
-    return [=] {
-      causal_conv1d::KernelCausalConv1d<T> k;
-      k.Init(g, t);
-      k.Process();
-    };
-  });
+  plan.launch = op_util::AivLaunch<causal_conv1d::KernelCausalConv1d>(name, t.split.blocks, dt, g, t);
   plan.tiling = {Kv("block_dim", t.split.blocks), Kv("items", t.split.total), Kv("conv_tile", t.conv_tile),
                  Kv("rows_per_tile", t.rows_per_tile), Kv("window_rows", t.window), Kv("buffer_num", t.buffer_num)};
   return plan;

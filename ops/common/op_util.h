@@ -33,6 +33,24 @@ auto DispatchFloat(DType dt, F&& f) {
   }
 }
 
+// An AIV launch of Kernel<T> (Init(args...), then Process()) with T the device type of `dt`.
+template <template <class> class Kernel, class... Args>
+KernelLaunch AivLaunch(const std::string& name, int64_t blocks, DType dt, Args... args) {
+  KernelLaunch l;
+  l.name = name;
+  l.block_dim = blocks;
+  l.core_type = CoreType::kAiv;
+  l.body = DispatchFloat(dt, [&](auto tag) -> std::function<void()> {
+    using T = decltype(tag);
+    return [=] {
+      Kernel<T> k;
+      k.Init(args...);
+      k.Process();
+    };
+  });
+  return l;
+}
+
 // Largest row count in [1, max_rows] whose UB use `fixed + rows * per_row` fits `ub_bytes`;
 // 1 when nothing fits, so the kernel's InitBuffer reports the overflow with its breakdown.
 inline int64_t RowsThatFit(int64_t per_row, int64_t fixed, int64_t ub_bytes, int64_t max_rows) {

@@ -35,17 +35,7 @@ class DynamicQuantOp : public Op {
                                                            p.Int("rows_per_tile"), p.Int("buffer_num"), d);
     GmBuffer *x = &gm["x"], *q = &gm["q"], *scale = &gm["scale"];
     LaunchPlan plan;
-    plan.launch.name = name();
-    plan.launch.block_dim = t.split.blocks;
-    plan.launch.core_type = CoreType::kAiv;
-    plan.launch.body = op_util::DispatchFloat(dt, [&](auto tag) -> std::function<void()> {
-      using T = decltype(tag);
-      return [=] {
-        dynamic_quant::KernelDynamicQuant<T> k;
-        k.Init(x, q, scale, t);
-        k.Process();
-      };
-    });
+    plan.launch = op_util::AivLaunch<dynamic_quant::KernelDynamicQuant>(name(), t.split.blocks, dt, x, q, scale, t);
     plan.tiling = {Kv("block_dim", t.split.blocks), Kv("rows_per_tile", t.rows_per_tile), Kv("row_pitch", t.pitch),
                    Kv("buffer_num", t.buffer_num)};
     return plan;

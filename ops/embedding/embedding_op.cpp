@@ -48,17 +48,7 @@ class EmbeddingOp : public Op {
     t.split = kernel_util::BlockSplit(t.tokens, d.aiv_count);
     GmBuffer *ids = &gm["ids"], *table = &gm["table"], *out = &gm["out"];
     LaunchPlan plan;
-    plan.launch.name = name();
-    plan.launch.block_dim = t.split.blocks;
-    plan.launch.core_type = CoreType::kAiv;
-    plan.launch.body = op_util::DispatchFloat(dt, [&](auto tag) -> std::function<void()> {
-      using T = decltype(tag);
-      return [=] {
-        embedding::KernelEmbedding<T> k;
-        k.Init(ids, table, out, t);
-        k.Process();
-      };
-    });
+    plan.launch = op_util::AivLaunch<embedding::KernelEmbedding>(name(), t.split.blocks, dt, ids, table, out, t);
     plan.tiling = {Kv("block_dim", t.split.blocks), Kv("col_tile", t.col_tile), Kv("buffer_num", t.buffer_num)};
     return plan;
   }

@@ -51,17 +51,7 @@ class FusedGdnGatingOp : public Op {
     GmBuffer *a = &gm["a"], *b = sig ? &gm["b"] : nullptr, *alog = &gm["A_log"], *dtb = &gm["dt_bias"], *g = &gm["g"];
     GmBuffer* beta = sig ? &gm["beta"] : nullptr;
     LaunchPlan plan;
-    plan.launch.name = name();
-    plan.launch.block_dim = t.split.blocks;
-    plan.launch.core_type = CoreType::kAiv;
-    plan.launch.body = op_util::DispatchFloat(dt, [&](auto tag) -> std::function<void()> {
-      using T = decltype(tag);
-      return [=] {
-        fused_gdn_gating::KernelFusedGdnGating<T> k;
-        k.Init(a, b, alog, dtb, g, beta, t);
-        k.Process();
-      };
-    });
+    plan.launch = op_util::AivLaunch<fused_gdn_gating::KernelFusedGdnGating>(name(), t.split.blocks, dt, a, b, alog, dtb, g, beta, t);
     plan.tiling = {Kv("block_dim", t.split.blocks), Kv("rows_per_block", t.split.per), Kv("rows_per_tile", t.rows_per_tile),
                    Kv("row_pitch", t.pitch), Kv("buffer_num", t.buffer_num)};
     return plan;

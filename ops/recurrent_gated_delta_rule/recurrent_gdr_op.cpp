@@ -100,19 +100,9 @@ class RecurrentGatedDeltaRuleOp : public Op {
         p.Int("block_v"), Verify(p), Fused(p), d);
     recurrent_gdr::Gm rg{&gm["mix_qkv"], g, Fused(p) ? b : beta, &gm["ssm_states"], &gm["cache_indices"],
                          Verify(p) ? &gm["intermediate"] : nullptr, &gm["o"]};
-    KernelLaunch rec;
-    rec.name = Fused(p) ? "recurrent_gated_delta_rule" : "fused_recurrent_gated_delta_rule";
-    rec.block_dim = rt.split.blocks;
-    rec.core_type = CoreType::kAiv;
-    rec.body = op_util::DispatchFloat(ParseDType(p.Str("ssm_dtype")), [&](auto tag) -> std::function<void()> {
-      using T = decltype(tag);
-      return [=] {
-        recurrent_gdr::KernelRecurrentGdr<T> k;
-        k.Init(rg, rt);
-        k.Process();
-      };
-    });
-    plan.then.push_back(rec);
+    plan.then.push_back(op_util::AivLaunch<recurrent_gdr::KernelRecurrentGdr>(
+        Fused(p) ? "recurrent_gated_delta_rule" : "fused_recurrent_gated_delta_rule", rt.split.blocks,
+        ParseDType(p.Str("ssm_dtype")), rg, rt));
     plan.tiling = {Kv("gating_block_dim", gt.split.blocks), Kv("recurrent_block_dim", rt.split.blocks), Kv("items", rt.split.total),
                    Kv("state_tile", "[" + std::to_string(rt.rows) + ", " + std::to_string(rt.cols) + "]"),
                    Kv("state_layout", Fused(p) ? "[HV, V, K]" : "[HV, K, V]")};

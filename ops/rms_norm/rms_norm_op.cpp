@@ -20,17 +20,7 @@ LaunchPlan PlanNorm(const std::string& name, rms_norm::Variant v, const ParamVal
   GmBuffer* res_out = residual ? &gm["residual_out"] : nullptr;
   GmBuffer* z = v == rms_norm::Variant::kGated ? &gm["z"] : nullptr;
   LaunchPlan plan;
-  plan.launch.name = name;
-  plan.launch.block_dim = t.split.blocks;
-  plan.launch.core_type = CoreType::kAiv;
-  plan.launch.body = op_util::DispatchFloat(dt, [&](auto tag) -> std::function<void()> {
-    using T = decltype(tag);
-    return [=] {
-      rms_norm::KernelRmsNorm<T> k;
-      k.Init(x, w, res, z, y, res_out, t);
-      k.Process();
-    };
-  });
+  plan.launch = op_util::AivLaunch<rms_norm::KernelRmsNorm>(name, t.split.blocks, dt, x, w, res, z, y, res_out, t);
   plan.tiling = {Kv("block_dim", t.split.blocks), Kv("rows_per_block", t.split.per), Kv("rows_per_tile", t.rows_per_tile),
                  Kv("buffer_num", t.buffer_num)};
   return plan;

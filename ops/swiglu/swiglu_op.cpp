@@ -41,17 +41,7 @@ class SwigluOp : public Op {
                                              p.Int("buffer_num"), d);
     GmBuffer *x = &gm["x"], *out = &gm["out"];
     LaunchPlan plan;
-    plan.launch.name = name();
-    plan.launch.block_dim = t.split.blocks;
-    plan.launch.core_type = CoreType::kAiv;
-    plan.launch.body = op_util::DispatchFloat(dt, [&](auto tag) -> std::function<void()> {
-      using T = decltype(tag);
-      return [=] {
-        swiglu::KernelSwiglu<T> k;
-        k.Init(x, out, t);
-        k.Process();
-      };
-    });
+    plan.launch = op_util::AivLaunch<swiglu::KernelSwiglu>(name(), t.split.blocks, dt, x, out, t);
     plan.tiling = {Kv("block_dim", t.split.blocks), Kv("rows_per_tile", t.rows_per_tile), Kv("col_tile", t.col_tile),
                    Kv("buffer_num", t.buffer_num)};
     return plan;
