@@ -74,7 +74,7 @@ struct Chip::Impl {
   std::optional<SimFailure> failure;
   std::optional<InputError> input_failure;
   uint64_t start_cycle = 0;
-  double cube_flops = 0, vector_ideal_cycles = 0;
+  double cube_flops = 0, cube_ideal_cycles = 0, vector_ideal_cycles = 0;
   std::vector<bool> trace_named;
   // Statistics, registered once with unit and description, refilled every launch.
   StatsRegistry stats;
@@ -564,7 +564,7 @@ void PipeModel::Step() {
 }
 
 Chip::Impl::Impl(const DeviceConfig& c)
-    : cfg(c), cost(cfg), memory(cfg.BytesPerCycle(cfg.hbm_bandwidth_gbps), cfg.BytesPerCycle(cfg.l2_bandwidth_gbps)) {
+    : cfg(c), cost(cfg), memory(cfg.BytesPerCycle(cfg.hbm_bandwidth_gbps), cfg.BytesPerCycle(cfg.l2_bandwidth_gbps), static_cast<uint64_t>(cfg.l2_bytes)) {
   for (int i = 0; i < cfg.aic_count; ++i) aic.push_back(std::make_unique<CoreModel>(this, CoreType::kAic, i, i));
   for (int i = 0; i < cfg.aiv_count; ++i)
     aiv.push_back(std::make_unique<CoreModel>(this, CoreType::kAiv, i, static_cast<int>(cfg.aic_count) + i));
@@ -589,10 +589,20 @@ void Chip::Impl::RegisterStats() {
 
 uint64_t Chip::Impl::Duration(const Instr& in, uint64_t now) {
   if (in.op == Opcode::kVector) vector_ideal_cycles += cost.VectorIdealCycles(ClassOf(in.vop), in.bytes, SizeOf(in.dtype));
-  if (in.op == Opcode::kMmad) cube_flops += 2.0 * in.m * in.k * in.n;
+  if (in.op == Opcode::kMmad) {
+    cube_flops += 2.0 * in.m * in.k * in.n;
+    cube_ideal_cycles += cost.CubeIdealCycles(in.m, in.k, in.n, in.dtype);
+  }
   if ((in.op == Opcode::kCopy || in.op == Opcode::kFixpipe) && CostModel::TouchesGm(in.path)) {
-    uint64_t end = memory.Transfer(now, in.bytes, cost.PathCycles(in.path, in.bytes), cost.PathLatency(in.path),
-                                   CostModel::WritesGm(in.path));
+    const bool write = CostModel::WritesGm(in.path);
+    GmSpan span;
+    if (in.op == Opcode::kFixpipe) {
+      const uint64_t so = SizeOf(in.dtype_out);
+      span = {in.dst.addr, in.m, uint64_t{in.n} * so, in.dst_stride * so};
+    } else {
+      span = {write ? in.dst.addr : in.src0.addr, in.blocks, in.block_bytes, write ? in.dst_stride : in.src_stride};
+    }
+    uint64_t end = memory.Transfer(now, span, in.bytes, cost.PathCycles(in.path, in.bytes), cost.PathLatency(in.path), write);
     return end - now;
   }
   return cost.LocalCycles(in);
@@ -644,7 +654,7 @@ LaunchResult Chip::Launch(const KernelLaunch& k) {
   s.failure.reset();
   s.input_failure.reset();
   s.memory.ResetCounters();
-  s.cube_flops = s.vector_ideal_cycles = 0;
+  s.cube_flops = s.cube_ideal_cycles = s.vector_ideal_cycles = 0;
   const uint64_t launch_cycle = NowCycles();
   s.start_cycle = launch_cycle + s.cfg.NsToCycles(s.cfg.launch_overhead_us * 1e3);
 
@@ -718,7 +728,9 @@ LaunchResult Chip::Launch(const KernelLaunch& k) {
   r.time_us = s.cfg.CyclesToUs(static_cast<double>(r.cycles));
   r.hbm_read_bytes = s.memory.read_bytes();
   r.hbm_write_bytes = s.memory.write_bytes();
+  r.l2_hit_bytes = s.memory.l2_hit_bytes();
   r.cube_flops = s.cube_flops;
+  r.cube_ideal_cycles = s.cube_ideal_cycles;
   r.vector_ideal_cycles = s.vector_ideal_cycles;
   r.waves = static_cast<int>((k.block_dim + units - 1) / units);
   s.stats.ResetValues();
@@ -746,7 +758,9 @@ void AppendLaunch(LaunchResult& into, const LaunchResult& next) {
   into.dispatched_instructions += next.dispatched_instructions;
   into.hbm_read_bytes += next.hbm_read_bytes;
   into.hbm_write_bytes += next.hbm_write_bytes;
+  into.l2_hit_bytes += next.l2_hit_bytes;
   into.cube_flops += next.cube_flops;
+  into.cube_ideal_cycles += next.cube_ideal_cycles;
   into.vector_ideal_cycles += next.vector_ideal_cycles;
   for (int m = 0; m < kNumMems; ++m) into.peak_bytes[m] = std::max(into.peak_bytes[m], next.peak_bytes[m]);
   for (int p = 0; p < kNumPipes; ++p) {

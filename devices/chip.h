@@ -36,7 +36,9 @@ struct LaunchResult {
   uint64_t instructions = 0;             // data-moving and compute instructions
   uint64_t dispatched_instructions = 0;  // everything dispatched to pipe queues, SetFlag/WaitFlag included
   uint64_t hbm_read_bytes = 0, hbm_write_bytes = 0;
+  uint64_t l2_hit_bytes = 0;        // GM reads served by L2 (see SharedMemory)
   double cube_flops = 0;
+  double cube_ideal_cycles = 0;    // cube work at peak rate (dtype-aware), summed over cores
   double vector_ideal_cycles = 0;  // vector work at ideal throughput, summed over cores
   std::array<uint64_t, kNumMems> peak_bytes{};  // per-core peak of each local buffer
   std::array<PipeUsage, kNumPipes> aiv{}, aic{};

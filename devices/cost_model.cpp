@@ -45,6 +45,12 @@ uint64_t CostModel::CubeCycles(uint32_t m, uint32_t k, uint32_t n, DType in) con
   return static_cast<uint64_t>(cfg_.cube_startup_cycles) + fractals * per;
 }
 
+double CostModel::CubeIdealCycles(uint32_t m, uint32_t k, uint32_t n, DType in) const {
+  const double k_frac = (in == DType::kInt8 || in == DType::kUInt8) ? 32 : 16;
+  double per = cfg_.cube_fractal_cycles * (in == DType::kFloat32 ? cfg_.cube_fp32_slowdown : 1.0);
+  return static_cast<double>(m) * k * n / (16.0 * 16.0 * k_frac) * per;
+}
+
 uint64_t CostModel::PathCycles(MtePath p, uint64_t bytes) const {
   return latency_[static_cast<int>(p)] + CeilDiv(static_cast<double>(bytes), bw_[static_cast<int>(p)]);
 }
@@ -58,14 +64,39 @@ uint64_t CostModel::LocalCycles(const Instr& in) const {
   }
 }
 
-uint64_t SharedMemory::Transfer(uint64_t start, uint64_t bytes, uint64_t path_cycles, uint64_t latency, bool write) {
+uint64_t SharedMemory::Touch(uint64_t addr, uint64_t len) {
+  uint64_t hit = 0;
+  for (uint64_t g = addr / kGranule; g * kGranule < addr + len; ++g) {
+    const uint64_t lo = std::max(addr, g * kGranule), hi = std::min(addr + len, (g + 1) * kGranule);
+    if (resident_.count(g)) {
+      hit += hi - lo;
+      continue;
+    }
+    resident_.insert(g);
+    order_.push_back(g);
+    if (order_.size() > l2_granules_) {
+      resident_.erase(order_.front());
+      order_.pop_front();
+    }
+  }
+  return hit;
+}
+
+uint64_t SharedMemory::Transfer(uint64_t start, const GmSpan& span, uint64_t bytes, uint64_t path_cycles, uint64_t latency,
+                                bool write) {
+  uint64_t hit = 0;
+  for (uint32_t b = 0; b < span.blocks; ++b) hit += Touch(span.addr + b * span.stride, span.block_bytes);
+  const uint64_t hbm_bytes = write ? bytes : bytes - std::min(hit, bytes);
+  if (!write) l2_hit_bytes_ += bytes - hbm_bytes;
   double s = static_cast<double>(start);
-  double hbm_start = std::max(s, hbm_free_);
-  hbm_free_ = hbm_start + static_cast<double>(bytes) / hbm_bpc_;
-  double l2_start = std::max(s, l2_free_);
-  l2_free_ = l2_start + static_cast<double>(bytes) / l2_bpc_;
-  (write ? write_bytes_ : read_bytes_) += bytes;
-  double data_done = std::max({s + static_cast<double>(path_cycles - latency), hbm_free_, l2_free_});
+  double hbm_done = s;  // an all-hit read does not wait for HBM
+  if (hbm_bytes > 0) {
+    hbm_free_ = std::max(s, hbm_free_) + static_cast<double>(hbm_bytes) / hbm_bpc_;
+    hbm_done = hbm_free_;
+  }
+  l2_free_ = std::max(s, l2_free_) + static_cast<double>(bytes) / l2_bpc_;
+  (write ? write_bytes_ : read_bytes_) += hbm_bytes;
+  double data_done = std::max({s + static_cast<double>(path_cycles - latency), hbm_done, l2_free_});
   return static_cast<uint64_t>(std::ceil(data_done - 1e-9)) + latency;
 }
 

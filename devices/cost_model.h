@@ -2,6 +2,9 @@
 // SystemC. GM transfers also pass through SharedMemory, which caps the whole chip's traffic.
 #pragma once
 
+#include <deque>
+#include <unordered_set>
+
 #include <cstdint>
 
 #include "devices/device_config.h"
@@ -20,6 +23,8 @@ class CostModel {
   double VectorIdealCycles(VecClass c, uint64_t bytes, size_t elem_bytes) const;
   // Cycles of an m x k x n Mmad with inputs of `in` dtype.
   uint64_t CubeCycles(uint32_t m, uint32_t k, uint32_t n, DType in) const;
+  // The same work at peak rate with no fractal padding or startup (the roofline's cube bound).
+  double CubeIdealCycles(uint32_t m, uint32_t k, uint32_t n, DType in) const;
   // Cycles of a transfer on one core's MTE path, alone (no shared-memory contention).
   uint64_t PathCycles(MtePath p, uint64_t bytes) const;
   uint64_t PathLatency(MtePath p) const { return latency_[static_cast<int>(p)]; }
@@ -36,25 +41,45 @@ class CostModel {
   double bw_[static_cast<int>(MtePath::kCount)];
 };
 
+// The GM side of a transfer: `blocks` blocks of `block_bytes`, `stride` bytes apart.
+struct GmSpan {
+  uint64_t addr = 0;
+  uint32_t blocks = 1;
+  uint64_t block_bytes = 0, stride = 0;
+};
+
 // HBM and L2 as bandwidth shared by every core: each GM transfer reserves its bytes on both,
 // first come first served in simulated-time order, so the chip never moves more than
-// bandwidth x time (a kernel is never faster than bytes / HBM bandwidth). All GM traffic is
-// charged to HBM: there is no L2 hit model yet.
+// bandwidth x time. L2 hits: GM bytes read or written earlier in the same launch are resident
+// (512 B granules, first-in first-out eviction beyond the L2 capacity) and a read of them
+// costs L2 bandwidth only; misses and all writes also cost HBM bandwidth. L2 starts cold at
+// every launch (data left by an earlier kernel is not assumed to hit).
 class SharedMemory {
  public:
-  SharedMemory(double hbm_bytes_per_cycle, double l2_bytes_per_cycle)
-      : hbm_bpc_(hbm_bytes_per_cycle), l2_bpc_(l2_bytes_per_cycle) {}
-  // A transfer of `bytes` starting at `start` whose core-side path alone would take
-  // `path_cycles` then `latency`: returns its end cycle.
-  uint64_t Transfer(uint64_t start, uint64_t bytes, uint64_t path_cycles, uint64_t latency, bool write);
-  uint64_t read_bytes() const { return read_bytes_; }
-  uint64_t write_bytes() const { return write_bytes_; }
-  void ResetCounters() { read_bytes_ = write_bytes_ = 0; }
+  SharedMemory(double hbm_bytes_per_cycle, double l2_bytes_per_cycle, uint64_t l2_bytes)
+      : hbm_bpc_(hbm_bytes_per_cycle), l2_bpc_(l2_bytes_per_cycle), l2_granules_(l2_bytes / kGranule) {}
+  // A transfer of `span` (`bytes` in all) starting at `start` whose core-side path alone would
+  // take `path_cycles` then `latency`: returns its end cycle.
+  uint64_t Transfer(uint64_t start, const GmSpan& span, uint64_t bytes, uint64_t path_cycles, uint64_t latency, bool write);
+  uint64_t read_bytes() const { return read_bytes_; }    // from HBM (L2 misses)
+  uint64_t write_bytes() const { return write_bytes_; }  // to HBM
+  uint64_t l2_hit_bytes() const { return l2_hit_bytes_; }
+  void ResetCounters() {
+    read_bytes_ = write_bytes_ = l2_hit_bytes_ = 0;
+    resident_.clear();
+    order_.clear();
+  }
 
  private:
+  static constexpr uint64_t kGranule = 512;
+  // Bytes of [addr, addr + len) already resident; makes every touched granule resident.
+  uint64_t Touch(uint64_t addr, uint64_t len);
   double hbm_bpc_, l2_bpc_;
+  uint64_t l2_granules_;
   double hbm_free_ = 0, l2_free_ = 0;
-  uint64_t read_bytes_ = 0, write_bytes_ = 0;
+  uint64_t read_bytes_ = 0, write_bytes_ = 0, l2_hit_bytes_ = 0;
+  std::unordered_set<uint64_t> resident_;
+  std::deque<uint64_t> order_;
 };
 
 }  // namespace npusim

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 #include <limits>
 
 namespace npusim {
@@ -125,6 +126,13 @@ void ExecuteCopy(const Instr& in) {
 
 // One 512 B fractal per block; `transpose` transposes a 16 x 16 tile of 2-byte elements.
 void ExecuteLoad2D(const Instr& in) {
+  if (in.m > 0) {  // LoadDataWithTranspose: ND [m, n] -> ND [n, m]
+    const size_t sz = SizeOf(in.dtype);
+    for (uint32_t r = 0; r < in.m; ++r)
+      for (uint32_t c = 0; c < in.n; ++c)
+        std::memcpy(in.dst.ptr + (static_cast<size_t>(c) * in.m + r) * sz, in.src0.ptr + (static_cast<size_t>(r) * in.n + c) * sz, sz);
+    return;
+  }
   for (uint32_t blk = 0; blk < in.blocks; ++blk) {
     uint8_t* d = in.dst.ptr + blk * in.dst_stride;
     const uint8_t* s = in.src0.ptr + blk * in.src_stride;
@@ -137,29 +145,39 @@ void ExecuteLoad2D(const Instr& in) {
   }
 }
 
+// Decodes each operand once, then accumulates every C element in k order with the fp32 (or
+// wrapping int32) accumulator, as the cube does.
 void ExecuteMmad(const Instr& in) {
   const size_t sz = SizeOf(in.dtype);
   const bool integer = in.dtype == DType::kInt8 || in.dtype == DType::kUInt8;
-  for (uint32_t i = 0; i < in.m; ++i) {
-    for (uint32_t j = 0; j < in.n; ++j) {
-      uint8_t* c = in.dst.ptr + (static_cast<size_t>(i) * in.n + j) * 4;
-      if (integer) {
-        int64_t acc = in.flag_bool ? static_cast<int64_t>(LoadElement(c, DType::kInt32)) : 0;
-        for (uint32_t kk = 0; kk < in.k; ++kk)
-          acc += static_cast<int64_t>(LoadElement(in.src0.ptr + (static_cast<size_t>(i) * in.k + kk) * sz, in.dtype)) *
-                 static_cast<int64_t>(LoadElement(in.src1.ptr + (static_cast<size_t>(kk) * in.n + j) * sz, in.dtype));
-        int32_t v = static_cast<int32_t>(acc);  // wraps like the int32 accumulator
-        std::memcpy(c, &v, 4);
-      } else {
-        float acc = in.flag_bool ? static_cast<float>(LoadElement(c, DType::kFloat32)) : 0.0f;
-        for (uint32_t kk = 0; kk < in.k; ++kk) {
-          double p = LoadElement(in.src0.ptr + (static_cast<size_t>(i) * in.k + kk) * sz, in.dtype) *
-                     LoadElement(in.src1.ptr + (static_cast<size_t>(kk) * in.n + j) * sz, in.dtype);
-          acc = static_cast<float>(static_cast<double>(acc) + p);
-        }
-        std::memcpy(c, &acc, 4);
+  const size_t m = in.m, k = in.k, n = in.n;
+  std::vector<double> a(m * k), b(k * n);
+  for (size_t i = 0; i < m * k; ++i) a[i] = LoadElement(in.src0.ptr + i * sz, in.dtype);
+  for (size_t i = 0; i < k * n; ++i) b[i] = LoadElement(in.src1.ptr + i * sz, in.dtype);
+  if (integer) {
+    std::vector<int64_t> row(n);
+    for (size_t i = 0; i < m; ++i) {
+      int32_t* c = reinterpret_cast<int32_t*>(in.dst.ptr) + i * n;
+      for (size_t j = 0; j < n; ++j) row[j] = in.flag_bool ? c[j] : 0;
+      for (size_t kk = 0; kk < k; ++kk) {
+        const int64_t av = static_cast<int64_t>(a[i * k + kk]);
+        const double* br = &b[kk * n];
+        for (size_t j = 0; j < n; ++j) row[j] += av * static_cast<int64_t>(br[j]);
       }
+      for (size_t j = 0; j < n; ++j) c[j] = static_cast<int32_t>(static_cast<uint32_t>(row[j]));  // wraps like int32
     }
+    return;
+  }
+  std::vector<float> row(n);
+  for (size_t i = 0; i < m; ++i) {
+    float* c = reinterpret_cast<float*>(in.dst.ptr) + i * n;
+    for (size_t j = 0; j < n; ++j) row[j] = in.flag_bool ? c[j] : 0.0f;
+    for (size_t kk = 0; kk < k; ++kk) {
+      const double av = a[i * k + kk];
+      const double* br = &b[kk * n];
+      for (size_t j = 0; j < n; ++j) row[j] = static_cast<float>(static_cast<double>(row[j]) + av * br[j]);
+    }
+    std::memcpy(c, row.data(), n * 4);
   }
 }
 

@@ -78,6 +78,9 @@ class Op {
   virtual LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const = 0;
   // fp64 reference of every output and in/out tensor, from the inputs before the kernel ran.
   virtual Expected Reference(const ParamValues& p, const TensorMap& inputs) const = 0;
+  // Multiply-accumulates a functional run executes (cube ops): auto mode goes timing-only above
+  // a limit, as it does for tensor bytes, so real matmul shapes do not take minutes.
+  virtual double FunctionalMacs(const ParamValues&) const { return 0; }
 };
 
 // Registry of the kernel set, in name order.

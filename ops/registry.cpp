@@ -20,6 +20,7 @@ std::unique_ptr<Op> MakeCausalConv1dUpdateOp();
 std::unique_ptr<Op> MakeRecurrentGatedDeltaRuleOp();
 std::unique_ptr<Op> MakeEmbeddingOp();
 std::unique_ptr<Op> MakeVerifyGreedyOp();
+std::unique_ptr<Op> MakeMatmulOp();
 
 const std::vector<std::unique_ptr<Op>>& AllOps() {
   static const std::vector<std::unique_ptr<Op>> ops = [] {
@@ -28,7 +29,7 @@ const std::vector<std::unique_ptr<Op>>& AllOps() {
                       MakeL2NormOp, MakeFusedGdnGatingOp,
                       MakeSwigluOp, MakeSwigluStepOp, MakeDynamicQuantOp,
                       MakeCausalConv1dFnOp, MakeCausalConv1dUpdateOp, MakeRecurrentGatedDeltaRuleOp,
-                      MakeEmbeddingOp, MakeVerifyGreedyOp})
+                      MakeEmbeddingOp, MakeVerifyGreedyOp, MakeMatmulOp})
       v.push_back(make());
     std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a->name() < b->name(); });
     return v;

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <functional>
 
+#include <fmt/format.h>
+
 #include <spdlog/spdlog.h>
 
 #include "model/error.h"
@@ -76,13 +78,19 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
     case ModeChoice::kTimingOnly:
       run.mode_reason = "timing-only (requested)";
       break;
-    case ModeChoice::kAuto:
-      run.functional = total_bytes <= options.functional_limit_bytes;
-      run.mode_reason = run.functional
-                            ? "functional: tensors take " + std::to_string(total_bytes) + " B"
-                            : "timing-only: tensors take " + std::to_string(total_bytes) + " B, above the functional limit of " +
-                                  std::to_string(options.functional_limit_bytes) + " B (use --functional to force)";
+    case ModeChoice::kAuto: {
+      const double macs = op.FunctionalMacs(params);
+      run.functional = total_bytes <= options.functional_limit_bytes && macs <= options.functional_limit_macs;
+      if (run.functional)
+        run.mode_reason = "functional: tensors take " + std::to_string(total_bytes) + " B";
+      else if (total_bytes > options.functional_limit_bytes)
+        run.mode_reason = "timing-only: tensors take " + std::to_string(total_bytes) + " B, above the functional limit of " +
+                          std::to_string(options.functional_limit_bytes) + " B (use --functional to force)";
+      else
+        run.mode_reason = fmt::format("timing-only: {:.3g} multiply-accumulates, above the functional limit of {:.3g} "
+                                      "(use --functional to force)", macs, options.functional_limit_macs);
       break;
+    }
   }
   if (!options.inputs_dir.empty() && !run.functional)
     throw InputError("--inputs needs functional mode; the run is " + run.mode_reason);
@@ -160,7 +168,7 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
 
   const double hbm_bytes = static_cast<double>(run.launch.hbm_read_bytes + run.launch.hbm_write_bytes);
   run.memory_bound_us = hbm_bytes / (device.hbm_bandwidth_gbps * 1e3);
-  run.cube_bound_us = device.CyclesToUs(run.launch.cube_flops / device.CubePeakFlopsPerCycle());
+  run.cube_bound_us = device.CyclesToUs(run.launch.cube_ideal_cycles / static_cast<double>(device.aic_count));
   run.vector_bound_us = device.CyclesToUs(run.launch.vector_ideal_cycles / static_cast<double>(device.aiv_count));
   run.roofline_us = std::max({run.memory_bound_us, run.cube_bound_us, run.vector_bound_us});
 

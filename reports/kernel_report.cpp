@@ -47,6 +47,19 @@ std::vector<PipeRow> PipeRows(const KernelRun& run, const DeviceConfig& d) {
   return rows;
 }
 
+// "UB 196608 / 196608 B, L1 ..." for every local buffer the kernel used.
+std::string BufferPeaks(const LaunchResult& l, const DeviceConfig& d) {
+  const std::pair<Mem, int64_t> bufs[] = {{Mem::kUb, d.ub_bytes},   {Mem::kL1, d.l1_bytes},   {Mem::kL0A, d.l0a_bytes},
+                                          {Mem::kL0B, d.l0b_bytes}, {Mem::kL0C, d.l0c_bytes}};
+  std::string out;
+  for (const auto& [m, cap] : bufs) {
+    const uint64_t peak = l.peak_bytes[static_cast<int>(m)];
+    if (peak == 0) continue;
+    out += (out.empty() ? "" : ", ") + std::string(MemName(m)) + " " + std::to_string(peak) + " / " + std::to_string(cap) + " B";
+  }
+  return out.empty() ? "none" : out;
+}
+
 std::string Bound(const KernelRun& r) {
   if (r.roofline_us == r.memory_bound_us) return "memory";
   if (r.roofline_us == r.cube_bound_us) return "cube";
@@ -105,6 +118,7 @@ Json KernelMetrics(const KernelRun& run, const DeviceConfig& d) {
   j["l0c_peak_bytes"] = l.peak_bytes[static_cast<int>(Mem::kL0C)];
   j["hbm_bytes"] = l.hbm_read_bytes + l.hbm_write_bytes;
   j["hbm_read_bytes"] = l.hbm_read_bytes;
+  j["l2_hit_bytes"] = l.l2_hit_bytes;
   j["hbm_write_bytes"] = l.hbm_write_bytes;
   j["cube_flops"] = l.cube_flops;
   j["roofline_us"] = Tidy(run.roofline_us);
@@ -168,8 +182,8 @@ std::string KernelReportMarkdown(const KernelRun& run, const DeviceConfig& d) {
   md += "| roofline | " + Fixed(run.roofline_us) + " us, " + Bound(run) + "-bound (" +
         Fixed(l.time_us > 0 ? 100 * run.roofline_us / l.time_us : 0, 1) + " % of the time) |\n";
   md += "| block_dim / waves | " + std::to_string(run.block_dim) + " / " + std::to_string(l.waves) + " |\n";
-  md += "| UB peak per core | " + std::to_string(l.peak_bytes[static_cast<int>(Mem::kUb)]) + " of " + std::to_string(d.ub_bytes) + " B |\n";
-  md += "| HBM traffic | " + std::to_string(l.hbm_read_bytes) + " B read, " + std::to_string(l.hbm_write_bytes) + " B written |\n";
+  md += "| buffer peaks per core | " + BufferPeaks(l, d) + " |\n";
+  md += "| HBM traffic | " + std::to_string(l.hbm_read_bytes) + " B read, " + std::to_string(l.hbm_write_bytes) + " B written, " + std::to_string(l.l2_hit_bytes) + " B read from L2 |\n";
   md += "| instructions | " + std::to_string(l.instructions) + " |\n\n";
   md += "## Tiling\n\n";
   for (const auto& [k, v] : run.tiling) md += "- " + k + " = " + v + "\n";
@@ -196,7 +210,7 @@ std::string KernelConsoleSummary(const KernelRun& run, const DeviceConfig& d) {
        ", " + std::to_string(l.waves) + (l.waves == 1 ? " wave)\n" : " waves)\n");
   s += "  roofline   " + Fixed(run.roofline_us) + " us, " + Bound(run) + "-bound (" +
        Fixed(l.time_us > 0 ? 100 * run.roofline_us / l.time_us : 0, 1) + " % of the time)\n";
-  s += "  UB peak    " + std::to_string(l.peak_bytes[static_cast<int>(Mem::kUb)]) + " B of " + std::to_string(d.ub_bytes) + " B per core\n";
+  s += "  buffers    " + BufferPeaks(l, d) + " (peak per core)\n";
   s += "  pipes     ";
   for (const auto& r : PipeRows(run, d)) s += " " + r.key + " " + Fixed(100 * r.utilisation, 1) + " %";
   s += "\n";

@@ -253,6 +253,30 @@ void LoadData2D(const LocalView& dst, const LocalView& src, uint32_t repeat, uin
   core.Issue(in);
 }
 
+void LoadData2DTranspose(const LocalView& dst, const LocalView& src, DType dt, uint32_t rows, uint32_t cols) {
+  CoreRuntime& core = CurrentCore();
+  RequireMem(src, Mem::kL1, "LoadDataWithTranspose", "source");
+  if (dst.mem != Mem::kL0A && dst.mem != Mem::kL0B)
+    throw SimFailure("invalid_instruction", core.name() + ": LoadDataWithTranspose: destination must be L0A or L0B, got " + MemName(dst.mem));
+  CheckAligned(dst, "LoadDataWithTranspose");
+  CheckAligned(src, "LoadDataWithTranspose");
+  const uint64_t bytes = static_cast<uint64_t>(rows) * cols * SizeOf(dt);
+  if (bytes == 0) return;
+  CheckLocalExtent(src, bytes, "LoadDataWithTranspose");
+  CheckLocalExtent(dst, bytes, "LoadDataWithTranspose");
+  Instr in;
+  in.op = Opcode::kLoad2D;
+  in.pipe = Pipe::kMte1;
+  in.path = dst.mem == Mem::kL0A ? MtePath::kL1ToL0A : MtePath::kL1ToL0B;
+  in.dtype = dt;
+  in.dst = dst.Ref();
+  in.src0 = src.Ref();
+  in.m = rows;
+  in.n = cols;
+  in.bytes = bytes;
+  core.Issue(in);
+}
+
 void Mmad(const LocalView& c, const LocalView& a, const LocalView& b, DType in_t, DType out_t, uint32_t m, uint32_t k,
           uint32_t n, bool init) {
   CoreRuntime& core = CurrentCore();

@@ -146,6 +146,7 @@ void Vector(VecOp op, DType dt, const LocalView& dst, const LocalView* a, const 
             double scalar = 0, DType dt_out = DType::kFloat32, RoundMode rm = RoundMode::kRint,
             CmpMode cmp = CmpMode::kLt, const LocalView* c = nullptr);
 void LoadData2D(const LocalView& dst, const LocalView& src, uint32_t repeat, uint32_t src_stride, uint32_t dst_gap, bool transpose);
+void LoadData2DTranspose(const LocalView& dst, const LocalView& src, DType dt, uint32_t rows, uint32_t cols);
 void Mmad(const LocalView& c, const LocalView& a, const LocalView& b, DType in, DType out, uint32_t m, uint32_t k, uint32_t n, bool init);
 void Fixpipe(const GmBuffer* dst, uint64_t dst_off, DType out, const LocalView& src, DType acc, uint32_t m, uint32_t n,
              uint32_t src_stride, uint32_t dst_stride, FixQuant quant, double scale);
@@ -399,6 +400,16 @@ struct LoadData2DParams {
 template <class T>
 void LoadData(const LocalTensor<T>& dst, const LocalTensor<T>& src, const LoadData2DParams& p) {
   detail::LoadData2D(dst.view(), src[p.startIndex * 512 / sizeof(T)].view(), p.repeatTimes, p.srcStride, p.dstGap, p.ifTranspose);
+}
+// L1 -> L0A/L0B transposing a row-major [rows, cols] matrix into row-major [cols, rows] (the
+// ND-layout stand-in for LoadDataWithTranspose / LoadData2D with ifTranspose over a whole
+// operand: how a kernel feeds K^T or W^T to the cube). Same MTE1 cost as a plain load.
+struct LoadData2dTransposeParams {
+  uint16_t rows = 0, cols = 0;
+};
+template <class T>
+void LoadDataWithTranspose(const LocalTensor<T>& dst, const LocalTensor<T>& src, const LoadData2dTransposeParams& p) {
+  detail::LoadData2DTranspose(dst.view(), src.view(), DTypeOf<T>::value, p.rows, p.cols);
 }
 struct MmadParams {
   uint16_t m = 0, n = 0, k = 0;

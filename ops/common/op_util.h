@@ -33,13 +33,13 @@ auto DispatchFloat(DType dt, F&& f) {
   }
 }
 
-// An AIV launch of Kernel<T> (Init(args...), then Process()) with T the device type of `dt`.
+// A launch of Kernel<T> (Init(args...), then Process()) on `core` with T the device type of `dt`.
 template <template <class> class Kernel, class... Args>
-KernelLaunch AivLaunch(const std::string& name, int64_t blocks, DType dt, Args... args) {
+KernelLaunch LaunchOf(const std::string& name, int64_t blocks, CoreType core, DType dt, Args... args) {
   KernelLaunch l;
   l.name = name;
   l.block_dim = blocks;
-  l.core_type = CoreType::kAiv;
+  l.core_type = core;
   l.body = DispatchFloat(dt, [&](auto tag) -> std::function<void()> {
     using T = decltype(tag);
     return [=] {
@@ -49,6 +49,10 @@ KernelLaunch AivLaunch(const std::string& name, int64_t blocks, DType dt, Args..
     };
   });
   return l;
+}
+template <template <class> class Kernel, class... Args>
+KernelLaunch AivLaunch(const std::string& name, int64_t blocks, DType dt, Args... args) {
+  return LaunchOf<Kernel>(name, blocks, CoreType::kAiv, dt, args...);
 }
 
 // Largest row count in [1, max_rows] whose UB use `fixed + rows * per_row` fits `ub_bytes`;

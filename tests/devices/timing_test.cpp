@@ -91,13 +91,33 @@ TEST(Timing, VectorClassesAndRepeats) {
 }
 
 TEST(Timing, SharedHbmCapsTheChip) {
-  // Two transfers of 8192 B starting together: each core's path alone takes 64 cycles
-  // (128 B/cycle), but HBM moves 1024 B/cycle for the whole chip — with 64 B/cycle it would bind.
-  SharedMemory mem(64, 1e9);
-  uint64_t a = mem.Transfer(0, 8192, 64, 0, false);
-  uint64_t b = mem.Transfer(0, 8192, 64, 0, false);
+  // Two transfers of 8192 B from different addresses starting together: each core's path alone
+  // takes 64 cycles (128 B/cycle), but with 64 B/cycle of HBM the second queues behind the first.
+  SharedMemory mem(64, 1e9, 1 << 20);
+  uint64_t a = mem.Transfer(0, GmSpan{0, 1, 8192, 8192}, 8192, 64, 0, false);
+  uint64_t b = mem.Transfer(0, GmSpan{8192, 1, 8192, 8192}, 8192, 64, 0, false);
   EXPECT_EQ(a, 128u);  // 8192 / 64
   EXPECT_EQ(b, 256u);  // queued behind the first: 2 x 8192 / 64
+  EXPECT_EQ(mem.read_bytes(), 16384u);
+}
+
+TEST(Timing, RereadsHitL2AndSkipHbm) {
+  // HBM 64 B/cycle, L2 256 B/cycle, L2 of 4 granules (2048 B).
+  SharedMemory mem(64, 256, 2048);
+  EXPECT_EQ(mem.Transfer(0, GmSpan{0, 1, 1024, 1024}, 1024, 4, 0, false), 16u);  // miss: 1024 / 64
+  // The same 1024 B again: L2 only, queued behind the first on L2 (4 cycles) -> 4 + 1024/256 = 8,
+  // but HBM is untouched (its reservation ends at 16, not pushed further).
+  EXPECT_EQ(mem.Transfer(0, GmSpan{0, 1, 1024, 1024}, 1024, 4, 0, false), 8u);
+  EXPECT_EQ(mem.read_bytes(), 1024u);
+  EXPECT_EQ(mem.l2_hit_bytes(), 1024u);
+  // Two strided rows of 256 B, one inside a resident granule, one beyond: half hits.
+  mem.Transfer(100, GmSpan{512, 2, 256, 1024}, 512, 4, 0, false);
+  EXPECT_EQ(mem.read_bytes(), 1024u + 256u);
+  // 3 more granules than the L2 holds evict the oldest (granule 0): a re-read of it misses.
+  mem.Transfer(200, GmSpan{4096, 1, 1536, 1536}, 1536, 4, 0, false);
+  const uint64_t before = mem.read_bytes();
+  mem.Transfer(300, GmSpan{0, 1, 512, 512}, 512, 4, 0, false);
+  EXPECT_EQ(mem.read_bytes(), before + 512u);
 }
 
 }  // namespace

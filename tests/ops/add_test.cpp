@@ -58,7 +58,12 @@ TEST(AddKernel, LargeAddOnTheWholeChipSitsAtTheHbmRoofline) {
   KernelRun r = RunAdd({{"n", "67108864"}}, d, ModeChoice::kTimingOnly);  // 3 x 128 MiB
   ASSERT_EQ(r.status, "ok");
   EXPECT_EQ(r.block_dim, d.aiv_count);
-  const double bytes = 3.0 * 67108864 * 2;
+  // x and y are read once, z written once; reads that share a 512 B L2 granule with the
+  // previous tile (blocks start unaligned) are served by L2, the rest by HBM.
+  EXPECT_EQ(r.launch.hbm_read_bytes + r.launch.l2_hit_bytes, 2ull * 67108864 * 2);
+  EXPECT_LT(r.launch.l2_hit_bytes, r.launch.hbm_read_bytes / 50);
+  EXPECT_EQ(r.launch.hbm_write_bytes, 67108864ull * 2);
+  const double bytes = static_cast<double>(r.launch.hbm_read_bytes + r.launch.hbm_write_bytes);
   EXPECT_DOUBLE_EQ(r.memory_bound_us, bytes / (d.hbm_bandwidth_gbps * 1e3));
   EXPECT_GE(r.launch.time_us, r.roofline_us);       // never faster than the roofline
   EXPECT_GT(r.roofline_us / r.launch.time_us, 0.97);  // and HBM is the only limit left

@@ -1,0 +1,136 @@
+// The cube path an AIC kernel uses for one output tile C[m, n] = op(A)[m, K] x op(B)[K, n]:
+// K in steps of base_k, each step GM -> L1 (MTE2) -> L0A/L0B (MTE1) -> Mmad (M) accumulating in
+// L0C, then Fixpipe L0C -> GM. L1 and L0 queues are `buffers`-deep, so the MTE2 of step k+1
+// overlaps the Mmad of step k, as in the AscendC matmul samples.
+//
+// Operands are row-major in GM with a leading dimension; `trans` means GM holds the operand
+// transposed (A^T as [K, m], B^T as [n, K]: K of attention, W of a torch Linear), which the
+// L1 -> L0 move transposes (LoadDataWithTranspose). When GM rows run along K (A plain, B
+// transposed) the K step must be a whole number of 32 B so no padding enters the reduction.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "devices/ascendc/kernel_operator.h"
+
+namespace npusim::cube_util {
+
+using namespace ascendc;
+
+template <class T>
+struct Operand {
+  GlobalTensor<T> g;  // at the operand's first element
+  uint64_t ld = 0;    // GM row stride, elements
+  bool trans = false;
+};
+
+// Elements of T per 32 B (the row pitch unit of L1 tiles).
+template <class T> constexpr uint32_t kRowAlign = 32 / sizeof(T);
+inline uint32_t AlignUp(uint32_t v, uint32_t a) { return (v + a - 1) / a * a; }
+
+template <class T, class Acc>
+class CubeTile {
+ public:
+  // L1 tiles of base_m x base_k and base_k x base_n; L0C holds base_m x base_n of Acc.
+  void Init(TPipe& pipe, uint32_t base_m, uint32_t base_n, uint32_t base_k, int buffers) {
+    base_m_ = base_m;
+    base_n_ = base_n;
+    base_k_ = base_k;
+    const uint64_t a_bytes = uint64_t{AlignUp(base_m, 16)} * AlignUp(base_k, 16) * sizeof(T);
+    const uint64_t b_bytes = uint64_t{AlignUp(base_k, 16)} * AlignUp(base_n, 16) * sizeof(T);
+    pipe.InitBuffer(a1_, buffers, a_bytes, "a_l1");
+    pipe.InitBuffer(b1_, buffers, b_bytes, "b_l1");
+    pipe.InitBuffer(a2_, buffers, a_bytes, "a_l0a");
+    pipe.InitBuffer(b2_, buffers, b_bytes, "b_l0b");
+    pipe.InitBuffer(co1_, 1, uint64_t{AlignUp(base_m, 16)} * AlignUp(base_n, 16) * sizeof(Acc), "c_l0c");
+  }
+
+  // Accumulates C[m, n] over k in L0C (m <= base_m, n <= base_n).
+  void Compute(const Operand<T>& a, const Operand<T>& b, uint32_t m, uint32_t n, uint32_t k) {
+    acc_ = co1_.template AllocTensor<Acc>();
+    for (uint32_t k0 = 0; k0 < k; k0 += base_k_) {
+      const uint32_t kb = std::min(base_k_, k - k0);
+      auto la = a1_.template AllocTensor<T>();
+      auto lb = b1_.template AllocTensor<T>();
+      // A plain: m rows of kb from A[:, k0]; A^T: kb rows of m from A^T[k0, :].
+      const uint32_t a_rows = a.trans ? kb : m, a_cols = a.trans ? m : kb;
+      const uint32_t b_rows = b.trans ? n : kb, b_cols = b.trans ? kb : n;
+      LoadRows(la, a.g[a.trans ? k0 * a.ld : k0], a_rows, a_cols, a.ld);
+      LoadRows(lb, b.g[b.trans ? k0 : k0 * b.ld], b_rows, b_cols, b.ld);
+      a1_.EnQue(la);
+      b1_.EnQue(lb);
+      la = a1_.template DeQue<T>();
+      lb = b1_.template DeQue<T>();
+      auto l0a = a2_.template AllocTensor<T>();
+      auto l0b = b2_.template AllocTensor<T>();
+      // L0A holds [m_l0, kb], L0B [kb, n_l0]; padded rows/columns of C are never stored.
+      const uint32_t a_pitch = AlignUp(a_cols, kRowAlign<T>), b_pitch = AlignUp(b_cols, kRowAlign<T>);
+      m_l0_ = a.trans ? a_pitch : m;
+      n_l0_ = b.trans ? n : b_pitch;
+      MoveToL0(l0a, la, a.trans, a_rows, a_pitch);
+      MoveToL0(l0b, lb, b.trans, b_rows, b_pitch);
+      a2_.EnQue(l0a);
+      b2_.EnQue(l0b);
+      a1_.FreeTensor(la);
+      b1_.FreeTensor(lb);
+      l0a = a2_.template DeQue<T>();
+      l0b = b2_.template DeQue<T>();
+      MmadParams mp;
+      mp.m = static_cast<uint16_t>(m_l0_);
+      mp.n = static_cast<uint16_t>(n_l0_);
+      mp.k = static_cast<uint16_t>(kb);
+      mp.cmatrixInitVal = k0 == 0;
+      Mmad(acc_, l0a, l0b, mp);
+      a2_.FreeTensor(l0a);
+      b2_.FreeTensor(l0b);
+    }
+    co1_.EnQue(acc_);
+    m_ = m;
+    n_ = n;
+  }
+
+  // L0C -> GM through FixPipe (converting or dequantising on the way), then frees L0C.
+  template <class D>
+  void Store(const GlobalTensor<D>& c, uint64_t ldc, QuantMode_t quant, float deq_scale = 1.0f) {
+    acc_ = co1_.template DeQue<Acc>();
+    FixpipeParams fp;
+    fp.mSize = m_;
+    fp.nSize = n_;
+    fp.srcStride = n_l0_;
+    fp.dstStride = static_cast<uint32_t>(ldc);
+    fp.quantPre = quant;
+    fp.deqScalar = deq_scale;
+    Fixpipe(c, acc_, fp);
+    co1_.FreeTensor(acc_);
+  }
+
+ private:
+  // `rows` GM rows of `cols` elements into an L1 tile with 32 B-aligned row pitch.
+  static void LoadRows(const LocalTensor<T>& dst, const GlobalTensor<T>& src, uint32_t rows, uint32_t cols, uint64_t ld) {
+    DataCopyExtParams p;
+    p.blockCount = static_cast<uint16_t>(rows);
+    p.blockLen = static_cast<uint32_t>(cols * sizeof(T));
+    p.srcStride = static_cast<uint32_t>((ld - cols) * sizeof(T));
+    DataCopyPad(dst, src, p);
+  }
+  static void MoveToL0(const LocalTensor<T>& dst, const LocalTensor<T>& src, bool trans, uint32_t rows, uint32_t pitch) {
+    if (trans) {
+      LoadDataWithTranspose(dst, src, LoadData2dTransposeParams{static_cast<uint16_t>(rows), static_cast<uint16_t>(pitch)});
+      return;
+    }
+    LoadData2DParams p;
+    p.repeatTimes = static_cast<uint8_t>((uint64_t{rows} * pitch * sizeof(T) + 511) / 512);
+    LoadData(dst, src, p);
+  }
+
+  TQue<TPosition::A1, 2> a1_;
+  TQue<TPosition::B1, 2> b1_;
+  TQue<TPosition::A2, 2> a2_;
+  TQue<TPosition::B2, 2> b2_;
+  TQue<TPosition::CO1, 1> co1_;
+  LocalTensor<Acc> acc_;
+  uint32_t base_m_ = 0, base_n_ = 0, base_k_ = 0, m_ = 0, n_ = 0, m_l0_ = 0, n_l0_ = 0;
+};
+
+}  // namespace npusim::cube_util
