@@ -109,7 +109,7 @@ int KernelHelp(const Op& op) {
   std::printf("\ntensors (with the defaults; --inputs DIR reads <name>.npy for every input):\n");
   for (const auto& t : op.tensors(ParamValues(op.params())))
     std::printf("    %-22s %-8s %-14s %s\n", t.name.c_str(),
-                t.role == TensorRole::kInput ? "input" : t.role == TensorRole::kOutput ? "output" : "in/out",
+                t.role == TensorRole::kInput ? "input" : t.role == TensorRole::kOutput ? "output" : t.role == TensorRole::kInOut ? "in/out" : "workspace",
                 std::string(Name(t.dtype)).c_str(), ShapeString(t.shape).c_str());
   return kExitOk;
 }

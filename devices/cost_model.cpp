@@ -64,7 +64,7 @@ uint64_t CostModel::LocalCycles(const Instr& in) const {
   }
 }
 
-uint64_t SharedMemory::Touch(uint64_t addr, uint64_t len) {
+uint64_t SharedMemory::Touch(uint64_t addr, uint64_t len, uint64_t& missed) {
   uint64_t hit = 0;
   for (uint64_t g = addr / kGranule; g * kGranule < addr + len; ++g) {
     const uint64_t lo = std::max(addr, g * kGranule), hi = std::min(addr + len, (g + 1) * kGranule);
@@ -72,6 +72,7 @@ uint64_t SharedMemory::Touch(uint64_t addr, uint64_t len) {
       hit += hi - lo;
       continue;
     }
+    ++missed;
     resident_.insert(g);
     order_.push_back(g);
     if (order_.size() > l2_granules_) {
@@ -84,10 +85,11 @@ uint64_t SharedMemory::Touch(uint64_t addr, uint64_t len) {
 
 uint64_t SharedMemory::Transfer(uint64_t start, const GmSpan& span, uint64_t bytes, uint64_t path_cycles, uint64_t latency,
                                 bool write) {
-  uint64_t hit = 0;
-  for (uint32_t b = 0; b < span.blocks; ++b) hit += Touch(span.addr + b * span.stride, span.block_bytes);
-  const uint64_t hbm_bytes = write ? bytes : bytes - std::min(hit, bytes);
-  if (!write) l2_hit_bytes_ += bytes - hbm_bytes;
+  uint64_t hit = 0, missed = 0;
+  for (uint32_t b = 0; b < span.blocks; ++b) hit += Touch(span.addr + b * span.stride, span.block_bytes, missed);
+  // A read miss fills whole granules from HBM; a write sends its bytes.
+  const uint64_t hbm_bytes = write ? bytes : missed * kGranule;
+  if (!write) l2_hit_bytes_ += std::min(hit, bytes);
   double s = static_cast<double>(start);
   double hbm_done = s;  // an all-hit read does not wait for HBM
   if (hbm_bytes > 0) {

@@ -52,7 +52,7 @@ struct GmSpan {
 // first come first served in simulated-time order, so the chip never moves more than
 // bandwidth x time. L2 hits: GM bytes read or written earlier in the same launch are resident
 // (512 B granules, first-in first-out eviction beyond the L2 capacity) and a read of them
-// costs L2 bandwidth only; misses and all writes also cost HBM bandwidth. L2 starts cold at
+// costs L2 bandwidth only; a read miss fills whole granules from HBM, writes send their bytes. L2 starts cold at
 // every launch (data left by an earlier kernel is not assumed to hit).
 class SharedMemory {
  public:
@@ -72,8 +72,9 @@ class SharedMemory {
 
  private:
   static constexpr uint64_t kGranule = 512;
-  // Bytes of [addr, addr + len) already resident; makes every touched granule resident.
-  uint64_t Touch(uint64_t addr, uint64_t len);
+  // Bytes of [addr, addr + len) already resident; makes every touched granule resident and
+  // adds the granules that were not to `missed`.
+  uint64_t Touch(uint64_t addr, uint64_t len, uint64_t& missed);
   double hbm_bpc_, l2_bpc_;
   uint64_t l2_granules_;
   double hbm_free_ = 0, l2_free_ = 0;

@@ -46,7 +46,10 @@ class ParamValues {
   std::vector<std::pair<std::string, std::string>> values_;
 };
 
-enum class TensorRole { kInput, kOutput, kInOut };
+// kWorkspace: GM scratch of the kernel (e.g. the AIC -> AIV hand-off), neither filled nor checked.
+enum class TensorRole { kInput, kOutput, kInOut, kWorkspace };
+inline bool IsRead(TensorRole r) { return r == TensorRole::kInput || r == TensorRole::kInOut; }
+inline bool IsWritten(TensorRole r) { return r == TensorRole::kOutput || r == TensorRole::kInOut; }
 struct TensorSpec {
   std::string name;
   Shape shape;

@@ -21,6 +21,7 @@ std::unique_ptr<Op> MakeRecurrentGatedDeltaRuleOp();
 std::unique_ptr<Op> MakeEmbeddingOp();
 std::unique_ptr<Op> MakeVerifyGreedyOp();
 std::unique_ptr<Op> MakeMatmulOp();
+std::unique_ptr<Op> MakeQuantMatmulOp();
 
 const std::vector<std::unique_ptr<Op>>& AllOps() {
   static const std::vector<std::unique_ptr<Op>> ops = [] {
@@ -29,7 +30,7 @@ const std::vector<std::unique_ptr<Op>>& AllOps() {
                       MakeL2NormOp, MakeFusedGdnGatingOp,
                       MakeSwigluOp, MakeSwigluStepOp, MakeDynamicQuantOp,
                       MakeCausalConv1dFnOp, MakeCausalConv1dUpdateOp, MakeRecurrentGatedDeltaRuleOp,
-                      MakeEmbeddingOp, MakeVerifyGreedyOp, MakeMatmulOp})
+                      MakeEmbeddingOp, MakeVerifyGreedyOp, MakeMatmulOp, MakeQuantMatmulOp})
       v.push_back(make());
     std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a->name() < b->name(); });
     return v;

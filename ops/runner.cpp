@@ -102,7 +102,7 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
   op.FillInputs(params, tensors, rng);
   if (!options.inputs_dir.empty())
     for (const auto& s : run.tensors)
-      if (s.role != TensorRole::kOutput) tensors[s.name] = LoadInput(options.inputs_dir, s);
+      if (IsRead(s.role)) tensors[s.name] = LoadInput(options.inputs_dir, s);
 
   // GM buffers at 512 B-aligned addresses, in declaration order.
   GmMap gm;
@@ -126,7 +126,7 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
   key += "|" + DeviceFingerprint(device) + "|" + (run.functional ? "functional" : "timing") + "|";
   uint64_t h = 1469598103934665603ull;
   for (const auto& s : run.tensors)
-    if (s.role != TensorRole::kOutput && (s.control || run.functional)) h = Fnv1a(tensors[s.name].data(), tensors[s.name].nbytes(), h);
+    if (IsRead(s.role) && (s.control || run.functional)) h = Fnv1a(tensors[s.name].data(), tensors[s.name].nbytes(), h);
   key += std::to_string(h);
   if (options.use_cache && !options.trace) {
     auto it = Cache().find(key);
@@ -149,7 +149,7 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
   TensorMap before;
   if (run.functional)
     for (const auto& s : run.tensors)
-      if (s.role != TensorRole::kOutput) before[s.name] = tensors[s.name];
+      if (IsRead(s.role)) before[s.name] = tensors[s.name];
 
   Chip& chip = ChipFor(device);
   chip.SetTrace(options.trace);
@@ -190,7 +190,7 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
       run.numerics[name] = err;
     }
     for (const auto& s : run.tensors)
-      if (s.role != TensorRole::kInput) run.outputs[s.name] = tensors[s.name];
+      if (IsWritten(s.role)) run.outputs[s.name] = tensors[s.name];
   }
   if (options.use_cache) {
     Cache()[key] = run;

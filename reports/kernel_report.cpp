@@ -69,7 +69,7 @@ std::string Bound(const KernelRun& r) {
 std::string Shapes(const KernelRun& r, bool inputs) {
   std::string shapes, types;
   for (const auto& t : r.tensors) {
-    if ((t.role == TensorRole::kOutput) == inputs) continue;
+    if (t.role == TensorRole::kWorkspace || (t.role == TensorRole::kOutput) == inputs) continue;
     std::string s;
     for (size_t i = 0; i < t.shape.size(); ++i) s += (i ? "," : "") + std::to_string(t.shape[i]);
     shapes += (shapes.empty() ? "" : ";") + s;
@@ -80,7 +80,7 @@ std::string Shapes(const KernelRun& r, bool inputs) {
 std::string Types(const KernelRun& r, bool inputs) {
   std::string types;
   for (const auto& t : r.tensors) {
-    if ((t.role == TensorRole::kOutput) == inputs) continue;
+    if (t.role == TensorRole::kWorkspace || (t.role == TensorRole::kOutput) == inputs) continue;
     types += (types.empty() ? "" : ";") + std::string(Name(t.dtype));
   }
   return "\"" + types + "\"";

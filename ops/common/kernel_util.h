@@ -63,6 +63,11 @@ inline void BroadcastRow(const LocalTensor<float>& t, uint32_t rows, uint32_t pi
   }
 }
 
+// In a mixed (1:2) launch an AIV's GetBlockIdx() is 2 x group + GetSubBlockIdx() and
+// GetBlockNum() twice the AIC count, as in AscendC: the AIC/AIV group index and count.
+inline int64_t GroupIdx() { return ASCEND_IS_AIV ? GetBlockIdx() / 2 : GetBlockIdx(); }
+inline int64_t GroupNum() { return ASCEND_IS_AIV ? GetBlockNum() / 2 : GetBlockNum(); }
+
 // The destination pipe of `e` waits until the source pipe's work issued so far is done.
 template <HardEvent e>
 void Sync() {

@@ -110,9 +110,11 @@ TEST(Timing, RereadsHitL2AndSkipHbm) {
   EXPECT_EQ(mem.Transfer(0, GmSpan{0, 1, 1024, 1024}, 1024, 4, 0, false), 8u);
   EXPECT_EQ(mem.read_bytes(), 1024u);
   EXPECT_EQ(mem.l2_hit_bytes(), 1024u);
-  // Two strided rows of 256 B, one inside a resident granule, one beyond: half hits.
+  // Two strided rows of 256 B, one inside a resident granule, one beyond: the miss fills a
+  // whole 512 B granule from HBM.
   mem.Transfer(100, GmSpan{512, 2, 256, 1024}, 512, 4, 0, false);
-  EXPECT_EQ(mem.read_bytes(), 1024u + 256u);
+  EXPECT_EQ(mem.read_bytes(), 1024u + 512u);
+  EXPECT_EQ(mem.l2_hit_bytes(), 1024u + 256u);
   // 3 more granules than the L2 holds evict the oldest (granule 0): a re-read of it misses.
   mem.Transfer(200, GmSpan{4096, 1, 1536, 1536}, 1536, 4, 0, false);
   const uint64_t before = mem.read_bytes();

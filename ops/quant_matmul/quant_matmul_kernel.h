@@ -1,0 +1,117 @@
+// `quant_matmul` device kernel (W8A8 dynamic, kernels.md §7.4), a mixed AIC + 2 AIV kernel:
+// the AIC computes each int8 x int8 tile into int32 in L0C and FixPipes it to a per-block GM
+// workspace slot (two slots, so the cube runs one tile ahead); the two AIVs of the block each
+// take half the tile's rows, dequantise y = acc * s_x[t] * s_w[n] in fp32 and write bf16/fp16.
+// Hand-off as on A2/A3: AIC -> AIV through GM with CrossCoreSetFlag (mode 2) both ways.
+#pragma once
+
+#include "ops/common/cube_util.h"
+#include "ops/common/kernel_util.h"
+#include "ops/matmul/matmul_tiling.h"
+
+namespace npusim::quant_matmul {
+
+using namespace ascendc;
+
+constexpr int kSlots = 2;
+constexpr int kFilledFlag = 0;  // AIC -> AIV: slot (i % 2) holds tile i; ids 0, 1
+constexpr int kFreedFlag = 2;   // AIV -> AIC: slot (i % 2) consumed; ids 2, 3
+
+template <class T>  // T: output type
+class KernelQuantMatmul {
+ public:
+  void Init(GmBuffer* x, GmBuffer* w, GmBuffer* x_scale, GmBuffer* w_scale, GmBuffer* y, GmBuffer* ws, const matmul::Tiling& t) {
+    t_ = t;
+    x_.SetGlobalBuffer(x);
+    w_.SetGlobalBuffer(w);
+    xs_.SetGlobalBuffer(x_scale);
+    wsc_.SetGlobalBuffer(w_scale);
+    y_.SetGlobalBuffer(y);
+    ws_.SetGlobalBuffer(ws);
+    pitch_ = cube_util::AlignUp(static_cast<uint32_t>(t.base_n), 16);  // rows 32 B-aligned as int32 and as bf16
+    slot_elems_ = static_cast<uint64_t>(t.base_m) * pitch_;
+    if (ASCEND_IS_AIC) {
+      cube_.Init(pipe_, static_cast<uint32_t>(t.base_m), static_cast<uint32_t>(t.base_n), static_cast<uint32_t>(t.base_k),
+                 static_cast<int>(t.buffer_num));
+    } else {
+      const uint64_t half_rows = (t.base_m + 1) / 2;
+      pipe_.InitBuffer(acc_buf_, half_rows * pitch_ * 4, "acc_int32");
+      pipe_.InitBuffer(scale_buf_, half_rows * pitch_ * 4, "w_scale_rows");
+      pipe_.InitBuffer(out_buf_, half_rows * pitch_ * sizeof(T), "y_tile");
+    }
+  }
+
+  void Process() {
+    int64_t i = 0;
+    for (int64_t tile = kernel_util::GroupIdx(); tile < t_.tiles_m * t_.tiles_n; tile += kernel_util::GroupNum(), ++i) {
+      if (ASCEND_IS_AIC) CubeTile(tile, i);
+      else DequantTile(tile, i);
+    }
+    if (ASCEND_IS_AIC)  // the last slots' releases, so no flag is left pending
+      for (int64_t j = std::max<int64_t>(0, i - kSlots); j < i; ++j) CrossCoreWaitFlag(kFreedFlag + static_cast<int>(j % kSlots));
+  }
+
+ private:
+  void Coords(int64_t tile, int64_t& m0, int64_t& n0, uint32_t& m, uint32_t& n) const {
+    m0 = tile / t_.tiles_n * t_.base_m;
+    n0 = tile % t_.tiles_n * t_.base_n;
+    m = static_cast<uint32_t>(std::min(t_.base_m, t_.m - m0));
+    n = static_cast<uint32_t>(std::min(t_.base_n, t_.n - n0));
+  }
+
+  void CubeTile(int64_t tile, int64_t i) {
+    int64_t m0, n0;
+    uint32_t m, n;
+    Coords(tile, m0, n0, m, n);
+    const int slot = static_cast<int>(i % kSlots);
+    cube_util::Operand<int8_t> a{x_[m0 * t_.k], static_cast<uint64_t>(t_.k), false};
+    cube_util::Operand<int8_t> b = t_.trans_b ? cube_util::Operand<int8_t>{w_[n0 * t_.k], static_cast<uint64_t>(t_.k), true}
+                                              : cube_util::Operand<int8_t>{w_[n0], static_cast<uint64_t>(t_.n), false};
+    cube_.Compute(a, b, m, n, static_cast<uint32_t>(t_.k));
+    if (i >= kSlots) CrossCoreWaitFlag(kFreedFlag + slot);  // both AIVs have read the slot's previous tile
+    cube_.Store(ws_[(kernel_util::GroupIdx() * kSlots + slot) * slot_elems_], pitch_, QuantMode_t::NoQuant);
+    CrossCoreSetFlag<2, PIPE_FIX>(kFilledFlag + slot);
+  }
+
+  void DequantTile(int64_t tile, int64_t i) {
+    int64_t m0, n0;
+    uint32_t m, n;
+    Coords(tile, m0, n0, m, n);
+    const int slot = static_cast<int>(i % kSlots);
+    const uint32_t half = (m + 1) / 2, r0 = GetSubBlockIdx() == 0 ? 0 : half, rows = GetSubBlockIdx() == 0 ? half : m - half;
+    const uint32_t np = cube_util::AlignUp(n, 16);  // one UB pitch for the int32, fp32 and output rows
+    CrossCoreWaitFlag(kFilledFlag + slot);
+    LocalTensor<int32_t> acc = acc_buf_.Get<int32_t>();
+    LocalTensor<float> f = acc.ReinterpretCast<float>(), sc = scale_buf_.Get<float>();  // int32 -> fp32 in place
+    LocalTensor<T> out = out_buf_.Get<T>();
+    if (rows > 0) {
+      kernel_util::Sync<HardEvent::V_MTE2>();  // the previous tile's vector work is done with these buffers
+      kernel_util::CopyRowsIn(acc, ws_[(kernel_util::GroupIdx() * kSlots + slot) * slot_elems_ + uint64_t{r0} * pitch_], rows, n, pitch_, np);
+      kernel_util::CopyIn(sc, wsc_[n0], n);
+    }
+    CrossCoreSetFlag<2, PIPE_MTE2>(kFreedFlag + slot);  // the slot is read (or not needed by this AIV)
+    if (rows == 0) return;
+    kernel_util::Sync<HardEvent::MTE2_V>();
+    kernel_util::BroadcastRow(sc, rows, np);
+    Cast(f, acc, CAST_NONE, rows * np);
+    Mul(f, f, sc, rows * np);
+    for (uint32_t r = 0; r < rows; ++r) Muls(f[r * np], f[r * np], xs_.GetValue(m0 + r0 + r), np);
+    kernel_util::Sync<HardEvent::MTE3_V>();  // the previous tile's output copy has left UB
+    Cast(out, f, CAST_RINT, rows * np);
+    kernel_util::Sync<HardEvent::V_MTE3>();
+    kernel_util::CopyRowsOut(y_[(m0 + r0) * t_.n + n0], out, rows, n, static_cast<uint64_t>(t_.n), np);
+  }
+
+  matmul::Tiling t_;
+  TPipe pipe_;
+  cube_util::CubeTile<int8_t, int32_t> cube_;
+  TBuf<TPosition::VECCALC> acc_buf_, scale_buf_, out_buf_;
+  GlobalTensor<int8_t> x_, w_;
+  GlobalTensor<float> xs_, wsc_;
+  GlobalTensor<T> y_;
+  GlobalTensor<int32_t> ws_;
+  uint32_t pitch_ = 0;
+  uint64_t slot_elems_ = 0;
+};
+
+}  // namespace npusim::quant_matmul
