@@ -1,0 +1,103 @@
+// The cube kernels (matmul, quant_matmul) against their fp64 references, their tiling limits
+// and their timing.
+#include <gmock/gmock.h>
+
+#include "devices/cost_model.h"
+#include "model/error.h"
+#include "tests/ops/op_test_util.h"
+
+namespace npusim::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(Matmul, Bf16OddShapesBothWeightLayouts) {
+  // M odd, N not a multiple of 16 (tail tile of 44 columns), K != M != N: a transposed
+  // operand or a wrong tail pitch shows as a large error.
+  for (const char* tb : {"0", "1"}) {
+    KernelRun r = RunOp("matmul", {{"m", "77"}, {"n", "300"}, {"k", "256"}, {"trans_b", tb}});
+    ExpectAccurate(r, kBf16Tol);
+  }
+}
+
+TEST(Matmul, Fp16SmallForcedTilesWalkManyKSteps) {
+  // 2 x 3 output tiles with tails in both directions, 3 K steps of 64.
+  KernelRun r = RunOp("matmul", {{"m", "50"}, {"n", "100"}, {"k", "192"}, {"dtype", "float16"}, {"trans_b", "1"},
+                                 {"base_m", "32"}, {"base_n", "48"}, {"base_k", "64"}});
+  ExpectAccurate(r, kBf16Tol);
+  EXPECT_EQ(r.block_dim, 6);
+}
+
+TEST(Matmul, KThatIsNotWhole32BytesIsAnInputError) {
+  EXPECT_THROW(RunOp("matmul", {{"m", "16"}, {"n", "16"}, {"k", "100"}}), InputError);
+}
+
+TEST(Matmul, ForcedTileTooLargeForL0BReportsTheOverflow) {
+  // base_k 256 x base_n 256 bf16 = 128 KiB per L0B buffer, twice, in 64 KiB (L0A holds
+  // 32 x 256 x 2 B twice = 32 KiB and fits).
+  KernelRun r = RunOp("matmul", {{"m", "32"}, {"n", "256"}, {"k", "512"}, {"base_n", "256"}, {"base_k", "256"}},
+                      "Ascend910B3", ModeChoice::kTimingOnly);
+  EXPECT_EQ(r.status, "l0b_overflow");
+  EXPECT_THAT(r.message, HasSubstr("b_l0b"));
+}
+
+TEST(Matmul, TimingOnlyMatchesFunctional) {
+  ExpectTimingOnlyMatchesFunctional("matmul", {{"m", "77"}, {"n", "300"}, {"k", "256"}, {"trans_b", "1"}});
+}
+
+TEST(Matmul, LargeShapeIsCubeBoundAndScalesWithK) {
+  // 4096 x 3072 output on 20 AICs: cube-bound. Doubling K doubles the cube work and the
+  // operand traffic of every tile; only the launch overhead and the Fixpipe stay fixed.
+  KernelRun a = RunOp("matmul", {{"k", "2048"}}, "Ascend910B3", ModeChoice::kTimingOnly);
+  KernelRun b = RunOp("matmul", {{"k", "4096"}}, "Ascend910B3", ModeChoice::kTimingOnly);
+  ASSERT_EQ(a.status, "ok");
+  EXPECT_EQ(a.roofline_us, a.cube_bound_us);
+  EXPECT_GT(a.roofline_us / a.launch.time_us, 0.6);
+  EXPECT_NEAR(b.launch.time_us / a.launch.time_us, 2.0, 0.05);
+}
+
+TEST(Matmul, OneFractalTileTakesTheSumOfItsStages) {
+  // m = n = 16, k = 32 bf16 on one AIC, nothing overlaps: after the launch overhead and the
+  // scalar's first dispatch (the rest are issued while MTE2 works), MTE2 moves A then B (1 KiB each, GM -> L1), MTE1 moves them to L0A and
+  // L0B, Mmad runs 2 fractals, FixPipe writes 512 B.
+  const DeviceConfig d = LoadDevice("Ascend910B3");
+  KernelRun r = RunOp("matmul", {{"m", "16"}, {"n", "16"}, {"k", "32"}}, "Ascend910B3", ModeChoice::kTimingOnly);
+  ASSERT_EQ(r.status, "ok");
+  CostModel cost(d);
+  const uint64_t stages = 2 * cost.PathCycles(MtePath::kGmToL1, 1024) + cost.PathCycles(MtePath::kL1ToL0A, 1024) +
+                          cost.PathCycles(MtePath::kL1ToL0B, 1024) + cost.CubeCycles(16, 32, 16, DType::kBFloat16) +
+                          cost.PathCycles(MtePath::kL0cToGm, 512);
+  const uint64_t overhead = static_cast<uint64_t>(d.NsToCycles(d.launch_overhead_us * 1e3));
+  EXPECT_EQ(r.launch.cycles, overhead + static_cast<uint64_t>(d.scalar_issue_cycles) + stages);
+}
+
+TEST(QuantMatmul, W8A8OddShapesThroughTheWorkspace) {
+  // Several tiles per block (two workspace slots reused), odd M split unevenly between the two
+  // AIVs, N tail; both weight layouts.
+  for (const char* tb : {"0", "1"}) {
+    KernelRun r = RunOp("quant_matmul", {{"m", "77"}, {"n", "300"}, {"k", "256"}, {"trans_b", tb}, {"base_m", "32"},
+                                         {"base_n", "64"}});
+    ExpectAccurate(r, kBf16Tol);
+  }
+}
+
+TEST(QuantMatmul, OneRowLeavesTheSecondAivIdle) {
+  KernelRun r = RunOp("quant_matmul", {{"m", "1"}, {"n", "40"}, {"k", "64"}, {"out_dtype", "float16"}});
+  ExpectAccurate(r, kBf16Tol);
+}
+
+TEST(QuantMatmul, TimingOnlyMatchesFunctional) {
+  ExpectTimingOnlyMatchesFunctional("quant_matmul", {{"m", "77"}, {"n", "300"}, {"k", "256"}, {"base_m", "32"}});
+}
+
+TEST(QuantMatmul, Int8IsTwiceTheCubeRateOfBf16) {
+  // Same shape, cube-bound: int8 fractals are 16 x 32 x 16, so the cube bound halves.
+  KernelRun q = RunOp("quant_matmul", {}, "Ascend910B3", ModeChoice::kTimingOnly);
+  KernelRun b = RunOp("matmul", {}, "Ascend910B3", ModeChoice::kTimingOnly);
+  ASSERT_EQ(q.status, "ok") << q.message;
+  EXPECT_DOUBLE_EQ(b.cube_bound_us / q.cube_bound_us, 2.0);
+  EXPECT_LT(q.launch.time_us, b.launch.time_us);
+}
+
+}  // namespace
+}  // namespace npusim::testing
