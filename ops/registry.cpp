@@ -22,6 +22,7 @@ std::unique_ptr<Op> MakeEmbeddingOp();
 std::unique_ptr<Op> MakeVerifyGreedyOp();
 std::unique_ptr<Op> MakeMatmulOp();
 std::unique_ptr<Op> MakeQuantMatmulOp();
+std::unique_ptr<Op> MakeChunkGatedDeltaRuleOp();
 
 const std::vector<std::unique_ptr<Op>>& AllOps() {
   static const std::vector<std::unique_ptr<Op>> ops = [] {
@@ -30,7 +31,8 @@ const std::vector<std::unique_ptr<Op>>& AllOps() {
                       MakeL2NormOp, MakeFusedGdnGatingOp,
                       MakeSwigluOp, MakeSwigluStepOp, MakeDynamicQuantOp,
                       MakeCausalConv1dFnOp, MakeCausalConv1dUpdateOp, MakeRecurrentGatedDeltaRuleOp,
-                      MakeEmbeddingOp, MakeVerifyGreedyOp, MakeMatmulOp, MakeQuantMatmulOp})
+                      MakeEmbeddingOp, MakeVerifyGreedyOp, MakeMatmulOp, MakeQuantMatmulOp,
+                      MakeChunkGatedDeltaRuleOp})
       v.push_back(make());
     std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a->name() < b->name(); });
     return v;

@@ -155,9 +155,12 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
   chip.SetTrace(options.trace);
   try {
     run.launch = chip.Launch(plan.launch);
+    run.launch_times.emplace_back(plan.launch.name, run.launch.time_us);
     for (KernelLaunch& next : plan.then) {
       next.functional = run.functional;
-      AppendLaunch(run.launch, chip.Launch(next));
+      const LaunchResult r = chip.Launch(next);
+      run.launch_times.emplace_back(next.name, r.time_us);
+      AppendLaunch(run.launch, r);
     }
   } catch (const SimFailure& e) {
     run.status = e.status();

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "devices/chip.h"
 #include "ops/op.h"
@@ -42,6 +43,7 @@ struct KernelRun {
   std::vector<std::pair<std::string, std::string>> tiling;
   std::vector<TensorSpec> tensors;
   LaunchResult launch;
+  std::vector<std::pair<std::string, double>> launch_times;  // per launch of a multi-launch op: name, us
   int64_t block_dim = 0;
   CoreType core_type = CoreType::kAiv;
   double memory_bound_us = 0, cube_bound_us = 0, vector_bound_us = 0, roofline_us = 0;

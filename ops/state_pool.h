@@ -2,6 +2,7 @@
 // a dummy, real requests use slots 1..pool-1 through `cache_indices`.
 #pragma once
 
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,6 +39,33 @@ inline std::vector<int64_t> ShuffledSlots(int64_t pool, Rng& rng) {
   for (int64_t i = 1; i < pool; ++i) slots.push_back(i);
   for (size_t i = slots.size(); i > 1; --i) std::swap(slots[i - 1], slots[static_cast<size_t>(rng.UniformInt(0, static_cast<int64_t>(i) - 1))]);
   return slots;
+}
+
+// Varlen batches: request lengths from `seq_lens` ("5,1,130"), else `requests` x `seq_len`.
+inline std::vector<int64_t> SeqLens(const ParamValues& p) {
+  std::vector<int64_t> lens;
+  const std::string& s = p.Str("seq_lens");
+  if (s.empty()) return std::vector<int64_t>(static_cast<size_t>(p.Int("requests")), p.Int("seq_len"));
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    try {
+      size_t used = 0;
+      const long long v = std::stoll(item, &used);
+      if (used != item.size() || v < 0) throw std::invalid_argument(item);
+      lens.push_back(v);
+    } catch (const std::exception&) {
+      throw InputError("parameter 'seq_lens': '" + item + "' is not a non-negative integer (expected e.g. seq_lens=5,1,130)");
+    }
+  }
+  if (lens.empty()) throw InputError("parameter 'seq_lens' lists no request");
+  return lens;
+}
+
+// Whether request b continues from a pool state, by the `initial` parameter (all, none, mixed = even b).
+inline bool HasInitial(const ParamValues& p, int64_t b) {
+  const std::string& m = p.Str("initial");
+  return m == "all" || (m == "mixed" && b % 2 == 0);
 }
 
 }  // namespace npusim

@@ -110,6 +110,10 @@ Json KernelMetrics(const KernelRun& run, const DeviceConfig& d) {
   j["cycles"] = l.cycles;
   j["clock_mhz"] = d.clock_mhz;
   j["waves"] = l.waves;
+  if (run.launch_times.size() > 1) {
+    j["launches"] = Json::array();
+    for (const auto& [n, t] : run.launch_times) j["launches"].push_back(Json{{"name", n}, {"time_us", Tidy(t)}});
+  }
   j["launch_overhead_us"] = d.launch_overhead_us;
   j["ub_peak_bytes"] = l.peak_bytes[static_cast<int>(Mem::kUb)];
   j["l1_peak_bytes"] = l.peak_bytes[static_cast<int>(Mem::kL1)];
@@ -208,6 +212,11 @@ std::string KernelConsoleSummary(const KernelRun& run, const DeviceConfig& d) {
   s += "  status     ok\n";
   s += "  time       " + Fixed(l.time_us) + " us (" + std::to_string(l.cycles) + " cycles, block_dim " + std::to_string(run.block_dim) +
        ", " + std::to_string(l.waves) + (l.waves == 1 ? " wave)\n" : " waves)\n");
+  if (run.launch_times.size() > 1) {
+    s += "  launches  ";
+    for (const auto& [n, t] : run.launch_times) s += " " + n.substr(n.rfind('.') + 1) + " " + Fixed(t, 2);
+    s += " (us)\n";
+  }
   s += "  roofline   " + Fixed(run.roofline_us) + " us, " + Bound(run) + "-bound (" +
        Fixed(l.time_us > 0 ? 100 * run.roofline_us / l.time_us : 0, 1) + " % of the time)\n";
   s += "  buffers    " + BufferPeaks(l, d) + " (peak per core)\n";

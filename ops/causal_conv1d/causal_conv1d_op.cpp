@@ -1,8 +1,6 @@
 // `causal_conv1d_fn` (varlen prefill/extend) and `causal_conv1d_update` (decode, and MTP verify
 // over d tokens on the (kw-1)+(d-1) window): registration, inputs, launch, fp64 references
 // (kernels.md §2).
-#include <sstream>
-
 #include "model/error.h"
 #include "ops/causal_conv1d/causal_conv1d_kernel.h"
 #include "ops/common/op_util.h"
@@ -13,31 +11,6 @@ namespace npusim {
 namespace {
 
 using op_util::Kv;
-
-std::vector<int64_t> SeqLens(const ParamValues& p) {
-  std::vector<int64_t> lens;
-  const std::string& s = p.Str("seq_lens");
-  if (s.empty()) return std::vector<int64_t>(static_cast<size_t>(p.Int("requests")), p.Int("seq_len"));
-  std::stringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    try {
-      size_t used = 0;
-      const long long v = std::stoll(item, &used);
-      if (used != item.size() || v < 0) throw std::invalid_argument(item);
-      lens.push_back(v);
-    } catch (const std::exception&) {
-      throw InputError("parameter 'seq_lens': '" + item + "' is not a non-negative integer (expected e.g. seq_lens=5,1,130)");
-    }
-  }
-  if (lens.empty()) throw InputError("parameter 'seq_lens' lists no request");
-  return lens;
-}
-
-bool HasInitial(const ParamValues& p, int64_t b) {
-  const std::string& m = p.Str("initial");
-  return m == "all" || (m == "mixed" && b % 2 == 0);
-}
 
 // The context of one channel: history (kw-1 values) ++ new inputs; y_i = silu(sum_j w_j ctx[i+j]).
 std::vector<double> ConvChannel(const std::vector<double>& ctx, const Tensor& w, int64_t c, int64_t kw, int64_t dim) {

@@ -1,0 +1,434 @@
+// `chunk_gated_delta_rule` device kernels: the AIV stages (cumsum, prepare, mask, output) and
+// the mixed chunk_h recurrence. The AIC products of stages 2, 4, 6 and 8 are batched matmuls
+// (ops/common/batched_matmul.h). Each AIV stage handles one (chunk, head) unit at a time and
+// drains its pipes between units (no overlap across units).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+
+#include "ops/chunk_gated_delta_rule/chunk_gdr_tiling.h"
+#include "ops/common/cube_util.h"
+#include "ops/common/kernel_util.h"
+
+namespace npusim::chunk_gdr {
+
+using namespace ascendc;
+using kernel_util::CopyRowsIn;
+using kernel_util::CopyRowsOut;
+using kernel_util::Sync;
+
+// GM buffers of every stage (inputs, workspaces, outputs).
+struct Gm {
+  GmBuffer *q, *k, *v, *g, *beta, *state, *o;
+  GmBuffer *G, *kkt, *tm, *kb, *vb, *w, *u, *h, *vnew, *ws_f, *vs, *kv, *qk, *qh, *p, *pv;
+};
+
+// G and beta of one chunk's rows for value head h, read by the scalar unit (kept in registers).
+inline void ChunkScalars(const Dims& d, const Gm& gm, const Chunk& ch, int64_t h, float* gs, float* bs) {
+  GlobalTensor<float> G;
+  G.SetGlobalBuffer(gm.G);
+  GlobalTensor<bfloat16_t> beta;
+  beta.SetGlobalBuffer(gm.beta);
+  for (int64_t t = 0; t < ch.len; ++t) {
+    gs[t] = G.GetValue((ch.start + t) * d.HV + h);
+    if (bs) bs[t] = static_cast<float>(beta.GetValue((ch.start + t) * d.HV + h));
+  }
+}
+
+// Stage 1: G = cumsum of g within each chunk, all value heads of a row at once.
+template <class T>
+class KernelCumsum {
+ public:
+  void Init(const Gm& gm, const Dims& d) {
+    gm_ = gm;
+    d_ = &d;
+    pitch_ = kernel_util::PaddedCount(static_cast<uint64_t>(d.HV), 4);
+    pipe_.InitBuffer(buf_, kChunk * pitch_ * 4, "g_rows");
+  }
+  void Process() {
+    GlobalTensor<float> g, G;
+    g.SetGlobalBuffer(gm_.g);
+    G.SetGlobalBuffer(gm_.G);
+    LocalTensor<float> t = buf_.Get<float>();
+    const uint32_t hv = static_cast<uint32_t>(d_->HV);
+    for (int64_t c = GetBlockIdx(); c < d_->NC(); c += GetBlockNum()) {
+      const Chunk& ch = d_->chunks[static_cast<size_t>(c)];
+      const auto L = static_cast<uint32_t>(ch.len);
+      CopyRowsIn(t, g[ch.start * d_->HV], L, hv, hv, pitch_);
+      Sync<HardEvent::MTE2_V>();
+      for (uint32_t r = 1; r < L; ++r) Add(t[r * pitch_], t[r * pitch_], t[(r - 1) * pitch_], hv);
+      Sync<HardEvent::V_MTE3>();
+      CopyRowsOut(G[ch.start * d_->HV], t, L, hv, hv, pitch_);
+      PipeBarrier<PIPE_ALL>();
+    }
+  }
+
+ private:
+  Gm gm_;
+  const Dims* d_ = nullptr;
+  uint32_t pitch_ = 0;
+  TPipe pipe_;
+  TBuf<TPosition::VECCALC> buf_;
+};
+
+// Stage 3, per (chunk, value head): A from K^K^T, T = (I + A)^-1, and the WY operands Kb, Vb.
+template <class T>
+class KernelPrepare {
+ public:
+  void Init(const Gm& gm, const Dims& d) {
+    gm_ = gm;
+    d_ = &d;
+    const uint64_t tile = kChunk * kChunk * 4, cols = static_cast<uint64_t>(std::max(d.K, d.V));
+    pipe_.InitBuffer(a_, tile, "kkt_decay");
+    pipe_.InitBuffer(dec_, tile, "decay");
+    pipe_.InitBuffer(t_, tile, "t_fp32");
+    pipe_.InitBuffer(tb_, kChunk * kChunk * sizeof(T), "t_bf16");
+    pipe_.InitBuffer(negg_, kChunk * 4, "neg_g");
+    pipe_.InitBuffer(rin_, kChunk * cols * sizeof(T), "rows_in");
+    pipe_.InitBuffer(rf_, kChunk * cols * 4, "rows_fp32");
+    pipe_.InitBuffer(rout_, kChunk * cols * sizeof(T), "rows_out");
+  }
+  void Process() {
+    GlobalTensor<float> kkt;
+    GlobalTensor<T> k, v, tm, kb, vb;
+    kkt.SetGlobalBuffer(gm_.kkt);
+    k.SetGlobalBuffer(gm_.k);
+    v.SetGlobalBuffer(gm_.v);
+    tm.SetGlobalBuffer(gm_.tm);
+    kb.SetGlobalBuffer(gm_.kb);
+    vb.SetGlobalBuffer(gm_.vb);
+    const Dims& d = *d_;
+    LocalTensor<float> a = a_.Get<float>(), dec = dec_.Get<float>(), t = t_.Get<float>(), negg = negg_.Get<float>();
+    float gs[kChunk], bs[kChunk];
+    for (int64_t unit = GetBlockIdx(); unit < d.NC() * d.HV; unit += GetBlockNum()) {
+      const int64_t c = unit / d.HV, h = unit % d.HV, j = h / (d.HV / d.H);
+      const Chunk& ch = d.chunks[static_cast<size_t>(c)];
+      const auto L = static_cast<uint32_t>(ch.len);
+      ChunkScalars(d, gm_, ch, h, gs, bs);
+      CopyRowsIn(a, kkt[(c * d.H + j) * kChunk * kChunk], L, L, kChunk, kChunk);
+      for (uint32_t s = 0; s < L; ++s) negg.SetValue(s, -gs[s]);
+      kernel_util::WaitScalarForVector();
+      Sync<HardEvent::MTE2_V>();
+      // A[t][s] = (k_t . k_s) exp(G_t - G_s) for s < t; beta_t is applied on the scalar side.
+      for (uint32_t r = 1; r < L; ++r) Adds(dec[r * kChunk], negg, gs[r], r);
+      Exp(dec, dec, L * kChunk);
+      Mul(a, a, dec, L * kChunk);
+      // T = (I + A)^-1 by forward substitution: row t = e_t - sum_{s<t} beta_t A[t][s] row s.
+      Duplicate(t, 0.0f, L * kChunk);
+      kernel_util::WaitVectorForScalar();
+      for (uint32_t r = 0; r < L; ++r) t.SetValue(r * kChunk + r, 1.0f);
+      kernel_util::WaitScalarForVector();
+      for (uint32_t r = 1; r < L; ++r)
+        for (uint32_t s = 0; s < r; ++s) Axpy(t[r * kChunk], t[s * kChunk], -bs[r] * a.GetValue(r * kChunk + s), s + 1);
+      Cast(tb_.Get<T>(), t, CAST_RINT, L * kChunk);
+      // Kb = k beta exp(G), Vb = v beta, rounded to bf16 as the WY products' operands.
+      float kscale[kChunk];
+      for (uint32_t r = 0; r < L; ++r) kscale[r] = bs[r] * std::exp(gs[r]);
+      ScaleRows(k[ch.start * d.H * d.K + j * d.K], static_cast<uint32_t>(d.K), static_cast<uint64_t>(d.H * d.K), L, kscale,
+                kb[unit * kChunk * d.K]);
+      Sync<HardEvent::V_MTE2>();
+      Sync<HardEvent::MTE3_V>();
+      ScaleRows(v[ch.start * d.HV * d.V + h * d.V], static_cast<uint32_t>(d.V), static_cast<uint64_t>(d.HV * d.V), L, bs,
+                vb[unit * kChunk * d.V]);
+      CopyRowsOut(tm[unit * kChunk * kChunk], tb_.Get<T>(), L, kChunk, kChunk);
+      PipeBarrier<PIPE_ALL>();
+    }
+  }
+
+ private:
+  // dst rows (pitch `cols`) = bf16(src rows x scale[r]).
+  void ScaleRows(const GlobalTensor<T>& src, uint32_t cols, uint64_t stride, uint32_t L, const float* scale,
+                 const GlobalTensor<T>& dst) {
+    LocalTensor<T> rin = rin_.Get<T>(), rout = rout_.Get<T>();
+    LocalTensor<float> rf = rf_.Get<float>();
+    CopyRowsIn(rin, src, L, cols, stride, cols);
+    Sync<HardEvent::MTE2_V>();
+    Cast(rf, rin, CAST_NONE, L * cols);
+    for (uint32_t r = 0; r < L; ++r) Muls(rf[r * cols], rf[r * cols], scale[r], cols);
+    Cast(rout, rf, CAST_RINT, L * cols);
+    Sync<HardEvent::V_MTE3>();
+    CopyRowsOut(dst, rout, L, cols, cols, cols);
+  }
+
+  Gm gm_;
+  const Dims* d_ = nullptr;
+  TPipe pipe_;
+  TBuf<TPosition::VECCALC> a_, dec_, t_, tb_, negg_, rin_, rf_, rout_;
+};
+
+// Stage 7, per (chunk, value head): P = (Q^K^T) exp(G_t - G_s) on t >= s, zero elsewhere.
+template <class T>
+class KernelMask {
+ public:
+  void Init(const Gm& gm, const Dims& d) {
+    gm_ = gm;
+    d_ = &d;
+    pipe_.InitBuffer(qk_, kChunk * kChunk * 4, "qk");
+    pipe_.InitBuffer(dec_, kChunk * kChunk * 4, "decay");
+    pipe_.InitBuffer(pb_, kChunk * kChunk * sizeof(T), "p_bf16");
+    pipe_.InitBuffer(negg_, kChunk * 4, "neg_g");
+  }
+  void Process() {
+    GlobalTensor<float> qk;
+    GlobalTensor<T> p;
+    qk.SetGlobalBuffer(gm_.qk);
+    p.SetGlobalBuffer(gm_.p);
+    const Dims& d = *d_;
+    LocalTensor<float> a = qk_.Get<float>(), dec = dec_.Get<float>(), negg = negg_.Get<float>();
+    float gs[kChunk];
+    for (int64_t unit = GetBlockIdx(); unit < d.NC() * d.HV; unit += GetBlockNum()) {
+      const int64_t c = unit / d.HV, h = unit % d.HV, j = h / (d.HV / d.H);
+      const Chunk& ch = d.chunks[static_cast<size_t>(c)];
+      const auto L = static_cast<uint32_t>(ch.len);
+      ChunkScalars(d, gm_, ch, h, gs, nullptr);
+      CopyRowsIn(a, qk[(c * d.H + j) * kChunk * kChunk], L, L, kChunk, kChunk);
+      for (uint32_t s = 0; s < L; ++s) negg.SetValue(s, -gs[s]);
+      kernel_util::WaitScalarForVector();
+      Duplicate(dec, 0.0f, L * kChunk);  // masked (s > t) and padding columns stay 0
+      for (uint32_t r = 0; r < L; ++r) {
+        Adds(dec[r * kChunk], negg, gs[r], r + 1);
+        Exp(dec[r * kChunk], dec[r * kChunk], r + 1);
+      }
+      Sync<HardEvent::MTE2_V>();
+      Mul(a, a, dec, L * kChunk);
+      Cast(pb_.Get<T>(), a, CAST_RINT, L * kChunk);
+      Sync<HardEvent::V_MTE3>();
+      CopyRowsOut(p[unit * kChunk * kChunk], pb_.Get<T>(), L, kChunk, kChunk);
+      PipeBarrier<PIPE_ALL>();
+    }
+  }
+
+ private:
+  Gm gm_;
+  const Dims* d_ = nullptr;
+  TPipe pipe_;
+  TBuf<TPosition::VECCALC> qk_, dec_, pb_, negg_;
+};
+
+// Stage 9, per (chunk, value head): O = scale (exp(G_t) (Q^h_n)[t] + (P V_new)[t]).
+template <class T>
+class KernelOutput {
+ public:
+  void Init(const Gm& gm, const Dims& d) {
+    gm_ = gm;
+    d_ = &d;
+    pipe_.InitBuffer(qh_, kChunk * d.V * 4, "qh");
+    pipe_.InitBuffer(pv_, kChunk * d.V * 4, "pv");
+    pipe_.InitBuffer(ob_, kChunk * d.V * sizeof(T), "o_bf16");
+  }
+  void Process() {
+    GlobalTensor<float> qh, pv;
+    GlobalTensor<T> o;
+    qh.SetGlobalBuffer(gm_.qh);
+    pv.SetGlobalBuffer(gm_.pv);
+    o.SetGlobalBuffer(gm_.o);
+    const Dims& d = *d_;
+    const auto V = static_cast<uint32_t>(d.V);
+    LocalTensor<float> a = qh_.Get<float>(), b = pv_.Get<float>();
+    float gs[kChunk];
+    for (int64_t unit = GetBlockIdx(); unit < d.NC() * d.HV; unit += GetBlockNum()) {
+      const int64_t c = unit / d.HV, h = unit % d.HV;
+      const Chunk& ch = d.chunks[static_cast<size_t>(c)];
+      const auto L = static_cast<uint32_t>(ch.len);
+      ChunkScalars(d, gm_, ch, h, gs, nullptr);
+      CopyRowsIn(a, qh[unit * kChunk * d.V], L, V, V, V);
+      CopyRowsIn(b, pv[unit * kChunk * d.V], L, V, V, V);
+      Sync<HardEvent::MTE2_V>();
+      for (uint32_t r = 0; r < L; ++r) Muls(a[r * V], a[r * V], std::exp(gs[r]), V);
+      Add(a, a, b, L * V);
+      Muls(a, a, d.scale, L * V);
+      Cast(ob_.Get<T>(), a, CAST_RINT, L * V);
+      Sync<HardEvent::V_MTE3>();
+      CopyRowsOut(o[ch.start * d.HV * d.V + h * d.V], ob_.Get<T>(), L, V, static_cast<uint64_t>(d.HV * d.V), V);
+      PipeBarrier<PIPE_ALL>();
+    }
+  }
+
+ private:
+  Gm gm_;
+  const Dims* d_ = nullptr;
+  TPipe pipe_;
+  TBuf<TPosition::VECCALC> qh_, pv_, ob_;
+};
+
+// Stage 5, mixed: per (request, value head) unit, chunk by chunk. Each AIV holds half of the
+// state's V columns in fp32 ([K, V/2], or [V/2, K] rows when the kernel works in vk
+// orientation); the AIC computes W h_n and K^T Vs. Hand-offs per chunk (mode 2 flags):
+//   AIV -> AIC: kHReady (h_n stored), kVsReady (Vs stored); AIC -> AIV: kWsReady, kKvReady.
+constexpr int kHReady = 0, kVsReady = 1, kWsReady = 2, kKvReady = 3;
+
+template <class T>
+class KernelChunkH {
+ public:
+  void Init(const Gm& gm, const Dims& d) {
+    gm_ = gm;
+    d_ = &d;
+    vh_ = static_cast<uint32_t>(d.V / 2);
+    rows_ = d.vk ? vh_ : static_cast<uint32_t>(d.K);
+    cols_ = d.vk ? static_cast<uint32_t>(d.K) : vh_;
+    if (ASCEND_IS_AIC) {
+      cube_.Init(pipe_, 128, 128, 128, 2);
+      return;
+    }
+    const uint64_t state = uint64_t{rows_} * cols_;
+    pipe_.InitBuffer(s_, state * 4, "state_fp32");
+    pipe_.InitBuffer(kv_, state * 4, "kv_or_initial");
+    pipe_.InitBuffer(hb_, state * sizeof(T), "h_bf16");
+    pipe_.InitBuffer(wsf_, kChunk * vh_ * 4, "w_h");
+    pipe_.InitBuffer(ub_, kChunk * vh_ * sizeof(T), "u");
+    pipe_.InitBuffer(uf_, kChunk * vh_ * 4, "v_new_fp32");
+    pipe_.InitBuffer(vnb_, kChunk * vh_ * sizeof(T), "v_new_bf16");
+    pipe_.InitBuffer(vsb_, kChunk * vh_ * sizeof(T), "vs_bf16");
+  }
+  void Process() {
+    for (int64_t unit = kernel_util::GroupIdx(); unit < d_->B * d_->HV; unit += kernel_util::GroupNum()) {
+      if (d_->chunk_count[static_cast<size_t>(unit / d_->HV)] == 0) continue;  // no tokens: the pool slot is left alone
+      if (ASCEND_IS_AIC) CubeUnit(unit);
+      else VectorUnit(unit);
+    }
+  }
+
+ private:
+  // The state's offset and row stride in a [K, V] (or [V, K]) matrix, for this AIV's half.
+  uint64_t HalfOffset() const { return d_->vk ? static_cast<uint64_t>(GetSubBlockIdx()) * vh_ * d_->K : static_cast<uint64_t>(GetSubBlockIdx()) * vh_; }
+  uint64_t StateStride() const { return static_cast<uint64_t>(d_->vk ? d_->K : d_->V); }
+
+  void CubeUnit(int64_t unit) {
+    const Dims& d = *d_;
+    const int64_t b = unit / d.HV, h = unit % d.HV, j = h / (d.HV / d.H);
+    GlobalTensor<T> w, hg, k, vs;
+    GlobalTensor<float> wsf, kv;
+    w.SetGlobalBuffer(gm_.w);
+    hg.SetGlobalBuffer(gm_.h);
+    k.SetGlobalBuffer(gm_.k);
+    vs.SetGlobalBuffer(gm_.vs);
+    wsf.SetGlobalBuffer(gm_.ws_f);
+    kv.SetGlobalBuffer(gm_.kv);
+    const auto K = static_cast<uint32_t>(d.K), V = static_cast<uint32_t>(d.V);
+    for (int64_t c = d.first_chunk[b]; c < d.first_chunk[b] + d.chunk_count[b]; ++c) {
+      const Chunk& ch = d.chunks[static_cast<size_t>(c)];
+      const auto L = static_cast<uint32_t>(ch.len);
+      const int64_t cu = c * d.HV + h;
+      CrossCoreWaitFlag(kHReady);
+      // W h_n: [L, V]; h_n is [K, V] (or stored [V, K] in vk orientation).
+      cube_util::Operand<T> hop = d.vk ? cube_util::Operand<T>{hg[cu * d.K * d.V], K, true}
+                                       : cube_util::Operand<T>{hg[cu * d.K * d.V], V, false};
+      cube_.Compute({w[cu * kChunk * d.K], K, false}, hop, L, V, K);
+      cube_.Store(wsf[unit * kChunk * d.V], V, QuantMode_t::NoQuant);
+      CrossCoreSetFlag<2, PIPE_FIX>(kWsReady);
+      CrossCoreWaitFlag(kVsReady);
+      const uint64_t k_at = static_cast<uint64_t>(ch.start * d.H * d.K + j * d.K), k_ld = static_cast<uint64_t>(d.H * d.K);
+      if (d.vk) {  // (K^T Vs)^T = Vs^T K^: [V, K]
+        cube_.Compute({vs[unit * kChunk * d.V], V, true}, {k[k_at], k_ld, false}, V, K, L);
+        cube_.Store(kv[unit * d.K * d.V], K, QuantMode_t::NoQuant);
+      } else {     // K^T Vs: [K, V]
+        cube_.Compute({k[k_at], k_ld, true}, {vs[unit * kChunk * d.V], V, false}, K, V, L);
+        cube_.Store(kv[unit * d.K * d.V], V, QuantMode_t::NoQuant);
+      }
+      CrossCoreSetFlag<2, PIPE_FIX>(kKvReady);
+    }
+  }
+
+  void VectorUnit(int64_t unit) {
+    const Dims& d = *d_;
+    const int64_t b = unit / d.HV, h = unit % d.HV;
+    GlobalTensor<T> hg, u, vnew, vs;
+    GlobalTensor<float> wsf, kv;
+    hg.SetGlobalBuffer(gm_.h);
+    u.SetGlobalBuffer(gm_.u);
+    vnew.SetGlobalBuffer(gm_.vnew);
+    vs.SetGlobalBuffer(gm_.vs);
+    wsf.SetGlobalBuffer(gm_.ws_f);
+    kv.SetGlobalBuffer(gm_.kv);
+    LocalTensor<float> s = s_.Get<float>(), kvt = kv_.Get<float>(), wt = wsf_.Get<float>(), uf = uf_.Get<float>();
+    LocalTensor<T> hb = hb_.Get<T>(), ut = ub_.Get<T>(), vnb = vnb_.Get<T>(), vsb = vsb_.Get<T>();
+    const uint32_t n = rows_ * cols_, V = static_cast<uint32_t>(d.V);
+    const uint64_t half = HalfOffset(), stride = StateStride(), vcol = static_cast<uint64_t>(GetSubBlockIdx()) * vh_;
+    const uint64_t pool_at = static_cast<uint64_t>((d.slots[static_cast<size_t>(b)] * d.HV + h) * d.K * d.V) + half;
+    LoadInitialState(pool_at, stride, d.has_initial[static_cast<size_t>(b)]);
+    float gs[kChunk];
+    for (int64_t c = d.first_chunk[b]; c < d.first_chunk[b] + d.chunk_count[b]; ++c) {
+      const Chunk& ch = d.chunks[static_cast<size_t>(c)];
+      const auto L = static_cast<uint32_t>(ch.len);
+      const int64_t cu = c * d.HV + h;
+      ChunkScalars(d, gm_, ch, h, gs, nullptr);
+      const float g_last = gs[L - 1];
+      Sync<HardEvent::MTE3_V>();  // the previous chunk's stores have left hb, vnb, vsb
+      Cast(hb, s, CAST_RINT, n);
+      Sync<HardEvent::V_MTE3>();
+      CopyRowsOut(hg[static_cast<uint64_t>(cu * d.K * d.V) + half], hb, rows_, cols_, stride, cols_);
+      CrossCoreSetFlag<2, PIPE_MTE3>(kHReady);
+      CrossCoreWaitFlag(kWsReady);
+      Sync<HardEvent::V_MTE2>();  // the previous chunk's vector work is done with wt, ut, kvt
+      CopyRowsIn(wt, wsf[unit * kChunk * d.V + vcol], L, vh_, V, vh_);
+      CopyRowsIn(ut, u[cu * kChunk * d.V + vcol], L, vh_, V, vh_);
+      Sync<HardEvent::MTE2_V>();
+      Cast(uf, ut, CAST_NONE, L * vh_);
+      Sub(uf, uf, wt, L * vh_);                  // V_new = U - W h_n
+      Cast(vnb, uf, CAST_RINT, L * vh_);
+      for (uint32_t r = 0; r < L; ++r) Muls(uf[r * vh_], uf[r * vh_], std::exp(g_last - gs[r]), vh_);
+      Cast(vsb, uf, CAST_RINT, L * vh_);         // Vs = exp(G_last - G) V_new, the K^T Vs operand
+      Sync<HardEvent::V_MTE3>();
+      CopyRowsOut(vnew[cu * kChunk * d.V + vcol], vnb, L, vh_, V, vh_);
+      CopyRowsOut(vs[unit * kChunk * d.V + vcol], vsb, L, vh_, V, vh_);
+      CrossCoreSetFlag<2, PIPE_MTE3>(kVsReady);
+      CrossCoreWaitFlag(kKvReady);
+      CopyRowsIn(kvt, kv[static_cast<uint64_t>(unit * d.K * d.V) + half], rows_, cols_, stride, cols_);
+      Sync<HardEvent::MTE2_V>();
+      Muls(s, s, std::exp(g_last), n);           // S = exp(G_last) S + K^T Vs
+      Add(s, s, kvt, n);
+    }
+    StoreFinalState(pool_at, stride);
+    PipeBarrier<PIPE_ALL>();
+  }
+
+  void LoadInitialState(uint64_t pool_at, uint64_t stride, bool has_initial) {
+    LocalTensor<float> s = s_.Get<float>();
+    const uint32_t n = rows_ * cols_;
+    Sync<HardEvent::V_MTE2>();  // the previous unit is done with the buffers
+    if (!has_initial) {
+      Duplicate(s, 0.0f, n);
+      return;
+    }
+    if (d_->ssm == DType::kFloat32) {
+      GlobalTensor<float> pool;
+      pool.SetGlobalBuffer(gm_.state);
+      CopyRowsIn(s, pool[pool_at], rows_, cols_, stride, cols_);
+      Sync<HardEvent::MTE2_V>();
+      return;
+    }
+    GlobalTensor<T> pool;
+    pool.SetGlobalBuffer(gm_.state);
+    LocalTensor<T> in = kv_.Get<T>();
+    CopyRowsIn(in, pool[pool_at], rows_, cols_, stride, cols_);
+    Sync<HardEvent::MTE2_V>();
+    Cast(s, in, CAST_NONE, n);
+  }
+
+  void StoreFinalState(uint64_t pool_at, uint64_t stride) {
+    LocalTensor<float> s = s_.Get<float>();
+    if (d_->ssm == DType::kFloat32) {
+      GlobalTensor<float> pool;
+      pool.SetGlobalBuffer(gm_.state);
+      Sync<HardEvent::V_MTE3>();
+      CopyRowsOut(pool[pool_at], s, rows_, cols_, stride, cols_);
+      return;
+    }
+    GlobalTensor<T> pool;
+    pool.SetGlobalBuffer(gm_.state);
+    Sync<HardEvent::MTE3_V>();
+    Cast(hb_.Get<T>(), s, CAST_RINT, rows_ * cols_);
+    Sync<HardEvent::V_MTE3>();
+    CopyRowsOut(pool[pool_at], hb_.Get<T>(), rows_, cols_, stride, cols_);
+  }
+
+  Gm gm_;
+  const Dims* d_ = nullptr;
+  uint32_t vh_ = 0, rows_ = 0, cols_ = 0;
+  TPipe pipe_;
+  cube_util::CubeTile<T, float> cube_;
+  TBuf<TPosition::VECCALC> s_, kv_, hb_, wsf_, ub_, uf_, vnb_, vsb_;
+};
+
+}  // namespace npusim::chunk_gdr

@@ -1,0 +1,260 @@
+// `chunk_gated_delta_rule`: registration, inputs, the nine launches and the fp64 reference
+// (kernels.md §3.1 recurrence; §3.2 chunked algorithm; §3.5 state layouts; scenario S3).
+#include <cmath>
+
+#include "model/error.h"
+#include "ops/chunk_gated_delta_rule/chunk_gdr_kernels.h"
+#include "ops/common/batched_matmul.h"
+#include "ops/common/op_util.h"
+#include "ops/state_pool.h"
+
+namespace npusim {
+
+namespace {
+
+using chunk_gdr::kChunk;
+using op_util::Kv;
+
+// Names a kernel type without constructing it (kernels may only be built inside a launch).
+template <class K>
+struct Tag {
+  using type = K;
+};
+
+class ChunkGatedDeltaRuleOp : public Op {
+ public:
+  std::string name() const override { return "chunk_gated_delta_rule"; }
+  std::string summary() const override {
+    return "GDN prefill/extend, chunk 64 WY/UT algorithm: cube products, vector gating/solve, AIC->AIV via GM (§3.2)";
+  }
+  std::vector<OpParam> params() const override {
+    using K = OpParam::Kind;
+    return {{"requests", K::kInt, "1", "requests in the batch", 1, 65535},
+            {"tokens", K::kInt, "4096", "tokens per request (unless seq_lens is given)", 0, 1e7},
+            {"seq_lens", K::kString, "", "comma-separated tokens per request, overrides requests/tokens"},
+            {"initial", K::kString, "none", "which requests continue from a pool state: all, none, mixed (even ones)", 0, 0,
+             {"mixed", "all", "none"}},
+            {"heads", K::kInt, "8", "value heads HV per rank", 1, 1024},
+            {"key_heads", K::kInt, "4", "q/k heads H per rank (HV a multiple of H)", 1, 1024},
+            {"k_dim", K::kInt, "128", "key head dim K (a multiple of 16, at most 128)", 16, 128},
+            {"v_dim", K::kInt, "128", "value head dim V (a multiple of 32, at most 128)", 32, 128},
+            {"ssm_dtype", K::kString, "float32", "state pool dtype", 0, 0, {"float32", "bfloat16"}},
+            {"state_layout", K::kString, "kv", "physical state layout of the pool: kv = [HV, K, V], vk = [HV, V, K]", 0, 0,
+             {"kv", "vk"}},
+            {"fault", K::kString, "none",
+             "transposed_state: read and write the pool in the other layout (scenario S3; needs K = V, else the shape error)",
+             0, 0, {"none", "transposed_state"}},
+            {"pool_size", K::kInt, "0", "ssm pool slots incl. dummy slot 0 (0 = requests + 1)", 0, 1e9}};
+  }
+
+  static std::vector<int64_t> Lens(const ParamValues& p) {
+    if (!p.Str("seq_lens").empty()) return SeqLens(p);
+    return std::vector<int64_t>(static_cast<size_t>(p.Int("requests")), p.Int("tokens"));
+  }
+  static int64_t Pool(const ParamValues& p) { return p.Int("pool_size") > 0 ? p.Int("pool_size") : static_cast<int64_t>(Lens(p).size()) + 1; }
+
+  chunk_gdr::Dims DimsOf(const ParamValues& p) const {
+    chunk_gdr::Dims d;
+    chunk_gdr::BuildChunks(Lens(p), d);
+    d.H = p.Int("key_heads");
+    d.HV = p.Int("heads");
+    d.K = p.Int("k_dim");
+    d.V = p.Int("v_dim");
+    if (d.HV % d.H) throw InputError("parameter 'heads' (" + std::to_string(d.HV) + ") must be a multiple of 'key_heads'");
+    if (d.K % 16 || d.V % 32) throw InputError("k_dim must be a multiple of 16 and v_dim of 32 (32 B rows per AIV half)");
+    if (Pool(p) < d.B + 1) throw InputError("parameter 'pool_size' must be at least requests + 1 (slot 0 is the dummy slot)");
+    const bool fault = p.Str("fault") == "transposed_state";
+    if (fault && d.K != d.V)
+      throw InputError("fault=transposed_state: the state transposed to [V, K] = [" + std::to_string(d.V) + ", " +
+                       std::to_string(d.K) + "] does not fit the pool's [K, V] view; with K != V the S3 fault is a shape error");
+    d.vk = (p.Str("state_layout") == "vk") != fault;
+    d.ssm = ParseDType(p.Str("ssm_dtype"));
+    d.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d.K)));
+    return d;
+  }
+
+  std::vector<TensorSpec> tensors(const ParamValues& p) const override {
+    const chunk_gdr::Dims d = DimsOf(p);
+    const DType bf = DType::kBFloat16, f32 = DType::kFloat32;
+    const int64_t T = d.T, NC = d.NC(), H = d.H, HV = d.HV, K = d.K, V = d.V, B = d.B;
+    const Shape state = p.Str("state_layout") == "vk" ? Shape{Pool(p), HV, V, K} : Shape{Pool(p), HV, K, V};
+    const auto ws = TensorRole::kWorkspace;
+    return {{"q", {T, H, K}, bf},
+            {"k", {T, H, K}, bf},
+            {"v", {T, HV, V}, bf},
+            {"g", {T, HV}, f32, TensorRole::kInput, true},
+            {"beta", {T, HV}, bf, TensorRole::kInput, true},
+            {"ssm_states", state, d.ssm, TensorRole::kInOut},
+            {"query_start_loc", {B + 1}, DType::kInt32, TensorRole::kInput, true},
+            {"cache_indices", {B}, DType::kInt32, TensorRole::kInput, true},
+            {"has_initial_state", {B}, DType::kInt32, TensorRole::kInput, true},
+            {"o", {T, HV, V}, bf, TensorRole::kOutput},
+            {"G", {T, HV}, f32, ws, true},  // read by the scalar units of later stages
+            {"kkt", {NC, H, kChunk, kChunk}, f32, ws},
+            {"t_inv", {NC, HV, kChunk, kChunk}, bf, ws},
+            {"kb", {NC, HV, kChunk, K}, bf, ws},
+            {"vb", {NC, HV, kChunk, V}, bf, ws},
+            {"w", {NC, HV, kChunk, K}, bf, ws},
+            {"u", {NC, HV, kChunk, V}, bf, ws},
+            {"h", {NC, HV, K, V}, bf, ws},
+            {"v_new", {NC, HV, kChunk, V}, bf, ws},
+            {"w_h", {B * HV, kChunk, V}, f32, ws},
+            {"vs", {B * HV, kChunk, V}, bf, ws},
+            {"kv", {B * HV, K, V}, f32, ws},
+            {"qk", {NC, H, kChunk, kChunk}, f32, ws},
+            {"qh", {NC, HV, kChunk, V}, f32, ws},
+            {"p", {NC, HV, kChunk, kChunk}, bf, ws},
+            {"pv", {NC, HV, kChunk, V}, f32, ws}};
+  }
+
+  void FillInputs(const ParamValues& p, TensorMap& t, Rng& rng) const override {
+    const chunk_gdr::Dims d = DimsOf(p);
+    const std::vector<int64_t> lens = Lens(p);
+    const std::vector<int64_t> slots = ShuffledSlots(Pool(p), rng);
+    int64_t at = 0;
+    for (int64_t b = 0; b < d.B; ++b) {
+      t["query_start_loc"].Set(b, static_cast<double>(at));
+      at += lens[static_cast<size_t>(b)];
+      t["cache_indices"].Set(b, static_cast<double>(slots[static_cast<size_t>(b)]));
+      t["has_initial_state"].Set(b, HasInitial(p, b) ? 1 : 0);
+    }
+    t["query_start_loc"].Set(d.B, static_cast<double>(at));
+    for (const char* name : {"q", "k"}) {  // L2-normalised per head, as the l2norm kernel hands them over
+      Tensor& x = t[name];
+      if (!x.materialised()) continue;
+      std::vector<double> row(static_cast<size_t>(d.K));
+      for (int64_t r = 0; r < d.T * d.H; ++r) {
+        double ss = 0;
+        for (auto& e : row) {
+          e = rng.Normal();
+          ss += e * e;
+        }
+        for (int64_t i = 0; i < d.K; ++i) x.Set(r * d.K + i, row[static_cast<size_t>(i)] / std::sqrt(ss + 1e-6));
+      }
+    }
+    op_util::FillNormal(t["v"], rng);
+    op_util::FillUniform(t["g"], rng, -1.0, -0.01);     // log decays: -exp(A_log) softplus(a + dt_bias) < 0
+    op_util::FillUniform(t["beta"], rng, 0.05, 0.95);   // sigmoid(b)
+    op_util::FillNormal(t["ssm_states"], rng, 0.5);
+  }
+
+  LaunchPlan Plan(const ParamValues& p, const DeviceConfig& dev, GmMap& gm) const override {
+    chunk_gdr::Dims d = DimsOf(p);
+    const int32_t* slots = reinterpret_cast<const int32_t*>(gm["cache_indices"].data);
+    const int32_t* init = reinterpret_cast<const int32_t*>(gm["has_initial_state"].data);
+    for (int64_t b = 0; b < d.B; ++b) {
+      d.slots.push_back(slots[b]);
+      d.has_initial.push_back(init[b] != 0);
+    }
+    chunk_gdr::Gm g{&gm["q"], &gm["k"], &gm["v"], &gm["g"], &gm["beta"], &gm["ssm_states"], &gm["o"],
+                    &gm["G"], &gm["kkt"], &gm["t_inv"], &gm["kb"], &gm["vb"], &gm["w"], &gm["u"], &gm["h"],
+                    &gm["v_new"], &gm["w_h"], &gm["vs"], &gm["kv"], &gm["qk"], &gm["qh"], &gm["p"], &gm["pv"]};
+    using batched_matmul::Problem;
+    using ascendc::bfloat16_t;
+    const auto H = static_cast<uint32_t>(d.H), HV = static_cast<uint32_t>(d.HV), K = static_cast<uint32_t>(d.K),
+               V = static_cast<uint32_t>(d.V), C = static_cast<uint32_t>(kChunk);
+    batched_matmul::Batch kkt, wy, qk_qh, pv;
+    wy.out_fp32 = false;
+    for (int64_t c = 0; c < d.NC(); ++c) {
+      const chunk_gdr::Chunk& ch = d.chunks[static_cast<size_t>(c)];
+      const auto L = static_cast<uint32_t>(ch.len);
+      for (uint32_t j = 0; j < H; ++j) {
+        const uint64_t k_at = static_cast<uint64_t>(ch.start) * H * K + j * K, cj = (static_cast<uint64_t>(c) * H + j) * C * C;
+        kkt.problems.push_back({g.k, g.k, g.kkt, k_at, k_at, cj, H * K, H * K, C, false, true, L, L, K});
+        qk_qh.problems.push_back({g.q, g.k, g.qk, k_at, k_at, cj, H * K, H * K, C, false, true, L, L, K});
+      }
+      for (uint32_t h = 0; h < HV; ++h) {
+        const uint64_t cu = static_cast<uint64_t>(c) * HV + h, q_at = static_cast<uint64_t>(ch.start) * H * K + h / (HV / H) * K;
+        // C = 64: T and P have zero columns beyond the chunk, Kb/Vb/V_new zero rows.
+        wy.problems.push_back({g.tm, g.kb, g.w, cu * C * C, cu * C * K, cu * C * K, C, K, K, false, false, L, K, C});
+        wy.problems.push_back({g.tm, g.vb, g.u, cu * C * C, cu * C * V, cu * C * V, C, V, V, false, false, L, V, C});
+        qk_qh.problems.push_back({g.q, g.h, g.qh, q_at, cu * K * V, cu * C * V, H * K, d.vk ? K : V, V, false, d.vk, L, V, K});
+        pv.problems.push_back({g.p, g.vnew, g.pv, cu * C * C, cu * C * V, cu * C * V, C, V, V, false, false, L, V, C});
+      }
+    }
+    const int64_t units = d.NC() * d.HV, aiv = std::min<int64_t>(std::max<int64_t>(units, 1), dev.aiv_count);
+    auto aiv_launch = [&](auto tag, const std::string& stage, int64_t blocks) {
+      using Kernel = typename decltype(tag)::type;
+      KernelLaunch l;
+      l.name = name() + "." + stage;
+      l.block_dim = blocks;
+      l.core_type = CoreType::kAiv;
+      l.body = [g, d] {
+        Kernel k;
+        k.Init(g, d);
+        k.Process();
+      };
+      return l;
+    };
+    LaunchPlan plan;
+    plan.launch = aiv_launch(Tag<chunk_gdr::KernelCumsum<bfloat16_t>>{}, "cumsum", std::min<int64_t>(std::max<int64_t>(d.NC(), 1), dev.aiv_count));
+    plan.then.push_back(batched_matmul::Launch<bfloat16_t>(name() + ".kkt", kkt, dev.aic_count));
+    plan.then.push_back(aiv_launch(Tag<chunk_gdr::KernelPrepare<bfloat16_t>>{}, "solve_tril", aiv));
+    plan.then.push_back(batched_matmul::Launch<bfloat16_t>(name() + ".wy_fast", wy, dev.aic_count));
+    KernelLaunch h = aiv_launch(Tag<chunk_gdr::KernelChunkH<bfloat16_t>>{}, "chunk_h", std::min<int64_t>(d.B * d.HV, dev.aic_count));
+    h.core_type = CoreType::kMix;
+    plan.then.push_back(h);
+    plan.then.push_back(batched_matmul::Launch<bfloat16_t>(name() + ".chunk_o_qk", qk_qh, dev.aic_count));
+    plan.then.push_back(aiv_launch(Tag<chunk_gdr::KernelMask<bfloat16_t>>{}, "chunk_o_mask", aiv));
+    plan.then.push_back(batched_matmul::Launch<bfloat16_t>(name() + ".chunk_o_pv", pv, dev.aic_count));
+    plan.then.push_back(aiv_launch(Tag<chunk_gdr::KernelOutput<bfloat16_t>>{}, "chunk_o", aiv));
+    plan.tiling = {Kv("chunk", kChunk), Kv("chunks", d.NC()), Kv("launches", 9), Kv("state_orientation", d.vk ? "vk" : "kv")};
+    return plan;
+  }
+
+  // The canonical recurrence of §3.1 in fp64 per request and value head (q, k as given: they
+  // are already L2-normalised), from the pool state in its declared layout.
+  Expected Reference(const ParamValues& p, const TensorMap& in) const override {
+    chunk_gdr::Dims d = DimsOf(p);
+    const bool vk = p.Str("state_layout") == "vk";
+    const Tensor &q = in.at("q"), &k = in.at("k"), &v = in.at("v"), &g = in.at("g"), &beta = in.at("beta");
+    const Tensor &pool = in.at("ssm_states"), &slots = in.at("cache_indices"), &init = in.at("has_initial_state");
+    const int64_t H = d.H, HV = d.HV, K = d.K, V = d.V;
+    const double scale = 1.0 / std::sqrt(static_cast<double>(K));
+    std::vector<double> o(static_cast<size_t>(d.T * HV * V)), st(static_cast<size_t>(pool.numel()));
+    for (int64_t i = 0; i < pool.numel(); ++i) st[static_cast<size_t>(i)] = pool.At(i);
+    auto at = [&](int64_t slot, int64_t h, int64_t kk, int64_t vv) {
+      return static_cast<size_t>(((slot * HV + h) * (vk ? V : K) + (vk ? vv : kk)) * (vk ? K : V) + (vk ? kk : vv));
+    };
+    const std::vector<int64_t> lens = Lens(p);
+    int64_t start = 0;
+    std::vector<double> S(static_cast<size_t>(K * V)), kv(static_cast<size_t>(V));
+    for (int64_t b = 0; b < d.B; ++b) {
+      const auto slot = static_cast<int64_t>(slots.At(b));
+      for (int64_t h = 0; h < HV; ++h) {
+        const int64_t j = h / (HV / H);
+        for (int64_t kk = 0; kk < K; ++kk)
+          for (int64_t vv = 0; vv < V; ++vv) S[static_cast<size_t>(kk * V + vv)] = init.At(b) != 0 ? st[at(slot, h, kk, vv)] : 0.0;
+        for (int64_t t = start; t < start + lens[static_cast<size_t>(b)]; ++t) {
+          const double decay = std::exp(g.At(t * HV + h)), bt = beta.At(t * HV + h);
+          for (auto& e : S) e *= decay;
+          for (int64_t vv = 0; vv < V; ++vv) {  // u = beta (v - S^T k)
+            double sk = 0;
+            for (int64_t kk = 0; kk < K; ++kk) sk += S[static_cast<size_t>(kk * V + vv)] * k.At((t * H + j) * K + kk);
+            kv[static_cast<size_t>(vv)] = bt * (v.At((t * HV + h) * V + vv) - sk);
+          }
+          for (int64_t kk = 0; kk < K; ++kk) {
+            const double kt = k.At((t * H + j) * K + kk);
+            for (int64_t vv = 0; vv < V; ++vv) S[static_cast<size_t>(kk * V + vv)] += kt * kv[static_cast<size_t>(vv)];
+          }
+          for (int64_t vv = 0; vv < V; ++vv) {
+            double acc = 0;
+            for (int64_t kk = 0; kk < K; ++kk) acc += S[static_cast<size_t>(kk * V + vv)] * q.At((t * H + j) * K + kk);
+            o[static_cast<size_t>((t * HV + h) * V + vv)] = acc * scale;
+          }
+        }
+        if (lens[static_cast<size_t>(b)] > 0)
+          for (int64_t kk = 0; kk < K; ++kk)
+            for (int64_t vv = 0; vv < V; ++vv) st[at(slot, h, kk, vv)] = S[static_cast<size_t>(kk * V + vv)];
+      }
+      start += lens[static_cast<size_t>(b)];
+    }
+    return {{"o", o}, {"ssm_states", st}};
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Op> MakeChunkGatedDeltaRuleOp() { return std::make_unique<ChunkGatedDeltaRuleOp>(); }
+
+}  // namespace npusim
