@@ -1,4 +1,10 @@
-// recurrent_gated_delta_rule: both implementations, decode and verify, against the fp64 reference.
+// recurrent_gated_delta_rule (both implementations, decode and verify) and chunk_gated_delta_rule
+// against the fp64 reference, and the two against each other on the same inputs.
+#include <cmath>
+#include <filesystem>
+
+#include "model/npy.h"
+#include "ops/common/op_util.h"
 #include "tests/ops/op_test_util.h"
 
 namespace npusim::testing {
@@ -39,6 +45,130 @@ TEST(RecurrentGatedDeltaRule, FusedRejectsAnFp32Pool) {
 TEST(RecurrentGatedDeltaRule, TimingOnlyMatchesFunctional) {
   ExpectTimingOnlyMatchesFunctional("recurrent_gated_delta_rule", With(kSmall, {{"impl", "fused"}, {"mode", "verify"}}));
   ExpectTimingOnlyMatchesFunctional("recurrent_gated_delta_rule", With(kSmall, {{"impl", "triton_chain"}}));
+}
+
+}  // namespace
+}  // namespace npusim::testing
+
+namespace npusim::testing {
+namespace {
+
+// chunk_gated_delta_rule: varlen with a 1-token request, a request of exactly one chunk and
+// one of two chunks plus a tail, mixed initial states, GQA 2:1, K != V.
+const Kvs kChunkSmall = {{"seq_lens", "70,1,130,64"}, {"initial", "mixed"}, {"heads", "4"}, {"key_heads", "2"},
+                         {"k_dim", "64"},             {"v_dim", "96"}};
+
+TEST(ChunkGatedDeltaRule, VarlenMixedInitialStatesMatchTheRecurrence) {
+  KernelRun r = RunOp("chunk_gated_delta_rule", kChunkSmall);
+  ExpectAccurate(r, kBf16Tol);
+  EXPECT_EQ(r.launch_times.size(), 9u);
+}
+
+TEST(ChunkGatedDeltaRule, VKLayoutBf16PoolAndAZeroLengthRequest) {
+  // The zero-length request keeps its pool slot byte for byte (the reference leaves it alone).
+  KernelRun r = RunOp("chunk_gated_delta_rule", With(kChunkSmall, {{"seq_lens", "70,0,130"}, {"state_layout", "vk"},
+                                                                  {"ssm_dtype", "bfloat16"}, {"initial", "all"}}));
+  ExpectAccurate(r, kBf16Tol);
+}
+
+TEST(ChunkGatedDeltaRule, TransposedStateFaultDriftsWhenKEqualsVAndIsAShapeErrorOtherwise) {
+  // Scenario S3: every request continues from a stored state; read (and written) transposed.
+  const Kvs square = With(kChunkSmall, {{"k_dim", "64"}, {"v_dim", "64"}, {"initial", "all"}});
+  KernelRun ok = RunOp("chunk_gated_delta_rule", square);
+  KernelRun bad = RunOp("chunk_gated_delta_rule", With(square, {{"fault", "transposed_state"}}));
+  ExpectAccurate(ok, kBf16Tol);
+  ASSERT_EQ(bad.status, "ok");
+  EXPECT_GT(bad.numerics.at("o").norm_err, 20 * kBf16Tol);
+  EXPECT_GT(bad.numerics.at("ssm_states").norm_err, 20 * kBf16Tol);
+  EXPECT_THROW(RunOp("chunk_gated_delta_rule", With(kChunkSmall, {{"fault", "transposed_state"}})), InputError);
+}
+
+TEST(ChunkGatedDeltaRule, TimingOnlyMatchesFunctional) {
+  ExpectTimingOnlyMatchesFunctional("chunk_gated_delta_rule", kChunkSmall);
+}
+
+// Chunked and recurrent GDN on the same inputs: the recurrent op's seeded verify batch (fused
+// AscendC impl, [V, K] bf16 pool) is turned into the chunk op's inputs (q, k L2-normalised and
+// rounded to bf16, g and beta from the gating formula, the same pool with state_layout=vk);
+// outputs and the state after each request's last token must agree to bf16 precision.
+TEST(ChunkGatedDeltaRule, AgreesWithTheRecurrentKernelOnTheSameInputs) {
+  namespace fs = std::filesystem;
+  const int64_t B = 3, S = 8, H = 2, HV = 4, K = 64, V = 96, width = 2 * H * K + HV * V;
+  const Op& rec = FindOp("recurrent_gated_delta_rule");
+  ParamValues rp(rec.params());
+  for (const auto& [k, v] : Kvs{{"impl", "fused"}, {"mode", "verify"}, {"batch", "3"}, {"draft_tokens", "8"}, {"heads_k", "2"},
+                                {"heads_v", "4"}, {"k_dim", "64"}, {"v_dim", "96"}})
+    rp.Set(k, v);
+  TensorMap in;
+  for (const TensorSpec& s : rec.tensors(rp)) in[s.name] = Tensor(s.name, s.shape, s.dtype, true);
+  Rng rng(11);
+  rec.FillInputs(rp, in, rng);
+  const fs::path rdir = fs::temp_directory_path() / "npusim_gdn_agree_rec", cdir = fs::temp_directory_path() / "npusim_gdn_agree_chunk";
+  fs::create_directories(rdir);
+  fs::create_directories(cdir);
+  for (const TensorSpec& s : rec.tensors(rp))
+    if (IsRead(s.role)) WriteNpy((rdir / (s.name + ".npy")).string(), in[s.name]);
+
+  const Op& chunk = FindOp("chunk_gated_delta_rule");
+  ParamValues cp(chunk.params());
+  for (const auto& [k, v] : Kvs{{"seq_lens", "8,8,8"}, {"initial", "all"}, {"heads", "4"}, {"key_heads", "2"}, {"k_dim", "64"},
+                                {"v_dim", "96"}, {"ssm_dtype", "bfloat16"}, {"state_layout", "vk"}})
+    cp.Set(k, v);
+  TensorMap c;
+  for (const TensorSpec& s : chunk.tensors(cp)) c[s.name] = Tensor(s.name, s.shape, s.dtype, true);
+  const Tensor &qkv = in["mix_qkv"], &a = in["a"], &b = in["b"], &alog = in["A_log"], &dtb = in["dt_bias"];
+  for (int64_t t = 0; t < B * S; ++t) {
+    for (int64_t j = 0; j < H; ++j)
+      for (int64_t part = 0; part < 2; ++part) {  // q, then k
+        double ss = 0;
+        for (int64_t x = 0; x < K; ++x) ss += std::pow(qkv.At(t * width + (part * H + j) * K + x), 2);
+        for (int64_t x = 0; x < K; ++x)
+          c[part ? "k" : "q"].Set((t * H + j) * K + x, qkv.At(t * width + (part * H + j) * K + x) / std::sqrt(ss + 1e-6));
+      }
+    for (int64_t h = 0; h < HV; ++h) {
+      for (int64_t y = 0; y < V; ++y) c["v"].Set((t * HV + h) * V + y, qkv.At(t * width + 2 * H * K + h * V + y));
+      c["g"].Set(t * HV + h, -std::exp(alog.At(h)) * op_util::Softplus(a.At(t * HV + h) + dtb.At(h)));
+      c["beta"].Set(t * HV + h, op_util::Sigmoid(b.At(t * HV + h)));
+    }
+  }
+  c["ssm_states"] = in["ssm_states"];
+  for (int64_t r = 0; r <= B; ++r) c["query_start_loc"].Set(r, static_cast<double>(r * S));
+  for (int64_t r = 0; r < B; ++r) {
+    c["cache_indices"].Set(r, in["cache_indices"].At(r));
+    c["has_initial_state"].Set(r, 1);
+  }
+  for (const TensorSpec& s : chunk.tensors(cp))
+    if (IsRead(s.role)) WriteNpy((cdir / (s.name + ".npy")).string(), c[s.name]);
+
+  RunOptions o;
+  o.mode = ModeChoice::kFunctional;
+  o.use_cache = false;
+  o.inputs_dir = rdir.string();
+  KernelRun rr = RunKernel(rec, rp, LoadDevice("Ascend910B3"), o);
+  o.inputs_dir = cdir.string();
+  KernelRun cr = RunKernel(chunk, cp, LoadDevice("Ascend910B3"), o);
+  ASSERT_EQ(rr.status, "ok") << rr.message;
+  ASSERT_EQ(cr.status, "ok") << cr.message;
+  ExpectAccurate(cr, kBf16Tol);
+
+  const Tensor &ro = rr.outputs.at("o"), &co = cr.outputs.at("o");
+  double max_o = 0, diff_o = 0;
+  for (int64_t i = 0; i < ro.numel(); ++i) {
+    max_o = std::max(max_o, std::fabs(ro.At(i)));
+    diff_o = std::max(diff_o, std::fabs(ro.At(i) - co.At(i)));
+  }
+  EXPECT_LE(diff_o / max_o, 2 * kBf16Tol) << "max |o_chunk - o_recurrent| = " << diff_o;
+  const Tensor &inter = rr.outputs.at("intermediate"), &pool = cr.outputs.at("ssm_states");
+  double max_s = 0, diff_s = 0;
+  for (int64_t r = 0; r < B; ++r) {
+    const auto slot = static_cast<int64_t>(in["cache_indices"].At(r));
+    for (int64_t e = 0; e < HV * V * K; ++e) {
+      const double last = inter.At(((r * S + S - 1) * HV) * V * K + e), chunked = pool.At(slot * HV * V * K + e);
+      max_s = std::max(max_s, std::fabs(last));
+      diff_s = std::max(diff_s, std::fabs(last - chunked));
+    }
+  }
+  EXPECT_LE(diff_s / max_s, 2 * kBf16Tol) << "max state difference " << diff_s;
 }
 
 }  // namespace
