@@ -70,11 +70,14 @@ void ExecuteVector(const Instr& in) {
       return;
     case VecOp::kReduceSum: case VecOp::kReduceMax: {
       double acc = in.vop == VecOp::kReduceSum ? 0.0 : -std::numeric_limits<double>::infinity();
+      uint32_t at = 0;
       for (uint32_t i = 0; i < in.count; ++i) {
         double x = LoadElement(a + i * sz, in.dtype);
-        acc = in.vop == VecOp::kReduceSum ? acc + x : std::max(acc, x);
+        if (in.vop == VecOp::kReduceSum) acc += x;
+        else if (x > acc || i == 0) acc = x, at = i;  // first index of the maximum
       }
       StoreElement(d, in.dtype, acc);
+      if (in.vop == VecOp::kReduceMax && in.scalar != 0) std::memcpy(d + sz, &at, std::min<size_t>(sz, 4));  // calIndex
       return;
     }
     case VecOp::kAxpy:

@@ -23,6 +23,11 @@ std::unique_ptr<Op> MakeVerifyGreedyOp();
 std::unique_ptr<Op> MakeMatmulOp();
 std::unique_ptr<Op> MakeQuantMatmulOp();
 std::unique_ptr<Op> MakeChunkGatedDeltaRuleOp();
+std::unique_ptr<Op> MakeMoeGatingTopkOp();
+std::unique_ptr<Op> MakeMoeInitRoutingOp();
+std::unique_ptr<Op> MakeMoeFinalizeRoutingOp();
+std::unique_ptr<Op> MakeGroupedMatmulOp();
+std::unique_ptr<Op> MakeLmHeadArgmaxOp();
 
 const std::vector<std::unique_ptr<Op>>& AllOps() {
   static const std::vector<std::unique_ptr<Op>> ops = [] {
@@ -32,7 +37,8 @@ const std::vector<std::unique_ptr<Op>>& AllOps() {
                       MakeSwigluOp, MakeSwigluStepOp, MakeDynamicQuantOp,
                       MakeCausalConv1dFnOp, MakeCausalConv1dUpdateOp, MakeRecurrentGatedDeltaRuleOp,
                       MakeEmbeddingOp, MakeVerifyGreedyOp, MakeMatmulOp, MakeQuantMatmulOp,
-                      MakeChunkGatedDeltaRuleOp})
+                      MakeChunkGatedDeltaRuleOp, MakeMoeGatingTopkOp, MakeMoeInitRoutingOp,
+                      MakeMoeFinalizeRoutingOp, MakeGroupedMatmulOp, MakeLmHeadArgmaxOp})
       v.push_back(make());
     std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a->name() < b->name(); });
     return v;

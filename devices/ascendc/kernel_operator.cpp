@@ -192,7 +192,7 @@ void Vector(VecOp op, DType dt, const LocalView& dst, const LocalView* a, const 
   uint64_t dst_bytes = in_bytes;
   if (op == VecOp::kCast) dst_bytes = static_cast<uint64_t>(count) * SizeOf(dt_out);
   if (op == VecOp::kCompare) dst_bytes = (count + 7) / 8;
-  if (op == VecOp::kReduceSum || op == VecOp::kReduceMax) dst_bytes = SizeOf(dt);
+  if (op == VecOp::kReduceSum || op == VecOp::kReduceMax) dst_bytes = SizeOf(dt) * (op == VecOp::kReduceMax && scalar != 0 ? 2 : 1);
   if (op == VecOp::kGroupSum) {
     if (scalar < 1 || count % static_cast<uint32_t>(scalar))
       throw SimFailure("invalid_instruction", CurrentCore().name() + ": WholeReduceSum of " + std::to_string(count) +

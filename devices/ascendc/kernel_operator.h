@@ -357,9 +357,12 @@ template <class T>
 void ReduceSum(const LocalTensor<T>& dst, const LocalTensor<T>& src, const LocalTensor<T>& work, uint32_t count) {
   detail::Vector(VecOp::kReduceSum, DTypeOf<T>::value, dst.view(), &src.view(), &work.view(), count);
 }
+// With calIndex, dst[1] holds the index of the (first) maximum as an integer in T's bits
+// (read it through ReinterpretCast<uint32_t>() for float).
 template <class T>
-void ReduceMax(const LocalTensor<T>& dst, const LocalTensor<T>& src, const LocalTensor<T>& work, uint32_t count) {
-  detail::Vector(VecOp::kReduceMax, DTypeOf<T>::value, dst.view(), &src.view(), &work.view(), count);
+void ReduceMax(const LocalTensor<T>& dst, const LocalTensor<T>& src, const LocalTensor<T>& work, uint32_t count,
+               bool calIndex = false) {
+  detail::Vector(VecOp::kReduceMax, DTypeOf<T>::value, dst.view(), &src.view(), &work.view(), count, calIndex ? 1.0 : 0.0);
 }
 // dst += src * scalar.
 template <class T, class S>

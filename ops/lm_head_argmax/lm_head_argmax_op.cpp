@@ -1,0 +1,167 @@
+// `lm_head_argmax`: logits = hidden W^T on the cube (fp32 out, W as the [vocab shard, hidden]
+// torch weight), then greedy: per token the largest logit of this rank's vocab shard and its
+// global token id (kernels.md §4.3 greedy sampling; merging the shards' (max, id) pairs across
+// TP ranks is the collectives' job). Two launches: a batched AIC matmul and an AIV argmax.
+#include <limits>
+
+#include "model/error.h"
+#include "ops/common/batched_matmul.h"
+#include "ops/common/kernel_util.h"
+#include "ops/common/op_util.h"
+#include "ops/matmul/matmul_tiling.h"
+
+namespace npusim {
+
+namespace lm_head {
+
+using namespace ascendc;
+
+struct ArgmaxTiling {
+  int64_t tokens = 0, vocab = 0, vocab_start = 0, cols = 0;  // cols: logits per UB chunk
+  kernel_util::BlockSplit split;
+};
+
+// Per token row, chunk by chunk: ReduceMax(calIndex), then the scalar keeps the running best
+// (first index on ties, as torch.argmax).
+template <class T>
+class KernelArgmax {
+ public:
+  void Init(GmBuffer* logits, GmBuffer* max_logit, GmBuffer* token, const ArgmaxTiling& t) {
+    t_ = t;
+    logits_.SetGlobalBuffer(logits);
+    max_.SetGlobalBuffer(max_logit);
+    tok_.SetGlobalBuffer(token);
+    pipe_.InitBuffer(in_, static_cast<uint64_t>(t.cols) * 4, "logits_chunk");
+    pipe_.InitBuffer(work_, static_cast<uint64_t>(t.cols) * 4, "reduce_work");
+    pipe_.InitBuffer(red_, 32, "reduce_out");
+  }
+  void Process() {
+    LocalTensor<float> in = in_.Get<float>(), work = work_.Get<float>(), red = red_.Get<float>();
+    const int64_t begin = t_.split.Begin(GetBlockIdx()), end = begin + t_.split.Count(GetBlockIdx());
+    for (int64_t row = begin; row < end; ++row) {
+      float best = -std::numeric_limits<float>::infinity();
+      int64_t best_at = 0;
+      for (int64_t c0 = 0; c0 < t_.vocab; c0 += t_.cols) {
+        const auto n = static_cast<uint32_t>(std::min(t_.cols, t_.vocab - c0));
+        kernel_util::Sync<HardEvent::V_MTE2>();
+        kernel_util::CopyIn(in, logits_[row * t_.vocab + c0], n);
+        kernel_util::Sync<HardEvent::MTE2_V>();
+        ReduceMax(red, in, work, n, true);
+        kernel_util::WaitVectorForScalar();
+        const float v = red.GetValue(0);  // both reads unconditional: timing must not depend on the data
+        const uint32_t at = red.ReinterpretCast<uint32_t>().GetValue(1);
+        if (v > best || c0 == 0) best = v, best_at = c0 + at;
+      }
+      max_.SetValue(row, best);
+      tok_.SetValue(row, static_cast<int32_t>(t_.vocab_start + best_at));
+    }
+  }
+
+ private:
+  ArgmaxTiling t_;
+  TPipe pipe_;
+  TBuf<TPosition::VECCALC> in_, work_, red_;
+  GlobalTensor<float> logits_, max_;
+  GlobalTensor<int32_t> tok_;
+};
+
+}  // namespace lm_head
+
+namespace {
+
+using op_util::Kv;
+
+class LmHeadArgmaxOp : public Op {
+ public:
+  std::string name() const override { return "lm_head_argmax"; }
+  std::string summary() const override {
+    return "lm_head logits on the cube (vocab shard) + greedy argmax per token with the shard's global id (§4.3)";
+  }
+  std::vector<OpParam> params() const override {
+    using K = OpParam::Kind;
+    return {{"tokens", K::kInt, "24", "tokens to sample (decode batch, or verify tokens)", 1, 1e6},
+            {"hidden", K::kInt, "2048", "hidden size", 16, 1e6},
+            {"vocab", K::kInt, "37984", "vocab rows on this rank (Qwen3-Next 151936 / TP 4)", 1, 1e7},
+            {"vocab_start", K::kInt, "0", "first token id of this rank's shard", 0, 1e9},
+            {"dtype", K::kString, "bfloat16", "hidden and weight dtype", 0, 0, {"bfloat16", "float16"}},
+            {"argmax_cols", K::kInt, "0", "logits per argmax UB chunk (0 = as many as fit)", 0, 1e7}};
+  }
+  std::vector<TensorSpec> tensors(const ParamValues& p) const override {
+    const int64_t T = p.Int("tokens"), H = p.Int("hidden"), V = p.Int("vocab");
+    const DType dt = ParseDType(p.Str("dtype"));
+    return {{"hidden_states", {T, H}, dt},
+            {"weight", {V, H}, dt},
+            {"logits", {T, V}, DType::kFloat32, TensorRole::kOutput},
+            {"max_logit", {T}, DType::kFloat32, TensorRole::kOutput, true},  // written by the AIV scalar
+            {"next_token", {T}, DType::kInt32, TensorRole::kOutput, true}};
+  }
+  void FillInputs(const ParamValues& p, TensorMap& t, Rng& rng) const override {
+    op_util::FillNormal(t["hidden_states"], rng);
+    op_util::FillNormal(t["weight"], rng, 1.0 / std::sqrt(static_cast<double>(p.Int("hidden"))));
+  }
+  double FunctionalMacs(const ParamValues& p) const override {
+    return static_cast<double>(p.Int("tokens")) * p.Int("hidden") * p.Int("vocab");
+  }
+  LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
+    const int64_t T = p.Int("tokens"), H = p.Int("hidden"), V = p.Int("vocab");
+    const DType dt = ParseDType(p.Str("dtype"));
+    const matmul::Tiling mt = matmul::ComputeTiling(T, V, H, static_cast<int64_t>(SizeOf(dt)), 0, 0, 0, 2, true, d);
+    batched_matmul::Batch b;
+    b.base_m = static_cast<uint32_t>(mt.base_m);
+    b.base_n = static_cast<uint32_t>(mt.base_n);
+    b.base_k = static_cast<uint32_t>(mt.base_k);
+    for (int64_t m0 = 0; m0 < T; m0 += mt.base_m)
+      for (int64_t n0 = 0; n0 < V; n0 += mt.base_n) {
+        batched_matmul::Problem pr;
+        pr.a = &gm["hidden_states"];
+        pr.b = &gm["weight"];
+        pr.c = &gm["logits"];
+        pr.a_off = static_cast<uint64_t>(m0 * H);
+        pr.b_off = static_cast<uint64_t>(n0 * H);
+        pr.c_off = static_cast<uint64_t>(m0 * V + n0);
+        pr.lda = pr.ldb = static_cast<uint32_t>(H);
+        pr.ldc = static_cast<uint32_t>(V);
+        pr.trans_b = true;
+        pr.m = static_cast<uint32_t>(std::min(mt.base_m, T - m0));
+        pr.n = static_cast<uint32_t>(std::min(mt.base_n, V - n0));
+        pr.k = static_cast<uint32_t>(H);
+        b.problems.push_back(pr);
+      }
+    lm_head::ArgmaxTiling at;
+    at.tokens = T;
+    at.vocab = V;
+    at.vocab_start = p.Int("vocab_start");
+    at.split = kernel_util::BlockSplit(T, d.aiv_count);
+    at.cols = p.Int("argmax_cols") > 0 ? p.Int("argmax_cols") : std::min<int64_t>(V, (d.ub_bytes - 64) / 8 / 8 * 8);
+    LaunchPlan plan;
+    plan.launch = op_util::DispatchFloat(dt, [&](auto tag) { return batched_matmul::Launch<decltype(tag)>(name() + ".logits", b, d.aic_count); });
+    plan.then.push_back(op_util::AivLaunch<lm_head::KernelArgmax>(name() + ".argmax", at.split.blocks, DType::kFloat32, &gm["logits"],
+                                                                  &gm["max_logit"], &gm["next_token"], at));
+    plan.tiling = {Kv("base_m", mt.base_m), Kv("base_n", mt.base_n), Kv("base_k", mt.base_k), Kv("argmax_block_dim", at.split.blocks),
+                   Kv("argmax_cols", at.cols)};
+    return plan;
+  }
+  Expected Reference(const ParamValues& p, const TensorMap& in) const override {
+    const int64_t T = p.Int("tokens"), H = p.Int("hidden"), V = p.Int("vocab");
+    const Tensor &x = in.at("hidden_states"), &w = in.at("weight");
+    std::vector<double> logits(static_cast<size_t>(T * V)), mx(static_cast<size_t>(T)), tok(static_cast<size_t>(T));
+    for (int64_t t = 0; t < T; ++t) {
+      int64_t best = 0;
+      for (int64_t v = 0; v < V; ++v) {
+        double acc = 0;
+        for (int64_t h = 0; h < H; ++h) acc += x.At(t * H + h) * w.At(v * H + h);
+        logits[static_cast<size_t>(t * V + v)] = acc;
+        if (acc > logits[static_cast<size_t>(t * V + best)]) best = v;
+      }
+      mx[static_cast<size_t>(t)] = logits[static_cast<size_t>(t * V + best)];
+      tok[static_cast<size_t>(t)] = static_cast<double>(p.Int("vocab_start") + best);
+    }
+    return {{"logits", logits}, {"max_logit", mx}, {"next_token", tok}};
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Op> MakeLmHeadArgmaxOp() { return std::make_unique<LmHeadArgmaxOp>(); }
+
+}  // namespace npusim

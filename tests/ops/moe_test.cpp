@@ -1,0 +1,83 @@
+// The MoE kernels (gating top-k, init/finalize routing, grouped matmul) and lm_head_argmax
+// against their fp64 references.
+#include "tests/ops/op_test_util.h"
+
+namespace npusim::testing {
+namespace {
+
+void ExpectExact(const KernelRun& r, const std::string& output) {
+  ASSERT_EQ(r.status, "ok") << r.message;
+  EXPECT_EQ(r.numerics.at(output).max_abs_err, 0.0) << r.op << " " << output;
+}
+
+TEST(MoeGatingTopk, SoftmaxRenormalisedOnAnOddExpertCount) {
+  KernelRun r = RunOp("moe_gating_topk", {{"tokens", "37"}, {"experts", "60"}, {"top_k", "4"}});
+  ExpectAccurate(r, kFp32Tol);
+  ExpectExact(r, "topk_ids");
+}
+
+TEST(MoeGatingTopk, SigmoidWithCorrectionBiasAndScalingFromBf16Logits) {
+  // Step-3.5 routing: the bias changes which experts win but not their weights.
+  KernelRun r = RunOp("moe_gating_topk", {{"tokens", "37"}, {"experts", "60"}, {"top_k", "4"}, {"scoring", "sigmoid"}, {"bias", "1"},
+                                          {"scaling", "2.5"}, {"dtype", "bfloat16"}, {"rows_per_tile", "5"}});
+  ExpectAccurate(r, kFp32Tol);
+  ExpectExact(r, "topk_ids");
+  KernelRun plain = RunOp("moe_gating_topk", {{"tokens", "37"}, {"experts", "60"}, {"top_k", "4"}, {"scoring", "sigmoid"},
+                                              {"scaling", "2.5"}, {"dtype", "bfloat16"}});
+  double differ = 0;
+  for (int64_t i = 0; i < 37 * 4; ++i) differ += r.outputs.at("topk_ids").At(i) != plain.outputs.at("topk_ids").At(i);
+  EXPECT_GT(differ, 0);
+}
+
+TEST(MoeInitRouting, PermutesByExpertStablyWithAnOddHiddenSize) {
+  KernelRun r = RunOp("moe_init_routing", {{"tokens", "37"}, {"hidden", "100"}, {"top_k", "3"}, {"experts", "7"}, {"rows_per_tile", "4"}});
+  for (const char* o : {"expanded_x", "expanded_row_idx", "expert_tokens"}) ExpectExact(r, o);
+}
+
+TEST(MoeFinalizeRouting, WeightedSumWithEachSharedExpertForm) {
+  for (const char* shared : {"none", "plain", "gated"}) {
+    KernelRun r = RunOp("moe_finalize_routing",
+                        {{"tokens", "37"}, {"hidden", "100"}, {"top_k", "3"}, {"experts", "7"}, {"shared", shared}, {"rows_per_tile", "4"}});
+    ExpectAccurate(r, kBf16Tol);
+  }
+}
+
+TEST(GroupedMatmul, ExpertsOfUnevenSizeIncludingEmptyOnes) {
+  // skew 2 over 9 experts and 150 rows leaves the tail experts with few or no rows.
+  for (const char* tb : {"0", "1"}) {
+    KernelRun r = RunOp("grouped_matmul", {{"rows", "150"}, {"experts", "9"}, {"k", "64"}, {"n", "100"}, {"skew", "2"}, {"trans_b", tb},
+                                           {"base_m", "32"}, {"base_n", "48"}, {"base_k", "32"}});
+    ExpectAccurate(r, kBf16Tol);
+  }
+}
+
+TEST(GroupedMatmul, KThatIsNotWhole32BytesIsAnInputError) {
+  EXPECT_THROW(RunOp("grouped_matmul", {{"rows", "10"}, {"experts", "2"}, {"k", "24"}, {"n", "16"}}), InputError);
+}
+
+TEST(LmHeadArgmax, GreedyTokenIdsOfAShardAcrossChunks) {
+  KernelRun r = RunOp("lm_head_argmax",
+                      {{"tokens", "7"}, {"hidden", "64"}, {"vocab", "1001"}, {"vocab_start", "5000"}, {"argmax_cols", "256"}});
+  ExpectAccurate(r, kFp32Tol);
+  ExpectExact(r, "next_token");
+  EXPECT_EQ(r.launch_times.size(), 2u);
+}
+
+TEST(LmHeadArgmax, DecodeShapeIsBoundByReadingTheWeights) {
+  // 24 tokens x 37984 x 2048 bf16: 155.6 MB of weight read once; the cube has little to do.
+  KernelRun r = RunOp("lm_head_argmax", {}, "Ascend910B3", ModeChoice::kTimingOnly);
+  ASSERT_EQ(r.status, "ok");
+  EXPECT_EQ(r.roofline_us, r.memory_bound_us);
+  EXPECT_GT(r.roofline_us / r.launch.time_us, 0.8);
+}
+
+TEST(Moe, TimingOnlyMatchesFunctional) {
+  ExpectTimingOnlyMatchesFunctional("moe_gating_topk", {{"tokens", "37"}, {"experts", "60"}, {"top_k", "4"}});
+  ExpectTimingOnlyMatchesFunctional("moe_init_routing", {{"tokens", "37"}, {"hidden", "100"}, {"top_k", "3"}, {"experts", "7"}});
+  ExpectTimingOnlyMatchesFunctional("moe_finalize_routing", {{"tokens", "37"}, {"hidden", "100"}, {"top_k", "3"}, {"experts", "7"}});
+  ExpectTimingOnlyMatchesFunctional("grouped_matmul", {{"rows", "150"}, {"experts", "9"}, {"k", "64"}, {"n", "100"}});
+  ExpectTimingOnlyMatchesFunctional("lm_head_argmax", {{"tokens", "7"}, {"hidden", "64"}, {"vocab", "1001"}});
+}
+
+}  // namespace
+}  // namespace npusim::testing
