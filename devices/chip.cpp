@@ -66,6 +66,7 @@ struct Chip::Impl {
   DeviceConfig cfg;
   CostModel cost;
   SharedMemory memory;
+  LinkModel links;
   TraceRecorder* trace = nullptr;
   std::vector<std::unique_ptr<CoreModel>> aic, aiv;
   // Per launch.
@@ -564,7 +565,7 @@ void PipeModel::Step() {
 }
 
 Chip::Impl::Impl(const DeviceConfig& c)
-    : cfg(c), cost(cfg), memory(cfg.BytesPerCycle(cfg.hbm_bandwidth_gbps), cfg.BytesPerCycle(cfg.l2_bandwidth_gbps), static_cast<uint64_t>(cfg.l2_bytes)) {
+    : cfg(c), cost(cfg), memory(cfg.BytesPerCycle(cfg.hbm_bandwidth_gbps), cfg.BytesPerCycle(cfg.l2_bandwidth_gbps), static_cast<uint64_t>(cfg.l2_bytes)), links(cfg) {
   for (int i = 0; i < cfg.aic_count; ++i) aic.push_back(std::make_unique<CoreModel>(this, CoreType::kAic, i, i));
   for (int i = 0; i < cfg.aiv_count; ++i)
     aiv.push_back(std::make_unique<CoreModel>(this, CoreType::kAiv, i, static_cast<int>(cfg.aic_count) + i));
@@ -593,6 +594,8 @@ uint64_t Chip::Impl::Duration(const Instr& in, uint64_t now) {
     cube_flops += 2.0 * in.m * in.k * in.n;
     cube_ideal_cycles += cost.CubeIdealCycles(in.m, in.k, in.n, in.dtype);
   }
+  if (in.op == Opcode::kCopy && in.path == MtePath::kRemoteToUb)
+    return links.Transfer(now, in.self_rank, in.peer, in.bytes, cost.PathCycles(in.path, in.bytes), cost.PathLatency(in.path)) - now;
   if ((in.op == Opcode::kCopy || in.op == Opcode::kFixpipe) && CostModel::TouchesGm(in.path)) {
     const bool write = CostModel::WritesGm(in.path);
     GmSpan span;
@@ -654,6 +657,7 @@ LaunchResult Chip::Launch(const KernelLaunch& k) {
   s.failure.reset();
   s.input_failure.reset();
   s.memory.ResetCounters();
+  s.links.Reset();
   s.cube_flops = s.cube_ideal_cycles = s.vector_ideal_cycles = 0;
   const uint64_t launch_cycle = NowCycles();
   s.start_cycle = launch_cycle + s.cfg.NsToCycles(s.cfg.launch_overhead_us * 1e3);
@@ -729,6 +733,9 @@ LaunchResult Chip::Launch(const KernelLaunch& k) {
   r.hbm_read_bytes = s.memory.read_bytes();
   r.hbm_write_bytes = s.memory.write_bytes();
   r.l2_hit_bytes = s.memory.l2_hit_bytes();
+  r.link_bytes = s.links.bytes();
+  r.link_pair_bytes = s.links.pair_bytes();
+  r.link_max_peer_bytes = s.links.max_peer_bytes();
   r.cube_flops = s.cube_flops;
   r.cube_ideal_cycles = s.cube_ideal_cycles;
   r.vector_ideal_cycles = s.vector_ideal_cycles;
@@ -759,6 +766,9 @@ void AppendLaunch(LaunchResult& into, const LaunchResult& next) {
   into.hbm_read_bytes += next.hbm_read_bytes;
   into.hbm_write_bytes += next.hbm_write_bytes;
   into.l2_hit_bytes += next.l2_hit_bytes;
+  into.link_bytes += next.link_bytes;
+  into.link_pair_bytes += next.link_pair_bytes;
+  into.link_max_peer_bytes += next.link_max_peer_bytes;
   into.cube_flops += next.cube_flops;
   into.cube_ideal_cycles += next.cube_ideal_cycles;
   into.vector_ideal_cycles += next.vector_ideal_cycles;

@@ -21,6 +21,7 @@ struct KernelLaunch {
   int64_t block_dim = 1;
   CoreType core_type = CoreType::kAiv;  // kMix: block i = AIC i + AIV 2i, 2i+1 (1:2)
   bool functional = true;
+  bool concurrent = false;              // runs on another chip alongside the previous launch (ranks of a collective)
   std::function<void()> body;           // runs once per block on every core of the block
 };
 
@@ -37,6 +38,8 @@ struct LaunchResult {
   uint64_t dispatched_instructions = 0;  // everything dispatched to pipe queues, SetFlag/WaitFlag included
   uint64_t hbm_read_bytes = 0, hbm_write_bytes = 0;
   uint64_t l2_hit_bytes = 0;        // GM reads served by L2 (see SharedMemory)
+  uint64_t link_bytes = 0, link_pair_bytes = 0;  // bytes read from other chips over peer / SIO pair links
+  uint64_t link_max_peer_bytes = 0;              // of link_bytes, over the busiest peer link
   double cube_flops = 0;
   double cube_ideal_cycles = 0;    // cube work at peak rate (dtype-aware), summed over cores
   double vector_ideal_cycles = 0;  // vector work at ideal throughput, summed over cores

@@ -17,6 +17,11 @@ struct GmBuffer {
   uint8_t* data = nullptr;  // null in timing-only mode (or for tensors never materialised)
   uint64_t bytes = 0;
   uint64_t addr = 0;        // simulated GM address, for messages
+  // Cluster tensors ([ranks, ...], one slice per chip's HBM): bytes per rank's slice (0 = an
+  // ordinary local tensor) and the rank this launch runs as. Reading another rank's slice goes
+  // over the chip-to-chip link.
+  uint64_t rank_bytes = 0;
+  int self_rank = 0;
 };
 
 class CoreRuntime {

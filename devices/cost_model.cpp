@@ -102,4 +102,30 @@ uint64_t SharedMemory::Transfer(uint64_t start, const GmSpan& span, uint64_t byt
   return static_cast<uint64_t>(std::ceil(data_done - 1e-9)) + latency;
 }
 
+LinkModel::LinkModel(const DeviceConfig& cfg)
+    : peer_bpc_(cfg.BytesPerCycle(cfg.link_peer_gbps)),
+      aggregate_bpc_(cfg.BytesPerCycle(cfg.link_aggregate_gbps)),
+      pair_bpc_(cfg.BytesPerCycle(cfg.link_pair_gbps)),
+      pair_ranks_(static_cast<int>(cfg.link_pair_ranks)) {}
+
+uint64_t LinkModel::Transfer(uint64_t start, int self, int peer, uint64_t bytes, uint64_t path_cycles, uint64_t latency) {
+  if (peer_free_.size() <= static_cast<size_t>(peer)) {
+    peer_free_.resize(static_cast<size_t>(peer) + 1, 0.0);
+    peer_bytes_.resize(static_cast<size_t>(peer) + 1, 0);
+  }
+  const double s = static_cast<double>(start), b = static_cast<double>(bytes);
+  const bool pair = pair_ranks_ == 2 && peer / 2 == self / 2;
+  double& link = peer_free_[static_cast<size_t>(peer)];
+  link = std::max(s, link) + b / (pair ? pair_bpc_ : peer_bpc_);
+  double done = link;
+  if (!pair) {
+    aggregate_free_ = std::max(s, aggregate_free_) + b / aggregate_bpc_;
+    done = std::max(done, aggregate_free_);
+  }
+  (pair ? pair_bytes_ : bytes_) += bytes;
+  if (!pair) peer_bytes_[static_cast<size_t>(peer)] += bytes;
+  const double data_done = std::max(s + static_cast<double>(path_cycles - latency), done);
+  return static_cast<uint64_t>(std::ceil(data_done - 1e-9)) + latency;
+}
+
 }  // namespace npusim

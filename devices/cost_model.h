@@ -2,7 +2,9 @@
 // SystemC. GM transfers also pass through SharedMemory, which caps the whole chip's traffic.
 #pragma once
 
+#include <algorithm>
 #include <deque>
+#include <vector>
 #include <unordered_set>
 
 #include <cstdint>
@@ -81,6 +83,39 @@ class SharedMemory {
   uint64_t read_bytes_ = 0, write_bytes_ = 0, l2_hit_bytes_ = 0;
   std::unordered_set<uint64_t> resident_;
   std::deque<uint64_t> order_;
+};
+
+// The chip-to-chip links one rank reads its peers over: per peer a link (the SIO pair link
+// for the other die of an A3 package), all non-pair links together capped by the chip's
+// aggregate bandwidth; each reservation is first come first served in simulated time, as
+// SharedMemory does for HBM. Reset at every launch.
+class LinkModel {
+ public:
+  explicit LinkModel(const DeviceConfig& cfg);
+  // A read of `bytes` from `peer` by rank `self`, whose core-side path alone takes
+  // `path_cycles` then `latency`: returns its end cycle.
+  uint64_t Transfer(uint64_t start, int self, int peer, uint64_t bytes, uint64_t path_cycles, uint64_t latency);
+  uint64_t bytes() const { return bytes_; }            // over peer links
+  uint64_t pair_bytes() const { return pair_bytes_; }  // over the package's SIO link
+  uint64_t max_peer_bytes() const {                    // over the busiest non-pair peer link
+    uint64_t m = 0;
+    for (uint64_t b : peer_bytes_) m = std::max(m, b);
+    return m;
+  }
+  void Reset() {
+    peer_free_.clear();
+    peer_bytes_.clear();
+    aggregate_free_ = 0;
+    bytes_ = pair_bytes_ = 0;
+  }
+
+ private:
+  double peer_bpc_, aggregate_bpc_, pair_bpc_;
+  int pair_ranks_;
+  std::vector<double> peer_free_;
+  std::vector<uint64_t> peer_bytes_;
+  double aggregate_free_ = 0;
+  uint64_t bytes_ = 0, pair_bytes_ = 0;
 };
 
 }  // namespace npusim

@@ -16,7 +16,7 @@ const char* VecClassName(VecClass c) {
 
 const char* MtePathName(MtePath p) {
   static const char* kNames[] = {"gm_to_ub", "ub_to_gm", "gm_to_l1", "l1_to_l0a", "l1_to_l0b",
-                                 "l0c_to_gm", "gm_to_l0a", "gm_to_l0b", "ub_to_ub"};
+                                 "l0c_to_gm", "gm_to_l0a", "gm_to_l0b", "ub_to_ub", "remote_to_ub"};
   return kNames[static_cast<int>(p)];
 }
 
@@ -78,6 +78,12 @@ void DeviceConfig::Bind(ParamVisitor& v) {
     v.Param({"hbm_bandwidth_gbps", "GB/s", "HBM bandwidth shared by all cores", 1, 1e6}, hbm_bandwidth_gbps);
     v.Param({"l2_bytes", "B", "L2 cache capacity", 0, kBig}, l2_bytes);
     v.Param({"l2_bandwidth_gbps", "GB/s", "L2 bandwidth shared by all cores", 1, 1e6}, l2_bandwidth_gbps);
+  });
+  v.Group("links", "chip-to-chip links of the cluster (collectives)", [&] {
+    v.Param({"peer_gbps", "GB/s", "bandwidth of the link to one peer chip, per direction", 0.001, 1e6}, link_peer_gbps);
+    v.Param({"aggregate_gbps", "GB/s", "all links of one chip together, per direction", 0.001, 1e6}, link_aggregate_gbps);
+    v.Param({"pair_gbps", "GB/s", "link between the two dies of a package (SIO), per direction", 0.001, 1e6}, link_pair_gbps);
+    v.Param({"pair_ranks", "ranks", "ranks per package (2 on A3: die pairs joined by SIO; 1 on A2)", 1, 2}, link_pair_ranks);
   });
   v.Group("launch", "kernel launch", [&] {
     v.Param({"overhead_us", "us", "device-side cost from launch to the first block starting", 0, 1e6}, launch_overhead_us);

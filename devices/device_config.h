@@ -15,7 +15,8 @@ enum class VecClass : uint8_t { kBinary, kUnary, kTranscendental, kDiv, kReduce,
 const char* VecClassName(VecClass c);
 
 // Data-movement paths of an A2/A3 core (DESIGN.md §4). GM-side paths also use the shared HBM.
-enum class MtePath : uint8_t { kGmToUb, kUbToGm, kGmToL1, kL1ToL0A, kL1ToL0B, kL0cToGm, kGmToL0A, kGmToL0B, kUbToUb, kCount };
+// kRemoteToUb: an AIV reading another chip's HBM over the chip-to-chip link (collectives).
+enum class MtePath : uint8_t { kGmToUb, kUbToGm, kGmToL1, kL1ToL0A, kL1ToL0B, kL0cToGm, kGmToL0A, kGmToL0B, kUbToUb, kRemoteToUb, kCount };
 const char* MtePathName(MtePath p);
 
 struct VecClassParams {
@@ -49,6 +50,11 @@ struct DeviceConfig {
   // Shared memory system.
   int64_t hbm_bytes = 0, l2_bytes = 0;
   double hbm_bandwidth_gbps = 0, l2_bandwidth_gbps = 0;
+  // Links to the other chips of the cluster (collectives): a peer link per other chip, capped
+  // in aggregate per chip, and in A3 packages the SIO link between the two dies. A core's own
+  // transfer (latency, per-stream bandwidth) is the mte path remote_to_ub.
+  double link_peer_gbps = 0, link_aggregate_gbps = 0, link_pair_gbps = 0;
+  int64_t link_pair_ranks = 1;  // 2: ranks 2i and 2i+1 share a package (SIO); 1: no pairs
   // Launch.
   double launch_overhead_us = 0;
 

@@ -72,6 +72,7 @@ struct Instr {
   double pad_value = 0;
   // Cube: Mmad m x k x n; Fixpipe m x n with row strides in elements.
   uint32_t m = 0, k = 0, n = 0;
+  int16_t peer = -1, self_rank = 0;  // remote_to_ub: the chip read from, the chip reading
   uint64_t bytes = 0;              // bytes the instruction moves or reads (timing)
 };
 

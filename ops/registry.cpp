@@ -28,6 +28,10 @@ std::unique_ptr<Op> MakeMoeInitRoutingOp();
 std::unique_ptr<Op> MakeMoeFinalizeRoutingOp();
 std::unique_ptr<Op> MakeGroupedMatmulOp();
 std::unique_ptr<Op> MakeLmHeadArgmaxOp();
+std::unique_ptr<Op> MakeAllGatherOp();
+std::unique_ptr<Op> MakeReduceScatterOp();
+std::unique_ptr<Op> MakeAllToAllOp();
+std::unique_ptr<Op> MakeAllReduceOp();
 
 const std::vector<std::unique_ptr<Op>>& AllOps() {
   static const std::vector<std::unique_ptr<Op>> ops = [] {
@@ -38,7 +42,8 @@ const std::vector<std::unique_ptr<Op>>& AllOps() {
                       MakeCausalConv1dFnOp, MakeCausalConv1dUpdateOp, MakeRecurrentGatedDeltaRuleOp,
                       MakeEmbeddingOp, MakeVerifyGreedyOp, MakeMatmulOp, MakeQuantMatmulOp,
                       MakeChunkGatedDeltaRuleOp, MakeMoeGatingTopkOp, MakeMoeInitRoutingOp,
-                      MakeMoeFinalizeRoutingOp, MakeGroupedMatmulOp, MakeLmHeadArgmaxOp})
+                      MakeMoeFinalizeRoutingOp, MakeGroupedMatmulOp, MakeLmHeadArgmaxOp,
+                      MakeAllGatherOp, MakeReduceScatterOp, MakeAllToAllOp, MakeAllReduceOp})
       v.push_back(make());
     std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a->name() < b->name(); });
     return v;

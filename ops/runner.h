@@ -46,7 +46,7 @@ struct KernelRun {
   std::vector<std::pair<std::string, double>> launch_times;  // per launch of a multi-launch op: name, us
   int64_t block_dim = 0;
   CoreType core_type = CoreType::kAiv;
-  double memory_bound_us = 0, cube_bound_us = 0, vector_bound_us = 0, roofline_us = 0;
+  double memory_bound_us = 0, cube_bound_us = 0, vector_bound_us = 0, link_bound_us = 0, roofline_us = 0;
   std::map<std::string, TensorError> numerics;  // functional mode only
   TensorMap outputs;                            // functional mode only
   bool from_cache = false;

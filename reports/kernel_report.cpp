@@ -63,6 +63,7 @@ std::string BufferPeaks(const LaunchResult& l, const DeviceConfig& d) {
 std::string Bound(const KernelRun& r) {
   if (r.roofline_us == r.memory_bound_us) return "memory";
   if (r.roofline_us == r.cube_bound_us) return "cube";
+  if (r.roofline_us == r.link_bound_us) return "link";
   return "vector";
 }
 
@@ -123,12 +124,13 @@ Json KernelMetrics(const KernelRun& run, const DeviceConfig& d) {
   j["hbm_bytes"] = l.hbm_read_bytes + l.hbm_write_bytes;
   j["hbm_read_bytes"] = l.hbm_read_bytes;
   j["l2_hit_bytes"] = l.l2_hit_bytes;
+  j["link_bytes"] = l.link_bytes + l.link_pair_bytes;
   j["hbm_write_bytes"] = l.hbm_write_bytes;
   j["cube_flops"] = l.cube_flops;
   j["roofline_us"] = Tidy(run.roofline_us);
   j["roofline"] = {{"bound", Bound(run)},
                    {"memory_us", Tidy(run.memory_bound_us)},
-                   {"cube_us", Tidy(run.cube_bound_us)},
+                   {"cube_us", Tidy(run.cube_bound_us)}, {"link_us", Tidy(run.link_bound_us)},
                    {"vector_us", Tidy(run.vector_bound_us)},
                    {"fraction_of_time", Tidy(l.time_us > 0 ? run.roofline_us / l.time_us : 0)}};
   j["instructions"] = l.instructions;

@@ -117,6 +117,18 @@ void CopyGmToLocal(const LocalView& dst, const GmBuffer* src, uint64_t src_off, 
       throw SimFailure("invalid_instruction", core.name() + ": " + api + ": no GM -> " + MemName(dst.mem) + " path");
   }
   if (blocks == 0) return;
+  if (src->rank_bytes) {  // a cluster tensor: another rank's slice comes over the link
+    const uint64_t peer = src_off / src->rank_bytes, last = (src_off + (blocks - 1) * src_stride + block_bytes - 1) / src->rank_bytes;
+    if (peer != last)
+      throw SimFailure("out_of_bounds", core.name() + ": " + api + " of '" + src->name + "' spans ranks " + std::to_string(peer) +
+                                            " and " + std::to_string(last) + "; copy from one rank's slice at a time");
+    if (static_cast<int>(peer) != src->self_rank) {
+      if (dst.mem != Mem::kUb) throw SimFailure("invalid_instruction", core.name() + ": " + api + ": another chip's HBM is read into UB only");
+      in.path = MtePath::kRemoteToUb;
+      in.peer = static_cast<int16_t>(peer);
+      in.self_rank = static_cast<int16_t>(src->self_rank);
+    }
+  }
   CheckAligned(dst, api);
   if (dst.mem != Mem::kL0A && dst.mem != Mem::kL0B && dst_block_bytes % 32)
     throw SimFailure("misaligned", core.name() + ": " + api + " moves " + std::to_string(block_bytes) +
@@ -148,6 +160,11 @@ void CopyLocalToGm(const GmBuffer* dst, uint64_t dst_off, const LocalView& src, 
                                        " B per block, not a whole number of 32 B DataBlocks; use DataCopyPad");
   CheckLocalExtent(src, (blocks - 1) * src_stride + block_bytes, api);
   CheckGmRange(dst, dst_off, (blocks - 1) * dst_stride + block_bytes, api);
+  if (dst->rank_bytes &&
+      (dst_off / dst->rank_bytes != static_cast<uint64_t>(dst->self_rank) ||
+       (dst_off + (blocks - 1) * dst_stride + block_bytes - 1) / dst->rank_bytes != static_cast<uint64_t>(dst->self_rank)))
+    throw SimFailure("out_of_bounds", core.name() + ": " + api + " writes '" + dst->name + "' outside rank " +
+                                          std::to_string(dst->self_rank) + "'s slice (a rank writes its own HBM only)");
   Instr in;
   in.op = Opcode::kCopy;
   in.pipe = Pipe::kMte3;
