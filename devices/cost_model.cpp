@@ -85,10 +85,16 @@ uint64_t SharedMemory::Touch(uint64_t addr, uint64_t len, uint64_t& missed) {
 
 uint64_t SharedMemory::Transfer(uint64_t start, const GmSpan& span, uint64_t bytes, uint64_t path_cycles, uint64_t latency,
                                 bool write) {
-  uint64_t hit = 0, missed = 0;
-  for (uint32_t b = 0; b < span.blocks; ++b) hit += Touch(span.addr + b * span.stride, span.block_bytes, missed);
-  // A read miss fills whole granules from HBM; a write sends its bytes.
-  const uint64_t hbm_bytes = write ? bytes : missed * kGranule;
+  uint64_t hit = 0, missed = 0, dirtied = 0;
+  for (uint32_t b = 0; b < span.blocks; ++b) {
+    const uint64_t a = span.addr + b * span.stride;
+    hit += Touch(a, span.block_bytes, missed);
+    if (write)
+      for (uint64_t g = a / kGranule; g * kGranule < a + span.block_bytes; ++g) dirtied += dirty_.insert(g).second ? 1 : 0;
+  }
+  // A read miss fills whole granules from HBM; a written granule is written back once per
+  // launch, however often it is rewritten (a workspace slot reused by every loop iteration).
+  const uint64_t hbm_bytes = (write ? dirtied : missed) * kGranule;
   if (!write) l2_hit_bytes_ += std::min(hit, bytes);
   double s = static_cast<double>(start);
   double hbm_done = s;  // an all-hit read does not wait for HBM

@@ -54,7 +54,8 @@ struct GmSpan {
 // first come first served in simulated-time order, so the chip never moves more than
 // bandwidth x time. L2 hits: GM bytes read or written earlier in the same launch are resident
 // (512 B granules, first-in first-out eviction beyond the L2 capacity) and a read of them
-// costs L2 bandwidth only; a read miss fills whole granules from HBM, writes send their bytes. L2 starts cold at
+// costs L2 bandwidth only; a read miss fills whole granules from HBM; each granule written is
+// written back to HBM once per launch (rewrites of a workspace stay in L2). L2 starts cold at
 // every launch (data left by an earlier kernel is not assumed to hit).
 class SharedMemory {
  public:
@@ -70,6 +71,7 @@ class SharedMemory {
     read_bytes_ = write_bytes_ = l2_hit_bytes_ = 0;
     resident_.clear();
     order_.clear();
+    dirty_.clear();
   }
 
  private:
@@ -81,7 +83,7 @@ class SharedMemory {
   uint64_t l2_granules_;
   double hbm_free_ = 0, l2_free_ = 0;
   uint64_t read_bytes_ = 0, write_bytes_ = 0, l2_hit_bytes_ = 0;
-  std::unordered_set<uint64_t> resident_;
+  std::unordered_set<uint64_t> resident_, dirty_;
   std::deque<uint64_t> order_;
 };
 

@@ -26,7 +26,7 @@ VecClass ClassOf(VecOp op) {
       return VecClass::kBinary;
     case VecOp::kDiv: return VecClass::kDiv;
     case VecOp::kExp: case VecOp::kLn: case VecOp::kSqrt: case VecOp::kRsqrt: return VecClass::kTranscendental;
-    case VecOp::kReduceSum: case VecOp::kReduceMax: case VecOp::kGroupSum: return VecClass::kReduce;
+    case VecOp::kReduceSum: case VecOp::kReduceMax: case VecOp::kGroupSum: case VecOp::kGroupMax: return VecClass::kReduce;
     case VecOp::kCast: return VecClass::kCast;
     default: return VecClass::kUnary;
   }
@@ -35,7 +35,7 @@ VecClass ClassOf(VecOp op) {
 const char* VecOpName(VecOp op) {
   static const char* kNames[] = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Adds", "Muls", "Maxs", "Mins",
                                  "Abs", "Reciprocal", "Relu", "Duplicate", "Exp", "Ln", "Sqrt", "Rsqrt",
-                                 "Cast", "ReduceSum", "ReduceMax", "Compare", "Select", "Axpy", "WholeReduceSum"};
+                                 "Cast", "ReduceSum", "ReduceMax", "Compare", "Select", "Axpy", "WholeReduceSum", "WholeReduceMax"};
   return kNames[static_cast<int>(op)];
 }
 

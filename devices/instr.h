@@ -39,6 +39,7 @@ enum class VecOp : uint8_t {
   kCast, kReduceSum, kReduceMax, kCompare, kSelect,
   kAxpy,      // dst += src * scalar
   kGroupSum,  // dst[g] = sum of src[g*group .. (g+1)*group), group in `scalar` (WholeReduceSum)
+  kGroupMax,  // dst[g] = max of the same groups (WholeReduceMax)
 };
 VecClass ClassOf(VecOp op);
 const char* VecOpName(VecOp op);

@@ -84,11 +84,14 @@ void ExecuteVector(const Instr& in) {
       for (uint32_t i = 0; i < in.count; ++i)
         StoreElement(d + i * sz, in.dtype, LoadElement(d + i * sz, in.dtype) + LoadElement(a + i * sz, in.dtype) * in.scalar);
       return;
-    case VecOp::kGroupSum: {
+    case VecOp::kGroupSum: case VecOp::kGroupMax: {
       const uint32_t group = static_cast<uint32_t>(in.scalar);
       for (uint32_t g = 0; g < in.count / group; ++g) {
-        double acc = 0;
-        for (uint32_t i = 0; i < group; ++i) acc += LoadElement(a + (g * group + i) * sz, in.dtype);
+        double acc = in.vop == VecOp::kGroupSum ? 0.0 : -std::numeric_limits<double>::infinity();
+        for (uint32_t i = 0; i < group; ++i) {
+          const double x = LoadElement(a + (g * group + i) * sz, in.dtype);
+          acc = in.vop == VecOp::kGroupSum ? acc + x : std::max(acc, x);
+        }
         StoreElement(d + g * sz, in.dtype, acc);
       }
       return;

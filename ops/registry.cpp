@@ -32,6 +32,7 @@ std::unique_ptr<Op> MakeAllGatherOp();
 std::unique_ptr<Op> MakeReduceScatterOp();
 std::unique_ptr<Op> MakeAllToAllOp();
 std::unique_ptr<Op> MakeAllReduceOp();
+std::unique_ptr<Op> MakeFiaOp();
 
 const std::vector<std::unique_ptr<Op>>& AllOps() {
   static const std::vector<std::unique_ptr<Op>> ops = [] {
@@ -43,7 +44,7 @@ const std::vector<std::unique_ptr<Op>>& AllOps() {
                       MakeEmbeddingOp, MakeVerifyGreedyOp, MakeMatmulOp, MakeQuantMatmulOp,
                       MakeChunkGatedDeltaRuleOp, MakeMoeGatingTopkOp, MakeMoeInitRoutingOp,
                       MakeMoeFinalizeRoutingOp, MakeGroupedMatmulOp, MakeLmHeadArgmaxOp,
-                      MakeAllGatherOp, MakeReduceScatterOp, MakeAllToAllOp, MakeAllReduceOp})
+                      MakeAllGatherOp, MakeReduceScatterOp, MakeAllToAllOp, MakeAllReduceOp, MakeFiaOp})
       v.push_back(make());
     std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a->name() < b->name(); });
     return v;

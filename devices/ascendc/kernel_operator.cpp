@@ -210,9 +210,9 @@ void Vector(VecOp op, DType dt, const LocalView& dst, const LocalView* a, const 
   if (op == VecOp::kCast) dst_bytes = static_cast<uint64_t>(count) * SizeOf(dt_out);
   if (op == VecOp::kCompare) dst_bytes = (count + 7) / 8;
   if (op == VecOp::kReduceSum || op == VecOp::kReduceMax) dst_bytes = SizeOf(dt) * (op == VecOp::kReduceMax && scalar != 0 ? 2 : 1);
-  if (op == VecOp::kGroupSum) {
+  if (op == VecOp::kGroupSum || op == VecOp::kGroupMax) {
     if (scalar < 1 || count % static_cast<uint32_t>(scalar))
-      throw SimFailure("invalid_instruction", CurrentCore().name() + ": WholeReduceSum of " + std::to_string(count) +
+      throw SimFailure("invalid_instruction", CurrentCore().name() + ": " + api + " of " + std::to_string(count) +
                                                   " elements is not a whole number of groups of " + std::to_string(static_cast<int64_t>(scalar)));
     dst_bytes = count / static_cast<uint32_t>(scalar) * SizeOf(dt);
   }

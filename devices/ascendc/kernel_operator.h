@@ -376,6 +376,11 @@ template <class T>
 void WholeReduceSum(const LocalTensor<T>& dst, const LocalTensor<T>& src, uint32_t group, uint32_t count) {
   detail::Vector(VecOp::kGroupSum, DTypeOf<T>::value, dst.view(), &src.view(), nullptr, count, static_cast<double>(group));
 }
+// dst[g] = max of the g-th group of `group` consecutive elements (AscendC's WholeReduceMax).
+template <class T>
+void WholeReduceMax(const LocalTensor<T>& dst, const LocalTensor<T>& src, uint32_t group, uint32_t count) {
+  detail::Vector(VecOp::kGroupMax, DTypeOf<T>::value, dst.view(), &src.view(), nullptr, count, static_cast<double>(group));
+}
 // One bit per element in `mask` (LSB first).
 template <class T>
 void Compare(const LocalTensor<uint8_t>& mask, const LocalTensor<T>& a, const LocalTensor<T>& b, CMPMODE mode, uint32_t count) {

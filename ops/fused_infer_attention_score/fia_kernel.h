@@ -1,0 +1,235 @@
+// `fused_infer_attention_score` device kernel: flash attention over a paged KV cache, a mixed
+// AIC + 2 AIV kernel. Per unit (fia_tiling.h) and per KV page the AIC computes S = Q K^T into
+// a GM workspace; the AIVs (each half of the rows) scale, mask, update the running max and sum
+// (online softmax in fp32) and write P in bf16; the AIC computes P V; the AIVs rescale and
+// accumulate O. Pages no row attends are skipped. Flags (mode 2): kSReady, kPvReady AIC -> AIV;
+// kPReady AIV -> AIC.
+#pragma once
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "ops/common/cube_util.h"
+#include "ops/common/kernel_util.h"
+#include "ops/fused_infer_attention_score/fia_tiling.h"
+
+namespace npusim::fia {
+
+using namespace ascendc;
+using kernel_util::CopyRowsIn;
+using kernel_util::CopyRowsOut;
+using kernel_util::Sync;
+
+constexpr int kSReady = 0, kPReady = 1, kPvReady = 2;
+constexpr float kMaskPenalty = -1e30f;
+
+struct Gm {
+  GmBuffer *q, *k_cache, *v_cache, *block_table, *mask, *out, *ws_s, *ws_p, *ws_o;
+};
+
+template <class T>
+class KernelFia {
+ public:
+  void Init(const Gm& gm, const Dims& d) {
+    gm_ = gm;
+    d_ = &d;
+    q_.SetGlobalBuffer(gm.q);
+    k_.SetGlobalBuffer(gm.k_cache);
+    v_.SetGlobalBuffer(gm.v_cache);
+    out_.SetGlobalBuffer(gm.out);
+    bt_.SetGlobalBuffer(gm.block_table);
+    ws_s_.SetGlobalBuffer(gm.ws_s);
+    ws_p_.SetGlobalBuffer(gm.ws_p);
+    ws_o_.SetGlobalBuffer(gm.ws_o);
+    if (d.explicit_mask) mask_.SetGlobalBuffer(gm.mask);
+    if (ASCEND_IS_AIC) {
+      cube_.Init(pipe_, kMaxRows, 256, 64, 2);
+      return;
+    }
+    const uint64_t half = kMaxRows / 2, D = static_cast<uint64_t>(d.D);
+    pipe_.InitBuffer(s_, half * kPage * 4, "scores");
+    pipe_.InitBuffer(pb_, half * kPage * sizeof(T), "p_bf16");
+    pipe_.InitBuffer(pen_, 2 * kPage * 4, "mask_penalty");
+    pipe_.InitBuffer(idx_, kPage * 4, "column_index");
+    pipe_.InitBuffer(mrow_, kPage, "mask_row");
+    pipe_.InitBuffer(rmax_, half * 4, "row_max");
+    pipe_.InitBuffer(o_, half * D * 4, "o_acc");
+    pipe_.InitBuffer(pv_, half * D * 4, "pv");
+    LocalTensor<float> idx = idx_.Get<float>();
+    for (int64_t c = 0; c < kPage; ++c) idx.SetValue(c, static_cast<float>(c));
+    kernel_util::WaitScalarForVector();
+  }
+
+  void Process() {
+    for (size_t u = static_cast<size_t>(kernel_util::GroupIdx()); u < d_->units.size(); u += static_cast<size_t>(kernel_util::GroupNum())) {
+      if (ASCEND_IS_AIC) CubeUnit(d_->units[u]);
+      else VectorUnit(d_->units[u]);
+    }
+  }
+
+ private:
+  // Row geometry of a unit: query index and head of row `r`, and the row stride in q / out.
+  int64_t QIndex(const Unit& u, int64_t r) const { return u.heads_packed ? u.q_row0 : u.q_row0 + r; }
+  uint64_t RowStride(const Unit& u) const { return static_cast<uint64_t>(u.heads_packed ? d_->D : d_->Nq * d_->D); }
+  uint64_t RowOffset(const Unit& u) const {
+    const Request& r = d_->reqs[static_cast<size_t>(u.req)];
+    return static_cast<uint64_t>(((r.q_start + u.q_row0) * d_->Nq + u.head0) * d_->D);
+  }
+  // Whether any row of the unit attends a key of page `p` (pages nobody needs are skipped).
+  bool PageNeeded(const Unit& u, int64_t p) const {
+    const Request& r = d_->reqs[static_cast<size_t>(u.req)];
+    for (int64_t row = 0; row < u.rows; ++row) {
+      int64_t lo, hi;
+      KeyRange(*d_, r, QIndex(u, row), lo, hi);
+      if (lo <= hi && lo < (p + 1) * kPage && hi >= p * kPage) return true;
+    }
+    return false;
+  }
+  int64_t Pages(const Unit& u) const { return (d_->reqs[static_cast<size_t>(u.req)].kv_len + kPage - 1) / kPage; }
+  uint64_t KvOffset(const Unit& u, int64_t p) const {  // row 0 of page p for this unit's KV head
+    const int64_t page = bt_.GetValue(u.req * d_->max_blocks + p);
+    return static_cast<uint64_t>((page * kPage * d_->Nkv + u.kv_head) * d_->D);
+  }
+
+  std::vector<int64_t> NeededPages(const Unit& u) const {
+    std::vector<int64_t> v;
+    for (int64_t p = 0; p < Pages(u); ++p)
+      if (PageNeeded(u, p)) v.push_back(p);
+    return v;
+  }
+
+  // Two workspace slots: S of page k+1 is computed while the AIVs turn S of page k into P.
+  void CubeUnit(const Unit& u) {
+    const auto D = static_cast<uint32_t>(d_->D), ld_kv = static_cast<uint32_t>(d_->Nkv * d_->D);
+    const auto m = static_cast<uint32_t>(u.rows);
+    const std::vector<int64_t> pages = NeededPages(u);
+    auto scores = [&](size_t k) {  // S = Q K^T of page k
+      const uint64_t ws = Slot(k);
+      cube_.Compute({q_[RowOffset(u)], RowStride(u), false}, {k_[KvOffset(u, pages[k])], ld_kv, true}, m, kPage, D);
+      cube_.Store(ws_s_[ws * kPage], kPage, QuantMode_t::NoQuant);
+      CrossCoreSetFlag<2, PIPE_FIX>(kSReady);
+    };
+    if (!pages.empty()) scores(0);
+    for (size_t k = 0; k < pages.size(); ++k) {
+      if (k + 1 < pages.size()) scores(k + 1);
+      CrossCoreWaitFlag(kPReady);
+      const uint64_t ws = Slot(k);
+      cube_.Compute({ws_p_[ws * kPage], kPage, false}, {v_[KvOffset(u, pages[k])], ld_kv, false}, m, D, kPage);  // P V
+      cube_.Store(ws_o_[ws * D], D, QuantMode_t::NoQuant);
+      CrossCoreSetFlag<2, PIPE_FIX>(kPvReady);
+    }
+  }
+  // First workspace row of this group's slot for page number k of a unit.
+  uint64_t Slot(size_t k) const { return (static_cast<uint64_t>(kernel_util::GroupIdx()) * 2 + k % 2) * kMaxRows; }
+
+  // Page k's softmax runs before page k-1's P V is accumulated, so the AIVs and the AIC overlap;
+  // O after page k-1 = alpha_{k-1} O + P_{k-1} V, whatever page k did to the running max.
+  void VectorUnit(const Unit& u) {
+    const Request& req = d_->reqs[static_cast<size_t>(u.req)];
+    const int64_t half = (u.rows + 1) / 2, r0 = GetSubBlockIdx() == 0 ? 0 : half;
+    const auto rows = static_cast<uint32_t>(GetSubBlockIdx() == 0 ? half : u.rows - half);
+    const auto D = static_cast<uint32_t>(d_->D), C = static_cast<uint32_t>(kPage);
+    LocalTensor<float> s = s_.Get<float>(), pen = pen_.Get<float>(), idx = idx_.Get<float>(), rmax = rmax_.Get<float>();
+    LocalTensor<float> o = o_.Get<float>(), pv = pv_.Get<float>();
+    LocalTensor<T> pb = pb_.Get<T>();
+    float m_run[kMaxRows / 2], l_run[kMaxRows / 2], alpha[2][kMaxRows / 2];
+    for (uint32_t r = 0; r < rows; ++r) m_run[r] = -std::numeric_limits<float>::infinity(), l_run[r] = 0.0f;
+    Sync<HardEvent::MTE3_V>();  // the previous unit's output copy has left UB
+    if (rows) Duplicate(o, 0.0f, rows * D);
+    const std::vector<int64_t> pages = NeededPages(u);
+    auto accumulate = [&](size_t k) {  // O = alpha_k O + (P V)_k
+      CrossCoreWaitFlag(kPvReady);
+      if (!rows) return;
+      Sync<HardEvent::V_MTE2>();
+      Sync<HardEvent::MTE3_MTE2>();  // the previous unit's output (held in pv) has left UB
+      CopyRowsIn(pv, ws_o_[(Slot(k) + r0) * D], rows, D, D, D);
+      Sync<HardEvent::MTE2_V>();
+      for (uint32_t r = 0; r < rows; ++r) Muls(o[r * D], o[r * D], alpha[k % 2][r], D);
+      Add(o, o, pv, rows * D);
+    };
+    for (size_t k = 0; k < pages.size(); ++k) {
+      CrossCoreWaitFlag(kSReady);
+      if (rows) {
+        Sync<HardEvent::V_MTE2>();
+        CopyRowsIn(s, ws_s_[(Slot(k) + r0) * C], rows, C, C, C);
+        Sync<HardEvent::MTE2_V>();
+        Muls(s, s, d_->scale, rows * C);
+        for (uint32_t r = 0; r < rows; ++r) ApplyMask(u, req, QIndex(u, r0 + r), pages[k], s[r * C], pen, idx);
+        WholeReduceMax(rmax, s, C, rows * C);
+        kernel_util::WaitVectorForScalar();
+        for (uint32_t r = 0; r < rows; ++r) {
+          float blk = rmax.GetValue(r);
+          if (blk < 0.5f * kMaskPenalty) blk = -std::numeric_limits<float>::infinity();  // nothing attended in this page
+          const float m_new = std::max(m_run[r], blk);
+          alpha[k % 2][r] = std::isinf(m_run[r]) ? 0.0f : std::exp(m_run[r] - m_new);
+          m_run[r] = m_new;
+          Adds(s[r * C], s[r * C], std::isinf(m_new) ? 0.0f : -m_new, C);
+        }
+        Exp(s, s, rows * C);
+        WholeReduceSum(rmax, s, C, rows * C);
+        Sync<HardEvent::MTE3_V>();  // the previous page's P has left UB
+        Cast(pb, s, CAST_RINT, rows * C);
+        kernel_util::WaitVectorForScalar();
+        for (uint32_t r = 0; r < rows; ++r) l_run[r] = l_run[r] * alpha[k % 2][r] + rmax.GetValue(r);
+        Sync<HardEvent::V_MTE3>();
+        CopyRowsOut(ws_p_[(Slot(k) + r0) * C], pb, rows, C, C, C);
+      }
+      CrossCoreSetFlag<2, PIPE_MTE3>(kPReady);
+      if (k > 0) accumulate(k - 1);
+    }
+    if (!pages.empty()) accumulate(pages.size() - 1);
+    if (!rows) return;
+    for (uint32_t r = 0; r < rows; ++r) Muls(o[r * D], o[r * D], l_run[r] > 0 ? 1.0f / l_run[r] : 0.0f, D);
+    LocalTensor<T> ob = pv_.Get<T>();  // the last P V is consumed: its buffer takes the bf16 output
+    Cast(ob, o, CAST_RINT, rows * D);
+    Sync<HardEvent::V_MTE3>();
+    CopyRowsOut(out_[RowOffset(u) + static_cast<uint64_t>(r0) * RowStride(u)], ob, rows, D, RowStride(u), D);
+  }
+
+  // Adds the mask penalty to one score row of page `p`: keys outside the row's range, beyond
+  // the KV length, or masked by an explicit atten_mask.
+  void ApplyMask(const Unit& u, const Request& req, int64_t i, int64_t p, const LocalTensor<float>& row,
+                 const LocalTensor<float>& pen, const LocalTensor<float>& idx) {
+    int64_t lo, hi;
+    KeyRange(*d_, req, i, lo, hi);
+    const int64_t c0 = p * kPage, last = std::min(hi, req.kv_len - 1);
+    const auto C = static_cast<uint32_t>(kPage);
+    if (lo > c0 || last < c0 + kPage - 1) {  // penalty = 1e30 * (min(idx - lo', 0) + min(hi' - idx, 0))
+      LocalTensor<float> b = pen[kPage];
+      Adds(pen, idx, static_cast<float>(c0 - lo), C);
+      Mins(pen, pen, 0.0f, C);
+      Muls(b, idx, -1.0f, C);
+      Adds(b, b, static_cast<float>(last - c0), C);
+      Mins(b, b, 0.0f, C);
+      Add(pen, pen, b, C);
+      Muls(pen, pen, -kMaskPenalty, C);
+      Add(row, row, pen, C);
+    }
+    if (d_->explicit_mask) {  // atten_mask[b][i][c0 ..]: 1 = masked
+      LocalTensor<uint8_t> mrow = mrow_.Get<uint8_t>();
+      const int64_t n = std::min<int64_t>(kPage, d_->mask_cols - c0);
+      if (n <= 0) return;
+      Sync<HardEvent::V_MTE2>();
+      kernel_util::CopyIn(mrow, mask_[(u.req * d_->q_len_max + i) * d_->mask_cols + c0], static_cast<uint32_t>(n));
+      Sync<HardEvent::MTE2_V>();
+      LocalTensor<half> mh = pen[kPage].template ReinterpretCast<half>();
+      Cast(mh, mrow, CAST_NONE, static_cast<uint32_t>(n));
+      Cast(pen, mh, CAST_NONE, static_cast<uint32_t>(n));
+      Muls(pen, pen, kMaskPenalty, static_cast<uint32_t>(n));
+      Add(row, row, pen, static_cast<uint32_t>(n));
+    }
+  }
+
+  Gm gm_;
+  const Dims* d_ = nullptr;
+  TPipe pipe_;
+  cube_util::CubeTile<T, float> cube_;
+  TBuf<TPosition::VECCALC> s_, pb_, pen_, idx_, mrow_, rmax_, o_, pv_;
+  GlobalTensor<T> q_, k_, v_, out_, ws_p_;
+  GlobalTensor<float> ws_s_, ws_o_;
+  GlobalTensor<int32_t> bt_;
+  GlobalTensor<uint8_t> mask_;
+};
+
+}  // namespace npusim::fia

@@ -1,0 +1,247 @@
+// `fused_infer_attention_score`: registration, inputs, launch and fp64 reference (kernels.md
+// §6.1; scenario S4). Paged KV (page 128) with block tables, GQA, TND / BSND, sparse_mode
+// 0/2/3/4 with pre/next tokens, an explicit atten_mask (e.g. from `swa_mask`); prefill, extend
+// with a prefix, decode and MTP verify are the same kernel with different lengths.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+#include "model/error.h"
+#include "ops/common/op_util.h"
+#include "ops/fused_infer_attention_score/fia_kernel.h"
+
+namespace npusim {
+
+namespace {
+
+using fia::kPage;
+using op_util::Kv;
+
+constexpr int64_t kMaxGroups = 32;  // workspace slots: above the AIC count of every A2/A3 part (ref §1.2)
+
+std::vector<int64_t> ParseList(const std::string& key, const std::string& s) {
+  std::vector<int64_t> v;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    try {
+      size_t used = 0;
+      const long long x = std::stoll(item, &used);
+      if (used != item.size() || x < 0) throw std::invalid_argument(item);
+      v.push_back(x);
+    } catch (const std::exception&) {
+      throw InputError("parameter '" + key + "': '" + item + "' is not a non-negative integer (expected e.g. 0,300,17)");
+    }
+  }
+  return v;
+}
+
+class FiaOp : public Op {
+ public:
+  std::string name() const override { return "fused_infer_attention_score"; }
+  std::string summary() const override {
+    return "FIA: paged flash attention (page 128), GQA, TND/BSND, sparse_mode 0/2/3/4, explicit mask; AIC QK^T/PV + AIV softmax (§6.1)";
+  }
+  std::vector<OpParam> params() const override {
+    using K = OpParam::Kind;
+    return {{"batch", K::kInt, "24", "requests B", 1, 65535},
+            {"q_len", K::kInt, "1", "query tokens per request (1 decode, d verify, more for prefill/extend)", 1, 1e6},
+            {"context", K::kInt, "4095", "KV tokens already cached per request (the prefix)", 0, 1e7},
+            {"context_lens", K::kString, "", "comma-separated prefix per request, overrides batch/context (e.g. 0,300,17)"},
+            {"heads", K::kInt, "4", "query heads per rank Nq (Qwen3-Next 16 / TP 4)", 1, 1024},
+            {"kv_heads", K::kInt, "1", "KV heads per rank Nkv (Nq a multiple)", 1, 1024},
+            {"head_dim", K::kInt, "256", "head dim D (a multiple of 16, at most 256)", 16, 256},
+            {"layout", K::kString, "TND", "TND: actual_seq_lengths cumulative; BSND: per request", 0, 0, {"TND", "BSND"}},
+            {"sparse_mode", K::kInt, "0", "0 none/band, 2 leftUpCausal, 3 rightDownCausal, 4 band right-down", 0, 4},
+            {"pre_tokens", K::kInt, "-1", "keys before the diagonal a query may see (-1 = INT32_MAX)", -1, 2147483647},
+            {"next_tokens", K::kInt, "-1", "keys after the diagonal (-1 = INT32_MAX)", -1, 2147483647},
+            {"window", K::kInt, "0", "sliding window: with sparse_mode 4, pre_tokens = window and next_tokens = 0 (SGLang's SWA call); the swa mask's window", 0, 1e7},
+            {"mask", K::kString, "none", "explicit atten_mask: none, or swa (the decode mask of swa_mask for `window`)", 0, 0,
+             {"none", "swa"}},
+            {"band_q1_quirk", K::kInt, "1",
+             "1: sparse_mode 4 with query length 1 ignores pre/next_tokens as CANN 8.5 does (scenario S4); 0: the documented band", 0, 1}};
+  }
+
+  struct Shape4 {
+    std::vector<int64_t> prefix;
+    int64_t B = 0, S = 0, T = 0, max_kv = 0, max_blocks = 0, pages = 0;
+  };
+  Shape4 Shapes(const ParamValues& p) const {
+    Shape4 s;
+    s.prefix = p.Str("context_lens").empty() ? std::vector<int64_t>(static_cast<size_t>(p.Int("batch")), p.Int("context"))
+                                             : ParseList("context_lens", p.Str("context_lens"));
+    if (s.prefix.empty()) throw InputError("parameter 'context_lens' lists no request");
+    s.B = static_cast<int64_t>(s.prefix.size());
+    s.S = p.Int("q_len");
+    s.T = s.B * s.S;
+    for (int64_t c : s.prefix) {
+      s.max_kv = std::max(s.max_kv, c + s.S);
+      s.pages += (c + s.S + kPage - 1) / kPage;
+    }
+    s.max_blocks = (s.max_kv + kPage - 1) / kPage;
+    s.pages += 1;  // page 0 stays unused, so a zero block-table entry shows
+    if (p.Int("heads") % p.Int("kv_heads")) throw InputError("parameter 'heads' must be a multiple of 'kv_heads' (GQA)");
+    if (p.Int("head_dim") % 16) throw InputError("parameter 'head_dim' must be a multiple of 16");
+    return s;
+  }
+
+  std::vector<TensorSpec> tensors(const ParamValues& p) const override {
+    const Shape4 s = Shapes(p);
+    const int64_t Nq = p.Int("heads"), Nkv = p.Int("kv_heads"), D = p.Int("head_dim");
+    const DType bf = DType::kBFloat16;
+    const auto ws = TensorRole::kWorkspace;
+    std::vector<TensorSpec> v = {{"query", {s.T, Nq, D}, bf},
+                                 {"key_cache", {s.pages, kPage, Nkv * D}, bf},
+                                 {"value_cache", {s.pages, kPage, Nkv * D}, bf},
+                                 {"block_table", {s.B, s.max_blocks}, DType::kInt32, TensorRole::kInput, true},
+                                 {"actual_seq_lengths", {s.B}, DType::kInt32, TensorRole::kInput, true},
+                                 {"actual_seq_lengths_kv", {s.B}, DType::kInt32, TensorRole::kInput, true}};
+    if (p.Str("mask") != "none") v.push_back({"atten_mask", {s.B, s.S, s.max_kv}, DType::kUInt8});
+    v.push_back({"attention_out", {s.T, Nq, D}, bf, TensorRole::kOutput});
+    v.push_back({"ws_scores", {2 * kMaxGroups * fia::kMaxRows, kPage}, DType::kFloat32, ws});  // two slots per AIC
+    v.push_back({"ws_p", {2 * kMaxGroups * fia::kMaxRows, kPage}, bf, ws});
+    v.push_back({"ws_pv", {2 * kMaxGroups * fia::kMaxRows, D}, DType::kFloat32, ws});
+    return v;
+  }
+
+  void FillInputs(const ParamValues& p, TensorMap& t, Rng& rng) const override {
+    const Shape4 s = Shapes(p);
+    std::vector<int64_t> pages;
+    for (int64_t i = 1; i < s.pages; ++i) pages.push_back(i);
+    for (size_t i = pages.size(); i > 1; --i) std::swap(pages[i - 1], pages[static_cast<size_t>(rng.UniformInt(0, static_cast<int64_t>(i) - 1))]);
+    size_t next = 0;
+    for (int64_t b = 0; b < s.B; ++b) {
+      const int64_t kv = s.prefix[static_cast<size_t>(b)] + s.S;
+      for (int64_t j = 0; j < s.max_blocks; ++j)
+        t["block_table"].Set(b * s.max_blocks + j, j * kPage < kv ? static_cast<double>(pages[next++]) : 0.0);
+      t["actual_seq_lengths"].Set(b, static_cast<double>(p.Str("layout") == "TND" ? (b + 1) * s.S : s.S));
+      t["actual_seq_lengths_kv"].Set(b, static_cast<double>(kv));
+      if (p.Str("mask") == "swa" && t["atten_mask"].materialised())  // get_swa_mask: masked = idx < seq_len - window or idx >= seq_len
+        for (int64_t i = 0; i < s.S; ++i)
+          for (int64_t c = 0; c < s.max_kv; ++c) {
+            const int64_t seq = kv - s.S + i + 1;  // keys visible to query i (itself included)
+            t["atten_mask"].Set((b * s.S + i) * s.max_kv + c, (c < seq - p.Int("window") || c >= seq) ? 1.0 : 0.0);
+          }
+    }
+    op_util::FillNormal(t["query"], rng);
+    op_util::FillNormal(t["key_cache"], rng);
+    op_util::FillNormal(t["value_cache"], rng);
+  }
+
+  double FunctionalMacs(const ParamValues& p) const override {
+    const Shape4 s = Shapes(p);
+    return 2.0 * static_cast<double>(s.T) * static_cast<double>(s.max_kv) * p.Int("heads") * p.Int("head_dim");
+  }
+
+  fia::Dims DimsOf(const ParamValues& p, const Tensor* qlens, const Tensor* kvlens) const {
+    const Shape4 s = Shapes(p);
+    fia::Dims d;
+    d.Nq = p.Int("heads");
+    d.Nkv = p.Int("kv_heads");
+    d.D = p.Int("head_dim");
+    d.max_blocks = s.max_blocks;
+    d.sparse_mode = static_cast<int>(p.Int("sparse_mode"));
+    if (d.sparse_mode == 1) throw InputError("sparse_mode 1 (allMask) is not modelled; use sparse_mode 0 with mask=swa");
+    d.pre_tokens = p.Int("pre_tokens") < 0 ? fia::kUnbounded : p.Int("pre_tokens");
+    d.next_tokens = p.Int("next_tokens") < 0 ? fia::kUnbounded : p.Int("next_tokens");
+    if (p.Int("window") > 0 && d.sparse_mode == 4) {
+      d.pre_tokens = p.Int("window");
+      d.next_tokens = 0;
+    }
+    d.band_q1_quirk = p.Int("band_q1_quirk") != 0;
+    d.explicit_mask = p.Str("mask") != "none";
+    d.q_len_max = s.S;
+    d.mask_cols = s.max_kv;
+    d.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d.D)));
+    const bool tnd = p.Str("layout") == "TND";
+    int64_t at = 0;
+    for (int64_t b = 0; b < s.B; ++b) {
+      const auto ql = static_cast<int64_t>(qlens->At(b)), kv = static_cast<int64_t>(kvlens->At(b));
+      const int64_t len = tnd ? ql - at : ql;
+      if (len < 0 || kv < len || kv > s.max_blocks * kPage)
+        throw InputError("actual_seq_lengths / actual_seq_lengths_kv of request " + std::to_string(b) + " are inconsistent");
+      d.reqs.push_back({at, len, kv});
+      at += len;
+    }
+    if (at > s.T) throw InputError("actual_seq_lengths cover more query tokens than the query tensor holds");
+    fia::BuildUnits(d);
+    return d;
+  }
+
+  LaunchPlan Plan(const ParamValues& p, const DeviceConfig& dev, GmMap& gm) const override {
+    auto view = [&](const std::string& n, const Shape& shape) {
+      Tensor t(n, shape, DType::kInt32, true);
+      std::memcpy(t.data(), gm[n].data, t.nbytes());
+      return t;
+    };
+    const Shape4 s = Shapes(p);
+    const Tensor ql = view("actual_seq_lengths", {s.B}), kvl = view("actual_seq_lengths_kv", {s.B});
+    fia::Dims d = DimsOf(p, &ql, &kvl);
+    fia::Gm g{&gm["query"], &gm["key_cache"], &gm["value_cache"], &gm["block_table"],
+              d.explicit_mask ? &gm["atten_mask"] : nullptr, &gm["attention_out"], &gm["ws_scores"], &gm["ws_p"], &gm["ws_pv"]};
+    KernelLaunch l;
+    l.name = name();
+    l.core_type = CoreType::kMix;
+    l.block_dim = std::max<int64_t>(1, std::min<int64_t>({static_cast<int64_t>(d.units.size()), dev.aic_count, kMaxGroups}));
+    l.body = [g, d] {
+      fia::KernelFia<ascendc::bfloat16_t> k;
+      k.Init(g, d);
+      k.Process();
+    };
+    LaunchPlan plan;
+    plan.launch = std::move(l);
+    plan.tiling = {Kv("block_dim", plan.launch.block_dim), Kv("units", static_cast<int64_t>(d.units.size())), Kv("page", kPage),
+                   Kv("gqa_packing", !d.units.empty() && d.units[0].heads_packed ? "heads of a token" : "tokens of a head")};
+    return plan;
+  }
+
+  // Softmax attention in fp64 with the documented mask semantics (the band always honoured).
+  Expected Reference(const ParamValues& p, const TensorMap& in) const override {
+    fia::Dims d = DimsOf(p, &in.at("actual_seq_lengths"), &in.at("actual_seq_lengths_kv"));
+    d.band_q1_quirk = false;
+    const Shape4 s = Shapes(p);
+    const Tensor &q = in.at("query"), &kc = in.at("key_cache"), &vc = in.at("value_cache"), &bt = in.at("block_table");
+    const int64_t Nq = d.Nq, Nkv = d.Nkv, D = d.D, G = Nq / Nkv;
+    std::vector<double> out(static_cast<size_t>(s.T * Nq * D), 0.0), w;
+    for (size_t b = 0; b < d.reqs.size(); ++b) {
+      const fia::Request& r = d.reqs[b];
+      auto kv_at = [&](int64_t c, int64_t j) {
+        return (static_cast<int64_t>(bt.At(static_cast<int64_t>(b) * s.max_blocks + c / kPage)) * kPage + c % kPage) * Nkv * D + j * D;
+      };
+      for (int64_t i = 0; i < r.q_len; ++i) {
+        int64_t lo, hi;
+        fia::KeyRange(d, r, i, lo, hi);
+        for (int64_t h = 0; h < Nq; ++h) {
+          const int64_t j = h / G, qo = ((r.q_start + i) * Nq + h) * D;
+          w.assign(static_cast<size_t>(r.kv_len), 0.0);
+          double mx = -1e300, sum = 0;
+          for (int64_t c = std::max<int64_t>(lo, 0); c <= hi; ++c) {
+            if (d.explicit_mask && in.at("atten_mask").At((static_cast<int64_t>(b) * s.S + i) * s.max_kv + c) != 0) continue;
+            double dot = 0;
+            for (int64_t x = 0; x < D; ++x) dot += q.At(qo + x) * kc.At(kv_at(c, j) + x);
+            w[static_cast<size_t>(c)] = dot * d.scale;
+            mx = std::max(mx, w[static_cast<size_t>(c)]);
+          }
+          if (mx == -1e300) continue;  // attends nothing: zero output
+          for (int64_t c = std::max<int64_t>(lo, 0); c <= hi; ++c) {
+            if (d.explicit_mask && in.at("atten_mask").At((static_cast<int64_t>(b) * s.S + i) * s.max_kv + c) != 0) {
+              w[static_cast<size_t>(c)] = 0;
+              continue;
+            }
+            sum += w[static_cast<size_t>(c)] = std::exp(w[static_cast<size_t>(c)] - mx);
+          }
+          for (int64_t c = std::max<int64_t>(lo, 0); c <= hi; ++c)
+            for (int64_t x = 0; x < D; ++x) out[static_cast<size_t>(qo + x)] += w[static_cast<size_t>(c)] / sum * vc.At(kv_at(c, j) + x);
+        }
+      }
+    }
+    return {{"attention_out", out}};
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Op> MakeFiaOp() { return std::make_unique<FiaOp>(); }
+
+}  // namespace npusim
