@@ -33,6 +33,9 @@ std::unique_ptr<Op> MakeReduceScatterOp();
 std::unique_ptr<Op> MakeAllToAllOp();
 std::unique_ptr<Op> MakeAllReduceOp();
 std::unique_ptr<Op> MakeFiaOp();
+std::unique_ptr<Op> MakeRotaryEmbeddingOp();
+std::unique_ptr<Op> MakeAttentionGateOp();
+std::unique_ptr<Op> MakeSwaMaskOp();
 
 const std::vector<std::unique_ptr<Op>>& AllOps() {
   static const std::vector<std::unique_ptr<Op>> ops = [] {
@@ -44,7 +47,8 @@ const std::vector<std::unique_ptr<Op>>& AllOps() {
                       MakeEmbeddingOp, MakeVerifyGreedyOp, MakeMatmulOp, MakeQuantMatmulOp,
                       MakeChunkGatedDeltaRuleOp, MakeMoeGatingTopkOp, MakeMoeInitRoutingOp,
                       MakeMoeFinalizeRoutingOp, MakeGroupedMatmulOp, MakeLmHeadArgmaxOp,
-                      MakeAllGatherOp, MakeReduceScatterOp, MakeAllToAllOp, MakeAllReduceOp, MakeFiaOp})
+                      MakeAllGatherOp, MakeReduceScatterOp, MakeAllToAllOp, MakeAllReduceOp, MakeFiaOp,
+                      MakeRotaryEmbeddingOp, MakeAttentionGateOp, MakeSwaMaskOp})
       v.push_back(make());
     std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a->name() < b->name(); });
     return v;

@@ -1,5 +1,5 @@
 // fused_infer_attention_score against the fp64 reference in each mode SGLang uses it, the S4
-// band-mode quirk and its explicit-mask fix.
+// band-mode quirk and its explicit-mask fix; rotary_embedding, attention_gate and swa_mask.
 #include "tests/ops/op_test_util.h"
 
 namespace npusim::testing {
@@ -64,6 +64,31 @@ TEST(Attention, DecodeIsBoundByTheKvCacheRead) {
   ASSERT_EQ(r.status, "ok");
   EXPECT_EQ(r.roofline_us, r.memory_bound_us);
   EXPECT_GT(r.roofline_us / r.launch.time_us, 0.5);
+}
+
+TEST(RotaryEmbedding, PartialNeoxOnQAndKWithOddHeadCounts) {
+  // D = 96 with 32 rotated dims: the pass-through part and the half split both show.
+  KernelRun r = RunOp("rotary_embedding", {{"tokens", "37"}, {"heads", "3"}, {"kv_heads", "1"}, {"head_dim", "96"},
+                                           {"rotary_dim", "32"}, {"max_position", "100"}, {"rows_per_tile", "5"}});
+  ExpectAccurate(r, kBf16Tol);
+}
+
+TEST(AttentionGate, ElementwiseAndHeadwise) {
+  for (const char* mode : {"elementwise", "headwise"})
+    ExpectAccurate(RunOp("attention_gate", {{"tokens", "37"}, {"heads", "3"}, {"head_dim", "48"}, {"mode", mode}, {"rows_per_tile", "4"}}),
+                   kBf16Tol);
+}
+
+TEST(SwaMask, MasksAllButTheLastWindowKeys) {
+  KernelRun r = RunOp("swa_mask", {{"batch", "5"}, {"max_seq_len", "1000"}, {"window", "64"}});
+  ASSERT_EQ(r.status, "ok") << r.message;
+  EXPECT_EQ(r.numerics.at("mask").max_abs_err, 0.0);
+}
+
+TEST(AttentionAux, TimingOnlyMatchesFunctional) {
+  ExpectTimingOnlyMatchesFunctional("rotary_embedding", {{"tokens", "37"}, {"heads", "3"}, {"head_dim", "96"}, {"rotary_dim", "32"}});
+  ExpectTimingOnlyMatchesFunctional("attention_gate", {{"tokens", "37"}, {"heads", "3"}, {"head_dim", "48"}, {"mode", "headwise"}});
+  ExpectTimingOnlyMatchesFunctional("swa_mask", {{"batch", "5"}, {"max_seq_len", "1000"}});
 }
 
 }  // namespace
