@@ -72,6 +72,21 @@ class KernelBatchedMatmul {
   cube_util::CubeTile<T, float> cube_;
 };
 
+// Adds `whole` cut into base_m x base_n output tiles, one problem each, so that a large product
+// spreads over the AICs like the rest of the batch.
+inline void AddTiled(Batch& b, const Problem& whole) {
+  for (uint32_t m0 = 0; m0 < whole.m; m0 += b.base_m)
+    for (uint32_t n0 = 0; n0 < whole.n; n0 += b.base_n) {
+      Problem p = whole;
+      p.a_off += whole.trans_a ? m0 : uint64_t{m0} * whole.lda;
+      p.b_off += whole.trans_b ? uint64_t{n0} * whole.ldb : n0;
+      p.c_off += uint64_t{m0} * whole.ldc + n0;
+      p.m = std::min(b.base_m, whole.m - m0);
+      p.n = std::min(b.base_n, whole.n - n0);
+      b.problems.push_back(p);
+    }
+}
+
 // The launch: `batch` is shared by every block (kept alive by the launch body).
 template <class T>
 KernelLaunch Launch(const std::string& name, Batch batch, int64_t aic_count) {

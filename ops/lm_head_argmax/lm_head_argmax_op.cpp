@@ -110,23 +110,17 @@ class LmHeadArgmaxOp : public Op {
     b.base_m = static_cast<uint32_t>(mt.base_m);
     b.base_n = static_cast<uint32_t>(mt.base_n);
     b.base_k = static_cast<uint32_t>(mt.base_k);
-    for (int64_t m0 = 0; m0 < T; m0 += mt.base_m)
-      for (int64_t n0 = 0; n0 < V; n0 += mt.base_n) {
-        batched_matmul::Problem pr;
-        pr.a = &gm["hidden_states"];
-        pr.b = &gm["weight"];
-        pr.c = &gm["logits"];
-        pr.a_off = static_cast<uint64_t>(m0 * H);
-        pr.b_off = static_cast<uint64_t>(n0 * H);
-        pr.c_off = static_cast<uint64_t>(m0 * V + n0);
-        pr.lda = pr.ldb = static_cast<uint32_t>(H);
-        pr.ldc = static_cast<uint32_t>(V);
-        pr.trans_b = true;
-        pr.m = static_cast<uint32_t>(std::min(mt.base_m, T - m0));
-        pr.n = static_cast<uint32_t>(std::min(mt.base_n, V - n0));
-        pr.k = static_cast<uint32_t>(H);
-        b.problems.push_back(pr);
-      }
+    batched_matmul::Problem pr;  // logits = hidden W^T, W the [vocab, hidden] weight
+    pr.a = &gm["hidden_states"];
+    pr.b = &gm["weight"];
+    pr.c = &gm["logits"];
+    pr.lda = pr.ldb = static_cast<uint32_t>(H);
+    pr.ldc = static_cast<uint32_t>(V);
+    pr.trans_b = true;
+    pr.m = static_cast<uint32_t>(T);
+    pr.n = static_cast<uint32_t>(V);
+    pr.k = static_cast<uint32_t>(H);
+    batched_matmul::AddTiled(b, pr);
     lm_head::ArgmaxTiling at;
     at.tokens = T;
     at.vocab = V;

@@ -72,24 +72,23 @@ class GroupedMatmulOp : public Op {
     for (int64_t e = 0; e < E; ++e) {
       const int64_t c = counts[e];
       if (c < 0 || row + c > M) throw InputError("group_list: expert " + std::to_string(e) + " overruns the " + std::to_string(M) + " rows");
-      for (int64_t m0 = 0; m0 < c; m0 += b.base_m)
-        for (int64_t n0 = 0; n0 < N; n0 += b.base_n) {
-          batched_matmul::Problem pr;
-          pr.a = &gm["x"];
-          pr.b = &gm["w"];
-          pr.c = &gm["y"];
-          pr.a_off = static_cast<uint64_t>((row + m0) * K);
-          pr.b_off = static_cast<uint64_t>(e * K * N + (tb ? n0 * K : n0));
-          pr.c_off = static_cast<uint64_t>((row + m0) * N + n0);
-          pr.lda = static_cast<uint32_t>(K);
-          pr.ldb = static_cast<uint32_t>(tb ? K : N);
-          pr.ldc = static_cast<uint32_t>(N);
-          pr.trans_b = tb;
-          pr.m = static_cast<uint32_t>(std::min<int64_t>(b.base_m, c - m0));
-          pr.n = static_cast<uint32_t>(std::min<int64_t>(b.base_n, N - n0));
-          pr.k = static_cast<uint32_t>(K);
-          b.problems.push_back(pr);
-        }
+      if (c > 0) {
+        batched_matmul::Problem pr;  // expert e's rows times W_e
+        pr.a = &gm["x"];
+        pr.b = &gm["w"];
+        pr.c = &gm["y"];
+        pr.a_off = static_cast<uint64_t>(row * K);
+        pr.b_off = static_cast<uint64_t>(e * K * N);
+        pr.c_off = static_cast<uint64_t>(row * N);
+        pr.lda = static_cast<uint32_t>(K);
+        pr.ldb = static_cast<uint32_t>(tb ? K : N);
+        pr.ldc = static_cast<uint32_t>(N);
+        pr.trans_b = tb;
+        pr.m = static_cast<uint32_t>(c);
+        pr.n = static_cast<uint32_t>(N);
+        pr.k = static_cast<uint32_t>(K);
+        batched_matmul::AddTiled(b, pr);
+      }
       row += c;
     }
     const size_t problems = b.problems.size();
