@@ -90,7 +90,8 @@ TEST(ChunkGatedDeltaRule, TimingOnlyMatchesFunctional) {
 // Chunked and recurrent GDN on the same inputs: the recurrent op's seeded verify batch (fused
 // AscendC impl, [V, K] bf16 pool) is turned into the chunk op's inputs (q, k L2-normalised and
 // rounded to bf16, g and beta from the gating formula, the same pool with state_layout=vk);
-// outputs and the state after each request's last token must agree to bf16 precision.
+// outputs and the state after each request's last token must agree to bf16 precision, for
+// requests continuing from a state and for one starting fresh.
 TEST(ChunkGatedDeltaRule, AgreesWithTheRecurrentKernelOnTheSameInputs) {
   namespace fs = std::filesystem;
   const int64_t B = 3, S = 8, H = 2, HV = 4, K = 64, V = 96, width = 2 * H * K + HV * V;
@@ -131,11 +132,16 @@ TEST(ChunkGatedDeltaRule, AgreesWithTheRecurrentKernelOnTheSameInputs) {
       c["beta"].Set(t * HV + h, op_util::Sigmoid(b.At(t * HV + h)));
     }
   }
+  // Request 1 starts fresh: a zero pool slot for the recurrent kernel, has_initial_state = 0
+  // (and a non-zero slot the chunked kernel must ignore) for the chunked one.
+  const auto fresh = static_cast<int64_t>(in["cache_indices"].At(1));
   c["ssm_states"] = in["ssm_states"];
+  for (int64_t e = 0; e < HV * V * K; ++e) in["ssm_states"].Set(fresh * HV * V * K + e, 0.0);
+  WriteNpy((rdir / "ssm_states.npy").string(), in["ssm_states"]);
   for (int64_t r = 0; r <= B; ++r) c["query_start_loc"].Set(r, static_cast<double>(r * S));
   for (int64_t r = 0; r < B; ++r) {
     c["cache_indices"].Set(r, in["cache_indices"].At(r));
-    c["has_initial_state"].Set(r, 1);
+    c["has_initial_state"].Set(r, r == 1 ? 0 : 1);
   }
   for (const TensorSpec& s : chunk.tensors(cp))
     if (IsRead(s.role)) WriteNpy((cdir / (s.name + ".npy")).string(), c[s.name]);

@@ -51,5 +51,11 @@ TEST(NormFamily, TimingOnlyMatchesFunctional) {
   ExpectTimingOnlyMatchesFunctional("rms_norm_gated", {{"tokens", "9"}, {"heads", "4"}});
 }
 
+TEST(RmsNorm, AsQkNormOneRowPerHead) {
+  // QK-norm of Qwen3-Next/3.5 (kernels.md §6.2): zero-centred (1+w) RMSNorm over head_dim 256,
+  // one row per (token, head): 37 tokens x 4 heads, no residual.
+  ExpectAccurate(RunOp("rms_norm", {{"tokens", "148"}, {"hidden", "256"}, {"residual", "0"}}), kBf16Tol);
+}
+
 }  // namespace
 }  // namespace npusim::testing
