@@ -1,7 +1,11 @@
 // Simulator speed: simulated pipe instructions per second in timing-only mode (goal >= 2 M/s on
 // the 2-core CI machine). Each iteration launches the `add` kernel on the whole chip; the
-// counter `instr/s` divides the pipe instructions simulated by the wall time.
+// counter `instr/s` divides the pipe instructions simulated by the wall time. Then the wall
+// time of one launch of the kernels a model step needs.
 #include <cstdlib>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <benchmark/benchmark.h>
 
@@ -41,6 +45,37 @@ void BM_AddTimingOnlyDefaultTiles(benchmark::State& state) { RunAdd(state, "Asce
 
 BENCHMARK(BM_AddTimingOnlySmallTiles)->Arg(1 << 24)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_AddTimingOnlyDefaultTiles)->Arg(1 << 26)->Unit(benchmark::kMillisecond);
+
+// Wall time to simulate one launch of a kernel a model step needs, at its default (Qwen3-Next
+// TP 4) shape, timing-only: what the serving simulator pays per uncached kernel shape.
+void RunNamed(benchmark::State& state, const char* name, std::vector<std::pair<std::string, std::string>> kvs) {
+  DeviceConfig d = LoadDevice("Ascend910B3");
+  const Op& op = FindOp(name);
+  ParamValues p(op.params());
+  for (const auto& [k, v] : kvs) p.Set(k, v);
+  RunOptions o;
+  o.mode = ModeChoice::kTimingOnly;
+  o.use_cache = false;
+  uint64_t instructions = 0;
+  for (auto _ : state) {
+    KernelRun r = RunKernel(op, p, d, o);
+    if (r.status != "ok") state.SkipWithError(r.message.c_str());
+    instructions += r.launch.dispatched_instructions;
+  }
+  state.counters["instr/s"] = benchmark::Counter(static_cast<double>(instructions), benchmark::Counter::kIsRate);
+}
+void BM_DecodeAttention(benchmark::State& s) { RunNamed(s, "fused_infer_attention_score", {}); }
+void BM_DecodeGdnFused(benchmark::State& s) { RunNamed(s, "recurrent_gated_delta_rule", {{"impl", "fused"}}); }
+void BM_DecodeMatmul(benchmark::State& s) { RunNamed(s, "matmul", {{"m", "24"}}); }
+void BM_PrefillGroupedMatmul(benchmark::State& s) { RunNamed(s, "grouped_matmul", {}); }
+void BM_PrefillChunkGdn(benchmark::State& s) { RunNamed(s, "chunk_gated_delta_rule", {}); }
+void BM_AllReduce(benchmark::State& s) { RunNamed(s, "all_reduce", {{"elements", "49152"}}); }
+BENCHMARK(BM_DecodeAttention)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DecodeGdnFused)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DecodeMatmul)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PrefillGroupedMatmul)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PrefillChunkGdn)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_AllReduce)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace npusim
