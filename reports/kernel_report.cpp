@@ -212,8 +212,12 @@ std::string KernelConsoleSummary(const KernelRun& run, const DeviceConfig& d) {
   if (run.status != "ok") return s + "  status     " + run.status + "\n";
   const LaunchResult& l = run.launch;
   s += "  status     ok\n";
-  s += "  time       " + Fixed(l.time_us) + " us (" + std::to_string(l.cycles) + " cycles, block_dim " + std::to_string(run.block_dim) +
-       ", " + std::to_string(l.waves) + (l.waves == 1 ? " wave)\n" : " waves)\n");
+  if (run.launch_times.size() > 1)  // stages of different shapes: their count, not a block_dim
+    s += "  time       " + Fixed(l.time_us) + " us (" + std::to_string(l.cycles) + " cycles, " +
+         std::to_string(run.launch_times.size()) + " launches in sequence)\n";
+  else
+    s += "  time       " + Fixed(l.time_us) + " us (" + std::to_string(l.cycles) + " cycles, block_dim " + std::to_string(run.block_dim) +
+         ", " + std::to_string(l.waves) + (l.waves == 1 ? " wave)\n" : " waves)\n");
   if (run.launch_times.size() > 1) {
     s += "  launches  ";
     for (const auto& [n, t] : run.launch_times) s += " " + n.substr(n.rfind('.') + 1) + " " + Fixed(t, 2);
