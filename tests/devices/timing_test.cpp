@@ -122,5 +122,36 @@ TEST(Timing, RereadsHitL2AndSkipHbm) {
   EXPECT_EQ(mem.read_bytes(), before + 512u);
 }
 
+TEST(Timing, AWorkspaceRewrittenInL2GoesToHbmOnce) {
+  // 1024 B written three times (a workspace slot reused per loop iteration): written back once.
+  SharedMemory mem(64, 256, 1 << 20);
+  for (int i = 0; i < 3; ++i) mem.Transfer(100 * i, GmSpan{4096, 1, 1024, 1024}, 1024, 4, 0, true);
+  EXPECT_EQ(mem.write_bytes(), 1024u);
+  // Read back: all hits, no HBM read.
+  mem.Transfer(400, GmSpan{4096, 1, 1024, 1024}, 1024, 4, 0, false);
+  EXPECT_EQ(mem.read_bytes(), 0u);
+  EXPECT_EQ(mem.l2_hit_bytes(), 1024u);
+}
+
+TEST(Timing, LinksSharePerPeerAndPerChip) {
+  // At 1000 MHz, GB/s = B/cycle: peer links 2 B/cycle, the chip 3 B/cycle in all, the pair link 8.
+  DeviceConfig d;
+  d.clock_mhz = 1000;
+  d.link_peer_gbps = 2;
+  d.link_aggregate_gbps = 3;
+  d.link_pair_gbps = 8;
+  d.link_pair_ranks = 2;
+  LinkModel links(d);
+  // Rank 0 reads 600 B from rank 2 and 600 B from rank 3 at once: each peer link alone would
+  // take 300 cycles, but the chip's 3 B/cycle cap makes the second end at 1200 / 3 = 400.
+  EXPECT_EQ(links.Transfer(0, 0, 2, 600, 1, 0), 300u);
+  EXPECT_EQ(links.Transfer(0, 0, 3, 600, 1, 0), 400u);
+  // Rank 1 is rank 0's package partner: the SIO pair link, outside the aggregate cap.
+  EXPECT_EQ(links.Transfer(0, 0, 1, 800, 1, 0), 100u);
+  EXPECT_EQ(links.bytes(), 1200u);
+  EXPECT_EQ(links.pair_bytes(), 800u);
+  EXPECT_EQ(links.max_peer_bytes(), 600u);
+}
+
 }  // namespace
 }  // namespace npusim
