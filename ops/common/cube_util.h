@@ -11,8 +11,10 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 
 #include "devices/ascendc/kernel_operator.h"
+#include "model/error.h"
 
 namespace npusim::cube_util {
 
@@ -34,8 +36,6 @@ class CubeTile {
  public:
   // L1 tiles of base_m x base_k and base_k x base_n; L0C holds base_m x base_n of Acc.
   void Init(TPipe& pipe, uint32_t base_m, uint32_t base_n, uint32_t base_k, int buffers) {
-    base_m_ = base_m;
-    base_n_ = base_n;
     base_k_ = base_k;
     const uint64_t a_bytes = uint64_t{AlignUp(base_m, 16)} * AlignUp(base_k, 16) * sizeof(T);
     const uint64_t b_bytes = uint64_t{AlignUp(base_k, 16)} * AlignUp(base_n, 16) * sizeof(T);
@@ -51,6 +51,9 @@ class CubeTile {
     acc_ = co1_.template AllocTensor<Acc>();
     for (uint32_t k0 = 0; k0 < k; k0 += base_k_) {
       const uint32_t kb = std::min(base_k_, k - k0);
+      if ((!a.trans || b.trans) && (kb * sizeof(T)) % 32)  // rows along K would be padded into the reduction
+        throw SimFailure("misaligned", CurrentCore().name() + ": cube K step of " + std::to_string(kb) +
+                                           " elements is not a whole number of 32 B; pad K");
       auto la = a1_.template AllocTensor<T>();
       auto lb = b1_.template AllocTensor<T>();
       // A plain: m rows of kb from A[:, k0]; A^T: kb rows of m from A^T[k0, :].
@@ -130,7 +133,7 @@ class CubeTile {
   TQue<TPosition::B2, 2> b2_;
   TQue<TPosition::CO1, 1> co1_;
   LocalTensor<Acc> acc_;
-  uint32_t base_m_ = 0, base_n_ = 0, base_k_ = 0, m_ = 0, n_ = 0, m_l0_ = 0, n_l0_ = 0;
+  uint32_t base_k_ = 0, m_ = 0, n_ = 0, m_l0_ = 0, n_l0_ = 0;
 };
 
 }  // namespace npusim::cube_util
