@@ -11,6 +11,7 @@
 #include "model/text.h"
 #include "ops/runner.h"
 #include "reports/kernel_report.h"
+#include "workloads/model_config.h"
 
 namespace npusim {
 
@@ -23,6 +24,7 @@ usage:
                      [--timing-only | --functional] [--seed N] [--functional-limit-mb N]
   npusim kernel --list
   npusim validate FILE.yaml
+  npusim model CONFIG.json         what the simulator reads from a HuggingFace model config
   npusim --help
 
 common options: --quiet, --log-level {trace,debug,info,warn,error}
@@ -172,6 +174,39 @@ int Validate(const std::vector<std::string>& argv) {
   return kExitOk;
 }
 
+// `npusim model FILE`: the architecture the simulator reads from a model config.
+int Model(const std::vector<std::string>& argv) {
+  Args a = Parse(argv, {"--quiet"}, {"--log-level"});
+  ConfigureLogging(a);
+  if (a.positional.size() != 1) throw InputError("npusim model needs one model config (e.g. configs/models/qwen3-next-80b-a3b.json)");
+  const ModelConfig m = LoadModelConfig(a.positional[0]);
+  const ParamCount p = CountParams(m);
+  std::string layers;
+  for (LayerKind k : {LayerKind::kLinearAttention, LayerKind::kFullAttention, LayerKind::kSlidingAttention})
+    if (m.count(k)) layers += (layers.empty() ? "" : ", ") + std::to_string(m.count(k)) + " " + LayerKindName(k);
+  std::printf("model %s from %s\n", m.model_type.c_str(), m.file.c_str());
+  std::printf("  layers     %zu: %s (+%lld MTP)\n", m.layers.size(), layers.c_str(), static_cast<long long>(m.mtp_layers));
+  std::printf("  hidden     %lld, vocab %lld, rms_norm_eps %g\n", static_cast<long long>(m.hidden), static_cast<long long>(m.vocab), m.rms_norm_eps);
+  std::printf("  attention  %lld heads / %lld kv heads x %lld, rope theta %g partial %g, %s output gate\n",
+              static_cast<long long>(m.full.heads), static_cast<long long>(m.full.kv_heads), static_cast<long long>(m.full.head_dim),
+              m.full.rope_theta, m.full.partial_rotary, m.headwise_gate ? "head-wise" : "elementwise");
+  if (m.count(LayerKind::kSlidingAttention))
+    std::printf("  sliding    %lld heads / %lld kv heads, window %lld\n", static_cast<long long>(m.sliding.heads),
+                static_cast<long long>(m.sliding.kv_heads), static_cast<long long>(m.sliding_window));
+  if (m.count(LayerKind::kLinearAttention))
+    std::printf("  GDN        %lld key / %lld value heads x %lld / %lld, conv %lld, conv_dim %lld, ssm state %s\n",
+                static_cast<long long>(m.lin_key_heads), static_cast<long long>(m.lin_value_heads), static_cast<long long>(m.lin_key_dim),
+                static_cast<long long>(m.lin_value_dim), static_cast<long long>(m.conv_kernel), static_cast<long long>(m.conv_dim()),
+                m.mamba_ssm_dtype.c_str());
+  if (m.experts)
+    std::printf("  MoE        %lld experts top-%lld, intermediate %lld, shared %lld%s, router %s\n", static_cast<long long>(m.experts),
+                static_cast<long long>(m.top_k), static_cast<long long>(m.moe_intermediate), static_cast<long long>(m.shared_intermediate),
+                m.shared_gated ? " (sigmoid-gated)" : "", m.sigmoid_router ? "sigmoid + bias" : "softmax");
+  std::printf("  params     %.2f B, %.2f B active per token (embeddings included); MTP layers %.2f B\n", p.total / 1e9, p.active / 1e9,
+              p.mtp / 1e9);
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunCli(const std::vector<std::string>& args) {
@@ -183,7 +218,8 @@ int RunCli(const std::vector<std::string>& args) {
     std::vector<std::string> rest(args.begin() + 1, args.end());
     if (args[0] == "kernel") return Kernel(rest);
     if (args[0] == "validate") return Validate(rest);
-    throw InputError("unknown command '" + args[0] + "'" + NearestHint(args[0], {"kernel", "validate"}) +
+    if (args[0] == "model") return Model(rest);
+    throw InputError("unknown command '" + args[0] + "'" + NearestHint(args[0], {"kernel", "validate", "model"}) +
                      " (run, explore, capacity, sweep and merge arrive with later issues)");
   } catch (const InputError& e) {
     std::cerr << "error: " << e.what() << "\n";

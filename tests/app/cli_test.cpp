@@ -52,6 +52,17 @@ TEST(Cli, ScenarioS1ReproducesTheUbOverflow) {
   EXPECT_EQ(Npusim("kernel move_intermediate_cache --device Ascend910_9392 --set ssm_dtype=bfloat16").code, 0);
 }
 
+TEST(Cli, ModelPrintsWhatItReadsAndRejectsABadConfig) {
+  Result r = Npusim("model " + std::string(NPUSIM_SOURCE_DIR) + "/configs/models/step-3.5-flash.json");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("12 full_attention, 33 sliding_attention (+3 MTP)"));
+  const std::string bad = Dir("model") + "/bad.json";
+  std::ofstream(bad) << "{\n  \"model_type\": \"step3p5\",\n  \"hidden_size\": \"wide\"\n}\n";
+  Result b = Npusim("model " + bad);
+  EXPECT_EQ(b.code, 2);
+  EXPECT_THAT(b.output, HasSubstr("bad.json:3:18: key 'hidden_size' has a value of the wrong type"));
+}
+
 TEST(Cli, KernelWritesEveryOutput) {
   std::string out = Dir("add");
   Result r = Npusim("kernel add --device Ascend910B3 --set n=4099 --set dtype=bfloat16 --out " + out);

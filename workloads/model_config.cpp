@@ -1,0 +1,274 @@
+#include "workloads/model_config.h"
+
+#include <sstream>
+#include <utility>
+
+#include "model/config.h"
+#include "model/error.h"
+#include "model/text.h"
+
+namespace npusim {
+
+const char* LayerKindName(LayerKind k) {
+  switch (k) {
+    case LayerKind::kLinearAttention: return "linear_attention";
+    case LayerKind::kFullAttention: return "full_attention";
+    default: return "sliding_attention";
+  }
+}
+
+int64_t ModelConfig::count(LayerKind k) const {
+  int64_t n = 0;
+  for (LayerKind l : layers) n += l == k;
+  return n;
+}
+
+namespace {
+
+// Reads keys of one mapping with file:line:col errors.
+class Reader {
+ public:
+  Reader(YAML::Node node, std::string file, std::string what) : node_(std::move(node)), file_(std::move(file)), what_(std::move(what)) {}
+  bool Has(const std::string& key) const { return node_[key] && !node_[key].IsNull(); }
+  YAML::Node Get(const std::string& key) const { return node_[key]; }
+  template <class T>
+  T Req(const std::string& key) const {
+    if (!Has(key)) throw InputError(Where(file_, node_) + ": " + what_ + " needs key '" + key + "'" + Nearest(key));
+    return As<T>(key);
+  }
+  template <class T>
+  T Opt(const std::string& key, T fallback) const {
+    return Has(key) ? As<T>(key) : fallback;
+  }
+  // A number, or the first element of a per-layer list (Step-3.5's rope_theta).
+  double FirstNumber(const std::string& key, double fallback) const {
+    if (!Has(key)) return fallback;
+    const YAML::Node n = node_[key];
+    return n.IsSequence() ? Scalar<double>(n[0], key) : Scalar<double>(n, key);
+  }
+  // A list of integers, or a comma-separated string of them.
+  std::vector<int64_t> IntList(const std::string& key) const {
+    std::vector<int64_t> v;
+    const YAML::Node n = node_[key];
+    if (n.IsSequence()) {
+      for (const auto& e : n) v.push_back(Scalar<int64_t>(e, key));
+      return v;
+    }
+    std::stringstream in(Scalar<std::string>(n, key));
+    std::string item;
+    while (std::getline(in, item, ',')) {
+      try {
+        v.push_back(std::stoll(item));
+      } catch (const std::exception&) {
+        throw InputError(Where(file_, n) + ": key '" + key + "': '" + item + "' is not an integer");
+      }
+    }
+    return v;
+  }
+  const std::string& file() const { return file_; }
+  const YAML::Node& node() const { return node_; }
+
+  template <class T>
+  T Scalar(const YAML::Node& n, const std::string& key) const {
+    try {
+      return n.as<T>();
+    } catch (const YAML::Exception&) {
+      throw InputError(Where(file_, n) + ": key '" + key + "' has a value of the wrong type for " + what_);
+    }
+  }
+
+ private:
+  template <class T>
+  T As(const std::string& key) const {
+    return Scalar<T>(node_[key], key);
+  }
+  std::string Nearest(const std::string& key) const {
+    std::vector<std::string> present;
+    if (node_.IsMap())
+      for (const auto& kv : node_) present.push_back(kv.first.as<std::string>());
+    return NearestHint(key, present);
+  }
+  YAML::Node node_;
+  std::string file_, what_;
+};
+
+template <class T>
+void RequirePositive(const Reader& r, const std::string& key, T v) {
+  if (v <= 0) throw InputError(Where(r.file(), r.Get(key)) + ": key '" + key + "' must be positive");
+}
+
+void ReadQwen(const Reader& r, ModelConfig& m, int64_t n_layers) {
+  m.full.heads = r.Req<int64_t>("num_attention_heads");
+  m.full.kv_heads = r.Req<int64_t>("num_key_value_heads");
+  m.full.head_dim = r.Opt<int64_t>("head_dim", m.hidden / m.full.heads);
+  const Reader rope(r.Has("rope_parameters") ? r.Get("rope_parameters") : r.node(), r.file(), "rope_parameters");
+  m.full.rope_theta = rope.FirstNumber("rope_theta", r.FirstNumber("rope_theta", 1e7));
+  m.full.partial_rotary = rope.FirstNumber("partial_rotary_factor", r.FirstNumber("partial_rotary_factor", 1.0));
+  m.lin_key_heads = r.Req<int64_t>("linear_num_key_heads");
+  m.lin_value_heads = r.Req<int64_t>("linear_num_value_heads");
+  m.lin_key_dim = r.Req<int64_t>("linear_key_head_dim");
+  m.lin_value_dim = r.Req<int64_t>("linear_value_head_dim");
+  m.conv_kernel = r.Req<int64_t>("linear_conv_kernel_dim");
+  m.mamba_ssm_dtype = r.Opt<std::string>("mamba_ssm_dtype", "float32");
+  if (r.Has("layer_types")) {
+    for (const auto& e : r.Get("layer_types")) {
+      const std::string t = r.Scalar<std::string>(e, "layer_types");
+      if (t != "linear_attention" && t != "full_attention")
+        throw InputError(Where(r.file(), e) + ": layer type '" + t + "'" + NearestHint(t, {"linear_attention", "full_attention"}));
+      if (static_cast<int64_t>(m.layers.size()) < n_layers)
+        m.layers.push_back(t == "full_attention" ? LayerKind::kFullAttention : LayerKind::kLinearAttention);
+    }
+  } else {
+    const int64_t every = r.Req<int64_t>("full_attention_interval");
+    RequirePositive(r, "full_attention_interval", every);
+    for (int64_t l = 0; l < n_layers; ++l) m.layers.push_back((l + 1) % every == 0 ? LayerKind::kFullAttention : LayerKind::kLinearAttention);
+  }
+  m.experts = r.Opt<int64_t>("num_experts", 0);
+  m.dense_intermediate = r.Opt<int64_t>("intermediate_size", 0);
+  m.moe_layer.assign(static_cast<size_t>(n_layers), m.experts > 0);
+  if (r.Has("mlp_only_layers"))
+    for (int64_t l : r.IntList("mlp_only_layers"))
+      if (l >= 0 && l < n_layers) m.moe_layer[static_cast<size_t>(l)] = false;
+  if (m.experts > 0) {
+    m.top_k = r.Req<int64_t>("num_experts_per_tok");
+    m.moe_intermediate = r.Req<int64_t>("moe_intermediate_size");
+    m.shared_intermediate = r.Opt<int64_t>("shared_expert_intermediate_size", 0);
+    m.shared_gated = m.shared_intermediate > 0;
+    m.norm_topk = r.Opt<bool>("norm_topk_prob", true);
+  }
+  m.mtp_layers = r.Opt<int64_t>("num_nextn_predict_layers", r.Opt<int64_t>("mtp_num_hidden_layers", 1));
+}
+
+void ReadStep(const Reader& r, ModelConfig& m, int64_t n_layers) {
+  m.full.heads = r.Req<int64_t>("num_attention_heads");
+  m.full.kv_heads = r.Req<int64_t>("num_attention_groups");
+  m.full.head_dim = r.Opt<int64_t>("head_dim", 128);
+  m.full.rope_theta = r.FirstNumber("rope_theta", 1e4);
+  m.full.partial_rotary = r.FirstNumber("partial_rotary_factors", 1.0);
+  m.sliding = m.full;
+  if (r.Has("attention_other_setting")) {
+    const Reader o(r.Get("attention_other_setting"), r.file(), "attention_other_setting");
+    m.sliding.heads = o.Opt<int64_t>("num_attention_heads", m.full.heads);
+    m.sliding.kv_heads = o.Opt<int64_t>("num_attention_groups", m.full.kv_heads);
+  }
+  m.sliding_window = r.Req<int64_t>("sliding_window");
+  m.headwise_gate = true;
+  if (r.Has("layer_types")) {
+    for (const auto& e : r.Get("layer_types")) {
+      const std::string t = r.Scalar<std::string>(e, "layer_types");
+      if (t != "sliding_attention" && t != "full_attention")
+        throw InputError(Where(r.file(), e) + ": layer type '" + t + "'" + NearestHint(t, {"sliding_attention", "full_attention"}));
+      if (static_cast<int64_t>(m.layers.size()) < n_layers)
+        m.layers.push_back(t == "full_attention" ? LayerKind::kFullAttention : LayerKind::kSlidingAttention);
+    }
+  } else {  // 3 SWA : 1 full, full first (kernels.md §9; verify against the checkpoint's layer_types)
+    for (int64_t l = 0; l < n_layers; ++l) m.layers.push_back(l % 4 == 0 ? LayerKind::kFullAttention : LayerKind::kSlidingAttention);
+  }
+  m.experts = r.Req<int64_t>("moe_num_experts");
+  m.top_k = r.Req<int64_t>("moe_top_k");
+  m.moe_intermediate = r.Req<int64_t>("moe_intermediate_size");
+  m.shared_intermediate = r.Opt<int64_t>("share_expert_dim", r.Opt<int64_t>("share_expert_dims", 0));
+  m.dense_intermediate = r.Req<int64_t>("intermediate_size");
+  m.sigmoid_router = true;
+  m.norm_topk = r.Opt<bool>("norm_expert_weight", true);
+  m.routed_scaling = r.Opt<double>("moe_router_scaling_factor", 1.0);
+  m.moe_layer.assign(static_cast<size_t>(n_layers), false);
+  const std::vector<int64_t> moe = r.Has("moe_layers_enum") ? r.IntList("moe_layers_enum") : std::vector<int64_t>{};
+  for (int64_t l : moe)
+    if (l >= 0 && l < n_layers) m.moe_layer[static_cast<size_t>(l)] = true;
+  if (r.Has("swiglu_limits"))
+    for (const auto& e : r.Get("swiglu_limits")) m.swiglu_limits.push_back(e.IsNull() ? 0.0 : r.Scalar<double>(e, "swiglu_limits"));
+  m.mtp_layers = r.Opt<int64_t>("num_nextn_predict_layers", 3);
+}
+
+}  // namespace
+
+namespace {
+ModelConfig ParseRoot(const YAML::Node& root, const std::string& file);
+}  // namespace
+
+ModelConfig ParseModelConfig(const std::string& text, const std::string& file) { return ParseRoot(LoadYamlString(text, file), file); }
+ModelConfig LoadModelConfig(const std::string& path) { return ParseRoot(LoadYamlFile(path), path); }
+
+namespace {
+ModelConfig ParseRoot(const YAML::Node& root, const std::string& file) {
+  if (!root.IsMap()) throw InputError(file + ": a model config is a mapping of HuggingFace config keys");
+  const Reader top(root, file, "model config");
+  ModelConfig m;
+  m.file = file;
+  m.model_type = top.Req<std::string>("model_type");
+  static const std::vector<std::string> kTypes = {"qwen3_next", "qwen3_5_moe", "qwen3_5", "qwen3_5_text", "qwen3_5_moe_text", "step3p5"};
+  bool known = false;
+  for (const auto& t : kTypes) known |= t == m.model_type;
+  if (!known) throw InputError(Where(file, root["model_type"]) + ": model_type '" + m.model_type + "' is not supported" + NearestHint(m.model_type, kTypes));
+  // Qwen3.5 checkpoints nest the language model's settings under text_config.
+  const Reader r(top.Has("text_config") ? root["text_config"] : root, file, "model config");
+  m.hidden = r.Req<int64_t>("hidden_size");
+  const int64_t n_layers = r.Req<int64_t>("num_hidden_layers");
+  m.vocab = r.Req<int64_t>("vocab_size");
+  m.rms_norm_eps = r.Opt<double>("rms_norm_eps", 1e-6);
+  RequirePositive(r, "hidden_size", m.hidden);
+  RequirePositive(r, "num_hidden_layers", n_layers);
+  if (m.model_type == "step3p5") ReadStep(r, m, n_layers);
+  else ReadQwen(r, m, n_layers);
+  if (static_cast<int64_t>(m.layers.size()) != n_layers)
+    throw InputError(Where(file, r.Get("layer_types")) + ": layer_types lists " + std::to_string(m.layers.size()) +
+                     " layers, fewer than num_hidden_layers = " + std::to_string(n_layers));
+  if (m.full.kv_heads <= 0 || m.full.heads % m.full.kv_heads || (m.sliding.heads && m.sliding.heads % m.sliding.kv_heads))
+    throw InputError(file + ": attention heads must be a multiple of the key/value heads");
+  if (m.lin_key_heads && m.lin_value_heads % m.lin_key_heads)
+    throw InputError(file + ": linear_num_value_heads must be a multiple of linear_num_key_heads");
+  return m;
+}
+}  // namespace
+
+
+namespace {
+
+double AttentionParams(const ModelConfig& m, const AttentionShape& a) {
+  const double H = static_cast<double>(m.hidden), q = static_cast<double>(a.heads * a.head_dim),
+               kv = static_cast<double>(a.kv_heads * a.head_dim);
+  const double gate = m.headwise_gate ? H * static_cast<double>(a.heads) : H * q;  // g_proj, or q_proj's second half
+  return H * q + gate + 2 * H * kv + q * H + 2.0 * static_cast<double>(a.head_dim);
+}
+
+double GdnParams(const ModelConfig& m) {
+  const double H = static_cast<double>(m.hidden), hv = static_cast<double>(m.lin_value_heads);
+  const double qkvz = static_cast<double>(2 * m.lin_key_heads * m.lin_key_dim + 2 * m.lin_value_heads * m.lin_value_dim);
+  return H * qkvz + H * 2 * hv + static_cast<double>(m.conv_dim() * m.conv_kernel) + 2 * hv + static_cast<double>(m.lin_value_dim) +
+         hv * static_cast<double>(m.lin_value_dim) * H;
+}
+
+}  // namespace
+
+ParamCount CountParams(const ModelConfig& m) {
+  const double H = static_cast<double>(m.hidden);
+  ParamCount c;
+  const double embed = static_cast<double>(m.vocab) * H;
+  c.total = c.active = 2 * embed + H;  // embedding, lm_head (untied), final norm
+  const double expert = 3 * H * static_cast<double>(m.moe_intermediate), shared = 3 * H * static_cast<double>(m.shared_intermediate);
+  const double router = H * static_cast<double>(m.experts) + (m.shared_gated ? H : 0);
+  auto layer = [&](LayerKind k, bool moe, double& total, double& active) {
+    double p = 2 * H;  // input and post-attention norms
+    p += k == LayerKind::kLinearAttention ? GdnParams(m) : AttentionParams(m, k == LayerKind::kSlidingAttention ? m.sliding : m.full);
+    total += p;
+    active += p;
+    if (moe) {
+      total += static_cast<double>(m.experts) * expert + shared + router;
+      active += static_cast<double>(m.top_k) * expert + shared + router;
+    } else {
+      total += 3 * H * static_cast<double>(m.dense_intermediate);
+      active += 3 * H * static_cast<double>(m.dense_intermediate);
+    }
+  };
+  for (size_t l = 0; l < m.layers.size(); ++l) layer(m.layers[l], m.moe_layer[l], c.total, c.active);
+  // MTP layers (not active in a plain forward): fc 2H -> H, two norms, one decoder layer each.
+  double mtp_active = 0;
+  for (int64_t i = 0; i < m.mtp_layers; ++i) {
+    c.mtp += 2 * H * H + 2 * H;
+    layer(m.sliding.heads ? LayerKind::kSlidingAttention : LayerKind::kFullAttention, m.experts > 0, c.mtp, mtp_active);
+  }
+  return c;
+}
+
+}  // namespace npusim
