@@ -11,6 +11,7 @@
 #include "model/text.h"
 #include "ops/runner.h"
 #include "reports/kernel_report.h"
+#include "workloads/memory_plan.h"
 #include "workloads/model_config.h"
 
 namespace npusim {
@@ -24,7 +25,9 @@ usage:
                      [--timing-only | --functional] [--seed N] [--functional-limit-mb N]
   npusim kernel --list
   npusim validate FILE.yaml
-  npusim model CONFIG.json         what the simulator reads from a HuggingFace model config
+  npusim model CONFIG.json [--device SOC] [--tp N] [--dp N] [--ep N] [--draft-tokens D]
+               [--ssm-dtype T] [--quantization w8a8_dynamic] [--mem-fraction F] [--max-running-requests N]
+                                   the architecture read from a HuggingFace config, per-rank shapes, HBM plan
   npusim --help
 
 common options: --quiet, --log-level {trace,debug,info,warn,error}
@@ -176,9 +179,20 @@ int Validate(const std::vector<std::string>& argv) {
 
 // `npusim model FILE`: the architecture the simulator reads from a model config.
 int Model(const std::vector<std::string>& argv) {
-  Args a = Parse(argv, {"--quiet"}, {"--log-level"});
+  Args a = Parse(argv, {"--quiet"}, {"--log-level", "--device", "--tp", "--dp", "--ep", "--draft-tokens", "--ssm-dtype", "--quantization",
+                                     "--mem-fraction", "--max-running-requests"});
   ConfigureLogging(a);
   if (a.positional.size() != 1) throw InputError("npusim model needs one model config (e.g. configs/models/qwen3-next-80b-a3b.json)");
+  auto integer = [&](const char* key, const char* def) {
+    const std::string v = Option(a, key, def);
+    try {
+      size_t used = 0;
+      const long long x = std::stoll(v, &used);
+      if (used == v.size() && x >= 0) return static_cast<int64_t>(x);
+    } catch (const std::exception&) {
+    }
+    throw InputError(std::string(key) + " takes a non-negative integer, got '" + v + "'");
+  };
   const ModelConfig m = LoadModelConfig(a.positional[0]);
   const ParamCount p = CountParams(m);
   std::string layers;
@@ -204,6 +218,32 @@ int Model(const std::vector<std::string>& argv) {
                 m.shared_gated ? " (sigmoid-gated)" : "", m.sigmoid_router ? "sigmoid + bias" : "softmax");
   std::printf("  params     %.2f B, %.2f B active per token (embeddings included); MTP layers %.2f B\n", p.total / 1e9, p.active / 1e9,
               p.mtp / 1e9);
+  const ParallelPlan plan{integer("--tp", "1"), integer("--dp", "1"), integer("--ep", "1")};
+  const DeviceConfig device = LoadDevice(Option(a, "--device", "Ascend910B3"));
+  MemoryOptions mo;
+  mo.draft_tokens = integer("--draft-tokens", "0");
+  mo.ssm_dtype = Option(a, "--ssm-dtype", "");
+  mo.quantization = Option(a, "--quantization", "");
+  mo.max_running_requests = integer("--max-running-requests", "48");
+  try {
+    mo.mem_fraction_static = std::stod(Option(a, "--mem-fraction", "0.8"));
+  } catch (const std::exception&) {
+    throw InputError("--mem-fraction takes a number in (0, 1]");
+  }
+  if (!(mo.mem_fraction_static > 0 && mo.mem_fraction_static <= 1)) throw InputError("--mem-fraction takes a number in (0, 1]");
+  const RankShapes rs = ShapesPerRank(m, plan);
+  std::printf("per rank   tp %lld dp %lld ep %lld on %s: %lld q / %lld kv heads, GDN %lld / %lld heads (conv_dim %lld), %lld experts x %lld, vocab %lld\n",
+              static_cast<long long>(plan.tp), static_cast<long long>(plan.dp), static_cast<long long>(plan.ep), device.soc.c_str(),
+              static_cast<long long>(rs.q_heads), static_cast<long long>(rs.kv_heads), static_cast<long long>(rs.lin_key_heads),
+              static_cast<long long>(rs.lin_value_heads), static_cast<long long>(rs.conv_dim), static_cast<long long>(rs.experts),
+              static_cast<long long>(rs.moe_intermediate), static_cast<long long>(rs.vocab));
+  const MemoryPlan mp = PlanMemory(m, plan, device, mo);
+  auto gib = [](int64_t b) { return static_cast<double>(b) / (1 << 30); };
+  std::printf("HBM        %.2f GiB of %.2f (mem_fraction_static %.2f): weights %.2f, MTP %.2f, mamba pool %.2f (%lld + 1 slots x %.2f MiB",
+              gib(mp.budget), gib(mp.hbm), mo.mem_fraction_static, gib(mp.weights), gib(mp.mtp_weights), gib(mp.mamba_pool),
+              static_cast<long long>(mo.max_running_requests), static_cast<double>(mp.mamba_per_request + mp.spec_per_request) / (1 << 20));
+  std::printf("), workspace %.2f, KV pool %.2f = %lld tokens x %lld B\n", gib(mp.workspace), gib(mp.kv_pool), static_cast<long long>(mp.kv_tokens),
+              static_cast<long long>(mp.kv_per_token));
   return kExitOk;
 }
 

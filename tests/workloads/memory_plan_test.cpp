@@ -1,0 +1,83 @@
+// Per-rank shapes and the HBM plan of one rank.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "devices/device_config.h"
+#include "model/error.h"
+#include "workloads/memory_plan.h"
+
+namespace npusim {
+namespace {
+
+using ::testing::HasSubstr;
+
+ModelConfig Shipped(const std::string& name) { return LoadModelConfig(ConfigDir() + "/models/" + name); }
+
+TEST(MemoryPlan, Qwen3NextShapesAtTp4) {
+  const RankShapes s = ShapesPerRank(Shipped("qwen3-next-80b-a3b.json"), {4, 1, 1});
+  EXPECT_EQ(s.q_heads, 4);
+  EXPECT_EQ(s.kv_heads, 1);  // 2 KV heads over 4 ranks: replicated
+  EXPECT_EQ(s.lin_key_heads, 4);
+  EXPECT_EQ(s.lin_value_heads, 8);
+  EXPECT_EQ(s.conv_dim, 2048);  // 2 x 4 x 128 + 8 x 128
+  EXPECT_EQ(s.experts, 512);
+  EXPECT_EQ(s.moe_intermediate, 128);
+  EXPECT_EQ(s.vocab, 37984);
+  const RankShapes e = ShapesPerRank(Shipped("qwen3-next-80b-a3b.json"), {16, 1, 16});
+  EXPECT_EQ(e.experts, 32);
+  EXPECT_EQ(e.moe_intermediate, 512);
+  EXPECT_THROW(ShapesPerRank(Shipped("qwen3-next-80b-a3b.json"), {3, 1, 1}), InputError);
+}
+
+TEST(MemoryPlan, Qwen3NextTp4OnA2StatePerRequestAndKvPerToken) {
+  const ModelConfig m = Shipped("qwen3-next-80b-a3b.json");
+  MemoryOptions o;
+  const MemoryPlan p = PlanMemory(m, {4, 1, 1}, LoadDevice("Ascend910B3"), o);
+  // 36 GDN layers x (conv 3 rows x 2048 x bf16 + ssm 8 x 128 x 128 x fp32) = 36 x (12 KiB + 512 KiB).
+  EXPECT_EQ(p.mamba_per_request, 36 * (3 * 2048 * 2 + 8 * 128 * 128 * 4));
+  // 12 full layers x K and V x 1 head x 256 x bf16.
+  EXPECT_EQ(p.kv_per_token, 12 * 2 * 1 * 256 * 2);
+  // bf16 weights: about a quarter of 79.7 B parameters x 2 B (embeddings split, KV heads replicated).
+  EXPECT_NEAR(static_cast<double>(p.weights), 79.67e9 * 2 / 4, 79.67e9 * 2 / 4 * 0.02);
+  EXPECT_EQ(p.kv_tokens % 128, 0);
+  EXPECT_GT(p.kv_tokens, 0);
+  EXPECT_LE(p.weights + p.workspace + p.mamba_pool + p.kv_pool, p.budget);
+}
+
+TEST(MemoryPlan, MtpAddsIntermediateCachesAndAWiderConvWindow) {
+  const ModelConfig m = Shipped("qwen3-next-80b-a3b.json");
+  MemoryOptions o;
+  o.draft_tokens = 4;
+  o.ssm_dtype = "bfloat16";
+  const MemoryPlan p = PlanMemory(m, {4, 1, 1}, LoadDevice("Ascend910B3"), o);
+  const int64_t ssm = 8 * 128 * 128 * 2;
+  EXPECT_EQ(p.mamba_per_request, 36 * ((3 + 3) * 2048 * 2 + ssm));          // (kw-1)+(d-1) conv rows
+  EXPECT_EQ(p.spec_per_request, 36 * 4 * (ssm + 3 * 2048 * 2));             // d states and windows
+  EXPECT_GT(p.mtp_weights, 0);
+}
+
+TEST(MemoryPlan, W8A8RoughlyHalvesTheWeights) {
+  const ModelConfig m = Shipped("qwen3.5-35b-a3b.json");
+  MemoryOptions bf, q;
+  q.quantization = "w8a8_dynamic";
+  const DeviceConfig d = LoadDevice("Ascend910B3");
+  const double ratio = static_cast<double>(PlanMemory(m, {4, 1, 1}, d, q).weights) / static_cast<double>(PlanMemory(m, {4, 1, 1}, d, bf).weights);
+  EXPECT_GT(ratio, 0.5);
+  EXPECT_LT(ratio, 0.6);  // embeddings and routers stay bf16
+  q.quantization = "w4a16";
+  EXPECT_THROW(PlanMemory(m, {4, 1, 1}, d, q), InputError);
+}
+
+TEST(MemoryPlan, TooBigForOneChipIsOutOfMemoryWithTheBreakdown) {
+  try {
+    PlanMemory(Shipped("qwen3.5-397b-a17b.json"), {1, 1, 1}, LoadDevice("Ascend910B3"), MemoryOptions{});
+    FAIL() << "397 B parameters fitted in 64 GB";
+  } catch (const SimFailure& e) {
+    EXPECT_EQ(e.status(), "out_of_memory");
+    EXPECT_THAT(e.what(), HasSubstr("weights: "));
+    EXPECT_THAT(e.what(), HasSubstr("mamba_pool: "));
+  }
+}
+
+}  // namespace
+}  // namespace npusim

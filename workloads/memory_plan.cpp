@@ -1,0 +1,130 @@
+#include "workloads/memory_plan.h"
+
+#include <algorithm>
+
+#include "model/dtype.h"
+#include "model/error.h"
+
+namespace npusim {
+
+namespace {
+
+int64_t Split(int64_t n, int64_t parts, const std::string& what) {
+  if (parts <= 0 || n % parts)
+    throw InputError(what + " (" + std::to_string(n) + ") does not divide over " + std::to_string(parts) + " ranks");
+  return n / parts;
+}
+
+// Heads split over the attention TP group; KV heads fewer than the group are replicated.
+int64_t KvSplit(int64_t kv, int64_t tp, const std::string& what) {
+  if (kv >= tp) return Split(kv, tp, what);
+  if (tp % kv) throw InputError(what + " (" + std::to_string(kv) + ") neither divides nor is replicated evenly over " + std::to_string(tp) + " ranks");
+  return 1;
+}
+
+}  // namespace
+
+RankShapes ShapesPerRank(const ModelConfig& m, const ParallelPlan& p) {
+  RankShapes s;
+  s.attn_tp = Split(p.tp, p.dp, "tp_size over dp_size");
+  s.moe_tp = Split(p.tp, p.ep, "tp_size over ep_size");
+  s.q_heads = Split(m.full.heads, s.attn_tp, "num_attention_heads");
+  s.kv_heads = KvSplit(m.full.kv_heads, s.attn_tp, "num_key_value_heads");
+  if (m.count(LayerKind::kSlidingAttention)) {
+    s.swa_q_heads = Split(m.sliding.heads, s.attn_tp, "sliding num_attention_heads");
+    s.swa_kv_heads = KvSplit(m.sliding.kv_heads, s.attn_tp, "sliding num_attention_groups");
+  }
+  if (m.count(LayerKind::kLinearAttention)) {
+    s.lin_key_heads = Split(m.lin_key_heads, s.attn_tp, "linear_num_key_heads");
+    s.lin_value_heads = Split(m.lin_value_heads, s.attn_tp, "linear_num_value_heads");
+    s.conv_dim = 2 * s.lin_key_heads * m.lin_key_dim + s.lin_value_heads * m.lin_value_dim;
+  }
+  if (m.experts) {
+    s.experts = Split(m.experts, p.ep, "num_experts");
+    s.moe_intermediate = Split(m.moe_intermediate, s.moe_tp, "moe_intermediate_size");
+    s.shared_intermediate = m.shared_intermediate ? Split(m.shared_intermediate, p.tp, "shared expert intermediate size") : 0;
+  }
+  s.dense_intermediate = m.dense_intermediate ? Split(m.dense_intermediate, p.tp, "intermediate_size") : 0;
+  s.vocab = (m.vocab + p.tp - 1) / p.tp;  // vocab-parallel shards, the last one padded
+  return s;
+}
+
+std::vector<std::pair<std::string, int64_t>> MemoryPlan::Breakdown() const {
+  return {{"weights", weights},
+          {"mtp_weights", mtp_weights},
+          {"mamba_pool", mamba_pool},
+          {"kv_pool", kv_pool},
+          {"workspace", workspace},
+          {"budget (mem_fraction_static x HBM)", budget},
+          {"hbm", hbm}};
+}
+
+MemoryPlan PlanMemory(const ModelConfig& m, const ParallelPlan& p, const DeviceConfig& d, const MemoryOptions& o) {
+  const RankShapes s = ShapesPerRank(m, p);
+  const bool w8a8 = o.quantization == "w8a8_dynamic";
+  if (!o.quantization.empty() && !w8a8)
+    throw InputError("quantization '" + o.quantization + "' is not supported" + std::string(" (use w8a8_dynamic or leave it empty)"));
+  const int64_t H = m.hidden, bf = 2;
+  // A linear [in -> out] on this rank: bf16, or int8 with an fp32 scale per output channel.
+  auto linear = [&](int64_t in, int64_t out, bool quant) { return quant ? in * out + out * 4 : in * out * bf; };
+  auto attention = [&](const AttentionShape& a, int64_t q, int64_t kv, bool quant) {
+    const int64_t D = a.head_dim;
+    const int64_t gate = m.headwise_gate ? linear(H, q, false) : 0;
+    return linear(H, q * D * (m.headwise_gate ? 1 : 2), quant) + 2 * linear(H, kv * D, quant) + linear(q * D, H, quant) + gate + 2 * D * bf;
+  };
+  auto gdn = [&](bool quant) {
+    const int64_t hv = s.lin_value_heads, qkvz = 2 * s.lin_key_heads * m.lin_key_dim + 2 * hv * m.lin_value_dim;
+    return linear(H, qkvz, quant) + linear(H, 2 * hv, quant) + s.conv_dim * m.conv_kernel * bf + 2 * hv * 4 + m.lin_value_dim * bf +
+           linear(hv * m.lin_value_dim, H, quant);
+  };
+  auto mlp = [&](bool moe, bool quant) {
+    if (!moe) return 3 * linear(H, s.dense_intermediate, quant);
+    return s.experts * 3 * linear(H, s.moe_intermediate, quant) + 3 * linear(H, s.shared_intermediate, quant) +
+           H * m.experts * bf + (m.shared_gated ? H * bf : 0);
+  };
+  auto layer = [&](LayerKind k, bool moe, bool quant) {
+    int64_t b = 2 * H * bf;
+    if (k == LayerKind::kLinearAttention) b += gdn(quant);
+    else if (k == LayerKind::kSlidingAttention) b += attention(m.sliding, s.swa_q_heads, s.swa_kv_heads, quant);
+    else b += attention(m.full, s.q_heads, s.kv_heads, quant);
+    return b + mlp(moe, quant);
+  };
+
+  MemoryPlan plan;
+  plan.hbm = d.hbm_bytes;
+  plan.budget = static_cast<int64_t>(o.mem_fraction_static * static_cast<double>(d.hbm_bytes));
+  plan.weights = 2 * s.vocab * H * bf + H * bf;
+  for (size_t l = 0; l < m.layers.size(); ++l) plan.weights += layer(m.layers[l], m.moe_layer[l], w8a8);
+  if (o.draft_tokens > 0)  // the MTP draft layers stay unquantized (kernels.md §7.4)
+    for (int64_t i = 0; i < m.mtp_layers; ++i)
+      plan.mtp_weights += linear(2 * H, H, false) / p.tp + 2 * H * bf +
+                          layer(m.sliding.heads ? LayerKind::kSlidingAttention : LayerKind::kFullAttention, m.experts > 0, false);
+  plan.workspace = o.workspace_bytes;
+
+  // Per request: conv window (kw-1, +d-1 rows with MTP) and ssm state per GDN layer; with MTP the
+  // intermediate caches hold d ssm states and d conv windows per layer.
+  const int64_t gdn_layers = m.count(LayerKind::kLinearAttention), d_tok = std::max<int64_t>(o.draft_tokens, 0);
+  const int64_t ssm_bytes = static_cast<int64_t>(SizeOf(ParseDType(o.ssm_dtype.empty() ? m.mamba_ssm_dtype : o.ssm_dtype)));
+  const int64_t conv_rows = m.conv_kernel - 1 + (d_tok > 0 ? d_tok - 1 : 0);
+  const int64_t ssm_state = s.lin_value_heads * m.lin_key_dim * m.lin_value_dim * ssm_bytes;
+  plan.mamba_per_request = gdn_layers * (conv_rows * s.conv_dim * bf + ssm_state);
+  plan.spec_per_request = d_tok > 0 ? gdn_layers * d_tok * (ssm_state + (m.conv_kernel - 1) * s.conv_dim * bf) : 0;
+  plan.mamba_pool = (o.max_running_requests + 1) * (plan.mamba_per_request + plan.spec_per_request);
+  plan.kv_per_token = m.count(LayerKind::kFullAttention) * 2 * s.kv_heads * m.full.head_dim * bf;
+  plan.swa_kv_per_request = m.count(LayerKind::kSlidingAttention) * 2 * s.swa_kv_heads * m.sliding.head_dim * bf * m.sliding_window;
+
+  const int64_t fixed = plan.weights + plan.mtp_weights + plan.workspace + plan.mamba_pool +
+                        (o.max_running_requests + 1) * plan.swa_kv_per_request;
+  const int64_t page_bytes = plan.kv_per_token * o.page_size;
+  if (fixed + page_bytes > plan.budget) {
+    std::string msg = "out of memory on one rank: weights, state pools and workspace need " + std::to_string(fixed) +
+                      " B plus one KV page, mem_fraction_static x HBM gives " + std::to_string(plan.budget) + " B";
+    for (const auto& [k, v] : plan.Breakdown()) msg += "\n  " + k + ": " + std::to_string(v) + " B";
+    throw SimFailure("out_of_memory", msg);
+  }
+  plan.kv_tokens = page_bytes > 0 ? (plan.budget - fixed) / page_bytes * o.page_size : 0;
+  plan.kv_pool = plan.kv_tokens * plan.kv_per_token;
+  return plan;
+}
+
+}  // namespace npusim

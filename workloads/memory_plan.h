@@ -1,0 +1,56 @@
+// Per-rank shapes of a model under a parallel plan, and the HBM plan of one rank: weights, the
+// paged KV pool, the mamba state pool (conv + ssm), the MTP intermediate caches and a
+// workspace reserve, within mem_fraction_static of the HBM (issue #4 part 3).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "devices/device_config.h"
+#include "workloads/model_config.h"
+
+namespace npusim {
+
+struct ParallelPlan {
+  int64_t tp = 1;  // tp_size: ranks of the model
+  int64_t dp = 1;  // dp_size: data-parallel attention groups (attention TP = tp / dp)
+  int64_t ep = 1;  // ep_size: expert-parallel ranks (MoE TP = tp / ep)
+};
+
+struct RankShapes {
+  int64_t attn_tp = 1, moe_tp = 1;
+  int64_t q_heads = 0, kv_heads = 0, swa_q_heads = 0, swa_kv_heads = 0;  // KV heads replicated below attn_tp
+  int64_t lin_key_heads = 0, lin_value_heads = 0, conv_dim = 0;
+  int64_t experts = 0, moe_intermediate = 0, shared_intermediate = 0, dense_intermediate = 0;
+  int64_t vocab = 0;  // embedding / lm_head shard
+};
+
+// InputError when a size does not divide (heads by attention TP, experts by EP, ...).
+RankShapes ShapesPerRank(const ModelConfig& m, const ParallelPlan& p);
+
+struct MemoryOptions {
+  double mem_fraction_static = 0.8;  // share of HBM for weights + pools (SGLang server arg)
+  std::string ssm_dtype;             // empty: the model's mamba_ssm_dtype
+  std::string quantization;          // "" (bf16) or "w8a8_dynamic"
+  int64_t draft_tokens = 0;          // speculative_num_draft_tokens (0: no MTP)
+  int64_t max_running_requests = 48;
+  int64_t page_size = 128;
+  int64_t workspace_bytes = 2LL << 30;  // activations and kernel workspaces [estimate, not sourced]
+};
+
+struct MemoryPlan {
+  int64_t hbm = 0, budget = 0;                  // budget = mem_fraction_static x HBM
+  int64_t weights = 0, mtp_weights = 0, workspace = 0;
+  int64_t mamba_per_request = 0, spec_per_request = 0;  // conv + ssm state; MTP intermediate caches
+  int64_t mamba_pool = 0;                       // (max_running_requests + 1 dummy slot) x per request
+  int64_t kv_per_token = 0;                     // full-attention layers, this rank
+  int64_t swa_kv_per_request = 0;               // sliding layers: window tokens per request
+  int64_t kv_pool = 0, kv_tokens = 0;           // what is left, in whole pages
+  std::vector<std::pair<std::string, int64_t>> Breakdown() const;
+};
+
+// Throws SimFailure("out_of_memory") with the breakdown when weights and state do not fit.
+MemoryPlan PlanMemory(const ModelConfig& m, const ParallelPlan& p, const DeviceConfig& d, const MemoryOptions& o);
+
+}  // namespace npusim
