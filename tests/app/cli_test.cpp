@@ -53,9 +53,11 @@ TEST(Cli, ScenarioS1ReproducesTheUbOverflow) {
 }
 
 TEST(Cli, ModelPrintsWhatItReadsAndRejectsABadConfig) {
-  Result r = Npusim("model " + std::string(NPUSIM_SOURCE_DIR) + "/configs/models/step-3.5-flash.json");
+  Result r = Npusim("model " + std::string(NPUSIM_SOURCE_DIR) + "/configs/models/step-3.5-flash.json --tp 8");
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("12 full_attention, 33 sliding_attention (+3 MTP)"));
+  EXPECT_THAT(r.output, HasSubstr("8 q / 1 kv heads"));  // 64 / 8 heads over 8 ranks
+  EXPECT_EQ(Npusim("model " + std::string(NPUSIM_SOURCE_DIR) + "/configs/models/step-3.5-flash.json").code, 3);  // 196 B on one chip
   const std::string bad = Dir("model") + "/bad.json";
   std::ofstream(bad) << "{\n  \"model_type\": \"step3p5\",\n  \"hidden_size\": \"wide\"\n}\n";
   Result b = Npusim("model " + bad);
