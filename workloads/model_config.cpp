@@ -97,6 +97,18 @@ void RequirePositive(const Reader& r, const std::string& key, T v) {
   if (v <= 0) throw InputError(Where(r.file(), r.Get(key)) + ": key '" + key + "' must be positive");
 }
 
+// layer_types: "full_attention" or the family's other kind, one per layer; entries past
+// num_hidden_layers (Step-3.5 lists its MTP layers too) are ignored.
+void ReadLayerTypes(const Reader& r, int64_t n_layers, LayerKind other, ModelConfig& m) {
+  const std::string other_name = LayerKindName(other);
+  for (const auto& e : r.Get("layer_types")) {
+    const std::string t = r.Scalar<std::string>(e, "layer_types");
+    if (t != other_name && t != "full_attention")
+      throw InputError(Where(r.file(), e) + ": layer type '" + t + "'" + NearestHint(t, {other_name, "full_attention"}));
+    if (static_cast<int64_t>(m.layers.size()) < n_layers) m.layers.push_back(t == "full_attention" ? LayerKind::kFullAttention : other);
+  }
+}
+
 void ReadQwen(const Reader& r, ModelConfig& m, int64_t n_layers) {
   m.full.heads = r.Req<int64_t>("num_attention_heads");
   m.full.kv_heads = r.Req<int64_t>("num_key_value_heads");
@@ -111,13 +123,7 @@ void ReadQwen(const Reader& r, ModelConfig& m, int64_t n_layers) {
   m.conv_kernel = r.Req<int64_t>("linear_conv_kernel_dim");
   m.mamba_ssm_dtype = r.Opt<std::string>("mamba_ssm_dtype", "float32");
   if (r.Has("layer_types")) {
-    for (const auto& e : r.Get("layer_types")) {
-      const std::string t = r.Scalar<std::string>(e, "layer_types");
-      if (t != "linear_attention" && t != "full_attention")
-        throw InputError(Where(r.file(), e) + ": layer type '" + t + "'" + NearestHint(t, {"linear_attention", "full_attention"}));
-      if (static_cast<int64_t>(m.layers.size()) < n_layers)
-        m.layers.push_back(t == "full_attention" ? LayerKind::kFullAttention : LayerKind::kLinearAttention);
-    }
+    ReadLayerTypes(r, n_layers, LayerKind::kLinearAttention, m);
   } else {
     const int64_t every = r.Req<int64_t>("full_attention_interval");
     RequirePositive(r, "full_attention_interval", every);
@@ -154,13 +160,7 @@ void ReadStep(const Reader& r, ModelConfig& m, int64_t n_layers) {
   m.sliding_window = r.Req<int64_t>("sliding_window");
   m.headwise_gate = true;
   if (r.Has("layer_types")) {
-    for (const auto& e : r.Get("layer_types")) {
-      const std::string t = r.Scalar<std::string>(e, "layer_types");
-      if (t != "sliding_attention" && t != "full_attention")
-        throw InputError(Where(r.file(), e) + ": layer type '" + t + "'" + NearestHint(t, {"sliding_attention", "full_attention"}));
-      if (static_cast<int64_t>(m.layers.size()) < n_layers)
-        m.layers.push_back(t == "full_attention" ? LayerKind::kFullAttention : LayerKind::kSlidingAttention);
-    }
+    ReadLayerTypes(r, n_layers, LayerKind::kSlidingAttention, m);
   } else {  // 3 SWA : 1 full, full first (kernels.md §9; verify against the checkpoint's layer_types)
     for (int64_t l = 0; l < n_layers; ++l) m.layers.push_back(l % 4 == 0 ? LayerKind::kFullAttention : LayerKind::kSlidingAttention);
   }
