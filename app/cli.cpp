@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <memory>
 
 #include <spdlog/spdlog.h>
@@ -12,6 +13,7 @@
 #include "ops/runner.h"
 #include "reports/kernel_report.h"
 #include "workloads/memory_plan.h"
+#include "workloads/step_graph.h"
 #include "workloads/model_config.h"
 
 namespace npusim {
@@ -27,7 +29,9 @@ usage:
   npusim validate FILE.yaml
   npusim model CONFIG.json [--device SOC] [--tp N] [--dp N] [--ep N] [--draft-tokens D]
                [--ssm-dtype T] [--quantization w8a8_dynamic] [--mem-fraction F] [--max-running-requests N]
-                                   the architecture read from a HuggingFace config, per-rank shapes, HBM plan
+               [--decode-batch B [--context C] [--gdn-impl fused|triton_chain]]
+                                   the architecture read from a HuggingFace config, per-rank shapes, HBM plan,
+                                   and with --decode-batch the device time of one decode step
   npusim --help
 
 common options: --quiet, --log-level {trace,debug,info,warn,error}
@@ -180,7 +184,7 @@ int Validate(const std::vector<std::string>& argv) {
 // `npusim model FILE`: the architecture the simulator reads from a model config.
 int Model(const std::vector<std::string>& argv) {
   Args a = Parse(argv, {"--quiet"}, {"--log-level", "--device", "--tp", "--dp", "--ep", "--draft-tokens", "--ssm-dtype", "--quantization",
-                                     "--mem-fraction", "--max-running-requests"});
+                                     "--mem-fraction", "--max-running-requests", "--decode-batch", "--context", "--gdn-impl"});
   ConfigureLogging(a);
   if (a.positional.size() != 1) throw InputError("npusim model needs one model config (e.g. configs/models/qwen3-next-80b-a3b.json)");
   auto integer = [&](const char* key, const char* def) {
@@ -244,6 +248,21 @@ int Model(const std::vector<std::string>& argv) {
               static_cast<long long>(mo.max_running_requests), static_cast<double>(mp.mamba_per_request + mp.spec_per_request) / (1 << 20));
   std::printf("), workspace %.2f, KV pool %.2f = %lld tokens x %lld B\n", gib(mp.workspace), gib(mp.kv_pool), static_cast<long long>(mp.kv_tokens),
               static_cast<long long>(mp.kv_per_token));
+  if (Option(a, "--decode-batch", "").empty()) return kExitOk;
+  DecodeOptions dec;
+  dec.batch = integer("--decode-batch", "24");
+  dec.context = integer("--context", "4096");
+  dec.gdn_impl = Option(a, "--gdn-impl", "fused");
+  dec.ssm_dtype = mo.ssm_dtype;
+  if (dec.batch < 1 || dec.context < 1) throw InputError("--decode-batch and --context take positive integers");
+  if (dec.gdn_impl != "fused" && dec.gdn_impl != "triton_chain")
+    throw InputError("--gdn-impl '" + dec.gdn_impl + "'" + NearestHint(dec.gdn_impl, {"fused", "triton_chain"}));
+  const StepTime st = TimeDecodeStep(m, plan, device, dec);
+  std::map<std::string, double> by_where;
+  for (const auto& [c, us] : st.calls) by_where[c.where] += us * static_cast<double>(c.count);
+  std::printf("decode     batch %lld at context %lld, GDN %s: %.3f ms of device time per step (no host cost)\n",
+              static_cast<long long>(dec.batch), static_cast<long long>(dec.context), dec.gdn_impl.c_str(), st.total_us / 1e3);
+  for (const auto& [w, us] : by_where) std::printf("  %-10s %9.3f ms %5.1f %%\n", w.c_str(), us / 1e3, 100 * us / st.total_us);
   return kExitOk;
 }
 
