@@ -30,8 +30,9 @@ usage:
   npusim model CONFIG.json [--device SOC] [--tp N] [--dp N] [--ep N] [--draft-tokens D]
                [--ssm-dtype T] [--quantization w8a8_dynamic] [--mem-fraction F] [--max-running-requests N]
                [--decode-batch B [--context C] [--gdn-impl fused|triton_chain]]
+               [--prefill-batch B [--prefill-tokens L] [--prefix P]]
                                    the architecture read from a HuggingFace config, per-rank shapes, HBM plan,
-                                   and with --decode-batch the device time of one decode step
+                                   and the device time of one decode or prefill step
   npusim --help
 
 common options: --quiet, --log-level {trace,debug,info,warn,error}
@@ -184,7 +185,8 @@ int Validate(const std::vector<std::string>& argv) {
 // `npusim model FILE`: the architecture the simulator reads from a model config.
 int Model(const std::vector<std::string>& argv) {
   Args a = Parse(argv, {"--quiet"}, {"--log-level", "--device", "--tp", "--dp", "--ep", "--draft-tokens", "--ssm-dtype", "--quantization",
-                                     "--mem-fraction", "--max-running-requests", "--decode-batch", "--context", "--gdn-impl"});
+                                     "--mem-fraction", "--max-running-requests", "--decode-batch", "--context", "--gdn-impl",
+                                     "--prefill-batch", "--prefill-tokens", "--prefix"});
   ConfigureLogging(a);
   if (a.positional.size() != 1) throw InputError("npusim model needs one model config (e.g. configs/models/qwen3-next-80b-a3b.json)");
   auto integer = [&](const char* key, const char* def) {
@@ -248,20 +250,32 @@ int Model(const std::vector<std::string>& argv) {
               static_cast<long long>(mo.max_running_requests), static_cast<double>(mp.mamba_per_request + mp.spec_per_request) / (1 << 20));
   std::printf("), workspace %.2f, KV pool %.2f = %lld tokens x %lld B\n", gib(mp.workspace), gib(mp.kv_pool), static_cast<long long>(mp.kv_tokens),
               static_cast<long long>(mp.kv_per_token));
-  if (Option(a, "--decode-batch", "").empty()) return kExitOk;
-  DecodeOptions dec;
-  dec.batch = integer("--decode-batch", "24");
-  dec.context = integer("--context", "4096");
-  dec.gdn_impl = Option(a, "--gdn-impl", "fused");
-  dec.ssm_dtype = mo.ssm_dtype;
-  if (dec.batch < 1 || dec.context < 1) throw InputError("--decode-batch and --context take positive integers");
-  if (dec.gdn_impl != "fused" && dec.gdn_impl != "triton_chain")
-    throw InputError("--gdn-impl '" + dec.gdn_impl + "'" + NearestHint(dec.gdn_impl, {"fused", "triton_chain"}));
-  const StepTime st = TimeDecodeStep(m, plan, device, dec);
+  const bool prefill = !Option(a, "--prefill-batch", "").empty();
+  if (Option(a, "--decode-batch", "").empty() && !prefill) return kExitOk;
+  StepShape step;
+  step.gdn_impl = Option(a, "--gdn-impl", "fused");
+  step.ssm_dtype = mo.ssm_dtype;
+  if (prefill) {
+    step.batch = integer("--prefill-batch", "1");
+    step.tokens = integer("--prefill-tokens", "4096");
+    step.prefix = integer("--prefix", "0");
+  } else {
+    step.batch = integer("--decode-batch", "24");
+    step.tokens = 1;
+    step.prefix = integer("--context", "4096") - 1;
+  }
+  if (step.batch < 1 || step.tokens < 1 || step.prefix < 0) throw InputError("the step's batch, tokens and context take positive integers");
+  if (step.gdn_impl != "fused" && step.gdn_impl != "triton_chain")
+    throw InputError("--gdn-impl '" + step.gdn_impl + "'" + NearestHint(step.gdn_impl, {"fused", "triton_chain"}));
+  const StepTime st = TimeStep(m, plan, device, step);
   std::map<std::string, double> by_where;
   for (const auto& [c, us] : st.calls) by_where[c.where] += us * static_cast<double>(c.count);
-  std::printf("decode     batch %lld at context %lld, GDN %s: %.3f ms of device time per step (no host cost)\n",
-              static_cast<long long>(dec.batch), static_cast<long long>(dec.context), dec.gdn_impl.c_str(), st.total_us / 1e3);
+  if (prefill)
+    std::printf("prefill    %lld x %lld tokens after a prefix of %lld: %.3f ms of device time per step (no host cost)\n",
+                static_cast<long long>(step.batch), static_cast<long long>(step.tokens), static_cast<long long>(step.prefix), st.total_us / 1e3);
+  else
+    std::printf("decode     batch %lld at context %lld, GDN %s: %.3f ms of device time per step (no host cost)\n",
+                static_cast<long long>(step.batch), static_cast<long long>(step.prefix + 1), step.gdn_impl.c_str(), st.total_us / 1e3);
   for (const auto& [w, us] : by_where) std::printf("  %-10s %9.3f ms %5.1f %%\n", w.c_str(), us / 1e3, 100 * us / st.total_us);
   return kExitOk;
 }

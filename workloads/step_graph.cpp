@@ -14,53 +14,66 @@ std::string S(int64_t v) { return std::to_string(v); }
 
 }  // namespace
 
-std::vector<KernelCall> DecodeStep(const ModelConfig& m, const ParallelPlan& p, const DecodeOptions& o) {
+std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p, const StepShape& o) {
   const RankShapes s = ShapesPerRank(m, p);
-  const int64_t B = o.batch, H = m.hidden;
+  const int64_t B = o.batch, L = o.tokens, T = B * L, H = m.hidden;
+  const bool decode = L == 1;
   std::vector<KernelCall> calls;
   auto add = [&](const std::string& where, int64_t count, const std::string& op, Kvs kv) {
     if (count > 0) calls.push_back({op, std::move(kv), count, where});
   };
   auto all_reduce = [&](const std::string& where, int64_t count) {
-    if (p.tp > 1) add(where, count, "all_reduce", {{"ranks", S(p.tp)}, {"elements", S(B * H)}});
+    if (p.tp > 1) add(where, count, "all_reduce", {{"ranks", S(p.tp)}, {"elements", S(T * H)}});
   };
   auto matmul = [&](const std::string& where, int64_t count, int64_t k, int64_t n) {
-    add(where, count, "matmul", {{"m", S(B)}, {"k", S(k)}, {"n", S(n)}});
+    add(where, count, "matmul", {{"m", S(T)}, {"k", S(k)}, {"n", S(n)}});
   };
-  add("head", 1, "embedding", {{"tokens", S(B)}, {"hidden", S(H)}, {"vocab", S(s.vocab)}, {"total_vocab", S(m.vocab)}});
+  add("head", 1, "embedding", {{"tokens", S(T)}, {"hidden", S(H)}, {"vocab", S(s.vocab)}, {"total_vocab", S(m.vocab)}});
   all_reduce("head", 1);
 
   const int64_t gdn = m.count(LayerKind::kLinearAttention);
   if (gdn) {
-    const std::string ssm = o.ssm_dtype.empty() ? (o.gdn_impl == "fused" ? "bfloat16" : m.mamba_ssm_dtype) : o.ssm_dtype;
-    add("gdn", gdn, "rms_norm", {{"tokens", S(B)}, {"hidden", S(H)}});
+    add("gdn", gdn, "rms_norm", {{"tokens", S(T)}, {"hidden", S(H)}});
     matmul("gdn", gdn, H, 2 * s.lin_key_heads * m.lin_key_dim + 2 * s.lin_value_heads * m.lin_value_dim);  // in_proj_qkvz
     matmul("gdn", gdn, H, 2 * s.lin_value_heads);                                                           // in_proj_ba
-    add("gdn", gdn, "causal_conv1d_update", {{"requests", S(B)}, {"dim", S(s.conv_dim)}, {"kw", S(m.conv_kernel)}});
-    add("gdn", gdn, "recurrent_gated_delta_rule",
-        {{"impl", o.gdn_impl}, {"batch", S(B)}, {"heads_k", S(s.lin_key_heads)}, {"heads_v", S(s.lin_value_heads)},
-         {"k_dim", S(m.lin_key_dim)}, {"v_dim", S(m.lin_value_dim)}, {"ssm_dtype", ssm}});
-    add("gdn", gdn, "rms_norm_gated", {{"tokens", S(B)}, {"heads", S(s.lin_value_heads)}, {"v_dim", S(m.lin_value_dim)}});
+    if (decode) {
+      const std::string ssm = o.ssm_dtype.empty() ? (o.gdn_impl == "fused" ? "bfloat16" : m.mamba_ssm_dtype) : o.ssm_dtype;
+      add("gdn", gdn, "causal_conv1d_update", {{"requests", S(B)}, {"dim", S(s.conv_dim)}, {"kw", S(m.conv_kernel)}});
+      add("gdn", gdn, "recurrent_gated_delta_rule",
+          {{"impl", o.gdn_impl}, {"batch", S(B)}, {"heads_k", S(s.lin_key_heads)}, {"heads_v", S(s.lin_value_heads)},
+           {"k_dim", S(m.lin_key_dim)}, {"v_dim", S(m.lin_value_dim)}, {"ssm_dtype", ssm}});
+    } else {  // chunked path: gating, q/k L2 norms, varlen conv, the chunk-64 pipeline
+      const std::string initial = o.prefix > 0 ? "all" : "none";
+      add("gdn", gdn, "fused_gdn_gating", {{"tokens", S(T)}, {"heads", S(s.lin_value_heads)}});
+      add("gdn", 2 * gdn, "l2norm", {{"tokens", S(T)}, {"heads", S(s.lin_key_heads)}, {"head_dim", S(m.lin_key_dim)}});
+      add("gdn", gdn, "causal_conv1d_fn", {{"requests", S(B)}, {"seq_len", S(L)}, {"initial", initial}, {"dim", S(s.conv_dim)},
+                                           {"kw", S(m.conv_kernel)}});
+      add("gdn", gdn, "chunk_gated_delta_rule",
+          {{"requests", S(B)}, {"tokens", S(L)}, {"initial", initial}, {"heads", S(s.lin_value_heads)}, {"key_heads", S(s.lin_key_heads)},
+           {"k_dim", S(m.lin_key_dim)}, {"v_dim", S(m.lin_value_dim)},
+           {"ssm_dtype", o.ssm_dtype.empty() ? m.mamba_ssm_dtype : o.ssm_dtype}});
+    }
+    add("gdn", gdn, "rms_norm_gated", {{"tokens", S(T)}, {"heads", S(s.lin_value_heads)}, {"v_dim", S(m.lin_value_dim)}});
     matmul("gdn", gdn, s.lin_value_heads * m.lin_value_dim, H);  // out_proj
     all_reduce("gdn", gdn);
   }
   auto attention = [&](const std::string& where, int64_t n, const AttentionShape& a, int64_t q, int64_t kv, bool sliding) {
     if (!n) return;
     const int64_t D = a.head_dim;
-    add(where, n, "rms_norm", {{"tokens", S(B)}, {"hidden", S(H)}});
+    add(where, n, "rms_norm", {{"tokens", S(T)}, {"hidden", S(H)}});
     matmul(where, n, H, (q * (m.headwise_gate ? 1 : 2) + 2 * kv) * D);             // q (+ gate), k, v
     if (m.headwise_gate) matmul(where, n, H, q);                                    // g_proj
-    add(where, n, "rms_norm", {{"tokens", S(B * (q + kv))}, {"hidden", S(D)}, {"residual", "0"}});  // QK-norm
-    add(where, n, "rotary_embedding", {{"tokens", S(B)}, {"heads", S(q)}, {"kv_heads", S(kv)}, {"head_dim", S(D)},
+    add(where, n, "rms_norm", {{"tokens", S(T * (q + kv))}, {"hidden", S(D)}, {"residual", "0"}});  // QK-norm
+    add(where, n, "rotary_embedding", {{"tokens", S(T)}, {"heads", S(q)}, {"kv_heads", S(kv)}, {"head_dim", S(D)},
                                        {"rotary_dim", S(static_cast<int64_t>(static_cast<double>(D) * a.partial_rotary))}});
-    Kvs fia = {{"batch", S(B)}, {"q_len", "1"}, {"context", S(o.context - 1)}, {"heads", S(q)}, {"kv_heads", S(kv)}, {"head_dim", S(D)}};
+    Kvs fia = {{"batch", S(B)}, {"q_len", S(L)}, {"context", S(o.prefix)}, {"heads", S(q)}, {"kv_heads", S(kv)}, {"head_dim", S(D)},
+               {"sparse_mode", sliding ? "4" : decode ? "0" : "3"}};
     if (sliding) {
-      fia.push_back({"sparse_mode", "4"});
       fia.push_back({"window", S(m.sliding_window)});
-      fia.push_back({"mask", "swa"});
+      if (decode) fia.push_back({"mask", "swa"});  // the S4 fix: an explicit mask for one query
     }
     add(where, n, "fused_infer_attention_score", fia);
-    add(where, n, "attention_gate", {{"tokens", S(B)}, {"heads", S(q)}, {"head_dim", S(D)}, {"mode", m.headwise_gate ? "headwise" : "elementwise"}});
+    add(where, n, "attention_gate", {{"tokens", S(T)}, {"heads", S(q)}, {"head_dim", S(D)}, {"mode", m.headwise_gate ? "headwise" : "elementwise"}});
     matmul(where, n, q * D, H);  // o_proj
     all_reduce(where, n);
   };
@@ -71,41 +84,41 @@ std::vector<KernelCall> DecodeStep(const ModelConfig& m, const ParallelPlan& p, 
   for (bool b : m.moe_layer) moe += b;
   const int64_t dense = static_cast<int64_t>(m.layers.size()) - moe;
   if (moe) {
-    const int64_t rows = B * m.top_k;
-    add("moe", moe, "rms_norm", {{"tokens", S(B)}, {"hidden", S(H)}});
+    const int64_t rows = T * m.top_k;
+    add("moe", moe, "rms_norm", {{"tokens", S(T)}, {"hidden", S(H)}});
     matmul("moe", moe, H, m.experts);  // router
-    add("moe", moe, "moe_gating_topk", {{"tokens", S(B)}, {"experts", S(m.experts)}, {"top_k", S(m.top_k)},
+    add("moe", moe, "moe_gating_topk", {{"tokens", S(T)}, {"experts", S(m.experts)}, {"top_k", S(m.top_k)},
                                         {"scoring", m.sigmoid_router ? "sigmoid" : "softmax"}, {"bias", m.sigmoid_router ? "1" : "0"}});
-    add("moe", moe, "moe_init_routing", {{"tokens", S(B)}, {"hidden", S(H)}, {"top_k", S(m.top_k)}, {"experts", S(m.experts)}});
+    add("moe", moe, "moe_init_routing", {{"tokens", S(T)}, {"hidden", S(H)}, {"top_k", S(m.top_k)}, {"experts", S(m.experts)}});
     add("moe", moe, "grouped_matmul", {{"rows", S(rows)}, {"experts", S(s.experts)}, {"k", S(H)}, {"n", S(2 * s.moe_intermediate)}, {"skew", "0"}});
     add("moe", moe, "swiglu", {{"tokens", S(rows)}, {"inter", S(s.moe_intermediate)}});
     add("moe", moe, "grouped_matmul", {{"rows", S(rows)}, {"experts", S(s.experts)}, {"k", S(s.moe_intermediate)}, {"n", S(H)}, {"skew", "0"}});
     if (s.shared_intermediate) {
       matmul("moe", moe, H, 2 * s.shared_intermediate);
-      add("moe", moe, "swiglu", {{"tokens", S(B)}, {"inter", S(s.shared_intermediate)}});
+      add("moe", moe, "swiglu", {{"tokens", S(T)}, {"inter", S(s.shared_intermediate)}});
       matmul("moe", moe, s.shared_intermediate, H);
     }
-    add("moe", moe, "moe_finalize_routing", {{"tokens", S(B)}, {"hidden", S(H)}, {"top_k", S(m.top_k)}, {"experts", S(m.experts)},
+    add("moe", moe, "moe_finalize_routing", {{"tokens", S(T)}, {"hidden", S(H)}, {"top_k", S(m.top_k)}, {"experts", S(m.experts)},
                                              {"shared", !s.shared_intermediate ? "none" : m.shared_gated ? "gated" : "plain"}});
     all_reduce("moe", moe);
   }
   if (dense) {
-    add("dense", dense, "rms_norm", {{"tokens", S(B)}, {"hidden", S(H)}});
+    add("dense", dense, "rms_norm", {{"tokens", S(T)}, {"hidden", S(H)}});
     matmul("dense", dense, H, 2 * s.dense_intermediate);
-    add("dense", dense, "swiglu", {{"tokens", S(B)}, {"inter", S(s.dense_intermediate)}});
+    add("dense", dense, "swiglu", {{"tokens", S(T)}, {"inter", S(s.dense_intermediate)}});
     matmul("dense", dense, s.dense_intermediate, H);
     all_reduce("dense", dense);
   }
-  add("head", 1, "rms_norm", {{"tokens", S(B)}, {"hidden", S(H)}});
+  add("head", 1, "rms_norm", {{"tokens", S(B)}, {"hidden", S(H)}});  // the last token of each request
   add("head", 1, "lm_head_argmax", {{"tokens", S(B)}, {"hidden", S(H)}, {"vocab", S(s.vocab)}});
   return calls;
 }
 
-StepTime TimeDecodeStep(const ModelConfig& m, const ParallelPlan& p, const DeviceConfig& d, const DecodeOptions& o) {
+StepTime TimeStep(const ModelConfig& m, const ParallelPlan& p, const DeviceConfig& d, const StepShape& o) {
   StepTime t;
   RunOptions ro;
   ro.mode = ModeChoice::kTimingOnly;
-  for (const KernelCall& c : DecodeStep(m, p, o)) {
+  for (const KernelCall& c : StepKernels(m, p, o)) {
     const Op& op = FindOp(c.op);
     ParamValues pv(op.params());
     for (const auto& [k, v] : c.params) pv.Set(k, v);

@@ -1,7 +1,10 @@
-// The kernels one rank launches for one decode step of a model (one token per request): the
+// The kernels one rank launches for one forward step of a model over `batch` requests of
+// `tokens` new tokens each after `prefix` cached ones: decode (tokens = 1: conv update + the
+// recurrent GDN kernel, attention over the context) or prefill/extend (tokens > 1: gating, L2
+// norms, varlen conv and the chunked GDN pipeline, causal attention with the prefix). The
 // per-layer graph of kernel-set launches at per-rank shapes, and its device time from the
 // kernel simulator (memoised by shape). The serving engine (issue #4) builds on this; host
-// launch cost and graph capture are not in it.
+// launch cost, graph capture, DP attention and EP all-to-all are not in it yet.
 #pragma once
 
 #include <cstdint>
@@ -22,20 +25,21 @@ struct KernelCall {
   std::string where;  // "gdn", "attention", "sliding", "moe", "dense", "head"
 };
 
-struct DecodeOptions {
-  int64_t batch = 24;       // requests decoding on this rank
-  int64_t context = 4096;   // KV tokens per request (the new token included)
-  std::string gdn_impl = "fused";  // recurrent_gated_delta_rule impl: fused or triton_chain
-  std::string ssm_dtype;    // empty: the model's (the fused op needs bfloat16)
+struct StepShape {
+  int64_t batch = 24;       // requests in the step on this rank
+  int64_t tokens = 1;       // new tokens per request (1 = decode)
+  int64_t prefix = 4095;    // tokens already cached per request
+  std::string gdn_impl = "fused";  // decode: recurrent_gated_delta_rule impl, fused or triton_chain
+  std::string ssm_dtype;    // empty: the model's (the fused decode op needs bfloat16)
 };
 
-std::vector<KernelCall> DecodeStep(const ModelConfig& m, const ParallelPlan& p, const DecodeOptions& o);
+std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p, const StepShape& o);
 
 struct StepTime {
   double total_us = 0;
   std::vector<std::pair<KernelCall, double>> calls;  // each call and its time per launch (us)
 };
 // Runs every distinct call timing-only on `d`; SimFailure / InputError from a kernel propagate.
-StepTime TimeDecodeStep(const ModelConfig& m, const ParallelPlan& p, const DeviceConfig& d, const DecodeOptions& o);
+StepTime TimeStep(const ModelConfig& m, const ParallelPlan& p, const DeviceConfig& d, const StepShape& o);
 
 }  // namespace npusim
