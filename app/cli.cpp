@@ -277,6 +277,16 @@ int Model(const std::vector<std::string>& argv) {
     std::printf("decode     batch %lld at context %lld, GDN %s: %.3f ms of device time per step (no host cost)\n",
                 static_cast<long long>(step.batch), static_cast<long long>(step.prefix + 1), step.gdn_impl.c_str(), st.total_us / 1e3);
   for (const auto& [w, us] : by_where) std::printf("  %-10s %9.3f ms %5.1f %%\n", w.c_str(), us / 1e3, 100 * us / st.total_us);
+  if (prefill || mo.draft_tokens < 2) return kExitOk;
+  // One MTP round (NEXTN, topk 1): d - 1 draft steps, then the target verifies d tokens.
+  StepShape verify = step;
+  verify.tokens = mo.draft_tokens;
+  verify.verify = true;
+  const StepTime draft = TimeCalls(DraftStepKernels(m, plan, step), device), ver = TimeStep(m, plan, device, verify);
+  const double round = static_cast<double>(mo.draft_tokens - 1) * draft.total_us + ver.total_us;
+  std::printf("MTP round  d = %lld: %lld draft steps x %.3f ms + verify and commit %.3f ms = %.3f ms for 1 to %lld tokens per request\n",
+              static_cast<long long>(mo.draft_tokens), static_cast<long long>(mo.draft_tokens - 1), draft.total_us / 1e3,
+              ver.total_us / 1e3, round / 1e3, static_cast<long long>(mo.draft_tokens));
   return kExitOk;
 }
 

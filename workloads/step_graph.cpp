@@ -17,7 +17,7 @@ std::string S(int64_t v) { return std::to_string(v); }
 std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p, const StepShape& o) {
   const RankShapes s = ShapesPerRank(m, p);
   const int64_t B = o.batch, L = o.tokens, T = B * L, H = m.hidden;
-  const bool decode = L == 1;
+  const bool decode = L == 1 || o.verify;  // the recurrent kernels: one token, or d in verify mode
   std::vector<KernelCall> calls;
   auto add = [&](const std::string& where, int64_t count, const std::string& op, Kvs kv) {
     if (count > 0) calls.push_back({op, std::move(kv), count, where});
@@ -38,10 +38,11 @@ std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p,
     matmul("gdn", gdn, H, 2 * s.lin_value_heads);                                                           // in_proj_ba
     if (decode) {
       const std::string ssm = o.ssm_dtype.empty() ? (o.gdn_impl == "fused" ? "bfloat16" : m.mamba_ssm_dtype) : o.ssm_dtype;
-      add("gdn", gdn, "causal_conv1d_update", {{"requests", S(B)}, {"dim", S(s.conv_dim)}, {"kw", S(m.conv_kernel)}});
+      add("gdn", gdn, "causal_conv1d_update", {{"requests", S(B)}, {"draft_tokens", S(L)}, {"dim", S(s.conv_dim)}, {"kw", S(m.conv_kernel)}});
       add("gdn", gdn, "recurrent_gated_delta_rule",
-          {{"impl", o.gdn_impl}, {"batch", S(B)}, {"heads_k", S(s.lin_key_heads)}, {"heads_v", S(s.lin_value_heads)},
-           {"k_dim", S(m.lin_key_dim)}, {"v_dim", S(m.lin_value_dim)}, {"ssm_dtype", ssm}});
+          {{"impl", o.gdn_impl}, {"mode", o.verify ? "verify" : "decode"}, {"batch", S(B)}, {"draft_tokens", S(L)},
+           {"heads_k", S(s.lin_key_heads)}, {"heads_v", S(s.lin_value_heads)}, {"k_dim", S(m.lin_key_dim)},
+           {"v_dim", S(m.lin_value_dim)}, {"ssm_dtype", ssm}});
     } else {  // chunked path: gating, q/k L2 norms, varlen conv, the chunk-64 pipeline
       const std::string initial = o.prefix > 0 ? "all" : "none";
       add("gdn", gdn, "fused_gdn_gating", {{"tokens", S(T)}, {"heads", S(s.lin_value_heads)}});
@@ -67,10 +68,10 @@ std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p,
     add(where, n, "rotary_embedding", {{"tokens", S(T)}, {"heads", S(q)}, {"kv_heads", S(kv)}, {"head_dim", S(D)},
                                        {"rotary_dim", S(static_cast<int64_t>(static_cast<double>(D) * a.partial_rotary))}});
     Kvs fia = {{"batch", S(B)}, {"q_len", S(L)}, {"context", S(o.prefix)}, {"heads", S(q)}, {"kv_heads", S(kv)}, {"head_dim", S(D)},
-               {"sparse_mode", sliding ? "4" : decode ? "0" : "3"}};
+               {"sparse_mode", sliding ? "4" : L == 1 ? "0" : "3"}};
     if (sliding) {
       fia.push_back({"window", S(m.sliding_window)});
-      if (decode) fia.push_back({"mask", "swa"});  // the S4 fix: an explicit mask for one query
+      if (L == 1) fia.push_back({"mask", "swa"});  // the S4 fix: an explicit mask for one query
     }
     add(where, n, "fused_infer_attention_score", fia);
     add(where, n, "attention_gate", {{"tokens", S(T)}, {"heads", S(q)}, {"head_dim", S(D)}, {"mode", m.headwise_gate ? "headwise" : "elementwise"}});
@@ -109,16 +110,47 @@ std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p,
     matmul("dense", dense, s.dense_intermediate, H);
     all_reduce("dense", dense);
   }
-  add("head", 1, "rms_norm", {{"tokens", S(B)}, {"hidden", S(H)}});  // the last token of each request
-  add("head", 1, "lm_head_argmax", {{"tokens", S(B)}, {"hidden", S(H)}, {"vocab", S(s.vocab)}});
+  const int64_t sampled = o.verify ? T : B;  // verify needs the logits of every draft position
+  add("head", 1, "rms_norm", {{"tokens", S(sampled)}, {"hidden", S(H)}});
+  add("head", 1, "lm_head_argmax", {{"tokens", S(sampled)}, {"hidden", S(H)}, {"vocab", S(s.vocab)}});
+  if (o.verify) {  // greedy acceptance, then commit the accepted token's ssm state and roll the conv window back
+    add("head", 1, "verify_greedy", {{"batch", S(B)}, {"draft_tokens", S(L)}});
+    if (gdn) {
+      const std::string ssm = o.ssm_dtype.empty() ? (o.gdn_impl == "fused" ? "bfloat16" : m.mamba_ssm_dtype) : o.ssm_dtype;
+      add("commit", 1, "move_intermediate_cache", {{"layers", S(gdn)}, {"requests", S(B)}, {"draft_tokens", S(L)},
+                                                  {"heads", S(s.lin_value_heads)}, {"k_dim", S(m.lin_key_dim)},
+                                                  {"v_dim", S(m.lin_value_dim)}, {"ssm_dtype", ssm}});
+      add("commit", 1, "conv_state_rollback", {{"layers", S(gdn)}, {"requests", S(B)}, {"draft_tokens", S(L)},
+                                               {"conv_kernel", S(m.conv_kernel)}, {"conv_dim", S(s.conv_dim)}});
+    }
+  }
+  return calls;
+}
+
+std::vector<KernelCall> DraftStepKernels(const ModelConfig& m, const ParallelPlan& p, const StepShape& o) {
+  // The draft layer is one decoder layer of the model's attention kind with its MLP: reuse the
+  // step graph of a one-layer model whose layer is that kind, then add the fc.
+  ModelConfig one = m;
+  one.layers = {m.sliding.heads ? LayerKind::kSlidingAttention : LayerKind::kFullAttention};
+  one.moe_layer = {m.experts > 0};
+  StepShape s = o;
+  s.tokens = 1;
+  s.verify = false;
+  std::vector<KernelCall> calls = StepKernels(one, p, s);
+  calls.push_back({"matmul", {{"m", std::to_string(o.batch)}, {"k", std::to_string(2 * m.hidden)}, {"n", std::to_string(m.hidden)}}, 1, "draft"});
+  for (KernelCall& c : calls) c.where = "draft";
   return calls;
 }
 
 StepTime TimeStep(const ModelConfig& m, const ParallelPlan& p, const DeviceConfig& d, const StepShape& o) {
+  return TimeCalls(StepKernels(m, p, o), d);
+}
+
+StepTime TimeCalls(const std::vector<KernelCall>& calls, const DeviceConfig& d) {
   StepTime t;
   RunOptions ro;
   ro.mode = ModeChoice::kTimingOnly;
-  for (const KernelCall& c : StepKernels(m, p, o)) {
+  for (const KernelCall& c : calls) {
     const Op& op = FindOp(c.op);
     ParamValues pv(op.params());
     for (const auto& [k, v] : c.params) pv.Set(k, v);

@@ -31,7 +31,13 @@ struct StepShape {
   int64_t prefix = 4095;    // tokens already cached per request
   std::string gdn_impl = "fused";  // decode: recurrent_gated_delta_rule impl, fused or triton_chain
   std::string ssm_dtype;    // empty: the model's (the fused decode op needs bfloat16)
+  bool verify = false;      // MTP target verify of `tokens` = d draft tokens: the recurrent kernels in
+                            // verify mode, logits for every token, greedy acceptance, state commit
 };
+
+// One MTP draft step (NEXTN): the draft layer (fc over [embedding | hidden], one decoder layer)
+// and its lm_head for `batch` tokens.
+std::vector<KernelCall> DraftStepKernels(const ModelConfig& m, const ParallelPlan& p, const StepShape& o);
 
 std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p, const StepShape& o);
 
@@ -41,5 +47,6 @@ struct StepTime {
 };
 // Runs every distinct call timing-only on `d`; SimFailure / InputError from a kernel propagate.
 StepTime TimeStep(const ModelConfig& m, const ParallelPlan& p, const DeviceConfig& d, const StepShape& o);
+StepTime TimeCalls(const std::vector<KernelCall>& calls, const DeviceConfig& d);
 
 }  // namespace npusim

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "devices/device_config.h"
+#include "model/error.h"
 #include "workloads/step_graph.h"
 
 namespace npusim {
@@ -69,6 +70,35 @@ TEST(StepGraph, PrefillTakesTheChunkedGdnPathAndCausalAttention) {
       }
   const StepTime t = TimeStep(Shipped("qwen3-next-80b-a3b.json"), {4, 1, 1}, LoadDevice("Ascend910B3"), pre);
   EXPECT_GT(t.total_us, TimeStep(Shipped("qwen3-next-80b-a3b.json"), {4, 1, 1}, LoadDevice("Ascend910B3"), StepShape{}).total_us);
+}
+
+TEST(StepGraph, MtpVerifyCommitsTheAcceptedStateAndS1OverflowsOnA3) {
+  const ModelConfig m = Shipped("qwen3-next-80b-a3b.json");
+  StepShape v;
+  v.tokens = 4;
+  v.verify = true;
+  const std::vector<KernelCall> calls = StepKernels(m, {16, 1, 1}, v);
+  EXPECT_EQ(Launches(calls, "verify_greedy"), 1);
+  EXPECT_EQ(Launches(calls, "move_intermediate_cache"), 1);  // all 36 GDN layers in one launch
+  EXPECT_EQ(Launches(calls, "conv_state_rollback"), 1);
+  for (const KernelCall& c : calls) {
+    if (c.op == "lm_head_argmax") {
+      EXPECT_EQ(c.params[0].second, "96");  // logits for 24 x 4 positions
+    }
+  }
+  EXPECT_FALSE(DraftStepKernels(m, {16, 1, 1}, v).empty());
+  // Scenario S1 at model level: the Triton path keeps the fp32 state of the config; the commit
+  // kernel's default tiling overflows the A3 UB at the first verify.
+  v.gdn_impl = "triton_chain";
+  try {
+    TimeStep(m, {16, 1, 1}, LoadDevice("Ascend910_9392"), v);
+    FAIL() << "no overflow";
+  } catch (const SimFailure& e) {
+    EXPECT_EQ(e.status(), "ub_overflow");
+    EXPECT_NE(std::string(e.what()).find("move_intermediate_cache"), std::string::npos);
+  }
+  v.ssm_dtype = "bfloat16";  // the fix
+  EXPECT_GT(TimeStep(m, {16, 1, 1}, LoadDevice("Ascend910_9392"), v).total_us, 0);
 }
 
 }  // namespace
