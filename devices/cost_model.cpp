@@ -64,21 +64,46 @@ uint64_t CostModel::LocalCycles(const Instr& in) const {
   }
 }
 
-uint64_t SharedMemory::Touch(uint64_t addr, uint64_t len, uint64_t& missed) {
+namespace {
+// Bits [lo, hi) of a 64-bit mask.
+uint64_t Bits(uint64_t lo, uint64_t hi) { return (hi >= 64 ? ~0ull : (1ull << hi) - 1) & ~((1ull << lo) - 1); }
+}  // namespace
+
+uint64_t SharedMemory::Touch(uint64_t addr, uint64_t len, bool write, uint64_t& missed, uint64_t& dirtied) {
+  if (len == 0) return 0;
   uint64_t hit = 0;
-  for (uint64_t g = addr / kGranule; g * kGranule < addr + len; ++g) {
-    const uint64_t lo = std::max(addr, g * kGranule), hi = std::min(addr + len, (g + 1) * kGranule);
-    if (resident_.count(g)) {
-      hit += hi - lo;
-      continue;
+  const uint64_t g_first = addr / kGranule, g_last = (addr + len - 1) / kGranule;
+  for (uint64_t page = g_first / kPageGranules; page <= g_last / kPageGranules; ++page) {
+    const uint64_t lo = std::max(g_first, page * kPageGranules) - page * kPageGranules;
+    const uint64_t hi = std::min(g_last + 1, (page + 1) * kPageGranules) - page * kPageGranules;
+    const uint64_t mask = Bits(lo, hi);
+    auto [it, fresh] = pages_.try_emplace(page);
+    if (fresh) order_.push_back(page);
+    Page& pg = it->second;
+    const uint64_t was = pg.resident & mask;
+    // Bytes of the resident granules in range: whole granules, less the parts of the first and
+    // last granule that lie outside [addr, addr + len).
+    uint64_t bytes = static_cast<uint64_t>(__builtin_popcountll(was)) * kGranule;
+    const uint64_t g0 = page * kPageGranules + lo, g1 = page * kPageGranules + hi - 1;
+    if (was & (1ull << lo)) bytes -= addr > g0 * kGranule ? addr - g0 * kGranule : 0;
+    if (was & (1ull << (hi - 1))) bytes -= (g1 + 1) * kGranule > addr + len ? (g1 + 1) * kGranule - (addr + len) : 0;
+    hit += bytes;
+    const uint64_t added = mask & ~pg.resident;
+    missed += static_cast<uint64_t>(__builtin_popcountll(added));
+    resident_ += static_cast<uint64_t>(__builtin_popcountll(added));
+    pg.resident |= mask;
+    if (write) {
+      dirtied += static_cast<uint64_t>(__builtin_popcountll(mask & ~pg.dirty));
+      pg.dirty |= mask;
     }
-    ++missed;
-    resident_.insert(g);
-    order_.push_back(g);
-    if (order_.size() > l2_granules_) {
-      resident_.erase(order_.front());
-      order_.pop_front();
-    }
+  }
+  // First in, first out, a page at a time; the dirty bits of an evicted page go with it (it was
+  // written back), so a rewrite after eviction is written back again.
+  while (resident_ > l2_granules_ && order_.size() > 1) {
+    auto it = pages_.find(order_.front());
+    order_.pop_front();
+    resident_ -= static_cast<uint64_t>(__builtin_popcountll(it->second.resident));
+    pages_.erase(it);
   }
   return hit;
 }
@@ -86,11 +111,10 @@ uint64_t SharedMemory::Touch(uint64_t addr, uint64_t len, uint64_t& missed) {
 uint64_t SharedMemory::Transfer(uint64_t start, const GmSpan& span, uint64_t bytes, uint64_t path_cycles, uint64_t latency,
                                 bool write) {
   uint64_t hit = 0, missed = 0, dirtied = 0;
-  for (uint32_t b = 0; b < span.blocks; ++b) {
-    const uint64_t a = span.addr + b * span.stride;
-    hit += Touch(a, span.block_bytes, missed);
-    if (write)
-      for (uint64_t g = a / kGranule; g * kGranule < a + span.block_bytes; ++g) dirtied += dirty_.insert(g).second ? 1 : 0;
+  if (span.stride == span.block_bytes) {  // contiguous blocks: one range
+    hit = Touch(span.addr, span.block_bytes * span.blocks, write, missed, dirtied);
+  } else {
+    for (uint32_t b = 0; b < span.blocks; ++b) hit += Touch(span.addr + b * span.stride, span.block_bytes, write, missed, dirtied);
   }
   // A read miss fills whole granules from HBM; a written granule is written back once per
   // launch, however often it is rewritten (a workspace slot reused by every loop iteration).

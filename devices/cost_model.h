@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <deque>
 #include <vector>
-#include <unordered_set>
+#include <unordered_map>
 
 #include <cstdint>
 
@@ -53,7 +53,8 @@ struct GmSpan {
 // HBM and L2 as bandwidth shared by every core: each GM transfer reserves its bytes on both,
 // first come first served in simulated-time order, so the chip never moves more than
 // bandwidth x time. L2 hits: GM bytes read or written earlier in the same launch are resident
-// (512 B granules, first-in first-out eviction beyond the L2 capacity) and a read of them
+// (512 B granules, one bit each in 32 KiB pages evicted first-in first-out beyond the L2
+// capacity) and a read of them
 // costs L2 bandwidth only; a read miss fills whole granules from HBM; each granule written is
 // written back to HBM once per launch (rewrites of a workspace stay in L2). L2 starts cold at
 // every launch (data left by an earlier kernel is not assumed to hit).
@@ -69,22 +70,28 @@ class SharedMemory {
   uint64_t l2_hit_bytes() const { return l2_hit_bytes_; }
   void ResetCounters() {
     read_bytes_ = write_bytes_ = l2_hit_bytes_ = 0;
-    resident_.clear();
+    pages_.clear();
     order_.clear();
-    dirty_.clear();
+    resident_ = 0;
   }
 
  private:
   static constexpr uint64_t kGranule = 512;
-  // Bytes of [addr, addr + len) already resident; makes every touched granule resident and
-  // adds the granules that were not to `missed`.
-  uint64_t Touch(uint64_t addr, uint64_t len, uint64_t& missed);
+  static constexpr uint64_t kPageGranules = 64;  // residency is tracked per 32 KiB page, one bit a granule
+  struct Page {
+    uint64_t resident = 0, dirty = 0;
+  };
+  // Bytes of [addr, addr + len) already resident; makes every touched granule resident (evicting
+  // the oldest pages beyond the L2 capacity), adds the granules that were not to `missed` and,
+  // for a write, the granules not yet dirty in this launch to `dirtied`.
+  uint64_t Touch(uint64_t addr, uint64_t len, bool write, uint64_t& missed, uint64_t& dirtied);
   double hbm_bpc_, l2_bpc_;
   uint64_t l2_granules_;
   double hbm_free_ = 0, l2_free_ = 0;
   uint64_t read_bytes_ = 0, write_bytes_ = 0, l2_hit_bytes_ = 0;
-  std::unordered_set<uint64_t> resident_, dirty_;
-  std::deque<uint64_t> order_;
+  std::unordered_map<uint64_t, Page> pages_;
+  std::deque<uint64_t> order_;  // pages in the order they became resident
+  uint64_t resident_ = 0;       // resident granules
 };
 
 // The chip-to-chip links one rank reads its peers over: per peer a link (the SIO pair link

@@ -115,10 +115,14 @@ TEST(Timing, RereadsHitL2AndSkipHbm) {
   mem.Transfer(100, GmSpan{512, 2, 256, 1024}, 512, 4, 0, false);
   EXPECT_EQ(mem.read_bytes(), 1024u + 512u);
   EXPECT_EQ(mem.l2_hit_bytes(), 1024u + 256u);
-  // 3 more granules than the L2 holds evict the oldest (granule 0): a re-read of it misses.
-  mem.Transfer(200, GmSpan{4096, 1, 1536, 1536}, 1536, 4, 0, false);
+  // Residency is tracked per 32 KiB page and evicted a page at a time, oldest first: 3 granules
+  // in the next page make 6 > 4 resident, so page 0 (granules 0, 1 and 3) goes; a re-read of
+  // granule 0 misses, the newer page still hits.
+  mem.Transfer(200, GmSpan{32768, 1, 1536, 1536}, 1536, 4, 0, false);
   const uint64_t before = mem.read_bytes();
   mem.Transfer(300, GmSpan{0, 1, 512, 512}, 512, 4, 0, false);
+  EXPECT_EQ(mem.read_bytes(), before + 512u);
+  mem.Transfer(400, GmSpan{32768, 1, 512, 512}, 512, 4, 0, false);
   EXPECT_EQ(mem.read_bytes(), before + 512u);
 }
 

@@ -58,14 +58,15 @@ TEST(AddKernel, LargeAddOnTheWholeChipSitsAtTheHbmRoofline) {
   KernelRun r = RunAdd({{"n", "67108864"}}, d, ModeChoice::kTimingOnly);  // 3 x 128 MiB
   ASSERT_EQ(r.status, "ok");
   EXPECT_EQ(r.block_dim, d.aiv_count);
-  // x and y are filled from HBM in 512 B granules, z written once. Block b+1 starts inside
+  // x and y are filled from HBM in 512 B granules, z written back once. Block b+1 starts inside
   // the granule holding block b's end (blocks start unaligned); when block b reaches it at the
   // end, 384 MiB of traffic has evicted it from the 192 MiB L2: at most one granule per
   // block boundary and input is filled twice.
   EXPECT_GE(r.launch.hbm_read_bytes, 2ull * 67108864 * 2);
   EXPECT_LE(r.launch.hbm_read_bytes, 2ull * 67108864 * 2 + 2ull * d.aiv_count * 512);
   EXPECT_LT(r.launch.l2_hit_bytes, r.launch.hbm_read_bytes / 50);
-  EXPECT_EQ(r.launch.hbm_write_bytes, 67108864ull * 2);
+  EXPECT_GE(r.launch.hbm_write_bytes, 67108864ull * 2);  // and a boundary granule written back twice at most
+  EXPECT_LE(r.launch.hbm_write_bytes, 67108864ull * 2 + 2ull * d.aiv_count * 512);
   const double bytes = static_cast<double>(r.launch.hbm_read_bytes + r.launch.hbm_write_bytes);
   EXPECT_DOUBLE_EQ(r.memory_bound_us, bytes / (d.hbm_bandwidth_gbps * 1e3));
   EXPECT_GE(r.launch.time_us, r.roofline_us);       // never faster than the roofline
