@@ -15,12 +15,6 @@ namespace {
 using chunk_gdr::kChunk;
 using op_util::Kv;
 
-// Names a kernel type without constructing it (kernels may only be built inside a launch).
-template <class K>
-struct Tag {
-  using type = K;
-};
-
 class ChunkGatedDeltaRuleOp : public Op {
  public:
   std::string name() const override { return "chunk_gated_delta_rule"; }
@@ -173,31 +167,19 @@ class ChunkGatedDeltaRuleOp : public Op {
       }
     }
     const int64_t units = d.NC() * d.HV, aiv = std::min<int64_t>(std::max<int64_t>(units, 1), dev.aiv_count);
-    auto aiv_launch = [&](auto tag, const std::string& stage, int64_t blocks) {
-      using Kernel = typename decltype(tag)::type;
-      KernelLaunch l;
-      l.name = name() + "." + stage;
-      l.block_dim = blocks;
-      l.core_type = CoreType::kAiv;
-      l.body = [g, d] {
-        Kernel k;
-        k.Init(g, d);
-        k.Process();
-      };
-      return l;
-    };
+    auto stage = [&](const std::string& what) { return name() + "." + what; };
+    const DType bf = DType::kBFloat16;
     LaunchPlan plan;
-    plan.launch = aiv_launch(Tag<chunk_gdr::KernelCumsum<bfloat16_t>>{}, "cumsum", std::min<int64_t>(std::max<int64_t>(d.NC(), 1), dev.aiv_count));
+    plan.launch = op_util::LaunchOf<chunk_gdr::KernelCumsum>(stage("cumsum"), std::min<int64_t>(std::max<int64_t>(d.NC(), 1), dev.aiv_count), CoreType::kAiv, bf, g, d);
     plan.then.push_back(batched_matmul::Launch<bfloat16_t>(name() + ".kkt", kkt, dev.aic_count));
-    plan.then.push_back(aiv_launch(Tag<chunk_gdr::KernelPrepare<bfloat16_t>>{}, "solve_tril", aiv));
+    plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelPrepare>(stage("solve_tril"), aiv, CoreType::kAiv, bf, g, d));
     plan.then.push_back(batched_matmul::Launch<bfloat16_t>(name() + ".wy_fast", wy, dev.aic_count));
-    KernelLaunch h = aiv_launch(Tag<chunk_gdr::KernelChunkH<bfloat16_t>>{}, "chunk_h", std::min<int64_t>(d.B * d.HV, dev.aic_count));
-    h.core_type = CoreType::kMix;
-    plan.then.push_back(h);
+    plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelChunkH>(stage("chunk_h"), std::min<int64_t>(d.B * d.HV, dev.aic_count),
+                                                                   CoreType::kMix, bf, g, d));
     plan.then.push_back(batched_matmul::Launch<bfloat16_t>(name() + ".chunk_o_qk", qk_qh, dev.aic_count));
-    plan.then.push_back(aiv_launch(Tag<chunk_gdr::KernelMask<bfloat16_t>>{}, "chunk_o_mask", aiv));
+    plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelMask>(stage("chunk_o_mask"), aiv, CoreType::kAiv, bf, g, d));
     plan.then.push_back(batched_matmul::Launch<bfloat16_t>(name() + ".chunk_o_pv", pv, dev.aic_count));
-    plan.then.push_back(aiv_launch(Tag<chunk_gdr::KernelOutput<bfloat16_t>>{}, "chunk_o", aiv));
+    plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelOutput>(stage("chunk_o"), aiv, CoreType::kAiv, bf, g, d));
     plan.tiling = {Kv("chunk", kChunk), Kv("chunks", d.NC()), Kv("launches", 9), Kv("state_orientation", d.vk ? "vk" : "kv")};
     return plan;
   }

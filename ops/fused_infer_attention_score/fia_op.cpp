@@ -180,17 +180,9 @@ class FiaOp : public Op {
     fia::Dims d = DimsOf(p, &ql, &kvl);
     fia::Gm g{&gm["query"], &gm["key_cache"], &gm["value_cache"], &gm["block_table"],
               d.explicit_mask ? &gm["atten_mask"] : nullptr, &gm["attention_out"], &gm["ws_scores"], &gm["ws_p"], &gm["ws_pv"]};
-    KernelLaunch l;
-    l.name = name();
-    l.core_type = CoreType::kMix;
-    l.block_dim = std::max<int64_t>(1, std::min<int64_t>({static_cast<int64_t>(d.units.size()), dev.aic_count, kMaxGroups}));
-    l.body = [g, d] {
-      fia::KernelFia<ascendc::bfloat16_t> k;
-      k.Init(g, d);
-      k.Process();
-    };
+    const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>({static_cast<int64_t>(d.units.size()), dev.aic_count, kMaxGroups}));
     LaunchPlan plan;
-    plan.launch = std::move(l);
+    plan.launch = op_util::LaunchOf<fia::KernelFia>(name(), blocks, CoreType::kMix, DType::kBFloat16, g, d);
     plan.tiling = {Kv("block_dim", plan.launch.block_dim), Kv("units", static_cast<int64_t>(d.units.size())), Kv("page", kPage),
                    Kv("gqa_packing", !d.units.empty() && d.units[0].heads_packed ? "heads of a token" : "tokens of a head")};
     return plan;
