@@ -1,6 +1,8 @@
 #include "app/cli.h"
 
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -12,7 +14,9 @@
 #include "model/text.h"
 #include "ops/runner.h"
 #include "reports/kernel_report.h"
+#include "reports/serving_report.h"
 #include "workloads/memory_plan.h"
+#include "workloads/serving.h"
 #include "workloads/step_graph.h"
 #include "workloads/model_config.h"
 
@@ -23,10 +27,14 @@ namespace {
 constexpr const char* kUsage = R"(npusim — Ascend-like NPU simulator
 
 usage:
+  npusim run [RUN.yaml] [--set key=value]... [--out DIR]
+                                   serve a model under a load (default configs/runs/quickstart.yaml);
+                                   writes metrics.json, requests.csv, op_summary.csv, trace.json, report.md
+                                   (default --out reports/out/<config name>)
   npusim kernel NAME [--device SOC|FILE.yaml] [--set key=value]... [--inputs DIR] [--out DIR]
                      [--timing-only | --functional] [--seed N] [--functional-limit-mb N]
   npusim kernel --list
-  npusim validate FILE.yaml
+  npusim validate FILE.yaml          a device config or a run config
   npusim model CONFIG.json [--device SOC] [--tp N] [--dp N] [--ep N] [--draft-tokens D]
                [--ssm-dtype T] [--quantization w8a8_dynamic] [--mem-fraction F] [--max-running-requests N]
                [--decode-batch B [--context C] [--gdn-impl fused|triton_chain]]
@@ -173,8 +181,15 @@ int Validate(const std::vector<std::string>& argv) {
   if (a.positional.size() != 1) throw InputError("npusim validate needs one YAML file");
   const std::string& path = a.positional[0];
   YAML::Node root = LoadYamlFile(path);
+  if (root.IsMap() && root["model"]) {
+    const ServingSetup s = PrepareServing(LoadRunConfig(path));
+    std::printf("ok: %s is a valid run config: %s on %lld x %s, %zu requests, KV pool %lld tokens per rank\n", path.c_str(),
+                s.model.file.c_str(), static_cast<long long>(s.plan.tp), s.device.soc.c_str(), s.requests.size(),
+                static_cast<long long>(s.memory.kv_tokens));
+    return kExitOk;
+  }
   if (!root.IsMap() || !root["soc"])
-    throw InputError(Where(path, root) + ": not a device config (no 'soc' key); npusim validate checks configs/devices/*.yaml");
+    throw InputError(Where(path, root) + ": neither a device config (no 'soc' key) nor a run config (no 'model' key)");
   DeviceConfig d = LoadDeviceFile(path);
   std::printf("ok: %s is a valid device config: %s, %lld AIC + %lld AIV at %g MHz, UB %lld B, L1 %lld B, HBM %g GB/s\n",
               path.c_str(), d.soc.c_str(), static_cast<long long>(d.aic_count), static_cast<long long>(d.aiv_count), d.clock_mhz,
@@ -290,6 +305,48 @@ int Model(const std::vector<std::string>& argv) {
   return kExitOk;
 }
 
+// `npusim run RUN.yaml`: a serving run; the kernels are timed in a forked child (step_cost.h).
+int Run(const std::vector<std::string>& argv) {
+  Args a = Parse(argv, {"--quiet"}, {"--log-level", "--set", "--out"});
+  ConfigureLogging(a);
+  if (a.positional.size() > 1) throw InputError("npusim run takes one run config");
+  const std::string path = a.positional.empty() ? "configs/runs/quickstart.yaml" : a.positional[0];
+  std::vector<std::pair<std::string, std::string>> sets;
+  for (const auto& [k, v] : a.options) {
+    if (k != "--set") continue;
+    const auto eq = v.find('=');
+    if (eq == std::string::npos) throw InputError("--set expects key=value, got '" + v + "'");
+    sets.emplace_back(v.substr(0, eq), v.substr(eq + 1));
+  }
+  const RunConfig rc = LoadRunConfig(path, sets);
+  std::string stem = std::filesystem::path(path).stem().string();
+  const std::string out = Option(a, "--out", "reports/out/" + stem);
+  const ServingSetup setup = PrepareServing(rc);
+  spdlog::info("run {}: {} requests, {} on {} x {}", path, setup.requests.size(), setup.model.file, setup.plan.tp, setup.device.soc);
+  ForkedKernelTimer timer(setup.device);
+  int64_t last_decile = 0;
+  auto progress = [&](int64_t done, int64_t total, double sim_us) {
+    const int64_t decile = done * 10 / total;
+    if (decile == last_decile && done != total) return;
+    last_decile = decile;
+    spdlog::info("{}/{} requests done, {:.3f} s simulated", done, total, sim_us / 1e6);
+  };
+  ServingResult result;
+  try {
+    result = RunServing(setup, timer, progress);
+  } catch (const SimFailure& e) {
+    std::error_code ec;
+    std::filesystem::create_directories(out, ec);
+    std::ofstream(out + "/metrics.json") << nlohmann::ordered_json{{"status", e.status()}, {"message", e.what()}, {"config", path}}.dump(2)
+                                         << "\n";
+    throw;
+  }
+  WriteServingOutputs(setup, result, out);
+  if (spdlog::get_level() <= spdlog::level::warn) std::cout << ServingSummary(setup, result, ComputeMetrics(result));
+  if (spdlog::get_level() <= spdlog::level::info) std::cout << "written " << out << "/\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunCli(const std::vector<std::string>& args) {
@@ -302,8 +359,9 @@ int RunCli(const std::vector<std::string>& args) {
     if (args[0] == "kernel") return Kernel(rest);
     if (args[0] == "validate") return Validate(rest);
     if (args[0] == "model") return Model(rest);
-    throw InputError("unknown command '" + args[0] + "'" + NearestHint(args[0], {"kernel", "validate", "model"}) +
-                     " (run, explore, capacity, sweep and merge arrive with later issues)");
+    if (args[0] == "run") return Run(rest);
+    throw InputError("unknown command '" + args[0] + "'" + NearestHint(args[0], {"run", "kernel", "validate", "model"}) +
+                     " (explore, capacity, sweep and merge arrive with issue #5)");
   } catch (const InputError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return kExitInvalidInput;

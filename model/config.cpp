@@ -85,7 +85,7 @@ YAML::Node YamlBinder::Find(const ParamSpec& spec, bool& found) {
     throw InputError(Where(file_, level.node) + ": missing key '" + KeyPath(spec.name) + "' (" + spec.desc +
                      (spec.unit.empty() ? "" : ", in " + spec.unit) + ")");
   }
-  if (found && !n.IsScalar())
+  if (found && !n.IsScalar() && !(spec.list && n.IsSequence()))
     throw InputError(Where(file_, n) + ": '" + KeyPath(spec.name) + "' must be a single value (" + spec.desc + ")");
   return n;
 }
@@ -125,7 +125,16 @@ void YamlBinder::Param(const ParamSpec& spec, double& value) {
 void YamlBinder::Param(const ParamSpec& spec, std::string& value) {
   bool found;
   YAML::Node n = Find(spec, found);
-  if (found) value = n.Scalar();
+  if (!found) return;
+  if (!n.IsSequence()) {
+    value = n.Scalar();
+    return;
+  }
+  value.clear();
+  for (const YAML::Node& item : n) {
+    if (!item.IsScalar()) throw InputError(Where(file_, item) + ": '" + KeyPath(spec.name) + "' takes a list of single values");
+    value += (value.empty() ? "" : ",") + item.Scalar();
+  }
 }
 
 void YamlBinder::CheckUnknown(const Level& level) {

@@ -20,6 +20,7 @@ struct ParamSpec {
   double min = -std::numeric_limits<double>::infinity();
   double max = std::numeric_limits<double>::infinity();
   bool optional = false;  // when absent, the struct's current value stays (the default)
+  bool list = false;      // string parameter that may be a YAML sequence: read as "a,b,c"
 };
 
 class ParamVisitor {

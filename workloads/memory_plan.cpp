@@ -45,14 +45,17 @@ RankShapes ShapesPerRank(const ModelConfig& m, const ParallelPlan& p) {
     s.shared_intermediate = m.shared_intermediate ? Split(m.shared_intermediate, p.tp, "shared expert intermediate size") : 0;
   }
   s.dense_intermediate = m.dense_intermediate ? Split(m.dense_intermediate, p.tp, "intermediate_size") : 0;
-  s.vocab = (m.vocab + p.tp - 1) / p.tp;  // vocab-parallel shards, the last one padded
+  const int64_t vocab_ranks = p.dp_lm_head ? s.attn_tp : p.tp;
+  s.vocab = (m.vocab + vocab_ranks - 1) / vocab_ranks;  // vocab-parallel shards, the last one padded
   return s;
 }
 
 std::vector<std::pair<std::string, int64_t>> MemoryPlan::Breakdown() const {
   return {{"weights", weights},
           {"mtp_weights", mtp_weights},
-          {"mamba_pool", mamba_pool},
+          {"mamba_state_pool", slots * mamba_per_request},
+          {"mtp_spec_caches", slots * spec_per_request},
+          {"swa_kv", slots * swa_kv_per_request},
           {"kv_pool", kv_pool},
           {"workspace", workspace},
           {"budget (mem_fraction_static x HBM)", budget},
@@ -109,7 +112,8 @@ MemoryPlan PlanMemory(const ModelConfig& m, const ParallelPlan& p, const DeviceC
   const int64_t ssm_state = s.lin_value_heads * m.lin_key_dim * m.lin_value_dim * ssm_bytes;
   plan.mamba_per_request = gdn_layers * (conv_rows * s.conv_dim * bf + ssm_state);
   plan.spec_per_request = d_tok > 0 ? gdn_layers * d_tok * (ssm_state + (m.conv_kernel - 1) * s.conv_dim * bf) : 0;
-  plan.mamba_pool = (o.max_running_requests + 1) * (plan.mamba_per_request + plan.spec_per_request);
+  plan.slots = o.max_running_requests + 1;
+  plan.mamba_pool = plan.slots * (plan.mamba_per_request + plan.spec_per_request);
   plan.kv_per_token = m.count(LayerKind::kFullAttention) * 2 * s.kv_heads * m.full.head_dim * bf;
   plan.swa_kv_per_request = m.count(LayerKind::kSlidingAttention) * 2 * s.swa_kv_heads * m.sliding.head_dim * bf * m.sliding_window;
 

@@ -16,6 +16,8 @@ struct ParallelPlan {
   int64_t tp = 1;  // tp_size: ranks of the model
   int64_t dp = 1;  // dp_size: data-parallel attention groups (attention TP = tp / dp)
   int64_t ep = 1;  // ep_size: expert-parallel ranks (MoE TP = tp / ep)
+  bool a2a = false;         // moe_a2a_backend deepep: MoE dispatch/combine by all-to-all, else all-reduce
+  bool dp_lm_head = false;  // enable_dp_lm_head: embedding/lm_head vocab-parallel within the attention TP group
 };
 
 struct RankShapes {
@@ -34,7 +36,7 @@ struct MemoryOptions {
   std::string ssm_dtype;             // empty: the model's mamba_ssm_dtype
   std::string quantization;          // "" (bf16) or "w8a8_dynamic"
   int64_t draft_tokens = 0;          // speculative_num_draft_tokens (0: no MTP)
-  int64_t max_running_requests = 48;
+  int64_t max_running_requests = 48;  // per rank (SGLang divides the server's value by dp_size)
   int64_t page_size = 128;
   int64_t workspace_bytes = 2LL << 30;  // activations and kernel workspaces [estimate, not sourced]
 };
@@ -43,7 +45,8 @@ struct MemoryPlan {
   int64_t hbm = 0, budget = 0;                  // budget = mem_fraction_static x HBM
   int64_t weights = 0, mtp_weights = 0, workspace = 0;
   int64_t mamba_per_request = 0, spec_per_request = 0;  // conv + ssm state; MTP intermediate caches
-  int64_t mamba_pool = 0;                       // (max_running_requests + 1 dummy slot) x per request
+  int64_t slots = 0;                            // max_running_requests + 1 dummy slot
+  int64_t mamba_pool = 0;                       // slots x (mamba + spec) per request
   int64_t kv_per_token = 0;                     // full-attention layers, this rank
   int64_t swa_kv_per_request = 0;               // sliding layers: window tokens per request
   int64_t kv_pool = 0, kv_tokens = 0;           // what is left, in whole pages

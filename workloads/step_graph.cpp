@@ -22,14 +22,20 @@ std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p,
   auto add = [&](const std::string& where, int64_t count, const std::string& op, Kvs kv) {
     if (count > 0) calls.push_back({op, std::move(kv), count, where});
   };
-  auto all_reduce = [&](const std::string& where, int64_t count) {
-    if (p.tp > 1) add(where, count, "all_reduce", {{"ranks", S(p.tp)}, {"elements", S(T * H)}});
+  // Collectives over `ranks` chips of `elements` per rank (none for one rank).
+  auto collective = [&](const std::string& where, int64_t count, const char* op, int64_t ranks, int64_t elements) {
+    if (ranks > 1 && elements > 0) add(where, count, op, {{"ranks", S(ranks)}, {"elements", S(elements)}});
   };
+  // Attention and GDN are TP within a DP-attention group: their partial sums reduce over it.
+  auto all_reduce = [&](const std::string& where, int64_t count) { collective(where, count, "all_reduce", s.attn_tp, T * H); };
+  // Embedding and lm_head: vocab-parallel over the group (enable_dp_lm_head) or over all ranks,
+  // which then see the tokens of every DP group.
+  const int64_t head_ranks = p.dp_lm_head ? s.attn_tp : p.tp, head_T = p.dp_lm_head ? T : T * p.dp;
   auto matmul = [&](const std::string& where, int64_t count, int64_t k, int64_t n) {
     add(where, count, "matmul", {{"m", S(T)}, {"k", S(k)}, {"n", S(n)}});
   };
-  add("head", 1, "embedding", {{"tokens", S(T)}, {"hidden", S(H)}, {"vocab", S(s.vocab)}, {"total_vocab", S(m.vocab)}});
-  all_reduce("head", 1);
+  add("head", 1, "embedding", {{"tokens", S(head_T)}, {"hidden", S(H)}, {"vocab", S(s.vocab)}, {"total_vocab", S(m.vocab)}});
+  collective("head", 1, "all_reduce", head_ranks, head_T * H);
 
   const int64_t gdn = m.count(LayerKind::kLinearAttention);
   if (gdn) {
@@ -85,23 +91,33 @@ std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p,
   for (bool b : m.moe_layer) moe += b;
   const int64_t dense = static_cast<int64_t>(m.layers.size()) - moe;
   if (moe) {
-    const int64_t rows = T * m.top_k;
-    add("moe", moe, "rms_norm", {{"tokens", S(T)}, {"hidden", S(H)}});
-    matmul("moe", moe, H, m.experts);  // router
-    add("moe", moe, "moe_gating_topk", {{"tokens", S(T)}, {"experts", S(m.experts)}, {"top_k", S(m.top_k)},
+    // Tokens this rank feeds its experts. DeepEP (a2a): the group's tokens split over its ranks,
+    // dispatched to the experts' ranks and combined back by all-to-all (balanced routing: a rank
+    // receives as many rows as it sends), then gathered within the group for the next layer.
+    // Otherwise MoE TP/EP over all ranks: every DP group's tokens gathered, partial sums all-reduced.
+    const int64_t Tm = p.a2a ? (T + s.attn_tp - 1) / s.attn_tp : T * p.dp, rows = Tm * m.top_k;
+    if (!p.a2a) collective("moe", moe, "all_gather", p.dp, T * H);
+    add("moe", moe, "rms_norm", {{"tokens", S(Tm)}, {"hidden", S(H)}});
+    add("moe", moe, "matmul", {{"m", S(Tm)}, {"k", S(H)}, {"n", S(m.experts)}});  // router
+    add("moe", moe, "moe_gating_topk", {{"tokens", S(Tm)}, {"experts", S(m.experts)}, {"top_k", S(m.top_k)},
                                         {"scoring", m.sigmoid_router ? "sigmoid" : "softmax"}, {"bias", m.sigmoid_router ? "1" : "0"}});
-    add("moe", moe, "moe_init_routing", {{"tokens", S(T)}, {"hidden", S(H)}, {"top_k", S(m.top_k)}, {"experts", S(m.experts)}});
+    add("moe", moe, "moe_init_routing", {{"tokens", S(Tm)}, {"hidden", S(H)}, {"top_k", S(m.top_k)}, {"experts", S(m.experts)}});
+    if (p.a2a) collective("moe", moe, "all_to_all", p.ep, rows * H);  // dispatch
     add("moe", moe, "grouped_matmul", {{"rows", S(rows)}, {"experts", S(s.experts)}, {"k", S(H)}, {"n", S(2 * s.moe_intermediate)}, {"skew", "0"}});
     add("moe", moe, "swiglu", {{"tokens", S(rows)}, {"inter", S(s.moe_intermediate)}});
     add("moe", moe, "grouped_matmul", {{"rows", S(rows)}, {"experts", S(s.experts)}, {"k", S(s.moe_intermediate)}, {"n", S(H)}, {"skew", "0"}});
+    if (p.a2a) collective("moe", moe, "all_to_all", p.ep, rows * H);  // combine
     if (s.shared_intermediate) {
-      matmul("moe", moe, H, 2 * s.shared_intermediate);
-      add("moe", moe, "swiglu", {{"tokens", S(T)}, {"inter", S(s.shared_intermediate)}});
-      matmul("moe", moe, s.shared_intermediate, H);
+      add("moe", moe, "matmul", {{"m", S(Tm)}, {"k", S(H)}, {"n", S(2 * s.shared_intermediate)}});
+      add("moe", moe, "swiglu", {{"tokens", S(Tm)}, {"inter", S(s.shared_intermediate)}});
+      add("moe", moe, "matmul", {{"m", S(Tm)}, {"k", S(s.shared_intermediate)}, {"n", S(H)}});
     }
-    add("moe", moe, "moe_finalize_routing", {{"tokens", S(T)}, {"hidden", S(H)}, {"top_k", S(m.top_k)}, {"experts", S(m.experts)},
+    add("moe", moe, "moe_finalize_routing", {{"tokens", S(Tm)}, {"hidden", S(H)}, {"top_k", S(m.top_k)}, {"experts", S(m.experts)},
                                              {"shared", !s.shared_intermediate ? "none" : m.shared_gated ? "gated" : "plain"}});
-    all_reduce("moe", moe);
+    if (p.a2a)
+      collective("moe", moe, "all_gather", s.attn_tp, Tm * H);
+    else
+      collective("moe", moe, "all_reduce", p.tp, Tm * H);
   }
   if (dense) {
     add("dense", dense, "rms_norm", {{"tokens", S(T)}, {"hidden", S(H)}});
@@ -110,7 +126,8 @@ std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p,
     matmul("dense", dense, s.dense_intermediate, H);
     all_reduce("dense", dense);
   }
-  const int64_t sampled = o.verify ? T : B;  // verify needs the logits of every draft position
+  // Verify needs the logits of every draft position; without the DP lm_head every group's tokens.
+  const int64_t sampled = (o.verify ? T : B) * (p.dp_lm_head ? 1 : p.dp);
   add("head", 1, "rms_norm", {{"tokens", S(sampled)}, {"hidden", S(H)}});
   add("head", 1, "lm_head_argmax", {{"tokens", S(sampled)}, {"hidden", S(H)}, {"vocab", S(s.vocab)}});
   if (o.verify) {  // greedy acceptance, then commit the accepted token's ssm state and roll the conv window back
@@ -133,11 +150,10 @@ std::vector<KernelCall> DraftStepKernels(const ModelConfig& m, const ParallelPla
   ModelConfig one = m;
   one.layers = {m.sliding.heads ? LayerKind::kSlidingAttention : LayerKind::kFullAttention};
   one.moe_layer = {m.experts > 0};
-  StepShape s = o;
-  s.tokens = 1;
+  StepShape s = o;  // tokens > 1: the draft layer's extend over the prompt (or the accepted tokens)
   s.verify = false;
   std::vector<KernelCall> calls = StepKernels(one, p, s);
-  calls.push_back({"matmul", {{"m", std::to_string(o.batch)}, {"k", std::to_string(2 * m.hidden)}, {"n", std::to_string(m.hidden)}}, 1, "draft"});
+  calls.push_back({"matmul", {{"m", std::to_string(o.batch * o.tokens)}, {"k", std::to_string(2 * m.hidden)}, {"n", std::to_string(m.hidden)}}, 1, "draft"});
   for (KernelCall& c : calls) c.where = "draft";
   return calls;
 }

@@ -1,0 +1,200 @@
+#include "reports/serving_report.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "model/error.h"
+#include "model/trace.h"
+
+namespace npusim {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+double Tidy(double v) {  // 6 significant digits: readable and byte-stable
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return std::stod(buf);
+}
+
+std::string F(double v, int digits = 2) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+Json DistJson(const Dist& d) {
+  return Json{{"mean", Tidy(d.mean)}, {"median", Tidy(d.median)}, {"p90", Tidy(d.p90)}, {"p99", Tidy(d.p99)}, {"n", d.n}};
+}
+
+double Gib(int64_t b) { return static_cast<double>(b) / (1 << 30); }
+
+// Device time per kernel op over the run, largest first.
+std::vector<std::pair<std::string, double>> ByOp(const ServingResult& r) {
+  std::map<std::string, double> by;
+  for (const OpTotal& o : r.ops) by[o.op] += o.device_us;
+  std::vector<std::pair<std::string, double>> v(by.begin(), by.end());
+  std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  return v;
+}
+
+}  // namespace
+
+Json ServingMetricsJson(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m) {
+  Json j;
+  j["status"] = "ok";
+  j["config"] = s.run.file;
+  j["model"] = s.model.file;
+  j["device"] = s.device.soc;
+  j["parallel"] = {{"tp_size", s.plan.tp}, {"dp_size", s.plan.dp}, {"ep_size", s.plan.ep},
+                   {"moe_a2a_backend", s.plan.a2a ? "deepep" : "none"}, {"enable_dp_lm_head", s.plan.dp_lm_head}};
+  j["mtp"] = s.run.Mtp() ? Json{{"algorithm", s.run.speculative_algorithm}, {"num_steps", s.run.speculative_num_steps},
+                                {"num_draft_tokens", s.run.speculative_num_draft_tokens}}
+                         : Json(nullptr);
+  j["completed"] = m.completed;
+  j["duration_s"] = Tidy(m.duration_s);
+  j["total_input_tokens"] = m.input_tokens;
+  j["total_output_tokens"] = m.output_tokens;
+  j["request_throughput"] = Tidy(m.request_throughput);
+  j["input_throughput"] = Tidy(m.input_throughput);
+  j["output_throughput"] = Tidy(m.output_throughput);
+  j["ttft_ms"] = DistJson(m.ttft_ms);
+  j["tpot_ms"] = DistJson(m.tpot_ms);
+  j["itl_ms"] = DistJson(m.itl_ms);
+  j["e2e_latency_ms"] = DistJson(m.e2e_ms);
+  j["accept_length"] = Tidy(m.accept_length);
+  j["steps"] = {{"total", m.steps}, {"prefill", m.prefill_steps}, {"decode", m.decode_steps},
+                {"decode_step_ms", Tidy(m.decode_step_ms)}, {"decode_device_ms", Tidy(m.decode_device_ms)}};
+  j["device_busy_share"] = Tidy(m.device_busy_share);
+  j["host_busy_s"] = Tidy(m.host_busy_s);
+  j["mtp_commit"] = {{"ms_per_verify_step", Tidy(m.commit_ms_per_step)}, {"share_of_decode_step", Tidy(m.commit_share)}};
+  Json mem;
+  for (const auto& [k, v] : s.memory.Breakdown()) mem[k] = v;
+  j["memory_per_rank_bytes"] = mem;
+  j["kv_pool_tokens"] = s.memory.kv_tokens;
+  Json ops = Json::array();
+  for (const auto& [op, us] : ByOp(r))
+    ops.push_back({{"op", op}, {"device_ms", Tidy(us / 1e3)}, {"share", Tidy(r.device_busy_us > 0 ? us / r.device_busy_us : 0)}});
+  j["kernel_share"] = ops;
+  j["forward_shapes_simulated"] = r.forwards_simulated;
+  return j;
+}
+
+void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw InputError("--out " + dir + ": " + ec.message());
+  auto open = [&](const std::string& name) {
+    std::ofstream out(dir + "/" + name);
+    if (!out) throw InputError("cannot write " + dir + "/" + name);
+    return out;
+  };
+  const ServingMetrics m = ComputeMetrics(r);
+  open("metrics.json") << ServingMetricsJson(s, r, m).dump(2) << "\n";
+
+  {
+    auto out = open("requests.csv");
+    out << "id,dp_group,input_len,output_len,arrival_ms,sent_ms,ttft_ms,tpot_ms,e2e_ms,verify_rounds,accept_length\n";
+    for (const RequestRecord& q : r.requests) {
+      const double tpot = q.output_len > 1 ? (q.finish_us - q.first_token_us) / 1e3 / static_cast<double>(q.output_len - 1) : 0;
+      out << q.id << "," << q.group << "," << q.input_len << "," << q.output_len << "," << F(q.arrival_us / 1e3, 3) << ","
+          << F(q.sent_us / 1e3, 3) << "," << F((q.first_token_us - q.sent_us) / 1e3, 3) << "," << F(tpot, 3) << ","
+          << F((q.finish_us - q.sent_us) / 1e3, 3) << "," << q.verify_rounds << ","
+          << F(q.verify_rounds ? static_cast<double>(q.round_tokens) / static_cast<double>(q.verify_rounds) : 0, 3) << "\n";
+    }
+  }
+  {
+    auto out = open("op_summary.csv");
+    out << "forward,op,where,params,launches,us_per_launch,total_ms,share\n";
+    for (const OpTotal& o : r.ops)
+      out << o.forward << "," << o.op << "," << o.where << ",\"" << o.params << "\"," << o.launches << "," << F(o.us_per_launch, 3) << ","
+          << F(o.device_us / 1e3, 3) << "," << F(r.device_busy_us > 0 ? o.device_us / r.device_busy_us : 0, 5) << "\n";
+  }
+  {
+    TraceRecorder t(2000000);
+    t.NameProcess(1, "host", 1);
+    t.NameThread(1, 0, "steps (schedule + issue)");
+    t.NameProcess(2, "device (one rank)", 2);
+    t.NameThread(2, 0, "forwards");
+    if (s.run.Flag("trace_kernels")) t.NameThread(2, 1, "kernels");
+    t.NameProcess(3, "requests", 3);
+    const size_t shown = std::min<size_t>(r.requests.size(), 64);
+    for (size_t i = 0; i < shown; ++i) t.NameThread(3, static_cast<int>(i), "request " + std::to_string(r.requests[i].id));
+    for (const StepRecord& st : r.steps) {
+      const double host_end = st.forwards.empty() ? st.end_us : st.forwards.back().issue_end_us;
+      t.Slice(1, 0, std::string(st.prefill ? "prefill" : "decode") + " step " + std::to_string(st.index) + " (" +
+                        std::to_string(st.requests) + " req)", st.start_us, host_end - st.start_us);
+      for (const ForwardRecord& f : st.forwards) {
+        t.Slice(2, 0, f.kind + " " + f.shape_key.substr(f.shape_key.find(' ') + 1) + (f.graph ? " graph" : " eager"), f.device_start_us,
+                f.device_end_us - f.device_start_us);
+        const auto& calls = r.shape_calls.at(f.shape_key);
+        for (const LaunchRecord& l : f.launch_log) t.Slice(2, 1, calls[static_cast<size_t>(l.call)].op, l.start_us, l.end_us - l.start_us);
+      }
+    }
+    for (size_t i = 0; i < shown; ++i) {
+      const RequestRecord& q = r.requests[i];
+      if (q.first_token_us < 0) continue;
+      t.Slice(3, static_cast<int>(i), "waiting + prefill", q.sent_us, q.first_token_us - q.sent_us);
+      if (q.finish_us > q.first_token_us) t.Slice(3, static_cast<int>(i), "decode", q.first_token_us, q.finish_us - q.first_token_us);
+    }
+    t.Write(dir + "/trace.json");
+  }
+  open("report.md") << "# npusim serving run\n\n" << ServingSummary(s, r, m);
+}
+
+std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m) {
+  std::string o;
+  auto line = [&](const std::string& x) { o += x + "\n"; };
+  const RankShapes& rs = s.shapes;
+  line("- config: `" + s.run.file + "`, model `" + s.model.file + "` (" + s.model.model_type + ", " + std::to_string(s.model.layers.size()) +
+       " layers), device " + s.device.soc);
+  line("- parallel: tp " + std::to_string(s.plan.tp) + ", dp attention " + std::to_string(s.plan.dp) + " (attention TP " +
+       std::to_string(rs.attn_tp) + "), ep " + std::to_string(s.plan.ep) + ", MoE " + (s.plan.a2a ? "all-to-all (deepep)" : "all-reduce") +
+       (s.plan.dp_lm_head ? ", DP lm_head" : ""));
+  line("- MTP: " + (s.run.Mtp() ? s.run.speculative_algorithm + ", " + std::to_string(s.run.speculative_num_steps) + " steps, " +
+                                       std::to_string(s.run.speculative_num_draft_tokens) + " draft tokens, accept rates " +
+                                       s.run.speculative_accept_rates + " (timing-only)"
+                                 : std::string("off")) +
+       "; GDN decode " + s.run.gdn_decode_impl + "; graphs " +
+       (s.run.Flag("disable_cuda_graph") ? std::string("off (eager)") : "for batch " + s.run.cuda_graph_bs));
+  line("");
+  line("| metric | mean | median | p90 | p99 |");
+  line("|---|---|---|---|---|");
+  auto row = [&](const char* name, const Dist& d) {
+    line(std::string("| ") + name + " | " + F(d.mean) + " | " + F(d.median) + " | " + F(d.p90) + " | " + F(d.p99) + " |");
+  };
+  row("TTFT (ms)", m.ttft_ms);
+  row("TPOT (ms)", m.tpot_ms);
+  row("ITL (ms)", m.itl_ms);
+  row("E2E latency (ms)", m.e2e_ms);
+  line("");
+  line("- " + std::to_string(m.completed) + " requests in " + F(m.duration_s, 3) + " s: " + F(m.request_throughput, 3) + " req/s, " +
+       F(m.output_throughput, 1) + " output tok/s, " + F(m.input_throughput, 1) + " input tok/s");
+  line("- steps: " + std::to_string(m.prefill_steps) + " prefill, " + std::to_string(m.decode_steps) + " decode" +
+       (s.run.Mtp() ? " rounds" : "") + "; decode step " + F(m.decode_step_ms, 3) + " ms of which device busy " + F(m.decode_device_ms, 3) +
+       " ms; device busy " + F(100 * m.device_busy_share, 1) + " % of the run");
+  if (s.run.Mtp())
+    line("- MTP: accept length " + F(m.accept_length, 3) + "; state commit (move_intermediate_cache + conv_state_rollback) " +
+         F(m.commit_ms_per_step, 3) + " ms per verify step, " + F(100 * m.commit_share, 1) + " % of the decode round");
+  std::string mem;
+  for (const auto& [k, v] : s.memory.Breakdown()) mem += (mem.empty() ? "" : ", ") + k + " " + F(Gib(v)) + " GiB";
+  line("- HBM per rank: " + mem + "; KV pool " + std::to_string(s.memory.kv_tokens) + " tokens");
+  line("");
+  line("| kernel | device ms | share |");
+  line("|---|---|---|");
+  int shown = 0;
+  for (const auto& [op, us] : ByOp(r)) {
+    if (shown++ == 12) break;
+    line("| " + op + " | " + F(us / 1e3, 1) + " | " + F(r.device_busy_us > 0 ? 100 * us / r.device_busy_us : 0, 1) + " % |");
+  }
+  line("");
+  line("Device time is one rank's (symmetric ranks simulated once); " + std::to_string(r.forwards_simulated) +
+       " distinct forward shapes were simulated (shapes bucketed 8 per octave).");
+  return o;
+}
+
+}  // namespace npusim

@@ -1,0 +1,35 @@
+// bench_serving's figures from a serving run: TTFT, TPOT, ITL, E2E latency (mean, median, p90,
+// p99, numpy's linear percentiles), request and token throughput, MTP accept length; plus what
+// the simulator can see and a benchmark cannot: device busy share, host-bound share, the MTP
+// state-commit cost per verify step (scenario S7).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "workloads/serving.h"
+
+namespace npusim {
+
+struct Dist {
+  double mean = 0, median = 0, p90 = 0, p99 = 0, min = 0, max = 0;
+  int64_t n = 0;
+};
+Dist Distribution(std::vector<double> v);  // empty -> all zero
+
+struct ServingMetrics {
+  int64_t completed = 0, input_tokens = 0, output_tokens = 0, steps = 0, prefill_steps = 0, decode_steps = 0;
+  double duration_s = 0, request_throughput = 0, input_throughput = 0, output_throughput = 0;
+  Dist ttft_ms, tpot_ms, itl_ms, e2e_ms;
+  double accept_length = 0;  // tokens per verify round (MTP), 0 without MTP
+  double device_busy_share = 0, host_busy_s = 0;
+  double decode_step_ms = 0;      // mean wall time of a decode step (or MTP round)
+  double decode_device_ms = 0;    // mean device busy time within one
+  double commit_ms_per_step = 0;  // MTP commit kernels per verify step
+  double commit_share = 0;        // of the decode step's wall time
+};
+
+ServingMetrics ComputeMetrics(const ServingResult& r);
+
+}  // namespace npusim

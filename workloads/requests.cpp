@@ -1,0 +1,97 @@
+#include "workloads/requests.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "model/config.h"
+#include "model/error.h"
+#include "model/rng.h"
+#include "model/text.h"
+
+namespace npusim {
+
+std::vector<Request> GenerateRequests(const RunConfig& c) {
+  std::vector<Request> out;
+  if (c.dataset_name == "trace") {
+    std::string path = c.dataset_path;
+    if (!c.file.empty() && !std::filesystem::path(path).is_absolute())
+      path = (std::filesystem::path(c.file).parent_path() / path).lexically_normal().string();
+    out = ReadTrace(path);
+    if (static_cast<int64_t>(out.size()) > c.num_prompts) out.resize(c.num_prompts);
+  } else {
+    // bench_serving random: lengths uniform in [max(1, ratio x len), len].
+    Rng rng(static_cast<uint64_t>(c.seed) * 0x9e3779b97f4a7c15ULL + 11);
+    const int64_t in_lo = std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(c.random_input_len) * c.random_range_ratio));
+    const int64_t out_lo = std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(c.random_output_len) * c.random_range_ratio));
+    for (int64_t i = 0; i < c.num_prompts; ++i) {
+      Request r;
+      r.id = i;
+      r.input_len = rng.UniformInt(in_lo, c.random_input_len);
+      r.output_len = rng.UniformInt(out_lo, c.random_output_len);
+      out.push_back(r);
+    }
+    const double rate = c.RequestRate();
+    if (std::isfinite(rate)) {  // Poisson process: exponential gaps, the first request at t = 0
+      Rng gaps(static_cast<uint64_t>(c.seed) * 0x9e3779b97f4a7c15ULL + 23);
+      double t = 0;
+      for (Request& r : out) {
+        r.arrival_us = t;
+        t += -std::log(1.0 - gaps.Uniform()) / rate * 1e6;
+      }
+    }
+  }
+  for (const Request& r : out)
+    if (r.input_len + r.output_len > c.context_length)
+      throw InputError((c.file.empty() ? std::string("run config") : c.file) + ": request " + std::to_string(r.id) + " needs " +
+                       std::to_string(r.input_len + r.output_len) + " tokens, over context_length " + std::to_string(c.context_length));
+  return out;
+}
+
+std::vector<Request> ReadTrace(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError(path + ": cannot open the request trace");
+  std::vector<Request> out;
+  std::string line;
+  int64_t lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (line.find_first_not_of(" \t\r") == std::string::npos || line[line.find_first_not_of(" \t")] == '#') continue;
+    const std::string where = path + ":" + std::to_string(lineno);
+    YAML::Node n;
+    try {
+      n = YAML::Load(line);  // a JSON object is a YAML flow mapping
+    } catch (const YAML::Exception& e) {
+      throw InputError(where + ":" + std::to_string(e.mark.column + 1) + ": not a JSON object: " + e.msg);
+    }
+    if (!n.IsMap()) throw InputError(where + ":1: expected a JSON object per line");
+    Request r;
+    r.id = static_cast<int64_t>(out.size());
+    std::vector<std::string> known = {"input_len", "output_len", "arrival_s"};
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      const std::string key = it->first.Scalar();
+      if (std::find(known.begin(), known.end(), key) == known.end())
+        throw InputError(where + ":" + std::to_string(it->first.Mark().column + 1) + ": unknown key '" + key + "'" + NearestHint(key, known));
+    }
+    auto integer = [&](const char* key) {
+      int64_t v = 0;
+      if (!n[key] || !YAML::convert<int64_t>::decode(n[key], v) || v < 1)
+        throw InputError(where + ": '" + key + "' must be a positive integer");
+      return v;
+    };
+    r.input_len = integer("input_len");
+    r.output_len = integer("output_len");
+    if (n["arrival_s"]) {
+      double s = 0;
+      if (!YAML::convert<double>::decode(n["arrival_s"], s) || !(s >= 0)) throw InputError(where + ": 'arrival_s' must be a time >= 0 in seconds");
+      r.arrival_us = s * 1e6;
+    }
+    out.push_back(r);
+  }
+  if (out.empty()) throw InputError(path + ": the trace has no requests");
+  std::stable_sort(out.begin(), out.end(), [](const Request& a, const Request& b) { return a.arrival_us < b.arrival_us; });
+  return out;
+}
+
+}  // namespace npusim

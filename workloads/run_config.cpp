@@ -1,0 +1,234 @@
+#include "workloads/run_config.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "model/error.h"
+#include "model/text.h"
+
+namespace npusim {
+
+namespace {
+
+constexpr double kBig = 1e15;
+
+std::vector<std::string> SplitList(const std::string& s) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s + ",") {
+    if (c == ',') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else if (c != ' ' && c != '[' && c != ']') {
+      cur += c;
+    }
+  }
+  return out;
+}
+
+std::string Where(const RunConfig& c) { return c.file.empty() ? "run config" : c.file; }
+
+void OneOf(const RunConfig& c, const std::string& key, const std::string& value, const std::vector<std::string>& valid) {
+  for (const auto& v : valid)
+    if (v == value) return;
+  throw InputError(Where(c) + ": '" + key + "' cannot be '" + value + "'" + NearestHint(value, valid));
+}
+
+}  // namespace
+
+void RunConfig::Bind(ParamVisitor& v) {
+  auto opt = [](const char* name, const char* unit, const char* desc, double lo = -kBig, double hi = kBig) {
+    ParamSpec s{name, unit, desc, lo, hi};
+    s.optional = true;
+    return s;
+  };
+  auto list = [&](const char* name, const char* desc) {
+    ParamSpec s = opt(name, "", desc);
+    s.list = true;
+    return s;
+  };
+  v.Param({"model", "", "model config: HF config.json or YAML with its keys, relative to this file"}, model);
+  v.Param(opt("device", "", "chip: SoC name under configs/devices or a device YAML"), device);
+  v.Param(opt("seed", "", "seed of the load and of the timing-only acceptance", 0, 9e18), seed);
+
+  v.Param(opt("tp_size", "ranks", "tensor-parallel size (chips of one model replica)", 1, 4096), tp_size);
+  v.Param(opt("dp_size", "groups", "DP-attention groups (attention TP = tp_size / dp_size)", 1, 4096), dp_size);
+  v.Param(opt("ep_size", "ranks", "expert-parallel size (MoE TP = tp_size / ep_size)", 1, 4096), ep_size);
+  v.Param(opt("enable_dp_attention", "", "data-parallel attention over dp_size groups (true/false)"), enable_dp_attention);
+  v.Param(opt("enable_dp_lm_head", "", "vocab-parallel lm_head within each attention TP group (true/false)"), enable_dp_lm_head);
+  v.Param(opt("moe_a2a_backend", "", "MoE token exchange: none (all-reduce) or deepep (all-to-all)"), moe_a2a_backend);
+  v.Param(opt("max_running_requests", "requests", "requests decoding at once (over all DP groups)", 1, 1e6), max_running_requests);
+  v.Param(opt("context_length", "tokens", "longest input + output a request may have", 1, 1e8), context_length);
+  v.Param(opt("chunked_prefill_size", "tokens", "longest prefill chunk per step; 0 or -1 = no chunking", -1, 1e9), chunked_prefill_size);
+  v.Param(opt("max_prefill_tokens", "tokens", "new tokens per prefill batch (the first request always fits)", 1, 1e9), max_prefill_tokens);
+  v.Param(opt("page_size", "tokens", "KV cache page; prefill chunks are whole pages", 1, 4096), page_size);
+  v.Param(opt("mem_fraction_static", "", "share of HBM for weights and the KV / state pools", 0.01, 1), mem_fraction_static);
+  v.Param(opt("mamba_ssm_dtype", "", "SSM state pool dtype (float32 / bfloat16); empty = the model's"), mamba_ssm_dtype);
+  v.Param(opt("quantization", "", "weights: empty (bf16) or w8a8_dynamic"), quantization);
+  v.Param(list("cuda_graph_bs", "decode batch sizes captured as graphs (host cost of one replay)"), cuda_graph_bs);
+  v.Param(opt("disable_cuda_graph", "", "eager decode: every launch pays the host launch cost (true/false)"), disable_cuda_graph);
+  v.Param(opt("enable_mixed_chunk", "", "decode requests ride along in prefill steps (true/false)"), enable_mixed_chunk);
+  v.Param(opt("gdn_decode_impl", "", "GDN decode kernel: fused (AscendC op) or triton_chain"), gdn_decode_impl);
+  v.Param(opt("speculative_algorithm", "", "empty (off) or NEXTN (MTP draft layer)"), speculative_algorithm);
+  v.Param(opt("speculative_num_steps", "steps", "draft forwards per round", 1, 64), speculative_num_steps);
+  v.Param(opt("speculative_eagle_topk", "", "draft branches per step (only 1 is modelled)", 1, 1), speculative_eagle_topk);
+  v.Param(opt("speculative_num_draft_tokens", "tokens", "tokens the target verifies per round (steps + 1 for topk 1)", 2, 65),
+          speculative_num_draft_tokens);
+  v.Param(list("speculative_accept_rates", "per draft position: P(accepted | all earlier accepted), timing-only runs"),
+          speculative_accept_rates);
+
+  v.Param(opt("host_launch_us", "us", "host cost of one eager kernel launch", 0, 1e7), host_launch_us);
+  v.Param(opt("host_graph_replay_us", "us", "host cost of replaying one captured forward", 0, 1e7), host_graph_replay_us);
+  v.Param(opt("host_step_us", "us", "host cost per step: scheduling, sampling, output handling", 0, 1e8), host_step_us);
+
+  v.Param(opt("dataset_name", "", "load: random (bench_serving random) or trace (JSONL at dataset_path)"), dataset_name);
+  v.Param(opt("dataset_path", "", "JSONL trace: one request per line with input_len, output_len, optional arrival_s"), dataset_path);
+  v.Param(opt("num_prompts", "requests", "requests to send", 1, 1e7), num_prompts);
+  v.Param(opt("random_input_len", "tokens", "input length (upper end of the range)", 1, 1e8), random_input_len);
+  v.Param(opt("random_output_len", "tokens", "output length (upper end of the range)", 1, 1e8), random_output_len);
+  v.Param(opt("random_range_ratio", "", "lengths uniform in [ratio x len, len]", 0, 1), random_range_ratio);
+  v.Param(opt("request_rate", "req/s", "Poisson arrival rate; inf = all at once"), request_rate);
+  v.Param(opt("max_concurrency", "requests", "client-side cap on requests in flight; 0 = none", 0, 1e7), max_concurrency);
+  v.Param(opt("trace_kernels", "", "trace.json also gets every kernel launch (true/false)"), trace_kernels);
+}
+
+bool RunConfig::Flag(const std::string& key) const {
+  ParamTable t;
+  const_cast<RunConfig*>(this)->Bind(t);
+  for (const auto& r : t.rows())
+    if (r.key == key) {
+      if (r.value == "true" || r.value == "1") return true;
+      if (r.value == "false" || r.value == "0" || r.value.empty()) return false;
+      throw InputError(Where(*this) + ": '" + key + "' takes true or false, got '" + r.value + "'");
+    }
+  throw InputError("internal: no flag '" + key + "'");
+}
+
+ParallelPlan RunConfig::Plan() const {
+  ParallelPlan p;
+  p.tp = tp_size;
+  p.dp = Flag("enable_dp_attention") ? dp_size : 1;
+  if (dp_size > 1 && !Flag("enable_dp_attention"))
+    throw InputError(Where(*this) + ": dp_size " + std::to_string(dp_size) +
+                     " without enable_dp_attention: true (replicated data parallelism is not modelled; run one replica)");
+  p.ep = ep_size;
+  OneOf(*this, "moe_a2a_backend", moe_a2a_backend, {"none", "deepep"});
+  p.a2a = moe_a2a_backend == "deepep";
+  p.dp_lm_head = Flag("enable_dp_lm_head");
+  if (p.dp_lm_head && p.dp == 1) p.dp_lm_head = false;  // nothing to split differently
+  return p;
+}
+
+MemoryOptions RunConfig::Memory() const {
+  MemoryOptions o;
+  o.mem_fraction_static = mem_fraction_static;
+  if (!mamba_ssm_dtype.empty()) OneOf(*this, "mamba_ssm_dtype", mamba_ssm_dtype, {"float32", "bfloat16"});
+  o.ssm_dtype = mamba_ssm_dtype;
+  if (!quantization.empty()) OneOf(*this, "quantization", quantization, {"w8a8_dynamic"});
+  o.quantization = quantization;
+  o.draft_tokens = Mtp() ? speculative_num_draft_tokens : 0;
+  const int64_t dp = Plan().dp;
+  o.max_running_requests = (max_running_requests + dp - 1) / dp;  // per DP group, as SGLang divides it
+  o.page_size = page_size;
+  return o;
+}
+
+std::vector<int64_t> RunConfig::GraphBatchSizes() const {
+  std::vector<int64_t> out;
+  for (const auto& s : SplitList(cuda_graph_bs)) {
+    try {
+      size_t used = 0;
+      const long long v = std::stoll(s, &used);
+      if (used == s.size() && v > 0) {
+        out.push_back(v);
+        continue;
+      }
+    } catch (const std::exception&) {
+    }
+    throw InputError(Where(*this) + ": 'cuda_graph_bs' takes positive batch sizes, got '" + s + "'");
+  }
+  return out;
+}
+
+std::vector<double> RunConfig::AcceptRates() const {
+  std::vector<double> out;
+  for (const auto& s : SplitList(speculative_accept_rates)) {
+    try {
+      size_t used = 0;
+      const double v = std::stod(s, &used);
+      if (used == s.size() && v >= 0 && v <= 1) {
+        out.push_back(v);
+        continue;
+      }
+    } catch (const std::exception&) {
+    }
+    throw InputError(Where(*this) + ": 'speculative_accept_rates' takes probabilities in [0, 1], got '" + s + "'");
+  }
+  if (out.empty()) out.push_back(0);
+  return out;
+}
+
+double RunConfig::RequestRate() const {
+  if (request_rate == "inf" || request_rate == ".inf") return std::numeric_limits<double>::infinity();
+  try {
+    size_t used = 0;
+    const double v = std::stod(request_rate, &used);
+    if (used == request_rate.size() && v > 0 && std::isfinite(v)) return v;
+  } catch (const std::exception&) {
+  }
+  throw InputError(Where(*this) + ": 'request_rate' takes a positive number of requests/s or inf, got '" + request_rate + "'");
+}
+
+std::string RunConfig::ModelPath() const {
+  namespace fs = std::filesystem;
+  if (model.empty() || fs::path(model).is_absolute() || file.empty()) return model;
+  return (fs::path(file).parent_path() / model).lexically_normal().string();
+}
+
+RunConfig ParseRunConfig(const std::string& text, const std::string& file, const std::vector<std::pair<std::string, std::string>>& sets) {
+  YAML::Node root = LoadYamlString(text, file);
+  RunConfig c;
+  ParamTable table;
+  c.Bind(table);
+  std::vector<std::string> keys;
+  for (const auto& r : table.rows()) keys.push_back(r.key);
+  for (const auto& [k, v] : sets) {
+    bool known = false;
+    for (const auto& key : keys) known = known || key == k;
+    if (!known) throw InputError("--set " + k + "=" + v + ": unknown key '" + k + "'" + NearestHint(k, keys));
+    root[k] = v;
+  }
+  YamlBinder binder(root, file);
+  c.Bind(binder);
+  binder.Finish();
+  c.file = file;
+  OneOf(c, "gdn_decode_impl", c.gdn_decode_impl, {"fused", "triton_chain"});
+  OneOf(c, "dataset_name", c.dataset_name, {"random", "trace"});
+  if (!c.speculative_algorithm.empty()) OneOf(c, "speculative_algorithm", c.speculative_algorithm, {"NEXTN"});
+  if (c.Mtp() && c.speculative_num_draft_tokens != c.speculative_num_steps + 1)
+    throw InputError(file + ": with speculative_eagle_topk 1, speculative_num_draft_tokens (" + std::to_string(c.speculative_num_draft_tokens) +
+                     ") must be speculative_num_steps + 1 (" + std::to_string(c.speculative_num_steps + 1) + ")");
+  if (c.dataset_name == "trace" && c.dataset_path.empty()) throw InputError(file + ": dataset_name trace needs dataset_path");
+  for (const char* f : {"enable_dp_attention", "enable_dp_lm_head", "disable_cuda_graph", "enable_mixed_chunk", "trace_kernels"}) c.Flag(f);
+  c.Plan();
+  c.Memory();
+  c.GraphBatchSizes();
+  c.AcceptRates();
+  c.RequestRate();
+  return c;
+}
+
+RunConfig LoadRunConfig(const std::string& path, const std::vector<std::pair<std::string, std::string>>& sets) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw InputError(path + ": no such run config");
+  YAML::Node probe = LoadYamlFile(path);  // syntax errors with file:line:col
+  (void)probe;
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseRunConfig(ss.str(), path, sets);
+}
+
+}  // namespace npusim

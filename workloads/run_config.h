@@ -1,0 +1,72 @@
+// A serving run: the model, the chips, SGLang's server arguments, the host's issue costs and
+// the load, as `npusim run RUN.yaml` reads them (flat keys, SGLang and bench_serving names).
+// Every key is declared once in Bind() with unit and description; `--set key=value` overrides.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/config.h"
+#include "workloads/memory_plan.h"
+
+namespace npusim {
+
+struct RunConfig {
+  std::string file;    // the YAML it came from ("" for defaults)
+  std::string model;   // HF config.json (or YAML with its keys), relative to the run file
+  std::string device = "Ascend910B3";
+  int64_t seed = 1;
+
+  // SGLang server arguments.
+  int64_t tp_size = 1, dp_size = 1, ep_size = 1;
+  std::string enable_dp_attention = "false", enable_dp_lm_head = "false";
+  std::string moe_a2a_backend = "none";  // none (all-reduce) or deepep (all-to-all)
+  int64_t max_running_requests = 48, context_length = 8192;
+  int64_t chunked_prefill_size = 8192, max_prefill_tokens = 16384, page_size = 128;
+  double mem_fraction_static = 0.8;
+  std::string mamba_ssm_dtype;  // "" = the model's
+  std::string quantization;     // "" or w8a8_dynamic
+  std::string cuda_graph_bs = "1,2,4,8,16,24,32,48,64";
+  std::string disable_cuda_graph = "false", enable_mixed_chunk = "false";
+  std::string gdn_decode_impl = "fused";  // recurrent GDN decode: fused AscendC op or triton_chain
+  std::string speculative_algorithm;      // "" or NEXTN
+  int64_t speculative_num_steps = 3, speculative_eagle_topk = 1, speculative_num_draft_tokens = 4;
+  std::string speculative_accept_rates = "0.8,0.6,0.5";  // timing-only: P(draft i accepted | all before were)
+
+  // Host: what issuing work costs (calibration.md C3, C4, C8; values and sources in the YAML).
+  double host_launch_us = 106;      // eager: host time per kernel launch
+  double host_graph_replay_us = 150;  // graph-captured forward: one replay
+  double host_step_us = 1500;       // scheduler, sampling and output handling per step
+
+  // Load (bench_serving arguments).
+  std::string dataset_name = "random";  // random (lengths in [ratio x len, len]) or trace (dataset_path, JSONL)
+  std::string dataset_path;
+  int64_t num_prompts = 16, random_input_len = 1024, random_output_len = 256;
+  double random_range_ratio = 1.0;
+  std::string request_rate = "inf";  // requests/s, Poisson arrivals; inf = all at t = 0
+  int64_t max_concurrency = 0;       // 0 = unlimited
+
+  std::string trace_kernels = "false";  // trace.json: every kernel launch on the device track too
+
+  void Bind(ParamVisitor& v);
+
+  // Derived, validated views (InputError with the key on a bad value).
+  ParallelPlan Plan() const;
+  MemoryOptions Memory() const;
+  bool Flag(const std::string& key) const;
+  std::vector<int64_t> GraphBatchSizes() const;
+  std::vector<double> AcceptRates() const;
+  double RequestRate() const;  // +inf for "inf"
+  bool Mtp() const { return !speculative_algorithm.empty(); }
+  std::string ModelPath() const;  // model resolved against the run file's folder
+};
+
+// Reads RUN.yaml and applies `key=value` overrides; unknown keys name the nearest valid one.
+RunConfig LoadRunConfig(const std::string& path, const std::vector<std::pair<std::string, std::string>>& sets = {});
+RunConfig ParseRunConfig(const std::string& text, const std::string& file,
+                         const std::vector<std::pair<std::string, std::string>>& sets = {});
+
+}  // namespace npusim

@@ -1,0 +1,77 @@
+// An SGLang-like scheduler (plain C++, no simulation time): requests queue per DP-attention group
+// (round-robin at arrival), each step is a prefill batch if any group can admit work, else a
+// decode batch of every running request. Prefill admission follows SGLang's PrefillAdder: the
+// in-progress chunked request first, then waiting requests first come first served while
+// max_prefill_tokens lasts (the first request of a batch always goes in), chunks cut to
+// chunked_prefill_size in whole pages, up to max_running_requests per group and while the KV
+// pool can reserve the request's input and output.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+namespace npusim {
+
+struct SchedulerConfig {
+  int64_t dp = 1;                      // DP-attention groups
+  int64_t max_running_requests = 48;   // over all groups (SGLang divides it by dp_size)
+  int64_t chunked_prefill_size = 8192; // <= 0: no chunking
+  int64_t max_prefill_tokens = 16384;
+  int64_t page_size = 128;
+  int64_t kv_tokens = 1 << 30;         // KV pool per group, tokens
+  bool mixed_chunk = false;            // running requests decode inside prefill steps
+};
+
+struct BatchEntry {
+  int64_t request = 0;
+  int64_t new_tokens = 0;  // prefill: chunk length; decode: 1 (MTP: the verify width)
+  int64_t prefix = 0;      // tokens already in the cache
+  bool decode = false;     // a decode entry (also inside a mixed prefill step)
+  bool completes_prefill = false;
+};
+
+struct Batch {
+  bool prefill = false;                         // a prefill (extend) step, maybe with decode entries
+  std::vector<std::vector<BatchEntry>> groups;  // per DP group
+  bool empty() const;
+  int64_t entries() const;
+};
+
+class Scheduler {
+ public:
+  explicit Scheduler(const SchedulerConfig& c);
+
+  void Arrive(int64_t id, int64_t input_len, int64_t output_len);
+  // The next step's batch (empty when nothing can run now). Does not change progress: Complete does.
+  Batch Next();
+  // Applies a finished step: prefill chunks advance; decode entries gain tokens[i] tokens each
+  // (entries in Batch order, flattened over groups; 1 without MTP). Returns requests that finished.
+  std::vector<int64_t> Complete(const Batch& b, const std::vector<int64_t>& decoded_tokens);
+
+  int64_t waiting() const;
+  int64_t running() const;
+  int64_t kv_used(int64_t group) const { return groups_[group].kv_used; }
+
+ private:
+  struct Req {
+    int64_t id, input, output, group;
+    int64_t prefilled = 0, generated = 0;  // generated counts the token sampled at the end of prefill
+  };
+  struct Group {
+    std::deque<int64_t> waiting;   // request indices
+    std::vector<int64_t> running;  // decoding
+    int64_t chunked = -1;          // request in the middle of a chunked prefill
+    int64_t kv_used = 0;
+  };
+  int64_t Reserve(const Req& r) const;
+  std::vector<BatchEntry> PrefillFor(Group& g) const;
+
+  SchedulerConfig c_;
+  std::vector<Req> reqs_;
+  std::vector<int64_t> index_;  // id -> reqs_ index
+  std::vector<Group> groups_;
+  int64_t next_group_ = 0;
+};
+
+}  // namespace npusim

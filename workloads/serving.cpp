@@ -1,0 +1,413 @@
+#include "workloads/serving.h"
+
+#include <systemc>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "model/error.h"
+#include "model/rng.h"
+#include "ops/runner.h"
+#include "workloads/scheduler.h"
+
+namespace npusim {
+
+int64_t ShapeBucket(int64_t x, int64_t min_step) {
+  if (x <= 0) return 0;
+  int64_t step = 1;
+  while (step * 16 <= x) step *= 2;  // 2^(floor(log2 x) - 3)
+  step = std::max(step, min_step);
+  return (x + step - 1) / step * step;
+}
+
+ServingSetup PrepareServing(const RunConfig& run) {
+  ServingSetup s;
+  s.run = run;
+  s.model = LoadModelConfig(run.ModelPath());
+  s.device = LoadDevice(run.device);
+  s.plan = run.Plan();
+  s.shapes = ShapesPerRank(s.model, s.plan);
+  if (run.Mtp() && s.model.mtp_layers == 0)
+    throw InputError(run.file + ": speculative_algorithm NEXTN needs a model with MTP layers (" + s.model.file + " has none)");
+  s.memory = PlanMemory(s.model, s.plan, s.device, run.Memory());
+  s.requests = GenerateRequests(run);
+  return s;
+}
+
+namespace {
+
+using sc_core::sc_time;
+using sc_core::SC_PS;
+
+sc_time Us(double us) { return sc_time(std::llround(us * 1e6), SC_PS); }
+double NowUs() { return static_cast<double>(sc_core::sc_time_stamp().value()) / 1e6; }
+
+struct PlannedForward {
+  std::string kind;
+  StepShape shape;
+  bool graph = false;
+};
+
+// The plain-C++ side of the engine: scheduling, forward shapes and their cost, bookkeeping.
+class Engine {
+ public:
+  Engine(const ServingSetup& s, KernelTimer& t, const ProgressFn& p)
+      : s_(s), timer_(t), progress_(p), sched_(SchedConfig(s)), accept_rng_(static_cast<uint64_t>(s.run.seed) * 7919 + 5) {
+    graph_bs_ = s.run.GraphBatchSizes();
+    std::sort(graph_bs_.begin(), graph_bs_.end());
+    if (s.run.Flag("disable_cuda_graph")) graph_bs_.clear();
+    rates_ = s.run.AcceptRates();
+    for (const Request& r : s.requests) {
+      RequestRecord rec;
+      rec.id = r.id;
+      rec.input_len = r.input_len;
+      rec.output_len = r.output_len;
+      rec.arrival_us = r.arrival_us;
+      rec.group = static_cast<int64_t>(result_.requests.size()) % std::max<int64_t>(1, s.plan.dp);
+      index_[r.id] = result_.requests.size();
+      result_.requests.push_back(rec);
+    }
+  }
+
+  static SchedulerConfig SchedConfig(const ServingSetup& s) {
+    SchedulerConfig c;
+    c.dp = s.plan.dp;
+    c.max_running_requests = s.run.max_running_requests;
+    c.chunked_prefill_size = s.run.chunked_prefill_size;
+    c.max_prefill_tokens = s.run.max_prefill_tokens;
+    c.page_size = s.run.page_size;
+    c.kv_tokens = s.model.count(LayerKind::kFullAttention) ? s.memory.kv_tokens : std::numeric_limits<int64_t>::max() / 4;
+    c.mixed_chunk = s.run.Flag("enable_mixed_chunk");
+    return c;
+  }
+
+  // Client side.
+  void Send(const Request& r, double now) {
+    RequestRecord& rec = result_.requests[index_.at(r.id)];
+    rec.sent_us = now;
+    sched_.Arrive(r.id, r.input_len, r.output_len);
+    ++in_flight_;
+  }
+  int64_t in_flight() const { return in_flight_; }
+  bool all_done() const { return done_ == static_cast<int64_t>(result_.requests.size()); }
+
+  // Host side: the next step, or false when nothing can run.
+  bool Form(double now) {
+    batch_ = sched_.Next();
+    if (batch_.empty()) return false;
+    step_ = StepRecord{};
+    step_.index = static_cast<int64_t>(result_.steps.size());
+    step_.prefill = batch_.prefill;
+    step_.start_us = now;
+    for (const auto& g : batch_.groups)
+      for (const BatchEntry& e : g) {
+        ++step_.requests;
+        step_.new_tokens += e.new_tokens;
+        step_.decode_requests += e.decode;
+      }
+    planned_ = Plan(batch_);
+    return true;
+  }
+
+  // Issue times (host) and durations (device) of every launch of the step, forwards in order.
+  struct Launch {
+    double issue_us, dur_us;
+    int forward, call;
+  };
+  std::vector<Launch> Issue(double now, double& host_end) {
+    std::vector<Launch> out;
+    double t = now + s_.run.host_step_us;
+    for (size_t f = 0; f < planned_.size(); ++f) {
+      const PlannedForward& pf = planned_[f];
+      const Forward& fw = Get(pf);
+      ForwardRecord fr;
+      fr.kind = pf.kind;
+      fr.batch = pf.shape.batch;
+      fr.tokens = pf.shape.tokens;
+      fr.prefix = pf.shape.prefix;
+      fr.graph = pf.graph;
+      fr.launches = static_cast<int64_t>(fw.order.size());
+      fr.issue_start_us = t;
+      fr.shape_key = Key(pf);
+      if (pf.graph) t += s_.run.host_graph_replay_us;
+      for (int call : fw.order) {
+        if (!pf.graph) t += s_.run.host_launch_us;
+        out.push_back({t, fw.call_us[static_cast<size_t>(call)], static_cast<int>(f), call});
+      }
+      fr.issue_end_us = t;
+      for (size_t c = 0; c < fw.calls.size(); ++c)
+        if (fw.calls[c].where == "commit") fr.commit_us += fw.call_us[c] * static_cast<double>(fw.calls[c].count);
+      step_.forwards.push_back(fr);
+      Account(pf.kind, fw);
+    }
+    result_.host_busy_us += t - now;
+    host_end = t;
+    return out;
+  }
+
+  // Device side: each launch starts when issued and when the previous one has finished.
+  double Execute(const std::vector<Launch>& launches, double device_free) {
+    const bool log = s_.run.Flag("trace_kernels");
+    double t = device_free;
+    for (const Launch& l : launches) {
+      const double start = std::max(t, l.issue_us);
+      t = start + l.dur_us;
+      ForwardRecord& fr = step_.forwards[static_cast<size_t>(l.forward)];
+      if (fr.device_busy_us == 0 && fr.device_start_us == 0) fr.device_start_us = start;
+      fr.device_end_us = t;
+      fr.device_busy_us += l.dur_us;
+      result_.device_busy_us += l.dur_us;
+      if (log) fr.launch_log.push_back({l.call, start, t});
+    }
+    return t;
+  }
+
+  // After the step's results are back on the host.
+  void Finish(double now) {
+    step_.end_us = now;
+    std::vector<int64_t> got;
+    for (const auto& g : batch_.groups)
+      for (const BatchEntry& e : g) {
+        RequestRecord& rec = result_.requests[index_.at(e.request)];
+        if (e.decode) {
+          const int64_t left = rec.output_len - static_cast<int64_t>(rec.token_times_us.size());
+          int64_t n = 1;
+          if (s_.run.Mtp()) {
+            for (int64_t i = 0; i + 1 < s_.run.speculative_num_draft_tokens; ++i) {
+              const double p = rates_[std::min(static_cast<size_t>(i), rates_.size() - 1)];
+              if (accept_rng_.Uniform() >= p) break;
+              ++n;
+            }
+            ++rec.verify_rounds;
+            rec.round_tokens += n;
+          }
+          n = std::min(n, left);
+          got.push_back(n);
+          for (int64_t k = 0; k < n; ++k) rec.token_times_us.push_back(now);
+        } else if (e.completes_prefill) {
+          rec.first_token_us = now;
+          rec.token_times_us.push_back(now);
+        }
+      }
+    for (int64_t id : sched_.Complete(batch_, got)) {
+      result_.requests[index_.at(id)].finish_us = now;
+      ++done_;
+      --in_flight_;
+      if (progress_) progress_(done_, static_cast<int64_t>(result_.requests.size()), now);
+    }
+    result_.steps.push_back(std::move(step_));
+  }
+
+  ServingResult Take(double end) {
+    result_.duration_us = end;
+    result_.forwards_simulated = static_cast<int64_t>(memo_.size());
+    for (const auto& [key, fw] : memo_) result_.shape_calls[key] = fw.calls;
+    return std::move(result_);
+  }
+
+  const StepRecord& step() const { return step_; }
+
+ private:
+  std::string Key(const PlannedForward& pf) const {
+    return pf.kind + " b" + std::to_string(pf.shape.batch) + " t" + std::to_string(pf.shape.tokens) + " p" + std::to_string(pf.shape.prefix);
+  }
+
+  int64_t GraphBatch(int64_t b) const {
+    for (int64_t g : graph_bs_)
+      if (g >= b) return g;
+    return -1;
+  }
+
+  std::vector<PlannedForward> Plan(const Batch& b) const {
+    std::vector<PlannedForward> out;
+    StepShape base;
+    base.gdn_impl = s_.run.gdn_decode_impl;
+    base.ssm_dtype = s_.run.mamba_ssm_dtype;
+    // Symmetric ranks: every rank runs the step at the busiest group's shape.
+    int64_t pn = 0, ptok = 0, pprefix = 0, dn = 0, dprefix = 0;
+    for (const auto& g : b.groups) {
+      int64_t n = 0, tok = 0, pre = 0, d = 0, dpre = 0;
+      for (const BatchEntry& e : g) {
+        if (e.decode) {
+          ++d;
+          dpre += e.prefix;
+        } else {
+          ++n;
+          tok += e.new_tokens;
+          pre += e.prefix;
+        }
+      }
+      if (tok > ptok) pn = n, ptok = tok, pprefix = pre;
+      if (d > dn) dn = d, dprefix = dpre;
+    }
+    const int64_t page = s_.run.page_size;
+    if (pn > 0) {
+      PlannedForward f{"prefill", base, false};
+      f.shape.batch = pn;
+      f.shape.tokens = ShapeBucket((ptok + pn - 1) / pn, 64);
+      f.shape.prefix = pprefix == 0 ? 0 : ShapeBucket((pprefix + pn - 1) / pn, page);
+      out.push_back(f);
+      if (s_.run.Mtp()) {
+        f.kind = "draft_extend";
+        out.push_back(f);
+      }
+    }
+    if (dn > 0) {
+      const int64_t gb = GraphBatch(dn);
+      PlannedForward f{"decode", base, gb > 0};
+      f.shape.batch = gb > 0 ? gb : dn;
+      f.shape.tokens = 1;
+      f.shape.prefix = ShapeBucket((dprefix + dn - 1) / dn, page);
+      if (!s_.run.Mtp()) {
+        out.push_back(f);
+      } else {
+        f.kind = "draft";
+        for (int64_t i = 0; i < s_.run.speculative_num_steps; ++i) out.push_back(f);
+        f.kind = "verify";
+        f.shape.tokens = s_.run.speculative_num_draft_tokens;
+        f.shape.verify = true;
+        out.push_back(f);
+        f.kind = "draft_extend";
+        f.shape.verify = false;
+        out.push_back(f);
+      }
+    }
+    return out;
+  }
+
+  const Forward& Get(const PlannedForward& pf) {
+    const std::string key = Key(pf);
+    auto it = memo_.find(key);
+    if (it != memo_.end()) return it->second;
+    Forward fw;
+    const bool draft = pf.kind == "draft" || pf.kind == "draft_extend";
+    fw.calls = draft ? DraftStepKernels(s_.model, s_.plan, pf.shape) : StepKernels(s_.model, s_.plan, pf.shape);
+    try {
+      fw.call_us = timer_.Time(fw.calls);
+    } catch (const SimFailure& e) {
+      throw SimFailure(e.status(), std::string(e.what()) + "\n  in serving step " + std::to_string(step_.index) + " at t = " +
+                                       FormatNumber(std::round(step_.start_us) / 1e3) + " ms: the " + pf.kind + " forward (" + key +
+                                       ")" + (pf.kind == "verify" && !verified_ ? ", the run's first verify" : ""));
+    }
+    fw.order = IssueOrder(s_.model, fw.calls);
+    for (int c : fw.order) fw.device_us += fw.call_us[static_cast<size_t>(c)];
+    if (pf.kind == "verify") verified_ = true;
+    return memo_.emplace(key, std::move(fw)).first->second;
+  }
+
+  void Account(const std::string& kind, const Forward& fw) {
+    for (size_t c = 0; c < fw.calls.size(); ++c) {
+      const KernelCall& call = fw.calls[c];
+      std::string params;
+      for (const auto& [k, v] : call.params) params += (params.empty() ? "" : " ") + k + "=" + v;
+      const std::string key = kind + "|" + call.op + "|" + call.where + "|" + params;
+      auto it = op_index_.find(key);
+      if (it == op_index_.end()) {
+        it = op_index_.emplace(key, result_.ops.size()).first;
+        result_.ops.push_back({kind, call.op, call.where, params, 0, fw.call_us[c], 0});
+      }
+      OpTotal& o = result_.ops[it->second];
+      o.launches += call.count;
+      o.device_us += fw.call_us[c] * static_cast<double>(call.count);
+    }
+  }
+
+  const ServingSetup& s_;
+  KernelTimer& timer_;
+  ProgressFn progress_;
+  Scheduler sched_;
+  Rng accept_rng_;
+  std::vector<int64_t> graph_bs_;
+  std::vector<double> rates_;
+  std::map<int64_t, size_t> index_;
+  std::map<std::string, Forward> memo_;
+  std::map<std::string, size_t> op_index_;
+  ServingResult result_;
+  Batch batch_;
+  StepRecord step_;
+  std::vector<PlannedForward> planned_;
+  int64_t in_flight_ = 0, done_ = 0;
+  bool verified_ = false;
+};
+
+// The SystemC side: three threads over the Engine, events between them.
+class ServingSystem : public sc_core::sc_module {
+ public:
+  SC_HAS_PROCESS(ServingSystem);
+  ServingSystem(sc_core::sc_module_name name, Engine& e, const std::vector<Request>& reqs, int64_t max_concurrency)
+      : sc_module(name), e_(e), reqs_(reqs), max_concurrency_(max_concurrency) {
+    SC_THREAD(Client);
+    SC_THREAD(Host);
+    SC_THREAD(Device);
+  }
+  std::exception_ptr failure;
+  double end_us = 0;
+
+ private:
+  void Client() {
+    for (const Request& r : reqs_) {
+      if (NowUs() < r.arrival_us) wait(Us(r.arrival_us) - sc_core::sc_time_stamp());
+      while (max_concurrency_ > 0 && e_.in_flight() >= max_concurrency_) wait(finished_);
+      e_.Send(r, NowUs());
+      arrived_.notify(sc_core::SC_ZERO_TIME);
+    }
+  }
+
+  void Host() {
+    try {
+      wait(sc_core::SC_ZERO_TIME);
+      while (!e_.all_done()) {
+        if (!e_.Form(NowUs())) {
+          wait(arrived_);
+          continue;
+        }
+        double host_end = 0;
+        launches_ = e_.Issue(NowUs(), host_end);
+        if (host_end > NowUs()) wait(Us(host_end) - sc_core::sc_time_stamp());
+        issued_.notify(sc_core::SC_ZERO_TIME);
+        wait(device_done_);
+        e_.Finish(NowUs());
+        finished_.notify(sc_core::SC_ZERO_TIME);
+      }
+      end_us = NowUs();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  }
+
+  // The device runs what the host issued; launches issued while the host was still issuing
+  // (eager) have already started, so the device may finish after, or well after, the host.
+  void Device() {
+    for (;;) {
+      wait(issued_);
+      const double end = e_.Execute(launches_, std::max(device_free_, e_.step().start_us));
+      device_free_ = end;
+      if (end > NowUs()) wait(Us(end) - sc_core::sc_time_stamp());
+      device_done_.notify(sc_core::SC_ZERO_TIME);
+    }
+  }
+
+  Engine& e_;
+  const std::vector<Request>& reqs_;
+  int64_t max_concurrency_;
+  sc_core::sc_event arrived_, finished_, issued_, device_done_;
+  std::vector<Engine::Launch> launches_;
+  double device_free_ = 0;
+};
+
+}  // namespace
+
+ServingResult RunServing(const ServingSetup& setup, KernelTimer& timer, const ProgressFn& progress) {
+  Engine engine(setup, timer, progress);
+  // SystemC keeps modules until the process exits: one serving run per process (like one chip).
+  auto* system = new ServingSystem("serving", engine, setup.requests, setup.run.max_concurrency);
+  const double start = NowUs();
+  sc_core::sc_start();
+  if (system->failure) std::rethrow_exception(system->failure);
+  if (!engine.all_done()) throw SimFailure("deadlock", "the serving run stopped with requests unfinished (scheduler could not admit them)");
+  (void)start;
+  return engine.Take(system->end_us);
+}
+
+}  // namespace npusim

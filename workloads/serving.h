@@ -1,0 +1,94 @@
+// The serving engine: a benchmark client, the host (scheduler + kernel issue) and the device as
+// SystemC processes over one simulated clock. The client sends requests at their arrival times
+// under max_concurrency; the host forms each step with the Scheduler, pays its scheduling cost,
+// then issues the step's forwards launch by launch (eager: host_launch_us each) or as one graph
+// replay (decode batches up to the largest cuda_graph_bs, padded to a captured size); the device
+// runs each launch once it is issued and the previous one is done, so host-bound phases leave it
+// idle (calibration.md C3, C4, C8). With MTP (NEXTN, topk 1) a decode step is a round: draft
+// forwards, the target's verify over d tokens with greedy acceptance and the state commit, and
+// the draft extend; timing-only acceptance follows speculative_accept_rates with the run's seed.
+// Kernel times come from a KernelTimer (step_cost.h), memoised per forward shape; shapes are
+// bucketed (8 buckets per octave of tokens and context) so a long run needs few simulations.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "devices/device_config.h"
+#include "workloads/memory_plan.h"
+#include "workloads/model_config.h"
+#include "workloads/requests.h"
+#include "workloads/run_config.h"
+#include "workloads/step_cost.h"
+
+namespace npusim {
+
+struct ServingSetup {
+  RunConfig run;
+  ModelConfig model;
+  DeviceConfig device;
+  ParallelPlan plan;
+  RankShapes shapes;
+  MemoryPlan memory;  // one rank's HBM (out_of_memory is thrown by PrepareServing)
+  std::vector<Request> requests;
+};
+ServingSetup PrepareServing(const RunConfig& run);
+
+struct RequestRecord {
+  int64_t id = 0, input_len = 0, output_len = 0, group = 0;
+  double arrival_us = 0, sent_us = 0, first_token_us = -1, finish_us = -1;
+  std::vector<double> token_times_us;  // one entry per emission (a step's tokens arrive together)
+  int64_t verify_rounds = 0, round_tokens = 0;  // MTP: rounds and tokens they produced
+};
+
+struct LaunchRecord {  // trace_kernels only
+  int call = 0;
+  double start_us = 0, end_us = 0;
+};
+
+struct ForwardRecord {
+  std::string kind;  // prefill, decode, draft, verify, draft_extend
+  int64_t batch = 0, tokens = 0, prefix = 0;  // the per-rank shape it was timed at
+  bool graph = false;
+  int64_t launches = 0;
+  double issue_start_us = 0, issue_end_us = 0, device_start_us = 0, device_end_us = 0, device_busy_us = 0;
+  double commit_us = 0;  // move_intermediate_cache + conv_state_rollback inside (verify)
+  std::string shape_key;
+  std::vector<LaunchRecord> launch_log;
+};
+
+struct StepRecord {
+  int64_t index = 0;
+  bool prefill = false;
+  int64_t requests = 0, new_tokens = 0, decode_requests = 0;
+  double start_us = 0, end_us = 0;
+  std::vector<ForwardRecord> forwards;
+};
+
+struct OpTotal {
+  std::string forward, op, where, params;
+  int64_t launches = 0;
+  double us_per_launch = 0, device_us = 0;
+};
+
+struct ServingResult {
+  std::vector<RequestRecord> requests;
+  std::vector<StepRecord> steps;
+  std::vector<OpTotal> ops;  // per (forward kind, kernel call), in first-seen order
+  std::map<std::string, std::vector<KernelCall>> shape_calls;  // shape_key -> its calls (trace names)
+  double duration_us = 0, device_busy_us = 0, host_busy_us = 0;
+  int64_t forwards_simulated = 0;  // distinct forward shapes timed
+};
+
+using ProgressFn = std::function<void(int64_t done, int64_t total, double sim_us)>;
+
+// Throws SimFailure (a kernel failed: the step, time and shape are in the message) or InputError.
+ServingResult RunServing(const ServingSetup& setup, KernelTimer& timer, const ProgressFn& progress = nullptr);
+
+// 8 buckets per octave above `min_step` (x rounded up): relative error under 12.5 %.
+int64_t ShapeBucket(int64_t x, int64_t min_step);
+
+}  // namespace npusim

@@ -1,0 +1,188 @@
+#include "workloads/step_cost.h"
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "model/error.h"
+#include "ops/runner.h"
+
+namespace npusim {
+
+std::vector<double> InProcessKernelTimer::Time(const std::vector<KernelCall>& calls) {
+  const StepTime t = TimeCalls(calls, device_);
+  std::vector<double> out;
+  for (const auto& [c, us] : t.calls) out.push_back(us);
+  return out;
+}
+
+namespace {
+
+// One line per message; fields separated by tabs; tabs and newlines inside a field escaped.
+std::string Escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '\\') o += "\\\\";
+    else if (c == '\n') o += "\\n";
+    else if (c == '\t') o += "\\t";
+    else o += c;
+  }
+  return o;
+}
+
+std::string Unescape(const std::string& s) {
+  std::string o;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 1 < s.size()) {
+      const char n = s[++i];
+      o += n == 'n' ? '\n' : n == 't' ? '\t' : n;
+    } else {
+      o += s[i];
+    }
+  }
+  return o;
+}
+
+bool ReadLine(FILE* f, std::string& line) {
+  line.clear();
+  int c;
+  while ((c = std::fgetc(f)) != EOF && c != '\n') line += static_cast<char>(c);
+  return c != EOF || !line.empty();
+}
+
+std::vector<std::string> Fields(const std::string& line) {
+  std::vector<std::string> out(1);
+  for (char c : line) {
+    if (c == '\t') out.emplace_back();
+    else out.back() += c;
+  }
+  for (auto& f : out) f = Unescape(f);
+  return out;
+}
+
+// Request: "<n>" then n lines "op\tkey=value\t...". Answer per call: "ok\t<us>", or one line
+// "sim\t<status>\t<message>" / "input\t<message>" for the whole request.
+void ServeChild(const DeviceConfig& d, FILE* in, FILE* out) {
+  InProcessKernelTimer timer(d);
+  std::string line;
+  while (ReadLine(in, line)) {
+    const int n = std::atoi(line.c_str());
+    std::vector<KernelCall> calls(static_cast<size_t>(n));
+    for (auto& c : calls) {
+      ReadLine(in, line);
+      const auto f = Fields(line);
+      c.op = f[0];
+      for (size_t i = 1; i < f.size(); ++i) {
+        const size_t eq = f[i].find('=');
+        c.params.push_back({f[i].substr(0, eq), f[i].substr(eq + 1)});
+      }
+    }
+    try {
+      const auto us = timer.Time(calls);
+      for (double v : us) std::fprintf(out, "ok\t%.17g\n", v);
+    } catch (const SimFailure& e) {
+      std::fprintf(out, "sim\t%s\t%s\n", Escape(e.status()).c_str(), Escape(e.what()).c_str());
+    } catch (const InputError& e) {
+      std::fprintf(out, "input\t%s\n", Escape(e.what()).c_str());
+    } catch (const std::exception& e) {
+      std::fprintf(out, "input\tinternal error in the kernel timer: %s\n", Escape(e.what()).c_str());
+    }
+    std::fflush(out);
+  }
+}
+
+}  // namespace
+
+ForkedKernelTimer::ForkedKernelTimer(const DeviceConfig& d) {
+  int down[2], up[2];
+  if (pipe(down) != 0 || pipe(up) != 0) throw std::runtime_error("kernel timer: pipe() failed");
+  std::fflush(nullptr);
+  pid_ = fork();
+  if (pid_ < 0) throw std::runtime_error("kernel timer: fork() failed");
+  if (pid_ == 0) {
+    close(down[1]);
+    close(up[0]);
+    FILE* in = fdopen(down[0], "r");
+    FILE* out = fdopen(up[1], "w");
+    ServeChild(d, in, out);
+    std::fflush(out);
+    _exit(0);
+  }
+  close(down[0]);
+  close(up[1]);
+  to_child_ = fdopen(down[1], "w");
+  from_child_ = fdopen(up[0], "r");
+}
+
+ForkedKernelTimer::~ForkedKernelTimer() {
+  if (to_child_) std::fclose(to_child_);  // EOF: the child leaves its loop
+  if (from_child_) std::fclose(from_child_);
+  if (pid_ > 0) {
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+}
+
+std::vector<double> ForkedKernelTimer::Time(const std::vector<KernelCall>& calls) {
+  std::fprintf(to_child_, "%zu\n", calls.size());
+  for (const auto& c : calls) {
+    std::string line = Escape(c.op);
+    for (const auto& [k, v] : c.params) line += "\t" + Escape(k + "=" + v);
+    std::fprintf(to_child_, "%s\n", line.c_str());
+  }
+  std::fflush(to_child_);
+  std::vector<double> out;
+  std::string line;
+  while (out.size() < calls.size()) {
+    if (!ReadLine(from_child_, line)) throw std::runtime_error("kernel timer: the child process died");
+    const auto f = Fields(line);
+    if (f[0] == "ok" && f.size() == 2) {
+      out.push_back(std::strtod(f[1].c_str(), nullptr));
+    } else if (f[0] == "sim" && f.size() == 3) {
+      throw SimFailure(f[1], f[2]);
+    } else if (f[0] == "input" && f.size() == 2) {
+      throw InputError(f[1]);
+    } else {
+      throw std::runtime_error("kernel timer: bad answer '" + line + "'");
+    }
+  }
+  return out;
+}
+
+std::vector<int> IssueOrder(const ModelConfig& m, const std::vector<KernelCall>& calls) {
+  std::vector<int> order;
+  size_t first_layer = 0;
+  while (first_layer < calls.size() && calls[first_layer].where == "head") order.push_back(static_cast<int>(first_layer++));
+  auto per_layer = [&](const std::string& where, int64_t layers) {
+    std::vector<std::pair<int, int64_t>> out;
+    for (size_t i = first_layer; i < calls.size(); ++i)
+      if (calls[i].where == where) out.push_back({static_cast<int>(i), layers > 0 ? calls[i].count / layers : 0});
+    return out;
+  };
+  int64_t moe_layers = 0;
+  for (bool b : m.moe_layer) moe_layers += b;
+  const auto gdn = per_layer("gdn", m.count(LayerKind::kLinearAttention));
+  const auto full = per_layer("attention", m.count(LayerKind::kFullAttention));
+  const auto swa = per_layer("sliding", m.count(LayerKind::kSlidingAttention));
+  const auto moe = per_layer("moe", moe_layers);
+  const auto dense = per_layer("dense", static_cast<int64_t>(m.layers.size()) - moe_layers);
+  auto emit = [&](const std::vector<std::pair<int, int64_t>>& v) {
+    for (const auto& [i, n] : v)
+      for (int64_t k = 0; k < n; ++k) order.push_back(i);
+  };
+  for (size_t l = 0; l < m.layers.size(); ++l) {
+    emit(m.layers[l] == LayerKind::kLinearAttention ? gdn : m.layers[l] == LayerKind::kFullAttention ? full : swa);
+    emit(l < m.moe_layer.size() && m.moe_layer[l] ? moe : dense);
+  }
+  for (size_t i = first_layer; i < calls.size(); ++i) {
+    const std::string& w = calls[i].where;
+    if (w == "gdn" || w == "attention" || w == "sliding" || w == "moe" || w == "dense") continue;
+    for (int64_t k = 0; k < calls[i].count; ++k) order.push_back(static_cast<int>(i));
+  }
+  return order;
+}
+
+}  // namespace npusim

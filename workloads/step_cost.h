@@ -1,0 +1,64 @@
+// What one forward of the model costs on a rank: its kernel launches in issue order (layer by
+// layer, as the framework issues them) with each launch's device time from the kernel
+// simulator. Kernel simulations run the chip model with sc_start(), which must not happen while
+// the serving simulation's own SystemC processes are pending: the serving engine therefore asks
+// a KernelTimer, which runs the kernels either in this process (no serving simulation running)
+// or in a child process forked before the serving simulation starts (ForkedKernelTimer).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "devices/device_config.h"
+#include "workloads/step_graph.h"
+
+namespace npusim {
+
+class KernelTimer {
+ public:
+  virtual ~KernelTimer() = default;
+  // Device time of one launch of each call (us). SimFailure / InputError of a kernel propagate.
+  virtual std::vector<double> Time(const std::vector<KernelCall>& calls) = 0;
+};
+
+class InProcessKernelTimer : public KernelTimer {
+ public:
+  explicit InProcessKernelTimer(DeviceConfig d) : device_(std::move(d)) {}
+  std::vector<double> Time(const std::vector<KernelCall>& calls) override;
+
+ private:
+  DeviceConfig device_;
+};
+
+// A child process (forked at construction, before any SystemC activity in the parent) runs the
+// kernels; requests and answers go over pipes. The child's failures come back as the same
+// SimFailure / InputError.
+class ForkedKernelTimer : public KernelTimer {
+ public:
+  explicit ForkedKernelTimer(const DeviceConfig& d);
+  ~ForkedKernelTimer() override;
+  std::vector<double> Time(const std::vector<KernelCall>& calls) override;
+
+ private:
+  int pid_ = -1;
+  FILE* to_child_ = nullptr;
+  FILE* from_child_ = nullptr;
+};
+
+// One forward: its calls, each launch in issue order, and the device time if run back to back.
+struct Forward {
+  std::vector<KernelCall> calls;
+  std::vector<double> call_us;  // per launch of calls[i]
+  std::vector<int> order;       // launches in issue order, as indices into calls
+  double device_us = 0;
+};
+
+// Orders a step's calls layer by layer: the head calls before the first layer, then per decoder
+// layer its mixer's calls (count / layers of that kind launches each) and its MLP's, then the
+// rest (lm_head, verify, commit, draft).
+std::vector<int> IssueOrder(const ModelConfig& m, const std::vector<KernelCall>& calls);
+
+}  // namespace npusim
