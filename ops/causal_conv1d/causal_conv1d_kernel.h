@@ -74,7 +74,7 @@ class KernelCausalConv1d {
     const uint32_t kw = static_cast<uint32_t>(t_.kw), rows = static_cast<uint32_t>(t_.rows_per_tile);
     LocalTensor<T> raw = stateRows_.Get<T>();
     LocalTensor<float> w = weights_.Get<float>();
-    kernel_util::Sync<HardEvent::MTE3_MTE2>();  // the last state write-out has read `raw`'s buffer
+    AfterStateWriteOut();  // the last state write-out has read `raw`'s buffer
     CopyRowsIn(raw, wGm_[c0], kw, cols, t_.dim, pitch_);
     kernel_util::Sync<HardEvent::MTE2_V>();
     for (uint32_t j = 0; j < kw; ++j) {
@@ -98,8 +98,7 @@ class KernelCausalConv1d {
 
     // History: the last kw-1 rows of the slot's window, or zeros.
     // The previous request's state write-out (MTE3) has read the state rows we refill.
-    kernel_util::Sync<HardEvent::MTE3_MTE2>();
-    kernel_util::Sync<HardEvent::MTE3_V>();
+    AfterStateWriteOut();
     if (has_init) {
       CopyRowsIn(st, stGm_[(slot_row + t_.window - hist) * t_.dim + c0], hist, cols, t_.dim, pitch_);
       kernel_util::Sync<HardEvent::MTE2_V>();
@@ -162,6 +161,16 @@ class KernelCausalConv1d {
     Cast(st, window_.Get<float>()[(hist + rows - wr) * pitch_], CAST_RINT, wr * pitch_);
     kernel_util::Sync<HardEvent::V_MTE3>();
     CopyRowsOut(dst, st, wr, cols, t_.dim, pitch_);
+    state_out_pending_ = true;
+  }
+
+  // MTE2 and the vector pipe wait for the state rows' write-out, once per write-out: a second
+  // MTE3->MTE2 SetFlag with no MTE3 work in between could overtake the first's WaitFlag.
+  void AfterStateWriteOut() {
+    if (!state_out_pending_) return;
+    kernel_util::Sync<HardEvent::MTE3_MTE2>();
+    kernel_util::Sync<HardEvent::MTE3_V>();
+    state_out_pending_ = false;
   }
 
   // Scenario S6 (kernels.md §2.3): the upstream fallback gathers the final state of a request
@@ -178,11 +187,13 @@ class KernelCausalConv1d {
                               static_cast<uint32_t>(hist - k0), cols, t_.dim, pitch_);
     kernel_util::Sync<HardEvent::MTE2_MTE3>();
     CopyRowsOut(dst, st, static_cast<uint32_t>(hist), cols, t_.dim, pitch_);
+    state_out_pending_ = true;
   }
 
   Tiling t_;
   uint32_t pitch_ = 0;
   bool mixed_ = false;
+  bool state_out_pending_ = false;
   TPipe pipe_;
   TQue<TPosition::VECIN, 1> inX_;
   TQue<TPosition::VECOUT, 1> outY_;

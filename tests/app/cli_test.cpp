@@ -9,38 +9,13 @@
 #include <gtest/gtest.h>
 
 #include "model/npy.h"
+#include "tests/app/npusim_process.h"
 
 namespace npusim {
 namespace {
 
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
-
-struct Result {
-  int code;
-  std::string output;  // stdout and stderr
-};
-
-Result Npusim(const std::string& args) {
-  std::string cmd = std::string(NPUSIM_BIN) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-std::string Dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("npusim_cli_" + std::to_string(::getpid())) / name;
-  fs::create_directories(d);
-  return d.string();
-}
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
 
 std::string Devices() { return std::string(NPUSIM_SOURCE_DIR) + "/configs/devices/"; }
 

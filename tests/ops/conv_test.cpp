@@ -57,6 +57,17 @@ TEST(CausalConv1dUpdate, DecodeAndVerifyWindows) {
   }
 }
 
+// Found by a serving run (MTP verify, one request, Qwen3.5 TP 2): with one item per block the
+// weight load's MTE3->MTE2 sync and the request's followed each other with no MTE3 work in
+// between, and the second SetFlag overtook the first WaitFlag (sync_error).
+TEST(CausalConv1dUpdate, OneRequestPerBlockHasNoBackToBackSetFlag) {
+  for (const char* d : {"1", "4"}) {
+    KernelRun r = RunOp("causal_conv1d_update", {{"requests", "1"}, {"draft_tokens", d}, {"dim", "4096"}});
+    ExpectAccurate(r, kBf16Tol);
+    EXPECT_EQ(r.numerics.at("conv_states").max_abs_err, 0.0) << d;
+  }
+}
+
 TEST(CausalConv1d, TimingOnlyMatchesFunctional) {
   ExpectTimingOnlyMatchesFunctional("causal_conv1d_fn", {{"seq_lens", "9,70,4"}, {"dim", "256"}});
   ExpectTimingOnlyMatchesFunctional("causal_conv1d_update", {{"requests", "6"}, {"draft_tokens", "3"}, {"dim", "128"}});

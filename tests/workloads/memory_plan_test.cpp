@@ -75,7 +75,7 @@ TEST(MemoryPlan, TooBigForOneChipIsOutOfMemoryWithTheBreakdown) {
   } catch (const SimFailure& e) {
     EXPECT_EQ(e.status(), "out_of_memory");
     EXPECT_THAT(e.what(), HasSubstr("weights: "));
-    EXPECT_THAT(e.what(), HasSubstr("mamba_pool: "));
+    EXPECT_THAT(e.what(), HasSubstr("mamba_state_pool: "));
   }
 }
 

@@ -1,0 +1,112 @@
+// `npusim run` end to end: the shipped run configs, scenarios S1, S2 and S7 at serving level,
+// outputs, determinism and the exit codes of bad input and simulated failures.
+#include <filesystem>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/app/npusim_process.h"
+
+namespace npusim {
+namespace {
+
+using ::testing::HasSubstr;
+using Json = nlohmann::json;
+
+std::string Runs(const std::string& name) { return std::string(NPUSIM_SOURCE_DIR) + "/configs/runs/" + name; }
+Json Metrics(const std::string& dir) { return Json::parse(Slurp(dir + "/metrics.json")); }
+
+double KernelMs(const Json& m, const std::string& op) {
+  for (const auto& k : m["kernel_share"])
+    if (k["op"] == op) return k["device_ms"].get<double>();
+  return 0;
+}
+
+TEST(Run, QuickstartWritesEveryFileAndRepeatsByteForByte) {
+  const std::string a = Dir("quick_a"), b = Dir("quick_b");
+  Result r = Npusim("run " + Runs("quickstart.yaml") + " --out " + a);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("16/16 requests done"));  // progress on stderr
+  ASSERT_EQ(Npusim("run " + Runs("quickstart.yaml") + " --quiet --out " + b).code, 0);
+  for (const char* f : {"metrics.json", "requests.csv", "op_summary.csv", "trace.json", "report.md"}) {
+    ASSERT_TRUE(std::filesystem::exists(a + "/" + f)) << f;
+    EXPECT_EQ(Slurp(a + "/" + f), Slurp(b + "/" + f)) << f;
+  }
+  const Json m = Metrics(a);
+  EXPECT_EQ(m["completed"], 16);
+  EXPECT_EQ(m["total_output_tokens"], 16 * 256);
+  for (const char* k : {"ttft_ms", "tpot_ms", "itl_ms", "e2e_latency_ms"})
+    for (const char* s : {"mean", "median", "p90", "p99"}) EXPECT_GT(m[k][s].get<double>(), 0) << k << "." << s;
+  EXPECT_GT(m["memory_per_rank_bytes"]["kv_pool"].get<double>(), 0);
+  double share = 0;
+  for (const auto& k : m["kernel_share"]) share += k["share"].get<double>();
+  EXPECT_NEAR(share, 1.0, 1e-3);
+  EXPECT_THAT(Slurp(a + "/trace.json"), HasSubstr("\"decode b16 t1 p1024 graph\""));
+  EXPECT_THAT(Slurp(a + "/requests.csv"), HasSubstr("id,dp_group,input_len,output_len,arrival_ms,sent_ms,ttft_ms,tpot_ms,e2e_ms"));
+}
+
+// S2: the same deployment with the Triton GDN decode chain and with the fused op. Everything but
+// the recurrent GDN kernel is the same in decode, so the decode steps differ by exactly that
+// kernel's time (no hand-set factor); the fused op is the faster. (Simulated vs measured TPOT:
+// README "Calibration checks".)
+TEST(Run, ScenarioS2TheDecodeGapIsTheGdnKernelGap) {
+  const std::string t = Dir("s2_triton"), f = Dir("s2_fused");
+  Result rt = Npusim("run " + Runs("qwen3-next-80b-a3-tp16.yaml") + " --quiet --out " + t);
+  Result rf = Npusim("run " + Runs("qwen3-next-80b-a3-tp16-fused.yaml") + " --quiet --out " + f);
+  ASSERT_EQ(rt.code, 0) << rt.output;
+  ASSERT_EQ(rf.code, 0) << rf.output;
+  const Json mt = Metrics(t), mf = Metrics(f);
+  EXPECT_EQ(mt["completed"], 24);
+  EXPECT_EQ(mt["steps"]["prefill"], 6);  // 24 requests of 3500 over 4 DP groups, one per group per step (max_prefill_tokens 4000)
+  EXPECT_EQ(mt["steps"]["decode"], 1499);
+  EXPECT_GT(mt["tpot_ms"]["mean"].get<double>(), mf["tpot_ms"]["mean"].get<double>());
+  const double steps = mt["steps"]["decode"].get<double>();
+  const double step_gap_ms = (mt["steps"]["decode_device_ms"].get<double>() - mf["steps"]["decode_device_ms"].get<double>()) * steps;
+  const double kernel_gap_ms = KernelMs(mt, "recurrent_gated_delta_rule") - KernelMs(mf, "recurrent_gated_delta_rule");
+  EXPECT_GT(kernel_gap_ms, 0);
+  EXPECT_NEAR(step_gap_ms, kernel_gap_ms, 1e-3 * kernel_gap_ms);
+  EXPECT_THAT(Slurp(t + "/op_summary.csv"), HasSubstr("all_to_all"));  // DeepEP dispatch/combine
+}
+
+// S1 in a serving run: with an fp32 state pool, the first verify step's commit kernel overflows
+// the UB of an A3 die; with the bf16 state the run completes and reports the commit cost (S7).
+TEST(Run, ScenarioS1OverflowsAtTheFirstVerifyAndS7ReportsTheCommitCost) {
+  const std::string load = " --set num_prompts=2 --set random_input_len=256 --set random_output_len=24 --set random_range_ratio=1";
+  const std::string bad = Dir("s1_fp32");
+  Result r = Npusim("run " + Runs("qwen3.5-35b-a3-mtp.yaml") + load + " --set mamba_ssm_dtype=float32 --quiet --out " + bad);
+  EXPECT_EQ(r.code, 3) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("ub overflow, requires 2097152 bits while 1572864 bits available!"));
+  EXPECT_THAT(r.output, HasSubstr("move_intermediate_cache"));
+  EXPECT_THAT(r.output, HasSubstr("the run's first verify"));
+  EXPECT_EQ(Metrics(bad)["status"], "ub_overflow");
+
+  const std::string ok = Dir("s1_bf16");
+  r = Npusim("run " + Runs("qwen3.5-35b-a3-mtp.yaml") + load + " --quiet --out " + ok);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const Json m = Metrics(ok);
+  EXPECT_GT(m["accept_length"].get<double>(), 1.0);
+  EXPECT_LE(m["accept_length"].get<double>(), 4.0);
+  EXPECT_GT(m["mtp_commit"]["ms_per_verify_step"].get<double>(), 0);
+  EXPECT_GT(m["memory_per_rank_bytes"]["mtp_spec_caches"].get<double>(), 0);
+  EXPECT_THAT(Slurp(ok + "/report.md"), HasSubstr("state commit (move_intermediate_cache + conv_state_rollback)"));
+}
+
+TEST(Run, BadInputIsExit2AndOutOfMemoryIsExit3) {
+  Result r = Npusim("run " + Runs("quickstart.yaml") + " --set max_runing_requests=4");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.output, HasSubstr("unknown key 'max_runing_requests' (nearest valid: 'max_running_requests')"));
+  r = Npusim("run " + Runs("quickstart.yaml") + " --set tp_size=3");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.output, HasSubstr("does not divide over 3 ranks"));
+  r = Npusim("run " + Runs("quickstart.yaml") + " --set random_input_len=5000");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.output, HasSubstr("over context_length 4096"));
+  r = Npusim("run " + Runs("quickstart.yaml") + " --set tp_size=1 --out " + Dir("oom"));
+  EXPECT_EQ(r.code, 3);
+  EXPECT_THAT(r.output, HasSubstr("out of memory on one rank"));
+  EXPECT_EQ(Npusim("validate " + Runs("qwen3-next-80b-a3-tp16.yaml")).code, 0);
+}
+
+}  // namespace
+}  // namespace npusim

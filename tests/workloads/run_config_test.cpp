@@ -1,0 +1,115 @@
+// Run configs (strict keys, --set, derived views) and the request sources.
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "model/error.h"
+#include "workloads/requests.h"
+#include "workloads/run_config.h"
+
+namespace npusim {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string ErrorOf(const std::string& yaml, const std::vector<std::pair<std::string, std::string>>& sets = {}) {
+  try {
+    ParseRunConfig(yaml, "run.yaml", sets);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(RunConfig, NamesTheOffendingKeyItsPlaceAndTheNearestValidOne) {
+  EXPECT_THAT(ErrorOf("model: m.json\nmax_runing_requests: 8\n"),
+              HasSubstr("run.yaml:2:1: unknown key 'max_runing_requests' (nearest valid: 'max_running_requests')"));
+  EXPECT_THAT(ErrorOf("model: m.json\n", {{"gdn_decode_imp", "fused"}}),
+              HasSubstr("unknown key 'gdn_decode_imp' (nearest valid: 'gdn_decode_impl')"));
+  EXPECT_THAT(ErrorOf("model: m.json\ngdn_decode_impl: fusd\n"), HasSubstr("'gdn_decode_impl' cannot be 'fusd' (nearest valid: 'fused')"));
+  EXPECT_THAT(ErrorOf("model: m.json\ntp_size: two\n"), HasSubstr("run.yaml:2:10: 'tp_size' expects an integer"));
+  EXPECT_THAT(ErrorOf("model: m.json\nenable_dp_attention: yes please\n"), HasSubstr("'enable_dp_attention' takes true or false"));
+  EXPECT_THAT(ErrorOf("model: m.json\nspeculative_algorithm: NEXTN\nspeculative_num_steps: 3\nspeculative_num_draft_tokens: 3\n"),
+              HasSubstr("must be speculative_num_steps + 1 (4)"));
+  EXPECT_THAT(ErrorOf("model: m.json\ntp_size: 4\ndp_size: 2\n"), HasSubstr("without enable_dp_attention"));
+  EXPECT_THAT(ErrorOf("tp_size: 4\n"), HasSubstr("missing key 'model'"));
+  EXPECT_THAT(ErrorOf("model: m.json\nspeculative_accept_rates: [0.5, 1.5]\n"), HasSubstr("probabilities in [0, 1], got '1.5'"));
+}
+
+TEST(RunConfig, ListsSetsAndDerivedPlans) {
+  const RunConfig c = ParseRunConfig(
+      "model: ../models/x.json\ntp_size: 16\ndp_size: 4\nep_size: 16\nenable_dp_attention: true\nenable_dp_lm_head: true\n"
+      "moe_a2a_backend: deepep\nmax_running_requests: 96\ncuda_graph_bs: [24, 8]\n",
+      "configs/runs/r.yaml", {{"gdn_decode_impl", "triton_chain"}, {"cuda_graph_bs", "1,2"}});
+  EXPECT_EQ(c.gdn_decode_impl, "triton_chain");
+  EXPECT_EQ(c.GraphBatchSizes(), (std::vector<int64_t>{1, 2}));
+  const ParallelPlan p = c.Plan();
+  EXPECT_EQ(p.tp, 16);
+  EXPECT_EQ(p.dp, 4);
+  EXPECT_TRUE(p.a2a);
+  EXPECT_TRUE(p.dp_lm_head);
+  EXPECT_EQ(c.Memory().max_running_requests, 24);  // per DP group
+  EXPECT_EQ(c.ModelPath(), "configs/models/x.json");
+  EXPECT_TRUE(std::isinf(c.RequestRate()));
+}
+
+TEST(Requests, RandomLengthsStayInTheRangeAndRepeatWithTheSeed) {
+  RunConfig c;
+  c.num_prompts = 500;
+  c.random_input_len = 1000;
+  c.random_output_len = 200;
+  c.random_range_ratio = 0.25;
+  c.context_length = 100000;
+  const auto a = GenerateRequests(c), b = GenerateRequests(c);
+  ASSERT_EQ(a.size(), 500u);
+  int64_t min_in = 1 << 30, max_in = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].input_len, b[i].input_len);
+    EXPECT_GE(a[i].output_len, 50);
+    EXPECT_LE(a[i].output_len, 200);
+    EXPECT_EQ(a[i].arrival_us, 0);  // request_rate inf
+    min_in = std::min(min_in, a[i].input_len);
+    max_in = std::max(max_in, a[i].input_len);
+  }
+  EXPECT_GE(min_in, 250);
+  EXPECT_LE(max_in, 1000);
+  EXPECT_LT(min_in, 300);  // 500 draws cover the range
+  EXPECT_GT(max_in, 950);
+  c.seed = 2;
+  EXPECT_NE(GenerateRequests(c)[0].input_len + GenerateRequests(c)[1].input_len, a[0].input_len + a[1].input_len);
+}
+
+TEST(Requests, PoissonArrivalsHaveTheConfiguredRate) {
+  RunConfig c;
+  c.num_prompts = 4000;
+  c.request_rate = "8";
+  c.random_input_len = 10;
+  c.random_output_len = 10;
+  const auto r = GenerateRequests(c);
+  // Mean gap of 4000 exponential draws at 8/s: 125 ms with a standard error of 2 ms.
+  const double mean_gap_ms = r.back().arrival_us / 1e3 / 3999.0;
+  EXPECT_NEAR(mean_gap_ms, 125.0, 8.0);
+  for (size_t i = 1; i < r.size(); ++i) EXPECT_GE(r[i].arrival_us, r[i - 1].arrival_us);
+}
+
+TEST(Requests, TraceLinesAreCheckedWithTheirLineNumbers) {
+  const std::string path = ::testing::TempDir() + "/trace.jsonl";
+  std::ofstream(path) << "# comment\n{\"input_len\": 100, \"output_len\": 20, \"arrival_s\": 0.5}\n\n{\"input_len\": 7, \"output_len\": 3}\n";
+  const auto r = ReadTrace(path);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].input_len, 7);  // sorted by arrival
+  EXPECT_EQ(r[1].arrival_us, 500000);
+  std::ofstream(path) << "{\"input_len\": 100, \"output_length\": 20}\n";
+  try {
+    ReadTrace(path);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("trace.jsonl:1:20: unknown key 'output_length' (nearest valid: 'output_len')"));
+  }
+}
+
+}  // namespace
+}  // namespace npusim

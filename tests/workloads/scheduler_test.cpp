@@ -1,0 +1,152 @@
+// The SGLang-like scheduler without simulated time: admission, chunking, priorities, DP groups.
+#include <gtest/gtest.h>
+
+#include "model/error.h"
+#include "workloads/scheduler.h"
+
+namespace npusim {
+namespace {
+
+std::vector<BatchEntry> Flat(const Batch& b) {
+  std::vector<BatchEntry> out;
+  for (const auto& g : b.groups) out.insert(out.end(), g.begin(), g.end());
+  return out;
+}
+
+// Runs decode steps (one token each) until nothing is left; returns the number of steps.
+int DrainDecode(Scheduler& s) {
+  int steps = 0;
+  for (Batch b = s.Next(); !b.empty(); b = s.Next(), ++steps) {
+    EXPECT_FALSE(b.prefill);
+    s.Complete(b, std::vector<int64_t>(static_cast<size_t>(b.entries()), 1));
+  }
+  return steps;
+}
+
+TEST(Scheduler, ChunksALongPromptIntoWholePagesAndCarriesThePrefix) {
+  SchedulerConfig c;
+  c.chunked_prefill_size = 300;  // not a page multiple: chunks are cut to 256 = 2 pages of 128
+  c.max_prefill_tokens = 100000;
+  Scheduler s(c);
+  s.Arrive(7, 1000, 2);
+  std::vector<int64_t> chunks, prefixes;
+  for (;;) {
+    Batch b = s.Next();
+    ASSERT_TRUE(b.prefill);
+    auto e = Flat(b);
+    ASSERT_EQ(e.size(), 1u);
+    chunks.push_back(e[0].new_tokens);
+    prefixes.push_back(e[0].prefix);
+    s.Complete(b, {});
+    if (e[0].completes_prefill) break;
+  }
+  EXPECT_EQ(chunks, (std::vector<int64_t>{256, 256, 256, 232}));
+  EXPECT_EQ(prefixes, (std::vector<int64_t>{0, 256, 512, 768}));
+  // The prefill produced token 1 of 2: one decode step at prefix 1000 finishes it.
+  Batch d = s.Next();
+  ASSERT_EQ(Flat(d).size(), 1u);
+  EXPECT_TRUE(Flat(d)[0].decode);
+  EXPECT_EQ(Flat(d)[0].prefix, 1000);
+  EXPECT_EQ(s.Complete(d, {1}), std::vector<int64_t>{7});
+  EXPECT_TRUE(s.Next().empty());
+}
+
+TEST(Scheduler, MaxPrefillTokensAdmitsTheFirstRequestWholeAndStopsBeforeTheNext) {
+  SchedulerConfig c;
+  c.chunked_prefill_size = 0;  // no chunking
+  c.max_prefill_tokens = 4000;
+  Scheduler s(c);
+  s.Arrive(0, 3500, 4);
+  s.Arrive(1, 3500, 4);
+  s.Arrive(2, 400, 4);
+  Batch b = s.Next();
+  ASSERT_EQ(Flat(b).size(), 1u);  // 3500 + 3500 > 4000: one request per prefill step
+  EXPECT_EQ(Flat(b)[0].new_tokens, 3500);
+  s.Complete(b, {});
+  b = s.Next();  // prefill has priority over the running request's decode
+  EXPECT_TRUE(b.prefill);
+  ASSERT_EQ(Flat(b).size(), 2u);  // 3500 + 400 <= 4000
+  EXPECT_EQ(Flat(b)[0].request, 1);
+  EXPECT_EQ(Flat(b)[1].request, 2);
+  s.Complete(b, {});
+  EXPECT_EQ(s.running(), 3);
+  EXPECT_EQ(DrainDecode(s), 3);  // 3 more tokens each, all in the same decode batches
+}
+
+TEST(Scheduler, MaxRunningRequestsAndTheKvPoolHoldRequestsBack) {
+  SchedulerConfig c;
+  c.max_running_requests = 2;
+  c.kv_tokens = 1024;  // pages of 128; a request reserves input + output rounded up
+  Scheduler s(c);
+  s.Arrive(0, 100, 10);  // reserves 128
+  s.Arrive(1, 100, 10);
+  s.Arrive(2, 100, 10);
+  Batch b = s.Next();
+  EXPECT_EQ(Flat(b).size(), 2u);
+  s.Complete(b, {});
+  b = s.Next();
+  EXPECT_FALSE(b.prefill);  // request 2 waits for a running slot
+  EXPECT_EQ(Flat(b).size(), 2u);
+  EXPECT_EQ(s.waiting(), 1);
+
+  Scheduler kv({1, 48, 8192, 16384, 128, 1024, false});
+  kv.Arrive(0, 600, 100);  // 768
+  kv.Arrive(1, 200, 50);   // 256: 1024 in all, fits
+  kv.Arrive(2, 10, 10);    // 128 more: no room
+  b = kv.Next();
+  EXPECT_EQ(Flat(b).size(), 2u);
+  kv.Complete(b, {});
+  EXPECT_EQ(kv.kv_used(0), 1024);
+  EXPECT_EQ(kv.waiting(), 1);
+  EXPECT_THROW(kv.Arrive(3, 2000, 1), SimFailure);  // can never fit: out_of_memory, not a hang
+}
+
+TEST(Scheduler, DpGroupsGetRequestsRoundRobinAndBatchSeparately) {
+  SchedulerConfig c;
+  c.dp = 4;
+  c.max_running_requests = 96;
+  c.max_prefill_tokens = 4000;
+  c.chunked_prefill_size = 0;
+  Scheduler s(c);
+  for (int i = 0; i < 10; ++i) s.Arrive(i, 3500, 2);
+  Batch b = s.Next();
+  ASSERT_EQ(b.groups.size(), 4u);
+  for (int g = 0; g < 4; ++g) {  // each group prefills its first request in the same step
+    ASSERT_EQ(b.groups[g].size(), 1u);
+    EXPECT_EQ(b.groups[g][0].request, g);
+  }
+  s.Complete(b, {});
+  b = s.Next();
+  EXPECT_EQ(b.groups[0][0].request, 4);
+  EXPECT_EQ(b.groups[1][0].request, 5);
+}
+
+TEST(Scheduler, MixedChunkLetsRunningRequestsDecodeInsidePrefillSteps) {
+  SchedulerConfig c;
+  c.mixed_chunk = true;
+  c.chunked_prefill_size = 256;
+  Scheduler s(c);
+  s.Arrive(0, 100, 5);
+  s.Complete(s.Next(), {});
+  s.Arrive(1, 1000, 5);
+  Batch b = s.Next();
+  EXPECT_TRUE(b.prefill);
+  auto e = Flat(b);
+  ASSERT_EQ(e.size(), 2u);
+  EXPECT_FALSE(e[0].decode);
+  EXPECT_EQ(e[0].new_tokens, 256);
+  EXPECT_TRUE(e[1].decode);
+  EXPECT_EQ(e[1].request, 0);
+}
+
+TEST(Scheduler, MtpRoundsAddSeveralTokensButNeverPastTheOutputLength) {
+  Scheduler s(SchedulerConfig{});
+  s.Arrive(0, 64, 6);
+  s.Complete(s.Next(), {});  // token 1
+  Batch b = s.Next();
+  EXPECT_TRUE(s.Complete(b, {4}).empty());  // 5 tokens
+  EXPECT_EQ(s.Complete(s.Next(), {4}), std::vector<int64_t>{0});  // capped at 6
+}
+
+}  // namespace
+}  // namespace npusim
