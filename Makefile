@@ -11,13 +11,14 @@ SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: run test build deps bench clean
 
 run: build
-	$(BUILD)/npusim kernel add --device Ascend910B3 --set n=1048576 --set buffer_num=2 --out reports/out/default
+	$(BUILD)/npusim run configs/runs/quickstart.yaml --out reports/out/quickstart
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 bench: build
 	$(BUILD)/bench/npusim_bench
+	$(BUILD)/bench/npusim_serving_bench
 
 build: deps
 	@[ -f $(BUILD)/build.ninja ] || cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
