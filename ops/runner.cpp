@@ -92,7 +92,7 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
       break;
     }
   }
-  if (!options.inputs_dir.empty() && !run.functional)
+  if ((!options.inputs_dir.empty() || options.inputs) && !run.functional)
     throw InputError("--inputs needs functional mode; the run is " + run.mode_reason);
 
   // Tensors: data for everything in functional mode, for control tensors only otherwise.
@@ -103,6 +103,15 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
   if (!options.inputs_dir.empty())
     for (const auto& s : run.tensors)
       if (IsRead(s.role)) tensors[s.name] = LoadInput(options.inputs_dir, s);
+  if (options.inputs)
+    for (const auto& s : run.tensors) {
+      auto it = options.inputs->find(s.name);
+      if (it == options.inputs->end() || !IsRead(s.role)) continue;
+      if (it->second.shape() != s.shape || it->second.dtype() != s.dtype)
+        throw InputError(op.name() + ": input '" + s.name + "' is " + ShapeString(it->second.shape()) + " " +
+                         std::string(Name(it->second.dtype())) + ", the kernel expects " + ShapeString(s.shape) + " " + std::string(Name(s.dtype)));
+      tensors[s.name] = it->second;
+    }
 
   // GM buffers at 512 B-aligned addresses, in declaration order.
   GmMap gm;

@@ -19,6 +19,7 @@ struct RunOptions {
   ModeChoice mode = ModeChoice::kAuto;
   uint64_t seed = 0;
   std::string inputs_dir;                          // .npy per input, named <tensor>.npy
+  const TensorMap* inputs = nullptr;               // in-memory inputs by tensor name (functional mode)
   uint64_t functional_limit_bytes = 1ull << 30;    // auto mode: timing-only above this
   double functional_limit_macs = 2e9;              // auto mode: timing-only above this (Op::FunctionalMacs)
   TraceRecorder* trace = nullptr;

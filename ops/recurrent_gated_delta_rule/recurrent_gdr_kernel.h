@@ -21,7 +21,7 @@ struct Gm {
   GmBuffer *mix_qkv, *g, *beta, *states, *cache_indices, *intermediate, *o;
 };
 
-template <class S>  // S: element type of the pool (the intermediate cache and q/k/v/o are bf16)
+template <class S>  // S: element type of the pool and the intermediate cache (q/k/v/o are bf16)
 class KernelRecurrentGdr {
  public:
   void Init(const Gm& gm, const Tiling& t) {
@@ -181,7 +181,8 @@ class KernelRecurrentGdr {
   uint32_t pitch_ = 0, tile_ = 0, kp_ = 0, op_ = 0, cols_ = 0;
   TPipe pipe_;
   TBuf<TPosition::VECCALC> state_, raw_, tmp_, qkRaw_, vRaw_, q_, k_, v_, o_, sq_, oRaw_, red_;
-  GlobalTensor<bfloat16_t> qkvGm_, betaGm_, oGm_, interGm_;
+  GlobalTensor<bfloat16_t> qkvGm_, betaGm_, oGm_;
+  GlobalTensor<S> interGm_;
   GlobalTensor<float> gGm_;
   GlobalTensor<S> stGm_;
   GlobalTensor<int32_t> slotGm_;

@@ -64,7 +64,10 @@ class RecurrentGatedDeltaRuleOp : public Op {
                                  {"cache_indices", {B}, DType::kInt32, TensorRole::kInput, true},
                                  {"g", {B * S, HV}, DType::kFloat32, TensorRole::kOutput, true}};
     if (!Fused(p)) v.push_back({"beta", {B * S, HV}, bf, TensorRole::kOutput, true});
-    if (Verify(p)) v.push_back({"intermediate", StateShape(p, B * S), bf, TensorRole::kOutput});
+    // The intermediate cache has the pool's dtype (SGLang sizes both with mamba_ssm_dtype): with
+    // fp32 a committed state equals sequential decode's; with bf16 it is rounded once per
+    // verify instead of once per token (scenario S5).
+    if (Verify(p)) v.push_back({"intermediate", StateShape(p, B * S), ParseDType(p.Str("ssm_dtype")), TensorRole::kOutput});
     v.push_back({"o", {B, S, HV, p.Int("v_dim")}, bf, TensorRole::kOutput});
     return v;
   }

@@ -1,0 +1,85 @@
+// Functional runs of the reduced hybrid model (configs/models/tiny-hybrid.json, K = 64 != V = 32):
+// every forward through the kernels. Chunked vs unchunked prefill and scenario S3's transposed
+// state, the mixed-batch conv state of scenario S6, MTP vs no MTP (scenario S5).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "model/error.h"
+#include "workloads/functional_run.h"
+
+namespace npusim {
+namespace {
+
+using ::testing::HasSubstr;
+
+ModelConfig Tiny() { return LoadModelConfig(std::string(NPUSIM_SOURCE_DIR) + "/configs/models/tiny-hybrid.json"); }
+DeviceConfig Device() { return LoadDevice("Ascend910B3"); }
+
+// Pages of 32 tokens and chunks of 96: request 0 (100 tokens) prefills 96, then its last 4
+// tokens share a step with the first 64 of request 1 (a batch with and without prefix).
+SchedulerConfig Chunked(int64_t chunk) {
+  SchedulerConfig c;
+  c.chunked_prefill_size = chunk;
+  c.max_prefill_tokens = 4096;
+  c.page_size = 32;
+  return c;
+}
+
+std::vector<FunctionalRequest> Requests(int64_t out = 6) { return FunctionalRequests(3, 100, out, 256, 1); }  // 100, 93, 86 tokens
+
+TEST(Functional, ChunkedAndUnchunkedPrefillGiveTheSameTokensAndStates) {
+  const ModelConfig m = Tiny();
+  FunctionalOptions o;
+  const FunctionalResult whole = RunFunctional(m, Device(), o, Chunked(0), Requests());
+  const FunctionalResult chunked = RunFunctional(m, Device(), o, Chunked(96), Requests());
+  EXPECT_EQ(whole.mixed_prefill_steps, 0);
+  EXPECT_GT(chunked.mixed_prefill_steps, 0);
+  const FunctionalDiff d = Compare(whole, chunked);
+  EXPECT_TRUE(d.tokens_equal) << "first divergence: request " << d.first_divergence_request << " token " << d.first_divergence_token;
+  // The chunk boundary changes only fp32 summation order and the bf16 rounding of one hand-off.
+  EXPECT_LT(d.max_state_diff, 0.02) << d.max_state_diff;
+  EXPECT_GT(d.max_state_diff, 0.0);  // the runs are not trivially the same computation
+  EXPECT_LT(d.max_logit_diff, 0.05) << d.max_logit_diff;
+  EXPECT_LT(d.max_conv_diff, 0.05);  // later layers' conv inputs carry the rounding differences
+  for (const auto& [op, err] : chunked.kernel_errors) EXPECT_LT(err, 0.02) << op;
+  EXPECT_EQ(chunked.requests[0].tokens.size(), 6u);
+}
+
+// S3: the chunk kernel stored its final state transposed. With K != V (the tiny model) that is a
+// shape error; with K = V it runs and the state after prefill drifts from the correct run's.
+TEST(Functional, ScenarioS3TransposedStateIsAShapeErrorWhenKDiffersFromVAndDriftWhenEqual) {
+  FunctionalOptions o;
+  o.fault = "transposed_state";
+  try {
+    RunFunctional(Tiny(), Device(), o, Chunked(96), Requests());
+    FAIL() << "expected the shape error";
+  } catch (const SimFailure& e) {
+    EXPECT_EQ(e.status(), "shape_error");
+    EXPECT_THAT(e.what(), HasSubstr("with K != V the S3 fault is a shape error"));
+  }
+  ModelConfig square = Tiny();
+  square.lin_value_dim = square.lin_key_dim;  // K = V = 64, as in the real models (128)
+  const FunctionalResult good = RunFunctional(square, Device(), FunctionalOptions{}, Chunked(96), Requests());
+  const FunctionalResult bad = RunFunctional(square, Device(), o, Chunked(96), Requests());
+  const FunctionalDiff d = Compare(good, bad);
+  EXPECT_GT(d.max_state_diff, 0.1) << "transposed states should be far from the right ones";
+  EXPECT_GT(d.max_logit_diff, 0.0);
+}
+
+// S6: in a batch mixing a request with a prefix (request 0's last 4 tokens) and one without
+// (request 1's first 64), the faulty fallback stores request 1's conv state shifted by kw - 1.
+TEST(Functional, ScenarioS6ShiftsTheConvStateOfTheFreshRequestInAMixedBatch) {
+  FunctionalOptions o;
+  const FunctionalResult good = RunFunctional(Tiny(), Device(), o, Chunked(96), Requests());
+  o.fault = "conv_state_shift";
+  const FunctionalResult bad = RunFunctional(Tiny(), Device(), o, Chunked(96), Requests());
+  ASSERT_GT(bad.mixed_prefill_steps, 0);
+  // Request 0 never shares a step as the fresh one: its states are untouched.
+  EXPECT_EQ(good.requests[0].conv_after_prefill, bad.requests[0].conv_after_prefill);
+  const FunctionalDiff d = Compare(good, bad);
+  EXPECT_GT(d.max_conv_diff, 0.1);
+  EXPECT_GT(d.max_state_diff, 0.0);  // the next chunk read the wrong window
+}
+
+}  // namespace
+}  // namespace npusim

@@ -1,0 +1,166 @@
+#include "workloads/functional_run.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "model/rng.h"
+
+namespace npusim {
+
+std::vector<FunctionalRequest> FunctionalRequests(int64_t count, int64_t input_len, int64_t output_len, int64_t vocab, uint64_t seed) {
+  Rng rng(seed * 0x2545F4914F6CDD1DULL + 3);
+  std::vector<FunctionalRequest> out;
+  for (int64_t i = 0; i < count; ++i) {
+    FunctionalRequest r;
+    r.id = i;
+    r.output_len = output_len;
+    // Lengths differ per request (input_len, input_len - 7, ...) so batches mix lengths and tails.
+    const int64_t len = std::max<int64_t>(1, input_len - 7 * i);
+    for (int64_t t = 0; t < len; ++t) r.prompt.push_back(static_cast<int32_t>(rng.UniformInt(0, vocab - 1)));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+FunctionalResult RunFunctional(const ModelConfig& m, const DeviceConfig& d, const FunctionalOptions& o, SchedulerConfig sc,
+                               const std::vector<FunctionalRequest>& reqs) {
+  FunctionalOptions mo = o;
+  mo.slots = static_cast<int64_t>(reqs.size()) + 1;
+  FunctionalModel model(m, d, mo);
+  sc.dp = 1;
+  Scheduler sched(sc);
+  FunctionalResult res;
+  res.requests.resize(reqs.size());
+  struct Live {
+    int64_t processed = 0;        // tokens whose KV / state is in the caches
+    std::vector<double> hidden;   // target hidden at the last processed position (MTP)
+    int64_t draft_len = 0;        // tokens in the draft layer's KV
+  };
+  std::vector<Live> live(reqs.size());
+  const int64_t H = m.hidden, dtok = o.draft_tokens;
+  for (const auto& r : reqs) sched.Arrive(r.id, static_cast<int64_t>(r.prompt.size()), r.output_len);
+  auto slot = [](int64_t id) { return id + 1; };
+  for (Batch b = sched.Next(); !b.empty(); b = sched.Next()) {
+    ++res.steps;
+    std::vector<FunctionalModel::Entry> prefill, decode;
+    std::vector<int64_t> pre_ids, dec_ids;
+    for (const BatchEntry& e : b.groups[0]) {
+      const FunctionalRequest& r = reqs[static_cast<size_t>(e.request)];
+      FunctionalModel::Entry x;
+      x.slot = slot(e.request);
+      if (e.decode) {
+        x.prefix = live[static_cast<size_t>(e.request)].processed;
+        x.tokens = {res.requests[static_cast<size_t>(e.request)].tokens.back()};
+        decode.push_back(x);
+        dec_ids.push_back(e.request);
+      } else {
+        x.prefix = e.prefix;
+        x.tokens.assign(r.prompt.begin() + e.prefix, r.prompt.begin() + e.prefix + e.new_tokens);
+        prefill.push_back(x);
+        pre_ids.push_back(e.request);
+      }
+    }
+    bool with = false, without = false;
+    for (const auto& x : prefill) (x.prefix > 0 ? with : without) = true;
+    res.mixed_prefill_steps += with && without;
+    std::vector<int64_t> got;
+    if (!prefill.empty()) {
+      const auto out = model.Extend(prefill);
+      for (size_t i = 0; i < prefill.size(); ++i) {
+        const int64_t id = pre_ids[i];
+        Live& L = live[static_cast<size_t>(id)];
+        L.processed = prefill[i].prefix + static_cast<int64_t>(prefill[i].tokens.size());
+        L.hidden.assign(out.hidden[i].end() - H, out.hidden[i].end());
+        if (L.processed == static_cast<int64_t>(reqs[static_cast<size_t>(id)].prompt.size())) {
+          FunctionalRecord& rec = res.requests[static_cast<size_t>(id)];
+          rec.tokens.push_back(out.next[i].back());
+          rec.first_logits = out.logits[i];
+          rec.ssm_after_prefill = model.SsmState(slot(id));
+          rec.conv_after_prefill = model.ConvState(slot(id));
+          rec.ssm_final = rec.ssm_after_prefill;
+        }
+      }
+    }
+    if (!decode.empty() && dtok == 0) {
+      const auto out = model.Decode(decode);
+      for (size_t i = 0; i < decode.size(); ++i) {
+        const int64_t id = dec_ids[i];
+        live[static_cast<size_t>(id)].processed += 1;
+        res.requests[static_cast<size_t>(id)].tokens.push_back(out.next[i][0]);
+        res.requests[static_cast<size_t>(id)].ssm_final = model.SsmState(slot(id));
+        got.push_back(1);
+      }
+    } else if (!decode.empty()) {
+      // One MTP round: d-1 draft steps per request, the target verifies t0..t_{d-1}, greedy
+      // acceptance, commit of the accepted step's state.
+      std::vector<std::vector<int32_t>> drafts(decode.size());
+      for (size_t i = 0; i < decode.size(); ++i) {
+        Live& L = live[static_cast<size_t>(dec_ids[i])];
+        std::vector<int32_t>& t = drafts[i];
+        t.push_back(decode[i].tokens[0]);
+        std::vector<double> hid = L.hidden, next_hid;
+        model.TruncateDraft(decode[i].slot, L.draft_len);
+        for (int64_t s = 0; s + 1 < dtok; ++s) {
+          t.push_back(model.Draft(decode[i].slot, t.back(), hid, L.draft_len + s, &next_hid));
+          hid = next_hid;
+        }
+        decode[i].tokens = t;
+      }
+      const auto out = model.Decode(decode, true);
+      std::vector<int64_t> last;
+      for (size_t i = 0; i < decode.size(); ++i) {
+        const std::vector<int32_t>& t = drafts[i];
+        const std::vector<int32_t>& y = out.next[i];
+        int64_t j = 0;
+        while (j + 1 < dtok && t[static_cast<size_t>(j + 1)] == y[static_cast<size_t>(j)]) ++j;
+        last.push_back(j);
+        const int64_t id = dec_ids[i];
+        Live& L = live[static_cast<size_t>(id)];
+        FunctionalRecord& rec = res.requests[static_cast<size_t>(id)];
+        const int64_t left = reqs[static_cast<size_t>(id)].output_len - static_cast<int64_t>(rec.tokens.size());
+        for (int64_t k = 0; k <= j && k < left; ++k) rec.tokens.push_back(k < j ? t[static_cast<size_t>(k + 1)] : y[static_cast<size_t>(j)]);
+        rec.accept_lengths.push_back(j + 1);
+        got.push_back(j + 1);
+        L.processed += j + 1;
+        L.hidden.assign(out.hidden[i].begin() + j * H, out.hidden[i].begin() + (j + 1) * H);
+        L.draft_len += std::min<int64_t>(j + 1, dtok - 1);
+      }
+      model.Commit(decode, last);
+      for (size_t i = 0; i < decode.size(); ++i) res.requests[static_cast<size_t>(dec_ids[i])].ssm_final = model.SsmState(decode[i].slot);
+    }
+    sched.Complete(b, got);
+  }
+  res.kernel_errors = model.kernel_errors();
+  res.kernel_calls = model.kernel_calls();
+  return res;
+}
+
+FunctionalDiff Compare(const FunctionalResult& a, const FunctionalResult& b) {
+  FunctionalDiff d;
+  auto maxdiff = [](const std::vector<double>& x, const std::vector<double>& y) {
+    double m = 0;
+    for (size_t i = 0; i < std::min(x.size(), y.size()); ++i) m = std::max(m, std::fabs(x[i] - y[i]));
+    return x.size() == y.size() ? m : INFINITY;
+  };
+  for (size_t r = 0; r < a.requests.size() && r < b.requests.size(); ++r) {
+    const FunctionalRecord &x = a.requests[r], &y = b.requests[r];
+    d.max_state_diff = std::max(d.max_state_diff, maxdiff(x.ssm_after_prefill, y.ssm_after_prefill));
+    d.max_conv_diff = std::max(d.max_conv_diff, maxdiff(x.conv_after_prefill, y.conv_after_prefill));
+    d.max_final_state_diff = std::max(d.max_final_state_diff, maxdiff(x.ssm_final, y.ssm_final));
+    for (size_t i = 0; i < std::min(x.first_logits.size(), y.first_logits.size()); ++i)
+      d.max_logit_diff = std::max(d.max_logit_diff, static_cast<double>(std::fabs(x.first_logits[i] - y.first_logits[i])));
+    for (size_t i = 0; i < std::max(x.tokens.size(), y.tokens.size()); ++i) {
+      if (i < x.tokens.size() && i < y.tokens.size() && x.tokens[i] == y.tokens[i]) continue;
+      d.tokens_equal = false;
+      ++d.requests_diverged;
+      if (d.first_divergence_request < 0) {
+        d.first_divergence_request = static_cast<int64_t>(r);
+        d.first_divergence_token = static_cast<int64_t>(i);
+      }
+      break;
+    }
+  }
+  return d;
+}
+
+}  // namespace npusim

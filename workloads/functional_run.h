@@ -1,0 +1,56 @@
+// A functional serving run of a reduced model: the scheduler forms the same batches as in a
+// timed run (all requests arriving at once), the FunctionalModel computes every forward with the
+// kernels, and the run records what came out — tokens, the first token's logits and each
+// request's state right after its prefill, MTP accept lengths — so two runs (chunked vs
+// unchunked prefill, MTP vs none, with or without an injected fault) can be compared.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "workloads/functional_model.h"
+#include "workloads/scheduler.h"
+
+namespace npusim {
+
+struct FunctionalRequest {
+  int64_t id = 0;
+  std::vector<int32_t> prompt;
+  int64_t output_len = 0;
+};
+
+struct FunctionalRecord {
+  std::vector<int32_t> tokens;             // generated
+  std::vector<float> first_logits;         // logits of the first generated token
+  std::vector<double> ssm_after_prefill, conv_after_prefill;
+  std::vector<double> ssm_final;           // after the last forward that touched the request
+  std::vector<int64_t> accept_lengths;     // tokens per MTP round
+};
+
+struct FunctionalResult {
+  std::vector<FunctionalRecord> requests;
+  int64_t steps = 0, mixed_prefill_steps = 0;  // prefill steps with requests with and without a prefix
+  std::map<std::string, double> kernel_errors;
+  std::map<std::string, int64_t> kernel_calls;
+};
+
+std::vector<FunctionalRequest> FunctionalRequests(int64_t count, int64_t input_len, int64_t output_len, int64_t vocab, uint64_t seed);
+
+FunctionalResult RunFunctional(const ModelConfig& m, const DeviceConfig& d, const FunctionalOptions& o, SchedulerConfig sc,
+                               const std::vector<FunctionalRequest>& reqs);
+
+// Comparison of run `b` against run `a` (the reference).
+struct FunctionalDiff {
+  bool tokens_equal = true;
+  int64_t first_divergence_request = -1, first_divergence_token = -1;  // -1: none
+  int64_t requests_diverged = 0;
+  double max_state_diff = 0;    // ssm state right after prefill, max abs over requests
+  double max_conv_diff = 0;
+  double max_logit_diff = 0;    // first generated token's logits
+  double max_final_state_diff = 0;
+};
+FunctionalDiff Compare(const FunctionalResult& a, const FunctionalResult& b);
+
+}  // namespace npusim
