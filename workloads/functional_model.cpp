@@ -15,6 +15,11 @@ namespace {
 using Kvs = std::vector<std::pair<std::string, std::string>>;
 constexpr DType kBf = DType::kBFloat16;
 constexpr int64_t kPage = 128;
+// Scale of the layers' output projections relative to a unit-variance residual: large enough that
+// greedy tokens depend on the computed state, small enough that the successor structure below
+// keeps the MTP draft right often enough to exercise multi-token commits.
+constexpr double kOutScale = 1.0;
+constexpr double kSuccessor = 0.4;  // weight of the t -> t+1 direction in lm_head
 
 std::string S(int64_t v) { return std::to_string(v); }
 
@@ -63,13 +68,14 @@ FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d, co
   if (m.count(LayerKind::kSlidingAttention)) throw InputError(m.file + ": functional runs do not model sliding-window layers yet");
   const int64_t H = m.hidden, V = m.vocab, I = m.dense_intermediate;
   const double in_scale = 1.0 / std::sqrt(static_cast<double>(H));
-  // The token stream dominates the residual (embedding ~ N(0, 1), layer outputs scaled down) and
-  // lm_head row j is embedding row j-1: the model mostly continues t -> t+1 and the layers bend
-  // it, so greedy tokens depend on the state and an MTP draft agrees often enough to matter.
+  // lm_head row j leans towards embedding row j-1 (kSuccessor): the model often continues
+  // t -> t+1 and the layers bend it, so greedy tokens depend on the state and an MTP draft
+  // (whose fc passes the embedding through) agrees often enough to matter.
   embed_ = Weight("embed", {V, H}, 1.0);
-  lm_head_ = Make("lm_head", {V, H}, kBf);
+  lm_head_ = Weight("lm_head", {V, H}, in_scale);
   for (int64_t j = 0; j < V; ++j)
-    for (int64_t c = 0; c < H; ++c) lm_head_.Set(j * H + c, embed_.At(((j + V - 1) % V) * H + c) * in_scale);
+    for (int64_t c = 0; c < H; ++c)
+      lm_head_.Set(j * H + c, lm_head_.At(j * H + c) + kSuccessor * embed_.At(((j + V - 1) % V) * H + c) * in_scale);
   final_norm_ = Weight("final_norm", {H}, 0.05);
   const int64_t Hk = m.lin_key_heads, HV = m.lin_value_heads, K = m.lin_key_dim, Vd = m.lin_value_dim, kw = m.conv_kernel;
   const int64_t Nq = m.full.heads, Nkv = m.full.kv_heads, D = m.full.head_dim;
@@ -79,7 +85,7 @@ FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d, co
     L.w_q = Weight("w_q", {H, 2 * Nq * D}, in_scale);
     L.w_k = Weight("w_k", {H, Nkv * D}, in_scale);
     L.w_v = Weight("w_v", {H, Nkv * D}, in_scale);
-    L.w_o = Weight("w_o", {Nq * D, H}, 0.3 / std::sqrt(static_cast<double>(Nq * D)));
+    L.w_o = Weight("w_o", {Nq * D, H}, kOutScale / std::sqrt(static_cast<double>(Nq * D)));
     L.q_norm = Weight("q_norm", {D}, 0.05);
     L.k_norm = Weight("k_norm", {D}, 0.05);
     L.k_cache.resize(static_cast<size_t>(o.slots));
@@ -87,7 +93,7 @@ FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d, co
   };
   auto mlp = [&](Layer& L) {
     L.w_gu = Weight("w_gu", {H, 2 * I}, in_scale);
-    L.w_down = Weight("w_down", {I, H}, 0.3 / std::sqrt(static_cast<double>(I)));
+    L.w_down = Weight("w_down", {I, H}, kOutScale / std::sqrt(static_cast<double>(I)));
   };
   for (LayerKind kind : m.layers) {
     Layer L;
@@ -109,7 +115,7 @@ FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d, co
       }
       L.gdn_norm = Make("gdn_norm", {Vd}, kBf);
       for (int64_t i = 0; i < Vd; ++i) L.gdn_norm.Set(i, 1.0);
-      L.w_out = Weight("w_out", {HV * Vd, H}, 0.3 / std::sqrt(static_cast<double>(HV * Vd)));
+      L.w_out = Weight("w_out", {HV * Vd, H}, kOutScale / std::sqrt(static_cast<double>(HV * Vd)));
       L.conv_pool = Make("conv_states", {o.slots, window, m.conv_dim()}, kBf);
       L.ssm_pool = Make("ssm_states", o.gdn_impl == "fused" ? Shape{o.slots, HV, Vd, K} : Shape{o.slots, HV, K, Vd}, ssm);
     } else {
@@ -119,7 +125,10 @@ FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d, co
     layers_.push_back(std::move(L));
   }
   if (o.draft_tokens > 0) {
-    draft_fc_ = Weight("draft_fc", {2 * H, H}, 1.0 / std::sqrt(static_cast<double>(2 * H)));
+    // fc passes the token's normalised embedding through (identity block) and mixes in the
+    // hidden state weakly: the draft guesses the same successor the target mostly predicts.
+    draft_fc_ = Weight("draft_fc", {2 * H, H}, 0.1 / std::sqrt(static_cast<double>(2 * H)));
+    for (int64_t i = 0; i < H; ++i) draft_fc_.Set(i * H + i, draft_fc_.At(i * H + i) + 1.0);
     draft_norm_e_ = Weight("draft_norm_e", {H}, 0.05);
     draft_norm_h_ = Weight("draft_norm_h", {H}, 0.05);
     draft_final_norm_ = Weight("draft_final_norm", {H}, 0.05);
@@ -414,7 +423,8 @@ void FunctionalModel::Commit(const std::vector<Entry>& batch, const std::vector<
   if (Lg > 0) {
     const DType ssm = ParseDType(o_.ssm_dtype);
     const size_t es = SizeOf(ssm);
-    Tensor inter = Make("intermediate", {Lg, B, d, HV, K, Vd}, ssm), pool = Make("ssm_states", {Lg, slots, HV, K, Vd}, ssm);
+    // The commit kernel moves whole [HV, V, K]-sized states: either pool layout fits its view.
+    Tensor inter = Make("intermediate", {Lg, B, d, HV, Vd, K}, ssm), pool = Make("ssm_states", {Lg, slots, HV, Vd, K}, ssm);
     Tensor conv = Make("conv_states", {Lg, slots, W, cd}, kBf);
     for (int64_t l = 0; l < Lg; ++l) {
       std::memcpy(inter.data() + l * B * d * st * es, gdn[static_cast<size_t>(l)]->intermediate.data(), static_cast<size_t>(B * d * st) * es);

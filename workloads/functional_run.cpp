@@ -78,6 +78,7 @@ FunctionalResult RunFunctional(const ModelConfig& m, const DeviceConfig& d, cons
           rec.ssm_after_prefill = model.SsmState(slot(id));
           rec.conv_after_prefill = model.ConvState(slot(id));
           rec.ssm_final = rec.ssm_after_prefill;
+          rec.states[L.processed] = rec.ssm_after_prefill;
         }
       }
     }
@@ -88,6 +89,7 @@ FunctionalResult RunFunctional(const ModelConfig& m, const DeviceConfig& d, cons
         live[static_cast<size_t>(id)].processed += 1;
         res.requests[static_cast<size_t>(id)].tokens.push_back(out.next[i][0]);
         res.requests[static_cast<size_t>(id)].ssm_final = model.SsmState(slot(id));
+        res.requests[static_cast<size_t>(id)].states[live[static_cast<size_t>(id)].processed] = res.requests[static_cast<size_t>(id)].ssm_final;
         got.push_back(1);
       }
     } else if (!decode.empty()) {
@@ -126,7 +128,11 @@ FunctionalResult RunFunctional(const ModelConfig& m, const DeviceConfig& d, cons
         L.draft_len += std::min<int64_t>(j + 1, dtok - 1);
       }
       model.Commit(decode, last);
-      for (size_t i = 0; i < decode.size(); ++i) res.requests[static_cast<size_t>(dec_ids[i])].ssm_final = model.SsmState(decode[i].slot);
+      for (size_t i = 0; i < decode.size(); ++i) {
+        FunctionalRecord& rec = res.requests[static_cast<size_t>(dec_ids[i])];
+        rec.ssm_final = model.SsmState(decode[i].slot);
+        rec.states[live[static_cast<size_t>(dec_ids[i])].processed] = rec.ssm_final;
+      }
     }
     sched.Complete(b, got);
   }
@@ -147,6 +153,12 @@ FunctionalDiff Compare(const FunctionalResult& a, const FunctionalResult& b) {
     d.max_state_diff = std::max(d.max_state_diff, maxdiff(x.ssm_after_prefill, y.ssm_after_prefill));
     d.max_conv_diff = std::max(d.max_conv_diff, maxdiff(x.conv_after_prefill, y.conv_after_prefill));
     d.max_final_state_diff = std::max(d.max_final_state_diff, maxdiff(x.ssm_final, y.ssm_final));
+    for (const auto& [n, st] : x.states) {
+      auto it = y.states.find(n);
+      if (it == y.states.end()) continue;
+      d.max_checkpoint_state_diff = std::max(d.max_checkpoint_state_diff, maxdiff(st, it->second));
+      ++d.checkpoints_compared;
+    }
     for (size_t i = 0; i < std::min(x.first_logits.size(), y.first_logits.size()); ++i)
       d.max_logit_diff = std::max(d.max_logit_diff, static_cast<double>(std::fabs(x.first_logits[i] - y.first_logits[i])));
     for (size_t i = 0; i < std::max(x.tokens.size(), y.tokens.size()); ++i) {

@@ -27,6 +27,7 @@ struct FunctionalRecord {
   std::vector<double> ssm_after_prefill, conv_after_prefill;
   std::vector<double> ssm_final;           // after the last forward that touched the request
   std::vector<int64_t> accept_lengths;     // tokens per MTP round
+  std::map<int64_t, std::vector<double>> states;  // ssm state by tokens processed (checkpoints)
 };
 
 struct FunctionalResult {
@@ -50,6 +51,8 @@ struct FunctionalDiff {
   double max_conv_diff = 0;
   double max_logit_diff = 0;    // first generated token's logits
   double max_final_state_diff = 0;
+  double max_checkpoint_state_diff = 0;  // ssm states at the same number of processed tokens
+  int64_t checkpoints_compared = 0;
 };
 FunctionalDiff Compare(const FunctionalResult& a, const FunctionalResult& b);
 

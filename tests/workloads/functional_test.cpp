@@ -81,5 +81,43 @@ TEST(Functional, ScenarioS6ShiftsTheConvStateOfTheFreshRequestInAMixedBatch) {
   EXPECT_GT(d.max_state_diff, 0.0);  // the next chunk read the wrong window
 }
 
+// S5: greedy tokens with MTP (NEXTN, d = 4) equal those without when the state (pool and
+// intermediate cache) is fp32: a committed verify state is the decode state bit for bit. With a
+// bf16 state the verify rounds once per round where decode rounds once per token: the states
+// at the same position differ, and the report says whether the tokens do.
+TEST(Functional, ScenarioS5MtpKeepsGreedyTokensWithAnFp32State) {
+  const ModelConfig m = Tiny();
+  const auto reqs = FunctionalRequests(2, 40, 12, m.vocab, 3);
+  SchedulerConfig sc = Chunked(0);
+  FunctionalOptions plain;
+  plain.ssm_dtype = "float32";
+  FunctionalOptions mtp = plain;
+  mtp.draft_tokens = 4;
+  const FunctionalResult a = RunFunctional(m, Device(), plain, sc, reqs), b = RunFunctional(m, Device(), mtp, sc, reqs);
+  int64_t rounds = 0, accepted = 0;
+  for (const auto& r : b.requests) {
+    EXPECT_EQ(r.tokens.size(), 12u);
+    for (int64_t n : r.accept_lengths) {
+      EXPECT_GE(n, 1);
+      EXPECT_LE(n, 4);
+      ++rounds;
+      accepted += n;
+    }
+  }
+  EXPECT_GT(accepted, rounds) << "the draft never agreed with the target: the test would not exercise multi-token commits";
+  const FunctionalDiff d = Compare(a, b);
+  EXPECT_TRUE(d.tokens_equal) << "request " << d.first_divergence_request << " token " << d.first_divergence_token;
+  EXPECT_GT(d.checkpoints_compared, 4);
+  EXPECT_EQ(d.max_checkpoint_state_diff, 0.0);
+
+  plain.ssm_dtype = mtp.ssm_dtype = "bfloat16";
+  const FunctionalResult c = RunFunctional(m, Device(), plain, sc, reqs), e = RunFunctional(m, Device(), mtp, sc, reqs);
+  const FunctionalDiff bf = Compare(c, e);
+  EXPECT_GT(bf.max_checkpoint_state_diff, 0.0);  // double vs single rounding per round
+  std::printf("S5 bf16: tokens %s (first divergence request %lld token %lld), state error %g over %lld checkpoints\n",
+              bf.tokens_equal ? "equal" : "differ", static_cast<long long>(bf.first_divergence_request),
+              static_cast<long long>(bf.first_divergence_token), bf.max_checkpoint_state_diff, static_cast<long long>(bf.checkpoints_compared));
+}
+
 }  // namespace
 }  // namespace npusim
