@@ -6,6 +6,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
@@ -16,6 +17,7 @@
 #include "reports/kernel_report.h"
 #include "reports/serving_report.h"
 #include "workloads/memory_plan.h"
+#include "workloads/functional_run.h"
 #include "workloads/serving.h"
 #include "workloads/step_graph.h"
 #include "workloads/model_config.h"
@@ -321,9 +323,13 @@ int Run(const std::vector<std::string>& argv) {
   const RunConfig rc = LoadRunConfig(path, sets);
   std::string stem = std::filesystem::path(path).stem().string();
   const std::string out = Option(a, "--out", "reports/out/" + stem);
-  const ServingSetup setup = PrepareServing(rc);
+  ServingSetup setup = PrepareServing(rc);
   spdlog::info("run {}: {} requests, {} on {} x {}", path, setup.requests.size(), setup.model.file, setup.plan.tp, setup.device.soc);
+  // Order matters: the kernel timer forks before any SystemC activity, the serving processes are
+  // elaborated before the functional runs simulate kernels in this process.
   ForkedKernelTimer timer(setup.device);
+  ServingSimulation simulation;
+  std::optional<FunctionalStudy> study;
   int64_t last_decile = 0;
   auto progress = [&](int64_t done, int64_t total, double sim_us) {
     const int64_t decile = done * 10 / total;
@@ -333,7 +339,17 @@ int Run(const std::vector<std::string>& argv) {
   };
   ServingResult result;
   try {
-    result = RunServing(setup, timer, progress);
+    if (rc.mode == "functional") {
+      spdlog::info("functional runs of {}: unchunked reference, chunked{}{}", setup.model.file, rc.Mtp() ? ", MTP" : "",
+                   rc.fault == "none" ? "" : ", fault " + rc.fault);
+      study = RunFunctionalStudy(setup);
+      if (study->has_mtp) {  // the timed run accepts drafts as the model's own draft did
+        std::string rates;
+        for (double r : study->accept_rates) rates += (rates.empty() ? "" : ",") + FormatNumber(r);
+        setup.run.speculative_accept_rates = rates.empty() ? "0" : rates;
+      }
+    }
+    result = simulation.Run(setup, timer, progress);
   } catch (const SimFailure& e) {
     std::error_code ec;
     std::filesystem::create_directories(out, ec);
@@ -341,8 +357,9 @@ int Run(const std::vector<std::string>& argv) {
                                          << "\n";
     throw;
   }
-  WriteServingOutputs(setup, result, out);
-  if (spdlog::get_level() <= spdlog::level::warn) std::cout << ServingSummary(setup, result, ComputeMetrics(result));
+  const FunctionalStudy* f = study ? &*study : nullptr;
+  WriteServingOutputs(setup, result, out, f);
+  if (spdlog::get_level() <= spdlog::level::warn) std::cout << ServingSummary(setup, result, ComputeMetrics(result), f);
   if (spdlog::get_level() <= spdlog::level::info) std::cout << "written " << out << "/\n";
   return kExitOk;
 }

@@ -1,6 +1,7 @@
 #include "reports/serving_report.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -42,9 +43,37 @@ std::vector<std::pair<std::string, double>> ByOp(const ServingResult& r) {
   return v;
 }
 
+Json DiffJson(const FunctionalDiff& d) {
+  return Json{{"tokens_equal", d.tokens_equal},
+              {"requests_diverged", d.requests_diverged},
+              {"first_divergence", d.first_divergence_request < 0 ? Json(nullptr)
+                                                                   : Json{{"request", d.first_divergence_request}, {"token", d.first_divergence_token}}},
+              {"divergence_top2_margin", d.divergence_margin < 0 ? Json(nullptr) : Json(Tidy(d.divergence_margin))},
+              {"max_state_diff_after_prefill", Tidy(d.max_state_diff)},
+              {"max_conv_diff_after_prefill", std::isfinite(d.max_conv_diff) ? Json(Tidy(d.max_conv_diff)) : Json(nullptr)},
+              {"max_first_logit_diff", Tidy(d.max_logit_diff)},
+              {"max_state_diff_same_position", Tidy(d.max_checkpoint_state_diff)},
+              {"positions_compared", d.checkpoints_compared}};
+}
+
+std::string DiffLine(const char* what, const FunctionalDiff& d) {
+  std::string o = std::string("- ") + what + ": tokens " + (d.tokens_equal ? "equal" : "differ") +
+                  (d.tokens_equal ? std::string()
+                                  : " (" + std::to_string(d.requests_diverged) + " requests; first at request " +
+                                        std::to_string(d.first_divergence_request) + ", token " + std::to_string(d.first_divergence_token) +
+                                        (d.divergence_margin >= 0 ? ", where the reference's top-2 logit margin is " + F(d.divergence_margin, 4) +
+                                                                        (d.divergence_margin < d.max_logit_diff ? ", below the largest first-token logit difference"
+                                                                                                                : "")
+                                                                  : std::string()) + ")");
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "; max |state diff| after prefill %.3g, at equal positions %.3g (%lld compared); first-token logits %.3g", d.max_state_diff,
+                d.max_checkpoint_state_diff, static_cast<long long>(d.checkpoints_compared), d.max_logit_diff);
+  return o + buf;
+}
+
 }  // namespace
 
-Json ServingMetricsJson(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m) {
+Json ServingMetricsJson(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m, const FunctionalStudy* f) {
   Json j;
   j["status"] = "ok";
   j["config"] = s.run.file;
@@ -81,10 +110,30 @@ Json ServingMetricsJson(const ServingSetup& s, const ServingResult& r, const Ser
     ops.push_back({{"op", op}, {"device_ms", Tidy(us / 1e3)}, {"share", Tidy(r.device_busy_us > 0 ? us / r.device_busy_us : 0)}});
   j["kernel_share"] = ops;
   j["forward_shapes_simulated"] = r.forwards_simulated;
+  if (f) {
+    Json fj;
+    fj["fault"] = s.run.fault;
+    fj["chunked_vs_unchunked"] = DiffJson(f->chunked_vs_reference);
+    if (f->has_mtp) {
+      fj["mtp_vs_no_mtp"] = DiffJson(f->mtp_vs_chunked);
+      fj["accept_length"] = Tidy(f->accept_length);
+      Json rates = Json::array();
+      for (double x : f->accept_rates) rates.push_back(Tidy(x));
+      fj["accept_rates"] = rates;
+    }
+    Json errs;
+    for (const FunctionalResult* run : {&f->reference, &f->chunked, &f->mtp})
+      for (const auto& [op, e] : run->kernel_errors) errs[op] = Tidy(std::max(errs.contains(op) ? errs[op].get<double>() : 0.0, e));
+    fj["kernel_max_error"] = errs;
+    Json toks = Json::array();
+    for (const auto& rq : (f->has_mtp ? f->mtp : f->chunked).requests) toks.push_back(rq.tokens);
+    fj["generated_tokens"] = toks;
+    j["functional"] = fj;
+  }
   return j;
 }
 
-void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const std::string& dir) {
+void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const std::string& dir, const FunctionalStudy* f) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw InputError("--out " + dir + ": " + ec.message());
@@ -94,7 +143,21 @@ void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const st
     return out;
   };
   const ServingMetrics m = ComputeMetrics(r);
-  open("metrics.json") << ServingMetricsJson(s, r, m).dump(2) << "\n";
+  open("metrics.json") << ServingMetricsJson(s, r, m, f).dump(2) << "\n";
+  if (f) {
+    auto out = open("tokens.csv");
+    out << "request,run,tokens\n";
+    auto dump = [&](const char* name, const FunctionalResult& run) {
+      for (size_t i = 0; i < run.requests.size(); ++i) {
+        out << i << "," << name << ",";
+        for (size_t t = 0; t < run.requests[i].tokens.size(); ++t) out << (t ? " " : "") << run.requests[i].tokens[t];
+        out << "\n";
+      }
+    };
+    dump("unchunked", f->reference);
+    dump("chunked", f->chunked);
+    if (f->has_mtp) dump("mtp", f->mtp);
+  }
 
   {
     auto out = open("requests.csv");
@@ -143,10 +206,10 @@ void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const st
     }
     t.Write(dir + "/trace.json");
   }
-  open("report.md") << "# npusim serving run\n\n" << ServingSummary(s, r, m);
+  open("report.md") << "# npusim serving run\n\n" << ServingSummary(s, r, m, f);
 }
 
-std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m) {
+std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m, const FunctionalStudy* f) {
   std::string o;
   auto line = [&](const std::string& x) { o += x + "\n"; };
   const RankShapes& rs = s.shapes;
@@ -192,6 +255,26 @@ std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const 
     line("| " + op + " | " + F(us / 1e3, 1) + " | " + F(r.device_busy_us > 0 ? 100 * us / r.device_busy_us : 0, 1) + " % |");
   }
   line("");
+  if (f) {
+    line("Functional runs (every forward through the kernels" + std::string(s.run.fault == "none" ? "" : "; fault " + s.run.fault + " in the chunked and MTP runs") + "):");
+    line("");
+    line(DiffLine("chunked vs unchunked prefill", f->chunked_vs_reference));
+    if (f->has_mtp) {
+      line(DiffLine("MTP vs no MTP", f->mtp_vs_chunked));
+      line("- the model's own draft: accept length " + F(f->accept_length, 3) + ", the timed run uses its per-position rates");
+    }
+    std::map<std::string, double> errs;
+    for (const FunctionalResult* run : {&f->reference, &f->chunked, &f->mtp})
+      for (const auto& [op, e] : run->kernel_errors) errs[op] = std::max(errs[op], e);
+    std::string e;
+    for (const auto& [op, v] : errs) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "%s %.2g", op.c_str(), v);
+      e += (e.empty() ? "" : ", ") + std::string(buf);
+    }
+    line("- kernel error vs fp64 reference (max |err| / max |ref|): " + e);
+    line("");
+  }
   line("Device time is one rank's (symmetric ranks simulated once); " + std::to_string(r.forwards_simulated) +
        " distinct forward shapes were simulated (shapes bucketed 8 per octave).");
   return o;

@@ -9,13 +9,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include "workloads/functional_run.h"
 #include "workloads/metrics.h"
 #include "workloads/serving.h"
 
 namespace npusim {
 
-nlohmann::ordered_json ServingMetricsJson(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m);
-void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const std::string& dir);
-std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m);
+// `f` (functional runs, may be null) adds the numbers: tokens, run comparisons, kernel errors
+// (metrics.json "functional", report.md, tokens.csv).
+nlohmann::ordered_json ServingMetricsJson(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m,
+                                          const FunctionalStudy* f = nullptr);
+void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const std::string& dir, const FunctionalStudy* f = nullptr);
+std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m, const FunctionalStudy* f = nullptr);
 
 }  // namespace npusim

@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
+#include "model/error.h"
 #include "model/rng.h"
+#include "workloads/serving.h"
 
 namespace npusim {
 
@@ -168,11 +171,74 @@ FunctionalDiff Compare(const FunctionalResult& a, const FunctionalResult& b) {
       if (d.first_divergence_request < 0) {
         d.first_divergence_request = static_cast<int64_t>(r);
         d.first_divergence_token = static_cast<int64_t>(i);
+        if (i == 0 && x.first_logits.size() > 1) {
+          std::vector<float> l = x.first_logits;
+          std::partial_sort(l.begin(), l.begin() + 2, l.end(), std::greater<float>());
+          d.divergence_margin = static_cast<double>(l[0] - l[1]);
+        }
       }
       break;
     }
   }
   return d;
+}
+
+
+FunctionalStudy RunFunctionalStudy(const ServingSetup& s) {
+  const RunConfig& c = s.run;
+  if (s.plan.tp != 1 || s.plan.dp != 1)
+    throw InputError(c.file + ": functional runs simulate one rank: set tp_size 1 (reduced models fit one chip)");
+  Rng rng(static_cast<uint64_t>(c.seed) * 0x9E3779B97F4A7C15ULL + 101);
+  std::vector<FunctionalRequest> reqs;
+  for (const Request& r : s.requests) {
+    FunctionalRequest f;
+    f.id = static_cast<int64_t>(reqs.size());
+    f.output_len = r.output_len;
+    for (int64_t t = 0; t < r.input_len; ++t) f.prompt.push_back(static_cast<int32_t>(rng.UniformInt(0, s.model.vocab - 1)));
+    reqs.push_back(std::move(f));
+  }
+  SchedulerConfig sc;
+  sc.max_running_requests = c.max_running_requests;
+  sc.max_prefill_tokens = c.max_prefill_tokens;
+  sc.page_size = c.page_size;
+  sc.mixed_chunk = false;
+  FunctionalOptions clean;
+  clean.gdn_impl = c.gdn_decode_impl;
+  clean.ssm_dtype = c.mamba_ssm_dtype.empty() ? (c.gdn_decode_impl == "fused" ? "bfloat16" : s.model.mamba_ssm_dtype) : c.mamba_ssm_dtype;
+  clean.seed = static_cast<uint64_t>(c.seed);
+  FunctionalOptions faulty = clean;
+  faulty.fault = c.fault == "none" ? "" : c.fault;
+  FunctionalStudy st;
+  SchedulerConfig whole = sc;
+  whole.chunked_prefill_size = 0;
+  st.reference = RunFunctional(s.model, s.device, clean, whole, reqs);
+  SchedulerConfig chunked = sc;
+  chunked.chunked_prefill_size = c.chunked_prefill_size;
+  st.chunked = RunFunctional(s.model, s.device, faulty, chunked, reqs);
+  st.chunked_vs_reference = Compare(st.reference, st.chunked);
+  if (c.Mtp()) {
+    FunctionalOptions mtp = faulty;
+    mtp.draft_tokens = c.speculative_num_draft_tokens;
+    st.has_mtp = true;
+    st.mtp = RunFunctional(s.model, s.device, mtp, chunked, reqs);
+    st.mtp_vs_chunked = Compare(st.chunked, st.mtp);
+    // Conditional acceptance per draft position from the accept lengths (1 + accepted drafts).
+    const int64_t d = c.speculative_num_draft_tokens;
+    std::vector<int64_t> reached(static_cast<size_t>(d + 1), 0);
+    int64_t rounds = 0, tokens = 0;
+    for (const auto& r : st.mtp.requests)
+      for (int64_t n : r.accept_lengths) {
+        ++rounds;
+        tokens += n;
+        for (int64_t i = 1; i <= n; ++i) ++reached[static_cast<size_t>(i)];
+      }
+    for (int64_t i = 1; i < d; ++i)
+      st.accept_rates.push_back(reached[static_cast<size_t>(i)] ? static_cast<double>(reached[static_cast<size_t>(i + 1)]) /
+                                                                      static_cast<double>(reached[static_cast<size_t>(i)])
+                                                                : 0.0);
+    st.accept_length = rounds ? static_cast<double>(tokens) / static_cast<double>(rounds) : 0;
+  }
+  return st;
 }
 
 }  // namespace npusim

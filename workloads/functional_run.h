@@ -47,6 +47,9 @@ struct FunctionalDiff {
   bool tokens_equal = true;
   int64_t first_divergence_request = -1, first_divergence_token = -1;  // -1: none
   int64_t requests_diverged = 0;
+  // When the first divergence is a request's first token: the reference's top-2 logit margin
+  // there (a margin below max_logit_diff is a near tie flipped by rounding); -1 otherwise.
+  double divergence_margin = -1;
   double max_state_diff = 0;    // ssm state right after prefill, max abs over requests
   double max_conv_diff = 0;
   double max_logit_diff = 0;    // first generated token's logits
@@ -55,5 +58,21 @@ struct FunctionalDiff {
   int64_t checkpoints_compared = 0;
 };
 FunctionalDiff Compare(const FunctionalResult& a, const FunctionalResult& b);
+
+
+struct ServingSetup;
+
+// What `npusim run` does with mode: functional. Three runs of the configured requests (prompt
+// tokens drawn with the run's seed): `reference` unchunked, no MTP, no fault; `chunked` with the
+// configured chunked_prefill_size (and fault); `mtp` as configured (MTP on, fault) when MTP is
+// on. Then the per-position acceptance the model's own draft achieved, for the timed run.
+struct FunctionalStudy {
+  FunctionalResult reference, chunked, mtp;
+  bool has_mtp = false;
+  FunctionalDiff chunked_vs_reference, mtp_vs_chunked;
+  std::vector<double> accept_rates;  // P(draft position i accepted | all before accepted)
+  double accept_length = 0;
+};
+FunctionalStudy RunFunctionalStudy(const ServingSetup& s);
 
 }  // namespace npusim

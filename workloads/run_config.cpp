@@ -52,6 +52,8 @@ void RunConfig::Bind(ParamVisitor& v) {
   v.Param({"model", "", "model config: HF config.json or YAML with its keys, relative to this file"}, model);
   v.Param(opt("device", "", "chip: SoC name under configs/devices or a device YAML"), device);
   v.Param(opt("seed", "", "seed of the load and of the timing-only acceptance", 0, 9e18), seed);
+  v.Param(opt("mode", "", "timing, or functional: also compute a reduced model's tokens through the kernels and compare runs"), mode);
+  v.Param(opt("fault", "", "functional fault injection: none, transposed_state (S3), conv_state_shift (S6)"), fault);
 
   v.Param(opt("tp_size", "ranks", "tensor-parallel size (chips of one model replica)", 1, 4096), tp_size);
   v.Param(opt("dp_size", "groups", "DP-attention groups (attention TP = tp_size / dp_size)", 1, 4096), dp_size);
@@ -206,6 +208,9 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
   c.file = file;
   OneOf(c, "gdn_decode_impl", c.gdn_decode_impl, {"fused", "triton_chain"});
   OneOf(c, "dataset_name", c.dataset_name, {"random", "trace"});
+  OneOf(c, "mode", c.mode, {"timing", "functional"});
+  OneOf(c, "fault", c.fault, {"none", "transposed_state", "conv_state_shift"});
+  if (c.fault != "none" && c.mode != "functional") throw InputError(file + ": fault '" + c.fault + "' needs mode: functional");
   if (!c.speculative_algorithm.empty()) OneOf(c, "speculative_algorithm", c.speculative_algorithm, {"NEXTN"});
   if (c.Mtp() && c.speculative_num_draft_tokens != c.speculative_num_steps + 1)
     throw InputError(file + ": with speculative_eagle_topk 1, speculative_num_draft_tokens (" + std::to_string(c.speculative_num_draft_tokens) +

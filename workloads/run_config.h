@@ -19,6 +19,8 @@ struct RunConfig {
   std::string model;   // HF config.json (or YAML with its keys), relative to the run file
   std::string device = "Ascend910B3";
   int64_t seed = 1;
+  std::string mode = "timing";  // timing, or functional: a reduced model's numbers through the kernels too
+  std::string fault = "none";   // functional fault injection: transposed_state (S3), conv_state_shift (S6)
 
   // SGLang server arguments.
   int64_t tp_size = 1, dp_size = 1, ep_size = 1;

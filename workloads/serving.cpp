@@ -41,7 +41,6 @@ using sc_core::sc_time;
 using sc_core::SC_PS;
 
 sc_time Us(double us) { return sc_time(std::llround(us * 1e6), SC_PS); }
-double NowUs() { return static_cast<double>(sc_core::sc_time_stamp().value()) / 1e6; }
 
 struct PlannedForward {
   std::string kind;
@@ -331,46 +330,64 @@ class Engine {
   bool verified_ = false;
 };
 
-// The SystemC side: three threads over the Engine, events between them.
+}  // namespace
+
+// The SystemC side: three threads over the Engine, events between them. The threads wait for
+// `go_` first, so kernels may be simulated on the same SystemC kernel (functional runs) between
+// elaboration and the serving run; serving time counts from the moment it starts.
 class ServingSystem : public sc_core::sc_module {
  public:
   SC_HAS_PROCESS(ServingSystem);
-  ServingSystem(sc_core::sc_module_name name, Engine& e, const std::vector<Request>& reqs, int64_t max_concurrency)
-      : sc_module(name), e_(e), reqs_(reqs), max_concurrency_(max_concurrency) {
+  explicit ServingSystem(sc_core::sc_module_name name) : sc_module(name) {
     SC_THREAD(Client);
     SC_THREAD(Host);
     SC_THREAD(Device);
+  }
+  void Start(Engine& e, const std::vector<Request>& reqs, int64_t max_concurrency) {
+    e_ = &e;
+    reqs_ = &reqs;
+    max_concurrency_ = max_concurrency;
+    origin_ = sc_core::sc_time_stamp();
+    started_ = true;  // threads not yet activated see this; those already waiting get go_
+    go_.notify(sc_core::SC_ZERO_TIME);
   }
   std::exception_ptr failure;
   double end_us = 0;
 
  private:
+  double Now() const { return static_cast<double>((sc_core::sc_time_stamp() - origin_).value()) / 1e6; }
+  void WaitUntil(double us) {
+    if (us > Now()) wait(Us(us) + origin_ - sc_core::sc_time_stamp());
+  }
+
   void Client() {
-    for (const Request& r : reqs_) {
-      if (NowUs() < r.arrival_us) wait(Us(r.arrival_us) - sc_core::sc_time_stamp());
-      while (max_concurrency_ > 0 && e_.in_flight() >= max_concurrency_) wait(finished_);
-      e_.Send(r, NowUs());
+    if (!started_) wait(go_);
+    for (const Request& r : *reqs_) {
+      WaitUntil(r.arrival_us);
+      while (max_concurrency_ > 0 && e_->in_flight() >= max_concurrency_) wait(finished_);
+      e_->Send(r, Now());
       arrived_.notify(sc_core::SC_ZERO_TIME);
     }
   }
 
   void Host() {
+    if (!started_) wait(go_);
     try {
       wait(sc_core::SC_ZERO_TIME);
-      while (!e_.all_done()) {
-        if (!e_.Form(NowUs())) {
+      while (!e_->all_done()) {
+        if (!e_->Form(Now())) {
           wait(arrived_);
           continue;
         }
         double host_end = 0;
-        launches_ = e_.Issue(NowUs(), host_end);
-        if (host_end > NowUs()) wait(Us(host_end) - sc_core::sc_time_stamp());
+        launches_ = e_->Issue(Now(), host_end);
+        WaitUntil(host_end);
         issued_.notify(sc_core::SC_ZERO_TIME);
         wait(device_done_);
-        e_.Finish(NowUs());
+        e_->Finish(Now());
         finished_.notify(sc_core::SC_ZERO_TIME);
       }
-      end_us = NowUs();
+      end_us = Now();
     } catch (...) {
       failure = std::current_exception();
     }
@@ -381,33 +398,40 @@ class ServingSystem : public sc_core::sc_module {
   void Device() {
     for (;;) {
       wait(issued_);
-      const double end = e_.Execute(launches_, std::max(device_free_, e_.step().start_us));
+      const double end = e_->Execute(launches_, std::max(device_free_, e_->step().start_us));
       device_free_ = end;
-      if (end > NowUs()) wait(Us(end) - sc_core::sc_time_stamp());
+      WaitUntil(end);
       device_done_.notify(sc_core::SC_ZERO_TIME);
     }
   }
 
-  Engine& e_;
-  const std::vector<Request>& reqs_;
-  int64_t max_concurrency_;
-  sc_core::sc_event arrived_, finished_, issued_, device_done_;
+  Engine* e_ = nullptr;
+  const std::vector<Request>* reqs_ = nullptr;
+  int64_t max_concurrency_ = 0;
+  sc_core::sc_time origin_;
+  bool started_ = false;
+  sc_core::sc_event go_, arrived_, finished_, issued_, device_done_;
   std::vector<Engine::Launch> launches_;
   double device_free_ = 0;
 };
 
-}  // namespace
+// SystemC keeps modules until the process exits: one serving simulation per process.
+ServingSimulation::ServingSimulation() : system_(new ServingSystem("serving")) {}
+
+ServingResult ServingSimulation::Run(const ServingSetup& setup, KernelTimer& timer, const ProgressFn& progress) {
+  if (used_) throw std::logic_error("a ServingSimulation runs once");
+  used_ = true;
+  Engine engine(setup, timer, progress);
+  system_->Start(engine, setup.requests, setup.run.max_concurrency);
+  sc_core::sc_start();
+  if (system_->failure) std::rethrow_exception(system_->failure);
+  if (!engine.all_done()) throw SimFailure("deadlock", "the serving run stopped with requests unfinished (scheduler could not admit them)");
+  return engine.Take(system_->end_us);
+}
 
 ServingResult RunServing(const ServingSetup& setup, KernelTimer& timer, const ProgressFn& progress) {
-  Engine engine(setup, timer, progress);
-  // SystemC keeps modules until the process exits: one serving run per process (like one chip).
-  auto* system = new ServingSystem("serving", engine, setup.requests, setup.run.max_concurrency);
-  const double start = NowUs();
-  sc_core::sc_start();
-  if (system->failure) std::rethrow_exception(system->failure);
-  if (!engine.all_done()) throw SimFailure("deadlock", "the serving run stopped with requests unfinished (scheduler could not admit them)");
-  (void)start;
-  return engine.Take(system->end_us);
+  ServingSimulation sim;
+  return sim.Run(setup, timer, progress);
 }
 
 }  // namespace npusim

@@ -85,7 +85,21 @@ struct ServingResult {
 
 using ProgressFn = std::function<void(int64_t done, int64_t total, double sim_us)>;
 
-// Throws SimFailure (a kernel failed: the step, time and shape are in the message) or InputError.
+// The serving simulation's SystemC processes, elaborated at construction and idle until Run:
+// kernels can be simulated in between (a functional run before its timed run). One per process.
+class ServingSystem;
+class ServingSimulation {
+ public:
+  ServingSimulation();
+  // Throws SimFailure (a kernel failed: the step, time and shape are in the message) or InputError.
+  ServingResult Run(const ServingSetup& setup, KernelTimer& timer, const ProgressFn& progress = nullptr);
+
+ private:
+  ServingSystem* system_;
+  bool used_ = false;
+};
+
+// Elaborates and runs in one go.
 ServingResult RunServing(const ServingSetup& setup, KernelTimer& timer, const ProgressFn& progress = nullptr);
 
 // 8 buckets per octave above `min_step` (x rounded up): relative error under 12.5 %.

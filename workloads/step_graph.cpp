@@ -149,7 +149,7 @@ std::vector<KernelCall> DraftStepKernels(const ModelConfig& m, const ParallelPla
   // step graph of a one-layer model whose layer is that kind, then add the fc.
   ModelConfig one = m;
   one.layers = {m.sliding.heads ? LayerKind::kSlidingAttention : LayerKind::kFullAttention};
-  one.moe_layer = {m.experts > 0};
+  one.moe_layer = {!m.moe_layer.empty() && m.moe_layer.back()};  // the MLP kind of the decoder's last layer
   StepShape s = o;  // tokens > 1: the draft layer's extend over the prompt (or the accepted tokens)
   s.verify = false;
   std::vector<KernelCall> calls = StepKernels(one, p, s);

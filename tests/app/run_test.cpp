@@ -92,6 +92,67 @@ TEST(Run, ScenarioS1OverflowsAtTheFirstVerifyAndS7ReportsTheCommitCost) {
   EXPECT_THAT(Slurp(ok + "/report.md"), HasSubstr("state commit (move_intermediate_cache + conv_state_rollback)"));
 }
 
+// Functional serving runs of the reduced model: numbers alongside the timed run.
+TEST(Run, TinyHybridFunctionalReportsTokensComparisonsAndKernelErrors) {
+  const std::string out = Dir("tiny");
+  Result r = Npusim("run " + Runs("tiny-hybrid-functional.yaml") + " --quiet --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const Json m = Metrics(out);
+  const Json& f = m["functional"];
+  ASSERT_TRUE(f.is_object());
+  // Chunking changes bf16 rounding only: first-token logits within bf16 noise; a token may differ
+  // only where the reference's top-2 margin is below that noise.
+  const Json& c = f["chunked_vs_unchunked"];
+  EXPECT_LT(c["max_first_logit_diff"].get<double>(), 0.1);
+  EXPECT_LT(c["max_state_diff_after_prefill"].get<double>(), 0.05);
+  if (!c["tokens_equal"].get<bool>()) {
+    ASSERT_FALSE(c["divergence_top2_margin"].is_null()) << "tokens diverged after the first token";
+    EXPECT_LT(c["divergence_top2_margin"].get<double>(), c["max_first_logit_diff"].get<double>());
+  }
+  // fp32 state: MTP changes nothing (S5).
+  EXPECT_TRUE(f["mtp_vs_no_mtp"]["tokens_equal"].get<bool>());
+  EXPECT_EQ(f["mtp_vs_no_mtp"]["max_state_diff_same_position"].get<double>(), 0.0);
+  EXPECT_GT(f["mtp_vs_no_mtp"]["positions_compared"].get<int>(), 3);
+  EXPECT_GE(f["accept_length"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(m["accept_length"].get<double>() > 0 ? 1.0 : 0.0, 1.0);  // the timed run used the model's acceptance
+  for (const auto& [op, e] : f["kernel_max_error"].items()) EXPECT_LT(e.get<double>(), 0.02) << op;
+  EXPECT_EQ(f["generated_tokens"].size(), 3u);
+  EXPECT_THAT(Slurp(out + "/tokens.csv"), HasSubstr("request,run,tokens"));
+}
+
+TEST(Run, ScenarioS3TransposedStateDriftsWithKEqualVAndIsAShapeErrorOtherwise) {
+  const std::string out = Dir("s3");
+  Result r = Npusim("run " + Runs("s3-transposed-state.yaml") + " --quiet --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const Json m = Metrics(out);
+  const Json& c = m["functional"]["chunked_vs_unchunked"];
+  EXPECT_GT(c["max_state_diff_after_prefill"].get<double>(), 0.5);  // far beyond bf16 rounding (0.02 without the fault)
+  r = Npusim("run " + Runs("s3-transposed-state.yaml") + " --set model=../models/tiny-hybrid.json --quiet --out " + Dir("s3kv"));
+  EXPECT_EQ(r.code, 3);
+  EXPECT_THAT(r.output, HasSubstr("with K != V the S3 fault is a shape error"));
+}
+
+TEST(Run, ScenarioS6MixedBatchConvStateDamageIsReported) {
+  const std::string out = Dir("s6");
+  Result r = Npusim("run " + Runs("s6-conv-mixed-batch.yaml") + " --quiet --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const Json m = Metrics(out);
+  const Json& f = m["functional"];
+  EXPECT_GT(f["chunked_vs_unchunked"]["max_state_diff_after_prefill"].get<double>(), 0.05);
+  EXPECT_GT(f["kernel_max_error"]["causal_conv1d_fn"].get<double>(), 0.5);  // the conv kernel against its correct reference
+}
+
+TEST(Run, ScenarioS5Bf16StateShowsTheStateErrorOfMtp) {
+  const std::string out = Dir("s5");
+  Result r = Npusim("run " + Runs("s5-mtp-bf16-state.yaml") + " --quiet --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const Json m = Metrics(out);
+  const Json& d = m["functional"]["mtp_vs_no_mtp"];
+  EXPECT_GT(d["max_state_diff_same_position"].get<double>(), 0.0);
+  EXPECT_GT(d["positions_compared"].get<int>(), 3);
+  EXPECT_THAT(Slurp(out + "/report.md"), HasSubstr("MTP vs no MTP: tokens"));
+}
+
 TEST(Run, BadInputIsExit2AndOutOfMemoryIsExit3) {
   Result r = Npusim("run " + Runs("quickstart.yaml") + " --set max_runing_requests=4");
   EXPECT_EQ(r.code, 2);
