@@ -31,8 +31,15 @@ std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p,
   // Embedding and lm_head: vocab-parallel over the group (enable_dp_lm_head) or over all ranks,
   // which then see the tokens of every DP group.
   const int64_t head_ranks = p.dp_lm_head ? s.attn_tp : p.tp, head_T = p.dp_lm_head ? T : T * p.dp;
-  auto matmul = [&](const std::string& where, int64_t count, int64_t k, int64_t n) {
-    add(where, count, "matmul", {{"m", S(T)}, {"k", S(k)}, {"n", S(n)}});
+  // A linear layer over the step's T tokens: bf16, or W8A8 dynamic (per-token int8 activations
+  // from dynamic_quant, unless the same input was just quantised for the previous linear).
+  auto matmul = [&](const std::string& where, int64_t count, int64_t k, int64_t n, bool quantise_input = true) {
+    if (!o.w8a8) {
+      add(where, count, "matmul", {{"m", S(T)}, {"k", S(k)}, {"n", S(n)}});
+      return;
+    }
+    if (quantise_input) add(where, count, "dynamic_quant", {{"tokens", S(T)}, {"hidden", S(k)}});
+    add(where, count, "quant_matmul", {{"m", S(T)}, {"k", S(k)}, {"n", S(n)}});
   };
   add("head", 1, "embedding", {{"tokens", S(head_T)}, {"hidden", S(H)}, {"vocab", S(s.vocab)}, {"total_vocab", S(m.vocab)}});
   collective("head", 1, "all_reduce", head_ranks, head_T * H);
@@ -41,7 +48,7 @@ std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p,
   if (gdn) {
     add("gdn", gdn, "rms_norm", {{"tokens", S(T)}, {"hidden", S(H)}});
     matmul("gdn", gdn, H, 2 * s.lin_key_heads * m.lin_key_dim + 2 * s.lin_value_heads * m.lin_value_dim);  // in_proj_qkvz
-    matmul("gdn", gdn, H, 2 * s.lin_value_heads);                                                           // in_proj_ba
+    matmul("gdn", gdn, H, 2 * s.lin_value_heads, false);                                                    // in_proj_ba
     if (decode) {
       const std::string ssm = o.ssm_dtype.empty() ? (o.gdn_impl == "fused" ? "bfloat16" : m.mamba_ssm_dtype) : o.ssm_dtype;
       add("gdn", gdn, "causal_conv1d_update", {{"requests", S(B)}, {"draft_tokens", S(L)}, {"dim", S(s.conv_dim)}, {"kw", S(m.conv_kernel)}});
@@ -69,7 +76,7 @@ std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p,
     const int64_t D = a.head_dim;
     add(where, n, "rms_norm", {{"tokens", S(T)}, {"hidden", S(H)}});
     matmul(where, n, H, (q * (m.headwise_gate ? 1 : 2) + 2 * kv) * D);             // q (+ gate), k, v
-    if (m.headwise_gate) matmul(where, n, H, q);                                    // g_proj
+    if (m.headwise_gate) matmul(where, n, H, q, false);                             // g_proj
     add(where, n, "rms_norm", {{"tokens", S(T * (q + kv))}, {"hidden", S(D)}, {"residual", "0"}});  // QK-norm
     add(where, n, "rotary_embedding", {{"tokens", S(T)}, {"heads", S(q)}, {"kv_heads", S(kv)}, {"head_dim", S(D)},
                                        {"rotary_dim", S(static_cast<int64_t>(static_cast<double>(D) * a.partial_rotary))}});
@@ -152,6 +159,7 @@ std::vector<KernelCall> DraftStepKernels(const ModelConfig& m, const ParallelPla
   one.moe_layer = {!m.moe_layer.empty() && m.moe_layer.back()};  // the MLP kind of the decoder's last layer
   StepShape s = o;  // tokens > 1: the draft layer's extend over the prompt (or the accepted tokens)
   s.verify = false;
+  s.w8a8 = false;   // the MTP draft layer stays unquantised (kernels.md §7.4)
   std::vector<KernelCall> calls = StepKernels(one, p, s);
   calls.push_back({"matmul", {{"m", std::to_string(o.batch * o.tokens)}, {"k", std::to_string(2 * m.hidden)}, {"n", std::to_string(m.hidden)}}, 1, "draft"});
   for (KernelCall& c : calls) c.where = "draft";
