@@ -258,7 +258,10 @@ std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const 
   if (f) {
     line("Functional runs (every forward through the kernels" + std::string(s.run.fault == "none" ? "" : "; fault " + s.run.fault + " in the chunked and MTP runs") + "):");
     line("");
-    line(DiffLine("chunked vs unchunked prefill", f->chunked_vs_reference));
+    const std::string chunk = s.run.chunked_prefill_size > 0 ? "chunked (" + std::to_string(s.run.chunked_prefill_size) + "-token chunks)" : "unchunked";
+    line(DiffLine(s.run.fault == "none" ? (chunk + " vs unchunked prefill").c_str()
+                                        : (chunk + " with fault " + s.run.fault + " vs the clean unchunked reference").c_str(),
+                  f->chunked_vs_reference));
     if (f->has_mtp) {
       line(DiffLine("MTP vs no MTP", f->mtp_vs_chunked));
       line("- the model's own draft: accept length " + F(f->accept_length, 3) + ", the timed run uses its per-position rates");

@@ -65,7 +65,6 @@ Tensor FunctionalModel::Weight(const std::string& name, Shape shape, double scal
 FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d, const FunctionalOptions& o) : m_(m), d_(d), o_(o) {
   for (bool moe : m.moe_layer)
     if (moe) throw InputError(m.file + ": functional runs support dense-MLP layers only (set mlp_only_layers to every layer)");
-  if (m.count(LayerKind::kSlidingAttention)) throw InputError(m.file + ": functional runs do not model sliding-window layers yet");
   const int64_t H = m.hidden, V = m.vocab, I = m.dense_intermediate;
   const double in_scale = 1.0 / std::sqrt(static_cast<double>(H));
   // lm_head row j leans towards embedding row j-1 (kSuccessor): the model often continues
@@ -78,11 +77,13 @@ FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d, co
       lm_head_.Set(j * H + c, lm_head_.At(j * H + c) + kSuccessor * embed_.At(((j + V - 1) % V) * H + c) * in_scale);
   final_norm_ = Weight("final_norm", {H}, 0.05);
   const int64_t Hk = m.lin_key_heads, HV = m.lin_value_heads, K = m.lin_key_dim, Vd = m.lin_value_dim, kw = m.conv_kernel;
-  const int64_t Nq = m.full.heads, Nkv = m.full.kv_heads, D = m.full.head_dim;
   const int64_t window = kw - 1 + (o.draft_tokens > 0 ? o.draft_tokens - 1 : 0);
   const DType ssm = ParseDType(o.ssm_dtype);
   auto attention = [&](Layer& L) {
-    L.w_q = Weight("w_q", {H, 2 * Nq * D}, in_scale);
+    const AttentionShape& a = L.sliding ? m.sliding : m.full;
+    const int64_t Nq = a.heads, Nkv = a.kv_heads, D = a.head_dim;
+    L.w_q = Weight("w_q", {H, (m.headwise_gate ? 1 : 2) * Nq * D}, in_scale);
+    if (m.headwise_gate) L.w_g = Weight("w_g", {H, Nq}, in_scale);
     L.w_k = Weight("w_k", {H, Nkv * D}, in_scale);
     L.w_v = Weight("w_v", {H, Nkv * D}, in_scale);
     L.w_o = Weight("w_o", {Nq * D, H}, kOutScale / std::sqrt(static_cast<double>(Nq * D)));
@@ -97,6 +98,8 @@ FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d, co
   };
   for (LayerKind kind : m.layers) {
     Layer L;
+    L.sliding = kind == LayerKind::kSlidingAttention;
+    if (layers_.size() < m.swiglu_limits.size()) L.limit = m.swiglu_limits[layers_.size()];
     L.in_norm = Weight("in_norm", {H}, 0.05);
     L.post_norm = Weight("post_norm", {H}, 0.05);
     if (kind == LayerKind::kLinearAttention) {
@@ -181,7 +184,10 @@ Tensor FunctionalModel::Norm(const Tensor& x, const Tensor& w, int64_t rows, int
 Tensor FunctionalModel::Mlp(Layer& L, const Tensor& x) {
   const int64_t T = x.shape()[0], I = m_.dense_intermediate;
   const Tensor gu = Matmul(x, L.w_gu);
-  const Tensor act = Call("swiglu", {{"tokens", S(T)}, {"inter", S(I)}}, {{"x", gu}}, "out");
+  // Step-3.5's clamp, or its absence (the S4 fault on the MLP).
+  const Tensor act = L.limit > 0 && o_.fault != "no_swiglu_clamp"
+                         ? Call("swiglustep", {{"tokens", S(T)}, {"inter", S(I)}, {"limit", FormatNumber(L.limit)}}, {{"x", gu}}, "out")
+                         : Call("swiglu", {{"tokens", S(T)}, {"inter", S(I)}}, {{"x", gu}}, "out");
   return Matmul(act, L.w_down);
 }
 
@@ -271,10 +277,13 @@ void FunctionalModel::TransposeStoredStates(Layer& L, const std::vector<int64_t>
 
 Tensor FunctionalModel::Attention(Layer& L, const Tensor& x, const std::vector<Entry>& batch, bool) {
   const int64_t T = x.shape()[0], B = static_cast<int64_t>(batch.size());
-  const int64_t Nq = m_.full.heads, Nkv = m_.full.kv_heads, D = m_.full.head_dim;
+  const AttentionShape& shape = L.sliding ? m_.sliding : m_.full;
+  const int64_t Nq = shape.heads, Nkv = shape.kv_heads, D = shape.head_dim;
+  const bool headwise = m_.headwise_gate;
+  const int64_t qw = (headwise ? 1 : 2) * Nq * D;
   const Tensor qg = Matmul(x, L.w_q);
-  const Tensor q = Norm(Columns(qg, T, 2 * Nq * D, 0, Nq * D, {T * Nq, D}), L.q_norm, T * Nq, D, nullptr, nullptr);
-  const Tensor gate = Columns(qg, T, 2 * Nq * D, Nq * D, Nq * D, {T, Nq * D});
+  const Tensor q = Norm(Columns(qg, T, qw, 0, Nq * D, {T * Nq, D}), L.q_norm, T * Nq, D, nullptr, nullptr);
+  const Tensor gate = headwise ? Matmul(x, L.w_g) : Columns(qg, T, qw, Nq * D, Nq * D, {T, Nq * D});
   const Tensor k = Norm(Matmul(x, L.w_k), L.k_norm, T * Nkv, D, nullptr, nullptr);
   const Tensor v = Matmul(x, L.w_v);
   std::vector<int64_t> pos;
@@ -283,11 +292,11 @@ Tensor FunctionalModel::Attention(Layer& L, const Tensor& x, const std::vector<E
     for (size_t i = 0; i < e.tokens.size(); ++i) pos.push_back(e.prefix + static_cast<int64_t>(i));
     S_max = std::max<int64_t>(S_max, static_cast<int64_t>(e.tokens.size()));
   }
-  const int64_t rot = static_cast<int64_t>(static_cast<double>(D) * m_.full.partial_rotary);
+  const int64_t rot = static_cast<int64_t>(static_cast<double>(D) * shape.partial_rotary);
   TensorMap out;
   Call("rotary_embedding",
        {{"tokens", S(T)}, {"heads", S(Nq)}, {"kv_heads", S(Nkv)}, {"head_dim", S(D)}, {"rotary_dim", S(rot)},
-        {"theta", FormatNumber(m_.full.rope_theta)}, {"max_position", "4096"}},
+        {"theta", FormatNumber(shape.rope_theta)}, {"max_position", "4096"}},
        {{"q", Reshape(q, {T, Nq, D})}, {"k", Reshape(k, {T, Nkv, D})}, {"positions", Ints("positions", pos)}}, "q_out", &out);
   const Tensor qr = out.at("q_out"), kr = out.at("k_out");
   // The paged KV write (host side here), then one FIA call over the batch with pages laid out
@@ -330,13 +339,20 @@ Tensor FunctionalModel::Attention(Layer& L, const Tensor& x, const std::vector<E
   }
   Tensor query = Make("query", {B * S_max, Nq, D}, kBf);
   std::memcpy(query.data(), qr.data(), qr.nbytes());
-  const Tensor attn = Call("fused_infer_attention_score",
-                           {{"q_len", S(S_max)}, {"context_lens", List(prefixes)}, {"heads", S(Nq)}, {"kv_heads", S(Nkv)}, {"head_dim", S(D)},
-                            {"layout", "TND"}, {"sparse_mode", S_max == 1 ? "0" : "3"}},
+  // Full layers: causal (rightDownCausal) or none for one query. Sliding layers: SGLang's band
+  // call (sparse_mode 4, pre_tokens = window), plus for decode the explicit window mask that
+  // fixed S4 — without it (fault swa_without_mask) CANN 8.5 ignores the band for one query.
+  Kvs fia = {{"q_len", S(S_max)}, {"context_lens", List(prefixes)}, {"heads", S(Nq)}, {"kv_heads", S(Nkv)}, {"head_dim", S(D)},
+             {"layout", "TND"}, {"sparse_mode", L.sliding ? "4" : S_max == 1 ? "0" : "3"}};
+  if (L.sliding) {
+    fia.push_back({"window", S(m_.sliding_window)});
+    if (S_max == 1 && o_.fault != "swa_without_mask") fia.push_back({"mask", "swa"});
+  }
+  const Tensor attn = Call("fused_infer_attention_score", fia,
                            {{"query", query}, {"key_cache", kcache}, {"value_cache", vcache}, {"block_table", table},
                             {"actual_seq_lengths", Ints("ql", ql)}, {"actual_seq_lengths_kv", Ints("kvl", kvl)}},
                            "attention_out");
-  const Tensor gated = Call("attention_gate", {{"tokens", S(T)}, {"heads", S(Nq)}, {"head_dim", S(D)}, {"mode", "elementwise"}},
+  const Tensor gated = Call("attention_gate", {{"tokens", S(T)}, {"heads", S(Nq)}, {"head_dim", S(D)}, {"mode", headwise ? "headwise" : "elementwise"}},
                             {{"attn", Columns(attn, T, Nq * D, 0, Nq * D, {T, Nq * D})}, {"gate", gate}}, "out");
   return Matmul(gated, L.w_o);
 }
@@ -448,9 +464,10 @@ void FunctionalModel::Commit(const std::vector<Entry>& batch, const std::vector<
     }
   }
   // Rejected positions leave the KV cache.
-  const int64_t row = m_.full.kv_heads * m_.full.head_dim;
   for (size_t l = 0; l < layers_.size(); ++l) {
     if (m_.layers[l] == LayerKind::kLinearAttention) continue;
+    const AttentionShape& a = layers_[l].sliding ? m_.sliding : m_.full;
+    const int64_t row = a.kv_heads * a.head_dim;
     for (size_t b = 0; b < batch.size(); ++b) {
       const size_t keep = static_cast<size_t>((batch[b].prefix + last_steps[b] + 1) * row);
       layers_[l].k_cache[static_cast<size_t>(batch[b].slot)].resize(keep);

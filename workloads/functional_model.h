@@ -9,7 +9,8 @@
 // largest error per kernel is kept (`kernel_errors`).
 //
 // Layouts chosen for the synthetic weights: in_proj_qkvz = [q | k | v | z], in_proj_ba = [b | a],
-// q_proj = [q | gate] over all heads, gate_up = [gate | up]. Dense MLP layers only.
+// q_proj = [q | gate] over all heads (elementwise gate; Step-3.5: q_proj plus a head-wise g_proj),
+// gate_up = [gate | up]. Dense MLP layers only.
 #pragma once
 
 #include <cstdint>
@@ -28,7 +29,7 @@ struct FunctionalOptions {
   std::string ssm_dtype = "float32";         // state pool dtype
   std::string intermediate_dtype = "float32";  // MTP verify: per-token state cache dtype
   int64_t draft_tokens = 0;                  // MTP d (0: no MTP): sizes the conv window and caches
-  std::string fault;                         // "", transposed_state (S3), conv_state_shift (S6)
+  std::string fault;  // "", transposed_state (S3), conv_state_shift (S6), swa_without_mask / no_swiglu_clamp (S4)
   uint64_t seed = 1;
   int64_t slots = 8;                         // state pool slots (slot 0 is the dummy slot)
 };
@@ -78,11 +79,13 @@ class FunctionalModel {
     Tensor w_qkvz, w_ba, conv_w, a_log, dt_bias, gdn_norm, w_out;
     Tensor conv_pool, ssm_pool, intermediate;  // intermediate: [B*d, HV, ...] of the last verify
     Tensor conv_before_verify;
-    // attention
-    Tensor w_q, w_k, w_v, w_o, q_norm, k_norm;
+    // attention (sliding: window attention; w_g: Step-3.5's head-wise gate projection)
+    bool sliding = false;
+    Tensor w_q, w_k, w_v, w_o, w_g, q_norm, k_norm;
     std::vector<std::vector<double>> k_cache, v_cache;  // per slot: tokens x (Nkv * D), bf16 values
-    // MLP
+    // MLP (limit > 0: Step-3.5's clamped SwiGLU)
     Tensor w_gu, w_down;
+    double limit = 0;
   };
   Tensor Call(const std::string& op, const std::vector<std::pair<std::string, std::string>>& params, TensorMap inputs,
               const std::string& output, TensorMap* all_outputs = nullptr);

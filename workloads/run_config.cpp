@@ -53,7 +53,7 @@ void RunConfig::Bind(ParamVisitor& v) {
   v.Param(opt("device", "", "chip: SoC name under configs/devices or a device YAML"), device);
   v.Param(opt("seed", "", "seed of the load and of the timing-only acceptance", 0, 9e18), seed);
   v.Param(opt("mode", "", "timing, or functional: also compute a reduced model's tokens through the kernels and compare runs"), mode);
-  v.Param(opt("fault", "", "functional fault injection: none, transposed_state (S3), conv_state_shift (S6)"), fault);
+  v.Param(opt("fault", "", "functional fault injection: none, transposed_state (S3), conv_state_shift (S6), swa_without_mask / no_swiglu_clamp (S4)"), fault);
 
   v.Param(opt("tp_size", "ranks", "tensor-parallel size (chips of one model replica)", 1, 4096), tp_size);
   v.Param(opt("dp_size", "groups", "DP-attention groups (attention TP = tp_size / dp_size)", 1, 4096), dp_size);
@@ -209,7 +209,7 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
   OneOf(c, "gdn_decode_impl", c.gdn_decode_impl, {"fused", "triton_chain"});
   OneOf(c, "dataset_name", c.dataset_name, {"random", "trace"});
   OneOf(c, "mode", c.mode, {"timing", "functional"});
-  OneOf(c, "fault", c.fault, {"none", "transposed_state", "conv_state_shift"});
+  OneOf(c, "fault", c.fault, {"none", "transposed_state", "conv_state_shift", "swa_without_mask", "no_swiglu_clamp"});
   if (c.fault != "none" && c.mode != "functional") throw InputError(file + ": fault '" + c.fault + "' needs mode: functional");
   if (!c.speculative_algorithm.empty()) OneOf(c, "speculative_algorithm", c.speculative_algorithm, {"NEXTN"});
   if (c.Mtp() && c.speculative_num_draft_tokens != c.speculative_num_steps + 1)

@@ -153,6 +153,29 @@ TEST(Run, ScenarioS5Bf16StateShowsTheStateErrorOfMtp) {
   EXPECT_THAT(Slurp(out + "/report.md"), HasSubstr("MTP vs no MTP: tokens"));
 }
 
+// S4 on a reduced Step-3.5: without the explicit mask the sliding layers' decode attends the
+// whole context (FIA's band ignored for one query): prefill agrees, decode tokens diverge; the
+// missing SwiGLU clamp shows at the first token already.
+TEST(Run, ScenarioS4SlidingWindowDecodeWithoutMaskAndTheMissingClamp) {
+  std::string out = Dir("s4");
+  Result r = Npusim("run " + Runs("s4-step3p5-swa.yaml") + " --quiet --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  Json m = Metrics(out);
+  const Json& c = m["functional"]["chunked_vs_unchunked"];
+  EXPECT_EQ(c["max_first_logit_diff"].get<double>(), 0.0);  // prefill uses the band with pre_tokens: right
+  EXPECT_FALSE(c["tokens_equal"].get<bool>());
+  EXPECT_GT(c["first_divergence"]["token"].get<int>(), 0);
+  EXPECT_GT(m["functional"]["kernel_max_error"]["fused_infer_attention_score"].get<double>(), 0.5);
+  EXPECT_THAT(Slurp(out + "/report.md"), HasSubstr("with fault swa_without_mask vs the clean unchunked reference"));
+
+  out = Dir("s4clamp");
+  r = Npusim("run " + Runs("s4-step3p5-swa.yaml") + " --set fault=no_swiglu_clamp --quiet --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  m = Metrics(out);
+  EXPECT_GT(m["functional"]["chunked_vs_unchunked"]["max_first_logit_diff"].get<double>(), 0.01);
+  EXPECT_LT(m["functional"]["kernel_max_error"]["fused_infer_attention_score"].get<double>(), 0.02);
+}
+
 TEST(Run, BadInputIsExit2AndOutOfMemoryIsExit3) {
   Result r = Npusim("run " + Runs("quickstart.yaml") + " --set max_runing_requests=4");
   EXPECT_EQ(r.code, 2);
