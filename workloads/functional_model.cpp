@@ -63,8 +63,6 @@ Tensor FunctionalModel::Weight(const std::string& name, Shape shape, double scal
 }
 
 FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d, const FunctionalOptions& o) : m_(m), d_(d), o_(o) {
-  for (bool moe : m.moe_layer)
-    if (moe) throw InputError(m.file + ": functional runs support dense-MLP layers only (set mlp_only_layers to every layer)");
   const int64_t H = m.hidden, V = m.vocab, I = m.dense_intermediate;
   const double in_scale = 1.0 / std::sqrt(static_cast<double>(H));
   // lm_head row j leans towards embedding row j-1 (kSuccessor): the model often continues
@@ -92,9 +90,23 @@ FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d, co
     L.k_cache.resize(static_cast<size_t>(o.slots));
     L.v_cache.resize(static_cast<size_t>(o.slots));
   };
-  auto mlp = [&](Layer& L) {
-    L.w_gu = Weight("w_gu", {H, 2 * I}, in_scale);
-    L.w_down = Weight("w_down", {I, H}, kOutScale / std::sqrt(static_cast<double>(I)));
+  auto mlp = [&](Layer& L, bool moe) {
+    L.moe = moe;
+    if (!moe) {
+      L.w_gu = Weight("w_gu", {H, 2 * I}, in_scale);
+      L.w_down = Weight("w_down", {I, H}, kOutScale / std::sqrt(static_cast<double>(I)));
+      return;
+    }
+    const int64_t E = m.experts, Ie = m.moe_intermediate, Is = m.shared_intermediate;
+    L.w_router = Weight("w_router", {H, E}, in_scale);
+    if (m.sigmoid_router) L.router_bias = Make("router_bias", {E}, DType::kFloat32);  // zero correction bias
+    L.w_egu = Weight("w_egu", {E, H, 2 * Ie}, in_scale);
+    L.w_edown = Weight("w_edown", {E, Ie, H}, kOutScale / std::sqrt(static_cast<double>(Ie)));
+    if (Is > 0) {
+      L.w_sgu = Weight("w_sgu", {H, 2 * Is}, in_scale);
+      L.w_sdown = Weight("w_sdown", {Is, H}, kOutScale / std::sqrt(static_cast<double>(Is)));
+      if (m.shared_gated) L.w_sg = Weight("w_sg", {H, 1}, in_scale);
+    }
   };
   for (LayerKind kind : m.layers) {
     Layer L;
@@ -124,7 +136,7 @@ FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d, co
     } else {
       attention(L);
     }
-    mlp(L);
+    mlp(L, layers_.size() < m.moe_layer.size() && m.moe_layer[layers_.size()]);
     layers_.push_back(std::move(L));
   }
   if (o.draft_tokens > 0) {
@@ -138,7 +150,7 @@ FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d, co
     draft_.in_norm = Weight("in_norm", {H}, 0.05);
     draft_.post_norm = Weight("post_norm", {H}, 0.05);
     attention(draft_);
-    mlp(draft_);
+    mlp(draft_, !m.moe_layer.empty() && m.moe_layer.back());  // the MLP kind of the decoder's last layer, as in the step graph
   }
 }
 
@@ -181,14 +193,55 @@ Tensor FunctionalModel::Norm(const Tensor& x, const Tensor& w, int64_t rows, int
   return y;
 }
 
+// Step-3.5's clamp, or its absence (the S4 fault on the MLP).
+Tensor FunctionalModel::Swiglu(const Layer& L, const Tensor& x, int64_t rows, int64_t inter) {
+  if (L.limit > 0 && o_.fault != "no_swiglu_clamp")
+    return Call("swiglustep", {{"tokens", S(rows)}, {"inter", S(inter)}, {"limit", FormatNumber(L.limit)}}, {{"x", x}}, "out");
+  return Call("swiglu", {{"tokens", S(rows)}, {"inter", S(inter)}}, {{"x", x}}, "out");
+}
+
 Tensor FunctionalModel::Mlp(Layer& L, const Tensor& x) {
+  if (L.moe) return Moe(L, x);
   const int64_t T = x.shape()[0], I = m_.dense_intermediate;
-  const Tensor gu = Matmul(x, L.w_gu);
-  // Step-3.5's clamp, or its absence (the S4 fault on the MLP).
-  const Tensor act = L.limit > 0 && o_.fault != "no_swiglu_clamp"
-                         ? Call("swiglustep", {{"tokens", S(T)}, {"inter", S(I)}, {"limit", FormatNumber(L.limit)}}, {{"x", gu}}, "out")
-                         : Call("swiglu", {{"tokens", S(T)}, {"inter", S(I)}}, {{"x", gu}}, "out");
-  return Matmul(act, L.w_down);
+  return Matmul(Swiglu(L, Matmul(x, L.w_gu), T, I), L.w_down);
+}
+
+// Router (softmax, or sigmoid + correction bias), top-k, permute by expert, the experts' grouped
+// GEMMs, unpermute with the routing weights and add the (gated) shared expert.
+Tensor FunctionalModel::Moe(Layer& L, const Tensor& x) {
+  const int64_t T = x.shape()[0], H = m_.hidden, E = m_.experts, k = m_.top_k, Ie = m_.moe_intermediate, Is = m_.shared_intermediate;
+  TensorMap route, perm;
+  TensorMap gin{{"logits", Matmul(x, L.w_router)}};
+  if (m_.sigmoid_router) gin["router_bias"] = L.router_bias;
+  Call("moe_gating_topk",
+       {{"tokens", S(T)}, {"experts", S(E)}, {"top_k", S(k)}, {"scoring", m_.sigmoid_router ? "sigmoid" : "softmax"},
+        {"bias", m_.sigmoid_router ? "1" : "0"}, {"renormalize", m_.norm_topk ? "1" : "0"}, {"scaling", FormatNumber(m_.routed_scaling)},
+        {"dtype", "bfloat16"}},
+       std::move(gin), "topk_ids", &route);
+  Call("moe_init_routing", {{"tokens", S(T)}, {"hidden", S(H)}, {"top_k", S(k)}, {"experts", S(E)}},
+       {{"x", x}, {"topk_ids", route.at("topk_ids")}}, "expanded_x", &perm);
+  const Tensor& counts = perm.at("expert_tokens");
+  auto grouped = [&](const Tensor& in, const Tensor& w, int64_t kk, int64_t n) {
+    return Call("grouped_matmul", {{"rows", S(T * k)}, {"experts", S(E)}, {"k", S(kk)}, {"n", S(n)}},
+                {{"x", in}, {"w", w}, {"group_list", counts}}, "y");
+  };
+  const Tensor act = Swiglu(L, grouped(perm.at("expanded_x"), L.w_egu, H, 2 * Ie), T * k, Ie);
+  const Tensor down = grouped(act, L.w_edown, Ie, H);
+  TensorMap fin{{"expanded_y", down}, {"expanded_row_idx", perm.at("expanded_row_idx")}, {"topk_weights", route.at("topk_weights")}};
+  std::string shared = "none";
+  if (Is > 0) {
+    fin["shared_out"] = Matmul(Swiglu(L, Matmul(x, L.w_sgu), T, Is), L.w_sdown);
+    shared = "plain";
+    if (m_.shared_gated) {
+      const Tensor logit = Matmul(x, L.w_sg);  // [T, 1]
+      Tensor g = Make("shared_gate", {T}, DType::kFloat32);
+      for (int64_t t = 0; t < T; ++t) g.Set(t, logit.At(t));
+      fin["shared_gate"] = g;
+      shared = "gated";
+    }
+  }
+  return Call("moe_finalize_routing", {{"tokens", S(T)}, {"hidden", S(H)}, {"top_k", S(k)}, {"experts", S(E)}, {"shared", shared}},
+              std::move(fin), "y");
 }
 
 Tensor FunctionalModel::Gdn(Layer& L, const Tensor& x, const std::vector<Entry>& batch, bool decode, bool verify) {

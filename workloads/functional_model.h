@@ -10,7 +10,7 @@
 //
 // Layouts chosen for the synthetic weights: in_proj_qkvz = [q | k | v | z], in_proj_ba = [b | a],
 // q_proj = [q | gate] over all heads (elementwise gate; Step-3.5: q_proj plus a head-wise g_proj),
-// gate_up = [gate | up]. Dense MLP layers only.
+// gate_up = [gate | up], per expert too; the Qwen shared-expert gate is a [H, 1] projection.
 #pragma once
 
 #include <cstdint>
@@ -83,9 +83,11 @@ class FunctionalModel {
     bool sliding = false;
     Tensor w_q, w_k, w_v, w_o, w_g, q_norm, k_norm;
     std::vector<std::vector<double>> k_cache, v_cache;  // per slot: tokens x (Nkv * D), bf16 values
-    // MLP (limit > 0: Step-3.5's clamped SwiGLU)
+    // MLP (limit > 0: Step-3.5's clamped SwiGLU), or MoE: router, experts [E, ...], shared expert
     Tensor w_gu, w_down;
     double limit = 0;
+    bool moe = false;
+    Tensor w_router, router_bias, w_egu, w_edown, w_sgu, w_sdown, w_sg;
   };
   Tensor Call(const std::string& op, const std::vector<std::pair<std::string, std::string>>& params, TensorMap inputs,
               const std::string& output, TensorMap* all_outputs = nullptr);
@@ -94,6 +96,8 @@ class FunctionalModel {
   Tensor Gdn(Layer& L, const Tensor& x, const std::vector<Entry>& batch, bool decode, bool verify);
   Tensor Attention(Layer& L, const Tensor& x, const std::vector<Entry>& batch, bool sample_all);
   Tensor Mlp(Layer& L, const Tensor& x);
+  Tensor Moe(Layer& L, const Tensor& x);
+  Tensor Swiglu(const Layer& L, const Tensor& x, int64_t rows, int64_t inter);
   void TransposeStoredStates(Layer& L, const std::vector<int64_t>& slots);
   Output Forward(const std::vector<Entry>& batch, bool decode, bool verify);
   Tensor Weight(const std::string& name, Shape shape, double scale);

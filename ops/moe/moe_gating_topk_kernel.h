@@ -32,7 +32,8 @@ class KernelMoeGatingTopk {
     ep_ = kernel_util::PaddedCount(static_cast<uint64_t>(t.experts), 4);
     kp_ = kernel_util::PaddedCount(static_cast<uint64_t>(t.top_k), 4);
     const uint64_t R = static_cast<uint64_t>(t.rows_per_tile);
-    pipe_.InitBuffer(in_, R * ep_ * 4, "logits");  // fp32 pitch: bf16 rows are cast in place below
+    pipe_.InitBuffer(in_, R * std::max<uint64_t>(ep_ * 4, kernel_util::PaddedCount(static_cast<uint64_t>(t.experts), sizeof(T)) * sizeof(T)),
+                     "logits");
     pipe_.InitBuffer(scores_, R * ep_ * 4, "scores");
     pipe_.InitBuffer(sel_, ep_ * 4, "selection");
     pipe_.InitBuffer(tmp_, ep_ * 4, "tmp");
@@ -96,10 +97,16 @@ class KernelMoeGatingTopk {
       kernel_util::CopyRowsIn(sc, logits_[row0 * t_.experts], R, E, E, ep_);
       kernel_util::Sync<HardEvent::MTE2_V>();
     } else {
+      // 16-bit rows need their own 32 B-aligned pitch (ep_ is the fp32 one): one cast per row.
       LocalTensor<T> in = in_.Get<T>();
-      kernel_util::CopyRowsIn(in, logits_[row0 * t_.experts], R, E, E, ep_);
+      const uint32_t pitch = kernel_util::PaddedCount(static_cast<uint64_t>(E), sizeof(T));
+      kernel_util::CopyRowsIn(in, logits_[row0 * t_.experts], R, E, E, pitch);
       kernel_util::Sync<HardEvent::MTE2_V>();
-      Cast(sc, in, CAST_NONE, R * ep_);
+      if (pitch == ep_) {
+        Cast(sc, in, CAST_NONE, R * ep_);
+      } else {
+        for (uint32_t r = 0; r < R; ++r) Cast(sc[r * ep_], in[r * pitch], CAST_NONE, ep_);
+      }
     }
   }
 

@@ -29,6 +29,18 @@ TEST(MoeGatingTopk, SigmoidWithCorrectionBiasAndScalingFromBf16Logits) {
   EXPECT_GT(differ, 0);
 }
 
+// Found by the functional tiny-MoE run: bf16 logits rows of few experts (4 x 2 B = 8 B) were
+// copied at the fp32 pitch, which is not 32 B-aligned for 16-bit rows, and several rows per tile
+// overlapped. 64 tokens fill several rows per tile.
+TEST(MoeGatingTopk, Bf16LogitsOfFewExpertsKeepEachRow) {
+  for (const char* e : {"4", "6"}) {
+    KernelRun r = RunOp("moe_gating_topk", {{"tokens", "64"}, {"experts", e}, {"top_k", "2"}, {"dtype", "bfloat16"}});
+    ASSERT_EQ(r.status, "ok") << r.message;
+    EXPECT_EQ(r.numerics.at("topk_ids").max_abs_err, 0.0) << e;
+    EXPECT_LT(r.numerics.at("topk_weights").norm_err, 1e-5) << e;
+  }
+}
+
 TEST(MoeInitRouting, PermutesByExpertStablyWithAnOddHiddenSize) {
   KernelRun r = RunOp("moe_init_routing", {{"tokens", "37"}, {"hidden", "100"}, {"top_k", "3"}, {"experts", "7"}, {"rows_per_tile", "4"}});
   for (const char* o : {"expanded_x", "expanded_row_idx", "expert_tokens"}) ExpectExact(r, o);
