@@ -22,6 +22,7 @@ struct KernelLaunch {
   CoreType core_type = CoreType::kAiv;  // kMix: block i = AIC i + AIV 2i, 2i+1 (1:2)
   bool functional = true;
   bool concurrent = false;              // runs on another chip alongside the previous launch (ranks of a collective)
+  double start_delay_us = 0;            // fixed cost before the first block, on top of the launch overhead
   std::function<void()> body;           // runs once per block on every core of the block
 };
 

@@ -84,6 +84,8 @@ void DeviceConfig::Bind(ParamVisitor& v) {
     v.Param({"aggregate_gbps", "GB/s", "all links of one chip together, per direction", 0.001, 1e6}, link_aggregate_gbps);
     v.Param({"pair_gbps", "GB/s", "link between the two dies of a package (SIO), per direction", 0.001, 1e6}, link_pair_gbps);
     v.Param({"pair_ranks", "ranks", "ranks per package (2 on A3: die pairs joined by SIO; 1 on A2)", 1, 2}, link_pair_ranks);
+    v.Param({"a2a_sync_us", "us", "fixed cost of one all-to-all launch before data moves (MoE dispatch/combine handshake)", 0, 1e6},
+            link_a2a_sync_us);
   });
   v.Group("launch", "kernel launch", [&] {
     v.Param({"overhead_us", "us", "device-side cost from launch to the first block starting", 0, 1e6}, launch_overhead_us);

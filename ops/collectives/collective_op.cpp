@@ -99,6 +99,7 @@ class CollectiveOp : public Op {
         l.block_dim = t.split.blocks;
         l.core_type = CoreType::kAiv;
         l.concurrent = q > 0;
+        if (kind == Kind::kAllToAll) l.start_delay_us = d.link_a2a_sync_us;  // DeepEP's handshake before any data moves
         if (first) plan.launch = std::move(l);
         else plan.then.push_back(std::move(l));
         first = false;
