@@ -259,7 +259,7 @@ std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const 
     line("Functional runs (every forward through the kernels" + std::string(s.run.fault == "none" ? "" : "; fault " + s.run.fault + " in the chunked and MTP runs") + "):");
     line("");
     const std::string chunk = s.run.chunked_prefill_size > 0 ? "chunked (" + std::to_string(s.run.chunked_prefill_size) + "-token chunks)" : "unchunked";
-    line(DiffLine(s.run.fault == "none" ? (chunk + " vs unchunked prefill").c_str()
+    line(DiffLine(s.run.fault == "none" ? (s.run.chunked_prefill_size > 0 ? chunk + " vs unchunked prefill" : std::string("run vs its unchunked reference (a determinism check)")).c_str()
                                         : (chunk + " with fault " + s.run.fault + " vs the clean unchunked reference").c_str(),
                   f->chunked_vs_reference));
     if (f->has_mtp) {
