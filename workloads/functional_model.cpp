@@ -568,25 +568,20 @@ void FunctionalModel::TruncateDraft(int64_t slot, int64_t tokens) {
   if (kc.size() > keep) kc.resize(keep), vc.resize(keep);
 }
 
-std::vector<double> FunctionalModel::SsmState(int64_t slot) const {
+// One slot's part of a per-layer pool, every layer that has the pool, as doubles.
+std::vector<double> FunctionalModel::SlotOf(Tensor Layer::*pool, int64_t slot) const {
   std::vector<double> out;
   for (const Layer& L : layers_) {
-    if (!L.ssm_pool.numel()) continue;
-    const int64_t n = L.ssm_pool.numel() / o_.slots;
-    for (int64_t i = 0; i < n; ++i) out.push_back(L.ssm_pool.At(slot * n + i));
+    const Tensor& t = L.*pool;
+    if (!t.numel()) continue;
+    const int64_t n = t.numel() / o_.slots;
+    for (int64_t i = 0; i < n; ++i) out.push_back(t.At(slot * n + i));
   }
   return out;
 }
 
-std::vector<double> FunctionalModel::ConvState(int64_t slot) const {
-  std::vector<double> out;
-  for (const Layer& L : layers_) {
-    if (!L.conv_pool.numel()) continue;
-    const int64_t n = L.conv_pool.numel() / o_.slots;
-    for (int64_t i = 0; i < n; ++i) out.push_back(L.conv_pool.At(slot * n + i));
-  }
-  return out;
-}
+std::vector<double> FunctionalModel::SsmState(int64_t slot) const { return SlotOf(&Layer::ssm_pool, slot); }
+std::vector<double> FunctionalModel::ConvState(int64_t slot) const { return SlotOf(&Layer::conv_pool, slot); }
 
 void FunctionalModel::ResetSlot(int64_t slot) {
   for (Layer& L : layers_) {

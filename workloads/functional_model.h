@@ -101,6 +101,7 @@ class FunctionalModel {
   void TransposeStoredStates(Layer& L, const std::vector<int64_t>& slots);
   Output Forward(const std::vector<Entry>& batch, bool decode, bool verify);
   Tensor Weight(const std::string& name, Shape shape, double scale);
+  std::vector<double> SlotOf(Tensor Layer::*pool, int64_t slot) const;
 
   ModelConfig m_;
   DeviceConfig d_;

@@ -137,37 +137,38 @@ MemoryOptions RunConfig::Memory() const {
   return o;
 }
 
-std::vector<int64_t> RunConfig::GraphBatchSizes() const {
-  std::vector<int64_t> out;
-  for (const auto& s : SplitList(cuda_graph_bs)) {
+// Parses a list key's items with `parse` (false = invalid); InputError names the key and item.
+template <class T, class F>
+std::vector<T> ParseItems(const RunConfig& c, const char* key, const std::string& list, const char* what, F parse) {
+  std::vector<T> out;
+  for (const auto& s : SplitList(list)) {
+    T v{};
+    bool ok = false;
     try {
-      size_t used = 0;
-      const long long v = std::stoll(s, &used);
-      if (used == s.size() && v > 0) {
-        out.push_back(v);
-        continue;
-      }
+      ok = parse(s, v);
     } catch (const std::exception&) {
     }
-    throw InputError(Where(*this) + ": 'cuda_graph_bs' takes positive batch sizes, got '" + s + "'");
+    if (!ok) throw InputError(Where(c) + ": '" + key + "' takes " + what + ", got '" + s + "'");
+    out.push_back(v);
   }
   return out;
 }
 
+std::vector<int64_t> RunConfig::GraphBatchSizes() const {
+  return ParseItems<int64_t>(*this, "cuda_graph_bs", cuda_graph_bs, "positive batch sizes", [](const std::string& s, int64_t& v) {
+    size_t used = 0;
+    v = std::stoll(s, &used);
+    return used == s.size() && v > 0;
+  });
+}
+
 std::vector<double> RunConfig::AcceptRates() const {
-  std::vector<double> out;
-  for (const auto& s : SplitList(speculative_accept_rates)) {
-    try {
-      size_t used = 0;
-      const double v = std::stod(s, &used);
-      if (used == s.size() && v >= 0 && v <= 1) {
-        out.push_back(v);
-        continue;
-      }
-    } catch (const std::exception&) {
-    }
-    throw InputError(Where(*this) + ": 'speculative_accept_rates' takes probabilities in [0, 1], got '" + s + "'");
-  }
+  std::vector<double> out = ParseItems<double>(*this, "speculative_accept_rates", speculative_accept_rates, "probabilities in [0, 1]",
+                                               [](const std::string& s, double& v) {
+                                                 size_t used = 0;
+                                                 v = std::stod(s, &used);
+                                                 return used == s.size() && v >= 0 && v <= 1;
+                                               });
   if (out.empty()) out.push_back(0);
   return out;
 }

@@ -41,6 +41,15 @@ int64_t Launches(const ServingSetup& s, const StepShape& shape) {
   return static_cast<int64_t>(IssueOrder(s.model, StepKernels(s.model, s.plan, shape)).size());
 }
 
+// Launches of the run's prefill (one request of 128 tokens) and of a decode step after it.
+std::pair<int64_t, int64_t> PrefillAndDecodeLaunches(const ServingSetup& s) {
+  StepShape prefill;
+  prefill.batch = 1, prefill.tokens = 128, prefill.prefix = 0;
+  StepShape decode;
+  decode.batch = 1, decode.tokens = 1, decode.prefix = 128;
+  return {Launches(s, prefill), Launches(s, decode)};
+}
+
 TEST(Serving, EagerIssueIsHostBoundWhenALaunchCostsMoreOnTheHostThanOnTheDevice) {
   RunConfig c = Base();
   c.disable_cuda_graph = "true";
@@ -48,11 +57,7 @@ TEST(Serving, EagerIssueIsHostBoundWhenALaunchCostsMoreOnTheHostThanOnTheDevice)
   const ServingSetup s = PrepareServing(c);
   FixedTimer timer(10);
   const ServingResult r = RunServing(s, timer);
-  StepShape prefill;
-  prefill.batch = 1, prefill.tokens = 128, prefill.prefix = 0;
-  StepShape decode;
-  decode.batch = 1, decode.tokens = 1, decode.prefix = 128;
-  const int64_t np = Launches(s, prefill), nd = Launches(s, decode);
+  const auto [np, nd] = PrefillAndDecodeLaunches(s);
   ASSERT_GT(np, 500);  // 48 layers of several kernels each
   // Launch i is issued at step start + 100 + 50 i and runs 10 us: the device finishes 10 us
   // after the host issued the last launch.
@@ -75,12 +80,9 @@ TEST(Serving, GraphReplayMakesTheDecodeStepDeviceBound) {
   const ServingSetup s = PrepareServing(c);
   FixedTimer timer(10);
   const ServingResult r = RunServing(s, timer);
-  StepShape prefill;
-  prefill.batch = 1, prefill.tokens = 128, prefill.prefix = 0;
-  StepShape decode;
-  decode.batch = 1, decode.tokens = 1, decode.prefix = 128;
-  const double ttft = 100 + 10.0 * static_cast<double>(Launches(s, prefill));
-  const double step = 100 + 30 + 10.0 * static_cast<double>(Launches(s, decode));  // schedule, replay, then the device
+  const auto [np, nd] = PrefillAndDecodeLaunches(s);
+  const double ttft = 100 + 10.0 * static_cast<double>(np);
+  const double step = 100 + 30 + 10.0 * static_cast<double>(nd);  // schedule, replay, then the device
   EXPECT_DOUBLE_EQ(r.requests[0].first_token_us, ttft);
   EXPECT_DOUBLE_EQ(r.requests[0].finish_us, ttft + 2 * step);
   ASSERT_EQ(r.steps.size(), 3u);
