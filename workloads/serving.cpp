@@ -56,6 +56,7 @@ class Engine {
     graph_bs_ = s.run.GraphBatchSizes();
     std::sort(graph_bs_.begin(), graph_bs_.end());
     if (s.run.Flag("disable_cuda_graph")) graph_bs_.clear();
+    log_launches_ = s.run.Flag("trace_kernels");
     rates_ = s.run.AcceptRates();
     for (const Request& r : s.requests) {
       RequestRecord rec;
@@ -147,7 +148,6 @@ class Engine {
 
   // Device side: each launch starts when issued and when the previous one has finished.
   double Execute(const std::vector<Launch>& launches, double device_free) {
-    const bool log = s_.run.Flag("trace_kernels");
     double t = device_free;
     for (const Launch& l : launches) {
       const double start = std::max(t, l.issue_us);
@@ -157,7 +157,7 @@ class Engine {
       fr.device_end_us = t;
       fr.device_busy_us += l.dur_us;
       result_.device_busy_us += l.dur_us;
-      if (log) fr.launch_log.push_back({l.call, start, t});
+      if (log_launches_) fr.launch_log.push_back({l.call, start, t});
     }
     return t;
   }
@@ -329,6 +329,7 @@ class Engine {
   std::vector<PlannedForward> planned_;
   int64_t in_flight_ = 0, done_ = 0;
   bool verified_ = false;
+  bool log_launches_ = false;  // trace_kernels, read once (Flag re-reads the config)
 };
 
 }  // namespace
