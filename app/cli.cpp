@@ -15,8 +15,10 @@
 #include "model/text.h"
 #include "ops/runner.h"
 #include "reports/kernel_report.h"
+#include "reports/explore_report.h"
 #include "reports/serving_report.h"
 #include "workloads/memory_plan.h"
+#include "workloads/explore.h"
 #include "workloads/functional_run.h"
 #include "workloads/serving.h"
 #include "workloads/step_graph.h"
@@ -33,6 +35,9 @@ usage:
                                    serve a model under a load (default configs/runs/quickstart.yaml);
                                    writes metrics.json, requests.csv, op_summary.csv, trace.json, report.md
                                    (default --out reports/out/<config name>)
+  npusim explore EXPLORE.yaml [--out DIR]
+                                   one kernel over a grid of its parameters and device parameters: which points
+                                   fit (or which buffer overflows by how many bits), time, bound, fastest, Pareto
   npusim kernel NAME [--device SOC|FILE.yaml] [--set key=value]... [--inputs DIR] [--out DIR]
                      [--timing-only | --functional] [--seed N] [--functional-limit-mb N]
   npusim kernel --list
@@ -364,6 +369,22 @@ int Run(const std::vector<std::string>& argv) {
   return kExitOk;
 }
 
+// `npusim explore EXPLORE.yaml`: a kernel over a grid of tilings and device parameters.
+int Explore(const std::vector<std::string>& argv) {
+  Args a = Parse(argv, {"--quiet"}, {"--log-level", "--out"});
+  ConfigureLogging(a);
+  if (a.positional.size() != 1) throw InputError("npusim explore takes one explore config (e.g. configs/explore/move_intermediate_cache.yaml)");
+  const ExploreConfig c = LoadExploreConfig(a.positional[0]);
+  const std::string out = Option(a, "--out", "reports/out/explore-" + std::filesystem::path(a.positional[0]).stem().string());
+  const ExploreResult r = RunExplore(c, [](int64_t done, int64_t total) {
+    if (done == total || done % 8 == 0) spdlog::info("{}/{} points", done, total);
+  });
+  WriteExploreOutputs(r, out);
+  if (spdlog::get_level() <= spdlog::level::warn) std::cout << ExploreSummary(r);
+  if (spdlog::get_level() <= spdlog::level::info) std::cout << "written " << out << "/\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunCli(const std::vector<std::string>& args) {
@@ -377,8 +398,9 @@ int RunCli(const std::vector<std::string>& args) {
     if (args[0] == "validate") return Validate(rest);
     if (args[0] == "model") return Model(rest);
     if (args[0] == "run") return Run(rest);
-    throw InputError("unknown command '" + args[0] + "'" + NearestHint(args[0], {"run", "kernel", "validate", "model"}) +
-                     " (explore, capacity, sweep and merge arrive with issue #5)");
+    if (args[0] == "explore") return Explore(rest);
+    throw InputError("unknown command '" + args[0] + "'" + NearestHint(args[0], {"run", "explore", "kernel", "validate", "model"}) +
+                     " (capacity, sweep and merge arrive with issue #5)");
   } catch (const InputError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return kExitInvalidInput;

@@ -165,4 +165,50 @@ void ParamTable::Param(const ParamSpec& s, int64_t& v) { rows_.push_back({Prefix
 void ParamTable::Param(const ParamSpec& s, double& v) { rows_.push_back({Prefix() + s.name, FormatNumber(v), s.unit, s.desc}); }
 void ParamTable::Param(const ParamSpec& s, std::string& v) { rows_.push_back({Prefix() + s.name, v, s.unit, s.desc}); }
 
+void ParamSetter::Group(const std::string& name, const std::string&, const std::function<void()>& body) {
+  path_.push_back(name);
+  body();
+  path_.pop_back();
+}
+
+bool ParamSetter::Match(const ParamSpec& spec) {
+  std::string k;
+  for (const auto& p : path_) k += p + ".";
+  if (k + spec.name != key_) return false;
+  found_ = true;
+  return true;
+}
+
+void ParamSetter::Param(const ParamSpec& spec, int64_t& value) {
+  if (!Match(spec)) return;
+  size_t used = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(value_, &used);
+  } catch (const std::exception&) {
+  }
+  if (used != value_.size() || value_.empty()) throw InputError("'" + key_ + "' expects an integer (" + spec.unit + "), got '" + value_ + "'");
+  if (v < spec.min || v > spec.max)
+    throw InputError("value " + value_ + " of '" + key_ + "' is out of range [" + FormatNumber(spec.min) + ", " + FormatNumber(spec.max) + "]");
+  value = v;
+}
+
+void ParamSetter::Param(const ParamSpec& spec, double& value) {
+  if (!Match(spec)) return;
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(value_, &used);
+  } catch (const std::exception&) {
+  }
+  if (used != value_.size() || value_.empty()) throw InputError("'" + key_ + "' expects a number (" + spec.unit + "), got '" + value_ + "'");
+  if (!(v >= spec.min && v <= spec.max))
+    throw InputError("value " + value_ + " of '" + key_ + "' is out of range [" + FormatNumber(spec.min) + ", " + FormatNumber(spec.max) + "]");
+  value = v;
+}
+
+void ParamSetter::Param(const ParamSpec& spec, std::string& value) {
+  if (Match(spec)) value = value_;
+}
+
 }  // namespace npusim

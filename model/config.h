@@ -84,6 +84,24 @@ class ParamTable : public ParamVisitor {
   std::vector<Row> rows_;
 };
 
+// Sets one parameter by its dotted key ("buffers.ub_bytes") from text, checking type and range;
+// after Bind, found() says whether the key exists (callers name the nearest valid key).
+class ParamSetter : public ParamVisitor {
+ public:
+  ParamSetter(std::string key, std::string value) : key_(std::move(key)), value_(std::move(value)) {}
+  void Group(const std::string& name, const std::string& desc, const std::function<void()>& body) override;
+  void Param(const ParamSpec& spec, int64_t& value) override;
+  void Param(const ParamSpec& spec, double& value) override;
+  void Param(const ParamSpec& spec, std::string& value) override;
+  bool found() const { return found_; }
+
+ private:
+  bool Match(const ParamSpec& spec);
+  std::string key_, value_;
+  std::vector<std::string> path_;
+  bool found_ = false;
+};
+
 // Formats a double without trailing noise, deterministically ("1850", "0.5", "1e-06").
 std::string FormatNumber(double v);
 

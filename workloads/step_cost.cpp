@@ -19,10 +19,8 @@ std::vector<double> InProcessKernelTimer::Time(const std::vector<KernelCall>& ca
   return out;
 }
 
-namespace {
-
 // One line per message; fields separated by tabs; tabs and newlines inside a field escaped.
-std::string Escape(const std::string& s) {
+std::string EscapeField(const std::string& s) {
   std::string o;
   for (char c : s) {
     if (c == '\\') o += "\\\\";
@@ -33,7 +31,7 @@ std::string Escape(const std::string& s) {
   return o;
 }
 
-std::string Unescape(const std::string& s) {
+std::string UnescapeField(const std::string& s) {
   std::string o;
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '\\' && i + 1 < s.size()) {
@@ -45,6 +43,8 @@ std::string Unescape(const std::string& s) {
   }
   return o;
 }
+
+namespace {
 
 bool ReadLine(FILE* f, std::string& line) {
   line.clear();
@@ -59,7 +59,7 @@ std::vector<std::string> Fields(const std::string& line) {
     if (c == '\t') out.emplace_back();
     else out.back() += c;
   }
-  for (auto& f : out) f = Unescape(f);
+  for (auto& f : out) f = UnescapeField(f);
   return out;
 }
 
@@ -84,11 +84,11 @@ void ServeChild(const DeviceConfig& d, FILE* in, FILE* out) {
       const auto us = timer.Time(calls);
       for (double v : us) std::fprintf(out, "ok\t%.17g\n", v);
     } catch (const SimFailure& e) {
-      std::fprintf(out, "sim\t%s\t%s\n", Escape(e.status()).c_str(), Escape(e.what()).c_str());
+      std::fprintf(out, "sim\t%s\t%s\n", EscapeField(e.status()).c_str(), EscapeField(e.what()).c_str());
     } catch (const InputError& e) {
-      std::fprintf(out, "input\t%s\n", Escape(e.what()).c_str());
+      std::fprintf(out, "input\t%s\n", EscapeField(e.what()).c_str());
     } catch (const std::exception& e) {
-      std::fprintf(out, "input\tinternal error in the kernel timer: %s\n", Escape(e.what()).c_str());
+      std::fprintf(out, "input\tinternal error in the kernel timer: %s\n", EscapeField(e.what()).c_str());
     }
     std::fflush(out);
   }
@@ -129,8 +129,8 @@ ForkedKernelTimer::~ForkedKernelTimer() {
 std::vector<double> ForkedKernelTimer::Time(const std::vector<KernelCall>& calls) {
   std::fprintf(to_child_, "%zu\n", calls.size());
   for (const auto& c : calls) {
-    std::string line = Escape(c.op);
-    for (const auto& [k, v] : c.params) line += "\t" + Escape(k + "=" + v);
+    std::string line = EscapeField(c.op);
+    for (const auto& [k, v] : c.params) line += "\t" + EscapeField(k + "=" + v);
     std::fprintf(to_child_, "%s\n", line.c_str());
   }
   std::fflush(to_child_);
@@ -150,6 +150,43 @@ std::vector<double> ForkedKernelTimer::Time(const std::vector<KernelCall>& calls
     }
   }
   return out;
+}
+
+std::string RunInChildProcess(const std::function<std::string()>& work) {
+  int up[2];
+  if (pipe(up) != 0) throw std::runtime_error("child process: pipe() failed");
+  std::fflush(nullptr);
+  const int pid = fork();
+  if (pid < 0) throw std::runtime_error("child process: fork() failed");
+  if (pid == 0) {
+    close(up[0]);
+    FILE* out = fdopen(up[1], "w");
+    try {
+      const std::string r = work();
+      std::fprintf(out, "ok\n%s", r.c_str());
+    } catch (const SimFailure& e) {
+      std::fprintf(out, "sim\t%s\t%s\n", EscapeField(e.status()).c_str(), EscapeField(e.what()).c_str());
+    } catch (const InputError& e) {
+      std::fprintf(out, "input\t%s\n", EscapeField(e.what()).c_str());
+    } catch (const std::exception& e) {
+      std::fprintf(out, "input\tinternal error in a child process: %s\n", EscapeField(e.what()).c_str());
+    }
+    std::fflush(out);
+    _exit(0);
+  }
+  close(up[1]);
+  FILE* in = fdopen(up[0], "r");
+  std::string head, body, line;
+  ReadLine(in, head);
+  while (ReadLine(in, line)) body += line + "\n";
+  std::fclose(in);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const auto f = Fields(head);
+  if (f[0] == "ok") return body;
+  if (f[0] == "sim" && f.size() == 3) throw SimFailure(f[1], f[2]);
+  if (f[0] == "input" && f.size() == 2) throw InputError(f[1]);
+  throw std::runtime_error("child process died (status " + std::to_string(status) + ")");
 }
 
 std::vector<int> IssueOrder(const ModelConfig& m, const std::vector<KernelCall>& calls) {

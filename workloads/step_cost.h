@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -47,6 +48,14 @@ class ForkedKernelTimer : public KernelTimer {
   FILE* to_child_ = nullptr;
   FILE* from_child_ = nullptr;
 };
+
+// Runs `work` in a forked child (a fresh SystemC kernel for its simulations) and returns what it
+// returned; the child's SimFailure / InputError come back as the same exceptions. Call it before
+// any SystemC activity in this process when the child builds chips of its own.
+std::string RunInChildProcess(const std::function<std::string()>& work);
+// Tabs and newlines inside one field of a tab-separated line.
+std::string EscapeField(const std::string& s);
+std::string UnescapeField(const std::string& s);
 
 // One forward: its calls, each launch in issue order, and the device time if run back to back.
 struct Forward {

@@ -176,6 +176,22 @@ TEST(Run, ScenarioS4SlidingWindowDecodeWithoutMaskAndTheMissingClamp) {
   EXPECT_LT(m["functional"]["kernel_max_error"]["fused_infer_attention_score"].get<double>(), 0.02);
 }
 
+TEST(Explore, WritesThePointsAndRejectsABadConfig) {
+  const std::string out = Dir("explore");
+  Result r = Npusim("explore " + std::string(NPUSIM_SOURCE_DIR) + "/configs/explore/move_intermediate_cache.yaml --quiet --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("ub_overflow: requires 2097152 bits, 1572864 available"));
+  EXPECT_THAT(r.output, HasSubstr("fastest that fits: Ascend910_9392"));
+  const Json m = Metrics(out);
+  EXPECT_EQ(m["points"].size(), 24u);
+  EXPECT_THAT(Slurp(out + "/points.csv"), HasSubstr("index,device,point,status,required_bits,available_bits,time_us"));
+  const std::string bad = Dir("explore_bad") + "/bad.yaml";
+  std::ofstream(bad) << "kernel: move_intermediate_cache\nsweep:\n  h_blok: [1, 2]\n";
+  r = Npusim("explore " + bad);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.output, HasSubstr("bad.yaml:3:3: sweep.h_blok"));
+}
+
 TEST(Run, BadInputIsExit2AndOutOfMemoryIsExit3) {
   Result r = Npusim("run " + Runs("quickstart.yaml") + " --set max_runing_requests=4");
   EXPECT_EQ(r.code, 2);

@@ -1,0 +1,71 @@
+// Kernel design exploration: the S1 grid on an A3 die, device what-ifs, config errors.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "model/error.h"
+#include "workloads/explore.h"
+
+namespace npusim {
+namespace {
+
+using ::testing::HasSubstr;
+
+const ExplorePoint& Find(const ExploreResult& r, const std::string& ub, const std::string& dtype, const std::string& h, const std::string& bn) {
+  for (const ExplorePoint& p : r.points) {
+    const KeyValues want = {{"ssm_dtype", dtype}, {"h_block", h}, {"buffer_num", bn}};
+    if (p.params == want && p.device_values == KeyValues{{"buffers.ub_bytes", ub}}) return p;
+  }
+  throw std::logic_error("no such point");
+}
+
+TEST(Explore, ScenarioS1GridOnAnA3DieAndABiggerUb) {
+  const ExploreResult r = RunExplore(LoadExploreConfig(std::string(NPUSIM_SOURCE_DIR) + "/configs/explore/move_intermediate_cache.yaml"));
+  ASSERT_EQ(r.points.size(), 24u);  // 2 UB sizes x 2 dtypes x 3 h_block x 2 buffer_num
+  const ExplorePoint& s1 = Find(r, "196608", "float32", "2", "2");
+  EXPECT_EQ(s1.status, "ub_overflow");
+  EXPECT_EQ(s1.required_bits, 2097152);
+  EXPECT_EQ(s1.available_bits, 1572864);
+  EXPECT_EQ(Find(r, "262144", "float32", "2", "2").status, "ok");  // the what-if: a 256 KiB UB holds it
+  EXPECT_EQ(Find(r, "196608", "float32", "2", "1").status, "ok");
+  EXPECT_EQ(Find(r, "196608", "bfloat16", "4", "2").status, "ub_overflow");
+  // Double buffering hides the copy latency: same tile, about twice as fast, twice the UB.
+  const ExplorePoint &one = Find(r, "196608", "bfloat16", "1", "1"), &two = Find(r, "196608", "bfloat16", "1", "2");
+  EXPECT_EQ(two.ub_peak, 2 * one.ub_peak);
+  EXPECT_LT(two.time_us, 0.7 * one.time_us);
+  ASSERT_GE(r.fastest, 0);
+  const ExplorePoint& f = r.points[static_cast<size_t>(r.fastest)];
+  EXPECT_EQ(f.status, "ok");
+  for (const ExplorePoint& p : r.points)
+    if (p.status == "ok") {
+      EXPECT_GE(p.time_us, f.time_us);
+    }
+  // The front is sorted by time with strictly falling UB peaks, and nothing fitting dominates it.
+  ASSERT_FALSE(r.pareto.empty());
+  EXPECT_EQ(r.pareto.front(), r.fastest);
+  for (size_t i = 1; i < r.pareto.size(); ++i)
+    EXPECT_LT(r.points[static_cast<size_t>(r.pareto[i])].ub_peak, r.points[static_cast<size_t>(r.pareto[i - 1])].ub_peak);
+  for (int i : r.pareto)
+    for (const ExplorePoint& p : r.points)
+      if (p.status == "ok") {
+        EXPECT_FALSE(p.time_us < r.points[static_cast<size_t>(i)].time_us && p.ub_peak < r.points[static_cast<size_t>(i)].ub_peak);
+      }
+}
+
+TEST(Explore, ConfigErrorsNameTheKeyAndItsPlace) {
+  auto error = [](const std::string& yaml) {
+    try {
+      ParseExploreConfig(yaml, "x.yaml");
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_THAT(error("kernel: move_intermediate_cache\nsweeep:\n  h_block: [1]\n"), HasSubstr("x.yaml:2:1: unknown key 'sweeep' (nearest valid: 'sweep')"));
+  EXPECT_THAT(error("kernel: move_intermediate_cache\nsweep:\n  h_blok: [1]\n"), HasSubstr("x.yaml:3:3: sweep.h_blok"));
+  EXPECT_THAT(error("kernel: move_intermediate_cache\ndevice_sweep:\n  buffers.ub_byte: [1024]\n"), HasSubstr("nearest valid: 'buffers.ub_bytes'"));
+  EXPECT_THAT(error("kernel: move_intermediate_cache\nsweep:\n  h_block: {from: 4, to: 1, step: 1}\n"), HasSubstr("needs numbers from <= to"));
+  EXPECT_THAT(error("kernel: move_intermediate_cach\n"), HasSubstr("move_intermediate_cache"));
+}
+
+}  // namespace
+}  // namespace npusim
