@@ -1,4 +1,6 @@
 // Kernel design exploration: the S1 grid on an A3 die, device what-ifs, config errors.
+#include <filesystem>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -49,6 +51,17 @@ TEST(Explore, ScenarioS1GridOnAnA3DieAndABiggerUb) {
       if (p.status == "ok") {
         EXPECT_FALSE(p.time_us < r.points[static_cast<size_t>(i)].time_us && p.ub_peak < r.points[static_cast<size_t>(i)].ub_peak);
       }
+}
+
+TEST(Explore, EveryShippedConfigLoads) {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(std::string(NPUSIM_SOURCE_DIR) + "/configs/explore")) {
+    if (e.path().extension() != ".yaml") continue;
+    const ExploreConfig c = LoadExploreConfig(e.path().string());
+    EXPECT_FALSE(c.sweep.empty()) << e.path();
+    ++n;
+  }
+  EXPECT_GE(n, 3);
 }
 
 TEST(Explore, ConfigErrorsNameTheKeyAndItsPlace) {
