@@ -7,6 +7,9 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
@@ -17,10 +20,12 @@
 #include "reports/kernel_report.h"
 #include "reports/explore_report.h"
 #include "reports/serving_report.h"
+#include "reports/sweep_report.h"
 #include "workloads/memory_plan.h"
 #include "workloads/explore.h"
 #include "workloads/functional_run.h"
 #include "workloads/serving.h"
+#include "workloads/sweep.h"
 #include "workloads/step_graph.h"
 #include "workloads/model_config.h"
 
@@ -38,6 +43,9 @@ usage:
   npusim explore EXPLORE.yaml [--out DIR]
                                    one kernel over a grid of its parameters and device parameters: which points
                                    fit (or which buffer overflows by how many bits), time, bound, fastest, Pareto
+  npusim sweep SWEEP.yaml [--shard I/N] [-j N] [--out DIR]
+                                   a grid over a run config's or a kernel's keys; --shard runs point i when i mod N = I-1
+  npusim merge DIR... [--out DIR]   joins shard outputs into one table; missing or duplicate points: exit 2
   npusim kernel NAME [--device SOC|FILE.yaml] [--set key=value]... [--inputs DIR] [--out DIR]
                      [--timing-only | --functional] [--seed N] [--functional-limit-mb N]
   npusim kernel --list
@@ -385,6 +393,115 @@ int Explore(const std::vector<std::string>& argv) {
   return kExitOk;
 }
 
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+// Runs npusim itself with `args` (a sweep point), stdout and stderr to `log`; returns the pid.
+pid_t SpawnSelf(const std::vector<std::string>& args, const std::string& log) {
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("sweep: fork() failed");
+  if (pid == 0) {
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    std::vector<char*> argv;
+    std::string self = "/proc/self/exe";
+    argv.push_back(self.data());
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(self.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+// `npusim sweep SWEEP.yaml [--shard I/N] [-j N] [--out DIR]`: every point of the shard as its
+// own npusim process (`run` or `kernel` with --set), N at a time; one row per point.
+int Sweep(std::vector<std::string> argv) {
+  for (auto& a : argv)
+    if (a == "-j") a = "--jobs";
+  Args a = Parse(argv, {"--quiet"}, {"--log-level", "--shard", "--jobs", "--out"});
+  ConfigureLogging(a);
+  if (a.positional.size() != 1) throw InputError("npusim sweep takes one sweep config (e.g. configs/sweeps/mtp-draft-tokens.yaml)");
+  const SweepConfig c = LoadSweepConfig(a.positional[0]);
+  const auto shard = ParseShard(Option(a, "--shard", "1/1"));
+  int64_t jobs = 1;
+  try {
+    jobs = std::stoll(Option(a, "--jobs", "1"));
+  } catch (const std::exception&) {
+    jobs = 0;
+  }
+  if (jobs < 1) throw InputError("-j takes a positive number of local processes");
+  const std::string out = Option(a, "--out", "reports/out/sweep-" + std::filesystem::path(a.positional[0]).stem().string() +
+                                                 (shard.second > 1 ? "-" + std::to_string(shard.first) + "of" + std::to_string(shard.second) : ""));
+  const auto points = SweepPoints(c);
+  std::vector<int64_t> mine;
+  for (int64_t i = 0; i < static_cast<int64_t>(points.size()); ++i)
+    if (InShard(i, shard)) mine.push_back(i);
+  std::map<pid_t, int64_t> running;
+  std::map<int64_t, int> codes;
+  size_t next = 0;
+  auto point_dir = [&](int64_t i) { return out + "/points/" + std::to_string(i); };
+  while (next < mine.size() || !running.empty()) {
+    while (next < mine.size() && static_cast<int64_t>(running.size()) < jobs) {
+      const int64_t i = mine[next++];
+      std::filesystem::create_directories(point_dir(i));
+      std::vector<std::string> args;
+      if (!c.run.empty()) args = {"run", c.run};
+      else args = {"kernel", c.kernel, "--device", c.device, "--timing-only"};
+      for (const auto& [k, v] : points[static_cast<size_t>(i)]) args.insert(args.end(), {"--set", k + "=" + v});
+      args.insert(args.end(), {"--quiet", "--out", point_dir(i)});
+      running[SpawnSelf(args, point_dir(i) + "/log.txt")] = i;
+    }
+    int status = 0;
+    const pid_t done = wait(&status);
+    if (done < 0) break;
+    auto it = running.find(done);
+    if (it == running.end()) continue;
+    codes[it->second] = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    running.erase(it);
+    spdlog::info("sweep {}: {}/{} points of shard {}/{} done", c.file, codes.size(), mine.size(), shard.first, shard.second);
+  }
+  SweepTable t;
+  t.config = c.file;
+  t.shard = std::to_string(shard.first) + "/" + std::to_string(shard.second);
+  t.total = static_cast<int64_t>(points.size());
+  for (int64_t i : mine) t.rows.push_back(ReadPointResult(i, points[static_cast<size_t>(i)], codes[i], point_dir(i)));
+  WriteSweepOutputs(t, out);
+  if (spdlog::get_level() <= spdlog::level::warn) std::cout << Slurp(out + "/report.md");
+  if (spdlog::get_level() <= spdlog::level::info) std::cout << "written " << out << "/\n";
+  return kExitOk;
+}
+
+// `npusim merge DIR... [--out DIR]`: the shards' tables as one; missing or duplicate points are
+// reported and make the exit code 2.
+int Merge(const std::vector<std::string>& argv) {
+  Args a = Parse(argv, {"--quiet"}, {"--log-level", "--out"});
+  ConfigureLogging(a);
+  if (a.positional.empty()) throw InputError("npusim merge takes the output directories of sweep shards");
+  const SweepTable t = MergeSweeps(a.positional);
+  const std::string out = Option(a, "--out", "reports/out/sweep-merged");
+  WriteSweepOutputs(t, out);
+  if (spdlog::get_level() <= spdlog::level::warn) std::cout << Slurp(out + "/report.md");
+  auto list = [](const std::vector<int64_t>& v) {
+    std::string s;
+    for (int64_t i : v) s += (s.empty() ? "" : ", ") + std::to_string(i);
+    return s;
+  };
+  if (!t.missing.empty() || !t.duplicates.empty()) {
+    std::string msg = "merge: " + std::to_string(t.rows.size()) + " of " + std::to_string(t.total) + " points";
+    if (!t.missing.empty()) msg += "; missing points " + list(t.missing) + " (a shard not given or not finished?)";
+    if (!t.duplicates.empty()) msg += "; points " + list(t.duplicates) + " appear in more than one shard (first kept)";
+    throw InputError(msg + "; merged table written to " + out + "/");
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunCli(const std::vector<std::string>& args) {
@@ -399,8 +516,10 @@ int RunCli(const std::vector<std::string>& args) {
     if (args[0] == "model") return Model(rest);
     if (args[0] == "run") return Run(rest);
     if (args[0] == "explore") return Explore(rest);
-    throw InputError("unknown command '" + args[0] + "'" + NearestHint(args[0], {"run", "explore", "kernel", "validate", "model"}) +
-                     " (capacity, sweep and merge arrive with issue #5)");
+    if (args[0] == "sweep") return Sweep(rest);
+    if (args[0] == "merge") return Merge(rest);
+    throw InputError("unknown command '" + args[0] + "'" + NearestHint(args[0], {"run", "explore", "sweep", "merge", "kernel", "validate", "model"}) +
+                     " (capacity arrives with issue #5)");
   } catch (const InputError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return kExitInvalidInput;

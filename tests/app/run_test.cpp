@@ -192,6 +192,33 @@ TEST(Explore, WritesThePointsAndRejectsABadConfig) {
   EXPECT_THAT(r.output, HasSubstr("bad.yaml:3:3: sweep.h_blok"));
 }
 
+// Shards of a kernel sweep run separately (one with 2 local processes) and merge into the whole
+// grid; a missing shard or a shard given twice is reported with exit 2.
+TEST(Sweep, ShardsMergeIntoTheWholeGridAndGapsAreReported) {
+  const std::string cfg = std::string(NPUSIM_SOURCE_DIR) + "/configs/sweeps/rms-norm-rows.yaml";
+  const std::string a = Dir("sweep_a"), b = Dir("sweep_b"), m = Dir("sweep_m");
+  ASSERT_EQ(Npusim("sweep " + cfg + " --shard 1/2 -j 2 --quiet --out " + a).code, 0);
+  ASSERT_EQ(Npusim("sweep " + cfg + " --shard 2/2 --quiet --out " + b).code, 0);
+  const Json ja = Json::parse(Slurp(a + "/sweep.json"));
+  EXPECT_EQ(ja["total_points"], 8);
+  ASSERT_EQ(ja["points"].size(), 4u);
+  for (const auto& p : ja["points"]) EXPECT_EQ(p["index"].get<int>() % 2, 0);  // shard 1/2: even indices
+  Result r = Npusim("merge " + a + " " + b + " --quiet --out " + m);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const Json jm = Json::parse(Slurp(m + "/sweep.json"));
+  ASSERT_EQ(jm["points"].size(), 8u);
+  // More rows cost more time at the same tiling: the table carries each point's own figures.
+  EXPECT_LT(jm["points"][0]["figures"]["time_us"].get<double>(), jm["points"][6]["figures"]["time_us"].get<double>());
+  EXPECT_EQ(jm["points"][6]["params"]["tokens"], "4096");
+  r = Npusim("merge " + a + " --quiet --out " + Dir("sweep_m1"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.output, HasSubstr("missing points 1, 3, 5, 7"));
+  r = Npusim("merge " + a + " " + a + " " + b + " --quiet --out " + Dir("sweep_m2"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.output, HasSubstr("points 0, 2, 4, 6 appear in more than one shard"));
+  EXPECT_EQ(Npusim("sweep " + cfg + " --shard 3/2").code, 2);
+}
+
 TEST(Run, BadInputIsExit2AndOutOfMemoryIsExit3) {
   Result r = Npusim("run " + Runs("quickstart.yaml") + " --set max_runing_requests=4");
   EXPECT_EQ(r.code, 2);

@@ -1,4 +1,5 @@
-// Kernel design exploration: the S1 grid on an A3 die, device what-ifs, config errors.
+// Kernel design exploration (the S1 grid on an A3 die, device what-ifs, config errors) and sweep
+// grids (tied keys, shards).
 #include <filesystem>
 
 #include <gmock/gmock.h>
@@ -6,6 +7,7 @@
 
 #include "model/error.h"
 #include "workloads/explore.h"
+#include "workloads/sweep.h"
 
 namespace npusim {
 namespace {
@@ -78,6 +80,37 @@ TEST(Explore, ConfigErrorsNameTheKeyAndItsPlace) {
   EXPECT_THAT(error("kernel: move_intermediate_cache\ndevice_sweep:\n  buffers.ub_byte: [1024]\n"), HasSubstr("nearest valid: 'buffers.ub_bytes'"));
   EXPECT_THAT(error("kernel: move_intermediate_cache\nsweep:\n  h_block: {from: 4, to: 1, step: 1}\n"), HasSubstr("needs numbers from <= to"));
   EXPECT_THAT(error("kernel: move_intermediate_cach\n"), HasSubstr("move_intermediate_cache"));
+}
+
+}  // namespace
+}  // namespace npusim
+
+namespace npusim {
+namespace {
+
+TEST(SweepConfig, TiedKeysMoveTogetherAndShardsPartitionTheGrid) {
+  const SweepConfig c = ParseSweepConfig(
+      "run: ../runs/qwen3.5-35b-a3-mtp.yaml\ngrid:\n  speculative_num_steps,speculative_num_draft_tokens: [[1, 2], [3, 4]]\n"
+      "  mamba_ssm_dtype: [bfloat16, float32]\n",
+      "configs/sweeps/x.yaml");
+  EXPECT_EQ(c.run, "configs/runs/qwen3.5-35b-a3-mtp.yaml");
+  const auto points = SweepPoints(c);
+  ASSERT_EQ(points.size(), 4u);
+  EXPECT_EQ(points[2], (std::vector<std::pair<std::string, std::string>>{
+                           {"speculative_num_steps", "3"}, {"speculative_num_draft_tokens", "4"}, {"mamba_ssm_dtype", "bfloat16"}}));
+  int64_t covered = 0;
+  for (int64_t s = 1; s <= 3; ++s)
+    for (int64_t i = 0; i < 4; ++i) covered += InShard(i, {s, 3});
+  EXPECT_EQ(covered, 4);  // every point in exactly one of 3 shards
+  EXPECT_THROW(ParseShard("0/4"), InputError);
+  EXPECT_THROW(ParseShard("5/4"), InputError);
+  EXPECT_EQ(ParseShard("2/4"), (std::pair<int64_t, int64_t>{2, 4}));
+  try {
+    ParseSweepConfig("kernel: rms_norm\ngrid:\n  token: [1]\n", "y.yaml");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("y.yaml:3:3: unknown key 'token' (nearest valid: 'tokens')"));
+  }
 }
 
 }  // namespace

@@ -1,0 +1,129 @@
+#include "workloads/sweep.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+#include "model/config.h"
+#include "model/error.h"
+#include "model/text.h"
+#include "ops/op.h"
+#include "workloads/run_config.h"
+
+namespace npusim {
+
+namespace {
+
+std::vector<std::string> SplitKeys(const std::string& s) {
+  std::vector<std::string> out(1);
+  for (char c : s) {
+    if (c == ',') out.emplace_back();
+    else if (c != ' ') out.back() += c;
+  }
+  return out;
+}
+
+std::string One(const std::string& file, const YAML::Node& n) {
+  if (!n.IsScalar()) throw InputError(Where(file, n) + ": expected a single value");
+  return n.Scalar();
+}
+
+}  // namespace
+
+SweepConfig ParseSweepConfig(const std::string& text, const std::string& file) {
+  const YAML::Node root = LoadYamlString(text, file);
+  if (!root.IsMap()) throw InputError(Where(file, root) + ": a sweep config is a mapping (run or kernel, device, grid)");
+  const std::vector<std::string> known = {"run", "kernel", "device", "grid"};
+  for (auto it = root.begin(); it != root.end(); ++it) {
+    const std::string k = it->first.Scalar();
+    if (std::find(known.begin(), known.end(), k) == known.end())
+      throw InputError(Where(file, it->first) + ": unknown key '" + k + "'" + NearestHint(k, known));
+  }
+  SweepConfig c;
+  c.file = file;
+  if (root["run"]) {
+    c.run = One(file, root["run"]);
+    if (!std::filesystem::path(c.run).is_absolute()) c.run = (std::filesystem::path(file).parent_path() / c.run).lexically_normal().string();
+  }
+  if (root["kernel"]) c.kernel = One(file, root["kernel"]);
+  if (c.run.empty() == c.kernel.empty()) throw InputError(Where(file, root) + ": a sweep needs exactly one of 'run' (a run config) or 'kernel'");
+  if (root["device"]) c.device = One(file, root["device"]);
+  // Valid keys: the run config's, or the kernel's parameters.
+  std::vector<std::string> valid;
+  if (!c.run.empty()) {
+    RunConfig probe;
+    ParamTable t;
+    probe.Bind(t);
+    for (const auto& r : t.rows()) valid.push_back(r.key);
+  } else {
+    for (const auto& p : FindOp(c.kernel).params()) valid.push_back(p.name);
+  }
+  const YAML::Node grid = root["grid"];
+  if (!grid) throw InputError(Where(file, root) + ": missing key 'grid' (keys to lists of values)");
+  if (!grid.IsMap() || grid.size() == 0) throw InputError(Where(file, grid) + ": 'grid' maps keys to lists of values");
+  for (auto it = grid.begin(); it != grid.end(); ++it) {
+    SweepAxis a;
+    a.keys = SplitKeys(it->first.Scalar());
+    for (const auto& k : a.keys)
+      if (std::find(valid.begin(), valid.end(), k) == valid.end())
+        throw InputError(Where(file, it->first) + ": unknown key '" + k + "'" + NearestHint(k, valid));
+    const YAML::Node values = it->second;
+    if (!values.IsSequence() || values.size() == 0) throw InputError(Where(file, values) + ": '" + it->first.Scalar() + "' takes a list of values");
+    for (size_t vi = 0; vi < values.size(); ++vi) {
+      const YAML::Node v = values[vi];
+      std::vector<std::string> step;
+      if (a.keys.size() == 1) {
+        step.push_back(One(file, v));
+      } else {
+        if (!v.IsSequence() || v.size() != a.keys.size())
+          throw InputError(Where(file, v) + ": each value of '" + it->first.Scalar() + "' lists " + std::to_string(a.keys.size()) + " values");
+        for (size_t xi = 0; xi < v.size(); ++xi) step.push_back(One(file, v[xi]));
+      }
+      a.values.push_back(std::move(step));
+    }
+    c.axes.push_back(std::move(a));
+  }
+  return c;
+}
+
+SweepConfig LoadSweepConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError(path + ": no such sweep config");
+  LoadYamlFile(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseSweepConfig(ss.str(), path);
+}
+
+std::vector<std::vector<std::pair<std::string, std::string>>> SweepPoints(const SweepConfig& c) {
+  std::vector<std::vector<std::pair<std::string, std::string>>> out = {{}};
+  for (const SweepAxis& a : c.axes) {
+    std::vector<std::vector<std::pair<std::string, std::string>>> next;
+    for (const auto& p : out)
+      for (const auto& step : a.values) {
+        auto q = p;
+        for (size_t i = 0; i < a.keys.size(); ++i) q.push_back({a.keys[i], step[i]});
+        next.push_back(std::move(q));
+      }
+    out = std::move(next);
+  }
+  return out;
+}
+
+std::pair<int64_t, int64_t> ParseShard(const std::string& s) {
+  const auto slash = s.find('/');
+  try {
+    if (slash != std::string::npos) {
+      size_t a = 0, b = 0;
+      const long long i = std::stoll(s.substr(0, slash), &a), n = std::stoll(s.substr(slash + 1), &b);
+      if (a == slash && b == s.size() - slash - 1 && n >= 1 && i >= 1 && i <= n) return {i, n};
+    }
+  } catch (const std::exception&) {
+  }
+  throw InputError("--shard takes I/N with 1 <= I <= N (e.g. 2/4), got '" + s + "'");
+}
+
+}  // namespace npusim

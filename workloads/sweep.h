@@ -1,0 +1,37 @@
+// A sweep: a grid over the keys of a run config (`run: RUN.yaml`) or of a kernel (`kernel: NAME`),
+// expanded in a fixed order so `--shard I/N` takes a deterministic slice (point i belongs to
+// shard i mod N + 1). Axes may tie keys together ("a,b": [[1, 2], [2, 3]]) for parameters that
+// must move in step (speculative_num_steps and speculative_num_draft_tokens).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace npusim {
+
+struct SweepAxis {
+  std::vector<std::string> keys;
+  std::vector<std::vector<std::string>> values;  // one value per key, per step of the axis
+};
+
+struct SweepConfig {
+  std::string file;
+  std::string run;     // run config path (resolved against the sweep file), or
+  std::string kernel;  // a kernel name
+  std::string device = "Ascend910B3";  // kernel sweeps
+  std::vector<SweepAxis> axes;
+};
+
+SweepConfig LoadSweepConfig(const std::string& path);
+SweepConfig ParseSweepConfig(const std::string& text, const std::string& file);
+
+// Every point's key=value overrides, in grid order (first axis slowest).
+std::vector<std::vector<std::pair<std::string, std::string>>> SweepPoints(const SweepConfig& c);
+
+// "I/N" -> (I, N), 1 <= I <= N; InputError otherwise.
+std::pair<int64_t, int64_t> ParseShard(const std::string& s);
+inline bool InShard(int64_t index, std::pair<int64_t, int64_t> shard) { return index % shard.second == shard.first - 1; }
+
+}  // namespace npusim
