@@ -18,6 +18,7 @@
 #include "model/text.h"
 #include "ops/runner.h"
 #include "reports/kernel_report.h"
+#include "reports/capacity_report.h"
 #include "reports/explore_report.h"
 #include "reports/serving_report.h"
 #include "reports/sweep_report.h"
@@ -43,6 +44,9 @@ usage:
   npusim explore EXPLORE.yaml [--out DIR]
                                    one kernel over a grid of its parameters and device parameters: which points
                                    fit (or which buffer overflows by how many bits), time, bound, fastest, Pareto
+  npusim capacity RUN.yaml [--set key=value]... [--out DIR]
+                                   HBM limits, then serving runs at rising concurrency until the p99 TTFT / TPOT
+                                   objectives (slo_ttft_p99_ms, slo_tpot_p99_ms) or memory bind
   npusim sweep SWEEP.yaml [--shard I/N] [-j N] [--out DIR]
                                    a grid over a run config's or a kernel's keys; --shard runs point i when i mod N = I-1
   npusim merge DIR... [--out DIR]   joins shard outputs into one table; missing or duplicate points: exit 2
@@ -502,6 +506,55 @@ int Merge(const std::vector<std::string>& argv) {
   return kExitOk;
 }
 
+// `npusim capacity RUN.yaml`: the HBM plan's limits, then serving runs at rising concurrency
+// (each its own process) until an SLO or memory binds.
+int Capacity(const std::vector<std::string>& argv) {
+  Args a = Parse(argv, {"--quiet"}, {"--log-level", "--set", "--out"});
+  ConfigureLogging(a);
+  if (a.positional.size() != 1) throw InputError("npusim capacity takes one run config (with slo_ttft_p99_ms / slo_tpot_p99_ms)");
+  const std::string path = a.positional[0];
+  std::vector<std::pair<std::string, std::string>> sets;
+  std::vector<std::string> pass;
+  for (const auto& [k, v] : a.options) {
+    if (k != "--set") continue;
+    const auto eq = v.find('=');
+    if (eq == std::string::npos) throw InputError("--set expects key=value, got '" + v + "'");
+    sets.emplace_back(v.substr(0, eq), v.substr(eq + 1));
+    pass.insert(pass.end(), {"--set", v});
+  }
+  const RunConfig rc = LoadRunConfig(path, sets);
+  const ServingSetup setup = PrepareServing(rc);
+  const std::string out = Option(a, "--out", "reports/out/capacity-" + std::filesystem::path(path).stem().string());
+  CapacityAnswer ans;
+  const int64_t page = rc.page_size, per_request = (rc.random_input_len + rc.random_output_len + page - 1) / page * page;
+  const int64_t dp = setup.plan.dp, group_cap = (rc.max_running_requests + dp - 1) / dp;
+  const bool kv = setup.model.count(LayerKind::kFullAttention) > 0;
+  ans.max_by_memory = dp * std::min<int64_t>(group_cap, kv ? setup.memory.kv_tokens / per_request : group_cap);
+  ans.max_context_tokens = kv ? std::min<int64_t>(setup.memory.kv_tokens, rc.context_length) : rc.context_length;
+  std::vector<int64_t> levels;
+  for (int64_t c = 1; c < ans.max_by_memory; c *= 2) levels.push_back(c);
+  if (ans.max_by_memory > 0) levels.push_back(ans.max_by_memory);
+  for (int64_t c : levels) {
+    const std::string dir = out + "/points/" + std::to_string(c);
+    std::filesystem::create_directories(dir);
+    std::vector<std::string> args = {"run", path};
+    args.insert(args.end(), pass.begin(), pass.end());
+    args.insert(args.end(), {"--set", "max_concurrency=" + std::to_string(c), "--set", "num_prompts=" + std::to_string(c), "--set",
+                             "request_rate=inf", "--quiet", "--out", dir});
+    int status = 0;
+    waitpid(SpawnSelf(args, dir + "/log.txt"), &status, 0);
+    ans.curve.push_back(ReadCapacityPoint(c, WIFEXITED(status) ? WEXITSTATUS(status) : 128, dir));
+    const CapacityPoint& p = ans.curve.back();
+    spdlog::info("capacity: concurrency {}: {} p99 TTFT {:.1f} ms, p99 TPOT {:.2f} ms", c, p.status, p.ttft_p99_ms, p.tpot_p99_ms);
+    Decide(rc, ans);
+    if (ans.binding != "memory") break;  // past the first point that breaks an SLO the curve only gets worse
+  }
+  WriteCapacityOutputs(setup, ans, out);
+  if (spdlog::get_level() <= spdlog::level::warn) std::cout << CapacitySummary(setup, ans);
+  if (spdlog::get_level() <= spdlog::level::info) std::cout << "written " << out << "/\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunCli(const std::vector<std::string>& args) {
@@ -518,8 +571,9 @@ int RunCli(const std::vector<std::string>& args) {
     if (args[0] == "explore") return Explore(rest);
     if (args[0] == "sweep") return Sweep(rest);
     if (args[0] == "merge") return Merge(rest);
-    throw InputError("unknown command '" + args[0] + "'" + NearestHint(args[0], {"run", "explore", "sweep", "merge", "kernel", "validate", "model"}) +
-                     " (capacity arrives with issue #5)");
+    if (args[0] == "capacity") return Capacity(rest);
+    throw InputError("unknown command '" + args[0] + "'" +
+                     NearestHint(args[0], {"run", "capacity", "explore", "sweep", "merge", "kernel", "validate", "model"}));
   } catch (const InputError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return kExitInvalidInput;

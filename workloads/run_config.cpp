@@ -94,6 +94,8 @@ void RunConfig::Bind(ParamVisitor& v) {
   v.Param(opt("request_rate", "req/s", "Poisson arrival rate; inf = all at once"), request_rate);
   v.Param(opt("max_concurrency", "requests", "client-side cap on requests in flight; 0 = none", 0, 1e7), max_concurrency);
   v.Param(opt("trace_kernels", "", "trace.json also gets every kernel launch (true/false)"), trace_kernels);
+  v.Param(opt("slo_ttft_p99_ms", "ms", "capacity: p99 TTFT objective (0 = none)", 0, 1e9), slo_ttft_p99_ms);
+  v.Param(opt("slo_tpot_p99_ms", "ms", "capacity: p99 TPOT objective (0 = none)", 0, 1e9), slo_tpot_p99_ms);
 }
 
 bool RunConfig::Flag(const std::string& key) const {

@@ -53,6 +53,9 @@ struct RunConfig {
 
   std::string trace_kernels = "false";  // trace.json: every kernel launch on the device track too
 
+  // Service-level objectives for `npusim capacity` (0 = none).
+  double slo_ttft_p99_ms = 0, slo_tpot_p99_ms = 0;
+
   void Bind(ParamVisitor& v);
 
   // Derived, validated views (InputError with the key on a bad value).

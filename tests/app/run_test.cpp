@@ -219,6 +219,32 @@ TEST(Sweep, ShardsMergeIntoTheWholeGridAndGapsAreReported) {
   EXPECT_EQ(Npusim("sweep " + cfg + " --shard 3/2").code, 2);
 }
 
+// Capacity: rising concurrency until an SLO binds (tight p99 TPOT), or until memory does (a
+// small max_running_requests caps the concurrent requests before any SLO is met... or missed).
+TEST(Capacity, NamesTheBindingConstraintAndKeepsTheCurve) {
+  const std::string load = " --set random_output_len=32";
+  std::string out = Dir("cap_tpot");
+  Result r = Npusim("capacity " + Runs("quickstart.yaml") + load + " --set slo_tpot_p99_ms=10 --quiet --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  Json m = Metrics(out);
+  EXPECT_EQ(m["answer"]["binding"], "tpot");
+  const int64_t answer = m["answer"]["max_concurrency"].get<int64_t>();
+  ASSERT_GE(m["curve"].size(), 2u);
+  for (const auto& p : m["curve"]) {  // every point up to the answer meets the SLO, the next one does not
+    if (p["concurrency"].get<int64_t>() <= answer) EXPECT_LE(p["tpot_p99_ms"].get<double>(), 10.0);
+    else EXPECT_GT(p["tpot_p99_ms"].get<double>(), 10.0);
+  }
+  EXPECT_GT(m["max_requests_by_memory"].get<int64_t>(), answer);
+  out = Dir("cap_mem");
+  r = Npusim("capacity " + Runs("quickstart.yaml") + load + " --set max_running_requests=4 --quiet --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  m = Metrics(out);
+  EXPECT_EQ(m["max_requests_by_memory"], 4);
+  EXPECT_EQ(m["answer"]["binding"], "memory");
+  EXPECT_EQ(m["answer"]["max_concurrency"], 4);
+  EXPECT_THAT(Slurp(out + "/report.md"), HasSubstr("binding constraint: memory"));
+}
+
 TEST(Run, BadInputIsExit2AndOutOfMemoryIsExit3) {
   Result r = Npusim("run " + Runs("quickstart.yaml") + " --set max_runing_requests=4");
   EXPECT_EQ(r.code, 2);
