@@ -36,6 +36,14 @@ YAML::Node LoadYamlFile(const std::string& path) {
 
 std::string Where(const std::string& file, const YAML::Node& node) { return MarkString(file, node.Mark()); }
 
+void RequireKnownKeys(const YAML::Node& map, const std::string& file, const std::vector<std::string>& known) {
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    const std::string k = it->first.Scalar();
+    if (std::find(known.begin(), known.end(), k) == known.end())
+      throw InputError(Where(file, it->first) + ": unknown key '" + k + "'" + NearestHint(k, known));
+  }
+}
+
 std::string FormatNumber(double v) {
   if (v == std::floor(v) && std::fabs(v) < 1e15) {
     char buf[32];

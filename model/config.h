@@ -40,6 +40,9 @@ YAML::Node LoadYamlString(const std::string& text, const std::string& file);
 // "file:line:col" of a node (1-based).
 std::string Where(const std::string& file, const YAML::Node& node);
 
+// InputError at the first key of `map` not in `known`, naming the nearest valid one.
+void RequireKnownKeys(const YAML::Node& map, const std::string& file, const std::vector<std::string>& known);
+
 // Reads a YAML mapping into a struct through its Bind(): unknown keys, missing keys, wrong
 // types and out-of-range values are errors. Call Finish() after Bind to check the root's keys.
 class YamlBinder : public ParamVisitor {

@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "reports/format.h"
+
 #include "model/error.h"
 
 namespace npusim {
@@ -13,12 +15,8 @@ namespace npusim {
 namespace {
 
 using Json = nlohmann::ordered_json;
+std::string F(double v, int digits = 2) { return report::Fixed(v, digits); }
 
-std::string F(double v, int digits = 2) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
 
 }  // namespace
 

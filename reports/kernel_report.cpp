@@ -6,25 +6,17 @@
 
 #include "model/error.h"
 #include "model/npy.h"
+#include "reports/format.h"
 
 namespace npusim {
 
 namespace {
 
 using Json = nlohmann::ordered_json;
+using report::Tidy;
+std::string Fixed(double v, int digits = 3) { return report::Fixed(v, digits); }
 
-std::string Fixed(double v, int digits = 3) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
 
-// Rounds to 6 significant digits so JSON stays readable and byte-stable.
-double Tidy(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return std::stod(buf);
-}
 
 struct PipeRow {
   std::string key;

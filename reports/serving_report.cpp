@@ -9,24 +9,17 @@
 
 #include "model/error.h"
 #include "model/trace.h"
+#include "reports/format.h"
 
 namespace npusim {
 
 namespace {
 
 using Json = nlohmann::ordered_json;
+using report::Tidy;
+std::string F(double v, int digits = 2) { return report::Fixed(v, digits); }
 
-double Tidy(double v) {  // 6 significant digits: readable and byte-stable
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return std::stod(buf);
-}
 
-std::string F(double v, int digits = 2) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
 
 Json DistJson(const Dist& d) {
   return Json{{"mean", Tidy(d.mean)}, {"median", Tidy(d.median)}, {"p90", Tidy(d.p90)}, {"p99", Tidy(d.p99)}, {"n", d.n}};

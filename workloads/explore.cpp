@@ -121,12 +121,7 @@ void Decode(const std::string& line, ExplorePoint& p) {
 ExploreConfig ParseExploreConfig(const std::string& text, const std::string& file) {
   const YAML::Node root = LoadYamlString(text, file);
   if (!root.IsMap()) throw InputError(Where(file, root) + ": an explore config is a mapping (kernel, devices, fixed, sweep, device_sweep)");
-  const std::vector<std::string> keys = {"kernel", "devices", "fixed", "sweep", "device_sweep"};
-  for (auto it = root.begin(); it != root.end(); ++it) {
-    const std::string k = it->first.Scalar();
-    if (std::find(keys.begin(), keys.end(), k) == keys.end())
-      throw InputError(Where(file, it->first) + ": unknown key '" + k + "'" + NearestHint(k, keys));
-  }
+  RequireKnownKeys(root, file, {"kernel", "devices", "fixed", "sweep", "device_sweep"});
   ExploreConfig c;
   c.file = file;
   if (!root["kernel"]) throw InputError(Where(file, root) + ": missing key 'kernel' (the kernel to explore, see npusim kernel --list)");

@@ -94,6 +94,13 @@ void ServeChild(const DeviceConfig& d, FILE* in, FILE* out) {
   }
 }
 
+// A child's failure line ("sim\tstatus\tmessage" or "input\tmessage") as the same exception.
+[[noreturn]] void ThrowChildFailure(const std::vector<std::string>& f, const std::string& otherwise) {
+  if (f[0] == "sim" && f.size() == 3) throw SimFailure(f[1], f[2]);
+  if (f[0] == "input" && f.size() == 2) throw InputError(f[1]);
+  throw std::runtime_error(otherwise);
+}
+
 }  // namespace
 
 ForkedKernelTimer::ForkedKernelTimer(const DeviceConfig& d) {
@@ -139,15 +146,8 @@ std::vector<double> ForkedKernelTimer::Time(const std::vector<KernelCall>& calls
   while (out.size() < calls.size()) {
     if (!ReadLine(from_child_, line)) throw std::runtime_error("kernel timer: the child process died");
     const auto f = Fields(line);
-    if (f[0] == "ok" && f.size() == 2) {
-      out.push_back(std::strtod(f[1].c_str(), nullptr));
-    } else if (f[0] == "sim" && f.size() == 3) {
-      throw SimFailure(f[1], f[2]);
-    } else if (f[0] == "input" && f.size() == 2) {
-      throw InputError(f[1]);
-    } else {
-      throw std::runtime_error("kernel timer: bad answer '" + line + "'");
-    }
+    if (f[0] != "ok" || f.size() != 2) ThrowChildFailure(f, "kernel timer: bad answer '" + line + "'");
+    out.push_back(std::strtod(f[1].c_str(), nullptr));
   }
   return out;
 }
@@ -184,9 +184,7 @@ std::string RunInChildProcess(const std::function<std::string()>& work) {
   waitpid(pid, &status, 0);
   const auto f = Fields(head);
   if (f[0] == "ok") return body;
-  if (f[0] == "sim" && f.size() == 3) throw SimFailure(f[1], f[2]);
-  if (f[0] == "input" && f.size() == 2) throw InputError(f[1]);
-  throw std::runtime_error("child process died (status " + std::to_string(status) + ")");
+  ThrowChildFailure(f, "child process died (status " + std::to_string(status) + ")");
 }
 
 std::vector<int> IssueOrder(const ModelConfig& m, const std::vector<KernelCall>& calls) {

@@ -36,12 +36,7 @@ std::string One(const std::string& file, const YAML::Node& n) {
 SweepConfig ParseSweepConfig(const std::string& text, const std::string& file) {
   const YAML::Node root = LoadYamlString(text, file);
   if (!root.IsMap()) throw InputError(Where(file, root) + ": a sweep config is a mapping (run or kernel, device, grid)");
-  const std::vector<std::string> known = {"run", "kernel", "device", "grid"};
-  for (auto it = root.begin(); it != root.end(); ++it) {
-    const std::string k = it->first.Scalar();
-    if (std::find(known.begin(), known.end(), k) == known.end())
-      throw InputError(Where(file, it->first) + ": unknown key '" + k + "'" + NearestHint(k, known));
-  }
+  RequireKnownKeys(root, file, {"run", "kernel", "device", "grid"});
   SweepConfig c;
   c.file = file;
   if (root["run"]) {

@@ -1,0 +1,22 @@
+// Number formatting shared by the report writers: fixed digits for tables, 6 significant digits
+// for JSON (readable and byte-stable across runs).
+#pragma once
+
+#include <cstdio>
+#include <string>
+
+namespace npusim::report {
+
+inline std::string Fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+inline double Tidy(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return std::stod(buf);
+}
+
+}  // namespace npusim::report
