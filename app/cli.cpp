@@ -53,7 +53,7 @@ usage:
   npusim kernel NAME [--device SOC|FILE.yaml] [--set key=value]... [--inputs DIR] [--out DIR]
                      [--timing-only | --functional] [--seed N] [--functional-limit-mb N]
   npusim kernel --list
-  npusim validate FILE.yaml          a device config or a run config
+  npusim validate FILE.yaml          a device, run, explore or sweep config
   npusim model CONFIG.json [--device SOC] [--tp N] [--dp N] [--ep N] [--draft-tokens D]
                [--ssm-dtype T] [--quantization w8a8_dynamic] [--mem-fraction F] [--max-running-requests N]
                [--decode-batch B [--context C] [--gdn-impl fused|triton_chain]]
@@ -200,6 +200,16 @@ int Validate(const std::vector<std::string>& argv) {
   if (a.positional.size() != 1) throw InputError("npusim validate needs one YAML file");
   const std::string& path = a.positional[0];
   YAML::Node root = LoadYamlFile(path);
+  if (root.IsMap() && root["kernel"] && (root["sweep"] || root["device_sweep"] || root["fixed"])) {
+    const ExploreConfig c = LoadExploreConfig(path);
+    std::printf("ok: %s is a valid explore config: %s, %zu device(s)\n", path.c_str(), c.kernel.c_str(), c.devices.size());
+    return kExitOk;
+  }
+  if (root.IsMap() && root["grid"]) {
+    const SweepConfig c = LoadSweepConfig(path);
+    std::printf("ok: %s is a valid sweep config: %zu points\n", path.c_str(), SweepPoints(c).size());
+    return kExitOk;
+  }
   if (root.IsMap() && root["model"]) {
     const ServingSetup s = PrepareServing(LoadRunConfig(path));
     std::printf("ok: %s is a valid run config: %s on %lld x %s, %zu requests, KV pool %lld tokens per rank\n", path.c_str(),
@@ -208,7 +218,7 @@ int Validate(const std::vector<std::string>& argv) {
     return kExitOk;
   }
   if (!root.IsMap() || !root["soc"])
-    throw InputError(Where(path, root) + ": neither a device config (no 'soc' key) nor a run config (no 'model' key)");
+    throw InputError(Where(path, root) + ": not a device (soc), run (model), explore (kernel + sweep) or sweep (grid) config");
   DeviceConfig d = LoadDeviceFile(path);
   std::printf("ok: %s is a valid device config: %s, %lld AIC + %lld AIV at %g MHz, UB %lld B, L1 %lld B, HBM %g GB/s\n",
               path.c_str(), d.soc.c_str(), static_cast<long long>(d.aic_count), static_cast<long long>(d.aiv_count), d.clock_mhz,
@@ -359,7 +369,7 @@ int Run(const std::vector<std::string>& argv) {
     if (rc.mode == "functional") {
       spdlog::info("functional runs of {}: unchunked reference, chunked{}{}", setup.model.file, rc.Mtp() ? ", MTP" : "",
                    rc.fault == "none" ? "" : ", fault " + rc.fault);
-      study = RunFunctionalStudy(setup);
+      study = RunFunctionalStudy(setup, [](const std::string& m) { spdlog::info("{}", m); });
       if (study->has_mtp) {  // the timed run accepts drafts as the model's own draft did
         std::string rates;
         for (double r : study->accept_rates) rates += (rates.empty() ? "" : ",") + FormatNumber(r);

@@ -184,7 +184,10 @@ FunctionalDiff Compare(const FunctionalResult& a, const FunctionalResult& b) {
 }
 
 
-FunctionalStudy RunFunctionalStudy(const ServingSetup& s) {
+FunctionalStudy RunFunctionalStudy(const ServingSetup& s, const std::function<void(const std::string&)>& progress) {
+  auto say = [&](const std::string& m) {
+    if (progress) progress(m);
+  };
   const RunConfig& c = s.run;
   if (s.plan.tp != 1 || s.plan.dp != 1)
     throw InputError(c.file + ": functional runs simulate one rank: set tp_size 1 (reduced models fit one chip)");
@@ -211,7 +214,9 @@ FunctionalStudy RunFunctionalStudy(const ServingSetup& s) {
   FunctionalStudy st;
   SchedulerConfig whole = sc;
   whole.chunked_prefill_size = 0;
+  say("functional run 1/" + std::string(c.Mtp() ? "3" : "2") + ": unchunked reference");
   st.reference = RunFunctional(s.model, s.device, clean, whole, reqs);
+  say("functional run 2/" + std::string(c.Mtp() ? "3" : "2") + ": chunked" + (faulty.fault.empty() ? "" : ", fault " + faulty.fault));
   SchedulerConfig chunked = sc;
   chunked.chunked_prefill_size = c.chunked_prefill_size;
   st.chunked = RunFunctional(s.model, s.device, faulty, chunked, reqs);
@@ -220,6 +225,7 @@ FunctionalStudy RunFunctionalStudy(const ServingSetup& s) {
     FunctionalOptions mtp = faulty;
     mtp.draft_tokens = c.speculative_num_draft_tokens;
     st.has_mtp = true;
+    say("functional run 3/3: MTP, " + std::to_string(mtp.draft_tokens) + " draft tokens");
     st.mtp = RunFunctional(s.model, s.device, mtp, chunked, reqs);
     st.mtp_vs_chunked = Compare(st.chunked, st.mtp);
     // Conditional acceptance per draft position from the accept lengths (1 + accepted drafts).

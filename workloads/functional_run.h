@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -73,6 +74,7 @@ struct FunctionalStudy {
   std::vector<double> accept_rates;  // P(draft position i accepted | all before accepted)
   double accept_length = 0;
 };
-FunctionalStudy RunFunctionalStudy(const ServingSetup& s);
+// `progress` (may be null) hears which run starts.
+FunctionalStudy RunFunctionalStudy(const ServingSetup& s, const std::function<void(const std::string&)>& progress = nullptr);
 
 }  // namespace npusim

@@ -28,6 +28,10 @@ TEST(Run, QuickstartWritesEveryFileAndRepeatsByteForByte) {
   Result r = Npusim("run " + Runs("quickstart.yaml") + " --out " + a);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("16/16 requests done"));  // progress on stderr
+  r = Npusim("explore " + std::string(NPUSIM_SOURCE_DIR) + "/configs/explore/move_intermediate_cache.yaml --quiet --out " + a + "/x");
+  ASSERT_EQ(r.code, 0) << r.output;
+  ASSERT_EQ(Npusim("explore " + std::string(NPUSIM_SOURCE_DIR) + "/configs/explore/move_intermediate_cache.yaml --quiet --out " + b + "/x").code, 0);
+  for (const char* f : {"x/metrics.json", "x/points.csv", "x/report.md"}) EXPECT_EQ(Slurp(a + "/" + f), Slurp(b + "/" + f)) << f;
   ASSERT_EQ(Npusim("run " + Runs("quickstart.yaml") + " --quiet --out " + b).code, 0);
   for (const char* f : {"metrics.json", "requests.csv", "op_summary.csv", "trace.json", "report.md"}) {
     ASSERT_TRUE(std::filesystem::exists(a + "/" + f)) << f;
@@ -259,6 +263,10 @@ TEST(Run, BadInputIsExit2AndOutOfMemoryIsExit3) {
   EXPECT_EQ(r.code, 3);
   EXPECT_THAT(r.output, HasSubstr("out of memory on one rank"));
   EXPECT_EQ(Npusim("validate " + Runs("qwen3-next-80b-a3-tp16.yaml")).code, 0);
+  for (const char* f : {"/configs/explore/move_intermediate_cache.yaml", "/configs/sweeps/mtp-draft-tokens.yaml", "/configs/sweeps/rms-norm-rows.yaml"}) {
+    r = Npusim("validate " + std::string(NPUSIM_SOURCE_DIR) + f);
+    EXPECT_EQ(r.code, 0) << f << ": " << r.output;
+  }
 }
 
 }  // namespace
