@@ -44,9 +44,9 @@ usage:
   npusim explore EXPLORE.yaml [--out DIR]
                                    one kernel over a grid of its parameters and device parameters: which points
                                    fit (or which buffer overflows by how many bits), time, bound, fastest, Pareto
-  npusim capacity RUN.yaml [--set key=value]... [--out DIR]
+  npusim capacity RUN.yaml [--set key=value]... [--try key=v1,v2]... [--out DIR]
                                    HBM limits, then serving runs at rising concurrency until the p99 TTFT / TPOT
-                                   objectives (slo_ttft_p99_ms, slo_tpot_p99_ms) or memory bind
+                                   objectives (slo_ttft_p99_ms, slo_tpot_p99_ms) or memory bind; --try compares knobs
   npusim sweep SWEEP.yaml [--shard I/N] [-j N] [--out DIR]
                                    a grid over a run config's or a kernel's keys; --shard runs point i when i mod N = I-1
   npusim merge DIR... [--out DIR]   joins shard outputs into one table; missing or duplicate points: exit 2
@@ -519,48 +519,131 @@ int Merge(const std::vector<std::string>& argv) {
 // `npusim capacity RUN.yaml`: the HBM plan's limits, then serving runs at rising concurrency
 // (each its own process) until an SLO or memory binds.
 int Capacity(const std::vector<std::string>& argv) {
-  Args a = Parse(argv, {"--quiet"}, {"--log-level", "--set", "--out"});
+  Args a = Parse(argv, {"--quiet"}, {"--log-level", "--set", "--try", "--out"});
   ConfigureLogging(a);
   if (a.positional.size() != 1) throw InputError("npusim capacity takes one run config (with slo_ttft_p99_ms / slo_tpot_p99_ms)");
   const std::string path = a.positional[0];
   std::vector<std::pair<std::string, std::string>> sets;
-  std::vector<std::string> pass;
+  std::vector<std::pair<std::string, std::vector<std::string>>> tries;  // --try key=v1,v2: knobs to compare
   for (const auto& [k, v] : a.options) {
-    if (k != "--set") continue;
+    if (k != "--set" && k != "--try") continue;
     const auto eq = v.find('=');
-    if (eq == std::string::npos) throw InputError("--set expects key=value, got '" + v + "'");
-    sets.emplace_back(v.substr(0, eq), v.substr(eq + 1));
-    pass.insert(pass.end(), {"--set", v});
+    if (eq == std::string::npos) throw InputError(k + " expects key=value, got '" + v + "'");
+    if (k == "--set") {
+      sets.emplace_back(v.substr(0, eq), v.substr(eq + 1));
+      continue;
+    }
+    std::vector<std::string> values(1);
+    for (char ch : v.substr(eq + 1)) {
+      if (ch == ',') values.emplace_back();
+      else values.back() += ch;
+    }
+    tries.push_back({v.substr(0, eq), values});
   }
-  const RunConfig rc = LoadRunConfig(path, sets);
-  const ServingSetup setup = PrepareServing(rc);
   const std::string out = Option(a, "--out", "reports/out/capacity-" + std::filesystem::path(path).stem().string());
-  CapacityAnswer ans;
-  const int64_t page = rc.page_size, per_request = (rc.random_input_len + rc.random_output_len + page - 1) / page * page;
-  const int64_t dp = setup.plan.dp, group_cap = (rc.max_running_requests + dp - 1) / dp;
-  const bool kv = setup.model.count(LayerKind::kFullAttention) > 0;
-  ans.max_by_memory = dp * std::min<int64_t>(group_cap, kv ? setup.memory.kv_tokens / per_request : group_cap);
-  ans.max_context_tokens = kv ? std::min<int64_t>(setup.memory.kv_tokens, rc.context_length) : rc.context_length;
-  std::vector<int64_t> levels;
-  for (int64_t c = 1; c < ans.max_by_memory; c *= 2) levels.push_back(c);
-  if (ans.max_by_memory > 0) levels.push_back(ans.max_by_memory);
-  for (int64_t c : levels) {
-    const std::string dir = out + "/points/" + std::to_string(c);
-    std::filesystem::create_directories(dir);
-    std::vector<std::string> args = {"run", path};
-    args.insert(args.end(), pass.begin(), pass.end());
-    args.insert(args.end(), {"--set", "max_concurrency=" + std::to_string(c), "--set", "num_prompts=" + std::to_string(c), "--set",
-                             "request_rate=inf", "--quiet", "--out", dir});
-    int status = 0;
-    waitpid(SpawnSelf(args, dir + "/log.txt"), &status, 0);
-    ans.curve.push_back(ReadCapacityPoint(c, WIFEXITED(status) ? WEXITSTATUS(status) : 128, dir));
-    const CapacityPoint& p = ans.curve.back();
-    spdlog::info("capacity: concurrency {}: {} p99 TTFT {:.1f} ms, p99 TPOT {:.2f} ms", c, p.status, p.ttft_p99_ms, p.tpot_p99_ms);
-    Decide(rc, ans);
-    if (ans.binding != "memory") break;  // past the first point that breaks an SLO the curve only gets worse
+  // Every combination of the --try values: each variant gets its own search.
+  std::vector<std::vector<std::pair<std::string, std::string>>> variants = {{}};
+  for (const auto& [k, values] : tries) {
+    std::vector<std::vector<std::pair<std::string, std::string>>> next;
+    for (const auto& base : variants)
+      for (const auto& v : values) {
+        auto kv = base;
+        kv.push_back({k, v});
+        next.push_back(std::move(kv));
+      }
+    variants = std::move(next);
   }
-  WriteCapacityOutputs(setup, ans, out);
-  if (spdlog::get_level() <= spdlog::level::warn) std::cout << CapacitySummary(setup, ans);
+  struct Outcome {
+    std::vector<std::pair<std::string, std::string>> knobs;
+    CapacityAnswer answer;
+    std::string error;
+    int64_t chips = 0;
+  };
+  std::vector<Outcome> outcomes;
+  for (size_t vi = 0; vi < variants.size(); ++vi) {
+    auto vsets = sets;
+    vsets.insert(vsets.end(), variants[vi].begin(), variants[vi].end());
+    const std::string dir = variants.size() == 1 ? out : out + "/variants/" + std::to_string(vi);
+    Outcome o{variants[vi], {}, ""};
+    const RunConfig rc = LoadRunConfig(path, vsets);
+    std::optional<ServingSetup> setup;
+    try {
+      setup = PrepareServing(rc);
+    } catch (const SimFailure& e) {  // this variant does not fit at all
+      o.answer.binding = e.status();
+      o.error = e.what();
+      outcomes.push_back(std::move(o));
+      continue;
+    }
+    CapacityAnswer& ans = o.answer;
+    o.chips = setup->plan.tp;
+    const int64_t page = rc.page_size, per_request = (rc.random_input_len + rc.random_output_len + page - 1) / page * page;
+    const int64_t dp = setup->plan.dp, group_cap = (rc.max_running_requests + dp - 1) / dp;
+    const bool kv = setup->model.count(LayerKind::kFullAttention) > 0;
+    ans.max_by_memory = dp * std::min<int64_t>(group_cap, kv ? setup->memory.kv_tokens / per_request : group_cap);
+    ans.max_context_tokens = kv ? std::min<int64_t>(setup->memory.kv_tokens, rc.context_length) : rc.context_length;
+    std::vector<int64_t> levels;
+    for (int64_t c = 1; c < ans.max_by_memory; c *= 2) levels.push_back(c);
+    if (ans.max_by_memory > 0) levels.push_back(ans.max_by_memory);
+    for (int64_t c : levels) {
+      const std::string pdir = dir + "/points/" + std::to_string(c);
+      std::filesystem::create_directories(pdir);
+      std::vector<std::string> args = {"run", path};
+      for (const auto& [k, v] : vsets) args.insert(args.end(), {"--set", k + "=" + v});
+      args.insert(args.end(), {"--set", "max_concurrency=" + std::to_string(c), "--set", "num_prompts=" + std::to_string(c), "--set",
+                               "request_rate=inf", "--quiet", "--out", pdir});
+      int status = 0;
+      waitpid(SpawnSelf(args, pdir + "/log.txt"), &status, 0);
+      ans.curve.push_back(ReadCapacityPoint(c, WIFEXITED(status) ? WEXITSTATUS(status) : 128, pdir));
+      const CapacityPoint& p = ans.curve.back();
+      spdlog::info("capacity: concurrency {}: {} p99 TTFT {:.1f} ms, p99 TPOT {:.2f} ms", c, p.status, p.ttft_p99_ms, p.tpot_p99_ms);
+      Decide(rc, ans);
+      if (ans.binding != "memory") break;  // past the first point that breaks an SLO the curve only gets worse
+    }
+    WriteCapacityOutputs(*setup, ans, dir);
+    if (variants.size() == 1 && spdlog::get_level() <= spdlog::level::warn) std::cout << CapacitySummary(*setup, ans);
+    outcomes.push_back(std::move(o));
+  }
+  if (variants.size() > 1) {
+    // The recommendation: most concurrent requests within the SLOs, then the higher output
+    // throughput per chip there (a variant with more chips must earn them).
+    auto throughput = [](const CapacityAnswer& an) {
+      for (const CapacityPoint& p : an.curve)
+        if (p.concurrency == an.max_concurrency) return p.output_throughput;
+      return 0.0;
+    };
+    auto per_chip = [&](const Outcome& o) { return o.chips > 0 ? throughput(o.answer) / static_cast<double>(o.chips) : 0.0; };
+    size_t best = 0;
+    for (size_t i = 1; i < outcomes.size(); ++i) {
+      const CapacityAnswer &x = outcomes[i].answer, &y = outcomes[best].answer;
+      if (x.max_concurrency > y.max_concurrency || (x.max_concurrency == y.max_concurrency && per_chip(outcomes[i]) > per_chip(outcomes[best])))
+        best = i;
+    }
+    nlohmann::ordered_json j;
+    j["config"] = path;
+    nlohmann::ordered_json vs = nlohmann::ordered_json::array();
+    std::string md = "# npusim capacity: knobs compared\n\n| variant | knobs | chips | max concurrent requests | binding | output tok/s there | per chip |\n|---|---|---|---|---|---|---|\n";
+    for (size_t i = 0; i < outcomes.size(); ++i) {
+      const Outcome& o = outcomes[i];
+      std::string knobs;
+      nlohmann::ordered_json kj = nlohmann::ordered_json::object();
+      for (const auto& [k, v] : o.knobs) knobs += (knobs.empty() ? "" : " ") + k + "=" + v, kj[k] = v;
+      vs.push_back({{"variant", i}, {"knobs", kj}, {"max_concurrency", o.answer.max_concurrency}, {"binding", o.answer.binding},
+                    {"max_requests_by_memory", o.answer.max_by_memory}, {"chips", o.chips}, {"output_throughput", throughput(o.answer)},
+                    {"output_throughput_per_chip", per_chip(o)}, {"error", o.error}});
+      char tp[64];
+      std::snprintf(tp, sizeof tp, "%.1f | %.1f", throughput(o.answer), per_chip(o));
+      md += "| " + std::to_string(i) + " | " + knobs + " | " + std::to_string(o.chips) + " | " + std::to_string(o.answer.max_concurrency) + " | " +
+            o.answer.binding + " | " + tp + " |\n";
+    }
+    j["variants"] = vs;
+    j["recommended_variant"] = best;
+    md += "\nrecommended: variant " + std::to_string(best) + " (details in variants/<n>/report.md)\n";
+    std::filesystem::create_directories(out);
+    std::ofstream(out + "/metrics.json") << j.dump(2) << "\n";
+    std::ofstream(out + "/report.md") << md;
+    if (spdlog::get_level() <= spdlog::level::warn) std::cout << md;
+  }
   if (spdlog::get_level() <= spdlog::level::info) std::cout << "written " << out << "/\n";
   return kExitOk;
 }

@@ -247,6 +247,15 @@ TEST(Capacity, NamesTheBindingConstraintAndKeepsTheCurve) {
   EXPECT_EQ(m["answer"]["binding"], "memory");
   EXPECT_EQ(m["answer"]["max_concurrency"], 4);
   EXPECT_THAT(Slurp(out + "/report.md"), HasSubstr("binding constraint: memory"));
+  // Knobs compared: TP 2 does not fit the weights, TP 4 does; the recommendation is a fitting one.
+  out = Dir("cap_try");
+  r = Npusim("capacity " + Runs("quickstart.yaml") + load + " --set max_running_requests=4 --try tp_size=2,4 --quiet --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  m = Metrics(out);
+  ASSERT_EQ(m["variants"].size(), 2u);
+  EXPECT_EQ(m["variants"][0]["binding"], "out_of_memory");
+  EXPECT_EQ(m["variants"][1]["max_concurrency"], 4);
+  EXPECT_EQ(m["recommended_variant"], 1);
 }
 
 TEST(Run, BadInputIsExit2AndOutOfMemoryIsExit3) {
