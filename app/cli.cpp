@@ -19,9 +19,11 @@
 #include "ops/runner.h"
 #include "reports/kernel_report.h"
 #include "reports/capacity_report.h"
+#include "reports/format.h"
 #include "reports/explore_report.h"
 #include "reports/serving_report.h"
 #include "reports/sweep_report.h"
+#include "workloads/capacity_search.h"
 #include "workloads/memory_plan.h"
 #include "workloads/explore.h"
 #include "workloads/functional_run.h"
@@ -553,18 +555,12 @@ int Capacity(const std::vector<std::string>& argv) {
       }
     variants = std::move(next);
   }
-  struct Outcome {
-    std::vector<std::pair<std::string, std::string>> knobs;
-    CapacityAnswer answer;
-    std::string error;
-    int64_t chips = 0;
-  };
-  std::vector<Outcome> outcomes;
+  std::vector<CapacityVariant> outcomes;
   for (size_t vi = 0; vi < variants.size(); ++vi) {
     auto vsets = sets;
     vsets.insert(vsets.end(), variants[vi].begin(), variants[vi].end());
     const std::string dir = variants.size() == 1 ? out : out + "/variants/" + std::to_string(vi);
-    Outcome o{variants[vi], {}, ""};
+    CapacityVariant o{variants[vi], {}, "", 0};
     const RunConfig rc = LoadRunConfig(path, vsets);
     std::optional<ServingSetup> setup;
     try {
@@ -582,67 +578,54 @@ int Capacity(const std::vector<std::string>& argv) {
     const bool kv = setup->model.count(LayerKind::kFullAttention) > 0;
     ans.max_by_memory = dp * std::min<int64_t>(group_cap, kv ? setup->memory.kv_tokens / per_request : group_cap);
     ans.max_context_tokens = kv ? std::min<int64_t>(setup->memory.kv_tokens, rc.context_length) : rc.context_length;
-    std::vector<int64_t> levels;
-    for (int64_t c = 1; c < ans.max_by_memory; c *= 2) levels.push_back(c);
-    if (ans.max_by_memory > 0) levels.push_back(ans.max_by_memory);
-    for (int64_t c : levels) {
-      const std::string pdir = dir + "/points/" + std::to_string(c);
+    // One serving run of this variant with `load` set; its figures read back from its metrics.json.
+    auto run_point = [&](const std::string& pdir, const std::vector<std::pair<std::string, std::string>>& load) {
       std::filesystem::create_directories(pdir);
       std::vector<std::string> args = {"run", path};
       for (const auto& [k, v] : vsets) args.insert(args.end(), {"--set", k + "=" + v});
-      args.insert(args.end(), {"--set", "max_concurrency=" + std::to_string(c), "--set", "num_prompts=" + std::to_string(c), "--set",
-                               "request_rate=inf", "--quiet", "--out", pdir});
+      for (const auto& [k, v] : load) args.insert(args.end(), {"--set", k + "=" + v});
+      args.insert(args.end(), {"--quiet", "--out", pdir});
       int status = 0;
       waitpid(SpawnSelf(args, pdir + "/log.txt"), &status, 0);
-      ans.curve.push_back(ReadCapacityPoint(c, WIFEXITED(status) ? WEXITSTATUS(status) : 128, pdir));
-      const CapacityPoint& p = ans.curve.back();
-      spdlog::info("capacity: concurrency {}: {} p99 TTFT {:.1f} ms, p99 TPOT {:.2f} ms", c, p.status, p.ttft_p99_ms, p.tpot_p99_ms);
-      Decide(rc, ans);
-      if (ans.binding != "memory") break;  // past the first point that breaks an SLO the curve only gets worse
+      return ReadCapacityPoint(WIFEXITED(status) ? WEXITSTATUS(status) : 128, pdir);
+    };
+    if (rc.capacity_search != "request_rate") {
+      std::vector<int64_t> levels;
+      for (int64_t c = 1; c < ans.max_by_memory; c *= 2) levels.push_back(c);
+      if (ans.max_by_memory > 0) levels.push_back(ans.max_by_memory);
+      for (int64_t c : levels) {
+        const std::string n = std::to_string(c);
+        CapacityPoint p = run_point(dir + "/points/" + n, {{"max_concurrency", n}, {"num_prompts", n}, {"request_rate", "inf"}});
+        p.concurrency = c;
+        ans.curve.push_back(p);
+        spdlog::info("capacity: concurrency {}: {} p99 TTFT {:.1f} ms, p99 TPOT {:.2f} ms", c, p.status, p.ttft_p99_ms, p.tpot_p99_ms);
+        Decide(rc, ans);
+        if (ans.binding != "memory") break;  // past the first point that breaks an SLO the curve only gets worse
+      }
+    }
+    if (rc.capacity_search != "concurrency") {
+      // Start where the concurrency search ended (its request throughput), else at 1 req/s.
+      double start = 1.0;
+      for (const CapacityPoint& p : ans.curve)
+        if (p.concurrency == ans.max_concurrency && p.request_throughput > 0) start = p.request_throughput;
+      SearchHighestRate(report::Tidy(start), [&](double rate) {
+        const std::string r = fmt::format("{:.6g}", rate);
+        CapacityPoint p = run_point(dir + "/rate_points/" + std::to_string(ans.rate_curve.size()),
+                                    {{"request_rate", r}, {"max_concurrency", "0"}});
+        p.request_rate = std::stod(r);
+        ans.rate_curve.push_back(p);
+        spdlog::info("capacity: {} req/s: {} p99 TTFT {:.1f} ms, p99 TPOT {:.2f} ms", r, p.status, p.ttft_p99_ms, p.tpot_p99_ms);
+        return SloBreak(rc, p).empty();
+      });
+      DecideRate(rc, ans);
     }
     WriteCapacityOutputs(*setup, ans, dir);
     if (variants.size() == 1 && spdlog::get_level() <= spdlog::level::warn) std::cout << CapacitySummary(*setup, ans);
     outcomes.push_back(std::move(o));
   }
   if (variants.size() > 1) {
-    // The recommendation: most concurrent requests within the SLOs, then the higher output
-    // throughput per chip there (a variant with more chips must earn them).
-    auto throughput = [](const CapacityAnswer& an) {
-      for (const CapacityPoint& p : an.curve)
-        if (p.concurrency == an.max_concurrency) return p.output_throughput;
-      return 0.0;
-    };
-    auto per_chip = [&](const Outcome& o) { return o.chips > 0 ? throughput(o.answer) / static_cast<double>(o.chips) : 0.0; };
-    size_t best = 0;
-    for (size_t i = 1; i < outcomes.size(); ++i) {
-      const CapacityAnswer &x = outcomes[i].answer, &y = outcomes[best].answer;
-      if (x.max_concurrency > y.max_concurrency || (x.max_concurrency == y.max_concurrency && per_chip(outcomes[i]) > per_chip(outcomes[best])))
-        best = i;
-    }
-    nlohmann::ordered_json j;
-    j["config"] = path;
-    nlohmann::ordered_json vs = nlohmann::ordered_json::array();
-    std::string md = "# npusim capacity: knobs compared\n\n| variant | knobs | chips | max concurrent requests | binding | output tok/s there | per chip |\n|---|---|---|---|---|---|---|\n";
-    for (size_t i = 0; i < outcomes.size(); ++i) {
-      const Outcome& o = outcomes[i];
-      std::string knobs;
-      nlohmann::ordered_json kj = nlohmann::ordered_json::object();
-      for (const auto& [k, v] : o.knobs) knobs += (knobs.empty() ? "" : " ") + k + "=" + v, kj[k] = v;
-      vs.push_back({{"variant", i}, {"knobs", kj}, {"max_concurrency", o.answer.max_concurrency}, {"binding", o.answer.binding},
-                    {"max_requests_by_memory", o.answer.max_by_memory}, {"chips", o.chips}, {"output_throughput", throughput(o.answer)},
-                    {"output_throughput_per_chip", per_chip(o)}, {"error", o.error}});
-      char tp[64];
-      std::snprintf(tp, sizeof tp, "%.1f | %.1f", throughput(o.answer), per_chip(o));
-      md += "| " + std::to_string(i) + " | " + knobs + " | " + std::to_string(o.chips) + " | " + std::to_string(o.answer.max_concurrency) + " | " +
-            o.answer.binding + " | " + tp + " |\n";
-    }
-    j["variants"] = vs;
-    j["recommended_variant"] = best;
-    md += "\nrecommended: variant " + std::to_string(best) + " (details in variants/<n>/report.md)\n";
-    std::filesystem::create_directories(out);
-    std::ofstream(out + "/metrics.json") << j.dump(2) << "\n";
-    std::ofstream(out + "/report.md") << md;
-    if (spdlog::get_level() <= spdlog::level::warn) std::cout << md;
+    WriteCapacityComparison(path, outcomes, out);
+    if (spdlog::get_level() <= spdlog::level::warn) std::cout << ComparisonSummary(outcomes);
   }
   if (spdlog::get_level() <= spdlog::level::info) std::cout << "written " << out << "/\n";
   return kExitOk;

@@ -234,4 +234,11 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
   return run;
 }
 
+std::string RooflineBound(const KernelRun& r) {
+  if (r.roofline_us == r.memory_bound_us) return "memory";
+  if (r.roofline_us == r.cube_bound_us) return "cube";
+  if (r.roofline_us == r.link_bound_us) return "link";
+  return "vector";
+}
+
 }  // namespace npusim

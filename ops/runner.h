@@ -53,6 +53,9 @@ struct KernelRun {
   bool from_cache = false;
 };
 
+// The resource whose bound sets the roofline time: "memory", "cube", "vector" or "link".
+std::string RooflineBound(const KernelRun& r);
+
 KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig& device, const RunOptions& options);
 
 // One chip per distinct device configuration per process (SystemC processes cannot be removed).

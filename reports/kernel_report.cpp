@@ -52,13 +52,6 @@ std::string BufferPeaks(const LaunchResult& l, const DeviceConfig& d) {
   return out.empty() ? "none" : out;
 }
 
-std::string Bound(const KernelRun& r) {
-  if (r.roofline_us == r.memory_bound_us) return "memory";
-  if (r.roofline_us == r.cube_bound_us) return "cube";
-  if (r.roofline_us == r.link_bound_us) return "link";
-  return "vector";
-}
-
 std::string Shapes(const KernelRun& r, bool inputs) {
   std::string shapes, types;
   for (const auto& t : r.tensors) {
@@ -120,7 +113,7 @@ Json KernelMetrics(const KernelRun& run, const DeviceConfig& d) {
   j["hbm_write_bytes"] = l.hbm_write_bytes;
   j["cube_flops"] = l.cube_flops;
   j["roofline_us"] = Tidy(run.roofline_us);
-  j["roofline"] = {{"bound", Bound(run)},
+  j["roofline"] = {{"bound", RooflineBound(run)},
                    {"memory_us", Tidy(run.memory_bound_us)},
                    {"cube_us", Tidy(run.cube_bound_us)}, {"link_us", Tidy(run.link_bound_us)},
                    {"vector_us", Tidy(run.vector_bound_us)},
@@ -177,7 +170,7 @@ std::string KernelReportMarkdown(const KernelRun& run, const DeviceConfig& d) {
   const LaunchResult& l = run.launch;
   md += "| quantity | value |\n|---|---|\n";
   md += "| time | " + Fixed(l.time_us) + " us (" + std::to_string(l.cycles) + " cycles at " + Fixed(d.clock_mhz, 0) + " MHz) |\n";
-  md += "| roofline | " + Fixed(run.roofline_us) + " us, " + Bound(run) + "-bound (" +
+  md += "| roofline | " + Fixed(run.roofline_us) + " us, " + RooflineBound(run) + "-bound (" +
         Fixed(l.time_us > 0 ? 100 * run.roofline_us / l.time_us : 0, 1) + " % of the time) |\n";
   md += "| block_dim / waves | " + std::to_string(run.block_dim) + " / " + std::to_string(l.waves) + " |\n";
   md += "| buffer peaks per core | " + BufferPeaks(l, d) + " |\n";
@@ -215,7 +208,7 @@ std::string KernelConsoleSummary(const KernelRun& run, const DeviceConfig& d) {
     for (const auto& [n, t] : run.launch_times) s += " " + n.substr(n.rfind('.') + 1) + " " + Fixed(t, 2);
     s += " (us)\n";
   }
-  s += "  roofline   " + Fixed(run.roofline_us) + " us, " + Bound(run) + "-bound (" +
+  s += "  roofline   " + Fixed(run.roofline_us) + " us, " + RooflineBound(run) + "-bound (" +
        Fixed(l.time_us > 0 ? 100 * run.roofline_us / l.time_us : 0, 1) + " % of the time)\n";
   s += "  buffers    " + BufferPeaks(l, d) + " (peak per core)\n";
   s += "  pipes     ";

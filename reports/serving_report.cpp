@@ -9,7 +9,9 @@
 
 #include "model/error.h"
 #include "model/trace.h"
+#include "reports/charts.h"
 #include "reports/format.h"
+#include "reports/html.h"
 
 namespace npusim {
 
@@ -200,6 +202,56 @@ void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const st
     t.Write(dir + "/trace.json");
   }
   open("report.md") << "# npusim serving run\n\n" << ServingSummary(s, r, m, f);
+  ServingPage(s, r, m, f).Write(dir + "/report.html");
+}
+
+html::Page ServingPage(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m, const FunctionalStudy* f) {
+  html::Page page("npusim serving run: " + std::filesystem::path(s.run.file).filename().string());
+  page.Facts({{"config", s.run.file},
+              {"model", s.model.file + " (" + s.model.model_type + ", " + std::to_string(s.model.layers.size()) + " layers)"},
+              {"device", s.device.soc},
+              {"parallel", "tp " + std::to_string(s.plan.tp) + ", dp attention " + std::to_string(s.plan.dp) + ", ep " + std::to_string(s.plan.ep) +
+                               (s.plan.a2a ? ", MoE all-to-all" : ", MoE all-reduce")},
+              {"MTP", s.run.Mtp() ? std::to_string(s.run.speculative_num_steps) + " steps, " + std::to_string(s.run.speculative_num_draft_tokens) +
+                                        " draft tokens, accept length " + F(m.accept_length, 3)
+                                  : "off"},
+              {"requests", std::to_string(m.completed) + " in " + F(m.duration_s, 3) + " s"},
+              {"throughput", F(m.output_throughput, 1) + " output tok/s, " + F(m.request_throughput, 3) + " req/s"},
+              {"device busy", F(100 * m.device_busy_share, 1) + " % of the run; decode step " + F(m.decode_step_ms, 3) + " ms"}});
+  page.Heading("Latency");
+  std::vector<std::vector<std::string>> rows;
+  auto row = [&](const char* name, const Dist& d) { rows.push_back({name, F(d.mean), F(d.median), F(d.p90), F(d.p99)}); };
+  row("TTFT (ms)", m.ttft_ms);
+  row("TPOT (ms)", m.tpot_ms);
+  row("ITL (ms)", m.itl_ms);
+  row("E2E latency (ms)", m.e2e_ms);
+  page.Table({"metric", "mean", "median", "p90", "p99"}, rows);
+  std::vector<double> ttft, tpot;
+  for (const RequestRecord& q : r.requests) {
+    if (q.finish_us < 0) continue;
+    ttft.push_back((q.first_token_us - q.sent_us) / 1e3);
+    if (q.output_len > 1) tpot.push_back((q.finish_us - q.first_token_us) / 1e3 / static_cast<double>(q.output_len - 1));
+  }
+  page.AddChart(charts::Cdf({{"TTFT", ttft}}, "TTFT (ms)"), "TTFT distribution over requests");
+  page.AddChart(charts::Cdf({{"TPOT", tpot}}, "TPOT (ms)"), "TPOT distribution over requests");
+  page.Heading("Kernels (one rank)");
+  const auto kernels = charts::ByKernel(r.ops);
+  page.AddChart(charts::KernelShare(kernels, r.device_busy_us), "Share of device time per kernel");
+  page.AddChart(charts::PipeUtilisation(kernels), "Pipe utilisation per kernel (busy time of each pipe, % of the kernel's time)");
+  page.AddChart(charts::RooflinePosition(kernels), "Roofline position: roofline time as % of the simulated time, [bound resource]");
+  page.Heading("HBM per rank");
+  int64_t budget = 0;
+  for (const auto& [k, v] : s.memory.Breakdown())
+    if (k.rfind("budget", 0) == 0) budget = v;
+  page.AddChart(charts::MemoryBreakdown(s.memory.Breakdown(), budget),
+                "HBM plan per rank; KV pool " + std::to_string(s.memory.kv_tokens) + " tokens");
+  if (f) {
+    page.Heading("Functional runs");
+    page.Paragraph("Every forward ran through the kernels; report.md and metrics.json give the comparisons (tokens, first divergence, state and logits differences, kernel errors).");
+  }
+  page.Paragraph("Device time is one rank's (symmetric ranks simulated once); " + std::to_string(r.forwards_simulated) +
+                 " distinct forward shapes were simulated (shapes bucketed 8 per octave).");
+  return page;
 }
 
 std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m, const FunctionalStudy* f) {

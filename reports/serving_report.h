@@ -2,13 +2,14 @@
 // names, the setup, memory breakdown, per-kernel shares), requests.csv (one row per request),
 // op_summary.csv (one row per kernel call and forward kind: launches, time, share), trace.json
 // (Perfetto: host steps, device forwards, optionally every kernel launch; request lifetimes)
-// and report.md; plus the console summary.
+// report.md and report.html; plus the console summary.
 #pragma once
 
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "reports/html.h"
 #include "workloads/functional_run.h"
 #include "workloads/metrics.h"
 #include "workloads/serving.h"
@@ -20,6 +21,7 @@ namespace npusim {
 nlohmann::ordered_json ServingMetricsJson(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m,
                                           const FunctionalStudy* f = nullptr);
 void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const std::string& dir, const FunctionalStudy* f = nullptr);
+html::Page ServingPage(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m, const FunctionalStudy* f = nullptr);
 std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m, const FunctionalStudy* f = nullptr);
 
 }  // namespace npusim

@@ -96,6 +96,9 @@ void RunConfig::Bind(ParamVisitor& v) {
   v.Param(opt("trace_kernels", "", "trace.json also gets every kernel launch (true/false)"), trace_kernels);
   v.Param(opt("slo_ttft_p99_ms", "ms", "capacity: p99 TTFT objective (0 = none)", 0, 1e9), slo_ttft_p99_ms);
   v.Param(opt("slo_tpot_p99_ms", "ms", "capacity: p99 TPOT objective (0 = none)", 0, 1e9), slo_tpot_p99_ms);
+  v.Param(opt("capacity_search", "",
+              "capacity: concurrency (requests sent at once, rising), request_rate (Poisson rate of num_prompts requests, bisected) or both"),
+          capacity_search);
 }
 
 bool RunConfig::Flag(const std::string& key) const {
@@ -212,6 +215,7 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
   OneOf(c, "gdn_decode_impl", c.gdn_decode_impl, {"fused", "triton_chain"});
   OneOf(c, "dataset_name", c.dataset_name, {"random", "trace"});
   OneOf(c, "mode", c.mode, {"timing", "functional"});
+  OneOf(c, "capacity_search", c.capacity_search, {"concurrency", "request_rate", "both"});
   OneOf(c, "fault", c.fault, {"none", "transposed_state", "conv_state_shift", "swa_without_mask", "no_swiglu_clamp"});
   if (c.fault != "none" && c.mode != "functional") throw InputError(file + ": fault '" + c.fault + "' needs mode: functional");
   if (!c.speculative_algorithm.empty()) OneOf(c, "speculative_algorithm", c.speculative_algorithm, {"NEXTN"});

@@ -55,6 +55,7 @@ struct RunConfig {
 
   // Service-level objectives for `npusim capacity` (0 = none).
   double slo_ttft_p99_ms = 0, slo_tpot_p99_ms = 0;
+  std::string capacity_search = "both";  // concurrency, request_rate or both
 
   void Bind(ParamVisitor& v);
 

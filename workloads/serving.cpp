@@ -13,6 +13,25 @@
 
 namespace npusim {
 
+void ProfileTotal::Add(const KernelProfile& p, int64_t launches) {
+  const double n = static_cast<double>(launches);
+  us += p.us * n;
+  roofline_us += p.roofline_us * n;
+  cube_flops += p.cube_flops * n;
+  hbm_bytes += p.hbm_bytes * n;
+  bound_us[p.bound] += p.us * n;
+  for (size_t i = 0; i < busy_us.size(); ++i) busy_us[i] += p.busy_us[i] * n;
+}
+
+void ProfileTotal::Add(const ProfileTotal& o) {
+  us += o.us;
+  roofline_us += o.roofline_us;
+  cube_flops += o.cube_flops;
+  hbm_bytes += o.hbm_bytes;
+  for (const auto& [b, t] : o.bound_us) bound_us[b] += t;
+  for (size_t i = 0; i < busy_us.size(); ++i) busy_us[i] += o.busy_us[i];
+}
+
 int64_t ShapeBucket(int64_t x, int64_t min_step) {
   if (x <= 0) return 0;
   int64_t step = 1;
@@ -284,7 +303,8 @@ class Engine {
     const bool draft = pf.kind == "draft" || pf.kind == "draft_extend";
     fw.calls = draft ? DraftStepKernels(s_.model, s_.plan, pf.shape) : StepKernels(s_.model, s_.plan, pf.shape);
     try {
-      fw.call_us = timer_.Time(fw.calls);
+      fw.profiles = timer_.Time(fw.calls);
+      for (const KernelProfile& p : fw.profiles) fw.call_us.push_back(p.us);
     } catch (const SimFailure& e) {
       throw SimFailure(e.status(), std::string(e.what()) + "\n  in serving step " + std::to_string(step_.index) + " at t = " +
                                        FormatNumber(std::round(step_.start_us) / 1e3) + " ms: the " + pf.kind + " forward (" + key +
@@ -305,11 +325,12 @@ class Engine {
       auto it = op_index_.find(key);
       if (it == op_index_.end()) {
         it = op_index_.emplace(key, result_.ops.size()).first;
-        result_.ops.push_back({kind, call.op, call.where, params, 0, fw.call_us[c], 0});
+        result_.ops.push_back({kind, call.op, call.where, params, 0, fw.call_us[c], 0, {}});
       }
       OpTotal& o = result_.ops[it->second];
       o.launches += call.count;
       o.device_us += fw.call_us[c] * static_cast<double>(call.count);
+      o.profile.Add(fw.profiles[c], call.count);
     }
   }
 

@@ -11,6 +11,7 @@
 // bucketed (8 buckets per octave of tokens and context) so a long run needs few simulations.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -68,10 +69,20 @@ struct StepRecord {
   std::vector<ForwardRecord> forwards;
 };
 
+// Launches of one or more kernel calls added up: time against roofline, work, pipe busy time.
+struct ProfileTotal {
+  double us = 0, roofline_us = 0, cube_flops = 0, hbm_bytes = 0;
+  std::map<std::string, double> bound_us;  // device time by the launch's roofline bound
+  std::array<double, 2 * kNumPipes> busy_us{};
+  void Add(const KernelProfile& p, int64_t launches);
+  void Add(const ProfileTotal& o);
+};
+
 struct OpTotal {
   std::string forward, op, where, params;
   int64_t launches = 0;
   double us_per_launch = 0, device_us = 0;
+  ProfileTotal profile;
 };
 
 struct ServingResult {

@@ -12,11 +12,8 @@
 
 namespace npusim {
 
-std::vector<double> InProcessKernelTimer::Time(const std::vector<KernelCall>& calls) {
-  const StepTime t = TimeCalls(calls, device_);
-  std::vector<double> out;
-  for (const auto& [c, us] : t.calls) out.push_back(us);
-  return out;
+std::vector<KernelProfile> InProcessKernelTimer::Time(const std::vector<KernelCall>& calls) {
+  return TimeCalls(calls, device_).profiles;
 }
 
 // One line per message; fields separated by tabs; tabs and newlines inside a field escaped.
@@ -63,7 +60,38 @@ std::vector<std::string> Fields(const std::string& line) {
   return out;
 }
 
-// Request: "<n>" then n lines "op\tkey=value\t...". Answer per call: "ok\t<us>", or one line
+// A profile as tab-separated fields after "ok": us, roofline_us, bound, cube_flops, hbm_bytes,
+// then busy_us per pipe.
+std::string ProfileLine(const KernelProfile& p) {
+  std::string s = "ok";
+  char buf[40];
+  const auto num = [&](double v) {
+    std::snprintf(buf, sizeof buf, "\t%.17g", v);
+    s += buf;
+  };
+  num(p.us);
+  num(p.roofline_us);
+  s += "\t" + p.bound;
+  num(p.cube_flops);
+  num(p.hbm_bytes);
+  for (double b : p.busy_us) num(b);
+  return s;
+}
+
+KernelProfile ParseProfile(const std::vector<std::string>& f) {
+  KernelProfile p;
+  const auto num = [&](size_t i) { return std::strtod(f[i].c_str(), nullptr); };
+  p.us = num(1);
+  p.roofline_us = num(2);
+  p.bound = f[3];
+  p.cube_flops = num(4);
+  p.hbm_bytes = num(5);
+  for (size_t i = 0; i < p.busy_us.size(); ++i) p.busy_us[i] = num(6 + i);
+  return p;
+}
+constexpr size_t kProfileFields = 6 + 2 * kNumPipes;
+
+// Request: "<n>" then n lines "op\tkey=value\t...". Answer per call: ProfileLine, or one line
 // "sim\t<status>\t<message>" / "input\t<message>" for the whole request.
 void ServeChild(const DeviceConfig& d, FILE* in, FILE* out) {
   InProcessKernelTimer timer(d);
@@ -81,8 +109,7 @@ void ServeChild(const DeviceConfig& d, FILE* in, FILE* out) {
       }
     }
     try {
-      const auto us = timer.Time(calls);
-      for (double v : us) std::fprintf(out, "ok\t%.17g\n", v);
+      for (const KernelProfile& p : timer.Time(calls)) std::fprintf(out, "%s\n", ProfileLine(p).c_str());
     } catch (const SimFailure& e) {
       std::fprintf(out, "sim\t%s\t%s\n", EscapeField(e.status()).c_str(), EscapeField(e.what()).c_str());
     } catch (const InputError& e) {
@@ -133,7 +160,7 @@ ForkedKernelTimer::~ForkedKernelTimer() {
   }
 }
 
-std::vector<double> ForkedKernelTimer::Time(const std::vector<KernelCall>& calls) {
+std::vector<KernelProfile> ForkedKernelTimer::Time(const std::vector<KernelCall>& calls) {
   std::fprintf(to_child_, "%zu\n", calls.size());
   for (const auto& c : calls) {
     std::string line = EscapeField(c.op);
@@ -141,13 +168,13 @@ std::vector<double> ForkedKernelTimer::Time(const std::vector<KernelCall>& calls
     std::fprintf(to_child_, "%s\n", line.c_str());
   }
   std::fflush(to_child_);
-  std::vector<double> out;
+  std::vector<KernelProfile> out;
   std::string line;
   while (out.size() < calls.size()) {
     if (!ReadLine(from_child_, line)) throw std::runtime_error("kernel timer: the child process died");
     const auto f = Fields(line);
-    if (f[0] != "ok" || f.size() != 2) ThrowChildFailure(f, "kernel timer: bad answer '" + line + "'");
-    out.push_back(std::strtod(f[1].c_str(), nullptr));
+    if (f[0] != "ok" || f.size() != kProfileFields) ThrowChildFailure(f, "kernel timer: bad answer '" + line + "'");
+    out.push_back(ParseProfile(f));
   }
   return out;
 }

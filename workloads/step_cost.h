@@ -21,14 +21,15 @@ namespace npusim {
 class KernelTimer {
  public:
   virtual ~KernelTimer() = default;
-  // Device time of one launch of each call (us). SimFailure / InputError of a kernel propagate.
-  virtual std::vector<double> Time(const std::vector<KernelCall>& calls) = 0;
+  // One launch of each call: its device time and profile. SimFailure / InputError of a kernel
+  // propagate.
+  virtual std::vector<KernelProfile> Time(const std::vector<KernelCall>& calls) = 0;
 };
 
 class InProcessKernelTimer : public KernelTimer {
  public:
   explicit InProcessKernelTimer(DeviceConfig d) : device_(std::move(d)) {}
-  std::vector<double> Time(const std::vector<KernelCall>& calls) override;
+  std::vector<KernelProfile> Time(const std::vector<KernelCall>& calls) override;
 
  private:
   DeviceConfig device_;
@@ -41,7 +42,7 @@ class ForkedKernelTimer : public KernelTimer {
  public:
   explicit ForkedKernelTimer(const DeviceConfig& d);
   ~ForkedKernelTimer() override;
-  std::vector<double> Time(const std::vector<KernelCall>& calls) override;
+  std::vector<KernelProfile> Time(const std::vector<KernelCall>& calls) override;
 
  private:
   int pid_ = -1;
@@ -61,6 +62,7 @@ std::string UnescapeField(const std::string& s);
 struct Forward {
   std::vector<KernelCall> calls;
   std::vector<double> call_us;  // per launch of calls[i]
+  std::vector<KernelProfile> profiles;  // per launch of calls[i]
   std::vector<int> order;       // launches in issue order, as indices into calls
   double device_us = 0;
 };

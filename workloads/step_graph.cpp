@@ -166,6 +166,25 @@ std::vector<KernelCall> DraftStepKernels(const ModelConfig& m, const ParallelPla
   return calls;
 }
 
+KernelProfile ProfileOf(const KernelRun& r, const DeviceConfig& d) {
+  KernelProfile p;
+  p.us = r.launch.time_us;
+  p.roofline_us = r.roofline_us;
+  p.bound = RooflineBound(r);
+  p.cube_flops = r.launch.cube_flops;
+  p.hbm_bytes = static_cast<double>(r.launch.hbm_read_bytes + r.launch.hbm_write_bytes);
+  for (int side = 0; side < 2; ++side) {
+    const auto& usage = side == 0 ? r.launch.aic : r.launch.aiv;
+    for (int i = 0; i < kNumPipes; ++i)
+      if (usage[i].cores > 0) p.busy_us[side * kNumPipes + i] = d.CyclesToUs(static_cast<double>(usage[i].busy_cycles) / usage[i].cores);
+  }
+  return p;
+}
+
+std::string ProfilePipeName(int i) {
+  return std::string(i < kNumPipes ? "aic." : "aiv.") + PipeName(static_cast<Pipe>(i % kNumPipes));
+}
+
 StepTime TimeStep(const ModelConfig& m, const ParallelPlan& p, const DeviceConfig& d, const StepShape& o) {
   return TimeCalls(StepKernels(m, p, o), d);
 }
@@ -181,6 +200,7 @@ StepTime TimeCalls(const std::vector<KernelCall>& calls, const DeviceConfig& d) 
     const KernelRun r = RunKernel(op, pv, d, ro);  // memoised by op, parameters and device
     if (r.status != "ok") throw SimFailure(r.status, c.op + " (" + pv.Canonical() + "): " + r.message);
     t.calls.push_back({c, r.launch.time_us});
+    t.profiles.push_back(ProfileOf(r, d));
     t.total_us += r.launch.time_us * static_cast<double>(c.count);
   }
   return t;

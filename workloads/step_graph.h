@@ -7,12 +7,15 @@
 // launch cost, graph capture, DP attention and EP all-to-all are not in it yet.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "devices/device_config.h"
+#include "devices/instr.h"
+#include "ops/runner.h"
 #include "workloads/memory_plan.h"
 #include "workloads/model_config.h"
 
@@ -42,9 +45,22 @@ std::vector<KernelCall> DraftStepKernels(const ModelConfig& m, const ParallelPla
 
 std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p, const StepShape& o);
 
+// What one launch of a kernel call did: its time and where the time went, for the reports'
+// per-kernel pipe utilisation and roofline position.
+struct KernelProfile {
+  double us = 0, roofline_us = 0;
+  std::string bound;                // the roofline's binding resource: memory, cube, vector or link
+  double cube_flops = 0, hbm_bytes = 0;
+  std::array<double, 2 * kNumPipes> busy_us{};  // per-core busy time: AIC pipes, then AIV pipes
+};
+KernelProfile ProfileOf(const KernelRun& r, const DeviceConfig& d);
+// "aic.M", "aiv.MTE2", ... for KernelProfile::busy_us[i].
+std::string ProfilePipeName(int i);
+
 struct StepTime {
   double total_us = 0;
   std::vector<std::pair<KernelCall, double>> calls;  // each call and its time per launch (us)
+  std::vector<KernelProfile> profiles;               // per call
 };
 // Runs every distinct call timing-only on `d`; SimFailure / InputError from a kernel propagate.
 StepTime TimeStep(const ModelConfig& m, const ParallelPlan& p, const DeviceConfig& d, const StepShape& o);

@@ -228,10 +228,26 @@ TEST(Sweep, ShardsMergeIntoTheWholeGridAndGapsAreReported) {
 TEST(Capacity, NamesTheBindingConstraintAndKeepsTheCurve) {
   const std::string load = " --set random_output_len=32";
   std::string out = Dir("cap_tpot");
-  Result r = Npusim("capacity " + Runs("quickstart.yaml") + load + " --set slo_tpot_p99_ms=10 --quiet --out " + out);
+  Result r = Npusim("capacity " + Runs("quickstart.yaml") + load + " --set slo_tpot_p99_ms=10 --set capacity_search=both --quiet --out " + out);
   ASSERT_EQ(r.code, 0) << r.output;
   Json m = Metrics(out);
   EXPECT_EQ(m["answer"]["binding"], "tpot");
+  // The rate search: every probed rate up to the answer meets the SLO, every one above misses it,
+  // and the bracket around the answer is within the search's 10 % tolerance.
+  EXPECT_EQ(m["answer"]["rate_binding"], "tpot");
+  const double max_rate = m["answer"]["max_request_rate"].get<double>();
+  EXPECT_GT(max_rate, 0);
+  double above = 1e300;
+  for (const auto& p : m["rate_curve"]) {
+    const double rate = p["request_rate"].get<double>();
+    if (rate <= max_rate) {
+      EXPECT_LE(p["tpot_p99_ms"].get<double>(), 10.0) << rate;
+    } else {
+      EXPECT_GT(p["tpot_p99_ms"].get<double>(), 10.0) << rate;
+      above = std::min(above, rate);
+    }
+  }
+  EXPECT_LE(above / max_rate, 1.1 + 1e-6);
   const int64_t answer = m["answer"]["max_concurrency"].get<int64_t>();
   ASSERT_GE(m["curve"].size(), 2u);
   for (const auto& p : m["curve"]) {  // every point up to the answer meets the SLO, the next one does not
@@ -240,7 +256,7 @@ TEST(Capacity, NamesTheBindingConstraintAndKeepsTheCurve) {
   }
   EXPECT_GT(m["max_requests_by_memory"].get<int64_t>(), answer);
   out = Dir("cap_mem");
-  r = Npusim("capacity " + Runs("quickstart.yaml") + load + " --set max_running_requests=4 --quiet --out " + out);
+  r = Npusim("capacity " + Runs("quickstart.yaml") + load + " --set max_running_requests=4 --set capacity_search=concurrency --quiet --out " + out);
   ASSERT_EQ(r.code, 0) << r.output;
   m = Metrics(out);
   EXPECT_EQ(m["max_requests_by_memory"], 4);
@@ -249,7 +265,7 @@ TEST(Capacity, NamesTheBindingConstraintAndKeepsTheCurve) {
   EXPECT_THAT(Slurp(out + "/report.md"), HasSubstr("binding constraint: memory"));
   // Knobs compared: TP 2 does not fit the weights, TP 4 does; the recommendation is a fitting one.
   out = Dir("cap_try");
-  r = Npusim("capacity " + Runs("quickstart.yaml") + load + " --set max_running_requests=4 --try tp_size=2,4 --quiet --out " + out);
+  r = Npusim("capacity " + Runs("quickstart.yaml") + load + " --set max_running_requests=4 --set capacity_search=concurrency --try tp_size=2,4 --quiet --out " + out);
   ASSERT_EQ(r.code, 0) << r.output;
   m = Metrics(out);
   ASSERT_EQ(m["variants"].size(), 2u);

@@ -13,9 +13,12 @@ namespace {
 class FixedTimer : public KernelTimer {
  public:
   explicit FixedTimer(double us) : us_(us) {}
-  std::vector<double> Time(const std::vector<KernelCall>& calls) override {
+  std::vector<KernelProfile> Time(const std::vector<KernelCall>& calls) override {
     ++batches;
-    return std::vector<double>(calls.size(), us_);
+    KernelProfile p;
+    p.us = us_;
+    p.bound = "memory";
+    return std::vector<KernelProfile>(calls.size(), p);
   }
   int batches = 0;
 

@@ -1,0 +1,58 @@
+// report.html: one self-contained page per command (no scripts or styles fetched from anywhere),
+// tables plus charts drawn by gnuplot as SVG and inlined. Why gnuplot: it is a Debian package,
+// writes plain deterministic SVG (byte-identical reruns, small reviewable example pages), and
+// needs no JavaScript runtime in the page; a JS plotting library inlined into every page would
+// add ~1 MB per report. Writers describe charts as data (Chart); gnuplot scripts live only here.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace npusim::html {
+
+// One line or point set of an XY chart, or one column of a bar chart (values per category).
+struct Series {
+  std::string name;
+  std::vector<double> x, y;
+  std::string style = "linespoints";  // XY charts: lines, points, linespoints, steps
+};
+
+struct Chart {
+  enum class Kind { kBars, kStackedBars, kXY, kHeatmap };
+  Kind kind = Kind::kBars;
+  std::string title, xlabel, ylabel;
+  std::vector<std::string> categories;  // bars: one group per category; heatmap: rows
+  std::vector<std::string> columns;     // heatmap: columns (values: series[row].y[column])
+  std::vector<Series> series;
+  bool logx = false, logy = false;
+  int logx_base = 10;
+  std::vector<std::pair<std::string, double>> hlines;  // labelled horizontal limits (SLOs, budgets)
+  std::string zlabel;                                  // heatmap colour scale
+  double zmax = 0;                                     // heatmap scale top (0: the data's maximum)
+  int height = 320;
+};
+
+// The chart as an inline <svg> (ids made unique by `id`), or a note saying why it is missing.
+std::string RenderChart(const Chart& c, const std::string& id);
+
+class Page {
+ public:
+  explicit Page(std::string title);
+  void Heading(const std::string& text);  // a section
+  void Paragraph(const std::string& text);
+  // Key-value facts as a compact table.
+  void Facts(const std::vector<std::pair<std::string, std::string>>& rows);
+  void Table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
+  void AddChart(const Chart& c, const std::string& caption);
+  std::string Render() const;
+  void Write(const std::string& path) const;
+
+ private:
+  std::string title_, body_;
+  int charts_ = 0;
+};
+
+std::string Escape(const std::string& s);
+
+}  // namespace npusim::html
