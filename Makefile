@@ -5,16 +5,35 @@ BUILD      ?= build
 BUILD_TYPE ?= Release
 JOBS       ?= $(shell nproc)
 PACKAGES   := g++ cmake ninja-build pkg-config libsystemc-dev libyaml-cpp-dev libspdlog-dev \
-              libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
+              libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev gnuplot-nox
+# The browser test of report.html (make test) and the sanitizer / fuzzing build (clang's runtime).
+TEST_PACKAGES := chromium
+SAN_PACKAGES  := clang libclang-rt-14-dev
+SAN_BUILD  ?= build-asan
+FUZZ_SECONDS ?= 60
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test build deps bench clean
+.PHONY: run test build deps test-deps san-deps sanitize san-build fuzz bench clean
 
 run: build
 	$(BUILD)/npusim run configs/runs/quickstart.yaml --out reports/out/quickstart
 
-test: build
+test: build test-deps
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The whole test suite built with clang, AddressSanitizer and UBSan (undefined behaviour aborts).
+# Leak checks off: tests that fork children end them with _exit (see ../shared/reference/systemc.md).
+sanitize: san-build test-deps
+	cd $(SAN_BUILD) && ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
+
+san-build: deps san-deps
+	@[ -f $(SAN_BUILD)/build.ninja ] || cmake -S . -B $(SAN_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" -DNPUSIM_SANITIZE=address,undefined -DNPUSIM_FUZZ=ON -DNPUSIM_WERROR=OFF
+	cmake --build $(SAN_BUILD) -j $(JOBS)
+
+# libFuzzer on the config loaders for FUZZ_SECONDS, seeded with every shipped config (fuzz/README.md).
+fuzz: san-build
+	bash fuzz/run.sh $(SAN_BUILD)/fuzz/config_fuzz $(FUZZ_SECONDS)
 
 bench: build
 	$(BUILD)/bench/npusim_bench
@@ -31,5 +50,11 @@ deps:
 	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $$missing; \
 	fi
 
+test-deps:
+	@$(MAKE) --no-print-directory deps PACKAGES="$(TEST_PACKAGES)"
+
+san-deps:
+	@$(MAKE) --no-print-directory deps PACKAGES="$(SAN_PACKAGES)"
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD)

@@ -1,5 +1,6 @@
 #include "app/cli.h"
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
+#include <yaml-cpp/yaml.h>
 
 #include "model/config.h"
 #include "model/error.h"
@@ -123,6 +125,24 @@ void ConfigureLogging(const Args& a) {
     spdlog::set_level(l);
   }
 }
+
+// "12/40 points, 31 s elapsed, ETA 72 s" on stderr (spdlog info): the rate so far times what is
+// left. Wall-clock figures go to the log only, never into output files.
+class EtaProgress {
+ public:
+  EtaProgress(std::string what, int64_t total) : what_(std::move(what)), total_(total), start_(std::chrono::steady_clock::now()) {}
+  void Done(int64_t done, const std::string& note = "") const {
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double eta = done > 0 ? elapsed / static_cast<double>(done) * static_cast<double>(total_ - done) : 0;
+    spdlog::info("{}/{} {}, {:.0f} s elapsed{}{}", done, total_, what_, elapsed, done < total_ ? fmt::format(", ETA {:.0f} s", eta) : "",
+                 note.empty() ? "" : " (" + note + ")");
+  }
+
+ private:
+  std::string what_;
+  int64_t total_;
+  std::chrono::steady_clock::time_point start_;
+};
 
 void PrintOp(const Op& op) {
   std::printf("%-26s %s\n", op.name().c_str(), op.summary().c_str());
@@ -400,8 +420,10 @@ int Explore(const std::vector<std::string>& argv) {
   if (a.positional.size() != 1) throw InputError("npusim explore takes one explore config (e.g. configs/explore/move_intermediate_cache.yaml)");
   const ExploreConfig c = LoadExploreConfig(a.positional[0]);
   const std::string out = Option(a, "--out", "reports/out/explore-" + std::filesystem::path(a.positional[0]).stem().string());
-  const ExploreResult r = RunExplore(c, [](int64_t done, int64_t total) {
-    if (done == total || done % 8 == 0) spdlog::info("{}/{} points", done, total);
+  std::optional<EtaProgress> eta;
+  const ExploreResult r = RunExplore(c, [&](int64_t done, int64_t total) {
+    if (!eta) eta.emplace("points", total);
+    if (done == total || done % 8 == 0) eta->Done(done);
   });
   WriteExploreOutputs(r, out);
   if (spdlog::get_level() <= spdlog::level::warn) std::cout << ExploreSummary(r);
@@ -463,6 +485,7 @@ int Sweep(std::vector<std::string> argv) {
   std::map<int64_t, int> codes;
   size_t next = 0;
   auto point_dir = [&](int64_t i) { return out + "/points/" + std::to_string(i); };
+  const EtaProgress eta("points of shard " + std::to_string(shard.first) + "/" + std::to_string(shard.second), static_cast<int64_t>(mine.size()));
   while (next < mine.size() || !running.empty()) {
     while (next < mine.size() && static_cast<int64_t>(running.size()) < jobs) {
       const int64_t i = mine[next++];
@@ -479,9 +502,10 @@ int Sweep(std::vector<std::string> argv) {
     if (done < 0) break;
     auto it = running.find(done);
     if (it == running.end()) continue;
-    codes[it->second] = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    const int64_t index = it->second;
+    codes[index] = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
     running.erase(it);
-    spdlog::info("sweep {}: {}/{} points of shard {}/{} done", c.file, codes.size(), mine.size(), shard.first, shard.second);
+    eta.Done(static_cast<int64_t>(codes.size()), "point " + std::to_string(index) + ": exit " + std::to_string(codes[index]));
   }
   SweepTable t;
   t.config = c.file;
@@ -593,12 +617,14 @@ int Capacity(const std::vector<std::string>& argv) {
       std::vector<int64_t> levels;
       for (int64_t c = 1; c < ans.max_by_memory; c *= 2) levels.push_back(c);
       if (ans.max_by_memory > 0) levels.push_back(ans.max_by_memory);
+      const EtaProgress eta("concurrency levels at most", static_cast<int64_t>(levels.size()));
       for (int64_t c : levels) {
         const std::string n = std::to_string(c);
         CapacityPoint p = run_point(dir + "/points/" + n, {{"max_concurrency", n}, {"num_prompts", n}, {"request_rate", "inf"}});
         p.concurrency = c;
         ans.curve.push_back(p);
-        spdlog::info("capacity: concurrency {}: {} p99 TTFT {:.1f} ms, p99 TPOT {:.2f} ms", c, p.status, p.ttft_p99_ms, p.tpot_p99_ms);
+        eta.Done(static_cast<int64_t>(ans.curve.size()),
+                 fmt::format("concurrency {}: {}, p99 TTFT {:.1f} ms, p99 TPOT {:.2f} ms", c, p.status, p.ttft_p99_ms, p.tpot_p99_ms));
         Decide(rc, ans);
         if (ans.binding != "memory") break;  // past the first point that breaks an SLO the curve only gets worse
       }
@@ -656,6 +682,12 @@ int RunCli(const std::vector<std::string>& args) {
   } catch (const SimFailure& e) {
     std::cerr << "error: " << e.what() << "\n";
     return kExitSimulatedFailure;
+  } catch (const YAML::Exception& e) {  // a loader that missed a shape check: still the input's fault
+    std::cerr << "error: " << e.what() << "\n";
+    return kExitInvalidInput;
+  } catch (const std::exception& e) {
+    std::cerr << "internal error: " << e.what() << " (please report it with the command line)\n";
+    return 1;
   }
 }
 

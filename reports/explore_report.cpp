@@ -1,5 +1,7 @@
 #include "reports/explore_report.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -7,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "reports/format.h"
+#include "reports/html.h"
 
 #include "model/error.h"
 
@@ -100,6 +103,82 @@ void WriteExploreOutputs(const ExploreResult& r, const std::string& dir) {
         << "," << p.bound << "," << F(p.roofline_us) << "," << p.ub_peak << "," << p.l1_peak << "," << p.ub_bytes << "\n";
   }
   std::ofstream(dir + "/report.md") << "# npusim kernel exploration\n\n" << ExploreSummary(r);
+  ExplorePage(r).Write(dir + "/report.html");
+}
+
+html::Page ExplorePage(const ExploreResult& r) {
+  html::Page page("npusim kernel exploration: " + r.config.kernel);
+  int fits = 0;
+  for (const ExplorePoint& p : r.points) fits += p.status == "ok";
+  std::string fastest = "none fits";
+  if (r.fastest >= 0) {
+    const ExplorePoint& f = r.points[static_cast<size_t>(r.fastest)];
+    fastest = f.device + " " + Label(f) + ": " + F(f.time_us) + " us, UB peak " + std::to_string(f.ub_peak) + " B";
+  }
+  page.Facts({{"kernel", r.config.kernel},
+              {"config", r.config.file},
+              {"points", std::to_string(r.points.size()) + " (" + std::to_string(fits) + " fit, " + std::to_string(r.points.size() - fits) +
+                             " do not)"},
+              {"fastest that fits", fastest}});
+  // Bars are labelled by the swept values only ("196608 float32 2 2"), the keys in the axis title.
+  bool devices_differ = false;
+  for (const ExplorePoint& q : r.points) devices_differ |= q.device != r.points.front().device;
+  std::string keys = devices_differ ? "device" : "";
+  if (!r.points.empty()) {
+    for (const auto& [k, v] : r.points.front().device_values) keys += (keys.empty() ? "" : " / ") + k;
+    for (const auto& [k, v] : r.points.front().params) keys += (keys.empty() ? "" : " / ") + k;
+  }
+  const auto name = [&](const ExplorePoint& p) {
+    std::string s = devices_differ ? p.device : "";
+    for (const auto& [k, v] : p.device_values) s += (s.empty() ? "" : " ") + v;
+    for (const auto& [k, v] : p.params) s += (s.empty() ? "" : " ") + v;
+    return s;
+  };
+  // Time against UB use: every fitting point, the Pareto front joined up.
+  html::Chart pareto;
+  pareto.kind = html::Chart::Kind::kXY;
+  pareto.xlabel = "UB peak (KiB)";
+  pareto.ylabel = "time (us)";
+  html::Series all{"fits", {}, {}, "points"}, front{"Pareto front", {}, {}, "linespoints"};
+  for (const ExplorePoint& p : r.points)
+    if (p.status == "ok") all.x.push_back(static_cast<double>(p.ub_peak) / 1024), all.y.push_back(p.time_us);
+  std::vector<std::pair<double, double>> fp;
+  for (int i : r.pareto) fp.push_back({static_cast<double>(r.points[static_cast<size_t>(i)].ub_peak) / 1024, r.points[static_cast<size_t>(i)].time_us});
+  std::sort(fp.begin(), fp.end());
+  for (const auto& [x, y] : fp) front.x.push_back(x), front.y.push_back(y);
+  pareto.series = {all, front};
+  if (fits > 0) page.AddChart(pareto, "Time vs UB use of the points that fit; the Pareto front joined");
+  // What each point needs of the UB against what there is: an overflow's bits from its message.
+  html::Chart need;
+  need.ylabel = "UB (KiB)";
+  need.xlabel = keys;
+  need.height = 400;
+  html::Series needed{"UB needed", {}, {}, ""}, have{"UB available", {}, {}, ""};
+  html::Chart time;
+  time.ylabel = "time (us)";
+  time.xlabel = keys + " (no bar: does not fit)";
+  time.height = 400;
+  html::Series t{"time", {}, {}, ""};
+  for (const ExplorePoint& p : r.points) {
+    need.categories.push_back(name(p));
+    time.categories.push_back(name(p));
+    const double avail = p.available_bits > 0 ? static_cast<double>(p.available_bits) / 8192 : static_cast<double>(p.ub_bytes) / 1024;
+    needed.y.push_back(p.status == "ok" ? static_cast<double>(p.ub_peak) / 1024 : p.required_bits > 0 ? static_cast<double>(p.required_bits) / 8192 : NAN);
+    have.y.push_back(avail);
+    t.y.push_back(p.status == "ok" ? p.time_us : NAN);
+  }
+  need.series = {needed, have};
+  t.name = "time";
+  time.series = {t};
+  page.AddChart(need, "UB each point needs (peak if it fits, the overflow's requirement if not) vs the UB there is");
+  if (fits > 0) page.AddChart(time, "Kernel time per point");
+  std::vector<std::vector<std::string>> rows;
+  for (const ExplorePoint& p : r.points)
+    rows.push_back({p.device, Label(p), Status(p), p.status == "ok" ? F(p.time_us) : "-", p.status == "ok" ? p.bound : "-",
+                    p.status == "ok" && p.time_us > 0 ? F(100 * p.roofline_us / p.time_us, 1) : "-", p.status == "ok" ? std::to_string(p.ub_peak) : "-"});
+  page.Heading("Points");
+  page.Table({"device", "point", "status", "time us", "bound", "% roofline", "UB peak B"}, rows);
+  return page;
 }
 
 }  // namespace npusim

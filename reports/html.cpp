@@ -73,11 +73,13 @@ std::string BarsScript(const Chart& c) {
   double top = 0;
   for (const auto& [label, y] : c.hlines) top = std::max(top, y * 1.08);
   s << "set yrange [0:" << (top > 0 ? Num(top) + "<*" : std::string("*")) << "]\n";
-  if (c.categories.size() > 4) {
-    // Rotated labels reach left of the first bar: leave room for the longest.
+  if (c.categories.size() > 12) {
+    s << "set xtics rotate by 90 right\n";
+  } else if (c.categories.size() > 4) {
+    // Labels at 30 degrees reach left of the first bar: leave room for the longest.
     size_t longest = 0;
     for (const auto& cat : c.categories) longest = std::max(longest, cat.size());
-    s << "set xtics rotate by 30 right\nset lmargin " << std::max<size_t>(10, longest * 5 / 6) << "\n";
+    s << "set xtics rotate by 30 right\nset lmargin " << std::clamp<size_t>(longest * 5 / 6, 10, 30) << "\n";
   }
   if (c.series.size() == 1) s << "unset key\n";
   s << "plot ";
@@ -217,7 +219,9 @@ void Page::Table(const std::vector<std::string>& header, const std::vector<std::
 
 void Page::AddChart(const Chart& c, const std::string& caption) {
   const std::string id = "c" + std::to_string(++charts_);
-  body_ += "<figure class=\"chart\" id=\"" + id + "\">\n<figcaption>" + Escape(caption) + "</figcaption>\n" + RenderChart(c, id) +
+  Chart titled = c;
+  if (titled.title.empty()) titled.title = caption;
+  body_ += "<figure class=\"chart\" id=\"" + id + "\">\n<figcaption>" + Escape(caption) + "</figcaption>\n" + RenderChart(titled, id) +
            "\n</figure>\n";
 }
 

@@ -1,6 +1,9 @@
 #include "reports/sweep_report.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <map>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -9,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/error.h"
+#include "reports/html.h"
 
 namespace npusim {
 
@@ -41,6 +45,102 @@ SweepRow RowFrom(const Json& j) {
   for (const auto& [k, v] : j.at("params").items()) r.params.push_back({k, v.get<std::string>()});
   for (const auto& [k, v] : j.at("figures").items()) r.figures[k] = v.get<double>();
   return r;
+}
+
+// One chart per figure against the first swept key, one line per combination of the other keys
+// (keys tied to the first, such as speculative_num_draft_tokens to speculative_num_steps, do not
+// split lines). Non-numeric first keys get grouped bars.
+html::Page SweepPage(const SweepTable& t, const std::set<std::string>& figures) {
+  html::Page page(t.shard == "merged" ? "npusim sweep (merged): " + std::filesystem::path(t.config).filename().string()
+                                      : "npusim sweep, shard " + t.shard + ": " + std::filesystem::path(t.config).filename().string());
+  std::string missing;
+  for (int64_t i : t.missing) missing += (missing.empty() ? "" : ", ") + std::to_string(i);
+  page.Facts({{"config", t.config},
+              {"points", std::to_string(t.rows.size()) + " of " + std::to_string(t.total)},
+              {"missing", missing.empty() ? "none" : missing},
+              {"duplicates", std::to_string(t.duplicates.size())}});
+  if (!t.rows.empty() && !t.rows.front().params.empty()) {
+    const std::string xkey = t.rows.front().params.front().first;
+    const auto value = [](const SweepRow& r, const std::string& k) {
+      for (const auto& [key, v] : r.params)
+        if (key == k) return v;
+      return std::string();
+    };
+    bool numeric = true;
+    for (const SweepRow& r : t.rows) {
+      char* end = nullptr;
+      const std::string v = value(r, xkey);
+      std::strtod(v.c_str(), &end);
+      numeric &= !v.empty() && *end == '\0';
+    }
+    std::vector<std::string> split;  // keys that are not a function of xkey
+    for (const auto& [k, v0] : t.rows.front().params) {
+      if (k == xkey) continue;
+      std::map<std::string, std::string> seen;
+      bool tied = true;
+      for (const SweepRow& r : t.rows) {
+        auto [it, fresh] = seen.emplace(value(r, xkey), value(r, k));
+        tied &= fresh || it->second == value(r, k);
+      }
+      if (!tied) split.push_back(k);
+    }
+    const auto line_of = [&](const SweepRow& r) {
+      std::string s;
+      for (const auto& k : split) s += (s.empty() ? "" : " ") + k + "=" + value(r, k);
+      return s.empty() ? std::string("all") : s;
+    };
+    std::vector<std::string> lines, xs;
+    for (const SweepRow& r : t.rows) {
+      if (std::find(lines.begin(), lines.end(), line_of(r)) == lines.end()) lines.push_back(line_of(r));
+      if (std::find(xs.begin(), xs.end(), value(r, xkey)) == xs.end()) xs.push_back(value(r, xkey));
+    }
+    for (const std::string& fig : figures) {
+      html::Chart c;
+      c.kind = numeric ? html::Chart::Kind::kXY : html::Chart::Kind::kBars;
+      c.xlabel = xkey;
+      c.ylabel = fig;
+      c.height = 280;
+      if (!numeric) c.categories = xs;
+      if (numeric) {  // values spanning decades (1 .. 4096 tokens) read better on a log axis
+        double lo = 1e300, hi = -1e300;
+        for (const auto& x : xs) lo = std::min(lo, std::stod(x)), hi = std::max(hi, std::stod(x));
+        c.logx = lo > 0 && hi / lo >= 100;
+      }
+      for (const std::string& l : lines) {
+        html::Series se{l, {}, {}, "linespoints"};
+        if (!numeric) se.y.assign(xs.size(), NAN);
+        for (const SweepRow& r : t.rows) {
+          if (line_of(r) != l) continue;
+          auto it = r.figures.find(fig);
+          const double y = it == r.figures.end() || r.status != "ok" ? NAN : it->second;
+          if (numeric) {
+            se.x.push_back(std::stod(value(r, xkey)));
+            se.y.push_back(y);
+          } else {
+            se.y[static_cast<size_t>(std::find(xs.begin(), xs.end(), value(r, xkey)) - xs.begin())] = y;
+          }
+        }
+        c.series.push_back(se);
+      }
+      page.AddChart(c, fig + " vs " + xkey + " (failed points left out)");
+    }
+  }
+  std::vector<std::string> header = {"index", "point", "status"};
+  header.insert(header.end(), figures.begin(), figures.end());
+  std::vector<std::vector<std::string>> rows;
+  for (const SweepRow& r : t.rows) {
+    std::vector<std::string> row = {std::to_string(r.index), Label(r), r.status};
+    for (const auto& n : figures) {
+      auto it = r.figures.find(n);
+      char buf[64] = "";
+      if (it != r.figures.end()) std::snprintf(buf, sizeof buf, "%.6g", it->second);
+      row.push_back(buf);
+    }
+    rows.push_back(row);
+  }
+  page.Heading("Points");
+  page.Table(header, rows);
+  return page;
 }
 
 }  // namespace
@@ -121,6 +221,7 @@ void WriteSweepOutputs(const SweepTable& t, const std::string& dir) {
     md += "\n";
   }
   std::ofstream(dir + "/report.md") << md;
+  SweepPage(t, names).Write(dir + "/report.html");
 }
 
 SweepTable MergeSweeps(const std::vector<std::string>& dirs) {

@@ -1,6 +1,7 @@
 // Sweep outputs: one row per point with the figures a sweep is for (read from each point's own
 // metrics.json), written as sweep.json / summary.csv / report.md; and `merge`, which joins the
-// sweep.json of shards into one table and finds missing and duplicate points.
+// sweep.json of shards into one table and finds missing and duplicate points. Both also write
+// report.html: each figure charted against the first swept key.
 #pragma once
 
 #include <cstdint>

@@ -28,7 +28,9 @@ namespace {
 // Reads keys of one mapping with file:line:col errors.
 class Reader {
  public:
-  Reader(YAML::Node node, std::string file, std::string what) : node_(std::move(node)), file_(std::move(file)), what_(std::move(what)) {}
+  Reader(YAML::Node node, std::string file, std::string what) : node_(std::move(node)), file_(std::move(file)), what_(std::move(what)) {
+    if (!node_.IsMap()) throw InputError(Where(file_, node_) + ": " + what_ + " must be a mapping of keys");
+  }
   bool Has(const std::string& key) const { return node_[key] && !node_[key].IsNull(); }
   YAML::Node Get(const std::string& key) const { return node_[key]; }
   template <class T>
@@ -85,7 +87,8 @@ class Reader {
   std::string Nearest(const std::string& key) const {
     std::vector<std::string> present;
     if (node_.IsMap())
-      for (const auto& kv : node_) present.push_back(kv.first.as<std::string>());
+      for (const auto& kv : node_)
+        if (kv.first.IsScalar()) present.push_back(kv.first.Scalar());
     return NearestHint(key, present);
   }
   YAML::Node node_;
@@ -202,7 +205,7 @@ ModelConfig ParseRoot(const YAML::Node& root, const std::string& file) {
   for (const auto& t : kTypes) known |= t == m.model_type;
   if (!known) throw InputError(Where(file, root["model_type"]) + ": model_type '" + m.model_type + "' is not supported" + NearestHint(m.model_type, kTypes));
   // Qwen3.5 checkpoints nest the language model's settings under text_config.
-  const Reader r(top.Has("text_config") ? root["text_config"] : root, file, "model config");
+  const Reader r(top.Has("text_config") ? root["text_config"] : root, file, top.Has("text_config") ? "text_config" : "model config");
   m.hidden = r.Req<int64_t>("hidden_size");
   const int64_t n_layers = r.Req<int64_t>("num_hidden_layers");
   m.vocab = r.Req<int64_t>("vocab_size");

@@ -38,6 +38,16 @@ TEST(Cli, ModelPrintsWhatItReadsAndRejectsABadConfig) {
   Result b = Npusim("model " + bad);
   EXPECT_EQ(b.code, 2);
   EXPECT_THAT(b.output, HasSubstr("bad.json:3:18: key 'hidden_size' has a value of the wrong type"));
+  // Two shapes the config fuzzer found escaping as yaml-cpp exceptions (an abort): a scalar
+  // text_config, and a mapping used as a key next to a missing one.
+  std::ofstream(bad) << "{\n  \"model_type\": \"qwen3_5_moe\",\n  \"text_config\": 7\n}\n";
+  b = Npusim("model " + bad);
+  EXPECT_EQ(b.code, 2) << b.output;
+  EXPECT_THAT(b.output, HasSubstr("bad.json:3:18: text_config must be a mapping of keys"));
+  std::ofstream(bad) << "model_type: qwen3_next\n? {a: 1}\n: 2\n";
+  b = Npusim("model " + bad);
+  EXPECT_EQ(b.code, 2) << b.output;
+  EXPECT_THAT(b.output, HasSubstr("needs key 'hidden_size'"));
 }
 
 TEST(Cli, KernelWritesEveryOutput) {

@@ -31,9 +31,9 @@ TEST(Run, QuickstartWritesEveryFileAndRepeatsByteForByte) {
   r = Npusim("explore " + std::string(NPUSIM_SOURCE_DIR) + "/configs/explore/move_intermediate_cache.yaml --quiet --out " + a + "/x");
   ASSERT_EQ(r.code, 0) << r.output;
   ASSERT_EQ(Npusim("explore " + std::string(NPUSIM_SOURCE_DIR) + "/configs/explore/move_intermediate_cache.yaml --quiet --out " + b + "/x").code, 0);
-  for (const char* f : {"x/metrics.json", "x/points.csv", "x/report.md"}) EXPECT_EQ(Slurp(a + "/" + f), Slurp(b + "/" + f)) << f;
+  for (const char* f : {"x/metrics.json", "x/points.csv", "x/report.md", "x/report.html"}) EXPECT_EQ(Slurp(a + "/" + f), Slurp(b + "/" + f)) << f;
   ASSERT_EQ(Npusim("run " + Runs("quickstart.yaml") + " --quiet --out " + b).code, 0);
-  for (const char* f : {"metrics.json", "requests.csv", "op_summary.csv", "trace.json", "report.md"}) {
+  for (const char* f : {"metrics.json", "requests.csv", "op_summary.csv", "trace.json", "report.md", "report.html"}) {
     ASSERT_TRUE(std::filesystem::exists(a + "/" + f)) << f;
     EXPECT_EQ(Slurp(a + "/" + f), Slurp(b + "/" + f)) << f;
   }

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# fuzz/run.sh FUZZER SECONDS: seeds a corpus from every shipped config (the first byte picks the
+# loader, as config_fuzz.cpp reads it), then runs libFuzzer for SECONDS. Findings land in
+# fuzz/findings/ (crash-*, timeout-*); the corpus grows in fuzz/corpus/ (both git-ignored).
+set -euo pipefail
+fuzzer=$1 seconds=$2
+here=$(cd "$(dirname "$0")" && pwd)
+corpus=$here/corpus findings=$here/findings
+mkdir -p "$corpus" "$findings"
+seed() {  # seed SELECTOR FILE...
+  local sel=$1; shift
+  for f in "$@"; do { printf "\\x$(printf %02x "$sel")"; cat "$f"; } > "$corpus/seed-$sel-$(basename "$f")"; done
+}
+seed 0 "$here"/../configs/runs/*.yaml
+seed 1 "$here"/../configs/devices/*.yaml
+seed 2 "$here"/../configs/models/*.json
+seed 3 "$here"/../configs/explore/*.yaml
+seed 4 "$here"/../configs/sweeps/*.yaml
+ASAN_OPTIONS=detect_leaks=0 "$fuzzer" "$corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
+  -artifact_prefix="$findings/" -print_final_stats=1
