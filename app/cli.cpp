@@ -629,21 +629,31 @@ int Capacity(const std::vector<std::string>& argv) {
         if (ans.binding != "memory") break;  // past the first point that breaks an SLO the curve only gets worse
       }
     }
-    if (rc.capacity_search != "concurrency") {
-      // Start where the concurrency search ended (its request throughput), else at 1 req/s.
-      double start = 1.0;
-      for (const CapacityPoint& p : ans.curve)
-        if (p.concurrency == ans.max_concurrency && p.request_throughput > 0) start = p.request_throughput;
-      SearchHighestRate(report::Tidy(start), [&](double rate) {
-        const std::string r = fmt::format("{:.6g}", rate);
-        CapacityPoint p = run_point(dir + "/rate_points/" + std::to_string(ans.rate_curve.size()),
-                                    {{"request_rate", r}, {"max_concurrency", "0"}});
-        p.request_rate = std::stod(r);
-        ans.rate_curve.push_back(p);
-        spdlog::info("capacity: {} req/s: {} p99 TTFT {:.1f} ms, p99 TPOT {:.2f} ms", r, p.status, p.ttft_p99_ms, p.tpot_p99_ms);
-        return SloBreak(rc, p).empty();
-      });
-      DecideRate(rc, ans);
+    const bool slo = rc.slo_ttft_p99_ms > 0 || rc.slo_tpot_p99_ms > 0;
+    if (rc.capacity_search != "concurrency" && !slo) {
+      spdlog::warn("capacity: request-rate search skipped: it needs slo_ttft_p99_ms or slo_tpot_p99_ms");
+      ans.rate_binding = "no SLO given";
+    } else if (rc.capacity_search != "concurrency") {
+      // A finite load (num_prompts requests) has a ceiling: sent all at once. If that meets the
+      // SLOs no rate breaks them and there is nothing to search.
+      const CapacityPoint all = run_point(dir + "/rate_points/all_at_once", {{"request_rate", "inf"}, {"max_concurrency", "0"}});
+      if (SloBreak(rc, all).empty()) {
+        ans.rate_binding = "not reached: all " + std::to_string(rc.num_prompts) + " requests sent at once meet the SLOs (raise num_prompts)";
+      } else {
+        // Start where the concurrency search ended (its request throughput), else at 1 req/s.
+        double start = 1.0;
+        for (const CapacityPoint& p : ans.curve)
+          if (p.concurrency == ans.max_concurrency && p.request_throughput > 0) start = p.request_throughput;
+        SearchHighestRate(report::Tidy(start), [&](double rate) {
+          const std::string r = fmt::format("{:.6g}", rate);
+          CapacityPoint p = run_point(dir + "/rate_points/" + std::to_string(ans.rate_curve.size()), {{"request_rate", r}, {"max_concurrency", "0"}});
+          p.request_rate = std::stod(r);
+          ans.rate_curve.push_back(p);
+          spdlog::info("capacity: {} req/s: {}, p99 TTFT {:.1f} ms, p99 TPOT {:.2f} ms", r, p.status, p.ttft_p99_ms, p.tpot_p99_ms);
+          return SloBreak(rc, p).empty();
+        });
+        DecideRate(rc, ans);
+      }
     }
     WriteCapacityOutputs(*setup, ans, dir);
     if (variants.size() == 1 && spdlog::get_level() <= spdlog::level::warn) std::cout << CapacitySummary(*setup, ans);

@@ -80,6 +80,16 @@ std::vector<std::vector<std::string>> CurveRows(const RunConfig& run, const std:
   return rows;
 }
 
+// The served request rate at the answer against the offered one: far below means num_prompts
+// requests never reached a steady state at that rate (the run is over before the queue builds).
+std::string AchievedNote(const CapacityAnswer& a) {
+  for (const CapacityPoint& p : a.rate_curve)
+    if (p.request_rate == a.max_request_rate && p.request_rate > 0)
+      return "; served " + F(p.request_throughput, 3) + " req/s there" +
+             (p.request_throughput < 0.5 * p.request_rate ? " (under half the offered rate: raise num_prompts for a steady state)" : "");
+  return "";
+}
+
 }  // namespace
 
 CapacityPoint ReadCapacityPoint(int exit_code, const std::string& dir) {
@@ -159,10 +169,12 @@ std::string CapacitySummary(const ServingSetup& s, const CapacityAnswer& a) {
     table("concurrency", CurveRows(s.run, a.curve, false));
     line("answer: " + std::to_string(a.max_concurrency) + " concurrent requests; binding constraint: " + a.binding);
   }
-  if (!a.rate_binding.empty()) {
+  if (!a.rate_curve.empty()) {
     table("request rate (req/s)", CurveRows(s.run, a.rate_curve, true));
     line("answer: " + F(a.max_request_rate, 3) + " requests/s (Poisson, " + std::to_string(s.run.num_prompts) +
-         " requests); binding constraint: " + a.rate_binding);
+         " requests); binding constraint: " + a.rate_binding + AchievedNote(a));
+  } else if (!a.rate_binding.empty()) {
+    line("request-rate search: " + a.rate_binding);
   }
   return o;
 }
@@ -203,8 +215,10 @@ void WriteCapacityOutputs(const ServingSetup& s, const CapacityAnswer& a, const 
       {"memory allows", std::to_string(a.max_by_memory) + " concurrent requests; longest context " + std::to_string(a.max_context_tokens) + " tokens"}};
   if (!a.binding.empty())
     facts.push_back({"answer (concurrency)", std::to_string(a.max_concurrency) + " concurrent requests, bound by " + a.binding});
-  if (!a.rate_binding.empty())
-    facts.push_back({"answer (request rate)", F(a.max_request_rate, 3) + " req/s, bound by " + a.rate_binding});
+  if (!a.rate_curve.empty())
+    facts.push_back({"answer (request rate)", F(a.max_request_rate, 3) + " req/s, bound by " + a.rate_binding + AchievedNote(a)});
+  else if (!a.rate_binding.empty())
+    facts.push_back({"request-rate search", a.rate_binding});
   page.Facts(facts);
   page.Heading("HBM per rank");
   int64_t budget = 0;
@@ -217,7 +231,7 @@ void WriteCapacityOutputs(const ServingSetup& s, const CapacityAnswer& a, const 
     CurveCharts(page, a.curve, false, s.run);
     page.Table(header, CurveRows(s.run, a.curve, false));
   }
-  if (!a.rate_binding.empty()) {
+  if (!a.rate_curve.empty()) {
     page.Heading("Request-rate search (" + std::to_string(s.run.num_prompts) + " requests, Poisson arrivals, bracketed then bisected)");
     CurveCharts(page, a.rate_curve, true, s.run);
     page.Table(header, CurveRows(s.run, a.rate_curve, true));

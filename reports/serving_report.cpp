@@ -158,9 +158,9 @@ void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const st
     auto out = open("requests.csv");
     out << "id,dp_group,input_len,output_len,arrival_ms,sent_ms,ttft_ms,tpot_ms,e2e_ms,verify_rounds,accept_length\n";
     for (const RequestRecord& q : r.requests) {
-      const double tpot = q.output_len > 1 ? (q.finish_us - q.first_token_us) / 1e3 / static_cast<double>(q.output_len - 1) : 0;
+      const double tpot = TpotMs(q);
       out << q.id << "," << q.group << "," << q.input_len << "," << q.output_len << "," << F(q.arrival_us / 1e3, 3) << ","
-          << F(q.sent_us / 1e3, 3) << "," << F((q.first_token_us - q.sent_us) / 1e3, 3) << "," << F(tpot, 3) << ","
+          << F(q.sent_us / 1e3, 3) << "," << F(TtftMs(q), 3) << "," << F(tpot, 3) << ","
           << F((q.finish_us - q.sent_us) / 1e3, 3) << "," << q.verify_rounds << ","
           << F(q.verify_rounds ? static_cast<double>(q.round_tokens) / static_cast<double>(q.verify_rounds) : 0, 3) << "\n";
     }
@@ -229,8 +229,8 @@ html::Page ServingPage(const ServingSetup& s, const ServingResult& r, const Serv
   std::vector<double> ttft, tpot;
   for (const RequestRecord& q : r.requests) {
     if (q.finish_us < 0) continue;
-    ttft.push_back((q.first_token_us - q.sent_us) / 1e3);
-    if (q.output_len > 1) tpot.push_back((q.finish_us - q.first_token_us) / 1e3 / static_cast<double>(q.output_len - 1));
+    ttft.push_back(TtftMs(q));
+    if (q.output_len > 1) tpot.push_back(TpotMs(q));
   }
   page.AddChart(charts::Cdf({{"TTFT", ttft}}, "TTFT (ms)"), "TTFT distribution over requests");
   page.AddChart(charts::Cdf({{"TPOT", tpot}}, "TPOT (ms)"), "TPOT distribution over requests");

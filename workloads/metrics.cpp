@@ -33,6 +33,12 @@ Dist Distribution(std::vector<double> v) {
   return d;
 }
 
+double TtftMs(const RequestRecord& q) { return (q.first_token_us - q.sent_us) / 1e3; }
+
+double TpotMs(const RequestRecord& q) {
+  return q.output_len > 1 ? (q.finish_us - q.first_token_us) / 1e3 / static_cast<double>(q.output_len - 1) : 0;
+}
+
 ServingMetrics ComputeMetrics(const ServingResult& r) {
   ServingMetrics m;
   std::vector<double> ttft, tpot, itl, e2e;
@@ -42,9 +48,9 @@ ServingMetrics ComputeMetrics(const ServingResult& r) {
     ++m.completed;
     m.input_tokens += q.input_len;
     m.output_tokens += q.output_len;
-    ttft.push_back((q.first_token_us - q.sent_us) / 1e3);
+    ttft.push_back(TtftMs(q));
     e2e.push_back((q.finish_us - q.sent_us) / 1e3);
-    if (q.output_len > 1) tpot.push_back((q.finish_us - q.first_token_us) / 1e3 / static_cast<double>(q.output_len - 1));
+    if (q.output_len > 1) tpot.push_back(TpotMs(q));
     for (size_t i = 1; i < q.token_times_us.size(); ++i)
       if (q.token_times_us[i] > q.token_times_us[i - 1]) itl.push_back((q.token_times_us[i] - q.token_times_us[i - 1]) / 1e3);
     rounds += q.verify_rounds;

@@ -31,5 +31,8 @@ struct ServingMetrics {
 };
 
 ServingMetrics ComputeMetrics(const ServingResult& r);
+// One finished request's figures as bench_serving defines them (TPOT 0 for a single token).
+double TtftMs(const RequestRecord& q);
+double TpotMs(const RequestRecord& q);
 
 }  // namespace npusim

@@ -256,9 +256,11 @@ TEST(Capacity, NamesTheBindingConstraintAndKeepsTheCurve) {
   }
   EXPECT_GT(m["max_requests_by_memory"].get<int64_t>(), answer);
   out = Dir("cap_mem");
-  r = Npusim("capacity " + Runs("quickstart.yaml") + load + " --set max_running_requests=4 --set capacity_search=concurrency --quiet --out " + out);
+  r = Npusim("capacity " + Runs("quickstart.yaml") + load + " --set max_running_requests=4 --set capacity_search=both --quiet --out " + out);
   ASSERT_EQ(r.code, 0) << r.output;
   m = Metrics(out);
+  EXPECT_EQ(m["answer"]["rate_binding"], "no SLO given");  // a rate search needs an objective
+  EXPECT_TRUE(m["rate_curve"].empty());
   EXPECT_EQ(m["max_requests_by_memory"], 4);
   EXPECT_EQ(m["answer"]["binding"], "memory");
   EXPECT_EQ(m["answer"]["max_concurrency"], 4);
