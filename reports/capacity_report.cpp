@@ -248,14 +248,19 @@ double CapacityVariant::OutputThroughputAtAnswer() const {
 }
 
 size_t Recommend(const std::vector<CapacityVariant>& v) {
+  // Per chip: a deployment grows by replicas, so a variant with twice the chips must serve more
+  // than twice the load to be the better buy.
+  const auto per_chip = [](const CapacityVariant& x, double load) { return x.chips > 0 ? load / static_cast<double>(x.chips) : 0.0; };
   size_t best = 0;
   for (size_t i = 1; i < v.size(); ++i) {
-    const CapacityAnswer &x = v[i].answer, &y = v[best].answer;
-    if (x.max_concurrency != y.max_concurrency) {
-      if (x.max_concurrency > y.max_concurrency) best = i;
-    } else if (x.max_request_rate != y.max_request_rate) {
-      if (x.max_request_rate > y.max_request_rate) best = i;
-    } else if (v[i].PerChip() > v[best].PerChip()) {
+    const CapacityVariant &x = v[i], &y = v[best];
+    const double cx = per_chip(x, static_cast<double>(x.answer.max_concurrency)), cy = per_chip(y, static_cast<double>(y.answer.max_concurrency));
+    const double rx = per_chip(x, x.answer.max_request_rate), ry = per_chip(y, y.answer.max_request_rate);
+    if (cx != cy) {
+      if (cx > cy) best = i;
+    } else if (rx != ry) {
+      if (rx > ry) best = i;
+    } else if (x.PerChip() > y.PerChip()) {
       best = i;
     }
   }
@@ -298,14 +303,14 @@ void WriteCapacityComparison(const std::string& config, const std::vector<Capaci
 
   html::Page page("npusim capacity: knobs compared (" + std::filesystem::path(config).filename().string() + ")");
   page.Facts({{"recommended", "variant " + std::to_string(best) + ": " + Knobs(v[best])},
-              {"rule", "most concurrent requests within the SLOs, then the highest request rate, then output throughput per chip"}});
+              {"rule", "per chip (deployments grow by replicas): most concurrent requests within the SLOs, then the highest request rate, then output throughput"}});
   html::Chart conc, per_chip;
   conc.ylabel = "max concurrent requests within SLOs";
   per_chip.ylabel = "output tok/s per chip at the answer";
   html::Series cs{"requests", {}, {}, ""}, ps{"tok/s per chip", {}, {}, ""};
   std::vector<std::vector<std::string>> rows;
   for (size_t i = 0; i < v.size(); ++i) {
-    const std::string name = std::to_string(i) + ": " + Knobs(v[i]);
+    const std::string name = std::to_string(i) + ": " + Knobs(v[i]) + (v[i].error.empty() ? "" : " (" + v[i].answer.binding + ")");
     conc.categories.push_back(name);
     per_chip.categories.push_back(name);
     cs.y.push_back(static_cast<double>(v[i].answer.max_concurrency));

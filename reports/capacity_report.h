@@ -52,8 +52,8 @@ struct CapacityVariant {
   double OutputThroughputAtAnswer() const;
   double PerChip() const { return chips > 0 ? OutputThroughputAtAnswer() / static_cast<double>(chips) : 0.0; }
 };
-// Most concurrent requests within the SLOs, then the higher request rate, then the higher output
-// throughput per chip (a variant with more chips must earn them).
+// Per chip (a deployment grows by replicas, so more chips must earn their keep): most concurrent
+// requests within the SLOs, then the highest request rate, then output throughput.
 size_t Recommend(const std::vector<CapacityVariant>& v);
 void WriteCapacityComparison(const std::string& config, const std::vector<CapacityVariant>& v, const std::string& dir);
 std::string ComparisonSummary(const std::vector<CapacityVariant>& v);
