@@ -61,6 +61,14 @@ Chart PipeUtilisation(const std::vector<std::pair<std::string, ProfileTotal>>& k
     c.series.push_back(row);
   }
   c.height = 120 + 22 * static_cast<int>(n);
+  if (n == 1) {  // one kernel: a row of bars reads better than a one-row heatmap (which gnuplot cannot draw)
+    Chart bars;
+    bars.ylabel = c.zlabel;
+    bars.categories = c.columns;
+    bars.series = {c.series.front()};
+    bars.hlines.push_back({"100 %", 100});
+    return bars;
+  }
   return c;
 }
 

@@ -6,7 +6,10 @@
 
 #include "model/error.h"
 #include "model/npy.h"
+#include "reports/charts.h"
 #include "reports/format.h"
+#include "reports/html.h"
+#include "workloads/step_graph.h"
 
 namespace npusim {
 
@@ -225,6 +228,55 @@ std::string KernelConsoleSummary(const KernelRun& run, const DeviceConfig& d) {
   return s;
 }
 
+html::Page KernelPage(const KernelRun& run, const DeviceConfig& d) {
+  html::Page page("npusim kernel " + run.op + " on " + run.device);
+  std::vector<std::pair<std::string, std::string>> facts = {{"mode", run.mode_reason}, {"status", run.status}};
+  std::string params;
+  for (const auto& [k, v] : run.params.items()) params += (params.empty() ? "" : ", ") + k + "=" + v;
+  facts.push_back({"parameters", params});
+  if (run.status != "ok") {
+    page.Facts(facts);
+    page.Heading("Failure");
+    page.Paragraph(run.message);
+    return page;
+  }
+  const LaunchResult& l = run.launch;
+  facts.push_back({"time", Fixed(l.time_us) + " us (" + std::to_string(l.cycles) + " cycles), block_dim " + std::to_string(run.block_dim) + ", " +
+                               std::to_string(l.waves) + " wave(s)"});
+  facts.push_back({"roofline", Fixed(run.roofline_us) + " us, " + RooflineBound(run) + "-bound (" +
+                                   Fixed(l.time_us > 0 ? 100 * run.roofline_us / l.time_us : 0, 1) + " % of the time)"});
+  facts.push_back({"buffers", BufferPeaks(l, d)});
+  page.Facts(facts);
+  // The same charts a serving run draws per kernel, for this one launch.
+  ProfileTotal p;
+  p.Add(ProfileOf(run, d), 1);
+  const std::vector<std::pair<std::string, ProfileTotal>> one = {{run.op, p}};
+  page.AddChart(charts::PipeUtilisation(one), "Pipe utilisation (busy time of each pipe, % of the kernel's time)");
+  html::Chart bounds;
+  bounds.ylabel = "us";
+  bounds.categories = {"simulated", "memory bound", "cube bound", "vector bound", "link bound"};
+  bounds.series.push_back({"time", {}, {l.time_us, run.memory_bound_us, run.cube_bound_us, run.vector_bound_us, run.link_bound_us}, ""});
+  page.AddChart(bounds, "Simulated time against each roofline term");
+  html::Chart buffers;
+  buffers.ylabel = "KiB per core";
+  const std::pair<Mem, int64_t> bufs[] = {{Mem::kUb, d.ub_bytes},   {Mem::kL1, d.l1_bytes},   {Mem::kL0A, d.l0a_bytes},
+                                          {Mem::kL0B, d.l0b_bytes}, {Mem::kL0C, d.l0c_bytes}};
+  html::Series peak{"peak", {}, {}, ""}, cap{"capacity", {}, {}, ""};
+  for (const auto& [m, c] : bufs) {
+    buffers.categories.push_back(MemName(m));
+    peak.y.push_back(static_cast<double>(l.peak_bytes[static_cast<int>(m)]) / 1024);
+    cap.y.push_back(static_cast<double>(c) / 1024);
+  }
+  buffers.series = {peak, cap};
+  page.AddChart(buffers, "Local buffer peaks against their capacity");
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& r : PipeRows(run, d)) rows.push_back({r.key, Fixed(r.busy_us), Fixed(100 * r.utilisation, 1) + " %", std::to_string(r.instructions)});
+  page.Heading("Pipes");
+  page.Table({"pipe", "busy us", "utilisation", "instructions"}, rows);
+  page.Paragraph("The per-pipe timeline is trace.json (open it in Perfetto).");
+  return page;
+}
+
 void WriteKernelOutputs(const KernelRun& run, const DeviceConfig& d, const std::string& dir, const TraceRecorder* trace) {
   std::filesystem::create_directories(dir);
   auto write = [&](const std::string& name, const std::string& text) {
@@ -234,6 +286,7 @@ void WriteKernelOutputs(const KernelRun& run, const DeviceConfig& d, const std::
   };
   write("metrics.json", KernelMetrics(run, d).dump(2) + "\n");
   write("report.md", KernelReportMarkdown(run, d));
+  write("report.html", KernelPage(run, d).Render());
   if (run.status == "ok") write("op_summary.csv", OpSummaryCsv(run, d));
   if (trace) trace->Write(dir + "/trace.json");
   for (const auto& [name, t] : run.outputs) WriteNpy(dir + "/" + name + ".npy", t);

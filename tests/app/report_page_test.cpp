@@ -1,5 +1,5 @@
-// report.html in a real browser: each kind of page (run, capacity, capacity with knobs compared,
-// explore, merged sweep) opened in headless Chromium; a page fails on any console message or
+// report.html in a real browser: each kind of page (kernel, run, capacity, capacity with knobs
+// compared, explore, merged sweep) opened in headless Chromium; a page fails on any console message or
 // script error, or when a chart is missing or drawn without size. The page's closing script
 // measures its own charts and records the result on <body>; Chromium prints the DOM after load.
 #include <cstdio>
@@ -60,6 +60,17 @@ TEST(ReportPage, RunPageRenders) {
   const Result r = Npusim("run " + Src("configs/runs/quickstart.yaml") + " --set num_prompts=4 --set random_output_len=16 --quiet --out " + out);
   ASSERT_EQ(r.code, 0) << r.output;
   ExpectPageRenders(out, 6);
+}
+
+TEST(ReportPage, KernelPagesRenderAlsoForAFailure) {
+  const std::string ok = Dir("page_kernel"), failed = Dir("page_kernel_s1");
+  Result r = Npusim("kernel add --device Ascend910B3 --timing-only --quiet --out " + ok);
+  ASSERT_EQ(r.code, 0) << r.output;
+  ExpectPageRenders(ok, 3);
+  r = Npusim("kernel move_intermediate_cache --device Ascend910_9392 --set ssm_dtype=float32 --quiet --out " + failed);
+  ASSERT_EQ(r.code, 3) << r.output;
+  ExpectPageRenders(failed, 0);
+  EXPECT_THAT(Slurp(failed + "/report.html"), ::testing::HasSubstr("ub overflow, requires 2097152 bits while 1572864 bits available!"));
 }
 
 TEST(ReportPage, CapacityPagesRender) {
