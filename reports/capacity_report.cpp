@@ -221,10 +221,7 @@ void WriteCapacityOutputs(const ServingSetup& s, const CapacityAnswer& a, const 
     facts.push_back({"request-rate search", a.rate_binding});
   page.Facts(facts);
   page.Heading("HBM per rank");
-  int64_t budget = 0;
-  for (const auto& [k, v] : s.memory.Breakdown())
-    if (k.rfind("budget", 0) == 0) budget = v;
-  page.AddChart(charts::MemoryBreakdown(s.memory.Breakdown(), budget), "HBM plan per rank; KV pool " + std::to_string(s.memory.kv_tokens) + " tokens");
+  page.AddChart(charts::MemoryBreakdown(s.memory.Breakdown()), "HBM plan per rank; KV pool " + std::to_string(s.memory.kv_tokens) + " tokens");
   const std::vector<std::string> header = {"load", "verdict", "p99 TTFT ms", "p99 TPOT ms", "output tok/s", "req/s"};
   if (!a.binding.empty()) {
     page.Heading("Concurrency search (requests sent at once, doubling up to the memory limit)");

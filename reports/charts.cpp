@@ -94,17 +94,18 @@ Chart RooflinePosition(const std::vector<std::pair<std::string, ProfileTotal>>& 
 
 std::string Gib(int64_t bytes) { return report::Fixed(static_cast<double>(bytes) / (1 << 30), 2) + " GiB"; }
 
-Chart MemoryBreakdown(const std::vector<std::pair<std::string, int64_t>>& parts, int64_t budget_bytes) {
+Chart MemoryBreakdown(const std::vector<std::pair<std::string, int64_t>>& parts) {
   Chart c;
   c.ylabel = "GiB per rank";
   Series s{"GiB", {}, {}, ""};
   for (const auto& [name, b] : parts) {
+    const double gib = static_cast<double>(b) / (1 << 30);
+    if (name.rfind("budget", 0) == 0) c.hlines.push_back({name, gib});  // the limit the parts share
     if (name.rfind("budget", 0) == 0 || name == "hbm" || b == 0) continue;
     c.categories.push_back(name);
-    s.y.push_back(static_cast<double>(b) / (1 << 30));
+    s.y.push_back(gib);
   }
   c.series.push_back(s);
-  if (budget_bytes > 0) c.hlines.push_back({"budget (mem_fraction_static x HBM)", static_cast<double>(budget_bytes) / (1 << 30)});
   return c;
 }
 

@@ -21,8 +21,8 @@ html::Chart KernelShare(const std::vector<std::pair<std::string, ProfileTotal>>&
 html::Chart PipeUtilisation(const std::vector<std::pair<std::string, ProfileTotal>>& k, size_t top = 12);
 // Roofline time as % of the simulated time, labelled with the bound resource.
 html::Chart RooflinePosition(const std::vector<std::pair<std::string, ProfileTotal>>& k, size_t top = 12);
-// Bars in GiB per part of the plan, the budget as a limit line.
-html::Chart MemoryBreakdown(const std::vector<std::pair<std::string, int64_t>>& parts, int64_t budget_bytes);
+// Bars in GiB per part of MemoryPlan::Breakdown(), its "budget ..." entry as a limit line.
+html::Chart MemoryBreakdown(const std::vector<std::pair<std::string, int64_t>>& parts);
 // Fraction of values at or below x, per named set.
 html::Chart Cdf(const std::vector<std::pair<std::string, std::vector<double>>>& sets, const std::string& xlabel);
 

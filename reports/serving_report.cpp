@@ -29,14 +29,6 @@ Json DistJson(const Dist& d) {
 
 double Gib(int64_t b) { return static_cast<double>(b) / (1 << 30); }
 
-// Device time per kernel op over the run, largest first.
-std::vector<std::pair<std::string, double>> ByOp(const ServingResult& r) {
-  std::map<std::string, double> by;
-  for (const OpTotal& o : r.ops) by[o.op] += o.device_us;
-  std::vector<std::pair<std::string, double>> v(by.begin(), by.end());
-  std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
-  return v;
-}
 
 Json DiffJson(const FunctionalDiff& d) {
   return Json{{"tokens_equal", d.tokens_equal},
@@ -101,8 +93,8 @@ Json ServingMetricsJson(const ServingSetup& s, const ServingResult& r, const Ser
   j["memory_per_rank_bytes"] = mem;
   j["kv_pool_tokens"] = s.memory.kv_tokens;
   Json ops = Json::array();
-  for (const auto& [op, us] : ByOp(r))
-    ops.push_back({{"op", op}, {"device_ms", Tidy(us / 1e3)}, {"share", Tidy(r.device_busy_us > 0 ? us / r.device_busy_us : 0)}});
+  for (const auto& [op, total] : charts::ByKernel(r.ops))
+    ops.push_back({{"op", op}, {"device_ms", Tidy(total.us / 1e3)}, {"share", Tidy(r.device_busy_us > 0 ? total.us / r.device_busy_us : 0)}});
   j["kernel_share"] = ops;
   j["forward_shapes_simulated"] = r.forwards_simulated;
   if (f) {
@@ -240,10 +232,7 @@ html::Page ServingPage(const ServingSetup& s, const ServingResult& r, const Serv
   page.AddChart(charts::PipeUtilisation(kernels), "Pipe utilisation per kernel (busy time of each pipe, % of the kernel's time)");
   page.AddChart(charts::RooflinePosition(kernels), "Roofline position: roofline time as % of the simulated time, [bound resource]");
   page.Heading("HBM per rank");
-  int64_t budget = 0;
-  for (const auto& [k, v] : s.memory.Breakdown())
-    if (k.rfind("budget", 0) == 0) budget = v;
-  page.AddChart(charts::MemoryBreakdown(s.memory.Breakdown(), budget),
+  page.AddChart(charts::MemoryBreakdown(s.memory.Breakdown()),
                 "HBM plan per rank; KV pool " + std::to_string(s.memory.kv_tokens) + " tokens");
   if (f) {
     page.Heading("Functional runs");
@@ -295,9 +284,9 @@ std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const 
   line("| kernel | device ms | share |");
   line("|---|---|---|");
   int shown = 0;
-  for (const auto& [op, us] : ByOp(r)) {
+  for (const auto& [op, total] : charts::ByKernel(r.ops)) {
     if (shown++ == 12) break;
-    line("| " + op + " | " + F(us / 1e3, 1) + " | " + F(r.device_busy_us > 0 ? 100 * us / r.device_busy_us : 0, 1) + " % |");
+    line("| " + op + " | " + F(total.us / 1e3, 1) + " | " + F(r.device_busy_us > 0 ? 100 * total.us / r.device_busy_us : 0, 1) + " % |");
   }
   line("");
   if (f) {
