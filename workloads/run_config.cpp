@@ -81,9 +81,11 @@ void RunConfig::Bind(ParamVisitor& v) {
   v.Param(list("speculative_accept_rates", "per draft position: P(accepted | all earlier accepted), timing-only runs"),
           speculative_accept_rates);
 
-  v.Param(opt("host_launch_us", "us", "host cost of one eager kernel launch", 0, 1e7), host_launch_us);
-  v.Param(opt("host_graph_replay_us", "us", "host cost of replaying one captured forward", 0, 1e7), host_graph_replay_us);
-  v.Param(opt("host_step_us", "us", "host cost per step: scheduling, sampling, output handling", 0, 1e8), host_step_us);
+  v.Param(opt("host_profile", "", "host cost profile: a name under configs/hosts or a YAML path (relative to this file)"), host_profile);
+  v.Param(opt("host_launch_us", "us", "override the profile's host cost of one eager kernel launch (-1 = profile)", -1, 1e7), host_launch_us);
+  v.Param(opt("host_graph_replay_us", "us", "override the profile's host cost of one graph replay (-1 = profile)", -1, 1e7),
+          host_graph_replay_us);
+  v.Param(opt("host_step_us", "us", "override the profile's host cost per step (-1 = profile)", -1, 1e8), host_step_us);
 
   v.Param(opt("dataset_name", "", "load: random (bench_serving random) or trace (JSONL at dataset_path)"), dataset_name);
   v.Param(opt("dataset_path", "", "JSONL trace: one request per line with input_len, output_len, optional arrival_s"), dataset_path);
@@ -193,6 +195,20 @@ std::string RunConfig::ModelPath() const {
   namespace fs = std::filesystem;
   if (model.empty() || fs::path(model).is_absolute() || file.empty()) return model;
   return (fs::path(file).parent_path() / model).lexically_normal().string();
+}
+
+HostProfile RunConfig::Host() const {
+  namespace fs = std::filesystem;
+  std::string ref = host_profile;
+  // A path (has a slash or ends in .yaml) is relative to the run file, like `model`.
+  if ((ref.find('/') != std::string::npos || (ref.size() > 5 && ref.substr(ref.size() - 5) == ".yaml")) && !fs::path(ref).is_absolute() &&
+      !file.empty())
+    ref = (fs::path(file).parent_path() / ref).lexically_normal().string();
+  HostProfile h = LoadHostProfile(ref);
+  if (host_launch_us >= 0) h.launch_us = host_launch_us;
+  if (host_graph_replay_us >= 0) h.graph_replay_us = host_graph_replay_us;
+  if (host_step_us >= 0) h.step_us = host_step_us;
+  return h;
 }
 
 RunConfig ParseRunConfig(const std::string& text, const std::string& file, const std::vector<std::pair<std::string, std::string>>& sets) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "workloads/host_profile.h"
 #include "workloads/memory_plan.h"
 
 namespace npusim {
@@ -38,10 +39,12 @@ struct RunConfig {
   int64_t speculative_num_steps = 3, speculative_eagle_topk = 1, speculative_num_draft_tokens = 4;
   std::string speculative_accept_rates = "0.8,0.6,0.5";  // timing-only: P(draft i accepted | all before were)
 
-  // Host: what issuing work costs (calibration.md C3, C4, C8; values and sources in the YAML).
-  double host_launch_us = 106;      // eager: host time per kernel launch
-  double host_graph_replay_us = 150;  // graph-captured forward: one replay
-  double host_step_us = 1500;       // scheduler, sampling and output handling per step
+  // Host: what issuing work costs, from a host profile (configs/hosts/<name>.yaml, sources there);
+  // the host_* keys override one value of it for this run (-1 = the profile's).
+  std::string host_profile = "sglang-ascend";
+  double host_launch_us = -1;        // eager: host time per kernel launch
+  double host_graph_replay_us = -1;  // graph-captured forward: one replay
+  double host_step_us = -1;          // scheduler, sampling and output handling per step
 
   // Load (bench_serving arguments).
   std::string dataset_name = "random";  // random (lengths in [ratio x len, len]) or trace (dataset_path, JSONL)
@@ -68,6 +71,8 @@ struct RunConfig {
   double RequestRate() const;  // +inf for "inf"
   bool Mtp() const { return !speculative_algorithm.empty(); }
   std::string ModelPath() const;  // model resolved against the run file's folder
+  // The host profile with this run's host_* overrides applied.
+  HostProfile Host() const;
 };
 
 // Reads RUN.yaml and applies `key=value` overrides; unknown keys name the nearest valid one.

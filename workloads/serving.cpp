@@ -43,6 +43,7 @@ int64_t ShapeBucket(int64_t x, int64_t min_step) {
 ServingSetup PrepareServing(const RunConfig& run) {
   ServingSetup s;
   s.run = run;
+  s.host = run.Host();
   s.model = LoadModelConfig(run.ModelPath());
   s.device = LoadDevice(run.device);
   s.plan = run.Plan();
@@ -134,9 +135,17 @@ class Engine {
     double issue_us, dur_us;
     int forward, call;
   };
+  // The host clock runs launch by launch beside a device clock, so a launch that makes the host
+  // wait for the device (an eager DeepEP dispatch: the host reads the receive counts before it
+  // can size the next buffers) stalls the issue of everything after it. The device is idle when
+  // a step is issued: the host waits for the previous step's results.
   std::vector<Launch> Issue(double now, double& host_end) {
+    const HostProfile& h = s_.host;
     std::vector<Launch> out;
-    double t = now + s_.run.host_step_us;
+    double t = now + h.step_us;
+    for (const PlannedForward& pf : planned_)
+      if (pf.kind == "verify") t += h.mtp_round_us;
+    double dev = now;
     for (size_t f = 0; f < planned_.size(); ++f) {
       const PlannedForward& pf = planned_[f];
       const Forward& fw = Get(pf);
@@ -149,10 +158,26 @@ class Engine {
       fr.launches = static_cast<int64_t>(fw.order.size());
       fr.issue_start_us = t;
       fr.shape_key = Key(pf);
-      if (pf.graph) t += s_.run.host_graph_replay_us;
+      if (pf.graph) t += h.graph_replay_us;
+      // Glue launches (copies, casts, slices the framework issues between the modelled kernels)
+      // are spread evenly over the forward's kernel launches; their device time is not modelled.
+      int64_t device_launches = 0;
+      for (int call : fw.order) device_launches += fw.profiles[static_cast<size_t>(call)].launches;
+      const double glue_per_launch =
+          device_launches > 0 ? h.glue_launches_per_layer * static_cast<double>(fw.layers) / static_cast<double>(device_launches) : 0;
+      bool dispatch = true;  // all_to_all launches of an MoE layer alternate dispatch, combine
       for (int call : fw.order) {
-        if (!pf.graph) t += s_.run.host_launch_us;
-        out.push_back({t, fw.call_us[static_cast<size_t>(call)], static_cast<int>(f), call});
+        const size_t c = static_cast<size_t>(call);
+        if (!pf.graph) t += h.launch_us * static_cast<double>(fw.profiles[c].launches) * (1 + glue_per_launch);
+        out.push_back({t, fw.call_us[c], static_cast<int>(f), call});
+        dev = std::max(dev, t) + fw.call_us[c];
+        if (fw.calls[c].op == "all_to_all") {
+          if (!pf.graph && dispatch && h.A2aHostSync()) {
+            t = std::max(t, dev);
+            ++fr.host_syncs;
+          }
+          dispatch = !dispatch;
+        }
       }
       fr.issue_end_us = t;
       for (size_t c = 0; c < fw.calls.size(); ++c)
@@ -311,6 +336,7 @@ class Engine {
                                        ")" + (pf.kind == "verify" && !verified_ ? ", the run's first verify" : ""));
     }
     fw.order = IssueOrder(s_.model, fw.calls);
+    fw.layers = draft ? 1 : static_cast<int64_t>(s_.model.layers.size());
     for (int c : fw.order) fw.device_us += fw.call_us[static_cast<size_t>(c)];
     if (pf.kind == "verify") verified_ = true;
     return memo_.emplace(key, std::move(fw)).first->second;

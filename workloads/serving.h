@@ -1,10 +1,11 @@
 // The serving engine: a benchmark client, the host (scheduler + kernel issue) and the device as
 // SystemC processes over one simulated clock. The client sends requests at their arrival times
 // under max_concurrency; the host forms each step with the Scheduler, pays its scheduling cost,
-// then issues the step's forwards launch by launch (eager: host_launch_us each) or as one graph
-// replay (decode batches up to the largest cuda_graph_bs, padded to a captured size); the device
-// runs each launch once it is issued and the previous one is done, so host-bound phases leave it
-// idle (calibration.md C3, C4, C8). With MTP (NEXTN, topk 1) a decode step is a round: draft
+// then issues the step's forwards launch by launch (eager: the host profile's launch cost for each
+// device launch and for the framework's glue launches) or as one graph replay (decode batches up
+// to the largest cuda_graph_bs, padded to a captured size); the device runs each launch once it
+// is issued and the previous one is done, so host-bound phases leave it idle (calibration.md C3,
+// C4, C8). An eager DeepEP dispatch makes the host wait for the device (the receive counts). With MTP (NEXTN, topk 1) a decode step is a round: draft
 // forwards, the target's verify over d tokens with greedy acceptance and the state commit, and
 // the draft extend; timing-only acceptance follows speculative_accept_rates with the run's seed.
 // Kernel times come from a KernelTimer (step_cost.h), memoised per forward shape; shapes are
@@ -29,6 +30,7 @@ namespace npusim {
 
 struct ServingSetup {
   RunConfig run;
+  HostProfile host;  // run.Host(): the profile with the run's overrides
   ModelConfig model;
   DeviceConfig device;
   ParallelPlan plan;
@@ -55,6 +57,7 @@ struct ForwardRecord {
   int64_t batch = 0, tokens = 0, prefix = 0;  // the per-rank shape it was timed at
   bool graph = false;
   int64_t launches = 0;
+  int64_t host_syncs = 0;  // launches the host waited for (eager DeepEP dispatch)
   double issue_start_us = 0, issue_end_us = 0, device_start_us = 0, device_end_us = 0, device_busy_us = 0;
   double commit_us = 0;  // move_intermediate_cache + conv_state_rollback inside (verify)
   std::string shape_key;

@@ -61,7 +61,7 @@ std::vector<std::string> Fields(const std::string& line) {
 }
 
 // A profile as tab-separated fields after "ok": us, roofline_us, bound, cube_flops, hbm_bytes,
-// then busy_us per pipe.
+// launches, then busy_us per pipe.
 std::string ProfileLine(const KernelProfile& p) {
   std::string s = "ok";
   char buf[40];
@@ -74,6 +74,7 @@ std::string ProfileLine(const KernelProfile& p) {
   s += "\t" + p.bound;
   num(p.cube_flops);
   num(p.hbm_bytes);
+  num(static_cast<double>(p.launches));
   for (double b : p.busy_us) num(b);
   return s;
 }
@@ -86,10 +87,11 @@ KernelProfile ParseProfile(const std::vector<std::string>& f) {
   p.bound = f[3];
   p.cube_flops = num(4);
   p.hbm_bytes = num(5);
-  for (size_t i = 0; i < p.busy_us.size(); ++i) p.busy_us[i] = num(6 + i);
+  p.launches = static_cast<int64_t>(num(6));
+  for (size_t i = 0; i < p.busy_us.size(); ++i) p.busy_us[i] = num(7 + i);
   return p;
 }
-constexpr size_t kProfileFields = 6 + 2 * kNumPipes;
+constexpr size_t kProfileFields = 7 + 2 * kNumPipes;
 
 // Request: "<n>" then n lines "op\tkey=value\t...". Answer per call: ProfileLine, or one line
 // "sim\t<status>\t<message>" / "input\t<message>" for the whole request.

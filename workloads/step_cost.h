@@ -64,6 +64,7 @@ struct Forward {
   std::vector<double> call_us;  // per launch of calls[i]
   std::vector<KernelProfile> profiles;  // per launch of calls[i]
   std::vector<int> order;       // launches in issue order, as indices into calls
+  int64_t layers = 0;           // decoder layers the forward runs (glue launches scale with them)
   double device_us = 0;
 };
 

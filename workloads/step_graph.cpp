@@ -1,5 +1,6 @@
 #include "workloads/step_graph.h"
 
+#include <algorithm>
 #include <map>
 
 #include "model/error.h"
@@ -169,6 +170,7 @@ std::vector<KernelCall> DraftStepKernels(const ModelConfig& m, const ParallelPla
 KernelProfile ProfileOf(const KernelRun& r, const DeviceConfig& d) {
   KernelProfile p;
   p.us = r.launch.time_us;
+  p.launches = std::max<int64_t>(1, static_cast<int64_t>(r.launch_times.size()));
   p.roofline_us = r.roofline_us;
   p.bound = RooflineBound(r);
   p.cube_flops = r.launch.cube_flops;

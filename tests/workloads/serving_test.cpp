@@ -36,6 +36,7 @@ RunConfig Base() {
   c.num_prompts = 1;
   c.random_input_len = 128;
   c.random_output_len = 3;
+  c.host_profile = std::string(NPUSIM_SOURCE_DIR) + "/tests/data/test_host.yaml";  // no glue launches
   c.host_step_us = 100;
   return c;
 }
