@@ -90,6 +90,13 @@ void DeviceConfig::Bind(ParamVisitor& v) {
   v.Group("launch", "kernel launch", [&] {
     v.Param({"overhead_us", "us", "device-side cost from launch to the first block starting", 0, 1e6}, launch_overhead_us);
   });
+  v.Group("triton", "kernels compiled by Triton-Ascend (one program per grid point, run one at a time per core)", [&] {
+    v.Param({"launch_us", "us", "device-side fixed cost of a Triton-compiled launch on top of launch.overhead_us", 0, 1e4},
+            triton_launch_us);
+    v.Param({"program_cycles", "cycles", "scalar cycles per Triton program before its first instruction (program id, offsets, masks)",
+             0, 1e7},
+            triton_program_cycles);
+  });
 }
 
 std::string ConfigDir() {

@@ -58,6 +58,9 @@ struct DeviceConfig {
   double link_a2a_sync_us = 0;  // per all-to-all launch, before the first block (calibrated on C7)
   // Launch.
   double launch_overhead_us = 0;
+  // Triton-compiled kernels (fitted on calibration.md C2, see configs/calibration/fit.yaml).
+  double triton_launch_us = 0;
+  int64_t triton_program_cycles = 0;
 
   void Bind(ParamVisitor& v);
 

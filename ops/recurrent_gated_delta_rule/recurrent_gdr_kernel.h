@@ -68,6 +68,7 @@ class KernelRecurrentGdr {
   int64_t RowStride() const { return t_.layout == Layout::kKV ? t_.v_dim : t_.k_dim; }
 
   void Item(int64_t b, int64_t h, int64_t vb) {
+    if (t_.program_cycles > 0) CurrentCore().ScalarCycles(static_cast<uint64_t>(t_.program_cycles));
     const int64_t slot = slotGm_.GetValue(b);
     const int64_t j = h / (t_.heads_v / t_.heads_k);
     const uint32_t vlen = static_cast<uint32_t>(std::min(t_.block_v, t_.v_dim - vb * t_.block_v));

@@ -103,9 +103,12 @@ class RecurrentGatedDeltaRuleOp : public Op {
         p.Int("block_v"), Verify(p), Fused(p), d);
     recurrent_gdr::Gm rg{&gm["mix_qkv"], g, Fused(p) ? b : beta, &gm["ssm_states"], &gm["cache_indices"],
                          Verify(p) ? &gm["intermediate"] : nullptr, &gm["o"]};
+    // The Triton kernel: a program per item, with Triton-Ascend's fixed launch and per-program costs.
+    if (!Fused(p)) rt.program_cycles = d.triton_program_cycles;
     plan.then.push_back(op_util::AivLaunch<recurrent_gdr::KernelRecurrentGdr>(
         Fused(p) ? "recurrent_gated_delta_rule" : "fused_recurrent_gated_delta_rule", rt.split.blocks,
         ParseDType(p.Str("ssm_dtype")), rg, rt));
+    if (!Fused(p)) plan.then.back().start_delay_us = d.triton_launch_us;
     plan.tiling = {Kv("gating_block_dim", gt.split.blocks), Kv("recurrent_block_dim", rt.split.blocks), Kv("items", rt.split.total),
                    Kv("state_tile", "[" + std::to_string(rt.rows) + ", " + std::to_string(rt.cols) + "]"),
                    Kv("state_layout", Fused(p) ? "[HV, V, K]" : "[HV, K, V]")};

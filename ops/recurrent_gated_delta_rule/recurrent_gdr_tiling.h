@@ -24,6 +24,7 @@ struct Tiling {
   bool verify = false;       // write per-token states to `intermediate`, leave the pool untouched
   bool sigmoid_beta = true;  // fused: beta input is raw b, sigmoid applied in-kernel
   float scale = 1.0f;
+  int64_t program_cycles = 0;  // triton_chain: the Triton program prologue per item (device triton.program_cycles)
   kernel_util::BlockSplit split;
 };
 
