@@ -1,4 +1,6 @@
 #include "app/cli.h"
+#include "app/calibrate.h"
+#include "app/cli_util.h"
 
 #include <chrono>
 #include <cstdio>
@@ -57,6 +59,10 @@ usage:
   npusim kernel NAME [--device SOC|FILE.yaml] [--set key=value]... [--inputs DIR] [--out DIR]
                      [--timing-only | --functional] [--seed N] [--functional-limit-mb N]
   npusim kernel --list
+  npusim calibrate [DIR] [--fit [--no-write]] [--only ID[,ID...]]... [-j N] [--out DIR]
+                                   the calibration corpus (default configs/calibration) simulated against its
+                                   measurements; --fit first fits fit.yaml's constants on their fit rows and writes
+                                   them into the device / host YAMLs (not when a value ends at a bound)
   npusim validate FILE.yaml          a device, run, explore or sweep config
   npusim model CONFIG.json [--device SOC] [--tp N] [--dp N] [--ep N] [--draft-tokens D]
                [--ssm-dtype T] [--quantization w8a8_dynamic] [--mem-fraction F] [--max-running-requests N]
@@ -70,79 +76,6 @@ common options: --quiet, --log-level {trace,debug,info,warn,error}
 exit codes: 0 ok, 2 invalid input, 3 the simulated system failed (overflow, deadlock, race, ...)
 )";
 
-struct Args {
-  std::vector<std::string> positional;
-  std::vector<std::pair<std::string, std::string>> options;  // --key value, in order
-  std::vector<std::string> flags;
-};
-
-// Flags take no value; every other --option takes one.
-Args Parse(const std::vector<std::string>& argv, const std::vector<std::string>& flags, const std::vector<std::string>& options) {
-  Args a;
-  std::vector<std::string> all = flags;
-  all.insert(all.end(), options.begin(), options.end());
-  for (size_t i = 0; i < argv.size(); ++i) {
-    const std::string& s = argv[i];
-    if (s.rfind("--", 0) != 0) {
-      a.positional.push_back(s);
-      continue;
-    }
-    std::string key = s, value;
-    bool inline_value = false;
-    if (auto eq = s.find('='); eq != std::string::npos) key = s.substr(0, eq), value = s.substr(eq + 1), inline_value = true;
-    if (std::find(flags.begin(), flags.end(), key) != flags.end()) {
-      a.flags.push_back(key);
-    } else if (std::find(options.begin(), options.end(), key) != options.end()) {
-      if (!inline_value) {
-        if (i + 1 >= argv.size()) throw InputError("option " + key + " needs a value");
-        value = argv[++i];
-      }
-      a.options.emplace_back(key, value);
-    } else {
-      throw InputError("unknown option '" + key + "'" + NearestHint(key, all));
-    }
-  }
-  return a;
-}
-
-bool Has(const Args& a, const std::string& flag) { return std::find(a.flags.begin(), a.flags.end(), flag) != a.flags.end(); }
-std::string Option(const Args& a, const std::string& key, const std::string& def) {
-  std::string v = def;
-  for (const auto& [k, val] : a.options)
-    if (k == key) v = val;
-  return v;
-}
-
-void ConfigureLogging(const Args& a) {
-  spdlog::set_pattern("%l: %v");
-  spdlog::set_level(spdlog::level::info);
-  if (Has(a, "--quiet")) spdlog::set_level(spdlog::level::warn);
-  std::string level = Option(a, "--log-level", "");
-  if (!level.empty()) {
-    auto l = spdlog::level::from_str(level);
-    if (l == spdlog::level::off && level != "off")
-      throw InputError("unknown log level '" + level + "'" + NearestHint(level, {"trace", "debug", "info", "warn", "error", "off"}));
-    spdlog::set_level(l);
-  }
-}
-
-// "12/40 points, 31 s elapsed, ETA 72 s" on stderr (spdlog info): the rate so far times what is
-// left. Wall-clock figures go to the log only, never into output files.
-class EtaProgress {
- public:
-  EtaProgress(std::string what, int64_t total) : what_(std::move(what)), total_(total), start_(std::chrono::steady_clock::now()) {}
-  void Done(int64_t done, const std::string& note = "") const {
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    const double eta = done > 0 ? elapsed / static_cast<double>(done) * static_cast<double>(total_ - done) : 0;
-    spdlog::info("{}/{} {}, {:.0f} s elapsed{}{}", done, total_, what_, elapsed, done < total_ ? fmt::format(", ETA {:.0f} s", eta) : "",
-                 note.empty() ? "" : " (" + note + ")");
-  }
-
- private:
-  std::string what_;
-  int64_t total_;
-  std::chrono::steady_clock::time_point start_;
-};
 
 void PrintOp(const Op& op) {
   std::printf("%-26s %s\n", op.name().c_str(), op.summary().c_str());
@@ -431,33 +364,6 @@ int Explore(const std::vector<std::string>& argv) {
   return kExitOk;
 }
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
-
-// Runs npusim itself with `args` (a sweep point), stdout and stderr to `log`; returns the pid.
-pid_t SpawnSelf(const std::vector<std::string>& args, const std::string& log) {
-  std::fflush(nullptr);
-  const pid_t pid = fork();
-  if (pid < 0) throw std::runtime_error("sweep: fork() failed");
-  if (pid == 0) {
-    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-    }
-    std::vector<char*> argv;
-    std::string self = "/proc/self/exe";
-    argv.push_back(self.data());
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(self.c_str(), argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
 // `npusim sweep SWEEP.yaml [--shard I/N] [-j N] [--out DIR]`: every point of the shard as its
 // own npusim process (`run` or `kernel` with --set), N at a time; one row per point.
 int Sweep(std::vector<std::string> argv) {
@@ -684,8 +590,9 @@ int RunCli(const std::vector<std::string>& args) {
     if (args[0] == "sweep") return Sweep(rest);
     if (args[0] == "merge") return Merge(rest);
     if (args[0] == "capacity") return Capacity(rest);
+    if (args[0] == "calibrate") return Calibrate(rest);
     throw InputError("unknown command '" + args[0] + "'" +
-                     NearestHint(args[0], {"run", "capacity", "explore", "sweep", "merge", "kernel", "validate", "model"}));
+                     NearestHint(args[0], {"run", "capacity", "explore", "sweep", "merge", "kernel", "validate", "model", "calibrate"}));
   } catch (const InputError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return kExitInvalidInput;

@@ -1,0 +1,324 @@
+// `npusim calibrate [DIR] [--fit [--no-write]] [--only ID[,ID...]]... [-j N] [--out DIR]`: every row
+// of the calibration corpus simulated as its own npusim process (`kernel` or `run`), N at a time,
+// compared with its measurement; --fit first fits each group of fit.yaml on its fit rows
+// (Nelder-Mead on the mean squared log error, from the group's declared start, inside its
+// bounds) and writes the values into the device / host YAMLs unless a value ends at a bound.
+#include "app/calibrate.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sys/wait.h>
+
+#include <spdlog/spdlog.h>
+
+#include "app/cli_util.h"
+#include "devices/device_config.h"
+#include "model/config.h"
+#include "model/error.h"
+#include "model/text.h"
+#include "reports/calibration_report.h"
+#include "workloads/calibration.h"
+#include "workloads/host_profile.h"
+#include "workloads/run_config.h"
+
+namespace npusim {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Profiles replaced for one evaluation: SoC or host-profile name -> YAML path.
+struct Overrides {
+  std::map<std::string, std::string> device, host;
+};
+
+std::string DevicePath(const std::string& soc, const Overrides& o) {
+  auto it = o.device.find(soc);
+  return it == o.device.end() ? soc : it->second;
+}
+
+double HostLaunchUs(const std::string& host, const Overrides& o) {
+  auto it = o.host.find(host);
+  return LoadHostProfile(it == o.host.end() ? host : it->second).launch_us;
+}
+
+// The npusim arguments that simulate a row (without --out).
+std::vector<std::string> RowCommand(const CalibrationRow& r, const Overrides& o) {
+  std::vector<std::string> a;
+  if (r.kind == "kernel") {
+    a = {"kernel", r.kernel, "--device", DevicePath(r.device, o), "--timing-only"};
+    for (const auto& [k, v] : r.params) a.insert(a.end(), {"--set", k + "=" + v});
+    return a;
+  }
+  a = {"run", r.run};
+  for (const auto& [k, v] : r.sets) a.insert(a.end(), {"--set", k + "=" + v});
+  const RunConfig rc = LoadRunConfig(r.run, r.sets);
+  const DeviceConfig d = LoadDevice(rc.device);
+  if (o.device.count(d.soc)) a.insert(a.end(), {"--set", "device=" + o.device.at(d.soc)});
+  const HostProfile h = rc.Host();
+  if (o.host.count(h.name)) a.insert(a.end(), {"--set", "host_profile=" + o.host.at(h.name)});
+  return a;
+}
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : " ") + x;
+  return s;
+}
+
+// Runs `rows` (and the rows their ratios need) under `o`; results in the order of `rows`.
+std::vector<PointResult> RunRows(const Corpus& c, const std::vector<const CalibrationRow*>& rows, const Overrides& o, int64_t jobs,
+                                 const std::string& work, bool progress) {
+  std::vector<std::vector<std::string>> commands;  // distinct commands
+  std::map<std::string, size_t> index;
+  std::map<std::string, size_t> of_row;
+  for (const CalibrationRow* r : rows) {
+    if (r->status != "ok" || r->kind == "ratio") continue;
+    const std::vector<std::string> cmd = RowCommand(*r, o);
+    auto [it, fresh] = index.emplace(Join(cmd), commands.size());
+    if (fresh) commands.push_back(cmd);
+    of_row[r->id] = it->second;
+  }
+  std::vector<int> codes(commands.size(), 0);
+  std::map<pid_t, size_t> running;
+  size_t next = 0, done = 0;
+  std::optional<EtaProgress> eta;
+  if (progress) eta.emplace("calibration points", static_cast<int64_t>(commands.size()));
+  auto dir = [&](size_t i) { return work + "/" + std::to_string(i); };
+  while (next < commands.size() || !running.empty()) {
+    while (next < commands.size() && static_cast<int64_t>(running.size()) < jobs) {
+      fs::create_directories(dir(next));
+      std::vector<std::string> args = commands[next];
+      args.insert(args.end(), {"--quiet", "--out", dir(next)});
+      running[SpawnSelf(args, dir(next) + "/log.txt")] = next;
+      ++next;
+    }
+    int status = 0;
+    const pid_t pid = wait(&status);
+    if (pid < 0) break;
+    auto it = running.find(pid);
+    if (it == running.end()) continue;
+    codes[it->second] = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    running.erase(it);
+    ++done;
+    if (eta) eta->Done(static_cast<int64_t>(done));
+  }
+  std::map<std::string, PointResult> by_id;
+  for (const CalibrationRow* r : rows) {
+    PointResult p;
+    p.id = r->id;
+    if (r->status != "ok") {
+      p.status = r->status;
+    } else if (r->kind != "ratio") {
+      const size_t i = of_row.at(r->id);
+      p = ReadCalibrationPoint(*r, dir(i), codes[i], r->host_launches ? HostLaunchUs(r->host, o) : 0);
+    }
+    by_id[r->id] = p;
+  }
+  std::vector<PointResult> out;
+  for (const CalibrationRow* r : rows) {
+    PointResult p = by_id[r->id];
+    if (r->kind == "ratio" && r->status == "ok") {
+      auto num = by_id.find(r->numerator), den = by_id.find(r->denominator);
+      if (num == by_id.end() || den == by_id.end() || num->second.status != "ok" || den->second.status != "ok") {
+        p.status = "failed";
+        p.message = "needs rows " + r->numerator + " and " + r->denominator + " simulated";
+      } else {
+        p.simulated = num->second.simulated / den->second.simulated;
+        p.error = RelativeError(p.simulated, r->measured, r->measured_kind);
+        p.pass = std::fabs(p.error) <= r->tolerance;
+      }
+    }
+    out.push_back(p);
+  }
+  return out;
+}
+
+// The rows `ids` name plus the rows their ratios divide.
+std::vector<const CalibrationRow*> Select(const Corpus& c, const std::set<std::string>& ids) {
+  std::set<std::string> want = ids;
+  for (const std::string& id : ids)
+    if (const CalibrationRow* r = c.Find(id); r && r->kind == "ratio") want.insert({r->numerator, r->denominator});
+  std::vector<const CalibrationRow*> rows;
+  for (const auto& r : c.rows)
+    if (ids.empty() || want.count(r.id)) rows.push_back(&r);
+  return rows;
+}
+
+double CurrentValue(const std::string& file, const std::string& key) {
+  YAML::Node n = LoadYamlFile(file);
+  size_t start = 0;
+  while (true) {
+    const size_t dot = key.find('.', start);
+    n = n[key.substr(start, dot == std::string::npos ? std::string::npos : dot - start)];
+    if (!n) throw InputError(file + ": no key '" + key + "' (named by fit.yaml)");
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return n.as<double>();
+}
+
+std::string ValueText(const std::string& file, const std::string& key, double v) {
+  // Integer parameters stay integers (the binder rejects 12.5 cycles).
+  DeviceConfig probe;
+  ParamTable t;
+  bool integer = false;
+  if (file.find("/devices/") != std::string::npos) {
+    probe.Bind(t);
+    for (const auto& r : t.rows())
+      if (r.key == key) integer = r.value.find_first_not_of("-0123456789") == std::string::npos;
+  }
+  char buf[64];
+  if (integer) std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(std::llround(v)));
+  else std::snprintf(buf, sizeof buf, "%.4g", v);
+  return buf;
+}
+
+// Fits one group; writes its values unless one ends at a bound or `write` is false.
+std::vector<FitOutcome> FitGroupOnRows(const Corpus& c, const FitGroup& g, int64_t jobs, const std::string& work, bool write) {
+  std::vector<const CalibrationRow*> rows;
+  for (const auto& id : g.rows) rows.push_back(c.Find(id));
+  std::map<std::string, std::string> originals;  // file -> text
+  for (const auto& k : g.constants)
+    for (const auto& f : TargetFiles(k)) originals[f] = Slurp(f);
+  for (const auto& [f, text] : originals)
+    if (text.empty()) throw InputError("fit group '" + g.name + "': cannot read " + f);
+  std::vector<double> lo, hi, start;
+  for (const auto& k : g.constants) lo.push_back(k.lo), hi.push_back(k.hi), start.push_back(k.start);
+  auto texts_at = [&](const std::vector<double>& x, bool final) {
+    std::map<std::string, std::string> texts = originals;
+    for (size_t i = 0; i < g.constants.size(); ++i)
+      for (const auto& f : TargetFiles(g.constants[i])) {
+        std::string rowlist;
+        for (const auto& id : g.rows) rowlist += (rowlist.empty() ? "" : ", ") + id;
+        const std::string comment = final ? "fitted by npusim calibrate --fit (group " + g.name + ") on " + rowlist + "; bounds [" +
+                                                FormatNumber(g.constants[i].lo) + ", " + FormatNumber(g.constants[i].hi) + "]"
+                                          : "";
+        texts[f] = SetYamlScalar(texts[f], g.constants[i].key, ValueText(f, g.constants[i].key, x[i]), comment);
+      }
+    return texts;
+  };
+  int eval = 0;
+  auto loss = [&](const std::vector<double>& x) {
+    const std::string dir = work + "/" + g.name + "/" + std::to_string(eval++);
+    fs::create_directories(dir + "/points");
+    Overrides o;
+    for (const auto& [f, text] : texts_at(x, false)) {
+      const std::string copy = dir + "/" + fs::path(f).filename().string();
+      std::ofstream(copy) << text;
+      const std::string name = fs::path(f).stem().string();
+      if (f.find("/devices/") != std::string::npos) o.device[LoadDeviceFile(copy).soc] = fs::absolute(copy).string();
+      else o.host[name] = fs::absolute(copy).string();
+    }
+    double sum = 0;
+    for (const PointResult& p : RunRows(c, rows, o, jobs, dir + "/points", false)) {
+      const double e = p.status == "ok" ? std::log(1 + p.error) : 10;  // a failing point is far off
+      sum += e * e;
+    }
+    const double l = sum / static_cast<double>(rows.size());
+    std::string xs;
+    for (double v : x) xs += " " + FormatNumber(v);
+    spdlog::info("fit {}: evaluation {} at{}: rms log error {:.4f}", g.name, eval, xs, std::sqrt(l));
+    return l;
+  };
+  const FitResult r = NelderMead(loss, start, lo, hi, 60, 1e-4);
+  std::vector<FitOutcome> out;
+  bool any_bound = false;
+  for (size_t i = 0; i < g.constants.size(); ++i) {
+    FitOutcome f;
+    f.group = g.name;
+    f.target = g.constants[i].target;
+    f.key = g.constants[i].key;
+    f.before = CurrentValue(TargetFiles(g.constants[i]).front(), f.key);
+    f.value = std::stod(ValueText(TargetFiles(g.constants[i]).front(), f.key, r.x[i]));
+    f.lo = lo[i], f.hi = hi[i];
+    f.at_bound = AtBound(r.x[i], lo[i], hi[i]);
+    any_bound |= f.at_bound;
+    f.rows = g.rows;
+    f.rms_log_error = std::sqrt(r.value);
+    f.evals = r.evals;
+    out.push_back(f);
+  }
+  if (write && !any_bound)
+    for (const auto& [f, text] : texts_at(r.x, true)) {
+      const std::string tmp = f + ".tmp";
+      std::ofstream(tmp) << text;
+      fs::rename(tmp, f);
+    }
+  return out;
+}
+
+}  // namespace
+
+int Calibrate(std::vector<std::string> argv) {
+  for (auto& a : argv) {
+    if (a == "-j") a = "--jobs";
+    else if (a.rfind("-j", 0) == 0 && a.size() > 2 && a[2] != '-') a = "--jobs=" + a.substr(2);
+  }
+  Args a = Parse(argv, {"--quiet", "--fit", "--no-write"}, {"--log-level", "--only", "--jobs", "--out"});
+  ConfigureLogging(a);
+  if (a.positional.size() > 1) throw InputError("npusim calibrate takes one corpus directory (default configs/calibration)");
+  const std::string dir = a.positional.empty() ? ConfigDir() + "/calibration" : a.positional[0];
+  int64_t jobs = 2;
+  try {
+    jobs = std::stoll(Option(a, "--jobs", "2"));
+  } catch (const std::exception&) {
+    jobs = 0;
+  }
+  if (jobs < 1) throw InputError("-j takes a positive number of local processes");
+  const std::string out = Option(a, "--out", "reports/out/calibrate");
+  Corpus corpus = LoadCorpus(dir);
+  std::set<std::string> only;
+  std::vector<std::string> all;
+  for (const auto& r : corpus.rows) all.push_back(r.id);
+  for (const auto& [k, v] : a.options) {
+    if (k != "--only") continue;
+    std::string cur;
+    for (char ch : v + ",") {
+      if (ch != ',') {
+        cur += ch;
+        continue;
+      }
+      if (cur.empty()) continue;
+      if (!corpus.Find(cur)) throw InputError("--only: no row '" + cur + "' in " + dir + NearestHint(cur, all));
+      only.insert(cur);
+      cur.clear();
+    }
+  }
+  // Everything goes into <out>.partial, renamed into place once complete.
+  const std::string partial = out + ".partial";
+  fs::remove_all(partial);
+  fs::create_directories(partial);
+  CalibrationOutput o;
+  o.corpus_dir = dir;
+  if (Has(a, "--fit"))
+    for (const FitGroup& g : corpus.groups) {
+      bool wanted = only.empty();
+      for (const auto& id : g.rows) wanted |= only.count(id) > 0;
+      if (!wanted) continue;
+      spdlog::info("fitting group {} ({} constants on {} rows)", g.name, g.constants.size(), g.rows.size());
+      for (FitOutcome& f : FitGroupOnRows(corpus, g, jobs, fs::absolute(partial).string() + "/fit", !Has(a, "--no-write"))) {
+        if (f.at_bound)
+          spdlog::warn("fit {}: {} {} ended at {} in [{}, {}]: a modelling gap, not written", g.name, f.target, f.key, FormatNumber(f.value),
+                       FormatNumber(f.lo), FormatNumber(f.hi));
+        o.fits.push_back(f);
+      }
+    }
+  const std::vector<const CalibrationRow*> rows = Select(corpus, only);
+  o.results = RunRows(corpus, rows, Overrides{}, jobs, fs::absolute(partial).string() + "/points", true);
+  o.verdict = Summarise(corpus, o.results);
+  WriteCalibrationOutputs(corpus, o, partial);
+  fs::remove_all(out);
+  fs::rename(partial, out);
+  if (Has(a, "--quiet")) std::cout << o.verdict.Line() << "\n";
+  else std::cout << CalibrationSummary(corpus, o);
+  if (spdlog::get_level() <= spdlog::level::info) std::cout << "written " << out << "/\n";
+  return 0;
+}
+
+}  // namespace npusim

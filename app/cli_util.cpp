@@ -1,0 +1,93 @@
+#include "app/cli_util.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "model/error.h"
+#include "model/text.h"
+
+namespace npusim {
+
+Args Parse(const std::vector<std::string>& argv, const std::vector<std::string>& flags, const std::vector<std::string>& options) {
+  Args a;
+  std::vector<std::string> all = flags;
+  all.insert(all.end(), options.begin(), options.end());
+  for (size_t i = 0; i < argv.size(); ++i) {
+    const std::string& s = argv[i];
+    if (s.rfind("--", 0) != 0) {
+      a.positional.push_back(s);
+      continue;
+    }
+    std::string key = s, value;
+    bool inline_value = false;
+    if (auto eq = s.find('='); eq != std::string::npos) key = s.substr(0, eq), value = s.substr(eq + 1), inline_value = true;
+    if (std::find(flags.begin(), flags.end(), key) != flags.end()) {
+      a.flags.push_back(key);
+    } else if (std::find(options.begin(), options.end(), key) != options.end()) {
+      if (!inline_value) {
+        if (i + 1 >= argv.size()) throw InputError("option " + key + " needs a value");
+        value = argv[++i];
+      }
+      a.options.emplace_back(key, value);
+    } else {
+      throw InputError("unknown option '" + key + "'" + NearestHint(key, all));
+    }
+  }
+  return a;
+}
+
+bool Has(const Args& a, const std::string& flag) { return std::find(a.flags.begin(), a.flags.end(), flag) != a.flags.end(); }
+std::string Option(const Args& a, const std::string& key, const std::string& def) {
+  std::string v = def;
+  for (const auto& [k, val] : a.options)
+    if (k == key) v = val;
+  return v;
+}
+
+void ConfigureLogging(const Args& a) {
+  spdlog::set_pattern("%l: %v");
+  spdlog::set_level(spdlog::level::info);
+  if (Has(a, "--quiet")) spdlog::set_level(spdlog::level::warn);
+  std::string level = Option(a, "--log-level", "");
+  if (!level.empty()) {
+    auto l = spdlog::level::from_str(level);
+    if (l == spdlog::level::off && level != "off")
+      throw InputError("unknown log level '" + level + "'" + NearestHint(level, {"trace", "debug", "info", "warn", "error", "off"}));
+    spdlog::set_level(l);
+  }
+}
+
+
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+pid_t SpawnSelf(const std::vector<std::string>& args, const std::string& log) {
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("sweep: fork() failed");
+  if (pid == 0) {
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    std::vector<char*> argv;
+    std::string self = "/proc/self/exe";
+    argv.push_back(self.data());
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(self.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+}  // namespace npusim

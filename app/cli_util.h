@@ -1,0 +1,49 @@
+// Helpers shared by the npusim commands: option parsing, logging set-up, progress with an ETA,
+// and running npusim itself as a child process (sweep points, calibration points).
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
+#include <sys/types.h>
+
+#include <spdlog/spdlog.h>
+
+namespace npusim {
+
+struct Args {
+  std::vector<std::string> positional;
+  std::vector<std::pair<std::string, std::string>> options;  // --key value, in order
+  std::vector<std::string> flags;
+};
+
+// Flags take no value; every other --option takes one.
+Args Parse(const std::vector<std::string>& argv, const std::vector<std::string>& flags, const std::vector<std::string>& options);
+bool Has(const Args& a, const std::string& flag);
+std::string Option(const Args& a, const std::string& key, const std::string& def);
+void ConfigureLogging(const Args& a);
+
+// "12/40 points, 31 s elapsed, ETA 72 s" on stderr (spdlog info): the rate so far times what is
+// left. Wall-clock figures go to the log only, never into output files.
+class EtaProgress {
+ public:
+  EtaProgress(std::string what, int64_t total) : what_(std::move(what)), total_(total), start_(std::chrono::steady_clock::now()) {}
+  void Done(int64_t done, const std::string& note = "") const {
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double eta = done > 0 ? elapsed / static_cast<double>(done) * static_cast<double>(total_ - done) : 0;
+    spdlog::info("{}/{} {}, {:.0f} s elapsed{}{}", done, total_, what_, elapsed, done < total_ ? fmt::format(", ETA {:.0f} s", eta) : "",
+                 note.empty() ? "" : " (" + note + ")");
+  }
+
+ private:
+  std::string what_;
+  int64_t total_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+std::string Slurp(const std::string& path);
+// Runs npusim itself with `args`, stdout and stderr to `log`; returns the pid.
+pid_t SpawnSelf(const std::vector<std::string>& args, const std::string& log);
+
+}  // namespace npusim

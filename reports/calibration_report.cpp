@@ -1,0 +1,292 @@
+#include "reports/calibration_report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "model/config.h"
+#include "model/error.h"
+#include "reports/format.h"
+#include "reports/html.h"
+
+namespace npusim {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+using report::Fixed;
+using report::Tidy;
+
+std::string Pct(double e) { return (e >= 0 ? "+" : "") + Fixed(100 * e, 1) + " %"; }
+
+std::string Num(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.4g", v);
+  return buf;
+}
+
+// Indices of the simulated results, largest |error| first (ties by id: stable and deterministic).
+std::vector<size_t> ByError(const std::vector<PointResult>& rs) {
+  std::vector<size_t> idx;
+  for (size_t i = 0; i < rs.size(); ++i) idx.push_back(i);
+  std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) {
+    const bool sa = rs[a].status == "ok", sb = rs[b].status == "ok";
+    if (sa != sb) return sa;
+    return std::fabs(rs[a].error) > std::fabs(rs[b].error);
+  });
+  return idx;
+}
+
+std::string What(const CalibrationRow& r) {
+  if (r.kind == "ratio") return r.numerator + " / " + r.denominator;
+  if (r.kind == "kernel") {
+    std::string s = r.kernel + (r.launch.empty() ? "" : "." + r.launch) + " on " + r.device;
+    for (const auto& [k, v] : r.params) s += " " + k + "=" + v;
+    if (r.host_launches) s += " + " + std::to_string(r.host_launches) + " eager launch";
+    return s;
+  }
+  std::string s = std::filesystem::path(r.run).filename().string();
+  for (const auto& [k, v] : r.sets) s += " " + k + "=" + v;
+  return s + " → " + r.metric;
+}
+
+html::Page Page(const Corpus& c, const CalibrationOutput& o) {
+  html::Page page("npusim calibrate: " + c.dir);
+  page.Paragraph(o.verdict.Line());
+  // Simulated vs measured, log-log, y = x and the +-25 % band; one series per role.
+  html::Chart chart;
+  chart.kind = html::Chart::Kind::kXY;
+  chart.title = "simulated vs measured (each row in its own unit)";
+  chart.xlabel = "measured";
+  chart.ylabel = "simulated";
+  chart.logx = chart.logy = true;
+  chart.height = 420;
+  double lo = 1e300, hi = 0;
+  std::map<std::string, html::Series> by_role;
+  for (const auto& p : o.results) {
+    const CalibrationRow* r = c.Find(p.id);
+    if (!r || p.status != "ok" || r->kind == "ratio") continue;
+    html::Series& s = by_role[r->role];
+    s.name = r->role + " rows";
+    s.style = "points";
+    s.x.push_back(r->measured);
+    s.y.push_back(p.simulated);
+    lo = std::min({lo, r->measured, p.simulated});
+    hi = std::max({hi, r->measured, p.simulated});
+  }
+  if (hi > 0) {
+    for (auto& [role, s] : by_role) chart.series.push_back(s);
+    for (const auto& [name, f] : {std::pair<const char*, double>{"y = x", 1.0}, {"+25 %", 1.25}, {"-25 %", 0.75}}) {
+      html::Series line;
+      line.name = name;
+      line.style = "lines";
+      line.x = {lo / 2, hi * 2};
+      line.y = {lo / 2 * f, hi * 2 * f};
+      chart.series.push_back(line);
+    }
+    page.AddChart(chart, "Each simulated corpus row against its measurement; the band is the default 25 % tolerance (rows may set their own).");
+  }
+  // Per-row signed error as bars, sorted by error.
+  html::Chart bars;
+  bars.kind = html::Chart::Kind::kBars;
+  bars.title = "error per row (simulated / measured - 1, %)";
+  bars.ylabel = "%";
+  html::Series err;
+  err.name = "error";
+  for (size_t i : ByError(o.results)) {
+    const PointResult& p = o.results[i];
+    if (p.status != "ok") continue;
+    bars.categories.push_back(p.id);
+    err.y.push_back(100 * p.error);
+  }
+  bars.series.push_back(err);
+  bars.height = std::max(320, 14 * static_cast<int>(bars.categories.size()));
+  if (!bars.categories.empty()) page.AddChart(bars, "Signed error of every simulated row (ratio rows included).");
+  std::vector<std::vector<std::string>> rows;
+  for (size_t i : ByError(o.results)) {
+    const PointResult& p = o.results[i];
+    const CalibrationRow* r = c.Find(p.id);
+    rows.push_back({p.id, r->role, p.status == "ok" ? Num(p.simulated) : "-", Num(r->measured) + (r->measured_kind == "cap" ? " (cap)" : ""),
+                    p.status == "ok" ? Pct(p.error) : "-", Fixed(100 * r->tolerance, 0) + " %",
+                    p.status == "ok" ? (p.pass ? "yes" : "no") : p.status, What(*r)});
+  }
+  page.Heading("Rows");
+  page.Table({"id", "role", "simulated", "measured", "error", "tolerance", "within", "setup"}, rows);
+  if (!o.fits.empty()) {
+    page.Heading("Fitted constants");
+    std::vector<std::vector<std::string>> f;
+    for (const auto& x : o.fits) {
+      std::string rowlist;
+      for (const auto& id : x.rows) rowlist += (rowlist.empty() ? "" : ", ") + id;
+      f.push_back({x.group, x.target + " " + x.key, Num(x.before), Num(x.value), "[" + Num(x.lo) + ", " + Num(x.hi) + "]",
+                   x.at_bound ? "at bound: modelling gap, not written" : "written", rowlist, Fixed(100 * x.rms_log_error, 1) + " %"});
+    }
+    page.Table({"group", "constant", "before", "fitted", "bounds", "outcome", "fit rows", "rms log error"}, f);
+  }
+  return page;
+}
+
+}  // namespace
+
+PointResult ReadCalibrationPoint(const CalibrationRow& row, const std::string& point_dir, int exit_code, double host_launch_us) {
+  PointResult p;
+  p.id = row.id;
+  std::ifstream in(point_dir + "/metrics.json");
+  Json m;
+  try {
+    if (in) m = Json::parse(in);
+  } catch (const std::exception&) {
+  }
+  if (!m.is_object()) {
+    p.status = "failed";
+    std::ifstream log(point_dir + "/log.txt");
+    std::string line, last;
+    while (std::getline(log, line))
+      if (line.rfind("error", 0) == 0) last = line;
+    p.message = "exit " + std::to_string(exit_code) + (last.empty() ? "" : ": " + last);
+    return p;
+  }
+  if (m.value("status", "ok") != "ok") {
+    p.status = "failed";
+    p.message = m.value("status", "") + ": " + m.value("message", "");
+    return p;
+  }
+  const Json* at = &m;
+  Json stages;  // `launch: a+b`: the named stages' time_us summed
+  if (!row.launch.empty()) {
+    double sum = 0;
+    size_t start = 0;
+    while (start <= row.launch.size()) {
+      const size_t plus = row.launch.find('+', start);
+      const std::string want = row.launch.substr(start, plus == std::string::npos ? std::string::npos : plus - start);
+      const Json* hit = nullptr;
+      if (m.contains("launches"))
+        for (const auto& l : m["launches"]) {
+          const std::string n = l.value("name", "");
+          const size_t dot = n.rfind('.');
+          if (n == want || (dot != std::string::npos && n.substr(dot + 1) == want)) hit = &l;
+        }
+      if (!hit || !hit->contains(row.metric)) {
+        p.status = "failed";
+        p.message = "no launch '" + want + "' with " + row.metric + " in " + point_dir + "/metrics.json";
+        return p;
+      }
+      sum += (*hit)[row.metric].get<double>();
+      if (plus == std::string::npos) break;
+      start = plus + 1;
+    }
+    stages[row.metric] = sum;
+    at = &stages;
+  }
+  std::string path = row.metric;
+  size_t start = 0;
+  while (at && start <= path.size()) {
+    const size_t dot = path.find('.', start);
+    const std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    at = at->contains(key) ? &(*at)[key] : nullptr;
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  if (!at || !at->is_number()) {
+    p.status = "failed";
+    p.message = "no number at '" + row.metric + "' in " + point_dir + "/metrics.json";
+    return p;
+  }
+  p.simulated = at->get<double>() + static_cast<double>(row.host_launches) * host_launch_us;
+  p.error = RelativeError(p.simulated, row.measured, row.measured_kind);
+  p.pass = std::fabs(p.error) <= row.tolerance;
+  return p;
+}
+
+void WriteCalibrationOutputs(const Corpus& c, const CalibrationOutput& o, const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw InputError("--out " + dir + ": " + ec.message());
+  const Verdict& v = o.verdict;
+  Json j{{"corpus", o.corpus_dir},
+         {"verdict", {{"line", v.Line()},
+                      {"rows", v.rows},
+                      {"simulated", v.simulated},
+                      {"needs_feature", v.needs},
+                      {"failed", v.failed},
+                      {"check_rows", v.check_rows},
+                      {"check_within_tolerance", v.check_pass},
+                      {"check_median_abs_error", Tidy(v.check_median_abs)},
+                      {"check_worst_abs_error", Tidy(v.check_worst_abs)},
+                      {"check_worst_row", v.worst_check},
+                      {"fit_rows", v.fit_rows},
+                      {"fit_within_tolerance", v.fit_pass},
+                      {"fit_median_abs_error", Tidy(v.fit_median_abs)}}}};
+  Json rows = Json::array();
+  std::ofstream csv(dir + "/points.csv");
+  csv << "id,role,kind,status,simulated,measured,measured_kind,error,tolerance,within,family,source\n";
+  auto q = [](std::string s) {
+    std::string out = "\"";
+    for (char ch : s) out += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+    return out + "\"";
+  };
+  for (const auto& p : o.results) {
+    const CalibrationRow& r = *c.Find(p.id);
+    Json row{{"id", p.id}, {"role", r.role}, {"kind", r.kind}, {"status", p.status}};
+    if (p.status == "ok") {
+      row["simulated"] = Tidy(p.simulated);
+      row["error"] = Tidy(p.error);
+      row["within_tolerance"] = p.pass;
+    }
+    if (!p.message.empty()) row["message"] = p.message;
+    row["measured"] = r.measured;
+    row["measured_kind"] = r.measured_kind;
+    row["tolerance"] = r.tolerance;
+    row["family"] = r.family;
+    row["setup"] = What(r);
+    row["source"] = r.source;
+    rows.push_back(row);
+    csv << p.id << "," << r.role << "," << r.kind << "," << q(p.status) << "," << (p.status == "ok" ? Num(p.simulated) : "") << ","
+        << Num(r.measured) << "," << r.measured_kind << "," << (p.status == "ok" ? Num(p.error) : "") << "," << r.tolerance << ","
+        << (p.status == "ok" ? (p.pass ? "yes" : "no") : "") << "," << q(r.family) << "," << q(r.source) << "\n";
+  }
+  j["rows"] = rows;
+  Json fits = Json::array();
+  for (const auto& f : o.fits)
+    fits.push_back({{"group", f.group},
+                    {"target", f.target},
+                    {"key", f.key},
+                    {"before", f.before},
+                    {"value", Tidy(f.value)},
+                    {"bounds", {f.lo, f.hi}},
+                    {"at_bound", f.at_bound},
+                    {"rows", f.rows},
+                    {"rms_log_error", Tidy(f.rms_log_error)},
+                    {"evaluations", f.evals}});
+  j["fits"] = fits;
+  std::ofstream(dir + "/metrics.json") << j.dump(2) << "\n";
+  std::ofstream(dir + "/report.md") << "# npusim calibrate\n\n- corpus: `" << o.corpus_dir << "`\n\n" << CalibrationSummary(c, o);
+  Page(c, o).Write(dir + "/report.html");
+}
+
+std::string CalibrationSummary(const Corpus& c, const CalibrationOutput& o) {
+  std::string s = "| id | role | simulated | measured | error | tolerance | within | setup |\n|---|---|---|---|---|---|---|---|\n";
+  for (size_t i : ByError(o.results)) {
+    const PointResult& p = o.results[i];
+    const CalibrationRow& r = *c.Find(p.id);
+    s += "| " + p.id + " | " + r.role + " | " + (p.status == "ok" ? Num(p.simulated) : "-") + " | " + Num(r.measured) +
+         (r.measured_kind == "cap" ? " (cap)" : "") + " | " + (p.status == "ok" ? Pct(p.error) : "-") + " | " + Fixed(100 * r.tolerance, 0) +
+         " % | " + (p.status == "ok" ? (p.pass ? "yes" : "**no**") : p.status + (p.message.empty() ? "" : ": " + p.message)) + " | " +
+         What(r) + " |\n";
+  }
+  if (!o.fits.empty()) {
+    s += "\n| fit group | constant | before | fitted | bounds | outcome | rms log error on its rows |\n|---|---|---|---|---|---|---|\n";
+    for (const auto& f : o.fits)
+      s += "| " + f.group + " | " + f.target + " " + f.key + " | " + Num(f.before) + " | " + Num(f.value) + " | [" + Num(f.lo) + ", " +
+           Num(f.hi) + "] | " + (f.at_bound ? "at bound: modelling gap, not written" : "written") + " | " +
+           Fixed(100 * f.rms_log_error, 1) + " % |\n";
+  }
+  s += "\n" + o.verdict.Line() + "\n";
+  return s;
+}
+
+}  // namespace npusim

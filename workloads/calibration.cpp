@@ -1,0 +1,394 @@
+#include "workloads/calibration.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include "devices/device_config.h"
+#include "model/config.h"
+#include "model/error.h"
+#include "model/text.h"
+
+namespace npusim {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::vector<std::string> kRowKeys = {"id",     "source", "note",          "role",          "status", "tolerance", "kernel",
+                                           "device", "params", "launch",        "host_launches", "host",   "run",       "set",
+                                           "metric", "ratio",  "measured",      "measured_kind", "family"};
+
+std::string Str(const YAML::Node& n, const std::string& file, const char* key, const std::string& def = "") {
+  const YAML::Node v = n[key];
+  if (!v) return def;
+  if (!v.IsScalar()) throw InputError(Where(file, v) + ": '" + key + "' takes a single value");
+  return v.Scalar();
+}
+
+double Num(const YAML::Node& n, const std::string& file, const char* key, double def, double lo, double hi) {
+  const YAML::Node v = n[key];
+  if (!v) return def;
+  double x = 0;
+  try {
+    x = v.as<double>();
+  } catch (const YAML::Exception&) {
+    throw InputError(Where(file, v) + ": '" + key + "' takes a number, got '" + (v.IsScalar() ? v.Scalar() : "a collection") + "'");
+  }
+  if (!(x >= lo && x <= hi))
+    throw InputError(Where(file, v) + ": '" + key + "' = " + FormatNumber(x) + " is outside [" + FormatNumber(lo) + ", " + FormatNumber(hi) + "]");
+  return x;
+}
+
+KeyValues Map(const YAML::Node& n, const std::string& file, const char* key) {
+  KeyValues out;
+  const YAML::Node v = n[key];
+  if (!v) return out;
+  if (!v.IsMap()) throw InputError(Where(file, v) + ": '" + key + "' maps names to values");
+  for (const auto& kv : v) {
+    if (!kv.second.IsScalar() && !kv.second.IsSequence())
+      throw InputError(Where(file, kv.second) + ": '" + key + "." + kv.first.as<std::string>() + "' takes a value or a list");
+    std::string value;
+    if (kv.second.IsScalar()) {
+      value = kv.second.Scalar();
+    } else {
+      for (const auto& item : kv.second) value += (value.empty() ? "" : ",") + item.as<std::string>();
+    }
+    out.emplace_back(kv.first.as<std::string>(), value);
+  }
+  return out;
+}
+
+void OneOf(const YAML::Node& n, const std::string& file, const char* key, const std::string& value, const std::vector<std::string>& valid) {
+  if (std::find(valid.begin(), valid.end(), value) == valid.end())
+    throw InputError(Where(file, n[key]) + ": '" + key + "' cannot be '" + value + "'" + NearestHint(value, valid));
+}
+
+CalibrationRow ReadRow(const std::string& file) {
+  const YAML::Node n = LoadYamlFile(file);
+  if (!n.IsMap()) throw InputError(file + ": a calibration row is a mapping (id, source, role, measured, ...)");
+  RequireKnownKeys(n, file, kRowKeys);
+  CalibrationRow r;
+  r.file = file;
+  r.id = Str(n, file, "id");
+  if (r.id.empty()) throw InputError(file + ": missing key 'id'");
+  r.source = Str(n, file, "source");
+  if (r.source.empty()) throw InputError(file + ": missing key 'source' (every measured point names where it comes from)");
+  r.note = Str(n, file, "note");
+  r.role = Str(n, file, "role", "check");
+  OneOf(n, file, "role", r.role, {"fit", "check"});
+  r.status = Str(n, file, "status", "ok");
+  if (r.status != "ok" && r.status.rfind("needs ", 0) != 0)
+    throw InputError(Where(file, n["status"]) + ": 'status' is ok or 'needs <feature>', got '" + r.status + "'");
+  r.tolerance = Num(n, file, "tolerance", 0.25, 0.001, 10);
+  r.family = Str(n, file, "family");
+  r.measured = Num(n, file, "measured", 0, 1e-12, 1e15);
+  if (!n["measured"]) throw InputError(file + ": missing key 'measured'");
+  r.measured_kind = Str(n, file, "measured_kind", "value");
+  OneOf(n, file, "measured_kind", r.measured_kind, {"value", "cap"});
+  const int kinds = (n["kernel"] ? 1 : 0) + (n["run"] ? 1 : 0) + (n["ratio"] ? 1 : 0);
+  if (kinds != 1) throw InputError(file + ": a row has exactly one of 'kernel', 'run' or 'ratio'");
+  if (n["kernel"]) {
+    r.kind = "kernel";
+    r.kernel = Str(n, file, "kernel");
+    r.device = Str(n, file, "device", "Ascend910B3");
+    r.params = Map(n, file, "params");
+    r.launch = Str(n, file, "launch");
+    r.host_launches = static_cast<int64_t>(Num(n, file, "host_launches", 0, 0, 1e6));
+    r.host = Str(n, file, "host", r.host_launches ? "sglang-ascend" : "");
+    r.metric = Str(n, file, "metric", "time_us");
+  } else if (n["run"]) {
+    r.kind = "run";
+    const std::string run = Str(n, file, "run");
+    r.run = fs::path(run).is_absolute() ? run : (fs::path(file).parent_path() / run).lexically_normal().string();
+    r.sets = Map(n, file, "set");
+    r.metric = Str(n, file, "metric");
+    if (r.metric.empty()) throw InputError(file + ": a run row needs 'metric' (a dotted path into metrics.json, e.g. tpot_ms.mean)");
+  } else {
+    r.kind = "ratio";
+    const YAML::Node v = n["ratio"];
+    if (!v.IsSequence() || v.size() != 2) throw InputError(Where(file, v) + ": 'ratio' lists two row ids: [numerator, denominator]");
+    r.numerator = v[0].as<std::string>();
+    r.denominator = v[1].as<std::string>();
+  }
+  for (const char* k : {"params", "launch", "host_launches", "host"})
+    if (n[k] && r.kind != "kernel") throw InputError(Where(file, n[k]) + ": '" + k + "' belongs to kernel rows");
+  if (n["set"] && r.kind != "run") throw InputError(Where(file, n["set"]) + ": 'set' belongs to run rows");
+  return r;
+}
+
+std::vector<FitGroup> ReadGroups(const std::string& file) {
+  std::vector<FitGroup> groups;
+  if (!fs::exists(file)) return groups;
+  const YAML::Node root = LoadYamlFile(file);
+  if (!root.IsMap() || !root["groups"] || !root["groups"].IsSequence())
+    throw InputError(file + ": fit.yaml holds 'groups', a list of {name, why, constants, rows}");
+  RequireKnownKeys(root, file, {"groups"});
+  for (const auto& g : root["groups"]) {
+    RequireKnownKeys(g, file, {"name", "why", "constants", "rows"});
+    FitGroup fg;
+    fg.name = Str(g, file, "name");
+    fg.why = Str(g, file, "why");
+    if (!g["constants"] || !g["constants"].IsSequence() || !g["rows"] || !g["rows"].IsSequence())
+      throw InputError(Where(file, g) + ": a fit group lists 'constants' and 'rows'");
+    for (const auto& c : g["constants"]) {
+      RequireKnownKeys(c, file, {"target", "key", "bounds", "start", "why"});
+      FitConstant fc;
+      fc.target = Str(c, file, "target");
+      fc.key = Str(c, file, "key");
+      fc.why = Str(c, file, "why");
+      const YAML::Node b = c["bounds"];
+      if (!b || !b.IsSequence() || b.size() != 2) throw InputError(Where(file, c) + ": 'bounds' is [lo, hi]");
+      fc.lo = b[0].as<double>();
+      fc.hi = b[1].as<double>();
+      if (!(fc.lo < fc.hi)) throw InputError(Where(file, b) + ": bounds need lo < hi");
+      fc.start = Num(c, file, "start", (fc.lo + fc.hi) / 2, fc.lo, fc.hi);
+      if (fc.target.rfind("device:", 0) != 0 && fc.target.rfind("host:", 0) != 0)
+        throw InputError(Where(file, c["target"]) + ": 'target' is device:<SoC>[,<SoC>...] or host:<profile>");
+      fg.constants.push_back(fc);
+    }
+    for (const auto& r : g["rows"]) fg.rows.push_back(r.as<std::string>());
+    groups.push_back(fg);
+  }
+  return groups;
+}
+
+std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s + sep) {
+    if (c == sep) {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else if (c != ' ') {
+      cur += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+const CalibrationRow* Corpus::Find(const std::string& id) const {
+  for (const auto& r : rows)
+    if (r.id == id) return &r;
+  return nullptr;
+}
+
+Corpus LoadCorpus(const std::string& dir) {
+  if (!fs::is_directory(dir)) throw InputError("calibration corpus '" + dir + "' is not a directory");
+  Corpus c;
+  c.dir = dir;
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (e.path().extension() == ".yaml" && name != "fit.yaml" && name != "state.yaml") files.push_back(e.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  std::set<std::string> ids;
+  for (const auto& f : files) {
+    CalibrationRow r = ReadRow(f);
+    if (!ids.insert(r.id).second) throw InputError(f + ": row id '" + r.id + "' is used by another row");
+    c.rows.push_back(std::move(r));
+  }
+  std::sort(c.rows.begin(), c.rows.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  std::vector<std::string> all(ids.begin(), ids.end());
+  for (const auto& r : c.rows)
+    if (r.kind == "ratio")
+      for (const auto& id : {r.numerator, r.denominator})
+        if (!ids.count(id)) throw InputError(r.file + ": 'ratio' names row '" + id + "', which does not exist" + NearestHint(id, all));
+  c.groups = ReadGroups(dir + "/fit.yaml");
+  std::set<std::string> grouped;
+  for (const auto& g : c.groups)
+    for (const auto& id : g.rows) {
+      const CalibrationRow* r = c.Find(id);
+      if (!r) throw InputError(dir + "/fit.yaml: group '" + g.name + "' names row '" + id + "', which does not exist" + NearestHint(id, all));
+      if (r->role != "fit") throw InputError(dir + "/fit.yaml: group '" + g.name + "' fits on '" + id + "', a " + r->role + " row");
+      grouped.insert(id);
+    }
+  for (const auto& r : c.rows)
+    if (r.role == "fit" && !grouped.count(r.id) && r.status == "ok")
+      throw InputError(r.file + ": row '" + r.id + "' has role fit but no group of fit.yaml fits on it");
+  return c;
+}
+
+std::vector<std::string> TargetFiles(const FitConstant& c) {
+  const auto colon = c.target.find(':');
+  const std::string kind = c.target.substr(0, colon);
+  std::vector<std::string> out;
+  for (const auto& name : Split(c.target.substr(colon + 1), ','))
+    out.push_back(ConfigDir() + (kind == "device" ? "/devices/" : "/hosts/") + name + ".yaml");
+  return out;
+}
+
+std::string SetYamlScalar(const std::string& text, const std::string& dotted_key, const std::string& value, const std::string& comment) {
+  const std::vector<std::string> want = Split(dotted_key, '.');
+  std::vector<std::pair<int, std::string>> stack;  // (indentation, key) of the mappings we are in
+  std::istringstream in(text);
+  std::string out, l;
+  bool done = false;
+  while (std::getline(in, l)) {
+    const size_t first = l.find_first_not_of(' ');
+    const size_t colon = l.find(':');
+    if (!done && first != std::string::npos && l[first] != '#' && colon != std::string::npos && colon > first) {
+      const int ind = static_cast<int>(first);
+      while (!stack.empty() && stack.back().first >= ind) stack.pop_back();
+      stack.emplace_back(ind, l.substr(first, colon - first));
+      bool match = stack.size() == want.size();
+      for (size_t i = 0; match && i < want.size(); ++i) match = stack[i].second == want[i];
+      if (match) {
+        // Keep the comment (or put the new one) at the column it had.
+        const size_t hash = l.find(" #", colon);
+        const std::string old = hash == std::string::npos ? "" : l.substr(l.find('#', hash));
+        const std::string note = comment.empty() ? old : "# " + comment;
+        std::string line = l.substr(0, colon + 1) + " " + value;
+        if (!note.empty()) {
+          const size_t column = hash == std::string::npos ? line.size() + 2 : hash + 1;
+          line += std::string(column > line.size() ? column - line.size() : 1, ' ') + note;
+        }
+        l = line;
+        done = true;
+      }
+    }
+    out += l + "\n";
+  }
+  if (!done) throw InputError("no key '" + dotted_key + "' to set in the YAML");
+  return out;
+}
+
+double RelativeError(double simulated, double measured, const std::string& measured_kind) {
+  const double e = simulated / measured - 1;
+  if (measured_kind == "cap" && e < 0) return 0;
+  return e;
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+Verdict Summarise(const Corpus& c, const std::vector<PointResult>& results) {
+  Verdict v;
+  std::vector<double> check, fit;
+  for (const auto& p : results) {
+    const CalibrationRow* r = c.Find(p.id);
+    if (!r) continue;
+    ++v.rows;
+    if (p.status.rfind("needs", 0) == 0) {
+      ++v.needs;
+      continue;
+    }
+    if (p.status != "ok") {
+      ++v.failed;
+      continue;
+    }
+    ++v.simulated;
+    const double a = std::fabs(p.error);
+    if (r->role == "check") {
+      ++v.check_rows;
+      v.check_pass += p.pass;
+      check.push_back(a);
+      if (a >= v.check_worst_abs) {
+        v.check_worst_abs = a;
+        v.worst_check = p.id;
+      }
+    } else {
+      ++v.fit_rows;
+      v.fit_pass += p.pass;
+      fit.push_back(a);
+    }
+  }
+  v.check_median_abs = Median(check);
+  v.fit_median_abs = Median(fit);
+  return v;
+}
+
+std::string Verdict::Line() const {
+  std::ostringstream s;
+  s << "calibration: " << simulated << " of " << rows << " rows simulated (" << needs << " need a feature, " << failed << " failed); check rows "
+    << check_pass << "/" << check_rows << " within tolerance, median |error| " << FormatNumber(std::round(check_median_abs * 1000) / 10)
+    << " %, worst " << FormatNumber(std::round(check_worst_abs * 1000) / 10) << " % (" << (worst_check.empty() ? "-" : worst_check)
+    << "); fit rows " << fit_pass << "/" << fit_rows << ", median |error| " << FormatNumber(std::round(fit_median_abs * 1000) / 10) << " %";
+  return s.str();
+}
+
+FitResult NelderMead(const std::function<double(const std::vector<double>&)>& f, const std::vector<double>& start,
+                     const std::vector<double>& lo, const std::vector<double>& hi, int max_evals, double ftol) {
+  const size_t n = start.size();
+  auto clamp = [&](std::vector<double> x) {
+    for (size_t i = 0; i < n; ++i) x[i] = std::min(hi[i], std::max(lo[i], x[i]));
+    return x;
+  };
+  FitResult res;
+  auto eval = [&](const std::vector<double>& x) {
+    ++res.evals;
+    return f(x);
+  };
+  // Initial simplex: the start and one step of a quarter of the box along each axis (towards the
+  // farther bound, so the step stays inside).
+  std::vector<std::vector<double>> pts = {clamp(start)};
+  for (size_t i = 0; i < n; ++i) {
+    std::vector<double> x = pts[0];
+    const double step = 0.25 * (hi[i] - lo[i]);
+    x[i] = (hi[i] - x[i] >= x[i] - lo[i]) ? x[i] + step : x[i] - step;
+    pts.push_back(clamp(x));
+  }
+  std::vector<double> val;
+  for (const auto& p : pts) val.push_back(eval(p));
+  while (res.evals < max_evals) {
+    std::vector<size_t> order(n + 1);
+    for (size_t i = 0; i <= n; ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return val[a] < val[b]; });
+    std::vector<std::vector<double>> p2;
+    std::vector<double> v2;
+    for (size_t i : order) p2.push_back(pts[i]), v2.push_back(val[i]);
+    pts = p2, val = v2;
+    if (std::fabs(val[n] - val[0]) <= ftol * (std::fabs(val[0]) + 1e-12)) break;
+    std::vector<double> centroid(n, 0);
+    for (size_t i = 0; i < n; ++i)
+      for (size_t k = 0; k < n; ++k) centroid[k] += pts[i][k] / static_cast<double>(n);
+    auto along = [&](double t) {
+      std::vector<double> x(n);
+      for (size_t k = 0; k < n; ++k) x[k] = centroid[k] + t * (pts[n][k] - centroid[k]);
+      return clamp(x);
+    };
+    const std::vector<double> xr = along(-1);
+    const double fr = eval(xr);
+    if (fr < val[0]) {
+      const std::vector<double> xe = along(-2);
+      const double fe = eval(xe);
+      if (fe < fr) pts[n] = xe, val[n] = fe;
+      else pts[n] = xr, val[n] = fr;
+    } else if (fr < val[n - 1]) {
+      pts[n] = xr, val[n] = fr;
+    } else {
+      const std::vector<double> xc = fr < val[n] ? along(-0.5) : along(0.5);
+      const double fc = eval(xc);
+      if (fc < std::min(fr, val[n])) {
+        pts[n] = xc, val[n] = fc;
+      } else {  // shrink towards the best point
+        for (size_t i = 1; i <= n; ++i) {
+          for (size_t k = 0; k < n; ++k) pts[i][k] = pts[0][k] + 0.5 * (pts[i][k] - pts[0][k]);
+          val[i] = eval(pts[i]);
+        }
+      }
+    }
+  }
+  size_t best = 0;
+  for (size_t i = 1; i < val.size(); ++i)
+    if (val[i] < val[best]) best = i;
+  res.x = pts[best];
+  res.value = val[best];
+  return res;
+}
+
+bool AtBound(double x, double lo, double hi) {
+  const double eps = 0.01 * (hi - lo);
+  return x - lo <= eps || hi - x <= eps;
+}
+
+}  // namespace npusim

@@ -1,0 +1,124 @@
+// The calibration corpus (configs/calibration/): one YAML per measured point, what it takes to
+// simulate it (a kernel or a serving run), the measured figure, a tolerance and a role (fit or
+// check); the fit groups (fit.yaml) that name which declared constants are fitted on which rows;
+// and the plain math of `npusim calibrate`: errors, the verdict, and a bounded Nelder-Mead on the
+// log error. Running the points (child processes) and writing reports live in app/ and reports/.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace npusim {
+
+using KeyValues = std::vector<std::pair<std::string, std::string>>;
+
+struct CalibrationRow {
+  std::string id, file, source, note;
+  std::string role = "check";     // fit or check
+  std::string status = "ok";      // ok, or "needs <feature>": kept in the corpus, not simulated
+  double tolerance = 0.25;        // |simulated / measured - 1| a check passes with
+  std::string kind;               // kernel, run or ratio
+  // kernel rows: `npusim kernel NAME --device DEVICE --set k=v ... --timing-only`
+  std::string kernel, device;
+  KeyValues params;
+  std::string launch;             // one stage of a multi-launch kernel (its launch name), or "" for the whole op
+  int64_t host_launches = 0;      // e2e rows: add the host profile's eager launch cost this many times
+  std::string host;               // host profile for host_launches
+  // run rows: `npusim run RUN --set k=v ...`
+  std::string run;                // run config path, resolved against the row file
+  KeyValues sets;
+  std::string metric;             // dotted path into the point's metrics.json (time_us, tpot_ms.mean, ...)
+  // ratio rows: simulated and measured value of `numerator` / `denominator` (two other rows)
+  std::string numerator, denominator;
+  double measured = 0;
+  std::string measured_kind = "value";  // value, or cap: the measurement is an SLO cap the real value is at or below
+  std::string family;             // model family and shape for the fidelity lookup (e.g. "qwen3_next tp16 dp4")
+};
+
+struct FitConstant {
+  std::string target;              // "device:Ascend910B2,Ascend910B3" or "host:vllm-ascend-eager"
+  std::string key;                 // dotted key in those YAMLs (triton.launch_us, step_us)
+  double lo = 0, hi = 0, start = 0;
+  std::string why;                 // the bounds' reason
+};
+
+struct FitGroup {
+  std::string name, why;
+  std::vector<FitConstant> constants;
+  std::vector<std::string> rows;   // fit rows (each must have role fit)
+};
+
+struct Corpus {
+  std::string dir;
+  std::vector<CalibrationRow> rows;  // sorted by id
+  std::vector<FitGroup> groups;
+  const CalibrationRow* Find(const std::string& id) const;
+};
+
+// Loads every *.yaml of `dir` except fit.yaml and state.yaml as a row, and fit.yaml as the
+// groups; unknown keys, duplicate ids, fit rows outside any group and group rows that are not
+// fit rows are InputErrors.
+Corpus LoadCorpus(const std::string& dir);
+
+// Files a fit constant's target names (device YAMLs under configs/devices, host profiles under
+// configs/hosts), as paths.
+std::vector<std::string> TargetFiles(const FitConstant& c);
+
+// The YAML text with the scalar at a dotted key replaced (comment replaced too when `comment` is
+// not empty); InputError when the key is not there. Keeps every other line byte for byte.
+std::string SetYamlScalar(const std::string& text, const std::string& dotted_key, const std::string& value,
+                          const std::string& comment = "");
+
+// Signed relative error simulated / measured - 1. For a cap (the real value is at or below the
+// measured one) a simulated value under the cap counts as 0.
+double RelativeError(double simulated, double measured, const std::string& measured_kind = "value");
+
+struct PointResult {
+  std::string id;
+  std::string status = "ok";  // ok, needs ..., failed (the child's message in `message`)
+  std::string message;
+  double simulated = 0, error = 0;
+  bool pass = false;
+};
+
+struct Verdict {
+  int64_t rows = 0, simulated = 0, needs = 0, failed = 0;
+  int64_t check_rows = 0, check_pass = 0, fit_rows = 0, fit_pass = 0;
+  double check_median_abs = 0, check_worst_abs = 0, fit_median_abs = 0;
+  std::string worst_check;
+  std::string Line() const;  // one-line summary
+};
+Verdict Summarise(const Corpus& c, const std::vector<PointResult>& results);
+
+double Median(std::vector<double> v);
+
+// Bounded Nelder-Mead on `f` over [lo, hi] per coordinate (points are clamped into the box):
+// the usual reflection / expansion / contraction / shrink with coefficients 1, 2, 0.5, 0.5,
+// stopping when the simplex's values agree within `ftol` or after `max_evals` evaluations.
+struct FitResult {
+  std::vector<double> x;
+  double value = 0;
+  int evals = 0;
+};
+FitResult NelderMead(const std::function<double(const std::vector<double>&)>& f, const std::vector<double>& start,
+                     const std::vector<double>& lo, const std::vector<double>& hi, int max_evals = 60, double ftol = 1e-4);
+
+// What `--fit` did with one constant of a group.
+struct FitOutcome {
+  std::string group, target, key;
+  double value = 0, lo = 0, hi = 0, before = 0;
+  bool at_bound = false;    // reported as a modelling gap and not written
+  std::vector<std::string> rows;
+  double rms_log_error = 0;  // over the group's fit rows at the fitted point
+  int evals = 0;
+};
+
+// A fitted value within 1 % of the bound's width from a bound: the model cannot reach the rows
+// inside its bounds (a modelling gap, not a fit).
+bool AtBound(double x, double lo, double hi);
+
+}  // namespace npusim
