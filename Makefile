@@ -21,10 +21,11 @@ run: build
 test: build test-deps
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-# The whole test suite built with clang, AddressSanitizer and UBSan (undefined behaviour aborts).
+# The whole test suite built with clang, AddressSanitizer and UBSan (undefined behaviour aborts),
+# except the calibration corpus (label calibration: long simulations `make test` already ran).
 # Leak checks off: tests that fork children end them with _exit (see ../shared/reference/systemc.md).
 sanitize: san-build test-deps
-	cd $(SAN_BUILD) && ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
+	cd $(SAN_BUILD) && ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS) -LE calibration
 
 san-build: deps san-deps
 	@[ -f $(SAN_BUILD)/build.ninja ] || cmake -S . -B $(SAN_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=clang++ \

@@ -1,8 +1,9 @@
-// `npusim calibrate [DIR] [--fit [--no-write]] [--only ID[,ID...]]... [-j N] [--out DIR]`: every row
+// `npusim calibrate [DIR] [--fit [--no-write]] [--record] [--only ID[,ID...]]... [-j N] [--out DIR]`: every row
 // of the calibration corpus simulated as its own npusim process (`kernel` or `run`), N at a time,
 // compared with its measurement; --fit first fits each group of fit.yaml on its fit rows
 // (Nelder-Mead on the mean squared log error, from the group's declared start, inside its
-// bounds) and writes the values into the device / host YAMLs unless a value ends at a bound.
+// bounds) and writes the values into the device / host YAMLs unless a value ends at a bound;
+// --record keeps the results in DIR/state.json, which every run's fidelity section reads.
 #include "app/calibrate.h"
 
 #include <cmath>
@@ -139,6 +140,23 @@ std::vector<PointResult> RunRows(const Corpus& c, const std::vector<const Calibr
   return out;
 }
 
+// What a row runs: the model file and device of a run row, the kernel and device of a kernel row.
+RowSubject Subject(const CalibrationRow& r) {
+  RowSubject s;
+  try {
+    if (r.kind == "kernel") {
+      s.op = r.kernel;
+      s.device = r.device;
+    } else if (r.kind == "run") {
+      const RunConfig rc = LoadRunConfig(r.run, r.sets);
+      s.model = fs::path(rc.ModelPath()).filename().string();
+      s.device = LoadDevice(rc.device).soc;
+    }
+  } catch (const InputError&) {  // a row that needs a feature may not load yet
+  }
+  return s;
+}
+
 // The rows `ids` name plus the rows their ratios divide.
 std::vector<const CalibrationRow*> Select(const Corpus& c, const std::set<std::string>& ids) {
   std::set<std::string> want = ids;
@@ -164,14 +182,17 @@ double CurrentValue(const std::string& file, const std::string& key) {
 }
 
 std::string ValueText(const std::string& file, const std::string& key, double v) {
-  // Integer parameters stay integers (the binder rejects 12.5 cycles).
-  DeviceConfig probe;
-  ParamTable t;
+  // Integer parameters stay integers (the binder rejects 12.5 cycles): a device key that refuses
+  // a fraction is an integer one.
   bool integer = false;
   if (file.find("/devices/") != std::string::npos) {
-    probe.Bind(t);
-    for (const auto& r : t.rows())
-      if (r.key == key) integer = r.value.find_first_not_of("-0123456789") == std::string::npos;
+    DeviceConfig probe;
+    ParamSetter setter(key, "0.5");
+    try {
+      probe.Bind(setter);
+    } catch (const InputError&) {
+      integer = true;
+    }
   }
   char buf[64];
   if (integer) std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(std::llround(v)));
@@ -204,6 +225,7 @@ std::vector<FitOutcome> FitGroupOnRows(const Corpus& c, const FitGroup& g, int64
     return texts;
   };
   int eval = 0;
+  std::map<std::vector<double>, std::string> failures;  // evaluation point -> rows that did not simulate
   auto loss = [&](const std::vector<double>& x) {
     const std::string dir = work + "/" + g.name + "/" + std::to_string(eval++);
     fs::create_directories(dir + "/points");
@@ -216,10 +238,13 @@ std::vector<FitOutcome> FitGroupOnRows(const Corpus& c, const FitGroup& g, int64
       else o.host[name] = fs::absolute(copy).string();
     }
     double sum = 0;
+    std::string failed;
     for (const PointResult& p : RunRows(c, rows, o, jobs, dir + "/points", false)) {
       const double e = p.status == "ok" ? std::log(1 + p.error) : 10;  // a failing point is far off
+      if (p.status != "ok") failed += (failed.empty() ? "" : ", ") + p.id + " (" + p.message.substr(0, 200) + ")";
       sum += e * e;
     }
+    failures[x] = failed;
     const double l = sum / static_cast<double>(rows.size());
     std::string xs;
     for (double v : x) xs += " " + FormatNumber(v);
@@ -238,7 +263,8 @@ std::vector<FitOutcome> FitGroupOnRows(const Corpus& c, const FitGroup& g, int64
     f.value = std::stod(ValueText(TargetFiles(g.constants[i]).front(), f.key, r.x[i]));
     f.lo = lo[i], f.hi = hi[i];
     f.at_bound = AtBound(r.x[i], lo[i], hi[i]);
-    any_bound |= f.at_bound;
+    f.failed_rows = failures[r.x];
+    any_bound |= f.at_bound || !f.failed_rows.empty();
     f.rows = g.rows;
     f.rms_log_error = std::sqrt(r.value);
     f.evals = r.evals;
@@ -260,7 +286,7 @@ int Calibrate(std::vector<std::string> argv) {
     if (a == "-j") a = "--jobs";
     else if (a.rfind("-j", 0) == 0 && a.size() > 2 && a[2] != '-') a = "--jobs=" + a.substr(2);
   }
-  Args a = Parse(argv, {"--quiet", "--fit", "--no-write"}, {"--log-level", "--only", "--jobs", "--out"});
+  Args a = Parse(argv, {"--quiet", "--fit", "--no-write", "--record"}, {"--log-level", "--only", "--jobs", "--out"});
   ConfigureLogging(a);
   if (a.positional.size() > 1) throw InputError("npusim calibrate takes one corpus directory (default configs/calibration)");
   const std::string dir = a.positional.empty() ? ConfigDir() + "/calibration" : a.positional[0];
@@ -313,6 +339,11 @@ int Calibrate(std::vector<std::string> argv) {
   o.results = RunRows(corpus, rows, Overrides{}, jobs, fs::absolute(partial).string() + "/points", true);
   o.verdict = Summarise(corpus, o.results);
   WriteCalibrationOutputs(corpus, o, partial);
+  if (Has(a, "--record")) {
+    std::vector<RowSubject> subjects;
+    for (const CalibrationRow* r : rows) subjects.push_back(Subject(*r));
+    RecordCalibrationState(corpus, o.results, subjects, dir + "/state.json");
+  }
   fs::remove_all(out);
   fs::rename(partial, out);
   if (Has(a, "--quiet")) std::cout << o.verdict.Line() << "\n";

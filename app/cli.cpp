@@ -59,10 +59,11 @@ usage:
   npusim kernel NAME [--device SOC|FILE.yaml] [--set key=value]... [--inputs DIR] [--out DIR]
                      [--timing-only | --functional] [--seed N] [--functional-limit-mb N]
   npusim kernel --list
-  npusim calibrate [DIR] [--fit [--no-write]] [--only ID[,ID...]]... [-j N] [--out DIR]
+  npusim calibrate [DIR] [--fit [--no-write]] [--record] [--only ID[,ID...]]... [-j N] [--out DIR]
                                    the calibration corpus (default configs/calibration) simulated against its
                                    measurements; --fit first fits fit.yaml's constants on their fit rows and writes
-                                   them into the device / host YAMLs (not when a value ends at a bound)
+                                   them into the device / host YAMLs (not when a value ends at a bound);
+                                   --record keeps the results for every run's fidelity section
   npusim validate FILE.yaml          a device, run, explore or sweep config
   npusim model CONFIG.json [--device SOC] [--tp N] [--dp N] [--ep N] [--draft-tokens D]
                [--ssm-dtype T] [--quantization w8a8_dynamic] [--mem-fraction F] [--max-running-requests N]

@@ -54,6 +54,11 @@ std::string What(const CalibrationRow& r) {
   return s + " → " + r.metric;
 }
 
+std::string Outcome(const FitOutcome& f) {
+  if (!f.failed_rows.empty()) return "not written: fit rows failed: " + f.failed_rows;
+  return f.at_bound ? "at bound: modelling gap, not written" : "written";
+}
+
 html::Page Page(const Corpus& c, const CalibrationOutput& o) {
   html::Page page("npusim calibrate: " + c.dir);
   page.Paragraph(o.verdict.Line());
@@ -123,7 +128,7 @@ html::Page Page(const Corpus& c, const CalibrationOutput& o) {
       std::string rowlist;
       for (const auto& id : x.rows) rowlist += (rowlist.empty() ? "" : ", ") + id;
       f.push_back({x.group, x.target + " " + x.key, Num(x.before), Num(x.value), "[" + Num(x.lo) + ", " + Num(x.hi) + "]",
-                   x.at_bound ? "at bound: modelling gap, not written" : "written", rowlist, Fixed(100 * x.rms_log_error, 1) + " %"});
+                   Outcome(x), rowlist, Fixed(100 * x.rms_log_error, 1) + " %"});
     }
     page.Table({"group", "constant", "before", "fitted", "bounds", "outcome", "fit rows", "rms log error"}, f);
   }
@@ -259,6 +264,7 @@ void WriteCalibrationOutputs(const Corpus& c, const CalibrationOutput& o, const 
                     {"value", Tidy(f.value)},
                     {"bounds", {f.lo, f.hi}},
                     {"at_bound", f.at_bound},
+                    {"failed_rows", f.failed_rows},
                     {"rows", f.rows},
                     {"rms_log_error", Tidy(f.rms_log_error)},
                     {"evaluations", f.evals}});
@@ -266,6 +272,51 @@ void WriteCalibrationOutputs(const Corpus& c, const CalibrationOutput& o, const 
   std::ofstream(dir + "/metrics.json") << j.dump(2) << "\n";
   std::ofstream(dir + "/report.md") << "# npusim calibrate\n\n- corpus: `" << o.corpus_dir << "`\n\n" << CalibrationSummary(c, o);
   Page(c, o).Write(dir + "/report.html");
+}
+
+Json FidelityJson(const Fidelity& f) {
+  Json fitted = Json::array();
+  for (const auto& v : f.fitted) fitted.push_back({{"file", v.file}, {"key", v.key}, {"value", v.value}, {"group", v.group}, {"rows", v.rows}});
+  Json j{{"summary", f.Summary()}, {"fitted", fitted}, {"state", f.state_file}};
+  if (!f.state_file.empty())
+    j["corpus"] = {{"basis", f.basis},
+                   {"check_rows", f.check_rows},
+                   {"check_median_abs_error", Tidy(f.check_median_abs)},
+                   {"check_worst_abs_error", Tidy(f.check_worst_abs)},
+                   {"fit_rows", f.fit_rows},
+                   {"fit_median_abs_error", Tidy(f.fit_median_abs)}};
+  return j;
+}
+
+void RecordCalibrationState(const Corpus& c, const std::vector<PointResult>& results, const std::vector<RowSubject>& subjects,
+                            const std::string& path) {
+  std::map<std::string, Json> rows;
+  {
+    std::ifstream in(path);
+    try {
+      if (in) {
+        const Json old = Json::parse(in);
+        for (const auto& r : old.at("rows")) rows[r.at("id").get<std::string>()] = r;
+      }
+    } catch (const std::exception&) {
+      rows.clear();  // an unreadable state is replaced
+    }
+  }
+  for (size_t i = 0; i < results.size(); ++i) {
+    const PointResult& p = results[i];
+    const CalibrationRow& r = *c.Find(p.id);
+    Json row{{"id", p.id}, {"role", r.role}, {"kind", r.kind}, {"model", subjects[i].model}, {"op", subjects[i].op},
+             {"device", subjects[i].device}, {"status", p.status == "ok" ? "ok" : p.status}};
+    if (p.status == "ok") row["simulated"] = Tidy(p.simulated), row["measured"] = r.measured, row["error"] = Tidy(p.error);
+    rows[p.id] = row;
+  }
+  for (auto it = rows.begin(); it != rows.end();)  // rows that left the corpus
+    it = c.Find(it->first) ? std::next(it) : rows.erase(it);
+  Json out{{"note", "written by npusim calibrate --record; read by every run's fidelity section"}, {"rows", Json::array()}};
+  for (auto& [id, r] : rows) out["rows"].push_back(r);
+  const std::string tmp = path + ".tmp";
+  std::ofstream(tmp) << out.dump(1) << "\n";
+  std::filesystem::rename(tmp, path);
 }
 
 std::string CalibrationSummary(const Corpus& c, const CalibrationOutput& o) {
@@ -282,7 +333,7 @@ std::string CalibrationSummary(const Corpus& c, const CalibrationOutput& o) {
     s += "\n| fit group | constant | before | fitted | bounds | outcome | rms log error on its rows |\n|---|---|---|---|---|---|---|\n";
     for (const auto& f : o.fits)
       s += "| " + f.group + " | " + f.target + " " + f.key + " | " + Num(f.before) + " | " + Num(f.value) + " | [" + Num(f.lo) + ", " +
-           Num(f.hi) + "] | " + (f.at_bound ? "at bound: modelling gap, not written" : "written") + " | " +
+           Num(f.hi) + "] | " + Outcome(f) + " | " +
            Fixed(100 * f.rms_log_error, 1) + " % |\n";
   }
   s += "\n" + o.verdict.Line() + "\n";

@@ -6,7 +6,10 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "workloads/calibration.h"
+#include "workloads/fidelity.h"
 
 namespace npusim {
 
@@ -23,6 +26,17 @@ struct CalibrationOutput {
 };
 
 void WriteCalibrationOutputs(const Corpus& c, const CalibrationOutput& o, const std::string& dir);
+// The `fidelity` section every run's metrics.json carries.
+nlohmann::ordered_json FidelityJson(const Fidelity& f);
+
+// The corpus state `npusim calibrate --record` keeps (configs/calibration/state.json): every
+// simulated row's figures with the model, kernel and device it ran, merged into `path`.
+struct RowSubject {
+  std::string model, op, device;  // model file name (run rows), kernel (kernel rows), SoC
+};
+void RecordCalibrationState(const Corpus& c, const std::vector<PointResult>& results, const std::vector<RowSubject>& subjects,
+                            const std::string& path);
+
 // The table sorted by |error| and the verdict line, for stdout.
 std::string CalibrationSummary(const Corpus& c, const CalibrationOutput& o);
 

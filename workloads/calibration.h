@@ -112,6 +112,7 @@ struct FitOutcome {
   std::string group, target, key;
   double value = 0, lo = 0, hi = 0, before = 0;
   bool at_bound = false;    // reported as a modelling gap and not written
+  std::string failed_rows;  // fit rows that did not simulate at the fitted point: not written either
   std::vector<std::string> rows;
   double rms_log_error = 0;  // over the group's fit rows at the fitted point
   int evals = 0;

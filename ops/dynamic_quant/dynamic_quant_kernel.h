@@ -2,6 +2,8 @@
 // s[t] = max_j |x[t,j]| / 127, q[t,j] = rint(x[t,j] / s[t]) saturated to int8.
 #pragma once
 
+#include <algorithm>
+
 #include "ops/dynamic_quant/dynamic_quant_tiling.h"
 
 namespace npusim::dynamic_quant {
@@ -31,6 +33,10 @@ class KernelDynamicQuant {
   }
 
   void Process() {
+    if (t_.col_chunk > 0) {
+      for (int64_t r = 0; r < count_; ++r) LongRow(first_ + r);
+      return;
+    }
     for (int64_t r = 0; r < count_; r += t_.rows_per_tile) {
       const uint32_t rows = static_cast<uint32_t>(std::min<int64_t>(t_.rows_per_tile, count_ - r));
       LocalTensor<T> x = inX_.template AllocTensor<T>();
@@ -43,6 +49,51 @@ class KernelDynamicQuant {
   }
 
  private:
+  // One row in col_chunk pieces: pass 1 takes max |x| over the pieces, pass 2 reads them again
+  // and quantises with the row's scale.
+  void LongRow(int64_t row) {
+    const int64_t h = t_.hidden, c = t_.col_chunk;
+    LocalTensor<float> xf = xf_.Get<float>(), ab = abs_.Get<float>(), red = red_.Get<float>();
+    float mx = 0;
+    for (int64_t c0 = 0; c0 < h; c0 += c) {
+      const uint32_t n = static_cast<uint32_t>(std::min(c, h - c0));
+      LocalTensor<T> x = inX_.template AllocTensor<T>();
+      kernel_util::CopyIn(x, xGm_[row * h + c0], n);
+      inX_.EnQue(x);
+      x = inX_.template DeQue<T>();
+      Cast(xf, x, CAST_NONE, n);
+      Abs(ab, xf, n);
+      ReduceMax(red, ab, ab, n);
+      kernel_util::WaitVectorForScalar();
+      mx = std::max(mx, red.GetValue(0));
+      inX_.FreeTensor(x);
+    }
+    const float s = mx / 127.0f;
+    for (int64_t c0 = 0; c0 < h; c0 += c) {
+      const uint32_t n = static_cast<uint32_t>(std::min(c, h - c0));
+      LocalTensor<T> x = inX_.template AllocTensor<T>();
+      kernel_util::CopyIn(x, xGm_[row * h + c0], n);
+      inX_.EnQue(x);
+      x = inX_.template DeQue<T>();
+      LocalTensor<int8_t> q = outQ_.template AllocTensor<int8_t>();
+      Cast(xf, x, CAST_NONE, n);
+      Muls(xf, xf, s > 0 ? 1.0f / s : 0.0f, n);
+      Cast(q, xf, CAST_RINT, n);
+      inX_.FreeTensor(x);
+      outQ_.EnQue(q);
+      q = outQ_.template DeQue<int8_t>();
+      kernel_util::CopyOut(qGm_[row * h + c0], q, n);
+      outQ_.FreeTensor(q);
+    }
+    LocalTensor<float> scale = outScale_.template AllocTensor<float>();
+    scale.SetValue(0, s);
+    kernel_util::WaitScalarForVector();
+    outScale_.EnQue(scale);
+    scale = outScale_.template DeQue<float>();
+    kernel_util::CopyOut(scaleGm_[row], scale, 1);
+    outScale_.FreeTensor(scale);
+  }
+
   void Compute(uint32_t rows) {
     const uint32_t h = static_cast<uint32_t>(t_.hidden);
     LocalTensor<T> x = inX_.template DeQue<T>();

@@ -36,7 +36,7 @@ class DynamicQuantOp : public Op {
     GmBuffer *x = &gm["x"], *q = &gm["q"], *scale = &gm["scale"];
     LaunchPlan plan;
     plan.launch = op_util::AivLaunch<dynamic_quant::KernelDynamicQuant>(name(), t.split.blocks, dt, x, q, scale, t);
-    plan.tiling = {Kv("block_dim", t.split.blocks), Kv("rows_per_tile", t.rows_per_tile), Kv("row_pitch", t.pitch),
+    plan.tiling = {Kv("block_dim", t.split.blocks), Kv("rows_per_tile", t.rows_per_tile), Kv("row_pitch", t.pitch), Kv("col_chunk", t.col_chunk),
                    Kv("buffer_num", t.buffer_num)};
     return plan;
   }

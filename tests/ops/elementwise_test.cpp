@@ -44,10 +44,24 @@ TEST(DynamicQuant, PerTokenScaleAndInt8Values) {
   EXPECT_GE(r.launch.time_us, r.roofline_us);
 }
 
+// Rows longer than UB holds with their fp32 copies (Qwen3.5-27B's 17408-wide down projection
+// input) go in col_chunk pieces, two passes per row; an odd tail piece (17440 = 32 x 545 is not a
+// whole number of pieces) and several rows per block catch offset bugs.
+TEST(DynamicQuant, RowsLongerThanUbGoInPieces) {
+  KernelRun r = RunOp("dynamic_quant", {{"tokens", "5"}, {"hidden", "17440"}});
+  ASSERT_EQ(r.status, "ok") << r.message;
+  bool chunked = false;
+  for (const auto& [k, v] : r.tiling) chunked |= k == "col_chunk" && v != "0";
+  EXPECT_TRUE(chunked);
+  EXPECT_LE(r.numerics.at("scale").max_rel_err, 1e-6);
+  EXPECT_LE(r.numerics.at("q").max_abs_err, 1.0);
+}
+
 TEST(Elementwise, TimingOnlyMatchesFunctional) {
   ExpectTimingOnlyMatchesFunctional("fused_gdn_gating", {{"tokens", "50"}, {"heads", "8"}});
   ExpectTimingOnlyMatchesFunctional("swiglustep", {{"tokens", "17"}, {"inter", "64"}});
   ExpectTimingOnlyMatchesFunctional("dynamic_quant", {{"tokens", "17"}, {"hidden", "64"}});
+  ExpectTimingOnlyMatchesFunctional("dynamic_quant", {{"tokens", "3"}, {"hidden", "17408"}});
 }
 
 }  // namespace

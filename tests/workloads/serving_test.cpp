@@ -4,6 +4,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
 #include "workloads/metrics.h"
 #include "workloads/serving.h"
 
@@ -131,6 +135,69 @@ TEST(Serving, MtpRoundsFollowTheAcceptRates) {
   EXPECT_EQ(round.forwards[4].kind, "draft_extend");
   EXPECT_GT(round.forwards[3].commit_us, 0);  // move_intermediate_cache + conv_state_rollback
   EXPECT_DOUBLE_EQ(m.commit_ms_per_step, 2 * 10.0 / 1e3);
+}
+
+// A host profile like tests/data/test_host.yaml with some values changed, written next to the
+// test's temporary files.
+std::string ProfileWith(const std::string& extra) {
+  const std::string path = (std::filesystem::temp_directory_path() / ("npusim_host_" + std::to_string(::getpid()) + ".yaml")).string();
+  std::ofstream(path) << "name: test_host\nlaunch_us: 106\ngraph_replay_us: 150\nstep_us: 1500\n" << extra;
+  return path;
+}
+
+TEST(Serving, GlueLaunchesCostHostTimePerLayerInEagerForwards) {
+  RunConfig c = Base();
+  c.disable_cuda_graph = "true";
+  c.host_launch_us = 50;
+  c.host_profile = ProfileWith("glue_launches_per_layer: 3\n");
+  const ServingSetup s = PrepareServing(c);
+  FixedTimer timer(10);
+  const ServingResult r = RunServing(s, timer);
+  const auto [np, nd] = PrefillAndDecodeLaunches(s);
+  // 3 glue launches per layer x 48 layers spread over the forward's launches: the host spends
+  // 50 us on each of np + 144 launches, the device finishes 10 us after the last.
+  const double ttft = 100 + 50.0 * static_cast<double>(np + 3 * 48) + 10;
+  EXPECT_NEAR(r.requests[0].first_token_us, ttft, 1e-6);
+  const double step = 100 + 50.0 * static_cast<double>(nd + 3 * 48) + 10;
+  EXPECT_NEAR(r.requests[0].finish_us, ttft + 2 * step, 1e-6);
+}
+
+TEST(Serving, AnEagerDeepEpDispatchMakesTheHostWaitForTheDevice) {
+  RunConfig c = Base();
+  c.disable_cuda_graph = "true";
+  c.ep_size = 4;
+  c.moe_a2a_backend = "deepep";
+  c.host_launch_us = 5;  // the host issues faster than the device (10 us per launch) runs
+  const ServingSetup s = PrepareServing(c);
+  FixedTimer timer(10);
+  const ServingResult r = RunServing(s, timer);
+  StepShape prefill;
+  prefill.batch = 1, prefill.tokens = 128, prefill.prefix = 0;
+  const std::vector<KernelCall> calls = StepKernels(s.model, s.plan, prefill);
+  int64_t a2a = 0;
+  for (int i : IssueOrder(s.model, calls)) a2a += calls[static_cast<size_t>(i)].op == "all_to_all";
+  ASSERT_EQ(a2a, 2 * 48);  // dispatch and combine in each of the 48 MoE layers
+  const int64_t np = static_cast<int64_t>(IssueOrder(s.model, calls).size());
+  // Device-bound: launches run back to back from t = 105, except that after each of the 48
+  // dispatches the host first waits for the device, then takes 5 us to issue the next launch,
+  // during which the device idles.
+  EXPECT_NEAR(r.requests[0].first_token_us, 105 + 10.0 * static_cast<double>(np) + 5 * 48, 1e-6);
+  EXPECT_EQ(r.steps[0].forwards[0].host_syncs, 48);
+}
+
+TEST(Serving, AnMtpRoundPaysItsHostBookkeeping) {
+  RunConfig c = Base();
+  c.speculative_algorithm = "NEXTN";
+  c.random_output_len = 5;
+  c.speculative_accept_rates = "1";
+  c.host_profile = ProfileWith("mtp_round_us: 700\n");
+  const ServingSetup s = PrepareServing(c);
+  FixedTimer timer(10);
+  const ServingResult r = RunServing(s, timer);
+  ASSERT_EQ(r.steps.size(), 2u);  // prefill, then one round of 4 tokens
+  // The round: step 100 + MTP bookkeeping 700 + its graph replays (150 each), then the device.
+  const StepRecord& round = r.steps[1];
+  EXPECT_DOUBLE_EQ(round.forwards[0].issue_start_us - round.start_us, 100 + 700);
 }
 
 TEST(Serving, NoAcceptedDraftsGiveOneTokenPerRound) {

@@ -1,0 +1,155 @@
+// The calibration corpus loader and the plain math of `npusim calibrate`: YAML value rewriting,
+// errors against a cap, the verdict, the bounded Nelder-Mead, and the shipped corpus itself.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "model/error.h"
+#include "workloads/calibration.h"
+#include "workloads/host_profile.h"
+#include "workloads/run_config.h"
+
+namespace npusim {
+namespace {
+
+const std::string kCorpus = std::string(NPUSIM_SOURCE_DIR) + "/configs/calibration";
+
+TEST(Calibration, SetYamlScalarRewritesOneNestedValueAndKeepsEverythingElse) {
+  const std::string text =
+      "# head\n"
+      "launch:\n"
+      "  overhead_us: 2.0        # a source\n"
+      "triton:                   # group comment\n"
+      "  launch_us: 0            # placeholder\n"
+      "  program_cycles: 0\n"
+      "other: 1\n";
+  const std::string out = SetYamlScalar(text, "triton.launch_us", "46.5");
+  EXPECT_EQ(out,
+            "# head\n"
+            "launch:\n"
+            "  overhead_us: 2.0        # a source\n"
+            "triton:                   # group comment\n"
+            "  launch_us: 46.5         # placeholder\n"
+            "  program_cycles: 0\n"
+            "other: 1\n");
+  // A new comment replaces the old one; a key without one gets it two spaces after the value.
+  EXPECT_NE(SetYamlScalar(text, "triton.program_cycles", "1900", "fitted").find("  program_cycles: 1900  # fitted\n"), std::string::npos);
+  // Same leaf name under another group is not touched; a missing key is an error.
+  EXPECT_NE(SetYamlScalar(text, "launch.overhead_us", "3").find("overhead_us: 3 "), std::string::npos);
+  EXPECT_THROW(SetYamlScalar(text, "triton.overhead_us", "3"), InputError);
+  EXPECT_THROW(SetYamlScalar(text, "launch_us", "3"), InputError);  // only under triton
+}
+
+TEST(Calibration, ErrorsAgainstACapCountOnlyAboveIt) {
+  EXPECT_NEAR(RelativeError(55, 50), 0.1, 1e-12);
+  EXPECT_NEAR(RelativeError(45, 50), -0.1, 1e-12);
+  EXPECT_DOUBLE_EQ(RelativeError(45, 50, "cap"), 0);
+  EXPECT_NEAR(RelativeError(55, 50, "cap"), 0.1, 1e-12);
+}
+
+TEST(Calibration, NelderMeadFindsAMinimumInsideTheBoxAndStopsAtABound) {
+  auto bowl = [](const std::vector<double>& x) { return std::pow(x[0] - 3, 2) + 10 * std::pow(x[1] + 1, 2); };
+  const FitResult r = NelderMead(bowl, {0, 0}, {-10, -10}, {10, 10}, 400, 1e-12);
+  EXPECT_NEAR(r.x[0], 3, 1e-2);
+  EXPECT_NEAR(r.x[1], -1, 1e-2);
+  EXPECT_FALSE(AtBound(r.x[0], -10, 10));
+  // The minimum at x = 3 lies outside [-10, 1]: the fit ends at the bound, which AtBound flags.
+  const FitResult b = NelderMead([](const std::vector<double>& x) { return std::pow(x[0] - 3, 2); }, {0}, {-10}, {1}, 200, 1e-12);
+  EXPECT_NEAR(b.x[0], 1, 1e-3);
+  EXPECT_TRUE(AtBound(b.x[0], -10, 1));
+  EXPECT_LE(b.evals, 200);
+}
+
+TEST(Calibration, VerdictCountsRolesAndSkipsRowsThatNeedAFeature) {
+  Corpus c;
+  for (const char* id : {"a", "b", "c", "d", "e"}) {
+    CalibrationRow r;
+    r.id = id;
+    r.role = std::string(id) == "a" ? "fit" : "check";
+    c.rows.push_back(r);
+  }
+  std::vector<PointResult> res(5);
+  const double errors[] = {0.01, -0.1, 0.3, 0, 0};
+  for (int i = 0; i < 5; ++i) {
+    res[i].id = c.rows[i].id;
+    res[i].error = errors[i];
+    res[i].pass = std::fabs(errors[i]) <= 0.25;
+  }
+  res[3].status = "needs a feature";
+  res[4].status = "failed";
+  const Verdict v = Summarise(c, res);
+  EXPECT_EQ(v.rows, 5);
+  EXPECT_EQ(v.simulated, 3);
+  EXPECT_EQ(v.needs, 1);
+  EXPECT_EQ(v.failed, 1);
+  EXPECT_EQ(v.check_rows, 2);
+  EXPECT_EQ(v.check_pass, 1);
+  EXPECT_DOUBLE_EQ(v.check_median_abs, 0.2);
+  EXPECT_DOUBLE_EQ(v.check_worst_abs, 0.3);
+  EXPECT_EQ(v.worst_check, "c");
+  EXPECT_EQ(v.fit_rows, 1);
+}
+
+TEST(Calibration, ShippedCorpusLoadsAndEveryFitRowBelongsToAGroup) {
+  const Corpus c = LoadCorpus(kCorpus);
+  EXPECT_GT(c.rows.size(), 150u);
+  int fit = 0, needs = 0;
+  for (const auto& r : c.rows) {
+    EXPECT_FALSE(r.source.empty()) << r.id;
+    EXPECT_GT(r.measured, 0) << r.id;
+    fit += r.role == "fit";
+    needs += r.status != "ok";
+  }
+  EXPECT_GT(needs, 0);  // rows the simulator cannot load yet stay in the corpus
+  int grouped = 0;
+  for (const auto& g : c.groups) {
+    grouped += static_cast<int>(g.rows.size());
+    for (const auto& k : g.constants) {
+      EXPECT_LT(k.lo, k.hi);
+      for (const auto& f : TargetFiles(k)) EXPECT_TRUE(std::filesystem::exists(f)) << f;
+    }
+  }
+  EXPECT_EQ(grouped, fit);
+}
+
+TEST(Calibration, BadRowsAreInputErrorsNamingTheKey) {
+  const std::string dir = (std::filesystem::temp_directory_path() / ("npusim_cal_" + std::to_string(::getpid()))).string();
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/x.yaml") << "id: x\nsource: s\nrole: check\nkernel: add\nmesured: 3\n";
+  try {
+    LoadCorpus(dir);
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("'mesured'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'measured'"), std::string::npos) << e.what();
+  }
+  std::ofstream(dir + "/x.yaml") << "id: x\nsource: s\nrole: fit\nkernel: add\nmeasured: 3\n";
+  EXPECT_THROW(LoadCorpus(dir), InputError);  // a fit row no group fits on
+  std::ofstream(dir + "/x.yaml") << "id: x\nsource: s\nratio: [x, y]\nmeasured: 3\n";
+  EXPECT_THROW(LoadCorpus(dir), InputError);  // ratio of a row that does not exist
+  std::filesystem::remove_all(dir);
+}
+
+TEST(HostProfile, RunKeysOverrideOneValueOfTheProfile) {
+  RunConfig c;
+  c.host_profile = "sglang-ascend";
+  const HostProfile base = c.Host();
+  EXPECT_EQ(base.name, "sglang-ascend");
+  EXPECT_DOUBLE_EQ(base.launch_us, 106.6);
+  c.host_step_us = 42;
+  const HostProfile h = c.Host();
+  EXPECT_DOUBLE_EQ(h.step_us, 42);
+  EXPECT_DOUBLE_EQ(h.launch_us, base.launch_us);
+  c.host_profile = "sglang-ascnd";
+  try {
+    c.Host();
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("sglang-ascend"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace npusim

@@ -1,0 +1,134 @@
+#include "workloads/fidelity.h"
+
+#include <cmath>
+#include <filesystem>
+#include <functional>
+
+#include "devices/device_config.h"
+#include "model/config.h"
+#include "workloads/calibration.h"
+
+namespace npusim {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Canonical(const std::string& p) {
+  std::error_code ec;
+  const fs::path c = fs::weakly_canonical(p, ec);
+  return ec ? p : c.string();
+}
+
+std::string Pct(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.0f %%", 100 * v);
+  return buf;
+}
+
+}  // namespace
+
+std::string Fidelity::Summary() const {
+  std::string s;
+  if (fitted.empty()) {
+    s = "uncalibrated profiles (no fitted constant)";
+  } else {
+    std::string rows;
+    for (const auto& f : fitted)
+      if (rows.find(f.rows) == std::string::npos) rows += (rows.empty() ? "" : "; ") + f.rows;
+    s = "calibrated: " + std::to_string(fitted.size()) + " fitted constants (rows " + rows + ")";
+  }
+  if (state_file.empty()) return s + "; no recorded corpus run";
+  if (check_rows.empty() && fit_rows.empty()) return s + "; no simulated corpus row near this run";
+  s += "; corpus (" + basis + "): ";
+  if (!check_rows.empty())
+    s += "median |error| " + Pct(check_median_abs) + " on " + std::to_string(check_rows.size()) + " checked rows (worst " + Pct(check_worst_abs) + ")";
+  else
+    s += "no checked row";
+  if (!fit_rows.empty()) s += ", " + Pct(fit_median_abs) + " on " + std::to_string(fit_rows.size()) + " fit rows";
+  return s;
+}
+
+Fidelity FidelityFor(const std::string& model_file, const std::string& op, const std::string& device_soc, const std::string& device_file,
+                     const std::string& host_file) {
+  Fidelity f;
+  const std::string dir = ConfigDir() + "/calibration";
+  // Fitted constants: fit.yaml's constants whose targets are the files this run loaded.
+  if (fs::exists(dir + "/fit.yaml")) {
+    Corpus c;
+    try {
+      c = LoadCorpus(dir);
+    } catch (const std::exception&) {
+      return f;  // a broken corpus is `npusim calibrate`'s to report, not every run's
+    }
+    const std::string dev = Canonical(device_file), host = host_file.empty() ? "" : Canonical(host_file);
+    for (const auto& g : c.groups)
+      for (const auto& k : g.constants)
+        for (const auto& file : TargetFiles(k)) {
+          const std::string cf = Canonical(file);
+          if (cf != dev && cf != host) continue;
+          FittedValue v;
+          v.file = file;
+          v.key = k.key;
+          v.group = g.name;
+          for (const auto& id : g.rows) v.rows += (v.rows.empty() ? "" : ", ") + id;
+          try {
+            YAML::Node n = LoadYamlFile(file);
+            size_t start = 0;
+            while (n) {
+              const size_t dot = k.key.find('.', start);
+              n = n[k.key.substr(start, dot == std::string::npos ? std::string::npos : dot - start)];
+              if (dot == std::string::npos) break;
+              start = dot + 1;
+            }
+            v.value = n && n.IsScalar() ? n.Scalar() : "?";
+          } catch (const std::exception&) {
+            v.value = "?";
+          }
+          f.fitted.push_back(v);
+        }
+  }
+  const std::string state = dir + "/state.json";
+  if (!fs::exists(state)) return f;
+  f.state_file = state;
+  YAML::Node s;
+  try {
+    s = LoadYamlFile(state);  // JSON is YAML
+  } catch (const std::exception&) {
+    return f;
+  }
+  const YAML::Node rows = s["rows"];
+  if (!rows || !rows.IsSequence()) return f;
+  const std::string model = model_file.empty() ? "" : fs::path(model_file).filename().string();
+  auto str = [](const YAML::Node& r, const char* k) { return r[k] && r[k].IsScalar() ? r[k].Scalar() : std::string(); };
+  // Nearest first: the same model (or kernel) on the same device, then the same model, then the
+  // same kind of row on the same device, then every row of that kind.
+  const std::string kind = op.empty() ? "run" : "kernel";
+  const std::vector<std::pair<std::string, std::function<bool(const YAML::Node&)>>> tiers = {
+      {op.empty() ? "same model and device" : "same kernel and device",
+       [&](const YAML::Node& r) { return (op.empty() ? str(r, "model") == model : str(r, "op") == op) && str(r, "device") == device_soc; }},
+      {op.empty() ? "same model" : "same kernel", [&](const YAML::Node& r) { return op.empty() ? str(r, "model") == model : str(r, "op") == op; }},
+      {(op.empty() ? "serving" : "kernel") + std::string(" rows on the same device"), [&](const YAML::Node& r) { return str(r, "device") == device_soc; }},
+      {op.empty() ? "all serving rows" : "all kernel rows", [](const YAML::Node&) { return true; }}};
+  for (const auto& [basis, match] : tiers) {
+    std::vector<double> check, fit;
+    std::vector<std::string> check_ids, fit_ids;
+    for (const auto& r : rows) {
+      if (str(r, "kind") != kind || str(r, "status") != "ok" || !match(r)) continue;
+      const double e = std::fabs(r["error"].as<double>());
+      if (str(r, "role") == "fit") fit.push_back(e), fit_ids.push_back(str(r, "id"));
+      else check.push_back(e), check_ids.push_back(str(r, "id"));
+    }
+    if (check.empty() && fit.empty()) continue;
+    f.basis = basis;
+    f.check_rows = check_ids;
+    f.fit_rows = fit_ids;
+    f.check_median_abs = Median(check);
+    for (double e : check) f.check_worst_abs = std::max(f.check_worst_abs, e);
+    f.fit_median_abs = Median(fit);
+    break;
+  }
+  return f;
+}
+
+}  // namespace npusim
