@@ -348,6 +348,10 @@ FitResult NelderMead(const std::function<double(const std::vector<double>&)>& f,
     for (size_t i : order) p2.push_back(pts[i]), v2.push_back(val[i]);
     pts = p2, val = v2;
     if (std::fabs(val[n] - val[0]) <= ftol * (std::fabs(val[0]) + 1e-12)) break;
+    double spread = 0;  // the simplex has shrunk to a point (within 1e-4 of each box width)
+    for (size_t i = 1; i <= n; ++i)
+      for (size_t k = 0; k < n; ++k) spread = std::max(spread, std::fabs(pts[i][k] - pts[0][k]) / (hi[k] - lo[k]));
+    if (spread < 1e-4) break;
     std::vector<double> centroid(n, 0);
     for (size_t i = 0; i < n; ++i)
       for (size_t k = 0; k < n; ++k) centroid[k] += pts[i][k] / static_cast<double>(n);

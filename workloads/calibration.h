@@ -98,7 +98,8 @@ double Median(std::vector<double> v);
 
 // Bounded Nelder-Mead on `f` over [lo, hi] per coordinate (points are clamped into the box):
 // the usual reflection / expansion / contraction / shrink with coefficients 1, 2, 0.5, 0.5,
-// stopping when the simplex's values agree within `ftol` or after `max_evals` evaluations.
+// stopping when the simplex's values agree within `ftol`, when it has shrunk to a point (1e-4
+// of the box), or after `max_evals` evaluations.
 struct FitResult {
   std::vector<double> x;
   double value = 0;

@@ -86,6 +86,7 @@ class KernelDynamicQuant {
       outQ_.FreeTensor(q);
     }
     LocalTensor<float> scale = outScale_.template AllocTensor<float>();
+    kernel_util::Sync<HardEvent::MTE3_S>();  // an earlier row's scale copy-out has read this buffer
     scale.SetValue(0, s);
     kernel_util::WaitScalarForVector();
     outScale_.EnQue(scale);

@@ -46,9 +46,10 @@ TEST(DynamicQuant, PerTokenScaleAndInt8Values) {
 
 // Rows longer than UB holds with their fp32 copies (Qwen3.5-27B's 17408-wide down projection
 // input) go in col_chunk pieces, two passes per row; an odd tail piece (17440 = 32 x 545 is not a
-// whole number of pieces) and several rows per block catch offset bugs.
+// whole number of pieces) and several rows per block (buffers reused: the race checker watches)
+// catch offset and sync bugs.
 TEST(DynamicQuant, RowsLongerThanUbGoInPieces) {
-  KernelRun r = RunOp("dynamic_quant", {{"tokens", "5"}, {"hidden", "17440"}});
+  KernelRun r = RunOp("dynamic_quant", {{"tokens", "150"}, {"hidden", "17440"}});
   ASSERT_EQ(r.status, "ok") << r.message;
   bool chunked = false;
   for (const auto& [k, v] : r.tiling) chunked |= k == "col_chunk" && v != "0";
