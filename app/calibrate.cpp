@@ -1,4 +1,6 @@
-// `npusim calibrate [DIR] [--fit [--no-write]] [--record] [--only ID[,ID...]]... [-j N] [--out DIR]`: every row
+// `npusim calibrate [DIR] [--fit [--no-write]] [--record] [--only ID[,ID...]]... [-j N] [--out DIR]`
+// (and the importers --add-bench-serving RESULT.jsonl --run RUN.yaml, --add-msprof CSV --device
+// SOC, which add rows to DIR): every row
 // of the calibration corpus simulated as its own npusim process (`kernel` or `run`), N at a time,
 // compared with its measurement; --fit first fits each group of fit.yaml on its fit rows
 // (Nelder-Mead on the mean squared log error, from the group's declared start, inside its
@@ -14,6 +16,9 @@
 #include <optional>
 #include <set>
 #include <sys/wait.h>
+#include <tuple>
+
+#include <nlohmann/json.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -194,10 +199,10 @@ std::string ValueText(const std::string& file, const std::string& key, double v)
       integer = true;
     }
   }
+  if (integer) return std::to_string(std::llround(v));
   char buf[64];
-  if (integer) std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(std::llround(v)));
-  else std::snprintf(buf, sizeof buf, "%.4g", v);
-  return buf;
+  std::snprintf(buf, sizeof buf, "%.4g", v);  // four significant digits, written without an exponent
+  return FormatNumber(std::stod(buf));
 }
 
 // Fits one group; writes its values unless one ends at a bound or `write` is false.
@@ -279,6 +284,173 @@ std::vector<FitOutcome> FitGroupOnRows(const Corpus& c, const FitGroup& g, int64
   return out;
 }
 
+// One CSV record's fields ("a,\"b,c\",d" -> a | b,c | d).
+std::vector<std::string> CsvFields(const std::string& line) {
+  std::vector<std::string> out(1);
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char ch = line[i];
+    if (ch == '"') {
+      if (quoted && i + 1 < line.size() && line[i + 1] == '"') out.back() += '"', ++i;
+      else quoted = !quoted;
+    } else if (ch == ',' && !quoted) {
+      out.emplace_back();
+    } else if (ch != '\r') {
+      out.back() += ch;
+    }
+  }
+  for (auto& f : out) {
+    const size_t a = f.find_first_not_of(' '), b = f.find_last_not_of(' ');
+    f = a == std::string::npos ? "" : f.substr(a, b - a + 1);
+  }
+  return out;
+}
+
+std::string Slug(std::string s) {
+  for (char& ch : s)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_') ch = '-';
+  return s;
+}
+
+void WriteRow(const std::string& dir, const CalibrationRow& r, const Corpus& existing) {
+  if (existing.Find(r.id)) throw InputError("row '" + r.id + "' already exists in " + dir + " (use --id to name the new rows)");
+  const std::string path = dir + "/" + Slug(r.id) + ".yaml";
+  std::ofstream(path) << RowYaml(r);
+  ReadRowCheck(path);
+  std::cout << "added " << r.id << " (" << path << ")\n";
+}
+
+// `--add-bench-serving RESULT.jsonl --run RUN.yaml`: a row per figure (mean TTFT, mean TPOT,
+// output throughput) of every result line, the run config's load replaced by the line's.
+int AddBenchServing(const std::string& dir, const std::string& file, const std::string& run, const std::string& prefix) {
+  if (run.empty()) throw InputError("--add-bench-serving needs --run RUN.yaml: the run config that describes the measured server");
+  LoadRunConfig(run);  // a bad run config is reported now, not at calibration time
+  std::ifstream in(file);
+  if (!in) throw InputError("--add-bench-serving: cannot read " + file);
+  const Corpus existing = LoadCorpus(dir);
+  const std::string run_abs = fs::absolute(run).lexically_normal().string();
+  std::string line;
+  int n = 0, added = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const std::exception& e) {
+      throw InputError(file + ":" + std::to_string(n) + ": not a JSON object (" + e.what() + ")");
+    }
+    if (!j.is_object()) throw InputError(file + ":" + std::to_string(n) + ": not a JSON object");
+    KeyValues sets;
+    auto num = [&](const char* k) { return j.contains(k) && j[k].is_number(); };
+    const std::string dataset = j.value("dataset_name", "random");
+    if (num("random_input_len")) sets.push_back({"random_input_len", std::to_string(j["random_input_len"].get<int64_t>())});
+    if (num("random_output_len")) sets.push_back({"random_output_len", std::to_string(j["random_output_len"].get<int64_t>())});
+    if (num("random_range_ratio")) sets.push_back({"random_range_ratio", FormatNumber(j["random_range_ratio"].get<double>())});
+    if (num("completed")) sets.push_back({"num_prompts", std::to_string(j["completed"].get<int64_t>())});
+    if (num("max_concurrency")) sets.push_back({"max_concurrency", std::to_string(j["max_concurrency"].get<int64_t>())});
+    if (num("request_rate")) sets.push_back({"request_rate", FormatNumber(j["request_rate"].get<double>())});
+    else if (j.contains("request_rate") && j["request_rate"].is_string()) sets.push_back({"request_rate", j["request_rate"].get<std::string>()});
+    const std::string id = (prefix.empty() ? "bench-" + fs::path(file).stem().string() : prefix) + "-" + std::to_string(n);
+    for (const auto& [key, metric, what] : std::vector<std::tuple<const char*, const char*, const char*>>{
+             {"mean_ttft_ms", "ttft_ms.mean", "ttft"}, {"mean_tpot_ms", "tpot_ms.mean", "tpot"}, {"output_throughput", "output_throughput", "tput"}}) {
+      if (!num(key) || j[key].get<double>() <= 0) continue;
+      CalibrationRow r;
+      r.id = id + "-" + what;
+      r.source = "bench_serving result " + fs::path(file).filename().string() + " line " + std::to_string(n);
+      r.note = "imported by npusim calibrate --add-bench-serving; the server is described by the run config";
+      r.role = "check";
+      r.tolerance = 0.2;
+      if (dataset != "random") r.status = "needs the '" + dataset + "' load of bench_serving";
+      r.kind = "run";
+      r.run = run_abs;
+      r.sets = sets;
+      r.metric = metric;
+      r.measured = j[key].get<double>();
+      r.family = "imported";
+      WriteRow(dir, r, existing);
+      ++added;
+    }
+  }
+  if (added == 0) throw InputError(file + ": no line has mean_ttft_ms, mean_tpot_ms or output_throughput");
+  return 0;
+}
+
+// `--add-msprof op_summary.csv --device SOC`: a kernel row per distinct mapped (OP Type, Input
+// Shapes), measured = the mean Task Duration of its launches; unmapped ops are listed.
+int AddMsprof(const std::string& dir, const std::string& file, const std::string& device, const std::string& prefix) {
+  if (device.empty()) throw InputError("--add-msprof needs --device SOC: the chip the op summary was taken on");
+  LoadDevice(device);
+  std::ifstream in(file);
+  if (!in) throw InputError("--add-msprof: cannot read " + file);
+  std::string line;
+  if (!std::getline(in, line)) throw InputError(file + ": empty");
+  const std::vector<std::string> head = CsvFields(line);
+  auto col = [&](const std::string& name) -> size_t {
+    for (size_t i = 0; i < head.size(); ++i)
+      if (head[i] == name) return i;
+    throw InputError(file + ":1: no column '" + name + "'" + NearestHint(name, head));
+  };
+  const size_t c_type = col("OP Type"), c_shapes = col("Input Shapes"), c_dur = col("Task Duration(us)");
+  size_t c_dtypes = head.size();
+  for (size_t i = 0; i < head.size(); ++i)
+    if (head[i] == "Input Data Types") c_dtypes = i;
+  struct Acc {
+    std::string kernel;
+    KeyValues params;
+    double sum = 0;
+    int count = 0;
+    int first_line = 0;
+  };
+  std::map<std::string, Acc> ops;  // "type|shapes" -> launches
+  std::map<std::string, std::pair<int, std::string>> unmapped;
+  int n = 1;
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.find_first_not_of(" \r") == std::string::npos) continue;
+    const std::vector<std::string> f = CsvFields(line);
+    if (f.size() <= std::max({c_type, c_shapes, c_dur})) throw InputError(file + ":" + std::to_string(n) + ": fewer columns than the header");
+    const std::string type = f[c_type], shapes = f[c_shapes], dtypes = c_dtypes < f.size() ? f[c_dtypes] : "";
+    char* end = nullptr;
+    const double dur = std::strtod(f[c_dur].c_str(), &end);
+    if (end == f[c_dur].c_str() || !(dur > 0))
+      throw InputError(file + ":" + std::to_string(n) + ": Task Duration(us) '" + f[c_dur] + "' is not a positive number");
+    std::string kernel, why;
+    KeyValues params;
+    if (!MapMsprofOp(type, shapes, dtypes, kernel, params, why)) {
+      auto& u = unmapped[type];
+      if (u.first++ == 0) u.second = why;
+      continue;
+    }
+    Acc& a = ops[type + "|" + shapes];
+    if (a.count == 0) a.kernel = kernel, a.params = params, a.first_line = n;
+    a.sum += dur;
+    ++a.count;
+  }
+  const Corpus existing = LoadCorpus(dir);
+  const std::string base = prefix.empty() ? "msprof-" + fs::path(file).stem().string() : prefix;
+  for (const auto& [key, a] : ops) {
+    CalibrationRow r;
+    r.id = base + "-line" + std::to_string(a.first_line) + "-" + a.kernel;
+    r.source = "msprof op_summary " + fs::path(file).filename().string() + " (" + key.substr(0, key.find('|')) + ", first at line " +
+               std::to_string(a.first_line) + ")";
+    r.note = "imported by npusim calibrate --add-msprof: mean Task Duration of " + std::to_string(a.count) + " launches";
+    r.role = "check";
+    r.tolerance = 0.25;
+    r.kind = "kernel";
+    r.kernel = a.kernel;
+    r.device = device;
+    r.params = a.params;
+    r.metric = "time_us";
+    r.measured = a.sum / a.count;
+    r.family = "imported";
+    WriteRow(dir, r, existing);
+  }
+  for (const auto& [type, u] : unmapped) std::cout << "unmapped " << type << " (" << u.first << " launches): " << u.second << "\n";
+  if (ops.empty()) throw InputError(file + ": no op maps to a kernel of the set");
+  return 0;
+}
+
 }  // namespace
 
 int Calibrate(std::vector<std::string> argv) {
@@ -286,7 +458,8 @@ int Calibrate(std::vector<std::string> argv) {
     if (a == "-j") a = "--jobs";
     else if (a.rfind("-j", 0) == 0 && a.size() > 2 && a[2] != '-') a = "--jobs=" + a.substr(2);
   }
-  Args a = Parse(argv, {"--quiet", "--fit", "--no-write", "--record"}, {"--log-level", "--only", "--jobs", "--out"});
+  Args a = Parse(argv, {"--quiet", "--fit", "--no-write", "--record"},
+                 {"--log-level", "--only", "--jobs", "--out", "--add-bench-serving", "--run", "--add-msprof", "--device", "--id"});
   ConfigureLogging(a);
   if (a.positional.size() > 1) throw InputError("npusim calibrate takes one corpus directory (default configs/calibration)");
   const std::string dir = a.positional.empty() ? ConfigDir() + "/calibration" : a.positional[0];
@@ -298,6 +471,10 @@ int Calibrate(std::vector<std::string> argv) {
   }
   if (jobs < 1) throw InputError("-j takes a positive number of local processes");
   const std::string out = Option(a, "--out", "reports/out/calibrate");
+  if (!Option(a, "--add-bench-serving", "").empty())
+    return AddBenchServing(dir, Option(a, "--add-bench-serving", ""), Option(a, "--run", ""), Option(a, "--id", ""));
+  if (!Option(a, "--add-msprof", "").empty())
+    return AddMsprof(dir, Option(a, "--add-msprof", ""), Option(a, "--device", ""), Option(a, "--id", ""));
   Corpus corpus = LoadCorpus(dir);
   std::set<std::string> only;
   std::vector<std::string> all;

@@ -64,6 +64,10 @@ usage:
                                    measurements; --fit first fits fit.yaml's constants on their fit rows and writes
                                    them into the device / host YAMLs (not when a value ends at a bound);
                                    --record keeps the results for every run's fidelity section
+  npusim calibrate [DIR] --add-bench-serving RESULT.jsonl --run RUN.yaml [--id PREFIX]
+  npusim calibrate [DIR] --add-msprof op_summary.csv --device SOC [--id PREFIX]
+                                   a real bench_serving result (with the run config of its server) or an msprof op
+                                   summary becomes corpus rows; unmapped ops are listed
   npusim validate FILE.yaml          a device, run, explore or sweep config
   npusim model CONFIG.json [--device SOC] [--tp N] [--dp N] [--ep N] [--draft-tokens D]
                [--ssm-dtype T] [--quantization w8a8_dynamic] [--mem-fraction F] [--max-running-requests N]

@@ -171,6 +171,8 @@ std::vector<std::string> Split(const std::string& s, char sep) {
 
 }  // namespace
 
+CalibrationRow ReadRowCheck(const std::string& file) { return ReadRow(file); }
+
 const CalibrationRow* Corpus::Find(const std::string& id) const {
   for (const auto& r : rows)
     if (r.id == id) return &r;
@@ -393,6 +395,127 @@ FitResult NelderMead(const std::function<double(const std::vector<double>&)>& f,
 bool AtBound(double x, double lo, double hi) {
   const double eps = 0.01 * (hi - lo);
   return x - lo <= eps || hi - x <= eps;
+}
+
+std::string RowYaml(const CalibrationRow& r) {
+  auto q = [](const std::string& v) {
+    std::string o = "\"";
+    for (char ch : v) o += ch == '"' ? std::string("\\\"") : std::string(1, ch);
+    return o + "\"";
+  };
+  auto map = [&](const KeyValues& kv) {
+    std::string o = "{";
+    for (size_t i = 0; i < kv.size(); ++i) o += (i ? ", " : "") + kv[i].first + ": " + q(kv[i].second);
+    return o + "}";
+  };
+  std::string y = "id: " + q(r.id) + "\nsource: " + q(r.source) + "\n";
+  if (!r.note.empty()) y += "note: " + q(r.note) + "\n";
+  y += "role: " + r.role + "\n";
+  if (r.status != "ok") y += "status: " + q(r.status) + "\n";
+  y += "tolerance: " + FormatNumber(r.tolerance) + "\n";
+  if (r.kind == "kernel") {
+    y += "kernel: " + r.kernel + "\ndevice: " + r.device + "\nparams: " + map(r.params) + "\n";
+    if (!r.launch.empty()) y += "launch: " + r.launch + "\n";
+    if (r.host_launches) y += "host_launches: " + std::to_string(r.host_launches) + "\nhost: " + r.host + "\n";
+  } else if (r.kind == "run") {
+    y += "run: " + q(r.run) + "\n";
+    if (!r.sets.empty()) y += "set: " + map(r.sets) + "\n";
+  }
+  y += "metric: " + r.metric + "\nmeasured: " + FormatNumber(r.measured) + "\n";
+  if (r.measured_kind != "value") y += "measured_kind: " + r.measured_kind + "\n";
+  if (!r.family.empty()) y += "family: " + q(r.family) + "\n";
+  return y;
+}
+
+namespace {
+
+// "4096,2048;2048,3072" -> {{4096, 2048}, {2048, 3072}}; empty on anything else.
+std::vector<std::vector<int64_t>> Shapes(const std::string& s) {
+  std::vector<std::vector<int64_t>> out;
+  for (const auto& t : Split(s, ';')) {
+    std::vector<int64_t> dims;
+    for (const auto& d : Split(t, ',')) {
+      char* end = nullptr;
+      const long long v = std::strtoll(d.c_str(), &end, 10);
+      if (end == d.c_str() || *end || v <= 0) return {};
+      dims.push_back(v);
+    }
+    out.push_back(dims);
+  }
+  return out;
+}
+
+int64_t Rows(const std::vector<int64_t>& d) {
+  int64_t r = 1;
+  for (size_t i = 0; i + 1 < d.size(); ++i) r *= d[i];
+  return r;
+}
+
+std::string Dtype(const std::string& dtypes) {
+  const std::string first = Split(dtypes, ';').empty() ? "" : Split(dtypes, ';').front();
+  if (first == "FLOAT16" || first == "DT_FLOAT16") return "float16";
+  if (first == "FLOAT" || first == "DT_FLOAT") return "float32";
+  return "bfloat16";
+}
+
+}  // namespace
+
+bool MapMsprofOp(const std::string& op_type, const std::string& input_shapes, const std::string& dtypes, std::string& kernel,
+                 KeyValues& params, std::string& why) {
+  std::string shapes_text = input_shapes;
+  shapes_text.erase(std::remove(shapes_text.begin(), shapes_text.end(), '"'), shapes_text.end());
+  const auto sh = Shapes(shapes_text);
+  const std::string dt = Dtype(dtypes);
+  auto S = [](int64_t v) { return std::to_string(v); };
+  params.clear();
+  if (sh.empty()) {
+    why = "input shapes '" + input_shapes + "' are not a list of dimensions";
+    return false;
+  }
+  if (op_type == "MatMul" || op_type == "MatMulV2" || op_type == "MatMulV3" || op_type == "BatchMatMul" || op_type == "BatchMatMulV2") {
+    if (sh.size() < 2 || sh[0].size() < 2 || sh[1].size() != 2) {
+      why = "a matmul needs x [.., m, k] and a 2-D weight";
+      return false;
+    }
+    const int64_t k = sh[0].back(), m = Rows(sh[0]);
+    // The weight is [k, n], or [n, k] (a torch Linear) when only its second dimension matches k.
+    const bool trans = sh[1][0] != k && sh[1][1] == k;
+    if (sh[1][0] != k && !trans) {
+      why = "weight " + S(sh[1][0]) + "x" + S(sh[1][1]) + " does not match k = " + S(k);
+      return false;
+    }
+    kernel = "matmul";
+    params = {{"m", S(m)}, {"k", S(k)}, {"n", S(trans ? sh[1][0] : sh[1][1])}, {"dtype", dt}, {"trans_b", trans ? "1" : "0"}};
+    return true;
+  }
+  if (op_type == "RmsNorm" || op_type == "AddRmsNorm") {
+    kernel = "rms_norm";
+    params = {{"tokens", S(Rows(sh[0]))}, {"hidden", S(sh[0].back())}, {"dtype", dt}, {"residual", op_type == "AddRmsNorm" ? "1" : "0"}};
+    return true;
+  }
+  if (op_type == "DynamicQuant") {
+    kernel = "dynamic_quant";
+    params = {{"tokens", S(Rows(sh[0]))}, {"hidden", S(sh[0].back())}, {"dtype", dt}};
+    return true;
+  }
+  if (op_type == "Swiglu" || op_type == "SwiGlu") {
+    if (sh[0].back() % 2) {
+      why = "an odd last dimension cannot be [gate | up]";
+      return false;
+    }
+    kernel = "swiglu";
+    params = {{"tokens", S(Rows(sh[0]))}, {"inter", S(sh[0].back() / 2)}, {"dtype", dt}};
+    return true;
+  }
+  if (op_type == "Add") {
+    int64_t n = 1;
+    for (int64_t d : sh[0]) n *= d;
+    kernel = "add";
+    params = {{"n", S(n)}, {"dtype", dt}};
+    return true;
+  }
+  why = "no kernel of the set maps OP Type '" + op_type + "' from its shapes alone";
+  return false;
 }
 
 }  // namespace npusim

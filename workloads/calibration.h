@@ -64,6 +64,9 @@ struct Corpus {
 // fit rows are InputErrors.
 Corpus LoadCorpus(const std::string& dir);
 
+// Reads one row file as LoadCorpus would (InputError on a bad one).
+CalibrationRow ReadRowCheck(const std::string& file);
+
 // Files a fit constant's target names (device YAMLs under configs/devices, host profiles under
 // configs/hosts), as paths.
 std::vector<std::string> TargetFiles(const FitConstant& c);
@@ -122,5 +125,14 @@ struct FitOutcome {
 // A fitted value within 1 % of the bound's width from a bound: the model cannot reach the rows
 // inside its bounds (a modelling gap, not a fit).
 bool AtBound(double x, double lo, double hi);
+
+// A row as the YAML text of one corpus file (keys in the loader's order, strings quoted).
+std::string RowYaml(const CalibrationRow& r);
+
+// An msprof op_summary row mapped to a kernel of the set: `op_type` is msprof's OP Type,
+// `input_shapes` its Input Shapes ("4096,2048;2048,3072"), `dtypes` its Input Data Types. False
+// (with `why`) when the op has no counterpart or its shapes do not say enough.
+bool MapMsprofOp(const std::string& op_type, const std::string& input_shapes, const std::string& dtypes, std::string& kernel,
+                 KeyValues& params, std::string& why);
 
 }  // namespace npusim

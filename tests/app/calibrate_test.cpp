@@ -1,0 +1,88 @@
+// `npusim calibrate` as a user runs it: a few corpus rows end to end (outputs, verdict,
+// determinism), the importers on files written by hand in bench_serving's and msprof's formats
+// (tests/data/import/), and bad input.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "npusim_process.h"
+
+namespace npusim {
+namespace {
+
+using ::testing::HasSubstr;
+const std::string kSrc = NPUSIM_SOURCE_DIR;
+
+TEST(Calibrate, RowsRunAndWriteEveryOutputDeterministically) {
+  const std::string a = Dir("cal_a"), b = Dir("cal_b");
+  // A kernel row, an e2e kernel row (one eager launch added), a row that needs a feature.
+  const std::string only = "--only C2-fused-b4,C3-pr601-e2e-b1,C2-multiop-b1";
+  const Result r = Npusim("calibrate " + kSrc + "/configs/calibration " + only + " -j 2 --out " + a);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("calibration: 2 of 3 rows simulated (1 need a feature"));
+  for (const char* f : {"metrics.json", "points.csv", "report.md", "report.html"})
+    EXPECT_TRUE(std::filesystem::exists(a + "/" + f)) << f;
+  EXPECT_FALSE(std::filesystem::exists(a + ".partial"));
+  EXPECT_THAT(Slurp(a + "/report.html"), HasSubstr("<svg"));
+  const auto m = nlohmann::json::parse(Slurp(a + "/metrics.json"));
+  for (const auto& row : m["rows"]) {
+    if (row["id"] == "C2-multiop-b1") {
+      EXPECT_THAT(row["status"].get<std::string>(), HasSubstr("needs"));
+    }
+    if (row["id"] == "C3-pr601-e2e-b1") {
+      EXPECT_GT(row["simulated"].get<double>(), 106.6);  // kernel + one eager launch
+    }
+  }
+  ASSERT_EQ(Npusim("calibrate " + kSrc + "/configs/calibration " + only + " -j 1 --quiet --out " + b).code, 0);
+  EXPECT_EQ(Slurp(a + "/points.csv"), Slurp(b + "/points.csv"));
+  EXPECT_EQ(Slurp(a + "/metrics.json"), Slurp(b + "/metrics.json"));
+}
+
+TEST(Calibrate, ImportersTurnABenchServingResultAndAnMsprofSummaryIntoRows) {
+  const std::string corpus = Dir("import_corpus");
+  const Result bench = Npusim("calibrate " + corpus + " --add-bench-serving " + kSrc + "/tests/data/import/bench_serving_result.jsonl --run " + kSrc +
+                              "/configs/runs/qwen3-next-80b-a3-tp16-fused.yaml --id s2real");
+  ASSERT_EQ(bench.code, 0) << bench.output;
+  EXPECT_THAT(bench.output, HasSubstr("added s2real-1-ttft"));
+  EXPECT_THAT(bench.output, HasSubstr("added s2real-1-tput"));
+  const std::string tpot = Slurp(corpus + "/s2real-1-tpot.yaml");
+  EXPECT_THAT(tpot, HasSubstr("metric: tpot_ms.mean"));
+  EXPECT_THAT(tpot, HasSubstr("measured: 44.3"));
+  EXPECT_THAT(tpot, HasSubstr("random_input_len: \"3500\""));
+  EXPECT_THAT(tpot, HasSubstr("max_concurrency: \"24\""));
+  const Result prof = Npusim("calibrate " + corpus + " --add-msprof " + kSrc + "/tests/data/import/op_summary.csv --device Ascend910B3");
+  ASSERT_EQ(prof.code, 0) << prof.output;
+  EXPECT_THAT(prof.output, HasSubstr("unmapped FusedInferAttentionScore (1 launches)"));
+  // Two MatMulV2 launches of one shape: one row, their mean.
+  const std::string mm = Slurp(corpus + "/msprof-op_summary-line2-matmul.yaml");
+  EXPECT_THAT(mm, HasSubstr("params: {m: \"4096\", k: \"2048\", n: \"3072\", dtype: \"bfloat16\", trans_b: \"0\"}"));
+  EXPECT_THAT(mm, HasSubstr("measured: 120"));
+  EXPECT_THAT(Slurp(corpus + "/msprof-op_summary-line4-rms_norm.yaml"), HasSubstr("tokens: \"4096\", hidden: \"2048\""));
+  // The imported kernel rows simulate.
+  const Result run = Npusim("calibrate " + corpus + " --only msprof-op_summary-line2-matmul,msprof-op_summary-line4-rms_norm --quiet --out " +
+                            Dir("import_out"));
+  ASSERT_EQ(run.code, 0) << run.output;
+  EXPECT_THAT(run.output, HasSubstr("2 of 2 rows simulated"));
+  // Importing the same file again would duplicate ids.
+  EXPECT_EQ(Npusim("calibrate " + corpus + " --add-msprof " + kSrc + "/tests/data/import/op_summary.csv --device Ascend910B3").code, 2);
+}
+
+TEST(Calibrate, BadInputIsExitTwoWithTheNearestName) {
+  const Result only = Npusim("calibrate " + kSrc + "/configs/calibration --only C2-fused-b5 --out " + Dir("bad1"));
+  EXPECT_EQ(only.code, 2);
+  EXPECT_THAT(only.output, HasSubstr("no row 'C2-fused-b5'"));
+  EXPECT_THAT(only.output, HasSubstr("nearest valid"));
+  const std::string corpus = Dir("bad_corpus");
+  EXPECT_EQ(Npusim("calibrate " + corpus + " --add-msprof " + kSrc + "/tests/data/import/op_summary.csv").code, 2);  // no --device
+  const std::string csv = corpus + "/bad.csv";
+  std::ofstream(csv) << "Op Name,Op Typ,Input Shapes,Task Duration(us)\nx,MatMulV2,\"1,2;2,3\",5\n";
+  const Result col = Npusim("calibrate " + corpus + " --add-msprof " + csv + " --device Ascend910B3");
+  EXPECT_EQ(col.code, 2);
+  EXPECT_THAT(col.output, HasSubstr("no column 'OP Type'"));
+  EXPECT_EQ(Npusim("calibrate " + corpus + " --add-bench-serving " + csv).code, 2);  // no --run
+  EXPECT_EQ(Npusim("calibrate " + kSrc + "/configs/nothing-here").code, 2);
+}
+
+}  // namespace
+}  // namespace npusim
