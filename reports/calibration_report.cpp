@@ -277,7 +277,9 @@ void WriteCalibrationOutputs(const Corpus& c, const CalibrationOutput& o, const 
 Json FidelityJson(const Fidelity& f) {
   Json fitted = Json::array();
   for (const auto& v : f.fitted) fitted.push_back({{"file", v.file}, {"key", v.key}, {"value", v.value}, {"group", v.group}, {"rows", v.rows}});
-  Json j{{"summary", f.Summary()}, {"fitted", fitted}, {"state", f.state_file}};
+  Json unfitted = Json::array();
+  for (const auto& v : f.unfitted) unfitted.push_back({{"file", v.file}, {"key", v.key}, {"value", v.value}, {"group", v.group}, {"rows", v.rows}});
+  Json j{{"summary", f.Summary()}, {"fitted", fitted}, {"not_fitted", unfitted}, {"state", f.state_file}};
   if (!f.state_file.empty())
     j["corpus"] = {{"basis", f.basis},
                    {"check_rows", f.check_rows},

@@ -225,6 +225,25 @@ std::vector<std::string> TargetFiles(const FitConstant& c) {
   return out;
 }
 
+std::string YamlLine(const std::string& text, const std::string& dotted_key) {
+  const std::vector<std::string> want = Split(dotted_key, '.');
+  std::vector<std::pair<int, std::string>> stack;
+  std::istringstream in(text);
+  std::string l;
+  while (std::getline(in, l)) {
+    const size_t first = l.find_first_not_of(' ');
+    const size_t colon = l.find(':');
+    if (first == std::string::npos || l[first] == '#' || colon == std::string::npos || colon <= first) continue;
+    const int ind = static_cast<int>(first);
+    while (!stack.empty() && stack.back().first >= ind) stack.pop_back();
+    stack.emplace_back(ind, l.substr(first, colon - first));
+    bool match = stack.size() == want.size();
+    for (size_t i = 0; match && i < want.size(); ++i) match = stack[i].second == want[i];
+    if (match) return l;
+  }
+  return "";
+}
+
 std::string SetYamlScalar(const std::string& text, const std::string& dotted_key, const std::string& value, const std::string& comment) {
   const std::vector<std::string> want = Split(dotted_key, '.');
   std::vector<std::pair<int, std::string>> stack;  // (indentation, key) of the mappings we are in

@@ -76,6 +76,9 @@ std::vector<std::string> TargetFiles(const FitConstant& c);
 std::string SetYamlScalar(const std::string& text, const std::string& dotted_key, const std::string& value,
                           const std::string& comment = "");
 
+// The line of the scalar at a dotted key ("" when absent): its value and its comment.
+std::string YamlLine(const std::string& text, const std::string& dotted_key);
+
 // Signed relative error simulated / measured - 1. For a cap (the real value is at or below the
 // measured one) a simulated value under the cap counts as 0.
 double RelativeError(double simulated, double measured, const std::string& measured_kind = "value");

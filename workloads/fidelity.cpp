@@ -2,7 +2,9 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 
 #include "devices/device_config.h"
 #include "model/config.h"
@@ -38,6 +40,11 @@ std::string Fidelity::Summary() const {
       if (rows.find(f.rows) == std::string::npos) rows += (rows.empty() ? "" : "; ") + f.rows;
     s = "calibrated: " + std::to_string(fitted.size()) + " fitted constants (rows " + rows + ")";
   }
+  if (!unfitted.empty()) {
+    std::string keys;
+    for (const auto& f : unfitted) keys += (keys.empty() ? "" : ", ") + f.key;
+    s += "; not fitted (modelling gap): " + keys;
+  }
   if (state_file.empty()) return s + "; no recorded corpus run";
   if (check_rows.empty() && fit_rows.empty()) return s + "; no simulated corpus row near this run";
   s += "; corpus (" + basis + "): ";
@@ -72,20 +79,15 @@ Fidelity FidelityFor(const std::string& model_file, const std::string& op, const
           v.key = k.key;
           v.group = g.name;
           for (const auto& id : g.rows) v.rows += (v.rows.empty() ? "" : ", ") + id;
-          try {
-            YAML::Node n = LoadYamlFile(file);
-            size_t start = 0;
-            while (n) {
-              const size_t dot = k.key.find('.', start);
-              n = n[k.key.substr(start, dot == std::string::npos ? std::string::npos : dot - start)];
-              if (dot == std::string::npos) break;
-              start = dot + 1;
-            }
-            v.value = n && n.IsScalar() ? n.Scalar() : "?";
-          } catch (const std::exception&) {
-            v.value = "?";
-          }
-          f.fitted.push_back(v);
+          std::ifstream in(file);
+          const std::string text((std::istreambuf_iterator<char>(in)), {});
+          const std::string line = YamlLine(text, k.key);
+          const size_t colon = line.find(':'), hash = line.find(" #");
+          v.value = colon == std::string::npos ? "?" : line.substr(colon + 1, hash == std::string::npos ? std::string::npos : hash - colon - 1);
+          v.value.erase(0, v.value.find_first_not_of(' '));
+          v.value.erase(v.value.find_last_not_of(' ') + 1);
+          // Only a value `npusim calibrate --fit` wrote is fitted; the others keep their source.
+          (line.find("fitted by npusim calibrate") != std::string::npos ? f.fitted : f.unfitted).push_back(v);
         }
   }
   const std::string state = dir + "/state.json";

@@ -14,7 +14,8 @@ struct FittedValue {
 };
 
 struct Fidelity {
-  std::vector<FittedValue> fitted;       // constants of the profiles used that fit.yaml fits
+  std::vector<FittedValue> fitted;       // constants of the profiles used that fit.yaml fits and were written
+  std::vector<FittedValue> unfitted;     // ones whose fit was not accepted (a bound, failing rows): modelling gaps
   std::string state_file;                // "" when no calibration was recorded
   std::string basis;                     // which rows count as nearest (same model and device, ...)
   std::vector<std::string> check_rows;   // nearest simulated check rows
