@@ -68,6 +68,26 @@ TEST(Calibrate, ImportersTurnABenchServingResultAndAnMsprofSummaryIntoRows) {
   EXPECT_EQ(Npusim("calibrate " + corpus + " --add-msprof " + kSrc + "/tests/data/import/op_summary.csv --device Ascend910B3").code, 2);
 }
 
+// Every kernel and serving run says how far to trust it: the fitted constants of the profiles it
+// used (with their rows) and the recorded corpus error of the nearest rows.
+TEST(Calibrate, RunsCarryAFidelitySection) {
+  const std::string k = Dir("fidelity_kernel");
+  ASSERT_EQ(Npusim("kernel recurrent_gated_delta_rule --device Ascend910B2 --timing-only --set impl=triton_chain --set ssm_dtype=float32 "
+                   "--set heads_k=16 --set heads_v=32 --quiet --out " + k).code, 0);
+  const auto f = nlohmann::json::parse(Slurp(k + "/metrics.json")).at("fidelity");
+  bool triton = false;
+  for (const auto& v : f.at("fitted")) triton |= v.at("key") == "triton.launch_us" && v.at("rows") == "C2-triton-b1, C2-triton-b16";
+  EXPECT_TRUE(triton) << f.dump(1);
+  EXPECT_EQ(f.at("corpus").at("basis"), "same kernel and device");
+  EXPECT_THAT(f.at("corpus").at("check_rows").dump(), HasSubstr("C2-triton-b4"));
+  EXPECT_THAT(f.at("summary").get<std::string>(), HasSubstr("calibrated:"));
+  const std::string r = Dir("fidelity_run");
+  ASSERT_EQ(Npusim("run " + kSrc + "/configs/runs/quickstart.yaml --set num_prompts=2 --set random_output_len=4 --quiet --out " + r).code, 0);
+  const auto m = nlohmann::json::parse(Slurp(r + "/metrics.json"));
+  EXPECT_EQ(m.at("host_profile").at("name"), "sglang-ascend");
+  EXPECT_THAT(m.at("fidelity").at("summary").get<std::string>(), HasSubstr("not fitted (modelling gap): step_us"));
+}
+
 TEST(Calibrate, BadInputIsExitTwoWithTheNearestName) {
   const Result only = Npusim("calibrate " + kSrc + "/configs/calibration --only C2-fused-b5 --out " + Dir("bad1"));
   EXPECT_EQ(only.code, 2);

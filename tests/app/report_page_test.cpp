@@ -1,5 +1,5 @@
 // report.html in a real browser: each kind of page (kernel, run, capacity, capacity with knobs
-// compared, explore, merged sweep) opened in headless Chromium; a page fails on any console message or
+// compared, explore, merged sweep, calibrate) opened in headless Chromium; a page fails on any console message or
 // script error, or when a chart is missing or drawn without size. The page's closing script
 // measures its own charts and records the result on <body>; Chromium prints the DOM after load.
 #include <cstdio>
@@ -73,6 +73,14 @@ TEST(ReportPage, KernelPagesRenderAlsoForAFailure) {
   ASSERT_EQ(r.code, 3) << r.output;
   ExpectPageRenders(failed, 0);
   EXPECT_THAT(Slurp(failed + "/report.html"), ::testing::HasSubstr("ub overflow, requires 2097152 bits while 1572864 bits available!"));
+}
+
+TEST(ReportPage, CalibratePageRenders) {
+  const std::string out = Dir("page_calibrate");
+  const Result r = Npusim("calibrate " + Src("configs/calibration") +
+                          " --only C2-fused-b4,C2-fused-b8,C3-pr601-e2e-b1,C7-ll-dispatch-ep16,C2-multiop-b1 -j 2 --quiet --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  ExpectPageRenders(out, 2);  // simulated vs measured (log-log), error per row
 }
 
 TEST(ReportPage, CapacityPagesRender) {
