@@ -59,7 +59,8 @@ std::map<std::string, Json> Recorded() {
   std::map<std::string, Json> rows;
   std::ifstream in(kCorpus + "/state.json");
   if (!in) return rows;
-  for (const auto& r : Json::parse(in).at("rows")) rows[r.at("id").get<std::string>()] = r;
+  const Json state = Json::parse(in);  // named: a range-for over a member of a temporary dangles
+  for (const auto& r : state.at("rows")) rows[r.at("id").get<std::string>()] = r;
   return rows;
 }
 
