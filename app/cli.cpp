@@ -27,7 +27,9 @@
 #include "reports/explore_report.h"
 #include "reports/serving_report.h"
 #include "reports/sweep_report.h"
+#include "workloads/calibration.h"
 #include "workloads/capacity_search.h"
+#include "workloads/host_profile.h"
 #include "workloads/memory_plan.h"
 #include "workloads/explore.h"
 #include "workloads/functional_run.h"
@@ -68,7 +70,7 @@ usage:
   npusim calibrate [DIR] --add-msprof op_summary.csv --device SOC [--id PREFIX]
                                    a real bench_serving result (with the run config of its server) or an msprof op
                                    summary becomes corpus rows; unmapped ops are listed
-  npusim validate FILE.yaml          a device, run, explore or sweep config
+  npusim validate FILE.yaml          a device, run, explore or sweep config, host profile or calibration row
   npusim model CONFIG.json [--device SOC] [--tp N] [--dp N] [--ep N] [--draft-tokens D]
                [--ssm-dtype T] [--quantization w8a8_dynamic] [--mem-fraction F] [--max-running-requests N]
                [--decode-batch B [--context C] [--gdn-impl fused|triton_chain]]
@@ -177,8 +179,21 @@ int Validate(const std::vector<std::string>& argv) {
                 static_cast<long long>(s.memory.kv_tokens));
     return kExitOk;
   }
+  if (root.IsMap() && root["measured"] && root["source"]) {
+    const CalibrationRow r = ReadRowCheck(path);
+    std::printf("ok: %s is a valid calibration row: %s (%s, %s%s)\n", path.c_str(), r.id.c_str(), r.kind.c_str(), r.role.c_str(),
+                r.status == "ok" ? "" : (", " + r.status).c_str());
+    return kExitOk;
+  }
+  if (root.IsMap() && root["launch_us"] && root["step_us"]) {
+    const HostProfile h = LoadHostProfile(path);
+    std::printf("ok: %s is a valid host profile: %s, eager launch %g us, graph replay %g us, step %g us\n", path.c_str(), h.name.c_str(),
+                h.launch_us, h.graph_replay_us, h.step_us);
+    return kExitOk;
+  }
   if (!root.IsMap() || !root["soc"])
-    throw InputError(Where(path, root) + ": not a device (soc), run (model), explore (kernel + sweep) or sweep (grid) config");
+    throw InputError(Where(path, root) + ": not a device (soc), run (model), explore (kernel + sweep), sweep (grid), host profile " +
+                     "(launch_us, step_us) or calibration row (source, measured)");
   DeviceConfig d = LoadDeviceFile(path);
   std::printf("ok: %s is a valid device config: %s, %lld AIC + %lld AIV at %g MHz, UB %lld B, L1 %lld B, HBM %g GB/s\n",
               path.c_str(), d.soc.c_str(), static_cast<long long>(d.aic_count), static_cast<long long>(d.aiv_count), d.clock_mhz,

@@ -102,6 +102,13 @@ TEST(Calibrate, BadInputIsExitTwoWithTheNearestName) {
   EXPECT_THAT(col.output, HasSubstr("no column 'OP Type'"));
   EXPECT_EQ(Npusim("calibrate " + corpus + " --add-bench-serving " + csv).code, 2);  // no --run
   EXPECT_EQ(Npusim("calibrate " + kSrc + "/configs/nothing-here").code, 2);
+  // validate knows rows and host profiles; a misspelt key names the nearest one.
+  EXPECT_EQ(Npusim("validate " + kSrc + "/configs/calibration/C2-triton-b1.yaml").code, 0);
+  EXPECT_EQ(Npusim("validate " + kSrc + "/configs/hosts/sglang-ascend.yaml").code, 0);
+  std::ofstream(corpus + "/row.yaml") << "id: x\nsource: s\nmeasured: 1\nkernel: add\nrol: fit\n";
+  const Result row = Npusim("validate " + corpus + "/row.yaml");
+  EXPECT_EQ(row.code, 2);
+  EXPECT_THAT(row.output, HasSubstr("row.yaml:5:1: unknown key 'rol' (nearest valid: 'role')"));
 }
 
 }  // namespace
