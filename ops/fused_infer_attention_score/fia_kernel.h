@@ -26,6 +26,7 @@ constexpr float kMaskPenalty = -1e30f;
 
 struct Gm {
   GmBuffer *q, *k_cache, *v_cache, *block_table, *mask, *out, *ws_s, *ws_p, *ws_o;
+  GmBuffer *ws_part = nullptr, *ws_ml = nullptr;  // split-KV partial outputs and their row max / sum
 };
 
 template <class T>
@@ -43,6 +44,10 @@ class KernelFia {
     ws_p_.SetGlobalBuffer(gm.ws_p);
     ws_o_.SetGlobalBuffer(gm.ws_o);
     if (d.explicit_mask) mask_.SetGlobalBuffer(gm.mask);
+    if (d.parts > 0) {
+      part_.SetGlobalBuffer(gm.ws_part);
+      ml_.SetGlobalBuffer(gm.ws_ml);
+    }
     if (ASCEND_IS_AIC) {
       cube_.Init(pipe_, kMaxRows, 256, 64, 2);
       return;
@@ -94,7 +99,8 @@ class KernelFia {
 
   std::vector<int64_t> NeededPages(const Unit& u) const {
     std::vector<int64_t> v;
-    for (int64_t p = 0; p < Pages(u); ++p)
+    const int64_t hi = u.page_hi < 0 ? Pages(u) : std::min(u.page_hi, Pages(u));
+    for (int64_t p = u.page_lo; p < hi; ++p)
       if (PageNeeded(u, p)) v.push_back(p);
     return v;
   }
@@ -180,11 +186,35 @@ class KernelFia {
     }
     if (!pages.empty()) accumulate(pages.size() - 1);
     if (!rows) return;
+    if (u.splits > 1) {
+      WritePartial(u, r0, rows, m_run, l_run);
+      return;
+    }
     for (uint32_t r = 0; r < rows; ++r) Muls(o[r * D], o[r * D], l_run[r] > 0 ? 1.0f / l_run[r] : 0.0f, D);
     LocalTensor<T> ob = pv_.Get<T>();  // the last P V is consumed: its buffer takes the bf16 output
     Cast(ob, o, CAST_RINT, rows * D);
     Sync<HardEvent::V_MTE3>();
     CopyRowsOut(out_[RowOffset(u) + static_cast<uint64_t>(r0) * RowStride(u)], ob, rows, D, RowStride(u), D);
+  }
+
+  // Split-KV: the unnormalised accumulator of this AIV's rows and their running max and sum go to
+  // the unit's partial slot; each AIV half has its own m / l block (no shared 32 B block in GM).
+  void WritePartial(const Unit& u, int64_t r0, uint32_t rows, const float* m_run, const float* l_run) {
+    const auto D = static_cast<uint32_t>(d_->D);
+    const int64_t slot = u.part + u.split;
+    LocalTensor<float> o = o_.Get<float>(), ml = pen_.Get<float>();
+    kernel_util::WaitVectorForScalar();  // the vector unit is done with pen (the mask rows)
+    Sync<HardEvent::MTE3_S>();            // an earlier unit's m / l copy has read it
+    for (uint32_t r = 0; r < rows; ++r) {
+      ml.SetValue(r, std::isinf(m_run[r]) ? kMaskPenalty : m_run[r]);  // a row that attended nothing
+      ml.SetValue(kMlFloats + r, l_run[r]);
+    }
+    Sync<HardEvent::S_MTE3>();
+    Sync<HardEvent::V_MTE3>();
+    CopyRowsOut(part_[static_cast<uint64_t>((slot * kMaxRows + r0) * d_->D)], o, rows, D, D, D);
+    const uint64_t ml_at = static_cast<uint64_t>((slot * 2 + GetSubBlockIdx()) * 2 * kMlFloats);
+    kernel_util::CopyOut(ml_[ml_at], ml, rows);
+    kernel_util::CopyOut(ml_[ml_at + kMlFloats], ml[kMlFloats], rows);
   }
 
   // Adds the mask penalty to one score row of page `p`: keys outside the row's range, beyond
@@ -227,9 +257,83 @@ class KernelFia {
   cube_util::CubeTile<T, float> cube_;
   TBuf<TPosition::VECCALC> s_, pb_, pen_, idx_, mrow_, rmax_, o_, pv_;
   GlobalTensor<T> q_, k_, v_, out_, ws_p_;
-  GlobalTensor<float> ws_s_, ws_o_;
+  GlobalTensor<float> ws_s_, ws_o_, part_, ml_;
   GlobalTensor<int32_t> bt_;
   GlobalTensor<uint8_t> mask_;
+};
+
+// Split-KV merge (AIV): per merge and row, M = max_s m_s, w_s = exp(m_s - M), then
+// out = sum_s w_s O_s / sum_s w_s l_s in fp32, cast to the output dtype. Rows go 16 at a time.
+template <class T>
+class KernelFiaMerge {
+ public:
+  static constexpr uint32_t kRows = 16;
+  void Init(const Gm& gm, const Dims& d) {
+    d_ = &d;
+    out_.SetGlobalBuffer(gm.out);
+    part_.SetGlobalBuffer(gm.ws_part);
+    ml_.SetGlobalBuffer(gm.ws_ml);
+    const uint64_t D = static_cast<uint64_t>(d.D);
+    pipe_.InitBuffer(acc_, kRows * D * 4, "merge_acc");
+    pipe_.InitBuffer(in_, kRows * D * 4, "partial_in");
+    pipe_.InitBuffer(mlb_, 4 * kMlFloats * 4, "m_l_in");
+    pipe_.InitBuffer(ob_, kRows * D * sizeof(T), "out_cast");
+  }
+
+  void Process() {
+    for (size_t i = static_cast<size_t>(GetBlockIdx()); i < d_->merges.size(); i += static_cast<size_t>(GetBlockNum()))
+      for (int64_t r = 0; r < d_->merges[i].rows; r += kRows) MergeRows(d_->merges[i], r, std::min<int64_t>(kRows, d_->merges[i].rows - r));
+  }
+
+ private:
+  void MergeRows(const Merge& g, int64_t first, int64_t n) {
+    const auto D = static_cast<uint32_t>(d_->D), rows = static_cast<uint32_t>(n);
+    const int64_t half = (g.rows + 1) / 2;
+    std::vector<float> m(static_cast<size_t>(g.splits * n)), l(m.size()), mx(static_cast<size_t>(n), kMaskPenalty);
+    LocalTensor<float> mlb = mlb_.Get<float>(), acc = acc_.Get<float>(), in = in_.Get<float>();
+    for (int64_t s = 0; s < g.splits; ++s) {  // the row max and sum of every split
+      Sync<HardEvent::S_MTE2>();  // the previous split's values were read
+      kernel_util::CopyIn(mlb, ml_[static_cast<uint64_t>((g.part + s) * 4 * kMlFloats)], static_cast<uint32_t>(4 * kMlFloats));
+      Sync<HardEvent::MTE2_S>();
+      for (int64_t r = 0; r < n; ++r) {
+        const int64_t row = first + r, sub = row < half ? 0 : 1, at = sub * 2 * kMlFloats + (row - sub * half);
+        m[static_cast<size_t>(s * n + r)] = mlb.GetValue(static_cast<uint64_t>(at));
+        l[static_cast<size_t>(s * n + r)] = mlb.GetValue(static_cast<uint64_t>(at + kMlFloats));
+        mx[static_cast<size_t>(r)] = std::max(mx[static_cast<size_t>(r)], m[static_cast<size_t>(s * n + r)]);
+      }
+    }
+    Sync<HardEvent::MTE3_V>();  // the previous rows' output has left UB
+    Duplicate(acc, 0.0f, rows * D);
+    std::vector<float> sum(static_cast<size_t>(n), 0.0f);
+    for (int64_t s = 0; s < g.splits; ++s) {
+      Sync<HardEvent::V_MTE2>();  // the previous split's rows were added
+      CopyRowsIn(in, part_[static_cast<uint64_t>(((g.part + s) * kMaxRows + first) * d_->D)], rows, D, D, D);
+      Sync<HardEvent::MTE2_V>();
+      for (int64_t r = 0; r < n; ++r) {
+        const size_t k = static_cast<size_t>(s * n + r);
+        const float w = m[k] <= 0.5f * kMaskPenalty ? 0.0f : std::exp(m[k] - mx[static_cast<size_t>(r)]);
+        sum[static_cast<size_t>(r)] += w * l[k];
+        Axpy(acc[static_cast<uint32_t>(r) * D], in[static_cast<uint32_t>(r) * D], w, D);
+      }
+    }
+    for (int64_t r = 0; r < n; ++r) {
+      const float L = sum[static_cast<size_t>(r)];
+      Muls(acc[static_cast<uint32_t>(r) * D], acc[static_cast<uint32_t>(r) * D], L > 0 ? 1.0f / L : 0.0f, D);
+    }
+    LocalTensor<T> ob = ob_.Get<T>();
+    Cast(ob, acc, CAST_RINT, rows * D);
+    Sync<HardEvent::V_MTE3>();
+    const Request& req = d_->reqs[static_cast<size_t>(g.req)];
+    const uint64_t stride = static_cast<uint64_t>(g.heads_packed ? d_->D : d_->Nq * d_->D);
+    const uint64_t at = static_cast<uint64_t>(((req.q_start + g.q_row0) * d_->Nq + g.head0) * d_->D) + static_cast<uint64_t>(first) * stride;
+    CopyRowsOut(out_[at], ob, rows, D, stride, D);
+  }
+
+  const Dims* d_ = nullptr;
+  TPipe pipe_;
+  TBuf<TPosition::VECCALC> acc_, in_, mlb_, ob_;
+  GlobalTensor<T> out_;
+  GlobalTensor<float> part_, ml_;
 };
 
 }  // namespace npusim::fia

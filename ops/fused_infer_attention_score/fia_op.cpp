@@ -102,6 +102,13 @@ class FiaOp : public Op {
     v.push_back({"ws_scores", {2 * kMaxGroups * fia::kMaxRows, kPage}, DType::kFloat32, ws});  // two slots per AIC
     v.push_back({"ws_p", {2 * kMaxGroups * fia::kMaxRows, kPage}, bf, ws});
     v.push_back({"ws_pv", {2 * kMaxGroups * fia::kMaxRows, D}, DType::kFloat32, ws});
+    // Split-KV slots, sized for the most splits these shapes can take (fia_tiling.h).
+    const int64_t packed_units = (s.S < 16 && Nq / Nkv > 1) ? s.B * Nkv * s.S : 0;
+    const int64_t parts = fia::MaxParts(packed_units, s.max_blocks);
+    if (parts > 0) {
+      v.push_back({"ws_partial_out", {parts * fia::kMaxRows, D}, DType::kFloat32, ws});
+      v.push_back({"ws_partial_ml", {parts * 4 * fia::kMlFloats}, DType::kFloat32, ws});
+    }
     return v;
   }
 
@@ -180,11 +187,23 @@ class FiaOp : public Op {
     fia::Dims d = DimsOf(p, &ql, &kvl);
     fia::Gm g{&gm["query"], &gm["key_cache"], &gm["value_cache"], &gm["block_table"],
               d.explicit_mask ? &gm["atten_mask"] : nullptr, &gm["attention_out"], &gm["ws_scores"], &gm["ws_p"], &gm["ws_pv"]};
+    if (d.parts > 0) {
+      if (!gm.count("ws_partial_out") || gm["ws_partial_out"].bytes < static_cast<uint64_t>(d.parts * fia::kMaxRows * d.D * 4))
+        throw InputError("fused_infer_attention_score: the actual sequence lengths split the KV cache into more parts than the "
+                         "shapes of the parameters allow");
+      g.ws_part = &gm["ws_partial_out"];
+      g.ws_ml = &gm["ws_partial_ml"];
+    }
     const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>({static_cast<int64_t>(d.units.size()), dev.aic_count, kMaxGroups}));
     LaunchPlan plan;
     plan.launch = op_util::LaunchOf<fia::KernelFia>(name(), blocks, CoreType::kMix, DType::kBFloat16, g, d);
+    if (d.parts > 0)  // split-KV: the partial results merged by the AIVs
+      plan.then.push_back(op_util::AivLaunch<fia::KernelFiaMerge>(
+          "fia_split_kv_merge", std::max<int64_t>(1, std::min<int64_t>(static_cast<int64_t>(d.merges.size()), dev.aiv_count)), DType::kBFloat16,
+          g, d));
     plan.tiling = {Kv("block_dim", plan.launch.block_dim), Kv("units", static_cast<int64_t>(d.units.size())), Kv("page", kPage),
-                   Kv("gqa_packing", !d.units.empty() && d.units[0].heads_packed ? "heads of a token" : "tokens of a head")};
+                   Kv("gqa_packing", !d.units.empty() && d.units[0].heads_packed ? "heads of a token" : "tokens of a head"),
+                   Kv("kv_splits", d.merges.empty() ? 1 : d.merges.front().splits)};
     return plan;
   }
 

@@ -23,6 +23,46 @@ void KeyRange(const Dims& d, const Request& r, int64_t i, int64_t& lo, int64_t& 
   }
 }
 
+namespace {
+
+int64_t SplitsFor(int64_t units, int64_t pages) {
+  if (units <= 0 || units >= kSplitTarget) return 1;
+  return std::max<int64_t>(1, std::min((kSplitTarget + units - 1) / units, pages / kMinSplitPages));
+}
+
+void SplitKv(Dims& d) {
+  d.merges.clear();
+  d.parts = 0;
+  if (d.units.empty() || static_cast<int64_t>(d.units.size()) >= kSplitTarget) return;
+  for (const Unit& u : d.units)
+    if (!u.heads_packed) return;  // prefill units: many per request already
+  std::vector<Unit> out;
+  for (const Unit& u : d.units) {
+    const int64_t pages = (d.reqs[static_cast<size_t>(u.req)].kv_len + kPage - 1) / kPage;
+    const int64_t n = SplitsFor(static_cast<int64_t>(d.units.size()), pages);
+    if (n <= 1) {
+      out.push_back(u);
+      continue;
+    }
+    d.merges.push_back({u.req, u.q_row0, u.rows, u.head0, u.heads_packed, d.parts, n});
+    for (int64_t s = 0; s < n; ++s) {
+      Unit v = u;
+      v.page_lo = pages * s / n;
+      v.page_hi = pages * (s + 1) / n;
+      v.split = s;
+      v.splits = n;
+      v.part = d.parts;
+      out.push_back(v);
+    }
+    d.parts += n;
+  }
+  d.units = out;
+}
+
+}  // namespace
+
+int64_t MaxParts(int64_t units, int64_t max_pages) { return SplitsFor(units, max_pages) > 1 ? units * SplitsFor(units, max_pages) : 0; }
+
 void BuildUnits(Dims& d) {
   d.units.clear();
   const int64_t G = d.Nq / d.Nkv;
@@ -37,6 +77,7 @@ void BuildUnits(Dims& d) {
         for (int64_t i = 0; i < r.q_len; ++i) d.units.push_back({static_cast<int64_t>(b), j, i, G, j * G, true});
     }
   }
+  SplitKv(d);
 }
 
 }  // namespace npusim::fia

@@ -5,6 +5,12 @@
 // cube can take them as one operand: for long queries, up to 128 tokens of one query head
 // (stride Nq*D); for short ones (decode, MTP verify), the G = Nq/Nkv heads of one token
 // (stride D), the GQA packing FIA uses for decode.
+//
+// Split-KV (flash-decoding): when decode / verify units are too few to occupy the cores (one
+// long request has one unit per KV head), each unit's pages are cut into `splits` ranges that
+// run as units of their own; each writes its unnormalised output with its row max and sum, and
+// a merge launch combines them (exp(m_s - M) weights), so one request's KV read spreads over
+// the cores.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +22,10 @@ namespace npusim::fia {
 constexpr int64_t kPage = 128;     // KV page = the KV block of the flash-attention loop
 constexpr int64_t kMaxRows = 128;  // query rows per unit
 constexpr int64_t kUnbounded = std::numeric_limits<int32_t>::max();
+constexpr int64_t kSplitTarget = 24;    // parallel units a split aims at: the AIC count of 910B1/B2 and 910_9392 (ref §1.2)
+constexpr int64_t kMinSplitPages = 16;  // pages (2048 keys) per split at least: a shorter range does not pay for the
+                                        // merge launch (launch overhead + reading back the partials, ~5 us)
+constexpr int64_t kMlFloats = 64;       // m and l of one AIV half of a split unit: 64 floats each (kMaxRows / 2)
 
 struct Request {
   int64_t q_start = 0, q_len = 0, kv_len = 0;
@@ -27,6 +37,16 @@ struct Unit {
   int64_t rows = 0;
   int64_t head0 = 0;       // first query head
   bool heads_packed = false;  // rows are heads of one token (else tokens of one head)
+  int64_t page_lo = 0, page_hi = -1;  // KV pages this unit reads: [page_lo, page_hi), -1 = to the end
+  int64_t split = 0, splits = 1;      // split-KV: which range of how many
+  int64_t part = 0;                   // first partial-result slot of the unit's splits
+};
+
+// One merge of split-KV partial results: the original unit's rows and its slots.
+struct Merge {
+  int64_t req = 0, q_row0 = 0, rows = 0, head0 = 0;
+  bool heads_packed = true;
+  int64_t part = 0, splits = 1;
 };
 
 struct Dims {
@@ -39,12 +59,19 @@ struct Dims {
   float scale = 1.0f;
   std::vector<Request> reqs;
   std::vector<Unit> units;
+  std::vector<Merge> merges;  // split-KV only
+  int64_t parts = 0;          // partial-result slots in use
 };
 
 // Inclusive key range [lo, hi] query `i` of `r` attends under the sparse mode (before any
 // explicit mask); lo > hi when it attends nothing.
 void KeyRange(const Dims& d, const Request& r, int64_t i, int64_t& lo, int64_t& hi);
 
+// Units for every request, then split-KV of decode / verify units when they are too few.
 void BuildUnits(Dims& d);
+
+// Partial-result slots split-KV may need for `units` units of at most `max_pages` pages (an upper
+// bound for sizing the workspace before the actual lengths are known).
+int64_t MaxParts(int64_t units, int64_t max_pages);
 
 }  // namespace npusim::fia
