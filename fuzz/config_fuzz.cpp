@@ -1,5 +1,5 @@
-// libFuzzer target for the config loaders: run, device, model, explore and sweep configs (the
-// first input byte picks one, the rest is the file). Bad input must come back as InputError
+// libFuzzer target for the config loaders: run, device, model, explore and sweep configs,
+// calibration rows and host profiles (the first input byte picks one, the rest is the file). Bad input must come back as InputError
 // (exit 2 with file:line:col in the CLI); any other exception, crash, leak-free hang or
 // sanitizer report is a finding. Inputs are written to a scratch directory beside links to the
 // shipped configs/models and configs/runs, so relative paths in seeds resolve as in the repo.
@@ -13,7 +13,9 @@
 
 #include "devices/device_config.h"
 #include "model/error.h"
+#include "workloads/calibration.h"
 #include "workloads/explore.h"
+#include "workloads/host_profile.h"
 #include "workloads/model_config.h"
 #include "workloads/run_config.h"
 #include "workloads/sweep.h"
@@ -26,7 +28,7 @@ void Setup() {
   namespace fs = std::filesystem;
   const fs::path root = fs::temp_directory_path() / ("npusim_fuzz_" + std::to_string(getpid()));
   fs::create_directories(root / "input");
-  for (const char* d : {"models", "runs", "devices"}) {
+  for (const char* d : {"models", "runs", "devices", "hosts"}) {
     const fs::path target = fs::path(NPUSIM_SOURCE_DIR) / "configs" / d;
     std::error_code ec;
     if (fs::exists(target)) fs::create_directory_symlink(target, root / d, ec);
@@ -46,8 +48,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
-  const int which = data[0] % 5;
-  const char* ext[] = {".yaml", ".yaml", ".json", ".yaml", ".yaml"};
+  const int which = data[0] % 7;
+  const char* ext[] = {".yaml", ".yaml", ".json", ".yaml", ".yaml", ".yaml", ".yaml"};
   const std::string path = g_input + ext[which];
   {
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
@@ -60,6 +62,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 2: npusim::LoadModelConfig(path); break;
       case 3: npusim::LoadExploreConfig(path); break;
       case 4: npusim::LoadSweepConfig(path); break;
+      case 5: npusim::ReadRowCheck(path); break;
+      case 6: npusim::LoadHostProfile(path); break;
     }
   } catch (const npusim::InputError&) {
     // the expected answer to bad input

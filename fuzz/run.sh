@@ -16,5 +16,7 @@ seed 1 "$here"/../configs/devices/*.yaml
 seed 2 "$here"/../configs/models/*.json
 seed 3 "$here"/../configs/explore/*.yaml
 seed 4 "$here"/../configs/sweeps/*.yaml
+seed 5 "$here"/../configs/calibration/C2-*.yaml "$here"/../configs/calibration/P1-512.yaml "$here"/../configs/calibration/S2-ratio.yaml
+seed 6 "$here"/../configs/hosts/*.yaml
 ASAN_OPTIONS=detect_leaks=0 "$fuzzer" "$corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
   -artifact_prefix="$findings/" -print_final_stats=1
