@@ -83,9 +83,16 @@ std::vector<PointResult> RunRows(const Corpus& c, const std::vector<const Calibr
   std::vector<std::vector<std::string>> commands;  // distinct commands
   std::map<std::string, size_t> index;
   std::map<std::string, size_t> of_row;
+  std::map<std::string, std::string> setup_errors;  // rows whose run config or device does not load
   for (const CalibrationRow* r : rows) {
     if (r->status != "ok" || r->kind == "ratio") continue;
-    const std::vector<std::string> cmd = RowCommand(*r, o);
+    std::vector<std::string> cmd;
+    try {
+      cmd = RowCommand(*r, o);
+    } catch (const InputError& e) {
+      setup_errors[r->id] = e.what();
+      continue;
+    }
     auto [it, fresh] = index.emplace(Join(cmd), commands.size());
     if (fresh) commands.push_back(cmd);
     of_row[r->id] = it->second;
@@ -120,6 +127,9 @@ std::vector<PointResult> RunRows(const Corpus& c, const std::vector<const Calibr
     p.id = r->id;
     if (r->status != "ok") {
       p.status = r->status;
+    } else if (setup_errors.count(r->id)) {
+      p.status = "failed";
+      p.message = setup_errors[r->id];
     } else if (r->kind != "ratio") {
       const size_t i = of_row.at(r->id);
       p = ReadCalibrationPoint(*r, dir(i), codes[i], r->host_launches ? HostLaunchUs(r->host, o) : 0);

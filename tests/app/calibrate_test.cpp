@@ -64,6 +64,12 @@ TEST(Calibrate, ImportersTurnABenchServingResultAndAnMsprofSummaryIntoRows) {
                             Dir("import_out"));
   ASSERT_EQ(run.code, 0) << run.output;
   EXPECT_THAT(run.output, HasSubstr("2 of 2 rows simulated"));
+  // A row whose run config is gone fails alone; the others still run.
+  std::ofstream(corpus + "/lost.yaml") << "id: lost\nsource: s\nrun: runs/none.yaml\nmetric: tpot_ms.mean\nmeasured: 1\n";
+  const Result lost = Npusim("calibrate " + corpus + " --only lost,msprof-op_summary-line4-rms_norm --quiet --out " + Dir("import_lost"));
+  EXPECT_EQ(lost.code, 0) << lost.output;
+  EXPECT_THAT(lost.output, HasSubstr("1 of 2 rows simulated (0 need a feature, 1 failed)"));
+  std::filesystem::remove(corpus + "/lost.yaml");
   // Importing the same file again would duplicate ids.
   EXPECT_EQ(Npusim("calibrate " + corpus + " --add-msprof " + kSrc + "/tests/data/import/op_summary.csv --device Ascend910B3").code, 2);
 }
