@@ -15,7 +15,6 @@
 #include <map>
 #include <optional>
 #include <set>
-#include <sys/wait.h>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
@@ -97,30 +96,13 @@ std::vector<PointResult> RunRows(const Corpus& c, const std::vector<const Calibr
     if (fresh) commands.push_back(cmd);
     of_row[r->id] = it->second;
   }
-  std::vector<int> codes(commands.size(), 0);
-  std::map<pid_t, size_t> running;
-  size_t next = 0, done = 0;
   std::optional<EtaProgress> eta;
   if (progress) eta.emplace("calibration points", static_cast<int64_t>(commands.size()));
   auto dir = [&](size_t i) { return work + "/" + std::to_string(i); };
-  while (next < commands.size() || !running.empty()) {
-    while (next < commands.size() && static_cast<int64_t>(running.size()) < jobs) {
-      fs::create_directories(dir(next));
-      std::vector<std::string> args = commands[next];
-      args.insert(args.end(), {"--quiet", "--out", dir(next)});
-      running[SpawnSelf(args, dir(next) + "/log.txt")] = next;
-      ++next;
-    }
-    int status = 0;
-    const pid_t pid = wait(&status);
-    if (pid < 0) break;
-    auto it = running.find(pid);
-    if (it == running.end()) continue;
-    codes[it->second] = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-    running.erase(it);
-    ++done;
-    if (eta) eta->Done(static_cast<int64_t>(done));
-  }
+  int64_t finished = 0;
+  const std::vector<int> codes = RunChildren(commands, dir, jobs, [&](size_t, int) {
+    if (eta) eta->Done(++finished);
+  });
   std::map<std::string, PointResult> by_id;
   for (const CalibrationRow* r : rows) {
     PointResult p;
@@ -184,25 +166,22 @@ std::vector<const CalibrationRow*> Select(const Corpus& c, const std::set<std::s
 }
 
 double CurrentValue(const std::string& file, const std::string& key) {
-  YAML::Node n = LoadYamlFile(file);
-  size_t start = 0;
-  while (true) {
-    const size_t dot = key.find('.', start);
-    n = n[key.substr(start, dot == std::string::npos ? std::string::npos : dot - start)];
-    if (!n) throw InputError(file + ": no key '" + key + "' (named by fit.yaml)");
-    if (dot == std::string::npos) break;
-    start = dot + 1;
-  }
-  return n.as<double>();
+  const std::string v = YamlValue(Slurp(file), key);
+  char* end = nullptr;
+  const double x = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end) throw InputError(file + ": no number at key '" + key + "' (named by fit.yaml)");
+  return x;
 }
 
-std::string ValueText(const std::string& file, const std::string& key, double v) {
+bool IsDeviceTarget(const FitConstant& k) { return k.target.rfind("device:", 0) == 0; }
+
+std::string ValueText(const FitConstant& k, double v) {
   // Integer parameters stay integers (the binder rejects 12.5 cycles): a device key that refuses
   // a fraction is an integer one.
   bool integer = false;
-  if (file.find("/devices/") != std::string::npos) {
+  if (IsDeviceTarget(k)) {
     DeviceConfig probe;
-    ParamSetter setter(key, "0.5");
+    ParamSetter setter(k.key, "0.5");
     try {
       probe.Bind(setter);
     } catch (const InputError&) {
@@ -220,8 +199,12 @@ std::vector<FitOutcome> FitGroupOnRows(const Corpus& c, const FitGroup& g, int64
   std::vector<const CalibrationRow*> rows;
   for (const auto& id : g.rows) rows.push_back(c.Find(id));
   std::map<std::string, std::string> originals;  // file -> text
+  std::set<std::string> device_files;
   for (const auto& k : g.constants)
-    for (const auto& f : TargetFiles(k)) originals[f] = Slurp(f);
+    for (const auto& f : TargetFiles(k)) {
+      originals[f] = Slurp(f);
+      if (IsDeviceTarget(k)) device_files.insert(f);
+    }
   for (const auto& [f, text] : originals)
     if (text.empty()) throw InputError("fit group '" + g.name + "': cannot read " + f);
   std::vector<double> lo, hi, start;
@@ -230,12 +213,10 @@ std::vector<FitOutcome> FitGroupOnRows(const Corpus& c, const FitGroup& g, int64
     std::map<std::string, std::string> texts = originals;
     for (size_t i = 0; i < g.constants.size(); ++i)
       for (const auto& f : TargetFiles(g.constants[i])) {
-        std::string rowlist;
-        for (const auto& id : g.rows) rowlist += (rowlist.empty() ? "" : ", ") + id;
-        const std::string comment = final ? "fitted by npusim calibrate --fit (group " + g.name + ") on " + rowlist + "; bounds [" +
+        const std::string comment = final ? std::string(kFittedMarker) + " (group " + g.name + ") on " + JoinIds(g.rows) + "; bounds [" +
                                                 FormatNumber(g.constants[i].lo) + ", " + FormatNumber(g.constants[i].hi) + "]"
                                           : "";
-        texts[f] = SetYamlScalar(texts[f], g.constants[i].key, ValueText(f, g.constants[i].key, x[i]), comment);
+        texts[f] = SetYamlScalar(texts[f], g.constants[i].key, ValueText(g.constants[i], x[i]), comment);
       }
     return texts;
   };
@@ -248,9 +229,8 @@ std::vector<FitOutcome> FitGroupOnRows(const Corpus& c, const FitGroup& g, int64
     for (const auto& [f, text] : texts_at(x, false)) {
       const std::string copy = dir + "/" + fs::path(f).filename().string();
       std::ofstream(copy) << text;
-      const std::string name = fs::path(f).stem().string();
-      if (f.find("/devices/") != std::string::npos) o.device[LoadDeviceFile(copy).soc] = fs::absolute(copy).string();
-      else o.host[name] = fs::absolute(copy).string();
+      if (device_files.count(f)) o.device[LoadDeviceFile(copy).soc] = fs::absolute(copy).string();
+      else o.host[LoadHostProfile(copy).name] = fs::absolute(copy).string();
     }
     double sum = 0;
     std::string failed;
@@ -275,7 +255,7 @@ std::vector<FitOutcome> FitGroupOnRows(const Corpus& c, const FitGroup& g, int64
     f.target = g.constants[i].target;
     f.key = g.constants[i].key;
     f.before = CurrentValue(TargetFiles(g.constants[i]).front(), f.key);
-    f.value = std::stod(ValueText(TargetFiles(g.constants[i]).front(), f.key, r.x[i]));
+    f.value = std::stod(ValueText(g.constants[i], r.x[i]));
     f.lo = lo[i], f.hi = hi[i];
     f.at_bound = AtBound(r.x[i], lo[i], hi[i]);
     f.failed_rows = failures[r.x];
@@ -464,22 +444,13 @@ int AddMsprof(const std::string& dir, const std::string& file, const std::string
 }  // namespace
 
 int Calibrate(std::vector<std::string> argv) {
-  for (auto& a : argv) {
-    if (a == "-j") a = "--jobs";
-    else if (a.rfind("-j", 0) == 0 && a.size() > 2 && a[2] != '-') a = "--jobs=" + a.substr(2);
-  }
+  NormaliseJobs(argv);
   Args a = Parse(argv, {"--quiet", "--fit", "--no-write", "--record"},
                  {"--log-level", "--only", "--jobs", "--out", "--add-bench-serving", "--run", "--add-msprof", "--device", "--id"});
   ConfigureLogging(a);
   if (a.positional.size() > 1) throw InputError("npusim calibrate takes one corpus directory (default configs/calibration)");
   const std::string dir = a.positional.empty() ? ConfigDir() + "/calibration" : a.positional[0];
-  int64_t jobs = 2;
-  try {
-    jobs = std::stoll(Option(a, "--jobs", "2"));
-  } catch (const std::exception&) {
-    jobs = 0;
-  }
-  if (jobs < 1) throw InputError("-j takes a positive number of local processes");
+  const int64_t jobs = JobsOption(a, 2);
   const std::string out = Option(a, "--out", "reports/out/calibrate");
   if (!Option(a, "--add-bench-serving", "").empty())
     return AddBenchServing(dir, Option(a, "--add-bench-serving", ""), Option(a, "--run", ""), Option(a, "--id", ""));

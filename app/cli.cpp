@@ -387,52 +387,35 @@ int Explore(const std::vector<std::string>& argv) {
 // `npusim sweep SWEEP.yaml [--shard I/N] [-j N] [--out DIR]`: every point of the shard as its
 // own npusim process (`run` or `kernel` with --set), N at a time; one row per point.
 int Sweep(std::vector<std::string> argv) {
-  for (auto& a : argv)
-    if (a == "-j") a = "--jobs";
+  NormaliseJobs(argv);
   Args a = Parse(argv, {"--quiet"}, {"--log-level", "--shard", "--jobs", "--out"});
   ConfigureLogging(a);
   if (a.positional.size() != 1) throw InputError("npusim sweep takes one sweep config (e.g. configs/sweeps/mtp-draft-tokens.yaml)");
   const SweepConfig c = LoadSweepConfig(a.positional[0]);
   const auto shard = ParseShard(Option(a, "--shard", "1/1"));
-  int64_t jobs = 1;
-  try {
-    jobs = std::stoll(Option(a, "--jobs", "1"));
-  } catch (const std::exception&) {
-    jobs = 0;
-  }
-  if (jobs < 1) throw InputError("-j takes a positive number of local processes");
+  const int64_t jobs = JobsOption(a, 1);
   const std::string out = Option(a, "--out", "reports/out/sweep-" + std::filesystem::path(a.positional[0]).stem().string() +
                                                  (shard.second > 1 ? "-" + std::to_string(shard.first) + "of" + std::to_string(shard.second) : ""));
   const auto points = SweepPoints(c);
   std::vector<int64_t> mine;
   for (int64_t i = 0; i < static_cast<int64_t>(points.size()); ++i)
     if (InShard(i, shard)) mine.push_back(i);
-  std::map<pid_t, int64_t> running;
-  std::map<int64_t, int> codes;
-  size_t next = 0;
   auto point_dir = [&](int64_t i) { return out + "/points/" + std::to_string(i); };
-  const EtaProgress eta("points of shard " + std::to_string(shard.first) + "/" + std::to_string(shard.second), static_cast<int64_t>(mine.size()));
-  while (next < mine.size() || !running.empty()) {
-    while (next < mine.size() && static_cast<int64_t>(running.size()) < jobs) {
-      const int64_t i = mine[next++];
-      std::filesystem::create_directories(point_dir(i));
-      std::vector<std::string> args;
-      if (!c.run.empty()) args = {"run", c.run};
-      else args = {"kernel", c.kernel, "--device", c.device, "--timing-only"};
-      for (const auto& [k, v] : points[static_cast<size_t>(i)]) args.insert(args.end(), {"--set", k + "=" + v});
-      args.insert(args.end(), {"--quiet", "--out", point_dir(i)});
-      running[SpawnSelf(args, point_dir(i) + "/log.txt")] = i;
-    }
-    int status = 0;
-    const pid_t done = wait(&status);
-    if (done < 0) break;
-    auto it = running.find(done);
-    if (it == running.end()) continue;
-    const int64_t index = it->second;
-    codes[index] = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-    running.erase(it);
-    eta.Done(static_cast<int64_t>(codes.size()), "point " + std::to_string(index) + ": exit " + std::to_string(codes[index]));
+  std::vector<std::vector<std::string>> commands;
+  for (int64_t i : mine) {
+    std::vector<std::string> args;
+    if (!c.run.empty()) args = {"run", c.run};
+    else args = {"kernel", c.kernel, "--device", c.device, "--timing-only"};
+    for (const auto& [k, v] : points[static_cast<size_t>(i)]) args.insert(args.end(), {"--set", k + "=" + v});
+    commands.push_back(args);
   }
+  const EtaProgress eta("points of shard " + std::to_string(shard.first) + "/" + std::to_string(shard.second), static_cast<int64_t>(mine.size()));
+  int64_t finished = 0;
+  const std::vector<int> exit_codes = RunChildren(
+      commands, [&](size_t k) { return point_dir(mine[k]); }, jobs,
+      [&](size_t k, int code) { eta.Done(++finished, "point " + std::to_string(mine[k]) + ": exit " + std::to_string(code)); });
+  std::map<int64_t, int> codes;
+  for (size_t k = 0; k < mine.size(); ++k) codes[mine[k]] = exit_codes[k];
   SweepTable t;
   t.config = c.file;
   t.shard = std::to_string(shard.first) + "/" + std::to_string(shard.second);

@@ -5,7 +5,10 @@
 #include <fstream>
 #include <iterator>
 #include <stdexcept>
+#include <filesystem>
+#include <map>
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "model/error.h"
@@ -88,6 +91,51 @@ pid_t SpawnSelf(const std::vector<std::string>& args, const std::string& log) {
     _exit(127);
   }
   return pid;
+}
+
+void NormaliseJobs(std::vector<std::string>& argv) {
+  for (auto& a : argv) {
+    if (a == "-j") a = "--jobs";
+    else if (a.rfind("-j", 0) == 0 && a.size() > 2 && a[2] != '-') a = "--jobs=" + a.substr(2);
+  }
+}
+
+int64_t JobsOption(const Args& a, int64_t def) {
+  int64_t jobs = 0;
+  try {
+    jobs = std::stoll(Option(a, "--jobs", std::to_string(def)));
+  } catch (const std::exception&) {
+    jobs = 0;
+  }
+  if (jobs < 1) throw InputError("-j takes a positive number of local processes");
+  return jobs;
+}
+
+std::vector<int> RunChildren(const std::vector<std::vector<std::string>>& commands, const std::function<std::string(size_t)>& dir_of,
+                             int64_t jobs, const std::function<void(size_t, int)>& done) {
+  std::vector<int> codes(commands.size(), 0);
+  std::map<pid_t, size_t> running;
+  size_t next = 0;
+  while (next < commands.size() || !running.empty()) {
+    while (next < commands.size() && static_cast<int64_t>(running.size()) < jobs) {
+      const std::string dir = dir_of(next);
+      std::filesystem::create_directories(dir);
+      std::vector<std::string> args = commands[next];
+      args.insert(args.end(), {"--quiet", "--out", dir});
+      running[SpawnSelf(args, dir + "/log.txt")] = next;
+      ++next;
+    }
+    int status = 0;
+    const pid_t pid = wait(&status);
+    if (pid < 0) break;
+    auto it = running.find(pid);
+    if (it == running.end()) continue;
+    codes[it->second] = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    const size_t i = it->second;
+    running.erase(it);
+    if (done) done(i, codes[i]);
+  }
+  return codes;
 }
 
 }  // namespace npusim

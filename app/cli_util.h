@@ -3,6 +3,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,5 +47,15 @@ class EtaProgress {
 std::string Slurp(const std::string& path);
 // Runs npusim itself with `args`, stdout and stderr to `log`; returns the pid.
 pid_t SpawnSelf(const std::vector<std::string>& args, const std::string& log);
+
+// `-j N`, `-jN` and `--jobs N` as `--jobs`, for Parse.
+void NormaliseJobs(std::vector<std::string>& argv);
+// The --jobs value (InputError unless a positive integer).
+int64_t JobsOption(const Args& a, int64_t def);
+
+// Runs every command as a child npusim (`dir_of(i)` gets --out and log.txt), `jobs` at a time;
+// `done(i, exit code)` after each. Returns the exit codes in command order.
+std::vector<int> RunChildren(const std::vector<std::vector<std::string>>& commands, const std::function<std::string(size_t)>& dir_of,
+                             int64_t jobs, const std::function<void(size_t, int)>& done);
 
 }  // namespace npusim

@@ -118,21 +118,25 @@ DeviceConfig LoadDeviceFile(const std::string& path) {
   return cfg;
 }
 
-DeviceConfig LoadDevice(const std::string& name_or_path) {
+bool IsConfigPath(const std::string& name_or_path) {
+  return name_or_path.find('/') != std::string::npos ||
+         (name_or_path.size() > 5 && name_or_path.substr(name_or_path.size() - 5) == ".yaml");
+}
+
+std::string ConfigFile(const std::string& subdir, const std::string& name_or_path, const std::string& what) {
   namespace fs = std::filesystem;
-  const bool is_path = name_or_path.find('/') != std::string::npos ||
-                       (name_or_path.size() > 5 && name_or_path.substr(name_or_path.size() - 5) == ".yaml");
-  if (is_path)
-    return LoadDeviceFile(name_or_path);
-  std::string dir = ConfigDir() + "/devices";
-  std::string path = dir + "/" + name_or_path + ".yaml";
-  if (fs::exists(path)) return LoadDeviceFile(path);
+  if (IsConfigPath(name_or_path)) return name_or_path;
+  const std::string dir = ConfigDir() + "/" + subdir;
+  const std::string path = dir + "/" + name_or_path + ".yaml";
+  if (fs::exists(path)) return path;
   std::vector<std::string> names;
   if (fs::is_directory(dir))
     for (const auto& e : fs::directory_iterator(dir))
       if (e.path().extension() == ".yaml") names.push_back(e.path().stem().string());
   std::sort(names.begin(), names.end());
-  throw InputError("unknown device '" + name_or_path + "'" + NearestHint(name_or_path, names) + "; devices are in " + dir);
+  throw InputError("unknown " + what + " '" + name_or_path + "'" + NearestHint(name_or_path, names) + "; " + what + "s are in " + dir);
 }
+
+DeviceConfig LoadDevice(const std::string& name_or_path) { return LoadDeviceFile(ConfigFile("devices", name_or_path, "device")); }
 
 }  // namespace npusim

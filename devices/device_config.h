@@ -76,5 +76,10 @@ DeviceConfig LoadDevice(const std::string& name_or_path);
 DeviceConfig LoadDeviceFile(const std::string& path);
 // Directory holding configs/ (NPUSIM_CONFIG_DIR, then ./configs, then the source tree).
 std::string ConfigDir();
+// A YAML path (has a slash or ends in .yaml) rather than a name.
+bool IsConfigPath(const std::string& name_or_path);
+// The file of a config named under configs/<subdir> (<name>.yaml), or the path itself; an
+// unknown name is an InputError naming the nearest one ("unknown <what> 'x' (nearest ...)").
+std::string ConfigFile(const std::string& subdir, const std::string& name_or_path, const std::string& what);
 
 }  // namespace npusim

@@ -7,11 +7,15 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <yaml-cpp/yaml.h>
 
 namespace npusim {
+
+// Ordered key=value pairs: --set overrides, swept points, kernel parameters of a corpus row.
+using KeyValues = std::vector<std::pair<std::string, std::string>>;
 
 struct ParamSpec {
   std::string name;

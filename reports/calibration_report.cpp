@@ -125,8 +125,7 @@ html::Page Page(const Corpus& c, const CalibrationOutput& o) {
     page.Heading("Fitted constants");
     std::vector<std::vector<std::string>> f;
     for (const auto& x : o.fits) {
-      std::string rowlist;
-      for (const auto& id : x.rows) rowlist += (rowlist.empty() ? "" : ", ") + id;
+      const std::string rowlist = JoinIds(x.rows);
       f.push_back({x.group, x.target + " " + x.key, Num(x.before), Num(x.value), "[" + Num(x.lo) + ", " + Num(x.hi) + "]",
                    Outcome(x), rowlist, Fixed(100 * x.rms_log_error, 1) + " %"});
     }

@@ -99,8 +99,8 @@ Json ServingMetricsJson(const ServingSetup& s, const ServingResult& r, const Ser
     ops.push_back({{"op", op}, {"device_ms", Tidy(total.us / 1e3)}, {"share", Tidy(r.device_busy_us > 0 ? total.us / r.device_busy_us : 0)}});
   j["kernel_share"] = ops;
   j["forward_shapes_simulated"] = r.forwards_simulated;
-  j["host_profile"] = {{"name", s.host.name}, {"file", s.host.source_file}};
-  j["fidelity"] = FidelityJson(FidelityFor(s.model.file, "", s.device.soc, s.device.source_file, s.host.source_file));
+  j["host_profile"] = {{"name", s.host.name}, {"framework", s.host.framework}, {"file", s.host.source_file}};
+  j["fidelity"] = FidelityJson(s.fidelity);
   if (f) {
     Json fj;
     fj["fault"] = s.run.fault;
@@ -284,7 +284,7 @@ std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const 
   std::string mem;
   for (const auto& [k, v] : s.memory.Breakdown()) mem += (mem.empty() ? "" : ", ") + k + " " + F(Gib(v)) + " GiB";
   line("- HBM per rank: " + mem + "; KV pool " + std::to_string(s.memory.kv_tokens) + " tokens");
-  line("- host profile " + s.host.name + "; fidelity: " + FidelityFor(s.model.file, "", s.device.soc, s.device.source_file, s.host.source_file).Summary());
+  line("- host profile " + s.host.name + "; fidelity: " + s.fidelity.Summary());
   line("");
   line("| kernel | device ms | share |");
   line("|---|---|---|");

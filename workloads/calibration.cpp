@@ -173,6 +173,14 @@ std::vector<std::string> Split(const std::string& s, char sep) {
 
 CalibrationRow ReadRowCheck(const std::string& file) { return ReadRow(file); }
 
+std::vector<FitGroup> LoadFitGroups(const std::string& dir) { return ReadGroups(dir + "/fit.yaml"); }
+
+std::string JoinIds(const std::vector<std::string>& ids) {
+  std::string s;
+  for (const auto& id : ids) s += (s.empty() ? "" : ", ") + id;
+  return s;
+}
+
 const CalibrationRow* Corpus::Find(const std::string& id) const {
   for (const auto& r : rows)
     if (r.id == id) return &r;
@@ -201,7 +209,7 @@ Corpus LoadCorpus(const std::string& dir) {
     if (r.kind == "ratio")
       for (const auto& id : {r.numerator, r.denominator})
         if (!ids.count(id)) throw InputError(r.file + ": 'ratio' names row '" + id + "', which does not exist" + NearestHint(id, all));
-  c.groups = ReadGroups(dir + "/fit.yaml");
+  c.groups = LoadFitGroups(dir);
   std::set<std::string> grouped;
   for (const auto& g : c.groups)
     for (const auto& id : g.rows) {
@@ -225,57 +233,71 @@ std::vector<std::string> TargetFiles(const FitConstant& c) {
   return out;
 }
 
-std::string YamlLine(const std::string& text, const std::string& dotted_key) {
-  const std::vector<std::string> want = Split(dotted_key, '.');
-  std::vector<std::pair<int, std::string>> stack;
+namespace {
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
   std::istringstream in(text);
   std::string l;
-  while (std::getline(in, l)) {
+  while (std::getline(in, l)) lines.push_back(l);
+  return lines;
+}
+
+// Index of the line holding the scalar at a dotted key (block-style YAML, as the configs are
+// written: one key per line, nesting by indentation), or lines.size().
+size_t KeyLine(const std::vector<std::string>& lines, const std::string& dotted_key) {
+  const std::vector<std::string> want = Split(dotted_key, '.');
+  std::vector<std::pair<size_t, std::string>> stack;  // (indentation, key) of the mappings we are in
+  for (size_t n = 0; n < lines.size(); ++n) {
+    const std::string& l = lines[n];
     const size_t first = l.find_first_not_of(' ');
     const size_t colon = l.find(':');
     if (first == std::string::npos || l[first] == '#' || colon == std::string::npos || colon <= first) continue;
-    const int ind = static_cast<int>(first);
-    while (!stack.empty() && stack.back().first >= ind) stack.pop_back();
-    stack.emplace_back(ind, l.substr(first, colon - first));
+    while (!stack.empty() && stack.back().first >= first) stack.pop_back();
+    stack.emplace_back(first, l.substr(first, colon - first));
     bool match = stack.size() == want.size();
     for (size_t i = 0; match && i < want.size(); ++i) match = stack[i].second == want[i];
-    if (match) return l;
+    if (match) return n;
   }
-  return "";
+  return lines.size();
+}
+
+}  // namespace
+
+std::string YamlLine(const std::string& text, const std::string& dotted_key) {
+  const std::vector<std::string> lines = Lines(text);
+  const size_t n = KeyLine(lines, dotted_key);
+  return n < lines.size() ? lines[n] : "";
+}
+
+std::string YamlValue(const std::string& text, const std::string& dotted_key) {
+  const std::string line = YamlLine(text, dotted_key);
+  const size_t colon = line.find(':');
+  if (colon == std::string::npos) return "";
+  const size_t hash = line.find(" #", colon);
+  std::string v = line.substr(colon + 1, hash == std::string::npos ? std::string::npos : hash - colon - 1);
+  v.erase(0, v.find_first_not_of(' '));
+  v.erase(v.find_last_not_of(' ') + 1);
+  return v;
 }
 
 std::string SetYamlScalar(const std::string& text, const std::string& dotted_key, const std::string& value, const std::string& comment) {
-  const std::vector<std::string> want = Split(dotted_key, '.');
-  std::vector<std::pair<int, std::string>> stack;  // (indentation, key) of the mappings we are in
-  std::istringstream in(text);
-  std::string out, l;
-  bool done = false;
-  while (std::getline(in, l)) {
-    const size_t first = l.find_first_not_of(' ');
-    const size_t colon = l.find(':');
-    if (!done && first != std::string::npos && l[first] != '#' && colon != std::string::npos && colon > first) {
-      const int ind = static_cast<int>(first);
-      while (!stack.empty() && stack.back().first >= ind) stack.pop_back();
-      stack.emplace_back(ind, l.substr(first, colon - first));
-      bool match = stack.size() == want.size();
-      for (size_t i = 0; match && i < want.size(); ++i) match = stack[i].second == want[i];
-      if (match) {
-        // Keep the comment (or put the new one) at the column it had.
-        const size_t hash = l.find(" #", colon);
-        const std::string old = hash == std::string::npos ? "" : l.substr(l.find('#', hash));
-        const std::string note = comment.empty() ? old : "# " + comment;
-        std::string line = l.substr(0, colon + 1) + " " + value;
-        if (!note.empty()) {
-          const size_t column = hash == std::string::npos ? line.size() + 2 : hash + 1;
-          line += std::string(column > line.size() ? column - line.size() : 1, ' ') + note;
-        }
-        l = line;
-        done = true;
-      }
-    }
-    out += l + "\n";
+  std::vector<std::string> lines = Lines(text);
+  const size_t n = KeyLine(lines, dotted_key);
+  if (n == lines.size()) throw InputError("no key '" + dotted_key + "' to set in the YAML");
+  // The new value; the comment (old or new) stays at the column it had.
+  const std::string& l = lines[n];
+  const size_t colon = l.find(':'), hash = l.find(" #", colon);
+  const std::string old = hash == std::string::npos ? "" : l.substr(l.find('#', hash));
+  const std::string note = comment.empty() ? old : "# " + comment;
+  std::string line = l.substr(0, colon + 1) + " " + value;
+  if (!note.empty()) {
+    const size_t column = hash == std::string::npos ? line.size() + 2 : hash + 1;
+    line += std::string(column > line.size() ? column - line.size() : 1, ' ') + note;
   }
-  if (!done) throw InputError("no key '" + dotted_key + "' to set in the YAML");
+  lines[n] = line;
+  std::string out;
+  for (const auto& x : lines) out += x + "\n";
   return out;
 }
 

@@ -12,9 +12,9 @@
 #include <utility>
 #include <vector>
 
-namespace npusim {
+#include "model/config.h"
 
-using KeyValues = std::vector<std::pair<std::string, std::string>>;
+namespace npusim {
 
 struct CalibrationRow {
   std::string id, file, source, note;
@@ -52,6 +52,9 @@ struct FitGroup {
   std::vector<std::string> rows;   // fit rows (each must have role fit)
 };
 
+// "A, B, C": row ids for messages and comments.
+std::string JoinIds(const std::vector<std::string>& ids);
+
 struct Corpus {
   std::string dir;
   std::vector<CalibrationRow> rows;  // sorted by id
@@ -63,6 +66,12 @@ struct Corpus {
 // groups; unknown keys, duplicate ids, fit rows outside any group and group rows that are not
 // fit rows are InputErrors.
 Corpus LoadCorpus(const std::string& dir);
+
+// The fit groups of DIR/fit.yaml (none when there is no fit.yaml), without the rows.
+std::vector<FitGroup> LoadFitGroups(const std::string& dir);
+
+// The marker `npusim calibrate --fit` writes into the comment of every value it fitted.
+constexpr const char* kFittedMarker = "fitted by npusim calibrate --fit";
 
 // Reads one row file as LoadCorpus would (InputError on a bad one).
 CalibrationRow ReadRowCheck(const std::string& file);
@@ -78,6 +87,8 @@ std::string SetYamlScalar(const std::string& text, const std::string& dotted_key
 
 // The line of the scalar at a dotted key ("" when absent): its value and its comment.
 std::string YamlLine(const std::string& text, const std::string& dotted_key);
+// The scalar's text on that line, without its comment ("" when absent).
+std::string YamlValue(const std::string& text, const std::string& dotted_key);
 
 // Signed relative error simulated / measured - 1. For a cap (the real value is at or below the
 // measured one) a simulated value under the cap counts as 0.

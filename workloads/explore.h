@@ -10,9 +10,10 @@
 #include <utility>
 #include <vector>
 
+#include "model/config.h"
+
 namespace npusim {
 
-using KeyValues = std::vector<std::pair<std::string, std::string>>;
 
 struct ExploreConfig {
   std::string file, kernel;

@@ -61,35 +61,24 @@ Fidelity FidelityFor(const std::string& model_file, const std::string& op, const
   Fidelity f;
   const std::string dir = ConfigDir() + "/calibration";
   // Fitted constants: fit.yaml's constants whose targets are the files this run loaded.
-  if (fs::exists(dir + "/fit.yaml")) {
-    Corpus c;
-    try {
-      c = LoadCorpus(dir);
-    } catch (const std::exception&) {
-      return f;  // a broken corpus is `npusim calibrate`'s to report, not every run's
-    }
-    const std::string dev = Canonical(device_file), host = host_file.empty() ? "" : Canonical(host_file);
-    for (const auto& g : c.groups)
-      for (const auto& k : g.constants)
-        for (const auto& file : TargetFiles(k)) {
-          const std::string cf = Canonical(file);
-          if (cf != dev && cf != host) continue;
-          FittedValue v;
-          v.file = file;
-          v.key = k.key;
-          v.group = g.name;
-          for (const auto& id : g.rows) v.rows += (v.rows.empty() ? "" : ", ") + id;
-          std::ifstream in(file);
-          const std::string text((std::istreambuf_iterator<char>(in)), {});
-          const std::string line = YamlLine(text, k.key);
-          const size_t colon = line.find(':'), hash = line.find(" #");
-          v.value = colon == std::string::npos ? "?" : line.substr(colon + 1, hash == std::string::npos ? std::string::npos : hash - colon - 1);
-          v.value.erase(0, v.value.find_first_not_of(' '));
-          v.value.erase(v.value.find_last_not_of(' ') + 1);
-          // Only a value `npusim calibrate --fit` wrote is fitted; the others keep their source.
-          (line.find("fitted by npusim calibrate") != std::string::npos ? f.fitted : f.unfitted).push_back(v);
-        }
+  std::vector<FitGroup> groups;
+  try {
+    groups = LoadFitGroups(dir);
+  } catch (const std::exception&) {
+    // a broken fit.yaml is `npusim calibrate`'s to report, not every run's
   }
+  const std::string dev = Canonical(device_file), host = host_file.empty() ? "" : Canonical(host_file);
+  for (const auto& g : groups)
+    for (const auto& k : g.constants)
+      for (const auto& file : TargetFiles(k)) {
+        const std::string cf = Canonical(file);
+        if (cf != dev && cf != host) continue;
+        std::ifstream in(file);
+        const std::string text((std::istreambuf_iterator<char>(in)), {});
+        const FittedValue v{file, k.key, YamlValue(text, k.key), JoinIds(g.rows), g.name};
+        // Only a value `npusim calibrate --fit` wrote is fitted; the others keep their source.
+        (YamlLine(text, k.key).find(kFittedMarker) != std::string::npos ? f.fitted : f.unfitted).push_back(v);
+      }
   const std::string state = dir + "/state.json";
   if (!fs::exists(state)) return f;
   f.state_file = state;

@@ -1,8 +1,5 @@
 #include "workloads/host_profile.h"
 
-#include <algorithm>
-#include <filesystem>
-
 #include "devices/device_config.h"
 #include "model/error.h"
 #include "model/text.h"
@@ -29,20 +26,7 @@ void HostProfile::Bind(ParamVisitor& v) {
 }
 
 HostProfile LoadHostProfile(const std::string& name_or_path) {
-  namespace fs = std::filesystem;
-  std::string path = name_or_path;
-  if (!fs::exists(path) || fs::is_directory(path)) {
-    const std::string dir = ConfigDir() + "/hosts";
-    path = dir + "/" + name_or_path + ".yaml";
-    if (!fs::exists(path)) {
-      std::vector<std::string> names;
-      if (fs::is_directory(dir))
-        for (const auto& e : fs::directory_iterator(dir))
-          if (e.path().extension() == ".yaml") names.push_back(e.path().stem().string());
-      std::sort(names.begin(), names.end());
-      throw InputError("unknown host profile '" + name_or_path + "'" + NearestHint(name_or_path, names) + "; profiles are in " + dir);
-    }
-  }
+  const std::string path = ConfigFile("hosts", name_or_path, "host profile");
   HostProfile h;
   YamlBinder binder(LoadYamlFile(path), path);
   h.Bind(binder);

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "devices/device_config.h"
 #include "model/error.h"
 #include "model/text.h"
 
@@ -191,20 +192,18 @@ double RunConfig::RequestRate() const {
   throw InputError(Where(*this) + ": 'request_rate' takes a positive number of requests/s or inf, got '" + request_rate + "'");
 }
 
-std::string RunConfig::ModelPath() const {
+// A path in this run file, relative to the file's folder.
+std::string RunConfig::Relative(const std::string& path) const {
   namespace fs = std::filesystem;
-  if (model.empty() || fs::path(model).is_absolute() || file.empty()) return model;
-  return (fs::path(file).parent_path() / model).lexically_normal().string();
+  if (path.empty() || fs::path(path).is_absolute() || file.empty()) return path;
+  return (fs::path(file).parent_path() / path).lexically_normal().string();
 }
 
+std::string RunConfig::ModelPath() const { return Relative(model); }
+
 HostProfile RunConfig::Host() const {
-  namespace fs = std::filesystem;
-  std::string ref = host_profile;
-  // A path (has a slash or ends in .yaml) is relative to the run file, like `model`.
-  if ((ref.find('/') != std::string::npos || (ref.size() > 5 && ref.substr(ref.size() - 5) == ".yaml")) && !fs::path(ref).is_absolute() &&
-      !file.empty())
-    ref = (fs::path(file).parent_path() / ref).lexically_normal().string();
-  HostProfile h = LoadHostProfile(ref);
+  // A profile path (not a name under configs/hosts) is relative to the run file, like `model`.
+  HostProfile h = LoadHostProfile(IsConfigPath(host_profile) ? Relative(host_profile) : host_profile);
   if (host_launch_us >= 0) h.launch_us = host_launch_us;
   if (host_graph_replay_us >= 0) h.graph_replay_us = host_graph_replay_us;
   if (host_step_us >= 0) h.step_us = host_step_us;

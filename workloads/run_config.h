@@ -74,6 +74,7 @@ struct RunConfig {
   double RequestRate() const;  // +inf for "inf"
   bool Mtp() const { return !speculative_algorithm.empty(); }
   std::string ModelPath() const;  // model resolved against the run file's folder
+  std::string Relative(const std::string& path) const;  // a path of this file, resolved against its folder
   // The host profile with this run's host_* overrides applied.
   HostProfile Host() const;
 };

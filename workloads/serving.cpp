@@ -52,6 +52,7 @@ ServingSetup PrepareServing(const RunConfig& run) {
     throw InputError(run.file + ": speculative_algorithm NEXTN needs a model with MTP layers (" + s.model.file + " has none)");
   s.memory = PlanMemory(s.model, s.plan, s.device, run.Memory());
   s.requests = GenerateRequests(run);
+  s.fidelity = FidelityFor(s.model.file, "", s.device.soc, s.device.source_file, s.host.source_file);
   return s;
 }
 
@@ -161,22 +162,16 @@ class Engine {
       if (pf.graph) t += h.graph_replay_us;
       // Glue launches (copies, casts, slices the framework issues between the modelled kernels)
       // are spread evenly over the forward's kernel launches; their device time is not modelled.
-      int64_t device_launches = 0;
-      for (int call : fw.order) device_launches += fw.profiles[static_cast<size_t>(call)].launches;
       const double glue_per_launch =
-          device_launches > 0 ? h.glue_launches_per_layer * static_cast<double>(fw.layers) / static_cast<double>(device_launches) : 0;
-      bool dispatch = true;  // all_to_all launches of an MoE layer alternate dispatch, combine
+          fw.device_launches > 0 ? h.glue_launches_per_layer * static_cast<double>(fw.layers) / static_cast<double>(fw.device_launches) : 0;
       for (int call : fw.order) {
         const size_t c = static_cast<size_t>(call);
         if (!pf.graph) t += h.launch_us * static_cast<double>(fw.profiles[c].launches) * (1 + glue_per_launch);
         out.push_back({t, fw.call_us[c], static_cast<int>(f), call});
         dev = std::max(dev, t) + fw.call_us[c];
-        if (fw.calls[c].op == "all_to_all") {
-          if (!pf.graph && dispatch && h.A2aHostSync()) {
-            t = std::max(t, dev);
-            ++fr.host_syncs;
-          }
-          dispatch = !dispatch;
+        if (!pf.graph && fw.calls[c].host_reads_result && h.A2aHostSync()) {
+          t = std::max(t, dev);
+          ++fr.host_syncs;
         }
       }
       fr.issue_end_us = t;
@@ -337,6 +332,7 @@ class Engine {
     }
     fw.order = IssueOrder(s_.model, fw.calls);
     fw.layers = draft ? 1 : static_cast<int64_t>(s_.model.layers.size());
+    for (int c : fw.order) fw.device_launches += fw.profiles[static_cast<size_t>(c)].launches;
     for (int c : fw.order) fw.device_us += fw.call_us[static_cast<size_t>(c)];
     if (pf.kind == "verify") verified_ = true;
     return memo_.emplace(key, std::move(fw)).first->second;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "devices/device_config.h"
+#include "workloads/fidelity.h"
 #include "workloads/memory_plan.h"
 #include "workloads/model_config.h"
 #include "workloads/requests.h"
@@ -37,6 +38,7 @@ struct ServingSetup {
   RankShapes shapes;
   MemoryPlan memory;  // one rank's HBM (out_of_memory is thrown by PrepareServing)
   std::vector<Request> requests;
+  Fidelity fidelity;  // how far the device and host profiles are calibrated, for the reports
 };
 ServingSetup PrepareServing(const RunConfig& run);
 

@@ -65,6 +65,7 @@ struct Forward {
   std::vector<KernelProfile> profiles;  // per launch of calls[i]
   std::vector<int> order;       // launches in issue order, as indices into calls
   int64_t layers = 0;           // decoder layers the forward runs (glue launches scale with them)
+  int64_t device_launches = 0;  // device launches in issue order (an op may launch several)
   double device_us = 0;
 };
 

@@ -25,7 +25,9 @@ std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p,
   };
   // Collectives over `ranks` chips of `elements` per rank (none for one rank).
   auto collective = [&](const std::string& where, int64_t count, const char* op, int64_t ranks, int64_t elements) {
-    if (ranks > 1 && elements > 0) add(where, count, op, {{"ranks", S(ranks)}, {"elements", S(elements)}});
+    const bool added = ranks > 1 && elements > 0 && count > 0;
+    if (added) add(where, count, op, {{"ranks", S(ranks)}, {"elements", S(elements)}});
+    return added;
   };
   // Attention and GDN are TP within a DP-attention group: their partial sums reduce over it.
   auto all_reduce = [&](const std::string& where, int64_t count) { collective(where, count, "all_reduce", s.attn_tp, T * H); };
@@ -110,7 +112,7 @@ std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p,
     add("moe", moe, "moe_gating_topk", {{"tokens", S(Tm)}, {"experts", S(m.experts)}, {"top_k", S(m.top_k)},
                                         {"scoring", m.sigmoid_router ? "sigmoid" : "softmax"}, {"bias", m.sigmoid_router ? "1" : "0"}});
     add("moe", moe, "moe_init_routing", {{"tokens", S(Tm)}, {"hidden", S(H)}, {"top_k", S(m.top_k)}, {"experts", S(m.experts)}});
-    if (p.a2a) collective("moe", moe, "all_to_all", p.ep, rows * H);  // dispatch
+    if (p.a2a && collective("moe", moe, "all_to_all", p.ep, rows * H)) calls.back().host_reads_result = true;  // dispatch
     add("moe", moe, "grouped_matmul", {{"rows", S(rows)}, {"experts", S(s.experts)}, {"k", S(H)}, {"n", S(2 * s.moe_intermediate)}, {"skew", "0"}});
     add("moe", moe, "swiglu", {{"tokens", S(rows)}, {"inter", S(s.moe_intermediate)}});
     add("moe", moe, "grouped_matmul", {{"rows", S(rows)}, {"experts", S(s.experts)}, {"k", S(s.moe_intermediate)}, {"n", S(H)}, {"skew", "0"}});

@@ -26,6 +26,9 @@ struct KernelCall {
   std::vector<std::pair<std::string, std::string>> params;
   int64_t count = 1;  // launches per step (layers of this kind)
   std::string where;  // "gdn", "attention", "sliding", "moe", "dense", "head"
+  // The host reads this launch's result before it can issue the next one when the forward runs
+  // eagerly (DeepEP's normal-mode dispatch: the receive counts size the next buffers).
+  bool host_reads_result = false;
 };
 
 struct StepShape {

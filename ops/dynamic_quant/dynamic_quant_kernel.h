@@ -57,10 +57,7 @@ class KernelDynamicQuant {
     float mx = 0;
     for (int64_t c0 = 0; c0 < h; c0 += c) {
       const uint32_t n = static_cast<uint32_t>(std::min(c, h - c0));
-      LocalTensor<T> x = inX_.template AllocTensor<T>();
-      kernel_util::CopyIn(x, xGm_[row * h + c0], n);
-      inX_.EnQue(x);
-      x = inX_.template DeQue<T>();
+      LocalTensor<T> x = LoadPiece(row * h + c0, n);
       Cast(xf, x, CAST_NONE, n);
       Abs(ab, xf, n);
       ReduceMax(red, ab, ab, n);
@@ -71,10 +68,7 @@ class KernelDynamicQuant {
     const float s = mx / 127.0f;
     for (int64_t c0 = 0; c0 < h; c0 += c) {
       const uint32_t n = static_cast<uint32_t>(std::min(c, h - c0));
-      LocalTensor<T> x = inX_.template AllocTensor<T>();
-      kernel_util::CopyIn(x, xGm_[row * h + c0], n);
-      inX_.EnQue(x);
-      x = inX_.template DeQue<T>();
+      LocalTensor<T> x = LoadPiece(row * h + c0, n);
       LocalTensor<int8_t> q = outQ_.template AllocTensor<int8_t>();
       Cast(xf, x, CAST_NONE, n);
       Muls(xf, xf, s > 0 ? 1.0f / s : 0.0f, n);
@@ -93,6 +87,14 @@ class KernelDynamicQuant {
     scale = outScale_.template DeQue<float>();
     kernel_util::CopyOut(scaleGm_[row], scale, 1);
     outScale_.FreeTensor(scale);
+  }
+
+  // n elements of x from GM offset `at`, through the input queue (the caller frees it).
+  LocalTensor<T> LoadPiece(int64_t at, uint32_t n) {
+    LocalTensor<T> x = inX_.template AllocTensor<T>();
+    kernel_util::CopyIn(x, xGm_[at], n);
+    inX_.EnQue(x);
+    return inX_.template DeQue<T>();
   }
 
   void Compute(uint32_t rows) {

@@ -104,7 +104,7 @@ class FiaOp : public Op {
     v.push_back({"ws_pv", {2 * kMaxGroups * fia::kMaxRows, D}, DType::kFloat32, ws});
     // Split-KV slots, sized for the most splits these shapes can take (fia_tiling.h).
     const int64_t packed_units = (s.S < 16 && Nq / Nkv > 1) ? s.B * Nkv * s.S : 0;
-    const int64_t parts = fia::MaxParts(packed_units, s.max_blocks);
+    const int64_t parts = fia::MaxParts(packed_units, s.max_blocks, kMaxGroups);
     if (parts > 0) {
       v.push_back({"ws_partial_out", {parts * fia::kMaxRows, D}, DType::kFloat32, ws});
       v.push_back({"ws_partial_ml", {parts * 4 * fia::kMlFloats}, DType::kFloat32, ws});
@@ -141,7 +141,8 @@ class FiaOp : public Op {
     return 2.0 * static_cast<double>(s.T) * static_cast<double>(s.max_kv) * p.Int("heads") * p.Int("head_dim");
   }
 
-  fia::Dims DimsOf(const ParamValues& p, const Tensor* qlens, const Tensor* kvlens) const {
+  // `cores`: the AICs split-KV spreads few units over (0: no split, as the reference needs).
+  fia::Dims DimsOf(const ParamValues& p, const Tensor* qlens, const Tensor* kvlens, int64_t cores) const {
     const Shape4 s = Shapes(p);
     fia::Dims d;
     d.Nq = p.Int("heads");
@@ -172,7 +173,7 @@ class FiaOp : public Op {
       at += len;
     }
     if (at > s.T) throw InputError("actual_seq_lengths cover more query tokens than the query tensor holds");
-    fia::BuildUnits(d);
+    fia::BuildUnits(d, cores);
     return d;
   }
 
@@ -184,7 +185,7 @@ class FiaOp : public Op {
     };
     const Shape4 s = Shapes(p);
     const Tensor ql = view("actual_seq_lengths", {s.B}), kvl = view("actual_seq_lengths_kv", {s.B});
-    fia::Dims d = DimsOf(p, &ql, &kvl);
+    fia::Dims d = DimsOf(p, &ql, &kvl, std::min<int64_t>(dev.aic_count, kMaxGroups));
     fia::Gm g{&gm["query"], &gm["key_cache"], &gm["value_cache"], &gm["block_table"],
               d.explicit_mask ? &gm["atten_mask"] : nullptr, &gm["attention_out"], &gm["ws_scores"], &gm["ws_p"], &gm["ws_pv"]};
     if (d.parts > 0) {
@@ -209,7 +210,7 @@ class FiaOp : public Op {
 
   // Softmax attention in fp64 with the documented mask semantics (the band always honoured).
   Expected Reference(const ParamValues& p, const TensorMap& in) const override {
-    fia::Dims d = DimsOf(p, &in.at("actual_seq_lengths"), &in.at("actual_seq_lengths_kv"));
+    fia::Dims d = DimsOf(p, &in.at("actual_seq_lengths"), &in.at("actual_seq_lengths_kv"), 0);
     d.band_q1_quirk = false;
     const Shape4 s = Shapes(p);
     const Tensor &q = in.at("query"), &kc = in.at("key_cache"), &vc = in.at("value_cache"), &bt = in.at("block_table");

@@ -25,21 +25,21 @@ void KeyRange(const Dims& d, const Request& r, int64_t i, int64_t& lo, int64_t& 
 
 namespace {
 
-int64_t SplitsFor(int64_t units, int64_t pages) {
-  if (units <= 0 || units >= kSplitTarget) return 1;
-  return std::max<int64_t>(1, std::min((kSplitTarget + units - 1) / units, pages / kMinSplitPages));
+int64_t SplitsFor(int64_t units, int64_t pages, int64_t cores) {
+  if (units <= 0 || units >= cores) return 1;
+  return std::max<int64_t>(1, std::min((cores + units - 1) / units, pages / kMinSplitPages));
 }
 
-void SplitKv(Dims& d) {
+void SplitKv(Dims& d, int64_t cores) {
   d.merges.clear();
   d.parts = 0;
-  if (d.units.empty() || static_cast<int64_t>(d.units.size()) >= kSplitTarget) return;
+  if (d.units.empty() || static_cast<int64_t>(d.units.size()) >= cores) return;
   for (const Unit& u : d.units)
     if (!u.heads_packed) return;  // prefill units: many per request already
   std::vector<Unit> out;
   for (const Unit& u : d.units) {
     const int64_t pages = (d.reqs[static_cast<size_t>(u.req)].kv_len + kPage - 1) / kPage;
-    const int64_t n = SplitsFor(static_cast<int64_t>(d.units.size()), pages);
+    const int64_t n = SplitsFor(static_cast<int64_t>(d.units.size()), pages, cores);
     if (n <= 1) {
       out.push_back(u);
       continue;
@@ -61,9 +61,12 @@ void SplitKv(Dims& d) {
 
 }  // namespace
 
-int64_t MaxParts(int64_t units, int64_t max_pages) { return SplitsFor(units, max_pages) > 1 ? units * SplitsFor(units, max_pages) : 0; }
+int64_t MaxParts(int64_t units, int64_t max_pages, int64_t cores) {
+  const int64_t n = SplitsFor(units, max_pages, cores);
+  return n > 1 ? units * n : 0;
+}
 
-void BuildUnits(Dims& d) {
+void BuildUnits(Dims& d, int64_t cores) {
   d.units.clear();
   const int64_t G = d.Nq / d.Nkv;
   for (size_t b = 0; b < d.reqs.size(); ++b) {
@@ -77,7 +80,7 @@ void BuildUnits(Dims& d) {
         for (int64_t i = 0; i < r.q_len; ++i) d.units.push_back({static_cast<int64_t>(b), j, i, G, j * G, true});
     }
   }
-  SplitKv(d);
+  SplitKv(d, cores);
 }
 
 }  // namespace npusim::fia

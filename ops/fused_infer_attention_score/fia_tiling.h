@@ -22,7 +22,6 @@ namespace npusim::fia {
 constexpr int64_t kPage = 128;     // KV page = the KV block of the flash-attention loop
 constexpr int64_t kMaxRows = 128;  // query rows per unit
 constexpr int64_t kUnbounded = std::numeric_limits<int32_t>::max();
-constexpr int64_t kSplitTarget = 24;    // parallel units a split aims at: the AIC count of 910B1/B2 and 910_9392 (ref §1.2)
 constexpr int64_t kMinSplitPages = 16;  // pages (2048 keys) per split at least: a shorter range does not pay for the
                                         // merge launch (launch overhead + reading back the partials, ~5 us)
 constexpr int64_t kMlFloats = 64;       // m and l of one AIV half of a split unit: 64 floats each (kMaxRows / 2)
@@ -67,11 +66,12 @@ struct Dims {
 // explicit mask); lo > hi when it attends nothing.
 void KeyRange(const Dims& d, const Request& r, int64_t i, int64_t& lo, int64_t& hi);
 
-// Units for every request, then split-KV of decode / verify units when they are too few.
-void BuildUnits(Dims& d);
+// Units for every request, then split-KV of decode / verify units when they are fewer than
+// `cores` (the AIC count; 0 = never split).
+void BuildUnits(Dims& d, int64_t cores = 0);
 
-// Partial-result slots split-KV may need for `units` units of at most `max_pages` pages (an upper
-// bound for sizing the workspace before the actual lengths are known).
-int64_t MaxParts(int64_t units, int64_t max_pages);
+// Partial-result slots split-KV may need for `units` units of at most `max_pages` pages on up to
+// `cores` AICs (an upper bound for sizing the workspace before the device and lengths are known).
+int64_t MaxParts(int64_t units, int64_t max_pages, int64_t cores);
 
 }  // namespace npusim::fia

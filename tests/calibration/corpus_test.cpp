@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -135,23 +136,14 @@ TEST_P(FitGroups, RefitReproducesTheShippedValues) {
     for (const auto& x : g->constants)
       if (x.key == f.at("key")) k = &x;
     ASSERT_NE(k, nullptr);
-    std::string line;
-    {
-      std::ifstream yaml(TargetFiles(*k).front());
-      const std::string leaf = k->key.substr(k->key.rfind('.') == std::string::npos ? 0 : k->key.rfind('.') + 1);
-      std::string l;
-      bool in_group = k->key.find('.') == std::string::npos;
-      while (std::getline(yaml, l)) {
-        if (!in_group && l.rfind(k->key.substr(0, k->key.find('.')) + ":", 0) == 0) in_group = true;
-        if (in_group && l.find(" " + leaf + ":") != std::string::npos) line = l;
-        if (in_group && l.rfind(leaf + ":", 0) == 0) line = l;
-      }
-    }
+    std::ifstream yaml(TargetFiles(*k).front());
+    const std::string line = YamlLine(std::string((std::istreambuf_iterator<char>(yaml)), {}), k->key);
+    ASSERT_FALSE(line.empty()) << k->key;
     if (f.at("at_bound").get<bool>()) {
-      EXPECT_EQ(line.find("fitted by"), std::string::npos) << g->name << " " << k->key << " ended at a bound but the YAML claims a fit: " << line;
+      EXPECT_EQ(line.find(kFittedMarker), std::string::npos) << g->name << " " << k->key << " ended at a bound but the YAML claims a fit: " << line;
       continue;
     }
-    EXPECT_NE(line.find("fitted by"), std::string::npos) << g->name << " " << k->key << ": " << line;
+    EXPECT_NE(line.find(kFittedMarker), std::string::npos) << g->name << " " << k->key << ": " << line;
     const double fitted = f.at("value"), shipped = f.at("before");
     const auto bounds = f.at("bounds");
     const double width = bounds[1].get<double>() - bounds[0].get<double>();
