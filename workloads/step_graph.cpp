@@ -36,13 +36,14 @@ std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p,
   const int64_t head_ranks = p.dp_lm_head ? s.attn_tp : p.tp, head_T = p.dp_lm_head ? T : T * p.dp;
   // A linear layer over the step's T tokens: bf16, or W8A8 dynamic (per-token int8 activations
   // from dynamic_quant, unless the same input was just quantised for the previous linear).
-  auto matmul = [&](const std::string& where, int64_t count, int64_t k, int64_t n, bool quantise_input = true) {
+  auto matmul = [&](const std::string& where, int64_t count, int64_t k, int64_t n, bool quantise_input = true, int64_t rows = -1) {
+    const int64_t m_rows = rows < 0 ? T : rows;
     if (!o.w8a8) {
-      add(where, count, "matmul", {{"m", S(T)}, {"k", S(k)}, {"n", S(n)}});
+      add(where, count, "matmul", {{"m", S(m_rows)}, {"k", S(k)}, {"n", S(n)}});
       return;
     }
-    if (quantise_input) add(where, count, "dynamic_quant", {{"tokens", S(T)}, {"hidden", S(k)}});
-    add(where, count, "quant_matmul", {{"m", S(T)}, {"k", S(k)}, {"n", S(n)}});
+    if (quantise_input) add(where, count, "dynamic_quant", {{"tokens", S(m_rows)}, {"hidden", S(k)}});
+    add(where, count, "quant_matmul", {{"m", S(m_rows)}, {"k", S(k)}, {"n", S(n)}});
   };
   add("head", 1, "embedding", {{"tokens", S(head_T)}, {"hidden", S(H)}, {"vocab", S(s.vocab)}, {"total_vocab", S(m.vocab)}});
   collective("head", 1, "all_reduce", head_ranks, head_T * H);
@@ -113,14 +114,21 @@ std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p,
                                         {"scoring", m.sigmoid_router ? "sigmoid" : "softmax"}, {"bias", m.sigmoid_router ? "1" : "0"}});
     add("moe", moe, "moe_init_routing", {{"tokens", S(Tm)}, {"hidden", S(H)}, {"top_k", S(m.top_k)}, {"experts", S(m.experts)}});
     if (p.a2a && collective("moe", moe, "all_to_all", p.ep, rows * H)) calls.back().host_reads_result = true;  // dispatch
-    add("moe", moe, "grouped_matmul", {{"rows", S(rows)}, {"experts", S(s.experts)}, {"k", S(H)}, {"n", S(2 * s.moe_intermediate)}, {"skew", "0"}});
+    // The experts' GEMMs: bf16, or W8A8 with the expanded rows quantised per row first (the
+    // memory plan counts int8 experts; the timing reads them as int8 too).
+    auto experts = [&](int64_t k, int64_t n) {
+      if (o.w8a8) add("moe", moe, "dynamic_quant", {{"tokens", S(rows)}, {"hidden", S(k)}});
+      add("moe", moe, "grouped_matmul", {{"rows", S(rows)}, {"experts", S(s.experts)}, {"k", S(k)}, {"n", S(n)}, {"skew", "0"},
+                                         {"quant", o.w8a8 ? "w8a8" : "none"}});
+    };
+    experts(H, 2 * s.moe_intermediate);
     add("moe", moe, "swiglu", {{"tokens", S(rows)}, {"inter", S(s.moe_intermediate)}});
-    add("moe", moe, "grouped_matmul", {{"rows", S(rows)}, {"experts", S(s.experts)}, {"k", S(s.moe_intermediate)}, {"n", S(H)}, {"skew", "0"}});
+    experts(s.moe_intermediate, H);
     if (p.a2a) collective("moe", moe, "all_to_all", p.ep, rows * H);  // combine
-    if (s.shared_intermediate) {
-      add("moe", moe, "matmul", {{"m", S(Tm)}, {"k", S(H)}, {"n", S(2 * s.shared_intermediate)}});
+    if (s.shared_intermediate) {  // the shared expert: linear layers like the rest, over the MoE's tokens
+      matmul("moe", moe, H, 2 * s.shared_intermediate, true, Tm);
       add("moe", moe, "swiglu", {{"tokens", S(Tm)}, {"inter", S(s.shared_intermediate)}});
-      add("moe", moe, "matmul", {{"m", S(Tm)}, {"k", S(s.shared_intermediate)}, {"n", S(H)}});
+      matmul("moe", moe, s.shared_intermediate, H, true, Tm);
     }
     add("moe", moe, "moe_finalize_routing", {{"tokens", S(Tm)}, {"hidden", S(H)}, {"top_k", S(m.top_k)}, {"experts", S(m.experts)},
                                              {"shared", !s.shared_intermediate ? "none" : m.shared_gated ? "gated" : "plain"}});

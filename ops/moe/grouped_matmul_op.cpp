@@ -2,9 +2,16 @@
 // [start_e, start_e + count_e) of x times expert e's weight. Each (expert, row tile, column
 // tile) is one problem of a batched AIC launch (ops/common/batched_matmul.h), so busy experts
 // spread over cores. Host reads group_list (a control tensor) to build the problems.
+//
+// quant=w8a8 (W8A8 dynamic, as the modelslim MoE checkpoints serve): int8 rows with a per-row
+// scale (the dynamic quantisation of the expanded tokens), int8 experts with a per-channel scale
+// per expert; every expert's product is tiles of the `quant_matmul` kernel (int8 cube -> int32
+// workspace -> AIV dequant to bf16), so HBM carries one byte per weight, as the memory plan counts.
 #include "model/error.h"
 #include "ops/common/batched_matmul.h"
 #include "ops/common/op_util.h"
+#include "ops/matmul/matmul_tiling.h"
+#include "ops/quant_matmul/quant_matmul_kernel.h"
 
 namespace npusim {
 
@@ -24,7 +31,9 @@ class GroupedMatmulOp : public Op {
             {"experts", K::kInt, "128", "experts on this rank (Qwen3-Next 512 / EP 4)", 1, 65536},
             {"k", K::kInt, "2048", "input features (hidden, or moe_intermediate for down)", 1, 1e6},
             {"n", K::kInt, "1024", "output features (2 x moe_intermediate 512 for gate_up)", 1, 1e6},
-            {"dtype", K::kString, "bfloat16", "x, W and y element type", 0, 0, {"bfloat16", "float16"}},
+            {"dtype", K::kString, "bfloat16", "x, W and y element type (the output type with quant=w8a8)", 0, 0, {"bfloat16", "float16"}},
+            {"quant", K::kString, "none", "none: dtype operands; w8a8: int8 rows and experts with per-row / per-channel scales", 0, 0,
+             {"none", "w8a8"}},
             {"trans_b", K::kInt, "0", "1: W_e stored [n, k], 0: [k, n]", 0, 1},
             {"skew", K::kFloat, "1.0", "router skew: expert e gets weight (e+1)^-skew of the rows (0 = uniform)", 0, 10},
             {"base_m", K::kInt, "128", "output tile rows", 16, 4096},
@@ -34,6 +43,14 @@ class GroupedMatmulOp : public Op {
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
     const int64_t M = p.Int("rows"), E = p.Int("experts"), k = p.Int("k"), n = p.Int("n");
     const DType dt = ParseDType(p.Str("dtype"));
+    if (Quantised(p))
+      return {{"x", {M, k}, DType::kInt8},
+              {"w", p.Int("trans_b") ? Shape{E, n, k} : Shape{E, k, n}, DType::kInt8},
+              {"group_list", {E}, DType::kInt32, TensorRole::kInput, true},
+              {"s_x", {M}, DType::kFloat32, TensorRole::kInput, true},  // read by the AIV scalar
+              {"s_w", {E, n}, DType::kFloat32},
+              {"y", {M, n}, dt, TensorRole::kOutput},
+              {"workspace", {QuantWorkspaceElems(p)}, DType::kInt32, TensorRole::kWorkspace}};
     return {{"x", {M, k}, dt},
             {"w", p.Int("trans_b") ? Shape{E, n, k} : Shape{E, k, n}, dt},
             {"group_list", {E}, DType::kInt32, TensorRole::kInput, true},
@@ -51,6 +68,13 @@ class GroupedMatmulOp : public Op {
       ++count[static_cast<size_t>(std::lower_bound(cdf.begin(), cdf.end(), u) - cdf.begin())];
     }
     for (int64_t e = 0; e < E; ++e) t["group_list"].Set(e, static_cast<double>(count[static_cast<size_t>(e)]));
+    if (Quantised(p)) {
+      op_util::FillUniform(t["x"], rng, -127.0, 127.0);  // stored with rint: integers
+      op_util::FillUniform(t["w"], rng, -127.0, 127.0);
+      op_util::FillUniform(t["s_x"], rng, 0.001, 0.05);
+      op_util::FillUniform(t["s_w"], rng, 0.0005, 0.005);
+      return;
+    }
     op_util::FillNormal(t["x"], rng);
     op_util::FillNormal(t["w"], rng, 1.0 / std::sqrt(static_cast<double>(p.Int("k"))));
   }
@@ -58,6 +82,7 @@ class GroupedMatmulOp : public Op {
     return static_cast<double>(p.Int("rows")) * p.Int("n") * p.Int("k");
   }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
+    if (Quantised(p)) return QuantPlan(p, d, gm);
     const int64_t E = p.Int("experts"), K = p.Int("k"), N = p.Int("n"), M = p.Int("rows");
     const DType dt = ParseDType(p.Str("dtype"));
     if ((K * static_cast<int64_t>(SizeOf(dt))) % 32) throw InputError("k must be a whole number of 32 B rows (16 elements); pad K");
@@ -104,6 +129,7 @@ class GroupedMatmulOp : public Op {
     const int64_t E = p.Int("experts"), K = p.Int("k"), N = p.Int("n"), M = p.Int("rows");
     const bool tb = p.Int("trans_b") != 0;
     const Tensor &x = in.at("x"), &w = in.at("w"), &gl = in.at("group_list");
+    const bool q = Quantised(p);
     std::vector<double> y(static_cast<size_t>(M * N), 0.0), wk(static_cast<size_t>(K * N));
     int64_t row = 0;
     for (int64_t e = 0; e < E; ++e) {
@@ -115,9 +141,52 @@ class GroupedMatmulOp : public Op {
           const double xv = x.At(r * K + kk);
           for (int64_t j = 0; j < N; ++j) y[static_cast<size_t>(r * N + j)] += xv * wk[static_cast<size_t>(kk * N + j)];
         }
+      if (q)
+        for (int64_t r = row; r < row + c; ++r)
+          for (int64_t j = 0; j < N; ++j) y[static_cast<size_t>(r * N + j)] *= in.at("s_x").At(r) * in.at("s_w").At(e * N + j);
       row += c;
     }
     return {{"y", y}};
+  }
+
+ private:
+  static bool Quantised(const ParamValues& p) { return p.Str("quant") == "w8a8"; }
+
+  // The int8 tiling: base_m / base_n as given, base_k the largest that fits L0 (0 = auto).
+  static matmul::Tiling QuantTiling(const ParamValues& p, const DeviceConfig& d) {
+    return matmul::ComputeTiling(p.Int("rows"), p.Int("n"), p.Int("k"), 1, p.Int("base_m"), p.Int("base_n"), 0, 2,
+                                 p.Int("trans_b") != 0, d);
+  }
+  // Two int32 slots of one tile per AIC block, for up to 32 blocks (above every A2/A3 part).
+  static int64_t QuantWorkspaceElems(const ParamValues& p) {
+    const int64_t bn = (p.Int("base_n") + 15) / 16 * 16;
+    return quant_matmul::kSlots * 32 * p.Int("base_m") * bn;
+  }
+
+  LaunchPlan QuantPlan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const {
+    const int64_t E = p.Int("experts"), K = p.Int("k"), N = p.Int("n"), M = p.Int("rows");
+    if (p.Int("base_n") % 32)  // an int8 L1 row is padded to 32 B: a narrower tile would not hold its own rows
+      throw InputError("grouped_matmul quant=w8a8: base_n must be a multiple of 32 (int8 rows are 32 B aligned in L1), got " +
+                       std::to_string(p.Int("base_n")));
+    quant_matmul::Plan qp;
+    qp.t = QuantTiling(p, d);
+    qp.ldw = N;
+    const int32_t* counts = reinterpret_cast<const int32_t*>(gm["group_list"].data);
+    int64_t row = 0;
+    for (int64_t e = 0; e < E; ++e) {
+      const int64_t c = counts[e];
+      if (c < 0 || row + c > M) throw InputError("group_list: expert " + std::to_string(e) + " overruns the " + std::to_string(M) + " rows");
+      quant_matmul::AddTiles(qp, row, c, static_cast<uint64_t>(e * K * N), static_cast<uint64_t>(e * N));
+      row += c;
+    }
+    const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>({static_cast<int64_t>(qp.tiles.size()), d.aic_count, 32}));
+    LaunchPlan plan;
+    plan.tiling = {Kv("block_dim", blocks), Kv("tiles", static_cast<int64_t>(qp.tiles.size())), Kv("base_m", qp.t.base_m),
+                   Kv("base_n", qp.t.base_n), Kv("base_k", qp.t.base_k), Kv("quant", "w8a8")};
+    plan.launch = op_util::LaunchOf<quant_matmul::KernelQuantMatmul>(name(), blocks, CoreType::kMix, ParseDType(p.Str("dtype")), &gm["x"],
+                                                                     &gm["w"], &gm["s_x"], &gm["s_w"], &gm["y"], &gm["workspace"],
+                                                                     std::move(qp));
+    return plan;
   }
 };
 

@@ -3,7 +3,11 @@
 // workspace slot (two slots, so the cube runs one tile ahead); the two AIVs of the block each
 // take half the tile's rows, dequantise y = acc * s_x[t] * s_w[n] in fp32 and write bf16/fp16.
 // Hand-off as on A2/A3: AIC -> AIV through GM with CrossCoreSetFlag (mode 2) both ways.
+// The kernel walks a list of output tiles, so the dense op (one product) and the MoE expert
+// GEMM in W8A8 (`grouped_matmul quant=w8a8`: one product per expert) are the same kernel.
 #pragma once
+
+#include <vector>
 
 #include "ops/common/cube_util.h"
 #include "ops/common/kernel_util.h"
@@ -17,10 +21,44 @@ constexpr int kSlots = 2;
 constexpr int kFilledFlag = 0;  // AIC -> AIV: slot (i % 2) holds tile i; ids 0, 1
 constexpr int kFreedFlag = 2;   // AIV -> AIC: slot (i % 2) consumed; ids 2, 3
 
+// One output tile: rows [row, row + m) of x, s_x and y; columns [n0, n0 + n) of y; the weight
+// operand starts at element w_off (row stride k when trans_b, else ldw) and its per-channel
+// scales at sw_off.
+struct Tile {
+  int64_t row = 0, n0 = 0;
+  uint32_t m = 0, n = 0;
+  uint64_t w_off = 0, sw_off = 0;
+};
+
+struct Plan {
+  matmul::Tiling t;  // base sizes, k (the x row stride), n (the y row stride), trans_b
+  int64_t ldw = 0;   // weight row stride when not transposed
+  std::vector<Tile> tiles;
+};
+
+// The tiles of the product of x rows [row0, row0 + m) with the weight at w_base (a [k, ldw] or
+// [n, k] matrix) and scales at sw_base, row-major over the tile grid.
+inline void AddTiles(Plan& p, int64_t row0, int64_t m, uint64_t w_base, uint64_t sw_base) {
+  const matmul::Tiling& t = p.t;
+  for (int64_t m0 = 0; m0 < m; m0 += t.base_m)
+    for (int64_t n0 = 0; n0 < t.n; n0 += t.base_n) {
+      Tile tl;
+      tl.row = row0 + m0;
+      tl.n0 = n0;
+      tl.m = static_cast<uint32_t>(std::min(t.base_m, m - m0));
+      tl.n = static_cast<uint32_t>(std::min(t.base_n, t.n - n0));
+      tl.w_off = w_base + static_cast<uint64_t>(t.trans_b ? n0 * t.k : n0);
+      tl.sw_off = sw_base + static_cast<uint64_t>(n0);
+      p.tiles.push_back(tl);
+    }
+}
+
 template <class T>  // T: output type
 class KernelQuantMatmul {
  public:
-  void Init(GmBuffer* x, GmBuffer* w, GmBuffer* x_scale, GmBuffer* w_scale, GmBuffer* y, GmBuffer* ws, const matmul::Tiling& t) {
+  void Init(GmBuffer* x, GmBuffer* w, GmBuffer* x_scale, GmBuffer* w_scale, GmBuffer* y, GmBuffer* ws, const Plan& plan) {
+    plan_ = &plan;
+    const matmul::Tiling& t = plan.t;
     t_ = t;
     x_.SetGlobalBuffer(x);
     w_.SetGlobalBuffer(w);
@@ -43,40 +81,30 @@ class KernelQuantMatmul {
 
   void Process() {
     int64_t i = 0;
-    for (int64_t tile = kernel_util::GroupIdx(); tile < t_.tiles_m * t_.tiles_n; tile += kernel_util::GroupNum(), ++i) {
-      if (ASCEND_IS_AIC) CubeTile(tile, i);
-      else DequantTile(tile, i);
+    const auto tiles = static_cast<int64_t>(plan_->tiles.size());
+    for (int64_t tile = kernel_util::GroupIdx(); tile < tiles; tile += kernel_util::GroupNum(), ++i) {
+      const Tile& tl = plan_->tiles[static_cast<size_t>(tile)];
+      if (ASCEND_IS_AIC) CubeTile(tl, i);
+      else DequantTile(tl, i);
     }
     if (ASCEND_IS_AIC)  // the last slots' releases, so no flag is left pending
       for (int64_t j = std::max<int64_t>(0, i - kSlots); j < i; ++j) CrossCoreWaitFlag(kFreedFlag + static_cast<int>(j % kSlots));
   }
 
  private:
-  void Coords(int64_t tile, int64_t& m0, int64_t& n0, uint32_t& m, uint32_t& n) const {
-    m0 = tile / t_.tiles_n * t_.base_m;
-    n0 = tile % t_.tiles_n * t_.base_n;
-    m = static_cast<uint32_t>(std::min(t_.base_m, t_.m - m0));
-    n = static_cast<uint32_t>(std::min(t_.base_n, t_.n - n0));
-  }
-
-  void CubeTile(int64_t tile, int64_t i) {
-    int64_t m0, n0;
-    uint32_t m, n;
-    Coords(tile, m0, n0, m, n);
+  void CubeTile(const Tile& tl, int64_t i) {
     const int slot = static_cast<int>(i % kSlots);
-    cube_util::Operand<int8_t> a{x_[m0 * t_.k], static_cast<uint64_t>(t_.k), false};
-    cube_util::Operand<int8_t> b = t_.trans_b ? cube_util::Operand<int8_t>{w_[n0 * t_.k], static_cast<uint64_t>(t_.k), true}
-                                              : cube_util::Operand<int8_t>{w_[n0], static_cast<uint64_t>(t_.n), false};
-    cube_.Compute(a, b, m, n, static_cast<uint32_t>(t_.k));
+    cube_util::Operand<int8_t> a{x_[tl.row * t_.k], static_cast<uint64_t>(t_.k), false};
+    cube_util::Operand<int8_t> b{w_[tl.w_off], static_cast<uint64_t>(t_.trans_b ? t_.k : plan_->ldw), t_.trans_b};
+    cube_.Compute(a, b, tl.m, tl.n, static_cast<uint32_t>(t_.k));
     if (i >= kSlots) CrossCoreWaitFlag(kFreedFlag + slot);  // both AIVs have read the slot's previous tile
     cube_.Store(ws_[(kernel_util::GroupIdx() * kSlots + slot) * slot_elems_], pitch_, QuantMode_t::NoQuant);
     CrossCoreSetFlag<2, PIPE_FIX>(kFilledFlag + slot);
   }
 
-  void DequantTile(int64_t tile, int64_t i) {
-    int64_t m0, n0;
-    uint32_t m, n;
-    Coords(tile, m0, n0, m, n);
+  void DequantTile(const Tile& tl, int64_t i) {
+    const int64_t m0 = tl.row, n0 = tl.n0;
+    const uint32_t m = tl.m, n = tl.n;
     const int slot = static_cast<int>(i % kSlots);
     const uint32_t half = (m + 1) / 2, r0 = GetSubBlockIdx() == 0 ? 0 : half, rows = GetSubBlockIdx() == 0 ? half : m - half;
     const uint32_t np = cube_util::AlignUp(n, 16);  // one UB pitch for the int32, fp32 and output rows
@@ -87,7 +115,7 @@ class KernelQuantMatmul {
     if (rows > 0) {
       kernel_util::Sync<HardEvent::V_MTE2>();  // the previous tile's vector work is done with these buffers
       kernel_util::CopyRowsIn(acc, ws_[(kernel_util::GroupIdx() * kSlots + slot) * slot_elems_ + uint64_t{r0} * pitch_], rows, n, pitch_, np);
-      kernel_util::CopyIn(sc, wsc_[n0], n);
+      kernel_util::CopyIn(sc, wsc_[tl.sw_off], n);
     }
     CrossCoreSetFlag<2, PIPE_MTE2>(kFreedFlag + slot);  // the slot is read (or not needed by this AIV)
     if (rows == 0) return;
@@ -102,6 +130,7 @@ class KernelQuantMatmul {
     kernel_util::CopyRowsOut(y_[(m0 + r0) * t_.n + n0], out, rows, n, static_cast<uint64_t>(t_.n), np);
   }
 
+  const Plan* plan_ = nullptr;
   matmul::Tiling t_;
   TPipe pipe_;
   cube_util::CubeTile<int8_t, int32_t> cube_;

@@ -47,12 +47,15 @@ class QuantMatmulOp : public Op {
     return static_cast<double>(p.Int("m")) * p.Int("n") * p.Int("k");
   }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
-    const matmul::Tiling t = Tiling(p, d);
+    quant_matmul::Plan qp;
+    qp.t = Tiling(p, d);
+    qp.ldw = p.Int("n");
+    quant_matmul::AddTiles(qp, 0, p.Int("m"), 0, 0);
     LaunchPlan plan;
-    plan.launch = op_util::LaunchOf<quant_matmul::KernelQuantMatmul>(name(), t.blocks, CoreType::kMix, ParseDType(p.Str("out_dtype")),
+    plan.tiling = matmul::Describe(qp.t);
+    plan.launch = op_util::LaunchOf<quant_matmul::KernelQuantMatmul>(name(), qp.t.blocks, CoreType::kMix, ParseDType(p.Str("out_dtype")),
                                                                      &gm["q_x"], &gm["q_w"], &gm["s_x"], &gm["s_w"], &gm["y"],
-                                                                     &gm["workspace"], t);
-    plan.tiling = matmul::Describe(t);
+                                                                     &gm["workspace"], std::move(qp));
     return plan;
   }
   Expected Reference(const ParamValues& p, const TensorMap& in) const override {

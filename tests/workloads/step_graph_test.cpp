@@ -26,6 +26,28 @@ TEST(StepGraph, Qwen3NextDecodeLaunchesEveryLayersKernels) {
   EXPECT_EQ(Launches(calls, "lm_head_argmax"), 1);
 }
 
+TEST(StepGraph, W8A8ReachesTheExpertsAndTheSharedExpert) {
+  StepShape o;
+  o.w8a8 = true;
+  const std::vector<KernelCall> calls = StepKernels(Shipped("qwen3-next-80b-a3b.json"), {4, 1, 1}, o);
+  int64_t int8_experts = 0;
+  for (const KernelCall& c : calls)
+    if (c.op == "grouped_matmul")
+      for (const auto& [k, v] : c.params) int8_experts += (k == "quant" && v == "w8a8") ? c.count : 0;
+  EXPECT_EQ(int8_experts, 96);
+  EXPECT_EQ(Launches(calls, "matmul"), 48);  // only the routers stay bf16 (their weights are bf16 in the memory plan too)
+  // Per MoE layer: the expanded rows before each expert GEMM and the shared expert's two inputs,
+  // which feed its two int8 linears.
+  int64_t moe_quant = 0, moe_int8_linear = 0;
+  for (const KernelCall& c : calls) {
+    if (c.where != "moe") continue;
+    moe_quant += c.op == "dynamic_quant" ? c.count : 0;
+    moe_int8_linear += c.op == "quant_matmul" ? c.count : 0;
+  }
+  EXPECT_EQ(moe_quant, 48 * 4);
+  EXPECT_EQ(moe_int8_linear, 48 * 2);
+}
+
 TEST(StepGraph, Step35HasSlidingLayersDenseLayersAndNoGdn) {
   const std::vector<KernelCall> calls = StepKernels(Shipped("step-3.5-flash.json"), {8, 1, 1}, StepShape{});
   EXPECT_EQ(Launches(calls, "recurrent_gated_delta_rule"), 0);
