@@ -72,7 +72,7 @@ usage:
                                    summary becomes corpus rows; unmapped ops are listed
   npusim validate FILE.yaml          a device, run, explore or sweep config, host profile or calibration row
   npusim model CONFIG.json [--device SOC] [--tp N] [--dp N] [--ep N] [--draft-tokens D]
-               [--ssm-dtype T] [--quantization w8a8_dynamic] [--mem-fraction F] [--max-running-requests N]
+               [--ssm-dtype T] [--quantization w8a8_dynamic|w4a8_dynamic] [--mem-fraction F] [--max-running-requests N]
                [--decode-batch B [--context C] [--gdn-impl fused|triton_chain]]
                [--prefill-batch B [--prefill-tokens L] [--prefix P]]
                                    the architecture read from a HuggingFace config, per-rank shapes, HBM plan,

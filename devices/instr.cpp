@@ -27,7 +27,7 @@ VecClass ClassOf(VecOp op) {
     case VecOp::kDiv: return VecClass::kDiv;
     case VecOp::kExp: case VecOp::kLn: case VecOp::kSqrt: case VecOp::kRsqrt: return VecClass::kTranscendental;
     case VecOp::kReduceSum: case VecOp::kReduceMax: case VecOp::kGroupSum: case VecOp::kGroupMax: return VecClass::kReduce;
-    case VecOp::kCast: return VecClass::kCast;
+    case VecOp::kCast: case VecOp::kUnpackInt4: return VecClass::kCast;
     default: return VecClass::kUnary;
   }
 }
@@ -35,7 +35,7 @@ VecClass ClassOf(VecOp op) {
 const char* VecOpName(VecOp op) {
   static const char* kNames[] = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Adds", "Muls", "Maxs", "Mins",
                                  "Abs", "Reciprocal", "Relu", "Duplicate", "Exp", "Ln", "Sqrt", "Rsqrt",
-                                 "Cast", "ReduceSum", "ReduceMax", "Compare", "Select", "Axpy", "WholeReduceSum", "WholeReduceMax"};
+                                 "Cast", "ReduceSum", "ReduceMax", "Compare", "Select", "Axpy", "WholeReduceSum", "WholeReduceMax", "UnpackInt4"};
   return kNames[static_cast<int>(op)];
 }
 

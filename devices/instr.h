@@ -40,6 +40,10 @@ enum class VecOp : uint8_t {
   kAxpy,      // dst += src * scalar
   kGroupSum,  // dst[g] = sum of src[g*group .. (g+1)*group), group in `scalar` (WholeReduceSum)
   kGroupMax,  // dst[g] = max of the same groups (WholeReduceMax)
+  // int8 dst[2i], dst[2i+1] = the low and high signed nibbles of byte src[i]: AscendC's
+  // Cast(int4b_t -> half) then Cast(half -> int8) on packed int4 weights (W4A8), timed as those
+  // two casts; `count` is the int8 elements written.
+  kUnpackInt4,
 };
 VecClass ClassOf(VecOp op);
 const char* VecOpName(VecOp op);

@@ -64,6 +64,12 @@ void ExecuteVector(const Instr& in) {
     case VecOp::kDuplicate:
       for (uint32_t i = 0; i < in.count; ++i) StoreElement(d + i * sz, in.dtype, in.scalar);
       return;
+    case VecOp::kUnpackInt4:
+      for (uint32_t i = 0; i < in.count; ++i) {
+        const int nibble = (a[i / 2] >> (4 * (i % 2))) & 0xF;
+        d[i] = static_cast<uint8_t>(static_cast<int8_t>(nibble >= 8 ? nibble - 16 : nibble));
+      }
+      return;
     case VecOp::kCast:
       for (uint32_t i = 0; i < in.count; ++i)
         StoreElement(d + i * szo, in.dtype_out, LoadElement(a + i * sz, in.dtype), in.round);

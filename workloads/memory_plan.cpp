@@ -64,12 +64,15 @@ std::vector<std::pair<std::string, int64_t>> MemoryPlan::Breakdown() const {
 
 MemoryPlan PlanMemory(const ModelConfig& m, const ParallelPlan& p, const DeviceConfig& d, const MemoryOptions& o) {
   const RankShapes s = ShapesPerRank(m, p);
-  const bool w8a8 = o.quantization == "w8a8_dynamic";
+  const bool w4a8 = o.quantization == "w4a8_dynamic", w8a8 = w4a8 || o.quantization == "w8a8_dynamic";
   if (!o.quantization.empty() && !w8a8)
-    throw InputError("quantization '" + o.quantization + "' is not supported" + std::string(" (use w8a8_dynamic or leave it empty)"));
+    throw InputError("quantization '" + o.quantization + "' is not supported" +
+                     std::string(" (use w8a8_dynamic, w4a8_dynamic or leave it empty)"));
   const int64_t H = m.hidden, bf = 2;
   // A linear [in -> out] on this rank: bf16, or int8 with an fp32 scale per output channel.
   auto linear = [&](int64_t in, int64_t out, bool quant) { return quant ? in * out + out * 4 : in * out * bf; };
+  // A routed expert's linear: int4 packed two per byte with W4A8, else as the other linears.
+  auto expert_linear = [&](int64_t in, int64_t out, bool quant) { return quant && w4a8 ? in * out / 2 + out * 4 : linear(in, out, quant); };
   auto attention = [&](const AttentionShape& a, int64_t q, int64_t kv, bool quant) {
     const int64_t D = a.head_dim;
     const int64_t gate = m.headwise_gate ? linear(H, q, false) : 0;
@@ -82,7 +85,7 @@ MemoryPlan PlanMemory(const ModelConfig& m, const ParallelPlan& p, const DeviceC
   };
   auto mlp = [&](bool moe, bool quant) {
     if (!moe) return 3 * linear(H, s.dense_intermediate, quant);
-    return s.experts * 3 * linear(H, s.moe_intermediate, quant) + 3 * linear(H, s.shared_intermediate, quant) +
+    return s.experts * 3 * expert_linear(H, s.moe_intermediate, quant) + 3 * linear(H, s.shared_intermediate, quant) +
            H * m.experts * bf + (m.shared_gated ? H * bf : 0);
   };
   auto layer = [&](LayerKind k, bool moe, bool quant) {

@@ -34,7 +34,7 @@ RankShapes ShapesPerRank(const ModelConfig& m, const ParallelPlan& p);
 struct MemoryOptions {
   double mem_fraction_static = 0.8;  // share of HBM for weights + pools (SGLang server arg)
   std::string ssm_dtype;             // empty: the model's mamba_ssm_dtype
-  std::string quantization;          // "" (bf16) or "w8a8_dynamic"
+  std::string quantization;          // "" (bf16), "w8a8_dynamic" or "w4a8_dynamic"
   int64_t draft_tokens = 0;          // speculative_num_draft_tokens (0: no MTP)
   int64_t max_running_requests = 48;  // per rank (SGLang divides the server's value by dp_size)
   int64_t page_size = 128;

@@ -69,7 +69,7 @@ void RunConfig::Bind(ParamVisitor& v) {
   v.Param(opt("page_size", "tokens", "KV cache page; prefill chunks are whole pages", 1, 4096), page_size);
   v.Param(opt("mem_fraction_static", "", "share of HBM for weights and the KV / state pools", 0.01, 1), mem_fraction_static);
   v.Param(opt("mamba_ssm_dtype", "", "SSM state pool dtype (float32 / bfloat16); empty = the model's"), mamba_ssm_dtype);
-  v.Param(opt("quantization", "", "weights: empty (bf16) or w8a8_dynamic"), quantization);
+  v.Param(opt("quantization", "", "weights: empty (bf16), w8a8_dynamic, or w4a8_dynamic (int4 routed experts, the other linears w8a8)"), quantization);
   v.Param(list("cuda_graph_bs", "decode batch sizes captured as graphs (host cost of one replay)"), cuda_graph_bs);
   v.Param(opt("disable_cuda_graph", "", "eager decode: every launch pays the host launch cost (true/false)"), disable_cuda_graph);
   v.Param(opt("enable_mixed_chunk", "", "decode requests ride along in prefill steps (true/false)"), enable_mixed_chunk);
@@ -136,7 +136,7 @@ MemoryOptions RunConfig::Memory() const {
   o.mem_fraction_static = mem_fraction_static;
   if (!mamba_ssm_dtype.empty()) OneOf(*this, "mamba_ssm_dtype", mamba_ssm_dtype, {"float32", "bfloat16"});
   o.ssm_dtype = mamba_ssm_dtype;
-  if (!quantization.empty()) OneOf(*this, "quantization", quantization, {"w8a8_dynamic"});
+  if (!quantization.empty()) OneOf(*this, "quantization", quantization, {"w8a8_dynamic", "w4a8_dynamic"});
   o.quantization = quantization;
   o.draft_tokens = Mtp() ? speculative_num_draft_tokens : 0;
   const int64_t dp = Plan().dp;

@@ -31,7 +31,7 @@ struct RunConfig {
   int64_t chunked_prefill_size = 8192, max_prefill_tokens = 16384, page_size = 128;
   double mem_fraction_static = 0.8;
   std::string mamba_ssm_dtype;  // "" = the model's
-  std::string quantization;     // "" or w8a8_dynamic
+  std::string quantization;     // "", w8a8_dynamic or w4a8_dynamic
   std::string cuda_graph_bs = "1,2,4,8,16,24,32,48,64";
   std::string disable_cuda_graph = "false", enable_mixed_chunk = "false";
   std::string gdn_decode_impl = "fused";  // recurrent GDN decode: fused AscendC op or triton_chain

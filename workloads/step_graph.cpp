@@ -119,7 +119,7 @@ std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p,
     auto experts = [&](int64_t k, int64_t n) {
       if (o.w8a8) add("moe", moe, "dynamic_quant", {{"tokens", S(rows)}, {"hidden", S(k)}});
       add("moe", moe, "grouped_matmul", {{"rows", S(rows)}, {"experts", S(s.experts)}, {"k", S(k)}, {"n", S(n)}, {"skew", "0"},
-                                         {"quant", o.w8a8 ? "w8a8" : "none"}});
+                                         {"quant", !o.w8a8 ? "none" : o.w4a8_experts ? "w4a8" : "w8a8"}});
     };
     experts(H, 2 * s.moe_intermediate);
     add("moe", moe, "swiglu", {{"tokens", S(rows)}, {"inter", S(s.moe_intermediate)}});

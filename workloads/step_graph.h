@@ -38,6 +38,7 @@ struct StepShape {
   std::string gdn_impl = "fused";  // decode: recurrent_gated_delta_rule impl, fused or triton_chain
   std::string ssm_dtype;    // empty: the model's (the fused decode op needs bfloat16)
   bool w8a8 = false;        // quantization w8a8_dynamic: linear layers as dynamic_quant + quant_matmul
+  bool w4a8_experts = false;  // quantization w4a8_dynamic: the routed experts int4 (the rest as w8a8)
   bool verify = false;      // MTP target verify of `tokens` = d draft tokens: the recurrent kernels in
                             // verify mode, logits for every token, greedy acceptance, state commit
 };

@@ -205,8 +205,15 @@ void Vector(VecOp op, DType dt, const LocalView& dst, const LocalView* a, const 
             DType dt_out, RoundMode rm, CmpMode cmp, const LocalView* c) {
   CoreRuntime& core = CurrentCore();
   const char* api = VecOpName(op);
-  const uint64_t in_bytes = static_cast<uint64_t>(count) * SizeOf(dt);
+  uint64_t in_bytes = static_cast<uint64_t>(count) * SizeOf(dt);
   uint64_t dst_bytes = in_bytes;
+  if (op == VecOp::kUnpackInt4) {
+    if (count % 2)
+      throw SimFailure("invalid_instruction", CurrentCore().name() + ": UnpackInt4 of " + std::to_string(count) +
+                                                  " elements: int4 values come in byte pairs");
+    in_bytes = count / 2;
+    dst_bytes = count;
+  }
   if (op == VecOp::kCast) dst_bytes = static_cast<uint64_t>(count) * SizeOf(dt_out);
   if (op == VecOp::kCompare) dst_bytes = (count + 7) / 8;
   if (op == VecOp::kReduceSum || op == VecOp::kReduceMax) dst_bytes = SizeOf(dt) * (op == VecOp::kReduceMax && scalar != 0 ? 2 : 1);
@@ -232,7 +239,7 @@ void Vector(VecOp op, DType dt, const LocalView& dst, const LocalView* a, const 
   in.pipe = Pipe::kV;
   in.vop = op;
   in.dtype = dt;
-  in.dtype_out = op == VecOp::kCast ? dt_out : dt;
+  in.dtype_out = (op == VecOp::kCast || op == VecOp::kUnpackInt4) ? dt_out : dt;
   in.round = rm;
   in.cmp = cmp;
   in.dst = dst.Ref();
@@ -241,7 +248,9 @@ void Vector(VecOp op, DType dt, const LocalView& dst, const LocalView* a, const 
   if (c) in.src2 = c->Ref();
   in.count = count;
   in.scalar = scalar;
-  in.bytes = in_bytes;
+  // UnpackInt4 costs the two casts it stands for: int4 -> half reads the packed bytes and
+  // writes count halves, half -> int8 reads them again (the cast rate is per input byte).
+  in.bytes = op == VecOp::kUnpackInt4 ? in_bytes + 2ull * count : in_bytes;
   core.Issue(in);
 }
 

@@ -352,6 +352,10 @@ template <class D, class S>
 void Cast(const LocalTensor<D>& dst, const LocalTensor<S>& src, RoundMode mode, uint32_t count) {
   detail::Vector(VecOp::kCast, DTypeOf<S>::value, dst.view(), &src.view(), nullptr, count, 0, DTypeOf<D>::value, mode);
 }
+// Packed int4 pairs (one byte each) to int8: `count` int8 values written (W4A8 weights).
+inline void UnpackInt4(const LocalTensor<int8_t>& dst, const LocalTensor<uint8_t>& src, uint32_t count) {
+  detail::Vector(VecOp::kUnpackInt4, DType::kUInt8, dst.view(), &src.view(), nullptr, count, 0, DType::kInt8);
+}
 // dst[0] = sum (or max) of src[0..count); `work` is the scratch AscendC requires.
 template <class T>
 void ReduceSum(const LocalTensor<T>& dst, const LocalTensor<T>& src, const LocalTensor<T>& work, uint32_t count) {

@@ -7,6 +7,8 @@
 // scale (the dynamic quantisation of the expanded tokens), int8 experts with a per-channel scale
 // per expert; every expert's product is tiles of the `quant_matmul` kernel (int8 cube -> int32
 // workspace -> AIV dequant to bf16), so HBM carries one byte per weight, as the memory plan counts.
+// quant=w4a8: the same with int4 experts packed two per byte along the weight's rows (half a
+// byte per weight from HBM); the AIVs cast each tile's weights to int8 ahead of the cube.
 #include "model/error.h"
 #include "ops/common/batched_matmul.h"
 #include "ops/common/op_util.h"
@@ -32,8 +34,9 @@ class GroupedMatmulOp : public Op {
             {"k", K::kInt, "2048", "input features (hidden, or moe_intermediate for down)", 1, 1e6},
             {"n", K::kInt, "1024", "output features (2 x moe_intermediate 512 for gate_up)", 1, 1e6},
             {"dtype", K::kString, "bfloat16", "x, W and y element type (the output type with quant=w8a8)", 0, 0, {"bfloat16", "float16"}},
-            {"quant", K::kString, "none", "none: dtype operands; w8a8: int8 rows and experts with per-row / per-channel scales", 0, 0,
-             {"none", "w8a8"}},
+            {"quant", K::kString, "none",
+             "none: dtype operands; w8a8: int8 rows and experts with per-row / per-channel scales; w4a8: int4 experts (packed)", 0, 0,
+             {"none", "w8a8", "w4a8"}},
             {"trans_b", K::kInt, "0", "1: W_e stored [n, k], 0: [k, n]", 0, 1},
             {"skew", K::kFloat, "1.0", "router skew: expert e gets weight (e+1)^-skew of the rows (0 = uniform)", 0, 10},
             {"base_m", K::kInt, "128", "output tile rows", 16, 4096},
@@ -43,14 +46,20 @@ class GroupedMatmulOp : public Op {
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
     const int64_t M = p.Int("rows"), E = p.Int("experts"), k = p.Int("k"), n = p.Int("n");
     const DType dt = ParseDType(p.Str("dtype"));
-    if (Quantised(p))
-      return {{"x", {M, k}, DType::kInt8},
-              {"w", p.Int("trans_b") ? Shape{E, n, k} : Shape{E, k, n}, DType::kInt8},
-              {"group_list", {E}, DType::kInt32, TensorRole::kInput, true},
-              {"s_x", {M}, DType::kFloat32, TensorRole::kInput, true},  // read by the AIV scalar
-              {"s_w", {E, n}, DType::kFloat32},
-              {"y", {M, n}, dt, TensorRole::kOutput},
-              {"workspace", {QuantWorkspaceElems(p)}, DType::kInt32, TensorRole::kWorkspace}};
+    if (Quantised(p)) {
+      const bool i4 = Int4(p);
+      if (i4 && ((p.Int("trans_b") ? k : n) % 2)) throw InputError("grouped_matmul quant=w4a8: int4 weights pack two per byte along the weight rows; make " + std::string(p.Int("trans_b") ? "k" : "n") + " even");
+      std::vector<TensorSpec> v = {
+          {"x", {M, k}, DType::kInt8},
+          {"w", p.Int("trans_b") ? Shape{E, n, i4 ? k / 2 : k} : Shape{E, k, i4 ? n / 2 : n}, i4 ? DType::kUInt8 : DType::kInt8},
+          {"group_list", {E}, DType::kInt32, TensorRole::kInput, true},
+          {"s_x", {M}, DType::kFloat32, TensorRole::kInput, true},  // read by the AIV scalar
+          {"s_w", {E, n}, DType::kFloat32},
+          {"y", {M, n}, dt, TensorRole::kOutput},
+          {"workspace", {QuantWorkspaceElems(p)}, DType::kInt32, TensorRole::kWorkspace}};
+      if (i4) v.push_back({"weight_slots", {quant_matmul::kSlots * 32 * k * ((p.Int("base_n") + 31) / 32 * 32)}, DType::kInt8, TensorRole::kWorkspace});
+      return v;
+    }
     return {{"x", {M, k}, dt},
             {"w", p.Int("trans_b") ? Shape{E, n, k} : Shape{E, k, n}, dt},
             {"group_list", {E}, DType::kInt32, TensorRole::kInput, true},
@@ -70,7 +79,8 @@ class GroupedMatmulOp : public Op {
     for (int64_t e = 0; e < E; ++e) t["group_list"].Set(e, static_cast<double>(count[static_cast<size_t>(e)]));
     if (Quantised(p)) {
       op_util::FillUniform(t["x"], rng, -127.0, 127.0);  // stored with rint: integers
-      op_util::FillUniform(t["w"], rng, -127.0, 127.0);
+      if (Int4(p)) op_util::FillUniform(t["w"], rng, 0.0, 255.0);  // every pair of nibbles
+      else op_util::FillUniform(t["w"], rng, -127.0, 127.0);
       op_util::FillUniform(t["s_x"], rng, 0.001, 0.05);
       op_util::FillUniform(t["s_w"], rng, 0.0005, 0.005);
       return;
@@ -129,13 +139,19 @@ class GroupedMatmulOp : public Op {
     const int64_t E = p.Int("experts"), K = p.Int("k"), N = p.Int("n"), M = p.Int("rows");
     const bool tb = p.Int("trans_b") != 0;
     const Tensor &x = in.at("x"), &w = in.at("w"), &gl = in.at("group_list");
-    const bool q = Quantised(p);
+    const bool q = Quantised(p), i4 = Int4(p);
+    // Weight element i of expert e's [k, n] or [n, k] matrix (unpacked from its byte with int4).
+    auto weight = [&](int64_t i) {
+      if (!i4) return w.At(i);
+      const int nibble = (static_cast<int>(w.At(i / 2)) >> (4 * (i % 2))) & 0xF;
+      return static_cast<double>(nibble >= 8 ? nibble - 16 : nibble);
+    };
     std::vector<double> y(static_cast<size_t>(M * N), 0.0), wk(static_cast<size_t>(K * N));
     int64_t row = 0;
     for (int64_t e = 0; e < E; ++e) {
       const auto c = static_cast<int64_t>(gl.At(e));
       for (int64_t kk = 0; kk < K; ++kk)
-        for (int64_t j = 0; j < N; ++j) wk[static_cast<size_t>(kk * N + j)] = w.At(e * K * N + (tb ? j * K + kk : kk * N + j));
+        for (int64_t j = 0; j < N; ++j) wk[static_cast<size_t>(kk * N + j)] = weight(e * K * N + (tb ? j * K + kk : kk * N + j));
       for (int64_t r = row; r < row + c; ++r)
         for (int64_t kk = 0; kk < K; ++kk) {
           const double xv = x.At(r * K + kk);
@@ -150,7 +166,8 @@ class GroupedMatmulOp : public Op {
   }
 
  private:
-  static bool Quantised(const ParamValues& p) { return p.Str("quant") == "w8a8"; }
+  static bool Quantised(const ParamValues& p) { return p.Str("quant") != "none"; }
+  static bool Int4(const ParamValues& p) { return p.Str("quant") == "w4a8"; }
 
   // The int8 tiling: base_m / base_n as given, base_k the largest that fits L0 (0 = auto).
   static matmul::Tiling QuantTiling(const ParamValues& p, const DeviceConfig& d) {
@@ -166,11 +183,12 @@ class GroupedMatmulOp : public Op {
   LaunchPlan QuantPlan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const {
     const int64_t E = p.Int("experts"), K = p.Int("k"), N = p.Int("n"), M = p.Int("rows");
     if (p.Int("base_n") % 32)  // an int8 L1 row is padded to 32 B: a narrower tile would not hold its own rows
-      throw InputError("grouped_matmul quant=w8a8: base_n must be a multiple of 32 (int8 rows are 32 B aligned in L1), got " +
+      throw InputError("grouped_matmul quant=" + p.Str("quant") + ": base_n must be a multiple of 32 (int8 rows are 32 B aligned in L1), got " +
                        std::to_string(p.Int("base_n")));
     quant_matmul::Plan qp;
     qp.t = QuantTiling(p, d);
     qp.ldw = N;
+    qp.int4 = Int4(p);
     const int32_t* counts = reinterpret_cast<const int32_t*>(gm["group_list"].data);
     int64_t row = 0;
     for (int64_t e = 0; e < E; ++e) {
@@ -182,10 +200,11 @@ class GroupedMatmulOp : public Op {
     const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>({static_cast<int64_t>(qp.tiles.size()), d.aic_count, 32}));
     LaunchPlan plan;
     plan.tiling = {Kv("block_dim", blocks), Kv("tiles", static_cast<int64_t>(qp.tiles.size())), Kv("base_m", qp.t.base_m),
-                   Kv("base_n", qp.t.base_n), Kv("base_k", qp.t.base_k), Kv("quant", "w8a8")};
+                   Kv("base_n", qp.t.base_n), Kv("base_k", qp.t.base_k), Kv("quant", p.Str("quant"))};
+    GmBuffer* slots = qp.int4 ? &gm["weight_slots"] : nullptr;
     plan.launch = op_util::LaunchOf<quant_matmul::KernelQuantMatmul>(name(), blocks, CoreType::kMix, ParseDType(p.Str("dtype")), &gm["x"],
                                                                      &gm["w"], &gm["s_x"], &gm["s_w"], &gm["y"], &gm["workspace"],
-                                                                     std::move(qp));
+                                                                     std::move(qp), slots);
     return plan;
   }
 };

@@ -2,6 +2,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "devices/device_config.h"
 #include "model/error.h"
 #include "workloads/memory_plan.h"
@@ -66,6 +68,21 @@ TEST(MemoryPlan, W8A8RoughlyHalvesTheWeights) {
   EXPECT_LT(ratio, 0.6);  // embeddings and routers stay bf16
   q.quantization = "w4a16";
   EXPECT_THROW(PlanMemory(m, {4, 1, 1}, d, q), InputError);
+}
+
+TEST(MemoryPlan, W4A8HalvesTheRoutedExpertsAgain) {
+  // Qwen3.5-397B-A17B on 16 ranks: W4A8 keeps every linear of W8A8 except the routed experts,
+  // whose bytes halve (int4 packed two per byte; the fp32 scale per output channel stays).
+  const ModelConfig m = Shipped("qwen3.5-397b-a17b.json");
+  const ParallelPlan p{16, 1, 16};
+  const RankShapes s = ShapesPerRank(m, p);
+  MemoryOptions w8, w4;
+  w8.quantization = "w8a8_dynamic";
+  w4.quantization = "w4a8_dynamic";
+  const DeviceConfig d = LoadDevice("Ascend910_9392");
+  const int64_t moe_layers = std::count(m.moe_layer.begin(), m.moe_layer.end(), true);
+  const int64_t int8_experts = moe_layers * s.experts * 3 * m.hidden * s.moe_intermediate;
+  EXPECT_EQ(PlanMemory(m, p, d, w8).weights - PlanMemory(m, p, d, w4).weights, int8_experts / 2);
 }
 
 TEST(MemoryPlan, TooBigForOneChipIsOutOfMemoryWithTheBreakdown) {
