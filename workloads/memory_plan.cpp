@@ -130,6 +130,7 @@ MemoryPlan PlanMemory(const ModelConfig& m, const ParallelPlan& p, const DeviceC
     throw SimFailure("out_of_memory", msg);
   }
   plan.kv_tokens = page_bytes > 0 ? (plan.budget - fixed) / page_bytes * o.page_size : 0;
+  if (o.max_total_tokens > 0) plan.kv_tokens = std::min(plan.kv_tokens, std::max<int64_t>(1, o.max_total_tokens / o.page_size) * o.page_size);
   plan.kv_pool = plan.kv_tokens * plan.kv_per_token;
   return plan;
 }

@@ -38,6 +38,7 @@ struct MemoryOptions {
   int64_t draft_tokens = 0;          // speculative_num_draft_tokens (0: no MTP)
   int64_t max_running_requests = 48;  // per rank (SGLang divides the server's value by dp_size)
   int64_t page_size = 128;
+  int64_t max_total_tokens = 0;      // cap on the KV pool in tokens (0: none), whole pages
   int64_t workspace_bytes = 2LL << 30;  // activations and kernel workspaces [estimate, not sourced]
 };
 

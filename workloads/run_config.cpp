@@ -67,6 +67,8 @@ void RunConfig::Bind(ParamVisitor& v) {
   v.Param(opt("chunked_prefill_size", "tokens", "longest prefill chunk per step; 0 or -1 = no chunking", -1, 1e9), chunked_prefill_size);
   v.Param(opt("max_prefill_tokens", "tokens", "new tokens per prefill batch (the first request always fits)", 1, 1e9), max_prefill_tokens);
   v.Param(opt("page_size", "tokens", "KV cache page; prefill chunks are whole pages", 1, 4096), page_size);
+  v.Param(opt("max_total_tokens", "tokens", "cap on each rank's KV pool (SGLang --max-total-tokens); 0 = what memory allows", 0, 1e12),
+          max_total_tokens);
   v.Param(opt("mem_fraction_static", "", "share of HBM for weights and the KV / state pools", 0.01, 1), mem_fraction_static);
   v.Param(opt("mamba_ssm_dtype", "", "SSM state pool dtype (float32 / bfloat16); empty = the model's"), mamba_ssm_dtype);
   v.Param(opt("quantization", "", "weights: empty (bf16), w8a8_dynamic, or w4a8_dynamic (int4 routed experts, the other linears w8a8)"), quantization);
@@ -142,6 +144,7 @@ MemoryOptions RunConfig::Memory() const {
   const int64_t dp = Plan().dp;
   o.max_running_requests = (max_running_requests + dp - 1) / dp;  // per DP group, as SGLang divides it
   o.page_size = page_size;
+  o.max_total_tokens = max_total_tokens;
   return o;
 }
 

@@ -29,6 +29,7 @@ struct RunConfig {
   std::string moe_a2a_backend = "none";  // none (all-reduce) or deepep (all-to-all)
   int64_t max_running_requests = 48, context_length = 8192;
   int64_t chunked_prefill_size = 8192, max_prefill_tokens = 16384, page_size = 128;
+  int64_t max_total_tokens = 0;  // KV pool cap per rank (0: what memory allows)
   double mem_fraction_static = 0.8;
   std::string mamba_ssm_dtype;  // "" = the model's
   std::string quantization;     // "", w8a8_dynamic or w4a8_dynamic

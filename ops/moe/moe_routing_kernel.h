@@ -19,6 +19,7 @@ using namespace ascendc;
 
 struct RoutingTiling {
   int64_t tokens = 0, hidden = 0, top_k = 0, experts = 0, rows_per_tile = 1;
+  int64_t cols_per_tile = 0;  // finalize: hidden columns per pass (0 = all; a wide row times top_k may not fit UB)
   int shared = 0;  // finalize: 0 none, 1 plain shared expert, 2 sigmoid-gated shared expert
   kernel_util::BlockSplit split;  // init: over expanded rows; finalize: over tokens
 };
@@ -93,7 +94,8 @@ class KernelMoeFinalizeRouting {
     if (t.shared) shared_.SetGlobalBuffer(shared);
     if (t.shared == 2) gate_.SetGlobalBuffer(gate);
     y_.SetGlobalBuffer(y);
-    hp_ = kernel_util::PaddedCount(static_cast<uint64_t>(t.hidden), sizeof(T));
+    cols_ = static_cast<uint32_t>(t.cols_per_tile > 0 ? std::min(t.cols_per_tile, t.hidden) : t.hidden);
+    hp_ = kernel_util::PaddedCount(cols_, sizeof(T));
     const uint64_t R = static_cast<uint64_t>(t.rows_per_tile), k = static_cast<uint64_t>(t.top_k);
     pipe_.InitBuffer(in_, (k + 1) * hp_ * sizeof(T), "expert_rows");
     pipe_.InitBuffer(inf_, (k + 1) * hp_ * 4, "expert_rows_fp32");
@@ -107,31 +109,34 @@ class KernelMoeFinalizeRouting {
     const int64_t begin = t_.split.Begin(GetBlockIdx()), end = begin + t_.split.Count(GetBlockIdx());
     for (int64_t t0 = begin; t0 < end; t0 += t_.rows_per_tile) {
       const auto R = static_cast<uint32_t>(std::min<int64_t>(t_.rows_per_tile, end - t0));
-      Duplicate(acc, 0.0f, R * hp_);
-      for (uint32_t r = 0; r < R; ++r) {
-        const int64_t tok = t0 + r;
-        kernel_util::Sync<HardEvent::V_MTE2>();  // the previous token's rows are consumed
-        for (uint32_t i = 0; i < k; ++i) kernel_util::CopyIn(in[i * hp_], ey_[row_idx_.GetValue(tok * k + i) * t_.hidden], H);
-        if (t_.shared) kernel_util::CopyIn(in[k * hp_], shared_[tok * t_.hidden], H);
-        kernel_util::Sync<HardEvent::MTE2_V>();
-        const uint32_t rows = k + (t_.shared ? 1 : 0);
-        Cast(f, in, CAST_NONE, rows * hp_);
-        for (uint32_t i = 0; i < k; ++i) Axpy(acc[r * hp_], f[i * hp_], w_.GetValue(tok * k + i), H);
-        if (t_.shared) {
-          const float g = t_.shared == 2 ? 1.0f / (1.0f + std::exp(-gate_.GetValue(tok))) : 1.0f;
-          Axpy(acc[r * hp_], f[k * hp_], g, H);
+      for (uint32_t c0 = 0; c0 < H; c0 += cols_) {  // hidden columns in passes when a whole row set does not fit
+        const uint32_t W = std::min(cols_, H - c0), wp = kernel_util::PaddedCount(W, sizeof(T));
+        Duplicate(acc, 0.0f, R * wp);
+        for (uint32_t r = 0; r < R; ++r) {
+          const int64_t tok = t0 + r;
+          kernel_util::Sync<HardEvent::V_MTE2>();  // the previous token's rows are consumed
+          for (uint32_t i = 0; i < k; ++i) kernel_util::CopyIn(in[i * wp], ey_[row_idx_.GetValue(tok * k + i) * t_.hidden + c0], W);
+          if (t_.shared) kernel_util::CopyIn(in[k * wp], shared_[tok * t_.hidden + c0], W);
+          kernel_util::Sync<HardEvent::MTE2_V>();
+          const uint32_t rows = k + (t_.shared ? 1 : 0);
+          Cast(f, in, CAST_NONE, rows * wp);
+          for (uint32_t i = 0; i < k; ++i) Axpy(acc[r * wp], f[i * wp], w_.GetValue(tok * k + i), W);
+          if (t_.shared) {
+            const float g = t_.shared == 2 ? 1.0f / (1.0f + std::exp(-gate_.GetValue(tok))) : 1.0f;
+            Axpy(acc[r * wp], f[k * wp], g, W);
+          }
         }
+        kernel_util::Sync<HardEvent::MTE3_V>();  // the previous pass's output has left UB
+        Cast(out, acc, CAST_RINT, R * wp);
+        kernel_util::Sync<HardEvent::V_MTE3>();
+        kernel_util::CopyRowsOut(y_[t0 * t_.hidden + c0], out, R, W, H, wp);
       }
-      kernel_util::Sync<HardEvent::MTE3_V>();  // the previous tile's output has left UB
-      Cast(out, acc, CAST_RINT, R * hp_);
-      kernel_util::Sync<HardEvent::V_MTE3>();
-      kernel_util::CopyRowsOut(y_[t0 * t_.hidden], out, R, H, H, hp_);
     }
   }
 
  private:
   RoutingTiling t_;
-  uint32_t hp_ = 0;
+  uint32_t hp_ = 0, cols_ = 0;
   TPipe pipe_;
   TBuf<TPosition::VECCALC> in_, inf_, acc_, out_;
   GlobalTensor<T> ey_, shared_, y_;

@@ -144,17 +144,25 @@ class MoeFinalizeRoutingOp : public Op {
     t.experts = p.Int("experts");
     t.shared = Shared(p);
     t.split = kernel_util::BlockSplit(t.tokens, d.aiv_count);
-    const int64_t hp = kernel_util::PaddedCount(static_cast<uint64_t>(t.hidden), SizeOf(dt));
-    const int64_t fixed = (t.top_k + 1) * hp * (static_cast<int64_t>(SizeOf(dt)) + 4);
+    const int64_t s = static_cast<int64_t>(SizeOf(dt));
+    int64_t hp = kernel_util::PaddedCount(static_cast<uint64_t>(t.hidden), SizeOf(dt));
+    // The top_k expert rows (+ the shared one) of a token in both dtypes, plus one output row:
+    // when a whole hidden row set does not fit UB, the kernel takes the hidden columns in passes.
+    const int64_t per_col = (t.top_k + 2) * (s + 4);
+    if (hp * per_col > d.ub_bytes) {
+      t.cols_per_tile = std::max<int64_t>(16, d.ub_bytes / per_col / 16 * 16);  // 16: a 32 B block of bf16 and two of fp32
+      hp = t.cols_per_tile;
+    }
+    const int64_t fixed = (t.top_k + 1) * hp * (s + 4);
     t.rows_per_tile = p.Int("rows_per_tile") > 0 ? p.Int("rows_per_tile")
-                                                 : op_util::RowsThatFit(hp * (4 + static_cast<int64_t>(SizeOf(dt))), fixed, d.ub_bytes,
-                                                                        std::min<int64_t>(16, t.split.per));
+                                                 : op_util::RowsThatFit(hp * (4 + s), fixed, d.ub_bytes, std::min<int64_t>(16, t.split.per));
     GmBuffer* shared = t.shared ? &gm["shared_out"] : nullptr;
     GmBuffer* gate = t.shared == 2 ? &gm["shared_gate"] : nullptr;
     LaunchPlan plan;
     plan.launch = op_util::AivLaunch<moe::KernelMoeFinalizeRouting>(name(), t.split.blocks, dt, &gm["expanded_y"], &gm["expanded_row_idx"],
                                                                     &gm["topk_weights"], shared, gate, &gm["y"], t);
-    plan.tiling = {Kv("block_dim", t.split.blocks), Kv("rows_per_tile", t.rows_per_tile)};
+    plan.tiling = {Kv("block_dim", t.split.blocks), Kv("rows_per_tile", t.rows_per_tile),
+                   Kv("cols_per_tile", t.cols_per_tile > 0 ? t.cols_per_tile : t.hidden)};
     return plan;
   }
   Expected Reference(const ParamValues& p, const TensorMap& in) const override {

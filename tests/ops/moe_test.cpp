@@ -54,6 +54,16 @@ TEST(MoeFinalizeRouting, WeightedSumWithEachSharedExpertForm) {
   }
 }
 
+TEST(MoeFinalizeRouting, AWideRowTimesTopKTakesTheHiddenColumnsInPasses) {
+  // 10 expert rows + the shared one at hidden 7177 in bf16 and fp32 (~870 KB) cannot sit in UB
+  // together: the kernel sums them in column passes, the last one a ragged tail.
+  KernelRun r = RunOp("moe_finalize_routing", {{"tokens", "19"}, {"hidden", "7177"}, {"top_k", "10"}, {"experts", "64"}});
+  ExpectAccurate(r, kBf16Tol);
+  bool passes = false;
+  for (const auto& [k, v] : r.tiling) passes |= k == "cols_per_tile" && std::stoll(v) < 7177;
+  EXPECT_TRUE(passes);
+}
+
 TEST(GroupedMatmul, ExpertsOfUnevenSizeIncludingEmptyOnes) {
   // skew 2 over 9 experts and 150 rows leaves the tail experts with few or no rows.
   for (const char* tb : {"0", "1"}) {
