@@ -102,7 +102,8 @@ int KernelList() {
 // `npusim kernel NAME --help`: the kernel's parameters (set with --set name=value).
 int KernelHelp(const Op& op) {
   std::printf("usage: npusim kernel %s [--device NAME|FILE] [--set PARAM=VALUE]... [--out DIR] [--inputs DIR]\n"
-              "       [--seed N] [--timing-only|--functional] [--functional-limit-mb N] [--quiet] [--log-level L]\n\n",
+              "       [--seed N] [--timing-only|--functional] [--simulate] [--functional-limit-mb N] [--quiet] [--log-level L]\n\n"
+              "  --simulate   simulate every launch in full, also those an op would time from smaller probes\n\n",
               op.name().c_str());
   PrintOp(op);
   std::printf("\ntensors (with the defaults; --inputs DIR reads <name>.npy for every input):\n");
@@ -114,7 +115,7 @@ int KernelHelp(const Op& op) {
 }
 
 int Kernel(const std::vector<std::string>& argv) {
-  Args a = Parse(argv, {"--list", "--help", "-h", "--timing-only", "--functional", "--quiet"},
+  Args a = Parse(argv, {"--list", "--help", "-h", "--timing-only", "--functional", "--quiet", "--simulate"},
                  {"--device", "--set", "--inputs", "--out", "--seed", "--functional-limit-mb", "--log-level"});
   ConfigureLogging(a);
   if (Has(a, "--list")) return KernelList();
@@ -140,6 +141,7 @@ int Kernel(const std::vector<std::string>& argv) {
     throw InputError("--seed and --functional-limit-mb take non-negative integers");
   }
   opts.inputs_dir = Option(a, "--inputs", "");
+  opts.extrapolate = !Has(a, "--simulate");
   const std::string out = Option(a, "--out", "");
   std::unique_ptr<TraceRecorder> trace;
   if (!out.empty()) trace = std::make_unique<TraceRecorder>();

@@ -716,6 +716,10 @@ LaunchResult Chip::Launch(const KernelLaunch& k) {
 
   LaunchResult r;
   uint64_t end = s.start_cycle;
+  const size_t per_unit = k.core_type == CoreType::kMix ? 3 : 1;  // `used` lists each unit's cores together
+  r.unit_cycles.assign(used.size() / per_unit, 0);
+  for (size_t i = 0; i < used.size(); ++i)
+    r.unit_cycles[i / per_unit] = std::max(r.unit_cycles[i / per_unit], used[i]->end_cycle() - std::min(used[i]->end_cycle(), s.start_cycle));
   for (CoreModel* c : used) {
     end = std::max(end, c->end_cycle());
     auto& usage = c->type() == CoreType::kAiv ? r.aiv : r.aic;

@@ -47,6 +47,9 @@ struct LaunchResult {
   std::array<uint64_t, kNumMems> peak_bytes{};  // per-core peak of each local buffer
   std::array<PipeUsage, kNumPipes> aiv{}, aic{};
   int waves = 0;
+  // Per core unit (an AIV, an AIC, or an AIC with its two AIVs in a mixed launch): cycles from
+  // the first block's start (after the launch overhead) to the unit's last instruction.
+  std::vector<uint64_t> unit_cycles;
   std::vector<Stat> stats;  // the chip's registered statistics for this launch, by name
 };
 

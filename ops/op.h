@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -62,6 +63,26 @@ using TensorMap = std::map<std::string, Tensor>;
 using GmMap = std::map<std::string, GmBuffer>;
 using Expected = std::map<std::string, std::vector<double>>;
 
+// A timing-only launch too large to simulate in reasonable time, timed from smaller instances of
+// the same op that are simulated. The op declares what a core unit's time depends on: each unit
+// runs `units` work items costing `work` in all (e.g. FIA: query tiles and the KV pages they
+// read), so a unit's time is a * units + b * work, fitted on the probes (ops/runner.cpp says how)
+// and the launch's time is the slowest unit of the full instance under that fit. The op only
+// offers it where that holds: units that do not interact except through shared bandwidth, a
+// full launch balanced over its units, and a working set that fits L2 as the probes' does.
+struct UnitWork {
+  double units = 0, work = 0;
+};
+struct Extrapolation {
+  std::vector<ParamValues> probes;                 // simulated, each small enough not to extrapolate
+  std::vector<std::vector<UnitWork>> probe_work;   // per probe, per core unit
+  std::vector<UnitWork> work;                      // the full launch, per core unit
+  std::string work_name;                           // "KV pages"
+  // HBM traffic of the full launch when it is its footprint (each byte read or written once, the
+  // re-reads hitting L2), which work does not scale to; 0 = scale the probe's with the work.
+  double hbm_read_bytes = 0, hbm_write_bytes = 0;
+};
+
 struct LaunchPlan {
   KernelLaunch launch;
   std::vector<KernelLaunch> then;  // further launches of the op, run in order after `launch`
@@ -84,6 +105,9 @@ class Op {
   // Multiply-accumulates a functional run executes (cube ops): auto mode goes timing-only above
   // a limit, as it does for tensor bytes, so real matmul shapes do not take minutes.
   virtual double FunctionalMacs(const ParamValues&) const { return 0; }
+  // Timing-only: an extrapolation when the launch is too large to simulate (see Extrapolation);
+  // nullopt (the default) simulates it. `gm` holds the control tensors.
+  virtual std::optional<Extrapolation> Extrapolate(const ParamValues&, const DeviceConfig&, GmMap&) const { return std::nullopt; }
 };
 
 // Registry of the kernel set, in name order.

@@ -17,6 +17,83 @@ namespace npusim {
 
 namespace {
 
+// The roofline bounds of a run from its launch's counters.
+void SetRoofline(const DeviceConfig& device, KernelRun& run) {
+  const double hbm_bytes = static_cast<double>(run.launch.hbm_read_bytes + run.launch.hbm_write_bytes);
+  run.memory_bound_us = hbm_bytes / (device.hbm_bandwidth_gbps * 1e3);
+  run.cube_bound_us = device.CyclesToUs(run.launch.cube_ideal_cycles / static_cast<double>(device.aic_count));
+  run.vector_bound_us = device.CyclesToUs(run.launch.vector_ideal_cycles / static_cast<double>(device.aiv_count));
+  run.link_bound_us = std::max({static_cast<double>(run.launch.link_bytes) / (device.link_aggregate_gbps * 1e3),
+                                static_cast<double>(run.launch.link_max_peer_bytes) / (device.link_peer_gbps * 1e3),
+                                static_cast<double>(run.launch.link_pair_bytes) / (device.link_pair_gbps * 1e3)});
+  run.roofline_us = std::max({run.memory_bound_us, run.cube_bound_us, run.vector_bound_us, run.link_bound_us});
+}
+
+// Times `run` (a planned launch, not simulated) from the op's probes. A probe's first core unit
+// to finish ran while every other unit was still running, i.e. under the same contention for
+// HBM / L2 bandwidth as a balanced full launch, whose units all finish together: those samples
+// fit a unit's cycles as a * units + b * work (exactly with two probes, least squares with
+// more), and the full launch takes its slowest unit under the fit. Counters scale with the
+// fitted core time (pipe busy time, instructions) or with the work (bytes, flops).
+bool TimeFromProbes(const Op& op, const Extrapolation& ex, const DeviceConfig& device, double start_delay_us, KernelRun& run) {
+  RunOptions po;
+  po.mode = ModeChoice::kTimingOnly;
+  po.extrapolate = false;
+  std::vector<KernelRun> probes;
+  std::vector<std::pair<UnitWork, double>> samples;
+  for (size_t i = 0; i < ex.probes.size(); ++i) {
+    probes.push_back(RunKernel(op, ex.probes[i], device, po));
+    const KernelRun& p = probes.back();
+    if (p.status != "ok" || p.launch.unit_cycles.size() != ex.probe_work[i].size() || p.launch.unit_cycles.empty()) return false;
+    const auto first = std::min_element(p.launch.unit_cycles.begin(), p.launch.unit_cycles.end()) - p.launch.unit_cycles.begin();
+    samples.push_back({ex.probe_work[i][static_cast<size_t>(first)], static_cast<double>(p.launch.unit_cycles[static_cast<size_t>(first)])});
+  }
+  double s_nn = 0, s_nw = 0, s_ww = 0, s_ny = 0, s_wy = 0;
+  for (const auto& [uw, y] : samples)
+    s_nn += uw.units * uw.units, s_nw += uw.units * uw.work, s_ww += uw.work * uw.work, s_ny += uw.units * y, s_wy += uw.work * y;
+  const double det = s_nn * s_ww - s_nw * s_nw;
+  if (samples.size() < 2 || std::fabs(det) < 1e-9 * s_nn * s_ww) return false;
+  const double a = (s_ny * s_ww - s_wy * s_nw) / det, b = (s_wy * s_nn - s_ny * s_nw) / det;
+  if (a < 0 || b <= 0) return false;  // not the affine cost the op declared
+  auto fit = [&](const UnitWork& uw) { return a * uw.units + b * uw.work; };
+  const KernelRun& base = probes.back();  // the largest probe
+  double probe_time = 0, probe_work = 0, full_time = 0, full_work = 0, slowest = 0;
+  for (const UnitWork& uw : ex.probe_work.back()) probe_time += fit(uw), probe_work += uw.work;
+  LaunchResult r = base.launch;
+  r.unit_cycles.clear();
+  for (const UnitWork& uw : ex.work) {
+    const double c = fit(uw);
+    r.unit_cycles.push_back(static_cast<uint64_t>(std::llround(c)));
+    slowest = std::max(slowest, c);
+    full_time += c, full_work += uw.work;
+  }
+  const double by_time = full_time / probe_time, by_work = full_work / probe_work;
+  auto scale = [](uint64_t v, double f) { return static_cast<uint64_t>(std::llround(static_cast<double>(v) * f)); };
+  r.cycles = device.NsToCycles((device.launch_overhead_us + start_delay_us) * 1e3) + static_cast<uint64_t>(std::llround(slowest));
+  r.time_us = device.CyclesToUs(static_cast<double>(r.cycles));
+  r.instructions = scale(r.instructions, by_time);
+  r.dispatched_instructions = scale(r.dispatched_instructions, by_time);
+  const double gm_reads = static_cast<double>(r.hbm_read_bytes + r.l2_hit_bytes) * by_work;  // every GM read, hit or miss
+  r.hbm_read_bytes = ex.hbm_read_bytes > 0 ? static_cast<uint64_t>(ex.hbm_read_bytes) : scale(r.hbm_read_bytes, by_work);
+  r.hbm_write_bytes = ex.hbm_write_bytes > 0 ? static_cast<uint64_t>(ex.hbm_write_bytes) : scale(r.hbm_write_bytes, by_work);
+  r.l2_hit_bytes = static_cast<uint64_t>(std::max(0.0, gm_reads - static_cast<double>(r.hbm_read_bytes)));
+  r.cube_flops *= by_work;
+  r.cube_ideal_cycles *= by_work;
+  r.vector_ideal_cycles *= by_work;
+  for (auto* side : {&r.aiv, &r.aic})
+    for (PipeUsage& u : *side) u.busy_cycles = scale(u.busy_cycles, by_time), u.instructions = scale(u.instructions, by_time);
+  r.stats.clear();
+  run.launch = r;
+  run.launch_times = {{base.launch_times.empty() ? op.name() : base.launch_times.front().first, r.time_us}};
+  run.extrapolated = true;
+  std::string sizes;
+  for (const ParamValues& p : ex.probes) sizes += (sizes.empty() ? "" : "; ") + p.Canonical();
+  run.mode_reason += fmt::format("; time extrapolated from simulated probes ({}): a core unit's cycles under full contention fit "
+                                 "as {:.0f} per unit + {:.0f} per {} (no timeline recorded; --simulate for the full simulation)",
+                                 sizes, a, b, ex.work_name);
+  return true;
+}
+
 std::map<std::string, KernelRun>& Cache() {
   static std::map<std::string, KernelRun> cache;
   return cache;
@@ -136,7 +213,7 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
   uint64_t h = 1469598103934665603ull;
   for (const auto& s : run.tensors)
     if (IsRead(s.role) && (s.control || run.functional)) h = Fnv1a(tensors[s.name].data(), tensors[s.name].nbytes(), h);
-  key += std::to_string(h);
+  key += std::to_string(h) + (options.extrapolate ? "" : "|simulated");
   if (options.use_cache && !options.trace) {
     auto it = Cache().find(key);
     if (it != Cache().end()) {
@@ -154,6 +231,13 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
                   std::to_string(device.hbm_bytes) + " B";
     return run;
   }
+
+  if (!run.functional && options.extrapolate && plan.then.empty())  // no timeline is recorded then
+    if (const auto ex = op.Extrapolate(params, device, gm); ex && TimeFromProbes(op, *ex, device, plan.launch.start_delay_us, run)) {
+      SetRoofline(device, run);
+      if (options.use_cache) Cache()[key] = run;
+      return run;
+    }
 
   TensorMap before;
   if (run.functional)
@@ -199,14 +283,7 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
   chip.SetTrace(nullptr);
   if (run.status != "ok") return run;
 
-  const double hbm_bytes = static_cast<double>(run.launch.hbm_read_bytes + run.launch.hbm_write_bytes);
-  run.memory_bound_us = hbm_bytes / (device.hbm_bandwidth_gbps * 1e3);
-  run.cube_bound_us = device.CyclesToUs(run.launch.cube_ideal_cycles / static_cast<double>(device.aic_count));
-  run.vector_bound_us = device.CyclesToUs(run.launch.vector_ideal_cycles / static_cast<double>(device.aiv_count));
-  run.link_bound_us = std::max({static_cast<double>(run.launch.link_bytes) / (device.link_aggregate_gbps * 1e3),
-                                static_cast<double>(run.launch.link_max_peer_bytes) / (device.link_peer_gbps * 1e3),
-                                static_cast<double>(run.launch.link_pair_bytes) / (device.link_pair_gbps * 1e3)});
-  run.roofline_us = std::max({run.memory_bound_us, run.cube_bound_us, run.vector_bound_us, run.link_bound_us});
+  SetRoofline(device, run);
 
   if (run.functional) {
     Expected expected = op.Reference(params, before);

@@ -24,6 +24,9 @@ struct RunOptions {
   double functional_limit_macs = 2e9;              // auto mode: timing-only above this (Op::FunctionalMacs)
   TraceRecorder* trace = nullptr;
   bool use_cache = true;
+  // Timing-only: large launches an op can extrapolate are (Op::Extrapolate), and then record no
+  // timeline in `trace`; false simulates every launch in full.
+  bool extrapolate = true;
 };
 
 struct TensorError {
@@ -51,6 +54,7 @@ struct KernelRun {
   std::map<std::string, TensorError> numerics;  // functional mode only
   TensorMap outputs;                            // functional mode only
   bool from_cache = false;
+  bool extrapolated = false;  // timed from simulated probes (Op::Extrapolate), see mode_reason
 };
 
 // The resource whose bound sets the roofline time: "memory", "cube", "vector" or "link".

@@ -291,7 +291,7 @@ void WriteKernelOutputs(const KernelRun& run, const DeviceConfig& d, const std::
   write("report.md", KernelReportMarkdown(run, d));
   write("report.html", KernelPage(run, d).Render());
   if (run.status == "ok") write("op_summary.csv", OpSummaryCsv(run, d));
-  if (trace) trace->Write(dir + "/trace.json");
+  if (trace && !run.extrapolated) trace->Write(dir + "/trace.json");  // an extrapolated launch has no timeline
   for (const auto& [name, t] : run.outputs) WriteNpy(dir + "/" + name + ".npy", t);
 }
 

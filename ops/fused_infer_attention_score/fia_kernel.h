@@ -81,29 +81,12 @@ class KernelFia {
     const Request& r = d_->reqs[static_cast<size_t>(u.req)];
     return static_cast<uint64_t>(((r.q_start + u.q_row0) * d_->Nq + u.head0) * d_->D);
   }
-  // Whether any row of the unit attends a key of page `p` (pages nobody needs are skipped).
-  bool PageNeeded(const Unit& u, int64_t p) const {
-    const Request& r = d_->reqs[static_cast<size_t>(u.req)];
-    for (int64_t row = 0; row < u.rows; ++row) {
-      int64_t lo, hi;
-      KeyRange(*d_, r, QIndex(u, row), lo, hi);
-      if (lo <= hi && lo < (p + 1) * kPage && hi >= p * kPage) return true;
-    }
-    return false;
-  }
-  int64_t Pages(const Unit& u) const { return (d_->reqs[static_cast<size_t>(u.req)].kv_len + kPage - 1) / kPage; }
   uint64_t KvOffset(const Unit& u, int64_t p) const {  // row 0 of page p for this unit's KV head
     const int64_t page = bt_.GetValue(u.req * d_->max_blocks + p);
     return static_cast<uint64_t>((page * kPage * d_->Nkv + u.kv_head) * d_->D);
   }
 
-  std::vector<int64_t> NeededPages(const Unit& u) const {
-    std::vector<int64_t> v;
-    const int64_t hi = u.page_hi < 0 ? Pages(u) : std::min(u.page_hi, Pages(u));
-    for (int64_t p = u.page_lo; p < hi; ++p)
-      if (PageNeeded(u, p)) v.push_back(p);
-    return v;
-  }
+  std::vector<int64_t> NeededPages(const Unit& u) const { return UnitPages(*d_, u); }
 
   // Two workspace slots: S of page k+1 is computed while the AIVs turn S of page k into P.
   void CubeUnit(const Unit& u) {

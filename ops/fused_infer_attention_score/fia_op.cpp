@@ -19,6 +19,10 @@ using fia::kPage;
 using op_util::Kv;
 
 constexpr int64_t kMaxGroups = 32;  // workspace slots: above the AIC count of every A2/A3 part (ref §1.2)
+// Prefill launches reading more (query tile, KV page) pairs than this are timed from probes
+// (Op::Extrapolate): a 16384-token prefill of 4 heads reads ~33k pairs and simulates in ~4 s.
+constexpr double kExtrapolateAbovePairs = 65536;
+constexpr int64_t kProbeTokens[] = {4096, 8192};  // probe query lengths: 32 and 64 tiles per head
 
 std::vector<int64_t> ParseList(const std::string& key, const std::string& s) {
   std::vector<int64_t> v;
@@ -175,6 +179,61 @@ class FiaOp : public Op {
     if (at > s.T) throw InputError("actual_seq_lengths cover more query tokens than the query tensor holds");
     fia::BuildUnits(d, cores);
     return d;
+  }
+
+  // Long prefills: a core unit runs its query tiles one after another, each reading its KV pages
+  // through the same double-buffered QK^T / softmax / PV loop, so a unit's time is affine in
+  // (tiles, pages); probes of 2048 and 4096 query tokens (same heads, dims, mask and prefix up to
+  // 4096) pin the two costs and the full launch's time is its slowest unit under them.
+  std::optional<Extrapolation> Extrapolate(const ParamValues& p, const DeviceConfig& dev, GmMap& gm) const override {
+    const Shape4 s = Shapes(p);
+    Tensor ql("actual_seq_lengths", {s.B}, DType::kInt32, true), kvl("actual_seq_lengths_kv", {s.B}, DType::kInt32, true);
+    std::memcpy(ql.data(), gm["actual_seq_lengths"].data, ql.nbytes());
+    std::memcpy(kvl.data(), gm["actual_seq_lengths_kv"].data, kvl.nbytes());
+    Extrapolation ex;
+    double pairs = 0;
+    ex.work = CoreWork(DimsOf(p, &ql, &kvl, std::min<int64_t>(dev.aic_count, kMaxGroups)), dev, pairs);
+    if (ex.work.empty() || pairs <= kExtrapolateAbovePairs) return std::nullopt;
+    int64_t prefix = 0;
+    for (int64_t c : s.prefix) prefix = std::max(prefix, c);
+    for (int64_t tokens : kProbeTokens) {
+      ParamValues probe = p;
+      probe.Set("context_lens", "");
+      probe.Set("batch", "1");
+      probe.Set("q_len", std::to_string(tokens));
+      probe.Set("context", std::to_string(std::min<int64_t>(prefix, 4096)));
+      Tensor pq("q", {1}, DType::kInt32, true), pkv("kv", {1}, DType::kInt32, true);
+      pq.Set(0, static_cast<double>(tokens));
+      pkv.Set(0, static_cast<double>(tokens + std::min<int64_t>(prefix, 4096)));
+      double probe_pairs = 0;
+      ex.probe_work.push_back(CoreWork(DimsOf(probe, &pq, &pkv, std::min<int64_t>(dev.aic_count, kMaxGroups)), dev, probe_pairs));
+      if (ex.probe_work.back().empty()) return std::nullopt;
+      ex.probes.push_back(std::move(probe));
+    }
+    ex.work_name = "KV page";
+    // Footprint: the queries, every request's K and V pages once (re-reads by later query tiles
+    // hit L2), the output.
+    const double D = static_cast<double>(p.Int("head_dim")), q_bytes = static_cast<double>(s.T * p.Int("heads")) * D * 2;
+    double kv_pages = 0;
+    for (int64_t b = 0; b < s.B; ++b) kv_pages += std::ceil(kvl.At(b) / static_cast<double>(kPage));
+    ex.hbm_read_bytes = q_bytes + 2 * kv_pages * kPage * static_cast<double>(p.Int("kv_heads")) * D * 2;
+    ex.hbm_write_bytes = q_bytes;
+    return ex;
+  }
+
+  // Per core unit of the launch: its query tiles and the KV pages they read (empty when the
+  // launch is not a plain prefill: decode packing or split-KV merges).
+  static std::vector<UnitWork> CoreWork(const fia::Dims& d, const DeviceConfig& dev, double& pairs) {
+    if (d.units.empty() || d.parts > 0 || d.units.front().heads_packed) return {};
+    const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>({static_cast<int64_t>(d.units.size()), dev.aic_count, kMaxGroups}));
+    std::vector<UnitWork> w(static_cast<size_t>(blocks));
+    for (size_t u = 0; u < d.units.size(); ++u) {
+      const double pages = static_cast<double>(fia::UnitPages(d, d.units[u]).size());
+      w[u % static_cast<size_t>(blocks)].units += 1;
+      w[u % static_cast<size_t>(blocks)].work += pages;
+      pairs += pages;
+    }
+    return w;
   }
 
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& dev, GmMap& gm) const override {

@@ -23,6 +23,29 @@ void KeyRange(const Dims& d, const Request& r, int64_t i, int64_t& lo, int64_t& 
   }
 }
 
+std::vector<int64_t> UnitPages(const Dims& d, const Unit& u) {
+  const Request& r = d.reqs[static_cast<size_t>(u.req)];
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  for (int64_t row = 0; row < (u.heads_packed ? 1 : u.rows); ++row) {  // packed rows share one query
+    int64_t lo, hi;
+    KeyRange(d, r, u.heads_packed ? u.q_row0 : u.q_row0 + row, lo, hi);
+    lo = std::max<int64_t>(lo, 0);
+    if (lo <= hi) ranges.push_back({lo, hi});
+  }
+  std::sort(ranges.begin(), ranges.end());
+  std::vector<std::pair<int64_t, int64_t>> merged;  // disjoint, ascending
+  for (const auto& rg : ranges) {
+    if (!merged.empty() && rg.first <= merged.back().second + 1) merged.back().second = std::max(merged.back().second, rg.second);
+    else merged.push_back(rg);
+  }
+  const int64_t pages = (r.kv_len + kPage - 1) / kPage, first = u.page_lo, end = u.page_hi < 0 ? pages : std::min(u.page_hi, pages);
+  std::vector<int64_t> out;
+  for (const auto& [lo, hi] : merged)
+    for (int64_t p = std::max(first, lo / kPage); p <= std::min(end - 1, hi / kPage); ++p)
+      if (out.empty() || p > out.back()) out.push_back(p);
+  return out;
+}
+
 namespace {
 
 int64_t SplitsFor(int64_t units, int64_t pages, int64_t cores) {

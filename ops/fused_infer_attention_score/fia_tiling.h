@@ -66,6 +66,10 @@ struct Dims {
 // explicit mask); lo > hi when it attends nothing.
 void KeyRange(const Dims& d, const Request& r, int64_t i, int64_t& lo, int64_t& hi);
 
+// The KV pages of [page_lo, page_hi) that some row of `u` attends (before any explicit mask), in
+// order: the union of the rows' key ranges, O(rows log rows) rather than rows x pages.
+std::vector<int64_t> UnitPages(const Dims& d, const Unit& u);
+
 // Units for every request, then split-KV of decode / verify units when they are fewer than
 // `cores` (the AIC count; 0 = never split).
 void BuildUnits(Dims& d, int64_t cores = 0);

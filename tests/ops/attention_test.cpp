@@ -102,6 +102,47 @@ TEST(Attention, DecodeIsBoundByTheKvCacheRead) {
   EXPECT_GT(r.roofline_us / r.launch.time_us, 0.5);
 }
 
+// Long prefills are timed from two simulated probes (Op::Extrapolate): the extrapolated time is
+// checked here against the full simulation of the same launch, for a plain causal prefill and
+// for a batch extending a long prefix (the cases the serving engine sends).
+void ExpectExtrapolationMatchesSimulation(const Kvs& shape, double tolerance) {
+  ParamValues p(FindOp("fused_infer_attention_score").params());
+  for (const auto& [k, v] : shape) p.Set(k, v);
+  RunOptions o;
+  o.mode = ModeChoice::kTimingOnly;
+  o.use_cache = false;
+  const DeviceConfig d = LoadDevice("Ascend910B3");
+  const KernelRun fast = RunKernel(FindOp("fused_infer_attention_score"), p, d, o);
+  o.extrapolate = false;
+  const KernelRun full = RunKernel(FindOp("fused_infer_attention_score"), p, d, o);
+  ASSERT_EQ(fast.status, "ok");
+  ASSERT_EQ(full.status, "ok");
+  EXPECT_TRUE(fast.extrapolated);
+  EXPECT_FALSE(full.extrapolated);
+  EXPECT_NEAR(fast.launch.time_us / full.launch.time_us, 1.0, tolerance);
+  EXPECT_NEAR(static_cast<double>(fast.launch.hbm_read_bytes) / static_cast<double>(full.launch.hbm_read_bytes), 1.0, 0.1);
+}
+
+TEST(Attention, LongCausalPrefillExtrapolatesToTheSimulatedTime) {
+  ExpectExtrapolationMatchesSimulation({{"batch", "1"}, {"q_len", "16384"}, {"context", "0"}, {"heads", "8"}, {"kv_heads", "1"},
+                                        {"head_dim", "256"}, {"sparse_mode", "3"}},
+                                       0.02);
+}
+
+TEST(Attention, LongExtendOverAPrefixExtrapolatesToTheSimulatedTime) {
+  ExpectExtrapolationMatchesSimulation({{"batch", "2"}, {"q_len", "8192"}, {"context", "16384"}, {"heads", "4"}, {"kv_heads", "1"},
+                                        {"head_dim", "256"}, {"sparse_mode", "3"}},
+                                       0.02);
+}
+
+TEST(Attention, DecodeAndShortPrefillsAreAlwaysSimulated) {
+  for (const Kvs& shape : {Kvs{{"batch", "4"}, {"q_len", "1"}, {"context", "65536"}}, Kvs{{"batch", "1"}, {"q_len", "4096"}, {"context", "0"}}}) {
+    KernelRun r = RunOp("fused_infer_attention_score", shape, "Ascend910B3", ModeChoice::kTimingOnly);
+    ASSERT_EQ(r.status, "ok");
+    EXPECT_FALSE(r.extrapolated);
+  }
+}
+
 TEST(RotaryEmbedding, PartialNeoxOnQAndKWithOddHeadCounts) {
   // D = 96 with 32 rotated dims: the pass-through part and the half split both show.
   KernelRun r = RunOp("rotary_embedding", {{"tokens", "37"}, {"heads", "3"}, {"kv_heads", "1"}, {"head_dim", "96"},
