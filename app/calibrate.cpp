@@ -9,6 +9,7 @@
 #include "app/calibrate.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -443,6 +444,31 @@ int AddMsprof(const std::string& dir, const std::string& file, const std::string
 
 }  // namespace
 
+// NPUSIM_KERNEL_CACHE for this process's children: a fresh temporary directory unless the
+// caller chose one, removed again at the end of the scope.
+class KernelCacheScope {
+ public:
+  KernelCacheScope() {
+    const char* set = std::getenv("NPUSIM_KERNEL_CACHE");
+    if (set && *set) return;
+    std::string tmpl = (fs::temp_directory_path() / "npusim-kernels-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) return;
+    dir_ = tmpl;
+    ::setenv("NPUSIM_KERNEL_CACHE", dir_.c_str(), 1);
+  }
+  ~KernelCacheScope() {
+    if (dir_.empty()) return;
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+    ::unsetenv("NPUSIM_KERNEL_CACHE");
+  }
+  KernelCacheScope(const KernelCacheScope&) = delete;
+  KernelCacheScope& operator=(const KernelCacheScope&) = delete;
+
+ private:
+  std::string dir_;
+};
+
 int Calibrate(std::vector<std::string> argv) {
   NormaliseJobs(argv);
   Args a = Parse(argv, {"--quiet", "--fit", "--no-write", "--record"},
@@ -474,6 +500,9 @@ int Calibrate(std::vector<std::string> argv) {
       cur.clear();
     }
   }
+  // The rows' child processes share one kernel cache (workloads/kernel_cache.h), so a fit's
+  // evaluations after the first only rerun the serving engine; removed when calibrate ends.
+  KernelCacheScope kernel_cache;
   // Everything goes into <out>.partial, renamed into place once complete.
   const std::string partial = out + ".partial";
   fs::remove_all(partial);

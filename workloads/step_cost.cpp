@@ -9,6 +9,7 @@
 
 #include "model/error.h"
 #include "ops/runner.h"
+#include "workloads/kernel_cache.h"
 
 namespace npusim {
 
@@ -60,38 +61,6 @@ std::vector<std::string> Fields(const std::string& line) {
   return out;
 }
 
-// A profile as tab-separated fields after "ok": us, roofline_us, bound, cube_flops, hbm_bytes,
-// launches, then busy_us per pipe.
-std::string ProfileLine(const KernelProfile& p) {
-  std::string s = "ok";
-  char buf[40];
-  const auto num = [&](double v) {
-    std::snprintf(buf, sizeof buf, "\t%.17g", v);
-    s += buf;
-  };
-  num(p.us);
-  num(p.roofline_us);
-  s += "\t" + p.bound;
-  num(p.cube_flops);
-  num(p.hbm_bytes);
-  num(static_cast<double>(p.launches));
-  for (double b : p.busy_us) num(b);
-  return s;
-}
-
-KernelProfile ParseProfile(const std::vector<std::string>& f) {
-  KernelProfile p;
-  const auto num = [&](size_t i) { return std::strtod(f[i].c_str(), nullptr); };
-  p.us = num(1);
-  p.roofline_us = num(2);
-  p.bound = f[3];
-  p.cube_flops = num(4);
-  p.hbm_bytes = num(5);
-  p.launches = static_cast<int64_t>(num(6));
-  for (size_t i = 0; i < p.busy_us.size(); ++i) p.busy_us[i] = num(7 + i);
-  return p;
-}
-constexpr size_t kProfileFields = 7 + 2 * kNumPipes;
 
 // Request: "<n>" then n lines "op\tkey=value\t...". Answer per call: ProfileLine, or one line
 // "sim\t<status>\t<message>" / "input\t<message>" for the whole request.
@@ -175,8 +144,9 @@ std::vector<KernelProfile> ForkedKernelTimer::Time(const std::vector<KernelCall>
   while (out.size() < calls.size()) {
     if (!ReadLine(from_child_, line)) throw std::runtime_error("kernel timer: the child process died");
     const auto f = Fields(line);
-    if (f[0] != "ok" || f.size() != kProfileFields) ThrowChildFailure(f, "kernel timer: bad answer '" + line + "'");
-    out.push_back(ParseProfile(f));
+    const std::optional<KernelProfile> p = ParseProfile(f);
+    if (!p) ThrowChildFailure(f, "kernel timer: bad answer '" + line + "'");
+    out.push_back(*p);
   }
   return out;
 }

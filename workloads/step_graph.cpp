@@ -5,6 +5,7 @@
 
 #include "model/error.h"
 #include "ops/runner.h"
+#include "workloads/kernel_cache.h"
 
 namespace npusim {
 
@@ -209,11 +210,17 @@ StepTime TimeCalls(const std::vector<KernelCall>& calls, const DeviceConfig& d) 
     const Op& op = FindOp(c.op);
     ParamValues pv(op.params());
     for (const auto& [k, v] : c.params) pv.Set(k, v);
-    const KernelRun r = RunKernel(op, pv, d, ro);  // memoised by op, parameters and device
-    if (r.status != "ok") throw SimFailure(r.status, c.op + " (" + pv.Canonical() + "): " + r.message);
-    t.calls.push_back({c, r.launch.time_us});
-    t.profiles.push_back(ProfileOf(r, d));
-    t.total_us += r.launch.time_us * static_cast<double>(c.count);
+    const std::string key = c.op + "|" + pv.Canonical() + "|" + DeviceFingerprint(d);
+    std::optional<KernelProfile> p = CachedProfile(key);  // NPUSIM_KERNEL_CACHE (kernel_cache.h)
+    if (!p) {
+      const KernelRun r = RunKernel(op, pv, d, ro);  // memoised by op, parameters and device
+      if (r.status != "ok") throw SimFailure(r.status, c.op + " (" + pv.Canonical() + "): " + r.message);
+      p = ProfileOf(r, d);
+      StoreProfile(key, *p);
+    }
+    t.calls.push_back({c, p->us});
+    t.profiles.push_back(*p);
+    t.total_us += p->us * static_cast<double>(c.count);
   }
   return t;
 }

@@ -1,8 +1,14 @@
 // The decode step's kernel graph and its device time.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
 #include "devices/device_config.h"
 #include "model/error.h"
+#include "workloads/kernel_cache.h"
 #include "workloads/step_graph.h"
 
 namespace npusim {
@@ -121,6 +127,38 @@ TEST(StepGraph, MtpVerifyCommitsTheAcceptedStateAndS1OverflowsOnA3) {
   }
   v.ssm_dtype = "bfloat16";  // the fix
   EXPECT_GT(TimeStep(m, {16, 1, 1}, LoadDevice("Ascend910_9392"), v).total_us, 0);
+}
+
+TEST(KernelCache, ProfilesAreStoredOnceAndReadBackExactly) {
+  // The cache directory is read once per process: set it before the first kernel is timed.
+  const std::string root = (std::filesystem::temp_directory_path() / ("npusim-kc-test-" + std::to_string(::getpid()))).string();
+  std::filesystem::remove_all(root);
+  ::setenv("NPUSIM_KERNEL_CACHE", root.c_str(), 1);
+  const DeviceConfig d = LoadDevice("Ascend910B3");
+  const std::vector<KernelCall> calls = {{"rms_norm", {{"tokens", "7"}, {"hidden", "256"}}, 3, "head"}};
+  const StepTime first = TimeCalls(calls, d);
+  ASSERT_FALSE(KernelCacheDir().empty());
+  std::vector<std::filesystem::path> entries;
+  for (const auto& e : std::filesystem::directory_iterator(KernelCacheDir())) entries.push_back(e.path());
+  ASSERT_EQ(entries.size(), 1u);
+  // The entry holds the key then the profile; a later timing reads it instead of simulating:
+  // edit the stored time and the edit comes back.
+  std::ifstream in(entries[0]);
+  std::string key, line;
+  std::getline(in, key);
+  std::getline(in, line);
+  in.close();
+  EXPECT_NE(key.find("rms_norm|"), std::string::npos);
+  KernelProfile edited = first.profiles[0];
+  edited.us = 1234.5;
+  std::ofstream(entries[0]) << key << "\n" << ProfileLine(edited) << "\n";
+  const StepTime second = TimeCalls(calls, d);
+  EXPECT_EQ(second.profiles[0].us, 1234.5);
+  EXPECT_EQ(second.total_us, 3 * 1234.5);
+  // An entry whose key is not the call's (a hash collision) is ignored.
+  std::ofstream(entries[0]) << "other|key\n" << ProfileLine(edited) << "\n";
+  EXPECT_EQ(TimeCalls(calls, d).profiles[0].us, first.profiles[0].us);
+  std::filesystem::remove_all(root);
 }
 
 }  // namespace
