@@ -183,7 +183,7 @@ void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const st
       t.Slice(1, 0, std::string(st.prefill ? "prefill" : "decode") + " step " + std::to_string(st.index) + " (" +
                         std::to_string(st.requests) + " req)", st.start_us, host_end - st.start_us);
       for (const ForwardRecord& f : st.forwards) {
-        t.Slice(2, 0, f.kind + " " + f.shape_key.substr(f.shape_key.find(' ') + 1) + (f.graph ? " graph" : " eager"), f.device_start_us,
+        t.Slice(2, 0, ForwardKindName(f.kind) + std::string(" ") + f.shape_key.substr(f.shape_key.find(' ') + 1) + (f.graph ? " graph" : " eager"), f.device_start_us,
                 f.device_end_us - f.device_start_us);
         const auto& calls = r.shape_calls.at(f.shape_key);
         for (const LaunchRecord& l : f.launch_log) t.Slice(2, 1, calls[static_cast<size_t>(l.call)].op, l.start_us, l.end_us - l.start_us);

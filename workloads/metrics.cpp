@@ -81,7 +81,7 @@ ServingMetrics ComputeMetrics(const ServingResult& r) {
     decode_wall += s.end_us - s.start_us;
     for (const ForwardRecord& f : s.forwards) {
       decode_dev += f.device_busy_us;
-      if (f.kind == "verify") {
+      if (f.kind == ForwardKind::kVerify) {
         ++verify;
         commit += f.commit_us;
       }

@@ -64,7 +64,7 @@ using sc_core::SC_PS;
 sc_time Us(double us) { return sc_time(std::llround(us * 1e6), SC_PS); }
 
 struct PlannedForward {
-  std::string kind;
+  ForwardKind kind = ForwardKind::kDecode;
   StepShape shape;
   bool graph = false;
 };
@@ -145,7 +145,7 @@ class Engine {
     std::vector<Launch> out;
     double t = now + h.step_us;
     for (const PlannedForward& pf : planned_)
-      if (pf.kind == "verify") t += h.mtp_round_us;
+      if (pf.kind == ForwardKind::kVerify) t += h.mtp_round_us;
     double dev = now;
     for (size_t f = 0; f < planned_.size(); ++f) {
       const PlannedForward& pf = planned_[f];
@@ -248,7 +248,7 @@ class Engine {
 
  private:
   std::string Key(const PlannedForward& pf) const {
-    return pf.kind + (pf.shape.w4a8_experts ? " w4a8" : pf.shape.w8a8 ? " w8a8" : "") + " b" + std::to_string(pf.shape.batch) + " t" + std::to_string(pf.shape.tokens) + " p" + std::to_string(pf.shape.prefix);
+    return ForwardKindName(pf.kind) + std::string(pf.shape.w4a8_experts ? " w4a8" : pf.shape.w8a8 ? " w8a8" : "") + " b" + std::to_string(pf.shape.batch) + " t" + std::to_string(pf.shape.tokens) + " p" + std::to_string(pf.shape.prefix);
   }
 
   int64_t GraphBatch(int64_t b) const {
@@ -283,32 +283,32 @@ class Engine {
     }
     const int64_t page = s_.run.page_size;
     if (pn > 0) {
-      PlannedForward f{"prefill", base, false};
+      PlannedForward f{ForwardKind::kPrefill, base, false};
       f.shape.batch = pn;
       f.shape.tokens = ShapeBucket((ptok + pn - 1) / pn, 64);
       f.shape.prefix = pprefix == 0 ? 0 : ShapeBucket((pprefix + pn - 1) / pn, page);
       out.push_back(f);
       if (s_.run.Mtp()) {
-        f.kind = "draft_extend";
+        f.kind = ForwardKind::kDraftExtend;
         out.push_back(f);
       }
     }
     if (dn > 0) {
       const int64_t gb = GraphBatch(dn);
-      PlannedForward f{"decode", base, gb > 0};
+      PlannedForward f{ForwardKind::kDecode, base, gb > 0};
       f.shape.batch = gb > 0 ? gb : dn;
       f.shape.tokens = 1;
       f.shape.prefix = ShapeBucket((dprefix + dn - 1) / dn, page);
       if (!s_.run.Mtp()) {
         out.push_back(f);
       } else {
-        f.kind = "draft";
+        f.kind = ForwardKind::kDraft;
         for (int64_t i = 0; i < s_.run.speculative_num_steps; ++i) out.push_back(f);
-        f.kind = "verify";
+        f.kind = ForwardKind::kVerify;
         f.shape.tokens = s_.run.speculative_num_draft_tokens;
         f.shape.verify = true;
         out.push_back(f);
-        f.kind = "draft_extend";
+        f.kind = ForwardKind::kDraftExtend;
         f.shape.verify = false;
         out.push_back(f);
       }
@@ -321,25 +321,26 @@ class Engine {
     auto it = memo_.find(key);
     if (it != memo_.end()) return it->second;
     Forward fw;
-    const bool draft = pf.kind == "draft" || pf.kind == "draft_extend";
+    const bool draft = IsDraft(pf.kind);
     fw.calls = draft ? DraftStepKernels(s_.model, s_.plan, pf.shape) : StepKernels(s_.model, s_.plan, pf.shape);
     try {
       fw.profiles = timer_.Time(fw.calls);
       for (const KernelProfile& p : fw.profiles) fw.call_us.push_back(p.us);
     } catch (const SimFailure& e) {
       throw SimFailure(e.status(), std::string(e.what()) + "\n  in serving step " + std::to_string(step_.index) + " at t = " +
-                                       FormatNumber(std::round(step_.start_us) / 1e3) + " ms: the " + pf.kind + " forward (" + key +
-                                       ")" + (pf.kind == "verify" && !verified_ ? ", the run's first verify" : ""));
+                                       FormatNumber(std::round(step_.start_us) / 1e3) + " ms: the " + ForwardKindName(pf.kind) + " forward (" + key +
+                                       ")" + (pf.kind == ForwardKind::kVerify && !verified_ ? ", the run's first verify" : ""));
     }
     fw.order = IssueOrder(s_.model, fw.calls);
     fw.layers = draft ? 1 : static_cast<int64_t>(s_.model.layers.size());
     for (int c : fw.order) fw.device_launches += fw.profiles[static_cast<size_t>(c)].launches;
     for (int c : fw.order) fw.device_us += fw.call_us[static_cast<size_t>(c)];
-    if (pf.kind == "verify") verified_ = true;
+    if (pf.kind == ForwardKind::kVerify) verified_ = true;
     return memo_.emplace(key, std::move(fw)).first->second;
   }
 
-  void Account(const std::string& kind, const Forward& fw) {
+  void Account(ForwardKind fk, const Forward& fw) {
+    const std::string kind = ForwardKindName(fk);
     for (size_t c = 0; c < fw.calls.size(); ++c) {
       const KernelCall& call = fw.calls[c];
       std::string params;

@@ -55,7 +55,7 @@ struct LaunchRecord {  // trace_kernels only
 };
 
 struct ForwardRecord {
-  std::string kind;  // prefill, decode, draft, verify, draft_extend
+  ForwardKind kind = ForwardKind::kDecode;
   int64_t batch = 0, tokens = 0, prefix = 0;  // the per-rank shape it was timed at
   bool graph = false;
   int64_t launches = 0;

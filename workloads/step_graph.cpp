@@ -16,6 +16,16 @@ std::string S(int64_t v) { return std::to_string(v); }
 
 }  // namespace
 
+const char* ForwardKindName(ForwardKind k) {
+  switch (k) {
+    case ForwardKind::kPrefill: return "prefill";
+    case ForwardKind::kDecode: return "decode";
+    case ForwardKind::kVerify: return "verify";
+    case ForwardKind::kDraft: return "draft";
+    default: return "draft_extend";
+  }
+}
+
 std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p, const StepShape& o) {
   const RankShapes s = ShapesPerRank(m, p);
   const int64_t B = o.batch, L = o.tokens, T = B * L, H = m.hidden;

@@ -31,6 +31,12 @@ struct KernelCall {
   bool host_reads_result = false;
 };
 
+// What a forward computes: a prefill / extend chunk, one decode token, the MTP target's verify of
+// the draft tokens, one draft step, or the draft layer's extend over the accepted tokens.
+enum class ForwardKind { kPrefill, kDecode, kVerify, kDraft, kDraftExtend };
+const char* ForwardKindName(ForwardKind k);  // "prefill", "decode", "verify", "draft", "draft_extend"
+inline bool IsDraft(ForwardKind k) { return k == ForwardKind::kDraft || k == ForwardKind::kDraftExtend; }
+
 struct StepShape {
   int64_t batch = 24;       // requests in the step on this rank
   int64_t tokens = 1;       // new tokens per request (1 = decode)

@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -25,6 +27,10 @@ namespace {
 
 using Json = nlohmann::json;
 const std::string kCorpus = std::string(NPUSIM_SOURCE_DIR) + "/configs/calibration";
+// One kernel cache beside the binary for every calibrate these tests run (workloads/kernel_cache.h):
+// rows of one model share most kernels, and a rebuilt binary writes under a new stamp.
+const int kSharedKernelCache =
+    ::setenv("NPUSIM_KERNEL_CACHE", (std::filesystem::path(NPUSIM_BIN).parent_path() / "kernel-cache").c_str(), 0);
 
 // Rows grouped by the simulation they read; ratio rows go with their numerator's group, which
 // then also holds the denominator's rows.

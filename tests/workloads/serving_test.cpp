@@ -129,10 +129,10 @@ TEST(Serving, MtpRoundsFollowTheAcceptRates) {
   EXPECT_EQ(m.decode_steps, 2);  // 1 token from prefill + 2 rounds of 4
   const StepRecord& round = r.steps.back();
   ASSERT_EQ(round.forwards.size(), 5u);  // 3 draft forwards, verify, draft extend
-  EXPECT_EQ(round.forwards[0].kind, "draft");
-  EXPECT_EQ(round.forwards[3].kind, "verify");
+  EXPECT_EQ(round.forwards[0].kind, ForwardKind::kDraft);
+  EXPECT_EQ(round.forwards[3].kind, ForwardKind::kVerify);
   EXPECT_EQ(round.forwards[3].tokens, 4);
-  EXPECT_EQ(round.forwards[4].kind, "draft_extend");
+  EXPECT_EQ(round.forwards[4].kind, ForwardKind::kDraftExtend);
   EXPECT_GT(round.forwards[3].commit_us, 0);  // move_intermediate_cache + conv_state_rollback
   EXPECT_DOUBLE_EQ(m.commit_ms_per_step, 2 * 10.0 / 1e3);
 }
