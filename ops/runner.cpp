@@ -54,6 +54,7 @@ bool TimeFromProbes(const Op& op, const Extrapolation& ex, const DeviceConfig& d
   const double det = s_nn * s_ww - s_nw * s_nw;
   if (samples.size() < 2 || std::fabs(det) < 1e-9 * s_nn * s_ww) return false;
   const double a = (s_ny * s_ww - s_wy * s_nw) / det, b = (s_wy * s_nn - s_ny * s_nw) / det;
+  spdlog::debug("extrapolation fit of {}: a {:.1f} b {:.1f}", op.name(), a, b);
   if (a < 0 || b <= 0) return false;  // not the affine cost the op declared
   auto fit = [&](const UnitWork& uw) { return a * uw.units + b * uw.work; };
   const KernelRun& base = probes.back();  // the largest probe

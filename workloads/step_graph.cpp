@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <map>
 
+#include <spdlog/spdlog.h>
+
 #include "model/error.h"
 #include "ops/runner.h"
 #include "workloads/kernel_cache.h"
@@ -223,6 +225,7 @@ StepTime TimeCalls(const std::vector<KernelCall>& calls, const DeviceConfig& d) 
     const std::string key = c.op + "|" + pv.Canonical() + "|" + DeviceFingerprint(d);
     std::optional<KernelProfile> p = CachedProfile(key);  // NPUSIM_KERNEL_CACHE (kernel_cache.h)
     if (!p) {
+      spdlog::debug("timing {} ({})", c.op, pv.Canonical());
       const KernelRun r = RunKernel(op, pv, d, ro);  // memoised by op, parameters and device
       if (r.status != "ok") throw SimFailure(r.status, c.op + " (" + pv.Canonical() + "): " + r.message);
       p = ProfileOf(r, d);
