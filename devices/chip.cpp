@@ -660,7 +660,7 @@ LaunchResult Chip::Launch(const KernelLaunch& k) {
   s.links.Reset();
   s.cube_flops = s.cube_ideal_cycles = s.vector_ideal_cycles = 0;
   const uint64_t launch_cycle = NowCycles();
-  s.start_cycle = launch_cycle + s.cfg.NsToCycles((s.cfg.launch_overhead_us + k.start_delay_us) * 1e3);
+  s.start_cycle = launch_cycle + s.cfg.NsToCycles(((k.same_kernel ? 0.0 : s.cfg.launch_overhead_us) + k.start_delay_us) * 1e3);
 
   const int64_t cores_of_unit = k.core_type == CoreType::kAiv ? s.cfg.aiv_count : s.cfg.aic_count;
   const int64_t units = std::min(k.block_dim, cores_of_unit);

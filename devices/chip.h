@@ -23,6 +23,10 @@ struct KernelLaunch {
   bool functional = true;
   bool concurrent = false;              // runs on another chip alongside the previous launch (ranks of a collective)
   double start_delay_us = 0;            // fixed cost before the first block, on top of the launch overhead
+  // The next stage of the previous launch, inside the same kernel (a "mega" kernel: the stages
+  // separated by a device-wide barrier): no launch overhead; the barrier's own cost is not
+  // modelled. L2 still starts cold (see SharedMemory), as for any launch.
+  bool same_kernel = false;
   std::function<void()> body;           // runs once per block on every core of the block
 };
 

@@ -271,6 +271,10 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
         }
         continue;
       }
+      if (l->same_kernel && have_stage) {  // a later stage of the same kernel: one launch in all
+        AppendLaunch(stage, r);
+        continue;
+      }
       flush();
       stage = r;
       stage_name = l->name;

@@ -76,6 +76,8 @@ void RunConfig::Bind(ParamVisitor& v) {
   v.Param(opt("disable_cuda_graph", "", "eager decode: every launch pays the host launch cost (true/false)"), disable_cuda_graph);
   v.Param(opt("enable_mixed_chunk", "", "decode requests ride along in prefill steps (true/false)"), enable_mixed_chunk);
   v.Param(opt("gdn_decode_impl", "", "GDN decode kernel: fused (AscendC op) or triton_chain"), gdn_decode_impl);
+  v.Param(opt("gdn_prefill_impl", "", "GDN chunk prefill: staged (one launch per stage) or mega (the stages in one kernel)"),
+          gdn_prefill_impl);
   v.Param(opt("speculative_algorithm", "", "empty (off) or NEXTN (MTP draft layer)"), speculative_algorithm);
   v.Param(opt("speculative_num_steps", "steps", "draft forwards per round", 1, 64), speculative_num_steps);
   v.Param(opt("speculative_eagle_topk", "", "draft branches per step (only 1 is modelled)", 1, 1), speculative_eagle_topk);
@@ -231,6 +233,7 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
   binder.Finish();
   c.file = file;
   OneOf(c, "gdn_decode_impl", c.gdn_decode_impl, {"fused", "triton_chain"});
+  OneOf(c, "gdn_prefill_impl", c.gdn_prefill_impl, {"staged", "mega"});
   OneOf(c, "dataset_name", c.dataset_name, {"random", "trace"});
   OneOf(c, "mode", c.mode, {"timing", "functional"});
   OneOf(c, "capacity_search", c.capacity_search, {"concurrency", "request_rate", "both"});

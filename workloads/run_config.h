@@ -36,6 +36,7 @@ struct RunConfig {
   std::string cuda_graph_bs = "1,2,4,8,16,24,32,48,64";
   std::string disable_cuda_graph = "false", enable_mixed_chunk = "false";
   std::string gdn_decode_impl = "fused";  // recurrent GDN decode: fused AscendC op or triton_chain
+  std::string gdn_prefill_impl = "staged";  // chunked GDN prefill: staged launches or one mega kernel
   std::string speculative_algorithm;      // "" or NEXTN
   int64_t speculative_num_steps = 3, speculative_eagle_topk = 1, speculative_num_draft_tokens = 4;
   // Timing-only: P(draft i accepted | all before were). [unsourced estimate]; its accept length

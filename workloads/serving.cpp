@@ -261,6 +261,7 @@ class Engine {
     std::vector<PlannedForward> out;
     StepShape base;
     base.gdn_impl = s_.run.gdn_decode_impl;
+    base.gdn_prefill = s_.run.gdn_prefill_impl;
     base.ssm_dtype = s_.run.mamba_ssm_dtype;
     base.w8a8 = !s_.run.quantization.empty();
     base.w4a8_experts = s_.run.quantization == "w4a8_dynamic";

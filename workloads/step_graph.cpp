@@ -82,7 +82,7 @@ std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p,
       add("gdn", gdn, "chunk_gated_delta_rule",
           {{"requests", S(B)}, {"tokens", S(L)}, {"initial", initial}, {"heads", S(s.lin_value_heads)}, {"key_heads", S(s.lin_key_heads)},
            {"k_dim", S(m.lin_key_dim)}, {"v_dim", S(m.lin_value_dim)},
-           {"ssm_dtype", o.ssm_dtype.empty() ? m.mamba_ssm_dtype : o.ssm_dtype}});
+           {"ssm_dtype", o.ssm_dtype.empty() ? m.mamba_ssm_dtype : o.ssm_dtype}, {"launch", o.gdn_prefill}});
     }
     add("gdn", gdn, "rms_norm_gated", {{"tokens", S(T)}, {"heads", S(s.lin_value_heads)}, {"v_dim", S(m.lin_value_dim)}});
     matmul("gdn", gdn, s.lin_value_heads * m.lin_value_dim, H);  // out_proj

@@ -42,6 +42,7 @@ struct StepShape {
   int64_t tokens = 1;       // new tokens per request (1 = decode)
   int64_t prefix = 4095;    // tokens already cached per request
   std::string gdn_impl = "fused";  // decode: recurrent_gated_delta_rule impl, fused or triton_chain
+  std::string gdn_prefill = "staged";  // prefill: chunk_gated_delta_rule as staged launches or one mega kernel
   std::string ssm_dtype;    // empty: the model's (the fused decode op needs bfloat16)
   bool w8a8 = false;        // quantization w8a8_dynamic: linear layers as dynamic_quant + quant_matmul
   bool w4a8_experts = false;  // quantization w4a8_dynamic: the routed experts int4 (the rest as w8a8)

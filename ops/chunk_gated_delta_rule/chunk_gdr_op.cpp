@@ -38,7 +38,10 @@ class ChunkGatedDeltaRuleOp : public Op {
             {"fault", K::kString, "none",
              "transposed_state: read and write the pool in the other layout (scenario S3; needs K = V, else the shape error)",
              0, 0, {"none", "transposed_state"}},
-            {"pool_size", K::kInt, "0", "ssm pool slots incl. dummy slot 0 (0 = requests + 1)", 0, 1e9}};
+            {"pool_size", K::kInt, "0", "ssm pool slots incl. dummy slot 0 (0 = requests + 1)", 0, 1e9},
+            {"launch", K::kString, "staged",
+             "staged: one launch per stage (9); mega: the stages in one kernel, a device-wide barrier between them (the PTO mega kernel's form)",
+             0, 0, {"staged", "mega"}}};
   }
 
   static std::vector<int64_t> Lens(const ParamValues& p) {
@@ -180,7 +183,12 @@ class ChunkGatedDeltaRuleOp : public Op {
     plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelMask>(stage("chunk_o_mask"), aiv, CoreType::kAiv, bf, g, d));
     plan.then.push_back(batched_matmul::Launch<bfloat16_t>(name() + ".chunk_o_pv", pv, dev.aic_count));
     plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelOutput>(stage("chunk_o"), aiv, CoreType::kAiv, bf, g, d));
-    plan.tiling = {Kv("chunk", kChunk), Kv("chunks", d.NC()), Kv("launches", 9), Kv("state_orientation", d.vk ? "vk" : "kv")};
+    const bool mega = p.Str("launch") == "mega";
+    if (mega) {  // one kernel: the first stage's launch is the kernel's, the rest follow a barrier
+      plan.launch.name = name() + ".mega";
+      for (KernelLaunch& l : plan.then) l.same_kernel = true;
+    }
+    plan.tiling = {Kv("chunk", kChunk), Kv("chunks", d.NC()), Kv("launches", mega ? 1 : 9), Kv("state_orientation", d.vk ? "vk" : "kv")};
     return plan;
   }
 

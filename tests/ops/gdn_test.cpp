@@ -83,6 +83,19 @@ TEST(ChunkGatedDeltaRule, TransposedStateFaultDriftsWhenKEqualsVAndIsAShapeError
   EXPECT_THROW(RunOp("chunk_gated_delta_rule", With(kChunkSmall, {{"fault", "transposed_state"}})), InputError);
 }
 
+TEST(ChunkGatedDeltaRule, MegaIsOneLaunchWithTheSameNumbersAndNoOverheadBetweenStages) {
+  // launch=mega runs the nine stages as one kernel: the same instructions and results, one
+  // launch (the host pays once), and the stages after the first start without the launch
+  // overhead: exactly 8 x launch.overhead_us (2 us on 910B3) less device time.
+  const KernelRun staged = RunOp("chunk_gated_delta_rule", kChunkSmall);
+  const KernelRun one = RunOp("chunk_gated_delta_rule", With(kChunkSmall, {{"launch", "mega"}}));
+  ExpectAccurate(one, kBf16Tol);
+  EXPECT_EQ(staged.launch_times.size(), 9u);
+  EXPECT_EQ(one.launch_times.size(), 1u);
+  EXPECT_EQ(staged.launch.cycles - one.launch.cycles, 8u * 2000u * 1800u / 1000u);  // 8 overheads of 2 us at 1.8 GHz
+  for (const auto& [name, e] : staged.numerics) EXPECT_EQ(one.numerics.at(name).max_abs_err, e.max_abs_err) << name;
+}
+
 TEST(ChunkGatedDeltaRule, TimingOnlyMatchesFunctional) {
   ExpectTimingOnlyMatchesFunctional("chunk_gated_delta_rule", kChunkSmall);
 }
