@@ -272,7 +272,9 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
         continue;
       }
       if (l->same_kernel && have_stage) {  // a later stage of the same kernel: one launch in all
+        const int waves = std::max(stage.waves, r.waves);
         AppendLaunch(stage, r);
+        stage.waves = waves;
         continue;
       }
       flush();
