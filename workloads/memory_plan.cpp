@@ -62,12 +62,17 @@ std::vector<std::pair<std::string, int64_t>> MemoryPlan::Breakdown() const {
           {"hbm", hbm}};
 }
 
+WeightQuant ParseWeightQuant(const std::string& q) {
+  if (q.empty()) return WeightQuant::kNone;
+  if (q == "w8a8_dynamic") return WeightQuant::kW8A8;
+  if (q == "w4a8_dynamic") return WeightQuant::kW4A8;
+  throw InputError("quantization '" + q + "' is not supported (use w8a8_dynamic, w4a8_dynamic or leave it empty)");
+}
+
 MemoryPlan PlanMemory(const ModelConfig& m, const ParallelPlan& p, const DeviceConfig& d, const MemoryOptions& o) {
   const RankShapes s = ShapesPerRank(m, p);
-  const bool w4a8 = o.quantization == "w4a8_dynamic", w8a8 = w4a8 || o.quantization == "w8a8_dynamic";
-  if (!o.quantization.empty() && !w8a8)
-    throw InputError("quantization '" + o.quantization + "' is not supported" +
-                     std::string(" (use w8a8_dynamic, w4a8_dynamic or leave it empty)"));
+  const WeightQuant quant = ParseWeightQuant(o.quantization);
+  const bool w4a8 = quant == WeightQuant::kW4A8, w8a8 = quant != WeightQuant::kNone;
   const int64_t H = m.hidden, bf = 2;
   // A linear [in -> out] on this rank: bf16, or int8 with an fp32 scale per output channel.
   auto linear = [&](int64_t in, int64_t out, bool quant) { return quant ? in * out + out * 4 : in * out * bf; };

@@ -31,6 +31,11 @@ struct RankShapes {
 // InputError when a size does not divide (heads by attention TP, experts by EP, ...).
 RankShapes ShapesPerRank(const ModelConfig& m, const ParallelPlan& p);
 
+// Weights: bf16; W8A8 (every linear layer and expert int8); W4A8 (routed experts int4, the rest int8).
+enum class WeightQuant { kNone, kW8A8, kW4A8 };
+// The `quantization` run key's value ("", "w8a8_dynamic", "w4a8_dynamic"); InputError otherwise.
+WeightQuant ParseWeightQuant(const std::string& quantization);
+
 struct MemoryOptions {
   double mem_fraction_static = 0.8;  // share of HBM for weights + pools (SGLang server arg)
   std::string ssm_dtype;             // empty: the model's mamba_ssm_dtype

@@ -248,7 +248,8 @@ class Engine {
 
  private:
   std::string Key(const PlannedForward& pf) const {
-    return ForwardKindName(pf.kind) + std::string(pf.shape.w4a8_experts ? " w4a8" : pf.shape.w8a8 ? " w8a8" : "") + " b" + std::to_string(pf.shape.batch) + " t" + std::to_string(pf.shape.tokens) + " p" + std::to_string(pf.shape.prefix);
+    static const char* kQuant[] = {"", " w8a8", " w4a8"};
+    return ForwardKindName(pf.kind) + std::string(kQuant[static_cast<int>(pf.shape.quant)]) + " b" + std::to_string(pf.shape.batch) + " t" + std::to_string(pf.shape.tokens) + " p" + std::to_string(pf.shape.prefix);
   }
 
   int64_t GraphBatch(int64_t b) const {
@@ -263,8 +264,7 @@ class Engine {
     base.gdn_impl = s_.run.gdn_decode_impl;
     base.gdn_prefill = s_.run.gdn_prefill_impl;
     base.ssm_dtype = s_.run.mamba_ssm_dtype;
-    base.w8a8 = !s_.run.quantization.empty();
-    base.w4a8_experts = s_.run.quantization == "w4a8_dynamic";
+    base.quant = ParseWeightQuant(s_.run.quantization);
     // Symmetric ranks: every rank runs the step at the busiest group's shape.
     int64_t pn = 0, ptok = 0, pprefix = 0, dn = 0, dprefix = 0;
     for (const auto& g : b.groups) {

@@ -31,7 +31,8 @@ const char* ForwardKindName(ForwardKind k) {
 std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p, const StepShape& o) {
   const RankShapes s = ShapesPerRank(m, p);
   const int64_t B = o.batch, L = o.tokens, T = B * L, H = m.hidden;
-  const bool decode = L == 1 || o.verify;  // the recurrent kernels: one token, or d in verify mode
+  const bool decode = L == 1 || o.verify;
+  const bool int8 = o.quant != WeightQuant::kNone;  // every linear layer int8 (experts int4 with W4A8)  // the recurrent kernels: one token, or d in verify mode
   std::vector<KernelCall> calls;
   auto add = [&](const std::string& where, int64_t count, const std::string& op, Kvs kv) {
     if (count > 0) calls.push_back({op, std::move(kv), count, where});
@@ -51,7 +52,7 @@ std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p,
   // from dynamic_quant, unless the same input was just quantised for the previous linear).
   auto matmul = [&](const std::string& where, int64_t count, int64_t k, int64_t n, bool quantise_input = true, int64_t rows = -1) {
     const int64_t m_rows = rows < 0 ? T : rows;
-    if (!o.w8a8) {
+    if (!int8) {
       add(where, count, "matmul", {{"m", S(m_rows)}, {"k", S(k)}, {"n", S(n)}});
       return;
     }
@@ -130,9 +131,9 @@ std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p,
     // The experts' GEMMs: bf16, or W8A8 with the expanded rows quantised per row first (the
     // memory plan counts int8 experts; the timing reads them as int8 too).
     auto experts = [&](int64_t k, int64_t n) {
-      if (o.w8a8) add("moe", moe, "dynamic_quant", {{"tokens", S(rows)}, {"hidden", S(k)}});
+      if (int8) add("moe", moe, "dynamic_quant", {{"tokens", S(rows)}, {"hidden", S(k)}});
       add("moe", moe, "grouped_matmul", {{"rows", S(rows)}, {"experts", S(s.experts)}, {"k", S(k)}, {"n", S(n)}, {"skew", "0"},
-                                         {"quant", !o.w8a8 ? "none" : o.w4a8_experts ? "w4a8" : "w8a8"}});
+                                         {"quant", !int8 ? "none" : o.quant == WeightQuant::kW4A8 ? "w4a8" : "w8a8"}});
     };
     experts(H, 2 * s.moe_intermediate);
     add("moe", moe, "swiglu", {{"tokens", S(rows)}, {"inter", S(s.moe_intermediate)}});
@@ -183,7 +184,7 @@ std::vector<KernelCall> DraftStepKernels(const ModelConfig& m, const ParallelPla
   one.moe_layer = {!m.moe_layer.empty() && m.moe_layer.back()};  // the MLP kind of the decoder's last layer
   StepShape s = o;  // tokens > 1: the draft layer's extend over the prompt (or the accepted tokens)
   s.verify = false;
-  s.w8a8 = false;   // the MTP draft layer stays unquantised (kernels.md §7.4)
+  s.quant = WeightQuant::kNone;  // the MTP draft layer stays unquantised (kernels.md §7.4)
   std::vector<KernelCall> calls = StepKernels(one, p, s);
   calls.push_back({"matmul", {{"m", std::to_string(o.batch * o.tokens)}, {"k", std::to_string(2 * m.hidden)}, {"n", std::to_string(m.hidden)}}, 1, "draft"});
   for (KernelCall& c : calls) c.where = "draft";
@@ -222,14 +223,15 @@ StepTime TimeCalls(const std::vector<KernelCall>& calls, const DeviceConfig& d) 
     const Op& op = FindOp(c.op);
     ParamValues pv(op.params());
     for (const auto& [k, v] : c.params) pv.Set(k, v);
-    const std::string key = c.op + "|" + pv.Canonical() + "|" + DeviceFingerprint(d);
-    std::optional<KernelProfile> p = CachedProfile(key);  // NPUSIM_KERNEL_CACHE (kernel_cache.h)
+    // NPUSIM_KERNEL_CACHE (kernel_cache.h); the key costs a device fingerprint, so only with a cache.
+    const std::string key = KernelCacheDir().empty() ? std::string() : c.op + "|" + pv.Canonical() + "|" + DeviceFingerprint(d);
+    std::optional<KernelProfile> p = key.empty() ? std::nullopt : CachedProfile(key);
     if (!p) {
       spdlog::debug("timing {} ({})", c.op, pv.Canonical());
       const KernelRun r = RunKernel(op, pv, d, ro);  // memoised by op, parameters and device
       if (r.status != "ok") throw SimFailure(r.status, c.op + " (" + pv.Canonical() + "): " + r.message);
       p = ProfileOf(r, d);
-      StoreProfile(key, *p);
+      if (!key.empty()) StoreProfile(key, *p);
     }
     t.calls.push_back({c, p->us});
     t.profiles.push_back(*p);

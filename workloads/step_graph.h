@@ -44,8 +44,9 @@ struct StepShape {
   std::string gdn_impl = "fused";  // decode: recurrent_gated_delta_rule impl, fused or triton_chain
   std::string gdn_prefill = "staged";  // prefill: chunk_gated_delta_rule as staged launches or one mega kernel
   std::string ssm_dtype;    // empty: the model's (the fused decode op needs bfloat16)
-  bool w8a8 = false;        // quantization w8a8_dynamic: linear layers as dynamic_quant + quant_matmul
-  bool w4a8_experts = false;  // quantization w4a8_dynamic: the routed experts int4 (the rest as w8a8)
+  // Weights: bf16; W8A8 (linear layers and experts as dynamic_quant + int8 GEMMs); or W4A8
+  // (the routed experts int4, the rest as W8A8).
+  WeightQuant quant = WeightQuant::kNone;
   bool verify = false;      // MTP target verify of `tokens` = d draft tokens: the recurrent kernels in
                             // verify mode, logits for every token, greedy acceptance, state commit
 };

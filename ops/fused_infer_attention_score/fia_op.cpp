@@ -23,6 +23,7 @@ constexpr int64_t kMaxGroups = 32;  // workspace slots: above the AIC count of e
 // (Op::Extrapolate): a 16384-token prefill of 4 heads reads ~33k pairs and simulates in ~4 s.
 constexpr double kExtrapolateAbovePairs = 65536;
 constexpr int64_t kProbeTokens[] = {4096, 8192};  // probe query lengths: 32 and 64 tiles per head
+constexpr int64_t kProbePrefixCap = 4096;         // a probe keeps the launch's prefix up to this many tokens
 
 std::vector<int64_t> ParseList(const std::string& key, const std::string& s) {
   std::vector<int64_t> v;
@@ -183,8 +184,8 @@ class FiaOp : public Op {
 
   // Long prefills: a core unit runs its query tiles one after another, each reading its KV pages
   // through the same double-buffered QK^T / softmax / PV loop, so a unit's time is affine in
-  // (tiles, pages); probes of 2048 and 4096 query tokens (same heads, dims, mask and prefix up to
-  // 4096) pin the two costs and the full launch's time is its slowest unit under them.
+  // (tiles, pages); probes of kProbeTokens query tokens (same heads, dims and mask, the prefix up
+  // to kProbePrefixCap) pin the two costs and the full launch's time is its slowest unit under them.
   std::optional<Extrapolation> Extrapolate(const ParamValues& p, const DeviceConfig& dev, GmMap& gm) const override {
     const Shape4 s = Shapes(p);
     Tensor ql("actual_seq_lengths", {s.B}, DType::kInt32, true), kvl("actual_seq_lengths_kv", {s.B}, DType::kInt32, true);
@@ -196,15 +197,16 @@ class FiaOp : public Op {
     if (ex.work.empty() || pairs <= kExtrapolateAbovePairs) return std::nullopt;
     int64_t prefix = 0;
     for (int64_t c : s.prefix) prefix = std::max(prefix, c);
+    prefix = std::min(prefix, kProbePrefixCap);
     for (int64_t tokens : kProbeTokens) {
       ParamValues probe = p;
       probe.Set("context_lens", "");
       probe.Set("batch", "1");
       probe.Set("q_len", std::to_string(tokens));
-      probe.Set("context", std::to_string(std::min<int64_t>(prefix, 4096)));
+      probe.Set("context", std::to_string(prefix));
       Tensor pq("q", {1}, DType::kInt32, true), pkv("kv", {1}, DType::kInt32, true);
       pq.Set(0, static_cast<double>(tokens));
-      pkv.Set(0, static_cast<double>(tokens + std::min<int64_t>(prefix, 4096)));
+      pkv.Set(0, static_cast<double>(tokens + prefix));
       double probe_pairs = 0;
       ex.probe_work.push_back(CoreWork(DimsOf(probe, &pq, &pkv, std::min<int64_t>(dev.aic_count, kMaxGroups)), dev, probe_pairs));
       if (ex.probe_work.back().empty()) return std::nullopt;

@@ -56,8 +56,8 @@ class GroupedMatmulOp : public Op {
           {"s_x", {M}, DType::kFloat32, TensorRole::kInput, true},  // read by the AIV scalar
           {"s_w", {E, n}, DType::kFloat32},
           {"y", {M, n}, dt, TensorRole::kOutput},
-          {"workspace", {QuantWorkspaceElems(p)}, DType::kInt32, TensorRole::kWorkspace}};
-      if (i4) v.push_back({"weight_slots", {quant_matmul::kSlots * 32 * k * ((p.Int("base_n") + 31) / 32 * 32)}, DType::kInt8, TensorRole::kWorkspace});
+          {"workspace", {quant_matmul::AccWorkspaceElems(p.Int("base_m"), p.Int("base_n"))}, DType::kInt32, TensorRole::kWorkspace}};
+      if (i4) v.push_back({"weight_slots", {quant_matmul::WeightSlotsElems(k, p.Int("base_n"))}, DType::kInt8, TensorRole::kWorkspace});
       return v;
     }
     return {{"x", {M, k}, dt},
@@ -174,11 +174,6 @@ class GroupedMatmulOp : public Op {
     return matmul::ComputeTiling(p.Int("rows"), p.Int("n"), p.Int("k"), 1, p.Int("base_m"), p.Int("base_n"), 0, 2,
                                  p.Int("trans_b") != 0, d);
   }
-  // Two int32 slots of one tile per AIC block, for up to 32 blocks (above every A2/A3 part).
-  static int64_t QuantWorkspaceElems(const ParamValues& p) {
-    const int64_t bn = (p.Int("base_n") + 15) / 16 * 16;
-    return quant_matmul::kSlots * 32 * p.Int("base_m") * bn;
-  }
 
   LaunchPlan QuantPlan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const {
     const int64_t E = p.Int("experts"), K = p.Int("k"), N = p.Int("n"), M = p.Int("rows");
@@ -197,7 +192,7 @@ class GroupedMatmulOp : public Op {
       quant_matmul::AddTiles(qp, row, c, static_cast<uint64_t>(e * K * N), static_cast<uint64_t>(e * N));
       row += c;
     }
-    const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>({static_cast<int64_t>(qp.tiles.size()), d.aic_count, 32}));
+    const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>({static_cast<int64_t>(qp.tiles.size()), d.aic_count, quant_matmul::kMaxBlocks}));
     LaunchPlan plan;
     plan.tiling = {Kv("block_dim", blocks), Kv("tiles", static_cast<int64_t>(qp.tiles.size())), Kv("base_m", qp.t.base_m),
                    Kv("base_n", qp.t.base_n), Kv("base_k", qp.t.base_k), Kv("quant", p.Str("quant"))};

@@ -43,10 +43,16 @@ struct Plan {
   std::vector<Tile> tiles;
 };
 
-// int8 elements of one W4A8 weight slot: the tile's weights as the cube reads them.
-inline uint64_t WeightSlotElems(const matmul::Tiling& t) {
-  return static_cast<uint64_t>(t.k) * cube_util::AlignUp(static_cast<uint32_t>(t.base_n), 32);
+// GM workspaces are sized before the device is known: for this many AIC blocks at most, above
+// the AIC count of every A2/A3 part (ref §1.2: at most 25).
+constexpr int64_t kMaxBlocks = 32;
+// int32 elements of the accumulator workspace: kSlots tiles of base_m x base_n per block.
+inline int64_t AccWorkspaceElems(int64_t base_m, int64_t base_n) { return kSlots * kMaxBlocks * base_m * ((base_n + 15) / 16 * 16); }
+// int8 elements of one W4A8 weight slot (the tile's weights as the cube reads them), and of all.
+inline uint64_t WeightSlotElems(int64_t k, int64_t base_n) {
+  return static_cast<uint64_t>(k) * cube_util::AlignUp(static_cast<uint32_t>(base_n), 32);
 }
+inline int64_t WeightSlotsElems(int64_t k, int64_t base_n) { return kSlots * kMaxBlocks * static_cast<int64_t>(WeightSlotElems(k, base_n)); }
 
 // The tiles of the product of x rows [row0, row0 + m) with the weight at w_base (a [k, ldw] or
 // [n, k] matrix) and scales at sw_base, row-major over the tile grid.
@@ -76,7 +82,7 @@ class KernelQuantMatmul {
     if (plan.int4) {
       packed_.SetGlobalBuffer(w);
       wslot_.SetGlobalBuffer(weight_slots);
-      wslot_elems_ = WeightSlotElems(t);
+      wslot_elems_ = WeightSlotElems(t.k, t.base_n);
     }
     x_.SetGlobalBuffer(x);
     w_.SetGlobalBuffer(w);

@@ -76,19 +76,18 @@ class QuantMatmulOp : public Op {
   }
 
  private:
-  // Two slots per AIC block, for up to kMaxAic blocks and the largest tile the tiling can pick
-  // (tensors() does not know the device; Plan checks the device fits).
-  static constexpr int64_t kMaxAic = 32;  // above the AIC count of every A2/A3 part (ref §1.2: at most 25)
+  // For the largest tile the tiling can pick (tensors() does not know the device; Plan checks
+  // the device fits).
   static int64_t WorkspaceElems(const ParamValues& p) {
     auto a16 = [](int64_t v) { return (v + 15) / 16 * 16; };
     const int64_t bm = p.Int("base_m") ? p.Int("base_m") : std::min<int64_t>(128, a16(p.Int("m")));
     const int64_t bn = p.Int("base_n") ? p.Int("base_n") : std::min<int64_t>(256, a16(p.Int("n")));
-    return quant_matmul::kSlots * kMaxAic * bm * a16(bn);
+    return quant_matmul::AccWorkspaceElems(bm, bn);
   }
   static matmul::Tiling Tiling(const ParamValues& p, const DeviceConfig& d) {
     matmul::Tiling t = matmul::ComputeTiling(p.Int("m"), p.Int("n"), p.Int("k"), 1, p.Int("base_m"), p.Int("base_n"),
                                              p.Int("base_k"), p.Int("buffer_num"), p.Int("trans_b") != 0, d);
-    if (t.blocks > kMaxAic) throw InputError("quant_matmul: the workspace is sized for at most 32 AIC blocks");
+    if (t.blocks > quant_matmul::kMaxBlocks) throw InputError("quant_matmul: the workspace is sized for at most 32 AIC blocks");
     return t;
   }
 };

@@ -73,26 +73,32 @@ TEST(GroupedMatmul, ExpertsOfUnevenSizeIncludingEmptyOnes) {
   }
 }
 
-TEST(GroupedMatmul, W8A8ExpertsOfUnevenSizeDequantisePerRowAndPerExpertChannel) {
+TEST(GroupedMatmul, QuantisedExpertsOfUnevenSizeDequantisePerRowAndPerExpertChannel) {
   // Odd rows, empty tail experts (skew 2) and n not a multiple of the tile: a scale taken from the
-  // wrong expert, row or column shows as an error far above bf16 rounding.
-  for (const char* tb : {"0", "1"}) {
-    KernelRun r = RunOp("grouped_matmul", {{"rows", "151"}, {"experts", "9"}, {"k", "64"}, {"n", "100"}, {"skew", "2"}, {"trans_b", tb},
-                                           {"quant", "w8a8"}, {"base_m", "32"}, {"base_n", "64"}});
-    ExpectAccurate(r, kBf16Tol);
-  }
+  // wrong expert, row or column shows as an error far above bf16 rounding. With W4A8, random
+  // bytes cover every int4 pair (the sign nibble included), packed along k with trans_b 1 and
+  // along n with 0; k = 96 is not a whole int4 fractal (64).
+  for (const char* quant : {"w8a8", "w4a8"})
+    for (const char* tb : {"0", "1"}) {
+      KernelRun r = RunOp("grouped_matmul", {{"rows", "151"}, {"experts", "9"}, {"k", "96"}, {"n", "100"}, {"skew", "2"}, {"trans_b", tb},
+                                             {"quant", quant}, {"base_m", "32"}, {"base_n", "64"}});
+      ExpectAccurate(r, kBf16Tol);
+    }
+}
+
+// The decode-sized expert GEMM (60 rows over 32 experts of 2048 x 1024), timing-only on 910B3,
+// with the experts' weights as `quant` says.
+KernelRun DecodeExperts(const char* quant) {
+  KernelRun r = RunOp("grouped_matmul", {{"rows", "60"}, {"experts", "32"}, {"k", "2048"}, {"n", "1024"}, {"skew", "0"}, {"quant", quant}},
+                      "Ascend910B3", ModeChoice::kTimingOnly);
+  EXPECT_EQ(r.status, "ok") << r.message;
+  return r;
 }
 
 TEST(GroupedMatmul, W8A8DecodeReadsHalfTheExpertBytes) {
-  // A decode-sized expert GEMM (60 rows over 32 experts of 2048 x 1024) is bound by reading the
-  // weights: int8 experts move half the bytes of bf16 ones, so the time nearly halves.
-  const Kvs shape = {{"rows", "60"}, {"experts", "32"}, {"k", "2048"}, {"n", "1024"}, {"skew", "0"}};
-  Kvs q = shape;
-  q.push_back({"quant", "w8a8"});
-  const KernelRun bf = RunOp("grouped_matmul", shape, "Ascend910B3", ModeChoice::kTimingOnly);
-  const KernelRun i8 = RunOp("grouped_matmul", q, "Ascend910B3", ModeChoice::kTimingOnly);
-  ASSERT_EQ(bf.status, "ok");
-  ASSERT_EQ(i8.status, "ok");
+  // Bound by reading the weights: int8 experts move half the bytes of bf16 ones, so the time
+  // nearly halves.
+  const KernelRun bf = DecodeExperts("none"), i8 = DecodeExperts("w8a8");
   EXPECT_EQ(bf.roofline_us, bf.memory_bound_us);
   EXPECT_EQ(i8.roofline_us, i8.memory_bound_us);
   EXPECT_NEAR(i8.memory_bound_us / bf.memory_bound_us, 0.5, 0.02);
@@ -100,28 +106,11 @@ TEST(GroupedMatmul, W8A8DecodeReadsHalfTheExpertBytes) {
   EXPECT_LT(i8.launch.time_us / bf.launch.time_us, 0.65);
 }
 
-TEST(GroupedMatmul, W4A8UnpacksEveryNibblePairOfPackedExperts) {
-  // Random bytes cover every int4 pair, the sign nibble included; both weight layouts (packed
-  // along k with trans_b 1, along n with 0); k = 96 is not a whole int4 fractal (64); n has a tail tile.
-  for (const char* tb : {"0", "1"}) {
-    KernelRun r = RunOp("grouped_matmul", {{"rows", "151"}, {"experts", "9"}, {"k", "96"}, {"n", "100"}, {"skew", "2"}, {"trans_b", tb},
-                                           {"quant", "w4a8"}, {"base_m", "32"}, {"base_n", "64"}});
-    ExpectAccurate(r, kBf16Tol);
-  }
-}
-
 TEST(GroupedMatmul, W4A8DecodeReadsHalfTheBytesButCastsOnTheVectorCores) {
   // Packed int4 experts halve the HBM bytes of W8A8, but each tile's weights are cast to int8
   // by the AIVs and go through a GM slot to the cube: at decode size that round trip costs more
   // than the bytes saved, so W4A8 is not faster than W8A8 here (a finding, kept in the README).
-  const Kvs shape = {{"rows", "60"}, {"experts", "32"}, {"k", "2048"}, {"n", "1024"}, {"skew", "0"}};
-  Kvs w8 = shape, w4 = shape;
-  w8.push_back({"quant", "w8a8"});
-  w4.push_back({"quant", "w4a8"});
-  const KernelRun r8 = RunOp("grouped_matmul", w8, "Ascend910B3", ModeChoice::kTimingOnly);
-  const KernelRun r4 = RunOp("grouped_matmul", w4, "Ascend910B3", ModeChoice::kTimingOnly);
-  ASSERT_EQ(r8.status, "ok");
-  ASSERT_EQ(r4.status, "ok");
+  const KernelRun r8 = DecodeExperts("w8a8"), r4 = DecodeExperts("w4a8");
   EXPECT_LT(r4.launch.hbm_read_bytes, r8.launch.hbm_read_bytes);
   EXPECT_GT(r4.launch.time_us, r8.launch.time_us);
 }

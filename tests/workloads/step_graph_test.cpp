@@ -34,7 +34,7 @@ TEST(StepGraph, Qwen3NextDecodeLaunchesEveryLayersKernels) {
 
 TEST(StepGraph, W8A8ReachesTheExpertsAndTheSharedExpert) {
   StepShape o;
-  o.w8a8 = true;
+  o.quant = WeightQuant::kW8A8;
   const std::vector<KernelCall> calls = StepKernels(Shipped("qwen3-next-80b-a3b.json"), {4, 1, 1}, o);
   int64_t int8_experts = 0;
   for (const KernelCall& c : calls)
