@@ -228,9 +228,15 @@ int Model(const std::vector<std::string>& argv) {
   std::printf("model %s from %s\n", m.model_type.c_str(), m.file.c_str());
   std::printf("  layers     %zu: %s (+%lld MTP)\n", m.layers.size(), layers.c_str(), static_cast<long long>(m.mtp_layers));
   std::printf("  hidden     %lld, vocab %lld, rms_norm_eps %g\n", static_cast<long long>(m.hidden), static_cast<long long>(m.vocab), m.rms_norm_eps);
-  std::printf("  attention  %lld heads / %lld kv heads x %lld, rope theta %g partial %g, %s output gate\n",
+  std::string extras;
+  if (m.qk_norm) extras += ", QK-norm";
+  if (m.qkv_bias) extras += ", q/k/v bias";
+  if (m.full.rope_scaling.factor > 0) extras += ", llama3 rope scaling x" + FormatNumber(m.full.rope_scaling.factor);
+  if (m.tied_embeddings) extras += ", tied embeddings";
+  std::printf("  attention  %lld heads / %lld kv heads x %lld, rope theta %g partial %g, %s output gate%s\n",
               static_cast<long long>(m.full.heads), static_cast<long long>(m.full.kv_heads), static_cast<long long>(m.full.head_dim),
-              m.full.rope_theta, m.full.partial_rotary, m.headwise_gate ? "head-wise" : "elementwise");
+              m.full.rope_theta, m.full.partial_rotary,
+              m.gate == AttentionGate::kHeadwise ? "head-wise" : m.gate == AttentionGate::kElementwise ? "elementwise" : "no", extras.c_str());
   if (m.count(LayerKind::kSlidingAttention))
     std::printf("  sliding    %lld heads / %lld kv heads, window %lld\n", static_cast<long long>(m.sliding.heads),
                 static_cast<long long>(m.sliding.kv_heads), static_cast<long long>(m.sliding_window));

@@ -45,7 +45,9 @@ Json DiffJson(const FunctionalDiff& d) {
               {"positions_compared", d.checkpoints_compared}};
 }
 
-std::string DiffLine(const char* what, const FunctionalDiff& d) {
+// `recurrent`: the model has GDN layers, whose states the diff compares (attention-only models
+// have none: only tokens and logits are compared).
+std::string DiffLine(const char* what, const FunctionalDiff& d, bool recurrent) {
   std::string o = std::string("- ") + what + ": tokens " + (d.tokens_equal ? "equal" : "differ") +
                   (d.tokens_equal ? std::string()
                                   : " (" + std::to_string(d.requests_diverged) + " requests; first at request " +
@@ -55,8 +57,11 @@ std::string DiffLine(const char* what, const FunctionalDiff& d) {
                                                                                                                 : "")
                                                                   : std::string()) + ")");
   char buf[256];
-  std::snprintf(buf, sizeof buf, "; max |state diff| after prefill %.3g, at equal positions %.3g (%lld compared); first-token logits %.3g", d.max_state_diff,
-                d.max_checkpoint_state_diff, static_cast<long long>(d.checkpoints_compared), d.max_logit_diff);
+  if (recurrent)
+    std::snprintf(buf, sizeof buf, "; max |state diff| after prefill %.3g, at equal positions %.3g (%lld compared); first-token logits %.3g",
+                  d.max_state_diff, d.max_checkpoint_state_diff, static_cast<long long>(d.checkpoints_compared), d.max_logit_diff);
+  else
+    std::snprintf(buf, sizeof buf, "; no recurrent state; first-token logits %.3g", d.max_logit_diff);
   return o + buf;
 }
 
@@ -295,14 +300,15 @@ std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const 
   }
   line("");
   if (f) {
+    const bool recurrent = s.model.count(LayerKind::kLinearAttention) > 0;
     line("Functional runs (every forward through the kernels" + std::string(s.run.fault == "none" ? "" : "; fault " + s.run.fault + " in the chunked and MTP runs") + "):");
     line("");
     const std::string chunk = s.run.chunked_prefill_size > 0 ? "chunked (" + std::to_string(s.run.chunked_prefill_size) + "-token chunks)" : "unchunked";
     line(DiffLine(s.run.fault == "none" ? (s.run.chunked_prefill_size > 0 ? chunk + " vs unchunked prefill" : std::string("run vs its unchunked reference (a determinism check)")).c_str()
                                         : (chunk + " with fault " + s.run.fault + " vs the clean unchunked reference").c_str(),
-                  f->chunked_vs_reference));
+                  f->chunked_vs_reference, recurrent));
     if (f->has_mtp) {
-      line(DiffLine("MTP vs no MTP", f->mtp_vs_chunked));
+      line(DiffLine("MTP vs no MTP", f->mtp_vs_chunked, recurrent));
       line("- the model's own draft: accept length " + F(f->accept_length, 3) + ", the timed run uses its per-position rates");
     }
     std::map<std::string, double> errs;

@@ -80,13 +80,20 @@ FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d, co
   auto attention = [&](Layer& L) {
     const AttentionShape& a = L.sliding ? m.sliding : m.full;
     const int64_t Nq = a.heads, Nkv = a.kv_heads, D = a.head_dim;
-    L.w_q = Weight("w_q", {H, (m.headwise_gate ? 1 : 2) * Nq * D}, in_scale);
-    if (m.headwise_gate) L.w_g = Weight("w_g", {H, Nq}, in_scale);
+    L.w_q = Weight("w_q", {H, m.q_proj_width(Nq, D)}, in_scale);
+    if (m.g_proj_width(Nq)) L.w_g = Weight("w_g", {H, m.g_proj_width(Nq)}, in_scale);
     L.w_k = Weight("w_k", {H, Nkv * D}, in_scale);
     L.w_v = Weight("w_v", {H, Nkv * D}, in_scale);
     L.w_o = Weight("w_o", {Nq * D, H}, kOutScale / std::sqrt(static_cast<double>(Nq * D)));
-    L.q_norm = Weight("q_norm", {D}, 0.05);
-    L.k_norm = Weight("k_norm", {D}, 0.05);
+    if (m.qk_norm) {
+      L.q_norm = Weight("q_norm", {D}, 0.05);
+      L.k_norm = Weight("k_norm", {D}, 0.05);
+    }
+    if (m.qkv_bias) {
+      L.b_q = Weight("b_q", {Nq * D}, 0.1);
+      L.b_k = Weight("b_k", {Nkv * D}, 0.1);
+      L.b_v = Weight("b_v", {Nkv * D}, 0.1);
+    }
     L.k_cache.resize(static_cast<size_t>(o.slots));
     L.v_cache.resize(static_cast<size_t>(o.slots));
   };
@@ -180,6 +187,14 @@ Tensor FunctionalModel::Call(const std::string& op, const Kvs& params, TensorMap
 Tensor FunctionalModel::Matmul(const Tensor& x, const Tensor& w) {
   const int64_t mm = x.shape()[0], k = w.shape()[0], n = w.shape()[1];
   return Call("matmul", {{"m", S(mm)}, {"k", S(k)}, {"n", S(n)}}, {{"x", Reshape(x, {mm, k})}, {"w", w}}, "y");
+}
+
+Tensor FunctionalModel::AddBias(const Tensor& y, const Tensor& bias) {
+  const int64_t rows = y.shape()[0], n = bias.numel();
+  Tensor b = Make("bias", {rows * n}, y.dtype());
+  for (int64_t r = 0; r < rows; ++r) std::memcpy(b.data() + r * n * SizeOf(y.dtype()), bias.data(), bias.nbytes());
+  const Tensor z = Call("add", {{"n", S(rows * n)}, {"dtype", "bfloat16"}}, {{"x", Reshape(y, {rows * n})}, {"y", b}}, "z");
+  return Reshape(z, {rows, n});
 }
 
 Tensor FunctionalModel::Norm(const Tensor& x, const Tensor& w, int64_t rows, int64_t hidden, const Tensor* residual, Tensor* residual_out) {
@@ -332,13 +347,21 @@ Tensor FunctionalModel::Attention(Layer& L, const Tensor& x, const std::vector<E
   const int64_t T = x.shape()[0], B = static_cast<int64_t>(batch.size());
   const AttentionShape& shape = L.sliding ? m_.sliding : m_.full;
   const int64_t Nq = shape.heads, Nkv = shape.kv_heads, D = shape.head_dim;
-  const bool headwise = m_.headwise_gate;
-  const int64_t qw = (headwise ? 1 : 2) * Nq * D;
+  const int64_t qw = m_.q_proj_width(Nq, D);
   const Tensor qg = Matmul(x, L.w_q);
-  const Tensor q = Norm(Columns(qg, T, qw, 0, Nq * D, {T * Nq, D}), L.q_norm, T * Nq, D, nullptr, nullptr);
-  const Tensor gate = headwise ? Matmul(x, L.w_g) : Columns(qg, T, qw, Nq * D, Nq * D, {T, Nq * D});
-  const Tensor k = Norm(Matmul(x, L.w_k), L.k_norm, T * Nkv, D, nullptr, nullptr);
-  const Tensor v = Matmul(x, L.w_v);
+  Tensor q = Columns(qg, T, qw, 0, Nq * D, {T, Nq * D}), k = Matmul(x, L.w_k), v = Matmul(x, L.w_v);
+  if (m_.qkv_bias) {
+    q = AddBias(q, L.b_q);
+    k = AddBias(k, L.b_k);
+    v = AddBias(v, L.b_v);
+  }
+  if (m_.qk_norm) {
+    q = Norm(q, L.q_norm, T * Nq, D, nullptr, nullptr);
+    k = Norm(k, L.k_norm, T * Nkv, D, nullptr, nullptr);
+  }
+  Tensor gate;
+  if (m_.gate == AttentionGate::kHeadwise) gate = Matmul(x, L.w_g);
+  else if (m_.gate == AttentionGate::kElementwise) gate = Columns(qg, T, qw, Nq * D, Nq * D, {T, Nq * D});
   std::vector<int64_t> pos;
   int64_t S_max = 0;
   for (const Entry& e : batch) {
@@ -349,7 +372,10 @@ Tensor FunctionalModel::Attention(Layer& L, const Tensor& x, const std::vector<E
   TensorMap out;
   Call("rotary_embedding",
        {{"tokens", S(T)}, {"heads", S(Nq)}, {"kv_heads", S(Nkv)}, {"head_dim", S(D)}, {"rotary_dim", S(rot)},
-        {"theta", FormatNumber(shape.rope_theta)}, {"max_position", "4096"}},
+        {"theta", FormatNumber(shape.rope_theta)}, {"max_position", "4096"},
+        {"scaling_factor", FormatNumber(shape.rope_scaling.factor)}, {"low_freq_factor", FormatNumber(shape.rope_scaling.low_freq_factor)},
+        {"high_freq_factor", FormatNumber(shape.rope_scaling.high_freq_factor)},
+        {"original_max_position", S(shape.rope_scaling.original_max_position)}},
        {{"q", Reshape(q, {T, Nq, D})}, {"k", Reshape(k, {T, Nkv, D})}, {"positions", Ints("positions", pos)}}, "q_out", &out);
   const Tensor qr = out.at("q_out"), kr = out.at("k_out");
   // The paged KV write (host side here), then one FIA call over the batch with pages laid out
@@ -405,8 +431,12 @@ Tensor FunctionalModel::Attention(Layer& L, const Tensor& x, const std::vector<E
                            {{"query", query}, {"key_cache", kcache}, {"value_cache", vcache}, {"block_table", table},
                             {"actual_seq_lengths", Ints("ql", ql)}, {"actual_seq_lengths_kv", Ints("kvl", kvl)}},
                            "attention_out");
-  const Tensor gated = Call("attention_gate", {{"tokens", S(T)}, {"heads", S(Nq)}, {"head_dim", S(D)}, {"mode", headwise ? "headwise" : "elementwise"}},
-                            {{"attn", Columns(attn, T, Nq * D, 0, Nq * D, {T, Nq * D})}, {"gate", gate}}, "out");
+  const Tensor rows = Columns(attn, T, Nq * D, 0, Nq * D, {T, Nq * D});
+  if (m_.gate == AttentionGate::kNone) return Matmul(rows, L.w_o);
+  const Tensor gated = Call("attention_gate",
+                            {{"tokens", S(T)}, {"heads", S(Nq)}, {"head_dim", S(D)},
+                             {"mode", m_.gate == AttentionGate::kHeadwise ? "headwise" : "elementwise"}},
+                            {{"attn", rows}, {"gate", gate}}, "out");
   return Matmul(gated, L.w_o);
 }
 

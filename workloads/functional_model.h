@@ -9,7 +9,8 @@
 // largest error per kernel is kept (`kernel_errors`).
 //
 // Layouts chosen for the synthetic weights: in_proj_qkvz = [q | k | v | z], in_proj_ba = [b | a],
-// q_proj = [q | gate] over all heads (elementwise gate; Step-3.5: q_proj plus a head-wise g_proj),
+// q_proj = [q | gate] over all heads (elementwise gate; Step-3.5: q_proj plus a head-wise g_proj;
+// Llama / Qwen2 / Qwen3: q only, no gate, QK-norm for Qwen3, q/k/v bias for Qwen2),
 // gate_up = [gate | up], per expert too; the Qwen shared-expert gate is a [H, 1] projection.
 #pragma once
 
@@ -82,6 +83,7 @@ class FunctionalModel {
     // attention (sliding: window attention; w_g: Step-3.5's head-wise gate projection)
     bool sliding = false;
     Tensor w_q, w_k, w_v, w_o, w_g, q_norm, k_norm;
+    Tensor b_q, b_k, b_v;  // Qwen2's q/k/v bias
     std::vector<std::vector<double>> k_cache, v_cache;  // per slot: tokens x (Nkv * D), bf16 values
     // MLP (limit > 0: Step-3.5's clamped SwiGLU), or MoE: router, experts [E, ...], shared expert
     Tensor w_gu, w_down;
@@ -92,6 +94,8 @@ class FunctionalModel {
   Tensor Call(const std::string& op, const std::vector<std::pair<std::string, std::string>>& params, TensorMap inputs,
               const std::string& output, TensorMap* all_outputs = nullptr);
   Tensor Matmul(const Tensor& x, const Tensor& w);
+  // y + bias on every row (the bias broadcast on the host, added by the add kernel).
+  Tensor AddBias(const Tensor& y, const Tensor& bias);
   Tensor Norm(const Tensor& x, const Tensor& w, int64_t rows, int64_t hidden, const Tensor* residual, Tensor* residual_out);
   Tensor Gdn(Layer& L, const Tensor& x, const std::vector<Entry>& batch, bool decode, bool verify);
   Tensor Attention(Layer& L, const Tensor& x, const std::vector<Entry>& batch, bool sample_all);

@@ -80,8 +80,9 @@ MemoryPlan PlanMemory(const ModelConfig& m, const ParallelPlan& p, const DeviceC
   auto expert_linear = [&](int64_t in, int64_t out, bool quant) { return quant && w4a8 ? in * out / 2 + out * 4 : linear(in, out, quant); };
   auto attention = [&](const AttentionShape& a, int64_t q, int64_t kv, bool quant) {
     const int64_t D = a.head_dim;
-    const int64_t gate = m.headwise_gate ? linear(H, q, false) : 0;
-    return linear(H, q * D * (m.headwise_gate ? 1 : 2), quant) + 2 * linear(H, kv * D, quant) + linear(q * D, H, quant) + gate + 2 * D * bf;
+    const int64_t gate = m.g_proj_width(q) ? linear(H, m.g_proj_width(q), false) : 0;
+    const int64_t bias = m.qkv_bias ? (q + 2 * kv) * D * bf : 0, qk_norm = m.qk_norm ? 2 * D * bf : 0;
+    return linear(H, m.q_proj_width(q, D), quant) + 2 * linear(H, kv * D, quant) + linear(q * D, H, quant) + gate + bias + qk_norm;
   };
   auto gdn = [&](bool quant) {
     const int64_t hv = s.lin_value_heads, qkvz = 2 * s.lin_key_heads * m.lin_key_dim + 2 * hv * m.lin_value_dim;
@@ -104,7 +105,7 @@ MemoryPlan PlanMemory(const ModelConfig& m, const ParallelPlan& p, const DeviceC
   MemoryPlan plan;
   plan.hbm = d.hbm_bytes;
   plan.budget = static_cast<int64_t>(o.mem_fraction_static * static_cast<double>(d.hbm_bytes));
-  plan.weights = 2 * s.vocab * H * bf + H * bf;
+  plan.weights = (m.tied_embeddings ? 1 : 2) * s.vocab * H * bf + H * bf;
   for (size_t l = 0; l < m.layers.size(); ++l) plan.weights += layer(m.layers[l], m.moe_layer[l], w8a8);
   if (o.draft_tokens > 0)  // the MTP draft layers stay unquantized (kernels.md §7.4)
     for (int64_t i = 0; i < m.mtp_layers; ++i)

@@ -1,5 +1,6 @@
 #include "workloads/model_config.h"
 
+#include <algorithm>
 #include <sstream>
 #include <utility>
 
@@ -113,6 +114,9 @@ void ReadLayerTypes(const Reader& r, int64_t n_layers, LayerKind other, ModelCon
 }
 
 void ReadQwen(const Reader& r, ModelConfig& m, int64_t n_layers) {
+  m.gate = AttentionGate::kElementwise;
+  m.qk_norm = true;
+  m.tied_embeddings = r.Opt<bool>("tie_word_embeddings", false);
   m.full.heads = r.Req<int64_t>("num_attention_heads");
   m.full.kv_heads = r.Req<int64_t>("num_key_value_heads");
   m.full.head_dim = r.Opt<int64_t>("head_dim", m.hidden / m.full.heads);
@@ -161,7 +165,8 @@ void ReadStep(const Reader& r, ModelConfig& m, int64_t n_layers) {
     m.sliding.kv_heads = o.Opt<int64_t>("num_attention_groups", m.full.kv_heads);
   }
   m.sliding_window = r.Req<int64_t>("sliding_window");
-  m.headwise_gate = true;
+  m.gate = AttentionGate::kHeadwise;
+  m.qk_norm = true;
   if (r.Has("layer_types")) {
     ReadLayerTypes(r, n_layers, LayerKind::kSlidingAttention, m);
   } else {  // 3 SWA : 1 full, full first (kernels.md §9; verify against the checkpoint's layer_types)
@@ -184,7 +189,66 @@ void ReadStep(const Reader& r, ModelConfig& m, int64_t n_layers) {
   m.mtp_layers = r.Opt<int64_t>("num_nextn_predict_layers", 3);
 }
 
+// `rope_scaling` of an attention-only family: absent, null or "default", or Llama-3's.
+RopeScaling ReadRopeScaling(const Reader& r) {
+  RopeScaling rs;
+  if (!r.Has("rope_scaling")) return rs;
+  const Reader s(r.Get("rope_scaling"), r.file(), "rope_scaling");
+  const std::string type = s.Opt<std::string>("rope_type", s.Opt<std::string>("type", "default"));
+  if (type == "default") return rs;
+  if (type != "llama3")
+    throw InputError(Where(r.file(), s.Has("rope_type") ? s.Get("rope_type") : s.Get("type")) + ": rope_scaling type '" + type +
+                     "' is not modelled (supported: default, llama3)" + NearestHint(type, {"default", "llama3"}));
+  rs.factor = s.Req<double>("factor");
+  rs.low_freq_factor = s.Opt<double>("low_freq_factor", 1.0);
+  rs.high_freq_factor = s.Opt<double>("high_freq_factor", 4.0);
+  rs.original_max_position = s.Opt<int64_t>("original_max_position_embeddings", 8192);
+  RequirePositive(s, "factor", rs.factor);
+  if (rs.high_freq_factor <= rs.low_freq_factor)
+    throw InputError(Where(r.file(), s.Get("high_freq_factor")) + ": rope_scaling high_freq_factor must exceed low_freq_factor");
+  return rs;
+}
+
+// Attention-only decoders: every layer full attention with a SwiGLU MLP or (qwen3_moe) routed
+// experts without a shared expert. Qwen3 normalises q and k per head; Qwen2 biases q/k/v; none
+// gates the attention output or ships an MTP layer.
+void ReadAttentionOnly(const Reader& r, ModelConfig& m, int64_t n_layers) {
+  const bool qwen3 = m.model_type == "qwen3" || m.model_type == "qwen3_moe";
+  m.gate = AttentionGate::kNone;
+  m.qk_norm = qwen3;
+  m.qkv_bias = m.model_type == "qwen2" || r.Opt<bool>("attention_bias", false);
+  m.tied_embeddings = r.Opt<bool>("tie_word_embeddings", false);
+  m.full.heads = r.Req<int64_t>("num_attention_heads");
+  RequirePositive(r, "num_attention_heads", m.full.heads);
+  m.full.kv_heads = r.Opt<int64_t>("num_key_value_heads", m.full.heads);
+  m.full.head_dim = r.Opt<int64_t>("head_dim", m.hidden / m.full.heads);
+  m.full.rope_theta = r.Opt<double>("rope_theta", 10000.0);
+  m.full.rope_scaling = ReadRopeScaling(r);
+  m.layers.assign(static_cast<size_t>(n_layers), LayerKind::kFullAttention);
+  m.dense_intermediate = r.Req<int64_t>("intermediate_size");
+  m.experts = m.model_type == "qwen3_moe" ? r.Req<int64_t>("num_experts") : 0;
+  m.moe_layer.assign(static_cast<size_t>(n_layers), false);
+  if (m.experts > 0) {
+    m.top_k = r.Req<int64_t>("num_experts_per_tok");
+    m.moe_intermediate = r.Req<int64_t>("moe_intermediate_size");
+    m.norm_topk = r.Opt<bool>("norm_topk_prob", false);  // transformers' Qwen3MoeConfig default
+    const int64_t step = r.Opt<int64_t>("decoder_sparse_step", 1);
+    RequirePositive(r, "decoder_sparse_step", step);
+    for (int64_t l = 0; l < n_layers; ++l) m.moe_layer[static_cast<size_t>(l)] = (l + 1) % step == 0;
+    if (r.Has("mlp_only_layers"))
+      for (int64_t l : r.IntList("mlp_only_layers"))
+        if (l >= 0 && l < n_layers) m.moe_layer[static_cast<size_t>(l)] = false;
+  }
+  m.mtp_layers = r.Opt<int64_t>("num_nextn_predict_layers", 0);
+}
+
 }  // namespace
+
+const std::vector<std::string>& SupportedModelTypes() {
+  static const std::vector<std::string> kTypes = {"qwen3_next", "qwen3_5_moe", "qwen3_5",  "qwen3_5_text", "qwen3_5_moe_text",
+                                                  "step3p5",    "qwen3",       "qwen3_moe", "llama",        "qwen2"};
+  return kTypes;
+}
 
 namespace {
 ModelConfig ParseRoot(const YAML::Node& root, const std::string& file);
@@ -200,10 +264,13 @@ ModelConfig ParseRoot(const YAML::Node& root, const std::string& file) {
   ModelConfig m;
   m.file = file;
   m.model_type = top.Req<std::string>("model_type");
-  static const std::vector<std::string> kTypes = {"qwen3_next", "qwen3_5_moe", "qwen3_5", "qwen3_5_text", "qwen3_5_moe_text", "step3p5"};
-  bool known = false;
-  for (const auto& t : kTypes) known |= t == m.model_type;
-  if (!known) throw InputError(Where(file, root["model_type"]) + ": model_type '" + m.model_type + "' is not supported" + NearestHint(m.model_type, kTypes));
+  const std::vector<std::string>& types = SupportedModelTypes();
+  if (std::find(types.begin(), types.end(), m.model_type) == types.end()) {
+    // No nearest name: a near spelling of another family would be a wrong model, not a typo fix.
+    std::string list;
+    for (const auto& t : types) list += (list.empty() ? "" : ", ") + t;
+    throw InputError(Where(file, root["model_type"]) + ": model_type '" + m.model_type + "' is not supported; supported: " + list);
+  }
   // Qwen3.5 checkpoints nest the language model's settings under text_config.
   const Reader r(top.Has("text_config") ? root["text_config"] : root, file, top.Has("text_config") ? "text_config" : "model config");
   m.hidden = r.Req<int64_t>("hidden_size");
@@ -213,6 +280,7 @@ ModelConfig ParseRoot(const YAML::Node& root, const std::string& file) {
   RequirePositive(r, "hidden_size", m.hidden);
   RequirePositive(r, "num_hidden_layers", n_layers);
   if (m.model_type == "step3p5") ReadStep(r, m, n_layers);
+  else if (m.model_type == "qwen3" || m.model_type == "qwen3_moe" || m.model_type == "llama" || m.model_type == "qwen2") ReadAttentionOnly(r, m, n_layers);
   else ReadQwen(r, m, n_layers);
   if (static_cast<int64_t>(m.layers.size()) != n_layers)
     throw InputError(Where(file, r.Get("layer_types")) + ": layer_types lists " + std::to_string(m.layers.size()) +
@@ -231,8 +299,9 @@ namespace {
 double AttentionParams(const ModelConfig& m, const AttentionShape& a) {
   const double H = static_cast<double>(m.hidden), q = static_cast<double>(a.heads * a.head_dim),
                kv = static_cast<double>(a.kv_heads * a.head_dim);
-  const double gate = m.headwise_gate ? H * static_cast<double>(a.heads) : H * q;  // g_proj, or q_proj's second half
-  return H * q + gate + 2 * H * kv + q * H + 2.0 * static_cast<double>(a.head_dim);
+  const double q_proj = H * static_cast<double>(m.q_proj_width(a.heads, a.head_dim)), g_proj = H * static_cast<double>(m.g_proj_width(a.heads));
+  const double bias = m.qkv_bias ? q + 2 * kv : 0, qk_norm = m.qk_norm ? 2.0 * static_cast<double>(a.head_dim) : 0;
+  return q_proj + g_proj + 2 * H * kv + q * H + bias + qk_norm;
 }
 
 double GdnParams(const ModelConfig& m) {
@@ -248,7 +317,7 @@ ParamCount CountParams(const ModelConfig& m) {
   const double H = static_cast<double>(m.hidden);
   ParamCount c;
   const double embed = static_cast<double>(m.vocab) * H;
-  c.total = c.active = 2 * embed + H;  // embedding, lm_head (untied), final norm
+  c.total = c.active = (m.tied_embeddings ? 1 : 2) * embed + H;  // embedding, lm_head (unless tied), final norm
   const double expert = 3 * H * static_cast<double>(m.moe_intermediate), shared = 3 * H * static_cast<double>(m.shared_intermediate);
   const double router = H * static_cast<double>(m.experts) + (m.shared_gated ? H : 0);
   auto layer = [&](LayerKind k, bool moe, double& total, double& active) {

@@ -1,7 +1,11 @@
-// A hybrid model's architecture, read from a HuggingFace config.json as is (or a YAML with the
-// same keys): qwen3_next, qwen3_5_moe / qwen3_5 (text settings at the top level or under
-// `text_config`) and step3p5. Keys the simulator does not use are ignored; a key it needs that is
-// missing or has a bad value is an InputError naming file:line:col (kernels.md §9).
+// A model's architecture, read from a HuggingFace config.json as is (or a YAML with the same
+// keys). Hybrid families: qwen3_next, qwen3_5_moe / qwen3_5 (text settings at the top level or
+// under `text_config`) and step3p5; attention-only families: qwen3 (QK-norm), qwen3_moe
+// (`decoder_sparse_step`, `mlp_only_layers`, `norm_topk_prob`), llama (Llama-3 rope scaling) and
+// qwen2 (q/k/v bias). Keys the simulator does not use are ignored; a key it needs that is missing
+// or has a bad value is an InputError naming file:line:col (kernels.md §9). No layer the config
+// does not declare is added: an MTP layer only where the family ships one (qwen3_next, qwen3_5*,
+// step3p5) or the config counts them.
 #pragma once
 
 #include <cstdint>
@@ -13,10 +17,23 @@ namespace npusim {
 enum class LayerKind { kLinearAttention, kFullAttention, kSlidingAttention };
 const char* LayerKindName(LayerKind k);
 
+// Llama-3 rope scaling (`rope_scaling.rope_type: llama3`): long wavelengths divided by `factor`,
+// short ones kept, a smooth blend between (low_freq_factor, high_freq_factor).
+struct RopeScaling {
+  double factor = 0;  // 0: none
+  double low_freq_factor = 1, high_freq_factor = 4;
+  int64_t original_max_position = 8192;
+};
+
 struct AttentionShape {
   int64_t heads = 0, kv_heads = 0, head_dim = 0;
   double rope_theta = 0, partial_rotary = 1.0;
+  RopeScaling rope_scaling;
 };
+
+// The attention output gate: none (Llama, Qwen2/3), elementwise from q_proj's second half
+// (Qwen3-Next, Qwen3.5), or one gate per head from a g_proj (Step-3.5).
+enum class AttentionGate { kNone, kElementwise, kHeadwise };
 
 struct ModelConfig {
   std::string file, model_type;
@@ -27,7 +44,14 @@ struct ModelConfig {
 
   AttentionShape full, sliding;   // sliding: SWA layers (Step-3.5's attention_other_setting)
   int64_t sliding_window = 0;
-  bool headwise_gate = false;     // Step-3.5 g_proj (one gate per head); else elementwise (q_proj x 2)
+  AttentionGate gate = AttentionGate::kNone;
+  bool qk_norm = false;           // per-head RMSNorm of q and k before RoPE (Qwen3 families, Step-3.5)
+  bool qkv_bias = false;          // q/k/v projections with a bias (Qwen2; Llama's attention_bias)
+  bool tied_embeddings = false;   // lm_head shares the embedding table (tie_word_embeddings)
+  // q_proj's output columns for `q` heads of `head_dim` (doubled by an elementwise gate) and the
+  // g_proj's (head-wise gate): the one place that knows the projections' widths.
+  int64_t q_proj_width(int64_t q, int64_t head_dim) const { return q * head_dim * (gate == AttentionGate::kElementwise ? 2 : 1); }
+  int64_t g_proj_width(int64_t q) const { return gate == AttentionGate::kHeadwise ? q : 0; }
 
   // Gated DeltaNet layers.
   int64_t lin_key_heads = 0, lin_value_heads = 0, lin_key_dim = 0, lin_value_dim = 0, conv_kernel = 0;
@@ -44,6 +68,8 @@ struct ModelConfig {
   int64_t conv_dim() const { return 2 * lin_key_heads * lin_key_dim + lin_value_heads * lin_value_dim; }
 };
 
+// The model_type values LoadModelConfig accepts.
+const std::vector<std::string>& SupportedModelTypes();
 ModelConfig LoadModelConfig(const std::string& path);
 ModelConfig ParseModelConfig(const std::string& text, const std::string& file);
 

@@ -93,9 +93,10 @@ std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p,
     if (!n) return;
     const int64_t D = a.head_dim;
     add(where, n, "rms_norm", {{"tokens", S(T)}, {"hidden", S(H)}});
-    matmul(where, n, H, (q * (m.headwise_gate ? 1 : 2) + 2 * kv) * D);             // q (+ gate), k, v
-    if (m.headwise_gate) matmul(where, n, H, q, false);                             // g_proj
-    add(where, n, "rms_norm", {{"tokens", S(T * (q + kv))}, {"hidden", S(D)}, {"residual", "0"}});  // QK-norm
+    // q (+ gate), k, v in one GEMM; a q/k/v bias rides in the GEMM's epilogue (no launch of its own)
+    matmul(where, n, H, m.q_proj_width(q, D) + 2 * kv * D);
+    if (m.g_proj_width(q)) matmul(where, n, H, m.g_proj_width(q), false);  // g_proj
+    if (m.qk_norm) add(where, n, "rms_norm", {{"tokens", S(T * (q + kv))}, {"hidden", S(D)}, {"residual", "0"}});
     add(where, n, "rotary_embedding", {{"tokens", S(T)}, {"heads", S(q)}, {"kv_heads", S(kv)}, {"head_dim", S(D)},
                                        {"rotary_dim", S(static_cast<int64_t>(static_cast<double>(D) * a.partial_rotary))}});
     Kvs fia = {{"batch", S(B)}, {"q_len", S(L)}, {"context", S(o.prefix)}, {"heads", S(q)}, {"kv_heads", S(kv)}, {"head_dim", S(D)},
@@ -105,7 +106,9 @@ std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p,
       if (L == 1) fia.push_back({"mask", "swa"});  // the S4 fix: an explicit mask for one query
     }
     add(where, n, "fused_infer_attention_score", fia);
-    add(where, n, "attention_gate", {{"tokens", S(T)}, {"heads", S(q)}, {"head_dim", S(D)}, {"mode", m.headwise_gate ? "headwise" : "elementwise"}});
+    if (m.gate != AttentionGate::kNone)
+      add(where, n, "attention_gate", {{"tokens", S(T)}, {"heads", S(q)}, {"head_dim", S(D)},
+                                       {"mode", m.gate == AttentionGate::kHeadwise ? "headwise" : "elementwise"}});
     matmul(where, n, q * D, H);  // o_proj
     all_reduce(where, n);
   };

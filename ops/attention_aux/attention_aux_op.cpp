@@ -12,6 +12,20 @@ namespace {
 
 using op_util::Kv;
 
+// The rotation frequency of dim pair i: theta^(-2i/rot), with Llama-3's scaling when set (long
+// wavelengths slowed by the factor, short ones kept, a linear blend in between).
+double RopeInvFreq(const ParamValues& p, int64_t i, int64_t rot) {
+  const double inv = std::pow(p.Float("theta"), -2.0 * static_cast<double>(i) / static_cast<double>(rot));
+  const double factor = p.Float("scaling_factor");
+  if (factor <= 0) return inv;
+  const double lo = p.Float("low_freq_factor"), hi = p.Float("high_freq_factor"), orig = static_cast<double>(p.Int("original_max_position"));
+  const double wavelen = 2 * M_PI / inv;
+  if (wavelen < orig / hi) return inv;
+  if (wavelen > orig / lo) return inv / factor;
+  const double smooth = (orig / wavelen - lo) / (hi - lo);
+  return (1 - smooth) * inv / factor + smooth * inv;
+}
+
 class RotaryEmbeddingOp : public Op {
  public:
   std::string name() const override { return "rotary_embedding"; }
@@ -27,6 +41,10 @@ class RotaryEmbeddingOp : public Op {
             {"rotary_dim", K::kInt, "64", "rotated dims (D x partial_rotary_factor; Qwen3-Next 256 x 0.25); a multiple of 16", 16, 1024},
             {"theta", K::kFloat, "10000000", "rope_theta (Qwen3-Next 1e7)", 1, 1e12},
             {"max_position", K::kInt, "8192", "rows of the cos/sin cache", 1, 1e7},
+            {"scaling_factor", K::kFloat, "0", "Llama-3 rope scaling factor (0 = none)", 0, 1e6},
+            {"low_freq_factor", K::kFloat, "1", "Llama-3 rope scaling: wavelengths above original_max_position / this are divided by the factor", 1e-6, 1e6},
+            {"high_freq_factor", K::kFloat, "4", "Llama-3 rope scaling: wavelengths below original_max_position / this are kept", 1e-6, 1e6},
+            {"original_max_position", K::kInt, "8192", "Llama-3 rope scaling: the pre-training context", 1, 1e9},
             {"rows_per_tile", K::kInt, "0", "tokens per UB tile (0 = as many as fit, at most 32)", 0, 4096}};
   }
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
@@ -47,7 +65,7 @@ class RotaryEmbeddingOp : public Op {
     if (cs.materialised())
       for (int64_t pos = 0; pos < P; ++pos)
         for (int64_t i = 0; i < rot / 2; ++i) {
-          const double ang = static_cast<double>(pos) * std::pow(p.Float("theta"), -2.0 * static_cast<double>(i) / static_cast<double>(rot));
+          const double ang = static_cast<double>(pos) * RopeInvFreq(p, i, rot);
           cs.Set(pos * rot + i, std::cos(ang));
           cs.Set(pos * rot + rot / 2 + i, std::sin(ang));
         }
@@ -84,7 +102,7 @@ class RotaryEmbeddingOp : public Op {
           const int64_t o = (t * heads + hd) * D;
           for (int64_t i = 0; i < D; ++i) out[static_cast<size_t>(o + i)] = x.At(o + i);
           for (int64_t i = 0; i < h; ++i) {
-            const double ang = static_cast<double>(pos) * std::pow(p.Float("theta"), -2.0 * static_cast<double>(i) / static_cast<double>(rot));
+            const double ang = static_cast<double>(pos) * RopeInvFreq(p, i, rot);
             const double c = std::cos(ang), s = std::sin(ang), x1 = x.At(o + i), x2 = x.At(o + h + i);
             out[static_cast<size_t>(o + i)] = x1 * c - x2 * s;
             out[static_cast<size_t>(o + h + i)] = x2 * c + x1 * s;

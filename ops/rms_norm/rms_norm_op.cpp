@@ -13,7 +13,7 @@ LaunchPlan PlanNorm(const std::string& name, rms_norm::Variant v, const ParamVal
                     const DeviceConfig& d, GmMap& gm) {
   const DType dt = ParseDType(p.Str("dtype"));
   rms_norm::Tiling t = rms_norm::ComputeTiling(v, residual, rows, cols, static_cast<int64_t>(SizeOf(dt)), p.Float("eps"),
-                                               p.Int("rows_per_tile"), p.Int("buffer_num"), d);
+                                               p.Int("rows_per_tile"), p.Int("buffer_num"), d, p.Int("cols_per_tile"));
   GmBuffer *x = &gm[v == rms_norm::Variant::kGated ? "o" : "x"], *y = &gm["y"];
   GmBuffer* w = v == rms_norm::Variant::kL2 ? nullptr : &gm["weight"];
   GmBuffer* res = residual ? &gm["residual"] : nullptr;
@@ -23,11 +23,15 @@ LaunchPlan PlanNorm(const std::string& name, rms_norm::Variant v, const ParamVal
   plan.launch = op_util::AivLaunch<rms_norm::KernelRmsNorm>(name, t.split.blocks, dt, x, w, res, z, y, res_out, t);
   plan.tiling = {Kv("block_dim", t.split.blocks), Kv("rows_per_block", t.split.per), Kv("rows_per_tile", t.rows_per_tile),
                  Kv("buffer_num", t.buffer_num)};
+  if (t.cols_per_tile > 0) plan.tiling.push_back(Kv("cols_per_tile", t.cols_per_tile));
   return plan;
 }
 
 OpParam DtypeParam() { return {"dtype", OpParam::Kind::kString, "bfloat16", "activation dtype", 0, 0, {"bfloat16", "float16", "float32"}}; }
 OpParam RowsPerTileParam() { return {"rows_per_tile", OpParam::Kind::kInt, "0", "rows per UB tile (0 = as many as fit)", 0, 65535}; }
+OpParam ColsPerTileParam() {
+  return {"cols_per_tile", OpParam::Kind::kInt, "0", "columns per UB slice when a row is split (0 = whole rows if one fits)", 0, 1e6};
+}
 OpParam BufferNumParam() { return {"buffer_num", OpParam::Kind::kInt, "2", "buffers per queue (2 = double buffering)", 1, 4}; }
 
 class RmsNormOp : public Op {
@@ -44,6 +48,7 @@ class RmsNormOp : public Op {
             {"eps", K::kFloat, "1e-6", "epsilon (Qwen 1e-6, Step-3.5 1e-5)", 0, 1},
             {"residual", K::kInt, "1", "1 = fused x += residual first, also writes residual_out", 0, 1},
             RowsPerTileParam(),
+            ColsPerTileParam(),
             BufferNumParam()};
   }
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
@@ -100,6 +105,7 @@ class RmsNormGatedOp : public Op {
             DtypeParam(),
             {"eps", K::kFloat, "1e-6", "epsilon", 0, 1},
             RowsPerTileParam(),
+            ColsPerTileParam(),
             BufferNumParam()};
   }
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
@@ -143,6 +149,7 @@ class L2NormOp : public Op {
             DtypeParam(),
             {"eps", K::kFloat, "1e-6", "epsilon inside the rsqrt", 0, 1},
             RowsPerTileParam(),
+            ColsPerTileParam(),
             BufferNumParam()};
   }
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {

@@ -1,5 +1,6 @@
 // fused_infer_attention_score against the fp64 reference in each mode SGLang uses it, the S4
 // band-mode quirk and its explicit-mask fix; rotary_embedding, attention_gate and swa_mask.
+#include <cmath>
 #include <vector>
 
 #include "tests/ops/op_test_util.h"
@@ -148,6 +149,41 @@ TEST(RotaryEmbedding, PartialNeoxOnQAndKWithOddHeadCounts) {
   KernelRun r = RunOp("rotary_embedding", {{"tokens", "37"}, {"heads", "3"}, {"kv_heads", "1"}, {"head_dim", "96"},
                                            {"rotary_dim", "32"}, {"max_position", "100"}, {"rows_per_tile", "5"}});
   ExpectAccurate(r, kBf16Tol);
+}
+
+TEST(RotaryEmbedding, Llama3ScalingSlowsOnlyTheLongWavelengths) {
+  ExpectAccurate(RunOp("rotary_embedding", {{"tokens", "9"}, {"heads", "2"}, {"kv_heads", "1"}, {"head_dim", "64"}, {"rotary_dim", "64"},
+                                            {"theta", "500000"}, {"scaling_factor", "8"}, {"original_max_position", "64"}}),
+                 kBf16Tol);
+  // The reference at one position against the Llama-3 rule written out: with theta 500000,
+  // 128 rotated dims and an 8192-token pre-training context, pair 0 (wavelength 2 pi) keeps its
+  // frequency, pair 63 (wavelength ~2.5e6 > 8192) is slowed 8x, and pair 32 (wavelength ~4.4e3,
+  // between 8192 / 4 and 8192) blends the two.
+  ParamValues p(FindOp("rotary_embedding").params());
+  for (const auto& [k, v] : Kvs{{"tokens", "1"}, {"heads", "1"}, {"kv_heads", "1"}, {"head_dim", "128"}, {"rotary_dim", "128"},
+                                {"theta", "500000"}, {"scaling_factor", "8"}, {"low_freq_factor", "1"}, {"high_freq_factor", "4"},
+                                {"original_max_position", "8192"}})
+    p.Set(k, v);
+  TensorMap in;
+  for (const char* name : {"q", "k"}) {
+    in[name] = Tensor(name, {1, 1, 128}, DType::kFloat32, true);
+    for (int64_t i = 0; i < 128; ++i) in[name].Set(i, i < 64 ? 1.0 : 0.0);  // x1 = 1, x2 = 0: out = (cos, sin)
+  }
+  const int64_t pos = 1000;
+  in["positions"] = Tensor("positions", {1}, DType::kInt32, true);
+  in["positions"].Set(0, static_cast<double>(pos));
+  const std::vector<double> q = FindOp("rotary_embedding").Reference(p, in).at("q_out");
+  auto expect_angle = [&](int64_t i, double inv_freq) {
+    EXPECT_NEAR(q[static_cast<size_t>(i)], std::cos(pos * inv_freq), 1e-9) << i;
+    EXPECT_NEAR(q[static_cast<size_t>(64 + i)], std::sin(pos * inv_freq), 1e-9) << i;
+  };
+  auto base = [](int64_t i) { return std::pow(500000.0, -2.0 * static_cast<double>(i) / 128); };
+  expect_angle(0, base(0));
+  expect_angle(63, base(63) / 8);
+  const double smooth = (8192 / (2 * M_PI / base(32)) - 1) / (4 - 1);
+  ASSERT_GT(smooth, 0);
+  ASSERT_LT(smooth, 1);
+  expect_angle(32, (1 - smooth) * base(32) / 8 + smooth * base(32));
 }
 
 TEST(AttentionGate, ElementwiseAndHeadwise) {

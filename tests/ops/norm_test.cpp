@@ -25,6 +25,31 @@ TEST(RmsNorm, ForcedTileTooLargeOverflowsTheUb) {
   EXPECT_NE(r.message.find("inQueueX (TQue VECIN): 1048576 B x 2 buffers"), std::string::npos) << r.message;
 }
 
+TEST(RmsNorm, RowsWiderThanTheUbGoInColumnSlices) {
+  // With the fused residual a whole row needs ~32 B per column of UB: hidden 7168 (DeepSeek-V3),
+  // 8192 (Llama-70B) and 12288 overflowed the 192 KiB UB before the rows were sliced.
+  for (const char* hidden : {"7168", "8192", "12288"}) {
+    KernelRun r = RunOp("rms_norm", {{"tokens", "5"}, {"hidden", hidden}});
+    ExpectAccurate(r, kBf16Tol);
+    EXPECT_EQ(r.numerics.at("residual_out").max_abs_err, 0.0) << hidden;  // recomputed in pass 2, bit-identical
+    bool sliced = false;
+    for (const auto& [k, v] : r.tiling) sliced |= k == "cols_per_tile" && std::stoll(v) > 0 && std::stoll(v) % 64 == 0;
+    EXPECT_TRUE(sliced) << hidden;
+  }
+  // Whole rows stay whole where they fit.
+  for (const auto& [k, v] : RunOp("rms_norm", {{"tokens", "5"}, {"hidden", "4096"}}, "Ascend910B3", ModeChoice::kTimingOnly).tiling)
+    EXPECT_NE(k, "cols_per_tile");
+}
+
+TEST(NormFamily, ForcedSlicesWithATailMatchTheReference) {
+  // 200 columns in slices of 64: three full slices and a tail of 8, every variant.
+  ExpectAccurate(RunOp("rms_norm", {{"tokens", "7"}, {"hidden", "200"}, {"cols_per_tile", "64"}}), kBf16Tol);
+  ExpectAccurate(RunOp("rms_norm", {{"tokens", "7"}, {"hidden", "200"}, {"cols_per_tile", "64"}, {"residual", "0"}}), kBf16Tol);
+  ExpectAccurate(RunOp("rms_norm_gated", {{"tokens", "3"}, {"heads", "2"}, {"v_dim", "200"}, {"cols_per_tile", "64"}}), kBf16Tol);
+  ExpectAccurate(RunOp("l2norm", {{"tokens", "3"}, {"heads", "2"}, {"head_dim", "200"}, {"cols_per_tile", "64"}}), kBf16Tol);
+  ExpectTimingOnlyMatchesFunctional("rms_norm", {{"tokens", "9"}, {"hidden", "8192"}});
+}
+
 TEST(RmsNorm, LargeShapeIsMemoryBoundAndNearTheRoofline) {
   KernelRun r = RunOp("rms_norm", {{"tokens", "4096"}, {"hidden", "2048"}}, "Ascend910B3", ModeChoice::kTimingOnly);
   ASSERT_EQ(r.status, "ok");

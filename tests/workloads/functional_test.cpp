@@ -1,6 +1,7 @@
 // Functional runs of the reduced hybrid model (configs/models/tiny-hybrid.json, K = 64 != V = 32):
 // every forward through the kernels. Chunked vs unchunked prefill and scenario S3's transposed
-// state, the mixed-batch conv state of scenario S6, MTP vs no MTP (scenario S5).
+// state, the mixed-batch conv state of scenario S6, MTP vs no MTP (scenario S5). And the reduced
+// attention-only families (tiny-qwen3, tiny-qwen3-moe, tiny-llama, tiny-qwen2) end to end.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -117,6 +118,39 @@ TEST(Functional, ScenarioS5MtpKeepsGreedyTokensWithAnFp32State) {
   std::printf("S5 bf16: tokens %s (first divergence request %lld token %lld), state error %g over %lld checkpoints\n",
               bf.tokens_equal ? "equal" : "differ", static_cast<long long>(bf.first_divergence_request),
               static_cast<long long>(bf.first_divergence_token), bf.max_checkpoint_state_diff, static_cast<long long>(bf.checkpoints_compared));
+}
+
+ModelConfig TinyFamily(const std::string& name) { return LoadModelConfig(std::string(NPUSIM_SOURCE_DIR) + "/configs/models/" + name + ".json"); }
+
+int64_t Calls(const FunctionalResult& r, const std::string& op) { return r.kernel_calls.count(op) ? r.kernel_calls.at(op) : 0; }
+
+// Each attention-only family through the kernels: chunked prefill (a batch mixing a request's
+// tail over its prefix with another's first chunk) gives the unchunked tokens, every kernel is
+// within its fp64 reference, and only the kernels the family's layers have run.
+TEST(Functional, AttentionOnlyFamiliesRunEndToEnd) {
+  for (const std::string name : {"tiny-qwen3", "tiny-qwen3-moe", "tiny-llama", "tiny-qwen2"}) {
+    const ModelConfig m = TinyFamily(name);
+    const FunctionalResult whole = RunFunctional(m, Device(), FunctionalOptions{}, Chunked(0), Requests());
+    const FunctionalResult chunked = RunFunctional(m, Device(), FunctionalOptions{}, Chunked(96), Requests());
+    EXPECT_GT(chunked.mixed_prefill_steps, 0) << name;
+    const FunctionalDiff d = Compare(whole, chunked);
+    EXPECT_TRUE(d.tokens_equal) << name << ": request " << d.first_divergence_request << " token " << d.first_divergence_token;
+    for (const auto& [op, err] : chunked.kernel_errors) EXPECT_LT(err, 0.02) << name << " " << op;
+    EXPECT_EQ(Calls(chunked, "attention_gate"), 0) << name;
+    EXPECT_EQ(Calls(chunked, "chunk_gated_delta_rule") + Calls(chunked, "recurrent_gated_delta_rule"), 0) << name;
+    EXPECT_EQ(Calls(chunked, "add") > 0, name == "tiny-qwen2") << name;  // q/k/v bias
+    EXPECT_EQ(Calls(chunked, "moe_gating_topk") > 0, name == "tiny-qwen3-moe") << name;
+    EXPECT_EQ(chunked.requests[0].tokens.size(), 6u) << name;
+  }
+}
+
+TEST(Functional, Llama3RopeScalingReachesTheKernels) {
+  const ModelConfig scaled = TinyFamily("tiny-llama");
+  ModelConfig plain = scaled;
+  plain.full.rope_scaling.factor = 0;
+  const FunctionalResult a = RunFunctional(plain, Device(), FunctionalOptions{}, Chunked(0), Requests());
+  const FunctionalResult b = RunFunctional(scaled, Device(), FunctionalOptions{}, Chunked(0), Requests());
+  EXPECT_GT(Compare(a, b).max_logit_diff, 1e-3);
 }
 
 }  // namespace

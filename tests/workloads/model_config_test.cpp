@@ -51,7 +51,7 @@ TEST(ModelConfig, Step35SlidingLayersDenseLayersAndMtp) {
   EXPECT_EQ(m.sliding.heads, 96);
   EXPECT_EQ(m.full.heads, 64);
   EXPECT_EQ(m.sliding_window, 512);
-  EXPECT_TRUE(m.headwise_gate);
+  EXPECT_EQ(m.gate, AttentionGate::kHeadwise);
   EXPECT_TRUE(m.sigmoid_router);
   EXPECT_FALSE(m.moe_layer[2]);  // layers 0-2 dense
   EXPECT_TRUE(m.moe_layer[3]);
@@ -59,6 +59,66 @@ TEST(ModelConfig, Step35SlidingLayersDenseLayersAndMtp) {
   const ParamCount p = CountParams(m);
   EXPECT_NEAR(p.total / 1e9, 196, 196 * 0.03);  // 196B without the MTP layers
   EXPECT_NEAR(p.active / 1e9, 11, 11 * 0.1);
+}
+
+// The attention-only families from their HuggingFace config.json as shipped; the parameter
+// counts land on the published sizes.
+TEST(ModelConfig, Qwen3DenseAndMoeLlamaAndQwen2) {
+  const ModelConfig q8 = Shipped("qwen3-8b.json");
+  EXPECT_EQ(q8.count(LayerKind::kFullAttention), 36);
+  EXPECT_TRUE(q8.qk_norm);
+  EXPECT_EQ(q8.gate, AttentionGate::kNone);
+  EXPECT_EQ(q8.mtp_layers, 0);  // no MTP layer the config does not declare
+  EXPECT_NEAR(CountParams(q8).total / 1e9, 8.19, 0.01);
+  EXPECT_NEAR(CountParams(Shipped("qwen3-32b.json")).total / 1e9, 32.76, 0.02);
+  const ModelConfig a3b = Shipped("qwen3-30b-a3b.json");
+  EXPECT_EQ(a3b.experts, 128);
+  EXPECT_EQ(a3b.shared_intermediate, 0);
+  EXPECT_TRUE(a3b.norm_topk);
+  EXPECT_NEAR(CountParams(a3b).total / 1e9, 30.5, 0.1);
+  EXPECT_NEAR(CountParams(a3b).active / 1e9, 3.3, 0.1);
+  const ParamCount big = CountParams(Shipped("qwen3-235b-a22b.json"));
+  EXPECT_NEAR(big.total / 1e9, 235, 1);
+  EXPECT_NEAR(big.active / 1e9, 22, 0.5);
+  const ModelConfig llama = Shipped("llama-3.1-8b.json");
+  EXPECT_FALSE(llama.qk_norm);
+  EXPECT_EQ(llama.full.head_dim, 128);  // hidden / heads when head_dim is absent
+  EXPECT_DOUBLE_EQ(llama.full.rope_scaling.factor, 8);
+  EXPECT_EQ(llama.full.rope_scaling.original_max_position, 8192);
+  EXPECT_NEAR(CountParams(llama).total / 1e9, 8.03, 0.01);
+  const ModelConfig qwen2 = Shipped("qwen2.5-7b.json");
+  EXPECT_TRUE(qwen2.qkv_bias);
+  EXPECT_NEAR(CountParams(qwen2).total / 1e9, 7.62, 0.01);
+}
+
+TEST(ModelConfig, Qwen3MoeSparseStepAndMlpOnlyLayers) {
+  const ModelConfig m = ParseModelConfig(R"({"model_type": "qwen3_moe", "hidden_size": 64, "num_hidden_layers": 6, "vocab_size": 10,
+    "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 96, "moe_intermediate_size": 32,
+    "num_experts": 8, "num_experts_per_tok": 2, "decoder_sparse_step": 2, "mlp_only_layers": [3], "unknown_key": 1})",
+                                         "m.json");
+  // MoE where (l + 1) % 2 == 0 and l is not MLP-only: layers 1 and 5; norm_topk_prob defaults to false.
+  EXPECT_EQ(m.moe_layer, (std::vector<bool>{false, true, false, false, false, true}));
+  EXPECT_FALSE(m.norm_topk);
+}
+
+TEST(ModelConfig, AnUnsupportedTypeListsTheSupportedOnesAndAnUnknownRopeScalingIsRefused) {
+  try {
+    ParseModelConfig("{\"model_type\": \"qwen3_vl\"}", "x.json");
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("supported: qwen3_next"));
+    EXPECT_THAT(e.what(), HasSubstr("llama, qwen2"));
+    EXPECT_THAT(e.what(), ::testing::Not(HasSubstr("nearest")));
+  }
+  try {
+    ParseModelConfig(R"({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10,
+      "num_attention_heads": 4, "intermediate_size": 96, "rope_scaling": {"rope_type": "yarn", "factor": 4}})",
+                     "y.json");
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("y.json:2:"));
+    EXPECT_THAT(e.what(), HasSubstr("'yarn' is not modelled"));
+  }
 }
 
 TEST(ModelConfig, MissingKeyNamesFileLineAndNearestKey) {

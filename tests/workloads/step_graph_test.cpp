@@ -66,6 +66,31 @@ TEST(StepGraph, Step35HasSlidingLayersDenseLayersAndNoGdn) {
   EXPECT_EQ(swa, 33);
 }
 
+// The attention-only families: Qwen3 normalises q and k per head and has no output gate, Llama
+// neither; Qwen3-MoE routes every layer (decoder_sparse_step 1) without a shared expert.
+TEST(StepGraph, AttentionOnlyFamiliesLaunchOnlyWhatTheirLayersHave) {
+  const ModelConfig qwen3 = Shipped("qwen3-8b.json"), llama = Shipped("llama-3.1-8b.json"), moe = Shipped("qwen3-30b-a3b.json");
+  const std::vector<KernelCall> q = StepKernels(qwen3, {2, 1, 1}, StepShape{});
+  EXPECT_EQ(Launches(q, "fused_infer_attention_score"), 36);
+  EXPECT_EQ(Launches(q, "attention_gate"), 0);
+  EXPECT_EQ(Launches(q, "recurrent_gated_delta_rule"), 0);
+  EXPECT_EQ(Launches(q, "rms_norm"), 36 * 3 + 1);  // input, QK-norm, post-attention per layer; the final norm
+  // The fused q/k/v GEMM at TP 2: (16 q + 4 kv + 4 kv heads) x 128 columns, no gate half.
+  bool qkv = false;
+  for (const KernelCall& c : q)
+    if (c.op == "matmul" && c.where == "attention")
+      for (const auto& [k, v] : c.params) qkv |= k == "n" && v == "3072";
+  EXPECT_TRUE(qkv);
+  EXPECT_EQ(Launches(StepKernels(llama, {1, 1, 1}, StepShape{}), "rms_norm"), 32 * 2 + 1);  // no QK-norm
+  const std::vector<KernelCall> m = StepKernels(moe, {2, 1, 1}, StepShape{});
+  EXPECT_EQ(Launches(m, "moe_gating_topk"), 48);
+  std::string shared;
+  for (const KernelCall& c : m)
+    for (const auto& [k, v] : c.params)
+      if (c.op == "moe_finalize_routing" && k == "shared") shared = v;
+  EXPECT_EQ(shared, "none");
+}
+
 TEST(StepGraph, TheTritonChainMakesTheStepSlowerThanTheFusedOp) {
   const ModelConfig m = Shipped("qwen3-next-80b-a3b.json");
   const DeviceConfig d = LoadDevice("Ascend910B3");
