@@ -233,6 +233,8 @@ int Model(const std::vector<std::string>& argv) {
   if (m.qkv_bias) extras += ", q/k/v bias";
   if (m.full.rope_scaling.factor > 0) extras += ", llama3 rope scaling x" + FormatNumber(m.full.rope_scaling.factor);
   if (m.tied_embeddings) extras += ", tied embeddings";
+  if (m.eagle3)
+    extras += ", EAGLE3 draft (layer input 2 x hidden, fc 3 x " + std::to_string(m.target_hidden) + ", draft vocab " + std::to_string(m.draft_vocab) + ")";
   std::printf("  attention  %lld heads / %lld kv heads x %lld, rope theta %g partial %g, %s output gate%s\n",
               static_cast<long long>(m.full.heads), static_cast<long long>(m.full.kv_heads), static_cast<long long>(m.full.head_dim),
               m.full.rope_theta, m.full.partial_rotary,

@@ -240,6 +240,14 @@ void ReadAttentionOnly(const Reader& r, ModelConfig& m, int64_t n_layers) {
         if (l >= 0 && l < n_layers) m.moe_layer[static_cast<size_t>(l)] = false;
   }
   m.mtp_layers = r.Opt<int64_t>("num_nextn_predict_layers", 0);
+  if (r.Has("architectures"))
+    for (const auto& a : r.Get("architectures")) m.eagle3 |= r.Scalar<std::string>(a, "architectures").find("Eagle3") != std::string::npos;
+  if (m.eagle3) {
+    if (n_layers != 1) throw InputError(Where(r.file(), r.Get("num_hidden_layers")) + ": an EAGLE3 draft model has one decoder layer");
+    m.draft_vocab = r.Opt<int64_t>("draft_vocab_size", m.vocab);
+    m.target_hidden = r.Opt<int64_t>("target_hidden_size", m.hidden);
+    RequirePositive(r, "hidden_size", m.draft_vocab);
+  }
 }
 
 }  // namespace
@@ -299,9 +307,10 @@ namespace {
 double AttentionParams(const ModelConfig& m, const AttentionShape& a) {
   const double H = static_cast<double>(m.hidden), q = static_cast<double>(a.heads * a.head_dim),
                kv = static_cast<double>(a.kv_heads * a.head_dim);
-  const double q_proj = H * static_cast<double>(m.q_proj_width(a.heads, a.head_dim)), g_proj = H * static_cast<double>(m.g_proj_width(a.heads));
+  const double in = static_cast<double>(m.attn_input_width());  // EAGLE3: [embedding | hidden]
+  const double q_proj = in * static_cast<double>(m.q_proj_width(a.heads, a.head_dim)), g_proj = H * static_cast<double>(m.g_proj_width(a.heads));
   const double bias = m.qkv_bias ? q + 2 * kv : 0, qk_norm = m.qk_norm ? 2.0 * static_cast<double>(a.head_dim) : 0;
-  return q_proj + g_proj + 2 * H * kv + q * H + bias + qk_norm;
+  return q_proj + g_proj + 2 * in * kv + q * H + bias + qk_norm;
 }
 
 double GdnParams(const ModelConfig& m) {
@@ -318,6 +327,8 @@ ParamCount CountParams(const ModelConfig& m) {
   ParamCount c;
   const double embed = static_cast<double>(m.vocab) * H;
   c.total = c.active = (m.tied_embeddings ? 1 : 2) * embed + H;  // embedding, lm_head (unless tied), final norm
+  if (m.eagle3)  // lm_head over the draft vocabulary; fc over the target's three hidden states; the hidden norm
+    c.total = c.active = embed + static_cast<double>(m.draft_vocab) * H + 3 * static_cast<double>(m.target_hidden) * H + 2 * H;
   const double expert = 3 * H * static_cast<double>(m.moe_intermediate), shared = 3 * H * static_cast<double>(m.shared_intermediate);
   const double router = H * static_cast<double>(m.experts) + (m.shared_gated ? H : 0);
   auto layer = [&](LayerKind k, bool moe, double& total, double& active) {

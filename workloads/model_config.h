@@ -48,6 +48,13 @@ struct ModelConfig {
   bool qk_norm = false;           // per-head RMSNorm of q and k before RoPE (Qwen3 families, Step-3.5)
   bool qkv_bias = false;          // q/k/v projections with a bias (Qwen2; Llama's attention_bias)
   bool tied_embeddings = false;   // lm_head shares the embedding table (tie_word_embeddings)
+  // An EAGLE3 draft model (LlamaForCausalLMEagle3): one decoder layer whose attention reads
+  // [norm(embedding) | norm(hidden)] (2 x hidden wide), an fc folding the target's three captured
+  // hidden states (3 x target_hidden -> hidden) wherever the draft consumes the target's states,
+  // and an lm_head over draft_vocab tokens (mapped back to the target's vocabulary).
+  bool eagle3 = false;
+  int64_t draft_vocab = 0, target_hidden = 0;
+  int64_t attn_input_width() const { return eagle3 ? 2 * hidden : hidden; }
   // q_proj's output columns for `q` heads of `head_dim` (doubled by an elementwise gate) and the
   // g_proj's (head-wise gate): the one place that knows the projections' widths.
   int64_t q_proj_width(int64_t q, int64_t head_dim) const { return q * head_dim * (gate == AttentionGate::kElementwise ? 2 : 1); }

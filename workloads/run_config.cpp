@@ -78,7 +78,9 @@ void RunConfig::Bind(ParamVisitor& v) {
   v.Param(opt("gdn_decode_impl", "", "GDN decode kernel: fused (AscendC op) or triton_chain"), gdn_decode_impl);
   v.Param(opt("gdn_prefill_impl", "", "GDN chunk prefill: staged (one launch per stage) or mega (the stages in one kernel)"),
           gdn_prefill_impl);
-  v.Param(opt("speculative_algorithm", "", "empty (off) or NEXTN (MTP draft layer)"), speculative_algorithm);
+  v.Param(opt("speculative_algorithm", "", "empty (off), NEXTN (the model's MTP layer drafts) or EAGLE3 (a separate draft model)"),
+          speculative_algorithm);
+  v.Param(opt("speculative_draft_model_path", "", "EAGLE3: the draft model's config.json (relative to this file)"), speculative_draft_model_path);
   v.Param(opt("speculative_num_steps", "steps", "draft forwards per round", 1, 64), speculative_num_steps);
   v.Param(opt("speculative_eagle_topk", "", "draft branches per step (only 1 is modelled)", 1, 1), speculative_eagle_topk);
   v.Param(opt("speculative_num_draft_tokens", "tokens", "tokens the target verifies per round (steps + 1 for topk 1)", 2, 65),
@@ -205,6 +207,7 @@ std::string RunConfig::Relative(const std::string& path) const {
 }
 
 std::string RunConfig::ModelPath() const { return Relative(model); }
+std::string RunConfig::DraftModelPath() const { return Relative(speculative_draft_model_path); }
 
 HostProfile RunConfig::Host() const {
   // A profile path (not a name under configs/hosts) is relative to the run file, like `model`.
@@ -239,7 +242,11 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
   OneOf(c, "capacity_search", c.capacity_search, {"concurrency", "request_rate", "both"});
   OneOf(c, "fault", c.fault, {"none", "transposed_state", "conv_state_shift", "swa_without_mask", "no_swiglu_clamp"});
   if (c.fault != "none" && c.mode != "functional") throw InputError(file + ": fault '" + c.fault + "' needs mode: functional");
-  if (!c.speculative_algorithm.empty()) OneOf(c, "speculative_algorithm", c.speculative_algorithm, {"NEXTN"});
+  if (!c.speculative_algorithm.empty()) OneOf(c, "speculative_algorithm", c.speculative_algorithm, {"NEXTN", "EAGLE3"});
+  if (c.speculative_algorithm == "EAGLE3" && c.speculative_draft_model_path.empty())
+    throw InputError(file + ": speculative_algorithm EAGLE3 needs speculative_draft_model_path (the draft model's config.json)");
+  if (c.speculative_algorithm != "EAGLE3" && !c.speculative_draft_model_path.empty())
+    throw InputError(file + ": speculative_draft_model_path is read with speculative_algorithm EAGLE3 only (NEXTN drafts with the model's own MTP layers)");
   if (c.Mtp() && c.speculative_num_draft_tokens != c.speculative_num_steps + 1)
     throw InputError(file + ": with speculative_eagle_topk 1, speculative_num_draft_tokens (" + std::to_string(c.speculative_num_draft_tokens) +
                      ") must be speculative_num_steps + 1 (" + std::to_string(c.speculative_num_steps + 1) + ")");

@@ -37,7 +37,8 @@ struct RunConfig {
   std::string disable_cuda_graph = "false", enable_mixed_chunk = "false";
   std::string gdn_decode_impl = "fused";  // recurrent GDN decode: fused AscendC op or triton_chain
   std::string gdn_prefill_impl = "staged";  // chunked GDN prefill: staged launches or one mega kernel
-  std::string speculative_algorithm;      // "" or NEXTN
+  std::string speculative_algorithm;      // "", NEXTN or EAGLE3
+  std::string speculative_draft_model_path;  // EAGLE3: the draft model's config.json
   int64_t speculative_num_steps = 3, speculative_eagle_topk = 1, speculative_num_draft_tokens = 4;
   // Timing-only: P(draft i accepted | all before were). [unsourced estimate]; its accept length
   // 2.52 at 3 drafts is within 6 % of the 2.39 ik_llama.cpp PR #2369 measured for free text with
@@ -76,6 +77,8 @@ struct RunConfig {
   double RequestRate() const;  // +inf for "inf"
   bool Mtp() const { return !speculative_algorithm.empty(); }
   std::string ModelPath() const;  // model resolved against the run file's folder
+  std::string DraftModelPath() const;  // speculative_draft_model_path, resolved the same way
+  bool Eagle3() const { return speculative_algorithm == "EAGLE3"; }
   std::string Relative(const std::string& path) const;  // a path of this file, resolved against its folder
   // The host profile with this run's host_* overrides applied.
   HostProfile Host() const;

@@ -48,9 +48,20 @@ ServingSetup PrepareServing(const RunConfig& run) {
   s.device = LoadDevice(run.device);
   s.plan = run.Plan();
   s.shapes = ShapesPerRank(s.model, s.plan);
-  if (run.Mtp() && s.model.mtp_layers == 0)
-    throw InputError(run.file + ": speculative_algorithm NEXTN needs a model with MTP layers (" + s.model.file + " has none)");
-  s.memory = PlanMemory(s.model, s.plan, s.device, run.Memory());
+  if (run.Mtp() && !run.Eagle3() && s.model.mtp_layers == 0)
+    throw InputError(run.file + ": speculative_algorithm NEXTN needs a model with MTP layers (" + s.model.file +
+                     " has none); a separate draft model is speculative_algorithm EAGLE3 with speculative_draft_model_path");
+  MemoryOptions mo = run.Memory();
+  if (run.Eagle3()) {
+    s.eagle3_draft = LoadModelConfig(run.DraftModelPath());
+    if (!s.eagle3_draft->eagle3)
+      throw InputError(run.DraftModelPath() + ": not an EAGLE3 draft model (architectures names no *Eagle3 class)");
+    if (s.eagle3_draft->target_hidden != s.model.hidden)
+      throw InputError(run.DraftModelPath() + ": target_hidden_size " + std::to_string(s.eagle3_draft->target_hidden) +
+                       " does not match the model's hidden_size " + std::to_string(s.model.hidden));
+    mo.eagle3_draft = &*s.eagle3_draft;
+  }
+  s.memory = PlanMemory(s.model, s.plan, s.device, mo);
   s.requests = GenerateRequests(run);
   s.fidelity = FidelityFor(s.model.file, "", s.device.soc, s.device.source_file, s.host.source_file);
   return s;
@@ -323,7 +334,9 @@ class Engine {
     if (it != memo_.end()) return it->second;
     Forward fw;
     const bool draft = IsDraft(pf.kind);
-    fw.calls = draft ? DraftStepKernels(s_.model, s_.plan, pf.shape) : StepKernels(s_.model, s_.plan, pf.shape);
+    fw.calls = !draft               ? StepKernels(s_.model, s_.plan, pf.shape)
+               : s_.eagle3_draft ? Eagle3DraftKernels(*s_.eagle3_draft, s_.plan, pf.shape)
+                                 : DraftStepKernels(s_.model, s_.plan, pf.shape);
     try {
       fw.profiles = timer_.Time(fw.calls);
       for (const KernelProfile& p : fw.profiles) fw.call_us.push_back(p.us);

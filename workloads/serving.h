@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,7 @@ struct ServingSetup {
   RunConfig run;
   HostProfile host;  // run.Host(): the profile with the run's overrides
   ModelConfig model;
+  std::optional<ModelConfig> eagle3_draft;  // speculative_algorithm EAGLE3: the draft model
   DeviceConfig device;
   ParallelPlan plan;
   RankShapes shapes;

@@ -93,8 +93,10 @@ std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p,
     if (!n) return;
     const int64_t D = a.head_dim;
     add(where, n, "rms_norm", {{"tokens", S(T)}, {"hidden", S(H)}});
+    // EAGLE3's layer reads [norm(embedding) | norm(hidden)]: a second norm, a 2H-wide GEMM input.
+    if (m.eagle3) add(where, n, "rms_norm", {{"tokens", S(T)}, {"hidden", S(H)}});
     // q (+ gate), k, v in one GEMM; a q/k/v bias rides in the GEMM's epilogue (no launch of its own)
-    matmul(where, n, H, m.q_proj_width(q, D) + 2 * kv * D);
+    matmul(where, n, m.attn_input_width(), m.q_proj_width(q, D) + 2 * kv * D);
     if (m.g_proj_width(q)) matmul(where, n, H, m.g_proj_width(q), false);  // g_proj
     if (m.qk_norm) add(where, n, "rms_norm", {{"tokens", S(T * (q + kv))}, {"hidden", S(D)}, {"residual", "0"}});
     add(where, n, "rotary_embedding", {{"tokens", S(T)}, {"heads", S(q)}, {"kv_heads", S(kv)}, {"head_dim", S(D)},
@@ -190,6 +192,21 @@ std::vector<KernelCall> DraftStepKernels(const ModelConfig& m, const ParallelPla
   s.quant = WeightQuant::kNone;  // the MTP draft layer stays unquantised (kernels.md §7.4)
   std::vector<KernelCall> calls = StepKernels(one, p, s);
   calls.push_back({"matmul", {{"m", std::to_string(o.batch * o.tokens)}, {"k", std::to_string(2 * m.hidden)}, {"n", std::to_string(m.hidden)}}, 1, "draft"});
+  for (KernelCall& c : calls) c.where = "draft";
+  return calls;
+}
+
+std::vector<KernelCall> Eagle3DraftKernels(const ModelConfig& d, const ParallelPlan& p, const StepShape& o) {
+  ModelConfig one = d;
+  one.vocab = d.draft_vocab;  // the lm_head's rows; the embedding gather does not depend on them
+  StepShape s = o;
+  s.verify = false;
+  s.quant = WeightQuant::kNone;  // drafts served unquantised
+  std::vector<KernelCall> calls = StepKernels(one, p, s);
+  if (o.tokens > 1) {  // the target's low / middle / high hidden states, concatenated, folded to one
+    auto layer = std::find_if(calls.begin(), calls.end(), [](const KernelCall& c) { return c.where != "head"; });
+    calls.insert(layer, {"matmul", {{"m", S(o.batch * o.tokens)}, {"k", S(3 * d.target_hidden)}, {"n", S(d.hidden)}}, 1, "draft"});
+  }
   for (KernelCall& c : calls) c.where = "draft";
   return calls;
 }

@@ -54,6 +54,10 @@ struct StepShape {
 // One MTP draft step (NEXTN): the draft layer (fc over [embedding | hidden], one decoder layer)
 // and its lm_head for `batch` tokens.
 std::vector<KernelCall> DraftStepKernels(const ModelConfig& m, const ParallelPlan& p, const StepShape& o);
+// One forward of an EAGLE3 draft model `d` (ModelConfig::eagle3) for `batch` x `tokens`: its
+// decoder layer and draft-vocabulary lm_head, and with tokens > 1 (the draft extend over the
+// target's accepted tokens) the fc over the target's three captured hidden states first.
+std::vector<KernelCall> Eagle3DraftKernels(const ModelConfig& d, const ParallelPlan& p, const StepShape& o);
 
 std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p, const StepShape& o);
 

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <unistd.h>
 
+#include "model/error.h"
 #include "workloads/metrics.h"
 #include "workloads/serving.h"
 
@@ -198,6 +199,51 @@ TEST(Serving, AnMtpRoundPaysItsHostBookkeeping) {
   // The round: step 100 + MTP bookkeeping 700 + its graph replays (150 each), then the device.
   const StepRecord& round = r.steps[1];
   EXPECT_DOUBLE_EQ(round.forwards[0].issue_start_us - round.start_us, 100 + 700);
+}
+
+// An EAGLE3 round of Qwen3-8B at TP 1 with every launch 10 us and graph replays: 3 draft
+// forwards of 13 launches (StepGraph.AnEagle3DraftStepIsOneLlamaLayerOverTwiceTheHidden), the
+// verify of 4 tokens (embedding; 36 layers x [norm, qkv, QK-norm, RoPE, attention, o_proj, norm,
+// gate_up, SwiGLU, down]; final norm, lm_head, greedy acceptance: 1 + 360 + 3 = 364 launches, no
+// GDN state to commit), and the draft extend (13 + the fc = 14). Device-bound, so the round's
+// device time is 10 us x (39 + 364 + 14).
+TEST(Serving, AnEagle3RoundRunsTheDraftModelsForwards) {
+  RunConfig c = Base();
+  c.model = "../models/qwen3-8b.json";
+  c.tp_size = 1;
+  c.speculative_algorithm = "EAGLE3";
+  c.speculative_draft_model_path = "../models/qwen3-8b-eagle3.json";
+  c.random_output_len = 5;
+  c.speculative_accept_rates = "1";
+  const ServingSetup s = PrepareServing(c);
+  ASSERT_TRUE(s.eagle3_draft.has_value());
+  EXPECT_GT(s.memory.mtp_weights, 0);
+  FixedTimer timer(10);
+  const ServingResult r = RunServing(s, timer);
+  ASSERT_EQ(r.steps.size(), 2u);  // prefill (+ draft extend), then one round of 4 tokens
+  const StepRecord& round = r.steps[1];
+  ASSERT_EQ(round.forwards.size(), 5u);
+  int64_t launches = 0;
+  double busy = 0;
+  for (const ForwardRecord& f : round.forwards) launches += f.launches, busy += f.device_busy_us;
+  EXPECT_EQ(round.forwards[0].launches, 13);
+  EXPECT_EQ(round.forwards[3].launches, 364);
+  EXPECT_EQ(round.forwards[4].launches, 14);
+  EXPECT_EQ(launches, 3 * 13 + 364 + 14);
+  EXPECT_DOUBLE_EQ(busy, 10.0 * (3 * 13 + 364 + 14));
+}
+
+TEST(Serving, Eagle3NeedsADraftModelAndNextnNeedsMtpLayers) {
+  RunConfig c = Base();
+  c.model = "../models/qwen3-8b.json";
+  c.tp_size = 1;
+  c.speculative_algorithm = "NEXTN";
+  EXPECT_THROW(PrepareServing(c), InputError);  // Qwen3-8B ships no MTP layer
+  c.speculative_algorithm = "EAGLE3";
+  c.speculative_draft_model_path = "../models/qwen3-8b.json";  // a target, not a draft
+  EXPECT_THROW(PrepareServing(c), InputError);
+  c.speculative_draft_model_path = "../models/qwen3-32b-eagle3.json";  // drafts for another hidden size
+  EXPECT_THROW(PrepareServing(c), InputError);
 }
 
 TEST(Serving, NoAcceptedDraftsGiveOneTokenPerRound) {

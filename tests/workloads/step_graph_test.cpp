@@ -91,6 +91,39 @@ TEST(StepGraph, AttentionOnlyFamiliesLaunchOnlyWhatTheirLayersHave) {
   EXPECT_EQ(shared, "none");
 }
 
+// An EAGLE3 draft forward, listed by hand at TP 1 (no collectives): embedding; the layer's two
+// input norms (embedding, hidden), the q/k/v GEMM over the 2H-wide concatenation, RoPE,
+// attention, o_proj; post-attention norm, gate_up, SwiGLU, down; final norm and the lm_head over
+// the 32000-token draft vocabulary. The extend over the target's tokens first folds the three
+// captured hidden states with the fc (3 x 4096 -> 4096).
+TEST(StepGraph, AnEagle3DraftStepIsOneLlamaLayerOverTwiceTheHidden) {
+  const ModelConfig d = Shipped("qwen3-8b-eagle3.json");
+  ASSERT_TRUE(d.eagle3);
+  StepShape step;
+  step.batch = 8, step.tokens = 1, step.prefix = 1000;
+  const std::vector<KernelCall> calls = Eagle3DraftKernels(d, {1, 1, 1}, step);
+  std::vector<std::string> ops;
+  for (const KernelCall& c : calls) ops.push_back(c.op);
+  EXPECT_EQ(ops, (std::vector<std::string>{"embedding", "rms_norm", "rms_norm", "matmul", "rotary_embedding", "fused_infer_attention_score",
+                                           "matmul", "rms_norm", "matmul", "swiglu", "matmul", "rms_norm", "lm_head_argmax"}));
+  auto param = [](const KernelCall& c, const std::string& key) {
+    for (const auto& [k, v] : c.params)
+      if (k == key) return v;
+    return std::string();
+  };
+  EXPECT_EQ(param(calls[3], "k"), "8192");                 // [embedding | hidden]
+  EXPECT_EQ(param(calls[3], "n"), std::to_string((32 + 2 * 8) * 128));
+  EXPECT_EQ(param(calls.back(), "vocab"), "32000");
+  for (const KernelCall& c : calls) EXPECT_EQ(c.where, "draft");
+  StepShape extend = step;
+  extend.tokens = 4;
+  const std::vector<KernelCall> ext = Eagle3DraftKernels(d, {1, 1, 1}, extend);
+  ASSERT_EQ(ext.size(), calls.size() + 1);
+  EXPECT_EQ(ext[1].op, "matmul");
+  EXPECT_EQ(param(ext[1], "m"), "32");
+  EXPECT_EQ(param(ext[1], "k"), "12288");
+}
+
 TEST(StepGraph, TheTritonChainMakesTheStepSlowerThanTheFusedOp) {
   const ModelConfig m = Shipped("qwen3-next-80b-a3b.json");
   const DeviceConfig d = LoadDevice("Ascend910B3");
