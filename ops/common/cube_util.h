@@ -25,6 +25,10 @@ struct Operand {
   GlobalTensor<T> g;  // at the operand's first element
   uint64_t ld = 0;    // GM row stride, elements
   bool trans = false;
+  // Rows in blocks (untransposed only): blocks of `block_rows` rows `ld` apart, the blocks
+  // `block_ld` apart (FIA's GQA packing: the heads of one token, then the next token). 0: uniform.
+  uint32_t block_rows = 0;
+  uint64_t block_ld = 0;
 };
 
 // Elements of T per 32 B (the row pitch unit of L1 tiles).
@@ -59,7 +63,12 @@ class CubeTile {
       // A plain: m rows of kb from A[:, k0]; A^T: kb rows of m from A^T[k0, :].
       const uint32_t a_rows = a.trans ? kb : m, a_cols = a.trans ? m : kb;
       const uint32_t b_rows = b.trans ? n : kb, b_cols = b.trans ? kb : n;
-      LoadRows(la, a.g[a.trans ? k0 * a.ld : k0], a_rows, a_cols, a.ld);
+      if (!a.trans && a.block_rows > 0 && a_rows > a.block_rows) {
+        for (uint32_t r = 0; r < a_rows; r += a.block_rows)
+          LoadRows(la[r * AlignUp(a_cols, kRowAlign<T>)], a.g[(r / a.block_rows) * a.block_ld + k0], std::min(a.block_rows, a_rows - r), a_cols, a.ld);
+      } else {
+        LoadRows(la, a.g[a.trans ? k0 * a.ld : k0], a_rows, a_cols, a.ld);
+      }
       LoadRows(lb, b.g[b.trans ? k0 : k0 * b.ld], b_rows, b_cols, b.ld);
       a1_.EnQue(la);
       b1_.EnQue(lb);

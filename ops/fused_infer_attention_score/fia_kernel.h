@@ -29,6 +29,22 @@ struct Gm {
   GmBuffer *ws_part = nullptr, *ws_ml = nullptr;  // split-KV partial outputs and their row max / sum
 };
 
+// Rows [r0, r0 + rows) of a unit or merge from UB (D each) to their places in `out`: one copy
+// per run of rows contiguous in GM (a packed token's heads), or one strided copy.
+template <class T>
+void StoreRows(const GlobalTensor<T>& out, const Dims& d, int64_t req, int64_t q_row0, int64_t head0, bool packed, int64_t r0, uint32_t rows,
+               const LocalTensor<T>& src) {
+  const auto D = static_cast<uint32_t>(d.D);
+  const int64_t G = d.Nq / d.Nkv;
+  for (uint32_t r = 0; r < rows;) {
+    const int64_t row = r0 + r;
+    const uint32_t n = packed ? static_cast<uint32_t>(std::min<int64_t>(rows - r, G - row % G)) : rows - r;
+    CopyRowsOut(out[static_cast<uint64_t>(RowElement(d, req, q_row0, head0, packed, row))], src[r * D], n, D,
+                static_cast<uint64_t>(packed ? d.D : d.Nq * d.D), D);
+    r += n;
+  }
+}
+
 template <class T>
 class KernelFia {
  public:
@@ -75,7 +91,7 @@ class KernelFia {
 
  private:
   // Row geometry of a unit: query index and head of row `r`, and the row stride in q / out.
-  int64_t QIndex(const Unit& u, int64_t r) const { return u.heads_packed ? u.q_row0 : u.q_row0 + r; }
+  int64_t QIndex(const Unit& u, int64_t r) const { return RowQuery(*d_, u.q_row0, u.heads_packed, r); }
   uint64_t RowStride(const Unit& u) const { return static_cast<uint64_t>(u.heads_packed ? d_->D : d_->Nq * d_->D); }
   uint64_t RowOffset(const Unit& u) const {
     const Request& r = d_->reqs[static_cast<size_t>(u.req)];
@@ -95,7 +111,9 @@ class KernelFia {
     const std::vector<int64_t> pages = NeededPages(u);
     auto scores = [&](size_t k) {  // S = Q K^T of page k
       const uint64_t ws = Slot(k);
-      cube_.Compute({q_[RowOffset(u)], RowStride(u), false}, {k_[KvOffset(u, pages[k])], ld_kv, true}, m, kPage, D);
+      cube_util::Operand<T> q{q_[RowOffset(u)], RowStride(u), false};
+      if (u.heads_packed) q.block_rows = static_cast<uint32_t>(d_->Nq / d_->Nkv), q.block_ld = static_cast<uint64_t>(d_->Nq * d_->D);
+      cube_.Compute(q, {k_[KvOffset(u, pages[k])], ld_kv, true}, m, kPage, D);
       cube_.Store(ws_s_[ws * kPage], kPage, QuantMode_t::NoQuant);
       CrossCoreSetFlag<2, PIPE_FIX>(kSReady);
     };
@@ -177,7 +195,7 @@ class KernelFia {
     LocalTensor<T> ob = pv_.Get<T>();  // the last P V is consumed: its buffer takes the bf16 output
     Cast(ob, o, CAST_RINT, rows * D);
     Sync<HardEvent::V_MTE3>();
-    CopyRowsOut(out_[RowOffset(u) + static_cast<uint64_t>(r0) * RowStride(u)], ob, rows, D, RowStride(u), D);
+    StoreRows(out_, *d_, u.req, u.q_row0, u.head0, u.heads_packed, r0, rows, ob);
   }
 
   // Split-KV: the unnormalised accumulator of this AIV's rows and their running max and sum go to
@@ -306,10 +324,7 @@ class KernelFiaMerge {
     LocalTensor<T> ob = ob_.Get<T>();
     Cast(ob, acc, CAST_RINT, rows * D);
     Sync<HardEvent::V_MTE3>();
-    const Request& req = d_->reqs[static_cast<size_t>(g.req)];
-    const uint64_t stride = static_cast<uint64_t>(g.heads_packed ? d_->D : d_->Nq * d_->D);
-    const uint64_t at = static_cast<uint64_t>(((req.q_start + g.q_row0) * d_->Nq + g.head0) * d_->D) + static_cast<uint64_t>(first) * stride;
-    CopyRowsOut(out_[at], ob, rows, D, stride, D);
+    StoreRows(out_, *d_, g.req, g.q_row0, g.head0, g.heads_packed, first, rows, ob);
   }
 
   const Dims* d_ = nullptr;

@@ -26,9 +26,9 @@ void KeyRange(const Dims& d, const Request& r, int64_t i, int64_t& lo, int64_t& 
 std::vector<int64_t> UnitPages(const Dims& d, const Unit& u) {
   const Request& r = d.reqs[static_cast<size_t>(u.req)];
   std::vector<std::pair<int64_t, int64_t>> ranges;
-  for (int64_t row = 0; row < (u.heads_packed ? 1 : u.rows); ++row) {  // packed rows share one query
+  for (int64_t q = 0; q < (u.heads_packed ? u.tokens : u.rows); ++q) {  // the G rows of a packed token share its query
     int64_t lo, hi;
-    KeyRange(d, r, u.heads_packed ? u.q_row0 : u.q_row0 + row, lo, hi);
+    KeyRange(d, r, u.q_row0 + q, lo, hi);
     lo = std::max<int64_t>(lo, 0);
     if (lo <= hi) ranges.push_back({lo, hi});
   }
@@ -99,8 +99,13 @@ void BuildUnits(Dims& d, int64_t cores) {
         for (int64_t q0 = 0; q0 < r.q_len; q0 += kMaxRows)
           d.units.push_back({static_cast<int64_t>(b), h / G, q0, std::min(kMaxRows, r.q_len - q0), h, false});
     } else {
+      const int64_t per = std::max<int64_t>(1, kMaxRows / G);  // tokens per unit
       for (int64_t j = 0; j < d.Nkv; ++j)
-        for (int64_t i = 0; i < r.q_len; ++i) d.units.push_back({static_cast<int64_t>(b), j, i, G, j * G, true});
+        for (int64_t i = 0; i < r.q_len; i += per) {
+          Unit u{static_cast<int64_t>(b), j, i, std::min(per, r.q_len - i) * G, j * G, true};
+          u.tokens = std::min(per, r.q_len - i);
+          d.units.push_back(u);
+        }
     }
   }
   SplitKv(d, cores);

@@ -1,10 +1,11 @@
 // Host side of `fused_infer_attention_score` (kernels.md §6.1): requests' query/KV ranges, the
 // work units of the flash-attention kernel and the attended key range of each query row.
 //
-// A unit is a set of up to 128 query rows with one KV head, read with a uniform stride so the
-// cube can take them as one operand: for long queries, up to 128 tokens of one query head
-// (stride Nq*D); for short ones (decode, MTP verify), the G = Nq/Nkv heads of one token
-// (stride D), the GQA packing FIA uses for decode.
+// A unit is a set of up to 128 query rows with one KV head: for long queries, up to 128 tokens
+// of one query head (stride Nq*D); for short ones (decode, MTP verify), the G = Nq/Nkv heads of
+// each of the request's tokens (the GQA packing FIA uses for incremental attention: the heads of
+// one token are contiguous, stride D, and the tokens follow at Nq*D), so a verify of d tokens
+// reads each KV page once for all d x G rows rather than once per token.
 //
 // Split-KV (flash-decoding): when decode / verify units are too few to occupy the cores (one
 // long request has one unit per KV head), each unit's pages are cut into `splits` ranges that
@@ -13,6 +14,7 @@
 // the cores.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <vector>
@@ -39,6 +41,7 @@ struct Unit {
   int64_t page_lo = 0, page_hi = -1;  // KV pages this unit reads: [page_lo, page_hi), -1 = to the end
   int64_t split = 0, splits = 1;      // split-KV: which range of how many
   int64_t part = 0;                   // first partial-result slot of the unit's splits
+  int64_t tokens = 1;                 // heads_packed: the tokens whose G heads the rows are (rows = tokens x G)
 };
 
 // One merge of split-KV partial results: the original unit's rows and its slots.
@@ -61,6 +64,14 @@ struct Dims {
   std::vector<Merge> merges;  // split-KV only
   int64_t parts = 0;          // partial-result slots in use
 };
+
+// Query index (within its request) and element offset in q / out of row `row` of a unit (or a
+// merge) whose rows start at query q_row0, head head0: packed rows are token-major, G heads each.
+inline int64_t RowQuery(const Dims& d, int64_t q_row0, bool packed, int64_t row) { return q_row0 + (packed ? row / (d.Nq / d.Nkv) : row); }
+inline int64_t RowElement(const Dims& d, int64_t req, int64_t q_row0, int64_t head0, bool packed, int64_t row) {
+  const int64_t head = head0 + (packed ? row % (d.Nq / d.Nkv) : 0);
+  return ((d.reqs[static_cast<size_t>(req)].q_start + RowQuery(d, q_row0, packed, row)) * d.Nq + head) * d.D;
+}
 
 // Inclusive key range [lo, hi] query `i` of `r` attends under the sparse mode (before any
 // explicit mask); lo > hi when it attends nothing.

@@ -34,6 +34,28 @@ TEST(Attention, MtpVerifyPacksTheGroupsHeadsOfEachToken) {
   ExpectAccurate(r, kBf16Tol);
 }
 
+// A verify packs the G heads of every draft token of a KV head into one unit (tokens x G rows,
+// the tokens' blocks Nq x D apart): G = 16 gives 64 rows over one long context (split-KV);
+// G = 40 fits 3 tokens per unit, so 4 tokens make a unit of 3 and one of 1.
+TEST(Attention, VerifyPacksEveryDraftTokenOfAKvHeadIntoOneUnit) {
+  for (const Kvs& kv : std::vector<Kvs>{
+           {{"context_lens", "9000"}, {"q_len", "4"}, {"sparse_mode", "3"}, {"heads", "16"}, {"kv_heads", "1"}, {"head_dim", "64"}},
+           {{"context_lens", "300,170"}, {"q_len", "4"}, {"sparse_mode", "3"}, {"heads", "80"}, {"kv_heads", "2"}, {"head_dim", "32"}}})
+    ExpectAccurate(RunOp(kFia, kv), kBf16Tol);
+  // Each KV page is read once for all four tokens: Qwen3-8B's verify at batch 64 takes less
+  // than twice its one-token decode (a unit per token took 3.9x), the difference being the
+  // 4x larger score tiles, not the KV read.
+  const Kvs shape = {{"batch", "64"}, {"context", "4096"}, {"heads", "32"}, {"kv_heads", "8"}, {"head_dim", "128"}};
+  Kvs verify = shape, decode = shape;
+  verify.push_back({"q_len", "4"});
+  verify.push_back({"sparse_mode", "3"});
+  const KernelRun v = RunOp(kFia, verify, "Ascend910_9392", ModeChoice::kTimingOnly), d = RunOp(kFia, decode, "Ascend910_9392", ModeChoice::kTimingOnly);
+  ASSERT_EQ(v.status, "ok");
+  ASSERT_EQ(d.status, "ok");
+  EXPECT_LT(v.launch.time_us, 2 * d.launch.time_us);
+  EXPECT_LT(static_cast<double>(v.launch.hbm_read_bytes), 1.1 * static_cast<double>(d.launch.hbm_read_bytes));
+}
+
 TEST(Attention, DecodeOverTheWholeContextAndATransposedCacheWouldShow) {
   // D = 48 != page rows: a K/V mix-up or a wrong block-table page gives a large error.
   ExpectAccurate(RunOp(kFia, {{"batch", "3"}, {"context", "300"}, {"heads", "6"}, {"kv_heads", "2"}, {"head_dim", "48"}}),
