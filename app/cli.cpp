@@ -34,6 +34,7 @@
 #include "workloads/explore.h"
 #include "workloads/functional_run.h"
 #include "workloads/serving.h"
+#include "workloads/sglang_import.h"
 #include "workloads/sweep.h"
 #include "workloads/step_graph.h"
 #include "workloads/model_config.h"
@@ -77,6 +78,10 @@ usage:
                [--prefill-batch B [--prefill-tokens L] [--prefix P]]
                                    the architecture read from a HuggingFace config, per-rank shapes, HBM plan,
                                    and the device time of one decode or prefill step
+  npusim import-sglang "python -m sglang.launch_server ..." ["python -m sglang.bench_serving ..."] [-o RUN.yaml]
+                     [--device SOC] [--weights w8a8_dynamic|w4a8_dynamic] [--model CONFIG.json] [--draft-model CONFIG.json]
+                                   a run config from SGLang command lines (stdout without -o): each argument mapped,
+                                   listed as changing nothing, or refused by name; what the lines do not say is listed
   npusim --help
 
 common options: --quiet, --log-level {trace,debug,info,warn,error}
@@ -588,6 +593,48 @@ int Capacity(const std::vector<std::string>& argv) {
 
 }  // namespace
 
+int ImportSglangCommand(std::vector<std::string> argv) {
+  for (auto& w : argv)
+    if (w == "-o") w = "--output";
+  const Args a = Parse(argv, {"--quiet"}, {"--output", "--device", "--weights", "--model", "--draft-model", "--log-level"});
+  ConfigureLogging(a);
+  if (a.positional.empty() || a.positional.size() > 2)
+    throw InputError("import-sglang takes the launch_server command line and optionally the bench_serving one, each as one quoted argument");
+  SglangImportOptions o;
+  o.device = Option(a, "--device", o.device);
+  o.weights = Option(a, "--weights", "");
+  const std::string out = Option(a, "--output", "");
+  // A run config resolves paths against its own folder: configs given here (relative to the
+  // working directory) are rewritten relative to the output file.
+  auto for_output = [&](const std::string& path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (path.empty() || out.empty() || fs::path(path).is_absolute() || !fs::exists(path, ec)) return path;
+    return fs::relative(fs::absolute(path), fs::absolute(fs::path(out)).parent_path(), ec).string();
+  };
+  o.model = for_output(Option(a, "--model", ""));
+  o.draft_model = for_output(Option(a, "--draft-model", ""));
+  const SglangImport im = ImportSglang(a.positional[0], a.positional.size() > 1 ? a.positional[1] : "", o);
+  const std::string yaml = im.Yaml();
+  ParseRunConfig(yaml, out.empty() ? "import-sglang" : out);  // the keys and values are a valid run config
+  for (const auto& i : im.ignored) spdlog::info("ignored {}", i);
+  for (const auto& i : im.assumed) spdlog::warn("assumed {}", i);
+  if (out.empty()) {
+    std::cout << yaml;
+    return kExitOk;
+  }
+  const std::string tmp = out + ".tmp";
+  {
+    std::ofstream f(tmp);
+    f << yaml;
+    f.flush();
+    if (!f) throw InputError(out + ": cannot write");
+  }
+  std::filesystem::rename(tmp, out);
+  std::cout << "written " << out << "\n";
+  return kExitOk;
+}
+
 int RunCli(const std::vector<std::string>& args) {
   try {
     if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
@@ -604,8 +651,9 @@ int RunCli(const std::vector<std::string>& args) {
     if (args[0] == "merge") return Merge(rest);
     if (args[0] == "capacity") return Capacity(rest);
     if (args[0] == "calibrate") return Calibrate(rest);
+    if (args[0] == "import-sglang") return ImportSglangCommand(rest);
     throw InputError("unknown command '" + args[0] + "'" +
-                     NearestHint(args[0], {"run", "capacity", "explore", "sweep", "merge", "kernel", "validate", "model", "calibrate"}));
+                     NearestHint(args[0], {"run", "capacity", "explore", "sweep", "merge", "kernel", "validate", "model", "calibrate", "import-sglang"}));
   } catch (const InputError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return kExitInvalidInput;

@@ -1,5 +1,6 @@
 #include "workloads/run_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -8,6 +9,7 @@
 #include "devices/device_config.h"
 #include "model/error.h"
 #include "model/text.h"
+#include "workloads/sglang_import.h"
 
 namespace npusim {
 
@@ -225,10 +227,28 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
   c.Bind(table);
   std::vector<std::string> keys;
   for (const auto& r : table.rows()) keys.push_back(r.key);
-  for (const auto& [k, v] : sets) {
-    bool known = false;
-    for (const auto& key : keys) known = known || key == k;
-    if (!known) throw InputError("--set " + k + "=" + v + ": unknown key '" + k + "'" + NearestHint(k, keys));
+  auto known = [&](const std::string& k) { return std::find(keys.begin(), keys.end(), k) != keys.end(); };
+  // SGLang's spellings (`tp-size`) name the same keys as ours (`tp_size`).
+  if (root.IsMap()) {
+    // The same mapping with the keys renamed; unknown spellings stay, for the unknown-key error with
+    // their position. Lookups are const: a non-const [] would insert while iterating.
+    YAML::Node ours(YAML::NodeType::Map);
+    bool renamed = false;
+    for (auto it = root.begin(); it != root.end(); ++it) {
+      const std::string k = it->first.Scalar(), key = RunKeyFromSglang(k);
+      if (key == k || !known(key)) {
+        ours.force_insert(it->first, it->second);
+        continue;
+      }
+      if (static_cast<const YAML::Node&>(root)[key]) throw InputError(Where(file, it->first) + ": '" + k + "' and '" + key + "' are the same key, given twice");
+      ours.force_insert(key, it->second);
+      renamed = true;
+    }
+    if (renamed) root = ours;
+  }
+  for (const auto& [set_key, v] : sets) {
+    const std::string k = known(set_key) ? set_key : RunKeyFromSglang(set_key);
+    if (!known(k)) throw InputError("--set " + set_key + "=" + v + ": unknown key '" + set_key + "'" + NearestHint(set_key, keys));
     root[k] = v;
   }
   YamlBinder binder(root, file);

@@ -94,6 +94,25 @@ TEST(Cli, InputsFromNpyFiles) {
   EXPECT_THAT(e.output, HasSubstr("input 'x' must be [37] float16, file holds [36] float16"));
 }
 
+// import-sglang end to end: a valid run config written whole, an argument that is not modelled
+// refused by name with exit 2 and no file.
+TEST(Cli, ImportSglangWritesARunConfigOrRefusesByName) {
+  const std::string dir = ::testing::TempDir() + "/import_sglang";
+  fs::create_directories(dir);
+  const std::string out = dir + "/run.yaml", model = std::string(NPUSIM_SOURCE_DIR) + "/configs/models/qwen3-8b.json";
+  Result r = Npusim("import-sglang \"python -m sglang.launch_server --model-path /m --tp-size 1 --host 0.0.0.0\" "
+                    "\"python -m sglang.bench_serving --dataset-name random --random-input-len 64 --random-output-len 4 --num-prompts 2\" "
+                    "--model " + model + " -o " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("ignored --host 0.0.0.0"));
+  EXPECT_EQ(Npusim("validate " + out).code, 0);
+  const std::string bad = dir + "/bad.yaml";
+  Result b = Npusim("import-sglang \"python -m sglang.launch_server --model-path /m --kv-cache-dtype fp8_e4m3\" -o " + bad);
+  EXPECT_EQ(b.code, 2);
+  EXPECT_THAT(b.output, HasSubstr("--kv-cache-dtype fp8_e4m3: not modelled"));
+  EXPECT_FALSE(fs::exists(bad));
+}
+
 TEST(Cli, BadCommandLineIsExit2WithTheNearestName) {
   Result k = Npusim("kernel ad");
   EXPECT_EQ(k.code, 2);

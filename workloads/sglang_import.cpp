@@ -1,0 +1,330 @@
+#include "workloads/sglang_import.h"
+
+#include <algorithm>
+#include <functional>
+#include <map>
+
+#include "model/error.h"
+#include "model/text.h"
+
+namespace npusim {
+
+namespace {
+
+// How an argument is read and what it becomes.
+enum class Kind {
+  kKey,      // --name VALUE -> run key
+  kFlag,     // --name -> run key: true
+  kList,     // --name V1 V2 ... -> run key: [V1, V2, ...]
+  kSpecial,  // handled by name below
+  kIgnore,   // --name VALUE: changes nothing in a simulation
+  kIgnoreFlag,
+};
+
+struct Arg {
+  Kind kind;
+  std::string key;  // run key (kKey, kFlag, kList) or why it changes nothing (kIgnore*)
+};
+
+const std::map<std::string, Arg>& ServerArgs() {
+  static const std::map<std::string, Arg> m = {
+      {"model-path", {Kind::kSpecial, ""}},
+      {"model", {Kind::kSpecial, ""}},
+      {"tp-size", {Kind::kKey, "tp_size"}},
+      {"tp", {Kind::kKey, "tp_size"}},
+      {"tensor-parallel-size", {Kind::kKey, "tp_size"}},
+      {"dp-size", {Kind::kKey, "dp_size"}},
+      {"dp", {Kind::kKey, "dp_size"}},
+      {"data-parallel-size", {Kind::kKey, "dp_size"}},
+      {"ep-size", {Kind::kKey, "ep_size"}},
+      {"ep", {Kind::kKey, "ep_size"}},
+      {"expert-parallel-size", {Kind::kKey, "ep_size"}},
+      {"enable-dp-attention", {Kind::kFlag, "enable_dp_attention"}},
+      {"enable-dp-lm-head", {Kind::kFlag, "enable_dp_lm_head"}},
+      {"moe-a2a-backend", {Kind::kSpecial, ""}},
+      {"deepep-mode", {Kind::kSpecial, ""}},
+      {"max-running-requests", {Kind::kKey, "max_running_requests"}},
+      {"context-length", {Kind::kKey, "context_length"}},
+      {"chunked-prefill-size", {Kind::kKey, "chunked_prefill_size"}},
+      {"max-prefill-tokens", {Kind::kKey, "max_prefill_tokens"}},
+      {"page-size", {Kind::kKey, "page_size"}},
+      {"max-total-tokens", {Kind::kKey, "max_total_tokens"}},
+      {"mem-fraction-static", {Kind::kKey, "mem_fraction_static"}},
+      {"mamba-ssm-dtype", {Kind::kKey, "mamba_ssm_dtype"}},
+      {"quantization", {Kind::kSpecial, ""}},
+      {"cuda-graph-bs", {Kind::kList, "cuda_graph_bs"}},
+      {"cuda-graph-max-bs", {Kind::kSpecial, ""}},
+      {"disable-cuda-graph", {Kind::kFlag, "disable_cuda_graph"}},
+      {"enable-mixed-chunk", {Kind::kFlag, "enable_mixed_chunk"}},
+      {"speculative-algorithm", {Kind::kKey, "speculative_algorithm"}},
+      {"speculative-num-steps", {Kind::kKey, "speculative_num_steps"}},
+      {"speculative-eagle-topk", {Kind::kKey, "speculative_eagle_topk"}},
+      {"speculative-num-draft-tokens", {Kind::kKey, "speculative_num_draft_tokens"}},
+      {"speculative-draft-model-path", {Kind::kSpecial, ""}},
+      {"speculative-draft-model-quantization", {Kind::kSpecial, ""}},
+      {"dtype", {Kind::kSpecial, ""}},
+      {"kv-cache-dtype", {Kind::kSpecial, ""}},
+      {"attention-backend", {Kind::kSpecial, ""}},
+      {"device", {Kind::kSpecial, ""}},
+      {"random-seed", {Kind::kKey, "seed"}},
+      {"disable-radix-cache", {Kind::kIgnoreFlag, "npusim has no prefix cache yet, which is the same as disabling it"}},
+      {"host", {Kind::kIgnore, "the server's address"}},
+      {"port", {Kind::kIgnore, "the server's address"}},
+      {"trust-remote-code", {Kind::kIgnoreFlag, "the model is read from its config.json"}},
+      {"nnodes", {Kind::kIgnore, "the dies are counted by tp_size"}},
+      {"node-rank", {Kind::kIgnore, "one node's part of the same server"}},
+      {"dist-init-addr", {Kind::kIgnore, "the server's rendezvous address"}},
+      {"log-level", {Kind::kIgnore, "the server's logging"}},
+      {"served-model-name", {Kind::kIgnore, "a name in the API"}},
+      {"watchdog-timeout", {Kind::kIgnore, "a server safety timeout"}},
+      {"enable-metrics", {Kind::kIgnoreFlag, "the server's Prometheus metrics"}},
+      {"mm-attention-backend", {Kind::kIgnore, "the vision encoder's attention (text-only loads)"}},
+      {"enable-multimodal", {Kind::kIgnoreFlag, "the vision encoder (text-only loads)"}},
+      {"base-gpu-id", {Kind::kIgnore, "which devices, not how many"}},
+      {"api-key", {Kind::kIgnore, "API access"}},
+      {"tokenizer-path", {Kind::kIgnore, "loads are token counts"}},
+      {"skip-server-warmup", {Kind::kIgnoreFlag, "bench_serving's own warm-up is not simulated"}},
+  };
+  return m;
+}
+
+const std::map<std::string, Arg>& BenchArgs() {
+  static const std::map<std::string, Arg> m = {
+      {"dataset-name", {Kind::kSpecial, ""}},
+      {"random-input-len", {Kind::kKey, "random_input_len"}},
+      {"random-input", {Kind::kKey, "random_input_len"}},
+      {"random-output-len", {Kind::kKey, "random_output_len"}},
+      {"random-output", {Kind::kKey, "random_output_len"}},
+      {"random-range-ratio", {Kind::kKey, "random_range_ratio"}},
+      {"num-prompts", {Kind::kKey, "num_prompts"}},
+      {"max-concurrency", {Kind::kKey, "max_concurrency"}},
+      {"request-rate", {Kind::kKey, "request_rate"}},
+      {"seed", {Kind::kKey, "seed"}},
+      {"backend", {Kind::kIgnore, "the client's API flavour"}},
+      {"host", {Kind::kIgnore, "the server's address"}},
+      {"port", {Kind::kIgnore, "the server's address"}},
+      {"base-url", {Kind::kIgnore, "the server's address"}},
+      {"model", {Kind::kIgnore, "the server's model is the launch line's"}},
+      {"tokenizer", {Kind::kIgnore, "loads are token counts"}},
+      {"output-file", {Kind::kIgnore, "where bench_serving writes its results"}},
+      {"disable-tqdm", {Kind::kIgnoreFlag, "the client's progress bar"}},
+      {"flush-cache", {Kind::kIgnoreFlag, "npusim has no prefix cache to flush"}},
+      {"warmup-requests", {Kind::kIgnore, "warm-up requests are not measured"}},
+  };
+  return m;
+}
+
+// A checkpoint folder's config.json, or the path itself when it names a .json file.
+std::string ConfigJson(const std::string& path) {
+  if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0) return path;
+  return path + (path.empty() || path.back() == '/' ? "" : "/") + "config.json";
+}
+
+bool IsOption(const std::string& w) { return w.size() > 2 && w[0] == '-' && w[1] == '-'; }
+
+// Words after the `-m MODULE` (or `MODULE`) that starts the command; leading VAR=value words
+// are the command's environment.
+std::vector<std::string> AfterModule(const std::vector<std::string>& words, const std::string& module, const std::string& what,
+                                     std::vector<std::pair<std::string, std::string>>* env) {
+  for (size_t i = 0; i < words.size(); ++i) {
+    if (words[i] == module) return {words.begin() + static_cast<long>(i) + 1, words.end()};
+    const size_t eq = words[i].find('=');
+    if (env && eq != std::string::npos && eq > 0 && words[i][0] != '-') env->push_back({words[i].substr(0, eq), words[i].substr(eq + 1)});
+  }
+  throw InputError(what + ": not a `python -m " + module + "` command line");
+}
+
+std::string Refuse(const std::string& arg, const std::string& value, const std::string& why) {
+  return "--" + arg + (value.empty() ? "" : " " + value) + ": " + why;
+}
+
+}  // namespace
+
+std::string RunKeyFromSglang(const std::string& key) {
+  std::string k = key;
+  std::replace(k.begin(), k.end(), '-', '_');
+  return k;
+}
+
+std::vector<std::string> ShellWords(const std::string& line) {
+  std::vector<std::string> out;
+  std::string cur;
+  bool in_word = false;
+  char quote = 0;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quote) {
+      if (c == quote) quote = 0;
+      else if (c == '\\' && quote == '"' && i + 1 < line.size()) cur += line[++i];
+      else cur += c;
+      continue;
+    }
+    if (c == '\\' && i + 1 < line.size()) {
+      if (line[i + 1] == '\n') ++i;  // line continuation
+      else cur += line[++i], in_word = true;
+      continue;
+    }
+    if (c == '\'' || c == '"') {
+      quote = c;
+      in_word = true;
+      continue;
+    }
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+      if (in_word) out.push_back(cur), cur.clear(), in_word = false;
+      continue;
+    }
+    cur += c;
+    in_word = true;
+  }
+  if (quote) throw InputError(std::string("unterminated ") + quote + " quote in the command line");
+  if (in_word) out.push_back(cur);
+  return out;
+}
+
+SglangImport ImportSglang(const std::string& server, const std::string& bench, const SglangImportOptions& o) {
+  SglangImport out;
+  std::map<std::string, size_t> at;  // run key -> index in out.keys
+  auto set = [&](const std::string& key, const std::string& value, const std::string& from) {
+    auto it = at.find(key);
+    if (it != at.end() && out.keys[it->second].second != value)
+      throw InputError(from + ": sets " + key + " to " + value + " after another argument set it to " + out.keys[it->second].second);
+    if (it == at.end()) at[key] = out.keys.size(), out.keys.push_back({key, value});
+  };
+  set("device", o.device, "--device");
+  out.assumed.push_back("device " + o.device + " (SGLang's --device npu does not say which chip; npusim import-sglang --device sets it)");
+
+  // Reads one line's arguments against `table`; `special` handles Kind::kSpecial.
+  auto read = [&](const std::vector<std::string>& words, const std::map<std::string, Arg>& table, const std::string& line_name,
+                  const std::function<void(const std::string&, const std::string&)>& special) {
+    std::vector<std::string> names;
+    for (const auto& [k, v] : table) names.push_back("--" + k);
+    for (size_t i = 0; i < words.size(); ++i) {
+      std::string w = words[i], inline_value;
+      bool has_inline = false;
+      if (!IsOption(w)) throw InputError(line_name + ": '" + w + "' is not an --argument");
+      const size_t eq = w.find('=');
+      if (eq != std::string::npos) inline_value = w.substr(eq + 1), w = w.substr(0, eq), has_inline = true;
+      const std::string name = w.substr(2);
+      auto it = table.find(name);
+      if (it == table.end())
+        throw InputError(line_name + ": --" + name + " is not known to npusim: it may change what is simulated, so it is refused rather than dropped" +
+                         NearestHint("--" + name, names));
+      const Arg& a = it->second;
+      auto value = [&]() -> std::string {
+        if (has_inline) return inline_value;
+        if (i + 1 >= words.size() || IsOption(words[i + 1])) throw InputError(line_name + ": --" + name + " needs a value");
+        return words[++i];
+      };
+      switch (a.kind) {
+        case Kind::kKey: set(a.key, value(), "--" + name); break;
+        case Kind::kFlag: set(a.key, "true", "--" + name); break;
+        case Kind::kIgnoreFlag: out.ignored.push_back("--" + name + ": " + a.key); break;
+        case Kind::kIgnore: {
+          const std::string v = value();
+          out.ignored.push_back("--" + name + " " + v + ": " + a.key);
+          break;
+        }
+        case Kind::kList: {
+          std::string list;
+          if (has_inline) list = inline_value;
+          while (!has_inline && i + 1 < words.size() && !IsOption(words[i + 1])) list += (list.empty() ? "" : ", ") + words[++i];
+          if (list.empty()) throw InputError(line_name + ": --" + name + " needs at least one value");
+          set(a.key, "[" + list + "]", "--" + name);
+          break;
+        }
+        case Kind::kSpecial: special(name, value()); break;
+      }
+    }
+  };
+
+  std::vector<std::pair<std::string, std::string>> env;
+  const std::vector<std::string> sw = AfterModule(ShellWords(server), "sglang.launch_server", "the server line", &env);
+  bool model_seen = false;
+  std::string quantization;
+  read(sw, ServerArgs(), "the server line", [&](const std::string& name, const std::string& v) {
+    if (name == "model-path" || name == "model") {
+      model_seen = true;
+      set("model", o.model.empty() ? ConfigJson(v) : o.model, "--" + name);
+    } else if (name == "moe-a2a-backend") {
+      if (v != "none" && v != "deepep") throw InputError(Refuse(name, v, "not modelled (npusim has none and deepep)"));
+      set("moe_a2a_backend", v, "--" + name);
+    } else if (name == "deepep-mode") {
+      if (v != "auto") throw InputError(Refuse(name, v, "not modelled: npusim times DeepEP as `auto` does (normal mode for prefill, low-latency for decode)"));
+      out.ignored.push_back("--deepep-mode auto: what npusim models");
+    } else if (name == "quantization") {
+      quantization = v;
+    } else if (name == "cuda-graph-max-bs") {
+      // SGLang's capture list up to the maximum: 1, 2, 4, 8, then every 8.
+      long max = 0;
+      try {
+        max = std::stol(v);
+      } catch (const std::exception&) {
+      }
+      if (max < 1) throw InputError(Refuse(name, v, "takes a positive batch size"));
+      std::string list;
+      for (long b : {1L, 2L, 4L, 8L})
+        if (b <= max) list += (list.empty() ? "" : ", ") + std::to_string(b);
+      for (long b = 16; b <= max; b += 8) list += ", " + std::to_string(b);
+      if (max > 8 && max % 8) list += ", " + std::to_string(max);
+      set("cuda_graph_bs", "[" + list + "]", "--cuda-graph-max-bs");
+      out.assumed.push_back("graph batch sizes from --cuda-graph-max-bs " + v + ": 1, 2, 4, 8 and every 8 up to it");
+    } else if (name == "speculative-draft-model-path") {
+      set("speculative_draft_model_path", o.draft_model.empty() ? ConfigJson(v) : o.draft_model, "--" + name);
+    } else if (name == "speculative-draft-model-quantization") {
+      if (v != "unquant") throw InputError(Refuse(name, v, "not modelled: npusim serves the draft unquantised"));
+      out.ignored.push_back("--speculative-draft-model-quantization unquant: what npusim models");
+    } else if (name == "dtype") {
+      if (v != "bfloat16" && v != "auto") throw InputError(Refuse(name, v, "not modelled: activations are bf16"));
+      out.ignored.push_back("--dtype " + v + ": bf16 activations, as npusim models");
+    } else if (name == "kv-cache-dtype") {
+      if (v != "auto" && v != "bfloat16") throw InputError(Refuse(name, v, "not modelled: the KV cache is bf16"));
+      out.ignored.push_back("--kv-cache-dtype " + v + ": a bf16 KV cache, as npusim models");
+    } else if (name == "attention-backend") {
+      if (v != "ascend") throw InputError(Refuse(name, v, "not modelled: npusim's attention is the ascend backend's (FIA)"));
+      out.ignored.push_back("--attention-backend ascend: the backend npusim models");
+    } else if (name == "device") {
+      if (v != "npu") throw InputError(Refuse(name, v, "npusim simulates Ascend NPUs"));
+      out.ignored.push_back("--device npu: which chip is npusim's --device");
+    }
+  });
+  if (!model_seen) throw InputError("the server line: --model-path is missing");
+  if (!quantization.empty()) {
+    if (quantization != "modelslim" && quantization != "w8a8_int8")
+      throw InputError(Refuse("quantization", quantization, "not modelled (modelslim W8A8 / W4A8 checkpoints are)"));
+    if (o.weights != "w8a8_dynamic" && o.weights != "w4a8_dynamic")
+      throw InputError("--quantization " + quantization +
+                       ": the checkpoint carries its scheme; say which with import-sglang --weights w8a8_dynamic or w4a8_dynamic");
+    set("quantization", o.weights, "--quantization");
+  }
+  if (at.count("moe_a2a_backend") && out.keys[at["moe_a2a_backend"]].second == "deepep" && !at.count("ep_size") && at.count("tp_size")) {
+    set("ep_size", out.keys[at["tp_size"]].second, "--moe-a2a-backend deepep");
+    out.assumed.push_back("ep_size = tp_size: SGLang's DeepEP runs the experts over every rank");
+  }
+  for (const auto& [k, v] : env) {
+    if (k == "GDN_ATTN_BACKEND_TRITON" && v == "1") set("gdn_decode_impl", "triton_chain", k);
+    else if (k == "ENABLE_ASCENDC_FUSION_GDN" && v == "1") set("gdn_decode_impl", "fused", k);
+    else out.ignored.push_back("environment " + k + "=" + v + ": not read by npusim");
+  }
+  if (!bench.empty()) {
+    const std::vector<std::string> bw = AfterModule(ShellWords(bench), "sglang.bench_serving", "the bench_serving line", nullptr);
+    read(bw, BenchArgs(), "the bench_serving line", [&](const std::string& name, const std::string& v) {
+      if (name == "dataset-name") {
+        if (v != "random") throw InputError(Refuse(name, v, "not modelled: npusim's loads are random (bench_serving's) or a JSONL trace of lengths"));
+        set("dataset_name", "random", "--dataset-name");
+      }
+    });
+  } else {
+    out.assumed.push_back("the load (no bench_serving line): the run config's defaults");
+  }
+  return out;
+}
+
+std::string SglangImport::Yaml() const {
+  std::string y = "# Written by `npusim import-sglang` from SGLang command lines.\n";
+  for (const auto& a : assumed) y += "# assumed: " + a + "\n";
+  for (const auto& i : ignored) y += "# ignored: " + i + "\n";
+  for (const auto& [k, v] : keys) y += k + ": " + v + "\n";
+  return y;
+}
+
+}  // namespace npusim
