@@ -265,7 +265,7 @@ std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const 
                                        std::to_string(s.run.speculative_num_draft_tokens) + " draft tokens, accept rates " +
                                        s.run.speculative_accept_rates + " (timing-only)"
                                  : std::string("off")) +
-       "; GDN decode " + s.run.gdn_decode_impl + "; graphs " +
+       (s.model.count(LayerKind::kLinearAttention) ? "; GDN decode " + s.run.gdn_decode_impl : std::string()) + "; graphs " +
        (s.run.Flag("disable_cuda_graph") ? std::string("off (eager)") : "for batch " + s.run.cuda_graph_bs));
   line("");
   line("| metric | mean | median | p90 | p99 |");
@@ -284,8 +284,11 @@ std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const 
        (s.run.Mtp() ? " rounds" : "") + "; decode step " + F(m.decode_step_ms, 3) + " ms of which device busy " + F(m.decode_device_ms, 3) +
        " ms; device busy " + F(100 * m.device_busy_share, 1) + " % of the run");
   if (s.run.Mtp())
-    line("- MTP: accept length " + F(m.accept_length, 3) + "; state commit (move_intermediate_cache + conv_state_rollback) " +
-         F(m.commit_ms_per_step, 3) + " ms per verify step, " + F(100 * m.commit_share, 1) + " % of the decode round");
+    line("- MTP: accept length " + F(m.accept_length, 3) +
+         (s.model.count(LayerKind::kLinearAttention)
+              ? "; state commit (move_intermediate_cache + conv_state_rollback) " + F(m.commit_ms_per_step, 3) + " ms per verify step, " +
+                    F(100 * m.commit_share, 1) + " % of the decode round"
+              : std::string("")));
   std::string mem;
   for (const auto& [k, v] : s.memory.Breakdown()) mem += (mem.empty() ? "" : ", ") + k + " " + F(Gib(v)) + " GiB";
   line("- HBM per rank: " + mem + "; KV pool " + std::to_string(s.memory.kv_tokens) + " tokens");
