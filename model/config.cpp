@@ -16,22 +16,50 @@ std::string MarkString(const std::string& file, const YAML::Mark& m) {
 }
 }  // namespace
 
-YAML::Node LoadYamlString(const std::string& text, const std::string& file) {
-  try {
-    return YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
-    throw InputError(MarkString(file, e.mark) + ": YAML syntax error: " + e.msg);
+namespace {
+
+// yaml-cpp keeps the first of two equal keys and drops the second without a word; a config
+// that says a value twice is refused at the second.
+void RequireUniqueKeys(const YAML::Node& n, const std::string& file) {
+  if (n.IsSequence())
+    for (const auto& e : n) RequireUniqueKeys(e, file);
+  if (!n.IsMap()) return;
+  std::vector<std::string> seen;
+  for (auto it = n.begin(); it != n.end(); ++it) {
+    if (it->first.IsScalar()) {
+      const std::string& k = it->first.Scalar();
+      if (std::find(seen.begin(), seen.end(), k) != seen.end())
+        throw InputError(MarkString(file, it->first.Mark()) + ": key '" + k + "' is given twice in the same mapping");
+      seen.push_back(k);
+    }
+    RequireUniqueKeys(it->second, file);
   }
 }
 
-YAML::Node LoadYamlFile(const std::string& path) {
+}  // namespace
+
+YAML::Node LoadYamlString(const std::string& text, const std::string& file) {
+  YAML::Node n;
   try {
-    return YAML::LoadFile(path);
+    n = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw InputError(MarkString(file, e.mark) + ": YAML syntax error: " + e.msg);
+  }
+  RequireUniqueKeys(n, file);
+  return n;
+}
+
+YAML::Node LoadYamlFile(const std::string& path) {
+  YAML::Node n;
+  try {
+    n = YAML::LoadFile(path);
   } catch (const YAML::BadFile&) {
     throw InputError(path + ": cannot open file");
   } catch (const YAML::ParserException& e) {
     throw InputError(MarkString(path, e.mark) + ": YAML syntax error: " + e.msg);
   }
+  RequireUniqueKeys(n, path);
+  return n;
 }
 
 std::string Where(const std::string& file, const YAML::Node& node) { return MarkString(file, node.Mark()); }

@@ -34,7 +34,7 @@ void ParamValues::Set(const std::string& key, const std::string& value) {
     if (pos == 0 || pos != value.size())
       throw InputError("parameter '" + key + "' expects " + (s.kind == OpParam::Kind::kInt ? "an integer" : "a number") +
                        ", got '" + value + "' (" + s.desc + ")");
-    if (d < s.min || d > s.max)
+    if (!(d >= s.min && d <= s.max))  // NaN fails too
       throw InputError("parameter '" + key + "' = " + value + " is out of range [" + FormatNumber(s.min) + ", " +
                        FormatNumber(s.max) + "] (" + s.desc + ")");
     if (s.kind == OpParam::Kind::kInt) v = std::to_string(static_cast<int64_t>(d));

@@ -293,7 +293,37 @@ ModelConfig ParseRoot(const YAML::Node& root, const std::string& file) {
   if (static_cast<int64_t>(m.layers.size()) != n_layers)
     throw InputError(Where(file, r.Get("layer_types")) + ": layer_types lists " + std::to_string(m.layers.size()) +
                      " layers, fewer than num_hidden_layers = " + std::to_string(n_layers));
-  if (m.full.kv_heads <= 0 || m.full.heads % m.full.kv_heads || (m.sliding.heads && m.sliding.heads % m.sliding.kv_heads))
+  // Shapes every executor divides by or allocates from: positive, consistent, checked once here
+  // (a zero KV-head count divided by, a top-k above the expert count, ...).
+  auto positive = [&](int64_t v, const char* what) {
+    if (v <= 0) throw InputError(file + ": " + what + " must be positive, got " + std::to_string(v));
+  };
+  positive(m.vocab, "vocab_size");
+  positive(m.full.heads, "the attention heads");
+  positive(m.full.kv_heads, "the key/value heads (num_key_value_heads / num_attention_groups)");
+  positive(m.full.head_dim, "head_dim");
+  if (m.count(LayerKind::kSlidingAttention)) {
+    positive(m.sliding.heads, "the sliding layers' attention heads");
+    positive(m.sliding.kv_heads, "the sliding layers' key/value heads");
+    positive(m.sliding_window, "sliding_window");
+  }
+  if (m.count(LayerKind::kLinearAttention)) {
+    positive(m.lin_key_heads, "linear_num_key_heads");
+    positive(m.lin_value_heads, "linear_num_value_heads");
+    positive(m.lin_key_dim, "linear_key_head_dim");
+    positive(m.lin_value_dim, "linear_value_head_dim");
+    positive(m.conv_kernel, "linear_conv_kernel_dim");
+  }
+  if (m.experts > 0) {
+    positive(m.top_k, "num_experts_per_tok");
+    positive(m.moe_intermediate, "moe_intermediate_size");
+    if (m.top_k > m.experts)
+      throw InputError(file + ": num_experts_per_tok (" + std::to_string(m.top_k) + ") exceeds the " + std::to_string(m.experts) + " experts");
+  }
+  for (size_t l = 0; l < m.layers.size(); ++l)
+    if (!m.moe_layer[l]) positive(m.dense_intermediate, "intermediate_size (a layer has a dense MLP)");
+  if (m.mtp_layers < 0) throw InputError(file + ": the MTP layer count must not be negative");
+  if (m.full.heads % m.full.kv_heads || (m.sliding.heads && m.sliding.heads % m.sliding.kv_heads))
     throw InputError(file + ": attention heads must be a multiple of the key/value heads");
   if (m.lin_key_heads && m.lin_value_heads % m.lin_key_heads)
     throw InputError(file + ": linear_num_value_heads must be a multiple of linear_num_key_heads");

@@ -74,10 +74,13 @@ std::vector<Request> ReadTrace(const std::string& path) {
       if (std::find(known.begin(), known.end(), key) == known.end())
         throw InputError(where + ":" + std::to_string(it->first.Mark().column + 1) + ": unknown key '" + key + "'" + NearestHint(key, known));
     }
+    // Bounded so input + output cannot overflow before the context check (a request longer
+    // than any context is refused there anyway).
+    constexpr int64_t kMaxLen = 1000000000;
     auto integer = [&](const char* key) {
       int64_t v = 0;
-      if (!n[key] || !YAML::convert<int64_t>::decode(n[key], v) || v < 1)
-        throw InputError(where + ": '" + key + "' must be a positive integer");
+      if (!n[key] || !YAML::convert<int64_t>::decode(n[key], v) || v < 1 || v > kMaxLen)
+        throw InputError(where + ": '" + key + "' must be an integer in [1, 1e9] tokens");
       return v;
     };
     r.input_len = integer("input_len");

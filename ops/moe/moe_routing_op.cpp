@@ -115,6 +115,8 @@ class MoeFinalizeRoutingOp : public Op {
   static int Shared(const ParamValues& p) { return p.Str("shared") == "none" ? 0 : p.Str("shared") == "plain" ? 1 : 2; }
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
     const int64_t T = p.Int("tokens"), k = p.Int("top_k"), H = p.Int("hidden");
+    if (k > p.Int("experts"))  // as moe_init_routing: k distinct experts per token
+      throw InputError("parameter 'top_k' (" + std::to_string(k) + ") exceeds 'experts' (" + std::to_string(p.Int("experts")) + ")");
     const DType dt = ParseDType(p.Str("dtype"));
     std::vector<TensorSpec> v = {{"expanded_y", {T * k, H}, dt},
                                  {"expanded_row_idx", {T * k}, DType::kInt32, TensorRole::kInput, true},

@@ -122,6 +122,8 @@ TEST(GroupedMatmul, W8A8TileNarrowerThanAnInt8RowIsAnInputError) {
 
 TEST(GroupedMatmul, KThatIsNotWhole32BytesIsAnInputError) {
   EXPECT_THROW(RunOp("grouped_matmul", {{"rows", "10"}, {"experts", "2"}, {"k", "24"}, {"n", "16"}}), InputError);
+  // Issue #15: fewer experts than top_k was a SIGFPE in moe_finalize_routing (its siblings said exit 2).
+  EXPECT_THROW(RunOp("moe_finalize_routing", {{"experts", "7"}}), InputError);
 }
 
 TEST(LmHeadArgmax, GreedyTokenIdsOfAShardAcrossChunks) {

@@ -12,6 +12,12 @@ TEST(RmsNorm, ZeroCentredWithResidualAtBf16Precision) {
   EXPECT_EQ(r.numerics.at("residual_out").max_abs_err, 0.0);
 }
 
+// Issue #15: eps=nan passed the range check and gave all-NaN output with "max_abs_err 0".
+TEST(RmsNorm, NanParametersAreRefused) {
+  EXPECT_THROW(RunOp("rms_norm", {{"eps", "nan"}}), InputError);
+  EXPECT_THROW(RunOp("rms_norm", {{"eps", "-nan"}}), InputError);
+}
+
 TEST(RmsNorm, Fp32PathWithoutResidual) {
   KernelRun r = RunOp("rms_norm", {{"tokens", "19"}, {"hidden", "300"}, {"dtype", "float32"}, {"residual", "0"}, {"eps", "1e-5"}});
   ExpectAccurate(r, kFp32Tol);

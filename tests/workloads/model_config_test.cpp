@@ -121,6 +121,32 @@ TEST(ModelConfig, AnUnsupportedTypeListsTheSupportedOnesAndAnUnknownRopeScalingI
   }
 }
 
+// Issue #15: a zero KV-head count crashed `model`, `validate` and `run` (SIGFPE); shapes every
+// executor divides by are checked when the config is read.
+TEST(ModelConfig, ZeroHeadsOrMoreTopKThanExpertsAreRefusedWhenRead) {
+  const std::string step = R"({"model_type": "step3p5", "hidden_size": 64, "num_hidden_layers": 4, "vocab_size": 10,
+    "num_attention_heads": 4, "num_attention_groups": 2, "sliding_window": 8, "moe_num_experts": 4, "moe_top_k": 2,
+    "moe_intermediate_size": 32, "intermediate_size": 64, "attention_other_setting": {"num_attention_groups": 0}})";
+  try {
+    ParseModelConfig(step, "s.json");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("sliding layers' key/value heads must be positive"));
+  }
+  try {
+    ParseModelConfig(R"({"model_type": "qwen3_moe", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10, "num_attention_heads": 4,
+      "intermediate_size": 96, "moe_intermediate_size": 32, "num_experts": 4, "num_experts_per_tok": 8})",
+                     "m.json");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("num_experts_per_tok (8) exceeds the 4 experts"));
+  }
+  EXPECT_THROW(ParseModelConfig(R"({"model_type": "qwen3", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10,
+    "num_attention_heads": 4, "head_dim": 0, "intermediate_size": 96})",
+                                "h.json"),
+               InputError);
+}
+
 TEST(ModelConfig, MissingKeyNamesFileLineAndNearestKey) {
   try {
     ParseModelConfig("{\n  \"model_type\": \"qwen3_next\",\n  \"hidden_sise\": 2048\n}\n", "bad.json");

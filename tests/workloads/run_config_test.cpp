@@ -111,5 +111,27 @@ TEST(Requests, TraceLinesAreCheckedWithTheirLineNumbers) {
   }
 }
 
+// Issue #15: yaml-cpp kept the first of two equal keys without a word.
+TEST(RunConfig, AKeyGivenTwiceIsRefusedAtTheSecond) {
+  try {
+    ParseRunConfig("model: m.json\ntp_size: 4\ntp_size: 2\n", "r.yaml");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("r.yaml:3:1: key 'tp_size' is given twice"));
+  }
+}
+
+// Issue #15: 2^63 - 1 input tokens wrapped input + output past the context check and hung the run.
+TEST(Requests, TraceLengthsThatWouldOverflowAreRefused) {
+  const std::string path = ::testing::TempDir() + "/huge.jsonl";
+  std::ofstream(path) << "{\"input_len\": 9223372036854775807, \"output_len\": 1}\n";
+  try {
+    ReadTrace(path);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("huge.jsonl:1: 'input_len' must be an integer in [1, 1e9]"));
+  }
+}
+
 }  // namespace
 }  // namespace npusim
