@@ -106,7 +106,7 @@ class KernelPrepare {
       const Chunk& ch = d.chunks[static_cast<size_t>(c)];
       const auto L = static_cast<uint32_t>(ch.len);
       ChunkScalars(d, gm_, ch, h, gs, bs);
-      CopyRowsIn(a, kkt[(c * d.H + j) * kChunk * kChunk], L, L, kChunk, kChunk);
+      CopyRowsIn(a, kkt[(c * d.HV + h) * kChunk * kChunk], L, L, kChunk, kChunk);
       for (uint32_t s = 0; s < L; ++s) negg.SetValue(s, -gs[s]);
       kernel_util::WaitScalarForVector();
       Sync<HardEvent::MTE2_V>();

@@ -87,7 +87,7 @@ class ChunkGatedDeltaRuleOp : public Op {
             {"has_initial_state", {B}, DType::kInt32, TensorRole::kInput, true},
             {"o", {T, HV, V}, bf, TensorRole::kOutput},
             {"G", {T, HV}, f32, ws, true},  // read by the scalar units of later stages
-            {"kkt", {NC, H, kChunk, kChunk}, f32, ws},
+            {"kkt", {NC, HV, kChunk, kChunk}, f32, ws},
             {"t_inv", {NC, HV, kChunk, kChunk}, bf, ws},
             {"kb", {NC, HV, kChunk, K}, bf, ws},
             {"vb", {NC, HV, kChunk, V}, bf, ws},
@@ -157,8 +157,14 @@ class ChunkGatedDeltaRuleOp : public Op {
       const auto L = static_cast<uint32_t>(ch.len);
       for (uint32_t j = 0; j < H; ++j) {
         const uint64_t k_at = static_cast<uint64_t>(ch.start) * H * K + j * K, cj = (static_cast<uint64_t>(c) * H + j) * C * C;
-        kkt.problems.push_back({g.k, g.k, g.kkt, k_at, k_at, cj, H * K, H * K, C, false, true, L, L, K});
         qk_qh.problems.push_back({g.q, g.k, g.qk, k_at, k_at, cj, H * K, H * K, C, false, true, L, L, K});
+      }
+      // K^ K^T per value head, as the production kernels compute it (beta and the decay are per
+      // value head; the measured kkt time scales with the value heads, calibration.md C1), though
+      // the G value heads of a key head get the same product.
+      for (uint32_t h = 0; h < HV; ++h) {
+        const uint64_t k_at = static_cast<uint64_t>(ch.start) * H * K + h / (HV / H) * K, ch_at = (static_cast<uint64_t>(c) * HV + h) * C * C;
+        kkt.problems.push_back({g.k, g.k, g.kkt, k_at, k_at, ch_at, H * K, H * K, C, false, true, L, L, K});
       }
       for (uint32_t h = 0; h < HV; ++h) {
         const uint64_t cu = static_cast<uint64_t>(c) * HV + h, q_at = static_cast<uint64_t>(ch.start) * H * K + h / (HV / H) * K;

@@ -3,7 +3,7 @@
 //
 // The op runs as the production NPU path does, one launch per stage:
 //   1 cumsum (AIV)      G = chunk-local cumsum of g                              -> G      fp32
-//   2 kkt (AIC)         K^ K^T per chunk and key head                            -> kkt    fp32
+//   2 kkt (AIC)         K^ K^T per chunk and value head (of its key head)        -> kkt    fp32
 //   3 prepare (AIV)     A = beta (K^K^T) exp(G_t - G_s), T = (I + A)^-1 (forward
 //                       substitution), Kb = K^ beta exp(G), Vb = V beta          -> T, Kb, Vb bf16
 //   4 wy_fast (AIC)     W = T Kb, U = T Vb                                       -> W, U   bf16
