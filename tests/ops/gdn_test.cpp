@@ -85,17 +85,19 @@ TEST(ChunkGatedDeltaRule, TransposedStateFaultDriftsWhenKEqualsVAndIsAShapeError
 
 // kkt is computed per value head, as the production kernels do: calibration.md C1 measures
 // 1.19 -> 2.33 ms from 16 to 32 value heads at 16 key heads. Twice the value heads over the same
-// key heads is twice the kkt problems (64 -> 128 over the AICs: about twice the waves).
+// 16 key heads writes twice the A tiles (the second read of each K tile mostly hits L2): about
+// 1.5x here, where computing per key head kept it level.
 TEST(ChunkGatedDeltaRule, KktWorkScalesWithTheValueHeads) {
   auto kkt_us = [](const char* heads) {
-    const KernelRun r = RunOp("chunk_gated_delta_rule", {{"requests", "2"}, {"tokens", "512"}, {"heads", heads}, {"key_heads", "4"}},
+    const KernelRun r = RunOp("chunk_gated_delta_rule",
+                              {{"requests", "8"}, {"tokens", "1024"}, {"heads", heads}, {"key_heads", "16"}, {"k_dim", "128"}, {"v_dim", "128"}},
                               "Ascend910B2", ModeChoice::kTimingOnly);
     EXPECT_EQ(r.status, "ok");
     for (const auto& [name, us] : r.launch_times)
       if (name.find(".kkt") != std::string::npos) return us;
     return 0.0;
   };
-  EXPECT_GT(kkt_us("8"), 1.5 * kkt_us("4"));
+  EXPECT_GT(kkt_us("32"), 1.3 * kkt_us("16"));
 }
 
 TEST(ChunkGatedDeltaRule, MegaIsOneLaunchWithTheSameNumbersAndNoOverheadBetweenStages) {
