@@ -256,6 +256,7 @@ std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const 
   std::string o;
   auto line = [&](const std::string& x) { o += x + "\n"; };
   const RankShapes& rs = s.shapes;
+  const bool recurrent = s.model.count(LayerKind::kLinearAttention) > 0;  // GDN layers: their kernels, state commit and state diffs
   line("- config: `" + s.run.file + "`, model `" + s.model.file + "` (" + s.model.model_type + ", " + std::to_string(s.model.layers.size()) +
        " layers), device " + s.device.soc);
   line("- parallel: tp " + std::to_string(s.plan.tp) + ", dp attention " + std::to_string(s.plan.dp) + " (attention TP " +
@@ -265,7 +266,7 @@ std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const 
                                        std::to_string(s.run.speculative_num_draft_tokens) + " draft tokens, accept rates " +
                                        s.run.speculative_accept_rates + " (timing-only)"
                                  : std::string("off")) +
-       (s.model.count(LayerKind::kLinearAttention) ? "; GDN decode " + s.run.gdn_decode_impl : std::string()) + "; graphs " +
+       (recurrent ? "; GDN decode " + s.run.gdn_decode_impl : std::string()) + "; graphs " +
        (s.run.Flag("disable_cuda_graph") ? std::string("off (eager)") : "for batch " + s.run.cuda_graph_bs));
   line("");
   line("| metric | mean | median | p90 | p99 |");
@@ -285,7 +286,7 @@ std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const 
        " ms; device busy " + F(100 * m.device_busy_share, 1) + " % of the run");
   if (s.run.Mtp())
     line("- MTP: accept length " + F(m.accept_length, 3) +
-         (s.model.count(LayerKind::kLinearAttention)
+         (recurrent
               ? "; state commit (move_intermediate_cache + conv_state_rollback) " + F(m.commit_ms_per_step, 3) + " ms per verify step, " +
                     F(100 * m.commit_share, 1) + " % of the decode round"
               : std::string("")));
@@ -303,7 +304,6 @@ std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const 
   }
   line("");
   if (f) {
-    const bool recurrent = s.model.count(LayerKind::kLinearAttention) > 0;
     line("Functional runs (every forward through the kernels" + std::string(s.run.fault == "none" ? "" : "; fault " + s.run.fault + " in the chunked and MTP runs") + "):");
     line("");
     const std::string chunk = s.run.chunked_prefill_size > 0 ? "chunked (" + std::to_string(s.run.chunked_prefill_size) + "-token chunks)" : "unchunked";

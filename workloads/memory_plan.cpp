@@ -111,9 +111,9 @@ MemoryPlan PlanMemory(const ModelConfig& m, const ParallelPlan& p, const DeviceC
     for (int64_t i = 0; i < m.mtp_layers; ++i)
       plan.mtp_weights += linear(2 * H, H, false) / p.tp + 2 * H * bf +
                           layer(m.sliding.heads ? LayerKind::kSlidingAttention : LayerKind::kFullAttention, m.experts > 0, false);
+  const RankShapes ds = o.eagle3_draft ? ShapesPerRank(*o.eagle3_draft, p) : RankShapes{};
   if (o.eagle3_draft) {  // the EAGLE3 draft, split like the target (its embedding is the target's)
     const ModelConfig& dm = *o.eagle3_draft;
-    const RankShapes ds = ShapesPerRank(dm, p);
     const int64_t Hd = dm.hidden, D = dm.full.head_dim, in = dm.attn_input_width();
     const int64_t vocab_ranks = p.dp_lm_head ? ds.attn_tp : p.tp;
     plan.mtp_weights = (in * (ds.q_heads + 2 * ds.kv_heads) * D + ds.q_heads * D * Hd) * bf + 3 * Hd * ds.dense_intermediate * bf +
@@ -134,7 +134,7 @@ MemoryPlan PlanMemory(const ModelConfig& m, const ParallelPlan& p, const DeviceC
   plan.kv_per_token = m.count(LayerKind::kFullAttention) * 2 * s.kv_heads * m.full.head_dim * bf;
   // SGLang gives the EAGLE3 draft a KV pool of as many tokens as the target's. (The NEXTN layer's
   // own KV is not counted yet.)
-  if (o.eagle3_draft) plan.kv_per_token += 2 * ShapesPerRank(*o.eagle3_draft, p).kv_heads * o.eagle3_draft->full.head_dim * bf;
+  if (o.eagle3_draft) plan.kv_per_token += 2 * ds.kv_heads * o.eagle3_draft->full.head_dim * bf;
   plan.swa_kv_per_request = m.count(LayerKind::kSlidingAttention) * 2 * s.swa_kv_heads * m.sliding.head_dim * bf * m.sliding_window;
 
   const int64_t fixed = plan.weights + plan.mtp_weights + plan.workspace + plan.mamba_pool +

@@ -118,6 +118,7 @@ void ReadQwen(const Reader& r, ModelConfig& m, int64_t n_layers) {
   m.qk_norm = true;
   m.tied_embeddings = r.Opt<bool>("tie_word_embeddings", false);
   m.full.heads = r.Req<int64_t>("num_attention_heads");
+  RequirePositive(r, "num_attention_heads", m.full.heads);  // head_dim's default divides by it
   m.full.kv_heads = r.Req<int64_t>("num_key_value_heads");
   m.full.head_dim = r.Opt<int64_t>("head_dim", m.hidden / m.full.heads);
   const Reader rope(r.Has("rope_parameters") ? r.Get("rope_parameters") : r.node(), r.file(), "rope_parameters");
@@ -246,7 +247,8 @@ void ReadAttentionOnly(const Reader& r, ModelConfig& m, int64_t n_layers) {
     if (n_layers != 1) throw InputError(Where(r.file(), r.Get("num_hidden_layers")) + ": an EAGLE3 draft model has one decoder layer");
     m.draft_vocab = r.Opt<int64_t>("draft_vocab_size", m.vocab);
     m.target_hidden = r.Opt<int64_t>("target_hidden_size", m.hidden);
-    RequirePositive(r, "hidden_size", m.draft_vocab);
+    if (r.Has("draft_vocab_size")) RequirePositive(r, "draft_vocab_size", m.draft_vocab);
+    if (r.Has("target_hidden_size")) RequirePositive(r, "target_hidden_size", m.target_hidden);
   }
 }
 

@@ -31,8 +31,8 @@ const char* ForwardKindName(ForwardKind k) {
 std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p, const StepShape& o) {
   const RankShapes s = ShapesPerRank(m, p);
   const int64_t B = o.batch, L = o.tokens, T = B * L, H = m.hidden;
-  const bool decode = L == 1 || o.verify;
-  const bool int8 = o.quant != WeightQuant::kNone;  // every linear layer int8 (experts int4 with W4A8)  // the recurrent kernels: one token, or d in verify mode
+  const bool decode = L == 1 || o.verify;  // the recurrent kernels: one token, or d in verify mode
+  const bool int8 = o.quant != WeightQuant::kNone;  // every linear layer int8 (experts int4 with W4A8)
   std::vector<KernelCall> calls;
   auto add = [&](const std::string& where, int64_t count, const std::string& op, Kvs kv) {
     if (count > 0) calls.push_back({op, std::move(kv), count, where});
@@ -181,34 +181,41 @@ std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p,
   return calls;
 }
 
+namespace {
+
+// A draft forward: the step graph of a one-layer model, unquantised (drafts are served
+// unquantised, kernels.md §7.4), never in verify mode (tokens > 1: the extend over the prompt or
+// the accepted tokens), with `fc` (an m x k -> n matmul) before the layer or after it; every
+// call labelled "draft".
+std::vector<KernelCall> DraftForward(const ModelConfig& one, const ParallelPlan& p, const StepShape& o, int64_t fc_k, bool fc_first) {
+  StepShape s = o;
+  s.verify = false;
+  s.quant = WeightQuant::kNone;
+  std::vector<KernelCall> calls = StepKernels(one, p, s);
+  if (fc_k > 0) {
+    const KernelCall fc{"matmul", {{"m", S(o.batch * o.tokens)}, {"k", S(fc_k)}, {"n", S(one.hidden)}}, 1, "draft"};
+    calls.insert(fc_first ? std::find_if(calls.begin(), calls.end(), [](const KernelCall& c) { return c.where != "head"; }) : calls.end(), fc);
+  }
+  for (KernelCall& c : calls) c.where = "draft";
+  return calls;
+}
+
+}  // namespace
+
 std::vector<KernelCall> DraftStepKernels(const ModelConfig& m, const ParallelPlan& p, const StepShape& o) {
-  // The draft layer is one decoder layer of the model's attention kind with its MLP: reuse the
-  // step graph of a one-layer model whose layer is that kind, then add the fc.
+  // The draft layer is one decoder layer of the model's attention kind with its MLP, then the fc
+  // over [embedding | hidden].
   ModelConfig one = m;
   one.layers = {m.sliding.heads ? LayerKind::kSlidingAttention : LayerKind::kFullAttention};
   one.moe_layer = {!m.moe_layer.empty() && m.moe_layer.back()};  // the MLP kind of the decoder's last layer
-  StepShape s = o;  // tokens > 1: the draft layer's extend over the prompt (or the accepted tokens)
-  s.verify = false;
-  s.quant = WeightQuant::kNone;  // the MTP draft layer stays unquantised (kernels.md §7.4)
-  std::vector<KernelCall> calls = StepKernels(one, p, s);
-  calls.push_back({"matmul", {{"m", std::to_string(o.batch * o.tokens)}, {"k", std::to_string(2 * m.hidden)}, {"n", std::to_string(m.hidden)}}, 1, "draft"});
-  for (KernelCall& c : calls) c.where = "draft";
-  return calls;
+  return DraftForward(one, p, o, 2 * m.hidden, false);
 }
 
 std::vector<KernelCall> Eagle3DraftKernels(const ModelConfig& d, const ParallelPlan& p, const StepShape& o) {
   ModelConfig one = d;
   one.vocab = d.draft_vocab;  // the lm_head's rows; the embedding gather does not depend on them
-  StepShape s = o;
-  s.verify = false;
-  s.quant = WeightQuant::kNone;  // drafts served unquantised
-  std::vector<KernelCall> calls = StepKernels(one, p, s);
-  if (o.tokens > 1) {  // the target's low / middle / high hidden states, concatenated, folded to one
-    auto layer = std::find_if(calls.begin(), calls.end(), [](const KernelCall& c) { return c.where != "head"; });
-    calls.insert(layer, {"matmul", {{"m", S(o.batch * o.tokens)}, {"k", S(3 * d.target_hidden)}, {"n", S(d.hidden)}}, 1, "draft"});
-  }
-  for (KernelCall& c : calls) c.where = "draft";
-  return calls;
+  // The extend over the target's tokens first folds its low / middle / high hidden states.
+  return DraftForward(one, p, o, o.tokens > 1 ? 3 * d.target_hidden : 0, true);
 }
 
 KernelProfile ProfileOf(const KernelRun& r, const DeviceConfig& d) {

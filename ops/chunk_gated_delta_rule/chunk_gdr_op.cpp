@@ -159,15 +159,12 @@ class ChunkGatedDeltaRuleOp : public Op {
         const uint64_t k_at = static_cast<uint64_t>(ch.start) * H * K + j * K, cj = (static_cast<uint64_t>(c) * H + j) * C * C;
         qk_qh.problems.push_back({g.q, g.k, g.qk, k_at, k_at, cj, H * K, H * K, C, false, true, L, L, K});
       }
-      // K^ K^T per value head, as the production kernels compute it (beta and the decay are per
-      // value head; the measured kkt time scales with the value heads, calibration.md C1), though
-      // the G value heads of a key head get the same product.
-      for (uint32_t h = 0; h < HV; ++h) {
-        const uint64_t k_at = static_cast<uint64_t>(ch.start) * H * K + h / (HV / H) * K, ch_at = (static_cast<uint64_t>(c) * HV + h) * C * C;
-        kkt.problems.push_back({g.k, g.k, g.kkt, k_at, k_at, ch_at, H * K, H * K, C, false, true, L, L, K});
-      }
       for (uint32_t h = 0; h < HV; ++h) {
         const uint64_t cu = static_cast<uint64_t>(c) * HV + h, q_at = static_cast<uint64_t>(ch.start) * H * K + h / (HV / H) * K;
+        // K^ K^T per value head, as the production kernels compute it (beta and the decay are per
+        // value head; the measured kkt time scales with the value heads, calibration.md C1), though
+        // the G value heads of a key head get the same product. q_at is also this head's k row.
+        kkt.problems.push_back({g.k, g.k, g.kkt, q_at, q_at, cu * C * C, H * K, H * K, C, false, true, L, L, K});
         // C = 64: T and P have zero columns beyond the chunk, Kb/Vb/V_new zero rows.
         wy.problems.push_back({g.tm, g.kb, g.w, cu * C * C, cu * C * K, cu * C * K, C, K, K, false, false, L, K, C});
         wy.problems.push_back({g.tm, g.vb, g.u, cu * C * C, cu * C * V, cu * C * V, C, V, V, false, false, L, V, C});

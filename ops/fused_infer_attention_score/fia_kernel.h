@@ -35,7 +35,7 @@ template <class T>
 void StoreRows(const GlobalTensor<T>& out, const Dims& d, int64_t req, int64_t q_row0, int64_t head0, bool packed, int64_t r0, uint32_t rows,
                const LocalTensor<T>& src) {
   const auto D = static_cast<uint32_t>(d.D);
-  const int64_t G = d.Nq / d.Nkv;
+  const int64_t G = d.G();
   for (uint32_t r = 0; r < rows;) {
     const int64_t row = r0 + r;
     const uint32_t n = packed ? static_cast<uint32_t>(std::min<int64_t>(rows - r, G - row % G)) : rows - r;
@@ -93,10 +93,7 @@ class KernelFia {
   // Row geometry of a unit: query index and head of row `r`, and the row stride in q / out.
   int64_t QIndex(const Unit& u, int64_t r) const { return RowQuery(*d_, u.q_row0, u.heads_packed, r); }
   uint64_t RowStride(const Unit& u) const { return static_cast<uint64_t>(u.heads_packed ? d_->D : d_->Nq * d_->D); }
-  uint64_t RowOffset(const Unit& u) const {
-    const Request& r = d_->reqs[static_cast<size_t>(u.req)];
-    return static_cast<uint64_t>(((r.q_start + u.q_row0) * d_->Nq + u.head0) * d_->D);
-  }
+  uint64_t RowOffset(const Unit& u) const { return static_cast<uint64_t>(RowElement(*d_, u.req, u.q_row0, u.head0, u.heads_packed, 0)); }
   uint64_t KvOffset(const Unit& u, int64_t p) const {  // row 0 of page p for this unit's KV head
     const int64_t page = bt_.GetValue(u.req * d_->max_blocks + p);
     return static_cast<uint64_t>((page * kPage * d_->Nkv + u.kv_head) * d_->D);
@@ -112,7 +109,7 @@ class KernelFia {
     auto scores = [&](size_t k) {  // S = Q K^T of page k
       const uint64_t ws = Slot(k);
       cube_util::Operand<T> q{q_[RowOffset(u)], RowStride(u), false};
-      if (u.heads_packed) q.block_rows = static_cast<uint32_t>(d_->Nq / d_->Nkv), q.block_ld = static_cast<uint64_t>(d_->Nq * d_->D);
+      if (u.heads_packed) q.block_rows = static_cast<uint32_t>(d_->G()), q.block_ld = static_cast<uint64_t>(d_->Nq * d_->D);
       cube_.Compute(q, {k_[KvOffset(u, pages[k])], ld_kv, true}, m, kPage, D);
       cube_.Store(ws_s_[ws * kPage], kPage, QuantMode_t::NoQuant);
       CrossCoreSetFlag<2, PIPE_FIX>(kSReady);

@@ -108,7 +108,7 @@ class FiaOp : public Op {
     v.push_back({"ws_p", {2 * kMaxGroups * fia::kMaxRows, kPage}, bf, ws});
     v.push_back({"ws_pv", {2 * kMaxGroups * fia::kMaxRows, D}, DType::kFloat32, ws});
     // Split-KV slots, sized for the most splits these shapes can take (fia_tiling.h).
-    const int64_t per_unit = std::max<int64_t>(1, fia::kMaxRows / std::max<int64_t>(1, Nq / Nkv));  // tokens per packed unit (BuildUnits)
+    const int64_t per_unit = fia::TokensPerPackedUnit(Nq / Nkv);
     const int64_t packed_units = (s.S < 16 && Nq / Nkv > 1) ? s.B * Nkv * ((s.S + per_unit - 1) / per_unit) : 0;
     const int64_t parts = fia::MaxParts(packed_units, s.max_blocks, kMaxGroups);
     if (parts > 0) {

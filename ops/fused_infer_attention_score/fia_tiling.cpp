@@ -99,7 +99,7 @@ void BuildUnits(Dims& d, int64_t cores) {
         for (int64_t q0 = 0; q0 < r.q_len; q0 += kMaxRows)
           d.units.push_back({static_cast<int64_t>(b), h / G, q0, std::min(kMaxRows, r.q_len - q0), h, false});
     } else {
-      const int64_t per = std::max<int64_t>(1, kMaxRows / G);  // tokens per unit
+      const int64_t per = TokensPerPackedUnit(G);
       for (int64_t j = 0; j < d.Nkv; ++j)
         for (int64_t i = 0; i < r.q_len; i += per) {
           Unit u{static_cast<int64_t>(b), j, i, std::min(per, r.q_len - i) * G, j * G, true};

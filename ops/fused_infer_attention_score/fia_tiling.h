@@ -14,6 +14,7 @@
 // the cores.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -63,13 +64,17 @@ struct Dims {
   std::vector<Unit> units;
   std::vector<Merge> merges;  // split-KV only
   int64_t parts = 0;          // partial-result slots in use
+  int64_t G() const { return Nq / Nkv; }  // query heads per KV head
 };
+
+// Tokens whose G heads one packed (decode / verify) unit holds: as many as fit kMaxRows rows.
+inline int64_t TokensPerPackedUnit(int64_t G) { return std::max<int64_t>(1, kMaxRows / std::max<int64_t>(1, G)); }
 
 // Query index (within its request) and element offset in q / out of row `row` of a unit (or a
 // merge) whose rows start at query q_row0, head head0: packed rows are token-major, G heads each.
-inline int64_t RowQuery(const Dims& d, int64_t q_row0, bool packed, int64_t row) { return q_row0 + (packed ? row / (d.Nq / d.Nkv) : row); }
+inline int64_t RowQuery(const Dims& d, int64_t q_row0, bool packed, int64_t row) { return q_row0 + (packed ? row / d.G() : row); }
 inline int64_t RowElement(const Dims& d, int64_t req, int64_t q_row0, int64_t head0, bool packed, int64_t row) {
-  const int64_t head = head0 + (packed ? row % (d.Nq / d.Nkv) : 0);
+  const int64_t head = head0 + (packed ? row % d.G() : 0);
   return ((d.reqs[static_cast<size_t>(req)].q_start + RowQuery(d, q_row0, packed, row)) * d.Nq + head) * d.D;
 }
 

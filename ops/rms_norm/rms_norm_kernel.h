@@ -202,12 +202,7 @@ class KernelRmsNorm {
     LocalTensor<float> red = red_.Get<float>();
     for (uint32_t r = 0; r < rows; ++r) {
       Cast(xf, x[r * stride], CAST_NONE, cols);
-      if (t_.residual) {  // the sum is rounded to the activation dtype: it is the next residual
-        Cast(tmp, res[r * stride], CAST_NONE, cols);
-        Add(xf, xf, tmp, cols);
-        Cast(resOut[r * stride], xf, CAST_RINT, cols);
-        Cast(xf, resOut[r * stride], CAST_NONE, cols);
-      }
+      if (t_.residual) AddResidual(xf, res[r * stride], resOut[r * stride], tmp, cols);
       Mul(tmp, xf, xf, cols);
       ReduceSum(red, tmp, tmp2, cols);
       kernel_util::WaitVectorForScalar();

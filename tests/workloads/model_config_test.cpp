@@ -145,6 +145,23 @@ TEST(ModelConfig, ZeroHeadsOrMoreTopKThanExpertsAreRefusedWhenRead) {
     "num_attention_heads": 4, "head_dim": 0, "intermediate_size": 96})",
                                 "h.json"),
                InputError);
+  // head_dim's default divides by the head count (qwen3_next / qwen3_5 too).
+  try {
+    ParseModelConfig(R"({"model_type": "qwen3_next", "hidden_size": 64, "num_hidden_layers": 4, "vocab_size": 10,
+      "num_attention_heads": 0, "num_key_value_heads": 1})",
+                     "n.json");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("'num_attention_heads' must be positive"));
+  }
+  try {
+    ParseModelConfig(R"({"model_type": "llama", "architectures": ["LlamaForCausalLMEagle3"], "hidden_size": 64, "num_hidden_layers": 1,
+      "vocab_size": 10, "num_attention_heads": 4, "intermediate_size": 96, "draft_vocab_size": 0})",
+                     "d.json");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("'draft_vocab_size' must be positive"));
+  }
 }
 
 TEST(ModelConfig, MissingKeyNamesFileLineAndNearestKey) {
