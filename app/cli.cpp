@@ -315,7 +315,7 @@ int Model(const std::vector<std::string>& argv) {
   // One MTP round (NEXTN, topk 1): d - 1 draft steps, then the target verifies d tokens.
   StepShape verify = step;
   verify.tokens = mo.draft_tokens;
-  verify.verify = true;
+  verify.kind = ForwardKind::kVerify;
   const StepTime draft = TimeCalls(DraftStepKernels(m, plan, step), device), ver = TimeStep(m, plan, device, verify);
   const double round = static_cast<double>(mo.draft_tokens - 1) * draft.total_us + ver.total_us;
   std::printf("MTP round  d = %lld: %lld draft steps x %.3f ms + verify and commit %.3f ms = %.3f ms for 1 to %lld tokens per request\n",

@@ -1,5 +1,6 @@
-// A reduced hybrid model run functionally, one rank, every layer through the kernel set: the same
-// kernels that time a step compute its numbers here (embedding, RMSNorms, cube matmuls, the GDN
+// A reduced hybrid model run functionally, one rank, every layer through the kernel set: the
+// functional executor of the layer graph (layer_graph.h), so the launches that time a step
+// compute its numbers here (embedding, RMSNorms, cube matmuls, the GDN
 // conv / gating / L2 norms / chunked or recurrent delta rule / gated norm, attention with QK
 // norm, partial RoPE, paged FIA and the output gate, SwiGLU MLP, lm_head + argmax; for MTP
 // verify the recurrent kernels in verify mode, then move_intermediate_cache and
@@ -21,6 +22,7 @@
 
 #include "devices/device_config.h"
 #include "ops/op.h"
+#include "workloads/layer_graph.h"
 #include "workloads/model_config.h"
 
 namespace npusim {
@@ -71,53 +73,32 @@ class FunctionalModel {
 
   const std::map<std::string, double>& kernel_errors() const { return errors_; }
   const std::map<std::string, int64_t>& kernel_calls() const { return calls_; }
+  // Every launch the graph emitted that the step graph times, "block:op", in order (the
+  // functional forward and the timed step walk the same graph; tests compare the two).
+  const std::vector<std::string>& timed_launches() const { return timed_; }
   const ModelConfig& config() const { return m_; }
 
  private:
-  struct Layer {
-    Tensor in_norm, post_norm;
-    // GDN
-    Tensor w_qkvz, w_ba, conv_w, a_log, dt_bias, gdn_norm, w_out;
-    Tensor conv_pool, ssm_pool, intermediate;  // intermediate: [B*d, HV, ...] of the last verify
-    Tensor conv_before_verify;
-    // attention (sliding: window attention; w_g: Step-3.5's head-wise gate projection)
-    bool sliding = false;
-    Tensor w_q, w_k, w_v, w_o, w_g, q_norm, k_norm;
-    Tensor b_q, b_k, b_v;  // Qwen2's q/k/v bias
-    std::vector<std::vector<double>> k_cache, v_cache;  // per slot: tokens x (Nkv * D), bf16 values
-    // MLP (limit > 0: Step-3.5's clamped SwiGLU), or MoE: router, experts [E, ...], shared expert
-    Tensor w_gu, w_down;
-    double limit = 0;
-    bool moe = false;
-    Tensor w_router, router_bias, w_egu, w_edown, w_sgu, w_sdown, w_sg;
-  };
-  Tensor Call(const std::string& op, const std::vector<std::pair<std::string, std::string>>& params, TensorMap inputs,
-              const std::string& output, TensorMap* all_outputs = nullptr);
-  Tensor Matmul(const Tensor& x, const Tensor& w);
-  // y + bias on every row (the bias broadcast on the host, added by the add kernel).
-  Tensor AddBias(const Tensor& y, const Tensor& bias);
-  Tensor Norm(const Tensor& x, const Tensor& w, int64_t rows, int64_t hidden, const Tensor* residual, Tensor* residual_out);
-  Tensor Gdn(Layer& L, const Tensor& x, const std::vector<Entry>& batch, bool decode, bool verify);
-  Tensor Attention(Layer& L, const Tensor& x, const std::vector<Entry>& batch, bool sample_all);
-  Tensor Mlp(Layer& L, const Tensor& x);
-  Tensor Moe(Layer& L, const Tensor& x);
-  Tensor Swiglu(const Layer& L, const Tensor& x, int64_t rows, int64_t inter);
-  void TransposeStoredStates(Layer& L, const std::vector<int64_t>& slots);
-  Output Forward(const std::vector<Entry>& batch, bool decode, bool verify);
+  class Executor;
+  Output Forward(const std::vector<Entry>& batch, ForwardKind kind);
+  ForwardBatch Batch(const std::vector<Entry>& batch, ForwardKind kind) const;
+  GraphOptions Options() const;
   Tensor Weight(const std::string& name, Shape shape, double scale);
-  std::vector<double> SlotOf(Tensor Layer::*pool, int64_t slot) const;
+  std::vector<double> SlotOf(Tensor LayerTensors::*pool, int64_t slot) const;
+  void TransposeStoredStates(LayerTensors& L, const std::vector<int64_t>& slots);
 
   ModelConfig m_;
   DeviceConfig d_;
   FunctionalOptions o_;
   uint64_t draw_ = 0;
   Tensor embed_, final_norm_, lm_head_;
-  std::vector<Layer> layers_;
+  std::vector<LayerSpec> specs_;
+  std::vector<LayerTensors> layers_;
   // MTP draft layer: fc over [norm(embedding) | norm(hidden)], one attention + MLP layer.
-  Tensor draft_fc_, draft_norm_e_, draft_norm_h_, draft_final_norm_;
-  Layer draft_;
+  LayerGraph::DraftTensors draft_;
   std::map<std::string, double> errors_;
   std::map<std::string, int64_t> calls_;
+  std::vector<std::string> timed_;
 };
 
 }  // namespace npusim

@@ -318,10 +318,8 @@ class Engine {
         for (int64_t i = 0; i < s_.run.speculative_num_steps; ++i) out.push_back(f);
         f.kind = ForwardKind::kVerify;
         f.shape.tokens = s_.run.speculative_num_draft_tokens;
-        f.shape.verify = true;
         out.push_back(f);
         f.kind = ForwardKind::kDraftExtend;
-        f.shape.verify = false;
         out.push_back(f);
       }
     }
@@ -334,9 +332,11 @@ class Engine {
     if (it != memo_.end()) return it->second;
     Forward fw;
     const bool draft = IsDraft(pf.kind);
-    fw.calls = !draft               ? StepKernels(s_.model, s_.plan, pf.shape)
-               : s_.eagle3_draft ? Eagle3DraftKernels(*s_.eagle3_draft, s_.plan, pf.shape)
-                                 : DraftStepKernels(s_.model, s_.plan, pf.shape);
+    StepShape shape = pf.shape;
+    shape.kind = pf.kind;
+    fw.calls = !draft               ? StepKernels(s_.model, s_.plan, shape, &fw.order)
+               : s_.eagle3_draft ? Eagle3DraftKernels(*s_.eagle3_draft, s_.plan, shape, &fw.order)
+                                 : DraftStepKernels(s_.model, s_.plan, shape, &fw.order);
     try {
       fw.profiles = timer_.Time(fw.calls);
       for (const KernelProfile& p : fw.profiles) fw.call_us.push_back(p.us);
@@ -345,7 +345,6 @@ class Engine {
                                        FormatNumber(std::round(step_.start_us) / 1e3) + " ms: the " + ForwardKindName(pf.kind) + " forward (" + key +
                                        ")" + (pf.kind == ForwardKind::kVerify && !verified_ ? ", the run's first verify" : ""));
     }
-    fw.order = IssueOrder(s_.model, fw.calls);
     fw.layers = draft ? 1 : static_cast<int64_t>(s_.model.layers.size());
     for (int c : fw.order) fw.device_launches += fw.profiles[static_cast<size_t>(c)].launches;
     for (int c : fw.order) fw.device_us += fw.call_us[static_cast<size_t>(c)];

@@ -186,37 +186,4 @@ std::string RunInChildProcess(const std::function<std::string()>& work) {
   ThrowChildFailure(f, "child process died (status " + std::to_string(status) + ")");
 }
 
-std::vector<int> IssueOrder(const ModelConfig& m, const std::vector<KernelCall>& calls) {
-  std::vector<int> order;
-  size_t first_layer = 0;
-  while (first_layer < calls.size() && calls[first_layer].where == "head") order.push_back(static_cast<int>(first_layer++));
-  auto per_layer = [&](const std::string& where, int64_t layers) {
-    std::vector<std::pair<int, int64_t>> out;
-    for (size_t i = first_layer; i < calls.size(); ++i)
-      if (calls[i].where == where) out.push_back({static_cast<int>(i), layers > 0 ? calls[i].count / layers : 0});
-    return out;
-  };
-  int64_t moe_layers = 0;
-  for (bool b : m.moe_layer) moe_layers += b;
-  const auto gdn = per_layer("gdn", m.count(LayerKind::kLinearAttention));
-  const auto full = per_layer("attention", m.count(LayerKind::kFullAttention));
-  const auto swa = per_layer("sliding", m.count(LayerKind::kSlidingAttention));
-  const auto moe = per_layer("moe", moe_layers);
-  const auto dense = per_layer("dense", static_cast<int64_t>(m.layers.size()) - moe_layers);
-  auto emit = [&](const std::vector<std::pair<int, int64_t>>& v) {
-    for (const auto& [i, n] : v)
-      for (int64_t k = 0; k < n; ++k) order.push_back(i);
-  };
-  for (size_t l = 0; l < m.layers.size(); ++l) {
-    emit(m.layers[l] == LayerKind::kLinearAttention ? gdn : m.layers[l] == LayerKind::kFullAttention ? full : swa);
-    emit(l < m.moe_layer.size() && m.moe_layer[l] ? moe : dense);
-  }
-  for (size_t i = first_layer; i < calls.size(); ++i) {
-    const std::string& w = calls[i].where;
-    if (w == "gdn" || w == "attention" || w == "sliding" || w == "moe" || w == "dense") continue;
-    for (int64_t k = 0; k < calls[i].count; ++k) order.push_back(static_cast<int>(i));
-  }
-  return order;
-}
-
 }  // namespace npusim

@@ -69,9 +69,5 @@ struct Forward {
   double device_us = 0;
 };
 
-// Orders a step's calls layer by layer: the head calls before the first layer, then per decoder
-// layer its mixer's calls (count / layers of that kind launches each) and its MLP's, then the
-// rest (lm_head, verify, commit, draft).
-std::vector<int> IssueOrder(const ModelConfig& m, const std::vector<KernelCall>& calls);
 
 }  // namespace npusim

@@ -1,10 +1,9 @@
-// The kernels one rank launches for one forward step of a model over `batch` requests of
-// `tokens` new tokens each after `prefix` cached ones: decode (tokens = 1: conv update + the
-// recurrent GDN kernel, attention over the context) or prefill/extend (tokens > 1: gating, L2
-// norms, varlen conv and the chunked GDN pipeline, causal attention with the prefix). The
-// per-layer graph of kernel-set launches at per-rank shapes, and its device time from the
-// kernel simulator (memoised by shape). The serving engine (issue #4) builds on this; host
-// launch cost, graph capture, DP attention and EP all-to-all are not in it yet.
+// The timing executor of the layer graph (layer_graph.h): the kernels one rank launches for one
+// forward step of a model over `batch` requests of `tokens` new tokens each after `prefix`
+// cached ones — decode (tokens = 1), prefill / extend, MTP verify, or a draft forward — at
+// per-rank shapes, the layers' identical launches merged into counted calls, and the step's
+// device time from the kernel simulator (memoised by shape). Host costs are the serving
+// engine's (step_cost.h, serving.h).
 #pragma once
 
 #include <array>
@@ -16,6 +15,7 @@
 #include "devices/device_config.h"
 #include "devices/instr.h"
 #include "ops/runner.h"
+#include "workloads/layer_graph.h"
 #include "workloads/memory_plan.h"
 #include "workloads/model_config.h"
 
@@ -25,19 +25,16 @@ struct KernelCall {
   std::string op;
   std::vector<std::pair<std::string, std::string>> params;
   int64_t count = 1;  // launches per step (layers of this kind)
-  std::string where;  // "gdn", "attention", "sliding", "moe", "dense", "head"
+  std::string where;  // BlockName: "gdn", "attention", "sliding", "moe", "dense", "head", "commit", "draft"
   // The host reads this launch's result before it can issue the next one when the forward runs
   // eagerly (DeepEP's normal-mode dispatch: the receive counts size the next buffers).
   bool host_reads_result = false;
 };
 
-// What a forward computes: a prefill / extend chunk, one decode token, the MTP target's verify of
-// the draft tokens, one draft step, or the draft layer's extend over the accepted tokens.
-enum class ForwardKind { kPrefill, kDecode, kVerify, kDraft, kDraftExtend };
-const char* ForwardKindName(ForwardKind k);  // "prefill", "decode", "verify", "draft", "draft_extend"
-inline bool IsDraft(ForwardKind k) { return k == ForwardKind::kDraft || k == ForwardKind::kDraftExtend; }
-
 struct StepShape {
+  ForwardKind kind = ForwardKind::kDecode;  // kVerify: the recurrent kernels in verify mode, logits for
+                                            // every token, greedy acceptance, state commit; otherwise
+                                            // tokens = 1 is a decode and more a prefill / extend
   int64_t batch = 24;       // requests in the step on this rank
   int64_t tokens = 1;       // new tokens per request (1 = decode)
   int64_t prefix = 4095;    // tokens already cached per request
@@ -47,19 +44,20 @@ struct StepShape {
   // Weights: bf16; W8A8 (linear layers and experts as dynamic_quant + int8 GEMMs); or W4A8
   // (the routed experts int4, the rest as W8A8).
   WeightQuant quant = WeightQuant::kNone;
-  bool verify = false;      // MTP target verify of `tokens` = d draft tokens: the recurrent kernels in
-                            // verify mode, logits for every token, greedy acceptance, state commit
+  bool verify() const { return kind == ForwardKind::kVerify; }
 };
 
 // One MTP draft step (NEXTN): the draft layer (fc over [embedding | hidden], one decoder layer)
 // and its lm_head for `batch` tokens.
-std::vector<KernelCall> DraftStepKernels(const ModelConfig& m, const ParallelPlan& p, const StepShape& o);
+std::vector<KernelCall> DraftStepKernels(const ModelConfig& m, const ParallelPlan& p, const StepShape& o, std::vector<int>* order = nullptr);
 // One forward of an EAGLE3 draft model `d` (ModelConfig::eagle3) for `batch` x `tokens`: its
 // decoder layer and draft-vocabulary lm_head, and with tokens > 1 (the draft extend over the
 // target's accepted tokens) the fc over the target's three captured hidden states first.
-std::vector<KernelCall> Eagle3DraftKernels(const ModelConfig& d, const ParallelPlan& p, const StepShape& o);
+std::vector<KernelCall> Eagle3DraftKernels(const ModelConfig& d, const ParallelPlan& p, const StepShape& o, std::vector<int>* order = nullptr);
 
-std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p, const StepShape& o);
+// The step's calls; `order`, if given, gets the host's issue order of every launch (layer by layer,
+// as the graph emits them) as indices into the calls.
+std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p, const StepShape& o, std::vector<int>* order = nullptr);
 
 // What one launch of a kernel call did: its time and where the time went, for the reports'
 // per-kernel pipe utilisation and roofline position.

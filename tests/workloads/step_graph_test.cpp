@@ -162,7 +162,7 @@ TEST(StepGraph, MtpVerifyCommitsTheAcceptedStateAndS1OverflowsOnA3) {
   const ModelConfig m = Shipped("qwen3-next-80b-a3b.json");
   StepShape v;
   v.tokens = 4;
-  v.verify = true;
+  v.kind = ForwardKind::kVerify;
   const std::vector<KernelCall> calls = StepKernels(m, {16, 1, 1}, v);
   EXPECT_EQ(Launches(calls, "verify_greedy"), 1);
   EXPECT_EQ(Launches(calls, "move_intermediate_cache"), 1);  // all 36 GDN layers in one launch
