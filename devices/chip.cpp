@@ -656,10 +656,10 @@ LaunchResult Chip::Launch(const KernelLaunch& k) {
   s.aborted = false;
   s.failure.reset();
   s.input_failure.reset();
-  s.memory.ResetCounters();
-  s.links.Reset();
   s.cube_flops = s.cube_ideal_cycles = s.vector_ideal_cycles = 0;
   const uint64_t launch_cycle = NowCycles();
+  s.memory.ResetCounters(launch_cycle);
+  s.links.Reset(launch_cycle);
   s.start_cycle = launch_cycle + s.cfg.NsToCycles(((k.same_kernel ? 0.0 : s.cfg.launch_overhead_us) + k.start_delay_us) * 1e3);
 
   const int64_t cores_of_unit = k.core_type == CoreType::kAiv ? s.cfg.aiv_count : s.cfg.aic_count;

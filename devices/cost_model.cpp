@@ -120,7 +120,7 @@ uint64_t SharedMemory::Transfer(uint64_t start, const GmSpan& span, uint64_t byt
   // launch, however often it is rewritten (a workspace slot reused by every loop iteration).
   const uint64_t hbm_bytes = (write ? dirtied : missed) * kGranule;
   if (!write) l2_hit_bytes_ += std::min(hit, bytes);
-  double s = static_cast<double>(start);
+  const double s = static_cast<double>(start - origin_);
   double hbm_done = s;  // an all-hit read does not wait for HBM
   if (hbm_bytes > 0) {
     hbm_free_ = std::max(s, hbm_free_) + static_cast<double>(hbm_bytes) / hbm_bpc_;
@@ -129,7 +129,7 @@ uint64_t SharedMemory::Transfer(uint64_t start, const GmSpan& span, uint64_t byt
   l2_free_ = std::max(s, l2_free_) + static_cast<double>(bytes) / l2_bpc_;
   (write ? write_bytes_ : read_bytes_) += hbm_bytes;
   double data_done = std::max({s + static_cast<double>(path_cycles - latency), hbm_done, l2_free_});
-  return static_cast<uint64_t>(std::ceil(data_done - 1e-9)) + latency;
+  return origin_ + static_cast<uint64_t>(std::ceil(data_done - 1e-9)) + latency;
 }
 
 LinkModel::LinkModel(const DeviceConfig& cfg)
@@ -143,7 +143,7 @@ uint64_t LinkModel::Transfer(uint64_t start, int self, int peer, uint64_t bytes,
     peer_free_.resize(static_cast<size_t>(peer) + 1, 0.0);
     peer_bytes_.resize(static_cast<size_t>(peer) + 1, 0);
   }
-  const double s = static_cast<double>(start), b = static_cast<double>(bytes);
+  const double s = static_cast<double>(start - origin_), b = static_cast<double>(bytes);
   const bool pair = pair_ranks_ == 2 && peer / 2 == self / 2;
   double& link = peer_free_[static_cast<size_t>(peer)];
   link = std::max(s, link) + b / (pair ? pair_bpc_ : peer_bpc_);
@@ -155,7 +155,7 @@ uint64_t LinkModel::Transfer(uint64_t start, int self, int peer, uint64_t bytes,
   (pair ? pair_bytes_ : bytes_) += bytes;
   if (!pair) peer_bytes_[static_cast<size_t>(peer)] += bytes;
   const double data_done = std::max(s + static_cast<double>(path_cycles - latency), done);
-  return static_cast<uint64_t>(std::ceil(data_done - 1e-9)) + latency;
+  return origin_ + static_cast<uint64_t>(std::ceil(data_done - 1e-9)) + latency;
 }
 
 }  // namespace npusim

@@ -68,11 +68,16 @@ class SharedMemory {
   uint64_t read_bytes() const { return read_bytes_; }    // from HBM (L2 misses)
   uint64_t write_bytes() const { return write_bytes_; }  // to HBM
   uint64_t l2_hit_bytes() const { return l2_hit_bytes_; }
-  void ResetCounters() {
+  // A new launch at cycle `origin`: cold L2, idle bandwidth, zero counters. Reservations are kept
+  // in cycles since the origin so that a launch's timing does not depend on how much simulated
+  // time earlier launches in the process took (double rounding at large absolute cycles would).
+  void ResetCounters(uint64_t origin) {
     read_bytes_ = write_bytes_ = l2_hit_bytes_ = 0;
     pages_.clear();
     order_.clear();
     resident_ = 0;
+    origin_ = origin;
+    hbm_free_ = l2_free_ = 0;
   }
 
  private:
@@ -87,7 +92,8 @@ class SharedMemory {
   uint64_t Touch(uint64_t addr, uint64_t len, bool write, uint64_t& missed, uint64_t& dirtied);
   double hbm_bpc_, l2_bpc_;
   uint64_t l2_granules_;
-  double hbm_free_ = 0, l2_free_ = 0;
+  uint64_t origin_ = 0;
+  double hbm_free_ = 0, l2_free_ = 0;  // cycles since origin_
   uint64_t read_bytes_ = 0, write_bytes_ = 0, l2_hit_bytes_ = 0;
   std::unordered_map<uint64_t, Page> pages_;
   std::deque<uint64_t> order_;  // pages in the order they became resident
@@ -111,16 +117,19 @@ class LinkModel {
     for (uint64_t b : peer_bytes_) m = std::max(m, b);
     return m;
   }
-  void Reset() {
+  // A new launch at cycle `origin` (reservations in cycles since it, as SharedMemory keeps them).
+  void Reset(uint64_t origin) {
     peer_free_.clear();
     peer_bytes_.clear();
     aggregate_free_ = 0;
     bytes_ = pair_bytes_ = 0;
+    origin_ = origin;
   }
 
  private:
   double peer_bpc_, aggregate_bpc_, pair_bpc_;
   int pair_ranks_;
+  uint64_t origin_ = 0;
   std::vector<double> peer_free_;
   std::vector<uint64_t> peer_bytes_;
   double aggregate_free_ = 0;

@@ -53,9 +53,13 @@ bool TimeFromProbes(const Op& op, const Extrapolation& ex, const DeviceConfig& d
     s_nn += uw.units * uw.units, s_nw += uw.units * uw.work, s_ww += uw.work * uw.work, s_ny += uw.units * y, s_wy += uw.work * y;
   const double det = s_nn * s_ww - s_nw * s_nw;
   if (samples.size() < 2 || std::fabs(det) < 1e-9 * s_nn * s_ww) return false;
-  const double a = (s_ny * s_ww - s_wy * s_nw) / det, b = (s_wy * s_nn - s_ny * s_nw) / det;
+  double a = (s_ny * s_ww - s_wy * s_nw) / det, b = (s_wy * s_nn - s_ny * s_nw) / det;
+  // Costs are not negative: when the probes put the per-unit cost below zero (units and work
+  // grow nearly in proportion across the probes, so the split between them is ill-conditioned),
+  // the least-squares fit with a = 0 prices everything per work item.
+  if (a < 0) a = 0, b = s_wy / s_ww;
   spdlog::debug("extrapolation fit of {}: a {:.1f} b {:.1f}", op.name(), a, b);
-  if (a < 0 || b <= 0) return false;  // not the affine cost the op declared
+  if (b <= 0) return false;  // not the affine cost the op declared
   auto fit = [&](const UnitWork& uw) { return a * uw.units + b * uw.work; };
   const KernelRun& base = probes.back();  // the largest probe
   double probe_time = 0, probe_work = 0, full_time = 0, full_work = 0, slowest = 0;

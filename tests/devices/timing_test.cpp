@@ -137,6 +137,24 @@ TEST(Timing, AWorkspaceRewrittenInL2GoesToHbmOnce) {
   EXPECT_EQ(mem.l2_hit_bytes(), 1024u);
 }
 
+TEST(Timing, ALaunchsTransfersDoNotDependOnHowLateItStarts) {
+  // The same transfers in a launch at cycle 0 and in one at cycle 3e12 (a serving run's kernel
+  // timer has simulated that much before): identical durations. HBM 1.9 B/cycle makes every
+  // reservation fractional, which double arithmetic at 3e12 cycles would round differently.
+  auto run = [](uint64_t origin) {
+    SharedMemory mem(1.9, 7.3, 1 << 20);
+    mem.ResetCounters(origin);
+    std::vector<uint64_t> ends;
+    for (int i = 0; i < 50; ++i)
+      ends.push_back(mem.Transfer(origin + 3 * static_cast<uint64_t>(i), GmSpan{4096ull * static_cast<uint64_t>(i), 1, 777, 777}, 777, 5, 2, false) - origin);
+    return ends;
+  };
+  EXPECT_EQ(run(0), run(3000000000000ull));
+  // 777 B missing L2 fill two 512 B granules from HBM: 1024 / 1.9 = 538.9 cycles, rounded up,
+  // plus the 2-cycle latency.
+  EXPECT_EQ(run(0).front(), 541u);
+}
+
 TEST(Timing, LinksSharePerPeerAndPerChip) {
   // At 1000 MHz, GB/s = B/cycle: peer links 2 B/cycle, the chip 3 B/cycle in all, the pair link 8.
   DeviceConfig d;
