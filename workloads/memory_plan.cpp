@@ -71,53 +71,54 @@ WeightQuant ParseWeightQuant(const std::string& q) {
 
 MemoryPlan PlanMemory(const ModelConfig& m, const ParallelPlan& p, const DeviceConfig& d, const MemoryOptions& o) {
   const RankShapes s = ShapesPerRank(m, p);
-  const WeightQuant quant = ParseWeightQuant(o.quantization);
-  const bool w4a8 = quant == WeightQuant::kW4A8, w8a8 = quant != WeightQuant::kNone;
+  const WeightQuant quant = ParseWeightQuant(o.quantization), draft_quant = ParseWeightQuant(o.draft_quantization);
   const int64_t H = m.hidden, bf = 2;
+  using Q = WeightQuant;
   // A linear [in -> out] on this rank: bf16, or int8 with an fp32 scale per output channel.
-  auto linear = [&](int64_t in, int64_t out, bool quant) { return quant ? in * out + out * 4 : in * out * bf; };
+  auto linear = [&](int64_t in, int64_t out, Q q) { return q != Q::kNone ? in * out + out * 4 : in * out * bf; };
   // A routed expert's linear: int4 packed two per byte with W4A8, else as the other linears.
-  auto expert_linear = [&](int64_t in, int64_t out, bool quant) { return quant && w4a8 ? in * out / 2 + out * 4 : linear(in, out, quant); };
-  auto attention = [&](const AttentionShape& a, int64_t q, int64_t kv, bool quant) {
+  auto expert_linear = [&](int64_t in, int64_t out, Q q) { return q == Q::kW4A8 ? in * out / 2 + out * 4 : linear(in, out, q); };
+  auto attention = [&](const AttentionShape& a, int64_t q, int64_t kv, Q w) {
     const int64_t D = a.head_dim;
-    const int64_t gate = m.g_proj_width(q) ? linear(H, m.g_proj_width(q), false) : 0;
+    const int64_t gate = m.g_proj_width(q) ? linear(H, m.g_proj_width(q), Q::kNone) : 0;
     const int64_t bias = m.qkv_bias ? (q + 2 * kv) * D * bf : 0, qk_norm = m.qk_norm ? 2 * D * bf : 0;
-    return linear(H, m.q_proj_width(q, D), quant) + 2 * linear(H, kv * D, quant) + linear(q * D, H, quant) + gate + bias + qk_norm;
+    return linear(H, m.q_proj_width(q, D), w) + 2 * linear(H, kv * D, w) + linear(q * D, H, w) + gate + bias + qk_norm;
   };
-  auto gdn = [&](bool quant) {
+  auto gdn = [&](Q w) {
     const int64_t hv = s.lin_value_heads, qkvz = 2 * s.lin_key_heads * m.lin_key_dim + 2 * hv * m.lin_value_dim;
-    return linear(H, qkvz, quant) + linear(H, 2 * hv, quant) + s.conv_dim * m.conv_kernel * bf + 2 * hv * 4 + m.lin_value_dim * bf +
-           linear(hv * m.lin_value_dim, H, quant);
+    return linear(H, qkvz, w) + linear(H, 2 * hv, w) + s.conv_dim * m.conv_kernel * bf + 2 * hv * 4 + m.lin_value_dim * bf +
+           linear(hv * m.lin_value_dim, H, w);
   };
-  auto mlp = [&](bool moe, bool quant) {
-    if (!moe) return 3 * linear(H, s.dense_intermediate, quant);
-    return s.experts * 3 * expert_linear(H, s.moe_intermediate, quant) + 3 * linear(H, s.shared_intermediate, quant) +
+  auto mlp = [&](bool moe, Q w) {
+    if (!moe) return 3 * linear(H, s.dense_intermediate, w);
+    return s.experts * 3 * expert_linear(H, s.moe_intermediate, w) + 3 * linear(H, s.shared_intermediate, w) +
            H * m.experts * bf + (m.shared_gated ? H * bf : 0);
   };
-  auto layer = [&](LayerKind k, bool moe, bool quant) {
+  auto layer = [&](LayerKind k, bool moe, Q w) {
     int64_t b = 2 * H * bf;
-    if (k == LayerKind::kLinearAttention) b += gdn(quant);
-    else if (k == LayerKind::kSlidingAttention) b += attention(m.sliding, s.swa_q_heads, s.swa_kv_heads, quant);
-    else b += attention(m.full, s.q_heads, s.kv_heads, quant);
-    return b + mlp(moe, quant);
+    if (k == LayerKind::kLinearAttention) b += gdn(w);
+    else if (k == LayerKind::kSlidingAttention) b += attention(m.sliding, s.swa_q_heads, s.swa_kv_heads, w);
+    else b += attention(m.full, s.q_heads, s.kv_heads, w);
+    return b + mlp(moe, w);
   };
 
   MemoryPlan plan;
   plan.hbm = d.hbm_bytes;
   plan.budget = static_cast<int64_t>(o.mem_fraction_static * static_cast<double>(d.hbm_bytes));
   plan.weights = (m.tied_embeddings ? 1 : 2) * s.vocab * H * bf + H * bf;
-  for (size_t l = 0; l < m.layers.size(); ++l) plan.weights += layer(m.layers[l], m.moe_layer[l], w8a8);
-  if (o.draft_tokens > 0)  // the MTP draft layers stay unquantized (kernels.md §7.4)
+  for (size_t l = 0; l < m.layers.size(); ++l) plan.weights += layer(m.layers[l], m.moe_layer[l], quant);
+  if (o.draft_tokens > 0)  // the MTP draft layers: unquantised unless the draft's quantisation says otherwise
     for (int64_t i = 0; i < m.mtp_layers; ++i)
-      plan.mtp_weights += linear(2 * H, H, false) / p.tp + 2 * H * bf +
-                          layer(m.sliding.heads ? LayerKind::kSlidingAttention : LayerKind::kFullAttention, m.experts > 0, false);
+      plan.mtp_weights += linear(2 * H, H, draft_quant) / p.tp + 2 * H * bf +
+                          layer(m.sliding.heads ? LayerKind::kSlidingAttention : LayerKind::kFullAttention, m.experts > 0, draft_quant);
   const RankShapes ds = o.eagle3_draft ? ShapesPerRank(*o.eagle3_draft, p) : RankShapes{};
   if (o.eagle3_draft) {  // the EAGLE3 draft, split like the target (its embedding is the target's)
     const ModelConfig& dm = *o.eagle3_draft;
     const int64_t Hd = dm.hidden, D = dm.full.head_dim, in = dm.attn_input_width();
     const int64_t vocab_ranks = p.dp_lm_head ? ds.attn_tp : p.tp;
-    plan.mtp_weights = (in * (ds.q_heads + 2 * ds.kv_heads) * D + ds.q_heads * D * Hd) * bf + 3 * Hd * ds.dense_intermediate * bf +
-                       3 * dm.target_hidden * Hd * bf + (dm.draft_vocab + vocab_ranks - 1) / vocab_ranks * Hd * bf + 4 * Hd * bf;
+    plan.mtp_weights = linear(in, (ds.q_heads + 2 * ds.kv_heads) * D, draft_quant) + linear(ds.q_heads * D, Hd, draft_quant) +
+                       3 * linear(Hd, ds.dense_intermediate, draft_quant) + linear(3 * dm.target_hidden, Hd, draft_quant) +
+                       (dm.draft_vocab + vocab_ranks - 1) / vocab_ranks * Hd * bf + 4 * Hd * bf;
   }
   plan.workspace = o.workspace_bytes;
 

@@ -41,6 +41,7 @@ struct MemoryOptions {
   std::string ssm_dtype;             // empty: the model's mamba_ssm_dtype
   std::string quantization;          // "" (bf16), "w8a8_dynamic" or "w4a8_dynamic"
   int64_t draft_tokens = 0;          // speculative_num_draft_tokens (0: no MTP)
+  std::string draft_quantization;    // the draft's weights: "" (bf16) or w8a8_dynamic
   const ModelConfig* eagle3_draft = nullptr;  // EAGLE3: the draft model, whose weights replace the MTP layers
   int64_t max_running_requests = 48;  // per rank (SGLang divides the server's value by dp_size)
   int64_t page_size = 128;

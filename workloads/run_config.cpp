@@ -83,6 +83,9 @@ void RunConfig::Bind(ParamVisitor& v) {
   v.Param(opt("speculative_algorithm", "", "empty (off), NEXTN (the model's MTP layer drafts) or EAGLE3 (a separate draft model)"),
           speculative_algorithm);
   v.Param(opt("speculative_draft_model_path", "", "EAGLE3: the draft model's config.json (relative to this file)"), speculative_draft_model_path);
+  v.Param(opt("speculative_draft_model_quantization", "",
+              "the draft's weights: unquant (the default, as the Ascend launch lines pass it) or w8a8_dynamic"),
+          speculative_draft_model_quantization);
   v.Param(opt("speculative_num_steps", "steps", "draft forwards per round", 1, 64), speculative_num_steps);
   v.Param(opt("speculative_eagle_topk", "", "draft branches per step (only 1 is modelled)", 1, 1), speculative_eagle_topk);
   v.Param(opt("speculative_num_draft_tokens", "tokens", "tokens the target verifies per round (steps + 1 for topk 1)", 2, 65),
@@ -147,6 +150,7 @@ MemoryOptions RunConfig::Memory() const {
   if (!quantization.empty()) OneOf(*this, "quantization", quantization, {"w8a8_dynamic", "w4a8_dynamic"});
   o.quantization = quantization;
   o.draft_tokens = Mtp() ? speculative_num_draft_tokens : 0;
+  o.draft_quantization = DraftQuantization();
   const int64_t dp = Plan().dp;
   o.max_running_requests = (max_running_requests + dp - 1) / dp;  // per DP group, as SGLang divides it
   o.page_size = page_size;
@@ -211,6 +215,10 @@ std::string RunConfig::Relative(const std::string& path) const {
 std::string RunConfig::ModelPath() const { return Relative(model); }
 std::string RunConfig::DraftModelPath() const { return Relative(speculative_draft_model_path); }
 
+std::string RunConfig::DraftQuantization() const {
+  return speculative_draft_model_quantization == "unquant" ? "" : speculative_draft_model_quantization;
+}
+
 HostProfile RunConfig::Host() const {
   // A profile path (not a name under configs/hosts) is relative to the run file, like `model`.
   HostProfile h = LoadHostProfile(IsConfigPath(host_profile) ? Relative(host_profile) : host_profile);
@@ -263,6 +271,8 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
   OneOf(c, "fault", c.fault, {"none", "transposed_state", "conv_state_shift", "swa_without_mask", "no_swiglu_clamp"});
   if (c.fault != "none" && c.mode != "functional") throw InputError(file + ": fault '" + c.fault + "' needs mode: functional");
   if (!c.speculative_algorithm.empty()) OneOf(c, "speculative_algorithm", c.speculative_algorithm, {"NEXTN", "EAGLE3"});
+  if (!c.speculative_draft_model_quantization.empty())
+    OneOf(c, "speculative_draft_model_quantization", c.speculative_draft_model_quantization, {"unquant", "w8a8_dynamic"});
   if (c.speculative_algorithm == "EAGLE3" && c.speculative_draft_model_path.empty())
     throw InputError(file + ": speculative_algorithm EAGLE3 needs speculative_draft_model_path (the draft model's config.json)");
   if (c.speculative_algorithm != "EAGLE3" && !c.speculative_draft_model_path.empty())

@@ -33,6 +33,7 @@ struct RunConfig {
   double mem_fraction_static = 0.8;
   std::string mamba_ssm_dtype;  // "" = the model's
   std::string quantization;     // "", w8a8_dynamic or w4a8_dynamic
+  std::string speculative_draft_model_quantization;  // the draft's weights: "" / unquant (bf16) or w8a8_dynamic
   std::string cuda_graph_bs = "1,2,4,8,16,24,32,48,64";
   std::string disable_cuda_graph = "false", enable_mixed_chunk = "false";
   std::string gdn_decode_impl = "fused";  // recurrent GDN decode: fused AscendC op or triton_chain
@@ -78,6 +79,7 @@ struct RunConfig {
   bool Mtp() const { return !speculative_algorithm.empty(); }
   std::string ModelPath() const;  // model resolved against the run file's folder
   std::string DraftModelPath() const;  // speculative_draft_model_path, resolved the same way
+  std::string DraftQuantization() const;  // the draft's weights as a quantization value ("" = bf16)
   bool Eagle3() const { return speculative_algorithm == "EAGLE3"; }
   std::string Relative(const std::string& path) const;  // a path of this file, resolved against its folder
   // The host profile with this run's host_* overrides applied.

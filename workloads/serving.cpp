@@ -276,6 +276,7 @@ class Engine {
     base.gdn_prefill = s_.run.gdn_prefill_impl;
     base.ssm_dtype = s_.run.mamba_ssm_dtype;
     base.quant = ParseWeightQuant(s_.run.quantization);
+    base.draft_quant = ParseWeightQuant(s_.run.DraftQuantization());
     // Symmetric ranks: every rank runs the step at the busiest group's shape.
     int64_t pn = 0, ptok = 0, pprefix = 0, dn = 0, dprefix = 0;
     for (const auto& g : b.groups) {

@@ -271,8 +271,9 @@ SglangImport ImportSglang(const std::string& server, const std::string& bench, c
     } else if (name == "speculative-draft-model-path") {
       set("speculative_draft_model_path", o.draft_model.empty() ? ConfigJson(v) : o.draft_model, "--" + name);
     } else if (name == "speculative-draft-model-quantization") {
-      if (v != "unquant") throw InputError(Refuse(name, v, "not modelled: npusim serves the draft unquantised"));
-      out.ignored.push_back("--speculative-draft-model-quantization unquant: what npusim models");
+      if (v != "unquant" && v != "w8a8_dynamic") throw InputError(Refuse(name, v, "not modelled: the draft is unquant or w8a8_dynamic"));
+      if (v == "unquant") out.ignored.push_back("--speculative-draft-model-quantization unquant: npusim's default");
+      else set("speculative_draft_model_quantization", v, "--" + name);
     } else if (name == "dtype") {
       if (v != "bfloat16" && v != "auto") throw InputError(Refuse(name, v, "not modelled: activations are bf16"));
       out.ignored.push_back("--dtype " + v + ": bf16 activations, as npusim models");

@@ -80,13 +80,13 @@ ForwardBatch BatchOf(const StepShape& o) {
   return UniformBatch(kind, o.batch, o.tokens, o.prefix);
 }
 
-// A draft forward: the graph's draft (drafts are served unquantised, kernels.md §7.4; never in
-// verify mode: tokens > 1 is the extend over the prompt or the accepted tokens), every call
-// labelled "draft".
+// A draft forward: the graph's draft with the draft's own weights (served unquantised unless
+// configured otherwise, kernels.md §7.4), never in verify mode (tokens > 1 is the extend over
+// the prompt or the accepted tokens), every call labelled "draft".
 std::vector<KernelCall> DraftForward(const ModelConfig& m, const ParallelPlan& p, const StepShape& o, std::vector<int>* order) {
   StepShape s = o;
   s.kind = o.tokens == 1 ? ForwardKind::kDecode : ForwardKind::kPrefill;
-  s.quant = WeightQuant::kNone;
+  s.quant = o.draft_quant;
   TimingRecorder rec;
   LayerGraph g(m, p, OptionsOf(s), rec);
   LayerGraph::DraftTensors none;

@@ -44,6 +44,7 @@ struct StepShape {
   // Weights: bf16; W8A8 (linear layers and experts as dynamic_quant + int8 GEMMs); or W4A8
   // (the routed experts int4, the rest as W8A8).
   WeightQuant quant = WeightQuant::kNone;
+  WeightQuant draft_quant = WeightQuant::kNone;  // a draft forward's weights (drafts are usually served unquantised)
   bool verify() const { return kind == ForwardKind::kVerify; }
 };
 

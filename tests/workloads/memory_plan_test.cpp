@@ -85,6 +85,29 @@ TEST(MemoryPlan, W4A8HalvesTheRoutedExpertsAgain) {
   EXPECT_EQ(PlanMemory(m, p, d, w8).weights - PlanMemory(m, p, d, w4).weights, int8_experts / 2);
 }
 
+TEST(MemoryPlan, AW8A8DraftStoresItsLinearsInInt8) {
+  // Qwen3.6-27B's MTP layer (dense: attention + MLP, and the fc over [embedding | hidden]) under a
+  // W4A8 target: the draft's W8A8 takes its linears to int8 with an fp32 scale per output channel
+  // (its MLP too: a draft's own quantisation never makes it int4); norms stay bf16.
+  const ModelConfig m = Shipped("qwen3.5-27b.json");
+  const ParallelPlan p{2, 1, 1};
+  const RankShapes s = ShapesPerRank(m, p);
+  MemoryOptions bf, q;
+  bf.draft_tokens = q.draft_tokens = 4;
+  bf.quantization = q.quantization = "w4a8_dynamic";
+  q.draft_quantization = "w8a8_dynamic";
+  const DeviceConfig d = LoadDevice("Ascend910_9392");
+  const int64_t H = m.hidden, D = m.full.head_dim, I = s.dense_intermediate;
+  // [in -> out] linears of the layer and the fc: bf16 is 2 bytes a weight, int8 1 plus 4 per output column.
+  const std::vector<std::pair<int64_t, int64_t>> linears = {{H, m.q_proj_width(s.q_heads, D)}, {H, s.kv_heads * D}, {H, s.kv_heads * D},
+                                                            {s.q_heads * D, H}, {H, I}, {H, I}, {H, I}};  // gate, up, down as the plan counts them
+  int64_t saved = 0;
+  for (const auto& [in, out] : linears) saved += in * out - 4 * out;
+  saved += (2 * H * H - 4 * H) / p.tp;  // the fc, replicated: its share per rank as the plan counts it
+  EXPECT_EQ(PlanMemory(m, p, d, bf).mtp_weights - PlanMemory(m, p, d, q).mtp_weights, saved);
+  EXPECT_EQ(PlanMemory(m, p, d, bf).weights, PlanMemory(m, p, d, q).weights);  // the target's are its own
+}
+
 TEST(MemoryPlan, TooBigForOneChipIsOutOfMemoryWithTheBreakdown) {
   try {
     PlanMemory(Shipped("qwen3.5-397b-a17b.json"), {1, 1, 1}, LoadDevice("Ascend910B3"), MemoryOptions{});

@@ -219,5 +219,22 @@ TEST(KernelCache, ProfilesAreStoredOnceAndReadBackExactly) {
   std::filesystem::remove_all(root);
 }
 
+// The draft's own quantisation (speculative_draft_model_quantization): unquantised by default
+// whatever the target's weights, and with w8a8_dynamic every linear of the draft (fc, q|k|v,
+// o_proj, the MLP) as dynamic_quant + quant_matmul; the lm_head stays bf16.
+TEST(StepGraph, TheDraftTakesItsOwnQuantisation) {
+  const ModelConfig m = Shipped("qwen3.5-27b.json");
+  StepShape o;
+  o.batch = 8, o.tokens = 1, o.prefix = 1000;
+  o.quant = WeightQuant::kW8A8;
+  const std::vector<KernelCall> plain = DraftStepKernels(m, {2, 1, 1}, o);
+  EXPECT_EQ(Launches(plain, "quant_matmul"), 0);
+  o.draft_quant = WeightQuant::kW8A8;
+  const std::vector<KernelCall> q = DraftStepKernels(m, {2, 1, 1}, o);
+  EXPECT_EQ(Launches(q, "matmul"), 0);
+  EXPECT_EQ(Launches(q, "quant_matmul"), Launches(plain, "matmul"));  // fc, q|k|v, o_proj, gate_up, down
+  EXPECT_EQ(Launches(q, "lm_head_argmax"), 1);
+}
+
 }  // namespace
 }  // namespace npusim
