@@ -115,7 +115,7 @@ bool ForwardBatch::recurrent() const { return kind == ForwardKind::kDecode || ki
 std::vector<int64_t> ForwardBatch::SampledRows() const {
   std::vector<int64_t> rows;
   int64_t at = 0;
-  const bool all = kind == ForwardKind::kDecode || kind == ForwardKind::kVerify || kind == ForwardKind::kDraft;
+  const bool all = recurrent();
   for (int64_t n : tokens) {
     for (int64_t i = all ? 0 : n - 1; i < n; ++i) rows.push_back(at + i);
     at += n;
@@ -348,8 +348,8 @@ Tensor LayerGraph::Attention(const ForwardBatch& b, const LayerSpec& spec, Layer
     q = Out(x_.Run(std::move(ql)), "y");
     k = Norm(where, k, L.k_norm, T * Nkv, D, nullptr, nullptr, false);
   }
-  std::vector<int64_t> pos;
-  for (size_t i = 0; i < b.tokens.size(); ++i)
+  std::vector<int64_t> pos;  // functional only (a timed prefill would list every token)
+  for (size_t i = 0; F && i < b.tokens.size(); ++i)
     for (int64_t t = 0; t < b.tokens[i]; ++t) pos.push_back(b.prefixes[i] + t);
   const RopeScaling& rs = shape.rope_scaling;
   TensorMap out = Run(where, "rotary_embedding",

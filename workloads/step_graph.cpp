@@ -85,7 +85,7 @@ ForwardBatch BatchOf(const StepShape& o) {
 // the prompt or the accepted tokens), every call labelled "draft".
 std::vector<KernelCall> DraftForward(const ModelConfig& m, const ParallelPlan& p, const StepShape& o, std::vector<int>* order) {
   StepShape s = o;
-  s.kind = o.tokens == 1 ? ForwardKind::kDecode : ForwardKind::kPrefill;
+  s.kind = ForwardKind::kDraft;  // BatchOf: one token is a decode, more an extend
   s.quant = o.draft_quant;
   TimingRecorder rec;
   LayerGraph g(m, p, OptionsOf(s), rec);
