@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -67,6 +70,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   } catch (const npusim::InputError&) {
     // the expected answer to bad input
+  } catch (const std::exception& e) {
+    // A finding: say what escaped (CI logs keep only the tail of a crash report), then abort so
+    // libFuzzer writes the input out.
+    std::fprintf(stderr, "config_fuzz: loader %d let a non-InputError escape: %s\n", which, e.what());
+    std::abort();
   }
   return 0;
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fuzz/run.sh FUZZER SECONDS: seeds a corpus from every shipped config (the first byte picks the
+# fuzz/run.sh FUZZER SECONDS: replays fuzz/regressions/, seeds a corpus from every shipped config (the first byte picks the
 # loader, as config_fuzz.cpp reads it), then runs libFuzzer for SECONDS. Findings land in
 # fuzz/findings/ (crash-*, timeout-*); the corpus grows in fuzz/corpus/ (both git-ignored).
 set -euo pipefail
@@ -18,5 +18,9 @@ seed 3 "$here"/../configs/explore/*.yaml
 seed 4 "$here"/../configs/sweeps/*.yaml
 seed 5 "$here"/../configs/calibration/C2-*.yaml "$here"/../configs/calibration/P1-512.yaml "$here"/../configs/calibration/S2-ratio.yaml
 seed 6 "$here"/../configs/hosts/*.yaml
+# Every past finding first (fuzz/regressions/, kept in git): a fixed input that crashed once must
+# pass on every run, whatever this run's random walk finds or misses.
+ASAN_OPTIONS=detect_leaks=0 "$fuzzer" "$here"/regressions/* -timeout=10 -rss_limit_mb=4096
+# Then the random walk; FUZZ_SEED (default: libFuzzer picks one) makes a run repeatable.
 ASAN_OPTIONS=detect_leaks=0 "$fuzzer" "$corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
-  -artifact_prefix="$findings/" -print_final_stats=1
+  ${FUZZ_SEED:+-seed="$FUZZ_SEED"} -artifact_prefix="$findings/" -print_final_stats=1

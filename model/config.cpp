@@ -62,7 +62,12 @@ YAML::Node LoadYamlFile(const std::string& path) {
   return n;
 }
 
-std::string Where(const std::string& file, const YAML::Node& node) { return MarkString(file, node.Mark()); }
+// A node read from an absent key has no position (yaml-cpp throws InvalidNode on Mark()): the
+// message then names the file alone rather than escaping as an internal error.
+std::string Where(const std::string& file, const YAML::Node& node) {
+  if (!node.IsDefined()) return file;
+  return MarkString(file, node.Mark());
+}
 
 void RequireKnownKeys(const YAML::Node& map, const std::string& file, const std::vector<std::string>& known) {
   for (auto it = map.begin(); it != map.end(); ++it) {

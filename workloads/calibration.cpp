@@ -42,21 +42,29 @@ double Num(const YAML::Node& n, const std::string& file, const char* key, double
   return x;
 }
 
+// The text of a scalar node; a list or mapping where a scalar belongs is bad input, not a
+// yaml-cpp conversion error.
+std::string ScalarText(const YAML::Node& v, const std::string& file, const std::string& what) {
+  if (!v.IsScalar()) throw InputError(Where(file, v) + ": " + what + " takes a single value, got a " + (v.IsSequence() ? "list" : v.IsMap() ? "mapping" : "null"));
+  return v.Scalar();
+}
+
 KeyValues Map(const YAML::Node& n, const std::string& file, const char* key) {
   KeyValues out;
   const YAML::Node v = n[key];
   if (!v) return out;
   if (!v.IsMap()) throw InputError(Where(file, v) + ": '" + key + "' maps names to values");
   for (const auto& kv : v) {
+    const std::string name = ScalarText(kv.first, file, std::string("a name in '") + key + "'");
     if (!kv.second.IsScalar() && !kv.second.IsSequence())
-      throw InputError(Where(file, kv.second) + ": '" + key + "." + kv.first.as<std::string>() + "' takes a value or a list");
+      throw InputError(Where(file, kv.second) + ": '" + key + "." + name + "' takes a value or a list");
     std::string value;
     if (kv.second.IsScalar()) {
       value = kv.second.Scalar();
     } else {
-      for (const auto& item : kv.second) value += (value.empty() ? "" : ",") + item.as<std::string>();
+      for (const auto& item : kv.second) value += (value.empty() ? "" : ",") + ScalarText(item, file, "'" + std::string(key) + "." + name + "'");
     }
-    out.emplace_back(kv.first.as<std::string>(), value);
+    out.emplace_back(name, value);
   }
   return out;
 }
@@ -110,8 +118,8 @@ CalibrationRow ReadRow(const std::string& file) {
     r.kind = "ratio";
     const YAML::Node v = n["ratio"];
     if (!v.IsSequence() || v.size() != 2) throw InputError(Where(file, v) + ": 'ratio' lists two row ids: [numerator, denominator]");
-    r.numerator = v[0].as<std::string>();
-    r.denominator = v[1].as<std::string>();
+    r.numerator = ScalarText(v[0], file, "a 'ratio' row id");
+    r.denominator = ScalarText(v[1], file, "a 'ratio' row id");
   }
   for (const char* k : {"params", "launch", "host_launches", "host"})
     if (n[k] && r.kind != "kernel") throw InputError(Where(file, n[k]) + ": '" + k + "' belongs to kernel rows");
@@ -141,15 +149,19 @@ std::vector<FitGroup> ReadGroups(const std::string& file) {
       fc.why = Str(c, file, "why");
       const YAML::Node b = c["bounds"];
       if (!b || !b.IsSequence() || b.size() != 2) throw InputError(Where(file, c) + ": 'bounds' is [lo, hi]");
-      fc.lo = b[0].as<double>();
-      fc.hi = b[1].as<double>();
+      try {
+        fc.lo = b[0].as<double>();
+        fc.hi = b[1].as<double>();
+      } catch (const YAML::Exception&) {
+        throw InputError(Where(file, b) + ": 'bounds' is [lo, hi], two numbers");
+      }
       if (!(fc.lo < fc.hi)) throw InputError(Where(file, b) + ": bounds need lo < hi");
       fc.start = Num(c, file, "start", (fc.lo + fc.hi) / 2, fc.lo, fc.hi);
       if (fc.target.rfind("device:", 0) != 0 && fc.target.rfind("host:", 0) != 0)
         throw InputError(Where(file, c["target"]) + ": 'target' is device:<SoC>[,<SoC>...] or host:<profile>");
       fg.constants.push_back(fc);
     }
-    for (const auto& r : g["rows"]) fg.rows.push_back(r.as<std::string>());
+    for (const auto& r : g["rows"]) fg.rows.push_back(ScalarText(r, file, "a fit group's row id"));
     groups.push_back(fg);
   }
   return groups;

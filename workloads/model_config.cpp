@@ -4,6 +4,8 @@
 #include <sstream>
 #include <utility>
 
+#include <fmt/format.h>
+
 #include "model/config.h"
 #include "model/error.h"
 #include "model/text.h"
@@ -205,8 +207,10 @@ RopeScaling ReadRopeScaling(const Reader& r) {
   rs.high_freq_factor = s.Opt<double>("high_freq_factor", 4.0);
   rs.original_max_position = s.Opt<int64_t>("original_max_position_embeddings", 8192);
   RequirePositive(s, "factor", rs.factor);
-  if (rs.high_freq_factor <= rs.low_freq_factor)
-    throw InputError(Where(r.file(), s.Get("high_freq_factor")) + ": rope_scaling high_freq_factor must exceed low_freq_factor");
+  if (rs.high_freq_factor <= rs.low_freq_factor)  // either may be a default: point at what was written
+    throw InputError(Where(r.file(), s.Has("high_freq_factor") ? s.Get("high_freq_factor") : s.node()) +
+                     ": rope_scaling high_freq_factor (" + fmt::format("{:g}", rs.high_freq_factor) + ") must exceed low_freq_factor (" +
+                     fmt::format("{:g}", rs.low_freq_factor) + ")");
   return rs;
 }
 

@@ -129,6 +129,16 @@ TEST(Calibration, BadRowsAreInputErrorsNamingTheKey) {
   EXPECT_THROW(LoadCorpus(dir), InputError);  // a fit row no group fits on
   std::ofstream(dir + "/x.yaml") << "id: x\nsource: s\nratio: [x, y]\nmeasured: 3\n";
   EXPECT_THROW(LoadCorpus(dir), InputError);  // ratio of a row that does not exist
+  // Fuzz findings: a list where a scalar belongs escaped as yaml-cpp's bad conversion.
+  std::ofstream(dir + "/x.yaml") << "id: x\nsource: s\nmeasured: 1\nkernel: add\nparams: {a: [[1]]}\n";
+  try {
+    LoadCorpus(dir);
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("x.yaml:5:14: 'params.a' takes a single value, got a list"), std::string::npos) << e.what();
+  }
+  std::ofstream(dir + "/x.yaml") << "id: x\nsource: s\nmeasured: 1\nratio: [[a], b]\n";
+  EXPECT_THROW(LoadCorpus(dir), InputError);
   std::filesystem::remove_all(dir);
 }
 

@@ -121,6 +121,21 @@ TEST(ModelConfig, AnUnsupportedTypeListsTheSupportedOnesAndAnUnknownRopeScalingI
   }
 }
 
+// A fuzz finding: a llama3 rope_scaling whose low_freq_factor passes the default high_freq_factor
+// used the absent key's node for the position, and yaml-cpp's InvalidNode escaped the loader.
+TEST(ModelConfig, ARopeScalingCheckOnADefaultedKeyPointsAtTheMapping) {
+  try {
+    ParseModelConfig(R"({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10,
+      "num_attention_heads": 4, "intermediate_size": 96,
+      "rope_scaling": {"rope_type": "llama3", "factor": 8, "low_freq_factor": 5}})",
+                     "r.json");
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("r.json:3:23"));
+    EXPECT_THAT(e.what(), HasSubstr("high_freq_factor (4) must exceed low_freq_factor (5)"));
+  }
+}
+
 // Issue #15: a zero KV-head count crashed `model`, `validate` and `run` (SIGFPE); shapes every
 // executor divides by are checked when the config is read.
 TEST(ModelConfig, ZeroHeadsOrMoreTopKThanExpertsAreRefusedWhenRead) {
