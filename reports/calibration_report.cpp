@@ -46,7 +46,7 @@ std::string What(const CalibrationRow& r) {
   if (r.kind == "kernel") {
     std::string s = r.kernel + (r.launch.empty() ? "" : "." + r.launch) + " on " + r.device;
     for (const auto& [k, v] : r.params) s += " " + k + "=" + v;
-    if (r.host_launches) s += " + " + std::to_string(r.host_launches) + " eager launch";
+    if (r.host_launches) s += " vs " + std::to_string(r.host_launches) + " eager launch (the slower)";
     return s;
   }
   std::string s = std::filesystem::path(r.run).filename().string();
@@ -200,7 +200,11 @@ PointResult ReadCalibrationPoint(const CalibrationRow& row, const std::string& p
     p.message = "no number at '" + row.metric + "' in " + point_dir + "/metrics.json";
     return p;
   }
-  p.simulated = at->get<double>() + static_cast<double>(row.host_launches) * host_launch_us;
+  // e2e per call of a kernel called back to back in an eager loop: the host enqueues the next
+  // call while the device runs this one, so a call costs the slower of the two, not their sum
+  // (C4: ~106 us whatever the size up to 2048 tokens, then growing with the device time; C3's
+  // 106.9 us for a 67 MB conv1d could not hold a ~106 us host floor plus >= 42 us of HBM traffic).
+  p.simulated = std::max(at->get<double>(), static_cast<double>(row.host_launches) * host_launch_us);
   p.error = RelativeError(p.simulated, row.measured, row.measured_kind);
   p.pass = std::fabs(p.error) <= row.tolerance;
   return p;

@@ -26,7 +26,7 @@ struct CalibrationRow {
   std::string kernel, device;
   KeyValues params;
   std::string launch;             // one stage of a multi-launch kernel (its launch name), or "" for the whole op
-  int64_t host_launches = 0;      // e2e rows: add the host profile's eager launch cost this many times
+  int64_t host_launches = 0;      // e2e rows of back-to-back calls: a call takes max(device time, this many eager launches)
   std::string host;               // host profile for host_launches
   // run rows: `npusim run RUN --set k=v ...`
   std::string run;                // run config path, resolved against the row file

@@ -16,7 +16,7 @@ const std::string kSrc = NPUSIM_SOURCE_DIR;
 
 TEST(Calibrate, RowsRunAndWriteEveryOutputDeterministically) {
   const std::string a = Dir("cal_a"), b = Dir("cal_b");
-  // A kernel row, an e2e kernel row (one eager launch added), a row that needs a feature.
+  // A kernel row, an e2e kernel row (back-to-back calls: the slower of device and one eager launch), a row that needs a feature.
   const std::string only = "--only C2-fused-b4,C3-pr601-e2e-b1,C2-multiop-b1";
   const Result r = Npusim("calibrate " + kSrc + "/configs/calibration " + only + " -j 2 --out " + a);
   ASSERT_EQ(r.code, 0) << r.output;
@@ -30,12 +30,13 @@ TEST(Calibrate, RowsRunAndWriteEveryOutputDeterministically) {
     if (row["id"] == "C2-multiop-b1") {
       EXPECT_THAT(row["status"].get<std::string>(), HasSubstr("needs"));
     }
-    if (row["id"] == "C3-pr601-e2e-b1") {  // the kernel's own time plus one eager launch of sglang-ascend (106.6 us)
+    if (row["id"] == "C3-pr601-e2e-b1") {  // a batch-1 conv1d is launch-bound: one eager launch of sglang-ascend (106.6 us)
       const std::string k = Dir("cal_kernel");
       ASSERT_EQ(Npusim("kernel causal_conv1d_fn --device Ascend910B2 --timing-only --set requests=1 --set seq_len=128 --set dim=2048 "
                        "--set initial=none --set dtype=float16 --quiet --out " + k).code, 0);
       const double kernel_us = nlohmann::json::parse(Slurp(k + "/metrics.json")).at("time_us").get<double>();
-      EXPECT_NEAR(row["simulated"].get<double>(), kernel_us + 106.6, 0.01);
+      EXPECT_LT(kernel_us, 106.6);
+      EXPECT_NEAR(row["simulated"].get<double>(), 106.6, 0.01);
     }
   }
   ASSERT_EQ(Npusim("calibrate " + kSrc + "/configs/calibration " + only + " -j 1 --quiet --out " + b).code, 0);
