@@ -16,6 +16,7 @@
 
 #include "devices/core_runtime.h"
 #include "devices/cost_model.h"
+#include "devices/dcache.h"
 #include "devices/race_checker.h"
 #include "devices/semantics.h"
 #include "model/error.h"
@@ -75,6 +76,7 @@ struct Chip::Impl {
   std::optional<SimFailure> failure;
   std::optional<InputError> input_failure;
   uint64_t start_cycle = 0;
+  uint64_t dcache_miss_cycles = 0;  // scalar stall of a data cache miss (cfg.dcache_miss_ns)
   double cube_flops = 0, cube_ideal_cycles = 0, vector_ideal_cycles = 0;
   std::vector<bool> trace_named;
   // Statistics, registered once with unit and description, refilled every launch.
@@ -85,6 +87,7 @@ struct Chip::Impl {
   };
   PipeStats pipe_stats[2][kNumPipes] = {};  // [aiv, aic][pipe]
   Stat *stat_cycles = nullptr, *stat_hbm_read = nullptr, *stat_hbm_write = nullptr, *stat_dispatched = nullptr;
+  Stat* stat_dcache_misses = nullptr;
 
   explicit Impl(const DeviceConfig& c);
   void RegisterStats();
@@ -154,6 +157,7 @@ class CoreModel : public CoreRuntime {
  public:
   CoreModel(Chip::Impl* chip, CoreType type, int index, int trace_pid)
       : chip_(chip), type_(type), index_(index), trace_pid_(trace_pid) {
+    dcache_.Configure(chip->cfg.dcache_bytes, chip->cfg.dcache_line_bytes, chip->cfg.dcache_ways);
     for (int p = 0; p < kNumPipes; ++p) pipes_[p].Init(this, static_cast<Pipe>(p));
   }
 
@@ -231,6 +235,12 @@ class CoreModel : public CoreRuntime {
   }
 
   void ScalarCycles(uint64_t cycles) override { scalar_time_ = std::max(scalar_time_, NowCycles()) + cycles; }
+
+  void ScalarGmAccess(uint64_t addr) override {
+    const bool hit = dcache_.Access(addr);
+    ScalarCycles(hit ? 1 : chip_->dcache_miss_cycles);
+  }
+  uint64_t dcache_misses() const { return dcache_.misses(); }
 
   void ScalarAccess(int region, bool write, const char* what) override {
     race_.Start(Pipe::kS);
@@ -339,6 +349,7 @@ class CoreModel : public CoreRuntime {
     wait_kind_ = WaitKind::kNone;
     scalar_time_ = chip_->start_cycle;  // forget local time left over by an aborted launch
     end_cycle_ = 0;
+    dcache_.Reset();
   }
 
   void RunBlocks() {
@@ -449,6 +460,7 @@ class CoreModel : public CoreRuntime {
   Pipe wait_pipe_ = Pipe::kS;
   int wait_id_ = 0;
   uint64_t scalar_time_ = 0;
+  ScalarDataCache dcache_;
   FlagState flags_[kNumPipes][kNumPipes][kEventIds];
   int cross_[2][kCrossFlags] = {};  // AIV: [0] = pending sets; AIC: [sub] = sets from each AIV
   RaceChecker race_;
@@ -566,6 +578,7 @@ void PipeModel::Step() {
 
 Chip::Impl::Impl(const DeviceConfig& c)
     : cfg(c), cost(cfg), memory(cfg.BytesPerCycle(cfg.hbm_bandwidth_gbps), cfg.BytesPerCycle(cfg.l2_bandwidth_gbps), static_cast<uint64_t>(cfg.l2_bytes)), links(cfg) {
+  dcache_miss_cycles = cfg.NsToCycles(cfg.dcache_miss_ns);
   for (int i = 0; i < cfg.aic_count; ++i) aic.push_back(std::make_unique<CoreModel>(this, CoreType::kAic, i, i));
   for (int i = 0; i < cfg.aiv_count; ++i)
     aiv.push_back(std::make_unique<CoreModel>(this, CoreType::kAiv, i, static_cast<int>(cfg.aic_count) + i));
@@ -577,6 +590,7 @@ void Chip::Impl::RegisterStats() {
   stat_cycles = &stats.Register("launch.cycles", "cycles", "launch to last block done, incl. launch overhead");
   stat_dispatched = &stats.Register("launch.dispatched_instructions", "instructions", "instructions dispatched to pipe queues");
   stat_hbm_read = &stats.Register("hbm.read_bytes", "B", "bytes read from GM by all cores");
+  stat_dcache_misses = &stats.Register("scalar.dcache_misses", "lines", "scalar GM accesses that missed the data cache, all cores");
   stat_hbm_write = &stats.Register("hbm.write_bytes", "B", "bytes written to GM by all cores");
   for (int side = 0; side < 2; ++side) {
     const char* type = side == 0 ? "aiv" : "aic";
@@ -731,6 +745,7 @@ LaunchResult Chip::Launch(const KernelLaunch& k) {
       r.dispatched_instructions += c->pipe(p).dispatched;
     }
     for (int m = 0; m < kNumMems; ++m) r.peak_bytes[m] = std::max(r.peak_bytes[m], c->peak()[m]);
+    r.dcache_misses += c->dcache_misses();
   }
   r.cycles = end - launch_cycle;
   r.time_us = s.cfg.CyclesToUs(static_cast<double>(r.cycles));
@@ -749,6 +764,7 @@ LaunchResult Chip::Launch(const KernelLaunch& k) {
   *s.stat_dispatched += static_cast<double>(r.dispatched_instructions);
   *s.stat_hbm_read += static_cast<double>(r.hbm_read_bytes);
   *s.stat_hbm_write += static_cast<double>(r.hbm_write_bytes);
+  *s.stat_dcache_misses += static_cast<double>(r.dcache_misses);
   for (int side = 0; side < 2; ++side)
     for (int p = 1; p < kNumPipes; ++p) {
       const PipeUsage& u = (side == 0 ? r.aiv : r.aic)[p];
@@ -770,6 +786,7 @@ void AppendLaunch(LaunchResult& into, const LaunchResult& next) {
   into.hbm_read_bytes += next.hbm_read_bytes;
   into.hbm_write_bytes += next.hbm_write_bytes;
   into.l2_hit_bytes += next.l2_hit_bytes;
+  into.dcache_misses += next.dcache_misses;
   into.link_bytes += next.link_bytes;
   into.link_pair_bytes += next.link_pair_bytes;
   into.link_max_peer_bytes += next.link_max_peer_bytes;

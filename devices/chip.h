@@ -43,6 +43,7 @@ struct LaunchResult {
   uint64_t dispatched_instructions = 0;  // everything dispatched to pipe queues, SetFlag/WaitFlag included
   uint64_t hbm_read_bytes = 0, hbm_write_bytes = 0;
   uint64_t l2_hit_bytes = 0;        // GM reads served by L2 (see SharedMemory)
+  uint64_t dcache_misses = 0;       // scalar GM accesses that missed the cores' data caches
   uint64_t link_bytes = 0, link_pair_bytes = 0;  // bytes read from other chips over peer / SIO pair links
   uint64_t link_max_peer_bytes = 0;              // of link_bytes, over the busiest peer link
   double cube_flops = 0;

@@ -44,6 +44,8 @@ class CoreRuntime {
   virtual void ScalarCycles(uint64_t cycles) = 0;     // scalar work (address arithmetic, GetValue)
   // Scalar GetValue/SetValue on a local tensor: race-checked as pipe S.
   virtual void ScalarAccess(int region, bool write, const char* what) = 0;
+  // Scalar GetValue/SetValue on GM at address `addr`: through the data cache (a miss stalls).
+  virtual void ScalarGmAccess(uint64_t addr) = 0;
 
   // Local buffers. Allocate() reserves `num` x `bytes_each` (already aligned) or throws the
   // bishengir-style overflow; Release() frees everything from `offset` up (stack discipline).

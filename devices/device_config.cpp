@@ -47,6 +47,10 @@ void DeviceConfig::Bind(ParamVisitor& v) {
   v.Group("scalar", "scalar unit and instruction queues", [&] {
     v.Param({"issue_cycles", "cycles", "scalar cost to dispatch one instruction to a pipe queue", 0, 1000}, scalar_issue_cycles);
     v.Param({"queue_depth", "instructions", "depth of each pipe's instruction queue", 1, 4096}, queue_depth);
+    v.Param({"dcache_bytes", "B", "scalar data cache (GetValue/SetValue on GM) per core", 64, kBig}, dcache_bytes);
+    v.Param({"dcache_line_bytes", "B", "scalar data cache line: the unit a miss fills", 4, 4096}, dcache_line_bytes);
+    v.Param({"dcache_ways", "ways", "scalar data cache associativity (LRU within a set)", 1, 4096}, dcache_ways);
+    v.Param({"dcache_miss_ns", "ns", "scalar stall of a data cache miss (line fill from L2/HBM)", 0, 100000}, dcache_miss_ns);
   });
   v.Group("vector", "vector unit (per AIV)", [&] {
     v.Param({"repeat_bytes", "B", "bytes processed by one vector repeat", 32, 4096}, repeat_bytes);

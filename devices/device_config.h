@@ -40,6 +40,9 @@ struct DeviceConfig {
   int64_t l0a_bytes = 0, l0a_align = 0, l0b_bytes = 0, l0b_align = 0, l0c_bytes = 0, l0c_align = 0;
   // Scalar unit and instruction queues.
   int64_t scalar_issue_cycles = 0, queue_depth = 0;
+  // The scalar unit's data cache: GetValue/SetValue on GM hit it or stall for a line fill.
+  int64_t dcache_bytes = 0, dcache_line_bytes = 0, dcache_ways = 0;
+  double dcache_miss_ns = 0;
   // Vector unit.
   int64_t repeat_bytes = 0;
   std::array<VecClassParams, static_cast<size_t>(VecClass::kCount)> vec{};

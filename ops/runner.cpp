@@ -77,6 +77,7 @@ bool TimeFromProbes(const Op& op, const Extrapolation& ex, const DeviceConfig& d
   r.cycles = device.NsToCycles((device.launch_overhead_us + start_delay_us) * 1e3) + static_cast<uint64_t>(std::llround(slowest));
   r.time_us = device.CyclesToUs(static_cast<double>(r.cycles));
   r.instructions = scale(r.instructions, by_time);
+  r.dcache_misses = scale(r.dcache_misses, by_work);
   r.dispatched_instructions = scale(r.dispatched_instructions, by_time);
   const double gm_reads = static_cast<double>(r.hbm_read_bytes + r.l2_hit_bytes) * by_work;  // every GM read, hit or miss
   r.hbm_read_bytes = ex.hbm_read_bytes > 0 ? static_cast<uint64_t>(ex.hbm_read_bytes) : scale(r.hbm_read_bytes, by_work);

@@ -24,17 +24,42 @@ struct Gm {
   GmBuffer *G, *kkt, *tm, *kb, *vb, *w, *u, *h, *vnew, *ws_f, *vs, *kv, *qk, *qh, *p, *pv;
 };
 
-// G and beta of one chunk's rows for value head h, read by the scalar unit (kept in registers).
-inline void ChunkScalars(const Dims& d, const Gm& gm, const Chunk& ch, int64_t h, float* gs, float* bs) {
-  GlobalTensor<float> G;
-  G.SetGlobalBuffer(gm.G);
-  GlobalTensor<bfloat16_t> beta;
-  beta.SetGlobalBuffer(gm.beta);
-  for (int64_t t = 0; t < ch.len; ++t) {
-    gs[t] = G.GetValue((ch.start + t) * d.HV + h);
-    if (bs) bs[t] = static_cast<float>(beta.GetValue((ch.start + t) * d.HV + h));
+// G (and beta) of one chunk's rows for value head h, for the scalar unit: one strided copy
+// brings the column into UB (a 32 B block per row) and the scalar unit reads it there. Reading
+// them from GM one by one would stall the scalar unit on a data cache line fill per row, the
+// rows being HV elements apart.
+template <class T>
+class ChunkGates {
+ public:
+  void Init(TPipe& pipe, bool with_beta) {
+    pipe.InitBuffer(g_, kChunk * kGPitch * 4, "g_column");
+    if (with_beta) pipe.InitBuffer(b_, kChunk * kBPitch * sizeof(T), "beta_column");
   }
-}
+  void Load(const Dims& d, const Gm& gm, const Chunk& ch, int64_t h, float* gs, float* bs) {
+    const auto L = static_cast<uint32_t>(ch.len);
+    const auto HV = static_cast<uint64_t>(d.HV);
+    GlobalTensor<float> G;
+    G.SetGlobalBuffer(gm.G);
+    LocalTensor<float> g = g_.Get<float>();
+    CopyRowsIn(g, G[ch.start * d.HV + h], L, 1, HV, kGPitch);
+    LocalTensor<T> b;
+    if (bs) {
+      GlobalTensor<T> beta;
+      beta.SetGlobalBuffer(gm.beta);
+      b = b_.Get<T>();
+      CopyRowsIn(b, beta[ch.start * d.HV + h], L, 1, HV, kBPitch);
+    }
+    Sync<HardEvent::MTE2_S>();
+    for (uint32_t t = 0; t < L; ++t) {
+      gs[t] = g.GetValue(t * kGPitch);
+      if (bs) bs[t] = static_cast<float>(b.GetValue(t * kBPitch));
+    }
+  }
+
+ private:
+  static constexpr uint32_t kGPitch = 32 / 4, kBPitch = 32 / sizeof(T);  // one 32 B block per row
+  TBuf<TPosition::VECCALC> g_, b_;
+};
 
 // Stage 1: G = cumsum of g within each chunk, all value heads of a row at once.
 template <class T>
@@ -88,6 +113,7 @@ class KernelPrepare {
     pipe_.InitBuffer(rin_, kChunk * cols * sizeof(T), "rows_in");
     pipe_.InitBuffer(rf_, kChunk * cols * 4, "rows_fp32");
     pipe_.InitBuffer(rout_, kChunk * cols * sizeof(T), "rows_out");
+    gates_.Init(pipe_, true);
   }
   void Process() {
     GlobalTensor<float> kkt;
@@ -105,7 +131,7 @@ class KernelPrepare {
       const int64_t c = unit / d.HV, h = unit % d.HV, j = h / (d.HV / d.H);
       const Chunk& ch = d.chunks[static_cast<size_t>(c)];
       const auto L = static_cast<uint32_t>(ch.len);
-      ChunkScalars(d, gm_, ch, h, gs, bs);
+      gates_.Load(d, gm_, ch, h, gs, bs);
       CopyRowsIn(a, kkt[(c * d.HV + h) * kChunk * kChunk], L, L, kChunk, kChunk);
       for (uint32_t s = 0; s < L; ++s) negg.SetValue(s, -gs[s]);
       kernel_util::WaitScalarForVector();
@@ -155,6 +181,7 @@ class KernelPrepare {
   const Dims* d_ = nullptr;
   TPipe pipe_;
   TBuf<TPosition::VECCALC> a_, dec_, t_, tb_, negg_, rin_, rf_, rout_;
+  ChunkGates<T> gates_;
 };
 
 // Stage 7, per (chunk, value head): P = (Q^K^T) exp(G_t - G_s) on t >= s, zero elsewhere.
@@ -168,6 +195,7 @@ class KernelMask {
     pipe_.InitBuffer(dec_, kChunk * kChunk * 4, "decay");
     pipe_.InitBuffer(pb_, kChunk * kChunk * sizeof(T), "p_bf16");
     pipe_.InitBuffer(negg_, kChunk * 4, "neg_g");
+    gates_.Init(pipe_, false);
   }
   void Process() {
     GlobalTensor<float> qk;
@@ -181,7 +209,7 @@ class KernelMask {
       const int64_t c = unit / d.HV, h = unit % d.HV, j = h / (d.HV / d.H);
       const Chunk& ch = d.chunks[static_cast<size_t>(c)];
       const auto L = static_cast<uint32_t>(ch.len);
-      ChunkScalars(d, gm_, ch, h, gs, nullptr);
+      gates_.Load(d, gm_, ch, h, gs, nullptr);
       CopyRowsIn(a, qk[(c * d.H + j) * kChunk * kChunk], L, L, kChunk, kChunk);
       for (uint32_t s = 0; s < L; ++s) negg.SetValue(s, -gs[s]);
       kernel_util::WaitScalarForVector();
@@ -204,6 +232,7 @@ class KernelMask {
   const Dims* d_ = nullptr;
   TPipe pipe_;
   TBuf<TPosition::VECCALC> qk_, dec_, pb_, negg_;
+  ChunkGates<T> gates_;
 };
 
 // Stage 9, per (chunk, value head): O = scale (exp(G_t) (Q^h_n)[t] + (P V_new)[t]).
@@ -216,6 +245,7 @@ class KernelOutput {
     pipe_.InitBuffer(qh_, kChunk * d.V * 4, "qh");
     pipe_.InitBuffer(pv_, kChunk * d.V * 4, "pv");
     pipe_.InitBuffer(ob_, kChunk * d.V * sizeof(T), "o_bf16");
+    gates_.Init(pipe_, false);
   }
   void Process() {
     GlobalTensor<float> qh, pv;
@@ -231,7 +261,7 @@ class KernelOutput {
       const int64_t c = unit / d.HV, h = unit % d.HV;
       const Chunk& ch = d.chunks[static_cast<size_t>(c)];
       const auto L = static_cast<uint32_t>(ch.len);
-      ChunkScalars(d, gm_, ch, h, gs, nullptr);
+      gates_.Load(d, gm_, ch, h, gs, nullptr);
       CopyRowsIn(a, qh[unit * kChunk * d.V], L, V, V, V);
       CopyRowsIn(b, pv[unit * kChunk * d.V], L, V, V, V);
       Sync<HardEvent::MTE2_V>();
@@ -250,6 +280,7 @@ class KernelOutput {
   const Dims* d_ = nullptr;
   TPipe pipe_;
   TBuf<TPosition::VECCALC> qh_, pv_, ob_;
+  ChunkGates<T> gates_;
 };
 
 // Stage 5, mixed: per (request, value head) unit, chunk by chunk. Each AIV holds half of the
@@ -280,6 +311,7 @@ class KernelChunkH {
     pipe_.InitBuffer(uf_, kChunk * vh_ * 4, "v_new_fp32");
     pipe_.InitBuffer(vnb_, kChunk * vh_ * sizeof(T), "v_new_bf16");
     pipe_.InitBuffer(vsb_, kChunk * vh_ * sizeof(T), "vs_bf16");
+    gates_.Init(pipe_, false);
   }
   void Process() {
     for (int64_t unit = kernel_util::GroupIdx(); unit < d_->B * d_->HV; unit += kernel_util::GroupNum()) {
@@ -352,7 +384,7 @@ class KernelChunkH {
       const Chunk& ch = d.chunks[static_cast<size_t>(c)];
       const auto L = static_cast<uint32_t>(ch.len);
       const int64_t cu = c * d.HV + h;
-      ChunkScalars(d, gm_, ch, h, gs, nullptr);
+      gates_.Load(d, gm_, ch, h, gs, nullptr);
       const float g_last = gs[L - 1];
       Sync<HardEvent::MTE3_V>();  // the previous chunk's stores have left hb, vnb, vsb
       Cast(hb, s, CAST_RINT, n);
@@ -429,6 +461,7 @@ class KernelChunkH {
   TPipe pipe_;
   cube_util::CubeTile<T, float> cube_;
   TBuf<TPosition::VECCALC> s_, kv_, hb_, wsf_, ub_, uf_, vnb_, vsb_;
+  ChunkGates<T> gates_;
 };
 
 }  // namespace npusim::chunk_gdr

@@ -68,6 +68,26 @@ TEST(Timing, CopyComputeCopyChainedByFlags) {
   for (int i = 0; i < 1024; ++i) ASSERT_EQ(y.as<float>()[i], 2.0f * i);
 }
 
+// GetValue on GM goes through the scalar data cache (test device: 32 KB, 64 B lines, 8 ways,
+// a miss stalls the scalar unit 100 cycles, a hit costs 1).
+TEST(Timing, ScalarGmReadsMissTheDataCacheOncePerLine) {
+  DeviceConfig d = TestDevice();
+  Chip chip(d);
+  GmArray x("x", 4096, 0x1000);  // line-aligned
+  for (int i = 0; i < 1024; ++i) x.as<float>()[i] = static_cast<float>(i);
+  float sum = 0;
+  LaunchResult r = chip.Launch(OneBlock([&] {
+    GlobalTensor<float> gx;
+    gx.SetGlobalBuffer(&x.buffer);
+    for (int i = 0; i < 16; ++i) sum += gx.GetValue(i);       // one line: 1 miss + 15 hits = 115
+    for (int i = 1; i < 17; ++i) sum += gx.GetValue(16 * i);  // 16 more lines, one read each: 1600
+    sum += gx.GetValue(3);                                     // the first line is still there: 1
+  }));
+  EXPECT_EQ(r.cycles, 115u + 1600u + 1u);
+  EXPECT_EQ(r.dcache_misses, 17u);
+  EXPECT_EQ(sum, 120.0f + 16.0f * 136.0f + 3.0f);  // the values are read, not just timed
+}
+
 TEST(Timing, MmadFractalsAndFp32Rate) {
   DeviceConfig d = TestDevice();
   CostModel cost(d);
