@@ -4,8 +4,6 @@
 #include <sstream>
 #include <utility>
 
-#include <fmt/format.h>
-
 #include "model/config.h"
 #include "model/error.h"
 #include "model/text.h"
@@ -209,8 +207,8 @@ RopeScaling ReadRopeScaling(const Reader& r) {
   RequirePositive(s, "factor", rs.factor);
   if (rs.high_freq_factor <= rs.low_freq_factor)  // either may be a default: point at what was written
     throw InputError(Where(r.file(), s.Has("high_freq_factor") ? s.Get("high_freq_factor") : s.node()) +
-                     ": rope_scaling high_freq_factor (" + fmt::format("{:g}", rs.high_freq_factor) + ") must exceed low_freq_factor (" +
-                     fmt::format("{:g}", rs.low_freq_factor) + ")");
+                     ": rope_scaling high_freq_factor (" + FormatNumber(rs.high_freq_factor) + ") must exceed low_freq_factor (" +
+                     FormatNumber(rs.low_freq_factor) + ")");
   return rs;
 }
 

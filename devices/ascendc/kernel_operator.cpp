@@ -83,9 +83,9 @@ void CheckGmRange(const GmBuffer* b, uint64_t offset, uint64_t bytes, const char
 
 uint8_t* GmScalarPtr(const GmBuffer* b, uint64_t offset, uint64_t bytes, bool write) {
   CheckGmRange(b, offset, bytes, write ? "SetValue" : "GetValue");
-  CurrentCore().ScalarGmAccess(b->addr + offset);
   if (!b->data)
     throw std::logic_error("scalar access to GM tensor '" + b->name + "', which is not materialised in timing-only mode");
+  CurrentCore().ScalarGmAccess(b->addr + offset);
   return b->data + offset;
 }
 
