@@ -5,7 +5,7 @@ BUILD      ?= build
 BUILD_TYPE ?= Release
 JOBS       ?= $(shell nproc)
 PACKAGES   := g++ cmake ninja-build pkg-config libsystemc-dev libyaml-cpp-dev libspdlog-dev \
-              libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev gnuplot-nox
+              libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev gnuplot-nox
 # The browser test of report.html (make test) and the sanitizer / fuzzing build (clang's runtime).
 TEST_PACKAGES := chromium
 SAN_PACKAGES  := clang libclang-rt-14-dev

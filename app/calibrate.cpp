@@ -23,6 +23,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/cli_util.h"
+#include "app/command_line.h"
 #include "devices/device_config.h"
 #include "model/config.h"
 #include "model/error.h"
@@ -470,9 +471,7 @@ class KernelCacheScope {
 };
 
 int Calibrate(std::vector<std::string> argv) {
-  NormaliseJobs(argv);
-  Args a = Parse(argv, {"--quiet", "--fit", "--no-write", "--record"},
-                 {"--log-level", "--only", "--jobs", "--out", "--add-bench-serving", "--run", "--add-msprof", "--device", "--id"});
+  Args a = ParseCommand(Command("calibrate"), argv);
   ConfigureLogging(a);
   if (a.positional.size() > 1) throw InputError("npusim calibrate takes one corpus directory (default configs/calibration)");
   const std::string dir = a.positional.empty() ? ConfigDir() + "/calibration" : a.positional[0];
@@ -535,7 +534,7 @@ int Calibrate(std::vector<std::string> argv) {
   fs::rename(partial, out);
   if (Has(a, "--quiet")) std::cout << o.verdict.Line() << "\n";
   else std::cout << CalibrationSummary(corpus, o);
-  if (spdlog::get_level() <= spdlog::level::info) std::cout << "written " << out << "/\n";
+  spdlog::info("written {}/", out);
   return 0;
 }
 

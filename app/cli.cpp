@@ -1,8 +1,10 @@
 #include "app/cli.h"
 #include "app/calibrate.h"
 #include "app/cli_util.h"
+#include "app/command_line.h"
 
 #include <chrono>
+#include <limits>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -43,50 +45,6 @@ namespace npusim {
 
 namespace {
 
-constexpr const char* kUsage = R"(npusim — Ascend-like NPU simulator
-
-usage:
-  npusim run [RUN.yaml] [--set key=value]... [--out DIR]
-                                   serve a model under a load (default configs/runs/quickstart.yaml);
-                                   writes metrics.json, requests.csv, op_summary.csv, trace.json, report.md
-                                   (default --out reports/out/<config name>)
-  npusim explore EXPLORE.yaml [--out DIR]
-                                   one kernel over a grid of its parameters and device parameters: which points
-                                   fit (or which buffer overflows by how many bits), time, bound, fastest, Pareto
-  npusim capacity RUN.yaml [--set key=value]... [--try key=v1,v2]... [--out DIR]
-                                   HBM limits, then serving runs at rising concurrency until the p99 TTFT / TPOT
-                                   objectives (slo_ttft_p99_ms, slo_tpot_p99_ms) or memory bind; --try compares knobs
-  npusim sweep SWEEP.yaml [--shard I/N] [-j N] [--out DIR]
-                                   a grid over a run config's or a kernel's keys; --shard runs point i when i mod N = I-1
-  npusim merge DIR... [--out DIR]   joins shard outputs into one table; missing or duplicate points: exit 2
-  npusim kernel NAME [--device SOC|FILE.yaml] [--set key=value]... [--inputs DIR] [--out DIR]
-                     [--timing-only | --functional] [--seed N] [--functional-limit-mb N]
-  npusim kernel --list
-  npusim calibrate [DIR] [--fit [--no-write]] [--record] [--only ID[,ID...]]... [-j N] [--out DIR]
-                                   the calibration corpus (default configs/calibration) simulated against its
-                                   measurements; --fit first fits fit.yaml's constants on their fit rows and writes
-                                   them into the device / host YAMLs (not when a value ends at a bound);
-                                   --record keeps the results for every run's fidelity section
-  npusim calibrate [DIR] --add-bench-serving RESULT.jsonl --run RUN.yaml [--id PREFIX]
-  npusim calibrate [DIR] --add-msprof op_summary.csv --device SOC [--id PREFIX]
-                                   a real bench_serving result (with the run config of its server) or an msprof op
-                                   summary becomes corpus rows; unmapped ops are listed
-  npusim validate FILE.yaml          a device, run, explore or sweep config, host profile or calibration row
-  npusim model CONFIG.json [--device SOC] [--tp N] [--dp N] [--ep N] [--draft-tokens D]
-               [--ssm-dtype T] [--quantization w8a8_dynamic|w4a8_dynamic] [--mem-fraction F] [--max-running-requests N]
-               [--decode-batch B [--context C] [--gdn-impl fused|triton_chain]]
-               [--prefill-batch B [--prefill-tokens L] [--prefix P]]
-                                   the architecture read from a HuggingFace config, per-rank shapes, HBM plan,
-                                   and the device time of one decode or prefill step
-  npusim import-sglang "python -m sglang.launch_server ..." ["python -m sglang.bench_serving ..."] [-o RUN.yaml]
-                     [--device SOC] [--weights w8a8_dynamic|w4a8_dynamic] [--model CONFIG.json] [--draft-model CONFIG.json]
-                                   a run config from SGLang command lines (stdout without -o): each argument mapped,
-                                   listed as changing nothing, or refused by name; what the lines do not say is listed
-  npusim --help
-
-common options: --quiet, --log-level {trace,debug,info,warn,error}
-exit codes: 0 ok, 2 invalid input, 3 the simulated system failed (overflow, deadlock, race, ...)
-)";
 
 
 void PrintOp(const Op& op) {
@@ -104,12 +62,9 @@ int KernelList() {
   return kExitOk;
 }
 
-// `npusim kernel NAME --help`: the kernel's parameters (set with --set name=value).
+// `npusim kernel NAME --help`: the command's options, then the kernel's parameters and tensors.
 int KernelHelp(const Op& op) {
-  std::printf("usage: npusim kernel %s [--device NAME|FILE] [--set PARAM=VALUE]... [--out DIR] [--inputs DIR]\n"
-              "       [--seed N] [--timing-only|--functional] [--simulate] [--functional-limit-mb N] [--quiet] [--log-level L]\n\n"
-              "  --simulate   simulate every launch in full, also those an op would time from smaller probes\n\n",
-              op.name().c_str());
+  std::cout << CommandHelp(Command("kernel")) << "\nkernel " << op.name() << " (set its parameters with --set name=value):\n";
   PrintOp(op);
   std::printf("\ntensors (with the defaults; --inputs DIR reads <name>.npy for every input):\n");
   for (const auto& t : op.tensors(ParamValues(op.params())))
@@ -120,13 +75,13 @@ int KernelHelp(const Op& op) {
 }
 
 int Kernel(const std::vector<std::string>& argv) {
-  Args a = Parse(argv, {"--list", "--help", "-h", "--timing-only", "--functional", "--quiet", "--simulate"},
-                 {"--device", "--set", "--inputs", "--out", "--seed", "--functional-limit-mb", "--log-level"});
+  Args a = ParseCommand(Command("kernel"), argv, /*own_help=*/true);
   ConfigureLogging(a);
   if (Has(a, "--list")) return KernelList();
+  if (Has(a, "--help") && a.positional.empty()) throw HelpRequested(CommandHelp(Command("kernel")));
   if (a.positional.size() != 1) throw InputError("npusim kernel needs exactly one kernel name (see 'npusim kernel --list')");
   const Op& op = FindOp(a.positional[0]);
-  if (Has(a, "--help") || Has(a, "-h")) return KernelHelp(op);
+  if (Has(a, "--help")) return KernelHelp(op);
   DeviceConfig device = LoadDevice(Option(a, "--device", "Ascend910B3"));
   ParamValues params(op.params());
   for (const auto& [k, v] : a.options) {
@@ -139,12 +94,9 @@ int Kernel(const std::vector<std::string>& argv) {
   if (Has(a, "--timing-only") && Has(a, "--functional")) throw InputError("--timing-only and --functional exclude each other");
   if (Has(a, "--timing-only")) opts.mode = ModeChoice::kTimingOnly;
   if (Has(a, "--functional")) opts.mode = ModeChoice::kFunctional;
-  try {
-    opts.seed = std::stoull(Option(a, "--seed", "0"));
-    opts.functional_limit_bytes = std::stoull(Option(a, "--functional-limit-mb", "1024")) << 20;
-  } catch (const std::exception&) {
-    throw InputError("--seed and --functional-limit-mb take non-negative integers");
-  }
+  opts.seed = UnsignedOption(a, "--seed", 0, std::numeric_limits<uint64_t>::max());
+  // Up to 1 TiB: a limit the shift into bytes cannot wrap.
+  opts.functional_limit_bytes = UnsignedOption(a, "--functional-limit-mb", 1024, uint64_t{1} << 20) << 20;
   opts.inputs_dir = Option(a, "--inputs", "");
   opts.extrapolate = !Has(a, "--simulate");
   const std::string out = Option(a, "--out", "");
@@ -154,8 +106,8 @@ int Kernel(const std::vector<std::string>& argv) {
 
   KernelRun run = RunKernel(op, params, device, opts);
   if (!out.empty()) WriteKernelOutputs(run, device, out, trace.get());
-  if (spdlog::get_level() <= spdlog::level::warn) std::cout << KernelConsoleSummary(run, device);
-  if (!out.empty() && spdlog::get_level() <= spdlog::level::info) std::cout << "  written    " << out << "/\n";
+  if (ShowResults(a)) std::cout << KernelConsoleSummary(run, device);
+  if (!out.empty()) spdlog::info("written {}/", out);
   if (run.status != "ok") {
     std::cerr << "error: " << run.message << "\n";
     return kExitSimulatedFailure;
@@ -164,7 +116,7 @@ int Kernel(const std::vector<std::string>& argv) {
 }
 
 int Validate(const std::vector<std::string>& argv) {
-  Args a = Parse(argv, {"--quiet"}, {"--log-level"});
+  Args a = ParseCommand(Command("validate"), argv);
   ConfigureLogging(a);
   if (a.positional.size() != 1) throw InputError("npusim validate needs one YAML file");
   const std::string& path = a.positional[0];
@@ -210,9 +162,7 @@ int Validate(const std::vector<std::string>& argv) {
 
 // `npusim model FILE`: the architecture the simulator reads from a model config.
 int Model(const std::vector<std::string>& argv) {
-  Args a = Parse(argv, {"--quiet"}, {"--log-level", "--device", "--tp", "--dp", "--ep", "--draft-tokens", "--ssm-dtype", "--quantization",
-                                     "--mem-fraction", "--max-running-requests", "--decode-batch", "--context", "--gdn-impl",
-                                     "--prefill-batch", "--prefill-tokens", "--prefix"});
+  Args a = ParseCommand(Command("model"), argv);
   ConfigureLogging(a);
   if (a.positional.size() != 1) throw InputError("npusim model needs one model config (e.g. configs/models/qwen3-next-80b-a3b.json)");
   auto integer = [&](const char* key, const char* def) {
@@ -326,7 +276,7 @@ int Model(const std::vector<std::string>& argv) {
 
 // `npusim run RUN.yaml`: a serving run; the kernels are timed in a forked child (step_cost.h).
 int Run(const std::vector<std::string>& argv) {
-  Args a = Parse(argv, {"--quiet"}, {"--log-level", "--set", "--out"});
+  Args a = ParseCommand(Command("run"), argv);
   ConfigureLogging(a);
   if (a.positional.size() > 1) throw InputError("npusim run takes one run config");
   const std::string path = a.positional.empty() ? "configs/runs/quickstart.yaml" : a.positional[0];
@@ -376,14 +326,14 @@ int Run(const std::vector<std::string>& argv) {
   }
   const FunctionalStudy* f = study ? &*study : nullptr;
   WriteServingOutputs(setup, result, out, f);
-  if (spdlog::get_level() <= spdlog::level::warn) std::cout << ServingSummary(setup, result, ComputeMetrics(result), f);
-  if (spdlog::get_level() <= spdlog::level::info) std::cout << "written " << out << "/\n";
+  if (ShowResults(a)) std::cout << ServingSummary(setup, result, ComputeMetrics(result), f);
+  spdlog::info("written {}/", out);
   return kExitOk;
 }
 
 // `npusim explore EXPLORE.yaml`: a kernel over a grid of tilings and device parameters.
 int Explore(const std::vector<std::string>& argv) {
-  Args a = Parse(argv, {"--quiet"}, {"--log-level", "--out"});
+  Args a = ParseCommand(Command("explore"), argv);
   ConfigureLogging(a);
   if (a.positional.size() != 1) throw InputError("npusim explore takes one explore config (e.g. configs/explore/move_intermediate_cache.yaml)");
   const ExploreConfig c = LoadExploreConfig(a.positional[0]);
@@ -394,16 +344,15 @@ int Explore(const std::vector<std::string>& argv) {
     if (done == total || done % 8 == 0) eta->Done(done);
   });
   WriteExploreOutputs(r, out);
-  if (spdlog::get_level() <= spdlog::level::warn) std::cout << ExploreSummary(r);
-  if (spdlog::get_level() <= spdlog::level::info) std::cout << "written " << out << "/\n";
+  if (ShowResults(a)) std::cout << ExploreSummary(r);
+  spdlog::info("written {}/", out);
   return kExitOk;
 }
 
 // `npusim sweep SWEEP.yaml [--shard I/N] [-j N] [--out DIR]`: every point of the shard as its
 // own npusim process (`run` or `kernel` with --set), N at a time; one row per point.
 int Sweep(std::vector<std::string> argv) {
-  NormaliseJobs(argv);
-  Args a = Parse(argv, {"--quiet"}, {"--log-level", "--shard", "--jobs", "--out"});
+  Args a = ParseCommand(Command("sweep"), argv);
   ConfigureLogging(a);
   if (a.positional.size() != 1) throw InputError("npusim sweep takes one sweep config (e.g. configs/sweeps/mtp-draft-tokens.yaml)");
   const SweepConfig c = LoadSweepConfig(a.positional[0]);
@@ -437,21 +386,21 @@ int Sweep(std::vector<std::string> argv) {
   t.total = static_cast<int64_t>(points.size());
   for (int64_t i : mine) t.rows.push_back(ReadPointResult(i, points[static_cast<size_t>(i)], codes[i], point_dir(i)));
   WriteSweepOutputs(t, out);
-  if (spdlog::get_level() <= spdlog::level::warn) std::cout << Slurp(out + "/report.md");
-  if (spdlog::get_level() <= spdlog::level::info) std::cout << "written " << out << "/\n";
+  if (ShowResults(a)) std::cout << Slurp(out + "/report.md");
+  spdlog::info("written {}/", out);
   return kExitOk;
 }
 
 // `npusim merge DIR... [--out DIR]`: the shards' tables as one; missing or duplicate points are
 // reported and make the exit code 2.
 int Merge(const std::vector<std::string>& argv) {
-  Args a = Parse(argv, {"--quiet"}, {"--log-level", "--out"});
+  Args a = ParseCommand(Command("merge"), argv);
   ConfigureLogging(a);
   if (a.positional.empty()) throw InputError("npusim merge takes the output directories of sweep shards");
   const SweepTable t = MergeSweeps(a.positional);
   const std::string out = Option(a, "--out", "reports/out/sweep-merged");
   WriteSweepOutputs(t, out);
-  if (spdlog::get_level() <= spdlog::level::warn) std::cout << Slurp(out + "/report.md");
+  if (ShowResults(a)) std::cout << Slurp(out + "/report.md");
   auto list = [](const std::vector<int64_t>& v) {
     std::string s;
     for (int64_t i : v) s += (s.empty() ? "" : ", ") + std::to_string(i);
@@ -469,7 +418,7 @@ int Merge(const std::vector<std::string>& argv) {
 // `npusim capacity RUN.yaml`: the HBM plan's limits, then serving runs at rising concurrency
 // (each its own process) until an SLO or memory binds.
 int Capacity(const std::vector<std::string>& argv) {
-  Args a = Parse(argv, {"--quiet"}, {"--log-level", "--set", "--try", "--out"});
+  Args a = ParseCommand(Command("capacity"), argv);
   ConfigureLogging(a);
   if (a.positional.size() != 1) throw InputError("npusim capacity takes one run config (with slo_ttft_p99_ms / slo_tpot_p99_ms)");
   const std::string path = a.positional[0];
@@ -580,23 +529,52 @@ int Capacity(const std::vector<std::string>& argv) {
       }
     }
     WriteCapacityOutputs(*setup, ans, dir);
-    if (variants.size() == 1 && spdlog::get_level() <= spdlog::level::warn) std::cout << CapacitySummary(*setup, ans);
+    if (variants.size() == 1 && ShowResults(a)) std::cout << CapacitySummary(*setup, ans);
     outcomes.push_back(std::move(o));
   }
   if (variants.size() > 1) {
     WriteCapacityComparison(path, outcomes, out);
-    if (spdlog::get_level() <= spdlog::level::warn) std::cout << ComparisonSummary(outcomes);
+    if (ShowResults(a)) std::cout << ComparisonSummary(outcomes);
   }
-  if (spdlog::get_level() <= spdlog::level::info) std::cout << "written " << out << "/\n";
+  spdlog::info("written {}/", out);
+  return kExitOk;
+}
+
+// `npusim keys run|device|host`: every key the loader reads, from the same Bind() declarations.
+int Keys(const std::vector<std::string>& argv) {
+  Args a = ParseCommand(Command("keys"), argv);
+  ConfigureLogging(a);
+  const std::vector<std::string> kinds = {"run", "device", "host"};
+  if (a.positional.size() != 1) throw InputError("npusim keys takes one of: run, device, host");
+  const std::string& kind = a.positional[0];
+  ParamTable t;
+  if (kind == "run") {
+    RunConfig rc;
+    rc.Bind(t);
+  } else if (kind == "device") {
+    DeviceConfig d;
+    d.Bind(t);
+  } else if (kind == "host") {
+    HostProfile h;
+    h.Bind(t);
+  } else {
+    throw InputError("npusim keys: unknown kind '" + kind + "'" + NearestHint(kind, kinds));
+  }
+  std::cout << "| key | type | unit | default | range | meaning |\n|---|---|---|---|---|---|\n";
+  for (const ParamTable::Row& r : t.rows()) {
+    std::string desc = r.desc;
+    for (char& c : desc)
+      if (c == '|') c = '/';
+    const std::string def = r.required ? "required" : r.value.empty() ? "(empty)" : r.value;
+    std::cout << "| " << r.key << " | " << r.type << " | " << r.unit << " | " << def << " | " << r.range << " | " << desc << " |\n";
+  }
   return kExitOk;
 }
 
 }  // namespace
 
 int ImportSglangCommand(std::vector<std::string> argv) {
-  for (auto& w : argv)
-    if (w == "-o") w = "--output";
-  const Args a = Parse(argv, {"--quiet"}, {"--output", "--device", "--weights", "--model", "--draft-model", "--log-level"});
+  const Args a = ParseCommand(Command("import-sglang"), argv);
   ConfigureLogging(a);
   if (a.positional.empty() || a.positional.size() > 2)
     throw InputError("import-sglang takes the launch_server command line and optionally the bench_serving one, each as one quoted argument");
@@ -637,23 +615,35 @@ int ImportSglangCommand(std::vector<std::string> argv) {
 
 int RunCli(const std::vector<std::string>& args) {
   try {
-    if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-      std::cout << kUsage;
-      return args.empty() ? kExitInvalidInput : kExitOk;
+    if (args.empty()) {
+      std::cerr << TopLevelHelp();
+      return kExitInvalidInput;
     }
+    if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+      std::cout << TopLevelHelp();
+      return kExitOk;
+    }
+    if (args[0] == "--version" || args[0] == "-V") {
+      std::cout << VersionText();
+      return kExitOk;
+    }
+    const std::string& name = Command(args[0]).name;
     std::vector<std::string> rest(args.begin() + 1, args.end());
-    if (args[0] == "kernel") return Kernel(rest);
-    if (args[0] == "validate") return Validate(rest);
-    if (args[0] == "model") return Model(rest);
-    if (args[0] == "run") return Run(rest);
-    if (args[0] == "explore") return Explore(rest);
-    if (args[0] == "sweep") return Sweep(rest);
-    if (args[0] == "merge") return Merge(rest);
-    if (args[0] == "capacity") return Capacity(rest);
-    if (args[0] == "calibrate") return Calibrate(rest);
-    if (args[0] == "import-sglang") return ImportSglangCommand(rest);
-    throw InputError("unknown command '" + args[0] + "'" +
-                     NearestHint(args[0], {"run", "capacity", "explore", "sweep", "merge", "kernel", "validate", "model", "calibrate", "import-sglang"}));
+    if (name == "kernel") return Kernel(rest);
+    if (name == "validate") return Validate(rest);
+    if (name == "model") return Model(rest);
+    if (name == "run") return Run(rest);
+    if (name == "explore") return Explore(rest);
+    if (name == "sweep") return Sweep(rest);
+    if (name == "merge") return Merge(rest);
+    if (name == "capacity") return Capacity(rest);
+    if (name == "calibrate") return Calibrate(rest);
+    if (name == "import-sglang") return ImportSglangCommand(rest);
+    if (name == "keys") return Keys(rest);
+    throw std::logic_error("command '" + name + "' is declared but has no handler");
+  } catch (const HelpRequested& h) {
+    std::cout << h.what();
+    return kExitOk;
   } catch (const InputError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return kExitInvalidInput;

@@ -1,6 +1,8 @@
 #include "app/cli_util.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -14,35 +16,9 @@
 #include "model/error.h"
 #include "model/text.h"
 
-namespace npusim {
+#include <spdlog/sinks/stdout_color_sinks.h>  // declares the stderr sinks too
 
-Args Parse(const std::vector<std::string>& argv, const std::vector<std::string>& flags, const std::vector<std::string>& options) {
-  Args a;
-  std::vector<std::string> all = flags;
-  all.insert(all.end(), options.begin(), options.end());
-  for (size_t i = 0; i < argv.size(); ++i) {
-    const std::string& s = argv[i];
-    if (s.rfind("--", 0) != 0) {
-      a.positional.push_back(s);
-      continue;
-    }
-    std::string key = s, value;
-    bool inline_value = false;
-    if (auto eq = s.find('='); eq != std::string::npos) key = s.substr(0, eq), value = s.substr(eq + 1), inline_value = true;
-    if (std::find(flags.begin(), flags.end(), key) != flags.end()) {
-      a.flags.push_back(key);
-    } else if (std::find(options.begin(), options.end(), key) != options.end()) {
-      if (!inline_value) {
-        if (i + 1 >= argv.size()) throw InputError("option " + key + " needs a value");
-        value = argv[++i];
-      }
-      a.options.emplace_back(key, value);
-    } else {
-      throw InputError("unknown option '" + key + "'" + NearestHint(key, all));
-    }
-  }
-  return a;
-}
+namespace npusim {
 
 bool Has(const Args& a, const std::string& flag) { return std::find(a.flags.begin(), a.flags.end(), flag) != a.flags.end(); }
 std::string Option(const Args& a, const std::string& key, const std::string& def) {
@@ -52,10 +28,26 @@ std::string Option(const Args& a, const std::string& key, const std::string& def
   return v;
 }
 
+uint64_t UnsignedOption(const Args& a, const std::string& key, uint64_t def, uint64_t max) {
+  const std::string v = Option(a, key, std::to_string(def));
+  const bool digits = !v.empty() && v.size() <= 20 && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (digits) {
+    errno = 0;
+    const unsigned long long x = std::strtoull(v.c_str(), nullptr, 10);
+    if (errno == 0 && x <= max) return x;
+  }
+  throw InputError(key + " takes an integer in [0, " + std::to_string(max) + "], got '" + v + "'");
+}
+
 void ConfigureLogging(const Args& a) {
-  spdlog::set_pattern("%l: %v");
-  spdlog::set_level(spdlog::level::info);
-  if (Has(a, "--quiet")) spdlog::set_level(spdlog::level::warn);
+  // Logs and progress on stderr, so stdout carries results only (`npusim run ... > out.md`).
+  static const bool kStderr = [] {
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("npusim", std::make_shared<spdlog::sinks::stderr_color_sink_mt>()));
+    return true;
+  }();
+  (void)kStderr;
+  spdlog::set_pattern("%^%l%$: %v");
+  spdlog::set_level(Has(a, "--quiet") ? spdlog::level::warn : spdlog::level::info);
   std::string level = Option(a, "--log-level", "");
   if (!level.empty()) {
     auto l = spdlog::level::from_str(level);
@@ -65,7 +57,7 @@ void ConfigureLogging(const Args& a) {
   }
 }
 
-
+bool ShowResults(const Args& a) { return !Has(a, "--quiet"); }
 
 std::string Slurp(const std::string& path) {
   std::ifstream in(path);
@@ -91,13 +83,6 @@ pid_t SpawnSelf(const std::vector<std::string>& args, const std::string& log) {
     _exit(127);
   }
   return pid;
-}
-
-void NormaliseJobs(std::vector<std::string>& argv) {
-  for (auto& a : argv) {
-    if (a == "-j") a = "--jobs";
-    else if (a.rfind("-j", 0) == 0 && a.size() > 2 && a[2] != '-') a = "--jobs=" + a.substr(2);
-  }
 }
 
 int64_t JobsOption(const Args& a, int64_t def) {

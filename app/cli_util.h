@@ -1,4 +1,4 @@
-// Helpers shared by the npusim commands: option parsing, logging set-up, progress with an ETA,
+// Helpers shared by the npusim commands: parsed arguments, logging set-up, progress with an ETA,
 // and running npusim itself as a child process (sweep points, calibration points).
 #pragma once
 
@@ -20,11 +20,14 @@ struct Args {
   std::vector<std::string> flags;
 };
 
-// Flags take no value; every other --option takes one.
-Args Parse(const std::vector<std::string>& argv, const std::vector<std::string>& flags, const std::vector<std::string>& options);
 bool Has(const Args& a, const std::string& flag);
 std::string Option(const Args& a, const std::string& key, const std::string& def);
+// An option's value as an integer in [0, max] (InputError otherwise: "-1" is not wrapped around).
+uint64_t UnsignedOption(const Args& a, const std::string& key, uint64_t def, uint64_t max);
+// spdlog to stderr at info (warn with --quiet, or --log-level's level): logs never mix with results.
 void ConfigureLogging(const Args& a);
+// Results (summaries, tables) go to stdout unless --quiet; the log level does not hide them.
+bool ShowResults(const Args& a);
 
 // "12/40 points, 31 s elapsed, ETA 72 s" on stderr (spdlog info): the rate so far times what is
 // left. Wall-clock figures go to the log only, never into output files.
@@ -48,8 +51,6 @@ std::string Slurp(const std::string& path);
 // Runs npusim itself with `args`, stdout and stderr to `log`; returns the pid.
 pid_t SpawnSelf(const std::vector<std::string>& args, const std::string& log);
 
-// `-j N`, `-jN` and `--jobs N` as `--jobs`, for Parse.
-void NormaliseJobs(std::vector<std::string>& argv);
 // The --jobs value (InputError unless a positive integer).
 int64_t JobsOption(const Args& a, int64_t def);
 

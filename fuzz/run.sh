@@ -1,11 +1,28 @@
 #!/usr/bin/env bash
-# fuzz/run.sh FUZZER SECONDS: replays fuzz/regressions/, seeds a corpus from every shipped config (the first byte picks the
-# loader, as config_fuzz.cpp reads it), then runs libFuzzer for SECONDS. Findings land in
-# fuzz/findings/ (crash-*, timeout-*); the corpus grows in fuzz/corpus/ (both git-ignored).
+# fuzz/run.sh FUZZER SECONDS: replays fuzz/regressions/ (config_fuzz) or fuzz/cli_regressions/ (cli_fuzz), seeds a
+# corpus (config_fuzz: every shipped config, the first byte picking the loader; cli_fuzz: command lines of the README),
+# then runs libFuzzer for SECONDS. Findings land in fuzz/findings/ (crash-*, timeout-*); the corpora grow in
+# fuzz/corpus/ and fuzz/cli_corpus/ (all git-ignored).
 set -euo pipefail
 fuzzer=$1 seconds=$2
 here=$(cd "$(dirname "$0")" && pwd)
-corpus=$here/corpus findings=$here/findings
+findings=$here/findings
+if [ "$(basename "$fuzzer")" = cli_fuzz ]; then
+  corpus=$here/cli_corpus regressions=$here/cli_regressions
+  mkdir -p "$corpus" "$findings"
+  i=0
+  # One seed per line of cli_seeds.txt: the command's index in Commands() as the first byte, then
+  # the words (separated by spaces there, by newlines in the input).
+  while read -r sel words; do
+    { printf "\\x$(printf %02x "$sel")"; printf '%s' "$words" | tr ' ' '\n'; } > "$corpus/seed-$i"
+    i=$((i + 1))
+  done < "$here/cli_seeds.txt"
+  ASAN_OPTIONS=detect_leaks=0 "$fuzzer" "$regressions"/* -timeout=10 -rss_limit_mb=4096
+  ASAN_OPTIONS=detect_leaks=0 "$fuzzer" "$corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
+    ${FUZZ_SEED:+-seed="$FUZZ_SEED"} -artifact_prefix="$findings/" -print_final_stats=1
+  exit 0
+fi
+corpus=$here/corpus
 mkdir -p "$corpus" "$findings"
 seed() {  # seed SELECTOR FILE...
   local sel=$1; shift

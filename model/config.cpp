@@ -202,9 +202,23 @@ void ParamTable::Group(const std::string& name, const std::string&, const std::f
   body();
   path_.pop_back();
 }
-void ParamTable::Param(const ParamSpec& s, int64_t& v) { rows_.push_back({Prefix() + s.name, std::to_string(v), s.unit, s.desc}); }
-void ParamTable::Param(const ParamSpec& s, double& v) { rows_.push_back({Prefix() + s.name, FormatNumber(v), s.unit, s.desc}); }
-void ParamTable::Param(const ParamSpec& s, std::string& v) { rows_.push_back({Prefix() + s.name, v, s.unit, s.desc}); }
+namespace {
+std::string RangeText(const ParamSpec& s) {
+  // Binders write "unbounded" as a huge finite number (1e15, 1e18): not a range worth printing.
+  const bool lo = std::isfinite(s.min) && s.min > -1e15, hi = std::isfinite(s.max) && s.max < 1e15;
+  if (!lo && !hi) return "";
+  return "[" + (lo ? FormatNumber(s.min) : std::string("-inf")) + ", " + (hi ? FormatNumber(s.max) : std::string("inf")) + "]";
+}
+}  // namespace
+void ParamTable::Param(const ParamSpec& s, int64_t& v) {
+  rows_.push_back({Prefix() + s.name, std::to_string(v), s.unit, s.desc, "integer", RangeText(s), !s.optional});
+}
+void ParamTable::Param(const ParamSpec& s, double& v) {
+  rows_.push_back({Prefix() + s.name, FormatNumber(v), s.unit, s.desc, "number", RangeText(s), !s.optional});
+}
+void ParamTable::Param(const ParamSpec& s, std::string& v) {
+  rows_.push_back({Prefix() + s.name, v, s.unit, s.desc, s.list ? "list" : "text", "", !s.optional});
+}
 
 void ParamSetter::Group(const std::string& name, const std::string&, const std::function<void()>& body) {
   path_.push_back(name);

@@ -78,6 +78,9 @@ class ParamTable : public ParamVisitor {
  public:
   struct Row {
     std::string key, value, unit, desc;
+    std::string type;   // "integer", "number", "text" or "list"
+    std::string range;  // "[lo, hi]" when bounded, else empty
+    bool required = false;  // a file must give it (no default)
   };
   void Group(const std::string& name, const std::string& desc, const std::function<void()>& body) override;
   void Param(const ParamSpec& spec, int64_t& value) override;

@@ -171,6 +171,65 @@ TEST(Cli, MalformedDeviceYamlEachErrorKind) {
   }
 }
 
+// Runs npusim with stdout and stderr kept apart.
+struct Streams {
+  int code;
+  std::string out, err;
+};
+Streams NpusimStreams(const std::string& args) {
+  const std::string err = Dir("streams") + "/stderr.txt";
+  FILE* p = popen((std::string(NPUSIM_BIN) + " " + args + " 2>" + err).c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, Slurp(err)};
+}
+
+TEST(Cli, ResultsGoToStdoutLogsToStderrAndTheLogLevelFiltersOnlyLogs) {
+  const std::string out = Dir("streams_out");
+  Streams s = NpusimStreams("kernel add --set n=4099 --out " + out);
+  ASSERT_EQ(s.code, 0) << s.err;
+  EXPECT_THAT(s.out, HasSubstr("status     ok"));
+  EXPECT_THAT(s.out, ::testing::Not(HasSubstr("info:")));
+  EXPECT_THAT(s.err, HasSubstr("info: written " + out + "/"));
+  s = NpusimStreams("kernel add --set n=4099 --log-level off --out " + out);
+  EXPECT_THAT(s.out, HasSubstr("status     ok"));  // results stay
+  EXPECT_EQ(s.err, "");
+  s = NpusimStreams("kernel add --set n=4099 --quiet --out " + out);
+  EXPECT_EQ(s.code, 0);
+  EXPECT_EQ(s.out, "");  // results only in the files
+  EXPECT_TRUE(fs::exists(out + "/metrics.json"));
+  s = NpusimStreams("kernel add --outt x");
+  EXPECT_EQ(s.code, 2);
+  EXPECT_EQ(s.out, "");
+  EXPECT_THAT(s.err, HasSubstr("nearest valid: '--out'"));
+}
+
+TEST(Cli, HelpVersionAndKeys) {
+  Streams s = NpusimStreams("--version");
+  EXPECT_EQ(s.code, 0);
+  EXPECT_TRUE(std::regex_search(s.out, std::regex(R"(^npusim \d+\.\d+\.\d+ \(git ([0-9a-f]+|unknown)\))"))) << s.out;
+  s = NpusimStreams("run --help");
+  EXPECT_EQ(s.code, 0);
+  EXPECT_THAT(s.out, HasSubstr("usage: npusim run [RUN.yaml] [options]"));
+  EXPECT_THAT(s.out, HasSubstr("--set KEY=VALUE"));
+  s = NpusimStreams("--help");
+  EXPECT_EQ(s.code, 0);
+  for (const char* c : {"run", "capacity", "explore", "sweep", "merge", "kernel", "calibrate", "validate", "model", "import-sglang", "keys"})
+    EXPECT_THAT(s.out, HasSubstr("\n  " + std::string(c) + " ")) << c;
+  EXPECT_EQ(NpusimStreams("").code, 2);
+  s = NpusimStreams("keys run");
+  EXPECT_EQ(s.code, 0);
+  EXPECT_THAT(s.out, HasSubstr("| model | text |  | required |"));
+  EXPECT_THAT(s.out, HasSubstr("| tp_size | integer | ranks | 1 | [1, 4096] |"));
+  s = NpusimStreams("keys device");
+  EXPECT_THAT(s.out, HasSubstr("| clock_mhz | number | MHz | required | [1, 10000] |"));
+  s = NpusimStreams("keys hosts");
+  EXPECT_EQ(s.code, 2);
+  EXPECT_THAT(s.err, HasSubstr("nearest valid: 'host'"));
+}
+
 TEST(Cli, KernelHelpListsParametersAndTensors) {
   auto r = Npusim("kernel l2norm --help");
   EXPECT_EQ(r.code, 0);

@@ -182,7 +182,7 @@ TEST(Run, ScenarioS4SlidingWindowDecodeWithoutMaskAndTheMissingClamp) {
 
 TEST(Explore, WritesThePointsAndRejectsABadConfig) {
   const std::string out = Dir("explore");
-  Result r = Npusim("explore " + std::string(NPUSIM_SOURCE_DIR) + "/configs/explore/move_intermediate_cache.yaml --quiet --out " + out);
+  Result r = Npusim("explore " + std::string(NPUSIM_SOURCE_DIR) + "/configs/explore/move_intermediate_cache.yaml --out " + out);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("ub_overflow: requires 2097152 bits, 1572864 available"));
   EXPECT_THAT(r.output, HasSubstr("fastest that fits: Ascend910_9392"));
