@@ -297,12 +297,16 @@ int Run(const std::vector<std::string>& argv) {
   ForkedKernelTimer timer(setup.device);
   ServingSimulation simulation;
   std::optional<FunctionalStudy> study;
-  int64_t last_decile = 0;
+  // A line every 2 s of wall time, and at the end: requests done, simulated time, its rate
+  // against the wall clock, and an ETA from the requests' pace so far.
+  const auto wall_start = std::chrono::steady_clock::now();
+  double last_print = 0;
   auto progress = [&](int64_t done, int64_t total, double sim_us) {
-    const int64_t decile = done * 10 / total;
-    if (decile == last_decile && done != total) return;
-    last_decile = decile;
-    spdlog::info("{}/{} requests done, {:.3f} s simulated", done, total, sim_us / 1e6);
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+    if (done != total && wall - last_print < 2.0) return;
+    last_print = wall;
+    const std::string eta = done > 0 && done < total ? fmt::format(", ETA {:.0f} s", wall / static_cast<double>(done) * static_cast<double>(total - done)) : "";
+    spdlog::info("{}/{} requests done, {:.3f} s simulated in {:.1f} s of wall time{}", done, total, sim_us / 1e6, wall, eta);
   };
   ServingResult result;
   try {

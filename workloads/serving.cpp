@@ -243,8 +243,10 @@ class Engine {
       result_.requests[index_.at(id)].finish_us = now;
       ++done_;
       --in_flight_;
-      if (progress_) progress_(done_, static_cast<int64_t>(result_.requests.size()), now);
     }
+    // Every step, not only when a request finishes: a caller that logs on a wall-clock tick
+    // stays live through long stretches in which no request completes.
+    if (progress_) progress_(done_, static_cast<int64_t>(result_.requests.size()), now);
     result_.steps.push_back(std::move(step_));
   }
 

@@ -101,6 +101,7 @@ struct ServingResult {
   int64_t forwards_simulated = 0;  // distinct forward shapes timed
 };
 
+// Called after every simulated step with the requests finished so far and the simulated time.
 using ProgressFn = std::function<void(int64_t done, int64_t total, double sim_us)>;
 
 // The serving simulation's SystemC processes, elaborated at construction and idle until Run:
