@@ -345,7 +345,7 @@ int AddBenchServing(const std::string& dir, const std::string& file, const std::
     else if (j.contains("request_rate") && j["request_rate"].is_string()) sets.push_back({"request_rate", j["request_rate"].get<std::string>()});
     const std::string id = (prefix.empty() ? "bench-" + fs::path(file).stem().string() : prefix) + "-" + std::to_string(n);
     for (const auto& [key, metric, what] : std::vector<std::tuple<const char*, const char*, const char*>>{
-             {"mean_ttft_ms", "ttft_ms.mean", "ttft"}, {"mean_tpot_ms", "tpot_ms.mean", "tpot"}, {"output_throughput", "output_throughput", "tput"}}) {
+             {"mean_ttft_ms", "mean_ttft_ms", "ttft"}, {"mean_tpot_ms", "mean_tpot_ms", "tpot"}, {"output_throughput", "output_throughput", "tput"}}) {
       if (!num(key) || j[key].get<double>() <= 0) continue;
       CalibrationRow r;
       r.id = id + "-" + what;

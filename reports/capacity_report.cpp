@@ -102,8 +102,8 @@ CapacityPoint ReadCapacityPoint(int exit_code, const std::string& dir) {
     const Json m = Json::parse(in);
     p.status = m.value("status", p.status);
     if (p.status == "ok") {
-      p.ttft_p99_ms = m["ttft_ms"]["p99"].get<double>();
-      p.tpot_p99_ms = m["tpot_ms"]["p99"].get<double>();
+      p.ttft_p99_ms = m["p99_ttft_ms"].get<double>();
+      p.tpot_p99_ms = m["p99_tpot_ms"].get<double>();
       p.output_throughput = m["output_throughput"].get<double>();
       p.request_throughput = m["request_throughput"].get<double>();
     }

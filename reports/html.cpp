@@ -69,10 +69,14 @@ std::string BarsScript(const Chart& c) {
   s << "set style data histograms\n"
     << (c.kind == Chart::Kind::kStackedBars ? "set style histogram rowstacked\n" : "set style histogram clustered gap 1\n")
     << "set style fill solid 0.85 noborder\nset boxwidth 0.8 relative\n";
-  // The axis must reach the limit lines too (a budget above every bar).
-  double top = 0;
+  // The axis must reach the limit lines too (a budget above every bar), and below 0 when a bar
+  // is negative (signed errors): a [0:*] range clipped those, or failed when every bar was <= 0.
+  double top = 0, bottom = 0;
   for (const auto& [label, y] : c.hlines) top = std::max(top, y * 1.08);
-  s << "set yrange [0:" << (top > 0 ? Num(top) + "<*" : std::string("*")) << "]\n";
+  for (const Series& se : c.series)
+    for (double y : se.y)
+      if (std::isfinite(y)) bottom = std::min(bottom, y * 1.08);
+  s << "set yrange [" << Num(bottom) << ":" << Num(top) << "<*]\n";
   if (c.categories.size() > 12) {
     s << "set xtics rotate by 90 right\n";
   } else if (c.categories.size() > 4) {
@@ -185,8 +189,15 @@ std::string RenderChart(const Chart& c, const std::string& id) {
   const bool ok = rc == 0 && out.find("<svg") != std::string::npos;
   if (!ok) {
     const bool missing = WIFEXITED(rc) && WEXITSTATUS(rc) == 127;
-    const std::string why = missing ? "gnuplot not found (Debian: apt-get install gnuplot-nox)"
-                                    : "gnuplot failed: " + errors.substr(0, errors.find('\n'));
+    // gnuplot starts its messages with an empty line: report the first line that says something.
+    std::string first;
+    for (size_t at = 0; at < errors.size() && first.empty();) {
+      const size_t end = std::min(errors.find('\n', at), errors.size());
+      first = errors.substr(at, end - at);
+      first.erase(0, first.find_first_not_of(" \t"));
+      at = end + 1;
+    }
+    const std::string why = missing ? "gnuplot not found (Debian: apt-get install gnuplot-nox)" : "gnuplot failed: " + first;
     spdlog::warn("report.html: chart '{}' not drawn: {}", c.title, why);
     return "<p class=\"nochart\">chart not drawn: " + Escape(why) + "</p>";
   }

@@ -25,8 +25,16 @@ std::string F(double v, int digits = 2) { return report::Fixed(v, digits); }
 
 
 
-Json DistJson(const Dist& d) {
-  return Json{{"mean", Tidy(d.mean)}, {"median", Tidy(d.median)}, {"p90", Tidy(d.p90)}, {"p99", Tidy(d.p99)}, {"n", d.n}};
+// bench_serving's fields of one distribution: mean_<name>, median_<name>, std_<name> and the
+// percentiles it writes (p99, p95 for ITL), plus p90 and max, which npusim adds.
+void PutDist(Json& j, const std::string& name, const Dist& d, bool p95) {
+  j["mean_" + name] = Tidy(d.mean);
+  j["median_" + name] = Tidy(d.median);
+  j["std_" + name] = Tidy(d.std);
+  j["p90_" + name] = Tidy(d.p90);
+  if (p95) j["p95_" + name] = Tidy(d.p95);
+  j["p99_" + name] = Tidy(d.p99);
+  j["max_" + name] = Tidy(d.max);
 }
 
 double Gib(int64_t b) { return static_cast<double>(b) / (1 << 30); }
@@ -78,18 +86,35 @@ Json ServingMetricsJson(const ServingSetup& s, const ServingResult& r, const Ser
   j["mtp"] = s.run.Mtp() ? Json{{"algorithm", s.run.speculative_algorithm}, {"num_steps", s.run.speculative_num_steps},
                                 {"num_draft_tokens", s.run.speculative_num_draft_tokens}}
                          : Json(nullptr);
+  // bench_serving's result line: its names, its order (sglang.bench_serving, --output-file).
+  const RunConfig& rc = s.run;
+  j["backend"] = "npusim";
+  j["dataset_name"] = rc.dataset_name;
+  j["request_rate"] = std::isinf(rc.RequestRate()) ? Json("inf") : Json(Tidy(rc.RequestRate()));
+  j["max_concurrency"] = rc.max_concurrency > 0 ? Json(rc.max_concurrency) : Json(nullptr);
+  j["random_input_len"] = rc.random_input_len;
+  j["random_output_len"] = rc.random_output_len;
+  j["random_range_ratio"] = Tidy(rc.random_range_ratio);
+  j["duration"] = Tidy(m.duration_s);
   j["completed"] = m.completed;
-  j["duration_s"] = Tidy(m.duration_s);
   j["total_input_tokens"] = m.input_tokens;
   j["total_output_tokens"] = m.output_tokens;
   j["request_throughput"] = Tidy(m.request_throughput);
   j["input_throughput"] = Tidy(m.input_throughput);
   j["output_throughput"] = Tidy(m.output_throughput);
-  j["ttft_ms"] = DistJson(m.ttft_ms);
-  j["tpot_ms"] = DistJson(m.tpot_ms);
-  j["itl_ms"] = DistJson(m.itl_ms);
-  j["e2e_latency_ms"] = DistJson(m.e2e_ms);
+  j["total_throughput"] = Tidy(m.total_throughput);
+  PutDist(j, "e2e_latency_ms", m.e2e_ms, false);
+  PutDist(j, "ttft_ms", m.ttft_ms, false);
+  PutDist(j, "tpot_ms", m.tpot_ms, false);
+  PutDist(j, "itl_ms", m.itl_ms, true);
+  j["concurrency"] = Tidy(m.concurrency);
   j["accept_length"] = Tidy(m.accept_length);
+  j["max_output_tokens_per_s"] = Tidy(m.max_output_tokens_per_s);
+  j["max_concurrent_requests"] = m.max_concurrent_requests;
+  // What bench_serving cannot see: the load as configured and the --set overrides of this run.
+  Json sets = Json::object();
+  for (const auto& [k, v] : rc.overrides) sets[k] = v;
+  j["load"] = {{"num_prompts", rc.num_prompts}, {"dataset_path", rc.dataset_path}, {"seed", rc.seed}, {"overrides", sets}};
   j["steps"] = {{"total", m.steps}, {"prefill", m.prefill_steps}, {"decode", m.decode_steps},
                 {"decode_step_ms", Tidy(m.decode_step_ms)}, {"decode_device_ms", Tidy(m.decode_device_ms)}};
   j["device_busy_share"] = Tidy(m.device_busy_share);

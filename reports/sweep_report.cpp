@@ -168,10 +168,10 @@ SweepRow ReadPointResult(int64_t index, const std::vector<std::pair<std::string,
     }
     if (at->is_number()) r.figures[name] = at->get<double>();
   };
-  take("ttft_mean_ms", {"ttft_ms", "mean"});
-  take("ttft_p99_ms", {"ttft_ms", "p99"});
-  take("tpot_mean_ms", {"tpot_ms", "mean"});
-  take("tpot_p99_ms", {"tpot_ms", "p99"});
+  take("ttft_mean_ms", {"mean_ttft_ms"});
+  take("ttft_p99_ms", {"p99_ttft_ms"});
+  take("tpot_mean_ms", {"mean_tpot_ms"});
+  take("tpot_p99_ms", {"p99_tpot_ms"});
   take("output_throughput", {"output_throughput"});
   take("accept_length", {"accept_length"});
   take("commit_ms_per_verify_step", {"mtp_commit", "ms_per_verify_step"});

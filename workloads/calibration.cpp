@@ -113,7 +113,7 @@ CalibrationRow ReadRow(const std::string& file) {
     r.run = fs::path(run).is_absolute() ? run : (fs::path(file).parent_path() / run).lexically_normal().string();
     r.sets = Map(n, file, "set");
     r.metric = Str(n, file, "metric");
-    if (r.metric.empty()) throw InputError(file + ": a run row needs 'metric' (a dotted path into metrics.json, e.g. tpot_ms.mean)");
+    if (r.metric.empty()) throw InputError(file + ": a run row needs 'metric' (a dotted path into metrics.json, e.g. mean_tpot_ms)");
   } else {
     r.kind = "ratio";
     const YAML::Node v = n["ratio"];

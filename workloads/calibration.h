@@ -31,7 +31,7 @@ struct CalibrationRow {
   // run rows: `npusim run RUN --set k=v ...`
   std::string run;                // run config path, resolved against the row file
   KeyValues sets;
-  std::string metric;             // dotted path into the point's metrics.json (time_us, tpot_ms.mean, ...)
+  std::string metric;             // dotted path into the point's metrics.json (time_us, mean_tpot_ms, ...)
   // ratio rows: simulated and measured value of `numerator` / `denominator` (two other rows)
   std::string numerator, denominator;
   double measured = 0;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <utility>
 
 namespace npusim {
 
@@ -26,7 +28,11 @@ Dist Distribution(std::vector<double> v) {
   d.n = static_cast<int64_t>(v.size());
   d.mean = sum / static_cast<double>(v.size());
   d.median = Percentile(v, 50);
+  double sq = 0;
+  for (double x : v) sq += (x - d.mean) * (x - d.mean);
+  d.std = std::sqrt(sq / static_cast<double>(v.size()));  // numpy's default (population)
   d.p90 = Percentile(v, 90);
+  d.p95 = Percentile(v, 95);
   d.p99 = Percentile(v, 99);
   d.min = v.front();
   d.max = v.back();
@@ -43,6 +49,8 @@ ServingMetrics ComputeMetrics(const ServingResult& r) {
   ServingMetrics m;
   std::vector<double> ttft, tpot, itl, e2e;
   int64_t rounds = 0, round_tokens = 0;
+  std::map<int64_t, int64_t> tokens_per_second;         // output tokens by whole second of the run
+  std::vector<std::pair<double, int>> in_flight_edges;  // (time, +1 sent / -1 finished)
   for (const RequestRecord& q : r.requests) {
     if (q.finish_us < 0) continue;
     ++m.completed;
@@ -55,7 +63,14 @@ ServingMetrics ComputeMetrics(const ServingResult& r) {
       if (q.token_times_us[i] > q.token_times_us[i - 1]) itl.push_back((q.token_times_us[i] - q.token_times_us[i - 1]) / 1e3);
     rounds += q.verify_rounds;
     round_tokens += q.round_tokens;
+    for (double t : q.token_times_us) ++tokens_per_second[static_cast<int64_t>(std::floor(t / 1e6))];
+    in_flight_edges.push_back({q.sent_us, +1});
+    in_flight_edges.push_back({q.finish_us, -1});
   }
+  for (const auto& [second, n] : tokens_per_second) m.max_output_tokens_per_s = std::max(m.max_output_tokens_per_s, static_cast<double>(n));
+  std::sort(in_flight_edges.begin(), in_flight_edges.end());  // at equal times a finish (-1) comes first
+  int64_t flying = 0;
+  for (const auto& [t, d] : in_flight_edges) m.max_concurrent_requests = std::max(m.max_concurrent_requests, flying += d);
   m.ttft_ms = Distribution(ttft);
   m.tpot_ms = Distribution(tpot);
   m.itl_ms = Distribution(itl);
@@ -65,6 +80,8 @@ ServingMetrics ComputeMetrics(const ServingResult& r) {
     m.request_throughput = static_cast<double>(m.completed) / m.duration_s;
     m.input_throughput = static_cast<double>(m.input_tokens) / m.duration_s;
     m.output_throughput = static_cast<double>(m.output_tokens) / m.duration_s;
+    m.total_throughput = m.input_throughput + m.output_throughput;
+    m.concurrency = m.e2e_ms.mean * static_cast<double>(m.e2e_ms.n) / 1e3 / m.duration_s;
     m.device_busy_share = r.device_busy_us / r.duration_us;
   }
   m.host_busy_s = r.host_busy_us / 1e6;

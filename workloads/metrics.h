@@ -1,5 +1,7 @@
-// bench_serving's figures from a serving run: TTFT, TPOT, ITL, E2E latency (mean, median, p90,
-// p99, numpy's linear percentiles), request and token throughput, MTP accept length; plus what
+// bench_serving's figures from a serving run, defined as SGLang's bench_serving defines them:
+// TTFT, TPOT, ITL, E2E latency (mean, median, population std, p90/p95/p99 by numpy's linear
+// percentiles, max), request and token throughput, concurrency (summed E2E latency over the
+// duration), peak output tokens per second and peak requests in flight, MTP accept length; plus what
 // the simulator can see and a benchmark cannot: device busy share, host-bound share, the MTP
 // state-commit cost per verify step (scenario S7).
 #pragma once
@@ -13,14 +15,17 @@
 namespace npusim {
 
 struct Dist {
-  double mean = 0, median = 0, p90 = 0, p99 = 0, min = 0, max = 0;
+  double mean = 0, median = 0, std = 0, p90 = 0, p95 = 0, p99 = 0, min = 0, max = 0;
   int64_t n = 0;
 };
 Dist Distribution(std::vector<double> v);  // empty -> all zero
 
 struct ServingMetrics {
   int64_t completed = 0, input_tokens = 0, output_tokens = 0, steps = 0, prefill_steps = 0, decode_steps = 0;
-  double duration_s = 0, request_throughput = 0, input_throughput = 0, output_throughput = 0;
+  double duration_s = 0, request_throughput = 0, input_throughput = 0, output_throughput = 0, total_throughput = 0;
+  double concurrency = 0;              // mean requests in flight: summed E2E latency / duration
+  double max_output_tokens_per_s = 0;  // most output tokens in one whole second of the run
+  int64_t max_concurrent_requests = 0; // most requests in flight at any instant
   Dist ttft_ms, tpot_ms, itl_ms, e2e_ms;
   double accept_length = 0;  // tokens per verify round (MTP), 0 without MTP
   double device_busy_share = 0, host_busy_s = 0;

@@ -263,6 +263,7 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
   c.Bind(binder);
   binder.Finish();
   c.file = file;
+  c.overrides = sets;
   OneOf(c, "gdn_decode_impl", c.gdn_decode_impl, {"fused", "triton_chain"});
   OneOf(c, "gdn_prefill_impl", c.gdn_prefill_impl, {"staged", "mega"});
   OneOf(c, "dataset_name", c.dataset_name, {"random", "trace"});

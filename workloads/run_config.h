@@ -17,6 +17,7 @@ namespace npusim {
 
 struct RunConfig {
   std::string file;    // the YAML it came from ("" for defaults)
+  std::vector<std::pair<std::string, std::string>> overrides;  // the --set key=value pairs applied, in order
   std::string model;   // HF config.json (or YAML with its keys), relative to the run file
   std::string device = "Ascend910B3";
   int64_t seed = 1;

@@ -52,7 +52,7 @@ TEST(Calibrate, ImportersTurnABenchServingResultAndAnMsprofSummaryIntoRows) {
   EXPECT_THAT(bench.output, HasSubstr("added s2real-1-ttft"));
   EXPECT_THAT(bench.output, HasSubstr("added s2real-1-tput"));
   const std::string tpot = Slurp(corpus + "/s2real-1-tpot.yaml");
-  EXPECT_THAT(tpot, HasSubstr("metric: tpot_ms.mean"));
+  EXPECT_THAT(tpot, HasSubstr("metric: mean_tpot_ms"));
   EXPECT_THAT(tpot, HasSubstr("measured: 44.3"));
   EXPECT_THAT(tpot, HasSubstr("random_input_len: \"3500\""));
   EXPECT_THAT(tpot, HasSubstr("max_concurrency: \"24\""));
@@ -70,7 +70,7 @@ TEST(Calibrate, ImportersTurnABenchServingResultAndAnMsprofSummaryIntoRows) {
   ASSERT_EQ(run.code, 0) << run.output;
   EXPECT_THAT(run.output, HasSubstr("2 of 2 rows simulated"));
   // A row whose run config is gone fails alone; the others still run.
-  std::ofstream(corpus + "/lost.yaml") << "id: lost\nsource: s\nrun: runs/none.yaml\nmetric: tpot_ms.mean\nmeasured: 1\n";
+  std::ofstream(corpus + "/lost.yaml") << "id: lost\nsource: s\nrun: runs/none.yaml\nmetric: mean_tpot_ms\nmeasured: 1\n";
   const Result lost = Npusim("calibrate " + corpus + " --only lost,msprof-op_summary-line4-rms_norm --quiet --out " + Dir("import_lost"));
   EXPECT_EQ(lost.code, 0) << lost.output;
   EXPECT_THAT(lost.output, HasSubstr("1 of 2 rows simulated (0 need a feature, 1 failed)"));

@@ -40,8 +40,13 @@ TEST(Run, QuickstartWritesEveryFileAndRepeatsByteForByte) {
   const Json m = Metrics(a);
   EXPECT_EQ(m["completed"], 16);
   EXPECT_EQ(m["total_output_tokens"], 16 * 256);
+  // bench_serving's result fields, by its names.
   for (const char* k : {"ttft_ms", "tpot_ms", "itl_ms", "e2e_latency_ms"})
-    for (const char* s : {"mean", "median", "p90", "p99"}) EXPECT_GT(m[k][s].get<double>(), 0) << k << "." << s;
+    for (const char* s : {"mean_", "median_", "p90_", "p99_", "max_"}) EXPECT_GT(m[s + std::string(k)].get<double>(), 0) << s << k;
+  for (const char* k : {"duration", "total_throughput", "concurrency", "max_output_tokens_per_s", "max_concurrent_requests", "std_ttft_ms",
+                        "p95_itl_ms", "request_rate", "random_input_len", "backend"})
+    EXPECT_TRUE(m.contains(k)) << k;
+  EXPECT_EQ(m["load"]["num_prompts"], 16);
   EXPECT_GT(m["memory_per_rank_bytes"]["kv_pool"].get<double>(), 0);
   double share = 0;
   for (const auto& k : m["kernel_share"]) share += k["share"].get<double>();
@@ -64,7 +69,7 @@ TEST(Run, ScenarioS2TheDecodeGapIsTheGdnKernelGap) {
   EXPECT_EQ(mt["completed"], 24);
   EXPECT_EQ(mt["steps"]["prefill"], 6);  // 24 requests of 3500 over 4 DP groups, one per group per step (max_prefill_tokens 4000)
   EXPECT_EQ(mt["steps"]["decode"], 1499);
-  EXPECT_GT(mt["tpot_ms"]["mean"].get<double>(), mf["tpot_ms"]["mean"].get<double>());
+  EXPECT_GT(mt["mean_tpot_ms"].get<double>(), mf["mean_tpot_ms"].get<double>());
   const double steps = mt["steps"]["decode"].get<double>();
   const double step_gap_ms = (mt["steps"]["decode_device_ms"].get<double>() - mf["steps"]["decode_device_ms"].get<double>()) * steps;
   const double kernel_gap_ms = KernelMs(mt, "recurrent_gated_delta_rule") - KernelMs(mf, "recurrent_gated_delta_rule");
@@ -93,6 +98,9 @@ TEST(Run, ScenarioS1OverflowsAtTheFirstVerifyAndS7ReportsTheCommitCost) {
   EXPECT_LE(m["accept_length"].get<double>(), 4.0);
   EXPECT_GT(m["mtp_commit"]["ms_per_verify_step"].get<double>(), 0);
   EXPECT_GT(m["memory_per_rank_bytes"]["mtp_spec_caches"].get<double>(), 0);
+  // The output says what ran: the --set overrides, in the load section.
+  EXPECT_EQ(m["load"]["overrides"]["random_output_len"], "24");
+  EXPECT_EQ(m["random_output_len"], 24);
   EXPECT_THAT(Slurp(ok + "/report.md"), HasSubstr("state commit (move_intermediate_cache + conv_state_rollback)"));
 }
 

@@ -263,3 +263,32 @@ TEST(Serving, NoAcceptedDraftsGiveOneTokenPerRound) {
 
 }  // namespace
 }  // namespace npusim
+
+namespace npusim {
+namespace {
+
+// bench_serving's aggregate figures on two hand-made requests.
+//   A: sent 0 s, tokens at 0.5, 0.9, 1.2 s (3 output, 10 input); B: sent 1.0 s, tokens at 1.5,
+//   1.6 s (2 output, 20 input); the run lasts 2 s.
+TEST(Metrics, BenchServingAggregatesOnHandMadeRequests) {
+  ServingResult r;
+  r.duration_us = 2e6;
+  RequestRecord a, b;
+  a.input_len = 10, a.output_len = 3, a.sent_us = 0, a.first_token_us = 0.5e6, a.finish_us = 1.2e6, a.token_times_us = {0.5e6, 0.9e6, 1.2e6};
+  b.input_len = 20, b.output_len = 2, b.sent_us = 1.0e6, b.first_token_us = 1.5e6, b.finish_us = 1.6e6, b.token_times_us = {1.5e6, 1.6e6};
+  r.requests = {a, b};
+  const ServingMetrics m = ComputeMetrics(r);
+  EXPECT_DOUBLE_EQ(m.total_throughput, (30 + 5) / 2.0);
+  EXPECT_DOUBLE_EQ(m.e2e_ms.mean, 900);
+  EXPECT_DOUBLE_EQ(m.e2e_ms.std, 300);          // population std of {1200, 600}
+  EXPECT_DOUBLE_EQ(m.concurrency, 0.9);         // (1.2 + 0.6) s of latency over 2 s
+  EXPECT_DOUBLE_EQ(m.tpot_ms.mean, 225);        // A (1200 - 500) / 2 = 350, B 100 / 1 = 100
+  EXPECT_DOUBLE_EQ(m.tpot_ms.std, 125);
+  EXPECT_NEAR(m.itl_ms.p95, 390, 1e-9);         // {100, 300, 400}: position 1.9 -> 300 + 0.9 x 100
+  EXPECT_DOUBLE_EQ(m.itl_ms.max, 400);
+  EXPECT_DOUBLE_EQ(m.max_output_tokens_per_s, 3);  // second 0: 2 tokens, second 1: 3
+  EXPECT_EQ(m.max_concurrent_requests, 2);          // A and B overlap in [1.0, 1.2] s
+}
+
+}  // namespace
+}  // namespace npusim
