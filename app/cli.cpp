@@ -326,6 +326,7 @@ int Run(const std::vector<std::string>& argv) {
     std::filesystem::create_directories(out, ec);
     std::ofstream(out + "/metrics.json") << nlohmann::ordered_json{{"status", e.status()}, {"message", e.what()}, {"config", path}}.dump(2)
                                          << "\n";
+    std::ofstream(out + "/config.resolved.yaml") << rc.ResolvedYaml();
     throw;
   }
   const FunctionalStudy* f = study ? &*study : nullptr;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include "model/error.h"
 #include "model/text.h"
@@ -211,13 +212,20 @@ std::string RangeText(const ParamSpec& s) {
 }
 }  // namespace
 void ParamTable::Param(const ParamSpec& s, int64_t& v) {
-  rows_.push_back({Prefix() + s.name, std::to_string(v), s.unit, s.desc, "integer", RangeText(s), !s.optional});
+  rows_.push_back({Prefix() + s.name, std::to_string(v), s.unit, s.desc, "integer", RangeText(s), !s.optional, std::to_string(v)});
 }
 void ParamTable::Param(const ParamSpec& s, double& v) {
-  rows_.push_back({Prefix() + s.name, FormatNumber(v), s.unit, s.desc, "number", RangeText(s), !s.optional});
+  std::string exact;
+  for (int digits = 6; digits <= 17; ++digits) {  // the shortest %g text that parses back to v
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+    exact = buf;
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  rows_.push_back({Prefix() + s.name, FormatNumber(v), s.unit, s.desc, "number", RangeText(s), !s.optional, exact});
 }
 void ParamTable::Param(const ParamSpec& s, std::string& v) {
-  rows_.push_back({Prefix() + s.name, v, s.unit, s.desc, s.list ? "list" : "text", "", !s.optional});
+  rows_.push_back({Prefix() + s.name, v, s.unit, s.desc, s.list ? "list" : "text", "", !s.optional, v});
 }
 
 void ParamSetter::Group(const std::string& name, const std::string&, const std::function<void()>& body) {

@@ -81,6 +81,7 @@ class ParamTable : public ParamVisitor {
     std::string type;   // "integer", "number", "text" or "list"
     std::string range;  // "[lo, hi]" when bounded, else empty
     bool required = false;  // a file must give it (no default)
+    std::string exact;      // the value as text that reads back bit for bit (numbers: shortest such)
   };
   void Group(const std::string& name, const std::string& desc, const std::function<void()>& body) override;
   void Param(const ParamSpec& spec, int64_t& value) override;

@@ -165,6 +165,7 @@ void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const st
   };
   const ServingMetrics m = ComputeMetrics(r);
   open("metrics.json") << ServingMetricsJson(s, r, m, f).dump(2) << "\n";
+  open("config.resolved.yaml") << s.run.ResolvedYaml();
   if (f) {
     auto out = open("tokens.csv");
     out << "request,run,tokens\n";

@@ -213,6 +213,53 @@ std::string RunConfig::Relative(const std::string& path) const {
 }
 
 std::string RunConfig::ModelPath() const { return Relative(model); }
+
+namespace {
+// A YAML scalar that reads back as the same text: quoted unless plainly a word or number.
+std::string YamlScalar(const std::string& v) {
+  const bool plain = !v.empty() && v.find_first_of(":#{}[],&*!|>'\"%@`\n") == std::string::npos && v.front() != ' ' && v.back() != ' ' &&
+                     v.front() != '-' && v.front() != '?';
+  if (plain) return v;
+  std::string q = "\"";
+  for (char c : v) {
+    if (c == '"' || c == '\\') q += '\\';
+    q += c == '\n' ? std::string("\\n") : std::string(1, c);
+  }
+  return q + "\"";
+}
+}  // namespace
+
+std::string RunConfig::ResolvedYaml() const {
+  namespace fs = std::filesystem;
+  RunConfig c = *this;
+  auto absolute = [](const std::string& p) { return p.empty() ? p : fs::absolute(p).lexically_normal().string(); };
+  c.model = absolute(ModelPath());
+  if (!c.speculative_draft_model_path.empty()) c.speculative_draft_model_path = absolute(DraftModelPath());
+  if (!c.dataset_path.empty()) c.dataset_path = absolute(Relative(dataset_path));
+  if (IsConfigPath(host_profile)) c.host_profile = absolute(Relative(host_profile));
+  if (IsConfigPath(device)) c.device = absolute(device);  // read from the working directory, like LoadDevice
+  ParamTable t;
+  c.Bind(t);
+  std::string out = "# npusim run config with every key resolved (defaults and --set applied); re-runs as is\n";
+  if (!file.empty()) out += "# from " + file + "\n";
+  for (const auto& [k, v] : overrides) out += "#   --set " + k + "=" + v + "\n";
+  for (const ParamTable::Row& r : t.rows()) {
+    out += r.key + ": ";
+    if (r.type == "list") {
+      std::string items;
+      size_t start = 0;
+      while (!r.exact.empty() && start <= r.exact.size()) {
+        const size_t comma = std::min(r.exact.find(',', start), r.exact.size());
+        items += (items.empty() ? "" : ", ") + YamlScalar(r.exact.substr(start, comma - start));
+        start = comma + 1;
+      }
+      out += "[" + items + "]\n";
+    } else {
+      out += (r.type == "text" ? YamlScalar(r.exact) : r.exact) + "\n";
+    }
+  }
+  return out;
+}
 std::string RunConfig::DraftModelPath() const { return Relative(speculative_draft_model_path); }
 
 std::string RunConfig::DraftQuantization() const {

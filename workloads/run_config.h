@@ -85,6 +85,9 @@ struct RunConfig {
   std::string Relative(const std::string& path) const;  // a path of this file, resolved against its folder
   // The host profile with this run's host_* overrides applied.
   HostProfile Host() const;
+  // Every key after defaults and --set, as a run config that re-runs as is from any folder:
+  // the paths it holds (model, draft model, dataset, device / host profile files) made absolute.
+  std::string ResolvedYaml() const;
 };
 
 // Reads RUN.yaml and applies `key=value` overrides; unknown keys name the nearest valid one.

@@ -306,3 +306,30 @@ TEST(Run, BadInputIsExit2AndOutOfMemoryIsExit3) {
 
 }  // namespace
 }  // namespace npusim
+
+namespace npusim {
+namespace {
+
+// config.resolved.yaml holds every key after defaults and --set, with absolute paths: run from it
+// (from another folder) the outputs are those of the original run, but for the file names.
+TEST(Run, ResolvedConfigReRunsToIdenticalOutputs) {
+  const std::string a = Dir("resolved_a"), b = Dir("resolved_b");
+  Result r = Npusim("run " + std::string(NPUSIM_SOURCE_DIR) + "/configs/runs/quickstart.yaml --set num_prompts=3 --set random_output_len=8 "
+                    "--set mem_fraction_static=0.8123456789 --quiet --out " + a);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string resolved = Slurp(a + "/config.resolved.yaml");
+  EXPECT_THAT(resolved, HasSubstr("mem_fraction_static: 0.8123456789\n"));  // exact, not %g
+  EXPECT_THAT(resolved, HasSubstr("#   --set num_prompts=3\n"));
+  r = Npusim("run " + a + "/config.resolved.yaml --quiet --out " + b);
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* f : {"requests.csv", "op_summary.csv"}) EXPECT_EQ(Slurp(a + "/" + f), Slurp(b + "/" + f)) << f;
+  Json ma = Metrics(a), mb = Metrics(b);
+  for (Json* m : {&ma, &mb})
+    for (const char* k : {"config", "model", "load"}) m->erase(k);
+  EXPECT_EQ(ma.dump(), mb.dump());
+  const std::string again = Slurp(b + "/config.resolved.yaml");  // the same keys and values; only its header differs
+  EXPECT_EQ(again.substr(again.find("\nmodel:")), resolved.substr(resolved.find("\nmodel:")));
+}
+
+}  // namespace
+}  // namespace npusim
