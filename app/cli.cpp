@@ -25,6 +25,7 @@
 #include "ops/runner.h"
 #include "reports/kernel_report.h"
 #include "reports/capacity_report.h"
+#include "reports/compare_report.h"
 #include "reports/format.h"
 #include "reports/explore_report.h"
 #include "reports/serving_report.h"
@@ -331,6 +332,15 @@ int Run(const std::vector<std::string>& argv) {
   }
   const FunctionalStudy* f = study ? &*study : nullptr;
   WriteServingOutputs(setup, result, out, f);
+  if (const std::string jsonl = Option(a, "--result-jsonl", ""); !jsonl.empty()) {
+    // One write of one line, so concurrent runs appending to the same file do not interleave.
+    const std::string line = BenchServingLine(ServingMetricsJson(setup, result, ComputeMetrics(result), f)) + "\n";
+    std::ofstream j(jsonl, std::ios::app);
+    j.write(line.data(), static_cast<std::streamsize>(line.size()));
+    j.flush();
+    if (!j) throw InputError("--result-jsonl " + jsonl + ": cannot append");
+    spdlog::info("appended the result line to {}", jsonl);
+  }
   if (ShowResults(a)) std::cout << ServingSummary(setup, result, ComputeMetrics(result), f);
   spdlog::info("written {}/", out);
   return kExitOk;
@@ -545,6 +555,15 @@ int Capacity(const std::vector<std::string>& argv) {
   return kExitOk;
 }
 
+// `npusim compare A B`: bench_serving's fields of two results side by side.
+int Compare(const std::vector<std::string>& argv) {
+  Args a = ParseCommand(Command("compare"), argv);
+  ConfigureLogging(a);
+  if (a.positional.size() != 2) throw InputError("npusim compare takes two results (run folders, metrics.json or bench_serving JSONL files)");
+  std::cout << CompareResults(ReadResult(a.positional[0]), ReadResult(a.positional[1]), a.positional[0], a.positional[1]);
+  return kExitOk;
+}
+
 // `npusim keys run|device|host`: every key the loader reads, from the same Bind() declarations.
 int Keys(const std::vector<std::string>& argv) {
   Args a = ParseCommand(Command("keys"), argv);
@@ -645,6 +664,7 @@ int RunCli(const std::vector<std::string>& args) {
     if (name == "calibrate") return Calibrate(rest);
     if (name == "import-sglang") return ImportSglangCommand(rest);
     if (name == "keys") return Keys(rest);
+    if (name == "compare") return Compare(rest);
     throw std::logic_error("command '" + name + "' is declared but has no handler");
   } catch (const HelpRequested& h) {
     std::cout << h.what();

@@ -35,7 +35,8 @@ std::vector<CommandSpec> Declare() {
       {"run", "[RUN.yaml]", "serve a model under a load (default configs/runs/quickstart.yaml)",
        "Simulates a serving run: the model's forwards step by step under the load of the run config, each kernel timed on "
        "the simulated device. Writes metrics.json, requests.csv, op_summary.csv, trace.json, report.md and report.html.",
-       {kSet, {"--out", "DIR", "output folder (default reports/out/<config name>)"}}},
+       {kSet, {"--out", "DIR", "output folder (default reports/out/<config name>)"},
+        {"--result-jsonl", "FILE", "append the run's bench_serving result line to FILE (as bench_serving --output-file does)"}}},
       {"capacity", "RUN.yaml", "the highest load that meets the SLOs, or where memory binds",
        "HBM limits, then serving runs at rising concurrency (and request rate) until the p99 TTFT / TPOT objectives "
        "(slo_ttft_p99_ms, slo_tpot_p99_ms) or memory bind; --try compares knobs, one search per combination.",
@@ -112,6 +113,11 @@ std::vector<CommandSpec> Declare() {
         {"--weights", "Q", "w8a8_dynamic or w4a8_dynamic for a modelslim checkpoint"},
         {"--model", "CONFIG.json", "the model's config.json when the checkpoint folder is not on this machine"},
         {"--draft-model", "CONFIG.json", "the draft model's config.json, likewise"}}},
+      {"compare", "A B", "two serving results side by side: bench_serving's fields with their deltas",
+       "Each of A and B is a run folder, a metrics.json, or a JSONL file of bench_serving result lines (its last line, or "
+       "line N as FILE:N): two npusim runs, or an npusim run against a real `python -m sglang.bench_serving --output-file` "
+       "result.",
+       {}},
       {"keys", "run|device|host", "every key of a run config, device config or host profile",
        "Lists every key with its type, unit, default, range and meaning, from the same declarations that read the files.",
        {}},

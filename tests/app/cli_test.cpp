@@ -1,4 +1,5 @@
 // The npusim binary end to end: exit codes, messages, files, determinism.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -216,7 +217,7 @@ TEST(Cli, HelpVersionAndKeys) {
   EXPECT_THAT(s.out, HasSubstr("--set KEY=VALUE"));
   s = NpusimStreams("--help");
   EXPECT_EQ(s.code, 0);
-  for (const char* c : {"run", "capacity", "explore", "sweep", "merge", "kernel", "calibrate", "validate", "model", "import-sglang", "keys"})
+  for (const char* c : {"run", "capacity", "explore", "sweep", "merge", "kernel", "calibrate", "validate", "model", "import-sglang", "compare", "keys"})
     EXPECT_THAT(s.out, HasSubstr("\n  " + std::string(c) + " ")) << c;
   EXPECT_EQ(NpusimStreams("").code, 2);
   s = NpusimStreams("keys run");
@@ -228,6 +229,27 @@ TEST(Cli, HelpVersionAndKeys) {
   s = NpusimStreams("keys hosts");
   EXPECT_EQ(s.code, 2);
   EXPECT_THAT(s.err, HasSubstr("nearest valid: 'host'"));
+}
+
+TEST(Cli, ResultJsonlAndCompareAgainstABenchServingLine) {
+  const std::string dir = Dir("compare"), run = dir + "/run", jsonl = dir + "/results.jsonl", real = dir + "/bench.jsonl";
+  fs::remove(jsonl);
+  ASSERT_EQ(Npusim("run " + std::string(NPUSIM_SOURCE_DIR) + "/configs/runs/quickstart.yaml --set num_prompts=2 --set random_output_len=8 "
+                   "--quiet --out " + run + " --result-jsonl " + jsonl).code, 0);
+  const std::string line = Slurp(jsonl);
+  ASSERT_EQ(std::count(line.begin(), line.end(), '\n'), 1);
+  EXPECT_EQ(line.rfind("{\"backend\":\"npusim\",\"dataset_name\":\"random\"", 0), 0u) << line;
+  EXPECT_THAT(line, HasSubstr("\"max_concurrent_requests\":2}"));  // bench_serving's last field closes the line
+  // A line as `python -m sglang.bench_serving --output-file` writes it (fields abridged).
+  std::ofstream(real) << "{\"backend\": \"sglang\", \"completed\": 2, \"mean_ttft_ms\": 100.0, \"output_throughput\": 50.5}\n";
+  Streams s = NpusimStreams("compare " + real + " " + jsonl);
+  EXPECT_EQ(s.code, 0) << s.err;
+  EXPECT_THAT(s.out, HasSubstr("| backend | sglang | npusim |"));
+  EXPECT_THAT(s.out, HasSubstr("| completed | 2 | 2 | +0 | +0.0 % |"));
+  EXPECT_THAT(s.out, ::testing::ContainsRegex("\\| mean_ttft_ms \\| 100 \\| [0-9.]+ \\| [-+][0-9.]+ \\| [-+][0-9.]+ % \\|"));
+  EXPECT_THAT(s.out, HasSubstr("| p99_ttft_ms | - |"));  // a field only npusim wrote
+  EXPECT_EQ(NpusimStreams("compare " + run + " " + real + ":2").code, 2);  // the file has one line
+  EXPECT_EQ(NpusimStreams("compare " + run).code, 2);
 }
 
 TEST(Cli, KernelHelpListsParametersAndTensors) {
