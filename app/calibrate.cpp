@@ -502,10 +502,9 @@ int Calibrate(std::vector<std::string> argv) {
   // The rows' child processes share one kernel cache (workloads/kernel_cache.h), so a fit's
   // evaluations after the first only rerun the serving engine; removed when calibrate ends.
   KernelCacheScope kernel_cache;
-  // Everything goes into <out>.partial, renamed into place once complete.
-  const std::string partial = out + ".partial";
-  fs::remove_all(partial);
-  fs::create_directories(partial);
+  // Everything goes into <out>.partial, moved into place once complete.
+  OutputFolder folder(out);
+  const std::string& partial = folder.path();
   CalibrationOutput o;
   o.corpus_dir = dir;
   if (Has(a, "--fit"))
@@ -530,8 +529,7 @@ int Calibrate(std::vector<std::string> argv) {
     for (const CalibrationRow* r : rows) subjects.push_back(Subject(*r));
     RecordCalibrationState(corpus, o.results, subjects, dir + "/state.json");
   }
-  fs::remove_all(out);
-  fs::rename(partial, out);
+  folder.Commit();
   if (Has(a, "--quiet")) std::cout << o.verdict.Line() << "\n";
   else std::cout << CalibrationSummary(corpus, o);
   spdlog::info("written {}/", out);

@@ -101,12 +101,20 @@ int Kernel(const std::vector<std::string>& argv) {
   opts.inputs_dir = Option(a, "--inputs", "");
   opts.extrapolate = !Has(a, "--simulate");
   const std::string out = Option(a, "--out", "");
+  std::optional<OutputFolder> folder;
+  if (!out.empty()) folder.emplace(out);
   std::unique_ptr<TraceRecorder> trace;
-  if (!out.empty()) trace = std::make_unique<TraceRecorder>();
+  if (!out.empty()) trace = std::make_unique<TraceRecorder>(UnsignedOption(a, "--trace-limit", 500000, uint64_t{1} << 32));
   opts.trace = trace.get();
 
   KernelRun run = RunKernel(op, params, device, opts);
-  if (!out.empty()) WriteKernelOutputs(run, device, out, trace.get());
+  if (folder) {
+    WriteKernelOutputs(run, device, folder->path(), trace.get());
+    folder->Commit();
+  }
+  if (trace && trace->dropped() > 0)
+    spdlog::warn("trace.json is cut: {} instruction slices kept (up to {:.3f} us of {:.3f} us), {} dropped; raise --trace-limit to keep more",
+                 trace->size(), trace->kept_until_us(), run.launch.time_us, trace->dropped());
   if (ShowResults(a)) std::cout << KernelConsoleSummary(run, device);
   if (!out.empty()) spdlog::info("written {}/", out);
   if (run.status != "ok") {
@@ -291,6 +299,7 @@ int Run(const std::vector<std::string>& argv) {
   const RunConfig rc = LoadRunConfig(path, sets);
   std::string stem = std::filesystem::path(path).stem().string();
   const std::string out = Option(a, "--out", "reports/out/" + stem);
+  OutputFolder folder(out);
   ServingSetup setup = PrepareServing(rc);
   spdlog::info("run {}: {} requests, {} on {} x {}", path, setup.requests.size(), setup.model.file, setup.plan.tp, setup.device.soc);
   // Order matters: the kernel timer forks before any SystemC activity, the serving processes are
@@ -322,23 +331,23 @@ int Run(const std::vector<std::string>& argv) {
       }
     }
     result = simulation.Run(setup, timer, progress);
-  } catch (const SimFailure& e) {
-    std::error_code ec;
-    std::filesystem::create_directories(out, ec);
-    std::ofstream(out + "/metrics.json") << nlohmann::ordered_json{{"status", e.status()}, {"message", e.what()}, {"config", path}}.dump(2)
-                                         << "\n";
-    std::ofstream(out + "/config.resolved.yaml") << rc.ResolvedYaml();
+  } catch (const SimFailure& e) {  // the failed run's outputs: its status and the config that ran
+    WriteFileOrThrow(folder.path() + "/metrics.json",
+                     nlohmann::ordered_json{{"status", e.status()}, {"message", e.what()}, {"config", path}}.dump(2) + "\n");
+    WriteFileOrThrow(folder.path() + "/config.resolved.yaml", rc.ResolvedYaml());
+    folder.Commit();
     throw;
   }
   const FunctionalStudy* f = study ? &*study : nullptr;
-  WriteServingOutputs(setup, result, out, f);
+  WriteServingOutputs(setup, result, folder.path(), f);
+  folder.Commit();  // the files are in place before anything is printed (a closed pipe cannot lose them)
   if (const std::string jsonl = Option(a, "--result-jsonl", ""); !jsonl.empty()) {
     // One write of one line, so concurrent runs appending to the same file do not interleave.
     const std::string line = BenchServingLine(ServingMetricsJson(setup, result, ComputeMetrics(result), f)) + "\n";
     std::ofstream j(jsonl, std::ios::app);
     j.write(line.data(), static_cast<std::streamsize>(line.size()));
     j.flush();
-    if (!j) throw InputError("--result-jsonl " + jsonl + ": cannot append");
+    if (!j) throw OutputError("--result-jsonl " + jsonl + ": cannot append");
     spdlog::info("appended the result line to {}", jsonl);
   }
   if (ShowResults(a)) std::cout << ServingSummary(setup, result, ComputeMetrics(result), f);
@@ -358,7 +367,9 @@ int Explore(const std::vector<std::string>& argv) {
     if (!eta) eta.emplace("points", total);
     if (done == total || done % 8 == 0) eta->Done(done);
   });
-  WriteExploreOutputs(r, out);
+  OutputFolder folder(out);
+  WriteExploreOutputs(r, folder.path());
+  folder.Commit();
   if (ShowResults(a)) std::cout << ExploreSummary(r);
   spdlog::info("written {}/", out);
   return kExitOk;
@@ -379,7 +390,8 @@ int Sweep(std::vector<std::string> argv) {
   std::vector<int64_t> mine;
   for (int64_t i = 0; i < static_cast<int64_t>(points.size()); ++i)
     if (InShard(i, shard)) mine.push_back(i);
-  auto point_dir = [&](int64_t i) { return out + "/points/" + std::to_string(i); };
+  OutputFolder folder(out);
+  auto point_dir = [&](int64_t i) { return folder.path() + "/points/" + std::to_string(i); };
   std::vector<std::vector<std::string>> commands;
   for (int64_t i : mine) {
     std::vector<std::string> args;
@@ -400,7 +412,8 @@ int Sweep(std::vector<std::string> argv) {
   t.shard = std::to_string(shard.first) + "/" + std::to_string(shard.second);
   t.total = static_cast<int64_t>(points.size());
   for (int64_t i : mine) t.rows.push_back(ReadPointResult(i, points[static_cast<size_t>(i)], codes[i], point_dir(i)));
-  WriteSweepOutputs(t, out);
+  WriteSweepOutputs(t, folder.path());
+  folder.Commit();
   if (ShowResults(a)) std::cout << Slurp(out + "/report.md");
   spdlog::info("written {}/", out);
   return kExitOk;
@@ -414,7 +427,9 @@ int Merge(const std::vector<std::string>& argv) {
   if (a.positional.empty()) throw InputError("npusim merge takes the output directories of sweep shards");
   const SweepTable t = MergeSweeps(a.positional);
   const std::string out = Option(a, "--out", "reports/out/sweep-merged");
-  WriteSweepOutputs(t, out);
+  OutputFolder folder(out);
+  WriteSweepOutputs(t, folder.path());
+  folder.Commit();
   if (ShowResults(a)) std::cout << Slurp(out + "/report.md");
   auto list = [](const std::vector<int64_t>& v) {
     std::string s;
@@ -455,6 +470,7 @@ int Capacity(const std::vector<std::string>& argv) {
     tries.push_back({v.substr(0, eq), values});
   }
   const std::string out = Option(a, "--out", "reports/out/capacity-" + std::filesystem::path(path).stem().string());
+  OutputFolder folder(out);
   // Every combination of the --try values: each variant gets its own search.
   std::vector<std::vector<std::pair<std::string, std::string>>> variants = {{}};
   for (const auto& [k, values] : tries) {
@@ -468,16 +484,18 @@ int Capacity(const std::vector<std::string>& argv) {
     variants = std::move(next);
   }
   std::vector<CapacityVariant> outcomes;
+  std::string summary;
   for (size_t vi = 0; vi < variants.size(); ++vi) {
     auto vsets = sets;
     vsets.insert(vsets.end(), variants[vi].begin(), variants[vi].end());
-    const std::string dir = variants.size() == 1 ? out : out + "/variants/" + std::to_string(vi);
+    const std::string dir = variants.size() == 1 ? folder.path() : folder.path() + "/variants/" + std::to_string(vi);
     CapacityVariant o{variants[vi], {}, "", 0};
     const RunConfig rc = LoadRunConfig(path, vsets);
     std::optional<ServingSetup> setup;
     try {
       setup = PrepareServing(rc);
     } catch (const SimFailure& e) {  // this variant does not fit at all
+      if (variants.size() == 1) throw;
       o.answer.binding = e.status();
       o.error = e.what();
       outcomes.push_back(std::move(o));
@@ -489,6 +507,16 @@ int Capacity(const std::vector<std::string>& argv) {
     const int64_t dp = setup->plan.dp, group_cap = (rc.max_running_requests + dp - 1) / dp;
     const bool kv = setup->model.count(LayerKind::kFullAttention) > 0;
     ans.max_by_memory = dp * std::min<int64_t>(group_cap, kv ? setup->memory.kv_tokens / per_request : group_cap);
+    if (ans.max_by_memory == 0) {  // not one request fits: no probe can succeed
+      const std::string why = "out of memory: a request of " + std::to_string(rc.random_input_len) + " + " + std::to_string(rc.random_output_len) +
+                              " tokens reserves " + std::to_string(per_request) + " KV tokens, more than the KV pool of a DP group (" +
+                              std::to_string(setup->memory.kv_tokens) + ")";
+      if (variants.size() == 1) throw SimFailure("out_of_memory", "capacity: " + why);
+      o.answer.binding = "out_of_memory";
+      o.error = why;
+      outcomes.push_back(std::move(o));
+      continue;
+    }
     ans.max_context_tokens = kv ? std::min<int64_t>(setup->memory.kv_tokens, rc.context_length) : rc.context_length;
     // One serving run of this variant with `load` set; its figures read back from its metrics.json.
     auto run_point = [&](const std::string& pdir, const std::vector<std::pair<std::string, std::string>>& load) {
@@ -544,13 +572,15 @@ int Capacity(const std::vector<std::string>& argv) {
       }
     }
     WriteCapacityOutputs(*setup, ans, dir);
-    if (variants.size() == 1 && ShowResults(a)) std::cout << CapacitySummary(*setup, ans);
+    if (variants.size() == 1) summary = CapacitySummary(*setup, ans);
     outcomes.push_back(std::move(o));
   }
   if (variants.size() > 1) {
-    WriteCapacityComparison(path, outcomes, out);
-    if (ShowResults(a)) std::cout << ComparisonSummary(outcomes);
+    WriteCapacityComparison(path, outcomes, folder.path());
+    summary = ComparisonSummary(outcomes);
   }
+  folder.Commit();
+  if (ShowResults(a)) std::cout << summary;
   spdlog::info("written {}/", out);
   return kExitOk;
 }
@@ -675,6 +705,9 @@ int RunCli(const std::vector<std::string>& args) {
   } catch (const SimFailure& e) {
     std::cerr << "error: " << e.what() << "\n";
     return kExitSimulatedFailure;
+  } catch (const OutputError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return kExitOutputError;
   } catch (const YAML::Exception& e) {  // a loader that missed a shape check: still the input's fault
     std::cerr << "error: " << e.what() << "\n";
     return kExitInvalidInput;

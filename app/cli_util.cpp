@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -58,6 +59,67 @@ void ConfigureLogging(const Args& a) {
 }
 
 bool ShowResults(const Args& a) { return !Has(a, "--quiet"); }
+
+namespace {
+
+// What npusim writes into an output folder (any command): a folder holding anything else is
+// not ours to clear.
+bool IsNpusimOutput(const std::filesystem::path& p) {
+  static const char* kNames[] = {"metrics.json", "config.resolved.yaml", "requests.csv", "kernel_calls.csv", "op_summary.csv", "trace.json",
+                                 "report.md", "report.html", "tokens.csv", "points.csv", "summary.csv", "sweep.json", "log.txt",
+                                 "points", "rate_points", "variants", "fit"};
+  const std::string name = p.filename().string();
+  for (const char* n : kNames)
+    if (name == n) return true;
+  return p.extension() == ".npy" || p.extension() == ".partial";
+}
+
+}  // namespace
+
+OutputFolder::OutputFolder(std::string dir) : dir_(std::move(dir)) {
+  namespace fs = std::filesystem;
+  while (dir_.size() > 1 && dir_.back() == '/') dir_.pop_back();
+  std::error_code ec;
+  if (fs::exists(dir_, ec) && !fs::is_directory(dir_, ec)) throw InputError("--out " + dir_ + " is a file, not a folder");
+  if (fs::is_directory(dir_, ec))
+    for (const auto& e : fs::directory_iterator(dir_, ec))
+      if (!IsNpusimOutput(e.path()))
+        throw InputError("--out " + dir_ + " holds '" + e.path().filename().string() +
+                         "', which npusim did not write: choose an empty or new folder (npusim clears only its own outputs)");
+  partial_ = dir_ + ".partial";
+  fs::remove_all(partial_, ec);
+  fs::create_directories(partial_, ec);
+  if (ec) throw OutputError("--out " + dir_ + ": cannot create " + partial_ + " (" + ec.message() + ")");
+}
+
+OutputFolder::~OutputFolder() {
+  if (committed_) return;
+  std::error_code ec;
+  std::filesystem::remove_all(partial_, ec);
+}
+
+void OutputFolder::Commit() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  if (ec) throw OutputError("--out " + dir_ + ": " + ec.message());
+  std::set<std::string> fresh;
+  for (const auto& e : fs::directory_iterator(partial_)) fresh.insert(e.path().filename().string());
+  // An earlier run's outputs that this one does not rewrite go; log.txt belongs to the parent
+  // process that runs this one as a child (sweep, capacity, calibrate) and stays.
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    const std::string name = e.path().filename().string();
+    if (IsNpusimOutput(e.path()) && name != "log.txt" && !fresh.count(name)) fs::remove_all(e.path(), ec);
+  }
+  for (const std::string& name : fresh) {
+    const fs::path to = fs::path(dir_) / name;
+    if (fs::exists(to, ec)) fs::remove_all(to, ec);
+    fs::rename(fs::path(partial_) / name, to, ec);
+    if (ec) throw OutputError("--out " + dir_ + ": cannot move " + name + " into place (" + ec.message() + ")");
+  }
+  fs::remove_all(partial_, ec);
+  committed_ = true;
+}
 
 std::string Slurp(const std::string& path) {
   std::ifstream in(path);

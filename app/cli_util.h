@@ -47,6 +47,25 @@ class EtaProgress {
   std::chrono::steady_clock::time_point start_;
 };
 
+// The output folder of one command, written completely or not at all: files go into DIR.partial
+// and Commit() moves them into DIR, removing what an earlier run left there and this one did not
+// rewrite (a reused --out never mixes two runs). DIR must be absent or hold only npusim outputs:
+// a --out naming a file, or a folder with other files, is an InputError, never cleared.
+class OutputFolder {
+ public:
+  explicit OutputFolder(std::string dir);
+  ~OutputFolder();  // not committed: the partial folder goes, DIR is left as it was
+  OutputFolder(const OutputFolder&) = delete;
+  OutputFolder& operator=(const OutputFolder&) = delete;
+  const std::string& path() const { return partial_; }  // where the command writes
+  const std::string& dir() const { return dir_; }
+  void Commit();
+
+ private:
+  std::string dir_, partial_;
+  bool committed_ = false;
+};
+
 std::string Slurp(const std::string& path);
 // Runs npusim itself with `args`, stdout and stderr to `log`; returns the pid.
 pid_t SpawnSelf(const std::vector<std::string>& args, const std::string& log);

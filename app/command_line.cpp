@@ -34,7 +34,7 @@ std::vector<CommandSpec> Declare() {
   return {
       {"run", "[RUN.yaml]", "serve a model under a load (default configs/runs/quickstart.yaml)",
        "Simulates a serving run: the model's forwards step by step under the load of the run config, each kernel timed on "
-       "the simulated device. Writes metrics.json, requests.csv, op_summary.csv, trace.json, report.md and report.html.",
+       "the simulated device. Writes metrics.json, config.resolved.yaml, requests.csv, kernel_calls.csv, trace.json, report.md and report.html.",
        {kSet, {"--out", "DIR", "output folder (default reports/out/<config name>)"},
         {"--result-jsonl", "FILE", "append the run's bench_serving result line to FILE (as bench_serving --output-file does)"}}},
       {"capacity", "RUN.yaml", "the highest load that meets the SLOs, or where memory binds",
@@ -63,6 +63,7 @@ std::vector<CommandSpec> Declare() {
         {"--set", "PARAM=VALUE", "set a kernel parameter (repeatable)", true},
         {"--inputs", "DIR", "read <tensor>.npy for every input from DIR"},
         {"--out", "DIR", "output folder (default: nothing written)"},
+        {"--trace-limit", "N", "instruction slices kept in trace.json (default 500000); a cut trace says so on stderr and in the file"},
         {"--seed", "N", "seed of the generated inputs (default 0)"},
         {"--timing-only", "", "time the kernel without computing its numbers"},
         {"--functional", "", "compute the numbers whatever the size"},
@@ -245,7 +246,7 @@ std::string CommandHelp(const CommandSpec& spec) {
   for (const OptionSpec& o : spec.options) s += OptionLine(o);
   for (const OptionSpec& o : CommonOptions()) s += OptionLine(o);
   s += OptionLine({"-h,--help", "", "this help"});
-  s += "\nexit codes: 0 ok, 2 invalid input, 3 the simulated system failed (overflow, deadlock, race, out of memory, ...)\n";
+  s += "\nexit codes: 0 ok, 2 invalid input, 3 the simulated system failed (overflow, deadlock, race, out of memory, ...),\n            4 an output could not be written completely (the output folder is left as it was)\n";
   return s;
 }
 
@@ -259,7 +260,7 @@ std::string TopLevelHelp() {
   }
   s += "\n`npusim COMMAND --help` lists a command's options; `npusim --version` the build.\n"
        "Results go to stdout (none with --quiet), logs and progress to stderr.\n"
-       "exit codes: 0 ok, 2 invalid input, 3 the simulated system failed (overflow, deadlock, race, out of memory, ...)\n";
+       "exit codes: 0 ok, 2 invalid input, 3 the simulated system failed (overflow, deadlock, race, out of memory, ...),\n            4 an output could not be written completely (the output folder is left as it was)\n";
   return s;
 }
 

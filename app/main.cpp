@@ -1,4 +1,5 @@
 // libsystemc provides main() and calls sc_main().
+#include <csignal>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -10,5 +11,8 @@ static const int kQuietBanner = setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1",
 
 extern "C" int sc_main(int argc, char* argv[]) {
   (void)kQuietBanner;
+  // A closed stdout (`npusim run ... | head -1`) makes writes fail instead of killing the process:
+  // outputs are written before anything is printed, and the exit code stays the command's.
+  std::signal(SIGPIPE, SIG_IGN);
   return npusim::RunCli(std::vector<std::string>(argv + 1, argv + argc));
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 
 #include "model/error.h"
 #include "model/text.h"
@@ -51,6 +52,8 @@ YAML::Node LoadYamlString(const std::string& text, const std::string& file) {
 }
 
 YAML::Node LoadYamlFile(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw InputError(path + ": a folder, not a file");
   YAML::Node n;
   try {
     n = YAML::LoadFile(path);

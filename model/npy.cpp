@@ -89,13 +89,15 @@ void WriteNpy(const std::string& path, const Tensor& t) {
   header.append((64 - total % 64) % 64, ' ');
   header += '\n';
   std::ofstream out(path, std::ios::binary);
-  if (!out) throw InputError(path + ": cannot write");
+  if (!out) throw OutputError(path + ": cannot write");
   out.write("\x93NUMPY\x01\x00", 8);
   uint16_t len = static_cast<uint16_t>(header.size());
   char lb[2] = {static_cast<char>(len & 0xff), static_cast<char>(len >> 8)};
   out.write(lb, 2);
   out.write(header.data(), static_cast<std::streamsize>(header.size()));
   out.write(reinterpret_cast<const char*>(t.data()), static_cast<std::streamsize>(t.nbytes()));
+  out.flush();
+  if (!out) throw OutputError(path + ": written incompletely (full disk?)");
 }
 
 }  // namespace npusim

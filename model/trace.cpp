@@ -1,5 +1,7 @@
 #include "model/trace.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 
@@ -40,14 +42,17 @@ void TraceRecorder::Slice(int pid, int tid, const std::string& name, double ts_u
     return;
   }
   slices_.push_back({pid, tid, name, ts_us, dur_us});
+  kept_until_ = std::max(kept_until_, ts_us + dur_us);
 }
 
 void TraceRecorder::Write(const std::string& path) const {
   std::ofstream out(path);
-  if (!out) throw InputError(path + ": cannot write trace");
-  out << "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"dropped_slices\":" << dropped_ << "},\"traceEvents\":[\n";
+  if (!out) throw OutputError(path + ": cannot write trace");
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%.4f", kept_until_);
+  out << "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"dropped_slices\":" << dropped_ << ",\"kept_slices\":" << slices_.size()
+      << ",\"kept_until_us\":" << buf << "},\"traceEvents\":[\n";
   bool first = true;
-  char buf[64];
   for (const auto& m : meta_) {
     out << (first ? "" : ",\n");
     first = false;
@@ -60,11 +65,17 @@ void TraceRecorder::Write(const std::string& path) const {
   for (const auto& s : slices_) {
     out << (first ? "" : ",\n");
     first = false;
-    std::snprintf(buf, sizeof buf, "\"ts\":%.4f,\"dur\":%.4f", s.ts, s.dur);
+    // Start and end on the same 0.1 ns grid, the duration their difference: rounding ts and dur
+    // apart made a slice overlap the next by up to 0.1 ns.
+    const long long start = std::max(0LL, static_cast<long long>(std::llround(s.ts * 1e4))), end = std::max(start, static_cast<long long>(std::llround((s.ts + s.dur) * 1e4)));
+    std::snprintf(buf, sizeof buf, "\"ts\":%lld.%04lld,\"dur\":%lld.%04lld", start / 10000, start % 10000, (end - start) / 10000,
+                  (end - start) % 10000);
     out << "{\"ph\":\"X\",\"pid\":" << s.pid << ",\"tid\":" << s.tid << ",\"name\":\"" << JsonEscape(s.name)
         << "\"," << buf << "}";
   }
   out << "\n]}\n";
+  out.flush();
+  if (!out) throw OutputError(path + ": written incompletely (full disk?)");
 }
 
 }  // namespace npusim

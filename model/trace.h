@@ -1,7 +1,8 @@
 // Chrome / Perfetto trace recorder ("Trace Event Format", JSON). Tracks are (pid, tid) pairs
 // named once; events are complete slices with microsecond timestamps. Output is deterministic.
 // A cap on the number of slices keeps huge kernels from writing gigabytes; the file says when
-// slices were dropped.
+// slices were dropped and up to when the kept ones reach. Times are written on a 0.1 ns grid with
+// a slice's end rounded like the next slice's start, so back-to-back slices stay adjacent.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +19,7 @@ class TraceRecorder {
   void Slice(int pid, int tid, const std::string& name, double ts_us, double dur_us);
   size_t dropped() const { return dropped_; }
   size_t size() const { return slices_.size(); }
+  double kept_until_us() const { return kept_until_; }  // the end of the last kept slice (what a cut trace covers)
   void Write(const std::string& path) const;
 
  private:
@@ -32,6 +34,7 @@ class TraceRecorder {
   };
   size_t max_slices_;
   size_t dropped_ = 0;
+  double kept_until_ = 0;
   std::vector<Meta> meta_;
   std::vector<SliceEvent> slices_;
 };

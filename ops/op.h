@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -57,6 +58,12 @@ struct TensorSpec {
   DType dtype = DType::kFloat32;
   TensorRole role = TensorRole::kInput;
   bool control = false;  // small index data the kernel's scalar reads: kept even in timing-only mode
+  // Integer inputs: the values the kernel and its reference can index with. A tensor given by
+  // the user (--inputs) is checked against them before anything reads it: an index of -1 or past
+  // a pool is an input error, not a heap corruption.
+  int64_t min_value = std::numeric_limits<int64_t>::min();
+  int64_t max_value = std::numeric_limits<int64_t>::max();
+  bool nondecreasing = false;  // offsets such as query_start_loc
 };
 
 using TensorMap = std::map<std::string, Tensor>;

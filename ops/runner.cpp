@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "model/error.h"
+#include "model/config.h"
 #include "model/npy.h"
 
 namespace npusim {
@@ -35,6 +36,23 @@ void SetRoofline(const DeviceConfig& device, KernelRun& run) {
 // fit a unit's cycles as a * units + b * work (exactly with two probes, least squares with
 // more), and the full launch takes its slowest unit under the fit. Counters scale with the
 // fitted core time (pipe busy time, instructions) or with the work (bytes, flops).
+// A user-given index tensor against the values its spec allows (TensorSpec::min_value, ...).
+void CheckValues(const Op& op, const TensorSpec& s, const Tensor& t) {
+  const bool bounded = s.min_value != std::numeric_limits<int64_t>::min() || s.max_value != std::numeric_limits<int64_t>::max();
+  if ((!bounded && !s.nondecreasing) || !t.materialised()) return;
+  double prev = -std::numeric_limits<double>::infinity();
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    const double v = t.At(i);
+    if (bounded && !(v >= static_cast<double>(s.min_value) && v <= static_cast<double>(s.max_value)))
+      throw InputError(op.name() + ": input '" + s.name + "' element " + std::to_string(i) + " is " + FormatNumber(v) + ", outside [" +
+                       std::to_string(s.min_value) + ", " + std::to_string(s.max_value) + "] for these parameters");
+    if (s.nondecreasing && v < prev)
+      throw InputError(op.name() + ": input '" + s.name + "' decreases at element " + std::to_string(i) + " (" + FormatNumber(prev) + " then " +
+                       FormatNumber(v) + "): offsets must not decrease");
+    prev = v;
+  }
+}
+
 bool TimeFromProbes(const Op& op, const Extrapolation& ex, const DeviceConfig& device, double start_delay_us, KernelRun& run) {
   RunOptions po;
   po.mode = ModeChoice::kTimingOnly;
@@ -91,6 +109,7 @@ bool TimeFromProbes(const Op& op, const Extrapolation& ex, const DeviceConfig& d
   r.stats.clear();
   run.launch = r;
   run.launch_times = {{base.launch_times.empty() ? op.name() : base.launch_times.front().first, r.time_us}};
+  run.launches = {{run.launch_times.front().first, run.block_dim, run.core_type, r}};
   run.extrapolated = true;
   std::string sizes;
   for (const ParamValues& p : ex.probes) sizes += (sizes.empty() ? "" : "; ") + p.Canonical();
@@ -195,6 +214,9 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
                          std::string(Name(it->second.dtype())) + ", the kernel expects " + ShapeString(s.shape) + " " + std::string(Name(s.dtype)));
       tensors[s.name] = it->second;
     }
+  if (!options.inputs_dir.empty() || options.inputs)
+    for (const auto& s : run.tensors)
+      if (IsRead(s.role)) CheckValues(op, s, tensors[s.name]);
 
   // GM buffers at 512 B-aligned addresses, in declaration order.
   GmMap gm;
@@ -259,12 +281,14 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
     for (KernelLaunch& next : plan.then) launches.push_back(&next);
     LaunchResult stage;
     std::string stage_name;
+    const KernelLaunch* stage_launch = nullptr;
     bool have_stage = false;
     auto flush = [&] {
       if (!have_stage) return;
       if (run.launch_times.empty()) run.launch = stage;
       else AppendLaunch(run.launch, stage);
       run.launch_times.emplace_back(stage_name, stage.time_us);
+      run.launches.push_back({stage_name, stage_launch->block_dim, stage_launch->core_type, stage});
     };
     for (KernelLaunch* l : launches) {
       l->functional = run.functional;
@@ -285,6 +309,7 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
       flush();
       stage = r;
       stage_name = l->name;
+      stage_launch = l;
       have_stage = true;
     }
     flush();

@@ -48,6 +48,14 @@ struct KernelRun {
   std::vector<TensorSpec> tensors;
   LaunchResult launch;
   std::vector<std::pair<std::string, double>> launch_times;  // per launch of a multi-launch op: name, us
+  // Every launch in full, in order (op_summary.csv has a row per launch, as msprof does).
+  struct Launch {
+    std::string name;
+    int64_t block_dim = 0;
+    CoreType core_type = CoreType::kAiv;
+    LaunchResult result;
+  };
+  std::vector<Launch> launches;
   int64_t block_dim = 0;
   CoreType core_type = CoreType::kAiv;
   double memory_bound_us = 0, cube_bound_us = 0, vector_bound_us = 0, link_bound_us = 0, roofline_us = 0;

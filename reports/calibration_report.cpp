@@ -1,5 +1,6 @@
 #include "reports/calibration_report.h"
 
+#include <sstream>
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -230,7 +231,7 @@ void WriteCalibrationOutputs(const Corpus& c, const CalibrationOutput& o, const 
                       {"fit_within_tolerance", v.fit_pass},
                       {"fit_median_abs_error", Tidy(v.fit_median_abs)}}}};
   Json rows = Json::array();
-  std::ofstream csv(dir + "/points.csv");
+  std::ostringstream csv;
   csv << "id,role,kind,status,simulated,measured,measured_kind,error,tolerance,within,family,source\n";
   auto q = [](std::string s) {
     std::string out = "\"";
@@ -258,6 +259,7 @@ void WriteCalibrationOutputs(const Corpus& c, const CalibrationOutput& o, const 
         << (p.status == "ok" ? (p.pass ? "yes" : "no") : "") << "," << q(r.family) << "," << q(r.source) << "\n";
   }
   j["rows"] = rows;
+  WriteFileOrThrow(dir + "/points.csv", csv.str());
   Json fits = Json::array();
   for (const auto& f : o.fits)
     fits.push_back({{"group", f.group},
@@ -272,8 +274,8 @@ void WriteCalibrationOutputs(const Corpus& c, const CalibrationOutput& o, const 
                     {"rms_log_error", Tidy(f.rms_log_error)},
                     {"evaluations", f.evals}});
   j["fits"] = fits;
-  std::ofstream(dir + "/metrics.json") << j.dump(2) << "\n";
-  std::ofstream(dir + "/report.md") << "# npusim calibrate\n\n- corpus: `" << o.corpus_dir << "`\n\n" << CalibrationSummary(c, o);
+  WriteFileOrThrow(dir + "/metrics.json", j.dump(2) + "\n");
+  WriteFileOrThrow(dir + "/report.md", "# npusim calibrate\n\n- corpus: `" + o.corpus_dir + "`\n\n" + CalibrationSummary(c, o));
   Page(c, o).Write(dir + "/report.html");
 }
 

@@ -202,8 +202,8 @@ void WriteCapacityOutputs(const ServingSetup& s, const CapacityAnswer& a, const 
   if (!a.binding.empty()) answer["max_concurrency"] = a.max_concurrency, answer["binding"] = a.binding;
   if (!a.rate_binding.empty()) answer["max_request_rate"] = Tidy(a.max_request_rate), answer["rate_binding"] = a.rate_binding;
   j["answer"] = answer;
-  std::ofstream(dir + "/metrics.json") << j.dump(2) << "\n";
-  std::ofstream(dir + "/report.md") << "# npusim capacity\n\n" << CapacitySummary(s, a);
+  WriteFileOrThrow(dir + "/metrics.json", j.dump(2) + "\n");
+  WriteFileOrThrow(dir + "/report.md", "# npusim capacity\n\n" + CapacitySummary(s, a));
 
   html::Page page("npusim capacity: " + std::filesystem::path(s.run.file).filename().string());
   std::vector<std::pair<std::string, std::string>> facts = {
@@ -295,8 +295,8 @@ void WriteCapacityComparison(const std::string& config, const std::vector<Capaci
   }
   j["variants"] = vs;
   j["recommended_variant"] = best;
-  std::ofstream(dir + "/metrics.json") << j.dump(2) << "\n";
-  std::ofstream(dir + "/report.md") << "# npusim capacity: knobs compared\n\n" << ComparisonSummary(v);
+  WriteFileOrThrow(dir + "/metrics.json", j.dump(2) + "\n");
+  WriteFileOrThrow(dir + "/report.md", "# npusim capacity: knobs compared\n\n" + ComparisonSummary(v));
 
   html::Page page("npusim capacity: knobs compared (" + std::filesystem::path(config).filename().string() + ")");
   page.Facts({{"recommended", "variant " + std::to_string(best) + ": " + Knobs(v[best])},

@@ -1,5 +1,6 @@
 #include "reports/explore_report.h"
 
+#include <sstream>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -94,15 +95,16 @@ void WriteExploreOutputs(const ExploreResult& r, const std::string& dir) {
   j["points"] = pts;
   j["fastest"] = r.fastest;
   j["pareto"] = r.pareto;
-  std::ofstream(dir + "/metrics.json") << j.dump(2) << "\n";
-  std::ofstream csv(dir + "/points.csv");
+  WriteFileOrThrow(dir + "/metrics.json", j.dump(2) + "\n");
+  std::ostringstream csv;
   csv << "index,device,point,status,required_bits,available_bits,time_us,bound,roofline_us,ub_peak_bytes,l1_peak_bytes,ub_bytes\n";
   for (size_t i = 0; i < r.points.size(); ++i) {
     const ExplorePoint& p = r.points[i];
     csv << i << "," << p.device << ",\"" << Label(p) << "\"," << p.status << "," << p.required_bits << "," << p.available_bits << "," << F(p.time_us)
         << "," << p.bound << "," << F(p.roofline_us) << "," << p.ub_peak << "," << p.l1_peak << "," << p.ub_bytes << "\n";
   }
-  std::ofstream(dir + "/report.md") << "# npusim kernel exploration\n\n" << ExploreSummary(r);
+  WriteFileOrThrow(dir + "/points.csv", csv.str());
+  WriteFileOrThrow(dir + "/report.md", "# npusim kernel exploration\n\n" + ExploreSummary(r));
   ExplorePage(r).Write(dir + "/report.html");
 }
 

@@ -273,9 +273,7 @@ std::string Page::Render() const {
 }
 
 void Page::Write(const std::string& path) const {
-  std::ofstream f(path, std::ios::binary);
-  if (!f) throw InputError("cannot write " + path);
-  f << Render();
+  WriteFileOrThrow(path, Render());
 }
 
 }  // namespace npusim::html

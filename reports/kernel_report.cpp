@@ -147,26 +147,77 @@ Json KernelMetrics(const KernelRun& run, const DeviceConfig& d) {
   return j;
 }
 
+// msprof's op_summary with --aic-metrics=PipeUtilization, in its column order (msprof's own
+// header tests): one row per launch. Times per core are the mean over the cores of that type
+// that ran; total_cycles sum over them; a ratio is a pipe's busy cycles over the core's cycles.
+// npusim adds a final Status column (a failed launch is the row with its failure).
 std::string OpSummaryCsv(const KernelRun& run, const DeviceConfig& d) {
-  static const char* kCols[] = {"aiv.V", "aiv.MTE2", "aiv.MTE3", "aic.M", "aic.MTE1", "aic.MTE2", "aic.FIX"};
-  static const char* kNames[] = {"aiv_vec", "aiv_mte2", "aiv_mte3", "aic_mac", "aic_mte1", "aic_mte2", "aic_fixpipe"};
-  std::string header =
-      "Device_id,Op Name,OP Type,Task Type,Task Start Time(us),Task Duration(us),Task Wait Time(us),Block Dim,"
-      "Mix Block Dim,Input Shapes,Input Data Types,Output Shapes,Output Data Types";
-  for (const char* n : kNames) header += std::string(",") + n + "_time(us)," + n + "_ratio";
-  header += ",Status\n";
-  const char* task = run.core_type == CoreType::kAiv ? "AI_VECTOR_CORE" : run.core_type == CoreType::kAic ? "AI_CORE" : "MIX_AIC";
-  std::string row = "0," + run.op + "," + run.op + "," + task + ",0.000," + Fixed(run.launch.time_us) + ",0.000," +
-                    std::to_string(run.block_dim) + "," + (run.core_type == CoreType::kMix ? std::to_string(2 * run.block_dim) : "0") +
-                    "," + Shapes(run, true) + "," + Types(run, true) + "," + Shapes(run, false) + "," + Types(run, false);
-  auto rows = PipeRows(run, d);
-  for (const char* c : kCols) {
-    double busy = 0, ratio = 0;
-    for (const auto& r : rows)
-      if (r.key == c) busy = r.busy_us, ratio = r.utilisation;
-    row += "," + Fixed(busy) + "," + Fixed(ratio);
+  std::string csv =
+      "Device_id,Model ID,Task ID,Stream ID,Op Name,OP Type,OP State,Task Type,Task Start Time(us),Task Duration(us),"
+      "Task Wait Time(us),Block Dim,Mix Block Dim,HF32 Eligible,Input Shapes,Input Data Types,Input Formats,Output Shapes,"
+      "Output Data Types,Output Formats,Context ID,aicore_time(us),aic_total_cycles,aic_mac_time(us),aic_mac_ratio,"
+      "aic_scalar_time(us),aic_scalar_ratio,aic_mte1_time(us),aic_mte1_ratio,aic_mte2_time(us),aic_mte2_ratio,"
+      "aic_fixpipe_time(us),aic_fixpipe_ratio,aic_icache_miss_rate,aiv_time(us),aiv_total_cycles,aiv_vec_time(us),aiv_vec_ratio,"
+      "aiv_scalar_time(us),aiv_scalar_ratio,aiv_mte2_time(us),aiv_mte2_ratio,aiv_mte3_time(us),aiv_mte3_ratio,"
+      "aiv_icache_miss_rate,cube_utilization(%),Status\n";
+  auto formats = [&](bool inputs) {
+    std::string f;
+    for (const auto& t : run.tensors)
+      if (t.role != TensorRole::kWorkspace && (t.role == TensorRole::kOutput) != inputs) f += (f.empty() ? "" : ";") + std::string("ND");
+    return "\"" + f + "\"";
+  };
+  auto task_type = [](CoreType c) { return c == CoreType::kAiv ? "AI_VECTOR_CORE" : c == CoreType::kAic ? "AI_CORE" : "MIX_AIC"; };
+  // Op Name is the launch's name ("chunk_gated_delta_rule.cumsum"), OP Type its kernel ("cumsum").
+  auto common = [&](size_t task, const std::string& name, CoreType core, double start_us, const std::string& dur, int64_t block_dim) {
+    const std::string type = name.rfind(run.op + ".", 0) == 0 ? name.substr(run.op.size() + 1) : name;
+    return "0,N/A," + std::to_string(task) + ",1," + name + "," + type + ",static," + task_type(core) +
+           "," + Fixed(start_us) + "," + dur + ",0.000," + std::to_string(block_dim) + "," +
+           (core == CoreType::kMix ? std::to_string(2 * block_dim) : "0") + ",NO," + Shapes(run, true) + "," + Types(run, true) + "," +
+           formats(true) + "," + Shapes(run, false) + "," + Types(run, false) + "," + formats(false) + ",N/A";
+  };
+  if (run.status != "ok" || run.launches.empty()) {  // the launch that failed: no times
+    std::string row = common(1, run.op, run.core_type, 0, "N/A", run.block_dim);
+    for (int i = 0; i < 25; ++i) row += ",N/A";
+    return csv + row + "," + run.status + "\n";
   }
-  return header + row + "," + run.status + "\n";
+  double start = 0;
+  for (size_t i = 0; i < run.launches.size(); ++i) {
+    const KernelRun::Launch& l = run.launches[i];
+    const LaunchResult& r = l.result;
+    std::string row = common(i + 1, l.name, l.core_type, start, Fixed(r.time_us), l.block_dim);
+    start += r.time_us;
+    // Cycles of the core units that ran (an AIV, an AIC, or an AIC with its two AIVs).
+    double unit_sum = 0;
+    for (uint64_t c : r.unit_cycles) unit_sum += static_cast<double>(c);
+    const double units = static_cast<double>(r.unit_cycles.size());
+    const double core_cycles = units > 0 ? unit_sum / units : 0;
+    const bool aic = l.core_type != CoreType::kAiv, aiv = l.core_type != CoreType::kAic;
+    auto pipe = [&](const std::array<PipeUsage, kNumPipes>& side, Pipe p) {
+      const PipeUsage& u = side[static_cast<int>(p)];
+      const double busy = u.cores > 0 ? static_cast<double>(u.busy_cycles) / u.cores : 0;
+      return "," + Fixed(d.CyclesToUs(busy)) + "," + Fixed(core_cycles > 0 ? busy / core_cycles : 0);
+    };
+    if (aic) {
+      row += "," + Fixed(d.CyclesToUs(core_cycles)) + "," + std::to_string(static_cast<uint64_t>(unit_sum));
+      for (Pipe p : {Pipe::kM, Pipe::kS, Pipe::kMte1, Pipe::kMte2, Pipe::kFix}) row += pipe(r.aic, p);
+      row += ",N/A";
+    } else {
+      row += ",0,0,0,0,0,0,0,0,0,0,0,0,N/A";
+    }
+    if (aiv) {
+      const double per_unit = l.core_type == CoreType::kMix ? 2 : 1;  // a mixed unit holds two AIVs
+      row += "," + Fixed(d.CyclesToUs(core_cycles)) + "," + std::to_string(static_cast<uint64_t>(unit_sum * per_unit));
+      for (Pipe p : {Pipe::kV, Pipe::kS, Pipe::kMte2, Pipe::kMte3}) row += pipe(r.aiv, p);
+      row += ",N/A";
+    } else {
+      row += ",0,0,0,0,0,0,0,0,0,0,N/A";
+    }
+    // The cube's share of the chip's peak over the launch: ideal cube cycles over all AICs' cycles.
+    const double chip_cycles = static_cast<double>(d.aic_count) * static_cast<double>(r.cycles);
+    row += "," + Fixed(chip_cycles > 0 ? 100 * r.cube_ideal_cycles / chip_cycles : 0, 2);
+    csv += row + "," + run.status + "\n";
+  }
+  return csv;
 }
 
 std::string KernelReportMarkdown(const KernelRun& run, const DeviceConfig& d) {
@@ -282,15 +333,15 @@ html::Page KernelPage(const KernelRun& run, const DeviceConfig& d) {
 
 void WriteKernelOutputs(const KernelRun& run, const DeviceConfig& d, const std::string& dir, const TraceRecorder* trace) {
   std::filesystem::create_directories(dir);
-  auto write = [&](const std::string& name, const std::string& text) {
-    std::ofstream out(dir + "/" + name);
-    if (!out) throw InputError(dir + "/" + name + ": cannot write");
-    out << text;
-  };
+  auto write = [&](const std::string& name, const std::string& text) { WriteFileOrThrow(dir + "/" + name, text); };
   write("metrics.json", KernelMetrics(run, d).dump(2) + "\n");
-  write("report.md", KernelReportMarkdown(run, d));
+  std::string md = KernelReportMarkdown(run, d);
+  if (trace && trace->dropped() > 0)
+    md += "\n**trace.json is cut**: " + std::to_string(trace->size()) + " instruction slices kept, up to " + Fixed(trace->kept_until_us()) +
+          " us of " + Fixed(run.launch.time_us) + " us; " + std::to_string(trace->dropped()) + " dropped (npusim kernel --trace-limit).\n";
+  write("report.md", md);
   write("report.html", KernelPage(run, d).Render());
-  if (run.status == "ok") write("op_summary.csv", OpSummaryCsv(run, d));
+  write("op_summary.csv", OpSummaryCsv(run, d));  // also for a failed launch: its row names the failure
   if (trace && !run.extrapolated) trace->Write(dir + "/trace.json");  // an extrapolated launch has no timeline
   for (const auto& [name, t] : run.outputs) WriteNpy(dir + "/" + name + ".npy", t);
 }

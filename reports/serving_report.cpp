@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -158,16 +159,14 @@ void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const st
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw InputError("--out " + dir + ": " + ec.message());
-  auto open = [&](const std::string& name) {
-    std::ofstream out(dir + "/" + name);
-    if (!out) throw InputError("cannot write " + dir + "/" + name);
-    return out;
-  };
+  // Each file is built in memory and written whole (WriteFileOrThrow: a full disk is an error).
+  std::map<std::string, std::ostringstream> files;
+  auto open = [&](const std::string& name) -> std::ostringstream& { return files[name]; };
   const ServingMetrics m = ComputeMetrics(r);
   open("metrics.json") << ServingMetricsJson(s, r, m, f).dump(2) << "\n";
   open("config.resolved.yaml") << s.run.ResolvedYaml();
   if (f) {
-    auto out = open("tokens.csv");
+    auto& out = open("tokens.csv");
     out << "request,run,tokens\n";
     auto dump = [&](const char* name, const FunctionalResult& run) {
       for (size_t i = 0; i < run.requests.size(); ++i) {
@@ -182,7 +181,7 @@ void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const st
   }
 
   {
-    auto out = open("requests.csv");
+    auto& out = open("requests.csv");
     out << "id,dp_group,input_len,output_len,arrival_ms,sent_ms,ttft_ms,tpot_ms,e2e_ms,verify_rounds,accept_length\n";
     for (const RequestRecord& q : r.requests) {
       const double tpot = TpotMs(q);
@@ -193,7 +192,7 @@ void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const st
     }
   }
   {
-    auto out = open("op_summary.csv");
+    auto& out = open("kernel_calls.csv");  // not msprof's op_summary: one row per kernel call and forward kind
     out << "forward,op,where,params,launches,us_per_launch,total_ms,share\n";
     for (const OpTotal& o : r.ops)
       out << o.forward << "," << o.op << "," << o.where << ",\"" << o.params << "\"," << o.launches << "," << F(o.us_per_launch, 3) << ","
@@ -229,6 +228,7 @@ void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const st
     t.Write(dir + "/trace.json");
   }
   open("report.md") << "# npusim serving run\n\n" << ServingSummary(s, r, m, f);
+  for (const auto& [name, text] : files) WriteFileOrThrow(dir + "/" + name, text.str());
   ServingPage(s, r, m, f).Write(dir + "/report.html");
 }
 

@@ -1,6 +1,6 @@
 // Writers for a serving run (`npusim run`): metrics.json (bench_serving's figures with stable
 // names, the setup, memory breakdown, per-kernel shares), requests.csv (one row per request),
-// op_summary.csv (one row per kernel call and forward kind: launches, time, share), trace.json
+// kernel_calls.csv (one row per kernel call and forward kind: launches, time, share), trace.json
 // (Perfetto: host steps, device forwards, optionally every kernel launch; request lifetimes)
 // report.md and report.html; plus the console summary.
 #pragma once

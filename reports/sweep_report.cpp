@@ -1,5 +1,6 @@
 #include "reports/sweep_report.h"
 
+#include <sstream>
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -190,11 +191,11 @@ void WriteSweepOutputs(const SweepTable& t, const std::string& dir) {
   j["points"] = rows;
   j["missing"] = t.missing;
   j["duplicates"] = t.duplicates;
-  std::ofstream(dir + "/sweep.json") << j.dump(2) << "\n";
+  WriteFileOrThrow(dir + "/sweep.json", j.dump(2) + "\n");
   std::set<std::string> names;
   for (const SweepRow& r : t.rows)
     for (const auto& [k, v] : r.figures) names.insert(k);
-  std::ofstream csv(dir + "/summary.csv");
+  std::ostringstream csv;
   csv << "index,point,status,exit_code";
   for (const auto& n : names) csv << "," << n;
   csv << "\n";
@@ -220,7 +221,8 @@ void WriteSweepOutputs(const SweepTable& t, const std::string& dir) {
     csv << "\n";
     md += "\n";
   }
-  std::ofstream(dir + "/report.md") << md;
+  WriteFileOrThrow(dir + "/summary.csv", csv.str());
+  WriteFileOrThrow(dir + "/report.md", md);
   SweepPage(t, names).Write(dir + "/report.html");
 }
 
@@ -237,16 +239,32 @@ SweepTable MergeSweeps(const std::vector<std::string>& dirs) {
     } catch (const std::exception& e) {
       throw InputError("merge: " + d + "/sweep.json: " + e.what());
     }
-    const std::string config = j.at("config").get<std::string>();
-    const int64_t total = j.at("total_points").get<int64_t>();
-    if (t.config.empty()) t.config = config, t.total = total;
-    if (config != t.config || total != t.total)
-      throw InputError("merge: " + d + " comes from sweep " + config + " (" + std::to_string(total) + " points), the first from " + t.config +
-                       " (" + std::to_string(t.total) + ")");
-    for (const auto& p : j.at("points")) {
-      SweepRow r = RowFrom(p);
-      if (by_index.count(r.index)) t.duplicates.push_back(r.index);
-      else by_index[r.index] = std::move(r);
+    // A sweep.json edited or written by something else: every shape mistake is the file's fault,
+    // and the point count must be one a sweep could have (it sizes the missing-point list).
+    std::string config;
+    int64_t total = 0;
+    try {
+      config = j.at("config").get<std::string>();
+      total = j.at("total_points").get<int64_t>();
+      if (total < 0 || total > 10000000) throw InputError("total_points " + std::to_string(total) + " is not a sweep's point count (0 .. 1e7)");
+      if (config != t.config && !t.config.empty()) {
+        throw InputError("comes from sweep " + config + " (" + std::to_string(total) + " points), the first from " + t.config + " (" +
+                         std::to_string(t.total) + ")");
+      }
+      if (t.config.empty()) t.config = config, t.total = total;
+      if (total != t.total)
+        throw InputError("comes from sweep " + config + " (" + std::to_string(total) + " points), the first from " + t.config + " (" +
+                         std::to_string(t.total) + ")");
+      for (const auto& p : j.at("points")) {
+        SweepRow r = RowFrom(p);
+        if (r.index < 0 || r.index >= total) throw InputError("point index " + std::to_string(r.index) + " is outside the sweep's " + std::to_string(total) + " points");
+        if (by_index.count(r.index)) t.duplicates.push_back(r.index);
+        else by_index[r.index] = std::move(r);
+      }
+    } catch (const InputError& e) {
+      throw InputError("merge: " + d + "/sweep.json: " + e.what());
+    } catch (const Json::exception& e) {
+      throw InputError("merge: " + d + "/sweep.json is not a sweep table: " + e.what());
     }
   }
   for (int64_t i = 0; i < t.total; ++i)

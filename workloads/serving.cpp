@@ -425,11 +425,18 @@ class ServingSystem : public sc_core::sc_module {
 
   void Client() {
     if (!started_) wait(go_);
-    for (const Request& r : *reqs_) {
-      WaitUntil(r.arrival_us);
-      while (max_concurrency_ > 0 && e_->in_flight() >= max_concurrency_) wait(finished_);
-      e_->Send(r, Now());
-      arrived_.notify(sc_core::SC_ZERO_TIME);
+    // A failure here (a request larger than the KV pool) ends the run like one in the host: kept
+    // for Run() to rethrow, never left to SystemC (which reports it as an internal error).
+    try {
+      for (const Request& r : *reqs_) {
+        WaitUntil(r.arrival_us);
+        while (max_concurrency_ > 0 && e_->in_flight() >= max_concurrency_) wait(finished_);
+        e_->Send(r, Now());
+        arrived_.notify(sc_core::SC_ZERO_TIME);
+      }
+    } catch (...) {
+      if (!failure) failure = std::current_exception();
+      sc_core::sc_stop();
     }
   }
 
@@ -452,7 +459,8 @@ class ServingSystem : public sc_core::sc_module {
       }
       end_us = Now();
     } catch (...) {
-      failure = std::current_exception();
+      if (!failure) failure = std::current_exception();
+      sc_core::sc_stop();
     }
   }
 

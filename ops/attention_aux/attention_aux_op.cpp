@@ -53,7 +53,7 @@ class RotaryEmbeddingOp : public Op {
     const DType bf = DType::kBFloat16;
     return {{"q", {T, p.Int("heads"), D}, bf},
             {"k", {T, p.Int("kv_heads"), D}, bf},
-            {"positions", {T}, DType::kInt32, TensorRole::kInput, true},
+            {"positions", {T}, DType::kInt32, TensorRole::kInput, true, 0, p.Int("max_position") - 1},
             {"cos_sin_cache", {p.Int("max_position"), rot}, DType::kFloat32},
             {"q_out", {T, p.Int("heads"), D}, bf, TensorRole::kOutput},
             {"k_out", {T, p.Int("kv_heads"), D}, bf, TensorRole::kOutput}};
@@ -182,7 +182,7 @@ class SwaMaskOp : public Op {
             {"window", K::kInt, "512", "sliding window (Step-3.5: 512)", 1, 1e7}};
   }
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
-    return {{"seq_lens", {p.Int("batch")}, DType::kInt32, TensorRole::kInput, true},
+    return {{"seq_lens", {p.Int("batch")}, DType::kInt32, TensorRole::kInput, true, 0, p.Int("max_seq_len")},
             {"mask", {p.Int("batch"), 1, p.Int("max_seq_len")}, DType::kUInt8, TensorRole::kOutput}};
   }
   void FillInputs(const ParamValues& p, TensorMap& t, Rng& rng) const override {

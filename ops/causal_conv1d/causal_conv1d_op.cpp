@@ -74,9 +74,9 @@ class CausalConv1dFnOp : public Op {
     return {{"x", {total, dim}, t},
             {"weight", {kw, dim}, t},
             {"conv_states", {Pool(p), kw - 1 + p.Int("extra_rows"), dim}, t, TensorRole::kInOut},
-            {"query_start_loc", {B + 1}, DType::kInt32, TensorRole::kInput, true},
-            {"cache_indices", {B}, DType::kInt32, TensorRole::kInput, true},
-            {"has_initial_state", {B}, DType::kInt32, TensorRole::kInput, true},
+            {"query_start_loc", {B + 1}, DType::kInt32, TensorRole::kInput, true, 0, total, true},
+            {"cache_indices", {B}, DType::kInt32, TensorRole::kInput, true, 0, Pool(p) - 1},
+            {"has_initial_state", {B}, DType::kInt32, TensorRole::kInput, true, 0, 1},
             {"y", {total, dim}, t, TensorRole::kOutput}};
   }
   void FillInputs(const ParamValues& p, TensorMap& t, Rng& rng) const override {
@@ -144,7 +144,7 @@ class CausalConv1dUpdateOp : public Op {
     return {{"x", {B, d, dim}, t},
             {"weight", {kw, dim}, t},
             {"conv_states", {PoolSizeOf(p), kw - 1 + d - 1, dim}, t, TensorRole::kInOut},
-            {"cache_indices", {B}, DType::kInt32, TensorRole::kInput, true},
+            {"cache_indices", {B}, DType::kInt32, TensorRole::kInput, true, 0, PoolSizeOf(p) - 1},
             {"y", {B, d, dim}, t, TensorRole::kOutput}};
   }
   void FillInputs(const ParamValues& p, TensorMap& t, Rng& rng) const override {

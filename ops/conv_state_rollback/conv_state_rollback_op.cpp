@@ -34,8 +34,8 @@ class ConvStateRollbackOp : public Op {
     const int64_t S = p.Int("requests");
     RequirePoolFits(p);
     return {{"conv_states", {p.Int("layers"), PoolSizeOf(p), WindowOf(p), p.Int("conv_dim")}, ParseDType(p.Str("dtype")), TensorRole::kInOut},
-            {"cache_indices", {S}, DType::kInt32, TensorRole::kInput, true},
-            {"last_steps", {S}, DType::kInt32, TensorRole::kInput, true}};
+            {"cache_indices", {S}, DType::kInt32, TensorRole::kInput, true, 0, PoolSizeOf(p) - 1},
+            {"last_steps", {S}, DType::kInt32, TensorRole::kInput, true, 0, p.Int("draft_tokens") - 1}};
   }
   void FillInputs(const ParamValues& p, TensorMap& t, Rng& rng) const override {
     const std::vector<int64_t> slots = ShuffledSlots(PoolSizeOf(p), rng);

@@ -28,7 +28,7 @@ class EmbeddingOp : public Op {
   }
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
     const DType t = ParseDType(p.Str("dtype"));
-    return {{"ids", {p.Int("tokens")}, DType::kInt32, TensorRole::kInput, true},
+    return {{"ids", {p.Int("tokens")}, DType::kInt32, TensorRole::kInput, true, 0, p.Int("total_vocab") - 1},
             {"table", {p.Int("vocab"), p.Int("hidden")}, t},
             {"out", {p.Int("tokens"), p.Int("hidden")}, t, TensorRole::kOutput}};
   }

@@ -99,9 +99,9 @@ class FiaOp : public Op {
     std::vector<TensorSpec> v = {{"query", {s.T, Nq, D}, bf},
                                  {"key_cache", {s.pages, kPage, Nkv * D}, bf},
                                  {"value_cache", {s.pages, kPage, Nkv * D}, bf},
-                                 {"block_table", {s.B, s.max_blocks}, DType::kInt32, TensorRole::kInput, true},
-                                 {"actual_seq_lengths", {s.B}, DType::kInt32, TensorRole::kInput, true},
-                                 {"actual_seq_lengths_kv", {s.B}, DType::kInt32, TensorRole::kInput, true}};
+                                 {"block_table", {s.B, s.max_blocks}, DType::kInt32, TensorRole::kInput, true, 0, s.pages - 1},
+                                 {"actual_seq_lengths", {s.B}, DType::kInt32, TensorRole::kInput, true, 0, s.T},
+                                 {"actual_seq_lengths_kv", {s.B}, DType::kInt32, TensorRole::kInput, true, 0, s.max_kv}};
     if (p.Str("mask") != "none") v.push_back({"atten_mask", {s.B, s.S, s.max_kv}, DType::kUInt8});
     v.push_back({"attention_out", {s.T, Nq, D}, bf, TensorRole::kOutput});
     v.push_back({"ws_scores", {2 * kMaxGroups * fia::kMaxRows, kPage}, DType::kFloat32, ws});  // two slots per AIC

@@ -52,7 +52,7 @@ class GroupedMatmulOp : public Op {
       std::vector<TensorSpec> v = {
           {"x", {M, k}, DType::kInt8},
           {"w", p.Int("trans_b") ? Shape{E, n, i4 ? k / 2 : k} : Shape{E, k, i4 ? n / 2 : n}, i4 ? DType::kUInt8 : DType::kInt8},
-          {"group_list", {E}, DType::kInt32, TensorRole::kInput, true},
+          {"group_list", {E}, DType::kInt32, TensorRole::kInput, true, 0, M},
           {"s_x", {M}, DType::kFloat32, TensorRole::kInput, true},  // read by the AIV scalar
           {"s_w", {E, n}, DType::kFloat32},
           {"y", {M, n}, dt, TensorRole::kOutput},
@@ -62,7 +62,7 @@ class GroupedMatmulOp : public Op {
     }
     return {{"x", {M, k}, dt},
             {"w", p.Int("trans_b") ? Shape{E, n, k} : Shape{E, k, n}, dt},
-            {"group_list", {E}, DType::kInt32, TensorRole::kInput, true},
+            {"group_list", {E}, DType::kInt32, TensorRole::kInput, true, 0, M},
             {"y", {M, n}, dt, TensorRole::kOutput}};
   }
   void FillInputs(const ParamValues& p, TensorMap& t, Rng& rng) const override {

@@ -59,7 +59,7 @@ class MoeInitRoutingOp : public Op {
     if (k > E) throw InputError("parameter 'top_k' exceeds 'experts'");
     const DType dt = ParseDType(p.Str("dtype"));
     return {{"x", {T, p.Int("hidden")}, dt},
-            {"topk_ids", {T, k}, DType::kInt32, TensorRole::kInput, true},
+            {"topk_ids", {T, k}, DType::kInt32, TensorRole::kInput, true, 0, E - 1},
             {"expanded_x", {T * k, p.Int("hidden")}, dt, TensorRole::kOutput},
             {"expanded_row_idx", {T * k}, DType::kInt32, TensorRole::kOutput},
             {"expert_tokens", {E}, DType::kInt32, TensorRole::kOutput}};
@@ -119,7 +119,7 @@ class MoeFinalizeRoutingOp : public Op {
       throw InputError("parameter 'top_k' (" + std::to_string(k) + ") exceeds 'experts' (" + std::to_string(p.Int("experts")) + ")");
     const DType dt = ParseDType(p.Str("dtype"));
     std::vector<TensorSpec> v = {{"expanded_y", {T * k, H}, dt},
-                                 {"expanded_row_idx", {T * k}, DType::kInt32, TensorRole::kInput, true},
+                                 {"expanded_row_idx", {T * k}, DType::kInt32, TensorRole::kInput, true, 0, T * k - 1},
                                  {"topk_weights", {T, k}, DType::kFloat32, TensorRole::kInput, true}};
     if (Shared(p)) v.push_back({"shared_out", {T, H}, dt});
     if (Shared(p) == 2) v.push_back({"shared_gate", {T}, DType::kFloat32, TensorRole::kInput, true});

@@ -37,8 +37,8 @@ class MoveIntermediateCacheOp : public Op {
     RequirePoolFits(p);
     return {{"intermediate", {L, S, D, H, V, K}, t, TensorRole::kInput},
             {"ssm_states", {L, PoolSizeOf(p), H, V, K}, t, TensorRole::kInOut},
-            {"cache_indices", {S}, DType::kInt32, TensorRole::kInput, true},
-            {"last_steps", {S}, DType::kInt32, TensorRole::kInput, true}};
+            {"cache_indices", {S}, DType::kInt32, TensorRole::kInput, true, 0, PoolSizeOf(p) - 1},
+            {"last_steps", {S}, DType::kInt32, TensorRole::kInput, true, -1, D - 1}};  // -1: nothing accepted
   }
   void FillInputs(const ParamValues& p, TensorMap& t, Rng& rng) const override {
     const int64_t S = p.Int("requests"), D = p.Int("draft_tokens");

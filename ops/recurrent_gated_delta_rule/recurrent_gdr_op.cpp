@@ -61,7 +61,7 @@ class RecurrentGatedDeltaRuleOp : public Op {
                                  {"A_log", {HV}, DType::kFloat32},
                                  {"dt_bias", {HV}, bf},
                                  {"ssm_states", StateShape(p, Pool(p)), ParseDType(p.Str("ssm_dtype")), TensorRole::kInOut},
-                                 {"cache_indices", {B}, DType::kInt32, TensorRole::kInput, true},
+                                 {"cache_indices", {B}, DType::kInt32, TensorRole::kInput, true, 0, Pool(p) - 1},
                                  {"g", {B * S, HV}, DType::kFloat32, TensorRole::kOutput, true}};
     if (!Fused(p)) v.push_back({"beta", {B * S, HV}, bf, TensorRole::kOutput, true});
     // The intermediate cache has the pool's dtype (SGLang sizes both with mamba_ssm_dtype): with

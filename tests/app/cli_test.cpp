@@ -6,6 +6,7 @@
 #include <regex>
 #include <sys/wait.h>
 
+#include <nlohmann/json.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -16,6 +17,7 @@ namespace npusim {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace fs = std::filesystem;
 
 std::string Devices() { return std::string(NPUSIM_SOURCE_DIR) + "/configs/devices/"; }
@@ -60,7 +62,18 @@ TEST(Cli, KernelWritesEveryOutput) {
   for (const char* key : {"\"kernel\": \"add\"", "\"status\": \"ok\"", "\"time_us\"", "\"cycles\"", "\"block_dim\"", "\"ub_peak_bytes\"",
                           "\"hbm_bytes\"", "\"roofline_us\"", "\"pipes\"", "\"aiv.MTE2\"", "\"utilisation\"", "\"numerics\"", "\"max_rel_err\""})
     EXPECT_THAT(m, HasSubstr(key));
-  EXPECT_THAT(Slurp(out + "/op_summary.csv"), HasSubstr("Op Name,OP Type,Task Type"));
+  // msprof's op_summary header (PipeUtilization), in msprof's order, aic columns first.
+  const std::string summary = Slurp(out + "/op_summary.csv");
+  EXPECT_EQ(summary.rfind("Device_id,Model ID,Task ID,Stream ID,Op Name,OP Type,OP State,Task Type,Task Start Time(us),"
+                          "Task Duration(us),Task Wait Time(us),Block Dim,Mix Block Dim,HF32 Eligible,Input Shapes,Input Data Types,"
+                          "Input Formats,Output Shapes,Output Data Types,Output Formats,Context ID,aicore_time(us),aic_total_cycles,"
+                          "aic_mac_time(us),aic_mac_ratio,aic_scalar_time(us),aic_scalar_ratio,aic_mte1_time(us),aic_mte1_ratio,"
+                          "aic_mte2_time(us),aic_mte2_ratio,aic_fixpipe_time(us),aic_fixpipe_ratio,aic_icache_miss_rate,aiv_time(us),"
+                          "aiv_total_cycles,aiv_vec_time(us),aiv_vec_ratio,aiv_scalar_time(us),aiv_scalar_ratio,aiv_mte2_time(us),"
+                          "aiv_mte2_ratio,aiv_mte3_time(us),aiv_mte3_ratio,aiv_icache_miss_rate,cube_utilization(%),Status\n",
+                          0),
+            0u);
+  EXPECT_THAT(summary, HasSubstr(",add,add,static,AI_VECTOR_CORE,0.000,"));
   EXPECT_THAT(Slurp(out + "/trace.json"), HasSubstr("\"thread_name\",\"args\":{\"name\":\"MTE2\"}"));
 }
 
@@ -68,6 +81,23 @@ TEST(Cli, FailureStillWritesMetricsWithItsStatus) {
   std::string out = Dir("s1");
   EXPECT_EQ(Npusim("kernel move_intermediate_cache --device Ascend910_9392 --out " + out).code, 3);
   EXPECT_THAT(Slurp(out + "/metrics.json"), HasSubstr("\"status\": \"ub_overflow\""));
+  EXPECT_THAT(Slurp(out + "/op_summary.csv"), HasSubstr(",N/A,ub_overflow\n"));  // the failed launch's row
+}
+
+// A multi-launch op is one op_summary row per launch, each with its own Task Type, as msprof
+// lists them; the rows' durations add up to the op's time.
+TEST(Cli, OpSummaryHasARowPerLaunch) {
+  const std::string out = Dir("op_summary_gdn");
+  ASSERT_EQ(Npusim("kernel chunk_gated_delta_rule --timing-only --set requests=2 --set tokens=96 --set heads=4 --set key_heads=2 "
+                   "--quiet --out " + out).code, 0);
+  const std::string csv = Slurp(out + "/op_summary.csv");
+  const int rows = static_cast<int>(std::count(csv.begin(), csv.end(), '\n')) - 1;
+  const auto m = nlohmann::json::parse(Slurp(out + "/metrics.json"));
+  ASSERT_TRUE(m.contains("launches")) << m.dump();
+  EXPECT_EQ(rows, static_cast<int>(m["launches"].size()));
+  EXPECT_GT(rows, 1);
+  EXPECT_THAT(csv, HasSubstr(",chunk_gated_delta_rule.cumsum,cumsum,static,AI_VECTOR_CORE,0.000,"));
+  EXPECT_THAT(csv, HasSubstr(",MIX_AIC,"));  // chunk_h runs cube and vector together
 }
 
 TEST(Cli, SameInputsAndSeedGiveIdenticalFiles) {
@@ -93,6 +123,29 @@ TEST(Cli, InputsFromNpyFiles) {
   Result e = Npusim("kernel add --set n=37 --inputs " + in);
   EXPECT_EQ(e.code, 2);
   EXPECT_THAT(e.output, HasSubstr("input 'x' must be [37] float16, file holds [36] float16"));
+}
+
+// Index tensors a user supplies are checked against the values the kernel can index with before
+// any code reads them (issue #15: a topk_ids of -1 corrupted the heap, a last_steps past the
+// draft made the reference read garbage, a decreasing query_start_loc crashed).
+TEST(Cli, OutOfRangeIndexInputsAreInputErrors) {
+  const std::string in = Dir("bad_index");
+  Tensor x("x", {8, 16}, DType::kBFloat16), ids("topk_ids", {8, 2}, DType::kInt32);
+  for (int i = 0; i < 16; ++i) ids.Set(i, (i * 3) % 8);
+  ids.Set(5, -1);
+  WriteNpy(in + "/x.npy", x);
+  WriteNpy(in + "/topk_ids.npy", ids);
+  Result r = Npusim("kernel moe_init_routing --set tokens=8 --set top_k=2 --set hidden=16 --set experts=8 --inputs " + in);
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("moe_init_routing: input 'topk_ids' element 5 is -1, outside [0, 7]"));
+  ids.Set(5, 8);
+  WriteNpy(in + "/topk_ids.npy", ids);
+  r = Npusim("kernel moe_init_routing --set tokens=8 --set top_k=2 --set hidden=16 --set experts=8 --inputs " + in);
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("element 5 is 8, outside [0, 7]"));
+  ids.Set(5, 7);
+  WriteNpy(in + "/topk_ids.npy", ids);
+  EXPECT_EQ(Npusim("kernel moe_init_routing --set tokens=8 --set top_k=2 --set hidden=16 --set experts=8 --inputs " + in).code, 0);
 }
 
 // import-sglang end to end: a valid run config written whole, an argument that is not modelled
@@ -250,6 +303,69 @@ TEST(Cli, ResultJsonlAndCompareAgainstABenchServingLine) {
   EXPECT_THAT(s.out, HasSubstr("| p99_ttft_ms | - |"));  // a field only npusim wrote
   EXPECT_EQ(NpusimStreams("compare " + run + " " + real + ":2").code, 2);  // the file has one line
   EXPECT_EQ(NpusimStreams("compare " + run).code, 2);
+}
+
+TEST(Cli, ACutTraceSaysSoWithTheTimeItCovers) {
+  const std::string out = Dir("trace_cut");
+  Streams s = NpusimStreams("kernel add --set n=65536 --trace-limit 10 --out " + out);
+  ASSERT_EQ(s.code, 0) << s.err;
+  EXPECT_THAT(s.err, HasSubstr("warning: trace.json is cut: 10 instruction slices kept"));
+  EXPECT_THAT(Slurp(out + "/report.md"), HasSubstr("**trace.json is cut**: 10 instruction slices kept"));
+  EXPECT_THAT(Slurp(out + "/trace.json"), HasSubstr("\"kept_slices\":10,"));
+  s = NpusimStreams("kernel add --set n=65536 --out " + out);
+  EXPECT_THAT(s.err, Not(HasSubstr("trace.json is cut")));
+}
+
+// Outputs are written whole into a partial folder and moved into place: a reused --out keeps
+// nothing of the previous command, a folder of other files is refused rather than cleared.
+TEST(Cli, OutputFoldersAreReplacedWholeAndForeignFoldersRefused) {
+  const std::string out = Dir("reused_out");
+  ASSERT_EQ(Npusim("kernel add --set n=64 --quiet --out " + out).code, 0);
+  EXPECT_TRUE(fs::exists(out + "/z.npy"));
+  ASSERT_EQ(Npusim("kernel conv_state_rollback --set layers=1 --quiet --out " + out).code, 0);
+  EXPECT_FALSE(fs::exists(out + "/z.npy"));  // the add run's output is gone
+  EXPECT_TRUE(fs::exists(out + "/conv_states.npy"));
+  EXPECT_FALSE(fs::exists(out + ".partial"));
+  const std::string mine = Dir("foreign_out");
+  std::ofstream(mine + "/notes.txt") << "mine\n";
+  Result r = Npusim("kernel add --set n=64 --quiet --out " + mine);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.output, HasSubstr("holds 'notes.txt', which npusim did not write"));
+  EXPECT_TRUE(fs::exists(mine + "/notes.txt"));
+  EXPECT_EQ(Npusim("kernel add --set n=64 --quiet --out " + mine + "/notes.txt").code, 2);  // a file, not a folder
+}
+
+// A write that fails (here /dev/full: no space left) is exit 4 naming the path, and a closed
+// stdout does not kill the run before its files are in place.
+TEST(Cli, AFailedWriteIsExit4AndAClosedPipeLosesNoFile) {
+  const std::string out = Dir("full_disk");
+  const std::string run = "run " + std::string(NPUSIM_SOURCE_DIR) + "/configs/runs/quickstart.yaml --set num_prompts=2 --set random_output_len=4";
+  Result r = Npusim(run + " --quiet --out " + out + " --result-jsonl /dev/full");
+  EXPECT_EQ(r.code, 4) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("/dev/full"));
+  const std::string piped = Dir("closed_pipe");
+  const std::string cmd = "bash -c 'set -o pipefail; " + std::string(NPUSIM_BIN) + " " + run + " --out " + piped + " 2>/dev/null | head -c 1 >/dev/null'";
+  const int status = std::system(cmd.c_str());
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  for (const char* f : {"metrics.json", "report.html", "trace.json"}) EXPECT_TRUE(fs::exists(piped + "/" + f)) << f;
+}
+
+// Ordinary bad paths are input errors (issue #15: each was exit 1, "internal error").
+TEST(Cli, FoldersGivenAsFilesAndMalformedSweepTablesAreInputErrors) {
+  const std::string src = NPUSIM_SOURCE_DIR;
+  for (const std::string& cmd : {"validate " + src + "/configs/runs", "model " + src + "/configs/models"}) {
+    Result r = Npusim(cmd);
+    EXPECT_EQ(r.code, 2) << cmd << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr(": a folder, not a file")) << cmd;
+  }
+  const std::string shard = Dir("bad_sweep");
+  for (const char* text : {"[]", "{\"config\": 7}", "{\"config\": \"s.yaml\", \"total_points\": 100000000000, \"points\": []}",
+                           "{\"config\": \"s.yaml\", \"total_points\": 2, \"points\": [{\"index\": 9}]}"}) {
+    std::ofstream(shard + "/sweep.json") << text;
+    Result r = Npusim("merge " + shard + " --out " + Dir("bad_sweep_out"));
+    EXPECT_EQ(r.code, 2) << text << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr("merge: " + shard + "/sweep.json")) << text;
+  }
 }
 
 TEST(Cli, KernelHelpListsParametersAndTensors) {

@@ -28,12 +28,12 @@ TEST(Run, QuickstartWritesEveryFileAndRepeatsByteForByte) {
   Result r = Npusim("run " + Runs("quickstart.yaml") + " --out " + a);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("16/16 requests done"));  // progress on stderr
-  r = Npusim("explore " + std::string(NPUSIM_SOURCE_DIR) + "/configs/explore/move_intermediate_cache.yaml --quiet --out " + a + "/x");
+  r = Npusim("explore " + std::string(NPUSIM_SOURCE_DIR) + "/configs/explore/move_intermediate_cache.yaml --quiet --out " + a + "_x");
   ASSERT_EQ(r.code, 0) << r.output;
-  ASSERT_EQ(Npusim("explore " + std::string(NPUSIM_SOURCE_DIR) + "/configs/explore/move_intermediate_cache.yaml --quiet --out " + b + "/x").code, 0);
-  for (const char* f : {"x/metrics.json", "x/points.csv", "x/report.md", "x/report.html"}) EXPECT_EQ(Slurp(a + "/" + f), Slurp(b + "/" + f)) << f;
+  ASSERT_EQ(Npusim("explore " + std::string(NPUSIM_SOURCE_DIR) + "/configs/explore/move_intermediate_cache.yaml --quiet --out " + b + "_x").code, 0);
+  for (const char* f : {"metrics.json", "points.csv", "report.md", "report.html"}) EXPECT_EQ(Slurp(a + "_x/" + f), Slurp(b + "_x/" + f)) << f;
   ASSERT_EQ(Npusim("run " + Runs("quickstart.yaml") + " --quiet --out " + b).code, 0);
-  for (const char* f : {"metrics.json", "requests.csv", "op_summary.csv", "trace.json", "report.md", "report.html"}) {
+  for (const char* f : {"metrics.json", "config.resolved.yaml", "requests.csv", "kernel_calls.csv", "trace.json", "report.md", "report.html"}) {
     ASSERT_TRUE(std::filesystem::exists(a + "/" + f)) << f;
     EXPECT_EQ(Slurp(a + "/" + f), Slurp(b + "/" + f)) << f;
   }
@@ -75,7 +75,7 @@ TEST(Run, ScenarioS2TheDecodeGapIsTheGdnKernelGap) {
   const double kernel_gap_ms = KernelMs(mt, "recurrent_gated_delta_rule") - KernelMs(mf, "recurrent_gated_delta_rule");
   EXPECT_GT(kernel_gap_ms, 0);
   EXPECT_NEAR(step_gap_ms, kernel_gap_ms, 1e-3 * kernel_gap_ms);
-  EXPECT_THAT(Slurp(t + "/op_summary.csv"), HasSubstr("all_to_all"));  // DeepEP dispatch/combine
+  EXPECT_THAT(Slurp(t + "/kernel_calls.csv"), HasSubstr("all_to_all"));  // DeepEP dispatch/combine
 }
 
 // S1 in a serving run: with an fp32 state pool, the first verify step's commit kernel overflows
@@ -297,6 +297,15 @@ TEST(Run, BadInputIsExit2AndOutOfMemoryIsExit3) {
   r = Npusim("run " + Runs("quickstart.yaml") + " --set tp_size=1 --out " + Dir("oom"));
   EXPECT_EQ(r.code, 3);
   EXPECT_THAT(r.output, HasSubstr("out of memory on one rank"));
+  // A KV pool smaller than one request: a simulated out-of-memory (exit 3), not an exception
+  // escaping a SystemC process (it was exit 1, "internal error"); capacity says so without probes.
+  r = Npusim("run " + Runs("quickstart.yaml") + " --set max_total_tokens=256 --set num_prompts=2 --out " + Dir("kv_too_small"));
+  EXPECT_EQ(r.code, 3) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("needs 1280 KV tokens, more than the whole KV pool of its group (256)"));
+  EXPECT_THAT(r.output, ::testing::Not(HasSubstr("internal error")));
+  r = Npusim("capacity " + Runs("quickstart.yaml") + " --set max_total_tokens=256 --set slo_tpot_p99_ms=50 --out " + Dir("kv_too_small_cap"));
+  EXPECT_EQ(r.code, 3) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("reserves 1280 KV tokens, more than the KV pool of a DP group (256)"));
   EXPECT_EQ(Npusim("validate " + Runs("qwen3-next-80b-a3-tp16.yaml")).code, 0);
   for (const char* f : {"/configs/explore/move_intermediate_cache.yaml", "/configs/sweeps/mtp-draft-tokens.yaml", "/configs/sweeps/rms-norm-rows.yaml"}) {
     r = Npusim("validate " + std::string(NPUSIM_SOURCE_DIR) + f);
@@ -322,7 +331,7 @@ TEST(Run, ResolvedConfigReRunsToIdenticalOutputs) {
   EXPECT_THAT(resolved, HasSubstr("#   --set num_prompts=3\n"));
   r = Npusim("run " + a + "/config.resolved.yaml --quiet --out " + b);
   ASSERT_EQ(r.code, 0) << r.output;
-  for (const char* f : {"requests.csv", "op_summary.csv"}) EXPECT_EQ(Slurp(a + "/" + f), Slurp(b + "/" + f)) << f;
+  for (const char* f : {"requests.csv", "kernel_calls.csv"}) EXPECT_EQ(Slurp(a + "/" + f), Slurp(b + "/" + f)) << f;
   Json ma = Metrics(a), mb = Metrics(b);
   for (Json* m : {&ma, &mb})
     for (const char* k : {"config", "model", "load"}) m->erase(k);

@@ -131,6 +131,33 @@ TEST(Trace, WritesPerfettoJsonAndCapsSlices) {
   EXPECT_THAT(text, HasSubstr("\"dropped_slices\":1"));
   EXPECT_THAT(text, HasSubstr("{\"ph\":\"X\",\"pid\":1,\"tid\":4,\"name\":\"DataCopy \\\"gm\\\"\",\"ts\":0.5000,\"dur\":0.2500}"));
   EXPECT_THAT(text, HasSubstr("\"thread_name\",\"args\":{\"name\":\"MTE2\"}"));
+  EXPECT_THAT(text, HasSubstr("\"kept_slices\":2,\"kept_until_us\":2.0000"));  // what the cut trace still covers
+  EXPECT_EQ(t.kept_until_us(), 2.0);
+}
+
+// Slices that touch in simulated time touch in the file: 0.00004 + 0.00004 rounds to 0.0001 as
+// an end, while rounding ts and dur apart gave 0.0000 + 0.0000 and the next slice at 0.0001.
+TEST(WriteFile, ANoSpaceErrorIsAnOutputErrorNamingThePath) {
+  EXPECT_NO_THROW(WriteFileOrThrow(TempPath("ok.txt"), "text"));
+  try {
+    WriteFileOrThrow("/dev/full", std::string(1 << 16, 'x'));  // the kernel answers every write with ENOSPC
+    FAIL() << "no error";
+  } catch (const OutputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("/dev/full: written incompletely (No space left on device)"));
+  }
+  EXPECT_THROW(WriteFileOrThrow("/nonexistent-dir/x", "t"), OutputError);
+}
+
+TEST(Trace, BackToBackSlicesStayAdjacentAfterRounding) {
+  TraceRecorder t;
+  t.Slice(1, 1, "a", 0.00004, 0.00004);  // ends at 0.00008 -> 0.0001 on the 0.1 ns grid
+  t.Slice(1, 1, "b", 0.00008, 0.33333);  // starts at 0.0001
+  const std::string path = TempPath("adjacent.json");
+  t.Write(path);
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_THAT(text, HasSubstr("\"name\":\"a\",\"ts\":0.0000,\"dur\":0.0001}"));
+  EXPECT_THAT(text, HasSubstr("\"name\":\"b\",\"ts\":0.0001,\"dur\":0.3333}"));  // 0.33341 - 0.0001 on the grid
 }
 
 TEST(Rng, SameSeedSameStream) {
