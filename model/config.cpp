@@ -54,6 +54,10 @@ YAML::Node LoadYamlString(const std::string& text, const std::string& file) {
 YAML::Node LoadYamlFile(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) throw InputError(path + ": a folder, not a file");
+  // yaml-cpp's node tree takes ~80x the text: a config is kilobytes, a 54 MB file needed > 4 GB.
+  constexpr uintmax_t kMaxConfigBytes = 16u << 20;
+  if (const uintmax_t size = std::filesystem::file_size(path, ec); !ec && size > kMaxConfigBytes)
+    throw InputError(path + ": " + std::to_string(size) + " bytes; config files above 16 MiB are refused (a config is kilobytes)");
   YAML::Node n;
   try {
     n = YAML::LoadFile(path);

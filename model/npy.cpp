@@ -1,6 +1,9 @@
 #include "model/npy.h"
 
 #include <cstring>
+#include <algorithm>
+#include <limits>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 
@@ -45,8 +48,14 @@ DType FromDescr(const std::string& d, DType expected, const std::string& path) {
 }  // namespace
 
 Tensor ReadNpy(const std::string& path, const std::string& name, DType expected) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw InputError(path + ": a folder, not a .npy file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path + ": cannot open");
+  // Sizes the header declares are checked against the file's size before anything is allocated
+  // (a 14-byte file declaring a 4 GiB header or array must not allocate it).
+  const uint64_t file_size = std::filesystem::file_size(path, ec);
+  if (ec) throw InputError(path + ": cannot read its size (" + ec.message() + ")");
   char magic[8];
   if (!in.read(magic, 8) || std::memcmp(magic, "\x93NUMPY", 6) != 0) throw InputError(path + ": not a .npy file");
   uint32_t header_len = 0;
@@ -59,6 +68,7 @@ Tensor ReadNpy(const std::string& path, const std::string& name, DType expected)
     in.read(reinterpret_cast<char*>(b), 4);
     header_len = b[0] | (b[1] << 8) | (b[2] << 16) | (static_cast<uint32_t>(b[3]) << 24);
   }
+  if (header_len > file_size) throw InputError(path + ": header of " + std::to_string(header_len) + " bytes in a file of " + std::to_string(file_size));
   std::string header(header_len, '\0');
   if (!in.read(header.data(), header_len)) throw InputError(path + ": truncated header");
   std::smatch m;
@@ -72,8 +82,16 @@ Tensor ReadNpy(const std::string& path, const std::string& name, DType expected)
   Shape shape;
   std::string dims = m[1];
   std::regex num("\\d+");
-  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num); it != std::sregex_iterator(); ++it)
-    shape.push_back(std::stoll(it->str()));
+  uint64_t elements = 1;
+  const uint64_t payload = file_size - std::min<uint64_t>(file_size, static_cast<uint64_t>(in.tellg()));
+  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num); it != std::sregex_iterator(); ++it) {
+    const std::string d = it->str();
+    const uint64_t v = d.size() <= 12 ? std::stoull(d) : std::numeric_limits<uint64_t>::max();
+    elements = v == 0 ? 0 : (elements > payload / v ? payload + 1 : elements * v);  // saturates above what the file holds
+    shape.push_back(static_cast<int64_t>(std::min<uint64_t>(v, uint64_t{1} << 62)));
+  }
+  if (elements > payload || elements * SizeOf(dtype) > payload)
+    throw InputError(path + ": file holds fewer bytes (" + std::to_string(payload) + ") than its shape " + ShapeString(shape) + " needs");
   Tensor t(name, shape, dtype);
   if (!in.read(reinterpret_cast<char*>(t.data()), static_cast<std::streamsize>(t.nbytes())))
     throw InputError(path + ": file holds fewer bytes than its shape " + ShapeString(shape) + " needs");

@@ -5,12 +5,20 @@
 #include <filesystem>
 #include <fstream>
 
+#include <spdlog/spdlog.h>
+
 #include "model/config.h"
 #include "model/error.h"
 #include "model/rng.h"
 #include "model/text.h"
 
 namespace npusim {
+
+namespace {
+// Request arrivals stay within the simulated clock's comfortable range (SystemC time in ps is an
+// int64: 9.2e6 s in all; a run also adds its own length after the last arrival).
+constexpr double kMaxArrivalS = 1e6;
+}  // namespace
 
 std::vector<Request> GenerateRequests(const RunConfig& c) {
   std::vector<Request> out;
@@ -19,7 +27,10 @@ std::vector<Request> GenerateRequests(const RunConfig& c) {
     if (!c.file.empty() && !std::filesystem::path(path).is_absolute())
       path = (std::filesystem::path(c.file).parent_path() / path).lexically_normal().string();
     out = ReadTrace(path);
-    if (static_cast<int64_t>(out.size()) > c.num_prompts) out.resize(c.num_prompts);
+    if (static_cast<int64_t>(out.size()) > c.num_prompts) {
+      spdlog::warn("{}: {} requests, num_prompts {} serves the first {} by arrival", path, out.size(), c.num_prompts, c.num_prompts);
+      out.resize(c.num_prompts);
+    }
   } else {
     // bench_serving random: lengths uniform in [max(1, ratio x len), len].
     Rng rng(static_cast<uint64_t>(c.seed) * 0x9e3779b97f4a7c15ULL + 11);
@@ -40,6 +51,11 @@ std::vector<Request> GenerateRequests(const RunConfig& c) {
         r.arrival_us = t;
         t += -std::log(1.0 - gaps.Uniform()) / rate * 1e6;
       }
+      // A rate so low that the arrivals leave the simulated clock's range would saturate time.
+      if (!out.empty() && !(out.back().arrival_us <= kMaxArrivalS * 1e6))
+        throw InputError((c.file.empty() ? std::string("run config") : c.file) + ": request_rate " + FormatNumber(rate) + " puts request " +
+                         std::to_string(out.back().id) + " at " + FormatNumber(out.back().arrival_us / 1e6) +
+                         " s, past the 1e6 s a run can simulate; raise request_rate or lower num_prompts");
     }
   }
   for (const Request& r : out)
@@ -87,7 +103,8 @@ std::vector<Request> ReadTrace(const std::string& path) {
     r.output_len = integer("output_len");
     if (n["arrival_s"]) {
       double s = 0;
-      if (!YAML::convert<double>::decode(n["arrival_s"], s) || !(s >= 0)) throw InputError(where + ": 'arrival_s' must be a time >= 0 in seconds");
+      if (!YAML::convert<double>::decode(n["arrival_s"], s) || !(s >= 0) || !(s <= kMaxArrivalS))
+        throw InputError(where + ": 'arrival_s' must be a time in [0, 1e6] seconds (the simulated clock's range)");
       r.arrival_us = s * 1e6;
     }
     out.push_back(r);

@@ -36,6 +36,49 @@ TEST(Npy, RoundTripsEveryDtype) {
   }
 }
 
+// Issue #15: a 14-byte file declaring a 4 GiB header, or a shape far past the file, allocated it
+// before failing (bad_alloc, stoll out of range: exit 1).
+TEST(Npy, DeclaredSizesAreCheckedAgainstTheFileBeforeAllocating) {
+  const std::string big_header = TempPath("big_header.npy");
+  std::ofstream(big_header, std::ios::binary) << std::string("\x93NUMPY\x02\x00\xff\xff\xff\xff", 12) << "{}";
+  try {
+    ReadNpy(big_header, "x", DType::kFloat32);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("header of 4294967295 bytes in a file of 14"));
+  }
+  const std::string big_shape = TempPath("big_shape.npy");
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (4000000000, 99999999999999999999), }";
+  header.append(64 - (10 + header.size() + 1) % 64, ' ');
+  header += '\n';
+  std::ofstream(big_shape, std::ios::binary) << std::string("\x93NUMPY\x01\x00", 8) << static_cast<char>(header.size() & 0xff)
+                                             << static_cast<char>(header.size() >> 8) << header << "abcd";
+  try {
+    ReadNpy(big_shape, "x", DType::kFloat32);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("file holds fewer bytes (4) than its shape"));
+  }
+}
+
+// Issue #15: a 54 MB YAML needed more than 4 GB to parse; config files are kilobytes.
+TEST(Yaml, HugeFilesAndFoldersAreRefusedBeforeParsing) {
+  const std::string huge = TempPath("huge.yaml");
+  {
+    std::ofstream out(huge);
+    const std::string line = "# " + std::string(1022, 'x') + "\n";
+    for (int i = 0; i < 17 * 1024; ++i) out << line;  // 17 MiB of comments
+  }
+  try {
+    LoadYamlFile(huge);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("config files above 16 MiB are refused"));
+  }
+  std::filesystem::remove(huge);
+  EXPECT_THROW(LoadYamlFile(::testing::TempDir()), InputError);
+}
+
 TEST(Npy, Bf16TravelsAsU2AndRejectsMismatch) {
   Tensor x("x", {4}, DType::kBFloat16);
   x.Set(0, 1.5);

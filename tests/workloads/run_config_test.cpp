@@ -133,5 +133,31 @@ TEST(Requests, TraceLengthsThatWouldOverflowAreRefused) {
   }
 }
 
+// Issue #15: a request_rate of 1e-6 or an arrival_s of 1e300 / inf saturated the simulated clock
+// (requests "sent" at 9.2e9 ms with TTFT 0, counted in the means).
+TEST(Requests, ArrivalsPastTheSimulatedClocksRangeAreRefused) {
+  RunConfig c;
+  c.num_prompts = 16;
+  c.request_rate = "1e-6";
+  try {
+    GenerateRequests(c);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("past the 1e6 s a run can simulate"));
+  }
+  c.request_rate = "0.001";  // 16 arrivals over ~4 hours: fine
+  EXPECT_EQ(GenerateRequests(c).size(), 16u);
+  const std::string path = ::testing::TempDir() + "/late.jsonl";
+  for (const char* when : {"1e300", ".inf"}) {
+    std::ofstream(path) << "{\"input_len\": 10, \"output_len\": 1, \"arrival_s\": " << when << "}\n";
+    try {
+      ReadTrace(path);
+      FAIL() << when;
+    } catch (const InputError& e) {
+      EXPECT_THAT(e.what(), HasSubstr("late.jsonl:1: 'arrival_s' must be a time in [0, 1e6] seconds")) << when;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace npusim
