@@ -384,6 +384,7 @@ int Sweep(std::vector<std::string> argv) {
   const SweepConfig c = LoadSweepConfig(a.positional[0]);
   const auto shard = ParseShard(Option(a, "--shard", "1/1"));
   const int64_t jobs = JobsOption(a, 1);
+  const double point_timeout = PointTimeoutOption(a);
   const std::string out = Option(a, "--out", "reports/out/sweep-" + std::filesystem::path(a.positional[0]).stem().string() +
                                                  (shard.second > 1 ? "-" + std::to_string(shard.first) + "of" + std::to_string(shard.second) : ""));
   const auto points = SweepPoints(c);
@@ -404,7 +405,10 @@ int Sweep(std::vector<std::string> argv) {
   int64_t finished = 0;
   const std::vector<int> exit_codes = RunChildren(
       commands, [&](size_t k) { return point_dir(mine[k]); }, jobs,
-      [&](size_t k, int code) { eta.Done(++finished, "point " + std::to_string(mine[k]) + ": exit " + std::to_string(code)); });
+      [&](size_t k, int code) {
+        eta.Done(++finished, "point " + std::to_string(mine[k]) + ": " + (code == kExitTimeout ? "killed at --point-timeout" : "exit " + std::to_string(code)));
+      },
+      point_timeout);
   std::map<int64_t, int> codes;
   for (size_t k = 0; k < mine.size(); ++k) codes[mine[k]] = exit_codes[k];
   SweepTable t;
@@ -471,6 +475,7 @@ int Capacity(const std::vector<std::string>& argv) {
   }
   const std::string out = Option(a, "--out", "reports/out/capacity-" + std::filesystem::path(path).stem().string());
   OutputFolder folder(out);
+  const double point_timeout = PointTimeoutOption(a);
   // Every combination of the --try values: each variant gets its own search.
   std::vector<std::vector<std::pair<std::string, std::string>>> variants = {{}};
   for (const auto& [k, values] : tries) {
@@ -520,14 +525,11 @@ int Capacity(const std::vector<std::string>& argv) {
     ans.max_context_tokens = kv ? std::min<int64_t>(setup->memory.kv_tokens, rc.context_length) : rc.context_length;
     // One serving run of this variant with `load` set; its figures read back from its metrics.json.
     auto run_point = [&](const std::string& pdir, const std::vector<std::pair<std::string, std::string>>& load) {
-      std::filesystem::create_directories(pdir);
       std::vector<std::string> args = {"run", path};
       for (const auto& [k, v] : vsets) args.insert(args.end(), {"--set", k + "=" + v});
       for (const auto& [k, v] : load) args.insert(args.end(), {"--set", k + "=" + v});
-      args.insert(args.end(), {"--quiet", "--out", pdir});
-      int status = 0;
-      waitpid(SpawnSelf(args, pdir + "/log.txt"), &status, 0);
-      return ReadCapacityPoint(WIFEXITED(status) ? WEXITSTATUS(status) : 128, pdir);
+      const int code = RunChildren({args}, [&](size_t) { return pdir; }, 1, nullptr, point_timeout).front();
+      return ReadCapacityPoint(code, pdir);
     };
     if (rc.capacity_search != "request_rate") {
       std::vector<int64_t> levels;
@@ -708,6 +710,9 @@ int RunCli(const std::vector<std::string>& args) {
   } catch (const OutputError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return kExitOutputError;
+  } catch (const Interrupted& e) {  // its children are stopped and its output folder left as it was
+    std::cerr << "error: " << e.what() << "; the running points were stopped\n";
+    return 128 + e.signal();
   } catch (const YAML::Exception& e) {  // a loader that missed a shape check: still the input's fault
     std::cerr << "error: " << e.what() << "\n";
     return kExitInvalidInput;

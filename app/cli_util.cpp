@@ -1,6 +1,9 @@
 #include "app/cli_util.h"
 
 #include <algorithm>
+#include <csignal>
+#include <chrono>
+#include <cmath>
 #include <cerrno>
 #include <cstdlib>
 #include <cstdio>
@@ -38,6 +41,16 @@ uint64_t UnsignedOption(const Args& a, const std::string& key, uint64_t def, uin
     if (errno == 0 && x <= max) return x;
   }
   throw InputError(key + " takes an integer in [0, " + std::to_string(max) + "], got '" + v + "'");
+}
+
+double PointTimeoutOption(const Args& a) {
+  const std::string v = Option(a, "--point-timeout", "");
+  if (v.empty()) return kDefaultPointTimeoutS;
+  char* end = nullptr;
+  const double s = std::strtod(v.c_str(), &end);
+  if (end != v.c_str() + v.size() || !(s >= 0) || !std::isfinite(s))
+    throw InputError("--point-timeout takes a number of seconds >= 0 (0 = no limit), got '" + v + "'");
+  return s;
 }
 
 void ConfigureLogging(const Args& a) {
@@ -131,6 +144,7 @@ pid_t SpawnSelf(const std::vector<std::string>& args, const std::string& log) {
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("sweep: fork() failed");
   if (pid == 0) {
+    setpgid(0, 0);  // its own process group: stopping it stops the kernel-timer process it forks too
     const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) {
       dup2(fd, 1);
@@ -144,6 +158,7 @@ pid_t SpawnSelf(const std::vector<std::string>& args, const std::string& log) {
     execv(self.c_str(), argv.data());
     _exit(127);
   }
+  setpgid(pid, pid);  // also here: a stop right after the fork must find the group
   return pid;
 }
 
@@ -158,30 +173,71 @@ int64_t JobsOption(const Args& a, int64_t def) {
   return jobs;
 }
 
+namespace {
+
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void OnStopSignal(int sig) { g_stop_signal = sig; }
+
+}  // namespace
+
 std::vector<int> RunChildren(const std::vector<std::vector<std::string>>& commands, const std::function<std::string(size_t)>& dir_of,
-                             int64_t jobs, const std::function<void(size_t, int)>& done) {
+                             int64_t jobs, const std::function<void(size_t, int)>& done, double timeout_s) {
+  // SIGINT / SIGTERM stop the children too (a Ctrl-C'd sweep left its running point to write
+  // into the output folder later); the handler only records the signal, the loop acts on it.
+  struct sigaction stop {}, old_int {}, old_term {};
+  stop.sa_handler = OnStopSignal;
+  sigemptyset(&stop.sa_mask);
+  sigaction(SIGINT, &stop, &old_int);
+  sigaction(SIGTERM, &stop, &old_term);
+  struct Child {
+    size_t index;
+    std::chrono::steady_clock::time_point start;
+  };
   std::vector<int> codes(commands.size(), 0);
-  std::map<pid_t, size_t> running;
+  std::map<pid_t, Child> running;
+  auto stop_all = [&](int sig) {
+    for (const auto& [pid, c] : running) kill(-pid, sig);
+    for (const auto& [pid, c] : running) waitpid(pid, nullptr, 0);
+    running.clear();
+  };
   size_t next = 0;
   while (next < commands.size() || !running.empty()) {
-    while (next < commands.size() && static_cast<int64_t>(running.size()) < jobs) {
+    while (next < commands.size() && static_cast<int64_t>(running.size()) < jobs && !g_stop_signal) {
       const std::string dir = dir_of(next);
       std::filesystem::create_directories(dir);
       std::vector<std::string> args = commands[next];
       args.insert(args.end(), {"--quiet", "--out", dir});
-      running[SpawnSelf(args, dir + "/log.txt")] = next;
+      running[SpawnSelf(args, dir + "/log.txt")] = {next, std::chrono::steady_clock::now()};
       ++next;
     }
+    if (g_stop_signal) {
+      const int sig = g_stop_signal;
+      stop_all(SIGTERM);
+      sigaction(SIGINT, &old_int, nullptr);
+      sigaction(SIGTERM, &old_term, nullptr);
+      throw Interrupted(sig);
+    }
     int status = 0;
-    const pid_t pid = wait(&status);
-    if (pid < 0) break;
+    const pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) {  // nothing finished: enforce the wall-time limit, then poll again shortly
+      const auto now = std::chrono::steady_clock::now();
+      for (auto& [p, c] : running)
+        if (timeout_s > 0 && std::chrono::duration<double>(now - c.start).count() > timeout_s) kill(-p, SIGKILL);
+      if (pid < 0 && running.empty()) break;
+      usleep(20000);
+      continue;
+    }
     auto it = running.find(pid);
     if (it == running.end()) continue;
-    codes[it->second] = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-    const size_t i = it->second;
+    const size_t i = it->second.index;
+    const bool timed_out = timeout_s > 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL &&
+                           std::chrono::duration<double>(std::chrono::steady_clock::now() - it->second.start).count() > timeout_s;
+    codes[i] = WIFEXITED(status) ? WEXITSTATUS(status) : timed_out ? kExitTimeout : 128;
     running.erase(it);
     if (done) done(i, codes[i]);
   }
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGTERM, &old_term, nullptr);
   return codes;
 }
 

@@ -42,7 +42,8 @@ std::vector<CommandSpec> Declare() {
        "(slo_ttft_p99_ms, slo_tpot_p99_ms) or memory bind; --try compares knobs, one search per combination.",
        {kSet,
         {"--try", "KEY=V1,V2", "compare values of a run-config key: every combination of the --try keys is searched (repeatable)", true},
-        {"--out", "DIR", "output folder (default reports/out/capacity-<config name>)"}}},
+        {"--out", "DIR", "output folder (default reports/out/capacity-<config name>)"},
+        {"--point-timeout", "SECONDS", "wall-time limit of each probe run (default 7200, 0 = none); a probe past it is killed"}}},
       {"explore", "EXPLORE.yaml", "one kernel over a grid of its parameters and device parameters",
        "Which points of the grid fit (or which buffer overflows by how many bits), their time and bound, the fastest "
        "point and the Pareto front of time against UB use.",
@@ -51,6 +52,7 @@ std::vector<CommandSpec> Declare() {
        "Runs every point of the grid (or of one shard of it) as its own npusim process and writes one table.",
        {{"--shard", "I/N", "run point i when i mod N = I - 1 (default 1/1)"},
         {"-j,--jobs", "N", "points at a time (default 1)"},
+        {"--point-timeout", "SECONDS", "wall-time limit of each point (default 7200, 0 = none); a point past it is killed, exit 124"},
         {"--out", "DIR", "output folder (default reports/out/sweep-<config name>[-IofN])"}}},
       {"merge", "DIR...", "join the outputs of sweep shards into one table",
        "Joins shard outputs; missing or duplicate points are listed and make the exit code 2.",

@@ -151,7 +151,7 @@ SweepRow ReadPointResult(int64_t index, const std::vector<std::pair<std::string,
   r.index = index;
   r.params = params;
   r.exit_code = exit_code;
-  r.status = "exit " + std::to_string(exit_code);
+  r.status = exit_code == 124 ? "timeout" : "exit " + std::to_string(exit_code);  // 124: killed at --point-timeout
   std::ifstream in(dir + "/metrics.json");
   if (!in) return r;  // invalid input: the run wrote nothing
   Json m;

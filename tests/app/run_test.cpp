@@ -342,3 +342,32 @@ TEST(Run, ResolvedConfigReRunsToIdenticalOutputs) {
 
 }  // namespace
 }  // namespace npusim
+
+namespace npusim {
+namespace {
+
+// Issue #15: a point past --point-timeout is killed and reported, the sweep goes on; SIGTERM to
+// a sweep stops its running points (they kept writing into the output folder) and leaves no
+// output folder behind.
+TEST(Sweep, PointTimeoutAndSignalsStopTheChildren) {
+  const std::string cfg = std::string(NPUSIM_SOURCE_DIR) + "/configs/sweeps/mtp-draft-tokens.yaml";
+  const std::string out = Dir("sweep_timeout");
+  Result r = Npusim("sweep " + cfg + " --shard 1/8 --point-timeout 0.05 --quiet --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_THAT(Slurp(out + "/summary.csv"), HasSubstr(",timeout,124"));
+  const std::string stopped = Dir("sweep_stopped") + "/out";
+  const std::string cmd = "bash -c '" + std::string(NPUSIM_BIN) + " sweep " + cfg + " -j 2 --quiet --out " + stopped +
+                          " & p=$!; sleep 1.5; kill -TERM $p; wait $p; echo exit=$?; sleep 0.5; pgrep -f -- \"[-]-out " + stopped + ".partial/points\" | wc -l'";  // [-]: the pattern does not match this shell's own command line
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string text;
+  char buf[256];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) text.append(buf, n);
+  pclose(p);
+  EXPECT_THAT(text, HasSubstr("exit=143"));
+  EXPECT_THAT(text, ::testing::EndsWith("\n0\n")) << text;  // no point process left running
+  EXPECT_FALSE(std::filesystem::exists(stopped));
+  EXPECT_FALSE(std::filesystem::exists(stopped + ".partial"));
+}
+
+}  // namespace
+}  // namespace npusim
