@@ -60,6 +60,9 @@ TEST(CommandLine, MistakesAreInputErrors) {
   EXPECT_THROW(ParseCommand(Command("run"), {"--out"}), InputError);
   EXPECT_THROW(ParseCommand(Command("run"), {"--out", "a", "--out", "b"}), InputError);  // one value, given twice
   EXPECT_THROW(Command("runn"), InputError);
+  // Found by fuzz/cli_fuzz: CLI11 read "--flag=<digits>" as a count and std::stoll escaped.
+  EXPECT_THROW(ParseCommand(Command("kernel"), {"add", "--functional=99999999999999999999999"}), InputError);
+  EXPECT_THROW(ParseCommand(Command("run"), {"--quiet=1"}), InputError);
 }
 
 TEST(CommandLine, NegativeNumbersAreValuesThatTheCommandThenChecks) {
