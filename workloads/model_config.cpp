@@ -96,6 +96,18 @@ class Reader {
   std::string file_, what_;
 };
 
+// mlp_only_layers: the layers that keep a dense MLP. A layer index outside the model is a mistake
+// in the config (it was ignored without a word).
+void DenseLayers(const Reader& r, int64_t n_layers, ModelConfig& m) {
+  if (!r.Has("mlp_only_layers")) return;
+  for (int64_t l : r.IntList("mlp_only_layers")) {
+    if (l < 0 || l >= n_layers)
+      throw InputError(Where(r.file(), r.Get("mlp_only_layers")) + ": mlp_only_layers lists layer " + std::to_string(l) +
+                       ", outside 0 .. " + std::to_string(n_layers - 1) + " (num_hidden_layers " + std::to_string(n_layers) + ")");
+    m.moe_layer[static_cast<size_t>(l)] = false;
+  }
+}
+
 template <class T>
 void RequirePositive(const Reader& r, const std::string& key, T v) {
   if (v <= 0) throw InputError(Where(r.file(), r.Get(key)) + ": key '" + key + "' must be positive");
@@ -140,9 +152,7 @@ void ReadQwen(const Reader& r, ModelConfig& m, int64_t n_layers) {
   m.experts = r.Opt<int64_t>("num_experts", 0);
   m.dense_intermediate = r.Opt<int64_t>("intermediate_size", 0);
   m.moe_layer.assign(static_cast<size_t>(n_layers), m.experts > 0);
-  if (r.Has("mlp_only_layers"))
-    for (int64_t l : r.IntList("mlp_only_layers"))
-      if (l >= 0 && l < n_layers) m.moe_layer[static_cast<size_t>(l)] = false;
+  DenseLayers(r, n_layers, m);
   if (m.experts > 0) {
     m.top_k = r.Req<int64_t>("num_experts_per_tok");
     m.moe_intermediate = r.Req<int64_t>("moe_intermediate_size");
@@ -238,9 +248,7 @@ void ReadAttentionOnly(const Reader& r, ModelConfig& m, int64_t n_layers) {
     const int64_t step = r.Opt<int64_t>("decoder_sparse_step", 1);
     RequirePositive(r, "decoder_sparse_step", step);
     for (int64_t l = 0; l < n_layers; ++l) m.moe_layer[static_cast<size_t>(l)] = (l + 1) % step == 0;
-    if (r.Has("mlp_only_layers"))
-      for (int64_t l : r.IntList("mlp_only_layers"))
-        if (l >= 0 && l < n_layers) m.moe_layer[static_cast<size_t>(l)] = false;
+    DenseLayers(r, n_layers, m);
   }
   m.mtp_layers = r.Opt<int64_t>("num_nextn_predict_layers", 0);
   if (r.Has("architectures"))

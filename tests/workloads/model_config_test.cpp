@@ -99,6 +99,16 @@ TEST(ModelConfig, Qwen3MoeSparseStepAndMlpOnlyLayers) {
   // MoE where (l + 1) % 2 == 0 and l is not MLP-only: layers 1 and 5; norm_topk_prob defaults to false.
   EXPECT_EQ(m.moe_layer, (std::vector<bool>{false, true, false, false, false, true}));
   EXPECT_FALSE(m.norm_topk);
+  // Issue #15: a layer past the model was ignored without a word.
+  try {
+    ParseModelConfig(R"({"model_type": "qwen3_moe", "hidden_size": 64, "num_hidden_layers": 6, "vocab_size": 10,
+      "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 96, "moe_intermediate_size": 32,
+      "num_experts": 8, "num_experts_per_tok": 2, "mlp_only_layers": [3, 6]})",
+                     "m.json");
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("m.json:3:70: mlp_only_layers lists layer 6, outside 0 .. 5 (num_hidden_layers 6)"));
+  }
 }
 
 TEST(ModelConfig, AnUnsupportedTypeListsTheSupportedOnesAndAnUnknownRopeScalingIsRefused) {
