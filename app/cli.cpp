@@ -174,15 +174,8 @@ int Model(const std::vector<std::string>& argv) {
   Args a = ParseCommand(Command("model"), argv);
   ConfigureLogging(a);
   if (a.positional.size() != 1) throw InputError("npusim model needs one model config (e.g. configs/models/qwen3-next-80b-a3b.json)");
-  auto integer = [&](const char* key, const char* def) {
-    const std::string v = Option(a, key, def);
-    try {
-      size_t used = 0;
-      const long long x = std::stoll(v, &used);
-      if (used == v.size() && x >= 0) return static_cast<int64_t>(x);
-    } catch (const std::exception&) {
-    }
-    throw InputError(std::string(key) + " takes a non-negative integer, got '" + v + "'");
+  auto integer = [&](const char* key, int64_t def) {
+    return static_cast<int64_t>(UnsignedOption(a, key, static_cast<uint64_t>(def), uint64_t{1} << 40));
   };
   const ModelConfig m = LoadModelConfig(a.positional[0]);
   const ParamCount p = CountParams(m);
@@ -217,13 +210,13 @@ int Model(const std::vector<std::string>& argv) {
                 m.shared_gated ? " (sigmoid-gated)" : "", m.sigmoid_router ? "sigmoid + bias" : "softmax");
   std::printf("  params     %.2f B, %.2f B active per token (embeddings included); MTP layers %.2f B\n", p.total / 1e9, p.active / 1e9,
               p.mtp / 1e9);
-  const ParallelPlan plan{integer("--tp", "1"), integer("--dp", "1"), integer("--ep", "1")};
+  const ParallelPlan plan{integer("--tp", 1), integer("--dp", 1), integer("--ep", 1)};
   const DeviceConfig device = LoadDevice(Option(a, "--device", "Ascend910B3"));
   MemoryOptions mo;
-  mo.draft_tokens = integer("--draft-tokens", "0");
+  mo.draft_tokens = integer("--draft-tokens", 0);
   mo.ssm_dtype = Option(a, "--ssm-dtype", "");
   mo.quantization = Option(a, "--quantization", "");
-  mo.max_running_requests = integer("--max-running-requests", "48");
+  mo.max_running_requests = integer("--max-running-requests", 48);
   try {
     mo.mem_fraction_static = std::stod(Option(a, "--mem-fraction", "0.8"));
   } catch (const std::exception&) {
@@ -249,13 +242,13 @@ int Model(const std::vector<std::string>& argv) {
   step.gdn_impl = Option(a, "--gdn-impl", "fused");
   step.ssm_dtype = mo.ssm_dtype;
   if (prefill) {
-    step.batch = integer("--prefill-batch", "1");
-    step.tokens = integer("--prefill-tokens", "4096");
-    step.prefix = integer("--prefix", "0");
+    step.batch = integer("--prefill-batch", 1);
+    step.tokens = integer("--prefill-tokens", 4096);
+    step.prefix = integer("--prefix", 0);
   } else {
-    step.batch = integer("--decode-batch", "24");
+    step.batch = integer("--decode-batch", 24);
     step.tokens = 1;
-    step.prefix = integer("--context", "4096") - 1;
+    step.prefix = integer("--context", 4096) - 1;
   }
   if (step.batch < 1 || step.tokens < 1 || step.prefix < 0) throw InputError("the step's batch, tokens and context take positive integers");
   if (step.gdn_impl != "fused" && step.gdn_impl != "triton_chain")

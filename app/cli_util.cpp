@@ -12,7 +12,6 @@
 #include <stdexcept>
 #include <filesystem>
 #include <map>
-#include <set>
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -116,19 +115,13 @@ void OutputFolder::Commit() {
   std::error_code ec;
   fs::create_directories(dir_, ec);
   if (ec) throw OutputError("--out " + dir_ + ": " + ec.message());
-  std::set<std::string> fresh;
-  for (const auto& e : fs::directory_iterator(partial_)) fresh.insert(e.path().filename().string());
-  // An earlier run's outputs that this one does not rewrite go; log.txt belongs to the parent
-  // process that runs this one as a child (sweep, capacity, calibrate) and stays.
-  for (const auto& e : fs::directory_iterator(dir_)) {
-    const std::string name = e.path().filename().string();
-    if (IsNpusimOutput(e.path()) && name != "log.txt" && !fresh.count(name)) fs::remove_all(e.path(), ec);
-  }
-  for (const std::string& name : fresh) {
-    const fs::path to = fs::path(dir_) / name;
-    if (fs::exists(to, ec)) fs::remove_all(to, ec);
-    fs::rename(fs::path(partial_) / name, to, ec);
-    if (ec) throw OutputError("--out " + dir_ + ": cannot move " + name + " into place (" + ec.message() + ")");
+  // An earlier run's outputs all go (the constructor checked DIR holds nothing else); log.txt
+  // belongs to the parent process that runs this one as a child (sweep, capacity, calibrate).
+  for (const auto& e : fs::directory_iterator(dir_))
+    if (IsNpusimOutput(e.path()) && e.path().filename() != "log.txt") fs::remove_all(e.path(), ec);
+  for (const auto& e : fs::directory_iterator(partial_)) {
+    fs::rename(e.path(), fs::path(dir_) / e.path().filename(), ec);
+    if (ec) throw OutputError("--out " + dir_ + ": cannot move " + e.path().filename().string() + " into place (" + ec.message() + ")");
   }
   fs::remove_all(partial_, ec);
   committed_ = true;
@@ -163,14 +156,9 @@ pid_t SpawnSelf(const std::vector<std::string>& args, const std::string& log) {
 }
 
 int64_t JobsOption(const Args& a, int64_t def) {
-  int64_t jobs = 0;
-  try {
-    jobs = std::stoll(Option(a, "--jobs", std::to_string(def)));
-  } catch (const std::exception&) {
-    jobs = 0;
-  }
+  const uint64_t jobs = UnsignedOption(a, "--jobs", static_cast<uint64_t>(def), 4096);
   if (jobs < 1) throw InputError("-j takes a positive number of local processes");
-  return jobs;
+  return static_cast<int64_t>(jobs);
 }
 
 namespace {
@@ -184,14 +172,24 @@ std::vector<int> RunChildren(const std::vector<std::vector<std::string>>& comman
                              int64_t jobs, const std::function<void(size_t, int)>& done, double timeout_s) {
   // SIGINT / SIGTERM stop the children too (a Ctrl-C'd sweep left its running point to write
   // into the output folder later); the handler only records the signal, the loop acts on it.
-  struct sigaction stop {}, old_int {}, old_term {};
-  stop.sa_handler = OnStopSignal;
-  sigemptyset(&stop.sa_mask);
-  sigaction(SIGINT, &stop, &old_int);
-  sigaction(SIGTERM, &stop, &old_term);
+  struct StopHandlers {  // installed for the loop, the previous ones back on any way out
+    struct sigaction old_int {}, old_term {};
+    StopHandlers() {
+      struct sigaction stop {};
+      stop.sa_handler = OnStopSignal;
+      sigemptyset(&stop.sa_mask);
+      sigaction(SIGINT, &stop, &old_int);
+      sigaction(SIGTERM, &stop, &old_term);
+    }
+    ~StopHandlers() {
+      sigaction(SIGINT, &old_int, nullptr);
+      sigaction(SIGTERM, &old_term, nullptr);
+    }
+  } handlers;
   struct Child {
     size_t index;
     std::chrono::steady_clock::time_point start;
+    bool killed = false;  // at the wall-time limit
   };
   std::vector<int> codes(commands.size(), 0);
   std::map<pid_t, Child> running;
@@ -207,14 +205,12 @@ std::vector<int> RunChildren(const std::vector<std::vector<std::string>>& comman
       std::filesystem::create_directories(dir);
       std::vector<std::string> args = commands[next];
       args.insert(args.end(), {"--quiet", "--out", dir});
-      running[SpawnSelf(args, dir + "/log.txt")] = {next, std::chrono::steady_clock::now()};
+      running[SpawnSelf(args, dir + "/log.txt")] = {next, std::chrono::steady_clock::now(), false};
       ++next;
     }
     if (g_stop_signal) {
       const int sig = g_stop_signal;
       stop_all(SIGTERM);
-      sigaction(SIGINT, &old_int, nullptr);
-      sigaction(SIGTERM, &old_term, nullptr);
       throw Interrupted(sig);
     }
     int status = 0;
@@ -222,7 +218,10 @@ std::vector<int> RunChildren(const std::vector<std::vector<std::string>>& comman
     if (pid <= 0) {  // nothing finished: enforce the wall-time limit, then poll again shortly
       const auto now = std::chrono::steady_clock::now();
       for (auto& [p, c] : running)
-        if (timeout_s > 0 && std::chrono::duration<double>(now - c.start).count() > timeout_s) kill(-p, SIGKILL);
+        if (timeout_s > 0 && !c.killed && std::chrono::duration<double>(now - c.start).count() > timeout_s) {
+          kill(-p, SIGKILL);
+          c.killed = true;
+        }
       if (pid < 0 && running.empty()) break;
       usleep(20000);
       continue;
@@ -230,14 +229,10 @@ std::vector<int> RunChildren(const std::vector<std::vector<std::string>>& comman
     auto it = running.find(pid);
     if (it == running.end()) continue;
     const size_t i = it->second.index;
-    const bool timed_out = timeout_s > 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL &&
-                           std::chrono::duration<double>(std::chrono::steady_clock::now() - it->second.start).count() > timeout_s;
-    codes[i] = WIFEXITED(status) ? WEXITSTATUS(status) : timed_out ? kExitTimeout : 128;
+    codes[i] = it->second.killed ? kExitTimeout : WIFEXITED(status) ? WEXITSTATUS(status) : 128;
     running.erase(it);
     if (done) done(i, codes[i]);
   }
-  sigaction(SIGINT, &old_int, nullptr);
-  sigaction(SIGTERM, &old_term, nullptr);
   return codes;
 }
 

@@ -127,11 +127,6 @@ std::vector<CommandSpec> Declare() {
   };
 }
 
-std::string LongName(const std::string& names) {
-  const auto comma = names.rfind(',');
-  return comma == std::string::npos ? names : names.substr(comma + 1);
-}
-
 std::vector<std::string> Split(const std::string& names) {
   std::vector<std::string> out(1);
   for (char c : names) {
@@ -139,6 +134,14 @@ std::vector<std::string> Split(const std::string& names) {
     else out.back() += c;
   }
   return out;
+}
+
+std::string LongName(const std::string& names) { return Split(names).back(); }
+
+// "--name" or "-n...": a word that names an option ("-1" is a number, "-" or "--" are not).
+bool IsOptionWord(const std::string& w) {
+  const size_t first = w.size() > 1 && w[1] == '-' ? 2 : 1;
+  return w.size() > first && w[0] == '-' && std::isalpha(static_cast<unsigned char>(w[first]));
 }
 
 std::vector<OptionSpec> AllOptions(const CommandSpec& spec) {
@@ -151,18 +154,15 @@ std::vector<OptionSpec> AllOptions(const CommandSpec& spec) {
 // CLI11 sees it (CLI11 would only say "not expected"). A word right after an option that takes a
 // value is that value, whatever it looks like; "-1" is a number, not an option.
 void RejectUnknown(const std::vector<std::string>& argv, const std::vector<OptionSpec>& all) {
-  std::vector<std::string> known = {"-h", "--help"};
   std::vector<std::string> takes_value, flags = {"-h", "--help"};
   for (const OptionSpec& o : all)
-    for (const std::string& n : Split(o.names)) {
-      known.push_back(n);
-      (o.value.empty() ? flags : takes_value).push_back(n);
-    }
+    for (const std::string& n : Split(o.names)) (o.value.empty() ? flags : takes_value).push_back(n);
+  std::vector<std::string> known = flags;
+  known.insert(known.end(), takes_value.begin(), takes_value.end());
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& w = argv[i];
     if (w == "--") return;
-    const size_t first = w.size() > 1 && w[1] == '-' ? 2 : 1;  // the first letter of "--name" or "-n"
-    if (w[0] != '-' || first >= w.size() || !std::isalpha(static_cast<unsigned char>(w[first]))) continue;
+    if (!IsOptionWord(w)) continue;
     std::string name = w.substr(0, w.find('='));
     const bool attached = name.size() < w.size();
     if (name.size() > 2 && name[1] != '-') name = name.substr(0, 2);  // -j2
@@ -173,7 +173,7 @@ void RejectUnknown(const std::vector<std::string>& argv, const std::vector<Optio
     if (attached || name != w || std::find(takes_value.begin(), takes_value.end(), name) == takes_value.end()) continue;
     if (i + 1 >= argv.size()) throw InputError("option " + name + " needs a value");
     const std::string& next = argv[++i];
-    if (next.size() > 1 && next[0] == '-' && std::isalpha(static_cast<unsigned char>(next[next[1] == '-' ? std::min<size_t>(2, next.size() - 1) : 1])))
+    if (IsOptionWord(next))
       throw InputError("option " + name + " needs a value, got the option '" + next + "' (write " + name + "=" + next + " if that is the value)");
   }
 }

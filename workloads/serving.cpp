@@ -419,6 +419,11 @@ class ServingSystem : public sc_core::sc_module {
 
  private:
   double Now() const { return static_cast<double>((sc_core::sc_time_stamp() - origin_).value()) / 1e6; }
+  // The first failure of any thread ends the run; Run() rethrows it after sc_start returns.
+  void Fail() {
+    if (!failure) failure = std::current_exception();
+    sc_core::sc_stop();
+  }
   void WaitUntil(double us) {
     if (us > Now()) wait(Us(us) + origin_ - sc_core::sc_time_stamp());
   }
@@ -435,8 +440,7 @@ class ServingSystem : public sc_core::sc_module {
         arrived_.notify(sc_core::SC_ZERO_TIME);
       }
     } catch (...) {
-      if (!failure) failure = std::current_exception();
-      sc_core::sc_stop();
+      Fail();
     }
   }
 
@@ -459,8 +463,7 @@ class ServingSystem : public sc_core::sc_module {
       }
       end_us = Now();
     } catch (...) {
-      if (!failure) failure = std::current_exception();
-      sc_core::sc_stop();
+      Fail();
     }
   }
 
