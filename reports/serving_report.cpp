@@ -112,10 +112,15 @@ Json ServingMetricsJson(const ServingSetup& s, const ServingResult& r, const Ser
   j["accept_length"] = Tidy(m.accept_length);
   j["max_output_tokens_per_s"] = Tidy(m.max_output_tokens_per_s);
   j["max_concurrent_requests"] = m.max_concurrent_requests;
+  j["prefix_cache"] = {{"enabled", !rc.Flag("disable_radix_cache")}, {"cached_tokens", m.cached_tokens}, {"hit_rate", Tidy(m.cache_hit_rate)}};
   // What bench_serving cannot see: the load as configured and the --set overrides of this run.
   Json sets = Json::object();
   for (const auto& [k, v] : rc.overrides) sets[k] = v;
   j["load"] = {{"num_prompts", rc.num_prompts}, {"dataset_path", rc.dataset_path}, {"seed", rc.seed}, {"overrides", sets}};
+  if (rc.dataset_name == "generated-shared-prefix")
+    j["load"]["gsp"] = {{"num_groups", rc.gsp_num_groups},         {"prompts_per_group", rc.gsp_prompts_per_group},
+                        {"system_prompt_len", rc.gsp_system_prompt_len}, {"question_len", rc.gsp_question_len},
+                        {"output_len", rc.gsp_output_len}};
   j["steps"] = {{"total", m.steps}, {"prefill", m.prefill_steps}, {"decode", m.decode_steps},
                 {"decode_step_ms", Tidy(m.decode_step_ms)}, {"decode_device_ms", Tidy(m.decode_device_ms)}};
   j["device_busy_share"] = Tidy(m.device_busy_share);
@@ -182,13 +187,14 @@ void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const st
 
   {
     auto& out = open("requests.csv");
-    out << "id,dp_group,input_len,output_len,arrival_ms,sent_ms,ttft_ms,tpot_ms,e2e_ms,verify_rounds,accept_length\n";
+    out << "id,dp_group,input_len,output_len,arrival_ms,sent_ms,ttft_ms,tpot_ms,e2e_ms,verify_rounds,accept_length,cached_tokens\n";
     for (const RequestRecord& q : r.requests) {
       const double tpot = TpotMs(q);
       out << q.id << "," << q.group << "," << q.input_len << "," << q.output_len << "," << F(q.arrival_us / 1e3, 3) << ","
           << F(q.sent_us / 1e3, 3) << "," << F(TtftMs(q), 3) << "," << F(tpot, 3) << ","
           << F((q.finish_us - q.sent_us) / 1e3, 3) << "," << q.verify_rounds << ","
-          << F(q.verify_rounds ? static_cast<double>(q.round_tokens) / static_cast<double>(q.verify_rounds) : 0, 3) << "\n";
+          << F(q.verify_rounds ? static_cast<double>(q.round_tokens) / static_cast<double>(q.verify_rounds) : 0, 3) << ","
+          << q.cached_tokens << "\n";
     }
   }
   {
@@ -310,6 +316,9 @@ std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const 
   line("- steps: " + std::to_string(m.prefill_steps) + " prefill, " + std::to_string(m.decode_steps) + " decode" +
        (s.run.Mtp() ? " rounds" : "") + "; decode step " + F(m.decode_step_ms, 3) + " ms of which device busy " + F(m.decode_device_ms, 3) +
        " ms; device busy " + F(100 * m.device_busy_share, 1) + " % of the run");
+  if (m.cached_tokens > 0)
+    line("- prefix cache: " + std::to_string(m.cached_tokens) + " of " + std::to_string(m.input_tokens) + " prompt tokens were cached (hit rate " +
+         F(100 * m.cache_hit_rate, 1) + " %) and not computed");
   if (s.run.Mtp())
     line("- MTP: accept length " + F(m.accept_length, 3) +
          (recurrent

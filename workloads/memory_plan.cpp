@@ -130,8 +130,12 @@ MemoryPlan PlanMemory(const ModelConfig& m, const ParallelPlan& p, const DeviceC
   const int64_t ssm_state = s.lin_value_heads * m.lin_key_dim * m.lin_value_dim * ssm_bytes;
   plan.mamba_per_request = gdn_layers * (conv_rows * s.conv_dim * bf + ssm_state);
   plan.spec_per_request = d_tok > 0 ? gdn_layers * d_tok * (ssm_state + (m.conv_kernel - 1) * s.conv_dim * bf) : 0;
-  plan.slots = o.max_running_requests + 1;
-  plan.mamba_pool = plan.slots * (plan.mamba_per_request + plan.spec_per_request);
+  plan.slots = o.mamba_slots > 0 ? o.mamba_slots : o.max_running_requests + 1;
+  if (plan.slots < o.max_running_requests + 1)
+    throw InputError("max_mamba_cache_size " + std::to_string(o.mamba_slots) + " leaves no state slot for some of the " +
+                     std::to_string(o.max_running_requests) + " running requests (need at least " + std::to_string(o.max_running_requests + 1) + ")");
+  // Snapshot slots hold a state, not the MTP intermediate caches only running requests use.
+  plan.mamba_pool = plan.slots * plan.mamba_per_request + (o.max_running_requests + 1) * plan.spec_per_request;
   plan.kv_per_token = m.count(LayerKind::kFullAttention) * 2 * s.kv_heads * m.full.head_dim * bf;
   // SGLang gives the EAGLE3 draft a KV pool of as many tokens as the target's. (The NEXTN layer's
   // own KV is not counted yet.)

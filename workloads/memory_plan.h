@@ -46,6 +46,7 @@ struct MemoryOptions {
   int64_t max_running_requests = 48;  // per rank (SGLang divides the server's value by dp_size)
   int64_t page_size = 128;
   int64_t max_total_tokens = 0;      // cap on the KV pool in tokens (0: none), whole pages
+  int64_t mamba_slots = 0;           // SGLang --max-mamba-cache-size (0: max_running_requests + 1)
   int64_t workspace_bytes = 2LL << 30;  // activations and kernel workspaces [estimate, not sourced]
 };
 
@@ -53,7 +54,7 @@ struct MemoryPlan {
   int64_t hbm = 0, budget = 0;                  // budget = mem_fraction_static x HBM
   int64_t weights = 0, mtp_weights = 0, workspace = 0;
   int64_t mamba_per_request = 0, spec_per_request = 0;  // conv + ssm state; MTP intermediate caches
-  int64_t slots = 0;                            // max_running_requests + 1 dummy slot
+  int64_t slots = 0;                            // mamba_slots, else max_running_requests + 1 dummy slot
   int64_t mamba_pool = 0;                       // slots x (mamba + spec) per request
   int64_t kv_per_token = 0;                     // full-attention layers, this rank
   int64_t swa_kv_per_request = 0;               // sliding layers: window tokens per request

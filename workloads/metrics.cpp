@@ -55,6 +55,7 @@ ServingMetrics ComputeMetrics(const ServingResult& r) {
     if (q.finish_us < 0) continue;
     ++m.completed;
     m.input_tokens += q.input_len;
+    m.cached_tokens += q.cached_tokens;
     m.output_tokens += q.output_len;
     ttft.push_back(TtftMs(q));
     e2e.push_back((q.finish_us - q.sent_us) / 1e3);
@@ -86,6 +87,7 @@ ServingMetrics ComputeMetrics(const ServingResult& r) {
   }
   m.host_busy_s = r.host_busy_us / 1e6;
   m.accept_length = rounds ? static_cast<double>(round_tokens) / static_cast<double>(rounds) : 0;
+  m.cache_hit_rate = m.input_tokens ? static_cast<double>(m.cached_tokens) / static_cast<double>(m.input_tokens) : 0;
   double decode_wall = 0, decode_dev = 0, commit = 0;
   int64_t verify = 0;
   for (const StepRecord& s : r.steps) {

@@ -28,6 +28,8 @@ struct ServingMetrics {
   int64_t max_concurrent_requests = 0; // most requests in flight at any instant
   Dist ttft_ms, tpot_ms, itl_ms, e2e_ms;
   double accept_length = 0;  // tokens per verify round (MTP), 0 without MTP
+  int64_t cached_tokens = 0;   // prompt tokens the prefix cache served (not computed)
+  double cache_hit_rate = 0;   // cached_tokens / input_tokens (SGLang's prefix cache hit rate)
   double device_busy_share = 0, host_busy_s = 0;
   double decode_step_ms = 0;      // mean wall time of a decode step (or MTP round)
   double decode_device_ms = 0;    // mean device busy time within one

@@ -71,6 +71,16 @@ void RunConfig::Bind(ParamVisitor& v) {
   v.Param(opt("page_size", "tokens", "KV cache page; prefill chunks are whole pages", 1, 4096), page_size);
   v.Param(opt("max_total_tokens", "tokens", "cap on each rank's KV pool (SGLang --max-total-tokens); 0 = what memory allows", 0, 1e12),
           max_total_tokens);
+  v.Param(opt("disable_radix_cache", "", "prefix caching off (true/false); on, a prompt's cached prefix is not computed again"),
+          disable_radix_cache);
+  v.Param(opt("mamba_scheduler_strategy", "",
+              "hybrid models' prefix caching: no_buffer (no state snapshots: GDN prefixes are never reused) or extra_buffer"),
+          mamba_scheduler_strategy);
+  v.Param(opt("mamba_track_interval", "tokens", "extra_buffer: a state snapshot at every multiple of this a prefill chunk reaches", 1, 1e9),
+          mamba_track_interval);
+  v.Param(opt("max_mamba_cache_size", "slots",
+              "mamba state slots per rank: running requests and cached snapshots; 0 = max_running_requests + 1 (no room for snapshots)", 0, 1e7),
+          max_mamba_cache_size);
   v.Param(opt("mem_fraction_static", "", "share of HBM for weights and the KV / state pools", 0.01, 1), mem_fraction_static);
   v.Param(opt("mamba_ssm_dtype", "", "SSM state pool dtype (float32 / bfloat16); empty = the model's"), mamba_ssm_dtype);
   v.Param(opt("quantization", "", "weights: empty (bf16), w8a8_dynamic, or w4a8_dynamic (int4 routed experts, the other linears w8a8)"), quantization);
@@ -99,7 +109,15 @@ void RunConfig::Bind(ParamVisitor& v) {
           host_graph_replay_us);
   v.Param(opt("host_step_us", "us", "override the profile's host cost per step (-1 = profile)", -1, 1e8), host_step_us);
 
-  v.Param(opt("dataset_name", "", "load: random (bench_serving random) or trace (JSONL at dataset_path)"), dataset_name);
+  v.Param(opt("dataset_name", "", "load: random, generated-shared-prefix (bench_serving's) or trace (JSONL at dataset_path)"), dataset_name);
+  v.Param(opt("gsp_num_groups", "groups", "generated-shared-prefix: system prompts", 1, 1e7), gsp_num_groups);
+  v.Param(opt("gsp_prompts_per_group", "requests", "generated-shared-prefix: prompts sharing each system prompt", 1, 1e7),
+          gsp_prompts_per_group);
+  v.Param(opt("gsp_system_prompt_len", "tokens", "generated-shared-prefix: shared system prompt length", 0, 1e8), gsp_system_prompt_len);
+  v.Param(opt("gsp_question_len", "tokens", "generated-shared-prefix: each prompt's own question length", 1, 1e8), gsp_question_len);
+  v.Param(opt("gsp_output_len", "tokens", "generated-shared-prefix: output length", 1, 1e8), gsp_output_len);
+  v.Param(opt("warmup_requests", "requests", "bench_serving warm-up requests before the timed load (0 or 1: the first prompt warms the cache)", 0, 1),
+          warmup_requests);
   v.Param(opt("dataset_path", "", "JSONL trace: one request per line with input_len, output_len, optional arrival_s"), dataset_path);
   v.Param(opt("num_prompts", "requests", "requests to send", 1, 1e7), num_prompts);
   v.Param(opt("random_input_len", "tokens", "input length (upper end of the range)", 1, 1e8), random_input_len);
@@ -155,6 +173,7 @@ MemoryOptions RunConfig::Memory() const {
   o.max_running_requests = (max_running_requests + dp - 1) / dp;  // per DP group, as SGLang divides it
   o.page_size = page_size;
   o.max_total_tokens = max_total_tokens;
+  o.mamba_slots = max_mamba_cache_size;
   return o;
 }
 
@@ -313,7 +332,13 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
   c.overrides = sets;
   OneOf(c, "gdn_decode_impl", c.gdn_decode_impl, {"fused", "triton_chain"});
   OneOf(c, "gdn_prefill_impl", c.gdn_prefill_impl, {"staged", "mega"});
-  OneOf(c, "dataset_name", c.dataset_name, {"random", "trace"});
+  OneOf(c, "dataset_name", c.dataset_name, {"random", "generated-shared-prefix", "trace"});
+  OneOf(c, "mamba_scheduler_strategy", c.mamba_scheduler_strategy, {"no_buffer", "extra_buffer"});
+  if (c.mamba_track_interval % c.page_size != 0)
+    throw InputError(file + ": mamba_track_interval (" + std::to_string(c.mamba_track_interval) + ") must be a multiple of page_size (" +
+                     std::to_string(c.page_size) + ")");
+  if (c.mamba_scheduler_strategy == "extra_buffer" && c.Flag("disable_radix_cache"))
+    throw InputError(file + ": mamba_scheduler_strategy extra_buffer tracks states for the radix cache; it cannot go with disable_radix_cache");
   OneOf(c, "mode", c.mode, {"timing", "functional"});
   OneOf(c, "capacity_search", c.capacity_search, {"concurrency", "request_rate", "both"});
   OneOf(c, "fault", c.fault, {"none", "transposed_state", "conv_state_shift", "swa_without_mask", "no_swiglu_clamp"});
@@ -329,7 +354,8 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
     throw InputError(file + ": with speculative_eagle_topk 1, speculative_num_draft_tokens (" + std::to_string(c.speculative_num_draft_tokens) +
                      ") must be speculative_num_steps + 1 (" + std::to_string(c.speculative_num_steps + 1) + ")");
   if (c.dataset_name == "trace" && c.dataset_path.empty()) throw InputError(file + ": dataset_name trace needs dataset_path");
-  for (const char* f : {"enable_dp_attention", "enable_dp_lm_head", "disable_cuda_graph", "enable_mixed_chunk", "trace_kernels"}) c.Flag(f);
+  for (const char* f : {"enable_dp_attention", "enable_dp_lm_head", "disable_cuda_graph", "enable_mixed_chunk", "trace_kernels", "disable_radix_cache"})
+    c.Flag(f);
   c.Plan();
   c.Memory();
   c.GraphBatchSizes();

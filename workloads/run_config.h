@@ -31,6 +31,10 @@ struct RunConfig {
   int64_t max_running_requests = 48, context_length = 8192;
   int64_t chunked_prefill_size = 8192, max_prefill_tokens = 16384, page_size = 128;
   int64_t max_total_tokens = 0;  // KV pool cap per rank (0: what memory allows)
+  std::string disable_radix_cache = "false";         // prefix caching off
+  std::string mamba_scheduler_strategy = "no_buffer";  // hybrid prefix caching: no_buffer or extra_buffer
+  int64_t mamba_track_interval = 256;                 // extra_buffer: tokens between state snapshots
+  int64_t max_mamba_cache_size = 0;                   // mamba state slots per rank (0: max_running_requests + 1)
   double mem_fraction_static = 0.8;
   std::string mamba_ssm_dtype;  // "" = the model's
   std::string quantization;     // "", w8a8_dynamic or w4a8_dynamic
@@ -55,8 +59,11 @@ struct RunConfig {
   double host_step_us = -1;          // scheduler, sampling and output handling per step
 
   // Load (bench_serving arguments).
-  std::string dataset_name = "random";  // random (lengths in [ratio x len, len]) or trace (dataset_path, JSONL)
+  std::string dataset_name = "random";  // random, generated-shared-prefix, or trace (dataset_path, JSONL)
   std::string dataset_path;
+  int64_t gsp_num_groups = 64, gsp_prompts_per_group = 16;        // generated-shared-prefix (bench_serving's defaults)
+  int64_t gsp_system_prompt_len = 2048, gsp_question_len = 128, gsp_output_len = 256;
+  int64_t warmup_requests = 1;  // bench_serving: requests sent before the timed load (they only warm the cache here)
   int64_t num_prompts = 16, random_input_len = 1024, random_output_len = 256;
   double random_range_ratio = 1.0;
   std::string request_rate = "inf";  // requests/s, Poisson arrivals; inf = all at t = 0

@@ -15,11 +15,23 @@ int64_t Batch::entries() const {
   return n;
 }
 
-Scheduler::Scheduler(const SchedulerConfig& c) : c_(c), groups_(static_cast<size_t>(std::max<int64_t>(1, c.dp))) {}
+Scheduler::Scheduler(const SchedulerConfig& c) : c_(c) {
+  PrefixCacheConfig pc;
+  pc.page = c.page_size;
+  pc.states = c.hybrid_states;
+  pc.state_slots = c.state_slots;
+  groups_.assign(static_cast<size_t>(std::max<int64_t>(1, c.dp)), Group(pc));
+}
 
-void Scheduler::Arrive(int64_t id, int64_t input_len, int64_t output_len) {
+void Scheduler::Arrive(int64_t id, int64_t input_len, int64_t output_len, Prompt prompt) {
   Req r{id, input_len, output_len, next_group_};
   next_group_ = (next_group_ + 1) % static_cast<int64_t>(groups_.size());
+  if (c_.prefix_cache) {
+    // Content ids with the top bit set are this scheduler's own: one per request, shared by none.
+    if (prompt.empty()) prompt = {{(uint64_t{1} << 63) | static_cast<uint64_t>(id), input_len}};
+    if (PromptLength(prompt) != input_len) throw std::logic_error("scheduler: prompt length differs from input_len");
+    r.keys = PageKeys(prompt, c_.page_size, input_len);
+  }
   if (Reserve(r) > c_.kv_tokens)
     throw SimFailure("out_of_memory", "request " + std::to_string(id) + " needs " + std::to_string(Reserve(r)) +
                                           " KV tokens, more than the whole KV pool of its group (" + std::to_string(c_.kv_tokens) + ")");
@@ -35,38 +47,90 @@ int64_t Scheduler::Reserve(const Req& r) const {
   return (r.input + r.output + p - 1) / p * p;
 }
 
+int64_t Scheduler::kv_used(int64_t group) const {
+  const Group& g = groups_[static_cast<size_t>(group)];
+  return g.kv_used + g.cache.pages() * c_.page_size;
+}
+
+// SGLang computes at least the prompt's last token, so a hit stops a token short of the prompt.
+PrefixCache::Match Scheduler::Hit(const Group& g, const Req& r) const {
+  if (!c_.prefix_cache) return {};
+  return g.cache.Find(r.keys, (r.input - 1) / c_.page_size);
+}
+
+void Scheduler::CachePrefilled(Group& g, Req& r) {
+  if (!c_.prefix_cache) return;
+  const int64_t p = c_.page_size;
+  const int64_t full = std::min<int64_t>(r.prefilled / p, static_cast<int64_t>(r.keys.size()));
+  const int64_t state_page = c_.track_interval > 0 ? r.prefilled / c_.track_interval * c_.track_interval / p : 0;
+  g.cache.Insert(r.keys, full, state_page);
+  if (full > r.locked) {
+    g.cache.Lock(r.keys, r.locked, full);
+    // The request's own copy of a page another request cached first is freed too (SGLang keeps
+    // the tree's), so either way the page leaves the request's reservation.
+    const int64_t moved = std::min(r.held, (full - r.locked) * p);
+    r.held -= moved;
+    g.kv_used -= moved;
+    r.locked = full;
+  }
+}
+
+// Cached pages nobody holds give their room back when requests need it.
+void Scheduler::FitPool(Group& g) {
+  const int64_t over = g.kv_used + g.cache.pages() * c_.page_size - c_.kv_tokens;
+  if (over > 0) g.cache.Evict((over + c_.page_size - 1) / c_.page_size);
+}
+
+void Scheduler::Warm(const Prompt& prompt) {
+  if (!c_.prefix_cache || prompt.empty()) return;
+  Group& g = groups_[0];
+  const int64_t n = PromptLength(prompt), p = c_.page_size;
+  const std::vector<uint64_t> keys = PageKeys(prompt, p, n);
+  const int64_t chunk = c_.chunked_prefill_size > 0 ? std::max<int64_t>(p, c_.chunked_prefill_size / p * p) : n;
+  for (int64_t end = std::min(chunk, n);; end = std::min(end + chunk, n)) {
+    const int64_t state_page = c_.track_interval > 0 ? end / c_.track_interval * c_.track_interval / p : 0;
+    g.cache.Insert(keys, std::min<int64_t>(end / p, static_cast<int64_t>(keys.size())), state_page);
+    if (end == n) break;
+  }
+  FitPool(g);
+}
+
 std::vector<BatchEntry> Scheduler::PrefillFor(Group& g) const {
   std::vector<BatchEntry> out;
   const int64_t cap = std::max<int64_t>(1, c_.max_running_requests / static_cast<int64_t>(groups_.size()));
   int64_t rem_input = c_.max_prefill_tokens;
   int64_t rem_chunk = c_.chunked_prefill_size > 0 ? c_.chunked_prefill_size : std::numeric_limits<int64_t>::max();
-  auto chunk_of = [&](const Req& r) {
-    const int64_t left = r.input - r.prefilled;
+  auto chunk_of = [&](const Req& r, int64_t from) {
+    const int64_t left = r.input - from;
     if (left <= rem_chunk) return left;
     return rem_chunk / c_.page_size * c_.page_size;  // a cut chunk ends on a page boundary
   };
   if (g.chunked >= 0) {
     const Req& r = reqs_[static_cast<size_t>(g.chunked)];
-    const int64_t n = chunk_of(r);
+    const int64_t n = chunk_of(r, r.prefilled);
     out.push_back({r.id, n, r.prefilled, false, r.prefilled + n == r.input});
     rem_input -= n;
     rem_chunk -= n;
     if (!out.back().completes_prefill) return out;  // the chunked request takes the whole step
   }
-  int64_t kv_free = c_.kv_tokens - g.kv_used;
+  // Free KV: the pool less what requests reserve and what the cache holds locked (unlocked cached
+  // pages can be evicted for a new request, except the ones its own hit is about to lock).
+  int64_t kv_free = c_.kv_tokens - g.kv_used - (g.cache.pages() - g.cache.evictable()) * c_.page_size;
   int64_t running = static_cast<int64_t>(g.running.size()) + (g.chunked >= 0 ? 1 : 0);
   for (int64_t idx : g.waiting) {
     const Req& r = reqs_[static_cast<size_t>(idx)];
-    if (running + 1 > cap || Reserve(r) > kv_free) break;
-    if (r.input > rem_input && !out.empty()) break;
-    const int64_t n = chunk_of(r);
+    const PrefixCache::Match hit = Hit(g, r);
+    const int64_t cached = hit.pages * c_.page_size, need = Reserve(r) - cached + hit.unlocked * c_.page_size;
+    if (running + 1 > cap || need > kv_free) break;
+    if (r.input - cached > rem_input && !out.empty()) break;
+    const int64_t n = chunk_of(r, cached);
     if (n <= 0) break;
-    out.push_back({r.id, n, 0, false, n == r.input});
-    kv_free -= Reserve(r);
+    out.push_back({r.id, n, cached, false, cached + n == r.input});
+    kv_free -= need;
     ++running;
     rem_input -= n;
     rem_chunk -= n;
-    if (n < r.input || rem_input <= 0 || rem_chunk <= 0) break;
+    if (cached + n < r.input || rem_input <= 0 || rem_chunk <= 0) break;
   }
   return out;
 }
@@ -98,11 +162,18 @@ std::vector<int64_t> Scheduler::Complete(const Batch& b, const std::vector<int64
         ++di;
         r.generated = std::min(r.output, r.generated + got);
       } else {
-        if (r.prefilled == 0) {  // admitted: leaves the queue, reserves its KV
+        if (!r.admitted) {  // leaves the queue, holds its hit, reserves the rest of its KV
           g.waiting.erase(std::find(g.waiting.begin(), g.waiting.end(), idx));
-          g.kv_used += Reserve(r);
+          r.admitted = true;
+          r.cached = r.prefilled = e.prefix;
+          r.locked = e.prefix / c_.page_size;
+          if (r.locked > 0) g.cache.Lock(r.keys, 0, r.locked);
+          r.held = Reserve(r) - e.prefix;
+          g.kv_used += r.held;
         }
         r.prefilled += e.new_tokens;
+        CachePrefilled(g, r);
+        FitPool(g);
         g.chunked = e.completes_prefill ? -1 : idx;
         if (e.completes_prefill) {
           r.generated = 1;  // the first token comes out of the prefill forward
@@ -112,7 +183,10 @@ std::vector<int64_t> Scheduler::Complete(const Batch& b, const std::vector<int64
       if (r.prefilled == r.input && r.generated >= r.output) {
         finished.push_back(r.id);
         g.running.erase(std::remove(g.running.begin(), g.running.end(), idx), g.running.end());
-        g.kv_used -= Reserve(r);
+        g.kv_used -= r.held;
+        r.held = 0;
+        if (r.locked > 0) g.cache.Unlock(r.keys, 0, r.locked);
+        r.locked = 0;
       }
     }
   }

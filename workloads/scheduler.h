@@ -4,12 +4,17 @@
 // in-progress chunked request first, then waiting requests first come first served while
 // max_prefill_tokens lasts (the first request of a batch always goes in), chunks cut to
 // chunked_prefill_size in whole pages, up to max_running_requests per group and while the KV
-// pool can reserve the request's input and output.
+// pool can reserve the request's input and output. With the radix cache on, a new request
+// first looks its prompt up in its group's PrefixCache: the hit is not computed again, its pages
+// are shared (locked, not reserved), and the pages each prefill chunk completes join the cache.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <vector>
+
+#include "workloads/prefix_cache.h"
 
 namespace npusim {
 
@@ -21,6 +26,10 @@ struct SchedulerConfig {
   int64_t page_size = 128;
   int64_t kv_tokens = 1 << 30;         // KV pool per group, tokens
   bool mixed_chunk = false;            // running requests decode inside prefill steps
+  bool prefix_cache = false;           // SGLang's radix cache (off: --disable-radix-cache)
+  bool hybrid_states = false;          // GDN layers: a hit must end at a state snapshot
+  int64_t track_interval = 0;          // extra_buffer: snapshot at the last multiple at or below each chunk end (0: none)
+  int64_t state_slots = 0;             // snapshots the mamba pool holds beside the running requests
 };
 
 struct BatchEntry {
@@ -42,7 +51,11 @@ class Scheduler {
  public:
   explicit Scheduler(const SchedulerConfig& c);
 
-  void Arrive(int64_t id, int64_t input_len, int64_t output_len);
+  // `prompt` names the request's tokens by content (empty: tokens no other prompt shares).
+  void Arrive(int64_t id, int64_t input_len, int64_t output_len, Prompt prompt = {});
+  // bench_serving's warm-up: `prompt` ran alone on the idle server before the load (its pages
+  // and snapshots are cached in group 0, as its chunks would have left them).
+  void Warm(const Prompt& prompt);
   // The next step's batch (empty when nothing can run now). Does not change progress: Complete does.
   Batch Next();
   // Applies a finished step: prefill chunks advance; decode entries gain tokens[i] tokens each
@@ -51,20 +64,34 @@ class Scheduler {
 
   int64_t waiting() const;
   int64_t running() const;
-  int64_t kv_used(int64_t group) const { return groups_[group].kv_used; }
+  // KV tokens of the group's pool in use: reserved by requests plus held by the cache.
+  int64_t kv_used(int64_t group) const;
+  int64_t cached_tokens(int64_t id) const { return reqs_[static_cast<size_t>(index_[static_cast<size_t>(id)])].cached; }
+  const PrefixCache& cache(int64_t group) const { return groups_[static_cast<size_t>(group)].cache; }
 
  private:
   struct Req {
     int64_t id, input, output, group;
+    std::vector<uint64_t> keys;            // page keys of the prompt (radix cache on)
+    bool admitted = false;
+    int64_t cached = 0;                    // prompt tokens found in the cache at admission
+    int64_t locked = 0;                    // pages [0, locked) of keys this request holds in the cache
+    int64_t held = 0;                      // KV tokens reserved for it outside the cache
     int64_t prefilled = 0, generated = 0;  // generated counts the token sampled at the end of prefill
   };
   struct Group {
+    explicit Group(const PrefixCacheConfig& c) : cache(c) {}
     std::deque<int64_t> waiting;   // request indices
     std::vector<int64_t> running;  // decoding
     int64_t chunked = -1;          // request in the middle of a chunked prefill
-    int64_t kv_used = 0;
+    int64_t kv_used = 0;           // reserved by requests, outside the cache
+    PrefixCache cache;
   };
   int64_t Reserve(const Req& r) const;
+  PrefixCache::Match Hit(const Group& g, const Req& r) const;
+  // The pages of r's prompt computed so far join the cache; r holds them instead of reserving them.
+  void CachePrefilled(Group& g, Req& r);
+  void FitPool(Group& g);
   std::vector<BatchEntry> PrefillFor(Group& g) const;
 
   SchedulerConfig c_;

@@ -111,14 +111,32 @@ class Engine {
     c.page_size = s.run.page_size;
     c.kv_tokens = s.model.count(LayerKind::kFullAttention) ? s.memory.kv_tokens : std::numeric_limits<int64_t>::max() / 4;
     c.mixed_chunk = s.run.Flag("enable_mixed_chunk");
+    c.prefix_cache = !s.run.Flag("disable_radix_cache");
+    c.hybrid_states = s.model.count(LayerKind::kLinearAttention) > 0;
+    c.track_interval = s.run.mamba_scheduler_strategy == "extra_buffer" ? s.run.mamba_track_interval : 0;
+    // Slots beyond the running requests' own (max_running_requests per group + SGLang's dummy slot).
+    const int64_t dp = std::max<int64_t>(1, s.plan.dp);
+    c.state_slots = std::max<int64_t>(0, s.memory.slots - ((s.run.max_running_requests + dp - 1) / dp + 1));
     return c;
+  }
+
+  // bench_serving's warm-up request is the load's first prompt, sent alone before the timed run.
+  void Warm() {
+    if (s_.run.warmup_requests > 0 && !s_.requests.empty()) {
+      const Request& r = s_.requests.front();
+      sched_.Warm(r.prompt.empty() ? Prompt{{uint64_t{3} << 61, r.input_len}} : r.prompt);
+    }
   }
 
   // Client side.
   void Send(const Request& r, double now) {
     RequestRecord& rec = result_.requests[index_.at(r.id)];
     rec.sent_us = now;
-    sched_.Arrive(r.id, r.input_len, r.output_len);
+    // The warm-up sent the first prompt before; a random prompt is unique, so only its replay
+    // here (request 0) shares it.
+    Prompt p = r.prompt;
+    if (p.empty() && r.id == s_.requests.front().id && s_.run.warmup_requests > 0) p = {{uint64_t{3} << 61, r.input_len}};
+    sched_.Arrive(r.id, r.input_len, r.output_len, std::move(p));
     ++in_flight_;
   }
   int64_t in_flight() const { return in_flight_; }
@@ -235,6 +253,7 @@ class Engine {
           got.push_back(n);
           for (int64_t k = 0; k < n; ++k) rec.token_times_us.push_back(now);
         } else if (e.completes_prefill) {
+          rec.cached_tokens = sched_.cached_tokens(e.request);
           rec.first_token_us = now;
           rec.token_times_us.push_back(now);
         }
@@ -496,6 +515,7 @@ ServingResult ServingSimulation::Run(const ServingSetup& setup, KernelTimer& tim
   if (used_) throw std::logic_error("a ServingSimulation runs once");
   used_ = true;
   Engine engine(setup, timer, progress);
+  engine.Warm();
   system_->Start(engine, setup.requests, setup.run.max_concurrency);
   sc_core::sc_start();
   if (system_->failure) std::rethrow_exception(system_->failure);

@@ -49,6 +49,7 @@ struct RequestRecord {
   double arrival_us = 0, sent_us = 0, first_token_us = -1, finish_us = -1;
   std::vector<double> token_times_us;  // one entry per emission (a step's tokens arrive together)
   int64_t verify_rounds = 0, round_tokens = 0;  // MTP: rounds and tokens they produced
+  int64_t cached_tokens = 0;  // prompt tokens found in the prefix cache (not computed)
 };
 
 struct LaunchRecord {  // trace_kernels only
