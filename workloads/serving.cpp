@@ -253,12 +253,15 @@ class Engine {
           got.push_back(n);
           for (int64_t k = 0; k < n; ++k) rec.token_times_us.push_back(now);
         } else if (e.completes_prefill) {
-          rec.cached_tokens = sched_.cached_tokens(e.request);
           rec.first_token_us = now;
           rec.token_times_us.push_back(now);
         }
       }
-    for (int64_t id : sched_.Complete(batch_, got)) {
+    const std::vector<int64_t> finished = sched_.Complete(batch_, got);
+    for (const auto& g : batch_.groups)  // admitted now: what its prompt found in the cache
+      for (const BatchEntry& e : g)
+        if (!e.decode) result_.requests[index_.at(e.request)].cached_tokens = sched_.cached_tokens(e.request);
+    for (int64_t id : finished) {
       result_.requests[index_.at(id)].finish_us = now;
       ++done_;
       --in_flight_;

@@ -67,7 +67,10 @@ const std::map<std::string, Arg>& ServerArgs() {
       {"attention-backend", {Kind::kSpecial, ""}},
       {"device", {Kind::kSpecial, ""}},
       {"random-seed", {Kind::kKey, "seed"}},
-      {"disable-radix-cache", {Kind::kIgnoreFlag, "npusim has no prefix cache yet, which is the same as disabling it"}},
+      {"disable-radix-cache", {Kind::kFlag, "disable_radix_cache"}},
+      {"mamba-scheduler-strategy", {Kind::kKey, "mamba_scheduler_strategy"}},
+      {"mamba-track-interval", {Kind::kKey, "mamba_track_interval"}},
+      {"max-mamba-cache-size", {Kind::kKey, "max_mamba_cache_size"}},
       {"host", {Kind::kIgnore, "the server's address"}},
       {"port", {Kind::kIgnore, "the server's address"}},
       {"trust-remote-code", {Kind::kIgnoreFlag, "the model is read from its config.json"}},
@@ -108,8 +111,13 @@ const std::map<std::string, Arg>& BenchArgs() {
       {"tokenizer", {Kind::kIgnore, "loads are token counts"}},
       {"output-file", {Kind::kIgnore, "where bench_serving writes its results"}},
       {"disable-tqdm", {Kind::kIgnoreFlag, "the client's progress bar"}},
-      {"flush-cache", {Kind::kIgnoreFlag, "npusim has no prefix cache to flush"}},
-      {"warmup-requests", {Kind::kIgnore, "warm-up requests are not measured"}},
+      {"gsp-num-groups", {Kind::kKey, "gsp_num_groups"}},
+      {"gsp-prompts-per-group", {Kind::kKey, "gsp_prompts_per_group"}},
+      {"gsp-system-prompt-len", {Kind::kKey, "gsp_system_prompt_len"}},
+      {"gsp-question-len", {Kind::kKey, "gsp_question_len"}},
+      {"gsp-output-len", {Kind::kKey, "gsp_output_len"}},
+      {"warmup-requests", {Kind::kSpecial, ""}},
+      {"flush-cache", {Kind::kIgnoreFlag, "not modelled: the warm-up's prompt stays in the prefix cache"}},
   };
   return m;
 }
@@ -310,8 +318,11 @@ SglangImport ImportSglang(const std::string& server, const std::string& bench, c
     const std::vector<std::string> bw = AfterModule(ShellWords(bench), "sglang.bench_serving", "the bench_serving line", nullptr);
     read(bw, BenchArgs(), "the bench_serving line", [&](const std::string& name, const std::string& v) {
       if (name == "dataset-name") {
-        if (v != "random") throw InputError(Refuse(name, v, "not modelled: npusim's loads are random (bench_serving's) or a JSONL trace of lengths"));
-        set("dataset_name", "random", "--dataset-name");
+        if (v != "random" && v != "generated-shared-prefix")
+          throw InputError(Refuse(name, v, "not modelled: npusim's loads are random, generated-shared-prefix (bench_serving's) or a JSONL trace of lengths"));
+        set("dataset_name", v, "--dataset-name");
+      } else if (name == "warmup-requests") {  // bench_serving sends that many copies of the first prompt
+        set("warmup_requests", v == "0" ? "0" : "1", "--warmup-requests");
       }
     });
   } else {

@@ -270,6 +270,78 @@ namespace {
 // bench_serving's aggregate figures on two hand-made requests.
 //   A: sent 0 s, tokens at 0.5, 0.9, 1.2 s (3 output, 10 input); B: sent 1.0 s, tokens at 1.5,
 //   1.6 s (2 output, 20 input); the run lasts 2 s.
+RunConfig SharedPrefixLoad() {
+  RunConfig c = Base();
+  c.dataset_name = "generated-shared-prefix";
+  c.gsp_num_groups = 1;
+  c.gsp_prompts_per_group = 3;
+  c.gsp_system_prompt_len = 1000;
+  c.gsp_question_len = 100;
+  c.gsp_output_len = 2;
+  c.max_concurrency = 1;  // one after the other: each finds what the ones before left
+  c.chunked_prefill_size = 512;
+  return c;
+}
+
+// New tokens of every prefill step, in order.
+std::vector<int64_t> PrefillTokens(const ServingResult& r) {
+  std::vector<int64_t> out;
+  for (const StepRecord& st : r.steps)
+    if (st.prefill) out.push_back(st.new_tokens);
+  return out;
+}
+
+TEST(Serving, AHybridModelReusesASharedPrefixUpToItsLastStateSnapshot) {
+  RunConfig c = SharedPrefixLoad();
+  c.mamba_scheduler_strategy = "extra_buffer";
+  c.mamba_track_interval = 256;
+  c.max_mamba_cache_size = c.max_running_requests + 1 + 8;  // room for 8 snapshots
+  const ServingSetup s = PrepareServing(c);
+  FixedTimer timer(10);
+  const ServingResult r = RunServing(s, timer);
+  // Prompts: the same 1000-token system prompt, then 100 tokens of their own (1100 in all).
+  // The warm-up sent request 0's prompt alone: chunks ending at 512, 1024 and 1100 left state
+  // snapshots at 512 and 1024 (the last multiple of 256 each chunk reached).
+  // Request 0 (the warm-up's prompt again) finds 8 pages with a state at 1024: it computes 76.
+  // Requests 1 and 2 share 7 whole pages (896 tokens) with it; the deepest snapshot inside them
+  // is 512: they compute 588 tokens each, as a 512-token chunk and a 76-token one.
+  ASSERT_EQ(r.requests.size(), 3u);
+  EXPECT_EQ(r.requests[0].cached_tokens, 1024);
+  EXPECT_EQ(r.requests[1].cached_tokens, 512);
+  EXPECT_EQ(r.requests[2].cached_tokens, 512);
+  EXPECT_EQ(PrefillTokens(r), (std::vector<int64_t>{76, 512, 76, 512, 76}));
+  EXPECT_NEAR(ComputeMetrics(r).cache_hit_rate, 2048.0 / 3300.0, 1e-12);
+}
+
+TEST(Serving, AnAttentionOnlyModelReusesEveryWholeSharedPage) {
+  RunConfig c = SharedPrefixLoad();
+  c.model = "../models/qwen3-8b.json";
+  c.tp_size = 1;
+  c.mamba_ssm_dtype = "";
+  const ServingSetup s = PrepareServing(c);
+  FixedTimer timer(10);
+  const ServingResult r = RunServing(s, timer);
+  // No state to wait for: request 0 finds the warm-up's 8 whole pages below its last token
+  // (1024, computes 76), requests 1 and 2 the 7 whole pages of the system prompt (896, compute
+  // 204 in one chunk).
+  ASSERT_EQ(r.requests.size(), 3u);
+  EXPECT_EQ(r.requests[0].cached_tokens, 1024);
+  EXPECT_EQ(r.requests[1].cached_tokens, 896);
+  EXPECT_EQ(r.requests[2].cached_tokens, 896);
+  EXPECT_EQ(PrefillTokens(r), (std::vector<int64_t>{76, 204, 204}));
+}
+
+TEST(Serving, WithoutTheRadixCacheEveryPromptIsComputedWhole) {
+  RunConfig c = SharedPrefixLoad();
+  c.disable_radix_cache = "true";
+  const ServingSetup s = PrepareServing(c);
+  FixedTimer timer(10);
+  const ServingResult r = RunServing(s, timer);
+  for (const RequestRecord& q : r.requests) EXPECT_EQ(q.cached_tokens, 0);
+  EXPECT_EQ(PrefillTokens(r), (std::vector<int64_t>{512, 512, 76, 512, 512, 76, 512, 512, 76}));
+  EXPECT_EQ(ComputeMetrics(r).cache_hit_rate, 0);
+}
+
 TEST(Metrics, BenchServingAggregatesOnHandMadeRequests) {
   ServingResult r;
   r.duration_us = 2e6;

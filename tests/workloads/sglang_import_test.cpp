@@ -55,7 +55,7 @@ TEST(SglangImport, ThreeCorpusRowsRoundTrip) {
                   "--max-running-requests 162 --context-length 8192 --chunked-prefill-size 8192 --max-prefill-tokens 35000 "
                   "--mem-fraction-static 0.8 --cuda-graph-bs 1 2 4 8 16 24 32 48 64 96 128 160 168 --dtype bfloat16 "
                   "--speculative-algorithm EAGLE3 --speculative-draft-model-path /root/.cache/Qwen3-a3B_eagle3 --speculative-num-steps 3 "
-                  "--speculative-eagle-topk 1 --speculative-num-draft-tokens 4 --speculative-draft-model-quantization unquant",
+                  "--speculative-eagle-topk 1 --speculative-num-draft-tokens 4 --speculative-draft-model-quantization unquant --disable-radix-cache",
                   "python -m sglang.bench_serving --dataset-name random --random-input-len 3500 --random-output-len 1500 "
                   "--random-range-ratio 1 --num-prompts 640 --max-concurrency 160",
                   o);
@@ -67,10 +67,31 @@ TEST(SglangImport, ThreeCorpusRowsRoundTrip) {
                   "--max-running-requests 70 --chunked-prefill-size 16384 --max-prefill-tokens 16384 --mem-fraction-static 0.8 "
                   "--cuda-graph-bs 1 2 4 8 16 24 32 48 64 96 128 160 --speculative-algorithm EAGLE3 "
                   "--speculative-draft-model-path /models/Qwen3-8B_eagle3 --speculative-num-steps 3 --speculative-eagle-topk 1 "
-                  "--speculative-num-draft-tokens 4",
+                  "--speculative-num-draft-tokens 4 --disable-radix-cache",
                   "python -m sglang.bench_serving --dataset-name random --random-input-len 3500 --random-output-len 1500 "
                   "--random-range-ratio 1 --num-prompts 256 --max-concurrency 64 --request-rate inf",
                   o);
+}
+
+TEST(SglangImport, ASharedPrefixLoadAndTheMambaCacheFlagsBecomeRunKeys) {
+  // The Ascend CI harness's Qwen3.6-27B prefix90 case (1 group of 20 prompts: 57600 shared tokens
+  // and 6400 of their own); no --disable-radix-cache: the cache is on, as SGLang's default.
+  SglangImportOptions o;
+  const SglangImport im = ImportSglang(
+      "python -m sglang.launch_server --model-path /m/Qwen3.6-27B --tp-size 2 --chunked-prefill-size 32768 "
+      "--max-prefill-tokens 32768 --mamba-scheduler-strategy extra_buffer --max-mamba-cache-size 160 --max-running-requests 20",
+      "python -m sglang.bench_serving --dataset-name generated-shared-prefix --gsp-num-groups 1 --gsp-prompts-per-group 20 "
+      "--gsp-system-prompt-len 57600 --gsp-question-len 6400 --gsp-output-len 1000 --max-concurrency 20 --num-prompts 20 "
+      "--request-rate inf --warmup-requests 1",
+      o);
+  const std::string y = im.Yaml();
+  for (const char* k : {"mamba_scheduler_strategy: extra_buffer", "max_mamba_cache_size: 160", "dataset_name: generated-shared-prefix",
+                        "gsp_num_groups: 1", "gsp_prompts_per_group: 20", "gsp_system_prompt_len: 57600", "gsp_question_len: 6400",
+                        "gsp_output_len: 1000", "warmup_requests: 1"})
+    EXPECT_THAT(y, HasSubstr(k));
+  EXPECT_THAT(y, Not(HasSubstr("disable_radix_cache")));
+  EXPECT_THAT(ImportSglang("python -m sglang.launch_server --model-path /m --disable-radix-cache", "", o).Yaml(),
+              HasSubstr("disable_radix_cache: true"));
 }
 
 TEST(SglangImport, ListsWhatChangesNothingAndRefusesWhatIsNotModelled) {
