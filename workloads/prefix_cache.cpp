@@ -52,7 +52,8 @@ PrefixCache::Match PrefixCache::Find(const std::vector<uint64_t>& keys, int64_t 
     const auto it = nodes_.find(keys[static_cast<size_t>(i)]);
     if (it == nodes_.end()) break;
     if (it->second.locks == 0) ++unlocked;
-    if (!c_.states || it->second.state) m = {i + 1, unlocked};
+    if (!c_.states || it->second.state) m.pages = i + 1, m.unlocked = unlocked;
+    m.kv_pages = i + 1;
   }
   return m;
 }

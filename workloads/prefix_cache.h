@@ -8,6 +8,8 @@
 // Hybrid (GDN) models also need the recurrent state at the point a hit ends: a hit is cut back to
 // the deepest page that carries a state snapshot (SGLang's MambaRadixCache). Snapshots take slots
 // of the mamba state pool beside the running requests' own and are evicted least recently used.
+// Where the pages go on past the last snapshot (the branching point), the scheduler has the
+// request snapshot its state there, so the prompts after it find it.
 //
 // Prompts are described by content, not tokens: a list of segments (content id, length), so a
 // shared system prompt is one segment every prompt of its group starts with.
@@ -44,6 +46,7 @@ class PrefixCache {
   struct Match {
     int64_t pages = 0;     // usable hit, in pages
     int64_t unlocked = 0;  // of those, pages no request holds now (locking them takes them off the evictable list)
+    int64_t kv_pages = 0;  // pages found with or without a state (hybrid: the branching point of SGLang's mamba cache)
   };
   // The longest usable cached prefix of `keys` (at most `max_pages`).
   Match Find(const std::vector<uint64_t>& keys, int64_t max_pages) const;

@@ -58,11 +58,18 @@ PrefixCache::Match Scheduler::Hit(const Group& g, const Req& r) const {
   return g.cache.Find(r.keys, (r.input - 1) / c_.page_size);
 }
 
-void Scheduler::CachePrefilled(Group& g, Req& r) {
+// With extra_buffer a request keeps one state snapshot per forward (SGLang's ping-pong track
+// buffer): at its branching point in the chunk that passes it, else at the last multiple of the
+// track interval the chunk reached.
+void Scheduler::CachePrefilled(Group& g, Req& r, int64_t chunk_start) {
   if (!c_.prefix_cache) return;
   const int64_t p = c_.page_size;
   const int64_t full = std::min<int64_t>(r.prefilled / p, static_cast<int64_t>(r.keys.size()));
-  const int64_t state_page = c_.track_interval > 0 ? r.prefilled / c_.track_interval * c_.track_interval / p : 0;
+  int64_t state_page = 0;
+  if (c_.track_interval > 0) {
+    const bool branch_here = r.branch > chunk_start && r.branch <= r.prefilled;
+    state_page = (branch_here ? r.branch : r.prefilled / c_.track_interval * c_.track_interval) / p;
+  }
   g.cache.Insert(r.keys, full, state_page);
   if (full > r.locked) {
     g.cache.Lock(r.keys, r.locked, full);
@@ -167,12 +174,17 @@ std::vector<int64_t> Scheduler::Complete(const Batch& b, const std::vector<int64
           r.admitted = true;
           r.cached = r.prefilled = e.prefix;
           r.locked = e.prefix / c_.page_size;
+          if (c_.track_interval > 0) {  // the pages go on past the last snapshot: snapshot there this time
+            const int64_t kv = Hit(g, r).kv_pages * c_.page_size / c_.track_interval * c_.track_interval;
+            r.branch = kv > e.prefix ? kv : 0;
+          }
           if (r.locked > 0) g.cache.Lock(r.keys, 0, r.locked);
           r.held = Reserve(r) - e.prefix;
           g.kv_used += r.held;
         }
+        const int64_t chunk_start = r.prefilled;
         r.prefilled += e.new_tokens;
-        CachePrefilled(g, r);
+        CachePrefilled(g, r, chunk_start);
         FitPool(g);
         g.chunked = e.completes_prefill ? -1 : idx;
         if (e.completes_prefill) {

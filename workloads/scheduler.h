@@ -28,7 +28,8 @@ struct SchedulerConfig {
   bool mixed_chunk = false;            // running requests decode inside prefill steps
   bool prefix_cache = false;           // SGLang's radix cache (off: --disable-radix-cache)
   bool hybrid_states = false;          // GDN layers: a hit must end at a state snapshot
-  int64_t track_interval = 0;          // extra_buffer: snapshot at the last multiple at or below each chunk end (0: none)
+  int64_t track_interval = 0;          // extra_buffer: snapshot at the last multiple at or below each chunk end, or
+                                       // at the branching point in the chunk that passes it (0: none)
   int64_t state_slots = 0;             // snapshots the mamba pool holds beside the running requests
 };
 
@@ -75,6 +76,7 @@ class Scheduler {
     std::vector<uint64_t> keys;            // page keys of the prompt (radix cache on)
     bool admitted = false;
     int64_t cached = 0;                    // prompt tokens found in the cache at admission
+    int64_t branch = 0;                    // hybrid: where its prompt leaves the cached pages (a snapshot goes there)
     int64_t locked = 0;                    // pages [0, locked) of keys this request holds in the cache
     int64_t held = 0;                      // KV tokens reserved for it outside the cache
     int64_t prefilled = 0, generated = 0;  // generated counts the token sampled at the end of prefill
@@ -90,7 +92,7 @@ class Scheduler {
   int64_t Reserve(const Req& r) const;
   PrefixCache::Match Hit(const Group& g, const Req& r) const;
   // The pages of r's prompt computed so far join the cache; r holds them instead of reserving them.
-  void CachePrefilled(Group& g, Req& r);
+  void CachePrefilled(Group& g, Req& r, int64_t chunk_start);
   void FitPool(Group& g);
   std::vector<BatchEntry> PrefillFor(Group& g) const;
 

@@ -142,6 +142,10 @@ TEST(Scheduler, HybridModelsReuseAPrefixOnlyWhereAStateWasTracked) {
     PrefillOf(s);
     s.Arrive(1, 1100, 4, {{5, 1000}, {51, 100}});
     EXPECT_EQ(PrefillOf(s), std::vector<int64_t>{512});
+    // Its pages matched on to 896: it snapshots the branching point (768 on the 256 grid) in the
+    // chunk that passes it, so a third prompt of the group finds 768.
+    s.Arrive(2, 1100, 4, {{5, 1000}, {52, 100}});
+    EXPECT_EQ(PrefillOf(s), (std::vector<int64_t>{1024, 768}));  // request 1's last chunk, then request 2
   }
   c.track_interval = 0;  // no_buffer: no snapshots, no reuse
   Scheduler s(c);

@@ -303,14 +303,16 @@ TEST(Serving, AHybridModelReusesASharedPrefixUpToItsLastStateSnapshot) {
   // The warm-up sent request 0's prompt alone: chunks ending at 512, 1024 and 1100 left state
   // snapshots at 512 and 1024 (the last multiple of 256 each chunk reached).
   // Request 0 (the warm-up's prompt again) finds 8 pages with a state at 1024: it computes 76.
-  // Requests 1 and 2 share 7 whole pages (896 tokens) with it; the deepest snapshot inside them
-  // is 512: they compute 588 tokens each, as a 512-token chunk and a 76-token one.
+  // Request 1 shares 7 whole pages (896 tokens) with it; the deepest snapshot inside them is at
+  // 512, so it computes 588 tokens (a 512-token chunk, then 76) and, its pages going on to 896,
+  // snapshots its state at the branching point 768 (896 on the 256 grid) in the chunk that
+  // passes it. Request 2 then finds 768 and computes 332 in one chunk.
   ASSERT_EQ(r.requests.size(), 3u);
   EXPECT_EQ(r.requests[0].cached_tokens, 1024);
   EXPECT_EQ(r.requests[1].cached_tokens, 512);
-  EXPECT_EQ(r.requests[2].cached_tokens, 512);
-  EXPECT_EQ(PrefillTokens(r), (std::vector<int64_t>{76, 512, 76, 512, 76}));
-  EXPECT_NEAR(ComputeMetrics(r).cache_hit_rate, 2048.0 / 3300.0, 1e-12);
+  EXPECT_EQ(r.requests[2].cached_tokens, 768);
+  EXPECT_EQ(PrefillTokens(r), (std::vector<int64_t>{76, 512, 76, 332}));
+  EXPECT_NEAR(ComputeMetrics(r).cache_hit_rate, 2304.0 / 3300.0, 1e-12);
 }
 
 TEST(Serving, AnAttentionOnlyModelReusesEveryWholeSharedPage) {
