@@ -231,9 +231,9 @@ int Model(const std::vector<std::string>& argv) {
               static_cast<long long>(rs.moe_intermediate), static_cast<long long>(rs.vocab));
   const MemoryPlan mp = PlanMemory(m, plan, device, mo);
   auto gib = [](int64_t b) { return static_cast<double>(b) / (1 << 30); };
-  std::printf("HBM        %.2f GiB of %.2f (mem_fraction_static %.2f): weights %.2f, MTP %.2f, mamba pool %.2f (%lld + 1 slots x %.2f MiB",
+  std::printf("HBM        %.2f GiB of %.2f (mem_fraction_static %.2f): weights %.2f, MTP %.2f, mamba pool %.2f (%lld slots x %.2f MiB",
               gib(mp.budget), gib(mp.hbm), mo.mem_fraction_static, gib(mp.weights), gib(mp.mtp_weights), gib(mp.mamba_pool),
-              static_cast<long long>(mo.max_running_requests), static_cast<double>(mp.mamba_per_request + mp.spec_per_request) / (1 << 20));
+              static_cast<long long>(mp.slots), static_cast<double>(mp.mamba_per_request + mp.spec_per_request) / (1 << 20));
   std::printf("), workspace %.2f, KV pool %.2f = %lld tokens x %lld B\n", gib(mp.workspace), gib(mp.kv_pool), static_cast<long long>(mp.kv_tokens),
               static_cast<long long>(mp.kv_per_token));
   const bool prefill = !Option(a, "--prefill-batch", "").empty();
@@ -502,7 +502,7 @@ int Capacity(const std::vector<std::string>& argv) {
     CapacityAnswer& ans = o.answer;
     o.chips = setup->plan.tp;
     const int64_t page = rc.page_size, per_request = (rc.random_input_len + rc.random_output_len + page - 1) / page * page;
-    const int64_t dp = setup->plan.dp, group_cap = (rc.max_running_requests + dp - 1) / dp;
+    const int64_t dp = setup->plan.dp, group_cap = std::min<int64_t>((rc.max_running_requests + dp - 1) / dp, setup->memory.max_running);
     const bool kv = setup->model.count(LayerKind::kFullAttention) > 0;
     ans.max_by_memory = dp * std::min<int64_t>(group_cap, kv ? setup->memory.kv_tokens / per_request : group_cap);
     if (ans.max_by_memory == 0) {  // not one request fits: no probe can succeed

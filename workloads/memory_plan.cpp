@@ -54,8 +54,8 @@ std::vector<std::pair<std::string, int64_t>> MemoryPlan::Breakdown() const {
   return {{"weights", weights},
           {"mtp_weights", mtp_weights},
           {"mamba_state_pool", slots * mamba_per_request},
-          {"mtp_spec_caches", slots * spec_per_request},
-          {"swa_kv", slots * swa_kv_per_request},
+          {"mtp_spec_caches", spec_slots * spec_per_request},
+          {"swa_kv", spec_slots * swa_kv_per_request},
           {"kv_pool", kv_pool},
           {"workspace", workspace},
           {"budget (mem_fraction_static x HBM)", budget},
@@ -130,12 +130,36 @@ MemoryPlan PlanMemory(const ModelConfig& m, const ParallelPlan& p, const DeviceC
   const int64_t ssm_state = s.lin_value_heads * m.lin_key_dim * m.lin_value_dim * ssm_bytes;
   plan.mamba_per_request = gdn_layers * (conv_rows * s.conv_dim * bf + ssm_state);
   plan.spec_per_request = d_tok > 0 ? gdn_layers * d_tok * (ssm_state + (m.conv_kernel - 1) * s.conv_dim * bf) : 0;
-  plan.slots = o.mamba_slots > 0 ? o.mamba_slots : o.max_running_requests + 1;
-  if (plan.slots < o.max_running_requests + 1)
-    throw InputError("max_mamba_cache_size " + std::to_string(o.mamba_slots) + " leaves no state slot for some of the " +
-                     std::to_string(o.max_running_requests) + " running requests (need at least " + std::to_string(o.max_running_requests + 1) + ")");
-  // Snapshot slots hold a state, not the MTP intermediate caches only running requests use.
-  plan.mamba_pool = plan.slots * plan.mamba_per_request + (o.max_running_requests + 1) * plan.spec_per_request;
+  plan.max_running = o.max_running_requests;
+  if (gdn_layers == 0) {
+    plan.slots = o.max_running_requests + 1;  // an attention-only model has no state pool (its per-request sizes are 0)
+  } else {
+    // SGLang's mamba pool (model_runner_kv_cache_mixin.py, Ascend/sglang @59cd2cdb): without the
+    // radix cache one slot per running request; with it `ratio` slots per running request (3:
+    // the request's own and room for cached states, +2 ping-pong track buffers with extra_buffer
+    // and the overlap scheduler), the pool sized by --max-mamba-cache-size or else given
+    // mamba_full_memory_ratio / (1 + ratio) of the memory left after the weights, and the running
+    // requests capped at slots / ratio.
+    const int64_t track = o.radix_cache && o.extra_buffer ? 2 : 0, ratio = o.radix_cache ? 3 + track : 1;
+    if (o.mamba_slots > 0) {
+      plan.slots = o.mamba_slots;
+    } else if (!o.radix_cache) {
+      plan.slots = o.max_running_requests + 1;  // + SGLang's padding slot
+    } else {
+      const double rest = static_cast<double>(plan.budget - plan.weights - plan.mtp_weights - plan.workspace);
+      const double share = o.mamba_full_memory_ratio / (1 + o.mamba_full_memory_ratio);
+      const double per = static_cast<double>(plan.mamba_per_request) + static_cast<double>(plan.spec_per_request) / static_cast<double>(ratio);
+      plan.slots = rest > 0 ? static_cast<int64_t>(rest * share / per) : 0;
+    }
+    if (o.radix_cache) plan.max_running = std::min(o.max_running_requests, plan.slots / ratio);
+    if (plan.max_running <= 0)
+      throw SimFailure("out_of_memory", "the hybrid state cache is too small to serve any request: " + std::to_string(plan.slots) +
+                                            " mamba slots, " + std::to_string(ratio) +
+                                            " per running request (raise max_mamba_cache_size or mem_fraction_static)");
+    plan.snapshot_slots = o.radix_cache ? std::max<int64_t>(0, plan.slots - plan.max_running * (1 + track)) : 0;
+  }
+  plan.spec_slots = plan.max_running + 1;
+  plan.mamba_pool = plan.slots * plan.mamba_per_request + plan.spec_slots * plan.spec_per_request;
   plan.kv_per_token = m.count(LayerKind::kFullAttention) * 2 * s.kv_heads * m.full.head_dim * bf;
   // SGLang gives the EAGLE3 draft a KV pool of as many tokens as the target's. (The NEXTN layer's
   // own KV is not counted yet.)

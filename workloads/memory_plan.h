@@ -46,7 +46,10 @@ struct MemoryOptions {
   int64_t max_running_requests = 48;  // per rank (SGLang divides the server's value by dp_size)
   int64_t page_size = 128;
   int64_t max_total_tokens = 0;      // cap on the KV pool in tokens (0: none), whole pages
-  int64_t mamba_slots = 0;           // SGLang --max-mamba-cache-size (0: max_running_requests + 1)
+  int64_t mamba_slots = 0;           // SGLang --max-mamba-cache-size per rank (0: sized as SGLang does, below)
+  bool radix_cache = false;          // prefix caching on (SGLang sizes the mamba pool for snapshots then)
+  bool extra_buffer = false;         // mamba_scheduler_strategy extra_buffer (ping-pong track buffers)
+  double mamba_full_memory_ratio = 0.9;  // SGLang: mamba pool : KV pool memory when the pool is sized by memory
   int64_t workspace_bytes = 2LL << 30;  // activations and kernel workspaces [estimate, not sourced]
 };
 
@@ -54,8 +57,11 @@ struct MemoryPlan {
   int64_t hbm = 0, budget = 0;                  // budget = mem_fraction_static x HBM
   int64_t weights = 0, mtp_weights = 0, workspace = 0;
   int64_t mamba_per_request = 0, spec_per_request = 0;  // conv + ssm state; MTP intermediate caches
-  int64_t slots = 0;                            // mamba_slots, else max_running_requests + 1 dummy slot
-  int64_t mamba_pool = 0;                       // slots x (mamba + spec) per request
+  int64_t slots = 0;                            // mamba state slots: running requests, their track buffers, snapshots
+  int64_t max_running = 0;                      // running requests per rank the mamba pool allows (hybrid), else as asked
+  int64_t snapshot_slots = 0;                   // slots left for the prefix cache's state snapshots
+  int64_t spec_slots = 0;                       // requests with MTP intermediate caches (max_running + 1)
+  int64_t mamba_pool = 0;                       // slots x mamba + spec_slots x spec per request
   int64_t kv_per_token = 0;                     // full-attention layers, this rank
   int64_t swa_kv_per_request = 0;               // sliding layers: window tokens per request
   int64_t kv_pool = 0, kv_tokens = 0;           // what is left, in whole pages

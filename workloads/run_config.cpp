@@ -79,8 +79,13 @@ void RunConfig::Bind(ParamVisitor& v) {
   v.Param(opt("mamba_track_interval", "tokens", "extra_buffer: a state snapshot at every multiple of this a prefill chunk reaches", 1, 1e9),
           mamba_track_interval);
   v.Param(opt("max_mamba_cache_size", "slots",
-              "mamba state slots per rank: running requests and cached snapshots; 0 = max_running_requests + 1 (no room for snapshots)", 0, 1e7),
+              "hybrid models' mamba state slots (divided over DP groups): running requests, their track buffers and cached state "
+              "snapshots; 0 = as SGLang sizes them (radix cache off: max_running_requests + 1; on: mamba_full_memory_ratio of the memory)",
+              0, 1e7),
           max_mamba_cache_size);
+  v.Param(opt("mamba_full_memory_ratio", "", "radix cache on, no max_mamba_cache_size: mamba pool to KV pool memory (SGLang's default 0.9)",
+              0.01, 100),
+          mamba_full_memory_ratio);
   v.Param(opt("mem_fraction_static", "", "share of HBM for weights and the KV / state pools", 0.01, 1), mem_fraction_static);
   v.Param(opt("mamba_ssm_dtype", "", "SSM state pool dtype (float32 / bfloat16); empty = the model's"), mamba_ssm_dtype);
   v.Param(opt("quantization", "", "weights: empty (bf16), w8a8_dynamic, or w4a8_dynamic (int4 routed experts, the other linears w8a8)"), quantization);
@@ -173,7 +178,13 @@ MemoryOptions RunConfig::Memory() const {
   o.max_running_requests = (max_running_requests + dp - 1) / dp;  // per DP group, as SGLang divides it
   o.page_size = page_size;
   o.max_total_tokens = max_total_tokens;
-  o.mamba_slots = max_mamba_cache_size;
+  o.mamba_slots = max_mamba_cache_size / dp;  // SGLang divides it over the DP-attention groups
+  if (max_mamba_cache_size > 0 && o.mamba_slots == 0)
+    throw InputError(Where(*this) + ": max_mamba_cache_size " + std::to_string(max_mamba_cache_size) + " is less than one slot per DP group (" +
+                     std::to_string(dp) + " groups)");
+  o.radix_cache = !Flag("disable_radix_cache");
+  o.extra_buffer = mamba_scheduler_strategy == "extra_buffer";
+  o.mamba_full_memory_ratio = mamba_full_memory_ratio;
   return o;
 }
 

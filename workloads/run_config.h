@@ -34,7 +34,8 @@ struct RunConfig {
   std::string disable_radix_cache = "false";         // prefix caching off
   std::string mamba_scheduler_strategy = "no_buffer";  // hybrid prefix caching: no_buffer or extra_buffer
   int64_t mamba_track_interval = 256;                 // extra_buffer: tokens between state snapshots
-  int64_t max_mamba_cache_size = 0;                   // mamba state slots per rank (0: max_running_requests + 1)
+  int64_t max_mamba_cache_size = 0;                   // mamba state slots (0: as SGLang sizes them)
+  double mamba_full_memory_ratio = 0.9;               // SGLang: mamba pool : KV memory when sized by memory
   double mem_fraction_static = 0.8;
   std::string mamba_ssm_dtype;  // "" = the model's
   std::string quantization;     // "", w8a8_dynamic or w4a8_dynamic

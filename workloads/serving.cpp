@@ -1,5 +1,7 @@
 #include "workloads/serving.h"
 
+#include <spdlog/spdlog.h>
+
 #include <systemc>
 
 #include <algorithm>
@@ -62,6 +64,9 @@ ServingSetup PrepareServing(const RunConfig& run) {
     mo.eagle3_draft = &*s.eagle3_draft;
   }
   s.memory = PlanMemory(s.model, s.plan, s.device, mo);
+  if (s.memory.max_running < mo.max_running_requests)
+    spdlog::warn("max_running_requests: {} per DP group, capped at {} by the mamba pool ({} slots, {} per running request with the radix cache)",
+                 mo.max_running_requests, s.memory.max_running, s.memory.slots, s.memory.slots / std::max<int64_t>(1, s.memory.max_running));
   s.requests = GenerateRequests(run);
   s.fidelity = FidelityFor(s.model.file, "", s.device.soc, s.device.source_file, s.host.source_file);
   return s;
@@ -105,7 +110,8 @@ class Engine {
   static SchedulerConfig SchedConfig(const ServingSetup& s) {
     SchedulerConfig c;
     c.dp = s.plan.dp;
-    c.max_running_requests = s.run.max_running_requests;
+    // The mamba pool may allow fewer running requests than asked (SGLang caps them the same way).
+    c.max_running_requests = std::min(s.run.max_running_requests, s.memory.max_running * std::max<int64_t>(1, s.plan.dp));
     c.chunked_prefill_size = s.run.chunked_prefill_size;
     c.max_prefill_tokens = s.run.max_prefill_tokens;
     c.page_size = s.run.page_size;
@@ -114,9 +120,7 @@ class Engine {
     c.prefix_cache = !s.run.Flag("disable_radix_cache");
     c.hybrid_states = s.model.count(LayerKind::kLinearAttention) > 0;
     c.track_interval = s.run.mamba_scheduler_strategy == "extra_buffer" ? s.run.mamba_track_interval : 0;
-    // Slots beyond the running requests' own (max_running_requests per group + SGLang's dummy slot).
-    const int64_t dp = std::max<int64_t>(1, s.plan.dp);
-    c.state_slots = std::max<int64_t>(0, s.memory.slots - ((s.run.max_running_requests + dp - 1) / dp + 1));
+    c.state_slots = s.memory.snapshot_slots;
     return c;
   }
 

@@ -71,6 +71,7 @@ const std::map<std::string, Arg>& ServerArgs() {
       {"mamba-scheduler-strategy", {Kind::kKey, "mamba_scheduler_strategy"}},
       {"mamba-track-interval", {Kind::kKey, "mamba_track_interval"}},
       {"max-mamba-cache-size", {Kind::kKey, "max_mamba_cache_size"}},
+      {"mamba-full-memory-ratio", {Kind::kKey, "mamba_full_memory_ratio"}},
       {"host", {Kind::kIgnore, "the server's address"}},
       {"port", {Kind::kIgnore, "the server's address"}},
       {"trust-remote-code", {Kind::kIgnoreFlag, "the model is read from its config.json"}},
