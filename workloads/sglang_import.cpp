@@ -118,7 +118,7 @@ const std::map<std::string, Arg>& BenchArgs() {
       {"gsp-question-len", {Kind::kKey, "gsp_question_len"}},
       {"gsp-output-len", {Kind::kKey, "gsp_output_len"}},
       {"warmup-requests", {Kind::kSpecial, ""}},
-      {"flush-cache", {Kind::kIgnoreFlag, "not modelled: the warm-up's prompt stays in the prefix cache"}},
+      {"flush-cache", {Kind::kSpecial, ""}},
   };
   return m;
 }
@@ -241,7 +241,7 @@ SglangImport ImportSglang(const std::string& server, const std::string& bench, c
           set(a.key, "[" + list + "]", "--" + name);
           break;
         }
-        case Kind::kSpecial: special(name, value()); break;
+        case Kind::kSpecial: special(name, name == "flush-cache" ? std::string() : value()); break;  // flush-cache: a flag
       }
     }
   };
@@ -324,6 +324,8 @@ SglangImport ImportSglang(const std::string& server, const std::string& bench, c
         set("dataset_name", v, "--dataset-name");
       } else if (name == "warmup-requests") {  // bench_serving sends that many copies of the first prompt
         set("warmup_requests", v == "0" ? "0" : "1", "--warmup-requests");
+      } else if (name == "flush-cache") {  // flushed after the warm-up: the timed run starts with an empty cache
+        set("warmup_requests", "0", "--flush-cache");
       }
     });
   } else {

@@ -92,6 +92,11 @@ TEST(SglangImport, ASharedPrefixLoadAndTheMambaCacheFlagsBecomeRunKeys) {
   EXPECT_THAT(y, Not(HasSubstr("disable_radix_cache")));
   EXPECT_THAT(ImportSglang("python -m sglang.launch_server --model-path /m --disable-radix-cache", "", o).Yaml(),
               HasSubstr("disable_radix_cache: true"));
+  // bench_serving flushes the cache after its warm-up: the timed run starts cold.
+  EXPECT_THAT(ImportSglang("python -m sglang.launch_server --model-path /m",
+                           "python -m sglang.bench_serving --dataset-name generated-shared-prefix --flush-cache --num-prompts 4", o)
+                  .Yaml(),
+              HasSubstr("warmup_requests: 0"));
 }
 
 TEST(SglangImport, ListsWhatChangesNothingAndRefusesWhatIsNotModelled) {
