@@ -107,6 +107,25 @@ TEST(Run, ScenarioS1OverflowsAtTheFirstVerifyAndS7ReportsTheCommitCost) {
 }
 
 // Functional serving runs of the reduced model: numbers alongside the timed run.
+TEST(Run, ASharedPrefixLoadComputesEachPromptOnlyPastItsCachedState) {
+  const std::string on = Dir("gsp_on"), off = Dir("gsp_off");
+  Result r = Npusim("run " + Runs("qwen3.5-35b-a3-shared-prefix.yaml") + " --quiet --out " + on);
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = Npusim("run " + Runs("qwen3.5-35b-a3-shared-prefix.yaml") + " --set disable_radix_cache=true --set mamba_scheduler_strategy=no_buffer --quiet --out " + off);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const Json mon = Metrics(on), moff = Metrics(off);
+  // The config's header derives it: 4352 + 2048 + 4 x 3840 of 6 x 4500 prompt tokens.
+  EXPECT_EQ(mon["prefix_cache"]["cached_tokens"].get<int64_t>(), 21760);
+  EXPECT_NEAR(mon["prefix_cache"]["hit_rate"].get<double>(), 21760.0 / 27000.0, 1e-5);
+  EXPECT_EQ(moff["prefix_cache"]["cached_tokens"].get<int64_t>(), 0);
+  EXPECT_EQ(moff["prefix_cache"]["enabled"].get<bool>(), false);
+  const std::string csv = Slurp(on + "/requests.csv");
+  EXPECT_THAT(csv, HasSubstr(",4352\n"));  // request 0: the warm-up's own prompt
+  // Prefill work falls with the hit rate: requests 2-5 compute 660 of 4500 tokens each.
+  EXPECT_LT(mon["mean_ttft_ms"].get<double>(), 0.5 * moff["mean_ttft_ms"].get<double>());
+  EXPECT_THAT(Slurp(on + "/report.md"), HasSubstr("prefix cache: 21760 of 27000 prompt tokens were cached"));
+}
+
 TEST(Run, TinyHybridFunctionalReportsTokensComparisonsAndKernelErrors) {
   const std::string out = Dir("tiny");
   Result r = Npusim("run " + Runs("tiny-hybrid-functional.yaml") + " --quiet --out " + out);
