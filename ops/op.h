@@ -64,6 +64,10 @@ struct TensorSpec {
   int64_t min_value = std::numeric_limits<int64_t>::min();
   int64_t max_value = std::numeric_limits<int64_t>::max();
   bool nondecreasing = false;  // offsets such as query_start_loc
+  // Its values follow from the parameters (offsets from a seq_lens parameter the kernel is planned
+  // by): a user's copy (--inputs) must agree with what the parameters give, or it would be
+  // silently ignored.
+  bool fixed_by_params = false;
 };
 
 using TensorMap = std::map<std::string, Tensor>;

@@ -202,6 +202,9 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
   for (const auto& s : run.tensors) tensors[s.name] = Tensor(s.name, s.shape, s.dtype, run.functional || s.control);
   Rng rng(options.seed);
   op.FillInputs(params, tensors, rng);
+  TensorMap from_params;  // what the parameters give for the tensors they fix, before any user input
+  for (const auto& s : run.tensors)
+    if (s.fixed_by_params) from_params[s.name] = tensors[s.name];
   if (!options.inputs_dir.empty())
     for (const auto& s : run.tensors)
       if (IsRead(s.role)) tensors[s.name] = LoadInput(options.inputs_dir, s);
@@ -215,8 +218,17 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
       tensors[s.name] = it->second;
     }
   if (!options.inputs_dir.empty() || options.inputs)
-    for (const auto& s : run.tensors)
-      if (IsRead(s.role)) CheckValues(op, s, tensors[s.name]);
+    for (const auto& s : run.tensors) {
+      if (!IsRead(s.role)) continue;
+      CheckValues(op, s, tensors[s.name]);
+      if (!s.fixed_by_params) continue;
+      const Tensor &given = tensors[s.name], &want = from_params.at(s.name);
+      for (int64_t i = 0; i < given.numel(); ++i)
+        if (given.At(i) != want.At(i))
+          throw InputError(op.name() + ": input '" + s.name + "' element " + std::to_string(i) + " is " + FormatNumber(given.At(i)) +
+                           ", but the parameters give " + FormatNumber(want.At(i)) + " (" + s.name +
+                           " follows from the parameters; set them, e.g. seq_lens, to match)");
+    }
 
   // GM buffers at 512 B-aligned addresses, in declaration order.
   GmMap gm;

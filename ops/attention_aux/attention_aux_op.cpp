@@ -89,8 +89,11 @@ class RotaryEmbeddingOp : public Op {
     plan.tiling = {Kv("block_dim", t.split.blocks), Kv("rows_per_tile", t.rows_per_tile)};
     return plan;
   }
+  // The cos/sin come from the cos_sin_cache input, as the kernel reads them: a user's own cache
+  // (--inputs) is what both apply; the default one follows RopeInvFreq (FillInputs).
   Expected Reference(const ParamValues& p, const TensorMap& in) const override {
     const int64_t T = p.Int("tokens"), D = p.Int("head_dim"), rot = p.Int("rotary_dim"), h = rot / 2;
+    const Tensor& cs = in.at("cos_sin_cache");
     Expected e;
     for (const char* name : {"q", "k"}) {
       const Tensor& x = in.at(name);
@@ -102,8 +105,7 @@ class RotaryEmbeddingOp : public Op {
           const int64_t o = (t * heads + hd) * D;
           for (int64_t i = 0; i < D; ++i) out[static_cast<size_t>(o + i)] = x.At(o + i);
           for (int64_t i = 0; i < h; ++i) {
-            const double ang = static_cast<double>(pos) * RopeInvFreq(p, i, rot);
-            const double c = std::cos(ang), s = std::sin(ang), x1 = x.At(o + i), x2 = x.At(o + h + i);
+            const double c = cs.At(pos * rot + i), s = cs.At(pos * rot + h + i), x1 = x.At(o + i), x2 = x.At(o + h + i);
             out[static_cast<size_t>(o + i)] = x1 * c - x2 * s;
             out[static_cast<size_t>(o + h + i)] = x2 * c + x1 * s;
           }

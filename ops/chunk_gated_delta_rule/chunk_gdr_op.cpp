@@ -76,13 +76,16 @@ class ChunkGatedDeltaRuleOp : public Op {
     const int64_t T = d.T, NC = d.NC(), H = d.H, HV = d.HV, K = d.K, V = d.V, B = d.B;
     const Shape state = p.Str("state_layout") == "vk" ? Shape{Pool(p), HV, V, K} : Shape{Pool(p), HV, K, V};
     const auto ws = TensorRole::kWorkspace;
+    // The chunk table (and the reference) follow the seq_lens parameter, not this tensor.
+    TensorSpec qsl{"query_start_loc", {B + 1}, DType::kInt32, TensorRole::kInput, true, 0, T, true};
+    qsl.fixed_by_params = true;
     return {{"q", {T, H, K}, bf},
             {"k", {T, H, K}, bf},
             {"v", {T, HV, V}, bf},
             {"g", {T, HV}, f32, TensorRole::kInput},
             {"beta", {T, HV}, bf, TensorRole::kInput},
             {"ssm_states", state, d.ssm, TensorRole::kInOut},
-            {"query_start_loc", {B + 1}, DType::kInt32, TensorRole::kInput, true, 0, T, true},
+            qsl,
             {"cache_indices", {B}, DType::kInt32, TensorRole::kInput, true, 0, Pool(p) - 1},
             {"has_initial_state", {B}, DType::kInt32, TensorRole::kInput, true, 0, 1},
             {"o", {T, HV, V}, bf, TensorRole::kOutput},

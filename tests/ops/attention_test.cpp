@@ -181,23 +181,25 @@ TEST(RotaryEmbedding, Llama3ScalingSlowsOnlyTheLongWavelengths) {
   // 128 rotated dims and an 8192-token pre-training context, pair 0 (wavelength 2 pi) keeps its
   // frequency, pair 63 (wavelength ~2.5e6 > 8192) is slowed 8x, and pair 32 (wavelength ~4.4e3,
   // between 8192 / 4 and 8192) blends the two.
-  ParamValues p(FindOp("rotary_embedding").params());
+  // The default cos/sin cache (FillInputs, fp32) is where the rule lives; the reference reads it.
+  const Op& op = FindOp("rotary_embedding");
+  ParamValues p(op.params());
   for (const auto& [k, v] : Kvs{{"tokens", "1"}, {"heads", "1"}, {"kv_heads", "1"}, {"head_dim", "128"}, {"rotary_dim", "128"},
                                 {"theta", "500000"}, {"scaling_factor", "8"}, {"low_freq_factor", "1"}, {"high_freq_factor", "4"},
-                                {"original_max_position", "8192"}})
+                                {"original_max_position", "8192"}, {"max_position", "1001"}})
     p.Set(k, v);
   TensorMap in;
-  for (const char* name : {"q", "k"}) {
-    in[name] = Tensor(name, {1, 1, 128}, DType::kFloat32, true);
+  for (const auto& s : op.tensors(p)) in[s.name] = Tensor(s.name, s.shape, s.dtype, true);
+  Rng rng(1);
+  op.FillInputs(p, in, rng);
+  for (const char* name : {"q", "k"})
     for (int64_t i = 0; i < 128; ++i) in[name].Set(i, i < 64 ? 1.0 : 0.0);  // x1 = 1, x2 = 0: out = (cos, sin)
-  }
   const int64_t pos = 1000;
-  in["positions"] = Tensor("positions", {1}, DType::kInt32, true);
   in["positions"].Set(0, static_cast<double>(pos));
-  const std::vector<double> q = FindOp("rotary_embedding").Reference(p, in).at("q_out");
-  auto expect_angle = [&](int64_t i, double inv_freq) {
-    EXPECT_NEAR(q[static_cast<size_t>(i)], std::cos(pos * inv_freq), 1e-9) << i;
-    EXPECT_NEAR(q[static_cast<size_t>(64 + i)], std::sin(pos * inv_freq), 1e-9) << i;
+  const std::vector<double> q = op.Reference(p, in).at("q_out");
+  auto expect_angle = [&](int64_t i, double inv_freq) {  // within the fp32 cache's rounding
+    EXPECT_NEAR(q[static_cast<size_t>(i)], std::cos(pos * inv_freq), 1e-6) << i;
+    EXPECT_NEAR(q[static_cast<size_t>(64 + i)], std::sin(pos * inv_freq), 1e-6) << i;
   };
   auto base = [](int64_t i) { return std::pow(500000.0, -2.0 * static_cast<double>(i) / 128); };
   expect_angle(0, base(0));
@@ -206,6 +208,36 @@ TEST(RotaryEmbedding, Llama3ScalingSlowsOnlyTheLongWavelengths) {
   ASSERT_GT(smooth, 0);
   ASSERT_LT(smooth, 1);
   expect_angle(32, (1 - smooth) * base(32) / 8 + smooth * base(32));
+}
+
+TEST(RotaryEmbedding, AUsersOwnCosSinCacheIsWhatKernelAndReferenceApply) {
+  // A cache of cos 0, sin 1 everywhere (a quarter turn at every position, whatever theta says):
+  // the rotated half becomes (-x2, x1). The kernel reads it, and so must the reference.
+  const Op& op = FindOp("rotary_embedding");
+  ParamValues p(op.params());
+  for (const auto& [k, v] : Kvs{{"tokens", "5"}, {"heads", "2"}, {"kv_heads", "1"}, {"head_dim", "64"}, {"rotary_dim", "32"},
+                                {"max_position", "16"}})
+    p.Set(k, v);
+  TensorMap user;
+  user["cos_sin_cache"] = Tensor("cos_sin_cache", {16, 32}, DType::kFloat32, true);
+  for (int64_t pos = 0; pos < 16; ++pos)
+    for (int64_t i = 0; i < 32; ++i) user["cos_sin_cache"].Set(pos * 32 + i, i < 16 ? 0.0 : 1.0);
+  RunOptions o;
+  o.mode = ModeChoice::kFunctional;
+  o.use_cache = false;
+  o.inputs = &user;
+  const KernelRun r = RunKernel(op, p, LoadDevice("Ascend910B3"), o);
+  ExpectAccurate(r, kBf16Tol);
+  // Rebuild the same inputs (seed 1) and check the quarter turn on one element by hand.
+  TensorMap in;
+  for (const auto& s : op.tensors(p)) in[s.name] = Tensor(s.name, s.shape, s.dtype, true);
+  Rng rng(o.seed);
+  op.FillInputs(p, in, rng);
+  in["cos_sin_cache"] = user["cos_sin_cache"];
+  const std::vector<double> q = op.Reference(p, in).at("q_out");
+  EXPECT_DOUBLE_EQ(q[0], -in["q"].At(16));  // x1' = x1 cos - x2 sin = -x2
+  EXPECT_DOUBLE_EQ(q[16], in["q"].At(0));   // x2' = x2 cos + x1 sin = x1
+  EXPECT_DOUBLE_EQ(q[40], in["q"].At(40));  // past rotary_dim: passed through
 }
 
 TEST(AttentionGate, ElementwiseAndHeadwise) {

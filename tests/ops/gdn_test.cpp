@@ -64,6 +64,28 @@ TEST(ChunkGatedDeltaRule, VarlenMixedInitialStatesMatchTheRecurrence) {
   EXPECT_EQ(r.launch_times.size(), 9u);
 }
 
+TEST(ChunkGatedDeltaRule, AQueryStartLocThatContradictsSeqLensIsAnInputError) {
+  // The chunk table follows seq_lens: a user's query_start_loc must say the same, not be ignored.
+  const Op& op = FindOp("chunk_gated_delta_rule");
+  ParamValues p(op.params());
+  for (const auto& [k, v] : With(kChunkSmall, {{"seq_lens", "70,0,130"}})) p.Set(k, v);
+  RunOptions o;
+  o.mode = ModeChoice::kFunctional;
+  o.use_cache = false;
+  TensorMap user;
+  user["query_start_loc"] = Tensor("query_start_loc", {4}, DType::kInt32, true);
+  for (int64_t i = 0; i < 4; ++i) user["query_start_loc"].Set(i, std::vector<double>{0, 70, 70, 200}[static_cast<size_t>(i)]);
+  o.inputs = &user;
+  EXPECT_EQ(RunKernel(op, p, LoadDevice("Ascend910B3"), o).status, "ok");  // the same offsets: accepted
+  user["query_start_loc"].Set(1, 60);  // 60, 10, 130 tokens: offsets in order, not what seq_lens says
+  try {
+    RunKernel(op, p, LoadDevice("Ascend910B3"), o);
+    ADD_FAILURE() << "accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("'query_start_loc' element 1 is 60, but the parameters give 70"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ChunkGatedDeltaRule, VKLayoutBf16PoolAndAZeroLengthRequest) {
   // The zero-length request keeps its pool slot byte for byte (the reference leaves it alone).
   KernelRun r = RunOp("chunk_gated_delta_rule", With(kChunkSmall, {{"seq_lens", "70,0,130"}, {"state_layout", "vk"},
