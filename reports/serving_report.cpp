@@ -238,6 +238,25 @@ void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const st
   ServingPage(s, r, m, f).Write(dir + "/report.html");
 }
 
+namespace {
+// The load as bench_serving would be told it, and what the prefix cache made of it.
+std::string LoadText(const RunConfig& c, const ServingMetrics& m) {
+  const std::string client = ", request rate " + c.request_rate + (c.max_concurrency > 0 ? ", concurrency " + std::to_string(c.max_concurrency) : "");
+  if (c.dataset_name == "trace") return "trace " + c.dataset_path + " (" + std::to_string(m.completed) + " requests)" + client;
+  if (c.dataset_name == "generated-shared-prefix")
+    return "generated-shared-prefix: " + std::to_string(c.gsp_num_groups) + " groups x " + std::to_string(c.gsp_prompts_per_group) +
+           " prompts, system prompt " + std::to_string(c.gsp_system_prompt_len) + " + question " + std::to_string(c.gsp_question_len) +
+           " tokens, output " + std::to_string(c.gsp_output_len) + client + (c.warmup_requests > 0 ? ", after a warm-up request" : "");
+  return "random: " + std::to_string(c.num_prompts) + " prompts, input " + std::to_string(c.random_input_len) + ", output " +
+         std::to_string(c.random_output_len) + " tokens (range ratio " + F(c.random_range_ratio, 2) + ")" + client;
+}
+std::string CacheText(const RunConfig& c, const ServingMetrics& m) {
+  if (c.Flag("disable_radix_cache")) return "off";
+  return "on (" + c.mamba_scheduler_strategy + "): " + std::to_string(m.cached_tokens) + " of " + std::to_string(m.input_tokens) +
+         " prompt tokens cached, hit rate " + F(100 * m.cache_hit_rate, 1) + " %";
+}
+}  // namespace
+
 html::Page ServingPage(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m, const FunctionalStudy* f) {
   html::Page page("npusim serving run: " + std::filesystem::path(s.run.file).filename().string());
   page.Facts({{"config", s.run.file},
@@ -248,6 +267,8 @@ html::Page ServingPage(const ServingSetup& s, const ServingResult& r, const Serv
               {"MTP", s.run.Mtp() ? std::to_string(s.run.speculative_num_steps) + " steps, " + std::to_string(s.run.speculative_num_draft_tokens) +
                                         " draft tokens, accept length " + F(m.accept_length, 3)
                                   : "off"},
+              {"load", LoadText(s.run, m)},
+              {"prefix cache", CacheText(s.run, m)},
               {"requests", std::to_string(m.completed) + " in " + F(m.duration_s, 3) + " s"},
               {"throughput", F(m.output_throughput, 1) + " output tok/s, " + F(m.request_throughput, 3) + " req/s"},
               {"device busy", F(100 * m.device_busy_share, 1) + " % of the run; decode step " + F(m.decode_step_ms, 3) + " ms"}});
@@ -300,6 +321,7 @@ std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const 
                                  : std::string("off")) +
        (recurrent ? "; GDN decode " + s.run.gdn_decode_impl : std::string()) + "; graphs " +
        (s.run.Flag("disable_cuda_graph") ? std::string("off (eager)") : "for batch " + s.run.cuda_graph_bs));
+  line("- load: " + LoadText(s.run, m) + "; prefix cache " + CacheText(s.run, m));
   line("");
   line("| metric | mean | median | p90 | p99 |");
   line("|---|---|---|---|---|");
