@@ -180,7 +180,7 @@ int Model(const std::vector<std::string>& argv) {
   const ModelConfig m = LoadModelConfig(a.positional[0]);
   const ParamCount p = CountParams(m);
   std::string layers;
-  for (LayerKind k : {LayerKind::kLinearAttention, LayerKind::kFullAttention, LayerKind::kSlidingAttention})
+  for (LayerKind k : {LayerKind::kLinearAttention, LayerKind::kFullAttention, LayerKind::kSlidingAttention, LayerKind::kMla})
     if (m.count(k)) layers += (layers.empty() ? "" : ", ") + std::to_string(m.count(k)) + " " + LayerKindName(k);
   std::printf("model %s from %s\n", m.model_type.c_str(), m.file.c_str());
   std::printf("  layers     %zu: %s (+%lld MTP)\n", m.layers.size(), layers.c_str(), static_cast<long long>(m.mtp_layers));
@@ -188,7 +188,7 @@ int Model(const std::vector<std::string>& argv) {
   std::string extras;
   if (m.qk_norm) extras += ", QK-norm";
   if (m.qkv_bias) extras += ", q/k/v bias";
-  if (m.full.rope_scaling.factor > 0) extras += ", llama3 rope scaling x" + FormatNumber(m.full.rope_scaling.factor);
+  if (m.full.rope_scaling.factor > 0) extras += ", " + m.full.rope_scaling.type + " rope scaling x" + FormatNumber(m.full.rope_scaling.factor);
   if (m.tied_embeddings) extras += ", tied embeddings";
   if (m.eagle3)
     extras += ", EAGLE3 draft (layer input 2 x hidden, fc 3 x " + std::to_string(m.target_hidden) + ", draft vocab " + std::to_string(m.draft_vocab) + ")";
@@ -196,6 +196,11 @@ int Model(const std::vector<std::string>& argv) {
               static_cast<long long>(m.full.heads), static_cast<long long>(m.full.kv_heads), static_cast<long long>(m.full.head_dim),
               m.full.rope_theta, m.full.partial_rotary,
               m.gate == AttentionGate::kHeadwise ? "head-wise" : m.gate == AttentionGate::kElementwise ? "elementwise" : "no", extras.c_str());
+  if (m.count(LayerKind::kMla))
+    std::printf("  MLA        q_lora %lld, kv_lora %lld, qk nope %lld + rope %lld, v %lld: %lld cached per token and layer\n",
+                static_cast<long long>(m.mla.q_lora_rank), static_cast<long long>(m.mla.kv_lora_rank), static_cast<long long>(m.mla.qk_nope_head_dim),
+                static_cast<long long>(m.mla.qk_rope_head_dim), static_cast<long long>(m.mla.v_head_dim),
+                static_cast<long long>(m.mla.latent_per_token()));
   if (m.count(LayerKind::kSlidingAttention))
     std::printf("  sliding    %lld heads / %lld kv heads, window %lld\n", static_cast<long long>(m.sliding.heads),
                 static_cast<long long>(m.sliding.kv_heads), static_cast<long long>(m.sliding_window));
@@ -207,7 +212,11 @@ int Model(const std::vector<std::string>& argv) {
   if (m.experts)
     std::printf("  MoE        %lld experts top-%lld, intermediate %lld, shared %lld%s, router %s\n", static_cast<long long>(m.experts),
                 static_cast<long long>(m.top_k), static_cast<long long>(m.moe_intermediate), static_cast<long long>(m.shared_intermediate),
-                m.shared_gated ? " (sigmoid-gated)" : "", m.sigmoid_router ? "sigmoid + bias" : "softmax");
+                m.shared_gated ? " (sigmoid-gated)" : "",
+                (std::string(m.sigmoid_router ? "sigmoid + bias" : "softmax") +
+                 (m.expert_groups > 1 ? ", top " + std::to_string(m.topk_groups) + " of " + std::to_string(m.expert_groups) + " groups" : "") +
+                 (m.routed_scaling != 1.0 ? ", scaled x" + FormatNumber(m.routed_scaling) : ""))
+                    .c_str());
   std::printf("  params     %.2f B, %.2f B active per token (embeddings included); MTP layers %.2f B\n", p.total / 1e9, p.active / 1e9,
               p.mtp / 1e9);
   const ParallelPlan plan{integer("--tp", 1), integer("--dp", 1), integer("--ep", 1)};

@@ -135,7 +135,15 @@ ForwardBatch UniformBatch(ForwardKind kind, int64_t batch, int64_t tokens, int64
 }
 
 LayerGraph::LayerGraph(const ModelConfig& m, const ParallelPlan& p, const GraphOptions& o, GraphExecutor& x)
-    : m_(m), p_(p), o_(o), x_(x), s_(ShapesPerRank(m, p)) {}
+    : m_(m), p_(p), o_(o), x_(x), s_(ShapesPerRank(m, p)) {
+  RequireRunnable(m);
+}
+
+void RequireRunnable(const ModelConfig& m) {
+  if (m.count(LayerKind::kMla))
+    throw InputError(m.file + ": " + m.model_type + "'s multi-head latent attention has no kernels in npusim yet (issue #14 part 2); "
+                     "`npusim model` reads its shapes, parameters and memory plan, but no forward of it can be simulated");
+}
 
 TensorMap LayerGraph::Run(Block where, const std::string& op, Kvs params, TensorMap inputs, Kvs numerics) {
   Launch l;

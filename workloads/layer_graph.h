@@ -46,6 +46,8 @@ struct LayerSpec {
 std::vector<LayerSpec> DecoderLayers(const ModelConfig& m);
 // The MTP (NEXTN) draft layer: one decoder layer of the model's attention kind with the MLP kind
 // of the model's last layer.
+// InputError when the model has layers no executor can run yet (MLA).
+void RequireRunnable(const ModelConfig& m);
 LayerSpec DraftLayer(const ModelConfig& m);
 
 using Kvs = std::vector<std::pair<std::string, std::string>>;

@@ -89,14 +89,25 @@ MemoryPlan PlanMemory(const ModelConfig& m, const ParallelPlan& p, const DeviceC
     return linear(H, qkvz, w) + linear(H, 2 * hv, w) + s.conv_dim * m.conv_kernel * bf + 2 * hv * 4 + m.lin_value_dim * bf +
            linear(hv * m.lin_value_dim, H, w);
   };
+  // MLA as SGLang splits it: q_a and kv_a (to the latent and the rope key) replicated, q_b and
+  // kv_b by heads, o_proj by its input.
+  auto mla = [&](Q w) {
+    const MlaShape& a = m.mla;
+    const int64_t q = s.q_heads, qk = m.full.head_dim;
+    const int64_t q_part = a.q_lora_rank > 0 ? linear(H, a.q_lora_rank, w) + a.q_lora_rank * bf + linear(a.q_lora_rank, q * qk, w)
+                                             : linear(H, q * qk, w);
+    return q_part + linear(H, a.latent_per_token(), w) + a.kv_lora_rank * bf + linear(a.kv_lora_rank, q * (a.qk_nope_head_dim + a.v_head_dim), w) +
+           linear(q * a.v_head_dim, H, w);
+  };
   auto mlp = [&](bool moe, Q w) {
     if (!moe) return 3 * linear(H, s.dense_intermediate, w);
     return s.experts * 3 * expert_linear(H, s.moe_intermediate, w) + 3 * linear(H, s.shared_intermediate, w) +
-           H * m.experts * bf + (m.shared_gated ? H * bf : 0);
+           H * m.experts * bf + (m.shared_gated ? H * bf : 0) + (m.score_bias ? m.experts * 4 : 0);
   };
   auto layer = [&](LayerKind k, bool moe, Q w) {
     int64_t b = 2 * H * bf;
     if (k == LayerKind::kLinearAttention) b += gdn(w);
+    else if (k == LayerKind::kMla) b += mla(w);
     else if (k == LayerKind::kSlidingAttention) b += attention(m.sliding, s.swa_q_heads, s.swa_kv_heads, w);
     else b += attention(m.full, s.q_heads, s.kv_heads, w);
     return b + mlp(moe, w);
@@ -110,7 +121,10 @@ MemoryPlan PlanMemory(const ModelConfig& m, const ParallelPlan& p, const DeviceC
   if (o.draft_tokens > 0)  // the MTP draft layers: unquantised unless the draft's quantisation says otherwise
     for (int64_t i = 0; i < m.mtp_layers; ++i)
       plan.mtp_weights += linear(2 * H, H, draft_quant) / p.tp + 2 * H * bf +
-                          layer(m.sliding.heads ? LayerKind::kSlidingAttention : LayerKind::kFullAttention, m.experts > 0, draft_quant);
+                          layer(m.count(LayerKind::kMla) ? LayerKind::kMla
+                                : m.sliding.heads      ? LayerKind::kSlidingAttention
+                                                       : LayerKind::kFullAttention,
+                                m.experts > 0, draft_quant);
   const RankShapes ds = o.eagle3_draft ? ShapesPerRank(*o.eagle3_draft, p) : RankShapes{};
   if (o.eagle3_draft) {  // the EAGLE3 draft, split like the target (its embedding is the target's)
     const ModelConfig& dm = *o.eagle3_draft;
@@ -131,6 +145,7 @@ MemoryPlan PlanMemory(const ModelConfig& m, const ParallelPlan& p, const DeviceC
   plan.mamba_per_request = gdn_layers * (conv_rows * s.conv_dim * bf + ssm_state);
   plan.spec_per_request = d_tok > 0 ? gdn_layers * d_tok * (ssm_state + (m.conv_kernel - 1) * s.conv_dim * bf) : 0;
   plan.max_running = o.max_running_requests;
+  int64_t mamba_ratio = 1;
   if (gdn_layers == 0) {
     plan.slots = o.max_running_requests + 1;  // an attention-only model has no state pool (its per-request sizes are 0)
   } else {
@@ -152,15 +167,14 @@ MemoryPlan PlanMemory(const ModelConfig& m, const ParallelPlan& p, const DeviceC
       plan.slots = rest > 0 ? static_cast<int64_t>(rest * share / per) : 0;
     }
     if (o.radix_cache) plan.max_running = std::min(o.max_running_requests, plan.slots / ratio);
-    if (plan.max_running <= 0)
-      throw SimFailure("out_of_memory", "the hybrid state cache is too small to serve any request: " + std::to_string(plan.slots) +
-                                            " mamba slots, " + std::to_string(ratio) +
-                                            " per running request (raise max_mamba_cache_size or mem_fraction_static)");
+    mamba_ratio = ratio;
     plan.snapshot_slots = o.radix_cache ? std::max<int64_t>(0, plan.slots - plan.max_running * (1 + track)) : 0;
   }
   plan.spec_slots = plan.max_running + 1;
   plan.mamba_pool = plan.slots * plan.mamba_per_request + plan.spec_slots * plan.spec_per_request;
-  plan.kv_per_token = m.count(LayerKind::kFullAttention) * 2 * s.kv_heads * m.full.head_dim * bf;
+  // MLA caches one latent (kv_lora + rope key) per token and layer, the same on every rank.
+  plan.kv_per_token = m.count(LayerKind::kFullAttention) * 2 * s.kv_heads * m.full.head_dim * bf +
+                      m.count(LayerKind::kMla) * m.mla.latent_per_token() * bf;
   // SGLang gives the EAGLE3 draft a KV pool of as many tokens as the target's. (The NEXTN layer's
   // own KV is not counted yet.)
   if (o.eagle3_draft) plan.kv_per_token += 2 * ds.kv_heads * o.eagle3_draft->full.head_dim * bf;
@@ -175,6 +189,11 @@ MemoryPlan PlanMemory(const ModelConfig& m, const ParallelPlan& p, const DeviceC
     for (const auto& [k, v] : plan.Breakdown()) msg += "\n  " + k + ": " + std::to_string(v) + " B";
     throw SimFailure("out_of_memory", msg);
   }
+  // After the check above, which names the breakdown when the weights themselves do not fit.
+  if (plan.max_running <= 0)
+    throw SimFailure("out_of_memory", "the hybrid state cache is too small to serve any request: " + std::to_string(plan.slots) +
+                                          " mamba slots, " + std::to_string(mamba_ratio) +
+                                          " per running request (raise max_mamba_cache_size or mem_fraction_static)");
   plan.kv_tokens = page_bytes > 0 ? (plan.budget - fixed) / page_bytes * o.page_size : 0;
   if (o.max_total_tokens > 0) plan.kv_tokens = std::min(plan.kv_tokens, std::max<int64_t>(1, o.max_total_tokens / o.page_size) * o.page_size);
   plan.kv_pool = plan.kv_tokens * plan.kv_per_token;

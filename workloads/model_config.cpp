@@ -14,6 +14,7 @@ const char* LayerKindName(LayerKind k) {
   switch (k) {
     case LayerKind::kLinearAttention: return "linear_attention";
     case LayerKind::kFullAttention: return "full_attention";
+    case LayerKind::kMla: return "mla_attention";
     default: return "sliding_attention";
   }
 }
@@ -200,16 +201,34 @@ void ReadStep(const Reader& r, ModelConfig& m, int64_t n_layers) {
   m.mtp_layers = r.Opt<int64_t>("num_nextn_predict_layers", 3);
 }
 
-// `rope_scaling` of an attention-only family: absent, null or "default", or Llama-3's.
-RopeScaling ReadRopeScaling(const Reader& r) {
+// `rope_scaling` of an attention-only family: absent, null or "default", Llama-3's, or (where
+// the family uses it: DeepSeek) yarn.
+RopeScaling ReadRopeScaling(const Reader& r, bool yarn_ok = false) {
   RopeScaling rs;
   if (!r.Has("rope_scaling")) return rs;
   const Reader s(r.Get("rope_scaling"), r.file(), "rope_scaling");
   const std::string type = s.Opt<std::string>("rope_type", s.Opt<std::string>("type", "default"));
   if (type == "default") return rs;
-  if (type != "llama3")
+  std::vector<std::string> types = {"default", "llama3"};
+  if (yarn_ok) types.push_back("yarn");
+  if (std::find(types.begin(), types.end(), type) == types.end()) {
+    std::string list;
+    for (const auto& t : types) list += (list.empty() ? "" : ", ") + t;
     throw InputError(Where(r.file(), s.Has("rope_type") ? s.Get("rope_type") : s.Get("type")) + ": rope_scaling type '" + type +
-                     "' is not modelled (supported: default, llama3)" + NearestHint(type, {"default", "llama3"}));
+                     "' is not modelled (supported: " + list + ")" + NearestHint(type, types));
+  }
+  rs.type = type;
+  if (type == "yarn") {
+    rs.factor = s.Req<double>("factor");
+    RequirePositive(s, "factor", rs.factor);
+    rs.original_max_position = s.Req<int64_t>("original_max_position_embeddings");
+    RequirePositive(s, "original_max_position_embeddings", rs.original_max_position);
+    rs.beta_fast = s.Opt<double>("beta_fast", 32.0);
+    rs.beta_slow = s.Opt<double>("beta_slow", 1.0);
+    rs.mscale = s.Opt<double>("mscale", 1.0);
+    rs.mscale_all_dim = s.Opt<double>("mscale_all_dim", 0.0);
+    return rs;
+  }
   rs.factor = s.Req<double>("factor");
   rs.low_freq_factor = s.Opt<double>("low_freq_factor", 1.0);
   rs.high_freq_factor = s.Opt<double>("high_freq_factor", 4.0);
@@ -262,11 +281,61 @@ void ReadAttentionOnly(const Reader& r, ModelConfig& m, int64_t n_layers) {
   }
 }
 
+// DeepSeek-V3 / R1 / V3.1 (transformers' DeepseekV3Config keys): every layer MLA; the first
+// first_k_dense_replace layers dense, then routed experts every moe_layer_freq layers with
+// n_shared_experts shared ones (not gated), sigmoid scores with a correction bias (noaux_tc),
+// group-limited top-k, routed_scaling_factor; its MTP layers (num_nextn_predict_layers).
+void ReadDeepseek(const Reader& r, ModelConfig& m, int64_t n_layers) {
+  m.gate = AttentionGate::kNone;
+  m.tied_embeddings = r.Opt<bool>("tie_word_embeddings", false);
+  m.full.heads = r.Req<int64_t>("num_attention_heads");
+  RequirePositive(r, "num_attention_heads", m.full.heads);
+  m.full.kv_heads = m.full.heads;  // every head reads the one latent: no grouping to check
+  m.mla.q_lora_rank = r.Opt<int64_t>("q_lora_rank", 0);  // null in V2-Lite: a plain q_proj
+  m.mla.kv_lora_rank = r.Req<int64_t>("kv_lora_rank");
+  m.mla.qk_nope_head_dim = r.Req<int64_t>("qk_nope_head_dim");
+  m.mla.qk_rope_head_dim = r.Req<int64_t>("qk_rope_head_dim");
+  m.mla.v_head_dim = r.Req<int64_t>("v_head_dim");
+  for (const char* k : {"kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"}) RequirePositive(r, k, r.Req<int64_t>(k));
+  if (m.mla.q_lora_rank < 0) throw InputError(Where(r.file(), r.Get("q_lora_rank")) + ": key 'q_lora_rank' must not be negative");
+  m.full.head_dim = m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim;
+  m.full.rope_theta = r.Opt<double>("rope_theta", 10000.0);
+  m.full.partial_rotary = static_cast<double>(m.mla.qk_rope_head_dim) / static_cast<double>(m.full.head_dim);
+  m.full.rope_scaling = ReadRopeScaling(r, true);
+  m.layers.assign(static_cast<size_t>(n_layers), LayerKind::kMla);
+  m.dense_intermediate = r.Req<int64_t>("intermediate_size");
+  m.experts = r.Opt<int64_t>("n_routed_experts", 0);
+  m.moe_layer.assign(static_cast<size_t>(n_layers), false);
+  if (m.experts > 0) {
+    m.top_k = r.Req<int64_t>("num_experts_per_tok");
+    m.moe_intermediate = r.Req<int64_t>("moe_intermediate_size");
+    m.shared_intermediate = r.Opt<int64_t>("n_shared_experts", 0) * m.moe_intermediate;
+    m.norm_topk = r.Opt<bool>("norm_topk_prob", false);
+    m.routed_scaling = r.Opt<double>("routed_scaling_factor", 1.0);
+    const std::string scoring = r.Opt<std::string>("scoring_func", "softmax");
+    if (scoring != "sigmoid" && scoring != "softmax")
+      throw InputError(Where(r.file(), r.Get("scoring_func")) + ": scoring_func '" + scoring + "'" + NearestHint(scoring, {"sigmoid", "softmax"}));
+    m.sigmoid_router = scoring == "sigmoid";
+    m.score_bias = r.Opt<std::string>("topk_method", "greedy") == "noaux_tc";
+    m.expert_groups = r.Opt<int64_t>("n_group", 1);
+    m.topk_groups = r.Opt<int64_t>("topk_group", 1);
+    RequirePositive(r, "n_group", m.expert_groups);
+    RequirePositive(r, "topk_group", m.topk_groups);
+    if (m.experts % m.expert_groups || m.topk_groups > m.expert_groups)
+      throw InputError(Where(r.file(), r.Get("n_group")) + ": n_group must divide n_routed_experts and be at least topk_group");
+    const int64_t first = r.Opt<int64_t>("first_k_dense_replace", 0), freq = r.Opt<int64_t>("moe_layer_freq", 1);
+    RequirePositive(r, "moe_layer_freq", freq);
+    for (int64_t l = 0; l < n_layers; ++l) m.moe_layer[static_cast<size_t>(l)] = l >= first && l % freq == 0;
+  }
+  m.mtp_layers = r.Opt<int64_t>("num_nextn_predict_layers", 0);
+  m.mtp_own_embeddings = true;
+}
+
 }  // namespace
 
 const std::vector<std::string>& SupportedModelTypes() {
-  static const std::vector<std::string> kTypes = {"qwen3_next", "qwen3_5_moe", "qwen3_5",  "qwen3_5_text", "qwen3_5_moe_text",
-                                                  "step3p5",    "qwen3",       "qwen3_moe", "llama",        "qwen2"};
+  static const std::vector<std::string> kTypes = {"qwen3_next", "qwen3_5_moe", "qwen3_5", "qwen3_5_text", "qwen3_5_moe_text", "step3p5",
+                                                  "qwen3",      "qwen3_moe",   "llama",   "qwen2",        "deepseek_v3"};
   return kTypes;
 }
 
@@ -300,6 +369,7 @@ ModelConfig ParseRoot(const YAML::Node& root, const std::string& file) {
   RequirePositive(r, "hidden_size", m.hidden);
   RequirePositive(r, "num_hidden_layers", n_layers);
   if (m.model_type == "step3p5") ReadStep(r, m, n_layers);
+  else if (m.model_type == "deepseek_v3") ReadDeepseek(r, m, n_layers);
   else if (m.model_type == "qwen3" || m.model_type == "qwen3_moe" || m.model_type == "llama" || m.model_type == "qwen2") ReadAttentionOnly(r, m, n_layers);
   else ReadQwen(r, m, n_layers);
   if (static_cast<int64_t>(m.layers.size()) != n_layers)
@@ -355,6 +425,18 @@ double AttentionParams(const ModelConfig& m, const AttentionShape& a) {
   return q_proj + g_proj + 2 * in * kv + q * H + bias + qk_norm;
 }
 
+// q: low-rank (q_a_proj, its norm, q_b_proj) or a plain q_proj; kv_a_proj_with_mqa to the latent
+// and the shared rope key, its norm, kv_b_proj to every head's k_nope and v; o_proj.
+double MlaParams(const ModelConfig& m) {
+  const MlaShape& a = m.mla;
+  const double H = static_cast<double>(m.hidden), heads = static_cast<double>(m.full.heads), qk = static_cast<double>(m.full.head_dim);
+  const double q = a.q_lora_rank > 0 ? H * static_cast<double>(a.q_lora_rank) + static_cast<double>(a.q_lora_rank) + static_cast<double>(a.q_lora_rank) * heads * qk
+                                     : H * heads * qk;
+  const double kv = H * static_cast<double>(a.latent_per_token()) + static_cast<double>(a.kv_lora_rank) +
+                    static_cast<double>(a.kv_lora_rank) * heads * static_cast<double>(a.qk_nope_head_dim + a.v_head_dim);
+  return q + kv + heads * static_cast<double>(a.v_head_dim) * H;
+}
+
 double GdnParams(const ModelConfig& m) {
   const double H = static_cast<double>(m.hidden), hv = static_cast<double>(m.lin_value_heads);
   const double qkvz = static_cast<double>(2 * m.lin_key_heads * m.lin_key_dim + 2 * m.lin_value_heads * m.lin_value_dim);
@@ -372,10 +454,12 @@ ParamCount CountParams(const ModelConfig& m) {
   if (m.eagle3)  // lm_head over the draft vocabulary; fc over the target's three hidden states; the hidden norm
     c.total = c.active = embed + static_cast<double>(m.draft_vocab) * H + 3 * static_cast<double>(m.target_hidden) * H + 2 * H;
   const double expert = 3 * H * static_cast<double>(m.moe_intermediate), shared = 3 * H * static_cast<double>(m.shared_intermediate);
-  const double router = H * static_cast<double>(m.experts) + (m.shared_gated ? H : 0);
+  const double router = H * static_cast<double>(m.experts) + (m.shared_gated ? H : 0) + (m.score_bias ? static_cast<double>(m.experts) : 0);
   auto layer = [&](LayerKind k, bool moe, double& total, double& active) {
     double p = 2 * H;  // input and post-attention norms
-    p += k == LayerKind::kLinearAttention ? GdnParams(m) : AttentionParams(m, k == LayerKind::kSlidingAttention ? m.sliding : m.full);
+    p += k == LayerKind::kLinearAttention ? GdnParams(m)
+         : k == LayerKind::kMla           ? MlaParams(m)
+                                          : AttentionParams(m, k == LayerKind::kSlidingAttention ? m.sliding : m.full);
     total += p;
     active += p;
     if (moe) {
@@ -391,7 +475,9 @@ ParamCount CountParams(const ModelConfig& m) {
   double mtp_active = 0;
   for (int64_t i = 0; i < m.mtp_layers; ++i) {
     c.mtp += 2 * H * H + 2 * H;
-    layer(m.sliding.heads ? LayerKind::kSlidingAttention : LayerKind::kFullAttention, m.experts > 0, c.mtp, mtp_active);
+    if (m.mtp_own_embeddings) c.mtp += 2 * embed + H;  // its embed_tokens and shared_head (lm_head + norm) copies
+    layer(m.count(LayerKind::kMla) ? LayerKind::kMla : m.sliding.heads ? LayerKind::kSlidingAttention : LayerKind::kFullAttention,
+          m.experts > 0, c.mtp, mtp_active);
   }
   return c;
 }

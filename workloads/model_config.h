@@ -1,8 +1,9 @@
 // A model's architecture, read from a HuggingFace config.json as is (or a YAML with the same
 // keys). Hybrid families: qwen3_next, qwen3_5_moe / qwen3_5 (text settings at the top level or
 // under `text_config`) and step3p5; attention-only families: qwen3 (QK-norm), qwen3_moe
-// (`decoder_sparse_step`, `mlp_only_layers`, `norm_topk_prob`), llama (Llama-3 rope scaling) and
-// qwen2 (q/k/v bias). Keys the simulator does not use are ignored; a key it needs that is missing
+// (`decoder_sparse_step`, `mlp_only_layers`, `norm_topk_prob`), llama (Llama-3 rope scaling),
+// qwen2 (q/k/v bias) and deepseek_v3 (MLA, group-limited sigmoid routing, yarn; shapes and
+// memory only until the MLA kernels exist). Keys the simulator does not use are ignored; a key it needs that is missing
 // or has a bad value is an InputError naming file:line:col (kernels.md §9). No layer the config
 // does not declare is added: an MTP layer only where the family ships one (qwen3_next, qwen3_5*,
 // step3p5) or the config counts them.
@@ -14,15 +15,26 @@
 
 namespace npusim {
 
-enum class LayerKind { kLinearAttention, kFullAttention, kSlidingAttention };
+// kMla: DeepSeek's multi-head latent attention (a compressed KV latent per token; issue #14). Its
+// shapes and memory are planned; its kernels are not in the set yet, so no forward runs it.
+enum class LayerKind { kLinearAttention, kFullAttention, kSlidingAttention, kMla };
 const char* LayerKindName(LayerKind k);
 
 // Llama-3 rope scaling (`rope_scaling.rope_type: llama3`): long wavelengths divided by `factor`,
 // short ones kept, a smooth blend between (low_freq_factor, high_freq_factor).
 struct RopeScaling {
+  std::string type = "default";  // default, llama3 or (DeepSeek) yarn
   double factor = 0;  // 0: none
   double low_freq_factor = 1, high_freq_factor = 4;
   int64_t original_max_position = 8192;
+  double beta_fast = 32, beta_slow = 1, mscale = 1, mscale_all_dim = 0;  // yarn
+};
+
+// Multi-head latent attention (DeepSeek-V2/V3): q through a low-rank q_lora (or a plain q_proj
+// when q_lora_rank is 0), k and v from one kv_lora latent per token plus a shared rope key.
+struct MlaShape {
+  int64_t q_lora_rank = 0, kv_lora_rank = 0, qk_nope_head_dim = 0, qk_rope_head_dim = 0, v_head_dim = 0;
+  int64_t latent_per_token() const { return kv_lora_rank + qk_rope_head_dim; }  // cached per layer and token
 };
 
 struct AttentionShape {
@@ -43,6 +55,7 @@ struct ModelConfig {
   int64_t mtp_layers = 0;
 
   AttentionShape full, sliding;   // sliding: SWA layers (Step-3.5's attention_other_setting)
+  MlaShape mla;                   // kMla layers (full.heads are its heads, full.head_dim nope + rope)
   int64_t sliding_window = 0;
   AttentionGate gate = AttentionGate::kNone;
   bool qk_norm = false;           // per-head RMSNorm of q and k before RoPE (Qwen3 families, Step-3.5)
@@ -69,6 +82,11 @@ struct ModelConfig {
   int64_t experts = 0, top_k = 0, moe_intermediate = 0, shared_intermediate = 0, dense_intermediate = 0;
   bool shared_gated = false, sigmoid_router = false, norm_topk = true;
   double routed_scaling = 1.0;
+  int64_t expert_groups = 1, topk_groups = 1;  // DeepSeek's group-limited routing (n_group, topk_group)
+  bool score_bias = false;                     // noaux_tc: a per-expert correction bias on the scores
+  // The checkpoint's MTP layers carry their own embedding and lm_head copies (DeepSeek-V3: the
+  // published 685 B counts them; at inference they are the main model's).
+  bool mtp_own_embeddings = false;
   std::vector<double> swiglu_limits;  // per layer, 0 = off (Step-3.5)
 
   int64_t count(LayerKind k) const;

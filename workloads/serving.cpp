@@ -47,6 +47,7 @@ ServingSetup PrepareServing(const RunConfig& run) {
   s.run = run;
   s.host = run.Host();
   s.model = LoadModelConfig(run.ModelPath());
+  RequireRunnable(s.model);
   s.device = LoadDevice(run.device);
   s.plan = run.Plan();
   s.shapes = ShapesPerRank(s.model, s.plan);

@@ -6,6 +6,8 @@
 #include "devices/device_config.h"
 #include "model/config.h"
 #include "model/error.h"
+#include "workloads/layer_graph.h"
+#include "workloads/memory_plan.h"
 #include "workloads/model_config.h"
 
 namespace npusim {
@@ -129,6 +131,52 @@ TEST(ModelConfig, AnUnsupportedTypeListsTheSupportedOnesAndAnUnknownRopeScalingI
     EXPECT_THAT(e.what(), HasSubstr("y.json:2:"));
     EXPECT_THAT(e.what(), HasSubstr("'yarn' is not modelled"));
   }
+}
+
+TEST(ModelConfig, DeepseekV3MlaGroupRoutingAndItsPublishedSize) {
+  const ModelConfig m = Shipped("deepseek-v3.json");
+  ASSERT_EQ(m.layers.size(), 61u);
+  EXPECT_EQ(m.count(LayerKind::kMla), 61);
+  for (size_t l = 0; l < 61; ++l) EXPECT_EQ(m.moe_layer[l], l >= 3) << l;  // first_k_dense_replace 3
+  EXPECT_EQ(m.mla.latent_per_token(), 512 + 64);
+  EXPECT_EQ(m.full.head_dim, 192);
+  EXPECT_EQ(m.shared_intermediate, 2048);  // one shared expert of moe_intermediate_size
+  EXPECT_TRUE(m.sigmoid_router && m.score_bias);
+  EXPECT_EQ(m.expert_groups, 8);
+  EXPECT_EQ(m.topk_groups, 4);
+  EXPECT_DOUBLE_EQ(m.routed_scaling, 2.5);
+  EXPECT_EQ(m.full.rope_scaling.type, "yarn");
+  EXPECT_EQ(m.full.rope_scaling.original_max_position, 4096);
+  EXPECT_EQ(m.mtp_layers, 1);
+  // Per MLA layer: q_a 7168x1536 + norm + q_b 1536x128x192, kv_a 7168x576 + norm + kv_b
+  // 512x128x256, o 128x128x7168 = 187,107,328; an MoE layer's experts 257 x 3 x 7168 x 2048 +
+  // router 256 x 7168 + bias 256; embedding and lm_head 2 x 129280 x 7168. In all 671.03 B, 37.55 B
+  // active (8 routed + 1 shared); the MTP layer with its own embedding and head copies 13.46 B.
+  const ParamCount p = CountParams(m);
+  EXPECT_NEAR(p.total / 1e9, 671.026, 0.001);
+  EXPECT_NEAR(p.active / 1e9, 37.552, 0.001);
+  EXPECT_NEAR((p.total + p.mtp) / 1e9, 684.49, 0.01);
+}
+
+TEST(ModelConfig, DeepseekV3MemoryPlanCachesOneLatentPerTokenAndRunsAreRefused) {
+  const ModelConfig m = Shipped("deepseek-v3.json");
+  MemoryOptions o;
+  o.quantization = "w8a8_dynamic";
+  const MemoryPlan plan = PlanMemory(m, ParallelPlan{16, 1, 16}, LoadDevice("Ascend910_9392"), o);
+  EXPECT_EQ(plan.kv_per_token, 61 * 576 * 2);  // the latent, the same on every rank: no per-head K and V
+  EXPECT_GT(plan.kv_tokens, 0);
+  // W8A8 over 16 ranks: ~671 GB / 16 of int8 weights plus the replicated bf16 embedding shards.
+  EXPECT_NEAR(static_cast<double>(plan.weights) / 1e9, 671.0 / 16, 671.0 / 16 * 0.1);
+  try {
+    RequireRunnable(m);
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("multi-head latent attention has no kernels in npusim yet"));
+  }
+  // Yarn stays refused where the family's rotary kernel does not apply it.
+  EXPECT_THROW(ParseModelConfig(R"({"model_type": "qwen3", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10,
+      "num_attention_heads": 4, "intermediate_size": 96, "rope_scaling": {"type": "yarn", "factor": 4,
+      "original_max_position_embeddings": 64}})", "q.json"), InputError);
 }
 
 // A fuzz finding: a llama3 rope_scaling whose low_freq_factor passes the default high_freq_factor
