@@ -143,7 +143,7 @@ int Validate(const std::vector<std::string>& argv) {
   if (root.IsMap() && root["model"]) {
     const ServingSetup s = PrepareServing(LoadRunConfig(path));
     std::printf("ok: %s is a valid run config: %s on %lld x %s, %zu requests, KV pool %lld tokens per rank\n", path.c_str(),
-                s.model.file.c_str(), static_cast<long long>(s.plan.tp), s.device.soc.c_str(), s.requests.size(),
+                s.model.file.c_str(), static_cast<long long>(s.plan.tp * s.replicas), s.device.soc.c_str(), s.requests.size(),
                 static_cast<long long>(s.memory.kv_tokens));
     return kExitOk;
   }
@@ -509,11 +509,11 @@ int Capacity(const std::vector<std::string>& argv) {
       continue;
     }
     CapacityAnswer& ans = o.answer;
-    o.chips = setup->plan.tp;
+    o.chips = setup->plan.tp * setup->replicas;
     const int64_t page = rc.page_size, per_request = (rc.random_input_len + rc.random_output_len + page - 1) / page * page;
     const int64_t dp = setup->plan.dp, group_cap = std::min<int64_t>((rc.max_running_requests + dp - 1) / dp, setup->memory.max_running);
     const bool kv = setup->model.count(LayerKind::kFullAttention) > 0;
-    ans.max_by_memory = dp * std::min<int64_t>(group_cap, kv ? setup->memory.kv_tokens / per_request : group_cap);
+    ans.max_by_memory = setup->replicas * dp * std::min<int64_t>(group_cap, kv ? setup->memory.kv_tokens / per_request : group_cap);
     if (ans.max_by_memory == 0) {  // not one request fits: no probe can succeed
       const std::string why = "out of memory: a request of " + std::to_string(rc.random_input_len) + " + " + std::to_string(rc.random_output_len) +
                               " tokens reserves " + std::to_string(per_request) + " KV tokens, more than the KV pool of a DP group (" +

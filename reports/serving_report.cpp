@@ -82,7 +82,7 @@ Json ServingMetricsJson(const ServingSetup& s, const ServingResult& r, const Ser
   j["config"] = s.run.file;
   j["model"] = s.model.file;
   j["device"] = s.device.soc;
-  j["parallel"] = {{"tp_size", s.plan.tp}, {"dp_size", s.plan.dp}, {"ep_size", s.plan.ep},
+  j["parallel"] = {{"tp_size", s.plan.tp}, {"dp_size", s.plan.dp}, {"replicas", s.replicas}, {"ep_size", s.plan.ep},
                    {"moe_a2a_backend", s.plan.a2a ? "deepep" : "none"}, {"enable_dp_lm_head", s.plan.dp_lm_head}};
   j["mtp"] = s.run.Mtp() ? Json{{"algorithm", s.run.speculative_algorithm}, {"num_steps", s.run.speculative_num_steps},
                                 {"num_draft_tokens", s.run.speculative_num_draft_tokens}}
@@ -113,6 +113,15 @@ Json ServingMetricsJson(const ServingSetup& s, const ServingResult& r, const Ser
   j["max_output_tokens_per_s"] = Tidy(m.max_output_tokens_per_s);
   j["max_concurrent_requests"] = m.max_concurrent_requests;
   j["prefix_cache"] = {{"enabled", !rc.Flag("disable_radix_cache")}, {"cached_tokens", m.cached_tokens}, {"hit_rate", Tidy(m.cache_hit_rate)}};
+  if (r.replicas > 1) {  // replicated DP: each replica's share of the load behind the router
+    Json reps = Json::array();
+    const std::vector<ServingMetrics> per = PerReplicaMetrics(r);
+    for (size_t k = 0; k < per.size(); ++k)
+      reps.push_back({{"replica", k}, {"completed", per[k].completed}, {"output_throughput", Tidy(per[k].output_throughput)},
+                      {"mean_ttft_ms", Tidy(per[k].ttft_ms.mean)}, {"mean_tpot_ms", Tidy(per[k].tpot_ms.mean)},
+                      {"device_busy_share", Tidy(per[k].device_busy_share)}});
+    j["replicas"] = {{"count", r.replicas}, {"load_balance_method", rc.load_balance_method}, {"per_replica", reps}};
+  }
   // What bench_serving cannot see: the load as configured and the --set overrides of this run.
   Json sets = Json::object();
   for (const auto& [k, v] : rc.overrides) sets[k] = v;
@@ -187,14 +196,14 @@ void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const st
 
   {
     auto& out = open("requests.csv");
-    out << "id,dp_group,input_len,output_len,arrival_ms,sent_ms,ttft_ms,tpot_ms,e2e_ms,verify_rounds,accept_length,cached_tokens\n";
+    out << "id,dp_group,input_len,output_len,arrival_ms,sent_ms,ttft_ms,tpot_ms,e2e_ms,verify_rounds,accept_length,cached_tokens,replica\n";
     for (const RequestRecord& q : r.requests) {
       const double tpot = TpotMs(q);
       out << q.id << "," << q.group << "," << q.input_len << "," << q.output_len << "," << F(q.arrival_us / 1e3, 3) << ","
           << F(q.sent_us / 1e3, 3) << "," << F(TtftMs(q), 3) << "," << F(tpot, 3) << ","
           << F((q.finish_us - q.sent_us) / 1e3, 3) << "," << q.verify_rounds << ","
           << F(q.verify_rounds ? static_cast<double>(q.round_tokens) / static_cast<double>(q.verify_rounds) : 0, 3) << ","
-          << q.cached_tokens << "\n";
+          << q.cached_tokens << "," << q.replica << "\n";
     }
   }
   {
@@ -206,23 +215,28 @@ void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const st
   }
   {
     TraceRecorder t(2000000);
+    // One host track and two device tracks per replica (replicated DP), named by replica when there are several.
     t.NameProcess(1, "host", 1);
-    t.NameThread(1, 0, "steps (schedule + issue)");
     t.NameProcess(2, "device (one rank)", 2);
-    t.NameThread(2, 0, "forwards");
-    if (s.run.Flag("trace_kernels")) t.NameThread(2, 1, "kernels");
+    for (int64_t k = 0; k < r.replicas; ++k) {
+      const std::string who = r.replicas > 1 ? "replica " + std::to_string(k) + " " : "";
+      t.NameThread(1, static_cast<int>(k), who + "steps (schedule + issue)");
+      t.NameThread(2, static_cast<int>(2 * k), who + "forwards");
+      if (s.run.Flag("trace_kernels")) t.NameThread(2, static_cast<int>(2 * k + 1), who + "kernels");
+    }
     t.NameProcess(3, "requests", 3);
     const size_t shown = std::min<size_t>(r.requests.size(), 64);
     for (size_t i = 0; i < shown; ++i) t.NameThread(3, static_cast<int>(i), "request " + std::to_string(r.requests[i].id));
     for (const StepRecord& st : r.steps) {
       const double host_end = st.forwards.empty() ? st.end_us : st.forwards.back().issue_end_us;
-      t.Slice(1, 0, std::string(st.prefill ? "prefill" : "decode") + " step " + std::to_string(st.index) + " (" +
+      const int k = static_cast<int>(st.replica);
+      t.Slice(1, k, std::string(st.prefill ? "prefill" : "decode") + " step " + std::to_string(st.index) + " (" +
                         std::to_string(st.requests) + " req)", st.start_us, host_end - st.start_us);
       for (const ForwardRecord& f : st.forwards) {
-        t.Slice(2, 0, ForwardKindName(f.kind) + std::string(" ") + f.shape_key.substr(f.shape_key.find(' ') + 1) + (f.graph ? " graph" : " eager"), f.device_start_us,
+        t.Slice(2, 2 * k, ForwardKindName(f.kind) + std::string(" ") + f.shape_key.substr(f.shape_key.find(' ') + 1) + (f.graph ? " graph" : " eager"), f.device_start_us,
                 f.device_end_us - f.device_start_us);
         const auto& calls = r.shape_calls.at(f.shape_key);
-        for (const LaunchRecord& l : f.launch_log) t.Slice(2, 1, calls[static_cast<size_t>(l.call)].op, l.start_us, l.end_us - l.start_us);
+        for (const LaunchRecord& l : f.launch_log) t.Slice(2, 2 * k + 1, calls[static_cast<size_t>(l.call)].op, l.start_us, l.end_us - l.start_us);
       }
     }
     for (size_t i = 0; i < shown; ++i) {
@@ -250,10 +264,11 @@ std::string LoadText(const RunConfig& c, const ServingMetrics& m) {
   return "random: " + std::to_string(c.num_prompts) + " prompts, input " + std::to_string(c.random_input_len) + ", output " +
          std::to_string(c.random_output_len) + " tokens (range ratio " + F(c.random_range_ratio, 2) + ")" + client;
 }
-std::string CacheText(const RunConfig& c, const ServingMetrics& m) {
-  if (c.Flag("disable_radix_cache")) return "off";
-  return "on (" + c.mamba_scheduler_strategy + "): " + std::to_string(m.cached_tokens) + " of " + std::to_string(m.input_tokens) +
-         " prompt tokens cached, hit rate " + F(100 * m.cache_hit_rate, 1) + " %";
+std::string CacheText(const ServingSetup& s, const ServingMetrics& m) {
+  if (s.run.Flag("disable_radix_cache")) return "off";
+  const bool hybrid = s.model.count(LayerKind::kLinearAttention) > 0;  // the state-tracking strategy matters only there
+  return "on" + (hybrid ? " (" + s.run.mamba_scheduler_strategy + ")" : std::string()) + ": " + std::to_string(m.cached_tokens) + " of " +
+         std::to_string(m.input_tokens) + " prompt tokens cached, hit rate " + F(100 * m.cache_hit_rate, 1) + " %";
 }
 }  // namespace
 
@@ -268,7 +283,9 @@ html::Page ServingPage(const ServingSetup& s, const ServingResult& r, const Serv
                                         " draft tokens, accept length " + F(m.accept_length, 3)
                                   : "off"},
               {"load", LoadText(s.run, m)},
-              {"prefix cache", CacheText(s.run, m)},
+              {"prefix cache", CacheText(s, m)},
+              {"replicas", r.replicas > 1 ? std::to_string(r.replicas) + " x tp " + std::to_string(s.plan.tp) + ", " + s.run.load_balance_method + " router"
+                                          : std::string("1")},
               {"requests", std::to_string(m.completed) + " in " + F(m.duration_s, 3) + " s"},
               {"throughput", F(m.output_throughput, 1) + " output tok/s, " + F(m.request_throughput, 3) + " req/s"},
               {"device busy", F(100 * m.device_busy_share, 1) + " % of the run; decode step " + F(m.decode_step_ms, 3) + " ms"}});
@@ -321,7 +338,16 @@ std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const 
                                  : std::string("off")) +
        (recurrent ? "; GDN decode " + s.run.gdn_decode_impl : std::string()) + "; graphs " +
        (s.run.Flag("disable_cuda_graph") ? std::string("off (eager)") : "for batch " + s.run.cuda_graph_bs));
-  line("- load: " + LoadText(s.run, m) + "; prefix cache " + CacheText(s.run, m));
+  line("- load: " + LoadText(s.run, m) + "; prefix cache " + CacheText(s, m));
+  if (r.replicas > 1) {
+    std::string reps;
+    const std::vector<ServingMetrics> per = PerReplicaMetrics(r);
+    for (size_t k = 0; k < per.size(); ++k)
+      reps += (k ? "; " : "") + std::string("replica ") + std::to_string(k) + ": " + std::to_string(per[k].completed) + " requests, " +
+              F(per[k].output_throughput, 1) + " output tok/s, mean TTFT " + F(per[k].ttft_ms.mean) + " ms";
+    line("- replicated DP: " + std::to_string(r.replicas) + " replicas of tp " + std::to_string(s.plan.tp) + " (" + s.run.load_balance_method +
+         " router, " + std::to_string(r.replicas * s.plan.tp) + " chips): " + reps);
+  }
   line("");
   line("| metric | mean | median | p90 | p99 |");
   line("|---|---|---|---|---|");

@@ -83,7 +83,7 @@ ServingMetrics ComputeMetrics(const ServingResult& r) {
     m.output_throughput = static_cast<double>(m.output_tokens) / m.duration_s;
     m.total_throughput = m.input_throughput + m.output_throughput;
     m.concurrency = m.e2e_ms.mean * static_cast<double>(m.e2e_ms.n) / 1e3 / m.duration_s;
-    m.device_busy_share = r.device_busy_us / r.duration_us;
+    m.device_busy_share = r.device_busy_us / (r.duration_us * static_cast<double>(std::max<int64_t>(1, r.replicas)));
   }
   m.host_busy_s = r.host_busy_us / 1e6;
   m.accept_length = rounds ? static_cast<double>(round_tokens) / static_cast<double>(rounds) : 0;
@@ -115,6 +115,23 @@ ServingMetrics ComputeMetrics(const ServingResult& r) {
     m.commit_share = decode_wall > 0 ? commit / decode_wall : 0;
   }
   return m;
+}
+
+std::vector<ServingMetrics> PerReplicaMetrics(const ServingResult& r) {
+  std::vector<ServingMetrics> out;
+  for (int64_t k = 0; k < r.replicas; ++k) {
+    ServingResult part;
+    part.duration_us = r.duration_us;
+    for (const RequestRecord& q : r.requests)
+      if (q.replica == k) part.requests.push_back(q);
+    for (const StepRecord& st : r.steps)
+      if (st.replica == k) {
+        part.steps.push_back(st);
+        for (const ForwardRecord& f : st.forwards) part.device_busy_us += f.device_busy_us;
+      }
+    out.push_back(ComputeMetrics(part));
+  }
+  return out;
 }
 
 }  // namespace npusim

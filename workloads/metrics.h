@@ -38,6 +38,8 @@ struct ServingMetrics {
 };
 
 ServingMetrics ComputeMetrics(const ServingResult& r);
+// Replicated DP: each replica's figures over the run's duration (its requests and steps only).
+std::vector<ServingMetrics> PerReplicaMetrics(const ServingResult& r);
 // One finished request's figures as bench_serving defines them (TPOT 0 for a single token).
 double TtftMs(const RequestRecord& q);
 double TpotMs(const RequestRecord& q);

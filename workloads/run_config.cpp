@@ -61,7 +61,12 @@ void RunConfig::Bind(ParamVisitor& v) {
   v.Param(opt("tp_size", "ranks", "tensor-parallel size (chips of one model replica)", 1, 4096), tp_size);
   v.Param(opt("dp_size", "groups", "DP-attention groups (attention TP = tp_size / dp_size)", 1, 4096), dp_size);
   v.Param(opt("ep_size", "ranks", "expert-parallel size (MoE TP = tp_size / ep_size)", 1, 4096), ep_size);
-  v.Param(opt("enable_dp_attention", "", "data-parallel attention over dp_size groups (true/false)"), enable_dp_attention);
+  v.Param(opt("enable_dp_attention", "",
+              "data-parallel attention over dp_size groups of the tp_size ranks (true/false); false with dp_size > 1: dp_size "
+              "replicas of tp_size ranks each behind a router"),
+          enable_dp_attention);
+  v.Param(opt("load_balance_method", "", "replicated DP: round_robin (by arrival) or shortest_queue (fewest requests in flight)"),
+          load_balance_method);
   v.Param(opt("enable_dp_lm_head", "", "vocab-parallel lm_head within each attention TP group (true/false)"), enable_dp_lm_head);
   v.Param(opt("moe_a2a_backend", "", "MoE token exchange: none (all-reduce) or deepep (all-to-all)"), moe_a2a_backend);
   v.Param(opt("max_running_requests", "requests", "requests decoding at once (over all DP groups)", 1, 1e6), max_running_requests);
@@ -150,13 +155,12 @@ bool RunConfig::Flag(const std::string& key) const {
   throw InputError("internal: no flag '" + key + "'");
 }
 
+int64_t RunConfig::Replicas() const { return Flag("enable_dp_attention") ? 1 : dp_size; }
+
 ParallelPlan RunConfig::Plan() const {
   ParallelPlan p;
   p.tp = tp_size;
-  p.dp = Flag("enable_dp_attention") ? dp_size : 1;
-  if (dp_size > 1 && !Flag("enable_dp_attention"))
-    throw InputError(Where(*this) + ": dp_size " + std::to_string(dp_size) +
-                     " without enable_dp_attention: true (replicated data parallelism is not modelled; run one replica)");
+  p.dp = Flag("enable_dp_attention") ? dp_size : 1;  // without DP attention dp_size counts replicas (Replicas())
   p.ep = ep_size;
   OneOf(*this, "moe_a2a_backend", moe_a2a_backend, {"none", "deepep"});
   p.a2a = moe_a2a_backend == "deepep";
@@ -345,6 +349,7 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
   OneOf(c, "gdn_prefill_impl", c.gdn_prefill_impl, {"staged", "mega"});
   OneOf(c, "dataset_name", c.dataset_name, {"random", "generated-shared-prefix", "trace"});
   OneOf(c, "mamba_scheduler_strategy", c.mamba_scheduler_strategy, {"no_buffer", "extra_buffer"});
+  OneOf(c, "load_balance_method", c.load_balance_method, {"round_robin", "shortest_queue"});
   if (c.mamba_track_interval % c.page_size != 0)
     throw InputError(file + ": mamba_track_interval (" + std::to_string(c.mamba_track_interval) + ") must be a multiple of page_size (" +
                      std::to_string(c.page_size) + ")");

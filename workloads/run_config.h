@@ -27,6 +27,7 @@ struct RunConfig {
   // SGLang server arguments.
   int64_t tp_size = 1, dp_size = 1, ep_size = 1;
   std::string enable_dp_attention = "false", enable_dp_lm_head = "false";
+  std::string load_balance_method = "round_robin";  // replicated DP (dp_size without DP attention): the router's policy
   std::string moe_a2a_backend = "none";  // none (all-reduce) or deepep (all-to-all)
   int64_t max_running_requests = 48, context_length = 8192;
   int64_t chunked_prefill_size = 8192, max_prefill_tokens = 16384, page_size = 128;
@@ -80,6 +81,7 @@ struct RunConfig {
 
   // Derived, validated views (InputError with the key on a bad value).
   ParallelPlan Plan() const;
+  int64_t Replicas() const;  // dp_size without DP attention: independent replicas of tp_size ranks each
   MemoryOptions Memory() const;
   bool Flag(const std::string& key) const;
   std::vector<int64_t> GraphBatchSizes() const;

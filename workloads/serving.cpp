@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 
 #include "model/error.h"
 #include "model/rng.h"
@@ -48,6 +49,7 @@ ServingSetup PrepareServing(const RunConfig& run) {
   s.host = run.Host();
   s.model = LoadModelConfig(run.ModelPath());
   RequireRunnable(s.model);
+  s.replicas = run.Replicas();
   s.device = LoadDevice(run.device);
   s.plan = run.Plan();
   s.shapes = ShapesPerRank(s.model, s.plan);
@@ -89,23 +91,16 @@ struct PlannedForward {
 // The plain-C++ side of the engine: scheduling, forward shapes and their cost, bookkeeping.
 class Engine {
  public:
-  Engine(const ServingSetup& s, KernelTimer& t, const ProgressFn& p)
-      : s_(s), timer_(t), progress_(p), sched_(SchedConfig(s)), accept_rng_(static_cast<uint64_t>(s.run.seed) * 7919 + 5) {
+  // One replica of the model (replicated DP runs several, each with its own scheduler, host and
+  // device; every request reaches exactly one of them).
+  Engine(const ServingSetup& s, KernelTimer& t, int64_t replica)
+      : s_(s), timer_(t), replica_(replica), sched_(SchedConfig(s)),
+        accept_rng_(static_cast<uint64_t>(s.run.seed) * 7919 + 5 + static_cast<uint64_t>(replica) * 104729) {
     graph_bs_ = s.run.GraphBatchSizes();
     std::sort(graph_bs_.begin(), graph_bs_.end());
     if (s.run.Flag("disable_cuda_graph")) graph_bs_.clear();
     log_launches_ = s.run.Flag("trace_kernels");
     rates_ = s.run.AcceptRates();
-    for (const Request& r : s.requests) {
-      RequestRecord rec;
-      rec.id = r.id;
-      rec.input_len = r.input_len;
-      rec.output_len = r.output_len;
-      rec.arrival_us = r.arrival_us;
-      rec.group = static_cast<int64_t>(result_.requests.size()) % std::max<int64_t>(1, s.plan.dp);
-      index_[r.id] = result_.requests.size();
-      result_.requests.push_back(rec);
-    }
   }
 
   static SchedulerConfig SchedConfig(const ServingSetup& s) {
@@ -135,8 +130,16 @@ class Engine {
 
   // Client side.
   void Send(const Request& r, double now) {
-    RequestRecord& rec = result_.requests[index_.at(r.id)];
+    RequestRecord rec;
+    rec.id = r.id;
+    rec.input_len = r.input_len;
+    rec.output_len = r.output_len;
+    rec.arrival_us = r.arrival_us;
     rec.sent_us = now;
+    rec.replica = replica_;
+    rec.group = static_cast<int64_t>(result_.requests.size()) % std::max<int64_t>(1, s_.plan.dp);  // DP-attention groups in turn
+    index_[r.id] = result_.requests.size();
+    result_.requests.push_back(rec);
     // The warm-up sent the first prompt before; a random prompt is unique, so only its replay
     // here (request 0) shares it.
     Prompt p = r.prompt;
@@ -145,7 +148,7 @@ class Engine {
     ++in_flight_;
   }
   int64_t in_flight() const { return in_flight_; }
-  bool all_done() const { return done_ == static_cast<int64_t>(result_.requests.size()); }
+  int64_t done() const { return done_; }
 
   // Host side: the next step, or false when nothing can run.
   bool Form(double now) {
@@ -271,9 +274,7 @@ class Engine {
       ++done_;
       --in_flight_;
     }
-    // Every step, not only when a request finishes: a caller that logs on a wall-clock tick
-    // stays live through long stretches in which no request completes.
-    if (progress_) progress_(done_, static_cast<int64_t>(result_.requests.size()), now);
+    step_.replica = replica_;
     result_.steps.push_back(std::move(step_));
   }
 
@@ -403,7 +404,7 @@ class Engine {
 
   const ServingSetup& s_;
   KernelTimer& timer_;
-  ProgressFn progress_;
+  int64_t replica_ = 0;
   Scheduler sched_;
   Rng accept_rng_;
   std::vector<int64_t> graph_bs_;
@@ -422,29 +423,43 @@ class Engine {
 
 }  // namespace
 
-// The SystemC side: three threads over the Engine, events between them. The threads wait for
-// `go_` first, so kernels may be simulated on the same SystemC kernel (functional runs) between
-// elaboration and the serving run; serving time counts from the moment it starts.
+// The SystemC side: a client thread, and a host and a device thread per replica over its
+// Engine, events between them. The threads wait for `go_` first, so kernels may be simulated on
+// the same SystemC kernel (functional runs) between elaboration and the serving run; serving time
+// counts from the moment it starts. The replicas' host and device threads are spawned at Start,
+// when their number is known.
 class ServingSystem : public sc_core::sc_module {
  public:
   SC_HAS_PROCESS(ServingSystem);
-  explicit ServingSystem(sc_core::sc_module_name name) : sc_module(name) {
-    SC_THREAD(Client);
-    SC_THREAD(Host);
-    SC_THREAD(Device);
-  }
-  void Start(Engine& e, const std::vector<Request>& reqs, int64_t max_concurrency) {
-    e_ = &e;
+  explicit ServingSystem(sc_core::sc_module_name name) : sc_module(name) { SC_THREAD(Client); }
+  void Start(const std::vector<Engine*>& engines, const std::vector<Request>& reqs, int64_t max_concurrency, bool shortest_queue,
+             const ProgressFn& progress) {
     reqs_ = &reqs;
     max_concurrency_ = max_concurrency;
+    shortest_queue_ = shortest_queue;
+    progress_ = progress;
+    for (size_t i = 0; i < engines.size(); ++i) {
+      replicas_.push_back(std::make_unique<Replica>());
+      replicas_.back()->e = engines[i];
+      sc_core::sc_spawn([this, i] { Host(*replicas_[i]); }, sc_core::sc_gen_unique_name("host"));
+      sc_core::sc_spawn([this, i] { Device(*replicas_[i]); }, sc_core::sc_gen_unique_name("device"));
+    }
     origin_ = sc_core::sc_time_stamp();
     started_ = true;  // threads not yet activated see this; those already waiting get go_
     go_.notify(sc_core::SC_ZERO_TIME);
   }
+  int64_t done() const { return done_; }
   std::exception_ptr failure;
   double end_us = 0;
 
  private:
+  struct Replica {
+    Engine* e = nullptr;
+    sc_core::sc_event arrived, issued, device_done;
+    std::vector<Engine::Launch> launches;
+    double device_free = 0;
+  };
+
   double Now() const { return static_cast<double>((sc_core::sc_time_stamp() - origin_).value()) / 1e6; }
   // The first failure of any thread ends the run; Run() rethrows it after sc_start returns.
   void Fail() {
@@ -454,6 +469,22 @@ class ServingSystem : public sc_core::sc_module {
   void WaitUntil(double us) {
     if (us > Now()) wait(Us(us) + origin_ - sc_core::sc_time_stamp());
   }
+  int64_t InFlight() const {
+    int64_t n = 0;
+    for (const auto& r : replicas_) n += r->e->in_flight();
+    return n;
+  }
+  // The router: round robin by arrival, or the replica with the fewest requests in flight (the
+  // lowest index among equals).
+  Replica& Route() {
+    size_t pick = next_++ % replicas_.size();
+    if (shortest_queue_) {
+      pick = 0;
+      for (size_t i = 1; i < replicas_.size(); ++i)
+        if (replicas_[i]->e->in_flight() < replicas_[pick]->e->in_flight()) pick = i;
+    }
+    return *replicas_[pick];
+  }
 
   void Client() {
     if (!started_) wait(go_);
@@ -462,33 +493,40 @@ class ServingSystem : public sc_core::sc_module {
     try {
       for (const Request& r : *reqs_) {
         WaitUntil(r.arrival_us);
-        while (max_concurrency_ > 0 && e_->in_flight() >= max_concurrency_) wait(finished_);
-        e_->Send(r, Now());
-        arrived_.notify(sc_core::SC_ZERO_TIME);
+        while (max_concurrency_ > 0 && InFlight() >= max_concurrency_) wait(finished_);
+        Replica& to = Route();
+        to.e->Send(r, Now());
+        to.arrived.notify(sc_core::SC_ZERO_TIME);
       }
     } catch (...) {
       Fail();
     }
   }
 
-  void Host() {
+  void Host(Replica& rep) {
     if (!started_) wait(go_);
     try {
       wait(sc_core::SC_ZERO_TIME);
-      while (!e_->all_done()) {
-        if (!e_->Form(Now())) {
-          wait(arrived_);
+      const auto total = static_cast<int64_t>(reqs_->size());
+      while (done_ < total) {
+        if (!rep.e->Form(Now())) {
+          wait(rep.arrived);
           continue;
         }
         double host_end = 0;
-        launches_ = e_->Issue(Now(), host_end);
+        rep.launches = rep.e->Issue(Now(), host_end);
         WaitUntil(host_end);
-        issued_.notify(sc_core::SC_ZERO_TIME);
-        wait(device_done_);
-        e_->Finish(Now());
+        rep.issued.notify(sc_core::SC_ZERO_TIME);
+        wait(rep.device_done);
+        const int64_t before = rep.e->done();
+        rep.e->Finish(Now());
+        done_ += rep.e->done() - before;
+        // Every step, not only when a request finishes: a caller that logs on a wall-clock tick
+        // stays live through long stretches in which no request completes.
+        if (progress_) progress_(done_, total, Now());
+        if (done_ == total) end_us = Now();
         finished_.notify(sc_core::SC_ZERO_TIME);
       }
-      end_us = Now();
     } catch (...) {
       Fail();
     }
@@ -496,39 +534,87 @@ class ServingSystem : public sc_core::sc_module {
 
   // The device runs what the host issued; launches issued while the host was still issuing
   // (eager) have already started, so the device may finish after, or well after, the host.
-  void Device() {
+  void Device(Replica& rep) {
+    if (!started_) wait(go_);
     for (;;) {
-      wait(issued_);
-      const double end = e_->Execute(launches_, std::max(device_free_, e_->step().start_us));
-      device_free_ = end;
+      wait(rep.issued);
+      const double end = rep.e->Execute(rep.launches, std::max(rep.device_free, rep.e->step().start_us));
+      rep.device_free = end;
       WaitUntil(end);
-      device_done_.notify(sc_core::SC_ZERO_TIME);
+      rep.device_done.notify(sc_core::SC_ZERO_TIME);
     }
   }
 
-  Engine* e_ = nullptr;
+  std::vector<std::unique_ptr<Replica>> replicas_;
   const std::vector<Request>* reqs_ = nullptr;
-  int64_t max_concurrency_ = 0;
+  int64_t max_concurrency_ = 0, done_ = 0;
+  size_t next_ = 0;
+  bool shortest_queue_ = false;
+  ProgressFn progress_;
   sc_core::sc_time origin_;
   bool started_ = false;
-  sc_core::sc_event go_, arrived_, finished_, issued_, device_done_;
-  std::vector<Engine::Launch> launches_;
-  double device_free_ = 0;
+  sc_core::sc_event go_, finished_;
 };
 
 // SystemC keeps modules until the process exits: one serving simulation per process.
 ServingSimulation::ServingSimulation() : system_(new ServingSystem("serving")) {}
 
+namespace {
+// The replicas' results as one: requests by id, steps by start time, kernel totals added up per
+// (forward, call), shapes united; device and host busy time summed over the replicas.
+ServingResult Merge(std::vector<ServingResult> parts, double end_us) {
+  if (parts.size() == 1) return std::move(parts.front());
+  ServingResult out;
+  out.duration_us = end_us;
+  out.replicas = static_cast<int64_t>(parts.size());
+  std::map<std::string, size_t> op_at;
+  for (ServingResult& p : parts) {
+    for (auto& q : p.requests) out.requests.push_back(std::move(q));
+    for (auto& st : p.steps) out.steps.push_back(std::move(st));
+    for (const OpTotal& o : p.ops) {
+      const std::string key = o.forward + "|" + o.op + "|" + o.where + "|" + o.params;
+      auto [it, fresh] = op_at.emplace(key, out.ops.size());
+      if (fresh) {
+        out.ops.push_back(o);
+        continue;
+      }
+      OpTotal& t = out.ops[it->second];
+      t.launches += o.launches;
+      t.device_us += o.device_us;
+      t.profile.Add(o.profile);
+    }
+    for (auto& [k, v] : p.shape_calls) out.shape_calls.emplace(k, std::move(v));
+    out.device_busy_us += p.device_busy_us;
+    out.host_busy_us += p.host_busy_us;
+  }
+  out.forwards_simulated = static_cast<int64_t>(out.shape_calls.size());
+  std::sort(out.requests.begin(), out.requests.end(), [](const RequestRecord& a, const RequestRecord& b) { return a.id < b.id; });
+  std::stable_sort(out.steps.begin(), out.steps.end(), [](const StepRecord& a, const StepRecord& b) {
+    return a.start_us != b.start_us ? a.start_us < b.start_us : a.replica < b.replica;
+  });
+  for (size_t i = 0; i < out.steps.size(); ++i) out.steps[i].index = static_cast<int64_t>(i);
+  return out;
+}
+}  // namespace
+
 ServingResult ServingSimulation::Run(const ServingSetup& setup, KernelTimer& timer, const ProgressFn& progress) {
   if (used_) throw std::logic_error("a ServingSimulation runs once");
   used_ = true;
-  Engine engine(setup, timer, progress);
-  engine.Warm();
-  system_->Start(engine, setup.requests, setup.run.max_concurrency);
+  std::vector<std::unique_ptr<Engine>> engines;
+  std::vector<Engine*> raw;
+  for (int64_t i = 0; i < std::max<int64_t>(1, setup.replicas); ++i) {
+    engines.push_back(std::make_unique<Engine>(setup, timer, i));
+    raw.push_back(engines.back().get());
+  }
+  engines.front()->Warm();  // bench_serving's one warm-up request reaches the first replica
+  system_->Start(raw, setup.requests, setup.run.max_concurrency, setup.run.load_balance_method == "shortest_queue", progress);
   sc_core::sc_start();
   if (system_->failure) std::rethrow_exception(system_->failure);
-  if (!engine.all_done()) throw SimFailure("deadlock", "the serving run stopped with requests unfinished (scheduler could not admit them)");
-  return engine.Take(system_->end_us);
+  if (system_->done() != static_cast<int64_t>(setup.requests.size()))
+    throw SimFailure("deadlock", "the serving run stopped with requests unfinished (scheduler could not admit them)");
+  std::vector<ServingResult> parts;
+  for (auto& e : engines) parts.push_back(e->Take(system_->end_us));
+  return Merge(std::move(parts), system_->end_us);
 }
 
 ServingResult RunServing(const ServingSetup& setup, KernelTimer& timer, const ProgressFn& progress) {

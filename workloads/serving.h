@@ -41,6 +41,7 @@ struct ServingSetup {
   MemoryPlan memory;  // one rank's HBM (out_of_memory is thrown by PrepareServing)
   std::vector<Request> requests;
   Fidelity fidelity;  // how far the device and host profiles are calibrated, for the reports
+  int64_t replicas = 1;  // replicated DP (dp_size without DP attention): copies of the whole setup behind a router
 };
 ServingSetup PrepareServing(const RunConfig& run);
 
@@ -50,6 +51,7 @@ struct RequestRecord {
   std::vector<double> token_times_us;  // one entry per emission (a step's tokens arrive together)
   int64_t verify_rounds = 0, round_tokens = 0;  // MTP: rounds and tokens they produced
   int64_t cached_tokens = 0;  // prompt tokens found in the prefix cache (not computed)
+  int64_t replica = 0;        // replicated DP: the replica the router sent it to
 };
 
 struct LaunchRecord {  // trace_kernels only
@@ -70,7 +72,7 @@ struct ForwardRecord {
 };
 
 struct StepRecord {
-  int64_t index = 0;
+  int64_t index = 0, replica = 0;
   bool prefill = false;
   int64_t requests = 0, new_tokens = 0, decode_requests = 0;
   double start_us = 0, end_us = 0;
@@ -98,8 +100,9 @@ struct ServingResult {
   std::vector<StepRecord> steps;
   std::vector<OpTotal> ops;  // per (forward kind, kernel call), in first-seen order
   std::map<std::string, std::vector<KernelCall>> shape_calls;  // shape_key -> its calls (trace names)
-  double duration_us = 0, device_busy_us = 0, host_busy_us = 0;
+  double duration_us = 0, device_busy_us = 0, host_busy_us = 0;  // busy: summed over replicas
   int64_t forwards_simulated = 0;  // distinct forward shapes timed
+  int64_t replicas = 1;
 };
 
 // Called after every simulated step with the requests finished so far and the simulated time.

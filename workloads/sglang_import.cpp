@@ -40,6 +40,7 @@ const std::map<std::string, Arg>& ServerArgs() {
       {"ep", {Kind::kKey, "ep_size"}},
       {"expert-parallel-size", {Kind::kKey, "ep_size"}},
       {"enable-dp-attention", {Kind::kFlag, "enable_dp_attention"}},
+      {"load-balance-method", {Kind::kKey, "load_balance_method"}},
       {"enable-dp-lm-head", {Kind::kFlag, "enable_dp_lm_head"}},
       {"moe-a2a-backend", {Kind::kSpecial, ""}},
       {"deepep-mode", {Kind::kSpecial, ""}},

@@ -120,10 +120,27 @@ TEST(Run, ASharedPrefixLoadComputesEachPromptOnlyPastItsCachedState) {
   EXPECT_EQ(moff["prefix_cache"]["cached_tokens"].get<int64_t>(), 0);
   EXPECT_EQ(moff["prefix_cache"]["enabled"].get<bool>(), false);
   const std::string csv = Slurp(on + "/requests.csv");
-  EXPECT_THAT(csv, HasSubstr(",4352\n"));  // request 0: the warm-up's own prompt
+  EXPECT_THAT(csv, HasSubstr(",4352,0\n"));  // request 0 (replica 0): the warm-up's own prompt
   // Prefill work falls with the hit rate: requests 2-5 compute 660 of 4500 tokens each.
   EXPECT_LT(mon["mean_ttft_ms"].get<double>(), 0.5 * moff["mean_ttft_ms"].get<double>());
   EXPECT_THAT(Slurp(on + "/report.md"), HasSubstr("prefix cache: 21760 of 27000 prompt tokens were cached"));
+}
+
+TEST(Run, TwoReplicasServeTwiceTheLoadOfOneInTheSameTime) {
+  const std::string two = Dir("dp2"), one = Dir("dp1");
+  Result r = Npusim("run " + Runs("qwen3-8b-dp2.yaml") + " --quiet --out " + two);
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = Npusim("run " + Runs("qwen3-8b-dp2.yaml") + " --set dp_size=1 --set num_prompts=8 --quiet --out " + one);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const Json m2 = Metrics(two), m1 = Metrics(one);
+  // Round robin: each replica gets 8 identical requests and runs the one-replica timeline.
+  EXPECT_EQ(m2["duration"].get<double>(), m1["duration"].get<double>());
+  EXPECT_DOUBLE_EQ(m2["output_throughput"].get<double>() / m1["output_throughput"].get<double>(), 2.0);
+  ASSERT_EQ(m2["replicas"]["per_replica"].size(), 2u);
+  for (const auto& rep : m2["replicas"]["per_replica"]) EXPECT_EQ(rep["completed"].get<int64_t>(), 8);
+  EXPECT_EQ(m2["parallel"]["replicas"].get<int64_t>(), 2);
+  EXPECT_FALSE(m1.contains("replicas"));
+  EXPECT_THAT(Slurp(two + "/report.md"), HasSubstr("replicated DP: 2 replicas of tp 1 (round_robin router, 2 chips)"));
 }
 
 TEST(Run, TinyHybridFunctionalReportsTokensComparisonsAndKernelErrors) {

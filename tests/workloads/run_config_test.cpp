@@ -34,7 +34,8 @@ TEST(RunConfig, NamesTheOffendingKeyItsPlaceAndTheNearestValidOne) {
   EXPECT_THAT(ErrorOf("model: m.json\nenable_dp_attention: yes please\n"), HasSubstr("'enable_dp_attention' takes true or false"));
   EXPECT_THAT(ErrorOf("model: m.json\nspeculative_algorithm: NEXTN\nspeculative_num_steps: 3\nspeculative_num_draft_tokens: 3\n"),
               HasSubstr("must be speculative_num_steps + 1 (4)"));
-  EXPECT_THAT(ErrorOf("model: m.json\ntp_size: 4\ndp_size: 2\n"), HasSubstr("without enable_dp_attention"));
+  EXPECT_THAT(ErrorOf("model: m.json\ntp_size: 4\ndp_size: 2\nload_balance_method: shortest_queu\n"),
+              HasSubstr("(nearest valid: 'shortest_queue')"));
   EXPECT_THAT(ErrorOf("tp_size: 4\n"), HasSubstr("missing key 'model'"));
   EXPECT_THAT(ErrorOf("model: m.json\nspeculative_accept_rates: [0.5, 1.5]\n"), HasSubstr("probabilities in [0, 1], got '1.5'"));
 }

@@ -344,6 +344,71 @@ TEST(Serving, WithoutTheRadixCacheEveryPromptIsComputedWhole) {
   EXPECT_EQ(ComputeMetrics(r).cache_hit_rate, 0);
 }
 
+TEST(Serving, TwoReplicasServeTwoRequestsEachAsIfAlone) {
+  RunConfig c = Base();
+  c.cuda_graph_bs = "1";
+  c.host_launch_us = 0;
+  c.host_graph_replay_us = 30;
+  c.num_prompts = 2;
+  c.dp_size = 2;  // without DP attention: two replicas of tp 4 behind a round-robin router
+  const ServingSetup s = PrepareServing(c);
+  ASSERT_EQ(s.replicas, 2);
+  FixedTimer timer(10);
+  const ServingResult r = RunServing(s, timer);
+  const auto [np, nd] = PrefillAndDecodeLaunches(s);
+  // Each replica runs one request alone, as in GraphReplayMakesTheDecodeStepDeviceBound: both
+  // get their first token at 100 + 10 np and finish two decode steps of 100 + 30 + 10 nd later.
+  const double ttft = 100 + 10.0 * static_cast<double>(np), step = 100 + 30 + 10.0 * static_cast<double>(nd);
+  ASSERT_EQ(r.requests.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(r.requests[i].replica, i);
+    EXPECT_DOUBLE_EQ(r.requests[i].first_token_us, ttft);
+    EXPECT_DOUBLE_EQ(r.requests[i].finish_us, ttft + 2 * step);
+  }
+  EXPECT_DOUBLE_EQ(r.duration_us, ttft + 2 * step);
+  EXPECT_EQ(r.steps.size(), 6u);  // a prefill and two decode steps on each replica
+  const std::vector<ServingMetrics> per = PerReplicaMetrics(r);
+  ASSERT_EQ(per.size(), 2u);
+  EXPECT_EQ(per[0].completed, 1);
+  EXPECT_DOUBLE_EQ(per[0].ttft_ms.mean, per[1].ttft_ms.mean);
+}
+
+// Request 0 needs 9 output tokens, requests 1 and 2 need 3; at most two in flight. Request 2 is
+// sent when request 1 finishes (replica 1 idle, replica 0 still on request 0).
+RunConfig UnevenTwoReplicaLoad(const std::string& method) {
+  RunConfig c = Base();
+  const std::string trace = ::testing::TempDir() + "/uneven_" + method + ".jsonl";
+  std::ofstream(trace) << "{\"input_len\": 128, \"output_len\": 9}\n{\"input_len\": 128, \"output_len\": 3}\n"
+                          "{\"input_len\": 128, \"output_len\": 3}\n";
+  c.dataset_name = "trace";
+  c.dataset_path = trace;
+  c.num_prompts = 3;
+  c.max_concurrency = 2;
+  c.dp_size = 2;
+  c.load_balance_method = method;
+  return c;
+}
+
+TEST(Serving, RoundRobinSendsTheThirdRequestToTheBusyReplica) {
+  const ServingSetup s = PrepareServing(UnevenTwoReplicaLoad("round_robin"));
+  FixedTimer timer(10);
+  const ServingResult r = RunServing(s, timer);
+  ASSERT_EQ(r.requests.size(), 3u);
+  EXPECT_EQ(r.requests[2].replica, 0);  // its turn, though replica 0 still decodes request 0
+  EXPECT_DOUBLE_EQ(r.requests[2].sent_us, r.requests[1].finish_us);
+}
+
+TEST(Serving, ShortestQueueSendsTheThirdRequestToTheIdleReplica) {
+  const ServingSetup s = PrepareServing(UnevenTwoReplicaLoad("shortest_queue"));
+  FixedTimer timer(10);
+  const ServingResult r = RunServing(s, timer);
+  ASSERT_EQ(r.requests.size(), 3u);
+  EXPECT_EQ(r.requests[2].replica, 1);  // replica 1 has none in flight, replica 0 one
+  // Alone on replica 1, it runs exactly as request 1 did there.
+  EXPECT_DOUBLE_EQ(r.requests[2].first_token_us - r.requests[2].sent_us, r.requests[1].first_token_us - r.requests[1].sent_us);
+  EXPECT_DOUBLE_EQ(r.requests[2].finish_us - r.requests[2].sent_us, r.requests[1].finish_us - r.requests[1].sent_us);
+}
+
 TEST(Metrics, BenchServingAggregatesOnHandMadeRequests) {
   ServingResult r;
   r.duration_us = 2e6;

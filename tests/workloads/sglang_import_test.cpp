@@ -92,6 +92,10 @@ TEST(SglangImport, ASharedPrefixLoadAndTheMambaCacheFlagsBecomeRunKeys) {
   EXPECT_THAT(y, Not(HasSubstr("disable_radix_cache")));
   EXPECT_THAT(ImportSglang("python -m sglang.launch_server --model-path /m --disable-radix-cache", "", o).Yaml(),
               HasSubstr("disable_radix_cache: true"));
+  // Replicated DP: --dp-size without --enable-dp-attention, with the controller's policy.
+  const std::string dp = ImportSglang("python -m sglang.launch_server --model-path /m --tp-size 2 --dp-size 4 --load-balance-method shortest_queue", "", o).Yaml();
+  EXPECT_THAT(dp, HasSubstr("dp_size: 4"));
+  EXPECT_THAT(dp, HasSubstr("load_balance_method: shortest_queue"));
   // bench_serving flushes the cache after its warm-up: the timed run starts cold.
   EXPECT_THAT(ImportSglang("python -m sglang.launch_server --model-path /m",
                            "python -m sglang.bench_serving --dataset-name generated-shared-prefix --flush-cache --num-prompts 4", o)
