@@ -30,7 +30,7 @@ void Scheduler::Arrive(int64_t id, int64_t input_len, int64_t output_len, Prompt
     // Content ids with the top bit set are this scheduler's own: one per request, shared by none.
     if (prompt.empty()) prompt = {{(uint64_t{1} << 63) | static_cast<uint64_t>(id), input_len}};
     if (PromptLength(prompt) != input_len) throw std::logic_error("scheduler: prompt length differs from input_len");
-    r.keys = PageKeys(prompt, c_.page_size, input_len);
+    r.prompt = std::move(prompt);
   }
   if (Reserve(r) > c_.kv_tokens)
     throw SimFailure("out_of_memory", "request " + std::to_string(id) + " needs " + std::to_string(Reserve(r)) +
@@ -55,7 +55,14 @@ int64_t Scheduler::kv_used(int64_t group) const {
 // SGLang computes at least the prompt's last token, so a hit stops a token short of the prompt.
 PrefixCache::Match Scheduler::Hit(const Group& g, const Req& r) const {
   if (!c_.prefix_cache) return {};
-  return g.cache.Find(r.keys, (r.input - 1) / c_.page_size);
+  return g.cache.Find(Keys(r), (r.input - 1) / c_.page_size);
+}
+
+// Made on demand: a long queue of long prompts holds only their segment lists (a page key per
+// 128 tokens of every waiting prompt could take gigabytes), and a finished request drops them.
+const std::vector<uint64_t>& Scheduler::Keys(const Req& r) const {
+  if (r.keys.empty() && r.input > 0) r.keys = PageKeys(r.prompt, c_.page_size, r.input);
+  return r.keys;
 }
 
 // With extra_buffer a request keeps one state snapshot per forward (SGLang's ping-pong track
@@ -64,7 +71,7 @@ PrefixCache::Match Scheduler::Hit(const Group& g, const Req& r) const {
 void Scheduler::CachePrefilled(Group& g, Req& r, int64_t chunk_start) {
   if (!c_.prefix_cache) return;
   const int64_t p = c_.page_size;
-  const int64_t full = std::min<int64_t>(r.prefilled / p, static_cast<int64_t>(r.keys.size()));
+  const int64_t full = std::min<int64_t>(r.prefilled / p, static_cast<int64_t>(Keys(r).size()));
   int64_t state_page = 0;
   if (c_.track_interval > 0) {
     const bool branch_here = r.branch > chunk_start && r.branch <= r.prefilled;
@@ -178,7 +185,7 @@ std::vector<int64_t> Scheduler::Complete(const Batch& b, const std::vector<int64
             const int64_t kv = Hit(g, r).kv_pages * c_.page_size / c_.track_interval * c_.track_interval;
             r.branch = kv > e.prefix ? kv : 0;
           }
-          if (r.locked > 0) g.cache.Lock(r.keys, 0, r.locked);
+          if (r.locked > 0) g.cache.Lock(Keys(r), 0, r.locked);
           r.held = Reserve(r) - e.prefix;
           g.kv_used += r.held;
         }
@@ -199,6 +206,8 @@ std::vector<int64_t> Scheduler::Complete(const Batch& b, const std::vector<int64
         r.held = 0;
         if (r.locked > 0) g.cache.Unlock(r.keys, 0, r.locked);
         r.locked = 0;
+        r.keys = {};
+        r.keys.shrink_to_fit();
       }
     }
   }

@@ -73,7 +73,8 @@ class Scheduler {
  private:
   struct Req {
     int64_t id, input, output, group;
-    std::vector<uint64_t> keys;            // page keys of the prompt (radix cache on)
+    Prompt prompt;                         // its content (radix cache on)
+    mutable std::vector<uint64_t> keys;    // page keys of the prompt, made when first looked up, dropped when it finishes
     bool admitted = false;
     int64_t cached = 0;                    // prompt tokens found in the cache at admission
     int64_t branch = 0;                    // hybrid: where its prompt leaves the cached pages (a snapshot goes there)
@@ -91,6 +92,7 @@ class Scheduler {
   };
   int64_t Reserve(const Req& r) const;
   PrefixCache::Match Hit(const Group& g, const Req& r) const;
+  const std::vector<uint64_t>& Keys(const Req& r) const;
   // The pages of r's prompt computed so far join the cache; r holds them instead of reserving them.
   void CachePrefilled(Group& g, Req& r, int64_t chunk_start);
   void FitPool(Group& g);
