@@ -497,6 +497,11 @@ int Capacity(const std::vector<std::string>& argv) {
     vsets.insert(vsets.end(), variants[vi].begin(), variants[vi].end());
     const std::string dir = variants.size() == 1 ? folder.path() : folder.path() + "/variants/" + std::to_string(vi);
     CapacityVariant o{variants[vi], {}, "", 0};
+    if (variants.size() > 1) {
+      std::string knobs;
+      for (const auto& [k, v] : variants[vi]) knobs += (knobs.empty() ? "" : ", ") + k + "=" + v;
+      spdlog::info("capacity: variant {}/{} ({})", vi + 1, variants.size(), knobs);
+    }
     const RunConfig rc = LoadRunConfig(path, vsets);
     std::optional<ServingSetup> setup;
     try {
@@ -525,6 +530,14 @@ int Capacity(const std::vector<std::string>& argv) {
       continue;
     }
     ans.max_context_tokens = kv ? std::min<int64_t>(setup->memory.kv_tokens, rc.context_length) : rc.context_length;
+    // What a probe says against the SLOs: not "ok" when it ran but broke one.
+    auto verdict = [&](const CapacityPoint& p) {
+      const std::string broke = SloBreak(rc, p);
+      const std::string figures = fmt::format("p99 TTFT {:.1f} ms, p99 TPOT {:.2f} ms", p.ttft_p99_ms, p.tpot_p99_ms);
+      if (broke.empty()) return "meets the SLOs, " + figures;
+      if (broke == "failure") return p.status + " (the run failed)";
+      return "breaks the " + std::string(broke == "ttft" ? "TTFT" : "TPOT") + " SLO, " + figures;
+    };
     // One serving run of this variant with `load` set; its figures read back from its metrics.json.
     auto run_point = [&](const std::string& pdir, const std::vector<std::pair<std::string, std::string>>& load) {
       std::vector<std::string> args = {"run", path};
@@ -543,8 +556,7 @@ int Capacity(const std::vector<std::string>& argv) {
         CapacityPoint p = run_point(dir + "/points/" + n, {{"max_concurrency", n}, {"num_prompts", n}, {"request_rate", "inf"}});
         p.concurrency = c;
         ans.curve.push_back(p);
-        eta.Done(static_cast<int64_t>(ans.curve.size()),
-                 fmt::format("concurrency {}: {}, p99 TTFT {:.1f} ms, p99 TPOT {:.2f} ms", c, p.status, p.ttft_p99_ms, p.tpot_p99_ms));
+        eta.Done(static_cast<int64_t>(ans.curve.size()), fmt::format("concurrency {}: {}", c, verdict(p)));
         Decide(rc, ans);
         if (ans.binding != "memory") break;  // past the first point that breaks an SLO the curve only gets worse
       }
@@ -564,14 +576,15 @@ int Capacity(const std::vector<std::string>& argv) {
         double start = 1.0;
         for (const CapacityPoint& p : ans.curve)
           if (p.concurrency == ans.max_concurrency && p.request_throughput > 0) start = p.request_throughput;
+        constexpr int kMaxRateProbes = 12;
         SearchHighestRate(report::Tidy(start), [&](double rate) {
           const std::string r = fmt::format("{:.6g}", rate);
           CapacityPoint p = run_point(dir + "/rate_points/" + std::to_string(ans.rate_curve.size()), {{"request_rate", r}, {"max_concurrency", "0"}});
           p.request_rate = std::stod(r);
           ans.rate_curve.push_back(p);
-          spdlog::info("capacity: {} req/s: {}, p99 TTFT {:.1f} ms, p99 TPOT {:.2f} ms", r, p.status, p.ttft_p99_ms, p.tpot_p99_ms);
+          spdlog::info("capacity: rate probe {} of at most {}: {} req/s {}", ans.rate_curve.size(), kMaxRateProbes, r, verdict(p));
           return SloBreak(rc, p).empty();
-        });
+        }, 0.1, kMaxRateProbes);
         DecideRate(rc, ans);
       }
     }
