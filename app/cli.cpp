@@ -503,6 +503,7 @@ int Capacity(const std::vector<std::string>& argv) {
       spdlog::info("capacity: variant {}/{} ({})", vi + 1, variants.size(), knobs);
     }
     const RunConfig rc = LoadRunConfig(path, vsets);
+    o.chips = rc.Plan().tp * rc.Replicas();  // also for a variant that does not fit (it showed 0)
     std::optional<ServingSetup> setup;
     try {
       setup = PrepareServing(rc);

@@ -41,7 +41,8 @@ Json PointJson(const CapacityPoint& p) {
 }
 
 // p99 TTFT, p99 TPOT and output throughput against the load, with the SLO lines.
-void CurveCharts(html::Page& page, const std::vector<CapacityPoint>& curve, bool rate, const RunConfig& run) {
+// `chosen` (> 0): the answer's load, marked on every chart.
+void CurveCharts(html::Page& page, const std::vector<CapacityPoint>& curve, bool rate, const RunConfig& run, double chosen) {
   std::vector<double> x, ttft, tpot, tput;
   for (const CapacityPoint& p : curve) {
     if (p.status != "ok") continue;
@@ -62,6 +63,7 @@ void CurveCharts(html::Page& page, const std::vector<CapacityPoint>& curve, bool
     c.height = 260;
     c.series.push_back({name, x, y, "linespoints"});
     if (slo > 0) c.hlines.push_back({"SLO " + F(slo) + " ms", slo});
+    if (chosen > 0) c.vlines.push_back({"answer " + (rate ? F(chosen, 3) + " req/s" : F(chosen, 0)), chosen});
     return c;
   };
   page.AddChart(chart("p99 TTFT", ttft, "p99 TTFT (ms)", run.slo_ttft_p99_ms), "p99 TTFT vs " + load);
@@ -225,12 +227,12 @@ void WriteCapacityOutputs(const ServingSetup& s, const CapacityAnswer& a, const 
   const std::vector<std::string> header = {"load", "verdict", "p99 TTFT ms", "p99 TPOT ms", "output tok/s", "req/s"};
   if (!a.binding.empty()) {
     page.Heading("Concurrency search (requests sent at once, doubling up to the memory limit)");
-    CurveCharts(page, a.curve, false, s.run);
+    CurveCharts(page, a.curve, false, s.run, static_cast<double>(a.max_concurrency));
     page.Table(header, CurveRows(s.run, a.curve, false));
   }
   if (!a.rate_curve.empty()) {
     page.Heading("Request-rate search (" + std::to_string(s.run.num_prompts) + " requests, Poisson arrivals, bracketed then bisected)");
-    CurveCharts(page, a.rate_curve, true, s.run);
+    CurveCharts(page, a.rate_curve, true, s.run, a.max_request_rate);
     page.Table(header, CurveRows(s.run, a.rate_curve, true));
   }
   page.Write(dir + "/report.html");
@@ -274,7 +276,8 @@ std::string ComparisonSummary(const std::vector<CapacityVariant>& v) {
           o.answer.binding + " | " + F(o.answer.max_request_rate, 3) + " | " + o.answer.rate_binding + " | " + F(o.OutputThroughputAtAnswer(), 1) +
           " | " + F(o.PerChip(), 1) + " |\n";
   }
-  return md + "\nrecommended: variant " + std::to_string(Recommend(v)) + " (details in variants/<n>/report.md)\n";
+  const size_t best = Recommend(v);
+  return md + "\nrecommended: variant " + std::to_string(best) + " (details in variants/" + std::to_string(best) + "/report.md)\n";
 }
 
 void WriteCapacityComparison(const std::string& config, const std::vector<CapacityVariant>& v, const std::string& dir) {
@@ -320,7 +323,10 @@ void WriteCapacityComparison(const std::string& config, const std::vector<Capaci
   page.AddChart(conc, "Concurrent requests each variant serves within the SLOs");
   page.AddChart(per_chip, "Output throughput per chip at that load");
   page.Table({"variant", "knobs", "chips", "max concurrent", "binding", "max req/s", "binding", "tok/s per chip", "error"}, rows);
-  page.Paragraph("Each variant's curves and HBM plan: variants/<n>/report.html.");
+  std::string pages;
+  for (size_t i = 0; i < v.size(); ++i)
+    if (v[i].error.empty()) pages += (pages.empty() ? "" : ", ") + std::string("variants/") + std::to_string(i) + "/report.html";
+  page.Paragraph("Each variant's curves and HBM plan: " + (pages.empty() ? std::string("none (no variant fits)") : pages) + ".");
   page.Write(dir + "/report.html");
 }
 

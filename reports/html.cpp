@@ -95,6 +95,20 @@ std::string BarsScript(const Chart& c) {
 
 std::string XYScript(const Chart& c) {
   std::ostringstream s;
+  // The limit lines stay in view when the data are all above or all below them (an SLO the
+  // curve never reaches was drawn outside the plot): the range reaches at least to each line.
+  if (!c.hlines.empty()) {
+    double lo = c.hlines.front().second, hi = lo;
+    for (const auto& [label, y] : c.hlines) lo = std::min(lo, y), hi = std::max(hi, y);
+    s << "set yrange [*<" << Num(c.logy ? lo / 1.08 : lo - 0.08 * std::fabs(lo)) << ":" << Num(hi * 1.08) << "<*]\n";
+  }
+  double right_end = -INFINITY;  // a marker on the last point gets its label on its left, inside the plot
+  for (const Series& se : c.series)
+    for (double x : se.x) right_end = std::max(right_end, x);
+  for (const auto& [label, x] : c.vlines)
+    s << "set arrow from first " << Num(x) << ", graph 0 to first " << Num(x) << ", graph 1 nohead dt 3 lw 1.5 lc rgb \"#1b7a1b\"\n"
+      << "set label " << Quote(label) << " at first " << Num(x) << ", graph 0.96 " << (x >= right_end ? "right offset -0.5,0" : "offset 0.5,0")
+      << " tc rgb \"#1b7a1b\"\n";
   for (size_t i = 0; i < c.series.size(); ++i) {
     s << "$s" << i << " << EOD\n";
     const Series& se = c.series[i];

@@ -27,7 +27,8 @@ struct Chart {
   std::vector<Series> series;
   bool logx = false, logy = false;
   int logx_base = 10;
-  std::vector<std::pair<std::string, double>> hlines;  // labelled horizontal limits (SLOs, budgets)
+  std::vector<std::pair<std::string, double>> hlines;  // labelled horizontal limits (SLOs, budgets), always in range
+  std::vector<std::pair<std::string, double>> vlines;  // XY charts: labelled vertical markers (the chosen point), at x
   std::string zlabel;                                  // heatmap colour scale
   double zmax = 0;                                     // heatmap scale top (0: the data's maximum)
   int height = 320;
