@@ -40,7 +40,16 @@ const char* const kColours[] = {"#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC
 
 std::string Preamble(const Chart& c) {
   std::ostringstream s;
-  s << "set terminal svg size 760," << c.height << " dynamic noenhanced font \"sans,11\" background \"white\"\n"
+  // Bars with many categories get labels rotated by 90 degrees (BarsScript): the picture grows by
+  // the longest label so the plot keeps its height (S2's kernel share was ~100 px of bars under
+  // ~230 px of labels).
+  int height = c.height;
+  if ((c.kind == Chart::Kind::kBars || c.kind == Chart::Kind::kStackedBars) && c.categories.size() > 12) {
+    size_t longest = 0;
+    for (const auto& cat : c.categories) longest = std::max(longest, cat.size());
+    height += static_cast<int>(longest) * 6;
+  }
+  s << "set terminal svg size 760," << height << " dynamic noenhanced font \"sans,11\" background \"white\"\n"
     << "set datafile missing \"?\"\n"
     << "set border 3 lc rgb \"#555555\"\nset tics nomirror\nset grid ytics lc rgb \"#dddddd\" lt 1\n"
     << "set key outside right top vertical Left reverse noautotitle\n";
