@@ -14,7 +14,8 @@ FUZZ_SECONDS ?= 60
 CLI_FUZZ_SECONDS ?= 30
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test build deps test-deps san-deps sanitize san-build fuzz bench clean
+.PHONY: run test build deps test-deps san-deps sanitize san-build fuzz bench install clean
+PREFIX     ?= /usr/local
 
 run: build
 	$(BUILD)/npusim run configs/runs/quickstart.yaml --out reports/out/quickstart
@@ -38,6 +39,10 @@ san-build: deps san-deps
 fuzz: san-build
 	bash fuzz/run.sh $(SAN_BUILD)/fuzz/config_fuzz $(FUZZ_SECONDS)
 	bash fuzz/run.sh $(SAN_BUILD)/fuzz/cli_fuzz $(CLI_FUZZ_SECONDS)
+
+# The binary to $(PREFIX)/bin and the configs it reads to $(PREFIX)/share/npusim/configs.
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 bench: build
 	$(BUILD)/bench/npusim_bench

@@ -1,5 +1,7 @@
 #include "app/command_line.h"
 
+#include "devices/device_config.h"
+
 #include <algorithm>
 #include <cctype>
 #include <deque>
@@ -270,6 +272,8 @@ std::string TopLevelHelp() {
   return s;
 }
 
-std::string VersionText() { return std::string("npusim ") + NPUSIM_VERSION + " (git " + NPUSIM_GIT + ")\n"; }
+std::string VersionText() {
+  return std::string("npusim ") + NPUSIM_VERSION + " (git " + NPUSIM_GIT + ")\nconfigs: " + ConfigDir() + "\n";
+}
 
 }  // namespace npusim

@@ -107,6 +107,10 @@ std::string ConfigDir() {
   namespace fs = std::filesystem;
   if (const char* env = std::getenv("NPUSIM_CONFIG_DIR")) return env;
   if (fs::is_directory("configs/devices")) return "configs";
+  // An installed binary (make install): PREFIX/bin/npusim reads PREFIX/share/npusim/configs.
+  std::error_code ec;
+  const fs::path installed = fs::read_symlink("/proc/self/exe", ec).parent_path().parent_path() / "share/npusim/configs";
+  if (!ec && fs::is_directory(installed / "devices", ec)) return installed.string();
   return std::string(NPUSIM_SOURCE_DIR) + "/configs";
 }
 

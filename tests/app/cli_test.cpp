@@ -1,5 +1,6 @@
 // The npusim binary end to end: exit codes, messages, files, determinism.
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -258,6 +259,24 @@ TEST(Cli, ResultsGoToStdoutLogsToStderrAndTheLogLevelFiltersOnlyLogs) {
   EXPECT_EQ(s.code, 2);
   EXPECT_EQ(s.out, "");
   EXPECT_THAT(s.err, HasSubstr("nearest valid: '--out'"));
+}
+
+// `make install`'s rule: the installed binary, run from a folder without configs/, reads the
+// configs installed beside it.
+TEST(Cli, AnInstalledBinaryReadsTheInstalledConfigs) {
+  const std::string prefix = Dir("install_prefix");
+  const std::string build = std::filesystem::path(NPUSIM_BIN).parent_path().string();
+  ASSERT_EQ(std::system(("cmake --install " + build + " --prefix " + prefix + " > " + prefix + ".log 2>&1").c_str()), 0) << Slurp(prefix + ".log");
+  ASSERT_TRUE(std::filesystem::exists(prefix + "/share/npusim/configs/devices/Ascend910B3.yaml"));
+  const std::string run = "cd " + prefix + " && env -u NPUSIM_CONFIG_DIR " + prefix + "/bin/npusim ";
+  std::array<char, 4096> buf{};
+  std::string out;
+  FILE* f = popen((run + "--version 2>&1").c_str(), "r");
+  ASSERT_NE(f, nullptr);
+  while (size_t n = fread(buf.data(), 1, buf.size(), f)) out.append(buf.data(), n);
+  EXPECT_EQ(pclose(f), 0);
+  EXPECT_THAT(out, HasSubstr("configs: " + std::filesystem::canonical(prefix).string() + "/share/npusim/configs"));
+  EXPECT_EQ(std::system((run + "kernel add --device Ascend910B3 --quiet --out " + prefix + "/k > /dev/null 2>&1").c_str()), 0);
 }
 
 TEST(Cli, HelpVersionAndKeys) {
