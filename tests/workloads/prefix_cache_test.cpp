@@ -8,15 +8,10 @@
 #include "workloads/requests.h"
 #include "workloads/run_config.h"
 #include "workloads/scheduler.h"
+#include "tests/workloads/batch_util.h"
 
 namespace npusim {
 namespace {
-
-std::vector<BatchEntry> Flat(const Batch& b) {
-  std::vector<BatchEntry> out;
-  for (const auto& g : b.groups) out.insert(out.end(), g.begin(), g.end());
-  return out;
-}
 
 TEST(PrefixCache, PageKeysNameEqualTokensFromTheStartOnly) {
   // Two prompts with the same 300-token system prompt and different questions: pages 0 and 1
@@ -125,45 +120,43 @@ TEST(Scheduler, CachedPagesGiveWayToNewRequestsWhenThePoolIsFull) {
   EXPECT_EQ(s.kv_used(0), 7 * 128);  // it finished at its prefill: its 6 pages and request 0's first stay cached
 }
 
-TEST(Scheduler, HybridModelsReuseAPrefixOnlyWhereAStateWasTracked) {
+// A hybrid model's cache: chunks of 512, snapshots on the 256 grid (extra_buffer; 0: no_buffer).
+SchedulerConfig HybridCacheOn(int64_t track_interval) {
   SchedulerConfig c = CacheOn();
   c.hybrid_states = true;
   c.state_slots = 4;
   c.chunked_prefill_size = 512;
-  c.track_interval = 256;
+  c.track_interval = track_interval;
+  return c;
+}
+
+// Request 0 (a 1000-token system prompt and its own 100) prefilled whole, then request 1 of the
+// same group arrives; returns the prefixes of request 1's first prefill step.
+std::vector<int64_t> SecondPromptOfAGroup(Scheduler& s) {
+  s.Arrive(0, 1100, 4, {{5, 1000}, {50, 100}});
+  for (int chunk = 0; chunk < 3; ++chunk) PrefillOf(s);  // 512, 512, 76 tokens
+  s.Arrive(1, 1100, 4, {{5, 1000}, {51, 100}});
+  return PrefillOf(s);
+}
+
+TEST(Scheduler, HybridModelsReuseAPrefixOnlyWhereAStateWasTracked) {
   {
-    Scheduler s(c);
+    Scheduler s(HybridCacheOn(256));
     // Chunks end at 512, 1024 and 1100: snapshots at 512 and 1024 (the last multiple of 256 at
     // or below 1100). The second prompt shares 1000 tokens (7 whole pages): the deepest snapshot
     // inside them is at 512.
-    s.Arrive(0, 1100, 4, {{5, 1000}, {50, 100}});
-    PrefillOf(s);
-    PrefillOf(s);
-    PrefillOf(s);
-    s.Arrive(1, 1100, 4, {{5, 1000}, {51, 100}});
-    EXPECT_EQ(PrefillOf(s), std::vector<int64_t>{512});
+    EXPECT_EQ(SecondPromptOfAGroup(s), std::vector<int64_t>{512});
     // Its pages matched on to 896: it snapshots the branching point (768 on the 256 grid) in the
     // chunk that passes it, so a third prompt of the group finds 768.
     s.Arrive(2, 1100, 4, {{5, 1000}, {52, 100}});
     EXPECT_EQ(PrefillOf(s), (std::vector<int64_t>{1024, 768}));  // request 1's last chunk, then request 2
   }
-  c.track_interval = 0;  // no_buffer: no snapshots, no reuse
-  Scheduler s(c);
-  s.Arrive(0, 1100, 4, {{5, 1000}, {50, 100}});
-  PrefillOf(s);
-  PrefillOf(s);
-  PrefillOf(s);
-  s.Arrive(1, 1100, 4, {{5, 1000}, {51, 100}});
-  EXPECT_EQ(PrefillOf(s), std::vector<int64_t>{0});
+  Scheduler s(HybridCacheOn(0));  // no_buffer: no snapshots, no reuse
+  EXPECT_EQ(SecondPromptOfAGroup(s), std::vector<int64_t>{0});
 }
 
 TEST(Scheduler, WarmUpCachesTheFirstPromptAsItsChunksLeaveIt) {
-  SchedulerConfig c = CacheOn();
-  c.hybrid_states = true;
-  c.state_slots = 4;
-  c.chunked_prefill_size = 512;
-  c.track_interval = 256;
-  Scheduler s(c);
+  Scheduler s(HybridCacheOn(256));
   s.Warm({{5, 1000}, {50, 100}});
   s.Arrive(0, 1100, 4, {{5, 1000}, {50, 100}});  // the warm-up's own prompt: snapshot at 1024
   EXPECT_EQ(PrefillOf(s), std::vector<int64_t>{1024});

@@ -3,15 +3,11 @@
 
 #include "model/error.h"
 #include "workloads/scheduler.h"
+#include "tests/workloads/batch_util.h"
 
 namespace npusim {
 namespace {
 
-std::vector<BatchEntry> Flat(const Batch& b) {
-  std::vector<BatchEntry> out;
-  for (const auto& g : b.groups) out.insert(out.end(), g.begin(), g.end());
-  return out;
-}
 
 // Runs decode steps (one token each) until nothing is left; returns the number of steps.
 int DrainDecode(Scheduler& s) {

@@ -267,9 +267,6 @@ TEST(Serving, NoAcceptedDraftsGiveOneTokenPerRound) {
 namespace npusim {
 namespace {
 
-// bench_serving's aggregate figures on two hand-made requests.
-//   A: sent 0 s, tokens at 0.5, 0.9, 1.2 s (3 output, 10 input); B: sent 1.0 s, tokens at 1.5,
-//   1.6 s (2 output, 20 input); the run lasts 2 s.
 RunConfig SharedPrefixLoad() {
   RunConfig c = Base();
   c.dataset_name = "generated-shared-prefix";
@@ -409,6 +406,9 @@ TEST(Serving, ShortestQueueSendsTheThirdRequestToTheIdleReplica) {
   EXPECT_DOUBLE_EQ(r.requests[2].finish_us - r.requests[2].sent_us, r.requests[1].finish_us - r.requests[1].sent_us);
 }
 
+// bench_serving's aggregate figures on two hand-made requests.
+//   A: sent 0 s, tokens at 0.5, 0.9, 1.2 s (3 output, 10 input); B: sent 1.0 s, tokens at 1.5,
+//   1.6 s (2 output, 20 input); the run lasts 2 s.
 TEST(Metrics, BenchServingAggregatesOnHandMadeRequests) {
   ServingResult r;
   r.duration_us = 2e6;
