@@ -230,7 +230,7 @@ std::vector<FitOutcome> FitGroupOnRows(const Corpus& c, const FitGroup& g, int64
     Overrides o;
     for (const auto& [f, text] : texts_at(x, false)) {
       const std::string copy = dir + "/" + fs::path(f).filename().string();
-      std::ofstream(copy) << text;
+      WriteFileOrThrow(copy, text);
       if (device_files.count(f)) o.device[LoadDeviceFile(copy).soc] = fs::absolute(copy).string();
       else o.host[LoadHostProfile(copy).name] = fs::absolute(copy).string();
     }
@@ -242,6 +242,10 @@ std::vector<FitOutcome> FitGroupOnRows(const Corpus& c, const FitGroup& g, int64
       sum += e * e;
     }
     failures[x] = failed;
+    // The evaluation's YAMLs stay (what was tried); its points' outputs go once read: a fit's ~60
+    // evaluations kept ~2 GB of kernel traces.
+    std::error_code ec;
+    fs::remove_all(dir + "/points", ec);
     const double l = sum / static_cast<double>(rows.size());
     std::string xs;
     for (double v : x) xs += " " + FormatNumber(v);

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <limits>
 #include <cstdio>
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -732,6 +733,17 @@ int RunCli(const std::vector<std::string>& args) {
   } catch (const YAML::Exception& e) {  // a loader that missed a shape check: still the input's fault
     std::cerr << "error: " << e.what() << "\n";
     return kExitInvalidInput;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // A folder that could not be made or moved (a full disk, no permission, a read-only file
+    // system): the output's fault like a failed write (a full /tmp made it "internal error").
+    const int err = e.code().value();
+    if (e.code().category() == std::generic_category() || e.code().category() == std::system_category())
+      if (err == ENOSPC || err == EDQUOT || err == EACCES || err == EPERM || err == EROFS) {
+        std::cerr << "error: cannot write the outputs: " << e.what() << "\n";
+        return kExitOutputError;
+      }
+    std::cerr << "internal error: " << e.what() << " (please report it with the command line)\n";
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << "internal error: " << e.what() << " (please report it with the command line)\n";
     return 1;

@@ -2,11 +2,14 @@
 #pragma once
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <gtest/gtest.h>
 
 namespace npusim {
 
@@ -25,8 +28,23 @@ inline Result Npusim(const std::string& args) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
+inline std::filesystem::path TestRoot() {
+  return std::filesystem::temp_directory_path() / ("npusim_cli_" + std::to_string(::getpid()));
+}
+
+// A test process's outputs go when its tests passed (NPUSIM_KEEP_TEST_OUTPUT keeps them): every
+// run of the suite left ~6 GB in /tmp (a fit alone wrote 2 GB), and the disk filled up. A failed
+// test's outputs stay for a look. Children that end with _exit do not run this.
+inline void RemoveTestRootIfPassed() {
+  if (std::getenv("NPUSIM_KEEP_TEST_OUTPUT") || !::testing::UnitTest::GetInstance()->Passed()) return;
+  std::error_code ec;
+  std::filesystem::remove_all(TestRoot(), ec);
+}
+
 inline std::string Dir(const std::string& name) {
-  std::filesystem::path d = std::filesystem::temp_directory_path() / ("npusim_cli_" + std::to_string(::getpid())) / name;
+  static const bool registered = std::atexit(RemoveTestRootIfPassed) == 0;
+  (void)registered;
+  std::filesystem::path d = TestRoot() / name;
   std::filesystem::create_directories(d);
   return d.string();
 }
