@@ -79,6 +79,10 @@ std::vector<Request> GenerateRequests(const RunConfig& c) {
                          " s, past the 1e6 s a run can simulate; raise request_rate or lower num_prompts");
     }
   }
+  // A random or trace prompt shares its tokens with no other (its own content id); the warm-up
+  // replays the first one, so that request finds its pages cached.
+  for (Request& r : out)
+    if (r.prompt.empty()) r.prompt = {{(uint64_t{1} << 63) | static_cast<uint64_t>(r.id), r.input_len}};
   for (const Request& r : out)
     if (r.input_len + r.output_len > c.context_length)
       throw InputError((c.file.empty() ? std::string("run config") : c.file) + ": request " + std::to_string(r.id) + " needs " +

@@ -18,7 +18,7 @@ struct Request {
   int64_t id = 0;
   double arrival_us = 0;  // when the client wants to send it (before max_concurrency holds it back)
   int64_t input_len = 0, output_len = 0;
-  Prompt prompt;  // its tokens by content (empty: shared with no other prompt)
+  Prompt prompt;  // its tokens by content (random and trace prompts: a content of their own)
 };
 
 std::vector<Request> GenerateRequests(const RunConfig& c);

@@ -26,10 +26,8 @@ Scheduler::Scheduler(const SchedulerConfig& c) : c_(c) {
 void Scheduler::Arrive(int64_t id, int64_t input_len, int64_t output_len, Prompt prompt) {
   Req r{id, input_len, output_len, next_group_};
   next_group_ = (next_group_ + 1) % static_cast<int64_t>(groups_.size());
-  if (c_.prefix_cache) {
-    // Content ids with the top bit set are this scheduler's own: one per request, shared by none.
-    if (prompt.empty()) prompt = {{(uint64_t{1} << 63) | static_cast<uint64_t>(id), input_len}};
-    if (PromptLength(prompt) != input_len) throw std::logic_error("scheduler: prompt length differs from input_len");
+  if (c_.prefix_cache) {  // an empty prompt names no content: it is never shared or cached
+    if (!prompt.empty() && PromptLength(prompt) != input_len) throw std::logic_error("scheduler: prompt length differs from input_len");
     r.prompt = std::move(prompt);
   }
   if (Reserve(r) > c_.kv_tokens)

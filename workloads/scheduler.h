@@ -52,7 +52,7 @@ class Scheduler {
  public:
   explicit Scheduler(const SchedulerConfig& c);
 
-  // `prompt` names the request's tokens by content (empty: tokens no other prompt shares).
+  // `prompt` names the request's tokens by content (empty: none; never shared, never cached).
   void Arrive(int64_t id, int64_t input_len, int64_t output_len, Prompt prompt = {});
   // bench_serving's warm-up: `prompt` ran alone on the idle server before the load (its pages
   // and snapshots are cached in group 0, as its chunks would have left them).

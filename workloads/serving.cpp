@@ -122,10 +122,7 @@ class Engine {
 
   // bench_serving's warm-up request is the load's first prompt, sent alone before the timed run.
   void Warm() {
-    if (s_.run.warmup_requests > 0 && !s_.requests.empty()) {
-      const Request& r = s_.requests.front();
-      sched_.Warm(r.prompt.empty() ? Prompt{{uint64_t{3} << 61, r.input_len}} : r.prompt);
-    }
+    if (s_.run.warmup_requests > 0 && !s_.requests.empty()) sched_.Warm(s_.requests.front().prompt);
   }
 
   // Client side.
@@ -140,11 +137,7 @@ class Engine {
     rec.group = static_cast<int64_t>(result_.requests.size()) % std::max<int64_t>(1, s_.plan.dp);  // DP-attention groups in turn
     index_[r.id] = result_.requests.size();
     result_.requests.push_back(rec);
-    // The warm-up sent the first prompt before; a random prompt is unique, so only its replay
-    // here (request 0) shares it.
-    Prompt p = r.prompt;
-    if (p.empty() && r.id == s_.requests.front().id && s_.run.warmup_requests > 0) p = {{uint64_t{3} << 61, r.input_len}};
-    sched_.Arrive(r.id, r.input_len, r.output_len, std::move(p));
+    sched_.Arrive(r.id, r.input_len, r.output_len, r.prompt);
     ++in_flight_;
   }
   int64_t in_flight() const { return in_flight_; }
