@@ -144,7 +144,7 @@ int Validate(const std::vector<std::string>& argv) {
   if (root.IsMap() && root["model"]) {
     const ServingSetup s = PrepareServing(LoadRunConfig(path));
     std::printf("ok: %s is a valid run config: %s on %lld x %s, %zu requests, KV pool %lld tokens per rank\n", path.c_str(),
-                s.model.file.c_str(), static_cast<long long>(s.plan.tp * s.replicas), s.device.soc.c_str(), s.requests.size(),
+                s.model.file.c_str(), static_cast<long long>(s.run.Chips()), s.device.soc.c_str(), s.requests.size(),
                 static_cast<long long>(s.memory.kv_tokens));
     return kExitOk;
   }
@@ -304,7 +304,7 @@ int Run(const std::vector<std::string>& argv) {
   const std::string out = Option(a, "--out", "reports/out/" + stem);
   OutputFolder folder(out);
   ServingSetup setup = PrepareServing(rc);
-  spdlog::info("run {}: {} requests, {} on {} x {}", path, setup.requests.size(), setup.model.file, setup.plan.tp, setup.device.soc);
+  spdlog::info("run {}: {} requests, {} on {} x {}", path, setup.requests.size(), setup.model.file, setup.run.Chips(), setup.device.soc);
   // Order matters: the kernel timer forks before any SystemC activity, the serving processes are
   // elaborated before the functional runs simulate kernels in this process.
   ForkedKernelTimer timer(setup.device);
@@ -504,7 +504,7 @@ int Capacity(const std::vector<std::string>& argv) {
       spdlog::info("capacity: variant {}/{} ({})", vi + 1, variants.size(), knobs);
     }
     const RunConfig rc = LoadRunConfig(path, vsets);
-    o.chips = rc.Plan().tp * rc.Replicas();  // also for a variant that does not fit (it showed 0)
+    o.chips = rc.Chips();  // also for a variant that does not fit (it showed 0)
     std::optional<ServingSetup> setup;
     try {
       setup = PrepareServing(rc);
@@ -516,7 +516,7 @@ int Capacity(const std::vector<std::string>& argv) {
       continue;
     }
     CapacityAnswer& ans = o.answer;
-    o.chips = setup->plan.tp * setup->replicas;
+    o.chips = setup->run.Chips();
     const int64_t page = rc.page_size, per_request = (rc.random_input_len + rc.random_output_len + page - 1) / page * page;
     const int64_t dp = setup->plan.dp, group_cap = std::min<int64_t>((rc.max_running_requests + dp - 1) / dp, setup->memory.max_running);
     const bool kv = setup->model.count(LayerKind::kFullAttention) > 0;

@@ -90,6 +90,10 @@ void DeviceConfig::Bind(ParamVisitor& v) {
     v.Param({"pair_ranks", "ranks", "ranks per package (2 on A3: die pairs joined by SIO; 1 on A2)", 1, 2}, link_pair_ranks);
     v.Param({"a2a_sync_us", "us", "fixed cost of one all-to-all launch before data moves (MoE dispatch/combine handshake)", 0, 1e6},
             link_a2a_sync_us);
+    v.Param({"kv_transfer_gbps", "GB/s", "PD disaggregation: one rank's KV (and state) transfer stream to its peer in the other pool", 0.001, 1e6},
+            link_kv_transfer_gbps);
+    v.Param({"kv_transfer_latency_us", "us", "PD disaggregation: fixed cost of one request's transfer (handshake, completion notice)", 0, 1e6},
+            link_kv_transfer_latency_us);
   });
   v.Group("launch", "kernel launch", [&] {
     v.Param({"overhead_us", "us", "device-side cost from launch to the first block starting", 0, 1e6}, launch_overhead_us);

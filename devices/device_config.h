@@ -59,6 +59,7 @@ struct DeviceConfig {
   double link_peer_gbps = 0, link_aggregate_gbps = 0, link_pair_gbps = 0;
   int64_t link_pair_ranks = 1;  // 2: ranks 2i and 2i+1 share a package (SIO); 1: no pairs
   double link_a2a_sync_us = 0;  // per all-to-all launch, before the first block (calibrated on C7)
+  double link_kv_transfer_gbps = 0, link_kv_transfer_latency_us = 0;  // PD: per rank stream, per request
   // Launch.
   double launch_overhead_us = 0;
   // Triton-compiled kernels (fitted on calibration.md C2, see configs/calibration/fit.yaml).

@@ -122,6 +122,20 @@ Json ServingMetricsJson(const ServingSetup& s, const ServingResult& r, const Ser
                       {"device_busy_share", Tidy(per[k].device_busy_share)}});
     j["replicas"] = {{"count", r.replicas}, {"load_balance_method", rc.load_balance_method}, {"per_replica", reps}};
   }
+  if (!m.pools.empty()) {  // PD: the pools, their parallel plans and use, and the KV hand-off
+    Json pools = Json::array();
+    for (size_t i = 0; i < m.pools.size(); ++i) {
+      const ServingSetup& ps = s.pools[i];
+      pools.push_back({{"pool", m.pools[i].name}, {"replicas", m.pools[i].replicas}, {"tp_size", ps.plan.tp}, {"dp_size", ps.plan.dp},
+                       {"ep_size", ps.plan.ep}, {"chips", m.pools[i].replicas * ps.plan.tp}, {"steps", m.pools[i].steps},
+                       {"device_busy_share", Tidy(m.pools[i].device_busy_share)}});
+    }
+    Json d = {{"pools", pools}, {"transfer_queue", rc.disaggregation_transfer_queue},
+              {"kv_transfer_gbps", Tidy(s.pools[1].device.link_kv_transfer_gbps)}};
+    PutDist(d, "transfer_ms", m.transfer_ms, false);
+    PutDist(d, "transfer_wait_ms", m.transfer_wait_ms, false);
+    j["disaggregation"] = d;
+  }
   // What bench_serving cannot see: the load as configured and the --set overrides of this run.
   Json sets = Json::object();
   for (const auto& [k, v] : rc.overrides) sets[k] = v;
@@ -347,6 +361,17 @@ std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const 
               F(per[k].output_throughput, 1) + " output tok/s, mean TTFT " + F(per[k].ttft_ms.mean) + " ms";
     line("- replicated DP: " + std::to_string(r.replicas) + " replicas of tp " + std::to_string(s.plan.tp) + " (" + s.run.load_balance_method +
          " router, " + std::to_string(r.replicas * s.plan.tp) + " chips): " + reps);
+  }
+  if (!m.pools.empty()) {
+    std::string pools;
+    for (size_t i = 0; i < m.pools.size(); ++i) {
+      const ServingSetup& ps = s.pools[i];
+      pools += (i ? "; " : "") + m.pools[i].name + " " + std::to_string(m.pools[i].replicas) + " x tp " + std::to_string(ps.plan.tp) +
+               (ps.plan.dp > 1 ? " dp " + std::to_string(ps.plan.dp) : std::string()) + ", device busy " + F(100 * m.pools[i].device_busy_share, 1) + " %";
+    }
+    line("- PD disaggregation: " + pools + "; KV hand-off " + F(m.transfer_ms.mean) + " ms mean on the link (p99 " + F(m.transfer_ms.p99) +
+         "), " + F(m.transfer_wait_ms.mean) + " ms mean wait before it (decode KV room, " + std::to_string(s.run.disaggregation_transfer_queue) +
+         " transfers at most); TTFT includes both");
   }
   line("");
   line("| metric | mean | median | p90 | p99 |");

@@ -83,7 +83,21 @@ ServingMetrics ComputeMetrics(const ServingResult& r) {
     m.output_throughput = static_cast<double>(m.output_tokens) / m.duration_s;
     m.total_throughput = m.input_throughput + m.output_throughput;
     m.concurrency = m.e2e_ms.mean * static_cast<double>(m.e2e_ms.n) / 1e3 / m.duration_s;
-    m.device_busy_share = r.device_busy_us / (r.duration_us * static_cast<double>(std::max<int64_t>(1, r.replicas)));
+    int64_t engines = r.replicas;
+    if (!r.pools.empty()) engines = r.pools[0].replicas + r.pools[1].replicas;
+    m.device_busy_share = r.device_busy_us / (r.duration_us * static_cast<double>(std::max<int64_t>(1, engines)));
+    for (const auto& p : r.pools)
+      m.pools.push_back({p.name, p.replicas, p.steps, p.device_busy_us / (r.duration_us * static_cast<double>(std::max<int64_t>(1, p.replicas)))});
+  }
+  if (!r.pools.empty()) {
+    std::vector<double> moving, waiting;
+    for (const RequestRecord& q : r.requests)
+      if (q.transfer_end_us >= 0) {
+        moving.push_back((q.transfer_end_us - q.transfer_start_us) / 1e3);
+        waiting.push_back((q.transfer_start_us - q.prefill_end_us) / 1e3);
+      }
+    m.transfer_ms = Distribution(moving);
+    m.transfer_wait_ms = Distribution(waiting);
   }
   m.host_busy_s = r.host_busy_us / 1e6;
   m.accept_length = rounds ? static_cast<double>(round_tokens) / static_cast<double>(rounds) : 0;
@@ -125,7 +139,7 @@ std::vector<ServingMetrics> PerReplicaMetrics(const ServingResult& r) {
     for (const RequestRecord& q : r.requests)
       if (q.replica == k) part.requests.push_back(q);
     for (const StepRecord& st : r.steps)
-      if (st.replica == k) {
+      if (st.replica == k && st.pool != 1) {  // PD: the decode replica's own steps
         part.steps.push_back(st);
         for (const ForwardRecord& f : st.forwards) part.device_busy_us += f.device_busy_us;
       }

@@ -35,6 +35,15 @@ struct ServingMetrics {
   double decode_device_ms = 0;    // mean device busy time within one
   double commit_ms_per_step = 0;  // MTP commit kernels per verify step
   double commit_share = 0;        // of the decode step's wall time
+  // PD disaggregation: each pool's busy share and steps; the KV hand-off of every request.
+  struct Pool {
+    std::string name;
+    int64_t replicas = 0, steps = 0;
+    double device_busy_share = 0;  // of its replicas' time over the run
+  };
+  std::vector<Pool> pools;
+  Dist transfer_ms;       // KV on the link (and the fixed latency)
+  Dist transfer_wait_ms;  // from the prefill pool's end to the transfer's start (decode KV room, queue slot)
 };
 
 ServingMetrics ComputeMetrics(const ServingResult& r);

@@ -67,6 +67,9 @@ void RunConfig::Bind(ParamVisitor& v) {
           enable_dp_attention);
   v.Param(opt("load_balance_method", "", "replicated DP: round_robin (by arrival) or shortest_queue (fewest requests in flight)"),
           load_balance_method);
+  v.Param(opt("disaggregation_transfer_queue", "requests",
+              "PD (prefill: / decode: maps): KV transfers in flight per decode replica; later ones wait without reserving KV", 1, 1e6),
+          disaggregation_transfer_queue);
   v.Param(opt("enable_dp_lm_head", "", "vocab-parallel lm_head within each attention TP group (true/false)"), enable_dp_lm_head);
   v.Param(opt("moe_a2a_backend", "", "MoE token exchange: none (all-reduce) or deepep (all-to-all)"), moe_a2a_backend);
   v.Param(opt("max_running_requests", "requests", "requests decoding at once (over all DP groups)", 1, 1e6), max_running_requests);
@@ -156,6 +159,11 @@ bool RunConfig::Flag(const std::string& key) const {
 }
 
 int64_t RunConfig::Replicas() const { return Flag("enable_dp_attention") ? 1 : dp_size; }
+
+int64_t RunConfig::Chips() const {
+  if (Disaggregated()) return Pool("prefill").Chips() + Pool("decode").Chips();
+  return Plan().tp * Replicas();
+}
 
 ParallelPlan RunConfig::Plan() const {
   ParallelPlan p;
@@ -292,6 +300,14 @@ std::string RunConfig::ResolvedYaml() const {
       out += (r.type == "text" ? YamlScalar(r.exact) : r.exact) + "\n";
     }
   }
+  if (Disaggregated()) {  // the pools' maps as written (their keys are server arguments: no paths)
+    const YAML::Node root = LoadYamlString(pool_text_, file);
+    for (const char* p : {"prefill", "decode"}) {
+      YAML::Emitter e;
+      e << YAML::Flow << root[p];
+      out += std::string(p) + ": " + e.c_str() + "\n";
+    }
+  }
   return out;
 }
 std::string RunConfig::DraftModelPath() const { return Relative(speculative_draft_model_path); }
@@ -309,8 +325,60 @@ HostProfile RunConfig::Host() const {
   return h;
 }
 
-RunConfig ParseRunConfig(const std::string& text, const std::string& file, const std::vector<std::pair<std::string, std::string>>& sets) {
+namespace {
+
+// The keys a PD pool may not set: the load, the model and what the whole run shares.
+const std::vector<std::string> kRunWideKeys = {
+    "model", "seed", "mode", "fault", "dataset_name", "dataset_path", "gsp_num_groups", "gsp_prompts_per_group",
+    "gsp_system_prompt_len", "gsp_question_len", "gsp_output_len", "warmup_requests", "num_prompts", "random_input_len",
+    "random_output_len", "random_range_ratio", "request_rate", "max_concurrency", "trace_kernels", "slo_ttft_p99_ms",
+    "slo_tpot_p99_ms", "capacity_search", "disaggregation_transfer_queue", "speculative_accept_rates"};
+
+// PD: takes the `prefill:` and `decode:` maps out of `root`; for a pool, lays its map over the rest.
+// Returns whether the file is a PD run.
+bool SplitPools(YAML::Node& root, const std::string& file, const std::string& pool) {
+  if (!root.IsMap()) return false;
+  const YAML::Node& cr = root;
+  const YAML::Node pre = cr["prefill"], dec = cr["decode"];
+  if (!pre && !dec) {
+    if (!pool.empty()) throw std::logic_error("run config: pool '" + pool + "' of a run without PD");
+    return false;
+  }
+  for (const auto& [name, node] : {std::pair<std::string, YAML::Node>{"prefill", pre}, {"decode", dec}}) {
+    if (!node) throw InputError(file + ": PD needs both a 'prefill:' and a 'decode:' map (only '" + (name == "prefill" ? "decode" : "prefill") + "' is given)");
+    if (!node.IsMap()) throw InputError(npusim::Where(file, node) + ": '" + name + "' must be a map of server arguments for the " + name + " pool");
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      const std::string k = RunKeyFromSglang(it->first.Scalar());
+      if (k == "prefill" || k == "decode" || std::find(kRunWideKeys.begin(), kRunWideKeys.end(), k) != kRunWideKeys.end())
+        throw InputError(npusim::Where(file, it->first) + ": '" + it->first.Scalar() + "' is the whole run's, not a pool's: set it outside '" + name + ":'");
+    }
+  }
+  YAML::Node out(YAML::NodeType::Map);
+  for (auto it = root.begin(); it != root.end(); ++it) {
+    const std::string k = it->first.Scalar();
+    if (k == "prefill" || k == "decode") continue;
+    if (!pool.empty() && (pool == "prefill" ? pre : dec)[k]) continue;  // the pool's value wins
+    out.force_insert(it->first, it->second);
+  }
+  if (!pool.empty()) {
+    const YAML::Node& mine = pool == "prefill" ? pre : dec;
+    for (auto it = mine.begin(); it != mine.end(); ++it) out.force_insert(it->first, it->second);
+  }
+  root = out;
+  return true;
+}
+
+}  // namespace
+
+RunConfig RunConfig::Pool(const std::string& which) const {
+  if (!Disaggregated()) throw std::logic_error("RunConfig::Pool on a run without PD");
+  return ParseRunConfig(pool_text_, file, overrides, which);
+}
+
+RunConfig ParseRunConfig(const std::string& text, const std::string& file, const std::vector<std::pair<std::string, std::string>>& sets,
+                         const std::string& pool) {
   YAML::Node root = LoadYamlString(text, file);
+  const bool pd = SplitPools(root, file, pool);
   RunConfig c;
   ParamTable table;
   c.Bind(table);
@@ -345,6 +413,8 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
   binder.Finish();
   c.file = file;
   c.overrides = sets;
+  c.pool = pool;
+  if (pd && pool.empty()) c.pool_text_ = text;
   OneOf(c, "gdn_decode_impl", c.gdn_decode_impl, {"fused", "triton_chain"});
   OneOf(c, "gdn_prefill_impl", c.gdn_prefill_impl, {"staged", "mega"});
   OneOf(c, "dataset_name", c.dataset_name, {"random", "generated-shared-prefix", "trace"});

@@ -73,6 +73,16 @@ struct RunConfig {
 
   std::string trace_kernels = "false";  // trace.json: every kernel launch on the device track too
 
+  // Prefill/decode disaggregation: `prefill:` and `decode:` maps of server arguments, each laid
+  // over this file's for its pool (SGLang's --disaggregation-mode prefill / decode servers behind
+  // a PD router). The pools' replicas are their dp_size without DP attention.
+  int64_t disaggregation_transfer_queue = 8;  // KV transfers in flight per decode replica (more wait unreserved)
+  bool Disaggregated() const { return !pool_text_.empty(); }
+  // The pool's whole config: this file's keys with the pool's map laid over ("prefill" / "decode").
+  RunConfig Pool(const std::string& pool) const;
+  std::string pool;        // "" (a unified server or a PD run), "prefill" or "decode": which pool this config is
+  std::string pool_text_;  // PD: the source text the pools are read from again; "" without PD
+
   // Service-level objectives for `npusim capacity` (0 = none).
   double slo_ttft_p99_ms = 0, slo_tpot_p99_ms = 0;
   std::string capacity_search = "both";  // concurrency, request_rate or both
@@ -82,6 +92,7 @@ struct RunConfig {
   // Derived, validated views (InputError with the key on a bad value).
   ParallelPlan Plan() const;
   int64_t Replicas() const;  // dp_size without DP attention: independent replicas of tp_size ranks each
+  int64_t Chips() const;     // ranks the run takes: tp_size x replicas, summed over the pools with PD
   MemoryOptions Memory() const;
   bool Flag(const std::string& key) const;
   std::vector<int64_t> GraphBatchSizes() const;
@@ -103,6 +114,6 @@ struct RunConfig {
 // Reads RUN.yaml and applies `key=value` overrides; unknown keys name the nearest valid one.
 RunConfig LoadRunConfig(const std::string& path, const std::vector<std::pair<std::string, std::string>>& sets = {});
 RunConfig ParseRunConfig(const std::string& text, const std::string& file,
-                         const std::vector<std::pair<std::string, std::string>>& sets = {});
+                         const std::vector<std::pair<std::string, std::string>>& sets = {}, const std::string& pool = "");
 
 }  // namespace npusim

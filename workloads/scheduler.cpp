@@ -39,6 +39,44 @@ void Scheduler::Arrive(int64_t id, int64_t input_len, int64_t output_len, Prompt
   reqs_.push_back(r);
 }
 
+bool Scheduler::Hold(int64_t id, int64_t input_len, int64_t output_len) {
+  Req r{id, input_len, output_len, next_group_};
+  if (Reserve(r) > c_.kv_tokens)
+    throw SimFailure("out_of_memory", "request " + std::to_string(id) + " needs " + std::to_string(Reserve(r)) +
+                                          " KV tokens, more than the whole KV pool of a decode group (" + std::to_string(c_.kv_tokens) + ")");
+  Group& g = groups_[static_cast<size_t>(r.group)];
+  const int64_t cap = std::max<int64_t>(1, c_.max_running_requests / static_cast<int64_t>(groups_.size()));
+  const int64_t running = static_cast<int64_t>(g.running.size()) + g.holding + (g.chunked >= 0 ? 1 : 0);
+  const int64_t kv_free = c_.kv_tokens - g.kv_used - (g.cache.pages() - g.cache.evictable()) * c_.page_size;
+  if (running + 1 > cap || Reserve(r) > kv_free) return false;
+  next_group_ = (next_group_ + 1) % static_cast<int64_t>(groups_.size());
+  r.admitted = true;
+  r.prefilled = input_len;
+  r.generated = 1;  // the prefill pool's forward sampled the first token
+  r.held = Reserve(r);
+  g.kv_used += r.held;
+  FitPool(g);
+  ++g.holding;
+  if (id >= static_cast<int64_t>(index_.size())) index_.resize(static_cast<size_t>(id + 1), -1);
+  index_[static_cast<size_t>(id)] = static_cast<int64_t>(reqs_.size());
+  reqs_.push_back(r);
+  return true;
+}
+
+bool Scheduler::Join(int64_t id) {
+  const int64_t idx = index_[static_cast<size_t>(id)];
+  Req& r = reqs_[static_cast<size_t>(idx)];
+  Group& g = groups_[static_cast<size_t>(r.group)];
+  --g.holding;
+  if (r.generated >= r.output) {
+    g.kv_used -= r.held;
+    r.held = 0;
+    return true;
+  }
+  g.running.push_back(idx);
+  return false;
+}
+
 // KV reserved for a request while it lives: its whole input and output, in pages.
 int64_t Scheduler::Reserve(const Req& r) const {
   const int64_t p = c_.page_size;
@@ -128,7 +166,7 @@ std::vector<BatchEntry> Scheduler::PrefillFor(Group& g) const {
   // Free KV: the pool less what requests reserve and what the cache holds locked (unlocked cached
   // pages can be evicted for a new request, except the ones its own hit is about to lock).
   int64_t kv_free = c_.kv_tokens - g.kv_used - (g.cache.pages() - g.cache.evictable()) * c_.page_size;
-  int64_t running = static_cast<int64_t>(g.running.size()) + (g.chunked >= 0 ? 1 : 0);
+  int64_t running = static_cast<int64_t>(g.running.size()) + g.holding + (g.chunked >= 0 ? 1 : 0);
   for (int64_t idx : g.waiting) {
     const Req& r = reqs_[static_cast<size_t>(idx)];
     const PrefixCache::Match hit = Hit(g, r);

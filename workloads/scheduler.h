@@ -57,6 +57,12 @@ class Scheduler {
   // bench_serving's warm-up: `prompt` ran alone on the idle server before the load (its pages
   // and snapshots are cached in group 0, as its chunks would have left them).
   void Warm(const Prompt& prompt);
+  // PD decode pool: a request whose prompt was computed in the prefill pool. Hold reserves its KV
+  // in the next group in turn (the transfer writes into it) when that group has the room and a
+  // running slot, else returns false and changes nothing; Join makes it a running request once
+  // its KV has arrived (true: it is already finished, its one token came from the prefill pool).
+  bool Hold(int64_t id, int64_t input_len, int64_t output_len);
+  bool Join(int64_t id);
   // The next step's batch (empty when nothing can run now). Does not change progress: Complete does.
   Batch Next();
   // Applies a finished step: prefill chunks advance; decode entries gain tokens[i] tokens each
@@ -87,6 +93,7 @@ class Scheduler {
     std::deque<int64_t> waiting;   // request indices
     std::vector<int64_t> running;  // decoding
     int64_t chunked = -1;          // request in the middle of a chunked prefill
+    int64_t holding = 0;           // PD: requests whose KV is on its way (they count as running)
     int64_t kv_used = 0;           // reserved by requests, outside the cache
     PrefixCache cache;
   };

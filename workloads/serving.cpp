@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <limits>
 #include <memory>
 
@@ -44,6 +45,24 @@ int64_t ShapeBucket(int64_t x, int64_t min_step) {
 }
 
 ServingSetup PrepareServing(const RunConfig& run) {
+  if (run.Disaggregated()) {
+    // Each pool is prepared as the server it is (its own plan, memory and graphs); the run keeps
+    // the decode pool's view for what reports show once, and the load.
+    ServingSetup prefill = PrepareServing(run.Pool("prefill")), decode = PrepareServing(run.Pool("decode"));
+    if (prefill.model.file != decode.model.file) throw std::logic_error("PD pools read different models");
+    if (prefill.run.page_size != decode.run.page_size)
+      throw InputError(run.file + ": the pools' page_size differ (" + std::to_string(prefill.run.page_size) + " vs " +
+                       std::to_string(decode.run.page_size) + "): the KV moves page by page and both must use one size");
+    if (prefill.run.Mtp() != decode.run.Mtp())
+      throw InputError(run.file + ": speculative decoding must be set for both pools or neither (the prefill pool runs the draft's extend)");
+    ServingSetup s = decode;
+    s.run = run;
+    s.requests = GenerateRequests(run);
+    prefill.requests.clear();
+    decode.requests.clear();
+    s.pools = {std::move(prefill), std::move(decode)};
+    return s;
+  }
   ServingSetup s;
   s.run = run;
   s.host = run.Host();
@@ -75,6 +94,17 @@ ServingSetup PrepareServing(const RunConfig& run) {
   return s;
 }
 
+int64_t ServingSetup::TransferBytesPerRank(int64_t input_len) const {
+  auto side = [&](const ServingSetup& p) { return input_len * p.memory.kv_per_token + p.memory.swa_kv_per_request + p.memory.mamba_per_request; };
+  return pools.size() == 2 ? std::max(side(pools[0]), side(pools[1])) : 0;
+}
+
+double ServingSetup::TransferUs(int64_t input_len) const {
+  if (pools.size() != 2) return 0;
+  const DeviceConfig& d = pools[1].device;  // the receiving side's links
+  return d.link_kv_transfer_latency_us + static_cast<double>(TransferBytesPerRank(input_len)) / (d.link_kv_transfer_gbps * 1e3);
+}
+
 namespace {
 
 using sc_core::sc_time;
@@ -93,8 +123,10 @@ class Engine {
  public:
   // One replica of the model (replicated DP runs several, each with its own scheduler, host and
   // device; every request reaches exactly one of them).
-  Engine(const ServingSetup& s, KernelTimer& t, int64_t replica)
-      : s_(s), timer_(t), replica_(replica), sched_(SchedConfig(s)),
+  // `pool`: 0 a unified server, 1 a PD prefill replica (a request leaves it with its first token),
+  // 2 a PD decode replica (requests arrive with their prompt computed, their KV to move).
+  Engine(const ServingSetup& s, KernelTimer& t, int64_t replica, int pool = 0)
+      : s_(s), timer_(t), replica_(replica), pool_(pool), sched_(SchedConfig(s)),
         accept_rng_(static_cast<uint64_t>(s.run.seed) * 7919 + 5 + static_cast<uint64_t>(replica) * 104729) {
     graph_bs_ = s.run.GraphBatchSizes();
     std::sort(graph_bs_.begin(), graph_bs_.end());
@@ -121,8 +153,8 @@ class Engine {
   }
 
   // bench_serving's warm-up request is the load's first prompt, sent alone before the timed run.
-  void Warm() {
-    if (s_.run.warmup_requests > 0 && !s_.requests.empty()) sched_.Warm(s_.requests.front().prompt);
+  void Warm(const std::vector<Request>& load) {
+    if (s_.run.warmup_requests > 0 && !load.empty()) sched_.Warm(load.front().prompt);
   }
 
   // Client side.
@@ -137,14 +169,39 @@ class Engine {
     rec.group = static_cast<int64_t>(result_.requests.size()) % std::max<int64_t>(1, s_.plan.dp);  // DP-attention groups in turn
     index_[r.id] = result_.requests.size();
     result_.requests.push_back(rec);
-    sched_.Arrive(r.id, r.input_len, r.output_len, r.prompt);
+    sched_.Arrive(r.id, r.input_len, pool_ == 1 ? 1 : r.output_len, r.prompt);
     ++in_flight_;
   }
+
+  // PD decode replica: a request the prefill pool finished at `now`. It waits for KV room and a
+  // transfer slot (MoveTransfers, at the next step formed, as SGLang's decode loop polls its
+  // queues once per iteration); its first token reaches the client when its KV has arrived.
+  void Receive(const RequestRecord& pre, double now, const ServingSetup& run) {
+    RequestRecord rec = pre;
+    rec.replica = replica_;
+    rec.prefill_replica = pre.replica;
+    rec.prefill_end_us = now;
+    rec.first_token_us = rec.finish_us = -1;
+    rec.token_times_us.clear();
+    index_[rec.id] = result_.requests.size();
+    result_.requests.push_back(rec);
+    pending_.push_back({rec.id, run.TransferUs(rec.input_len) - s_.device.link_kv_transfer_latency_us});
+    ++in_flight_;
+  }
+  // The earliest moment a transfer in flight completes (+inf: none).
+  double NextWakeUs() const {
+    double t = std::numeric_limits<double>::infinity();
+    for (const Transfer& x : moving_) t = std::min(t, x.end_us);
+    return t;
+  }
+  const RequestRecord& record(int64_t id) const { return result_.requests[index_.at(id)]; }
+  const std::vector<int64_t>& last_finished() const { return last_finished_; }
   int64_t in_flight() const { return in_flight_; }
   int64_t done() const { return done_; }
 
   // Host side: the next step, or false when nothing can run.
   bool Form(double now) {
+    if (pool_ == 2) MoveTransfers(now);
     batch_ = sched_.Next();
     if (batch_.empty()) return false;
     step_ = StepRecord{};
@@ -259,6 +316,7 @@ class Engine {
         }
       }
     const std::vector<int64_t> finished = sched_.Complete(batch_, got);
+    last_finished_ = finished;
     for (const auto& g : batch_.groups)  // admitted now: what its prompt found in the cache
       for (const BatchEntry& e : g)
         if (!e.decode) result_.requests[index_.at(e.request)].cached_tokens = sched_.cached_tokens(e.request);
@@ -268,6 +326,7 @@ class Engine {
       --in_flight_;
     }
     step_.replica = replica_;
+    step_.pool = pool_;
     result_.steps.push_back(std::move(step_));
   }
 
@@ -397,7 +456,54 @@ class Engine {
 
   const ServingSetup& s_;
   KernelTimer& timer_;
+  // PD decode: KV transfers. Each waits (pending) until the scheduler can hold its KV and one of
+  // disaggregation_transfer_queue slots is free, then moves over the replica's link, one request
+  // after another (every rank streams its own shard at once: the per-rank bytes set the time).
+  void MoveTransfers(double now) {
+    for (size_t i = 0; i < moving_.size();) {
+      const Transfer& x = moving_[i];
+      if (x.end_us > now) {
+        ++i;
+        continue;
+      }
+      RequestRecord& rec = result_.requests[index_.at(x.id)];
+      rec.first_token_us = x.end_us;
+      rec.token_times_us.push_back(x.end_us);
+      if (sched_.Join(x.id)) {  // its one output token was the prefill pool's
+        rec.finish_us = x.end_us;
+        ++done_;
+        --in_flight_;
+      }
+      moving_.erase(moving_.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+    const double latency = s_.device.link_kv_transfer_latency_us;
+    while (!pending_.empty() && static_cast<int64_t>(moving_.size()) < s_.run.disaggregation_transfer_queue) {
+      RequestRecord& rec = result_.requests[index_.at(pending_.front().id)];
+      if (!sched_.Hold(rec.id, rec.input_len, rec.output_len)) break;
+      const double start = std::max(now, link_free_us_);
+      link_free_us_ = start + pending_.front().stream_us;
+      rec.transfer_start_us = start;
+      rec.transfer_end_us = link_free_us_ + latency;
+      moving_.push_back({rec.id, rec.transfer_end_us});
+      pending_.pop_front();
+    }
+  }
+
+  struct Pending {
+    int64_t id;
+    double stream_us;  // its bytes over the link, without the fixed latency
+  };
+  struct Transfer {
+    int64_t id;
+    double end_us;
+  };
+
   int64_t replica_ = 0;
+  int pool_ = 0;
+  std::deque<Pending> pending_;
+  std::vector<Transfer> moving_;
+  double link_free_us_ = 0;
+  std::vector<int64_t> last_finished_;
   Scheduler sched_;
   Rng accept_rng_;
   std::vector<int64_t> graph_bs_;
@@ -425,15 +531,18 @@ class ServingSystem : public sc_core::sc_module {
  public:
   SC_HAS_PROCESS(ServingSystem);
   explicit ServingSystem(sc_core::sc_module_name name) : sc_module(name) { SC_THREAD(Client); }
-  void Start(const std::vector<Engine*>& engines, const std::vector<Request>& reqs, int64_t max_concurrency, bool shortest_queue,
-             const ProgressFn& progress) {
-    reqs_ = &reqs;
+  // `pools[i]`: engine i's pool (0 unified, 1 PD prefill, 2 PD decode); `setup` the whole run's.
+  void Start(const std::vector<Engine*>& engines, const std::vector<int>& pools, const ServingSetup& setup, int64_t max_concurrency,
+             bool shortest_queue, const ProgressFn& progress) {
+    setup_ = &setup;
+    reqs_ = &setup.requests;
     max_concurrency_ = max_concurrency;
     shortest_queue_ = shortest_queue;
     progress_ = progress;
     for (size_t i = 0; i < engines.size(); ++i) {
       replicas_.push_back(std::make_unique<Replica>());
       replicas_.back()->e = engines[i];
+      replicas_.back()->pool = pools[i];
       sc_core::sc_spawn([this, i] { Host(*replicas_[i]); }, sc_core::sc_gen_unique_name("host"));
       sc_core::sc_spawn([this, i] { Device(*replicas_[i]); }, sc_core::sc_gen_unique_name("device"));
     }
@@ -448,6 +557,7 @@ class ServingSystem : public sc_core::sc_module {
  private:
   struct Replica {
     Engine* e = nullptr;
+    int pool = 0;
     sc_core::sc_event arrived, issued, device_done;
     std::vector<Engine::Launch> launches;
     double device_free = 0;
@@ -467,16 +577,30 @@ class ServingSystem : public sc_core::sc_module {
     for (const auto& r : replicas_) n += r->e->in_flight();
     return n;
   }
-  // The router: round robin by arrival, or the replica with the fewest requests in flight (the
-  // lowest index among equals).
-  Replica& Route() {
-    size_t pick = next_++ % replicas_.size();
+  // The router, among the replicas of `pool`: round robin (by arrival, or by hand-off for the PD
+  // decode pool), or the one with the fewest requests in flight (the lowest index among equals).
+  Replica& Route(int pool) {
+    std::vector<size_t> of;
+    for (size_t i = 0; i < replicas_.size(); ++i)
+      if (replicas_[i]->pool == pool) of.push_back(i);
+    size_t& next = next_[static_cast<size_t>(pool)];
+    size_t pick = of[next++ % of.size()];
     if (shortest_queue_) {
-      pick = 0;
-      for (size_t i = 1; i < replicas_.size(); ++i)
+      pick = of.front();
+      for (size_t i : of)
         if (replicas_[i]->e->in_flight() < replicas_[pick]->e->in_flight()) pick = i;
     }
     return *replicas_[pick];
+  }
+  // Requests finished for the client: a PD prefill replica's only hand them on.
+  void CountDone() {
+    int64_t n = 0;
+    for (const auto& r : replicas_)
+      if (r->pool != 1) n += r->e->done();
+    if (n == done_) return;
+    done_ = n;
+    if (done_ == static_cast<int64_t>(reqs_->size())) end_us = Now();
+    finished_.notify(sc_core::SC_ZERO_TIME);
   }
 
   void Client() {
@@ -487,7 +611,7 @@ class ServingSystem : public sc_core::sc_module {
       for (const Request& r : *reqs_) {
         WaitUntil(r.arrival_us);
         while (max_concurrency_ > 0 && InFlight() >= max_concurrency_) wait(finished_);
-        Replica& to = Route();
+        Replica& to = Route(replicas_.front()->pool);  // unified, or the PD prefill pool (listed first)
         to.e->Send(r, Now());
         to.arrived.notify(sc_core::SC_ZERO_TIME);
       }
@@ -503,7 +627,12 @@ class ServingSystem : public sc_core::sc_module {
       const auto total = static_cast<int64_t>(reqs_->size());
       while (done_ < total) {
         if (!rep.e->Form(Now())) {
-          wait(rep.arrived);
+          CountDone();  // a PD request whose only token came from the prefill pool finishes as its KV lands
+          const double wake = rep.e->NextWakeUs();
+          if (std::isfinite(wake))
+            wait(Us(wake) + origin_ - sc_core::sc_time_stamp(), rep.arrived);
+          else
+            wait(rep.arrived);
           continue;
         }
         double host_end = 0;
@@ -511,13 +640,17 @@ class ServingSystem : public sc_core::sc_module {
         WaitUntil(host_end);
         rep.issued.notify(sc_core::SC_ZERO_TIME);
         wait(rep.device_done);
-        const int64_t before = rep.e->done();
         rep.e->Finish(Now());
-        done_ += rep.e->done() - before;
+        if (rep.pool == 1)
+          for (int64_t id : rep.e->last_finished()) {
+            Replica& to = Route(2);
+            to.e->Receive(rep.e->record(id), Now(), *setup_);
+            to.arrived.notify(sc_core::SC_ZERO_TIME);
+          }
+        CountDone();
         // Every step, not only when a request finishes: a caller that logs on a wall-clock tick
         // stays live through long stretches in which no request completes.
         if (progress_) progress_(done_, total, Now());
-        if (done_ == total) end_us = Now();
         finished_.notify(sc_core::SC_ZERO_TIME);
       }
     } catch (...) {
@@ -539,9 +672,10 @@ class ServingSystem : public sc_core::sc_module {
   }
 
   std::vector<std::unique_ptr<Replica>> replicas_;
+  const ServingSetup* setup_ = nullptr;
   const std::vector<Request>* reqs_ = nullptr;
   int64_t max_concurrency_ = 0, done_ = 0;
-  size_t next_ = 0;
+  std::array<size_t, 3> next_{};  // round robin, per pool
   bool shortest_queue_ = false;
   ProgressFn progress_;
   sc_core::sc_time origin_;
@@ -595,19 +729,43 @@ ServingResult ServingSimulation::Run(const ServingSetup& setup, KernelTimer& tim
   used_ = true;
   std::vector<std::unique_ptr<Engine>> engines;
   std::vector<Engine*> raw;
-  for (int64_t i = 0; i < std::max<int64_t>(1, setup.replicas); ++i) {
-    engines.push_back(std::make_unique<Engine>(setup, timer, i));
-    raw.push_back(engines.back().get());
+  std::vector<int> pools;
+  auto add = [&](const ServingSetup& s, int pool) {
+    for (int64_t i = 0; i < std::max<int64_t>(1, s.replicas); ++i) {
+      engines.push_back(std::make_unique<Engine>(s, timer, i, pool));
+      raw.push_back(engines.back().get());
+      pools.push_back(pool);
+    }
+  };
+  if (setup.pools.size() == 2) {
+    add(setup.pools[0], 1);
+    add(setup.pools[1], 2);
+  } else {
+    add(setup, 0);
   }
-  engines.front()->Warm();  // bench_serving's one warm-up request reaches the first replica
-  system_->Start(raw, setup.requests, setup.run.max_concurrency, setup.run.load_balance_method == "shortest_queue", progress);
+  engines.front()->Warm(setup.requests);  // bench_serving's one warm-up request reaches the first replica
+  system_->Start(raw, pools, setup, setup.run.max_concurrency, setup.run.load_balance_method == "shortest_queue", progress);
   sc_core::sc_start();
   if (system_->failure) std::rethrow_exception(system_->failure);
   if (system_->done() != static_cast<int64_t>(setup.requests.size()))
     throw SimFailure("deadlock", "the serving run stopped with requests unfinished (scheduler could not admit them)");
   std::vector<ServingResult> parts;
   for (auto& e : engines) parts.push_back(e->Take(system_->end_us));
-  return Merge(std::move(parts), system_->end_us);
+  if (setup.pools.size() != 2) return Merge(std::move(parts), system_->end_us);
+  // PD: each request's record is its decode replica's (it carries the prefill side's times too).
+  std::vector<ServingResult::PoolTotal> totals = {{"prefill"}, {"decode"}};
+  for (size_t i = 0; i < parts.size(); ++i) {
+    ServingResult::PoolTotal& t = totals[static_cast<size_t>(pools[i] - 1)];
+    ++t.replicas;
+    t.steps += static_cast<int64_t>(parts[i].steps.size());
+    t.device_busy_us += parts[i].device_busy_us;
+    t.host_busy_us += parts[i].host_busy_us;
+    if (pools[i] == 1) parts[i].requests.clear();
+  }
+  ServingResult out = Merge(std::move(parts), system_->end_us);
+  out.replicas = totals[1].replicas;
+  out.pools = std::move(totals);
+  return out;
 }
 
 ServingResult RunServing(const ServingSetup& setup, KernelTimer& timer, const ProgressFn& progress) {

@@ -42,6 +42,13 @@ struct ServingSetup {
   std::vector<Request> requests;
   Fidelity fidelity;  // how far the device and host profiles are calibrated, for the reports
   int64_t replicas = 1;  // replicated DP (dp_size without DP attention): copies of the whole setup behind a router
+  // PD disaggregation: the prefill and the decode pool, each a whole setup of its own (the fields
+  // above are the decode pool's, the requests the run's).
+  std::vector<ServingSetup> pools;
+  // PD: moving one request's KV (full-attention layers) and GDN state from its prefill ranks to
+  // its decode ranks, every rank over its own stream: the larger of the two sides' per-rank bytes.
+  double TransferUs(int64_t input_len) const;
+  int64_t TransferBytesPerRank(int64_t input_len) const;
 };
 ServingSetup PrepareServing(const RunConfig& run);
 
@@ -51,7 +58,9 @@ struct RequestRecord {
   std::vector<double> token_times_us;  // one entry per emission (a step's tokens arrive together)
   int64_t verify_rounds = 0, round_tokens = 0;  // MTP: rounds and tokens they produced
   int64_t cached_tokens = 0;  // prompt tokens found in the prefix cache (not computed)
-  int64_t replica = 0;        // replicated DP: the replica the router sent it to
+  int64_t replica = 0;        // replicated DP: the replica the router sent it to (PD: the decode replica)
+  int64_t prefill_replica = -1;  // PD: the prefill replica
+  double prefill_end_us = -1, transfer_start_us = -1, transfer_end_us = -1;  // PD: its KV's hand-off
 };
 
 struct LaunchRecord {  // trace_kernels only
@@ -73,6 +82,7 @@ struct ForwardRecord {
 
 struct StepRecord {
   int64_t index = 0, replica = 0;
+  int pool = 0;  // 0 a unified server, 1 the prefill pool, 2 the decode pool (PD)
   bool prefill = false;
   int64_t requests = 0, new_tokens = 0, decode_requests = 0;
   double start_us = 0, end_us = 0;
@@ -103,6 +113,12 @@ struct ServingResult {
   double duration_us = 0, device_busy_us = 0, host_busy_us = 0;  // busy: summed over replicas
   int64_t forwards_simulated = 0;  // distinct forward shapes timed
   int64_t replicas = 1;
+  struct PoolTotal {  // PD: one pool's replicas together
+    std::string name;
+    int64_t replicas = 0, steps = 0;
+    double device_busy_us = 0, host_busy_us = 0;
+  };
+  std::vector<PoolTotal> pools;  // PD only: prefill, decode
 };
 
 // Called after every simulated step with the requests finished so far and the simulated time.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <unistd.h>
 #include <filesystem>
+#include <fstream>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -141,6 +142,40 @@ TEST(Run, TwoReplicasServeTwiceTheLoadOfOneInTheSameTime) {
   EXPECT_EQ(m2["parallel"]["replicas"].get<int64_t>(), 2);
   EXPECT_FALSE(m1.contains("replicas"));
   EXPECT_THAT(Slurp(two + "/report.md"), HasSubstr("replicated DP: 2 replicas of tp 1 (round_robin router, 2 chips)"));
+}
+
+TEST(Run, PdHandOffAddsTheKvTransferToTtft) {
+  const std::string pd = Dir("pd"), uni = Dir("pd_unified");
+  Result r = Npusim("run " + Runs("qwen3-8b-1p1d.yaml") + " --set num_prompts=1 --quiet --out " + pd);
+  ASSERT_EQ(r.code, 0) << r.output;
+  // The prefill pool's server arguments as one unified server: the same lone prefill.
+  std::filesystem::create_directories(uni);
+  const std::string yaml = uni + "/unified.yaml";
+  std::ofstream(yaml) << "model: " << NPUSIM_SOURCE_DIR << "/configs/models/qwen3-8b.json\n"
+                      << "device: Ascend910_9392\nquantization: w8a8_dynamic\ncontext_length: 8192\nchunked_prefill_size: 8192\n"
+                         "max_prefill_tokens: 16384\nmem_fraction_static: 0.8\ntp_size: 1\nmax_running_requests: 16\n"
+                         "disable_cuda_graph: true\nnum_prompts: 1\nrandom_input_len: 4096\nrandom_output_len: 256\n"
+                         "request_rate: 4\nmax_concurrency: 32\n";
+  r = Npusim("run " + yaml + " --quiet --out " + uni + "/out");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const Json m = Metrics(pd), u = Metrics(uni + "/out");
+  // 4096 tokens x 36 layers x 2 (K, V) x 8 KV heads x 128 x 2 B = 603,979,776 B over one 19.3 GB/s
+  // stream, plus the 50 us per request (configs/devices/Ascend910_9392.yaml links).
+  const double transfer_ms = (603979776.0 / 19.3e3 + 50.0) / 1e3;
+  const Json& d = m["disaggregation"];
+  EXPECT_NEAR(d["mean_transfer_ms"].get<double>(), transfer_ms, 1e-4);  // metrics.json keeps 6 significant digits
+  EXPECT_EQ(d["mean_transfer_wait_ms"].get<double>(), 0.0);  // an idle decode pool takes it at once
+  EXPECT_NEAR(m["mean_ttft_ms"].get<double>() - u["mean_ttft_ms"].get<double>(), transfer_ms, 2e-3);  // each TTFT to 1 us
+  ASSERT_EQ(d["pools"].size(), 2u);
+  EXPECT_EQ(d["pools"][0]["pool"], "prefill");
+  EXPECT_EQ(d["pools"][1]["steps"].get<int64_t>(), 255);  // 256 tokens: the first came from the prefill pool
+  EXPECT_THAT(Slurp(pd + "/report.md"), HasSubstr("PD disaggregation: prefill 1 x tp 1"));
+  // A pool takes server arguments only: the load is the run's (exit 2 at the key).
+  const std::string bad = uni + "/bad.yaml";
+  std::ofstream(bad) << "model: " << NPUSIM_SOURCE_DIR << "/configs/models/qwen3-8b.json\nprefill:\n  tp_size: 1\n  num_prompts: 3\ndecode:\n  tp_size: 1\n";
+  r = Npusim("run " + bad + " --quiet --out " + uni + "/bad");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.output, HasSubstr("bad.yaml:4:3: 'num_prompts' is the whole run's, not a pool's"));
 }
 
 TEST(Run, TinyHybridFunctionalReportsTokensComparisonsAndKernelErrors) {
