@@ -429,6 +429,7 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
   OneOf(c, "capacity_search", c.capacity_search, {"concurrency", "request_rate", "both"});
   OneOf(c, "fault", c.fault, {"none", "transposed_state", "conv_state_shift", "swa_without_mask", "no_swiglu_clamp"});
   if (c.fault != "none" && c.mode != "functional") throw InputError(file + ": fault '" + c.fault + "' needs mode: functional");
+  if (pd && c.mode == "functional") throw InputError(file + ": mode functional runs one server; PD (prefill: / decode:) is timing only");
   if (!c.speculative_algorithm.empty()) OneOf(c, "speculative_algorithm", c.speculative_algorithm, {"NEXTN", "EAGLE3"});
   if (!c.speculative_draft_model_quantization.empty())
     OneOf(c, "speculative_draft_model_quantization", c.speculative_draft_model_quantization, {"unquant", "w8a8_dynamic"});
