@@ -232,8 +232,13 @@ void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const st
     // One host track and two device tracks per replica (replicated DP), named by replica when there are several.
     t.NameProcess(1, "host", 1);
     t.NameProcess(2, "device (one rank)", 2);
-    for (int64_t k = 0; k < r.replicas; ++k) {
-      const std::string who = r.replicas > 1 ? "replica " + std::to_string(k) + " " : "";
+    // PD: the prefill pool's replicas first, then the decode pool's, each track named by its pool.
+    const int64_t prefill_replicas = r.pools.empty() ? 0 : r.pools[0].replicas;
+    auto track = [&](const StepRecord& st) { return static_cast<int>(st.pool == 2 ? prefill_replicas + st.replica : st.replica); };
+    const int64_t tracks = prefill_replicas + r.replicas;
+    for (int64_t k = 0; k < tracks; ++k) {
+      std::string who = r.replicas > 1 ? "replica " + std::to_string(k) + " " : "";
+      if (!r.pools.empty()) who = k < prefill_replicas ? "prefill " + std::to_string(k) + " " : "decode " + std::to_string(k - prefill_replicas) + " ";
       t.NameThread(1, static_cast<int>(k), who + "steps (schedule + issue)");
       t.NameThread(2, static_cast<int>(2 * k), who + "forwards");
       if (s.run.Flag("trace_kernels")) t.NameThread(2, static_cast<int>(2 * k + 1), who + "kernels");
@@ -243,7 +248,7 @@ void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const st
     for (size_t i = 0; i < shown; ++i) t.NameThread(3, static_cast<int>(i), "request " + std::to_string(r.requests[i].id));
     for (const StepRecord& st : r.steps) {
       const double host_end = st.forwards.empty() ? st.end_us : st.forwards.back().issue_end_us;
-      const int k = static_cast<int>(st.replica);
+      const int k = track(st);
       t.Slice(1, k, std::string(st.prefill ? "prefill" : "decode") + " step " + std::to_string(st.index) + " (" +
                         std::to_string(st.requests) + " req)", st.start_us, host_end - st.start_us);
       for (const ForwardRecord& f : st.forwards) {
@@ -256,7 +261,14 @@ void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const st
     for (size_t i = 0; i < shown; ++i) {
       const RequestRecord& q = r.requests[i];
       if (q.first_token_us < 0) continue;
-      t.Slice(3, static_cast<int>(i), "waiting + prefill", q.sent_us, q.first_token_us - q.sent_us);
+      if (q.transfer_end_us >= 0) {  // PD: the prefill pool, the wait for the decode pool, the KV on the link
+        t.Slice(3, static_cast<int>(i), "waiting + prefill", q.sent_us, q.prefill_end_us - q.sent_us);
+        if (q.transfer_start_us > q.prefill_end_us)
+          t.Slice(3, static_cast<int>(i), "waiting for decode KV room", q.prefill_end_us, q.transfer_start_us - q.prefill_end_us);
+        t.Slice(3, static_cast<int>(i), "KV transfer", q.transfer_start_us, q.transfer_end_us - q.transfer_start_us);
+      } else {
+        t.Slice(3, static_cast<int>(i), "waiting + prefill", q.sent_us, q.first_token_us - q.sent_us);
+      }
       if (q.finish_us > q.first_token_us) t.Slice(3, static_cast<int>(i), "decode", q.first_token_us, q.finish_us - q.first_token_us);
     }
     t.Write(dir + "/trace.json");

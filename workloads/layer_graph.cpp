@@ -270,10 +270,11 @@ Tensor LayerGraph::Gdn(const ForwardBatch& b, LayerTensors& L, const Tensor& x) 
     if (F && verify) L.intermediate = Out(out, "intermediate");
     else if (F) L.ssm_pool = Out(out, "ssm_states");
   } else {
-    // The chunked path: gating, the varlen conv, q/k L2 norms, the chunk-64 pipeline. A
-    // functional batch gives its requests' own lengths; the step graph's are uniform.
+    // The chunked path: gating (Triton: SGLang's NPU backend calls sgl-kernel-npu's
+    // fused_gdn_gating_npu), the varlen conv, q/k L2 norms, the chunk-64 pipeline. A functional
+    // batch gives its requests' own lengths; the step graph's are uniform.
     const std::string initial = b.prefixes.empty() || b.prefixes[0] == 0 ? "none" : "all";
-    TensorMap out = Run(Block::kGdn, "fused_gdn_gating", {{"tokens", S(T)}, {"heads", S(HV)}},
+    TensorMap out = Run(Block::kGdn, "fused_gdn_gating", {{"tokens", S(T)}, {"heads", S(HV)}, {"impl", "triton"}},
                         {{"a", a}, {"b", bb}, {"A_log", L.a_log}, {"dt_bias", L.dt_bias}});
     const Tensor g = Reshape(Out(out, "g"), {T, HV}), beta = Reshape(Out(out, "beta"), {T, HV});
     const TensorMap seq = {{"query_start_loc", Ints("qsl", qsl)}, {"cache_indices", Ints("slots", b.slots)}, {"has_initial_state", Ints("init", init)}};

@@ -302,10 +302,17 @@ std::string RunConfig::ResolvedYaml() const {
   }
   if (Disaggregated()) {  // the pools' maps as written (their keys are server arguments: no paths)
     const YAML::Node root = LoadYamlString(pool_text_, file);
-    for (const char* p : {"prefill", "decode"}) {
+    for (const std::string p : {"prefill", "decode"}) {
+      YAML::Node map = YAML::Clone(root[p]);
+      // As the pool reads them: a plain --set wins over the map's own value, prefill.KEY goes in.
+      for (const auto& [k, v] : overrides) {
+        if (k.find('.') == std::string::npos && static_cast<const YAML::Node&>(map)[k]) map[k] = v;
+        if (k.rfind(p + ".", 0) == 0) map[k.substr(p.size() + 1)] = v;
+      }
+      map.SetStyle(YAML::EmitterStyle::Flow);
       YAML::Emitter e;
-      e << YAML::Flow << root[p];
-      out += std::string(p) + ": " + e.c_str() + "\n";
+      e << map;
+      out += p + ": " + e.c_str() + "\n";
     }
   }
   return out;
@@ -403,9 +410,26 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
     }
     if (renamed) root = ours;
   }
-  for (const auto& [set_key, v] : sets) {
+  for (const auto& [full_key, v] : sets) {
+    // `--set prefill.tp_size=2` sets a key inside one pool's map (PD only).
+    std::string set_key = full_key;
+    const size_t dot = full_key.find('.');
+    if (dot != std::string::npos) {
+      const std::string which = full_key.substr(0, dot);
+      if (which != "prefill" && which != "decode")
+        throw InputError("--set " + full_key + "=" + v + ": unknown key '" + full_key + "' (a dotted key names a PD pool: prefill.KEY or decode.KEY)");
+      if (!pd) throw InputError("--set " + full_key + "=" + v + ": the run has no '" + which + ":' map (PD needs prefill: and decode:)");
+      set_key = full_key.substr(dot + 1);
+      const std::string k = RunKeyFromSglang(set_key);
+      if (std::find(kRunWideKeys.begin(), kRunWideKeys.end(), k) != kRunWideKeys.end())
+        throw InputError("--set " + full_key + "=" + v + ": '" + set_key + "' is the whole run's, not a pool's");
+      if (which != pool) {
+        if (!known(set_key) && !known(k)) throw InputError("--set " + full_key + "=" + v + ": unknown key '" + set_key + "'" + NearestHint(set_key, keys));
+        continue;  // another pool's (or, for the run itself, checked and left to the pools)
+      }
+    }
     const std::string k = known(set_key) ? set_key : RunKeyFromSglang(set_key);
-    if (!known(k)) throw InputError("--set " + set_key + "=" + v + ": unknown key '" + set_key + "'" + NearestHint(set_key, keys));
+    if (!known(k)) throw InputError("--set " + full_key + "=" + v + ": unknown key '" + set_key + "'" + NearestHint(set_key, keys));
     root[k] = v;
   }
   YamlBinder binder(root, file);

@@ -63,6 +63,20 @@ bool Scheduler::Hold(int64_t id, int64_t input_len, int64_t output_len) {
   return true;
 }
 
+void Scheduler::Free(Group& g, Req& r) {
+  g.kv_used -= r.held;
+  r.held = 0;
+  if (r.locked > 0) g.cache.Unlock(r.keys, 0, r.locked);
+  r.locked = 0;
+  r.keys = {};
+  r.keys.shrink_to_fit();
+}
+
+void Scheduler::Release(int64_t id) {
+  Req& r = reqs_[static_cast<size_t>(index_[static_cast<size_t>(id)])];
+  Free(groups_[static_cast<size_t>(r.group)], r);
+}
+
 bool Scheduler::Join(int64_t id) {
   const int64_t idx = index_[static_cast<size_t>(id)];
   Req& r = reqs_[static_cast<size_t>(idx)];
@@ -238,12 +252,7 @@ std::vector<int64_t> Scheduler::Complete(const Batch& b, const std::vector<int64
       if (r.prefilled == r.input && r.generated >= r.output) {
         finished.push_back(r.id);
         g.running.erase(std::remove(g.running.begin(), g.running.end(), idx), g.running.end());
-        g.kv_used -= r.held;
-        r.held = 0;
-        if (r.locked > 0) g.cache.Unlock(r.keys, 0, r.locked);
-        r.locked = 0;
-        r.keys = {};
-        r.keys.shrink_to_fit();
+        if (!c_.hold_finished) Free(g, r);
       }
     }
   }

@@ -31,6 +31,7 @@ struct SchedulerConfig {
   int64_t track_interval = 0;          // extra_buffer: snapshot at the last multiple at or below each chunk end, or
                                        // at the branching point in the chunk that passes it (0: none)
   int64_t state_slots = 0;             // snapshots the mamba pool holds beside the running requests
+  bool hold_finished = false;          // PD prefill pool: a finished request keeps its KV until Release
 };
 
 struct BatchEntry {
@@ -63,6 +64,8 @@ class Scheduler {
   // its KV has arrived (true: it is already finished, its one token came from the prefill pool).
   bool Hold(int64_t id, int64_t input_len, int64_t output_len);
   bool Join(int64_t id);
+  // PD prefill pool (hold_finished): the KV of a finished request is freed once its transfer ends.
+  void Release(int64_t id);
   // The next step's batch (empty when nothing can run now). Does not change progress: Complete does.
   Batch Next();
   // Applies a finished step: prefill chunks advance; decode entries gain tokens[i] tokens each
@@ -103,6 +106,7 @@ class Scheduler {
   // The pages of r's prompt computed so far join the cache; r holds them instead of reserving them.
   void CachePrefilled(Group& g, Req& r, int64_t chunk_start);
   void FitPool(Group& g);
+  void Free(Group& g, Req& r);  // gives back r's KV and its hold on cached pages
   std::vector<BatchEntry> PrefillFor(Group& g) const;
 
   SchedulerConfig c_;

@@ -9,6 +9,7 @@
 #include <deque>
 #include <limits>
 #include <memory>
+#include <utility>
 
 #include "model/error.h"
 #include "model/rng.h"
@@ -121,12 +122,16 @@ struct PlannedForward {
 // The plain-C++ side of the engine: scheduling, forward shapes and their cost, bookkeeping.
 class Engine {
  public:
+  struct Transfer {  // PD: a request's KV on the link until end_us
+    int64_t id;
+    double end_us;
+  };
   // One replica of the model (replicated DP runs several, each with its own scheduler, host and
   // device; every request reaches exactly one of them).
   // `pool`: 0 a unified server, 1 a PD prefill replica (a request leaves it with its first token),
   // 2 a PD decode replica (requests arrive with their prompt computed, their KV to move).
   Engine(const ServingSetup& s, KernelTimer& t, int64_t replica, int pool = 0)
-      : s_(s), timer_(t), replica_(replica), pool_(pool), sched_(SchedConfig(s)),
+      : s_(s), timer_(t), replica_(replica), pool_(pool), sched_(SchedConfig(s, pool)),
         accept_rng_(static_cast<uint64_t>(s.run.seed) * 7919 + 5 + static_cast<uint64_t>(replica) * 104729) {
     graph_bs_ = s.run.GraphBatchSizes();
     std::sort(graph_bs_.begin(), graph_bs_.end());
@@ -135,8 +140,9 @@ class Engine {
     rates_ = s.run.AcceptRates();
   }
 
-  static SchedulerConfig SchedConfig(const ServingSetup& s) {
+  static SchedulerConfig SchedConfig(const ServingSetup& s, int pool) {
     SchedulerConfig c;
+    c.hold_finished = pool == 1;  // PD: the prefill server keeps a request's KV until it has been sent
     c.dp = s.plan.dp;
     // The mamba pool may allow fewer running requests than asked (SGLang caps them the same way).
     c.max_running_requests = std::min(s.run.max_running_requests, s.memory.max_running * std::max<int64_t>(1, s.plan.dp));
@@ -188,10 +194,15 @@ class Engine {
     pending_.push_back({rec.id, run.TransferUs(rec.input_len) - s_.device.link_kv_transfer_latency_us});
     ++in_flight_;
   }
-  // The earliest moment a transfer in flight completes (+inf: none).
+  // PD prefill replica: request `id`'s KV has been sent by `end_us` and can be freed then.
+  void ReleaseAt(int64_t id, double end_us) { releases_.push_back({id, end_us}); }
+  // PD decode replica: the transfers started since the last call (the prefill side frees their KV).
+  std::vector<Transfer> TakeStarted() { return std::exchange(started_, {}); }
+  // The earliest moment a transfer in flight completes or held KV is freed (+inf: none).
   double NextWakeUs() const {
     double t = std::numeric_limits<double>::infinity();
     for (const Transfer& x : moving_) t = std::min(t, x.end_us);
+    for (const Transfer& x : releases_) t = std::min(t, x.end_us);
     return t;
   }
   const RequestRecord& record(int64_t id) const { return result_.requests[index_.at(id)]; }
@@ -202,6 +213,7 @@ class Engine {
   // Host side: the next step, or false when nothing can run.
   bool Form(double now) {
     if (pool_ == 2) MoveTransfers(now);
+    if (pool_ == 1) FreeSent(now);
     batch_ = sched_.Next();
     if (batch_.empty()) return false;
     step_ = StepRecord{};
@@ -485,7 +497,18 @@ class Engine {
       rec.transfer_start_us = start;
       rec.transfer_end_us = link_free_us_ + latency;
       moving_.push_back({rec.id, rec.transfer_end_us});
+      started_.push_back(moving_.back());
       pending_.pop_front();
+    }
+  }
+  void FreeSent(double now) {
+    for (size_t i = 0; i < releases_.size();) {
+      if (releases_[i].end_us > now) {
+        ++i;
+        continue;
+      }
+      sched_.Release(releases_[i].id);
+      releases_.erase(releases_.begin() + static_cast<std::ptrdiff_t>(i));
     }
   }
 
@@ -493,15 +516,11 @@ class Engine {
     int64_t id;
     double stream_us;  // its bytes over the link, without the fixed latency
   };
-  struct Transfer {
-    int64_t id;
-    double end_us;
-  };
 
   int64_t replica_ = 0;
   int pool_ = 0;
   std::deque<Pending> pending_;
-  std::vector<Transfer> moving_;
+  std::vector<Transfer> moving_, started_, releases_;
   double link_free_us_ = 0;
   std::vector<int64_t> last_finished_;
   Scheduler sched_;
@@ -626,7 +645,14 @@ class ServingSystem : public sc_core::sc_module {
       wait(sc_core::SC_ZERO_TIME);
       const auto total = static_cast<int64_t>(reqs_->size());
       while (done_ < total) {
-        if (!rep.e->Form(Now())) {
+        const bool formed = rep.e->Form(Now());
+        if (rep.pool == 2)  // the prefill side frees what it has sent
+          for (const Engine::Transfer& x : rep.e->TakeStarted()) {
+            Replica& from = *replicas_[static_cast<size_t>(rep.e->record(x.id).prefill_replica)];
+            from.e->ReleaseAt(x.id, x.end_us);
+            from.arrived.notify(sc_core::SC_ZERO_TIME);
+          }
+        if (!formed) {
           CountDone();  // a PD request whose only token came from the prefill pool finishes as its KV lands
           const double wake = rep.e->NextWakeUs();
           if (std::isfinite(wake))

@@ -125,4 +125,90 @@ class KernelFusedGdnGating {
   GlobalTensor<float> aLogGm_, gGm_;
 };
 
+// The Triton form (impl triton): each program walks its rows block by block and, inside, the
+// heads 8 at a time; every block loads A_log, a, b and dt_bias, computes, stores g and beta, and
+// the next block waits for those stores (its buffers are the same: no double buffering).
+template <class T>
+class KernelFusedGdnGatingTriton {
+ public:
+  void Init(GmBuffer* a, GmBuffer* b, GmBuffer* a_log, GmBuffer* dt_bias, GmBuffer* g, GmBuffer* beta, const Tiling& t) {
+    t_ = t;
+    const TritonGrid& gr = t.grid;
+    aGm_.SetGlobalBuffer(a);
+    aLogGm_.SetGlobalBuffer(a_log);
+    dtBiasGm_.SetGlobalBuffer(dt_bias);
+    gGm_.SetGlobalBuffer(g);
+    if (t.with_sigmoid) {
+      bGm_.SetGlobalBuffer(b);
+      betaGm_.SetGlobalBuffer(beta);
+    }
+    const uint64_t n = static_cast<uint64_t>(gr.blk_batches * gr.pitch);
+    pipe_.InitBuffer(in_, n * sizeof(T), "blk_a_b");
+    pipe_.InitBuffer(out_, n * sizeof(T), "blk_beta");
+    pipe_.InitBuffer(x_, n * 4, "x_fp32");
+    pipe_.InitBuffer(sp_, n * 4, "softplus_fp32");
+    pipe_.InitBuffer(tmp_, n * 4, "tmp_fp32");
+    pipe_.InitBuffer(limit_, n * 4, "threshold_fp32");
+    pipe_.InitBuffer(bias_, n * 4, "blk_bias");
+    pipe_.InitBuffer(negA_, n * 4, "blk_neg_exp_A_log");
+    pipe_.InitBuffer(mask_, (n + 7) / 8, "cmp_mask");
+  }
+
+  void Process() {
+    const TritonGrid& gr = t_.grid;
+    // Program i owns rows [i x row_iter x blk_batches, ...) as the kernel indexes them: with few
+    // tokens the first programs get whole blocks and the rest nothing (their blocks are all masked).
+    const int64_t per = gr.row_iter * gr.blk_batches;
+    const int64_t first = GetBlockIdx() * per, last = std::min(t_.tokens, first + per);
+    for (int64_t r = first; r < last; r += gr.blk_batches)
+      for (int64_t c = 0; c < gr.col_iter; ++c) Block(r, static_cast<uint32_t>(std::min(gr.blk_batches, last - r)), c);
+  }
+
+ private:
+  void Block(int64_t row, uint32_t rows, int64_t col) {
+    const int64_t h0 = col * t_.grid.blk_heads;
+    const auto cols = static_cast<uint32_t>(std::min(t_.grid.blk_heads, t_.heads - h0));
+    const auto pitch = static_cast<uint32_t>(t_.grid.pitch), n = rows * pitch;
+    LocalTensor<T> raw = in_.Get<T>(), beta = out_.Get<T>();
+    LocalTensor<float> x = x_.Get<float>(), sp = sp_.Get<float>(), tmp = tmp_.Get<float>();
+    LocalTensor<float> bias = bias_.Get<float>(), negA = negA_.Get<float>();
+    // tl.load(A_log), tl.load(dt_bias): one row each, broadcast over the block's rows.
+    kernel_util::CopyIn(negA, aLogGm_[h0], cols);
+    kernel_util::CopyIn(raw, dtBiasGm_[h0], cols);
+    kernel_util::Sync<HardEvent::MTE2_V>();
+    Cast(bias, raw, CAST_NONE, pitch);
+    Exp(negA, negA, pitch);
+    Muls(negA, negA, -1.0f, pitch);
+    kernel_util::BroadcastRow(bias, rows, pitch);
+    kernel_util::BroadcastRow(negA, rows, pitch);
+    kernel_util::Sync<HardEvent::V_MTE2>();
+    // g = -exp(A_log) * softplus(a + dt_bias)
+    kernel_util::CopyRowsIn(raw, aGm_[row * t_.heads + h0], rows, cols, t_.heads, pitch);
+    kernel_util::Sync<HardEvent::MTE2_V>();
+    Cast(x, raw, CAST_NONE, n);
+    Add(x, x, bias, n);
+    kernel_util::Softplus(sp, x, tmp, limit_.Get<float>(), mask_.Get<uint8_t>(), t_.threshold, n);
+    Mul(sp, sp, negA, n);
+    kernel_util::Sync<HardEvent::V_MTE3>();
+    kernel_util::CopyRowsOut(gGm_[row * t_.heads + h0], sp, rows, cols, t_.heads, pitch);
+    if (t_.with_sigmoid) {  // beta = sigmoid(b), in b's dtype
+      kernel_util::Sync<HardEvent::V_MTE2>();
+      kernel_util::CopyRowsIn(raw, bGm_[row * t_.heads + h0], rows, cols, t_.heads, pitch);
+      kernel_util::Sync<HardEvent::MTE2_V>();
+      Cast(x, raw, CAST_NONE, n);
+      kernel_util::Sigmoid(x, x, tmp, n);
+      Cast(beta, x, CAST_RINT, n);
+      kernel_util::Sync<HardEvent::V_MTE3>();
+      kernel_util::CopyRowsOut(betaGm_[row * t_.heads + h0], beta, rows, cols, t_.heads, pitch);
+    }
+    PipeBarrier<PIPE_ALL>();  // the next block reuses every buffer
+  }
+
+  Tiling t_;
+  TPipe pipe_;
+  TBuf<TPosition::VECCALC> in_, out_, x_, sp_, tmp_, limit_, bias_, negA_, mask_;
+  GlobalTensor<T> aGm_, bGm_, dtBiasGm_, betaGm_;
+  GlobalTensor<float> aLogGm_, gGm_;
+};
+
 }  // namespace npusim::fused_gdn_gating

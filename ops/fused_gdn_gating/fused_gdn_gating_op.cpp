@@ -21,6 +21,8 @@ class FusedGdnGatingOp : public Op {
             {"dtype", K::kString, "bfloat16", "dtype of a, b, dt_bias and beta", 0, 0, {"bfloat16", "float16", "float32"}},
             {"variant", K::kString, "standard", "standard: g and beta; without_sigmoid: g only, raw b passes to the verify op",
              0, 0, {"standard", "without_sigmoid"}},
+            {"impl", K::kString, "ascendc", "ascendc: rows over AIV blocks, double-buffered tiles; triton: the Triton kernel's grid (one program per vector core, 64-row x 8-head blocks, one at a time)",
+             0, 0, {"ascendc", "triton"}},
             {"rows_per_tile", K::kInt, "0", "token rows per UB tile (0 = up to 4096 elements that fit)", 0, 65535},
             {"buffer_num", K::kInt, "2", "buffers per queue", 1, 4}};
   }
@@ -48,10 +50,19 @@ class FusedGdnGatingOp : public Op {
     const bool sig = p.Str("variant") == "standard";
     fused_gdn_gating::Tiling t = fused_gdn_gating::ComputeTiling(p.Int("tokens"), p.Int("heads"), sig, p.Int("rows_per_tile"),
                                                                  p.Int("buffer_num"), d);
-    GmBuffer *a = &gm["a"], *b = sig ? &gm["b"] : nullptr, *alog = &gm["A_log"], *dtb = &gm["dt_bias"], *g = &gm["g"];
+    GmBuffer *a = &gm["a"], *b = sig ? &gm["b"] : nullptr, *alog = &gm["A_log"], *dtb = &gm["dt_bias"], *g_out = &gm["g"];
     GmBuffer* beta = sig ? &gm["beta"] : nullptr;
     LaunchPlan plan;
-    plan.launch = op_util::AivLaunch<fused_gdn_gating::KernelFusedGdnGating>(name(), t.split.blocks, dt, a, b, alog, dtb, g, beta, t);
+    if (p.Str("impl") == "triton") {
+      t.triton = true;
+      t.grid = fused_gdn_gating::ComputeTritonGrid(p.Int("tokens"), p.Int("heads"), static_cast<int64_t>(SizeOf(dt)), d);
+      const fused_gdn_gating::TritonGrid& g = t.grid;
+      plan.launch = op_util::AivLaunch<fused_gdn_gating::KernelFusedGdnGatingTriton>(name(), g.programs, dt, a, b, alog, dtb, g_out, beta, t);
+      plan.tiling = {Kv("block_dim", g.programs), Kv("blk_batches", g.blk_batches), Kv("blk_heads", g.blk_heads), Kv("row_iter", g.row_iter),
+                     Kv("col_iter", g.col_iter), Kv("row_pitch", g.pitch)};
+      return plan;
+    }
+    plan.launch = op_util::AivLaunch<fused_gdn_gating::KernelFusedGdnGating>(name(), t.split.blocks, dt, a, b, alog, dtb, g_out, beta, t);
     plan.tiling = {Kv("block_dim", t.split.blocks), Kv("rows_per_block", t.split.per), Kv("rows_per_tile", t.rows_per_tile),
                    Kv("row_pitch", t.pitch), Kv("buffer_num", t.buffer_num)};
     return plan;

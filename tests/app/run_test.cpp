@@ -170,6 +170,20 @@ TEST(Run, PdHandOffAddsTheKvTransferToTtft) {
   EXPECT_EQ(d["pools"][0]["pool"], "prefill");
   EXPECT_EQ(d["pools"][1]["steps"].get<int64_t>(), 255);  // 256 tokens: the first came from the prefill pool
   EXPECT_THAT(Slurp(pd + "/report.md"), HasSubstr("PD disaggregation: prefill 1 x tp 1"));
+  // --set POOL.KEY sets a key in one pool only (capacity --try sizes pools the same way).
+  r = Npusim("run " + Runs("qwen3-8b-1p1d.yaml") + " --set num_prompts=1 --set decode.tp_size=2 --quiet --out " + pd + "_tp2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const Json m2 = Metrics(pd + "_tp2");
+  EXPECT_EQ(m2["disaggregation"]["pools"][0]["tp_size"].get<int64_t>(), 1);
+  EXPECT_EQ(m2["disaggregation"]["pools"][1]["tp_size"].get<int64_t>(), 2);
+  // Each decode rank receives half the KV heads (301,989,888 B), but the one prefill rank sends
+  // them all: the larger share, 603,979,776 B, sets the time, as with TP1 on both sides.
+  EXPECT_NEAR(m2["disaggregation"]["mean_transfer_ms"].get<double>(), transfer_ms, 1e-4);
+  EXPECT_THAT(Slurp(pd + "_tp2/config.resolved.yaml"), HasSubstr("decode: {tp_size: 2,"));
+  EXPECT_EQ(Npusim("run " + Runs("qwen3-8b-1p1d.yaml") + " --set prefill.num_prompts=3 --quiet --out " + pd + "_x").code, 2);
+  r = Npusim("run " + Runs("qwen3-8b-1p1d.yaml") + " --set middle.tp_size=3 --quiet --out " + pd + "_x");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.output, HasSubstr("a dotted key names a PD pool"));
   // A pool takes server arguments only: the load is the run's (exit 2 at the key).
   const std::string bad = uni + "/bad.yaml";
   std::ofstream(bad) << "model: " << NPUSIM_SOURCE_DIR << "/configs/models/qwen3-8b.json\nprefill:\n  tp_size: 1\n  num_prompts: 3\ndecode:\n  tp_size: 1\n";

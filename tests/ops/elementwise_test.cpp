@@ -1,5 +1,6 @@
 // fused_gdn_gating, swiglu/swiglustep and dynamic_quant against their fp64 references.
 #include "tests/ops/op_test_util.h"
+#include "ops/fused_gdn_gating/fused_gdn_gating_tiling.h"
 
 namespace npusim::testing {
 namespace {
@@ -16,6 +17,42 @@ TEST(FusedGdnGating, WithoutSigmoidWritesOnlyG) {
   ExpectAccurate(r, kFp32Tol);
   EXPECT_EQ(r.numerics.size(), 1u);
   EXPECT_EQ(r.numerics.count("g"), 1u);
+}
+
+// impl triton: the launcher's grid, then the numbers. 100 tokens > 48 vector cores: 48 programs,
+// 64-row blocks, one block each as the kernel indexes rows (program i from row 64 i): program 0
+// takes rows 0-63, program 1 rows 64-99 (a partial block), the others nothing; 12 heads: an
+// 8-head block and a 4-head tail, so a head offset or row stride bug shows.
+TEST(FusedGdnGating, TritonGridAndNumbers) {
+  const DeviceConfig d = LoadDevice("Ascend910B2");
+  const fused_gdn_gating::TritonGrid big = fused_gdn_gating::ComputeTritonGrid(262144, 32, 2, d);
+  // C5's largest shape: 0.95 x 1,572,864 / (8 x 32 x 8 x 2) = 364.8 -> 365 -> 512 / 2 = 256, capped at 64 rows.
+  EXPECT_EQ(big.programs, 48);
+  EXPECT_EQ(big.blk_batches, 64);
+  EXPECT_EQ(big.row_iter, 86);  // ceil(ceil(262144 / 48) / 64) = ceil(5462 / 64)
+  EXPECT_EQ(big.col_iter, 4);
+  const fused_gdn_gating::TritonGrid small = fused_gdn_gating::ComputeTritonGrid(16, 128, 2, d);
+  EXPECT_EQ(small.programs, 16);  // at most one row per program up to the core count
+  EXPECT_EQ(small.blk_batches, 1);
+  EXPECT_EQ(small.col_iter, 16);
+  KernelRun r = RunOp("fused_gdn_gating", {{"tokens", "100"}, {"heads", "12"}, {"impl", "triton"}}, "Ascend910B2");
+  ExpectAccurate(r, kBf16Tol);
+  EXPECT_LE(r.numerics.at("g").norm_err, kFp32Tol);
+  KernelRun f = RunOp("fused_gdn_gating", {{"tokens", "21"}, {"heads", "5"}, {"impl", "triton"}, {"variant", "without_sigmoid"}, {"dtype", "float32"}});
+  ExpectAccurate(f, kFp32Tol);
+}
+
+// Every block is the same work whatever the head count: at 48 x 64 x 2 rows each program runs
+// 2 x 4 blocks for H = 32 and 2 x 16 for H = 128, one after another, so past the launch's fixed
+// cost H = 128 takes four times as long, give or take what L2 makes of the wider rows (10 %).
+TEST(FusedGdnGating, TritonBlocksRunOneAfterAnother) {
+  const double launch = LoadDevice("Ascend910B2").launch_overhead_us;
+  auto us = [&](const char* heads) {
+    KernelRun r = RunOp("fused_gdn_gating", {{"tokens", "6144"}, {"heads", heads}, {"impl", "triton"}}, "Ascend910B2", ModeChoice::kTimingOnly);
+    EXPECT_EQ(r.status, "ok") << r.message;
+    return r.launch.time_us - launch;
+  };
+  EXPECT_NEAR(us("128") / us("32"), 4.0, 0.4);
 }
 
 TEST(Swiglu, GateHalfThenUpHalf) {

@@ -97,6 +97,49 @@ TEST(Scheduler, MaxRunningRequestsAndTheKvPoolHoldRequestsBack) {
   EXPECT_THROW(kv.Arrive(3, 2000, 1), SimFailure);  // can never fit: out_of_memory, not a hang
 }
 
+// PD decode pool: a transferred request holds its KV (input + output, in pages) while its KV
+// moves, counts as running, and decodes once joined; one that does not fit now is refused.
+TEST(Scheduler, PdDecodePoolHoldsTransferredKvThenDecodesIt) {
+  SchedulerConfig c;
+  c.kv_tokens = 1024;  // 8 pages
+  c.max_running_requests = 2;
+  Scheduler s(c);
+  ASSERT_TRUE(s.Hold(1, 500, 12));       // ceil(512 / 128) = 4 pages
+  EXPECT_EQ(s.kv_used(0), 512);
+  EXPECT_TRUE(s.Next().empty());         // its KV has not arrived: nothing to run
+  EXPECT_FALSE(s.Hold(2, 600, 10));      // 5 pages > the 4 left: refused, nothing changed
+  EXPECT_EQ(s.kv_used(0), 512);
+  ASSERT_TRUE(s.Hold(3, 300, 1));        // 3 pages
+  EXPECT_FALSE(s.Hold(4, 10, 10));       // the running cap (2) counts held requests
+  EXPECT_TRUE(s.Join(3));                // its one token came from the prefill pool: done
+  EXPECT_EQ(s.kv_used(0), 512);
+  EXPECT_FALSE(s.Join(1));
+  const Batch b = s.Next();
+  ASSERT_EQ(Flat(b).size(), 1u);
+  EXPECT_TRUE(Flat(b)[0].decode);
+  EXPECT_EQ(Flat(b)[0].prefix, 500);     // the prompt and the prefill pool's token
+  EXPECT_EQ(DrainDecode(s), 11);         // 12 tokens, the first from the prefill pool
+  EXPECT_EQ(s.kv_used(0), 0);
+}
+
+// PD prefill pool: a finished request keeps its KV until its transfer has ended.
+TEST(Scheduler, PdPrefillPoolKeepsAFinishedRequestsKvUntilReleased) {
+  SchedulerConfig c;
+  c.kv_tokens = 1024;
+  c.hold_finished = true;
+  Scheduler s(c);
+  s.Arrive(5, 700, 1);
+  const Batch b = s.Next();
+  ASSERT_TRUE(b.prefill);
+  EXPECT_EQ(s.Complete(b, {}), (std::vector<int64_t>{5}));
+  EXPECT_EQ(s.kv_used(0), 768);          // 701 tokens in whole pages, still held
+  s.Arrive(6, 500, 1);                   // 4 pages do not fit beside it
+  EXPECT_TRUE(s.Next().empty());
+  s.Release(5);
+  EXPECT_EQ(s.kv_used(0), 0);
+  EXPECT_FALSE(s.Next().empty());
+}
+
 TEST(Scheduler, DpGroupsGetRequestsRoundRobinAndBatchSeparately) {
   SchedulerConfig c;
   c.dp = 4;
