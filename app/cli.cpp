@@ -416,6 +416,7 @@ int Sweep(std::vector<std::string> argv) {
   for (size_t k = 0; k < mine.size(); ++k) codes[mine[k]] = exit_codes[k];
   SweepTable t;
   t.config = c.file;
+  t.grid = SweepGridId(c);
   t.shard = std::to_string(shard.first) + "/" + std::to_string(shard.second);
   t.total = static_cast<int64_t>(points.size());
   for (int64_t i : mine) t.rows.push_back(ReadPointResult(i, points[static_cast<size_t>(i)], codes[i], point_dir(i)));

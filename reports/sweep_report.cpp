@@ -185,7 +185,7 @@ void WriteSweepOutputs(const SweepTable& t, const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw InputError("--out " + dir + ": " + ec.message());
-  Json j{{"config", t.config}, {"shard", t.shard}, {"total_points", t.total}};
+  Json j{{"config", t.config}, {"grid", t.grid}, {"shard", t.shard}, {"total_points", t.total}};
   Json rows = Json::array();
   for (const SweepRow& r : t.rows) rows.push_back(RowJson(r));
   j["points"] = rows;
@@ -241,20 +241,19 @@ SweepTable MergeSweeps(const std::vector<std::string>& dirs) {
     }
     // A sweep.json edited or written by something else: every shape mistake is the file's fault,
     // and the point count must be one a sweep could have (it sizes the missing-point list).
-    std::string config;
+    std::string config, grid;
     int64_t total = 0;
     try {
       config = j.at("config").get<std::string>();
+      if (!j.contains("grid")) throw InputError("has no grid id (written before npusim checked what shards are made of): rerun that shard");
+      grid = j.at("grid").get<std::string>();
       total = j.at("total_points").get<int64_t>();
       if (total < 0 || total > 10000000) throw InputError("total_points " + std::to_string(total) + " is not a sweep's point count (0 .. 1e7)");
-      if (config != t.config && !t.config.empty()) {
-        throw InputError("comes from sweep " + config + " (" + std::to_string(total) + " points), the first from " + t.config + " (" +
-                         std::to_string(t.total) + ")");
-      }
-      if (t.config.empty()) t.config = config, t.total = total;
-      if (total != t.total)
-        throw InputError("comes from sweep " + config + " (" + std::to_string(total) + " points), the first from " + t.config + " (" +
-                         std::to_string(t.total) + ")");
+      // The grid id, not the path: one config named two ways merges, an edited one does not.
+      if (t.grid.empty()) t.config = config, t.total = total, t.grid = grid;
+      if (grid != t.grid || total != t.total)
+        throw InputError("comes from sweep " + config + " (grid " + grid + ", " + std::to_string(total) + " points), the first shard from " + t.config +
+                         " (grid " + t.grid + ", " + std::to_string(t.total) + "): the sweep or its run config changed between shards; rerun them all");
       for (const auto& p : j.at("points")) {
         SweepRow r = RowFrom(p);
         if (r.index < 0 || r.index >= total) throw InputError("point index " + std::to_string(r.index) + " is outside the sweep's " + std::to_string(total) + " points");

@@ -26,6 +26,7 @@ SweepRow ReadPointResult(int64_t index, const std::vector<std::pair<std::string,
 
 struct SweepTable {
   std::string config, shard;  // shard "I/N", or "merged"
+  std::string grid;           // SweepGridId: shards merge only when theirs agree
   int64_t total = 0;          // points in the whole grid
   std::vector<SweepRow> rows;
   std::vector<int64_t> missing, duplicates;

@@ -1,6 +1,7 @@
 #include "workloads/sweep.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -119,6 +120,29 @@ std::pair<int64_t, int64_t> ParseShard(const std::string& s) {
   } catch (const std::exception&) {
   }
   throw InputError("--shard takes I/N with 1 <= I <= N (e.g. 2/4), got '" + s + "'");
+}
+
+std::string SweepGridId(const SweepConfig& c) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a, 64 bit
+  auto mix = [&](const std::string& text) {
+    for (unsigned char ch : text) h = (h ^ ch) * 1099511628211ull;
+    h = (h ^ 0xffu) * 1099511628211ull;  // a separator no text byte sequence can fake
+  };
+  if (!c.run.empty()) {
+    std::ifstream in(c.run, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    mix("run");
+    mix(text.str());
+  } else {
+    mix("kernel " + c.kernel);
+    mix(c.device);
+  }
+  for (const auto& point : SweepPoints(c))
+    for (const auto& [k, v] : point) mix(k + "=" + v);
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
 }
 
 }  // namespace npusim

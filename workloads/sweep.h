@@ -30,6 +30,11 @@ SweepConfig ParseSweepConfig(const std::string& text, const std::string& file);
 // Every point's key=value overrides, in grid order (first axis slowest).
 std::vector<std::vector<std::pair<std::string, std::string>>> SweepPoints(const SweepConfig& c);
 
+// What a sweep's points are: 16 hex digits of a hash over the base (the run config's text, or
+// the kernel and device) and every point's overrides. Shards merge only when theirs agree, so an
+// edited grid or run config is caught whatever path named it.
+std::string SweepGridId(const SweepConfig& c);
+
 // "I/N" -> (I, N), 1 <= I <= N; InputError otherwise.
 std::pair<int64_t, int64_t> ParseShard(const std::string& s);
 inline bool InShard(int64_t index, std::pair<int64_t, int64_t> shard) { return index % shard.second == shard.first - 1; }

@@ -378,8 +378,9 @@ TEST(Cli, FoldersGivenAsFilesAndMalformedSweepTablesAreInputErrors) {
     EXPECT_THAT(r.output, HasSubstr(": a folder, not a file")) << cmd;
   }
   const std::string shard = Dir("bad_sweep");
-  for (const char* text : {"[]", "{\"config\": 7}", "{\"config\": \"s.yaml\", \"total_points\": 100000000000, \"points\": []}",
-                           "{\"config\": \"s.yaml\", \"total_points\": 2, \"points\": [{\"index\": 9}]}"}) {
+  for (const char* text : {"[]", "{\"config\": 7}", "{\"config\": \"s.yaml\", \"grid\": \"0\", \"total_points\": 100000000000, \"points\": []}",
+                           "{\"config\": \"s.yaml\", \"grid\": \"0\", \"total_points\": 2, \"points\": [{\"index\": 9}]}",
+                           "{\"config\": \"s.yaml\", \"total_points\": 2, \"points\": []}"}) {
     std::ofstream(shard + "/sweep.json") << text;
     Result r = Npusim("merge " + shard + " --out " + Dir("bad_sweep_out"));
     EXPECT_EQ(r.code, 2) << text << ": " << r.output;

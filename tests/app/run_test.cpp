@@ -297,7 +297,9 @@ TEST(Sweep, ShardsMergeIntoTheWholeGridAndGapsAreReported) {
   const std::string cfg = std::string(NPUSIM_SOURCE_DIR) + "/configs/sweeps/rms-norm-rows.yaml";
   const std::string a = Dir("sweep_a"), b = Dir("sweep_b"), m = Dir("sweep_m");
   ASSERT_EQ(Npusim("sweep " + cfg + " --shard 1/2 -j 2 --quiet --out " + a).code, 0);
-  ASSERT_EQ(Npusim("sweep " + cfg + " --shard 2/2 --quiet --out " + b).code, 0);
+  // The same sweep named another way: the shards are of one grid whatever the path.
+  const std::string other_path = std::string(NPUSIM_SOURCE_DIR) + "/configs/sweeps/../sweeps/rms-norm-rows.yaml";
+  ASSERT_EQ(Npusim("sweep " + other_path + " --shard 2/2 --quiet --out " + b).code, 0);
   const Json ja = Json::parse(Slurp(a + "/sweep.json"));
   EXPECT_EQ(ja["total_points"], 8);
   ASSERT_EQ(ja["points"].size(), 4u);
@@ -316,6 +318,17 @@ TEST(Sweep, ShardsMergeIntoTheWholeGridAndGapsAreReported) {
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.output, HasSubstr("points 0, 2, 4, 6 appear in more than one shard"));
   EXPECT_EQ(Npusim("sweep " + cfg + " --shard 3/2").code, 2);
+  // A shard of an edited grid (same file, same point count, another axis value) does not merge.
+  const std::string edited_dir = Dir("sweep_edited"), edited = edited_dir + "/rms-norm-rows.yaml";
+  std::filesystem::create_directories(edited_dir);
+  std::string text = Slurp(cfg);
+  const size_t at = text.find("4096");
+  ASSERT_NE(at, std::string::npos);
+  std::ofstream(edited) << text.replace(at, 4, "2048");
+  ASSERT_EQ(Npusim("sweep " + edited + " --shard 2/2 --quiet --out " + edited_dir + "/b").code, 0);
+  r = Npusim("merge " + a + " " + edited_dir + "/b --quiet --out " + Dir("sweep_m3"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.output, HasSubstr("the sweep or its run config changed between shards"));
 }
 
 // Capacity: rising concurrency until an SLO binds (tight p99 TPOT), or until memory does (a
