@@ -517,7 +517,6 @@ int Capacity(const std::vector<std::string>& argv) {
       continue;
     }
     CapacityAnswer& ans = o.answer;
-    o.chips = setup->run.Chips();
     const int64_t page = rc.page_size, per_request = (rc.random_input_len + rc.random_output_len + page - 1) / page * page;
     const int64_t dp = setup->plan.dp, group_cap = std::min<int64_t>((rc.max_running_requests + dp - 1) / dp, setup->memory.max_running);
     const bool kv = setup->model.count(LayerKind::kFullAttention) > 0;
@@ -535,11 +534,8 @@ int Capacity(const std::vector<std::string>& argv) {
     ans.max_context_tokens = kv ? std::min<int64_t>(setup->memory.kv_tokens, rc.context_length) : rc.context_length;
     // What a probe says against the SLOs: not "ok" when it ran but broke one.
     auto verdict = [&](const CapacityPoint& p) {
-      const std::string broke = SloBreak(rc, p);
-      const std::string figures = fmt::format("p99 TTFT {:.1f} ms, p99 TPOT {:.2f} ms", p.ttft_p99_ms, p.tpot_p99_ms);
-      if (broke.empty()) return "meets the SLOs, " + figures;
-      if (broke == "failure") return p.status + " (the run failed)";
-      return "breaks the " + std::string(broke == "ttft" ? "TTFT" : "TPOT") + " SLO, " + figures;
+      if (p.status != "ok") return p.status + " (the run failed)";
+      return SloVerdict(rc, p) + fmt::format(", p99 TTFT {:.1f} ms, p99 TPOT {:.2f} ms", p.ttft_p99_ms, p.tpot_p99_ms);
     };
     // One serving run of this variant with `load` set; its figures read back from its metrics.json.
     auto run_point = [&](const std::string& pdir, const std::vector<std::pair<std::string, std::string>>& load) {

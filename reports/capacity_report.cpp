@@ -74,9 +74,7 @@ void CurveCharts(html::Page& page, const std::vector<CapacityPoint>& curve, bool
 std::vector<std::vector<std::string>> CurveRows(const RunConfig& run, const std::vector<CapacityPoint>& curve, bool rate) {
   std::vector<std::vector<std::string>> rows;
   for (const CapacityPoint& p : curve) {
-    const std::string broke = SloBreak(run, p);
-    const std::string verdict = broke.empty() ? "meets SLOs" : broke == "failure" ? p.status : broke == "ttft" ? "TTFT over SLO" : "TPOT over SLO";
-    rows.push_back({rate ? F(p.request_rate, 3) : std::to_string(p.concurrency), verdict, F(p.ttft_p99_ms), F(p.tpot_p99_ms),
+    rows.push_back({rate ? F(p.request_rate, 3) : std::to_string(p.concurrency), SloVerdict(run, p), F(p.ttft_p99_ms), F(p.tpot_p99_ms),
                     F(p.output_throughput, 1), F(p.request_throughput, 3)});
   }
   return rows;
@@ -119,6 +117,13 @@ std::string SloBreak(const RunConfig& run, const CapacityPoint& p) {
   if (run.slo_ttft_p99_ms > 0 && p.ttft_p99_ms > run.slo_ttft_p99_ms) return "ttft";
   if (run.slo_tpot_p99_ms > 0 && p.tpot_p99_ms > run.slo_tpot_p99_ms) return "tpot";
   return "";
+}
+
+std::string SloVerdict(const RunConfig& run, const CapacityPoint& p) {
+  const std::string broke = SloBreak(run, p);
+  if (broke.empty()) return "meets the SLOs";
+  if (broke == "failure") return p.status;
+  return "breaks the " + std::string(broke == "ttft" ? "TTFT" : "TPOT") + " SLO";
 }
 
 void Decide(const RunConfig& run, CapacityAnswer& a) {

@@ -36,6 +36,9 @@ struct CapacityAnswer {
 CapacityPoint ReadCapacityPoint(int exit_code, const std::string& dir);
 // What a point breaks: "" (meets the SLOs), "failure", "ttft" or "tpot".
 std::string SloBreak(const RunConfig& run, const CapacityPoint& p);
+// The same as words, for the probe log and the curve tables: "meets the SLOs", "breaks the TTFT
+// SLO", "breaks the TPOT SLO", or the failure's status.
+std::string SloVerdict(const RunConfig& run, const CapacityPoint& p);
 // Fills max_concurrency / binding from the concurrency curve, the SLOs and the memory limit.
 void Decide(const RunConfig& run, CapacityAnswer& a);
 // Fills max_request_rate / rate_binding from the rate curve (sorted here by rate).
