@@ -353,17 +353,19 @@ std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const 
   auto line = [&](const std::string& x) { o += x + "\n"; };
   const RankShapes& rs = s.shapes;
   const bool recurrent = s.model.count(LayerKind::kLinearAttention) > 0;  // GDN layers: their kernels, state commit and state diffs
+  const RunConfig& server = s.pools.empty() ? s.run : s.pools[1].run;    // PD: the decode pool's server arguments
   line("- config: `" + s.run.file + "`, model `" + s.model.file + "` (" + s.model.model_type + ", " + std::to_string(s.model.layers.size()) +
        " layers), device " + s.device.soc);
   line("- parallel: tp " + std::to_string(s.plan.tp) + ", dp attention " + std::to_string(s.plan.dp) + " (attention TP " +
        std::to_string(rs.attn_tp) + "), ep " + std::to_string(s.plan.ep) + ", MoE " + (s.plan.a2a ? "all-to-all (deepep)" : "all-reduce") +
-       (s.plan.dp_lm_head ? ", DP lm_head" : ""));
+       (s.plan.dp_lm_head ? ", DP lm_head" : "") + (s.pools.empty() ? "" : " (decode pool)"));
   line("- MTP: " + (s.run.Mtp() ? s.run.speculative_algorithm + ", " + std::to_string(s.run.speculative_num_steps) + " steps, " +
                                        std::to_string(s.run.speculative_num_draft_tokens) + " draft tokens, accept rates " +
                                        s.run.speculative_accept_rates + " (timing-only)"
                                  : std::string("off")) +
        (recurrent ? "; GDN decode " + s.run.gdn_decode_impl : std::string()) + "; graphs " +
-       (s.run.Flag("disable_cuda_graph") ? std::string("off (eager)") : "for batch " + s.run.cuda_graph_bs));
+       (server.Flag("disable_cuda_graph") ? std::string("off (eager)") : "for batch " + server.cuda_graph_bs) +
+       (s.pools.empty() ? "" : " (decode pool)"));
   line("- load: " + LoadText(s.run, m) + "; prefix cache " + CacheText(s, m));
   if (r.replicas > 1) {
     std::string reps;
@@ -371,7 +373,7 @@ std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const 
     for (size_t k = 0; k < per.size(); ++k)
       reps += (k ? "; " : "") + std::string("replica ") + std::to_string(k) + ": " + std::to_string(per[k].completed) + " requests, " +
               F(per[k].output_throughput, 1) + " output tok/s, mean TTFT " + F(per[k].ttft_ms.mean) + " ms";
-    line("- replicated DP: " + std::to_string(r.replicas) + " replicas of tp " + std::to_string(s.plan.tp) + " (" + s.run.load_balance_method +
+    line(std::string(s.pools.empty() ? "" : "- decode pool,") + (s.pools.empty() ? "- replicated DP: " : " replicated DP: ") + std::to_string(r.replicas) + " replicas of tp " + std::to_string(s.plan.tp) + " (" + s.run.load_balance_method +
          " router, " + std::to_string(r.replicas * s.plan.tp) + " chips): " + reps);
   }
   if (!m.pools.empty()) {
