@@ -1,6 +1,7 @@
 #include "reports/charts.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 
 #include "reports/format.h"
@@ -124,6 +125,60 @@ Chart Cdf(const std::vector<std::pair<std::string, std::vector<double>>>& sets, 
     }
     c.series.push_back(s);
   }
+  return c;
+}
+
+namespace {
+// Every k-th step so that at most `max_points` remain (k = 1 when they fit): a long run's chart
+// keeps its shape without tens of thousands of SVG points.
+size_t Stride(size_t n, size_t max_points) { return max_points == 0 || n <= max_points ? 1 : (n + max_points - 1) / max_points; }
+}  // namespace
+
+Chart RequestsOverTime(const ServingResult& r, size_t max_points) {
+  Chart c;
+  c.kind = Chart::Kind::kXY;
+  c.xlabel = "simulated time (s)";
+  c.ylabel = "requests";
+  c.height = 260;
+  std::vector<double> sent, first;  // when each request was sent / got its first token
+  for (const RequestRecord& q : r.requests) {
+    sent.push_back(q.sent_us);
+    first.push_back(q.first_token_us < 0 ? std::numeric_limits<double>::infinity() : q.first_token_us);
+  }
+  std::sort(sent.begin(), sent.end());
+  std::sort(first.begin(), first.end());
+  Series batch{"in the step's batch", {}, {}, "points"}, waiting{"waiting for the first token", {}, {}, "steps"};
+  const size_t k = Stride(r.steps.size(), max_points);
+  size_t ns = 0, nf = 0;
+  for (size_t i = 0; i < r.steps.size(); i += k) {  // steps are in start order: the counts only grow
+    const StepRecord& st = r.steps[i];
+    while (ns < sent.size() && sent[ns] <= st.start_us) ++ns;
+    while (nf < first.size() && first[nf] <= st.start_us) ++nf;
+    batch.x.push_back(st.start_us / 1e6);
+    batch.y.push_back(static_cast<double>(st.requests));
+    waiting.x.push_back(st.start_us / 1e6);
+    waiting.y.push_back(static_cast<double>(ns - std::min(ns, nf)));
+  }
+  c.series = {batch, waiting};
+  return c;
+}
+
+Chart StepTimeOverTime(const ServingResult& r, size_t max_points) {
+  Chart c;
+  c.kind = Chart::Kind::kXY;
+  c.xlabel = "simulated time (s)";
+  c.ylabel = "step time (ms)";
+  c.height = 260;
+  Series prefill{"prefill steps", {}, {}, "points"}, decode{"decode steps", {}, {}, "points"};
+  const size_t k = Stride(r.steps.size(), max_points);
+  for (size_t i = 0; i < r.steps.size(); i += k) {
+    const StepRecord& st = r.steps[i];
+    Series& s = st.prefill ? prefill : decode;
+    s.x.push_back(st.start_us / 1e6);
+    s.y.push_back((st.end_us - st.start_us) / 1e3);
+  }
+  for (Series* s : {&prefill, &decode})
+    if (!s->x.empty()) c.series.push_back(*s);
   return c;
 }
 

@@ -26,6 +26,11 @@ html::Chart MemoryBreakdown(const std::vector<std::pair<std::string, int64_t>>& 
 // Fraction of values at or below x, per named set.
 html::Chart Cdf(const std::vector<std::pair<std::string, std::vector<double>>>& sets, const std::string& xlabel);
 
+// The run over time, step by step (every step, or an even sample of at most `max_points`): the
+// requests in each step's batch and those still waiting for their first token; each step's time.
+html::Chart RequestsOverTime(const ServingResult& r, size_t max_points = 1500);
+html::Chart StepTimeOverTime(const ServingResult& r, size_t max_points = 1500);
+
 std::string Gib(int64_t bytes);
 
 }  // namespace npusim::charts

@@ -331,6 +331,9 @@ html::Page ServingPage(const ServingSetup& s, const ServingResult& r, const Serv
   }
   page.AddChart(charts::Cdf({{"TTFT", ttft}}, "TTFT (ms)"), "TTFT distribution over requests");
   page.AddChart(charts::Cdf({{"TPOT", tpot}}, "TPOT (ms)"), "TPOT distribution over requests");
+  page.Heading("Over the run");
+  page.AddChart(charts::RequestsOverTime(r), "Requests in each step's batch and requests still waiting for their first token (at each step's start)");
+  page.AddChart(charts::StepTimeOverTime(r), "Time of each step (host issue to results back)");
   page.Heading("Kernels (one rank)");
   const auto kernels = charts::ByKernel(r.ops);
   page.AddChart(charts::KernelShare(kernels, r.device_busy_us), "Share of device time per kernel");
