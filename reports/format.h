@@ -13,6 +13,13 @@ inline std::string Fixed(double v, int digits) {
   return buf;
 }
 
+// Three significant digits, exponent when needed (errors spanning 1e-9 .. 1).
+inline std::string Sig3(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
+}
+
 inline double Tidy(double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.6g", v);

@@ -18,6 +18,7 @@ namespace npusim {
 namespace {
 
 using Json = nlohmann::ordered_json;
+using report::Sig3;
 using report::Tidy;
 std::string Fixed(double v, int digits = 3) { return report::Fixed(v, digits); }
 
@@ -300,7 +301,25 @@ html::Page KernelPage(const KernelRun& run, const DeviceConfig& d) {
   facts.push_back({"roofline", Fixed(run.roofline_us) + " us, " + RooflineBound(run) + "-bound (" +
                                    Fixed(l.time_us > 0 ? 100 * run.roofline_us / l.time_us : 0, 1) + " % of the time)"});
   facts.push_back({"buffers", BufferPeaks(l, d)});
+  facts.push_back({"HBM traffic", Fixed(static_cast<double>(l.hbm_read_bytes) / 1e6, 3) + " MB read, " +
+                                      Fixed(static_cast<double>(l.hbm_write_bytes) / 1e6, 3) + " MB written; " +
+                                      Fixed(static_cast<double>(l.l2_hit_bytes) / 1e6, 3) + " MB of reads served by L2"});
   page.Facts(facts);
+  if (!run.tiling.empty()) {  // what the host tiling chose, as the op reports it
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& [k, v] : run.tiling) rows.push_back({k, v});
+    page.Heading("Tiling");
+    page.Table({"field", "value"}, rows);
+  }
+  if (!run.numerics.empty()) {  // functional runs: every output against the fp64 reference
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& [name, e] : run.numerics)
+      rows.push_back({name, std::to_string(e.elements), Sig3(e.max_abs_err), Sig3(e.max_rel_err), Sig3(e.norm_err)});
+    page.Heading("Numerics (against the fp64 reference)");
+    page.Table({"output", "elements", "max abs error", "max rel error", "max abs / max |reference|"}, rows);
+  } else {
+    page.Paragraph("Numerics: not computed (timing-only run; --functional computes them against the fp64 reference).");
+  }
   // The same charts a serving run draws per kernel, for this one launch.
   ProfileTotal p;
   p.Add(ProfileOf(run, d), 1);

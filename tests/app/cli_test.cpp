@@ -76,6 +76,10 @@ TEST(Cli, KernelWritesEveryOutput) {
             0u);
   EXPECT_THAT(summary, HasSubstr(",add,add,static,AI_VECTOR_CORE,0.000,"));
   EXPECT_THAT(Slurp(out + "/trace.json"), HasSubstr("\"thread_name\",\"args\":{\"name\":\"MTE2\"}"));
+  // The page: HBM traffic, the host tiling and every output's error against the fp64 reference.
+  const std::string page = Slurp(out + "/report.html");
+  for (const char* part : {"HBM traffic", "MB read", "<h2>Tiling</h2>", "Numerics (against the fp64 reference)", "<td>z</td>"})
+    EXPECT_THAT(page, HasSubstr(part));
 }
 
 TEST(Cli, FailureStillWritesMetricsWithItsStatus) {
