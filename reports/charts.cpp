@@ -132,14 +132,19 @@ namespace {
 // Every k-th step so that at most `max_points` remain (k = 1 when they fit): a long run's chart
 // keeps its shape without tens of thousands of SVG points.
 size_t Stride(size_t n, size_t max_points) { return max_points == 0 || n <= max_points ? 1 : (n + max_points - 1) / max_points; }
-}  // namespace
 
-Chart RequestsOverTime(const ServingResult& r, size_t max_points) {
+Chart OverTime(const std::string& ylabel) {
   Chart c;
   c.kind = Chart::Kind::kXY;
   c.xlabel = "simulated time (s)";
-  c.ylabel = "requests";
+  c.ylabel = ylabel;
   c.height = 260;
+  return c;
+}
+}  // namespace
+
+Chart RequestsOverTime(const ServingResult& r, size_t max_points) {
+  Chart c = OverTime("requests");
   std::vector<double> sent, first;  // when each request was sent / got its first token
   for (const RequestRecord& q : r.requests) {
     sent.push_back(q.sent_us);
@@ -164,11 +169,7 @@ Chart RequestsOverTime(const ServingResult& r, size_t max_points) {
 }
 
 Chart StepTimeOverTime(const ServingResult& r, size_t max_points) {
-  Chart c;
-  c.kind = Chart::Kind::kXY;
-  c.xlabel = "simulated time (s)";
-  c.ylabel = "step time (ms)";
-  c.height = 260;
+  Chart c = OverTime("step time (ms)");
   Series prefill{"prefill steps", {}, {}, "points"}, decode{"decode steps", {}, {}, "points"};
   const size_t k = Stride(r.steps.size(), max_points);
   for (size_t i = 0; i < r.steps.size(); i += k) {

@@ -341,6 +341,8 @@ const std::vector<std::string> kRunWideKeys = {
     "random_output_len", "random_range_ratio", "request_rate", "max_concurrency", "trace_kernels", "slo_ttft_p99_ms",
     "slo_tpot_p99_ms", "capacity_search", "disaggregation_transfer_queue", "speculative_accept_rates"};
 
+bool RunWide(const std::string& key) { return std::find(kRunWideKeys.begin(), kRunWideKeys.end(), key) != kRunWideKeys.end(); }
+
 // PD: takes the `prefill:` and `decode:` maps out of `root`; for a pool, lays its map over the rest.
 // Returns whether the file is a PD run.
 bool SplitPools(YAML::Node& root, const std::string& file, const std::string& pool) {
@@ -356,7 +358,7 @@ bool SplitPools(YAML::Node& root, const std::string& file, const std::string& po
     if (!node.IsMap()) throw InputError(npusim::Where(file, node) + ": '" + name + "' must be a map of server arguments for the " + name + " pool");
     for (auto it = node.begin(); it != node.end(); ++it) {
       const std::string k = RunKeyFromSglang(it->first.Scalar());
-      if (k == "prefill" || k == "decode" || std::find(kRunWideKeys.begin(), kRunWideKeys.end(), k) != kRunWideKeys.end())
+      if (k == "prefill" || k == "decode" || RunWide(k))
         throw InputError(npusim::Where(file, it->first) + ": '" + it->first.Scalar() + "' is the whole run's, not a pool's: set it outside '" + name + ":'");
     }
   }
@@ -421,7 +423,7 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
       if (!pd) throw InputError("--set " + full_key + "=" + v + ": the run has no '" + which + ":' map (PD needs prefill: and decode:)");
       set_key = full_key.substr(dot + 1);
       const std::string k = RunKeyFromSglang(set_key);
-      if (std::find(kRunWideKeys.begin(), kRunWideKeys.end(), k) != kRunWideKeys.end())
+      if (RunWide(k))
         throw InputError("--set " + full_key + "=" + v + ": '" + set_key + "' is the whole run's, not a pool's");
       if (which != pool) {
         if (!known(set_key) && !known(k)) throw InputError("--set " + full_key + "=" + v + ": unknown key '" + set_key + "'" + NearestHint(set_key, keys));
@@ -437,7 +439,6 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
   binder.Finish();
   c.file = file;
   c.overrides = sets;
-  c.pool = pool;
   if (pd && pool.empty()) c.pool_text_ = text;
   OneOf(c, "gdn_decode_impl", c.gdn_decode_impl, {"fused", "triton_chain"});
   OneOf(c, "gdn_prefill_impl", c.gdn_prefill_impl, {"staged", "mega"});

@@ -80,7 +80,6 @@ struct RunConfig {
   bool Disaggregated() const { return !pool_text_.empty(); }
   // The pool's whole config: this file's keys with the pool's map laid over ("prefill" / "decode").
   RunConfig Pool(const std::string& pool) const;
-  std::string pool;        // "" (a unified server or a PD run), "prefill" or "decode": which pool this config is
   std::string pool_text_;  // PD: the source text the pools are read from again; "" without PD
 
   // Service-level objectives for `npusim capacity` (0 = none).

@@ -30,36 +30,40 @@ void Scheduler::Arrive(int64_t id, int64_t input_len, int64_t output_len, Prompt
     if (!prompt.empty() && PromptLength(prompt) != input_len) throw std::logic_error("scheduler: prompt length differs from input_len");
     r.prompt = std::move(prompt);
   }
+  Register(r);
+  groups_[static_cast<size_t>(r.group)].waiting.push_back(static_cast<int64_t>(reqs_.size()) - 1);
+}
+
+void Scheduler::Register(const Req& r) {
   if (Reserve(r) > c_.kv_tokens)
-    throw SimFailure("out_of_memory", "request " + std::to_string(id) + " needs " + std::to_string(Reserve(r)) +
+    throw SimFailure("out_of_memory", "request " + std::to_string(r.id) + " needs " + std::to_string(Reserve(r)) +
                                           " KV tokens, more than the whole KV pool of its group (" + std::to_string(c_.kv_tokens) + ")");
-  if (id >= static_cast<int64_t>(index_.size())) index_.resize(static_cast<size_t>(id + 1), -1);
-  index_[static_cast<size_t>(id)] = static_cast<int64_t>(reqs_.size());
-  groups_[static_cast<size_t>(r.group)].waiting.push_back(static_cast<int64_t>(reqs_.size()));
+  if (r.id >= static_cast<int64_t>(index_.size())) index_.resize(static_cast<size_t>(r.id + 1), -1);
+  index_[static_cast<size_t>(r.id)] = static_cast<int64_t>(reqs_.size());
   reqs_.push_back(r);
+}
+
+int64_t Scheduler::Running(const Group& g) const { return static_cast<int64_t>(g.running.size()) + g.holding + (g.chunked >= 0 ? 1 : 0); }
+
+int64_t Scheduler::Cap() const { return std::max<int64_t>(1, c_.max_running_requests / static_cast<int64_t>(groups_.size())); }
+
+int64_t Scheduler::KvFree(const Group& g) const {
+  return c_.kv_tokens - g.kv_used - (g.cache.pages() - g.cache.evictable()) * c_.page_size;
 }
 
 bool Scheduler::Hold(int64_t id, int64_t input_len, int64_t output_len) {
   Req r{id, input_len, output_len, next_group_};
-  if (Reserve(r) > c_.kv_tokens)
-    throw SimFailure("out_of_memory", "request " + std::to_string(id) + " needs " + std::to_string(Reserve(r)) +
-                                          " KV tokens, more than the whole KV pool of a decode group (" + std::to_string(c_.kv_tokens) + ")");
-  Group& g = groups_[static_cast<size_t>(r.group)];
-  const int64_t cap = std::max<int64_t>(1, c_.max_running_requests / static_cast<int64_t>(groups_.size()));
-  const int64_t running = static_cast<int64_t>(g.running.size()) + g.holding + (g.chunked >= 0 ? 1 : 0);
-  const int64_t kv_free = c_.kv_tokens - g.kv_used - (g.cache.pages() - g.cache.evictable()) * c_.page_size;
-  if (running + 1 > cap || Reserve(r) > kv_free) return false;
-  next_group_ = (next_group_ + 1) % static_cast<int64_t>(groups_.size());
   r.admitted = true;
   r.prefilled = input_len;
   r.generated = 1;  // the prefill pool's forward sampled the first token
   r.held = Reserve(r);
+  Group& g = groups_[static_cast<size_t>(r.group)];
+  if (r.held <= c_.kv_tokens && (Running(g) + 1 > Cap() || r.held > KvFree(g))) return false;  // not now
+  Register(r);
+  next_group_ = (next_group_ + 1) % static_cast<int64_t>(groups_.size());
   g.kv_used += r.held;
   FitPool(g);
   ++g.holding;
-  if (id >= static_cast<int64_t>(index_.size())) index_.resize(static_cast<size_t>(id + 1), -1);
-  index_[static_cast<size_t>(id)] = static_cast<int64_t>(reqs_.size());
-  reqs_.push_back(r);
   return true;
 }
 
@@ -83,8 +87,7 @@ bool Scheduler::Join(int64_t id) {
   Group& g = groups_[static_cast<size_t>(r.group)];
   --g.holding;
   if (r.generated >= r.output) {
-    g.kv_used -= r.held;
-    r.held = 0;
+    Free(g, r);
     return true;
   }
   g.running.push_back(idx);
@@ -161,7 +164,7 @@ void Scheduler::Warm(const Prompt& prompt) {
 
 std::vector<BatchEntry> Scheduler::PrefillFor(Group& g) const {
   std::vector<BatchEntry> out;
-  const int64_t cap = std::max<int64_t>(1, c_.max_running_requests / static_cast<int64_t>(groups_.size()));
+  const int64_t cap = Cap();
   int64_t rem_input = c_.max_prefill_tokens;
   int64_t rem_chunk = c_.chunked_prefill_size > 0 ? c_.chunked_prefill_size : std::numeric_limits<int64_t>::max();
   auto chunk_of = [&](const Req& r, int64_t from) {
@@ -179,8 +182,7 @@ std::vector<BatchEntry> Scheduler::PrefillFor(Group& g) const {
   }
   // Free KV: the pool less what requests reserve and what the cache holds locked (unlocked cached
   // pages can be evicted for a new request, except the ones its own hit is about to lock).
-  int64_t kv_free = c_.kv_tokens - g.kv_used - (g.cache.pages() - g.cache.evictable()) * c_.page_size;
-  int64_t running = static_cast<int64_t>(g.running.size()) + g.holding + (g.chunked >= 0 ? 1 : 0);
+  int64_t kv_free = KvFree(g), running = Running(g);
   for (int64_t idx : g.waiting) {
     const Req& r = reqs_[static_cast<size_t>(idx)];
     const PrefixCache::Match hit = Hit(g, r);

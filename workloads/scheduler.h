@@ -107,6 +107,13 @@ class Scheduler {
   void CachePrefilled(Group& g, Req& r, int64_t chunk_start);
   void FitPool(Group& g);
   void Free(Group& g, Req& r);  // gives back r's KV and its hold on cached pages
+  // Running requests the group counts against its cap (decoding, chunked, KV on its way), the cap,
+  // and its KV not reserved or locked (unlocked cached pages can still be evicted).
+  int64_t Running(const Group& g) const;
+  int64_t Cap() const;
+  int64_t KvFree(const Group& g) const;
+  // Adds r to the requests (an out_of_memory SimFailure when it can never fit its group's pool).
+  void Register(const Req& r);
   std::vector<BatchEntry> PrefillFor(Group& g) const;
 
   SchedulerConfig c_;

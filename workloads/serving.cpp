@@ -100,10 +100,9 @@ int64_t ServingSetup::TransferBytesPerRank(int64_t input_len) const {
   return pools.size() == 2 ? std::max(side(pools[0]), side(pools[1])) : 0;
 }
 
-double ServingSetup::TransferUs(int64_t input_len) const {
+double ServingSetup::TransferStreamUs(int64_t input_len) const {
   if (pools.size() != 2) return 0;
-  const DeviceConfig& d = pools[1].device;  // the receiving side's links
-  return d.link_kv_transfer_latency_us + static_cast<double>(TransferBytesPerRank(input_len)) / (d.link_kv_transfer_gbps * 1e3);
+  return static_cast<double>(TransferBytesPerRank(input_len)) / (pools[1].device.link_kv_transfer_gbps * 1e3);  // GB/s = 1e3 B/us
 }
 
 namespace {
@@ -191,7 +190,7 @@ class Engine {
     rec.token_times_us.clear();
     index_[rec.id] = result_.requests.size();
     result_.requests.push_back(rec);
-    pending_.push_back({rec.id, run.TransferUs(rec.input_len) - s_.device.link_kv_transfer_latency_us});
+    pending_.push_back({rec.id, run.TransferStreamUs(rec.input_len)});
     ++in_flight_;
   }
   // PD prefill replica: request `id`'s KV has been sent by `end_us` and can be freed then.

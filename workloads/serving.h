@@ -45,10 +45,11 @@ struct ServingSetup {
   // PD disaggregation: the prefill and the decode pool, each a whole setup of its own (the fields
   // above are the decode pool's, the requests the run's).
   std::vector<ServingSetup> pools;
-  // PD: moving one request's KV (full-attention layers) and GDN state from its prefill ranks to
-  // its decode ranks, every rank over its own stream: the larger of the two sides' per-rank bytes.
-  double TransferUs(int64_t input_len) const;
+  // PD: moving one request's KV (full-attention layers, sliding windows) and GDN state from its
+  // prefill ranks to its decode ranks, every rank over its own stream: the larger of the two
+  // sides' per-rank bytes, at the decode device's links.kv_transfer_gbps (its latency apart).
   int64_t TransferBytesPerRank(int64_t input_len) const;
+  double TransferStreamUs(int64_t input_len) const;
 };
 ServingSetup PrepareServing(const RunConfig& run);
 

@@ -11,6 +11,36 @@ using namespace npusim::ascendc;
 using kernel_util::CopyRowsIn;
 using kernel_util::CopyRowsOut;
 
+// The fp32 work tiles of n elements both forms use: x, softplus, tmp, the threshold, the rows of
+// dt_bias and -exp(A_log) broadcast over the tile, and the compare mask.
+struct GatingWork {
+  TBuf<TPosition::VECCALC> x, sp, tmp, limit, bias, negA, mask;
+  void Init(TPipe& pipe, uint64_t n) {
+    pipe.InitBuffer(x, n * 4, "xFp32");
+    pipe.InitBuffer(sp, n * 4, "softplusFp32");
+    pipe.InitBuffer(tmp, n * 4, "tmpFp32");
+    pipe.InitBuffer(limit, n * 4, "thresholdFp32");
+    pipe.InitBuffer(bias, n * 4, "dtBiasTile");
+    pipe.InitBuffer(negA, n * 4, "negExpALogTile");
+    pipe.InitBuffer(mask, (n + 7) / 8, "cmpMask");
+  }
+  // `cols` heads of dt_bias (through `raw`) and A_log -> `rows` identical rows of dt_bias and
+  // -exp(A_log) in fp32, `pitch` apart.
+  template <class T>
+  void LoadParameters(const GlobalTensor<T>& dt_bias, const GlobalTensor<float>& a_log, const LocalTensor<T>& raw, uint32_t cols,
+                      uint32_t rows, uint32_t pitch) {
+    LocalTensor<float> b = bias.Get<float>(), na = negA.Get<float>();
+    kernel_util::CopyIn(raw, dt_bias, cols);
+    kernel_util::CopyIn(na, a_log, cols);
+    kernel_util::Sync<HardEvent::MTE2_V>();
+    Cast(b, raw, CAST_NONE, pitch);
+    Exp(na, na, pitch);
+    Muls(na, na, -1.0f, pitch);
+    kernel_util::BroadcastRow(b, rows, pitch);
+    kernel_util::BroadcastRow(na, rows, pitch);
+  }
+};
+
 template <class T>  // T: dtype of a, b, dt_bias and beta
 class KernelFusedGdnGating {
  public:
@@ -32,13 +62,7 @@ class KernelFusedGdnGating {
       pipe_.InitBuffer(inB_, bn, n * sizeof(T), "inQueueB");
       pipe_.InitBuffer(outBeta_, bn, n * sizeof(T), "outQueueBeta");
     }
-    pipe_.InitBuffer(x_, n * 4, "xFp32");
-    pipe_.InitBuffer(sp_, n * 4, "softplusFp32");
-    pipe_.InitBuffer(tmp_, n * 4, "tmpFp32");
-    pipe_.InitBuffer(limit_, n * 4, "thresholdFp32");
-    pipe_.InitBuffer(dtBias_, n * 4, "dtBiasTile");
-    pipe_.InitBuffer(negA_, n * 4, "negExpALogTile");
-    pipe_.InitBuffer(mask_, (n + 7) / 8, "cmpMask");
+    w_.Init(pipe_, n);
   }
 
   void Process() {
@@ -55,18 +79,8 @@ class KernelFusedGdnGating {
  private:
   // dt_bias (T) and A_log (fp32) -> tiles of rows_per_tile identical rows: dt_bias, -exp(A_log).
   void LoadParameters() {
-    const uint32_t h = static_cast<uint32_t>(t_.heads), pitch = static_cast<uint32_t>(t_.pitch);
-    const uint32_t rows = static_cast<uint32_t>(t_.rows_per_tile);
-    LocalTensor<T> raw = tmp_.Get<T>();
-    LocalTensor<float> dtb = dtBias_.Get<float>(), negA = negA_.Get<float>();
-    kernel_util::CopyIn(raw, dtBiasGm_, h);
-    kernel_util::CopyIn(negA, aLogGm_, h);
-    kernel_util::Sync<HardEvent::MTE2_V>();
-    Cast(dtb, raw, CAST_NONE, pitch);
-    Exp(negA, negA, pitch);
-    Muls(negA, negA, -1.0f, pitch);
-    kernel_util::BroadcastRow(dtb, rows, pitch);
-    kernel_util::BroadcastRow(negA, rows, pitch);
+    w_.LoadParameters(dtBiasGm_, aLogGm_, w_.tmp.Get<T>(), static_cast<uint32_t>(t_.heads), static_cast<uint32_t>(t_.rows_per_tile),
+                      static_cast<uint32_t>(t_.pitch));
   }
 
   void CopyIn(int64_t row, uint32_t rows) {
@@ -83,14 +97,14 @@ class KernelFusedGdnGating {
 
   void Compute(uint32_t rows) {
     const uint32_t n = rows * static_cast<uint32_t>(t_.pitch);
-    LocalTensor<float> x = x_.Get<float>(), sp = sp_.Get<float>(), tmp = tmp_.Get<float>();
+    LocalTensor<float> x = w_.x.Get<float>(), sp = w_.sp.Get<float>(), tmp = w_.tmp.Get<float>();
     LocalTensor<T> a = inA_.template DeQue<T>();
     LocalTensor<float> g = outG_.template AllocTensor<float>();
     Cast(x, a, CAST_NONE, n);
     inA_.FreeTensor(a);
-    Add(x, x, dtBias_.Get<float>(), n);
-    kernel_util::Softplus(sp, x, tmp, limit_.Get<float>(), mask_.Get<uint8_t>(), t_.threshold, n);
-    Mul(g, sp, negA_.Get<float>(), n);
+    Add(x, x, w_.bias.Get<float>(), n);
+    kernel_util::Softplus(sp, x, tmp, w_.limit.Get<float>(), w_.mask.Get<uint8_t>(), t_.threshold, n);
+    Mul(g, sp, w_.negA.Get<float>(), n);
     outG_.EnQue(g);
     if (t_.with_sigmoid) {
       LocalTensor<T> b = inB_.template DeQue<T>();
@@ -120,7 +134,7 @@ class KernelFusedGdnGating {
   TPipe pipe_;
   TQue<TPosition::VECIN, 1> inA_, inB_;
   TQue<TPosition::VECOUT, 1> outG_, outBeta_;
-  TBuf<TPosition::VECCALC> x_, sp_, tmp_, limit_, dtBias_, negA_, mask_;
+  GatingWork w_;
   GlobalTensor<T> aGm_, bGm_, dtBiasGm_, betaGm_;
   GlobalTensor<float> aLogGm_, gGm_;
 };
@@ -145,13 +159,7 @@ class KernelFusedGdnGatingTriton {
     const uint64_t n = static_cast<uint64_t>(gr.blk_batches * gr.pitch);
     pipe_.InitBuffer(in_, n * sizeof(T), "blk_a_b");
     pipe_.InitBuffer(out_, n * sizeof(T), "blk_beta");
-    pipe_.InitBuffer(x_, n * 4, "x_fp32");
-    pipe_.InitBuffer(sp_, n * 4, "softplus_fp32");
-    pipe_.InitBuffer(tmp_, n * 4, "tmp_fp32");
-    pipe_.InitBuffer(limit_, n * 4, "threshold_fp32");
-    pipe_.InitBuffer(bias_, n * 4, "blk_bias");
-    pipe_.InitBuffer(negA_, n * 4, "blk_neg_exp_A_log");
-    pipe_.InitBuffer(mask_, (n + 7) / 8, "cmp_mask");
+    w_.Init(pipe_, n);
   }
 
   void Process() {
@@ -170,24 +178,17 @@ class KernelFusedGdnGatingTriton {
     const auto cols = static_cast<uint32_t>(std::min(t_.grid.blk_heads, t_.heads - h0));
     const auto pitch = static_cast<uint32_t>(t_.grid.pitch), n = rows * pitch;
     LocalTensor<T> raw = in_.Get<T>(), beta = out_.Get<T>();
-    LocalTensor<float> x = x_.Get<float>(), sp = sp_.Get<float>(), tmp = tmp_.Get<float>();
-    LocalTensor<float> bias = bias_.Get<float>(), negA = negA_.Get<float>();
+    LocalTensor<float> x = w_.x.Get<float>(), sp = w_.sp.Get<float>(), tmp = w_.tmp.Get<float>();
+    LocalTensor<float> bias = w_.bias.Get<float>(), negA = w_.negA.Get<float>();
     // tl.load(A_log), tl.load(dt_bias): one row each, broadcast over the block's rows.
-    kernel_util::CopyIn(negA, aLogGm_[h0], cols);
-    kernel_util::CopyIn(raw, dtBiasGm_[h0], cols);
-    kernel_util::Sync<HardEvent::MTE2_V>();
-    Cast(bias, raw, CAST_NONE, pitch);
-    Exp(negA, negA, pitch);
-    Muls(negA, negA, -1.0f, pitch);
-    kernel_util::BroadcastRow(bias, rows, pitch);
-    kernel_util::BroadcastRow(negA, rows, pitch);
+    w_.LoadParameters(dtBiasGm_[h0], aLogGm_[h0], raw, cols, rows, pitch);
     kernel_util::Sync<HardEvent::V_MTE2>();
     // g = -exp(A_log) * softplus(a + dt_bias)
     kernel_util::CopyRowsIn(raw, aGm_[row * t_.heads + h0], rows, cols, t_.heads, pitch);
     kernel_util::Sync<HardEvent::MTE2_V>();
     Cast(x, raw, CAST_NONE, n);
     Add(x, x, bias, n);
-    kernel_util::Softplus(sp, x, tmp, limit_.Get<float>(), mask_.Get<uint8_t>(), t_.threshold, n);
+    kernel_util::Softplus(sp, x, tmp, w_.limit.Get<float>(), w_.mask.Get<uint8_t>(), t_.threshold, n);
     Mul(sp, sp, negA, n);
     kernel_util::Sync<HardEvent::V_MTE3>();
     kernel_util::CopyRowsOut(gGm_[row * t_.heads + h0], sp, rows, cols, t_.heads, pitch);
@@ -206,7 +207,8 @@ class KernelFusedGdnGatingTriton {
 
   Tiling t_;
   TPipe pipe_;
-  TBuf<TPosition::VECCALC> in_, out_, x_, sp_, tmp_, limit_, bias_, negA_, mask_;
+  TBuf<TPosition::VECCALC> in_, out_;
+  GatingWork w_;
   GlobalTensor<T> aGm_, bGm_, dtBiasGm_, betaGm_;
   GlobalTensor<float> aLogGm_, gGm_;
 };
