@@ -145,7 +145,8 @@ Json ServingMetricsJson(const ServingSetup& s, const ServingResult& r, const Ser
                         {"system_prompt_len", rc.gsp_system_prompt_len}, {"question_len", rc.gsp_question_len},
                         {"output_len", rc.gsp_output_len}};
   j["steps"] = {{"total", m.steps}, {"prefill", m.prefill_steps}, {"decode", m.decode_steps},
-                {"decode_step_ms", Tidy(m.decode_step_ms)}, {"decode_device_ms", Tidy(m.decode_device_ms)}};
+                {"decode_step_ms", Tidy(m.decode_step_ms)}, {"decode_device_ms", Tidy(m.decode_device_ms)},
+                {"prefill_delayed_passes", r.prefill_delayed_passes}};
   j["device_busy_share"] = Tidy(m.device_busy_share);
   j["host_busy_s"] = Tidy(m.host_busy_s);
   j["mtp_commit"] = {{"ms_per_verify_step", Tidy(m.commit_ms_per_step)}, {"share_of_decode_step", Tidy(m.commit_share)}};
@@ -405,7 +406,8 @@ std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const 
        F(m.output_throughput, 1) + " output tok/s, " + F(m.input_throughput, 1) + " input tok/s");
   line("- steps: " + std::to_string(m.prefill_steps) + " prefill, " + std::to_string(m.decode_steps) + " decode" +
        (s.run.Mtp() ? " rounds" : "") + "; decode step " + F(m.decode_step_ms, 3) + " ms of which device busy " + F(m.decode_device_ms, 3) +
-       " ms; device busy " + F(100 * m.device_busy_share, 1) + " % of the run");
+       " ms; device busy " + F(100 * m.device_busy_share, 1) + " % of the run" +
+       (s.run.Flag("enable_prefill_delayer") ? "; the prefill delayer held new requests back for " + std::to_string(r.prefill_delayed_passes) + " passes" : ""));
   if (m.cached_tokens > 0)
     line("- prefix cache: " + std::to_string(m.cached_tokens) + " of " + std::to_string(m.input_tokens) + " prompt tokens were cached (hit rate " +
          F(100 * m.cache_hit_rate, 1) + " %) and not computed");

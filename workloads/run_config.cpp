@@ -100,6 +100,24 @@ void RunConfig::Bind(ParamVisitor& v) {
   v.Param(list("cuda_graph_bs", "decode batch sizes captured as graphs (host cost of one replay)"), cuda_graph_bs);
   v.Param(opt("disable_cuda_graph", "", "eager decode: every launch pays the host launch cost (true/false)"), disable_cuda_graph);
   v.Param(opt("enable_mixed_chunk", "", "decode requests ride along in prefill steps (true/false)"), enable_mixed_chunk);
+  v.Param(opt("enable_prefill_delayer", "",
+              "SGLang's prefill delayer (true/false; env SGLANG_SCHEDULER_DECREASE_PREFILL_IDLE=1): new requests wait while the "
+              "free running slots are fewer than the largest prefill batch so far, and with DP attention while only some groups "
+              "have one"),
+          enable_prefill_delayer);
+  v.Param(opt("prefill_delayer_max_delay_passes", "passes",
+              "prefill delayer: passes in a row new requests may wait while only some DP groups have one (env "
+              "SGLANG_PREFILL_DELAYER_MAX_DELAY_PASSES)",
+              1, 1e9),
+          prefill_delayer_max_delay_passes);
+  v.Param(opt("prefill_delayer_queue_min_ratio", "",
+              "prefill delayer's queue trigger (0 = off): new requests also wait while fewer than this x running requests "
+              "(at most the largest prefill batch) are queued",
+              0, 1e6),
+          prefill_delayer_queue_min_ratio);
+  v.Param(opt("prefill_delayer_max_delay_ms", "ms", "prefill delayer: the queue trigger's longest wait", 0, 1e9), prefill_delayer_max_delay_ms);
+  v.Param(opt("prefill_max_requests", "requests", "new requests per prefill batch and DP group (0 = no limit)", 0, 1e9),
+          prefill_max_requests);
   v.Param(opt("gdn_decode_impl", "", "GDN decode kernel: fused (AscendC op) or triton_chain"), gdn_decode_impl);
   v.Param(opt("gdn_prefill_impl", "", "GDN chunk prefill: staged (one launch per stage) or mega (the stages in one kernel)"),
           gdn_prefill_impl);
@@ -466,7 +484,8 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
     throw InputError(file + ": with speculative_eagle_topk 1, speculative_num_draft_tokens (" + std::to_string(c.speculative_num_draft_tokens) +
                      ") must be speculative_num_steps + 1 (" + std::to_string(c.speculative_num_steps + 1) + ")");
   if (c.dataset_name == "trace" && c.dataset_path.empty()) throw InputError(file + ": dataset_name trace needs dataset_path");
-  for (const char* f : {"enable_dp_attention", "enable_dp_lm_head", "disable_cuda_graph", "enable_mixed_chunk", "trace_kernels", "disable_radix_cache"})
+  for (const char* f : {"enable_dp_attention", "enable_dp_lm_head", "disable_cuda_graph", "enable_mixed_chunk", "enable_prefill_delayer",
+                        "trace_kernels", "disable_radix_cache"})
     c.Flag(f);
   c.Plan();
   c.Memory();

@@ -43,6 +43,11 @@ struct RunConfig {
   std::string speculative_draft_model_quantization;  // the draft's weights: "" / unquant (bf16) or w8a8_dynamic
   std::string cuda_graph_bs = "1,2,4,8,16,24,32,48,64";
   std::string disable_cuda_graph = "false", enable_mixed_chunk = "false";
+  std::string enable_prefill_delayer = "false";  // SGLang's prefill delayer (SGLANG_SCHEDULER_DECREASE_PREFILL_IDLE=1)
+  int64_t prefill_delayer_max_delay_passes = 30;  // its bound on passes delayed while only some DP groups could prefill
+  double prefill_delayer_queue_min_ratio = 0;     // its queue trigger (0: off)
+  double prefill_delayer_max_delay_ms = 5000;     // the queue trigger's bound (SGLang's fallback 5000 ms)
+  int64_t prefill_max_requests = 0;               // new requests per prefill batch (0: no limit)
   std::string gdn_decode_impl = "fused";  // recurrent GDN decode: fused AscendC op or triton_chain
   std::string gdn_prefill_impl = "staged";  // chunked GDN prefill: staged launches or one mega kernel
   std::string speculative_algorithm;      // "", NEXTN or EAGLE3

@@ -21,6 +21,7 @@ Scheduler::Scheduler(const SchedulerConfig& c) : c_(c) {
   pc.states = c.hybrid_states;
   pc.state_slots = c.state_slots;
   groups_.assign(static_cast<size_t>(std::max<int64_t>(1, c.dp)), Group(pc));
+  max_prefill_bs_.assign(groups_.size(), 0);
 }
 
 void Scheduler::Arrive(int64_t id, int64_t input_len, int64_t output_len, Prompt prompt) {
@@ -197,14 +198,62 @@ std::vector<BatchEntry> Scheduler::PrefillFor(Group& g) const {
     rem_input -= n;
     rem_chunk -= n;
     if (cached + n < r.input || rem_input <= 0 || rem_chunk <= 0) break;
+    if (c_.prefill_max_requests > 0 && static_cast<int64_t>(out.size()) - (g.chunked >= 0 ? 1 : 0) >= c_.prefill_max_requests) break;
   }
   return out;
 }
 
-Batch Scheduler::Next() {
+// SGLang @59cd2cdb prefill_delayer.py, one negotiation per pass over the groups' gathered state.
+// "prefillable": the group would admit a new request now (a chunked request's next chunk is never
+// delayed). All groups: delay while max_running - running < the largest prefill batch so far
+// (running and that batch the largest over groups), except the first such pass of the server's
+// life. Some groups: delay at most max_passes - 1 passes in a row. None: nothing to delay.
+bool Scheduler::AllowPrefill(const Batch& b, double now_us) {
+  int64_t prefillable = 0, running_max = 0, bs_max = 0, queued_max = 0;
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    const Group& g = groups_[gi];
+    const auto fresh = static_cast<int64_t>(b.groups[gi].size()) - (g.chunked >= 0 ? 1 : 0);
+    prefillable += fresh > 0 ? 1 : 0;
+    running_max = std::max(running_max, static_cast<int64_t>(g.running.size()));
+    bs_max = std::max(bs_max, max_prefill_bs_[gi]);
+    queued_max = std::max(queued_max, static_cast<int64_t>(g.waiting.size()));
+  }
+  const auto groups = static_cast<int64_t>(groups_.size());
+  bool delay = false;
+  if (prefillable == groups) {
+    bool queue_short = false;
+    if (c_.prefill_delayer_queue_min_ratio > 0 && running_max > 0) {
+      const int64_t queue_min = std::min(static_cast<int64_t>(static_cast<double>(running_max) * c_.prefill_delayer_queue_min_ratio), bs_max);
+      queue_short = queue_min > 0 && queued_max < queue_min;
+      if (queue_short && delayed_ > 0 && now_us - delay_start_us_ >= c_.prefill_delayer_max_delay_ms * 1e3) queue_short = false;
+    }
+    if (Cap() - running_max < bs_max || queue_short) {
+      if (skip_first_delay_)
+        skip_first_delay_ = false;
+      else
+        delay = true;
+    }
+  } else if (prefillable > 0) {
+    delay = delayed_ < c_.prefill_delayer_max_passes - 1;
+  }
+  // A delay with nothing to decode would leave the server idle with work waiting (SGLang spins idle
+  // passes until the delay runs out, milliseconds); the simulated server prefills instead.
+  if (delay && running() == 0) delay = false;
+  if (delay && delayed_ == 0) delay_start_us_ = now_us;
+  delayed_ = delay ? delayed_ + 1 : 0;
+  delayed_total_ += delay ? 1 : 0;
+  return !delay;
+}
+
+Batch Scheduler::Next(double now_us) {
   Batch b;
   b.groups.resize(groups_.size());
   for (size_t gi = 0; gi < groups_.size(); ++gi) b.groups[gi] = PrefillFor(groups_[gi]);
+  if (c_.prefill_delayer && !AllowPrefill(b, now_us))
+    for (size_t gi = 0; gi < groups_.size(); ++gi)  // the chunked request's next chunk goes on
+      b.groups[gi].resize(groups_[gi].chunked >= 0 && !b.groups[gi].empty() ? 1 : 0);
+  for (size_t gi = 0; gi < groups_.size(); ++gi)
+    if (c_.prefill_delayer) max_prefill_bs_[gi] = std::max(max_prefill_bs_[gi], static_cast<int64_t>(b.groups[gi].size()));
   b.prefill = !b.empty();
   if (b.prefill && !c_.mixed_chunk) return b;
   for (size_t gi = 0; gi < groups_.size(); ++gi)

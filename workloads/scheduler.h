@@ -32,6 +32,18 @@ struct SchedulerConfig {
                                        // at the branching point in the chunk that passes it (0: none)
   int64_t state_slots = 0;             // snapshots the mamba pool holds beside the running requests
   bool hold_finished = false;          // PD prefill pool: a finished request keeps its KV until Release
+  int64_t prefill_max_requests = 0;    // new requests per prefill batch and group (0: no limit)
+  // SGLang's prefill delayer (--enable-prefill-delayer, or SGLANG_SCHEDULER_DECREASE_PREFILL_IDLE):
+  // new requests wait while too few running slots are free to take a prefill batch as large as the
+  // largest one so far (the first time excepted), and with DP attention while only some groups have
+  // one, at most prefill_delayer_max_passes - 1 passes. Each Next() is one scheduling pass.
+  // Its opt-in queue trigger (--prefill-delayer-queue-min-ratio r > 0): with every group able to
+  // prefill, new requests also wait while fewer than min(r x running, the largest prefill batch)
+  // are queued, at most prefill_delayer_max_delay_ms from the first pass of the wait.
+  bool prefill_delayer = false;
+  int64_t prefill_delayer_max_passes = 30;
+  double prefill_delayer_queue_min_ratio = 0;
+  double prefill_delayer_max_delay_ms = 5000;
 };
 
 struct BatchEntry {
@@ -66,8 +78,11 @@ class Scheduler {
   bool Join(int64_t id);
   // PD prefill pool (hold_finished): the KV of a finished request is freed once its transfer ends.
   void Release(int64_t id);
-  // The next step's batch (empty when nothing can run now). Does not change progress: Complete does.
-  Batch Next();
+  // The next step's batch (empty when nothing can run now). Does not change progress: Complete does
+  // (with the prefill delayer on, it counts one scheduling pass, at `now_us` of simulated time).
+  Batch Next(double now_us = 0);
+  // Scheduling passes the prefill delayer held new requests back, over the run.
+  int64_t delayed_passes() const { return delayed_total_; }
   // Applies a finished step: prefill chunks advance; decode entries gain tokens[i] tokens each
   // (entries in Batch order, flattened over groups; 1 without MTP). Returns requests that finished.
   std::vector<int64_t> Complete(const Batch& b, const std::vector<int64_t>& decoded_tokens);
@@ -115,12 +130,20 @@ class Scheduler {
   // Adds r to the requests (an out_of_memory SimFailure when it can never fit its group's pool).
   void Register(const Req& r);
   std::vector<BatchEntry> PrefillFor(Group& g) const;
+  // The prefill delayer's verdict on this pass's new requests: false holds them back.
+  bool AllowPrefill(const Batch& b, double now_us);
 
   SchedulerConfig c_;
   std::vector<Req> reqs_;
   std::vector<int64_t> index_;  // id -> reqs_ index
   std::vector<Group> groups_;
   int64_t next_group_ = 0;
+  // Prefill delayer state (SGLang's PrefillDelayer): the largest prefill batch a group has run,
+  // passes delayed in a row, the one slot-condition delay it skips, passes delayed over the run.
+  std::vector<int64_t> max_prefill_bs_;
+  int64_t delayed_ = 0, delayed_total_ = 0;
+  double delay_start_us_ = 0;  // when the current run of delayed passes began
+  bool skip_first_delay_ = true;
 };
 
 }  // namespace npusim

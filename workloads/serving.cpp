@@ -150,6 +150,11 @@ class Engine {
     c.page_size = s.run.page_size;
     c.kv_tokens = s.model.count(LayerKind::kFullAttention) ? s.memory.kv_tokens : std::numeric_limits<int64_t>::max() / 4;
     c.mixed_chunk = s.run.Flag("enable_mixed_chunk");
+    c.prefill_max_requests = s.run.prefill_max_requests;
+    c.prefill_delayer = pool != 2 && s.run.Flag("enable_prefill_delayer");  // SGLang ignores it on a decode server
+    c.prefill_delayer_max_passes = s.run.prefill_delayer_max_delay_passes;
+    c.prefill_delayer_queue_min_ratio = s.run.prefill_delayer_queue_min_ratio;
+    c.prefill_delayer_max_delay_ms = s.run.prefill_delayer_max_delay_ms;
     c.prefix_cache = !s.run.Flag("disable_radix_cache");
     c.hybrid_states = s.model.count(LayerKind::kLinearAttention) > 0;
     c.track_interval = s.run.mamba_scheduler_strategy == "extra_buffer" ? s.run.mamba_track_interval : 0;
@@ -213,7 +218,7 @@ class Engine {
   bool Form(double now) {
     if (pool_ == 2) MoveTransfers(now);
     if (pool_ == 1) FreeSent(now);
-    batch_ = sched_.Next();
+    batch_ = sched_.Next(now);
     if (batch_.empty()) return false;
     step_ = StepRecord{};
     step_.index = static_cast<int64_t>(result_.steps.size());
@@ -344,6 +349,7 @@ class Engine {
   ServingResult Take(double end) {
     result_.duration_us = end;
     result_.forwards_simulated = static_cast<int64_t>(memo_.size());
+    result_.prefill_delayed_passes = sched_.delayed_passes();
     for (const auto& [key, fw] : memo_) result_.shape_calls[key] = fw.calls;
     return std::move(result_);
   }
@@ -738,6 +744,7 @@ ServingResult Merge(std::vector<ServingResult> parts, double end_us) {
     for (auto& [k, v] : p.shape_calls) out.shape_calls.emplace(k, std::move(v));
     out.device_busy_us += p.device_busy_us;
     out.host_busy_us += p.host_busy_us;
+    out.prefill_delayed_passes += p.prefill_delayed_passes;
   }
   out.forwards_simulated = static_cast<int64_t>(out.shape_calls.size());
   std::sort(out.requests.begin(), out.requests.end(), [](const RequestRecord& a, const RequestRecord& b) { return a.id < b.id; });

@@ -113,6 +113,7 @@ struct ServingResult {
   std::map<std::string, std::vector<KernelCall>> shape_calls;  // shape_key -> its calls (trace names)
   double duration_us = 0, device_busy_us = 0, host_busy_us = 0;  // busy: summed over replicas
   int64_t forwards_simulated = 0;  // distinct forward shapes timed
+  int64_t prefill_delayed_passes = 0;  // scheduling passes the prefill delayer held new requests back
   int64_t replicas = 1;
   struct PoolTotal {  // PD: one pool's replicas together
     std::string name;

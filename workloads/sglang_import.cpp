@@ -57,6 +57,12 @@ const std::map<std::string, Arg>& ServerArgs() {
       {"cuda-graph-max-bs", {Kind::kSpecial, ""}},
       {"disable-cuda-graph", {Kind::kFlag, "disable_cuda_graph"}},
       {"enable-mixed-chunk", {Kind::kFlag, "enable_mixed_chunk"}},
+      {"enable-prefill-delayer", {Kind::kFlag, "enable_prefill_delayer"}},
+      {"prefill-delayer-max-delay-passes", {Kind::kKey, "prefill_delayer_max_delay_passes"}},
+      {"prefill-max-requests", {Kind::kKey, "prefill_max_requests"}},
+      {"prefill-delayer-queue-min-ratio", {Kind::kKey, "prefill_delayer_queue_min_ratio"}},
+      {"prefill-delayer-max-delay-ms", {Kind::kKey, "prefill_delayer_max_delay_ms"}},
+      {"sampling-backend", {Kind::kIgnore, "which sampling kernels run (the step graph times greedy sampling, lm_head_argmax)"}},
       {"speculative-algorithm", {Kind::kKey, "speculative_algorithm"}},
       {"speculative-num-steps", {Kind::kKey, "speculative_num_steps"}},
       {"speculative-eagle-topk", {Kind::kKey, "speculative_eagle_topk"}},
@@ -314,6 +320,9 @@ SglangImport ImportSglang(const std::string& server, const std::string& bench, c
   for (const auto& [k, v] : env) {
     if (k == "GDN_ATTN_BACKEND_TRITON" && v == "1") set("gdn_decode_impl", "triton_chain", k);
     else if (k == "ENABLE_ASCENDC_FUSION_GDN" && v == "1") set("gdn_decode_impl", "fused", k);
+    // SGLang's server_args reads these two as --enable-prefill-delayer and its pass bound.
+    else if (k == "SGLANG_SCHEDULER_DECREASE_PREFILL_IDLE" && (v == "1" || v == "true")) set("enable_prefill_delayer", "true", k);
+    else if (k == "SGLANG_PREFILL_DELAYER_MAX_DELAY_PASSES") set("prefill_delayer_max_delay_passes", v, k);
     else out.ignored.push_back("environment " + k + "=" + v + ": not read by npusim");
   }
   if (!bench.empty()) {

@@ -1,6 +1,9 @@
 // The SGLang-like scheduler without simulated time: admission, chunking, priorities, DP groups.
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "model/error.h"
 #include "workloads/scheduler.h"
 #include "tests/workloads/batch_util.h"
@@ -185,6 +188,130 @@ TEST(Scheduler, MtpRoundsAddSeveralTokensButNeverPastTheOutputLength) {
   Batch b = s.Next();
   EXPECT_TRUE(s.Complete(b, {4}).empty());  // 5 tokens
   EXPECT_EQ(s.Complete(s.Next(), {4}), std::vector<int64_t>{0});  // capped at 6
+}
+
+// One pass of the scheduler as text: "P" and the ids a prefill admits, or "D" for a decode step
+// (empty when nothing runs). The step is completed with one token per decode entry.
+std::string Pass(Scheduler& s) {
+  const Batch b = s.Next();
+  if (b.empty()) return "";
+  std::string out = b.prefill ? "P" : "D";
+  if (b.prefill)
+    for (const BatchEntry& e : Flat(b)) out += std::to_string(e.request);
+  s.Complete(b, {});
+  return out;
+}
+
+// SGLang's prefill delayer (prefill_delayer.py @59cd2cdb), one group: new requests wait while the
+// free running slots are fewer than the largest prefill batch so far (4 here), except the first
+// time. Outputs are chosen so requests finish one pass apart: 0..3 have outputs 2..5 tokens (the
+// prefill samples the first), 4 has 5, the rest 100.
+TEST(Scheduler, PrefillDelayerWaitsForRoomForTheLargestPrefillBatch) {
+  for (const bool delayer : {true, false}) {
+    SchedulerConfig c;
+    c.max_running_requests = 8;
+    c.chunked_prefill_size = 0;
+    c.max_prefill_tokens = 100000;
+    c.prefill_delayer = delayer;
+    Scheduler s(c);
+    for (int64_t i = 0; i < 4; ++i) s.Arrive(i, 10, 2 + i);
+    std::vector<std::string> passes = {Pass(s)};  // 8 free >= 0: P0123, the largest batch is now 4
+    s.Arrive(4, 10, 5);
+    for (int64_t i = 5; i < 8; ++i) s.Arrive(i, 10, 100);
+    passes.push_back(Pass(s));  // 4 free slots, not fewer than 4: P4567, 8 running
+    s.Arrive(8, 10, 100);
+    s.Arrive(9, 10, 100);
+    for (int k = 0; k < 6; ++k) passes.push_back(Pass(s));
+    if (delayer) {
+      // D: 0 ends (7 run). 1 free < 4 but the first such pass goes through: P8. D: 1 ends. Then
+      // 1 and 2 free slots: delayed twice while 2, then 3 and 4 end; 4 free: P9.
+      EXPECT_EQ(passes, (std::vector<std::string>{"P0123", "P4567", "D", "P8", "D", "D", "D", "P9"}));
+      EXPECT_EQ(s.delayed_passes(), 2);
+    } else {
+      EXPECT_EQ(passes, (std::vector<std::string>{"P0123", "P4567", "D", "P8", "D", "P9", "D", "D"}));
+      EXPECT_EQ(s.delayed_passes(), 0);
+    }
+  }
+}
+
+// With DP attention, a group with a new request waits for the others at most max_passes - 1 passes.
+TEST(Scheduler, PrefillDelayerHoldsOneGroupBackAtMostMaxPassesMinusOne) {
+  SchedulerConfig c;
+  c.dp = 2;
+  c.max_running_requests = 16;
+  c.chunked_prefill_size = 0;
+  c.prefill_delayer = true;
+  c.prefill_delayer_max_passes = 3;
+  Scheduler s(c);
+  s.Arrive(0, 10, 50);  // group 0
+  s.Arrive(1, 10, 50);  // group 1
+  EXPECT_EQ(Pass(s), "P01");  // both groups have one: nothing to wait for
+  s.Arrive(2, 10, 50);        // group 0 only
+  EXPECT_EQ(Pass(s), "D");
+  EXPECT_EQ(Pass(s), "D");
+  EXPECT_EQ(Pass(s), "P2");  // the third pass goes through
+  EXPECT_EQ(s.delayed_passes(), 2);
+}
+
+// A delay with nothing to decode would idle the server with work waiting: it prefills at once.
+TEST(Scheduler, PrefillDelayerNeverIdlesAnEmptyServer) {
+  SchedulerConfig c;
+  c.dp = 2;
+  c.prefill_delayer = true;
+  Scheduler s(c);
+  s.Arrive(0, 10, 2);  // group 0 only, nothing running anywhere
+  EXPECT_EQ(Pass(s), "P0");
+  EXPECT_EQ(s.delayed_passes(), 0);
+}
+
+// The queue trigger: with every group able to prefill, new requests wait until min(ratio x
+// running, the largest prefill batch) are queued, or until the wait reaches max_delay_ms.
+TEST(Scheduler, PrefillDelayerQueueTriggerWaitsForAQueueOrATimeout) {
+  SchedulerConfig c;
+  c.max_running_requests = 100;
+  c.chunked_prefill_size = 0;
+  c.max_prefill_tokens = 100000;
+  c.prefill_delayer = true;
+  c.prefill_delayer_queue_min_ratio = 0.5;
+  c.prefill_delayer_max_delay_ms = 10;
+  Scheduler s(c);
+  for (int64_t i = 0; i < 4; ++i) s.Arrive(i, 10, 1000);
+  auto pass = [&](double ms) {
+    const Batch b = s.Next(ms * 1e3);
+    std::string out = b.prefill ? "P" : "D";
+    if (b.prefill)
+      for (const BatchEntry& e : Flat(b)) out += std::to_string(e.request);
+    s.Complete(b, {});
+    return out;
+  };
+  EXPECT_EQ(pass(0), "P0123");  // nothing running: no queue to wait for; the largest batch is 4
+  s.Arrive(4, 10, 1000);
+  // queue_min = min(0.5 x 4, 4) = 2 > 1 queued: the first delay is skipped (SGLang's
+  // skip_first_delayer covers either condition), then held.
+  EXPECT_EQ(pass(1), "P4");
+  s.Arrive(5, 10, 1000);
+  EXPECT_EQ(pass(2), "D");  // 1 queued < min(0.5 x 5, 4) = 2: waits from 2 ms
+  EXPECT_EQ(pass(5), "D");
+  s.Arrive(6, 10, 1000);
+  EXPECT_EQ(pass(6), "P56");  // 2 queued: enough
+  s.Arrive(7, 10, 1000);
+  EXPECT_EQ(pass(7), "D");    // waits from 7 ms
+  EXPECT_EQ(pass(16), "D");   // 9 ms
+  EXPECT_EQ(pass(17), "P7");  // 10 ms: the wait ran out
+  EXPECT_EQ(s.delayed_passes(), 4);
+}
+
+// prefill_max_requests caps the new requests of one prefill batch.
+TEST(Scheduler, PrefillMaxRequestsCapsANewBatch) {
+  SchedulerConfig c;
+  c.chunked_prefill_size = 0;
+  c.max_prefill_tokens = 100000;
+  c.prefill_max_requests = 2;
+  Scheduler s(c);
+  for (int64_t i = 0; i < 5; ++i) s.Arrive(i, 10, 3);
+  EXPECT_EQ(Pass(s), "P01");
+  EXPECT_EQ(Pass(s), "P23");
+  EXPECT_EQ(Pass(s), "P4");
 }
 
 }  // namespace
