@@ -256,6 +256,7 @@ SglangImport ImportSglang(const std::string& server, const std::string& bench, c
   std::vector<std::pair<std::string, std::string>> env;
   const std::vector<std::string> sw = AfterModule(ShellWords(server), "sglang.launch_server", "the server line", &env);
   bool model_seen = false;
+  std::string draft_path;  // --speculative-draft-model-path, read once the algorithm is known
   std::string quantization;
   read(sw, ServerArgs(), "the server line", [&](const std::string& name, const std::string& v) {
     if (name == "model-path" || name == "model") {
@@ -285,7 +286,7 @@ SglangImport ImportSglang(const std::string& server, const std::string& bench, c
       set("cuda_graph_bs", "[" + list + "]", "--cuda-graph-max-bs");
       out.assumed.push_back("graph batch sizes from --cuda-graph-max-bs " + v + ": 1, 2, 4, 8 and every 8 up to it");
     } else if (name == "speculative-draft-model-path") {
-      set("speculative_draft_model_path", o.draft_model.empty() ? ConfigJson(v) : o.draft_model, "--" + name);
+      draft_path = v;
     } else if (name == "speculative-draft-model-quantization") {
       if (v != "unquant" && v != "w8a8_dynamic") throw InputError(Refuse(name, v, "not modelled: the draft is unquant or w8a8_dynamic"));
       if (v == "unquant") out.ignored.push_back("--speculative-draft-model-quantization unquant: npusim's default");
@@ -305,6 +306,13 @@ SglangImport ImportSglang(const std::string& server, const std::string& bench, c
     }
   });
   if (!model_seen) throw InputError("the server line: --model-path is missing");
+  if (!draft_path.empty()) {
+    // Ascend NEXTN launch lines name the target's own checkpoint as the draft: the MTP layers are in it.
+    if (at.count("speculative_algorithm") && out.keys[at["speculative_algorithm"]].second == "EAGLE3")
+      set("speculative_draft_model_path", o.draft_model.empty() ? ConfigJson(draft_path) : o.draft_model, "--speculative-draft-model-path");
+    else
+      out.ignored.push_back("--speculative-draft-model-path " + draft_path + ": NEXTN drafts with the model's own MTP layers");
+  }
   if (!quantization.empty()) {
     if (quantization != "modelslim" && quantization != "w8a8_int8")
       throw InputError(Refuse("quantization", quantization, "not modelled (modelslim W8A8 / W4A8 checkpoints are)"));

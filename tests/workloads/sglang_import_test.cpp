@@ -14,6 +14,7 @@ namespace npusim {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 const std::string kRuns = std::string(NPUSIM_SOURCE_DIR) + "/configs/calibration/runs/";
 
@@ -40,10 +41,11 @@ TEST(SglangImport, ThreeCorpusRowsRoundTrip) {
   o.model = "../../models/qwen3.5-27b.json";
   // M13: Qwen3.6-27B W8A8, TP2, NEXTN 3/4.
   ExpectRoundTrip("m13-qwen3.6-27b-w8a8-tp2.yaml",
-                  "SGLANG_ENABLE_SPEC_V2=1 python3 -m sglang.launch_server --model-path /models/Qwen3.6-27B-w8a8 --trust-remote-code "
+                  "SGLANG_ENABLE_SPEC_V2=1 SGLANG_SCHEDULER_DECREASE_PREFILL_IDLE=1 SGLANG_PREFILL_DELAYER_MAX_DELAY_PASSES=130 "
+                  "python3 -m sglang.launch_server --model-path /models/Qwen3.6-27B-w8a8 --trust-remote-code "
                   "--attention-backend ascend --device npu --quantization modelslim --tp-size 2 --max-running-requests 64 "
-                  "--context-length 8192 --chunked-prefill-size 8192 --max-prefill-tokens 60000 --mem-fraction-static 0.85 "
-                  "--mamba-ssm-dtype bfloat16 --cuda-graph-bs 1 2 4 8 16 24 32 48 64 --disable-radix-cache "
+                  "--context-length 8192 --chunked-prefill-size -1 --max-prefill-tokens 60000 --mem-fraction-static 0.7 "
+                  "--max-mamba-cache-size 74 --mamba-ssm-dtype bfloat16 --cuda-graph-bs 2 8 16 32 40 45 50 54 --disable-radix-cache "
                   "--speculative-algorithm NEXTN --speculative-num-steps 3 --speculative-eagle-topk 1 --speculative-num-draft-tokens 4 "
                   "--host 127.0.0.1 --port 6688",
                   bench_m13, o);
@@ -51,9 +53,10 @@ TEST(SglangImport, ThreeCorpusRowsRoundTrip) {
   o.model = "../../models/qwen3-30b-a3b.json";
   o.draft_model = "../../models/qwen3-30b-a3b-eagle3.json";
   ExpectRoundTrip("m19-qwen3-30b-a3b-w8a8-tp2-160.yaml",
+                  "SGLANG_SCHEDULER_DECREASE_PREFILL_IDLE=1 SGLANG_PREFILL_DELAYER_MAX_DELAY_PASSES=200 "
                   "python -m sglang.launch_server --model-path /root/.cache/Qwen3-30B-A3B-w8a8 --tp 2 --quantization modelslim "
-                  "--max-running-requests 162 --context-length 8192 --chunked-prefill-size 8192 --max-prefill-tokens 35000 "
-                  "--mem-fraction-static 0.8 --cuda-graph-bs 1 2 4 8 16 24 32 48 64 96 128 160 168 --dtype bfloat16 "
+                  "--max-running-requests 162 --context-length 8192 --chunked-prefill-size -1 --max-prefill-tokens 35000 "
+                  "--mem-fraction-static 0.87 --cuda-graph-bs 1 5 15 40 70 100 120 130 140 146 150 154 156 158 160 162 --dtype bfloat16 "
                   "--speculative-algorithm EAGLE3 --speculative-draft-model-path /root/.cache/Qwen3-a3B_eagle3 --speculative-num-steps 3 "
                   "--speculative-eagle-topk 1 --speculative-num-draft-tokens 4 --speculative-draft-model-quantization unquant --disable-radix-cache",
                   "python -m sglang.bench_serving --dataset-name random --random-input-len 3500 --random-output-len 1500 "
@@ -63,14 +66,32 @@ TEST(SglangImport, ThreeCorpusRowsRoundTrip) {
   o.model = "../../models/qwen3-8b.json";
   o.draft_model = "../../models/qwen3-8b-eagle3.json";
   ExpectRoundTrip("m22-qwen3-8b-w8a8-tp1-64.yaml",
+                  "SGLANG_SCHEDULER_DECREASE_PREFILL_IDLE=1 SGLANG_PREFILL_DELAYER_MAX_DELAY_PASSES=50 "
                   "python -m sglang.launch_server --model-path=/models/Qwen3-8B-w8a8 --tp-size=1 --quantization=modelslim "
-                  "--max-running-requests 70 --chunked-prefill-size 16384 --max-prefill-tokens 16384 --mem-fraction-static 0.8 "
-                  "--cuda-graph-bs 1 2 4 8 16 24 32 48 64 96 128 160 --speculative-algorithm EAGLE3 "
+                  "--max-running-requests 70 --chunked-prefill-size 16384 --max-prefill-tokens 16384 --mem-fraction-static 0.85 "
+                  "--cuda-graph-bs 8 12 24 36 48 51 55 60 63 64 66 68 70 --speculative-algorithm EAGLE3 "
                   "--speculative-draft-model-path /models/Qwen3-8B_eagle3 --speculative-num-steps 3 --speculative-eagle-topk 1 "
                   "--speculative-num-draft-tokens 4 --disable-radix-cache",
                   "python -m sglang.bench_serving --dataset-name random --random-input-len 3500 --random-output-len 1500 "
                   "--random-range-ratio 1 --num-prompts 256 --max-concurrency 64 --request-rate inf",
                   o);
+}
+
+// Ascend NEXTN launch lines pass the target's own checkpoint as the draft model: it is read as
+// "the MTP layers of the model", not refused as an EAGLE3 draft would be without EAGLE3.
+TEST(SglangImport, ANextnDraftPathNamesTheTargetItself) {
+  SglangImportOptions o;
+  o.weights = "w8a8_dynamic";
+  o.model = "../../models/qwen3-next-80b-a3b.json";
+  const SglangImport im = ImportSglang(
+      "python -m sglang.launch_server --model-path /m/Qwen3-Next-80B-A3B-w8a8 --quantization modelslim --tp-size 2 "
+      "--speculative-algorithm NEXTN --speculative-num-steps 3 --speculative-eagle-topk 1 --speculative-num-draft-tokens 4 "
+      "--speculative-draft-model-path /m/Qwen3-Next-80B-A3B-w8a8",
+      "", o);
+  EXPECT_THAT(im.Yaml(), Not(HasSubstr("speculative_draft_model_path")));
+  bool listed = false;
+  for (const std::string& i : im.ignored) listed |= i.find("NEXTN drafts with the model's own MTP layers") != std::string::npos;
+  EXPECT_TRUE(listed);
 }
 
 TEST(SglangImport, ASharedPrefixLoadAndTheMambaCacheFlagsBecomeRunKeys) {
