@@ -143,9 +143,9 @@ int Validate(const std::vector<std::string>& argv) {
   }
   if (root.IsMap() && root["model"]) {
     const ServingSetup s = PrepareServing(LoadRunConfig(path));
-    std::printf("ok: %s is a valid run config: %s on %lld x %s, %zu requests, KV pool %lld tokens per rank\n", path.c_str(),
+    std::printf("ok: %s is a valid run config: %s on %lld x %s, %zu request%s, KV pool %lld tokens per rank\n", path.c_str(),
                 s.model.file.c_str(), static_cast<long long>(s.run.Chips()), s.device.soc.c_str(), s.requests.size(),
-                static_cast<long long>(s.memory.kv_tokens));
+                s.requests.size() == 1 ? "" : "s", static_cast<long long>(s.memory.kv_tokens));
     return kExitOk;
   }
   if (root.IsMap() && root["measured"] && root["source"]) {
