@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "model/error.h"
 #include "ops/chunk_gated_delta_rule/chunk_gdr_tiling.h"
 #include "ops/common/cube_util.h"
 #include "ops/common/kernel_util.h"
@@ -95,6 +96,78 @@ class KernelCumsum {
   uint32_t pitch_ = 0;
   TPipe pipe_;
   TBuf<TPosition::VECCALC> buf_;
+};
+
+// Stage 1 as megagdn-pto's chunk_cumsum runs it (`cumsum=pto`; kernels/pto/chunk_cumsum.cpp
+// @3a59190c, read for its structure): tiles of 128 rows of one request, every value head of a row
+// in a 64-column row (the kernel's compile-time head ceiling, zero-padded), one AIV per AI core
+// (its sibling returns at once), tiles dealt round-robin. Load, the row chain and store run one
+// after another (no double buffering); each row adds into a one-row accumulator, then waits for
+// the vector pipe before the scalar unit issues the copy out (the V->S sync the kernel needs to
+// keep its accumulator free of a read-after-write race), then a vector barrier. The sum restarts
+// at each 64-row chunk of this pipeline, where the PTO kernel's own chunk is 128 rows: same
+// instruction count per row, the chunk-local sums the later stages read.
+template <class T>
+class KernelCumsumPto {
+ public:
+  static constexpr int64_t kTileRows = 2 * kChunk;
+  static constexpr uint32_t kCols = 64;  // GDN_MAX_HEADS: the UB row is sized for it whatever HV is
+  // 128-row tiles of each request, in order (the PTO kernel's chunk list).
+  static std::vector<Chunk> Tiles(const Dims& d) {
+    std::vector<Chunk> out;
+    for (int64_t b = 0; b < d.B; ++b) {
+      if (d.chunk_count[static_cast<size_t>(b)] == 0) continue;
+      const Chunk& first = d.chunks[static_cast<size_t>(d.first_chunk[static_cast<size_t>(b)])];
+      int64_t len = 0;
+      for (int64_t c = 0; c < d.chunk_count[static_cast<size_t>(b)]; ++c) len += d.chunks[static_cast<size_t>(d.first_chunk[static_cast<size_t>(b)] + c)].len;
+      for (int64_t at = 0; at < len; at += kTileRows) out.push_back({b, first.start + at, std::min(kTileRows, len - at)});
+    }
+    return out;
+  }
+  void Init(const Gm& gm, const Dims& d) {
+    gm_ = gm;
+    d_ = &d;
+    tiles_ = Tiles(d);
+    if (d.HV > kCols) throw InputError("cumsum=pto: the PTO kernel's rows hold at most 64 value heads (GDN_MAX_HEADS), got " + std::to_string(d.HV));
+    pipe_.InitBuffer(g_, kTileRows * kCols * 4, "g_tile");
+    pipe_.InitBuffer(s_, kTileRows * kCols * 4, "g_sum_tile");
+    pipe_.InitBuffer(acc_, kCols * 4, "row_acc");
+  }
+  void Process() {
+    GlobalTensor<float> g, G;
+    g.SetGlobalBuffer(gm_.g);
+    G.SetGlobalBuffer(gm_.G);
+    LocalTensor<float> in = g_.Get<float>(), out = s_.Get<float>(), acc = acc_.Get<float>();
+    const auto hv = static_cast<uint32_t>(d_->HV);
+    for (size_t t = static_cast<size_t>(GetBlockIdx()); t < tiles_.size(); t += static_cast<size_t>(GetBlockNum())) {
+      const Chunk& tile = tiles_[t];
+      const auto rows = static_cast<uint32_t>(tile.len);
+      CopyRowsIn(in, g[tile.start * d_->HV], rows, hv, hv, kCols);
+      Sync<HardEvent::MTE2_V>();
+      // TFILLPAD zeroes a partial tile's missing rows; the padding columns are never stored.
+      if (rows < kTileRows) Duplicate(in[rows * kCols], 0.0f, (kTileRows - rows) * kCols);
+      for (uint32_t r = 0; r < rows; ++r) {
+        if (r % kChunk == 0)
+          Adds(acc, in[r * kCols], 0.0f, kCols);  // a chunk's first row starts the sum
+        else
+          Add(acc, acc, in[r * kCols], kCols);
+        Sync<HardEvent::V_S>();
+        Adds(out[r * kCols], acc, 0.0f, kCols);
+        PipeBarrier<PIPE_V>();
+      }
+      Sync<HardEvent::V_MTE3>();
+      CopyRowsOut(G[tile.start * d_->HV], out, rows, hv, hv, kCols);
+      Sync<HardEvent::MTE3_V>();
+      Sync<HardEvent::V_MTE2>();  // the next tile's load lands where this one's rows were read
+    }
+  }
+
+ private:
+  Gm gm_;
+  const Dims* d_ = nullptr;
+  std::vector<Chunk> tiles_;
+  TPipe pipe_;
+  TBuf<TPosition::VECCALC> g_, s_, acc_;
 };
 
 // Stage 3, per (chunk, value head): A from K^K^T, T = (I + A)^-1, and the WY operands Kb, Vb.

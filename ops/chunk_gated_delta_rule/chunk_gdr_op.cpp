@@ -39,6 +39,11 @@ class ChunkGatedDeltaRuleOp : public Op {
              "transposed_state: read and write the pool in the other layout (scenario S3; needs K = V, else the shape error)",
              0, 0, {"none", "transposed_state"}},
             {"pool_size", K::kInt, "0", "ssm pool slots incl. dummy slot 0 (0 = requests + 1)", 0, 1e9},
+            {"cumsum", K::kString, "ascendc",
+             "stage 1's kernel: ascendc (a chunk's rows added as whole rows of all heads, double-buffered across "
+             "AIVs) or pto (megagdn-pto's chunk_cumsum: a row-by-row chain with a vector->scalar sync per row, one AIV per "
+             "AI core, load/compute/store in sequence; calibration.md C1's PTO column)",
+             0, 0, {"ascendc", "pto"}},
             {"launch", K::kString, "staged",
              "staged: one launch per stage (9); mega: the stages in one kernel, a device-wide barrier between them (the PTO mega kernel's form)",
              0, 0, {"staged", "mega"}}};
@@ -179,7 +184,14 @@ class ChunkGatedDeltaRuleOp : public Op {
     auto stage = [&](const std::string& what) { return name() + "." + what; };
     const DType bf = DType::kBFloat16;
     LaunchPlan plan;
-    plan.launch = op_util::LaunchOf<chunk_gdr::KernelCumsum>(stage("cumsum"), std::min<int64_t>(std::max<int64_t>(d.NC(), 1), dev.aiv_count), CoreType::kAiv, bf, g, d);
+    if (p.Str("cumsum") == "pto") {
+      const auto tiles = static_cast<int64_t>(chunk_gdr::KernelCumsumPto<bfloat16_t>::Tiles(d).size());
+      plan.launch = op_util::LaunchOf<chunk_gdr::KernelCumsumPto>(stage("cumsum"), std::min<int64_t>(std::max<int64_t>(tiles, 1), dev.aic_count),
+                                                                  CoreType::kAiv, bf, g, d);
+    } else {
+      plan.launch = op_util::LaunchOf<chunk_gdr::KernelCumsum>(stage("cumsum"), std::min<int64_t>(std::max<int64_t>(d.NC(), 1), dev.aiv_count),
+                                                               CoreType::kAiv, bf, g, d);
+    }
     plan.then.push_back(batched_matmul::Launch<bfloat16_t>(name() + ".kkt", kkt, dev.aic_count));
     plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelPrepare>(stage("solve_tril"), aiv, CoreType::kAiv, bf, g, d));
     plan.then.push_back(batched_matmul::Launch<bfloat16_t>(name() + ".wy_fast", wy, dev.aic_count));

@@ -135,6 +135,31 @@ TEST(ChunkGatedDeltaRule, MegaIsOneLaunchWithTheSameNumbersAndNoOverheadBetweenS
   for (const auto& [name, e] : staged.numerics) EXPECT_EQ(one.numerics.at(name).max_abs_err, e.max_abs_err) << name;
 }
 
+// cumsum=pto runs megagdn-pto's chunk_cumsum form: the same chunk-local sums (every output equal
+// to the default kernel's), and a time set by the row chain, not by the heads: each row's vector
+// work is 64 columns whatever the head count up to 64, so 8x the heads adds only the wider rows'
+// DMA (under 1.5x), while twice the tokens (64 tiles of 128 rows over 24 AI cores round up to 3
+// per core, 128 tiles to 6) take twice the time less the fixed launch overhead.
+TEST(ChunkGatedDeltaRule, PtoCumsumIsTheSameSumAsARowChainPaddedTo64Heads) {
+  const KernelRun base = RunOp("chunk_gated_delta_rule", kChunkSmall);
+  const KernelRun pto = RunOp("chunk_gated_delta_rule", With(kChunkSmall, {{"cumsum", "pto"}}));
+  ExpectAccurate(pto, kBf16Tol);
+  for (const auto& [name, e] : base.numerics) EXPECT_EQ(pto.numerics.at(name).max_abs_err, e.max_abs_err) << name;
+  auto cumsum_us = [](const char* heads, const char* tokens) {
+    const KernelRun r = RunOp("chunk_gated_delta_rule",
+                              {{"requests", "8"}, {"tokens", tokens}, {"heads", heads}, {"key_heads", "8"}, {"cumsum", "pto"}},
+                              "Ascend910B2", ModeChoice::kTimingOnly);
+    EXPECT_EQ(r.status, "ok");
+    for (const auto& [name, us] : r.launch_times)
+      if (name.find(".cumsum") != std::string::npos) return us;
+    return 0.0;
+  };
+  const double h8 = cumsum_us("8", "1024"), h64 = cumsum_us("64", "1024"), twice = cumsum_us("8", "2048");
+  EXPECT_LT(h64 / h8, 1.5);
+  const double overhead = 2.0;  // launch.overhead_us on 910B2
+  EXPECT_NEAR((twice - overhead) / (h8 - overhead), 2.0, 0.05);
+}
+
 TEST(ChunkGatedDeltaRule, TimingOnlyMatchesFunctional) {
   ExpectTimingOnlyMatchesFunctional("chunk_gated_delta_rule", kChunkSmall);
 }
