@@ -6,6 +6,8 @@
 // (causal_conv1d_update: every request has d tokens and the whole W-row window advances).
 #pragma once
 
+#include <algorithm>
+
 #include "ops/causal_conv1d/causal_conv1d_tiling.h"
 
 namespace npusim::causal_conv1d {
@@ -41,7 +43,8 @@ class KernelCausalConv1d {
     pipe_.InitBuffer(weights_, static_cast<uint64_t>(t.kw) * tile * 4, "weightTiles");
     pipe_.InitBuffer(window_, win_rows * pitch_ * 4, "windowFp32");
     pipe_.InitBuffer(acc_, tile * 4, "accFp32");
-    pipe_.InitBuffer(tmp_, tile * 4, "tmpFp32");
+    // The window shift moves kw-1 rows through it: a tile of fewer rows still needs that many.
+    pipe_.InitBuffer(tmp_, std::max<uint64_t>(tile, static_cast<uint64_t>(t.kw - 1) * pitch_) * 4, "tmpFp32");
     pipe_.InitBuffer(stateRows_, win_rows * pitch_ * sizeof(T), "stateRows");
     // Mixed batch: some requests continue from a state, others start fresh (the S6 trigger).
     bool any = false, all = true;

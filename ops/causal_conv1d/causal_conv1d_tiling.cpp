@@ -9,7 +9,8 @@ int64_t Tiling::UbBytes(int64_t elem_bytes) const {
   return buffer_num * tile * elem_bytes * 2        // x in, y out
          + kw * tile * 4                            // weights broadcast over the tile rows
          + (kw - 1 + rows_per_tile) * conv_pitch * 4  // the window
-         + 2 * tile * 4                             // accumulator, temporary
+         + tile * 4                                 // accumulator
+         + std::max(rows_per_tile, kw - 1) * conv_pitch * 4  // temporary (also the window shift's kw-1 rows)
          + (kw - 1 + rows_per_tile) * conv_pitch * elem_bytes;  // state rows (history in, state out)
 }
 

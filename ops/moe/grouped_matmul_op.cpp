@@ -96,6 +96,9 @@ class GroupedMatmulOp : public Op {
     const int64_t E = p.Int("experts"), K = p.Int("k"), N = p.Int("n"), M = p.Int("rows");
     const DType dt = ParseDType(p.Str("dtype"));
     if ((K * static_cast<int64_t>(SizeOf(dt))) % 32) throw InputError("k must be a whole number of 32 B rows (16 elements); pad K");
+    // A tiling choice, checked as matmul checks it: bad input, not a failure of the simulated chip.
+    if ((p.Int("base_k") * static_cast<int64_t>(SizeOf(dt))) % 32)
+      throw InputError("base_k must be a whole number of 32 B (" + std::to_string(32 / SizeOf(dt)) + " elements)");
     const bool tb = p.Int("trans_b") != 0;
     batched_matmul::Batch b;
     b.base_m = static_cast<uint32_t>(p.Int("base_m"));

@@ -13,6 +13,18 @@ TEST(CausalConv1dFn, VarlenMixedBatchWithShortRequests) {
   EXPECT_EQ(r.numerics.at("conv_states").max_abs_err, 0.0);  // raw inputs, moved exactly
 }
 
+// Issue #15: a tile of fewer rows than the kw-1 history rows ran out of its temporary buffer
+// (exit 3, out_of_bounds) though the value is in the parameter's range; the window shift now
+// has room for kw-1 rows whatever the tile.
+TEST(CausalConv1dFn, TilesShorterThanTheHistoryStillConvolve) {
+  for (const char* rows : {"1", "2"}) {
+    KernelRun r = RunOp("causal_conv1d_fn", {{"seq_lens", "5,1,9"}, {"dim", "40"}, {"kw", "4"}, {"rows_per_tile", rows}, {"initial", "mixed"}});
+    EXPECT_EQ(r.status, "ok") << rows;
+    ExpectAccurate(r, kBf16Tol);
+    EXPECT_EQ(r.numerics.at("conv_states").max_abs_err, 0.0) << rows;
+  }
+}
+
 TEST(CausalConv1dFn, Fp32AllAndNoInitialState) {
   for (const char* init : {"all", "none"}) {
     KernelRun r = RunOp("causal_conv1d_fn", {{"seq_lens", "7,3,33"}, {"dim", "40"}, {"kw", "3"}, {"dtype", "float32"}, {"initial", init}});

@@ -120,6 +120,13 @@ TEST(GroupedMatmul, W8A8TileNarrowerThanAnInt8RowIsAnInputError) {
                InputError);
 }
 
+// Issue #15: base_k=33 was exit 3 ("misaligned" from the simulated cube) where matmul says exit 2:
+// a tiling that cannot be expressed is the user's input, checked the same way for both.
+TEST(GroupedMatmul, ABaseKThatIsNotWhole32BytesIsAnInputErrorAsForMatmul) {
+  EXPECT_THROW(RunOp("grouped_matmul", {{"rows", "10"}, {"experts", "2"}, {"k", "64"}, {"n", "16"}, {"base_k", "33"}}), InputError);
+  EXPECT_THROW(RunOp("matmul", {{"m", "16"}, {"k", "64"}, {"n", "16"}, {"base_k", "33"}}), InputError);
+}
+
 TEST(GroupedMatmul, KThatIsNotWhole32BytesIsAnInputError) {
   EXPECT_THROW(RunOp("grouped_matmul", {{"rows", "10"}, {"experts", "2"}, {"k", "24"}, {"n", "16"}}), InputError);
   // Issue #15: fewer experts than top_k was a SIGFPE in moe_finalize_routing (its siblings said exit 2).

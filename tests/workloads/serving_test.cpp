@@ -61,6 +61,23 @@ std::pair<int64_t, int64_t> PrefillAndDecodeLaunches(const ServingSetup& s) {
   return {Launches(s, prefill), Launches(s, decode)};
 }
 
+// The fused recurrent op takes a bf16 state only: a run asking for it with an fp32 pool is bad
+// input when it is prepared (so `validate` says it), not a failure at the first decode step;
+// the Triton chain takes either.
+TEST(Serving, FusedGdnDecodeWithAnFp32StateIsRefusedBeforeTheRun) {
+  RunConfig c = Base();
+  c.mamba_ssm_dtype = "float32";
+  c.gdn_decode_impl = "fused";
+  try {
+    PrepareServing(c);
+    ADD_FAILURE() << "expected an InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("takes a bfloat16 state only"), std::string::npos) << e.what();
+  }
+  c.gdn_decode_impl = "triton_chain";
+  EXPECT_NO_THROW(PrepareServing(c));
+}
+
 TEST(Serving, EagerIssueIsHostBoundWhenALaunchCostsMoreOnTheHostThanOnTheDevice) {
   RunConfig c = Base();
   c.disable_cuda_graph = "true";
