@@ -138,7 +138,23 @@ int Validate(const std::vector<std::string>& argv) {
   }
   if (root.IsMap() && root["grid"]) {
     const SweepConfig c = LoadSweepConfig(path);
-    std::printf("ok: %s is a valid sweep config: %zu points\n", path.c_str(), SweepPoints(c).size());
+    const auto points = SweepPoints(c);
+    // Every point's run config loads (the file exists, each key and value is valid): a sweep that
+    // validates does not fail point by point later. A kernel sweep names a kernel that exists.
+    if (!c.run.empty()) {
+      for (size_t i = 0; i < points.size(); ++i) {
+        try {
+          LoadRunConfig(c.run, points[i]);
+        } catch (const InputError& e) {
+          std::string sets;
+          for (const auto& [k, v] : points[i]) sets += (sets.empty() ? "" : " ") + k + "=" + v;
+          throw InputError(path + ": point " + std::to_string(i) + " (" + sets + "): " + e.what());
+        }
+      }
+    } else {
+      FindOp(c.kernel);
+    }
+    std::printf("ok: %s is a valid sweep config: %zu points\n", path.c_str(), points.size());
     return kExitOk;
   }
   if (root.IsMap() && root["model"]) {

@@ -230,6 +230,25 @@ TEST(Cli, MalformedDeviceYamlEachErrorKind) {
   }
 }
 
+// Issue #15: `validate` passed a sweep whose run file is missing (each point then failed on its
+// own); it now loads every point's run config and names the point that does not, and a kernel
+// sweep's kernel must exist.
+TEST(Cli, ValidateLoadsEverySweepPoint) {
+  const std::string dir = Dir("sweep_validate");
+  std::ofstream(dir + "/missing.yaml") << "run: nowhere/run.yaml\ngrid:\n  tp_size: [1, 2]\n";
+  Result r = Npusim("validate " + dir + "/missing.yaml");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("point 0 (tp_size=1)"));
+  std::ofstream(dir + "/badvalue.yaml") << "run: " << std::string(NPUSIM_SOURCE_DIR) << "/configs/runs/quickstart.yaml\ngrid:\n  tp_size: [1, 0]\n";
+  r = Npusim("validate " + dir + "/badvalue.yaml");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("point 1 (tp_size=0)"));
+  std::ofstream(dir + "/kernel.yaml") << "kernel: rms_nrom\ngrid:\n  tokens: [1, 2]\n";
+  r = Npusim("validate " + dir + "/kernel.yaml");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("rms_norm"));  // the nearest name
+}
+
 // Runs npusim with stdout and stderr kept apart.
 struct Streams {
   int code;
