@@ -450,6 +450,15 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
     }
     const std::string k = known(set_key) ? set_key : RunKeyFromSglang(set_key);
     if (!known(k)) throw InputError("--set " + full_key + "=" + v + ": unknown key '" + set_key + "'" + NearestHint(set_key, keys));
+    {  // the value checked on its own first, so a bad one is blamed on the --set, not on the file's line
+      YAML::Node one(YAML::NodeType::Map);
+      one[k] = v;
+      if (k != "model") one["model"] = "-";  // the one required key, not under test here
+      RunConfig scratch;
+      YamlBinder check(one, "--set " + full_key + "=" + v);
+      scratch.Bind(check);
+      check.Finish();
+    }
     root[k] = v;
   }
   YamlBinder binder(root, file);

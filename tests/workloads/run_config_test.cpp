@@ -40,6 +40,15 @@ TEST(RunConfig, NamesTheOffendingKeyItsPlaceAndTheNearestValidOne) {
   EXPECT_THAT(ErrorOf("model: m.json\nspeculative_accept_rates: [0.5, 1.5]\n"), HasSubstr("probabilities in [0, 1], got '1.5'"));
 }
 
+// Issue #15: a bad --set value was blamed on the file's line of the key it overrides; it is the
+// command line's mistake and says so.
+TEST(RunConfig, ABadSetValueIsBlamedOnTheSetNotOnTheFile) {
+  const std::string e = ErrorOf("model: m.json\ntp_size: 2\n", {{"tp_size", "two"}});
+  EXPECT_THAT(e, HasSubstr("--set tp_size=two: 'tp_size' expects an integer"));
+  EXPECT_THAT(e, ::testing::Not(HasSubstr("run.yaml:2")));
+  EXPECT_THAT(ErrorOf("model: m.json\n", {{"max_running_requests", "0"}}), HasSubstr("--set max_running_requests=0: value 0"));
+}
+
 TEST(RunConfig, ListsSetsAndDerivedPlans) {
   const RunConfig c = ParseRunConfig(
       "model: ../models/x.json\ntp_size: 16\ndp_size: 4\nep_size: 16\nenable_dp_attention: true\nenable_dp_lm_head: true\n"
