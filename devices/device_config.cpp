@@ -124,10 +124,14 @@ DeviceConfig LoadDeviceFile(const std::string& path) {
   cfg.Bind(binder);
   binder.Finish();
   cfg.source_file = path;
-  if (cfg.aiv_count != 2 * cfg.aic_count)
-    throw InputError(path + ": cores.aiv must be 2 x cores.aic on A2/A3 (got " + std::to_string(cfg.aic_count) +
-                     " AIC, " + std::to_string(cfg.aiv_count) + " AIV)");
+  CheckDevice(cfg, path);
   return cfg;
+}
+
+void CheckDevice(const DeviceConfig& cfg, const std::string& where) {
+  if (cfg.aiv_count != 2 * cfg.aic_count)
+    throw InputError(where + ": cores.aiv must be 2 x cores.aic on A2/A3 (got " + std::to_string(cfg.aic_count) + " AIC, " +
+                     std::to_string(cfg.aiv_count) + " AIV)");
 }
 
 bool IsConfigPath(const std::string& name_or_path) {

@@ -78,6 +78,8 @@ struct DeviceConfig {
 // Loads a device by SoC name (looked up in the configs directory) or by YAML path.
 DeviceConfig LoadDevice(const std::string& name_or_path);
 DeviceConfig LoadDeviceFile(const std::string& path);
+// The rules across keys a device file must keep (A2/A3: two AIVs per AIC); `where` names the source.
+void CheckDevice(const DeviceConfig& cfg, const std::string& where);
 // Directory holding configs/ (NPUSIM_CONFIG_DIR, then ./configs, then the source tree).
 std::string ConfigDir();
 // A YAML path (has a slash or ends in .yaml) rather than a name.

@@ -172,6 +172,17 @@ ExploreConfig ParseExploreConfig(const std::string& text, const std::string& fil
       }
       c.device_sweep.push_back({k, std::move(v)});
     }
+    // Every device variant keeps the device files' own rules (a device_sweep bypassed them).
+    for (const std::string& dev : c.devices)
+      for (const KeyValues& dv : Grid(c.device_sweep)) {
+        DeviceConfig d = LoadDevice(dev);
+        std::string what;
+        for (const auto& [k, x] : dv) {
+          SetDevice(d, k, x);
+          what += (what.empty() ? "" : " ") + k + "=" + x;
+        }
+        CheckDevice(d, Where(file, n) + ": device_sweep point " + dev + " " + what);
+      }
   }
   return c;
 }

@@ -80,6 +80,9 @@ TEST(Explore, ConfigErrorsNameTheKeyAndItsPlace) {
   EXPECT_THAT(error("kernel: move_intermediate_cache\ndevice_sweep:\n  buffers.ub_byte: [1024]\n"), HasSubstr("nearest valid: 'buffers.ub_bytes'"));
   EXPECT_THAT(error("kernel: move_intermediate_cache\nsweep:\n  h_block: {from: 4, to: 1, step: 1}\n"), HasSubstr("needs numbers from <= to"));
   EXPECT_THAT(error("kernel: move_intermediate_cach\n"), HasSubstr("move_intermediate_cache"));
+  // Issue #15: a device_sweep value bypassed the device files' own rule (two AIVs per AIC).
+  EXPECT_THAT(error("kernel: rms_norm\ndevices: [Ascend910B3]\ndevice_sweep:\n  cores.aiv: [40, 30]\n"),
+              HasSubstr("device_sweep point Ascend910B3 cores.aiv=30: cores.aiv must be 2 x cores.aic"));
 }
 
 }  // namespace
