@@ -190,10 +190,10 @@ TEST(Scheduler, MtpRoundsAddSeveralTokensButNeverPastTheOutputLength) {
   EXPECT_EQ(s.Complete(s.Next(), {4}), std::vector<int64_t>{0});  // capped at 6
 }
 
-// One pass of the scheduler as text: "P" and the ids a prefill admits, or "D" for a decode step
-// (empty when nothing runs). The step is completed with one token per decode entry.
-std::string Pass(Scheduler& s) {
-  const Batch b = s.Next();
+// One pass of the scheduler (at `now_ms`) as text: "P" and the ids a prefill admits, or "D" for a
+// decode step (empty when nothing runs). The step is completed with one token per decode entry.
+std::string Pass(Scheduler& s, double now_ms = 0) {
+  const Batch b = s.Next(now_ms * 1e3);
   if (b.empty()) return "";
   std::string out = b.prefill ? "P" : "D";
   if (b.prefill)
@@ -276,14 +276,7 @@ TEST(Scheduler, PrefillDelayerQueueTriggerWaitsForAQueueOrATimeout) {
   c.prefill_delayer_max_delay_ms = 10;
   Scheduler s(c);
   for (int64_t i = 0; i < 4; ++i) s.Arrive(i, 10, 1000);
-  auto pass = [&](double ms) {
-    const Batch b = s.Next(ms * 1e3);
-    std::string out = b.prefill ? "P" : "D";
-    if (b.prefill)
-      for (const BatchEntry& e : Flat(b)) out += std::to_string(e.request);
-    s.Complete(b, {});
-    return out;
-  };
+  auto pass = [&](double ms) { return Pass(s, ms); };
   EXPECT_EQ(pass(0), "P0123");  // nothing running: no queue to wait for; the largest batch is 4
   s.Arrive(4, 10, 1000);
   // queue_min = min(0.5 x 4, 4) = 2 > 1 queued: the first delay is skipped (SGLang's
