@@ -202,16 +202,24 @@ std::string Pass(Scheduler& s, double now_ms = 0) {
   return out;
 }
 
+// The prefill delayer on, no chunking, prompts never cut by max_prefill_tokens.
+SchedulerConfig Delayer(int64_t dp, int64_t max_running) {
+  SchedulerConfig c;
+  c.dp = dp;
+  c.max_running_requests = max_running;
+  c.chunked_prefill_size = 0;
+  c.max_prefill_tokens = 100000;
+  c.prefill_delayer = true;
+  return c;
+}
+
 // SGLang's prefill delayer (prefill_delayer.py @59cd2cdb), one group: new requests wait while the
 // free running slots are fewer than the largest prefill batch so far (4 here), except the first
 // time. Outputs are chosen so requests finish one pass apart: 0..3 have outputs 2..5 tokens (the
 // prefill samples the first), 4 has 5, the rest 100.
 TEST(Scheduler, PrefillDelayerWaitsForRoomForTheLargestPrefillBatch) {
   for (const bool delayer : {true, false}) {
-    SchedulerConfig c;
-    c.max_running_requests = 8;
-    c.chunked_prefill_size = 0;
-    c.max_prefill_tokens = 100000;
+    SchedulerConfig c = Delayer(1, 8);
     c.prefill_delayer = delayer;
     Scheduler s(c);
     for (int64_t i = 0; i < 4; ++i) s.Arrive(i, 10, 2 + i);
@@ -236,11 +244,7 @@ TEST(Scheduler, PrefillDelayerWaitsForRoomForTheLargestPrefillBatch) {
 
 // With DP attention, a group with a new request waits for the others at most max_passes - 1 passes.
 TEST(Scheduler, PrefillDelayerHoldsOneGroupBackAtMostMaxPassesMinusOne) {
-  SchedulerConfig c;
-  c.dp = 2;
-  c.max_running_requests = 16;
-  c.chunked_prefill_size = 0;
-  c.prefill_delayer = true;
+  SchedulerConfig c = Delayer(2, 16);
   c.prefill_delayer_max_passes = 3;
   Scheduler s(c);
   s.Arrive(0, 10, 50);  // group 0
@@ -255,10 +259,7 @@ TEST(Scheduler, PrefillDelayerHoldsOneGroupBackAtMostMaxPassesMinusOne) {
 
 // A delay with nothing to decode would idle the server with work waiting: it prefills at once.
 TEST(Scheduler, PrefillDelayerNeverIdlesAnEmptyServer) {
-  SchedulerConfig c;
-  c.dp = 2;
-  c.prefill_delayer = true;
-  Scheduler s(c);
+  Scheduler s(Delayer(2, 48));
   s.Arrive(0, 10, 2);  // group 0 only, nothing running anywhere
   EXPECT_EQ(Pass(s), "P0");
   EXPECT_EQ(s.delayed_passes(), 0);
@@ -267,30 +268,25 @@ TEST(Scheduler, PrefillDelayerNeverIdlesAnEmptyServer) {
 // The queue trigger: with every group able to prefill, new requests wait until min(ratio x
 // running, the largest prefill batch) are queued, or until the wait reaches max_delay_ms.
 TEST(Scheduler, PrefillDelayerQueueTriggerWaitsForAQueueOrATimeout) {
-  SchedulerConfig c;
-  c.max_running_requests = 100;
-  c.chunked_prefill_size = 0;
-  c.max_prefill_tokens = 100000;
-  c.prefill_delayer = true;
+  SchedulerConfig c = Delayer(1, 100);
   c.prefill_delayer_queue_min_ratio = 0.5;
   c.prefill_delayer_max_delay_ms = 10;
   Scheduler s(c);
   for (int64_t i = 0; i < 4; ++i) s.Arrive(i, 10, 1000);
-  auto pass = [&](double ms) { return Pass(s, ms); };
-  EXPECT_EQ(pass(0), "P0123");  // nothing running: no queue to wait for; the largest batch is 4
+  EXPECT_EQ(Pass(s, 0), "P0123");  // nothing running: no queue to wait for; the largest batch is 4
   s.Arrive(4, 10, 1000);
   // queue_min = min(0.5 x 4, 4) = 2 > 1 queued: the first delay is skipped (SGLang's
   // skip_first_delayer covers either condition), then held.
-  EXPECT_EQ(pass(1), "P4");
+  EXPECT_EQ(Pass(s, 1), "P4");
   s.Arrive(5, 10, 1000);
-  EXPECT_EQ(pass(2), "D");  // 1 queued < min(0.5 x 5, 4) = 2: waits from 2 ms
-  EXPECT_EQ(pass(5), "D");
+  EXPECT_EQ(Pass(s, 2), "D");  // 1 queued < min(0.5 x 5, 4) = 2: waits from 2 ms
+  EXPECT_EQ(Pass(s, 5), "D");
   s.Arrive(6, 10, 1000);
-  EXPECT_EQ(pass(6), "P56");  // 2 queued: enough
+  EXPECT_EQ(Pass(s, 6), "P56");  // 2 queued: enough
   s.Arrive(7, 10, 1000);
-  EXPECT_EQ(pass(7), "D");    // waits from 7 ms
-  EXPECT_EQ(pass(16), "D");   // 9 ms
-  EXPECT_EQ(pass(17), "P7");  // 10 ms: the wait ran out
+  EXPECT_EQ(Pass(s, 7), "D");    // waits from 7 ms
+  EXPECT_EQ(Pass(s, 16), "D");   // 9 ms
+  EXPECT_EQ(Pass(s, 17), "P7");  // 10 ms: the wait ran out
   EXPECT_EQ(s.delayed_passes(), 4);
 }
 
