@@ -138,23 +138,8 @@ int Validate(const std::vector<std::string>& argv) {
   }
   if (root.IsMap() && root["grid"]) {
     const SweepConfig c = LoadSweepConfig(path);
-    const auto points = SweepPoints(c);
-    // Every point's run config loads (the file exists, each key and value is valid): a sweep that
-    // validates does not fail point by point later. A kernel sweep names a kernel that exists.
-    if (!c.run.empty()) {
-      for (size_t i = 0; i < points.size(); ++i) {
-        try {
-          LoadRunConfig(c.run, points[i]);
-        } catch (const InputError& e) {
-          std::string sets;
-          for (const auto& [k, v] : points[i]) sets += (sets.empty() ? "" : " ") + k + "=" + v;
-          throw InputError(path + ": point " + std::to_string(i) + " (" + sets + "): " + e.what());
-        }
-      }
-    } else {
-      FindOp(c.kernel);
-    }
-    std::printf("ok: %s is a valid sweep config: %zu points\n", path.c_str(), points.size());
+    ValidateSweepPoints(c);
+    std::printf("ok: %s is a valid sweep config: %zu points\n", path.c_str(), SweepPoints(c).size());
     return kExitOk;
   }
   if (root.IsMap() && root["model"]) {
@@ -241,6 +226,7 @@ int Model(const std::vector<std::string>& argv) {
   MemoryOptions mo;
   mo.draft_tokens = integer("--draft-tokens", 0);
   mo.ssm_dtype = Option(a, "--ssm-dtype", "");
+  mo.gdn_decode_impl = Option(a, "--gdn-impl", "fused");
   mo.quantization = Option(a, "--quantization", "");
   mo.max_running_requests = integer("--max-running-requests", 48);
   try {
@@ -265,7 +251,7 @@ int Model(const std::vector<std::string>& argv) {
   const bool prefill = !Option(a, "--prefill-batch", "").empty();
   if (Option(a, "--decode-batch", "").empty() && !prefill) return kExitOk;
   StepShape step;
-  step.gdn_impl = Option(a, "--gdn-impl", "fused");
+  step.gdn_impl = mo.gdn_decode_impl;
   step.ssm_dtype = mo.ssm_dtype;
   if (prefill) {
     step.batch = integer("--prefill-batch", 1);

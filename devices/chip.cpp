@@ -11,6 +11,7 @@
 #include <systemc>
 
 #include <algorithm>
+#include <deque>
 #include <optional>
 #include <vector>
 
@@ -130,6 +131,8 @@ class PipeModel {
   void Reset() {
     queue.clear();
     busy = false;
+    done_until = 0;
+    landing.clear();
     busy_cycles = instructions = dispatched = 0;
   }
   void Step();
@@ -148,6 +151,16 @@ class PipeModel {
   bool sleeping = true;
   bool busy = false;
   uint64_t busy_until = 0;
+  // Results land in issue order, `latency_cycles` after a vector instruction's last issue slot:
+  // the pipe issues the next independent instruction meanwhile; a dependent one, a barrier or a
+  // SetFlag waits until every result has landed (the PipeBarrier<PIPE_V> AscendC's compiler
+  // inserts between dependent vector instructions).
+  uint64_t done_until = 0;
+  struct Landing {
+    uint64_t lo, hi, at;  // UB bytes [lo, hi) are written at cycle `at`
+  };
+  std::deque<Landing> landing;
+  bool ReadsInFlight(const Instr& in, uint64_t now);
   Instr current;
   uint64_t busy_cycles = 0, instructions = 0;
   uint64_t dispatched = 0;  // every instruction through the queue, sync ones included
@@ -446,6 +459,15 @@ class CoreModel : public CoreRuntime {
       if (chip_->aborted) throw Aborted{};
     }
     wait_kind_ = WaitKind::kNone;
+    if (kind == WaitKind::kDrain) {  // the pipes are idle; their last results are still landing
+      uint64_t landed = 0;
+      for (const auto& p : pipes_) landed = std::max(landed, p.done_until);
+      if (landed > NowCycles()) {
+        sc_core::wait(Cycles(landed - NowCycles()));
+        SetCurrentCore(this);
+        if (chip_->aborted) throw Aborted{};
+      }
+    }
     scalar_time_ = std::max(scalar_time_, NowCycles());
   }
 
@@ -496,6 +518,19 @@ std::string PipeModel::BlockedState() const {
   return s + "holds " + std::to_string(queue.size()) + " queued instructions";
 }
 
+// Does `in` read UB bytes an earlier vector instruction has not written yet?
+bool PipeModel::ReadsInFlight(const Instr& in, uint64_t now) {
+  while (!landing.empty() && landing.front().at <= now) landing.pop_front();
+  if (landing.empty()) return false;
+  const uint64_t len = in.vop == VecOp::kUnpackInt4 ? in.count / 2 : static_cast<uint64_t>(in.count) * SizeOf(in.dtype);
+  for (const BufferRef* r : {&in.src0, &in.src1, &in.src2}) {
+    if (r->mem != Mem::kUb || r->region < 0) continue;
+    for (const Landing& w : landing)
+      if (r->addr < w.hi && w.lo < r->addr + len) return true;
+  }
+  return false;
+}
+
 void PipeModel::Step() {
   Chip::Impl* chip = core->chip();
   if (chip->aborted) return;
@@ -513,6 +548,12 @@ void PipeModel::Step() {
       Instr& in = queue.front();
       if (in.issue_cycle > now) {
         sc_core::next_trigger(Cycles(in.issue_cycle - now));
+        return;
+      }
+      const bool waits_for_results = in.op == Opcode::kSetFlag || in.op == Opcode::kCrossCoreSet || in.op == Opcode::kBarrier ||
+                                     (in.op == Opcode::kVector && ReadsInFlight(in, now));
+      if (waits_for_results && done_until > now) {
+        sc_core::next_trigger(Cycles(done_until - now));
         return;
       }
       if (in.op == Opcode::kWaitFlag) {
@@ -543,7 +584,7 @@ void PipeModel::Step() {
         core->NotifyScalar();
         continue;
       }
-      if (in.op == Opcode::kBarrier) {  // pipes complete in order: a same-pipe barrier costs nothing
+      if (in.op == Opcode::kBarrier) {  // every result has landed (waited for above)
         queue.pop_front();
         continue;
       }
@@ -558,6 +599,12 @@ void PipeModel::Step() {
       uint64_t duration = chip->Duration(in, now);
       busy = true;
       busy_until = now + duration;
+      if (in.op == Opcode::kVector) {
+        done_until = std::max(done_until, busy_until + static_cast<uint64_t>(chip->cfg.vec[static_cast<int>(ClassOf(in.vop))].latency_cycles));
+        landing.push_back({in.dst.addr, in.dst.addr + in.dst_bytes, done_until});
+      } else {
+        done_until = std::max(done_until, busy_until);
+      }
       busy_cycles += duration;
       ++instructions;
       if (chip->trace)

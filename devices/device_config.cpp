@@ -58,6 +58,11 @@ void DeviceConfig::Bind(ParamVisitor& v) {
       auto& c = vec[i];
       v.Group(VecClassName(static_cast<VecClass>(i)), "vector instruction class", [&] {
         v.Param({"startup_cycles", "cycles", "fixed cycles per instruction", 0, 100000}, c.startup_cycles);
+        v.Param({"latency_cycles", "cycles",
+                 "cycles from the end of an instruction's issue to its result in UB; the pipe issues the next "
+                 "independent instruction meanwhile, a dependent one, a PipeBarrier<PIPE_V> or a SetFlag from V waits",
+                 0, 100000},
+                c.latency_cycles);
         v.Param({"rate_b16", "B/cycle", "input bytes per cycle, 8/16-bit elements", 0.001, 1e6}, c.rate_b16);
         v.Param({"rate_b32", "B/cycle", "input bytes per cycle, 32-bit elements", 0.001, 1e6}, c.rate_b32);
       });

@@ -21,6 +21,7 @@ const char* MtePathName(MtePath p);
 
 struct VecClassParams {
   int64_t startup_cycles = 0;
+  int64_t latency_cycles = 0;  // issue end to result written: what a same-pipe barrier or a SetFlag waits for
   double rate_b16 = 0;  // input bytes per cycle for 8/16-bit elements
   double rate_b32 = 0;  // input bytes per cycle for 32-bit elements
 };

@@ -207,7 +207,7 @@ FunctionalStudy RunFunctionalStudy(const ServingSetup& s, const std::function<vo
   sc.mixed_chunk = false;
   FunctionalOptions clean;
   clean.gdn_impl = c.gdn_decode_impl;
-  clean.ssm_dtype = c.mamba_ssm_dtype.empty() ? (c.gdn_decode_impl == "fused" ? "bfloat16" : s.model.mamba_ssm_dtype) : c.mamba_ssm_dtype;
+  clean.ssm_dtype = SsmPoolDtype(c.mamba_ssm_dtype, c.gdn_decode_impl, s.model);
   clean.seed = static_cast<uint64_t>(c.seed);
   FunctionalOptions faulty = clean;
   faulty.fault = c.fault == "none" ? "" : c.fault;

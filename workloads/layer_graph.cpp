@@ -155,11 +155,7 @@ TensorMap LayerGraph::Run(Block where, const std::string& op, Kvs params, Tensor
   return x_.Run(std::move(l));
 }
 
-std::string LayerGraph::SsmDtype(bool recurrent) const {
-  if (!o_.ssm_dtype.empty()) return o_.ssm_dtype;
-  // The fused recurrent op is only instantiated for a bf16 pool (kernels.md §3.5).
-  return recurrent && o_.gdn_impl == "fused" ? "bfloat16" : m_.mamba_ssm_dtype;
-}
+std::string LayerGraph::SsmDtype() const { return SsmPoolDtype(o_.ssm_dtype, o_.gdn_impl, m_); }
 
 void LayerGraph::Collective(Block where, const char* op, int64_t ranks, int64_t elements, bool host_reads_result) {
   if (ranks <= 1 || elements <= 0) return;
@@ -262,7 +258,7 @@ Tensor LayerGraph::Gdn(const ForwardBatch& b, LayerTensors& L, const Tensor& x) 
     const bool verify = b.kind == ForwardKind::kVerify;
     out = Run(Block::kGdn, "recurrent_gated_delta_rule",
               {{"impl", o_.gdn_impl}, {"mode", verify ? "verify" : "decode"}, {"batch", S(B)}, {"draft_tokens", S(Lt)}, {"heads_k", S(Hk)},
-               {"heads_v", S(HV)}, {"k_dim", S(K)}, {"v_dim", S(Vd)}, {"ssm_dtype", SsmDtype(true)}},
+               {"heads_v", S(HV)}, {"k_dim", S(K)}, {"v_dim", S(Vd)}, {"ssm_dtype", SsmDtype()}},
               {{"mix_qkv", Out(out, "y")}, {"a", a}, {"b", bb}, {"A_log", L.a_log}, {"dt_bias", L.dt_bias}, {"ssm_states", L.ssm_pool},
                {"cache_indices", Ints("slots", b.slots)}},
               {{"pool_size", S(pool)}});
@@ -298,7 +294,7 @@ Tensor LayerGraph::Gdn(const ForwardBatch& b, LayerTensors& L, const Tensor& x) 
     for (auto& [n, t] : TensorMap{{"q", q}, {"k", k}, {"v", v}, {"g", g}, {"beta", beta}, {"ssm_states", L.ssm_pool}}) chunk_in[n] = t;
     out = Run(Block::kGdn, "chunk_gated_delta_rule",
               {{"requests", S(B)}, {"tokens", S(Lt)}, {"initial", initial}, {"heads", S(HV)}, {"key_heads", S(Hk)}, {"k_dim", S(K)},
-               {"v_dim", S(Vd)}, {"ssm_dtype", SsmDtype(false)}, {"launch", o_.gdn_prefill}},
+               {"v_dim", S(Vd)}, {"ssm_dtype", SsmDtype()}, {"launch", o_.gdn_prefill}},
               std::move(chunk_in),
               {{"seq_lens", List(b.tokens)}, {"state_layout", o_.gdn_impl == "fused" ? "vk" : "kv"}, {"pool_size", S(pool)}});
     o = Out(out, "o");
@@ -569,7 +565,7 @@ void LayerGraph::Commit(const ForwardBatch& b, std::vector<LayerTensors*> gdn, c
   const int64_t HV = s_.lin_value_heads, K = m_.lin_key_dim, Vd = m_.lin_value_dim, cd = s_.conv_dim, slots = o_.pool_slots;
   const bool F = x_.functional();
   const int64_t st = HV * K * Vd, W = F ? gdn[0]->conv_pool.shape()[1] : 0;
-  const std::string ssm = SsmDtype(true);
+  const std::string ssm = SsmDtype();
   const size_t es = SizeOf(ParseDType(ssm));
   TensorMap mv, cv;
   if (F) {

@@ -158,7 +158,7 @@ class LayerGraph {
   Tensor Swiglu(Block where, const LayerSpec& spec, const Tensor& x, int64_t rows, int64_t inter);
   void Collective(Block where, const char* op, int64_t ranks, int64_t elements, bool host_reads_result = false);
   TensorMap Run(Block where, const std::string& op, Kvs params, TensorMap inputs = {}, Kvs numerics = {});
-  std::string SsmDtype(bool recurrent) const;
+  std::string SsmDtype() const;  // SsmPoolDtype of these options
 
   const ModelConfig& m_;
   ParallelPlan p_;

@@ -139,7 +139,7 @@ MemoryPlan PlanMemory(const ModelConfig& m, const ParallelPlan& p, const DeviceC
   // Per request: conv window (kw-1, +d-1 rows with MTP) and ssm state per GDN layer; with MTP the
   // intermediate caches hold d ssm states and d conv windows per layer.
   const int64_t gdn_layers = m.count(LayerKind::kLinearAttention), d_tok = std::max<int64_t>(o.draft_tokens, 0);
-  const int64_t ssm_bytes = static_cast<int64_t>(SizeOf(ParseDType(o.ssm_dtype.empty() ? m.mamba_ssm_dtype : o.ssm_dtype)));
+  const int64_t ssm_bytes = static_cast<int64_t>(SizeOf(ParseDType(SsmPoolDtype(o.ssm_dtype, o.gdn_decode_impl, m))));
   const int64_t conv_rows = m.conv_kernel - 1 + (d_tok > 0 ? d_tok - 1 : 0);
   const int64_t ssm_state = s.lin_value_heads * m.lin_key_dim * m.lin_value_dim * ssm_bytes;
   plan.mamba_per_request = gdn_layers * (conv_rows * s.conv_dim * bf + ssm_state);

@@ -38,7 +38,8 @@ WeightQuant ParseWeightQuant(const std::string& quantization);
 
 struct MemoryOptions {
   double mem_fraction_static = 0.8;  // share of HBM for weights + pools (SGLang server arg)
-  std::string ssm_dtype;             // empty: the model's mamba_ssm_dtype
+  std::string ssm_dtype;             // empty: SsmPoolDtype's default for gdn_decode_impl
+  std::string gdn_decode_impl = "fused";  // the recurrent GDN op, which decides that default
   std::string quantization;          // "" (bf16), "w8a8_dynamic" or "w4a8_dynamic"
   int64_t draft_tokens = 0;          // speculative_num_draft_tokens (0: no MTP)
   std::string draft_quantization;    // the draft's weights: "" (bf16) or w8a8_dynamic

@@ -482,4 +482,9 @@ ParamCount CountParams(const ModelConfig& m) {
   return c;
 }
 
+std::string SsmPoolDtype(const std::string& requested, const std::string& gdn_decode_impl, const ModelConfig& m) {
+  if (!requested.empty()) return requested;
+  return gdn_decode_impl == "fused" ? "bfloat16" : m.mamba_ssm_dtype;
+}
+
 }  // namespace npusim

@@ -96,6 +96,12 @@ struct ModelConfig {
 // The model_type values LoadModelConfig accepts.
 const std::vector<std::string>& SupportedModelTypes();
 ModelConfig LoadModelConfig(const std::string& path);
+
+// The GDN state pool's dtype, one rule for every reader (memory plan, step graph, functional
+// run): the run's `requested` mamba_ssm_dtype; else bfloat16 when the fused AscendC recurrent op
+// decodes (it is instantiated for a bf16 pool only, kernels.md §3.5, and the chunked prefill
+// reads the same pool); else the model's.
+std::string SsmPoolDtype(const std::string& requested, const std::string& gdn_decode_impl, const ModelConfig& m);
 ModelConfig ParseModelConfig(const std::string& text, const std::string& file);
 
 // Parameters of the model: all and active per token (embeddings included), and those of the

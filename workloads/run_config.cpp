@@ -200,6 +200,7 @@ MemoryOptions RunConfig::Memory() const {
   o.mem_fraction_static = mem_fraction_static;
   if (!mamba_ssm_dtype.empty()) OneOf(*this, "mamba_ssm_dtype", mamba_ssm_dtype, {"float32", "bfloat16"});
   o.ssm_dtype = mamba_ssm_dtype;
+  o.gdn_decode_impl = gdn_decode_impl;
   if (!quantization.empty()) OneOf(*this, "quantization", quantization, {"w8a8_dynamic", "w4a8_dynamic"});
   o.quantization = quantization;
   o.draft_tokens = Mtp() ? speculative_num_draft_tokens : 0;

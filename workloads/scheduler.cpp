@@ -249,11 +249,13 @@ Batch Scheduler::Next(double now_us) {
   Batch b;
   b.groups.resize(groups_.size());
   for (size_t gi = 0; gi < groups_.size(); ++gi) b.groups[gi] = PrefillFor(groups_[gi]);
-  if (c_.prefill_delayer && !AllowPrefill(b, now_us))
-    for (size_t gi = 0; gi < groups_.size(); ++gi)  // the chunked request's next chunk goes on
-      b.groups[gi].resize(groups_[gi].chunked >= 0 && !b.groups[gi].empty() ? 1 : 0);
-  for (size_t gi = 0; gi < groups_.size(); ++gi)
-    if (c_.prefill_delayer) max_prefill_bs_[gi] = std::max(max_prefill_bs_[gi], static_cast<int64_t>(b.groups[gi].size()));
+  if (c_.prefill_delayer) {  // decided on every group's candidates at once
+    const bool delay = !AllowPrefill(b, now_us);
+    for (size_t gi = 0; gi < groups_.size(); ++gi) {
+      if (delay) b.groups[gi].resize(groups_[gi].chunked >= 0 && !b.groups[gi].empty() ? 1 : 0);  // a chunked request goes on
+      max_prefill_bs_[gi] = std::max(max_prefill_bs_[gi], static_cast<int64_t>(b.groups[gi].size()));
+    }
+  }
   b.prefill = !b.empty();
   if (b.prefill && !c_.mixed_chunk) return b;
   for (size_t gi = 0; gi < groups_.size(); ++gi)

@@ -145,4 +145,21 @@ std::string SweepGridId(const SweepConfig& c) {
   return hex;
 }
 
+void ValidateSweepPoints(const SweepConfig& c) {
+  if (c.run.empty()) {
+    FindOp(c.kernel);
+    return;
+  }
+  const auto points = SweepPoints(c);
+  for (size_t i = 0; i < points.size(); ++i) {
+    try {
+      LoadRunConfig(c.run, points[i]);
+    } catch (const InputError& e) {
+      std::string sets;
+      for (const auto& [k, v] : points[i]) sets += (sets.empty() ? "" : " ") + k + "=" + v;
+      throw InputError(c.file + ": point " + std::to_string(i) + " (" + sets + "): " + e.what());
+    }
+  }
+}
+
 }  // namespace npusim

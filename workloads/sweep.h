@@ -30,6 +30,11 @@ SweepConfig ParseSweepConfig(const std::string& text, const std::string& file);
 // Every point's key=value overrides, in grid order (first axis slowest).
 std::vector<std::vector<std::pair<std::string, std::string>>> SweepPoints(const SweepConfig& c);
 
+// Every point loads before any runs (the run config with the point's overrides: each key and
+// value valid), or a kernel sweep's kernel exists: a sweep that validates does not fail point by
+// point later. InputError naming the point and its overrides otherwise.
+void ValidateSweepPoints(const SweepConfig& c);
+
 // What a sweep's points are: 16 hex digits of a hash over the base (the run config's text, or
 // the kernel and device) and every point's overrides. Shards merge only when theirs agree, so an
 // edited grid or run config is caught whatever path named it.

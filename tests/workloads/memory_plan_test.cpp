@@ -34,9 +34,13 @@ TEST(MemoryPlan, Qwen3NextShapesAtTp4) {
 TEST(MemoryPlan, Qwen3NextTp4OnA2StatePerRequestAndKvPerToken) {
   const ModelConfig m = Shipped("qwen3-next-80b-a3b.json");
   MemoryOptions o;
+  o.gdn_decode_impl = "triton_chain";  // the state pool in the model's dtype, fp32
   const MemoryPlan p = PlanMemory(m, {4, 1, 1}, LoadDevice("Ascend910B3"), o);
   // 36 GDN layers x (conv 3 rows x 2048 x bf16 + ssm 8 x 128 x 128 x fp32) = 36 x (12 KiB + 512 KiB).
   EXPECT_EQ(p.mamba_per_request, 36 * (3 * 2048 * 2 + 8 * 128 * 128 * 4));
+  // The fused recurrent op takes a bf16 pool only: the same pool the step graph times (SsmPoolDtype).
+  o.gdn_decode_impl = "fused";
+  EXPECT_EQ(PlanMemory(m, {4, 1, 1}, LoadDevice("Ascend910B3"), o).mamba_per_request, 36 * (3 * 2048 * 2 + 8 * 128 * 128 * 2));
   // 12 full layers x K and V x 1 head x 256 x bf16.
   EXPECT_EQ(p.kv_per_token, 12 * 2 * 1 * 256 * 2);
   // bf16 weights: about a quarter of 79.7 B parameters x 2 B (embeddings split, KV heads replicated).
