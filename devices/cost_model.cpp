@@ -77,9 +77,13 @@ uint64_t SharedMemory::Touch(uint64_t addr, uint64_t len, bool write, uint64_t& 
     const uint64_t lo = std::max(g_first, page * kPageGranules) - page * kPageGranules;
     const uint64_t hi = std::min(g_last + 1, (page + 1) * kPageGranules) - page * kPageGranules;
     const uint64_t mask = Bits(lo, hi);
-    auto [it, fresh] = pages_.try_emplace(page);
-    if (fresh) order_.push_back(page);
-    Page& pg = it->second;
+    if (!last_ || last_id_ != page) {
+      auto [it, fresh] = pages_.try_emplace(page);
+      if (fresh) order_.push_back(page);
+      last_ = &it->second;
+      last_id_ = page;
+    }
+    Page& pg = *last_;
     const uint64_t was = pg.resident & mask;
     // Bytes of the resident granules in range: whole granules, less the parts of the first and
     // last granule that lie outside [addr, addr + len).
@@ -103,6 +107,7 @@ uint64_t SharedMemory::Touch(uint64_t addr, uint64_t len, bool write, uint64_t& 
     auto it = pages_.find(order_.front());
     order_.pop_front();
     resident_ -= static_cast<uint64_t>(__builtin_popcountll(it->second.resident));
+    if (&it->second == last_) last_ = nullptr;
     pages_.erase(it);
   }
   return hit;

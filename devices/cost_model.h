@@ -74,6 +74,7 @@ class SharedMemory {
   void ResetCounters(uint64_t origin) {
     read_bytes_ = write_bytes_ = l2_hit_bytes_ = 0;
     pages_.clear();
+    last_ = nullptr;
     order_.clear();
     resident_ = 0;
     origin_ = origin;
@@ -96,6 +97,10 @@ class SharedMemory {
   double hbm_free_ = 0, l2_free_ = 0;  // cycles since origin_
   uint64_t read_bytes_ = 0, write_bytes_ = 0, l2_hit_bytes_ = 0;
   std::unordered_map<uint64_t, Page> pages_;
+  // The page the previous Touch ended on: a strided copy's rows mostly fall in the same 32 KiB
+  // page, so most lookups skip the hash map (reset whenever a page is erased).
+  uint64_t last_id_ = 0;
+  Page* last_ = nullptr;
   std::deque<uint64_t> order_;  // pages in the order they became resident
   uint64_t resident_ = 0;       // resident granules
 };
