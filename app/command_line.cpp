@@ -72,7 +72,7 @@ std::vector<CommandSpec> Declare() {
         {"--timing-only", "", "time the kernel without computing its numbers"},
         {"--functional", "", "compute the numbers whatever the size"},
         {"--simulate", "", "simulate every launch in full, also those an op would time from smaller probes"},
-        {"--functional-limit-mb", "N", "host memory the functional tensors may take (default 1024)"}}},
+        {"--functional-limit-mb", "N", "host memory a functional run may take: tensors, input snapshot, fp64 reference and copies (default 1024)"}}},
       {"calibrate", "[DIR]", "the calibration corpus simulated against its measurements",
        "Simulates every row of the corpus (default configs/calibration) and compares it with its measurement; --fit first "
        "fits fit.yaml's constants on their fit rows and writes them into the device / host YAMLs (not when a value ends at a "

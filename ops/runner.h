@@ -20,7 +20,8 @@ struct RunOptions {
   uint64_t seed = 0;
   std::string inputs_dir;                          // .npy per input, named <tensor>.npy
   const TensorMap* inputs = nullptr;               // in-memory inputs by tensor name (functional mode)
-  uint64_t functional_limit_bytes = 1ull << 30;    // auto mode: timing-only above this
+  uint64_t functional_limit_bytes = 1ull << 30;    // auto mode: timing-only when a functional run would hold more
+                                                   // host memory (tensors, input snapshot, fp64 reference, copies)
   double functional_limit_macs = 2e9;              // auto mode: timing-only above this (Op::FunctionalMacs)
   TraceRecorder* trace = nullptr;
   bool use_cache = true;

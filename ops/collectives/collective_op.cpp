@@ -126,6 +126,7 @@ class CollectiveOp : public Op {
     std::vector<double> out;
     switch (c_) {
       case Coll::kAllGather:
+        out.reserve(static_cast<size_t>(R * R * n));
         for (int64_t q = 0; q < R; ++q)
           for (int64_t i = 0; i < R * n; ++i) out.push_back(x.At(i));
         break;

@@ -14,6 +14,21 @@ TEST(Collectives, EveryRankGetsItsResultOnOddSizes) {
   EXPECT_EQ(g.numerics.at("out").max_abs_err, 0.0);  // moved, not computed: exact
 }
 
+// Issue #15: all_gather at ranks=7 held 10.7 GB resident under a 1024 MB functional limit that
+// counted its tensors (940 MB) only. A functional run also holds the inputs' snapshot, the fp64
+// reference of each written tensor and two copies of it (result, kernel cache); auto mode counts
+// them. 3 ranks x 999 bf16: x 5994 B read (x2), out 3 x 2997 = 8991 elements, 17982 B written
+// (x3) + 8 x 8991 B of reference: 11988 + 53946 + 71928 = 137862 B.
+TEST(Collectives, AFunctionalRunCountsItsHostCopiesAgainstTheLimit) {
+  KernelRun small = RunOp("all_gather", {{"ranks", "3"}, {"elements", "999"}}, "Ascend910B3", ModeChoice::kAuto);
+  EXPECT_TRUE(small.functional);
+  EXPECT_THAT(small.mode_reason, ::testing::HasSubstr("tensors take 23976 B, 137862 B on the host"));
+  // ranks=7 at the default 8388608 elements: 940 MB of tensors, ~6.3 GB with the reference.
+  const KernelRun big = RunOp("all_gather", {{"ranks", "7"}}, "Ascend910B3", ModeChoice::kAuto);
+  EXPECT_FALSE(big.functional);
+  EXPECT_THAT(big.mode_reason, ::testing::HasSubstr("above the functional limit of 1073741824 B"));
+}
+
 TEST(Collectives, Fp32AllReduceAcrossA3DiePairs) {
   KernelRun r = RunOp("all_reduce", {{"ranks", "4"}, {"elements", "4000"}, {"dtype", "float32"}}, "Ascend910_9392");
   ExpectAccurate(r, kFp32Tol);
