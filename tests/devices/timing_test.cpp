@@ -1,6 +1,8 @@
 // Exact cycle counts for small instruction sequences on the test device
 // (tests/data/test_device.yaml: 1 GHz, so 1 ns = 1 cycle and 1 GB/s = 1 B/cycle;
 // scalar issue 1 cycle per instruction; launch overhead 0).
+#include <functional>
+
 #include "devices/ascendc/kernel_operator.h"
 #include "devices/cost_model.h"
 #include "tests/test_util.h"
@@ -111,22 +113,29 @@ TEST(Timing, VectorClassesAndRepeats) {
 }
 
 // Vector results land `latency_cycles` after the last issue slot, in order: an independent
-// instruction issues meanwhile, a dependent one waits for every result to land (the
-// PipeBarrier<PIPE_V> AscendC's compiler inserts).
-TEST(Timing, DependentVectorInstructionsWaitForTheLatency) {
+// instruction issues meanwhile; a dependent one, a barrier or a SetFlag from V waits for every
+// result to land (the PipeBarrier<PIPE_V> AscendC's compiler inserts). These run one block on
+// the test device with binary results landing 20 cycles late (unary: 0) over a UB tensor of
+// 5 x 64 floats.
+LaunchResult WithBinaryLatency(const std::function<void(const LocalTensor<float>&)>& body) {
   DeviceConfig d = TestDevice();
   d.vec[static_cast<int>(VecClass::kBinary)].latency_cycles = 20;
   Chip chip(d);
-  LaunchResult r = chip.Launch(OneBlock([&] {
+  return chip.Launch(OneBlock([&] {
     TPipe pipe;
     TBuf<TPosition::VECCALC> buf;
     pipe.InitBuffer(buf, 5 * 256);
-    LocalTensor<float> t = buf.Get<float>();
+    body(buf.Get<float>());
+  }));
+}
+
+TEST(Timing, DependentVectorInstructionsWaitForTheLatency) {
+  LaunchResult r = WithBinaryLatency([](const LocalTensor<float>& t) {
     LocalTensor<float> x = t, y = t[64], a = t[128], b = t[192], c = t[256];
     Add(a, x, y, 64);  // issue 1: V 1..4 (1 startup + 256 B / 128 B/cycle), lands at 4 + 20 = 24
     Add(b, x, y, 64);  // issue 2, independent: V 4..7, lands at 27
     Add(c, a, b, 64);  // issue 3 reads a and b: waits until 27, V 27..30, lands at 50
-  }));
+  });
   // The block ends when the last result has landed.
   EXPECT_EQ(r.cycles, 50u);
   EXPECT_EQ(r.aiv[static_cast<int>(Pipe::kV)].busy_cycles, 9u);  // issue slots only: 3 x 3
@@ -134,14 +143,7 @@ TEST(Timing, DependentVectorInstructionsWaitForTheLatency) {
 
 TEST(Timing, ABarrierOrASetFlagFromVectorWaitsForItsResults) {
   for (bool barrier : {true, false}) {
-    DeviceConfig d = TestDevice();
-    d.vec[static_cast<int>(VecClass::kBinary)].latency_cycles = 20;
-    Chip chip(d);
-    LaunchResult r = chip.Launch(OneBlock([&] {
-      TPipe pipe;
-      TBuf<TPosition::VECCALC> buf;
-      pipe.InitBuffer(buf, 4 * 256);
-      LocalTensor<float> t = buf.Get<float>();
+    LaunchResult r = WithBinaryLatency([barrier](const LocalTensor<float>& t) {
       Add(t[128], t, t[64], 64);  // issue 1: V 1..4, lands at 24
       if (barrier) {
         PipeBarrier<PIPE_V>();  // issue 2: holds the V queue until 24
@@ -149,10 +151,10 @@ TEST(Timing, ABarrierOrASetFlagFromVectorWaitsForItsResults) {
         SetFlag<HardEvent::V_S>(0);   // issue 2: fires at 24
         WaitFlag<HardEvent::V_S>(0);  // the scalar resumes at 24
       }
-      // Independent of the Add; unary latency 0 on the test device. With the barrier: issued at
-      // 3, runs 24..27 (1 + ceil(256 / 255)); after the flag: issued at 25, runs 25..28.
+      // Independent of the Add. With the barrier: issued at 3, runs 24..27 (1 + ceil(256 / 255));
+      // after the flag: issued at 25, runs 25..28.
       Adds(t[192], t, 1.0f, 64);
-    }));
+    });
     EXPECT_EQ(r.cycles, barrier ? 27u : 28u) << (barrier ? "PipeBarrier" : "SetFlag V->S");
   }
 }
