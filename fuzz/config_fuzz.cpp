@@ -1,5 +1,7 @@
-// libFuzzer target for the config loaders: run, device, model, explore and sweep configs,
-// calibration rows and host profiles (the first input byte picks one, the rest is the file). Bad input must come back as InputError
+// libFuzzer target for the input readers: run, device, model, explore and sweep configs,
+// calibration rows and host profiles (the first input byte modulo 7 picks one, the rest is the
+// file), and the .npy tensor reader (first byte 0xF0) and the JSONL trace reader (0xF1) of
+// `kernel --inputs` and `dataset_name: trace`. Bad input must come back as InputError
 // (exit 2 with file:line:col in the CLI); any other exception, crash, leak-free hang or
 // sanitizer report is a finding. Inputs are written to a scratch directory beside links to the
 // shipped configs/models and configs/runs, so relative paths in seeds resolve as in the repo.
@@ -16,6 +18,8 @@
 
 #include "devices/device_config.h"
 #include "model/error.h"
+#include "model/npy.h"
+#include "workloads/requests.h"
 #include "workloads/calibration.h"
 #include "workloads/explore.h"
 #include "workloads/host_profile.h"
@@ -51,8 +55,9 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
-  const int which = data[0] % 7;
-  const char* ext[] = {".yaml", ".yaml", ".json", ".yaml", ".yaml", ".yaml", ".yaml"};
+  // 0xF0 / 0xF1 are taken out of the modulo so that the loaders' past regressions keep theirs.
+  const int which = data[0] == 0xF0 ? 7 : data[0] == 0xF1 ? 8 : data[0] % 7;
+  const char* ext[] = {".yaml", ".yaml", ".json", ".yaml", ".yaml", ".yaml", ".yaml", ".npy", ".jsonl"};
   const std::string path = g_input + ext[which];
   {
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
@@ -67,6 +72,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 4: npusim::LoadSweepConfig(path); break;
       case 5: npusim::ReadRowCheck(path); break;
       case 6: npusim::LoadHostProfile(path); break;
+      case 7: npusim::ReadNpy(path, "x", size % 2 ? npusim::DType::kFloat32 : npusim::DType::kBFloat16); break;
+      case 8: npusim::ReadTrace(path); break;
     }
   } catch (const npusim::InputError&) {
     // the expected answer to bad input

@@ -35,6 +35,11 @@ seed 3 "$here"/../configs/explore/*.yaml
 seed 4 "$here"/../configs/sweeps/*.yaml
 seed 5 "$here"/../configs/calibration/C2-*.yaml "$here"/../configs/calibration/P1-512.yaml "$here"/../configs/calibration/S2-ratio.yaml
 seed 6 "$here"/../configs/hosts/*.yaml
+# The .npy reader (0xF0): a [2, 3] float32 tensor; the trace reader (0xF1): three JSONL requests.
+{ printf '\xf0\x93NUMPY\x01\x00\x76\x00'; printf "%-117s\n" "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }"
+  head -c 24 /dev/zero; } > "$corpus/seed-npy"
+printf '\xf1{"input_len": 128, "output_len": 16}\n# a comment\n{"input_len": 7, "output_len": 1, "arrival_s": 0.5}\n\n{"input_len": 4096, "output_len": 256, "arrival_s": 2}\n' \
+  > "$corpus/seed-trace"
 # Every past finding first (fuzz/regressions/, kept in git): a fixed input that crashed once must
 # pass on every run, whatever this run's random walk finds or misses.
 ASAN_OPTIONS=detect_leaks=0 "$fuzzer" "$here"/regressions/* -timeout=10 -rss_limit_mb=4096
