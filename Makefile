@@ -12,6 +12,7 @@ SAN_PACKAGES  := clang libclang-rt-14-dev
 SAN_BUILD  ?= build-asan
 FUZZ_SECONDS ?= 60
 CLI_FUZZ_SECONDS ?= 30
+KERNEL_FUZZ_SECONDS ?= 60
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test build deps test-deps san-deps sanitize san-build fuzz bench install clean
@@ -39,11 +40,13 @@ san-build: deps san-deps
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" -DNPUSIM_SANITIZE=address,undefined -DNPUSIM_FUZZ=ON -DNPUSIM_WERROR=OFF
 	cmake --build $(SAN_BUILD) -j $(JOBS)
 
-# libFuzzer on the config loaders for FUZZ_SECONDS, seeded with every shipped config, and on the
-# command-line parser for CLI_FUZZ_SECONDS (fuzz/README.md).
+# libFuzzer on the input readers for FUZZ_SECONDS, seeded with every shipped config, on the
+# command-line parser for CLI_FUZZ_SECONDS and on the kernels (small, functional, parameters and
+# index tensors drawn from the bytes) for KERNEL_FUZZ_SECONDS (fuzz/README.md).
 fuzz: san-build
 	bash fuzz/run.sh $(SAN_BUILD)/fuzz/config_fuzz $(FUZZ_SECONDS)
 	bash fuzz/run.sh $(SAN_BUILD)/fuzz/cli_fuzz $(CLI_FUZZ_SECONDS)
+	bash fuzz/run.sh $(SAN_BUILD)/fuzz/kernel_fuzz $(KERNEL_FUZZ_SECONDS)
 
 # The binary to $(PREFIX)/bin and the configs it reads to $(PREFIX)/share/npusim/configs.
 install: build

@@ -131,6 +131,9 @@ class PipeModel {
   void Reset() {
     queue.clear();
     busy = false;
+    // Waiting on `wake` again: a launch that failed mid-instruction left its pipes awake, and
+    // the next launch on this chip deadlocked as no Wake() reached them.
+    sleeping = true;
     done_until = 0;
     landing.clear();
     busy_cycles = instructions = dispatched = 0;

@@ -7,6 +7,18 @@ set -euo pipefail
 fuzzer=$1 seconds=$2
 here=$(cd "$(dirname "$0")" && pwd)
 findings=$here/findings
+if [ "$(basename "$fuzzer")" = kernel_fuzz ]; then
+  # No seeds needed: every input is a kernel and its parameters (fuzz/kernel_fuzz.cpp); findings
+  # that one input reproduces go to fuzz/kernel_regressions/ once fixed.
+  corpus=$here/kernel_corpus regressions=$here/kernel_regressions
+  mkdir -p "$corpus" "$findings"
+  if compgen -G "$regressions/*" > /dev/null; then
+    ASAN_OPTIONS=detect_leaks=0 "$fuzzer" "$regressions"/* -timeout=20 -rss_limit_mb=4096
+  fi
+  ASAN_OPTIONS=detect_leaks=0 "$fuzzer" "$corpus" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 \
+    ${FUZZ_SEED:+-seed="$FUZZ_SEED"} -artifact_prefix="$findings/" -print_final_stats=1
+  exit 0
+fi
 if [ "$(basename "$fuzzer")" = cli_fuzz ]; then
   corpus=$here/cli_corpus regressions=$here/cli_regressions
   mkdir -p "$corpus" "$findings"

@@ -29,6 +29,31 @@ TEST(Checks, UbOverflowAtInitBufferWithBreakdown) {
   EXPECT_THAT(e.what(), HasSubstr("outQueue (TQue VECOUT): 40960 B x 2 buffers = 655360 bits"));
 }
 
+// A chip runs on after a failed launch (explore's points share one): the failure leaves a copy
+// in flight, and the pipes must wait for work again. Before, the next launch on the chip was a
+// "deadlock" (found by fuzz/kernel_fuzz).
+TEST(Checks, AFailedLaunchLeavesTheChipReadyForTheNext) {
+  Chip chip(TestDevice());
+  GmArray x("x", 4096);
+  auto copy = [&](bool then_overflow) {
+    return OneBlock([&x, then_overflow] {
+      TPipe pipe;
+      TBuf<TPosition::VECCALC> buf;
+      pipe.InitBuffer(buf, 4096);
+      GlobalTensor<float> gx;
+      gx.SetGlobalBuffer(&x.buffer);
+      DataCopy(buf.Get<float>(), gx, 1024);  // MTE2 busy for 132 cycles
+      if (then_overflow) {
+        TBuf<TPosition::VECCALC> big;
+        pipe.InitBuffer(big, 256 * 1024);  // past the 192 KiB of UB while the copy runs
+      }
+    });
+  };
+  EXPECT_EQ(ExpectSimFailure(chip, copy(true)).status(), "ub_overflow");
+  // The same copy alone, as in Timing.SingleGmToUbCopy: 1 + 32 + 100 cycles.
+  EXPECT_EQ(chip.Launch(copy(false)).cycles, 133u);
+}
+
 TEST(Checks, L1AndL0OverflowOnTheCube) {
   Chip chip(TestDevice());
   SimFailure e = ExpectSimFailure(chip, OneBlock([] {
