@@ -525,11 +525,10 @@ std::string PipeModel::BlockedState() const {
 bool PipeModel::ReadsInFlight(const Instr& in, uint64_t now) {
   while (!landing.empty() && landing.front().at <= now) landing.pop_front();
   if (landing.empty()) return false;
-  const uint64_t len = in.vop == VecOp::kUnpackInt4 ? in.count / 2 : static_cast<uint64_t>(in.count) * SizeOf(in.dtype);
   for (const BufferRef* r : {&in.src0, &in.src1, &in.src2}) {
     if (r->mem != Mem::kUb || r->region < 0) continue;
     for (const Landing& w : landing)
-      if (r->addr < w.hi && w.lo < r->addr + len) return true;
+      if (r->addr < w.hi && w.lo < r->addr + in.src_bytes) return true;
   }
   return false;
 }
@@ -553,9 +552,8 @@ void PipeModel::Step() {
         sc_core::next_trigger(Cycles(in.issue_cycle - now));
         return;
       }
-      const bool waits_for_results = in.op == Opcode::kSetFlag || in.op == Opcode::kCrossCoreSet || in.op == Opcode::kBarrier ||
-                                     (in.op == Opcode::kVector && ReadsInFlight(in, now));
-      if (waits_for_results && done_until > now) {
+      if (done_until > now && (in.op == Opcode::kSetFlag || in.op == Opcode::kCrossCoreSet || in.op == Opcode::kBarrier ||
+                                (in.op == Opcode::kVector && ReadsInFlight(in, now)))) {
         sc_core::next_trigger(Cycles(done_until - now));
         return;
       }
@@ -602,11 +600,9 @@ void PipeModel::Step() {
       uint64_t duration = chip->Duration(in, now);
       busy = true;
       busy_until = now + duration;
-      if (in.op == Opcode::kVector) {
+      if (in.op == Opcode::kVector) {  // other pipes' durations include their latency
         done_until = std::max(done_until, busy_until + static_cast<uint64_t>(chip->cfg.vec[static_cast<int>(ClassOf(in.vop))].latency_cycles));
         landing.push_back({in.dst.addr, in.dst.addr + in.dst_bytes, done_until});
-      } else {
-        done_until = std::max(done_until, busy_until);
       }
       busy_cycles += duration;
       ++instructions;

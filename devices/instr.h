@@ -79,7 +79,8 @@ struct Instr {
   uint32_t m = 0, k = 0, n = 0;
   int16_t peer = -1, self_rank = 0;  // remote_to_ub: the chip read from, the chip reading
   uint64_t bytes = 0;              // bytes the instruction moves or reads (timing)
-  uint64_t dst_bytes = 0;          // vector: bytes it writes at dst.addr (the pipe's read-after-write check)
+  // Vector: bytes it reads at each source and writes at dst (the V pipe's read-after-write check).
+  uint64_t src_bytes = 0, dst_bytes = 0;
 };
 
 }  // namespace npusim

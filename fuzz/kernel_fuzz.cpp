@@ -68,45 +68,7 @@ const npusim::DeviceConfig& Device() {
   return d;
 }
 
-}  // namespace
-
-// The runner needs the SystemC kernel (sc_main is libsystemc's entry point): libFuzzer's main
-// drives the inputs, and each one runs its launches in this process as the tests do.
-extern "C" int sc_main(int, char**) { return 0; }
-
-namespace {
-
-int RunOne(const uint8_t* data, size_t size);
-
-}  // namespace
-
-// Each input runs in a child process, as each `npusim kernel` does: SystemC's coroutine stacks
-// and the exceptions that unwind a failed launch leave AddressSanitizer's stack bookkeeping of
-// a long-lived process unreliable (stack-use-after-scope reports inside ASan's own
-// __asan_handle_no_return after thousands of launches, none of which reproduces alone). The
-// price: libFuzzer sees no coverage from the child, so this is a structured random fuzzer that
-// mutates what it was given, not a coverage-guided one.
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const pid_t pid = fork();
-  if (pid == 0) _exit(RunOne(data, size));
-  int status = 0;
-  pid_t got = -1;
-  do got = pid < 0 ? -1 : waitpid(pid, &status, 0);  // libFuzzer's timer signals interrupt the wait
-  while (got < 0 && errno == EINTR);
-  if (got != pid) {
-    std::perror("kernel_fuzz: fork");
-    std::abort();
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    std::fprintf(stderr, "kernel_fuzz: the kernel's process ended with %s %d (its report is above)\n",
-                 WIFEXITED(status) ? "exit code" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-    std::abort();  // libFuzzer writes the input out
-  }
-  return 0;
-}
-
-namespace {
-
+// One input in this process: an InputError or a simulated failure status is an answer.
 int RunOne(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   Bytes b(data, size);
@@ -148,3 +110,31 @@ int RunOne(const uint8_t* data, size_t size) {
 }
 
 }  // namespace
+
+// libsystemc.so refers to sc_main; libFuzzer's main drives the inputs instead.
+extern "C" int sc_main(int, char**) { return 0; }
+
+// Each input runs in a child process, as each `npusim kernel` does: SystemC's coroutine stacks
+// and the exceptions that unwind a failed launch leave AddressSanitizer's stack bookkeeping of
+// a long-lived process unreliable (stack-use-after-scope reports inside ASan's own
+// __asan_handle_no_return after thousands of launches, none of which reproduces alone). The
+// price: libFuzzer sees no coverage from the child, so this is a structured random fuzzer that
+// mutates what it was given, not a coverage-guided one.
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const pid_t pid = fork();
+  if (pid == 0) _exit(RunOne(data, size));
+  int status = 0;
+  pid_t got = -1;
+  do got = pid < 0 ? -1 : waitpid(pid, &status, 0);  // libFuzzer's timer signals interrupt the wait
+  while (got < 0 && errno == EINTR);
+  if (got != pid) {
+    std::perror("kernel_fuzz: fork");
+    std::abort();
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::fprintf(stderr, "kernel_fuzz: the kernel's process ended with %s %d (its report is above)\n",
+                 WIFEXITED(status) ? "exit code" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    std::abort();  // libFuzzer writes the input out
+  }
+  return 0;
+}

@@ -252,6 +252,7 @@ void Vector(VecOp op, DType dt, const LocalView& dst, const LocalView* a, const 
   // UnpackInt4 costs the two casts it stands for: int4 -> half reads the packed bytes and
   // writes count halves, half -> int8 reads them again (the cast rate is per input byte).
   in.bytes = op == VecOp::kUnpackInt4 ? in_bytes + 2ull * count : in_bytes;
+  in.src_bytes = in_bytes;
   in.dst_bytes = dst_bytes;
   core.Issue(in);
 }
