@@ -23,6 +23,8 @@ std::unique_ptr<Op> MakeVerifyGreedyOp();
 std::unique_ptr<Op> MakeMatmulOp();
 std::unique_ptr<Op> MakeQuantMatmulOp();
 std::unique_ptr<Op> MakeChunkGatedDeltaRuleOp();
+std::unique_ptr<Op> MakeScaledDotKktOp();
+std::unique_ptr<Op> MakeWyFastOp();
 std::unique_ptr<Op> MakeMoeGatingTopkOp();
 std::unique_ptr<Op> MakeMoeInitRoutingOp();
 std::unique_ptr<Op> MakeMoeFinalizeRoutingOp();
@@ -45,7 +47,7 @@ const std::vector<std::unique_ptr<Op>>& AllOps() {
                       MakeSwigluOp, MakeSwigluStepOp, MakeDynamicQuantOp,
                       MakeCausalConv1dFnOp, MakeCausalConv1dUpdateOp, MakeRecurrentGatedDeltaRuleOp,
                       MakeEmbeddingOp, MakeVerifyGreedyOp, MakeMatmulOp, MakeQuantMatmulOp,
-                      MakeChunkGatedDeltaRuleOp, MakeMoeGatingTopkOp, MakeMoeInitRoutingOp,
+                      MakeChunkGatedDeltaRuleOp, MakeScaledDotKktOp, MakeWyFastOp, MakeMoeGatingTopkOp, MakeMoeInitRoutingOp,
                       MakeMoeFinalizeRoutingOp, MakeGroupedMatmulOp, MakeLmHeadArgmaxOp,
                       MakeAllGatherOp, MakeReduceScatterOp, MakeAllToAllOp, MakeAllReduceOp, MakeFiaOp,
                       MakeRotaryEmbeddingOp, MakeAttentionGateOp, MakeSwaMaskOp})
