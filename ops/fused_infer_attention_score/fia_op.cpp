@@ -109,7 +109,7 @@ class FiaOp : public Op {
     v.push_back({"ws_pv", {2 * kMaxGroups * fia::kMaxRows, D}, DType::kFloat32, ws});
     // Split-KV slots, sized for the most splits these shapes can take (fia_tiling.h).
     const int64_t per_unit = fia::TokensPerPackedUnit(Nq / Nkv);
-    const int64_t packed_units = (s.S < 16 && Nq / Nkv > 1) ? s.B * Nkv * ((s.S + per_unit - 1) / per_unit) : 0;
+    const int64_t packed_units = fia::PacksGqa(s.S, Nq / Nkv, D) ? s.B * Nkv * ((s.S + per_unit - 1) / per_unit) : 0;
     const int64_t parts = fia::MaxParts(packed_units, s.max_blocks, kMaxGroups);
     if (parts > 0) {
       v.push_back({"ws_partial_out", {parts * fia::kMaxRows, D}, DType::kFloat32, ws});

@@ -94,7 +94,7 @@ void BuildUnits(Dims& d, int64_t cores) {
   const int64_t G = d.Nq / d.Nkv;
   for (size_t b = 0; b < d.reqs.size(); ++b) {
     const Request& r = d.reqs[b];
-    if (r.q_len >= 16 || G == 1) {
+    if (!PacksGqa(r.q_len, G, d.D)) {
       for (int64_t h = 0; h < d.Nq; ++h)
         for (int64_t q0 = 0; q0 < r.q_len; q0 += kMaxRows)
           d.units.push_back({static_cast<int64_t>(b), h / G, q0, std::min(kMaxRows, r.q_len - q0), h, false});

@@ -2,7 +2,8 @@
 // work units of the flash-attention kernel and the attended key range of each query row.
 //
 // A unit is a set of up to 128 query rows with one KV head: for long queries, up to 128 tokens
-// of one query head (stride Nq*D); for short ones (decode, MTP verify), the G = Nq/Nkv heads of
+// of one query head (stride Nq*D); for short ones (decode; MTP verify at the head dims CANN's
+// GQA template takes, see PacksGqa), the G = Nq/Nkv heads of
 // each of the request's tokens (the GQA packing FIA uses for incremental attention: the heads of
 // one token are contiguous, stride D, and the tokens follow at Nq*D), so a verify of d tokens
 // reads each KV page once for all d x G rows rather than once per token.
@@ -66,6 +67,24 @@ struct Dims {
   int64_t parts = 0;          // partial-result slots in use
   int64_t G() const { return Nq / Nkv; }  // query heads per KV head
 };
+
+// Whether a request's `q_len` query tokens run as GQA-packed units (the G heads of a token as
+// rows; split-KV when units are few) or as one unit per query head (tokens of a head as rows,
+// each unit streaming its KV head's pages, no split-KV). It follows how CANN routes the call
+// (hicann/ops-transformer, attention/fused_infer_attention_score/op_host):
+//  - q_len 1 (decode) goes to incre_flash_attention, which packs the G heads of a KV head and
+//    splits the KV (flash-decode) for any head dim up to 256 (IsUsingIFA, IFATiling::SplitBN);
+//  - 2..15 tokens (MTP verify, draft extend: SGLang's forward_mtp passes TND with a block table)
+//    reach the GQA-packing FIA template only for head dims 64, 128 and 192 (fia_tiling_nonquant.cpp
+//    IsHighPerformanceTemplate); other head dims (256: Qwen3-Next, Qwen3.5/3.6) are tiled by
+//    prompt_flash_attention, whose work units are (request, query head, S1 block)
+//    (PromptFlashAttentionSplitNSNew) — its TND shape check is the one that names the head dims
+//    in vllm-ascend PR #9632's error, "prompt_flash_attention_tiling.cpp CheckInputShapeWhenLayoutIsTND";
+//  - 16 tokens and more (prefill, extend) are prompt attention, one unit per query head.
+inline bool PacksGqa(int64_t q_len, int64_t G, int64_t D) {
+  if (G <= 1 || q_len >= 16) return false;
+  return q_len == 1 || D == 64 || D == 128 || D == 192;
+}
 
 // Tokens whose G heads one packed (decode / verify) unit holds: as many as fit kMaxRows rows.
 inline int64_t TokensPerPackedUnit(int64_t G) { return std::max<int64_t>(1, kMaxRows / std::max<int64_t>(1, G)); }

@@ -40,7 +40,7 @@ TEST(Attention, MtpVerifyPacksTheGroupsHeadsOfEachToken) {
 TEST(Attention, VerifyPacksEveryDraftTokenOfAKvHeadIntoOneUnit) {
   for (const Kvs& kv : std::vector<Kvs>{
            {{"context_lens", "9000"}, {"q_len", "4"}, {"sparse_mode", "3"}, {"heads", "16"}, {"kv_heads", "1"}, {"head_dim", "64"}},
-           {{"context_lens", "300,170"}, {"q_len", "4"}, {"sparse_mode", "3"}, {"heads", "80"}, {"kv_heads", "2"}, {"head_dim", "32"}}})
+           {{"context_lens", "300,170"}, {"q_len", "4"}, {"sparse_mode", "3"}, {"heads", "80"}, {"kv_heads", "2"}, {"head_dim", "64"}}})
     ExpectAccurate(RunOp(kFia, kv), kBf16Tol);
   // Each KV page is read once for all four tokens: Qwen3-8B's verify at batch 64 takes less
   // than twice its one-token decode (a unit per token took 3.9x), the difference being the
@@ -54,6 +54,39 @@ TEST(Attention, VerifyPacksEveryDraftTokenOfAKvHeadIntoOneUnit) {
   ASSERT_EQ(d.status, "ok");
   EXPECT_LT(v.launch.time_us, 2 * d.launch.time_us);
   EXPECT_LT(static_cast<double>(v.launch.hbm_read_bytes), 1.1 * static_cast<double>(d.launch.hbm_read_bytes));
+}
+
+std::string TilingValue(const KernelRun& r, const std::string& key) {
+  for (const auto& [k, v] : r.tiling)
+    if (k == key) return v;
+  return "";
+}
+
+// At head dim 256 CANN tiles a verify as prompt attention (fia_tiling.h PacksGqa): a unit per
+// query head and S1 block, no split-KV. Qwen3-Next's verify on one die of TP2 (8 query heads on
+// one KV head, 4 draft tokens, one request at 32k): 8 units, each streaming the whole KV (the
+// packed form would read it once, split over the cores); the same call at head dim 128 packs.
+// Checked on the numbers at a small shape, and the KV read as a ratio at the large one: the
+// unpacked call moves at least 4x the bytes into the cores that the packed one does at half
+// the head dim (8 readers x 2x the bytes, against one reader: 16x, less L2 sharing for HBM).
+TEST(Attention, VerifyAtHeadDim256RunsAUnitPerQueryHead) {
+  const KernelRun small = RunOp(kFia, {{"context_lens", "300,17"}, {"q_len", "4"}, {"sparse_mode", "3"}, {"heads", "8"}, {"kv_heads", "1"}, {"head_dim", "256"}});
+  ExpectAccurate(small, kBf16Tol);
+  EXPECT_EQ(TilingValue(small, "gqa_packing"), "tokens of a head");
+  EXPECT_EQ(TilingValue(small, "units"), "16");  // 2 requests x 8 query heads
+
+  Kvs shape = {{"context_lens", "32768"}, {"q_len", "4"}, {"sparse_mode", "3"}, {"heads", "8"}, {"kv_heads", "1"}};
+  Kvs d256 = shape, d128 = shape;
+  d256.push_back({"head_dim", "256"});
+  d128.push_back({"head_dim", "128"});
+  const KernelRun u = RunOp(kFia, d256, "Ascend910_9392", ModeChoice::kTimingOnly), p = RunOp(kFia, d128, "Ascend910_9392", ModeChoice::kTimingOnly);
+  ASSERT_EQ(u.status, "ok") << u.message;
+  ASSERT_EQ(p.status, "ok") << p.message;
+  EXPECT_EQ(TilingValue(u, "gqa_packing"), "tokens of a head");
+  EXPECT_EQ(TilingValue(u, "kv_splits"), "1");
+  EXPECT_EQ(TilingValue(p, "gqa_packing"), "heads of a token");
+  EXPECT_NE(TilingValue(p, "kv_splits"), "1");
+  EXPECT_GT(u.launch.time_us, 4 * p.launch.time_us);
 }
 
 TEST(Attention, DecodeOverTheWholeContextAndATransposedCacheWouldShow) {
