@@ -89,16 +89,24 @@ class PtoCube {
   TBuf<TPosition::CO1> acc_[2];
 };
 
-// Rows of `rows` x 128 fp32 each set to its own scalar of `col` (TROWEXPAND): the scalar unit
-// reads the column after a V->S sync and issues one Duplicate per row.
+// Rows of `rows` x 128 fp32 each set to its own scalar of `col` (TROWEXPAND), issued as pto-isa's
+// A2/A3 implementation issues it (include/pto/npu/a2a3/TRowExpand.hpp, cannmirror/pto-isa
+// @e5139e3a): for every row the scalar unit waits for the vector pipe to drain (set/wait_flag
+// V->S), reads the row's value from UB, hands over (S->V) and issues one vector_dup. Each row is
+// therefore a round trip through the vector latency, not one issue slot.
 inline void RowExpand(const LocalTensor<float>& dst, const LocalTensor<float>& col, uint32_t rows) {
-  Sync<HardEvent::V_S>();
-  for (uint32_t r = 0; r < rows; ++r) Duplicate(dst[r * kChunk], col.GetValue(r), static_cast<uint32_t>(kChunk));
+  for (uint32_t r = 0; r < rows; ++r) {
+    Sync<HardEvent::V_S>();
+    const float v = col.GetValue(r);
+    Sync<HardEvent::S_V>();
+    Duplicate(dst[r * kChunk], v, static_cast<uint32_t>(kChunk));
+  }
 }
-// Every row of `rows` x 128 fp32 a copy of `row` (TCOLEXPAND).
+// Every row of `rows` x 128 fp32 a copy of `row` (TCOLEXPAND), as pto-isa's A2/A3 implementation
+// issues it (include/pto/npu/a2a3/TColExpand.hpp, zouzias/pto-isa-mirror @cc913839): one UB->UB
+// copy_ubuf_to_ubuf of the row per destination row.
 inline void ColExpand(const LocalTensor<float>& dst, const LocalTensor<float>& row, uint32_t rows) {
-  Adds(dst, row, 0.0f, static_cast<uint32_t>(kChunk));
-  kernel_util::BroadcastRow(dst, rows, static_cast<uint32_t>(kChunk));
+  for (uint32_t r = 0; r < rows; ++r) DataCopy(dst[r * kChunk], row, static_cast<uint32_t>(kChunk));
 }
 
 // A partial row's padding (TFILLPAD of a vector tile): the whole row zeroed before the load

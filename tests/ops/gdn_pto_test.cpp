@@ -1,7 +1,9 @@
 // scaled_dot_kkt and wy_fast (megagdn-pto's chunk-128 stages) against their fp64 references,
 // their UB budgets against the PTO kernels' address plans, and how their time scales with the
 // work dealt to each core.
+#include "ops/gdn_pto/gdn_pto_kernels.h"
 #include "tests/ops/op_test_util.h"
+#include "tests/test_util.h"
 
 namespace npusim::testing {
 namespace {
@@ -18,6 +20,34 @@ TEST(ScaledDotKkt, MatchesTheReferenceOnTailsAndGqa) {
 
 TEST(WyFast, MatchesTheReferenceOnTailsAndGqa) {
   ExpectAccurate(RunOp("wy_fast", kTails, "Ascend910B2"), kFp16Tol);
+}
+
+// TROWEXPAND as pto-isa issues it on A2/A3: a V->S and an S->V hand-over around every row's
+// vector_dup. On the test device (1 GHz, 1 cycle per scalar issue or UB read) with Duplicate's
+// results landing 10 cycles after its last issue slot: three SetValue on UB (cycles 1-3); row 0's
+// SetFlag V->S issues at 4 and fires at once (nothing in flight); then each row is the UB read
+// (+1), the WaitFlag S->V into the V queue (+1), the Duplicate's issue (+1), its 1 + ceil(512 /
+// 255) = 4 cycles on V and 10 of latency: 17 cycles, the next row's SetFlag V->S firing only when
+// it lands. Rows land at 4 + 17 = 21, 38, 55; the final V->S sync resumes at 55 and three UB reads
+// end the block at 58. (One Duplicate per row without the hand-overs would end near 4 x 3 + 10.)
+TEST(GdnPto, RowExpandIsAVectorRoundTripPerRow) {
+  using namespace ascendc;
+  DeviceConfig d = TestDevice();
+  d.vec[static_cast<int>(VecClass::kUnary)].latency_cycles = 10;
+  Chip chip(d);
+  std::vector<float> got;
+  LaunchResult r = chip.Launch(OneBlock([&] {
+    TPipe pipe;
+    TBuf<TPosition::VECCALC> buf;
+    pipe.InitBuffer(buf, 4 * 128 * 4);
+    LocalTensor<float> col = buf.Get<float>(), dst = col[128];
+    for (uint32_t i = 0; i < 3; ++i) col.SetValue(i, 1.5f + static_cast<float>(i));
+    gdn_pto::RowExpand(dst, col, 3);
+    kernel_util::WaitVectorForScalar();
+    for (uint32_t i = 0; i < 3; ++i) got.push_back(dst.GetValue(i * 128 + 127));
+  }));
+  EXPECT_EQ(got, (std::vector<float>{1.5f, 2.5f, 3.5f}));
+  EXPECT_EQ(r.cycles, 58u);
 }
 
 TEST(GdnPto, TimingOnlyMatchesFunctional) {
