@@ -3,7 +3,6 @@
 // work dealt to each core.
 #include "ops/gdn_pto/gdn_pto_kernels.h"
 #include "tests/ops/op_test_util.h"
-#include "tests/test_util.h"
 
 namespace npusim::testing {
 namespace {

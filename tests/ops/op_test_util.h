@@ -23,6 +23,13 @@ inline KernelRun RunOp(const std::string& op, const Kvs& kv, const std::string& 
   return RunKernel(FindOp(op), p, LoadDevice(device), o);
 }
 
+// The value a run's host tiling reports for `key`, empty when it reports none.
+inline std::string TilingValue(const KernelRun& r, const std::string& key) {
+  for (const auto& [k, v] : r.tiling)
+    if (k == key) return v;
+  return "";
+}
+
 // bf16 keeps 8 significant bits: one rounding of the output costs up to 2^-9 relative, a few
 // roundings inside the kernel a few times that.
 constexpr double kBf16Tol = 1.0 / 128;
