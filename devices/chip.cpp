@@ -41,6 +41,7 @@ struct FlagState {
   bool set = false;
   uint64_t set_cycle = 0;
   RaceChecker::Clock clock{};
+  uint64_t flow = 0;  // the trace arrow from this SetFlag to its WaitFlag
 };
 
 std::string InstrName(const Instr& in) {
@@ -51,6 +52,19 @@ std::string InstrName(const Instr& in) {
     case Opcode::kMmad: return "Mmad";
     case Opcode::kFixpipe: return "Fixpipe";
     default: return "sync";
+  }
+}
+
+// What a trace slice shows of an instruction: its size and element type.
+std::string InstrArgs(const Instr& in) {
+  const std::string dt = "\"dtype\":\"" + std::string(Name(in.dtype)) + "\"";
+  switch (in.op) {
+    case Opcode::kVector: return "\"elements\":" + std::to_string(in.count) + "," + dt;
+    case Opcode::kCopy: return "\"bytes\":" + std::to_string(in.bytes) + ",\"blocks\":" + std::to_string(in.blocks);
+    case Opcode::kLoad2D: return "\"bytes\":" + std::to_string(in.bytes);
+    case Opcode::kMmad: return "\"m\":" + std::to_string(in.m) + ",\"k\":" + std::to_string(in.k) + ",\"n\":" + std::to_string(in.n) + "," + dt;
+    case Opcode::kFixpipe: return "\"m\":" + std::to_string(in.m) + ",\"n\":" + std::to_string(in.n) + "," + dt;
+    default: return {};
   }
 }
 
@@ -231,6 +245,7 @@ class CoreModel : public CoreRuntime {
     race_.Join(Pipe::kS, f.clock);
     f.set = false;
     scalar_time_ = std::max(scalar_time_, f.set_cycle);
+    TraceFlag(false, src, Pipe::kS, id, scalar_time_, f);
   }
 
   void BarrierAll() override {
@@ -338,10 +353,27 @@ class CoreModel : public CoreRuntime {
     f.set = true;
     f.set_cycle = at;
     f.clock = race_.Snapshot(src);
+    TraceFlag(true, src, dst, id, at, f);
     if (dst == Pipe::kS) NotifyScalar();
     else pipes_[static_cast<int>(dst)].Wake();
   }
   FlagState& Flag(Pipe src, Pipe dst, int id) { return flags_[static_cast<int>(src)][static_cast<int>(dst)][id]; }
+  // A SetFlag (on its setting pipe's track) or a WaitFlag passing (on the waiter's), as an instant
+  // slice, joined by an arrow.
+  void TraceFlag(bool set, Pipe src, Pipe dst, int id, uint64_t at, FlagState& f) {
+    TraceRecorder* trace = chip_->trace;
+    if (!trace) return;
+    const double t = chip_->cfg.CyclesToUs(static_cast<double>(at));
+    const int tid = static_cast<int>(set ? src : dst);
+    trace->Slice(trace_pid_, tid, std::string(set ? "SetFlag " : "WaitFlag ") + PipeName(src) + "->" + PipeName(dst), t, 0,
+                 "\"event\":" + std::to_string(id));
+    if (set) {
+      f.flow = trace->FlowStart(trace_pid_, tid, t);
+    } else {
+      trace->FlowEnd(f.flow, trace_pid_, tid, t);
+      f.flow = 0;
+    }
+  }
   void CrossSignal(int slot, int id) {
     if (++cross_[slot][id] > kCrossMaxPending)
       throw SimFailure("sync_error", name() + ": CrossCoreSetFlag id " + std::to_string(id) +
@@ -569,6 +601,7 @@ void PipeModel::Step() {
         }
         core->race().Join(id, f.clock);
         f.set = false;
+        core->TraceFlag(false, in.flag_src, id, in.flag_id, now, f);
         queue.pop_front();
         core->NotifyScalar();
         continue;
@@ -608,7 +641,7 @@ void PipeModel::Step() {
       ++instructions;
       if (chip->trace)
         chip->trace->Slice(core->trace_pid(), static_cast<int>(id), InstrName(in), chip->cfg.CyclesToUs(static_cast<double>(now)),
-                           chip->cfg.CyclesToUs(static_cast<double>(duration)));
+                           chip->cfg.CyclesToUs(static_cast<double>(duration)), InstrArgs(in));
       current = std::move(in);
       queue.pop_front();
       core->NotifyScalar();
@@ -751,7 +784,7 @@ LaunchResult Chip::Launch(const KernelLaunch& k) {
       s.trace_named[c->trace_pid()] = true;
       s.trace->NameProcess(c->trace_pid(), c->name(), c->trace_pid());
       for (int p = 0; p < kNumPipes; ++p)
-        if (c->HasPipe(static_cast<Pipe>(p)) && p != static_cast<int>(Pipe::kS))
+        if (c->HasPipe(static_cast<Pipe>(p)))  // S: the scalar's SetFlag / WaitFlag points
           s.trace->NameThread(c->trace_pid(), p, PipeName(static_cast<Pipe>(p)));
     }
   }

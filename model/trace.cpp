@@ -36,19 +36,40 @@ void TraceRecorder::NameThread(int pid, int tid, const std::string& name) {
   meta_.push_back({pid, tid, tid, "thread_name", name});
 }
 
-void TraceRecorder::Slice(int pid, int tid, const std::string& name, double ts_us, double dur_us) {
+void TraceRecorder::Slice(int pid, int tid, const std::string& name, double ts_us, double dur_us, std::string args) {
   if (slices_.size() >= max_slices_) {
     ++dropped_;
     return;
   }
-  slices_.push_back({pid, tid, name, ts_us, dur_us});
+  slices_.push_back({pid, tid, name, ts_us, dur_us, std::move(args)});
   kept_until_ = std::max(kept_until_, ts_us + dur_us);
 }
+
+uint64_t TraceRecorder::FlowStart(int pid, int tid, double ts_us) {
+  if (slices_.size() >= max_slices_) return 0;
+  flows_.push_back({next_flow_, true, pid, tid, ts_us});
+  return next_flow_++;
+}
+
+void TraceRecorder::FlowEnd(uint64_t id, int pid, int tid, double ts_us) {
+  if (id == 0 || slices_.size() >= max_slices_) return;
+  flows_.push_back({id, false, pid, tid, ts_us});
+}
+
+namespace {
+// A time on the 0.1 ns grid as "seconds.fraction" microseconds.
+std::string GridUs(long long t) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%lld.%04lld", t / 10000, t % 10000);
+  return buf;
+}
+long long ToGrid(double us) { return std::max(0LL, static_cast<long long>(std::llround(us * 1e4))); }
+}  // namespace
 
 void TraceRecorder::Write(const std::string& path) const {
   std::ofstream out(path);
   if (!out) throw OutputError(path + ": cannot write trace");
-  char buf[96];
+  char buf[48];
   std::snprintf(buf, sizeof buf, "%.4f", kept_until_);
   out << "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"dropped_slices\":" << dropped_ << ",\"kept_slices\":" << slices_.size()
       << ",\"kept_until_us\":" << buf << "},\"traceEvents\":[\n";
@@ -67,11 +88,19 @@ void TraceRecorder::Write(const std::string& path) const {
     first = false;
     // Start and end on the same 0.1 ns grid, the duration their difference: rounding ts and dur
     // apart made a slice overlap the next by up to 0.1 ns.
-    const long long start = std::max(0LL, static_cast<long long>(std::llround(s.ts * 1e4))), end = std::max(start, static_cast<long long>(std::llround((s.ts + s.dur) * 1e4)));
-    std::snprintf(buf, sizeof buf, "\"ts\":%lld.%04lld,\"dur\":%lld.%04lld", start / 10000, start % 10000, (end - start) / 10000,
-                  (end - start) % 10000);
-    out << "{\"ph\":\"X\",\"pid\":" << s.pid << ",\"tid\":" << s.tid << ",\"name\":\"" << JsonEscape(s.name)
-        << "\"," << buf << "}";
+    const long long start = ToGrid(s.ts), end = std::max(start, ToGrid(s.ts + s.dur));
+    out << "{\"ph\":\"X\",\"pid\":" << s.pid << ",\"tid\":" << s.tid << ",\"name\":\"" << JsonEscape(s.name) << "\",\"ts\":" << GridUs(start)
+        << ",\"dur\":" << GridUs(end - start);
+    if (!s.args.empty()) out << ",\"args\":{" << s.args << "}";
+    out << "}";
+  }
+  // Flow arrows (Trace Event Format v1): bound to the slices at their ends, the WaitFlag's by
+  // its start ("bp":"e" binds the enclosing slice).
+  for (const auto& f : flows_) {
+    out << (first ? "" : ",\n");
+    first = false;
+    out << "{\"ph\":\"" << (f.start ? "s" : "f") << "\",\"cat\":\"flag\",\"name\":\"flag\",\"id\":" << f.id << ",\"pid\":" << f.pid
+        << ",\"tid\":" << f.tid << ",\"ts\":" << GridUs(ToGrid(f.ts)) << (f.start ? "" : ",\"bp\":\"e\"") << "}";
   }
   out << "\n]}\n";
   out.flush();

@@ -1,10 +1,18 @@
 // Exact cycle counts for small instruction sequences on the test device
 // (tests/data/test_device.yaml: 1 GHz, so 1 ns = 1 cycle and 1 GB/s = 1 B/cycle;
 // scalar issue 1 cycle per instruction; launch overhead 0).
+#include <gmock/gmock.h>
+
+#include <filesystem>
+#include <fstream>
 #include <functional>
+#include <string>
+
+#include <unistd.h>
 
 #include "devices/ascendc/kernel_operator.h"
 #include "devices/cost_model.h"
+#include "model/trace.h"
 #include "tests/test_util.h"
 
 namespace npusim {
@@ -242,6 +250,41 @@ TEST(Timing, LinksSharePerPeerAndPerChip) {
   EXPECT_EQ(links.bytes(), 1200u);
   EXPECT_EQ(links.pair_bytes(), 800u);
   EXPECT_EQ(links.max_peer_bytes(), 600u);
+}
+
+// The kernel trace: instruction slices say what they moved or computed; a SetFlag and the
+// WaitFlag it releases are instant slices on their pipes' tracks joined by one arrow.
+TEST(Trace, ASetFlagAndTheWaitFlagItReleasesAreJoinedByAnArrow) {
+  TraceRecorder trace;
+  Chip chip(TestDevice(), &trace);
+  GmArray x("x", 1024);
+  chip.Launch(OneBlock([&] {
+    TPipe pipe;
+    TBuf<TPosition::VECCALC> buf;
+    pipe.InitBuffer(buf, 1024);
+    GlobalTensor<float> g;
+    g.SetGlobalBuffer(&x.buffer);
+    LocalTensor<float> t = buf.Get<float>();
+    DataCopy(t, g, 256);
+    SetFlag<HardEvent::MTE2_V>(0);
+    WaitFlag<HardEvent::MTE2_V>(0);
+    Adds(t, t, 1.0f, 256);
+  }));
+  const std::string path = (std::filesystem::temp_directory_path() / ("npusim_flag_trace_" + std::to_string(::getpid()) + ".json")).string();
+  trace.Write(path);
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), {});
+  using ::testing::HasSubstr;
+  EXPECT_THAT(text, HasSubstr("\"name\":\"DataCopy gm_to_ub\","));
+  EXPECT_THAT(text, HasSubstr("\"args\":{\"bytes\":1024,\"blocks\":1}"));
+  EXPECT_THAT(text, HasSubstr("\"args\":{\"elements\":256,\"dtype\":\"float32\"}"));
+  // MTE2 is track 4, V track 1 (Pipe order S, V, M, MTE1, MTE2); the flag is set when the copy
+  // is done and waited for at the same cycle.
+  EXPECT_THAT(text, HasSubstr("\"tid\":4,\"name\":\"SetFlag MTE2->V\""));
+  EXPECT_THAT(text, HasSubstr("\"tid\":1,\"name\":\"WaitFlag MTE2->V\""));
+  EXPECT_THAT(text, HasSubstr("{\"ph\":\"s\",\"cat\":\"flag\",\"name\":\"flag\",\"id\":1,"));
+  EXPECT_THAT(text, HasSubstr("{\"ph\":\"f\",\"cat\":\"flag\",\"name\":\"flag\",\"id\":1,"));
+  EXPECT_THAT(text, HasSubstr("\"thread_name\",\"args\":{\"name\":\"S\"}"));
 }
 
 }  // namespace
