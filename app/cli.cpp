@@ -380,6 +380,35 @@ int Explore(const std::vector<std::string>& argv) {
   return kExitOk;
 }
 
+// Points of `mine` an earlier run of the same grid finished, with their exit codes: in
+// DIR.partial (an interrupted sweep) or DIR (a finished one, copied so DIR stays whole until the
+// commit). A partial folder of another grid (or of none) is cleared and stamped with this one.
+std::map<int64_t, int> AdoptFinishedPoints(const OutputFolder& folder, const std::string& grid, const std::vector<int64_t>& mine) {
+  namespace fs = std::filesystem;
+  auto stamp_of = [](const std::string& dir) {
+    std::string s = Slurp(dir + "/grid_id");
+    while (!s.empty() && s.back() == '\n') s.pop_back();
+    return s;
+  };
+  if (stamp_of(folder.path()) != grid) {
+    for (const auto& e : fs::directory_iterator(folder.path())) fs::remove_all(e.path());
+    WriteFileOrThrow(folder.path() + "/grid_id", grid + "\n");
+  }
+  const bool finished_here = stamp_of(folder.dir()) == grid;
+  std::map<int64_t, int> done;
+  for (int64_t i : mine) {
+    const std::string rel = "/points/" + std::to_string(i);
+    if (!fs::exists(folder.path() + rel + "/exit_code") && finished_here && fs::exists(folder.dir() + rel + "/exit_code")) {
+      fs::remove_all(folder.path() + rel);
+      fs::create_directories(folder.path() + "/points");
+      fs::copy(folder.dir() + rel, folder.path() + rel, fs::copy_options::recursive);
+    }
+    const std::string code = Slurp(folder.path() + rel + "/exit_code");
+    if (!code.empty()) done[i] = std::atoi(code.c_str());
+  }
+  return done;
+}
+
 // `npusim sweep SWEEP.yaml [--shard I/N] [-j N] [--out DIR]`: every point of the shard as its
 // own npusim process (`run` or `kernel` with --set), N at a time; one row per point.
 int Sweep(std::vector<std::string> argv) {
@@ -396,26 +425,34 @@ int Sweep(std::vector<std::string> argv) {
   std::vector<int64_t> mine;
   for (int64_t i = 0; i < static_cast<int64_t>(points.size()); ++i)
     if (InShard(i, shard)) mine.push_back(i);
-  OutputFolder folder(out);
+  OutputFolder folder(out, /*keep_partial=*/true);
   auto point_dir = [&](int64_t i) { return folder.path() + "/points/" + std::to_string(i); };
+  std::map<int64_t, int> codes = AdoptFinishedPoints(folder, SweepGridId(c), mine);
+  if (!codes.empty()) spdlog::info("resuming: {} of {} points of this grid are already done ({}.partial or {}/)", codes.size(), mine.size(), out, out);
+  std::vector<int64_t> todo;
+  for (int64_t i : mine)
+    if (!codes.count(i)) todo.push_back(i);
   std::vector<std::vector<std::string>> commands;
-  for (int64_t i : mine) {
+  for (int64_t i : todo) {
     std::vector<std::string> args;
     if (!c.run.empty()) args = {"run", c.run};
     else args = {"kernel", c.kernel, "--device", c.device, "--timing-only"};
     for (const auto& [k, v] : points[static_cast<size_t>(i)]) args.insert(args.end(), {"--set", k + "=" + v});
     commands.push_back(args);
   }
-  const EtaProgress eta("points of shard " + std::to_string(shard.first) + "/" + std::to_string(shard.second), static_cast<int64_t>(mine.size()));
+  const EtaProgress eta("points of shard " + std::to_string(shard.first) + "/" + std::to_string(shard.second), static_cast<int64_t>(todo.size()));
   int64_t finished = 0;
   const std::vector<int> exit_codes = RunChildren(
-      commands, [&](size_t k) { return point_dir(mine[k]); }, jobs,
+      commands, [&](size_t k) { return point_dir(todo[k]); }, jobs,
       [&](size_t k, int code) {
-        eta.Done(++finished, "point " + std::to_string(mine[k]) + ": " + (code == kExitTimeout ? "killed at --point-timeout" : "exit " + std::to_string(code)));
+        // A point that ran to its end (a result, a refused input or a simulated failure) is done
+        // for a later resume; a timeout or a signal is run again.
+        if (code == kExitOk || code == kExitInvalidInput || code == kExitSimulatedFailure)
+          WriteFileOrThrow(point_dir(todo[k]) + "/exit_code", std::to_string(code) + "\n");
+        eta.Done(++finished, "point " + std::to_string(todo[k]) + ": " + (code == kExitTimeout ? "killed at --point-timeout" : "exit " + std::to_string(code)));
       },
       point_timeout);
-  std::map<int64_t, int> codes;
-  for (size_t k = 0; k < mine.size(); ++k) codes[mine[k]] = exit_codes[k];
+  for (size_t k = 0; k < todo.size(); ++k) codes[todo[k]] = exit_codes[k];
   SweepTable t;
   t.config = c.file;
   t.grid = SweepGridId(c);

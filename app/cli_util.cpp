@@ -79,7 +79,7 @@ namespace {
 bool IsNpusimOutput(const std::filesystem::path& p) {
   static const char* kNames[] = {"metrics.json", "config.resolved.yaml", "requests.csv", "kernel_calls.csv", "op_summary.csv", "trace.json",
                                  "report.md", "report.html", "tokens.csv", "points.csv", "summary.csv", "sweep.json", "log.txt",
-                                 "points", "rate_points", "variants", "fit"};
+                                 "points", "rate_points", "variants", "fit", "grid_id", "exit_code"};
   const std::string name = p.filename().string();
   for (const char* n : kNames)
     if (name == n) return true;
@@ -88,7 +88,7 @@ bool IsNpusimOutput(const std::filesystem::path& p) {
 
 }  // namespace
 
-OutputFolder::OutputFolder(std::string dir) : dir_(std::move(dir)) {
+OutputFolder::OutputFolder(std::string dir, bool keep_partial) : dir_(std::move(dir)), keep_partial_(keep_partial) {
   namespace fs = std::filesystem;
   while (dir_.size() > 1 && dir_.back() == '/') dir_.pop_back();
   std::error_code ec;
@@ -99,13 +99,13 @@ OutputFolder::OutputFolder(std::string dir) : dir_(std::move(dir)) {
         throw InputError("--out " + dir_ + " holds '" + e.path().filename().string() +
                          "', which npusim did not write: choose an empty or new folder (npusim clears only its own outputs)");
   partial_ = dir_ + ".partial";
-  fs::remove_all(partial_, ec);
+  if (!keep_partial_) fs::remove_all(partial_, ec);
   fs::create_directories(partial_, ec);
   if (ec) throw OutputError("--out " + dir_ + ": cannot create " + partial_ + " (" + ec.message() + ")");
 }
 
 OutputFolder::~OutputFolder() {
-  if (committed_) return;
+  if (committed_ || keep_partial_) return;
   std::error_code ec;
   std::filesystem::remove_all(partial_, ec);
 }

@@ -54,8 +54,10 @@ class EtaProgress {
 // a --out naming a file, or a folder with other files, is an InputError, never cleared.
 class OutputFolder {
  public:
-  explicit OutputFolder(std::string dir);
-  ~OutputFolder();  // not committed: the partial folder goes, DIR is left as it was
+  // keep_partial: an earlier DIR.partial stays (a sweep resumes from it) and so does this one
+  // when the command does not commit (interrupted or failed).
+  explicit OutputFolder(std::string dir, bool keep_partial = false);
+  ~OutputFolder();  // not committed: the partial folder goes (unless kept), DIR is left as it was
   OutputFolder(const OutputFolder&) = delete;
   OutputFolder& operator=(const OutputFolder&) = delete;
   const std::string& path() const { return partial_; }  // where the command writes
@@ -64,7 +66,7 @@ class OutputFolder {
 
  private:
   std::string dir_, partial_;
-  bool committed_ = false;
+  bool committed_ = false, keep_partial_ = false;
 };
 
 std::string Slurp(const std::string& path);

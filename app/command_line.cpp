@@ -51,7 +51,7 @@ std::vector<CommandSpec> Declare() {
        "point and the Pareto front of time against UB use.",
        {{"--out", "DIR", "output folder (default reports/out/explore-<config name>)"}}},
       {"sweep", "SWEEP.yaml", "a grid over a run config's or a kernel's keys, one process per point",
-       "Runs every point of the grid (or of one shard of it) as its own npusim process and writes one table.",
+       "Runs every point of the grid (or of one shard of it) as its own npusim process and writes one table. An interrupted sweep keeps its finished points in DIR.partial; the same command resumes from them (and from DIR of a finished run of the same grid), skipping every point that ran to its end.",
        {{"--shard", "I/N", "run point i when i mod N = I - 1 (default 1/1)"},
         {"-j,--jobs", "N", "points at a time (default 1)"},
         {"--point-timeout", "SECONDS", "wall-time limit of each point (default 7200, 0 = none); a point past it is killed, exit 124"},

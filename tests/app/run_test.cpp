@@ -476,7 +476,37 @@ TEST(Sweep, PointTimeoutAndSignalsStopTheChildren) {
   }
   EXPECT_EQ(left, 0);
   EXPECT_FALSE(std::filesystem::exists(stopped));
-  EXPECT_FALSE(std::filesystem::exists(stopped + ".partial"));
+  // What finished is kept for a resume, stamped with the grid it belongs to.
+  EXPECT_TRUE(std::filesystem::exists(stopped + ".partial/grid_id"));
+}
+
+// Rerunning a sweep into its folder skips the points that ran to their end (a doctored figure
+// of point 2 survives the rerun) and runs the rest (point 5, its completion mark removed); an
+// edited grid in the same folder starts over.
+TEST(Sweep, ARerunResumesFromTheFinishedPointsOfTheSameGrid) {
+  const std::string cfg = std::string(NPUSIM_SOURCE_DIR) + "/configs/sweeps/rms-norm-rows.yaml";
+  const std::string out = Dir("sweep_resume");
+  ASSERT_EQ(Npusim("sweep " + cfg + " -j 2 --quiet --out " + out).code, 0);
+  const Json first = Json::parse(Slurp(out + "/sweep.json"));
+  Json doctored = Json::parse(Slurp(out + "/points/2/metrics.json"));
+  doctored["time_us"] = 12345.0;
+  std::ofstream(out + "/points/2/metrics.json") << doctored.dump();
+  std::filesystem::remove(out + "/points/5/exit_code");
+  Result r = Npusim("sweep " + cfg + " -j 2 --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("resuming: 7 of 8 points of this grid are already done"));
+  const Json second = Json::parse(Slurp(out + "/sweep.json"));
+  EXPECT_EQ(second["points"][2]["figures"]["time_us"].get<double>(), 12345.0);
+  EXPECT_EQ(second["points"][5]["figures"]["time_us"], first["points"][5]["figures"]["time_us"]);
+  EXPECT_TRUE(std::filesystem::exists(out + "/points/5/exit_code"));
+  const std::string edited_dir = Dir("sweep_resume_edited"), edited = edited_dir + "/rms-norm-rows.yaml";
+  std::filesystem::create_directories(edited_dir);
+  std::string text = Slurp(cfg);
+  std::ofstream(edited) << text.replace(text.find("4096"), 4, "2048");
+  r = Npusim("sweep " + edited + " -j 2 --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_THAT(r.output, ::testing::Not(HasSubstr("resuming")));
+  EXPECT_NE(Json::parse(Slurp(out + "/sweep.json"))["points"][2]["figures"]["time_us"].get<double>(), 12345.0);
 }
 
 }  // namespace
