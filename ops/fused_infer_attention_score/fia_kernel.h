@@ -66,10 +66,10 @@ class KernelFia {
     }
     if (ASCEND_IS_AIC) {
       // CANN's incre_flash_attention copies Q to L1 once per unit and a KV page in one copy
-      // (CopyInMm1AToL1, CopyInMm1BToL1ForPA); cube_util can (l1_k, Operand::keep). Switched on
-      // alone it made every serving row faster and the corpus worse (serving check rows' median
-      // |error| 12.6 -> 18.1 %, README "Calibration"): the per-page costs the real kernel pays
-      // are elsewhere and not modelled, so the matmul-sample copies stay until they are.
+      // (CopyInMm1AToL1, CopyInMm1BToL1ForPA). Tried in commit 0cb13f9 and taken out: alone it
+      // made every serving row faster and the corpus worse (serving check rows' median |error|
+      // 12.6 -> 18.1 %, README "Calibration"); the per-page costs the real kernel pays are
+      // elsewhere and not modelled, so the matmul-sample copies stay until they are.
       cube_.Init(pipe_, kMaxRows, 256, 64, 2);
       return;
     }

@@ -4,8 +4,6 @@
 
 #include "devices/cost_model.h"
 #include "model/error.h"
-#include "model/rng.h"
-#include "ops/common/cube_util.h"
 #include "tests/ops/op_test_util.h"
 
 namespace npusim::testing {
@@ -107,76 +105,6 @@ TEST(QuantMatmul, Int8IsTwiceTheCubeRateOfBf16) {
   const uint64_t startup = 24 * qm.instructions;
   EXPECT_EQ(bm.busy_cycles - startup, 2 * (qm.busy_cycles - startup));
   EXPECT_LT(q.launch.time_us, b.launch.time_us);
-}
-
-// C_j = A B_j^T for two B_j with one A, through cube_util::CubeTile: K = 160 walks an L1 chunk of
-// 192 columns (3 column blocks of 64, the last one 32 wide) or three 64-column chunks.
-struct TwoProducts {
-  static constexpr uint32_t m = 20, n = 48, k = 160, lda = 168, ldb = 176;  // K != M != N, strided rows
-  GmArray a{"a", m * lda * 2, 0x1000}, b{"b", 2 * n * ldb * 2, 0x20000}, c{"c", 2 * m * n * 4, 0x40000};
-  std::vector<double> av = std::vector<double>(m * lda), bv = std::vector<double>(2 * n * ldb);
-  TwoProducts() {
-    Rng rng(7);
-    for (size_t i = 0; i < av.size(); ++i) av[i] = RoundTo(rng.Normal(), DType::kBFloat16), StoreElement(a.bytes.data() + 2 * i, DType::kBFloat16, av[i]);
-    for (size_t i = 0; i < bv.size(); ++i) bv[i] = RoundTo(rng.Normal(), DType::kBFloat16), StoreElement(b.bytes.data() + 2 * i, DType::kBFloat16, bv[i]);
-  }
-  LaunchResult Run(uint32_t l1_k, bool keep) {
-    Chip chip(TestDevice());
-    return chip.Launch(OneBlock([&] {
-      using namespace ascendc;
-      TPipe pipe;
-      cube_util::CubeTile<bfloat16_t, float> cube;
-      cube.Init(pipe, 32, 64, 64, 2, l1_k, keep);
-      GlobalTensor<bfloat16_t> ga, gb;
-      GlobalTensor<float> gc;
-      ga.SetGlobalBuffer(&a.buffer);
-      gb.SetGlobalBuffer(&b.buffer);
-      gc.SetGlobalBuffer(&c.buffer);
-      for (uint32_t j = 0; j < 2; ++j) {
-        cube_util::Operand<bfloat16_t> op_a{ga, lda, false};
-        op_a.keep = true;
-        cube.Compute(op_a, {gb[j * n * ldb], ldb, true}, m, n, k);
-        cube.Store(gc[j * m * n], n, QuantMode_t::NoQuant);
-      }
-    }, CoreType::kAic));
-  }
-  void ExpectProducts() {
-    for (uint32_t j = 0; j < 2; ++j)
-      for (uint32_t r = 0; r < m; ++r)
-        for (uint32_t col = 0; col < n; ++col) {
-          double ref = 0;
-          for (uint32_t x = 0; x < k; ++x) ref += av[r * lda + x] * bv[(j * n + col) * ldb + x];
-          ASSERT_NEAR(c.as<float>()[(j * m + r) * n + col], ref, 1e-3 * (1 + std::fabs(ref))) << j << "," << r << "," << col;
-        }
-  }
-};
-
-TEST(CubeTile, WholeChunkCopiesAndAKeptAMatchFp64WithAQuarterOfTheCopies) {
-  // MTE2 copies: per K chunk one for A and one for B (B^T lands Nd2Nz, every 64 columns
-  // together). Chunks of 64: 3 chunks x 2 operands x 2 products = 12. One chunk of 192 with A
-  // kept: A once, B once per product = 3. The mmads (3 K steps each) are the same.
-  TwoProducts stream, chunked;
-  const LaunchResult s = stream.Run(0, false);
-  stream.ExpectProducts();
-  const LaunchResult w = chunked.Run(160, true);
-  chunked.ExpectProducts();
-  const auto mte2 = static_cast<int>(Pipe::kMte2), cube = static_cast<int>(Pipe::kM);
-  EXPECT_EQ(s.aic[mte2].instructions, 12u);
-  EXPECT_EQ(w.aic[mte2].instructions, 3u);
-  EXPECT_EQ(s.aic[cube].instructions, 6u);
-  EXPECT_EQ(w.aic[cube].instructions, 6u);
-  EXPECT_LT(w.cycles, s.cycles);
-}
-
-TEST(CubeTile, AChunkWiderThanItsL1TileReportsTheOverflow) {
-  // l1_k 512 at base_m 128, base_n 256: A 2 x 128 KiB + B 2 x 256 KiB > 512 KiB of L1.
-  Chip chip(TestDevice());
-  const SimFailure f = ExpectSimFailure(chip, OneBlock([&] {
-    ascendc::TPipe pipe;
-    cube_util::CubeTile<ascendc::bfloat16_t, float> cube;
-    cube.Init(pipe, 128, 256, 64, 2, 512, false);
-  }, CoreType::kAic));
-  EXPECT_EQ(f.status(), "l1_overflow");
 }
 
 }  // namespace
