@@ -16,7 +16,7 @@ const char* VecClassName(VecClass c) {
 
 const char* MtePathName(MtePath p) {
   static const char* kNames[] = {"gm_to_ub", "ub_to_gm", "gm_to_l1", "l1_to_l0a", "l1_to_l0b",
-                                 "l0c_to_gm", "gm_to_l0a", "gm_to_l0b", "ub_to_ub", "remote_to_ub"};
+                                 "l0c_to_gm", "gm_to_l0a", "gm_to_l0b", "ub_to_ub", "remote_to_ub", "l0c_to_l1"};
   return kNames[static_cast<int>(p)];
 }
 

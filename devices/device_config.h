@@ -16,7 +16,7 @@ const char* VecClassName(VecClass c);
 
 // Data-movement paths of an A2/A3 core (DESIGN.md §4). GM-side paths also use the shared HBM.
 // kRemoteToUb: an AIV reading another chip's HBM over the chip-to-chip link (collectives).
-enum class MtePath : uint8_t { kGmToUb, kUbToGm, kGmToL1, kL1ToL0A, kL1ToL0B, kL0cToGm, kGmToL0A, kGmToL0B, kUbToUb, kRemoteToUb, kCount };
+enum class MtePath : uint8_t { kGmToUb, kUbToGm, kGmToL1, kL1ToL0A, kL1ToL0B, kL0cToGm, kGmToL0A, kGmToL0B, kUbToUb, kRemoteToUb, kL0cToL1, kCount };
 const char* MtePathName(MtePath p);
 
 struct VecClassParams {

@@ -25,6 +25,7 @@ std::unique_ptr<Op> MakeQuantMatmulOp();
 std::unique_ptr<Op> MakeChunkGatedDeltaRuleOp();
 std::unique_ptr<Op> MakeScaledDotKktOp();
 std::unique_ptr<Op> MakeWyFastOp();
+std::unique_ptr<Op> MakeTriInverseOp();
 std::unique_ptr<Op> MakeMoeGatingTopkOp();
 std::unique_ptr<Op> MakeMoeInitRoutingOp();
 std::unique_ptr<Op> MakeMoeFinalizeRoutingOp();
@@ -47,7 +48,7 @@ const std::vector<std::unique_ptr<Op>>& AllOps() {
                       MakeSwigluOp, MakeSwigluStepOp, MakeDynamicQuantOp,
                       MakeCausalConv1dFnOp, MakeCausalConv1dUpdateOp, MakeRecurrentGatedDeltaRuleOp,
                       MakeEmbeddingOp, MakeVerifyGreedyOp, MakeMatmulOp, MakeQuantMatmulOp,
-                      MakeChunkGatedDeltaRuleOp, MakeScaledDotKktOp, MakeWyFastOp, MakeMoeGatingTopkOp, MakeMoeInitRoutingOp,
+                      MakeChunkGatedDeltaRuleOp, MakeScaledDotKktOp, MakeWyFastOp, MakeTriInverseOp, MakeMoeGatingTopkOp, MakeMoeInitRoutingOp,
                       MakeMoeFinalizeRoutingOp, MakeGroupedMatmulOp, MakeLmHeadArgmaxOp,
                       MakeAllGatherOp, MakeReduceScatterOp, MakeAllToAllOp, MakeAllReduceOp, MakeFiaOp,
                       MakeRotaryEmbeddingOp, MakeAttentionGateOp, MakeSwaMaskOp})

@@ -361,6 +361,57 @@ void Fixpipe(const GmBuffer* dst, uint64_t dst_off, DType out, const LocalView& 
   core.Issue(in);
 }
 
+// FixPipe to L1 (the accumulator written back as a cube operand, fp32 -> the L1 tile's dtype): the
+// same FIX-pipe instruction as to GM, over the L0C -> L1 path, never touching GM.
+void FixpipeToL1(const LocalView& dst, DType out, const LocalView& src, DType acc, uint32_t m, uint32_t n, uint32_t src_stride,
+                 uint32_t dst_stride) {
+  CoreRuntime& core = CurrentCore();
+  RequireMem(src, Mem::kL0C, "Fixpipe", "source");
+  RequireMem(dst, Mem::kL1, "Fixpipe", "destination");
+  if (m == 0 || n == 0) return;
+  CheckLocalExtent(src, (static_cast<uint64_t>(m - 1) * src_stride + n) * 4, "Fixpipe");
+  CheckLocalExtent(dst, (static_cast<uint64_t>(m - 1) * dst_stride + n) * SizeOf(out), "Fixpipe");
+  Instr in;
+  in.op = Opcode::kFixpipe;
+  in.pipe = Pipe::kFix;
+  in.path = MtePath::kL0cToL1;
+  in.dtype = acc;
+  in.dtype_out = out;
+  in.dst = dst.Ref();
+  in.src0 = src.Ref();
+  in.m = m;
+  in.n = n;
+  in.src_stride = src_stride;
+  in.dst_stride = dst_stride;
+  in.bytes = static_cast<uint64_t>(m) * n * SizeOf(out);
+  core.Issue(in);
+}
+
+// An L1 sub-matrix into L0A/L0B at its place (PTO's TEXTRACT of a tile at (row, col), here on
+// row-major tiles): `rows` rows of `row_bytes`, each a block of one MTE1 instruction.
+void LoadData2DRows(const LocalView& dst, const LocalView& src, uint32_t rows, uint32_t row_bytes, uint32_t src_pitch,
+                    uint32_t dst_pitch) {
+  CoreRuntime& core = CurrentCore();
+  RequireMem(src, Mem::kL1, "LoadData", "source");
+  if (dst.mem != Mem::kL0A && dst.mem != Mem::kL0B)
+    throw SimFailure("invalid_instruction", core.name() + ": LoadData: destination must be L0A or L0B, got " + MemName(dst.mem));
+  if (rows == 0) return;
+  CheckLocalExtent(src, static_cast<uint64_t>(rows - 1) * src_pitch + row_bytes, "LoadData");
+  CheckLocalExtent(dst, static_cast<uint64_t>(rows - 1) * dst_pitch + row_bytes, "LoadData");
+  Instr in;
+  in.op = Opcode::kLoad2D;
+  in.pipe = Pipe::kMte1;
+  in.path = dst.mem == Mem::kL0A ? MtePath::kL1ToL0A : MtePath::kL1ToL0B;
+  in.dst = dst.Ref();
+  in.src0 = src.Ref();
+  in.blocks = rows;
+  in.block_bytes = row_bytes;
+  in.src_stride = src_pitch;
+  in.dst_stride = dst_pitch;
+  in.bytes = static_cast<uint64_t>(rows) * row_bytes;
+  core.Issue(in);
+}
+
 void SetFlag(Pipe src, Pipe dst, int id) {
   CoreRuntime& core = CurrentCore();
   if (src == Pipe::kS) return core.ScalarSetFlag(dst, id);

@@ -6,7 +6,9 @@
 //
 // Deviations from AscendC, kept small on purpose: rounding modes are CAST_RINT etc. without the
 // RoundMode:: prefix; InitBuffer takes an optional name used in overflow reports; only the
-// count-based forms of vector ops exist (no mask/repeat forms); L0 buffers hold row-major data.
+// count-based forms of vector ops exist (no mask/repeat forms); L0 buffers hold row-major data,
+// so a sub-block of an L1 tile reaches L0 with LoadDataBlock (PTO's TEXTRACT) rather than a
+// LoadData of contiguous fractals.
 #pragma once
 
 #include <algorithm>
@@ -150,6 +152,10 @@ void LoadData2DTranspose(const LocalView& dst, const LocalView& src, DType dt, u
 void Mmad(const LocalView& c, const LocalView& a, const LocalView& b, DType in, DType out, uint32_t m, uint32_t k, uint32_t n, bool init);
 void Fixpipe(const GmBuffer* dst, uint64_t dst_off, DType out, const LocalView& src, DType acc, uint32_t m, uint32_t n,
              uint32_t src_stride, uint32_t dst_stride, FixQuant quant, double scale);
+void FixpipeToL1(const LocalView& dst, DType out, const LocalView& src, DType acc, uint32_t m, uint32_t n, uint32_t src_stride,
+                 uint32_t dst_stride);
+void LoadData2DRows(const LocalView& dst, const LocalView& src, uint32_t rows, uint32_t row_bytes, uint32_t src_pitch,
+                    uint32_t dst_pitch);
 void SetFlag(Pipe src, Pipe dst, int id);
 void WaitFlag(Pipe src, Pipe dst, int id);
 void Barrier(Pipe p);
@@ -444,6 +450,22 @@ void Fixpipe(const GlobalTensor<D>& dst, const LocalTensor<C>& src, const Fixpip
   detail::Fixpipe(dst.buffer(), dst.byte_offset(), DTypeOf<D>::value, src.view(), DTypeOf<C>::value, p.mSize, p.nSize,
                   p.srcStride ? p.srcStride : p.nSize, p.dstStride ? p.dstStride : p.nSize,
                   static_cast<FixQuant>(p.quantPre), p.deqScalar);
+}
+// FixPipe into an L1 tile (row-major, dstStride elements per row): the accumulator back as an operand.
+template <class D, class C>
+void Fixpipe(const LocalTensor<D>& dst, const LocalTensor<C>& src, const FixpipeParams& p) {
+  detail::FixpipeToL1(dst.view(), DTypeOf<D>::value, src.view(), DTypeOf<C>::value, p.mSize, p.nSize,
+                      p.srcStride ? p.srcStride : p.nSize, p.dstStride ? p.dstStride : p.nSize);
+}
+// A rows x cols sub-matrix of a row-major L1 tile (`src_cols` per row) into the same place of a
+// row-major L0A/L0B tile (`dst_cols` per row): the ND stand-in for PTO's TEXTRACT(l0, l1, r, c)
+// of a block, one MTE1 instruction moving rows x cols elements.
+template <class T>
+void LoadDataBlock(const LocalTensor<T>& dst, const LocalTensor<T>& src, uint32_t row, uint32_t col, uint32_t rows, uint32_t cols,
+                   uint32_t src_cols, uint32_t dst_cols) {
+  detail::LoadData2DRows(dst[row * dst_cols + col].view(), src[row * src_cols + col].view(), rows,
+                         static_cast<uint32_t>(cols * sizeof(T)), static_cast<uint32_t>(src_cols * sizeof(T)),
+                         static_cast<uint32_t>(dst_cols * sizeof(T)));
 }
 
 // ---- synchronisation ----

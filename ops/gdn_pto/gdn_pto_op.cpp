@@ -1,10 +1,11 @@
-// `scaled_dot_kkt` and `wy_fast`: megagdn-pto's chunk-128 stages as standalone kernels
+// `scaled_dot_kkt`, `wy_fast` and `tri_inverse`: megagdn-pto's chunk-128 stages as standalone kernels
 // (gdn_pto_tiling.h): registration, inputs, launch and fp64 references.
 #include <cmath>
 
 #include "model/error.h"
 #include "ops/common/op_util.h"
 #include "ops/gdn_pto/gdn_pto_kernels.h"
+#include "ops/gdn_pto/tri_inverse_kernel.h"
 #include "ops/state_pool.h"
 
 namespace npusim {
@@ -224,9 +225,94 @@ class WyFastOp : public GdnPtoStage {
   }
 };
 
+
+class TriInverseOp : public Op {
+ public:
+  std::string name() const override { return "tri_inverse"; }
+  std::string summary() const override {
+    return "GDN chunk-128 solve_tril: (I + A)^-1 of every chunk's strictly lower 128 x 128 block, megagdn-pto's cube-only "
+           "tri_inverse (fractal inverses by doubling, then 16 -> 128 block recursion; calibration.md C1 PTO solve_tril)";
+  }
+  std::vector<OpParam> params() const override {
+    using K = OpParam::Kind;
+    return {{"requests", K::kInt, "4", "sequences in the batch", 1, 65535},
+            {"seq_len", K::kInt, "1024", "tokens per sequence (unless seq_lens is given)", 0, 1e7},
+            {"seq_lens", K::kString, "", "comma-separated tokens per sequence, overrides requests/seq_len"},
+            {"heads", K::kInt, "8", "value heads H (A is [T, H, 128])", 1, 1024},
+            {"cores", K::kInt, "24", "blocks launched (the chip's cube cores: 24 on 910B2), at most the device's AIC count", 1, 256}};
+  }
+  std::vector<TensorSpec> tensors(const ParamValues& p) const override {
+    const gdn_pto::Dims d = DimsOf(p);
+    TensorSpec cu{"cu_seqlens", {d.B + 1}, DType::kInt32, TensorRole::kInput, true, 0, d.T, true};
+    cu.fixed_by_params = true;
+    return {{"A", {d.T, d.H, kChunk}, DType::kFloat16},
+            {"minus_identity", {kChunk, kChunk}, DType::kFloat16},
+            cu,
+            {"zero_rows", {kChunk, kChunk}, DType::kFloat16, TensorRole::kWorkspace},
+            {"A_inv", {d.T, d.H, kChunk}, DType::kFloat32, TensorRole::kOutput}};
+  }
+  // A as scaled_dot_kkt writes it: strictly lower inside each chunk, zero elsewhere.
+  void FillInputs(const ParamValues& p, TensorMap& t, Rng& rng) const override {
+    const gdn_pto::Dims d = DimsOf(p);
+    int64_t at = 0;
+    for (int64_t b = 0; b < d.B; ++b) {
+      t["cu_seqlens"].Set(b, static_cast<double>(at));
+      at += d.lens[static_cast<size_t>(b)];
+    }
+    t["cu_seqlens"].Set(d.B, static_cast<double>(at));
+    Tensor& e = t["minus_identity"];
+    if (e.materialised())
+      for (int64_t i = 0; i < kChunk; ++i) e.Set(i * kChunk + i, -1.0);
+    Tensor& a = t["A"];
+    if (!a.materialised()) return;
+    for (const gdn_pto::TriTile& tile : gdn_pto::TriTiles(d))
+      for (int64_t i = 0; i < tile.rows; ++i)
+        for (int64_t j = 0; j < i; ++j) a.Set(tile.offset + i * d.H * kChunk + j, rng.Normal() * 0.1);
+  }
+  LaunchPlan Plan(const ParamValues& p, const DeviceConfig& dev, GmMap& gm) const override {
+    const gdn_pto::Dims d = DimsOf(p);
+    gdn_pto::TriGm g;
+    g.a = &gm["A"];
+    g.minus_eye = &gm["minus_identity"];
+    g.zeros = &gm["zero_rows"];
+    g.out = &gm["A_inv"];
+    const int64_t blocks = std::min<int64_t>(p.Int("cores"), dev.aic_count);
+    LaunchPlan plan;
+    plan.launch = op_util::LaunchOf<gdn_pto::KernelTriInverse>(name(), blocks, CoreType::kAic, DType::kFloat16, g, d);
+    plan.tiling = {Kv("chunk", kChunk), Kv("block_dim", blocks), Kv("matrices", d.TotalChunks() * d.H),
+                   Kv("matrices_per_iteration", gdn_pto::KernelTriInverse<uint16_t>::kTilesPerIter)};
+    return plan;
+  }
+  // (I + A)^-1 of each valid block by forward substitution in fp64; zero outside the blocks.
+  Expected Reference(const ParamValues& p, const TensorMap& in) const override {
+    const gdn_pto::Dims d = DimsOf(p);
+    const Tensor& a = in.at("A");
+    std::vector<double> out(static_cast<size_t>(d.T * d.H * kChunk));
+    const int64_t ld = d.H * kChunk;
+    for (const gdn_pto::TriTile& t : gdn_pto::TriTiles(d)) {
+      // Row i of the inverse: x_i = e_i - sum_{k<i} A[i][k] x_k (unit lower triangular).
+      for (int64_t i = 0; i < t.rows; ++i) {
+        double* xi = &out[static_cast<size_t>(t.offset + i * ld)];
+        xi[i] = 1.0;
+        for (int64_t k = 0; k < i; ++k) {
+          const double aik = a.At(t.offset + i * ld + k);
+          if (aik == 0) continue;
+          const double* xk = &out[static_cast<size_t>(t.offset + k * ld)];
+          for (int64_t j = 0; j <= k; ++j) xi[j] -= aik * xk[j];
+        }
+      }
+    }
+    return {{"A_inv", out}};
+  }
+
+ private:
+  static gdn_pto::Dims DimsOf(const ParamValues& p) { return gdn_pto::MakeDims(SeqLens(p), p.Int("heads"), p.Int("heads"), kChunk); }
+};
+
 }  // namespace
 
 std::unique_ptr<Op> MakeScaledDotKktOp() { return std::make_unique<ScaledDotKktOp>(); }
 std::unique_ptr<Op> MakeWyFastOp() { return std::make_unique<WyFastOp>(); }
+std::unique_ptr<Op> MakeTriInverseOp() { return std::make_unique<TriInverseOp>(); }
 
 }  // namespace npusim

@@ -35,4 +35,10 @@ std::vector<Unit> WyUnits(const Dims& d) {
   return units;
 }
 
+std::vector<TriTile> TriTiles(const Dims& d) {
+  std::vector<TriTile> tiles;
+  for (const Unit& u : WyUnits(d)) tiles.push_back({(u.start * d.H + u.head) * kChunk, u.rows});
+  return tiles;
+}
+
 }  // namespace npusim::gdn_pto

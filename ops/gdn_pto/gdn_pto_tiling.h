@@ -7,6 +7,8 @@
 //                           AIVs (rows 0-63 / 64-127): the gate coefficients, then A -> GM
 //   wy_fast (mixed)         U = (A beta) V, W = (A beta exp(G)) K
 //                           AIVs scale A's columns -> one-slot workspaces; AIC the two products
+//   tri_inverse (cube)      (I + A)^-1 of every chunk's 128 x 128 block (solve_tril, from
+//                           tri_inverse_impl.cpp): four tiles per core per iteration
 //
 // Layouts are the kernels': k [T, Hg, D], v [T, H, D], beta and G head-first [H, T], A
 // [T, H, C]. Work goes round-robin over the launched cores: scaled_dot_kkt deals (sequence,
@@ -36,5 +38,12 @@ struct Unit {
   int64_t seq = 0, start = 0, rows = 0, head = 0;
 };
 std::vector<Unit> WyUnits(const Dims& d);
+
+// One 128 x 128 block of A [T, H, C] for tri_inverse: chunk-major, then head (the kernel's
+// tile_id order); `offset` in elements of A (and of the fp32 output), `rows` valid rows and columns.
+struct TriTile {
+  int64_t offset = 0, rows = 0;
+};
+std::vector<TriTile> TriTiles(const Dims& d);
 
 }  // namespace npusim::gdn_pto

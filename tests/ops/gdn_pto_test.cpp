@@ -1,4 +1,4 @@
-// scaled_dot_kkt and wy_fast (megagdn-pto's chunk-128 stages) against their fp64 references,
+// scaled_dot_kkt, wy_fast and tri_inverse (megagdn-pto's chunk-128 stages) against their fp64 references,
 // their UB budgets against the PTO kernels' address plans, and how their time scales with the
 // work dealt to each core.
 #include "ops/gdn_pto/gdn_pto_kernels.h"
@@ -49,9 +49,46 @@ TEST(GdnPto, RowExpandIsAVectorRoundTripPerRow) {
   EXPECT_EQ(r.cycles, 58u);
 }
 
+// (I + A)^-1 of every chunk's block with partial chunks of every size (the padded rows and
+// columns of a 72-, 5- or 3-row tail invert to the identity and are not stored), an empty
+// sequence, three heads, four cores: X and Y go through fp16 in L1 between products, so the
+// tolerance is fp16's.
+const Kvs kTriTails = {{"seq_lens", "200,64,5,131,0"}, {"heads", "3"}, {"cores", "4"}};
+
+TEST(TriInverse, MatchesTheReferenceOnTailsAndHeads) {
+  ExpectAccurate(RunOp("tri_inverse", kTriTails, "Ascend910B2"), kFp16Tol);
+}
+
 TEST(GdnPto, TimingOnlyMatchesFunctional) {
   ExpectTimingOnlyMatchesFunctional("scaled_dot_kkt", kTails, "Ascend910B2");
   ExpectTimingOnlyMatchesFunctional("wy_fast", kTails, "Ascend910B2");
+  ExpectTimingOnlyMatchesFunctional("tri_inverse", kTriTails, "Ascend910B2");
+}
+
+// The cube work of tri_inverse, counted from the kernel: two products make I and a zero tile once
+// per core, then each matrix takes 24 products of 128 x 128 x 128 (4 for -A, N_d^2, -N_d and
+// I - N_d; 3 + 3 + 2 for the three doublings of the fractal inverses, the last without Y^2; 4 for
+// each of the recursion's block sizes 16, 32 and 64), 2 x 128^3 flops each. Five matrices on one
+// core: (2 + 5 x 24) x 4194304.
+TEST(TriInverse, EachMatrixIsTwentyFourCubeProducts) {
+  const KernelRun r = RunOp("tri_inverse", {{"seq_lens", "128"}, {"heads", "5"}, {"cores", "1"}}, "Ascend910B2", ModeChoice::kTimingOnly);
+  ASSERT_EQ(r.status, "ok") << r.message;
+  EXPECT_EQ(r.launch.cube_flops, (2.0 + 5 * 24) * 2 * 128 * 128 * 128);
+}
+
+// The matrices of a core run one after another (the recursion is one dependency chain through
+// L1): four more matrices per core add the same time each round (within 1 %: the loads of a
+// round overlap the previous round's last products differently only at the start).
+TEST(TriInverse, EachRoundOfFourMatricesAddsTheSameTime) {
+  const auto us = [](const char* heads) {
+    const KernelRun r = RunOp("tri_inverse", {{"seq_lens", "128"}, {"heads", heads}, {"cores", "1"}}, "Ascend910B2",
+                              ModeChoice::kTimingOnly);
+    EXPECT_EQ(r.status, "ok") << r.message;
+    return r.launch.time_us;
+  };
+  const double t4 = us("4"), t8 = us("8"), t12 = us("12");
+  EXPECT_GT(t8 - t4, 0.0);
+  EXPECT_NEAR((t12 - t8) / (t8 - t4), 1.0, 0.01);
 }
 
 // The UB each AIV reserves is the PTO kernels' address plan (megagdn-pto @3a59190c):
