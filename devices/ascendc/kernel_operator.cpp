@@ -336,55 +336,51 @@ void Mmad(const LocalView& c, const LocalView& a, const LocalView& b, DType in_t
   core.Issue(in);
 }
 
-void Fixpipe(const GmBuffer* dst, uint64_t dst_off, DType out, const LocalView& src, DType acc, uint32_t m, uint32_t n,
-             uint32_t src_stride, uint32_t dst_stride, FixQuant quant, double scale) {
-  CoreRuntime& core = CurrentCore();
-  RequireMem(src, Mem::kL0C, "Fixpipe", "source");
-  if (m == 0 || n == 0) return;
+namespace {
+// The FIX-pipe instruction moving m x n accumulator elements (rows `src_stride` apart) to rows
+// `dst_stride` apart, converted to `out`; the caller sets the destination and the path.
+Instr FixpipeInstr(DType out, const LocalView& src, DType acc, uint32_t m, uint32_t n, uint32_t src_stride, uint32_t dst_stride) {
   CheckLocalExtent(src, (static_cast<uint64_t>(m - 1) * src_stride + n) * 4, "Fixpipe");
-  CheckGmRange(dst, dst_off, (static_cast<uint64_t>(m - 1) * dst_stride + n) * SizeOf(out), "Fixpipe");
   Instr in;
   in.op = Opcode::kFixpipe;
   in.pipe = Pipe::kFix;
-  in.path = MtePath::kL0cToGm;
   in.dtype = acc;
   in.dtype_out = out;
-  in.quant = quant;
-  in.scalar = scale;
-  in.dst = {Mem::kGm, dst->data ? dst->data + dst_off : nullptr, dst->addr + dst_off, -1};
   in.src0 = src.Ref();
   in.m = m;
   in.n = n;
   in.src_stride = src_stride;
   in.dst_stride = dst_stride;
   in.bytes = static_cast<uint64_t>(m) * n * SizeOf(out);
-  core.Issue(in);
+  return in;
+}
+}  // namespace
+
+void Fixpipe(const GmBuffer* dst, uint64_t dst_off, DType out, const LocalView& src, DType acc, uint32_t m, uint32_t n,
+             uint32_t src_stride, uint32_t dst_stride, FixQuant quant, double scale) {
+  RequireMem(src, Mem::kL0C, "Fixpipe", "source");
+  if (m == 0 || n == 0) return;
+  Instr in = FixpipeInstr(out, src, acc, m, n, src_stride, dst_stride);
+  CheckGmRange(dst, dst_off, (static_cast<uint64_t>(m - 1) * dst_stride + n) * SizeOf(out), "Fixpipe");
+  in.path = MtePath::kL0cToGm;
+  in.quant = quant;
+  in.scalar = scale;
+  in.dst = {Mem::kGm, dst->data ? dst->data + dst_off : nullptr, dst->addr + dst_off, -1};
+  CurrentCore().Issue(in);
 }
 
 // FixPipe to L1 (the accumulator written back as a cube operand, fp32 -> the L1 tile's dtype): the
 // same FIX-pipe instruction as to GM, over the L0C -> L1 path, never touching GM.
 void FixpipeToL1(const LocalView& dst, DType out, const LocalView& src, DType acc, uint32_t m, uint32_t n, uint32_t src_stride,
                  uint32_t dst_stride) {
-  CoreRuntime& core = CurrentCore();
   RequireMem(src, Mem::kL0C, "Fixpipe", "source");
   RequireMem(dst, Mem::kL1, "Fixpipe", "destination");
   if (m == 0 || n == 0) return;
-  CheckLocalExtent(src, (static_cast<uint64_t>(m - 1) * src_stride + n) * 4, "Fixpipe");
+  Instr in = FixpipeInstr(out, src, acc, m, n, src_stride, dst_stride);
   CheckLocalExtent(dst, (static_cast<uint64_t>(m - 1) * dst_stride + n) * SizeOf(out), "Fixpipe");
-  Instr in;
-  in.op = Opcode::kFixpipe;
-  in.pipe = Pipe::kFix;
   in.path = MtePath::kL0cToL1;
-  in.dtype = acc;
-  in.dtype_out = out;
   in.dst = dst.Ref();
-  in.src0 = src.Ref();
-  in.m = m;
-  in.n = n;
-  in.src_stride = src_stride;
-  in.dst_stride = dst_stride;
-  in.bytes = static_cast<uint64_t>(m) * n * SizeOf(out);
-  core.Issue(in);
+  CurrentCore().Issue(in);
 }
 
 // An L1 sub-matrix into L0A/L0B at its place (PTO's TEXTRACT of a tile at (row, col), here on
