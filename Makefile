@@ -28,9 +28,11 @@ test: build test-deps
 # except the calibration corpus (label calibration: long simulations `make test` already ran) and
 # SAN_SKIP, the six longest end-to-end serving tests (3-4x slower under ASan, ~8 CPU-minutes
 # together): capacity searches and long runs whose code paths the shorter serving, capacity-page
-# and attention tests take under ASan too. `make sanitize SAN_SKIP=` runs them as well.
+# and attention tests take under ASan too; and the two Docs tests, which rerun the README's and
+# the example pages' commands (two capacity searches among them) to catch drift in what they
+# print, a check of text that `make test` makes. `make sanitize SAN_SKIP=` runs them as well.
 # Leak checks off: tests that fork children end them with _exit (see ../shared/reference/systemc.md).
-SAN_SKIP ?= Capacity\.NamesTheBindingConstraintAndKeepsTheCurve|ReportPage\.CapacityPagesRender|Run\.TwoReplicasServeTwiceTheLoadOfOneInTheSameTime|Attention\.LongExtendOverAPrefixExtrapolatesToTheSimulatedTime|Attention\.LongCausalPrefillExtrapolatesToTheSimulatedTime|Run\.TinyHybridFunctionalReportsTokensComparisonsAndKernelErrors
+SAN_SKIP ?= Capacity\.NamesTheBindingConstraintAndKeepsTheCurve|ReportPage\.CapacityPagesRender|Run\.TwoReplicasServeTwiceTheLoadOfOneInTheSameTime|Attention\.LongExtendOverAPrefixExtrapolatesToTheSimulatedTime|Attention\.LongCausalPrefillExtrapolatesToTheSimulatedTime|Run\.TinyHybridFunctionalReportsTokensComparisonsAndKernelErrors|Docs\.
 sanitize: san-build test-deps
 	cd $(SAN_BUILD) && ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS) -LE calibration \
 	  $(if $(SAN_SKIP),-E '$(SAN_SKIP)')
