@@ -257,29 +257,49 @@ void Vector(VecOp op, DType dt, const LocalView& dst, const LocalView* a, const 
   core.Issue(in);
 }
 
-void LoadData2D(const LocalView& dst, const LocalView& src, uint32_t repeat, uint32_t src_stride, uint32_t dst_gap, bool transpose) {
-  CoreRuntime& core = CurrentCore();
+namespace {
+void CheckLoad2DOperands(const LocalView& dst, const LocalView& src) {
   RequireMem(src, Mem::kL1, "LoadData", "source");
   if (dst.mem != Mem::kL0A && dst.mem != Mem::kL0B)
-    throw SimFailure("invalid_instruction", core.name() + ": LoadData: destination must be L0A or L0B, got " + MemName(dst.mem));
-  CheckAligned(dst, "LoadData");
-  CheckAligned(src, "LoadData");
-  if (repeat == 0) return;
-  CheckLocalExtent(src, (repeat - 1) * static_cast<uint64_t>(src_stride) * 512 + 512, "LoadData");
-  CheckLocalExtent(dst, (repeat - 1) * (1 + static_cast<uint64_t>(dst_gap)) * 512 + 512, "LoadData");
+    throw SimFailure("invalid_instruction", CurrentCore().name() + ": LoadData: destination must be L0A or L0B, got " + MemName(dst.mem));
+}
+// One MTE1 instruction moving `blocks` blocks of `block_bytes`, `src_pitch` / `dst_pitch` bytes
+// apart, L1 -> L0A/L0B (each 512 B block a transposed 16 x 16 fractal when `transpose`).
+void IssueLoad2D(const LocalView& dst, const LocalView& src, uint32_t blocks, uint64_t block_bytes, uint64_t src_pitch,
+                 uint64_t dst_pitch, bool transpose) {
+  CheckLocalExtent(src, (blocks - 1) * src_pitch + block_bytes, "LoadData");
+  CheckLocalExtent(dst, (blocks - 1) * dst_pitch + block_bytes, "LoadData");
   Instr in;
   in.op = Opcode::kLoad2D;
   in.pipe = Pipe::kMte1;
   in.path = dst.mem == Mem::kL0A ? MtePath::kL1ToL0A : MtePath::kL1ToL0B;
   in.dst = dst.Ref();
   in.src0 = src.Ref();
-  in.blocks = repeat;
-  in.block_bytes = 512;
-  in.src_stride = static_cast<uint64_t>(src_stride) * 512;
-  in.dst_stride = (1 + static_cast<uint64_t>(dst_gap)) * 512;
+  in.blocks = blocks;
+  in.block_bytes = block_bytes;
+  in.src_stride = src_pitch;
+  in.dst_stride = dst_pitch;
   in.flag_bool = transpose;
-  in.bytes = static_cast<uint64_t>(repeat) * 512;
-  core.Issue(in);
+  in.bytes = blocks * block_bytes;
+  CurrentCore().Issue(in);
+}
+}  // namespace
+
+void LoadData2D(const LocalView& dst, const LocalView& src, uint32_t repeat, uint32_t src_stride, uint32_t dst_gap, bool transpose) {
+  CheckLoad2DOperands(dst, src);
+  CheckAligned(dst, "LoadData");
+  CheckAligned(src, "LoadData");
+  if (repeat == 0) return;
+  IssueLoad2D(dst, src, repeat, 512, static_cast<uint64_t>(src_stride) * 512, (1 + static_cast<uint64_t>(dst_gap)) * 512, transpose);
+}
+
+// An L1 sub-matrix into L0A/L0B at its place (PTO's TEXTRACT of a tile at (row, col), here on
+// row-major tiles): `rows` rows of `row_bytes`, one MTE1 instruction.
+void LoadData2DRows(const LocalView& dst, const LocalView& src, uint32_t rows, uint32_t row_bytes, uint32_t src_pitch,
+                    uint32_t dst_pitch) {
+  CheckLoad2DOperands(dst, src);
+  if (rows == 0) return;
+  IssueLoad2D(dst, src, rows, row_bytes, src_pitch, dst_pitch, false);
 }
 
 void LoadData2DTranspose(const LocalView& dst, const LocalView& src, DType dt, uint32_t rows, uint32_t cols) {
@@ -381,31 +401,6 @@ void FixpipeToL1(const LocalView& dst, DType out, const LocalView& src, DType ac
   in.path = MtePath::kL0cToL1;
   in.dst = dst.Ref();
   CurrentCore().Issue(in);
-}
-
-// An L1 sub-matrix into L0A/L0B at its place (PTO's TEXTRACT of a tile at (row, col), here on
-// row-major tiles): `rows` rows of `row_bytes`, each a block of one MTE1 instruction.
-void LoadData2DRows(const LocalView& dst, const LocalView& src, uint32_t rows, uint32_t row_bytes, uint32_t src_pitch,
-                    uint32_t dst_pitch) {
-  CoreRuntime& core = CurrentCore();
-  RequireMem(src, Mem::kL1, "LoadData", "source");
-  if (dst.mem != Mem::kL0A && dst.mem != Mem::kL0B)
-    throw SimFailure("invalid_instruction", core.name() + ": LoadData: destination must be L0A or L0B, got " + MemName(dst.mem));
-  if (rows == 0) return;
-  CheckLocalExtent(src, static_cast<uint64_t>(rows - 1) * src_pitch + row_bytes, "LoadData");
-  CheckLocalExtent(dst, static_cast<uint64_t>(rows - 1) * dst_pitch + row_bytes, "LoadData");
-  Instr in;
-  in.op = Opcode::kLoad2D;
-  in.pipe = Pipe::kMte1;
-  in.path = dst.mem == Mem::kL0A ? MtePath::kL1ToL0A : MtePath::kL1ToL0B;
-  in.dst = dst.Ref();
-  in.src0 = src.Ref();
-  in.blocks = rows;
-  in.block_bytes = row_bytes;
-  in.src_stride = src_pitch;
-  in.dst_stride = dst_pitch;
-  in.bytes = static_cast<uint64_t>(rows) * row_bytes;
-  core.Issue(in);
 }
 
 void SetFlag(Pipe src, Pipe dst, int id) {

@@ -15,8 +15,9 @@ namespace {
 using gdn_pto::kChunk;
 using op_util::Kv;
 
-// What the two stages share: the varlen batch, heads, head dim, cores, and the inputs both read.
-class GdnPtoStage : public Op {
+// What every PTO stage takes: the varlen batch, the value heads, the cores launched, and the
+// batch's cu_seqlens.
+class GdnPtoBatch : public Op {
  public:
   std::vector<OpParam> params() const override {
     using K = OpParam::Kind;
@@ -24,10 +25,36 @@ class GdnPtoStage : public Op {
             {"seq_len", K::kInt, "1024", "tokens per sequence (unless seq_lens is given)", 0, 1e7},
             {"seq_lens", K::kString, "", "comma-separated tokens per sequence, overrides requests/seq_len"},
             {"heads", K::kInt, "8", "value heads H", 1, 1024},
-            {"key_heads", K::kInt, "4", "key heads Hg (H a multiple of Hg)", 1, 1024},
-            {"k_dim", K::kInt, "128", "head dim D of k (and v), the kernel's GDN_D (a multiple of 16, at most 128)", 16, 128},
             {"cores", K::kInt, "24",
              "blocks launched, the harness's BLOCK_DIM (the chip's cube cores: 24 on 910B2), at most the device's AIC count", 1, 256}};
+  }
+
+ protected:
+  static TensorSpec CuSeqlens(const gdn_pto::Dims& d) {
+    TensorSpec cu{"cu_seqlens", {d.B + 1}, DType::kInt32, TensorRole::kInput, true, 0, d.T, true};
+    cu.fixed_by_params = true;
+    return cu;
+  }
+  static void FillCuSeqlens(const gdn_pto::Dims& d, TensorMap& t) {
+    int64_t at = 0;
+    for (int64_t b = 0; b < d.B; ++b) {
+      t["cu_seqlens"].Set(b, static_cast<double>(at));
+      at += d.lens[static_cast<size_t>(b)];
+    }
+    t["cu_seqlens"].Set(d.B, static_cast<double>(at));
+  }
+  static int64_t Blocks(const ParamValues& p, const DeviceConfig& dev) { return std::min<int64_t>(p.Int("cores"), dev.aic_count); }
+};
+
+// What scaled_dot_kkt and wy_fast add: key heads, the head dim, and the inputs both read.
+class GdnPtoStage : public GdnPtoBatch {
+ public:
+  std::vector<OpParam> params() const override {
+    using K = OpParam::Kind;
+    std::vector<OpParam> v = GdnPtoBatch::params();
+    v.insert(v.end() - 1, {{"key_heads", K::kInt, "4", "key heads Hg (H a multiple of Hg)", 1, 1024},
+                           {"k_dim", K::kInt, "128", "head dim D of k (and v), the kernel's GDN_D (a multiple of 16, at most 128)", 16, 128}});
+    return v;
   }
 
  protected:
@@ -40,24 +67,17 @@ class GdnPtoStage : public Op {
   // The tensors both stages read; `cu_seqlens` follows the seq_lens parameter.
   static std::vector<TensorSpec> Common(const gdn_pto::Dims& d, int64_t cores, int64_t ws_per_core) {
     const DType f16 = DType::kFloat16;
-    TensorSpec cu{"cu_seqlens", {d.B + 1}, DType::kInt32, TensorRole::kInput, true, 0, d.T, true};
-    cu.fixed_by_params = true;
     return {{"k", {d.T, d.Hg, d.D}, f16},
             {"beta", {d.H, d.T}, f16},
             {"g", {d.H, d.T}, DType::kFloat32},
-            cu,
+            CuSeqlens(d),
             {"workspace", {cores * ws_per_core, kChunk, kChunk}, f16, TensorRole::kWorkspace},
             {"zero_rows", {kChunk, d.D}, f16, TensorRole::kWorkspace}};
   }
   // k rows L2-normalised (as the l2norm kernel hands them over), beta in (0, 1), G the
   // chunk-local cumsum of log decays in [-0.3, -0.01] (cumsum restarting every 128 tokens).
   static void FillCommon(const gdn_pto::Dims& d, TensorMap& t, Rng& rng) {
-    int64_t at = 0;
-    for (int64_t b = 0; b < d.B; ++b) {
-      t["cu_seqlens"].Set(b, static_cast<double>(at));
-      at += d.lens[static_cast<size_t>(b)];
-    }
-    t["cu_seqlens"].Set(d.B, static_cast<double>(at));
+    FillCuSeqlens(d, t);
     Tensor& k = t["k"];
     if (k.materialised()) {
       std::vector<double> row(static_cast<size_t>(d.D));
@@ -92,7 +112,6 @@ class GdnPtoStage : public Op {
     g.ws1 = &gm["workspace"];
     return g;
   }
-  static int64_t Blocks(const ParamValues& p, const DeviceConfig& dev) { return std::min<int64_t>(p.Int("cores"), dev.aic_count); }
   // Calls f(b, start, rows, h) for every chunk of every sequence and value head.
   template <class F>
   static void ForChunks(const gdn_pto::Dims& d, F&& f) {
@@ -225,41 +244,25 @@ class WyFastOp : public GdnPtoStage {
   }
 };
 
-
-class TriInverseOp : public Op {
+class TriInverseOp : public GdnPtoBatch {
  public:
   std::string name() const override { return "tri_inverse"; }
   std::string summary() const override {
     return "GDN chunk-128 solve_tril: (I + A)^-1 of every chunk's strictly lower 128 x 128 block, megagdn-pto's cube-only "
            "tri_inverse (fractal inverses by doubling, then 16 -> 128 block recursion; calibration.md C1 PTO solve_tril)";
   }
-  std::vector<OpParam> params() const override {
-    using K = OpParam::Kind;
-    return {{"requests", K::kInt, "4", "sequences in the batch", 1, 65535},
-            {"seq_len", K::kInt, "1024", "tokens per sequence (unless seq_lens is given)", 0, 1e7},
-            {"seq_lens", K::kString, "", "comma-separated tokens per sequence, overrides requests/seq_len"},
-            {"heads", K::kInt, "8", "value heads H (A is [T, H, 128])", 1, 1024},
-            {"cores", K::kInt, "24", "blocks launched (the chip's cube cores: 24 on 910B2), at most the device's AIC count", 1, 256}};
-  }
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
     const gdn_pto::Dims d = DimsOf(p);
-    TensorSpec cu{"cu_seqlens", {d.B + 1}, DType::kInt32, TensorRole::kInput, true, 0, d.T, true};
-    cu.fixed_by_params = true;
     return {{"A", {d.T, d.H, kChunk}, DType::kFloat16},
             {"minus_identity", {kChunk, kChunk}, DType::kFloat16},
-            cu,
+            CuSeqlens(d),
             {"zero_rows", {kChunk, kChunk}, DType::kFloat16, TensorRole::kWorkspace},
             {"A_inv", {d.T, d.H, kChunk}, DType::kFloat32, TensorRole::kOutput}};
   }
   // A as scaled_dot_kkt writes it: strictly lower inside each chunk, zero elsewhere.
   void FillInputs(const ParamValues& p, TensorMap& t, Rng& rng) const override {
     const gdn_pto::Dims d = DimsOf(p);
-    int64_t at = 0;
-    for (int64_t b = 0; b < d.B; ++b) {
-      t["cu_seqlens"].Set(b, static_cast<double>(at));
-      at += d.lens[static_cast<size_t>(b)];
-    }
-    t["cu_seqlens"].Set(d.B, static_cast<double>(at));
+    FillCuSeqlens(d, t);
     Tensor& e = t["minus_identity"];
     if (e.materialised())
       for (int64_t i = 0; i < kChunk; ++i) e.Set(i * kChunk + i, -1.0);
@@ -276,11 +279,11 @@ class TriInverseOp : public Op {
     g.minus_eye = &gm["minus_identity"];
     g.zeros = &gm["zero_rows"];
     g.out = &gm["A_inv"];
-    const int64_t blocks = std::min<int64_t>(p.Int("cores"), dev.aic_count);
+    const int64_t blocks = Blocks(p, dev);
     LaunchPlan plan;
     plan.launch = op_util::LaunchOf<gdn_pto::KernelTriInverse>(name(), blocks, CoreType::kAic, DType::kFloat16, g, d);
     plan.tiling = {Kv("chunk", kChunk), Kv("block_dim", blocks), Kv("matrices", d.TotalChunks() * d.H),
-                   Kv("matrices_per_iteration", gdn_pto::KernelTriInverse<uint16_t>::kTilesPerIter)};
+                   Kv("matrices_per_iteration", gdn_pto::kTriTilesPerIter)};
     return plan;
   }
   // (I + A)^-1 of each valid block by forward substitution in fp64; zero outside the blocks.

@@ -45,5 +45,8 @@ struct TriTile {
   int64_t offset = 0, rows = 0;
 };
 std::vector<TriTile> TriTiles(const Dims& d);
+// Matrices a core loads together per iteration (NumTilesPerCubeIter: the harness's 4 whenever
+// there are more than twice as many matrices as cores).
+constexpr int kTriTilesPerIter = 4;
 
 }  // namespace npusim::gdn_pto

@@ -28,7 +28,7 @@ template <class T>
 class KernelTriInverse {
  public:
   static constexpr uint32_t C = static_cast<uint32_t>(kChunk), kFrac = 16;
-  static constexpr int kTilesPerIter = 4;  // NumTilesPerCubeIter for more matrices than 2 x cores
+  static constexpr int kTilesPerIter = kTriTilesPerIter;
 
   void Init(const TriGm& gm, const Dims& d) {
     gm_ = gm;
@@ -139,7 +139,6 @@ class KernelTriInverse {
   // InvertSingleTile: the result stays in accumulator 1.
   void Invert(const LocalTensor<T>& y) {
     using kernel_util::Sync;
-    const bool lower = true;  // A below the diagonal, as scaled_dot_kkt writes it (swap_parity)
     LocalTensor<T> x = L1(x_), ident = L1(i_), ineg = L1(ineg_), zero = L1(zero_), mneg = L1(mneg_);
     Mov(L0B(0), y);
     Mov(L0A(0), ineg);
@@ -189,7 +188,9 @@ class KernelTriInverse {
       ToL1(x, 0);
     }
     // The unrolled recursion: inverted diagonal blocks of 16 -> 32 -> 64 -> 128.
-    const uint32_t left = lower ? 1 : 0, right = lower ? 0 : 1;
+    // A is below the diagonal (as scaled_dot_kkt writes it: the kernel's swap_parity), so L0A
+    // takes the odd blocks and L0B the even ones; an upper A would take them the other way round.
+    constexpr uint32_t left = 1, right = 0;
     for (uint32_t bs = kFrac; bs < C; bs *= 2) {
       Sync<HardEvent::M_MTE1>();
       if (bs == kFrac) {

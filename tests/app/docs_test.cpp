@@ -19,16 +19,7 @@ namespace fs = std::filesystem;
 
 const fs::path kSource = NPUSIM_SOURCE_DIR;
 
-// Runs a shell command in `cwd`: exit code and what it printed on stdout.
-Result Shell(const std::string& cmd, const fs::path& cwd) {
-  const std::string full = "cd '" + cwd.string() + "' && " + cmd;
-  FILE* p = popen(full.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+Result ShellIn(const fs::path& cwd, const std::string& cmd) { return Shell("cd '" + cwd.string() + "' && " + cmd); }
 
 std::set<std::string> FilesUnder(const fs::path& root) {
   std::set<std::string> files;
@@ -39,8 +30,7 @@ std::set<std::string> FilesUnder(const fs::path& root) {
 
 TEST(Docs, TheExamplePagesAreWhatTheShippedCommandsWriteToday) {
   const fs::path shipped = kSource / "reports/examples", fresh = Dir("examples");
-  const Result r = Shell("NPUSIM='" + std::string(NPUSIM_BIN) + "' bash reports/examples/make-examples.sh '" + fresh.string() + "'",
-                         kSource);
+  const Result r = ShellIn(kSource, "NPUSIM='" + std::string(NPUSIM_BIN) + "' bash reports/examples/make-examples.sh '" + fresh.string() + "'");
   ASSERT_EQ(r.code, 0) << r.output;
   std::set<std::string> want = FilesUnder(shipped), got = FilesUnder(fresh);
   want.erase("make-examples.sh");
@@ -111,7 +101,7 @@ std::vector<std::string> NotFound(const std::vector<std::string>& shown, const s
   std::vector<std::string> missing;
   size_t at = 0;
   for (const std::string& s : shown) {
-    if (s.empty() || s == "..." || s.find_first_not_of(' ') == s.find("...")) continue;
+    if (s.find_first_not_of(' ') == std::string::npos || s.substr(s.find_first_not_of(' ')) == "...") continue;
     auto it = std::find(got.begin() + static_cast<long>(at), got.end(), s);
     if (it == got.end()) {
       missing.push_back(s);
@@ -141,7 +131,7 @@ TEST(Docs, EveryReadmeExampleThatShowsOutputPrintsItToday) {
     std::string cmd = e.command;
     const size_t comment = cmd.find("  #");
     if (comment != std::string::npos) cmd.resize(comment);
-    const Result r = Shell(cmd + " 2>&1", work);
+    const Result r = ShellIn(work, cmd + " 2>&1");
     if (e.shown.empty()) continue;  // a step the next examples build on
     const std::vector<std::string> missing = NotFound(e.shown, r.output);
     ++checked;

@@ -18,8 +18,8 @@ struct Result {
   std::string output;  // stdout and stderr
 };
 
-inline Result Npusim(const std::string& args) {
-  std::string cmd = std::string(NPUSIM_BIN) + " " + args + " 2>&1";
+// A shell command line: its exit code and what it printed on stdout.
+inline Result Shell(const std::string& cmd) {
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
@@ -27,6 +27,8 @@ inline Result Npusim(const std::string& args) {
   int status = pclose(p);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
+
+inline Result Npusim(const std::string& args) { return Shell(std::string(NPUSIM_BIN) + " " + args + " 2>&1"); }
 
 inline std::filesystem::path TestRoot() {
   return std::filesystem::temp_directory_path() / ("npusim_cli_" + std::to_string(::getpid()));
