@@ -22,6 +22,7 @@ using kernel_util::CopyRowsOut;
 using kernel_util::Sync;
 
 constexpr int kSReady = 0, kPReady = 1, kPvReady = 2;
+constexpr uint32_t kPvCols = 256;  // the cube tile's widest N: wider outputs (MLA's 512) take column blocks
 constexpr float kMaskPenalty = -1e30f;
 
 struct Gm {
@@ -29,18 +30,18 @@ struct Gm {
   GmBuffer *ws_part = nullptr, *ws_ml = nullptr;  // split-KV partial outputs and their row max / sum
 };
 
-// Rows [r0, r0 + rows) of a unit or merge from UB (D each) to their places in `out`: one copy
+// Rows [r0, r0 + rows) of a unit or merge from UB (Dv each) to their places in `out`: one copy
 // per run of rows contiguous in GM (a packed token's heads), or one strided copy.
 template <class T>
 void StoreRows(const GlobalTensor<T>& out, const Dims& d, int64_t req, int64_t q_row0, int64_t head0, bool packed, int64_t r0, uint32_t rows,
                const LocalTensor<T>& src) {
-  const auto D = static_cast<uint32_t>(d.D);
+  const auto D = static_cast<uint32_t>(d.Dv);
   const int64_t G = d.G();
   for (uint32_t r = 0; r < rows;) {
     const int64_t row = r0 + r;
     const uint32_t n = packed ? static_cast<uint32_t>(std::min<int64_t>(rows - r, G - row % G)) : rows - r;
-    CopyRowsOut(out[static_cast<uint64_t>(RowElement(d, req, q_row0, head0, packed, row))], src[r * D], n, D,
-                static_cast<uint64_t>(packed ? d.D : d.Nq * d.D), D);
+    CopyRowsOut(out[static_cast<uint64_t>(RowElement(d, req, q_row0, head0, packed, row, d.Dv))], src[r * D], n, D,
+                static_cast<uint64_t>(packed ? d.Dv : d.Nq * d.Dv), D);
     r += n;
   }
 }
@@ -53,7 +54,7 @@ class KernelFia {
     d_ = &d;
     q_.SetGlobalBuffer(gm.q);
     k_.SetGlobalBuffer(gm.k_cache);
-    v_.SetGlobalBuffer(gm.v_cache);
+    v_.SetGlobalBuffer(d.latent ? gm.k_cache : gm.v_cache);  // MLA: V is the latent rows' first Dv columns
     out_.SetGlobalBuffer(gm.out);
     bt_.SetGlobalBuffer(gm.block_table);
     ws_s_.SetGlobalBuffer(gm.ws_s);
@@ -70,18 +71,18 @@ class KernelFia {
       // made every serving row faster and the corpus worse (serving check rows' median |error|
       // 12.6 -> 18.1 %, README "Calibration"); the per-page costs the real kernel pays are
       // elsewhere and not modelled, so the matmul-sample copies stay until they are.
-      cube_.Init(pipe_, kMaxRows, 256, 64, 2);
+      cube_.Init(pipe_, kMaxRows, kPvCols, 64, 2);
       return;
     }
-    const uint64_t half = kMaxRows / 2, D = static_cast<uint64_t>(d.D);
-    pipe_.InitBuffer(s_, half * kPage * 4, "scores");
-    pipe_.InitBuffer(pb_, half * kPage * sizeof(T), "p_bf16");
-    pipe_.InitBuffer(pen_, 2 * kPage * 4, "mask_penalty");
-    pipe_.InitBuffer(idx_, kPage * 4, "column_index");
-    pipe_.InitBuffer(mrow_, kPage, "mask_row");
-    pipe_.InitBuffer(rmax_, half * 4, "row_max");
-    pipe_.InitBuffer(o_, half * D * 4, "o_acc");
-    pipe_.InitBuffer(pv_, half * D * 4, "pv");
+    const AivBuffers b = AivBuffersFor(d.rows, d.Dv, sizeof(T));
+    pipe_.InitBuffer(s_, b.scores, "scores");
+    pipe_.InitBuffer(pb_, b.p, "p_bf16");
+    pipe_.InitBuffer(pen_, b.penalty, "mask_penalty");
+    pipe_.InitBuffer(idx_, b.index, "column_index");
+    pipe_.InitBuffer(mrow_, b.mask_row, "mask_row");
+    pipe_.InitBuffer(rmax_, b.row_max, "row_max");
+    pipe_.InitBuffer(o_, b.o_acc, "o_acc");
+    pipe_.InitBuffer(pv_, b.pv, "pv");
     LocalTensor<float> idx = idx_.Get<float>();
     for (int64_t c = 0; c < kPage; ++c) idx.SetValue(c, static_cast<float>(c));
     kernel_util::WaitScalarForVector();
@@ -98,24 +99,26 @@ class KernelFia {
   // Row geometry of a unit: query index and head of row `r`, and the row stride in q / out.
   int64_t QIndex(const Unit& u, int64_t r) const { return RowQuery(*d_, u.q_row0, u.heads_packed, r); }
   uint64_t RowStride(const Unit& u) const { return static_cast<uint64_t>(u.heads_packed ? d_->D : d_->Nq * d_->D); }
-  uint64_t RowOffset(const Unit& u) const { return static_cast<uint64_t>(RowElement(*d_, u.req, u.q_row0, u.head0, u.heads_packed, 0)); }
-  uint64_t KvOffset(const Unit& u, int64_t p) const {  // row 0 of page p for this unit's KV head
+  uint64_t RowOffset(const Unit& u) const { return static_cast<uint64_t>(RowElement(*d_, u.req, u.q_row0, u.head0, u.heads_packed, 0, d_->D)); }
+  uint64_t KvOffset(const Unit& u, int64_t p, int64_t dim) const {  // row 0 of page p for this unit's KV head, rows `dim` wide
     const int64_t page = bt_.GetValue(u.req * d_->max_blocks + p);
-    return static_cast<uint64_t>((page * kPage * d_->Nkv + u.kv_head) * d_->D);
+    return static_cast<uint64_t>((page * kPage * d_->Nkv + u.kv_head) * dim);
   }
+  uint64_t VOffset(const Unit& u, int64_t p) const { return KvOffset(u, p, d_->latent ? d_->D : d_->Dv); }
 
   std::vector<int64_t> NeededPages(const Unit& u) const { return UnitPages(*d_, u); }
 
   // Two workspace slots: S of page k+1 is computed while the AIVs turn S of page k into P.
   void CubeUnit(const Unit& u) {
-    const auto D = static_cast<uint32_t>(d_->D), ld_kv = static_cast<uint32_t>(d_->Nkv * d_->D);
+    const auto D = static_cast<uint32_t>(d_->D), Dv = static_cast<uint32_t>(d_->Dv), ld_kv = static_cast<uint32_t>(d_->Nkv * d_->D);
+    const auto ld_v = static_cast<uint32_t>(d_->Nkv * (d_->latent ? d_->D : d_->Dv));
     const auto m = static_cast<uint32_t>(u.rows);
     const std::vector<int64_t> pages = NeededPages(u);
     auto scores = [&](size_t k) {  // S = Q K^T of page k
       const uint64_t ws = Slot(k);
       cube_util::Operand<T> q{q_[RowOffset(u)], RowStride(u), false};
       if (u.heads_packed) q.block_rows = static_cast<uint32_t>(d_->G()), q.block_ld = static_cast<uint64_t>(d_->Nq * d_->D);
-      cube_.Compute(q, {k_[KvOffset(u, pages[k])], ld_kv, true}, m, kPage, D);
+      cube_.Compute(q, {k_[KvOffset(u, pages[k], d_->D)], ld_kv, true}, m, kPage, D);
       cube_.Store(ws_s_[ws * kPage], kPage, QuantMode_t::NoQuant);
       CrossCoreSetFlag<2, PIPE_FIX>(kSReady);
     };
@@ -124,8 +127,11 @@ class KernelFia {
       if (k + 1 < pages.size()) scores(k + 1);
       CrossCoreWaitFlag(kPReady);
       const uint64_t ws = Slot(k);
-      cube_.Compute({ws_p_[ws * kPage], kPage, false}, {v_[KvOffset(u, pages[k])], ld_kv, false}, m, D, kPage);  // P V
-      cube_.Store(ws_o_[ws * D], D, QuantMode_t::NoQuant);
+      for (uint32_t n0 = 0; n0 < Dv; n0 += kPvCols) {  // P V, in column blocks the L0C tile holds
+        const uint32_t n = std::min(kPvCols, Dv - n0);
+        cube_.Compute({ws_p_[ws * kPage], kPage, false}, {v_[VOffset(u, pages[k]) + n0], ld_v, false}, m, n, kPage);
+        cube_.Store(ws_o_[ws * Dv + n0], Dv, QuantMode_t::NoQuant);
+      }
       CrossCoreSetFlag<2, PIPE_FIX>(kPvReady);
     }
   }
@@ -138,7 +144,7 @@ class KernelFia {
     const Request& req = d_->reqs[static_cast<size_t>(u.req)];
     const int64_t half = (u.rows + 1) / 2, r0 = GetSubBlockIdx() == 0 ? 0 : half;
     const auto rows = static_cast<uint32_t>(GetSubBlockIdx() == 0 ? half : u.rows - half);
-    const auto D = static_cast<uint32_t>(d_->D), C = static_cast<uint32_t>(kPage);
+    const auto D = static_cast<uint32_t>(d_->Dv), C = static_cast<uint32_t>(kPage);  // D: the output width here
     LocalTensor<float> s = s_.Get<float>(), pen = pen_.Get<float>(), idx = idx_.Get<float>(), rmax = rmax_.Get<float>();
     LocalTensor<float> o = o_.Get<float>(), pv = pv_.Get<float>();
     LocalTensor<T> pb = pb_.Get<T>();
@@ -203,7 +209,7 @@ class KernelFia {
   // Split-KV: the unnormalised accumulator of this AIV's rows and their running max and sum go to
   // the unit's partial slot; each AIV half has its own m / l block (no shared 32 B block in GM).
   void WritePartial(const Unit& u, int64_t r0, uint32_t rows, const float* m_run, const float* l_run) {
-    const auto D = static_cast<uint32_t>(d_->D);
+    const auto D = static_cast<uint32_t>(d_->Dv);
     const int64_t slot = u.part + u.split;
     LocalTensor<float> o = o_.Get<float>(), ml = pen_.Get<float>();
     kernel_util::WaitVectorForScalar();  // the vector unit is done with pen (the mask rows)
@@ -214,7 +220,7 @@ class KernelFia {
     }
     Sync<HardEvent::S_MTE3>();
     Sync<HardEvent::V_MTE3>();
-    CopyRowsOut(part_[static_cast<uint64_t>((slot * kMaxRows + r0) * d_->D)], o, rows, D, D, D);
+    CopyRowsOut(part_[static_cast<uint64_t>((slot * kMaxRows + r0) * d_->Dv)], o, rows, D, D, D);
     const uint64_t ml_at = static_cast<uint64_t>((slot * 2 + GetSubBlockIdx()) * 2 * kMlFloats);
     kernel_util::CopyOut(ml_[ml_at], ml, rows);
     kernel_util::CopyOut(ml_[ml_at + kMlFloats], ml[kMlFloats], rows);
@@ -276,7 +282,7 @@ class KernelFiaMerge {
     out_.SetGlobalBuffer(gm.out);
     part_.SetGlobalBuffer(gm.ws_part);
     ml_.SetGlobalBuffer(gm.ws_ml);
-    const uint64_t D = static_cast<uint64_t>(d.D);
+    const uint64_t D = static_cast<uint64_t>(d.Dv);
     pipe_.InitBuffer(acc_, kRows * D * 4, "merge_acc");
     pipe_.InitBuffer(in_, kRows * D * 4, "partial_in");
     pipe_.InitBuffer(mlb_, 4 * kMlFloats * 4, "m_l_in");
@@ -290,7 +296,7 @@ class KernelFiaMerge {
 
  private:
   void MergeRows(const Merge& g, int64_t first, int64_t n) {
-    const auto D = static_cast<uint32_t>(d_->D), rows = static_cast<uint32_t>(n);
+    const auto D = static_cast<uint32_t>(d_->Dv), rows = static_cast<uint32_t>(n);
     const int64_t half = (g.rows + 1) / 2;
     std::vector<float> m(static_cast<size_t>(g.splits * n)), l(m.size()), mx(static_cast<size_t>(n), kMaskPenalty);
     LocalTensor<float> mlb = mlb_.Get<float>(), acc = acc_.Get<float>(), in = in_.Get<float>();
@@ -310,7 +316,7 @@ class KernelFiaMerge {
     std::vector<float> sum(static_cast<size_t>(n), 0.0f);
     for (int64_t s = 0; s < g.splits; ++s) {
       Sync<HardEvent::V_MTE2>();  // the previous split's rows were added
-      CopyRowsIn(in, part_[static_cast<uint64_t>(((g.part + s) * kMaxRows + first) * d_->D)], rows, D, D, D);
+      CopyRowsIn(in, part_[static_cast<uint64_t>(((g.part + s) * kMaxRows + first) * d_->Dv)], rows, D, D, D);
       Sync<HardEvent::MTE2_V>();
       for (int64_t r = 0; r < n; ++r) {
         const size_t k = static_cast<size_t>(s * n + r);

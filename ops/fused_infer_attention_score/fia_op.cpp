@@ -56,7 +56,12 @@ class FiaOp : public Op {
             {"context_lens", K::kString, "", "comma-separated prefix per request, overrides batch/context (e.g. 0,300,17)"},
             {"heads", K::kInt, "4", "query heads per rank Nq (Qwen3-Next 16 / TP 4)", 1, 1024},
             {"kv_heads", K::kInt, "1", "KV heads per rank Nkv (Nq a multiple)", 1, 1024},
-            {"head_dim", K::kInt, "256", "head dim D (a multiple of 16, at most 256)", 16, 256},
+            {"head_dim", K::kInt, "256", "query / key head dim D (a multiple of 16; MLA's latent + rope: 576)", 16, 576},
+            {"value_dim", K::kInt, "0", "value / output head dim Dv (a multiple of 16; 0 = head_dim; MLA: 512)", 0, 576},
+            {"kv_cache", K::kString, "separate",
+             "separate: key_cache and value_cache; latent: MLA's one cache whose rows' first value_dim columns are V (the absorbed form)",
+             0, 0, {"separate", "latent"}},
+            {"scale", K::kFloat, "0", "softmax scale (0 = 1/sqrt(head_dim); MLA: 1/sqrt(qk_nope + qk_rope), yarn's mscale^2 applied)", 0, 100},
             {"layout", K::kString, "TND", "TND: actual_seq_lengths cumulative; BSND: per request", 0, 0, {"TND", "BSND"}},
             {"sparse_mode", K::kInt, "0", "0 none/band, 2 leftUpCausal, 3 rightDownCausal, 4 band right-down", 0, 4},
             {"pre_tokens", K::kInt, "-1", "keys before the diagonal a query may see (-1 = INT32_MAX)", -1, 2147483647},
@@ -67,6 +72,9 @@ class FiaOp : public Op {
             {"band_q1_quirk", K::kInt, "1",
              "1: sparse_mode 4 with query length 1 ignores pre/next_tokens as CANN 8.5 does (scenario S4); 0: the documented band", 0, 1}};
   }
+
+  static int64_t ValueDim(const ParamValues& p) { return p.Int("value_dim") > 0 ? p.Int("value_dim") : p.Int("head_dim"); }
+  static bool Latent(const ParamValues& p) { return p.Str("kv_cache") == "latent"; }
 
   struct Shape4 {
     std::vector<int64_t> prefix;
@@ -88,31 +96,38 @@ class FiaOp : public Op {
     s.pages += 1;  // page 0 stays unused, so a zero block-table entry shows
     if (p.Int("heads") % p.Int("kv_heads")) throw InputError("parameter 'heads' must be a multiple of 'kv_heads' (GQA)");
     if (p.Int("head_dim") % 16) throw InputError("parameter 'head_dim' must be a multiple of 16");
+    if (p.Int("value_dim") % 16) throw InputError("parameter 'value_dim' must be a multiple of 16");
+    if (p.Str("kv_cache") == "latent" && ValueDim(p) > p.Int("head_dim"))
+      throw InputError("kv_cache=latent: value_dim (" + std::to_string(ValueDim(p)) + ") must not exceed head_dim (" +
+                       std::to_string(p.Int("head_dim")) + "): V is the first value_dim columns of each latent row");
     return s;
   }
 
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
     const Shape4 s = Shapes(p);
-    const int64_t Nq = p.Int("heads"), Nkv = p.Int("kv_heads"), D = p.Int("head_dim");
+    const int64_t Nq = p.Int("heads"), Nkv = p.Int("kv_heads"), D = p.Int("head_dim"), Dv = ValueDim(p), G = Nq / Nkv;
     const DType bf = DType::kBFloat16;
     const auto ws = TensorRole::kWorkspace;
-    std::vector<TensorSpec> v = {{"query", {s.T, Nq, D}, bf},
-                                 {"key_cache", {s.pages, kPage, Nkv * D}, bf},
-                                 {"value_cache", {s.pages, kPage, Nkv * D}, bf},
-                                 {"block_table", {s.B, s.max_blocks}, DType::kInt32, TensorRole::kInput, true, 0, s.pages - 1},
-                                 {"actual_seq_lengths", {s.B}, DType::kInt32, TensorRole::kInput, true, 0, s.T},
-                                 {"actual_seq_lengths_kv", {s.B}, DType::kInt32, TensorRole::kInput, true, 0, s.max_kv}};
+    std::vector<TensorSpec> v = {{"query", {s.T, Nq, D}, bf}, {"key_cache", {s.pages, kPage, Nkv * D}, bf}};
+    if (!Latent(p)) v.push_back({"value_cache", {s.pages, kPage, Nkv * Dv}, bf});
+    v.push_back({"block_table", {s.B, s.max_blocks}, DType::kInt32, TensorRole::kInput, true, 0, s.pages - 1});
+    v.push_back({"actual_seq_lengths", {s.B}, DType::kInt32, TensorRole::kInput, true, 0, s.T});
+    v.push_back({"actual_seq_lengths_kv", {s.B}, DType::kInt32, TensorRole::kInput, true, 0, s.max_kv});
     if (p.Str("mask") != "none") v.push_back({"atten_mask", {s.B, s.S, s.max_kv}, DType::kUInt8});
-    v.push_back({"attention_out", {s.T, Nq, D}, bf, TensorRole::kOutput});
+    v.push_back({"attention_out", {s.T, Nq, Dv}, bf, TensorRole::kOutput});
     v.push_back({"ws_scores", {2 * kMaxGroups * fia::kMaxRows, kPage}, DType::kFloat32, ws});  // two slots per AIC
     v.push_back({"ws_p", {2 * kMaxGroups * fia::kMaxRows, kPage}, bf, ws});
-    v.push_back({"ws_pv", {2 * kMaxGroups * fia::kMaxRows, D}, DType::kFloat32, ws});
-    // Split-KV slots, sized for the most splits these shapes can take (fia_tiling.h).
-    const int64_t per_unit = fia::TokensPerPackedUnit(Nq / Nkv);
-    const int64_t packed_units = fia::PacksGqa(s.S, Nq / Nkv, D) ? s.B * Nkv * ((s.S + per_unit - 1) / per_unit) : 0;
-    const int64_t parts = fia::MaxParts(packed_units, s.max_blocks, kMaxGroups);
+    v.push_back({"ws_pv", {2 * kMaxGroups * fia::kMaxRows, Dv}, DType::kFloat32, ws});
+    // Split-KV slots, sized for the most splits these shapes can take with any rows per unit
+    // (the device's UB picks the rows; fia_tiling.h RowsPerUnit).
+    int64_t parts = 0;
+    for (int64_t rows = 16; rows <= fia::kMaxRows && fia::PacksGqa(s.S, G, D, Latent(p)); rows += 16) {
+      const int64_t per_unit = fia::TokensPerPackedUnit(G, rows);
+      const int64_t units = G > rows ? s.B * Nkv * s.S * ((G + rows - 1) / rows) : s.B * Nkv * ((s.S + per_unit - 1) / per_unit);
+      parts = std::max(parts, fia::MaxParts(units, s.max_blocks, kMaxGroups));
+    }
     if (parts > 0) {
-      v.push_back({"ws_partial_out", {parts * fia::kMaxRows, D}, DType::kFloat32, ws});
+      v.push_back({"ws_partial_out", {parts * fia::kMaxRows, Dv}, DType::kFloat32, ws});
       v.push_back({"ws_partial_ml", {parts * 4 * fia::kMlFloats}, DType::kFloat32, ws});
     }
     return v;
@@ -139,21 +154,25 @@ class FiaOp : public Op {
     }
     op_util::FillNormal(t["query"], rng);
     op_util::FillNormal(t["key_cache"], rng);
-    op_util::FillNormal(t["value_cache"], rng);
+    if (!Latent(p)) op_util::FillNormal(t["value_cache"], rng);
   }
 
   double FunctionalMacs(const ParamValues& p) const override {
     const Shape4 s = Shapes(p);
-    return 2.0 * static_cast<double>(s.T) * static_cast<double>(s.max_kv) * p.Int("heads") * p.Int("head_dim");
+    return static_cast<double>(s.T) * static_cast<double>(s.max_kv) * static_cast<double>(p.Int("heads") * (p.Int("head_dim") + ValueDim(p)));
   }
 
-  // `cores`: the AICs split-KV spreads few units over (0: no split, as the reference needs).
-  fia::Dims DimsOf(const ParamValues& p, const Tensor* qlens, const Tensor* kvlens, int64_t cores) const {
+  // `cores`: the AICs split-KV spreads few units over (0: no split, as the reference needs);
+  // `ub_bytes`: the AIV's UB, which bounds the rows per unit (0: kMaxRows, the reference's view).
+  fia::Dims DimsOf(const ParamValues& p, const Tensor* qlens, const Tensor* kvlens, int64_t cores, uint64_t ub_bytes = 0) const {
     const Shape4 s = Shapes(p);
     fia::Dims d;
     d.Nq = p.Int("heads");
     d.Nkv = p.Int("kv_heads");
     d.D = p.Int("head_dim");
+    d.Dv = ValueDim(p);
+    d.latent = Latent(p);
+    if (ub_bytes > 0) d.rows = fia::RowsPerUnit(d.Dv, ub_bytes);
     d.max_blocks = s.max_blocks;
     d.sparse_mode = static_cast<int>(p.Int("sparse_mode"));
     if (d.sparse_mode == 1) throw InputError("sparse_mode 1 (allMask) is not modelled; use sparse_mode 0 with mask=swa");
@@ -167,7 +186,7 @@ class FiaOp : public Op {
     d.explicit_mask = p.Str("mask") != "none";
     d.q_len_max = s.S;
     d.mask_cols = s.max_kv;
-    d.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d.D)));
+    d.scale = static_cast<float>(p.Float("scale") > 0 ? p.Float("scale") : 1.0 / std::sqrt(static_cast<double>(d.D)));
     const bool tnd = p.Str("layout") == "TND";
     int64_t at = 0;
     for (int64_t b = 0; b < s.B; ++b) {
@@ -194,7 +213,7 @@ class FiaOp : public Op {
     std::memcpy(kvl.data(), gm["actual_seq_lengths_kv"].data, kvl.nbytes());
     Extrapolation ex;
     double pairs = 0;
-    ex.work = CoreWork(DimsOf(p, &ql, &kvl, std::min<int64_t>(dev.aic_count, kMaxGroups)), dev, pairs);
+    ex.work = CoreWork(DimsOf(p, &ql, &kvl, std::min<int64_t>(dev.aic_count, kMaxGroups), static_cast<uint64_t>(dev.ub_bytes)), dev, pairs);
     if (ex.work.empty() || pairs <= kExtrapolateAbovePairs) return std::nullopt;
     int64_t prefix = 0;
     for (int64_t c : s.prefix) prefix = std::max(prefix, c);
@@ -209,18 +228,19 @@ class FiaOp : public Op {
       pq.Set(0, static_cast<double>(tokens));
       pkv.Set(0, static_cast<double>(tokens + prefix));
       double probe_pairs = 0;
-      ex.probe_work.push_back(CoreWork(DimsOf(probe, &pq, &pkv, std::min<int64_t>(dev.aic_count, kMaxGroups)), dev, probe_pairs));
+      ex.probe_work.push_back(
+          CoreWork(DimsOf(probe, &pq, &pkv, std::min<int64_t>(dev.aic_count, kMaxGroups), static_cast<uint64_t>(dev.ub_bytes)), dev, probe_pairs));
       if (ex.probe_work.back().empty()) return std::nullopt;
       ex.probes.push_back(std::move(probe));
     }
     ex.work_name = "KV page";
     // Footprint: the queries, every request's K and V pages once (re-reads by later query tiles
-    // hit L2), the output.
-    const double D = static_cast<double>(p.Int("head_dim")), q_bytes = static_cast<double>(s.T * p.Int("heads")) * D * 2;
+    // hit L2; a latent page is K and V at once), the output.
+    const double D = static_cast<double>(p.Int("head_dim")), Dv = static_cast<double>(ValueDim(p)), heads = static_cast<double>(s.T * p.Int("heads"));
     double kv_pages = 0;
     for (int64_t b = 0; b < s.B; ++b) kv_pages += std::ceil(kvl.At(b) / static_cast<double>(kPage));
-    ex.hbm_read_bytes = q_bytes + 2 * kv_pages * kPage * static_cast<double>(p.Int("kv_heads")) * D * 2;
-    ex.hbm_write_bytes = q_bytes;
+    ex.hbm_read_bytes = heads * D * 2 + kv_pages * kPage * static_cast<double>(p.Int("kv_heads")) * (Latent(p) ? D : D + Dv) * 2;
+    ex.hbm_write_bytes = heads * Dv * 2;
     return ex;
   }
 
@@ -247,11 +267,11 @@ class FiaOp : public Op {
     };
     const Shape4 s = Shapes(p);
     const Tensor ql = view("actual_seq_lengths", {s.B}), kvl = view("actual_seq_lengths_kv", {s.B});
-    fia::Dims d = DimsOf(p, &ql, &kvl, std::min<int64_t>(dev.aic_count, kMaxGroups));
-    fia::Gm g{&gm["query"], &gm["key_cache"], &gm["value_cache"], &gm["block_table"],
+    fia::Dims d = DimsOf(p, &ql, &kvl, std::min<int64_t>(dev.aic_count, kMaxGroups), static_cast<uint64_t>(dev.ub_bytes));
+    fia::Gm g{&gm["query"], &gm["key_cache"], d.latent ? nullptr : &gm["value_cache"], &gm["block_table"],
               d.explicit_mask ? &gm["atten_mask"] : nullptr, &gm["attention_out"], &gm["ws_scores"], &gm["ws_p"], &gm["ws_pv"]};
     if (d.parts > 0) {
-      if (!gm.count("ws_partial_out") || gm["ws_partial_out"].bytes < static_cast<uint64_t>(d.parts * fia::kMaxRows * d.D * 4))
+      if (!gm.count("ws_partial_out") || gm["ws_partial_out"].bytes < static_cast<uint64_t>(d.parts * fia::kMaxRows * d.Dv * 4))
         throw InputError("fused_infer_attention_score: the actual sequence lengths split the KV cache into more parts than the "
                          "shapes of the parameters allow");
       g.ws_part = &gm["ws_partial_out"];
@@ -264,7 +284,7 @@ class FiaOp : public Op {
       plan.then.push_back(op_util::AivLaunch<fia::KernelFiaMerge>(
           "fia_split_kv_merge", std::max<int64_t>(1, std::min<int64_t>(static_cast<int64_t>(d.merges.size()), dev.aiv_count)), DType::kBFloat16,
           g, d));
-    plan.tiling = {Kv("block_dim", plan.launch.block_dim), Kv("units", static_cast<int64_t>(d.units.size())), Kv("page", kPage),
+    plan.tiling = {Kv("block_dim", plan.launch.block_dim), Kv("units", static_cast<int64_t>(d.units.size())), Kv("rows_per_unit", d.rows), Kv("page", kPage),
                    Kv("gqa_packing", !d.units.empty() && d.units[0].heads_packed ? "heads of a token" : "tokens of a head"),
                    Kv("kv_splits", d.merges.empty() ? 1 : d.merges.front().splits)};
     return plan;
@@ -275,19 +295,19 @@ class FiaOp : public Op {
     fia::Dims d = DimsOf(p, &in.at("actual_seq_lengths"), &in.at("actual_seq_lengths_kv"), 0);
     d.band_q1_quirk = false;
     const Shape4 s = Shapes(p);
-    const Tensor &q = in.at("query"), &kc = in.at("key_cache"), &vc = in.at("value_cache"), &bt = in.at("block_table");
-    const int64_t Nq = d.Nq, Nkv = d.Nkv, D = d.D, G = Nq / Nkv;
-    std::vector<double> out(static_cast<size_t>(s.T * Nq * D), 0.0), w;
+    const Tensor &q = in.at("query"), &kc = in.at("key_cache"), &vc = in.at(d.latent ? "key_cache" : "value_cache"), &bt = in.at("block_table");
+    const int64_t Nq = d.Nq, Nkv = d.Nkv, D = d.D, Dv = d.Dv, G = Nq / Nkv, Vw = d.latent ? D : Dv;  // Vw: a V row's width in its cache
+    std::vector<double> out(static_cast<size_t>(s.T * Nq * Dv), 0.0), w;
     for (size_t b = 0; b < d.reqs.size(); ++b) {
       const fia::Request& r = d.reqs[b];
-      auto kv_at = [&](int64_t c, int64_t j) {
-        return (static_cast<int64_t>(bt.At(static_cast<int64_t>(b) * s.max_blocks + c / kPage)) * kPage + c % kPage) * Nkv * D + j * D;
-      };
+      auto slot = [&](int64_t c) { return static_cast<int64_t>(bt.At(static_cast<int64_t>(b) * s.max_blocks + c / kPage)) * kPage + c % kPage; };
+      auto kv_at = [&](int64_t c, int64_t j) { return slot(c) * Nkv * D + j * D; };
+      auto v_at = [&](int64_t c, int64_t j) { return slot(c) * Nkv * Vw + j * Vw; };
       for (int64_t i = 0; i < r.q_len; ++i) {
         int64_t lo, hi;
         fia::KeyRange(d, r, i, lo, hi);
         for (int64_t h = 0; h < Nq; ++h) {
-          const int64_t j = h / G, qo = ((r.q_start + i) * Nq + h) * D;
+          const int64_t j = h / G, qo = ((r.q_start + i) * Nq + h) * D, oo = ((r.q_start + i) * Nq + h) * Dv;
           w.assign(static_cast<size_t>(r.kv_len), 0.0);
           double mx = -1e300, sum = 0;
           for (int64_t c = std::max<int64_t>(lo, 0); c <= hi; ++c) {
@@ -306,7 +326,7 @@ class FiaOp : public Op {
             sum += w[static_cast<size_t>(c)] = std::exp(w[static_cast<size_t>(c)] - mx);
           }
           for (int64_t c = std::max<int64_t>(lo, 0); c <= hi; ++c)
-            for (int64_t x = 0; x < D; ++x) out[static_cast<size_t>(qo + x)] += w[static_cast<size_t>(c)] / sum * vc.At(kv_at(c, j) + x);
+            for (int64_t x = 0; x < Dv; ++x) out[static_cast<size_t>(oo + x)] += w[static_cast<size_t>(c)] / sum * vc.At(v_at(c, j) + x);
         }
       }
     }

@@ -94,12 +94,16 @@ void BuildUnits(Dims& d, int64_t cores) {
   const int64_t G = d.Nq / d.Nkv;
   for (size_t b = 0; b < d.reqs.size(); ++b) {
     const Request& r = d.reqs[b];
-    if (!PacksGqa(r.q_len, G, d.D)) {
+    if (!PacksGqa(r.q_len, G, d.D, d.latent)) {
       for (int64_t h = 0; h < d.Nq; ++h)
-        for (int64_t q0 = 0; q0 < r.q_len; q0 += kMaxRows)
-          d.units.push_back({static_cast<int64_t>(b), h / G, q0, std::min(kMaxRows, r.q_len - q0), h, false});
+        for (int64_t q0 = 0; q0 < r.q_len; q0 += d.rows)
+          d.units.push_back({static_cast<int64_t>(b), h / G, q0, std::min(d.rows, r.q_len - q0), h, false});
+    } else if (G > d.rows) {  // a group wider than a unit (MLA's 16-128 heads): a unit per token and block of heads
+      for (int64_t j = 0; j < d.Nkv; ++j)
+        for (int64_t i = 0; i < r.q_len; ++i)
+          for (int64_t h0 = 0; h0 < G; h0 += d.rows) d.units.push_back({static_cast<int64_t>(b), j, i, std::min(d.rows, G - h0), j * G + h0, true});
     } else {
-      const int64_t per = TokensPerPackedUnit(G);
+      const int64_t per = TokensPerPackedUnit(G, d.rows);
       for (int64_t j = 0; j < d.Nkv; ++j)
         for (int64_t i = 0; i < r.q_len; i += per) {
           Unit u{static_cast<int64_t>(b), j, i, std::min(per, r.q_len - i) * G, j * G, true};

@@ -8,6 +8,13 @@
 // one token are contiguous, stride D, and the tokens follow at Nq*D), so a verify of d tokens
 // reads each KV page once for all d x G rows rather than once per token.
 //
+// MLA (DeepSeek's latent attention, absorbed form): one latent KV head whose cached row is the
+// [kv_lora | rope key] latent (D = 576) and whose value is the row's first Dv = 512 columns, so a
+// page is read once for both products; the G query heads of a token are the rows, as CANN's
+// incre_flash_attention MLA template packs them (incre_flash_attention_preload_mla.h: kvHeadNum 1,
+// headDim 512 + headDimRope 64, the group's heads split into row blocks). A unit holds as many rows
+// as its vector buffers fit in UB (RowsPerUnit): 128 at D = 128, fewer for a 512-wide output.
+//
 // Split-KV (flash-decoding): when decode / verify units are too few to occupy the cores (one
 // long request has one unit per KV head), each unit's pages are cut into `splits` ranges that
 // run as units of their own; each writes its unnormalised output with its row max and sum, and
@@ -24,7 +31,7 @@
 namespace npusim::fia {
 
 constexpr int64_t kPage = 128;     // KV page = the KV block of the flash-attention loop
-constexpr int64_t kMaxRows = 128;  // query rows per unit
+constexpr int64_t kMaxRows = 128;  // query rows per unit at most (RowsPerUnit: fewer when a wide output does not fit UB)
 constexpr int64_t kUnbounded = std::numeric_limits<int32_t>::max();
 constexpr int64_t kMinSplitPages = 16;  // pages (2048 keys) per split at least: a shorter range does not pay for the
                                         // merge launch (launch overhead + reading back the partials, ~5 us)
@@ -55,6 +62,9 @@ struct Merge {
 
 struct Dims {
   int64_t Nq = 0, Nkv = 0, D = 0, max_blocks = 0;
+  int64_t Dv = 0;          // value / output head dim (D unless MLA or another split dim)
+  bool latent = false;     // V is the first Dv columns of the K cache rows (MLA's latent cache)
+  int64_t rows = kMaxRows; // query rows per unit (RowsPerUnit)
   int sparse_mode = 0;
   int64_t pre_tokens = kUnbounded, next_tokens = kUnbounded;
   bool band_q1_quirk = false;  // CANN 8.5: sparse_mode 4 with a query length of 1 ignores pre/next
@@ -81,20 +91,42 @@ struct Dims {
 //    (PromptFlashAttentionSplitNSNew) — its TND shape check is the one that names the head dims
 //    in vllm-ascend PR #9632's error, "prompt_flash_attention_tiling.cpp CheckInputShapeWhenLayoutIsTND";
 //  - 16 tokens and more (prefill, extend) are prompt attention, one unit per query head.
-inline bool PacksGqa(int64_t q_len, int64_t G, int64_t D) {
+//  - MLA's latent cache (a query rope part with it) goes to the MLA template, which packs the heads
+//    for decode and the MTP verify lengths alike.
+inline bool PacksGqa(int64_t q_len, int64_t G, int64_t D, bool latent = false) {
   if (G <= 1 || q_len >= 16) return false;
-  return q_len == 1 || D == 64 || D == 128 || D == 192;
+  return latent || q_len == 1 || D == 64 || D == 128 || D == 192;
 }
 
-// Tokens whose G heads one packed (decode / verify) unit holds: as many as fit kMaxRows rows.
-inline int64_t TokensPerPackedUnit(int64_t G) { return std::max<int64_t>(1, kMaxRows / std::max<int64_t>(1, G)); }
+// Tokens whose G heads one packed (decode / verify) unit of `rows` rows holds; a group wider
+// than a unit (MLA: 128 heads) gives a unit per token and head block.
+inline int64_t TokensPerPackedUnit(int64_t G, int64_t rows = kMaxRows) { return std::max<int64_t>(1, rows / std::max<int64_t>(1, G)); }
+
+// The AIV's UB buffers of a unit of `rows` rows (each AIV takes half) for an output of Dv columns,
+// in the kernel's InitBuffer order; declared here so the tiling can size units to fit.
+struct AivBuffers {
+  uint64_t scores, p, penalty, index, mask_row, row_max, o_acc, pv;
+  uint64_t Total() const { return scores + p + penalty + index + mask_row + row_max + o_acc + pv; }
+};
+inline AivBuffers AivBuffersFor(int64_t rows, int64_t Dv, uint64_t elem_bytes) {
+  const auto half = static_cast<uint64_t>((rows + 1) / 2), C = static_cast<uint64_t>(kPage), V = static_cast<uint64_t>(Dv);
+  return {half * C * 4, half * C * elem_bytes, 2 * C * 4, C * 4, C, half * 4, half * V * 4, half * V * 4};
+}
+// The most query rows per unit (a multiple of 16, at most kMaxRows) whose AIV buffers fit `ub_bytes`;
+// 16 when none does (the kernel's InitBuffer then reports the overflow).
+inline int64_t RowsPerUnit(int64_t Dv, uint64_t ub_bytes, uint64_t elem_bytes = 2) {
+  for (int64_t r = kMaxRows; r > 16; r -= 16)
+    if (AivBuffersFor(r, Dv, elem_bytes).Total() <= ub_bytes) return r;
+  return 16;
+}
 
 // Query index (within its request) and element offset in q / out of row `row` of a unit (or a
 // merge) whose rows start at query q_row0, head head0: packed rows are token-major, G heads each.
 inline int64_t RowQuery(const Dims& d, int64_t q_row0, bool packed, int64_t row) { return q_row0 + (packed ? row / d.G() : row); }
-inline int64_t RowElement(const Dims& d, int64_t req, int64_t q_row0, int64_t head0, bool packed, int64_t row) {
+// `dim`: the row's width in that tensor (D for q, Dv for out).
+inline int64_t RowElement(const Dims& d, int64_t req, int64_t q_row0, int64_t head0, bool packed, int64_t row, int64_t dim) {
   const int64_t head = head0 + (packed ? row % d.G() : 0);
-  return ((d.reqs[static_cast<size_t>(req)].q_start + RowQuery(d, q_row0, packed, row)) * d.Nq + head) * d.D;
+  return ((d.reqs[static_cast<size_t>(req)].q_start + RowQuery(d, q_row0, packed, row)) * d.Nq + head) * dim;
 }
 
 // Inclusive key range [lo, hi] query `i` of `r` attends under the sparse mode (before any

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <vector>
 
+#include "ops/fused_infer_attention_score/fia_tiling.h"
 #include "tests/ops/op_test_util.h"
 
 namespace npusim::testing {
@@ -192,6 +193,62 @@ TEST(Attention, DecodeAndShortPrefillsAreAlwaysSimulated) {
     ASSERT_EQ(r.status, "ok");
     EXPECT_FALSE(r.extrapolated);
   }
+}
+
+// MLA in its absorbed form (DeepSeek-V3: kv_lora 512 + rope 64 = a 576-wide latent per token,
+// one latent KV head, the value the latent's first 512 columns). K != V widths, a batch mixing
+// requests with and without a prefix, odd lengths, decode, MTP verify and a prefill; 128 heads
+// (a group wider than a unit) and split-KV for one long request.
+Kvs Mla(Kvs more) {
+  Kvs kv = {{"heads", "16"}, {"kv_heads", "1"}, {"head_dim", "576"}, {"value_dim", "512"}, {"kv_cache", "latent"}, {"scale", "0.0722"},
+            {"context_lens", "0,300,17"}};
+  kv.insert(kv.end(), more.begin(), more.end());
+  return kv;
+}
+
+TEST(Attention, MlaAbsorbedFormMatchesTheReference) {
+  for (const Kvs& kv : std::vector<Kvs>{Mla({{"q_len", "1"}}), Mla({{"q_len", "4"}, {"sparse_mode", "3"}}),
+                                        Mla({{"q_len", "37"}, {"sparse_mode", "3"}}),
+                                        Mla({{"heads", "128"}, {"q_len", "2"}, {"sparse_mode", "3"}, {"context_lens", "130,1"}}),
+                                        Mla({{"context_lens", "9000"}})}) {
+    KernelRun r = RunOp(kFia, kv, "Ascend910_9392");
+    ASSERT_EQ(r.status, "ok") << r.message;
+    ExpectAccurate(r, kBf16Tol);
+  }
+  ExpectTimingOnlyMatchesFunctional(kFia, Mla({{"q_len", "4"}, {"sparse_mode", "3"}}), "Ascend910_9392");
+}
+
+// A latent page is K and V at once: the MLA decode of 24 requests over 4096 tokens reads
+// 24 x 4096 x 576 x 2 B = 113 MB, where separate K (576) and V (512) caches of the same widths
+// read 24 x 4096 x 1088 x 2 B = 214 MB (ratio 0.53).
+TEST(Attention, MlaReadsEachLatentPageOnceForBothProducts) {
+  const Kvs shape = {{"batch", "24"}, {"context", "4096"}, {"context_lens", ""}};
+  const KernelRun latent = RunOp(kFia, Mla(shape), "Ascend910_9392", ModeChoice::kTimingOnly);
+  Kvs sep = Mla(shape);
+  sep.push_back({"kv_cache", "separate"});
+  const KernelRun separate = RunOp(kFia, sep, "Ascend910_9392", ModeChoice::kTimingOnly);
+  ASSERT_EQ(latent.status, "ok") << latent.message;
+  ASSERT_EQ(separate.status, "ok") << separate.message;
+  const double ratio = static_cast<double>(latent.launch.hbm_read_bytes) / static_cast<double>(separate.launch.hbm_read_bytes);
+  EXPECT_NEAR(ratio, 576.0 / 1088.0, 0.03);
+  EXPECT_LT(latent.launch.time_us, separate.launch.time_us);
+}
+
+// Rows per unit from the AIV's UB (192 KiB on A2/A3): a half-unit row takes a 128-key score row
+// in fp32 and bf16 (768 B), its running max (4 B) and two output rows in fp32 (8 Dv B), besides
+// 1664 B of per-page rows. Dv = 128: 64 half-rows need 64 x 1796 + 1664 = 116608 B, so 128 rows.
+// Dv = 512: (196608 - 1664) / 4868 = 40.04 half-rows, so 80 rows (194720 + 1664 = 196384 B).
+// A UB too small for even 16 rows leaves 16, for the kernel's buffers to report the overflow.
+TEST(Attention, WideOutputsTakeFewerRowsPerUnit) {
+  EXPECT_EQ(fia::RowsPerUnit(128, 196608), 128);
+  EXPECT_EQ(fia::RowsPerUnit(256, 196608), 128);
+  EXPECT_EQ(fia::RowsPerUnit(512, 196608), 80);
+  EXPECT_EQ(fia::AivBuffersFor(80, 512, 2).Total(), 196384u);
+  EXPECT_EQ(fia::RowsPerUnit(512, 32768), 16);
+}
+
+TEST(Attention, MlaValueWiderThanTheLatentIsAnInputError) {
+  EXPECT_THROW(RunOp(kFia, Mla({{"head_dim", "448"}, {"value_dim", "512"}})), InputError);
 }
 
 TEST(RotaryEmbedding, PartialNeoxOnQAndKWithOddHeadCounts) {
