@@ -73,6 +73,34 @@ FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d, co
     L.k_cache.resize(static_cast<size_t>(o.slots));
     L.v_cache.resize(static_cast<size_t>(o.slots));
   };
+  // MLA: kv_b_proj once, and the per-head W_uk / W_uv of the absorbed form read out of it, so
+  // the two forms compute with the same numbers.
+  auto mla = [&](LayerTensors& L) {
+    const MlaShape& a = m.mla;
+    const int64_t Nq = m.full.heads, dn = a.qk_nope_head_dim, dr = a.qk_rope_head_dim, dv = a.v_head_dim, kvl = a.kv_lora_rank;
+    if (m.full.rope_scaling.type == "yarn")
+      throw InputError(m.file + ": functional MLA runs apply no yarn rope (rotary_embedding has no yarn); yarn models run timing-only");
+    if (a.q_lora_rank > 0) {
+      L.w_q_a = Weight("w_q_a", {H, a.q_lora_rank}, in_scale);
+      L.q_a_norm = Weight("q_a_norm", {a.q_lora_rank}, 0.05);
+      L.w_q_b = Weight("w_q_b", {a.q_lora_rank, Nq * (dn + dr)}, 1.0 / std::sqrt(static_cast<double>(a.q_lora_rank)));
+    } else {
+      L.w_q_b = Weight("w_q_b", {H, Nq * (dn + dr)}, in_scale);
+    }
+    L.w_kv_a = Weight("w_kv_a", {H, kvl + dr}, in_scale);
+    L.kv_a_norm = Weight("kv_a_norm", {kvl}, 0.05);
+    L.w_kv_b = Weight("w_kv_b", {kvl, Nq * (dn + dv)}, 1.0 / std::sqrt(static_cast<double>(kvl)));
+    L.w_uk = Make("w_uk", {Nq, dn, kvl}, kBf);
+    L.w_uv = Make("w_uv", {Nq, kvl, dv}, kBf);
+    for (int64_t h = 0; h < Nq; ++h)
+      for (int64_t c = 0; c < kvl; ++c) {
+        const int64_t row = c * Nq * (dn + dv) + h * (dn + dv);
+        for (int64_t i = 0; i < dn; ++i) L.w_uk.Set((h * dn + i) * kvl + c, L.w_kv_b.At(row + i));
+        for (int64_t j = 0; j < dv; ++j) L.w_uv.Set((h * kvl + c) * dv + j, L.w_kv_b.At(row + dn + j));
+      }
+    L.w_o = Weight("w_o", {Nq * dv, H}, kOutScale / std::sqrt(static_cast<double>(Nq * dv)));
+    L.k_cache.resize(static_cast<size_t>(o.slots));
+  };
   auto mlp = [&](LayerTensors& L, bool moe) {
     if (!moe) {
       L.w_gu = Weight("w_gu", {H, 2 * I}, in_scale);
@@ -116,6 +144,8 @@ FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d, co
       L.w_out = Weight("w_out", {HV * Vd, H}, kOutScale / std::sqrt(static_cast<double>(HV * Vd)));
       L.conv_pool = Make("conv_states", {o.slots, window, m.conv_dim()}, kBf);
       L.ssm_pool = Make("ssm_states", o.gdn_impl == "fused" ? Shape{o.slots, HV, Vd, K} : Shape{o.slots, HV, K, Vd}, ssm);
+    } else if (kind == LayerKind::kMla) {
+      mla(L);
     } else {
       attention(L, kind == LayerKind::kSlidingAttention);
     }
@@ -133,7 +163,8 @@ FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d, co
     draft_.layer.in_norm = Weight("in_norm", {H}, 0.05);
     draft_.layer.post_norm = Weight("post_norm", {H}, 0.05);
     const LayerSpec spec = DraftLayer(m);
-    attention(draft_.layer, spec.mixer == LayerKind::kSlidingAttention);
+    if (spec.mixer == LayerKind::kMla) mla(draft_.layer);
+    else attention(draft_.layer, spec.mixer == LayerKind::kSlidingAttention);
     mlp(draft_.layer, spec.moe);
   }
 }

@@ -1,6 +1,7 @@
 #include "workloads/layer_graph.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 
@@ -66,6 +67,29 @@ Tensor Out(const TensorMap& outs, const std::string& name) {
   return it == outs.end() ? Tensor{} : it->second;
 }
 
+// The batch's new rows (`width` each, token-major in `rows`) appended to each request's per-slot
+// cache after its prefix (a rerun of the same positions overwrites them).
+void AppendRows(const ForwardBatch& b, const Tensor& rows, int64_t width, std::vector<std::vector<double>>& per_slot) {
+  int64_t t0 = 0;
+  for (int64_t r = 0; r < b.requests(); ++r) {
+    auto& c = per_slot[static_cast<size_t>(b.slots[static_cast<size_t>(r)])];
+    const int64_t n = b.tokens[static_cast<size_t>(r)];
+    c.resize(static_cast<size_t>(b.prefixes[static_cast<size_t>(r)] * width));
+    for (int64_t i = 0; i < n * width; ++i) c.push_back(rows.At(t0 * width + i));
+    t0 += n;
+  }
+}
+
+// [T, heads, n] <-> [heads, T, n]: the token-major rows of a head GEMM's input and output.
+Tensor SwapMajor(const Tensor& t, int64_t a, int64_t b, int64_t n) {
+  if (Empty(t)) return {};
+  Tensor out = Make(t.name(), {b, a, n}, t.dtype());
+  const size_t es = SizeOf(t.dtype()), row = static_cast<size_t>(n) * es;
+  for (int64_t i = 0; i < a; ++i)
+    for (int64_t j = 0; j < b; ++j) std::memcpy(out.data() + (j * a + i) * row, t.data() + (i * b + j) * row, row);
+  return out;
+}
+
 }  // namespace
 
 const char* BlockName(Block b) {
@@ -99,7 +123,8 @@ std::vector<LayerSpec> DecoderLayers(const ModelConfig& m) {
 }
 
 LayerSpec DraftLayer(const ModelConfig& m) {
-  return {m.sliding.heads ? LayerKind::kSlidingAttention : LayerKind::kFullAttention, !m.moe_layer.empty() && m.moe_layer.back(), 0.0};
+  const LayerKind mixer = m.count(LayerKind::kMla) ? LayerKind::kMla : m.sliding.heads ? LayerKind::kSlidingAttention : LayerKind::kFullAttention;
+  return {mixer, !m.moe_layer.empty() && m.moe_layer.back(), 0.0};
 }
 
 int64_t ForwardBatch::total_tokens() const {
@@ -135,15 +160,7 @@ ForwardBatch UniformBatch(ForwardKind kind, int64_t batch, int64_t tokens, int64
 }
 
 LayerGraph::LayerGraph(const ModelConfig& m, const ParallelPlan& p, const GraphOptions& o, GraphExecutor& x)
-    : m_(m), p_(p), o_(o), x_(x), s_(ShapesPerRank(m, p)) {
-  RequireRunnable(m);
-}
-
-void RequireRunnable(const ModelConfig& m) {
-  if (m.count(LayerKind::kMla))
-    throw InputError(m.file + ": " + m.model_type + "'s multi-head latent attention has no kernels in npusim yet (issue #14 part 2); "
-                     "`npusim model` reads its shapes, parameters and memory plan, but no forward of it can be simulated");
-}
+    : m_(m), p_(p), o_(o), x_(x), s_(ShapesPerRank(m, p)) {}
 
 TensorMap LayerGraph::Run(Block where, const std::string& op, Kvs params, TensorMap inputs, Kvs numerics) {
   Launch l;
@@ -223,7 +240,7 @@ Tensor LayerGraph::Layer(const ForwardBatch& b, const LayerSpec& spec, LayerTens
   const Tensor y = Norm(mixer, delta, L.in_norm, T, H, first ? nullptr : &res, residual);
   // EAGLE3's layer reads [norm(embedding) | norm(hidden)]: a second norm, a 2H-wide input.
   if (m_.eagle3) Norm(mixer, delta, L.in_norm, T, H, nullptr, nullptr);
-  const Tensor mix = spec.mixer == LayerKind::kLinearAttention ? Gdn(b, L, y) : Attention(b, spec, L, y);
+  const Tensor mix = spec.mixer == LayerKind::kLinearAttention ? Gdn(b, L, y) : spec.mixer == LayerKind::kMla ? Mla(b, L, y) : Attention(b, spec, L, y);
   // The MLP's own norm comes first in its block (after the MoE's gather, where there is one).
   res = *residual;
   const int64_t Tm = spec.moe && p_.a2a ? (T + s_.attn_tp - 1) / s_.attn_tp : spec.moe ? T * p_.dp : T;
@@ -379,41 +396,12 @@ Tensor LayerGraph::Attention(const ForwardBatch& b, const LayerSpec& spec, Layer
     // request after request and each request's queries padded to the longest.
     const Tensor qr = out.at("q_out"), kr = out.at("k_out");
     const int64_t row = Nkv * D;
-    std::vector<int64_t> ql, kvl, pages_of;
-    int64_t t0 = 0, pages = 1, max_blocks = 0, cum = 0;
-    for (int64_t r = 0; r < B; ++r) {
-      const size_t slot = static_cast<size_t>(b.slots[static_cast<size_t>(r)]);
-      const int64_t prefix = b.prefixes[static_cast<size_t>(r)], n = b.tokens[static_cast<size_t>(r)];
-      auto& kc = L.k_cache[slot];
-      auto& vc = L.v_cache[slot];
-      kc.resize(static_cast<size_t>(prefix * row));
-      vc.resize(static_cast<size_t>(prefix * row));
-      for (int64_t i = 0; i < n * row; ++i) {
-        kc.push_back(kr.At(t0 * row + i));
-        vc.push_back(v.At(t0 * row + i));
-      }
-      t0 += n;
-      cum += n;
-      ql.push_back(cum);
-      kvl.push_back(prefix + n);
-      const int64_t np = (prefix + Lt + kPage - 1) / kPage;
-      pages_of.push_back(pages);
-      pages += np;
-      max_blocks = std::max(max_blocks, np);
-    }
-    Tensor kcache = Make("key_cache", {pages, kPage, row}, kBf), vcache = Make("value_cache", {pages, kPage, row}, kBf);
-    Tensor table = Make("block_table", {B, max_blocks}, DType::kInt32);
-    for (int64_t r = 0; r < B; ++r) {
-      const auto& kc = L.k_cache[static_cast<size_t>(b.slots[static_cast<size_t>(r)])];
-      const auto& vc = L.v_cache[static_cast<size_t>(b.slots[static_cast<size_t>(r)])];
-      const int64_t base = pages_of[static_cast<size_t>(r)] * kPage * row;
-      for (size_t i = 0; i < kc.size(); ++i) {
-        kcache.Set(base + static_cast<int64_t>(i), kc[i]);
-        vcache.Set(base + static_cast<int64_t>(i), vc[i]);
-      }
-      for (int64_t j = 0; j < (kvl[static_cast<size_t>(r)] + kPage - 1) / kPage; ++j)
-        table.Set(r * max_blocks + j, static_cast<double>(pages_of[static_cast<size_t>(r)] + j));
-    }
+    AppendRows(b, kr, row, L.k_cache);
+    AppendRows(b, v, row, L.v_cache);
+    Tensor table;
+    std::vector<int64_t> ql, kvl;
+    const Tensor kcache = PagedCache(b, L.k_cache, row, "key_cache", &table, &ql, &kvl);
+    const Tensor vcache = PagedCache(b, L.v_cache, row, "value_cache", nullptr, nullptr, nullptr);
     Tensor query = Make("query", {B * Lt, Nq, D}, kBf);
     std::memcpy(query.data(), qr.data(), qr.nbytes());
     fia_in = {{"query", query}, {"key_cache", kcache}, {"value_cache", vcache}, {"block_table", table}, {"actual_seq_lengths", Ints("ql", ql)},
@@ -429,6 +417,161 @@ Tensor LayerGraph::Attention(const ForwardBatch& b, const LayerSpec& spec, Layer
                    {{"attn", rows}, {"gate", gate}}),
                "out");
   const Tensor y = Linear(where, rows, L.w_o, T, Nq * D, H);  // o_proj
+  Collective(where, "all_reduce", s_.attn_tp, T * H);
+  return y;
+}
+
+Tensor LayerGraph::PagedCache(const ForwardBatch& b, const std::vector<std::vector<double>>& per_slot, int64_t width, const std::string& name,
+                              Tensor* table, std::vector<int64_t>* q_lens, std::vector<int64_t>* kv_lens) const {
+  const int64_t B = b.requests(), Lt = b.max_tokens();
+  std::vector<int64_t> pages_of, kvl;
+  int64_t pages = 1, max_blocks = 0, cum = 0;  // page 0 unused
+  for (int64_t r = 0; r < B; ++r) {
+    const int64_t n = b.tokens[static_cast<size_t>(r)], np = (b.prefixes[static_cast<size_t>(r)] + Lt + kPage - 1) / kPage;
+    cum += n;
+    if (q_lens) q_lens->push_back(cum);
+    kvl.push_back(b.prefixes[static_cast<size_t>(r)] + n);
+    pages_of.push_back(pages);
+    pages += np;
+    max_blocks = std::max(max_blocks, np);
+  }
+  Tensor cache = Make(name, {pages, kPage, width}, kBf);
+  if (table) *table = Make("block_table", {B, max_blocks}, DType::kInt32);
+  for (int64_t r = 0; r < B; ++r) {
+    const auto& c = per_slot[static_cast<size_t>(b.slots[static_cast<size_t>(r)])];
+    const int64_t base = pages_of[static_cast<size_t>(r)] * kPage * width;
+    for (size_t i = 0; i < c.size(); ++i) cache.Set(base + static_cast<int64_t>(i), c[i]);
+    for (int64_t j = 0; table && j < (kvl[static_cast<size_t>(r)] + kPage - 1) / kPage; ++j)
+      table->Set(r * max_blocks + j, static_cast<double>(pages_of[static_cast<size_t>(r)] + j));
+  }
+  if (kv_lens) *kv_lens = kvl;
+  return cache;
+}
+
+Tensor LayerGraph::HeadGemm(const Tensor& x, const Tensor& w, int64_t T, int64_t heads, int64_t k, int64_t n) {
+  const Tensor y = Out(Run(Block::kAttention, "grouped_matmul",
+                           {{"rows", S(T * heads)}, {"experts", S(heads)}, {"k", S(k)}, {"n", S(n)}, {"skew", "0"}, {"quant", "none"}},
+                           {{"x", Reshape(SwapMajor(x, T, heads, k), {T * heads, k})}, {"w", w},
+                            {"group_list", Ints("group_list", std::vector<int64_t>(static_cast<size_t>(heads), T))}}),
+                       "y");
+  return SwapMajor(Reshape(y, {heads, T, n}), heads, T, n);
+}
+
+// DeepSeek's multi-head latent attention. The latent cache holds per token the normed kv_lora
+// latent and the roped key part, one row for every head. Decode, verify and draft steps run the
+// absorbed form (SGLang's forward_mla: q_nope through W_uk into the latent space, attention over
+// the latent rows as one KV head with V their first kv_lora columns, the output back through W_uv);
+// prefill and extend decompress the request's latents through kv_b_proj into per-head K and V
+// (forward_normal's MHA; its prefix too). The projections and norms are separate launches, as
+// the unfused path issues them (CANN's fused mla_prolog is not modelled: see the README).
+Tensor LayerGraph::Mla(const ForwardBatch& b, LayerTensors& L, const Tensor& x) {
+  const MlaShape& a = m_.mla;
+  const int64_t T = b.total_tokens(), B = b.requests(), H = m_.hidden, Lt = b.max_tokens(), Nq = s_.q_heads;
+  const int64_t dn = a.qk_nope_head_dim, dr = a.qk_rope_head_dim, dv = a.v_head_dim, kvl = a.kv_lora_rank, lat = a.latent_per_token(), dq = dn + dr;
+  const bool F = x_.functional(), absorbed = b.recurrent();
+  const Block where = Block::kAttention;
+  Tensor q;
+  if (a.q_lora_rank > 0) {
+    const Tensor qa = Norm(where, Linear(where, x, L.w_q_a, T, H, a.q_lora_rank), L.q_a_norm, T, a.q_lora_rank, nullptr, nullptr);
+    q = Linear(where, qa, L.w_q_b, T, a.q_lora_rank, Nq * dq);
+  } else {
+    q = Linear(where, x, L.w_q_b, T, H, Nq * dq);
+  }
+  const Tensor kva = Linear(where, x, L.w_kv_a, T, H, lat, false);  // the same x as q's projection: quantised once
+  const Tensor ckv = Norm(where, Columns(kva, T, lat, 0, kvl, {T, kvl}), L.kv_a_norm, T, kvl, nullptr, nullptr);
+  std::vector<int64_t> pos;
+  for (size_t i = 0; F && i < b.tokens.size(); ++i)
+    for (int64_t t = 0; t < b.tokens[i]; ++t) pos.push_back(b.prefixes[i] + t);
+  const TensorMap rope = Run(where, "rotary_embedding", {{"tokens", S(T)}, {"heads", S(Nq)}, {"kv_heads", "1"}, {"head_dim", S(dr)}, {"rotary_dim", S(dr)}},
+                             {{"q", Columns(q, T * Nq, dq, dn, dr, {T, Nq, dr})}, {"k", Columns(kva, T, lat, kvl, dr, {T, 1, dr})},
+                              {"positions", Ints("positions", pos)}},
+                             {{"theta", FormatNumber(m_.full.rope_theta)}, {"max_position", "4096"}});
+  const Tensor q_rope = Out(rope, "q_out"), k_rope = Out(rope, "k_out");
+  // yarn's attention scale (DeepSeek: 0.1 mscale_all_dim ln(factor) + 1, squared) on 1/sqrt(nope + rope)
+  const RopeScaling& rs = m_.full.rope_scaling;
+  double scale = 1.0 / std::sqrt(static_cast<double>(dq));
+  if (rs.type == "yarn" && rs.factor > 1 && rs.mscale_all_dim > 0) scale *= std::pow(0.1 * rs.mscale_all_dim * std::log(rs.factor) + 1.0, 2);
+  Tensor latent;  // [T, lat] = [normed latent | roped key], the rows the cache keeps
+  if (F) {
+    latent = Make("latent", {T, lat}, kBf);
+    for (int64_t t = 0; t < T; ++t) {
+      std::memcpy(latent.data() + t * lat * 2, ckv.data() + t * kvl * 2, static_cast<size_t>(kvl) * 2);
+      std::memcpy(latent.data() + (t * lat + kvl) * 2, k_rope.data() + t * dr * 2, static_cast<size_t>(dr) * 2);
+    }
+    AppendRows(b, latent, lat, L.k_cache);
+  }
+  TensorMap fia_in;
+  Tensor table;
+  std::vector<int64_t> ql, kvlens;
+  auto lengths = [&](TensorMap& in) {
+    if (!F) return;
+    in["block_table"] = table;
+    in["actual_seq_lengths"] = Ints("ql", ql);
+    in["actual_seq_lengths_kv"] = Ints("kvl", kvlens);
+  };
+  Kvs fia = {{"batch", S(B)}, {"q_len", S(Lt)}, {"context", S(b.prefixes.empty() ? 0 : b.prefixes[0])}, {"sparse_mode", Lt == 1 ? "0" : "3"},
+             {"scale", FormatNumber(scale)}};
+  Tensor o;  // [T, Nq, dv]
+  if (absorbed) {
+    for (const auto& kv : Kvs{{"heads", S(Nq)}, {"kv_heads", "1"}, {"head_dim", S(lat)}, {"value_dim", S(kvl)}, {"kv_cache", "latent"}}) fia.push_back(kv);
+    const Tensor q_lat = HeadGemm(Columns(q, T * Nq, dq, 0, dn, {T, Nq, dn}), L.w_uk, T, Nq, dn, kvl);
+    if (F) {
+      Tensor query = Make("query", {B * Lt, Nq, lat}, kBf);  // each request's queries padded to the longest, as FIA takes them
+      for (int64_t r = 0; r < T * Nq; ++r) {
+        std::memcpy(query.data() + r * lat * 2, q_lat.data() + r * kvl * 2, static_cast<size_t>(kvl) * 2);
+        std::memcpy(query.data() + (r * lat + kvl) * 2, q_rope.data() + r * dr * 2, static_cast<size_t>(dr) * 2);
+      }
+      fia_in["query"] = query;
+      fia_in["key_cache"] = PagedCache(b, L.k_cache, lat, "key_cache", &table, &ql, &kvlens);
+    }
+    lengths(fia_in);
+    const Tensor attn = Out(Run(where, "fused_infer_attention_score", fia, std::move(fia_in), {{"context_lens", List(b.prefixes)}, {"layout", "TND"}}),
+                            "attention_out");
+    o = HeadGemm(attn, L.w_uv, T, Nq, kvl, dv);
+  } else {
+    // Every KV token of the batch's requests (prefix and new) through kv_b_proj: K = [k nope | the
+    // shared roped key] and V per head.
+    int64_t R = 0;
+    for (int64_t r = 0; r < B; ++r) R += b.prefixes[static_cast<size_t>(r)] + b.tokens[static_cast<size_t>(r)];
+    Tensor lat_rows;
+    if (F) {
+      lat_rows = Make("ckv", {R, kvl}, kBf);
+      int64_t at = 0;
+      for (int64_t r = 0; r < B; ++r)
+        for (double e : L.k_cache[static_cast<size_t>(b.slots[static_cast<size_t>(r)])]) {
+          if (at % lat < kvl) lat_rows.Set(at / lat * kvl + at % lat, e);
+          ++at;
+        }
+    }
+    const Tensor kvb = Out(Run(where, "matmul", {{"m", S(R)}, {"k", S(kvl)}, {"n", S(Nq * (dn + dv))}}, {{"x", lat_rows}, {"w", L.w_kv_b}}), "y");
+    for (const auto& kv : Kvs{{"heads", S(Nq)}, {"kv_heads", S(Nq)}, {"head_dim", S(dq)}, {"value_dim", S(dv)}}) fia.push_back(kv);
+    if (F) {
+      std::vector<std::vector<double>> kc(L.k_cache.size()), vc(L.k_cache.size());
+      int64_t row = 0;
+      for (int64_t r = 0; r < B; ++r) {
+        const auto slot = static_cast<size_t>(b.slots[static_cast<size_t>(r)]);
+        const auto& cached = L.k_cache[slot];
+        for (int64_t t = 0; t < b.prefixes[static_cast<size_t>(r)] + b.tokens[static_cast<size_t>(r)]; ++t, ++row)
+          for (int64_t h = 0; h < Nq; ++h) {
+            for (int64_t i = 0; i < dn; ++i) kc[slot].push_back(kvb.At((row * Nq + h) * (dn + dv) + i));
+            for (int64_t i = 0; i < dr; ++i) kc[slot].push_back(cached[static_cast<size_t>(t * lat + kvl + i)]);
+            for (int64_t i = 0; i < dv; ++i) vc[slot].push_back(kvb.At((row * Nq + h) * (dn + dv) + dn + i));
+          }
+      }
+      Tensor query = Make("query", {B * Lt, Nq, dq}, kBf);
+      for (int64_t r = 0; r < T * Nq; ++r) {
+        std::memcpy(query.data() + r * dq * 2, q.data() + r * dq * 2, static_cast<size_t>(dn) * 2);
+        std::memcpy(query.data() + (r * dq + dn) * 2, q_rope.data() + r * dr * 2, static_cast<size_t>(dr) * 2);
+      }
+      fia_in["query"] = query;
+      fia_in["key_cache"] = PagedCache(b, kc, Nq * dq, "key_cache", &table, &ql, &kvlens);
+      fia_in["value_cache"] = PagedCache(b, vc, Nq * dv, "value_cache", nullptr, nullptr, nullptr);
+    }
+    lengths(fia_in);
+    o = Out(Run(where, "fused_infer_attention_score", fia, std::move(fia_in), {{"context_lens", List(b.prefixes)}, {"layout", "TND"}}),
+            "attention_out");
+  }
+  const Tensor y = Linear(where, Columns(o, T, Nq * dv, 0, Nq * dv, {T, Nq * dv}), L.w_o, T, Nq * dv, H);  // o_proj
   Collective(where, "all_reduce", s_.attn_tp, T * H);
   return y;
 }

@@ -44,10 +44,8 @@ struct LayerSpec {
   double swiglu_limit = 0;
 };
 std::vector<LayerSpec> DecoderLayers(const ModelConfig& m);
-// The MTP (NEXTN) draft layer: one decoder layer of the model's attention kind with the MLP kind
-// of the model's last layer.
-// InputError when the model has layers no executor can run yet (MLA).
-void RequireRunnable(const ModelConfig& m);
+// The MTP (NEXTN) draft layer: one decoder layer of the model's attention kind (MLA for
+// DeepSeek) with the MLP kind of the model's last layer.
 LayerSpec DraftLayer(const ModelConfig& m);
 
 using Kvs = std::vector<std::pair<std::string, std::string>>;
@@ -81,7 +79,12 @@ struct LayerTensors {
   // attention: q (+ elementwise gate) | k | v in one projection; w_g: Step-3.5's head-wise gate
   Tensor w_qkv, w_o, w_g, q_norm, k_norm;
   Tensor b_q, b_k, b_v;  // Qwen2's q/k/v bias
-  std::vector<std::vector<double>> k_cache, v_cache;  // per slot: tokens x (Nkv * D), bf16 values
+  std::vector<std::vector<double>> k_cache, v_cache;  // per slot: tokens x (Nkv * D), bf16 values (MLA: the latent rows)
+  // MLA: q down (w_q_a, q_lora 0: none) and up (w_q_b) projections, the kv down projection to
+  // [latent | rope key] (w_kv_a), the norms of the two latents, kv_b_proj (w_kv_b: the latent to
+  // each head's [k nope | v]) and the same numbers per head for the absorbed form (w_uk
+  // [heads, nope, kv_lora], w_uv [heads, kv_lora, v]); w_o is o_proj.
+  Tensor w_q_a, q_a_norm, w_q_b, w_kv_a, kv_a_norm, w_kv_b, w_uk, w_uv;
   // dense MLP, or MoE: router, experts [E, ...], shared expert (w_sg: its [H, 1] gate)
   Tensor w_gu, w_down;
   Tensor w_router, router_bias, w_egu, w_edown, w_sgu, w_sdown, w_sg;
@@ -153,6 +156,15 @@ class LayerGraph {
  private:
   Tensor Gdn(const ForwardBatch& b, LayerTensors& L, const Tensor& x);
   Tensor Attention(const ForwardBatch& b, const LayerSpec& spec, LayerTensors& L, const Tensor& x);
+  Tensor Mla(const ForwardBatch& b, LayerTensors& L, const Tensor& x);
+  // Per-head GEMMs of MLA's absorbed form: x [T, heads, k] by w [heads, k, n] -> [T, heads, n], as
+  // one grouped GEMM over head-major rows (the host transposes around it in functional runs).
+  Tensor HeadGemm(const Tensor& x, const Tensor& w, int64_t T, int64_t heads, int64_t k, int64_t n);
+  // The functional paged cache of a batch: `rows` per token (its width) from each request's
+  // per-slot rows, pages laid out request after request; returns the cache [pages, kPage, width]
+  // and fills the block table and the cumulative query / per-request KV lengths.
+  Tensor PagedCache(const ForwardBatch& b, const std::vector<std::vector<double>>& per_slot, int64_t width, const std::string& name,
+                    Tensor* table, std::vector<int64_t>* q_lens, std::vector<int64_t>* kv_lens) const;
   Tensor Mlp(const LayerSpec& spec, LayerTensors& L, const Tensor& x, int64_t T);
   Tensor Moe(const LayerSpec& spec, LayerTensors& L, const Tensor& x, int64_t T);
   Tensor Swiglu(Block where, const LayerSpec& spec, const Tensor& x, int64_t rows, int64_t inter);

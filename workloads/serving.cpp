@@ -68,7 +68,6 @@ ServingSetup PrepareServing(const RunConfig& run) {
   s.run = run;
   s.host = run.Host();
   s.model = LoadModelConfig(run.ModelPath());
-  RequireRunnable(s.model);
   s.replicas = run.Replicas();
   s.device = LoadDevice(run.device);
   s.plan = run.Plan();
