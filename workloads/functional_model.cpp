@@ -298,14 +298,17 @@ void FunctionalModel::Commit(const std::vector<Entry>& batch, const std::vector<
   // Rejected positions leave the KV cache.
   for (size_t l = 0; l < layers_.size(); ++l) {
     if (specs_[l].mixer == LayerKind::kLinearAttention) continue;
-    const AttentionShape& a = specs_[l].mixer == LayerKind::kSlidingAttention ? m_.sliding : m_.full;
-    const int64_t row = a.kv_heads * a.head_dim;
-    for (size_t b = 0; b < batch.size(); ++b) {
-      const size_t keep = static_cast<size_t>((batch[b].prefix + last_steps[b] + 1) * row);
-      layers_[l].k_cache[static_cast<size_t>(batch[b].slot)].resize(keep);
-      layers_[l].v_cache[static_cast<size_t>(batch[b].slot)].resize(keep);
-    }
+    for (size_t b = 0; b < batch.size(); ++b)
+      KeepKv(layers_[l], specs_[l].mixer, batch[b].slot, batch[b].prefix + last_steps[b] + 1);
   }
+}
+
+// A slot's cached K and V (MLA: its latent rows) cut back to `tokens` tokens.
+void FunctionalModel::KeepKv(LayerTensors& L, LayerKind kind, int64_t slot, int64_t tokens) const {
+  const AttentionShape& a = kind == LayerKind::kSlidingAttention ? m_.sliding : m_.full;
+  const auto keep = static_cast<size_t>(tokens * (kind == LayerKind::kMla ? m_.mla.latent_per_token() : a.kv_heads * a.head_dim));
+  for (auto* cache : {&L.k_cache, &L.v_cache})
+    if (static_cast<size_t>(slot) < cache->size() && (*cache)[static_cast<size_t>(slot)].size() > keep) (*cache)[static_cast<size_t>(slot)].resize(keep);
 }
 
 int32_t FunctionalModel::Draft(int64_t slot, int32_t token, const std::vector<double>& hidden, int64_t position,
@@ -329,12 +332,7 @@ int32_t FunctionalModel::Draft(int64_t slot, int32_t token, const std::vector<do
   return static_cast<int32_t>(next.At(0));
 }
 
-void FunctionalModel::TruncateDraft(int64_t slot, int64_t tokens) {
-  const size_t keep = static_cast<size_t>(tokens * m_.full.kv_heads * m_.full.head_dim);
-  auto& kc = draft_.layer.k_cache[static_cast<size_t>(slot)];
-  auto& vc = draft_.layer.v_cache[static_cast<size_t>(slot)];
-  if (kc.size() > keep) kc.resize(keep), vc.resize(keep);
-}
+void FunctionalModel::TruncateDraft(int64_t slot, int64_t tokens) { KeepKv(draft_.layer, DraftLayer(m_).mixer, slot, tokens); }
 
 // One slot's part of a per-layer pool, every layer that has the pool, as doubles.
 std::vector<double> FunctionalModel::SlotOf(Tensor LayerTensors::*pool, int64_t slot) const {

@@ -85,6 +85,7 @@ class FunctionalModel {
   GraphOptions Options() const;
   Tensor Weight(const std::string& name, Shape shape, double scale);
   std::vector<double> SlotOf(Tensor LayerTensors::*pool, int64_t slot) const;
+  void KeepKv(LayerTensors& L, LayerKind kind, int64_t slot, int64_t tokens) const;
   void TransposeStoredStates(LayerTensors& L, const std::vector<int64_t>& slots);
 
   ModelConfig m_;

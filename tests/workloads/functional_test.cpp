@@ -1,7 +1,7 @@
 // Functional runs of the reduced hybrid model (configs/models/tiny-hybrid.json, K = 64 != V = 32):
 // every forward through the kernels. Chunked vs unchunked prefill and scenario S3's transposed
 // state, the mixed-batch conv state of scenario S6, MTP vs no MTP (scenario S5). And the reduced
-// attention-only families (tiny-qwen3, tiny-qwen3-moe, tiny-llama, tiny-qwen2) end to end.
+// attention-only families (tiny-qwen3, tiny-qwen3-moe, tiny-llama, tiny-qwen2, tiny-deepseek: MLA) end to end.
 #include <cmath>
 
 #include <gmock/gmock.h>
@@ -131,7 +131,7 @@ int64_t Calls(const FunctionalResult& r, const std::string& op) { return r.kerne
 // tail over its prefix with another's first chunk) gives the unchunked tokens, every kernel is
 // within its fp64 reference, and only the kernels the family's layers have run.
 TEST(Functional, AttentionOnlyFamiliesRunEndToEnd) {
-  for (const std::string name : {"tiny-qwen3", "tiny-qwen3-moe", "tiny-llama", "tiny-qwen2"}) {
+  for (const std::string name : {"tiny-qwen3", "tiny-qwen3-moe", "tiny-llama", "tiny-qwen2", "tiny-deepseek"}) {
     const ModelConfig m = TinyFamily(name);
     const FunctionalResult whole = RunFunctional(m, Device(), FunctionalOptions{}, Chunked(0), Requests());
     const FunctionalResult chunked = RunFunctional(m, Device(), FunctionalOptions{}, Chunked(96), Requests());
@@ -142,7 +142,7 @@ TEST(Functional, AttentionOnlyFamiliesRunEndToEnd) {
     EXPECT_EQ(Calls(chunked, "attention_gate"), 0) << name;
     EXPECT_EQ(Calls(chunked, "chunk_gated_delta_rule") + Calls(chunked, "recurrent_gated_delta_rule"), 0) << name;
     EXPECT_EQ(Calls(chunked, "add") > 0, name == "tiny-qwen2") << name;  // q/k/v bias
-    EXPECT_EQ(Calls(chunked, "moe_gating_topk") > 0, name == "tiny-qwen3-moe") << name;
+    EXPECT_EQ(Calls(chunked, "moe_gating_topk") > 0, name == "tiny-qwen3-moe" || name == "tiny-deepseek") << name;
     EXPECT_EQ(chunked.requests[0].tokens.size(), 6u) << name;
   }
 }

@@ -30,7 +30,7 @@ std::vector<FunctionalModel::Entry> Entries(int64_t n, int64_t tokens, int64_t p
 }
 
 TEST(LayerGraph, TheFunctionalForwardIssuesTheTimedStepsLaunches) {
-  for (const std::string name : {"tiny-hybrid", "tiny-qwen3", "tiny-qwen3-moe", "tiny-llama", "tiny-qwen2", "tiny-step"}) {
+  for (const std::string name : {"tiny-hybrid", "tiny-qwen3", "tiny-qwen3-moe", "tiny-llama", "tiny-qwen2", "tiny-step", "tiny-deepseek"}) {
     const ModelConfig m = Tiny(name);
     FunctionalOptions o;
     o.gdn_impl = "fused";

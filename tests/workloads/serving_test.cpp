@@ -426,6 +426,34 @@ TEST(Serving, ShortestQueueSendsTheThirdRequestToTheIdleReplica) {
 // bench_serving's aggregate figures on two hand-made requests.
 //   A: sent 0 s, tokens at 0.5, 0.9, 1.2 s (3 output, 10 input); B: sent 1.0 s, tokens at 1.5,
 //   1.6 s (2 output, 20 input); the run lasts 2 s.
+// The MLA decode scenario (configs/runs/deepseek-v3-a3-mla.yaml, shortened): DeepSeek-V3 W8A8 on
+// 16 A3 dies, DP attention in 4 groups, DeepEP, NEXTN 1/2. The latent cache costs every rank
+// 61 layers x 576 x 2 B = 70272 B per token (no per-head K and V, no TP split); 8 requests of
+// 2048 tokens go round robin over the 4 groups (2 each), and every decode round is a verify of 2
+// tokens per request through the absorbed form.
+TEST(Serving, TheDeepseekMlaScenarioCachesOneLatentPerTokenAndLayer) {
+  RunConfig c = LoadRunConfig(std::string(NPUSIM_SOURCE_DIR) + "/configs/runs/deepseek-v3-a3-mla.yaml",
+                              {{"num_prompts", "8"}, {"max_concurrency", "8"}, {"random_output_len", "4"}});
+  const ServingSetup s = PrepareServing(c);
+  EXPECT_EQ(s.memory.kv_per_token, 61 * 576 * 2);
+  EXPECT_EQ(s.shapes.q_heads, 32);  // 128 heads over an attention TP of 4
+  StepShape verify;
+  verify.kind = ForwardKind::kVerify;
+  verify.batch = 2;
+  verify.tokens = 2;
+  verify.prefix = 2048;
+  verify.quant = WeightQuant::kW8A8;
+  for (const KernelCall& k : StepKernels(s.model, s.plan, verify))
+    if (k.op == "fused_infer_attention_score") {
+      EXPECT_EQ(k.count, 61);
+      EXPECT_THAT(k.params, ::testing::Contains(std::make_pair(std::string("kv_cache"), std::string("latent"))));
+    }
+  FixedTimer timer(10);
+  const ServingResult r = RunServing(s, timer);
+  ASSERT_EQ(r.requests.size(), 8u);
+  for (const RequestRecord& q : r.requests) EXPECT_EQ(q.output_len, 4);
+}
+
 TEST(Metrics, BenchServingAggregatesOnHandMadeRequests) {
   ServingResult r;
   r.duration_us = 2e6;

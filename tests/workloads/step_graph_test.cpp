@@ -91,6 +91,49 @@ TEST(StepGraph, AttentionOnlyFamiliesLaunchOnlyWhatTheirLayersHave) {
   EXPECT_EQ(shared, "none");
 }
 
+std::string Param(const KernelCall& c, const std::string& key) {
+  for (const auto& [k, v] : c.params)
+    if (k == key) return v;
+  return "";
+}
+
+// DeepSeek-V3 at TP 8 (16 of the 128 heads per rank), 61 MLA layers, the first 3 dense. Decode
+// is the absorbed form: per layer one FIA over the latent cache (576 wide, V its first 512
+// columns, one KV head) and two per-head grouped GEMMs (W_uk, W_uv) besides the MoE's two; norms
+// per layer: input, q latent, kv latent, post-attention. Prefill decompresses: FIA as MHA at
+// 128 + 64 / 128 and kv_b_proj as one more matmul per layer, no head GEMMs.
+TEST(StepGraph, DeepseekDecodeIsTheAbsorbedMlaAndPrefillTheDecompressedForm) {
+  const ModelConfig m = Shipped("deepseek-v3.json");
+  const std::vector<KernelCall> d = StepKernels(m, {8, 1, 8}, StepShape{});
+  EXPECT_EQ(Launches(d, "fused_infer_attention_score"), 61);
+  EXPECT_EQ(Launches(d, "grouped_matmul"), 58 * 2 + 61 * 2);
+  EXPECT_EQ(Launches(d, "rotary_embedding"), 61);
+  EXPECT_EQ(Launches(d, "rms_norm"), 61 * 4 + 1);
+  for (const KernelCall& c : d)
+    if (c.op == "fused_infer_attention_score") {
+      EXPECT_EQ(Param(c, "head_dim"), "576");
+      EXPECT_EQ(Param(c, "value_dim"), "512");
+      EXPECT_EQ(Param(c, "kv_cache"), "latent");
+      EXPECT_EQ(Param(c, "heads"), "16");
+      EXPECT_EQ(Param(c, "kv_heads"), "1");
+      // yarn (factor 40, mscale_all_dim 1): (0.1 ln 40 + 1)^2 / sqrt(192) = 0.13524
+      EXPECT_NEAR(std::stod(Param(c, "scale")), 0.13524, 1e-4);
+    }
+  StepShape prefill;
+  prefill.kind = ForwardKind::kPrefill;
+  prefill.batch = 1;
+  prefill.tokens = 512;
+  prefill.prefix = 0;
+  const std::vector<KernelCall> p = StepKernels(m, {8, 1, 8}, prefill);
+  EXPECT_EQ(Launches(p, "grouped_matmul"), 58 * 2);
+  for (const KernelCall& c : p)
+    if (c.op == "fused_infer_attention_score") {
+      EXPECT_EQ(Param(c, "head_dim"), "192");
+      EXPECT_EQ(Param(c, "value_dim"), "128");
+      EXPECT_EQ(Param(c, "kv_heads"), "16");
+    }
+}
+
 // An EAGLE3 draft forward, listed by hand at TP 1 (no collectives): embedding; the layer's two
 // input norms (embedding, hidden), the q/k/v GEMM over the 2H-wide concatenation, RoPE,
 // attention, o_proj; post-attention norm, gate_up, SwiGLU, down; final norm and the lm_head over
