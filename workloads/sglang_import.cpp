@@ -88,6 +88,8 @@ const std::map<std::string, Arg>& ServerArgs() {
       {"log-level", {Kind::kIgnore, "the server's logging"}},
       {"served-model-name", {Kind::kIgnore, "a name in the API"}},
       {"watchdog-timeout", {Kind::kIgnore, "a server safety timeout"}},
+      {"reasoning-parser", {Kind::kIgnore, "splits the output text into reasoning and answer: tokens are counted the same"}},
+      {"tool-call-parser", {Kind::kIgnore, "parses tool calls out of the output text"}},
       {"enable-metrics", {Kind::kIgnoreFlag, "the server's Prometheus metrics"}},
       {"mm-attention-backend", {Kind::kIgnore, "the vision encoder's attention (text-only loads)"}},
       {"enable-multimodal", {Kind::kIgnoreFlag, "the vision encoder (text-only loads)"}},
