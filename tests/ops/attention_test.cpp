@@ -247,6 +247,22 @@ TEST(Attention, WideOutputsTakeFewerRowsPerUnit) {
   EXPECT_EQ(fia::RowsPerUnit(512, 32768), 16);
 }
 
+// The rows a unit takes shrink with the UB; below 16 rows' buffers the kernel overflows as the
+// real op would: a 32 KiB UB holds 16 rows' scores and P (6144 B), the page rows (1664 B), the
+// row max (32 B) and one 512-wide fp32 accumulator of 8 rows (16384 B), not the second.
+TEST(Attention, MlaOnATooSmallUbOverflows) {
+  ParamValues p(FindOp(kFia).params());
+  for (const auto& [k, v] : Mla({{"q_len", "1"}})) p.Set(k, v);
+  DeviceConfig d = LoadDevice("Ascend910_9392");
+  d.ub_bytes = 32768;
+  RunOptions o;
+  o.mode = ModeChoice::kTimingOnly;
+  o.use_cache = false;
+  const KernelRun r = RunKernel(FindOp(kFia), p, d, o);
+  EXPECT_EQ(r.status, "ub_overflow") << r.message;
+  EXPECT_NE(r.message.find("262144 bits available"), std::string::npos) << r.message;
+}
+
 TEST(Attention, MlaValueWiderThanTheLatentIsAnInputError) {
   EXPECT_THROW(RunOp(kFia, Mla({{"head_dim", "448"}, {"value_dim", "512"}})), InputError);
 }
