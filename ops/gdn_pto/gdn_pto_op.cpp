@@ -259,6 +259,12 @@ class TriInverseOp : public GdnPtoBatch {
             {"zero_rows", {kChunk, kChunk}, DType::kFloat16, TensorRole::kWorkspace},
             {"A_inv", {d.T, d.H, kChunk}, DType::kFloat32, TensorRole::kOutput}};
   }
+  // 24 products of 128^3 per matrix (tri_inverse_kernel.h), whatever the chunk's valid rows: the
+  // auto mode's limit keeps a large batch timing-only instead of minutes of emulated cube work.
+  double FunctionalMacs(const ParamValues& p) const override {
+    const gdn_pto::Dims d = DimsOf(p);
+    return static_cast<double>(d.TotalChunks() * d.H) * 24.0 * static_cast<double>(kChunk * kChunk * kChunk);
+  }
   // A as scaled_dot_kkt writes it: strictly lower inside each chunk, zero elsewhere.
   void FillInputs(const ParamValues& p, TensorMap& t, Rng& rng) const override {
     const gdn_pto::Dims d = DimsOf(p);
