@@ -80,6 +80,19 @@ void AppendRows(const ForwardBatch& b, const Tensor& rows, int64_t width, std::v
   }
 }
 
+// Row r of `a` (wa wide) then row r of `b` (wb wide), for `rows` rows, in a [out_rows, wa + wb]
+// tensor (out_rows >= rows: FIA's padded query); the functional executor's column concatenation.
+Tensor JoinColumns(const std::string& name, const Tensor& a, int64_t wa, const Tensor& b, int64_t wb, int64_t rows, const Shape& shape) {
+  if (Empty(a)) return {};
+  Tensor out = Make(name, shape, a.dtype());
+  const size_t es = SizeOf(a.dtype());
+  for (int64_t r = 0; r < rows; ++r) {
+    std::memcpy(out.data() + r * (wa + wb) * es, a.data() + r * wa * es, static_cast<size_t>(wa) * es);
+    std::memcpy(out.data() + (r * (wa + wb) + wa) * es, b.data() + r * wb * es, static_cast<size_t>(wb) * es);
+  }
+  return out;
+}
+
 // [T, heads, n] <-> [heads, T, n]: the token-major rows of a head GEMM's input and output.
 Tensor SwapMajor(const Tensor& t, int64_t a, int64_t b, int64_t n) {
   if (Empty(t)) return {};
@@ -491,15 +504,8 @@ Tensor LayerGraph::Mla(const ForwardBatch& b, LayerTensors& L, const Tensor& x) 
   const RopeScaling& rs = m_.full.rope_scaling;
   double scale = 1.0 / std::sqrt(static_cast<double>(dq));
   if (rs.type == "yarn" && rs.factor > 1 && rs.mscale_all_dim > 0) scale *= std::pow(0.1 * rs.mscale_all_dim * std::log(rs.factor) + 1.0, 2);
-  Tensor latent;  // [T, lat] = [normed latent | roped key], the rows the cache keeps
-  if (F) {
-    latent = Make("latent", {T, lat}, kBf);
-    for (int64_t t = 0; t < T; ++t) {
-      std::memcpy(latent.data() + t * lat * 2, ckv.data() + t * kvl * 2, static_cast<size_t>(kvl) * 2);
-      std::memcpy(latent.data() + (t * lat + kvl) * 2, k_rope.data() + t * dr * 2, static_cast<size_t>(dr) * 2);
-    }
-    AppendRows(b, latent, lat, L.k_cache);
-  }
+  // [normed latent | roped key]: the rows the cache keeps
+  if (F) AppendRows(b, JoinColumns("latent", ckv, kvl, k_rope, dr, T, {T, lat}), lat, L.k_cache);
   TensorMap fia_in;
   Tensor table;
   std::vector<int64_t> ql, kvlens;
@@ -516,12 +522,8 @@ Tensor LayerGraph::Mla(const ForwardBatch& b, LayerTensors& L, const Tensor& x) 
     for (const auto& kv : Kvs{{"heads", S(Nq)}, {"kv_heads", "1"}, {"head_dim", S(lat)}, {"value_dim", S(kvl)}, {"kv_cache", "latent"}}) fia.push_back(kv);
     const Tensor q_lat = HeadGemm(Columns(q, T * Nq, dq, 0, dn, {T, Nq, dn}), L.w_uk, T, Nq, dn, kvl);
     if (F) {
-      Tensor query = Make("query", {B * Lt, Nq, lat}, kBf);  // each request's queries padded to the longest, as FIA takes them
-      for (int64_t r = 0; r < T * Nq; ++r) {
-        std::memcpy(query.data() + r * lat * 2, q_lat.data() + r * kvl * 2, static_cast<size_t>(kvl) * 2);
-        std::memcpy(query.data() + (r * lat + kvl) * 2, q_rope.data() + r * dr * 2, static_cast<size_t>(dr) * 2);
-      }
-      fia_in["query"] = query;
+      // each request's queries padded to the longest, as FIA takes them
+      fia_in["query"] = JoinColumns("query", q_lat, kvl, q_rope, dr, T * Nq, {B * Lt, Nq, lat});
       fia_in["key_cache"] = PagedCache(b, L.k_cache, lat, "key_cache", &table, &ql, &kvlens);
     }
     lengths(fia_in);
@@ -558,12 +560,7 @@ Tensor LayerGraph::Mla(const ForwardBatch& b, LayerTensors& L, const Tensor& x) 
             for (int64_t i = 0; i < dv; ++i) vc[slot].push_back(kvb.At((row * Nq + h) * (dn + dv) + dn + i));
           }
       }
-      Tensor query = Make("query", {B * Lt, Nq, dq}, kBf);
-      for (int64_t r = 0; r < T * Nq; ++r) {
-        std::memcpy(query.data() + r * dq * 2, q.data() + r * dq * 2, static_cast<size_t>(dn) * 2);
-        std::memcpy(query.data() + (r * dq + dn) * 2, q_rope.data() + r * dr * 2, static_cast<size_t>(dr) * 2);
-      }
-      fia_in["query"] = query;
+      fia_in["query"] = JoinColumns("query", Columns(q, T * Nq, dq, 0, dn, {T * Nq, dn}), dn, q_rope, dr, T * Nq, {B * Lt, Nq, dq});
       fia_in["key_cache"] = PagedCache(b, kc, Nq * dq, "key_cache", &table, &ql, &kvlens);
       fia_in["value_cache"] = PagedCache(b, vc, Nq * dv, "value_cache", nullptr, nullptr, nullptr);
     }
