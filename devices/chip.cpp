@@ -87,6 +87,9 @@ struct Chip::Impl {
   std::vector<std::unique_ptr<CoreModel>> aic, aiv;
   // Per launch.
   const KernelLaunch* launch = nullptr;
+  int64_t launch_units = 0;  // AICs (or AIVs of an AIV launch) the current launch runs on
+  // CrossCoreSetFlag mode 0 (SyncAll): sets of each flag id by [AIV, AIC] in the current round
+  int all_core_sets[2][kCrossFlags] = {};
   bool aborted = false;
   std::optional<SimFailure> failure;
   std::optional<InputError> input_failure;
@@ -723,8 +726,26 @@ void Chip::Impl::CrossCoreSet(CoreModel* from, const Instr& in) {
       throw SimFailure("sync_error", who + ": CrossCoreSetFlag mode 1 syncs the two AIVs of a group; issued on an AIC");
     aiv[idx ^ 1]->CrossSignal(0, id);
   } else {
-    throw SimFailure("sync_error", who + ": CrossCoreSetFlag mode " + std::to_string(in.cross_mode) +
-                                       " (all-core barrier) is not modelled; use modes 1 or 2");
+    // Mode 0: a barrier of every core of the sender's type in the launch. The round completes
+    // when the last one sets the flag; then every such core's wait is released. It needs every
+    // block resident at once: a second wave's blocks would never arrive (the real kernel hangs).
+    if (launch->block_dim > launch_units)
+      throw SimFailure("sync_error", who + ": CrossCoreSetFlag mode 0 (all-core barrier) in a launch of " + std::to_string(launch->block_dim) +
+                                         " blocks on " + std::to_string(launch_units) +
+                                         " cores: the blocks of the second wave never reach the barrier and the first wave hangs");
+    const bool cube = from->type() == CoreType::kAic;
+    const int64_t n = cube || launch->core_type == CoreType::kAiv ? launch_units : 2 * launch_units;
+    int& sets = all_core_sets[cube ? 1 : 0][id];
+    if (++sets < n) return;
+    sets = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      if (cube) {
+        aic[static_cast<size_t>(i)]->CrossSignal(0, id);  // an AIC's wait takes a set from each of its two slots
+        aic[static_cast<size_t>(i)]->CrossSignal(1, id);
+      } else {
+        aiv[static_cast<size_t>(i)]->CrossSignal(0, id);
+      }
+    }
   }
 }
 
@@ -757,6 +778,8 @@ LaunchResult Chip::Launch(const KernelLaunch& k) {
 
   const int64_t cores_of_unit = k.core_type == CoreType::kAiv ? s.cfg.aiv_count : s.cfg.aic_count;
   const int64_t units = std::min(k.block_dim, cores_of_unit);
+  s.launch_units = units;
+  for (auto& t : s.all_core_sets) std::fill(std::begin(t), std::end(t), 0);
   std::vector<CoreModel*> used;
   for (int64_t u = 0; u < units; ++u) {
     std::vector<int64_t> blocks;

@@ -477,6 +477,7 @@ constexpr Pipe EventDst(HardEvent e) { return static_cast<Pipe>(static_cast<uint
 template <HardEvent e> void SetFlag(int id) { detail::SetFlag(EventSrc(e), EventDst(e), id); }
 template <HardEvent e> void WaitFlag(int id) { detail::WaitFlag(EventSrc(e), EventDst(e), id); }
 template <pipe_t p> void PipeBarrier() { detail::Barrier(static_cast<Pipe>(p == PIPE_ALL ? 0xFF : p)); }
+// mode 0: every core of the sender's type in the launch (SyncAll; every block resident at once);
 // mode 1: the two AIVs of a group; mode 2: an AIC and its two AIVs. Issued on `pipe`.
 template <int mode, pipe_t pipe> void CrossCoreSetFlag(int id) { detail::CrossCoreSet(mode, static_cast<Pipe>(pipe), id); }
 inline void CrossCoreWaitFlag(int id) { CurrentCore().CrossCoreWait(id); }

@@ -118,6 +118,18 @@ TEST(Checks, DeadlockOnCrossCoreFlagNeverSet) {
   EXPECT_THAT(e.what(), HasSubstr("CrossCoreWaitFlag id 5"));
 }
 
+// A barrier of every core cannot complete when the launch has more blocks than cores: the first
+// wave waits for blocks that only start after it ends (the real kernel hangs).
+TEST(Checks, AnAllCoreBarrierInASecondWaveIsASyncError) {
+  Chip chip(TestDevice());
+  SimFailure e = ExpectSimFailure(chip, OneBlock([] {
+    CrossCoreSetFlag<0, PIPE_MTE3>(2);
+    CrossCoreWaitFlag(2);
+  }, CoreType::kAiv, 3));
+  EXPECT_EQ(e.status(), "sync_error");
+  EXPECT_THAT(e.what(), HasSubstr("all-core barrier) in a launch of 3 blocks on 2 cores"));
+}
+
 TEST(Checks, RaceBetweenMte2AndVWithoutSync) {
   Chip chip(TestDevice());
   GmArray x("x", 4096);

@@ -167,6 +167,39 @@ TEST(Timing, ABarrierOrASetFlagFromVectorWaitsForItsResults) {
   }
 }
 
+// CrossCoreSetFlag mode 0 (SyncAll): no core passes the wait before the last one has set it.
+TEST(Timing, AnAllCoreBarrierReleasesEveryCoreWhenTheLastArrives) {
+  for (bool barrier : {true, false}) {
+    Chip chip(TestDevice());
+    LaunchResult r = chip.Launch(OneBlock(
+        [barrier] {
+          TPipe pipe;
+          TBuf<TPosition::VECCALC> buf;
+          pipe.InitBuffer(buf, 8192 + 256);
+          LocalTensor<float> t = buf.Get<float>();
+          // issue 1 (a scalar-operand op, 255 B/cycle): block 0 runs V 1..19 (1 + ceil(4096 / 255)),
+          // block 1 V 1..35 (1 + ceil(8192 / 255))
+          Adds(t, t, 1.0f, static_cast<uint32_t>(1024 * (GetBlockIdx() + 1)));
+          if (barrier) {
+            CrossCoreSetFlag<0, PIPE_V>(1);  // issue 2: fires when V reaches it, at 19 and 35
+            CrossCoreWaitFlag(1);            // both scalars resume at 35, the last core's set
+          }
+          // With the barrier both issue at 36 and run 36..39 (1 + ceil(256 / 255)); without, each
+          // is issued at 3 and runs behind its first Adds: block 0 19..22, block 1 35..38.
+          Adds(t[2048], t[2048], 1.0f, 64);
+        },
+        CoreType::kAiv, 2));
+    ASSERT_EQ(r.unit_cycles.size(), 2u);
+    if (barrier) {
+      EXPECT_EQ(r.unit_cycles[0], 39u);
+      EXPECT_EQ(r.unit_cycles[1], 39u);
+    } else {
+      EXPECT_EQ(r.unit_cycles[0], 22u);
+      EXPECT_EQ(r.unit_cycles[1], 38u);
+    }
+  }
+}
+
 TEST(Timing, SharedHbmCapsTheChip) {
   // Two transfers of 8192 B from different addresses starting together: each core's path alone
   // takes 64 cycles (128 B/cycle), but with 64 B/cycle of HBM the second queues behind the first.
