@@ -36,6 +36,7 @@ std::unique_ptr<Op> MakeReduceScatterOp();
 std::unique_ptr<Op> MakeAllToAllOp();
 std::unique_ptr<Op> MakeAllReduceOp();
 std::unique_ptr<Op> MakeFiaOp();
+std::unique_ptr<Op> MakeMlaPrologOp();
 std::unique_ptr<Op> MakeRotaryEmbeddingOp();
 std::unique_ptr<Op> MakeAttentionGateOp();
 std::unique_ptr<Op> MakeSwaMaskOp();
@@ -50,7 +51,7 @@ const std::vector<std::unique_ptr<Op>>& AllOps() {
                       MakeEmbeddingOp, MakeVerifyGreedyOp, MakeMatmulOp, MakeQuantMatmulOp,
                       MakeChunkGatedDeltaRuleOp, MakeScaledDotKktOp, MakeWyFastOp, MakeTriInverseOp, MakeMoeGatingTopkOp, MakeMoeInitRoutingOp,
                       MakeMoeFinalizeRoutingOp, MakeGroupedMatmulOp, MakeLmHeadArgmaxOp,
-                      MakeAllGatherOp, MakeReduceScatterOp, MakeAllToAllOp, MakeAllReduceOp, MakeFiaOp,
+                      MakeAllGatherOp, MakeReduceScatterOp, MakeAllToAllOp, MakeAllReduceOp, MakeFiaOp, MakeMlaPrologOp,
                       MakeRotaryEmbeddingOp, MakeAttentionGateOp, MakeSwaMaskOp})
       v.push_back(make());
     std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a->name() < b->name(); });

@@ -1,0 +1,257 @@
+// Device kernel of `mla_prolog` (see mla_prolog_tiling.h for the stages and their split). The
+// cross-core protocol of CANN's design note: each AIC tells its two AIVs when its share of a
+// matmul is in GM (mode 2), the AIVs meet at an all-AIV barrier (mode 0) before reading rows every
+// AIC wrote, tell their AIC when the normed c_q is in GM, and the AICs meet at an all-AIC
+// barrier before MatmulQn reads q columns other AICs wrote.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "ops/common/cube_util.h"
+#include "ops/common/kernel_util.h"
+#include "ops/mla_prolog/mla_prolog_tiling.h"
+
+namespace npusim::mla_prolog {
+
+using namespace ascendc;
+
+struct Gm {
+  GmBuffer *x = nullptr, *w_dq = nullptr, *gamma_cq = nullptr, *w_uq_qr = nullptr, *w_uk = nullptr, *w_dkv_kr = nullptr;
+  GmBuffer *gamma_ckv = nullptr, *cos_sin = nullptr, *cache_index = nullptr, *kv_cache = nullptr, *query = nullptr;
+  GmBuffer *ws_cq = nullptr, *ws_cq_norm = nullptr, *ws_ckv_kr = nullptr, *ws_q = nullptr;  // bf16 workspaces
+};
+
+// Cross-core flag ids.
+enum Flag : int {
+  kCqDone = 0,      // AIC -> its AIVs: its MatmulCq columns are in GM
+  kCkvKrDone = 1,   // AIC -> its AIVs: its MatmulCkvKr blocks are in GM
+  kCqNormed = 2,    // AIVs -> their AIC: every row of norm(c_q) is in GM
+  kQDone = 3,       // AIC -> its AIVs: its MatmulQcQr columns are in GM
+  kAllVector = 4,   // mode 0 among the AIVs
+  kAllCube = 5,     // mode 0 among the AICs
+};
+
+template <class T>
+class KernelMlaProlog {
+ public:
+  void Init(const Gm& gm, const Tiling& t) {
+    gm_ = gm;
+    t_ = &t;
+    const Dims& d = t.d;
+    if (ASCEND_IS_AIC) {
+      cube_.Init(pipe_, static_cast<uint32_t>(cube_util::AlignUp(static_cast<uint32_t>(t.step_tokens), 16)), static_cast<uint32_t>(t.base_n),
+                 static_cast<uint32_t>(t.base_k), 2);
+      return;
+    }
+    const uint64_t wide = static_cast<uint64_t>(std::max(d.Hcq, d.Latent()));
+    pipe_.InitBuffer(row_, kernel_util::PaddedCount(wide, sizeof(T)) * sizeof(T), "row");
+    pipe_.InitBuffer(f_, wide * 4, "row_fp32");
+    pipe_.InitBuffer(tmp_, wide * 4, "tmp");
+    pipe_.InitBuffer(tmp2_, wide * 4, "reduce_work");
+    pipe_.InitBuffer(red_, 32, "sum");
+    pipe_.InitBuffer(gcq_, static_cast<uint64_t>(d.Hcq) * 4, "gamma_cq");
+    pipe_.InitBuffer(gckv_, static_cast<uint64_t>(d.Hckv) * 4, "gamma_ckv");
+    pipe_.InitBuffer(gin_, kernel_util::PaddedCount(static_cast<uint64_t>(std::max(d.Hcq, d.Hckv)), sizeof(T)) * sizeof(T), "gamma_in");
+    pipe_.InitBuffer(cs_, kernel_util::PaddedCount(static_cast<uint64_t>(d.Dr), 4) * 4, "cos_sin");
+    pipe_.InitBuffer(ropeh_, 2 * kernel_util::PaddedCount(static_cast<uint64_t>(d.Dr / 2), 4) * 4, "rope_tmp");
+    pipe_.InitBuffer(qr_, static_cast<uint64_t>(d.N) * kernel_util::PaddedCount(static_cast<uint64_t>(d.Dr), sizeof(T)) * sizeof(T), "q_rope");
+    pipe_.InitBuffer(qrf_, static_cast<uint64_t>(d.N) * kernel_util::PaddedCount(static_cast<uint64_t>(d.Dr), 4) * 4, "q_rope_fp32");
+  }
+
+  void Process() {
+    if (ASCEND_IS_AIC) Cube();
+    else Vector();
+  }
+
+ private:
+  // ---- AIC ----
+  // C[m, cols] = A[m, k] (lda) x B[k, cols] (ldb) -> GM rows ldc apart, base_n columns at a time.
+  void Matmul(const GlobalTensor<T>& a, uint64_t lda, const GlobalTensor<T>& b, uint64_t ldb, const GlobalTensor<T>& c, uint64_t ldc,
+              uint32_t m, uint32_t cols, uint32_t k) {
+    const auto bn = static_cast<uint32_t>(t_->base_n);
+    for (uint32_t n0 = 0; n0 < cols; n0 += bn) {
+      const uint32_t n = std::min(bn, cols - n0);
+      cube_.Compute(cube_util::Operand<T>{a, lda, false}, cube_util::Operand<T>{b[n0], ldb, false}, m, n, k);
+      cube_.Store(c[n0], ldc, DTypeOf<T>::value == DType::kBFloat16 ? QuantMode_t::F322BF16 : QuantMode_t::F322F16);
+    }
+  }
+
+  void Cube() {
+    const Tiling& t = *t_;
+    const Dims& d = t.d;
+    GlobalTensor<T> x, wdq, wuq, wuk, wdkv, cq, cqn, ckr, q, query;
+    x.SetGlobalBuffer(gm_.x);
+    wdq.SetGlobalBuffer(gm_.w_dq);
+    wuq.SetGlobalBuffer(gm_.w_uq_qr);
+    wuk.SetGlobalBuffer(gm_.w_uk);
+    wdkv.SetGlobalBuffer(gm_.w_dkv_kr);
+    cq.SetGlobalBuffer(gm_.ws_cq);
+    cqn.SetGlobalBuffer(gm_.ws_cq_norm);
+    ckr.SetGlobalBuffer(gm_.ws_ckv_kr);
+    q.SetGlobalBuffer(gm_.ws_q);
+    query.SetGlobalBuffer(gm_.query);
+    const int64_t c = GetBlockIdx();
+    const auto He = static_cast<uint32_t>(d.He), Hcq = static_cast<uint32_t>(d.Hcq);
+    const uint64_t lat = static_cast<uint64_t>(d.Latent()), nq = static_cast<uint64_t>(d.N * d.Qk());
+    for (int64_t t0 = 0; t0 < d.T; t0 += t.step_tokens) {
+      const auto m = static_cast<uint32_t>(std::min(t.step_tokens, d.T - t0));
+      const auto row = static_cast<uint64_t>(t0);
+      if (const int64_t n = t.cq.Count(c); n > 0) {
+        const auto c0 = static_cast<uint64_t>(t.cq.Begin(c));
+        Matmul(x[row * He], He, wdq[c0], Hcq, cq[row * Hcq + c0], Hcq, m, static_cast<uint32_t>(n), He);
+      }
+      CrossCoreSetFlag<2, PIPE_FIX>(kCqDone);
+      for (int64_t blk = c; blk < t.CkvKrBlocks(); blk += t.cores) {
+        const uint64_t c0 = static_cast<uint64_t>(blk * t.ckvkr_block);
+        const auto n = static_cast<uint32_t>(std::min<int64_t>(t.ckvkr_block, d.Latent() - blk * t.ckvkr_block));
+        Matmul(x[row * He], He, wdkv[c0], lat, ckr[row * lat + c0], lat, m, n, He);
+      }
+      CrossCoreSetFlag<2, PIPE_FIX>(kCkvKrDone);
+      CrossCoreWaitFlag(kCqNormed);
+      if (const int64_t n = t.qcqr.Count(c); n > 0) {
+        const auto c0 = static_cast<uint64_t>(t.qcqr.Begin(c));
+        Matmul(cqn[row * Hcq], Hcq, wuq[c0], nq, q[row * nq + c0], nq, m, static_cast<uint32_t>(n), Hcq);
+      }
+      CrossCoreSetFlag<2, PIPE_FIX>(kQDone);
+      CrossCoreSetFlag<0, PIPE_FIX>(kAllCube);
+      CrossCoreWaitFlag(kAllCube);
+      const uint64_t qrow = static_cast<uint64_t>(d.N) * lat;
+      for (int64_t h = c * t.heads_per_core; h < std::min(d.N, (c + 1) * t.heads_per_core); ++h) {
+        const auto hh = static_cast<uint64_t>(h);
+        Matmul(q[row * nq + hh * static_cast<uint64_t>(d.Qk())], nq, wuk[hh * static_cast<uint64_t>(d.D * d.Hckv)], static_cast<uint64_t>(d.Hckv),
+               query[row * qrow + hh * lat], qrow, m, static_cast<uint32_t>(d.Hckv), static_cast<uint32_t>(d.D));
+      }
+    }
+  }
+
+  // ---- AIV ----
+  // Every AIV at the barrier before any goes on.
+  static void AllVectors() {
+    CrossCoreSetFlag<0, PIPE_MTE3>(kAllVector);
+    CrossCoreWaitFlag(kAllVector);
+  }
+
+  // RMSNorm of `cols` fp32 values in f (plain weight g): f = f * rsqrt(mean(f^2) + eps) * g.
+  void Norm(const LocalTensor<float>& f, const LocalTensor<float>& g, uint32_t cols) {
+    LocalTensor<float> tmp = tmp_.Get<float>(), tmp2 = tmp2_.Get<float>(), red = red_.Get<float>();
+    Mul(tmp, f, f, cols);
+    ReduceSum(red, tmp, tmp2, cols);
+    kernel_util::WaitVectorForScalar();
+    const float inv = 1.0f / std::sqrt(red.GetValue(0) / static_cast<float>(cols) + t_->d.eps);
+    kernel_util::WaitScalarForVector();
+    Muls(f, f, inv, cols);
+    Mul(f, f, g, cols);
+  }
+
+  // NeoX rotation of one rope part in place: the first half x1, the second x2;
+  // x1 <- x1 cos - x2 sin, x2 <- x2 cos + x1 sin, with cs = [cos | sin] of the token.
+  void Rope(const LocalTensor<float>& x, const LocalTensor<float>& cs) {
+    const auto h = static_cast<uint32_t>(t_->d.Dr / 2);
+    LocalTensor<float> a = ropeh_.Get<float>(), b = a[kernel_util::PaddedCount(h, 4)];
+    LocalTensor<float> x1 = x, x2 = x[h], c = cs, s = cs[h];
+    Mul(a, x2, s, h);
+    Mul(b, x1, s, h);
+    Mul(x1, x1, c, h);
+    Sub(x1, x1, a, h);
+    Mul(x2, x2, c, h);
+    Add(x2, x2, b, h);
+  }
+
+  void LoadGamma(const LocalTensor<float>& dst, GmBuffer* src, uint32_t cols) {
+    GlobalTensor<T> g;
+    g.SetGlobalBuffer(src);
+    LocalTensor<T> in = gin_.Get<T>();
+    kernel_util::CopyIn(in, g, cols);
+    kernel_util::Sync<HardEvent::MTE2_V>();
+    Cast(dst, in, CAST_NONE, cols);
+    kernel_util::Sync<HardEvent::V_MTE2>();  // the next load may reuse gamma_in
+  }
+
+  void Vector() {
+    const Tiling& t = *t_;
+    const Dims& d = t.d;
+    GlobalTensor<T> cq, cqn, ckr, q, cache, query;
+    GlobalTensor<float> cos_sin;
+    GlobalTensor<int32_t> slot;
+    cq.SetGlobalBuffer(gm_.ws_cq);
+    cqn.SetGlobalBuffer(gm_.ws_cq_norm);
+    ckr.SetGlobalBuffer(gm_.ws_ckv_kr);
+    q.SetGlobalBuffer(gm_.ws_q);
+    cache.SetGlobalBuffer(gm_.kv_cache);
+    query.SetGlobalBuffer(gm_.query);
+    cos_sin.SetGlobalBuffer(gm_.cos_sin);
+    slot.SetGlobalBuffer(gm_.cache_index);
+    LocalTensor<T> row = row_.Get<T>(), qr = qr_.Get<T>();
+    LocalTensor<float> f = f_.Get<float>(), gcq = gcq_.Get<float>(), gckv = gckv_.Get<float>(), cs = cs_.Get<float>(), qrf = qrf_.Get<float>();
+    LoadGamma(gcq, gm_.gamma_cq, static_cast<uint32_t>(d.Hcq));
+    LoadGamma(gckv, gm_.gamma_ckv, static_cast<uint32_t>(d.Hckv));
+    const int64_t v = GetBlockIdx(), vn = GetBlockNum();
+    const auto Hcq = static_cast<uint32_t>(d.Hcq), Hckv = static_cast<uint32_t>(d.Hckv), Dr = static_cast<uint32_t>(d.Dr);
+    const auto lat = static_cast<uint32_t>(d.Latent());
+    const auto qk = static_cast<uint64_t>(d.Qk());
+    const uint64_t nq = static_cast<uint64_t>(d.N) * qk, qrow = static_cast<uint64_t>(d.N) * lat;
+    const uint32_t drp = kernel_util::PaddedCount(Dr, sizeof(T)), drf = kernel_util::PaddedCount(Dr, 4);
+    for (int64_t t0 = 0; t0 < d.T; t0 += t.step_tokens) {
+      const int64_t m = std::min(t.step_tokens, d.T - t0);
+      // The rows of this step split over every AIV: [r0, r1).
+      const int64_t per = (m + vn - 1) / vn, r0 = t0 + std::min(m, v * per), r1 = t0 + std::min(m, (v + 1) * per);
+      CrossCoreWaitFlag(kCqDone);
+      AllVectors();
+      for (int64_t r = r0; r < r1; ++r) {  // RmsNormCq
+        const auto at = static_cast<uint64_t>(r) * Hcq;
+        kernel_util::CopyIn(row, cq[at], Hcq);
+        kernel_util::Sync<HardEvent::MTE2_V>();
+        Cast(f, row, CAST_NONE, Hcq);
+        Norm(f, gcq, Hcq);
+        Cast(row, f, CAST_RINT, Hcq);
+        kernel_util::Sync<HardEvent::V_MTE3>();
+        kernel_util::CopyOut(cqn[at], row, Hcq);
+        kernel_util::Sync<HardEvent::MTE3_MTE2>();
+      }
+      AllVectors();
+      CrossCoreSetFlag<2, PIPE_MTE3>(kCqNormed);
+      CrossCoreWaitFlag(kCkvKrDone);
+      AllVectors();
+      for (int64_t r = r0; r < r1; ++r) {  // RmsNormRopeScatterCkvKr
+        kernel_util::CopyIn(row, ckr[static_cast<uint64_t>(r) * lat], lat);
+        kernel_util::CopyIn(cs, cos_sin[static_cast<uint64_t>(r) * Dr], Dr);
+        const int64_t s = slot.GetValue(static_cast<uint64_t>(r));
+        kernel_util::Sync<HardEvent::MTE2_V>();
+        Cast(f, row, CAST_NONE, lat);
+        Norm(f, gckv, Hckv);
+        Rope(f[Hckv], cs);
+        Cast(row, f, CAST_RINT, lat);
+        kernel_util::Sync<HardEvent::V_MTE3>();
+        kernel_util::CopyOut(cache[static_cast<uint64_t>(s) * lat], row, lat);
+        kernel_util::Sync<HardEvent::MTE3_MTE2>();
+      }
+      CrossCoreWaitFlag(kQDone);
+      AllVectors();
+      for (int64_t r = r0; r < r1; ++r) {  // RopeQr: every head's rope part of the token
+        const auto tok = static_cast<uint64_t>(r);
+        kernel_util::CopyRowsIn(qr, q[tok * nq + static_cast<uint64_t>(d.D)], static_cast<uint32_t>(d.N), Dr, qk);
+        kernel_util::CopyIn(cs, cos_sin[tok * Dr], Dr);
+        kernel_util::Sync<HardEvent::MTE2_V>();
+        for (int64_t h = 0; h < d.N; ++h) {
+          const auto hh = static_cast<uint32_t>(h);
+          Cast(qrf[hh * drf], qr[hh * drp], CAST_NONE, Dr);
+          Rope(qrf[hh * drf], cs);
+          Cast(qr[hh * drp], qrf[hh * drf], CAST_RINT, Dr);
+        }
+        kernel_util::Sync<HardEvent::V_MTE3>();
+        kernel_util::CopyRowsOut(query[tok * qrow + Hckv], qr, static_cast<uint32_t>(d.N), Dr, lat);
+        kernel_util::Sync<HardEvent::MTE3_MTE2>();
+      }
+    }
+  }
+
+  Gm gm_;
+  const Tiling* t_ = nullptr;
+  TPipe pipe_;
+  cube_util::CubeTile<T, float> cube_;
+  TBuf<TPosition::VECCALC> row_, f_, tmp_, tmp2_, red_, gcq_, gckv_, gin_, cs_, ropeh_, qr_, qrf_;
+};
+
+}  // namespace npusim::mla_prolog

@@ -1,0 +1,205 @@
+// `mla_prolog`: DeepSeek's MLA preprocessing for the absorbed decode form as one mixed kernel
+// (CANN's MlaProlog, bf16): registration, inputs, launch and fp64 reference.
+#include <cmath>
+#include <numeric>
+
+#include "ops/common/op_util.h"
+#include "ops/mla_prolog/mla_prolog_kernel.h"
+
+namespace npusim {
+
+namespace {
+
+using op_util::Kv;
+
+mla_prolog::Dims DimsOf(const ParamValues& p) {
+  mla_prolog::Dims d;
+  d.T = p.Int("tokens");
+  d.He = p.Int("hidden");
+  d.Hcq = p.Int("q_lora_rank");
+  d.N = p.Int("heads");
+  d.D = p.Int("nope_dim");
+  d.Dr = p.Int("rope_dim");
+  d.Hckv = p.Int("kv_lora_rank");
+  d.slots = p.Int("pages") * p.Int("page_size");
+  d.eps = static_cast<float>(p.Float("eps"));
+  return d;
+}
+
+// y[cols] = bf16(x[k] W[k, cols]) for one row (W row-major, leading dimension ld, from column c0).
+std::vector<double> RowTimes(const std::vector<double>& x, const Tensor& w, int64_t ld, int64_t c0, int64_t cols, int64_t k0 = 0) {
+  std::vector<double> y(static_cast<size_t>(cols), 0.0);
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double xi = x[i];
+    const int64_t base = (k0 + static_cast<int64_t>(i)) * ld + c0;
+    for (int64_t j = 0; j < cols; ++j) y[static_cast<size_t>(j)] += xi * w.At(base + j);
+  }
+  return y;
+}
+
+void RmsNorm(std::vector<double>& v, const Tensor& g, size_t cols, double eps) {
+  double ss = 0;
+  for (size_t i = 0; i < cols; ++i) ss += v[i] * v[i];
+  const double inv = 1.0 / std::sqrt(ss / static_cast<double>(cols) + eps);
+  for (size_t i = 0; i < cols; ++i) v[i] *= inv * g.At(static_cast<int64_t>(i));
+}
+
+// NeoX rotation of v[at, at + dr) with cs = [cos | sin] of the token's rope_dim / 2 frequencies.
+void Rope(std::vector<double>& v, size_t at, const Tensor& cs, int64_t tok, int64_t dr) {
+  const int64_t h = dr / 2;
+  for (int64_t i = 0; i < h; ++i) {
+    const double c = cs.At(tok * dr + i), s = cs.At(tok * dr + h + i);
+    double& x1 = v[at + static_cast<size_t>(i)];
+    double& x2 = v[at + static_cast<size_t>(h + i)];
+    const double a = x1, b = x2;
+    x1 = a * c - b * s;
+    x2 = b * c + a * s;
+  }
+}
+
+void RoundAll(std::vector<double>& v) {
+  for (double& e : v) e = RoundTo(e, DType::kBFloat16);
+}
+
+class MlaPrologOp : public Op {
+ public:
+  std::string name() const override { return "mla_prolog"; }
+  std::string summary() const override {
+    return "DeepSeek MLA preprocessing, absorbed form (CANN MlaProlog): q = norm(x W_dq) W_uq_qr, query = [q_nope W_uk | rope(q_rope)] "
+           "per head, the latent [norm(x W_dkv) | rope(x W_kr)] written to its cache slot; one mixed launch";
+  }
+  std::vector<OpParam> params() const override {
+    using K = OpParam::Kind;
+    return {{"tokens", K::kInt, "16", "tokens (batch x tokens per request)", 1, 1e6},
+            {"hidden", K::kInt, "7168", "hidden size (a multiple of 16)", 16, 65536},
+            {"q_lora_rank", K::kInt, "1536", "q_lora_rank (a multiple of 16)", 16, 16384},
+            {"heads", K::kInt, "128", "query heads on the rank", 1, 1024},
+            {"nope_dim", K::kInt, "128", "qk_nope_head_dim (a multiple of 16)", 16, 1024},
+            {"rope_dim", K::kInt, "64", "qk_rope_head_dim (even)", 2, 512},
+            {"kv_lora_rank", K::kInt, "512", "kv_lora_rank", 16, 4096},
+            {"pages", K::kInt, "64", "pages of the latent cache", 1, 1e7},
+            {"page_size", K::kInt, "128", "tokens per page", 1, 4096},
+            {"eps", K::kFloat, "1e-6", "RMSNorm epsilon of both norms", 0, 1},
+            {"step_tokens", K::kInt, "0", "tokens per pipeline step (0 = 128)", 0, 128}};
+  }
+  std::vector<TensorSpec> tensors(const ParamValues& p) const override {
+    const mla_prolog::Dims d = DimsOf(p);
+    const DType bf = DType::kBFloat16;
+    return {{"x", {d.T, d.He}, bf},
+            {"w_dq", {d.He, d.Hcq}, bf},
+            {"gamma_cq", {d.Hcq}, bf},
+            {"w_uq_qr", {d.Hcq, d.N * d.Qk()}, bf},
+            {"w_uk", {d.N, d.D, d.Hckv}, bf},
+            {"w_dkv_kr", {d.He, d.Latent()}, bf},
+            {"gamma_ckv", {d.Hckv}, bf},
+            {"cos_sin", {d.T, d.Dr}, DType::kFloat32},
+            {"cache_index", {d.T}, DType::kInt32, TensorRole::kInput, true, 0, d.slots - 1},
+            {"kv_cache", {p.Int("pages"), p.Int("page_size"), d.Latent()}, bf, TensorRole::kInOut},
+            {"query", {d.T, d.N, d.Latent()}, bf, TensorRole::kOutput},
+            {"ws_cq", {d.T, d.Hcq}, bf, TensorRole::kWorkspace},
+            {"ws_cq_norm", {d.T, d.Hcq}, bf, TensorRole::kWorkspace},
+            {"ws_ckv_kr", {d.T, d.Latent()}, bf, TensorRole::kWorkspace},
+            {"ws_q", {d.T, d.N * d.Qk()}, bf, TensorRole::kWorkspace}};
+  }
+  void FillInputs(const ParamValues& p, TensorMap& t, Rng& rng) const override {
+    const mla_prolog::Dims d = DimsOf(p);
+    op_util::FillNormal(t["x"], rng);
+    op_util::FillNormal(t["w_dq"], rng, 1.0 / std::sqrt(static_cast<double>(d.He)));
+    op_util::FillNormal(t["w_dkv_kr"], rng, 1.0 / std::sqrt(static_cast<double>(d.He)));
+    op_util::FillNormal(t["w_uq_qr"], rng, 1.0 / std::sqrt(static_cast<double>(d.Hcq)));
+    op_util::FillNormal(t["w_uk"], rng, 1.0 / std::sqrt(static_cast<double>(d.D)));
+    op_util::FillNormal(t["gamma_cq"], rng, 0.1, 1.0);
+    op_util::FillNormal(t["gamma_ckv"], rng, 0.1, 1.0);
+    op_util::FillNormal(t["kv_cache"], rng);
+    Tensor& cs = t["cos_sin"];  // gathered rows of a rope cache at random positions (theta 10000)
+    if (cs.materialised())
+      for (int64_t i = 0; i < d.T; ++i) {
+        const double pos = static_cast<double>(rng.UniformInt(0, 8191));
+        for (int64_t f = 0; f < d.Dr / 2; ++f) {
+          const double a = pos * std::pow(10000.0, -2.0 * static_cast<double>(f) / static_cast<double>(d.Dr));
+          cs.Set(i * d.Dr + f, std::cos(a));
+          cs.Set(i * d.Dr + d.Dr / 2 + f, std::sin(a));
+        }
+      }
+    // Distinct slots (two tokens never write one row), scattered over the pages.
+    Tensor& slot = t["cache_index"];
+    if (slot.materialised()) {
+      if (d.T > d.slots) throw InputError("mla_prolog: " + std::to_string(d.T) + " tokens need as many cache slots; pages x page_size is " + std::to_string(d.slots));
+      std::vector<int64_t> all(static_cast<size_t>(d.slots));
+      std::iota(all.begin(), all.end(), 0);
+      for (int64_t i = 0; i < d.T; ++i) {
+        std::swap(all[static_cast<size_t>(i)], all[static_cast<size_t>(rng.UniformInt(i, d.slots - 1))]);
+        slot.Set(i, static_cast<double>(all[static_cast<size_t>(i)]));
+      }
+    }
+  }
+  LaunchPlan Plan(const ParamValues& p, const DeviceConfig& dev, GmMap& gm) const override {
+    const mla_prolog::Tiling t = mla_prolog::ComputeTiling(DimsOf(p), p.Int("step_tokens"), dev);
+    mla_prolog::Gm g;
+    g.x = &gm["x"];
+    g.w_dq = &gm["w_dq"];
+    g.gamma_cq = &gm["gamma_cq"];
+    g.w_uq_qr = &gm["w_uq_qr"];
+    g.w_uk = &gm["w_uk"];
+    g.w_dkv_kr = &gm["w_dkv_kr"];
+    g.gamma_ckv = &gm["gamma_ckv"];
+    g.cos_sin = &gm["cos_sin"];
+    g.cache_index = &gm["cache_index"];
+    g.kv_cache = &gm["kv_cache"];
+    g.query = &gm["query"];
+    g.ws_cq = &gm["ws_cq"];
+    g.ws_cq_norm = &gm["ws_cq_norm"];
+    g.ws_ckv_kr = &gm["ws_ckv_kr"];
+    g.ws_q = &gm["ws_q"];
+    LaunchPlan plan;
+    plan.launch = op_util::LaunchOf<mla_prolog::KernelMlaProlog>(name(), t.cores, CoreType::kMix, DType::kBFloat16, g, t);
+    plan.tiling = {Kv("block_dim", t.cores),         Kv("step_tokens", t.step_tokens),     Kv("cq_cols_per_core", t.cq.per),
+                   Kv("ckvkr_block", t.ckvkr_block), Kv("qcqr_cols_per_core", t.qcqr.per), Kv("qn_heads_per_core", t.heads_per_core)};
+    return plan;
+  }
+  double FunctionalMacs(const ParamValues& p) const override {
+    const mla_prolog::Dims d = DimsOf(p);
+    return static_cast<double>(d.T) *
+           static_cast<double>(d.He * d.Hcq + d.He * d.Latent() + d.Hcq * d.N * d.Qk() + d.N * d.D * d.Hckv);
+  }
+  // fp64, with the bf16 roundings of the kernel's GM hand-offs (c_q, its norm, q, x W_dkv_kr).
+  Expected Reference(const ParamValues& p, const TensorMap& in) const override {
+    const mla_prolog::Dims d = DimsOf(p);
+    const Tensor &x = in.at("x"), &cs = in.at("cos_sin"), &slot = in.at("cache_index"), &cache = in.at("kv_cache");
+    const int64_t lat = d.Latent(), nq = d.N * d.Qk();
+    std::vector<double> query(static_cast<size_t>(d.T * d.N * lat)), out_cache(static_cast<size_t>(cache.numel()));
+    for (int64_t i = 0; i < cache.numel(); ++i) out_cache[static_cast<size_t>(i)] = cache.At(i);
+    for (int64_t t = 0; t < d.T; ++t) {
+      std::vector<double> xr(static_cast<size_t>(d.He));
+      for (int64_t i = 0; i < d.He; ++i) xr[static_cast<size_t>(i)] = x.At(t * d.He + i);
+      std::vector<double> cq = RowTimes(xr, in.at("w_dq"), d.Hcq, 0, d.Hcq);
+      RoundAll(cq);
+      RmsNorm(cq, in.at("gamma_cq"), static_cast<size_t>(d.Hcq), d.eps);
+      RoundAll(cq);
+      std::vector<double> q = RowTimes(cq, in.at("w_uq_qr"), nq, 0, nq);
+      RoundAll(q);
+      for (int64_t h = 0; h < d.N; ++h) {
+        const auto at = static_cast<size_t>(h * d.Qk());
+        const std::vector<double> nope(q.begin() + static_cast<std::ptrdiff_t>(at), q.begin() + static_cast<std::ptrdiff_t>(at + static_cast<size_t>(d.D)));
+        const std::vector<double> ql = RowTimes(nope, in.at("w_uk"), d.Hckv, 0, d.Hckv, h * d.D);
+        Rope(q, at + static_cast<size_t>(d.D), cs, t, d.Dr);
+        const auto o = static_cast<size_t>((t * d.N + h) * lat);
+        std::copy(ql.begin(), ql.end(), query.begin() + static_cast<std::ptrdiff_t>(o));
+        for (int64_t i = 0; i < d.Dr; ++i) query[o + static_cast<size_t>(d.Hckv + i)] = q[at + static_cast<size_t>(d.D + i)];
+      }
+      std::vector<double> ckr = RowTimes(xr, in.at("w_dkv_kr"), lat, 0, lat);
+      RoundAll(ckr);
+      RmsNorm(ckr, in.at("gamma_ckv"), static_cast<size_t>(d.Hckv), d.eps);
+      Rope(ckr, static_cast<size_t>(d.Hckv), cs, t, d.Dr);
+      const auto s = static_cast<size_t>(slot.At(t));
+      std::copy(ckr.begin(), ckr.end(), out_cache.begin() + static_cast<std::ptrdiff_t>(s * static_cast<size_t>(lat)));
+    }
+    return {{"query", query}, {"kv_cache", out_cache}};
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Op> MakeMlaPrologOp() { return std::make_unique<MlaPrologOp>(); }
+
+}  // namespace npusim
