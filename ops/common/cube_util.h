@@ -38,13 +38,16 @@ inline uint32_t AlignUp(uint32_t v, uint32_t a) { return (v + a - 1) / a * a; }
 template <class T, class Acc>
 class CubeTile {
  public:
-  // L1 tiles of base_m x base_k and base_k x base_n; L0C holds base_m x base_n of Acc.
-  void Init(TPipe& pipe, uint32_t base_m, uint32_t base_n, uint32_t base_k, int buffers) {
+  // L0 tiles of base_m x base_k and base_k x base_n; L0C holds base_m x base_n of Acc. L1 tiles
+  // are `l1_steps` K steps deep (AscendC's stepKa / stepKb): one GM copy feeds that many L0 steps,
+  // so a narrow tile streams its operands in fewer, larger copies. A transposed B takes 1.
+  void Init(TPipe& pipe, uint32_t base_m, uint32_t base_n, uint32_t base_k, int buffers, uint32_t l1_steps = 1) {
     base_k_ = base_k;
+    l1_steps_ = std::max(1u, l1_steps);
     const uint64_t a_bytes = uint64_t{AlignUp(base_m, 16)} * AlignUp(base_k, 16) * sizeof(T);
     const uint64_t b_bytes = uint64_t{AlignUp(base_k, 16)} * AlignUp(base_n, 16) * sizeof(T);
-    pipe.InitBuffer(a1_, buffers, a_bytes, "a_l1");
-    pipe.InitBuffer(b1_, buffers, b_bytes, "b_l1");
+    pipe.InitBuffer(a1_, buffers, a_bytes * l1_steps_, "a_l1");
+    pipe.InitBuffer(b1_, buffers, b_bytes * l1_steps_, "b_l1");
     pipe.InitBuffer(a2_, buffers, a_bytes, "a_l0a");
     pipe.InitBuffer(b2_, buffers, b_bytes, "b_l0b");
     pipe.InitBuffer(co1_, 1, uint64_t{AlignUp(base_m, 16)} * AlignUp(base_n, 16) * sizeof(Acc), "c_l0c");
@@ -52,50 +55,64 @@ class CubeTile {
 
   // Accumulates C[m, n] over k in L0C (m <= base_m, n <= base_n).
   void Compute(const Operand<T>& a, const Operand<T>& b, uint32_t m, uint32_t n, uint32_t k) {
+    if (l1_steps_ > 1 && b.trans) throw SimFailure("misaligned", CurrentCore().name() + ": a K-deep L1 tile of a transposed B is not modelled");
     acc_ = co1_.template AllocTensor<Acc>();
-    for (uint32_t k0 = 0; k0 < k; k0 += base_k_) {
-      const uint32_t kb = std::min(base_k_, k - k0);
-      if ((!a.trans || b.trans) && (kb * sizeof(T)) % 32)  // rows along K would be padded into the reduction
-        throw SimFailure("misaligned", CurrentCore().name() + ": cube K step of " + std::to_string(kb) +
-                                           " elements is not a whole number of 32 B; pad K");
+    const uint32_t step1 = base_k_ * l1_steps_;
+    for (uint32_t k1 = 0; k1 < k; k1 += step1) {
+      const uint32_t kb1 = std::min(step1, k - k1);
       auto la = a1_.template AllocTensor<T>();
       auto lb = b1_.template AllocTensor<T>();
-      // A plain: m rows of kb from A[:, k0]; A^T: kb rows of m from A^T[k0, :].
-      const uint32_t a_rows = a.trans ? kb : m, a_cols = a.trans ? m : kb;
-      const uint32_t b_rows = b.trans ? n : kb, b_cols = b.trans ? kb : n;
+      // A plain: m rows of kb1 from A[:, k1]; A^T: kb1 rows of m from A^T[k1, :].
+      const uint32_t a_rows = a.trans ? kb1 : m, a_cols = a.trans ? m : kb1;
+      const uint32_t b_rows = b.trans ? n : kb1, b_cols = b.trans ? kb1 : n;
       if (!a.trans && a.block_rows > 0 && a_rows > a.block_rows) {
         for (uint32_t r = 0; r < a_rows; r += a.block_rows)
-          LoadRows(la[r * AlignUp(a_cols, kRowAlign<T>)], a.g[(r / a.block_rows) * a.block_ld + k0], std::min(a.block_rows, a_rows - r), a_cols, a.ld);
+          LoadRows(la[r * AlignUp(a_cols, kRowAlign<T>)], a.g[(r / a.block_rows) * a.block_ld + k1], std::min(a.block_rows, a_rows - r), a_cols, a.ld);
       } else {
-        LoadRows(la, a.g[a.trans ? k0 * a.ld : k0], a_rows, a_cols, a.ld);
+        LoadRows(la, a.g[a.trans ? k1 * a.ld : k1], a_rows, a_cols, a.ld);
       }
-      LoadRows(lb, b.g[b.trans ? k0 : k0 * b.ld], b_rows, b_cols, b.ld);
+      LoadRows(lb, b.g[b.trans ? k1 : k1 * b.ld], b_rows, b_cols, b.ld);
       a1_.EnQue(la);
       b1_.EnQue(lb);
       la = a1_.template DeQue<T>();
       lb = b1_.template DeQue<T>();
-      auto l0a = a2_.template AllocTensor<T>();
-      auto l0b = b2_.template AllocTensor<T>();
-      // L0A holds [m_l0, kb], L0B [kb, n_l0]; padded rows/columns of C are never stored.
-      const uint32_t a_pitch = AlignUp(a_cols, kRowAlign<T>), b_pitch = AlignUp(b_cols, kRowAlign<T>);
-      m_l0_ = a.trans ? a_pitch : m;
-      n_l0_ = b.trans ? n : b_pitch;
-      MoveToL0(l0a, la, a.trans, a_rows, a_pitch);
-      MoveToL0(l0b, lb, b.trans, b_rows, b_pitch);
-      a2_.EnQue(l0a);
-      b2_.EnQue(l0b);
-      a1_.FreeTensor(la);
-      b1_.FreeTensor(lb);
-      l0a = a2_.template DeQue<T>();
-      l0b = b2_.template DeQue<T>();
-      MmadParams mp;
-      mp.m = static_cast<uint16_t>(m_l0_);
-      mp.n = static_cast<uint16_t>(n_l0_);
-      mp.k = static_cast<uint16_t>(kb);
-      mp.cmatrixInitVal = k0 == 0;
-      Mmad(acc_, l0a, l0b, mp);
-      a2_.FreeTensor(l0a);
-      b2_.FreeTensor(l0b);
+      const uint32_t a_pitch1 = AlignUp(a_cols, kRowAlign<T>), b_pitch1 = AlignUp(b_cols, kRowAlign<T>);
+      for (uint32_t k0 = k1; k0 < k1 + kb1; k0 += base_k_) {
+        const uint32_t kb = std::min(base_k_, k1 + kb1 - k0), ks = k0 - k1;
+        if ((!a.trans || b.trans) && (kb * sizeof(T)) % 32)  // rows along K would be padded into the reduction
+          throw SimFailure("misaligned", CurrentCore().name() + ": cube K step of " + std::to_string(kb) +
+                                             " elements is not a whole number of 32 B; pad K");
+        auto l0a = a2_.template AllocTensor<T>();
+        auto l0b = b2_.template AllocTensor<T>();
+        // L0A holds [m_l0, kb], L0B [kb, n_l0]; padded rows/columns of C are never stored.
+        const uint32_t a_pitch = a.trans ? a_pitch1 : AlignUp(kb, kRowAlign<T>), b_pitch = b.trans ? AlignUp(kb, kRowAlign<T>) : b_pitch1;
+        m_l0_ = a.trans ? a_pitch : m;
+        n_l0_ = b.trans ? n : b_pitch;
+        if (kb == kb1) {  // the whole L1 tile
+          MoveToL0(l0a, la, a.trans, a.trans ? kb : m, a_pitch);
+          MoveToL0(l0b, lb, b.trans, b.trans ? n : kb, b_pitch);
+        } else {  // K rows of A^T and B are contiguous in L1; K columns of A are a strided block
+          if (a.trans) MoveToL0(l0a, la[ks * a_pitch1], true, kb, a_pitch);
+          else detail::LoadData2DRows(l0a.view(), la[ks].view(), m, kb * sizeof(T), a_pitch1 * sizeof(T), a_pitch * sizeof(T));
+          MoveToL0(l0b, lb[ks * b_pitch1], false, kb, b_pitch);
+        }
+        a2_.EnQue(l0a);
+        b2_.EnQue(l0b);
+        if (k0 + base_k_ >= k1 + kb1) {  // the L1 tile's last step: free it before the Mmad, for the next copy
+          a1_.FreeTensor(la);
+          b1_.FreeTensor(lb);
+        }
+        l0a = a2_.template DeQue<T>();
+        l0b = b2_.template DeQue<T>();
+        MmadParams mp;
+        mp.m = static_cast<uint16_t>(m_l0_);
+        mp.n = static_cast<uint16_t>(n_l0_);
+        mp.k = static_cast<uint16_t>(kb);
+        mp.cmatrixInitVal = k0 == 0;
+        Mmad(acc_, l0a, l0b, mp);
+        a2_.FreeTensor(l0a);
+        b2_.FreeTensor(l0b);
+      }
     }
     co1_.EnQue(acc_);
     m_ = m;
@@ -142,7 +159,7 @@ class CubeTile {
   TQue<TPosition::B2, 2> b2_;
   TQue<TPosition::CO1, 1> co1_;
   LocalTensor<Acc> acc_;
-  uint32_t base_k_ = 0, m_ = 0, n_ = 0, m_l0_ = 0, n_l0_ = 0;
+  uint32_t base_k_ = 0, l1_steps_ = 1, m_ = 0, n_ = 0, m_l0_ = 0, n_l0_ = 0;
 };
 
 }  // namespace npusim::cube_util

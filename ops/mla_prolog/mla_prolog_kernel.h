@@ -20,7 +20,10 @@ using namespace ascendc;
 struct Gm {
   GmBuffer *x = nullptr, *w_dq = nullptr, *gamma_cq = nullptr, *w_uq_qr = nullptr, *w_uk = nullptr, *w_dkv_kr = nullptr;
   GmBuffer *gamma_ckv = nullptr, *cos_sin = nullptr, *cache_index = nullptr, *kv_cache = nullptr, *query = nullptr;
-  GmBuffer *ws_cq = nullptr, *ws_cq_norm = nullptr, *ws_ckv_kr = nullptr, *ws_q = nullptr;  // bf16 workspaces
+  GmBuffer *ws_cq = nullptr, *ws_cq_norm = nullptr, *ws_ckv_kr = nullptr, *ws_q = nullptr;  // bf16 (int32 / int8 quantised)
+  // quantised only: per-token scales of x, per-column scales of the int8 weights, the bf16 q_nope
+  GmBuffer *x_scale = nullptr, *w_dq_scale = nullptr, *w_dkv_kr_scale = nullptr, *w_uq_qr_scale = nullptr, *ws_q_nope = nullptr;
+  GmBuffer* ws_cq_scale = nullptr;  // the per-token scale of norm(c_q)
 };
 
 // Cross-core flag ids.
@@ -31,6 +34,7 @@ enum Flag : int {
   kQDone = 3,       // AIC -> its AIVs: its MatmulQcQr columns are in GM
   kAllVector = 4,   // mode 0 among the AIVs
   kAllCube = 5,     // mode 0 among the AICs
+  kQNopeReady = 6,  // quantised, AIVs -> their AIC: every q_nope row is dequantised into GM
 };
 
 template <class T>
@@ -41,8 +45,16 @@ class KernelMlaProlog {
     t_ = &t;
     const Dims& d = t.d;
     if (ASCEND_IS_AIC) {
-      cube_.Init(pipe_, static_cast<uint32_t>(cube_util::AlignUp(static_cast<uint32_t>(t.step_tokens), 16)), static_cast<uint32_t>(t.base_n),
-                 static_cast<uint32_t>(t.base_k), 2);
+      // Quantised, an int8 and a bf16 tile share L0 and the 7 MTE2->MTE1 event IDs: the int8 one
+      // (three of the four matmuls) double-buffered, the bf16 one (MatmulQn) single (L0A: 2 x 16
+      // KiB + 32 KiB; L0C: 64 KiB each).
+      const auto m = cube_util::AlignUp(static_cast<uint32_t>(t.step_tokens), 16);
+      if (t.quant) {
+        cube8_.Init(pipe_, m, static_cast<uint32_t>(t.base_n), static_cast<uint32_t>(t.base_k), 2, static_cast<uint32_t>(t.l1_steps));
+        cube_.Init(pipe_, m, static_cast<uint32_t>(t.qn_base_n), static_cast<uint32_t>(t.qn_base_k), 1);
+      } else {
+        cube_.Init(pipe_, m, static_cast<uint32_t>(t.base_n), static_cast<uint32_t>(t.base_k), 2, static_cast<uint32_t>(t.l1_steps));
+      }
       return;
     }
     const uint64_t wide = static_cast<uint64_t>(std::max(d.Hcq, d.Latent()));
@@ -57,7 +69,15 @@ class KernelMlaProlog {
     pipe_.InitBuffer(cs_, kernel_util::PaddedCount(static_cast<uint64_t>(d.Dr), 4) * 4, "cos_sin");
     pipe_.InitBuffer(ropeh_, 2 * kernel_util::PaddedCount(static_cast<uint64_t>(d.Dr / 2), 4) * 4, "rope_tmp");
     pipe_.InitBuffer(qr_, static_cast<uint64_t>(d.N) * kernel_util::PaddedCount(static_cast<uint64_t>(d.Dr), sizeof(T)) * sizeof(T), "q_rope");
-    pipe_.InitBuffer(qrf_, static_cast<uint64_t>(d.N) * kernel_util::PaddedCount(static_cast<uint64_t>(d.Dr), 4) * 4, "q_rope_fp32");
+    if (!t.quant) pipe_.InitBuffer(qrf_, static_cast<uint64_t>(d.N) * kernel_util::PaddedCount(static_cast<uint64_t>(d.Dr), 4) * 4, "q_rope_fp32");
+    if (t.quant) {
+      const auto hc = static_cast<uint64_t>(std::min(d.N, t.heads_per_chunk));
+      pipe_.InitBuffer(swcq_, static_cast<uint64_t>(d.Hcq) * 4, "w_dq_scale");
+      pipe_.InitBuffer(swkv_, static_cast<uint64_t>(d.Latent()) * 4, "w_dkv_kr_scale");
+      pipe_.InitBuffer(qacc_, hc * static_cast<uint64_t>(d.Qk()) * 4, "q_int32");
+      pipe_.InitBuffer(swq_, hc * static_cast<uint64_t>(d.Qk()) * 4, "w_uq_qr_scale");
+      pipe_.InitBuffer(qn_, hc * static_cast<uint64_t>(d.D) * sizeof(T), "q_nope");
+    }
   }
 
   void Process() {
@@ -70,7 +90,7 @@ class KernelMlaProlog {
   // C[m, cols] = A[m, k] (lda) x B[k, cols] (ldb) -> GM rows ldc apart, base_n columns at a time.
   void Matmul(const GlobalTensor<T>& a, uint64_t lda, const GlobalTensor<T>& b, uint64_t ldb, const GlobalTensor<T>& c, uint64_t ldc,
               uint32_t m, uint32_t cols, uint32_t k) {
-    const auto bn = static_cast<uint32_t>(t_->base_n);
+    const auto bn = static_cast<uint32_t>(t_->quant ? t_->qn_base_n : t_->base_n);
     for (uint32_t n0 = 0; n0 < cols; n0 += bn) {
       const uint32_t n = std::min(bn, cols - n0);
       cube_.Compute(cube_util::Operand<T>{a, lda, false}, cube_util::Operand<T>{b[n0], ldb, false}, m, n, k);
@@ -78,7 +98,19 @@ class KernelMlaProlog {
     }
   }
 
+  // The int8 product into int32 (dequantised by the AIVs).
+  void Matmul8(const GlobalTensor<int8_t>& a, uint64_t lda, const GlobalTensor<int8_t>& b, uint64_t ldb, const GlobalTensor<int32_t>& c,
+               uint64_t ldc, uint32_t m, uint32_t cols, uint32_t k) {
+    const auto bn = static_cast<uint32_t>(t_->base_n);
+    for (uint32_t n0 = 0; n0 < cols; n0 += bn) {
+      const uint32_t n = std::min(bn, cols - n0);
+      cube8_.Compute(cube_util::Operand<int8_t>{a, lda, false}, cube_util::Operand<int8_t>{b[n0], ldb, false}, m, n, k);
+      cube8_.Store(c[n0], ldc, QuantMode_t::NoQuant);
+    }
+  }
+
   void Cube() {
+    if (t_->quant) return CubeQuant();
     const Tiling& t = *t_;
     const Dims& d = t.d;
     GlobalTensor<T> x, wdq, wuq, wuk, wdkv, cq, cqn, ckr, q, query;
@@ -121,6 +153,56 @@ class KernelMlaProlog {
       for (int64_t h = c * t.heads_per_core; h < std::min(d.N, (c + 1) * t.heads_per_core); ++h) {
         const auto hh = static_cast<uint64_t>(h);
         Matmul(q[row * nq + hh * static_cast<uint64_t>(d.Qk())], nq, wuk[hh * static_cast<uint64_t>(d.D * d.Hckv)], static_cast<uint64_t>(d.Hckv),
+               query[row * qrow + hh * lat], qrow, m, static_cast<uint32_t>(d.Hckv), static_cast<uint32_t>(d.D));
+      }
+    }
+  }
+
+  void CubeQuant() {
+    const Tiling& t = *t_;
+    const Dims& d = t.d;
+    GlobalTensor<int8_t> x, wdq, wuq, wdkv, cqn;
+    GlobalTensor<int32_t> cq, ckr, q;
+    GlobalTensor<T> wuk, qn, query;
+    x.SetGlobalBuffer(gm_.x);
+    wdq.SetGlobalBuffer(gm_.w_dq);
+    wuq.SetGlobalBuffer(gm_.w_uq_qr);
+    wdkv.SetGlobalBuffer(gm_.w_dkv_kr);
+    cqn.SetGlobalBuffer(gm_.ws_cq_norm);
+    cq.SetGlobalBuffer(gm_.ws_cq);
+    ckr.SetGlobalBuffer(gm_.ws_ckv_kr);
+    q.SetGlobalBuffer(gm_.ws_q);
+    wuk.SetGlobalBuffer(gm_.w_uk);
+    qn.SetGlobalBuffer(gm_.ws_q_nope);
+    query.SetGlobalBuffer(gm_.query);
+    const int64_t c = GetBlockIdx();
+    const auto He = static_cast<uint32_t>(d.He), Hcq = static_cast<uint32_t>(d.Hcq);
+    const uint64_t lat = static_cast<uint64_t>(d.Latent()), nq = static_cast<uint64_t>(d.N * d.Qk()), nn = static_cast<uint64_t>(d.N * d.D);
+    for (int64_t t0 = 0; t0 < d.T; t0 += t.step_tokens) {
+      const auto m = static_cast<uint32_t>(std::min(t.step_tokens, d.T - t0));
+      const auto row = static_cast<uint64_t>(t0);
+      if (const int64_t n = t.cq.Count(c); n > 0) {
+        const auto c0 = static_cast<uint64_t>(t.cq.Begin(c));
+        Matmul8(x[row * He], He, wdq[c0], Hcq, cq[row * Hcq + c0], Hcq, m, static_cast<uint32_t>(n), He);
+      }
+      CrossCoreSetFlag<2, PIPE_FIX>(kCqDone);
+      for (int64_t blk = c; blk < t.CkvKrBlocks(); blk += t.cores) {
+        const uint64_t c0 = static_cast<uint64_t>(blk * t.ckvkr_block);
+        const auto n = static_cast<uint32_t>(std::min<int64_t>(t.ckvkr_block, d.Latent() - blk * t.ckvkr_block));
+        Matmul8(x[row * He], He, wdkv[c0], lat, ckr[row * lat + c0], lat, m, n, He);
+      }
+      CrossCoreSetFlag<2, PIPE_FIX>(kCkvKrDone);
+      CrossCoreWaitFlag(kCqNormed);
+      if (const int64_t n = t.qcqr.Count(c); n > 0) {
+        const auto c0 = static_cast<uint64_t>(t.qcqr.Begin(c));
+        Matmul8(cqn[row * Hcq], Hcq, wuq[c0], nq, q[row * nq + c0], nq, m, static_cast<uint32_t>(n), Hcq);
+      }
+      CrossCoreSetFlag<2, PIPE_FIX>(kQDone);
+      CrossCoreWaitFlag(kQNopeReady);
+      const uint64_t qrow = static_cast<uint64_t>(d.N) * lat;
+      for (int64_t h = c * t.heads_per_core; h < std::min(d.N, (c + 1) * t.heads_per_core); ++h) {
+        const auto hh = static_cast<uint64_t>(h);
+        Matmul(qn[row * nn + hh * static_cast<uint64_t>(d.D)], nn, wuk[hh * static_cast<uint64_t>(d.D * d.Hckv)], static_cast<uint64_t>(d.Hckv),
                query[row * qrow + hh * lat], qrow, m, static_cast<uint32_t>(d.Hckv), static_cast<uint32_t>(d.D));
       }
     }
@@ -169,7 +251,131 @@ class KernelMlaProlog {
     kernel_util::Sync<HardEvent::V_MTE2>();  // the next load may reuse gamma_in
   }
 
+  void LoadF32(const LocalTensor<float>& dst, GmBuffer* src, uint64_t at, uint32_t n) {
+    GlobalTensor<float> g;
+    g.SetGlobalBuffer(src);
+    kernel_util::CopyIn(dst, g[at], n);
+  }
+
+  // Dynamic per-token int8 of `cols` fp32 values (f is scaled in place): q = rint(f / s) with
+  // s = max |f| / 127, returned (0 for a zero row, which quantises to zeros).
+  float QuantRow(const LocalTensor<int8_t>& q, const LocalTensor<float>& f, uint32_t cols) {
+    LocalTensor<float> ab = tmp_.Get<float>(), red = red_.Get<float>();
+    Abs(ab, f, cols);
+    ReduceMax(red, ab, ab, cols);
+    kernel_util::WaitVectorForScalar();
+    const float s = red.GetValue(0) / 127.0f;
+    kernel_util::WaitScalarForVector();
+    Muls(f, f, s > 0 ? 1.0f / s : 0.0f, cols);
+    Cast(q, f, CAST_RINT, cols);
+    return s;
+  }
+
+  void VectorQuant() {
+    const Tiling& t = *t_;
+    const Dims& d = t.d;
+    GlobalTensor<int32_t> cq, ckr, q, slot;
+    GlobalTensor<int8_t> cqn;
+    GlobalTensor<T> cache, query, qn;
+    GlobalTensor<float> cos_sin, xs, cq_scale;
+    cq.SetGlobalBuffer(gm_.ws_cq);
+    cqn.SetGlobalBuffer(gm_.ws_cq_norm);
+    ckr.SetGlobalBuffer(gm_.ws_ckv_kr);
+    q.SetGlobalBuffer(gm_.ws_q);
+    qn.SetGlobalBuffer(gm_.ws_q_nope);
+    cache.SetGlobalBuffer(gm_.kv_cache);
+    query.SetGlobalBuffer(gm_.query);
+    cos_sin.SetGlobalBuffer(gm_.cos_sin);
+    xs.SetGlobalBuffer(gm_.x_scale);
+    cq_scale.SetGlobalBuffer(gm_.ws_cq_scale);
+    slot.SetGlobalBuffer(gm_.cache_index);
+    LocalTensor<T> row = row_.Get<T>(), qr = qr_.Get<T>(), qnope = qn_.Get<T>();
+    LocalTensor<float> f = f_.Get<float>(), gcq = gcq_.Get<float>(), gckv = gckv_.Get<float>(), cs = cs_.Get<float>();
+    LocalTensor<float> swcq = swcq_.Get<float>(), swkv = swkv_.Get<float>(), swq = swq_.Get<float>(), qf = qacc_.Get<float>();
+    LocalTensor<int32_t> acc = f.ReinterpretCast<int32_t>(), qa = qf.ReinterpretCast<int32_t>();  // int32 -> fp32 in place
+    const auto Hcq = static_cast<uint32_t>(d.Hcq), Hckv = static_cast<uint32_t>(d.Hckv), Dr = static_cast<uint32_t>(d.Dr);
+    const auto D = static_cast<uint32_t>(d.D), lat = static_cast<uint32_t>(d.Latent()), qk = static_cast<uint32_t>(d.Qk());
+    const uint64_t nq = static_cast<uint64_t>(d.N) * qk, nn = static_cast<uint64_t>(d.N) * D, qrow = static_cast<uint64_t>(d.N) * lat;
+    const uint32_t drp = kernel_util::PaddedCount(Dr, sizeof(T));
+    LoadGamma(gcq, gm_.gamma_cq, Hcq);
+    LoadGamma(gckv, gm_.gamma_ckv, Hckv);
+    LoadF32(swcq, gm_.w_dq_scale, 0, Hcq);
+    LoadF32(swkv, gm_.w_dkv_kr_scale, 0, lat);
+    kernel_util::Sync<HardEvent::MTE2_V>();
+    const int64_t v = GetBlockIdx(), vn = GetBlockNum();
+    for (int64_t t0 = 0; t0 < d.T; t0 += t.step_tokens) {
+      const int64_t m = std::min(t.step_tokens, d.T - t0);
+      const int64_t per = (m + vn - 1) / vn, r0 = t0 + std::min(m, v * per), r1 = t0 + std::min(m, (v + 1) * per);
+      CrossCoreWaitFlag(kCqDone);
+      AllVectors();
+      for (int64_t r = r0; r < r1; ++r) {  // dequant, RmsNormCq, per-token int8 for MatmulQcQr
+        const auto at = static_cast<uint64_t>(r) * Hcq;
+        kernel_util::CopyIn(acc, cq[at], Hcq);
+        kernel_util::Sync<HardEvent::MTE2_V>();
+        Cast(f, acc, CAST_NONE, Hcq);
+        Mul(f, f, swcq, Hcq);
+        Muls(f, f, xs.GetValue(static_cast<uint64_t>(r)), Hcq);
+        Norm(f, gcq, Hcq);
+        LocalTensor<int8_t> q8 = row.template ReinterpretCast<int8_t>();
+        cq_scale.SetValue(static_cast<uint64_t>(r), QuantRow(q8, f, Hcq));
+        kernel_util::Sync<HardEvent::V_MTE3>();
+        kernel_util::CopyOut(cqn[at], q8, Hcq);
+        kernel_util::Sync<HardEvent::MTE3_MTE2>();
+      }
+      AllVectors();
+      CrossCoreSetFlag<2, PIPE_MTE3>(kCqNormed);
+      CrossCoreWaitFlag(kCkvKrDone);
+      AllVectors();
+      for (int64_t r = r0; r < r1; ++r) {  // dequant, RmsNormRopeScatterCkvKr
+        kernel_util::CopyIn(acc, ckr[static_cast<uint64_t>(r) * lat], lat);
+        kernel_util::CopyIn(cs, cos_sin[static_cast<uint64_t>(r) * Dr], Dr);
+        const int64_t s = slot.GetValue(static_cast<uint64_t>(r));
+        kernel_util::Sync<HardEvent::MTE2_V>();
+        Cast(f, acc, CAST_NONE, lat);
+        Mul(f, f, swkv, lat);
+        Muls(f, f, xs.GetValue(static_cast<uint64_t>(r)), lat);
+        Norm(f, gckv, Hckv);
+        Rope(f[Hckv], cs);
+        Cast(row, f, CAST_RINT, lat);
+        kernel_util::Sync<HardEvent::V_MTE3>();
+        kernel_util::CopyOut(cache[static_cast<uint64_t>(s) * lat], row, lat);
+        kernel_util::Sync<HardEvent::MTE3_MTE2>();
+      }
+      CrossCoreWaitFlag(kQDone);
+      AllVectors();
+      // Dequantise q: (token, head chunk) items over every AIV, q_nope to bf16 for MatmulQn, the
+      // rope part roped into query.
+      const int64_t hc = std::min(d.N, t.heads_per_chunk), chunks = (d.N + hc - 1) / hc;
+      for (int64_t item = v; item < m * chunks; item += vn) {
+        const auto tok = static_cast<uint64_t>(t0 + item / chunks);
+        const int64_t h0 = item % chunks * hc;
+        const auto hn = static_cast<uint32_t>(std::min(hc, d.N - h0)), cols = hn * qk;
+        const auto head0 = static_cast<uint64_t>(h0);
+        kernel_util::CopyIn(cs, cos_sin[tok * Dr], Dr);
+        kernel_util::CopyIn(qa, q[tok * nq + head0 * qk], cols);
+        LoadF32(swq, gm_.w_uq_qr_scale, head0 * qk, cols);
+        const float scq = cq_scale.GetValue(tok);
+        kernel_util::Sync<HardEvent::MTE2_V>();
+        Cast(qf, qa, CAST_NONE, cols);
+        Mul(qf, qf, swq, cols);
+        Muls(qf, qf, scq, cols);
+        for (uint32_t h = 0; h < hn; ++h) {
+          Cast(qnope[h * D], qf[h * qk], CAST_RINT, D);
+          Rope(qf[h * qk + D], cs);
+          Cast(qr[h * drp], qf[h * qk + D], CAST_RINT, Dr);
+        }
+        kernel_util::Sync<HardEvent::V_MTE3>();
+        kernel_util::CopyOut(qn[tok * nn + head0 * D], qnope, hn * D);
+        kernel_util::CopyRowsOut(query[tok * qrow + head0 * lat + Hckv], qr, hn, Dr, lat);
+        kernel_util::Sync<HardEvent::MTE3_MTE2>();
+      }
+      AllVectors();
+      CrossCoreSetFlag<2, PIPE_MTE3>(kQNopeReady);
+    }
+  }
+
   void Vector() {
+    if (t_->quant) return VectorQuant();
     const Tiling& t = *t_;
     const Dims& d = t.d;
     GlobalTensor<T> cq, cqn, ckr, q, cache, query;
@@ -251,7 +457,9 @@ class KernelMlaProlog {
   const Tiling* t_ = nullptr;
   TPipe pipe_;
   cube_util::CubeTile<T, float> cube_;
+  cube_util::CubeTile<int8_t, int32_t> cube8_;
   TBuf<TPosition::VECCALC> row_, f_, tmp_, tmp2_, red_, gcq_, gckv_, gin_, cs_, ropeh_, qr_, qrf_;
+  TBuf<TPosition::VECCALC> swcq_, swkv_, qacc_, swq_, qn_;  // quantised
 };
 
 }  // namespace npusim::mla_prolog

@@ -14,7 +14,12 @@
 //                             its cache slot
 //        RopeQr               per token and head: rope the query's rope part into query
 //
-// Intermediates go through GM workspaces in bf16, as the real op's do. The cache is npusim's
+// Intermediates go through GM workspaces in bf16, as the real op's do. Quantised (w8a8, CANN's
+// full-quant scenario): x arrives as int8 with per-token scales, W_dq, W_dkv_kr and W_uq_qr are
+// int8 with per-column scales; the three int8 products go to int32 workspaces that the AIVs
+// dequantise where they read them (RmsNormCq, the latent's norm), RmsNormCq quantises norm(c_q)
+// per token for MatmulQcQr, and the AIVs dequantise q into a bf16 q_nope workspace for MatmulQn
+// (W_uk stays bf16), so there the AICs wait for the AIVs instead of meeting at their barrier. The cache is npusim's
 // latent cache (one row of kv_lora + rope per token: what fused_infer_attention_score's
 // kv_cache=latent reads) and the query one row of kv_lora + rope per head (its query): CANN keeps
 // the two parts in two tensors each; the bytes are the same.
@@ -55,12 +60,18 @@ struct Tiling {
   ColumnSplit cq, qcqr;     // MatmulCq, MatmulQcQr
   int64_t ckvkr_block = 64; // MatmulCkvKr's column block
   int64_t heads_per_core = 0;  // MatmulQn
-  int64_t base_n = 128, base_k = 128;  // the cube tile
+  // The cube tiles: base_n columns, K in steps of base_k through L1/L0 (the main tile: every
+  // matmul, or the three int8 ones when quantised, double-buffered); quantised, MatmulQn's bf16
+  // tile of qn_base_n x qn_base_k beside it, single-buffered.
+  int64_t base_n = 64, base_k = 128, qn_base_n = 128, qn_base_k = 128;
+  int64_t l1_steps = 1;  // K steps of the main tile per GM -> L1 copy
+  bool quant = false;       // w8a8
+  int64_t heads_per_chunk = 16;  // quantised: heads of one token's q dequantised at a time
   int64_t Steps() const { return (d.T + step_tokens - 1) / step_tokens; }
   int64_t CkvKrBlocks() const { return (d.Latent() + ckvkr_block - 1) / ckvkr_block; }
 };
 
 // step_tokens 0 = 128 (the most rows one L0A tile holds at the base K).
-Tiling ComputeTiling(const Dims& d, int64_t step_tokens, const DeviceConfig& dev);
+Tiling ComputeTiling(const Dims& d, int64_t step_tokens, bool quant, const DeviceConfig& dev);
 
 }  // namespace npusim::mla_prolog
