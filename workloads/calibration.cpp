@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 
 const std::vector<std::string> kRowKeys = {"id",     "source", "note",          "role",          "status", "tolerance", "kernel",
                                            "device", "params", "launch",        "host_launches", "host",   "run",       "set",
-                                           "metric", "ratio",  "measured",      "measured_kind", "family"};
+                                           "metric", "ratio",  "measured",      "measured_kind", "family", "slow"};
 
 std::string Str(const YAML::Node& n, const std::string& file, const char* key, const std::string& def = "") {
   const YAML::Node v = n[key];
@@ -92,6 +92,9 @@ CalibrationRow ReadRow(const std::string& file) {
     throw InputError(Where(file, n["status"]) + ": 'status' is ok or 'needs <feature>', got '" + r.status + "'");
   r.tolerance = Num(n, file, "tolerance", 0.25, 0.001, 10);
   r.family = Str(n, file, "family");
+  const std::string slow = Str(n, file, "slow", "false");
+  OneOf(n, file, "slow", slow, {"true", "false"});
+  r.slow = slow == "true";
   r.measured = Num(n, file, "measured", 0, 1e-12, 1e15);
   if (!n["measured"]) throw InputError(file + ": missing key 'measured'");
   r.measured_kind = Str(n, file, "measured_kind", "value");
@@ -477,6 +480,7 @@ std::string RowYaml(const CalibrationRow& r) {
   y += "metric: " + r.metric + "\nmeasured: " + FormatNumber(r.measured) + "\n";
   if (r.measured_kind != "value") y += "measured_kind: " + r.measured_kind + "\n";
   if (!r.family.empty()) y += "family: " + q(r.family) + "\n";
+  if (r.slow) y += "slow: true\n";
   return y;
 }
 

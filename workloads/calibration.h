@@ -37,6 +37,9 @@ struct CalibrationRow {
   double measured = 0;
   std::string measured_kind = "value";  // value, or cap: the measurement is an SLO cap the real value is at or below
   std::string family;             // model family and shape for the fidelity lookup (e.g. "qwen3_next tp16 dp4")
+  // Its simulation takes minutes on a 2-core machine: its corpus test carries the ctest label
+  // calibration_slow, which `make test` leaves to `make test-slow` (calibrate runs it like any row).
+  bool slow = false;
 };
 
 struct FitConstant {

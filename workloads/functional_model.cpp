@@ -209,6 +209,7 @@ GraphOptions FunctionalModel::Options() const {
   g.ssm_dtype = o_.ssm_dtype;
   g.fault = o_.fault;
   g.pool_slots = o_.slots;
+  g.mla_prolog = o_.mla_prolog;
   return g;
 }
 

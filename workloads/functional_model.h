@@ -35,6 +35,7 @@ struct FunctionalOptions {
   std::string fault;  // "", transposed_state (S3), conv_state_shift (S6), swa_without_mask / no_swiglu_clamp (S4)
   uint64_t seed = 1;
   int64_t slots = 8;                         // state pool slots (slot 0 is the dummy slot)
+  std::string mla_prolog = "unfused";        // MLA's absorbed-form preprocessing: unfused or fused
 };
 
 class FunctionalModel {

@@ -207,6 +207,7 @@ FunctionalStudy RunFunctionalStudy(const ServingSetup& s, const std::function<vo
   sc.mixed_chunk = false;
   FunctionalOptions clean;
   clean.gdn_impl = c.gdn_decode_impl;
+  clean.mla_prolog = c.mla_prolog;
   clean.ssm_dtype = SsmPoolDtype(c.mamba_ssm_dtype, c.gdn_decode_impl, s.model);
   clean.seed = static_cast<uint64_t>(c.seed);
   FunctionalOptions faulty = clean;

@@ -481,31 +481,37 @@ Tensor LayerGraph::Mla(const ForwardBatch& b, LayerTensors& L, const Tensor& x) 
   const MlaShape& a = m_.mla;
   const int64_t T = b.total_tokens(), B = b.requests(), H = m_.hidden, Lt = b.max_tokens(), Nq = s_.q_heads;
   const int64_t dn = a.qk_nope_head_dim, dr = a.qk_rope_head_dim, dv = a.v_head_dim, kvl = a.kv_lora_rank, lat = a.latent_per_token(), dq = dn + dr;
-  const bool F = x_.functional(), absorbed = b.recurrent();
+  const bool F = x_.functional(), absorbed = b.recurrent(), fused = absorbed && o_.mla_prolog == "fused";
   const Block where = Block::kAttention;
-  Tensor q;
-  if (a.q_lora_rank > 0) {
+  if (o_.mla_prolog == "fused" && a.q_lora_rank == 0)
+    throw InputError("mla_prolog fused needs a q_lora_rank (DeepSeek-V2-Lite's MLA has none; CANN's MlaProlog takes W_dq)");
+  Tensor q, q_rope;
+  if (fused) {
+    // the projections, norms, rope and cache write of the absorbed form are mla_prolog's (below)
+  } else if (a.q_lora_rank > 0) {
     const Tensor qa = Norm(where, Linear(where, x, L.w_q_a, T, H, a.q_lora_rank), L.q_a_norm, T, a.q_lora_rank, nullptr, nullptr);
     q = Linear(where, qa, L.w_q_b, T, a.q_lora_rank, Nq * dq);
   } else {
     q = Linear(where, x, L.w_q_b, T, H, Nq * dq);
   }
-  const Tensor kva = Linear(where, x, L.w_kv_a, T, H, lat, false);  // the same x as q's projection: quantised once
-  const Tensor ckv = Norm(where, Columns(kva, T, lat, 0, kvl, {T, kvl}), L.kv_a_norm, T, kvl, nullptr, nullptr);
-  std::vector<int64_t> pos;
-  for (size_t i = 0; F && i < b.tokens.size(); ++i)
-    for (int64_t t = 0; t < b.tokens[i]; ++t) pos.push_back(b.prefixes[i] + t);
-  const TensorMap rope = Run(where, "rotary_embedding", {{"tokens", S(T)}, {"heads", S(Nq)}, {"kv_heads", "1"}, {"head_dim", S(dr)}, {"rotary_dim", S(dr)}},
-                             {{"q", Columns(q, T * Nq, dq, dn, dr, {T, Nq, dr})}, {"k", Columns(kva, T, lat, kvl, dr, {T, 1, dr})},
-                              {"positions", Ints("positions", pos)}},
-                             {{"theta", FormatNumber(m_.full.rope_theta)}, {"max_position", "4096"}});
-  const Tensor q_rope = Out(rope, "q_out"), k_rope = Out(rope, "k_out");
+  if (!fused) {
+    const Tensor kva = Linear(where, x, L.w_kv_a, T, H, lat, false);  // the same x as q's projection: quantised once
+    const Tensor ckv = Norm(where, Columns(kva, T, lat, 0, kvl, {T, kvl}), L.kv_a_norm, T, kvl, nullptr, nullptr);
+    std::vector<int64_t> pos;
+    for (size_t i = 0; F && i < b.tokens.size(); ++i)
+      for (int64_t t = 0; t < b.tokens[i]; ++t) pos.push_back(b.prefixes[i] + t);
+    const TensorMap rope = Run(where, "rotary_embedding", {{"tokens", S(T)}, {"heads", S(Nq)}, {"kv_heads", "1"}, {"head_dim", S(dr)}, {"rotary_dim", S(dr)}},
+                               {{"q", Columns(q, T * Nq, dq, dn, dr, {T, Nq, dr})}, {"k", Columns(kva, T, lat, kvl, dr, {T, 1, dr})},
+                                {"positions", Ints("positions", pos)}},
+                               {{"theta", FormatNumber(m_.full.rope_theta)}, {"max_position", "4096"}});
+    q_rope = Out(rope, "q_out");
+    // [normed latent | roped key]: the rows the cache keeps
+    if (F) AppendRows(b, JoinColumns("latent", ckv, kvl, Out(rope, "k_out"), dr, T, {T, lat}), lat, L.k_cache);
+  }
   // yarn's attention scale (DeepSeek: 0.1 mscale_all_dim ln(factor) + 1, squared) on 1/sqrt(nope + rope)
   const RopeScaling& rs = m_.full.rope_scaling;
   double scale = 1.0 / std::sqrt(static_cast<double>(dq));
   if (rs.type == "yarn" && rs.factor > 1 && rs.mscale_all_dim > 0) scale *= std::pow(0.1 * rs.mscale_all_dim * std::log(rs.factor) + 1.0, 2);
-  // [normed latent | roped key]: the rows the cache keeps
-  if (F) AppendRows(b, JoinColumns("latent", ckv, kvl, k_rope, dr, T, {T, lat}), lat, L.k_cache);
   TensorMap fia_in;
   Tensor table;
   std::vector<int64_t> ql, kvlens;
@@ -520,11 +526,15 @@ Tensor LayerGraph::Mla(const ForwardBatch& b, LayerTensors& L, const Tensor& x) 
   Tensor o;  // [T, Nq, dv]
   if (absorbed) {
     for (const auto& kv : Kvs{{"heads", S(Nq)}, {"kv_heads", "1"}, {"head_dim", S(lat)}, {"value_dim", S(kvl)}, {"kv_cache", "latent"}}) fia.push_back(kv);
-    const Tensor q_lat = HeadGemm(Columns(q, T * Nq, dq, 0, dn, {T, Nq, dn}), L.w_uk, T, Nq, dn, kvl);
-    if (F) {
-      // each request's queries padded to the longest, as FIA takes them
-      fia_in["query"] = JoinColumns("query", q_lat, kvl, q_rope, dr, T * Nq, {B * Lt, Nq, lat});
-      fia_in["key_cache"] = PagedCache(b, L.k_cache, lat, "key_cache", &table, &ql, &kvlens);
+    if (fused) {
+      fia_in = MlaProlog(b, L, x, &table, &ql, &kvlens);
+    } else {
+      const Tensor q_lat = HeadGemm(Columns(q, T * Nq, dq, 0, dn, {T, Nq, dn}), L.w_uk, T, Nq, dn, kvl);
+      if (F) {
+        // each request's queries padded to the longest, as FIA takes them
+        fia_in["query"] = JoinColumns("query", q_lat, kvl, q_rope, dr, T * Nq, {B * Lt, Nq, lat});
+        fia_in["key_cache"] = PagedCache(b, L.k_cache, lat, "key_cache", &table, &ql, &kvlens);
+      }
     }
     lengths(fia_in);
     const Tensor attn = Out(Run(where, "fused_infer_attention_score", fia, std::move(fia_in), {{"context_lens", List(b.prefixes)}, {"layout", "TND"}}),
@@ -571,6 +581,74 @@ Tensor LayerGraph::Mla(const ForwardBatch& b, LayerTensors& L, const Tensor& x) 
   const Tensor y = Linear(where, Columns(o, T, Nq * dv, 0, Nq * dv, {T, Nq * dv}), L.w_o, T, Nq * dv, H);  // o_proj
   Collective(where, "all_reduce", s_.attn_tp, T * H);
   return y;
+}
+
+// mla_prolog over the batch: W8A8 quantises x per token first (the fused op takes int8 x with its
+// scales). Functionally the latent cache is paged first, the op writes the batch's new rows into
+// their slots (cache_index) and FIA reads that cache; the rows then join the per-slot cache.
+// Every request's tokens are its query rows (the absorbed steps have one length per batch).
+TensorMap LayerGraph::MlaProlog(const ForwardBatch& b, LayerTensors& L, const Tensor& x, Tensor* table, std::vector<int64_t>* q_lens,
+                                std::vector<int64_t>* kv_lens) {
+  const MlaShape& a = m_.mla;
+  const int64_t T = b.total_tokens(), B = b.requests(), Lt = b.max_tokens(), Nq = s_.q_heads, dr = a.qk_rope_head_dim, lat = a.latent_per_token();
+  const bool F = x_.functional(), int8 = o_.quant != WeightQuant::kNone;
+  if (int8) Run(Block::kAttention, "dynamic_quant", {{"tokens", S(T)}, {"hidden", S(m_.hidden)}});
+  const Kvs params = {{"tokens", S(T)},
+                      {"hidden", S(m_.hidden)},
+                      {"q_lora_rank", S(a.q_lora_rank)},
+                      {"heads", S(Nq)},
+                      {"nope_dim", S(a.qk_nope_head_dim)},
+                      {"rope_dim", S(dr)},
+                      {"kv_lora_rank", S(a.kv_lora_rank)},
+                      {"pages", S((T + kPage - 1) / kPage)},
+                      {"page_size", S(kPage)},
+                      {"quant", int8 ? "w8a8" : "none"}};
+  if (!F) {
+    Run(Block::kAttention, "mla_prolog", params, {}, {{"eps", FormatNumber(m_.rms_norm_eps)}});
+    return {};
+  }
+  if (int8) throw InputError("functional runs compute bf16 weights only (W8A8 is timing-only)");
+  // The cache with room for the new rows, their slots, and the cos / sin rows of their positions
+  // (the rotary_embedding kernel's cache: theta^(-2i / rope_dim), no scaling).
+  std::vector<std::vector<double>> room = L.k_cache;
+  for (int64_t r = 0; r < B; ++r) room[static_cast<size_t>(b.slots[static_cast<size_t>(r)])].resize(static_cast<size_t>(b.prefixes[static_cast<size_t>(r)] * lat));
+  Tensor cache = PagedCache(b, room, lat, "kv_cache", table, q_lens, kv_lens);
+  const int64_t max_blocks = table->shape()[1];
+  std::vector<int64_t> slot;
+  Tensor cs = Make("cos_sin", {T, dr}, DType::kFloat32);
+  for (int64_t r = 0, row = 0; r < B; ++r)
+    for (int64_t t = 0; t < b.tokens[static_cast<size_t>(r)]; ++t, ++row) {
+      const int64_t pos = b.prefixes[static_cast<size_t>(r)] + t;
+      slot.push_back(static_cast<int64_t>(table->At(r * max_blocks + pos / kPage)) * kPage + pos % kPage);
+      for (int64_t i = 0; i < dr / 2; ++i) {
+        const double ang = static_cast<double>(pos) * std::pow(m_.full.rope_theta, -2.0 * static_cast<double>(i) / static_cast<double>(dr));
+        cs.Set(row * dr + i, std::cos(ang));
+        cs.Set(row * dr + dr / 2 + i, std::sin(ang));
+      }
+    }
+  // The zero-centred norm weights of the unfused path (1 + w) as the op's plain gammas.
+  auto plain = [](const Tensor& w) {
+    Tensor g = Make(w.name(), w.shape(), w.dtype());
+    for (int64_t i = 0; i < w.numel(); ++i) g.Set(i, 1.0 + w.At(i));
+    return g;
+  };
+  Kvs p = params;
+  p[7].second = S(cache.shape()[0]);  // pages: the paged cache's
+  const TensorMap out = Run(Block::kAttention, "mla_prolog", p,
+                            {{"x", Reshape(x, {T, m_.hidden})},
+                             {"w_dq", L.w_q_a},
+                             {"gamma_cq", plain(L.q_a_norm)},
+                             {"w_uq_qr", L.w_q_b},
+                             {"w_uk", L.w_uk},
+                             {"w_dkv_kr", L.w_kv_a},
+                             {"gamma_ckv", plain(L.kv_a_norm)},
+                             {"cos_sin", cs},
+                             {"cache_index", Ints("cache_index", slot)},
+                             {"kv_cache", cache}},
+                            {{"eps", FormatNumber(m_.rms_norm_eps)}});
+  const Tensor written = Out(out, "kv_cache");
+  AppendRows(b, Rows(Reshape(written, {written.numel() / lat, lat}), lat, slot), lat, L.k_cache);
+  return {{"query", Reshape(Out(out, "query"), {B * Lt, Nq, lat})}, {"key_cache", written}};
 }
 
 Tensor LayerGraph::Swiglu(Block where, const LayerSpec& spec, const Tensor& x, int64_t rows, int64_t inter) {

@@ -109,6 +109,7 @@ struct GraphOptions {
   std::string gdn_impl = "fused";          // recurrent GDN kernel: fused or triton_chain
   std::string gdn_prefill = "staged";      // chunk_gated_delta_rule as staged launches or one mega kernel
   std::string ssm_dtype;                   // empty: the model's (the fused recurrent op: bfloat16)
+  std::string mla_prolog = "unfused";      // MLA's absorbed-form preprocessing: unfused launches or the fused mla_prolog
   // functional only
   std::string fault;                       // transposed_state (S3), conv_state_shift (S6), swa_without_mask / no_swiglu_clamp (S4)
   int64_t pool_slots = 0;                  // state pool slots (0: timing, the kernels' default)
@@ -157,6 +158,10 @@ class LayerGraph {
   Tensor Gdn(const ForwardBatch& b, LayerTensors& L, const Tensor& x);
   Tensor Attention(const ForwardBatch& b, const LayerSpec& spec, LayerTensors& L, const Tensor& x);
   Tensor Mla(const ForwardBatch& b, LayerTensors& L, const Tensor& x);
+  // The fused absorbed-form preprocessing: FIA's query and latent cache (functional), its block
+  // table and lengths.
+  TensorMap MlaProlog(const ForwardBatch& b, LayerTensors& L, const Tensor& x, Tensor* table, std::vector<int64_t>* q_lens,
+                      std::vector<int64_t>* kv_lens);
   // Per-head GEMMs of MLA's absorbed form: x [T, heads, k] by w [heads, k, n] -> [T, heads, n], as
   // one grouped GEMM over head-major rows (the host transposes around it in functional runs).
   Tensor HeadGemm(const Tensor& x, const Tensor& w, int64_t T, int64_t heads, int64_t k, int64_t n);

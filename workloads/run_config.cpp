@@ -121,6 +121,10 @@ void RunConfig::Bind(ParamVisitor& v) {
   v.Param(opt("gdn_decode_impl", "", "GDN decode kernel: fused (AscendC op) or triton_chain"), gdn_decode_impl);
   v.Param(opt("gdn_prefill_impl", "", "GDN chunk prefill: staged (one launch per stage) or mega (the stages in one kernel)"),
           gdn_prefill_impl);
+  v.Param(opt("mla_prolog", "",
+              "MLA models' decode / verify / draft preprocessing: unfused (projections, norms, rope and the cache write as "
+              "separate launches) or fused (one mla_prolog launch; env SGLANG_NPU_USE_MLAPO=1)"),
+          mla_prolog);
   v.Param(opt("speculative_algorithm", "", "empty (off), NEXTN (the model's MTP layer drafts) or EAGLE3 (a separate draft model)"),
           speculative_algorithm);
   v.Param(opt("speculative_draft_model_path", "", "EAGLE3: the draft model's config.json (relative to this file)"), speculative_draft_model_path);
@@ -470,6 +474,7 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
   if (pd && pool.empty()) c.pool_text_ = text;
   OneOf(c, "gdn_decode_impl", c.gdn_decode_impl, {"fused", "triton_chain"});
   OneOf(c, "gdn_prefill_impl", c.gdn_prefill_impl, {"staged", "mega"});
+  OneOf(c, "mla_prolog", c.mla_prolog, {"unfused", "fused"});
   OneOf(c, "dataset_name", c.dataset_name, {"random", "generated-shared-prefix", "trace"});
   OneOf(c, "mamba_scheduler_strategy", c.mamba_scheduler_strategy, {"no_buffer", "extra_buffer"});
   OneOf(c, "load_balance_method", c.load_balance_method, {"round_robin", "shortest_queue"});

@@ -50,6 +50,7 @@ struct RunConfig {
   int64_t prefill_max_requests = 0;               // new requests per prefill batch (0: no limit)
   std::string gdn_decode_impl = "fused";  // recurrent GDN decode: fused AscendC op or triton_chain
   std::string gdn_prefill_impl = "staged";  // chunked GDN prefill: staged launches or one mega kernel
+  std::string mla_prolog = "unfused";       // MLA's absorbed-form preprocessing: unfused launches or mla_prolog
   std::string speculative_algorithm;      // "", NEXTN or EAGLE3
   std::string speculative_draft_model_path;  // EAGLE3: the draft model's config.json
   int64_t speculative_num_steps = 3, speculative_eagle_topk = 1, speculative_num_draft_tokens = 4;

@@ -378,6 +378,7 @@ class Engine {
     StepShape base;
     base.gdn_impl = s_.run.gdn_decode_impl;
     base.gdn_prefill = s_.run.gdn_prefill_impl;
+    base.mla_prolog = s_.run.mla_prolog;
     base.ssm_dtype = s_.run.mamba_ssm_dtype;
     base.quant = ParseWeightQuant(s_.run.quantization);
     base.draft_quant = ParseWeightQuant(s_.run.DraftQuantization());

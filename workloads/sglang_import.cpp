@@ -330,6 +330,7 @@ SglangImport ImportSglang(const std::string& server, const std::string& bench, c
   for (const auto& [k, v] : env) {
     if (k == "GDN_ATTN_BACKEND_TRITON" && v == "1") set("gdn_decode_impl", "triton_chain", k);
     else if (k == "ENABLE_ASCENDC_FUSION_GDN" && v == "1") set("gdn_decode_impl", "fused", k);
+    else if (k == "SGLANG_NPU_USE_MLAPO" && (v == "1" || v == "true")) set("mla_prolog", "fused", k);
     // SGLang's server_args reads these two as --enable-prefill-delayer and its pass bound.
     else if (k == "SGLANG_SCHEDULER_DECREASE_PREFILL_IDLE" && (v == "1" || v == "true")) set("enable_prefill_delayer", "true", k);
     else if (k == "SGLANG_PREFILL_DELAYER_MAX_DELAY_PASSES") set("prefill_delayer_max_delay_passes", v, k);

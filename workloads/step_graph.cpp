@@ -71,6 +71,7 @@ GraphOptions OptionsOf(const StepShape& o) {
   g.quant = o.quant;
   g.gdn_impl = o.gdn_impl;
   g.gdn_prefill = o.gdn_prefill;
+  g.mla_prolog = o.mla_prolog;
   g.ssm_dtype = o.ssm_dtype;
   return g;
 }

@@ -40,6 +40,7 @@ struct StepShape {
   int64_t prefix = 4095;    // tokens already cached per request
   std::string gdn_impl = "fused";  // decode: recurrent_gated_delta_rule impl, fused or triton_chain
   std::string gdn_prefill = "staged";  // prefill: chunk_gated_delta_rule as staged launches or one mega kernel
+  std::string mla_prolog = "unfused";  // MLA decode / verify / draft: unfused launches or the fused mla_prolog
   std::string ssm_dtype;    // empty: the model's (the fused decode op needs bfloat16)
   // Weights: bf16; W8A8 (linear layers and experts as dynamic_quant + int8 GEMMs); or W4A8
   // (the routed experts int4, the rest as W8A8).

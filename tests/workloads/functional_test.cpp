@@ -195,6 +195,56 @@ TEST(Functional, MlaAbsorbedDecodeAndVerifyMatchTheDecompressedForm) {
   EXPECT_GT(absorbed.kernel_calls().at("grouped_matmul"), unfused.kernel_calls().at("grouped_matmul"));  // W_uk and W_uv per layer
 }
 
+// The fused preprocessing (mla_prolog: projections, norms, rope, the latent row written into its
+// page slot, q_nope through W_uk) gives the unfused launches' decode and 3-token verify, over
+// latent rows that earlier fused steps wrote (the verify's prefix holds the decode's row), for
+// requests one of which crosses a page.
+TEST(Functional, MlaPrologFusedMatchesTheUnfusedLaunches) {
+  const ModelConfig m = TinyFamily("tiny-deepseek");
+  FunctionalOptions fo, uo;
+  fo.mla_prolog = "fused";
+  FunctionalModel fused(m, Device(), fo), unfused(m, Device(), uo);
+  std::vector<FunctionalModel::Entry> prompt;
+  const std::vector<int64_t> lens = {37, 127, 5};
+  for (size_t i = 0; i < lens.size(); ++i) {
+    FunctionalModel::Entry e;
+    e.slot = static_cast<int64_t>(i) + 1;
+    for (int64_t t = 0; t < lens[i]; ++t) e.tokens.push_back(static_cast<int32_t>((t * 5 + 2 * i) % 256));
+    prompt.push_back(e);
+  }
+  const FunctionalModel::Output first = fused.Extend(prompt);
+  unfused.Extend(prompt);
+  auto step = [&](size_t n, int64_t done) {
+    std::vector<FunctionalModel::Entry> next;
+    for (size_t i = 0; i < lens.size(); ++i) {
+      FunctionalModel::Entry e;
+      e.slot = static_cast<int64_t>(i) + 1;
+      e.prefix = lens[i] + done;
+      for (size_t k = 0; k < n; ++k) e.tokens.push_back(static_cast<int32_t>((first.next[i].back() + 13 * k) % 256));
+      next.push_back(e);
+    }
+    return next;
+  };
+  auto expect_same = [&](const FunctionalModel::Output& a, const FunctionalModel::Output& b, const char* what) {
+    for (size_t i = 0; i < lens.size(); ++i) {
+      double diff = 0, scale = 0;
+      for (size_t v = 0; v < a.logits[i].size(); ++v) {
+        diff = std::max(diff, static_cast<double>(std::fabs(a.logits[i][v] - b.logits[i][v])));
+        scale = std::max(scale, static_cast<double>(std::fabs(b.logits[i][v])));
+      }
+      EXPECT_LT(diff / scale, 0.03) << what << ", request " << i;
+      EXPECT_EQ(a.next[i].back(), b.next[i].back()) << what << ", request " << i;
+    }
+  };
+  expect_same(fused.Decode(step(1, 0)), unfused.Decode(step(1, 0)), "decode");
+  expect_same(fused.Decode(step(3, 1), true), unfused.Decode(step(3, 1), true), "verify of 3 tokens");
+  for (const auto& [op, err] : fused.kernel_errors()) EXPECT_LT(err, 0.02) << op;
+  // Three MLA layers, two absorbed steps: six prologs; the unfused steps ran rotary_embedding there.
+  EXPECT_EQ(fused.kernel_calls().at("mla_prolog"), 6);
+  EXPECT_EQ(unfused.kernel_calls().count("mla_prolog"), 0u);
+  EXPECT_LT(fused.kernel_calls().at("rotary_embedding"), unfused.kernel_calls().at("rotary_embedding"));
+}
+
 TEST(Functional, Llama3RopeScalingReachesTheKernels) {
   const ModelConfig scaled = TinyFamily("tiny-llama");
   ModelConfig plain = scaled;

@@ -117,6 +117,9 @@ TEST(SglangImport, ASharedPrefixLoadAndTheMambaCacheFlagsBecomeRunKeys) {
   const std::string dp = ImportSglang("python -m sglang.launch_server --model-path /m --tp-size 2 --dp-size 4 --load-balance-method shortest_queue", "", o).Yaml();
   EXPECT_THAT(dp, HasSubstr("dp_size: 4"));
   EXPECT_THAT(dp, HasSubstr("load_balance_method: shortest_queue"));
+  // SGLang's fused MLA preprocessing on NPU.
+  EXPECT_THAT(ImportSglang("SGLANG_NPU_USE_MLAPO=1 python -m sglang.launch_server --model-path /m", "", o).Yaml(),
+              HasSubstr("mla_prolog: fused"));
   // bench_serving flushes the cache after its warm-up: the timed run starts cold.
   EXPECT_THAT(ImportSglang("python -m sglang.launch_server --model-path /m",
                            "python -m sglang.bench_serving --dataset-name generated-shared-prefix --flush-cache --num-prompts 4", o)

@@ -134,6 +134,38 @@ TEST(StepGraph, DeepseekDecodeIsTheAbsorbedMlaAndPrefillTheDecompressedForm) {
     }
 }
 
+// With mla_prolog fused, each of the 61 MLA layers' decode preprocessing is one launch (after the
+// per-token quantisation of x under W8A8) in place of the q / kv projections, the two latent
+// norms, rope and W_uk's grouped GEMM; prefill keeps the decompressed form's launches.
+TEST(StepGraph, AFusedMlaPrologReplacesTheDecodePreprocessing) {
+  const ModelConfig m = Shipped("deepseek-v3.json");
+  StepShape fused;
+  fused.mla_prolog = "fused";
+  fused.quant = WeightQuant::kW8A8;
+  StepShape unfused = fused;
+  unfused.mla_prolog = "unfused";
+  const std::vector<KernelCall> f = StepKernels(m, {8, 1, 8}, fused), u = StepKernels(m, {8, 1, 8}, unfused);
+  EXPECT_EQ(Launches(f, "mla_prolog"), 61);
+  EXPECT_EQ(Launches(u, "mla_prolog"), 0);
+  EXPECT_EQ(Launches(f, "rotary_embedding"), 0);
+  EXPECT_EQ(Launches(f, "grouped_matmul"), Launches(u, "grouped_matmul") - 61);  // W_uk's
+  EXPECT_EQ(Launches(f, "rms_norm"), Launches(u, "rms_norm") - 61 * 2);          // the latents' norms
+  EXPECT_EQ(Launches(f, "quant_matmul"), Launches(u, "quant_matmul") - 61 * 3);  // W_dq, W_uq_qr, W_dkv_kr
+  EXPECT_EQ(Launches(f, "dynamic_quant"), Launches(u, "dynamic_quant") - 61);    // x's stays; norm(c_q)'s is the op's
+  for (const KernelCall& c : f)
+    if (c.op == "mla_prolog") {
+      EXPECT_EQ(Param(c, "heads"), "16");
+      EXPECT_EQ(Param(c, "quant"), "w8a8");
+      EXPECT_EQ(Param(c, "tokens"), "24");  // StepShape's default batch of 24 decodes
+    }
+  StepShape prefill = fused;
+  prefill.kind = ForwardKind::kPrefill;
+  prefill.batch = 1;
+  prefill.tokens = 512;
+  prefill.prefix = 0;
+  EXPECT_EQ(Launches(StepKernels(m, {8, 1, 8}, prefill), "mla_prolog"), 0);
+}
+
 // An EAGLE3 draft forward, listed by hand at TP 1 (no collectives): embedding; the layer's two
 // input norms (embedding, hidden), the q/k/v GEMM over the 2H-wide concatenation, RoPE,
 // attention, o_proj; post-attention norm, gate_up, SwiGLU, down; final norm and the lm_head over
