@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "ops/common/cube_util.h"
 #include "ops/common/kernel_util.h"
@@ -87,82 +88,33 @@ class KernelMlaProlog {
 
  private:
   // ---- AIC ----
-  // C[m, cols] = A[m, k] (lda) x B[k, cols] (ldb) -> GM rows ldc apart, base_n columns at a time.
-  void Matmul(const GlobalTensor<T>& a, uint64_t lda, const GlobalTensor<T>& b, uint64_t ldb, const GlobalTensor<T>& c, uint64_t ldc,
-              uint32_t m, uint32_t cols, uint32_t k) {
-    const auto bn = static_cast<uint32_t>(t_->quant ? t_->qn_base_n : t_->base_n);
+  // C[m, cols] = A[m, k] (lda) x B[k, cols] (ldb) through `tile`, `bn` columns at a time, stored
+  // to GM rows ldc apart (rounded to bf16, or the int32 accumulator as is).
+  template <class A, class Acc, class C>
+  static void Matmul(cube_util::CubeTile<A, Acc>& tile, uint32_t bn, const GlobalTensor<A>& a, uint64_t lda, const GlobalTensor<A>& b, uint64_t ldb,
+                     const GlobalTensor<C>& c, uint64_t ldc, uint32_t m, uint32_t cols, uint32_t k) {
+    const QuantMode_t out = std::is_same_v<C, int32_t> ? QuantMode_t::NoQuant
+                            : DTypeOf<C>::value == DType::kBFloat16 ? QuantMode_t::F322BF16 : QuantMode_t::F322F16;
     for (uint32_t n0 = 0; n0 < cols; n0 += bn) {
       const uint32_t n = std::min(bn, cols - n0);
-      cube_.Compute(cube_util::Operand<T>{a, lda, false}, cube_util::Operand<T>{b[n0], ldb, false}, m, n, k);
-      cube_.Store(c[n0], ldc, DTypeOf<T>::value == DType::kBFloat16 ? QuantMode_t::F322BF16 : QuantMode_t::F322F16);
-    }
-  }
-
-  // The int8 product into int32 (dequantised by the AIVs).
-  void Matmul8(const GlobalTensor<int8_t>& a, uint64_t lda, const GlobalTensor<int8_t>& b, uint64_t ldb, const GlobalTensor<int32_t>& c,
-               uint64_t ldc, uint32_t m, uint32_t cols, uint32_t k) {
-    const auto bn = static_cast<uint32_t>(t_->base_n);
-    for (uint32_t n0 = 0; n0 < cols; n0 += bn) {
-      const uint32_t n = std::min(bn, cols - n0);
-      cube8_.Compute(cube_util::Operand<int8_t>{a, lda, false}, cube_util::Operand<int8_t>{b[n0], ldb, false}, m, n, k);
-      cube8_.Store(c[n0], ldc, QuantMode_t::NoQuant);
+      tile.Compute(cube_util::Operand<A>{a, lda, false}, cube_util::Operand<A>{b[n0], ldb, false}, m, n, k);
+      tile.Store(c[n0], ldc, out);
     }
   }
 
   void Cube() {
-    if (t_->quant) return CubeQuant();
-    const Tiling& t = *t_;
-    const Dims& d = t.d;
-    GlobalTensor<T> x, wdq, wuq, wuk, wdkv, cq, cqn, ckr, q, query;
-    x.SetGlobalBuffer(gm_.x);
-    wdq.SetGlobalBuffer(gm_.w_dq);
-    wuq.SetGlobalBuffer(gm_.w_uq_qr);
-    wuk.SetGlobalBuffer(gm_.w_uk);
-    wdkv.SetGlobalBuffer(gm_.w_dkv_kr);
-    cq.SetGlobalBuffer(gm_.ws_cq);
-    cqn.SetGlobalBuffer(gm_.ws_cq_norm);
-    ckr.SetGlobalBuffer(gm_.ws_ckv_kr);
-    q.SetGlobalBuffer(gm_.ws_q);
-    query.SetGlobalBuffer(gm_.query);
-    const int64_t c = GetBlockIdx();
-    const auto He = static_cast<uint32_t>(d.He), Hcq = static_cast<uint32_t>(d.Hcq);
-    const uint64_t lat = static_cast<uint64_t>(d.Latent()), nq = static_cast<uint64_t>(d.N * d.Qk());
-    for (int64_t t0 = 0; t0 < d.T; t0 += t.step_tokens) {
-      const auto m = static_cast<uint32_t>(std::min(t.step_tokens, d.T - t0));
-      const auto row = static_cast<uint64_t>(t0);
-      if (const int64_t n = t.cq.Count(c); n > 0) {
-        const auto c0 = static_cast<uint64_t>(t.cq.Begin(c));
-        Matmul(x[row * He], He, wdq[c0], Hcq, cq[row * Hcq + c0], Hcq, m, static_cast<uint32_t>(n), He);
-      }
-      CrossCoreSetFlag<2, PIPE_FIX>(kCqDone);
-      for (int64_t blk = c; blk < t.CkvKrBlocks(); blk += t.cores) {
-        const uint64_t c0 = static_cast<uint64_t>(blk * t.ckvkr_block);
-        const auto n = static_cast<uint32_t>(std::min<int64_t>(t.ckvkr_block, d.Latent() - blk * t.ckvkr_block));
-        Matmul(x[row * He], He, wdkv[c0], lat, ckr[row * lat + c0], lat, m, n, He);
-      }
-      CrossCoreSetFlag<2, PIPE_FIX>(kCkvKrDone);
-      CrossCoreWaitFlag(kCqNormed);
-      if (const int64_t n = t.qcqr.Count(c); n > 0) {
-        const auto c0 = static_cast<uint64_t>(t.qcqr.Begin(c));
-        Matmul(cqn[row * Hcq], Hcq, wuq[c0], nq, q[row * nq + c0], nq, m, static_cast<uint32_t>(n), Hcq);
-      }
-      CrossCoreSetFlag<2, PIPE_FIX>(kQDone);
-      CrossCoreSetFlag<0, PIPE_FIX>(kAllCube);
-      CrossCoreWaitFlag(kAllCube);
-      const uint64_t qrow = static_cast<uint64_t>(d.N) * lat;
-      for (int64_t h = c * t.heads_per_core; h < std::min(d.N, (c + 1) * t.heads_per_core); ++h) {
-        const auto hh = static_cast<uint64_t>(h);
-        Matmul(q[row * nq + hh * static_cast<uint64_t>(d.Qk())], nq, wuk[hh * static_cast<uint64_t>(d.D * d.Hckv)], static_cast<uint64_t>(d.Hckv),
-               query[row * qrow + hh * lat], qrow, m, static_cast<uint32_t>(d.Hckv), static_cast<uint32_t>(d.D));
-      }
-    }
+    if (t_->quant) return CubeSteps<int8_t, int32_t>(cube8_);
+    CubeSteps<T, T>(cube_);
   }
 
-  void CubeQuant() {
+  // The AIC's stages; A, C: the first three matmuls' operand and output types (bf16, or int8 into
+  // int32 when quantised).
+  template <class A, class C, class Acc>
+  void CubeSteps(cube_util::CubeTile<A, Acc>& tile) {
     const Tiling& t = *t_;
     const Dims& d = t.d;
-    GlobalTensor<int8_t> x, wdq, wuq, wdkv, cqn;
-    GlobalTensor<int32_t> cq, ckr, q;
+    GlobalTensor<A> x, wdq, wuq, wdkv, cqn;
+    GlobalTensor<C> cq, ckr, q;
     GlobalTensor<T> wuk, qn, query;
     x.SetGlobalBuffer(gm_.x);
     wdq.SetGlobalBuffer(gm_.w_dq);
@@ -173,36 +125,44 @@ class KernelMlaProlog {
     ckr.SetGlobalBuffer(gm_.ws_ckv_kr);
     q.SetGlobalBuffer(gm_.ws_q);
     wuk.SetGlobalBuffer(gm_.w_uk);
-    qn.SetGlobalBuffer(gm_.ws_q_nope);
+    // MatmulQn reads q_nope from q (bf16), or from the AIVs' dequantised copy
+    qn.SetGlobalBuffer(t.quant ? gm_.ws_q_nope : gm_.ws_q);
     query.SetGlobalBuffer(gm_.query);
     const int64_t c = GetBlockIdx();
-    const auto He = static_cast<uint32_t>(d.He), Hcq = static_cast<uint32_t>(d.Hcq);
-    const uint64_t lat = static_cast<uint64_t>(d.Latent()), nq = static_cast<uint64_t>(d.N * d.Qk()), nn = static_cast<uint64_t>(d.N * d.D);
+    const auto He = static_cast<uint32_t>(d.He), Hcq = static_cast<uint32_t>(d.Hcq), bn = static_cast<uint32_t>(t.base_n);
+    const uint64_t lat = static_cast<uint64_t>(d.Latent()), nq = static_cast<uint64_t>(d.N * d.Qk());
+    const uint64_t qn_ld = t.quant ? static_cast<uint64_t>(d.N * d.D) : nq, qn_head = static_cast<uint64_t>(t.quant ? d.D : d.Qk());
     for (int64_t t0 = 0; t0 < d.T; t0 += t.step_tokens) {
       const auto m = static_cast<uint32_t>(std::min(t.step_tokens, d.T - t0));
       const auto row = static_cast<uint64_t>(t0);
       if (const int64_t n = t.cq.Count(c); n > 0) {
         const auto c0 = static_cast<uint64_t>(t.cq.Begin(c));
-        Matmul8(x[row * He], He, wdq[c0], Hcq, cq[row * Hcq + c0], Hcq, m, static_cast<uint32_t>(n), He);
+        Matmul(tile, bn, x[row * He], He, wdq[c0], Hcq, cq[row * Hcq + c0], Hcq, m, static_cast<uint32_t>(n), He);
       }
       CrossCoreSetFlag<2, PIPE_FIX>(kCqDone);
       for (int64_t blk = c; blk < t.CkvKrBlocks(); blk += t.cores) {
         const uint64_t c0 = static_cast<uint64_t>(blk * t.ckvkr_block);
         const auto n = static_cast<uint32_t>(std::min<int64_t>(t.ckvkr_block, d.Latent() - blk * t.ckvkr_block));
-        Matmul8(x[row * He], He, wdkv[c0], lat, ckr[row * lat + c0], lat, m, n, He);
+        Matmul(tile, bn, x[row * He], He, wdkv[c0], lat, ckr[row * lat + c0], lat, m, n, He);
       }
       CrossCoreSetFlag<2, PIPE_FIX>(kCkvKrDone);
       CrossCoreWaitFlag(kCqNormed);
       if (const int64_t n = t.qcqr.Count(c); n > 0) {
         const auto c0 = static_cast<uint64_t>(t.qcqr.Begin(c));
-        Matmul8(cqn[row * Hcq], Hcq, wuq[c0], nq, q[row * nq + c0], nq, m, static_cast<uint32_t>(n), Hcq);
+        Matmul(tile, bn, cqn[row * Hcq], Hcq, wuq[c0], nq, q[row * nq + c0], nq, m, static_cast<uint32_t>(n), Hcq);
       }
       CrossCoreSetFlag<2, PIPE_FIX>(kQDone);
-      CrossCoreWaitFlag(kQNopeReady);
+      if (t.quant) {
+        CrossCoreWaitFlag(kQNopeReady);  // the AIVs have dequantised every AIC's q columns
+      } else {
+        CrossCoreSetFlag<0, PIPE_FIX>(kAllCube);  // MatmulQn reads q columns other AICs wrote
+        CrossCoreWaitFlag(kAllCube);
+      }
       const uint64_t qrow = static_cast<uint64_t>(d.N) * lat;
+      const auto qbn = static_cast<uint32_t>(t.quant ? t.qn_base_n : t.base_n);
       for (int64_t h = c * t.heads_per_core; h < std::min(d.N, (c + 1) * t.heads_per_core); ++h) {
         const auto hh = static_cast<uint64_t>(h);
-        Matmul(qn[row * nn + hh * static_cast<uint64_t>(d.D)], nn, wuk[hh * static_cast<uint64_t>(d.D * d.Hckv)], static_cast<uint64_t>(d.Hckv),
+        Matmul(cube_, qbn, qn[row * qn_ld + hh * qn_head], qn_ld, wuk[hh * static_cast<uint64_t>(d.D * d.Hckv)], static_cast<uint64_t>(d.Hckv),
                query[row * qrow + hh * lat], qrow, m, static_cast<uint32_t>(d.Hckv), static_cast<uint32_t>(d.D));
       }
     }
@@ -271,149 +231,79 @@ class KernelMlaProlog {
     return s;
   }
 
-  void VectorQuant() {
-    const Tiling& t = *t_;
-    const Dims& d = t.d;
-    GlobalTensor<int32_t> cq, ckr, q, slot;
-    GlobalTensor<int8_t> cqn;
-    GlobalTensor<T> cache, query, qn;
-    GlobalTensor<float> cos_sin, xs, cq_scale;
-    cq.SetGlobalBuffer(gm_.ws_cq);
-    cqn.SetGlobalBuffer(gm_.ws_cq_norm);
-    ckr.SetGlobalBuffer(gm_.ws_ckv_kr);
-    q.SetGlobalBuffer(gm_.ws_q);
-    qn.SetGlobalBuffer(gm_.ws_q_nope);
-    cache.SetGlobalBuffer(gm_.kv_cache);
-    query.SetGlobalBuffer(gm_.query);
-    cos_sin.SetGlobalBuffer(gm_.cos_sin);
-    xs.SetGlobalBuffer(gm_.x_scale);
-    cq_scale.SetGlobalBuffer(gm_.ws_cq_scale);
-    slot.SetGlobalBuffer(gm_.cache_index);
-    LocalTensor<T> row = row_.Get<T>(), qr = qr_.Get<T>(), qnope = qn_.Get<T>();
-    LocalTensor<float> f = f_.Get<float>(), gcq = gcq_.Get<float>(), gckv = gckv_.Get<float>(), cs = cs_.Get<float>();
-    LocalTensor<float> swcq = swcq_.Get<float>(), swkv = swkv_.Get<float>(), swq = swq_.Get<float>(), qf = qacc_.Get<float>();
-    LocalTensor<int32_t> acc = f.ReinterpretCast<int32_t>(), qa = qf.ReinterpretCast<int32_t>();  // int32 -> fp32 in place
-    const auto Hcq = static_cast<uint32_t>(d.Hcq), Hckv = static_cast<uint32_t>(d.Hckv), Dr = static_cast<uint32_t>(d.Dr);
-    const auto D = static_cast<uint32_t>(d.D), lat = static_cast<uint32_t>(d.Latent()), qk = static_cast<uint32_t>(d.Qk());
-    const uint64_t nq = static_cast<uint64_t>(d.N) * qk, nn = static_cast<uint64_t>(d.N) * D, qrow = static_cast<uint64_t>(d.N) * lat;
-    const uint32_t drp = kernel_util::PaddedCount(Dr, sizeof(T));
-    LoadGamma(gcq, gm_.gamma_cq, Hcq);
-    LoadGamma(gckv, gm_.gamma_ckv, Hckv);
-    LoadF32(swcq, gm_.w_dq_scale, 0, Hcq);
-    LoadF32(swkv, gm_.w_dkv_kr_scale, 0, lat);
-    kernel_util::Sync<HardEvent::MTE2_V>();
-    const int64_t v = GetBlockIdx(), vn = GetBlockNum();
-    for (int64_t t0 = 0; t0 < d.T; t0 += t.step_tokens) {
-      const int64_t m = std::min(t.step_tokens, d.T - t0);
-      const int64_t per = (m + vn - 1) / vn, r0 = t0 + std::min(m, v * per), r1 = t0 + std::min(m, (v + 1) * per);
-      CrossCoreWaitFlag(kCqDone);
-      AllVectors();
-      for (int64_t r = r0; r < r1; ++r) {  // dequant, RmsNormCq, per-token int8 for MatmulQcQr
-        const auto at = static_cast<uint64_t>(r) * Hcq;
-        kernel_util::CopyIn(acc, cq[at], Hcq);
-        kernel_util::Sync<HardEvent::MTE2_V>();
-        Cast(f, acc, CAST_NONE, Hcq);
-        Mul(f, f, swcq, Hcq);
-        Muls(f, f, xs.GetValue(static_cast<uint64_t>(r)), Hcq);
-        Norm(f, gcq, Hcq);
-        LocalTensor<int8_t> q8 = row.template ReinterpretCast<int8_t>();
-        cq_scale.SetValue(static_cast<uint64_t>(r), QuantRow(q8, f, Hcq));
-        kernel_util::Sync<HardEvent::V_MTE3>();
-        kernel_util::CopyOut(cqn[at], q8, Hcq);
-        kernel_util::Sync<HardEvent::MTE3_MTE2>();
-      }
-      AllVectors();
-      CrossCoreSetFlag<2, PIPE_MTE3>(kCqNormed);
-      CrossCoreWaitFlag(kCkvKrDone);
-      AllVectors();
-      for (int64_t r = r0; r < r1; ++r) {  // dequant, RmsNormRopeScatterCkvKr
-        kernel_util::CopyIn(acc, ckr[static_cast<uint64_t>(r) * lat], lat);
-        kernel_util::CopyIn(cs, cos_sin[static_cast<uint64_t>(r) * Dr], Dr);
-        const int64_t s = slot.GetValue(static_cast<uint64_t>(r));
-        kernel_util::Sync<HardEvent::MTE2_V>();
-        Cast(f, acc, CAST_NONE, lat);
-        Mul(f, f, swkv, lat);
-        Muls(f, f, xs.GetValue(static_cast<uint64_t>(r)), lat);
-        Norm(f, gckv, Hckv);
-        Rope(f[Hckv], cs);
-        Cast(row, f, CAST_RINT, lat);
-        kernel_util::Sync<HardEvent::V_MTE3>();
-        kernel_util::CopyOut(cache[static_cast<uint64_t>(s) * lat], row, lat);
-        kernel_util::Sync<HardEvent::MTE3_MTE2>();
-      }
-      CrossCoreWaitFlag(kQDone);
-      AllVectors();
-      // Dequantise q: (token, head chunk) items over every AIV, q_nope to bf16 for MatmulQn, the
-      // rope part roped into query.
-      const int64_t hc = std::min(d.N, t.heads_per_chunk), chunks = (d.N + hc - 1) / hc;
-      for (int64_t item = v; item < m * chunks; item += vn) {
-        const auto tok = static_cast<uint64_t>(t0 + item / chunks);
-        const int64_t h0 = item % chunks * hc;
-        const auto hn = static_cast<uint32_t>(std::min(hc, d.N - h0)), cols = hn * qk;
-        const auto head0 = static_cast<uint64_t>(h0);
-        kernel_util::CopyIn(cs, cos_sin[tok * Dr], Dr);
-        kernel_util::CopyIn(qa, q[tok * nq + head0 * qk], cols);
-        LoadF32(swq, gm_.w_uq_qr_scale, head0 * qk, cols);
-        const float scq = cq_scale.GetValue(tok);
-        kernel_util::Sync<HardEvent::MTE2_V>();
-        Cast(qf, qa, CAST_NONE, cols);
-        Mul(qf, qf, swq, cols);
-        Muls(qf, qf, scq, cols);
-        for (uint32_t h = 0; h < hn; ++h) {
-          Cast(qnope[h * D], qf[h * qk], CAST_RINT, D);
-          Rope(qf[h * qk + D], cs);
-          Cast(qr[h * drp], qf[h * qk + D], CAST_RINT, Dr);
-        }
-        kernel_util::Sync<HardEvent::V_MTE3>();
-        kernel_util::CopyOut(qn[tok * nn + head0 * D], qnope, hn * D);
-        kernel_util::CopyRowsOut(query[tok * qrow + head0 * lat + Hckv], qr, hn, Dr, lat);
-        kernel_util::Sync<HardEvent::MTE3_MTE2>();
-      }
-      AllVectors();
-      CrossCoreSetFlag<2, PIPE_MTE3>(kQNopeReady);
+  // Row `r` of a workspace `cols` wide into f as fp32: bf16 as it is; quantised, the int32 product
+  // dequantised by the columns' scales (in UB) and the token's (x's, read by the scalar).
+  void LoadRow(const LocalTensor<float>& f, GmBuffer* ws, int64_t r, uint32_t cols, const LocalTensor<float>& col_scale) {
+    const uint64_t at = static_cast<uint64_t>(r) * cols;
+    if (!t_->quant) {
+      GlobalTensor<T> g;
+      g.SetGlobalBuffer(ws);
+      LocalTensor<T> row = row_.Get<T>();
+      kernel_util::CopyIn(row, g[at], cols);
+      kernel_util::Sync<HardEvent::MTE2_V>();
+      Cast(f, row, CAST_NONE, cols);
+      return;
     }
+    GlobalTensor<int32_t> g;
+    GlobalTensor<float> xs;
+    g.SetGlobalBuffer(ws);
+    xs.SetGlobalBuffer(gm_.x_scale);
+    LocalTensor<int32_t> acc = f.template ReinterpretCast<int32_t>();  // int32 -> fp32 in place
+    kernel_util::CopyIn(acc, g[at], cols);
+    kernel_util::Sync<HardEvent::MTE2_V>();
+    Cast(f, acc, CAST_NONE, cols);
+    Mul(f, f, col_scale, cols);
+    Muls(f, f, xs.GetValue(static_cast<uint64_t>(r)), cols);
   }
 
   void Vector() {
-    if (t_->quant) return VectorQuant();
     const Tiling& t = *t_;
     const Dims& d = t.d;
-    GlobalTensor<T> cq, cqn, ckr, q, cache, query;
-    GlobalTensor<float> cos_sin;
+    GlobalTensor<T> cache, cqn;
+    GlobalTensor<int8_t> cqn8;
+    GlobalTensor<float> cos_sin, cq_scale;
     GlobalTensor<int32_t> slot;
-    cq.SetGlobalBuffer(gm_.ws_cq);
-    cqn.SetGlobalBuffer(gm_.ws_cq_norm);
-    ckr.SetGlobalBuffer(gm_.ws_ckv_kr);
-    q.SetGlobalBuffer(gm_.ws_q);
     cache.SetGlobalBuffer(gm_.kv_cache);
-    query.SetGlobalBuffer(gm_.query);
+    cqn.SetGlobalBuffer(gm_.ws_cq_norm);
+    cqn8.SetGlobalBuffer(gm_.ws_cq_norm);
     cos_sin.SetGlobalBuffer(gm_.cos_sin);
     slot.SetGlobalBuffer(gm_.cache_index);
-    LocalTensor<T> row = row_.Get<T>(), qr = qr_.Get<T>();
-    LocalTensor<float> f = f_.Get<float>(), gcq = gcq_.Get<float>(), gckv = gckv_.Get<float>(), cs = cs_.Get<float>(), qrf = qrf_.Get<float>();
-    LoadGamma(gcq, gm_.gamma_cq, static_cast<uint32_t>(d.Hcq));
-    LoadGamma(gckv, gm_.gamma_ckv, static_cast<uint32_t>(d.Hckv));
-    const int64_t v = GetBlockIdx(), vn = GetBlockNum();
+    if (t.quant) cq_scale.SetGlobalBuffer(gm_.ws_cq_scale);
+    LocalTensor<T> row = row_.Get<T>();
+    LocalTensor<float> f = f_.Get<float>(), gcq = gcq_.Get<float>(), gckv = gckv_.Get<float>(), cs = cs_.Get<float>();
+    LocalTensor<float> swcq, swkv;
     const auto Hcq = static_cast<uint32_t>(d.Hcq), Hckv = static_cast<uint32_t>(d.Hckv), Dr = static_cast<uint32_t>(d.Dr);
     const auto lat = static_cast<uint32_t>(d.Latent());
-    const auto qk = static_cast<uint64_t>(d.Qk());
-    const uint64_t nq = static_cast<uint64_t>(d.N) * qk, qrow = static_cast<uint64_t>(d.N) * lat;
-    const uint32_t drp = kernel_util::PaddedCount(Dr, sizeof(T)), drf = kernel_util::PaddedCount(Dr, 4);
+    LoadGamma(gcq, gm_.gamma_cq, Hcq);
+    LoadGamma(gckv, gm_.gamma_ckv, Hckv);
+    if (t.quant) {
+      swcq = swcq_.Get<float>();
+      swkv = swkv_.Get<float>();
+      LoadF32(swcq, gm_.w_dq_scale, 0, Hcq);
+      LoadF32(swkv, gm_.w_dkv_kr_scale, 0, lat);
+      kernel_util::Sync<HardEvent::MTE2_V>();
+    }
+    const int64_t v = GetBlockIdx(), vn = GetBlockNum();
     for (int64_t t0 = 0; t0 < d.T; t0 += t.step_tokens) {
       const int64_t m = std::min(t.step_tokens, d.T - t0);
       // The rows of this step split over every AIV: [r0, r1).
       const int64_t per = (m + vn - 1) / vn, r0 = t0 + std::min(m, v * per), r1 = t0 + std::min(m, (v + 1) * per);
       CrossCoreWaitFlag(kCqDone);
       AllVectors();
-      for (int64_t r = r0; r < r1; ++r) {  // RmsNormCq
+      for (int64_t r = r0; r < r1; ++r) {  // RmsNormCq (quantised: and norm(c_q) per token to int8)
         const auto at = static_cast<uint64_t>(r) * Hcq;
-        kernel_util::CopyIn(row, cq[at], Hcq);
-        kernel_util::Sync<HardEvent::MTE2_V>();
-        Cast(f, row, CAST_NONE, Hcq);
+        LoadRow(f, gm_.ws_cq, r, Hcq, swcq);
         Norm(f, gcq, Hcq);
-        Cast(row, f, CAST_RINT, Hcq);
-        kernel_util::Sync<HardEvent::V_MTE3>();
-        kernel_util::CopyOut(cqn[at], row, Hcq);
+        if (t.quant) {
+          LocalTensor<int8_t> q8 = row.template ReinterpretCast<int8_t>();
+          cq_scale.SetValue(static_cast<uint64_t>(r), QuantRow(q8, f, Hcq));
+          kernel_util::Sync<HardEvent::V_MTE3>();
+          kernel_util::CopyOut(cqn8[at], q8, Hcq);
+        } else {
+          Cast(row, f, CAST_RINT, Hcq);
+          kernel_util::Sync<HardEvent::V_MTE3>();
+          kernel_util::CopyOut(cqn[at], row, Hcq);
+        }
         kernel_util::Sync<HardEvent::MTE3_MTE2>();
       }
       AllVectors();
@@ -421,11 +311,9 @@ class KernelMlaProlog {
       CrossCoreWaitFlag(kCkvKrDone);
       AllVectors();
       for (int64_t r = r0; r < r1; ++r) {  // RmsNormRopeScatterCkvKr
-        kernel_util::CopyIn(row, ckr[static_cast<uint64_t>(r) * lat], lat);
         kernel_util::CopyIn(cs, cos_sin[static_cast<uint64_t>(r) * Dr], Dr);
         const int64_t s = slot.GetValue(static_cast<uint64_t>(r));
-        kernel_util::Sync<HardEvent::MTE2_V>();
-        Cast(f, row, CAST_NONE, lat);
+        LoadRow(f, gm_.ws_ckv_kr, r, lat, swkv);
         Norm(f, gckv, Hckv);
         Rope(f[Hckv], cs);
         Cast(row, f, CAST_RINT, lat);
@@ -435,21 +323,89 @@ class KernelMlaProlog {
       }
       CrossCoreWaitFlag(kQDone);
       AllVectors();
-      for (int64_t r = r0; r < r1; ++r) {  // RopeQr: every head's rope part of the token
-        const auto tok = static_cast<uint64_t>(r);
-        kernel_util::CopyRowsIn(qr, q[tok * nq + static_cast<uint64_t>(d.D)], static_cast<uint32_t>(d.N), Dr, qk);
-        kernel_util::CopyIn(cs, cos_sin[tok * Dr], Dr);
-        kernel_util::Sync<HardEvent::MTE2_V>();
-        for (int64_t h = 0; h < d.N; ++h) {
-          const auto hh = static_cast<uint32_t>(h);
-          Cast(qrf[hh * drf], qr[hh * drp], CAST_NONE, Dr);
-          Rope(qrf[hh * drf], cs);
-          Cast(qr[hh * drp], qrf[hh * drf], CAST_RINT, Dr);
-        }
-        kernel_util::Sync<HardEvent::V_MTE3>();
-        kernel_util::CopyRowsOut(query[tok * qrow + Hckv], qr, static_cast<uint32_t>(d.N), Dr, lat);
-        kernel_util::Sync<HardEvent::MTE3_MTE2>();
+      if (t.quant) {
+        DequantQ(t0, m);
+        AllVectors();
+        CrossCoreSetFlag<2, PIPE_MTE3>(kQNopeReady);
+      } else {
+        RopeQ(r0, r1);
       }
+    }
+  }
+
+  // bf16: every head's rope part of the tokens [r0, r1) roped into query.
+  void RopeQ(int64_t r0, int64_t r1) {
+    const Dims& d = t_->d;
+    GlobalTensor<T> q, query;
+    GlobalTensor<float> cos_sin;
+    q.SetGlobalBuffer(gm_.ws_q);
+    query.SetGlobalBuffer(gm_.query);
+    cos_sin.SetGlobalBuffer(gm_.cos_sin);
+    LocalTensor<T> qr = qr_.Get<T>();
+    LocalTensor<float> cs = cs_.Get<float>(), qrf = qrf_.Get<float>();
+    const auto Dr = static_cast<uint32_t>(d.Dr), lat = static_cast<uint32_t>(d.Latent());
+    const auto qk = static_cast<uint64_t>(d.Qk());
+    const uint64_t nq = static_cast<uint64_t>(d.N) * qk, qrow = static_cast<uint64_t>(d.N) * lat;
+    const uint32_t drp = kernel_util::PaddedCount(Dr, sizeof(T)), drf = kernel_util::PaddedCount(Dr, 4);
+    for (int64_t r = r0; r < r1; ++r) {
+      const auto tok = static_cast<uint64_t>(r);
+      kernel_util::CopyRowsIn(qr, q[tok * nq + static_cast<uint64_t>(d.D)], static_cast<uint32_t>(d.N), Dr, qk);
+      kernel_util::CopyIn(cs, cos_sin[tok * Dr], Dr);
+      kernel_util::Sync<HardEvent::MTE2_V>();
+      for (int64_t h = 0; h < d.N; ++h) {
+        const auto hh = static_cast<uint32_t>(h);
+        Cast(qrf[hh * drf], qr[hh * drp], CAST_NONE, Dr);
+        Rope(qrf[hh * drf], cs);
+        Cast(qr[hh * drp], qrf[hh * drf], CAST_RINT, Dr);
+      }
+      kernel_util::Sync<HardEvent::V_MTE3>();
+      kernel_util::CopyRowsOut(query[tok * qrow + static_cast<uint64_t>(d.Hckv)], qr, static_cast<uint32_t>(d.N), Dr, lat);
+      kernel_util::Sync<HardEvent::MTE3_MTE2>();
+    }
+  }
+
+  // Quantised: q of the step's m tokens from t0 dequantised in (token, head chunk) items over
+  // every AIV, q_nope to bf16 for MatmulQn, the rope part roped into query.
+  void DequantQ(int64_t t0, int64_t m) {
+    const Tiling& t = *t_;
+    const Dims& d = t.d;
+    GlobalTensor<int32_t> q;
+    GlobalTensor<T> qn, query;
+    GlobalTensor<float> cos_sin, cq_scale;
+    q.SetGlobalBuffer(gm_.ws_q);
+    qn.SetGlobalBuffer(gm_.ws_q_nope);
+    query.SetGlobalBuffer(gm_.query);
+    cos_sin.SetGlobalBuffer(gm_.cos_sin);
+    cq_scale.SetGlobalBuffer(gm_.ws_cq_scale);
+    LocalTensor<T> qr = qr_.Get<T>(), qnope = qn_.Get<T>();
+    LocalTensor<float> cs = cs_.Get<float>(), swq = swq_.Get<float>(), qf = qacc_.Get<float>();
+    LocalTensor<int32_t> qa = qf.template ReinterpretCast<int32_t>();  // int32 -> fp32 in place
+    const auto Dr = static_cast<uint32_t>(d.Dr), D = static_cast<uint32_t>(d.D), lat = static_cast<uint32_t>(d.Latent());
+    const auto qk = static_cast<uint32_t>(d.Qk()), Hckv = static_cast<uint32_t>(d.Hckv);
+    const uint64_t nq = static_cast<uint64_t>(d.N) * qk, nn = static_cast<uint64_t>(d.N) * D, qrow = static_cast<uint64_t>(d.N) * lat;
+    const uint32_t drp = kernel_util::PaddedCount(Dr, sizeof(T));
+    const int64_t hc = std::min(d.N, t.heads_per_chunk), chunks = (d.N + hc - 1) / hc;
+    for (int64_t item = GetBlockIdx(); item < m * chunks; item += GetBlockNum()) {
+      const auto tok = static_cast<uint64_t>(t0 + item / chunks);
+      const auto head0 = static_cast<uint64_t>(item % chunks * hc);
+      const auto hn = static_cast<uint32_t>(std::min<int64_t>(hc, d.N - static_cast<int64_t>(head0))), cols = hn * qk;
+      kernel_util::CopyIn(cs, cos_sin[tok * Dr], Dr);
+      kernel_util::CopyIn(qa, q[tok * nq + head0 * qk], cols);
+      LoadF32(swq, gm_.w_uq_qr_scale, head0 * qk, cols);
+      const float scq = cq_scale.GetValue(tok);
+      kernel_util::Sync<HardEvent::MTE2_V>();
+      Cast(qf, qa, CAST_NONE, cols);
+      Mul(qf, qf, swq, cols);
+      Muls(qf, qf, scq, cols);
+      for (uint32_t h = 0; h < hn; ++h) {
+        Cast(qnope[h * D], qf[h * qk], CAST_RINT, D);
+        Rope(qf[h * qk + D], cs);
+        Cast(qr[h * drp], qf[h * qk + D], CAST_RINT, Dr);
+      }
+      kernel_util::Sync<HardEvent::V_MTE3>();
+      kernel_util::CopyOut(qn[tok * nn + head0 * D], qnope, hn * D);
+      kernel_util::CopyRowsOut(query[tok * qrow + head0 * lat + Hckv], qr, hn, Dr, lat);
+      kernel_util::Sync<HardEvent::MTE3_MTE2>();
     }
   }
 

@@ -118,10 +118,23 @@ class MlaPrologOp : public Op {
   }
   void FillInputs(const ParamValues& p, TensorMap& t, Rng& rng) const override {
     const mla_prolog::Dims d = DimsOf(p);
+    // The control tensors first, drawn from the same generator state in timing-only runs (which
+    // skip the data tensors' draws), so both modes write the same cache rows: distinct slots (two
+    // tokens never write one row) scattered over the pages, and x's scales.
+    Tensor& slot = t["cache_index"];
+    if (slot.materialised()) {
+      if (d.T > d.slots) throw InputError("mla_prolog: " + std::to_string(d.T) + " tokens need as many cache slots; pages x page_size is " + std::to_string(d.slots));
+      std::vector<int64_t> all(static_cast<size_t>(d.slots));
+      std::iota(all.begin(), all.end(), 0);
+      for (int64_t i = 0; i < d.T; ++i) {
+        std::swap(all[static_cast<size_t>(i)], all[static_cast<size_t>(rng.UniformInt(i, d.slots - 1))]);
+        slot.Set(i, static_cast<double>(all[static_cast<size_t>(i)]));
+      }
+    }
+    if (Quant(p)) op_util::FillUniform(t["x_scale"], rng, 0.005, 0.02);
     if (Quant(p)) {
       // int8 values (stored with rint) and scales that make the dequantised products O(1)
       for (const char* n : {"x", "w_dq", "w_dkv_kr", "w_uq_qr"}) op_util::FillUniform(t[n], rng, -127.0, 127.0);
-      op_util::FillUniform(t["x_scale"], rng, 0.005, 0.02);
       // uniform int8 has std 127 / sqrt(3) = 73: x dequantises to std ~0.9, each weight to ~1 / sqrt(K)
       const double he = 1.0 / (73.0 * std::sqrt(static_cast<double>(d.He))), hcq = 1.0 / (73.0 * std::sqrt(static_cast<double>(d.Hcq)));
       op_util::FillUniform(t["w_dq_scale"], rng, 0.5 * he, 1.5 * he);
@@ -147,17 +160,6 @@ class MlaPrologOp : public Op {
           cs.Set(i * d.Dr + d.Dr / 2 + f, std::sin(a));
         }
       }
-    // Distinct slots (two tokens never write one row), scattered over the pages.
-    Tensor& slot = t["cache_index"];
-    if (slot.materialised()) {
-      if (d.T > d.slots) throw InputError("mla_prolog: " + std::to_string(d.T) + " tokens need as many cache slots; pages x page_size is " + std::to_string(d.slots));
-      std::vector<int64_t> all(static_cast<size_t>(d.slots));
-      std::iota(all.begin(), all.end(), 0);
-      for (int64_t i = 0; i < d.T; ++i) {
-        std::swap(all[static_cast<size_t>(i)], all[static_cast<size_t>(rng.UniformInt(i, d.slots - 1))]);
-        slot.Set(i, static_cast<double>(all[static_cast<size_t>(i)]));
-      }
-    }
   }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& dev, GmMap& gm) const override {
     const mla_prolog::Tiling t = mla_prolog::ComputeTiling(DimsOf(p), p.Int("step_tokens"), Quant(p), dev);
