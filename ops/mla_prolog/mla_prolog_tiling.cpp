@@ -18,7 +18,9 @@ ColumnSplit Split(int64_t total, int64_t cores) {
 }  // namespace
 
 Tiling ComputeTiling(const Dims& d, int64_t step_tokens, bool quant, const DeviceConfig& dev) {
-  if (d.Dr % 2 || d.Dr < 2) throw InputError("mla_prolog: rope_dim must be even, got " + std::to_string(d.Dr));
+  // The rope halves and the rope part after the latent start on 32 B of fp32 in UB.
+  if (d.Dr % 16) throw InputError("mla_prolog: rope_dim must be a multiple of 16 (its fp32 halves start on 32 B), got " + std::to_string(d.Dr));
+  if (d.Hckv % 8) throw InputError("mla_prolog: kv_lora_rank must be a multiple of 8 (the rope part after it starts on 32 B of fp32), got " + std::to_string(d.Hckv));
   for (const auto& [name, v] : {std::pair<const char*, int64_t>{"hidden", d.He}, {"q_lora_rank", d.Hcq}, {"nope_dim", d.D}})
     if (v % 16) throw InputError(std::string("mla_prolog: ") + name + " must be a multiple of 16 (a cube K step of whole 32 B rows), got " + std::to_string(v));
   if (quant)  // an int8 operand's rows along K: a K step of whole 32 B

@@ -101,8 +101,9 @@ TEST(MlaProlog, ThousandsOfHeadsOverflowTheUb) {
   EXPECT_NE(r.message.find("1572864 bits available"), std::string::npos) << r.message;
 }
 
-TEST(MlaProlog, AnOddRopeDimOrAnInt8KOffThe32ByteGridIsAnInputError) {
-  EXPECT_THROW(RunOp(kOp, Small({{"rope_dim", "15"}})), InputError);
+TEST(MlaProlog, WidthsOffThe32ByteGridAreInputErrors) {
+  EXPECT_THROW(RunOp(kOp, Small({{"rope_dim", "24"}})), InputError);
+  EXPECT_THROW(RunOp(kOp, Small({{"kv_lora_rank", "52"}})), InputError);
   EXPECT_THROW(RunOp(kOp, Small({{"quant", "w8a8"}, {"hidden", "240"}})), InputError);
 }
 
