@@ -15,14 +15,20 @@ CLI_FUZZ_SECONDS ?= 30
 KERNEL_FUZZ_SECONDS ?= 60
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test build deps test-deps san-deps sanitize san-build fuzz bench install clean
+.PHONY: run test test-slow build deps test-deps san-deps sanitize san-build fuzz bench install clean
 PREFIX     ?= /usr/local
 
 run: build
 	$(BUILD)/npusim run configs/runs/quickstart.yaml --out reports/out/quickstart
 
+# Every test but the calibration rows marked slow (label calibration_slow, minutes each: the long
+# chunk-prefill kernels and the largest serving loads), which `make test-slow` runs: CI stays
+# within its hour; run test-slow (or `npusim calibrate -j --record`) after a change to timing.
 test: build test-deps
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE calibration_slow
+
+test-slow: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L calibration_slow
 
 # The whole test suite built with clang, AddressSanitizer and UBSan (undefined behaviour aborts),
 # except the calibration corpus (label calibration: long simulations `make test` already ran) and

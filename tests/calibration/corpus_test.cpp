@@ -1,5 +1,5 @@
 // The calibration corpus as tests (ctest label `calibration`, run once by `make test`, not by
-// `make sanitize`). One test per distinct simulation (rows that read the same kernel run or the
+// `make sanitize`; the rows marked `slow`, minutes each, under calibration_slow: `make test-slow`). One test per distinct simulation (rows that read the same kernel run or the
 // same serving run share it; a ratio row joins its two rows), each row checked against its own
 // tolerance when the recorded state (configs/calibration/state.json, `npusim calibrate
 // --record`) had it within tolerance, and otherwise required not to get worse than recorded by
@@ -8,6 +8,7 @@
 // value shipped in the device / host YAML.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -33,8 +34,9 @@ const int kSharedKernelCache =
     ::setenv("NPUSIM_KERNEL_CACHE", (std::filesystem::path(NPUSIM_BIN).parent_path() / "kernel-cache").c_str(), 0);
 
 // Rows grouped by the simulation they read; ratio rows go with their numerator's group, which
-// then also holds the denominator's rows.
-std::vector<std::vector<std::string>> SimulationGroups() {
+// then also holds the denominator's rows. `slow`: the groups holding a row marked slow (their
+// tests carry the label calibration_slow, see tests/CMakeLists.txt), or the others.
+std::vector<std::vector<std::string>> SimulationGroups(bool slow) {
   const Corpus c = LoadCorpus(kCorpus);
   std::map<std::string, std::vector<std::string>> by_command;
   std::map<std::string, std::string> key_of;
@@ -57,7 +59,8 @@ std::vector<std::vector<std::string>> SimulationGroups() {
       by_command.erase(key_of.at(r.denominator));
     }
   std::vector<std::vector<std::string>> out;
-  for (auto& [k, ids] : by_command) out.push_back(ids);
+  for (auto& [k, ids] : by_command)
+    if (std::any_of(ids.begin(), ids.end(), [&](const std::string& id) { return c.Find(id)->slow; }) == slow) out.push_back(ids);
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -106,14 +109,19 @@ TEST_P(CorpusRows, WithinToleranceOrNoWorseThanRecorded) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Corpus, CorpusRows, ::testing::ValuesIn(SimulationGroups()),
+INSTANTIATE_TEST_SUITE_P(Corpus, CorpusRows, ::testing::ValuesIn(SimulationGroups(false)),
+                         [](const ::testing::TestParamInfo<std::vector<std::string>>& i) { return Name(i.param); });
+INSTANTIATE_TEST_SUITE_P(CorpusSlow, CorpusRows, ::testing::ValuesIn(SimulationGroups(true)),
                          [](const ::testing::TestParamInfo<std::vector<std::string>>& i) { return Name(i.param); });
 
 class FitGroups : public ::testing::TestWithParam<std::string> {};
 
-std::vector<std::string> GroupNames() {
+// The fit groups with (slow) or without a slow row.
+std::vector<std::string> GroupNames(bool slow) {
+  const Corpus c = LoadCorpus(kCorpus);
   std::vector<std::string> out;
-  for (const auto& g : LoadCorpus(kCorpus).groups) out.push_back(g.name);
+  for (const auto& g : c.groups)
+    if (std::any_of(g.rows.begin(), g.rows.end(), [&](const std::string& id) { return c.Find(id)->slow; }) == slow) out.push_back(g.name);
   return out;
 }
 
@@ -159,13 +167,14 @@ TEST_P(FitGroups, RefitReproducesTheShippedValues) {
   EXPECT_EQ(checked, static_cast<int>(g->constants.size()));
 }
 
-INSTANTIATE_TEST_SUITE_P(Calibration, FitGroups, ::testing::ValuesIn(GroupNames()),
-                         [](const ::testing::TestParamInfo<std::string>& i) {
-                           std::string s = i.param;
-                           for (char& ch : s)
-                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           return s;
-                         });
+std::string GroupTestName(const ::testing::TestParamInfo<std::string>& i) {
+  std::string s = i.param;
+  for (char& ch : s)
+    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  return s;
+}
+INSTANTIATE_TEST_SUITE_P(Calibration, FitGroups, ::testing::ValuesIn(GroupNames(false)), GroupTestName);
+INSTANTIATE_TEST_SUITE_P(CalibrationSlow, FitGroups, ::testing::ValuesIn(GroupNames(true)), GroupTestName);
 
 }  // namespace
 }  // namespace npusim
