@@ -139,6 +139,15 @@ TEST(Calibration, BadRowsAreInputErrorsNamingTheKey) {
   }
   std::ofstream(dir + "/x.yaml") << "id: x\nsource: s\nmeasured: 1\nratio: [[a], b]\n";
   EXPECT_THROW(LoadCorpus(dir), InputError);
+  std::ofstream(dir + "/x.yaml") << "id: x\nsource: s\nmeasured: 1\nkernel: add\nslow: maybe\n";
+  try {
+    LoadCorpus(dir);
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("x.yaml:5:7: 'slow' cannot be 'maybe'"), std::string::npos) << e.what();
+  }
+  std::ofstream(dir + "/x.yaml") << "id: x\nsource: s\nmeasured: 1\nkernel: add\nslow: true\n";
+  EXPECT_TRUE(LoadCorpus(dir).Find("x")->slow);
   std::filesystem::remove_all(dir);
 }
 
