@@ -147,6 +147,49 @@ TEST(Functional, AttentionOnlyFamiliesRunEndToEnd) {
   }
 }
 
+// Requests in slots 1.. with prompts of `lens` tokens (token t of request i: t * a + b * i).
+std::vector<FunctionalModel::Entry> Prompts(const std::vector<int64_t>& lens, int64_t a, int64_t b) {
+  std::vector<FunctionalModel::Entry> prompt;
+  for (size_t i = 0; i < lens.size(); ++i) {
+    FunctionalModel::Entry e;
+    e.slot = static_cast<int64_t>(i) + 1;
+    for (int64_t t = 0; t < lens[i]; ++t) e.tokens.push_back(static_cast<int32_t>((t * a + b * static_cast<int64_t>(i)) % 256));
+    prompt.push_back(e);
+  }
+  return prompt;
+}
+
+// n tokens per request after `done` beyond its prompt, starting from the token `first` chose.
+std::vector<FunctionalModel::Entry> NextTokens(const std::vector<int64_t>& lens, const FunctionalModel::Output& first, size_t n, int64_t done,
+                                               int64_t stride) {
+  std::vector<FunctionalModel::Entry> next;
+  for (size_t i = 0; i < lens.size(); ++i) {
+    FunctionalModel::Entry e;
+    e.slot = static_cast<int64_t>(i) + 1;
+    e.prefix = lens[i] + done;
+    for (size_t k = 0; k < n; ++k) e.tokens.push_back(static_cast<int32_t>((first.next[i].back() + stride * static_cast<int64_t>(k)) % 256));
+    next.push_back(e);
+  }
+  return next;
+}
+
+// Every request's last logits within 3 % of their range and the same next token; `differ`: the
+// two are not bit-identical (different launches computed them).
+void ExpectSameLogits(const FunctionalModel::Output& a, const FunctionalModel::Output& b, const char* what, bool differ) {
+  for (size_t i = 0; i < a.logits.size(); ++i) {
+    double diff = 0, scale = 0;
+    for (size_t v = 0; v < a.logits[i].size(); ++v) {
+      diff = std::max(diff, static_cast<double>(std::fabs(a.logits[i][v] - b.logits[i][v])));
+      scale = std::max(scale, static_cast<double>(std::fabs(b.logits[i][v])));
+    }
+    EXPECT_LT(diff / scale, 0.03) << what << ", request " << i;
+    if (differ) {
+      EXPECT_GT(diff, 0.0) << what << ": the two forms are not the same launches";
+    }
+    EXPECT_EQ(a.next[i].back(), b.next[i].back()) << what << ", request " << i;
+  }
+}
+
 // MLA (configs/models/tiny-deepseek.json: 4 heads, q_lora 48, kv_lora 64, nope 32 + rope 16,
 // v 32). Decode and verify run the absorbed form over the latent cache; an extend of the same
 // tokens over the same prefix runs the decompressed (MHA) form through kv_b_proj. The two are
@@ -156,41 +199,13 @@ TEST(Functional, MlaAbsorbedDecodeAndVerifyMatchTheDecompressedForm) {
   const ModelConfig m = TinyFamily("tiny-deepseek");
   FunctionalOptions o;
   FunctionalModel absorbed(m, Device(), o), unfused(m, Device(), o);
-  std::vector<FunctionalModel::Entry> prompt;
   const std::vector<int64_t> lens = {37, 130, 5};
-  for (size_t i = 0; i < lens.size(); ++i) {
-    FunctionalModel::Entry e;
-    e.slot = static_cast<int64_t>(i) + 1;
-    for (int64_t t = 0; t < lens[i]; ++t) e.tokens.push_back(static_cast<int32_t>((t * 7 + 3 * i) % 256));
-    prompt.push_back(e);
-  }
+  const std::vector<FunctionalModel::Entry> prompt = Prompts(lens, 7, 3);
   const FunctionalModel::Output first = absorbed.Extend(prompt);
   unfused.Extend(prompt);
-  auto step = [&](size_t n, int64_t done) {  // n tokens per request after `done` more than its prompt
-    std::vector<FunctionalModel::Entry> next;
-    for (size_t i = 0; i < lens.size(); ++i) {
-      FunctionalModel::Entry e;
-      e.slot = static_cast<int64_t>(i) + 1;
-      e.prefix = lens[i] + done;
-      for (size_t k = 0; k < n; ++k) e.tokens.push_back(static_cast<int32_t>((first.next[i].back() + 11 * k) % 256));
-      next.push_back(e);
-    }
-    return next;
-  };
-  auto expect_same = [&](const FunctionalModel::Output& a, const FunctionalModel::Output& b, const char* what) {
-    for (size_t i = 0; i < lens.size(); ++i) {
-      double diff = 0, scale = 0;
-      for (size_t v = 0; v < a.logits[i].size(); ++v) {
-        diff = std::max(diff, static_cast<double>(std::fabs(a.logits[i][v] - b.logits[i][v])));
-        scale = std::max(scale, static_cast<double>(std::fabs(b.logits[i][v])));
-      }
-      EXPECT_LT(diff / scale, 0.03) << what << ", request " << i;
-      EXPECT_GT(diff, 0.0) << what << ": the two forms are not the same launches";
-      EXPECT_EQ(a.next[i].back(), b.next[i].back()) << what << ", request " << i;
-    }
-  };
-  expect_same(absorbed.Decode(step(1, 0)), unfused.Extend(step(1, 0)), "decode");
-  expect_same(absorbed.Decode(step(3, 1), true), unfused.Extend(step(3, 1)), "verify of 3 tokens");
+  ExpectSameLogits(absorbed.Decode(NextTokens(lens, first, 1, 0, 11)), unfused.Extend(NextTokens(lens, first, 1, 0, 11)), "decode", true);
+  ExpectSameLogits(absorbed.Decode(NextTokens(lens, first, 3, 1, 11), true), unfused.Extend(NextTokens(lens, first, 3, 1, 11)),
+                   "verify of 3 tokens", true);
   for (const auto& [op, err] : absorbed.kernel_errors()) EXPECT_LT(err, 0.02) << op;
   EXPECT_GT(absorbed.kernel_calls().at("grouped_matmul"), unfused.kernel_calls().at("grouped_matmul"));  // W_uk and W_uv per layer
 }
@@ -204,40 +219,13 @@ TEST(Functional, MlaPrologFusedMatchesTheUnfusedLaunches) {
   FunctionalOptions fo, uo;
   fo.mla_prolog = "fused";
   FunctionalModel fused(m, Device(), fo), unfused(m, Device(), uo);
-  std::vector<FunctionalModel::Entry> prompt;
   const std::vector<int64_t> lens = {37, 127, 5};
-  for (size_t i = 0; i < lens.size(); ++i) {
-    FunctionalModel::Entry e;
-    e.slot = static_cast<int64_t>(i) + 1;
-    for (int64_t t = 0; t < lens[i]; ++t) e.tokens.push_back(static_cast<int32_t>((t * 5 + 2 * i) % 256));
-    prompt.push_back(e);
-  }
+  const std::vector<FunctionalModel::Entry> prompt = Prompts(lens, 5, 2);
   const FunctionalModel::Output first = fused.Extend(prompt);
   unfused.Extend(prompt);
-  auto step = [&](size_t n, int64_t done) {
-    std::vector<FunctionalModel::Entry> next;
-    for (size_t i = 0; i < lens.size(); ++i) {
-      FunctionalModel::Entry e;
-      e.slot = static_cast<int64_t>(i) + 1;
-      e.prefix = lens[i] + done;
-      for (size_t k = 0; k < n; ++k) e.tokens.push_back(static_cast<int32_t>((first.next[i].back() + 13 * k) % 256));
-      next.push_back(e);
-    }
-    return next;
-  };
-  auto expect_same = [&](const FunctionalModel::Output& a, const FunctionalModel::Output& b, const char* what) {
-    for (size_t i = 0; i < lens.size(); ++i) {
-      double diff = 0, scale = 0;
-      for (size_t v = 0; v < a.logits[i].size(); ++v) {
-        diff = std::max(diff, static_cast<double>(std::fabs(a.logits[i][v] - b.logits[i][v])));
-        scale = std::max(scale, static_cast<double>(std::fabs(b.logits[i][v])));
-      }
-      EXPECT_LT(diff / scale, 0.03) << what << ", request " << i;
-      EXPECT_EQ(a.next[i].back(), b.next[i].back()) << what << ", request " << i;
-    }
-  };
-  expect_same(fused.Decode(step(1, 0)), unfused.Decode(step(1, 0)), "decode");
-  expect_same(fused.Decode(step(3, 1), true), unfused.Decode(step(3, 1), true), "verify of 3 tokens");
+  ExpectSameLogits(fused.Decode(NextTokens(lens, first, 1, 0, 13)), unfused.Decode(NextTokens(lens, first, 1, 0, 13)), "decode", false);
+  ExpectSameLogits(fused.Decode(NextTokens(lens, first, 3, 1, 13), true), unfused.Decode(NextTokens(lens, first, 3, 1, 13), true),
+                   "verify of 3 tokens", false);
   for (const auto& [op, err] : fused.kernel_errors()) EXPECT_LT(err, 0.02) << op;
   // Three MLA layers, two absorbed steps: six prologs; the unfused steps ran rotary_embedding there.
   EXPECT_EQ(fused.kernel_calls().at("mla_prolog"), 6);
