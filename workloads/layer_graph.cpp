@@ -593,18 +593,21 @@ TensorMap LayerGraph::MlaProlog(const ForwardBatch& b, LayerTensors& L, const Te
   const int64_t T = b.total_tokens(), B = b.requests(), Lt = b.max_tokens(), Nq = s_.q_heads, dr = a.qk_rope_head_dim, lat = a.latent_per_token();
   const bool F = x_.functional(), int8 = o_.quant != WeightQuant::kNone;
   if (int8) Run(Block::kAttention, "dynamic_quant", {{"tokens", S(T)}, {"hidden", S(m_.hidden)}});
-  const Kvs params = {{"tokens", S(T)},
-                      {"hidden", S(m_.hidden)},
-                      {"q_lora_rank", S(a.q_lora_rank)},
-                      {"heads", S(Nq)},
-                      {"nope_dim", S(a.qk_nope_head_dim)},
-                      {"rope_dim", S(dr)},
-                      {"kv_lora_rank", S(a.kv_lora_rank)},
-                      {"pages", S((T + kPage - 1) / kPage)},
-                      {"page_size", S(kPage)},
-                      {"quant", int8 ? "w8a8" : "none"}};
+  // `pages` of the cache the op writes into (timing: as many as the batch's new rows fill)
+  auto params = [&](int64_t pages) -> Kvs {
+    return {{"tokens", S(T)},
+            {"hidden", S(m_.hidden)},
+            {"q_lora_rank", S(a.q_lora_rank)},
+            {"heads", S(Nq)},
+            {"nope_dim", S(a.qk_nope_head_dim)},
+            {"rope_dim", S(dr)},
+            {"kv_lora_rank", S(a.kv_lora_rank)},
+            {"pages", S(pages)},
+            {"page_size", S(kPage)},
+            {"quant", int8 ? "w8a8" : "none"}};
+  };
   if (!F) {
-    Run(Block::kAttention, "mla_prolog", params, {}, {{"eps", FormatNumber(m_.rms_norm_eps)}});
+    Run(Block::kAttention, "mla_prolog", params((T + kPage - 1) / kPage), {}, {{"eps", FormatNumber(m_.rms_norm_eps)}});
     return {};
   }
   if (int8) throw InputError("functional runs compute bf16 weights only (W8A8 is timing-only)");
@@ -632,9 +635,7 @@ TensorMap LayerGraph::MlaProlog(const ForwardBatch& b, LayerTensors& L, const Te
     for (int64_t i = 0; i < w.numel(); ++i) g.Set(i, 1.0 + w.At(i));
     return g;
   };
-  Kvs p = params;
-  p[7].second = S(cache.shape()[0]);  // pages: the paged cache's
-  const TensorMap out = Run(Block::kAttention, "mla_prolog", p,
+  const TensorMap out = Run(Block::kAttention, "mla_prolog", params(cache.shape()[0]),
                             {{"x", Reshape(x, {T, m_.hidden})},
                              {"w_dq", L.w_q_a},
                              {"gamma_cq", plain(L.q_a_norm)},
