@@ -4,12 +4,17 @@
 
 #include "devices/cost_model.h"
 #include "model/error.h"
+#include "ops/common/cube_util.h"
 #include "tests/ops/op_test_util.h"
+#include "tests/test_util.h"
 
 namespace npusim::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::GmArray;
+using testing::OneBlock;
+using testing::TestDevice;
 
 TEST(Matmul, Bf16OddShapesBothWeightLayouts) {
   // M odd, N not a multiple of 16 (tail tile of 44 columns), K != M != N: a transposed
@@ -69,6 +74,53 @@ TEST(Matmul, OneFractalTileTakesTheSumOfItsStages) {
                           cost.PathCycles(MtePath::kL0cToGm, 512);
   const uint64_t overhead = static_cast<uint64_t>(d.NsToCycles(d.launch_overhead_us * 1e3));
   EXPECT_EQ(r.launch.cycles, overhead + static_cast<uint64_t>(d.scalar_issue_cycles) + stages);
+}
+
+// CubeTile's L1 depth on the test device (1 GHz, GM -> L1 100 cycles + 256 B/cycle, L1 -> L0A
+// 256 and L0B 128 B/cycle, Mmad 24 + 1 per fractal, FixPipe 20 + 128 B/cycle): C[16, 16] =
+// A[16, 64] B[64, 16] in fp16, K steps of 32, single-buffered. The product is the same.
+// One step per copy: each step copies A and B (1 KiB each, 104 cycles), moves them to L0 (4 + 8)
+// and multiplies (24 + 2 fractals); the second step's copies wait for L1 to be freed after the
+// first step's moves: copies 1..209, moves ..221, Mmad ..247; copies 221..429, moves ..441, Mmad
+// ..467; FixPipe of 1 KiB fp32 (20 + 8) ends at 495.
+// Two steps per copy: A and B in one copy each (2 KiB, 108 cycles) 1..217; step 1 cut from L1
+// (A's 32 K columns as a strided block of 16 x 64 B: 4, B's rows: 8) ..229, Mmad ..255; step 2's
+// moves wait for L0 (single-buffered) 255..267, Mmad ..293; FixPipe ..321.
+TEST(CubeTile, AKDeepL1CopyFeedsSeveralL0Steps) {
+  using namespace ascendc;
+  GmArray a("a", 16 * 64 * 2, 0x1000), b("b", 64 * 16 * 2, 0x10000);
+  Rng rng(5);
+  for (int i = 0; i < 16 * 64; ++i) StoreElement(a.bytes.data() + 2 * i, DType::kFloat16, rng.Uniform(-1, 1));
+  for (int i = 0; i < 64 * 16; ++i) StoreElement(b.bytes.data() + 2 * i, DType::kFloat16, rng.Uniform(-1, 1));
+  LaunchResult r[2];
+  for (uint32_t steps : {1u, 2u}) {
+    GmArray c("c", 16 * 16 * 4, 0x20000);
+    Chip chip(TestDevice());
+    r[steps - 1] = chip.Launch(OneBlock(
+        [&] {
+          TPipe pipe;
+          cube_util::CubeTile<half, float> tile;
+          tile.Init(pipe, 16, 16, 32, 1, steps);
+          GlobalTensor<half> ga, gb;
+          GlobalTensor<float> gc;
+          ga.SetGlobalBuffer(&a.buffer);
+          gb.SetGlobalBuffer(&b.buffer);
+          gc.SetGlobalBuffer(&c.buffer);
+          tile.Compute(cube_util::Operand<half>{ga, 64, false}, cube_util::Operand<half>{gb, 16, false}, 16, 16, 64);
+          tile.Store(gc, 16, QuantMode_t::NoQuant);
+        },
+        CoreType::kAic));
+    for (int i = 0; i < 16; ++i)
+      for (int j = 0; j < 16; ++j) {
+        double ref = 0;
+        for (int k = 0; k < 64; ++k) ref += LoadElement(a.bytes.data() + 2 * (i * 64 + k), DType::kFloat16) * LoadElement(b.bytes.data() + 2 * (k * 16 + j), DType::kFloat16);
+        ASSERT_NEAR(LoadElement(c.bytes.data() + 4 * (i * 16 + j), DType::kFloat32), ref, 1e-4) << steps << " steps per copy";
+      }
+  }
+  EXPECT_EQ(r[0].aic[static_cast<int>(Pipe::kMte2)].instructions, 4u);
+  EXPECT_EQ(r[1].aic[static_cast<int>(Pipe::kMte2)].instructions, 2u);
+  EXPECT_EQ(r[0].cycles, 495u);
+  EXPECT_EQ(r[1].cycles, 321u);
 }
 
 TEST(QuantMatmul, W8A8OddShapesThroughTheWorkspace) {
