@@ -7,6 +7,7 @@
 
 #include "model/config.h"
 #include "model/error.h"
+#include "ops/common/op_util.h"
 
 namespace npusim {
 
@@ -486,15 +487,13 @@ Tensor LayerGraph::Mla(const ForwardBatch& b, LayerTensors& L, const Tensor& x) 
   if (o_.mla_prolog == "fused" && a.q_lora_rank == 0)
     throw InputError("mla_prolog fused needs a q_lora_rank (DeepSeek-V2-Lite's MLA has none; CANN's MlaProlog takes W_dq)");
   Tensor q, q_rope;
-  if (fused) {
-    // the projections, norms, rope and cache write of the absorbed form are mla_prolog's (below)
-  } else if (a.q_lora_rank > 0) {
-    const Tensor qa = Norm(where, Linear(where, x, L.w_q_a, T, H, a.q_lora_rank), L.q_a_norm, T, a.q_lora_rank, nullptr, nullptr);
-    q = Linear(where, qa, L.w_q_b, T, a.q_lora_rank, Nq * dq);
-  } else {
-    q = Linear(where, x, L.w_q_b, T, H, Nq * dq);
-  }
-  if (!fused) {
+  if (!fused) {  // fused: the projections, norms, rope and cache write are mla_prolog's (below)
+    if (a.q_lora_rank > 0) {
+      const Tensor qa = Norm(where, Linear(where, x, L.w_q_a, T, H, a.q_lora_rank), L.q_a_norm, T, a.q_lora_rank, nullptr, nullptr);
+      q = Linear(where, qa, L.w_q_b, T, a.q_lora_rank, Nq * dq);
+    } else {
+      q = Linear(where, x, L.w_q_b, T, H, Nq * dq);
+    }
     const Tensor kva = Linear(where, x, L.w_kv_a, T, H, lat, false);  // the same x as q's projection: quantised once
     const Tensor ckv = Norm(where, Columns(kva, T, lat, 0, kvl, {T, kvl}), L.kv_a_norm, T, kvl, nullptr, nullptr);
     std::vector<int64_t> pos;
@@ -613,9 +612,9 @@ TensorMap LayerGraph::MlaProlog(const ForwardBatch& b, LayerTensors& L, const Te
   if (int8) throw InputError("functional runs compute bf16 weights only (W8A8 is timing-only)");
   // The cache with room for the new rows, their slots, and the cos / sin rows of their positions
   // (the rotary_embedding kernel's cache: theta^(-2i / rope_dim), no scaling).
-  std::vector<std::vector<double>> room = L.k_cache;
-  for (int64_t r = 0; r < B; ++r) room[static_cast<size_t>(b.slots[static_cast<size_t>(r)])].resize(static_cast<size_t>(b.prefixes[static_cast<size_t>(r)] * lat));
-  Tensor cache = PagedCache(b, room, lat, "kv_cache", table, q_lens, kv_lens);
+  // (Rows past a request's prefix are dropped first, as AppendRows would replace them.)
+  for (int64_t r = 0; r < B; ++r) L.k_cache[static_cast<size_t>(b.slots[static_cast<size_t>(r)])].resize(static_cast<size_t>(b.prefixes[static_cast<size_t>(r)] * lat));
+  Tensor cache = PagedCache(b, L.k_cache, lat, "kv_cache", table, q_lens, kv_lens);
   const int64_t max_blocks = table->shape()[1];
   std::vector<int64_t> slot;
   Tensor cs = Make("cos_sin", {T, dr}, DType::kFloat32);
@@ -624,7 +623,7 @@ TensorMap LayerGraph::MlaProlog(const ForwardBatch& b, LayerTensors& L, const Te
       const int64_t pos = b.prefixes[static_cast<size_t>(r)] + t;
       slot.push_back(static_cast<int64_t>(table->At(r * max_blocks + pos / kPage)) * kPage + pos % kPage);
       for (int64_t i = 0; i < dr / 2; ++i) {
-        const double ang = static_cast<double>(pos) * std::pow(m_.full.rope_theta, -2.0 * static_cast<double>(i) / static_cast<double>(dr));
+        const double ang = static_cast<double>(pos) * op_util::RopeInvFreq(m_.full.rope_theta, i, dr);
         cs.Set(row * dr + i, std::cos(ang));
         cs.Set(row * dr + dr / 2 + i, std::sin(ang));
       }

@@ -15,7 +15,7 @@ using op_util::Kv;
 // The rotation frequency of dim pair i: theta^(-2i/rot), with Llama-3's scaling when set (long
 // wavelengths slowed by the factor, short ones kept, a linear blend in between).
 double RopeInvFreq(const ParamValues& p, int64_t i, int64_t rot) {
-  const double inv = std::pow(p.Float("theta"), -2.0 * static_cast<double>(i) / static_cast<double>(rot));
+  const double inv = op_util::RopeInvFreq(p.Float("theta"), i, rot);
   const double factor = p.Float("scaling_factor");
   if (factor <= 0) return inv;
   const double lo = p.Float("low_freq_factor"), hi = p.Float("high_freq_factor"), orig = static_cast<double>(p.Int("original_max_position"));

@@ -65,6 +65,12 @@ inline int64_t RowsThatFit(int64_t per_row, int64_t fixed, int64_t ub_bytes, int
 inline std::pair<std::string, std::string> Kv(const std::string& k, int64_t v) { return {k, std::to_string(v)}; }
 inline std::pair<std::string, std::string> Kv(const std::string& k, const std::string& v) { return {k, v}; }
 
+// The rotation frequency of RoPE's dim pair i of `rot`: theta^(-2i / rot), unscaled (the
+// rotary_embedding kernel's cos / sin cache; mla_prolog's cos / sin rows).
+inline double RopeInvFreq(double theta, int64_t i, int64_t rot) {
+  return std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(rot));
+}
+
 // fp64 helpers of the references.
 inline double Sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 inline double Silu(double x) { return x * Sigmoid(x); }

@@ -1,5 +1,5 @@
 // `mla_prolog`: DeepSeek's MLA preprocessing for the absorbed decode form as one mixed kernel
-// (CANN's MlaProlog, bf16): registration, inputs, launch and fp64 reference.
+// (CANN's MlaProlog, bf16 or W8A8): registration, inputs, launch and fp64 reference.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -27,12 +27,12 @@ mla_prolog::Dims DimsOf(const ParamValues& p) {
   return d;
 }
 
-// y[cols] = bf16(x[k] W[k, cols]) for one row (W row-major, leading dimension ld, from column c0).
-std::vector<double> RowTimes(const std::vector<double>& x, const Tensor& w, int64_t ld, int64_t c0, int64_t cols, int64_t k0 = 0) {
+// y[cols] = x W[k0 .. k0 + |x|, 0 .. cols) for one row, in fp64 (W row-major, `cols` wide).
+std::vector<double> RowTimes(const std::vector<double>& x, const Tensor& w, int64_t cols, int64_t k0 = 0) {
   std::vector<double> y(static_cast<size_t>(cols), 0.0);
   for (size_t i = 0; i < x.size(); ++i) {
     const double xi = x[i];
-    const int64_t base = (k0 + static_cast<int64_t>(i)) * ld + c0;
+    const int64_t base = (k0 + static_cast<int64_t>(i)) * cols;
     for (int64_t j = 0; j < cols; ++j) y[static_cast<size_t>(j)] += xi * w.At(base + j);
   }
   return y;
@@ -155,7 +155,7 @@ class MlaPrologOp : public Op {
       for (int64_t i = 0; i < d.T; ++i) {
         const double pos = static_cast<double>(rng.UniformInt(0, 8191));
         for (int64_t f = 0; f < d.Dr / 2; ++f) {
-          const double a = pos * std::pow(10000.0, -2.0 * static_cast<double>(f) / static_cast<double>(d.Dr));
+          const double a = pos * op_util::RopeInvFreq(10000.0, f, d.Dr);
           cs.Set(i * d.Dr + f, std::cos(a));
           cs.Set(i * d.Dr + d.Dr / 2 + f, std::sin(a));
         }
@@ -217,7 +217,7 @@ class MlaPrologOp : public Op {
       const double sx = q8 ? in.at("x_scale").At(t) : 1.0;
       std::vector<double> xr(static_cast<size_t>(d.He));
       for (int64_t i = 0; i < d.He; ++i) xr[static_cast<size_t>(i)] = x.At(t * d.He + i);
-      std::vector<double> cq = RowTimes(xr, in.at("w_dq"), d.Hcq, 0, d.Hcq);
+      std::vector<double> cq = RowTimes(xr, in.at("w_dq"), d.Hcq);
       dequant(cq, sx, "w_dq_scale");
       RmsNorm(cq, in.at("gamma_cq"), static_cast<size_t>(d.Hcq), d.eps);
       double scq = 1.0;
@@ -229,19 +229,19 @@ class MlaPrologOp : public Op {
       } else {
         RoundAll(cq);
       }
-      std::vector<double> q = RowTimes(cq, in.at("w_uq_qr"), nq, 0, nq);
+      std::vector<double> q = RowTimes(cq, in.at("w_uq_qr"), nq);
       dequant(q, scq, "w_uq_qr_scale");
       for (int64_t h = 0; h < d.N; ++h) {
         const auto at = static_cast<size_t>(h * d.Qk());
         std::vector<double> nope(q.begin() + static_cast<std::ptrdiff_t>(at), q.begin() + static_cast<std::ptrdiff_t>(at + static_cast<size_t>(d.D)));
         if (q8) RoundAll(nope);
-        const std::vector<double> ql = RowTimes(nope, in.at("w_uk"), d.Hckv, 0, d.Hckv, h * d.D);
+        const std::vector<double> ql = RowTimes(nope, in.at("w_uk"), d.Hckv, h * d.D);
         Rope(q, at + static_cast<size_t>(d.D), cs, t, d.Dr);
         const auto o = static_cast<size_t>((t * d.N + h) * lat);
         std::copy(ql.begin(), ql.end(), query.begin() + static_cast<std::ptrdiff_t>(o));
         for (int64_t i = 0; i < d.Dr; ++i) query[o + static_cast<size_t>(d.Hckv + i)] = q[at + static_cast<size_t>(d.D + i)];
       }
-      std::vector<double> ckr = RowTimes(xr, in.at("w_dkv_kr"), lat, 0, lat);
+      std::vector<double> ckr = RowTimes(xr, in.at("w_dkv_kr"), lat);
       dequant(ckr, sx, "w_dkv_kr_scale");
       RmsNorm(ckr, in.at("gamma_ckv"), static_cast<size_t>(d.Hckv), d.eps);
       Rope(ckr, static_cast<size_t>(d.Hckv), cs, t, d.Dr);

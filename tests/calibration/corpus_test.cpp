@@ -33,6 +33,10 @@ const std::string kCorpus = std::string(NPUSIM_SOURCE_DIR) + "/configs/calibrati
 const int kSharedKernelCache =
     ::setenv("NPUSIM_KERNEL_CACHE", (std::filesystem::path(NPUSIM_BIN).parent_path() / "kernel-cache").c_str(), 0);
 
+bool AnySlow(const Corpus& c, const std::vector<std::string>& ids) {
+  return std::any_of(ids.begin(), ids.end(), [&](const std::string& id) { return c.Find(id)->slow; });
+}
+
 // Rows grouped by the simulation they read; ratio rows go with their numerator's group, which
 // then also holds the denominator's rows. `slow`: the groups holding a row marked slow (their
 // tests carry the label calibration_slow, see tests/CMakeLists.txt), or the others.
@@ -60,7 +64,7 @@ std::vector<std::vector<std::string>> SimulationGroups(bool slow) {
     }
   std::vector<std::vector<std::string>> out;
   for (auto& [k, ids] : by_command)
-    if (std::any_of(ids.begin(), ids.end(), [&](const std::string& id) { return c.Find(id)->slow; }) == slow) out.push_back(ids);
+    if (AnySlow(c, ids) == slow) out.push_back(ids);
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -121,7 +125,7 @@ std::vector<std::string> GroupNames(bool slow) {
   const Corpus c = LoadCorpus(kCorpus);
   std::vector<std::string> out;
   for (const auto& g : c.groups)
-    if (std::any_of(g.rows.begin(), g.rows.end(), [&](const std::string& id) { return c.Find(id)->slow; }) == slow) out.push_back(g.name);
+    if (AnySlow(c, g.rows) == slow) out.push_back(g.name);
   return out;
 }
 
