@@ -65,7 +65,12 @@ void RunConfig::Bind(ParamVisitor& v) {
               "data-parallel attention over dp_size groups of the tp_size ranks (true/false); false with dp_size > 1: dp_size "
               "replicas of tp_size ranks each behind a router"),
           enable_dp_attention);
-  v.Param(opt("load_balance_method", "", "replicated DP: round_robin (by arrival) or shortest_queue (fewest requests in flight)"),
+  v.Param(opt("servers", "servers",
+              "identical servers of this setup, tp_size ranks each, behind the router (SGLang: several launch_server "
+              "processes under one router or PD load balancer, e.g. the prefill servers of a 2P1D deployment)",
+              1, 4096),
+          servers);
+  v.Param(opt("load_balance_method", "", "the router among replicas (servers, replicated DP): round_robin (by arrival) or shortest_queue (fewest requests in flight)"),
           load_balance_method);
   v.Param(opt("disaggregation_transfer_queue", "requests",
               "PD (prefill: / decode: maps): KV transfers in flight per decode replica; later ones wait without reserving KV", 1, 1e6),
@@ -180,7 +185,7 @@ bool RunConfig::Flag(const std::string& key) const {
   throw InputError("internal: no flag '" + key + "'");
 }
 
-int64_t RunConfig::Replicas() const { return Flag("enable_dp_attention") ? 1 : dp_size; }
+int64_t RunConfig::Replicas() const { return servers * (Flag("enable_dp_attention") ? 1 : dp_size); }
 
 int64_t RunConfig::Chips() const {
   if (Disaggregated()) return Pool("prefill").Chips() + Pool("decode").Chips();

@@ -26,6 +26,7 @@ struct RunConfig {
 
   // SGLang server arguments.
   int64_t tp_size = 1, dp_size = 1, ep_size = 1;
+  int64_t servers = 1;  // identical servers of this setup behind the router (e.g. the two prefill servers of a 2P1D deployment)
   std::string enable_dp_attention = "false", enable_dp_lm_head = "false";
   std::string load_balance_method = "round_robin";  // replicated DP (dp_size without DP attention): the router's policy
   std::string moe_a2a_backend = "none";  // none (all-reduce) or deepep (all-to-all)
@@ -81,7 +82,7 @@ struct RunConfig {
 
   // Prefill/decode disaggregation: `prefill:` and `decode:` maps of server arguments, each laid
   // over this file's for its pool (SGLang's --disaggregation-mode prefill / decode servers behind
-  // a PD router). The pools' replicas are their dp_size without DP attention.
+  // a PD router). A pool's replicas are its servers, times its dp_size without DP attention.
   int64_t disaggregation_transfer_queue = 8;  // KV transfers in flight per decode replica (more wait unreserved)
   bool Disaggregated() const { return !pool_text_.empty(); }
   // The pool's whole config: this file's keys with the pool's map laid over ("prefill" / "decode").
@@ -96,7 +97,7 @@ struct RunConfig {
 
   // Derived, validated views (InputError with the key on a bad value).
   ParallelPlan Plan() const;
-  int64_t Replicas() const;  // dp_size without DP attention: independent replicas of tp_size ranks each
+  int64_t Replicas() const;  // servers x (dp_size without DP attention): independent replicas of tp_size ranks each
   int64_t Chips() const;     // ranks the run takes: tp_size x replicas, summed over the pools with PD
   MemoryOptions Memory() const;
   bool Flag(const std::string& key) const;

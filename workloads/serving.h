@@ -41,7 +41,7 @@ struct ServingSetup {
   MemoryPlan memory;  // one rank's HBM (out_of_memory is thrown by PrepareServing)
   std::vector<Request> requests;
   Fidelity fidelity;  // how far the device and host profiles are calibrated, for the reports
-  int64_t replicas = 1;  // replicated DP (dp_size without DP attention): copies of the whole setup behind a router
+  int64_t replicas = 1;  // servers x replicated DP (dp_size without DP attention): copies of the whole setup behind a router
   // PD disaggregation: the prefill and the decode pool, each a whole setup of its own (the fields
   // above are the decode pool's, the requests the run's).
   std::vector<ServingSetup> pools;

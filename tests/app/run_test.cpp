@@ -143,6 +143,14 @@ TEST(Run, TwoReplicasServeTwiceTheLoadOfOneInTheSameTime) {
   EXPECT_EQ(m2["parallel"]["replicas"].get<int64_t>(), 2);
   EXPECT_FALSE(m1.contains("replicas"));
   EXPECT_THAT(Slurp(two + "/report.md"), HasSubstr("replicated DP: 2 replicas of tp 1 (round_robin router, 2 chips)"));
+  // Two servers of one replica each are the same two replicas behind the router.
+  const std::string servers = Dir("servers2");
+  r = Npusim("run " + Runs("qwen3-8b-dp2.yaml") + " --set dp_size=1 --set servers=2 --quiet --out " + servers);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const Json ms = Metrics(servers);
+  EXPECT_EQ(ms["duration"].get<double>(), m2["duration"].get<double>());
+  EXPECT_EQ(ms["replicas"]["per_replica"], m2["replicas"]["per_replica"]);
+  EXPECT_EQ(ms["parallel"]["replicas"].get<int64_t>(), 2);
 }
 
 TEST(Run, PdHandOffAddsTheKvTransferToTtft) {
