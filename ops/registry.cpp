@@ -40,6 +40,7 @@ std::unique_ptr<Op> MakeMlaPrologOp();
 std::unique_ptr<Op> MakeRotaryEmbeddingOp();
 std::unique_ptr<Op> MakeAttentionGateOp();
 std::unique_ptr<Op> MakeSwaMaskOp();
+std::unique_ptr<Op> MakeSplitQkvRmsNormRopeOp();
 
 const std::vector<std::unique_ptr<Op>>& AllOps() {
   static const std::vector<std::unique_ptr<Op>> ops = [] {
@@ -52,7 +53,7 @@ const std::vector<std::unique_ptr<Op>>& AllOps() {
                       MakeChunkGatedDeltaRuleOp, MakeScaledDotKktOp, MakeWyFastOp, MakeTriInverseOp, MakeMoeGatingTopkOp, MakeMoeInitRoutingOp,
                       MakeMoeFinalizeRoutingOp, MakeGroupedMatmulOp, MakeLmHeadArgmaxOp,
                       MakeAllGatherOp, MakeReduceScatterOp, MakeAllToAllOp, MakeAllReduceOp, MakeFiaOp, MakeMlaPrologOp,
-                      MakeRotaryEmbeddingOp, MakeAttentionGateOp, MakeSwaMaskOp})
+                      MakeRotaryEmbeddingOp, MakeAttentionGateOp, MakeSwaMaskOp, MakeSplitQkvRmsNormRopeOp})
       v.push_back(make());
     std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a->name() < b->name(); });
     return v;
