@@ -69,6 +69,9 @@ struct Instr {
   uint32_t scalar_seq = 0;         // the scalar's access count when it issued this (race checks)
   BufferRef dst, src0, src1, src2;
   uint32_t count = 0;              // vector elements
+  // Vector row-block form (rows > 0): `rows` repeats of count / rows elements, each operand's rows
+  // `*_pitch` elements apart (0: the same row every repeat, a broadcast operand).
+  uint32_t rows = 0, dst_pitch = 0, src0_pitch = 0, src1_pitch = 0;
   double scalar = 0;
   // Copies: `blocks` blocks of `block_bytes`, block starts `src_stride`/`dst_stride` bytes apart.
   uint32_t blocks = 0, block_bytes = 0;

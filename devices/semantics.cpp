@@ -53,6 +53,18 @@ bool CompareOp(CmpMode m, double a, double b) {
 
 void ExecuteVector(const Instr& in) {
   const size_t sz = SizeOf(in.dtype), szo = SizeOf(in.dtype_out);
+  if (in.rows > 0) {  // the repeat form: each row as its own instruction of count / rows elements
+    Instr row = in;
+    row.rows = 0;
+    row.count = in.count / in.rows;
+    for (uint32_t r = 0; r < in.rows; ++r) {
+      row.dst.ptr = in.dst.ptr + static_cast<size_t>(r) * in.dst_pitch * szo;
+      row.src0.ptr = in.src0.ptr + static_cast<size_t>(r) * in.src0_pitch * sz;
+      if (in.src1.ptr) row.src1.ptr = in.src1.ptr + static_cast<size_t>(r) * in.src1_pitch * sz;
+      ExecuteVector(row);
+    }
+    return;
+  }
   uint8_t* d = in.dst.ptr;
   const uint8_t* a = in.src0.ptr;
   const uint8_t* b = in.src1.ptr;

@@ -257,6 +257,57 @@ void Vector(VecOp op, DType dt, const LocalView& dst, const LocalView* a, const 
   core.Issue(in);
 }
 
+void VectorRows(VecOp op, DType dt, DType dt_out, RoundMode rm, const LocalView& dst, const LocalView& a, const LocalView* b,
+                const RowBlock& rb) {
+  CoreRuntime& core = CurrentCore();
+  const char* api = VecOpName(op);
+  auto fail = [&](const std::string& why) {
+    throw SimFailure("invalid_instruction", core.name() + ": " + api + " (repeat form): " + why);
+  };
+  if (rb.rows == 0 || rb.cols == 0) return;
+  const uint64_t in_sz = SizeOf(dt), out_sz = op == VecOp::kCast ? SizeOf(dt_out) : in_sz;
+  if (rb.rows > 255) fail(std::to_string(rb.rows) + " repeats (at most 255)");
+  if (rb.cols * std::max(in_sz, out_sz) > 256) fail("a row of " + std::to_string(rb.cols) + " elements is more than one 256 B repeat");
+  auto span = [&](uint32_t pitch, uint64_t sz, const char* which) {
+    if (pitch * sz % 32) fail(std::string(which) + " rows " + std::to_string(pitch) + " elements apart do not start on 32 B blocks");
+    return (static_cast<uint64_t>(rb.rows - 1) * pitch + rb.cols) * sz;
+  };
+  RequireMem(dst, Mem::kUb, api, "destination");
+  CheckAligned(dst, api);
+  const uint64_t dst_span = span(rb.dst_pitch, out_sz, "destination");
+  CheckLocalExtent(dst, dst_span, api);
+  RequireMem(a, Mem::kUb, api, "source");
+  CheckAligned(a, api);
+  uint64_t src_span = span(rb.src0_pitch, in_sz, "source");
+  CheckLocalExtent(a, src_span, api);
+  if (b) {
+    RequireMem(*b, Mem::kUb, api, "source");
+    CheckAligned(*b, api);
+    const uint64_t b_span = span(rb.src1_pitch, in_sz, "source");
+    CheckLocalExtent(*b, b_span, api);
+    src_span = std::max(src_span, b_span);  // the read-after-write check covers the wider source
+  }
+  Instr in;
+  in.op = Opcode::kVector;
+  in.pipe = Pipe::kV;
+  in.vop = op;
+  in.dtype = dt;
+  in.dtype_out = op == VecOp::kCast ? dt_out : dt;
+  in.round = rm;
+  in.dst = dst.Ref();
+  in.src0 = a.Ref();
+  if (b) in.src1 = b->Ref();
+  in.count = rb.rows * rb.cols;
+  in.rows = rb.rows;
+  in.dst_pitch = rb.dst_pitch;
+  in.src0_pitch = rb.src0_pitch;
+  in.src1_pitch = rb.src1_pitch;
+  in.bytes = static_cast<uint64_t>(rb.rows) * 256;  // whole repeats, masked lanes included
+  in.src_bytes = src_span;
+  in.dst_bytes = dst_span;
+  core.Issue(in);
+}
+
 namespace {
 void CheckLoad2DOperands(const LocalView& dst, const LocalView& src) {
   RequireMem(src, Mem::kL1, "LoadData", "source");

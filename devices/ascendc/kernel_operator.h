@@ -6,7 +6,8 @@
 //
 // Deviations from AscendC, kept small on purpose: rounding modes are CAST_RINT etc. without the
 // RoundMode:: prefix; InitBuffer takes an optional name used in overflow reports; only the
-// count-based forms of vector ops exist (no mask/repeat forms); L0 buffers hold row-major data,
+// count-based forms of vector ops exist, plus the repeat form (RowBlock: one masked repeat per
+// row) of Add, Sub, Mul and Cast; L0 buffers hold row-major data,
 // so a sub-block of an L1 tile reaches L0 with LoadDataBlock (PTO's TEXTRACT) rather than a
 // LoadData of contiguous fractals.
 #pragma once
@@ -133,6 +134,15 @@ class GlobalTensor {
   uint64_t offset_ = 0, size_ = 0;
 };
 
+// The repeat form of a vector instruction (AscendC's repeatTimes / repStride with a lane mask):
+// one instruction over `rows` rows of `cols` elements, one 256 B repeat per row (so cols x the
+// element size is at most 256 B and each row start is 32 B aligned), each operand's rows `*_pitch`
+// elements apart; a pitch of 0 reads the same row in every repeat (a broadcast operand). A row
+// costs a whole repeat however few of its lanes the mask enables.
+struct RowBlock {
+  uint32_t rows = 0, cols = 0, dst_pitch = 0, src0_pitch = 0, src1_pitch = 0;
+};
+
 namespace detail {
 // Untyped implementations (kernel_operator.cpp).
 void CheckGmRange(const GmBuffer* b, uint64_t offset, uint64_t bytes, const char* what);
@@ -147,6 +157,8 @@ void CopyLocalToLocal(const LocalView& dst, const LocalView& src, uint64_t bytes
 void Vector(VecOp op, DType dt, const LocalView& dst, const LocalView* a, const LocalView* b, uint32_t count,
             double scalar = 0, DType dt_out = DType::kFloat32, RoundMode rm = RoundMode::kRint,
             CmpMode cmp = CmpMode::kLt, const LocalView* c = nullptr);
+void VectorRows(VecOp op, DType dt, DType dt_out, RoundMode rm, const LocalView& dst, const LocalView& a, const LocalView* b,
+                const RowBlock& rb);
 void LoadData2D(const LocalView& dst, const LocalView& src, uint32_t repeat, uint32_t src_stride, uint32_t dst_gap, bool transpose);
 void LoadData2DTranspose(const LocalView& dst, const LocalView& src, DType dt, uint32_t rows, uint32_t cols);
 void Mmad(const LocalView& c, const LocalView& a, const LocalView& b, DType in, DType out, uint32_t m, uint32_t k, uint32_t n, bool init);
@@ -322,6 +334,15 @@ NPUSIM_BINARY(Div, VecOp::kDiv)
 NPUSIM_BINARY(Max, VecOp::kMax)
 NPUSIM_BINARY(Min, VecOp::kMin)
 #undef NPUSIM_BINARY
+#define NPUSIM_BINARY_ROWS(NAME, OP)                                                                            \
+  template <class T>                                                                                            \
+  void NAME(const LocalTensor<T>& dst, const LocalTensor<T>& a, const LocalTensor<T>& b, const RowBlock& rb) { \
+    detail::VectorRows(OP, DTypeOf<T>::value, DTypeOf<T>::value, RoundMode::kRint, dst.view(), a.view(), &b.view(), rb); \
+  }
+NPUSIM_BINARY_ROWS(Add, VecOp::kAdd)
+NPUSIM_BINARY_ROWS(Sub, VecOp::kSub)
+NPUSIM_BINARY_ROWS(Mul, VecOp::kMul)
+#undef NPUSIM_BINARY_ROWS
 
 #define NPUSIM_SCALAR(NAME, OP)                                                                 \
   template <class T, class S>                                                                   \
@@ -353,6 +374,12 @@ template <class T, class S>
 void Duplicate(const LocalTensor<T>& dst, S scalar, uint32_t count) {
   detail::Vector(VecOp::kDuplicate, DTypeOf<T>::value, dst.view(), nullptr, nullptr, count,
                  RoundTo(static_cast<double>(scalar), DTypeOf<T>::value));
+}
+// Cast in the repeat form: rb.cols elements per row, src1_pitch unused; the 256 B repeat limit
+// applies to the wider of the two element types.
+template <class D, class S>
+void Cast(const LocalTensor<D>& dst, const LocalTensor<S>& src, RoundMode mode, const RowBlock& rb) {
+  detail::VectorRows(VecOp::kCast, DTypeOf<S>::value, DTypeOf<D>::value, mode, dst.view(), src.view(), nullptr, rb);
 }
 template <class D, class S>
 void Cast(const LocalTensor<D>& dst, const LocalTensor<S>& src, RoundMode mode, uint32_t count) {

@@ -63,6 +63,15 @@ inline void BroadcastRow(const LocalTensor<float>& t, uint32_t rows, uint32_t pi
   }
 }
 
+// A [rows x cols] block in repeat-form instructions (RowBlock): op(r0, rows, c0, cols) for pieces
+// of at most 255 rows and one 256 B repeat of `elem_bytes` elements per row.
+template <class F>
+void ForRepeatBlocks(uint32_t rows, uint32_t cols, uint32_t elem_bytes, F&& op) {
+  const uint32_t step = 256 / elem_bytes;
+  for (uint32_t r0 = 0; r0 < rows; r0 += 255)
+    for (uint32_t c0 = 0; c0 < cols; c0 += step) op(r0, std::min(255u, rows - r0), c0, std::min(step, cols - c0));
+}
+
 // In a mixed (1:2) launch an AIV's GetBlockIdx() is 2 x group + GetSubBlockIdx() and
 // GetBlockNum() twice the AIC count, as in AscendC: the AIC/AIV group index and count.
 inline int64_t GroupIdx() { return ASCEND_IS_AIV ? GetBlockIdx() / 2 : GetBlockIdx(); }

@@ -42,7 +42,7 @@ class KernelSplitQkvRmsNormRope {
     pipe_.InitBuffer(vb_, nk * sizeof(T), "v");
     pipe_.InitBuffer(sums_, kernel_util::PaddedCount(static_cast<uint64_t>(t.q_block_n), 4) * 4, "head_sums");
     pipe_.InitBuffer(cs_, static_cast<uint64_t>(t.rope_dim) * 4, "cos_sin");
-    pipe_.InitBuffer(tmp_, static_cast<uint64_t>(t.rope_dim) * 4, "rope_tmp");
+    pipe_.InitBuffer(tmp_, static_cast<uint64_t>(t.q_block_n * t.rope_dim) * 4, "rope_tmp");
     GlobalTensor<T> qw, kw;
     qw.SetGlobalBuffer(gm.q_weight);
     kw.SetGlobalBuffer(gm.k_weight);
@@ -89,31 +89,39 @@ class KernelSplitQkvRmsNormRope {
   }
 
   // out = bf16(rmsnorm(x) * w) with each head's first rope_dim dims then rotated in fp32 and rounded
-  // again (the Triton code rotates the bf16-rounded norm, cast_norm_to_bf16).
+  // again (the Triton code rotates the bf16-rounded norm, cast_norm_to_bf16). The rotation works on
+  // the [heads x rope_dim / 2] slices of all heads at once, as Triton's 2-D slices compile: one
+  // repeat-form instruction per step, the cos / sin row broadcast over the heads.
   void NormRope(const LocalTensor<T>& in, const LocalTensor<float>& f, const LocalTensor<float>& w, const LocalTensor<T>& out, int64_t heads) {
     const auto D = static_cast<uint32_t>(t_.head_dim), n = static_cast<uint32_t>(heads) * D, h = static_cast<uint32_t>(t_.rope_dim / 2);
-    LocalTensor<float> sq = sq_.Get<float>(), sums = sums_.Get<float>(), cs = cs_.Get<float>(), a = tmp_.Get<float>(), bb = a[h];
+    const auto H = static_cast<uint32_t>(heads);
+    LocalTensor<float> sq = sq_.Get<float>(), sums = sums_.Get<float>(), cs = cs_.Get<float>(), a = tmp_.Get<float>(), bb = a[H * h];
     Cast(f, in, CAST_NONE, n);
     Mul(sq, f, f, n);
     WholeReduceSum(sums, sq, D, n);
-    Muls(sums, sums, 1.0f / static_cast<float>(D), static_cast<uint32_t>(heads));
-    Adds(sums, sums, t_.eps, static_cast<uint32_t>(heads));
-    Rsqrt(sums, sums, static_cast<uint32_t>(heads));
+    Muls(sums, sums, 1.0f / static_cast<float>(D), H);
+    Adds(sums, sums, t_.eps, H);
+    Rsqrt(sums, sums, H);
     kernel_util::WaitVectorForScalar();
-    for (uint32_t hd = 0; hd < heads; ++hd) Muls(f[hd * D], f[hd * D], sums.GetValue(hd), D);
+    for (uint32_t hd = 0; hd < H; ++hd) Muls(f[hd * D], f[hd * D], sums.GetValue(hd), D);
     Mul(f, f, w, n);
     Cast(out, f, CAST_RINT, n);
-    for (uint32_t hd = 0; hd < heads; ++hd) {
-      LocalTensor<float> x1 = f[hd * D], x2 = f[hd * D + h], c = cs, s = cs[h];
-      Cast(x1, out[hd * D], CAST_NONE, 2 * h);  // the rounded rope dims, back in fp32
-      Mul(a, x2, s, h);
-      Mul(bb, x1, s, h);
-      Mul(x1, x1, c, h);
-      Sub(x1, x1, a, h);  // x1 cos - x2 sin
-      Mul(x2, x2, c, h);
-      Add(x2, x2, bb, h);  // x2 cos + x1 sin
-      Cast(out[hd * D], x1, CAST_RINT, 2 * h);
-    }
+    // x1 = head rows [0, h), x2 = [h, 2h), D apart; a, bb: [heads x h] temporaries; c, s: one row.
+    kernel_util::ForRepeatBlocks(H, 2 * h, 4, [&](uint32_t r, uint32_t rows, uint32_t c, uint32_t cols) {
+      Cast(f[r * D + c], out[r * D + c], CAST_NONE, RowBlock{rows, cols, D, D, 0});  // the rounded rope dims, in fp32
+    });
+    kernel_util::ForRepeatBlocks(H, h, 4, [&](uint32_t r, uint32_t rows, uint32_t c, uint32_t cols) {
+      const LocalTensor<float> x1 = f[r * D + c], x2 = f[r * D + h + c], ar = a[r * h + c], br = bb[r * h + c];
+      Mul(ar, x2, cs[h + c], RowBlock{rows, cols, h, D, 0});  // x2 sin
+      Mul(br, x1, cs[h + c], RowBlock{rows, cols, h, D, 0});  // x1 sin
+      Mul(x1, x1, cs[c], RowBlock{rows, cols, D, D, 0});
+      Sub(x1, x1, ar, RowBlock{rows, cols, D, D, h});  // x1 cos - x2 sin
+      Mul(x2, x2, cs[c], RowBlock{rows, cols, D, D, 0});
+      Add(x2, x2, br, RowBlock{rows, cols, D, D, h});  // x2 cos + x1 sin
+    });
+    kernel_util::ForRepeatBlocks(H, 2 * h, 4, [&](uint32_t r, uint32_t rows, uint32_t c, uint32_t cols) {
+      Cast(out[r * D + c], f[r * D + c], CAST_RINT, RowBlock{rows, cols, D, D, 0});
+    });
   }
 
   Tiling t_;

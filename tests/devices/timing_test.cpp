@@ -120,6 +120,46 @@ TEST(Timing, VectorClassesAndRepeats) {
   EXPECT_EQ(cost.VectorCycles(VecClass::kTranscendental, 1024, 4), 9u);
 }
 
+// The repeat form: one instruction over 4 rows of 32 floats (128 B, half a repeat each), rows 64
+// floats apart, times a broadcast row (pitch 0). Each row is a whole 256 B repeat: 1 startup + 4 x
+// 256 B / 128 B/cycle = 9 cycles on V (a count-based Mul of the same 128 floats takes 1 + 4 = 5);
+// the lanes past each row's 32 floats are untouched. A row wider than one repeat is not one instruction.
+TEST(Timing, ARepeatFormVectorOpCostsAWholeRepeatPerRow) {
+  DeviceConfig d = TestDevice();
+  Chip chip(d);
+  std::vector<float> got;
+  LaunchResult r = chip.Launch(OneBlock([&] {
+    TPipe pipe;
+    TBuf<TPosition::VECCALC> buf;
+    pipe.InitBuffer(buf, 3 * 256 * 4);
+    LocalTensor<float> x = buf.Get<float>(), y = x[256], z = x[512];
+    for (uint32_t i = 0; i < 256; ++i) x.SetValue(i, static_cast<float>(i)), z.SetValue(i, -1.0f);
+    for (uint32_t i = 0; i < 32; ++i) y.SetValue(i, 2.0f);
+    SetFlag<HardEvent::S_V>(0);
+    WaitFlag<HardEvent::S_V>(0);
+    Mul(z, x, y, RowBlock{4, 32, 64, 64, 0});
+    SetFlag<HardEvent::V_S>(0);
+    WaitFlag<HardEvent::V_S>(0);
+    got = {z.GetValue(0), z.GetValue(31), z.GetValue(32), z.GetValue(64 * 3 + 5)};
+  }));
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[0], 0.0f);
+  EXPECT_EQ(got[1], 62.0f);
+  EXPECT_EQ(got[2], -1.0f);                // lane 32 of row 0: masked off
+  EXPECT_EQ(got[3], 2.0f * (64 * 3 + 5));  // row 3, lane 5
+  EXPECT_EQ(r.aiv[static_cast<int>(Pipe::kV)].busy_cycles, 9u);  // the only vector instruction
+  Chip wide(TestDevice());
+  const SimFailure f = testing::ExpectSimFailure(wide, OneBlock([&] {
+    TPipe pipe;
+    TBuf<TPosition::VECCALC> buf;
+    pipe.InitBuffer(buf, 4096);
+    LocalTensor<float> x = buf.Get<float>();
+    Mul(x, x, x, RowBlock{2, 128, 128, 128, 128});
+  }));
+  EXPECT_EQ(f.status(), "invalid_instruction");
+  EXPECT_NE(std::string(f.what()).find("more than one 256 B repeat"), std::string::npos) << f.what();
+}
+
 // Vector results land `latency_cycles` after the last issue slot, in order: an independent
 // instruction issues meanwhile; a dependent one, a barrier or a SetFlag from V waits for every
 // result to land (the PipeBarrier<PIPE_V> AscendC's compiler inserts). These run one block on
