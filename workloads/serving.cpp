@@ -116,6 +116,9 @@ using sc_core::sc_time;
 using sc_core::SC_PS;
 
 sc_time Us(double us) { return sc_time(std::llround(us * 1e6), SC_PS); }
+// Simulated times are doubles in us and SystemC ticks of 1 ps: a moment within one tick of now is
+// now (a wait until `t` can end half a tick before t, and a test `t > now` would then never pass).
+constexpr double kTickUs = 1e-6;
 
 struct PlannedForward {
   ForwardKind kind = ForwardKind::kDecode;
@@ -485,7 +488,7 @@ class Engine {
   void MoveTransfers(double now) {
     for (size_t i = 0; i < moving_.size();) {
       const Transfer& x = moving_[i];
-      if (x.end_us > now) {
+      if (x.end_us > now + kTickUs) {
         ++i;
         continue;
       }
@@ -514,7 +517,7 @@ class Engine {
   }
   void FreeSent(double now) {
     for (size_t i = 0; i < releases_.size();) {
-      if (releases_[i].end_us > now) {
+      if (releases_[i].end_us > now + kTickUs) {
         ++i;
         continue;
       }
@@ -599,8 +602,13 @@ class ServingSystem : public sc_core::sc_module {
     if (!failure) failure = std::current_exception();
     sc_core::sc_stop();
   }
+  // From now to `us` (run time): zero when `us` rounds to now or earlier, never a wrapped sc_time.
+  sc_core::sc_time Until(double us) const {
+    const sc_core::sc_time at = Us(us) + origin_, now = sc_core::sc_time_stamp();
+    return at > now ? at - now : sc_core::SC_ZERO_TIME;
+  }
   void WaitUntil(double us) {
-    if (us > Now()) wait(Us(us) + origin_ - sc_core::sc_time_stamp());
+    if (us > Now()) wait(Until(us));
   }
   int64_t InFlight() const {
     int64_t n = 0;
@@ -667,7 +675,7 @@ class ServingSystem : public sc_core::sc_module {
           CountDone();  // a PD request whose only token came from the prefill pool finishes as its KV lands
           const double wake = rep.e->NextWakeUs();
           if (std::isfinite(wake))
-            wait(Us(wake) + origin_ - sc_core::sc_time_stamp(), rep.arrived);
+            wait(Until(wake), rep.arrived);
           else
             wait(rep.arrived);
           continue;

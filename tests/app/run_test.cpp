@@ -153,6 +153,16 @@ TEST(Run, TwoReplicasServeTwiceTheLoadOfOneInTheSameTime) {
   EXPECT_EQ(ms["parallel"]["replicas"].get<int64_t>(), 2);
 }
 
+// A KV hand-off ending between two SystemC ticks (1 ps): the decode replica's wait for it ended half
+// a tick early and `end > now` never passed, so the host spun at that moment forever (3000-token
+// prompts end their transfers at such a time; 4096-token ones did not). Now it finishes.
+TEST(Run, APdHandOffEndingBetweenTicksIsTakenWhenItsWaitEnds) {
+  const std::string out = Dir("pd_tick");
+  const Result r = Npusim("run " + Runs("qwen3-8b-1p1d.yaml") + " --set num_prompts=4 --set random_input_len=3000 --set random_output_len=16 --quiet --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(Metrics(out)["completed"].get<int64_t>(), 4);
+}
+
 TEST(Run, PdHandOffAddsTheKvTransferToTtft) {
   const std::string pd = Dir("pd"), uni = Dir("pd_unified");
   Result r = Npusim("run " + Runs("qwen3-8b-1p1d.yaml") + " --set num_prompts=1 --quiet --out " + pd);
