@@ -59,16 +59,9 @@ class RotaryEmbeddingOp : public Op {
             {"k_out", {T, p.Int("kv_heads"), D}, bf, TensorRole::kOutput}};
   }
   void FillInputs(const ParamValues& p, TensorMap& t, Rng& rng) const override {
-    const int64_t T = p.Int("tokens"), rot = p.Int("rotary_dim"), P = p.Int("max_position");
-    for (int64_t i = 0; i < T; ++i) t["positions"].Set(i, static_cast<double>(rng.UniformInt(0, P - 1)));
-    Tensor& cs = t["cos_sin_cache"];
-    if (cs.materialised())
-      for (int64_t pos = 0; pos < P; ++pos)
-        for (int64_t i = 0; i < rot / 2; ++i) {
-          const double ang = static_cast<double>(pos) * RopeInvFreq(p, i, rot);
-          cs.Set(pos * rot + i, std::cos(ang));
-          cs.Set(pos * rot + rot / 2 + i, std::sin(ang));
-        }
+    const int64_t rot = p.Int("rotary_dim");
+    op_util::FillPositionsAndRopeCache(t["positions"], t["cos_sin_cache"], rng, p.Int("max_position"), rot,
+                                       [&](int64_t i) { return RopeInvFreq(p, i, rot); });
     op_util::FillNormal(t["q"], rng);
     op_util::FillNormal(t["k"], rng);
   }

@@ -71,6 +71,21 @@ inline double RopeInvFreq(double theta, int64_t i, int64_t rot) {
   return std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(rot));
 }
 
+// Random positions in [0, positions) and the packed RoPE cache of `positions` rows x `rot`: row p
+// holds cos(p f_i) for the rot / 2 pairs, then sin(p f_i), f_i = inv_freq(i) (rotary_embedding's
+// and split_qkv_rmsnorm_rope's cos_sin_cache input and its position ids).
+inline void FillPositionsAndRopeCache(Tensor& pos, Tensor& cs, Rng& rng, int64_t positions, int64_t rot,
+                                      const std::function<double(int64_t)>& inv_freq) {
+  for (int64_t i = 0; i < pos.numel(); ++i) pos.Set(i, static_cast<double>(rng.UniformInt(0, positions - 1)));
+  if (!cs.materialised()) return;
+  for (int64_t p = 0; p < positions; ++p)
+    for (int64_t i = 0; i < rot / 2; ++i) {
+      const double ang = static_cast<double>(p) * inv_freq(i);
+      cs.Set(p * rot + i, std::cos(ang));
+      cs.Set(p * rot + rot / 2 + i, std::sin(ang));
+    }
+}
+
 // fp64 helpers of the references.
 inline double Sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 inline double Silu(double x) { return x * Sigmoid(x); }

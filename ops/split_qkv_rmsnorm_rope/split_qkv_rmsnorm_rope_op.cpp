@@ -48,16 +48,10 @@ class SplitQkvRmsNormRopeOp : public Op {
             {"v", {T, KV}, bf, TensorRole::kOutput}};
   }
   void FillInputs(const ParamValues& p, TensorMap& t, Rng& rng) const override {
-    const int64_t T = p.Int("tokens"), R = p.Int("rope_dim"), P = p.Int("max_position");
-    for (int64_t i = 0; i < T; ++i) t["positions"].Set(i, static_cast<double>(rng.UniformInt(0, P - 1)));
-    Tensor& cs = t["cos_sin_cache"];
-    if (cs.materialised())
-      for (int64_t pos = 0; pos < P; ++pos)
-        for (int64_t i = 0; i < R / 2; ++i) {
-          const double ang = static_cast<double>(pos) * op_util::RopeInvFreq(p.Float("theta"), i, R);
-          cs.Set(pos * R + i, std::cos(ang));
-          cs.Set(pos * R + R / 2 + i, std::sin(ang));
-        }
+    const int64_t R = p.Int("rope_dim");
+    const double theta = p.Float("theta");
+    op_util::FillPositionsAndRopeCache(t["positions"], t["cos_sin_cache"], rng, p.Int("max_position"), R,
+                                       [&](int64_t i) { return op_util::RopeInvFreq(theta, i, R); });
     op_util::FillNormal(t["input"], rng, 2.0);
     op_util::FillUniform(t["q_weight"], rng, 0.5, 1.5);
     op_util::FillUniform(t["k_weight"], rng, 0.5, 1.5);
