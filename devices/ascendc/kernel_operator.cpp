@@ -272,21 +272,17 @@ void VectorRows(VecOp op, DType dt, DType dt_out, RoundMode rm, const LocalView&
     if (pitch * sz % 32) fail(std::string(which) + " rows " + std::to_string(pitch) + " elements apart do not start on 32 B blocks");
     return (static_cast<uint64_t>(rb.rows - 1) * pitch + rb.cols) * sz;
   };
-  RequireMem(dst, Mem::kUb, api, "destination");
-  CheckAligned(dst, api);
-  const uint64_t dst_span = span(rb.dst_pitch, out_sz, "destination");
-  CheckLocalExtent(dst, dst_span, api);
-  RequireMem(a, Mem::kUb, api, "source");
-  CheckAligned(a, api);
-  uint64_t src_span = span(rb.src0_pitch, in_sz, "source");
-  CheckLocalExtent(a, src_span, api);
-  if (b) {
-    RequireMem(*b, Mem::kUb, api, "source");
-    CheckAligned(*b, api);
-    const uint64_t b_span = span(rb.src1_pitch, in_sz, "source");
-    CheckLocalExtent(*b, b_span, api);
-    src_span = std::max(src_span, b_span);  // the read-after-write check covers the wider source
-  }
+  // An operand in UB, aligned, its rows within its allocation: the bytes from its first to its last.
+  auto operand = [&](const LocalView& v, uint32_t pitch, uint64_t sz, const char* which) {
+    RequireMem(v, Mem::kUb, api, which);
+    CheckAligned(v, api);
+    const uint64_t bytes = span(pitch, sz, which);
+    CheckLocalExtent(v, bytes, api);
+    return bytes;
+  };
+  const uint64_t dst_span = operand(dst, rb.dst_pitch, out_sz, "destination");
+  uint64_t src_span = operand(a, rb.src0_pitch, in_sz, "source");
+  if (b) src_span = std::max(src_span, operand(*b, rb.src1_pitch, in_sz, "source"));  // the read-after-write check covers the wider source
   Instr in;
   in.op = Opcode::kVector;
   in.pipe = Pipe::kV;
