@@ -215,18 +215,39 @@ class FiaOp : public Op {
     double pairs = 0;
     ex.work = CoreWork(DimsOf(p, &ql, &kvl, std::min<int64_t>(dev.aic_count, kMaxGroups), static_cast<uint64_t>(dev.ub_bytes)), dev, pairs);
     if (ex.work.empty() || pairs <= kExtrapolateAbovePairs) return std::nullopt;
-    int64_t prefix = 0;
-    for (int64_t c : s.prefix) prefix = std::max(prefix, c);
-    prefix = std::min(prefix, kProbePrefixCap);
-    for (int64_t tokens : kProbeTokens) {
+    // A KV page's cost depends on the query tile that reads it (a 128-row tile's QK^T, softmax and
+    // PV against a 4-row verify tile's, which is mostly the page's copies), so the probes keep the
+    // launch's tiles. Queries that fill whole tiles: probes of kProbeTokens query tokens of one
+    // request. Shorter queries (an MTP verify over long contexts): the same requests, query
+    // lengths and heads over two shorter contexts, so only the pages per unit change.
+    const int64_t rows = fia::RowsPerUnit(ValueDim(p), static_cast<uint64_t>(dev.ub_bytes));
+    struct ProbeShape {
+      int64_t batch, q_len, prefix;
+    };
+    std::vector<ProbeShape> shapes;
+    if (s.S >= rows) {
+      int64_t prefix = 0;
+      for (int64_t c : s.prefix) prefix = std::max(prefix, c);
+      prefix = std::min(prefix, kProbePrefixCap);
+      for (int64_t tokens : kProbeTokens) shapes.push_back({1, tokens, prefix});
+    } else {
+      const auto units = static_cast<int64_t>(DimsOf(p, &ql, &kvl, 0, static_cast<uint64_t>(dev.ub_bytes)).units.size());
+      // The longer probe's pages per unit: as many as keep it within the simulated size, at least 8.
+      const int64_t pages = std::max<int64_t>(8, static_cast<int64_t>(kExtrapolateAbovePairs) / std::max<int64_t>(1, units));
+      for (int64_t k : {pages / 2, pages}) shapes.push_back({s.B, s.S, std::max<int64_t>(0, k * kPage - s.S)});
+    }
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      const auto [batch, tokens, prefix] = shapes[i];
       ParamValues probe = p;
       probe.Set("context_lens", "");
-      probe.Set("batch", "1");
+      probe.Set("batch", std::to_string(batch));
       probe.Set("q_len", std::to_string(tokens));
       probe.Set("context", std::to_string(prefix));
-      Tensor pq("q", {1}, DType::kInt32, true), pkv("kv", {1}, DType::kInt32, true);
-      pq.Set(0, static_cast<double>(tokens));
-      pkv.Set(0, static_cast<double>(tokens + prefix));
+      Tensor pq("q", {batch}, DType::kInt32, true), pkv("kv", {batch}, DType::kInt32, true);
+      for (int64_t b = 0; b < batch; ++b) {
+        pq.Set(b, static_cast<double>(p.Str("layout") == "TND" ? (b + 1) * tokens : tokens));
+        pkv.Set(b, static_cast<double>(tokens + prefix));
+      }
       double probe_pairs = 0;
       ex.probe_work.push_back(
           CoreWork(DimsOf(probe, &pq, &pkv, std::min<int64_t>(dev.aic_count, kMaxGroups), static_cast<uint64_t>(dev.ub_bytes)), dev, probe_pairs));
