@@ -376,39 +376,48 @@ ModelConfig ParseRoot(const YAML::Node& root, const std::string& file) {
     throw InputError(Where(file, r.Get("layer_types")) + ": layer_types lists " + std::to_string(m.layers.size()) +
                      " layers, fewer than num_hidden_layers = " + std::to_string(n_layers));
   // Shapes every executor divides by or allocates from: positive, consistent, checked once here
-  // (a zero KV-head count divided by, a top-k above the expert count, ...).
-  auto positive = [&](int64_t v, const char* what) {
-    if (v <= 0) throw InputError(file + ": " + what + " must be positive, got " + std::to_string(v));
+  // (a zero KV-head count divided by, a top-k above the expert count, ...). Each error points at
+  // the first of the keys the value was read from that the file has (families name them apart).
+  auto at = [&](std::initializer_list<const char*> keys) {
+    for (const char* k : keys)
+      if (r.Has(k)) return Where(file, r.Get(k));
+    return file;
   };
-  positive(m.vocab, "vocab_size");
-  positive(m.full.heads, "the attention heads");
-  positive(m.full.kv_heads, "the key/value heads (num_key_value_heads / num_attention_groups)");
-  positive(m.full.head_dim, "head_dim");
+  auto positive = [&](int64_t v, const char* what, std::initializer_list<const char*> keys) {
+    if (v <= 0) throw InputError(at(keys) + ": " + what + " must be positive, got " + std::to_string(v));
+  };
+  positive(m.vocab, "vocab_size", {"vocab_size"});
+  positive(m.full.heads, "the attention heads", {"num_attention_heads"});
+  positive(m.full.kv_heads, "the key/value heads (num_key_value_heads / num_attention_groups)", {"num_key_value_heads", "num_attention_groups"});
+  positive(m.full.head_dim, "head_dim", {"head_dim", "num_attention_heads"});  // absent: hidden_size / heads
   if (m.count(LayerKind::kSlidingAttention)) {
-    positive(m.sliding.heads, "the sliding layers' attention heads");
-    positive(m.sliding.kv_heads, "the sliding layers' key/value heads");
-    positive(m.sliding_window, "sliding_window");
+    positive(m.sliding.heads, "the sliding layers' attention heads", {"attention_other_setting", "num_attention_heads"});
+    positive(m.sliding.kv_heads, "the sliding layers' key/value heads", {"attention_other_setting", "num_attention_groups"});
+    positive(m.sliding_window, "sliding_window", {"sliding_window"});
   }
   if (m.count(LayerKind::kLinearAttention)) {
-    positive(m.lin_key_heads, "linear_num_key_heads");
-    positive(m.lin_value_heads, "linear_num_value_heads");
-    positive(m.lin_key_dim, "linear_key_head_dim");
-    positive(m.lin_value_dim, "linear_value_head_dim");
-    positive(m.conv_kernel, "linear_conv_kernel_dim");
+    positive(m.lin_key_heads, "linear_num_key_heads", {"linear_num_key_heads"});
+    positive(m.lin_value_heads, "linear_num_value_heads", {"linear_num_value_heads"});
+    positive(m.lin_key_dim, "linear_key_head_dim", {"linear_key_head_dim"});
+    positive(m.lin_value_dim, "linear_value_head_dim", {"linear_value_head_dim"});
+    positive(m.conv_kernel, "linear_conv_kernel_dim", {"linear_conv_kernel_dim"});
   }
   if (m.experts > 0) {
-    positive(m.top_k, "num_experts_per_tok");
-    positive(m.moe_intermediate, "moe_intermediate_size");
+    positive(m.top_k, "num_experts_per_tok", {"num_experts_per_tok", "moe_top_k"});
+    positive(m.moe_intermediate, "moe_intermediate_size", {"moe_intermediate_size"});
     if (m.top_k > m.experts)
-      throw InputError(file + ": num_experts_per_tok (" + std::to_string(m.top_k) + ") exceeds the " + std::to_string(m.experts) + " experts");
+      throw InputError(at({"num_experts_per_tok", "moe_top_k"}) + ": num_experts_per_tok (" + std::to_string(m.top_k) + ") exceeds the " +
+                       std::to_string(m.experts) + " experts");
   }
   for (size_t l = 0; l < m.layers.size(); ++l)
-    if (!m.moe_layer[l]) positive(m.dense_intermediate, "intermediate_size (a layer has a dense MLP)");
-  if (m.mtp_layers < 0) throw InputError(file + ": the MTP layer count must not be negative");
+    if (!m.moe_layer[l]) positive(m.dense_intermediate, "intermediate_size (a layer has a dense MLP)", {"intermediate_size"});
+  if (m.mtp_layers < 0)
+    throw InputError(at({"num_nextn_predict_layers", "mtp_num_hidden_layers"}) + ": the MTP layer count must not be negative");
   if (m.full.heads % m.full.kv_heads || (m.sliding.heads && m.sliding.heads % m.sliding.kv_heads))
-    throw InputError(file + ": attention heads must be a multiple of the key/value heads");
+    throw InputError(at({"num_key_value_heads", "num_attention_groups", "num_attention_heads"}) +
+                     ": attention heads must be a multiple of the key/value heads");
   if (m.lin_key_heads && m.lin_value_heads % m.lin_key_heads)
-    throw InputError(file + ": linear_num_value_heads must be a multiple of linear_num_key_heads");
+    throw InputError(at({"linear_num_value_heads"}) + ": linear_num_value_heads must be a multiple of linear_num_key_heads");
   return m;
 }
 }  // namespace

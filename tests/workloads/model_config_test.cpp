@@ -231,6 +231,36 @@ TEST(ModelConfig, ZeroHeadsOrMoreTopKThanExpertsAreRefusedWhenRead) {
   }
 }
 
+// The shape checks made after a family's reader point at the key the value came from (they named
+// the file only).
+TEST(ModelConfig, AShapeCheckNamesTheLineAndColumnOfItsKey) {
+  try {
+    ParseModelConfig("{\"model_type\": \"qwen3_moe\", \"hidden_size\": 64, \"num_hidden_layers\": 2, \"vocab_size\": 10,\n"
+                     "  \"num_attention_heads\": 4, \"intermediate_size\": 96, \"moe_intermediate_size\": 32,\n"
+                     "  \"num_experts\": 4, \"num_experts_per_tok\": 8}",
+                     "m.json");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("m.json:3:44: num_experts_per_tok (8) exceeds the 4 experts"));
+  }
+  try {
+    ParseModelConfig("{\"model_type\": \"qwen3\", \"hidden_size\": 64, \"num_hidden_layers\": 2, \"vocab_size\": 10,\n"
+                     "  \"num_attention_heads\": 4, \"head_dim\": 0, \"intermediate_size\": 96}",
+                     "h.json");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("h.json:2:41: head_dim must be positive, got 0"));
+  }
+  try {
+    ParseModelConfig("{\"model_type\": \"qwen3\", \"hidden_size\": 64, \"num_hidden_layers\": 2, \"vocab_size\": 10,\n"
+                     "  \"num_attention_heads\": 4, \"num_key_value_heads\": 3, \"intermediate_size\": 96}",
+                     "g.json");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("g.json:2:52: attention heads must be a multiple of the key/value heads"));
+  }
+}
+
 TEST(ModelConfig, MissingKeyNamesFileLineAndNearestKey) {
   try {
     ParseModelConfig("{\n  \"model_type\": \"qwen3_next\",\n  \"hidden_sise\": 2048\n}\n", "bad.json");
