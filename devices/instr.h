@@ -77,6 +77,11 @@ struct Instr {
   uint32_t blocks = 0, block_bytes = 0;
   uint64_t src_stride = 0, dst_stride = 0;
   uint32_t dst_block_bytes = 0;    // DataCopyPad: destination block rounded up to 32 B
+  // GM -> L1 Nd2Nz stand-in: each source row is cut into column slabs of `slab_bytes` (the last
+  // may be narrower and leaves the rest of its row unwritten); slab j starts at j * slab_stride and
+  // holds its rows `slab_bytes` apart. 0: a plain copy, rows dst_stride apart.
+  uint32_t slab_bytes = 0;
+  uint64_t slab_stride = 0;
   double pad_value = 0;
   // Cube: Mmad m x k x n; Fixpipe m x n with row strides in elements.
   uint32_t m = 0, k = 0, n = 0;

@@ -137,6 +137,14 @@ void ExecuteVector(const Instr& in) {
 }
 
 void ExecuteCopy(const Instr& in) {
+  if (in.slab_bytes > 0) {
+    for (uint32_t c = 0, j = 0; c < in.block_bytes; c += in.slab_bytes, ++j) {
+      const uint32_t w = std::min(in.slab_bytes, in.block_bytes - c);
+      for (uint32_t r = 0; r < in.blocks; ++r)
+        std::memmove(in.dst.ptr + j * in.slab_stride + r * uint64_t{in.slab_bytes}, in.src0.ptr + r * in.src_stride + c, w);
+    }
+    return;
+  }
   for (uint32_t blk = 0; blk < in.blocks; ++blk) {
     uint8_t* d = in.dst.ptr + blk * in.dst_stride;
     std::memmove(d, in.src0.ptr + blk * in.src_stride, in.block_bytes);

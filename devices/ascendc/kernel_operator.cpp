@@ -150,6 +150,37 @@ void CopyGmToLocal(const LocalView& dst, const GmBuffer* src, uint64_t src_off, 
   core.Issue(in);
 }
 
+void CopyGmToL1Nd2Nz(const LocalView& dst, const GmBuffer* src, uint64_t src_off, uint32_t rows, uint32_t row_bytes, uint64_t src_stride,
+                     uint32_t slab_bytes, uint64_t slab_stride, DType dt) {
+  CoreRuntime& core = CurrentCore();
+  RequireMem(dst, Mem::kL1, "DataCopy(Nd2Nz)", "destination");
+  if (rows == 0 || row_bytes == 0) return;
+  if (slab_bytes == 0 || slab_bytes % 32 || slab_stride % 32)
+    throw SimFailure("misaligned", core.name() + ": DataCopy(Nd2Nz): a column block of " + std::to_string(slab_bytes) + " B every " +
+                                       std::to_string(slab_stride) + " B is not 32 B aligned");
+  const uint32_t slabs = (row_bytes + slab_bytes - 1) / slab_bytes;
+  if (uint64_t{rows} * slab_bytes > slab_stride && slabs > 1)
+    throw SimFailure("out_of_bounds", core.name() + ": DataCopy(Nd2Nz): " + std::to_string(rows) + " rows of a " + std::to_string(slab_bytes) +
+                                          " B column block overrun the next block " + std::to_string(slab_stride) + " B on");
+  CheckAligned(dst, "DataCopy(Nd2Nz)");
+  CheckLocalExtent(dst, (slabs - 1) * slab_stride + uint64_t{rows} * slab_bytes, "DataCopy(Nd2Nz)");
+  CheckGmRange(src, src_off, (rows - 1) * src_stride + row_bytes, "DataCopy(Nd2Nz)");
+  Instr in;
+  in.op = Opcode::kCopy;
+  in.pipe = Pipe::kMte2;
+  in.path = MtePath::kGmToL1;
+  in.dst = dst.Ref();
+  in.src0 = {Mem::kGm, src->data ? src->data + src_off : nullptr, src->addr + src_off, -1};
+  in.blocks = rows;
+  in.block_bytes = row_bytes;
+  in.src_stride = src_stride;
+  in.slab_bytes = slab_bytes;
+  in.slab_stride = slab_stride;
+  in.dtype = dt;
+  in.bytes = uint64_t{rows} * Round32(row_bytes);
+  core.Issue(in);
+}
+
 void CopyLocalToGm(const GmBuffer* dst, uint64_t dst_off, const LocalView& src, uint32_t blocks, uint32_t block_bytes,
                    uint64_t src_stride, uint64_t dst_stride, const char* api) {
   CoreRuntime& core = CurrentCore();

@@ -153,6 +153,8 @@ void CopyGmToLocal(const LocalView& dst, const GmBuffer* src, uint64_t src_off, 
                    const char* api);
 void CopyLocalToGm(const GmBuffer* dst, uint64_t dst_off, const LocalView& src, uint32_t blocks, uint32_t block_bytes,
                    uint64_t src_stride, uint64_t dst_stride, const char* api);
+void CopyGmToL1Nd2Nz(const LocalView& dst, const GmBuffer* src, uint64_t src_off, uint32_t rows, uint32_t row_bytes, uint64_t src_stride,
+                     uint32_t slab_bytes, uint64_t slab_stride, DType dt);
 void CopyLocalToLocal(const LocalView& dst, const LocalView& src, uint64_t bytes);
 void Vector(VecOp op, DType dt, const LocalView& dst, const LocalView* a, const LocalView* b, uint32_t count,
             double scalar = 0, DType dt_out = DType::kFloat32, RoundMode rm = RoundMode::kRint,
@@ -303,6 +305,24 @@ void DataCopy(const GlobalTensor<T>& dst, const LocalTensor<T>& src, const DataC
   uint32_t len = p.blockLen * 32u;
   detail::CopyLocalToGm(dst.buffer(), dst.byte_offset(), src.view(), p.blockCount, len, len + p.srcStride * 32u,
                         len + p.dstStride * 32u, "DataCopy");
+}
+// GM -> L1 in one instruction, as the cube wants it: AscendC's Nd2Nz DataCopy cuts each row into
+// C0 column blocks (32 B) and stores all rows of one block together, so any run of K columns is
+// contiguous in L1. Stand-in in the model's row-major L1 (see the header note): c0 columns per
+// block (a cube K step, not 32 B), each block row-major at c0 columns (a narrower last block
+// padded), dstNzC0Stride elements between block starts. One matrix (no ndNum). Same MTE2 cost as
+// a plain copy of the rows.
+struct Nd2NzParams {
+  uint16_t nValue = 0;        // rows
+  uint32_t dValue = 0;        // columns, elements
+  uint64_t srcDValue = 0;     // GM row stride, elements
+  uint32_t c0 = 0;            // columns per block (stand-in)
+  uint64_t dstNzC0Stride = 0; // elements between block starts
+};
+template <class T>
+void DataCopy(const LocalTensor<T>& dst, const GlobalTensor<T>& src, const Nd2NzParams& p) {
+  detail::CopyGmToL1Nd2Nz(dst.view(), src.buffer(), src.byte_offset(), p.nValue, static_cast<uint32_t>(p.dValue * sizeof(T)),
+                          p.srcDValue * sizeof(T), static_cast<uint32_t>(p.c0 * sizeof(T)), p.dstNzC0Stride * sizeof(T), DTypeOf<T>::value);
 }
 // GM -> UB with any byte length: each block lands 32 B aligned, padded when asked.
 template <class T>

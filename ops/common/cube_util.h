@@ -7,6 +7,11 @@
 // transposed (A^T as [K, m], B^T as [n, K]: K of attention, W of a torch Linear), which the
 // L1 -> L0 move transposes (LoadDataWithTranspose). When GM rows run along K (A plain, B
 // transposed) the K step must be a whole number of 32 B so no padding enters the reduction.
+//
+// Operands a kernel keeps in L1 itself (ComputeL1: FIA's MLA template holds Q for a whole unit
+// and one latent page for both of its products) are loaded with LoadNz: one Nd2Nz copy that
+// stores every base_k columns of the rows together, so each K step or column block is a
+// contiguous [rows, base_k] block of L1 whichever way the cube reads it.
 #pragma once
 
 #include <algorithm>
@@ -31,6 +36,17 @@ struct Operand {
   uint64_t block_ld = 0;
 };
 
+// An operand a kernel loaded into L1 with LoadNz: block j (columns j*base_k ..) of its `rows`
+// rows at t[j * rows * base_k]. `col0`: the operand's first column there (a multiple of base_k).
+// Plain A is [m, K]; plain B is [K, n] (rows along K: FIA's V, the latent page's first columns);
+// `trans` B holds B^T as [n, K] (FIA's K^T).
+template <class T>
+struct L1Operand {
+  LocalTensor<T> t;
+  uint32_t rows = 0, col0 = 0;
+  bool trans = false;
+};
+
 // Elements of T per 32 B (the row pitch unit of L1 tiles).
 template <class T> constexpr uint32_t kRowAlign = 32 / sizeof(T);
 inline uint32_t AlignUp(uint32_t v, uint32_t a) { return (v + a - 1) / a * a; }
@@ -41,13 +57,16 @@ class CubeTile {
   // L0 tiles of base_m x base_k and base_k x base_n; L0C holds base_m x base_n of Acc. L1 tiles
   // are `l1_steps` K steps deep (AscendC's stepKa / stepKb): one GM copy feeds that many L0 steps,
   // so a narrow tile streams its operands in fewer, larger copies. A transposed B takes 1.
+  // l1_steps 0: no L1 tiles (a kernel that only calls ComputeL1 keeps its operands itself).
   void Init(TPipe& pipe, uint32_t base_m, uint32_t base_n, uint32_t base_k, int buffers, uint32_t l1_steps = 1) {
     base_k_ = base_k;
     l1_steps_ = std::max(1u, l1_steps);
     const uint64_t a_bytes = uint64_t{AlignUp(base_m, 16)} * AlignUp(base_k, 16) * sizeof(T);
     const uint64_t b_bytes = uint64_t{AlignUp(base_k, 16)} * AlignUp(base_n, 16) * sizeof(T);
-    pipe.InitBuffer(a1_, buffers, a_bytes * l1_steps_, "a_l1");
-    pipe.InitBuffer(b1_, buffers, b_bytes * l1_steps_, "b_l1");
+    if (l1_steps > 0) {
+      pipe.InitBuffer(a1_, buffers, a_bytes * l1_steps_, "a_l1");
+      pipe.InitBuffer(b1_, buffers, b_bytes * l1_steps_, "b_l1");
+    }
     pipe.InitBuffer(a2_, buffers, a_bytes, "a_l0a");
     pipe.InitBuffer(b2_, buffers, b_bytes, "b_l0b");
     pipe.InitBuffer(co1_, 1, uint64_t{AlignUp(base_m, 16)} * AlignUp(base_n, 16) * sizeof(Acc), "c_l0c");
@@ -113,6 +132,67 @@ class CubeTile {
         a2_.FreeTensor(l0a);
         b2_.FreeTensor(l0b);
       }
+    }
+    co1_.EnQue(acc_);
+    m_ = m;
+    n_ = n;
+  }
+
+  // `rows` GM rows of `cols` elements (`ld` apart) into rows row0.. of an L1Operand layout of
+  // `layout_rows` rows at `dst`: one MTE2 instruction. Block j holds columns j*base_k.. of every
+  // row, base_k wide (the last block padded), so a K step is one contiguous [rows, base_k] block.
+  void LoadNz(const LocalTensor<T>& dst, const GlobalTensor<T>& src, uint32_t rows, uint32_t cols, uint64_t ld, uint32_t layout_rows,
+              uint32_t row0 = 0) const {
+    Nd2NzParams p;
+    p.nValue = static_cast<uint16_t>(rows);
+    p.dValue = cols;
+    p.srcDValue = ld;
+    p.c0 = base_k_;
+    p.dstNzC0Stride = uint64_t{layout_rows} * base_k_;
+    DataCopy(dst[uint64_t{row0} * base_k_], src, p);
+  }
+
+  // Accumulates C[m, n] over k in L0C from two operands the kernel holds in L1 (col0 on a block
+  // start; every K step and a plain B's column tile a whole number of 32 B). The L1 -> L0 moves
+  // and Mmads are those of Compute; no GM copy.
+  void ComputeL1(const L1Operand<T>& a, const L1Operand<T>& b, uint32_t m, uint32_t n, uint32_t k) {
+    if ((k * sizeof(T)) % 32 || (!b.trans && (n * sizeof(T)) % 32) || a.trans || a.col0 % base_k_ || b.col0 % base_k_)
+      throw SimFailure("misaligned", CurrentCore().name() + ": an L1-held operand is read in whole 32 B steps from a " +
+                                         std::to_string(base_k_) + "-column block start (K " + std::to_string(k) + ", N " +
+                                         std::to_string(n) + ")");
+    acc_ = co1_.template AllocTensor<Acc>();
+    auto block = [&](const L1Operand<T>& o, uint32_t col) { return o.t[((o.col0 + col) / base_k_) * o.rows * base_k_]; };
+    const uint32_t np = AlignUp(n, kRowAlign<T>);
+    for (uint32_t k0 = 0; k0 < k; k0 += base_k_) {
+      const uint32_t kb = std::min(base_k_, k - k0);
+      auto l0a = a2_.template AllocTensor<T>();
+      auto l0b = b2_.template AllocTensor<T>();
+      // L0A [m, kb] from the block's first kb columns.
+      if (kb == base_k_) MoveToL0(l0a, block(a, k0), false, m, kb);
+      else detail::LoadData2DRows(l0a.view(), block(a, k0).view(), m, kb * sizeof(T), base_k_ * sizeof(T), kb * sizeof(T));
+      if (b.trans) {  // B^T's block [n, base_k] transposed into [base_k, n]; the Mmad reads its first kb rows
+        MoveToL0(l0b, block(b, k0), true, n, base_k_);
+      } else {  // rows k0.. of each column block, side by side: [kb, n]
+        for (uint32_t c = 0; c < n; c += base_k_) {
+          const uint32_t w = std::min(base_k_, n - c);
+          detail::LoadData2DRows(l0b[c].view(), block(b, c)[k0 * base_k_].view(), kb, w * sizeof(T),
+                                 base_k_ * sizeof(T), np * sizeof(T));
+        }
+      }
+      m_l0_ = m;
+      n_l0_ = b.trans ? n : np;
+      a2_.EnQue(l0a);
+      b2_.EnQue(l0b);
+      l0a = a2_.template DeQue<T>();
+      l0b = b2_.template DeQue<T>();
+      MmadParams mp;
+      mp.m = static_cast<uint16_t>(m_l0_);
+      mp.n = static_cast<uint16_t>(n_l0_);
+      mp.k = static_cast<uint16_t>(kb);
+      mp.cmatrixInitVal = k0 == 0;
+      Mmad(acc_, l0a, l0b, mp);
+      a2_.FreeTensor(l0a);
+      b2_.FreeTensor(l0b);
     }
     co1_.EnQue(acc_);
     m_ = m;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cmath>
+#include <deque>
 #include <limits>
 #include <vector>
 
@@ -24,6 +25,7 @@ using kernel_util::Sync;
 constexpr int kSReady = 0, kPReady = 1, kPvReady = 2;
 constexpr uint32_t kPvCols = 256;  // the cube tile's widest N: wider outputs (MLA's 512) take column blocks
 constexpr float kMaskPenalty = -1e30f;
+constexpr uint32_t kNzBlock = 64;  // the cube's K step and the column block of L1-held operands
 
 struct Gm {
   GmBuffer *q, *k_cache, *v_cache, *block_table, *mask, *out, *ws_s, *ws_p, *ws_o;
@@ -66,6 +68,19 @@ class KernelFia {
       ml_.SetGlobalBuffer(gm.ws_ml);
     }
     if (ASCEND_IS_AIC) {
+      if (d.latent) {
+        // CANN's MLA template (incre_flash_attention_preload_mla.h) keeps a unit's Q in L1 and
+        // copies each latent block to L1 once for both products: Q K^T reads the whole row, P V
+        // its first Dv columns. Q (rows x D), two latent pages (128 x D, the next page loads
+        // while this one's P V waits for P) and P (rows x 128): 398 KiB of the 512 KiB L1 at
+        // D = 576 and 80 rows (Dv 512), 464 KiB at 128 rows (Dv <= 256). D padded to 64.
+        cube_.Init(pipe_, kMaxRows, kPvCols, kNzBlock, 2, 0);
+        const auto rows = static_cast<uint64_t>((d.rows + 15) / 16 * 16), D = static_cast<uint64_t>((d.D + kNzBlock - 1) / kNzBlock * kNzBlock);
+        pipe_.InitBuffer(q_l1_, 1, rows * D * sizeof(T), "q_l1");
+        pipe_.InitBuffer(kv_l1_, 2, static_cast<uint64_t>(kPage) * D * sizeof(T), "latent_l1");
+        pipe_.InitBuffer(p_l1_, 1, rows * static_cast<uint64_t>(kPage) * sizeof(T), "p_l1");
+        return;
+      }
       // CANN's incre_flash_attention copies Q to L1 once per unit and a KV page in one copy
       // (CopyInMm1AToL1, CopyInMm1BToL1ForPA). Tried in commit 0cb13f9 and taken out: alone it
       // made every serving row faster and the corpus worse (serving check rows' median |error|
@@ -108,8 +123,60 @@ class KernelFia {
 
   std::vector<int64_t> NeededPages(const Unit& u) const { return UnitPages(*d_, u); }
 
+  // MLA: Q loaded once per unit; each latent page loaded once, read transposed as K by Q K^T
+  // and plain (its first Dv columns) as V by P V; the page stays until its P V is done.
+  void CubeUnitLatent(const Unit& u) {
+    const auto D = static_cast<uint32_t>(d_->D), Dv = static_cast<uint32_t>(d_->Dv), m = static_cast<uint32_t>(u.rows);
+    const auto mr = (m + 15) / 16 * 16;  // Q's and P's block rows (16-row fractals)
+    const std::vector<int64_t> pages = NeededPages(u);
+    if (pages.empty()) return;
+    LocalTensor<T> q = q_l1_.template AllocTensor<T>();
+    if (u.heads_packed && m > static_cast<uint32_t>(d_->G())) {  // the G heads of each token, one copy per token
+      const auto G = static_cast<uint32_t>(d_->G());
+      for (uint32_t r = 0; r < m; r += G)
+        cube_.LoadNz(q, q_[RowOffset(u) + (r / G) * static_cast<uint64_t>(d_->Nq * d_->D)], std::min(G, m - r), D, RowStride(u), mr, r);
+    } else {
+      cube_.LoadNz(q, q_[RowOffset(u)], m, D, RowStride(u), mr);
+    }
+    q_l1_.EnQue(q);
+    q = q_l1_.template DeQue<T>();
+    std::deque<LocalTensor<T>> held;  // latent pages loaded and not yet through P V
+    auto scores = [&](size_t k) {
+      LocalTensor<T> kv = kv_l1_.template AllocTensor<T>();
+      cube_.LoadNz(kv, k_[KvOffset(u, pages[k], d_->D)], static_cast<uint32_t>(kPage), D, static_cast<uint64_t>(d_->Nkv * d_->D), kPage);
+      kv_l1_.EnQue(kv);
+      held.push_back(kv_l1_.template DeQue<T>());
+      cube_.ComputeL1({q, mr, 0, false}, {held.back(), static_cast<uint32_t>(kPage), 0, true}, m, kPage, D);
+      cube_.Store(ws_s_[Slot(k) * kPage], kPage, QuantMode_t::NoQuant);
+      CrossCoreSetFlag<2, PIPE_FIX>(kSReady);
+    };
+    scores(0);
+    for (size_t k = 0; k < pages.size(); ++k) {
+      if (k + 1 < pages.size()) scores(k + 1);
+      CrossCoreWaitFlag(kPReady);
+      LocalTensor<T> p = p_l1_.template AllocTensor<T>();
+      cube_.LoadNz(p, ws_p_[Slot(k) * kPage], m, static_cast<uint32_t>(kPage), static_cast<uint64_t>(kPage), mr);
+      p_l1_.EnQue(p);
+      p = p_l1_.template DeQue<T>();
+      for (uint32_t n0 = 0; n0 < Dv; n0 += kPvCols) {
+        const uint32_t n = std::min(kPvCols, Dv - n0);
+        cube_.ComputeL1({p, mr, 0, false}, {held.front(), static_cast<uint32_t>(kPage), n0, false}, m, n, kPage);
+        cube_.Store(ws_o_[Slot(k) * Dv + n0], Dv, QuantMode_t::NoQuant);
+      }
+      p_l1_.FreeTensor(p);
+      kv_l1_.FreeTensor(held.front());
+      held.pop_front();
+      CrossCoreSetFlag<2, PIPE_FIX>(kPvReady);
+    }
+    q_l1_.FreeTensor(q);
+  }
+
   // Two workspace slots: S of page k+1 is computed while the AIVs turn S of page k into P.
   void CubeUnit(const Unit& u) {
+    if (d_->latent) {
+      CubeUnitLatent(u);
+      return;
+    }
     const auto D = static_cast<uint32_t>(d_->D), Dv = static_cast<uint32_t>(d_->Dv), ld_kv = static_cast<uint32_t>(d_->Nkv * d_->D);
     const auto ld_v = static_cast<uint32_t>(d_->Nkv * (d_->latent ? d_->D : d_->Dv));
     const auto m = static_cast<uint32_t>(u.rows);
@@ -264,6 +331,8 @@ class KernelFia {
   const Dims* d_ = nullptr;
   TPipe pipe_;
   cube_util::CubeTile<T, float> cube_;
+  TQue<TPosition::A1, 1> q_l1_, p_l1_;  // MLA only
+  TQue<TPosition::B1, 2> kv_l1_;
   TBuf<TPosition::VECCALC> s_, pb_, pen_, idx_, mrow_, rmax_, o_, pv_;
   GlobalTensor<T> q_, k_, v_, out_, ws_p_;
   GlobalTensor<float> ws_s_, ws_o_, part_, ml_;

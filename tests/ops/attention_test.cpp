@@ -259,25 +259,28 @@ TEST(Attention, MlaReadsEachLatentPageOnceForBothProducts) {
 // L1 -> L0A 256 and L0B 128 B/cycle, Mmad 24 + 1 per fractal, FixPipe 20 + 128 B/cycle, GM -> UB
 // 100 + 128 B/cycle, UB -> GM 50 + 64 B/cycle, vector startup 1 + bytes / rate, one scalar issue per
 // cycle): one token's 16 heads over a 128-token latent page (D 576, Dv 512), one unit on the AIC.
-//  S = Q K^T (m 16, n 128, k 576 in K steps of 64, double-buffered): the block-table read misses
-//    the DCache (100 cycles), so copies start at 101; each step copies Q's slice (2 KiB: 108) and K's
-//    (16 KiB: 164) on MTE2 back to back, 272 cycles, more than its moves (8 + 128) and Mmad (24 + 32
-//    fractals = 56), so MTE2 binds: the copies end at 101 + 9 x 272 = 2549, the last moves at 2685,
-//    the last Mmad at 2741, the FixPipe of S (8 KiB fp32: 20 + 64 = 84) at 2825 with kSReady.
-//  Softmax, each AIV 8 rows (8 x 128 fp32 = 4 KiB): V->MTE2 sync (2 issues), S copied in 2828..2960
-//    (132); Muls 18, WholeReduceMax 1 + 4096 / 85 -> 50 to 3028; one UB read and one issue to 3030;
-//    8 per-row Adds (128 fp32: 1 + 512 / 255 -> 4) to 3062; Exp 33, WholeReduceSum 50, Cast 18 to
-//    3163; 8 UB reads of the row sums and the V->MTE3 sync (3 issues) to 3174; P (2 KiB bf16) out by
-//    MTE3 in 50 + 32 = 82 to 3256 with kPReady.
-//  P V in two 256-column blocks (m 16, n 256, k 128: two K steps each): the wait and three flag
-//    waits issue at 3257..3260; each step copies P's slice (2 KiB: 108) and V's (64 rows x 256 =
-//    32 KiB: 228), 336, so the four steps' copies run 3261..4605; the last moves (8 + 256) end at
-//    4869, its Mmad (24 + 64 fractals = 88) at 4957, the FixPipe (16 KiB fp32: 20 + 128 = 148) at
-//    5105 with kPvReady (the first block's FixPipe ran under the second block's copies).
+//  S = Q K^T (m 16, n 128, k 576 in K steps of 64): the block-table read misses the DCache (100
+//    cycles), so MTE2 starts at 1 and copies Q once into L1 (16 x 576 bf16 = 18 KiB: 100 + 72, to
+//    173), then the whole latent page (128 x 576 = 144 KiB: 100 + 576, to 849), which stays in L1
+//    for both products. Each of the 9 K steps moves Q's block to L0A (2 KiB: 8) and K^T's
+//    (16 KiB transposed: 128) on MTE1, 136, more than its Mmad (24 + 32 fractals = 56), so MTE1
+//    binds: the moves end at 849 + 9 x 136 = 2073, the last Mmad at 2129, the FixPipe of S (8 KiB
+//    fp32: 20 + 64 = 84) at 2213 with kSReady.
+//  Softmax, each AIV 8 rows (8 x 128 fp32 = 4 KiB): V->MTE2 sync (2 issues), S copied in (132);
+//    Muls 18, WholeReduceMax 1 + 4096 / 85 -> 50; one UB read and one issue; 8 per-row Adds (128
+//    fp32: 1 + 512 / 255 -> 4); Exp 33, WholeReduceSum 50, Cast 18; 8 UB reads of the row sums and
+//    the V->MTE3 sync (3 issues); P (2 KiB bf16) out by MTE3 in 50 + 32 = 82: 431 cycles, to 2644
+//    with kPReady.
+//  P V in two 256-column blocks (m 16, n 256, k 128: two K steps each): P copied into L1 once
+//    (4 KiB: 100 + 16) in 2645..2761; each step moves P's block (2 KiB: 8) and V's rows from four
+//    64-column blocks of the page already in L1 (4 x 8 KiB: 4 x 64), 264 on MTE1, so the moves end
+//    at 2761 + 4 x 264 = 3817, the last Mmad (24 + 64 fractals = 88) at 3905, its FixPipe (16 KiB
+//    fp32: 20 + 128 = 148) at 4053 with kPvReady (the first block's FixPipe ran under the second
+//    block's moves).
 //  Accumulate and store, each AIV 8 rows x 512: V->MTE2 and MTE3->MTE2 syncs (4 issues), P V
-//    copied in 5110..5338 (16 KiB: 228); 8 per-row Muls by alpha (2 KiB: 1 + 2048 / 255 -> 10) to
-//    5418, Add (16 KiB: 1 + 128 = 129) to 5547; 8 Muls by 1 / l to 5627; Cast 1 + 16384 / 255 -> 66
-//    to 5693; the 8 rows (8 KiB bf16) out in 50 + 128 = 178: 5871.
+//    copied in (16 KiB: 228); 8 per-row Muls by alpha (2 KiB: 1 + 2048 / 255 -> 10), Add (16 KiB:
+//    1 + 128 = 129); 8 Muls by 1 / l; Cast 1 + 16384 / 255 -> 66; the 8 rows (8 KiB bf16) out in
+//    50 + 128 = 178: 766 cycles, to 4819.
 TEST(Attention, MlaDecodeOfOnePageTakesTheDerivedCycles) {
   const KernelRun r = RunOp(kFia,
                             {{"batch", "1"}, {"q_len", "1"}, {"context", "127"}, {"heads", "16"}, {"kv_heads", "1"}, {"head_dim", "576"},
@@ -285,10 +288,10 @@ TEST(Attention, MlaDecodeOfOnePageTakesTheDerivedCycles) {
                             std::string(NPUSIM_SOURCE_DIR) + "/tests/data/test_device.yaml");
   ASSERT_EQ(r.status, "ok") << r.message;
   ExpectAccurate(r, kBf16Tol);
-  EXPECT_EQ(r.launch.cycles, 5871u);
-  // Busy cycles per AIC pipe, the sums of the figures above: MTE2 9 x 272 + 4 x 336, MTE1 9 x (8 +
-  // 128) + 4 x (8 + 256), M 9 x 56 + 4 x 88, FIX 84 + 2 x 148.
-  EXPECT_EQ(r.launch.aic[static_cast<int>(Pipe::kMte2)].busy_cycles, 3792u);
+  EXPECT_EQ(r.launch.cycles, 4819u);
+  // Busy cycles per AIC pipe, the sums of the figures above: MTE2 172 + 676 + 116 (each operand
+  // copied once), MTE1 9 x (8 + 128) + 4 x (8 + 256), M 9 x 56 + 4 x 88, FIX 84 + 2 x 148.
+  EXPECT_EQ(r.launch.aic[static_cast<int>(Pipe::kMte2)].busy_cycles, 964u);
   EXPECT_EQ(r.launch.aic[static_cast<int>(Pipe::kMte1)].busy_cycles, 2280u);
   EXPECT_EQ(r.launch.aic[static_cast<int>(Pipe::kM)].busy_cycles, 856u);
   EXPECT_EQ(r.launch.aic[static_cast<int>(Pipe::kFix)].busy_cycles, 380u);

@@ -123,6 +123,67 @@ TEST(CubeTile, AKDeepL1CopyFeedsSeveralL0Steps) {
   EXPECT_EQ(r[1].cycles, 321u);
 }
 
+// Operands a kernel keeps in L1 (FIA's MLA path): A [20, 80] and one page [48, 80] loaded once
+// each with LoadNz, the page read both transposed (S = A page^T: K 80 in steps of 32, 32, 16) and
+// plain (O = P page[:, :48]: K 48 in steps of 32 and 16 rows, N 48 from a 32-column block and a
+// 16-column tail block). Tails in K, N and the page's rows all show as layout errors against fp64;
+// three MTE2 copies feed both products.
+TEST(CubeTile, L1HeldOperandsServeBothProductsWithTails) {
+  using namespace ascendc;
+  constexpr int M = 20, K = 80, R = 48;
+  GmArray a("a", M * K * 2, 0x1000), pg("page", R * K * 2, 0x10000), pm("p", M * R * 2, 0x20000);
+  Rng rng(7);
+  for (GmArray* g : {&a, &pg, &pm})
+    for (size_t i = 0; i < g->bytes.size() / 2; ++i) StoreElement(g->bytes.data() + 2 * i, DType::kFloat16, rng.Uniform(-1, 1));
+  GmArray s("s", M * R * 4, 0x30000), o("o", M * R * 4, 0x40000);
+  Chip chip(TestDevice());
+  const LaunchResult r = chip.Launch(OneBlock(
+      [&] {
+        TPipe pipe;
+        cube_util::CubeTile<half, float> tile;
+        tile.Init(pipe, 32, 64, 32, 2, 0);
+        TQue<TPosition::A1, 1> qa, qp;
+        TQue<TPosition::B1, 1> qb;
+        pipe.InitBuffer(qa, 1, 32 * 96 * 2, "a_l1");  // 32 layout rows x 3 blocks of 32
+        pipe.InitBuffer(qb, 1, R * 96 * 2, "page_l1");
+        pipe.InitBuffer(qp, 1, 32 * 64 * 2, "p_l1");  // 2 blocks of 32 columns
+        GlobalTensor<half> ga, gpg, gpm;
+        GlobalTensor<float> gs, go;
+        ga.SetGlobalBuffer(&a.buffer);
+        gpg.SetGlobalBuffer(&pg.buffer);
+        gpm.SetGlobalBuffer(&pm.buffer);
+        gs.SetGlobalBuffer(&s.buffer);
+        go.SetGlobalBuffer(&o.buffer);
+        auto la = qa.AllocTensor<half>();
+        auto lb = qb.AllocTensor<half>();
+        auto lp = qp.AllocTensor<half>();
+        tile.LoadNz(la, ga, M, K, K, 32);
+        tile.LoadNz(lb, gpg, R, K, K, R);
+        tile.LoadNz(lp, gpm, M, R, R, 32);
+        qa.EnQue(la);
+        qb.EnQue(lb);
+        qp.EnQue(lp);
+        la = qa.DeQue<half>();
+        lb = qb.DeQue<half>();
+        lp = qp.DeQue<half>();
+        tile.ComputeL1({la, 32, 0, false}, {lb, R, 0, true}, M, R, K);
+        tile.Store(gs, R, QuantMode_t::NoQuant);
+        tile.ComputeL1({lp, 32, 0, false}, {lb, R, 0, false}, M, R, R);
+        tile.Store(go, R, QuantMode_t::NoQuant);
+      },
+      CoreType::kAic));
+  auto at = [](const GmArray& g, int i) { return LoadElement(g.bytes.data() + 2 * i, DType::kFloat16); };
+  for (int i = 0; i < M; ++i)
+    for (int j = 0; j < R; ++j) {
+      double ref_s = 0, ref_o = 0;
+      for (int k = 0; k < K; ++k) ref_s += at(a, i * K + k) * at(pg, j * K + k);
+      for (int k = 0; k < R; ++k) ref_o += at(pm, i * R + k) * at(pg, k * K + j);
+      ASSERT_NEAR(LoadElement(s.bytes.data() + 4 * (i * R + j), DType::kFloat32), ref_s, 1e-4) << i << "," << j;
+      ASSERT_NEAR(LoadElement(o.bytes.data() + 4 * (i * R + j), DType::kFloat32), ref_o, 1e-4) << i << "," << j;
+    }
+  EXPECT_EQ(r.aic[static_cast<int>(Pipe::kMte2)].instructions, 3u);
+}
+
 TEST(QuantMatmul, W8A8OddShapesThroughTheWorkspace) {
   // Several tiles per block (two workspace slots reused), odd M split unevenly between the two
   // AIVs, N tail; both weight layouts.
