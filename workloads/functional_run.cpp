@@ -190,7 +190,7 @@ FunctionalStudy RunFunctionalStudy(const ServingSetup& s, const std::function<vo
   };
   const RunConfig& c = s.run;
   if (s.plan.tp != 1 || s.plan.dp != 1)
-    throw InputError(c.file + ": functional runs simulate one rank: set tp_size 1 (reduced models fit one chip)");
+    throw InputError(c.At("tp_size") + ": functional runs simulate one rank: set tp_size 1 (reduced models fit one chip)");
   Rng rng(static_cast<uint64_t>(c.seed) * 0x9E3779B97F4A7C15ULL + 101);
   std::vector<FunctionalRequest> reqs;
   for (const Request& r : s.requests) {

@@ -36,10 +36,15 @@ std::string Where(const RunConfig& c) { return c.file.empty() ? "run config" : c
 void OneOf(const RunConfig& c, const std::string& key, const std::string& value, const std::vector<std::string>& valid) {
   for (const auto& v : valid)
     if (v == value) return;
-  throw InputError(Where(c) + ": '" + key + "' cannot be '" + value + "'" + NearestHint(value, valid));
+  throw InputError(c.At(key) + ": '" + key + "' cannot be '" + value + "'" + NearestHint(value, valid));
 }
 
 }  // namespace
+
+std::string RunConfig::At(const std::string& key) const {
+  const auto it = key_at_.find(key);
+  return it != key_at_.end() ? it->second : Where(*this);
+}
 
 void RunConfig::Bind(ParamVisitor& v) {
   auto opt = [](const char* name, const char* unit, const char* desc, double lo = -kBig, double hi = kBig) {
@@ -180,7 +185,7 @@ bool RunConfig::Flag(const std::string& key) const {
     if (r.key == key) {
       if (r.value == "true" || r.value == "1") return true;
       if (r.value == "false" || r.value == "0" || r.value.empty()) return false;
-      throw InputError(Where(*this) + ": '" + key + "' takes true or false, got '" + r.value + "'");
+      throw InputError(At(key) + ": '" + key + "' takes true or false, got '" + r.value + "'");
     }
   throw InputError("internal: no flag '" + key + "'");
 }
@@ -220,7 +225,7 @@ MemoryOptions RunConfig::Memory() const {
   o.max_total_tokens = max_total_tokens;
   o.mamba_slots = max_mamba_cache_size / dp;  // SGLang divides it over the DP-attention groups
   if (max_mamba_cache_size > 0 && o.mamba_slots == 0)
-    throw InputError(Where(*this) + ": max_mamba_cache_size " + std::to_string(max_mamba_cache_size) + " is less than one slot per DP group (" +
+    throw InputError(At("max_mamba_cache_size") + ": max_mamba_cache_size " + std::to_string(max_mamba_cache_size) + " is less than one slot per DP group (" +
                      std::to_string(dp) + " groups)");
   o.radix_cache = !Flag("disable_radix_cache");
   o.extra_buffer = mamba_scheduler_strategy == "extra_buffer";
@@ -239,7 +244,7 @@ std::vector<T> ParseItems(const RunConfig& c, const char* key, const std::string
       ok = parse(s, v);
     } catch (const std::exception&) {
     }
-    if (!ok) throw InputError(Where(c) + ": '" + key + "' takes " + what + ", got '" + s + "'");
+    if (!ok) throw InputError(c.At(key) + ": '" + key + "' takes " + what + ", got '" + s + "'");
     out.push_back(v);
   }
   return out;
@@ -272,7 +277,7 @@ double RunConfig::RequestRate() const {
     if (used == request_rate.size() && v > 0 && std::isfinite(v)) return v;
   } catch (const std::exception&) {
   }
-  throw InputError(Where(*this) + ": 'request_rate' takes a positive number of requests/s or inf, got '" + request_rate + "'");
+  throw InputError(At("request_rate") + ": 'request_rate' takes a positive number of requests/s or inf, got '" + request_rate + "'");
 }
 
 // A path in this run file, relative to the file's folder.
@@ -470,7 +475,13 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
       check.Finish();
     }
     root[k] = v;
+    c.key_at_[k] = "--set " + full_key + "=" + v;
   }
+  if (root.IsMap())
+    for (auto it = root.begin(); it != root.end(); ++it) {
+      const YAML::Mark m = it->second.Mark().is_null() ? it->first.Mark() : it->second.Mark();
+      if (!m.is_null()) c.key_at_.emplace(it->first.Scalar(), Where(file, it->second.Mark().is_null() ? it->first : it->second));
+    }
   YamlBinder binder(root, file);
   c.Bind(binder);
   binder.Finish();
@@ -484,26 +495,26 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
   OneOf(c, "mamba_scheduler_strategy", c.mamba_scheduler_strategy, {"no_buffer", "extra_buffer"});
   OneOf(c, "load_balance_method", c.load_balance_method, {"round_robin", "shortest_queue"});
   if (c.mamba_track_interval % c.page_size != 0)
-    throw InputError(file + ": mamba_track_interval (" + std::to_string(c.mamba_track_interval) + ") must be a multiple of page_size (" +
+    throw InputError(c.At("mamba_track_interval") + ": mamba_track_interval (" + std::to_string(c.mamba_track_interval) + ") must be a multiple of page_size (" +
                      std::to_string(c.page_size) + ")");
   if (c.mamba_scheduler_strategy == "extra_buffer" && c.Flag("disable_radix_cache"))
-    throw InputError(file + ": mamba_scheduler_strategy extra_buffer tracks states for the radix cache; it cannot go with disable_radix_cache");
+    throw InputError(c.At("mamba_scheduler_strategy") + ": mamba_scheduler_strategy extra_buffer tracks states for the radix cache; it cannot go with disable_radix_cache");
   OneOf(c, "mode", c.mode, {"timing", "functional"});
   OneOf(c, "capacity_search", c.capacity_search, {"concurrency", "request_rate", "both"});
   OneOf(c, "fault", c.fault, {"none", "transposed_state", "conv_state_shift", "swa_without_mask", "no_swiglu_clamp"});
-  if (c.fault != "none" && c.mode != "functional") throw InputError(file + ": fault '" + c.fault + "' needs mode: functional");
-  if (pd && c.mode == "functional") throw InputError(file + ": mode functional runs one server; PD (prefill: / decode:) is timing only");
+  if (c.fault != "none" && c.mode != "functional") throw InputError(c.At("fault") + ": fault '" + c.fault + "' needs mode: functional");
+  if (pd && c.mode == "functional") throw InputError(c.At("mode") + ": mode functional runs one server; PD (prefill: / decode:) is timing only");
   if (!c.speculative_algorithm.empty()) OneOf(c, "speculative_algorithm", c.speculative_algorithm, {"NEXTN", "EAGLE3"});
   if (!c.speculative_draft_model_quantization.empty())
     OneOf(c, "speculative_draft_model_quantization", c.speculative_draft_model_quantization, {"unquant", "w8a8_dynamic"});
   if (c.speculative_algorithm == "EAGLE3" && c.speculative_draft_model_path.empty())
-    throw InputError(file + ": speculative_algorithm EAGLE3 needs speculative_draft_model_path (the draft model's config.json)");
+    throw InputError(c.At("speculative_algorithm") + ": speculative_algorithm EAGLE3 needs speculative_draft_model_path (the draft model's config.json)");
   if (c.speculative_algorithm != "EAGLE3" && !c.speculative_draft_model_path.empty())
-    throw InputError(file + ": speculative_draft_model_path is read with speculative_algorithm EAGLE3 only (NEXTN drafts with the model's own MTP layers)");
+    throw InputError(c.At("speculative_draft_model_path") + ": speculative_draft_model_path is read with speculative_algorithm EAGLE3 only (NEXTN drafts with the model's own MTP layers)");
   if (c.Mtp() && c.speculative_num_draft_tokens != c.speculative_num_steps + 1)
-    throw InputError(file + ": with speculative_eagle_topk 1, speculative_num_draft_tokens (" + std::to_string(c.speculative_num_draft_tokens) +
+    throw InputError(c.At("speculative_num_draft_tokens") + ": with speculative_eagle_topk 1, speculative_num_draft_tokens (" + std::to_string(c.speculative_num_draft_tokens) +
                      ") must be speculative_num_steps + 1 (" + std::to_string(c.speculative_num_steps + 1) + ")");
-  if (c.dataset_name == "trace" && c.dataset_path.empty()) throw InputError(file + ": dataset_name trace needs dataset_path");
+  if (c.dataset_name == "trace" && c.dataset_path.empty()) throw InputError(c.At("dataset_name") + ": dataset_name trace needs dataset_path");
   for (const char* f : {"enable_dp_attention", "enable_dp_lm_head", "disable_cuda_graph", "enable_mixed_chunk", "enable_prefill_delayer",
                         "trace_kernels", "disable_radix_cache"})
     c.Flag(f);

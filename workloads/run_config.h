@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 #include <utility>
+#include <map>
 #include <vector>
 
 #include "model/config.h"
@@ -88,6 +89,10 @@ struct RunConfig {
   // The pool's whole config: this file's keys with the pool's map laid over ("prefill" / "decode").
   RunConfig Pool(const std::string& pool) const;
   std::string pool_text_;  // PD: the source text the pools are read from again; "" without PD
+  // Where a key's value came from, for errors about it: "file:line:col", "--set key=value", or
+  // the file alone for a default.
+  std::string At(const std::string& key) const;
+  std::map<std::string, std::string> key_at_;
 
   // Service-level objectives for `npusim capacity` (0 = none).
   double slo_ttft_p99_ms = 0, slo_tpot_p99_ms = 0;

@@ -75,11 +75,11 @@ ServingSetup PrepareServing(const RunConfig& run) {
   // The fused AscendC recurrent op is instantiated for a bf16 state only (kernels.md §3.5): say so
   // before any step, not at the first decode step's launch.
   if (s.model.count(LayerKind::kLinearAttention) > 0 && run.gdn_decode_impl == "fused" && run.mamba_ssm_dtype == "float32")
-    throw InputError(run.file + ": mamba_ssm_dtype float32 with gdn_decode_impl fused: the fused recurrent op "
+    throw InputError(run.At("mamba_ssm_dtype") + ": mamba_ssm_dtype float32 with gdn_decode_impl fused: the fused recurrent op "
                      "(npu_recurrent_gated_delta_rule) takes a bfloat16 state only; use mamba_ssm_dtype bfloat16 or gdn_decode_impl "
                      "triton_chain");
   if (run.Mtp() && !run.Eagle3() && s.model.mtp_layers == 0)
-    throw InputError(run.file + ": speculative_algorithm NEXTN needs a model with MTP layers (" + s.model.file +
+    throw InputError(run.At("speculative_algorithm") + ": speculative_algorithm NEXTN needs a model with MTP layers (" + s.model.file +
                      " has none); a separate draft model is speculative_algorithm EAGLE3 with speculative_draft_model_path");
   MemoryOptions mo = run.Memory();
   if (run.Eagle3()) {

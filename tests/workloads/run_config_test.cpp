@@ -49,6 +49,17 @@ TEST(RunConfig, ABadSetValueIsBlamedOnTheSetNotOnTheFile) {
   EXPECT_THAT(ErrorOf("model: m.json\n", {{"max_running_requests", "0"}}), HasSubstr("--set max_running_requests=0: value 0"));
 }
 
+// Issue #15 part 2: a rule across keys (and a value checked after parsing) names the line and
+// column of the key it blames, or the --set that gave it, not just the file.
+TEST(RunConfig, ACrossKeyRuleNamesThePlaceOfTheKeyItBlames) {
+  EXPECT_THAT(ErrorOf("model: m.json\npage_size: 128\nmamba_track_interval: 100\n"), HasSubstr("run.yaml:3:23: mamba_track_interval (100)"));
+  EXPECT_THAT(ErrorOf("model: m.json\nfault: transposed_state\n"), HasSubstr("run.yaml:2:8: fault 'transposed_state' needs mode: functional"));
+  EXPECT_THAT(ErrorOf("model: m.json\n\ngdn_decode_impl: fusd\n"), HasSubstr("run.yaml:3:18: 'gdn_decode_impl' cannot be 'fusd'"));
+  EXPECT_THAT(ErrorOf("model: m.json\nrequest_rate: -3\n"), HasSubstr("run.yaml:2:15: 'request_rate' takes a positive number"));
+  EXPECT_THAT(ErrorOf("model: m.json\nfault: none\n", {{"fault", "conv_state_shift"}}),
+              HasSubstr("--set fault=conv_state_shift: fault 'conv_state_shift' needs mode: functional"));
+}
+
 TEST(RunConfig, ListsSetsAndDerivedPlans) {
   const RunConfig c = ParseRunConfig(
       "model: ../models/x.json\ntp_size: 16\ndp_size: 4\nep_size: 16\nenable_dp_attention: true\nenable_dp_lm_head: true\n"
