@@ -90,7 +90,11 @@ int Kernel(const std::vector<std::string>& argv) {
     if (k != "--set") continue;
     auto eq = v.find('=');
     if (eq == std::string::npos) throw InputError("--set expects key=value, got '" + v + "'");
-    params.Set(v.substr(0, eq), v.substr(eq + 1));
+    try {  // the command line's mistake: say which --set
+      params.Set(v.substr(0, eq), v.substr(eq + 1));
+    } catch (const InputError& e) {
+      throw InputError("--set " + v + ": " + e.what());
+    }
   }
   RunOptions opts;
   if (Has(a, "--timing-only") && Has(a, "--functional")) throw InputError("--timing-only and --functional exclude each other");

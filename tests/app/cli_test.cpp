@@ -178,10 +178,10 @@ TEST(Cli, BadCommandLineIsExit2WithTheNearestName) {
   EXPECT_THAT(k.output, HasSubstr("unknown kernel 'ad' (nearest valid: 'add')"));
   Result s = Npusim("kernel add --set buffer_nun=2");
   EXPECT_EQ(s.code, 2);
-  EXPECT_THAT(s.output, HasSubstr("unknown parameter 'buffer_nun' (nearest valid: 'buffer_num')"));
+  EXPECT_THAT(s.output, HasSubstr("--set buffer_nun=2: unknown parameter 'buffer_nun' (nearest valid: 'buffer_num')"));
   Result v = Npusim("kernel add --set buffer_num=3");
   EXPECT_EQ(v.code, 2);
-  EXPECT_THAT(v.output, HasSubstr("out of range [1, 2]"));
+  EXPECT_THAT(v.output, HasSubstr("--set buffer_num=3: parameter 'buffer_num' = 3 is out of range [1, 2]"));
   Result d = Npusim("kernel add --device Ascend910B9");
   EXPECT_EQ(d.code, 2);
   EXPECT_THAT(d.output, HasSubstr("nearest valid: 'Ascend910B"));
