@@ -121,21 +121,10 @@ class CubeTile {
           a1_.FreeTensor(la);
           b1_.FreeTensor(lb);
         }
-        l0a = a2_.template DeQue<T>();
-        l0b = b2_.template DeQue<T>();
-        MmadParams mp;
-        mp.m = static_cast<uint16_t>(m_l0_);
-        mp.n = static_cast<uint16_t>(n_l0_);
-        mp.k = static_cast<uint16_t>(kb);
-        mp.cmatrixInitVal = k0 == 0;
-        Mmad(acc_, l0a, l0b, mp);
-        a2_.FreeTensor(l0a);
-        b2_.FreeTensor(l0b);
+        Multiply(kb, k0 == 0);
       }
     }
-    co1_.EnQue(acc_);
-    m_ = m;
-    n_ = n;
+    Finish(m, n);
   }
 
   // `rows` GM rows of `cols` elements (`ld` apart) into rows row0.. of an L1Operand layout of
@@ -183,20 +172,9 @@ class CubeTile {
       n_l0_ = b.trans ? n : np;
       a2_.EnQue(l0a);
       b2_.EnQue(l0b);
-      l0a = a2_.template DeQue<T>();
-      l0b = b2_.template DeQue<T>();
-      MmadParams mp;
-      mp.m = static_cast<uint16_t>(m_l0_);
-      mp.n = static_cast<uint16_t>(n_l0_);
-      mp.k = static_cast<uint16_t>(kb);
-      mp.cmatrixInitVal = k0 == 0;
-      Mmad(acc_, l0a, l0b, mp);
-      a2_.FreeTensor(l0a);
-      b2_.FreeTensor(l0b);
+      Multiply(kb, k0 == 0);
     }
-    co1_.EnQue(acc_);
-    m_ = m;
-    n_ = n;
+    Finish(m, n);
   }
 
   // L0C -> GM through FixPipe (converting or dequantising on the way), then frees L0C.
@@ -223,6 +201,24 @@ class CubeTile {
     p.srcStride = static_cast<uint32_t>((ld - cols) * sizeof(T));
     DataCopyPad(dst, src, p);
   }
+  // One K step: the L0 operands just enqueued, multiplied into L0C (m_l0_ x kb x n_l0_).
+  void Multiply(uint32_t kb, bool init) {
+    LocalTensor<T> l0a = a2_.template DeQue<T>(), l0b = b2_.template DeQue<T>();
+    MmadParams mp;
+    mp.m = static_cast<uint16_t>(m_l0_);
+    mp.n = static_cast<uint16_t>(n_l0_);
+    mp.k = static_cast<uint16_t>(kb);
+    mp.cmatrixInitVal = init;
+    Mmad(acc_, l0a, l0b, mp);
+    a2_.FreeTensor(l0a);
+    b2_.FreeTensor(l0b);
+  }
+  void Finish(uint32_t m, uint32_t n) {
+    co1_.EnQue(acc_);
+    m_ = m;
+    n_ = n;
+  }
+
   static void MoveToL0(const LocalTensor<T>& dst, const LocalTensor<T>& src, bool trans, uint32_t rows, uint32_t pitch) {
     if (trans) {
       LoadDataWithTranspose(dst, src, LoadData2dTransposeParams{static_cast<uint16_t>(rows), static_cast<uint16_t>(pitch)});
