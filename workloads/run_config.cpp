@@ -479,8 +479,8 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
   }
   if (root.IsMap())
     for (auto it = root.begin(); it != root.end(); ++it) {
-      const YAML::Mark m = it->second.Mark().is_null() ? it->first.Mark() : it->second.Mark();
-      if (!m.is_null()) c.key_at_.emplace(it->first.Scalar(), Where(file, it->second.Mark().is_null() ? it->first : it->second));
+      const YAML::Node& at = it->second.Mark().is_null() ? it->first : it->second;  // the value's place, else the key's
+      if (!at.Mark().is_null()) c.key_at_.emplace(it->first.Scalar(), Where(file, at));  // a --set's entry stays
     }
   YamlBinder binder(root, file);
   c.Bind(binder);
