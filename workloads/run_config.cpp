@@ -479,7 +479,7 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
   }
   if (root.IsMap())
     for (auto it = root.begin(); it != root.end(); ++it) {
-      const YAML::Node& at = it->second.Mark().is_null() ? it->first : it->second;  // the value's place, else the key's
+      const YAML::Node at = it->second.Mark().is_null() ? it->first : it->second;  // the value's place, else the key's
       if (!at.Mark().is_null()) c.key_at_.emplace(it->first.Scalar(), Where(file, at));  // a --set's entry stays
     }
   YamlBinder binder(root, file);
