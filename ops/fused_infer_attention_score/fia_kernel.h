@@ -25,7 +25,7 @@ using kernel_util::Sync;
 constexpr int kSReady = 0, kPReady = 1, kPvReady = 2;
 constexpr uint32_t kPvCols = 256;  // the cube tile's widest N: wider outputs (MLA's 512) take column blocks
 constexpr float kMaskPenalty = -1e30f;
-constexpr uint32_t kNzBlock = 64;  // the cube's K step and the column block of L1-held operands
+constexpr uint32_t kNzBlock = 64;  // the cube's K step, and the column block of L1-held operands (MLA)
 
 struct Gm {
   GmBuffer *q, *k_cache, *v_cache, *block_table, *mask, *out, *ws_s, *ws_p, *ws_o;
@@ -56,7 +56,7 @@ class KernelFia {
     d_ = &d;
     q_.SetGlobalBuffer(gm.q);
     k_.SetGlobalBuffer(gm.k_cache);
-    v_.SetGlobalBuffer(d.latent ? gm.k_cache : gm.v_cache);  // MLA: V is the latent rows' first Dv columns
+    if (!d.latent) v_.SetGlobalBuffer(gm.v_cache);  // MLA has no V cache: P V reads the latent page in L1
     out_.SetGlobalBuffer(gm.out);
     bt_.SetGlobalBuffer(gm.block_table);
     ws_s_.SetGlobalBuffer(gm.ws_s);
@@ -86,7 +86,7 @@ class KernelFia {
       // made every serving row faster and the corpus worse (serving check rows' median |error|
       // 12.6 -> 18.1 %, README "Calibration"); the per-page costs the real kernel pays are
       // elsewhere and not modelled, so the matmul-sample copies stay until they are.
-      cube_.Init(pipe_, kMaxRows, kPvCols, 64, 2);
+      cube_.Init(pipe_, kMaxRows, kPvCols, kNzBlock, 2);
       return;
     }
     const AivBuffers b = AivBuffersFor(d.rows, d.Dv, sizeof(T));
@@ -119,7 +119,7 @@ class KernelFia {
     const int64_t page = bt_.GetValue(u.req * d_->max_blocks + p);
     return static_cast<uint64_t>((page * kPage * d_->Nkv + u.kv_head) * dim);
   }
-  uint64_t VOffset(const Unit& u, int64_t p) const { return KvOffset(u, p, d_->latent ? d_->D : d_->Dv); }
+  uint64_t VOffset(const Unit& u, int64_t p) const { return KvOffset(u, p, d_->Dv); }
 
   std::vector<int64_t> NeededPages(const Unit& u) const { return UnitPages(*d_, u); }
 
@@ -131,13 +131,10 @@ class KernelFia {
     const std::vector<int64_t> pages = NeededPages(u);
     if (pages.empty()) return;
     LocalTensor<T> q = q_l1_.template AllocTensor<T>();
-    if (u.heads_packed && m > static_cast<uint32_t>(d_->G())) {  // the G heads of each token, one copy per token
-      const auto G = static_cast<uint32_t>(d_->G());
-      for (uint32_t r = 0; r < m; r += G)
-        cube_.LoadNz(q, q_[RowOffset(u) + (r / G) * static_cast<uint64_t>(d_->Nq * d_->D)], std::min(G, m - r), D, RowStride(u), mr, r);
-    } else {
-      cube_.LoadNz(q, q_[RowOffset(u)], m, D, RowStride(u), mr);
-    }
+    // Rows RowStride apart in one copy: a packed unit's G heads of each token, else all its rows.
+    const uint32_t per = u.heads_packed ? static_cast<uint32_t>(d_->G()) : m;
+    for (uint32_t r = 0; r < m; r += per)
+      cube_.LoadNz(q, q_[RowOffset(u) + (r / per) * static_cast<uint64_t>(d_->Nq * d_->D)], std::min(per, m - r), D, RowStride(u), mr, r);
     q_l1_.EnQue(q);
     q = q_l1_.template DeQue<T>();
     std::deque<LocalTensor<T>> held;  // latent pages loaded and not yet through P V
@@ -178,7 +175,7 @@ class KernelFia {
       return;
     }
     const auto D = static_cast<uint32_t>(d_->D), Dv = static_cast<uint32_t>(d_->Dv), ld_kv = static_cast<uint32_t>(d_->Nkv * d_->D);
-    const auto ld_v = static_cast<uint32_t>(d_->Nkv * (d_->latent ? d_->D : d_->Dv));
+    const auto ld_v = static_cast<uint32_t>(d_->Nkv * d_->Dv);
     const auto m = static_cast<uint32_t>(u.rows);
     const std::vector<int64_t> pages = NeededPages(u);
     auto scores = [&](size_t k) {  // S = Q K^T of page k
