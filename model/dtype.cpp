@@ -58,7 +58,55 @@ double RoundToInteger(double x, RoundMode mode) {
   return x;
 }
 
+namespace {
+// Round-to-nearest-even of a double whose result is a normal number of the target format, on
+// the bits: the common case of every store, and ~10x cheaper than the frexp/ldexp path below.
+// Returns false (leaving `out` alone) for zero, subnormal, overflowing, inf and NaN results,
+// which the general path handles. Same result as the general path by construction: both round
+// the exact value once, ties to even.
+bool EncodeNormalRint(double x, int exp_bits, int man_bits, uint32_t& out) {
+  uint64_t b;
+  std::memcpy(&b, &x, 8);
+  const int bias = (1 << (exp_bits - 1)) - 1;
+  const int unbiased = static_cast<int>((b >> 52) & 0x7FF) - 1023;
+  if (unbiased < 1 - bias || unbiased > bias) return false;  // also zero/subnormal/inf/NaN doubles
+  const int shift = 52 - man_bits;
+  const uint64_t frac = b & ((1ull << 52) - 1), low = frac & ((1ull << shift) - 1), half = 1ull << (shift - 1);
+  uint64_t mant = frac >> shift;
+  int e = unbiased + bias;
+  if (low > half || (low == half && (mant & 1))) {
+    if (++mant == (1ull << man_bits)) mant = 0, ++e;  // carried into the next binade
+  }
+  if (e >= (1 << exp_bits) - 1) return false;  // rounded up past the largest finite value
+  out = (static_cast<uint32_t>(b >> 63) << (exp_bits + man_bits)) | (static_cast<uint32_t>(e) << man_bits) |
+        static_cast<uint32_t>(mant);
+  return true;
+}
+
+// fp16 has 65536 values: decoded once into a table (exact in float).
+const float* HalfTable() {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(65536);
+    for (uint32_t i = 0; i < 65536; ++i) t[i] = static_cast<float>(DecodeFloat(i, 5, 10));
+    return t;
+  }();
+  return table.data();
+}
+}  // namespace
+
+double FromHalf(uint16_t b) { return HalfTable()[b]; }
+
+double FromBf16(uint16_t b) {
+  // bf16 is the upper half of an fp32: the bit pattern shifted is the value (NaNs stay NaN).
+  const uint32_t w = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &w, 4);
+  return f;
+}
+
 uint32_t EncodeFloat(double x, int exp_bits, int man_bits, RoundMode mode) {
+  uint32_t fast;
+  if (mode == RoundMode::kRint && EncodeNormalRint(x, exp_bits, man_bits, fast)) return fast;
   const uint32_t sign = std::signbit(x) ? 1u : 0u;
   const uint32_t sign_bit = sign << (exp_bits + man_bits);
   const int bias = (1 << (exp_bits - 1)) - 1;

@@ -34,11 +34,11 @@ double DecodeFloat(uint32_t bits, int exp_bits, int man_bits);
 inline uint16_t ToHalf(double x, RoundMode m = RoundMode::kRint) {
   return static_cast<uint16_t>(EncodeFloat(x, 5, 10, m));
 }
-inline double FromHalf(uint16_t b) { return DecodeFloat(b, 5, 10); }
+double FromHalf(uint16_t b);  // by table
 inline uint16_t ToBf16(double x, RoundMode m = RoundMode::kRint) {
   return static_cast<uint16_t>(EncodeFloat(x, 8, 7, m));
 }
-inline double FromBf16(uint16_t b) { return DecodeFloat(b, 8, 7); }
+double FromBf16(uint16_t b);  // by bit shift
 float ToFloat32(double x, RoundMode m = RoundMode::kRint);
 
 // Saturating conversion to a signed/unsigned integer of the given dtype.

@@ -1,5 +1,6 @@
 // `matmul`: registration, inputs, launch and fp64 reference (kernels.md §7.4, the bf16 linear).
 #include "ops/common/op_util.h"
+#include "ops/common/reference_gemm.h"
 #include "ops/matmul/matmul_kernel.h"
 
 namespace npusim {
@@ -54,11 +55,9 @@ class MatmulOp : public Op {
     std::vector<double> y(static_cast<size_t>(m * n), 0.0), wk(static_cast<size_t>(k * n));  // W as [k, n]
     for (int64_t kk = 0; kk < k; ++kk)
       for (int64_t j = 0; j < n; ++j) wk[kk * n + j] = w.At(tb ? j * k + kk : kk * n + j);
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t kk = 0; kk < k; ++kk) {
-        const double xv = x.At(i * k + kk);
-        for (int64_t j = 0; j < n; ++j) y[i * n + j] += xv * wk[kk * n + j];
-      }
+    std::vector<double> xd(static_cast<size_t>(m * k));
+    for (int64_t i = 0; i < m * k; ++i) xd[static_cast<size_t>(i)] = x.At(i);
+    ref::GemmF64(xd.data(), wk.data(), y.data(), m, k, n);
     return {{"y", y}};
   }
 };

@@ -12,6 +12,7 @@
 #include "model/error.h"
 #include "ops/common/batched_matmul.h"
 #include "ops/common/op_util.h"
+#include "ops/common/reference_gemm.h"
 #include "ops/matmul/matmul_tiling.h"
 #include "ops/quant_matmul/quant_matmul_kernel.h"
 
@@ -155,11 +156,9 @@ class GroupedMatmulOp : public Op {
       const auto c = static_cast<int64_t>(gl.At(e));
       for (int64_t kk = 0; kk < K; ++kk)
         for (int64_t j = 0; j < N; ++j) wk[static_cast<size_t>(kk * N + j)] = weight(e * K * N + (tb ? j * K + kk : kk * N + j));
-      for (int64_t r = row; r < row + c; ++r)
-        for (int64_t kk = 0; kk < K; ++kk) {
-          const double xv = x.At(r * K + kk);
-          for (int64_t j = 0; j < N; ++j) y[static_cast<size_t>(r * N + j)] += xv * wk[static_cast<size_t>(kk * N + j)];
-        }
+      std::vector<double> xd(static_cast<size_t>(c * K));
+      for (int64_t i = 0; i < c * K; ++i) xd[static_cast<size_t>(i)] = x.At(row * K + i);
+      ref::GemmF64(xd.data(), wk.data(), y.data() + row * N, c, K, N);
       if (q)
         for (int64_t r = row; r < row + c; ++r)
           for (int64_t j = 0; j < N; ++j) y[static_cast<size_t>(r * N + j)] *= in.at("s_x").At(r) * in.at("s_w").At(e * N + j);

@@ -4,6 +4,7 @@
 
 #include "model/error.h"
 #include "ops/common/op_util.h"
+#include "ops/common/reference_gemm.h"
 #include "ops/quant_matmul/quant_matmul_kernel.h"
 
 namespace npusim {
@@ -65,13 +66,11 @@ class QuantMatmulOp : public Op {
     std::vector<double> wk(static_cast<size_t>(k * n)), y(static_cast<size_t>(m * n), 0.0);
     for (int64_t kk = 0; kk < k; ++kk)
       for (int64_t j = 0; j < n; ++j) wk[kk * n + j] = w.At(tb ? j * k + kk : kk * n + j);
-    for (int64_t i = 0; i < m; ++i) {
-      for (int64_t kk = 0; kk < k; ++kk) {
-        const double xv = x.At(i * k + kk);
-        for (int64_t j = 0; j < n; ++j) y[i * n + j] += xv * wk[kk * n + j];
-      }
+    std::vector<double> xd(static_cast<size_t>(m * k));
+    for (int64_t i = 0; i < m * k; ++i) xd[static_cast<size_t>(i)] = x.At(i);
+    ref::GemmF64(xd.data(), wk.data(), y.data(), m, k, n);
+    for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < n; ++j) y[i * n + j] *= sx.At(i) * sw.At(j);
-    }
     return {{"y", y}};
   }
 

@@ -45,6 +45,33 @@ TEST(Fp16, SubnormalsOverflowAndModes) {
   EXPECT_EQ(FromHalf(0xc000), -2.0);
 }
 
+// The nearest-even stores take a bit-level path for normal results and the decodes a table
+// (fp16) or a shift (bf16): checked against the format's definition on every finite value and
+// the midpoints to both neighbours, where a rounding bug would show. A midpoint goes to the even
+// code; a hair above or below it goes to the nearer code.
+void CheckEveryCode(int exp_bits, int man_bits, uint16_t (*to)(double, RoundMode), double (*from)(uint16_t)) {
+  const uint32_t inf = ((1u << exp_bits) - 1) << man_bits;
+  for (uint32_t c = 0; c < inf; ++c) {  // the positive finite codes, in increasing value
+    const double v = DecodeFloat(c, exp_bits, man_bits);
+    ASSERT_EQ(from(static_cast<uint16_t>(c)), v) << c;
+    ASSERT_EQ(to(v, RoundMode::kRint), c) << c;
+    const uint32_t neg = c | (1u << (exp_bits + man_bits));
+    ASSERT_EQ(to(-v, RoundMode::kRint), neg) << c;
+    ASSERT_EQ(from(static_cast<uint16_t>(neg)), -v) << c;
+    if (c + 1 == inf) break;
+    const double next = DecodeFloat(c + 1, exp_bits, man_bits), mid = v + (next - v) / 2;
+    const uint32_t even = (c & 1) ? c + 1 : c;
+    ASSERT_EQ(to(mid, RoundMode::kRint), even) << c;
+    ASSERT_EQ(to(std::nextafter(mid, 0.0), RoundMode::kRint), c) << c;
+    ASSERT_EQ(to(std::nextafter(mid, 1e300), RoundMode::kRint), c + 1) << c;
+  }
+  EXPECT_TRUE(std::isnan(from(static_cast<uint16_t>(inf | 1))));
+  EXPECT_EQ(from(static_cast<uint16_t>(inf)), INFINITY);
+}
+
+TEST(Fp16, EveryCodeDecodesAndEveryMidpointRoundsToEven) { CheckEveryCode(5, 10, ToHalf, FromHalf); }
+TEST(Bf16, EveryCodeDecodesAndEveryMidpointRoundsToEven) { CheckEveryCode(8, 7, ToBf16, FromBf16); }
+
 TEST(Int8, Saturates) {
   EXPECT_EQ(SaturateInt(300.0, DType::kInt8), 127);
   EXPECT_EQ(SaturateInt(-300.0, DType::kInt8), -128);

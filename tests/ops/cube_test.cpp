@@ -5,6 +5,7 @@
 #include "devices/cost_model.h"
 #include "model/error.h"
 #include "ops/common/cube_util.h"
+#include "ops/common/reference_gemm.h"
 #include "tests/ops/op_test_util.h"
 #include "tests/test_util.h"
 
@@ -182,6 +183,23 @@ TEST(CubeTile, L1HeldOperandsServeBothProductsWithTails) {
       ASSERT_NEAR(LoadElement(o.bytes.data() + 4 * (i * R + j), DType::kFloat32), ref_o, 1e-4) << i << "," << j;
     }
   EXPECT_EQ(r.aic[static_cast<int>(Pipe::kMte2)].instructions, 3u);
+}
+
+// The blocked fp64 product the matmul references share keeps the three-loop sum order, so its
+// bits equal the plain loop's: shapes with tails in every blocked dimension (rows not a multiple
+// of the 4-row tile, columns past the 8-column tiles and the 512-column panel, k past a 256 block).
+TEST(ReferenceGemm, BitIdenticalToThePlainLoopOnTailShapes) {
+  for (const auto& [m, k, n] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{1, 1, 1}, {5, 300, 13}, {7, 513, 530}, {4, 256, 8}}) {
+    std::vector<double> x(static_cast<size_t>(m * k)), w(static_cast<size_t>(k * n));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37 * static_cast<double>(i)) * 1e3;
+    for (size_t i = 0; i < w.size(); ++i) w[i] = std::cos(0.11 * static_cast<double>(i)) / 7.0;
+    std::vector<double> plain(static_cast<size_t>(m * n), 0.5), blocked = plain;
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t kk = 0; kk < k; ++kk)
+        for (int64_t j = 0; j < n; ++j) plain[i * n + j] += x[i * k + kk] * w[kk * n + j];
+    ref::GemmF64(x.data(), w.data(), blocked.data(), m, k, n);
+    for (size_t i = 0; i < plain.size(); ++i) ASSERT_EQ(blocked[i], plain[i]) << m << "x" << k << "x" << n << " at " << i;
+  }
 }
 
 TEST(QuantMatmul, W8A8OddShapesThroughTheWorkspace) {
