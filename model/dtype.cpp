@@ -14,17 +14,15 @@ namespace {
 struct DTypeInfo {
   DType type;
   const char* name;
-  size_t size;
 };
 constexpr DTypeInfo kInfos[] = {
-    {DType::kFloat32, "float32", 4}, {DType::kFloat16, "float16", 2}, {DType::kBFloat16, "bfloat16", 2},
-    {DType::kInt8, "int8", 1},       {DType::kUInt8, "uint8", 1},     {DType::kInt16, "int16", 2},
-    {DType::kInt32, "int32", 4},     {DType::kInt64, "int64", 8},     {DType::kFloat64, "float64", 8},
+    {DType::kFloat32, "float32"}, {DType::kFloat16, "float16"}, {DType::kBFloat16, "bfloat16"},
+    {DType::kInt8, "int8"},       {DType::kUInt8, "uint8"},     {DType::kInt16, "int16"},
+    {DType::kInt32, "int32"},     {DType::kInt64, "int64"},     {DType::kFloat64, "float64"},
 };
 const DTypeInfo& Info(DType t) { return kInfos[static_cast<int>(t)]; }
 }  // namespace
 
-size_t SizeOf(DType t) { return Info(t).size; }
 std::string_view Name(DType t) { return Info(t).name; }
 bool IsFloat(DType t) {
   return t == DType::kFloat32 || t == DType::kFloat16 || t == DType::kBFloat16 || t == DType::kFloat64;
@@ -58,31 +56,6 @@ double RoundToInteger(double x, RoundMode mode) {
   return x;
 }
 
-namespace {
-// Round-to-nearest-even of a double whose result is a normal number of the target format, on
-// the bits: the common case of every store, and ~10x cheaper than the frexp/ldexp path below.
-// Returns false (leaving `out` alone) for zero, subnormal, overflowing, inf and NaN results,
-// which the general path handles. Same result as the general path by construction: both round
-// the exact value once, ties to even.
-bool EncodeNormalRint(double x, int exp_bits, int man_bits, uint32_t& out) {
-  uint64_t b;
-  std::memcpy(&b, &x, 8);
-  const int bias = (1 << (exp_bits - 1)) - 1;
-  const int unbiased = static_cast<int>((b >> 52) & 0x7FF) - 1023;
-  if (unbiased < 1 - bias || unbiased > bias) return false;  // also zero/subnormal/inf/NaN doubles
-  const int shift = 52 - man_bits;
-  const uint64_t frac = b & ((1ull << 52) - 1), low = frac & ((1ull << shift) - 1), half = 1ull << (shift - 1);
-  uint64_t mant = frac >> shift;
-  int e = unbiased + bias;
-  if (low > half || (low == half && (mant & 1))) {
-    if (++mant == (1ull << man_bits)) mant = 0, ++e;  // carried into the next binade
-  }
-  if (e >= (1 << exp_bits) - 1) return false;  // rounded up past the largest finite value
-  out = (static_cast<uint32_t>(b >> 63) << (exp_bits + man_bits)) | (static_cast<uint32_t>(e) << man_bits) |
-        static_cast<uint32_t>(mant);
-  return true;
-}
-
 // fp16 has 65536 values: decoded once into a table (exact in float).
 const float* HalfTable() {
   static const std::vector<float> table = [] {
@@ -92,21 +65,10 @@ const float* HalfTable() {
   }();
   return table.data();
 }
-}  // namespace
-
-double FromHalf(uint16_t b) { return HalfTable()[b]; }
-
-double FromBf16(uint16_t b) {
-  // bf16 is the upper half of an fp32: the bit pattern shifted is the value (NaNs stay NaN).
-  const uint32_t w = static_cast<uint32_t>(b) << 16;
-  float f;
-  std::memcpy(&f, &w, 4);
-  return f;
-}
 
 uint32_t EncodeFloat(double x, int exp_bits, int man_bits, RoundMode mode) {
   uint32_t fast;
-  if (mode == RoundMode::kRint && EncodeNormalRint(x, exp_bits, man_bits, fast)) return fast;
+  if (mode == RoundMode::kRint && EncodeRintFast(x, exp_bits, man_bits, fast)) return fast;
   const uint32_t sign = std::signbit(x) ? 1u : 0u;
   const uint32_t sign_bit = sign << (exp_bits + man_bits);
   const int bias = (1 << (exp_bits - 1)) - 1;
@@ -192,7 +154,7 @@ int64_t SaturateInt(double x, DType t, RoundMode m) {
   return static_cast<int64_t>(r);
 }
 
-double LoadElement(const void* p, DType t) {
+double LoadElementSlow(const void* p, DType t) {
   switch (t) {
     case DType::kFloat32: { float v; std::memcpy(&v, p, 4); return v; }
     case DType::kFloat16: { uint16_t v; std::memcpy(&v, p, 2); return FromHalf(v); }
@@ -207,7 +169,7 @@ double LoadElement(const void* p, DType t) {
   return 0;
 }
 
-void StoreElement(void* p, DType t, double value, RoundMode mode) {
+void StoreElementSlow(void* p, DType t, double value, RoundMode mode) {
   switch (t) {
     case DType::kFloat32: { float v = ToFloat32(value, mode); std::memcpy(p, &v, 4); return; }
     case DType::kFloat16: { uint16_t v = ToHalf(value, mode); std::memcpy(p, &v, 2); return; }

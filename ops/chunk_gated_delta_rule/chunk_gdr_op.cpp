@@ -1,5 +1,6 @@
 // `chunk_gated_delta_rule`: registration, inputs, the nine launches and the fp64 reference
 // (kernels.md §3.1 recurrence; §3.2 chunked algorithm; §3.5 state layouts; scenario S3).
+#include <algorithm>
 #include <cmath>
 
 #include "model/error.h"
@@ -226,7 +227,10 @@ class ChunkGatedDeltaRuleOp : public Op {
     };
     const std::vector<int64_t> lens = Lens(p);
     int64_t start = 0;
-    std::vector<double> S(static_cast<size_t>(K * V)), kv(static_cast<size_t>(V));
+    // Each row of S is swept once per pass with the value index innermost (it vectorises); every
+    // sum still runs over k in increasing order, as the textbook loops with k innermost do.
+    std::vector<double> S(static_cast<size_t>(K * V)), kv(static_cast<size_t>(V)), acc(static_cast<size_t>(V));
+    std::vector<double> kr(static_cast<size_t>(K)), qr(static_cast<size_t>(K));
     for (int64_t b = 0; b < d.B; ++b) {
       const auto slot = static_cast<int64_t>(slots.At(b));
       for (int64_t h = 0; h < HV; ++h) {
@@ -235,21 +239,30 @@ class ChunkGatedDeltaRuleOp : public Op {
           for (int64_t vv = 0; vv < V; ++vv) S[static_cast<size_t>(kk * V + vv)] = init.At(b) != 0 ? st[at(slot, h, kk, vv)] : 0.0;
         for (int64_t t = start; t < start + lens[static_cast<size_t>(b)]; ++t) {
           const double decay = std::exp(g.At(t * HV + h)), bt = beta.At(t * HV + h);
-          for (auto& e : S) e *= decay;
-          for (int64_t vv = 0; vv < V; ++vv) {  // u = beta (v - S^T k)
-            double sk = 0;
-            for (int64_t kk = 0; kk < K; ++kk) sk += S[static_cast<size_t>(kk * V + vv)] * k.At((t * H + j) * K + kk);
-            kv[static_cast<size_t>(vv)] = bt * (v.At((t * HV + h) * V + vv) - sk);
-          }
           for (int64_t kk = 0; kk < K; ++kk) {
-            const double kt = k.At((t * H + j) * K + kk);
-            for (int64_t vv = 0; vv < V; ++vv) S[static_cast<size_t>(kk * V + vv)] += kt * kv[static_cast<size_t>(vv)];
+            kr[static_cast<size_t>(kk)] = k.At((t * H + j) * K + kk);
+            qr[static_cast<size_t>(kk)] = q.At((t * H + j) * K + kk);
           }
-          for (int64_t vv = 0; vv < V; ++vv) {
-            double acc = 0;
-            for (int64_t kk = 0; kk < K; ++kk) acc += S[static_cast<size_t>(kk * V + vv)] * q.At((t * H + j) * K + kk);
-            o[static_cast<size_t>((t * HV + h) * V + vv)] = acc * scale;
+          std::fill(kv.begin(), kv.end(), 0.0);  // S^T k, after the decay
+          for (int64_t kk = 0; kk < K; ++kk) {
+            double* row = &S[static_cast<size_t>(kk * V)];
+            for (int64_t vv = 0; vv < V; ++vv) {
+              row[vv] *= decay;
+              kv[static_cast<size_t>(vv)] += row[vv] * kr[static_cast<size_t>(kk)];
+            }
           }
+          for (int64_t vv = 0; vv < V; ++vv)  // u = beta (v - S^T k)
+            kv[static_cast<size_t>(vv)] = bt * (v.At((t * HV + h) * V + vv) - kv[static_cast<size_t>(vv)]);
+          std::fill(acc.begin(), acc.end(), 0.0);  // S += k u^T, then o = S^T q
+          for (int64_t kk = 0; kk < K; ++kk) {
+            double* row = &S[static_cast<size_t>(kk * V)];
+            const double kt = kr[static_cast<size_t>(kk)], qt = qr[static_cast<size_t>(kk)];
+            for (int64_t vv = 0; vv < V; ++vv) {
+              row[vv] += kt * kv[static_cast<size_t>(vv)];
+              acc[static_cast<size_t>(vv)] += row[vv] * qt;
+            }
+          }
+          for (int64_t vv = 0; vv < V; ++vv) o[static_cast<size_t>((t * HV + h) * V + vv)] = acc[static_cast<size_t>(vv)] * scale;
         }
         if (lens[static_cast<size_t>(b)] > 0)
           for (int64_t kk = 0; kk < K; ++kk)
