@@ -226,7 +226,7 @@ class CoreModel : public CoreRuntime {
     }
     scalar_time_ = std::max(scalar_time_, NowCycles()) + static_cast<uint64_t>(chip_->cfg.scalar_issue_cycles);
     in.issue_cycle = scalar_time_;
-    in.scalar_seq = race_.Snapshot(Pipe::kS)[static_cast<int>(Pipe::kS)];
+    in.scalar_seq = race_.Count(Pipe::kS);
     p.queue.push_back(in);
     ++p.dispatched;
     p.Wake();

@@ -67,49 +67,105 @@ uint64_t CostModel::LocalCycles(const Instr& in) const {
 namespace {
 // Bits [lo, hi) of a 64-bit mask.
 uint64_t Bits(uint64_t lo, uint64_t hi) { return (hi >= 64 ? ~0ull : (1ull << hi) - 1) & ~((1ull << lo) - 1); }
+
+// Set bits of a word, by bit arithmetic: portable (no -mpopcnt) and without the libgcc call
+// __builtin_popcountll becomes without it.
+inline uint64_t Popcount(uint64_t x) {
+  x -= (x >> 1) & 0x5555555555555555ull;
+  x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+  x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Full;
+  return (x * 0x0101010101010101ull) >> 56;
+}
 }  // namespace
+
+void SharedMemory::ResetCounters(uint64_t origin) {
+  read_bytes_ = write_bytes_ = l2_hit_bytes_ = 0;
+  for (const uint64_t page : order_) PageAt(page) = Page{};
+  order_.clear();
+  resident_ = 0;
+  origin_ = origin;
+  hbm_free_ = l2_free_ = 0;
+}
+
+SharedMemory::Page& SharedMemory::PageAt(uint64_t page) {
+  const uint64_t id = page / kChunkPages;
+  if (id != last_chunk_id_) {
+    auto& chunk = chunks_[id];
+    if (!chunk) chunk = std::make_unique<Chunk>();
+    last_chunk_ = chunk.get();
+    last_chunk_id_ = id;
+  }
+  return (*last_chunk_)[page % kChunkPages];
+}
+
+SharedMemory::Page& SharedMemory::Listed(uint64_t page) {
+  if (page != last_page_id_) {  // a strided copy's rows mostly share a page with the row before
+    last_page_ = &PageAt(page);
+    last_page_id_ = page;
+  }
+  Page& pg = *last_page_;
+  if (!pg.listed) {
+    pg.listed = true;
+    order_.push_back(page);
+  }
+  return pg;
+}
+
+void SharedMemory::Evict() {
+  // First in, first out, a page at a time; the dirty bits of an evicted page go with it (it was
+  // written back), so a rewrite after eviction is written back again.
+  while (resident_ > l2_granules_ && order_.size() > 1) {
+    Page& old = PageAt(order_.front());
+    order_.pop_front();
+    resident_ -= Popcount(old.resident);
+    old = Page{};
+  }
+}
 
 uint64_t SharedMemory::Touch(uint64_t addr, uint64_t len, bool write, uint64_t& missed, uint64_t& dirtied) {
   if (len == 0) return 0;
   uint64_t hit = 0;
   const uint64_t g_first = addr / kGranule, g_last = (addr + len - 1) / kGranule;
+  if (g_first == g_last) {  // inside one granule (most rows of a tile copy): one bit
+    Page& pg = Listed(g_first / kPageGranules);
+    const uint64_t bit = 1ull << (g_first % kPageGranules);
+    if (pg.resident & bit) {
+      hit = len;
+    } else {
+      ++missed;
+      ++resident_;
+      pg.resident |= bit;
+    }
+    if (write && !(pg.dirty & bit)) {
+      ++dirtied;
+      pg.dirty |= bit;
+    }
+    if (resident_ > l2_granules_) Evict();
+    return hit;
+  }
   for (uint64_t page = g_first / kPageGranules; page <= g_last / kPageGranules; ++page) {
     const uint64_t lo = std::max(g_first, page * kPageGranules) - page * kPageGranules;
     const uint64_t hi = std::min(g_last + 1, (page + 1) * kPageGranules) - page * kPageGranules;
     const uint64_t mask = Bits(lo, hi);
-    if (!last_ || last_id_ != page) {
-      auto [it, fresh] = pages_.try_emplace(page);
-      if (fresh) order_.push_back(page);
-      last_ = &it->second;
-      last_id_ = page;
-    }
-    Page& pg = *last_;
+    Page& pg = Listed(page);
     const uint64_t was = pg.resident & mask;
     // Bytes of the resident granules in range: whole granules, less the parts of the first and
     // last granule that lie outside [addr, addr + len).
-    uint64_t bytes = static_cast<uint64_t>(__builtin_popcountll(was)) * kGranule;
+    uint64_t bytes = Popcount(was) * kGranule;
     const uint64_t g0 = page * kPageGranules + lo, g1 = page * kPageGranules + hi - 1;
     if (was & (1ull << lo)) bytes -= addr > g0 * kGranule ? addr - g0 * kGranule : 0;
     if (was & (1ull << (hi - 1))) bytes -= (g1 + 1) * kGranule > addr + len ? (g1 + 1) * kGranule - (addr + len) : 0;
     hit += bytes;
-    const uint64_t added = mask & ~pg.resident;
-    missed += static_cast<uint64_t>(__builtin_popcountll(added));
-    resident_ += static_cast<uint64_t>(__builtin_popcountll(added));
+    const uint64_t added = Popcount(mask & ~pg.resident);
+    missed += added;
+    resident_ += added;
     pg.resident |= mask;
     if (write) {
-      dirtied += static_cast<uint64_t>(__builtin_popcountll(mask & ~pg.dirty));
+      dirtied += Popcount(mask & ~pg.dirty);
       pg.dirty |= mask;
     }
   }
-  // First in, first out, a page at a time; the dirty bits of an evicted page go with it (it was
-  // written back), so a rewrite after eviction is written back again.
-  while (resident_ > l2_granules_ && order_.size() > 1) {
-    auto it = pages_.find(order_.front());
-    order_.pop_front();
-    resident_ -= static_cast<uint64_t>(__builtin_popcountll(it->second.resident));
-    if (&it->second == last_) last_ = nullptr;
-    pages_.erase(it);
-  }
+  if (resident_ > l2_granules_) Evict();
   return hit;
 }
 

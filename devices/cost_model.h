@@ -3,7 +3,9 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <deque>
+#include <memory>
 #include <vector>
 #include <unordered_map>
 
@@ -71,22 +73,20 @@ class SharedMemory {
   // A new launch at cycle `origin`: cold L2, idle bandwidth, zero counters. Reservations are kept
   // in cycles since the origin so that a launch's timing does not depend on how much simulated
   // time earlier launches in the process took (double rounding at large absolute cycles would).
-  void ResetCounters(uint64_t origin) {
-    read_bytes_ = write_bytes_ = l2_hit_bytes_ = 0;
-    pages_.clear();
-    last_ = nullptr;
-    order_.clear();
-    resident_ = 0;
-    origin_ = origin;
-    hbm_free_ = l2_free_ = 0;
-  }
+  void ResetCounters(uint64_t origin);
 
  private:
   static constexpr uint64_t kGranule = 512;
-  static constexpr uint64_t kPageGranules = 64;  // residency is tracked per 32 KiB page, one bit a granule
+  static constexpr uint64_t kPageGranules = 64;   // residency is tracked per 32 KiB page, one bit a granule
+  static constexpr uint64_t kChunkPages = 4096;   // pages are stored in flat chunks of 128 MiB of GM
   struct Page {
     uint64_t resident = 0, dirty = 0;
+    bool listed = false;  // in order_: resident granules, or evicted and not yet reused
   };
+  using Chunk = std::array<Page, kChunkPages>;
+  Page& PageAt(uint64_t page);
+  Page& Listed(uint64_t page);  // the page, put in order_ if it was not
+  void Evict();                 // oldest pages out until the resident granules fit in L2
   // Bytes of [addr, addr + len) already resident; makes every touched granule resident (evicting
   // the oldest pages beyond the L2 capacity), adds the granules that were not to `missed` and,
   // for a write, the granules not yet dirty in this launch to `dirtied`.
@@ -96,11 +96,13 @@ class SharedMemory {
   uint64_t origin_ = 0;
   double hbm_free_ = 0, l2_free_ = 0;  // cycles since origin_
   uint64_t read_bytes_ = 0, write_bytes_ = 0, l2_hit_bytes_ = 0;
-  std::unordered_map<uint64_t, Page> pages_;
-  // The page the previous Touch ended on: a strided copy's rows mostly fall in the same 32 KiB
-  // page, so most lookups skip the hash map (reset whenever a page is erased).
-  uint64_t last_id_ = 0;
-  Page* last_ = nullptr;
+  // GM pages in flat chunks found through a small directory (a GM tensor's rows fall in one or
+  // two chunks, so the last chunk answers most lookups); chunks are kept across launches and
+  // their pages cleared at a reset.
+  std::unordered_map<uint64_t, std::unique_ptr<Chunk>> chunks_;
+  uint64_t last_chunk_id_ = ~0ull, last_page_id_ = ~0ull;
+  Chunk* last_chunk_ = nullptr;
+  Page* last_page_ = nullptr;  // pages never move: chunks are kept for the model's lifetime
   std::deque<uint64_t> order_;  // pages in the order they became resident
   uint64_t resident_ = 0;       // resident granules
 };

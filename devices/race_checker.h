@@ -28,6 +28,7 @@ class RaceChecker {
   std::optional<std::string> Read(Pipe p, int region, const char* what);
   std::optional<std::string> Write(Pipe p, int region, const char* what);
   Clock Snapshot(Pipe p) const { return clocks_[static_cast<int>(p)]; }
+  uint32_t Count(Pipe p) const { return clocks_[static_cast<int>(p)][static_cast<int>(p)]; }  // p's own started count
   void Join(Pipe p, const Clock& c);
   void JoinAll();  // PIPE_ALL barrier: every pipe has seen everything
   // `p` starts an instruction the scalar issued after its access number `scalar_seq`: the
