@@ -9,13 +9,15 @@ PACKAGES   := g++ cmake ninja-build pkg-config libsystemc-dev libyaml-cpp-dev li
 # The browser test of report.html (make test) and the sanitizer / fuzzing build (clang's runtime).
 TEST_PACKAGES := chromium
 SAN_PACKAGES  := clang libclang-rt-14-dev
+FORMAT_PACKAGES := clang-format
+SOURCE_DIRS := app bench devices fuzz model ops reports tests workloads
 SAN_BUILD  ?= build-asan
 FUZZ_SECONDS ?= 60
 CLI_FUZZ_SECONDS ?= 30
 KERNEL_FUZZ_SECONDS ?= 60
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-slow build deps test-deps san-deps sanitize san-build fuzz bench install clean
+.PHONY: run test test-slow build deps test-deps san-deps format-deps format format-check sanitize san-build fuzz bench install clean
 PREFIX     ?= /usr/local
 
 run: build
@@ -29,6 +31,14 @@ test: build test-deps
 
 test-slow: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L calibration_slow
+
+# Every C++ source as the checked-in .clang-format lays it out: `format-check` fails on the first
+# file that differs (CI runs it), `format` rewrites them.
+format-check: format-deps
+	find $(SOURCE_DIRS) -name '*.cpp' -o -name '*.h' | sort | xargs clang-format --style=file --dry-run --Werror
+
+format: format-deps
+	find $(SOURCE_DIRS) -name '*.cpp' -o -name '*.h' | sort | xargs clang-format --style=file -i
 
 # The whole test suite built with clang, AddressSanitizer and UBSan (undefined behaviour aborts),
 # except the calibration corpus (label calibration: long simulations `make test` already ran) and
@@ -80,6 +90,9 @@ test-deps:
 
 san-deps:
 	@$(MAKE) --no-print-directory deps PACKAGES="$(SAN_PACKAGES)"
+
+format-deps:
+	@$(MAKE) --no-print-directory deps PACKAGES="$(FORMAT_PACKAGES)"
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD)

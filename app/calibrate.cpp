@@ -1,12 +1,14 @@
-// `npusim calibrate [DIR] [--fit [--no-write]] [--record] [--only ID[,ID...]]... [-j N] [--out DIR]`
-// (and the importers --add-bench-serving RESULT.jsonl --run RUN.yaml, --add-msprof CSV --device
-// SOC, which add rows to DIR): every row
-// of the calibration corpus simulated as its own npusim process (`kernel` or `run`), N at a time,
-// compared with its measurement; --fit first fits each group of fit.yaml on its fit rows
-// (Nelder-Mead on the mean squared log error, from the group's declared start, inside its
-// bounds) and writes the values into the device / host YAMLs unless a value ends at a bound;
+// `npusim calibrate [DIR] [--fit [--no-write]] [--record] [--only ID[,ID...]]... [-j N] [--out
+// DIR]` (and the importers --add-bench-serving RESULT.jsonl --run RUN.yaml, --add-msprof CSV
+// --device SOC, which add rows to DIR): every row of the calibration corpus simulated as its own
+// npusim process (`kernel` or `run`), N at a time, compared with its measurement; --fit first fits
+// each group of fit.yaml on its fit rows (Nelder-Mead on the mean squared log error, from the
+// group's declared start, inside its bounds) and writes the values into the device / host YAMLs
+// unless a value ends at a bound;
 // --record keeps the results in DIR/state.json, which every run's fidelity section reads.
 #include "app/calibrate.h"
+
+#include <spdlog/spdlog.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -14,13 +16,10 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <tuple>
-
-#include <nlohmann/json.hpp>
-
-#include <spdlog/spdlog.h>
 
 #include "app/cli_util.h"
 #include "app/command_line.h"
@@ -79,8 +78,9 @@ std::string Join(const std::vector<std::string>& v) {
 }
 
 // Runs `rows` (and the rows their ratios need) under `o`; results in the order of `rows`.
-std::vector<PointResult> RunRows(const Corpus& c, const std::vector<const CalibrationRow*>& rows, const Overrides& o, int64_t jobs,
-                                 const std::string& work, bool progress) {
+std::vector<PointResult> RunRows(const Corpus& c, const std::vector<const CalibrationRow*>& rows,
+                                 const Overrides& o, int64_t jobs, const std::string& work,
+                                 bool progress) {
   std::vector<std::vector<std::string>> commands;  // distinct commands
   std::map<std::string, size_t> index;
   std::map<std::string, size_t> of_row;
@@ -116,7 +116,8 @@ std::vector<PointResult> RunRows(const Corpus& c, const std::vector<const Calibr
       p.message = setup_errors[r->id];
     } else if (r->kind != "ratio") {
       const size_t i = of_row.at(r->id);
-      p = ReadCalibrationPoint(*r, dir(i), codes[i], r->host_launches ? HostLaunchUs(r->host, o) : 0);
+      p = ReadCalibrationPoint(*r, dir(i), codes[i],
+                               r->host_launches ? HostLaunchUs(r->host, o) : 0);
     }
     by_id[r->id] = p;
   }
@@ -125,7 +126,8 @@ std::vector<PointResult> RunRows(const Corpus& c, const std::vector<const Calibr
     PointResult p = by_id[r->id];
     if (r->kind == "ratio" && r->status == "ok") {
       auto num = by_id.find(r->numerator), den = by_id.find(r->denominator);
-      if (num == by_id.end() || den == by_id.end() || num->second.status != "ok" || den->second.status != "ok") {
+      if (num == by_id.end() || den == by_id.end() || num->second.status != "ok" ||
+          den->second.status != "ok") {
         p.status = "failed";
         p.message = "needs rows " + r->numerator + " and " + r->denominator + " simulated";
       } else {
@@ -160,7 +162,8 @@ RowSubject Subject(const CalibrationRow& r) {
 std::vector<const CalibrationRow*> Select(const Corpus& c, const std::set<std::string>& ids) {
   std::set<std::string> want = ids;
   for (const std::string& id : ids)
-    if (const CalibrationRow* r = c.Find(id); r && r->kind == "ratio") want.insert({r->numerator, r->denominator});
+    if (const CalibrationRow* r = c.Find(id); r && r->kind == "ratio")
+      want.insert({r->numerator, r->denominator});
   std::vector<const CalibrationRow*> rows;
   for (const auto& r : c.rows)
     if (ids.empty() || want.count(r.id)) rows.push_back(&r);
@@ -171,7 +174,8 @@ double CurrentValue(const std::string& file, const std::string& key) {
   const std::string v = YamlValue(Slurp(file), key);
   char* end = nullptr;
   const double x = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end) throw InputError(file + ": no number at key '" + key + "' (named by fit.yaml)");
+  if (v.empty() || *end)
+    throw InputError(file + ": no number at key '" + key + "' (named by fit.yaml)");
   return x;
 }
 
@@ -192,12 +196,14 @@ std::string ValueText(const FitConstant& k, double v) {
   }
   if (integer) return std::to_string(std::llround(v));
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.4g", v);  // four significant digits, written without an exponent
+  std::snprintf(buf, sizeof buf, "%.4g",
+                v);  // four significant digits, written without an exponent
   return FormatNumber(std::stod(buf));
 }
 
 // Fits one group; writes its values unless one ends at a bound or `write` is false.
-std::vector<FitOutcome> FitGroupOnRows(const Corpus& c, const FitGroup& g, int64_t jobs, const std::string& work, bool write) {
+std::vector<FitOutcome> FitGroupOnRows(const Corpus& c, const FitGroup& g, int64_t jobs,
+                                       const std::string& work, bool write) {
   std::vector<const CalibrationRow*> rows;
   for (const auto& id : g.rows) rows.push_back(c.Find(id));
   std::map<std::string, std::string> originals;  // file -> text
@@ -210,20 +216,25 @@ std::vector<FitOutcome> FitGroupOnRows(const Corpus& c, const FitGroup& g, int64
   for (const auto& [f, text] : originals)
     if (text.empty()) throw InputError("fit group '" + g.name + "': cannot read " + f);
   std::vector<double> lo, hi, start;
-  for (const auto& k : g.constants) lo.push_back(k.lo), hi.push_back(k.hi), start.push_back(k.start);
+  for (const auto& k : g.constants)
+    lo.push_back(k.lo), hi.push_back(k.hi), start.push_back(k.start);
   auto texts_at = [&](const std::vector<double>& x, bool final) {
     std::map<std::string, std::string> texts = originals;
     for (size_t i = 0; i < g.constants.size(); ++i)
       for (const auto& f : TargetFiles(g.constants[i])) {
-        const std::string comment = final ? std::string(kFittedMarker) + " (group " + g.name + ") on " + JoinIds(g.rows) + "; bounds [" +
-                                                FormatNumber(g.constants[i].lo) + ", " + FormatNumber(g.constants[i].hi) + "]"
+        const std::string comment = final ? std::string(kFittedMarker) + " (group " + g.name +
+                                                ") on " + JoinIds(g.rows) + "; bounds [" +
+                                                FormatNumber(g.constants[i].lo) + ", " +
+                                                FormatNumber(g.constants[i].hi) + "]"
                                           : "";
-        texts[f] = SetYamlScalar(texts[f], g.constants[i].key, ValueText(g.constants[i], x[i]), comment);
+        texts[f] =
+            SetYamlScalar(texts[f], g.constants[i].key, ValueText(g.constants[i], x[i]), comment);
       }
     return texts;
   };
   int eval = 0;
-  std::map<std::vector<double>, std::string> failures;  // evaluation point -> rows that did not simulate
+  std::map<std::vector<double>, std::string>
+      failures;  // evaluation point -> rows that did not simulate
   auto loss = [&](const std::vector<double>& x) {
     const std::string dir = work + "/" + g.name + "/" + std::to_string(eval++);
     fs::create_directories(dir + "/points");
@@ -231,14 +242,17 @@ std::vector<FitOutcome> FitGroupOnRows(const Corpus& c, const FitGroup& g, int64
     for (const auto& [f, text] : texts_at(x, false)) {
       const std::string copy = dir + "/" + fs::path(f).filename().string();
       WriteFileOrThrow(copy, text);
-      if (device_files.count(f)) o.device[LoadDeviceFile(copy).soc] = fs::absolute(copy).string();
-      else o.host[LoadHostProfile(copy).name] = fs::absolute(copy).string();
+      if (device_files.count(f))
+        o.device[LoadDeviceFile(copy).soc] = fs::absolute(copy).string();
+      else
+        o.host[LoadHostProfile(copy).name] = fs::absolute(copy).string();
     }
     double sum = 0;
     std::string failed;
     for (const PointResult& p : RunRows(c, rows, o, jobs, dir + "/points", false)) {
       const double e = p.status == "ok" ? std::log(1 + p.error) : 10;  // a failing point is far off
-      if (p.status != "ok") failed += (failed.empty() ? "" : ", ") + p.id + " (" + p.message.substr(0, 200) + ")";
+      if (p.status != "ok")
+        failed += (failed.empty() ? "" : ", ") + p.id + " (" + p.message.substr(0, 200) + ")";
       sum += e * e;
     }
     failures[x] = failed;
@@ -249,7 +263,8 @@ std::vector<FitOutcome> FitGroupOnRows(const Corpus& c, const FitGroup& g, int64
     const double l = sum / static_cast<double>(rows.size());
     std::string xs;
     for (double v : x) xs += " " + FormatNumber(v);
-    spdlog::info("fit {}: evaluation {} at{}: rms log error {:.4f}", g.name, eval, xs, std::sqrt(l));
+    spdlog::info("fit {}: evaluation {} at{}: rms log error {:.4f}", g.name, eval, xs,
+                 std::sqrt(l));
     return l;
   };
   const FitResult r = NelderMead(loss, start, lo, hi, 60, 1e-4);
@@ -287,8 +302,10 @@ std::vector<std::string> CsvFields(const std::string& line) {
   for (size_t i = 0; i < line.size(); ++i) {
     const char ch = line[i];
     if (ch == '"') {
-      if (quoted && i + 1 < line.size() && line[i + 1] == '"') out.back() += '"', ++i;
-      else quoted = !quoted;
+      if (quoted && i + 1 < line.size() && line[i + 1] == '"')
+        out.back() += '"', ++i;
+      else
+        quoted = !quoted;
     } else if (ch == ',' && !quoted) {
       out.emplace_back();
     } else if (ch != '\r') {
@@ -309,7 +326,9 @@ std::string Slug(std::string s) {
 }
 
 void WriteRow(const std::string& dir, const CalibrationRow& r, const Corpus& existing) {
-  if (existing.Find(r.id)) throw InputError("row '" + r.id + "' already exists in " + dir + " (use --id to name the new rows)");
+  if (existing.Find(r.id))
+    throw InputError("row '" + r.id + "' already exists in " + dir +
+                     " (use --id to name the new rows)");
   const std::string path = dir + "/" + Slug(r.id) + ".yaml";
   std::ofstream(path) << RowYaml(r);
   ReadRowCheck(path);
@@ -318,8 +337,12 @@ void WriteRow(const std::string& dir, const CalibrationRow& r, const Corpus& exi
 
 // `--add-bench-serving RESULT.jsonl --run RUN.yaml`: a row per figure (mean TTFT, mean TPOT,
 // output throughput) of every result line, the run config's load replaced by the line's.
-int AddBenchServing(const std::string& dir, const std::string& file, const std::string& run, const std::string& prefix) {
-  if (run.empty()) throw InputError("--add-bench-serving needs --run RUN.yaml: the run config that describes the measured server");
+int AddBenchServing(const std::string& dir, const std::string& file, const std::string& run,
+                    const std::string& prefix) {
+  if (run.empty())
+    throw InputError(
+        "--add-bench-serving needs --run RUN.yaml: the run config that describes the measured "
+        "server");
   LoadRunConfig(run);  // a bad run config is reported now, not at calibration time
   std::ifstream in(file);
   if (!in) throw InputError("--add-bench-serving: cannot read " + file);
@@ -340,21 +363,35 @@ int AddBenchServing(const std::string& dir, const std::string& file, const std::
     KeyValues sets;
     auto num = [&](const char* k) { return j.contains(k) && j[k].is_number(); };
     const std::string dataset = j.value("dataset_name", "random");
-    if (num("random_input_len")) sets.push_back({"random_input_len", std::to_string(j["random_input_len"].get<int64_t>())});
-    if (num("random_output_len")) sets.push_back({"random_output_len", std::to_string(j["random_output_len"].get<int64_t>())});
-    if (num("random_range_ratio")) sets.push_back({"random_range_ratio", FormatNumber(j["random_range_ratio"].get<double>())});
-    if (num("completed")) sets.push_back({"num_prompts", std::to_string(j["completed"].get<int64_t>())});
-    if (num("max_concurrency")) sets.push_back({"max_concurrency", std::to_string(j["max_concurrency"].get<int64_t>())});
-    if (num("request_rate")) sets.push_back({"request_rate", FormatNumber(j["request_rate"].get<double>())});
-    else if (j.contains("request_rate") && j["request_rate"].is_string()) sets.push_back({"request_rate", j["request_rate"].get<std::string>()});
-    const std::string id = (prefix.empty() ? "bench-" + fs::path(file).stem().string() : prefix) + "-" + std::to_string(n);
-    for (const auto& [key, metric, what] : std::vector<std::tuple<const char*, const char*, const char*>>{
-             {"mean_ttft_ms", "mean_ttft_ms", "ttft"}, {"mean_tpot_ms", "mean_tpot_ms", "tpot"}, {"output_throughput", "output_throughput", "tput"}}) {
+    if (num("random_input_len"))
+      sets.push_back({"random_input_len", std::to_string(j["random_input_len"].get<int64_t>())});
+    if (num("random_output_len"))
+      sets.push_back({"random_output_len", std::to_string(j["random_output_len"].get<int64_t>())});
+    if (num("random_range_ratio"))
+      sets.push_back({"random_range_ratio", FormatNumber(j["random_range_ratio"].get<double>())});
+    if (num("completed"))
+      sets.push_back({"num_prompts", std::to_string(j["completed"].get<int64_t>())});
+    if (num("max_concurrency"))
+      sets.push_back({"max_concurrency", std::to_string(j["max_concurrency"].get<int64_t>())});
+    if (num("request_rate"))
+      sets.push_back({"request_rate", FormatNumber(j["request_rate"].get<double>())});
+    else if (j.contains("request_rate") && j["request_rate"].is_string())
+      sets.push_back({"request_rate", j["request_rate"].get<std::string>()});
+    const std::string id = (prefix.empty() ? "bench-" + fs::path(file).stem().string() : prefix) +
+                           "-" + std::to_string(n);
+    for (const auto& [key, metric, what] :
+         std::vector<std::tuple<const char*, const char*, const char*>>{
+             {"mean_ttft_ms", "mean_ttft_ms", "ttft"},
+             {"mean_tpot_ms", "mean_tpot_ms", "tpot"},
+             {"output_throughput", "output_throughput", "tput"}}) {
       if (!num(key) || j[key].get<double>() <= 0) continue;
       CalibrationRow r;
       r.id = id + "-" + what;
-      r.source = "bench_serving result " + fs::path(file).filename().string() + " line " + std::to_string(n);
-      r.note = "imported by npusim calibrate --add-bench-serving; the server is described by the run config";
+      r.source = "bench_serving result " + fs::path(file).filename().string() + " line " +
+                 std::to_string(n);
+      r.note =
+          "imported by npusim calibrate --add-bench-serving; the server is described by the run "
+          "config";
       r.role = "check";
       r.tolerance = 0.2;
       if (dataset != "random") r.status = "needs the '" + dataset + "' load of bench_serving";
@@ -368,14 +405,17 @@ int AddBenchServing(const std::string& dir, const std::string& file, const std::
       ++added;
     }
   }
-  if (added == 0) throw InputError(file + ": no line has mean_ttft_ms, mean_tpot_ms or output_throughput");
+  if (added == 0)
+    throw InputError(file + ": no line has mean_ttft_ms, mean_tpot_ms or output_throughput");
   return 0;
 }
 
 // `--add-msprof op_summary.csv --device SOC`: a kernel row per distinct mapped (OP Type, Input
 // Shapes), measured = the mean Task Duration of its launches; unmapped ops are listed.
-int AddMsprof(const std::string& dir, const std::string& file, const std::string& device, const std::string& prefix) {
-  if (device.empty()) throw InputError("--add-msprof needs --device SOC: the chip the op summary was taken on");
+int AddMsprof(const std::string& dir, const std::string& file, const std::string& device,
+              const std::string& prefix) {
+  if (device.empty())
+    throw InputError("--add-msprof needs --device SOC: the chip the op summary was taken on");
   LoadDevice(device);
   std::ifstream in(file);
   if (!in) throw InputError("--add-msprof: cannot read " + file);
@@ -387,7 +427,8 @@ int AddMsprof(const std::string& dir, const std::string& file, const std::string
       if (head[i] == name) return i;
     throw InputError(file + ":1: no column '" + name + "'" + NearestHint(name, head));
   };
-  const size_t c_type = col("OP Type"), c_shapes = col("Input Shapes"), c_dur = col("Task Duration(us)");
+  const size_t c_type = col("OP Type"), c_shapes = col("Input Shapes"),
+               c_dur = col("Task Duration(us)");
   size_t c_dtypes = head.size();
   for (size_t i = 0; i < head.size(); ++i)
     if (head[i] == "Input Data Types") c_dtypes = i;
@@ -405,12 +446,15 @@ int AddMsprof(const std::string& dir, const std::string& file, const std::string
     ++n;
     if (line.find_first_not_of(" \r") == std::string::npos) continue;
     const std::vector<std::string> f = CsvFields(line);
-    if (f.size() <= std::max({c_type, c_shapes, c_dur})) throw InputError(file + ":" + std::to_string(n) + ": fewer columns than the header");
-    const std::string type = f[c_type], shapes = f[c_shapes], dtypes = c_dtypes < f.size() ? f[c_dtypes] : "";
+    if (f.size() <= std::max({c_type, c_shapes, c_dur}))
+      throw InputError(file + ":" + std::to_string(n) + ": fewer columns than the header");
+    const std::string type = f[c_type], shapes = f[c_shapes],
+                      dtypes = c_dtypes < f.size() ? f[c_dtypes] : "";
     char* end = nullptr;
     const double dur = std::strtod(f[c_dur].c_str(), &end);
     if (end == f[c_dur].c_str() || !(dur > 0))
-      throw InputError(file + ":" + std::to_string(n) + ": Task Duration(us) '" + f[c_dur] + "' is not a positive number");
+      throw InputError(file + ":" + std::to_string(n) + ": Task Duration(us) '" + f[c_dur] +
+                       "' is not a positive number");
     std::string kernel, why;
     KeyValues params;
     if (!MapMsprofOp(type, shapes, dtypes, kernel, params, why)) {
@@ -428,9 +472,11 @@ int AddMsprof(const std::string& dir, const std::string& file, const std::string
   for (const auto& [key, a] : ops) {
     CalibrationRow r;
     r.id = base + "-line" + std::to_string(a.first_line) + "-" + a.kernel;
-    r.source = "msprof op_summary " + fs::path(file).filename().string() + " (" + key.substr(0, key.find('|')) + ", first at line " +
-               std::to_string(a.first_line) + ")";
-    r.note = "imported by npusim calibrate --add-msprof: mean Task Duration of " + std::to_string(a.count) + " launches";
+    r.source = "msprof op_summary " + fs::path(file).filename().string() + " (" +
+               key.substr(0, key.find('|')) + ", first at line " + std::to_string(a.first_line) +
+               ")";
+    r.note = "imported by npusim calibrate --add-msprof: mean Task Duration of " +
+             std::to_string(a.count) + " launches";
     r.role = "check";
     r.tolerance = 0.25;
     r.kind = "kernel";
@@ -442,7 +488,8 @@ int AddMsprof(const std::string& dir, const std::string& file, const std::string
     r.family = "imported";
     WriteRow(dir, r, existing);
   }
-  for (const auto& [type, u] : unmapped) std::cout << "unmapped " << type << " (" << u.first << " launches): " << u.second << "\n";
+  for (const auto& [type, u] : unmapped)
+    std::cout << "unmapped " << type << " (" << u.first << " launches): " << u.second << "\n";
   if (ops.empty()) throw InputError(file + ": no op maps to a kernel of the set");
   return 0;
 }
@@ -477,14 +524,17 @@ class KernelCacheScope {
 int Calibrate(std::vector<std::string> argv) {
   Args a = ParseCommand(Command("calibrate"), argv);
   ConfigureLogging(a);
-  if (a.positional.size() > 1) throw InputError("npusim calibrate takes one corpus directory (default configs/calibration)");
+  if (a.positional.size() > 1)
+    throw InputError("npusim calibrate takes one corpus directory (default configs/calibration)");
   const std::string dir = a.positional.empty() ? ConfigDir() + "/calibration" : a.positional[0];
   const int64_t jobs = JobsOption(a, 2);
   const std::string out = Option(a, "--out", "reports/out/calibrate");
   if (!Option(a, "--add-bench-serving", "").empty())
-    return AddBenchServing(dir, Option(a, "--add-bench-serving", ""), Option(a, "--run", ""), Option(a, "--id", ""));
+    return AddBenchServing(dir, Option(a, "--add-bench-serving", ""), Option(a, "--run", ""),
+                           Option(a, "--id", ""));
   if (!Option(a, "--add-msprof", "").empty())
-    return AddMsprof(dir, Option(a, "--add-msprof", ""), Option(a, "--device", ""), Option(a, "--id", ""));
+    return AddMsprof(dir, Option(a, "--add-msprof", ""), Option(a, "--device", ""),
+                     Option(a, "--id", ""));
   Corpus corpus = LoadCorpus(dir);
   std::set<std::string> only;
   std::vector<std::string> all;
@@ -498,7 +548,8 @@ int Calibrate(std::vector<std::string> argv) {
         continue;
       }
       if (cur.empty()) continue;
-      if (!corpus.Find(cur)) throw InputError("--only: no row '" + cur + "' in " + dir + NearestHint(cur, all));
+      if (!corpus.Find(cur))
+        throw InputError("--only: no row '" + cur + "' in " + dir + NearestHint(cur, all));
       only.insert(cur);
       cur.clear();
     }
@@ -516,16 +567,20 @@ int Calibrate(std::vector<std::string> argv) {
       bool wanted = only.empty();
       for (const auto& id : g.rows) wanted |= only.count(id) > 0;
       if (!wanted) continue;
-      spdlog::info("fitting group {} ({} constants on {} rows)", g.name, g.constants.size(), g.rows.size());
-      for (FitOutcome& f : FitGroupOnRows(corpus, g, jobs, fs::absolute(partial).string() + "/fit", !Has(a, "--no-write"))) {
+      spdlog::info("fitting group {} ({} constants on {} rows)", g.name, g.constants.size(),
+                   g.rows.size());
+      for (FitOutcome& f : FitGroupOnRows(corpus, g, jobs, fs::absolute(partial).string() + "/fit",
+                                          !Has(a, "--no-write"))) {
         if (f.at_bound)
-          spdlog::warn("fit {}: {} {} ended at {} in [{}, {}]: a modelling gap, not written", g.name, f.target, f.key, FormatNumber(f.value),
-                       FormatNumber(f.lo), FormatNumber(f.hi));
+          spdlog::warn("fit {}: {} {} ended at {} in [{}, {}]: a modelling gap, not written",
+                       g.name, f.target, f.key, FormatNumber(f.value), FormatNumber(f.lo),
+                       FormatNumber(f.hi));
         o.fits.push_back(f);
       }
     }
   const std::vector<const CalibrationRow*> rows = Select(corpus, only);
-  o.results = RunRows(corpus, rows, Overrides{}, jobs, fs::absolute(partial).string() + "/points", true);
+  o.results =
+      RunRows(corpus, rows, Overrides{}, jobs, fs::absolute(partial).string() + "/points", true);
   o.verdict = Summarise(corpus, o.results);
   WriteCalibrationOutputs(corpus, o, partial);
   if (Has(a, "--record")) {
@@ -534,8 +589,10 @@ int Calibrate(std::vector<std::string> argv) {
     RecordCalibrationState(corpus, o.results, subjects, dir + "/state.json");
   }
   folder.Commit();
-  if (Has(a, "--quiet")) std::cout << o.verdict.Line() << "\n";
-  else std::cout << CalibrationSummary(corpus, o);
+  if (Has(a, "--quiet"))
+    std::cout << o.verdict.Line() << "\n";
+  else
+    std::cout << CalibrationSummary(corpus, o);
   spdlog::info("written {}/", out);
   return 0;
 }

@@ -1,53 +1,51 @@
 #include "app/cli.h"
-#include "app/calibrate.h"
-#include "app/cli_util.h"
-#include "app/command_line.h"
 
-#include <chrono>
-#include <limits>
-#include <cstdio>
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
 #include <cerrno>
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <spdlog/spdlog.h>
-#include <yaml-cpp/yaml.h>
-
+#include "app/calibrate.h"
+#include "app/cli_util.h"
+#include "app/command_line.h"
 #include "model/config.h"
 #include "model/error.h"
 #include "model/text.h"
 #include "ops/runner.h"
-#include "reports/kernel_report.h"
 #include "reports/capacity_report.h"
 #include "reports/compare_report.h"
-#include "reports/format.h"
 #include "reports/explore_report.h"
+#include "reports/format.h"
+#include "reports/kernel_report.h"
 #include "reports/serving_report.h"
 #include "reports/sweep_report.h"
 #include "workloads/calibration.h"
 #include "workloads/capacity_search.h"
-#include "workloads/host_profile.h"
-#include "workloads/memory_plan.h"
 #include "workloads/explore.h"
 #include "workloads/functional_run.h"
+#include "workloads/host_profile.h"
+#include "workloads/memory_plan.h"
+#include "workloads/model_config.h"
 #include "workloads/serving.h"
 #include "workloads/sglang_import.h"
-#include "workloads/sweep.h"
 #include "workloads/step_graph.h"
-#include "workloads/model_config.h"
+#include "workloads/sweep.h"
 
 namespace npusim {
 
 namespace {
-
-
 
 void PrintOp(const Op& op) {
   std::printf("%-26s %s\n", op.name().c_str(), op.summary().c_str());
@@ -55,7 +53,8 @@ void PrintOp(const Op& op) {
     std::string extra;
     for (const auto& c : p.choices) extra += (extra.empty() ? " {" : ", ") + c;
     if (!extra.empty()) extra += "}";
-    std::printf("    %-22s default %-10s %s%s\n", p.name.c_str(), p.default_value.c_str(), p.desc.c_str(), extra.c_str());
+    std::printf("    %-22s default %-10s %s%s\n", p.name.c_str(), p.default_value.c_str(),
+                p.desc.c_str(), extra.c_str());
   }
 }
 
@@ -66,12 +65,16 @@ int KernelList() {
 
 // `npusim kernel NAME --help`: the command's options, then the kernel's parameters and tensors.
 int KernelHelp(const Op& op) {
-  std::cout << CommandHelp(Command("kernel")) << "\nkernel " << op.name() << " (set its parameters with --set name=value):\n";
+  std::cout << CommandHelp(Command("kernel")) << "\nkernel " << op.name()
+            << " (set its parameters with --set name=value):\n";
   PrintOp(op);
   std::printf("\ntensors (with the defaults; --inputs DIR reads <name>.npy for every input):\n");
   for (const auto& t : op.tensors(ParamValues(op.params())))
     std::printf("    %-22s %-8s %-14s %s\n", t.name.c_str(),
-                t.role == TensorRole::kInput ? "input" : t.role == TensorRole::kOutput ? "output" : t.role == TensorRole::kInOut ? "in/out" : "workspace",
+                t.role == TensorRole::kInput    ? "input"
+                : t.role == TensorRole::kOutput ? "output"
+                : t.role == TensorRole::kInOut  ? "in/out"
+                                                : "workspace",
                 std::string(Name(t.dtype)).c_str(), ShapeString(t.shape).c_str());
   return kExitOk;
 }
@@ -81,7 +84,8 @@ int Kernel(const std::vector<std::string>& argv) {
   ConfigureLogging(a);
   if (Has(a, "--list")) return KernelList();
   if (Has(a, "--help") && a.positional.empty()) throw HelpRequested(CommandHelp(Command("kernel")));
-  if (a.positional.size() != 1) throw InputError("npusim kernel needs exactly one kernel name (see 'npusim kernel --list')");
+  if (a.positional.size() != 1)
+    throw InputError("npusim kernel needs exactly one kernel name (see 'npusim kernel --list')");
   const Op& op = FindOp(a.positional[0]);
   if (Has(a, "--help")) return KernelHelp(op);
   DeviceConfig device = LoadDevice(Option(a, "--device", "Ascend910B3"));
@@ -97,19 +101,23 @@ int Kernel(const std::vector<std::string>& argv) {
     }
   }
   RunOptions opts;
-  if (Has(a, "--timing-only") && Has(a, "--functional")) throw InputError("--timing-only and --functional exclude each other");
+  if (Has(a, "--timing-only") && Has(a, "--functional"))
+    throw InputError("--timing-only and --functional exclude each other");
   if (Has(a, "--timing-only")) opts.mode = ModeChoice::kTimingOnly;
   if (Has(a, "--functional")) opts.mode = ModeChoice::kFunctional;
   opts.seed = UnsignedOption(a, "--seed", 0, std::numeric_limits<uint64_t>::max());
   // Up to 1 TiB: a limit the shift into bytes cannot wrap.
-  opts.functional_limit_bytes = UnsignedOption(a, "--functional-limit-mb", 1024, uint64_t{1} << 20) << 20;
+  opts.functional_limit_bytes = UnsignedOption(a, "--functional-limit-mb", 1024, uint64_t{1} << 20)
+                                << 20;
   opts.inputs_dir = Option(a, "--inputs", "");
   opts.extrapolate = !Has(a, "--simulate");
   const std::string out = Option(a, "--out", "");
   std::optional<OutputFolder> folder;
   if (!out.empty()) folder.emplace(out);
   std::unique_ptr<TraceRecorder> trace;
-  if (!out.empty()) trace = std::make_unique<TraceRecorder>(UnsignedOption(a, "--trace-limit", 500000, uint64_t{1} << 32));
+  if (!out.empty())
+    trace = std::make_unique<TraceRecorder>(
+        UnsignedOption(a, "--trace-limit", 500000, uint64_t{1} << 32));
   opts.trace = trace.get();
 
   KernelRun run = RunKernel(op, params, device, opts);
@@ -118,8 +126,10 @@ int Kernel(const std::vector<std::string>& argv) {
     folder->Commit();
   }
   if (trace && trace->dropped() > 0)
-    spdlog::warn("trace.json is cut: {} instruction slices kept (up to {:.3f} us of {:.3f} us), {} dropped; raise --trace-limit to keep more",
-                 trace->size(), trace->kept_until_us(), run.launch.time_us, trace->dropped());
+    spdlog::warn(
+        "trace.json is cut: {} instruction slices kept (up to {:.3f} us of {:.3f} us), {} dropped; "
+        "raise --trace-limit to keep more",
+        trace->size(), trace->kept_until_us(), run.launch.time_us, trace->dropped());
   if (ShowResults(a)) std::cout << KernelConsoleSummary(run, device);
   if (!out.empty()) spdlog::info("written {}/", out);
   if (run.status != "ok") {
@@ -137,41 +147,52 @@ int Validate(const std::vector<std::string>& argv) {
   YAML::Node root = LoadYamlFile(path);
   if (root.IsMap() && root["kernel"] && (root["sweep"] || root["device_sweep"] || root["fixed"])) {
     const ExploreConfig c = LoadExploreConfig(path);
-    std::printf("ok: %s is a valid explore config: %s, %zu device(s)\n", path.c_str(), c.kernel.c_str(), c.devices.size());
+    std::printf("ok: %s is a valid explore config: %s, %zu device(s)\n", path.c_str(),
+                c.kernel.c_str(), c.devices.size());
     return kExitOk;
   }
   if (root.IsMap() && root["grid"]) {
     const SweepConfig c = LoadSweepConfig(path);
     ValidateSweepPoints(c);
-    std::printf("ok: %s is a valid sweep config: %zu points\n", path.c_str(), SweepPoints(c).size());
+    std::printf("ok: %s is a valid sweep config: %zu points\n", path.c_str(),
+                SweepPoints(c).size());
     return kExitOk;
   }
   if (root.IsMap() && root["model"]) {
     const ServingSetup s = PrepareServing(LoadRunConfig(path));
-    std::printf("ok: %s is a valid run config: %s on %lld x %s, %zu request%s, KV pool %lld tokens per rank\n", path.c_str(),
-                s.model.file.c_str(), static_cast<long long>(s.run.Chips()), s.device.soc.c_str(), s.requests.size(),
-                s.requests.size() == 1 ? "" : "s", static_cast<long long>(s.memory.kv_tokens));
+    std::printf(
+        "ok: %s is a valid run config: %s on %lld x %s, %zu request%s, KV pool %lld tokens per "
+        "rank\n",
+        path.c_str(), s.model.file.c_str(), static_cast<long long>(s.run.Chips()),
+        s.device.soc.c_str(), s.requests.size(), s.requests.size() == 1 ? "" : "s",
+        static_cast<long long>(s.memory.kv_tokens));
     return kExitOk;
   }
   if (root.IsMap() && root["measured"] && root["source"]) {
     const CalibrationRow r = ReadRowCheck(path);
-    std::printf("ok: %s is a valid calibration row: %s (%s, %s%s)\n", path.c_str(), r.id.c_str(), r.kind.c_str(), r.role.c_str(),
-                r.status == "ok" ? "" : (", " + r.status).c_str());
+    std::printf("ok: %s is a valid calibration row: %s (%s, %s%s)\n", path.c_str(), r.id.c_str(),
+                r.kind.c_str(), r.role.c_str(), r.status == "ok" ? "" : (", " + r.status).c_str());
     return kExitOk;
   }
   if (root.IsMap() && root["launch_us"] && root["step_us"]) {
     const HostProfile h = LoadHostProfile(path);
-    std::printf("ok: %s is a valid host profile: %s, eager launch %g us, graph replay %g us, step %g us\n", path.c_str(), h.name.c_str(),
-                h.launch_us, h.graph_replay_us, h.step_us);
+    std::printf(
+        "ok: %s is a valid host profile: %s, eager launch %g us, graph replay %g us, step %g us\n",
+        path.c_str(), h.name.c_str(), h.launch_us, h.graph_replay_us, h.step_us);
     return kExitOk;
   }
   if (!root.IsMap() || !root["soc"])
-    throw InputError(Where(path, root) + ": not a device (soc), run (model), explore (kernel + sweep), sweep (grid), host profile " +
-                     "(launch_us, step_us) or calibration row (source, measured)");
+    throw InputError(
+        Where(path, root) +
+        ": not a device (soc), run (model), explore (kernel + sweep), sweep (grid), host profile " +
+        "(launch_us, step_us) or calibration row (source, measured)");
   DeviceConfig d = LoadDeviceFile(path);
-  std::printf("ok: %s is a valid device config: %s, %lld AIC + %lld AIV at %g MHz, UB %lld B, L1 %lld B, HBM %g GB/s\n",
-              path.c_str(), d.soc.c_str(), static_cast<long long>(d.aic_count), static_cast<long long>(d.aiv_count), d.clock_mhz,
-              static_cast<long long>(d.ub_bytes), static_cast<long long>(d.l1_bytes), d.hbm_bandwidth_gbps);
+  std::printf(
+      "ok: %s is a valid device config: %s, %lld AIC + %lld AIV at %g MHz, UB %lld B, L1 %lld B, "
+      "HBM %g GB/s\n",
+      path.c_str(), d.soc.c_str(), static_cast<long long>(d.aic_count),
+      static_cast<long long>(d.aiv_count), d.clock_mhz, static_cast<long long>(d.ub_bytes),
+      static_cast<long long>(d.l1_bytes), d.hbm_bandwidth_gbps);
   return kExitOk;
 }
 
@@ -179,52 +200,79 @@ int Validate(const std::vector<std::string>& argv) {
 int Model(const std::vector<std::string>& argv) {
   Args a = ParseCommand(Command("model"), argv);
   ConfigureLogging(a);
-  if (a.positional.size() != 1) throw InputError("npusim model needs one model config (e.g. configs/models/qwen3-next-80b-a3b.json)");
+  if (a.positional.size() != 1)
+    throw InputError(
+        "npusim model needs one model config (e.g. configs/models/qwen3-next-80b-a3b.json)");
   auto integer = [&](const char* key, int64_t def) {
-    return static_cast<int64_t>(UnsignedOption(a, key, static_cast<uint64_t>(def), uint64_t{1} << 40));
+    return static_cast<int64_t>(
+        UnsignedOption(a, key, static_cast<uint64_t>(def), uint64_t{1} << 40));
   };
   const ModelConfig m = LoadModelConfig(a.positional[0]);
   const ParamCount p = CountParams(m);
   std::string layers;
-  for (LayerKind k : {LayerKind::kLinearAttention, LayerKind::kFullAttention, LayerKind::kSlidingAttention, LayerKind::kMla})
-    if (m.count(k)) layers += (layers.empty() ? "" : ", ") + std::to_string(m.count(k)) + " " + LayerKindName(k);
+  for (LayerKind k : {LayerKind::kLinearAttention, LayerKind::kFullAttention,
+                      LayerKind::kSlidingAttention, LayerKind::kMla})
+    if (m.count(k))
+      layers += (layers.empty() ? "" : ", ") + std::to_string(m.count(k)) + " " + LayerKindName(k);
   std::printf("model %s from %s\n", m.model_type.c_str(), m.file.c_str());
-  std::printf("  layers     %zu: %s (+%lld MTP)\n", m.layers.size(), layers.c_str(), static_cast<long long>(m.mtp_layers));
-  std::printf("  hidden     %lld, vocab %lld, rms_norm_eps %g\n", static_cast<long long>(m.hidden), static_cast<long long>(m.vocab), m.rms_norm_eps);
+  std::printf("  layers     %zu: %s (+%lld MTP)\n", m.layers.size(), layers.c_str(),
+              static_cast<long long>(m.mtp_layers));
+  std::printf("  hidden     %lld, vocab %lld, rms_norm_eps %g\n", static_cast<long long>(m.hidden),
+              static_cast<long long>(m.vocab), m.rms_norm_eps);
   std::string extras;
   if (m.qk_norm) extras += ", QK-norm";
   if (m.qkv_bias) extras += ", q/k/v bias";
-  if (m.full.rope_scaling.factor > 0) extras += ", " + m.full.rope_scaling.type + " rope scaling x" + FormatNumber(m.full.rope_scaling.factor);
+  if (m.full.rope_scaling.factor > 0)
+    extras += ", " + m.full.rope_scaling.type + " rope scaling x" +
+              FormatNumber(m.full.rope_scaling.factor);
   if (m.tied_embeddings) extras += ", tied embeddings";
   if (m.eagle3)
-    extras += ", EAGLE3 draft (layer input 2 x hidden, fc 3 x " + std::to_string(m.target_hidden) + ", draft vocab " + std::to_string(m.draft_vocab) + ")";
-  std::printf("  attention  %lld heads / %lld kv heads x %lld, rope theta %g partial %g, %s output gate%s\n",
-              static_cast<long long>(m.full.heads), static_cast<long long>(m.full.kv_heads), static_cast<long long>(m.full.head_dim),
-              m.full.rope_theta, m.full.partial_rotary,
-              m.gate == AttentionGate::kHeadwise ? "head-wise" : m.gate == AttentionGate::kElementwise ? "elementwise" : "no", extras.c_str());
+    extras += ", EAGLE3 draft (layer input 2 x hidden, fc 3 x " + std::to_string(m.target_hidden) +
+              ", draft vocab " + std::to_string(m.draft_vocab) + ")";
+  std::printf(
+      "  attention  %lld heads / %lld kv heads x %lld, rope theta %g partial %g, %s output "
+      "gate%s\n",
+      static_cast<long long>(m.full.heads), static_cast<long long>(m.full.kv_heads),
+      static_cast<long long>(m.full.head_dim), m.full.rope_theta, m.full.partial_rotary,
+      m.gate == AttentionGate::kHeadwise      ? "head-wise"
+      : m.gate == AttentionGate::kElementwise ? "elementwise"
+                                              : "no",
+      extras.c_str());
   if (m.count(LayerKind::kMla))
-    std::printf("  MLA        q_lora %lld, kv_lora %lld, qk nope %lld + rope %lld, v %lld: %lld cached per token and layer\n",
-                static_cast<long long>(m.mla.q_lora_rank), static_cast<long long>(m.mla.kv_lora_rank), static_cast<long long>(m.mla.qk_nope_head_dim),
-                static_cast<long long>(m.mla.qk_rope_head_dim), static_cast<long long>(m.mla.v_head_dim),
-                static_cast<long long>(m.mla.latent_per_token()));
+    std::printf(
+        "  MLA        q_lora %lld, kv_lora %lld, qk nope %lld + rope %lld, v %lld: %lld cached per "
+        "token and layer\n",
+        static_cast<long long>(m.mla.q_lora_rank), static_cast<long long>(m.mla.kv_lora_rank),
+        static_cast<long long>(m.mla.qk_nope_head_dim),
+        static_cast<long long>(m.mla.qk_rope_head_dim), static_cast<long long>(m.mla.v_head_dim),
+        static_cast<long long>(m.mla.latent_per_token()));
   if (m.count(LayerKind::kSlidingAttention))
-    std::printf("  sliding    %lld heads / %lld kv heads, window %lld\n", static_cast<long long>(m.sliding.heads),
-                static_cast<long long>(m.sliding.kv_heads), static_cast<long long>(m.sliding_window));
+    std::printf("  sliding    %lld heads / %lld kv heads, window %lld\n",
+                static_cast<long long>(m.sliding.heads), static_cast<long long>(m.sliding.kv_heads),
+                static_cast<long long>(m.sliding_window));
   if (m.count(LayerKind::kLinearAttention))
-    std::printf("  GDN        %lld key / %lld value heads x %lld / %lld, conv %lld, conv_dim %lld, ssm state %s\n",
-                static_cast<long long>(m.lin_key_heads), static_cast<long long>(m.lin_value_heads), static_cast<long long>(m.lin_key_dim),
-                static_cast<long long>(m.lin_value_dim), static_cast<long long>(m.conv_kernel), static_cast<long long>(m.conv_dim()),
-                m.mamba_ssm_dtype.c_str());
+    std::printf(
+        "  GDN        %lld key / %lld value heads x %lld / %lld, conv %lld, conv_dim %lld, ssm "
+        "state %s\n",
+        static_cast<long long>(m.lin_key_heads), static_cast<long long>(m.lin_value_heads),
+        static_cast<long long>(m.lin_key_dim), static_cast<long long>(m.lin_value_dim),
+        static_cast<long long>(m.conv_kernel), static_cast<long long>(m.conv_dim()),
+        m.mamba_ssm_dtype.c_str());
   if (m.experts)
-    std::printf("  MoE        %lld experts top-%lld, intermediate %lld, shared %lld%s, router %s\n", static_cast<long long>(m.experts),
-                static_cast<long long>(m.top_k), static_cast<long long>(m.moe_intermediate), static_cast<long long>(m.shared_intermediate),
+    std::printf("  MoE        %lld experts top-%lld, intermediate %lld, shared %lld%s, router %s\n",
+                static_cast<long long>(m.experts), static_cast<long long>(m.top_k),
+                static_cast<long long>(m.moe_intermediate),
+                static_cast<long long>(m.shared_intermediate),
                 m.shared_gated ? " (sigmoid-gated)" : "",
                 (std::string(m.sigmoid_router ? "sigmoid + bias" : "softmax") +
-                 (m.expert_groups > 1 ? ", top " + std::to_string(m.topk_groups) + " of " + std::to_string(m.expert_groups) + " groups" : "") +
+                 (m.expert_groups > 1 ? ", top " + std::to_string(m.topk_groups) + " of " +
+                                            std::to_string(m.expert_groups) + " groups"
+                                      : "") +
                  (m.routed_scaling != 1.0 ? ", scaled x" + FormatNumber(m.routed_scaling) : ""))
                     .c_str());
-  std::printf("  params     %.2f B, %.2f B active per token (embeddings included); MTP layers %.2f B\n", p.total / 1e9, p.active / 1e9,
-              p.mtp / 1e9);
+  std::printf(
+      "  params     %.2f B, %.2f B active per token (embeddings included); MTP layers %.2f B\n",
+      p.total / 1e9, p.active / 1e9, p.mtp / 1e9);
   const ParallelPlan plan{integer("--tp", 1), integer("--dp", 1), integer("--ep", 1)};
   const DeviceConfig device = LoadDevice(Option(a, "--device", "Ascend910B3"));
   MemoryOptions mo;
@@ -238,19 +286,28 @@ int Model(const std::vector<std::string>& argv) {
   } catch (const std::exception&) {
     throw InputError("--mem-fraction takes a number in (0, 1]");
   }
-  if (!(mo.mem_fraction_static > 0 && mo.mem_fraction_static <= 1)) throw InputError("--mem-fraction takes a number in (0, 1]");
+  if (!(mo.mem_fraction_static > 0 && mo.mem_fraction_static <= 1))
+    throw InputError("--mem-fraction takes a number in (0, 1]");
   const RankShapes rs = ShapesPerRank(m, plan);
-  std::printf("per rank   tp %lld dp %lld ep %lld on %s: %lld q / %lld kv heads, GDN %lld / %lld heads (conv_dim %lld), %lld experts x %lld, vocab %lld\n",
-              static_cast<long long>(plan.tp), static_cast<long long>(plan.dp), static_cast<long long>(plan.ep), device.soc.c_str(),
-              static_cast<long long>(rs.q_heads), static_cast<long long>(rs.kv_heads), static_cast<long long>(rs.lin_key_heads),
-              static_cast<long long>(rs.lin_value_heads), static_cast<long long>(rs.conv_dim), static_cast<long long>(rs.experts),
-              static_cast<long long>(rs.moe_intermediate), static_cast<long long>(rs.vocab));
+  std::printf(
+      "per rank   tp %lld dp %lld ep %lld on %s: %lld q / %lld kv heads, GDN %lld / %lld heads "
+      "(conv_dim %lld), %lld experts x %lld, vocab %lld\n",
+      static_cast<long long>(plan.tp), static_cast<long long>(plan.dp),
+      static_cast<long long>(plan.ep), device.soc.c_str(), static_cast<long long>(rs.q_heads),
+      static_cast<long long>(rs.kv_heads), static_cast<long long>(rs.lin_key_heads),
+      static_cast<long long>(rs.lin_value_heads), static_cast<long long>(rs.conv_dim),
+      static_cast<long long>(rs.experts), static_cast<long long>(rs.moe_intermediate),
+      static_cast<long long>(rs.vocab));
   const MemoryPlan mp = PlanMemory(m, plan, device, mo);
   auto gib = [](int64_t b) { return static_cast<double>(b) / (1 << 30); };
-  std::printf("HBM        %.2f GiB of %.2f (mem_fraction_static %.2f): weights %.2f, MTP %.2f, mamba pool %.2f (%lld slots x %.2f MiB",
-              gib(mp.budget), gib(mp.hbm), mo.mem_fraction_static, gib(mp.weights), gib(mp.mtp_weights), gib(mp.mamba_pool),
-              static_cast<long long>(mp.slots), static_cast<double>(mp.mamba_per_request + mp.spec_per_request) / (1 << 20));
-  std::printf("), workspace %.2f, KV pool %.2f = %lld tokens x %lld B\n", gib(mp.workspace), gib(mp.kv_pool), static_cast<long long>(mp.kv_tokens),
+  std::printf(
+      "HBM        %.2f GiB of %.2f (mem_fraction_static %.2f): weights %.2f, MTP %.2f, mamba pool "
+      "%.2f (%lld slots x %.2f MiB",
+      gib(mp.budget), gib(mp.hbm), mo.mem_fraction_static, gib(mp.weights), gib(mp.mtp_weights),
+      gib(mp.mamba_pool), static_cast<long long>(mp.slots),
+      static_cast<double>(mp.mamba_per_request + mp.spec_per_request) / (1 << 20));
+  std::printf("), workspace %.2f, KV pool %.2f = %lld tokens x %lld B\n", gib(mp.workspace),
+              gib(mp.kv_pool), static_cast<long long>(mp.kv_tokens),
               static_cast<long long>(mp.kv_per_token));
   const bool prefill = !Option(a, "--prefill-batch", "").empty();
   if (Option(a, "--decode-batch", "").empty() && !prefill) return kExitOk;
@@ -266,29 +323,42 @@ int Model(const std::vector<std::string>& argv) {
     step.tokens = 1;
     step.prefix = integer("--context", 4096) - 1;
   }
-  if (step.batch < 1 || step.tokens < 1 || step.prefix < 0) throw InputError("the step's batch, tokens and context take positive integers");
+  if (step.batch < 1 || step.tokens < 1 || step.prefix < 0)
+    throw InputError("the step's batch, tokens and context take positive integers");
   if (step.gdn_impl != "fused" && step.gdn_impl != "triton_chain")
-    throw InputError("--gdn-impl '" + step.gdn_impl + "'" + NearestHint(step.gdn_impl, {"fused", "triton_chain"}));
+    throw InputError("--gdn-impl '" + step.gdn_impl + "'" +
+                     NearestHint(step.gdn_impl, {"fused", "triton_chain"}));
   const StepTime st = TimeStep(m, plan, device, step);
   std::map<std::string, double> by_where;
   for (const auto& [c, us] : st.calls) by_where[c.where] += us * static_cast<double>(c.count);
   if (prefill)
-    std::printf("prefill    %lld x %lld tokens after a prefix of %lld: %.3f ms of device time per step (no host cost)\n",
-                static_cast<long long>(step.batch), static_cast<long long>(step.tokens), static_cast<long long>(step.prefix), st.total_us / 1e3);
+    std::printf(
+        "prefill    %lld x %lld tokens after a prefix of %lld: %.3f ms of device time per step (no "
+        "host cost)\n",
+        static_cast<long long>(step.batch), static_cast<long long>(step.tokens),
+        static_cast<long long>(step.prefix), st.total_us / 1e3);
   else
-    std::printf("decode     batch %lld at context %lld, GDN %s: %.3f ms of device time per step (no host cost)\n",
-                static_cast<long long>(step.batch), static_cast<long long>(step.prefix + 1), step.gdn_impl.c_str(), st.total_us / 1e3);
-  for (const auto& [w, us] : by_where) std::printf("  %-10s %9.3f ms %5.1f %%\n", w.c_str(), us / 1e3, 100 * us / st.total_us);
+    std::printf(
+        "decode     batch %lld at context %lld, GDN %s: %.3f ms of device time per step (no host "
+        "cost)\n",
+        static_cast<long long>(step.batch), static_cast<long long>(step.prefix + 1),
+        step.gdn_impl.c_str(), st.total_us / 1e3);
+  for (const auto& [w, us] : by_where)
+    std::printf("  %-10s %9.3f ms %5.1f %%\n", w.c_str(), us / 1e3, 100 * us / st.total_us);
   if (prefill || mo.draft_tokens < 2) return kExitOk;
   // One MTP round (NEXTN, topk 1): d - 1 draft steps, then the target verifies d tokens.
   StepShape verify = step;
   verify.tokens = mo.draft_tokens;
   verify.kind = ForwardKind::kVerify;
-  const StepTime draft = TimeCalls(DraftStepKernels(m, plan, step), device), ver = TimeStep(m, plan, device, verify);
+  const StepTime draft = TimeCalls(DraftStepKernels(m, plan, step), device),
+                 ver = TimeStep(m, plan, device, verify);
   const double round = static_cast<double>(mo.draft_tokens - 1) * draft.total_us + ver.total_us;
-  std::printf("MTP round  d = %lld: %lld draft steps x %.3f ms + verify and commit %.3f ms = %.3f ms for 1 to %lld tokens per request\n",
-              static_cast<long long>(mo.draft_tokens), static_cast<long long>(mo.draft_tokens - 1), draft.total_us / 1e3,
-              ver.total_us / 1e3, round / 1e3, static_cast<long long>(mo.draft_tokens));
+  std::printf(
+      "MTP round  d = %lld: %lld draft steps x %.3f ms + verify and commit %.3f ms = %.3f ms for 1 "
+      "to %lld tokens per request\n",
+      static_cast<long long>(mo.draft_tokens), static_cast<long long>(mo.draft_tokens - 1),
+      draft.total_us / 1e3, ver.total_us / 1e3, round / 1e3,
+      static_cast<long long>(mo.draft_tokens));
   return kExitOk;
 }
 
@@ -310,7 +380,8 @@ int Run(const std::vector<std::string>& argv) {
   const std::string out = Option(a, "--out", "reports/out/" + stem);
   OutputFolder folder(out);
   ServingSetup setup = PrepareServing(rc);
-  spdlog::info("run {}: {} requests, {} on {} x {}", path, setup.requests.size(), setup.model.file, setup.run.Chips(), setup.device.soc);
+  spdlog::info("run {}: {} requests, {} on {} x {}", path, setup.requests.size(), setup.model.file,
+               setup.run.Chips(), setup.device.soc);
   // Order matters: the kernel timer forks before any SystemC activity, the serving processes are
   // elaborated before the functional runs simulate kernels in this process.
   ForkedKernelTimer timer(setup.device);
@@ -321,17 +392,23 @@ int Run(const std::vector<std::string>& argv) {
   const auto wall_start = std::chrono::steady_clock::now();
   double last_print = 0;
   auto progress = [&](int64_t done, int64_t total, double sim_us) {
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     if (done != total && wall - last_print < 2.0) return;
     last_print = wall;
-    const std::string eta = done > 0 && done < total ? fmt::format(", ETA {:.0f} s", wall / static_cast<double>(done) * static_cast<double>(total - done)) : "";
-    spdlog::info("{}/{} requests done, {:.3f} s simulated in {:.1f} s of wall time{}", done, total, sim_us / 1e6, wall, eta);
+    const std::string eta =
+        done > 0 && done < total
+            ? fmt::format(", ETA {:.0f} s",
+                          wall / static_cast<double>(done) * static_cast<double>(total - done))
+            : "";
+    spdlog::info("{}/{} requests done, {:.3f} s simulated in {:.1f} s of wall time{}", done, total,
+                 sim_us / 1e6, wall, eta);
   };
   ServingResult result;
   try {
     if (rc.mode == "functional") {
-      spdlog::info("functional runs of {}: unchunked reference, chunked{}{}", setup.model.file, rc.Mtp() ? ", MTP" : "",
-                   rc.fault == "none" ? "" : ", fault " + rc.fault);
+      spdlog::info("functional runs of {}: unchunked reference, chunked{}{}", setup.model.file,
+                   rc.Mtp() ? ", MTP" : "", rc.fault == "none" ? "" : ", fault " + rc.fault);
       study = RunFunctionalStudy(setup, [](const std::string& m) { spdlog::info("{}", m); });
       if (study->has_mtp) {  // the timed run accepts drafts as the model's own draft did
         std::string rates;
@@ -341,18 +418,23 @@ int Run(const std::vector<std::string>& argv) {
     }
     result = simulation.Run(setup, timer, progress);
   } catch (const SimFailure& e) {  // the failed run's outputs: its status and the config that ran
-    WriteFileOrThrow(folder.path() + "/metrics.json",
-                     nlohmann::ordered_json{{"status", e.status()}, {"message", e.what()}, {"config", path}}.dump(2) + "\n");
+    WriteFileOrThrow(
+        folder.path() + "/metrics.json",
+        nlohmann::ordered_json{{"status", e.status()}, {"message", e.what()}, {"config", path}}
+                .dump(2) +
+            "\n");
     WriteFileOrThrow(folder.path() + "/config.resolved.yaml", rc.ResolvedYaml());
     folder.Commit();
     throw;
   }
   const FunctionalStudy* f = study ? &*study : nullptr;
   WriteServingOutputs(setup, result, folder.path(), f);
-  folder.Commit();  // the files are in place before anything is printed (a closed pipe cannot lose them)
+  folder.Commit();  // the files are in place before anything is printed (a closed pipe cannot lose
+                    // them)
   if (const std::string jsonl = Option(a, "--result-jsonl", ""); !jsonl.empty()) {
     // One write of one line, so concurrent runs appending to the same file do not interleave.
-    const std::string line = BenchServingLine(ServingMetricsJson(setup, result, ComputeMetrics(result), f)) + "\n";
+    const std::string line =
+        BenchServingLine(ServingMetricsJson(setup, result, ComputeMetrics(result), f)) + "\n";
     std::ofstream j(jsonl, std::ios::app);
     j.write(line.data(), static_cast<std::streamsize>(line.size()));
     j.flush();
@@ -368,9 +450,13 @@ int Run(const std::vector<std::string>& argv) {
 int Explore(const std::vector<std::string>& argv) {
   Args a = ParseCommand(Command("explore"), argv);
   ConfigureLogging(a);
-  if (a.positional.size() != 1) throw InputError("npusim explore takes one explore config (e.g. configs/explore/move_intermediate_cache.yaml)");
+  if (a.positional.size() != 1)
+    throw InputError(
+        "npusim explore takes one explore config (e.g. "
+        "configs/explore/move_intermediate_cache.yaml)");
   const ExploreConfig c = LoadExploreConfig(a.positional[0]);
-  const std::string out = Option(a, "--out", "reports/out/explore-" + std::filesystem::path(a.positional[0]).stem().string());
+  const std::string out = Option(
+      a, "--out", "reports/out/explore-" + std::filesystem::path(a.positional[0]).stem().string());
   std::optional<EtaProgress> eta;
   const ExploreResult r = RunExplore(c, [&](int64_t done, int64_t total) {
     if (!eta) eta.emplace("points", total);
@@ -387,7 +473,8 @@ int Explore(const std::vector<std::string>& argv) {
 // Points of `mine` an earlier run of the same grid finished, with their exit codes: in
 // DIR.partial (an interrupted sweep) or DIR (a finished one, copied so DIR stays whole until the
 // commit). A partial folder of another grid (or of none) is cleared and stamped with this one.
-std::map<int64_t, int> AdoptFinishedPoints(const OutputFolder& folder, const std::string& grid, const std::vector<int64_t>& mine) {
+std::map<int64_t, int> AdoptFinishedPoints(const OutputFolder& folder, const std::string& grid,
+                                           const std::vector<int64_t>& mine) {
   namespace fs = std::filesystem;
   auto stamp_of = [](const std::string& dir) {
     std::string s = Slurp(dir + "/grid_id");
@@ -402,7 +489,8 @@ std::map<int64_t, int> AdoptFinishedPoints(const OutputFolder& folder, const std
   std::map<int64_t, int> done;
   for (int64_t i : mine) {
     const std::string rel = "/points/" + std::to_string(i);
-    if (!fs::exists(folder.path() + rel + "/exit_code") && finished_here && fs::exists(folder.dir() + rel + "/exit_code")) {
+    if (!fs::exists(folder.path() + rel + "/exit_code") && finished_here &&
+        fs::exists(folder.dir() + rel + "/exit_code")) {
       fs::remove_all(folder.path() + rel);
       fs::create_directories(folder.path() + "/points");
       fs::copy(folder.dir() + rel, folder.path() + rel, fs::copy_options::recursive);
@@ -418,13 +506,19 @@ std::map<int64_t, int> AdoptFinishedPoints(const OutputFolder& folder, const std
 int Sweep(std::vector<std::string> argv) {
   Args a = ParseCommand(Command("sweep"), argv);
   ConfigureLogging(a);
-  if (a.positional.size() != 1) throw InputError("npusim sweep takes one sweep config (e.g. configs/sweeps/mtp-draft-tokens.yaml)");
+  if (a.positional.size() != 1)
+    throw InputError(
+        "npusim sweep takes one sweep config (e.g. configs/sweeps/mtp-draft-tokens.yaml)");
   const SweepConfig c = LoadSweepConfig(a.positional[0]);
   const auto shard = ParseShard(Option(a, "--shard", "1/1"));
   const int64_t jobs = JobsOption(a, 1);
   const double point_timeout = PointTimeoutOption(a);
-  const std::string out = Option(a, "--out", "reports/out/sweep-" + std::filesystem::path(a.positional[0]).stem().string() +
-                                                 (shard.second > 1 ? "-" + std::to_string(shard.first) + "of" + std::to_string(shard.second) : ""));
+  const std::string out =
+      Option(a, "--out",
+             "reports/out/sweep-" + std::filesystem::path(a.positional[0]).stem().string() +
+                 (shard.second > 1
+                      ? "-" + std::to_string(shard.first) + "of" + std::to_string(shard.second)
+                      : ""));
   const auto points = SweepPoints(c);
   std::vector<int64_t> mine;
   for (int64_t i = 0; i < static_cast<int64_t>(points.size()); ++i)
@@ -432,19 +526,26 @@ int Sweep(std::vector<std::string> argv) {
   OutputFolder folder(out, /*keep_partial=*/true);
   auto point_dir = [&](int64_t i) { return folder.path() + "/points/" + std::to_string(i); };
   std::map<int64_t, int> codes = AdoptFinishedPoints(folder, SweepGridId(c), mine);
-  if (!codes.empty()) spdlog::info("resuming: {} of {} points of this grid are already done ({}.partial or {}/)", codes.size(), mine.size(), out, out);
+  if (!codes.empty())
+    spdlog::info("resuming: {} of {} points of this grid are already done ({}.partial or {}/)",
+                 codes.size(), mine.size(), out, out);
   std::vector<int64_t> todo;
   for (int64_t i : mine)
     if (!codes.count(i)) todo.push_back(i);
   std::vector<std::vector<std::string>> commands;
   for (int64_t i : todo) {
     std::vector<std::string> args;
-    if (!c.run.empty()) args = {"run", c.run};
-    else args = {"kernel", c.kernel, "--device", c.device, "--timing-only"};
-    for (const auto& [k, v] : points[static_cast<size_t>(i)]) args.insert(args.end(), {"--set", k + "=" + v});
+    if (!c.run.empty())
+      args = {"run", c.run};
+    else
+      args = {"kernel", c.kernel, "--device", c.device, "--timing-only"};
+    for (const auto& [k, v] : points[static_cast<size_t>(i)])
+      args.insert(args.end(), {"--set", k + "=" + v});
     commands.push_back(args);
   }
-  const EtaProgress eta("points of shard " + std::to_string(shard.first) + "/" + std::to_string(shard.second), static_cast<int64_t>(todo.size()));
+  const EtaProgress eta(
+      "points of shard " + std::to_string(shard.first) + "/" + std::to_string(shard.second),
+      static_cast<int64_t>(todo.size()));
   int64_t finished = 0;
   const std::vector<int> exit_codes = RunChildren(
       commands, [&](size_t k) { return point_dir(todo[k]); }, jobs,
@@ -453,7 +554,9 @@ int Sweep(std::vector<std::string> argv) {
         // for a later resume; a timeout or a signal is run again.
         if (code == kExitOk || code == kExitInvalidInput || code == kExitSimulatedFailure)
           WriteFileOrThrow(point_dir(todo[k]) + "/exit_code", std::to_string(code) + "\n");
-        eta.Done(++finished, "point " + std::to_string(todo[k]) + ": " + (code == kExitTimeout ? "killed at --point-timeout" : "exit " + std::to_string(code)));
+        eta.Done(++finished, "point " + std::to_string(todo[k]) + ": " +
+                                 (code == kExitTimeout ? "killed at --point-timeout"
+                                                       : "exit " + std::to_string(code)));
       },
       point_timeout);
   for (size_t k = 0; k < todo.size(); ++k) codes[todo[k]] = exit_codes[k];
@@ -462,7 +565,8 @@ int Sweep(std::vector<std::string> argv) {
   t.grid = SweepGridId(c);
   t.shard = std::to_string(shard.first) + "/" + std::to_string(shard.second);
   t.total = static_cast<int64_t>(points.size());
-  for (int64_t i : mine) t.rows.push_back(ReadPointResult(i, points[static_cast<size_t>(i)], codes[i], point_dir(i)));
+  for (int64_t i : mine)
+    t.rows.push_back(ReadPointResult(i, points[static_cast<size_t>(i)], codes[i], point_dir(i)));
   WriteSweepOutputs(t, folder.path());
   folder.Commit();
   if (ShowResults(a)) std::cout << Slurp(out + "/report.md");
@@ -475,7 +579,8 @@ int Sweep(std::vector<std::string> argv) {
 int Merge(const std::vector<std::string>& argv) {
   Args a = ParseCommand(Command("merge"), argv);
   ConfigureLogging(a);
-  if (a.positional.empty()) throw InputError("npusim merge takes the output directories of sweep shards");
+  if (a.positional.empty())
+    throw InputError("npusim merge takes the output directories of sweep shards");
   const SweepTable t = MergeSweeps(a.positional);
   const std::string out = Option(a, "--out", "reports/out/sweep-merged");
   OutputFolder folder(out);
@@ -488,9 +593,12 @@ int Merge(const std::vector<std::string>& argv) {
     return s;
   };
   if (!t.missing.empty() || !t.duplicates.empty()) {
-    std::string msg = "merge: " + std::to_string(t.rows.size()) + " of " + std::to_string(t.total) + " points";
-    if (!t.missing.empty()) msg += "; missing points " + list(t.missing) + " (a shard not given or not finished?)";
-    if (!t.duplicates.empty()) msg += "; points " + list(t.duplicates) + " appear in more than one shard (first kept)";
+    std::string msg =
+        "merge: " + std::to_string(t.rows.size()) + " of " + std::to_string(t.total) + " points";
+    if (!t.missing.empty())
+      msg += "; missing points " + list(t.missing) + " (a shard not given or not finished?)";
+    if (!t.duplicates.empty())
+      msg += "; points " + list(t.duplicates) + " appear in more than one shard (first kept)";
     throw InputError(msg + "; merged table written to " + out + "/");
   }
   return kExitOk;
@@ -501,10 +609,13 @@ int Merge(const std::vector<std::string>& argv) {
 int Capacity(const std::vector<std::string>& argv) {
   Args a = ParseCommand(Command("capacity"), argv);
   ConfigureLogging(a);
-  if (a.positional.size() != 1) throw InputError("npusim capacity takes one run config (with slo_ttft_p99_ms / slo_tpot_p99_ms)");
+  if (a.positional.size() != 1)
+    throw InputError(
+        "npusim capacity takes one run config (with slo_ttft_p99_ms / slo_tpot_p99_ms)");
   const std::string path = a.positional[0];
   std::vector<std::pair<std::string, std::string>> sets;
-  std::vector<std::pair<std::string, std::vector<std::string>>> tries;  // --try key=v1,v2: knobs to compare
+  std::vector<std::pair<std::string, std::vector<std::string>>>
+      tries;  // --try key=v1,v2: knobs to compare
   for (const auto& [k, v] : a.options) {
     if (k != "--set" && k != "--try") continue;
     const auto eq = v.find('=');
@@ -515,12 +626,15 @@ int Capacity(const std::vector<std::string>& argv) {
     }
     std::vector<std::string> values(1);
     for (char ch : v.substr(eq + 1)) {
-      if (ch == ',') values.emplace_back();
-      else values.back() += ch;
+      if (ch == ',')
+        values.emplace_back();
+      else
+        values.back() += ch;
     }
     tries.push_back({v.substr(0, eq), values});
   }
-  const std::string out = Option(a, "--out", "reports/out/capacity-" + std::filesystem::path(path).stem().string());
+  const std::string out =
+      Option(a, "--out", "reports/out/capacity-" + std::filesystem::path(path).stem().string());
   OutputFolder folder(out);
   const double point_timeout = PointTimeoutOption(a);
   // Every combination of the --try values: each variant gets its own search.
@@ -540,7 +654,8 @@ int Capacity(const std::vector<std::string>& argv) {
   for (size_t vi = 0; vi < variants.size(); ++vi) {
     auto vsets = sets;
     vsets.insert(vsets.end(), variants[vi].begin(), variants[vi].end());
-    const std::string dir = variants.size() == 1 ? folder.path() : folder.path() + "/variants/" + std::to_string(vi);
+    const std::string dir =
+        variants.size() == 1 ? folder.path() : folder.path() + "/variants/" + std::to_string(vi);
     CapacityVariant o{variants[vi], {}, "", 0};
     if (variants.size() > 1) {
       std::string knobs;
@@ -560,13 +675,21 @@ int Capacity(const std::vector<std::string>& argv) {
       continue;
     }
     CapacityAnswer& ans = o.answer;
-    const int64_t page = rc.page_size, per_request = (rc.random_input_len + rc.random_output_len + page - 1) / page * page;
-    const int64_t dp = setup->plan.dp, group_cap = std::min<int64_t>((rc.max_running_requests + dp - 1) / dp, setup->memory.max_running);
+    const int64_t page = rc.page_size,
+                  per_request =
+                      (rc.random_input_len + rc.random_output_len + page - 1) / page * page;
+    const int64_t dp = setup->plan.dp,
+                  group_cap = std::min<int64_t>((rc.max_running_requests + dp - 1) / dp,
+                                                setup->memory.max_running);
     const bool kv = setup->model.count(LayerKind::kFullAttention) > 0;
-    ans.max_by_memory = setup->replicas * dp * std::min<int64_t>(group_cap, kv ? setup->memory.kv_tokens / per_request : group_cap);
+    ans.max_by_memory =
+        setup->replicas * dp *
+        std::min<int64_t>(group_cap, kv ? setup->memory.kv_tokens / per_request : group_cap);
     if (ans.max_by_memory == 0) {  // not one request fits: no probe can succeed
-      const std::string why = "out of memory: a request of " + std::to_string(rc.random_input_len) + " + " + std::to_string(rc.random_output_len) +
-                              " tokens reserves " + std::to_string(per_request) + " KV tokens, more than the KV pool of a DP group (" +
+      const std::string why = "out of memory: a request of " + std::to_string(rc.random_input_len) +
+                              " + " + std::to_string(rc.random_output_len) + " tokens reserves " +
+                              std::to_string(per_request) +
+                              " KV tokens, more than the KV pool of a DP group (" +
                               std::to_string(setup->memory.kv_tokens) + ")";
       if (variants.size() == 1) throw SimFailure("out_of_memory", "capacity: " + why);
       o.answer.binding = "out_of_memory";
@@ -574,18 +697,23 @@ int Capacity(const std::vector<std::string>& argv) {
       outcomes.push_back(std::move(o));
       continue;
     }
-    ans.max_context_tokens = kv ? std::min<int64_t>(setup->memory.kv_tokens, rc.context_length) : rc.context_length;
+    ans.max_context_tokens =
+        kv ? std::min<int64_t>(setup->memory.kv_tokens, rc.context_length) : rc.context_length;
     // What a probe says against the SLOs: not "ok" when it ran but broke one.
     auto verdict = [&](const CapacityPoint& p) {
       if (p.status != "ok") return p.status + " (the run failed)";
-      return SloVerdict(rc, p) + fmt::format(", p99 TTFT {:.1f} ms, p99 TPOT {:.2f} ms", p.ttft_p99_ms, p.tpot_p99_ms);
+      return SloVerdict(rc, p) +
+             fmt::format(", p99 TTFT {:.1f} ms, p99 TPOT {:.2f} ms", p.ttft_p99_ms, p.tpot_p99_ms);
     };
     // One serving run of this variant with `load` set; its figures read back from its metrics.json.
-    auto run_point = [&](const std::string& pdir, const std::vector<std::pair<std::string, std::string>>& load) {
+    auto run_point = [&](const std::string& pdir,
+                         const std::vector<std::pair<std::string, std::string>>& load) {
       std::vector<std::string> args = {"run", path};
       for (const auto& [k, v] : vsets) args.insert(args.end(), {"--set", k + "=" + v});
       for (const auto& [k, v] : load) args.insert(args.end(), {"--set", k + "=" + v});
-      const int code = RunChildren({args}, [&](size_t) { return pdir; }, 1, nullptr, point_timeout).front();
+      const int code = RunChildren(
+                           {args}, [&](size_t) { return pdir; }, 1, nullptr, point_timeout)
+                           .front();
       return ReadCapacityPoint(code, pdir);
     };
     if (rc.capacity_search != "request_rate") {
@@ -595,38 +723,52 @@ int Capacity(const std::vector<std::string>& argv) {
       const EtaProgress eta("concurrency levels at most", static_cast<int64_t>(levels.size()));
       for (int64_t c : levels) {
         const std::string n = std::to_string(c);
-        CapacityPoint p = run_point(dir + "/points/" + n, {{"max_concurrency", n}, {"num_prompts", n}, {"request_rate", "inf"}});
+        CapacityPoint p =
+            run_point(dir + "/points/" + n,
+                      {{"max_concurrency", n}, {"num_prompts", n}, {"request_rate", "inf"}});
         p.concurrency = c;
         ans.curve.push_back(p);
-        eta.Done(static_cast<int64_t>(ans.curve.size()), fmt::format("concurrency {}: {}", c, verdict(p)));
+        eta.Done(static_cast<int64_t>(ans.curve.size()),
+                 fmt::format("concurrency {}: {}", c, verdict(p)));
         Decide(rc, ans);
-        if (ans.binding != "memory") break;  // past the first point that breaks an SLO the curve only gets worse
+        if (ans.binding != "memory")
+          break;  // past the first point that breaks an SLO the curve only gets worse
       }
     }
     const bool slo = rc.slo_ttft_p99_ms > 0 || rc.slo_tpot_p99_ms > 0;
     if (rc.capacity_search != "concurrency" && !slo) {
-      spdlog::warn("capacity: request-rate search skipped: it needs slo_ttft_p99_ms or slo_tpot_p99_ms");
+      spdlog::warn(
+          "capacity: request-rate search skipped: it needs slo_ttft_p99_ms or slo_tpot_p99_ms");
       ans.rate_binding = "no SLO given";
     } else if (rc.capacity_search != "concurrency") {
       // A finite load (num_prompts requests) has a ceiling: sent all at once. If that meets the
       // SLOs no rate breaks them and there is nothing to search.
-      const CapacityPoint all = run_point(dir + "/rate_points/all_at_once", {{"request_rate", "inf"}, {"max_concurrency", "0"}});
+      const CapacityPoint all = run_point(dir + "/rate_points/all_at_once",
+                                          {{"request_rate", "inf"}, {"max_concurrency", "0"}});
       if (SloBreak(rc, all).empty()) {
-        ans.rate_binding = "not reached: all " + std::to_string(rc.num_prompts) + " requests sent at once meet the SLOs (raise num_prompts)";
+        ans.rate_binding = "not reached: all " + std::to_string(rc.num_prompts) +
+                           " requests sent at once meet the SLOs (raise num_prompts)";
       } else {
         // Start where the concurrency search ended (its request throughput), else at 1 req/s.
         double start = 1.0;
         for (const CapacityPoint& p : ans.curve)
-          if (p.concurrency == ans.max_concurrency && p.request_throughput > 0) start = p.request_throughput;
+          if (p.concurrency == ans.max_concurrency && p.request_throughput > 0)
+            start = p.request_throughput;
         constexpr int kMaxRateProbes = 12;
-        SearchHighestRate(report::Tidy(start), [&](double rate) {
-          const std::string r = fmt::format("{:.6g}", rate);
-          CapacityPoint p = run_point(dir + "/rate_points/" + std::to_string(ans.rate_curve.size()), {{"request_rate", r}, {"max_concurrency", "0"}});
-          p.request_rate = std::stod(r);
-          ans.rate_curve.push_back(p);
-          spdlog::info("capacity: rate probe {} of at most {}: {} req/s {}", ans.rate_curve.size(), kMaxRateProbes, r, verdict(p));
-          return SloBreak(rc, p).empty();
-        }, 0.1, kMaxRateProbes);
+        SearchHighestRate(
+            report::Tidy(start),
+            [&](double rate) {
+              const std::string r = fmt::format("{:.6g}", rate);
+              CapacityPoint p =
+                  run_point(dir + "/rate_points/" + std::to_string(ans.rate_curve.size()),
+                            {{"request_rate", r}, {"max_concurrency", "0"}});
+              p.request_rate = std::stod(r);
+              ans.rate_curve.push_back(p);
+              spdlog::info("capacity: rate probe {} of at most {}: {} req/s {}",
+                           ans.rate_curve.size(), kMaxRateProbes, r, verdict(p));
+              return SloBreak(rc, p).empty();
+            },
+            0.1, kMaxRateProbes);
         DecideRate(rc, ans);
       }
     }
@@ -648,8 +790,12 @@ int Capacity(const std::vector<std::string>& argv) {
 int Compare(const std::vector<std::string>& argv) {
   Args a = ParseCommand(Command("compare"), argv);
   ConfigureLogging(a);
-  if (a.positional.size() != 2) throw InputError("npusim compare takes two results (run folders, metrics.json or bench_serving JSONL files)");
-  std::cout << CompareResults(ReadResult(a.positional[0]), ReadResult(a.positional[1]), a.positional[0], a.positional[1]);
+  if (a.positional.size() != 2)
+    throw InputError(
+        "npusim compare takes two results (run folders, metrics.json or bench_serving JSONL "
+        "files)");
+  std::cout << CompareResults(ReadResult(a.positional[0]), ReadResult(a.positional[1]),
+                              a.positional[0], a.positional[1]);
   return kExitOk;
 }
 
@@ -679,7 +825,8 @@ int Keys(const std::vector<std::string>& argv) {
     for (char& c : desc)
       if (c == '|') c = '/';
     const std::string def = r.required ? "required" : r.value.empty() ? "(empty)" : r.value;
-    std::cout << "| " << r.key << " | " << r.type << " | " << r.unit << " | " << def << " | " << r.range << " | " << desc << " |\n";
+    std::cout << "| " << r.key << " | " << r.type << " | " << r.unit << " | " << def << " | "
+              << r.range << " | " << desc << " |\n";
   }
   return kExitOk;
 }
@@ -690,7 +837,9 @@ int ImportSglangCommand(std::vector<std::string> argv) {
   const Args a = ParseCommand(Command("import-sglang"), argv);
   ConfigureLogging(a);
   if (a.positional.empty() || a.positional.size() > 2)
-    throw InputError("import-sglang takes the launch_server command line and optionally the bench_serving one, each as one quoted argument");
+    throw InputError(
+        "import-sglang takes the launch_server command line and optionally the bench_serving one, "
+        "each as one quoted argument");
   SglangImportOptions o;
   o.device = Option(a, "--device", o.device);
   o.weights = Option(a, "--weights", "");
@@ -700,14 +849,17 @@ int ImportSglangCommand(std::vector<std::string> argv) {
   auto for_output = [&](const std::string& path) {
     namespace fs = std::filesystem;
     std::error_code ec;
-    if (path.empty() || out.empty() || fs::path(path).is_absolute() || !fs::exists(path, ec)) return path;
+    if (path.empty() || out.empty() || fs::path(path).is_absolute() || !fs::exists(path, ec))
+      return path;
     return fs::relative(fs::absolute(path), fs::absolute(fs::path(out)).parent_path(), ec).string();
   };
   o.model = for_output(Option(a, "--model", ""));
   o.draft_model = for_output(Option(a, "--draft-model", ""));
-  const SglangImport im = ImportSglang(a.positional[0], a.positional.size() > 1 ? a.positional[1] : "", o);
+  const SglangImport im =
+      ImportSglang(a.positional[0], a.positional.size() > 1 ? a.positional[1] : "", o);
   const std::string yaml = im.Yaml();
-  ParseRunConfig(yaml, out.empty() ? "import-sglang" : out);  // the keys and values are a valid run config
+  ParseRunConfig(
+      yaml, out.empty() ? "import-sglang" : out);  // the keys and values are a valid run config
   for (const auto& i : im.ignored) spdlog::info("ignored {}", i);
   for (const auto& i : im.assumed) spdlog::warn("assumed {}", i);
   if (out.empty()) {
@@ -770,14 +922,16 @@ int RunCli(const std::vector<std::string>& args) {
   } catch (const Interrupted& e) {  // its children are stopped and its output folder left as it was
     std::cerr << "error: " << e.what() << "; the running points were stopped\n";
     return 128 + e.signal();
-  } catch (const YAML::Exception& e) {  // a loader that missed a shape check: still the input's fault
+  } catch (
+      const YAML::Exception& e) {  // a loader that missed a shape check: still the input's fault
     std::cerr << "error: " << e.what() << "\n";
     return kExitInvalidInput;
   } catch (const std::filesystem::filesystem_error& e) {
     // A folder that could not be made or moved (a full disk, no permission, a read-only file
     // system): the output's fault like a failed write (a full /tmp made it "internal error").
     const int err = e.code().value();
-    if (e.code().category() == std::generic_category() || e.code().category() == std::system_category())
+    if (e.code().category() == std::generic_category() ||
+        e.code().category() == std::system_category())
       if (err == ENOSPC || err == EDQUOT || err == EACCES || err == EPERM || err == EROFS) {
         std::cerr << "error: cannot write the outputs: " << e.what() << "\n";
         return kExitOutputError;

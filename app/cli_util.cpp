@@ -1,29 +1,31 @@
 #include "app/cli_util.h"
 
-#include <algorithm>
-#include <csignal>
-#include <chrono>
-#include <cmath>
-#include <cerrno>
-#include <cstdlib>
-#include <cstdio>
-#include <fstream>
-#include <iterator>
-#include <stdexcept>
-#include <filesystem>
-#include <map>
 #include <fcntl.h>
+#include <spdlog/sinks/stdout_color_sinks.h>  // declares the stderr sinks too
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <stdexcept>
 
 #include "model/error.h"
 #include "model/text.h"
 
-#include <spdlog/sinks/stdout_color_sinks.h>  // declares the stderr sinks too
-
 namespace npusim {
 
-bool Has(const Args& a, const std::string& flag) { return std::find(a.flags.begin(), a.flags.end(), flag) != a.flags.end(); }
+bool Has(const Args& a, const std::string& flag) {
+  return std::find(a.flags.begin(), a.flags.end(), flag) != a.flags.end();
+}
 std::string Option(const Args& a, const std::string& key, const std::string& def) {
   std::string v = def;
   for (const auto& [k, val] : a.options)
@@ -33,7 +35,8 @@ std::string Option(const Args& a, const std::string& key, const std::string& def
 
 uint64_t UnsignedOption(const Args& a, const std::string& key, uint64_t def, uint64_t max) {
   const std::string v = Option(a, key, std::to_string(def));
-  const bool digits = !v.empty() && v.size() <= 20 && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+  const bool digits = !v.empty() && v.size() <= 20 &&
+                      std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
   if (digits) {
     errno = 0;
     const unsigned long long x = std::strtoull(v.c_str(), nullptr, 10);
@@ -48,14 +51,16 @@ double PointTimeoutOption(const Args& a) {
   char* end = nullptr;
   const double s = std::strtod(v.c_str(), &end);
   if (end != v.c_str() + v.size() || !(s >= 0) || !std::isfinite(s))
-    throw InputError("--point-timeout takes a number of seconds >= 0 (0 = no limit), got '" + v + "'");
+    throw InputError("--point-timeout takes a number of seconds >= 0 (0 = no limit), got '" + v +
+                     "'");
   return s;
 }
 
 void ConfigureLogging(const Args& a) {
   // Logs and progress on stderr, so stdout carries results only (`npusim run ... > out.md`).
   static const bool kStderr = [] {
-    spdlog::set_default_logger(std::make_shared<spdlog::logger>("npusim", std::make_shared<spdlog::sinks::stderr_color_sink_mt>()));
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+        "npusim", std::make_shared<spdlog::sinks::stderr_color_sink_mt>()));
     return true;
   }();
   (void)kStderr;
@@ -65,7 +70,8 @@ void ConfigureLogging(const Args& a) {
   if (!level.empty()) {
     auto l = spdlog::level::from_str(level);
     if (l == spdlog::level::off && level != "off")
-      throw InputError("unknown log level '" + level + "'" + NearestHint(level, {"trace", "debug", "info", "warn", "error", "off"}));
+      throw InputError("unknown log level '" + level + "'" +
+                       NearestHint(level, {"trace", "debug", "info", "warn", "error", "off"}));
     spdlog::set_level(l);
   }
 }
@@ -77,9 +83,25 @@ namespace {
 // What npusim writes into an output folder (any command): a folder holding anything else is
 // not ours to clear.
 bool IsNpusimOutput(const std::filesystem::path& p) {
-  static const char* kNames[] = {"metrics.json", "config.resolved.yaml", "requests.csv", "kernel_calls.csv", "op_summary.csv", "trace.json",
-                                 "report.md", "report.html", "tokens.csv", "points.csv", "summary.csv", "sweep.json", "log.txt",
-                                 "points", "rate_points", "variants", "fit", "grid_id", "exit_code"};
+  static const char* kNames[] = {"metrics.json",
+                                 "config.resolved.yaml",
+                                 "requests.csv",
+                                 "kernel_calls.csv",
+                                 "op_summary.csv",
+                                 "trace.json",
+                                 "report.md",
+                                 "report.html",
+                                 "tokens.csv",
+                                 "points.csv",
+                                 "summary.csv",
+                                 "sweep.json",
+                                 "log.txt",
+                                 "points",
+                                 "rate_points",
+                                 "variants",
+                                 "fit",
+                                 "grid_id",
+                                 "exit_code"};
   const std::string name = p.filename().string();
   for (const char* n : kNames)
     if (name == n) return true;
@@ -88,20 +110,24 @@ bool IsNpusimOutput(const std::filesystem::path& p) {
 
 }  // namespace
 
-OutputFolder::OutputFolder(std::string dir, bool keep_partial) : dir_(std::move(dir)), keep_partial_(keep_partial) {
+OutputFolder::OutputFolder(std::string dir, bool keep_partial)
+    : dir_(std::move(dir)), keep_partial_(keep_partial) {
   namespace fs = std::filesystem;
   while (dir_.size() > 1 && dir_.back() == '/') dir_.pop_back();
   std::error_code ec;
-  if (fs::exists(dir_, ec) && !fs::is_directory(dir_, ec)) throw InputError("--out " + dir_ + " is a file, not a folder");
+  if (fs::exists(dir_, ec) && !fs::is_directory(dir_, ec))
+    throw InputError("--out " + dir_ + " is a file, not a folder");
   if (fs::is_directory(dir_, ec))
     for (const auto& e : fs::directory_iterator(dir_, ec))
       if (!IsNpusimOutput(e.path()))
         throw InputError("--out " + dir_ + " holds '" + e.path().filename().string() +
-                         "', which npusim did not write: choose an empty or new folder (npusim clears only its own outputs)");
+                         "', which npusim did not write: choose an empty or new folder (npusim "
+                         "clears only its own outputs)");
   partial_ = dir_ + ".partial";
   if (!keep_partial_) fs::remove_all(partial_, ec);
   fs::create_directories(partial_, ec);
-  if (ec) throw OutputError("--out " + dir_ + ": cannot create " + partial_ + " (" + ec.message() + ")");
+  if (ec)
+    throw OutputError("--out " + dir_ + ": cannot create " + partial_ + " (" + ec.message() + ")");
 }
 
 OutputFolder::~OutputFolder() {
@@ -121,7 +147,9 @@ void OutputFolder::Commit() {
     if (IsNpusimOutput(e.path()) && e.path().filename() != "log.txt") fs::remove_all(e.path(), ec);
   for (const auto& e : fs::directory_iterator(partial_)) {
     fs::rename(e.path(), fs::path(dir_) / e.path().filename(), ec);
-    if (ec) throw OutputError("--out " + dir_ + ": cannot move " + e.path().filename().string() + " into place (" + ec.message() + ")");
+    if (ec)
+      throw OutputError("--out " + dir_ + ": cannot move " + e.path().filename().string() +
+                        " into place (" + ec.message() + ")");
   }
   fs::remove_all(partial_, ec);
   committed_ = true;
@@ -137,7 +165,8 @@ pid_t SpawnSelf(const std::vector<std::string>& args, const std::string& log) {
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("sweep: fork() failed");
   if (pid == 0) {
-    setpgid(0, 0);  // its own process group: stopping it stops the kernel-timer process it forks too
+    setpgid(0,
+            0);  // its own process group: stopping it stops the kernel-timer process it forks too
     const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) {
       dup2(fd, 1);
@@ -168,12 +197,14 @@ extern "C" void OnStopSignal(int sig) { g_stop_signal = sig; }
 
 }  // namespace
 
-std::vector<int> RunChildren(const std::vector<std::vector<std::string>>& commands, const std::function<std::string(size_t)>& dir_of,
-                             int64_t jobs, const std::function<void(size_t, int)>& done, double timeout_s) {
+std::vector<int> RunChildren(const std::vector<std::vector<std::string>>& commands,
+                             const std::function<std::string(size_t)>& dir_of, int64_t jobs,
+                             const std::function<void(size_t, int)>& done, double timeout_s) {
   // SIGINT / SIGTERM stop the children too (a Ctrl-C'd sweep left its running point to write
   // into the output folder later); the handler only records the signal, the loop acts on it.
   struct StopHandlers {  // installed for the loop, the previous ones back on any way out
-    struct sigaction old_int {}, old_term {};
+    struct sigaction old_int {
+    }, old_term{};
     StopHandlers() {
       struct sigaction stop {};
       stop.sa_handler = OnStopSignal;
@@ -200,7 +231,8 @@ std::vector<int> RunChildren(const std::vector<std::vector<std::string>>& comman
   };
   size_t next = 0;
   while (next < commands.size() || !running.empty()) {
-    while (next < commands.size() && static_cast<int64_t>(running.size()) < jobs && !g_stop_signal) {
+    while (next < commands.size() && static_cast<int64_t>(running.size()) < jobs &&
+           !g_stop_signal) {
       const std::string dir = dir_of(next);
       std::filesystem::create_directories(dir);
       std::vector<std::string> args = commands[next];
@@ -218,7 +250,8 @@ std::vector<int> RunChildren(const std::vector<std::vector<std::string>>& comman
     if (pid <= 0) {  // nothing finished: enforce the wall-time limit, then poll again shortly
       const auto now = std::chrono::steady_clock::now();
       for (auto& [p, c] : running)
-        if (timeout_s > 0 && !c.killed && std::chrono::duration<double>(now - c.start).count() > timeout_s) {
+        if (timeout_s > 0 && !c.killed &&
+            std::chrono::duration<double>(now - c.start).count() > timeout_s) {
           kill(-p, SIGKILL);
           c.killed = true;
         }

@@ -2,6 +2,9 @@
 // and running npusim itself as a child process (sweep points, calibration points).
 #pragma once
 
+#include <spdlog/spdlog.h>
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -9,9 +12,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-#include <sys/types.h>
-
-#include <spdlog/spdlog.h>
 
 namespace npusim {
 
@@ -25,7 +25,8 @@ bool Has(const Args& a, const std::string& flag);
 std::string Option(const Args& a, const std::string& key, const std::string& def);
 // An option's value as an integer in [0, max] (InputError otherwise: "-1" is not wrapped around).
 uint64_t UnsignedOption(const Args& a, const std::string& key, uint64_t def, uint64_t max);
-// spdlog to stderr at info (warn with --quiet, or --log-level's level): logs never mix with results.
+// spdlog to stderr at info (warn with --quiet, or --log-level's level): logs never mix with
+// results.
 void ConfigureLogging(const Args& a);
 // Results (summaries, tables) go to stdout unless --quiet; the log level does not hide them.
 bool ShowResults(const Args& a);
@@ -34,11 +35,15 @@ bool ShowResults(const Args& a);
 // left. Wall-clock figures go to the log only, never into output files.
 class EtaProgress {
  public:
-  EtaProgress(std::string what, int64_t total) : what_(std::move(what)), total_(total), start_(std::chrono::steady_clock::now()) {}
+  EtaProgress(std::string what, int64_t total)
+      : what_(std::move(what)), total_(total), start_(std::chrono::steady_clock::now()) {}
   void Done(int64_t done, const std::string& note = "") const {
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    const double eta = done > 0 ? elapsed / static_cast<double>(done) * static_cast<double>(total_ - done) : 0;
-    spdlog::info("{}/{} {}, {:.0f} s elapsed{}{}", done, total_, what_, elapsed, done < total_ ? fmt::format(", ETA {:.0f} s", eta) : "",
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double eta =
+        done > 0 ? elapsed / static_cast<double>(done) * static_cast<double>(total_ - done) : 0;
+    spdlog::info("{}/{} {}, {:.0f} s elapsed{}{}", done, total_, what_, elapsed,
+                 done < total_ ? fmt::format(", ETA {:.0f} s", eta) : "",
                  note.empty() ? "" : " (" + note + ")");
   }
 
@@ -76,7 +81,8 @@ pid_t SpawnSelf(const std::vector<std::string>& args, const std::string& log);
 // The --jobs value (InputError unless a positive integer).
 int64_t JobsOption(const Args& a, int64_t def);
 
-// --point-timeout SECONDS (default kDefaultPointTimeoutS; 0 = none): InputError unless a number >= 0.
+// --point-timeout SECONDS (default kDefaultPointTimeoutS; 0 = none): InputError unless a number >=
+// 0.
 double PointTimeoutOption(const Args& a);
 
 // A child killed at its wall-time limit ends with this code (as timeout(1) does).
@@ -86,7 +92,8 @@ constexpr double kDefaultPointTimeoutS = 7200;
 // SIGINT or SIGTERM stopped a command that runs children; they were stopped first.
 class Interrupted : public std::runtime_error {
  public:
-  explicit Interrupted(int sig) : std::runtime_error("interrupted by signal " + std::to_string(sig)), sig_(sig) {}
+  explicit Interrupted(int sig)
+      : std::runtime_error("interrupted by signal " + std::to_string(sig)), sig_(sig) {}
   int signal() const { return sig_; }
 
  private:
@@ -97,7 +104,9 @@ class Interrupted : public std::runtime_error {
 // `done(i, exit code)` after each. A child running longer than `timeout_s` (0 = no limit) is
 // killed and reports kExitTimeout. SIGINT / SIGTERM stop every running child and throw
 // Interrupted. Returns the exit codes in command order.
-std::vector<int> RunChildren(const std::vector<std::vector<std::string>>& commands, const std::function<std::string(size_t)>& dir_of,
-                             int64_t jobs, const std::function<void(size_t, int)>& done, double timeout_s = kDefaultPointTimeoutS);
+std::vector<int> RunChildren(const std::vector<std::vector<std::string>>& commands,
+                             const std::function<std::string(size_t)>& dir_of, int64_t jobs,
+                             const std::function<void(size_t, int)>& done,
+                             double timeout_s = kDefaultPointTimeoutS);
 
 }  // namespace npusim

@@ -39,7 +39,8 @@ const CommandSpec& Command(const std::string& name);  // InputError naming the n
 // Parses argv (after the command name) against the command's declaration. Unknown options are an
 // InputError naming the nearest declared one; `-h` / `--help` throws HelpRequested unless the
 // command handles help itself (`kernel NAME --help`), which sees the "--help" flag in Args.
-Args ParseCommand(const CommandSpec& spec, const std::vector<std::string>& argv, bool own_help = false);
+Args ParseCommand(const CommandSpec& spec, const std::vector<std::string>& argv,
+                  bool own_help = false);
 
 std::string CommandHelp(const CommandSpec& spec);
 std::string TopLevelHelp();

@@ -3,19 +3,20 @@
 // iteration is a fresh simulation (one SystemC simulation per process). Goal: well under a
 // minute on the 2-core machine (< 30 s) and under 2 GiB RSS. Counters: wall seconds per run
 // (manual time) and the largest resident set of npusim and its kernel-timer child.
-#include <cstdlib>
-#include <string>
-
 #include <benchmark/benchmark.h>
-#include <chrono>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdlib>
+#include <string>
+
 namespace {
 
 void RunConfig(benchmark::State& state, const char* config) {
-  const std::string bin = NPUSIM_BIN, cfg = std::string(NPUSIM_SOURCE_DIR) + "/configs/runs/" + config;
+  const std::string bin = NPUSIM_BIN,
+                    cfg = std::string(NPUSIM_SOURCE_DIR) + "/configs/runs/" + config;
   const std::string out = "/tmp/npusim_serving_bench_" + std::to_string(getpid());
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -23,7 +24,8 @@ void RunConfig(benchmark::State& state, const char* config) {
     if (pid == 0) {
       setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
       if (!freopen("/dev/null", "w", stdout)) _exit(126);  // the report summary
-      execl(bin.c_str(), bin.c_str(), "run", cfg.c_str(), "--quiet", "--out", out.c_str(), static_cast<char*>(nullptr));
+      execl(bin.c_str(), bin.c_str(), "run", cfg.c_str(), "--quiet", "--out", out.c_str(),
+            static_cast<char*>(nullptr));
       _exit(127);
     }
     int status = 0;

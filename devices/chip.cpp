@@ -8,11 +8,10 @@
 // per-cycle process: one event per instruction.
 #include "devices/chip.h"
 
-#include <systemc>
-
 #include <algorithm>
 #include <deque>
 #include <optional>
+#include <systemc>
 #include <vector>
 
 #include "devices/core_runtime.h"
@@ -46,12 +45,18 @@ struct FlagState {
 
 std::string InstrName(const Instr& in) {
   switch (in.op) {
-    case Opcode::kVector: return VecOpName(in.vop);
-    case Opcode::kCopy: return std::string("DataCopy ") + MtePathName(in.path);
-    case Opcode::kLoad2D: return "LoadData";
-    case Opcode::kMmad: return "Mmad";
-    case Opcode::kFixpipe: return "Fixpipe";
-    default: return "sync";
+    case Opcode::kVector:
+      return VecOpName(in.vop);
+    case Opcode::kCopy:
+      return std::string("DataCopy ") + MtePathName(in.path);
+    case Opcode::kLoad2D:
+      return "LoadData";
+    case Opcode::kMmad:
+      return "Mmad";
+    case Opcode::kFixpipe:
+      return "Fixpipe";
+    default:
+      return "sync";
   }
 }
 
@@ -59,12 +64,19 @@ std::string InstrName(const Instr& in) {
 std::string InstrArgs(const Instr& in) {
   const std::string dt = "\"dtype\":\"" + std::string(Name(in.dtype)) + "\"";
   switch (in.op) {
-    case Opcode::kVector: return "\"elements\":" + std::to_string(in.count) + "," + dt;
-    case Opcode::kCopy: return "\"bytes\":" + std::to_string(in.bytes) + ",\"blocks\":" + std::to_string(in.blocks);
-    case Opcode::kLoad2D: return "\"bytes\":" + std::to_string(in.bytes);
-    case Opcode::kMmad: return "\"m\":" + std::to_string(in.m) + ",\"k\":" + std::to_string(in.k) + ",\"n\":" + std::to_string(in.n) + "," + dt;
-    case Opcode::kFixpipe: return "\"m\":" + std::to_string(in.m) + ",\"n\":" + std::to_string(in.n) + "," + dt;
-    default: return {};
+    case Opcode::kVector:
+      return "\"elements\":" + std::to_string(in.count) + "," + dt;
+    case Opcode::kCopy:
+      return "\"bytes\":" + std::to_string(in.bytes) + ",\"blocks\":" + std::to_string(in.blocks);
+    case Opcode::kLoad2D:
+      return "\"bytes\":" + std::to_string(in.bytes);
+    case Opcode::kMmad:
+      return "\"m\":" + std::to_string(in.m) + ",\"k\":" + std::to_string(in.k) +
+             ",\"n\":" + std::to_string(in.n) + "," + dt;
+    case Opcode::kFixpipe:
+      return "\"m\":" + std::to_string(in.m) + ",\"n\":" + std::to_string(in.n) + "," + dt;
+    default:
+      return {};
   }
 }
 
@@ -104,7 +116,8 @@ struct Chip::Impl {
     Stat* instructions;
   };
   PipeStats pipe_stats[2][kNumPipes] = {};  // [aiv, aic][pipe]
-  Stat *stat_cycles = nullptr, *stat_hbm_read = nullptr, *stat_hbm_write = nullptr, *stat_dispatched = nullptr;
+  Stat *stat_cycles = nullptr, *stat_hbm_read = nullptr, *stat_hbm_write = nullptr,
+       *stat_dispatched = nullptr;
   Stat* stat_dcache_misses = nullptr;
 
   explicit Impl(const DeviceConfig& c);
@@ -196,7 +209,9 @@ class CoreModel : public CoreRuntime {
 
   // --- CoreRuntime ---
   CoreType type() const override { return type_; }
-  std::string name() const override { return std::string(CoreTypeName(type_)) + std::to_string(index_); }
+  std::string name() const override {
+    return std::string(CoreTypeName(type_)) + std::to_string(index_);
+  }
   int64_t block_idx() const override { return block_idx_; }
   int64_t block_num() const override { return block_num_; }
   int sub_block_idx() const override { return sub_block_; }
@@ -210,9 +225,10 @@ class CoreModel : public CoreRuntime {
   }
   void RequirePipe(Pipe p) const {
     if (!HasPipe(p))
-      throw SimFailure("invalid_instruction", std::string("pipe ") + PipeName(p) + " does not exist on " +
-                                                 CoreTypeName(type_) + " core " + name() +
-                                                 " (AIC has S/M/MTE1/MTE2/MTE3/FIX, AIV has S/V/MTE2/MTE3)");
+      throw SimFailure("invalid_instruction",
+                       std::string("pipe ") + PipeName(p) + " does not exist on " +
+                           CoreTypeName(type_) + " core " + name() +
+                           " (AIC has S/M/MTE1/MTE2/MTE3/FIX, AIV has S/V/MTE2/MTE3)");
   }
 
   void Issue(Instr& in) override {
@@ -224,7 +240,8 @@ class CoreModel : public CoreRuntime {
       wait_pipe_ = in.pipe;
       ScalarWait(WaitKind::kQueueSpace);
     }
-    scalar_time_ = std::max(scalar_time_, NowCycles()) + static_cast<uint64_t>(chip_->cfg.scalar_issue_cycles);
+    scalar_time_ =
+        std::max(scalar_time_, NowCycles()) + static_cast<uint64_t>(chip_->cfg.scalar_issue_cycles);
     in.issue_cycle = scalar_time_;
     in.scalar_seq = race_.Count(Pipe::kS);
     p.queue.push_back(in);
@@ -257,7 +274,9 @@ class CoreModel : public CoreRuntime {
   }
 
   void CrossCoreWait(int id) override {
-    if (id < 0 || id >= kCrossFlags) throw SimFailure("sync_error", "CrossCoreWaitFlag id " + std::to_string(id) + " out of range [0, 15]");
+    if (id < 0 || id >= kCrossFlags)
+      throw SimFailure("sync_error",
+                       "CrossCoreWaitFlag id " + std::to_string(id) + " out of range [0, 15]");
     wait_id_ = id;
     ScalarWait(WaitKind::kCross);
     if (type_ == CoreType::kAic) {
@@ -268,7 +287,9 @@ class CoreModel : public CoreRuntime {
     }
   }
 
-  void ScalarCycles(uint64_t cycles) override { scalar_time_ = std::max(scalar_time_, NowCycles()) + cycles; }
+  void ScalarCycles(uint64_t cycles) override {
+    scalar_time_ = std::max(scalar_time_, NowCycles()) + cycles;
+  }
 
   void ScalarGmAccess(uint64_t addr) override {
     const bool hit = dcache_.Access(addr);
@@ -292,45 +313,66 @@ class CoreModel : public CoreRuntime {
   uint64_t Capacity(Mem m) const override {
     const auto& c = chip_->cfg;
     switch (m) {
-      case Mem::kUb: return static_cast<uint64_t>(c.ub_bytes);
-      case Mem::kL1: return static_cast<uint64_t>(c.l1_bytes);
-      case Mem::kL0A: return static_cast<uint64_t>(c.l0a_bytes);
-      case Mem::kL0B: return static_cast<uint64_t>(c.l0b_bytes);
-      case Mem::kL0C: return static_cast<uint64_t>(c.l0c_bytes);
-      default: return 0;
+      case Mem::kUb:
+        return static_cast<uint64_t>(c.ub_bytes);
+      case Mem::kL1:
+        return static_cast<uint64_t>(c.l1_bytes);
+      case Mem::kL0A:
+        return static_cast<uint64_t>(c.l0a_bytes);
+      case Mem::kL0B:
+        return static_cast<uint64_t>(c.l0b_bytes);
+      case Mem::kL0C:
+        return static_cast<uint64_t>(c.l0c_bytes);
+      default:
+        return 0;
     }
   }
   uint64_t Alignment(Mem m) const override {
     const auto& c = chip_->cfg;
     switch (m) {
-      case Mem::kUb: return static_cast<uint64_t>(c.ub_align);
-      case Mem::kL1: return static_cast<uint64_t>(c.l1_align);
-      case Mem::kL0A: return static_cast<uint64_t>(c.l0a_align);
-      case Mem::kL0B: return static_cast<uint64_t>(c.l0b_align);
-      case Mem::kL0C: return static_cast<uint64_t>(c.l0c_align);
-      default: return 1;
+      case Mem::kUb:
+        return static_cast<uint64_t>(c.ub_align);
+      case Mem::kL1:
+        return static_cast<uint64_t>(c.l1_align);
+      case Mem::kL0A:
+        return static_cast<uint64_t>(c.l0a_align);
+      case Mem::kL0B:
+        return static_cast<uint64_t>(c.l0b_align);
+      case Mem::kL0C:
+        return static_cast<uint64_t>(c.l0c_align);
+      default:
+        return 1;
     }
   }
 
   uint64_t Allocate(Mem m, const std::string& what, uint64_t bytes_each, int num) override {
     if (m == Mem::kUb && type_ != CoreType::kAiv)
-      throw SimFailure("invalid_instruction", name() + ": UB does not exist on an AIC core (use L1/L0 positions)");
+      throw SimFailure("invalid_instruction",
+                       name() + ": UB does not exist on an AIC core (use L1/L0 positions)");
     if (m != Mem::kUb && type_ == CoreType::kAiv)
-      throw SimFailure("invalid_instruction", name() + ": " + MemName(m) + " does not exist on an AIV core (use VECIN/VECOUT/VECCALC)");
+      throw SimFailure(
+          "invalid_instruction",
+          name() + ": " + MemName(m) + " does not exist on an AIV core (use VECIN/VECOUT/VECCALC)");
     auto& allocs = allocs_[static_cast<int>(m)];
-    uint64_t used = allocs.empty() ? 0 : allocs.back().offset + allocs.back().bytes_each * allocs.back().num;
+    uint64_t used =
+        allocs.empty() ? 0 : allocs.back().offset + allocs.back().bytes_each * allocs.back().num;
     uint64_t total = bytes_each * static_cast<uint64_t>(num);
     uint64_t cap = Capacity(m);
     if (used + total > cap) {
-      std::string msg = std::string(MemLowerName(m)) + " overflow, requires " + std::to_string((used + total) * 8) +
-                        " bits while " + std::to_string(cap * 8) +
-                        " bits available! (possible reason: tiling basic block is too large or block number is more "
-                        "than what user expect due to multi-buffer feature is enabled and some ops need extra local "
-                        "buffer.)\n  live " + MemName(m) + " allocations on " + name() + ", block " + std::to_string(block_idx_) + ":";
+      std::string msg =
+          std::string(MemLowerName(m)) + " overflow, requires " +
+          std::to_string((used + total) * 8) + " bits while " + std::to_string(cap * 8) +
+          " bits available! (possible reason: tiling basic block is too large or block number is "
+          "more "
+          "than what user expect due to multi-buffer feature is enabled and some ops need extra "
+          "local "
+          "buffer.)\n  live " +
+          MemName(m) + " allocations on " + name() + ", block " + std::to_string(block_idx_) + ":";
       allocs.push_back({what, used, bytes_each, num});
       for (const auto& a : allocs)
-        msg += "\n    " + a.name + ": " + std::to_string(a.bytes_each) + " B x " + std::to_string(a.num) +
-               (a.num == 1 ? " buffer" : " buffers") + " = " + std::to_string(a.bytes_each * a.num * 8) + " bits";
+        msg += "\n    " + a.name + ": " + std::to_string(a.bytes_each) + " B x " +
+               std::to_string(a.num) + (a.num == 1 ? " buffer" : " buffers") + " = " +
+               std::to_string(a.bytes_each * a.num * 8) + " bits";
       allocs.pop_back();
       throw SimFailure(std::string(MemLowerName(m)) + "_overflow", msg);
     }
@@ -351,16 +393,21 @@ class CoreModel : public CoreRuntime {
     CheckEventId(id);
     FlagState& f = flags_[static_cast<int>(src)][static_cast<int>(dst)][id];
     if (f.set)
-      throw SimFailure("sync_error", name() + ": SetFlag " + PipeName(src) + "->" + PipeName(dst) + " event " +
-                                         std::to_string(id) + " set twice without a WaitFlag in between");
+      throw SimFailure("sync_error", name() + ": SetFlag " + PipeName(src) + "->" + PipeName(dst) +
+                                         " event " + std::to_string(id) +
+                                         " set twice without a WaitFlag in between");
     f.set = true;
     f.set_cycle = at;
     f.clock = race_.Snapshot(src);
     TraceFlag(true, src, dst, id, at, f);
-    if (dst == Pipe::kS) NotifyScalar();
-    else pipes_[static_cast<int>(dst)].Wake();
+    if (dst == Pipe::kS)
+      NotifyScalar();
+    else
+      pipes_[static_cast<int>(dst)].Wake();
   }
-  FlagState& Flag(Pipe src, Pipe dst, int id) { return flags_[static_cast<int>(src)][static_cast<int>(dst)][id]; }
+  FlagState& Flag(Pipe src, Pipe dst, int id) {
+    return flags_[static_cast<int>(src)][static_cast<int>(dst)][id];
+  }
   // A SetFlag (on its setting pipe's track) or a WaitFlag passing (on the waiter's), as an instant
   // slice, joined by an arrow.
   void TraceFlag(bool set, Pipe src, Pipe dst, int id, uint64_t at, FlagState& f) {
@@ -368,8 +415,9 @@ class CoreModel : public CoreRuntime {
     if (!trace) return;
     const double t = chip_->cfg.CyclesToUs(static_cast<double>(at));
     const int tid = static_cast<int>(set ? src : dst);
-    trace->Slice(trace_pid_, tid, std::string(set ? "SetFlag " : "WaitFlag ") + PipeName(src) + "->" + PipeName(dst), t, 0,
-                 "\"event\":" + std::to_string(id));
+    trace->Slice(trace_pid_, tid,
+                 std::string(set ? "SetFlag " : "WaitFlag ") + PipeName(src) + "->" + PipeName(dst),
+                 t, 0, "\"event\":" + std::to_string(id));
     if (set) {
       f.flow = trace->FlowStart(trace_pid_, tid, t);
     } else {
@@ -379,8 +427,10 @@ class CoreModel : public CoreRuntime {
   }
   void CrossSignal(int slot, int id) {
     if (++cross_[slot][id] > kCrossMaxPending)
-      throw SimFailure("sync_error", name() + ": CrossCoreSetFlag id " + std::to_string(id) +
-                                         " set more than 15 times without a CrossCoreWaitFlag: the core would hang");
+      throw SimFailure(
+          "sync_error",
+          name() + ": CrossCoreSetFlag id " + std::to_string(id) +
+              " set more than 15 times without a CrossCoreWaitFlag: the core would hang");
     NotifyScalar();
   }
 
@@ -436,11 +486,22 @@ class CoreModel : public CoreRuntime {
   std::string BlockedState() const {
     std::string s = name() + " (block " + std::to_string(block_idx_) + "): scalar ";
     switch (wait_kind_) {
-      case WaitKind::kQueueSpace: s += std::string("waits for space in the full ") + PipeName(wait_pipe_) + " queue"; break;
-      case WaitKind::kDrain: s += "waits for all pipes to drain"; break;
-      case WaitKind::kFlag: s += std::string("waits at WaitFlag ") + PipeName(wait_pipe_) + "->S event " + std::to_string(wait_id_); break;
-      case WaitKind::kCross: s += "waits at CrossCoreWaitFlag id " + std::to_string(wait_id_) + " (never set)"; break;
-      default: s += "is not blocked"; break;
+      case WaitKind::kQueueSpace:
+        s += std::string("waits for space in the full ") + PipeName(wait_pipe_) + " queue";
+        break;
+      case WaitKind::kDrain:
+        s += "waits for all pipes to drain";
+        break;
+      case WaitKind::kFlag:
+        s += std::string("waits at WaitFlag ") + PipeName(wait_pipe_) + "->S event " +
+             std::to_string(wait_id_);
+        break;
+      case WaitKind::kCross:
+        s += "waits at CrossCoreWaitFlag id " + std::to_string(wait_id_) + " (never set)";
+        break;
+      default:
+        s += "is not blocked";
+        break;
     }
     for (const auto& p : pipes_) {
       std::string b = p.BlockedState();
@@ -468,22 +529,26 @@ class CoreModel : public CoreRuntime {
 
   void CheckEventId(int id) const {
     if (id < 0 || id >= kEventIds)
-      throw SimFailure("sync_error", name() + ": event id " + std::to_string(id) + " out of range [0, 7]");
+      throw SimFailure("sync_error",
+                       name() + ": event id " + std::to_string(id) + " out of range [0, 7]");
   }
 
   bool ScalarReady() const {
     switch (wait_kind_) {
       case WaitKind::kQueueSpace:
-        return pipes_[static_cast<int>(wait_pipe_)].queue.size() <= static_cast<size_t>(chip_->cfg.queue_depth) / 2;
+        return pipes_[static_cast<int>(wait_pipe_)].queue.size() <=
+               static_cast<size_t>(chip_->cfg.queue_depth) / 2;
       case WaitKind::kDrain:
         for (const auto& p : pipes_)
           if (p.busy || !p.queue.empty()) return false;
         return true;
-      case WaitKind::kFlag: return flags_[static_cast<int>(wait_pipe_)][static_cast<int>(Pipe::kS)][wait_id_].set;
+      case WaitKind::kFlag:
+        return flags_[static_cast<int>(wait_pipe_)][static_cast<int>(Pipe::kS)][wait_id_].set;
       case WaitKind::kCross:
         if (type_ == CoreType::kAic) return cross_[0][wait_id_] > 0 && cross_[1][wait_id_] > 0;
         return cross_[0][wait_id_] > 0;
-      default: return true;
+      default:
+        return true;
     }
   }
 
@@ -587,8 +652,9 @@ void PipeModel::Step() {
         sc_core::next_trigger(Cycles(in.issue_cycle - now));
         return;
       }
-      if (done_until > now && (in.op == Opcode::kSetFlag || in.op == Opcode::kCrossCoreSet || in.op == Opcode::kBarrier ||
-                                (in.op == Opcode::kVector && ReadsInFlight(in, now)))) {
+      if (done_until > now &&
+          (in.op == Opcode::kSetFlag || in.op == Opcode::kCrossCoreSet ||
+           in.op == Opcode::kBarrier || (in.op == Opcode::kVector && ReadsInFlight(in, now)))) {
         sc_core::next_trigger(Cycles(done_until - now));
         return;
       }
@@ -629,21 +695,29 @@ void PipeModel::Step() {
       RaceChecker& race = core->race();
       race.Start(id);
       race.IssuedAfterScalar(id, in.scalar_seq);
-      const char* what = in.op == Opcode::kVector ? VecOpName(in.vop) : in.op == Opcode::kCopy ? MtePathName(in.path) : "cube";
+      const char* what = in.op == Opcode::kVector ? VecOpName(in.vop)
+                         : in.op == Opcode::kCopy ? MtePathName(in.path)
+                                                  : "cube";
       for (const BufferRef* r : {&in.src0, &in.src1, &in.src2})
-        if (auto msg = race.Read(id, r->region, what)) throw SimFailure("race", core->name() + ": " + *msg);
-      if (auto msg = race.Write(id, in.dst.region, what)) throw SimFailure("race", core->name() + ": " + *msg);
+        if (auto msg = race.Read(id, r->region, what))
+          throw SimFailure("race", core->name() + ": " + *msg);
+      if (auto msg = race.Write(id, in.dst.region, what))
+        throw SimFailure("race", core->name() + ": " + *msg);
       uint64_t duration = chip->Duration(in, now);
       busy = true;
       busy_until = now + duration;
       if (in.op == Opcode::kVector) {  // other pipes' durations include their latency
-        done_until = std::max(done_until, busy_until + static_cast<uint64_t>(chip->cfg.vec[static_cast<int>(ClassOf(in.vop))].latency_cycles));
+        done_until = std::max(
+            done_until,
+            busy_until + static_cast<uint64_t>(
+                             chip->cfg.vec[static_cast<int>(ClassOf(in.vop))].latency_cycles));
         landing.push_back({in.dst.addr, in.dst.addr + in.dst_bytes, done_until});
       }
       busy_cycles += duration;
       ++instructions;
       if (chip->trace)
-        chip->trace->Slice(core->trace_pid(), static_cast<int>(id), InstrName(in), chip->cfg.CyclesToUs(static_cast<double>(now)),
+        chip->trace->Slice(core->trace_pid(), static_cast<int>(id), InstrName(in),
+                           chip->cfg.CyclesToUs(static_cast<double>(now)),
                            chip->cfg.CyclesToUs(static_cast<double>(duration)), InstrArgs(in));
       current = std::move(in);
       queue.pop_front();
@@ -659,39 +733,53 @@ void PipeModel::Step() {
 }
 
 Chip::Impl::Impl(const DeviceConfig& c)
-    : cfg(c), cost(cfg), memory(cfg.BytesPerCycle(cfg.hbm_bandwidth_gbps), cfg.BytesPerCycle(cfg.l2_bandwidth_gbps), static_cast<uint64_t>(cfg.l2_bytes)), links(cfg) {
+    : cfg(c),
+      cost(cfg),
+      memory(cfg.BytesPerCycle(cfg.hbm_bandwidth_gbps), cfg.BytesPerCycle(cfg.l2_bandwidth_gbps),
+             static_cast<uint64_t>(cfg.l2_bytes)),
+      links(cfg) {
   dcache_miss_cycles = cfg.NsToCycles(cfg.dcache_miss_ns);
-  for (int i = 0; i < cfg.aic_count; ++i) aic.push_back(std::make_unique<CoreModel>(this, CoreType::kAic, i, i));
+  for (int i = 0; i < cfg.aic_count; ++i)
+    aic.push_back(std::make_unique<CoreModel>(this, CoreType::kAic, i, i));
   for (int i = 0; i < cfg.aiv_count; ++i)
-    aiv.push_back(std::make_unique<CoreModel>(this, CoreType::kAiv, i, static_cast<int>(cfg.aic_count) + i));
+    aiv.push_back(
+        std::make_unique<CoreModel>(this, CoreType::kAiv, i, static_cast<int>(cfg.aic_count) + i));
   trace_named.assign(aic.size() + aiv.size(), false);
   RegisterStats();
 }
 
 void Chip::Impl::RegisterStats() {
-  stat_cycles = &stats.Register("launch.cycles", "cycles", "launch to last block done, incl. launch overhead");
-  stat_dispatched = &stats.Register("launch.dispatched_instructions", "instructions", "instructions dispatched to pipe queues");
+  stat_cycles = &stats.Register("launch.cycles", "cycles",
+                                "launch to last block done, incl. launch overhead");
+  stat_dispatched = &stats.Register("launch.dispatched_instructions", "instructions",
+                                    "instructions dispatched to pipe queues");
   stat_hbm_read = &stats.Register("hbm.read_bytes", "B", "bytes read from GM by all cores");
-  stat_dcache_misses = &stats.Register("scalar.dcache_misses", "lines", "scalar GM accesses that missed the data cache, all cores");
+  stat_dcache_misses = &stats.Register("scalar.dcache_misses", "lines",
+                                       "scalar GM accesses that missed the data cache, all cores");
   stat_hbm_write = &stats.Register("hbm.write_bytes", "B", "bytes written to GM by all cores");
   for (int side = 0; side < 2; ++side) {
     const char* type = side == 0 ? "aiv" : "aic";
     for (int p = 1; p < kNumPipes; ++p) {  // the scalar unit has no queue of its own
       const std::string base = std::string(type) + "." + PipeName(static_cast<Pipe>(p));
-      pipe_stats[side][p].busy = &stats.Register(base + ".busy_cycles", "cycles", "busy cycles summed over the cores that ran");
-      pipe_stats[side][p].instructions = &stats.Register(base + ".instructions", "instructions", "copy, vector and cube instructions executed");
+      pipe_stats[side][p].busy = &stats.Register(base + ".busy_cycles", "cycles",
+                                                 "busy cycles summed over the cores that ran");
+      pipe_stats[side][p].instructions = &stats.Register(
+          base + ".instructions", "instructions", "copy, vector and cube instructions executed");
     }
   }
 }
 
 uint64_t Chip::Impl::Duration(const Instr& in, uint64_t now) {
-  if (in.op == Opcode::kVector) vector_ideal_cycles += cost.VectorIdealCycles(ClassOf(in.vop), in.bytes, SizeOf(in.dtype));
+  if (in.op == Opcode::kVector)
+    vector_ideal_cycles += cost.VectorIdealCycles(ClassOf(in.vop), in.bytes, SizeOf(in.dtype));
   if (in.op == Opcode::kMmad) {
     cube_flops += 2.0 * in.m * in.k * in.n;
     cube_ideal_cycles += cost.CubeIdealCycles(in.m, in.k, in.n, in.dtype);
   }
   if (in.op == Opcode::kCopy && in.path == MtePath::kRemoteToUb)
-    return links.Transfer(now, in.self_rank, in.peer, in.bytes, cost.PathCycles(in.path, in.bytes), cost.PathLatency(in.path)) - now;
+    return links.Transfer(now, in.self_rank, in.peer, in.bytes, cost.PathCycles(in.path, in.bytes),
+                          cost.PathLatency(in.path)) -
+           now;
   if ((in.op == Opcode::kCopy || in.op == Opcode::kFixpipe) && CostModel::TouchesGm(in.path)) {
     const bool write = CostModel::WritesGm(in.path);
     GmSpan span;
@@ -699,9 +787,11 @@ uint64_t Chip::Impl::Duration(const Instr& in, uint64_t now) {
       const uint64_t so = SizeOf(in.dtype_out);
       span = {in.dst.addr, in.m, uint64_t{in.n} * so, in.dst_stride * so};
     } else {
-      span = {write ? in.dst.addr : in.src0.addr, in.blocks, in.block_bytes, write ? in.dst_stride : in.src_stride};
+      span = {write ? in.dst.addr : in.src0.addr, in.blocks, in.block_bytes,
+              write ? in.dst_stride : in.src_stride};
     }
-    uint64_t end = memory.Transfer(now, span, in.bytes, cost.PathCycles(in.path, in.bytes), cost.PathLatency(in.path), write);
+    uint64_t end = memory.Transfer(now, span, in.bytes, cost.PathCycles(in.path, in.bytes),
+                                   cost.PathLatency(in.path), write);
     return end - now;
   }
   return cost.LocalCycles(in);
@@ -714,7 +804,8 @@ void Chip::Impl::CrossCoreSet(CoreModel* from, const Instr& in) {
   const int idx = from->index();
   if (in.cross_mode == 2) {
     if (launch->core_type != CoreType::kMix)
-      throw SimFailure("sync_error", who + ": CrossCoreSetFlag mode 2 (AIC<->AIV) needs a mixed (1:2) launch");
+      throw SimFailure("sync_error",
+                       who + ": CrossCoreSetFlag mode 2 (AIC<->AIV) needs a mixed (1:2) launch");
     if (from->type() == CoreType::kAic) {
       aiv[2 * idx]->CrossSignal(0, id);
       aiv[2 * idx + 1]->CrossSignal(0, id);
@@ -723,16 +814,21 @@ void Chip::Impl::CrossCoreSet(CoreModel* from, const Instr& in) {
     }
   } else if (in.cross_mode == 1) {
     if (from->type() != CoreType::kAiv)
-      throw SimFailure("sync_error", who + ": CrossCoreSetFlag mode 1 syncs the two AIVs of a group; issued on an AIC");
+      throw SimFailure(
+          "sync_error",
+          who + ": CrossCoreSetFlag mode 1 syncs the two AIVs of a group; issued on an AIC");
     aiv[idx ^ 1]->CrossSignal(0, id);
   } else {
     // Mode 0: a barrier of every core of the sender's type in the launch. The round completes
     // when the last one sets the flag; then every such core's wait is released. It needs every
     // block resident at once: a second wave's blocks would never arrive (the real kernel hangs).
     if (launch->block_dim > launch_units)
-      throw SimFailure("sync_error", who + ": CrossCoreSetFlag mode 0 (all-core barrier) in a launch of " + std::to_string(launch->block_dim) +
-                                         " blocks on " + std::to_string(launch_units) +
-                                         " cores: the blocks of the second wave never reach the barrier and the first wave hangs");
+      throw SimFailure("sync_error",
+                       who + ": CrossCoreSetFlag mode 0 (all-core barrier) in a launch of " +
+                           std::to_string(launch->block_dim) + " blocks on " +
+                           std::to_string(launch_units) +
+                           " cores: the blocks of the second wave never reach the barrier and the "
+                           "first wave hangs");
     const bool cube = from->type() == CoreType::kAic;
     const int64_t n = cube || launch->core_type == CoreType::kAiv ? launch_units : 2 * launch_units;
     int& sets = all_core_sets[cube ? 1 : 0][id];
@@ -740,7 +836,8 @@ void Chip::Impl::CrossCoreSet(CoreModel* from, const Instr& in) {
     sets = 0;
     for (int64_t i = 0; i < n; ++i) {
       if (cube) {
-        aic[static_cast<size_t>(i)]->CrossSignal(0, id);  // an AIC's wait takes a set from each of its two slots
+        aic[static_cast<size_t>(i)]->CrossSignal(
+            0, id);  // an AIC's wait takes a set from each of its two slots
         aic[static_cast<size_t>(i)]->CrossSignal(1, id);
       } else {
         aiv[static_cast<size_t>(i)]->CrossSignal(0, id);
@@ -752,7 +849,8 @@ void Chip::Impl::CrossCoreSet(CoreModel* from, const Instr& in) {
 Chip::Chip(const DeviceConfig& cfg, TraceRecorder* trace) : impl_(std::make_unique<Impl>(cfg)) {
   impl_->trace = trace;
   // An sc_start() with nothing left to do is expected (unwinding after a failure).
-  sc_core::sc_report_handler::set_actions(sc_core::SC_ID_NO_SC_START_ACTIVITY_, sc_core::SC_DO_NOTHING);
+  sc_core::sc_report_handler::set_actions(sc_core::SC_ID_NO_SC_START_ACTIVITY_,
+                                          sc_core::SC_DO_NOTHING);
 }
 
 // SystemC cannot remove processes once spawned, and this chip's pipe processes refer to it:
@@ -774,7 +872,9 @@ LaunchResult Chip::Launch(const KernelLaunch& k) {
   const uint64_t launch_cycle = NowCycles();
   s.memory.ResetCounters(launch_cycle);
   s.links.Reset(launch_cycle);
-  s.start_cycle = launch_cycle + s.cfg.NsToCycles(((k.same_kernel ? 0.0 : s.cfg.launch_overhead_us) + k.start_delay_us) * 1e3);
+  s.start_cycle =
+      launch_cycle +
+      s.cfg.NsToCycles(((k.same_kernel ? 0.0 : s.cfg.launch_overhead_us) + k.start_delay_us) * 1e3);
 
   const int64_t cores_of_unit = k.core_type == CoreType::kAiv ? s.cfg.aiv_count : s.cfg.aic_count;
   const int64_t units = std::min(k.block_dim, cores_of_unit);
@@ -811,7 +911,8 @@ LaunchResult Chip::Launch(const KernelLaunch& k) {
           s.trace->NameThread(c->trace_pid(), p, PipeName(static_cast<Pipe>(p)));
     }
   }
-  for (CoreModel* c : used) sc_core::sc_spawn([c] { c->RunBlocks(); }, sc_core::sc_gen_unique_name("scalar"));
+  for (CoreModel* c : used)
+    sc_core::sc_spawn([c] { c->RunBlocks(); }, sc_core::sc_gen_unique_name("scalar"));
   sc_core::sc_start();
 
   if (!s.failure && !s.input_failure) {
@@ -819,7 +920,9 @@ LaunchResult Chip::Launch(const KernelLaunch& k) {
     for (CoreModel* c : used)
       if (c->running()) blocked += "\n  " + c->BlockedState();
     if (!blocked.empty())
-      s.failure = SimFailure("deadlock", "deadlock: kernel '" + k.name + "' drained the simulation with blocked pipes:" + blocked);
+      s.failure =
+          SimFailure("deadlock", "deadlock: kernel '" + k.name +
+                                     "' drained the simulation with blocked pipes:" + blocked);
   }
   if (s.failure || s.input_failure) {
     s.aborted = true;
@@ -832,10 +935,13 @@ LaunchResult Chip::Launch(const KernelLaunch& k) {
 
   LaunchResult r;
   uint64_t end = s.start_cycle;
-  const size_t per_unit = k.core_type == CoreType::kMix ? 3 : 1;  // `used` lists each unit's cores together
+  const size_t per_unit =
+      k.core_type == CoreType::kMix ? 3 : 1;  // `used` lists each unit's cores together
   r.unit_cycles.assign(used.size() / per_unit, 0);
   for (size_t i = 0; i < used.size(); ++i)
-    r.unit_cycles[i / per_unit] = std::max(r.unit_cycles[i / per_unit], used[i]->end_cycle() - std::min(used[i]->end_cycle(), s.start_cycle));
+    r.unit_cycles[i / per_unit] =
+        std::max(r.unit_cycles[i / per_unit],
+                 used[i]->end_cycle() - std::min(used[i]->end_cycle(), s.start_cycle));
   for (CoreModel* c : used) {
     end = std::max(end, c->end_cycle());
     auto& usage = c->type() == CoreType::kAiv ? r.aiv : r.aic;
@@ -895,9 +1001,11 @@ void AppendLaunch(LaunchResult& into, const LaunchResult& next) {
   into.cube_flops += next.cube_flops;
   into.cube_ideal_cycles += next.cube_ideal_cycles;
   into.vector_ideal_cycles += next.vector_ideal_cycles;
-  for (int m = 0; m < kNumMems; ++m) into.peak_bytes[m] = std::max(into.peak_bytes[m], next.peak_bytes[m]);
+  for (int m = 0; m < kNumMems; ++m)
+    into.peak_bytes[m] = std::max(into.peak_bytes[m], next.peak_bytes[m]);
   for (int p = 0; p < kNumPipes; ++p) {
-    for (auto [a, b] : {std::pair{&into.aiv[p], &next.aiv[p]}, std::pair{&into.aic[p], &next.aic[p]}}) {
+    for (auto [a, b] :
+         {std::pair{&into.aiv[p], &next.aiv[p]}, std::pair{&into.aic[p], &next.aic[p]}}) {
       a->busy_cycles += b->busy_cycles;
       a->instructions += b->instructions;
       a->cores = std::max(a->cores, b->cores);
@@ -905,9 +1013,12 @@ void AppendLaunch(LaunchResult& into, const LaunchResult& next) {
   }
   into.waves += next.waves;
   for (const Stat& st : next.stats) {
-    auto it = std::find_if(into.stats.begin(), into.stats.end(), [&](const Stat& x) { return x.name == st.name; });
-    if (it == into.stats.end()) into.stats.push_back(st);
-    else it->value += st.value;
+    auto it = std::find_if(into.stats.begin(), into.stats.end(),
+                           [&](const Stat& x) { return x.name == st.name; });
+    if (it == into.stats.end())
+      into.stats.push_back(st);
+    else
+      it->value += st.value;
   }
 }
 

@@ -21,31 +21,34 @@ struct KernelLaunch {
   int64_t block_dim = 1;
   CoreType core_type = CoreType::kAiv;  // kMix: block i = AIC i + AIV 2i, 2i+1 (1:2)
   bool functional = true;
-  bool concurrent = false;              // runs on another chip alongside the previous launch (ranks of a collective)
-  double start_delay_us = 0;            // fixed cost before the first block, on top of the launch overhead
+  bool concurrent =
+      false;  // runs on another chip alongside the previous launch (ranks of a collective)
+  double start_delay_us = 0;  // fixed cost before the first block, on top of the launch overhead
   // The next stage of the previous launch, inside the same kernel (a "mega" kernel: the stages
   // separated by a device-wide barrier): no launch overhead; the barrier's own cost is not
   // modelled. L2 still starts cold (see SharedMemory), as for any launch.
   bool same_kernel = false;
-  std::function<void()> body;           // runs once per block on every core of the block
+  std::function<void()> body;  // runs once per block on every core of the block
 };
 
 struct PipeUsage {
-  uint64_t busy_cycles = 0;   // summed over the cores that ran the kernel
+  uint64_t busy_cycles = 0;  // summed over the cores that ran the kernel
   uint64_t instructions = 0;
-  int cores = 0;              // cores of that type that ran the kernel
+  int cores = 0;  // cores of that type that ran the kernel
 };
 
 struct LaunchResult {
-  uint64_t cycles = 0;        // launch to last block done, incl. launch overhead
+  uint64_t cycles = 0;  // launch to last block done, incl. launch overhead
   double time_us = 0;
-  uint64_t instructions = 0;             // data-moving and compute instructions
-  uint64_t dispatched_instructions = 0;  // everything dispatched to pipe queues, SetFlag/WaitFlag included
+  uint64_t instructions = 0;  // data-moving and compute instructions
+  uint64_t dispatched_instructions =
+      0;  // everything dispatched to pipe queues, SetFlag/WaitFlag included
   uint64_t hbm_read_bytes = 0, hbm_write_bytes = 0;
-  uint64_t l2_hit_bytes = 0;        // GM reads served by L2 (see SharedMemory)
-  uint64_t dcache_misses = 0;       // scalar GM accesses that missed the cores' data caches
-  uint64_t link_bytes = 0, link_pair_bytes = 0;  // bytes read from other chips over peer / SIO pair links
-  uint64_t link_max_peer_bytes = 0;              // of link_bytes, over the busiest peer link
+  uint64_t l2_hit_bytes = 0;   // GM reads served by L2 (see SharedMemory)
+  uint64_t dcache_misses = 0;  // scalar GM accesses that missed the cores' data caches
+  uint64_t link_bytes = 0,
+           link_pair_bytes = 0;      // bytes read from other chips over peer / SIO pair links
+  uint64_t link_max_peer_bytes = 0;  // of link_bytes, over the busiest peer link
   double cube_flops = 0;
   double cube_ideal_cycles = 0;    // cube work at peak rate (dtype-aware), summed over cores
   double vector_ideal_cycles = 0;  // vector work at ideal throughput, summed over cores

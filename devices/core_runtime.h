@@ -16,7 +16,7 @@ struct GmBuffer {
   std::string name;
   uint8_t* data = nullptr;  // null in timing-only mode (or for tensors never materialised)
   uint64_t bytes = 0;
-  uint64_t addr = 0;        // simulated GM address, for messages
+  uint64_t addr = 0;  // simulated GM address, for messages
   // Cluster tensors ([ranks, ...], one slice per chip's HBM): bytes per rank's slice (0 = an
   // ordinary local tensor) and the rank this launch runs as. Reading another rank's slice goes
   // over the chip-to-chip link.
@@ -27,11 +27,11 @@ struct GmBuffer {
 class CoreRuntime {
  public:
   virtual ~CoreRuntime() = default;
-  virtual CoreType type() const = 0;       // kAiv or kAic
-  virtual std::string name() const = 0;    // "aiv3"
+  virtual CoreType type() const = 0;     // kAiv or kAic
+  virtual std::string name() const = 0;  // "aiv3"
   virtual int64_t block_idx() const = 0;
   virtual int64_t block_num() const = 0;
-  virtual int sub_block_idx() const = 0;   // 0/1: which AIV of a mixed group
+  virtual int sub_block_idx() const = 0;  // 0/1: which AIV of a mixed group
   virtual bool functional() const = 0;
   virtual const DeviceConfig& config() const = 0;
 

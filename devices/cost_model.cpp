@@ -14,15 +14,21 @@ CostModel::CostModel(const DeviceConfig& cfg) : cfg_(cfg) {
 
 bool CostModel::TouchesGm(MtePath p) {
   switch (p) {
-    case MtePath::kGmToUb: case MtePath::kUbToGm: case MtePath::kGmToL1: case MtePath::kL0cToGm:
-    case MtePath::kGmToL0A: case MtePath::kGmToL0B:
+    case MtePath::kGmToUb:
+    case MtePath::kUbToGm:
+    case MtePath::kGmToL1:
+    case MtePath::kL0cToGm:
+    case MtePath::kGmToL0A:
+    case MtePath::kGmToL0B:
       return true;
     default:
       return false;
   }
 }
 
-static uint64_t CeilDiv(double a, double b) { return static_cast<uint64_t>(std::ceil(a / b - 1e-9)); }
+static uint64_t CeilDiv(double a, double b) {
+  return static_cast<uint64_t>(std::ceil(a / b - 1e-9));
+}
 
 uint64_t CostModel::VectorCycles(VecClass c, uint64_t bytes, size_t elem_bytes) const {
   const auto& p = cfg_.vec[static_cast<int>(c)];
@@ -52,21 +58,30 @@ double CostModel::CubeIdealCycles(uint32_t m, uint32_t k, uint32_t n, DType in) 
 }
 
 uint64_t CostModel::PathCycles(MtePath p, uint64_t bytes) const {
-  return latency_[static_cast<int>(p)] + CeilDiv(static_cast<double>(bytes), bw_[static_cast<int>(p)]);
+  return latency_[static_cast<int>(p)] +
+         CeilDiv(static_cast<double>(bytes), bw_[static_cast<int>(p)]);
 }
 
 uint64_t CostModel::LocalCycles(const Instr& in) const {
   switch (in.op) {
-    case Opcode::kVector: return VectorCycles(ClassOf(in.vop), in.bytes, SizeOf(in.dtype));
-    case Opcode::kMmad: return CubeCycles(in.m, in.k, in.n, in.dtype);
-    case Opcode::kCopy: case Opcode::kLoad2D: case Opcode::kFixpipe: return PathCycles(in.path, in.bytes);
-    default: return 0;
+    case Opcode::kVector:
+      return VectorCycles(ClassOf(in.vop), in.bytes, SizeOf(in.dtype));
+    case Opcode::kMmad:
+      return CubeCycles(in.m, in.k, in.n, in.dtype);
+    case Opcode::kCopy:
+    case Opcode::kLoad2D:
+    case Opcode::kFixpipe:
+      return PathCycles(in.path, in.bytes);
+    default:
+      return 0;
   }
 }
 
 namespace {
 // Bits [lo, hi) of a 64-bit mask.
-uint64_t Bits(uint64_t lo, uint64_t hi) { return (hi >= 64 ? ~0ull : (1ull << hi) - 1) & ~((1ull << lo) - 1); }
+uint64_t Bits(uint64_t lo, uint64_t hi) {
+  return (hi >= 64 ? ~0ull : (1ull << hi) - 1) & ~((1ull << lo) - 1);
+}
 
 // Set bits of a word, by bit arithmetic: portable (no -mpopcnt) and without the libgcc call
 // __builtin_popcountll becomes without it.
@@ -122,7 +137,8 @@ void SharedMemory::Evict() {
   }
 }
 
-uint64_t SharedMemory::Touch(uint64_t addr, uint64_t len, bool write, uint64_t& missed, uint64_t& dirtied) {
+uint64_t SharedMemory::Touch(uint64_t addr, uint64_t len, bool write, uint64_t& missed,
+                             uint64_t& dirtied) {
   if (len == 0) return 0;
   uint64_t hit = 0;
   const uint64_t g_first = addr / kGranule, g_last = (addr + len - 1) / kGranule;
@@ -154,7 +170,8 @@ uint64_t SharedMemory::Touch(uint64_t addr, uint64_t len, bool write, uint64_t& 
     uint64_t bytes = Popcount(was) * kGranule;
     const uint64_t g0 = page * kPageGranules + lo, g1 = page * kPageGranules + hi - 1;
     if (was & (1ull << lo)) bytes -= addr > g0 * kGranule ? addr - g0 * kGranule : 0;
-    if (was & (1ull << (hi - 1))) bytes -= (g1 + 1) * kGranule > addr + len ? (g1 + 1) * kGranule - (addr + len) : 0;
+    if (was & (1ull << (hi - 1)))
+      bytes -= (g1 + 1) * kGranule > addr + len ? (g1 + 1) * kGranule - (addr + len) : 0;
     hit += bytes;
     const uint64_t added = Popcount(mask & ~pg.resident);
     missed += added;
@@ -169,13 +186,14 @@ uint64_t SharedMemory::Touch(uint64_t addr, uint64_t len, bool write, uint64_t& 
   return hit;
 }
 
-uint64_t SharedMemory::Transfer(uint64_t start, const GmSpan& span, uint64_t bytes, uint64_t path_cycles, uint64_t latency,
-                                bool write) {
+uint64_t SharedMemory::Transfer(uint64_t start, const GmSpan& span, uint64_t bytes,
+                                uint64_t path_cycles, uint64_t latency, bool write) {
   uint64_t hit = 0, missed = 0, dirtied = 0;
   if (span.stride == span.block_bytes) {  // contiguous blocks: one range
     hit = Touch(span.addr, span.block_bytes * span.blocks, write, missed, dirtied);
   } else {
-    for (uint32_t b = 0; b < span.blocks; ++b) hit += Touch(span.addr + b * span.stride, span.block_bytes, write, missed, dirtied);
+    for (uint32_t b = 0; b < span.blocks; ++b)
+      hit += Touch(span.addr + b * span.stride, span.block_bytes, write, missed, dirtied);
   }
   // A read miss fills whole granules from HBM; a written granule is written back once per
   // launch, however often it is rewritten (a workspace slot reused by every loop iteration).
@@ -199,7 +217,8 @@ LinkModel::LinkModel(const DeviceConfig& cfg)
       pair_bpc_(cfg.BytesPerCycle(cfg.link_pair_gbps)),
       pair_ranks_(static_cast<int>(cfg.link_pair_ranks)) {}
 
-uint64_t LinkModel::Transfer(uint64_t start, int self, int peer, uint64_t bytes, uint64_t path_cycles, uint64_t latency) {
+uint64_t LinkModel::Transfer(uint64_t start, int self, int peer, uint64_t bytes,
+                             uint64_t path_cycles, uint64_t latency) {
   if (peer_free_.size() <= static_cast<size_t>(peer)) {
     peer_free_.resize(static_cast<size_t>(peer) + 1, 0.0);
     peer_bytes_.resize(static_cast<size_t>(peer) + 1, 0);

@@ -4,12 +4,11 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <deque>
 #include <memory>
-#include <vector>
 #include <unordered_map>
-
-#include <cstdint>
+#include <vector>
 
 #include "devices/device_config.h"
 #include "devices/instr.h"
@@ -63,10 +62,13 @@ struct GmSpan {
 class SharedMemory {
  public:
   SharedMemory(double hbm_bytes_per_cycle, double l2_bytes_per_cycle, uint64_t l2_bytes)
-      : hbm_bpc_(hbm_bytes_per_cycle), l2_bpc_(l2_bytes_per_cycle), l2_granules_(l2_bytes / kGranule) {}
+      : hbm_bpc_(hbm_bytes_per_cycle),
+        l2_bpc_(l2_bytes_per_cycle),
+        l2_granules_(l2_bytes / kGranule) {}
   // A transfer of `span` (`bytes` in all) starting at `start` whose core-side path alone would
   // take `path_cycles` then `latency`: returns its end cycle.
-  uint64_t Transfer(uint64_t start, const GmSpan& span, uint64_t bytes, uint64_t path_cycles, uint64_t latency, bool write);
+  uint64_t Transfer(uint64_t start, const GmSpan& span, uint64_t bytes, uint64_t path_cycles,
+                    uint64_t latency, bool write);
   uint64_t read_bytes() const { return read_bytes_; }    // from HBM (L2 misses)
   uint64_t write_bytes() const { return write_bytes_; }  // to HBM
   uint64_t l2_hit_bytes() const { return l2_hit_bytes_; }
@@ -77,8 +79,9 @@ class SharedMemory {
 
  private:
   static constexpr uint64_t kGranule = 512;
-  static constexpr uint64_t kPageGranules = 64;   // residency is tracked per 32 KiB page, one bit a granule
-  static constexpr uint64_t kChunkPages = 4096;   // pages are stored in flat chunks of 128 MiB of GM
+  static constexpr uint64_t kPageGranules =
+      64;  // residency is tracked per 32 KiB page, one bit a granule
+  static constexpr uint64_t kChunkPages = 4096;  // pages are stored in flat chunks of 128 MiB of GM
   struct Page {
     uint64_t resident = 0, dirty = 0;
     bool listed = false;  // in order_: resident granules, or evicted and not yet reused
@@ -102,7 +105,7 @@ class SharedMemory {
   std::unordered_map<uint64_t, std::unique_ptr<Chunk>> chunks_;
   uint64_t last_chunk_id_ = ~0ull, last_page_id_ = ~0ull;
   Chunk* last_chunk_ = nullptr;
-  Page* last_page_ = nullptr;  // pages never move: chunks are kept for the model's lifetime
+  Page* last_page_ = nullptr;   // pages never move: chunks are kept for the model's lifetime
   std::deque<uint64_t> order_;  // pages in the order they became resident
   uint64_t resident_ = 0;       // resident granules
 };
@@ -116,7 +119,8 @@ class LinkModel {
   explicit LinkModel(const DeviceConfig& cfg);
   // A read of `bytes` from `peer` by rank `self`, whose core-side path alone takes
   // `path_cycles` then `latency`: returns its end cycle.
-  uint64_t Transfer(uint64_t start, int self, int peer, uint64_t bytes, uint64_t path_cycles, uint64_t latency);
+  uint64_t Transfer(uint64_t start, int self, int peer, uint64_t bytes, uint64_t path_cycles,
+                    uint64_t latency);
   uint64_t bytes() const { return bytes_; }            // over peer links
   uint64_t pair_bytes() const { return pair_bytes_; }  // over the package's SIO link
   uint64_t max_peer_bytes() const {                    // over the busiest non-pair peer link

@@ -15,8 +15,9 @@ const char* VecClassName(VecClass c) {
 }
 
 const char* MtePathName(MtePath p) {
-  static const char* kNames[] = {"gm_to_ub", "ub_to_gm", "gm_to_l1", "l1_to_l0a", "l1_to_l0b",
-                                 "l0c_to_gm", "gm_to_l0a", "gm_to_l0b", "ub_to_ub", "remote_to_ub", "l0c_to_l1"};
+  static const char* kNames[] = {"gm_to_ub",  "ub_to_gm",     "gm_to_l1",  "l1_to_l0a",
+                                 "l1_to_l0b", "l0c_to_gm",    "gm_to_l0a", "gm_to_l0b",
+                                 "ub_to_ub",  "remote_to_ub", "l0c_to_l1"};
   return kNames[static_cast<int>(p)];
 }
 
@@ -45,71 +46,115 @@ void DeviceConfig::Bind(ParamVisitor& v) {
     v.Param({"l0c_align", "B", "L0C alignment", 1, 4096}, l0c_align);
   });
   v.Group("scalar", "scalar unit and instruction queues", [&] {
-    v.Param({"issue_cycles", "cycles", "scalar cost to dispatch one instruction to a pipe queue", 0, 1000}, scalar_issue_cycles);
-    v.Param({"queue_depth", "instructions", "depth of each pipe's instruction queue", 1, 4096}, queue_depth);
-    v.Param({"dcache_bytes", "B", "scalar data cache (GetValue/SetValue on GM) per core", 64, kBig}, dcache_bytes);
-    v.Param({"dcache_line_bytes", "B", "scalar data cache line: the unit a miss fills", 4, 4096}, dcache_line_bytes);
-    v.Param({"dcache_ways", "ways", "scalar data cache associativity (LRU within a set)", 1, 4096}, dcache_ways);
-    v.Param({"dcache_miss_ns", "ns", "scalar stall of a data cache miss (line fill from L2/HBM)", 0, 100000}, dcache_miss_ns);
+    v.Param({"issue_cycles", "cycles", "scalar cost to dispatch one instruction to a pipe queue", 0,
+             1000},
+            scalar_issue_cycles);
+    v.Param({"queue_depth", "instructions", "depth of each pipe's instruction queue", 1, 4096},
+            queue_depth);
+    v.Param({"dcache_bytes", "B", "scalar data cache (GetValue/SetValue on GM) per core", 64, kBig},
+            dcache_bytes);
+    v.Param({"dcache_line_bytes", "B", "scalar data cache line: the unit a miss fills", 4, 4096},
+            dcache_line_bytes);
+    v.Param({"dcache_ways", "ways", "scalar data cache associativity (LRU within a set)", 1, 4096},
+            dcache_ways);
+    v.Param({"dcache_miss_ns", "ns", "scalar stall of a data cache miss (line fill from L2/HBM)", 0,
+             100000},
+            dcache_miss_ns);
   });
   v.Group("vector", "vector unit (per AIV)", [&] {
     v.Param({"repeat_bytes", "B", "bytes processed by one vector repeat", 32, 4096}, repeat_bytes);
     for (size_t i = 0; i < vec.size(); ++i) {
       auto& c = vec[i];
       v.Group(VecClassName(static_cast<VecClass>(i)), "vector instruction class", [&] {
-        v.Param({"startup_cycles", "cycles", "fixed cycles per instruction", 0, 100000}, c.startup_cycles);
+        v.Param({"startup_cycles", "cycles", "fixed cycles per instruction", 0, 100000},
+                c.startup_cycles);
         v.Param({"latency_cycles", "cycles",
-                 "cycles from the end of an instruction's issue to its result in UB; the pipe issues the next "
-                 "independent instruction meanwhile, a dependent one, a PipeBarrier<PIPE_V> or a SetFlag from V waits",
+                 "cycles from the end of an instruction's issue to its result in UB; the pipe "
+                 "issues the next "
+                 "independent instruction meanwhile, a dependent one, a PipeBarrier<PIPE_V> or a "
+                 "SetFlag from V waits",
                  0, 100000},
                 c.latency_cycles);
-        v.Param({"rate_b16", "B/cycle", "input bytes per cycle, 8/16-bit elements", 0.001, 1e6}, c.rate_b16);
-        v.Param({"rate_b32", "B/cycle", "input bytes per cycle, 32-bit elements", 0.001, 1e6}, c.rate_b32);
+        v.Param({"rate_b16", "B/cycle", "input bytes per cycle, 8/16-bit elements", 0.001, 1e6},
+                c.rate_b16);
+        v.Param({"rate_b32", "B/cycle", "input bytes per cycle, 32-bit elements", 0.001, 1e6},
+                c.rate_b32);
       });
     }
   });
   v.Group("cube", "cube unit (per AIC)", [&] {
     v.Param({"startup_cycles", "cycles", "fixed cycles per Mmad", 0, 100000}, cube_startup_cycles);
-    v.Param({"fractal_cycles", "cycles", "cycles per 16x16x16 (fp16/bf16) or 16x32x16 (int8) fractal", 1, 1000}, cube_fractal_cycles);
-    v.Param({"fp32_slowdown", "x", "fp32 fractal cost relative to fp16", 1, 64}, cube_fp32_slowdown);
+    v.Param({"fractal_cycles", "cycles",
+             "cycles per 16x16x16 (fp16/bf16) or 16x32x16 (int8) fractal", 1, 1000},
+            cube_fractal_cycles);
+    v.Param({"fp32_slowdown", "x", "fp32 fractal cost relative to fp16", 1, 64},
+            cube_fp32_slowdown);
   });
   v.Group("mte", "data-movement paths: t = latency + bytes / bandwidth", [&] {
     for (size_t i = 0; i < mte.size(); ++i) {
       auto& p = mte[i];
       v.Group(MtePathName(static_cast<MtePath>(i)), "one MTE path", [&] {
         v.Param({"latency_ns", "ns", "fixed cost per transfer", 0, 1e6}, p.latency_ns);
-        v.Param({"bandwidth_gbps", "GB/s", "asymptotic single-core bandwidth", 0.001, 1e6}, p.bandwidth_gbps);
+        v.Param({"bandwidth_gbps", "GB/s", "asymptotic single-core bandwidth", 0.001, 1e6},
+                p.bandwidth_gbps);
       });
     }
   });
   v.Group("memory", "memory shared by all cores", [&] {
     v.Param({"hbm_bytes", "B", "HBM capacity", 1, kBig}, hbm_bytes);
-    v.Param({"hbm_bandwidth_gbps", "GB/s", "HBM bandwidth shared by all cores", 1, 1e6}, hbm_bandwidth_gbps);
+    v.Param({"hbm_bandwidth_gbps", "GB/s", "HBM bandwidth shared by all cores", 1, 1e6},
+            hbm_bandwidth_gbps);
     v.Param({"l2_bytes", "B", "L2 cache capacity", 0, kBig}, l2_bytes);
-    v.Param({"l2_bandwidth_gbps", "GB/s", "L2 bandwidth shared by all cores", 1, 1e6}, l2_bandwidth_gbps);
+    v.Param({"l2_bandwidth_gbps", "GB/s", "L2 bandwidth shared by all cores", 1, 1e6},
+            l2_bandwidth_gbps);
   });
   v.Group("links", "chip-to-chip links of the cluster (collectives)", [&] {
-    v.Param({"peer_gbps", "GB/s", "bandwidth of the link to one peer chip, per direction", 0.001, 1e6}, link_peer_gbps);
-    v.Param({"aggregate_gbps", "GB/s", "all links of one chip together, per direction", 0.001, 1e6}, link_aggregate_gbps);
-    v.Param({"pair_gbps", "GB/s", "link between the two dies of a package (SIO), per direction", 0.001, 1e6}, link_pair_gbps);
-    v.Param({"pair_ranks", "ranks", "ranks per package (2 on A3: die pairs joined by SIO; 1 on A2)", 1, 2}, link_pair_ranks);
-    v.Param({"a2a_sync_us", "us", "fixed cost of one all-to-all launch before data moves (MoE dispatch/combine handshake)", 0, 1e6},
-            link_a2a_sync_us);
-    v.Param({"kv_transfer_gbps", "GB/s", "PD disaggregation: one rank's KV (and state) transfer stream to its peer in the other pool", 0.001, 1e6},
+    v.Param(
+        {"peer_gbps", "GB/s", "bandwidth of the link to one peer chip, per direction", 0.001, 1e6},
+        link_peer_gbps);
+    v.Param({"aggregate_gbps", "GB/s", "all links of one chip together, per direction", 0.001, 1e6},
+            link_aggregate_gbps);
+    v.Param({"pair_gbps", "GB/s", "link between the two dies of a package (SIO), per direction",
+             0.001, 1e6},
+            link_pair_gbps);
+    v.Param({"pair_ranks", "ranks", "ranks per package (2 on A3: die pairs joined by SIO; 1 on A2)",
+             1, 2},
+            link_pair_ranks);
+    v.Param(
+        {"a2a_sync_us", "us",
+         "fixed cost of one all-to-all launch before data moves (MoE dispatch/combine handshake)",
+         0, 1e6},
+        link_a2a_sync_us);
+    v.Param({"kv_transfer_gbps", "GB/s",
+             "PD disaggregation: one rank's KV (and state) transfer stream to its peer in the "
+             "other pool",
+             0.001, 1e6},
             link_kv_transfer_gbps);
-    v.Param({"kv_transfer_latency_us", "us", "PD disaggregation: fixed cost of one request's transfer (handshake, completion notice)", 0, 1e6},
-            link_kv_transfer_latency_us);
+    v.Param(
+        {"kv_transfer_latency_us", "us",
+         "PD disaggregation: fixed cost of one request's transfer (handshake, completion notice)",
+         0, 1e6},
+        link_kv_transfer_latency_us);
   });
   v.Group("launch", "kernel launch", [&] {
-    v.Param({"overhead_us", "us", "device-side cost from launch to the first block starting", 0, 1e6}, launch_overhead_us);
+    v.Param(
+        {"overhead_us", "us", "device-side cost from launch to the first block starting", 0, 1e6},
+        launch_overhead_us);
   });
-  v.Group("triton", "kernels compiled by Triton-Ascend (one program per grid point, run one at a time per core)", [&] {
-    v.Param({"launch_us", "us", "device-side fixed cost of a Triton-compiled launch on top of launch.overhead_us", 0, 1e4},
-            triton_launch_us);
-    v.Param({"program_cycles", "cycles", "scalar cycles per Triton program before its first instruction (program id, offsets, masks)",
-             0, 1e7},
-            triton_program_cycles);
-  });
+  v.Group(
+      "triton",
+      "kernels compiled by Triton-Ascend (one program per grid point, run one at a time per core)",
+      [&] {
+        v.Param({"launch_us", "us",
+                 "device-side fixed cost of a Triton-compiled launch on top of launch.overhead_us",
+                 0, 1e4},
+                triton_launch_us);
+        v.Param({"program_cycles", "cycles",
+                 "scalar cycles per Triton program before its first instruction (program id, "
+                 "offsets, masks)",
+                 0, 1e7},
+                triton_program_cycles);
+      });
 }
 
 std::string ConfigDir() {
@@ -118,7 +163,8 @@ std::string ConfigDir() {
   if (fs::is_directory("configs/devices")) return "configs";
   // An installed binary (make install): PREFIX/bin/npusim reads PREFIX/share/npusim/configs.
   std::error_code ec;
-  const fs::path installed = fs::read_symlink("/proc/self/exe", ec).parent_path().parent_path() / "share/npusim/configs";
+  const fs::path installed =
+      fs::read_symlink("/proc/self/exe", ec).parent_path().parent_path() / "share/npusim/configs";
   if (!ec && fs::is_directory(installed / "devices", ec)) return installed.string();
   return std::string(NPUSIM_SOURCE_DIR) + "/configs";
 }
@@ -135,8 +181,9 @@ DeviceConfig LoadDeviceFile(const std::string& path) {
 
 void CheckDevice(const DeviceConfig& cfg, const std::string& where) {
   if (cfg.aiv_count != 2 * cfg.aic_count)
-    throw InputError(where + ": cores.aiv must be 2 x cores.aic on A2/A3 (got " + std::to_string(cfg.aic_count) + " AIC, " +
-                     std::to_string(cfg.aiv_count) + " AIV)");
+    throw InputError(where + ": cores.aiv must be 2 x cores.aic on A2/A3 (got " +
+                     std::to_string(cfg.aic_count) + " AIC, " + std::to_string(cfg.aiv_count) +
+                     " AIV)");
 }
 
 bool IsConfigPath(const std::string& name_or_path) {
@@ -144,7 +191,8 @@ bool IsConfigPath(const std::string& name_or_path) {
          (name_or_path.size() > 5 && name_or_path.substr(name_or_path.size() - 5) == ".yaml");
 }
 
-std::string ConfigFile(const std::string& subdir, const std::string& name_or_path, const std::string& what) {
+std::string ConfigFile(const std::string& subdir, const std::string& name_or_path,
+                       const std::string& what) {
   namespace fs = std::filesystem;
   if (IsConfigPath(name_or_path)) return name_or_path;
   const std::string dir = ConfigDir() + "/" + subdir;
@@ -155,9 +203,12 @@ std::string ConfigFile(const std::string& subdir, const std::string& name_or_pat
     for (const auto& e : fs::directory_iterator(dir))
       if (e.path().extension() == ".yaml") names.push_back(e.path().stem().string());
   std::sort(names.begin(), names.end());
-  throw InputError("unknown " + what + " '" + name_or_path + "'" + NearestHint(name_or_path, names) + "; " + what + "s are in " + dir);
+  throw InputError("unknown " + what + " '" + name_or_path + "'" +
+                   NearestHint(name_or_path, names) + "; " + what + "s are in " + dir);
 }
 
-DeviceConfig LoadDevice(const std::string& name_or_path) { return LoadDeviceFile(ConfigFile("devices", name_or_path, "device")); }
+DeviceConfig LoadDevice(const std::string& name_or_path) {
+  return LoadDeviceFile(ConfigFile("devices", name_or_path, "device"));
+}
 
 }  // namespace npusim

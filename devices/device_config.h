@@ -16,12 +16,26 @@ const char* VecClassName(VecClass c);
 
 // Data-movement paths of an A2/A3 core (DESIGN.md §4). GM-side paths also use the shared HBM.
 // kRemoteToUb: an AIV reading another chip's HBM over the chip-to-chip link (collectives).
-enum class MtePath : uint8_t { kGmToUb, kUbToGm, kGmToL1, kL1ToL0A, kL1ToL0B, kL0cToGm, kGmToL0A, kGmToL0B, kUbToUb, kRemoteToUb, kL0cToL1, kCount };
+enum class MtePath : uint8_t {
+  kGmToUb,
+  kUbToGm,
+  kGmToL1,
+  kL1ToL0A,
+  kL1ToL0B,
+  kL0cToGm,
+  kGmToL0A,
+  kGmToL0B,
+  kUbToUb,
+  kRemoteToUb,
+  kL0cToL1,
+  kCount
+};
 const char* MtePathName(MtePath p);
 
 struct VecClassParams {
   int64_t startup_cycles = 0;
-  int64_t latency_cycles = 0;  // issue end to result written: what a same-pipe barrier or a SetFlag waits for
+  int64_t latency_cycles =
+      0;  // issue end to result written: what a same-pipe barrier or a SetFlag waits for
   double rate_b16 = 0;  // input bytes per cycle for 8/16-bit elements
   double rate_b32 = 0;  // input bytes per cycle for 32-bit elements
 };
@@ -60,7 +74,8 @@ struct DeviceConfig {
   double link_peer_gbps = 0, link_aggregate_gbps = 0, link_pair_gbps = 0;
   int64_t link_pair_ranks = 1;  // 2: ranks 2i and 2i+1 share a package (SIO); 1: no pairs
   double link_a2a_sync_us = 0;  // per all-to-all launch, before the first block (calibrated on C7)
-  double link_kv_transfer_gbps = 0, link_kv_transfer_latency_us = 0;  // PD: per rank stream, per request
+  double link_kv_transfer_gbps = 0,
+         link_kv_transfer_latency_us = 0;  // PD: per rank stream, per request
   // Launch.
   double launch_overhead_us = 0;
   // Triton-compiled kernels (fitted on calibration.md C2, see configs/calibration/fit.yaml).
@@ -79,7 +94,8 @@ struct DeviceConfig {
 // Loads a device by SoC name (looked up in the configs directory) or by YAML path.
 DeviceConfig LoadDevice(const std::string& name_or_path);
 DeviceConfig LoadDeviceFile(const std::string& path);
-// The rules across keys a device file must keep (A2/A3: two AIVs per AIC); `where` names the source.
+// The rules across keys a device file must keep (A2/A3: two AIVs per AIC); `where` names the
+// source.
 void CheckDevice(const DeviceConfig& cfg, const std::string& where);
 // Directory holding configs/ (NPUSIM_CONFIG_DIR, then ./configs, then the source tree).
 std::string ConfigDir();
@@ -87,6 +103,7 @@ std::string ConfigDir();
 bool IsConfigPath(const std::string& name_or_path);
 // The file of a config named under configs/<subdir> (<name>.yaml), or the path itself; an
 // unknown name is an InputError naming the nearest one ("unknown <what> 'x' (nearest ...)").
-std::string ConfigFile(const std::string& subdir, const std::string& name_or_path, const std::string& what);
+std::string ConfigFile(const std::string& subdir, const std::string& name_or_path,
+                       const std::string& what);
 
 }  // namespace npusim

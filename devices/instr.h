@@ -30,13 +30,42 @@ struct BufferRef {
   int32_t region = -1;     // race-tracking region of a local buffer slot; -1 for GM
 };
 
-enum class Opcode : uint8_t { kSetFlag, kWaitFlag, kBarrier, kCrossCoreSet, kCopy, kVector, kLoad2D, kMmad, kFixpipe };
+enum class Opcode : uint8_t {
+  kSetFlag,
+  kWaitFlag,
+  kBarrier,
+  kCrossCoreSet,
+  kCopy,
+  kVector,
+  kLoad2D,
+  kMmad,
+  kFixpipe
+};
 
 enum class VecOp : uint8_t {
-  kAdd, kSub, kMul, kDiv, kMax, kMin,                         // binary
-  kAdds, kMuls, kMaxs, kMins, kAbs, kReciprocal, kRelu, kDuplicate,  // unary / scalar operand
-  kExp, kLn, kSqrt, kRsqrt,                                   // transcendental
-  kCast, kReduceSum, kReduceMax, kCompare, kSelect,
+  kAdd,
+  kSub,
+  kMul,
+  kDiv,
+  kMax,
+  kMin,  // binary
+  kAdds,
+  kMuls,
+  kMaxs,
+  kMins,
+  kAbs,
+  kReciprocal,
+  kRelu,
+  kDuplicate,  // unary / scalar operand
+  kExp,
+  kLn,
+  kSqrt,
+  kRsqrt,  // transcendental
+  kCast,
+  kReduceSum,
+  kReduceMax,
+  kCompare,
+  kSelect,
   kAxpy,      // dst += src * scalar
   kGroupSum,  // dst[g] = sum of src[g*group .. (g+1)*group), group in `scalar` (WholeReduceSum)
   kGroupMax,  // dst[g] = max of the same groups (WholeReduceMax)
@@ -55,20 +84,20 @@ struct Instr {
   Opcode op = Opcode::kVector;
   Pipe pipe = Pipe::kV;
   VecOp vop = VecOp::kAdd;
-  DType dtype = DType::kFloat32;   // source element type
+  DType dtype = DType::kFloat32;  // source element type
   DType dtype_out = DType::kFloat32;
   RoundMode round = RoundMode::kRint;
   CmpMode cmp = CmpMode::kLt;
   FixQuant quant = FixQuant::kNone;
-  bool flag_bool = false;          // Mmad: accumulate into L0C; LoadData: transpose; DataCopyPad: pad
+  bool flag_bool = false;  // Mmad: accumulate into L0C; LoadData: transpose; DataCopyPad: pad
   Pipe flag_src = Pipe::kS, flag_dst = Pipe::kS;
   uint8_t flag_id = 0;
   uint8_t cross_mode = 0;
   MtePath path = MtePath::kGmToUb;
   uint64_t issue_cycle = 0;
-  uint32_t scalar_seq = 0;         // the scalar's access count when it issued this (race checks)
+  uint32_t scalar_seq = 0;  // the scalar's access count when it issued this (race checks)
   BufferRef dst, src0, src1, src2;
-  uint32_t count = 0;              // vector elements
+  uint32_t count = 0;  // vector elements
   // Vector row-block form (rows > 0): `rows` repeats of count / rows elements, each operand's rows
   // `*_pitch` elements apart (0: the same row every repeat, a broadcast operand).
   uint32_t rows = 0, dst_pitch = 0, src0_pitch = 0, src1_pitch = 0;
@@ -76,7 +105,7 @@ struct Instr {
   // Copies: `blocks` blocks of `block_bytes`, block starts `src_stride`/`dst_stride` bytes apart.
   uint32_t blocks = 0, block_bytes = 0;
   uint64_t src_stride = 0, dst_stride = 0;
-  uint32_t dst_block_bytes = 0;    // DataCopyPad: destination block rounded up to 32 B
+  uint32_t dst_block_bytes = 0;  // DataCopyPad: destination block rounded up to 32 B
   // GM -> L1 Nd2Nz stand-in: each source row is cut into column slabs of `slab_bytes` (the last
   // may be narrower and leaves the rest of its row unwritten); slab j starts at j * slab_stride and
   // holds its rows `slab_bytes` apart. 0: a plain copy, rows dst_stride apart.
@@ -86,7 +115,7 @@ struct Instr {
   // Cube: Mmad m x k x n; Fixpipe m x n with row strides in elements.
   uint32_t m = 0, k = 0, n = 0;
   int16_t peer = -1, self_rank = 0;  // remote_to_ub: the chip read from, the chip reading
-  uint64_t bytes = 0;              // bytes the instruction moves or reads (timing)
+  uint64_t bytes = 0;                // bytes the instruction moves or reads (timing)
   // Vector: bytes it reads at each source and writes at dst (the V pipe's read-after-write check).
   uint64_t src_bytes = 0, dst_bytes = 0;
 };

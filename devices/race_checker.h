@@ -28,7 +28,9 @@ class RaceChecker {
   std::optional<std::string> Read(Pipe p, int region, const char* what);
   std::optional<std::string> Write(Pipe p, int region, const char* what);
   Clock Snapshot(Pipe p) const { return clocks_[static_cast<int>(p)]; }
-  uint32_t Count(Pipe p) const { return clocks_[static_cast<int>(p)][static_cast<int>(p)]; }  // p's own started count
+  uint32_t Count(Pipe p) const {
+    return clocks_[static_cast<int>(p)][static_cast<int>(p)];
+  }  // p's own started count
   void Join(Pipe p, const Clock& c);
   void JoinAll();  // PIPE_ALL barrier: every pipe has seen everything
   // `p` starts an instruction the scalar issued after its access number `scalar_seq`: the
@@ -48,7 +50,9 @@ class RaceChecker {
     std::array<uint32_t, kNumPipes> last_read{};
     std::array<const char*, kNumPipes> read_what{};
   };
-  bool Covered(Pipe p, Pipe other, uint32_t seq) const { return clocks_[static_cast<int>(p)][static_cast<int>(other)] >= seq; }
+  bool Covered(Pipe p, Pipe other, uint32_t seq) const {
+    return clocks_[static_cast<int>(p)][static_cast<int>(other)] >= seq;
+  }
   std::array<Clock, kNumPipes> clocks_{};
   std::array<uint32_t, kNumPipes> scalar_reads_done_{};
   std::vector<Region> regions_;

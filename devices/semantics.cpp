@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <vector>
 #include <limits>
+#include <vector>
 
 namespace npusim {
 
@@ -12,41 +12,66 @@ namespace {
 
 double Unary(VecOp op, double x, double s) {
   switch (op) {
-    case VecOp::kAdds: return x + s;
-    case VecOp::kMuls: return x * s;
-    case VecOp::kMaxs: return std::max(x, s);
-    case VecOp::kMins: return std::min(x, s);
-    case VecOp::kAbs: return std::fabs(x);
-    case VecOp::kReciprocal: return 1.0 / x;
-    case VecOp::kRelu: return x > 0 ? x : 0.0;
-    case VecOp::kExp: return std::exp(x);
-    case VecOp::kLn: return std::log(x);
-    case VecOp::kSqrt: return std::sqrt(x);
-    case VecOp::kRsqrt: return 1.0 / std::sqrt(x);
-    default: return x;
+    case VecOp::kAdds:
+      return x + s;
+    case VecOp::kMuls:
+      return x * s;
+    case VecOp::kMaxs:
+      return std::max(x, s);
+    case VecOp::kMins:
+      return std::min(x, s);
+    case VecOp::kAbs:
+      return std::fabs(x);
+    case VecOp::kReciprocal:
+      return 1.0 / x;
+    case VecOp::kRelu:
+      return x > 0 ? x : 0.0;
+    case VecOp::kExp:
+      return std::exp(x);
+    case VecOp::kLn:
+      return std::log(x);
+    case VecOp::kSqrt:
+      return std::sqrt(x);
+    case VecOp::kRsqrt:
+      return 1.0 / std::sqrt(x);
+    default:
+      return x;
   }
 }
 
 double Binary(VecOp op, double a, double b) {
   switch (op) {
-    case VecOp::kAdd: return a + b;
-    case VecOp::kSub: return a - b;
-    case VecOp::kMul: return a * b;
-    case VecOp::kDiv: return a / b;
-    case VecOp::kMax: return std::max(a, b);
-    case VecOp::kMin: return std::min(a, b);
-    default: return 0;
+    case VecOp::kAdd:
+      return a + b;
+    case VecOp::kSub:
+      return a - b;
+    case VecOp::kMul:
+      return a * b;
+    case VecOp::kDiv:
+      return a / b;
+    case VecOp::kMax:
+      return std::max(a, b);
+    case VecOp::kMin:
+      return std::min(a, b);
+    default:
+      return 0;
   }
 }
 
 bool CompareOp(CmpMode m, double a, double b) {
   switch (m) {
-    case CmpMode::kLt: return a < b;
-    case CmpMode::kGt: return a > b;
-    case CmpMode::kEq: return a == b;
-    case CmpMode::kLe: return a <= b;
-    case CmpMode::kGe: return a >= b;
-    case CmpMode::kNe: return a != b;
+    case CmpMode::kLt:
+      return a < b;
+    case CmpMode::kGt:
+      return a > b;
+    case CmpMode::kEq:
+      return a == b;
+    case CmpMode::kLe:
+      return a <= b;
+    case CmpMode::kGe:
+      return a >= b;
+    case CmpMode::kNe:
+      return a != b;
   }
   return false;
 }
@@ -69,9 +94,16 @@ void ExecuteVector(const Instr& in) {
   const uint8_t* a = in.src0.ptr;
   const uint8_t* b = in.src1.ptr;
   switch (in.vop) {
-    case VecOp::kAdd: case VecOp::kSub: case VecOp::kMul: case VecOp::kDiv: case VecOp::kMax: case VecOp::kMin:
+    case VecOp::kAdd:
+    case VecOp::kSub:
+    case VecOp::kMul:
+    case VecOp::kDiv:
+    case VecOp::kMax:
+    case VecOp::kMin:
       for (uint32_t i = 0; i < in.count; ++i)
-        StoreElement(d + i * sz, in.dtype, Binary(in.vop, LoadElement(a + i * sz, in.dtype), LoadElement(b + i * sz, in.dtype)));
+        StoreElement(
+            d + i * sz, in.dtype,
+            Binary(in.vop, LoadElement(a + i * sz, in.dtype), LoadElement(b + i * sz, in.dtype)));
       return;
     case VecOp::kDuplicate:
       for (uint32_t i = 0; i < in.count; ++i) StoreElement(d + i * sz, in.dtype, in.scalar);
@@ -86,23 +118,30 @@ void ExecuteVector(const Instr& in) {
       for (uint32_t i = 0; i < in.count; ++i)
         StoreElement(d + i * szo, in.dtype_out, LoadElement(a + i * sz, in.dtype), in.round);
       return;
-    case VecOp::kReduceSum: case VecOp::kReduceMax: {
+    case VecOp::kReduceSum:
+    case VecOp::kReduceMax: {
       double acc = in.vop == VecOp::kReduceSum ? 0.0 : -std::numeric_limits<double>::infinity();
       uint32_t at = 0;
       for (uint32_t i = 0; i < in.count; ++i) {
         double x = LoadElement(a + i * sz, in.dtype);
-        if (in.vop == VecOp::kReduceSum) acc += x;
-        else if (x > acc || i == 0) acc = x, at = i;  // first index of the maximum
+        if (in.vop == VecOp::kReduceSum)
+          acc += x;
+        else if (x > acc || i == 0)
+          acc = x, at = i;  // first index of the maximum
       }
       StoreElement(d, in.dtype, acc);
-      if (in.vop == VecOp::kReduceMax && in.scalar != 0) std::memcpy(d + sz, &at, std::min<size_t>(sz, 4));  // calIndex
+      if (in.vop == VecOp::kReduceMax && in.scalar != 0)
+        std::memcpy(d + sz, &at, std::min<size_t>(sz, 4));  // calIndex
       return;
     }
     case VecOp::kAxpy:
       for (uint32_t i = 0; i < in.count; ++i)
-        StoreElement(d + i * sz, in.dtype, LoadElement(d + i * sz, in.dtype) + LoadElement(a + i * sz, in.dtype) * in.scalar);
+        StoreElement(
+            d + i * sz, in.dtype,
+            LoadElement(d + i * sz, in.dtype) + LoadElement(a + i * sz, in.dtype) * in.scalar);
       return;
-    case VecOp::kGroupSum: case VecOp::kGroupMax: {
+    case VecOp::kGroupSum:
+    case VecOp::kGroupMax: {
       const uint32_t group = static_cast<uint32_t>(in.scalar);
       for (uint32_t g = 0; g < in.count / group; ++g) {
         double acc = in.vop == VecOp::kGroupSum ? 0.0 : -std::numeric_limits<double>::infinity();
@@ -131,7 +170,8 @@ void ExecuteVector(const Instr& in) {
     }
     default:
       for (uint32_t i = 0; i < in.count; ++i)
-        StoreElement(d + i * sz, in.dtype, Unary(in.vop, LoadElement(a + i * sz, in.dtype), in.scalar));
+        StoreElement(d + i * sz, in.dtype,
+                     Unary(in.vop, LoadElement(a + i * sz, in.dtype), in.scalar));
       return;
   }
 }
@@ -141,7 +181,8 @@ void ExecuteCopy(const Instr& in) {
     for (uint32_t c = 0, j = 0; c < in.block_bytes; c += in.slab_bytes, ++j) {
       const uint32_t w = std::min(in.slab_bytes, in.block_bytes - c);
       for (uint32_t r = 0; r < in.blocks; ++r)
-        std::memmove(in.dst.ptr + j * in.slab_stride + r * uint64_t{in.slab_bytes}, in.src0.ptr + r * in.src_stride + c, w);
+        std::memmove(in.dst.ptr + j * in.slab_stride + r * uint64_t{in.slab_bytes},
+                     in.src0.ptr + r * in.src_stride + c, w);
     }
     return;
   }
@@ -150,7 +191,8 @@ void ExecuteCopy(const Instr& in) {
     std::memmove(d, in.src0.ptr + blk * in.src_stride, in.block_bytes);
     if (in.flag_bool) {
       size_t sz = SizeOf(in.dtype);
-      for (uint32_t off = in.block_bytes; off + sz <= in.dst_block_bytes; off += static_cast<uint32_t>(sz))
+      for (uint32_t off = in.block_bytes; off + sz <= in.dst_block_bytes;
+           off += static_cast<uint32_t>(sz))
         StoreElement(d + off, in.dtype, in.pad_value);
     }
   }
@@ -162,7 +204,8 @@ void ExecuteLoad2D(const Instr& in) {
     const size_t sz = SizeOf(in.dtype);
     for (uint32_t r = 0; r < in.m; ++r)
       for (uint32_t c = 0; c < in.n; ++c)
-        std::memcpy(in.dst.ptr + (static_cast<size_t>(c) * in.m + r) * sz, in.src0.ptr + (static_cast<size_t>(r) * in.n + c) * sz, sz);
+        std::memcpy(in.dst.ptr + (static_cast<size_t>(c) * in.m + r) * sz,
+                    in.src0.ptr + (static_cast<size_t>(r) * in.n + c) * sz, sz);
     return;
   }
   for (uint32_t blk = 0; blk < in.blocks; ++blk) {
@@ -217,7 +260,8 @@ void ExecuteMmad(const Instr& in) {
         const double* br = &b[kk * n];
         for (size_t j = 0; j < n; ++j) row[j] += av * static_cast<int64_t>(br[j]);
       }
-      for (size_t j = 0; j < n; ++j) c[j] = static_cast<int32_t>(static_cast<uint32_t>(row[j]));  // wraps like int32
+      for (size_t j = 0; j < n; ++j)
+        c[j] = static_cast<int32_t>(static_cast<uint32_t>(row[j]));  // wraps like int32
     }
     return;
   }
@@ -232,7 +276,8 @@ void ExecuteMmad(const Instr& in) {
     for (size_t kk = 0; kk < k; ++kk) {
       const double av = a[i * k + kk];
       const double* br = &b[kk * n];
-      for (size_t j = 0; j < n; ++j) row[j] = static_cast<float>(static_cast<double>(row[j]) + av * br[j]);
+      for (size_t j = 0; j < n; ++j)
+        row[j] = static_cast<float>(static_cast<double>(row[j]) + av * br[j]);
     }
     std::memcpy(c, row.data(), n * 4);
   }
@@ -253,12 +298,23 @@ void ExecuteFixpipe(const Instr& in) {
 
 void Execute(const Instr& in) {
   switch (in.op) {
-    case Opcode::kVector: ExecuteVector(in); return;
-    case Opcode::kCopy: ExecuteCopy(in); return;
-    case Opcode::kLoad2D: ExecuteLoad2D(in); return;
-    case Opcode::kMmad: ExecuteMmad(in); return;
-    case Opcode::kFixpipe: ExecuteFixpipe(in); return;
-    default: return;
+    case Opcode::kVector:
+      ExecuteVector(in);
+      return;
+    case Opcode::kCopy:
+      ExecuteCopy(in);
+      return;
+    case Opcode::kLoad2D:
+      ExecuteLoad2D(in);
+      return;
+    case Opcode::kMmad:
+      ExecuteMmad(in);
+      return;
+    case Opcode::kFixpipe:
+      ExecuteFixpipe(in);
+      return;
+    default:
+      return;
   }
 }
 

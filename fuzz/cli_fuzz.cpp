@@ -22,8 +22,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const CommandSpec& spec = commands[data[0] % commands.size()];
   std::vector<std::string> argv(1);
   for (size_t i = 1; i < size; ++i) {
-    if (data[i] == '\n') argv.emplace_back();
-    else argv.back() += static_cast<char>(data[i]);
+    if (data[i] == '\n')
+      argv.emplace_back();
+    else
+      argv.back() += static_cast<char>(data[i]);
   }
   try {
     const Args a = ParseCommand(spec, argv, spec.name == "kernel");

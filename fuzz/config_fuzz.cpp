@@ -8,10 +8,10 @@
 #include <unistd.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
-#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -19,11 +19,11 @@
 #include "devices/device_config.h"
 #include "model/error.h"
 #include "model/npy.h"
-#include "workloads/requests.h"
 #include "workloads/calibration.h"
 #include "workloads/explore.h"
 #include "workloads/host_profile.h"
 #include "workloads/model_config.h"
+#include "workloads/requests.h"
 #include "workloads/run_config.h"
 #include "workloads/sweep.h"
 
@@ -57,7 +57,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   // 0xF0 / 0xF1 are taken out of the modulo so that the loaders' past regressions keep theirs.
   const int which = data[0] == 0xF0 ? 7 : data[0] == 0xF1 ? 8 : data[0] % 7;
-  const char* ext[] = {".yaml", ".yaml", ".json", ".yaml", ".yaml", ".yaml", ".yaml", ".npy", ".jsonl"};
+  const char* ext[] = {".yaml", ".yaml", ".json", ".yaml", ".yaml",
+                       ".yaml", ".yaml", ".npy",  ".jsonl"};
   const std::string path = g_input + ext[which];
   {
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
@@ -65,22 +66,41 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   try {
     switch (which) {
-      case 0: npusim::LoadRunConfig(path); break;
-      case 1: npusim::LoadDeviceFile(path); break;
-      case 2: npusim::LoadModelConfig(path); break;
-      case 3: npusim::LoadExploreConfig(path); break;
-      case 4: npusim::LoadSweepConfig(path); break;
-      case 5: npusim::ReadRowCheck(path); break;
-      case 6: npusim::LoadHostProfile(path); break;
-      case 7: npusim::ReadNpy(path, "x", size % 2 ? npusim::DType::kFloat32 : npusim::DType::kBFloat16); break;
-      case 8: npusim::ReadTrace(path); break;
+      case 0:
+        npusim::LoadRunConfig(path);
+        break;
+      case 1:
+        npusim::LoadDeviceFile(path);
+        break;
+      case 2:
+        npusim::LoadModelConfig(path);
+        break;
+      case 3:
+        npusim::LoadExploreConfig(path);
+        break;
+      case 4:
+        npusim::LoadSweepConfig(path);
+        break;
+      case 5:
+        npusim::ReadRowCheck(path);
+        break;
+      case 6:
+        npusim::LoadHostProfile(path);
+        break;
+      case 7:
+        npusim::ReadNpy(path, "x", size % 2 ? npusim::DType::kFloat32 : npusim::DType::kBFloat16);
+        break;
+      case 8:
+        npusim::ReadTrace(path);
+        break;
     }
   } catch (const npusim::InputError&) {
     // the expected answer to bad input
   } catch (const std::exception& e) {
     // A finding: say what escaped (CI logs keep only the tail of a crash report), then abort so
     // libFuzzer writes the input out.
-    std::fprintf(stderr, "config_fuzz: loader %d let a non-InputError escape: %s\n", which, e.what());
+    std::fprintf(stderr, "config_fuzz: loader %d let a non-InputError escape: %s\n", which,
+                 e.what());
     std::abort();
   }
   return 0;

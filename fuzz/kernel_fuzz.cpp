@@ -48,7 +48,8 @@ std::string Draw(const npusim::OpParam& p, Bytes& b) {
     // Free text (seq_lens and the like): a short comma list of small numbers, or the default.
     if (how % 4) return p.default_value;
     std::string s;
-    for (int i = 0, n = 1 + b.U8() % 4; i < n; ++i) s += (i ? "," : "") + std::to_string(b.U8() % 40);
+    for (int i = 0, n = 1 + b.U8() % 4; i < n; ++i)
+      s += (i ? "," : "") + std::to_string(b.U8() % 40);
     return s;
   }
   if (how % 64 == 0) {  // past a bound or not a number
@@ -60,7 +61,8 @@ std::string Draw(const npusim::OpParam& p, Bytes& b) {
     return std::to_string(lo + (hi - lo) * (b.U32() / 4294967295.0));
   }
   const double lo = std::max(p.min, -1e6), span = std::min(p.max - lo, 16.0);
-  return std::to_string(static_cast<int64_t>(lo) + static_cast<int64_t>(b.U8() % (static_cast<int64_t>(span) + 1)));
+  return std::to_string(static_cast<int64_t>(lo) +
+                        static_cast<int64_t>(b.U8() % (static_cast<int64_t>(span) + 1)));
 }
 
 const npusim::DeviceConfig& Device() {
@@ -84,7 +86,8 @@ int RunOne(const uint8_t* data, size_t size) {
     // Functional, unless the kernel's own multiply-accumulate count says the run would take
     // minutes under ASan (tri_inverse: 24 products of 128^3 per matrix at any sequence length):
     // such inputs still exercise the tiling and the timing path.
-    o.mode = op.FunctionalMacs(p) > 2e8 ? npusim::ModeChoice::kTimingOnly : npusim::ModeChoice::kFunctional;
+    o.mode = op.FunctionalMacs(p) > 2e8 ? npusim::ModeChoice::kTimingOnly
+                                        : npusim::ModeChoice::kFunctional;
     o.use_cache = false;
     o.seed = b.U8();
     // Control tensors from the bytes: every value anywhere in int32 (the checks must catch what
@@ -94,19 +97,23 @@ int RunOne(const uint8_t* data, size_t size) {
       for (const npusim::TensorSpec& s : op.tensors(p)) {
         if (!s.control || !npusim::IsRead(s.role) || npusim::NumElements(s.shape) > 4096) continue;
         npusim::Tensor t(s.name, s.shape, s.dtype, true);
-        for (int64_t i = 0; i < t.numel(); ++i) t.Set(i, static_cast<double>(static_cast<int32_t>(b.U32())));
+        for (int64_t i = 0; i < t.numel(); ++i)
+          t.Set(i, static_cast<double>(static_cast<int32_t>(b.U32())));
         inputs[s.name] = t;
       }
       o.inputs = &inputs;
     }
     if (std::getenv("KERNEL_FUZZ_VERBOSE"))  // reproducing a finding: what ran
-      std::fprintf(stderr, "kernel_fuzz: %s %s%s\n", op.name().c_str(), p.Canonical().c_str(), o.inputs ? " with control tensors" : "");
+      std::fprintf(stderr, "kernel_fuzz: %s %s%s\n", op.name().c_str(), p.Canonical().c_str(),
+                   o.inputs ? " with control tensors" : "");
     const npusim::KernelRun r = npusim::RunKernel(op, p, Device(), o);
-    if (std::getenv("KERNEL_FUZZ_VERBOSE")) std::fprintf(stderr, "kernel_fuzz: -> %s\n", r.status.c_str());
+    if (std::getenv("KERNEL_FUZZ_VERBOSE"))
+      std::fprintf(stderr, "kernel_fuzz: -> %s\n", r.status.c_str());
   } catch (const npusim::InputError&) {
     // the expected answer to bad parameters or inputs
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "kernel_fuzz: %s let a non-InputError escape: %s\n", op.name().c_str(), e.what());
+    std::fprintf(stderr, "kernel_fuzz: %s let a non-InputError escape: %s\n", op.name().c_str(),
+                 e.what());
     std::abort();
   }
   return 0;
@@ -135,8 +142,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::abort();
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    std::fprintf(stderr, "kernel_fuzz: the kernel's process ended with %s %d (its report is above)\n",
-                 WIFEXITED(status) ? "exit code" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    std::fprintf(stderr,
+                 "kernel_fuzz: the kernel's process ended with %s %d (its report is above)\n",
+                 WIFEXITED(status) ? "exit code" : "signal",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
     std::abort();  // libFuzzer writes the input out
   }
   return 0;

@@ -31,7 +31,8 @@ void RequireUniqueKeys(const YAML::Node& n, const std::string& file) {
     if (it->first.IsScalar()) {
       const std::string& k = it->first.Scalar();
       if (std::find(seen.begin(), seen.end(), k) != seen.end())
-        throw InputError(MarkString(file, it->first.Mark()) + ": key '" + k + "' is given twice in the same mapping");
+        throw InputError(MarkString(file, it->first.Mark()) + ": key '" + k +
+                         "' is given twice in the same mapping");
       seen.push_back(k);
     }
     RequireUniqueKeys(it->second, file);
@@ -57,7 +58,8 @@ YAML::Node LoadYamlFile(const std::string& path) {
   // yaml-cpp's node tree takes ~80x the text: a config is kilobytes, a 54 MB file needed > 4 GB.
   constexpr uintmax_t kMaxConfigBytes = 16u << 20;
   if (const uintmax_t size = std::filesystem::file_size(path, ec); !ec && size > kMaxConfigBytes)
-    throw InputError(path + ": " + std::to_string(size) + " bytes; config files above 16 MiB are refused (a config is kilobytes)");
+    throw InputError(path + ": " + std::to_string(size) +
+                     " bytes; config files above 16 MiB are refused (a config is kilobytes)");
   YAML::Node n;
   try {
     n = YAML::LoadFile(path);
@@ -77,11 +79,13 @@ std::string Where(const std::string& file, const YAML::Node& node) {
   return MarkString(file, node.Mark());
 }
 
-void RequireKnownKeys(const YAML::Node& map, const std::string& file, const std::vector<std::string>& known) {
+void RequireKnownKeys(const YAML::Node& map, const std::string& file,
+                      const std::vector<std::string>& known) {
   for (auto it = map.begin(); it != map.end(); ++it) {
     const std::string k = it->first.Scalar();
     if (std::find(known.begin(), known.end(), k) == known.end())
-      throw InputError(Where(file, it->first) + ": unknown key '" + k + "'" + NearestHint(k, known));
+      throw InputError(Where(file, it->first) + ": unknown key '" + k + "'" +
+                       NearestHint(k, known));
   }
 }
 
@@ -96,7 +100,8 @@ std::string FormatNumber(double v) {
   return buf;
 }
 
-YamlBinder::YamlBinder(YAML::Node root, std::string file, std::vector<std::string> ignored_root_keys)
+YamlBinder::YamlBinder(YAML::Node root, std::string file,
+                       std::vector<std::string> ignored_root_keys)
     : file_(std::move(file)) {
   if (!root.IsMap()) throw InputError(Where(file_, root) + ": expected a mapping at the top level");
   stack_.push_back({root, "", std::move(ignored_root_keys)});
@@ -106,12 +111,17 @@ std::string YamlBinder::KeyPath(const std::string& key) const {
   return stack_.back().path.empty() ? key : stack_.back().path + "." + key;
 }
 
-void YamlBinder::Group(const std::string& name, const std::string& desc, const std::function<void()>& body) {
+void YamlBinder::Group(const std::string& name, const std::string& desc,
+                       const std::function<void()>& body) {
   Level& parent = stack_.back();
   parent.known.push_back(name);
   YAML::Node node = parent.node[name];
-  if (!node) throw InputError(Where(file_, parent.node) + ": missing group '" + KeyPath(name) + "' (" + desc + ")");
-  if (!node.IsMap()) throw InputError(Where(file_, node) + ": '" + KeyPath(name) + "' must be a mapping (" + desc + ")");
+  if (!node)
+    throw InputError(Where(file_, parent.node) + ": missing group '" + KeyPath(name) + "' (" +
+                     desc + ")");
+  if (!node.IsMap())
+    throw InputError(Where(file_, node) + ": '" + KeyPath(name) + "' must be a mapping (" + desc +
+                     ")");
   stack_.push_back({node, KeyPath(name), {}});
   body();
   CheckUnknown(stack_.back());
@@ -127,23 +137,26 @@ YAML::Node YamlBinder::Find(const ParamSpec& spec, bool& found) {
     // A near-miss spelling is the likelier mistake than a missing key: name it.
     for (auto it = level.node.begin(); it != level.node.end(); ++it) {
       const std::string key = it->first.Scalar();
-      if (EditDistance(key, spec.name) <= 2 && std::find(level.known.begin(), level.known.end(), key) == level.known.end())
+      if (EditDistance(key, spec.name) <= 2 &&
+          std::find(level.known.begin(), level.known.end(), key) == level.known.end())
         throw InputError(Where(file_, it->first) + ": unknown key '" + key + "'" +
-                         (level.path.empty() ? "" : " in '" + level.path + "'") + " (nearest valid: '" + spec.name + "')");
+                         (level.path.empty() ? "" : " in '" + level.path + "'") +
+                         " (nearest valid: '" + spec.name + "')");
     }
-    throw InputError(Where(file_, level.node) + ": missing key '" + KeyPath(spec.name) + "' (" + spec.desc +
-                     (spec.unit.empty() ? "" : ", in " + spec.unit) + ")");
+    throw InputError(Where(file_, level.node) + ": missing key '" + KeyPath(spec.name) + "' (" +
+                     spec.desc + (spec.unit.empty() ? "" : ", in " + spec.unit) + ")");
   }
   if (found && !n.IsScalar() && !(spec.list && n.IsSequence()))
-    throw InputError(Where(file_, n) + ": '" + KeyPath(spec.name) + "' must be a single value (" + spec.desc + ")");
+    throw InputError(Where(file_, n) + ": '" + KeyPath(spec.name) + "' must be a single value (" +
+                     spec.desc + ")");
   return n;
 }
 
 void YamlBinder::CheckRange(const ParamSpec& spec, double v, const YAML::Node& n) {
   if (!(v >= spec.min && v <= spec.max) || std::isnan(v)) {
-    throw InputError(Where(file_, n) + ": value " + n.Scalar() + " of '" + KeyPath(spec.name) + "' is out of range [" +
-                     FormatNumber(spec.min) + ", " + FormatNumber(spec.max) + "]" +
-                     (spec.unit.empty() ? "" : " " + spec.unit));
+    throw InputError(Where(file_, n) + ": value " + n.Scalar() + " of '" + KeyPath(spec.name) +
+                     "' is out of range [" + FormatNumber(spec.min) + ", " +
+                     FormatNumber(spec.max) + "]" + (spec.unit.empty() ? "" : " " + spec.unit));
   }
 }
 
@@ -154,7 +167,8 @@ void YamlBinder::Param(const ParamSpec& spec, int64_t& value) {
   int64_t v;
   if (!YAML::convert<int64_t>::decode(n, v))
     throw InputError(Where(file_, n) + ": '" + KeyPath(spec.name) + "' expects an integer" +
-                     (spec.unit.empty() ? "" : " (" + spec.unit + ")") + ", got '" + n.Scalar() + "'");
+                     (spec.unit.empty() ? "" : " (" + spec.unit + ")") + ", got '" + n.Scalar() +
+                     "'");
   CheckRange(spec, static_cast<double>(v), n);
   value = v;
 }
@@ -166,7 +180,8 @@ void YamlBinder::Param(const ParamSpec& spec, double& value) {
   double v;
   if (!YAML::convert<double>::decode(n, v))
     throw InputError(Where(file_, n) + ": '" + KeyPath(spec.name) + "' expects a number" +
-                     (spec.unit.empty() ? "" : " (" + spec.unit + ")") + ", got '" + n.Scalar() + "'");
+                     (spec.unit.empty() ? "" : " (" + spec.unit + ")") + ", got '" + n.Scalar() +
+                     "'");
   CheckRange(spec, v, n);
   value = v;
 }
@@ -181,7 +196,9 @@ void YamlBinder::Param(const ParamSpec& spec, std::string& value) {
   }
   value.clear();
   for (const YAML::Node& item : n) {
-    if (!item.IsScalar()) throw InputError(Where(file_, item) + ": '" + KeyPath(spec.name) + "' takes a list of single values");
+    if (!item.IsScalar())
+      throw InputError(Where(file_, item) + ": '" + KeyPath(spec.name) +
+                       "' takes a list of single values");
     value += (value.empty() ? "" : ",") + item.Scalar();
   }
 }
@@ -193,7 +210,8 @@ void YamlBinder::CheckUnknown(const Level& level) {
     for (const auto& k : level.known) known = known || k == key;
     if (!known) {
       std::string where = level.path.empty() ? "" : " in '" + level.path + "'";
-      throw InputError(Where(file_, it->first) + ": unknown key '" + key + "'" + where + NearestHint(key, level.known));
+      throw InputError(Where(file_, it->first) + ": unknown key '" + key + "'" + where +
+                       NearestHint(key, level.known));
     }
   }
 }
@@ -205,7 +223,8 @@ std::string ParamTable::Prefix() const {
   for (const auto& s : path_) p += s + ".";
   return p;
 }
-void ParamTable::Group(const std::string& name, const std::string&, const std::function<void()>& body) {
+void ParamTable::Group(const std::string& name, const std::string&,
+                       const std::function<void()>& body) {
   path_.push_back(name);
   body();
   path_.pop_back();
@@ -215,11 +234,13 @@ std::string RangeText(const ParamSpec& s) {
   // Binders write "unbounded" as a huge finite number (1e15, 1e18): not a range worth printing.
   const bool lo = std::isfinite(s.min) && s.min > -1e15, hi = std::isfinite(s.max) && s.max < 1e15;
   if (!lo && !hi) return "";
-  return "[" + (lo ? FormatNumber(s.min) : std::string("-inf")) + ", " + (hi ? FormatNumber(s.max) : std::string("inf")) + "]";
+  return "[" + (lo ? FormatNumber(s.min) : std::string("-inf")) + ", " +
+         (hi ? FormatNumber(s.max) : std::string("inf")) + "]";
 }
 }  // namespace
 void ParamTable::Param(const ParamSpec& s, int64_t& v) {
-  rows_.push_back({Prefix() + s.name, std::to_string(v), s.unit, s.desc, "integer", RangeText(s), !s.optional, std::to_string(v)});
+  rows_.push_back({Prefix() + s.name, std::to_string(v), s.unit, s.desc, "integer", RangeText(s),
+                   !s.optional, std::to_string(v)});
 }
 void ParamTable::Param(const ParamSpec& s, double& v) {
   std::string exact;
@@ -229,13 +250,16 @@ void ParamTable::Param(const ParamSpec& s, double& v) {
     exact = buf;
     if (std::strtod(buf, nullptr) == v) break;
   }
-  rows_.push_back({Prefix() + s.name, FormatNumber(v), s.unit, s.desc, "number", RangeText(s), !s.optional, exact});
+  rows_.push_back({Prefix() + s.name, FormatNumber(v), s.unit, s.desc, "number", RangeText(s),
+                   !s.optional, exact});
 }
 void ParamTable::Param(const ParamSpec& s, std::string& v) {
-  rows_.push_back({Prefix() + s.name, v, s.unit, s.desc, s.list ? "list" : "text", "", !s.optional, v});
+  rows_.push_back(
+      {Prefix() + s.name, v, s.unit, s.desc, s.list ? "list" : "text", "", !s.optional, v});
 }
 
-void ParamSetter::Group(const std::string& name, const std::string&, const std::function<void()>& body) {
+void ParamSetter::Group(const std::string& name, const std::string&,
+                        const std::function<void()>& body) {
   path_.push_back(name);
   body();
   path_.pop_back();
@@ -257,9 +281,11 @@ void ParamSetter::Param(const ParamSpec& spec, int64_t& value) {
     v = std::stoll(value_, &used);
   } catch (const std::exception&) {
   }
-  if (used != value_.size() || value_.empty()) throw InputError("'" + key_ + "' expects an integer (" + spec.unit + "), got '" + value_ + "'");
+  if (used != value_.size() || value_.empty())
+    throw InputError("'" + key_ + "' expects an integer (" + spec.unit + "), got '" + value_ + "'");
   if (v < spec.min || v > spec.max)
-    throw InputError("value " + value_ + " of '" + key_ + "' is out of range [" + FormatNumber(spec.min) + ", " + FormatNumber(spec.max) + "]");
+    throw InputError("value " + value_ + " of '" + key_ + "' is out of range [" +
+                     FormatNumber(spec.min) + ", " + FormatNumber(spec.max) + "]");
   value = v;
 }
 
@@ -271,9 +297,11 @@ void ParamSetter::Param(const ParamSpec& spec, double& value) {
     v = std::stod(value_, &used);
   } catch (const std::exception&) {
   }
-  if (used != value_.size() || value_.empty()) throw InputError("'" + key_ + "' expects a number (" + spec.unit + "), got '" + value_ + "'");
+  if (used != value_.size() || value_.empty())
+    throw InputError("'" + key_ + "' expects a number (" + spec.unit + "), got '" + value_ + "'");
   if (!(v >= spec.min && v <= spec.max))
-    throw InputError("value " + value_ + " of '" + key_ + "' is out of range [" + FormatNumber(spec.min) + ", " + FormatNumber(spec.max) + "]");
+    throw InputError("value " + value_ + " of '" + key_ + "' is out of range [" +
+                     FormatNumber(spec.min) + ", " + FormatNumber(spec.max) + "]");
   value = v;
 }
 

@@ -4,13 +4,13 @@
 // Every mistake is an InputError (exit 2) naming file:line:col, the key and the nearest valid key.
 #pragma once
 
+#include <yaml-cpp/yaml.h>
+
 #include <functional>
 #include <limits>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <yaml-cpp/yaml.h>
 
 namespace npusim {
 
@@ -30,7 +30,8 @@ struct ParamSpec {
 class ParamVisitor {
  public:
   virtual ~ParamVisitor() = default;
-  virtual void Group(const std::string& name, const std::string& desc, const std::function<void()>& body) = 0;
+  virtual void Group(const std::string& name, const std::string& desc,
+                     const std::function<void()>& body) = 0;
   virtual void Param(const ParamSpec& spec, int64_t& value) = 0;
   virtual void Param(const ParamSpec& spec, double& value) = 0;
   virtual void Param(const ParamSpec& spec, std::string& value) = 0;
@@ -45,14 +46,16 @@ YAML::Node LoadYamlString(const std::string& text, const std::string& file);
 std::string Where(const std::string& file, const YAML::Node& node);
 
 // InputError at the first key of `map` not in `known`, naming the nearest valid one.
-void RequireKnownKeys(const YAML::Node& map, const std::string& file, const std::vector<std::string>& known);
+void RequireKnownKeys(const YAML::Node& map, const std::string& file,
+                      const std::vector<std::string>& known);
 
 // Reads a YAML mapping into a struct through its Bind(): unknown keys, missing keys, wrong
 // types and out-of-range values are errors. Call Finish() after Bind to check the root's keys.
 class YamlBinder : public ParamVisitor {
  public:
   YamlBinder(YAML::Node root, std::string file, std::vector<std::string> ignored_root_keys = {});
-  void Group(const std::string& name, const std::string& desc, const std::function<void()>& body) override;
+  void Group(const std::string& name, const std::string& desc,
+             const std::function<void()>& body) override;
   void Param(const ParamSpec& spec, int64_t& value) override;
   void Param(const ParamSpec& spec, double& value) override;
   void Param(const ParamSpec& spec, std::string& value) override;
@@ -78,12 +81,13 @@ class ParamTable : public ParamVisitor {
  public:
   struct Row {
     std::string key, value, unit, desc;
-    std::string type;   // "integer", "number", "text" or "list"
-    std::string range;  // "[lo, hi]" when bounded, else empty
+    std::string type;       // "integer", "number", "text" or "list"
+    std::string range;      // "[lo, hi]" when bounded, else empty
     bool required = false;  // a file must give it (no default)
-    std::string exact;      // the value as text that reads back bit for bit (numbers: shortest such)
+    std::string exact;  // the value as text that reads back bit for bit (numbers: shortest such)
   };
-  void Group(const std::string& name, const std::string& desc, const std::function<void()>& body) override;
+  void Group(const std::string& name, const std::string& desc,
+             const std::function<void()>& body) override;
   void Param(const ParamSpec& spec, int64_t& value) override;
   void Param(const ParamSpec& spec, double& value) override;
   void Param(const ParamSpec& spec, std::string& value) override;
@@ -99,8 +103,10 @@ class ParamTable : public ParamVisitor {
 // after Bind, found() says whether the key exists (callers name the nearest valid key).
 class ParamSetter : public ParamVisitor {
  public:
-  ParamSetter(std::string key, std::string value) : key_(std::move(key)), value_(std::move(value)) {}
-  void Group(const std::string& name, const std::string& desc, const std::function<void()>& body) override;
+  ParamSetter(std::string key, std::string value)
+      : key_(std::move(key)), value_(std::move(value)) {}
+  void Group(const std::string& name, const std::string& desc,
+             const std::function<void()>& body) override;
   void Param(const ParamSpec& spec, int64_t& value) override;
   void Param(const ParamSpec& spec, double& value) override;
   void Param(const ParamSpec& spec, std::string& value) override;

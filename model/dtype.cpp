@@ -25,7 +25,8 @@ const DTypeInfo& Info(DType t) { return kInfos[static_cast<int>(t)]; }
 
 std::string_view Name(DType t) { return Info(t).name; }
 bool IsFloat(DType t) {
-  return t == DType::kFloat32 || t == DType::kFloat16 || t == DType::kBFloat16 || t == DType::kFloat64;
+  return t == DType::kFloat32 || t == DType::kFloat16 || t == DType::kBFloat16 ||
+         t == DType::kFloat64;
 }
 
 DType ParseDType(std::string_view name) {
@@ -42,11 +43,16 @@ DType ParseDType(std::string_view name) {
 
 double RoundToInteger(double x, RoundMode mode) {
   switch (mode) {
-    case RoundMode::kRint: return std::nearbyint(x);  // default FE_TONEAREST: ties to even
-    case RoundMode::kRound: return std::round(x);
-    case RoundMode::kFloor: return std::floor(x);
-    case RoundMode::kCeil: return std::ceil(x);
-    case RoundMode::kTrunc: return std::trunc(x);
+    case RoundMode::kRint:
+      return std::nearbyint(x);  // default FE_TONEAREST: ties to even
+    case RoundMode::kRound:
+      return std::round(x);
+    case RoundMode::kFloor:
+      return std::floor(x);
+    case RoundMode::kCeil:
+      return std::ceil(x);
+    case RoundMode::kTrunc:
+      return std::trunc(x);
     case RoundMode::kOdd: {
       double f = std::floor(x);
       if (f == x) return x;
@@ -91,9 +97,15 @@ uint32_t EncodeFloat(double x, int exp_bits, int man_bits, RoundMode mode) {
   double q = std::ldexp(a, -quantum_exp);
   double r;
   switch (mode) {
-    case RoundMode::kFloor: r = sign ? std::ceil(q) : std::floor(q); break;
-    case RoundMode::kCeil: r = sign ? std::floor(q) : std::ceil(q); break;
-    default: r = RoundToInteger(q, mode); break;
+    case RoundMode::kFloor:
+      r = sign ? std::ceil(q) : std::floor(q);
+      break;
+    case RoundMode::kCeil:
+      r = sign ? std::floor(q) : std::ceil(q);
+      break;
+    default:
+      r = RoundToInteger(q, mode);
+      break;
   }
   double rounded = std::ldexp(r, quantum_exp);
   if (rounded == 0.0) return sign_bit;
@@ -121,11 +133,13 @@ double DecodeFloat(uint32_t bits, int exp_bits, int man_bits) {
   uint32_t mantissa = bits & ((1u << man_bits) - 1);
   double v;
   if (exponent == exp_all_ones) {
-    v = mantissa ? std::numeric_limits<double>::quiet_NaN() : std::numeric_limits<double>::infinity();
+    v = mantissa ? std::numeric_limits<double>::quiet_NaN()
+                 : std::numeric_limits<double>::infinity();
   } else if (exponent == 0) {
     v = std::ldexp(static_cast<double>(mantissa), 1 - bias - man_bits);
   } else {
-    v = std::ldexp(static_cast<double>(mantissa | (1u << man_bits)), static_cast<int>(exponent) - bias - man_bits);
+    v = std::ldexp(static_cast<double>(mantissa | (1u << man_bits)),
+                   static_cast<int>(exponent) - bias - man_bits);
   }
   return sign ? -v : v;
 }
@@ -141,11 +155,21 @@ float ToFloat32(double x, RoundMode m) {
 int64_t SaturateInt(double x, DType t, RoundMode m) {
   double lo, hi;
   switch (t) {
-    case DType::kInt8: lo = -128, hi = 127; break;
-    case DType::kUInt8: lo = 0, hi = 255; break;
-    case DType::kInt16: lo = -32768, hi = 32767; break;
-    case DType::kInt32: lo = -2147483648.0, hi = 2147483647.0; break;
-    default: lo = -9.2233720368547758e18, hi = 9.2233720368547748e18; break;
+    case DType::kInt8:
+      lo = -128, hi = 127;
+      break;
+    case DType::kUInt8:
+      lo = 0, hi = 255;
+      break;
+    case DType::kInt16:
+      lo = -32768, hi = 32767;
+      break;
+    case DType::kInt32:
+      lo = -2147483648.0, hi = 2147483647.0;
+      break;
+    default:
+      lo = -9.2233720368547758e18, hi = 9.2233720368547748e18;
+      break;
   }
   if (std::isnan(x)) return 0;
   double r = RoundToInteger(x, m);
@@ -156,30 +180,94 @@ int64_t SaturateInt(double x, DType t, RoundMode m) {
 
 double LoadElementSlow(const void* p, DType t) {
   switch (t) {
-    case DType::kFloat32: { float v; std::memcpy(&v, p, 4); return v; }
-    case DType::kFloat16: { uint16_t v; std::memcpy(&v, p, 2); return FromHalf(v); }
-    case DType::kBFloat16: { uint16_t v; std::memcpy(&v, p, 2); return FromBf16(v); }
-    case DType::kInt8: return *static_cast<const int8_t*>(p);
-    case DType::kUInt8: return *static_cast<const uint8_t*>(p);
-    case DType::kInt16: { int16_t v; std::memcpy(&v, p, 2); return v; }
-    case DType::kInt32: { int32_t v; std::memcpy(&v, p, 4); return v; }
-    case DType::kInt64: { int64_t v; std::memcpy(&v, p, 8); return static_cast<double>(v); }
-    case DType::kFloat64: { double v; std::memcpy(&v, p, 8); return v; }
+    case DType::kFloat32: {
+      float v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
+    case DType::kFloat16: {
+      uint16_t v;
+      std::memcpy(&v, p, 2);
+      return FromHalf(v);
+    }
+    case DType::kBFloat16: {
+      uint16_t v;
+      std::memcpy(&v, p, 2);
+      return FromBf16(v);
+    }
+    case DType::kInt8:
+      return *static_cast<const int8_t*>(p);
+    case DType::kUInt8:
+      return *static_cast<const uint8_t*>(p);
+    case DType::kInt16: {
+      int16_t v;
+      std::memcpy(&v, p, 2);
+      return v;
+    }
+    case DType::kInt32: {
+      int32_t v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
+    case DType::kInt64: {
+      int64_t v;
+      std::memcpy(&v, p, 8);
+      return static_cast<double>(v);
+    }
+    case DType::kFloat64: {
+      double v;
+      std::memcpy(&v, p, 8);
+      return v;
+    }
   }
   return 0;
 }
 
 void StoreElementSlow(void* p, DType t, double value, RoundMode mode) {
   switch (t) {
-    case DType::kFloat32: { float v = ToFloat32(value, mode); std::memcpy(p, &v, 4); return; }
-    case DType::kFloat16: { uint16_t v = ToHalf(value, mode); std::memcpy(p, &v, 2); return; }
-    case DType::kBFloat16: { uint16_t v = ToBf16(value, mode); std::memcpy(p, &v, 2); return; }
-    case DType::kInt8: { int8_t v = static_cast<int8_t>(SaturateInt(value, t, mode)); std::memcpy(p, &v, 1); return; }
-    case DType::kUInt8: { uint8_t v = static_cast<uint8_t>(SaturateInt(value, t, mode)); std::memcpy(p, &v, 1); return; }
-    case DType::kInt16: { int16_t v = static_cast<int16_t>(SaturateInt(value, t, mode)); std::memcpy(p, &v, 2); return; }
-    case DType::kInt32: { int32_t v = static_cast<int32_t>(SaturateInt(value, t, mode)); std::memcpy(p, &v, 4); return; }
-    case DType::kInt64: { int64_t v = SaturateInt(value, t, mode); std::memcpy(p, &v, 8); return; }
-    case DType::kFloat64: std::memcpy(p, &value, 8); return;
+    case DType::kFloat32: {
+      float v = ToFloat32(value, mode);
+      std::memcpy(p, &v, 4);
+      return;
+    }
+    case DType::kFloat16: {
+      uint16_t v = ToHalf(value, mode);
+      std::memcpy(p, &v, 2);
+      return;
+    }
+    case DType::kBFloat16: {
+      uint16_t v = ToBf16(value, mode);
+      std::memcpy(p, &v, 2);
+      return;
+    }
+    case DType::kInt8: {
+      int8_t v = static_cast<int8_t>(SaturateInt(value, t, mode));
+      std::memcpy(p, &v, 1);
+      return;
+    }
+    case DType::kUInt8: {
+      uint8_t v = static_cast<uint8_t>(SaturateInt(value, t, mode));
+      std::memcpy(p, &v, 1);
+      return;
+    }
+    case DType::kInt16: {
+      int16_t v = static_cast<int16_t>(SaturateInt(value, t, mode));
+      std::memcpy(p, &v, 2);
+      return;
+    }
+    case DType::kInt32: {
+      int32_t v = static_cast<int32_t>(SaturateInt(value, t, mode));
+      std::memcpy(p, &v, 4);
+      return;
+    }
+    case DType::kInt64: {
+      int64_t v = SaturateInt(value, t, mode);
+      std::memcpy(p, &v, 8);
+      return;
+    }
+    case DType::kFloat64:
+      std::memcpy(p, &value, 8);
+      return;
   }
 }
 

@@ -12,7 +12,17 @@
 
 namespace npusim {
 
-enum class DType : uint8_t { kFloat32, kFloat16, kBFloat16, kInt8, kUInt8, kInt16, kInt32, kInt64, kFloat64 };
+enum class DType : uint8_t {
+  kFloat32,
+  kFloat16,
+  kBFloat16,
+  kInt8,
+  kUInt8,
+  kInt16,
+  kInt32,
+  kInt64,
+  kFloat64
+};
 
 // AscendC's RoundMode for Cast: CAST_RINT (nearest even), CAST_ROUND (half away from zero),
 // CAST_FLOOR, CAST_CEIL, CAST_TRUNC, CAST_ODD (round to odd).
@@ -20,14 +30,23 @@ enum class RoundMode : uint8_t { kRint, kRound, kFloor, kCeil, kTrunc, kOdd };
 
 inline size_t SizeOf(DType t) {
   switch (t) {
-    case DType::kInt8: case DType::kUInt8: return 1;
-    case DType::kFloat16: case DType::kBFloat16: case DType::kInt16: return 2;
-    case DType::kFloat32: case DType::kInt32: return 4;
-    case DType::kInt64: case DType::kFloat64: return 8;
+    case DType::kInt8:
+    case DType::kUInt8:
+      return 1;
+    case DType::kFloat16:
+    case DType::kBFloat16:
+    case DType::kInt16:
+      return 2;
+    case DType::kFloat32:
+    case DType::kInt32:
+      return 4;
+    case DType::kInt64:
+    case DType::kFloat64:
+      return 8;
   }
   return 0;
 }
-std::string_view Name(DType t);  // "float32", "float16", "bfloat16", "int8", ...
+std::string_view Name(DType t);           // "float32", "float16", "bfloat16", "int8", ...
 DType ParseDType(std::string_view name);  // throws InputError naming the nearest valid dtype
 bool IsFloat(DType t);
 
@@ -55,7 +74,8 @@ inline bool EncodeRintFast(double x, int exp_bits, int man_bits, uint32_t& out) 
   const int unbiased = static_cast<int>((b >> 52) & 0x7FF) - 1023;
   if (unbiased < 1 - bias || unbiased > bias) return false;  // also subnormal, inf and NaN doubles
   const int shift = 52 - man_bits;
-  const uint64_t frac = b & ((1ull << 52) - 1), low = frac & ((1ull << shift) - 1), half = 1ull << (shift - 1);
+  const uint64_t frac = b & ((1ull << 52) - 1), low = frac & ((1ull << shift) - 1),
+                 half = 1ull << (shift - 1);
   uint64_t mant = frac >> shift;
   int e = unbiased + bias;
   if (low > half || (low == half && (mant & 1))) {
@@ -94,10 +114,19 @@ void StoreElementSlow(void* p, DType t, double value, RoundMode mode);
 inline double LoadElement(const void* p, DType t) {
   uint16_t h;
   switch (t) {
-    case DType::kFloat32: { float v; std::memcpy(&v, p, 4); return v; }
-    case DType::kFloat16: std::memcpy(&h, p, 2); return FromHalf(h);
-    case DType::kBFloat16: std::memcpy(&h, p, 2); return FromBf16(h);
-    default: return LoadElementSlow(p, t);
+    case DType::kFloat32: {
+      float v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
+    case DType::kFloat16:
+      std::memcpy(&h, p, 2);
+      return FromHalf(h);
+    case DType::kBFloat16:
+      std::memcpy(&h, p, 2);
+      return FromBf16(h);
+    default:
+      return LoadElementSlow(p, t);
   }
 }
 inline void StoreElement(void* p, DType t, double value, RoundMode mode = RoundMode::kRint) {

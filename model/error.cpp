@@ -15,7 +15,10 @@ void WriteFileOrThrow(const std::string& path, const std::string& bytes) {
   const int flush_errno = errno;
   const bool closed = std::fclose(f) == 0;
   if (wrote != bytes.size() || !flushed || !closed)
-    throw OutputError(path + ": written incompletely (" + std::strerror(wrote != bytes.size() ? write_errno : !flushed ? flush_errno : errno) +
+    throw OutputError(path + ": written incompletely (" +
+                      std::strerror(wrote != bytes.size() ? write_errno
+                                    : !flushed            ? flush_errno
+                                                          : errno) +
                       "), " + std::to_string(bytes.size()) + " bytes to write");
 }
 

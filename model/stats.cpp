@@ -4,7 +4,8 @@
 
 namespace npusim {
 
-Stat& StatsRegistry::Register(const std::string& name, const std::string& unit, const std::string& desc) {
+Stat& StatsRegistry::Register(const std::string& name, const std::string& unit,
+                              const std::string& desc) {
   if (by_name_.count(name)) throw std::logic_error("stat registered twice: " + name);
   stats_.push_back({name, unit, desc, 0});
   by_name_[name] = &stats_.back();

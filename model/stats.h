@@ -11,7 +11,10 @@ namespace npusim {
 struct Stat {
   std::string name, unit, desc;
   double value = 0;
-  Stat& operator+=(double v) { value += v; return *this; }
+  Stat& operator+=(double v) {
+    value += v;
+    return *this;
+  }
 };
 
 class StatsRegistry {

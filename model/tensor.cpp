@@ -24,16 +24,20 @@ Shape ContiguousStrides(const Shape& shape) {
 }
 
 Tensor::Tensor(std::string name, Shape shape, DType dtype, bool materialise)
-    : name_(std::move(name)), shape_(std::move(shape)), strides_(ContiguousStrides(shape_)), dtype_(dtype) {
+    : name_(std::move(name)),
+      shape_(std::move(shape)),
+      strides_(ContiguousStrides(shape_)),
+      dtype_(dtype) {
   for (int64_t d : shape_)
-    if (d < 0) throw InputError("tensor '" + name_ + "' has a negative dimension " + ShapeString(shape_));
+    if (d < 0)
+      throw InputError("tensor '" + name_ + "' has a negative dimension " + ShapeString(shape_));
   if (materialise) data_.assign(nbytes(), 0);
 }
 
 int64_t Tensor::Offset(const std::vector<int64_t>& index) const {
   if (index.size() != shape_.size())
-    throw InputError("tensor '" + name_ + "': index rank " + std::to_string(index.size()) + " != " +
-                     std::to_string(shape_.size()));
+    throw InputError("tensor '" + name_ + "': index rank " + std::to_string(index.size()) +
+                     " != " + std::to_string(shape_.size()));
   int64_t off = 0;
   for (size_t i = 0; i < index.size(); ++i) off += index[i] * strides_[i];
   return off;

@@ -37,7 +37,9 @@ class Tensor {
   // Element offset of a multi-index through the strides.
   int64_t Offset(const std::vector<int64_t>& index) const;
   // Flat (element-offset) access, exact load and rounded store.
-  double At(int64_t offset) const { return LoadElement(data_.data() + offset * SizeOf(dtype_), dtype_); }
+  double At(int64_t offset) const {
+    return LoadElement(data_.data() + offset * SizeOf(dtype_), dtype_);
+  }
   void Set(int64_t offset, double v, RoundMode m = RoundMode::kRint) {
     StoreElement(data_.data() + offset * SizeOf(dtype_), dtype_, v, m);
   }

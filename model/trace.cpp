@@ -13,9 +13,15 @@ std::string JsonEscape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -36,7 +42,8 @@ void TraceRecorder::NameThread(int pid, int tid, const std::string& name) {
   meta_.push_back({pid, tid, tid, "thread_name", name});
 }
 
-void TraceRecorder::Slice(int pid, int tid, const std::string& name, double ts_us, double dur_us, std::string args) {
+void TraceRecorder::Slice(int pid, int tid, const std::string& name, double ts_us, double dur_us,
+                          std::string args) {
   if (slices_.size() >= max_slices_) {
     ++dropped_;
     return;
@@ -63,7 +70,9 @@ std::string GridUs(long long t) {
   std::snprintf(buf, sizeof buf, "%lld.%04lld", t / 10000, t % 10000);
   return buf;
 }
-long long ToGrid(double us) { return std::max(0LL, static_cast<long long>(std::llround(us * 1e4))); }
+long long ToGrid(double us) {
+  return std::max(0LL, static_cast<long long>(std::llround(us * 1e4)));
+}
 }  // namespace
 
 void TraceRecorder::Write(const std::string& path) const {
@@ -71,8 +80,9 @@ void TraceRecorder::Write(const std::string& path) const {
   if (!out) throw OutputError(path + ": cannot write trace");
   char buf[48];
   std::snprintf(buf, sizeof buf, "%.4f", kept_until_);
-  out << "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"dropped_slices\":" << dropped_ << ",\"kept_slices\":" << slices_.size()
-      << ",\"kept_until_us\":" << buf << "},\"traceEvents\":[\n";
+  out << "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"dropped_slices\":" << dropped_
+      << ",\"kept_slices\":" << slices_.size() << ",\"kept_until_us\":" << buf
+      << "},\"traceEvents\":[\n";
   bool first = true;
   for (const auto& m : meta_) {
     out << (first ? "" : ",\n");
@@ -80,8 +90,8 @@ void TraceRecorder::Write(const std::string& path) const {
     out << "{\"ph\":\"M\",\"pid\":" << m.pid << ",\"tid\":" << m.tid << ",\"name\":\"" << m.kind
         << "\",\"args\":{\"name\":\"" << JsonEscape(m.name) << "\"}}";
     const char* sort_kind = m.kind == "process_name" ? "process_sort_index" : "thread_sort_index";
-    out << ",\n{\"ph\":\"M\",\"pid\":" << m.pid << ",\"tid\":" << m.tid << ",\"name\":\"" << sort_kind
-        << "\",\"args\":{\"sort_index\":" << m.sort << "}}";
+    out << ",\n{\"ph\":\"M\",\"pid\":" << m.pid << ",\"tid\":" << m.tid << ",\"name\":\""
+        << sort_kind << "\",\"args\":{\"sort_index\":" << m.sort << "}}";
   }
   for (const auto& s : slices_) {
     out << (first ? "" : ",\n");
@@ -89,7 +99,8 @@ void TraceRecorder::Write(const std::string& path) const {
     // Start and end on the same 0.1 ns grid, the duration their difference: rounding ts and dur
     // apart made a slice overlap the next by up to 0.1 ns.
     const long long start = ToGrid(s.ts), end = std::max(start, ToGrid(s.ts + s.dur));
-    out << "{\"ph\":\"X\",\"pid\":" << s.pid << ",\"tid\":" << s.tid << ",\"name\":\"" << JsonEscape(s.name) << "\",\"ts\":" << GridUs(start)
+    out << "{\"ph\":\"X\",\"pid\":" << s.pid << ",\"tid\":" << s.tid << ",\"name\":\""
+        << JsonEscape(s.name) << "\",\"ts\":" << GridUs(start)
         << ",\"dur\":" << GridUs(end - start);
     if (!s.args.empty()) out << ",\"args\":{" << s.args << "}";
     out << "}";
@@ -99,8 +110,10 @@ void TraceRecorder::Write(const std::string& path) const {
   for (const auto& f : flows_) {
     out << (first ? "" : ",\n");
     first = false;
-    out << "{\"ph\":\"" << (f.start ? "s" : "f") << "\",\"cat\":\"flag\",\"name\":\"flag\",\"id\":" << f.id << ",\"pid\":" << f.pid
-        << ",\"tid\":" << f.tid << ",\"ts\":" << GridUs(ToGrid(f.ts)) << (f.start ? "" : ",\"bp\":\"e\"") << "}";
+    out << "{\"ph\":\"" << (f.start ? "s" : "f")
+        << "\",\"cat\":\"flag\",\"name\":\"flag\",\"id\":" << f.id << ",\"pid\":" << f.pid
+        << ",\"tid\":" << f.tid << ",\"ts\":" << GridUs(ToGrid(f.ts))
+        << (f.start ? "" : ",\"bp\":\"e\"") << "}";
   }
   out << "\n]}\n";
   out.flush();

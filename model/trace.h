@@ -19,13 +19,17 @@ class TraceRecorder {
   void NameProcess(int pid, const std::string& name, int sort_index);
   void NameThread(int pid, int tid, const std::string& name);
   // `args`: the inside of a JSON object ("\"bytes\":512"), empty for none.
-  void Slice(int pid, int tid, const std::string& name, double ts_us, double dur_us, std::string args = {});
-  // Starts an arrow at (pid, tid, ts); returns its id, 0 when the trace is full (FlowEnd ignores 0).
+  void Slice(int pid, int tid, const std::string& name, double ts_us, double dur_us,
+             std::string args = {});
+  // Starts an arrow at (pid, tid, ts); returns its id, 0 when the trace is full (FlowEnd ignores
+  // 0).
   uint64_t FlowStart(int pid, int tid, double ts_us);
   void FlowEnd(uint64_t id, int pid, int tid, double ts_us);
   size_t dropped() const { return dropped_; }
   size_t size() const { return slices_.size(); }
-  double kept_until_us() const { return kept_until_; }  // the end of the last kept slice (what a cut trace covers)
+  double kept_until_us() const {
+    return kept_until_;
+  }  // the end of the last kept slice (what a cut trace covers)
   void Write(const std::string& path) const;
 
  private:

@@ -27,21 +27,25 @@ void ParamValues::Set(const std::string& key, const std::string& value) {
     size_t pos = 0;
     double d = 0;
     try {
-      d = s.kind == OpParam::Kind::kInt ? static_cast<double>(std::stoll(value, &pos, 0)) : std::stod(value, &pos);
+      d = s.kind == OpParam::Kind::kInt ? static_cast<double>(std::stoll(value, &pos, 0))
+                                        : std::stod(value, &pos);
     } catch (const std::exception&) {
       pos = 0;
     }
     if (pos == 0 || pos != value.size())
-      throw InputError("parameter '" + key + "' expects " + (s.kind == OpParam::Kind::kInt ? "an integer" : "a number") +
-                       ", got '" + value + "' (" + s.desc + ")");
+      throw InputError("parameter '" + key + "' expects " +
+                       (s.kind == OpParam::Kind::kInt ? "an integer" : "a number") + ", got '" +
+                       value + "' (" + s.desc + ")");
     if (!(d >= s.min && d <= s.max))  // NaN fails too
-      throw InputError("parameter '" + key + "' = " + value + " is out of range [" + FormatNumber(s.min) + ", " +
-                       FormatNumber(s.max) + "] (" + s.desc + ")");
+      throw InputError("parameter '" + key + "' = " + value + " is out of range [" +
+                       FormatNumber(s.min) + ", " + FormatNumber(s.max) + "] (" + s.desc + ")");
     if (s.kind == OpParam::Kind::kInt) v = std::to_string(static_cast<int64_t>(d));
-  } else if (!s.choices.empty() && std::find(s.choices.begin(), s.choices.end(), value) == s.choices.end()) {
+  } else if (!s.choices.empty() &&
+             std::find(s.choices.begin(), s.choices.end(), value) == s.choices.end()) {
     std::string all;
     for (const auto& c : s.choices) all += (all.empty() ? "" : ", ") + c;
-    throw InputError("parameter '" + key + "' = '" + value + "' is not one of {" + all + "}" + NearestHint(value, s.choices));
+    throw InputError("parameter '" + key + "' = '" + value + "' is not one of {" + all + "}" +
+                     NearestHint(value, s.choices));
   }
   for (auto& kv : values_)
     if (kv.first == key) kv.second = v;
@@ -67,7 +71,8 @@ const Op& FindOp(const std::string& name) {
     if (op->name() == name) return *op;
     names.push_back(op->name());
   }
-  throw InputError("unknown kernel '" + name + "'" + NearestHint(name, names) + "; see 'npusim kernel --list'");
+  throw InputError("unknown kernel '" + name + "'" + NearestHint(name, names) +
+                   "; see 'npusim kernel --list'");
 }
 
 }  // namespace npusim

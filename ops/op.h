@@ -2,10 +2,10 @@
 // it reads and writes, a host tiling that builds the launch, and an fp64 reference.
 #pragma once
 
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
-#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -57,7 +57,8 @@ struct TensorSpec {
   Shape shape;
   DType dtype = DType::kFloat32;
   TensorRole role = TensorRole::kInput;
-  bool control = false;  // small index data the kernel's scalar reads: kept even in timing-only mode
+  bool control =
+      false;  // small index data the kernel's scalar reads: kept even in timing-only mode
   // Integer inputs: the values the kernel and its reference can index with. A tensor given by
   // the user (--inputs) is checked against them before anything reads it: an index of -1 or past
   // a pool is an input error, not a heap corruption.
@@ -85,10 +86,10 @@ struct UnitWork {
   double units = 0, work = 0;
 };
 struct Extrapolation {
-  std::vector<ParamValues> probes;                 // simulated, each small enough not to extrapolate
-  std::vector<std::vector<UnitWork>> probe_work;   // per probe, per core unit
-  std::vector<UnitWork> work;                      // the full launch, per core unit
-  std::string work_name;                           // "KV pages"
+  std::vector<ParamValues> probes;                // simulated, each small enough not to extrapolate
+  std::vector<std::vector<UnitWork>> probe_work;  // per probe, per core unit
+  std::vector<UnitWork> work;                     // the full launch, per core unit
+  std::string work_name;                          // "KV pages"
   // HBM traffic of the full launch when it is its footprint (each byte read or written once, the
   // re-reads hitting L2), which work does not scale to; 0 = scale the probe's with the work.
   double hbm_read_bytes = 0, hbm_write_bytes = 0;
@@ -118,7 +119,10 @@ class Op {
   virtual double FunctionalMacs(const ParamValues&) const { return 0; }
   // Timing-only: an extrapolation when the launch is too large to simulate (see Extrapolation);
   // nullopt (the default) simulates it. `gm` holds the control tensors.
-  virtual std::optional<Extrapolation> Extrapolate(const ParamValues&, const DeviceConfig&, GmMap&) const { return std::nullopt; }
+  virtual std::optional<Extrapolation> Extrapolate(const ParamValues&, const DeviceConfig&,
+                                                   GmMap&) const {
+    return std::nullopt;
+  }
 };
 
 // Registry of the kernel set, in name order.

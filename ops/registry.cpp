@@ -45,17 +45,45 @@ std::unique_ptr<Op> MakeSplitQkvRmsNormRopeOp();
 const std::vector<std::unique_ptr<Op>>& AllOps() {
   static const std::vector<std::unique_ptr<Op>> ops = [] {
     std::vector<std::unique_ptr<Op>> v;
-    for (auto make : {MakeAddOp, MakeMoveIntermediateCacheOp, MakeConvStateRollbackOp, MakeRmsNormOp, MakeRmsNormGatedOp,
-                      MakeL2NormOp, MakeFusedGdnGatingOp,
-                      MakeSwigluOp, MakeSwigluStepOp, MakeDynamicQuantOp,
-                      MakeCausalConv1dFnOp, MakeCausalConv1dUpdateOp, MakeRecurrentGatedDeltaRuleOp,
-                      MakeEmbeddingOp, MakeVerifyGreedyOp, MakeMatmulOp, MakeQuantMatmulOp,
-                      MakeChunkGatedDeltaRuleOp, MakeScaledDotKktOp, MakeWyFastOp, MakeTriInverseOp, MakeMoeGatingTopkOp, MakeMoeInitRoutingOp,
-                      MakeMoeFinalizeRoutingOp, MakeGroupedMatmulOp, MakeLmHeadArgmaxOp,
-                      MakeAllGatherOp, MakeReduceScatterOp, MakeAllToAllOp, MakeAllReduceOp, MakeFiaOp, MakeMlaPrologOp,
-                      MakeRotaryEmbeddingOp, MakeAttentionGateOp, MakeSwaMaskOp, MakeSplitQkvRmsNormRopeOp})
+    for (auto make : {MakeAddOp,
+                      MakeMoveIntermediateCacheOp,
+                      MakeConvStateRollbackOp,
+                      MakeRmsNormOp,
+                      MakeRmsNormGatedOp,
+                      MakeL2NormOp,
+                      MakeFusedGdnGatingOp,
+                      MakeSwigluOp,
+                      MakeSwigluStepOp,
+                      MakeDynamicQuantOp,
+                      MakeCausalConv1dFnOp,
+                      MakeCausalConv1dUpdateOp,
+                      MakeRecurrentGatedDeltaRuleOp,
+                      MakeEmbeddingOp,
+                      MakeVerifyGreedyOp,
+                      MakeMatmulOp,
+                      MakeQuantMatmulOp,
+                      MakeChunkGatedDeltaRuleOp,
+                      MakeScaledDotKktOp,
+                      MakeWyFastOp,
+                      MakeTriInverseOp,
+                      MakeMoeGatingTopkOp,
+                      MakeMoeInitRoutingOp,
+                      MakeMoeFinalizeRoutingOp,
+                      MakeGroupedMatmulOp,
+                      MakeLmHeadArgmaxOp,
+                      MakeAllGatherOp,
+                      MakeReduceScatterOp,
+                      MakeAllToAllOp,
+                      MakeAllReduceOp,
+                      MakeFiaOp,
+                      MakeMlaPrologOp,
+                      MakeRotaryEmbeddingOp,
+                      MakeAttentionGateOp,
+                      MakeSwaMaskOp,
+                      MakeSplitQkvRmsNormRopeOp})
       v.push_back(make());
-    std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a->name() < b->name(); });
+    std::sort(v.begin(), v.end(),
+              [](const auto& a, const auto& b) { return a->name() < b->name(); });
     return v;
   }();
   return ops;

@@ -1,17 +1,16 @@
 #include "ops/runner.h"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <filesystem>
 #include <functional>
 
-#include <fmt/format.h>
-
-#include <spdlog/spdlog.h>
-
-#include "model/error.h"
 #include "model/config.h"
+#include "model/error.h"
 #include "model/npy.h"
 
 namespace npusim {
@@ -20,14 +19,19 @@ namespace {
 
 // The roofline bounds of a run from its launch's counters.
 void SetRoofline(const DeviceConfig& device, KernelRun& run) {
-  const double hbm_bytes = static_cast<double>(run.launch.hbm_read_bytes + run.launch.hbm_write_bytes);
+  const double hbm_bytes =
+      static_cast<double>(run.launch.hbm_read_bytes + run.launch.hbm_write_bytes);
   run.memory_bound_us = hbm_bytes / (device.hbm_bandwidth_gbps * 1e3);
-  run.cube_bound_us = device.CyclesToUs(run.launch.cube_ideal_cycles / static_cast<double>(device.aic_count));
-  run.vector_bound_us = device.CyclesToUs(run.launch.vector_ideal_cycles / static_cast<double>(device.aiv_count));
-  run.link_bound_us = std::max({static_cast<double>(run.launch.link_bytes) / (device.link_aggregate_gbps * 1e3),
-                                static_cast<double>(run.launch.link_max_peer_bytes) / (device.link_peer_gbps * 1e3),
-                                static_cast<double>(run.launch.link_pair_bytes) / (device.link_pair_gbps * 1e3)});
-  run.roofline_us = std::max({run.memory_bound_us, run.cube_bound_us, run.vector_bound_us, run.link_bound_us});
+  run.cube_bound_us =
+      device.CyclesToUs(run.launch.cube_ideal_cycles / static_cast<double>(device.aic_count));
+  run.vector_bound_us =
+      device.CyclesToUs(run.launch.vector_ideal_cycles / static_cast<double>(device.aiv_count));
+  run.link_bound_us =
+      std::max({static_cast<double>(run.launch.link_bytes) / (device.link_aggregate_gbps * 1e3),
+                static_cast<double>(run.launch.link_max_peer_bytes) / (device.link_peer_gbps * 1e3),
+                static_cast<double>(run.launch.link_pair_bytes) / (device.link_pair_gbps * 1e3)});
+  run.roofline_us =
+      std::max({run.memory_bound_us, run.cube_bound_us, run.vector_bound_us, run.link_bound_us});
 }
 
 // Times `run` (a planned launch, not simulated) from the op's probes. A probe's first core unit
@@ -38,22 +42,27 @@ void SetRoofline(const DeviceConfig& device, KernelRun& run) {
 // fitted core time (pipe busy time, instructions) or with the work (bytes, flops).
 // A user-given index tensor against the values its spec allows (TensorSpec::min_value, ...).
 void CheckValues(const Op& op, const TensorSpec& s, const Tensor& t) {
-  const bool bounded = s.min_value != std::numeric_limits<int64_t>::min() || s.max_value != std::numeric_limits<int64_t>::max();
+  const bool bounded = s.min_value != std::numeric_limits<int64_t>::min() ||
+                       s.max_value != std::numeric_limits<int64_t>::max();
   if ((!bounded && !s.nondecreasing) || !t.materialised()) return;
   double prev = -std::numeric_limits<double>::infinity();
   for (int64_t i = 0; i < t.numel(); ++i) {
     const double v = t.At(i);
-    if (bounded && !(v >= static_cast<double>(s.min_value) && v <= static_cast<double>(s.max_value)))
-      throw InputError(op.name() + ": input '" + s.name + "' element " + std::to_string(i) + " is " + FormatNumber(v) + ", outside [" +
-                       std::to_string(s.min_value) + ", " + std::to_string(s.max_value) + "] for these parameters");
+    if (bounded &&
+        !(v >= static_cast<double>(s.min_value) && v <= static_cast<double>(s.max_value)))
+      throw InputError(op.name() + ": input '" + s.name + "' element " + std::to_string(i) +
+                       " is " + FormatNumber(v) + ", outside [" + std::to_string(s.min_value) +
+                       ", " + std::to_string(s.max_value) + "] for these parameters");
     if (s.nondecreasing && v < prev)
-      throw InputError(op.name() + ": input '" + s.name + "' decreases at element " + std::to_string(i) + " (" + FormatNumber(prev) + " then " +
-                       FormatNumber(v) + "): offsets must not decrease");
+      throw InputError(op.name() + ": input '" + s.name + "' decreases at element " +
+                       std::to_string(i) + " (" + FormatNumber(prev) + " then " + FormatNumber(v) +
+                       "): offsets must not decrease");
     prev = v;
   }
 }
 
-bool TimeFromProbes(const Op& op, const Extrapolation& ex, const DeviceConfig& device, double start_delay_us, KernelRun& run) {
+bool TimeFromProbes(const Op& op, const Extrapolation& ex, const DeviceConfig& device,
+                    double start_delay_us, KernelRun& run) {
   RunOptions po;
   po.mode = ModeChoice::kTimingOnly;
   po.extrapolate = false;
@@ -62,13 +71,18 @@ bool TimeFromProbes(const Op& op, const Extrapolation& ex, const DeviceConfig& d
   for (size_t i = 0; i < ex.probes.size(); ++i) {
     probes.push_back(RunKernel(op, ex.probes[i], device, po));
     const KernelRun& p = probes.back();
-    if (p.status != "ok" || p.launch.unit_cycles.size() != ex.probe_work[i].size() || p.launch.unit_cycles.empty()) return false;
-    const auto first = std::min_element(p.launch.unit_cycles.begin(), p.launch.unit_cycles.end()) - p.launch.unit_cycles.begin();
-    samples.push_back({ex.probe_work[i][static_cast<size_t>(first)], static_cast<double>(p.launch.unit_cycles[static_cast<size_t>(first)])});
+    if (p.status != "ok" || p.launch.unit_cycles.size() != ex.probe_work[i].size() ||
+        p.launch.unit_cycles.empty())
+      return false;
+    const auto first = std::min_element(p.launch.unit_cycles.begin(), p.launch.unit_cycles.end()) -
+                       p.launch.unit_cycles.begin();
+    samples.push_back({ex.probe_work[i][static_cast<size_t>(first)],
+                       static_cast<double>(p.launch.unit_cycles[static_cast<size_t>(first)])});
   }
   double s_nn = 0, s_nw = 0, s_ww = 0, s_ny = 0, s_wy = 0;
   for (const auto& [uw, y] : samples)
-    s_nn += uw.units * uw.units, s_nw += uw.units * uw.work, s_ww += uw.work * uw.work, s_ny += uw.units * y, s_wy += uw.work * y;
+    s_nn += uw.units * uw.units, s_nw += uw.units * uw.work, s_ww += uw.work * uw.work,
+        s_ny += uw.units * y, s_wy += uw.work * y;
   const double det = s_nn * s_ww - s_nw * s_nw;
   if (samples.size() < 2 || std::fabs(det) < 1e-9 * s_nn * s_ww) return false;
   double a = (s_ny * s_ww - s_wy * s_nw) / det, b = (s_wy * s_nn - s_ny * s_nw) / det;
@@ -91,31 +105,44 @@ bool TimeFromProbes(const Op& op, const Extrapolation& ex, const DeviceConfig& d
     full_time += c, full_work += uw.work;
   }
   const double by_time = full_time / probe_time, by_work = full_work / probe_work;
-  auto scale = [](uint64_t v, double f) { return static_cast<uint64_t>(std::llround(static_cast<double>(v) * f)); };
-  r.cycles = device.NsToCycles((device.launch_overhead_us + start_delay_us) * 1e3) + static_cast<uint64_t>(std::llround(slowest));
+  auto scale = [](uint64_t v, double f) {
+    return static_cast<uint64_t>(std::llround(static_cast<double>(v) * f));
+  };
+  r.cycles = device.NsToCycles((device.launch_overhead_us + start_delay_us) * 1e3) +
+             static_cast<uint64_t>(std::llround(slowest));
   r.time_us = device.CyclesToUs(static_cast<double>(r.cycles));
   r.instructions = scale(r.instructions, by_time);
   r.dcache_misses = scale(r.dcache_misses, by_work);
   r.dispatched_instructions = scale(r.dispatched_instructions, by_time);
-  const double gm_reads = static_cast<double>(r.hbm_read_bytes + r.l2_hit_bytes) * by_work;  // every GM read, hit or miss
-  r.hbm_read_bytes = ex.hbm_read_bytes > 0 ? static_cast<uint64_t>(ex.hbm_read_bytes) : scale(r.hbm_read_bytes, by_work);
-  r.hbm_write_bytes = ex.hbm_write_bytes > 0 ? static_cast<uint64_t>(ex.hbm_write_bytes) : scale(r.hbm_write_bytes, by_work);
-  r.l2_hit_bytes = static_cast<uint64_t>(std::max(0.0, gm_reads - static_cast<double>(r.hbm_read_bytes)));
+  const double gm_reads = static_cast<double>(r.hbm_read_bytes + r.l2_hit_bytes) *
+                          by_work;  // every GM read, hit or miss
+  r.hbm_read_bytes = ex.hbm_read_bytes > 0 ? static_cast<uint64_t>(ex.hbm_read_bytes)
+                                           : scale(r.hbm_read_bytes, by_work);
+  r.hbm_write_bytes = ex.hbm_write_bytes > 0 ? static_cast<uint64_t>(ex.hbm_write_bytes)
+                                             : scale(r.hbm_write_bytes, by_work);
+  r.l2_hit_bytes =
+      static_cast<uint64_t>(std::max(0.0, gm_reads - static_cast<double>(r.hbm_read_bytes)));
   r.cube_flops *= by_work;
   r.cube_ideal_cycles *= by_work;
   r.vector_ideal_cycles *= by_work;
   for (auto* side : {&r.aiv, &r.aic})
-    for (PipeUsage& u : *side) u.busy_cycles = scale(u.busy_cycles, by_time), u.instructions = scale(u.instructions, by_time);
+    for (PipeUsage& u : *side)
+      u.busy_cycles = scale(u.busy_cycles, by_time),
+      u.instructions = scale(u.instructions, by_time);
   r.stats.clear();
   run.launch = r;
-  run.launch_times = {{base.launch_times.empty() ? op.name() : base.launch_times.front().first, r.time_us}};
+  run.launch_times = {
+      {base.launch_times.empty() ? op.name() : base.launch_times.front().first, r.time_us}};
   run.launches = {{run.launch_times.front().first, run.block_dim, run.core_type, r}};
   run.extrapolated = true;
   std::string sizes;
   for (const ParamValues& p : ex.probes) sizes += (sizes.empty() ? "" : "; ") + p.Canonical();
-  run.mode_reason += fmt::format("; time extrapolated from simulated probes ({}): a core unit's cycles under full contention fit "
-                                 "as {:.0f} per unit + {:.0f} per {} (no timeline recorded; --simulate for the full simulation)",
-                                 sizes, a, b, ex.work_name);
+  run.mode_reason += fmt::format(
+      "; time extrapolated from simulated probes ({}): a core unit's cycles under full contention "
+      "fit "
+      "as {:.0f} per unit + {:.0f} per {} (no timeline recorded; --simulate for the full "
+      "simulation)",
+      sizes, a, b, ex.work_name);
   return true;
 }
 
@@ -135,11 +162,14 @@ uint64_t Fnv1a(const uint8_t* p, size_t n, uint64_t h = 1469598103934665603ull) 
 
 Tensor LoadInput(const std::string& dir, const TensorSpec& s) {
   std::string path = dir + "/" + s.name + ".npy";
-  if (!std::filesystem::exists(path)) throw InputError(path + ": missing input '" + s.name + "' " + ShapeString(s.shape) + " " + std::string(Name(s.dtype)));
+  if (!std::filesystem::exists(path))
+    throw InputError(path + ": missing input '" + s.name + "' " + ShapeString(s.shape) + " " +
+                     std::string(Name(s.dtype)));
   Tensor t = ReadNpy(path, s.name, s.dtype);
   if (t.shape() != s.shape || t.dtype() != s.dtype)
-    throw InputError(path + ": input '" + s.name + "' must be " + ShapeString(s.shape) + " " + std::string(Name(s.dtype)) +
-                     ", file holds " + ShapeString(t.shape()) + " " + std::string(Name(t.dtype())));
+    throw InputError(path + ": input '" + s.name + "' must be " + ShapeString(s.shape) + " " +
+                     std::string(Name(s.dtype)) + ", file holds " + ShapeString(t.shape()) + " " +
+                     std::string(Name(t.dtype())));
   return t;
 }
 
@@ -163,7 +193,8 @@ Chip& ChipFor(const DeviceConfig& device) {
 
 CacheStats KernelCacheStats() { return Stats(); }
 
-KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig& device, const RunOptions& options) {
+KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig& device,
+                    const RunOptions& options) {
   KernelRun run;
   run.op = op.name();
   run.device = device.soc;
@@ -176,7 +207,8 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
     total_bytes += bytes;
     // A functional run holds more than its tensors: the inputs' snapshot the reference reads,
     // each written tensor's fp64 reference and its copies in the result and the kernel cache.
-    host_bytes += bytes + (IsRead(s.role) ? bytes : 0) + (IsWritten(s.role) ? 2 * bytes + 8 * elems : 0);
+    host_bytes +=
+        bytes + (IsRead(s.role) ? bytes : 0) + (IsWritten(s.role) ? 2 * bytes + 8 * elems : 0);
   }
   switch (options.mode) {
     case ModeChoice::kFunctional:
@@ -188,17 +220,22 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
       break;
     case ModeChoice::kAuto: {
       const double macs = op.FunctionalMacs(params);
-      run.functional = host_bytes <= options.functional_limit_bytes && macs <= options.functional_limit_macs;
-      const std::string holds = "tensors take " + std::to_string(total_bytes) + " B, " + std::to_string(host_bytes) +
+      run.functional =
+          host_bytes <= options.functional_limit_bytes && macs <= options.functional_limit_macs;
+      const std::string holds = "tensors take " + std::to_string(total_bytes) + " B, " +
+                                std::to_string(host_bytes) +
                                 " B on the host with the fp64 reference and copies";
       if (run.functional)
         run.mode_reason = "functional: " + holds;
       else if (host_bytes > options.functional_limit_bytes)
         run.mode_reason = "timing-only: " + holds + ", above the functional limit of " +
-                          std::to_string(options.functional_limit_bytes) + " B (use --functional to force)";
+                          std::to_string(options.functional_limit_bytes) +
+                          " B (use --functional to force)";
       else
-        run.mode_reason = fmt::format("timing-only: {:.3g} multiply-accumulates, above the functional limit of {:.3g} "
-                                      "(use --functional to force)", macs, options.functional_limit_macs);
+        run.mode_reason = fmt::format(
+            "timing-only: {:.3g} multiply-accumulates, above the functional limit of {:.3g} "
+            "(use --functional to force)",
+            macs, options.functional_limit_macs);
       break;
     }
   }
@@ -207,10 +244,12 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
 
   // Tensors: data for everything in functional mode, for control tensors only otherwise.
   TensorMap tensors;
-  for (const auto& s : run.tensors) tensors[s.name] = Tensor(s.name, s.shape, s.dtype, run.functional || s.control);
+  for (const auto& s : run.tensors)
+    tensors[s.name] = Tensor(s.name, s.shape, s.dtype, run.functional || s.control);
   Rng rng(options.seed);
   op.FillInputs(params, tensors, rng);
-  TensorMap from_params;  // what the parameters give for the tensors they fix, before any user input
+  TensorMap
+      from_params;  // what the parameters give for the tensors they fix, before any user input
   for (const auto& s : run.tensors)
     if (s.fixed_by_params) from_params[s.name] = tensors[s.name];
   if (!options.inputs_dir.empty())
@@ -221,8 +260,10 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
       auto it = options.inputs->find(s.name);
       if (it == options.inputs->end() || !IsRead(s.role)) continue;
       if (it->second.shape() != s.shape || it->second.dtype() != s.dtype)
-        throw InputError(op.name() + ": input '" + s.name + "' is " + ShapeString(it->second.shape()) + " " +
-                         std::string(Name(it->second.dtype())) + ", the kernel expects " + ShapeString(s.shape) + " " + std::string(Name(s.dtype)));
+        throw InputError(op.name() + ": input '" + s.name + "' is " +
+                         ShapeString(it->second.shape()) + " " +
+                         std::string(Name(it->second.dtype())) + ", the kernel expects " +
+                         ShapeString(s.shape) + " " + std::string(Name(s.dtype)));
       tensors[s.name] = it->second;
     }
   if (!options.inputs_dir.empty() || options.inputs)
@@ -233,8 +274,9 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
       const Tensor &given = tensors[s.name], &want = from_params.at(s.name);
       for (int64_t i = 0; i < given.numel(); ++i)
         if (given.At(i) != want.At(i))
-          throw InputError(op.name() + ": input '" + s.name + "' element " + std::to_string(i) + " is " + FormatNumber(given.At(i)) +
-                           ", but the parameters give " + FormatNumber(want.At(i)) + " (" + s.name +
+          throw InputError(op.name() + ": input '" + s.name + "' element " + std::to_string(i) +
+                           " is " + FormatNumber(given.At(i)) + ", but the parameters give " +
+                           FormatNumber(want.At(i)) + " (" + s.name +
                            " follows from the parameters; set them, e.g. seq_lens, to match)");
     }
 
@@ -243,7 +285,8 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
   uint64_t addr = 0x100000000ull;
   for (const auto& s : run.tensors) {
     Tensor& t = tensors[s.name];
-    gm[s.name] = GmBuffer{s.name, t.materialised() && t.nbytes() ? t.data() : nullptr, t.nbytes(), addr};
+    gm[s.name] =
+        GmBuffer{s.name, t.materialised() && t.nbytes() ? t.data() : nullptr, t.nbytes(), addr};
     addr += (t.nbytes() + 511) / 512 * 512;
   }
 
@@ -260,7 +303,8 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
   key += "|" + DeviceFingerprint(device) + "|" + (run.functional ? "functional" : "timing") + "|";
   uint64_t h = 1469598103934665603ull;
   for (const auto& s : run.tensors)
-    if (IsRead(s.role) && (s.control || run.functional)) h = Fnv1a(tensors[s.name].data(), tensors[s.name].nbytes(), h);
+    if (IsRead(s.role) && (s.control || run.functional))
+      h = Fnv1a(tensors[s.name].data(), tensors[s.name].nbytes(), h);
   key += std::to_string(h) + (options.extrapolate ? "" : "|simulated");
   if (options.use_cache && !options.trace) {
     auto it = Cache().find(key);
@@ -275,13 +319,14 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
 
   if (total_bytes > static_cast<uint64_t>(device.hbm_bytes)) {
     run.status = "out_of_memory";
-    run.message = "out of memory: kernel tensors need " + std::to_string(total_bytes) + " B of HBM, the device has " +
-                  std::to_string(device.hbm_bytes) + " B";
+    run.message = "out of memory: kernel tensors need " + std::to_string(total_bytes) +
+                  " B of HBM, the device has " + std::to_string(device.hbm_bytes) + " B";
     return run;
   }
 
   if (!run.functional && options.extrapolate && plan.then.empty())  // no timeline is recorded then
-    if (const auto ex = op.Extrapolate(params, device, gm); ex && TimeFromProbes(op, *ex, device, plan.launch.start_delay_us, run)) {
+    if (const auto ex = op.Extrapolate(params, device, gm);
+        ex && TimeFromProbes(op, *ex, device, plan.launch.start_delay_us, run)) {
       SetRoofline(device, run);
       if (options.use_cache) Cache()[key] = run;
       return run;
@@ -305,8 +350,10 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
     bool have_stage = false;
     auto flush = [&] {
       if (!have_stage) return;
-      if (run.launch_times.empty()) run.launch = stage;
-      else AppendLaunch(run.launch, stage);
+      if (run.launch_times.empty())
+        run.launch = stage;
+      else
+        AppendLaunch(run.launch, stage);
       run.launch_times.emplace_back(stage_name, stage.time_us);
       run.launches.push_back({stage_name, stage_launch->block_dim, stage_launch->core_type, stage});
     };
@@ -351,9 +398,11 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
       double max_ref = 0;
       for (int64_t i = 0; i < out.numel(); ++i) {
         double a = out.At(i), r = ref[static_cast<size_t>(i)];
-        double abs_err = (std::isnan(a) != std::isnan(r)) ? INFINITY : (std::isnan(a) ? 0 : std::fabs(a - r));
+        double abs_err =
+            (std::isnan(a) != std::isnan(r)) ? INFINITY : (std::isnan(a) ? 0 : std::fabs(a - r));
         err.max_abs_err = std::max(err.max_abs_err, abs_err);
-        err.max_rel_err = std::max(err.max_rel_err, abs_err / std::max(std::fabs(r), static_cast<double>(FLT_MIN)));
+        err.max_rel_err = std::max(err.max_rel_err,
+                                   abs_err / std::max(std::fabs(r), static_cast<double>(FLT_MIN)));
         if (!std::isnan(r)) max_ref = std::max(max_ref, std::fabs(r));
       }
       err.norm_err = err.max_abs_err / std::max(max_ref, static_cast<double>(FLT_MIN));

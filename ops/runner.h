@@ -18,11 +18,12 @@ enum class ModeChoice { kAuto, kFunctional, kTimingOnly };
 struct RunOptions {
   ModeChoice mode = ModeChoice::kAuto;
   uint64_t seed = 0;
-  std::string inputs_dir;                          // .npy per input, named <tensor>.npy
-  const TensorMap* inputs = nullptr;               // in-memory inputs by tensor name (functional mode)
-  uint64_t functional_limit_bytes = 1ull << 30;    // auto mode: timing-only when a functional run would hold more
-                                                   // host memory (tensors, input snapshot, fp64 reference, copies)
-  double functional_limit_macs = 2e9;              // auto mode: timing-only above this (Op::FunctionalMacs)
+  std::string inputs_dir;             // .npy per input, named <tensor>.npy
+  const TensorMap* inputs = nullptr;  // in-memory inputs by tensor name (functional mode)
+  uint64_t functional_limit_bytes =
+      1ull << 30;  // auto mode: timing-only when a functional run would hold more
+                   // host memory (tensors, input snapshot, fp64 reference, copies)
+  double functional_limit_macs = 2e9;  // auto mode: timing-only above this (Op::FunctionalMacs)
   TraceRecorder* trace = nullptr;
   bool use_cache = true;
   // Timing-only: large launches an op can extrapolate are (Op::Extrapolate), and then record no
@@ -48,7 +49,8 @@ struct KernelRun {
   std::vector<std::pair<std::string, std::string>> tiling;
   std::vector<TensorSpec> tensors;
   LaunchResult launch;
-  std::vector<std::pair<std::string, double>> launch_times;  // per launch of a multi-launch op: name, us
+  std::vector<std::pair<std::string, double>>
+      launch_times;  // per launch of a multi-launch op: name, us
   // Every launch in full, in order (op_summary.csv has a row per launch, as msprof does).
   struct Launch {
     std::string name;
@@ -59,7 +61,8 @@ struct KernelRun {
   std::vector<Launch> launches;
   int64_t block_dim = 0;
   CoreType core_type = CoreType::kAiv;
-  double memory_bound_us = 0, cube_bound_us = 0, vector_bound_us = 0, link_bound_us = 0, roofline_us = 0;
+  double memory_bound_us = 0, cube_bound_us = 0, vector_bound_us = 0, link_bound_us = 0,
+         roofline_us = 0;
   std::map<std::string, TensorError> numerics;  // functional mode only
   TensorMap outputs;                            // functional mode only
   bool from_cache = false;
@@ -69,7 +72,8 @@ struct KernelRun {
 // The resource whose bound sets the roofline time: "memory", "cube", "vector" or "link".
 std::string RooflineBound(const KernelRun& r);
 
-KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig& device, const RunOptions& options);
+KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig& device,
+                    const RunOptions& options);
 
 // One chip per distinct device configuration per process (SystemC processes cannot be removed).
 Chip& ChipFor(const DeviceConfig& device);

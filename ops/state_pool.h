@@ -24,20 +24,24 @@ inline std::vector<OpParam> StateBatchParams(const std::string& pool_what) {
   return {{"layers", K::kInt, "30", "GDN layers", 1, 1e6},
           {"requests", K::kInt, "8", "requests in the verify batch", 1, 65535},
           {"draft_tokens", K::kInt, "4", "speculative_num_draft_tokens d", 1, 64},
-          {"pool_size", K::kInt, "0", pool_what + " pool slots incl. dummy slot 0 (0 = requests + 1)", 0, 1e9}};
+          {"pool_size", K::kInt, "0",
+           pool_what + " pool slots incl. dummy slot 0 (0 = requests + 1)", 0, 1e9}};
 }
 
 // Throws InputError unless the pool holds every request besides the dummy slot.
 inline void RequirePoolFits(const ParamValues& p) {
   if (PoolSizeOf(p) < p.Int("requests") + 1)
-    throw InputError("parameter 'pool_size' must be at least requests + 1 (slot 0 is the dummy slot)");
+    throw InputError(
+        "parameter 'pool_size' must be at least requests + 1 (slot 0 is the dummy slot)");
 }
 
 // A seeded permutation of the real slots 1..pool-1, so a slot/batch-index mix-up shows.
 inline std::vector<int64_t> ShuffledSlots(int64_t pool, Rng& rng) {
   std::vector<int64_t> slots;
   for (int64_t i = 1; i < pool; ++i) slots.push_back(i);
-  for (size_t i = slots.size(); i > 1; --i) std::swap(slots[i - 1], slots[static_cast<size_t>(rng.UniformInt(0, static_cast<int64_t>(i) - 1))]);
+  for (size_t i = slots.size(); i > 1; --i)
+    std::swap(slots[i - 1],
+              slots[static_cast<size_t>(rng.UniformInt(0, static_cast<int64_t>(i) - 1))]);
   return slots;
 }
 
@@ -45,7 +49,8 @@ inline std::vector<int64_t> ShuffledSlots(int64_t pool, Rng& rng) {
 inline std::vector<int64_t> SeqLens(const ParamValues& p) {
   std::vector<int64_t> lens;
   const std::string& s = p.Str("seq_lens");
-  if (s.empty()) return std::vector<int64_t>(static_cast<size_t>(p.Int("requests")), p.Int("seq_len"));
+  if (s.empty())
+    return std::vector<int64_t>(static_cast<size_t>(p.Int("requests")), p.Int("seq_len"));
   std::stringstream in(s);
   std::string item;
   while (std::getline(in, item, ',')) {
@@ -55,14 +60,16 @@ inline std::vector<int64_t> SeqLens(const ParamValues& p) {
       if (used != item.size() || v < 0) throw std::invalid_argument(item);
       lens.push_back(v);
     } catch (const std::exception&) {
-      throw InputError("parameter 'seq_lens': '" + item + "' is not a non-negative integer (expected e.g. seq_lens=5,1,130)");
+      throw InputError("parameter 'seq_lens': '" + item +
+                       "' is not a non-negative integer (expected e.g. seq_lens=5,1,130)");
     }
   }
   if (lens.empty()) throw InputError("parameter 'seq_lens' lists no request");
   return lens;
 }
 
-// Whether request b continues from a pool state, by the `initial` parameter (all, none, mixed = even b).
+// Whether request b continues from a pool state, by the `initial` parameter (all, none, mixed =
+// even b).
 inline bool HasInitial(const ParamValues& p, int64_t b) {
   const std::string& m = p.Str("initial");
   return m == "all" || (m == "mixed" && b % 2 == 0);

@@ -1,13 +1,12 @@
 #include "reports/calibration_report.h"
 
-#include <sstream>
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "model/config.h"
 #include "model/error.h"
@@ -47,7 +46,8 @@ std::string What(const CalibrationRow& r) {
   if (r.kind == "kernel") {
     std::string s = r.kernel + (r.launch.empty() ? "" : "." + r.launch) + " on " + r.device;
     for (const auto& [k, v] : r.params) s += " " + k + "=" + v;
-    if (r.host_launches) s += " vs " + std::to_string(r.host_launches) + " eager launch (the slower)";
+    if (r.host_launches)
+      s += " vs " + std::to_string(r.host_launches) + " eager launch (the slower)";
     return s;
   }
   std::string s = std::filesystem::path(r.run).filename().string();
@@ -86,7 +86,8 @@ html::Page Page(const Corpus& c, const CalibrationOutput& o) {
   }
   if (hi > 0) {
     for (auto& [role, s] : by_role) chart.series.push_back(s);
-    for (const auto& [name, f] : {std::pair<const char*, double>{"y = x", 1.0}, {"+25 %", 1.25}, {"-25 %", 0.75}}) {
+    for (const auto& [name, f] :
+         {std::pair<const char*, double>{"y = x", 1.0}, {"+25 %", 1.25}, {"-25 %", 0.75}}) {
       html::Series line;
       line.name = name;
       line.style = "lines";
@@ -94,7 +95,9 @@ html::Page Page(const Corpus& c, const CalibrationOutput& o) {
       line.y = {lo / 2 * f, hi * 2 * f};
       chart.series.push_back(line);
     }
-    page.AddChart(chart, "Each simulated corpus row against its measurement; the band is the default 25 % tolerance (rows may set their own).");
+    page.AddChart(chart,
+                  "Each simulated corpus row against its measurement; the band is the default 25 % "
+                  "tolerance (rows may set their own).");
   }
   // Per-row signed error as bars, sorted by error.
   html::Chart bars;
@@ -111,33 +114,40 @@ html::Page Page(const Corpus& c, const CalibrationOutput& o) {
   }
   bars.series.push_back(err);
   bars.height = std::max(320, 14 * static_cast<int>(bars.categories.size()));
-  if (!bars.categories.empty()) page.AddChart(bars, "Signed error of every simulated row (ratio rows included).");
+  if (!bars.categories.empty())
+    page.AddChart(bars, "Signed error of every simulated row (ratio rows included).");
   std::vector<std::vector<std::string>> rows;
   for (size_t i : ByError(o.results)) {
     const PointResult& p = o.results[i];
     const CalibrationRow* r = c.Find(p.id);
-    rows.push_back({p.id, r->role, p.status == "ok" ? Num(p.simulated) : "-", Num(r->measured) + (r->measured_kind == "cap" ? " (cap)" : ""),
+    rows.push_back({p.id, r->role, p.status == "ok" ? Num(p.simulated) : "-",
+                    Num(r->measured) + (r->measured_kind == "cap" ? " (cap)" : ""),
                     p.status == "ok" ? Pct(p.error) : "-", Fixed(100 * r->tolerance, 0) + " %",
                     p.status == "ok" ? (p.pass ? "yes" : "no") : p.status, What(*r)});
   }
   page.Heading("Rows");
-  page.Table({"id", "role", "simulated", "measured", "error", "tolerance", "within", "setup"}, rows);
+  page.Table({"id", "role", "simulated", "measured", "error", "tolerance", "within", "setup"},
+             rows);
   if (!o.fits.empty()) {
     page.Heading("Fitted constants");
     std::vector<std::vector<std::string>> f;
     for (const auto& x : o.fits) {
       const std::string rowlist = JoinIds(x.rows);
-      f.push_back({x.group, x.target + " " + x.key, Num(x.before), Num(x.value), "[" + Num(x.lo) + ", " + Num(x.hi) + "]",
-                   Outcome(x), rowlist, Fixed(100 * x.rms_log_error, 1) + " %"});
+      f.push_back({x.group, x.target + " " + x.key, Num(x.before), Num(x.value),
+                   "[" + Num(x.lo) + ", " + Num(x.hi) + "]", Outcome(x), rowlist,
+                   Fixed(100 * x.rms_log_error, 1) + " %"});
     }
-    page.Table({"group", "constant", "before", "fitted", "bounds", "outcome", "fit rows", "rms log error"}, f);
+    page.Table(
+        {"group", "constant", "before", "fitted", "bounds", "outcome", "fit rows", "rms log error"},
+        f);
   }
   return page;
 }
 
 }  // namespace
 
-PointResult ReadCalibrationPoint(const CalibrationRow& row, const std::string& point_dir, int exit_code, double host_launch_us) {
+PointResult ReadCalibrationPoint(const CalibrationRow& row, const std::string& point_dir,
+                                 int exit_code, double host_launch_us) {
   PointResult p;
   p.id = row.id;
   std::ifstream in(point_dir + "/metrics.json");
@@ -167,7 +177,8 @@ PointResult ReadCalibrationPoint(const CalibrationRow& row, const std::string& p
     size_t start = 0;
     while (start <= row.launch.size()) {
       const size_t plus = row.launch.find('+', start);
-      const std::string want = row.launch.substr(start, plus == std::string::npos ? std::string::npos : plus - start);
+      const std::string want =
+          row.launch.substr(start, plus == std::string::npos ? std::string::npos : plus - start);
       const Json* hit = nullptr;
       if (m.contains("launches"))
         for (const auto& l : m["launches"]) {
@@ -177,7 +188,8 @@ PointResult ReadCalibrationPoint(const CalibrationRow& row, const std::string& p
         }
       if (!hit || !hit->contains(row.metric)) {
         p.status = "failed";
-        p.message = "no launch '" + want + "' with " + row.metric + " in " + point_dir + "/metrics.json";
+        p.message =
+            "no launch '" + want + "' with " + row.metric + " in " + point_dir + "/metrics.json";
         return p;
       }
       sum += (*hit)[row.metric].get<double>();
@@ -191,7 +203,8 @@ PointResult ReadCalibrationPoint(const CalibrationRow& row, const std::string& p
   size_t start = 0;
   while (at && start <= path.size()) {
     const size_t dot = path.find('.', start);
-    const std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    const std::string key =
+        path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     at = at->contains(key) ? &(*at)[key] : nullptr;
     if (dot == std::string::npos) break;
     start = dot + 1;
@@ -205,7 +218,8 @@ PointResult ReadCalibrationPoint(const CalibrationRow& row, const std::string& p
   // call while the device runs this one, so a call costs the slower of the two, not their sum
   // (C4: ~106 us whatever the size up to 2048 tokens, then growing with the device time; C3's
   // 106.9 us for a 67 MB conv1d could not hold a ~106 us host floor plus >= 42 us of HBM traffic).
-  p.simulated = std::max(at->get<double>(), static_cast<double>(row.host_launches) * host_launch_us);
+  p.simulated =
+      std::max(at->get<double>(), static_cast<double>(row.host_launches) * host_launch_us);
   p.error = RelativeError(p.simulated, row.measured, row.measured_kind);
   p.pass = std::fabs(p.error) <= row.tolerance;
   return p;
@@ -217,22 +231,24 @@ void WriteCalibrationOutputs(const Corpus& c, const CalibrationOutput& o, const 
   if (ec) throw InputError("--out " + dir + ": " + ec.message());
   const Verdict& v = o.verdict;
   Json j{{"corpus", o.corpus_dir},
-         {"verdict", {{"line", v.Line()},
-                      {"rows", v.rows},
-                      {"simulated", v.simulated},
-                      {"needs_feature", v.needs},
-                      {"failed", v.failed},
-                      {"check_rows", v.check_rows},
-                      {"check_within_tolerance", v.check_pass},
-                      {"check_median_abs_error", Tidy(v.check_median_abs)},
-                      {"check_worst_abs_error", Tidy(v.check_worst_abs)},
-                      {"check_worst_row", v.worst_check},
-                      {"fit_rows", v.fit_rows},
-                      {"fit_within_tolerance", v.fit_pass},
-                      {"fit_median_abs_error", Tidy(v.fit_median_abs)}}}};
+         {"verdict",
+          {{"line", v.Line()},
+           {"rows", v.rows},
+           {"simulated", v.simulated},
+           {"needs_feature", v.needs},
+           {"failed", v.failed},
+           {"check_rows", v.check_rows},
+           {"check_within_tolerance", v.check_pass},
+           {"check_median_abs_error", Tidy(v.check_median_abs)},
+           {"check_worst_abs_error", Tidy(v.check_worst_abs)},
+           {"check_worst_row", v.worst_check},
+           {"fit_rows", v.fit_rows},
+           {"fit_within_tolerance", v.fit_pass},
+           {"fit_median_abs_error", Tidy(v.fit_median_abs)}}}};
   Json rows = Json::array();
   std::ostringstream csv;
-  csv << "id,role,kind,status,simulated,measured,measured_kind,error,tolerance,within,family,source\n";
+  csv << "id,role,kind,status,simulated,measured,measured_kind,error,tolerance,within,family,"
+         "source\n";
   auto q = [](std::string s) {
     std::string out = "\"";
     for (char ch : s) out += ch == '"' ? std::string("\"\"") : std::string(1, ch);
@@ -254,9 +270,11 @@ void WriteCalibrationOutputs(const Corpus& c, const CalibrationOutput& o, const 
     row["setup"] = What(r);
     row["source"] = r.source;
     rows.push_back(row);
-    csv << p.id << "," << r.role << "," << r.kind << "," << q(p.status) << "," << (p.status == "ok" ? Num(p.simulated) : "") << ","
-        << Num(r.measured) << "," << r.measured_kind << "," << (p.status == "ok" ? Num(p.error) : "") << "," << r.tolerance << ","
-        << (p.status == "ok" ? (p.pass ? "yes" : "no") : "") << "," << q(r.family) << "," << q(r.source) << "\n";
+    csv << p.id << "," << r.role << "," << r.kind << "," << q(p.status) << ","
+        << (p.status == "ok" ? Num(p.simulated) : "") << "," << Num(r.measured) << ","
+        << r.measured_kind << "," << (p.status == "ok" ? Num(p.error) : "") << "," << r.tolerance
+        << "," << (p.status == "ok" ? (p.pass ? "yes" : "no") : "") << "," << q(r.family) << ","
+        << q(r.source) << "\n";
   }
   j["rows"] = rows;
   WriteFileOrThrow(dir + "/points.csv", csv.str());
@@ -275,16 +293,30 @@ void WriteCalibrationOutputs(const Corpus& c, const CalibrationOutput& o, const 
                     {"evaluations", f.evals}});
   j["fits"] = fits;
   WriteFileOrThrow(dir + "/metrics.json", j.dump(2) + "\n");
-  WriteFileOrThrow(dir + "/report.md", "# npusim calibrate\n\n- corpus: `" + o.corpus_dir + "`\n\n" + CalibrationSummary(c, o));
+  WriteFileOrThrow(dir + "/report.md", "# npusim calibrate\n\n- corpus: `" + o.corpus_dir +
+                                           "`\n\n" + CalibrationSummary(c, o));
   Page(c, o).Write(dir + "/report.html");
 }
 
 Json FidelityJson(const Fidelity& f) {
   Json fitted = Json::array();
-  for (const auto& v : f.fitted) fitted.push_back({{"file", v.file}, {"key", v.key}, {"value", v.value}, {"group", v.group}, {"rows", v.rows}});
+  for (const auto& v : f.fitted)
+    fitted.push_back({{"file", v.file},
+                      {"key", v.key},
+                      {"value", v.value},
+                      {"group", v.group},
+                      {"rows", v.rows}});
   Json unfitted = Json::array();
-  for (const auto& v : f.unfitted) unfitted.push_back({{"file", v.file}, {"key", v.key}, {"value", v.value}, {"group", v.group}, {"rows", v.rows}});
-  Json j{{"summary", f.Summary()}, {"fitted", fitted}, {"not_fitted", unfitted}, {"state", f.state_file}};
+  for (const auto& v : f.unfitted)
+    unfitted.push_back({{"file", v.file},
+                        {"key", v.key},
+                        {"value", v.value},
+                        {"group", v.group},
+                        {"rows", v.rows}});
+  Json j{{"summary", f.Summary()},
+         {"fitted", fitted},
+         {"not_fitted", unfitted},
+         {"state", f.state_file}};
   if (!f.state_file.empty())
     j["corpus"] = {{"basis", f.basis},
                    {"check_rows", f.check_rows},
@@ -295,8 +327,8 @@ Json FidelityJson(const Fidelity& f) {
   return j;
 }
 
-void RecordCalibrationState(const Corpus& c, const std::vector<PointResult>& results, const std::vector<RowSubject>& subjects,
-                            const std::string& path) {
+void RecordCalibrationState(const Corpus& c, const std::vector<PointResult>& results,
+                            const std::vector<RowSubject>& subjects, const std::string& path) {
   std::map<std::string, Json> rows;
   {
     std::ifstream in(path);
@@ -312,14 +344,22 @@ void RecordCalibrationState(const Corpus& c, const std::vector<PointResult>& res
   for (size_t i = 0; i < results.size(); ++i) {
     const PointResult& p = results[i];
     const CalibrationRow& r = *c.Find(p.id);
-    Json row{{"id", p.id}, {"role", r.role}, {"kind", r.kind}, {"model", subjects[i].model}, {"op", subjects[i].op},
-             {"device", subjects[i].device}, {"status", p.status == "ok" ? "ok" : p.status}};
-    if (p.status == "ok") row["simulated"] = Tidy(p.simulated), row["measured"] = r.measured, row["error"] = Tidy(p.error);
+    Json row{{"id", p.id},
+             {"role", r.role},
+             {"kind", r.kind},
+             {"model", subjects[i].model},
+             {"op", subjects[i].op},
+             {"device", subjects[i].device},
+             {"status", p.status == "ok" ? "ok" : p.status}};
+    if (p.status == "ok")
+      row["simulated"] = Tidy(p.simulated), row["measured"] = r.measured,
+      row["error"] = Tidy(p.error);
     rows[p.id] = row;
   }
   for (auto it = rows.begin(); it != rows.end();)  // rows that left the corpus
     it = c.Find(it->first) ? std::next(it) : rows.erase(it);
-  Json out{{"note", "written by npusim calibrate --record; read by every run's fidelity section"}, {"rows", Json::array()}};
+  Json out{{"note", "written by npusim calibrate --record; read by every run's fidelity section"},
+           {"rows", Json::array()}};
   for (auto& [id, r] : rows) out["rows"].push_back(r);
   const std::string tmp = path + ".tmp";
   std::ofstream(tmp) << out.dump(1) << "\n";
@@ -327,20 +367,25 @@ void RecordCalibrationState(const Corpus& c, const std::vector<PointResult>& res
 }
 
 std::string CalibrationSummary(const Corpus& c, const CalibrationOutput& o) {
-  std::string s = "| id | role | simulated | measured | error | tolerance | within | setup |\n|---|---|---|---|---|---|---|---|\n";
+  std::string s =
+      "| id | role | simulated | measured | error | tolerance | within | setup "
+      "|\n|---|---|---|---|---|---|---|---|\n";
   for (size_t i : ByError(o.results)) {
     const PointResult& p = o.results[i];
     const CalibrationRow& r = *c.Find(p.id);
-    s += "| " + p.id + " | " + r.role + " | " + (p.status == "ok" ? Num(p.simulated) : "-") + " | " + Num(r.measured) +
-         (r.measured_kind == "cap" ? " (cap)" : "") + " | " + (p.status == "ok" ? Pct(p.error) : "-") + " | " + Fixed(100 * r.tolerance, 0) +
-         " % | " + (p.status == "ok" ? (p.pass ? "yes" : "**no**") : p.status + (p.message.empty() ? "" : ": " + p.message)) + " | " +
-         What(r) + " |\n";
+    s += "| " + p.id + " | " + r.role + " | " + (p.status == "ok" ? Num(p.simulated) : "-") +
+         " | " + Num(r.measured) + (r.measured_kind == "cap" ? " (cap)" : "") + " | " +
+         (p.status == "ok" ? Pct(p.error) : "-") + " | " + Fixed(100 * r.tolerance, 0) + " % | " +
+         (p.status == "ok" ? (p.pass ? "yes" : "**no**")
+                           : p.status + (p.message.empty() ? "" : ": " + p.message)) +
+         " | " + What(r) + " |\n";
   }
   if (!o.fits.empty()) {
-    s += "\n| fit group | constant | before | fitted | bounds | outcome | rms log error on its rows |\n|---|---|---|---|---|---|---|\n";
+    s += "\n| fit group | constant | before | fitted | bounds | outcome | rms log error on its "
+         "rows |\n|---|---|---|---|---|---|---|\n";
     for (const auto& f : o.fits)
-      s += "| " + f.group + " | " + f.target + " " + f.key + " | " + Num(f.before) + " | " + Num(f.value) + " | [" + Num(f.lo) + ", " +
-           Num(f.hi) + "] | " + Outcome(f) + " | " +
+      s += "| " + f.group + " | " + f.target + " " + f.key + " | " + Num(f.before) + " | " +
+           Num(f.value) + " | [" + Num(f.lo) + ", " + Num(f.hi) + "] | " + Outcome(f) + " | " +
            Fixed(100 * f.rms_log_error, 1) + " % |\n";
   }
   s += "\n" + o.verdict.Line() + "\n";

@@ -3,10 +3,9 @@
 // report.html with simulated vs measured on log-log axes).
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "workloads/calibration.h"
 #include "workloads/fidelity.h"
@@ -16,7 +15,8 @@ namespace npusim {
 // The row's figure from a point's metrics.json (kernel rows: `launch` picks one stage, then
 // host_launches x host_launch_us is added); status failed with the child's message when the
 // point did not produce the figure.
-PointResult ReadCalibrationPoint(const CalibrationRow& row, const std::string& point_dir, int exit_code, double host_launch_us);
+PointResult ReadCalibrationPoint(const CalibrationRow& row, const std::string& point_dir,
+                                 int exit_code, double host_launch_us);
 
 struct CalibrationOutput {
   std::string corpus_dir;
@@ -34,8 +34,8 @@ nlohmann::ordered_json FidelityJson(const Fidelity& f);
 struct RowSubject {
   std::string model, op, device;  // model file name (run rows), kernel (kernel rows), SoC
 };
-void RecordCalibrationState(const Corpus& c, const std::vector<PointResult>& results, const std::vector<RowSubject>& subjects,
-                            const std::string& path);
+void RecordCalibrationState(const Corpus& c, const std::vector<PointResult>& results,
+                            const std::vector<RowSubject>& subjects, const std::string& path);
 
 // The table sorted by |error| and the verdict line, for stdout.
 std::string CalibrationSummary(const Corpus& c, const CalibrationOutput& o);

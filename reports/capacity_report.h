@@ -25,12 +25,12 @@ struct CapacityPoint {
 
 struct CapacityAnswer {
   int64_t max_by_memory = 0, max_context_tokens = 0;
-  std::vector<CapacityPoint> curve;  // concurrency search, rising
-  int64_t max_concurrency = 0;       // the largest point meeting the SLOs (0: none does)
-  std::string binding;               // memory, ttft, tpot or failure ("" when not searched)
+  std::vector<CapacityPoint> curve;       // concurrency search, rising
+  int64_t max_concurrency = 0;            // the largest point meeting the SLOs (0: none does)
+  std::string binding;                    // memory, ttft, tpot or failure ("" when not searched)
   std::vector<CapacityPoint> rate_curve;  // rate search, by rising rate
   double max_request_rate = 0;            // highest rate meeting the SLOs (0: none did)
-  std::string rate_binding;               // ttft, tpot, failure, or "not reached" ("" when not searched)
+  std::string rate_binding;  // ttft, tpot, failure, or "not reached" ("" when not searched)
 };
 
 CapacityPoint ReadCapacityPoint(int exit_code, const std::string& dir);
@@ -53,12 +53,15 @@ struct CapacityVariant {
   std::string error;
   int64_t chips = 0;
   double OutputThroughputAtAnswer() const;
-  double PerChip() const { return chips > 0 ? OutputThroughputAtAnswer() / static_cast<double>(chips) : 0.0; }
+  double PerChip() const {
+    return chips > 0 ? OutputThroughputAtAnswer() / static_cast<double>(chips) : 0.0;
+  }
 };
 // Per chip (a deployment grows by replicas, so more chips must earn their keep): most concurrent
 // requests within the SLOs, then the highest request rate, then output throughput.
 size_t Recommend(const std::vector<CapacityVariant>& v);
-void WriteCapacityComparison(const std::string& config, const std::vector<CapacityVariant>& v, const std::string& dir);
+void WriteCapacityComparison(const std::string& config, const std::vector<CapacityVariant>& v,
+                             const std::string& dir);
 std::string ComparisonSummary(const std::vector<CapacityVariant>& v);
 
 }  // namespace npusim

@@ -15,11 +15,13 @@ std::vector<std::pair<std::string, ProfileTotal>> ByKernel(const std::vector<OpT
   std::map<std::string, ProfileTotal> by;
   for (const OpTotal& o : ops) by[o.op].Add(o.profile);
   std::vector<std::pair<std::string, ProfileTotal>> v(by.begin(), by.end());
-  std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second.us > b.second.us; });
+  std::stable_sort(v.begin(), v.end(),
+                   [](const auto& a, const auto& b) { return a.second.us > b.second.us; });
   return v;
 }
 
-Chart KernelShare(const std::vector<std::pair<std::string, ProfileTotal>>& k, double total_us, size_t top) {
+Chart KernelShare(const std::vector<std::pair<std::string, ProfileTotal>>& k, double total_us,
+                  size_t top) {
   Chart c;
   c.ylabel = "% of device time";
   Series s{"share", {}, {}, ""};
@@ -58,11 +60,15 @@ Chart PipeUtilisation(const std::vector<std::pair<std::string, ProfileTotal>>& k
   for (size_t i = 0; i < n; ++i) {
     c.categories.push_back(k[i].first);
     Series row{k[i].first, {}, {}, ""};
-    for (int p : used) row.y.push_back(k[i].second.us > 0 ? 100 * k[i].second.busy_us[static_cast<size_t>(p)] / k[i].second.us : 0);
+    for (int p : used)
+      row.y.push_back(k[i].second.us > 0
+                          ? 100 * k[i].second.busy_us[static_cast<size_t>(p)] / k[i].second.us
+                          : 0);
     c.series.push_back(row);
   }
   c.height = 120 + 22 * static_cast<int>(n);
-  if (n == 1) {  // one kernel: a row of bars reads better than a one-row heatmap (which gnuplot cannot draw)
+  if (n == 1) {  // one kernel: a row of bars reads better than a one-row heatmap (which gnuplot
+                 // cannot draw)
     Chart bars;
     bars.ylabel = c.zlabel;
     bars.categories = c.columns;
@@ -93,7 +99,9 @@ Chart RooflinePosition(const std::vector<std::pair<std::string, ProfileTotal>>& 
   return c;
 }
 
-std::string Gib(int64_t bytes) { return report::Fixed(static_cast<double>(bytes) / (1 << 30), 2) + " GiB"; }
+std::string Gib(int64_t bytes) {
+  return report::Fixed(static_cast<double>(bytes) / (1 << 30), 2) + " GiB";
+}
 
 Chart MemoryBreakdown(const std::vector<std::pair<std::string, int64_t>>& parts) {
   Chart c;
@@ -110,7 +118,8 @@ Chart MemoryBreakdown(const std::vector<std::pair<std::string, int64_t>>& parts)
   return c;
 }
 
-Chart Cdf(const std::vector<std::pair<std::string, std::vector<double>>>& sets, const std::string& xlabel) {
+Chart Cdf(const std::vector<std::pair<std::string, std::vector<double>>>& sets,
+          const std::string& xlabel) {
   Chart c;
   c.kind = Chart::Kind::kXY;
   c.xlabel = xlabel;
@@ -131,7 +140,9 @@ Chart Cdf(const std::vector<std::pair<std::string, std::vector<double>>>& sets, 
 namespace {
 // Every k-th step so that at most `max_points` remain (k = 1 when they fit): a long run's chart
 // keeps its shape without tens of thousands of SVG points.
-size_t Stride(size_t n, size_t max_points) { return max_points == 0 || n <= max_points ? 1 : (n + max_points - 1) / max_points; }
+size_t Stride(size_t n, size_t max_points) {
+  return max_points == 0 || n <= max_points ? 1 : (n + max_points - 1) / max_points;
+}
 
 Chart OverTime(const std::string& ylabel) {
   Chart c;
@@ -148,14 +159,17 @@ Chart RequestsOverTime(const ServingResult& r, size_t max_points) {
   std::vector<double> sent, first;  // when each request was sent / got its first token
   for (const RequestRecord& q : r.requests) {
     sent.push_back(q.sent_us);
-    first.push_back(q.first_token_us < 0 ? std::numeric_limits<double>::infinity() : q.first_token_us);
+    first.push_back(q.first_token_us < 0 ? std::numeric_limits<double>::infinity()
+                                         : q.first_token_us);
   }
   std::sort(sent.begin(), sent.end());
   std::sort(first.begin(), first.end());
-  Series batch{"in the step's batch", {}, {}, "points"}, waiting{"waiting for the first token", {}, {}, "steps"};
+  Series batch{"in the step's batch", {}, {}, "points"},
+      waiting{"waiting for the first token", {}, {}, "steps"};
   const size_t k = Stride(r.steps.size(), max_points);
   size_t ns = 0, nf = 0;
-  for (size_t i = 0; i < r.steps.size(); i += k) {  // steps are in start order: the counts only grow
+  for (size_t i = 0; i < r.steps.size();
+       i += k) {  // steps are in start order: the counts only grow
     const StepRecord& st = r.steps[i];
     while (ns < sent.size() && sent[ns] <= st.start_us) ++ns;
     while (nf < first.size() && first[nf] <= st.start_us) ++nf;

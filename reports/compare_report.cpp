@@ -12,13 +12,42 @@ namespace npusim {
 using Json = nlohmann::ordered_json;
 
 const std::vector<std::string>& BenchServingFields() {
-  static const std::vector<std::string> k = {
-      "backend", "dataset_name", "request_rate", "max_concurrency", "random_input_len", "random_output_len", "random_range_ratio",
-      "duration", "completed", "total_input_tokens", "total_output_tokens", "request_throughput", "input_throughput",
-      "output_throughput", "total_throughput", "mean_e2e_latency_ms", "median_e2e_latency_ms", "std_e2e_latency_ms",
-      "p99_e2e_latency_ms", "mean_ttft_ms", "median_ttft_ms", "std_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "median_tpot_ms",
-      "std_tpot_ms", "p99_tpot_ms", "mean_itl_ms", "median_itl_ms", "std_itl_ms", "p95_itl_ms", "p99_itl_ms", "concurrency",
-      "accept_length", "max_output_tokens_per_s", "max_concurrent_requests"};
+  static const std::vector<std::string> k = {"backend",
+                                             "dataset_name",
+                                             "request_rate",
+                                             "max_concurrency",
+                                             "random_input_len",
+                                             "random_output_len",
+                                             "random_range_ratio",
+                                             "duration",
+                                             "completed",
+                                             "total_input_tokens",
+                                             "total_output_tokens",
+                                             "request_throughput",
+                                             "input_throughput",
+                                             "output_throughput",
+                                             "total_throughput",
+                                             "mean_e2e_latency_ms",
+                                             "median_e2e_latency_ms",
+                                             "std_e2e_latency_ms",
+                                             "p99_e2e_latency_ms",
+                                             "mean_ttft_ms",
+                                             "median_ttft_ms",
+                                             "std_ttft_ms",
+                                             "p99_ttft_ms",
+                                             "mean_tpot_ms",
+                                             "median_tpot_ms",
+                                             "std_tpot_ms",
+                                             "p99_tpot_ms",
+                                             "mean_itl_ms",
+                                             "median_itl_ms",
+                                             "std_itl_ms",
+                                             "p95_itl_ms",
+                                             "p99_itl_ms",
+                                             "concurrency",
+                                             "accept_length",
+                                             "max_output_tokens_per_s",
+                                             "max_concurrent_requests"};
   return k;
 }
 
@@ -70,7 +99,8 @@ Json ReadResult(const std::string& spec) {
     }
   }
   if (fs::is_directory(path, ec)) path += "/metrics.json";
-  if (!fs::is_regular_file(path, ec)) throw InputError(spec + ": no such run folder, metrics.json or JSONL file");
+  if (!fs::is_regular_file(path, ec))
+    throw InputError(spec + ": no such run folder, metrics.json or JSONL file");
   std::ifstream in(path);
   if (path.size() >= 6 && path.substr(path.size() - 6) == ".jsonl") {
     std::string line, chosen;
@@ -82,14 +112,18 @@ Json ReadResult(const std::string& spec) {
       if (at == line_no) break;
     }
     if (chosen.empty())
-      throw InputError(spec + ": " + (line_no ? "has no line " + std::to_string(line_no) + " (" + std::to_string(at) + " lines)" : "is empty"));
+      throw InputError(spec + ": " +
+                       (line_no ? "has no line " + std::to_string(line_no) + " (" +
+                                      std::to_string(at) + " lines)"
+                                : "is empty"));
     return ParseObject(chosen, path + (line_no ? ":" + std::to_string(line_no) : ""));
   }
   const std::string text((std::istreambuf_iterator<char>(in)), {});
   return ParseObject(text, path);
 }
 
-std::string CompareResults(const Json& a, const Json& b, const std::string& name_a, const std::string& name_b) {
+std::string CompareResults(const Json& a, const Json& b, const std::string& name_a,
+                           const std::string& name_b) {
   std::string out = "| field | A | B | B - A | (B - A) / A |\n|---|---|---|---|---|\n";
   int shown = 0;
   for (const std::string& f : BenchServingFields()) {
@@ -107,9 +141,12 @@ std::string CompareResults(const Json& a, const Json& b, const std::string& name
         rel = buf;
       }
     }
-    out += "| " + f + " | " + (ha ? Cell(a[f]) : "-") + " | " + (hb ? Cell(b[f]) : "-") + " | " + delta + " | " + rel + " |\n";
+    out += "| " + f + " | " + (ha ? Cell(a[f]) : "-") + " | " + (hb ? Cell(b[f]) : "-") + " | " +
+           delta + " | " + rel + " |\n";
   }
-  if (shown == 0) throw InputError(name_a + " and " + name_b + ": neither has a bench_serving field (mean_ttft_ms, output_throughput, ...)");
+  if (shown == 0)
+    throw InputError(name_a + " and " + name_b +
+                     ": neither has a bench_serving field (mean_ttft_ms, output_throughput, ...)");
   return "A: " + name_a + "\nB: " + name_b + "\n\n" + out;
 }
 

@@ -1,13 +1,13 @@
-// bench_serving's result line as npusim writes and reads it: the fields of a run (in bench_serving's
-// order) for `npusim run --result-jsonl` and `npusim compare`, which puts two results side by
-// side — two npusim runs, or an npusim run and a real `python -m sglang.bench_serving
+// bench_serving's result line as npusim writes and reads it: the fields of a run (in
+// bench_serving's order) for `npusim run --result-jsonl` and `npusim compare`, which puts two
+// results side by side — two npusim runs, or an npusim run and a real `python -m
+// sglang.bench_serving
 // --output-file` line.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace npusim {
 
@@ -23,7 +23,7 @@ nlohmann::ordered_json ReadResult(const std::string& spec);
 
 // Markdown: field, A, B, B - A, (B - A) / A for every bench_serving field either side has; a
 // field only one side has shows "-" on the other.
-std::string CompareResults(const nlohmann::ordered_json& a, const nlohmann::ordered_json& b, const std::string& name_a,
-                           const std::string& name_b);
+std::string CompareResults(const nlohmann::ordered_json& a, const nlohmann::ordered_json& b,
+                           const std::string& name_a, const std::string& name_b);
 
 }  // namespace npusim

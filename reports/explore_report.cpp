@@ -1,18 +1,16 @@
 #include "reports/explore_report.h"
 
-#include <sstream>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
-
-#include "reports/format.h"
-#include "reports/html.h"
+#include <sstream>
 
 #include "model/error.h"
+#include "reports/format.h"
+#include "reports/html.h"
 
 namespace npusim {
 
@@ -20,7 +18,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 std::string F(double v, int digits = 3) { return report::Fixed(v, digits); }
-
 
 std::string Label(const ExplorePoint& p) {
   std::string s;
@@ -32,7 +29,9 @@ std::string Label(const ExplorePoint& p) {
 // "fits" or "ub_overflow: 2097152 > 1572864 bits" etc.
 std::string Status(const ExplorePoint& p) {
   if (p.status == "ok") return "fits";
-  if (p.required_bits > 0) return p.status + ": requires " + std::to_string(p.required_bits) + " bits, " + std::to_string(p.available_bits) + " available";
+  if (p.required_bits > 0)
+    return p.status + ": requires " + std::to_string(p.required_bits) + " bits, " +
+           std::to_string(p.available_bits) + " available";
   return p.status;
 }
 
@@ -41,25 +40,29 @@ std::string Status(const ExplorePoint& p) {
 std::string ExploreSummary(const ExploreResult& r) {
   std::string o;
   auto line = [&](const std::string& x) { o += x + "\n"; };
-  line("explore " + r.config.kernel + " from " + r.config.file + ": " + std::to_string(r.points.size()) + " points");
+  line("explore " + r.config.kernel + " from " + r.config.file + ": " +
+       std::to_string(r.points.size()) + " points");
   line("");
   line("| device | point | status | time us | bound | % roofline | UB peak B |");
   line("|---|---|---|---|---|---|---|");
   for (const ExplorePoint& p : r.points)
-    line("| " + p.device + " | " + Label(p) + " | " + Status(p) + " | " + (p.status == "ok" ? F(p.time_us) : "-") + " | " +
-         (p.status == "ok" ? p.bound : "-") + " | " + (p.status == "ok" && p.time_us > 0 ? F(100 * p.roofline_us / p.time_us, 1) : "-") +
+    line("| " + p.device + " | " + Label(p) + " | " + Status(p) + " | " +
+         (p.status == "ok" ? F(p.time_us) : "-") + " | " + (p.status == "ok" ? p.bound : "-") +
+         " | " + (p.status == "ok" && p.time_us > 0 ? F(100 * p.roofline_us / p.time_us, 1) : "-") +
          " | " + (p.status == "ok" ? std::to_string(p.ub_peak) : "-") + " |");
   line("");
   if (r.fastest >= 0) {
     const ExplorePoint& f = r.points[static_cast<size_t>(r.fastest)];
-    line("fastest that fits: " + f.device + " " + Label(f) + ", " + F(f.time_us) + " us, UB peak " + std::to_string(f.ub_peak) + " B");
+    line("fastest that fits: " + f.device + " " + Label(f) + ", " + F(f.time_us) + " us, UB peak " +
+         std::to_string(f.ub_peak) + " B");
   } else {
     line("no point fits");
   }
   std::string front;
   for (int i : r.pareto) {
     const ExplorePoint& p = r.points[static_cast<size_t>(i)];
-    front += "\n  " + F(p.time_us) + " us, UB " + std::to_string(p.ub_peak) + " B: " + p.device + " " + Label(p);
+    front += "\n  " + F(p.time_us) + " us, UB " + std::to_string(p.ub_peak) + " B: " + p.device +
+             " " + Label(p);
   }
   if (!front.empty()) line("Pareto front (time vs UB peak):" + front);
   return o;
@@ -80,7 +83,8 @@ void WriteExploreOutputs(const ExploreResult& r, const std::string& dir) {
     for (const auto& [k, v] : p.params) q["params"][k] = v;
     q["status"] = p.status;
     if (p.status != "ok") q["message"] = p.message;
-    if (p.required_bits > 0) q["required_bits"] = p.required_bits, q["available_bits"] = p.available_bits;
+    if (p.required_bits > 0)
+      q["required_bits"] = p.required_bits, q["available_bits"] = p.available_bits;
     q["time_us"] = p.time_us;
     q["roofline_us"] = p.roofline_us;
     q["bound"] = p.bound;
@@ -97,11 +101,13 @@ void WriteExploreOutputs(const ExploreResult& r, const std::string& dir) {
   j["pareto"] = r.pareto;
   WriteFileOrThrow(dir + "/metrics.json", j.dump(2) + "\n");
   std::ostringstream csv;
-  csv << "index,device,point,status,required_bits,available_bits,time_us,bound,roofline_us,ub_peak_bytes,l1_peak_bytes,ub_bytes\n";
+  csv << "index,device,point,status,required_bits,available_bits,time_us,bound,roofline_us,ub_peak_"
+         "bytes,l1_peak_bytes,ub_bytes\n";
   for (size_t i = 0; i < r.points.size(); ++i) {
     const ExplorePoint& p = r.points[i];
-    csv << i << "," << p.device << ",\"" << Label(p) << "\"," << p.status << "," << p.required_bits << "," << p.available_bits << "," << F(p.time_us)
-        << "," << p.bound << "," << F(p.roofline_us) << "," << p.ub_peak << "," << p.l1_peak << "," << p.ub_bytes << "\n";
+    csv << i << "," << p.device << ",\"" << Label(p) << "\"," << p.status << "," << p.required_bits
+        << "," << p.available_bits << "," << F(p.time_us) << "," << p.bound << ","
+        << F(p.roofline_us) << "," << p.ub_peak << "," << p.l1_peak << "," << p.ub_bytes << "\n";
   }
   WriteFileOrThrow(dir + "/points.csv", csv.str());
   WriteFileOrThrow(dir + "/report.md", "# npusim kernel exploration\n\n" + ExploreSummary(r));
@@ -115,19 +121,21 @@ html::Page ExplorePage(const ExploreResult& r) {
   std::string fastest = "none fits";
   if (r.fastest >= 0) {
     const ExplorePoint& f = r.points[static_cast<size_t>(r.fastest)];
-    fastest = f.device + " " + Label(f) + ": " + F(f.time_us) + " us, UB peak " + std::to_string(f.ub_peak) + " B";
+    fastest = f.device + " " + Label(f) + ": " + F(f.time_us) + " us, UB peak " +
+              std::to_string(f.ub_peak) + " B";
   }
   page.Facts({{"kernel", r.config.kernel},
               {"config", r.config.file},
-              {"points", std::to_string(r.points.size()) + " (" + std::to_string(fits) + " fit, " + std::to_string(r.points.size() - fits) +
-                             " do not)"},
+              {"points", std::to_string(r.points.size()) + " (" + std::to_string(fits) + " fit, " +
+                             std::to_string(r.points.size() - fits) + " do not)"},
               {"fastest that fits", fastest}});
   // Bars are labelled by the swept values only ("196608 float32 2 2"), the keys in the axis title.
   bool devices_differ = false;
   for (const ExplorePoint& q : r.points) devices_differ |= q.device != r.points.front().device;
   std::string keys = devices_differ ? "device" : "";
   if (!r.points.empty()) {
-    for (const auto& [k, v] : r.points.front().device_values) keys += (keys.empty() ? "" : " / ") + k;
+    for (const auto& [k, v] : r.points.front().device_values)
+      keys += (keys.empty() ? "" : " / ") + k;
     for (const auto& [k, v] : r.points.front().params) keys += (keys.empty() ? "" : " / ") + k;
   }
   const auto name = [&](const ExplorePoint& p) {
@@ -143,13 +151,17 @@ html::Page ExplorePage(const ExploreResult& r) {
   pareto.ylabel = "time (us)";
   html::Series all{"fits", {}, {}, "points"}, front{"Pareto front", {}, {}, "linespoints"};
   for (const ExplorePoint& p : r.points)
-    if (p.status == "ok") all.x.push_back(static_cast<double>(p.ub_peak) / 1024), all.y.push_back(p.time_us);
+    if (p.status == "ok")
+      all.x.push_back(static_cast<double>(p.ub_peak) / 1024), all.y.push_back(p.time_us);
   std::vector<std::pair<double, double>> fp;
-  for (int i : r.pareto) fp.push_back({static_cast<double>(r.points[static_cast<size_t>(i)].ub_peak) / 1024, r.points[static_cast<size_t>(i)].time_us});
+  for (int i : r.pareto)
+    fp.push_back({static_cast<double>(r.points[static_cast<size_t>(i)].ub_peak) / 1024,
+                  r.points[static_cast<size_t>(i)].time_us});
   std::sort(fp.begin(), fp.end());
   for (const auto& [x, y] : fp) front.x.push_back(x), front.y.push_back(y);
   pareto.series = {all, front};
-  if (fits > 0) page.AddChart(pareto, "Time vs UB use of the points that fit; the Pareto front joined");
+  if (fits > 0)
+    page.AddChart(pareto, "Time vs UB use of the points that fit; the Pareto front joined");
   // What each point needs of the UB against what there is: an overflow's bits from its message.
   html::Chart need;
   need.ylabel = "UB (KiB)";
@@ -164,20 +176,27 @@ html::Page ExplorePage(const ExploreResult& r) {
   for (const ExplorePoint& p : r.points) {
     need.categories.push_back(name(p));
     time.categories.push_back(name(p));
-    const double avail = p.available_bits > 0 ? static_cast<double>(p.available_bits) / 8192 : static_cast<double>(p.ub_bytes) / 1024;
-    needed.y.push_back(p.status == "ok" ? static_cast<double>(p.ub_peak) / 1024 : p.required_bits > 0 ? static_cast<double>(p.required_bits) / 8192 : NAN);
+    const double avail = p.available_bits > 0 ? static_cast<double>(p.available_bits) / 8192
+                                              : static_cast<double>(p.ub_bytes) / 1024;
+    needed.y.push_back(p.status == "ok"      ? static_cast<double>(p.ub_peak) / 1024
+                       : p.required_bits > 0 ? static_cast<double>(p.required_bits) / 8192
+                                             : NAN);
     have.y.push_back(avail);
     t.y.push_back(p.status == "ok" ? p.time_us : NAN);
   }
   need.series = {needed, have};
   t.name = "time";
   time.series = {t};
-  page.AddChart(need, "UB each point needs (peak if it fits, the overflow's requirement if not) vs the UB there is");
+  page.AddChart(need,
+                "UB each point needs (peak if it fits, the overflow's requirement if not) vs the "
+                "UB there is");
   if (fits > 0) page.AddChart(time, "Kernel time per point");
   std::vector<std::vector<std::string>> rows;
   for (const ExplorePoint& p : r.points)
-    rows.push_back({p.device, Label(p), Status(p), p.status == "ok" ? F(p.time_us) : "-", p.status == "ok" ? p.bound : "-",
-                    p.status == "ok" && p.time_us > 0 ? F(100 * p.roofline_us / p.time_us, 1) : "-", p.status == "ok" ? std::to_string(p.ub_peak) : "-"});
+    rows.push_back({p.device, Label(p), Status(p), p.status == "ok" ? F(p.time_us) : "-",
+                    p.status == "ok" ? p.bound : "-",
+                    p.status == "ok" && p.time_us > 0 ? F(100 * p.roofline_us / p.time_us, 1) : "-",
+                    p.status == "ok" ? std::to_string(p.ub_peak) : "-"});
   page.Heading("Points");
   page.Table({"device", "point", "status", "time us", "bound", "% roofline", "UB peak B"}, rows);
   return page;

@@ -1,5 +1,6 @@
 #include "reports/html.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,8 +10,6 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <spdlog/spdlog.h>
 
 #include "model/error.h"
 
@@ -36,7 +35,8 @@ std::string Quote(const std::string& s) {
 }
 
 // Colours that stay apart in print and for common colour-vision deficiencies (Okabe-Ito).
-const char* const kColours[] = {"#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"};
+const char* const kColours[] = {"#0072B2", "#E69F00", "#009E73", "#D55E00",
+                                "#CC79A7", "#56B4E9", "#F0E442", "#000000"};
 
 std::string Preamble(const Chart& c) {
   std::ostringstream s;
@@ -44,24 +44,30 @@ std::string Preamble(const Chart& c) {
   // the longest label so the plot keeps its height (S2's kernel share was ~100 px of bars under
   // ~230 px of labels).
   int height = c.height;
-  if ((c.kind == Chart::Kind::kBars || c.kind == Chart::Kind::kStackedBars) && c.categories.size() > 12) {
+  if ((c.kind == Chart::Kind::kBars || c.kind == Chart::Kind::kStackedBars) &&
+      c.categories.size() > 12) {
     size_t longest = 0;
     for (const auto& cat : c.categories) longest = std::max(longest, cat.size());
     height += static_cast<int>(longest) * 6;
   }
-  s << "set terminal svg size 760," << height << " dynamic noenhanced font \"sans,11\" background \"white\"\n"
+  s << "set terminal svg size 760," << height
+    << " dynamic noenhanced font \"sans,11\" background \"white\"\n"
     << "set datafile missing \"?\"\n"
-    << "set border 3 lc rgb \"#555555\"\nset tics nomirror\nset grid ytics lc rgb \"#dddddd\" lt 1\n"
+    << "set border 3 lc rgb \"#555555\"\nset tics nomirror\nset grid ytics lc rgb \"#dddddd\" lt "
+       "1\n"
     << "set key outside right top vertical Left reverse noautotitle\n";
-  for (int i = 0; i < 8; ++i) s << "set linetype " << i + 1 << " lc rgb \"" << kColours[i] << "\" lw 2 pt 7 ps 0.8\n";
+  for (int i = 0; i < 8; ++i)
+    s << "set linetype " << i + 1 << " lc rgb \"" << kColours[i] << "\" lw 2 pt 7 ps 0.8\n";
   if (!c.xlabel.empty()) s << "set xlabel " << Quote(c.xlabel) << "\n";
   if (!c.ylabel.empty()) s << "set ylabel " << Quote(c.ylabel) << "\n";
   if (c.logx) s << "set logscale x " << c.logx_base << "\n";
   if (c.logy) s << "set logscale y\n";
   for (size_t i = 0; i < c.hlines.size(); ++i) {
     const auto& [label, y] = c.hlines[i];
-    s << "set arrow from graph 0, first " << Num(y) << " to graph 1, first " << Num(y) << " nohead dt 2 lw 1.5 lc rgb \"#b00000\"\n"
-      << "set label " << Quote(label) << " at graph 0.01, first " << Num(y) << " offset 0,0.7 tc rgb \"#b00000\"\n";
+    s << "set arrow from graph 0, first " << Num(y) << " to graph 1, first " << Num(y)
+      << " nohead dt 2 lw 1.5 lc rgb \"#b00000\"\n"
+      << "set label " << Quote(label) << " at graph 0.01, first " << Num(y)
+      << " offset 0,0.7 tc rgb \"#b00000\"\n";
   }
   return s.str();
 }
@@ -76,7 +82,8 @@ std::string BarsScript(const Chart& c) {
   }
   s << "EOD\n";
   s << "set style data histograms\n"
-    << (c.kind == Chart::Kind::kStackedBars ? "set style histogram rowstacked\n" : "set style histogram clustered gap 1\n")
+    << (c.kind == Chart::Kind::kStackedBars ? "set style histogram rowstacked\n"
+                                            : "set style histogram clustered gap 1\n")
     << "set style fill solid 0.85 noborder\nset boxwidth 0.8 relative\n";
   // The axis must reach the limit lines too (a budget above every bar), and below 0 when a bar
   // is negative (signed errors): a [0:*] range clipped those, or failed when every bar was <= 0.
@@ -92,12 +99,14 @@ std::string BarsScript(const Chart& c) {
     // Labels at 30 degrees reach left of the first bar: leave room for the longest.
     size_t longest = 0;
     for (const auto& cat : c.categories) longest = std::max(longest, cat.size());
-    s << "set xtics rotate by 30 right\nset lmargin " << std::clamp<size_t>(longest * 5 / 6, 10, 30) << "\n";
+    s << "set xtics rotate by 30 right\nset lmargin " << std::clamp<size_t>(longest * 5 / 6, 10, 30)
+      << "\n";
   }
   if (c.series.size() == 1) s << "unset key\n";
   s << "plot ";
   for (size_t i = 0; i < c.series.size(); ++i)
-    s << (i ? ", " : "") << "$d using " << i + 2 << (i == 0 ? ":xtic(1)" : "") << " title " << Quote(c.series[i].name);
+    s << (i ? ", " : "") << "$d using " << i + 2 << (i == 0 ? ":xtic(1)" : "") << " title "
+      << Quote(c.series[i].name);
   s << "\n";
   return s.str();
 }
@@ -109,26 +118,30 @@ std::string XYScript(const Chart& c) {
   if (!c.hlines.empty()) {
     double lo = c.hlines.front().second, hi = lo;
     for (const auto& [label, y] : c.hlines) lo = std::min(lo, y), hi = std::max(hi, y);
-    s << "set yrange [*<" << Num(c.logy ? lo / 1.08 : lo - 0.08 * std::fabs(lo)) << ":" << Num(hi * 1.08) << "<*]\n";
+    s << "set yrange [*<" << Num(c.logy ? lo / 1.08 : lo - 0.08 * std::fabs(lo)) << ":"
+      << Num(hi * 1.08) << "<*]\n";
   }
-  double right_end = -INFINITY;  // a marker on the last point gets its label on its left, inside the plot
+  double right_end =
+      -INFINITY;  // a marker on the last point gets its label on its left, inside the plot
   for (const Series& se : c.series)
     for (double x : se.x) right_end = std::max(right_end, x);
   for (const auto& [label, x] : c.vlines)
-    s << "set arrow from first " << Num(x) << ", graph 0 to first " << Num(x) << ", graph 1 nohead dt 3 lw 1.5 lc rgb \"#1b7a1b\"\n"
-      << "set label " << Quote(label) << " at first " << Num(x) << ", graph 0.96 " << (x >= right_end ? "right offset -0.5,0" : "offset 0.5,0")
-      << " tc rgb \"#1b7a1b\"\n";
+    s << "set arrow from first " << Num(x) << ", graph 0 to first " << Num(x)
+      << ", graph 1 nohead dt 3 lw 1.5 lc rgb \"#1b7a1b\"\n"
+      << "set label " << Quote(label) << " at first " << Num(x) << ", graph 0.96 "
+      << (x >= right_end ? "right offset -0.5,0" : "offset 0.5,0") << " tc rgb \"#1b7a1b\"\n";
   for (size_t i = 0; i < c.series.size(); ++i) {
     s << "$s" << i << " << EOD\n";
     const Series& se = c.series[i];
-    for (size_t k = 0; k < se.x.size() && k < se.y.size(); ++k) s << Num(se.x[k]) << " " << Num(se.y[k]) << "\n";
+    for (size_t k = 0; k < se.x.size() && k < se.y.size(); ++k)
+      s << Num(se.x[k]) << " " << Num(se.y[k]) << "\n";
     s << "EOD\n";
   }
   if (c.series.size() == 1) s << "unset key\n";
   s << "plot ";
   for (size_t i = 0; i < c.series.size(); ++i)
-    s << (i ? ", " : "") << "$s" << i << " using 1:2 with " << c.series[i].style << " lt " << (i % 8) + 1 << " title "
-      << Quote(c.series[i].name);
+    s << (i ? ", " : "") << "$s" << i << " using 1:2 with " << c.series[i].style << " lt "
+      << (i % 8) + 1 << " title " << Quote(c.series[i].name);
   s << "\n";
   return s.str();
 }
@@ -149,9 +162,11 @@ std::string HeatmapScript(const Chart& c) {
     s << "\n";
   }
   s << "EOD\n"
-    << "unset key\nunset grid\nset palette defined (0 \"#f7fbff\", 0.5 \"#6baed6\", 1 \"#08306b\")\n"
+    << "unset key\nunset grid\nset palette defined (0 \"#f7fbff\", 0.5 \"#6baed6\", 1 "
+       "\"#08306b\")\n"
     << "set cbrange [0:" << Num(top > 0 ? top : 1) << "]\n"
-    << (c.zlabel.empty() ? "" : "set cblabel " + Quote(c.zlabel) + "\n") << "set yrange [] reverse\nset xtics rotate by 30 right\n"
+    << (c.zlabel.empty() ? "" : "set cblabel " + Quote(c.zlabel) + "\n")
+    << "set yrange [] reverse\nset xtics rotate by 30 right\n"
     << "set tics scale 0\n"
     << "plot $h matrix rowheaders columnheaders using 1:2:3 with image, "
     << "$h matrix rowheaders columnheaders using 1:2:($3 > 0 ? sprintf(\"%.0f\", $3) : \"\"):($3 > "
@@ -165,7 +180,8 @@ std::string Inline(std::string svg, const std::string& id, const std::string& ti
   if (start == std::string::npos) return "";
   svg = svg.substr(start);
   const auto replace_all = [&](const std::string& from, const std::string& to) {
-    for (size_t p = svg.find(from); p != std::string::npos; p = svg.find(from, p + to.size())) svg.replace(p, from.size(), to);
+    for (size_t p = svg.find(from); p != std::string::npos; p = svg.find(from, p + to.size()))
+      svg.replace(p, from.size(), to);
   };
   replace_all("id='gp", "id='" + id + "gp");
   replace_all("href='#gp", "href='#" + id + "gp");
@@ -186,22 +202,30 @@ std::string ReadAll(const std::string& path) {
 std::string Escape(const std::string& s) {
   std::string o;
   for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else if (c == '"') o += "&quot;";
-    else o += c;
+    if (c == '<')
+      o += "&lt;";
+    else if (c == '>')
+      o += "&gt;";
+    else if (c == '&')
+      o += "&amp;";
+    else if (c == '"')
+      o += "&quot;";
+    else
+      o += c;
   }
   return o;
 }
 
 std::string RenderChart(const Chart& c, const std::string& id) {
   std::string script = Preamble(c);
-  script += c.kind == Chart::Kind::kXY ? XYScript(c) : c.kind == Chart::Kind::kHeatmap ? HeatmapScript(c) : BarsScript(c);
+  script += c.kind == Chart::Kind::kXY        ? XYScript(c)
+            : c.kind == Chart::Kind::kHeatmap ? HeatmapScript(c)
+                                              : BarsScript(c);
   static int counter = 0;
   const auto base = std::filesystem::temp_directory_path() /
                     ("npusim_plot_" + std::to_string(getpid()) + "_" + std::to_string(counter++));
-  const std::string gp = base.string() + ".gp", svg = base.string() + ".svg", err = base.string() + ".err";
+  const std::string gp = base.string() + ".gp", svg = base.string() + ".svg",
+                    err = base.string() + ".err";
   std::ofstream(gp) << script;
   const std::string cmd = "gnuplot '" + gp + "' > '" + svg + "' 2> '" + err + "'";
   const int rc = std::system(cmd.c_str());
@@ -220,7 +244,8 @@ std::string RenderChart(const Chart& c, const std::string& id) {
       first.erase(0, first.find_first_not_of(" \t"));
       at = end + 1;
     }
-    const std::string why = missing ? "gnuplot not found (Debian: apt-get install gnuplot-nox)" : "gnuplot failed: " + first;
+    const std::string why = missing ? "gnuplot not found (Debian: apt-get install gnuplot-nox)"
+                                    : "gnuplot failed: " + first;
     spdlog::warn("report.html: chart '{}' not drawn: {}", c.title, why);
     return "<p class=\"nochart\">chart not drawn: " + Escape(why) + "</p>";
   }
@@ -235,11 +260,13 @@ void Page::Paragraph(const std::string& text) { body_ += "<p>" + Escape(text) + 
 
 void Page::Facts(const std::vector<std::pair<std::string, std::string>>& rows) {
   body_ += "<table class=\"facts\">\n";
-  for (const auto& [k, v] : rows) body_ += "<tr><th>" + Escape(k) + "</th><td>" + Escape(v) + "</td></tr>\n";
+  for (const auto& [k, v] : rows)
+    body_ += "<tr><th>" + Escape(k) + "</th><td>" + Escape(v) + "</td></tr>\n";
   body_ += "</table>\n";
 }
 
-void Page::Table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+void Page::Table(const std::vector<std::string>& header,
+                 const std::vector<std::vector<std::string>>& rows) {
   body_ += "<table>\n<tr>";
   for (const auto& h : header) body_ += "<th>" + Escape(h) + "</th>";
   body_ += "</tr>\n";
@@ -255,24 +282,30 @@ void Page::AddChart(const Chart& c, const std::string& caption) {
   const std::string id = "c" + std::to_string(++charts_);
   Chart titled = c;
   if (titled.title.empty()) titled.title = caption;
-  body_ += "<figure class=\"chart\" id=\"" + id + "\">\n<figcaption>" + Escape(caption) + "</figcaption>\n" + RenderChart(titled, id) +
-           "\n</figure>\n";
+  body_ += "<figure class=\"chart\" id=\"" + id + "\">\n<figcaption>" + Escape(caption) +
+           "</figcaption>\n" + RenderChart(titled, id) + "\n</figure>\n";
 }
 
 // The closing script checks the page itself: every chart drawn with a visible size, no script
 // errors; the browser test reads the result from <body data-*> (and a person sees it at the foot).
 std::string Page::Render() const {
-  return "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" + Escape(title_) +
+  return "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" +
+         Escape(title_) +
          "</title>\n"
-         "<script>window.npusimErrors = []; window.addEventListener('error', function (e) { window.npusimErrors.push(String(e.message)); });</script>\n"
+         "<script>window.npusimErrors = []; window.addEventListener('error', function (e) { "
+         "window.npusimErrors.push(String(e.message)); });</script>\n"
          "<style>\n"
-         "body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1000px; color: #222; padding: 0 1em; }\n"
-         "h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }\n"
+         "body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1000px; color: "
+         "#222; padding: 0 1em; }\n"
+         "h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px "
+         "solid #ddd; }\n"
          "table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.9em; }\n"
          "th, td { padding: 0.2em 0.7em; text-align: left; border-bottom: 1px solid #eee; }\n"
-         "td { font-variant-numeric: tabular-nums; } tr:nth-child(even) td { background: #fafafa; }\n"
+         "td { font-variant-numeric: tabular-nums; } tr:nth-child(even) td { background: #fafafa; "
+         "}\n"
          "table.facts th { font-weight: normal; color: #555; }\n"
-         "figure.chart { margin: 1em 0; } figure.chart svg { width: 100%; height: auto; } svg image { image-rendering: pixelated; }\n"
+         "figure.chart { margin: 1em 0; } figure.chart svg { width: 100%; height: auto; } svg "
+         "image { image-rendering: pixelated; }\n"
          "figcaption { font-weight: 600; margin-bottom: 0.3em; } .nochart { color: #b00000; }\n"
          "footer { color: #888; font-size: 0.8em; margin-top: 3em; }\n"
          "</style>\n</head>\n<body>\n<h1>" +
@@ -285,18 +318,18 @@ std::string Page::Render() const {
          "    var s = f.querySelector('svg');\n"
          "    if (!s) return;\n"
          "    var b = s.getBoundingClientRect();\n"
-         "    if (b.width > 100 && b.height > 50 && s.querySelectorAll('path, rect, image').length > 2) drawn++;\n"
+         "    if (b.width > 100 && b.height > 50 && s.querySelectorAll('path, rect, image').length "
+         "> 2) drawn++;\n"
          "  });\n"
          "  document.body.setAttribute('data-charts', figs.length);\n"
          "  document.body.setAttribute('data-charts-drawn', drawn);\n"
          "  document.body.setAttribute('data-errors', window.npusimErrors.length);\n"
-         "  document.getElementById('selfcheck').textContent = drawn + ' of ' + figs.length + ' charts drawn.';\n"
+         "  document.getElementById('selfcheck').textContent = drawn + ' of ' + figs.length + ' "
+         "charts drawn.';\n"
          "})();\n"
          "</script>\n</body>\n</html>\n";
 }
 
-void Page::Write(const std::string& path) const {
-  WriteFileOrThrow(path, Render());
-}
+void Page::Write(const std::string& path) const { WriteFileOrThrow(path, Render()); }
 
 }  // namespace npusim::html

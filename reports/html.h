@@ -27,10 +27,12 @@ struct Chart {
   std::vector<Series> series;
   bool logx = false, logy = false;
   int logx_base = 10;
-  std::vector<std::pair<std::string, double>> hlines;  // labelled horizontal limits (SLOs, budgets), always in range
-  std::vector<std::pair<std::string, double>> vlines;  // XY charts: labelled vertical markers (the chosen point), at x
-  std::string zlabel;                                  // heatmap colour scale
-  double zmax = 0;                                     // heatmap scale top (0: the data's maximum)
+  std::vector<std::pair<std::string, double>>
+      hlines;  // labelled horizontal limits (SLOs, budgets), always in range
+  std::vector<std::pair<std::string, double>>
+      vlines;          // XY charts: labelled vertical markers (the chosen point), at x
+  std::string zlabel;  // heatmap colour scale
+  double zmax = 0;     // heatmap scale top (0: the data's maximum)
   int height = 320;
 };
 
@@ -44,7 +46,8 @@ class Page {
   void Paragraph(const std::string& text);
   // Key-value facts as a compact table.
   void Facts(const std::vector<std::pair<std::string, std::string>>& rows);
-  void Table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
+  void Table(const std::vector<std::string>& header,
+             const std::vector<std::vector<std::string>>& rows);
   void AddChart(const Chart& c, const std::string& caption);
   std::string Render() const;
   void Write(const std::string& path) const;

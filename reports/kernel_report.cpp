@@ -1,13 +1,12 @@
 #include "reports/kernel_report.h"
 
-#include "reports/calibration_report.h"
-
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
 #include "model/error.h"
 #include "model/npy.h"
+#include "reports/calibration_report.h"
 #include "reports/charts.h"
 #include "reports/format.h"
 #include "reports/html.h"
@@ -21,8 +20,6 @@ using Json = nlohmann::ordered_json;
 using report::Sig3;
 using report::Tidy;
 std::string Fixed(double v, int digits = 3) { return report::Fixed(v, digits); }
-
-
 
 struct PipeRow {
   std::string key;
@@ -38,8 +35,9 @@ std::vector<PipeRow> PipeRows(const KernelRun& run, const DeviceConfig& d) {
       const PipeUsage& u = usage[p];
       if (u.cores == 0 || u.instructions == 0) continue;
       double busy_us = d.CyclesToUs(static_cast<double>(u.busy_cycles) / u.cores);
-      rows.push_back({std::string(side == 0 ? "aic." : "aiv.") + PipeName(static_cast<Pipe>(p)), busy_us,
-                      run.launch.time_us > 0 ? busy_us / run.launch.time_us : 0, u.instructions});
+      rows.push_back({std::string(side == 0 ? "aic." : "aiv.") + PipeName(static_cast<Pipe>(p)),
+                      busy_us, run.launch.time_us > 0 ? busy_us / run.launch.time_us : 0,
+                      u.instructions});
     }
   }
   return rows;
@@ -47,13 +45,17 @@ std::vector<PipeRow> PipeRows(const KernelRun& run, const DeviceConfig& d) {
 
 // "UB 196608 / 196608 B, L1 ..." for every local buffer the kernel used.
 std::string BufferPeaks(const LaunchResult& l, const DeviceConfig& d) {
-  const std::pair<Mem, int64_t> bufs[] = {{Mem::kUb, d.ub_bytes},   {Mem::kL1, d.l1_bytes},   {Mem::kL0A, d.l0a_bytes},
-                                          {Mem::kL0B, d.l0b_bytes}, {Mem::kL0C, d.l0c_bytes}};
+  const std::pair<Mem, int64_t> bufs[] = {{Mem::kUb, d.ub_bytes},
+                                          {Mem::kL1, d.l1_bytes},
+                                          {Mem::kL0A, d.l0a_bytes},
+                                          {Mem::kL0B, d.l0b_bytes},
+                                          {Mem::kL0C, d.l0c_bytes}};
   std::string out;
   for (const auto& [m, cap] : bufs) {
     const uint64_t peak = l.peak_bytes[static_cast<int>(m)];
     if (peak == 0) continue;
-    out += (out.empty() ? "" : ", ") + std::string(MemName(m)) + " " + std::to_string(peak) + " / " + std::to_string(cap) + " B";
+    out += (out.empty() ? "" : ", ") + std::string(MemName(m)) + " " + std::to_string(peak) +
+           " / " + std::to_string(cap) + " B";
   }
   return out.empty() ? "none" : out;
 }
@@ -104,7 +106,8 @@ Json KernelMetrics(const KernelRun& run, const DeviceConfig& d) {
   j["waves"] = l.waves;
   if (run.launch_times.size() > 1) {
     j["launches"] = Json::array();
-    for (const auto& [n, t] : run.launch_times) j["launches"].push_back(Json{{"name", n}, {"time_us", Tidy(t)}});
+    for (const auto& [n, t] : run.launch_times)
+      j["launches"].push_back(Json{{"name", n}, {"time_us", Tidy(t)}});
   }
   j["launch_overhead_us"] = d.launch_overhead_us;
   j["ub_peak_bytes"] = l.peak_bytes[static_cast<int>(Mem::kUb)];
@@ -121,13 +124,16 @@ Json KernelMetrics(const KernelRun& run, const DeviceConfig& d) {
   j["roofline_us"] = Tidy(run.roofline_us);
   j["roofline"] = {{"bound", RooflineBound(run)},
                    {"memory_us", Tidy(run.memory_bound_us)},
-                   {"cube_us", Tidy(run.cube_bound_us)}, {"link_us", Tidy(run.link_bound_us)},
+                   {"cube_us", Tidy(run.cube_bound_us)},
+                   {"link_us", Tidy(run.link_bound_us)},
                    {"vector_us", Tidy(run.vector_bound_us)},
                    {"fraction_of_time", Tidy(l.time_us > 0 ? run.roofline_us / l.time_us : 0)}};
   j["instructions"] = l.instructions;
   Json pipes = Json::object();
   for (const auto& r : PipeRows(run, d))
-    pipes[r.key] = {{"busy_us", Tidy(r.busy_us)}, {"utilisation", Tidy(r.utilisation)}, {"instructions", r.instructions}};
+    pipes[r.key] = {{"busy_us", Tidy(r.busy_us)},
+                    {"utilisation", Tidy(r.utilisation)},
+                    {"instructions", r.instructions}};
   j["pipes"] = pipes;
   Json stats = Json::object();
   for (const Stat& st : l.stats)
@@ -141,9 +147,16 @@ Json KernelMetrics(const KernelRun& run, const DeviceConfig& d) {
       abs_err = std::max(abs_err, e.max_abs_err);
       rel_err = std::max(rel_err, e.max_rel_err);
       norm_err = std::max(norm_err, e.norm_err);
-      per[name] = {{"max_abs_err", e.max_abs_err}, {"max_rel_err", e.max_rel_err}, {"norm_err", e.norm_err}, {"elements", e.elements}};
+      per[name] = {{"max_abs_err", e.max_abs_err},
+                   {"max_rel_err", e.max_rel_err},
+                   {"norm_err", e.norm_err},
+                   {"elements", e.elements}};
     }
-    j["numerics"] = {{"reference", "fp64"}, {"max_abs_err", abs_err}, {"max_rel_err", rel_err}, {"norm_err", norm_err}, {"tensors", per}};
+    j["numerics"] = {{"reference", "fp64"},
+                     {"max_abs_err", abs_err},
+                     {"max_rel_err", rel_err},
+                     {"norm_err", norm_err},
+                     {"tensors", per}};
   }
   return j;
 }
@@ -154,27 +167,40 @@ Json KernelMetrics(const KernelRun& run, const DeviceConfig& d) {
 // npusim adds a final Status column (a failed launch is the row with its failure).
 std::string OpSummaryCsv(const KernelRun& run, const DeviceConfig& d) {
   std::string csv =
-      "Device_id,Model ID,Task ID,Stream ID,Op Name,OP Type,OP State,Task Type,Task Start Time(us),Task Duration(us),"
-      "Task Wait Time(us),Block Dim,Mix Block Dim,HF32 Eligible,Input Shapes,Input Data Types,Input Formats,Output Shapes,"
-      "Output Data Types,Output Formats,Context ID,aicore_time(us),aic_total_cycles,aic_mac_time(us),aic_mac_ratio,"
-      "aic_scalar_time(us),aic_scalar_ratio,aic_mte1_time(us),aic_mte1_ratio,aic_mte2_time(us),aic_mte2_ratio,"
-      "aic_fixpipe_time(us),aic_fixpipe_ratio,aic_icache_miss_rate,aiv_time(us),aiv_total_cycles,aiv_vec_time(us),aiv_vec_ratio,"
-      "aiv_scalar_time(us),aiv_scalar_ratio,aiv_mte2_time(us),aiv_mte2_ratio,aiv_mte3_time(us),aiv_mte3_ratio,"
+      "Device_id,Model ID,Task ID,Stream ID,Op Name,OP Type,OP State,Task Type,Task Start "
+      "Time(us),Task Duration(us),"
+      "Task Wait Time(us),Block Dim,Mix Block Dim,HF32 Eligible,Input Shapes,Input Data "
+      "Types,Input Formats,Output Shapes,"
+      "Output Data Types,Output Formats,Context "
+      "ID,aicore_time(us),aic_total_cycles,aic_mac_time(us),aic_mac_ratio,"
+      "aic_scalar_time(us),aic_scalar_ratio,aic_mte1_time(us),aic_mte1_ratio,aic_mte2_time(us),aic_"
+      "mte2_ratio,"
+      "aic_fixpipe_time(us),aic_fixpipe_ratio,aic_icache_miss_rate,aiv_time(us),aiv_total_cycles,"
+      "aiv_vec_time(us),aiv_vec_ratio,"
+      "aiv_scalar_time(us),aiv_scalar_ratio,aiv_mte2_time(us),aiv_mte2_ratio,aiv_mte3_time(us),aiv_"
+      "mte3_ratio,"
       "aiv_icache_miss_rate,cube_utilization(%),Status\n";
   auto formats = [&](bool inputs) {
     std::string f;
     for (const auto& t : run.tensors)
-      if (t.role != TensorRole::kWorkspace && (t.role == TensorRole::kOutput) != inputs) f += (f.empty() ? "" : ";") + std::string("ND");
+      if (t.role != TensorRole::kWorkspace && (t.role == TensorRole::kOutput) != inputs)
+        f += (f.empty() ? "" : ";") + std::string("ND");
     return "\"" + f + "\"";
   };
-  auto task_type = [](CoreType c) { return c == CoreType::kAiv ? "AI_VECTOR_CORE" : c == CoreType::kAic ? "AI_CORE" : "MIX_AIC"; };
+  auto task_type = [](CoreType c) {
+    return c == CoreType::kAiv ? "AI_VECTOR_CORE" : c == CoreType::kAic ? "AI_CORE" : "MIX_AIC";
+  };
   // Op Name is the launch's name ("chunk_gated_delta_rule.cumsum"), OP Type its kernel ("cumsum").
-  auto common = [&](size_t task, const std::string& name, CoreType core, double start_us, const std::string& dur, int64_t block_dim) {
-    const std::string type = name.rfind(run.op + ".", 0) == 0 ? name.substr(run.op.size() + 1) : name;
-    return "0,N/A," + std::to_string(task) + ",1," + name + "," + type + ",static," + task_type(core) +
-           "," + Fixed(start_us) + "," + dur + ",0.000," + std::to_string(block_dim) + "," +
-           (core == CoreType::kMix ? std::to_string(2 * block_dim) : "0") + ",NO," + Shapes(run, true) + "," + Types(run, true) + "," +
-           formats(true) + "," + Shapes(run, false) + "," + Types(run, false) + "," + formats(false) + ",N/A";
+  auto common = [&](size_t task, const std::string& name, CoreType core, double start_us,
+                    const std::string& dur, int64_t block_dim) {
+    const std::string type =
+        name.rfind(run.op + ".", 0) == 0 ? name.substr(run.op.size() + 1) : name;
+    return "0,N/A," + std::to_string(task) + ",1," + name + "," + type + ",static," +
+           task_type(core) + "," + Fixed(start_us) + "," + dur + ",0.000," +
+           std::to_string(block_dim) + "," +
+           (core == CoreType::kMix ? std::to_string(2 * block_dim) : "0") + ",NO," +
+           Shapes(run, true) + "," + Types(run, true) + "," + formats(true) + "," +
+           Shapes(run, false) + "," + Types(run, false) + "," + formats(false) + ",N/A";
   };
   if (run.status != "ok" || run.launches.empty()) {  // the launch that failed: no times
     std::string row = common(1, run.op, run.core_type, 0, "N/A", run.block_dim);
@@ -196,18 +222,22 @@ std::string OpSummaryCsv(const KernelRun& run, const DeviceConfig& d) {
     auto pipe = [&](const std::array<PipeUsage, kNumPipes>& side, Pipe p) {
       const PipeUsage& u = side[static_cast<int>(p)];
       const double busy = u.cores > 0 ? static_cast<double>(u.busy_cycles) / u.cores : 0;
-      return "," + Fixed(d.CyclesToUs(busy)) + "," + Fixed(core_cycles > 0 ? busy / core_cycles : 0);
+      return "," + Fixed(d.CyclesToUs(busy)) + "," +
+             Fixed(core_cycles > 0 ? busy / core_cycles : 0);
     };
     if (aic) {
-      row += "," + Fixed(d.CyclesToUs(core_cycles)) + "," + std::to_string(static_cast<uint64_t>(unit_sum));
-      for (Pipe p : {Pipe::kM, Pipe::kS, Pipe::kMte1, Pipe::kMte2, Pipe::kFix}) row += pipe(r.aic, p);
+      row += "," + Fixed(d.CyclesToUs(core_cycles)) + "," +
+             std::to_string(static_cast<uint64_t>(unit_sum));
+      for (Pipe p : {Pipe::kM, Pipe::kS, Pipe::kMte1, Pipe::kMte2, Pipe::kFix})
+        row += pipe(r.aic, p);
       row += ",N/A";
     } else {
       row += ",0,0,0,0,0,0,0,0,0,0,0,0,N/A";
     }
     if (aiv) {
       const double per_unit = l.core_type == CoreType::kMix ? 2 : 1;  // a mixed unit holds two AIVs
-      row += "," + Fixed(d.CyclesToUs(core_cycles)) + "," + std::to_string(static_cast<uint64_t>(unit_sum * per_unit));
+      row += "," + Fixed(d.CyclesToUs(core_cycles)) + "," +
+             std::to_string(static_cast<uint64_t>(unit_sum * per_unit));
       for (Pipe p : {Pipe::kV, Pipe::kS, Pipe::kMte2, Pipe::kMte3}) row += pipe(r.aiv, p);
       row += ",N/A";
     } else {
@@ -224,26 +254,37 @@ std::string OpSummaryCsv(const KernelRun& run, const DeviceConfig& d) {
 std::string KernelReportMarkdown(const KernelRun& run, const DeviceConfig& d) {
   std::string md = "# Kernel `" + run.op + "` on " + run.device + "\n\n";
   md += "Mode: " + run.mode_reason + ".\n\n";
-  if (run.status != "ok") return md + "**Status: " + run.status + "**\n\n```\n" + run.message + "\n```\n";
+  if (run.status != "ok")
+    return md + "**Status: " + run.status + "**\n\n```\n" + run.message + "\n```\n";
   const LaunchResult& l = run.launch;
   md += "| quantity | value |\n|---|---|\n";
-  md += "| time | " + Fixed(l.time_us) + " us (" + std::to_string(l.cycles) + " cycles at " + Fixed(d.clock_mhz, 0) + " MHz) |\n";
+  md += "| time | " + Fixed(l.time_us) + " us (" + std::to_string(l.cycles) + " cycles at " +
+        Fixed(d.clock_mhz, 0) + " MHz) |\n";
   md += "| roofline | " + Fixed(run.roofline_us) + " us, " + RooflineBound(run) + "-bound (" +
         Fixed(l.time_us > 0 ? 100 * run.roofline_us / l.time_us : 0, 1) + " % of the time) |\n";
-  md += "| block_dim / waves | " + std::to_string(run.block_dim) + " / " + std::to_string(l.waves) + " |\n";
+  md += "| block_dim / waves | " + std::to_string(run.block_dim) + " / " + std::to_string(l.waves) +
+        " |\n";
   md += "| buffer peaks per core | " + BufferPeaks(l, d) + " |\n";
-  md += "| HBM traffic | " + std::to_string(l.hbm_read_bytes) + " B read, " + std::to_string(l.hbm_write_bytes) + " B written, " + std::to_string(l.l2_hit_bytes) + " B read from L2 |\n";
+  md += "| HBM traffic | " + std::to_string(l.hbm_read_bytes) + " B read, " +
+        std::to_string(l.hbm_write_bytes) + " B written, " + std::to_string(l.l2_hit_bytes) +
+        " B read from L2 |\n";
   md += "| instructions | " + std::to_string(l.instructions) + " |\n\n";
   md += "## Tiling\n\n";
   for (const auto& [k, v] : run.tiling) md += "- " + k + " = " + v + "\n";
-  md += "\n## Pipes (mean per core)\n\n| pipe | busy (us) | utilisation | instructions |\n|---|---|---|---|\n";
+  md +=
+      "\n## Pipes (mean per core)\n\n| pipe | busy (us) | utilisation | instructions "
+      "|\n|---|---|---|---|\n";
   for (const auto& r : PipeRows(run, d))
-    md += "| " + r.key + " | " + Fixed(r.busy_us) + " | " + Fixed(100 * r.utilisation, 1) + " % | " + std::to_string(r.instructions) + " |\n";
+    md += "| " + r.key + " | " + Fixed(r.busy_us) + " | " + Fixed(100 * r.utilisation, 1) +
+          " % | " + std::to_string(r.instructions) + " |\n";
   if (run.functional) {
-    md += "\n## Numerics vs the fp64 reference\n\n| tensor | max abs err | max rel err | abs err / max abs ref |\n|---|---|---|---|\n";
+    md +=
+        "\n## Numerics vs the fp64 reference\n\n| tensor | max abs err | max rel err | abs err / "
+        "max abs ref |\n|---|---|---|---|\n";
     char buf[128];
     for (const auto& [name, e] : run.numerics) {
-      std::snprintf(buf, sizeof buf, "| %s | %.3g | %.3g | %.3g |\n", name.c_str(), e.max_abs_err, e.max_rel_err, e.norm_err);
+      std::snprintf(buf, sizeof buf, "| %s | %.3g | %.3g | %.3g |\n", name.c_str(), e.max_abs_err,
+                    e.max_rel_err, e.norm_err);
       md += buf;
     }
   }
@@ -259,24 +300,29 @@ std::string KernelConsoleSummary(const KernelRun& run, const DeviceConfig& d) {
     s += "  time       " + Fixed(l.time_us) + " us (" + std::to_string(l.cycles) + " cycles, " +
          std::to_string(run.launch_times.size()) + " launches in sequence)\n";
   else
-    s += "  time       " + Fixed(l.time_us) + " us (" + std::to_string(l.cycles) + " cycles, block_dim " + std::to_string(run.block_dim) +
-         ", " + std::to_string(l.waves) + (l.waves == 1 ? " wave)\n" : " waves)\n");
+    s += "  time       " + Fixed(l.time_us) + " us (" + std::to_string(l.cycles) +
+         " cycles, block_dim " + std::to_string(run.block_dim) + ", " + std::to_string(l.waves) +
+         (l.waves == 1 ? " wave)\n" : " waves)\n");
   if (run.launch_times.size() > 1) {
     s += "  launches  ";
-    for (const auto& [n, t] : run.launch_times) s += " " + n.substr(n.rfind('.') + 1) + " " + Fixed(t, 2);
+    for (const auto& [n, t] : run.launch_times)
+      s += " " + n.substr(n.rfind('.') + 1) + " " + Fixed(t, 2);
     s += " (us)\n";
   }
   s += "  roofline   " + Fixed(run.roofline_us) + " us, " + RooflineBound(run) + "-bound (" +
        Fixed(l.time_us > 0 ? 100 * run.roofline_us / l.time_us : 0, 1) + " % of the time)\n";
   s += "  buffers    " + BufferPeaks(l, d) + " (peak per core)\n";
   s += "  pipes     ";
-  for (const auto& r : PipeRows(run, d)) s += " " + r.key + " " + Fixed(100 * r.utilisation, 1) + " %";
+  for (const auto& r : PipeRows(run, d))
+    s += " " + r.key + " " + Fixed(100 * r.utilisation, 1) + " %";
   s += "\n";
   if (run.functional) {
     char buf[160];
     for (const auto& [name, e] : run.numerics) {
-      std::snprintf(buf, sizeof buf, "  numerics   %s: max_abs_err %.3g, max_rel_err %.3g, abs/max|ref| %.3g vs fp64\n", name.c_str(), e.max_abs_err,
-                    e.max_rel_err, e.norm_err);
+      std::snprintf(
+          buf, sizeof buf,
+          "  numerics   %s: max_abs_err %.3g, max_rel_err %.3g, abs/max|ref| %.3g vs fp64\n",
+          name.c_str(), e.max_abs_err, e.max_rel_err, e.norm_err);
       s += buf;
     }
   }
@@ -285,9 +331,11 @@ std::string KernelConsoleSummary(const KernelRun& run, const DeviceConfig& d) {
 
 html::Page KernelPage(const KernelRun& run, const DeviceConfig& d) {
   html::Page page("npusim kernel " + run.op + " on " + run.device);
-  std::vector<std::pair<std::string, std::string>> facts = {{"mode", run.mode_reason}, {"status", run.status}};
+  std::vector<std::pair<std::string, std::string>> facts = {{"mode", run.mode_reason},
+                                                            {"status", run.status}};
   std::string params;
-  for (const auto& [k, v] : run.params.items()) params += (params.empty() ? "" : ", ") + k + "=" + v;
+  for (const auto& [k, v] : run.params.items())
+    params += (params.empty() ? "" : ", ") + k + "=" + v;
   facts.push_back({"parameters", params});
   if (run.status != "ok") {
     page.Facts(facts);
@@ -296,14 +344,18 @@ html::Page KernelPage(const KernelRun& run, const DeviceConfig& d) {
     return page;
   }
   const LaunchResult& l = run.launch;
-  facts.push_back({"time", Fixed(l.time_us) + " us (" + std::to_string(l.cycles) + " cycles), block_dim " + std::to_string(run.block_dim) + ", " +
+  facts.push_back({"time", Fixed(l.time_us) + " us (" + std::to_string(l.cycles) +
+                               " cycles), block_dim " + std::to_string(run.block_dim) + ", " +
                                std::to_string(l.waves) + " wave(s)"});
   facts.push_back({"roofline", Fixed(run.roofline_us) + " us, " + RooflineBound(run) + "-bound (" +
-                                   Fixed(l.time_us > 0 ? 100 * run.roofline_us / l.time_us : 0, 1) + " % of the time)"});
+                                   Fixed(l.time_us > 0 ? 100 * run.roofline_us / l.time_us : 0, 1) +
+                                   " % of the time)"});
   facts.push_back({"buffers", BufferPeaks(l, d)});
-  facts.push_back({"HBM traffic", Fixed(static_cast<double>(l.hbm_read_bytes) / 1e6, 3) + " MB read, " +
-                                      Fixed(static_cast<double>(l.hbm_write_bytes) / 1e6, 3) + " MB written; " +
-                                      Fixed(static_cast<double>(l.l2_hit_bytes) / 1e6, 3) + " MB of reads served by L2"});
+  facts.push_back(
+      {"HBM traffic", Fixed(static_cast<double>(l.hbm_read_bytes) / 1e6, 3) + " MB read, " +
+                          Fixed(static_cast<double>(l.hbm_write_bytes) / 1e6, 3) + " MB written; " +
+                          Fixed(static_cast<double>(l.l2_hit_bytes) / 1e6, 3) +
+                          " MB of reads served by L2"});
   page.Facts(facts);
   if (!run.tiling.empty()) {  // what the host tiling chose, as the op reports it
     std::vector<std::vector<std::string>> rows;
@@ -314,26 +366,39 @@ html::Page KernelPage(const KernelRun& run, const DeviceConfig& d) {
   if (!run.numerics.empty()) {  // functional runs: every output against the fp64 reference
     std::vector<std::vector<std::string>> rows;
     for (const auto& [name, e] : run.numerics)
-      rows.push_back({name, std::to_string(e.elements), Sig3(e.max_abs_err), Sig3(e.max_rel_err), Sig3(e.norm_err)});
+      rows.push_back({name, std::to_string(e.elements), Sig3(e.max_abs_err), Sig3(e.max_rel_err),
+                      Sig3(e.norm_err)});
     page.Heading("Numerics (against the fp64 reference)");
-    page.Table({"output", "elements", "max abs error", "max rel error", "max abs / max |reference|"}, rows);
+    page.Table(
+        {"output", "elements", "max abs error", "max rel error", "max abs / max |reference|"},
+        rows);
   } else {
-    page.Paragraph("Numerics: not computed (timing-only run; --functional computes them against the fp64 reference).");
+    page.Paragraph(
+        "Numerics: not computed (timing-only run; --functional computes them against the fp64 "
+        "reference).");
   }
   // The same charts a serving run draws per kernel, for this one launch.
   ProfileTotal p;
   p.Add(ProfileOf(run, d), 1);
   const std::vector<std::pair<std::string, ProfileTotal>> one = {{run.op, p}};
-  page.AddChart(charts::PipeUtilisation(one), "Pipe utilisation (busy time of each pipe, % of the kernel's time)");
+  page.AddChart(charts::PipeUtilisation(one),
+                "Pipe utilisation (busy time of each pipe, % of the kernel's time)");
   html::Chart bounds;
   bounds.ylabel = "us";
   bounds.categories = {"simulated", "memory bound", "cube bound", "vector bound", "link bound"};
-  bounds.series.push_back({"time", {}, {l.time_us, run.memory_bound_us, run.cube_bound_us, run.vector_bound_us, run.link_bound_us}, ""});
+  bounds.series.push_back(
+      {"time",
+       {},
+       {l.time_us, run.memory_bound_us, run.cube_bound_us, run.vector_bound_us, run.link_bound_us},
+       ""});
   page.AddChart(bounds, "Simulated time against each roofline term");
   html::Chart buffers;
   buffers.ylabel = "KiB per core";
-  const std::pair<Mem, int64_t> bufs[] = {{Mem::kUb, d.ub_bytes},   {Mem::kL1, d.l1_bytes},   {Mem::kL0A, d.l0a_bytes},
-                                          {Mem::kL0B, d.l0b_bytes}, {Mem::kL0C, d.l0c_bytes}};
+  const std::pair<Mem, int64_t> bufs[] = {{Mem::kUb, d.ub_bytes},
+                                          {Mem::kL1, d.l1_bytes},
+                                          {Mem::kL0A, d.l0a_bytes},
+                                          {Mem::kL0B, d.l0b_bytes},
+                                          {Mem::kL0C, d.l0c_bytes}};
   html::Series peak{"peak", {}, {}, ""}, cap{"capacity", {}, {}, ""};
   for (const auto& [m, c] : bufs) {
     buffers.categories.push_back(MemName(m));
@@ -343,25 +408,34 @@ html::Page KernelPage(const KernelRun& run, const DeviceConfig& d) {
   buffers.series = {peak, cap};
   page.AddChart(buffers, "Local buffer peaks against their capacity");
   std::vector<std::vector<std::string>> rows;
-  for (const auto& r : PipeRows(run, d)) rows.push_back({r.key, Fixed(r.busy_us), Fixed(100 * r.utilisation, 1) + " %", std::to_string(r.instructions)});
+  for (const auto& r : PipeRows(run, d))
+    rows.push_back({r.key, Fixed(r.busy_us), Fixed(100 * r.utilisation, 1) + " %",
+                    std::to_string(r.instructions)});
   page.Heading("Pipes");
   page.Table({"pipe", "busy us", "utilisation", "instructions"}, rows);
   page.Paragraph("The per-pipe timeline is trace.json (open it in Perfetto).");
   return page;
 }
 
-void WriteKernelOutputs(const KernelRun& run, const DeviceConfig& d, const std::string& dir, const TraceRecorder* trace) {
+void WriteKernelOutputs(const KernelRun& run, const DeviceConfig& d, const std::string& dir,
+                        const TraceRecorder* trace) {
   std::filesystem::create_directories(dir);
-  auto write = [&](const std::string& name, const std::string& text) { WriteFileOrThrow(dir + "/" + name, text); };
+  auto write = [&](const std::string& name, const std::string& text) {
+    WriteFileOrThrow(dir + "/" + name, text);
+  };
   write("metrics.json", KernelMetrics(run, d).dump(2) + "\n");
   std::string md = KernelReportMarkdown(run, d);
   if (trace && trace->dropped() > 0)
-    md += "\n**trace.json is cut**: " + std::to_string(trace->size()) + " instruction slices kept, up to " + Fixed(trace->kept_until_us()) +
-          " us of " + Fixed(run.launch.time_us) + " us; " + std::to_string(trace->dropped()) + " dropped (npusim kernel --trace-limit).\n";
+    md += "\n**trace.json is cut**: " + std::to_string(trace->size()) +
+          " instruction slices kept, up to " + Fixed(trace->kept_until_us()) + " us of " +
+          Fixed(run.launch.time_us) + " us; " + std::to_string(trace->dropped()) +
+          " dropped (npusim kernel --trace-limit).\n";
   write("report.md", md);
   write("report.html", KernelPage(run, d).Render());
-  write("op_summary.csv", OpSummaryCsv(run, d));  // also for a failed launch: its row names the failure
-  if (trace && !run.extrapolated) trace->Write(dir + "/trace.json");  // an extrapolated launch has no timeline
+  write("op_summary.csv",
+        OpSummaryCsv(run, d));  // also for a failed launch: its row names the failure
+  if (trace && !run.extrapolated)
+    trace->Write(dir + "/trace.json");  // an extrapolated launch has no timeline
   for (const auto& [name, t] : run.outputs) WriteNpy(dir + "/" + name + ".npy", t);
 }
 

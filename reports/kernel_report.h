@@ -3,9 +3,8 @@
 // recorder.
 #pragma once
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "devices/device_config.h"
 #include "model/trace.h"
@@ -20,6 +19,7 @@ std::string KernelReportMarkdown(const KernelRun& run, const DeviceConfig& d);
 html::Page KernelPage(const KernelRun& run, const DeviceConfig& d);
 std::string KernelConsoleSummary(const KernelRun& run, const DeviceConfig& d);
 // Writes every file of a kernel run into `dir` (created), outputs as <tensor>.npy.
-void WriteKernelOutputs(const KernelRun& run, const DeviceConfig& d, const std::string& dir, const TraceRecorder* trace);
+void WriteKernelOutputs(const KernelRun& run, const DeviceConfig& d, const std::string& dir,
+                        const TraceRecorder* trace);
 
 }  // namespace npusim

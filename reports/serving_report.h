@@ -5,9 +5,8 @@
 // report.md and report.html; plus the console summary.
 #pragma once
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "reports/html.h"
 #include "workloads/functional_run.h"
@@ -18,10 +17,14 @@ namespace npusim {
 
 // `f` (functional runs, may be null) adds the numbers: tokens, run comparisons, kernel errors
 // (metrics.json "functional", report.md, tokens.csv).
-nlohmann::ordered_json ServingMetricsJson(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m,
+nlohmann::ordered_json ServingMetricsJson(const ServingSetup& s, const ServingResult& r,
+                                          const ServingMetrics& m,
                                           const FunctionalStudy* f = nullptr);
-void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const std::string& dir, const FunctionalStudy* f = nullptr);
-html::Page ServingPage(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m, const FunctionalStudy* f = nullptr);
-std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m, const FunctionalStudy* f = nullptr);
+void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const std::string& dir,
+                         const FunctionalStudy* f = nullptr);
+html::Page ServingPage(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m,
+                       const FunctionalStudy* f = nullptr);
+std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m,
+                           const FunctionalStudy* f = nullptr);
 
 }  // namespace npusim

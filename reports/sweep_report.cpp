@@ -1,16 +1,15 @@
 #include "reports/sweep_report.h"
 
-#include <sstream>
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
-#include <map>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <set>
-
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 
 #include "model/error.h"
 #include "reports/html.h"
@@ -52,8 +51,10 @@ SweepRow RowFrom(const Json& j) {
 // (keys tied to the first, such as speculative_num_draft_tokens to speculative_num_steps, do not
 // split lines). Non-numeric first keys get grouped bars.
 html::Page SweepPage(const SweepTable& t, const std::set<std::string>& figures) {
-  html::Page page(t.shard == "merged" ? "npusim sweep (merged): " + std::filesystem::path(t.config).filename().string()
-                                      : "npusim sweep, shard " + t.shard + ": " + std::filesystem::path(t.config).filename().string());
+  html::Page page(t.shard == "merged" ? "npusim sweep (merged): " +
+                                            std::filesystem::path(t.config).filename().string()
+                                      : "npusim sweep, shard " + t.shard + ": " +
+                                            std::filesystem::path(t.config).filename().string());
   std::string missing;
   for (int64_t i : t.missing) missing += (missing.empty() ? "" : ", ") + std::to_string(i);
   page.Facts({{"config", t.config},
@@ -92,7 +93,8 @@ html::Page SweepPage(const SweepTable& t, const std::set<std::string>& figures) 
     };
     std::vector<std::string> lines, xs;
     for (const SweepRow& r : t.rows) {
-      if (std::find(lines.begin(), lines.end(), line_of(r)) == lines.end()) lines.push_back(line_of(r));
+      if (std::find(lines.begin(), lines.end(), line_of(r)) == lines.end())
+        lines.push_back(line_of(r));
       if (std::find(xs.begin(), xs.end(), value(r, xkey)) == xs.end()) xs.push_back(value(r, xkey));
     }
     for (const std::string& fig : figures) {
@@ -118,7 +120,8 @@ html::Page SweepPage(const SweepTable& t, const std::set<std::string>& figures) 
             se.x.push_back(std::stod(value(r, xkey)));
             se.y.push_back(y);
           } else {
-            se.y[static_cast<size_t>(std::find(xs.begin(), xs.end(), value(r, xkey)) - xs.begin())] = y;
+            se.y[static_cast<size_t>(std::find(xs.begin(), xs.end(), value(r, xkey)) -
+                                     xs.begin())] = y;
           }
         }
         c.series.push_back(se);
@@ -146,12 +149,16 @@ html::Page SweepPage(const SweepTable& t, const std::set<std::string>& figures) 
 
 }  // namespace
 
-SweepRow ReadPointResult(int64_t index, const std::vector<std::pair<std::string, std::string>>& params, int exit_code, const std::string& dir) {
+SweepRow ReadPointResult(int64_t index,
+                         const std::vector<std::pair<std::string, std::string>>& params,
+                         int exit_code, const std::string& dir) {
   SweepRow r;
   r.index = index;
   r.params = params;
   r.exit_code = exit_code;
-  r.status = exit_code == 124 ? "timeout" : "exit " + std::to_string(exit_code);  // 124: killed at --point-timeout
+  r.status = exit_code == 124
+                 ? "timeout"
+                 : "exit " + std::to_string(exit_code);  // 124: killed at --point-timeout
   std::ifstream in(dir + "/metrics.json");
   if (!in) return r;  // invalid input: the run wrote nothing
   Json m;
@@ -199,10 +206,11 @@ void WriteSweepOutputs(const SweepTable& t, const std::string& dir) {
   csv << "index,point,status,exit_code";
   for (const auto& n : names) csv << "," << n;
   csv << "\n";
-  std::string md = "# npusim sweep\n\n- config: `" + t.config + "`, shard " + t.shard + ", " + std::to_string(t.rows.size()) + " of " +
-                   std::to_string(t.total) + " points\n";
+  std::string md = "# npusim sweep\n\n- config: `" + t.config + "`, shard " + t.shard + ", " +
+                   std::to_string(t.rows.size()) + " of " + std::to_string(t.total) + " points\n";
   if (!t.missing.empty()) md += "- missing points: " + std::to_string(t.missing.size()) + "\n";
-  if (!t.duplicates.empty()) md += "- duplicate points: " + std::to_string(t.duplicates.size()) + "\n";
+  if (!t.duplicates.empty())
+    md += "- duplicate points: " + std::to_string(t.duplicates.size()) + "\n";
   md += "\n| index | point | status |";
   for (const auto& n : names) md += " " + n + " |";
   md += "\n|---|---|---|";
@@ -245,20 +253,31 @@ SweepTable MergeSweeps(const std::vector<std::string>& dirs) {
     int64_t total = 0;
     try {
       config = j.at("config").get<std::string>();
-      if (!j.contains("grid")) throw InputError("has no grid id (written before npusim checked what shards are made of): rerun that shard");
+      if (!j.contains("grid"))
+        throw InputError(
+            "has no grid id (written before npusim checked what shards are made of): rerun that "
+            "shard");
       grid = j.at("grid").get<std::string>();
       total = j.at("total_points").get<int64_t>();
-      if (total < 0 || total > 10000000) throw InputError("total_points " + std::to_string(total) + " is not a sweep's point count (0 .. 1e7)");
+      if (total < 0 || total > 10000000)
+        throw InputError("total_points " + std::to_string(total) +
+                         " is not a sweep's point count (0 .. 1e7)");
       // The grid id, not the path: one config named two ways merges, an edited one does not.
       if (t.grid.empty()) t.config = config, t.total = total, t.grid = grid;
       if (grid != t.grid || total != t.total)
-        throw InputError("comes from sweep " + config + " (grid " + grid + ", " + std::to_string(total) + " points), the first shard from " + t.config +
-                         " (grid " + t.grid + ", " + std::to_string(t.total) + "): the sweep or its run config changed between shards; rerun them all");
+        throw InputError("comes from sweep " + config + " (grid " + grid + ", " +
+                         std::to_string(total) + " points), the first shard from " + t.config +
+                         " (grid " + t.grid + ", " + std::to_string(t.total) +
+                         "): the sweep or its run config changed between shards; rerun them all");
       for (const auto& p : j.at("points")) {
         SweepRow r = RowFrom(p);
-        if (r.index < 0 || r.index >= total) throw InputError("point index " + std::to_string(r.index) + " is outside the sweep's " + std::to_string(total) + " points");
-        if (by_index.count(r.index)) t.duplicates.push_back(r.index);
-        else by_index[r.index] = std::move(r);
+        if (r.index < 0 || r.index >= total)
+          throw InputError("point index " + std::to_string(r.index) + " is outside the sweep's " +
+                           std::to_string(total) + " points");
+        if (by_index.count(r.index))
+          t.duplicates.push_back(r.index);
+        else
+          by_index[r.index] = std::move(r);
       }
     } catch (const InputError& e) {
       throw InputError("merge: " + d + "/sweep.json: " + e.what());

@@ -22,7 +22,9 @@ struct SweepRow {
   std::map<std::string, double> figures;  // ttft_mean_ms, tpot_mean_ms, ... or time_us
 };
 
-SweepRow ReadPointResult(int64_t index, const std::vector<std::pair<std::string, std::string>>& params, int exit_code, const std::string& dir);
+SweepRow ReadPointResult(int64_t index,
+                         const std::vector<std::pair<std::string, std::string>>& params,
+                         int exit_code, const std::string& dir);
 
 struct SweepTable {
   std::string config, shard;  // shard "I/N", or "merged"

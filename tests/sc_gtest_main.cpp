@@ -1,8 +1,8 @@
 // gtest entry for suites that touch SystemC: libsystemc owns main() and calls sc_main().
 // ctest runs every TEST in its own process (gtest_discover_tests): one simulation per process.
-#include <cstdlib>
-
 #include <gtest/gtest.h>
+
+#include <cstdlib>
 
 static const int kQuietBanner = setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
 

@@ -1,12 +1,12 @@
 // Shared helpers for the test suites.
 #pragma once
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "devices/chip.h"
 #include "devices/core_runtime.h"
@@ -15,7 +15,9 @@
 
 namespace npusim::testing {
 
-inline DeviceConfig TestDevice() { return LoadDeviceFile(std::string(NPUSIM_SOURCE_DIR) + "/tests/data/test_device.yaml"); }
+inline DeviceConfig TestDevice() {
+  return LoadDeviceFile(std::string(NPUSIM_SOURCE_DIR) + "/tests/data/test_device.yaml");
+}
 
 // A GM tensor backed by host bytes.
 struct GmArray {
@@ -24,10 +26,14 @@ struct GmArray {
   GmArray(const std::string& name, size_t n, uint64_t addr = 0x1000) : bytes(n) {
     buffer = GmBuffer{name, bytes.data(), n, addr};
   }
-  template <class T> T* as() { return reinterpret_cast<T*>(bytes.data()); }
+  template <class T>
+  T* as() {
+    return reinterpret_cast<T*>(bytes.data());
+  }
 };
 
-inline KernelLaunch OneBlock(std::function<void()> body, CoreType type = CoreType::kAiv, int64_t block_dim = 1) {
+inline KernelLaunch OneBlock(std::function<void()> body, CoreType type = CoreType::kAiv,
+                             int64_t block_dim = 1) {
   KernelLaunch k;
   k.name = "test";
   k.block_dim = block_dim;

@@ -17,35 +17,44 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::vector<std::string> kRowKeys = {"id",     "source", "note",          "role",          "status", "tolerance", "kernel",
-                                           "device", "params", "launch",        "host_launches", "host",   "run",       "set",
-                                           "metric", "ratio",  "measured",      "measured_kind", "family", "slow"};
+const std::vector<std::string> kRowKeys = {
+    "id",     "source", "note",     "role",          "status", "tolerance", "kernel",
+    "device", "params", "launch",   "host_launches", "host",   "run",       "set",
+    "metric", "ratio",  "measured", "measured_kind", "family", "slow"};
 
-std::string Str(const YAML::Node& n, const std::string& file, const char* key, const std::string& def = "") {
+std::string Str(const YAML::Node& n, const std::string& file, const char* key,
+                const std::string& def = "") {
   const YAML::Node v = n[key];
   if (!v) return def;
   if (!v.IsScalar()) throw InputError(Where(file, v) + ": '" + key + "' takes a single value");
   return v.Scalar();
 }
 
-double Num(const YAML::Node& n, const std::string& file, const char* key, double def, double lo, double hi) {
+double Num(const YAML::Node& n, const std::string& file, const char* key, double def, double lo,
+           double hi) {
   const YAML::Node v = n[key];
   if (!v) return def;
   double x = 0;
   try {
     x = v.as<double>();
   } catch (const YAML::Exception&) {
-    throw InputError(Where(file, v) + ": '" + key + "' takes a number, got '" + (v.IsScalar() ? v.Scalar() : "a collection") + "'");
+    throw InputError(Where(file, v) + ": '" + key + "' takes a number, got '" +
+                     (v.IsScalar() ? v.Scalar() : "a collection") + "'");
   }
   if (!(x >= lo && x <= hi))
-    throw InputError(Where(file, v) + ": '" + key + "' = " + FormatNumber(x) + " is outside [" + FormatNumber(lo) + ", " + FormatNumber(hi) + "]");
+    throw InputError(Where(file, v) + ": '" + key + "' = " + FormatNumber(x) + " is outside [" +
+                     FormatNumber(lo) + ", " + FormatNumber(hi) + "]");
   return x;
 }
 
 // The text of a scalar node; a list or mapping where a scalar belongs is bad input, not a
 // yaml-cpp conversion error.
 std::string ScalarText(const YAML::Node& v, const std::string& file, const std::string& what) {
-  if (!v.IsScalar()) throw InputError(Where(file, v) + ": " + what + " takes a single value, got a " + (v.IsSequence() ? "list" : v.IsMap() ? "mapping" : "null"));
+  if (!v.IsScalar())
+    throw InputError(Where(file, v) + ": " + what + " takes a single value, got a " +
+                     (v.IsSequence() ? "list"
+                      : v.IsMap()    ? "mapping"
+                                     : "null"));
   return v.Scalar();
 }
 
@@ -57,39 +66,48 @@ KeyValues Map(const YAML::Node& n, const std::string& file, const char* key) {
   for (const auto& kv : v) {
     const std::string name = ScalarText(kv.first, file, std::string("a name in '") + key + "'");
     if (!kv.second.IsScalar() && !kv.second.IsSequence())
-      throw InputError(Where(file, kv.second) + ": '" + key + "." + name + "' takes a value or a list");
+      throw InputError(Where(file, kv.second) + ": '" + key + "." + name +
+                       "' takes a value or a list");
     std::string value;
     if (kv.second.IsScalar()) {
       value = kv.second.Scalar();
     } else {
-      for (const auto& item : kv.second) value += (value.empty() ? "" : ",") + ScalarText(item, file, "'" + std::string(key) + "." + name + "'");
+      for (const auto& item : kv.second)
+        value += (value.empty() ? "" : ",") +
+                 ScalarText(item, file, "'" + std::string(key) + "." + name + "'");
     }
     out.emplace_back(name, value);
   }
   return out;
 }
 
-void OneOf(const YAML::Node& n, const std::string& file, const char* key, const std::string& value, const std::vector<std::string>& valid) {
+void OneOf(const YAML::Node& n, const std::string& file, const char* key, const std::string& value,
+           const std::vector<std::string>& valid) {
   if (std::find(valid.begin(), valid.end(), value) == valid.end())
-    throw InputError(Where(file, n[key]) + ": '" + key + "' cannot be '" + value + "'" + NearestHint(value, valid));
+    throw InputError(Where(file, n[key]) + ": '" + key + "' cannot be '" + value + "'" +
+                     NearestHint(value, valid));
 }
 
 CalibrationRow ReadRow(const std::string& file) {
   const YAML::Node n = LoadYamlFile(file);
-  if (!n.IsMap()) throw InputError(file + ": a calibration row is a mapping (id, source, role, measured, ...)");
+  if (!n.IsMap())
+    throw InputError(file + ": a calibration row is a mapping (id, source, role, measured, ...)");
   RequireKnownKeys(n, file, kRowKeys);
   CalibrationRow r;
   r.file = file;
   r.id = Str(n, file, "id");
   if (r.id.empty()) throw InputError(file + ": missing key 'id'");
   r.source = Str(n, file, "source");
-  if (r.source.empty()) throw InputError(file + ": missing key 'source' (every measured point names where it comes from)");
+  if (r.source.empty())
+    throw InputError(file +
+                     ": missing key 'source' (every measured point names where it comes from)");
   r.note = Str(n, file, "note");
   r.role = Str(n, file, "role", "check");
   OneOf(n, file, "role", r.role, {"fit", "check"});
   r.status = Str(n, file, "status", "ok");
   if (r.status != "ok" && r.status.rfind("needs ", 0) != 0)
-    throw InputError(Where(file, n["status"]) + ": 'status' is ok or 'needs <feature>', got '" + r.status + "'");
+    throw InputError(Where(file, n["status"]) + ": 'status' is ok or 'needs <feature>', got '" +
+                     r.status + "'");
   r.tolerance = Num(n, file, "tolerance", 0.25, 0.001, 10);
   r.family = Str(n, file, "family");
   const std::string slow = Str(n, file, "slow", "false");
@@ -113,20 +131,27 @@ CalibrationRow ReadRow(const std::string& file) {
   } else if (n["run"]) {
     r.kind = "run";
     const std::string run = Str(n, file, "run");
-    r.run = fs::path(run).is_absolute() ? run : (fs::path(file).parent_path() / run).lexically_normal().string();
+    r.run = fs::path(run).is_absolute()
+                ? run
+                : (fs::path(file).parent_path() / run).lexically_normal().string();
     r.sets = Map(n, file, "set");
     r.metric = Str(n, file, "metric");
-    if (r.metric.empty()) throw InputError(file + ": a run row needs 'metric' (a dotted path into metrics.json, e.g. mean_tpot_ms)");
+    if (r.metric.empty())
+      throw InputError(
+          file + ": a run row needs 'metric' (a dotted path into metrics.json, e.g. mean_tpot_ms)");
   } else {
     r.kind = "ratio";
     const YAML::Node v = n["ratio"];
-    if (!v.IsSequence() || v.size() != 2) throw InputError(Where(file, v) + ": 'ratio' lists two row ids: [numerator, denominator]");
+    if (!v.IsSequence() || v.size() != 2)
+      throw InputError(Where(file, v) + ": 'ratio' lists two row ids: [numerator, denominator]");
     r.numerator = ScalarText(v[0], file, "a 'ratio' row id");
     r.denominator = ScalarText(v[1], file, "a 'ratio' row id");
   }
   for (const char* k : {"params", "launch", "host_launches", "host"})
-    if (n[k] && r.kind != "kernel") throw InputError(Where(file, n[k]) + ": '" + k + "' belongs to kernel rows");
-  if (n["set"] && r.kind != "run") throw InputError(Where(file, n["set"]) + ": 'set' belongs to run rows");
+    if (n[k] && r.kind != "kernel")
+      throw InputError(Where(file, n[k]) + ": '" + k + "' belongs to kernel rows");
+  if (n["set"] && r.kind != "run")
+    throw InputError(Where(file, n["set"]) + ": 'set' belongs to run rows");
   return r;
 }
 
@@ -151,7 +176,8 @@ std::vector<FitGroup> ReadGroups(const std::string& file) {
       fc.key = Str(c, file, "key");
       fc.why = Str(c, file, "why");
       const YAML::Node b = c["bounds"];
-      if (!b || !b.IsSequence() || b.size() != 2) throw InputError(Where(file, c) + ": 'bounds' is [lo, hi]");
+      if (!b || !b.IsSequence() || b.size() != 2)
+        throw InputError(Where(file, c) + ": 'bounds' is [lo, hi]");
       try {
         fc.lo = b[0].as<double>();
         fc.hi = b[1].as<double>();
@@ -161,7 +187,8 @@ std::vector<FitGroup> ReadGroups(const std::string& file) {
       if (!(fc.lo < fc.hi)) throw InputError(Where(file, b) + ": bounds need lo < hi");
       fc.start = Num(c, file, "start", (fc.lo + fc.hi) / 2, fc.lo, fc.hi);
       if (fc.target.rfind("device:", 0) != 0 && fc.target.rfind("host:", 0) != 0)
-        throw InputError(Where(file, c["target"]) + ": 'target' is device:<SoC>[,<SoC>...] or host:<profile>");
+        throw InputError(Where(file, c["target"]) +
+                         ": 'target' is device:<SoC>[,<SoC>...] or host:<profile>");
       fg.constants.push_back(fc);
     }
     for (const auto& r : g["rows"]) fg.rows.push_back(ScalarText(r, file, "a fit group's row id"));
@@ -188,7 +215,9 @@ std::vector<std::string> Split(const std::string& s, char sep) {
 
 CalibrationRow ReadRowCheck(const std::string& file) { return ReadRow(file); }
 
-std::vector<FitGroup> LoadFitGroups(const std::string& dir) { return ReadGroups(dir + "/fit.yaml"); }
+std::vector<FitGroup> LoadFitGroups(const std::string& dir) {
+  return ReadGroups(dir + "/fit.yaml");
+}
 
 std::string JoinIds(const std::vector<std::string>& ids) {
   std::string s;
@@ -203,19 +232,22 @@ const CalibrationRow* Corpus::Find(const std::string& id) const {
 }
 
 Corpus LoadCorpus(const std::string& dir) {
-  if (!fs::is_directory(dir)) throw InputError("calibration corpus '" + dir + "' is not a directory");
+  if (!fs::is_directory(dir))
+    throw InputError("calibration corpus '" + dir + "' is not a directory");
   Corpus c;
   c.dir = dir;
   std::vector<std::string> files;
   for (const auto& e : fs::directory_iterator(dir)) {
     const std::string name = e.path().filename().string();
-    if (e.path().extension() == ".yaml" && name != "fit.yaml" && name != "state.yaml") files.push_back(e.path().string());
+    if (e.path().extension() == ".yaml" && name != "fit.yaml" && name != "state.yaml")
+      files.push_back(e.path().string());
   }
   std::sort(files.begin(), files.end());
   std::set<std::string> ids;
   for (const auto& f : files) {
     CalibrationRow r = ReadRow(f);
-    if (!ids.insert(r.id).second) throw InputError(f + ": row id '" + r.id + "' is used by another row");
+    if (!ids.insert(r.id).second)
+      throw InputError(f + ": row id '" + r.id + "' is used by another row");
     c.rows.push_back(std::move(r));
   }
   std::sort(c.rows.begin(), c.rows.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
@@ -223,19 +255,26 @@ Corpus LoadCorpus(const std::string& dir) {
   for (const auto& r : c.rows)
     if (r.kind == "ratio")
       for (const auto& id : {r.numerator, r.denominator})
-        if (!ids.count(id)) throw InputError(r.file + ": 'ratio' names row '" + id + "', which does not exist" + NearestHint(id, all));
+        if (!ids.count(id))
+          throw InputError(r.file + ": 'ratio' names row '" + id + "', which does not exist" +
+                           NearestHint(id, all));
   c.groups = LoadFitGroups(dir);
   std::set<std::string> grouped;
   for (const auto& g : c.groups)
     for (const auto& id : g.rows) {
       const CalibrationRow* r = c.Find(id);
-      if (!r) throw InputError(dir + "/fit.yaml: group '" + g.name + "' names row '" + id + "', which does not exist" + NearestHint(id, all));
-      if (r->role != "fit") throw InputError(dir + "/fit.yaml: group '" + g.name + "' fits on '" + id + "', a " + r->role + " row");
+      if (!r)
+        throw InputError(dir + "/fit.yaml: group '" + g.name + "' names row '" + id +
+                         "', which does not exist" + NearestHint(id, all));
+      if (r->role != "fit")
+        throw InputError(dir + "/fit.yaml: group '" + g.name + "' fits on '" + id + "', a " +
+                         r->role + " row");
       grouped.insert(id);
     }
   for (const auto& r : c.rows)
     if (r.role == "fit" && !grouped.count(r.id) && r.status == "ok")
-      throw InputError(r.file + ": row '" + r.id + "' has role fit but no group of fit.yaml fits on it");
+      throw InputError(r.file + ": row '" + r.id +
+                       "' has role fit but no group of fit.yaml fits on it");
   return c;
 }
 
@@ -262,12 +301,15 @@ std::vector<std::string> Lines(const std::string& text) {
 // written: one key per line, nesting by indentation), or lines.size().
 size_t KeyLine(const std::vector<std::string>& lines, const std::string& dotted_key) {
   const std::vector<std::string> want = Split(dotted_key, '.');
-  std::vector<std::pair<size_t, std::string>> stack;  // (indentation, key) of the mappings we are in
+  std::vector<std::pair<size_t, std::string>>
+      stack;  // (indentation, key) of the mappings we are in
   for (size_t n = 0; n < lines.size(); ++n) {
     const std::string& l = lines[n];
     const size_t first = l.find_first_not_of(' ');
     const size_t colon = l.find(':');
-    if (first == std::string::npos || l[first] == '#' || colon == std::string::npos || colon <= first) continue;
+    if (first == std::string::npos || l[first] == '#' || colon == std::string::npos ||
+        colon <= first)
+      continue;
     while (!stack.empty() && stack.back().first >= first) stack.pop_back();
     stack.emplace_back(first, l.substr(first, colon - first));
     bool match = stack.size() == want.size();
@@ -290,13 +332,15 @@ std::string YamlValue(const std::string& text, const std::string& dotted_key) {
   const size_t colon = line.find(':');
   if (colon == std::string::npos) return "";
   const size_t hash = line.find(" #", colon);
-  std::string v = line.substr(colon + 1, hash == std::string::npos ? std::string::npos : hash - colon - 1);
+  std::string v =
+      line.substr(colon + 1, hash == std::string::npos ? std::string::npos : hash - colon - 1);
   v.erase(0, v.find_first_not_of(' '));
   v.erase(v.find_last_not_of(' ') + 1);
   return v;
 }
 
-std::string SetYamlScalar(const std::string& text, const std::string& dotted_key, const std::string& value, const std::string& comment) {
+std::string SetYamlScalar(const std::string& text, const std::string& dotted_key,
+                          const std::string& value, const std::string& comment) {
   std::vector<std::string> lines = Lines(text);
   const size_t n = KeyLine(lines, dotted_key);
   if (n == lines.size()) throw InputError("no key '" + dotted_key + "' to set in the YAML");
@@ -367,15 +411,19 @@ Verdict Summarise(const Corpus& c, const std::vector<PointResult>& results) {
 
 std::string Verdict::Line() const {
   std::ostringstream s;
-  s << "calibration: " << simulated << " of " << rows << " rows simulated (" << needs << " need a feature, " << failed << " failed); check rows "
-    << check_pass << "/" << check_rows << " within tolerance, median |error| " << FormatNumber(std::round(check_median_abs * 1000) / 10)
-    << " %, worst " << FormatNumber(std::round(check_worst_abs * 1000) / 10) << " % (" << (worst_check.empty() ? "-" : worst_check)
-    << "); fit rows " << fit_pass << "/" << fit_rows << ", median |error| " << FormatNumber(std::round(fit_median_abs * 1000) / 10) << " %";
+  s << "calibration: " << simulated << " of " << rows << " rows simulated (" << needs
+    << " need a feature, " << failed << " failed); check rows " << check_pass << "/" << check_rows
+    << " within tolerance, median |error| "
+    << FormatNumber(std::round(check_median_abs * 1000) / 10) << " %, worst "
+    << FormatNumber(std::round(check_worst_abs * 1000) / 10) << " % ("
+    << (worst_check.empty() ? "-" : worst_check) << "); fit rows " << fit_pass << "/" << fit_rows
+    << ", median |error| " << FormatNumber(std::round(fit_median_abs * 1000) / 10) << " %";
   return s.str();
 }
 
-FitResult NelderMead(const std::function<double(const std::vector<double>&)>& f, const std::vector<double>& start,
-                     const std::vector<double>& lo, const std::vector<double>& hi, int max_evals, double ftol) {
+FitResult NelderMead(const std::function<double(const std::vector<double>&)>& f,
+                     const std::vector<double>& start, const std::vector<double>& lo,
+                     const std::vector<double>& hi, int max_evals, double ftol) {
   const size_t n = start.size();
   auto clamp = [&](std::vector<double> x) {
     for (size_t i = 0; i < n; ++i) x[i] = std::min(hi[i], std::max(lo[i], x[i]));
@@ -408,7 +456,8 @@ FitResult NelderMead(const std::function<double(const std::vector<double>&)>& f,
     if (std::fabs(val[n] - val[0]) <= ftol * (std::fabs(val[0]) + 1e-12)) break;
     double spread = 0;  // the simplex has shrunk to a point (within 1e-4 of each box width)
     for (size_t i = 1; i <= n; ++i)
-      for (size_t k = 0; k < n; ++k) spread = std::max(spread, std::fabs(pts[i][k] - pts[0][k]) / (hi[k] - lo[k]));
+      for (size_t k = 0; k < n; ++k)
+        spread = std::max(spread, std::fabs(pts[i][k] - pts[0][k]) / (hi[k] - lo[k]));
     if (spread < 1e-4) break;
     std::vector<double> centroid(n, 0);
     for (size_t i = 0; i < n; ++i)
@@ -423,8 +472,10 @@ FitResult NelderMead(const std::function<double(const std::vector<double>&)>& f,
     if (fr < val[0]) {
       const std::vector<double> xe = along(-2);
       const double fe = eval(xe);
-      if (fe < fr) pts[n] = xe, val[n] = fe;
-      else pts[n] = xr, val[n] = fr;
+      if (fe < fr)
+        pts[n] = xe, val[n] = fe;
+      else
+        pts[n] = xr, val[n] = fr;
     } else if (fr < val[n - 1]) {
       pts[n] = xr, val[n] = fr;
     } else {
@@ -461,7 +512,8 @@ std::string RowYaml(const CalibrationRow& r) {
   };
   auto map = [&](const KeyValues& kv) {
     std::string o = "{";
-    for (size_t i = 0; i < kv.size(); ++i) o += (i ? ", " : "") + kv[i].first + ": " + q(kv[i].second);
+    for (size_t i = 0; i < kv.size(); ++i)
+      o += (i ? ", " : "") + kv[i].first + ": " + q(kv[i].second);
     return o + "}";
   };
   std::string y = "id: " + q(r.id) + "\nsource: " + q(r.source) + "\n";
@@ -472,7 +524,8 @@ std::string RowYaml(const CalibrationRow& r) {
   if (r.kind == "kernel") {
     y += "kernel: " + r.kernel + "\ndevice: " + r.device + "\nparams: " + map(r.params) + "\n";
     if (!r.launch.empty()) y += "launch: " + r.launch + "\n";
-    if (r.host_launches) y += "host_launches: " + std::to_string(r.host_launches) + "\nhost: " + r.host + "\n";
+    if (r.host_launches)
+      y += "host_launches: " + std::to_string(r.host_launches) + "\nhost: " + r.host + "\n";
   } else if (r.kind == "run") {
     y += "run: " + q(r.run) + "\n";
     if (!r.sets.empty()) y += "set: " + map(r.sets) + "\n";
@@ -517,8 +570,9 @@ std::string Dtype(const std::string& dtypes) {
 
 }  // namespace
 
-bool MapMsprofOp(const std::string& op_type, const std::string& input_shapes, const std::string& dtypes, std::string& kernel,
-                 KeyValues& params, std::string& why) {
+bool MapMsprofOp(const std::string& op_type, const std::string& input_shapes,
+                 const std::string& dtypes, std::string& kernel, KeyValues& params,
+                 std::string& why) {
   std::string shapes_text = input_shapes;
   shapes_text.erase(std::remove(shapes_text.begin(), shapes_text.end(), '"'), shapes_text.end());
   const auto sh = Shapes(shapes_text);
@@ -529,7 +583,8 @@ bool MapMsprofOp(const std::string& op_type, const std::string& input_shapes, co
     why = "input shapes '" + input_shapes + "' are not a list of dimensions";
     return false;
   }
-  if (op_type == "MatMul" || op_type == "MatMulV2" || op_type == "MatMulV3" || op_type == "BatchMatMul" || op_type == "BatchMatMulV2") {
+  if (op_type == "MatMul" || op_type == "MatMulV2" || op_type == "MatMulV3" ||
+      op_type == "BatchMatMul" || op_type == "BatchMatMulV2") {
     if (sh.size() < 2 || sh[0].size() < 2 || sh[1].size() != 2) {
       why = "a matmul needs x [.., m, k] and a 2-D weight";
       return false;
@@ -542,12 +597,19 @@ bool MapMsprofOp(const std::string& op_type, const std::string& input_shapes, co
       return false;
     }
     kernel = "matmul";
-    params = {{"m", S(m)}, {"k", S(k)}, {"n", S(trans ? sh[1][0] : sh[1][1])}, {"dtype", dt}, {"trans_b", trans ? "1" : "0"}};
+    params = {{"m", S(m)},
+              {"k", S(k)},
+              {"n", S(trans ? sh[1][0] : sh[1][1])},
+              {"dtype", dt},
+              {"trans_b", trans ? "1" : "0"}};
     return true;
   }
   if (op_type == "RmsNorm" || op_type == "AddRmsNorm") {
     kernel = "rms_norm";
-    params = {{"tokens", S(Rows(sh[0]))}, {"hidden", S(sh[0].back())}, {"dtype", dt}, {"residual", op_type == "AddRmsNorm" ? "1" : "0"}};
+    params = {{"tokens", S(Rows(sh[0]))},
+              {"hidden", S(sh[0].back())},
+              {"dtype", dt},
+              {"residual", op_type == "AddRmsNorm" ? "1" : "0"}};
     return true;
   }
   if (op_type == "DynamicQuant") {

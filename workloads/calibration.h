@@ -18,41 +18,46 @@ namespace npusim {
 
 struct CalibrationRow {
   std::string id, file, source, note;
-  std::string role = "check";     // fit or check
-  std::string status = "ok";      // ok, or "needs <feature>": kept in the corpus, not simulated
-  double tolerance = 0.25;        // |simulated / measured - 1| a check passes with
-  std::string kind;               // kernel, run or ratio
+  std::string role = "check";  // fit or check
+  std::string status = "ok";   // ok, or "needs <feature>": kept in the corpus, not simulated
+  double tolerance = 0.25;     // |simulated / measured - 1| a check passes with
+  std::string kind;            // kernel, run or ratio
   // kernel rows: `npusim kernel NAME --device DEVICE --set k=v ... --timing-only`
   std::string kernel, device;
   KeyValues params;
-  std::string launch;             // one stage of a multi-launch kernel (its launch name), or "" for the whole op
-  int64_t host_launches = 0;      // e2e rows of back-to-back calls: a call takes max(device time, this many eager launches)
-  std::string host;               // host profile for host_launches
+  std::string
+      launch;  // one stage of a multi-launch kernel (its launch name), or "" for the whole op
+  int64_t host_launches =
+      0;  // e2e rows of back-to-back calls: a call takes max(device time, this many eager launches)
+  std::string host;  // host profile for host_launches
   // run rows: `npusim run RUN --set k=v ...`
-  std::string run;                // run config path, resolved against the row file
+  std::string run;  // run config path, resolved against the row file
   KeyValues sets;
-  std::string metric;             // dotted path into the point's metrics.json (time_us, mean_tpot_ms, ...)
+  std::string metric;  // dotted path into the point's metrics.json (time_us, mean_tpot_ms, ...)
   // ratio rows: simulated and measured value of `numerator` / `denominator` (two other rows)
   std::string numerator, denominator;
   double measured = 0;
-  std::string measured_kind = "value";  // value, or cap: the measurement is an SLO cap the real value is at or below
-  std::string family;             // model family and shape for the fidelity lookup (e.g. "qwen3_next tp16 dp4")
+  std::string measured_kind =
+      "value";  // value, or cap: the measurement is an SLO cap the real value is at or below
+  std::string
+      family;  // model family and shape for the fidelity lookup (e.g. "qwen3_next tp16 dp4")
   // Its simulation takes minutes on a 2-core machine: its corpus test carries the ctest label
-  // calibration_slow, which `make test` leaves to `make test-slow` (calibrate runs it like any row).
+  // calibration_slow, which `make test` leaves to `make test-slow` (calibrate runs it like any
+  // row).
   bool slow = false;
 };
 
 struct FitConstant {
-  std::string target;              // "device:Ascend910B2,Ascend910B3" or "host:vllm-ascend-eager"
-  std::string key;                 // dotted key in those YAMLs (triton.launch_us, step_us)
+  std::string target;  // "device:Ascend910B2,Ascend910B3" or "host:vllm-ascend-eager"
+  std::string key;     // dotted key in those YAMLs (triton.launch_us, step_us)
   double lo = 0, hi = 0, start = 0;
-  std::string why;                 // the bounds' reason
+  std::string why;  // the bounds' reason
 };
 
 struct FitGroup {
   std::string name, why;
   std::vector<FitConstant> constants;
-  std::vector<std::string> rows;   // fit rows (each must have role fit)
+  std::vector<std::string> rows;  // fit rows (each must have role fit)
 };
 
 // "A, B, C": row ids for messages and comments.
@@ -85,8 +90,8 @@ std::vector<std::string> TargetFiles(const FitConstant& c);
 
 // The YAML text with the scalar at a dotted key replaced (comment replaced too when `comment` is
 // not empty); InputError when the key is not there. Keeps every other line byte for byte.
-std::string SetYamlScalar(const std::string& text, const std::string& dotted_key, const std::string& value,
-                          const std::string& comment = "");
+std::string SetYamlScalar(const std::string& text, const std::string& dotted_key,
+                          const std::string& value, const std::string& comment = "");
 
 // The line of the scalar at a dotted key ("" when absent): its value and its comment.
 std::string YamlLine(const std::string& text, const std::string& dotted_key);
@@ -125,15 +130,17 @@ struct FitResult {
   double value = 0;
   int evals = 0;
 };
-FitResult NelderMead(const std::function<double(const std::vector<double>&)>& f, const std::vector<double>& start,
-                     const std::vector<double>& lo, const std::vector<double>& hi, int max_evals = 60, double ftol = 1e-4);
+FitResult NelderMead(const std::function<double(const std::vector<double>&)>& f,
+                     const std::vector<double>& start, const std::vector<double>& lo,
+                     const std::vector<double>& hi, int max_evals = 60, double ftol = 1e-4);
 
 // What `--fit` did with one constant of a group.
 struct FitOutcome {
   std::string group, target, key;
   double value = 0, lo = 0, hi = 0, before = 0;
-  bool at_bound = false;    // reported as a modelling gap and not written
-  std::string failed_rows;  // fit rows that did not simulate at the fitted point: not written either
+  bool at_bound = false;  // reported as a modelling gap and not written
+  std::string
+      failed_rows;  // fit rows that did not simulate at the fitted point: not written either
   std::vector<std::string> rows;
   double rms_log_error = 0;  // over the group's fit rows at the fitted point
   int evals = 0;
@@ -149,7 +156,8 @@ std::string RowYaml(const CalibrationRow& r);
 // An msprof op_summary row mapped to a kernel of the set: `op_type` is msprof's OP Type,
 // `input_shapes` its Input Shapes ("4096,2048;2048,3072"), `dtypes` its Input Data Types. False
 // (with `why`) when the op has no counterpart or its shapes do not say enough.
-bool MapMsprofOp(const std::string& op_type, const std::string& input_shapes, const std::string& dtypes, std::string& kernel,
-                 KeyValues& params, std::string& why);
+bool MapMsprofOp(const std::string& op_type, const std::string& input_shapes,
+                 const std::string& dtypes, std::string& kernel, KeyValues& params,
+                 std::string& why);
 
 }  // namespace npusim

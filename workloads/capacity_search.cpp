@@ -6,8 +6,10 @@
 
 namespace npusim {
 
-RateSearch SearchHighestRate(double start, const std::function<bool(double)>& meets, double tolerance, int max_probes) {
-  if (!(start > 0) || !std::isfinite(start)) throw InputError("rate search: the start rate must be positive and finite");
+RateSearch SearchHighestRate(double start, const std::function<bool(double)>& meets,
+                             double tolerance, int max_probes) {
+  if (!(start > 0) || !std::isfinite(start))
+    throw InputError("rate search: the start rate must be positive and finite");
   RateSearch s;
   auto probe = [&](double r) {
     s.probed.push_back(r);
@@ -20,7 +22,8 @@ RateSearch SearchHighestRate(double start, const std::function<bool(double)>& me
   double r = start;
   const bool first = probe(r);
   // Bracket: [best, lowest_failing].
-  while (static_cast<int>(s.probed.size()) < budget && (first ? s.lowest_failing == 0 : s.best == 0)) {
+  while (static_cast<int>(s.probed.size()) < budget &&
+         (first ? s.lowest_failing == 0 : s.best == 0)) {
     r = first ? r * 2 : r / 2;
     probe(r);
   }

@@ -1,12 +1,12 @@
 #include "workloads/explore.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <regex>
 #include <sstream>
-
-#include <yaml-cpp/yaml.h>
 
 #include "model/config.h"
 #include "model/error.h"
@@ -24,7 +24,8 @@ std::string Scalar(const std::string& file, const YAML::Node& n, const std::stri
 }
 
 // A list, or a range {from, to, step} (inclusive), of values.
-std::vector<std::string> Values(const std::string& file, const YAML::Node& n, const std::string& key) {
+std::vector<std::string> Values(const std::string& file, const YAML::Node& n,
+                                const std::string& key) {
   std::vector<std::string> out;
   if (n.IsSequence()) {
     for (const auto& v : n) out.push_back(Scalar(file, v, "'" + key + "'"));
@@ -32,12 +33,15 @@ std::vector<std::string> Values(const std::string& file, const YAML::Node& n, co
     for (auto it = n.begin(); it != n.end(); ++it) {
       const std::string k = it->first.Scalar();
       if (k != "from" && k != "to" && k != "step")
-        throw InputError(Where(file, it->first) + ": unknown key '" + k + "' in the range of '" + key + "'" + NearestHint(k, {"from", "to", "step"}));
+        throw InputError(Where(file, it->first) + ": unknown key '" + k + "' in the range of '" +
+                         key + "'" + NearestHint(k, {"from", "to", "step"}));
     }
     double from = 0, to = 0, step = 0;
     if (!n["from"] || !n["to"] || !n["step"] || !YAML::convert<double>::decode(n["from"], from) ||
-        !YAML::convert<double>::decode(n["to"], to) || !YAML::convert<double>::decode(n["step"], step) || step <= 0 || to < from)
-      throw InputError(Where(file, n) + ": the range of '" + key + "' needs numbers from <= to and step > 0");
+        !YAML::convert<double>::decode(n["to"], to) ||
+        !YAML::convert<double>::decode(n["step"], step) || step <= 0 || to < from)
+      throw InputError(Where(file, n) + ": the range of '" + key +
+                       "' needs numbers from <= to and step > 0");
     for (double v = from; v <= to + 1e-9 * std::fabs(to); v += step) out.push_back(FormatNumber(v));
   } else {
     out.push_back(Scalar(file, n, "'" + key + "'"));
@@ -47,7 +51,8 @@ std::vector<std::string> Values(const std::string& file, const YAML::Node& n, co
 }
 
 // Every combination of the swept values, first key slowest.
-std::vector<KeyValues> Grid(const std::vector<std::pair<std::string, std::vector<std::string>>>& axes) {
+std::vector<KeyValues> Grid(
+    const std::vector<std::pair<std::string, std::vector<std::string>>>& axes) {
   std::vector<KeyValues> out = {{}};
   for (const auto& [key, values] : axes) {
     std::vector<KeyValues> next;
@@ -74,18 +79,23 @@ std::vector<std::string> DeviceKeys() {
 void SetDevice(DeviceConfig& d, const std::string& key, const std::string& value) {
   ParamSetter set(key, value);
   d.Bind(set);
-  if (!set.found()) throw InputError("device_sweep: unknown device key '" + key + "'" + NearestHint(key, DeviceKeys()));
+  if (!set.found())
+    throw InputError("device_sweep: unknown device key '" + key + "'" +
+                     NearestHint(key, DeviceKeys()));
 }
 
 // One point as a line: status, time, roofline, bound, peaks, message.
 std::string Encode(const KernelRun& r, const DeviceConfig& d) {
   const double terms[] = {r.memory_bound_us, r.cube_bound_us, r.vector_bound_us, r.link_bound_us};
   const char* names[] = {"memory", "cube", "vector", "link"};
-  const int b = static_cast<int>(std::max_element(std::begin(terms), std::end(terms)) - std::begin(terms));
+  const int b =
+      static_cast<int>(std::max_element(std::begin(terms), std::end(terms)) - std::begin(terms));
   std::ostringstream o;
   o.precision(17);
-  o << EscapeField(r.status) << "\t" << r.launch.time_us << "\t" << r.roofline_us << "\t" << names[b];
-  for (Mem m : {Mem::kUb, Mem::kL1, Mem::kL0A, Mem::kL0B, Mem::kL0C}) o << "\t" << r.launch.peak_bytes[static_cast<int>(m)];
+  o << EscapeField(r.status) << "\t" << r.launch.time_us << "\t" << r.roofline_us << "\t"
+    << names[b];
+  for (Mem m : {Mem::kUb, Mem::kL1, Mem::kL0A, Mem::kL0B, Mem::kL0C})
+    o << "\t" << r.launch.peak_bytes[static_cast<int>(m)];
   o << "\t" << d.ub_bytes << "\t" << EscapeField(r.message) << "\n";
   return o.str();
 }
@@ -93,8 +103,10 @@ std::string Encode(const KernelRun& r, const DeviceConfig& d) {
 void Decode(const std::string& line, ExplorePoint& p) {
   std::vector<std::string> f(1);
   for (char c : line) {
-    if (c == '\t') f.emplace_back();
-    else f.back() += c;
+    if (c == '\t')
+      f.emplace_back();
+    else
+      f.back() += c;
   }
   if (f.size() != 11) throw std::runtime_error("explore: bad record '" + line + "'");
   p.status = UnescapeField(f[0]);
@@ -120,11 +132,16 @@ void Decode(const std::string& line, ExplorePoint& p) {
 
 ExploreConfig ParseExploreConfig(const std::string& text, const std::string& file) {
   const YAML::Node root = LoadYamlString(text, file);
-  if (!root.IsMap()) throw InputError(Where(file, root) + ": an explore config is a mapping (kernel, devices, fixed, sweep, device_sweep)");
+  if (!root.IsMap())
+    throw InputError(
+        Where(file, root) +
+        ": an explore config is a mapping (kernel, devices, fixed, sweep, device_sweep)");
   RequireKnownKeys(root, file, {"kernel", "devices", "fixed", "sweep", "device_sweep"});
   ExploreConfig c;
   c.file = file;
-  if (!root["kernel"]) throw InputError(Where(file, root) + ": missing key 'kernel' (the kernel to explore, see npusim kernel --list)");
+  if (!root["kernel"])
+    throw InputError(Where(file, root) +
+                     ": missing key 'kernel' (the kernel to explore, see npusim kernel --list)");
   c.kernel = Scalar(file, root["kernel"], "'kernel'");
   const Op& op = FindOp(c.kernel);
   ParamValues check(op.params());
@@ -132,7 +149,8 @@ ExploreConfig ParseExploreConfig(const std::string& text, const std::string& fil
     std::vector<std::pair<std::string, std::vector<std::string>>> out;
     const YAML::Node n = root[section];
     if (!n) return out;
-    if (!n.IsMap()) throw InputError(Where(file, n) + ": '" + section + "' maps kernel parameters to values");
+    if (!n.IsMap())
+      throw InputError(Where(file, n) + ": '" + section + "' maps kernel parameters to values");
     for (auto it = n.begin(); it != n.end(); ++it) {
       const std::string k = it->first.Scalar();
       std::vector<std::string> v = Values(file, it->second, k);
@@ -146,12 +164,15 @@ ExploreConfig ParseExploreConfig(const std::string& text, const std::string& fil
     return out;
   };
   for (const auto& [k, v] : params_of("fixed")) {
-    if (v.size() != 1) throw InputError(file + ": fixed." + k + " takes one value (sweep it under 'sweep')");
+    if (v.size() != 1)
+      throw InputError(file + ": fixed." + k + " takes one value (sweep it under 'sweep')");
     c.fixed.push_back({k, v[0]});
   }
   c.sweep = params_of("sweep");
-  if (root["devices"]) c.devices = Values(file, root["devices"], "devices");
-  else c.devices = {"Ascend910B3"};
+  if (root["devices"])
+    c.devices = Values(file, root["devices"], "devices");
+  else
+    c.devices = {"Ascend910B3"};
   for (const auto& d : c.devices) {
     try {
       LoadDevice(d);
@@ -160,7 +181,10 @@ ExploreConfig ParseExploreConfig(const std::string& text, const std::string& fil
     }
   }
   if (const YAML::Node n = root["device_sweep"]) {
-    if (!n.IsMap()) throw InputError(Where(file, n) + ": 'device_sweep' maps dotted device keys (buffers.ub_bytes, ...) to values");
+    if (!n.IsMap())
+      throw InputError(
+          Where(file, n) +
+          ": 'device_sweep' maps dotted device keys (buffers.ub_bytes, ...) to values");
     DeviceConfig probe = LoadDevice(c.devices.front());
     for (auto it = n.begin(); it != n.end(); ++it) {
       const std::string k = it->first.Scalar();
@@ -200,7 +224,8 @@ ExploreResult RunExplore(const ExploreConfig& c, const ExploreProgress& progress
   ExploreResult res;
   res.config = c;
   const std::vector<KeyValues> kernel_grid = Grid(c.sweep), device_grid = Grid(c.device_sweep);
-  const int64_t total = static_cast<int64_t>(c.devices.size() * device_grid.size() * kernel_grid.size());
+  const int64_t total =
+      static_cast<int64_t>(c.devices.size() * device_grid.size() * kernel_grid.size());
   const Op& op = FindOp(c.kernel);
   for (const std::string& dev : c.devices)
     for (const KeyValues& dv : device_grid) {
@@ -218,7 +243,8 @@ ExploreResult RunExplore(const ExploreConfig& c, const ExploreProgress& progress
           KernelRun r;
           try {
             r = RunKernel(op, p, d, ro);
-          } catch (const InputError& e) {  // a combination the kernel rejects (e.g. a tile that does not divide)
+          } catch (const InputError&
+                       e) {  // a combination the kernel rejects (e.g. a tile that does not divide)
             r.status = "invalid";
             r.message = e.what();
           }
@@ -242,7 +268,8 @@ ExploreResult RunExplore(const ExploreConfig& c, const ExploreProgress& progress
   std::vector<int> ok;
   for (size_t i = 0; i < res.points.size(); ++i)
     if (res.points[i].status == "ok") ok.push_back(static_cast<int>(i));
-  std::stable_sort(ok.begin(), ok.end(), [&](int a, int b) { return res.points[a].time_us < res.points[b].time_us; });
+  std::stable_sort(ok.begin(), ok.end(),
+                   [&](int a, int b) { return res.points[a].time_us < res.points[b].time_us; });
   if (!ok.empty()) res.fastest = ok.front();
   int64_t best_ub = INT64_MAX;
   for (int i : ok)

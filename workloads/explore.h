@@ -14,24 +14,24 @@
 
 namespace npusim {
 
-
 struct ExploreConfig {
   std::string file, kernel;
-  std::vector<std::string> devices;                                      // SoC names or device YAMLs
-  KeyValues fixed;                                                       // kernel parameters held fixed
-  std::vector<std::pair<std::string, std::vector<std::string>>> sweep;         // kernel parameters swept
-  std::vector<std::pair<std::string, std::vector<std::string>>> device_sweep;  // dotted device keys swept
+  std::vector<std::string> devices;  // SoC names or device YAMLs
+  KeyValues fixed;                   // kernel parameters held fixed
+  std::vector<std::pair<std::string, std::vector<std::string>>> sweep;  // kernel parameters swept
+  std::vector<std::pair<std::string, std::vector<std::string>>>
+      device_sweep;  // dotted device keys swept
 };
 ExploreConfig LoadExploreConfig(const std::string& path);
 ExploreConfig ParseExploreConfig(const std::string& text, const std::string& file);
 
 struct ExplorePoint {
-  std::string device;        // SoC
-  KeyValues device_values;   // the swept device keys
-  KeyValues params;          // the swept kernel parameters
+  std::string device;       // SoC
+  KeyValues device_values;  // the swept device keys
+  KeyValues params;         // the swept kernel parameters
   std::string status = "ok", message;
   double time_us = 0, roofline_us = 0;
-  std::string bound;         // memory, cube, vector or link: the largest roofline term
+  std::string bound;  // memory, cube, vector or link: the largest roofline term
   int64_t ub_peak = 0, l1_peak = 0, l0a_peak = 0, l0b_peak = 0, l0c_peak = 0, ub_bytes = 0;
   int64_t required_bits = 0, available_bits = 0;  // from an overflow message
 };
@@ -40,7 +40,7 @@ struct ExploreResult {
   ExploreConfig config;
   std::vector<ExplorePoint> points;  // grid order: devices, device sweep, then kernel sweep
   int fastest = -1;                  // index of the fastest point that fits
-  std::vector<int> pareto;           // fitting points no other beats on both time and UB peak, by time
+  std::vector<int> pareto;  // fitting points no other beats on both time and UB peak, by time
 };
 
 using ExploreProgress = std::function<void(int64_t done, int64_t total)>;

@@ -49,14 +49,17 @@ std::string Fidelity::Summary() const {
   if (check_rows.empty() && fit_rows.empty()) return s + "; no simulated corpus row near this run";
   s += "; corpus (" + basis + "): ";
   if (!check_rows.empty())
-    s += "median |error| " + Pct(check_median_abs) + " on " + std::to_string(check_rows.size()) + " checked rows (worst " + Pct(check_worst_abs) + ")";
+    s += "median |error| " + Pct(check_median_abs) + " on " + std::to_string(check_rows.size()) +
+         " checked rows (worst " + Pct(check_worst_abs) + ")";
   else
     s += "no checked row";
-  if (!fit_rows.empty()) s += ", " + Pct(fit_median_abs) + " on " + std::to_string(fit_rows.size()) + " fit rows";
+  if (!fit_rows.empty())
+    s += ", " + Pct(fit_median_abs) + " on " + std::to_string(fit_rows.size()) + " fit rows";
   return s;
 }
 
-Fidelity FidelityFor(const std::string& model_file, const std::string& op, const std::string& device_soc, const std::string& device_file,
+Fidelity FidelityFor(const std::string& model_file, const std::string& op,
+                     const std::string& device_soc, const std::string& device_file,
                      const std::string& host_file) {
   Fidelity f;
   const std::string dir = ConfigDir() + "/calibration";
@@ -67,7 +70,8 @@ Fidelity FidelityFor(const std::string& model_file, const std::string& op, const
   } catch (const std::exception&) {
     // a broken fit.yaml is `npusim calibrate`'s to report, not every run's
   }
-  const std::string dev = Canonical(device_file), host = host_file.empty() ? "" : Canonical(host_file);
+  const std::string dev = Canonical(device_file),
+                    host = host_file.empty() ? "" : Canonical(host_file);
   for (const auto& g : groups)
     for (const auto& k : g.constants)
       for (const auto& file : TargetFiles(k)) {
@@ -77,7 +81,8 @@ Fidelity FidelityFor(const std::string& model_file, const std::string& op, const
         const std::string text((std::istreambuf_iterator<char>(in)), {});
         const FittedValue v{file, k.key, YamlValue(text, k.key), JoinIds(g.rows), g.name};
         // Only a value `npusim calibrate --fit` wrote is fitted; the others keep their source.
-        (YamlLine(text, k.key).find(kFittedMarker) != std::string::npos ? f.fitted : f.unfitted).push_back(v);
+        (YamlLine(text, k.key).find(kFittedMarker) != std::string::npos ? f.fitted : f.unfitted)
+            .push_back(v);
       }
   const std::string state = dir + "/state.json";
   if (!fs::exists(state)) return f;
@@ -91,24 +96,36 @@ Fidelity FidelityFor(const std::string& model_file, const std::string& op, const
   const YAML::Node rows = s["rows"];
   if (!rows || !rows.IsSequence()) return f;
   const std::string model = model_file.empty() ? "" : fs::path(model_file).filename().string();
-  auto str = [](const YAML::Node& r, const char* k) { return r[k] && r[k].IsScalar() ? r[k].Scalar() : std::string(); };
+  auto str = [](const YAML::Node& r, const char* k) {
+    return r[k] && r[k].IsScalar() ? r[k].Scalar() : std::string();
+  };
   // Nearest first: the same model (or kernel) on the same device, then the same model, then the
   // same kind of row on the same device, then every row of that kind.
   const std::string kind = op.empty() ? "run" : "kernel";
   const std::vector<std::pair<std::string, std::function<bool(const YAML::Node&)>>> tiers = {
       {op.empty() ? "same model and device" : "same kernel and device",
-       [&](const YAML::Node& r) { return (op.empty() ? str(r, "model") == model : str(r, "op") == op) && str(r, "device") == device_soc; }},
-      {op.empty() ? "same model" : "same kernel", [&](const YAML::Node& r) { return op.empty() ? str(r, "model") == model : str(r, "op") == op; }},
-      {(op.empty() ? "serving" : "kernel") + std::string(" rows on the same device"), [&](const YAML::Node& r) { return str(r, "device") == device_soc; }},
-      {op.empty() ? "all serving rows" : "all kernel rows", [](const YAML::Node&) { return true; }}};
+       [&](const YAML::Node& r) {
+         return (op.empty() ? str(r, "model") == model : str(r, "op") == op) &&
+                str(r, "device") == device_soc;
+       }},
+      {op.empty() ? "same model" : "same kernel",
+       [&](const YAML::Node& r) {
+         return op.empty() ? str(r, "model") == model : str(r, "op") == op;
+       }},
+      {(op.empty() ? "serving" : "kernel") + std::string(" rows on the same device"),
+       [&](const YAML::Node& r) { return str(r, "device") == device_soc; }},
+      {op.empty() ? "all serving rows" : "all kernel rows",
+       [](const YAML::Node&) { return true; }}};
   for (const auto& [basis, match] : tiers) {
     std::vector<double> check, fit;
     std::vector<std::string> check_ids, fit_ids;
     for (const auto& r : rows) {
       if (str(r, "kind") != kind || str(r, "status") != "ok" || !match(r)) continue;
       const double e = std::fabs(r["error"].as<double>());
-      if (str(r, "role") == "fit") fit.push_back(e), fit_ids.push_back(str(r, "id"));
-      else check.push_back(e), check_ids.push_back(str(r, "id"));
+      if (str(r, "role") == "fit")
+        fit.push_back(e), fit_ids.push_back(str(r, "id"));
+      else
+        check.push_back(e), check_ids.push_back(str(r, "id"));
     }
     if (check.empty() && fit.empty()) continue;
     f.basis = basis;

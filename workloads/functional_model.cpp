@@ -19,8 +19,9 @@ constexpr DType kBf = DType::kBFloat16;
 constexpr double kOutScale = 1.0;
 constexpr double kSuccessor = 0.4;  // weight of the t -> t+1 direction in lm_head
 
-
-Tensor Make(const std::string& name, const Shape& shape, DType dtype) { return Tensor(name, shape, dtype, true); }
+Tensor Make(const std::string& name, const Shape& shape, DType dtype) {
+  return Tensor(name, shape, dtype, true);
+}
 
 }  // namespace
 
@@ -31,7 +32,9 @@ Tensor FunctionalModel::Weight(const std::string& name, Shape shape, double scal
   return t;
 }
 
-FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d, const FunctionalOptions& o) : m_(m), d_(d), o_(o) {
+FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d,
+                                 const FunctionalOptions& o)
+    : m_(m), d_(d), o_(o) {
   const int64_t H = m.hidden, V = m.vocab, I = m.dense_intermediate;
   const double in_scale = 1.0 / std::sqrt(static_cast<double>(H));
   // lm_head row j leans towards embedding row j-1 (kSuccessor): the model often continues
@@ -41,9 +44,11 @@ FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d, co
   lm_head_ = Weight("lm_head", {V, H}, in_scale);
   for (int64_t j = 0; j < V; ++j)
     for (int64_t c = 0; c < H; ++c)
-      lm_head_.Set(j * H + c, lm_head_.At(j * H + c) + kSuccessor * embed_.At(((j + V - 1) % V) * H + c) * in_scale);
+      lm_head_.Set(j * H + c, lm_head_.At(j * H + c) +
+                                  kSuccessor * embed_.At(((j + V - 1) % V) * H + c) * in_scale);
   final_norm_ = Weight("final_norm", {H}, 0.05);
-  const int64_t Hk = m.lin_key_heads, HV = m.lin_value_heads, K = m.lin_key_dim, Vd = m.lin_value_dim, kw = m.conv_kernel;
+  const int64_t Hk = m.lin_key_heads, HV = m.lin_value_heads, K = m.lin_key_dim,
+                Vd = m.lin_value_dim, kw = m.conv_kernel;
   const int64_t window = kw - 1 + (o.draft_tokens > 0 ? o.draft_tokens - 1 : 0);
   const DType ssm = ParseDType(o.ssm_dtype);
   auto attention = [&](LayerTensors& L, bool sliding) {
@@ -51,14 +56,18 @@ FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d, co
     const int64_t Nq = a.heads, Nkv = a.kv_heads, D = a.head_dim, qw = m.q_proj_width(Nq, D);
     const Tensor w_q = Weight("w_q", {H, qw}, in_scale);
     if (m.g_proj_width(Nq)) L.w_g = Weight("w_g", {H, m.g_proj_width(Nq)}, in_scale);
-    const Tensor w_k = Weight("w_k", {H, Nkv * D}, in_scale), w_v = Weight("w_v", {H, Nkv * D}, in_scale);
+    const Tensor w_k = Weight("w_k", {H, Nkv * D}, in_scale),
+                 w_v = Weight("w_v", {H, Nkv * D}, in_scale);
     // One [H, q | k | v] projection, the graph's layout.
     const int64_t width = qw + 2 * Nkv * D;
     L.w_qkv = Make("w_qkv", {H, width}, kBf);
     for (int64_t r = 0; r < H; ++r) {
-      std::memcpy(L.w_qkv.data() + r * width * 2, w_q.data() + r * qw * 2, static_cast<size_t>(qw) * 2);
-      std::memcpy(L.w_qkv.data() + (r * width + qw) * 2, w_k.data() + r * Nkv * D * 2, static_cast<size_t>(Nkv * D) * 2);
-      std::memcpy(L.w_qkv.data() + (r * width + qw + Nkv * D) * 2, w_v.data() + r * Nkv * D * 2, static_cast<size_t>(Nkv * D) * 2);
+      std::memcpy(L.w_qkv.data() + r * width * 2, w_q.data() + r * qw * 2,
+                  static_cast<size_t>(qw) * 2);
+      std::memcpy(L.w_qkv.data() + (r * width + qw) * 2, w_k.data() + r * Nkv * D * 2,
+                  static_cast<size_t>(Nkv * D) * 2);
+      std::memcpy(L.w_qkv.data() + (r * width + qw + Nkv * D) * 2, w_v.data() + r * Nkv * D * 2,
+                  static_cast<size_t>(Nkv * D) * 2);
     }
     L.w_o = Weight("w_o", {Nq * D, H}, kOutScale / std::sqrt(static_cast<double>(Nq * D)));
     if (m.qk_norm) {
@@ -77,13 +86,17 @@ FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d, co
   // the two forms compute with the same numbers.
   auto mla = [&](LayerTensors& L) {
     const MlaShape& a = m.mla;
-    const int64_t Nq = m.full.heads, dn = a.qk_nope_head_dim, dr = a.qk_rope_head_dim, dv = a.v_head_dim, kvl = a.kv_lora_rank;
+    const int64_t Nq = m.full.heads, dn = a.qk_nope_head_dim, dr = a.qk_rope_head_dim,
+                  dv = a.v_head_dim, kvl = a.kv_lora_rank;
     if (m.full.rope_scaling.type == "yarn")
-      throw InputError(m.file + ": functional MLA runs apply no yarn rope (rotary_embedding has no yarn); yarn models run timing-only");
+      throw InputError(m.file +
+                       ": functional MLA runs apply no yarn rope (rotary_embedding has no yarn); "
+                       "yarn models run timing-only");
     if (a.q_lora_rank > 0) {
       L.w_q_a = Weight("w_q_a", {H, a.q_lora_rank}, in_scale);
       L.q_a_norm = Weight("q_a_norm", {a.q_lora_rank}, 0.05);
-      L.w_q_b = Weight("w_q_b", {a.q_lora_rank, Nq * (dn + dr)}, 1.0 / std::sqrt(static_cast<double>(a.q_lora_rank)));
+      L.w_q_b = Weight("w_q_b", {a.q_lora_rank, Nq * (dn + dr)},
+                       1.0 / std::sqrt(static_cast<double>(a.q_lora_rank)));
     } else {
       L.w_q_b = Weight("w_q_b", {H, Nq * (dn + dr)}, in_scale);
     }
@@ -96,7 +109,8 @@ FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d, co
       for (int64_t c = 0; c < kvl; ++c) {
         const int64_t row = c * Nq * (dn + dv) + h * (dn + dv);
         for (int64_t i = 0; i < dn; ++i) L.w_uk.Set((h * dn + i) * kvl + c, L.w_kv_b.At(row + i));
-        for (int64_t j = 0; j < dv; ++j) L.w_uv.Set((h * kvl + c) * dv + j, L.w_kv_b.At(row + dn + j));
+        for (int64_t j = 0; j < dv; ++j)
+          L.w_uv.Set((h * kvl + c) * dv + j, L.w_kv_b.At(row + dn + j));
       }
     L.w_o = Weight("w_o", {Nq * dv, H}, kOutScale / std::sqrt(static_cast<double>(Nq * dv)));
     L.k_cache.resize(static_cast<size_t>(o.slots));
@@ -109,7 +123,8 @@ FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d, co
     }
     const int64_t E = m.experts, Ie = m.moe_intermediate, Is = m.shared_intermediate;
     L.w_router = Weight("w_router", {H, E}, in_scale);
-    if (m.sigmoid_router) L.router_bias = Make("router_bias", {E}, DType::kFloat32);  // zero correction bias
+    if (m.sigmoid_router)
+      L.router_bias = Make("router_bias", {E}, DType::kFloat32);  // zero correction bias
     L.w_egu = Weight("w_egu", {E, H, 2 * Ie}, in_scale);
     L.w_edown = Weight("w_edown", {E, Ie, H}, kOutScale / std::sqrt(static_cast<double>(Ie)));
     if (Is > 0) {
@@ -118,7 +133,9 @@ FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d, co
       if (m.shared_gated) L.w_sg = Weight("w_sg", {H, 1}, in_scale);
     }
   };
-  if (m.eagle3) throw InputError(m.file + ": an EAGLE3 draft model runs timing-only (no functional EAGLE3 draft)");
+  if (m.eagle3)
+    throw InputError(m.file +
+                     ": an EAGLE3 draft model runs timing-only (no functional EAGLE3 draft)");
   specs_ = DecoderLayers(m);
   for (const LayerSpec& spec : specs_) {
     const LayerKind kind = spec.mixer;
@@ -143,7 +160,9 @@ FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d, co
       for (int64_t i = 0; i < Vd; ++i) L.gdn_norm.Set(i, 1.0);
       L.w_out = Weight("w_out", {HV * Vd, H}, kOutScale / std::sqrt(static_cast<double>(HV * Vd)));
       L.conv_pool = Make("conv_states", {o.slots, window, m.conv_dim()}, kBf);
-      L.ssm_pool = Make("ssm_states", o.gdn_impl == "fused" ? Shape{o.slots, HV, Vd, K} : Shape{o.slots, HV, K, Vd}, ssm);
+      L.ssm_pool =
+          Make("ssm_states",
+               o.gdn_impl == "fused" ? Shape{o.slots, HV, Vd, K} : Shape{o.slots, HV, K, Vd}, ssm);
     } else if (kind == LayerKind::kMla) {
       mla(L);
     } else {
@@ -163,8 +182,10 @@ FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d, co
     draft_.layer.in_norm = Weight("in_norm", {H}, 0.05);
     draft_.layer.post_norm = Weight("post_norm", {H}, 0.05);
     const LayerSpec spec = DraftLayer(m);
-    if (spec.mixer == LayerKind::kMla) mla(draft_.layer);
-    else attention(draft_.layer, spec.mixer == LayerKind::kSlidingAttention);
+    if (spec.mixer == LayerKind::kMla)
+      mla(draft_.layer);
+    else
+      attention(draft_.layer, spec.mixer == LayerKind::kSlidingAttention);
     mlp(draft_.layer, spec.moe);
   }
 }
@@ -193,9 +214,11 @@ class FunctionalModel::Executor : public GraphExecutor {
       // The model's shapes reach the kernel as data: a mismatch is the simulated program's error.
       throw SimFailure("shape_error", l.op + " (" + pv.Canonical() + "): " + e.what());
     }
-    if (r.status != "ok") throw SimFailure(r.status, l.op + " (" + pv.Canonical() + "): " + r.message);
+    if (r.status != "ok")
+      throw SimFailure(r.status, l.op + " (" + pv.Canonical() + "): " + r.message);
     ++fm_.calls_[l.op];
-    for (const auto& [name, e] : r.numerics) fm_.errors_[l.op] = std::max(fm_.errors_[l.op], e.norm_err);
+    for (const auto& [name, e] : r.numerics)
+      fm_.errors_[l.op] = std::max(fm_.errors_[l.op], e.norm_err);
     return std::move(r.outputs);
   }
 
@@ -230,9 +253,12 @@ ForwardBatch FunctionalModel::Batch(const std::vector<Entry>& batch, ForwardKind
 void FunctionalModel::TransposeStoredStates(LayerTensors& L, const std::vector<int64_t>& slots) {
   const int64_t HV = m_.lin_value_heads, K = m_.lin_key_dim, Vd = m_.lin_value_dim;
   if (K != Vd)
-    throw SimFailure("shape_error", "chunk_gated_delta_rule (fault transposed_state): the final state stored as [V, K] = [" + std::to_string(Vd) +
-                                        ", " + std::to_string(K) + "] cannot be read back as the pool's [K, V] = [" + std::to_string(K) + ", " +
-                                        std::to_string(Vd) + "]: with K != V the S3 fault is a shape error, not silent drift");
+    throw SimFailure(
+        "shape_error",
+        "chunk_gated_delta_rule (fault transposed_state): the final state stored as [V, K] = [" +
+            std::to_string(Vd) + ", " + std::to_string(K) +
+            "] cannot be read back as the pool's [K, V] = [" + std::to_string(K) + ", " +
+            std::to_string(Vd) + "]: with K != V the S3 fault is a shape error, not silent drift");
   for (int64_t slot : slots)
     for (int64_t h = 0; h < HV; ++h) {
       const int64_t base = (slot * HV + h) * K * K;
@@ -245,7 +271,8 @@ void FunctionalModel::TransposeStoredStates(LayerTensors& L, const std::vector<i
     }
 }
 
-FunctionalModel::Output FunctionalModel::Forward(const std::vector<Entry>& batch, ForwardKind kind) {
+FunctionalModel::Output FunctionalModel::Forward(const std::vector<Entry>& batch,
+                                                 ForwardKind kind) {
   const int64_t H = m_.hidden;
   Executor x(*this);
   LayerGraph g(m_, ParallelPlan{}, Options(), x);
@@ -256,13 +283,15 @@ FunctionalModel::Output FunctionalModel::Forward(const std::vector<Entry>& batch
   const Tensor delta = g.Decoder(b, specs_, layers_, g.Embed(b, ids, embed_), &residual);
   if (kind == ForwardKind::kPrefill && o_.fault == "transposed_state")
     for (size_t l = 0; l < layers_.size(); ++l)
-      if (specs_[l].mixer == LayerKind::kLinearAttention) TransposeStoredStates(layers_[l], b.slots);
+      if (specs_[l].mixer == LayerKind::kLinearAttention)
+        TransposeStoredStates(layers_[l], b.slots);
   const Tensor next = g.Head(b, delta, residual, final_norm_, lm_head_, &hidden, &logits);
   // Per entry its sampled rows (every position in decode / verify, the last in extend).
   Output o;
   int64_t ri = 0;
   for (const Entry& e : batch) {
-    const int64_t sampled = kind == ForwardKind::kPrefill ? 1 : static_cast<int64_t>(e.tokens.size());
+    const int64_t sampled =
+        kind == ForwardKind::kPrefill ? 1 : static_cast<int64_t>(e.tokens.size());
     std::vector<int32_t> toks;
     std::vector<float> lg(static_cast<size_t>(m_.vocab));
     std::vector<double> h(static_cast<size_t>(H * sampled));
@@ -270,7 +299,8 @@ FunctionalModel::Output FunctionalModel::Forward(const std::vector<Entry>& batch
       toks.push_back(static_cast<int32_t>(next.At(ri)));
       for (int64_t c = 0; c < H; ++c) h[static_cast<size_t>(i * H + c)] = hidden.At(ri * H + c);
       if (i == sampled - 1)
-        for (int64_t v = 0; v < m_.vocab; ++v) lg[static_cast<size_t>(v)] = static_cast<float>(logits.At(ri * m_.vocab + v));
+        for (int64_t v = 0; v < m_.vocab; ++v)
+          lg[static_cast<size_t>(v)] = static_cast<float>(logits.At(ri * m_.vocab + v));
     }
     o.next.push_back(std::move(toks));
     o.logits.push_back(std::move(lg));
@@ -279,17 +309,21 @@ FunctionalModel::Output FunctionalModel::Forward(const std::vector<Entry>& batch
   return o;
 }
 
-FunctionalModel::Output FunctionalModel::Extend(const std::vector<Entry>& batch) { return Forward(batch, ForwardKind::kPrefill); }
+FunctionalModel::Output FunctionalModel::Extend(const std::vector<Entry>& batch) {
+  return Forward(batch, ForwardKind::kPrefill);
+}
 
 FunctionalModel::Output FunctionalModel::Decode(const std::vector<Entry>& batch, bool verify) {
   const size_t n = batch.front().tokens.size();
   for (const Entry& e : batch)
-    if (e.tokens.size() != n) throw std::logic_error("decode/verify entries need the same token count");
+    if (e.tokens.size() != n)
+      throw std::logic_error("decode/verify entries need the same token count");
   if (!verify && n != 1) throw std::logic_error("decode takes one token per entry");
   return Forward(batch, verify ? ForwardKind::kVerify : ForwardKind::kDecode);
 }
 
-void FunctionalModel::Commit(const std::vector<Entry>& batch, const std::vector<int64_t>& last_steps) {
+void FunctionalModel::Commit(const std::vector<Entry>& batch,
+                             const std::vector<int64_t>& last_steps) {
   Executor x(*this);
   LayerGraph g(m_, ParallelPlan{}, Options(), x);
   std::vector<LayerTensors*> gdn;
@@ -307,13 +341,16 @@ void FunctionalModel::Commit(const std::vector<Entry>& batch, const std::vector<
 // A slot's cached K and V (MLA: its latent rows) cut back to `tokens` tokens.
 void FunctionalModel::KeepKv(LayerTensors& L, LayerKind kind, int64_t slot, int64_t tokens) const {
   const AttentionShape& a = kind == LayerKind::kSlidingAttention ? m_.sliding : m_.full;
-  const auto keep = static_cast<size_t>(tokens * (kind == LayerKind::kMla ? m_.mla.latent_per_token() : a.kv_heads * a.head_dim));
+  const auto keep = static_cast<size_t>(
+      tokens * (kind == LayerKind::kMla ? m_.mla.latent_per_token() : a.kv_heads * a.head_dim));
   for (auto* cache : {&L.k_cache, &L.v_cache})
-    if (static_cast<size_t>(slot) < cache->size() && (*cache)[static_cast<size_t>(slot)].size() > keep) (*cache)[static_cast<size_t>(slot)].resize(keep);
+    if (static_cast<size_t>(slot) < cache->size() &&
+        (*cache)[static_cast<size_t>(slot)].size() > keep)
+      (*cache)[static_cast<size_t>(slot)].resize(keep);
 }
 
-int32_t FunctionalModel::Draft(int64_t slot, int32_t token, const std::vector<double>& hidden, int64_t position,
-                               std::vector<double>* draft_hidden) {
+int32_t FunctionalModel::Draft(int64_t slot, int32_t token, const std::vector<double>& hidden,
+                               int64_t position, std::vector<double>* draft_hidden) {
   const int64_t H = m_.hidden;
   Executor x(*this);
   LayerGraph g(m_, ParallelPlan{}, Options(), x);
@@ -333,7 +370,9 @@ int32_t FunctionalModel::Draft(int64_t slot, int32_t token, const std::vector<do
   return static_cast<int32_t>(next.At(0));
 }
 
-void FunctionalModel::TruncateDraft(int64_t slot, int64_t tokens) { KeepKv(draft_.layer, DraftLayer(m_).mixer, slot, tokens); }
+void FunctionalModel::TruncateDraft(int64_t slot, int64_t tokens) {
+  KeepKv(draft_.layer, DraftLayer(m_).mixer, slot, tokens);
+}
 
 // One slot's part of a per-layer pool, every layer that has the pool, as doubles.
 std::vector<double> FunctionalModel::SlotOf(Tensor LayerTensors::*pool, int64_t slot) const {
@@ -347,19 +386,27 @@ std::vector<double> FunctionalModel::SlotOf(Tensor LayerTensors::*pool, int64_t 
   return out;
 }
 
-std::vector<double> FunctionalModel::SsmState(int64_t slot) const { return SlotOf(&LayerTensors::ssm_pool, slot); }
-std::vector<double> FunctionalModel::ConvState(int64_t slot) const { return SlotOf(&LayerTensors::conv_pool, slot); }
+std::vector<double> FunctionalModel::SsmState(int64_t slot) const {
+  return SlotOf(&LayerTensors::ssm_pool, slot);
+}
+std::vector<double> FunctionalModel::ConvState(int64_t slot) const {
+  return SlotOf(&LayerTensors::conv_pool, slot);
+}
 
 void FunctionalModel::ResetSlot(int64_t slot) {
   for (LayerTensors& L : layers_) {
     for (Tensor* t : {&L.ssm_pool, &L.conv_pool}) {
       if (!t->numel()) continue;
       const int64_t n = t->numel() / o_.slots;
-      std::memset(t->data() + slot * n * SizeOf(t->dtype()), 0, static_cast<size_t>(n) * SizeOf(t->dtype()));
+      std::memset(t->data() + slot * n * SizeOf(t->dtype()), 0,
+                  static_cast<size_t>(n) * SizeOf(t->dtype()));
     }
-    if (!L.k_cache.empty()) L.k_cache[static_cast<size_t>(slot)].clear(), L.v_cache[static_cast<size_t>(slot)].clear();
+    if (!L.k_cache.empty())
+      L.k_cache[static_cast<size_t>(slot)].clear(), L.v_cache[static_cast<size_t>(slot)].clear();
   }
-  if (!draft_.layer.k_cache.empty()) draft_.layer.k_cache[static_cast<size_t>(slot)].clear(), draft_.layer.v_cache[static_cast<size_t>(slot)].clear();
+  if (!draft_.layer.k_cache.empty())
+    draft_.layer.k_cache[static_cast<size_t>(slot)].clear(),
+        draft_.layer.v_cache[static_cast<size_t>(slot)].clear();
 }
 
 }  // namespace npusim

@@ -28,14 +28,16 @@
 namespace npusim {
 
 struct FunctionalOptions {
-  std::string gdn_impl = "triton_chain";     // decode/verify kernel: triton_chain ([HV,K,V] state) or fused ([HV,V,K] bf16)
-  std::string ssm_dtype = "float32";         // state pool dtype
+  std::string gdn_impl = "triton_chain";  // decode/verify kernel: triton_chain ([HV,K,V] state) or
+                                          // fused ([HV,V,K] bf16)
+  std::string ssm_dtype = "float32";      // state pool dtype
   std::string intermediate_dtype = "float32";  // MTP verify: per-token state cache dtype
-  int64_t draft_tokens = 0;                  // MTP d (0: no MTP): sizes the conv window and caches
-  std::string fault;  // "", transposed_state (S3), conv_state_shift (S6), swa_without_mask / no_swiglu_clamp (S4)
+  int64_t draft_tokens = 0;  // MTP d (0: no MTP): sizes the conv window and caches
+  std::string fault;         // "", transposed_state (S3), conv_state_shift (S6), swa_without_mask /
+                             // no_swiglu_clamp (S4)
   uint64_t seed = 1;
-  int64_t slots = 8;                         // state pool slots (slot 0 is the dummy slot)
-  std::string mla_prolog = "unfused";        // MLA's absorbed-form preprocessing: unfused or fused
+  int64_t slots = 8;                   // state pool slots (slot 0 is the dummy slot)
+  std::string mla_prolog = "unfused";  // MLA's absorbed-form preprocessing: unfused or fused
 };
 
 class FunctionalModel {
@@ -48,9 +50,10 @@ class FunctionalModel {
     int64_t prefix = 0;           // tokens already processed for this request
   };
   struct Output {
-    std::vector<std::vector<int32_t>> next;      // per entry: argmax after each sampled position
-    std::vector<std::vector<float>> logits;      // per entry: logits at its last sampled position
-    std::vector<std::vector<double>> hidden;     // per entry: final-norm input at its last position (for MTP)
+    std::vector<std::vector<int32_t>> next;  // per entry: argmax after each sampled position
+    std::vector<std::vector<float>> logits;  // per entry: logits at its last sampled position
+    std::vector<std::vector<double>>
+        hidden;  // per entry: final-norm input at its last position (for MTP)
   };
   // Prefill / extend: the chunk path; samples each entry's last position.
   Output Extend(const std::vector<Entry>& batch);
@@ -63,7 +66,8 @@ class FunctionalModel {
 
   // The draft (MTP) layer: from a token and the target's hidden state at the previous position,
   // the next draft token. Its attention keeps its own KV per slot.
-  int32_t Draft(int64_t slot, int32_t token, const std::vector<double>& hidden, int64_t position, std::vector<double>* draft_hidden);
+  int32_t Draft(int64_t slot, int32_t token, const std::vector<double>& hidden, int64_t position,
+                std::vector<double>* draft_hidden);
   void TruncateDraft(int64_t slot, int64_t tokens);
 
   // The state of one slot after the last forward, for comparisons: every GDN layer's ssm state

@@ -10,7 +10,9 @@
 
 namespace npusim {
 
-std::vector<FunctionalRequest> FunctionalRequests(int64_t count, int64_t input_len, int64_t output_len, int64_t vocab, uint64_t seed) {
+std::vector<FunctionalRequest> FunctionalRequests(int64_t count, int64_t input_len,
+                                                  int64_t output_len, int64_t vocab,
+                                                  uint64_t seed) {
   Rng rng(seed * 0x2545F4914F6CDD1DULL + 3);
   std::vector<FunctionalRequest> out;
   for (int64_t i = 0; i < count; ++i) {
@@ -19,13 +21,15 @@ std::vector<FunctionalRequest> FunctionalRequests(int64_t count, int64_t input_l
     r.output_len = output_len;
     // Lengths differ per request (input_len, input_len - 7, ...) so batches mix lengths and tails.
     const int64_t len = std::max<int64_t>(1, input_len - 7 * i);
-    for (int64_t t = 0; t < len; ++t) r.prompt.push_back(static_cast<int32_t>(rng.UniformInt(0, vocab - 1)));
+    for (int64_t t = 0; t < len; ++t)
+      r.prompt.push_back(static_cast<int32_t>(rng.UniformInt(0, vocab - 1)));
     out.push_back(std::move(r));
   }
   return out;
 }
 
-FunctionalResult RunFunctional(const ModelConfig& m, const DeviceConfig& d, const FunctionalOptions& o, SchedulerConfig sc,
+FunctionalResult RunFunctional(const ModelConfig& m, const DeviceConfig& d,
+                               const FunctionalOptions& o, SchedulerConfig sc,
                                const std::vector<FunctionalRequest>& reqs) {
   FunctionalOptions mo = o;
   mo.slots = static_cast<int64_t>(reqs.size()) + 1;
@@ -35,13 +39,14 @@ FunctionalResult RunFunctional(const ModelConfig& m, const DeviceConfig& d, cons
   FunctionalResult res;
   res.requests.resize(reqs.size());
   struct Live {
-    int64_t processed = 0;        // tokens whose KV / state is in the caches
-    std::vector<double> hidden;   // target hidden at the last processed position (MTP)
-    int64_t draft_len = 0;        // tokens in the draft layer's KV
+    int64_t processed = 0;       // tokens whose KV / state is in the caches
+    std::vector<double> hidden;  // target hidden at the last processed position (MTP)
+    int64_t draft_len = 0;       // tokens in the draft layer's KV
   };
   std::vector<Live> live(reqs.size());
   const int64_t H = m.hidden, dtok = o.draft_tokens;
-  for (const auto& r : reqs) sched.Arrive(r.id, static_cast<int64_t>(r.prompt.size()), r.output_len);
+  for (const auto& r : reqs)
+    sched.Arrive(r.id, static_cast<int64_t>(r.prompt.size()), r.output_len);
   auto slot = [](int64_t id) { return id + 1; };
   for (Batch b = sched.Next(); !b.empty(); b = sched.Next()) {
     ++res.steps;
@@ -92,7 +97,8 @@ FunctionalResult RunFunctional(const ModelConfig& m, const DeviceConfig& d, cons
         live[static_cast<size_t>(id)].processed += 1;
         res.requests[static_cast<size_t>(id)].tokens.push_back(out.next[i][0]);
         res.requests[static_cast<size_t>(id)].ssm_final = model.SsmState(slot(id));
-        res.requests[static_cast<size_t>(id)].states[live[static_cast<size_t>(id)].processed] = res.requests[static_cast<size_t>(id)].ssm_final;
+        res.requests[static_cast<size_t>(id)].states[live[static_cast<size_t>(id)].processed] =
+            res.requests[static_cast<size_t>(id)].ssm_final;
         got.push_back(1);
       }
     } else if (!decode.empty()) {
@@ -122,8 +128,10 @@ FunctionalResult RunFunctional(const ModelConfig& m, const DeviceConfig& d, cons
         const int64_t id = dec_ids[i];
         Live& L = live[static_cast<size_t>(id)];
         FunctionalRecord& rec = res.requests[static_cast<size_t>(id)];
-        const int64_t left = reqs[static_cast<size_t>(id)].output_len - static_cast<int64_t>(rec.tokens.size());
-        for (int64_t k = 0; k <= j && k < left; ++k) rec.tokens.push_back(k < j ? t[static_cast<size_t>(k + 1)] : y[static_cast<size_t>(j)]);
+        const int64_t left =
+            reqs[static_cast<size_t>(id)].output_len - static_cast<int64_t>(rec.tokens.size());
+        for (int64_t k = 0; k <= j && k < left; ++k)
+          rec.tokens.push_back(k < j ? t[static_cast<size_t>(k + 1)] : y[static_cast<size_t>(j)]);
         rec.accept_lengths.push_back(j + 1);
         got.push_back(j + 1);
         L.processed += j + 1;
@@ -148,13 +156,16 @@ FunctionalDiff Compare(const FunctionalResult& a, const FunctionalResult& b) {
   FunctionalDiff d;
   auto maxdiff = [](const std::vector<double>& x, const std::vector<double>& y) {
     double m = 0;
-    for (size_t i = 0; i < std::min(x.size(), y.size()); ++i) m = std::max(m, std::fabs(x[i] - y[i]));
+    for (size_t i = 0; i < std::min(x.size(), y.size()); ++i)
+      m = std::max(m, std::fabs(x[i] - y[i]));
     return x.size() == y.size() ? m : INFINITY;
   };
   for (size_t r = 0; r < a.requests.size() && r < b.requests.size(); ++r) {
     const FunctionalRecord &x = a.requests[r], &y = b.requests[r];
-    d.max_state_diff = std::max(d.max_state_diff, maxdiff(x.ssm_after_prefill, y.ssm_after_prefill));
-    d.max_conv_diff = std::max(d.max_conv_diff, maxdiff(x.conv_after_prefill, y.conv_after_prefill));
+    d.max_state_diff =
+        std::max(d.max_state_diff, maxdiff(x.ssm_after_prefill, y.ssm_after_prefill));
+    d.max_conv_diff =
+        std::max(d.max_conv_diff, maxdiff(x.conv_after_prefill, y.conv_after_prefill));
     d.max_final_state_diff = std::max(d.max_final_state_diff, maxdiff(x.ssm_final, y.ssm_final));
     for (const auto& [n, st] : x.states) {
       auto it = y.states.find(n);
@@ -163,7 +174,8 @@ FunctionalDiff Compare(const FunctionalResult& a, const FunctionalResult& b) {
       ++d.checkpoints_compared;
     }
     for (size_t i = 0; i < std::min(x.first_logits.size(), y.first_logits.size()); ++i)
-      d.max_logit_diff = std::max(d.max_logit_diff, static_cast<double>(std::fabs(x.first_logits[i] - y.first_logits[i])));
+      d.max_logit_diff = std::max(
+          d.max_logit_diff, static_cast<double>(std::fabs(x.first_logits[i] - y.first_logits[i])));
     for (size_t i = 0; i < std::max(x.tokens.size(), y.tokens.size()); ++i) {
       if (i < x.tokens.size() && i < y.tokens.size() && x.tokens[i] == y.tokens[i]) continue;
       d.tokens_equal = false;
@@ -183,21 +195,24 @@ FunctionalDiff Compare(const FunctionalResult& a, const FunctionalResult& b) {
   return d;
 }
 
-
-FunctionalStudy RunFunctionalStudy(const ServingSetup& s, const std::function<void(const std::string&)>& progress) {
+FunctionalStudy RunFunctionalStudy(const ServingSetup& s,
+                                   const std::function<void(const std::string&)>& progress) {
   auto say = [&](const std::string& m) {
     if (progress) progress(m);
   };
   const RunConfig& c = s.run;
   if (s.plan.tp != 1 || s.plan.dp != 1)
-    throw InputError(c.At("tp_size") + ": functional runs simulate one rank: set tp_size 1 (reduced models fit one chip)");
+    throw InputError(
+        c.At("tp_size") +
+        ": functional runs simulate one rank: set tp_size 1 (reduced models fit one chip)");
   Rng rng(static_cast<uint64_t>(c.seed) * 0x9E3779B97F4A7C15ULL + 101);
   std::vector<FunctionalRequest> reqs;
   for (const Request& r : s.requests) {
     FunctionalRequest f;
     f.id = static_cast<int64_t>(reqs.size());
     f.output_len = r.output_len;
-    for (int64_t t = 0; t < r.input_len; ++t) f.prompt.push_back(static_cast<int32_t>(rng.UniformInt(0, s.model.vocab - 1)));
+    for (int64_t t = 0; t < r.input_len; ++t)
+      f.prompt.push_back(static_cast<int32_t>(rng.UniformInt(0, s.model.vocab - 1)));
     reqs.push_back(std::move(f));
   }
   SchedulerConfig sc;
@@ -217,7 +232,8 @@ FunctionalStudy RunFunctionalStudy(const ServingSetup& s, const std::function<vo
   whole.chunked_prefill_size = 0;
   say("functional run 1/" + std::string(c.Mtp() ? "3" : "2") + ": unchunked reference");
   st.reference = RunFunctional(s.model, s.device, clean, whole, reqs);
-  say("functional run 2/" + std::string(c.Mtp() ? "3" : "2") + ": chunked" + (faulty.fault.empty() ? "" : ", fault " + faulty.fault));
+  say("functional run 2/" + std::string(c.Mtp() ? "3" : "2") + ": chunked" +
+      (faulty.fault.empty() ? "" : ", fault " + faulty.fault));
   SchedulerConfig chunked = sc;
   chunked.chunked_prefill_size = c.chunked_prefill_size;
   st.chunked = RunFunctional(s.model, s.device, faulty, chunked, reqs);
@@ -240,9 +256,10 @@ FunctionalStudy RunFunctionalStudy(const ServingSetup& s, const std::function<vo
         for (int64_t i = 1; i <= n; ++i) ++reached[static_cast<size_t>(i)];
       }
     for (int64_t i = 1; i < d; ++i)
-      st.accept_rates.push_back(reached[static_cast<size_t>(i)] ? static_cast<double>(reached[static_cast<size_t>(i + 1)]) /
-                                                                      static_cast<double>(reached[static_cast<size_t>(i)])
-                                                                : 0.0);
+      st.accept_rates.push_back(reached[static_cast<size_t>(i)]
+                                    ? static_cast<double>(reached[static_cast<size_t>(i + 1)]) /
+                                          static_cast<double>(reached[static_cast<size_t>(i)])
+                                    : 0.0);
     st.accept_length = rounds ? static_cast<double>(tokens) / static_cast<double>(rounds) : 0;
   }
   return st;

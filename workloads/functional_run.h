@@ -23,24 +23,27 @@ struct FunctionalRequest {
 };
 
 struct FunctionalRecord {
-  std::vector<int32_t> tokens;             // generated
-  std::vector<float> first_logits;         // logits of the first generated token
+  std::vector<int32_t> tokens;      // generated
+  std::vector<float> first_logits;  // logits of the first generated token
   std::vector<double> ssm_after_prefill, conv_after_prefill;
-  std::vector<double> ssm_final;           // after the last forward that touched the request
-  std::vector<int64_t> accept_lengths;     // tokens per MTP round
+  std::vector<double> ssm_final;                  // after the last forward that touched the request
+  std::vector<int64_t> accept_lengths;            // tokens per MTP round
   std::map<int64_t, std::vector<double>> states;  // ssm state by tokens processed (checkpoints)
 };
 
 struct FunctionalResult {
   std::vector<FunctionalRecord> requests;
-  int64_t steps = 0, mixed_prefill_steps = 0;  // prefill steps with requests with and without a prefix
+  int64_t steps = 0,
+          mixed_prefill_steps = 0;  // prefill steps with requests with and without a prefix
   std::map<std::string, double> kernel_errors;
   std::map<std::string, int64_t> kernel_calls;
 };
 
-std::vector<FunctionalRequest> FunctionalRequests(int64_t count, int64_t input_len, int64_t output_len, int64_t vocab, uint64_t seed);
+std::vector<FunctionalRequest> FunctionalRequests(int64_t count, int64_t input_len,
+                                                  int64_t output_len, int64_t vocab, uint64_t seed);
 
-FunctionalResult RunFunctional(const ModelConfig& m, const DeviceConfig& d, const FunctionalOptions& o, SchedulerConfig sc,
+FunctionalResult RunFunctional(const ModelConfig& m, const DeviceConfig& d,
+                               const FunctionalOptions& o, SchedulerConfig sc,
                                const std::vector<FunctionalRequest>& reqs);
 
 // Comparison of run `b` against run `a` (the reference).
@@ -51,15 +54,14 @@ struct FunctionalDiff {
   // When the first divergence is a request's first token: the reference's top-2 logit margin
   // there (a margin below max_logit_diff is a near tie flipped by rounding); -1 otherwise.
   double divergence_margin = -1;
-  double max_state_diff = 0;    // ssm state right after prefill, max abs over requests
+  double max_state_diff = 0;  // ssm state right after prefill, max abs over requests
   double max_conv_diff = 0;
-  double max_logit_diff = 0;    // first generated token's logits
+  double max_logit_diff = 0;  // first generated token's logits
   double max_final_state_diff = 0;
   double max_checkpoint_state_diff = 0;  // ssm states at the same number of processed tokens
   int64_t checkpoints_compared = 0;
 };
 FunctionalDiff Compare(const FunctionalResult& a, const FunctionalResult& b);
-
 
 struct ServingSetup;
 
@@ -75,6 +77,7 @@ struct FunctionalStudy {
   double accept_length = 0;
 };
 // `progress` (may be null) hears which run starts.
-FunctionalStudy RunFunctionalStudy(const ServingSetup& s, const std::function<void(const std::string&)>& progress = nullptr);
+FunctionalStudy RunFunctionalStudy(
+    const ServingSetup& s, const std::function<void(const std::string&)>& progress = nullptr);
 
 }  // namespace npusim

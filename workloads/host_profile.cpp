@@ -13,15 +13,24 @@ void HostProfile::Bind(ParamVisitor& v) {
     return s;
   };
   v.Param({"name", "", "profile name (the file stem under configs/hosts)"}, name);
-  v.Param(opt("framework", "", "serving framework the profile describes (sglang, vllm)", 0, 0), framework);
+  v.Param(opt("framework", "", "serving framework the profile describes (sglang, vllm)", 0, 0),
+          framework);
   v.Param({"launch_us", "us", "eager: host time to issue one kernel launch", 0, 1e6}, launch_us);
   v.Param(opt("glue_launches_per_layer", "launches",
-              "eager: launches per decoder layer the framework issues besides the modelled kernels (copies, casts, slices)", 0, 1000),
+              "eager: launches per decoder layer the framework issues besides the modelled kernels "
+              "(copies, casts, slices)",
+              0, 1000),
           glue_launches_per_layer);
-  v.Param({"graph_replay_us", "us", "host time to replay one captured forward", 0, 1e6}, graph_replay_us);
-  v.Param({"step_us", "us", "host time per step: scheduling, input preparation, sampling, output handling", 0, 1e7}, step_us);
-  v.Param(opt("mtp_round_us", "us", "host time per MTP round: draft and verify bookkeeping", 0, 1e7), mtp_round_us);
-  v.Param(opt("a2a_normal_host_sync", "", "eager DeepEP dispatch waits on the host for the receive counts (true/false)", 0, 0),
+  v.Param({"graph_replay_us", "us", "host time to replay one captured forward", 0, 1e6},
+          graph_replay_us);
+  v.Param({"step_us", "us",
+           "host time per step: scheduling, input preparation, sampling, output handling", 0, 1e7},
+          step_us);
+  v.Param(
+      opt("mtp_round_us", "us", "host time per MTP round: draft and verify bookkeeping", 0, 1e7),
+      mtp_round_us);
+  v.Param(opt("a2a_normal_host_sync", "",
+              "eager DeepEP dispatch waits on the host for the receive counts (true/false)", 0, 0),
           a2a_normal_host_sync);
 }
 
@@ -32,7 +41,8 @@ HostProfile LoadHostProfile(const std::string& name_or_path) {
   h.Bind(binder);
   binder.Finish();
   if (h.a2a_normal_host_sync != "true" && h.a2a_normal_host_sync != "false")
-    throw InputError(path + ": 'a2a_normal_host_sync' takes true or false, got '" + h.a2a_normal_host_sync + "'");
+    throw InputError(path + ": 'a2a_normal_host_sync' takes true or false, got '" +
+                     h.a2a_normal_host_sync + "'");
   h.source_file = path;
   return h;
 }

@@ -14,12 +14,14 @@ struct HostProfile {
   std::string name;         // the profile's own name (file stem)
   std::string framework;    // sglang, vllm: informational, shown in reports
   std::string source_file;  // the YAML it came from
-  double launch_us = 0;                // eager: host time to issue one kernel launch
-  double glue_launches_per_layer = 0;  // eager: framework launches per decoder layer besides the modelled kernels
-  double graph_replay_us = 0;          // host time to replay one captured forward
-  double step_us = 0;                  // per step: scheduling, input preparation, sampling, output handling
-  double mtp_round_us = 0;             // per MTP round: draft and verify bookkeeping on the host
-  std::string a2a_normal_host_sync = "true";  // eager DeepEP (normal mode): the host waits for each dispatch's counts
+  double launch_us = 0;     // eager: host time to issue one kernel launch
+  double glue_launches_per_layer =
+      0;  // eager: framework launches per decoder layer besides the modelled kernels
+  double graph_replay_us = 0;  // host time to replay one captured forward
+  double step_us = 0;          // per step: scheduling, input preparation, sampling, output handling
+  double mtp_round_us = 0;     // per MTP round: draft and verify bookkeeping on the host
+  std::string a2a_normal_host_sync =
+      "true";  // eager DeepEP (normal mode): the host waits for each dispatch's counts
 
   void Bind(ParamVisitor& v);
   bool A2aHostSync() const { return a2a_normal_host_sync == "true"; }

@@ -1,11 +1,12 @@
 #include "workloads/kernel_cache.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 namespace npusim {
 
@@ -70,8 +71,10 @@ std::string EntryPath(const std::string& key) {
 std::vector<std::string> Split(const std::string& line) {
   std::vector<std::string> out(1);
   for (char c : line) {
-    if (c == '\t') out.emplace_back();
-    else out.back() += c;
+    if (c == '\t')
+      out.emplace_back();
+    else
+      out.back() += c;
   }
   return out;
 }
@@ -82,7 +85,8 @@ std::optional<KernelProfile> CachedProfile(const std::string& key) {
   if (KernelCacheDir().empty()) return std::nullopt;
   std::ifstream in(EntryPath(key));
   std::string stored, line;
-  if (!std::getline(in, stored) || stored != key || !std::getline(in, line)) return std::nullopt;  // absent, or another key's
+  if (!std::getline(in, stored) || stored != key || !std::getline(in, line))
+    return std::nullopt;  // absent, or another key's
   return ParseProfile(Split(line));
 }
 

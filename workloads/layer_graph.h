@@ -28,14 +28,18 @@ namespace npusim {
 
 // The blocks of a forward, in the order the step graph lists its calls.
 enum class Block { kEmbedding, kGdn, kAttention, kSliding, kMoe, kDense, kHead, kCommit, kDraft };
-// "head" (the embedding and the head), "gdn", "attention", "sliding", "moe", "dense", "commit", "draft".
+// "head" (the embedding and the head), "gdn", "attention", "sliding", "moe", "dense", "commit",
+// "draft".
 const char* BlockName(Block b);
 
 // What a forward computes: a prefill / extend chunk, one decode token, the MTP target's verify of
 // the draft tokens, one draft step, or the draft layer's extend over the accepted tokens.
 enum class ForwardKind { kPrefill, kDecode, kVerify, kDraft, kDraftExtend };
-const char* ForwardKindName(ForwardKind k);  // "prefill", "decode", "verify", "draft", "draft_extend"
-inline bool IsDraft(ForwardKind k) { return k == ForwardKind::kDraft || k == ForwardKind::kDraftExtend; }
+const char* ForwardKindName(
+    ForwardKind k);  // "prefill", "decode", "verify", "draft", "draft_extend"
+inline bool IsDraft(ForwardKind k) {
+  return k == ForwardKind::kDraft || k == ForwardKind::kDraftExtend;
+}
 
 // One decoder layer: its token mixer and its MLP (Step-3.5's clamped SwiGLU when limit > 0).
 struct LayerSpec {
@@ -53,12 +57,13 @@ using Kvs = std::vector<std::pair<std::string, std::string>>;
 struct Launch {
   Block where = Block::kHead;
   std::string op;
-  Kvs params;             // what is timed, and the functional launch's parameters
-  Kvs numerics;           // functional only, overriding same-named params: values, not time
-  TensorMap inputs;       // functional only
-  bool timed = true;      // false: another launch's time includes this one
-  bool computed = true;   // false: the functional run does this on the host
-  bool host_reads_result = false;  // eager: the host waits for this launch's result (DeepEP normal dispatch)
+  Kvs params;            // what is timed, and the functional launch's parameters
+  Kvs numerics;          // functional only, overriding same-named params: values, not time
+  TensorMap inputs;      // functional only
+  bool timed = true;     // false: another launch's time includes this one
+  bool computed = true;  // false: the functional run does this on the host
+  bool host_reads_result =
+      false;  // eager: the host waits for this launch's result (DeepEP normal dispatch)
 };
 
 class GraphExecutor {
@@ -79,7 +84,8 @@ struct LayerTensors {
   // attention: q (+ elementwise gate) | k | v in one projection; w_g: Step-3.5's head-wise gate
   Tensor w_qkv, w_o, w_g, q_norm, k_norm;
   Tensor b_q, b_k, b_v;  // Qwen2's q/k/v bias
-  std::vector<std::vector<double>> k_cache, v_cache;  // per slot: tokens x (Nkv * D), bf16 values (MLA: the latent rows)
+  std::vector<std::vector<double>> k_cache,
+      v_cache;  // per slot: tokens x (Nkv * D), bf16 values (MLA: the latent rows)
   // MLA: q down (w_q_a, q_lora 0: none) and up (w_q_b) projections, the kv down projection to
   // [latent | rope key] (w_kv_a), the norms of the two latents, kv_b_proj (w_kv_b: the latent to
   // each head's [k nope | v]) and the same numbers per head for the absorbed form (w_uk
@@ -105,14 +111,18 @@ struct ForwardBatch {
 ForwardBatch UniformBatch(ForwardKind kind, int64_t batch, int64_t tokens, int64_t prefix);
 
 struct GraphOptions {
-  WeightQuant quant = WeightQuant::kNone;  // linear layers (and experts) as dynamic_quant + int8 GEMMs
-  std::string gdn_impl = "fused";          // recurrent GDN kernel: fused or triton_chain
-  std::string gdn_prefill = "staged";      // chunk_gated_delta_rule as staged launches or one mega kernel
-  std::string ssm_dtype;                   // empty: the model's (the fused recurrent op: bfloat16)
-  std::string mla_prolog = "unfused";      // MLA's absorbed-form preprocessing: unfused launches or the fused mla_prolog
+  WeightQuant quant =
+      WeightQuant::kNone;          // linear layers (and experts) as dynamic_quant + int8 GEMMs
+  std::string gdn_impl = "fused";  // recurrent GDN kernel: fused or triton_chain
+  std::string gdn_prefill =
+      "staged";           // chunk_gated_delta_rule as staged launches or one mega kernel
+  std::string ssm_dtype;  // empty: the model's (the fused recurrent op: bfloat16)
+  std::string mla_prolog =
+      "unfused";  // MLA's absorbed-form preprocessing: unfused launches or the fused mla_prolog
   // functional only
-  std::string fault;                       // transposed_state (S3), conv_state_shift (S6), swa_without_mask / no_swiglu_clamp (S4)
-  int64_t pool_slots = 0;                  // state pool slots (0: timing, the kernels' default)
+  std::string fault;       // transposed_state (S3), conv_state_shift (S6), swa_without_mask /
+                           // no_swiglu_clamp (S4)
+  int64_t pool_slots = 0;  // state pool slots (0: timing, the kernels' default)
 };
 
 // The graph of one model under one parallel plan, emitting into one executor. Tensors in and out
@@ -125,17 +135,19 @@ class LayerGraph {
   Tensor Embed(const ForwardBatch& b, const std::vector<int64_t>& ids, const Tensor& table);
   // Every decoder layer over the embedded tokens; `layers` holds one LayerTensors per layer.
   // Returns the last MLP's output and leaves the residual stream in `residual`.
-  Tensor Decoder(const ForwardBatch& b, const std::vector<LayerSpec>& specs, std::vector<LayerTensors>& layers, const Tensor& x,
-                 Tensor* residual);
+  Tensor Decoder(const ForwardBatch& b, const std::vector<LayerSpec>& specs,
+                 std::vector<LayerTensors>& layers, const Tensor& x, Tensor* residual);
   // One decoder layer (the draft's: first = true, no residual in).
-  Tensor Layer(const ForwardBatch& b, const LayerSpec& spec, LayerTensors& L, const Tensor& delta, Tensor* residual, bool first);
+  Tensor Layer(const ForwardBatch& b, const LayerSpec& spec, LayerTensors& L, const Tensor& delta,
+               Tensor* residual, bool first);
   // Final norm and lm_head over the sampled rows; `hidden` gets their residual stream (the MTP
   // draft's input), `logits` the logits. Returns the argmax per sampled row.
-  Tensor Head(const ForwardBatch& b, const Tensor& delta, const Tensor& residual, const Tensor& final_norm, const Tensor& lm_head,
-              Tensor* hidden, Tensor* logits);
+  Tensor Head(const ForwardBatch& b, const Tensor& delta, const Tensor& residual,
+              const Tensor& final_norm, const Tensor& lm_head, Tensor* hidden, Tensor* logits);
   // After a verify: greedy acceptance (the functional run accepts on the host), then every GDN
   // layer's ssm state and conv window of the accepted position committed to the pools.
-  void Commit(const ForwardBatch& b, std::vector<LayerTensors*> gdn, const std::vector<int64_t>& last_steps);
+  void Commit(const ForwardBatch& b, std::vector<LayerTensors*> gdn,
+              const std::vector<int64_t>& last_steps);
 
   // A draft forward (MTP / EAGLE): the embedding, the draft layer's input, its decoder layer and
   // its head. NEXTN: fc over [norm(embedding) | norm(target hidden)]; EAGLE3 (timing only): with
@@ -145,12 +157,13 @@ class LayerGraph {
     Tensor fc, norm_e, norm_h, final_norm;
     LayerTensors layer;
   };
-  Tensor Draft(const ForwardBatch& b, const std::vector<int64_t>& ids, const Tensor& table, const Tensor& target_hidden, DraftTensors& w,
-               const Tensor& lm_head, Tensor* hidden);
+  Tensor Draft(const ForwardBatch& b, const std::vector<int64_t>& ids, const Tensor& table,
+               const Tensor& target_hidden, DraftTensors& w, const Tensor& lm_head, Tensor* hidden);
 
-  Tensor Norm(Block where, const Tensor& x, const Tensor& w, int64_t rows, int64_t hidden, const Tensor* residual, Tensor* residual_out,
-              bool timed = true);
-  Tensor Linear(Block where, const Tensor& x, const Tensor& w, int64_t m, int64_t k, int64_t n, bool quantise_input = true);
+  Tensor Norm(Block where, const Tensor& x, const Tensor& w, int64_t rows, int64_t hidden,
+              const Tensor* residual, Tensor* residual_out, bool timed = true);
+  Tensor Linear(Block where, const Tensor& x, const Tensor& w, int64_t m, int64_t k, int64_t n,
+                bool quantise_input = true);
 
   const RankShapes& shapes() const { return s_; }
 
@@ -160,21 +173,24 @@ class LayerGraph {
   Tensor Mla(const ForwardBatch& b, LayerTensors& L, const Tensor& x);
   // The fused absorbed-form preprocessing: FIA's query and latent cache (functional), its block
   // table and lengths.
-  TensorMap MlaProlog(const ForwardBatch& b, LayerTensors& L, const Tensor& x, Tensor* table, std::vector<int64_t>* q_lens,
-                      std::vector<int64_t>* kv_lens);
+  TensorMap MlaProlog(const ForwardBatch& b, LayerTensors& L, const Tensor& x, Tensor* table,
+                      std::vector<int64_t>* q_lens, std::vector<int64_t>* kv_lens);
   // Per-head GEMMs of MLA's absorbed form: x [T, heads, k] by w [heads, k, n] -> [T, heads, n], as
   // one grouped GEMM over head-major rows (the host transposes around it in functional runs).
   Tensor HeadGemm(const Tensor& x, const Tensor& w, int64_t T, int64_t heads, int64_t k, int64_t n);
   // The functional paged cache of a batch: `rows` per token (its width) from each request's
   // per-slot rows, pages laid out request after request; returns the cache [pages, kPage, width]
   // and fills the block table and the cumulative query / per-request KV lengths.
-  Tensor PagedCache(const ForwardBatch& b, const std::vector<std::vector<double>>& per_slot, int64_t width, const std::string& name,
-                    Tensor* table, std::vector<int64_t>* q_lens, std::vector<int64_t>* kv_lens) const;
+  Tensor PagedCache(const ForwardBatch& b, const std::vector<std::vector<double>>& per_slot,
+                    int64_t width, const std::string& name, Tensor* table,
+                    std::vector<int64_t>* q_lens, std::vector<int64_t>* kv_lens) const;
   Tensor Mlp(const LayerSpec& spec, LayerTensors& L, const Tensor& x, int64_t T);
   Tensor Moe(const LayerSpec& spec, LayerTensors& L, const Tensor& x, int64_t T);
   Tensor Swiglu(Block where, const LayerSpec& spec, const Tensor& x, int64_t rows, int64_t inter);
-  void Collective(Block where, const char* op, int64_t ranks, int64_t elements, bool host_reads_result = false);
-  TensorMap Run(Block where, const std::string& op, Kvs params, TensorMap inputs = {}, Kvs numerics = {});
+  void Collective(Block where, const char* op, int64_t ranks, int64_t elements,
+                  bool host_reads_result = false);
+  TensorMap Run(Block where, const std::string& op, Kvs params, TensorMap inputs = {},
+                Kvs numerics = {});
   std::string SsmDtype() const;  // SsmPoolDtype of these options
 
   const ModelConfig& m_;

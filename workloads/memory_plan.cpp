@@ -11,14 +11,18 @@ namespace {
 
 int64_t Split(int64_t n, int64_t parts, const std::string& what) {
   if (parts <= 0 || n % parts)
-    throw InputError(what + " (" + std::to_string(n) + ") does not divide over " + std::to_string(parts) + " ranks");
+    throw InputError(what + " (" + std::to_string(n) + ") does not divide over " +
+                     std::to_string(parts) + " ranks");
   return n / parts;
 }
 
 // Heads split over the attention TP group; KV heads fewer than the group are replicated.
 int64_t KvSplit(int64_t kv, int64_t tp, const std::string& what) {
   if (kv >= tp) return Split(kv, tp, what);
-  if (tp % kv) throw InputError(what + " (" + std::to_string(kv) + ") neither divides nor is replicated evenly over " + std::to_string(tp) + " ranks");
+  if (tp % kv)
+    throw InputError(what + " (" + std::to_string(kv) +
+                     ") neither divides nor is replicated evenly over " + std::to_string(tp) +
+                     " ranks");
   return 1;
 }
 
@@ -42,11 +46,15 @@ RankShapes ShapesPerRank(const ModelConfig& m, const ParallelPlan& p) {
   if (m.experts) {
     s.experts = Split(m.experts, p.ep, "num_experts");
     s.moe_intermediate = Split(m.moe_intermediate, s.moe_tp, "moe_intermediate_size");
-    s.shared_intermediate = m.shared_intermediate ? Split(m.shared_intermediate, p.tp, "shared expert intermediate size") : 0;
+    s.shared_intermediate = m.shared_intermediate ? Split(m.shared_intermediate, p.tp,
+                                                          "shared expert intermediate size")
+                                                  : 0;
   }
-  s.dense_intermediate = m.dense_intermediate ? Split(m.dense_intermediate, p.tp, "intermediate_size") : 0;
+  s.dense_intermediate =
+      m.dense_intermediate ? Split(m.dense_intermediate, p.tp, "intermediate_size") : 0;
   const int64_t vocab_ranks = p.dp_lm_head ? s.attn_tp : p.tp;
-  s.vocab = (m.vocab + vocab_ranks - 1) / vocab_ranks;  // vocab-parallel shards, the last one padded
+  s.vocab =
+      (m.vocab + vocab_ranks - 1) / vocab_ranks;  // vocab-parallel shards, the last one padded
   return s;
 }
 
@@ -66,50 +74,67 @@ WeightQuant ParseWeightQuant(const std::string& q) {
   if (q.empty()) return WeightQuant::kNone;
   if (q == "w8a8_dynamic") return WeightQuant::kW8A8;
   if (q == "w4a8_dynamic") return WeightQuant::kW4A8;
-  throw InputError("quantization '" + q + "' is not supported (use w8a8_dynamic, w4a8_dynamic or leave it empty)");
+  throw InputError("quantization '" + q +
+                   "' is not supported (use w8a8_dynamic, w4a8_dynamic or leave it empty)");
 }
 
-MemoryPlan PlanMemory(const ModelConfig& m, const ParallelPlan& p, const DeviceConfig& d, const MemoryOptions& o) {
+MemoryPlan PlanMemory(const ModelConfig& m, const ParallelPlan& p, const DeviceConfig& d,
+                      const MemoryOptions& o) {
   const RankShapes s = ShapesPerRank(m, p);
-  const WeightQuant quant = ParseWeightQuant(o.quantization), draft_quant = ParseWeightQuant(o.draft_quantization);
+  const WeightQuant quant = ParseWeightQuant(o.quantization),
+                    draft_quant = ParseWeightQuant(o.draft_quantization);
   const int64_t H = m.hidden, bf = 2;
   using Q = WeightQuant;
   // A linear [in -> out] on this rank: bf16, or int8 with an fp32 scale per output channel.
-  auto linear = [&](int64_t in, int64_t out, Q q) { return q != Q::kNone ? in * out + out * 4 : in * out * bf; };
+  auto linear = [&](int64_t in, int64_t out, Q q) {
+    return q != Q::kNone ? in * out + out * 4 : in * out * bf;
+  };
   // A routed expert's linear: int4 packed two per byte with W4A8, else as the other linears.
-  auto expert_linear = [&](int64_t in, int64_t out, Q q) { return q == Q::kW4A8 ? in * out / 2 + out * 4 : linear(in, out, q); };
+  auto expert_linear = [&](int64_t in, int64_t out, Q q) {
+    return q == Q::kW4A8 ? in * out / 2 + out * 4 : linear(in, out, q);
+  };
   auto attention = [&](const AttentionShape& a, int64_t q, int64_t kv, Q w) {
     const int64_t D = a.head_dim;
     const int64_t gate = m.g_proj_width(q) ? linear(H, m.g_proj_width(q), Q::kNone) : 0;
-    const int64_t bias = m.qkv_bias ? (q + 2 * kv) * D * bf : 0, qk_norm = m.qk_norm ? 2 * D * bf : 0;
-    return linear(H, m.q_proj_width(q, D), w) + 2 * linear(H, kv * D, w) + linear(q * D, H, w) + gate + bias + qk_norm;
+    const int64_t bias = m.qkv_bias ? (q + 2 * kv) * D * bf : 0,
+                  qk_norm = m.qk_norm ? 2 * D * bf : 0;
+    return linear(H, m.q_proj_width(q, D), w) + 2 * linear(H, kv * D, w) + linear(q * D, H, w) +
+           gate + bias + qk_norm;
   };
   auto gdn = [&](Q w) {
-    const int64_t hv = s.lin_value_heads, qkvz = 2 * s.lin_key_heads * m.lin_key_dim + 2 * hv * m.lin_value_dim;
-    return linear(H, qkvz, w) + linear(H, 2 * hv, w) + s.conv_dim * m.conv_kernel * bf + 2 * hv * 4 + m.lin_value_dim * bf +
-           linear(hv * m.lin_value_dim, H, w);
+    const int64_t hv = s.lin_value_heads,
+                  qkvz = 2 * s.lin_key_heads * m.lin_key_dim + 2 * hv * m.lin_value_dim;
+    return linear(H, qkvz, w) + linear(H, 2 * hv, w) + s.conv_dim * m.conv_kernel * bf +
+           2 * hv * 4 + m.lin_value_dim * bf + linear(hv * m.lin_value_dim, H, w);
   };
   // MLA as SGLang splits it: q_a and kv_a (to the latent and the rope key) replicated, q_b and
   // kv_b by heads, o_proj by its input.
   auto mla = [&](Q w) {
     const MlaShape& a = m.mla;
     const int64_t q = s.q_heads, qk = m.full.head_dim;
-    const int64_t q_part = a.q_lora_rank > 0 ? linear(H, a.q_lora_rank, w) + a.q_lora_rank * bf + linear(a.q_lora_rank, q * qk, w)
+    const int64_t q_part = a.q_lora_rank > 0 ? linear(H, a.q_lora_rank, w) + a.q_lora_rank * bf +
+                                                   linear(a.q_lora_rank, q * qk, w)
                                              : linear(H, q * qk, w);
-    return q_part + linear(H, a.latent_per_token(), w) + a.kv_lora_rank * bf + linear(a.kv_lora_rank, q * (a.qk_nope_head_dim + a.v_head_dim), w) +
+    return q_part + linear(H, a.latent_per_token(), w) + a.kv_lora_rank * bf +
+           linear(a.kv_lora_rank, q * (a.qk_nope_head_dim + a.v_head_dim), w) +
            linear(q * a.v_head_dim, H, w);
   };
   auto mlp = [&](bool moe, Q w) {
     if (!moe) return 3 * linear(H, s.dense_intermediate, w);
-    return s.experts * 3 * expert_linear(H, s.moe_intermediate, w) + 3 * linear(H, s.shared_intermediate, w) +
-           H * m.experts * bf + (m.shared_gated ? H * bf : 0) + (m.score_bias ? m.experts * 4 : 0);
+    return s.experts * 3 * expert_linear(H, s.moe_intermediate, w) +
+           3 * linear(H, s.shared_intermediate, w) + H * m.experts * bf +
+           (m.shared_gated ? H * bf : 0) + (m.score_bias ? m.experts * 4 : 0);
   };
   auto layer = [&](LayerKind k, bool moe, Q w) {
     int64_t b = 2 * H * bf;
-    if (k == LayerKind::kLinearAttention) b += gdn(w);
-    else if (k == LayerKind::kMla) b += mla(w);
-    else if (k == LayerKind::kSlidingAttention) b += attention(m.sliding, s.swa_q_heads, s.swa_kv_heads, w);
-    else b += attention(m.full, s.q_heads, s.kv_heads, w);
+    if (k == LayerKind::kLinearAttention)
+      b += gdn(w);
+    else if (k == LayerKind::kMla)
+      b += mla(w);
+    else if (k == LayerKind::kSlidingAttention)
+      b += attention(m.sliding, s.swa_q_heads, s.swa_kv_heads, w);
+    else
+      b += attention(m.full, s.q_heads, s.kv_heads, w);
     return b + mlp(moe, w);
   };
 
@@ -117,37 +142,45 @@ MemoryPlan PlanMemory(const ModelConfig& m, const ParallelPlan& p, const DeviceC
   plan.hbm = d.hbm_bytes;
   plan.budget = static_cast<int64_t>(o.mem_fraction_static * static_cast<double>(d.hbm_bytes));
   plan.weights = (m.tied_embeddings ? 1 : 2) * s.vocab * H * bf + H * bf;
-  for (size_t l = 0; l < m.layers.size(); ++l) plan.weights += layer(m.layers[l], m.moe_layer[l], quant);
-  if (o.draft_tokens > 0)  // the MTP draft layers: unquantised unless the draft's quantisation says otherwise
+  for (size_t l = 0; l < m.layers.size(); ++l)
+    plan.weights += layer(m.layers[l], m.moe_layer[l], quant);
+  if (o.draft_tokens >
+      0)  // the MTP draft layers: unquantised unless the draft's quantisation says otherwise
     for (int64_t i = 0; i < m.mtp_layers; ++i)
       plan.mtp_weights += linear(2 * H, H, draft_quant) / p.tp + 2 * H * bf +
                           layer(m.count(LayerKind::kMla) ? LayerKind::kMla
-                                : m.sliding.heads      ? LayerKind::kSlidingAttention
-                                                       : LayerKind::kFullAttention,
+                                : m.sliding.heads        ? LayerKind::kSlidingAttention
+                                                         : LayerKind::kFullAttention,
                                 m.experts > 0, draft_quant);
   const RankShapes ds = o.eagle3_draft ? ShapesPerRank(*o.eagle3_draft, p) : RankShapes{};
   if (o.eagle3_draft) {  // the EAGLE3 draft, split like the target (its embedding is the target's)
     const ModelConfig& dm = *o.eagle3_draft;
     const int64_t Hd = dm.hidden, D = dm.full.head_dim, in = dm.attn_input_width();
     const int64_t vocab_ranks = p.dp_lm_head ? ds.attn_tp : p.tp;
-    plan.mtp_weights = linear(in, (ds.q_heads + 2 * ds.kv_heads) * D, draft_quant) + linear(ds.q_heads * D, Hd, draft_quant) +
-                       3 * linear(Hd, ds.dense_intermediate, draft_quant) + linear(3 * dm.target_hidden, Hd, draft_quant) +
+    plan.mtp_weights = linear(in, (ds.q_heads + 2 * ds.kv_heads) * D, draft_quant) +
+                       linear(ds.q_heads * D, Hd, draft_quant) +
+                       3 * linear(Hd, ds.dense_intermediate, draft_quant) +
+                       linear(3 * dm.target_hidden, Hd, draft_quant) +
                        (dm.draft_vocab + vocab_ranks - 1) / vocab_ranks * Hd * bf + 4 * Hd * bf;
   }
   plan.workspace = o.workspace_bytes;
 
   // Per request: conv window (kw-1, +d-1 rows with MTP) and ssm state per GDN layer; with MTP the
   // intermediate caches hold d ssm states and d conv windows per layer.
-  const int64_t gdn_layers = m.count(LayerKind::kLinearAttention), d_tok = std::max<int64_t>(o.draft_tokens, 0);
-  const int64_t ssm_bytes = static_cast<int64_t>(SizeOf(ParseDType(SsmPoolDtype(o.ssm_dtype, o.gdn_decode_impl, m))));
+  const int64_t gdn_layers = m.count(LayerKind::kLinearAttention),
+                d_tok = std::max<int64_t>(o.draft_tokens, 0);
+  const int64_t ssm_bytes =
+      static_cast<int64_t>(SizeOf(ParseDType(SsmPoolDtype(o.ssm_dtype, o.gdn_decode_impl, m))));
   const int64_t conv_rows = m.conv_kernel - 1 + (d_tok > 0 ? d_tok - 1 : 0);
   const int64_t ssm_state = s.lin_value_heads * m.lin_key_dim * m.lin_value_dim * ssm_bytes;
   plan.mamba_per_request = gdn_layers * (conv_rows * s.conv_dim * bf + ssm_state);
-  plan.spec_per_request = d_tok > 0 ? gdn_layers * d_tok * (ssm_state + (m.conv_kernel - 1) * s.conv_dim * bf) : 0;
+  plan.spec_per_request =
+      d_tok > 0 ? gdn_layers * d_tok * (ssm_state + (m.conv_kernel - 1) * s.conv_dim * bf) : 0;
   plan.max_running = o.max_running_requests;
   int64_t mamba_ratio = 1;
   if (gdn_layers == 0) {
-    plan.slots = o.max_running_requests + 1;  // an attention-only model has no state pool (its per-request sizes are 0)
+    plan.slots = o.max_running_requests +
+                 1;  // an attention-only model has no state pool (its per-request sizes are 0)
   } else {
     // SGLang's mamba pool (model_runner_kv_cache_mixin.py, Ascend/sglang @59cd2cdb): without the
     // radix cache one slot per running request; with it `ratio` slots per running request (3:
@@ -155,20 +188,24 @@ MemoryPlan PlanMemory(const ModelConfig& m, const ParallelPlan& p, const DeviceC
     // and the overlap scheduler), the pool sized by --max-mamba-cache-size or else given
     // mamba_full_memory_ratio / (1 + ratio) of the memory left after the weights, and the running
     // requests capped at slots / ratio.
-    const int64_t track = o.radix_cache && o.extra_buffer ? 2 : 0, ratio = o.radix_cache ? 3 + track : 1;
+    const int64_t track = o.radix_cache && o.extra_buffer ? 2 : 0,
+                  ratio = o.radix_cache ? 3 + track : 1;
     if (o.mamba_slots > 0) {
       plan.slots = o.mamba_slots;
     } else if (!o.radix_cache) {
       plan.slots = o.max_running_requests + 1;  // + SGLang's padding slot
     } else {
-      const double rest = static_cast<double>(plan.budget - plan.weights - plan.mtp_weights - plan.workspace);
+      const double rest =
+          static_cast<double>(plan.budget - plan.weights - plan.mtp_weights - plan.workspace);
       const double share = o.mamba_full_memory_ratio / (1 + o.mamba_full_memory_ratio);
-      const double per = static_cast<double>(plan.mamba_per_request) + static_cast<double>(plan.spec_per_request) / static_cast<double>(ratio);
+      const double per = static_cast<double>(plan.mamba_per_request) +
+                         static_cast<double>(plan.spec_per_request) / static_cast<double>(ratio);
       plan.slots = rest > 0 ? static_cast<int64_t>(rest * share / per) : 0;
     }
     if (o.radix_cache) plan.max_running = std::min(o.max_running_requests, plan.slots / ratio);
     mamba_ratio = ratio;
-    plan.snapshot_slots = o.radix_cache ? std::max<int64_t>(0, plan.slots - plan.max_running * (1 + track)) : 0;
+    plan.snapshot_slots =
+        o.radix_cache ? std::max<int64_t>(0, plan.slots - plan.max_running * (1 + track)) : 0;
   }
   plan.spec_slots = plan.max_running + 1;
   plan.mamba_pool = plan.slots * plan.mamba_per_request + plan.spec_slots * plan.spec_per_request;
@@ -178,24 +215,31 @@ MemoryPlan PlanMemory(const ModelConfig& m, const ParallelPlan& p, const DeviceC
   // SGLang gives the EAGLE3 draft a KV pool of as many tokens as the target's. (The NEXTN layer's
   // own KV is not counted yet.)
   if (o.eagle3_draft) plan.kv_per_token += 2 * ds.kv_heads * o.eagle3_draft->full.head_dim * bf;
-  plan.swa_kv_per_request = m.count(LayerKind::kSlidingAttention) * 2 * s.swa_kv_heads * m.sliding.head_dim * bf * m.sliding_window;
+  plan.swa_kv_per_request = m.count(LayerKind::kSlidingAttention) * 2 * s.swa_kv_heads *
+                            m.sliding.head_dim * bf * m.sliding_window;
 
   const int64_t fixed = plan.weights + plan.mtp_weights + plan.workspace + plan.mamba_pool +
                         (o.max_running_requests + 1) * plan.swa_kv_per_request;
   const int64_t page_bytes = plan.kv_per_token * o.page_size;
   if (fixed + page_bytes > plan.budget) {
-    std::string msg = "out of memory on one rank: weights, state pools and workspace need " + std::to_string(fixed) +
-                      " B plus one KV page, mem_fraction_static x HBM gives " + std::to_string(plan.budget) + " B";
+    std::string msg = "out of memory on one rank: weights, state pools and workspace need " +
+                      std::to_string(fixed) +
+                      " B plus one KV page, mem_fraction_static x HBM gives " +
+                      std::to_string(plan.budget) + " B";
     for (const auto& [k, v] : plan.Breakdown()) msg += "\n  " + k + ": " + std::to_string(v) + " B";
     throw SimFailure("out_of_memory", msg);
   }
   // After the check above, which names the breakdown when the weights themselves do not fit.
   if (plan.max_running <= 0)
-    throw SimFailure("out_of_memory", "the hybrid state cache is too small to serve any request: " + std::to_string(plan.slots) +
-                                          " mamba slots, " + std::to_string(mamba_ratio) +
-                                          " per running request (raise max_mamba_cache_size or mem_fraction_static)");
+    throw SimFailure(
+        "out_of_memory",
+        "the hybrid state cache is too small to serve any request: " + std::to_string(plan.slots) +
+            " mamba slots, " + std::to_string(mamba_ratio) +
+            " per running request (raise max_mamba_cache_size or mem_fraction_static)");
   plan.kv_tokens = page_bytes > 0 ? (plan.budget - fixed) / page_bytes * o.page_size : 0;
-  if (o.max_total_tokens > 0) plan.kv_tokens = std::min(plan.kv_tokens, std::max<int64_t>(1, o.max_total_tokens / o.page_size) * o.page_size);
+  if (o.max_total_tokens > 0)
+    plan.kv_tokens = std::min(plan.kv_tokens,
+                              std::max<int64_t>(1, o.max_total_tokens / o.page_size) * o.page_size);
   plan.kv_pool = plan.kv_tokens * plan.kv_per_token;
   return plan;
 }

@@ -42,7 +42,9 @@ Dist Distribution(std::vector<double> v) {
 double TtftMs(const RequestRecord& q) { return (q.first_token_us - q.sent_us) / 1e3; }
 
 double TpotMs(const RequestRecord& q) {
-  return q.output_len > 1 ? (q.finish_us - q.first_token_us) / 1e3 / static_cast<double>(q.output_len - 1) : 0;
+  return q.output_len > 1
+             ? (q.finish_us - q.first_token_us) / 1e3 / static_cast<double>(q.output_len - 1)
+             : 0;
 }
 
 ServingMetrics ComputeMetrics(const ServingResult& r) {
@@ -61,17 +63,22 @@ ServingMetrics ComputeMetrics(const ServingResult& r) {
     e2e.push_back((q.finish_us - q.sent_us) / 1e3);
     if (q.output_len > 1) tpot.push_back(TpotMs(q));
     for (size_t i = 1; i < q.token_times_us.size(); ++i)
-      if (q.token_times_us[i] > q.token_times_us[i - 1]) itl.push_back((q.token_times_us[i] - q.token_times_us[i - 1]) / 1e3);
+      if (q.token_times_us[i] > q.token_times_us[i - 1])
+        itl.push_back((q.token_times_us[i] - q.token_times_us[i - 1]) / 1e3);
     rounds += q.verify_rounds;
     round_tokens += q.round_tokens;
-    for (double t : q.token_times_us) ++tokens_per_second[static_cast<int64_t>(std::floor(t / 1e6))];
+    for (double t : q.token_times_us)
+      ++tokens_per_second[static_cast<int64_t>(std::floor(t / 1e6))];
     in_flight_edges.push_back({q.sent_us, +1});
     in_flight_edges.push_back({q.finish_us, -1});
   }
-  for (const auto& [second, n] : tokens_per_second) m.max_output_tokens_per_s = std::max(m.max_output_tokens_per_s, static_cast<double>(n));
-  std::sort(in_flight_edges.begin(), in_flight_edges.end());  // at equal times a finish (-1) comes first
+  for (const auto& [second, n] : tokens_per_second)
+    m.max_output_tokens_per_s = std::max(m.max_output_tokens_per_s, static_cast<double>(n));
+  std::sort(in_flight_edges.begin(),
+            in_flight_edges.end());  // at equal times a finish (-1) comes first
   int64_t flying = 0;
-  for (const auto& [t, d] : in_flight_edges) m.max_concurrent_requests = std::max(m.max_concurrent_requests, flying += d);
+  for (const auto& [t, d] : in_flight_edges)
+    m.max_concurrent_requests = std::max(m.max_concurrent_requests, flying += d);
   m.ttft_ms = Distribution(ttft);
   m.tpot_ms = Distribution(tpot);
   m.itl_ms = Distribution(itl);
@@ -85,9 +92,12 @@ ServingMetrics ComputeMetrics(const ServingResult& r) {
     m.concurrency = m.e2e_ms.mean * static_cast<double>(m.e2e_ms.n) / 1e3 / m.duration_s;
     int64_t engines = r.replicas;
     if (!r.pools.empty()) engines = r.pools[0].replicas + r.pools[1].replicas;
-    m.device_busy_share = r.device_busy_us / (r.duration_us * static_cast<double>(std::max<int64_t>(1, engines)));
+    m.device_busy_share =
+        r.device_busy_us / (r.duration_us * static_cast<double>(std::max<int64_t>(1, engines)));
     for (const auto& p : r.pools)
-      m.pools.push_back({p.name, p.replicas, p.steps, p.device_busy_us / (r.duration_us * static_cast<double>(std::max<int64_t>(1, p.replicas)))});
+      m.pools.push_back({p.name, p.replicas, p.steps,
+                         p.device_busy_us / (r.duration_us * static_cast<double>(std::max<int64_t>(
+                                                                 1, p.replicas)))});
   }
   if (!r.pools.empty()) {
     std::vector<double> moving, waiting;
@@ -101,7 +111,9 @@ ServingMetrics ComputeMetrics(const ServingResult& r) {
   }
   m.host_busy_s = r.host_busy_us / 1e6;
   m.accept_length = rounds ? static_cast<double>(round_tokens) / static_cast<double>(rounds) : 0;
-  m.cache_hit_rate = m.input_tokens ? static_cast<double>(m.cached_tokens) / static_cast<double>(m.input_tokens) : 0;
+  m.cache_hit_rate =
+      m.input_tokens ? static_cast<double>(m.cached_tokens) / static_cast<double>(m.input_tokens)
+                     : 0;
   double decode_wall = 0, decode_dev = 0, commit = 0;
   int64_t verify = 0;
   for (const StepRecord& s : r.steps) {

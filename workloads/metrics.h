@@ -1,8 +1,8 @@
 // bench_serving's figures from a serving run, defined as SGLang's bench_serving defines them:
 // TTFT, TPOT, ITL, E2E latency (mean, median, population std, p90/p95/p99 by numpy's linear
 // percentiles, max), request and token throughput, concurrency (summed E2E latency over the
-// duration), peak output tokens per second and peak requests in flight, MTP accept length; plus what
-// the simulator can see and a benchmark cannot: device busy share, host-bound share, the MTP
+// duration), peak output tokens per second and peak requests in flight, MTP accept length; plus
+// what the simulator can see and a benchmark cannot: device busy share, host-bound share, the MTP
 // state-commit cost per verify step (scenario S7).
 #pragma once
 
@@ -21,15 +21,17 @@ struct Dist {
 Dist Distribution(std::vector<double> v);  // empty -> all zero
 
 struct ServingMetrics {
-  int64_t completed = 0, input_tokens = 0, output_tokens = 0, steps = 0, prefill_steps = 0, decode_steps = 0;
-  double duration_s = 0, request_throughput = 0, input_throughput = 0, output_throughput = 0, total_throughput = 0;
-  double concurrency = 0;              // mean requests in flight: summed E2E latency / duration
-  double max_output_tokens_per_s = 0;  // most output tokens in one whole second of the run
-  int64_t max_concurrent_requests = 0; // most requests in flight at any instant
+  int64_t completed = 0, input_tokens = 0, output_tokens = 0, steps = 0, prefill_steps = 0,
+          decode_steps = 0;
+  double duration_s = 0, request_throughput = 0, input_throughput = 0, output_throughput = 0,
+         total_throughput = 0;
+  double concurrency = 0;               // mean requests in flight: summed E2E latency / duration
+  double max_output_tokens_per_s = 0;   // most output tokens in one whole second of the run
+  int64_t max_concurrent_requests = 0;  // most requests in flight at any instant
   Dist ttft_ms, tpot_ms, itl_ms, e2e_ms;
-  double accept_length = 0;  // tokens per verify round (MTP), 0 without MTP
-  int64_t cached_tokens = 0;   // prompt tokens the prefix cache served (not computed)
-  double cache_hit_rate = 0;   // cached_tokens / input_tokens (SGLang's prefix cache hit rate)
+  double accept_length = 0;   // tokens per verify round (MTP), 0 without MTP
+  int64_t cached_tokens = 0;  // prompt tokens the prefix cache served (not computed)
+  double cache_hit_rate = 0;  // cached_tokens / input_tokens (SGLang's prefix cache hit rate)
   double device_busy_share = 0, host_busy_s = 0;
   double decode_step_ms = 0;      // mean wall time of a decode step (or MTP round)
   double decode_device_ms = 0;    // mean device busy time within one
@@ -43,7 +45,8 @@ struct ServingMetrics {
   };
   std::vector<Pool> pools;
   Dist transfer_ms;       // KV on the link (and the fixed latency)
-  Dist transfer_wait_ms;  // from the prefill pool's end to the transfer's start (decode KV room, queue slot)
+  Dist transfer_wait_ms;  // from the prefill pool's end to the transfer's start (decode KV room,
+                          // queue slot)
 };
 
 ServingMetrics ComputeMetrics(const ServingResult& r);

@@ -70,7 +70,8 @@ void PrefixCache::Lock(const std::vector<uint64_t>& keys, int64_t from, int64_t 
   for (int64_t i = from; i < to; ++i) {
     const uint64_t k = keys[static_cast<size_t>(i)];
     auto it = nodes_.find(k);
-    if (it == nodes_.end()) throw std::logic_error("prefix cache: locking a page that is not cached");
+    if (it == nodes_.end())
+      throw std::logic_error("prefix cache: locking a page that is not cached");
     Node& nd = it->second;
     Touch(k, nd);
     if (nd.locks++ == 0) {
@@ -85,7 +86,8 @@ void PrefixCache::Unlock(const std::vector<uint64_t>& keys, int64_t from, int64_
   for (int64_t i = to - 1; i >= from; --i) {
     const uint64_t k = keys[static_cast<size_t>(i)];
     auto it = nodes_.find(k);
-    if (it == nodes_.end() || it->second.locks == 0) throw std::logic_error("prefix cache: unlocking a page that is not locked");
+    if (it == nodes_.end() || it->second.locks == 0)
+      throw std::logic_error("prefix cache: unlocking a page that is not locked");
     Node& nd = it->second;
     if (--nd.locks == 0) {
       ++unlocked_;

@@ -35,8 +35,8 @@ std::vector<uint64_t> PageKeys(const Prompt& p, int64_t page, int64_t tokens);
 
 struct PrefixCacheConfig {
   int64_t page = 128;
-  bool states = false;       // hybrid model: a hit must end at a page with a state snapshot
-  int64_t state_slots = 0;   // snapshots the mamba pool can hold beside the running requests
+  bool states = false;      // hybrid model: a hit must end at a page with a state snapshot
+  int64_t state_slots = 0;  // snapshots the mamba pool can hold beside the running requests
 };
 
 class PrefixCache {
@@ -44,9 +44,11 @@ class PrefixCache {
   explicit PrefixCache(const PrefixCacheConfig& c) : c_(c) {}
 
   struct Match {
-    int64_t pages = 0;     // usable hit, in pages
-    int64_t unlocked = 0;  // of those, pages no request holds now (locking them takes them off the evictable list)
-    int64_t kv_pages = 0;  // pages found with or without a state (hybrid: the branching point of SGLang's mamba cache)
+    int64_t pages = 0;  // usable hit, in pages
+    int64_t unlocked =
+        0;  // of those, pages no request holds now (locking them takes them off the evictable list)
+    int64_t kv_pages = 0;  // pages found with or without a state (hybrid: the branching point of
+                           // SGLang's mamba cache)
   };
   // The longest usable cached prefix of `keys` (at most `max_pages`).
   Match Find(const std::vector<uint64_t>& keys, int64_t max_pages) const;
@@ -72,7 +74,7 @@ class PrefixCache {
   struct Node {
     uint64_t parent = 0;  // 0: the root
     int64_t children = 0, locks = 0;
-    uint64_t used = 0;    // logical time of the last lock or insert
+    uint64_t used = 0;  // logical time of the last lock or insert
     bool state = false;
   };
   void Touch(uint64_t key, Node& n);
@@ -81,7 +83,8 @@ class PrefixCache {
 
   PrefixCacheConfig c_;
   std::unordered_map<uint64_t, Node> nodes_;
-  std::set<std::pair<uint64_t, uint64_t>> leaves_;  // (used, key) of unlocked leaves: eviction order
+  std::set<std::pair<uint64_t, uint64_t>>
+      leaves_;  // (used, key) of unlocked leaves: eviction order
   std::set<std::pair<uint64_t, uint64_t>> states_;  // (used, key) of unlocked pages with a snapshot
   uint64_t clock_ = 0;
   int64_t unlocked_ = 0, snapshots_ = 0, evicted_ = 0, states_evicted_ = 0;

@@ -1,11 +1,11 @@
 #include "workloads/requests.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-
-#include <spdlog/spdlog.h>
 
 #include "model/config.h"
 #include "model/error.h"
@@ -28,7 +28,8 @@ std::vector<Request> GenerateRequests(const RunConfig& c) {
       path = (std::filesystem::path(c.file).parent_path() / path).lexically_normal().string();
     out = ReadTrace(path);
     if (static_cast<int64_t>(out.size()) > c.num_prompts) {
-      spdlog::warn("{}: {} requests, num_prompts {} serves the first {} by arrival", path, out.size(), c.num_prompts, c.num_prompts);
+      spdlog::warn("{}: {} requests, num_prompts {} serves the first {} by arrival", path,
+                   out.size(), c.num_prompts, c.num_prompts);
       out.resize(c.num_prompts);
     }
   } else if (c.dataset_name == "generated-shared-prefix") {
@@ -36,25 +37,36 @@ std::vector<Request> GenerateRequests(const RunConfig& c) {
     // of its own; the groups' prompts are shuffled (seeded; not Python's sequence) and the load is
     // all of them (num_prompts is not read, as in bench_serving).
     const int64_t total = c.gsp_num_groups * c.gsp_prompts_per_group;
-    if (total > 10000000) throw InputError((c.file.empty() ? std::string("run config") : c.file) + ": gsp_num_groups x gsp_prompts_per_group is " + std::to_string(total) + " requests, over 1e7");
+    if (total > 10000000)
+      throw InputError((c.file.empty() ? std::string("run config") : c.file) +
+                       ": gsp_num_groups x gsp_prompts_per_group is " + std::to_string(total) +
+                       " requests, over 1e7");
     for (int64_t g = 0; g < c.gsp_num_groups; ++g)
       for (int64_t q = 0; q < c.gsp_prompts_per_group; ++q) {
         Request r;
         r.input_len = c.gsp_system_prompt_len + c.gsp_question_len;
         r.output_len = c.gsp_output_len;
         // Content ids: system prompts 2^62 + g, questions 2^62 + 2^40 + their index.
-        if (c.gsp_system_prompt_len > 0) r.prompt.push_back({(uint64_t{1} << 62) + static_cast<uint64_t>(g), c.gsp_system_prompt_len});
-        r.prompt.push_back({(uint64_t{1} << 62) + (uint64_t{1} << 40) + static_cast<uint64_t>(g * c.gsp_prompts_per_group + q), c.gsp_question_len});
+        if (c.gsp_system_prompt_len > 0)
+          r.prompt.push_back(
+              {(uint64_t{1} << 62) + static_cast<uint64_t>(g), c.gsp_system_prompt_len});
+        r.prompt.push_back({(uint64_t{1} << 62) + (uint64_t{1} << 40) +
+                                static_cast<uint64_t>(g * c.gsp_prompts_per_group + q),
+                            c.gsp_question_len});
         out.push_back(std::move(r));
       }
     Rng shuffle(static_cast<uint64_t>(c.seed) * 0x9e3779b97f4a7c15ULL + 31);
-    for (size_t i = out.size(); i > 1; --i) std::swap(out[i - 1], out[static_cast<size_t>(shuffle.UniformInt(0, static_cast<int64_t>(i) - 1))]);
+    for (size_t i = out.size(); i > 1; --i)
+      std::swap(out[i - 1],
+                out[static_cast<size_t>(shuffle.UniformInt(0, static_cast<int64_t>(i) - 1))]);
     for (size_t i = 0; i < out.size(); ++i) out[i].id = static_cast<int64_t>(i);
   } else {
     // bench_serving random: lengths uniform in [max(1, ratio x len), len].
     Rng rng(static_cast<uint64_t>(c.seed) * 0x9e3779b97f4a7c15ULL + 11);
-    const int64_t in_lo = std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(c.random_input_len) * c.random_range_ratio));
-    const int64_t out_lo = std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(c.random_output_len) * c.random_range_ratio));
+    const int64_t in_lo = std::max<int64_t>(
+        1, static_cast<int64_t>(static_cast<double>(c.random_input_len) * c.random_range_ratio));
+    const int64_t out_lo = std::max<int64_t>(
+        1, static_cast<int64_t>(static_cast<double>(c.random_output_len) * c.random_range_ratio));
     for (int64_t i = 0; i < c.num_prompts; ++i) {
       Request r;
       r.id = i;
@@ -74,19 +86,24 @@ std::vector<Request> GenerateRequests(const RunConfig& c) {
       }
       // A rate so low that the arrivals leave the simulated clock's range would saturate time.
       if (!out.empty() && !(out.back().arrival_us <= kMaxArrivalS * 1e6))
-        throw InputError((c.file.empty() ? std::string("run config") : c.file) + ": request_rate " + FormatNumber(rate) + " puts request " +
-                         std::to_string(out.back().id) + " at " + FormatNumber(out.back().arrival_us / 1e6) +
-                         " s, past the 1e6 s a run can simulate; raise request_rate or lower num_prompts");
+        throw InputError(
+            (c.file.empty() ? std::string("run config") : c.file) + ": request_rate " +
+            FormatNumber(rate) + " puts request " + std::to_string(out.back().id) + " at " +
+            FormatNumber(out.back().arrival_us / 1e6) +
+            " s, past the 1e6 s a run can simulate; raise request_rate or lower num_prompts");
     }
   }
   // A random or trace prompt shares its tokens with no other (its own content id); the warm-up
   // replays the first one, so that request finds its pages cached.
   for (Request& r : out)
-    if (r.prompt.empty()) r.prompt = {{(uint64_t{1} << 63) | static_cast<uint64_t>(r.id), r.input_len}};
+    if (r.prompt.empty())
+      r.prompt = {{(uint64_t{1} << 63) | static_cast<uint64_t>(r.id), r.input_len}};
   for (const Request& r : out)
     if (r.input_len + r.output_len > c.context_length)
-      throw InputError((c.file.empty() ? std::string("run config") : c.file) + ": request " + std::to_string(r.id) + " needs " +
-                       std::to_string(r.input_len + r.output_len) + " tokens, over context_length " + std::to_string(c.context_length));
+      throw InputError((c.file.empty() ? std::string("run config") : c.file) + ": request " +
+                       std::to_string(r.id) + " needs " +
+                       std::to_string(r.input_len + r.output_len) +
+                       " tokens, over context_length " + std::to_string(c.context_length));
   return out;
 }
 
@@ -98,13 +115,16 @@ std::vector<Request> ReadTrace(const std::string& path) {
   int64_t lineno = 0;
   while (std::getline(in, line)) {
     ++lineno;
-    if (line.find_first_not_of(" \t\r") == std::string::npos || line[line.find_first_not_of(" \t")] == '#') continue;
+    if (line.find_first_not_of(" \t\r") == std::string::npos ||
+        line[line.find_first_not_of(" \t")] == '#')
+      continue;
     const std::string where = path + ":" + std::to_string(lineno);
     YAML::Node n;
     try {
       n = YAML::Load(line);  // a JSON object is a YAML flow mapping
     } catch (const YAML::Exception& e) {
-      throw InputError(where + ":" + std::to_string(e.mark.column + 1) + ": not a JSON object: " + e.msg);
+      throw InputError(where + ":" + std::to_string(e.mark.column + 1) +
+                       ": not a JSON object: " + e.msg);
     }
     if (!n.IsMap()) throw InputError(where + ":1: expected a JSON object per line");
     Request r;
@@ -113,7 +133,8 @@ std::vector<Request> ReadTrace(const std::string& path) {
     for (auto it = n.begin(); it != n.end(); ++it) {
       const std::string key = it->first.Scalar();
       if (std::find(known.begin(), known.end(), key) == known.end())
-        throw InputError(where + ":" + std::to_string(it->first.Mark().column + 1) + ": unknown key '" + key + "'" + NearestHint(key, known));
+        throw InputError(where + ":" + std::to_string(it->first.Mark().column + 1) +
+                         ": unknown key '" + key + "'" + NearestHint(key, known));
     }
     // Bounded so input + output cannot overflow before the context check (a request longer
     // than any context is refused there anyway).
@@ -129,13 +150,16 @@ std::vector<Request> ReadTrace(const std::string& path) {
     if (n["arrival_s"]) {
       double s = 0;
       if (!YAML::convert<double>::decode(n["arrival_s"], s) || !(s >= 0) || !(s <= kMaxArrivalS))
-        throw InputError(where + ": 'arrival_s' must be a time in [0, 1e6] seconds (the simulated clock's range)");
+        throw InputError(
+            where +
+            ": 'arrival_s' must be a time in [0, 1e6] seconds (the simulated clock's range)");
       r.arrival_us = s * 1e6;
     }
     out.push_back(r);
   }
   if (out.empty()) throw InputError(path + ": the trace has no requests");
-  std::stable_sort(out.begin(), out.end(), [](const Request& a, const Request& b) { return a.arrival_us < b.arrival_us; });
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Request& a, const Request& b) { return a.arrival_us < b.arrival_us; });
   return out;
 }
 

@@ -33,10 +33,12 @@ std::vector<std::string> SplitList(const std::string& s) {
 
 std::string Where(const RunConfig& c) { return c.file.empty() ? "run config" : c.file; }
 
-void OneOf(const RunConfig& c, const std::string& key, const std::string& value, const std::vector<std::string>& valid) {
+void OneOf(const RunConfig& c, const std::string& key, const std::string& value,
+           const std::vector<std::string>& valid) {
   for (const auto& v : valid)
     if (v == value) return;
-  throw InputError(c.At(key) + ": '" + key + "' cannot be '" + value + "'" + NearestHint(value, valid));
+  throw InputError(c.At(key) + ": '" + key + "' cannot be '" + value + "'" +
+                   NearestHint(value, valid));
 }
 
 }  // namespace
@@ -47,7 +49,8 @@ std::string RunConfig::At(const std::string& key) const {
 }
 
 void RunConfig::Bind(ParamVisitor& v) {
-  auto opt = [](const char* name, const char* unit, const char* desc, double lo = -kBig, double hi = kBig) {
+  auto opt = [](const char* name, const char* unit, const char* desc, double lo = -kBig,
+                double hi = kBig) {
     ParamSpec s{name, unit, desc, lo, hi};
     s.optional = true;
     return s;
@@ -57,124 +60,230 @@ void RunConfig::Bind(ParamVisitor& v) {
     s.list = true;
     return s;
   };
-  v.Param({"model", "", "model config: HF config.json or YAML with its keys, relative to this file"}, model);
+  v.Param(
+      {"model", "", "model config: HF config.json or YAML with its keys, relative to this file"},
+      model);
   v.Param(opt("device", "", "chip: SoC name under configs/devices or a device YAML"), device);
   v.Param(opt("seed", "", "seed of the load and of the timing-only acceptance", 0, 9e18), seed);
-  v.Param(opt("mode", "", "timing, or functional: also compute a reduced model's tokens through the kernels and compare runs"), mode);
-  v.Param(opt("fault", "", "functional fault injection: none, transposed_state (S3), conv_state_shift (S6), swa_without_mask / no_swiglu_clamp (S4)"), fault);
+  v.Param(opt("mode", "",
+              "timing, or functional: also compute a reduced model's tokens through the kernels "
+              "and compare runs"),
+          mode);
+  v.Param(opt("fault", "",
+              "functional fault injection: none, transposed_state (S3), conv_state_shift (S6), "
+              "swa_without_mask / no_swiglu_clamp (S4)"),
+          fault);
 
-  v.Param(opt("tp_size", "ranks", "tensor-parallel size (chips of one model replica)", 1, 4096), tp_size);
-  v.Param(opt("dp_size", "groups", "DP-attention groups (attention TP = tp_size / dp_size)", 1, 4096), dp_size);
-  v.Param(opt("ep_size", "ranks", "expert-parallel size (MoE TP = tp_size / ep_size)", 1, 4096), ep_size);
+  v.Param(opt("tp_size", "ranks", "tensor-parallel size (chips of one model replica)", 1, 4096),
+          tp_size);
+  v.Param(
+      opt("dp_size", "groups", "DP-attention groups (attention TP = tp_size / dp_size)", 1, 4096),
+      dp_size);
+  v.Param(opt("ep_size", "ranks", "expert-parallel size (MoE TP = tp_size / ep_size)", 1, 4096),
+          ep_size);
   v.Param(opt("enable_dp_attention", "",
-              "data-parallel attention over dp_size groups of the tp_size ranks (true/false); false with dp_size > 1: dp_size "
+              "data-parallel attention over dp_size groups of the tp_size ranks (true/false); "
+              "false with dp_size > 1: dp_size "
               "replicas of tp_size ranks each behind a router"),
           enable_dp_attention);
   v.Param(opt("servers", "servers",
-              "identical servers of this setup, tp_size ranks each, behind the router (SGLang: several launch_server "
-              "processes under one router or PD load balancer, e.g. the prefill servers of a 2P1D deployment)",
+              "identical servers of this setup, tp_size ranks each, behind the router (SGLang: "
+              "several launch_server "
+              "processes under one router or PD load balancer, e.g. the prefill servers of a 2P1D "
+              "deployment)",
               1, 4096),
           servers);
-  v.Param(opt("load_balance_method", "", "the router among replicas (servers, replicated DP): round_robin (by arrival) or shortest_queue (fewest requests in flight)"),
+  v.Param(opt("load_balance_method", "",
+              "the router among replicas (servers, replicated DP): round_robin (by arrival) or "
+              "shortest_queue (fewest requests in flight)"),
           load_balance_method);
   v.Param(opt("disaggregation_transfer_queue", "requests",
-              "PD (prefill: / decode: maps): KV transfers in flight per decode replica; later ones wait without reserving KV", 1, 1e6),
+              "PD (prefill: / decode: maps): KV transfers in flight per decode replica; later ones "
+              "wait without reserving KV",
+              1, 1e6),
           disaggregation_transfer_queue);
-  v.Param(opt("enable_dp_lm_head", "", "vocab-parallel lm_head within each attention TP group (true/false)"), enable_dp_lm_head);
-  v.Param(opt("moe_a2a_backend", "", "MoE token exchange: none (all-reduce) or deepep (all-to-all)"), moe_a2a_backend);
-  v.Param(opt("max_running_requests", "requests", "requests decoding at once (over all DP groups)", 1, 1e6), max_running_requests);
-  v.Param(opt("context_length", "tokens", "longest input + output a request may have", 1, 1e8), context_length);
-  v.Param(opt("chunked_prefill_size", "tokens", "longest prefill chunk per step; 0 or -1 = no chunking", -1, 1e9), chunked_prefill_size);
-  v.Param(opt("max_prefill_tokens", "tokens", "new tokens per prefill batch (the first request always fits)", 1, 1e9), max_prefill_tokens);
-  v.Param(opt("page_size", "tokens", "KV cache page; prefill chunks are whole pages", 1, 4096), page_size);
-  v.Param(opt("max_total_tokens", "tokens", "cap on each rank's KV pool (SGLang --max-total-tokens); 0 = what memory allows", 0, 1e12),
+  v.Param(opt("enable_dp_lm_head", "",
+              "vocab-parallel lm_head within each attention TP group (true/false)"),
+          enable_dp_lm_head);
+  v.Param(
+      opt("moe_a2a_backend", "", "MoE token exchange: none (all-reduce) or deepep (all-to-all)"),
+      moe_a2a_backend);
+  v.Param(opt("max_running_requests", "requests", "requests decoding at once (over all DP groups)",
+              1, 1e6),
+          max_running_requests);
+  v.Param(opt("context_length", "tokens", "longest input + output a request may have", 1, 1e8),
+          context_length);
+  v.Param(opt("chunked_prefill_size", "tokens",
+              "longest prefill chunk per step; 0 or -1 = no chunking", -1, 1e9),
+          chunked_prefill_size);
+  v.Param(opt("max_prefill_tokens", "tokens",
+              "new tokens per prefill batch (the first request always fits)", 1, 1e9),
+          max_prefill_tokens);
+  v.Param(opt("page_size", "tokens", "KV cache page; prefill chunks are whole pages", 1, 4096),
+          page_size);
+  v.Param(opt("max_total_tokens", "tokens",
+              "cap on each rank's KV pool (SGLang --max-total-tokens); 0 = what memory allows", 0,
+              1e12),
           max_total_tokens);
-  v.Param(opt("disable_radix_cache", "", "prefix caching off (true/false); on, a prompt's cached prefix is not computed again"),
-          disable_radix_cache);
+  v.Param(
+      opt("disable_radix_cache", "",
+          "prefix caching off (true/false); on, a prompt's cached prefix is not computed again"),
+      disable_radix_cache);
   v.Param(opt("mamba_scheduler_strategy", "",
-              "hybrid models' prefix caching: no_buffer (no state snapshots: GDN prefixes are never reused) or extra_buffer"),
+              "hybrid models' prefix caching: no_buffer (no state snapshots: GDN prefixes are "
+              "never reused) or extra_buffer"),
           mamba_scheduler_strategy);
-  v.Param(opt("mamba_track_interval", "tokens", "extra_buffer: a state snapshot at every multiple of this a prefill chunk reaches", 1, 1e9),
+  v.Param(opt("mamba_track_interval", "tokens",
+              "extra_buffer: a state snapshot at every multiple of this a prefill chunk reaches", 1,
+              1e9),
           mamba_track_interval);
   v.Param(opt("max_mamba_cache_size", "slots",
-              "hybrid models' mamba state slots (divided over DP groups): running requests, their track buffers and cached state "
-              "snapshots; 0 = as SGLang sizes them (radix cache off: max_running_requests + 1; on: mamba_full_memory_ratio of the memory)",
+              "hybrid models' mamba state slots (divided over DP groups): running requests, their "
+              "track buffers and cached state "
+              "snapshots; 0 = as SGLang sizes them (radix cache off: max_running_requests + 1; on: "
+              "mamba_full_memory_ratio of the memory)",
               0, 1e7),
           max_mamba_cache_size);
-  v.Param(opt("mamba_full_memory_ratio", "", "radix cache on, no max_mamba_cache_size: mamba pool to KV pool memory (SGLang's default 0.9)",
+  v.Param(opt("mamba_full_memory_ratio", "",
+              "radix cache on, no max_mamba_cache_size: mamba pool to KV pool memory (SGLang's "
+              "default 0.9)",
               0.01, 100),
           mamba_full_memory_ratio);
-  v.Param(opt("mem_fraction_static", "", "share of HBM for weights and the KV / state pools", 0.01, 1), mem_fraction_static);
-  v.Param(opt("mamba_ssm_dtype", "", "SSM state pool dtype (float32 / bfloat16); empty = the model's"), mamba_ssm_dtype);
-  v.Param(opt("quantization", "", "weights: empty (bf16), w8a8_dynamic, or w4a8_dynamic (int4 routed experts, the other linears w8a8)"), quantization);
-  v.Param(list("cuda_graph_bs", "decode batch sizes captured as graphs (host cost of one replay)"), cuda_graph_bs);
-  v.Param(opt("disable_cuda_graph", "", "eager decode: every launch pays the host launch cost (true/false)"), disable_cuda_graph);
-  v.Param(opt("enable_mixed_chunk", "", "decode requests ride along in prefill steps (true/false)"), enable_mixed_chunk);
+  v.Param(
+      opt("mem_fraction_static", "", "share of HBM for weights and the KV / state pools", 0.01, 1),
+      mem_fraction_static);
+  v.Param(
+      opt("mamba_ssm_dtype", "", "SSM state pool dtype (float32 / bfloat16); empty = the model's"),
+      mamba_ssm_dtype);
+  v.Param(opt("quantization", "",
+              "weights: empty (bf16), w8a8_dynamic, or w4a8_dynamic (int4 routed experts, the "
+              "other linears w8a8)"),
+          quantization);
+  v.Param(list("cuda_graph_bs", "decode batch sizes captured as graphs (host cost of one replay)"),
+          cuda_graph_bs);
+  v.Param(opt("disable_cuda_graph", "",
+              "eager decode: every launch pays the host launch cost (true/false)"),
+          disable_cuda_graph);
+  v.Param(opt("enable_mixed_chunk", "", "decode requests ride along in prefill steps (true/false)"),
+          enable_mixed_chunk);
   v.Param(opt("enable_prefill_delayer", "",
-              "SGLang's prefill delayer (true/false; env SGLANG_SCHEDULER_DECREASE_PREFILL_IDLE=1): new requests wait while the "
-              "free running slots are fewer than the largest prefill batch so far, and with DP attention while only some groups "
+              "SGLang's prefill delayer (true/false; env "
+              "SGLANG_SCHEDULER_DECREASE_PREFILL_IDLE=1): new requests wait while the "
+              "free running slots are fewer than the largest prefill batch so far, and with DP "
+              "attention while only some groups "
               "have one"),
           enable_prefill_delayer);
   v.Param(opt("prefill_delayer_max_delay_passes", "passes",
-              "prefill delayer: passes in a row new requests may wait while only some DP groups have one (env "
+              "prefill delayer: passes in a row new requests may wait while only some DP groups "
+              "have one (env "
               "SGLANG_PREFILL_DELAYER_MAX_DELAY_PASSES)",
               1, 1e9),
           prefill_delayer_max_delay_passes);
   v.Param(opt("prefill_delayer_queue_min_ratio", "",
-              "prefill delayer's queue trigger (0 = off): new requests also wait while fewer than this x running requests "
+              "prefill delayer's queue trigger (0 = off): new requests also wait while fewer than "
+              "this x running requests "
               "(at most the largest prefill batch) are queued",
               0, 1e6),
           prefill_delayer_queue_min_ratio);
-  v.Param(opt("prefill_delayer_max_delay_ms", "ms", "prefill delayer: the queue trigger's longest wait", 0, 1e9), prefill_delayer_max_delay_ms);
-  v.Param(opt("prefill_max_requests", "requests", "new requests per prefill batch and DP group (0 = no limit)", 0, 1e9),
+  v.Param(opt("prefill_delayer_max_delay_ms", "ms",
+              "prefill delayer: the queue trigger's longest wait", 0, 1e9),
+          prefill_delayer_max_delay_ms);
+  v.Param(opt("prefill_max_requests", "requests",
+              "new requests per prefill batch and DP group (0 = no limit)", 0, 1e9),
           prefill_max_requests);
-  v.Param(opt("gdn_decode_impl", "", "GDN decode kernel: fused (AscendC op) or triton_chain"), gdn_decode_impl);
-  v.Param(opt("gdn_prefill_impl", "", "GDN chunk prefill: staged (one launch per stage) or mega (the stages in one kernel)"),
-          gdn_prefill_impl);
+  v.Param(opt("gdn_decode_impl", "", "GDN decode kernel: fused (AscendC op) or triton_chain"),
+          gdn_decode_impl);
+  v.Param(
+      opt("gdn_prefill_impl", "",
+          "GDN chunk prefill: staged (one launch per stage) or mega (the stages in one kernel)"),
+      gdn_prefill_impl);
   v.Param(opt("mla_prolog", "",
-              "MLA models' decode / verify / draft preprocessing: unfused (projections, norms, rope and the cache write as "
+              "MLA models' decode / verify / draft preprocessing: unfused (projections, norms, "
+              "rope and the cache write as "
               "separate launches) or fused (one mla_prolog launch; env SGLANG_NPU_USE_MLAPO=1)"),
           mla_prolog);
-  v.Param(opt("speculative_algorithm", "", "empty (off), NEXTN (the model's MTP layer drafts) or EAGLE3 (a separate draft model)"),
-          speculative_algorithm);
-  v.Param(opt("speculative_draft_model_path", "", "EAGLE3: the draft model's config.json (relative to this file)"), speculative_draft_model_path);
+  v.Param(
+      opt("speculative_algorithm", "",
+          "empty (off), NEXTN (the model's MTP layer drafts) or EAGLE3 (a separate draft model)"),
+      speculative_algorithm);
+  v.Param(opt("speculative_draft_model_path", "",
+              "EAGLE3: the draft model's config.json (relative to this file)"),
+          speculative_draft_model_path);
   v.Param(opt("speculative_draft_model_quantization", "",
-              "the draft's weights: unquant (the default, as the Ascend launch lines pass it) or w8a8_dynamic"),
+              "the draft's weights: unquant (the default, as the Ascend launch lines pass it) or "
+              "w8a8_dynamic"),
           speculative_draft_model_quantization);
-  v.Param(opt("speculative_num_steps", "steps", "draft forwards per round", 1, 64), speculative_num_steps);
-  v.Param(opt("speculative_eagle_topk", "", "draft branches per step (only 1 is modelled)", 1, 1), speculative_eagle_topk);
-  v.Param(opt("speculative_num_draft_tokens", "tokens", "tokens the target verifies per round (steps + 1 for topk 1)", 2, 65),
+  v.Param(opt("speculative_num_steps", "steps", "draft forwards per round", 1, 64),
+          speculative_num_steps);
+  v.Param(opt("speculative_eagle_topk", "", "draft branches per step (only 1 is modelled)", 1, 1),
+          speculative_eagle_topk);
+  v.Param(opt("speculative_num_draft_tokens", "tokens",
+              "tokens the target verifies per round (steps + 1 for topk 1)", 2, 65),
           speculative_num_draft_tokens);
-  v.Param(list("speculative_accept_rates", "per draft position: P(accepted | all earlier accepted), timing-only runs"),
+  v.Param(list("speculative_accept_rates",
+               "per draft position: P(accepted | all earlier accepted), timing-only runs"),
           speculative_accept_rates);
 
-  v.Param(opt("host_profile", "", "host cost profile: a name under configs/hosts or a YAML path (relative to this file)"), host_profile);
-  v.Param(opt("host_launch_us", "us", "override the profile's host cost of one eager kernel launch (-1 = profile)", -1, 1e7), host_launch_us);
-  v.Param(opt("host_graph_replay_us", "us", "override the profile's host cost of one graph replay (-1 = profile)", -1, 1e7),
+  v.Param(
+      opt("host_profile", "",
+          "host cost profile: a name under configs/hosts or a YAML path (relative to this file)"),
+      host_profile);
+  v.Param(
+      opt("host_launch_us", "us",
+          "override the profile's host cost of one eager kernel launch (-1 = profile)", -1, 1e7),
+      host_launch_us);
+  v.Param(opt("host_graph_replay_us", "us",
+              "override the profile's host cost of one graph replay (-1 = profile)", -1, 1e7),
           host_graph_replay_us);
-  v.Param(opt("host_step_us", "us", "override the profile's host cost per step (-1 = profile)", -1, 1e8), host_step_us);
+  v.Param(opt("host_step_us", "us", "override the profile's host cost per step (-1 = profile)", -1,
+              1e8),
+          host_step_us);
 
-  v.Param(opt("dataset_name", "", "load: random, generated-shared-prefix (bench_serving's) or trace (JSONL at dataset_path)"), dataset_name);
-  v.Param(opt("gsp_num_groups", "groups", "generated-shared-prefix: system prompts", 1, 1e7), gsp_num_groups);
-  v.Param(opt("gsp_prompts_per_group", "requests", "generated-shared-prefix: prompts sharing each system prompt", 1, 1e7),
+  v.Param(opt("dataset_name", "",
+              "load: random, generated-shared-prefix (bench_serving's) or trace (JSONL at "
+              "dataset_path)"),
+          dataset_name);
+  v.Param(opt("gsp_num_groups", "groups", "generated-shared-prefix: system prompts", 1, 1e7),
+          gsp_num_groups);
+  v.Param(opt("gsp_prompts_per_group", "requests",
+              "generated-shared-prefix: prompts sharing each system prompt", 1, 1e7),
           gsp_prompts_per_group);
-  v.Param(opt("gsp_system_prompt_len", "tokens", "generated-shared-prefix: shared system prompt length", 0, 1e8), gsp_system_prompt_len);
-  v.Param(opt("gsp_question_len", "tokens", "generated-shared-prefix: each prompt's own question length", 1, 1e8), gsp_question_len);
-  v.Param(opt("gsp_output_len", "tokens", "generated-shared-prefix: output length", 1, 1e8), gsp_output_len);
-  v.Param(opt("warmup_requests", "requests", "bench_serving warm-up requests before the timed load (0 or 1: the first prompt warms the cache)", 0, 1),
+  v.Param(opt("gsp_system_prompt_len", "tokens",
+              "generated-shared-prefix: shared system prompt length", 0, 1e8),
+          gsp_system_prompt_len);
+  v.Param(opt("gsp_question_len", "tokens",
+              "generated-shared-prefix: each prompt's own question length", 1, 1e8),
+          gsp_question_len);
+  v.Param(opt("gsp_output_len", "tokens", "generated-shared-prefix: output length", 1, 1e8),
+          gsp_output_len);
+  v.Param(opt("warmup_requests", "requests",
+              "bench_serving warm-up requests before the timed load (0 or 1: the first prompt "
+              "warms the cache)",
+              0, 1),
           warmup_requests);
-  v.Param(opt("dataset_path", "", "JSONL trace: one request per line with input_len, output_len, optional arrival_s"), dataset_path);
+  v.Param(opt("dataset_path", "",
+              "JSONL trace: one request per line with input_len, output_len, optional arrival_s"),
+          dataset_path);
   v.Param(opt("num_prompts", "requests", "requests to send", 1, 1e7), num_prompts);
-  v.Param(opt("random_input_len", "tokens", "input length (upper end of the range)", 1, 1e8), random_input_len);
-  v.Param(opt("random_output_len", "tokens", "output length (upper end of the range)", 1, 1e8), random_output_len);
-  v.Param(opt("random_range_ratio", "", "lengths uniform in [ratio x len, len]", 0, 1), random_range_ratio);
+  v.Param(opt("random_input_len", "tokens", "input length (upper end of the range)", 1, 1e8),
+          random_input_len);
+  v.Param(opt("random_output_len", "tokens", "output length (upper end of the range)", 1, 1e8),
+          random_output_len);
+  v.Param(opt("random_range_ratio", "", "lengths uniform in [ratio x len, len]", 0, 1),
+          random_range_ratio);
   v.Param(opt("request_rate", "req/s", "Poisson arrival rate; inf = all at once"), request_rate);
-  v.Param(opt("max_concurrency", "requests", "client-side cap on requests in flight; 0 = none", 0, 1e7), max_concurrency);
-  v.Param(opt("trace_kernels", "", "trace.json also gets every kernel launch (true/false)"), trace_kernels);
-  v.Param(opt("slo_ttft_p99_ms", "ms", "capacity: p99 TTFT objective (0 = none)", 0, 1e9), slo_ttft_p99_ms);
-  v.Param(opt("slo_tpot_p99_ms", "ms", "capacity: p99 TPOT objective (0 = none)", 0, 1e9), slo_tpot_p99_ms);
+  v.Param(
+      opt("max_concurrency", "requests", "client-side cap on requests in flight; 0 = none", 0, 1e7),
+      max_concurrency);
+  v.Param(opt("trace_kernels", "", "trace.json also gets every kernel launch (true/false)"),
+          trace_kernels);
+  v.Param(opt("slo_ttft_p99_ms", "ms", "capacity: p99 TTFT objective (0 = none)", 0, 1e9),
+          slo_ttft_p99_ms);
+  v.Param(opt("slo_tpot_p99_ms", "ms", "capacity: p99 TPOT objective (0 = none)", 0, 1e9),
+          slo_tpot_p99_ms);
   v.Param(opt("capacity_search", "",
-              "capacity: concurrency (requests sent at once, rising), request_rate (Poisson rate of num_prompts requests, bisected) or both"),
+              "capacity: concurrency (requests sent at once, rising), request_rate (Poisson rate "
+              "of num_prompts requests, bisected) or both"),
           capacity_search);
 }
 
@@ -190,7 +299,9 @@ bool RunConfig::Flag(const std::string& key) const {
   throw InputError("internal: no flag '" + key + "'");
 }
 
-int64_t RunConfig::Replicas() const { return servers * (Flag("enable_dp_attention") ? 1 : dp_size); }
+int64_t RunConfig::Replicas() const {
+  return servers * (Flag("enable_dp_attention") ? 1 : dp_size);
+}
 
 int64_t RunConfig::Chips() const {
   if (Disaggregated()) return Pool("prefill").Chips() + Pool("decode").Chips();
@@ -200,7 +311,9 @@ int64_t RunConfig::Chips() const {
 ParallelPlan RunConfig::Plan() const {
   ParallelPlan p;
   p.tp = tp_size;
-  p.dp = Flag("enable_dp_attention") ? dp_size : 1;  // without DP attention dp_size counts replicas (Replicas())
+  p.dp = Flag("enable_dp_attention")
+             ? dp_size
+             : 1;  // without DP attention dp_size counts replicas (Replicas())
   p.ep = ep_size;
   OneOf(*this, "moe_a2a_backend", moe_a2a_backend, {"none", "deepep"});
   p.a2a = moe_a2a_backend == "deepep";
@@ -212,21 +325,25 @@ ParallelPlan RunConfig::Plan() const {
 MemoryOptions RunConfig::Memory() const {
   MemoryOptions o;
   o.mem_fraction_static = mem_fraction_static;
-  if (!mamba_ssm_dtype.empty()) OneOf(*this, "mamba_ssm_dtype", mamba_ssm_dtype, {"float32", "bfloat16"});
+  if (!mamba_ssm_dtype.empty())
+    OneOf(*this, "mamba_ssm_dtype", mamba_ssm_dtype, {"float32", "bfloat16"});
   o.ssm_dtype = mamba_ssm_dtype;
   o.gdn_decode_impl = gdn_decode_impl;
-  if (!quantization.empty()) OneOf(*this, "quantization", quantization, {"w8a8_dynamic", "w4a8_dynamic"});
+  if (!quantization.empty())
+    OneOf(*this, "quantization", quantization, {"w8a8_dynamic", "w4a8_dynamic"});
   o.quantization = quantization;
   o.draft_tokens = Mtp() ? speculative_num_draft_tokens : 0;
   o.draft_quantization = DraftQuantization();
   const int64_t dp = Plan().dp;
-  o.max_running_requests = (max_running_requests + dp - 1) / dp;  // per DP group, as SGLang divides it
+  o.max_running_requests =
+      (max_running_requests + dp - 1) / dp;  // per DP group, as SGLang divides it
   o.page_size = page_size;
   o.max_total_tokens = max_total_tokens;
   o.mamba_slots = max_mamba_cache_size / dp;  // SGLang divides it over the DP-attention groups
   if (max_mamba_cache_size > 0 && o.mamba_slots == 0)
-    throw InputError(At("max_mamba_cache_size") + ": max_mamba_cache_size " + std::to_string(max_mamba_cache_size) + " is less than one slot per DP group (" +
-                     std::to_string(dp) + " groups)");
+    throw InputError(At("max_mamba_cache_size") + ": max_mamba_cache_size " +
+                     std::to_string(max_mamba_cache_size) +
+                     " is less than one slot per DP group (" + std::to_string(dp) + " groups)");
   o.radix_cache = !Flag("disable_radix_cache");
   o.extra_buffer = mamba_scheduler_strategy == "extra_buffer";
   o.mamba_full_memory_ratio = mamba_full_memory_ratio;
@@ -235,7 +352,8 @@ MemoryOptions RunConfig::Memory() const {
 
 // Parses a list key's items with `parse` (false = invalid); InputError names the key and item.
 template <class T, class F>
-std::vector<T> ParseItems(const RunConfig& c, const char* key, const std::string& list, const char* what, F parse) {
+std::vector<T> ParseItems(const RunConfig& c, const char* key, const std::string& list,
+                          const char* what, F parse) {
   std::vector<T> out;
   for (const auto& s : SplitList(list)) {
     T v{};
@@ -251,33 +369,38 @@ std::vector<T> ParseItems(const RunConfig& c, const char* key, const std::string
 }
 
 std::vector<int64_t> RunConfig::GraphBatchSizes() const {
-  return ParseItems<int64_t>(*this, "cuda_graph_bs", cuda_graph_bs, "positive batch sizes", [](const std::string& s, int64_t& v) {
-    size_t used = 0;
-    v = std::stoll(s, &used);
-    return used == s.size() && v > 0;
-  });
+  return ParseItems<int64_t>(*this, "cuda_graph_bs", cuda_graph_bs, "positive batch sizes",
+                             [](const std::string& s, int64_t& v) {
+                               size_t used = 0;
+                               v = std::stoll(s, &used);
+                               return used == s.size() && v > 0;
+                             });
 }
 
 std::vector<double> RunConfig::AcceptRates() const {
-  std::vector<double> out = ParseItems<double>(*this, "speculative_accept_rates", speculative_accept_rates, "probabilities in [0, 1]",
-                                               [](const std::string& s, double& v) {
-                                                 size_t used = 0;
-                                                 v = std::stod(s, &used);
-                                                 return used == s.size() && v >= 0 && v <= 1;
-                                               });
+  std::vector<double> out =
+      ParseItems<double>(*this, "speculative_accept_rates", speculative_accept_rates,
+                         "probabilities in [0, 1]", [](const std::string& s, double& v) {
+                           size_t used = 0;
+                           v = std::stod(s, &used);
+                           return used == s.size() && v >= 0 && v <= 1;
+                         });
   if (out.empty()) out.push_back(0);
   return out;
 }
 
 double RunConfig::RequestRate() const {
-  if (request_rate == "inf" || request_rate == ".inf") return std::numeric_limits<double>::infinity();
+  if (request_rate == "inf" || request_rate == ".inf")
+    return std::numeric_limits<double>::infinity();
   try {
     size_t used = 0;
     const double v = std::stod(request_rate, &used);
     if (used == request_rate.size() && v > 0 && std::isfinite(v)) return v;
   } catch (const std::exception&) {
   }
-  throw InputError(At("request_rate") + ": 'request_rate' takes a positive number of requests/s or inf, got '" + request_rate + "'");
+  throw InputError(At("request_rate") +
+                   ": 'request_rate' takes a positive number of requests/s or inf, got '" +
+                   request_rate + "'");
 }
 
 // A path in this run file, relative to the file's folder.
@@ -292,8 +415,8 @@ std::string RunConfig::ModelPath() const { return Relative(model); }
 namespace {
 // A YAML scalar that reads back as the same text: quoted unless plainly a word or number.
 std::string YamlScalar(const std::string& v) {
-  const bool plain = !v.empty() && v.find_first_of(":#{}[],&*!|>'\"%@`\n") == std::string::npos && v.front() != ' ' && v.back() != ' ' &&
-                     v.front() != '-' && v.front() != '?';
+  const bool plain = !v.empty() && v.find_first_of(":#{}[],&*!|>'\"%@`\n") == std::string::npos &&
+                     v.front() != ' ' && v.back() != ' ' && v.front() != '-' && v.front() != '?';
   if (plain) return v;
   std::string q = "\"";
   for (char c : v) {
@@ -307,15 +430,20 @@ std::string YamlScalar(const std::string& v) {
 std::string RunConfig::ResolvedYaml() const {
   namespace fs = std::filesystem;
   RunConfig c = *this;
-  auto absolute = [](const std::string& p) { return p.empty() ? p : fs::absolute(p).lexically_normal().string(); };
+  auto absolute = [](const std::string& p) {
+    return p.empty() ? p : fs::absolute(p).lexically_normal().string();
+  };
   c.model = absolute(ModelPath());
-  if (!c.speculative_draft_model_path.empty()) c.speculative_draft_model_path = absolute(DraftModelPath());
+  if (!c.speculative_draft_model_path.empty())
+    c.speculative_draft_model_path = absolute(DraftModelPath());
   if (!c.dataset_path.empty()) c.dataset_path = absolute(Relative(dataset_path));
   if (IsConfigPath(host_profile)) c.host_profile = absolute(Relative(host_profile));
-  if (IsConfigPath(device)) c.device = absolute(device);  // read from the working directory, like LoadDevice
+  if (IsConfigPath(device))
+    c.device = absolute(device);  // read from the working directory, like LoadDevice
   ParamTable t;
   c.Bind(t);
-  std::string out = "# npusim run config with every key resolved (defaults and --set applied); re-runs as is\n";
+  std::string out =
+      "# npusim run config with every key resolved (defaults and --set applied); re-runs as is\n";
   if (!file.empty()) out += "# from " + file + "\n";
   for (const auto& [k, v] : overrides) out += "#   --set " + k + "=" + v + "\n";
   for (const ParamTable::Row& r : t.rows()) {
@@ -353,12 +481,14 @@ std::string RunConfig::ResolvedYaml() const {
 std::string RunConfig::DraftModelPath() const { return Relative(speculative_draft_model_path); }
 
 std::string RunConfig::DraftQuantization() const {
-  return speculative_draft_model_quantization == "unquant" ? "" : speculative_draft_model_quantization;
+  return speculative_draft_model_quantization == "unquant" ? ""
+                                                           : speculative_draft_model_quantization;
 }
 
 HostProfile RunConfig::Host() const {
   // A profile path (not a name under configs/hosts) is relative to the run file, like `model`.
-  HostProfile h = LoadHostProfile(IsConfigPath(host_profile) ? Relative(host_profile) : host_profile);
+  HostProfile h =
+      LoadHostProfile(IsConfigPath(host_profile) ? Relative(host_profile) : host_profile);
   if (host_launch_us >= 0) h.launch_us = host_launch_us;
   if (host_graph_replay_us >= 0) h.graph_replay_us = host_graph_replay_us;
   if (host_step_us >= 0) h.step_us = host_step_us;
@@ -368,31 +498,59 @@ HostProfile RunConfig::Host() const {
 namespace {
 
 // The keys a PD pool may not set: the load, the model and what the whole run shares.
-const std::vector<std::string> kRunWideKeys = {
-    "model", "seed", "mode", "fault", "dataset_name", "dataset_path", "gsp_num_groups", "gsp_prompts_per_group",
-    "gsp_system_prompt_len", "gsp_question_len", "gsp_output_len", "warmup_requests", "num_prompts", "random_input_len",
-    "random_output_len", "random_range_ratio", "request_rate", "max_concurrency", "trace_kernels", "slo_ttft_p99_ms",
-    "slo_tpot_p99_ms", "capacity_search", "disaggregation_transfer_queue", "speculative_accept_rates"};
+const std::vector<std::string> kRunWideKeys = {"model",
+                                               "seed",
+                                               "mode",
+                                               "fault",
+                                               "dataset_name",
+                                               "dataset_path",
+                                               "gsp_num_groups",
+                                               "gsp_prompts_per_group",
+                                               "gsp_system_prompt_len",
+                                               "gsp_question_len",
+                                               "gsp_output_len",
+                                               "warmup_requests",
+                                               "num_prompts",
+                                               "random_input_len",
+                                               "random_output_len",
+                                               "random_range_ratio",
+                                               "request_rate",
+                                               "max_concurrency",
+                                               "trace_kernels",
+                                               "slo_ttft_p99_ms",
+                                               "slo_tpot_p99_ms",
+                                               "capacity_search",
+                                               "disaggregation_transfer_queue",
+                                               "speculative_accept_rates"};
 
-bool RunWide(const std::string& key) { return std::find(kRunWideKeys.begin(), kRunWideKeys.end(), key) != kRunWideKeys.end(); }
+bool RunWide(const std::string& key) {
+  return std::find(kRunWideKeys.begin(), kRunWideKeys.end(), key) != kRunWideKeys.end();
+}
 
-// PD: takes the `prefill:` and `decode:` maps out of `root`; for a pool, lays its map over the rest.
-// Returns whether the file is a PD run.
+// PD: takes the `prefill:` and `decode:` maps out of `root`; for a pool, lays its map over the
+// rest. Returns whether the file is a PD run.
 bool SplitPools(YAML::Node& root, const std::string& file, const std::string& pool) {
   if (!root.IsMap()) return false;
   const YAML::Node& cr = root;
   const YAML::Node pre = cr["prefill"], dec = cr["decode"];
   if (!pre && !dec) {
-    if (!pool.empty()) throw std::logic_error("run config: pool '" + pool + "' of a run without PD");
+    if (!pool.empty())
+      throw std::logic_error("run config: pool '" + pool + "' of a run without PD");
     return false;
   }
-  for (const auto& [name, node] : {std::pair<std::string, YAML::Node>{"prefill", pre}, {"decode", dec}}) {
-    if (!node) throw InputError(file + ": PD needs both a 'prefill:' and a 'decode:' map (only '" + (name == "prefill" ? "decode" : "prefill") + "' is given)");
-    if (!node.IsMap()) throw InputError(npusim::Where(file, node) + ": '" + name + "' must be a map of server arguments for the " + name + " pool");
+  for (const auto& [name, node] :
+       {std::pair<std::string, YAML::Node>{"prefill", pre}, {"decode", dec}}) {
+    if (!node)
+      throw InputError(file + ": PD needs both a 'prefill:' and a 'decode:' map (only '" +
+                       (name == "prefill" ? "decode" : "prefill") + "' is given)");
+    if (!node.IsMap())
+      throw InputError(npusim::Where(file, node) + ": '" + name +
+                       "' must be a map of server arguments for the " + name + " pool");
     for (auto it = node.begin(); it != node.end(); ++it) {
       const std::string k = RunKeyFromSglang(it->first.Scalar());
       if (k == "prefill" || k == "decode" || RunWide(k))
-        throw InputError(npusim::Where(file, it->first) + ": '" + it->first.Scalar() + "' is the whole run's, not a pool's: set it outside '" + name + ":'");
+        throw InputError(npusim::Where(file, it->first) + ": '" + it->first.Scalar() +
+                         "' is the whole run's, not a pool's: set it outside '" + name + ":'");
     }
   }
   YAML::Node out(YAML::NodeType::Map);
@@ -417,7 +575,8 @@ RunConfig RunConfig::Pool(const std::string& which) const {
   return ParseRunConfig(pool_text_, file, overrides, which);
 }
 
-RunConfig ParseRunConfig(const std::string& text, const std::string& file, const std::vector<std::pair<std::string, std::string>>& sets,
+RunConfig ParseRunConfig(const std::string& text, const std::string& file,
+                         const std::vector<std::pair<std::string, std::string>>& sets,
                          const std::string& pool) {
   YAML::Node root = LoadYamlString(text, file);
   const bool pd = SplitPools(root, file, pool);
@@ -426,11 +585,13 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
   c.Bind(table);
   std::vector<std::string> keys;
   for (const auto& r : table.rows()) keys.push_back(r.key);
-  auto known = [&](const std::string& k) { return std::find(keys.begin(), keys.end(), k) != keys.end(); };
+  auto known = [&](const std::string& k) {
+    return std::find(keys.begin(), keys.end(), k) != keys.end();
+  };
   // SGLang's spellings (`tp-size`) name the same keys as ours (`tp_size`).
   if (root.IsMap()) {
-    // The same mapping with the keys renamed; unknown spellings stay, for the unknown-key error with
-    // their position. Lookups are const: a non-const [] would insert while iterating.
+    // The same mapping with the keys renamed; unknown spellings stay, for the unknown-key error
+    // with their position. Lookups are const: a non-const [] would insert while iterating.
     YAML::Node ours(YAML::NodeType::Map);
     bool renamed = false;
     for (auto it = root.begin(); it != root.end(); ++it) {
@@ -439,7 +600,9 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
         ours.force_insert(it->first, it->second);
         continue;
       }
-      if (static_cast<const YAML::Node&>(root)[key]) throw InputError(Where(file, it->first) + ": '" + k + "' and '" + key + "' are the same key, given twice");
+      if (static_cast<const YAML::Node&>(root)[key])
+        throw InputError(Where(file, it->first) + ": '" + k + "' and '" + key +
+                         "' are the same key, given twice");
       ours.force_insert(key, it->second);
       renamed = true;
     }
@@ -452,20 +615,29 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
     if (dot != std::string::npos) {
       const std::string which = full_key.substr(0, dot);
       if (which != "prefill" && which != "decode")
-        throw InputError("--set " + full_key + "=" + v + ": unknown key '" + full_key + "' (a dotted key names a PD pool: prefill.KEY or decode.KEY)");
-      if (!pd) throw InputError("--set " + full_key + "=" + v + ": the run has no '" + which + ":' map (PD needs prefill: and decode:)");
+        throw InputError("--set " + full_key + "=" + v + ": unknown key '" + full_key +
+                         "' (a dotted key names a PD pool: prefill.KEY or decode.KEY)");
+      if (!pd)
+        throw InputError("--set " + full_key + "=" + v + ": the run has no '" + which +
+                         ":' map (PD needs prefill: and decode:)");
       set_key = full_key.substr(dot + 1);
       const std::string k = RunKeyFromSglang(set_key);
       if (RunWide(k))
-        throw InputError("--set " + full_key + "=" + v + ": '" + set_key + "' is the whole run's, not a pool's");
+        throw InputError("--set " + full_key + "=" + v + ": '" + set_key +
+                         "' is the whole run's, not a pool's");
       if (which != pool) {
-        if (!known(set_key) && !known(k)) throw InputError("--set " + full_key + "=" + v + ": unknown key '" + set_key + "'" + NearestHint(set_key, keys));
+        if (!known(set_key) && !known(k))
+          throw InputError("--set " + full_key + "=" + v + ": unknown key '" + set_key + "'" +
+                           NearestHint(set_key, keys));
         continue;  // another pool's (or, for the run itself, checked and left to the pools)
       }
     }
     const std::string k = known(set_key) ? set_key : RunKeyFromSglang(set_key);
-    if (!known(k)) throw InputError("--set " + full_key + "=" + v + ": unknown key '" + set_key + "'" + NearestHint(set_key, keys));
-    {  // the value checked on its own first, so a bad one is blamed on the --set, not on the file's line
+    if (!known(k))
+      throw InputError("--set " + full_key + "=" + v + ": unknown key '" + set_key + "'" +
+                       NearestHint(set_key, keys));
+    {  // the value checked on its own first, so a bad one is blamed on the --set, not on the file's
+       // line
       YAML::Node one(YAML::NodeType::Map);
       one[k] = v;
       if (k != "model") one["model"] = "-";  // the one required key, not under test here
@@ -479,8 +651,11 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
   }
   if (root.IsMap())
     for (auto it = root.begin(); it != root.end(); ++it) {
-      const YAML::Node at = it->second.Mark().is_null() ? it->first : it->second;  // the value's place, else the key's
-      if (!at.Mark().is_null()) c.key_at_.emplace(it->first.Scalar(), Where(file, at));  // a --set's entry stays
+      const YAML::Node at = it->second.Mark().is_null()
+                                ? it->first
+                                : it->second;  // the value's place, else the key's
+      if (!at.Mark().is_null())
+        c.key_at_.emplace(it->first.Scalar(), Where(file, at));  // a --set's entry stays
     }
   YamlBinder binder(root, file);
   c.Bind(binder);
@@ -495,28 +670,46 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
   OneOf(c, "mamba_scheduler_strategy", c.mamba_scheduler_strategy, {"no_buffer", "extra_buffer"});
   OneOf(c, "load_balance_method", c.load_balance_method, {"round_robin", "shortest_queue"});
   if (c.mamba_track_interval % c.page_size != 0)
-    throw InputError(c.At("mamba_track_interval") + ": mamba_track_interval (" + std::to_string(c.mamba_track_interval) + ") must be a multiple of page_size (" +
-                     std::to_string(c.page_size) + ")");
+    throw InputError(c.At("mamba_track_interval") + ": mamba_track_interval (" +
+                     std::to_string(c.mamba_track_interval) +
+                     ") must be a multiple of page_size (" + std::to_string(c.page_size) + ")");
   if (c.mamba_scheduler_strategy == "extra_buffer" && c.Flag("disable_radix_cache"))
-    throw InputError(c.At("mamba_scheduler_strategy") + ": mamba_scheduler_strategy extra_buffer tracks states for the radix cache; it cannot go with disable_radix_cache");
+    throw InputError(c.At("mamba_scheduler_strategy") +
+                     ": mamba_scheduler_strategy extra_buffer tracks states for the radix cache; "
+                     "it cannot go with disable_radix_cache");
   OneOf(c, "mode", c.mode, {"timing", "functional"});
   OneOf(c, "capacity_search", c.capacity_search, {"concurrency", "request_rate", "both"});
-  OneOf(c, "fault", c.fault, {"none", "transposed_state", "conv_state_shift", "swa_without_mask", "no_swiglu_clamp"});
-  if (c.fault != "none" && c.mode != "functional") throw InputError(c.At("fault") + ": fault '" + c.fault + "' needs mode: functional");
-  if (pd && c.mode == "functional") throw InputError(c.At("mode") + ": mode functional runs one server; PD (prefill: / decode:) is timing only");
-  if (!c.speculative_algorithm.empty()) OneOf(c, "speculative_algorithm", c.speculative_algorithm, {"NEXTN", "EAGLE3"});
+  OneOf(c, "fault", c.fault,
+        {"none", "transposed_state", "conv_state_shift", "swa_without_mask", "no_swiglu_clamp"});
+  if (c.fault != "none" && c.mode != "functional")
+    throw InputError(c.At("fault") + ": fault '" + c.fault + "' needs mode: functional");
+  if (pd && c.mode == "functional")
+    throw InputError(c.At("mode") +
+                     ": mode functional runs one server; PD (prefill: / decode:) is timing only");
+  if (!c.speculative_algorithm.empty())
+    OneOf(c, "speculative_algorithm", c.speculative_algorithm, {"NEXTN", "EAGLE3"});
   if (!c.speculative_draft_model_quantization.empty())
-    OneOf(c, "speculative_draft_model_quantization", c.speculative_draft_model_quantization, {"unquant", "w8a8_dynamic"});
+    OneOf(c, "speculative_draft_model_quantization", c.speculative_draft_model_quantization,
+          {"unquant", "w8a8_dynamic"});
   if (c.speculative_algorithm == "EAGLE3" && c.speculative_draft_model_path.empty())
-    throw InputError(c.At("speculative_algorithm") + ": speculative_algorithm EAGLE3 needs speculative_draft_model_path (the draft model's config.json)");
+    throw InputError(c.At("speculative_algorithm") +
+                     ": speculative_algorithm EAGLE3 needs speculative_draft_model_path (the draft "
+                     "model's config.json)");
   if (c.speculative_algorithm != "EAGLE3" && !c.speculative_draft_model_path.empty())
-    throw InputError(c.At("speculative_draft_model_path") + ": speculative_draft_model_path is read with speculative_algorithm EAGLE3 only (NEXTN drafts with the model's own MTP layers)");
+    throw InputError(c.At("speculative_draft_model_path") +
+                     ": speculative_draft_model_path is read with speculative_algorithm EAGLE3 "
+                     "only (NEXTN drafts with the model's own MTP layers)");
   if (c.Mtp() && c.speculative_num_draft_tokens != c.speculative_num_steps + 1)
-    throw InputError(c.At("speculative_num_draft_tokens") + ": with speculative_eagle_topk 1, speculative_num_draft_tokens (" + std::to_string(c.speculative_num_draft_tokens) +
-                     ") must be speculative_num_steps + 1 (" + std::to_string(c.speculative_num_steps + 1) + ")");
-  if (c.dataset_name == "trace" && c.dataset_path.empty()) throw InputError(c.At("dataset_name") + ": dataset_name trace needs dataset_path");
-  for (const char* f : {"enable_dp_attention", "enable_dp_lm_head", "disable_cuda_graph", "enable_mixed_chunk", "enable_prefill_delayer",
-                        "trace_kernels", "disable_radix_cache"})
+    throw InputError(c.At("speculative_num_draft_tokens") +
+                     ": with speculative_eagle_topk 1, speculative_num_draft_tokens (" +
+                     std::to_string(c.speculative_num_draft_tokens) +
+                     ") must be speculative_num_steps + 1 (" +
+                     std::to_string(c.speculative_num_steps + 1) + ")");
+  if (c.dataset_name == "trace" && c.dataset_path.empty())
+    throw InputError(c.At("dataset_name") + ": dataset_name trace needs dataset_path");
+  for (const char* f :
+       {"enable_dp_attention", "enable_dp_lm_head", "disable_cuda_graph", "enable_mixed_chunk",
+        "enable_prefill_delayer", "trace_kernels", "disable_radix_cache"})
     c.Flag(f);
   c.Plan();
   c.Memory();
@@ -526,7 +719,8 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file, const
   return c;
 }
 
-RunConfig LoadRunConfig(const std::string& path, const std::vector<std::pair<std::string, std::string>>& sets) {
+RunConfig LoadRunConfig(const std::string& path,
+                        const std::vector<std::pair<std::string, std::string>>& sets) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw InputError(path + ": no such run config");
   YAML::Node probe = LoadYamlFile(path);  // syntax errors with file:line:col

@@ -28,7 +28,8 @@ void Scheduler::Arrive(int64_t id, int64_t input_len, int64_t output_len, Prompt
   Req r{id, input_len, output_len, next_group_};
   next_group_ = (next_group_ + 1) % static_cast<int64_t>(groups_.size());
   if (c_.prefix_cache) {  // an empty prompt names no content: it is never shared or cached
-    if (!prompt.empty() && PromptLength(prompt) != input_len) throw std::logic_error("scheduler: prompt length differs from input_len");
+    if (!prompt.empty() && PromptLength(prompt) != input_len)
+      throw std::logic_error("scheduler: prompt length differs from input_len");
     r.prompt = std::move(prompt);
   }
   Register(r);
@@ -37,16 +38,22 @@ void Scheduler::Arrive(int64_t id, int64_t input_len, int64_t output_len, Prompt
 
 void Scheduler::Register(const Req& r) {
   if (Reserve(r) > c_.kv_tokens)
-    throw SimFailure("out_of_memory", "request " + std::to_string(r.id) + " needs " + std::to_string(Reserve(r)) +
-                                          " KV tokens, more than the whole KV pool of its group (" + std::to_string(c_.kv_tokens) + ")");
+    throw SimFailure("out_of_memory", "request " + std::to_string(r.id) + " needs " +
+                                          std::to_string(Reserve(r)) +
+                                          " KV tokens, more than the whole KV pool of its group (" +
+                                          std::to_string(c_.kv_tokens) + ")");
   if (r.id >= static_cast<int64_t>(index_.size())) index_.resize(static_cast<size_t>(r.id + 1), -1);
   index_[static_cast<size_t>(r.id)] = static_cast<int64_t>(reqs_.size());
   reqs_.push_back(r);
 }
 
-int64_t Scheduler::Running(const Group& g) const { return static_cast<int64_t>(g.running.size()) + g.holding + (g.chunked >= 0 ? 1 : 0); }
+int64_t Scheduler::Running(const Group& g) const {
+  return static_cast<int64_t>(g.running.size()) + g.holding + (g.chunked >= 0 ? 1 : 0);
+}
 
-int64_t Scheduler::Cap() const { return std::max<int64_t>(1, c_.max_running_requests / static_cast<int64_t>(groups_.size())); }
+int64_t Scheduler::Cap() const {
+  return std::max<int64_t>(1, c_.max_running_requests / static_cast<int64_t>(groups_.size()));
+}
 
 int64_t Scheduler::KvFree(const Group& g) const {
   return c_.kv_tokens - g.kv_used - (g.cache.pages() - g.cache.evictable()) * c_.page_size;
@@ -59,7 +66,8 @@ bool Scheduler::Hold(int64_t id, int64_t input_len, int64_t output_len) {
   r.generated = 1;  // the prefill pool's forward sampled the first token
   r.held = Reserve(r);
   Group& g = groups_[static_cast<size_t>(r.group)];
-  if (r.held <= c_.kv_tokens && (Running(g) + 1 > Cap() || r.held > KvFree(g))) return false;  // not now
+  if (r.held <= c_.kv_tokens && (Running(g) + 1 > Cap() || r.held > KvFree(g)))
+    return false;  // not now
   Register(r);
   next_group_ = (next_group_ + 1) % static_cast<int64_t>(groups_.size());
   g.kv_used += r.held;
@@ -154,9 +162,11 @@ void Scheduler::Warm(const Prompt& prompt) {
   Group& g = groups_[0];
   const int64_t n = PromptLength(prompt), p = c_.page_size;
   const std::vector<uint64_t> keys = PageKeys(prompt, p, n);
-  const int64_t chunk = c_.chunked_prefill_size > 0 ? std::max<int64_t>(p, c_.chunked_prefill_size / p * p) : n;
+  const int64_t chunk =
+      c_.chunked_prefill_size > 0 ? std::max<int64_t>(p, c_.chunked_prefill_size / p * p) : n;
   for (int64_t end = std::min(chunk, n);; end = std::min(end + chunk, n)) {
-    const int64_t state_page = c_.track_interval > 0 ? end / c_.track_interval * c_.track_interval / p : 0;
+    const int64_t state_page =
+        c_.track_interval > 0 ? end / c_.track_interval * c_.track_interval / p : 0;
     g.cache.Insert(keys, std::min<int64_t>(end / p, static_cast<int64_t>(keys.size())), state_page);
     if (end == n) break;
   }
@@ -167,7 +177,8 @@ std::vector<BatchEntry> Scheduler::PrefillFor(Group& g) const {
   std::vector<BatchEntry> out;
   const int64_t cap = Cap();
   int64_t rem_input = c_.max_prefill_tokens;
-  int64_t rem_chunk = c_.chunked_prefill_size > 0 ? c_.chunked_prefill_size : std::numeric_limits<int64_t>::max();
+  int64_t rem_chunk =
+      c_.chunked_prefill_size > 0 ? c_.chunked_prefill_size : std::numeric_limits<int64_t>::max();
   auto chunk_of = [&](const Req& r, int64_t from) {
     const int64_t left = r.input - from;
     if (left <= rem_chunk) return left;
@@ -187,7 +198,8 @@ std::vector<BatchEntry> Scheduler::PrefillFor(Group& g) const {
   for (int64_t idx : g.waiting) {
     const Req& r = reqs_[static_cast<size_t>(idx)];
     const PrefixCache::Match hit = Hit(g, r);
-    const int64_t cached = hit.pages * c_.page_size, need = Reserve(r) - cached + hit.unlocked * c_.page_size;
+    const int64_t cached = hit.pages * c_.page_size,
+                  need = Reserve(r) - cached + hit.unlocked * c_.page_size;
     if (running + 1 > cap || need > kv_free) break;
     if (r.input - cached > rem_input && !out.empty()) break;
     const int64_t n = chunk_of(r, cached);
@@ -198,7 +210,9 @@ std::vector<BatchEntry> Scheduler::PrefillFor(Group& g) const {
     rem_input -= n;
     rem_chunk -= n;
     if (cached + n < r.input || rem_input <= 0 || rem_chunk <= 0) break;
-    if (c_.prefill_max_requests > 0 && static_cast<int64_t>(out.size()) - (g.chunked >= 0 ? 1 : 0) >= c_.prefill_max_requests) break;
+    if (c_.prefill_max_requests > 0 &&
+        static_cast<int64_t>(out.size()) - (g.chunked >= 0 ? 1 : 0) >= c_.prefill_max_requests)
+      break;
   }
   return out;
 }
@@ -223,9 +237,13 @@ bool Scheduler::AllowPrefill(const Batch& b, double now_us) {
   if (prefillable == groups) {
     bool queue_short = false;
     if (c_.prefill_delayer_queue_min_ratio > 0 && running_max > 0) {
-      const int64_t queue_min = std::min(static_cast<int64_t>(static_cast<double>(running_max) * c_.prefill_delayer_queue_min_ratio), bs_max);
+      const int64_t queue_min = std::min(static_cast<int64_t>(static_cast<double>(running_max) *
+                                                              c_.prefill_delayer_queue_min_ratio),
+                                         bs_max);
       queue_short = queue_min > 0 && queued_max < queue_min;
-      if (queue_short && delayed_ > 0 && now_us - delay_start_us_ >= c_.prefill_delayer_max_delay_ms * 1e3) queue_short = false;
+      if (queue_short && delayed_ > 0 &&
+          now_us - delay_start_us_ >= c_.prefill_delayer_max_delay_ms * 1e3)
+        queue_short = false;
     }
     if (Cap() - running_max < bs_max || queue_short) {
       if (skip_first_delay_)
@@ -252,8 +270,12 @@ Batch Scheduler::Next(double now_us) {
   if (c_.prefill_delayer) {  // decided on every group's candidates at once
     const bool delay = !AllowPrefill(b, now_us);
     for (size_t gi = 0; gi < groups_.size(); ++gi) {
-      if (delay) b.groups[gi].resize(groups_[gi].chunked >= 0 && !b.groups[gi].empty() ? 1 : 0);  // a chunked request goes on
-      max_prefill_bs_[gi] = std::max(max_prefill_bs_[gi], static_cast<int64_t>(b.groups[gi].size()));
+      if (delay)
+        b.groups[gi].resize(groups_[gi].chunked >= 0 && !b.groups[gi].empty()
+                                ? 1
+                                : 0);  // a chunked request goes on
+      max_prefill_bs_[gi] =
+          std::max(max_prefill_bs_[gi], static_cast<int64_t>(b.groups[gi].size()));
     }
   }
   b.prefill = !b.empty();
@@ -266,7 +288,8 @@ Batch Scheduler::Next(double now_us) {
   return b;
 }
 
-std::vector<int64_t> Scheduler::Complete(const Batch& b, const std::vector<int64_t>& decoded_tokens) {
+std::vector<int64_t> Scheduler::Complete(const Batch& b,
+                                         const std::vector<int64_t>& decoded_tokens) {
   std::vector<int64_t> finished;
   size_t di = 0;
   for (size_t gi = 0; gi < b.groups.size(); ++gi) {
@@ -284,8 +307,10 @@ std::vector<int64_t> Scheduler::Complete(const Batch& b, const std::vector<int64
           r.admitted = true;
           r.cached = r.prefilled = e.prefix;
           r.locked = e.prefix / c_.page_size;
-          if (c_.track_interval > 0) {  // the pages go on past the last snapshot: snapshot there this time
-            const int64_t kv = Hit(g, r).kv_pages * c_.page_size / c_.track_interval * c_.track_interval;
+          if (c_.track_interval >
+              0) {  // the pages go on past the last snapshot: snapshot there this time
+            const int64_t kv =
+                Hit(g, r).kv_pages * c_.page_size / c_.track_interval * c_.track_interval;
             r.branch = kv > e.prefix ? kv : 0;
           }
           if (r.locked > 0) g.cache.Lock(Keys(r), 0, r.locked);
@@ -314,7 +339,8 @@ std::vector<int64_t> Scheduler::Complete(const Batch& b, const std::vector<int64
 
 int64_t Scheduler::waiting() const {
   int64_t n = 0;
-  for (const auto& g : groups_) n += static_cast<int64_t>(g.waiting.size()) + (g.chunked >= 0 ? 1 : 0);
+  for (const auto& g : groups_)
+    n += static_cast<int64_t>(g.waiting.size()) + (g.chunked >= 0 ? 1 : 0);
   return n;
 }
 

@@ -19,20 +19,21 @@
 namespace npusim {
 
 struct SchedulerConfig {
-  int64_t dp = 1;                      // DP-attention groups
-  int64_t max_running_requests = 48;   // over all groups (SGLang divides it by dp_size)
-  int64_t chunked_prefill_size = 8192; // <= 0: no chunking
+  int64_t dp = 1;                       // DP-attention groups
+  int64_t max_running_requests = 48;    // over all groups (SGLang divides it by dp_size)
+  int64_t chunked_prefill_size = 8192;  // <= 0: no chunking
   int64_t max_prefill_tokens = 16384;
   int64_t page_size = 128;
-  int64_t kv_tokens = 1 << 30;         // KV pool per group, tokens
-  bool mixed_chunk = false;            // running requests decode inside prefill steps
-  bool prefix_cache = false;           // SGLang's radix cache (off: --disable-radix-cache)
-  bool hybrid_states = false;          // GDN layers: a hit must end at a state snapshot
-  int64_t track_interval = 0;          // extra_buffer: snapshot at the last multiple at or below each chunk end, or
-                                       // at the branching point in the chunk that passes it (0: none)
-  int64_t state_slots = 0;             // snapshots the mamba pool holds beside the running requests
-  bool hold_finished = false;          // PD prefill pool: a finished request keeps its KV until Release
-  int64_t prefill_max_requests = 0;    // new requests per prefill batch and group (0: no limit)
+  int64_t kv_tokens = 1 << 30;  // KV pool per group, tokens
+  bool mixed_chunk = false;     // running requests decode inside prefill steps
+  bool prefix_cache = false;    // SGLang's radix cache (off: --disable-radix-cache)
+  bool hybrid_states = false;   // GDN layers: a hit must end at a state snapshot
+  int64_t track_interval =
+      0;  // extra_buffer: snapshot at the last multiple at or below each chunk end, or
+          // at the branching point in the chunk that passes it (0: none)
+  int64_t state_slots = 0;     // snapshots the mamba pool holds beside the running requests
+  bool hold_finished = false;  // PD prefill pool: a finished request keeps its KV until Release
+  int64_t prefill_max_requests = 0;  // new requests per prefill batch and group (0: no limit)
   // SGLang's prefill delayer (--enable-prefill-delayer, or SGLANG_SCHEDULER_DECREASE_PREFILL_IDLE):
   // new requests wait while too few running slots are free to take a prefill batch as large as the
   // largest one so far (the first time excepted), and with DP attention while only some groups have
@@ -55,7 +56,7 @@ struct BatchEntry {
 };
 
 struct Batch {
-  bool prefill = false;                         // a prefill (extend) step, maybe with decode entries
+  bool prefill = false;  // a prefill (extend) step, maybe with decode entries
   std::vector<std::vector<BatchEntry>> groups;  // per DP group
   bool empty() const;
   int64_t entries() const;
@@ -91,20 +92,26 @@ class Scheduler {
   int64_t running() const;
   // KV tokens of the group's pool in use: reserved by requests plus held by the cache.
   int64_t kv_used(int64_t group) const;
-  int64_t cached_tokens(int64_t id) const { return reqs_[static_cast<size_t>(index_[static_cast<size_t>(id)])].cached; }
-  const PrefixCache& cache(int64_t group) const { return groups_[static_cast<size_t>(group)].cache; }
+  int64_t cached_tokens(int64_t id) const {
+    return reqs_[static_cast<size_t>(index_[static_cast<size_t>(id)])].cached;
+  }
+  const PrefixCache& cache(int64_t group) const {
+    return groups_[static_cast<size_t>(group)].cache;
+  }
 
  private:
   struct Req {
     int64_t id, input, output, group;
-    Prompt prompt;                         // its content (radix cache on)
-    mutable std::vector<uint64_t> keys;    // page keys of the prompt, made when first looked up, dropped when it finishes
+    Prompt prompt;  // its content (radix cache on)
+    mutable std::vector<uint64_t>
+        keys;  // page keys of the prompt, made when first looked up, dropped when it finishes
     bool admitted = false;
-    int64_t cached = 0;                    // prompt tokens found in the cache at admission
-    int64_t branch = 0;                    // hybrid: where its prompt leaves the cached pages (a snapshot goes there)
-    int64_t locked = 0;                    // pages [0, locked) of keys this request holds in the cache
-    int64_t held = 0;                      // KV tokens reserved for it outside the cache
-    int64_t prefilled = 0, generated = 0;  // generated counts the token sampled at the end of prefill
+    int64_t cached = 0;  // prompt tokens found in the cache at admission
+    int64_t branch = 0;  // hybrid: where its prompt leaves the cached pages (a snapshot goes there)
+    int64_t locked = 0;  // pages [0, locked) of keys this request holds in the cache
+    int64_t held = 0;    // KV tokens reserved for it outside the cache
+    int64_t prefilled = 0,
+            generated = 0;  // generated counts the token sampled at the end of prefill
   };
   struct Group {
     explicit Group(const PrefixCacheConfig& c) : cache(c) {}

@@ -2,13 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include <systemc>
-
 #include <algorithm>
 #include <cmath>
 #include <deque>
 #include <limits>
 #include <memory>
+#include <systemc>
 #include <utility>
 
 #include "model/error.h"
@@ -49,13 +48,19 @@ ServingSetup PrepareServing(const RunConfig& run) {
   if (run.Disaggregated()) {
     // Each pool is prepared as the server it is (its own plan, memory and graphs); the run keeps
     // the decode pool's view for what reports show once, and the load.
-    ServingSetup prefill = PrepareServing(run.Pool("prefill")), decode = PrepareServing(run.Pool("decode"));
-    if (prefill.model.file != decode.model.file) throw std::logic_error("PD pools read different models");
+    ServingSetup prefill = PrepareServing(run.Pool("prefill")),
+                 decode = PrepareServing(run.Pool("decode"));
+    if (prefill.model.file != decode.model.file)
+      throw std::logic_error("PD pools read different models");
     if (prefill.run.page_size != decode.run.page_size)
-      throw InputError(run.file + ": the pools' page_size differ (" + std::to_string(prefill.run.page_size) + " vs " +
-                       std::to_string(decode.run.page_size) + "): the KV moves page by page and both must use one size");
+      throw InputError(run.file + ": the pools' page_size differ (" +
+                       std::to_string(prefill.run.page_size) + " vs " +
+                       std::to_string(decode.run.page_size) +
+                       "): the KV moves page by page and both must use one size");
     if (prefill.run.Mtp() != decode.run.Mtp())
-      throw InputError(run.file + ": speculative decoding must be set for both pools or neither (the prefill pool runs the draft's extend)");
+      throw InputError(run.file +
+                       ": speculative decoding must be set for both pools or neither (the prefill "
+                       "pool runs the draft's extend)");
     ServingSetup s = decode;
     s.run = run;
     s.requests = GenerateRequests(run);
@@ -74,46 +79,62 @@ ServingSetup PrepareServing(const RunConfig& run) {
   s.shapes = ShapesPerRank(s.model, s.plan);
   // The fused AscendC recurrent op is instantiated for a bf16 state only (kernels.md §3.5): say so
   // before any step, not at the first decode step's launch.
-  if (s.model.count(LayerKind::kLinearAttention) > 0 && run.gdn_decode_impl == "fused" && run.mamba_ssm_dtype == "float32")
-    throw InputError(run.At("mamba_ssm_dtype") + ": mamba_ssm_dtype float32 with gdn_decode_impl fused: the fused recurrent op "
-                     "(npu_recurrent_gated_delta_rule) takes a bfloat16 state only; use mamba_ssm_dtype bfloat16 or gdn_decode_impl "
+  if (s.model.count(LayerKind::kLinearAttention) > 0 && run.gdn_decode_impl == "fused" &&
+      run.mamba_ssm_dtype == "float32")
+    throw InputError(run.At("mamba_ssm_dtype") +
+                     ": mamba_ssm_dtype float32 with gdn_decode_impl fused: the fused recurrent op "
+                     "(npu_recurrent_gated_delta_rule) takes a bfloat16 state only; use "
+                     "mamba_ssm_dtype bfloat16 or gdn_decode_impl "
                      "triton_chain");
   if (run.Mtp() && !run.Eagle3() && s.model.mtp_layers == 0)
-    throw InputError(run.At("speculative_algorithm") + ": speculative_algorithm NEXTN needs a model with MTP layers (" + s.model.file +
-                     " has none); a separate draft model is speculative_algorithm EAGLE3 with speculative_draft_model_path");
+    throw InputError(run.At("speculative_algorithm") +
+                     ": speculative_algorithm NEXTN needs a model with MTP layers (" +
+                     s.model.file +
+                     " has none); a separate draft model is speculative_algorithm EAGLE3 with "
+                     "speculative_draft_model_path");
   MemoryOptions mo = run.Memory();
   if (run.Eagle3()) {
     s.eagle3_draft = LoadModelConfig(run.DraftModelPath());
     if (!s.eagle3_draft->eagle3)
-      throw InputError(run.DraftModelPath() + ": not an EAGLE3 draft model (architectures names no *Eagle3 class)");
+      throw InputError(run.DraftModelPath() +
+                       ": not an EAGLE3 draft model (architectures names no *Eagle3 class)");
     if (s.eagle3_draft->target_hidden != s.model.hidden)
-      throw InputError(run.DraftModelPath() + ": target_hidden_size " + std::to_string(s.eagle3_draft->target_hidden) +
+      throw InputError(run.DraftModelPath() + ": target_hidden_size " +
+                       std::to_string(s.eagle3_draft->target_hidden) +
                        " does not match the model's hidden_size " + std::to_string(s.model.hidden));
     mo.eagle3_draft = &*s.eagle3_draft;
   }
   s.memory = PlanMemory(s.model, s.plan, s.device, mo);
   if (s.memory.max_running < mo.max_running_requests)
-    spdlog::warn("max_running_requests: {} per DP group, capped at {} by the mamba pool ({} slots, {} per running request with the radix cache)",
-                 mo.max_running_requests, s.memory.max_running, s.memory.slots, s.memory.slots / std::max<int64_t>(1, s.memory.max_running));
+    spdlog::warn(
+        "max_running_requests: {} per DP group, capped at {} by the mamba pool ({} slots, {} per "
+        "running request with the radix cache)",
+        mo.max_running_requests, s.memory.max_running, s.memory.slots,
+        s.memory.slots / std::max<int64_t>(1, s.memory.max_running));
   s.requests = GenerateRequests(run);
-  s.fidelity = FidelityFor(s.model.file, "", s.device.soc, s.device.source_file, s.host.source_file);
+  s.fidelity =
+      FidelityFor(s.model.file, "", s.device.soc, s.device.source_file, s.host.source_file);
   return s;
 }
 
 int64_t ServingSetup::TransferBytesPerRank(int64_t input_len) const {
-  auto side = [&](const ServingSetup& p) { return input_len * p.memory.kv_per_token + p.memory.swa_kv_per_request + p.memory.mamba_per_request; };
+  auto side = [&](const ServingSetup& p) {
+    return input_len * p.memory.kv_per_token + p.memory.swa_kv_per_request +
+           p.memory.mamba_per_request;
+  };
   return pools.size() == 2 ? std::max(side(pools[0]), side(pools[1])) : 0;
 }
 
 double ServingSetup::TransferStreamUs(int64_t input_len) const {
   if (pools.size() != 2) return 0;
-  return static_cast<double>(TransferBytesPerRank(input_len)) / (pools[1].device.link_kv_transfer_gbps * 1e3);  // GB/s = 1e3 B/us
+  return static_cast<double>(TransferBytesPerRank(input_len)) /
+         (pools[1].device.link_kv_transfer_gbps * 1e3);  // GB/s = 1e3 B/us
 }
 
 namespace {
 
-using sc_core::sc_time;
 using sc_core::SC_PS;
+using sc_core::sc_time;
 
 sc_time Us(double us) { return sc_time(std::llround(us * 1e6), SC_PS); }
 // Simulated times are doubles in us and SystemC ticks of 1 ps: a moment within one tick of now is
@@ -138,8 +159,13 @@ class Engine {
   // `pool`: 0 a unified server, 1 a PD prefill replica (a request leaves it with its first token),
   // 2 a PD decode replica (requests arrive with their prompt computed, their KV to move).
   Engine(const ServingSetup& s, KernelTimer& t, int64_t replica, int pool = 0)
-      : s_(s), timer_(t), replica_(replica), pool_(pool), sched_(SchedConfig(s, pool)),
-        accept_rng_(static_cast<uint64_t>(s.run.seed) * 7919 + 5 + static_cast<uint64_t>(replica) * 104729) {
+      : s_(s),
+        timer_(t),
+        replica_(replica),
+        pool_(pool),
+        sched_(SchedConfig(s, pool)),
+        accept_rng_(static_cast<uint64_t>(s.run.seed) * 7919 + 5 +
+                    static_cast<uint64_t>(replica) * 104729) {
     graph_bs_ = s.run.GraphBatchSizes();
     std::sort(graph_bs_.begin(), graph_bs_.end());
     if (s.run.Flag("disable_cuda_graph")) graph_bs_.clear();
@@ -149,23 +175,29 @@ class Engine {
 
   static SchedulerConfig SchedConfig(const ServingSetup& s, int pool) {
     SchedulerConfig c;
-    c.hold_finished = pool == 1;  // PD: the prefill server keeps a request's KV until it has been sent
+    c.hold_finished =
+        pool == 1;  // PD: the prefill server keeps a request's KV until it has been sent
     c.dp = s.plan.dp;
     // The mamba pool may allow fewer running requests than asked (SGLang caps them the same way).
-    c.max_running_requests = std::min(s.run.max_running_requests, s.memory.max_running * std::max<int64_t>(1, s.plan.dp));
+    c.max_running_requests = std::min(s.run.max_running_requests,
+                                      s.memory.max_running * std::max<int64_t>(1, s.plan.dp));
     c.chunked_prefill_size = s.run.chunked_prefill_size;
     c.max_prefill_tokens = s.run.max_prefill_tokens;
     c.page_size = s.run.page_size;
-    c.kv_tokens = s.model.count(LayerKind::kFullAttention) ? s.memory.kv_tokens : std::numeric_limits<int64_t>::max() / 4;
+    c.kv_tokens = s.model.count(LayerKind::kFullAttention)
+                      ? s.memory.kv_tokens
+                      : std::numeric_limits<int64_t>::max() / 4;
     c.mixed_chunk = s.run.Flag("enable_mixed_chunk");
     c.prefill_max_requests = s.run.prefill_max_requests;
-    c.prefill_delayer = pool != 2 && s.run.Flag("enable_prefill_delayer");  // SGLang ignores it on a decode server
+    c.prefill_delayer =
+        pool != 2 && s.run.Flag("enable_prefill_delayer");  // SGLang ignores it on a decode server
     c.prefill_delayer_max_passes = s.run.prefill_delayer_max_delay_passes;
     c.prefill_delayer_queue_min_ratio = s.run.prefill_delayer_queue_min_ratio;
     c.prefill_delayer_max_delay_ms = s.run.prefill_delayer_max_delay_ms;
     c.prefix_cache = !s.run.Flag("disable_radix_cache");
     c.hybrid_states = s.model.count(LayerKind::kLinearAttention) > 0;
-    c.track_interval = s.run.mamba_scheduler_strategy == "extra_buffer" ? s.run.mamba_track_interval : 0;
+    c.track_interval =
+        s.run.mamba_scheduler_strategy == "extra_buffer" ? s.run.mamba_track_interval : 0;
     c.state_slots = s.memory.snapshot_slots;
     return c;
   }
@@ -184,7 +216,8 @@ class Engine {
     rec.arrival_us = r.arrival_us;
     rec.sent_us = now;
     rec.replica = replica_;
-    rec.group = static_cast<int64_t>(result_.requests.size()) % std::max<int64_t>(1, s_.plan.dp);  // DP-attention groups in turn
+    rec.group = static_cast<int64_t>(result_.requests.size()) %
+                std::max<int64_t>(1, s_.plan.dp);  // DP-attention groups in turn
     index_[r.id] = result_.requests.size();
     result_.requests.push_back(rec);
     sched_.Arrive(r.id, r.input_len, pool_ == 1 ? 1 : r.output_len, r.prompt);
@@ -274,10 +307,13 @@ class Engine {
       // Glue launches (copies, casts, slices the framework issues between the modelled kernels)
       // are spread evenly over the forward's kernel launches; their device time is not modelled.
       const double glue_per_launch =
-          fw.device_launches > 0 ? h.glue_launches_per_layer * static_cast<double>(fw.layers) / static_cast<double>(fw.device_launches) : 0;
+          fw.device_launches > 0 ? h.glue_launches_per_layer * static_cast<double>(fw.layers) /
+                                       static_cast<double>(fw.device_launches)
+                                 : 0;
       for (int call : fw.order) {
         const size_t c = static_cast<size_t>(call);
-        if (!pf.graph) t += h.launch_us * static_cast<double>(fw.profiles[c].launches) * (1 + glue_per_launch);
+        if (!pf.graph)
+          t += h.launch_us * static_cast<double>(fw.profiles[c].launches) * (1 + glue_per_launch);
         out.push_back({t, fw.call_us[c], static_cast<int>(f), call});
         dev = std::max(dev, t) + fw.call_us[c];
         if (!pf.graph && fw.calls[c].host_reads_result && h.A2aHostSync()) {
@@ -287,7 +323,8 @@ class Engine {
       }
       fr.issue_end_us = t;
       for (size_t c = 0; c < fw.calls.size(); ++c)
-        if (fw.calls[c].where == "commit") fr.commit_us += fw.call_us[c] * static_cast<double>(fw.calls[c].count);
+        if (fw.calls[c].where == "commit")
+          fr.commit_us += fw.call_us[c] * static_cast<double>(fw.calls[c].count);
       step_.forwards.push_back(fr);
       Account(pf.kind, fw);
     }
@@ -343,7 +380,8 @@ class Engine {
     last_finished_ = finished;
     for (const auto& g : batch_.groups)  // admitted now: what its prompt found in the cache
       for (const BatchEntry& e : g)
-        if (!e.decode) result_.requests[index_.at(e.request)].cached_tokens = sched_.cached_tokens(e.request);
+        if (!e.decode)
+          result_.requests[index_.at(e.request)].cached_tokens = sched_.cached_tokens(e.request);
     for (int64_t id : finished) {
       result_.requests[index_.at(id)].finish_us = now;
       ++done_;
@@ -367,7 +405,9 @@ class Engine {
  private:
   std::string Key(const PlannedForward& pf) const {
     static const char* kQuant[] = {"", " w8a8", " w4a8"};
-    return ForwardKindName(pf.kind) + std::string(kQuant[static_cast<int>(pf.shape.quant)]) + " b" + std::to_string(pf.shape.batch) + " t" + std::to_string(pf.shape.tokens) + " p" + std::to_string(pf.shape.prefix);
+    return ForwardKindName(pf.kind) + std::string(kQuant[static_cast<int>(pf.shape.quant)]) + " b" +
+           std::to_string(pf.shape.batch) + " t" + std::to_string(pf.shape.tokens) + " p" +
+           std::to_string(pf.shape.prefix);
   }
 
   int64_t GraphBatch(int64_t b) const {
@@ -443,16 +483,19 @@ class Engine {
     const bool draft = IsDraft(pf.kind);
     StepShape shape = pf.shape;
     shape.kind = pf.kind;
-    fw.calls = !draft               ? StepKernels(s_.model, s_.plan, shape, &fw.order)
+    fw.calls = !draft            ? StepKernels(s_.model, s_.plan, shape, &fw.order)
                : s_.eagle3_draft ? Eagle3DraftKernels(*s_.eagle3_draft, s_.plan, shape, &fw.order)
                                  : DraftStepKernels(s_.model, s_.plan, shape, &fw.order);
     try {
       fw.profiles = timer_.Time(fw.calls);
       for (const KernelProfile& p : fw.profiles) fw.call_us.push_back(p.us);
     } catch (const SimFailure& e) {
-      throw SimFailure(e.status(), std::string(e.what()) + "\n  in serving step " + std::to_string(step_.index) + " at t = " +
-                                       FormatNumber(std::round(step_.start_us) / 1e3) + " ms: the " + ForwardKindName(pf.kind) + " forward (" + key +
-                                       ")" + (pf.kind == ForwardKind::kVerify && !verified_ ? ", the run's first verify" : ""));
+      throw SimFailure(
+          e.status(),
+          std::string(e.what()) + "\n  in serving step " + std::to_string(step_.index) +
+              " at t = " + FormatNumber(std::round(step_.start_us) / 1e3) + " ms: the " +
+              ForwardKindName(pf.kind) + " forward (" + key + ")" +
+              (pf.kind == ForwardKind::kVerify && !verified_ ? ", the run's first verify" : ""));
     }
     fw.layers = draft ? 1 : static_cast<int64_t>(s_.model.layers.size());
     for (int c : fw.order) fw.device_launches += fw.profiles[static_cast<size_t>(c)].launches;
@@ -503,7 +546,8 @@ class Engine {
       moving_.erase(moving_.begin() + static_cast<std::ptrdiff_t>(i));
     }
     const double latency = s_.device.link_kv_transfer_latency_us;
-    while (!pending_.empty() && static_cast<int64_t>(moving_.size()) < s_.run.disaggregation_transfer_queue) {
+    while (!pending_.empty() &&
+           static_cast<int64_t>(moving_.size()) < s_.run.disaggregation_transfer_queue) {
       RequestRecord& rec = result_.requests[index_.at(pending_.front().id)];
       if (!sched_.Hold(rec.id, rec.input_len, rec.output_len)) break;
       const double start = std::max(now, link_free_us_);
@@ -565,8 +609,9 @@ class ServingSystem : public sc_core::sc_module {
   SC_HAS_PROCESS(ServingSystem);
   explicit ServingSystem(sc_core::sc_module_name name) : sc_module(name) { SC_THREAD(Client); }
   // `pools[i]`: engine i's pool (0 unified, 1 PD prefill, 2 PD decode); `setup` the whole run's.
-  void Start(const std::vector<Engine*>& engines, const std::vector<int>& pools, const ServingSetup& setup, int64_t max_concurrency,
-             bool shortest_queue, const ProgressFn& progress) {
+  void Start(const std::vector<Engine*>& engines, const std::vector<int>& pools,
+             const ServingSetup& setup, int64_t max_concurrency, bool shortest_queue,
+             const ProgressFn& progress) {
     setup_ = &setup;
     reqs_ = &setup.requests;
     max_concurrency_ = max_concurrency;
@@ -577,7 +622,8 @@ class ServingSystem : public sc_core::sc_module {
       replicas_.back()->e = engines[i];
       replicas_.back()->pool = pools[i];
       sc_core::sc_spawn([this, i] { Host(*replicas_[i]); }, sc_core::sc_gen_unique_name("host"));
-      sc_core::sc_spawn([this, i] { Device(*replicas_[i]); }, sc_core::sc_gen_unique_name("device"));
+      sc_core::sc_spawn([this, i] { Device(*replicas_[i]); },
+                        sc_core::sc_gen_unique_name("device"));
     }
     origin_ = sc_core::sc_time_stamp();
     started_ = true;  // threads not yet activated see this; those already waiting get go_
@@ -596,7 +642,9 @@ class ServingSystem : public sc_core::sc_module {
     double device_free = 0;
   };
 
-  double Now() const { return static_cast<double>((sc_core::sc_time_stamp() - origin_).value()) / 1e6; }
+  double Now() const {
+    return static_cast<double>((sc_core::sc_time_stamp() - origin_).value()) / 1e6;
+  }
   // The first failure of any thread ends the run; Run() rethrows it after sc_start returns.
   void Fail() {
     if (!failure) failure = std::current_exception();
@@ -649,7 +697,8 @@ class ServingSystem : public sc_core::sc_module {
       for (const Request& r : *reqs_) {
         WaitUntil(r.arrival_us);
         while (max_concurrency_ > 0 && InFlight() >= max_concurrency_) wait(finished_);
-        Replica& to = Route(replicas_.front()->pool);  // unified, or the PD prefill pool (listed first)
+        Replica& to =
+            Route(replicas_.front()->pool);  // unified, or the PD prefill pool (listed first)
         to.e->Send(r, Now());
         to.arrived.notify(sc_core::SC_ZERO_TIME);
       }
@@ -672,7 +721,8 @@ class ServingSystem : public sc_core::sc_module {
             from.arrived.notify(sc_core::SC_ZERO_TIME);
           }
         if (!formed) {
-          CountDone();  // a PD request whose only token came from the prefill pool finishes as its KV lands
+          CountDone();  // a PD request whose only token came from the prefill pool finishes as its
+                        // KV lands
           const double wake = rep.e->NextWakeUs();
           if (std::isfinite(wake))
             wait(Until(wake), rep.arrived);
@@ -709,7 +759,8 @@ class ServingSystem : public sc_core::sc_module {
     if (!started_) wait(go_);
     for (;;) {
       wait(rep.issued);
-      const double end = rep.e->Execute(rep.launches, std::max(rep.device_free, rep.e->step().start_us));
+      const double end =
+          rep.e->Execute(rep.launches, std::max(rep.device_free, rep.e->step().start_us));
       rep.device_free = end;
       WaitUntil(end);
       rep.device_done.notify(sc_core::SC_ZERO_TIME);
@@ -761,16 +812,19 @@ ServingResult Merge(std::vector<ServingResult> parts, double end_us) {
     out.prefill_delayed_passes += p.prefill_delayed_passes;
   }
   out.forwards_simulated = static_cast<int64_t>(out.shape_calls.size());
-  std::sort(out.requests.begin(), out.requests.end(), [](const RequestRecord& a, const RequestRecord& b) { return a.id < b.id; });
-  std::stable_sort(out.steps.begin(), out.steps.end(), [](const StepRecord& a, const StepRecord& b) {
-    return a.start_us != b.start_us ? a.start_us < b.start_us : a.replica < b.replica;
-  });
+  std::sort(out.requests.begin(), out.requests.end(),
+            [](const RequestRecord& a, const RequestRecord& b) { return a.id < b.id; });
+  std::stable_sort(
+      out.steps.begin(), out.steps.end(), [](const StepRecord& a, const StepRecord& b) {
+        return a.start_us != b.start_us ? a.start_us < b.start_us : a.replica < b.replica;
+      });
   for (size_t i = 0; i < out.steps.size(); ++i) out.steps[i].index = static_cast<int64_t>(i);
   return out;
 }
 }  // namespace
 
-ServingResult ServingSimulation::Run(const ServingSetup& setup, KernelTimer& timer, const ProgressFn& progress) {
+ServingResult ServingSimulation::Run(const ServingSetup& setup, KernelTimer& timer,
+                                     const ProgressFn& progress) {
   if (used_) throw std::logic_error("a ServingSimulation runs once");
   used_ = true;
   std::vector<std::unique_ptr<Engine>> engines;
@@ -789,12 +843,16 @@ ServingResult ServingSimulation::Run(const ServingSetup& setup, KernelTimer& tim
   } else {
     add(setup, 0);
   }
-  engines.front()->Warm(setup.requests);  // bench_serving's one warm-up request reaches the first replica
-  system_->Start(raw, pools, setup, setup.run.max_concurrency, setup.run.load_balance_method == "shortest_queue", progress);
+  engines.front()->Warm(
+      setup.requests);  // bench_serving's one warm-up request reaches the first replica
+  system_->Start(raw, pools, setup, setup.run.max_concurrency,
+                 setup.run.load_balance_method == "shortest_queue", progress);
   sc_core::sc_start();
   if (system_->failure) std::rethrow_exception(system_->failure);
   if (system_->done() != static_cast<int64_t>(setup.requests.size()))
-    throw SimFailure("deadlock", "the serving run stopped with requests unfinished (scheduler could not admit them)");
+    throw SimFailure(
+        "deadlock",
+        "the serving run stopped with requests unfinished (scheduler could not admit them)");
   std::vector<ServingResult> parts;
   for (auto& e : engines) parts.push_back(e->Take(system_->end_us));
   if (setup.pools.size() != 2) return Merge(std::move(parts), system_->end_us);
@@ -814,7 +872,8 @@ ServingResult ServingSimulation::Run(const ServingSetup& setup, KernelTimer& tim
   return out;
 }
 
-ServingResult RunServing(const ServingSetup& setup, KernelTimer& timer, const ProgressFn& progress) {
+ServingResult RunServing(const ServingSetup& setup, KernelTimer& timer,
+                         const ProgressFn& progress) {
   ServingSimulation sim;
   return sim.Run(setup, timer, progress);
 }

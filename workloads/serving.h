@@ -5,11 +5,12 @@
 // device launch and for the framework's glue launches) or as one graph replay (decode batches up
 // to the largest cuda_graph_bs, padded to a captured size); the device runs each launch once it
 // is issued and the previous one is done, so host-bound phases leave it idle (calibration.md C3,
-// C4, C8). An eager DeepEP dispatch makes the host wait for the device (the receive counts). With MTP (NEXTN, topk 1) a decode step is a round: draft
-// forwards, the target's verify over d tokens with greedy acceptance and the state commit, and
-// the draft extend; timing-only acceptance follows speculative_accept_rates with the run's seed.
-// Kernel times come from a KernelTimer (step_cost.h), memoised per forward shape; shapes are
-// bucketed (8 buckets per octave of tokens and context) so a long run needs few simulations.
+// C4, C8). An eager DeepEP dispatch makes the host wait for the device (the receive counts). With
+// MTP (NEXTN, topk 1) a decode step is a round: draft forwards, the target's verify over d tokens
+// with greedy acceptance and the state commit, and the draft extend; timing-only acceptance follows
+// speculative_accept_rates with the run's seed. Kernel times come from a KernelTimer (step_cost.h),
+// memoised per forward shape; shapes are bucketed (8 buckets per octave of tokens and context) so a
+// long run needs few simulations.
 #pragma once
 
 #include <array>
@@ -40,8 +41,9 @@ struct ServingSetup {
   RankShapes shapes;
   MemoryPlan memory;  // one rank's HBM (out_of_memory is thrown by PrepareServing)
   std::vector<Request> requests;
-  Fidelity fidelity;  // how far the device and host profiles are calibrated, for the reports
-  int64_t replicas = 1;  // servers x replicated DP (dp_size without DP attention): copies of the whole setup behind a router
+  Fidelity fidelity;     // how far the device and host profiles are calibrated, for the reports
+  int64_t replicas = 1;  // servers x replicated DP (dp_size without DP attention): copies of the
+                         // whole setup behind a router
   // PD disaggregation: the prefill and the decode pool, each a whole setup of its own (the fields
   // above are the decode pool's, the requests the run's).
   std::vector<ServingSetup> pools;
@@ -59,9 +61,10 @@ struct RequestRecord {
   std::vector<double> token_times_us;  // one entry per emission (a step's tokens arrive together)
   int64_t verify_rounds = 0, round_tokens = 0;  // MTP: rounds and tokens they produced
   int64_t cached_tokens = 0;  // prompt tokens found in the prefix cache (not computed)
-  int64_t replica = 0;        // replicated DP: the replica the router sent it to (PD: the decode replica)
+  int64_t replica = 0;  // replicated DP: the replica the router sent it to (PD: the decode replica)
   int64_t prefill_replica = -1;  // PD: the prefill replica
-  double prefill_end_us = -1, transfer_start_us = -1, transfer_end_us = -1;  // PD: its KV's hand-off
+  double prefill_end_us = -1, transfer_start_us = -1,
+         transfer_end_us = -1;  // PD: its KV's hand-off
 };
 
 struct LaunchRecord {  // trace_kernels only
@@ -75,7 +78,8 @@ struct ForwardRecord {
   bool graph = false;
   int64_t launches = 0;
   int64_t host_syncs = 0;  // launches the host waited for (eager DeepEP dispatch)
-  double issue_start_us = 0, issue_end_us = 0, device_start_us = 0, device_end_us = 0, device_busy_us = 0;
+  double issue_start_us = 0, issue_end_us = 0, device_start_us = 0, device_end_us = 0,
+         device_busy_us = 0;
   double commit_us = 0;  // move_intermediate_cache + conv_state_rollback inside (verify)
   std::string shape_key;
   std::vector<LaunchRecord> launch_log;
@@ -110,10 +114,12 @@ struct ServingResult {
   std::vector<RequestRecord> requests;
   std::vector<StepRecord> steps;
   std::vector<OpTotal> ops;  // per (forward kind, kernel call), in first-seen order
-  std::map<std::string, std::vector<KernelCall>> shape_calls;  // shape_key -> its calls (trace names)
+  std::map<std::string, std::vector<KernelCall>>
+      shape_calls;  // shape_key -> its calls (trace names)
   double duration_us = 0, device_busy_us = 0, host_busy_us = 0;  // busy: summed over replicas
-  int64_t forwards_simulated = 0;  // distinct forward shapes timed
-  int64_t prefill_delayed_passes = 0;  // scheduling passes the prefill delayer held new requests back
+  int64_t forwards_simulated = 0;                                // distinct forward shapes timed
+  int64_t prefill_delayed_passes =
+      0;  // scheduling passes the prefill delayer held new requests back
   int64_t replicas = 1;
   struct PoolTotal {  // PD: one pool's replicas together
     std::string name;
@@ -133,7 +139,8 @@ class ServingSimulation {
  public:
   ServingSimulation();
   // Throws SimFailure (a kernel failed: the step, time and shape are in the message) or InputError.
-  ServingResult Run(const ServingSetup& setup, KernelTimer& timer, const ProgressFn& progress = nullptr);
+  ServingResult Run(const ServingSetup& setup, KernelTimer& timer,
+                    const ProgressFn& progress = nullptr);
 
  private:
   ServingSystem* system_;
@@ -141,7 +148,8 @@ class ServingSimulation {
 };
 
 // Elaborates and runs in one go.
-ServingResult RunServing(const ServingSetup& setup, KernelTimer& timer, const ProgressFn& progress = nullptr);
+ServingResult RunServing(const ServingSetup& setup, KernelTimer& timer,
+                         const ProgressFn& progress = nullptr);
 
 // 8 buckets per octave above `min_step` (x rounded up): relative error under 12.5 %.
 int64_t ShapeBucket(int64_t x, int64_t min_step);

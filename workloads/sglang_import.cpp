@@ -62,7 +62,9 @@ const std::map<std::string, Arg>& ServerArgs() {
       {"prefill-max-requests", {Kind::kKey, "prefill_max_requests"}},
       {"prefill-delayer-queue-min-ratio", {Kind::kKey, "prefill_delayer_queue_min_ratio"}},
       {"prefill-delayer-max-delay-ms", {Kind::kKey, "prefill_delayer_max_delay_ms"}},
-      {"sampling-backend", {Kind::kIgnore, "which sampling kernels run (the step graph times greedy sampling, lm_head_argmax)"}},
+      {"sampling-backend",
+       {Kind::kIgnore,
+        "which sampling kernels run (the step graph times greedy sampling, lm_head_argmax)"}},
       {"speculative-algorithm", {Kind::kKey, "speculative_algorithm"}},
       {"speculative-num-steps", {Kind::kKey, "speculative_num_steps"}},
       {"speculative-eagle-topk", {Kind::kKey, "speculative_eagle_topk"}},
@@ -88,7 +90,9 @@ const std::map<std::string, Arg>& ServerArgs() {
       {"log-level", {Kind::kIgnore, "the server's logging"}},
       {"served-model-name", {Kind::kIgnore, "a name in the API"}},
       {"watchdog-timeout", {Kind::kIgnore, "a server safety timeout"}},
-      {"reasoning-parser", {Kind::kIgnore, "splits the output text into reasoning and answer: tokens are counted the same"}},
+      {"reasoning-parser",
+       {Kind::kIgnore,
+        "splits the output text into reasoning and answer: tokens are counted the same"}},
       {"tool-call-parser", {Kind::kIgnore, "parses tool calls out of the output text"}},
       {"enable-metrics", {Kind::kIgnoreFlag, "the server's Prometheus metrics"}},
       {"mm-attention-backend", {Kind::kIgnore, "the vision encoder's attention (text-only loads)"}},
@@ -142,12 +146,14 @@ bool IsOption(const std::string& w) { return w.size() > 2 && w[0] == '-' && w[1]
 
 // Words after the `-m MODULE` (or `MODULE`) that starts the command; leading VAR=value words
 // are the command's environment.
-std::vector<std::string> AfterModule(const std::vector<std::string>& words, const std::string& module, const std::string& what,
+std::vector<std::string> AfterModule(const std::vector<std::string>& words,
+                                     const std::string& module, const std::string& what,
                                      std::vector<std::pair<std::string, std::string>>* env) {
   for (size_t i = 0; i < words.size(); ++i) {
     if (words[i] == module) return {words.begin() + static_cast<long>(i) + 1, words.end()};
     const size_t eq = words[i].find('=');
-    if (env && eq != std::string::npos && eq > 0 && words[i][0] != '-') env->push_back({words[i].substr(0, eq), words[i].substr(eq + 1)});
+    if (env && eq != std::string::npos && eq > 0 && words[i][0] != '-')
+      env->push_back({words[i].substr(0, eq), words[i].substr(eq + 1)});
   }
   throw InputError(what + ": not a `python -m " + module + "` command line");
 }
@@ -172,14 +178,19 @@ std::vector<std::string> ShellWords(const std::string& line) {
   for (size_t i = 0; i < line.size(); ++i) {
     const char c = line[i];
     if (quote) {
-      if (c == quote) quote = 0;
-      else if (c == '\\' && quote == '"' && i + 1 < line.size()) cur += line[++i];
-      else cur += c;
+      if (c == quote)
+        quote = 0;
+      else if (c == '\\' && quote == '"' && i + 1 < line.size())
+        cur += line[++i];
+      else
+        cur += c;
       continue;
     }
     if (c == '\\' && i + 1 < line.size()) {
-      if (line[i + 1] == '\n') ++i;  // line continuation
-      else cur += line[++i], in_word = true;
+      if (line[i + 1] == '\n')
+        ++i;  // line continuation
+      else
+        cur += line[++i], in_word = true;
       continue;
     }
     if (c == '\'' || c == '"') {
@@ -199,20 +210,25 @@ std::vector<std::string> ShellWords(const std::string& line) {
   return out;
 }
 
-SglangImport ImportSglang(const std::string& server, const std::string& bench, const SglangImportOptions& o) {
+SglangImport ImportSglang(const std::string& server, const std::string& bench,
+                          const SglangImportOptions& o) {
   SglangImport out;
   std::map<std::string, size_t> at;  // run key -> index in out.keys
   auto set = [&](const std::string& key, const std::string& value, const std::string& from) {
     auto it = at.find(key);
     if (it != at.end() && out.keys[it->second].second != value)
-      throw InputError(from + ": sets " + key + " to " + value + " after another argument set it to " + out.keys[it->second].second);
+      throw InputError(from + ": sets " + key + " to " + value +
+                       " after another argument set it to " + out.keys[it->second].second);
     if (it == at.end()) at[key] = out.keys.size(), out.keys.push_back({key, value});
   };
   set("device", o.device, "--device");
-  out.assumed.push_back("device " + o.device + " (SGLang's --device npu does not say which chip; npusim import-sglang --device sets it)");
+  out.assumed.push_back(
+      "device " + o.device +
+      " (SGLang's --device npu does not say which chip; npusim import-sglang --device sets it)");
 
   // Reads one line's arguments against `table`; `special` handles Kind::kSpecial.
-  auto read = [&](const std::vector<std::string>& words, const std::map<std::string, Arg>& table, const std::string& line_name,
+  auto read = [&](const std::vector<std::string>& words, const std::map<std::string, Arg>& table,
+                  const std::string& line_name,
                   const std::function<void(const std::string&, const std::string&)>& special) {
     std::vector<std::string> names;
     for (const auto& [k, v] : table) names.push_back("--" + k);
@@ -221,22 +237,32 @@ SglangImport ImportSglang(const std::string& server, const std::string& bench, c
       bool has_inline = false;
       if (!IsOption(w)) throw InputError(line_name + ": '" + w + "' is not an --argument");
       const size_t eq = w.find('=');
-      if (eq != std::string::npos) inline_value = w.substr(eq + 1), w = w.substr(0, eq), has_inline = true;
+      if (eq != std::string::npos)
+        inline_value = w.substr(eq + 1), w = w.substr(0, eq), has_inline = true;
       const std::string name = w.substr(2);
       auto it = table.find(name);
       if (it == table.end())
-        throw InputError(line_name + ": --" + name + " is not known to npusim: it may change what is simulated, so it is refused rather than dropped" +
+        throw InputError(line_name + ": --" + name +
+                         " is not known to npusim: it may change what is simulated, so it is "
+                         "refused rather than dropped" +
                          NearestHint("--" + name, names));
       const Arg& a = it->second;
       auto value = [&]() -> std::string {
         if (has_inline) return inline_value;
-        if (i + 1 >= words.size() || IsOption(words[i + 1])) throw InputError(line_name + ": --" + name + " needs a value");
+        if (i + 1 >= words.size() || IsOption(words[i + 1]))
+          throw InputError(line_name + ": --" + name + " needs a value");
         return words[++i];
       };
       switch (a.kind) {
-        case Kind::kKey: set(a.key, value(), "--" + name); break;
-        case Kind::kFlag: set(a.key, "true", "--" + name); break;
-        case Kind::kIgnoreFlag: out.ignored.push_back("--" + name + ": " + a.key); break;
+        case Kind::kKey:
+          set(a.key, value(), "--" + name);
+          break;
+        case Kind::kFlag:
+          set(a.key, "true", "--" + name);
+          break;
+        case Kind::kIgnoreFlag:
+          out.ignored.push_back("--" + name + ": " + a.key);
+          break;
         case Kind::kIgnore: {
           const std::string v = value();
           out.ignored.push_back("--" + name + " " + v + ": " + a.key);
@@ -245,18 +271,23 @@ SglangImport ImportSglang(const std::string& server, const std::string& bench, c
         case Kind::kList: {
           std::string list;
           if (has_inline) list = inline_value;
-          while (!has_inline && i + 1 < words.size() && !IsOption(words[i + 1])) list += (list.empty() ? "" : ", ") + words[++i];
-          if (list.empty()) throw InputError(line_name + ": --" + name + " needs at least one value");
+          while (!has_inline && i + 1 < words.size() && !IsOption(words[i + 1]))
+            list += (list.empty() ? "" : ", ") + words[++i];
+          if (list.empty())
+            throw InputError(line_name + ": --" + name + " needs at least one value");
           set(a.key, "[" + list + "]", "--" + name);
           break;
         }
-        case Kind::kSpecial: special(name, name == "flush-cache" ? std::string() : value()); break;  // flush-cache: a flag
+        case Kind::kSpecial:
+          special(name, name == "flush-cache" ? std::string() : value());
+          break;  // flush-cache: a flag
       }
     }
   };
 
   std::vector<std::pair<std::string, std::string>> env;
-  const std::vector<std::string> sw = AfterModule(ShellWords(server), "sglang.launch_server", "the server line", &env);
+  const std::vector<std::string> sw =
+      AfterModule(ShellWords(server), "sglang.launch_server", "the server line", &env);
   bool model_seen = false;
   std::string draft_path;  // --speculative-draft-model-path, read once the algorithm is known
   std::string quantization;
@@ -265,10 +296,14 @@ SglangImport ImportSglang(const std::string& server, const std::string& bench, c
       model_seen = true;
       set("model", o.model.empty() ? ConfigJson(v) : o.model, "--" + name);
     } else if (name == "moe-a2a-backend") {
-      if (v != "none" && v != "deepep") throw InputError(Refuse(name, v, "not modelled (npusim has none and deepep)"));
+      if (v != "none" && v != "deepep")
+        throw InputError(Refuse(name, v, "not modelled (npusim has none and deepep)"));
       set("moe_a2a_backend", v, "--" + name);
     } else if (name == "deepep-mode") {
-      if (v != "auto") throw InputError(Refuse(name, v, "not modelled: npusim times DeepEP as `auto` does (normal mode for prefill, low-latency for decode)"));
+      if (v != "auto")
+        throw InputError(Refuse(name, v,
+                                "not modelled: npusim times DeepEP as `auto` does (normal mode for "
+                                "prefill, low-latency for decode)"));
       out.ignored.push_back("--deepep-mode auto: what npusim models");
     } else if (name == "quantization") {
       quantization = v;
@@ -286,21 +321,29 @@ SglangImport ImportSglang(const std::string& server, const std::string& bench, c
       for (long b = 16; b <= max; b += 8) list += ", " + std::to_string(b);
       if (max > 8 && max % 8) list += ", " + std::to_string(max);
       set("cuda_graph_bs", "[" + list + "]", "--cuda-graph-max-bs");
-      out.assumed.push_back("graph batch sizes from --cuda-graph-max-bs " + v + ": 1, 2, 4, 8 and every 8 up to it");
+      out.assumed.push_back("graph batch sizes from --cuda-graph-max-bs " + v +
+                            ": 1, 2, 4, 8 and every 8 up to it");
     } else if (name == "speculative-draft-model-path") {
       draft_path = v;
     } else if (name == "speculative-draft-model-quantization") {
-      if (v != "unquant" && v != "w8a8_dynamic") throw InputError(Refuse(name, v, "not modelled: the draft is unquant or w8a8_dynamic"));
-      if (v == "unquant") out.ignored.push_back("--speculative-draft-model-quantization unquant: npusim's default");
-      else set("speculative_draft_model_quantization", v, "--" + name);
+      if (v != "unquant" && v != "w8a8_dynamic")
+        throw InputError(Refuse(name, v, "not modelled: the draft is unquant or w8a8_dynamic"));
+      if (v == "unquant")
+        out.ignored.push_back("--speculative-draft-model-quantization unquant: npusim's default");
+      else
+        set("speculative_draft_model_quantization", v, "--" + name);
     } else if (name == "dtype") {
-      if (v != "bfloat16" && v != "auto") throw InputError(Refuse(name, v, "not modelled: activations are bf16"));
+      if (v != "bfloat16" && v != "auto")
+        throw InputError(Refuse(name, v, "not modelled: activations are bf16"));
       out.ignored.push_back("--dtype " + v + ": bf16 activations, as npusim models");
     } else if (name == "kv-cache-dtype") {
-      if (v != "auto" && v != "bfloat16") throw InputError(Refuse(name, v, "not modelled: the KV cache is bf16"));
+      if (v != "auto" && v != "bfloat16")
+        throw InputError(Refuse(name, v, "not modelled: the KV cache is bf16"));
       out.ignored.push_back("--kv-cache-dtype " + v + ": a bf16 KV cache, as npusim models");
     } else if (name == "attention-backend") {
-      if (v != "ascend") throw InputError(Refuse(name, v, "not modelled: npusim's attention is the ascend backend's (FIA)"));
+      if (v != "ascend")
+        throw InputError(
+            Refuse(name, v, "not modelled: npusim's attention is the ascend backend's (FIA)"));
       out.ignored.push_back("--attention-backend ascend: the backend npusim models");
     } else if (name == "device") {
       if (v != "npu") throw InputError(Refuse(name, v, "npusim simulates Ascend NPUs"));
@@ -309,46 +352,67 @@ SglangImport ImportSglang(const std::string& server, const std::string& bench, c
   });
   if (!model_seen) throw InputError("the server line: --model-path is missing");
   if (!draft_path.empty()) {
-    // Ascend NEXTN launch lines name the target's own checkpoint as the draft: the MTP layers are in it.
-    if (at.count("speculative_algorithm") && out.keys[at["speculative_algorithm"]].second == "EAGLE3")
-      set("speculative_draft_model_path", o.draft_model.empty() ? ConfigJson(draft_path) : o.draft_model, "--speculative-draft-model-path");
+    // Ascend NEXTN launch lines name the target's own checkpoint as the draft: the MTP layers are
+    // in it.
+    if (at.count("speculative_algorithm") &&
+        out.keys[at["speculative_algorithm"]].second == "EAGLE3")
+      set("speculative_draft_model_path",
+          o.draft_model.empty() ? ConfigJson(draft_path) : o.draft_model,
+          "--speculative-draft-model-path");
     else
-      out.ignored.push_back("--speculative-draft-model-path " + draft_path + ": NEXTN drafts with the model's own MTP layers");
+      out.ignored.push_back("--speculative-draft-model-path " + draft_path +
+                            ": NEXTN drafts with the model's own MTP layers");
   }
   if (!quantization.empty()) {
     if (quantization != "modelslim" && quantization != "w8a8_int8")
-      throw InputError(Refuse("quantization", quantization, "not modelled (modelslim W8A8 / W4A8 checkpoints are)"));
+      throw InputError(Refuse("quantization", quantization,
+                              "not modelled (modelslim W8A8 / W4A8 checkpoints are)"));
     if (o.weights != "w8a8_dynamic" && o.weights != "w4a8_dynamic")
       throw InputError("--quantization " + quantization +
-                       ": the checkpoint carries its scheme; say which with import-sglang --weights w8a8_dynamic or w4a8_dynamic");
+                       ": the checkpoint carries its scheme; say which with import-sglang "
+                       "--weights w8a8_dynamic or w4a8_dynamic");
     set("quantization", o.weights, "--quantization");
   }
-  if (at.count("moe_a2a_backend") && out.keys[at["moe_a2a_backend"]].second == "deepep" && !at.count("ep_size") && at.count("tp_size")) {
+  if (at.count("moe_a2a_backend") && out.keys[at["moe_a2a_backend"]].second == "deepep" &&
+      !at.count("ep_size") && at.count("tp_size")) {
     set("ep_size", out.keys[at["tp_size"]].second, "--moe-a2a-backend deepep");
     out.assumed.push_back("ep_size = tp_size: SGLang's DeepEP runs the experts over every rank");
   }
   for (const auto& [k, v] : env) {
-    if (k == "GDN_ATTN_BACKEND_TRITON" && v == "1") set("gdn_decode_impl", "triton_chain", k);
-    else if (k == "ENABLE_ASCENDC_FUSION_GDN" && v == "1") set("gdn_decode_impl", "fused", k);
-    else if (k == "SGLANG_NPU_USE_MLAPO" && (v == "1" || v == "true")) set("mla_prolog", "fused", k);
+    if (k == "GDN_ATTN_BACKEND_TRITON" && v == "1")
+      set("gdn_decode_impl", "triton_chain", k);
+    else if (k == "ENABLE_ASCENDC_FUSION_GDN" && v == "1")
+      set("gdn_decode_impl", "fused", k);
+    else if (k == "SGLANG_NPU_USE_MLAPO" && (v == "1" || v == "true"))
+      set("mla_prolog", "fused", k);
     // SGLang's server_args reads these two as --enable-prefill-delayer and its pass bound.
-    else if (k == "SGLANG_SCHEDULER_DECREASE_PREFILL_IDLE" && (v == "1" || v == "true")) set("enable_prefill_delayer", "true", k);
-    else if (k == "SGLANG_PREFILL_DELAYER_MAX_DELAY_PASSES") set("prefill_delayer_max_delay_passes", v, k);
-    else out.ignored.push_back("environment " + k + "=" + v + ": not read by npusim");
+    else if (k == "SGLANG_SCHEDULER_DECREASE_PREFILL_IDLE" && (v == "1" || v == "true"))
+      set("enable_prefill_delayer", "true", k);
+    else if (k == "SGLANG_PREFILL_DELAYER_MAX_DELAY_PASSES")
+      set("prefill_delayer_max_delay_passes", v, k);
+    else
+      out.ignored.push_back("environment " + k + "=" + v + ": not read by npusim");
   }
   if (!bench.empty()) {
-    const std::vector<std::string> bw = AfterModule(ShellWords(bench), "sglang.bench_serving", "the bench_serving line", nullptr);
-    read(bw, BenchArgs(), "the bench_serving line", [&](const std::string& name, const std::string& v) {
-      if (name == "dataset-name") {
-        if (v != "random" && v != "generated-shared-prefix")
-          throw InputError(Refuse(name, v, "not modelled: npusim's loads are random, generated-shared-prefix (bench_serving's) or a JSONL trace of lengths"));
-        set("dataset_name", v, "--dataset-name");
-      } else if (name == "warmup-requests") {  // bench_serving sends that many copies of the first prompt
-        set("warmup_requests", v == "0" ? "0" : "1", "--warmup-requests");
-      } else if (name == "flush-cache") {  // flushed after the warm-up: the timed run starts with an empty cache
-        set("warmup_requests", "0", "--flush-cache");
-      }
-    });
+    const std::vector<std::string> bw =
+        AfterModule(ShellWords(bench), "sglang.bench_serving", "the bench_serving line", nullptr);
+    read(bw, BenchArgs(), "the bench_serving line",
+         [&](const std::string& name, const std::string& v) {
+           if (name == "dataset-name") {
+             if (v != "random" && v != "generated-shared-prefix")
+               throw InputError(
+                   Refuse(name, v,
+                          "not modelled: npusim's loads are random, generated-shared-prefix "
+                          "(bench_serving's) or a JSONL trace of lengths"));
+             set("dataset_name", v, "--dataset-name");
+           } else if (name == "warmup-requests") {  // bench_serving sends that many copies of the
+                                                    // first prompt
+             set("warmup_requests", v == "0" ? "0" : "1", "--warmup-requests");
+           } else if (name == "flush-cache") {  // flushed after the warm-up: the timed run starts
+                                                // with an empty cache
+             set("warmup_requests", "0", "--flush-cache");
+           }
+         });
   } else {
     out.assumed.push_back("the load (no bench_serving line): the run config's defaults");
   }

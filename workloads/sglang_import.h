@@ -23,10 +23,11 @@ struct SglangImportOptions {
 };
 
 struct SglangImport {
-  std::vector<std::pair<std::string, std::string>> keys;  // run keys in order, values as YAML scalars / flow lists
-  std::vector<std::string> ignored;                        // "--host 0.0.0.0: ..." why it changes nothing
-  std::vector<std::string> assumed;                        // values the lines do not give
-  std::string Yaml() const;                                // the run config, a header comment listing the above
+  std::vector<std::pair<std::string, std::string>>
+      keys;                          // run keys in order, values as YAML scalars / flow lists
+  std::vector<std::string> ignored;  // "--host 0.0.0.0: ..." why it changes nothing
+  std::vector<std::string> assumed;  // values the lines do not give
+  std::string Yaml() const;          // the run config, a header comment listing the above
 };
 
 // Splits a shell command line into words (single / double quotes, backslash escapes, line
@@ -34,7 +35,8 @@ struct SglangImport {
 std::vector<std::string> ShellWords(const std::string& line);
 
 // `server` is the launch_server line; `bench` the bench_serving line or empty.
-SglangImport ImportSglang(const std::string& server, const std::string& bench, const SglangImportOptions& o);
+SglangImport ImportSglang(const std::string& server, const std::string& bench,
+                          const SglangImportOptions& o);
 
 // A run-config key in SGLang's spelling (`tp-size`) as the run config's (`tp_size`).
 std::string RunKeyFromSglang(const std::string& key);

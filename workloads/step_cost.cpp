@@ -1,11 +1,12 @@
 #include "workloads/step_cost.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "model/error.h"
 #include "ops/runner.h"
@@ -21,10 +22,14 @@ std::vector<KernelProfile> InProcessKernelTimer::Time(const std::vector<KernelCa
 std::string EscapeField(const std::string& s) {
   std::string o;
   for (char c : s) {
-    if (c == '\\') o += "\\\\";
-    else if (c == '\n') o += "\\n";
-    else if (c == '\t') o += "\\t";
-    else o += c;
+    if (c == '\\')
+      o += "\\\\";
+    else if (c == '\n')
+      o += "\\n";
+    else if (c == '\t')
+      o += "\\t";
+    else
+      o += c;
   }
   return o;
 }
@@ -54,13 +59,14 @@ bool ReadLine(FILE* f, std::string& line) {
 std::vector<std::string> Fields(const std::string& line) {
   std::vector<std::string> out(1);
   for (char c : line) {
-    if (c == '\t') out.emplace_back();
-    else out.back() += c;
+    if (c == '\t')
+      out.emplace_back();
+    else
+      out.back() += c;
   }
   for (auto& f : out) f = UnescapeField(f);
   return out;
 }
-
 
 // Request: "<n>" then n lines "op\tkey=value\t...". Answer per call: ProfileLine, or one line
 // "sim\t<status>\t<message>" / "input\t<message>" for the whole request.
@@ -80,20 +86,24 @@ void ServeChild(const DeviceConfig& d, FILE* in, FILE* out) {
       }
     }
     try {
-      for (const KernelProfile& p : timer.Time(calls)) std::fprintf(out, "%s\n", ProfileLine(p).c_str());
+      for (const KernelProfile& p : timer.Time(calls))
+        std::fprintf(out, "%s\n", ProfileLine(p).c_str());
     } catch (const SimFailure& e) {
-      std::fprintf(out, "sim\t%s\t%s\n", EscapeField(e.status()).c_str(), EscapeField(e.what()).c_str());
+      std::fprintf(out, "sim\t%s\t%s\n", EscapeField(e.status()).c_str(),
+                   EscapeField(e.what()).c_str());
     } catch (const InputError& e) {
       std::fprintf(out, "input\t%s\n", EscapeField(e.what()).c_str());
     } catch (const std::exception& e) {
-      std::fprintf(out, "input\tinternal error in the kernel timer: %s\n", EscapeField(e.what()).c_str());
+      std::fprintf(out, "input\tinternal error in the kernel timer: %s\n",
+                   EscapeField(e.what()).c_str());
     }
     std::fflush(out);
   }
 }
 
 // A child's failure line ("sim\tstatus\tmessage" or "input\tmessage") as the same exception.
-[[noreturn]] void ThrowChildFailure(const std::vector<std::string>& f, const std::string& otherwise) {
+[[noreturn]] void ThrowChildFailure(const std::vector<std::string>& f,
+                                    const std::string& otherwise) {
   if (f[0] == "sim" && f.size() == 3) throw SimFailure(f[1], f[2]);
   if (f[0] == "input" && f.size() == 2) throw InputError(f[1]);
   throw std::runtime_error(otherwise);
@@ -142,7 +152,8 @@ std::vector<KernelProfile> ForkedKernelTimer::Time(const std::vector<KernelCall>
   std::vector<KernelProfile> out;
   std::string line;
   while (out.size() < calls.size()) {
-    if (!ReadLine(from_child_, line)) throw std::runtime_error("kernel timer: the child process died");
+    if (!ReadLine(from_child_, line))
+      throw std::runtime_error("kernel timer: the child process died");
     const auto f = Fields(line);
     const std::optional<KernelProfile> p = ParseProfile(f);
     if (!p) ThrowChildFailure(f, "kernel timer: bad answer '" + line + "'");
@@ -164,11 +175,13 @@ std::string RunInChildProcess(const std::function<std::string()>& work) {
       const std::string r = work();
       std::fprintf(out, "ok\n%s", r.c_str());
     } catch (const SimFailure& e) {
-      std::fprintf(out, "sim\t%s\t%s\n", EscapeField(e.status()).c_str(), EscapeField(e.what()).c_str());
+      std::fprintf(out, "sim\t%s\t%s\n", EscapeField(e.status()).c_str(),
+                   EscapeField(e.what()).c_str());
     } catch (const InputError& e) {
       std::fprintf(out, "input\t%s\n", EscapeField(e.what()).c_str());
     } catch (const std::exception& e) {
-      std::fprintf(out, "input\tinternal error in a child process: %s\n", EscapeField(e.what()).c_str());
+      std::fprintf(out, "input\tinternal error in a child process: %s\n",
+                   EscapeField(e.what()).c_str());
     }
     std::fflush(out);
     _exit(0);

@@ -61,13 +61,12 @@ std::string UnescapeField(const std::string& s);
 // One forward: its calls, each launch in issue order, and the device time if run back to back.
 struct Forward {
   std::vector<KernelCall> calls;
-  std::vector<double> call_us;  // per launch of calls[i]
+  std::vector<double> call_us;          // per launch of calls[i]
   std::vector<KernelProfile> profiles;  // per launch of calls[i]
-  std::vector<int> order;       // launches in issue order, as indices into calls
+  std::vector<int> order;               // launches in issue order, as indices into calls
   int64_t layers = 0;           // decoder layers the forward runs (glue launches scale with them)
   int64_t device_launches = 0;  // device launches in issue order (an op may launch several)
   double device_us = 0;
 };
-
 
 }  // namespace npusim

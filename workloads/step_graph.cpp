@@ -1,10 +1,10 @@
 #include "workloads/step_graph.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <map>
 #include <tuple>
-
-#include <spdlog/spdlog.h>
 
 #include "model/error.h"
 #include "ops/runner.h"
@@ -32,7 +32,8 @@ class TimingRecorder : public GraphExecutor {
 // order even where two of its launches have the same shape (the issue order comes with them).
 // `order`, if given, gets every launch in emission order (the host's issue order) as an index into
 // the calls.
-std::vector<KernelCall> Calls(const std::vector<Launch>& launches, std::vector<int>* order, const char* as = nullptr) {
+std::vector<KernelCall> Calls(const std::vector<Launch>& launches, std::vector<int>* order,
+                              const char* as = nullptr) {
   struct Keyed {
     int block;
     int64_t pos;
@@ -49,18 +50,22 @@ std::vector<KernelCall> Calls(const std::vector<Launch>& launches, std::vector<i
     pos = i == 0 || l.where != launches[i - 1].where ? 0 : pos + 1;
     keyed.push_back({static_cast<int>(l.where), pos, key, &l, i});
   }
-  std::stable_sort(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) { return std::tie(a.block, a.pos) < std::tie(b.block, b.pos); });
+  std::stable_sort(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) {
+    return std::tie(a.block, a.pos) < std::tie(b.block, b.pos);
+  });
   std::vector<KernelCall> calls;
   std::vector<int> call_of(launches.size());
   std::map<std::string, size_t> seen;
   for (const Keyed& k : keyed) {
-    const auto [it, fresh] = seen.emplace(std::to_string(k.block) + "#" + std::to_string(k.pos) + "#" + k.key, calls.size());
+    const auto [it, fresh] = seen.emplace(
+        std::to_string(k.block) + "#" + std::to_string(k.pos) + "#" + k.key, calls.size());
     call_of[k.emitted] = static_cast<int>(it->second);
     if (!fresh) {
       ++calls[it->second].count;
       continue;
     }
-    calls.push_back({k.l->op, k.l->params, 1, as ? as : BlockName(k.l->where), k.l->host_reads_result});
+    calls.push_back(
+        {k.l->op, k.l->params, 1, as ? as : BlockName(k.l->where), k.l->host_reads_result});
   }
   if (order) *order = std::move(call_of);
   return calls;
@@ -77,14 +82,17 @@ GraphOptions OptionsOf(const StepShape& o) {
 }
 
 ForwardBatch BatchOf(const StepShape& o) {
-  const ForwardKind kind = o.verify() ? ForwardKind::kVerify : o.tokens == 1 ? ForwardKind::kDecode : ForwardKind::kPrefill;
+  const ForwardKind kind = o.verify()      ? ForwardKind::kVerify
+                           : o.tokens == 1 ? ForwardKind::kDecode
+                                           : ForwardKind::kPrefill;
   return UniformBatch(kind, o.batch, o.tokens, o.prefix);
 }
 
 // A draft forward: the graph's draft with the draft's own weights (served unquantised unless
 // configured otherwise, kernels.md §7.4), never in verify mode (tokens > 1 is the extend over
 // the prompt or the accepted tokens), every call labelled "draft".
-std::vector<KernelCall> DraftForward(const ModelConfig& m, const ParallelPlan& p, const StepShape& o, std::vector<int>* order) {
+std::vector<KernelCall> DraftForward(const ModelConfig& m, const ParallelPlan& p,
+                                     const StepShape& o, std::vector<int>* order) {
   StepShape s = o;
   s.kind = ForwardKind::kDraft;  // BatchOf: one token is a decode, more an extend
   s.quant = o.draft_quant;
@@ -97,7 +105,8 @@ std::vector<KernelCall> DraftForward(const ModelConfig& m, const ParallelPlan& p
 
 }  // namespace
 
-std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p, const StepShape& o, std::vector<int>* order) {
+std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p, const StepShape& o,
+                                    std::vector<int>* order) {
   TimingRecorder rec;
   LayerGraph g(m, p, OptionsOf(o), rec);
   const ForwardBatch b = BatchOf(o);
@@ -107,15 +116,18 @@ std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p,
   const Tensor x = g.Embed(b, {}, {});
   const Tensor delta = g.Decoder(b, specs, none, x, &residual);
   g.Head(b, delta, residual, {}, {}, nullptr, nullptr);
-  if (o.verify()) g.Commit(b, {}, {});  // greedy acceptance, then the accepted token's ssm state and conv window
+  if (o.verify())
+    g.Commit(b, {}, {});  // greedy acceptance, then the accepted token's ssm state and conv window
   return Calls(rec.launches, order);
 }
 
-std::vector<KernelCall> DraftStepKernels(const ModelConfig& m, const ParallelPlan& p, const StepShape& o, std::vector<int>* order) {
+std::vector<KernelCall> DraftStepKernels(const ModelConfig& m, const ParallelPlan& p,
+                                         const StepShape& o, std::vector<int>* order) {
   return DraftForward(m, p, o, order);
 }
 
-std::vector<KernelCall> Eagle3DraftKernels(const ModelConfig& d, const ParallelPlan& p, const StepShape& o, std::vector<int>* order) {
+std::vector<KernelCall> Eagle3DraftKernels(const ModelConfig& d, const ParallelPlan& p,
+                                           const StepShape& o, std::vector<int>* order) {
   ModelConfig one = d;
   one.vocab = d.draft_vocab;  // the lm_head's rows; the embedding gather does not depend on them
   return DraftForward(one, p, o, order);
@@ -132,7 +144,9 @@ KernelProfile ProfileOf(const KernelRun& r, const DeviceConfig& d) {
   for (int side = 0; side < 2; ++side) {
     const auto& usage = side == 0 ? r.launch.aic : r.launch.aiv;
     for (int i = 0; i < kNumPipes; ++i)
-      if (usage[i].cores > 0) p.busy_us[side * kNumPipes + i] = d.CyclesToUs(static_cast<double>(usage[i].busy_cycles) / usage[i].cores);
+      if (usage[i].cores > 0)
+        p.busy_us[side * kNumPipes + i] =
+            d.CyclesToUs(static_cast<double>(usage[i].busy_cycles) / usage[i].cores);
   }
   return p;
 }
@@ -141,7 +155,8 @@ std::string ProfilePipeName(int i) {
   return std::string(i < kNumPipes ? "aic." : "aiv.") + PipeName(static_cast<Pipe>(i % kNumPipes));
 }
 
-StepTime TimeStep(const ModelConfig& m, const ParallelPlan& p, const DeviceConfig& d, const StepShape& o) {
+StepTime TimeStep(const ModelConfig& m, const ParallelPlan& p, const DeviceConfig& d,
+                  const StepShape& o) {
   return TimeCalls(StepKernels(m, p, o), d);
 }
 
@@ -153,13 +168,17 @@ StepTime TimeCalls(const std::vector<KernelCall>& calls, const DeviceConfig& d) 
     const Op& op = FindOp(c.op);
     ParamValues pv(op.params());
     for (const auto& [k, v] : c.params) pv.Set(k, v);
-    // NPUSIM_KERNEL_CACHE (kernel_cache.h); the key costs a device fingerprint, so only with a cache.
-    const std::string key = KernelCacheDir().empty() ? std::string() : c.op + "|" + pv.Canonical() + "|" + DeviceFingerprint(d);
+    // NPUSIM_KERNEL_CACHE (kernel_cache.h); the key costs a device fingerprint, so only with a
+    // cache.
+    const std::string key = KernelCacheDir().empty()
+                                ? std::string()
+                                : c.op + "|" + pv.Canonical() + "|" + DeviceFingerprint(d);
     std::optional<KernelProfile> p = key.empty() ? std::nullopt : CachedProfile(key);
     if (!p) {
       spdlog::debug("timing {} ({})", c.op, pv.Canonical());
       const KernelRun r = RunKernel(op, pv, d, ro);  // memoised by op, parameters and device
-      if (r.status != "ok") throw SimFailure(r.status, c.op + " (" + pv.Canonical() + "): " + r.message);
+      if (r.status != "ok")
+        throw SimFailure(r.status, c.op + " (" + pv.Canonical() + "): " + r.message);
       p = ProfileOf(r, d);
       if (!key.empty()) StoreProfile(key, *p);
     }

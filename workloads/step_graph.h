@@ -25,48 +25,56 @@ struct KernelCall {
   std::string op;
   std::vector<std::pair<std::string, std::string>> params;
   int64_t count = 1;  // launches per step (layers of this kind)
-  std::string where;  // BlockName: "gdn", "attention", "sliding", "moe", "dense", "head", "commit", "draft"
+  std::string
+      where;  // BlockName: "gdn", "attention", "sliding", "moe", "dense", "head", "commit", "draft"
   // The host reads this launch's result before it can issue the next one when the forward runs
   // eagerly (DeepEP's normal-mode dispatch: the receive counts size the next buffers).
   bool host_reads_result = false;
 };
 
 struct StepShape {
-  ForwardKind kind = ForwardKind::kDecode;  // kVerify: the recurrent kernels in verify mode, logits for
-                                            // every token, greedy acceptance, state commit; otherwise
-                                            // tokens = 1 is a decode and more a prefill / extend
-  int64_t batch = 24;       // requests in the step on this rank
-  int64_t tokens = 1;       // new tokens per request (1 = decode)
-  int64_t prefix = 4095;    // tokens already cached per request
+  ForwardKind kind =
+      ForwardKind::kDecode;        // kVerify: the recurrent kernels in verify mode, logits for
+                                   // every token, greedy acceptance, state commit; otherwise
+                                   // tokens = 1 is a decode and more a prefill / extend
+  int64_t batch = 24;              // requests in the step on this rank
+  int64_t tokens = 1;              // new tokens per request (1 = decode)
+  int64_t prefix = 4095;           // tokens already cached per request
   std::string gdn_impl = "fused";  // decode: recurrent_gated_delta_rule impl, fused or triton_chain
-  std::string gdn_prefill = "staged";  // prefill: chunk_gated_delta_rule as staged launches or one mega kernel
-  std::string mla_prolog = "unfused";  // MLA decode / verify / draft: unfused launches or the fused mla_prolog
-  std::string ssm_dtype;    // empty: the model's (the fused decode op needs bfloat16)
+  std::string gdn_prefill =
+      "staged";  // prefill: chunk_gated_delta_rule as staged launches or one mega kernel
+  std::string mla_prolog =
+      "unfused";          // MLA decode / verify / draft: unfused launches or the fused mla_prolog
+  std::string ssm_dtype;  // empty: the model's (the fused decode op needs bfloat16)
   // Weights: bf16; W8A8 (linear layers and experts as dynamic_quant + int8 GEMMs); or W4A8
   // (the routed experts int4, the rest as W8A8).
   WeightQuant quant = WeightQuant::kNone;
-  WeightQuant draft_quant = WeightQuant::kNone;  // a draft forward's weights (drafts are usually served unquantised)
+  WeightQuant draft_quant =
+      WeightQuant::kNone;  // a draft forward's weights (drafts are usually served unquantised)
   bool verify() const { return kind == ForwardKind::kVerify; }
 };
 
 // One MTP draft step (NEXTN): the draft layer (fc over [embedding | hidden], one decoder layer)
 // and its lm_head for `batch` tokens.
-std::vector<KernelCall> DraftStepKernels(const ModelConfig& m, const ParallelPlan& p, const StepShape& o, std::vector<int>* order = nullptr);
+std::vector<KernelCall> DraftStepKernels(const ModelConfig& m, const ParallelPlan& p,
+                                         const StepShape& o, std::vector<int>* order = nullptr);
 // One forward of an EAGLE3 draft model `d` (ModelConfig::eagle3) for `batch` x `tokens`: its
 // decoder layer and draft-vocabulary lm_head, and with tokens > 1 (the draft extend over the
 // target's accepted tokens) the fc over the target's three captured hidden states first.
-std::vector<KernelCall> Eagle3DraftKernels(const ModelConfig& d, const ParallelPlan& p, const StepShape& o, std::vector<int>* order = nullptr);
+std::vector<KernelCall> Eagle3DraftKernels(const ModelConfig& d, const ParallelPlan& p,
+                                           const StepShape& o, std::vector<int>* order = nullptr);
 
 // The step's calls; `order`, if given, gets the host's issue order of every launch (layer by layer,
 // as the graph emits them) as indices into the calls.
-std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p, const StepShape& o, std::vector<int>* order = nullptr);
+std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p, const StepShape& o,
+                                    std::vector<int>* order = nullptr);
 
 // What one launch of a kernel call did: its time and where the time went, for the reports'
 // per-kernel pipe utilisation and roofline position.
 struct KernelProfile {
   double us = 0, roofline_us = 0;
-  int64_t launches = 1;             // device launches the op issues (the host pays for each when eager)
-  std::string bound;                // the roofline's binding resource: memory, cube, vector or link
+  int64_t launches = 1;  // device launches the op issues (the host pays for each when eager)
+  std::string bound;     // the roofline's binding resource: memory, cube, vector or link
   double cube_flops = 0, hbm_bytes = 0;
   std::array<double, 2 * kNumPipes> busy_us{};  // per-core busy time: AIC pipes, then AIV pipes
 };
@@ -80,7 +88,8 @@ struct StepTime {
   std::vector<KernelProfile> profiles;               // per call
 };
 // Runs every distinct call timing-only on `d`; SimFailure / InputError from a kernel propagate.
-StepTime TimeStep(const ModelConfig& m, const ParallelPlan& p, const DeviceConfig& d, const StepShape& o);
+StepTime TimeStep(const ModelConfig& m, const ParallelPlan& p, const DeviceConfig& d,
+                  const StepShape& o);
 StepTime TimeCalls(const std::vector<KernelCall>& calls, const DeviceConfig& d);
 
 }  // namespace npusim

@@ -1,12 +1,12 @@
 #include "workloads/sweep.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <yaml-cpp/yaml.h>
 
 #include "model/config.h"
 #include "model/error.h"
@@ -21,8 +21,10 @@ namespace {
 std::vector<std::string> SplitKeys(const std::string& s) {
   std::vector<std::string> out(1);
   for (char c : s) {
-    if (c == ',') out.emplace_back();
-    else if (c != ' ') out.back() += c;
+    if (c == ',')
+      out.emplace_back();
+    else if (c != ' ')
+      out.back() += c;
   }
   return out;
 }
@@ -36,16 +38,21 @@ std::string One(const std::string& file, const YAML::Node& n) {
 
 SweepConfig ParseSweepConfig(const std::string& text, const std::string& file) {
   const YAML::Node root = LoadYamlString(text, file);
-  if (!root.IsMap()) throw InputError(Where(file, root) + ": a sweep config is a mapping (run or kernel, device, grid)");
+  if (!root.IsMap())
+    throw InputError(Where(file, root) +
+                     ": a sweep config is a mapping (run or kernel, device, grid)");
   RequireKnownKeys(root, file, {"run", "kernel", "device", "grid"});
   SweepConfig c;
   c.file = file;
   if (root["run"]) {
     c.run = One(file, root["run"]);
-    if (!std::filesystem::path(c.run).is_absolute()) c.run = (std::filesystem::path(file).parent_path() / c.run).lexically_normal().string();
+    if (!std::filesystem::path(c.run).is_absolute())
+      c.run = (std::filesystem::path(file).parent_path() / c.run).lexically_normal().string();
   }
   if (root["kernel"]) c.kernel = One(file, root["kernel"]);
-  if (c.run.empty() == c.kernel.empty()) throw InputError(Where(file, root) + ": a sweep needs exactly one of 'run' (a run config) or 'kernel'");
+  if (c.run.empty() == c.kernel.empty())
+    throw InputError(Where(file, root) +
+                     ": a sweep needs exactly one of 'run' (a run config) or 'kernel'");
   if (root["device"]) c.device = One(file, root["device"]);
   // Valid keys: the run config's, or the kernel's parameters.
   std::vector<std::string> valid;
@@ -59,15 +66,19 @@ SweepConfig ParseSweepConfig(const std::string& text, const std::string& file) {
   }
   const YAML::Node grid = root["grid"];
   if (!grid) throw InputError(Where(file, root) + ": missing key 'grid' (keys to lists of values)");
-  if (!grid.IsMap() || grid.size() == 0) throw InputError(Where(file, grid) + ": 'grid' maps keys to lists of values");
+  if (!grid.IsMap() || grid.size() == 0)
+    throw InputError(Where(file, grid) + ": 'grid' maps keys to lists of values");
   for (auto it = grid.begin(); it != grid.end(); ++it) {
     SweepAxis a;
     a.keys = SplitKeys(it->first.Scalar());
     for (const auto& k : a.keys)
       if (std::find(valid.begin(), valid.end(), k) == valid.end())
-        throw InputError(Where(file, it->first) + ": unknown key '" + k + "'" + NearestHint(k, valid));
+        throw InputError(Where(file, it->first) + ": unknown key '" + k + "'" +
+                         NearestHint(k, valid));
     const YAML::Node values = it->second;
-    if (!values.IsSequence() || values.size() == 0) throw InputError(Where(file, values) + ": '" + it->first.Scalar() + "' takes a list of values");
+    if (!values.IsSequence() || values.size() == 0)
+      throw InputError(Where(file, values) + ": '" + it->first.Scalar() +
+                       "' takes a list of values");
     for (size_t vi = 0; vi < values.size(); ++vi) {
       const YAML::Node v = values[vi];
       std::vector<std::string> step;
@@ -75,7 +86,8 @@ SweepConfig ParseSweepConfig(const std::string& text, const std::string& file) {
         step.push_back(One(file, v));
       } else {
         if (!v.IsSequence() || v.size() != a.keys.size())
-          throw InputError(Where(file, v) + ": each value of '" + it->first.Scalar() + "' lists " + std::to_string(a.keys.size()) + " values");
+          throw InputError(Where(file, v) + ": each value of '" + it->first.Scalar() + "' lists " +
+                           std::to_string(a.keys.size()) + " values");
         for (size_t xi = 0; xi < v.size(); ++xi) step.push_back(One(file, v[xi]));
       }
       a.values.push_back(std::move(step));
@@ -114,7 +126,8 @@ std::pair<int64_t, int64_t> ParseShard(const std::string& s) {
   try {
     if (slash != std::string::npos) {
       size_t a = 0, b = 0;
-      const long long i = std::stoll(s.substr(0, slash), &a), n = std::stoll(s.substr(slash + 1), &b);
+      const long long i = std::stoll(s.substr(0, slash), &a),
+                      n = std::stoll(s.substr(slash + 1), &b);
       if (a == slash && b == s.size() - slash - 1 && n >= 1 && i >= 1 && i <= n) return {i, n};
     }
   } catch (const std::exception&) {

@@ -18,8 +18,8 @@ struct SweepAxis {
 
 struct SweepConfig {
   std::string file;
-  std::string run;     // run config path (resolved against the sweep file), or
-  std::string kernel;  // a kernel name
+  std::string run;                     // run config path (resolved against the sweep file), or
+  std::string kernel;                  // a kernel name
   std::string device = "Ascend910B3";  // kernel sweeps
   std::vector<SweepAxis> axes;
 };
@@ -42,6 +42,8 @@ std::string SweepGridId(const SweepConfig& c);
 
 // "I/N" -> (I, N), 1 <= I <= N; InputError otherwise.
 std::pair<int64_t, int64_t> ParseShard(const std::string& s);
-inline bool InShard(int64_t index, std::pair<int64_t, int64_t> shard) { return index % shard.second == shard.first - 1; }
+inline bool InShard(int64_t index, std::pair<int64_t, int64_t> shard) {
+  return index % shard.second == shard.first - 1;
+}
 
 }  // namespace npusim

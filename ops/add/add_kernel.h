@@ -61,7 +61,8 @@ class KernelAdd {
     if ((count * sizeof(T)) % 32 == 0) {
       DataCopy(zGm_[i * t_.tile], z, count);
     } else {  // the tail: any byte length, written exactly
-      DataCopyPad(zGm_[i * t_.tile], z, DataCopyExtParams{1, static_cast<uint32_t>(count * sizeof(T)), 0, 0, 0});
+      DataCopyPad(zGm_[i * t_.tile], z,
+                  DataCopyExtParams{1, static_cast<uint32_t>(count * sizeof(T)), 0, 0, 0});
     }
     outQueueZ_.FreeTensor(z);
   }
@@ -69,7 +70,8 @@ class KernelAdd {
     if ((count * sizeof(T)) % 32 == 0) {
       DataCopy(dst, src, count);
     } else {
-      DataCopyPad(dst, src, DataCopyExtParams{1, static_cast<uint32_t>(count * sizeof(T)), 0, 0, 0});
+      DataCopyPad(dst, src,
+                  DataCopyExtParams{1, static_cast<uint32_t>(count * sizeof(T)), 0, 0, 0});
     }
   }
 

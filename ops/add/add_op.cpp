@@ -1,6 +1,6 @@
 // `add`: registration, inputs, launch and fp64 reference.
-#include "ops/add/add_kernel.h"
 #include "model/error.h"
+#include "ops/add/add_kernel.h"
 #include "ops/op.h"
 
 namespace npusim {
@@ -10,7 +10,9 @@ namespace {
 class AddOp : public Op {
  public:
   std::string name() const override { return "add"; }
-  std::string summary() const override { return "z = x + y, the AscendC double-buffer vector sample"; }
+  std::string summary() const override {
+    return "z = x + y, the AscendC double-buffer vector sample";
+  }
   std::vector<OpParam> params() const override {
     using K = OpParam::Kind;
     return {
@@ -24,7 +26,9 @@ class AddOp : public Op {
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
     DType t = ParseDType(p.Str("dtype"));
     Shape s{p.Int("n")};
-    return {{"x", s, t, TensorRole::kInput}, {"y", s, t, TensorRole::kInput}, {"z", s, t, TensorRole::kOutput}};
+    return {{"x", s, t, TensorRole::kInput},
+            {"y", s, t, TensorRole::kInput},
+            {"z", s, t, TensorRole::kOutput}};
   }
   void FillInputs(const ParamValues&, TensorMap& t, Rng& rng) const override {
     for (const char* name : {"x", "y"}) {
@@ -35,20 +39,29 @@ class AddOp : public Op {
   }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
     DType dt = ParseDType(p.Str("dtype"));
-    add::AddTiling t = add::ComputeAddTiling(p.Int("n"), static_cast<int64_t>(SizeOf(dt)), p.Int("tile"),
-                                             p.Int("buffer_num"), p.Int("block_dim"), d);
+    add::AddTiling t =
+        add::ComputeAddTiling(p.Int("n"), static_cast<int64_t>(SizeOf(dt)), p.Int("tile"),
+                              p.Int("buffer_num"), p.Int("block_dim"), d);
     GmBuffer *x = &gm["x"], *y = &gm["y"], *z = &gm["z"];
     LaunchPlan plan;
     plan.launch.name = "add";
     plan.launch.block_dim = t.block_dim;
     plan.launch.core_type = CoreType::kAiv;
     switch (dt) {
-      case DType::kFloat16: plan.launch.body = Body<ascendc::half>(x, y, z, t); break;
-      case DType::kBFloat16: plan.launch.body = Body<ascendc::bfloat16_t>(x, y, z, t); break;
-      default: plan.launch.body = Body<float>(x, y, z, t); break;
+      case DType::kFloat16:
+        plan.launch.body = Body<ascendc::half>(x, y, z, t);
+        break;
+      case DType::kBFloat16:
+        plan.launch.body = Body<ascendc::bfloat16_t>(x, y, z, t);
+        break;
+      default:
+        plan.launch.body = Body<float>(x, y, z, t);
+        break;
     }
-    plan.tiling = {{"block_dim", std::to_string(t.block_dim)}, {"block_len", std::to_string(t.block_len)},
-                   {"tile", std::to_string(t.tile)}, {"buffer_num", std::to_string(t.buffer_num)}};
+    plan.tiling = {{"block_dim", std::to_string(t.block_dim)},
+                   {"block_len", std::to_string(t.block_len)},
+                   {"tile", std::to_string(t.tile)},
+                   {"buffer_num", std::to_string(t.buffer_num)}};
     return plan;
   }
   Expected Reference(const ParamValues&, const TensorMap& in) const override {

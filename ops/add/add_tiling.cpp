@@ -4,8 +4,8 @@
 
 namespace npusim::add {
 
-AddTiling ComputeAddTiling(int64_t n, int64_t elem_bytes, int64_t tile, int64_t buffer_num, int64_t block_dim,
-                           const DeviceConfig& d) {
+AddTiling ComputeAddTiling(int64_t n, int64_t elem_bytes, int64_t tile, int64_t buffer_num,
+                           int64_t block_dim, const DeviceConfig& d) {
   AddTiling t;
   t.n = n;
   t.elem_bytes = elem_bytes;
@@ -13,7 +13,8 @@ AddTiling ComputeAddTiling(int64_t n, int64_t elem_bytes, int64_t tile, int64_t 
   const int64_t align = 32 / elem_bytes;  // elements per 32 B DataBlock
   if (block_dim <= 0) {
     constexpr int64_t kMinBlockBytes = 4096;  // below this a block is all launch overhead
-    block_dim = std::clamp<int64_t>((n * elem_bytes + kMinBlockBytes - 1) / kMinBlockBytes, 1, d.aiv_count);
+    block_dim =
+        std::clamp<int64_t>((n * elem_bytes + kMinBlockBytes - 1) / kMinBlockBytes, 1, d.aiv_count);
   }
   t.block_len = ((n + block_dim - 1) / block_dim + align - 1) / align * align;
   t.block_dim = std::max<int64_t>(1, (n + t.block_len - 1) / t.block_len);

@@ -19,7 +19,7 @@ struct AddTiling {
 // `tile`/`block_dim` of 0 mean "choose": every block starts 32 B aligned; the tile is the
 // largest 32 B multiple with 3 queues x buffer_num tiles in UB, capped at 32 KiB per tile
 // (transfers of >= 16 KB reach peak bandwidth, ref ascend-hardware.md §1.5).
-AddTiling ComputeAddTiling(int64_t n, int64_t elem_bytes, int64_t tile, int64_t buffer_num, int64_t block_dim,
-                           const DeviceConfig& d);
+AddTiling ComputeAddTiling(int64_t n, int64_t elem_bytes, int64_t tile, int64_t buffer_num,
+                           int64_t block_dim, const DeviceConfig& d);
 
 }  // namespace npusim::add

@@ -21,7 +21,8 @@ struct RopeTiling {
 template <class T>
 class KernelRope {
  public:
-  void Init(GmBuffer* q, GmBuffer* k, GmBuffer* pos, GmBuffer* cache, GmBuffer* q_out, GmBuffer* k_out, const RopeTiling& t) {
+  void Init(GmBuffer* q, GmBuffer* k, GmBuffer* pos, GmBuffer* cache, GmBuffer* q_out,
+            GmBuffer* k_out, const RopeTiling& t) {
     t_ = t;
     q_.SetGlobalBuffer(q);
     k_.SetGlobalBuffer(k);
@@ -29,33 +30,42 @@ class KernelRope {
     cache_.SetGlobalBuffer(cache);
     qo_.SetGlobalBuffer(q_out);
     ko_.SetGlobalBuffer(k_out);
-    const uint64_t width = static_cast<uint64_t>((t.heads_q + t.heads_k) * t.dim), R = static_cast<uint64_t>(t.rows_per_tile);
+    const uint64_t width = static_cast<uint64_t>((t.heads_q + t.heads_k) * t.dim),
+                   R = static_cast<uint64_t>(t.rows_per_tile);
     pipe_.InitBuffer(in_, R * width * sizeof(T), "qk_rows");
     pipe_.InitBuffer(f_, R * width * 4, "qk_fp32");
-    pipe_.InitBuffer(cs_, R * kernel_util::PaddedCount(static_cast<uint64_t>(t.rot), 4) * 4, "cos_sin");
-    pipe_.InitBuffer(tmp_, 2 * kernel_util::PaddedCount(static_cast<uint64_t>(t.rot / 2), 4) * 4, "tmp");
+    pipe_.InitBuffer(cs_, R * kernel_util::PaddedCount(static_cast<uint64_t>(t.rot), 4) * 4,
+                     "cos_sin");
+    pipe_.InitBuffer(tmp_, 2 * kernel_util::PaddedCount(static_cast<uint64_t>(t.rot / 2), 4) * 4,
+                     "tmp");
   }
   void Process() {
     const auto D = static_cast<uint32_t>(t_.dim), h = static_cast<uint32_t>(t_.rot / 2);
-    const uint32_t nq = static_cast<uint32_t>(t_.heads_q * t_.dim), nk = static_cast<uint32_t>(t_.heads_k * t_.dim);
-    const uint32_t width = nq + nk, csp = kernel_util::PaddedCount(static_cast<uint64_t>(t_.rot), 4);
+    const uint32_t nq = static_cast<uint32_t>(t_.heads_q * t_.dim),
+                   nk = static_cast<uint32_t>(t_.heads_k * t_.dim);
+    const uint32_t width = nq + nk,
+                   csp = kernel_util::PaddedCount(static_cast<uint64_t>(t_.rot), 4);
     const uint32_t hp = kernel_util::PaddedCount(h, 4);
     LocalTensor<T> in = in_.Get<T>();
     LocalTensor<float> f = f_.Get<float>(), cs = cs_.Get<float>(), a = tmp_.Get<float>(), b = a[hp];
-    const int64_t begin = t_.split.Begin(GetBlockIdx()), end = begin + t_.split.Count(GetBlockIdx());
+    const int64_t begin = t_.split.Begin(GetBlockIdx()),
+                  end = begin + t_.split.Count(GetBlockIdx());
     for (int64_t t0 = begin; t0 < end; t0 += t_.rows_per_tile) {
       const auto R = static_cast<uint32_t>(std::min<int64_t>(t_.rows_per_tile, end - t0));
       kernel_util::CopyRowsIn(in, q_[t0 * nq], R, nq, nq, width);
       kernel_util::CopyRowsIn(in[nq], k_[t0 * nk], R, nk, nk, width);
-      for (uint32_t r = 0; r < R; ++r) kernel_util::CopyIn(cs[r * csp], cache_[pos_.GetValue(t0 + r) * t_.rot], static_cast<uint32_t>(t_.rot));
+      for (uint32_t r = 0; r < R; ++r)
+        kernel_util::CopyIn(cs[r * csp], cache_[pos_.GetValue(t0 + r) * t_.rot],
+                            static_cast<uint32_t>(t_.rot));
       kernel_util::Sync<HardEvent::MTE2_V>();
       Cast(f, in, CAST_NONE, R * width);
       for (uint32_t r = 0; r < R; ++r)
         for (int64_t hd = 0; hd < t_.heads_q + t_.heads_k; ++hd) {
-          LocalTensor<float> x1 = f[r * width + static_cast<uint32_t>(hd) * D], x2 = f[r * width + static_cast<uint32_t>(hd) * D + h];
+          LocalTensor<float> x1 = f[r * width + static_cast<uint32_t>(hd) * D],
+                             x2 = f[r * width + static_cast<uint32_t>(hd) * D + h];
           LocalTensor<float> c = cs[r * csp], s = cs[r * csp + h];
-          Mul(a, x2, s, h);   // x2 sin
-          Mul(b, x1, s, h);   // x1 sin
+          Mul(a, x2, s, h);  // x2 sin
+          Mul(b, x1, s, h);  // x1 sin
           Mul(x1, x1, c, h);
           Sub(x1, x1, a, h);  // x1 cos - x2 sin
           Mul(x2, x2, c, h);
@@ -92,7 +102,8 @@ class KernelAttentionGate {
     attn_.SetGlobalBuffer(attn);
     gate_.SetGlobalBuffer(gate);
     out_.SetGlobalBuffer(out);
-    const uint64_t w = static_cast<uint64_t>(t.heads * t.dim), R = static_cast<uint64_t>(t.rows_per_tile);
+    const uint64_t w = static_cast<uint64_t>(t.heads * t.dim),
+                   R = static_cast<uint64_t>(t.rows_per_tile);
     pipe_.InitBuffer(in_, R * w * sizeof(T), "attn_rows");
     pipe_.InitBuffer(f_, R * w * 4, "attn_fp32");
     if (!t.headwise) {
@@ -105,7 +116,8 @@ class KernelAttentionGate {
     const auto w = static_cast<uint32_t>(t_.heads * t_.dim), D = static_cast<uint32_t>(t_.dim);
     LocalTensor<T> in = in_.Get<T>();
     LocalTensor<float> f = f_.Get<float>();
-    const int64_t begin = t_.split.Begin(GetBlockIdx()), end = begin + t_.split.Count(GetBlockIdx());
+    const int64_t begin = t_.split.Begin(GetBlockIdx()),
+                  end = begin + t_.split.Count(GetBlockIdx());
     for (int64_t t0 = begin; t0 < end; t0 += t_.rows_per_tile) {
       const auto R = static_cast<uint32_t>(std::min<int64_t>(t_.rows_per_tile, end - t0));
       kernel_util::CopyIn(in, attn_[t0 * w], R * w);
@@ -116,7 +128,8 @@ class KernelAttentionGate {
         for (uint32_t r = 0; r < R; ++r)
           for (int64_t hd = 0; hd < t_.heads; ++hd) {
             const float g = static_cast<float>(gate_.GetValue((t0 + r) * t_.heads + hd));
-            Muls(f[r * w + static_cast<uint32_t>(hd) * D], f[r * w + static_cast<uint32_t>(hd) * D], 1.0f / (1.0f + std::exp(-g)), D);
+            Muls(f[r * w + static_cast<uint32_t>(hd) * D], f[r * w + static_cast<uint32_t>(hd) * D],
+                 1.0f / (1.0f + std::exp(-g)), D);
           }
       } else {
         LocalTensor<float> g = g_.Get<float>();
@@ -162,7 +175,8 @@ class KernelSwaMask {
     LocalTensor<float> idx = idx_.Get<float>(), a = a_.Get<float>(), b = b_.Get<float>();
     for (uint32_t c = 0; c < n; ++c) idx.SetValue(c, static_cast<float>(c));
     kernel_util::WaitScalarForVector();
-    const int64_t begin = t_.split.Begin(GetBlockIdx()), end = begin + t_.split.Count(GetBlockIdx());
+    const int64_t begin = t_.split.Begin(GetBlockIdx()),
+                  end = begin + t_.split.Count(GetBlockIdx());
     for (int64_t r = begin; r < end; ++r) {
       const int64_t seq = seq_.GetValue(r), lo = seq - t_.window;
       // attended(c) = clamp(c - lo + 1, 0, 1) * clamp(seq - c, 0, 1); masked = 1 - attended

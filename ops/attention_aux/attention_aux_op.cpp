@@ -18,7 +18,8 @@ double RopeInvFreq(const ParamValues& p, int64_t i, int64_t rot) {
   const double inv = op_util::RopeInvFreq(p.Float("theta"), i, rot);
   const double factor = p.Float("scaling_factor");
   if (factor <= 0) return inv;
-  const double lo = p.Float("low_freq_factor"), hi = p.Float("high_freq_factor"), orig = static_cast<double>(p.Int("original_max_position"));
+  const double lo = p.Float("low_freq_factor"), hi = p.Float("high_freq_factor"),
+               orig = static_cast<double>(p.Int("original_max_position"));
   const double wavelen = 2 * M_PI / inv;
   if (wavelen < orig / hi) return inv;
   if (wavelen > orig / lo) return inv / factor;
@@ -30,7 +31,8 @@ class RotaryEmbeddingOp : public Op {
  public:
   std::string name() const override { return "rotary_embedding"; }
   std::string summary() const override {
-    return "partial NeoX RoPE on q and k: rotate-half on the first rotary_dim dims, cos/sin by position (§6.2-6.3)";
+    return "partial NeoX RoPE on q and k: rotate-half on the first rotary_dim dims, cos/sin by "
+           "position (§6.2-6.3)";
   }
   std::vector<OpParam> params() const override {
     using K = OpParam::Kind;
@@ -38,29 +40,42 @@ class RotaryEmbeddingOp : public Op {
             {"heads", K::kInt, "4", "query heads per rank", 1, 1024},
             {"kv_heads", K::kInt, "1", "key heads per rank", 1, 1024},
             {"head_dim", K::kInt, "256", "head dim D (a multiple of 16)", 16, 1024},
-            {"rotary_dim", K::kInt, "64", "rotated dims (D x partial_rotary_factor; Qwen3-Next 256 x 0.25); a multiple of 16", 16, 1024},
+            {"rotary_dim", K::kInt, "64",
+             "rotated dims (D x partial_rotary_factor; Qwen3-Next 256 x 0.25); a multiple of 16",
+             16, 1024},
             {"theta", K::kFloat, "10000000", "rope_theta (Qwen3-Next 1e7)", 1, 1e12},
             {"max_position", K::kInt, "8192", "rows of the cos/sin cache", 1, 1e7},
             {"scaling_factor", K::kFloat, "0", "Llama-3 rope scaling factor (0 = none)", 0, 1e6},
-            {"low_freq_factor", K::kFloat, "1", "Llama-3 rope scaling: wavelengths above original_max_position / this are divided by the factor", 1e-6, 1e6},
-            {"high_freq_factor", K::kFloat, "4", "Llama-3 rope scaling: wavelengths below original_max_position / this are kept", 1e-6, 1e6},
-            {"original_max_position", K::kInt, "8192", "Llama-3 rope scaling: the pre-training context", 1, 1e9},
-            {"rows_per_tile", K::kInt, "0", "tokens per UB tile (0 = as many as fit, at most 32)", 0, 4096}};
+            {"low_freq_factor", K::kFloat, "1",
+             "Llama-3 rope scaling: wavelengths above original_max_position / this are divided by "
+             "the factor",
+             1e-6, 1e6},
+            {"high_freq_factor", K::kFloat, "4",
+             "Llama-3 rope scaling: wavelengths below original_max_position / this are kept", 1e-6,
+             1e6},
+            {"original_max_position", K::kInt, "8192",
+             "Llama-3 rope scaling: the pre-training context", 1, 1e9},
+            {"rows_per_tile", K::kInt, "0", "tokens per UB tile (0 = as many as fit, at most 32)",
+             0, 4096}};
   }
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
     const int64_t T = p.Int("tokens"), D = p.Int("head_dim"), rot = p.Int("rotary_dim");
-    if (rot > D || rot % 16 || D % 16) throw InputError("rotary_dim must be a multiple of 16 and at most head_dim (a multiple of 16)");
+    if (rot > D || rot % 16 || D % 16)
+      throw InputError(
+          "rotary_dim must be a multiple of 16 and at most head_dim (a multiple of 16)");
     const DType bf = DType::kBFloat16;
-    return {{"q", {T, p.Int("heads"), D}, bf},
-            {"k", {T, p.Int("kv_heads"), D}, bf},
-            {"positions", {T}, DType::kInt32, TensorRole::kInput, true, 0, p.Int("max_position") - 1},
-            {"cos_sin_cache", {p.Int("max_position"), rot}, DType::kFloat32},
-            {"q_out", {T, p.Int("heads"), D}, bf, TensorRole::kOutput},
-            {"k_out", {T, p.Int("kv_heads"), D}, bf, TensorRole::kOutput}};
+    return {
+        {"q", {T, p.Int("heads"), D}, bf},
+        {"k", {T, p.Int("kv_heads"), D}, bf},
+        {"positions", {T}, DType::kInt32, TensorRole::kInput, true, 0, p.Int("max_position") - 1},
+        {"cos_sin_cache", {p.Int("max_position"), rot}, DType::kFloat32},
+        {"q_out", {T, p.Int("heads"), D}, bf, TensorRole::kOutput},
+        {"k_out", {T, p.Int("kv_heads"), D}, bf, TensorRole::kOutput}};
   }
   void FillInputs(const ParamValues& p, TensorMap& t, Rng& rng) const override {
     const int64_t rot = p.Int("rotary_dim");
-    op_util::FillPositionsAndRopeCache(t["positions"], t["cos_sin_cache"], rng, p.Int("max_position"), rot,
+    op_util::FillPositionsAndRopeCache(t["positions"], t["cos_sin_cache"], rng,
+                                       p.Int("max_position"), rot,
                                        [&](int64_t i) { return RopeInvFreq(p, i, rot); });
     op_util::FillNormal(t["q"], rng);
     op_util::FillNormal(t["k"], rng);
@@ -74,18 +89,22 @@ class RotaryEmbeddingOp : public Op {
     t.rot = p.Int("rotary_dim");
     t.split = kernel_util::BlockSplit(t.tokens, d.aiv_count);
     const int64_t width = (t.heads_q + t.heads_k) * t.dim;
-    t.rows_per_tile = p.Int("rows_per_tile") > 0 ? p.Int("rows_per_tile")
-                                                 : op_util::RowsThatFit(width * 6 + t.rot * 4, t.rot * 4, d.ub_bytes, std::min<int64_t>(32, t.split.per));
+    t.rows_per_tile = p.Int("rows_per_tile") > 0
+                          ? p.Int("rows_per_tile")
+                          : op_util::RowsThatFit(width * 6 + t.rot * 4, t.rot * 4, d.ub_bytes,
+                                                 std::min<int64_t>(32, t.split.per));
     LaunchPlan plan;
-    plan.launch = op_util::AivLaunch<attention_aux::KernelRope>(name(), t.split.blocks, DType::kBFloat16, &gm["q"], &gm["k"], &gm["positions"],
-                                                                &gm["cos_sin_cache"], &gm["q_out"], &gm["k_out"], t);
+    plan.launch = op_util::AivLaunch<attention_aux::KernelRope>(
+        name(), t.split.blocks, DType::kBFloat16, &gm["q"], &gm["k"], &gm["positions"],
+        &gm["cos_sin_cache"], &gm["q_out"], &gm["k_out"], t);
     plan.tiling = {Kv("block_dim", t.split.blocks), Kv("rows_per_tile", t.rows_per_tile)};
     return plan;
   }
   // The cos/sin come from the cos_sin_cache input, as the kernel reads them: a user's own cache
   // (--inputs) is what both apply; the default one follows RopeInvFreq (FillInputs).
   Expected Reference(const ParamValues& p, const TensorMap& in) const override {
-    const int64_t T = p.Int("tokens"), D = p.Int("head_dim"), rot = p.Int("rotary_dim"), h = rot / 2;
+    const int64_t T = p.Int("tokens"), D = p.Int("head_dim"), rot = p.Int("rotary_dim"),
+                  h = rot / 2;
     const Tensor& cs = in.at("cos_sin_cache");
     Expected e;
     for (const char* name : {"q", "k"}) {
@@ -98,7 +117,8 @@ class RotaryEmbeddingOp : public Op {
           const int64_t o = (t * heads + hd) * D;
           for (int64_t i = 0; i < D; ++i) out[static_cast<size_t>(o + i)] = x.At(o + i);
           for (int64_t i = 0; i < h; ++i) {
-            const double c = cs.At(pos * rot + i), s = cs.At(pos * rot + h + i), x1 = x.At(o + i), x2 = x.At(o + h + i);
+            const double c = cs.At(pos * rot + i), s = cs.At(pos * rot + h + i), x1 = x.At(o + i),
+                         x2 = x.At(o + h + i);
             out[static_cast<size_t>(o + i)] = x1 * c - x2 * s;
             out[static_cast<size_t>(o + h + i)] = x2 * c + x1 * s;
           }
@@ -114,23 +134,31 @@ class AttentionGateOp : public Op {
  public:
   std::string name() const override { return "attention_gate"; }
   std::string summary() const override {
-    return "attention output gate: attn * sigmoid(gate), elementwise (Qwen3-Next/3.5) or per head (Step-3.5) (§6.2-6.3)";
+    return "attention output gate: attn * sigmoid(gate), elementwise (Qwen3-Next/3.5) or per head "
+           "(Step-3.5) (§6.2-6.3)";
   }
   std::vector<OpParam> params() const override {
     using K = OpParam::Kind;
     return {{"tokens", K::kInt, "4096", "tokens", 1, 1e7},
             {"heads", K::kInt, "4", "query heads per rank", 1, 1024},
             {"head_dim", K::kInt, "256", "head dim", 1, 4096},
-            {"mode", K::kString, "elementwise", "elementwise: gate [T, heads x D]; headwise: gate [T, heads]", 0, 0,
+            {"mode",
+             K::kString,
+             "elementwise",
+             "elementwise: gate [T, heads x D]; headwise: gate [T, heads]",
+             0,
+             0,
              {"elementwise", "headwise"}},
-            {"rows_per_tile", K::kInt, "0", "tokens per UB tile (0 = as many as fit, at most 64)", 0, 4096}};
+            {"rows_per_tile", K::kInt, "0", "tokens per UB tile (0 = as many as fit, at most 64)",
+             0, 4096}};
   }
   static bool Headwise(const ParamValues& p) { return p.Str("mode") == "headwise"; }
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
     const int64_t T = p.Int("tokens"), w = p.Int("heads") * p.Int("head_dim");
     const DType bf = DType::kBFloat16;
     return {{"attn", {T, w}, bf},
-            {"gate", Headwise(p) ? Shape{T, p.Int("heads")} : Shape{T, w}, bf, TensorRole::kInput, Headwise(p)},
+            {"gate", Headwise(p) ? Shape{T, p.Int("heads")} : Shape{T, w}, bf, TensorRole::kInput,
+             Headwise(p)},
             {"out", {T, w}, bf, TensorRole::kOutput}};
   }
   void FillInputs(const ParamValues&, TensorMap& t, Rng& rng) const override {
@@ -143,14 +171,17 @@ class AttentionGateOp : public Op {
     t.heads = p.Int("heads");
     t.dim = p.Int("head_dim");
     t.headwise = Headwise(p);
-    if ((t.heads * t.dim) % 16) throw InputError("heads x head_dim must be a multiple of 16 (whole 32 B rows)");
+    if ((t.heads * t.dim) % 16)
+      throw InputError("heads x head_dim must be a multiple of 16 (whole 32 B rows)");
     t.split = kernel_util::BlockSplit(t.tokens, d.aiv_count);
     const int64_t w = t.heads * t.dim;
-    t.rows_per_tile = p.Int("rows_per_tile") > 0 ? p.Int("rows_per_tile")
-                                                 : op_util::RowsThatFit(w * (t.headwise ? 6 : 16), 0, d.ub_bytes, std::min<int64_t>(64, t.split.per));
+    t.rows_per_tile = p.Int("rows_per_tile") > 0
+                          ? p.Int("rows_per_tile")
+                          : op_util::RowsThatFit(w * (t.headwise ? 6 : 16), 0, d.ub_bytes,
+                                                 std::min<int64_t>(64, t.split.per));
     LaunchPlan plan;
-    plan.launch = op_util::AivLaunch<attention_aux::KernelAttentionGate>(name(), t.split.blocks, DType::kBFloat16, &gm["attn"], &gm["gate"],
-                                                                         &gm["out"], t);
+    plan.launch = op_util::AivLaunch<attention_aux::KernelAttentionGate>(
+        name(), t.split.blocks, DType::kBFloat16, &gm["attn"], &gm["gate"], &gm["out"], t);
     plan.tiling = {Kv("block_dim", t.split.blocks), Kv("rows_per_tile", t.rows_per_tile)};
     return plan;
   }
@@ -168,7 +199,8 @@ class SwaMaskOp : public Op {
  public:
   std::string name() const override { return "swa_mask"; }
   std::string summary() const override {
-    return "SWA decode mask [B, 1, S_max]: masked = idx < seq_len - window or idx >= seq_len (the S4 fix, §6.1)";
+    return "SWA decode mask [B, 1, S_max]: masked = idx < seq_len - window or idx >= seq_len (the "
+           "S4 fix, §6.1)";
   }
   std::vector<OpParam> params() const override {
     using K = OpParam::Kind;
@@ -177,11 +209,19 @@ class SwaMaskOp : public Op {
             {"window", K::kInt, "512", "sliding window (Step-3.5: 512)", 1, 1e7}};
   }
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
-    return {{"seq_lens", {p.Int("batch")}, DType::kInt32, TensorRole::kInput, true, 0, p.Int("max_seq_len")},
-            {"mask", {p.Int("batch"), 1, p.Int("max_seq_len")}, DType::kUInt8, TensorRole::kOutput}};
+    return {
+        {"seq_lens",
+         {p.Int("batch")},
+         DType::kInt32,
+         TensorRole::kInput,
+         true,
+         0,
+         p.Int("max_seq_len")},
+        {"mask", {p.Int("batch"), 1, p.Int("max_seq_len")}, DType::kUInt8, TensorRole::kOutput}};
   }
   void FillInputs(const ParamValues& p, TensorMap& t, Rng& rng) const override {
-    for (int64_t b = 0; b < p.Int("batch"); ++b) t["seq_lens"].Set(b, static_cast<double>(rng.UniformInt(1, p.Int("max_seq_len"))));
+    for (int64_t b = 0; b < p.Int("batch"); ++b)
+      t["seq_lens"].Set(b, static_cast<double>(rng.UniformInt(1, p.Int("max_seq_len"))));
   }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
     attention_aux::MaskTiling t;
@@ -190,7 +230,8 @@ class SwaMaskOp : public Op {
     t.window = p.Int("window");
     t.split = kernel_util::BlockSplit(t.batch, d.aiv_count);
     LaunchPlan plan;
-    plan.launch = op_util::AivLaunch<attention_aux::KernelSwaMask>(name(), t.split.blocks, DType::kFloat32, &gm["seq_lens"], &gm["mask"], t);
+    plan.launch = op_util::AivLaunch<attention_aux::KernelSwaMask>(
+        name(), t.split.blocks, DType::kFloat32, &gm["seq_lens"], &gm["mask"], t);
     plan.tiling = {Kv("block_dim", t.split.blocks)};
     return plan;
   }
@@ -199,7 +240,8 @@ class SwaMaskOp : public Op {
     std::vector<double> m(static_cast<size_t>(B * S));
     for (int64_t b = 0; b < B; ++b) {
       const auto seq = static_cast<int64_t>(in.at("seq_lens").At(b));
-      for (int64_t c = 0; c < S; ++c) m[static_cast<size_t>(b * S + c)] = (c < seq - W || c >= seq) ? 1.0 : 0.0;
+      for (int64_t c = 0; c < S; ++c)
+        m[static_cast<size_t>(b * S + c)] = (c < seq - W || c >= seq) ? 1.0 : 0.0;
     }
     return {{"mask", m}};
   }

@@ -44,7 +44,8 @@ class KernelCausalConv1d {
     pipe_.InitBuffer(window_, win_rows * pitch_ * 4, "windowFp32");
     pipe_.InitBuffer(acc_, tile * 4, "accFp32");
     // The window shift moves kw-1 rows through it: a tile of fewer rows still needs that many.
-    pipe_.InitBuffer(tmp_, std::max<uint64_t>(tile, static_cast<uint64_t>(t.kw - 1) * pitch_) * 4, "tmpFp32");
+    pipe_.InitBuffer(tmp_, std::max<uint64_t>(tile, static_cast<uint64_t>(t.kw - 1) * pitch_) * 4,
+                     "tmpFp32");
     pipe_.InitBuffer(stateRows_, win_rows * pitch_ * sizeof(T), "stateRows");
     // Mixed batch: some requests continue from a state, others start fresh (the S6 trigger).
     bool any = false, all = true;
@@ -74,7 +75,8 @@ class KernelCausalConv1d {
  private:
   // w[j, c0:c0+cols] -> fp32, repeated over rows_per_tile rows: kw tiles.
   void LoadWeights(int64_t c0, uint32_t cols) {
-    const uint32_t kw = static_cast<uint32_t>(t_.kw), rows = static_cast<uint32_t>(t_.rows_per_tile);
+    const uint32_t kw = static_cast<uint32_t>(t_.kw),
+                   rows = static_cast<uint32_t>(t_.rows_per_tile);
     LocalTensor<T> raw = stateRows_.Get<T>();
     LocalTensor<float> w = weights_.Get<float>();
     AfterStateWriteOut();  // the last state write-out has read `raw`'s buffer
@@ -103,7 +105,8 @@ class KernelCausalConv1d {
     // The previous request's state write-out (MTE3) has read the state rows we refill.
     AfterStateWriteOut();
     if (has_init) {
-      CopyRowsIn(st, stGm_[(slot_row + t_.window - hist) * t_.dim + c0], hist, cols, t_.dim, pitch_);
+      CopyRowsIn(st, stGm_[(slot_row + t_.window - hist) * t_.dim + c0], hist, cols, t_.dim,
+                 pitch_);
       kernel_util::Sync<HardEvent::MTE2_V>();
       Cast(win, st, CAST_NONE, hist * pitch_);
     } else {
@@ -122,8 +125,10 @@ class KernelCausalConv1d {
       LocalTensor<T> y = outY_.template DeQue<T>();
       CopyRowsOut(yGm_[(start + t0) * t_.dim + c0], y, rows, cols, t_.dim, pitch_);
       outY_.FreeTensor(y);
-      if (t0 + rows < len) ShiftWindow(rows);
-      else WriteState(start, len, slot_row, has_init, c0, cols, rows);
+      if (t0 + rows < len)
+        ShiftWindow(rows);
+      else
+        WriteState(start, len, slot_row, has_init, c0, cols, rows);
     }
     if (len == 0) WriteState(start, len, slot_row, has_init, c0, cols, 0);
   }
@@ -131,7 +136,8 @@ class KernelCausalConv1d {
   // acc = sum_j w_j * win[j .. j+rows), silu, cast; enqueued for MTE3.
   void Convolve(uint32_t rows) {
     const uint32_t n = rows * pitch_, tile = static_cast<uint32_t>(t_.rows_per_tile) * pitch_;
-    LocalTensor<float> win = window_.Get<float>(), w = weights_.Get<float>(), acc = acc_.Get<float>(), tmp = tmp_.Get<float>();
+    LocalTensor<float> win = window_.Get<float>(), w = weights_.Get<float>(),
+                       acc = acc_.Get<float>(), tmp = tmp_.Get<float>();
     Mul(acc, w, win, n);
     for (uint32_t j = 1; j < static_cast<uint32_t>(t_.kw); ++j) {
       Mul(tmp, w[j * tile], win[j * pitch_], n);
@@ -153,8 +159,10 @@ class KernelCausalConv1d {
 
   // New state = the last write_rows rows of the context (history ++ new rows), into the slot's
   // last write_rows window rows. The window holds them (fp32 copies of T values: exact).
-  void WriteState(int64_t start, int64_t len, int64_t slot_row, bool has_init, int64_t c0, uint32_t cols, uint32_t rows) {
-    const uint32_t wr = static_cast<uint32_t>(t_.write_rows), hist = static_cast<uint32_t>(t_.kw - 1);
+  void WriteState(int64_t start, int64_t len, int64_t slot_row, bool has_init, int64_t c0,
+                  uint32_t cols, uint32_t rows) {
+    const uint32_t wr = static_cast<uint32_t>(t_.write_rows),
+                   hist = static_cast<uint32_t>(t_.kw - 1);
     LocalTensor<T> st = stateRows_.Get<T>();
     const GlobalTensor<T> dst = stGm_[(slot_row + t_.window - wr) * t_.dim + c0];
     if (t_.fault_state_shift && mixed_ && !has_init) {
@@ -179,15 +187,17 @@ class KernelCausalConv1d {
   // Scenario S6 (kernels.md §2.3): the upstream fallback gathers the final state of a request
   // without initial state at offset L - (kw-1) of its zero-prefixed buffer instead of L, i.e.
   // rows ctx[L-(kw-1) .. L) = [0.., x_0, ..] instead of the last kw-1 inputs.
-  void FaultyState(int64_t start, int64_t len, const GlobalTensor<T>& dst, int64_t c0, uint32_t cols) {
+  void FaultyState(int64_t start, int64_t len, const GlobalTensor<T>& dst, int64_t c0,
+                   uint32_t cols) {
     const int64_t hist = t_.kw - 1;
     LocalTensor<T> st = stateRows_.Get<T>();
     Duplicate(st, T(0.0), static_cast<uint32_t>(hist) * pitch_);
     kernel_util::Sync<HardEvent::V_MTE2>();
     // ctx index m = len - hist + k holds x[m - hist] when m >= hist, zero before.
     const int64_t k0 = std::max<int64_t>(0, 2 * hist - len);
-    if (k0 < hist) CopyRowsIn(st[k0 * pitch_], xGm_[(start + len - 2 * hist + k0) * t_.dim + c0],
-                              static_cast<uint32_t>(hist - k0), cols, t_.dim, pitch_);
+    if (k0 < hist)
+      CopyRowsIn(st[k0 * pitch_], xGm_[(start + len - 2 * hist + k0) * t_.dim + c0],
+                 static_cast<uint32_t>(hist - k0), cols, t_.dim, pitch_);
     kernel_util::Sync<HardEvent::MTE2_MTE3>();
     CopyRowsOut(dst, st, static_cast<uint32_t>(hist), cols, t_.dim, pitch_);
     state_out_pending_ = true;

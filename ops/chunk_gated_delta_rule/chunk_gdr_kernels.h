@@ -119,8 +119,10 @@ class KernelCumsumPto {
       if (d.chunk_count[static_cast<size_t>(b)] == 0) continue;
       const Chunk& first = d.chunks[static_cast<size_t>(d.first_chunk[static_cast<size_t>(b)])];
       int64_t len = 0;
-      for (int64_t c = 0; c < d.chunk_count[static_cast<size_t>(b)]; ++c) len += d.chunks[static_cast<size_t>(d.first_chunk[static_cast<size_t>(b)] + c)].len;
-      for (int64_t at = 0; at < len; at += kTileRows) out.push_back({b, first.start + at, std::min(kTileRows, len - at)});
+      for (int64_t c = 0; c < d.chunk_count[static_cast<size_t>(b)]; ++c)
+        len += d.chunks[static_cast<size_t>(d.first_chunk[static_cast<size_t>(b)] + c)].len;
+      for (int64_t at = 0; at < len; at += kTileRows)
+        out.push_back({b, first.start + at, std::min(kTileRows, len - at)});
     }
     return out;
   }
@@ -128,7 +130,10 @@ class KernelCumsumPto {
     gm_ = gm;
     d_ = &d;
     tiles_ = Tiles(d);
-    if (d.HV > kCols) throw InputError("cumsum=pto: the PTO kernel's rows hold at most 64 value heads (GDN_MAX_HEADS), got " + std::to_string(d.HV));
+    if (d.HV > kCols)
+      throw InputError(
+          "cumsum=pto: the PTO kernel's rows hold at most 64 value heads (GDN_MAX_HEADS), got " +
+          std::to_string(d.HV));
     pipe_.InitBuffer(g_, kTileRows * kCols * 4, "g_tile");
     pipe_.InitBuffer(s_, kTileRows * kCols * 4, "g_sum_tile");
     pipe_.InitBuffer(acc_, kCols * 4, "row_acc");
@@ -139,7 +144,8 @@ class KernelCumsumPto {
     G.SetGlobalBuffer(gm_.G);
     LocalTensor<float> in = g_.Get<float>(), out = s_.Get<float>(), acc = acc_.Get<float>();
     const auto hv = static_cast<uint32_t>(d_->HV);
-    for (size_t t = static_cast<size_t>(GetBlockIdx()); t < tiles_.size(); t += static_cast<size_t>(GetBlockNum())) {
+    for (size_t t = static_cast<size_t>(GetBlockIdx()); t < tiles_.size();
+         t += static_cast<size_t>(GetBlockNum())) {
       const Chunk& tile = tiles_[t];
       const auto rows = static_cast<uint32_t>(tile.len);
       CopyRowsIn(in, g[tile.start * d_->HV], rows, hv, hv, kCols);
@@ -198,7 +204,8 @@ class KernelPrepare {
     kb.SetGlobalBuffer(gm_.kb);
     vb.SetGlobalBuffer(gm_.vb);
     const Dims& d = *d_;
-    LocalTensor<float> a = a_.Get<float>(), dec = dec_.Get<float>(), t = t_.Get<float>(), negg = negg_.Get<float>();
+    LocalTensor<float> a = a_.Get<float>(), dec = dec_.Get<float>(), t = t_.Get<float>(),
+                       negg = negg_.Get<float>();
     float gs[kChunk], bs[kChunk];
     for (int64_t unit = GetBlockIdx(); unit < d.NC() * d.HV; unit += GetBlockNum()) {
       const int64_t c = unit / d.HV, h = unit % d.HV, j = h / (d.HV / d.H);
@@ -219,17 +226,18 @@ class KernelPrepare {
       for (uint32_t r = 0; r < L; ++r) t.SetValue(r * kChunk + r, 1.0f);
       kernel_util::WaitScalarForVector();
       for (uint32_t r = 1; r < L; ++r)
-        for (uint32_t s = 0; s < r; ++s) Axpy(t[r * kChunk], t[s * kChunk], -bs[r] * a.GetValue(r * kChunk + s), s + 1);
+        for (uint32_t s = 0; s < r; ++s)
+          Axpy(t[r * kChunk], t[s * kChunk], -bs[r] * a.GetValue(r * kChunk + s), s + 1);
       Cast(tb_.Get<T>(), t, CAST_RINT, L * kChunk);
       // Kb = k beta exp(G), Vb = v beta, rounded to bf16 as the WY products' operands.
       float kscale[kChunk];
       for (uint32_t r = 0; r < L; ++r) kscale[r] = bs[r] * std::exp(gs[r]);
-      ScaleRows(k[ch.start * d.H * d.K + j * d.K], static_cast<uint32_t>(d.K), static_cast<uint64_t>(d.H * d.K), L, kscale,
-                kb[unit * kChunk * d.K]);
+      ScaleRows(k[ch.start * d.H * d.K + j * d.K], static_cast<uint32_t>(d.K),
+                static_cast<uint64_t>(d.H * d.K), L, kscale, kb[unit * kChunk * d.K]);
       Sync<HardEvent::V_MTE2>();
       Sync<HardEvent::MTE3_V>();
-      ScaleRows(v[ch.start * d.HV * d.V + h * d.V], static_cast<uint32_t>(d.V), static_cast<uint64_t>(d.HV * d.V), L, bs,
-                vb[unit * kChunk * d.V]);
+      ScaleRows(v[ch.start * d.HV * d.V + h * d.V], static_cast<uint32_t>(d.V),
+                static_cast<uint64_t>(d.HV * d.V), L, bs, vb[unit * kChunk * d.V]);
       CopyRowsOut(tm[unit * kChunk * kChunk], tb_.Get<T>(), L, kChunk, kChunk);
       PipeBarrier<PIPE_ALL>();
     }
@@ -237,8 +245,8 @@ class KernelPrepare {
 
  private:
   // dst rows (pitch `cols`) = bf16(src rows x scale[r]).
-  void ScaleRows(const GlobalTensor<T>& src, uint32_t cols, uint64_t stride, uint32_t L, const float* scale,
-                 const GlobalTensor<T>& dst) {
+  void ScaleRows(const GlobalTensor<T>& src, uint32_t cols, uint64_t stride, uint32_t L,
+                 const float* scale, const GlobalTensor<T>& dst) {
     LocalTensor<T> rin = rin_.Get<T>(), rout = rout_.Get<T>();
     LocalTensor<float> rf = rf_.Get<float>();
     CopyRowsIn(rin, src, L, cols, stride, cols);
@@ -343,7 +351,8 @@ class KernelOutput {
       Muls(a, a, d.scale, L * V);
       Cast(ob_.Get<T>(), a, CAST_RINT, L * V);
       Sync<HardEvent::V_MTE3>();
-      CopyRowsOut(o[ch.start * d.HV * d.V + h * d.V], ob_.Get<T>(), L, V, static_cast<uint64_t>(d.HV * d.V), V);
+      CopyRowsOut(o[ch.start * d.HV * d.V + h * d.V], ob_.Get<T>(), L, V,
+                  static_cast<uint64_t>(d.HV * d.V), V);
       PipeBarrier<PIPE_ALL>();
     }
   }
@@ -387,16 +396,23 @@ class KernelChunkH {
     gates_.Init(pipe_, false);
   }
   void Process() {
-    for (int64_t unit = kernel_util::GroupIdx(); unit < d_->B * d_->HV; unit += kernel_util::GroupNum()) {
-      if (d_->chunk_count[static_cast<size_t>(unit / d_->HV)] == 0) continue;  // no tokens: the pool slot is left alone
-      if (ASCEND_IS_AIC) CubeUnit(unit);
-      else VectorUnit(unit);
+    for (int64_t unit = kernel_util::GroupIdx(); unit < d_->B * d_->HV;
+         unit += kernel_util::GroupNum()) {
+      if (d_->chunk_count[static_cast<size_t>(unit / d_->HV)] == 0)
+        continue;  // no tokens: the pool slot is left alone
+      if (ASCEND_IS_AIC)
+        CubeUnit(unit);
+      else
+        VectorUnit(unit);
     }
   }
 
  private:
   // The state's offset and row stride in a [K, V] (or [V, K]) matrix, for this AIV's half.
-  uint64_t HalfOffset() const { return d_->vk ? static_cast<uint64_t>(GetSubBlockIdx()) * vh_ * d_->K : static_cast<uint64_t>(GetSubBlockIdx()) * vh_; }
+  uint64_t HalfOffset() const {
+    return d_->vk ? static_cast<uint64_t>(GetSubBlockIdx()) * vh_ * d_->K
+                  : static_cast<uint64_t>(GetSubBlockIdx()) * vh_;
+  }
   uint64_t StateStride() const { return static_cast<uint64_t>(d_->vk ? d_->K : d_->V); }
 
   void CubeUnit(int64_t unit) {
@@ -423,11 +439,12 @@ class KernelChunkH {
       cube_.Store(wsf[unit * kChunk * d.V], V, QuantMode_t::NoQuant);
       CrossCoreSetFlag<2, PIPE_FIX>(kWsReady);
       CrossCoreWaitFlag(kVsReady);
-      const uint64_t k_at = static_cast<uint64_t>(ch.start * d.H * d.K + j * d.K), k_ld = static_cast<uint64_t>(d.H * d.K);
+      const uint64_t k_at = static_cast<uint64_t>(ch.start * d.H * d.K + j * d.K),
+                     k_ld = static_cast<uint64_t>(d.H * d.K);
       if (d.vk) {  // (K^T Vs)^T = Vs^T K^: [V, K]
         cube_.Compute({vs[unit * kChunk * d.V], V, true}, {k[k_at], k_ld, false}, V, K, L);
         cube_.Store(kv[unit * d.K * d.V], K, QuantMode_t::NoQuant);
-      } else {     // K^T Vs: [K, V]
+      } else {  // K^T Vs: [K, V]
         cube_.Compute({k[k_at], k_ld, true}, {vs[unit * kChunk * d.V], V, false}, K, V, L);
         cube_.Store(kv[unit * d.K * d.V], V, QuantMode_t::NoQuant);
       }
@@ -446,11 +463,14 @@ class KernelChunkH {
     vs.SetGlobalBuffer(gm_.vs);
     wsf.SetGlobalBuffer(gm_.ws_f);
     kv.SetGlobalBuffer(gm_.kv);
-    LocalTensor<float> s = s_.Get<float>(), kvt = kv_.Get<float>(), wt = wsf_.Get<float>(), uf = uf_.Get<float>();
+    LocalTensor<float> s = s_.Get<float>(), kvt = kv_.Get<float>(), wt = wsf_.Get<float>(),
+                       uf = uf_.Get<float>();
     LocalTensor<T> hb = hb_.Get<T>(), ut = ub_.Get<T>(), vnb = vnb_.Get<T>(), vsb = vsb_.Get<T>();
     const uint32_t n = rows_ * cols_, V = static_cast<uint32_t>(d.V);
-    const uint64_t half = HalfOffset(), stride = StateStride(), vcol = static_cast<uint64_t>(GetSubBlockIdx()) * vh_;
-    const uint64_t pool_at = static_cast<uint64_t>((d.slots[static_cast<size_t>(b)] * d.HV + h) * d.K * d.V) + half;
+    const uint64_t half = HalfOffset(), stride = StateStride(),
+                   vcol = static_cast<uint64_t>(GetSubBlockIdx()) * vh_;
+    const uint64_t pool_at =
+        static_cast<uint64_t>((d.slots[static_cast<size_t>(b)] * d.HV + h) * d.K * d.V) + half;
     LoadInitialState(pool_at, stride, d.has_initial[static_cast<size_t>(b)]);
     float gs[kChunk];
     for (int64_t c = d.first_chunk[b]; c < d.first_chunk[b] + d.chunk_count[b]; ++c) {
@@ -462,7 +482,8 @@ class KernelChunkH {
       Sync<HardEvent::MTE3_V>();  // the previous chunk's stores have left hb, vnb, vsb
       Cast(hb, s, CAST_RINT, n);
       Sync<HardEvent::V_MTE3>();
-      CopyRowsOut(hg[static_cast<uint64_t>(cu * d.K * d.V) + half], hb, rows_, cols_, stride, cols_);
+      CopyRowsOut(hg[static_cast<uint64_t>(cu * d.K * d.V) + half], hb, rows_, cols_, stride,
+                  cols_);
       CrossCoreSetFlag<2, PIPE_MTE3>(kHReady);
       CrossCoreWaitFlag(kWsReady);
       Sync<HardEvent::V_MTE2>();  // the previous chunk's vector work is done with wt, ut, kvt
@@ -470,18 +491,20 @@ class KernelChunkH {
       CopyRowsIn(ut, u[cu * kChunk * d.V + vcol], L, vh_, V, vh_);
       Sync<HardEvent::MTE2_V>();
       Cast(uf, ut, CAST_NONE, L * vh_);
-      Sub(uf, uf, wt, L * vh_);                  // V_new = U - W h_n
+      Sub(uf, uf, wt, L * vh_);  // V_new = U - W h_n
       Cast(vnb, uf, CAST_RINT, L * vh_);
-      for (uint32_t r = 0; r < L; ++r) Muls(uf[r * vh_], uf[r * vh_], std::exp(g_last - gs[r]), vh_);
-      Cast(vsb, uf, CAST_RINT, L * vh_);         // Vs = exp(G_last - G) V_new, the K^T Vs operand
+      for (uint32_t r = 0; r < L; ++r)
+        Muls(uf[r * vh_], uf[r * vh_], std::exp(g_last - gs[r]), vh_);
+      Cast(vsb, uf, CAST_RINT, L * vh_);  // Vs = exp(G_last - G) V_new, the K^T Vs operand
       Sync<HardEvent::V_MTE3>();
       CopyRowsOut(vnew[cu * kChunk * d.V + vcol], vnb, L, vh_, V, vh_);
       CopyRowsOut(vs[unit * kChunk * d.V + vcol], vsb, L, vh_, V, vh_);
       CrossCoreSetFlag<2, PIPE_MTE3>(kVsReady);
       CrossCoreWaitFlag(kKvReady);
-      CopyRowsIn(kvt, kv[static_cast<uint64_t>(unit * d.K * d.V) + half], rows_, cols_, stride, cols_);
+      CopyRowsIn(kvt, kv[static_cast<uint64_t>(unit * d.K * d.V) + half], rows_, cols_, stride,
+                 cols_);
       Sync<HardEvent::MTE2_V>();
-      Muls(s, s, std::exp(g_last), n);           // S = exp(G_last) S + K^T Vs
+      Muls(s, s, std::exp(g_last), n);  // S = exp(G_last) S + K^T Vs
       Add(s, s, kvt, n);
     }
     StoreFinalState(pool_at, stride);

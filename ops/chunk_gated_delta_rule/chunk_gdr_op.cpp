@@ -20,41 +20,72 @@ class ChunkGatedDeltaRuleOp : public Op {
  public:
   std::string name() const override { return "chunk_gated_delta_rule"; }
   std::string summary() const override {
-    return "GDN prefill/extend, chunk 64 WY/UT algorithm: cube products, vector gating/solve, AIC->AIV via GM (§3.2)";
+    return "GDN prefill/extend, chunk 64 WY/UT algorithm: cube products, vector gating/solve, "
+           "AIC->AIV via GM (§3.2)";
   }
   std::vector<OpParam> params() const override {
     using K = OpParam::Kind;
-    return {{"requests", K::kInt, "1", "requests in the batch", 1, 65535},
-            {"tokens", K::kInt, "4096", "tokens per request (unless seq_lens is given)", 0, 1e7},
-            {"seq_lens", K::kString, "", "comma-separated tokens per request, overrides requests/tokens"},
-            {"initial", K::kString, "none", "which requests continue from a pool state: all, none, mixed (even ones)", 0, 0,
-             {"mixed", "all", "none"}},
-            {"heads", K::kInt, "8", "value heads HV per rank", 1, 1024},
-            {"key_heads", K::kInt, "4", "q/k heads H per rank (HV a multiple of H)", 1, 1024},
-            {"k_dim", K::kInt, "128", "key head dim K (a multiple of 16, at most 128)", 16, 128},
-            {"v_dim", K::kInt, "128", "value head dim V (a multiple of 32, at most 128)", 32, 128},
-            {"ssm_dtype", K::kString, "float32", "state pool dtype", 0, 0, {"float32", "bfloat16"}},
-            {"state_layout", K::kString, "kv", "physical state layout of the pool: kv = [HV, K, V], vk = [HV, V, K]", 0, 0,
-             {"kv", "vk"}},
-            {"fault", K::kString, "none",
-             "transposed_state: read and write the pool in the other layout (scenario S3; needs K = V, else the shape error)",
-             0, 0, {"none", "transposed_state"}},
-            {"pool_size", K::kInt, "0", "ssm pool slots incl. dummy slot 0 (0 = requests + 1)", 0, 1e9},
-            {"cumsum", K::kString, "ascendc",
-             "stage 1's kernel: ascendc (a chunk's rows added as whole rows of all heads, double-buffered across "
-             "AIVs) or pto (megagdn-pto's chunk_cumsum: a row-by-row chain with a vector->scalar sync per row, one AIV per "
-             "AI core, load/compute/store in sequence; calibration.md C1's PTO column)",
-             0, 0, {"ascendc", "pto"}},
-            {"launch", K::kString, "staged",
-             "staged: one launch per stage (9); mega: the stages in one kernel, a device-wide barrier between them (the PTO mega kernel's form)",
-             0, 0, {"staged", "mega"}}};
+    return {
+        {"requests", K::kInt, "1", "requests in the batch", 1, 65535},
+        {"tokens", K::kInt, "4096", "tokens per request (unless seq_lens is given)", 0, 1e7},
+        {"seq_lens", K::kString, "",
+         "comma-separated tokens per request, overrides requests/tokens"},
+        {"initial",
+         K::kString,
+         "none",
+         "which requests continue from a pool state: all, none, mixed (even ones)",
+         0,
+         0,
+         {"mixed", "all", "none"}},
+        {"heads", K::kInt, "8", "value heads HV per rank", 1, 1024},
+        {"key_heads", K::kInt, "4", "q/k heads H per rank (HV a multiple of H)", 1, 1024},
+        {"k_dim", K::kInt, "128", "key head dim K (a multiple of 16, at most 128)", 16, 128},
+        {"v_dim", K::kInt, "128", "value head dim V (a multiple of 32, at most 128)", 32, 128},
+        {"ssm_dtype", K::kString, "float32", "state pool dtype", 0, 0, {"float32", "bfloat16"}},
+        {"state_layout",
+         K::kString,
+         "kv",
+         "physical state layout of the pool: kv = [HV, K, V], vk = [HV, V, K]",
+         0,
+         0,
+         {"kv", "vk"}},
+        {"fault",
+         K::kString,
+         "none",
+         "transposed_state: read and write the pool in the other layout (scenario S3; needs K = V, "
+         "else the shape error)",
+         0,
+         0,
+         {"none", "transposed_state"}},
+        {"pool_size", K::kInt, "0", "ssm pool slots incl. dummy slot 0 (0 = requests + 1)", 0, 1e9},
+        {"cumsum",
+         K::kString,
+         "ascendc",
+         "stage 1's kernel: ascendc (a chunk's rows added as whole rows of all heads, "
+         "double-buffered across "
+         "AIVs) or pto (megagdn-pto's chunk_cumsum: a row-by-row chain with a vector->scalar sync "
+         "per row, one AIV per "
+         "AI core, load/compute/store in sequence; calibration.md C1's PTO column)",
+         0,
+         0,
+         {"ascendc", "pto"}},
+        {"launch",
+         K::kString,
+         "staged",
+         "staged: one launch per stage (9); mega: the stages in one kernel, a device-wide barrier "
+         "between them (the PTO mega kernel's form)",
+         0,
+         0,
+         {"staged", "mega"}}};
   }
 
   static std::vector<int64_t> Lens(const ParamValues& p) {
     if (!p.Str("seq_lens").empty()) return SeqLens(p);
     return std::vector<int64_t>(static_cast<size_t>(p.Int("requests")), p.Int("tokens"));
   }
-  static int64_t Pool(const ParamValues& p) { return p.Int("pool_size") > 0 ? p.Int("pool_size") : static_cast<int64_t>(Lens(p).size()) + 1; }
+  static int64_t Pool(const ParamValues& p) {
+    return p.Int("pool_size") > 0 ? p.Int("pool_size") : static_cast<int64_t>(Lens(p).size()) + 1;
+  }
 
   chunk_gdr::Dims DimsOf(const ParamValues& p) const {
     chunk_gdr::Dims d;
@@ -63,13 +94,20 @@ class ChunkGatedDeltaRuleOp : public Op {
     d.HV = p.Int("heads");
     d.K = p.Int("k_dim");
     d.V = p.Int("v_dim");
-    if (d.HV % d.H) throw InputError("parameter 'heads' (" + std::to_string(d.HV) + ") must be a multiple of 'key_heads'");
-    if (d.K % 16 || d.V % 32) throw InputError("k_dim must be a multiple of 16 and v_dim of 32 (32 B rows per AIV half)");
-    if (Pool(p) < d.B + 1) throw InputError("parameter 'pool_size' must be at least requests + 1 (slot 0 is the dummy slot)");
+    if (d.HV % d.H)
+      throw InputError("parameter 'heads' (" + std::to_string(d.HV) +
+                       ") must be a multiple of 'key_heads'");
+    if (d.K % 16 || d.V % 32)
+      throw InputError("k_dim must be a multiple of 16 and v_dim of 32 (32 B rows per AIV half)");
+    if (Pool(p) < d.B + 1)
+      throw InputError(
+          "parameter 'pool_size' must be at least requests + 1 (slot 0 is the dummy slot)");
     const bool fault = p.Str("fault") == "transposed_state";
     if (fault && d.K != d.V)
-      throw InputError("fault=transposed_state: the state transposed to [V, K] = [" + std::to_string(d.V) + ", " +
-                       std::to_string(d.K) + "] does not fit the pool's [K, V] view; with K != V the S3 fault is a shape error");
+      throw InputError(
+          "fault=transposed_state: the state transposed to [V, K] = [" + std::to_string(d.V) +
+          ", " + std::to_string(d.K) +
+          "] does not fit the pool's [K, V] view; with K != V the S3 fault is a shape error");
     d.vk = (p.Str("state_layout") == "vk") != fault;
     d.ssm = ParseDType(p.Str("ssm_dtype"));
     d.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d.K)));
@@ -80,7 +118,8 @@ class ChunkGatedDeltaRuleOp : public Op {
     const chunk_gdr::Dims d = DimsOf(p);
     const DType bf = DType::kBFloat16, f32 = DType::kFloat32;
     const int64_t T = d.T, NC = d.NC(), H = d.H, HV = d.HV, K = d.K, V = d.V, B = d.B;
-    const Shape state = p.Str("state_layout") == "vk" ? Shape{Pool(p), HV, V, K} : Shape{Pool(p), HV, K, V};
+    const Shape state =
+        p.Str("state_layout") == "vk" ? Shape{Pool(p), HV, V, K} : Shape{Pool(p), HV, K, V};
     const auto ws = TensorRole::kWorkspace;
     // The chunk table (and the reference) follow the seq_lens parameter, not this tensor.
     TensorSpec qsl{"query_start_loc", {B + 1}, DType::kInt32, TensorRole::kInput, true, 0, T, true};
@@ -125,7 +164,8 @@ class ChunkGatedDeltaRuleOp : public Op {
       t["has_initial_state"].Set(b, HasInitial(p, b) ? 1 : 0);
     }
     t["query_start_loc"].Set(d.B, static_cast<double>(at));
-    for (const char* name : {"q", "k"}) {  // L2-normalised per head, as the l2norm kernel hands them over
+    for (const char* name :
+         {"q", "k"}) {  // L2-normalised per head, as the l2norm kernel hands them over
       Tensor& x = t[name];
       if (!x.materialised()) continue;
       std::vector<double> row(static_cast<size_t>(d.K));
@@ -135,12 +175,14 @@ class ChunkGatedDeltaRuleOp : public Op {
           e = rng.Normal();
           ss += e * e;
         }
-        for (int64_t i = 0; i < d.K; ++i) x.Set(r * d.K + i, row[static_cast<size_t>(i)] / std::sqrt(ss + 1e-6));
+        for (int64_t i = 0; i < d.K; ++i)
+          x.Set(r * d.K + i, row[static_cast<size_t>(i)] / std::sqrt(ss + 1e-6));
       }
     }
     op_util::FillNormal(t["v"], rng);
-    op_util::FillUniform(t["g"], rng, -1.0, -0.01);     // log decays: -exp(A_log) softplus(a + dt_bias) < 0
-    op_util::FillUniform(t["beta"], rng, 0.05, 0.95);   // sigmoid(b)
+    op_util::FillUniform(t["g"], rng, -1.0,
+                         -0.01);  // log decays: -exp(A_log) softplus(a + dt_bias) < 0
+    op_util::FillUniform(t["beta"], rng, 0.05, 0.95);  // sigmoid(b)
     op_util::FillNormal(t["ssm_states"], rng, 0.5);
   }
 
@@ -152,62 +194,82 @@ class ChunkGatedDeltaRuleOp : public Op {
       d.slots.push_back(slots[b]);
       d.has_initial.push_back(init[b] != 0);
     }
-    chunk_gdr::Gm g{&gm["q"], &gm["k"], &gm["v"], &gm["g"], &gm["beta"], &gm["ssm_states"], &gm["o"],
-                    &gm["G"], &gm["kkt"], &gm["t_inv"], &gm["kb"], &gm["vb"], &gm["w"], &gm["u"], &gm["h"],
-                    &gm["v_new"], &gm["w_h"], &gm["vs"], &gm["kv"], &gm["qk"], &gm["qh"], &gm["p"], &gm["pv"]};
-    using batched_matmul::Problem;
+    chunk_gdr::Gm g{&gm["q"],  &gm["k"],  &gm["v"],   &gm["g"],     &gm["beta"], &gm["ssm_states"],
+                    &gm["o"],  &gm["G"],  &gm["kkt"], &gm["t_inv"], &gm["kb"],   &gm["vb"],
+                    &gm["w"],  &gm["u"],  &gm["h"],   &gm["v_new"], &gm["w_h"],  &gm["vs"],
+                    &gm["kv"], &gm["qk"], &gm["qh"],  &gm["p"],     &gm["pv"]};
     using ascendc::bfloat16_t;
-    const auto H = static_cast<uint32_t>(d.H), HV = static_cast<uint32_t>(d.HV), K = static_cast<uint32_t>(d.K),
-               V = static_cast<uint32_t>(d.V), C = static_cast<uint32_t>(kChunk);
+    using batched_matmul::Problem;
+    const auto H = static_cast<uint32_t>(d.H), HV = static_cast<uint32_t>(d.HV),
+               K = static_cast<uint32_t>(d.K), V = static_cast<uint32_t>(d.V),
+               C = static_cast<uint32_t>(kChunk);
     batched_matmul::Batch kkt, wy, qk_qh, pv;
     wy.out_fp32 = false;
     for (int64_t c = 0; c < d.NC(); ++c) {
       const chunk_gdr::Chunk& ch = d.chunks[static_cast<size_t>(c)];
       const auto L = static_cast<uint32_t>(ch.len);
       for (uint32_t j = 0; j < H; ++j) {
-        const uint64_t k_at = static_cast<uint64_t>(ch.start) * H * K + j * K, cj = (static_cast<uint64_t>(c) * H + j) * C * C;
-        qk_qh.problems.push_back({g.q, g.k, g.qk, k_at, k_at, cj, H * K, H * K, C, false, true, L, L, K});
+        const uint64_t k_at = static_cast<uint64_t>(ch.start) * H * K + j * K,
+                       cj = (static_cast<uint64_t>(c) * H + j) * C * C;
+        qk_qh.problems.push_back(
+            {g.q, g.k, g.qk, k_at, k_at, cj, H * K, H * K, C, false, true, L, L, K});
       }
       for (uint32_t h = 0; h < HV; ++h) {
-        const uint64_t cu = static_cast<uint64_t>(c) * HV + h, q_at = static_cast<uint64_t>(ch.start) * H * K + h / (HV / H) * K;
+        const uint64_t cu = static_cast<uint64_t>(c) * HV + h,
+                       q_at = static_cast<uint64_t>(ch.start) * H * K + h / (HV / H) * K;
         // K^ K^T per value head, as the production kernels compute it (beta and the decay are per
         // value head; the measured kkt time scales with the value heads, calibration.md C1), though
         // the G value heads of a key head get the same product. q_at is also this head's k row.
-        kkt.problems.push_back({g.k, g.k, g.kkt, q_at, q_at, cu * C * C, H * K, H * K, C, false, true, L, L, K});
+        kkt.problems.push_back(
+            {g.k, g.k, g.kkt, q_at, q_at, cu * C * C, H * K, H * K, C, false, true, L, L, K});
         // C = 64: T and P have zero columns beyond the chunk, Kb/Vb/V_new zero rows.
-        wy.problems.push_back({g.tm, g.kb, g.w, cu * C * C, cu * C * K, cu * C * K, C, K, K, false, false, L, K, C});
-        wy.problems.push_back({g.tm, g.vb, g.u, cu * C * C, cu * C * V, cu * C * V, C, V, V, false, false, L, V, C});
-        qk_qh.problems.push_back({g.q, g.h, g.qh, q_at, cu * K * V, cu * C * V, H * K, d.vk ? K : V, V, false, d.vk, L, V, K});
-        pv.problems.push_back({g.p, g.vnew, g.pv, cu * C * C, cu * C * V, cu * C * V, C, V, V, false, false, L, V, C});
+        wy.problems.push_back(
+            {g.tm, g.kb, g.w, cu * C * C, cu * C * K, cu * C * K, C, K, K, false, false, L, K, C});
+        wy.problems.push_back(
+            {g.tm, g.vb, g.u, cu * C * C, cu * C * V, cu * C * V, C, V, V, false, false, L, V, C});
+        qk_qh.problems.push_back({g.q, g.h, g.qh, q_at, cu * K * V, cu * C * V, H * K, d.vk ? K : V,
+                                  V, false, d.vk, L, V, K});
+        pv.problems.push_back({g.p, g.vnew, g.pv, cu * C * C, cu * C * V, cu * C * V, C, V, V,
+                               false, false, L, V, C});
       }
     }
-    const int64_t units = d.NC() * d.HV, aiv = std::min<int64_t>(std::max<int64_t>(units, 1), dev.aiv_count);
+    const int64_t units = d.NC() * d.HV,
+                  aiv = std::min<int64_t>(std::max<int64_t>(units, 1), dev.aiv_count);
     auto stage = [&](const std::string& what) { return name() + "." + what; };
     const DType bf = DType::kBFloat16;
     LaunchPlan plan;
     if (p.Str("cumsum") == "pto") {
-      const auto tiles = static_cast<int64_t>(chunk_gdr::KernelCumsumPto<bfloat16_t>::Tiles(d).size());
-      plan.launch = op_util::LaunchOf<chunk_gdr::KernelCumsumPto>(stage("cumsum"), std::min<int64_t>(std::max<int64_t>(tiles, 1), dev.aic_count),
-                                                                  CoreType::kAiv, bf, g, d);
+      const auto tiles =
+          static_cast<int64_t>(chunk_gdr::KernelCumsumPto<bfloat16_t>::Tiles(d).size());
+      plan.launch = op_util::LaunchOf<chunk_gdr::KernelCumsumPto>(
+          stage("cumsum"), std::min<int64_t>(std::max<int64_t>(tiles, 1), dev.aic_count),
+          CoreType::kAiv, bf, g, d);
     } else {
-      plan.launch = op_util::LaunchOf<chunk_gdr::KernelCumsum>(stage("cumsum"), std::min<int64_t>(std::max<int64_t>(d.NC(), 1), dev.aiv_count),
-                                                               CoreType::kAiv, bf, g, d);
+      plan.launch = op_util::LaunchOf<chunk_gdr::KernelCumsum>(
+          stage("cumsum"), std::min<int64_t>(std::max<int64_t>(d.NC(), 1), dev.aiv_count),
+          CoreType::kAiv, bf, g, d);
     }
     plan.then.push_back(batched_matmul::Launch<bfloat16_t>(name() + ".kkt", kkt, dev.aic_count));
-    plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelPrepare>(stage("solve_tril"), aiv, CoreType::kAiv, bf, g, d));
+    plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelPrepare>(stage("solve_tril"), aiv,
+                                                                    CoreType::kAiv, bf, g, d));
     plan.then.push_back(batched_matmul::Launch<bfloat16_t>(name() + ".wy_fast", wy, dev.aic_count));
-    plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelChunkH>(stage("chunk_h"), std::min<int64_t>(d.B * d.HV, dev.aic_count),
-                                                                   CoreType::kMix, bf, g, d));
-    plan.then.push_back(batched_matmul::Launch<bfloat16_t>(name() + ".chunk_o_qk", qk_qh, dev.aic_count));
-    plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelMask>(stage("chunk_o_mask"), aiv, CoreType::kAiv, bf, g, d));
-    plan.then.push_back(batched_matmul::Launch<bfloat16_t>(name() + ".chunk_o_pv", pv, dev.aic_count));
-    plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelOutput>(stage("chunk_o"), aiv, CoreType::kAiv, bf, g, d));
+    plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelChunkH>(
+        stage("chunk_h"), std::min<int64_t>(d.B * d.HV, dev.aic_count), CoreType::kMix, bf, g, d));
+    plan.then.push_back(
+        batched_matmul::Launch<bfloat16_t>(name() + ".chunk_o_qk", qk_qh, dev.aic_count));
+    plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelMask>(stage("chunk_o_mask"), aiv,
+                                                                 CoreType::kAiv, bf, g, d));
+    plan.then.push_back(
+        batched_matmul::Launch<bfloat16_t>(name() + ".chunk_o_pv", pv, dev.aic_count));
+    plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelOutput>(stage("chunk_o"), aiv,
+                                                                   CoreType::kAiv, bf, g, d));
     const bool mega = p.Str("launch") == "mega";
     if (mega) {  // one kernel: the first stage's launch is the kernel's, the rest follow a barrier
       plan.launch.name = name() + ".mega";
       for (KernelLaunch& l : plan.then) l.same_kernel = true;
     }
-    plan.tiling = {Kv("chunk", kChunk), Kv("chunks", d.NC()), Kv("launches", mega ? 1 : 9), Kv("state_orientation", d.vk ? "vk" : "kv")};
+    plan.tiling = {Kv("chunk", kChunk), Kv("chunks", d.NC()), Kv("launches", mega ? 1 : 9),
+                   Kv("state_orientation", d.vk ? "vk" : "kv")};
     return plan;
   }
 
@@ -216,27 +278,32 @@ class ChunkGatedDeltaRuleOp : public Op {
   Expected Reference(const ParamValues& p, const TensorMap& in) const override {
     chunk_gdr::Dims d = DimsOf(p);
     const bool vk = p.Str("state_layout") == "vk";
-    const Tensor &q = in.at("q"), &k = in.at("k"), &v = in.at("v"), &g = in.at("g"), &beta = in.at("beta");
-    const Tensor &pool = in.at("ssm_states"), &slots = in.at("cache_indices"), &init = in.at("has_initial_state");
+    const Tensor &q = in.at("q"), &k = in.at("k"), &v = in.at("v"), &g = in.at("g"),
+                 &beta = in.at("beta");
+    const Tensor &pool = in.at("ssm_states"), &slots = in.at("cache_indices"),
+                 &init = in.at("has_initial_state");
     const int64_t H = d.H, HV = d.HV, K = d.K, V = d.V;
     const double scale = 1.0 / std::sqrt(static_cast<double>(K));
     std::vector<double> o(static_cast<size_t>(d.T * HV * V)), st(static_cast<size_t>(pool.numel()));
     for (int64_t i = 0; i < pool.numel(); ++i) st[static_cast<size_t>(i)] = pool.At(i);
     auto at = [&](int64_t slot, int64_t h, int64_t kk, int64_t vv) {
-      return static_cast<size_t>(((slot * HV + h) * (vk ? V : K) + (vk ? vv : kk)) * (vk ? K : V) + (vk ? kk : vv));
+      return static_cast<size_t>(((slot * HV + h) * (vk ? V : K) + (vk ? vv : kk)) * (vk ? K : V) +
+                                 (vk ? kk : vv));
     };
     const std::vector<int64_t> lens = Lens(p);
     int64_t start = 0;
     // Each row of S is swept once per pass with the value index innermost (it vectorises); every
     // sum still runs over k in increasing order, as the textbook loops with k innermost do.
-    std::vector<double> S(static_cast<size_t>(K * V)), kv(static_cast<size_t>(V)), acc(static_cast<size_t>(V));
+    std::vector<double> S(static_cast<size_t>(K * V)), kv(static_cast<size_t>(V)),
+        acc(static_cast<size_t>(V));
     std::vector<double> kr(static_cast<size_t>(K)), qr(static_cast<size_t>(K));
     for (int64_t b = 0; b < d.B; ++b) {
       const auto slot = static_cast<int64_t>(slots.At(b));
       for (int64_t h = 0; h < HV; ++h) {
         const int64_t j = h / (HV / H);
         for (int64_t kk = 0; kk < K; ++kk)
-          for (int64_t vv = 0; vv < V; ++vv) S[static_cast<size_t>(kk * V + vv)] = init.At(b) != 0 ? st[at(slot, h, kk, vv)] : 0.0;
+          for (int64_t vv = 0; vv < V; ++vv)
+            S[static_cast<size_t>(kk * V + vv)] = init.At(b) != 0 ? st[at(slot, h, kk, vv)] : 0.0;
         for (int64_t t = start; t < start + lens[static_cast<size_t>(b)]; ++t) {
           const double decay = std::exp(g.At(t * HV + h)), bt = beta.At(t * HV + h);
           for (int64_t kk = 0; kk < K; ++kk) {
@@ -252,7 +319,8 @@ class ChunkGatedDeltaRuleOp : public Op {
             }
           }
           for (int64_t vv = 0; vv < V; ++vv)  // u = beta (v - S^T k)
-            kv[static_cast<size_t>(vv)] = bt * (v.At((t * HV + h) * V + vv) - kv[static_cast<size_t>(vv)]);
+            kv[static_cast<size_t>(vv)] =
+                bt * (v.At((t * HV + h) * V + vv) - kv[static_cast<size_t>(vv)]);
           std::fill(acc.begin(), acc.end(), 0.0);  // S += k u^T, then o = S^T q
           for (int64_t kk = 0; kk < K; ++kk) {
             double* row = &S[static_cast<size_t>(kk * V)];
@@ -262,11 +330,13 @@ class ChunkGatedDeltaRuleOp : public Op {
               acc[static_cast<size_t>(vv)] += row[vv] * qt;
             }
           }
-          for (int64_t vv = 0; vv < V; ++vv) o[static_cast<size_t>((t * HV + h) * V + vv)] = acc[static_cast<size_t>(vv)] * scale;
+          for (int64_t vv = 0; vv < V; ++vv)
+            o[static_cast<size_t>((t * HV + h) * V + vv)] = acc[static_cast<size_t>(vv)] * scale;
         }
         if (lens[static_cast<size_t>(b)] > 0)
           for (int64_t kk = 0; kk < K; ++kk)
-            for (int64_t vv = 0; vv < V; ++vv) st[at(slot, h, kk, vv)] = S[static_cast<size_t>(kk * V + vv)];
+            for (int64_t vv = 0; vv < V; ++vv)
+              st[at(slot, h, kk, vv)] = S[static_cast<size_t>(kk * V + vv)];
       }
       start += lens[static_cast<size_t>(b)];
     }
@@ -276,6 +346,8 @@ class ChunkGatedDeltaRuleOp : public Op {
 
 }  // namespace
 
-std::unique_ptr<Op> MakeChunkGatedDeltaRuleOp() { return std::make_unique<ChunkGatedDeltaRuleOp>(); }
+std::unique_ptr<Op> MakeChunkGatedDeltaRuleOp() {
+  return std::make_unique<ChunkGatedDeltaRuleOp>();
+}
 
 }  // namespace npusim

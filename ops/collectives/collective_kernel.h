@@ -15,9 +15,9 @@ enum class Kind { kAllGather, kReduceScatter, kAllToAll };
 
 struct Tiling {
   Kind kind = Kind::kAllGather;
-  int64_t ranks = 1, n = 0;  // n: elements of one rank's input slice
-  int64_t seg = 0;           // elements per segment: n (all_gather) or n / ranks (the others)
-  int64_t tile = 0;          // elements per UB tile
+  int64_t ranks = 1, n = 0;       // n: elements of one rank's input slice
+  int64_t seg = 0;                // elements per segment: n (all_gather) or n / ranks (the others)
+  int64_t tile = 0;               // elements per UB tile
   kernel_util::BlockSplit split;  // of a segment's elements over the AIV blocks
 };
 
@@ -30,7 +30,8 @@ class KernelCollective {
     self_ = x->self_rank;
     x_.SetGlobalBuffer(const_cast<GmBuffer*>(x));
     out_.SetGlobalBuffer(const_cast<GmBuffer*>(out));
-    const uint64_t tile_bytes = kernel_util::PaddedCount(static_cast<uint64_t>(t.tile), sizeof(T)) * sizeof(T);
+    const uint64_t tile_bytes =
+        kernel_util::PaddedCount(static_cast<uint64_t>(t.tile), sizeof(T)) * sizeof(T);
     if (t.kind == Kind::kReduceScatter) {
       const uint64_t f32 = kernel_util::PaddedCount(static_cast<uint64_t>(t.tile), 4) * 4;
       pipe_.InitBuffer(in_, tile_bytes, "peer_tile");
@@ -57,10 +58,13 @@ class KernelCollective {
  private:
   // Element offsets of segment `r` of this rank's work in x and out.
   int64_t Src(int64_t r) const {
-    return t_.kind == Kind::kAllGather ? r * t_.n : r * t_.n + self_ * t_.seg;  // all_to_all and reduce: chunk `self` of rank r
+    return t_.kind == Kind::kAllGather
+               ? r * t_.n
+               : r * t_.n + self_ * t_.seg;  // all_to_all and reduce: chunk `self` of rank r
   }
   int64_t Dst(int64_t r) const {
-    return t_.kind == Kind::kAllGather ? self_ * t_.ranks * t_.n + r * t_.n : self_ * t_.n + r * t_.seg;
+    return t_.kind == Kind::kAllGather ? self_ * t_.ranks * t_.n + r * t_.n
+                                       : self_ * t_.n + r * t_.seg;
   }
 
   void Relay(int64_t r, int64_t e0, uint32_t len) {

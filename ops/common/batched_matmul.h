@@ -40,7 +40,8 @@ class KernelBatchedMatmul {
   }
   void Process() {
     const Batch& bt = *batch_;
-    for (size_t i = static_cast<size_t>(GetBlockIdx()); i < bt.problems.size(); i += static_cast<size_t>(GetBlockNum())) {
+    for (size_t i = static_cast<size_t>(GetBlockIdx()); i < bt.problems.size();
+         i += static_cast<size_t>(GetBlockNum())) {
       const Problem& p = bt.problems[i];
       GlobalTensor<T> a, b;
       a.SetGlobalBuffer(p.a);
@@ -48,8 +49,10 @@ class KernelBatchedMatmul {
       for (uint32_t m0 = 0; m0 < p.m; m0 += bt.base_m) {
         for (uint32_t n0 = 0; n0 < p.n; n0 += bt.base_n) {
           const uint32_t m = std::min(bt.base_m, p.m - m0), n = std::min(bt.base_n, p.n - n0);
-          cube_util::Operand<T> oa{a[p.a_off + (p.trans_a ? m0 : uint64_t{m0} * p.lda)], p.lda, p.trans_a};
-          cube_util::Operand<T> ob{b[p.b_off + (p.trans_b ? uint64_t{n0} * p.ldb : n0)], p.ldb, p.trans_b};
+          cube_util::Operand<T> oa{a[p.a_off + (p.trans_a ? m0 : uint64_t{m0} * p.lda)], p.lda,
+                                   p.trans_a};
+          cube_util::Operand<T> ob{b[p.b_off + (p.trans_b ? uint64_t{n0} * p.ldb : n0)], p.ldb,
+                                   p.trans_b};
           cube_.Compute(oa, ob, m, n, p.k);
           const uint64_t c_at = p.c_off + uint64_t{m0} * p.ldc + n0;
           if (bt.out_fp32) {
@@ -59,7 +62,9 @@ class KernelBatchedMatmul {
           } else {
             GlobalTensor<T> c;
             c.SetGlobalBuffer(p.c);
-            cube_.Store(c[c_at], p.ldc, DTypeOf<T>::value == DType::kBFloat16 ? QuantMode_t::F322BF16 : QuantMode_t::F322F16);
+            cube_.Store(c[c_at], p.ldc,
+                        DTypeOf<T>::value == DType::kBFloat16 ? QuantMode_t::F322BF16
+                                                              : QuantMode_t::F322F16);
           }
         }
       }
@@ -93,7 +98,8 @@ KernelLaunch Launch(const std::string& name, Batch batch, int64_t aic_count) {
   KernelLaunch l;
   l.name = name;
   l.core_type = CoreType::kAic;
-  l.block_dim = std::max<int64_t>(1, std::min<int64_t>(aic_count, static_cast<int64_t>(batch.problems.size())));
+  l.block_dim = std::max<int64_t>(
+      1, std::min<int64_t>(aic_count, static_cast<int64_t>(batch.problems.size())));
   auto shared = std::make_shared<const Batch>(std::move(batch));
   l.body = [shared] {
     KernelBatchedMatmul<T> k;

@@ -48,7 +48,8 @@ struct L1Operand {
 };
 
 // Elements of T per 32 B (the row pitch unit of L1 tiles).
-template <class T> constexpr uint32_t kRowAlign = 32 / sizeof(T);
+template <class T>
+constexpr uint32_t kRowAlign = 32 / sizeof(T);
 inline uint32_t AlignUp(uint32_t v, uint32_t a) { return (v + a - 1) / a * a; }
 
 template <class T, class Acc>
@@ -58,7 +59,8 @@ class CubeTile {
   // are `l1_steps` K steps deep (AscendC's stepKa / stepKb): one GM copy feeds that many L0 steps,
   // so a narrow tile streams its operands in fewer, larger copies. A transposed B takes 1.
   // l1_steps 0: no L1 tiles (a kernel that only calls ComputeL1 keeps its operands itself).
-  void Init(TPipe& pipe, uint32_t base_m, uint32_t base_n, uint32_t base_k, int buffers, uint32_t l1_steps = 1) {
+  void Init(TPipe& pipe, uint32_t base_m, uint32_t base_n, uint32_t base_k, int buffers,
+            uint32_t l1_steps = 1) {
     base_k_ = base_k;
     l1_steps_ = std::max(1u, l1_steps);
     const uint64_t a_bytes = uint64_t{AlignUp(base_m, 16)} * AlignUp(base_k, 16) * sizeof(T);
@@ -69,12 +71,15 @@ class CubeTile {
     }
     pipe.InitBuffer(a2_, buffers, a_bytes, "a_l0a");
     pipe.InitBuffer(b2_, buffers, b_bytes, "b_l0b");
-    pipe.InitBuffer(co1_, 1, uint64_t{AlignUp(base_m, 16)} * AlignUp(base_n, 16) * sizeof(Acc), "c_l0c");
+    pipe.InitBuffer(co1_, 1, uint64_t{AlignUp(base_m, 16)} * AlignUp(base_n, 16) * sizeof(Acc),
+                    "c_l0c");
   }
 
   // Accumulates C[m, n] over k in L0C (m <= base_m, n <= base_n).
   void Compute(const Operand<T>& a, const Operand<T>& b, uint32_t m, uint32_t n, uint32_t k) {
-    if (l1_steps_ > 1 && b.trans) throw SimFailure("misaligned", CurrentCore().name() + ": a K-deep L1 tile of a transposed B is not modelled");
+    if (l1_steps_ > 1 && b.trans)
+      throw SimFailure("misaligned", CurrentCore().name() +
+                                         ": a K-deep L1 tile of a transposed B is not modelled");
     acc_ = co1_.template AllocTensor<Acc>();
     const uint32_t step1 = base_k_ * l1_steps_;
     for (uint32_t k1 = 0; k1 < k; k1 += step1) {
@@ -86,7 +91,8 @@ class CubeTile {
       const uint32_t b_rows = b.trans ? n : kb1, b_cols = b.trans ? kb1 : n;
       if (!a.trans && a.block_rows > 0 && a_rows > a.block_rows) {
         for (uint32_t r = 0; r < a_rows; r += a.block_rows)
-          LoadRows(la[r * AlignUp(a_cols, kRowAlign<T>)], a.g[(r / a.block_rows) * a.block_ld + k1], std::min(a.block_rows, a_rows - r), a_cols, a.ld);
+          LoadRows(la[r * AlignUp(a_cols, kRowAlign<T>)], a.g[(r / a.block_rows) * a.block_ld + k1],
+                   std::min(a.block_rows, a_rows - r), a_cols, a.ld);
       } else {
         LoadRows(la, a.g[a.trans ? k1 * a.ld : k1], a_rows, a_cols, a.ld);
       }
@@ -95,29 +101,37 @@ class CubeTile {
       b1_.EnQue(lb);
       la = a1_.template DeQue<T>();
       lb = b1_.template DeQue<T>();
-      const uint32_t a_pitch1 = AlignUp(a_cols, kRowAlign<T>), b_pitch1 = AlignUp(b_cols, kRowAlign<T>);
+      const uint32_t a_pitch1 = AlignUp(a_cols, kRowAlign<T>),
+                     b_pitch1 = AlignUp(b_cols, kRowAlign<T>);
       for (uint32_t k0 = k1; k0 < k1 + kb1; k0 += base_k_) {
         const uint32_t kb = std::min(base_k_, k1 + kb1 - k0), ks = k0 - k1;
-        if ((!a.trans || b.trans) && (kb * sizeof(T)) % 32)  // rows along K would be padded into the reduction
-          throw SimFailure("misaligned", CurrentCore().name() + ": cube K step of " + std::to_string(kb) +
+        if ((!a.trans || b.trans) &&
+            (kb * sizeof(T)) % 32)  // rows along K would be padded into the reduction
+          throw SimFailure("misaligned", CurrentCore().name() + ": cube K step of " +
+                                             std::to_string(kb) +
                                              " elements is not a whole number of 32 B; pad K");
         auto l0a = a2_.template AllocTensor<T>();
         auto l0b = b2_.template AllocTensor<T>();
         // L0A holds [m_l0, kb], L0B [kb, n_l0]; padded rows/columns of C are never stored.
-        const uint32_t a_pitch = a.trans ? a_pitch1 : AlignUp(kb, kRowAlign<T>), b_pitch = b.trans ? AlignUp(kb, kRowAlign<T>) : b_pitch1;
+        const uint32_t a_pitch = a.trans ? a_pitch1 : AlignUp(kb, kRowAlign<T>),
+                       b_pitch = b.trans ? AlignUp(kb, kRowAlign<T>) : b_pitch1;
         m_l0_ = a.trans ? a_pitch : m;
         n_l0_ = b.trans ? n : b_pitch;
         if (kb == kb1) {  // the whole L1 tile
           MoveToL0(l0a, la, a.trans, a.trans ? kb : m, a_pitch);
           MoveToL0(l0b, lb, b.trans, b.trans ? n : kb, b_pitch);
         } else {  // K rows of A^T and B are contiguous in L1; K columns of A are a strided block
-          if (a.trans) MoveToL0(l0a, la[ks * a_pitch1], true, kb, a_pitch);
-          else detail::LoadData2DRows(l0a.view(), la[ks].view(), m, kb * sizeof(T), a_pitch1 * sizeof(T), a_pitch * sizeof(T));
+          if (a.trans)
+            MoveToL0(l0a, la[ks * a_pitch1], true, kb, a_pitch);
+          else
+            detail::LoadData2DRows(l0a.view(), la[ks].view(), m, kb * sizeof(T),
+                                   a_pitch1 * sizeof(T), a_pitch * sizeof(T));
           MoveToL0(l0b, lb[ks * b_pitch1], false, kb, b_pitch);
         }
         a2_.EnQue(l0a);
         b2_.EnQue(l0b);
-        if (k0 + base_k_ >= k1 + kb1) {  // the L1 tile's last step: free it before the Mmad, for the next copy
+        if (k0 + base_k_ >=
+            k1 + kb1) {  // the L1 tile's last step: free it before the Mmad, for the next copy
           a1_.FreeTensor(la);
           b1_.FreeTensor(lb);
         }
@@ -130,8 +144,8 @@ class CubeTile {
   // `rows` GM rows of `cols` elements (`ld` apart) into rows row0.. of an L1Operand layout of
   // `layout_rows` rows at `dst`: one MTE2 instruction. Block j holds columns j*base_k.. of every
   // row, base_k wide (the last block padded), so a K step is one contiguous [rows, base_k] block.
-  void LoadNz(const LocalTensor<T>& dst, const GlobalTensor<T>& src, uint32_t rows, uint32_t cols, uint64_t ld, uint32_t layout_rows,
-              uint32_t row0 = 0) const {
+  void LoadNz(const LocalTensor<T>& dst, const GlobalTensor<T>& src, uint32_t rows, uint32_t cols,
+              uint64_t ld, uint32_t layout_rows, uint32_t row0 = 0) const {
     Nd2NzParams p;
     p.nValue = static_cast<uint16_t>(rows);
     p.dValue = cols;
@@ -145,21 +159,30 @@ class CubeTile {
   // start; every K step and a plain B's column tile a whole number of 32 B). The L1 -> L0 moves
   // and Mmads are those of Compute; no GM copy.
   void ComputeL1(const L1Operand<T>& a, const L1Operand<T>& b, uint32_t m, uint32_t n, uint32_t k) {
-    if ((k * sizeof(T)) % 32 || (!b.trans && (n * sizeof(T)) % 32) || a.trans || a.col0 % base_k_ || b.col0 % base_k_)
-      throw SimFailure("misaligned", CurrentCore().name() + ": an L1-held operand is read in whole 32 B steps from a " +
-                                         std::to_string(base_k_) + "-column block start (K " + std::to_string(k) + ", N " +
-                                         std::to_string(n) + ")");
+    if ((k * sizeof(T)) % 32 || (!b.trans && (n * sizeof(T)) % 32) || a.trans || a.col0 % base_k_ ||
+        b.col0 % base_k_)
+      throw SimFailure("misaligned",
+                       CurrentCore().name() +
+                           ": an L1-held operand is read in whole 32 B steps from a " +
+                           std::to_string(base_k_) + "-column block start (K " + std::to_string(k) +
+                           ", N " + std::to_string(n) + ")");
     acc_ = co1_.template AllocTensor<Acc>();
-    auto block = [&](const L1Operand<T>& o, uint32_t col) { return o.t[((o.col0 + col) / base_k_) * o.rows * base_k_]; };
+    auto block = [&](const L1Operand<T>& o, uint32_t col) {
+      return o.t[((o.col0 + col) / base_k_) * o.rows * base_k_];
+    };
     const uint32_t np = AlignUp(n, kRowAlign<T>);
     for (uint32_t k0 = 0; k0 < k; k0 += base_k_) {
       const uint32_t kb = std::min(base_k_, k - k0);
       auto l0a = a2_.template AllocTensor<T>();
       auto l0b = b2_.template AllocTensor<T>();
       // L0A [m, kb] from the block's first kb columns.
-      if (kb == base_k_) MoveToL0(l0a, block(a, k0), false, m, kb);
-      else detail::LoadData2DRows(l0a.view(), block(a, k0).view(), m, kb * sizeof(T), base_k_ * sizeof(T), kb * sizeof(T));
-      if (b.trans) {  // B^T's block [n, base_k] transposed into [base_k, n]; the Mmad reads its first kb rows
+      if (kb == base_k_)
+        MoveToL0(l0a, block(a, k0), false, m, kb);
+      else
+        detail::LoadData2DRows(l0a.view(), block(a, k0).view(), m, kb * sizeof(T),
+                               base_k_ * sizeof(T), kb * sizeof(T));
+      if (b.trans) {  // B^T's block [n, base_k] transposed into [base_k, n]; the Mmad reads its
+                      // first kb rows
         MoveToL0(l0b, block(b, k0), true, n, base_k_);
       } else {  // rows k0.. of each column block, side by side: [kb, n]
         for (uint32_t c = 0; c < n; c += base_k_) {
@@ -194,7 +217,8 @@ class CubeTile {
 
  private:
   // `rows` GM rows of `cols` elements into an L1 tile with 32 B-aligned row pitch.
-  static void LoadRows(const LocalTensor<T>& dst, const GlobalTensor<T>& src, uint32_t rows, uint32_t cols, uint64_t ld) {
+  static void LoadRows(const LocalTensor<T>& dst, const GlobalTensor<T>& src, uint32_t rows,
+                       uint32_t cols, uint64_t ld) {
     DataCopyExtParams p;
     p.blockCount = static_cast<uint16_t>(rows);
     p.blockLen = static_cast<uint32_t>(cols * sizeof(T));
@@ -219,9 +243,12 @@ class CubeTile {
     n_ = n;
   }
 
-  static void MoveToL0(const LocalTensor<T>& dst, const LocalTensor<T>& src, bool trans, uint32_t rows, uint32_t pitch) {
+  static void MoveToL0(const LocalTensor<T>& dst, const LocalTensor<T>& src, bool trans,
+                       uint32_t rows, uint32_t pitch) {
     if (trans) {
-      LoadDataWithTranspose(dst, src, LoadData2dTransposeParams{static_cast<uint16_t>(rows), static_cast<uint16_t>(pitch)});
+      LoadDataWithTranspose(
+          dst, src,
+          LoadData2dTransposeParams{static_cast<uint16_t>(rows), static_cast<uint16_t>(pitch)});
       return;
     }
     LoadData2DParams p;

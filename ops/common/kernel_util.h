@@ -40,18 +40,22 @@ void CopyOut(const GlobalTensor<T>& dst, const LocalTensor<T>& src, uint32_t cou
 // `rows` rows of `cols` elements, `gm_stride` elements apart in GM, to/from UB rows
 // `ub_pitch` elements apart (0 = PaddedCount(cols), the 32 B-aligned minimum). One MTE instruction.
 template <class T>
-void CopyRowsIn(const LocalTensor<T>& dst, const GlobalTensor<T>& src, uint32_t rows, uint32_t cols, uint64_t gm_stride,
-                uint32_t ub_pitch = 0) {
+void CopyRowsIn(const LocalTensor<T>& dst, const GlobalTensor<T>& src, uint32_t rows, uint32_t cols,
+                uint64_t gm_stride, uint32_t ub_pitch = 0) {
   const uint32_t bytes = cols * sizeof(T);
   const uint32_t gap = ub_pitch ? (ub_pitch - PaddedCount(cols, sizeof(T))) * sizeof(T) / 32 : 0;
-  DataCopyPad(dst, src, DataCopyExtParams{static_cast<uint16_t>(rows), bytes, static_cast<uint32_t>(gm_stride * sizeof(T) - bytes), gap, 0});
+  DataCopyPad(dst, src,
+              DataCopyExtParams{static_cast<uint16_t>(rows), bytes,
+                                static_cast<uint32_t>(gm_stride * sizeof(T) - bytes), gap, 0});
 }
 template <class T>
-void CopyRowsOut(const GlobalTensor<T>& dst, const LocalTensor<T>& src, uint32_t rows, uint32_t cols, uint64_t gm_stride,
-                 uint32_t ub_pitch = 0) {
+void CopyRowsOut(const GlobalTensor<T>& dst, const LocalTensor<T>& src, uint32_t rows,
+                 uint32_t cols, uint64_t gm_stride, uint32_t ub_pitch = 0) {
   const uint32_t bytes = cols * sizeof(T);
   const uint32_t gap = ub_pitch ? (ub_pitch - PaddedCount(cols, sizeof(T))) * sizeof(T) / 32 : 0;
-  DataCopyPad(dst, src, DataCopyExtParams{static_cast<uint16_t>(rows), bytes, gap, static_cast<uint32_t>(gm_stride * sizeof(T) - bytes), 0});
+  DataCopyPad(dst, src,
+              DataCopyExtParams{static_cast<uint16_t>(rows), bytes, gap,
+                                static_cast<uint32_t>(gm_stride * sizeof(T) - bytes), 0});
 }
 
 // Repeats row 0 (`pitch` elements) of `t` into rows 1..rows-1 by doubling: log2(rows) vector
@@ -69,7 +73,8 @@ template <class F>
 void ForRepeatBlocks(uint32_t rows, uint32_t cols, uint32_t elem_bytes, F&& op) {
   const uint32_t step = 256 / elem_bytes;
   for (uint32_t r0 = 0; r0 < rows; r0 += 255)
-    for (uint32_t c0 = 0; c0 < cols; c0 += step) op(r0, std::min(255u, rows - r0), c0, std::min(step, cols - c0));
+    for (uint32_t c0 = 0; c0 < cols; c0 += step)
+      op(r0, std::min(255u, rows - r0), c0, std::min(step, cols - c0));
 }
 
 // In a mixed (1:2) launch an AIV's GetBlockIdx() is 2 x group + GetSubBlockIdx() and
@@ -89,14 +94,16 @@ inline void WaitVectorForScalar() { Sync<HardEvent::V_S>(); }
 inline void WaitScalarForVector() { Sync<HardEvent::S_V>(); }
 
 // dst = 1 / (1 + exp(-src)), fp32. `tmp` holds `count` floats; dst may alias src.
-inline void Sigmoid(const LocalTensor<float>& dst, const LocalTensor<float>& src, const LocalTensor<float>& tmp, uint32_t count) {
+inline void Sigmoid(const LocalTensor<float>& dst, const LocalTensor<float>& src,
+                    const LocalTensor<float>& tmp, uint32_t count) {
   Muls(tmp, src, -1.0f, count);
   Exp(tmp, tmp, count);
   Adds(tmp, tmp, 1.0f, count);
   Reciprocal(dst, tmp, count);
 }
 // dst = src * sigmoid(src) = src / (1 + exp(-src)), fp32; dst may alias src.
-inline void Silu(const LocalTensor<float>& dst, const LocalTensor<float>& src, const LocalTensor<float>& tmp, uint32_t count) {
+inline void Silu(const LocalTensor<float>& dst, const LocalTensor<float>& src,
+                 const LocalTensor<float>& tmp, uint32_t count) {
   Muls(tmp, src, -1.0f, count);
   Exp(tmp, tmp, count);
   Adds(tmp, tmp, 1.0f, count);
@@ -104,8 +111,9 @@ inline void Silu(const LocalTensor<float>& dst, const LocalTensor<float>& src, c
 }
 // dst = src > threshold ? src : log(1 + exp(src)) (torch softplus, beta 1), fp32.
 // `tmp` and `limit` hold `count` floats, `mask` count/8 bytes; dst must not alias src.
-inline void Softplus(const LocalTensor<float>& dst, const LocalTensor<float>& src, const LocalTensor<float>& tmp,
-                     const LocalTensor<float>& limit, const LocalTensor<uint8_t>& mask, float threshold, uint32_t count) {
+inline void Softplus(const LocalTensor<float>& dst, const LocalTensor<float>& src,
+                     const LocalTensor<float>& tmp, const LocalTensor<float>& limit,
+                     const LocalTensor<uint8_t>& mask, float threshold, uint32_t count) {
   Exp(tmp, src, count);
   Adds(tmp, tmp, 1.0f, count);
   Ln(tmp, tmp, count);

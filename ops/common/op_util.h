@@ -27,15 +27,19 @@ inline void FillUniform(Tensor& t, Rng& rng, double lo, double hi) {
 template <class F>
 auto DispatchFloat(DType dt, F&& f) {
   switch (dt) {
-    case DType::kFloat16: return f(ascendc::half{});
-    case DType::kBFloat16: return f(ascendc::bfloat16_t{});
-    default: return f(float{});
+    case DType::kFloat16:
+      return f(ascendc::half{});
+    case DType::kBFloat16:
+      return f(ascendc::bfloat16_t{});
+    default:
+      return f(float{});
   }
 }
 
 // A launch of Kernel<T> (Init(args...), then Process()) on `core` with T the device type of `dt`.
 template <template <class> class Kernel, class... Args>
-KernelLaunch LaunchOf(const std::string& name, int64_t blocks, CoreType core, DType dt, Args... args) {
+KernelLaunch LaunchOf(const std::string& name, int64_t blocks, CoreType core, DType dt,
+                      Args... args) {
   KernelLaunch l;
   l.name = name;
   l.block_dim = blocks;
@@ -62,8 +66,12 @@ inline int64_t RowsThatFit(int64_t per_row, int64_t fixed, int64_t ub_bytes, int
   return std::clamp<int64_t>((ub_bytes - fixed) / per_row, 1, std::max<int64_t>(1, max_rows));
 }
 
-inline std::pair<std::string, std::string> Kv(const std::string& k, int64_t v) { return {k, std::to_string(v)}; }
-inline std::pair<std::string, std::string> Kv(const std::string& k, const std::string& v) { return {k, v}; }
+inline std::pair<std::string, std::string> Kv(const std::string& k, int64_t v) {
+  return {k, std::to_string(v)};
+}
+inline std::pair<std::string, std::string> Kv(const std::string& k, const std::string& v) {
+  return {k, v};
+}
 
 // The rotation frequency of RoPE's dim pair i of `rot`: theta^(-2i / rot), unscaled (the
 // rotary_embedding kernel's cos / sin cache; mla_prolog's cos / sin rows).
@@ -74,9 +82,10 @@ inline double RopeInvFreq(double theta, int64_t i, int64_t rot) {
 // Random positions in [0, positions) and the packed RoPE cache of `positions` rows x `rot`: row p
 // holds cos(p f_i) for the rot / 2 pairs, then sin(p f_i), f_i = inv_freq(i) (rotary_embedding's
 // and split_qkv_rmsnorm_rope's cos_sin_cache input and its position ids).
-inline void FillPositionsAndRopeCache(Tensor& pos, Tensor& cs, Rng& rng, int64_t positions, int64_t rot,
-                                      const std::function<double(int64_t)>& inv_freq) {
-  for (int64_t i = 0; i < pos.numel(); ++i) pos.Set(i, static_cast<double>(rng.UniformInt(0, positions - 1)));
+inline void FillPositionsAndRopeCache(Tensor& pos, Tensor& cs, Rng& rng, int64_t positions,
+                                      int64_t rot, const std::function<double(int64_t)>& inv_freq) {
+  for (int64_t i = 0; i < pos.numel(); ++i)
+    pos.Set(i, static_cast<double>(rng.UniformInt(0, positions - 1)));
   if (!cs.materialised()) return;
   for (int64_t p = 0; p < positions; ++p)
     for (int64_t i = 0; i < rot / 2; ++i) {
@@ -89,6 +98,8 @@ inline void FillPositionsAndRopeCache(Tensor& pos, Tensor& cs, Rng& rng, int64_t
 // fp64 helpers of the references.
 inline double Sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 inline double Silu(double x) { return x * Sigmoid(x); }
-inline double Softplus(double x, double threshold = 20.0) { return x > threshold ? x : std::log1p(std::exp(x)); }
+inline double Softplus(double x, double threshold = 20.0) {
+  return x > threshold ? x : std::log1p(std::exp(x));
+}
 
 }  // namespace npusim::op_util

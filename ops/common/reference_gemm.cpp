@@ -21,13 +21,14 @@ typedef double V4 __attribute__((vector_size(32)));
 
 // `rows` (<= 4) rows of x against a packed [kn][8] panel, into 8 columns of y. The 4 x 8
 // accumulators stay in eight AVX registers; a product and an add per element, never fused.
-__attribute__((target("avx2"))) void Tile(const double* x, int64_t ldx, const double* panel, double* y, int64_t ldy,
-                                          int64_t kn, int64_t rows) {
+__attribute__((target("avx2"))) void Tile(const double* x, int64_t ldx, const double* panel,
+                                          double* y, int64_t ldy, int64_t kn, int64_t rows) {
   V4 acc[kTileM][2];
   const double* xr[kTileM];
   for (int64_t r = 0; r < kTileM; ++r) {
     xr[r] = x + std::min(r, rows - 1) * ldx;  // rows past the last repeat it; never stored
-    for (int h = 0; h < 2; ++h) std::memcpy(&acc[r][h], y + std::min(r, rows - 1) * ldy + 4 * h, sizeof(V4));
+    for (int h = 0; h < 2; ++h)
+      std::memcpy(&acc[r][h], y + std::min(r, rows - 1) * ldy + 4 * h, sizeof(V4));
   }
   for (int64_t kk = 0; kk < kn; ++kk) {
     V4 w0, w1;
@@ -43,21 +44,23 @@ __attribute__((target("avx2"))) void Tile(const double* x, int64_t ldx, const do
     for (int h = 0; h < 2; ++h) std::memcpy(y + r * ldy + 4 * h, &acc[r][h], sizeof(V4));
 }
 
-__attribute__((target("avx2"))) void BlockedGemm(const double* x, const double* w, double* y, int64_t m, int64_t k,
-                                                 int64_t n) {
+__attribute__((target("avx2"))) void BlockedGemm(const double* x, const double* w, double* y,
+                                                 int64_t m, int64_t k, int64_t n) {
   std::vector<double> panel(static_cast<size_t>(kPanelK * kPanelN));
   for (int64_t j0 = 0; j0 < n; j0 += kPanelN) {
     const int64_t j1 = std::min(n, j0 + kPanelN), tiled = j0 + (j1 - j0) / kTileN * kTileN;
-    for (int64_t k0 = 0; k0 < k; k0 += kPanelK) {  // k blocks in increasing order: the sum order holds
+    for (int64_t k0 = 0; k0 < k;
+         k0 += kPanelK) {  // k blocks in increasing order: the sum order holds
       const int64_t k1 = std::min(k, k0 + kPanelK), kn = k1 - k0;
       for (int64_t j = j0; j < tiled; j += kTileN)
         for (int64_t kk = k0; kk < k1; ++kk)
-          std::memcpy(&panel[static_cast<size_t>(((j - j0) / kTileN * kPanelK + kk - k0) * kTileN)], w + kk * n + j,
-                      kTileN * sizeof(double));
+          std::memcpy(&panel[static_cast<size_t>(((j - j0) / kTileN * kPanelK + kk - k0) * kTileN)],
+                      w + kk * n + j, kTileN * sizeof(double));
       for (int64_t i = 0; i < m; i += kTileM) {
         const int64_t rows = std::min(kTileM, m - i);
         for (int64_t j = j0; j < tiled; j += kTileN)
-          Tile(x + i * k + k0, k, &panel[static_cast<size_t>((j - j0) / kTileN * kPanelK * kTileN)], y + i * n + j, n, kn, rows);
+          Tile(x + i * k + k0, k, &panel[static_cast<size_t>((j - j0) / kTileN * kPanelK * kTileN)],
+               y + i * n + j, n, kn, rows);
         for (int64_t r = i; r < i + rows; ++r)
           for (int64_t j = tiled; j < j1; ++j) {
             double acc = y[r * n + j];

@@ -19,7 +19,8 @@ class KernelConvStateRollback {
     indices_.SetGlobalBuffer(cache_indices);
     steps_.SetGlobalBuffer(last_steps);
     const uint64_t row_bytes = (t.dim_tile * sizeof(T) + 31) / 32 * 32;
-    pipe_.InitBuffer(rowsQueue_, static_cast<int>(t.buffer_num), std::max<int64_t>(1, t.window - 1) * row_bytes, "window_rows");
+    pipe_.InitBuffer(rowsQueue_, static_cast<int>(t.buffer_num),
+                     std::max<int64_t>(1, t.window - 1) * row_bytes, "window_rows");
   }
 
   void Process() {
@@ -34,10 +35,12 @@ class KernelConvStateRollback {
         const uint32_t width = static_cast<uint32_t>(std::min(t_.dim_tile, t_.dim - c) * sizeof(T));
         const uint32_t gm_gap = static_cast<uint32_t>(t_.dim * sizeof(T)) - width;
         LocalTensor<T> tile = rowsQueue_.template AllocTensor<T>();
-        DataCopyPad(tile, conv_[base + c], DataCopyExtParams{static_cast<uint16_t>(rows), width, gm_gap, 0, 0});
+        DataCopyPad(tile, conv_[base + c],
+                    DataCopyExtParams{static_cast<uint16_t>(rows), width, gm_gap, 0, 0});
         rowsQueue_.EnQue(tile);
         tile = rowsQueue_.template DeQue<T>();
-        DataCopyPad(conv_[base + shift * t_.dim + c], tile, DataCopyExtParams{static_cast<uint16_t>(rows), width, 0, gm_gap, 0});
+        DataCopyPad(conv_[base + shift * t_.dim + c], tile,
+                    DataCopyExtParams{static_cast<uint16_t>(rows), width, 0, gm_gap, 0});
         rowsQueue_.FreeTensor(tile);
       }
     }

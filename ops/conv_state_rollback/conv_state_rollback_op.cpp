@@ -1,6 +1,6 @@
 // `conv_state_rollback`: registration, inputs, launch and reference.
-#include "ops/conv_state_rollback/conv_state_rollback_kernel.h"
 #include "model/error.h"
+#include "ops/conv_state_rollback/conv_state_rollback_kernel.h"
 #include "ops/op.h"
 #include "ops/state_pool.h"
 
@@ -10,32 +10,48 @@ namespace {
 
 namespace csr = conv_state_rollback;
 
-int64_t WindowOf(const ParamValues& p) { return p.Int("conv_kernel") - 1 + p.Int("draft_tokens") - 1; }
+int64_t WindowOf(const ParamValues& p) {
+  return p.Int("conv_kernel") - 1 + p.Int("draft_tokens") - 1;
+}
 
 class ConvStateRollbackOp : public Op {
  public:
   std::string name() const override { return "conv_state_rollback"; }
   std::string summary() const override {
-    return "NPU conv-window shift after MTP acceptance: keep the kw-1 inputs ending at the last accepted token (kernels.md §2.5)";
+    return "NPU conv-window shift after MTP acceptance: keep the kw-1 inputs ending at the last "
+           "accepted token (kernels.md §2.5)";
   }
   std::vector<OpParam> params() const override {
     using K = OpParam::Kind;
     std::vector<OpParam> params = StateBatchParams("conv");
-    params.insert(params.end(), {
-        {"conv_kernel", K::kInt, "4", "conv kernel width kw", 2, 64},
-        {"conv_dim", K::kInt, "8192", "channels per rank (2*H*K + HV*V; Qwen3.5-35B at TP1)", 1, 1e7},
-        {"dtype", K::kString, "bfloat16", "conv state dtype", 0, 0, {"bfloat16", "float16", "float32"}},
-        {"dim_tile", K::kInt, "0", "channels per UB tile (0 = from UB capacity)", 0, 1e7},
-        {"buffer_num", K::kInt, "2", "buffers of the row queue", 1, 8},
-    });
+    params.insert(
+        params.end(),
+        {
+            {"conv_kernel", K::kInt, "4", "conv kernel width kw", 2, 64},
+            {"conv_dim", K::kInt, "8192", "channels per rank (2*H*K + HV*V; Qwen3.5-35B at TP1)", 1,
+             1e7},
+            {"dtype",
+             K::kString,
+             "bfloat16",
+             "conv state dtype",
+             0,
+             0,
+             {"bfloat16", "float16", "float32"}},
+            {"dim_tile", K::kInt, "0", "channels per UB tile (0 = from UB capacity)", 0, 1e7},
+            {"buffer_num", K::kInt, "2", "buffers of the row queue", 1, 8},
+        });
     return params;
   }
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
     const int64_t S = p.Int("requests");
     RequirePoolFits(p);
-    return {{"conv_states", {p.Int("layers"), PoolSizeOf(p), WindowOf(p), p.Int("conv_dim")}, ParseDType(p.Str("dtype")), TensorRole::kInOut},
-            {"cache_indices", {S}, DType::kInt32, TensorRole::kInput, true, 0, PoolSizeOf(p) - 1},
-            {"last_steps", {S}, DType::kInt32, TensorRole::kInput, true, 0, p.Int("draft_tokens") - 1}};
+    return {
+        {"conv_states",
+         {p.Int("layers"), PoolSizeOf(p), WindowOf(p), p.Int("conv_dim")},
+         ParseDType(p.Str("dtype")),
+         TensorRole::kInOut},
+        {"cache_indices", {S}, DType::kInt32, TensorRole::kInput, true, 0, PoolSizeOf(p) - 1},
+        {"last_steps", {S}, DType::kInt32, TensorRole::kInput, true, 0, p.Int("draft_tokens") - 1}};
   }
   void FillInputs(const ParamValues& p, TensorMap& t, Rng& rng) const override {
     const std::vector<int64_t> slots = ShuffledSlots(PoolSizeOf(p), rng);
@@ -49,9 +65,10 @@ class ConvStateRollbackOp : public Op {
   }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
     DType dt = ParseDType(p.Str("dtype"));
-    csr::Tiling t = csr::ComputeTiling(p.Int("layers"), p.Int("requests"), PoolSizeOf(p), p.Int("conv_kernel"), p.Int("draft_tokens"),
-                                       p.Int("conv_dim"), p.Int("dim_tile"), p.Int("buffer_num"),
-                                       static_cast<int64_t>(SizeOf(dt)), d);
+    csr::Tiling t =
+        csr::ComputeTiling(p.Int("layers"), p.Int("requests"), PoolSizeOf(p), p.Int("conv_kernel"),
+                           p.Int("draft_tokens"), p.Int("conv_dim"), p.Int("dim_tile"),
+                           p.Int("buffer_num"), static_cast<int64_t>(SizeOf(dt)), d);
     GmBuffer *conv = &gm["conv_states"], *idx = &gm["cache_indices"], *steps = &gm["last_steps"];
     auto body = [&](auto tag) -> std::function<void()> {
       using T = decltype(tag);
@@ -68,8 +85,10 @@ class ConvStateRollbackOp : public Op {
     plan.launch.body = dt == DType::kFloat32    ? body(float{})
                        : dt == DType::kBFloat16 ? body(ascendc::bfloat16_t{})
                                                 : body(ascendc::half{});
-    plan.tiling = {{"block_dim", std::to_string(t.requests)}, {"window", std::to_string(t.window)},
-                   {"dim_tile", std::to_string(t.dim_tile)}, {"buffer_num", std::to_string(t.buffer_num)}};
+    plan.tiling = {{"block_dim", std::to_string(t.requests)},
+                   {"window", std::to_string(t.window)},
+                   {"dim_tile", std::to_string(t.dim_tile)},
+                   {"buffer_num", std::to_string(t.buffer_num)}};
     return plan;
   }
   Expected Reference(const ParamValues& p, const TensorMap& in) const override {
@@ -82,7 +101,8 @@ class ConvStateRollbackOp : public Op {
       for (int64_t l = 0; l < p.Int("layers"); ++l) {
         const int64_t base = (l * PoolSizeOf(p) + slot) * W * dim;
         for (int64_t r = W - 1; r >= shift; --r)  // high to low: the in-place order of §2.5
-          for (int64_t c = 0; c < dim; ++c) out[base + r * dim + c] = out[base + (r - shift) * dim + c];
+          for (int64_t c = 0; c < dim; ++c)
+            out[base + r * dim + c] = out[base + (r - shift) * dim + c];
       }
     }
     return {{"conv_states", out}};

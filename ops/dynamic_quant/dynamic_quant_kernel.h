@@ -40,8 +40,8 @@ class KernelDynamicQuant {
     for (int64_t r = 0; r < count_; r += t_.rows_per_tile) {
       const uint32_t rows = static_cast<uint32_t>(std::min<int64_t>(t_.rows_per_tile, count_ - r));
       LocalTensor<T> x = inX_.template AllocTensor<T>();
-      CopyRowsIn(x, xGm_[(first_ + r) * t_.hidden], rows, static_cast<uint32_t>(t_.hidden), t_.hidden,
-                 static_cast<uint32_t>(t_.pitch));
+      CopyRowsIn(x, xGm_[(first_ + r) * t_.hidden], rows, static_cast<uint32_t>(t_.hidden),
+                 t_.hidden, static_cast<uint32_t>(t_.pitch));
       inX_.EnQue(x);
       Compute(rows);
       CopyOut(first_ + r, rows);
@@ -114,14 +114,16 @@ class KernelDynamicQuant {
       Muls(xf, xf, s > 0 ? 1.0f / s : 0.0f, h);
       Cast(q[r * t_.pitch], xf, CAST_RINT, h);
     }
-    kernel_util::WaitScalarForVector();  // the scales written by the scalar unit reach MTE3 via the queue
+    kernel_util::WaitScalarForVector();  // the scales written by the scalar unit reach MTE3 via the
+                                         // queue
     inX_.FreeTensor(x);
     outQ_.EnQue(q);
     outScale_.EnQue(scale);
   }
   void CopyOut(int64_t row, uint32_t rows) {
     LocalTensor<int8_t> q = outQ_.template DeQue<int8_t>();
-    CopyRowsOut(qGm_[row * t_.hidden], q, rows, static_cast<uint32_t>(t_.hidden), t_.hidden, static_cast<uint32_t>(t_.pitch));
+    CopyRowsOut(qGm_[row * t_.hidden], q, rows, static_cast<uint32_t>(t_.hidden), t_.hidden,
+                static_cast<uint32_t>(t_.pitch));
     outQ_.FreeTensor(q);
     LocalTensor<float> scale = outScale_.template DeQue<float>();
     kernel_util::CopyOut(scaleGm_[row], scale, rows);

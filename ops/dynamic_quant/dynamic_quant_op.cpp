@@ -12,14 +12,22 @@ class DynamicQuantOp : public Op {
  public:
   std::string name() const override { return "dynamic_quant"; }
   std::string summary() const override {
-    return "per-token symmetric int8: s = max|x|/127, q = rint(x/s) (npu_dynamic_quant, W8A8 dynamic, §7.4)";
+    return "per-token symmetric int8: s = max|x|/127, q = rint(x/s) (npu_dynamic_quant, W8A8 "
+           "dynamic, §7.4)";
   }
   std::vector<OpParam> params() const override {
     using K = OpParam::Kind;
     return {{"tokens", K::kInt, "4096", "tokens", 1, 1e9},
             {"hidden", K::kInt, "2048", "columns quantised per token", 1, 1e6},
-            {"dtype", K::kString, "bfloat16", "activation dtype", 0, 0, {"bfloat16", "float16", "float32"}},
-            {"rows_per_tile", K::kInt, "0", "rows per UB tile (0 = as many as fit, at most 64)", 0, 65535},
+            {"dtype",
+             K::kString,
+             "bfloat16",
+             "activation dtype",
+             0,
+             0,
+             {"bfloat16", "float16", "float32"}},
+            {"rows_per_tile", K::kInt, "0", "rows per UB tile (0 = as many as fit, at most 64)", 0,
+             65535},
             {"buffer_num", K::kInt, "2", "buffers per queue", 1, 4}};
   }
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
@@ -28,15 +36,20 @@ class DynamicQuantOp : public Op {
             {"q", s, DType::kInt8, TensorRole::kOutput},
             {"scale", {p.Int("tokens")}, DType::kFloat32, TensorRole::kOutput}};
   }
-  void FillInputs(const ParamValues&, TensorMap& t, Rng& rng) const override { op_util::FillNormal(t["x"], rng, 2.0); }
+  void FillInputs(const ParamValues&, TensorMap& t, Rng& rng) const override {
+    op_util::FillNormal(t["x"], rng, 2.0);
+  }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
     const DType dt = ParseDType(p.Str("dtype"));
-    dynamic_quant::Tiling t = dynamic_quant::ComputeTiling(p.Int("tokens"), p.Int("hidden"), static_cast<int64_t>(SizeOf(dt)),
-                                                           p.Int("rows_per_tile"), p.Int("buffer_num"), d);
+    dynamic_quant::Tiling t = dynamic_quant::ComputeTiling(
+        p.Int("tokens"), p.Int("hidden"), static_cast<int64_t>(SizeOf(dt)), p.Int("rows_per_tile"),
+        p.Int("buffer_num"), d);
     GmBuffer *x = &gm["x"], *q = &gm["q"], *scale = &gm["scale"];
     LaunchPlan plan;
-    plan.launch = op_util::AivLaunch<dynamic_quant::KernelDynamicQuant>(name(), t.split.blocks, dt, x, q, scale, t);
-    plan.tiling = {Kv("block_dim", t.split.blocks), Kv("rows_per_tile", t.rows_per_tile), Kv("row_pitch", t.pitch), Kv("col_chunk", t.col_chunk),
+    plan.launch = op_util::AivLaunch<dynamic_quant::KernelDynamicQuant>(name(), t.split.blocks, dt,
+                                                                        x, q, scale, t);
+    plan.tiling = {Kv("block_dim", t.split.blocks), Kv("rows_per_tile", t.rows_per_tile),
+                   Kv("row_pitch", t.pitch), Kv("col_chunk", t.col_chunk),
                    Kv("buffer_num", t.buffer_num)};
     return plan;
   }
@@ -49,7 +62,8 @@ class DynamicQuantOp : public Op {
       for (int64_t j = 0; j < H; ++j) m = std::max(m, std::fabs(x.At(t * H + j)));
       scale[t] = m / 127.0;
       for (int64_t j = 0; j < H; ++j)
-        q[t * H + j] = m > 0 ? std::clamp(std::nearbyint(x.At(t * H + j) / scale[t]), -128.0, 127.0) : 0.0;
+        q[t * H + j] =
+            m > 0 ? std::clamp(std::nearbyint(x.At(t * H + j) / scale[t]), -128.0, 127.0) : 0.0;
     }
     return {{"q", q}, {"scale", scale}};
   }

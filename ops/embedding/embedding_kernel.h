@@ -23,7 +23,8 @@ class KernelEmbedding {
     idsGm_.SetGlobalBuffer(ids);
     tableGm_.SetGlobalBuffer(table);
     outGm_.SetGlobalBuffer(out);
-    pipe_.InitBuffer(que_, static_cast<int>(t.buffer_num), static_cast<uint64_t>(t.col_tile) * sizeof(T), "rowQueue");
+    pipe_.InitBuffer(que_, static_cast<int>(t.buffer_num),
+                     static_cast<uint64_t>(t.col_tile) * sizeof(T), "rowQueue");
   }
   void Process() {
     const int64_t first = t_.split.Begin(GetBlockIdx()), count = t_.split.Count(GetBlockIdx());
@@ -33,8 +34,10 @@ class KernelEmbedding {
       for (int64_t c = 0; c < t_.hidden; c += t_.col_tile) {
         const uint32_t n = static_cast<uint32_t>(std::min(t_.col_tile, t_.hidden - c));
         LocalTensor<T> buf = que_.template AllocTensor<T>();
-        if (mine) kernel_util::CopyIn(buf, tableGm_[row * t_.hidden + c], n);
-        else ZeroRow(buf, n);
+        if (mine)
+          kernel_util::CopyIn(buf, tableGm_[row * t_.hidden + c], n);
+        else
+          ZeroRow(buf, n);
         que_.EnQue(buf);
         buf = que_.template DeQue<T>();
         kernel_util::CopyOut(outGm_[i * t_.hidden + c], buf, n);

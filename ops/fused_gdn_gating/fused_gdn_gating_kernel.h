@@ -27,8 +27,8 @@ struct GatingWork {
   // `cols` heads of dt_bias (through `raw`) and A_log -> `rows` identical rows of dt_bias and
   // -exp(A_log) in fp32, `pitch` apart.
   template <class T>
-  void LoadParameters(const GlobalTensor<T>& dt_bias, const GlobalTensor<float>& a_log, const LocalTensor<T>& raw, uint32_t cols,
-                      uint32_t rows, uint32_t pitch) {
+  void LoadParameters(const GlobalTensor<T>& dt_bias, const GlobalTensor<float>& a_log,
+                      const LocalTensor<T>& raw, uint32_t cols, uint32_t rows, uint32_t pitch) {
     LocalTensor<float> b = bias.Get<float>(), na = negA.Get<float>();
     kernel_util::CopyIn(raw, dt_bias, cols);
     kernel_util::CopyIn(na, a_log, cols);
@@ -44,7 +44,8 @@ struct GatingWork {
 template <class T>  // T: dtype of a, b, dt_bias and beta
 class KernelFusedGdnGating {
  public:
-  void Init(GmBuffer* a, GmBuffer* b, GmBuffer* a_log, GmBuffer* dt_bias, GmBuffer* g, GmBuffer* beta, const Tiling& t) {
+  void Init(GmBuffer* a, GmBuffer* b, GmBuffer* a_log, GmBuffer* dt_bias, GmBuffer* g,
+            GmBuffer* beta, const Tiling& t) {
     t_ = t;
     first_ = t.split.Begin(GetBlockIdx());
     count_ = t.split.Count(GetBlockIdx());
@@ -79,8 +80,8 @@ class KernelFusedGdnGating {
  private:
   // dt_bias (T) and A_log (fp32) -> tiles of rows_per_tile identical rows: dt_bias, -exp(A_log).
   void LoadParameters() {
-    w_.LoadParameters(dtBiasGm_, aLogGm_, w_.tmp.Get<T>(), static_cast<uint32_t>(t_.heads), static_cast<uint32_t>(t_.rows_per_tile),
-                      static_cast<uint32_t>(t_.pitch));
+    w_.LoadParameters(dtBiasGm_, aLogGm_, w_.tmp.Get<T>(), static_cast<uint32_t>(t_.heads),
+                      static_cast<uint32_t>(t_.rows_per_tile), static_cast<uint32_t>(t_.pitch));
   }
 
   void CopyIn(int64_t row, uint32_t rows) {
@@ -103,7 +104,8 @@ class KernelFusedGdnGating {
     Cast(x, a, CAST_NONE, n);
     inA_.FreeTensor(a);
     Add(x, x, w_.bias.Get<float>(), n);
-    kernel_util::Softplus(sp, x, tmp, w_.limit.Get<float>(), w_.mask.Get<uint8_t>(), t_.threshold, n);
+    kernel_util::Softplus(sp, x, tmp, w_.limit.Get<float>(), w_.mask.Get<uint8_t>(), t_.threshold,
+                          n);
     Mul(g, sp, w_.negA.Get<float>(), n);
     outG_.EnQue(g);
     if (t_.with_sigmoid) {
@@ -145,7 +147,8 @@ class KernelFusedGdnGating {
 template <class T>
 class KernelFusedGdnGatingTriton {
  public:
-  void Init(GmBuffer* a, GmBuffer* b, GmBuffer* a_log, GmBuffer* dt_bias, GmBuffer* g, GmBuffer* beta, const Tiling& t) {
+  void Init(GmBuffer* a, GmBuffer* b, GmBuffer* a_log, GmBuffer* dt_bias, GmBuffer* g,
+            GmBuffer* beta, const Tiling& t) {
     t_ = t;
     const TritonGrid& gr = t.grid;
     aGm_.SetGlobalBuffer(a);
@@ -165,11 +168,13 @@ class KernelFusedGdnGatingTriton {
   void Process() {
     const TritonGrid& gr = t_.grid;
     // Program i owns rows [i x row_iter x blk_batches, ...) as the kernel indexes them: with few
-    // tokens the first programs get whole blocks and the rest nothing (their blocks are all masked).
+    // tokens the first programs get whole blocks and the rest nothing (their blocks are all
+    // masked).
     const int64_t per = gr.row_iter * gr.blk_batches;
     const int64_t first = GetBlockIdx() * per, last = std::min(t_.tokens, first + per);
     for (int64_t r = first; r < last; r += gr.blk_batches)
-      for (int64_t c = 0; c < gr.col_iter; ++c) Block(r, static_cast<uint32_t>(std::min(gr.blk_batches, last - r)), c);
+      for (int64_t c = 0; c < gr.col_iter; ++c)
+        Block(r, static_cast<uint32_t>(std::min(gr.blk_batches, last - r)), c);
   }
 
  private:
@@ -188,7 +193,8 @@ class KernelFusedGdnGatingTriton {
     kernel_util::Sync<HardEvent::MTE2_V>();
     Cast(x, raw, CAST_NONE, n);
     Add(x, x, bias, n);
-    kernel_util::Softplus(sp, x, tmp, w_.limit.Get<float>(), w_.mask.Get<uint8_t>(), t_.threshold, n);
+    kernel_util::Softplus(sp, x, tmp, w_.limit.Get<float>(), w_.mask.Get<uint8_t>(), t_.threshold,
+                          n);
     Mul(sp, sp, negA, n);
     kernel_util::Sync<HardEvent::V_MTE3>();
     kernel_util::CopyRowsOut(gGm_[row * t_.heads + h0], sp, rows, cols, t_.heads, pitch);

@@ -16,9 +16,11 @@ namespace npusim::fused_gdn_gating {
 // overlapped (Triton-Ascend does not double-buffer the loop).
 struct TritonGrid {
   int64_t programs = 1, blk_heads = 8, blk_batches = 1, row_iter = 1, col_iter = 1;
-  int64_t pitch = 16;  // UB elements per block row: 8 heads padded to a 32 B bf16 block, fp32 rows alike
+  int64_t pitch =
+      16;  // UB elements per block row: 8 heads padded to a 32 B bf16 block, fp32 rows alike
 };
-TritonGrid ComputeTritonGrid(int64_t tokens, int64_t heads, int64_t elem_bytes, const DeviceConfig& d);
+TritonGrid ComputeTritonGrid(int64_t tokens, int64_t heads, int64_t elem_bytes,
+                             const DeviceConfig& d);
 
 struct Tiling {
   bool triton = false;
@@ -31,7 +33,7 @@ struct Tiling {
   int64_t UbBytesPerRow() const;
 };
 
-Tiling ComputeTiling(int64_t tokens, int64_t heads, bool with_sigmoid, int64_t rows_per_tile, int64_t buffer_num,
-                     const DeviceConfig& d);
+Tiling ComputeTiling(int64_t tokens, int64_t heads, bool with_sigmoid, int64_t rows_per_tile,
+                     int64_t buffer_num, const DeviceConfig& d);
 
 }  // namespace npusim::fused_gdn_gating

@@ -9,8 +9,12 @@ void KeyRange(const Dims& d, const Request& r, int64_t i, int64_t& lo, int64_t& 
   lo = 0;
   hi = r.kv_len - 1;
   switch (d.sparse_mode) {
-    case 2: hi = std::min(hi, i); break;          // leftUpCausal
-    case 3: hi = std::min(hi, i + delta); break;  // rightDownCausal
+    case 2:
+      hi = std::min(hi, i);
+      break;  // leftUpCausal
+    case 3:
+      hi = std::min(hi, i + delta);
+      break;                                       // rightDownCausal
     case 4:                                        // band, right-down aligned
       if (d.band_q1_quirk && r.q_len == 1) break;  // scenario S4: the band is ignored
       lo = std::max(lo, i + delta - d.pre_tokens);
@@ -26,7 +30,8 @@ void KeyRange(const Dims& d, const Request& r, int64_t i, int64_t& lo, int64_t& 
 std::vector<int64_t> UnitPages(const Dims& d, const Unit& u) {
   const Request& r = d.reqs[static_cast<size_t>(u.req)];
   std::vector<std::pair<int64_t, int64_t>> ranges;
-  for (int64_t q = 0; q < (u.heads_packed ? u.tokens : u.rows); ++q) {  // the G rows of a packed token share its query
+  for (int64_t q = 0; q < (u.heads_packed ? u.tokens : u.rows);
+       ++q) {  // the G rows of a packed token share its query
     int64_t lo, hi;
     KeyRange(d, r, u.q_row0 + q, lo, hi);
     lo = std::max<int64_t>(lo, 0);
@@ -35,10 +40,13 @@ std::vector<int64_t> UnitPages(const Dims& d, const Unit& u) {
   std::sort(ranges.begin(), ranges.end());
   std::vector<std::pair<int64_t, int64_t>> merged;  // disjoint, ascending
   for (const auto& rg : ranges) {
-    if (!merged.empty() && rg.first <= merged.back().second + 1) merged.back().second = std::max(merged.back().second, rg.second);
-    else merged.push_back(rg);
+    if (!merged.empty() && rg.first <= merged.back().second + 1)
+      merged.back().second = std::max(merged.back().second, rg.second);
+    else
+      merged.push_back(rg);
   }
-  const int64_t pages = (r.kv_len + kPage - 1) / kPage, first = u.page_lo, end = u.page_hi < 0 ? pages : std::min(u.page_hi, pages);
+  const int64_t pages = (r.kv_len + kPage - 1) / kPage, first = u.page_lo,
+                end = u.page_hi < 0 ? pages : std::min(u.page_hi, pages);
   std::vector<int64_t> out;
   for (const auto& [lo, hi] : merged)
     for (int64_t p = std::max(first, lo / kPage); p <= std::min(end - 1, hi / kPage); ++p)
@@ -97,11 +105,15 @@ void BuildUnits(Dims& d, int64_t cores) {
     if (!PacksGqa(r.q_len, G, d.D, d.latent)) {
       for (int64_t h = 0; h < d.Nq; ++h)
         for (int64_t q0 = 0; q0 < r.q_len; q0 += d.rows)
-          d.units.push_back({static_cast<int64_t>(b), h / G, q0, std::min(d.rows, r.q_len - q0), h, false});
-    } else if (G > d.rows) {  // a group wider than a unit (MLA's 16-128 heads): a unit per token and block of heads
+          d.units.push_back(
+              {static_cast<int64_t>(b), h / G, q0, std::min(d.rows, r.q_len - q0), h, false});
+    } else if (G > d.rows) {  // a group wider than a unit (MLA's 16-128 heads): a unit per token
+                              // and block of heads
       for (int64_t j = 0; j < d.Nkv; ++j)
         for (int64_t i = 0; i < r.q_len; ++i)
-          for (int64_t h0 = 0; h0 < G; h0 += d.rows) d.units.push_back({static_cast<int64_t>(b), j, i, std::min(d.rows, G - h0), j * G + h0, true});
+          for (int64_t h0 = 0; h0 < G; h0 += d.rows)
+            d.units.push_back(
+                {static_cast<int64_t>(b), j, i, std::min(d.rows, G - h0), j * G + h0, true});
     } else {
       const int64_t per = TokensPerPackedUnit(G, d.rows);
       for (int64_t j = 0; j < d.Nkv; ++j)

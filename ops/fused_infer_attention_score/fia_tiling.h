@@ -30,12 +30,15 @@
 
 namespace npusim::fia {
 
-constexpr int64_t kPage = 128;     // KV page = the KV block of the flash-attention loop
-constexpr int64_t kMaxRows = 128;  // query rows per unit at most (RowsPerUnit: fewer when a wide output does not fit UB)
+constexpr int64_t kPage = 128;  // KV page = the KV block of the flash-attention loop
+constexpr int64_t kMaxRows =
+    128;  // query rows per unit at most (RowsPerUnit: fewer when a wide output does not fit UB)
 constexpr int64_t kUnbounded = std::numeric_limits<int32_t>::max();
-constexpr int64_t kMinSplitPages = 16;  // pages (2048 keys) per split at least: a shorter range does not pay for the
-                                        // merge launch (launch overhead + reading back the partials, ~5 us)
-constexpr int64_t kMlFloats = 64;       // m and l of one AIV half of a split unit: 64 floats each (kMaxRows / 2)
+constexpr int64_t kMinSplitPages =
+    16;  // pages (2048 keys) per split at least: a shorter range does not pay for the
+         // merge launch (launch overhead + reading back the partials, ~5 us)
+constexpr int64_t kMlFloats =
+    64;  // m and l of one AIV half of a split unit: 64 floats each (kMaxRows / 2)
 
 struct Request {
   int64_t q_start = 0, q_len = 0, kv_len = 0;
@@ -43,14 +46,15 @@ struct Request {
 
 struct Unit {
   int64_t req = 0, kv_head = 0;
-  int64_t q_row0 = 0;      // first query index within the request
+  int64_t q_row0 = 0;  // first query index within the request
   int64_t rows = 0;
-  int64_t head0 = 0;       // first query head
+  int64_t head0 = 0;          // first query head
   bool heads_packed = false;  // rows are heads of one token (else tokens of one head)
-  int64_t page_lo = 0, page_hi = -1;  // KV pages this unit reads: [page_lo, page_hi), -1 = to the end
-  int64_t split = 0, splits = 1;      // split-KV: which range of how many
-  int64_t part = 0;                   // first partial-result slot of the unit's splits
-  int64_t tokens = 1;                 // heads_packed: the tokens whose G heads the rows are (rows = tokens x G)
+  int64_t page_lo = 0,
+          page_hi = -1;           // KV pages this unit reads: [page_lo, page_hi), -1 = to the end
+  int64_t split = 0, splits = 1;  // split-KV: which range of how many
+  int64_t part = 0;               // first partial-result slot of the unit's splits
+  int64_t tokens = 1;  // heads_packed: the tokens whose G heads the rows are (rows = tokens x G)
 };
 
 // One merge of split-KV partial results: the original unit's rows and its slots.
@@ -62,9 +66,9 @@ struct Merge {
 
 struct Dims {
   int64_t Nq = 0, Nkv = 0, D = 0, max_blocks = 0;
-  int64_t Dv = 0;          // value / output head dim (D unless MLA or another split dim)
-  bool latent = false;     // V is the first Dv columns of the K cache rows (MLA's latent cache)
-  int64_t rows = kMaxRows; // query rows per unit (RowsPerUnit)
+  int64_t Dv = 0;           // value / output head dim (D unless MLA or another split dim)
+  bool latent = false;      // V is the first Dv columns of the K cache rows (MLA's latent cache)
+  int64_t rows = kMaxRows;  // query rows per unit (RowsPerUnit)
   int sparse_mode = 0;
   int64_t pre_tokens = kUnbounded, next_tokens = kUnbounded;
   bool band_q1_quirk = false;  // CANN 8.5: sparse_mode 4 with a query length of 1 ignores pre/next
@@ -73,8 +77,8 @@ struct Dims {
   float scale = 1.0f;
   std::vector<Request> reqs;
   std::vector<Unit> units;
-  std::vector<Merge> merges;  // split-KV only
-  int64_t parts = 0;          // partial-result slots in use
+  std::vector<Merge> merges;              // split-KV only
+  int64_t parts = 0;                      // partial-result slots in use
   int64_t G() const { return Nq / Nkv; }  // query heads per KV head
 };
 
@@ -89,7 +93,8 @@ struct Dims {
 //    IsHighPerformanceTemplate); other head dims (256: Qwen3-Next, Qwen3.5/3.6) are tiled by
 //    prompt_flash_attention, whose work units are (request, query head, S1 block)
 //    (PromptFlashAttentionSplitNSNew) — its TND shape check is the one that names the head dims
-//    in vllm-ascend PR #9632's error, "prompt_flash_attention_tiling.cpp CheckInputShapeWhenLayoutIsTND";
+//    in vllm-ascend PR #9632's error, "prompt_flash_attention_tiling.cpp
+//    CheckInputShapeWhenLayoutIsTND";
 //  - 16 tokens and more (prefill, extend) are prompt attention, one unit per query head.
 //  - MLA's latent cache (a query rope part with it) goes to the MLA template, which packs the heads
 //    for decode and the MTP verify lengths alike.
@@ -100,7 +105,9 @@ inline bool PacksGqa(int64_t q_len, int64_t G, int64_t D, bool latent = false) {
 
 // Tokens whose G heads one packed (decode / verify) unit of `rows` rows holds; a group wider
 // than a unit (MLA: 128 heads) gives a unit per token and head block.
-inline int64_t TokensPerPackedUnit(int64_t G, int64_t rows = kMaxRows) { return std::max<int64_t>(1, rows / std::max<int64_t>(1, G)); }
+inline int64_t TokensPerPackedUnit(int64_t G, int64_t rows = kMaxRows) {
+  return std::max<int64_t>(1, rows / std::max<int64_t>(1, G));
+}
 
 // The AIV's UB buffers of a unit of `rows` rows (each AIV takes half) for an output of Dv columns,
 // in the kernel's InitBuffer order; declared here so the tiling can size units to fit.
@@ -109,11 +116,13 @@ struct AivBuffers {
   uint64_t Total() const { return scores + p + penalty + index + mask_row + row_max + o_acc + pv; }
 };
 inline AivBuffers AivBuffersFor(int64_t rows, int64_t Dv, uint64_t elem_bytes) {
-  const auto half = static_cast<uint64_t>((rows + 1) / 2), C = static_cast<uint64_t>(kPage), V = static_cast<uint64_t>(Dv);
-  return {half * C * 4, half * C * elem_bytes, 2 * C * 4, C * 4, C, half * 4, half * V * 4, half * V * 4};
+  const auto half = static_cast<uint64_t>((rows + 1) / 2), C = static_cast<uint64_t>(kPage),
+             V = static_cast<uint64_t>(Dv);
+  return {half * C * 4, half * C * elem_bytes, 2 * C * 4,   C * 4, C,
+          half * 4,     half * V * 4,          half * V * 4};
 }
-// The most query rows per unit (a multiple of 16, at most kMaxRows) whose AIV buffers fit `ub_bytes`;
-// 16 when none does (the kernel's InitBuffer then reports the overflow).
+// The most query rows per unit (a multiple of 16, at most kMaxRows) whose AIV buffers fit
+// `ub_bytes`; 16 when none does (the kernel's InitBuffer then reports the overflow).
 inline int64_t RowsPerUnit(int64_t Dv, uint64_t ub_bytes, uint64_t elem_bytes = 2) {
   for (int64_t r = kMaxRows; r > 16; r -= 16)
     if (AivBuffersFor(r, Dv, elem_bytes).Total() <= ub_bytes) return r;
@@ -122,11 +131,16 @@ inline int64_t RowsPerUnit(int64_t Dv, uint64_t ub_bytes, uint64_t elem_bytes = 
 
 // Query index (within its request) and element offset in q / out of row `row` of a unit (or a
 // merge) whose rows start at query q_row0, head head0: packed rows are token-major, G heads each.
-inline int64_t RowQuery(const Dims& d, int64_t q_row0, bool packed, int64_t row) { return q_row0 + (packed ? row / d.G() : row); }
+inline int64_t RowQuery(const Dims& d, int64_t q_row0, bool packed, int64_t row) {
+  return q_row0 + (packed ? row / d.G() : row);
+}
 // `dim`: the row's width in that tensor (D for q, Dv for out).
-inline int64_t RowElement(const Dims& d, int64_t req, int64_t q_row0, int64_t head0, bool packed, int64_t row, int64_t dim) {
+inline int64_t RowElement(const Dims& d, int64_t req, int64_t q_row0, int64_t head0, bool packed,
+                          int64_t row, int64_t dim) {
   const int64_t head = head0 + (packed ? row % d.G() : 0);
-  return ((d.reqs[static_cast<size_t>(req)].q_start + RowQuery(d, q_row0, packed, row)) * d.Nq + head) * dim;
+  return ((d.reqs[static_cast<size_t>(req)].q_start + RowQuery(d, q_row0, packed, row)) * d.Nq +
+          head) *
+         dim;
 }
 
 // Inclusive key range [lo, hi] query `i` of `r` attends under the sparse mode (before any

@@ -23,7 +23,8 @@ using kernel_util::Sync;
 
 struct Gm {
   GmBuffer *k = nullptr, *v = nullptr, *beta = nullptr, *g = nullptr, *mask = nullptr, *a = nullptr;
-  GmBuffer *ws1 = nullptr, *ws2 = nullptr, *zeros = nullptr;  // workspaces; zeros: [C, D] of 0 for TFILLPAD
+  GmBuffer *ws1 = nullptr, *ws2 = nullptr,
+           *zeros = nullptr;  // workspaces; zeros: [C, D] of 0 for TFILLPAD
   GmBuffer *w = nullptr, *u = nullptr;
 };
 
@@ -34,17 +35,21 @@ class PtoCube {
  public:
   void Init(TPipe& pipe, int l1_tiles, int acc_tiles, uint32_t d) {
     d_ = d;
-    for (int i = 0; i < l1_tiles; ++i) pipe.InitBuffer(l1_[i], kChunk * std::max<uint32_t>(d, kChunk) * sizeof(T), "l1_tile");
+    for (int i = 0; i < l1_tiles; ++i)
+      pipe.InitBuffer(l1_[i], kChunk * std::max<uint32_t>(d, kChunk) * sizeof(T), "l1_tile");
     pipe.InitBuffer(l0a_, kChunk * kChunk * sizeof(T), "l0a");
     pipe.InitBuffer(l0b_, kChunk * std::max<uint32_t>(d, kChunk) * sizeof(T), "l0b");
-    for (int i = 0; i < acc_tiles; ++i) pipe.InitBuffer(acc_[i], kChunk * std::max<uint32_t>(d, kChunk) * 4, "l0c");
+    for (int i = 0; i < acc_tiles; ++i)
+      pipe.InitBuffer(acc_[i], kChunk * std::max<uint32_t>(d, kChunk) * 4, "l0c");
   }
   LocalTensor<T> L1(int i) const { return l1_[i].template Get<T>(); }
   // TLOAD of `rows` GM rows of `cols` (stride `ld`) into L1 tile i, TFILLPAD to 128 rows.
-  void Load(int i, const GlobalTensor<T>& src, uint32_t rows, uint32_t cols, uint64_t ld, const GlobalTensor<T>& zeros) {
+  void Load(int i, const GlobalTensor<T>& src, uint32_t rows, uint32_t cols, uint64_t ld,
+            const GlobalTensor<T>& zeros) {
     LocalTensor<T> t = L1(i);
     CopyRowsIn(t, src, rows, cols, ld);
-    if (rows < kChunk) CopyRowsIn(t[rows * cols], zeros, static_cast<uint32_t>(kChunk) - rows, cols, cols);
+    if (rows < kChunk)
+      CopyRowsIn(t[rows * cols], zeros, static_cast<uint32_t>(kChunk) - rows, cols, cols);
   }
   // acc[j] = L1(a) [128 x k] x op(L1(b)): b_trans: L1(b) holds B^T as [n, k] rows.
   void Product(int j, int a, int b, bool b_trans, uint32_t n, uint32_t k) {
@@ -55,7 +60,9 @@ class PtoCube {
     p.repeatTimes = static_cast<uint8_t>(kChunk * k * sizeof(T) / 512);
     LoadData(l0a, L1(a), p);
     if (b_trans) {
-      LoadDataWithTranspose(l0b, L1(b), LoadData2dTransposeParams{static_cast<uint16_t>(n), static_cast<uint16_t>(k)});
+      LoadDataWithTranspose(
+          l0b, L1(b),
+          LoadData2dTransposeParams{static_cast<uint16_t>(n), static_cast<uint16_t>(k)});
     } else {
       p.repeatTimes = static_cast<uint8_t>(k * n * sizeof(T) / 512);
       LoadData(l0b, L1(b), p);
@@ -138,13 +145,16 @@ class KernelScaledDotKkt {
     pipe_.InitBuffer(gc_, kChunk * 4, "g_c");
     pipe_.InitBuffer(mask_, tile, "mask");
     pipe_.InitBuffer(gr2_, tile, "g_r_2d");  // also a_half once the coefficients are made
-    pipe_.InitBuffer(hole_, 24576, "unused_gap");  // the address plan leaves 24 KiB between g_r_2d and g_c_2d
+    pipe_.InitBuffer(hole_, 24576,
+                     "unused_gap");  // the address plan leaves 24 KiB between g_r_2d and g_c_2d
     pipe_.InitBuffer(gc2_, tile, "g_c_2d");
     pipe_.InitBuffer(coeff_, tile, "coeff");
   }
   void Process() {
-    if (ASCEND_IS_AIC) Cube();
-    else Vector();
+    if (ASCEND_IS_AIC)
+      Cube();
+    else
+      Vector();
   }
 
  private:
@@ -161,13 +171,16 @@ class KernelScaledDotKkt {
       for (int64_t ci = 0; ci < d.Chunks(b); ++ci) {
         const int slot = static_cast<int>(ci & 1);
         const int64_t start = d.bos[static_cast<size_t>(b)] + ci * kChunk;
-        const auto rows = static_cast<uint32_t>(std::min(kChunk, d.lens[static_cast<size_t>(b)] - ci * kChunk));
+        const auto rows =
+            static_cast<uint32_t>(std::min(kChunk, d.lens[static_cast<size_t>(b)] - ci * kChunk));
         CrossCoreWaitFlag(2 + slot);  // both AIVs are done with this slot
         PipeBarrier<PIPE_ALL>();
-        cube_.Load(0, k[static_cast<uint64_t>((start * d.Hg + hg) * d.D)], rows, D, static_cast<uint64_t>(d.Hg * d.D), zeros);
+        cube_.Load(0, k[static_cast<uint64_t>((start * d.Hg + hg) * d.D)], rows, D,
+                   static_cast<uint64_t>(d.Hg * d.D), zeros);
         cube_.Product(0, 0, 0, true, static_cast<uint32_t>(kChunk), D);
-        cube_.Store(0, ws[static_cast<uint64_t>((cid * 2 + slot) * kChunk * kChunk)], static_cast<uint32_t>(kChunk),
-                    static_cast<uint32_t>(kChunk), static_cast<uint64_t>(kChunk));
+        cube_.Store(0, ws[static_cast<uint64_t>((cid * 2 + slot) * kChunk * kChunk)],
+                    static_cast<uint32_t>(kChunk), static_cast<uint32_t>(kChunk),
+                    static_cast<uint64_t>(kChunk));
         CrossCoreSetFlag<2, PIPE_FIX>(slot);
       }
     }
@@ -183,10 +196,13 @@ class KernelScaledDotKkt {
     ws.SetGlobalBuffer(gm_.ws1);
     a_out.SetGlobalBuffer(gm_.a);
     const int64_t cid = kernel_util::GroupIdx(), vid = GetSubBlockIdx();
-    const uint32_t n = static_cast<uint32_t>(kHalf * kChunk), C = static_cast<uint32_t>(kChunk), half = static_cast<uint32_t>(kHalf);
-    LocalTensor<float> gu = g_.Get<float>(), bu = beta_.Get<float>(), gv = gv_.Get<float>(), a = a_.Get<float>();
+    const uint32_t n = static_cast<uint32_t>(kHalf * kChunk), C = static_cast<uint32_t>(kChunk),
+                   half = static_cast<uint32_t>(kHalf);
+    LocalTensor<float> gu = g_.Get<float>(), bu = beta_.Get<float>(), gv = gv_.Get<float>(),
+                       a = a_.Get<float>();
     LocalTensor<float> gr = gr_.Get<float>(), gc = gc_.Get<float>(), msk = mask_.Get<float>();
-    LocalTensor<float> gr2 = gr2_.Get<float>(), gc2 = gc2_.Get<float>(), coeff = coeff_.Get<float>();
+    LocalTensor<float> gr2 = gr2_.Get<float>(), gc2 = gc2_.Get<float>(),
+                       coeff = coeff_.Get<float>();
     LocalTensor<T> bh = beta_half_.Get<T>(), ah = gr2_.Get<T>();
     CopyRowsIn(msk, mask[static_cast<uint64_t>(vid * kHalf * kChunk)], half, C, C);
     Sync<HardEvent::MTE2_V>();
@@ -197,7 +213,8 @@ class KernelScaledDotKkt {
       for (int64_t ci = 0; ci < d.Chunks(b); ++ci) {
         const int slot = static_cast<int>(ci & 1);
         const int64_t start = d.bos[static_cast<size_t>(b)] + ci * kChunk, row0 = vid * kHalf;
-        const auto rows = static_cast<uint32_t>(std::min(kChunk, d.lens[static_cast<size_t>(b)] - ci * kChunk));
+        const auto rows =
+            static_cast<uint32_t>(std::min(kChunk, d.lens[static_cast<size_t>(b)] - ci * kChunk));
         const auto local = static_cast<uint32_t>(std::clamp<int64_t>(rows - row0, 0, kHalf));
         if (local > 0) {
           if (rows < C) ZeroFirst(gu, C);  // TFILLPAD
@@ -228,14 +245,17 @@ class KernelScaledDotKkt {
           PipeBarrier<PIPE_V>();
           Exp(coeff, coeff, n);
           Sync<HardEvent::V_MTE2>();
-          CopyRowsIn(ah, ws[static_cast<uint64_t>((cid * 2 + slot) * kChunk * kChunk + row0 * kChunk)], half, C, C);
+          CopyRowsIn(ah,
+                     ws[static_cast<uint64_t>((cid * 2 + slot) * kChunk * kChunk + row0 * kChunk)],
+                     half, C, C);
           Sync<HardEvent::MTE2_V>();
           Cast(a, ah, CAST_NONE, n);
           Mul(a, a, coeff, n);
           Mul(a, a, msk, n);
           Cast(ah, a, CAST_RINT, n);
           Sync<HardEvent::V_MTE3>();
-          CopyRowsOut(a_out[static_cast<uint64_t>(((start + row0) * d.H + h) * kChunk)], ah, local, C, static_cast<uint64_t>(d.H * kChunk));
+          CopyRowsOut(a_out[static_cast<uint64_t>(((start + row0) * d.H + h) * kChunk)], ah, local,
+                      C, static_cast<uint64_t>(d.H * kChunk));
         }
         PipeBarrier<PIPE_ALL>();
         CrossCoreSetFlag<2, PIPE_MTE3>(2 + slot);
@@ -247,7 +267,8 @@ class KernelScaledDotKkt {
   const Dims* d_ = nullptr;
   TPipe pipe_;
   PtoCube<T> cube_;
-  TBuf<TPosition::VECCALC> g_, beta_half_, beta_, gv_, a_, gr_, gc_, mask_, gr2_, hole_, gc2_, coeff_;
+  TBuf<TPosition::VECCALC> g_, beta_half_, beta_, gv_, a_, gr_, gc_, mask_, gr2_, hole_, gc2_,
+      coeff_;
 };
 
 // ---- wy_fast ----
@@ -268,7 +289,8 @@ class KernelWyFast {
     pipe_.InitBuffer(beta_, kChunk * 4, "beta");
     pipe_.InitBuffer(beta_r_, kChunk * 4, "beta_r");
     pipe_.InitBuffer(beta2_, tile, "beta_2d");
-    pipe_.InitBuffer(tmp_, 24576, "tfillpad_tmp");  // the kernel's scratch for padding, kept for its UB budget
+    pipe_.InitBuffer(tmp_, 24576,
+                     "tfillpad_tmp");  // the kernel's scratch for padding, kept for its UB budget
     pipe_.InitBuffer(a1_, tile, "a1");
     pipe_.InitBuffer(a2_, tile, "a2");
     pipe_.InitBuffer(a2_half_, tile_half, "a2_half");
@@ -277,8 +299,10 @@ class KernelWyFast {
     pipe_.InitBuffer(g2_, tile, "g_2d");
   }
   void Process() {
-    if (ASCEND_IS_AIC) Cube();
-    else Vector();
+    if (ASCEND_IS_AIC)
+      Cube();
+    else
+      Vector();
   }
 
  private:
@@ -296,12 +320,15 @@ class KernelWyFast {
     const int64_t cid = kernel_util::GroupIdx();
     const uint64_t ws_at = static_cast<uint64_t>(cid * kChunk * kChunk);
     enum { kK = 0, kV = 1, kA = 2 };
-    for (size_t i = static_cast<size_t>(cid); i < units_.size(); i += static_cast<size_t>(kernel_util::GroupNum())) {
+    for (size_t i = static_cast<size_t>(cid); i < units_.size();
+         i += static_cast<size_t>(kernel_util::GroupNum())) {
       const Unit& un = units_[i];
       const auto rows = static_cast<uint32_t>(un.rows);
       const int64_t hg = un.head / (d.H / d.Hg);
-      const uint64_t v_at = static_cast<uint64_t>((un.start * d.H + un.head) * d.D), ld = static_cast<uint64_t>(d.H * d.D);
-      cube_.Load(kK, k[static_cast<uint64_t>((un.start * d.Hg + hg) * d.D)], rows, D, static_cast<uint64_t>(d.Hg * d.D), zeros);
+      const uint64_t v_at = static_cast<uint64_t>((un.start * d.H + un.head) * d.D),
+                     ld = static_cast<uint64_t>(d.H * d.D);
+      cube_.Load(kK, k[static_cast<uint64_t>((un.start * d.Hg + hg) * d.D)], rows, D,
+                 static_cast<uint64_t>(d.Hg * d.D), zeros);
       cube_.Load(kV, v[v_at], rows, D, ld, zeros);
       CrossCoreWaitFlag(2);  // A beta is in workspace 2
       cube_.Load(kA, ws2[ws_at], C, C, C, zeros);
@@ -326,21 +353,27 @@ class KernelWyFast {
     ws1.SetGlobalBuffer(gm_.ws1);
     ws2.SetGlobalBuffer(gm_.ws2);
     const int64_t cid = kernel_util::GroupIdx(), vid = GetSubBlockIdx();
-    const uint32_t n = static_cast<uint32_t>(kHalf * kChunk), C = static_cast<uint32_t>(kChunk), half = static_cast<uint32_t>(kHalf);
+    const uint32_t n = static_cast<uint32_t>(kHalf * kChunk), C = static_cast<uint32_t>(kChunk),
+                   half = static_cast<uint32_t>(kHalf);
     const uint64_t ws_at = static_cast<uint64_t>(cid * kChunk * kChunk + vid * kHalf * kChunk);
-    LocalTensor<float> bu = beta_.Get<float>(), br = beta_r_.Get<float>(), b2 = beta2_.Get<float>(), a1 = a1_.Get<float>();
-    LocalTensor<float> a2 = a2_.Get<float>(), gu = g_.Get<float>(), gr = g_r_.Get<float>(), g2 = g2_.Get<float>();
+    LocalTensor<float> bu = beta_.Get<float>(), br = beta_r_.Get<float>(), b2 = beta2_.Get<float>(),
+                       a1 = a1_.Get<float>();
+    LocalTensor<float> a2 = a2_.Get<float>(), gu = g_.Get<float>(), gr = g_r_.Get<float>(),
+                       g2 = g2_.Get<float>();
     LocalTensor<T> bh = beta_half_.Get<T>(), a1h = a1_half_.Get<T>(), a2h = a2_half_.Get<T>();
     bool first = true;
-    for (size_t i = static_cast<size_t>(cid); i < units_.size(); i += static_cast<size_t>(kernel_util::GroupNum())) {
+    for (size_t i = static_cast<size_t>(cid); i < units_.size();
+         i += static_cast<size_t>(kernel_util::GroupNum())) {
       const Unit& un = units_[i];
       const auto rows = static_cast<uint32_t>(un.rows);
-      const auto local = static_cast<uint32_t>(std::clamp<int64_t>(un.rows - vid * kHalf, 0, kHalf));
+      const auto local =
+          static_cast<uint32_t>(std::clamp<int64_t>(un.rows - vid * kHalf, 0, kHalf));
       if (rows < C) ZeroFirst(bh, C);  // TFILLPAD
       kernel_util::CopyIn(bh, beta[static_cast<uint64_t>(un.head * d.T + un.start)], rows);
       if (local > 0)
-        CopyRowsIn(a1h, a_in[static_cast<uint64_t>(((un.start + vid * kHalf) * d.H + un.head) * kChunk)], local, C,
-                   static_cast<uint64_t>(d.H * kChunk));
+        CopyRowsIn(a1h,
+                   a_in[static_cast<uint64_t>(((un.start + vid * kHalf) * d.H + un.head) * kChunk)],
+                   local, C, static_cast<uint64_t>(d.H * kChunk));
       Sync<HardEvent::MTE2_V>();
       if (local < half) Duplicate(a1h[local * C], 0.0f, (half - local) * C);
       Cast(bu, bh, CAST_NONE, C);
@@ -382,7 +415,8 @@ class KernelWyFast {
   std::vector<Unit> units_;
   TPipe pipe_;
   PtoCube<T> cube_;
-  TBuf<TPosition::VECCALC> beta_half_, a1_half_, beta_, beta_r_, beta2_, tmp_, a1_, a2_, a2_half_, g_, g_r_, g2_;
+  TBuf<TPosition::VECCALC> beta_half_, a1_half_, beta_, beta_r_, beta2_, tmp_, a1_, a2_, a2_half_,
+      g_, g_r_, g2_;
 };
 
 }  // namespace npusim::gdn_pto

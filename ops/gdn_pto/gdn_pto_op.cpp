@@ -1,5 +1,5 @@
-// `scaled_dot_kkt`, `wy_fast` and `tri_inverse`: megagdn-pto's chunk-128 stages as standalone kernels
-// (gdn_pto_tiling.h): registration, inputs, launch and fp64 references.
+// `scaled_dot_kkt`, `wy_fast` and `tri_inverse`: megagdn-pto's chunk-128 stages as standalone
+// kernels (gdn_pto_tiling.h): registration, inputs, launch and fp64 references.
 #include <cmath>
 
 #include "model/error.h"
@@ -23,10 +23,13 @@ class GdnPtoBatch : public Op {
     using K = OpParam::Kind;
     return {{"requests", K::kInt, "4", "sequences in the batch", 1, 65535},
             {"seq_len", K::kInt, "1024", "tokens per sequence (unless seq_lens is given)", 0, 1e7},
-            {"seq_lens", K::kString, "", "comma-separated tokens per sequence, overrides requests/seq_len"},
+            {"seq_lens", K::kString, "",
+             "comma-separated tokens per sequence, overrides requests/seq_len"},
             {"heads", K::kInt, "8", "value heads H", 1, 1024},
             {"cores", K::kInt, "24",
-             "blocks launched, the harness's BLOCK_DIM (the chip's cube cores: 24 on 910B2), at most the device's AIC count", 1, 256}};
+             "blocks launched, the harness's BLOCK_DIM (the chip's cube cores: 24 on 910B2), at "
+             "most the device's AIC count",
+             1, 256}};
   }
 
  protected:
@@ -43,7 +46,9 @@ class GdnPtoBatch : public Op {
     }
     t["cu_seqlens"].Set(d.B, static_cast<double>(at));
   }
-  static int64_t Blocks(const ParamValues& p, const DeviceConfig& dev) { return std::min<int64_t>(p.Int("cores"), dev.aic_count); }
+  static int64_t Blocks(const ParamValues& p, const DeviceConfig& dev) {
+    return std::min<int64_t>(p.Int("cores"), dev.aic_count);
+  }
 };
 
 // What scaled_dot_kkt and wy_fast add: key heads, the head dim, and the inputs both read.
@@ -52,20 +57,29 @@ class GdnPtoStage : public GdnPtoBatch {
   std::vector<OpParam> params() const override {
     using K = OpParam::Kind;
     std::vector<OpParam> v = GdnPtoBatch::params();
-    v.insert(v.end() - 1, {{"key_heads", K::kInt, "4", "key heads Hg (H a multiple of Hg)", 1, 1024},
-                           {"k_dim", K::kInt, "128", "head dim D of k (and v), the kernel's GDN_D (a multiple of 16, at most 128)", 16, 128}});
+    v.insert(
+        v.end() - 1,
+        {{"key_heads", K::kInt, "4", "key heads Hg (H a multiple of Hg)", 1, 1024},
+         {"k_dim", K::kInt, "128",
+          "head dim D of k (and v), the kernel's GDN_D (a multiple of 16, at most 128)", 16, 128}});
     return v;
   }
 
  protected:
   static gdn_pto::Dims DimsOf(const ParamValues& p) {
-    const gdn_pto::Dims d = gdn_pto::MakeDims(SeqLens(p), p.Int("heads"), p.Int("key_heads"), p.Int("k_dim"));
-    if (d.H % d.Hg) throw InputError("parameter 'heads' (" + std::to_string(d.H) + ") must be a multiple of 'key_heads'");
-    if (d.D % 16) throw InputError("parameter 'k_dim' must be a multiple of 16 (the cube's K step is 32 B of fp16)");
+    const gdn_pto::Dims d =
+        gdn_pto::MakeDims(SeqLens(p), p.Int("heads"), p.Int("key_heads"), p.Int("k_dim"));
+    if (d.H % d.Hg)
+      throw InputError("parameter 'heads' (" + std::to_string(d.H) +
+                       ") must be a multiple of 'key_heads'");
+    if (d.D % 16)
+      throw InputError(
+          "parameter 'k_dim' must be a multiple of 16 (the cube's K step is 32 B of fp16)");
     return d;
   }
   // The tensors both stages read; `cu_seqlens` follows the seq_lens parameter.
-  static std::vector<TensorSpec> Common(const gdn_pto::Dims& d, int64_t cores, int64_t ws_per_core) {
+  static std::vector<TensorSpec> Common(const gdn_pto::Dims& d, int64_t cores,
+                                        int64_t ws_per_core) {
     const DType f16 = DType::kFloat16;
     return {{"k", {d.T, d.Hg, d.D}, f16},
             {"beta", {d.H, d.T}, f16},
@@ -87,7 +101,8 @@ class GdnPtoStage : public GdnPtoBatch {
           e = rng.Normal();
           ss += e * e;
         }
-        for (int64_t i = 0; i < d.D; ++i) k.Set(r * d.D + i, row[static_cast<size_t>(i)] / std::sqrt(ss + 1e-6));
+        for (int64_t i = 0; i < d.D; ++i)
+          k.Set(r * d.D + i, row[static_cast<size_t>(i)] / std::sqrt(ss + 1e-6));
       }
     }
     op_util::FillUniform(t["beta"], rng, 0.05, 0.95);
@@ -118,7 +133,8 @@ class GdnPtoStage : public GdnPtoBatch {
     for (int64_t b = 0; b < d.B; ++b)
       for (int64_t c = 0; c < d.Chunks(b); ++c)
         for (int64_t h = 0; h < d.H; ++h)
-          f(d.bos[static_cast<size_t>(b)] + c * kChunk, std::min(kChunk, d.lens[static_cast<size_t>(b)] - c * kChunk), h);
+          f(d.bos[static_cast<size_t>(b)] + c * kChunk,
+            std::min(kChunk, d.lens[static_cast<size_t>(b)] - c * kChunk), h);
   }
 };
 
@@ -126,8 +142,10 @@ class ScaledDotKktOp : public GdnPtoStage {
  public:
   std::string name() const override { return "scaled_dot_kkt"; }
   std::string summary() const override {
-    return "GDN chunk-128 A = (K K^T) exp(min(G_t + ln beta_t - G_s, 0)) strictly below the diagonal: megagdn-pto's "
-           "mixed kernel (AIC K K^T -> two-slot GM workspace -> two AIVs gate and store A), calibration.md C1 PTO kkt";
+    return "GDN chunk-128 A = (K K^T) exp(min(G_t + ln beta_t - G_s, 0)) strictly below the "
+           "diagonal: megagdn-pto's "
+           "mixed kernel (AIC K K^T -> two-slot GM workspace -> two AIVs gate and store A), "
+           "calibration.md C1 PTO kkt";
   }
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
     const gdn_pto::Dims d = DimsOf(p);
@@ -149,8 +167,10 @@ class ScaledDotKktOp : public GdnPtoStage {
     g.mask = &gm["mask"];
     g.a = &gm["A"];
     LaunchPlan plan;
-    plan.launch = op_util::LaunchOf<gdn_pto::KernelScaledDotKkt>(name(), Blocks(p, dev), CoreType::kMix, DType::kFloat16, g, d);
-    plan.tiling = {Kv("chunk", kChunk), Kv("block_dim", Blocks(p, dev)), Kv("work_items", d.B * d.H), Kv("chunks", d.TotalChunks())};
+    plan.launch = op_util::LaunchOf<gdn_pto::KernelScaledDotKkt>(
+        name(), Blocks(p, dev), CoreType::kMix, DType::kFloat16, g, d);
+    plan.tiling = {Kv("chunk", kChunk), Kv("block_dim", Blocks(p, dev)),
+                   Kv("work_items", d.B * d.H), Kv("chunks", d.TotalChunks())};
     return plan;
   }
   // The kernel's arithmetic in fp64: padded rows of K and G are zero, the mask as given.
@@ -167,8 +187,10 @@ class ScaledDotKktOp : public GdnPtoStage {
           const double m = mask.At(i * kChunk + j);
           if (j >= rows || m == 0) continue;  // padded K rows give 0
           double kk = 0;
-          for (int64_t e = 0; e < d.D; ++e) kk += k.At((t * d.Hg + hg) * d.D + e) * k.At(((start + j) * d.Hg + hg) * d.D + e);
-          a[static_cast<size_t>((t * d.H + h) * kChunk + j)] = kk * std::exp(std::min(gt - g.At(h * d.T + start + j), 0.0)) * m;
+          for (int64_t e = 0; e < d.D; ++e)
+            kk += k.At((t * d.Hg + hg) * d.D + e) * k.At(((start + j) * d.Hg + hg) * d.D + e);
+          a[static_cast<size_t>((t * d.H + h) * kChunk + j)] =
+              kk * std::exp(std::min(gt - g.At(h * d.T + start + j), 0.0)) * m;
         }
       }
     });
@@ -180,7 +202,8 @@ class WyFastOp : public GdnPtoStage {
  public:
   std::string name() const override { return "wy_fast"; }
   std::string summary() const override {
-    return "GDN chunk-128 WY vectors U = (A beta) V, W = (A beta exp(G)) K: megagdn-pto's mixed kernel (two AIVs scale A's "
+    return "GDN chunk-128 WY vectors U = (A beta) V, W = (A beta exp(G)) K: megagdn-pto's mixed "
+           "kernel (two AIVs scale A's "
            "columns into GM workspaces, the AIC multiplies), calibration.md C1 PTO wy_fast";
   }
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
@@ -188,7 +211,10 @@ class WyFastOp : public GdnPtoStage {
     std::vector<TensorSpec> v = Common(d, p.Int("cores"), 1);
     v.push_back({"v", {d.T, d.H, d.D}, DType::kFloat16});
     v.push_back({"A", {d.T, d.H, kChunk}, DType::kFloat16});
-    v.push_back({"workspace_a1", {p.Int("cores"), kChunk, kChunk}, DType::kFloat16, TensorRole::kWorkspace});
+    v.push_back({"workspace_a1",
+                 {p.Int("cores"), kChunk, kChunk},
+                 DType::kFloat16,
+                 TensorRole::kWorkspace});
     v.push_back({"w", {d.T, d.H, d.D}, DType::kFloat16, TensorRole::kOutput});
     v.push_back({"u", {d.T, d.H, d.D}, DType::kFloat16, TensorRole::kOutput});
     return v;
@@ -203,7 +229,8 @@ class WyFastOp : public GdnPtoStage {
     if (!a.materialised()) return;
     ForChunks(d, [&](int64_t start, int64_t rows, int64_t h) {
       for (int64_t i = 0; i < rows; ++i)
-        for (int64_t j = 0; j <= i; ++j) a.Set(((start + i) * d.H + h) * kChunk + j, i == j ? 1.0 : rng.Normal() * 0.1);
+        for (int64_t j = 0; j <= i; ++j)
+          a.Set(((start + i) * d.H + h) * kChunk + j, i == j ? 1.0 : rng.Normal() * 0.1);
     });
   }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& dev, GmMap& gm) const override {
@@ -216,14 +243,17 @@ class WyFastOp : public GdnPtoStage {
     g.w = &gm["w"];
     g.u = &gm["u"];
     LaunchPlan plan;
-    plan.launch = op_util::LaunchOf<gdn_pto::KernelWyFast>(name(), Blocks(p, dev), CoreType::kMix, DType::kFloat16, g, d);
-    plan.tiling = {Kv("chunk", kChunk), Kv("block_dim", Blocks(p, dev)), Kv("work_items", d.TotalChunks() * d.H)};
+    plan.launch = op_util::LaunchOf<gdn_pto::KernelWyFast>(name(), Blocks(p, dev), CoreType::kMix,
+                                                           DType::kFloat16, g, d);
+    plan.tiling = {Kv("chunk", kChunk), Kv("block_dim", Blocks(p, dev)),
+                   Kv("work_items", d.TotalChunks() * d.H)};
     return plan;
   }
   // u_t = sum_s A[t, s] beta_s v_s, w_t = sum_s A[t, s] beta_s exp(G_s) k_s over the chunk's rows.
   Expected Reference(const ParamValues& p, const TensorMap& in) const override {
     const gdn_pto::Dims d = DimsOf(p);
-    const Tensor &k = in.at("k"), &v = in.at("v"), &beta = in.at("beta"), &g = in.at("g"), &a = in.at("A");
+    const Tensor &k = in.at("k"), &v = in.at("v"), &beta = in.at("beta"), &g = in.at("g"),
+                 &a = in.at("A");
     std::vector<double> w(static_cast<size_t>(d.T * d.H * d.D)), u(w.size());
     ForChunks(d, [&](int64_t start, int64_t rows, int64_t h) {
       const int64_t hg = h / (d.H / d.Hg);
@@ -231,11 +261,13 @@ class WyFastOp : public GdnPtoStage {
         const int64_t t = start + i;
         for (int64_t j = 0; j < rows; ++j) {
           const int64_t s = start + j;
-          const double ab = a.At((t * d.H + h) * kChunk + j) * beta.At(h * d.T + s), abg = ab * std::exp(g.At(h * d.T + s));
+          const double ab = a.At((t * d.H + h) * kChunk + j) * beta.At(h * d.T + s),
+                       abg = ab * std::exp(g.At(h * d.T + s));
           if (ab == 0) continue;
           for (int64_t e = 0; e < d.D; ++e) {
             u[static_cast<size_t>((t * d.H + h) * d.D + e)] += ab * v.At((s * d.H + h) * d.D + e);
-            w[static_cast<size_t>((t * d.H + h) * d.D + e)] += abg * k.At((s * d.Hg + hg) * d.D + e);
+            w[static_cast<size_t>((t * d.H + h) * d.D + e)] +=
+                abg * k.At((s * d.Hg + hg) * d.D + e);
           }
         }
       }
@@ -248,8 +280,10 @@ class TriInverseOp : public GdnPtoBatch {
  public:
   std::string name() const override { return "tri_inverse"; }
   std::string summary() const override {
-    return "GDN chunk-128 solve_tril: (I + A)^-1 of every chunk's strictly lower 128 x 128 block, megagdn-pto's cube-only "
-           "tri_inverse (fractal inverses by doubling, then 16 -> 128 block recursion; calibration.md C1 PTO solve_tril)";
+    return "GDN chunk-128 solve_tril: (I + A)^-1 of every chunk's strictly lower 128 x 128 block, "
+           "megagdn-pto's cube-only "
+           "tri_inverse (fractal inverses by doubling, then 16 -> 128 block recursion; "
+           "calibration.md C1 PTO solve_tril)";
   }
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
     const gdn_pto::Dims d = DimsOf(p);
@@ -263,7 +297,8 @@ class TriInverseOp : public GdnPtoBatch {
   // auto mode's limit keeps a large batch timing-only instead of minutes of emulated cube work.
   double FunctionalMacs(const ParamValues& p) const override {
     const gdn_pto::Dims d = DimsOf(p);
-    return static_cast<double>(d.TotalChunks() * d.H) * 24.0 * static_cast<double>(kChunk * kChunk * kChunk);
+    return static_cast<double>(d.TotalChunks() * d.H) * 24.0 *
+           static_cast<double>(kChunk * kChunk * kChunk);
   }
   // A as scaled_dot_kkt writes it: strictly lower inside each chunk, zero elsewhere.
   void FillInputs(const ParamValues& p, TensorMap& t, Rng& rng) const override {
@@ -276,7 +311,8 @@ class TriInverseOp : public GdnPtoBatch {
     if (!a.materialised()) return;
     for (const gdn_pto::TriTile& tile : gdn_pto::TriTiles(d))
       for (int64_t i = 0; i < tile.rows; ++i)
-        for (int64_t j = 0; j < i; ++j) a.Set(tile.offset + i * d.H * kChunk + j, rng.Normal() * 0.1);
+        for (int64_t j = 0; j < i; ++j)
+          a.Set(tile.offset + i * d.H * kChunk + j, rng.Normal() * 0.1);
   }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& dev, GmMap& gm) const override {
     const gdn_pto::Dims d = DimsOf(p);
@@ -287,8 +323,10 @@ class TriInverseOp : public GdnPtoBatch {
     g.out = &gm["A_inv"];
     const int64_t blocks = Blocks(p, dev);
     LaunchPlan plan;
-    plan.launch = op_util::LaunchOf<gdn_pto::KernelTriInverse>(name(), blocks, CoreType::kAic, DType::kFloat16, g, d);
-    plan.tiling = {Kv("chunk", kChunk), Kv("block_dim", blocks), Kv("matrices", d.TotalChunks() * d.H),
+    plan.launch = op_util::LaunchOf<gdn_pto::KernelTriInverse>(name(), blocks, CoreType::kAic,
+                                                               DType::kFloat16, g, d);
+    plan.tiling = {Kv("chunk", kChunk), Kv("block_dim", blocks),
+                   Kv("matrices", d.TotalChunks() * d.H),
                    Kv("matrices_per_iteration", gdn_pto::kTriTilesPerIter)};
     return plan;
   }
@@ -315,7 +353,9 @@ class TriInverseOp : public GdnPtoBatch {
   }
 
  private:
-  static gdn_pto::Dims DimsOf(const ParamValues& p) { return gdn_pto::MakeDims(SeqLens(p), p.Int("heads"), p.Int("heads"), kChunk); }
+  static gdn_pto::Dims DimsOf(const ParamValues& p) {
+    return gdn_pto::MakeDims(SeqLens(p), p.Int("heads"), p.Int("heads"), kChunk);
+  }
 };
 
 }  // namespace

@@ -30,7 +30,8 @@ std::vector<Unit> WyUnits(const Dims& d) {
     for (int64_t c = 0; c < d.Chunks(b); ++c)
       for (int64_t h = 0; h < d.H; ++h) {
         const int64_t start = c * kChunk;
-        units.push_back({b, d.bos[static_cast<size_t>(b)] + start, std::min(kChunk, d.lens[static_cast<size_t>(b)] - start), h});
+        units.push_back({b, d.bos[static_cast<size_t>(b)] + start,
+                         std::min(kChunk, d.lens[static_cast<size_t>(b)] - start), h});
       }
   return units;
 }

@@ -40,7 +40,8 @@ struct Unit {
 std::vector<Unit> WyUnits(const Dims& d);
 
 // One 128 x 128 block of A [T, H, C] for tri_inverse: chunk-major, then head (the kernel's
-// tile_id order); `offset` in elements of A (and of the fp32 output), `rows` valid rows and columns.
+// tile_id order); `offset` in elements of A (and of the fp32 output), `rows` valid rows and
+// columns.
 struct TriTile {
   int64_t offset = 0, rows = 0;
 };

@@ -57,8 +57,9 @@ class KernelTriInverse {
     const auto n = static_cast<int64_t>(tiles_.size()), blocks = GetBlockNum(), me = GetBlockIdx();
     for (int64_t first = me * kTilesPerIter; first < n; first += blocks * kTilesPerIter) {
       const int count = static_cast<int>(std::min<int64_t>(kTilesPerIter, n - first));
-      kernel_util::Sync<HardEvent::FIX_MTE2>();  // the previous iteration's results have left the Y tiles
-      for (int j = 0; j < count; ++j) {  // the iteration's tiles come in together
+      kernel_util::Sync<HardEvent::FIX_MTE2>();  // the previous iteration's results have left the Y
+                                                 // tiles
+      for (int j = 0; j < count; ++j) {          // the iteration's tiles come in together
         const TriTile& t = tiles_[static_cast<size_t>(first + j)];
         const auto rows = static_cast<uint32_t>(t.rows);
         LocalTensor<T> y = L1(y_[j]);
@@ -110,13 +111,16 @@ class KernelTriInverse {
   }
   // CopyDiagonalFractalsL1ToL0: the 16 x 16 diagonal fractals, one TEXTRACT each.
   static void Diagonal(const LocalTensor<T>& dst, const LocalTensor<T>& src) {
-    for (uint32_t f = 0; f < C / kFrac; ++f) LoadDataBlock(dst, src, f * kFrac, f * kFrac, kFrac, kFrac, C, C);
+    for (uint32_t f = 0; f < C / kFrac; ++f)
+      LoadDataBlock(dst, src, f * kFrac, f * kFrac, kFrac, kFrac, C, C);
   }
   // CopyOddOrEvenBlocksL1ToL0: the diagonal blocks of size `bs` of one parity, fractal by fractal.
-  static void Blocks(const LocalTensor<T>& dst, const LocalTensor<T>& src, uint32_t bs, uint32_t first) {
+  static void Blocks(const LocalTensor<T>& dst, const LocalTensor<T>& src, uint32_t bs,
+                     uint32_t first) {
     for (uint32_t i = 0; i < bs / kFrac; ++i)
       for (uint32_t j = 0; j < bs / kFrac; ++j)
-        for (uint32_t b = first; b < C / bs; b += 2) LoadDataBlock(dst, src, b * bs + i * kFrac, b * bs + j * kFrac, kFrac, kFrac, C, C);
+        for (uint32_t b = first; b < C / bs; b += 2)
+          LoadDataBlock(dst, src, b * bs + i * kFrac, b * bs + j * kFrac, kFrac, kFrac, C, C);
   }
 
   // PrepareAuxiliaryMatrices: I = (-I)(-I) and a zero tile = I + (-I) I, both through the cube.

@@ -37,7 +37,8 @@ class KernelArgmax {
   }
   void Process() {
     LocalTensor<float> in = in_.Get<float>(), work = work_.Get<float>(), red = red_.Get<float>();
-    const int64_t begin = t_.split.Begin(GetBlockIdx()), end = begin + t_.split.Count(GetBlockIdx());
+    const int64_t begin = t_.split.Begin(GetBlockIdx()),
+                  end = begin + t_.split.Count(GetBlockIdx());
     for (int64_t row = begin; row < end; ++row) {
       float best = -std::numeric_limits<float>::infinity();
       int64_t best_at = 0;
@@ -48,7 +49,8 @@ class KernelArgmax {
         kernel_util::Sync<HardEvent::MTE2_V>();
         ReduceMax(red, in, work, n, true);
         kernel_util::WaitVectorForScalar();
-        const float v = red.GetValue(0);  // both reads unconditional: timing must not depend on the data
+        const float v =
+            red.GetValue(0);  // both reads unconditional: timing must not depend on the data
         const uint32_t at = red.ReinterpretCast<uint32_t>().GetValue(1);
         if (v > best || c0 == 0) best = v, best_at = c0 + at;
       }
@@ -75,16 +77,18 @@ class LmHeadArgmaxOp : public Op {
  public:
   std::string name() const override { return "lm_head_argmax"; }
   std::string summary() const override {
-    return "lm_head logits on the cube (vocab shard) + greedy argmax per token with the shard's global id (§4.3)";
+    return "lm_head logits on the cube (vocab shard) + greedy argmax per token with the shard's "
+           "global id (§4.3)";
   }
   std::vector<OpParam> params() const override {
     using K = OpParam::Kind;
-    return {{"tokens", K::kInt, "24", "tokens to sample (decode batch, or verify tokens)", 1, 1e6},
-            {"hidden", K::kInt, "2048", "hidden size", 16, 1e6},
-            {"vocab", K::kInt, "37984", "vocab rows on this rank (Qwen3-Next 151936 / TP 4)", 1, 1e7},
-            {"vocab_start", K::kInt, "0", "first token id of this rank's shard", 0, 1e9},
-            {"dtype", K::kString, "bfloat16", "hidden and weight dtype", 0, 0, {"bfloat16", "float16"}},
-            {"argmax_cols", K::kInt, "0", "logits per argmax UB chunk (0 = as many as fit)", 0, 1e7}};
+    return {
+        {"tokens", K::kInt, "24", "tokens to sample (decode batch, or verify tokens)", 1, 1e6},
+        {"hidden", K::kInt, "2048", "hidden size", 16, 1e6},
+        {"vocab", K::kInt, "37984", "vocab rows on this rank (Qwen3-Next 151936 / TP 4)", 1, 1e7},
+        {"vocab_start", K::kInt, "0", "first token id of this rank's shard", 0, 1e9},
+        {"dtype", K::kString, "bfloat16", "hidden and weight dtype", 0, 0, {"bfloat16", "float16"}},
+        {"argmax_cols", K::kInt, "0", "logits per argmax UB chunk (0 = as many as fit)", 0, 1e7}};
   }
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
     const int64_t T = p.Int("tokens"), H = p.Int("hidden"), V = p.Int("vocab");
@@ -92,7 +96,11 @@ class LmHeadArgmaxOp : public Op {
     return {{"hidden_states", {T, H}, dt},
             {"weight", {V, H}, dt},
             {"logits", {T, V}, DType::kFloat32, TensorRole::kOutput},
-            {"max_logit", {T}, DType::kFloat32, TensorRole::kOutput, true},  // written by the AIV scalar
+            {"max_logit",
+             {T},
+             DType::kFloat32,
+             TensorRole::kOutput,
+             true},  // written by the AIV scalar
             {"next_token", {T}, DType::kInt32, TensorRole::kOutput, true}};
   }
   void FillInputs(const ParamValues& p, TensorMap& t, Rng& rng) const override {
@@ -105,7 +113,8 @@ class LmHeadArgmaxOp : public Op {
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
     const int64_t T = p.Int("tokens"), H = p.Int("hidden"), V = p.Int("vocab");
     const DType dt = ParseDType(p.Str("dtype"));
-    const matmul::Tiling mt = matmul::ComputeTiling(T, V, H, static_cast<int64_t>(SizeOf(dt)), 0, 0, 0, 2, true, d);
+    const matmul::Tiling mt =
+        matmul::ComputeTiling(T, V, H, static_cast<int64_t>(SizeOf(dt)), 0, 0, 0, 2, true, d);
     batched_matmul::Batch b;
     b.base_m = static_cast<uint32_t>(mt.base_m);
     b.base_n = static_cast<uint32_t>(mt.base_n);
@@ -126,19 +135,24 @@ class LmHeadArgmaxOp : public Op {
     at.vocab = V;
     at.vocab_start = p.Int("vocab_start");
     at.split = kernel_util::BlockSplit(T, d.aiv_count);
-    at.cols = p.Int("argmax_cols") > 0 ? p.Int("argmax_cols") : std::min<int64_t>(V, (d.ub_bytes - 64) / 8 / 8 * 8);
+    at.cols = p.Int("argmax_cols") > 0 ? p.Int("argmax_cols")
+                                       : std::min<int64_t>(V, (d.ub_bytes - 64) / 8 / 8 * 8);
     LaunchPlan plan;
-    plan.launch = op_util::DispatchFloat(dt, [&](auto tag) { return batched_matmul::Launch<decltype(tag)>(name() + ".logits", b, d.aic_count); });
-    plan.then.push_back(op_util::AivLaunch<lm_head::KernelArgmax>(name() + ".argmax", at.split.blocks, DType::kFloat32, &gm["logits"],
-                                                                  &gm["max_logit"], &gm["next_token"], at));
-    plan.tiling = {Kv("base_m", mt.base_m), Kv("base_n", mt.base_n), Kv("base_k", mt.base_k), Kv("argmax_block_dim", at.split.blocks),
-                   Kv("argmax_cols", at.cols)};
+    plan.launch = op_util::DispatchFloat(dt, [&](auto tag) {
+      return batched_matmul::Launch<decltype(tag)>(name() + ".logits", b, d.aic_count);
+    });
+    plan.then.push_back(op_util::AivLaunch<lm_head::KernelArgmax>(
+        name() + ".argmax", at.split.blocks, DType::kFloat32, &gm["logits"], &gm["max_logit"],
+        &gm["next_token"], at));
+    plan.tiling = {Kv("base_m", mt.base_m), Kv("base_n", mt.base_n), Kv("base_k", mt.base_k),
+                   Kv("argmax_block_dim", at.split.blocks), Kv("argmax_cols", at.cols)};
     return plan;
   }
   Expected Reference(const ParamValues& p, const TensorMap& in) const override {
     const int64_t T = p.Int("tokens"), H = p.Int("hidden"), V = p.Int("vocab");
     const Tensor &x = in.at("hidden_states"), &w = in.at("weight");
-    std::vector<double> logits(static_cast<size_t>(T * V)), mx(static_cast<size_t>(T)), tok(static_cast<size_t>(T));
+    std::vector<double> logits(static_cast<size_t>(T * V)), mx(static_cast<size_t>(T)),
+        tok(static_cast<size_t>(T));
     for (int64_t t = 0; t < T; ++t) {
       int64_t best = 0;
       for (int64_t v = 0; v < V; ++v) {

@@ -24,8 +24,9 @@ struct Tiling {
 // double-buffered L0A/L0B tiles fit. Forced sizes are kept, so an oversized one reports the
 // L0/L1 overflow. InputError when K is not a whole number of 32 B (the ND cube path has no K
 // padding).
-Tiling ComputeTiling(int64_t m, int64_t n, int64_t k, int64_t in_bytes, int64_t base_m, int64_t base_n, int64_t base_k,
-                     int64_t buffer_num, bool trans_b, const DeviceConfig& d);
+Tiling ComputeTiling(int64_t m, int64_t n, int64_t k, int64_t in_bytes, int64_t base_m,
+                     int64_t base_n, int64_t base_k, int64_t buffer_num, bool trans_b,
+                     const DeviceConfig& d);
 
 std::vector<std::pair<std::string, std::string>> Describe(const Tiling& t);
 

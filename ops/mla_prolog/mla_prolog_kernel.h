@@ -19,11 +19,15 @@ namespace npusim::mla_prolog {
 using namespace ascendc;
 
 struct Gm {
-  GmBuffer *x = nullptr, *w_dq = nullptr, *gamma_cq = nullptr, *w_uq_qr = nullptr, *w_uk = nullptr, *w_dkv_kr = nullptr;
-  GmBuffer *gamma_ckv = nullptr, *cos_sin = nullptr, *cache_index = nullptr, *kv_cache = nullptr, *query = nullptr;
-  GmBuffer *ws_cq = nullptr, *ws_cq_norm = nullptr, *ws_ckv_kr = nullptr, *ws_q = nullptr;  // bf16 (int32 / int8 quantised)
+  GmBuffer *x = nullptr, *w_dq = nullptr, *gamma_cq = nullptr, *w_uq_qr = nullptr, *w_uk = nullptr,
+           *w_dkv_kr = nullptr;
+  GmBuffer *gamma_ckv = nullptr, *cos_sin = nullptr, *cache_index = nullptr, *kv_cache = nullptr,
+           *query = nullptr;
+  GmBuffer *ws_cq = nullptr, *ws_cq_norm = nullptr, *ws_ckv_kr = nullptr,
+           *ws_q = nullptr;  // bf16 (int32 / int8 quantised)
   // quantised only: per-token scales of x, per-column scales of the int8 weights, the bf16 q_nope
-  GmBuffer *x_scale = nullptr, *w_dq_scale = nullptr, *w_dkv_kr_scale = nullptr, *w_uq_qr_scale = nullptr, *ws_q_nope = nullptr;
+  GmBuffer *x_scale = nullptr, *w_dq_scale = nullptr, *w_dkv_kr_scale = nullptr,
+           *w_uq_qr_scale = nullptr, *ws_q_nope = nullptr;
   GmBuffer* ws_cq_scale = nullptr;  // the per-token scale of norm(c_q)
 };
 
@@ -51,10 +55,13 @@ class KernelMlaProlog {
       // KiB + 32 KiB; L0C: 64 KiB each).
       const auto m = cube_util::AlignUp(static_cast<uint32_t>(t.step_tokens), 16);
       if (t.quant) {
-        cube8_.Init(pipe_, m, static_cast<uint32_t>(t.base_n), static_cast<uint32_t>(t.base_k), 2, static_cast<uint32_t>(t.l1_steps));
-        cube_.Init(pipe_, m, static_cast<uint32_t>(t.qn_base_n), static_cast<uint32_t>(t.qn_base_k), 1);
+        cube8_.Init(pipe_, m, static_cast<uint32_t>(t.base_n), static_cast<uint32_t>(t.base_k), 2,
+                    static_cast<uint32_t>(t.l1_steps));
+        cube_.Init(pipe_, m, static_cast<uint32_t>(t.qn_base_n), static_cast<uint32_t>(t.qn_base_k),
+                   1);
       } else {
-        cube_.Init(pipe_, m, static_cast<uint32_t>(t.base_n), static_cast<uint32_t>(t.base_k), 2, static_cast<uint32_t>(t.l1_steps));
+        cube_.Init(pipe_, m, static_cast<uint32_t>(t.base_n), static_cast<uint32_t>(t.base_k), 2,
+                   static_cast<uint32_t>(t.l1_steps));
       }
       return;
     }
@@ -66,11 +73,24 @@ class KernelMlaProlog {
     pipe_.InitBuffer(red_, 32, "sum");
     pipe_.InitBuffer(gcq_, static_cast<uint64_t>(d.Hcq) * 4, "gamma_cq");
     pipe_.InitBuffer(gckv_, static_cast<uint64_t>(d.Hckv) * 4, "gamma_ckv");
-    pipe_.InitBuffer(gin_, kernel_util::PaddedCount(static_cast<uint64_t>(std::max(d.Hcq, d.Hckv)), sizeof(T)) * sizeof(T), "gamma_in");
+    pipe_.InitBuffer(
+        gin_,
+        kernel_util::PaddedCount(static_cast<uint64_t>(std::max(d.Hcq, d.Hckv)), sizeof(T)) *
+            sizeof(T),
+        "gamma_in");
     pipe_.InitBuffer(cs_, kernel_util::PaddedCount(static_cast<uint64_t>(d.Dr), 4) * 4, "cos_sin");
-    pipe_.InitBuffer(ropeh_, 2 * kernel_util::PaddedCount(static_cast<uint64_t>(d.Dr / 2), 4) * 4, "rope_tmp");
-    pipe_.InitBuffer(qr_, static_cast<uint64_t>(d.N) * kernel_util::PaddedCount(static_cast<uint64_t>(d.Dr), sizeof(T)) * sizeof(T), "q_rope");
-    if (!t.quant) pipe_.InitBuffer(qrf_, static_cast<uint64_t>(d.N) * kernel_util::PaddedCount(static_cast<uint64_t>(d.Dr), 4) * 4, "q_rope_fp32");
+    pipe_.InitBuffer(ropeh_, 2 * kernel_util::PaddedCount(static_cast<uint64_t>(d.Dr / 2), 4) * 4,
+                     "rope_tmp");
+    pipe_.InitBuffer(qr_,
+                     static_cast<uint64_t>(d.N) *
+                         kernel_util::PaddedCount(static_cast<uint64_t>(d.Dr), sizeof(T)) *
+                         sizeof(T),
+                     "q_rope");
+    if (!t.quant)
+      pipe_.InitBuffer(
+          qrf_,
+          static_cast<uint64_t>(d.N) * kernel_util::PaddedCount(static_cast<uint64_t>(d.Dr), 4) * 4,
+          "q_rope_fp32");
     if (t.quant) {
       const auto hc = static_cast<uint64_t>(std::min(d.N, t.heads_per_chunk));
       pipe_.InitBuffer(swcq_, static_cast<uint64_t>(d.Hcq) * 4, "w_dq_scale");
@@ -82,8 +102,10 @@ class KernelMlaProlog {
   }
 
   void Process() {
-    if (ASCEND_IS_AIC) Cube();
-    else Vector();
+    if (ASCEND_IS_AIC)
+      Cube();
+    else
+      Vector();
   }
 
  private:
@@ -91,13 +113,16 @@ class KernelMlaProlog {
   // C[m, cols] = A[m, k] (lda) x B[k, cols] (ldb) through `tile`, `bn` columns at a time, stored
   // to GM rows ldc apart (rounded to bf16, or the int32 accumulator as is).
   template <class A, class Acc, class C>
-  static void Matmul(cube_util::CubeTile<A, Acc>& tile, uint32_t bn, const GlobalTensor<A>& a, uint64_t lda, const GlobalTensor<A>& b, uint64_t ldb,
-                     const GlobalTensor<C>& c, uint64_t ldc, uint32_t m, uint32_t cols, uint32_t k) {
-    const QuantMode_t out = std::is_same_v<C, int32_t> ? QuantMode_t::NoQuant
-                            : DTypeOf<C>::value == DType::kBFloat16 ? QuantMode_t::F322BF16 : QuantMode_t::F322F16;
+  static void Matmul(cube_util::CubeTile<A, Acc>& tile, uint32_t bn, const GlobalTensor<A>& a,
+                     uint64_t lda, const GlobalTensor<A>& b, uint64_t ldb, const GlobalTensor<C>& c,
+                     uint64_t ldc, uint32_t m, uint32_t cols, uint32_t k) {
+    const QuantMode_t out = std::is_same_v<C, int32_t>              ? QuantMode_t::NoQuant
+                            : DTypeOf<C>::value == DType::kBFloat16 ? QuantMode_t::F322BF16
+                                                                    : QuantMode_t::F322F16;
     for (uint32_t n0 = 0; n0 < cols; n0 += bn) {
       const uint32_t n = std::min(bn, cols - n0);
-      tile.Compute(cube_util::Operand<A>{a, lda, false}, cube_util::Operand<A>{b[n0], ldb, false}, m, n, k);
+      tile.Compute(cube_util::Operand<A>{a, lda, false}, cube_util::Operand<A>{b[n0], ldb, false},
+                   m, n, k);
       tile.Store(c[n0], ldc, out);
     }
   }
@@ -129,27 +154,33 @@ class KernelMlaProlog {
     qn.SetGlobalBuffer(t.quant ? gm_.ws_q_nope : gm_.ws_q);
     query.SetGlobalBuffer(gm_.query);
     const int64_t c = GetBlockIdx();
-    const auto He = static_cast<uint32_t>(d.He), Hcq = static_cast<uint32_t>(d.Hcq), bn = static_cast<uint32_t>(t.base_n);
-    const uint64_t lat = static_cast<uint64_t>(d.Latent()), nq = static_cast<uint64_t>(d.N * d.Qk());
-    const uint64_t qn_ld = t.quant ? static_cast<uint64_t>(d.N * d.D) : nq, qn_head = static_cast<uint64_t>(t.quant ? d.D : d.Qk());
+    const auto He = static_cast<uint32_t>(d.He), Hcq = static_cast<uint32_t>(d.Hcq),
+               bn = static_cast<uint32_t>(t.base_n);
+    const uint64_t lat = static_cast<uint64_t>(d.Latent()),
+                   nq = static_cast<uint64_t>(d.N * d.Qk());
+    const uint64_t qn_ld = t.quant ? static_cast<uint64_t>(d.N * d.D) : nq,
+                   qn_head = static_cast<uint64_t>(t.quant ? d.D : d.Qk());
     for (int64_t t0 = 0; t0 < d.T; t0 += t.step_tokens) {
       const auto m = static_cast<uint32_t>(std::min(t.step_tokens, d.T - t0));
       const auto row = static_cast<uint64_t>(t0);
       if (const int64_t n = t.cq.Count(c); n > 0) {
         const auto c0 = static_cast<uint64_t>(t.cq.Begin(c));
-        Matmul(tile, bn, x[row * He], He, wdq[c0], Hcq, cq[row * Hcq + c0], Hcq, m, static_cast<uint32_t>(n), He);
+        Matmul(tile, bn, x[row * He], He, wdq[c0], Hcq, cq[row * Hcq + c0], Hcq, m,
+               static_cast<uint32_t>(n), He);
       }
       CrossCoreSetFlag<2, PIPE_FIX>(kCqDone);
       for (int64_t blk = c; blk < t.CkvKrBlocks(); blk += t.cores) {
         const uint64_t c0 = static_cast<uint64_t>(blk * t.ckvkr_block);
-        const auto n = static_cast<uint32_t>(std::min<int64_t>(t.ckvkr_block, d.Latent() - blk * t.ckvkr_block));
+        const auto n = static_cast<uint32_t>(
+            std::min<int64_t>(t.ckvkr_block, d.Latent() - blk * t.ckvkr_block));
         Matmul(tile, bn, x[row * He], He, wdkv[c0], lat, ckr[row * lat + c0], lat, m, n, He);
       }
       CrossCoreSetFlag<2, PIPE_FIX>(kCkvKrDone);
       CrossCoreWaitFlag(kCqNormed);
       if (const int64_t n = t.qcqr.Count(c); n > 0) {
         const auto c0 = static_cast<uint64_t>(t.qcqr.Begin(c));
-        Matmul(tile, bn, cqn[row * Hcq], Hcq, wuq[c0], nq, q[row * nq + c0], nq, m, static_cast<uint32_t>(n), Hcq);
+        Matmul(tile, bn, cqn[row * Hcq], Hcq, wuq[c0], nq, q[row * nq + c0], nq, m,
+               static_cast<uint32_t>(n), Hcq);
       }
       CrossCoreSetFlag<2, PIPE_FIX>(kQDone);
       if (t.quant) {
@@ -162,8 +193,10 @@ class KernelMlaProlog {
       const auto qbn = static_cast<uint32_t>(t.quant ? t.qn_base_n : t.base_n);
       for (int64_t h = c * t.heads_per_core; h < std::min(d.N, (c + 1) * t.heads_per_core); ++h) {
         const auto hh = static_cast<uint64_t>(h);
-        Matmul(cube_, qbn, qn[row * qn_ld + hh * qn_head], qn_ld, wuk[hh * static_cast<uint64_t>(d.D * d.Hckv)], static_cast<uint64_t>(d.Hckv),
-               query[row * qrow + hh * lat], qrow, m, static_cast<uint32_t>(d.Hckv), static_cast<uint32_t>(d.D));
+        Matmul(cube_, qbn, qn[row * qn_ld + hh * qn_head], qn_ld,
+               wuk[hh * static_cast<uint64_t>(d.D * d.Hckv)], static_cast<uint64_t>(d.Hckv),
+               query[row * qrow + hh * lat], qrow, m, static_cast<uint32_t>(d.Hckv),
+               static_cast<uint32_t>(d.D));
       }
     }
   }
@@ -233,7 +266,8 @@ class KernelMlaProlog {
 
   // Row `r` of a workspace `cols` wide into f as fp32: bf16 as it is; quantised, the int32 product
   // dequantised by the columns' scales (in UB) and the token's (x's, read by the scalar).
-  void LoadRow(const LocalTensor<float>& f, GmBuffer* ws, int64_t r, uint32_t cols, const LocalTensor<float>& col_scale) {
+  void LoadRow(const LocalTensor<float>& f, GmBuffer* ws, int64_t r, uint32_t cols,
+               const LocalTensor<float>& col_scale) {
     const uint64_t at = static_cast<uint64_t>(r) * cols;
     if (!t_->quant) {
       GlobalTensor<T> g;
@@ -270,9 +304,11 @@ class KernelMlaProlog {
     slot.SetGlobalBuffer(gm_.cache_index);
     if (t.quant) cq_scale.SetGlobalBuffer(gm_.ws_cq_scale);
     LocalTensor<T> row = row_.Get<T>();
-    LocalTensor<float> f = f_.Get<float>(), gcq = gcq_.Get<float>(), gckv = gckv_.Get<float>(), cs = cs_.Get<float>();
+    LocalTensor<float> f = f_.Get<float>(), gcq = gcq_.Get<float>(), gckv = gckv_.Get<float>(),
+                       cs = cs_.Get<float>();
     LocalTensor<float> swcq, swkv;
-    const auto Hcq = static_cast<uint32_t>(d.Hcq), Hckv = static_cast<uint32_t>(d.Hckv), Dr = static_cast<uint32_t>(d.Dr);
+    const auto Hcq = static_cast<uint32_t>(d.Hcq), Hckv = static_cast<uint32_t>(d.Hckv),
+               Dr = static_cast<uint32_t>(d.Dr);
     const auto lat = static_cast<uint32_t>(d.Latent());
     LoadGamma(gcq, gm_.gamma_cq, Hcq);
     LoadGamma(gckv, gm_.gamma_ckv, Hckv);
@@ -287,7 +323,8 @@ class KernelMlaProlog {
     for (int64_t t0 = 0; t0 < d.T; t0 += t.step_tokens) {
       const int64_t m = std::min(t.step_tokens, d.T - t0);
       // The rows of this step split over every AIV: [r0, r1).
-      const int64_t per = (m + vn - 1) / vn, r0 = t0 + std::min(m, v * per), r1 = t0 + std::min(m, (v + 1) * per);
+      const int64_t per = (m + vn - 1) / vn, r0 = t0 + std::min(m, v * per),
+                    r1 = t0 + std::min(m, (v + 1) * per);
       CrossCoreWaitFlag(kCqDone);
       AllVectors();
       for (int64_t r = r0; r < r1; ++r) {  // RmsNormCq (quantised: and norm(c_q) per token to int8)
@@ -346,10 +383,12 @@ class KernelMlaProlog {
     const auto Dr = static_cast<uint32_t>(d.Dr), lat = static_cast<uint32_t>(d.Latent());
     const auto qk = static_cast<uint64_t>(d.Qk());
     const uint64_t nq = static_cast<uint64_t>(d.N) * qk, qrow = static_cast<uint64_t>(d.N) * lat;
-    const uint32_t drp = kernel_util::PaddedCount(Dr, sizeof(T)), drf = kernel_util::PaddedCount(Dr, 4);
+    const uint32_t drp = kernel_util::PaddedCount(Dr, sizeof(T)),
+                   drf = kernel_util::PaddedCount(Dr, 4);
     for (int64_t r = r0; r < r1; ++r) {
       const auto tok = static_cast<uint64_t>(r);
-      kernel_util::CopyRowsIn(qr, q[tok * nq + static_cast<uint64_t>(d.D)], static_cast<uint32_t>(d.N), Dr, qk);
+      kernel_util::CopyRowsIn(qr, q[tok * nq + static_cast<uint64_t>(d.D)],
+                              static_cast<uint32_t>(d.N), Dr, qk);
       kernel_util::CopyIn(cs, cos_sin[tok * Dr], Dr);
       kernel_util::Sync<HardEvent::MTE2_V>();
       for (int64_t h = 0; h < d.N; ++h) {
@@ -359,7 +398,8 @@ class KernelMlaProlog {
         Cast(qr[hh * drp], qrf[hh * drf], CAST_RINT, Dr);
       }
       kernel_util::Sync<HardEvent::V_MTE3>();
-      kernel_util::CopyRowsOut(query[tok * qrow + static_cast<uint64_t>(d.Hckv)], qr, static_cast<uint32_t>(d.N), Dr, lat);
+      kernel_util::CopyRowsOut(query[tok * qrow + static_cast<uint64_t>(d.Hckv)], qr,
+                               static_cast<uint32_t>(d.N), Dr, lat);
       kernel_util::Sync<HardEvent::MTE3_MTE2>();
     }
   }
@@ -380,15 +420,19 @@ class KernelMlaProlog {
     LocalTensor<T> qr = qr_.Get<T>(), qnope = qn_.Get<T>();
     LocalTensor<float> cs = cs_.Get<float>(), swq = swq_.Get<float>(), qf = qacc_.Get<float>();
     LocalTensor<int32_t> qa = qf.template ReinterpretCast<int32_t>();  // int32 -> fp32 in place
-    const auto Dr = static_cast<uint32_t>(d.Dr), D = static_cast<uint32_t>(d.D), lat = static_cast<uint32_t>(d.Latent());
+    const auto Dr = static_cast<uint32_t>(d.Dr), D = static_cast<uint32_t>(d.D),
+               lat = static_cast<uint32_t>(d.Latent());
     const auto qk = static_cast<uint32_t>(d.Qk()), Hckv = static_cast<uint32_t>(d.Hckv);
-    const uint64_t nq = static_cast<uint64_t>(d.N) * qk, nn = static_cast<uint64_t>(d.N) * D, qrow = static_cast<uint64_t>(d.N) * lat;
+    const uint64_t nq = static_cast<uint64_t>(d.N) * qk, nn = static_cast<uint64_t>(d.N) * D,
+                   qrow = static_cast<uint64_t>(d.N) * lat;
     const uint32_t drp = kernel_util::PaddedCount(Dr, sizeof(T));
     const int64_t hc = std::min(d.N, t.heads_per_chunk), chunks = (d.N + hc - 1) / hc;
     for (int64_t item = GetBlockIdx(); item < m * chunks; item += GetBlockNum()) {
       const auto tok = static_cast<uint64_t>(t0 + item / chunks);
       const auto head0 = static_cast<uint64_t>(item % chunks * hc);
-      const auto hn = static_cast<uint32_t>(std::min<int64_t>(hc, d.N - static_cast<int64_t>(head0))), cols = hn * qk;
+      const auto hn = static_cast<uint32_t>(
+                     std::min<int64_t>(hc, d.N - static_cast<int64_t>(head0))),
+                 cols = hn * qk;
       kernel_util::CopyIn(cs, cos_sin[tok * Dr], Dr);
       kernel_util::CopyIn(qa, q[tok * nq + head0 * qk], cols);
       LoadF32(swq, gm_.w_uq_qr_scale, head0 * qk, cols);

@@ -26,39 +26,65 @@ class GroupedMatmulOp : public Op {
  public:
   std::string name() const override { return "grouped_matmul"; }
   std::string summary() const override {
-    return "MoE expert GEMM: y[rows of e] = x[rows of e] W_e over expert-sorted rows, group_list = rows per expert (§7.1)";
+    return "MoE expert GEMM: y[rows of e] = x[rows of e] W_e over expert-sorted rows, group_list = "
+           "rows per expert (§7.1)";
   }
   std::vector<OpParam> params() const override {
     using K = OpParam::Kind;
-    return {{"rows", K::kInt, "40960", "expanded rows (tokens x top_k)", 1, 1e8},
-            {"experts", K::kInt, "128", "experts on this rank (Qwen3-Next 512 / EP 4)", 1, 65536},
-            {"k", K::kInt, "2048", "input features (hidden, or moe_intermediate for down)", 1, 1e6},
-            {"n", K::kInt, "1024", "output features (2 x moe_intermediate 512 for gate_up)", 1, 1e6},
-            {"dtype", K::kString, "bfloat16", "x, W and y element type (the output type with quant=w8a8)", 0, 0, {"bfloat16", "float16"}},
-            {"quant", K::kString, "none",
-             "none: dtype operands; w8a8: int8 rows and experts with per-row / per-channel scales; w4a8: int4 experts (packed)", 0, 0,
-             {"none", "w8a8", "w4a8"}},
-            {"trans_b", K::kInt, "0", "1: W_e stored [n, k], 0: [k, n]", 0, 1},
-            {"skew", K::kFloat, "1.0", "router skew: expert e gets weight (e+1)^-skew of the rows (0 = uniform)", 0, 10},
-            {"base_m", K::kInt, "128", "output tile rows", 16, 4096},
-            {"base_n", K::kInt, "256", "output tile columns", 16, 4096},
-            {"base_k", K::kInt, "64", "K step through L1/L0", 16, 8192}};
+    return {
+        {"rows", K::kInt, "40960", "expanded rows (tokens x top_k)", 1, 1e8},
+        {"experts", K::kInt, "128", "experts on this rank (Qwen3-Next 512 / EP 4)", 1, 65536},
+        {"k", K::kInt, "2048", "input features (hidden, or moe_intermediate for down)", 1, 1e6},
+        {"n", K::kInt, "1024", "output features (2 x moe_intermediate 512 for gate_up)", 1, 1e6},
+        {"dtype",
+         K::kString,
+         "bfloat16",
+         "x, W and y element type (the output type with quant=w8a8)",
+         0,
+         0,
+         {"bfloat16", "float16"}},
+        {"quant",
+         K::kString,
+         "none",
+         "none: dtype operands; w8a8: int8 rows and experts with per-row / per-channel scales; "
+         "w4a8: int4 experts (packed)",
+         0,
+         0,
+         {"none", "w8a8", "w4a8"}},
+        {"trans_b", K::kInt, "0", "1: W_e stored [n, k], 0: [k, n]", 0, 1},
+        {"skew", K::kFloat, "1.0",
+         "router skew: expert e gets weight (e+1)^-skew of the rows (0 = uniform)", 0, 10},
+        {"base_m", K::kInt, "128", "output tile rows", 16, 4096},
+        {"base_n", K::kInt, "256", "output tile columns", 16, 4096},
+        {"base_k", K::kInt, "64", "K step through L1/L0", 16, 8192}};
   }
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
     const int64_t M = p.Int("rows"), E = p.Int("experts"), k = p.Int("k"), n = p.Int("n");
     const DType dt = ParseDType(p.Str("dtype"));
     if (Quantised(p)) {
       const bool i4 = Int4(p);
-      if (i4 && ((p.Int("trans_b") ? k : n) % 2)) throw InputError("grouped_matmul quant=w4a8: int4 weights pack two per byte along the weight rows; make " + std::string(p.Int("trans_b") ? "k" : "n") + " even");
+      if (i4 && ((p.Int("trans_b") ? k : n) % 2))
+        throw InputError(
+            "grouped_matmul quant=w4a8: int4 weights pack two per byte along the weight rows; "
+            "make " +
+            std::string(p.Int("trans_b") ? "k" : "n") + " even");
       std::vector<TensorSpec> v = {
           {"x", {M, k}, DType::kInt8},
-          {"w", p.Int("trans_b") ? Shape{E, n, i4 ? k / 2 : k} : Shape{E, k, i4 ? n / 2 : n}, i4 ? DType::kUInt8 : DType::kInt8},
+          {"w", p.Int("trans_b") ? Shape{E, n, i4 ? k / 2 : k} : Shape{E, k, i4 ? n / 2 : n},
+           i4 ? DType::kUInt8 : DType::kInt8},
           {"group_list", {E}, DType::kInt32, TensorRole::kInput, true, 0, M},
           {"s_x", {M}, DType::kFloat32, TensorRole::kInput, true},  // read by the AIV scalar
           {"s_w", {E, n}, DType::kFloat32},
           {"y", {M, n}, dt, TensorRole::kOutput},
-          {"workspace", {quant_matmul::AccWorkspaceElems(p.Int("base_m"), p.Int("base_n"))}, DType::kInt32, TensorRole::kWorkspace}};
-      if (i4) v.push_back({"weight_slots", {quant_matmul::WeightSlotsElems(k, p.Int("base_n"))}, DType::kInt8, TensorRole::kWorkspace});
+          {"workspace",
+           {quant_matmul::AccWorkspaceElems(p.Int("base_m"), p.Int("base_n"))},
+           DType::kInt32,
+           TensorRole::kWorkspace}};
+      if (i4)
+        v.push_back({"weight_slots",
+                     {quant_matmul::WeightSlotsElems(k, p.Int("base_n"))},
+                     DType::kInt8,
+                     TensorRole::kWorkspace});
       return v;
     }
     return {{"x", {M, k}, dt},
@@ -71,17 +97,21 @@ class GroupedMatmulOp : public Op {
     // Rows per expert from a Zipf-like router skew, each row placed by a seeded draw.
     std::vector<double> cdf(static_cast<size_t>(E));
     double total = 0;
-    for (int64_t e = 0; e < E; ++e) cdf[static_cast<size_t>(e)] = total += std::pow(static_cast<double>(e + 1), -p.Float("skew"));
+    for (int64_t e = 0; e < E; ++e)
+      cdf[static_cast<size_t>(e)] = total += std::pow(static_cast<double>(e + 1), -p.Float("skew"));
     std::vector<int64_t> count(static_cast<size_t>(E), 0);
     for (int64_t r = 0; r < M; ++r) {
       const double u = rng.Uniform(0.0, total);
       ++count[static_cast<size_t>(std::lower_bound(cdf.begin(), cdf.end(), u) - cdf.begin())];
     }
-    for (int64_t e = 0; e < E; ++e) t["group_list"].Set(e, static_cast<double>(count[static_cast<size_t>(e)]));
+    for (int64_t e = 0; e < E; ++e)
+      t["group_list"].Set(e, static_cast<double>(count[static_cast<size_t>(e)]));
     if (Quantised(p)) {
       op_util::FillUniform(t["x"], rng, -127.0, 127.0);  // stored with rint: integers
-      if (Int4(p)) op_util::FillUniform(t["w"], rng, 0.0, 255.0);  // every pair of nibbles
-      else op_util::FillUniform(t["w"], rng, -127.0, 127.0);
+      if (Int4(p))
+        op_util::FillUniform(t["w"], rng, 0.0, 255.0);  // every pair of nibbles
+      else
+        op_util::FillUniform(t["w"], rng, -127.0, 127.0);
       op_util::FillUniform(t["s_x"], rng, 0.001, 0.05);
       op_util::FillUniform(t["s_w"], rng, 0.0005, 0.005);
       return;
@@ -96,10 +126,12 @@ class GroupedMatmulOp : public Op {
     if (Quantised(p)) return QuantPlan(p, d, gm);
     const int64_t E = p.Int("experts"), K = p.Int("k"), N = p.Int("n"), M = p.Int("rows");
     const DType dt = ParseDType(p.Str("dtype"));
-    if ((K * static_cast<int64_t>(SizeOf(dt))) % 32) throw InputError("k must be a whole number of 32 B rows (16 elements); pad K");
+    if ((K * static_cast<int64_t>(SizeOf(dt))) % 32)
+      throw InputError("k must be a whole number of 32 B rows (16 elements); pad K");
     // A tiling choice, checked as matmul checks it: bad input, not a failure of the simulated chip.
     if ((p.Int("base_k") * static_cast<int64_t>(SizeOf(dt))) % 32)
-      throw InputError("base_k must be a whole number of 32 B (" + std::to_string(32 / SizeOf(dt)) + " elements)");
+      throw InputError("base_k must be a whole number of 32 B (" + std::to_string(32 / SizeOf(dt)) +
+                       " elements)");
     const bool tb = p.Int("trans_b") != 0;
     batched_matmul::Batch b;
     b.base_m = static_cast<uint32_t>(p.Int("base_m"));
@@ -110,7 +142,9 @@ class GroupedMatmulOp : public Op {
     int64_t row = 0;
     for (int64_t e = 0; e < E; ++e) {
       const int64_t c = counts[e];
-      if (c < 0 || row + c > M) throw InputError("group_list: expert " + std::to_string(e) + " overruns the " + std::to_string(M) + " rows");
+      if (c < 0 || row + c > M)
+        throw InputError("group_list: expert " + std::to_string(e) + " overruns the " +
+                         std::to_string(M) + " rows");
       if (c > 0) {
         batched_matmul::Problem pr;  // expert e's rows times W_e
         pr.a = &gm["x"];
@@ -135,8 +169,9 @@ class GroupedMatmulOp : public Op {
     plan.launch = op_util::DispatchFloat(dt, [&](auto tag) {
       return batched_matmul::Launch<decltype(tag)>(name(), std::move(b), d.aic_count);
     });
-    plan.tiling = {Kv("block_dim", plan.launch.block_dim), Kv("problems", static_cast<int64_t>(problems)),
-                   Kv("base_m", p.Int("base_m")), Kv("base_n", p.Int("base_n")), Kv("base_k", p.Int("base_k"))};
+    plan.tiling = {Kv("block_dim", plan.launch.block_dim),
+                   Kv("problems", static_cast<int64_t>(problems)), Kv("base_m", p.Int("base_m")),
+                   Kv("base_n", p.Int("base_n")), Kv("base_k", p.Int("base_k"))};
     return plan;
   }
   Expected Reference(const ParamValues& p, const TensorMap& in) const override {
@@ -155,13 +190,15 @@ class GroupedMatmulOp : public Op {
     for (int64_t e = 0; e < E; ++e) {
       const auto c = static_cast<int64_t>(gl.At(e));
       for (int64_t kk = 0; kk < K; ++kk)
-        for (int64_t j = 0; j < N; ++j) wk[static_cast<size_t>(kk * N + j)] = weight(e * K * N + (tb ? j * K + kk : kk * N + j));
+        for (int64_t j = 0; j < N; ++j)
+          wk[static_cast<size_t>(kk * N + j)] = weight(e * K * N + (tb ? j * K + kk : kk * N + j));
       std::vector<double> xd(static_cast<size_t>(c * K));
       for (int64_t i = 0; i < c * K; ++i) xd[static_cast<size_t>(i)] = x.At(row * K + i);
       ref::GemmF64(xd.data(), wk.data(), y.data() + row * N, c, K, N);
       if (q)
         for (int64_t r = row; r < row + c; ++r)
-          for (int64_t j = 0; j < N; ++j) y[static_cast<size_t>(r * N + j)] *= in.at("s_x").At(r) * in.at("s_w").At(e * N + j);
+          for (int64_t j = 0; j < N; ++j)
+            y[static_cast<size_t>(r * N + j)] *= in.at("s_x").At(r) * in.at("s_w").At(e * N + j);
       row += c;
     }
     return {{"y", y}};
@@ -173,15 +210,18 @@ class GroupedMatmulOp : public Op {
 
   // The int8 tiling: base_m / base_n as given, base_k the largest that fits L0 (0 = auto).
   static matmul::Tiling QuantTiling(const ParamValues& p, const DeviceConfig& d) {
-    return matmul::ComputeTiling(p.Int("rows"), p.Int("n"), p.Int("k"), 1, p.Int("base_m"), p.Int("base_n"), 0, 2,
-                                 p.Int("trans_b") != 0, d);
+    return matmul::ComputeTiling(p.Int("rows"), p.Int("n"), p.Int("k"), 1, p.Int("base_m"),
+                                 p.Int("base_n"), 0, 2, p.Int("trans_b") != 0, d);
   }
 
   LaunchPlan QuantPlan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const {
     const int64_t E = p.Int("experts"), K = p.Int("k"), N = p.Int("n"), M = p.Int("rows");
-    if (p.Int("base_n") % 32)  // an int8 L1 row is padded to 32 B: a narrower tile would not hold its own rows
-      throw InputError("grouped_matmul quant=" + p.Str("quant") + ": base_n must be a multiple of 32 (int8 rows are 32 B aligned in L1), got " +
-                       std::to_string(p.Int("base_n")));
+    if (p.Int("base_n") %
+        32)  // an int8 L1 row is padded to 32 B: a narrower tile would not hold its own rows
+      throw InputError(
+          "grouped_matmul quant=" + p.Str("quant") +
+          ": base_n must be a multiple of 32 (int8 rows are 32 B aligned in L1), got " +
+          std::to_string(p.Int("base_n")));
     quant_matmul::Plan qp;
     qp.t = QuantTiling(p, d);
     qp.ldw = N;
@@ -190,18 +230,24 @@ class GroupedMatmulOp : public Op {
     int64_t row = 0;
     for (int64_t e = 0; e < E; ++e) {
       const int64_t c = counts[e];
-      if (c < 0 || row + c > M) throw InputError("group_list: expert " + std::to_string(e) + " overruns the " + std::to_string(M) + " rows");
-      quant_matmul::AddTiles(qp, row, c, static_cast<uint64_t>(e * K * N), static_cast<uint64_t>(e * N));
+      if (c < 0 || row + c > M)
+        throw InputError("group_list: expert " + std::to_string(e) + " overruns the " +
+                         std::to_string(M) + " rows");
+      quant_matmul::AddTiles(qp, row, c, static_cast<uint64_t>(e * K * N),
+                             static_cast<uint64_t>(e * N));
       row += c;
     }
-    const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>({static_cast<int64_t>(qp.tiles.size()), d.aic_count, quant_matmul::kMaxBlocks}));
+    const int64_t blocks =
+        std::max<int64_t>(1, std::min<int64_t>({static_cast<int64_t>(qp.tiles.size()), d.aic_count,
+                                                quant_matmul::kMaxBlocks}));
     LaunchPlan plan;
-    plan.tiling = {Kv("block_dim", blocks), Kv("tiles", static_cast<int64_t>(qp.tiles.size())), Kv("base_m", qp.t.base_m),
-                   Kv("base_n", qp.t.base_n), Kv("base_k", qp.t.base_k), Kv("quant", p.Str("quant"))};
+    plan.tiling = {Kv("block_dim", blocks),   Kv("tiles", static_cast<int64_t>(qp.tiles.size())),
+                   Kv("base_m", qp.t.base_m), Kv("base_n", qp.t.base_n),
+                   Kv("base_k", qp.t.base_k), Kv("quant", p.Str("quant"))};
     GmBuffer* slots = qp.int4 ? &gm["weight_slots"] : nullptr;
-    plan.launch = op_util::LaunchOf<quant_matmul::KernelQuantMatmul>(name(), blocks, CoreType::kMix, ParseDType(p.Str("dtype")), &gm["x"],
-                                                                     &gm["w"], &gm["s_x"], &gm["s_w"], &gm["y"], &gm["workspace"],
-                                                                     std::move(qp), slots);
+    plan.launch = op_util::LaunchOf<quant_matmul::KernelQuantMatmul>(
+        name(), blocks, CoreType::kMix, ParseDType(p.Str("dtype")), &gm["x"], &gm["w"], &gm["s_x"],
+        &gm["s_w"], &gm["y"], &gm["workspace"], std::move(qp), slots);
     return plan;
   }
 };

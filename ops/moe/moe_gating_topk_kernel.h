@@ -23,7 +23,8 @@ struct GatingTiling {
 template <class T>
 class KernelMoeGatingTopk {
  public:
-  void Init(GmBuffer* logits, GmBuffer* bias, GmBuffer* weights, GmBuffer* ids, const GatingTiling& t) {
+  void Init(GmBuffer* logits, GmBuffer* bias, GmBuffer* weights, GmBuffer* ids,
+            const GatingTiling& t) {
     t_ = t;
     logits_.SetGlobalBuffer(logits);
     if (t.has_bias) bias_.SetGlobalBuffer(bias);
@@ -32,8 +33,12 @@ class KernelMoeGatingTopk {
     ep_ = kernel_util::PaddedCount(static_cast<uint64_t>(t.experts), 4);
     kp_ = kernel_util::PaddedCount(static_cast<uint64_t>(t.top_k), 4);
     const uint64_t R = static_cast<uint64_t>(t.rows_per_tile);
-    pipe_.InitBuffer(in_, R * std::max<uint64_t>(ep_ * 4, kernel_util::PaddedCount(static_cast<uint64_t>(t.experts), sizeof(T)) * sizeof(T)),
-                     "logits");
+    pipe_.InitBuffer(
+        in_,
+        R * std::max<uint64_t>(
+                ep_ * 4,
+                kernel_util::PaddedCount(static_cast<uint64_t>(t.experts), sizeof(T)) * sizeof(T)),
+        "logits");
     pipe_.InitBuffer(scores_, R * ep_ * 4, "scores");
     pipe_.InitBuffer(sel_, ep_ * 4, "selection");
     pipe_.InitBuffer(tmp_, ep_ * 4, "tmp");
@@ -45,11 +50,13 @@ class KernelMoeGatingTopk {
 
   void Process() {
     const auto E = static_cast<uint32_t>(t_.experts), k = static_cast<uint32_t>(t_.top_k);
-    LocalTensor<float> sc = scores_.Get<float>(), sel = sel_.Get<float>(), tmp = tmp_.Get<float>(), red = red_.Get<float>();
+    LocalTensor<float> sc = scores_.Get<float>(), sel = sel_.Get<float>(), tmp = tmp_.Get<float>(),
+                       red = red_.Get<float>();
     LocalTensor<float> bias = bias_buf_.Get<float>(), w_out = w_out_.Get<float>();
     LocalTensor<int32_t> id_out = id_out_.Get<int32_t>();
     if (t_.has_bias) kernel_util::CopyIn(bias, bias_, E);
-    const int64_t begin = t_.split.Begin(GetBlockIdx()), end = begin + t_.split.Count(GetBlockIdx());
+    const int64_t begin = t_.split.Begin(GetBlockIdx()),
+                  end = begin + t_.split.Count(GetBlockIdx());
     for (int64_t row0 = begin; row0 < end; row0 += t_.rows_per_tile) {
       const auto R = static_cast<uint32_t>(std::min<int64_t>(t_.rows_per_tile, end - row0));
       LoadScores(row0, R);
@@ -66,8 +73,10 @@ class KernelMoeGatingTopk {
           kernel_util::WaitVectorForScalar();
           Muls(x, x, 1.0f / red.GetValue(0), E);
         }
-        if (t_.has_bias) Add(sel, x, bias, E);
-        else Adds(sel, x, 0.0f, E);
+        if (t_.has_bias)
+          Add(sel, x, bias, E);
+        else
+          Adds(sel, x, 0.0f, E);
         float picked[64], sum = 0;
         for (uint32_t i = 0; i < k; ++i) {
           ReduceMax(red, sel, tmp, E, true);

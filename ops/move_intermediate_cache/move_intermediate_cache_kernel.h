@@ -13,13 +13,15 @@ using namespace npusim::ascendc;
 template <class T>
 class KernelMoveIntermediateCache {
  public:
-  void Init(GmBuffer* intermediate, GmBuffer* ssm, GmBuffer* cache_indices, GmBuffer* last_steps, const Tiling& t) {
+  void Init(GmBuffer* intermediate, GmBuffer* ssm, GmBuffer* cache_indices, GmBuffer* last_steps,
+            const Tiling& t) {
     t_ = t;
     inter_.SetGlobalBuffer(intermediate);
     ssm_.SetGlobalBuffer(ssm);
     indices_.SetGlobalBuffer(cache_indices);
     steps_.SetGlobalBuffer(last_steps);
-    pipe_.InitBuffer(tileQueue_, static_cast<int>(t.buffer_num), static_cast<uint64_t>(t.tile_bytes), "state_tile");
+    pipe_.InitBuffer(tileQueue_, static_cast<int>(t.buffer_num),
+                     static_cast<uint64_t>(t.tile_bytes), "state_tile");
   }
 
   void Process() {
@@ -29,7 +31,8 @@ class KernelMoveIntermediateCache {
     if (step < 0) return;
     const int64_t head_elems = t_.v_dim * t_.k_dim;
     for (int64_t l = 0; l < t_.layers; ++l) {
-      const int64_t src_base = (((l * t_.requests + b) * t_.draft_tokens + step) * t_.heads) * head_elems;
+      const int64_t src_base =
+          (((l * t_.requests + b) * t_.draft_tokens + step) * t_.heads) * head_elems;
       const int64_t dst_base = ((l * t_.pool + slot) * t_.heads) * head_elems;
       for (int64_t h = 0; h < t_.heads; h += t_.h_block) {
         const int64_t hb = std::min(t_.h_block, t_.heads - h);
@@ -44,18 +47,23 @@ class KernelMoveIntermediateCache {
   DataCopyExtParams RowParams(bool to_gm) const {
     const uint32_t row = static_cast<uint32_t>(t_.k_dim * sizeof(T));
     const uint32_t ub_gap = static_cast<uint32_t>((t_.row_pitch_bytes - (row + 31) / 32 * 32) / 32);
-    return DataCopyExtParams{static_cast<uint16_t>(t_.v_dim), row, to_gm ? ub_gap : 0, to_gm ? 0 : ub_gap, 0};
+    return DataCopyExtParams{static_cast<uint16_t>(t_.v_dim), row, to_gm ? ub_gap : 0,
+                             to_gm ? 0 : ub_gap, 0};
   }
-  int64_t HeadPitch() const { return t_.block_v * t_.row_pitch_bytes / static_cast<int64_t>(sizeof(T)); }
+  int64_t HeadPitch() const {
+    return t_.block_v * t_.row_pitch_bytes / static_cast<int64_t>(sizeof(T));
+  }
 
   void CopyIn(int64_t src, int64_t hb) {
     LocalTensor<T> tile = tileQueue_.template AllocTensor<T>();
-    for (int64_t i = 0; i < hb; ++i) DataCopyPad(tile[i * HeadPitch()], inter_[src + i * t_.v_dim * t_.k_dim], RowParams(false));
+    for (int64_t i = 0; i < hb; ++i)
+      DataCopyPad(tile[i * HeadPitch()], inter_[src + i * t_.v_dim * t_.k_dim], RowParams(false));
     tileQueue_.EnQue(tile);
   }
   void CopyOut(int64_t dst, int64_t hb) {
     LocalTensor<T> tile = tileQueue_.template DeQue<T>();
-    for (int64_t i = 0; i < hb; ++i) DataCopyPad(ssm_[dst + i * t_.v_dim * t_.k_dim], tile[i * HeadPitch()], RowParams(true));
+    for (int64_t i = 0; i < hb; ++i)
+      DataCopyPad(ssm_[dst + i * t_.v_dim * t_.k_dim], tile[i * HeadPitch()], RowParams(true));
     tileQueue_.FreeTensor(tile);
   }
 

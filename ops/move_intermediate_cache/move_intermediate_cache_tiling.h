@@ -12,12 +12,13 @@ namespace npusim::move_intermediate_cache {
 struct Tiling {
   int64_t layers = 0, requests = 0, draft_tokens = 0, heads = 0, k_dim = 0, v_dim = 0, pool = 0;
   int64_t h_block = 0, block_v = 0, block_k = 0, buffer_num = 0, elem_bytes = 0;
-  int64_t row_pitch_bytes = 0;   // UB bytes per tile row: block_k elements, 32 B aligned
-  int64_t tile_bytes = 0;        // h_block x block_v rows
+  int64_t row_pitch_bytes = 0;  // UB bytes per tile row: block_k elements, 32 B aligned
+  int64_t tile_bytes = 0;       // h_block x block_v rows
 };
 
 int64_t NextPow2(int64_t v);
-Tiling ComputeTiling(int64_t layers, int64_t requests, int64_t draft_tokens, int64_t heads, int64_t k_dim, int64_t v_dim,
-                     int64_t pool, int64_t h_block, int64_t buffer_num, int64_t elem_bytes);
+Tiling ComputeTiling(int64_t layers, int64_t requests, int64_t draft_tokens, int64_t heads,
+                     int64_t k_dim, int64_t v_dim, int64_t pool, int64_t h_block,
+                     int64_t buffer_num, int64_t elem_bytes);
 
 }  // namespace npusim::move_intermediate_cache

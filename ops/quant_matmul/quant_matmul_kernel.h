@@ -24,8 +24,10 @@ using namespace ascendc;
 constexpr int kSlots = 2;
 constexpr int kFilledFlag = 0;  // AIC -> AIV: slot (i % 2) holds tile i; ids 0, 1
 constexpr int kFreedFlag = 2;   // AIV -> AIC: slot (i % 2) consumed; ids 2, 3
-constexpr int kUnpackedFlag = 4;    // W4A8, AIV -> AIC: weight slot (i % 2) holds tile i's int8 weights; ids 4, 5
-constexpr int kWeightFreeFlag = 6;  // W4A8, AIC -> AIV: the cube has read weight slot (i % 2); ids 6, 7
+constexpr int kUnpackedFlag =
+    4;  // W4A8, AIV -> AIC: weight slot (i % 2) holds tile i's int8 weights; ids 4, 5
+constexpr int kWeightFreeFlag =
+    6;  // W4A8, AIC -> AIV: the cube has read weight slot (i % 2); ids 6, 7
 
 // One output tile: rows [row, row + m) of x, s_x and y; columns [n0, n0 + n) of y; the weight
 // operand starts at element w_off (row stride k when trans_b, else ldw) and its per-channel
@@ -37,9 +39,9 @@ struct Tile {
 };
 
 struct Plan {
-  matmul::Tiling t;  // base sizes, k (the x row stride), n (the y row stride), trans_b
-  int64_t ldw = 0;   // weight row stride when not transposed (elements)
-  bool int4 = false; // weights are packed int4 (offsets and strides above stay in elements)
+  matmul::Tiling t;   // base sizes, k (the x row stride), n (the y row stride), trans_b
+  int64_t ldw = 0;    // weight row stride when not transposed (elements)
+  bool int4 = false;  // weights are packed int4 (offsets and strides above stay in elements)
   std::vector<Tile> tiles;
 };
 
@@ -47,12 +49,16 @@ struct Plan {
 // the AIC count of every A2/A3 part (ref §1.2: at most 25).
 constexpr int64_t kMaxBlocks = 32;
 // int32 elements of the accumulator workspace: kSlots tiles of base_m x base_n per block.
-inline int64_t AccWorkspaceElems(int64_t base_m, int64_t base_n) { return kSlots * kMaxBlocks * base_m * ((base_n + 15) / 16 * 16); }
+inline int64_t AccWorkspaceElems(int64_t base_m, int64_t base_n) {
+  return kSlots * kMaxBlocks * base_m * ((base_n + 15) / 16 * 16);
+}
 // int8 elements of one W4A8 weight slot (the tile's weights as the cube reads them), and of all.
 inline uint64_t WeightSlotElems(int64_t k, int64_t base_n) {
   return static_cast<uint64_t>(k) * cube_util::AlignUp(static_cast<uint32_t>(base_n), 32);
 }
-inline int64_t WeightSlotsElems(int64_t k, int64_t base_n) { return kSlots * kMaxBlocks * static_cast<int64_t>(WeightSlotElems(k, base_n)); }
+inline int64_t WeightSlotsElems(int64_t k, int64_t base_n) {
+  return kSlots * kMaxBlocks * static_cast<int64_t>(WeightSlotElems(k, base_n));
+}
 
 // The tiles of the product of x rows [row0, row0 + m) with the weight at w_base (a [k, ldw] or
 // [n, k] matrix) and scales at sw_base, row-major over the tile grid.
@@ -74,8 +80,8 @@ inline void AddTiles(Plan& p, int64_t row0, int64_t m, uint64_t w_base, uint64_t
 template <class T>  // T: output type
 class KernelQuantMatmul {
  public:
-  void Init(GmBuffer* x, GmBuffer* w, GmBuffer* x_scale, GmBuffer* w_scale, GmBuffer* y, GmBuffer* ws, const Plan& plan,
-            GmBuffer* weight_slots = nullptr) {
+  void Init(GmBuffer* x, GmBuffer* w, GmBuffer* x_scale, GmBuffer* w_scale, GmBuffer* y,
+            GmBuffer* ws, const Plan& plan, GmBuffer* weight_slots = nullptr) {
     plan_ = &plan;
     const matmul::Tiling& t = plan.t;
     t_ = t;
@@ -90,11 +96,12 @@ class KernelQuantMatmul {
     wsc_.SetGlobalBuffer(w_scale);
     y_.SetGlobalBuffer(y);
     ws_.SetGlobalBuffer(ws);
-    pitch_ = cube_util::AlignUp(static_cast<uint32_t>(t.base_n), 16);  // rows 32 B-aligned as int32 and as bf16
+    pitch_ = cube_util::AlignUp(static_cast<uint32_t>(t.base_n),
+                                16);  // rows 32 B-aligned as int32 and as bf16
     slot_elems_ = static_cast<uint64_t>(t.base_m) * pitch_;
     if (ASCEND_IS_AIC) {
-      cube_.Init(pipe_, static_cast<uint32_t>(t.base_m), static_cast<uint32_t>(t.base_n), static_cast<uint32_t>(t.base_k),
-                 static_cast<int>(t.buffer_num));
+      cube_.Init(pipe_, static_cast<uint32_t>(t.base_m), static_cast<uint32_t>(t.base_n),
+                 static_cast<uint32_t>(t.base_k), static_cast<int>(t.buffer_num));
     } else {
       const uint64_t half_rows = (t.base_m + 1) / 2;
       pipe_.InitBuffer(acc_buf_, half_rows * pitch_ * 4, "acc_int32");
@@ -104,9 +111,11 @@ class KernelQuantMatmul {
         // Chunks of weight rows in the UB the dequant buffers leave: packed bytes then their
         // int8 values (1.5 B per weight).
         const uint64_t used = half_rows * pitch_ * (8 + sizeof(T));
-        const uint64_t free = CurrentCore().Capacity(Mem::kUb) > used ? CurrentCore().Capacity(Mem::kUb) - used : 0;
+        const uint64_t free =
+            CurrentCore().Capacity(Mem::kUb) > used ? CurrentCore().Capacity(Mem::kUb) - used : 0;
         const uint32_t row = cube_util::AlignUp(WeightRowElems() / 2, 32);
-        chunk_rows_ = static_cast<uint32_t>(std::clamp<uint64_t>(free / (3ull * row), 1, WeightRowCount()));
+        chunk_rows_ =
+            static_cast<uint32_t>(std::clamp<uint64_t>(free / (3ull * row), 1, WeightRowCount()));
         pipe_.InitBuffer(packed_buf_, uint64_t{chunk_rows_} * row, "w_int4_rows");
         pipe_.InitBuffer(unpacked_buf_, uint64_t{chunk_rows_} * row * 2, "w_int8_rows");
       }
@@ -117,65 +126,86 @@ class KernelQuantMatmul {
     int64_t i = 0;
     const auto tiles = static_cast<int64_t>(plan_->tiles.size());
     const int64_t first = kernel_util::GroupIdx(), step = kernel_util::GroupNum();
-    if (plan_->int4 && ASCEND_IS_AIV && first < tiles) UnpackTile(plan_->tiles[static_cast<size_t>(first)], 0);
+    if (plan_->int4 && ASCEND_IS_AIV && first < tiles)
+      UnpackTile(plan_->tiles[static_cast<size_t>(first)], 0);
     for (int64_t tile = first; tile < tiles; tile += step, ++i) {
       const Tile& tl = plan_->tiles[static_cast<size_t>(tile)];
       if (ASCEND_IS_AIC) {
         CubeTile(tl, i);
       } else {
-        if (plan_->int4 && tile + step < tiles) UnpackTile(plan_->tiles[static_cast<size_t>(tile + step)], i + 1);  // one ahead of the cube
+        if (plan_->int4 && tile + step < tiles)
+          UnpackTile(plan_->tiles[static_cast<size_t>(tile + step)],
+                     i + 1);  // one ahead of the cube
         DequantTile(tl, i);
       }
     }
     // The last slots' releases, so no flag is left pending.
     for (int64_t j = std::max<int64_t>(0, i - kSlots); j < i; ++j) {
-      if (ASCEND_IS_AIC) CrossCoreWaitFlag(kFreedFlag + static_cast<int>(j % kSlots));
-      else if (plan_->int4) CrossCoreWaitFlag(kWeightFreeFlag + static_cast<int>(j % kSlots));
+      if (ASCEND_IS_AIC)
+        CrossCoreWaitFlag(kFreedFlag + static_cast<int>(j % kSlots));
+      else if (plan_->int4)
+        CrossCoreWaitFlag(kWeightFreeFlag + static_cast<int>(j % kSlots));
     }
   }
 
  private:
   // Weight elements per GM row of a tile's weights (K when stored [n, k], else the tile's columns).
   uint32_t WeightRowElems() const { return static_cast<uint32_t>(t_.trans_b ? t_.k : t_.base_n); }
-  uint32_t WeightRowCount() const { return static_cast<uint32_t>(((t_.trans_b ? t_.base_n : t_.k) + 1) / 2); }  // per AIV
+  uint32_t WeightRowCount() const {
+    return static_cast<uint32_t>(((t_.trans_b ? t_.base_n : t_.k) + 1) / 2);
+  }  // per AIV
 
   void CubeTile(const Tile& tl, int64_t i) {
     const int slot = static_cast<int>(i % kSlots);
     cube_util::Operand<int8_t> a{x_[tl.row * t_.k], static_cast<uint64_t>(t_.k), false};
-    cube_util::Operand<int8_t> b{w_[tl.w_off], static_cast<uint64_t>(t_.trans_b ? t_.k : plan_->ldw), t_.trans_b};
+    cube_util::Operand<int8_t> b{w_[tl.w_off],
+                                 static_cast<uint64_t>(t_.trans_b ? t_.k : plan_->ldw), t_.trans_b};
     if (plan_->int4) {  // the tile's weights as int8, unpacked by the AIVs into this block's slot
       CrossCoreWaitFlag(kUnpackedFlag + slot);
       b = {wslot_[(kernel_util::GroupIdx() * kSlots + slot) * wslot_elems_],
-           static_cast<uint64_t>(t_.trans_b ? t_.k : cube_util::AlignUp(static_cast<uint32_t>(t_.base_n), 32)), t_.trans_b};
+           static_cast<uint64_t>(
+               t_.trans_b ? t_.k : cube_util::AlignUp(static_cast<uint32_t>(t_.base_n), 32)),
+           t_.trans_b};
     }
     cube_.Compute(a, b, tl.m, tl.n, static_cast<uint32_t>(t_.k));
-    if (plan_->int4) CrossCoreSetFlag<2, PIPE_MTE2>(kWeightFreeFlag + slot);  // after the loads that read the slot
-    if (i >= kSlots) CrossCoreWaitFlag(kFreedFlag + slot);  // both AIVs have read the slot's previous tile
-    cube_.Store(ws_[(kernel_util::GroupIdx() * kSlots + slot) * slot_elems_], pitch_, QuantMode_t::NoQuant);
+    if (plan_->int4)
+      CrossCoreSetFlag<2, PIPE_MTE2>(kWeightFreeFlag + slot);  // after the loads that read the slot
+    if (i >= kSlots)
+      CrossCoreWaitFlag(kFreedFlag + slot);  // both AIVs have read the slot's previous tile
+    cube_.Store(ws_[(kernel_util::GroupIdx() * kSlots + slot) * slot_elems_], pitch_,
+                QuantMode_t::NoQuant);
     CrossCoreSetFlag<2, PIPE_FIX>(kFilledFlag + slot);
   }
 
   // W4A8: this AIV's half of tile `tl`'s weight rows, packed int4 -> int8 into weight slot i % 2.
   void UnpackTile(const Tile& tl, int64_t i) {
     const int slot = static_cast<int>(i % kSlots);
-    if (i >= kSlots) CrossCoreWaitFlag(kWeightFreeFlag + slot);  // the cube is done with the slot's previous tile
-    const uint32_t rows = t_.trans_b ? tl.n : static_cast<uint32_t>(t_.k), cols = t_.trans_b ? static_cast<uint32_t>(t_.k) : tl.n;
-    const uint32_t half = (rows + 1) / 2, r0 = GetSubBlockIdx() == 0 ? 0 : half, mine = GetSubBlockIdx() == 0 ? half : rows - half;
-    const uint64_t src_ld = static_cast<uint64_t>(t_.trans_b ? t_.k : plan_->ldw) / 2;  // packed bytes per GM row
-    const uint64_t dst_ld = t_.trans_b ? static_cast<uint64_t>(t_.k) : cube_util::AlignUp(static_cast<uint32_t>(t_.base_n), 32);
-    const uint32_t pitch = cube_util::AlignUp(cols / 2, 32);  // packed bytes per UB row; twice that int8 values
+    if (i >= kSlots)
+      CrossCoreWaitFlag(kWeightFreeFlag + slot);  // the cube is done with the slot's previous tile
+    const uint32_t rows = t_.trans_b ? tl.n : static_cast<uint32_t>(t_.k),
+                   cols = t_.trans_b ? static_cast<uint32_t>(t_.k) : tl.n;
+    const uint32_t half = (rows + 1) / 2, r0 = GetSubBlockIdx() == 0 ? 0 : half,
+                   mine = GetSubBlockIdx() == 0 ? half : rows - half;
+    const uint64_t src_ld =
+        static_cast<uint64_t>(t_.trans_b ? t_.k : plan_->ldw) / 2;  // packed bytes per GM row
+    const uint64_t dst_ld = t_.trans_b ? static_cast<uint64_t>(t_.k)
+                                       : cube_util::AlignUp(static_cast<uint32_t>(t_.base_n), 32);
+    const uint32_t pitch =
+        cube_util::AlignUp(cols / 2, 32);  // packed bytes per UB row; twice that int8 values
     LocalTensor<uint8_t> packed = packed_buf_.Get<uint8_t>();
     LocalTensor<int8_t> values = unpacked_buf_.Get<int8_t>();
     const uint64_t slot_at = (kernel_util::GroupIdx() * kSlots + slot) * wslot_elems_;
     for (uint32_t c0 = 0; c0 < mine; c0 += chunk_rows_) {
       const uint32_t n = std::min(chunk_rows_, mine - c0), r = r0 + c0;
       kernel_util::Sync<HardEvent::V_MTE2>();  // the previous chunk's unpack has read `packed`
-      kernel_util::CopyRowsIn(packed, packed_[tl.w_off / 2 + uint64_t{r} * src_ld], n, cols / 2, src_ld, pitch);
+      kernel_util::CopyRowsIn(packed, packed_[tl.w_off / 2 + uint64_t{r} * src_ld], n, cols / 2,
+                              src_ld, pitch);
       kernel_util::Sync<HardEvent::MTE2_V>();
       kernel_util::Sync<HardEvent::MTE3_V>();  // the previous chunk's values have left UB
       UnpackInt4(values, packed, n * pitch * 2);
       kernel_util::Sync<HardEvent::V_MTE3>();
-      kernel_util::CopyRowsOut(wslot_[slot_at + uint64_t{r} * dst_ld], values, n, cols, dst_ld, pitch * 2);
+      kernel_util::CopyRowsOut(wslot_[slot_at + uint64_t{r} * dst_ld], values, n, cols, dst_ld,
+                               pitch * 2);
     }
     CrossCoreSetFlag<2, PIPE_MTE3>(kUnpackedFlag + slot);  // after this AIV's rows are written
   }
@@ -184,18 +214,25 @@ class KernelQuantMatmul {
     const int64_t m0 = tl.row, n0 = tl.n0;
     const uint32_t m = tl.m, n = tl.n;
     const int slot = static_cast<int>(i % kSlots);
-    const uint32_t half = (m + 1) / 2, r0 = GetSubBlockIdx() == 0 ? 0 : half, rows = GetSubBlockIdx() == 0 ? half : m - half;
-    const uint32_t np = cube_util::AlignUp(n, 16);  // one UB pitch for the int32, fp32 and output rows
+    const uint32_t half = (m + 1) / 2, r0 = GetSubBlockIdx() == 0 ? 0 : half,
+                   rows = GetSubBlockIdx() == 0 ? half : m - half;
+    const uint32_t np =
+        cube_util::AlignUp(n, 16);  // one UB pitch for the int32, fp32 and output rows
     CrossCoreWaitFlag(kFilledFlag + slot);
     LocalTensor<int32_t> acc = acc_buf_.Get<int32_t>();
-    LocalTensor<float> f = acc.ReinterpretCast<float>(), sc = scale_buf_.Get<float>();  // int32 -> fp32 in place
+    LocalTensor<float> f = acc.ReinterpretCast<float>(),
+                       sc = scale_buf_.Get<float>();  // int32 -> fp32 in place
     LocalTensor<T> out = out_buf_.Get<T>();
     if (rows > 0) {
-      kernel_util::Sync<HardEvent::V_MTE2>();  // the previous tile's vector work is done with these buffers
-      kernel_util::CopyRowsIn(acc, ws_[(kernel_util::GroupIdx() * kSlots + slot) * slot_elems_ + uint64_t{r0} * pitch_], rows, n, pitch_, np);
+      kernel_util::Sync<HardEvent::V_MTE2>();  // the previous tile's vector work is done with these
+                                               // buffers
+      kernel_util::CopyRowsIn(
+          acc, ws_[(kernel_util::GroupIdx() * kSlots + slot) * slot_elems_ + uint64_t{r0} * pitch_],
+          rows, n, pitch_, np);
       kernel_util::CopyIn(sc, wsc_[tl.sw_off], n);
     }
-    CrossCoreSetFlag<2, PIPE_MTE2>(kFreedFlag + slot);  // the slot is read (or not needed by this AIV)
+    CrossCoreSetFlag<2, PIPE_MTE2>(kFreedFlag +
+                                   slot);  // the slot is read (or not needed by this AIV)
     if (rows == 0) return;
     kernel_util::Sync<HardEvent::MTE2_V>();
     kernel_util::BroadcastRow(sc, rows, np);
@@ -205,7 +242,8 @@ class KernelQuantMatmul {
     kernel_util::Sync<HardEvent::MTE3_V>();  // the previous tile's output copy has left UB
     Cast(out, f, CAST_RINT, rows * np);
     kernel_util::Sync<HardEvent::V_MTE3>();
-    kernel_util::CopyRowsOut(y_[(m0 + r0) * t_.n + n0], out, rows, n, static_cast<uint64_t>(t_.n), np);
+    kernel_util::CopyRowsOut(y_[(m0 + r0) * t_.n + n0], out, rows, n, static_cast<uint64_t>(t_.n),
+                             np);
   }
 
   const Plan* plan_ = nullptr;

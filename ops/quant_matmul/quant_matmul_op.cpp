@@ -15,7 +15,8 @@ class QuantMatmulOp : public Op {
  public:
   std::string name() const override { return "quant_matmul"; }
   std::string summary() const override {
-    return "W8A8: y = (q_x q_w) s_x[t] s_w[n], int8 cube -> int32 workspace -> AIV dequant to bf16 (§7.4)";
+    return "W8A8: y = (q_x q_w) s_x[t] s_w[n], int8 cube -> int32 workspace -> AIV dequant to bf16 "
+           "(§7.4)";
   }
   std::vector<OpParam> params() const override {
     using K = OpParam::Kind;
@@ -54,9 +55,9 @@ class QuantMatmulOp : public Op {
     quant_matmul::AddTiles(qp, 0, p.Int("m"), 0, 0);
     LaunchPlan plan;
     plan.tiling = matmul::Describe(qp.t);
-    plan.launch = op_util::LaunchOf<quant_matmul::KernelQuantMatmul>(name(), qp.t.blocks, CoreType::kMix, ParseDType(p.Str("out_dtype")),
-                                                                     &gm["q_x"], &gm["q_w"], &gm["s_x"], &gm["s_w"], &gm["y"],
-                                                                     &gm["workspace"], std::move(qp));
+    plan.launch = op_util::LaunchOf<quant_matmul::KernelQuantMatmul>(
+        name(), qp.t.blocks, CoreType::kMix, ParseDType(p.Str("out_dtype")), &gm["q_x"], &gm["q_w"],
+        &gm["s_x"], &gm["s_w"], &gm["y"], &gm["workspace"], std::move(qp));
     return plan;
   }
   Expected Reference(const ParamValues& p, const TensorMap& in) const override {
@@ -84,9 +85,11 @@ class QuantMatmulOp : public Op {
     return quant_matmul::AccWorkspaceElems(bm, bn);
   }
   static matmul::Tiling Tiling(const ParamValues& p, const DeviceConfig& d) {
-    matmul::Tiling t = matmul::ComputeTiling(p.Int("m"), p.Int("n"), p.Int("k"), 1, p.Int("base_m"), p.Int("base_n"),
-                                             p.Int("base_k"), p.Int("buffer_num"), p.Int("trans_b") != 0, d);
-    if (t.blocks > quant_matmul::kMaxBlocks) throw InputError("quant_matmul: the workspace is sized for at most 32 AIC blocks");
+    matmul::Tiling t = matmul::ComputeTiling(p.Int("m"), p.Int("n"), p.Int("k"), 1, p.Int("base_m"),
+                                             p.Int("base_n"), p.Int("base_k"), p.Int("buffer_num"),
+                                             p.Int("trans_b") != 0, d);
+    if (t.blocks > quant_matmul::kMaxBlocks)
+      throw InputError("quant_matmul: the workspace is sized for at most 32 AIC blocks");
     return t;
   }
 };

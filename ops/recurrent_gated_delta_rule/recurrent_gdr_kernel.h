@@ -36,9 +36,11 @@ class KernelRecurrentGdr {
     pitch_ = static_cast<uint32_t>(t.col_pitch);
     tile_ = static_cast<uint32_t>(t.rows) * pitch_;
     kp_ = kernel_util::PaddedCount(static_cast<uint64_t>(t.k_dim), 2);
-    op_ = kernel_util::PaddedCount(static_cast<uint64_t>(t.layout == Layout::kKV ? t.block_v : t.v_dim), 2);
+    op_ = kernel_util::PaddedCount(
+        static_cast<uint64_t>(t.layout == Layout::kKV ? t.block_v : t.v_dim), 2);
     pipe_.InitBuffer(state_, tile_ * 4ull, "stateFp32");
-    pipe_.InitBuffer(raw_, tile_ * static_cast<uint64_t>(std::max<size_t>(sizeof(S), 2)), "stateIo");
+    pipe_.InitBuffer(raw_, tile_ * static_cast<uint64_t>(std::max<size_t>(sizeof(S), 2)),
+                     "stateIo");
     if (t.layout == Layout::kVK) pipe_.InitBuffer(tmp_, tile_ * 4ull, "rowsTmp");
     pipe_.InitBuffer(qkRaw_, kp_ * 2ull * 2, "qkBf16");
     pipe_.InitBuffer(vRaw_, op_ * 2ull, "vBf16");
@@ -54,7 +56,8 @@ class KernelRecurrentGdr {
   void Process() {
     const int64_t first = t_.split.Begin(GetBlockIdx()), count = t_.split.Count(GetBlockIdx());
     for (int64_t item = first; item < first + count; ++item) {
-      const int64_t vb = item % t_.v_blocks, h = (item / t_.v_blocks) % t_.heads_v, b = item / (t_.v_blocks * t_.heads_v);
+      const int64_t vb = item % t_.v_blocks, h = (item / t_.v_blocks) % t_.heads_v,
+                    b = item / (t_.v_blocks * t_.heads_v);
       Item(b, h, vb);
     }
   }
@@ -73,7 +76,9 @@ class KernelRecurrentGdr {
     const int64_t j = h / (t_.heads_v / t_.heads_k);
     const uint32_t vlen = static_cast<uint32_t>(std::min(t_.block_v, t_.v_dim - vb * t_.block_v));
     const uint32_t rows = static_cast<uint32_t>(t_.rows);
-    cols_ = t_.layout == Layout::kKV ? vlen : static_cast<uint32_t>(t_.cols);  // the last V block may be partial
+    cols_ = t_.layout == Layout::kKV
+                ? vlen
+                : static_cast<uint32_t>(t_.cols);  // the last V block may be partial
     LocalTensor<float> st = state_.Get<float>();
     LocalTensor<S> raw = raw_.Get<S>();
 
@@ -88,8 +93,10 @@ class KernelRecurrentGdr {
       const float decay = std::exp(gGm_.GetValue(tok * t_.heads_v + h));
       float beta = static_cast<float>(betaGm_.GetValue(tok * t_.heads_v + h));
       if (t_.sigmoid_beta) beta = 1.0f / (1.0f + std::exp(-beta));
-      if (t_.layout == Layout::kKV) StepRowsK(decay, beta, vlen);
-      else StepRowsV(decay, beta);
+      if (t_.layout == Layout::kKV)
+        StepRowsK(decay, beta, vlen);
+      else
+        StepRowsV(decay, beta);
       StoreOutput(tok, h, vb, vlen);
       if (t_.verify) StoreState(interGm_, tok, h, vb);
     }
@@ -104,7 +111,8 @@ class KernelRecurrentGdr {
     Sync<HardEvent::V_MTE2>();  // the previous token's q/k/v have been read
     kernel_util::CopyIn(qk, qkvGm_[tok * width + j * t_.k_dim], K);
     kernel_util::CopyIn(qk[kp_], qkvGm_[tok * width + (t_.heads_k + j) * t_.k_dim], K);
-    kernel_util::CopyIn(v, qkvGm_[tok * width + 2 * t_.heads_k * t_.k_dim + h * t_.v_dim + vb * t_.block_v], vlen);
+    kernel_util::CopyIn(
+        v, qkvGm_[tok * width + 2 * t_.heads_k * t_.k_dim + h * t_.v_dim + vb * t_.block_v], vlen);
     Sync<HardEvent::MTE2_V>();
     LocalTensor<float> q = q_.Get<float>(), k = k_.Get<float>();
     Duplicate(q, 0.0f, kp_);  // zero padding: row dot products reduce whole padded rows
@@ -126,16 +134,17 @@ class KernelRecurrentGdr {
   // Tile rows = K: S[k, :] is a block_v slice. sums over K are K scaled row adds.
   void StepRowsK(float decay, float beta, uint32_t vlen) {
     const uint32_t K = static_cast<uint32_t>(t_.k_dim);
-    LocalTensor<float> st = state_.Get<float>(), q = q_.Get<float>(), k = k_.Get<float>(), v = v_.Get<float>(), o = o_.Get<float>();
+    LocalTensor<float> st = state_.Get<float>(), q = q_.Get<float>(), k = k_.Get<float>(),
+                       v = v_.Get<float>(), o = o_.Get<float>();
     Muls(st, st, decay, tile_);
     kernel_util::WaitVectorForScalar();  // k and q values are read by the scalar unit below
     Duplicate(o, 0.0f, vlen);
     for (uint32_t r = 0; r < K; ++r) Axpy(o, st[r * pitch_], k.GetValue(r), vlen);  // o = S^T k
     Sub(v, v, o, vlen);
-    Muls(v, v, beta, vlen);                                                            // u
-    for (uint32_t r = 0; r < K; ++r) Axpy(st[r * pitch_], v, k.GetValue(r), vlen);    // S += k u^T
+    Muls(v, v, beta, vlen);                                                         // u
+    for (uint32_t r = 0; r < K; ++r) Axpy(st[r * pitch_], v, k.GetValue(r), vlen);  // S += k u^T
     Duplicate(o, 0.0f, vlen);
-    for (uint32_t r = 0; r < K; ++r) Axpy(o, st[r * pitch_], q.GetValue(r), vlen);    // o = S^T q
+    for (uint32_t r = 0; r < K; ++r) Axpy(o, st[r * pitch_], q.GetValue(r), vlen);  // o = S^T q
   }
 
   // Tile rows = V: S[v, :] is length K. Sums over K: broadcast the vector over the rows, multiply,
@@ -150,7 +159,7 @@ class KernelRecurrentGdr {
     Muls(v, v, beta, V);  // u
     kernel_util::WaitVectorForScalar();
     for (uint32_t r = 0; r < V; ++r) Axpy(st[r * pitch_], k, v.GetValue(r), K);  // S[v] += u[v] k
-    RowDots(o, q, K, V);  // o = S q
+    RowDots(o, q, K, V);                                                         // o = S q
   }
   // out[r] = S[r, :] . x for the V rows (x zero-padded, so whole padded rows can be summed).
   void RowDots(const LocalTensor<float>& out, const LocalTensor<float>& x, uint32_t K, uint32_t V) {
@@ -175,7 +184,8 @@ class KernelRecurrentGdr {
     Sync<HardEvent::MTE3_V>();  // the previous store has read `raw`
     Cast(raw, state_.Get<float>(), CAST_RINT, tile_);
     Sync<HardEvent::V_MTE3>();
-    CopyRowsOut(dst[TileOffset(index, h, vb)], raw, static_cast<uint32_t>(t_.rows), cols_, RowStride(), pitch_);
+    CopyRowsOut(dst[TileOffset(index, h, vb)], raw, static_cast<uint32_t>(t_.rows), cols_,
+                RowStride(), pitch_);
   }
 
   Tiling t_;

@@ -21,59 +21,98 @@ class RecurrentGatedDeltaRuleOp : public Op {
  public:
   std::string name() const override { return "recurrent_gated_delta_rule"; }
   std::string summary() const override {
-    return "GDN recurrence for decode and MTP verify, gating included; impl=fused (AscendC op) or triton_chain (§3.3-3.6)";
+    return "GDN recurrence for decode and MTP verify, gating included; impl=fused (AscendC op) or "
+           "triton_chain (§3.3-3.6)";
   }
   std::vector<OpParam> params() const override {
     using K = OpParam::Kind;
-    return {{"impl", K::kString, "fused", "fused: AscendC op; triton_chain: the Triton path", 0, 0, {"fused", "triton_chain"}},
-            {"mode", K::kString, "decode", "decode: pool read and written; verify: per-token states to the intermediate cache", 0, 0,
-             {"decode", "verify"}},
-            {"batch", K::kInt, "24", "requests B", 1, 65535},
-            {"draft_tokens", K::kInt, "4", "tokens per request in verify mode (d); decode uses 1", 1, 8},
-            {"heads_k", K::kInt, "4", "key heads per rank H (Qwen3-Next 16 / tp 4)", 1, 4096},
-            {"heads_v", K::kInt, "8", "value heads per rank HV (Qwen3-Next 32 / tp 4)", 1, 4096},
-            {"k_dim", K::kInt, "128", "key head dim K", 16, 1024},
-            {"v_dim", K::kInt, "128", "value head dim V", 16, 1024},
-            {"ssm_dtype", K::kString, "bfloat16", "pool dtype (the AscendC op supports bfloat16 only)", 0, 0, {"bfloat16", "float32"}},
-            {"block_v", K::kInt, "32", "triton_chain: V columns per program (BV; assumed, not read from the SKN source)", 1, 1024},
-            {"pool_size", K::kInt, "0", "ssm pool slots incl. dummy slot 0 (0 = batch + 1)", 0, 1e9}};
+    return {
+        {"impl",
+         K::kString,
+         "fused",
+         "fused: AscendC op; triton_chain: the Triton path",
+         0,
+         0,
+         {"fused", "triton_chain"}},
+        {"mode",
+         K::kString,
+         "decode",
+         "decode: pool read and written; verify: per-token states to the intermediate cache",
+         0,
+         0,
+         {"decode", "verify"}},
+        {"batch", K::kInt, "24", "requests B", 1, 65535},
+        {"draft_tokens", K::kInt, "4", "tokens per request in verify mode (d); decode uses 1", 1,
+         8},
+        {"heads_k", K::kInt, "4", "key heads per rank H (Qwen3-Next 16 / tp 4)", 1, 4096},
+        {"heads_v", K::kInt, "8", "value heads per rank HV (Qwen3-Next 32 / tp 4)", 1, 4096},
+        {"k_dim", K::kInt, "128", "key head dim K", 16, 1024},
+        {"v_dim", K::kInt, "128", "value head dim V", 16, 1024},
+        {"ssm_dtype",
+         K::kString,
+         "bfloat16",
+         "pool dtype (the AscendC op supports bfloat16 only)",
+         0,
+         0,
+         {"bfloat16", "float32"}},
+        {"block_v", K::kInt, "32",
+         "triton_chain: V columns per program (BV; assumed, not read from the SKN source)", 1,
+         1024},
+        {"pool_size", K::kInt, "0", "ssm pool slots incl. dummy slot 0 (0 = batch + 1)", 0, 1e9}};
   }
   static bool Fused(const ParamValues& p) { return p.Str("impl") == "fused"; }
   static bool Verify(const ParamValues& p) { return p.Str("mode") == "verify"; }
   static int64_t Tokens(const ParamValues& p) { return Verify(p) ? p.Int("draft_tokens") : 1; }
-  static int64_t Pool(const ParamValues& p) { return p.Int("pool_size") > 0 ? p.Int("pool_size") : p.Int("batch") + 1; }
+  static int64_t Pool(const ParamValues& p) {
+    return p.Int("pool_size") > 0 ? p.Int("pool_size") : p.Int("batch") + 1;
+  }
   static Shape StateShape(const ParamValues& p, int64_t n) {
-    return Fused(p) ? Shape{n, p.Int("heads_v"), p.Int("v_dim"), p.Int("k_dim")} : Shape{n, p.Int("heads_v"), p.Int("k_dim"), p.Int("v_dim")};
+    return Fused(p) ? Shape{n, p.Int("heads_v"), p.Int("v_dim"), p.Int("k_dim")}
+                    : Shape{n, p.Int("heads_v"), p.Int("k_dim"), p.Int("v_dim")};
   }
 
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
     if (Fused(p) && p.Str("ssm_dtype") != "bfloat16")
-      throw InputError("parameter 'ssm_dtype': impl=fused is the AscendC op, instantiated for bfloat16 state only (kernels.md §3.5)");
+      throw InputError(
+          "parameter 'ssm_dtype': impl=fused is the AscendC op, instantiated for bfloat16 state "
+          "only (kernels.md §3.5)");
     if (p.Int("heads_v") % p.Int("heads_k"))
-      throw InputError("parameter 'heads_v' must be a multiple of 'heads_k' (value heads share key heads GQA-style)");
-    if (Pool(p) < p.Int("batch") + 1) throw InputError("parameter 'pool_size' must be at least batch + 1 (slot 0 is the dummy slot)");
+      throw InputError(
+          "parameter 'heads_v' must be a multiple of 'heads_k' (value heads share key heads "
+          "GQA-style)");
+    if (Pool(p) < p.Int("batch") + 1)
+      throw InputError(
+          "parameter 'pool_size' must be at least batch + 1 (slot 0 is the dummy slot)");
     const int64_t B = p.Int("batch"), S = Tokens(p), H = p.Int("heads_k"), HV = p.Int("heads_v");
     const int64_t width = 2 * H * p.Int("k_dim") + HV * p.Int("v_dim");
     const DType bf = DType::kBFloat16;
-    std::vector<TensorSpec> v = {{"mix_qkv", {B, S, width}, bf},
-                                 {"a", {B * S, HV}, bf},
-                                 {"b", {B * S, HV}, bf, TensorRole::kInput, Fused(p)},  // read raw by the AscendC op's scalar unit
-                                 {"A_log", {HV}, DType::kFloat32},
-                                 {"dt_bias", {HV}, bf},
-                                 {"ssm_states", StateShape(p, Pool(p)), ParseDType(p.Str("ssm_dtype")), TensorRole::kInOut},
-                                 {"cache_indices", {B}, DType::kInt32, TensorRole::kInput, true, 0, Pool(p) - 1},
-                                 {"g", {B * S, HV}, DType::kFloat32, TensorRole::kOutput, true}};
+    std::vector<TensorSpec> v = {
+        {"mix_qkv", {B, S, width}, bf},
+        {"a", {B * S, HV}, bf},
+        {"b",
+         {B * S, HV},
+         bf,
+         TensorRole::kInput,
+         Fused(p)},  // read raw by the AscendC op's scalar unit
+        {"A_log", {HV}, DType::kFloat32},
+        {"dt_bias", {HV}, bf},
+        {"ssm_states", StateShape(p, Pool(p)), ParseDType(p.Str("ssm_dtype")), TensorRole::kInOut},
+        {"cache_indices", {B}, DType::kInt32, TensorRole::kInput, true, 0, Pool(p) - 1},
+        {"g", {B * S, HV}, DType::kFloat32, TensorRole::kOutput, true}};
     if (!Fused(p)) v.push_back({"beta", {B * S, HV}, bf, TensorRole::kOutput, true});
     // The intermediate cache has the pool's dtype (SGLang sizes both with mamba_ssm_dtype): with
     // fp32 a committed state equals sequential decode's; with bf16 it is rounded once per
     // verify instead of once per token (scenario S5).
-    if (Verify(p)) v.push_back({"intermediate", StateShape(p, B * S), ParseDType(p.Str("ssm_dtype")), TensorRole::kOutput});
+    if (Verify(p))
+      v.push_back({"intermediate", StateShape(p, B * S), ParseDType(p.Str("ssm_dtype")),
+                   TensorRole::kOutput});
     v.push_back({"o", {B, S, HV, p.Int("v_dim")}, bf, TensorRole::kOutput});
     return v;
   }
   void FillInputs(const ParamValues& p, TensorMap& t, Rng& rng) const override {
     const std::vector<int64_t> slots = ShuffledSlots(Pool(p), rng);
-    for (int64_t b = 0; b < p.Int("batch"); ++b) t["cache_indices"].Set(b, static_cast<double>(slots[b]));
+    for (int64_t b = 0; b < p.Int("batch"); ++b)
+      t["cache_indices"].Set(b, static_cast<double>(slots[b]));
     op_util::FillNormal(t["mix_qkv"], rng);
     op_util::FillNormal(t["a"], rng);
     op_util::FillNormal(t["b"], rng);
@@ -87,7 +126,8 @@ class RecurrentGatedDeltaRuleOp : public Op {
     LaunchPlan plan;
     // 1. gating
     fused_gdn_gating::Tiling gt = fused_gdn_gating::ComputeTiling(B * S, HV, !Fused(p), 0, 2, d);
-    GmBuffer *a = &gm["a"], *b = &gm["b"], *alog = &gm["A_log"], *dtb = &gm["dt_bias"], *g = &gm["g"];
+    GmBuffer *a = &gm["a"], *b = &gm["b"], *alog = &gm["A_log"], *dtb = &gm["dt_bias"],
+             *g = &gm["g"];
     GmBuffer* beta = Fused(p) ? nullptr : &gm["beta"];
     plan.launch.name = Fused(p) ? "fused_gdn_gating_without_sigmoid" : "fused_gdn_gating";
     plan.launch.block_dim = gt.split.blocks;
@@ -99,31 +139,45 @@ class RecurrentGatedDeltaRuleOp : public Op {
     };
     // 2. recurrence
     recurrent_gdr::Tiling rt = recurrent_gdr::ComputeTiling(
-        B, S, p.Int("heads_k"), HV, p.Int("k_dim"), p.Int("v_dim"), Fused(p) ? recurrent_gdr::Layout::kVK : recurrent_gdr::Layout::kKV,
-        p.Int("block_v"), Verify(p), Fused(p), d);
-    recurrent_gdr::Gm rg{&gm["mix_qkv"], g, Fused(p) ? b : beta, &gm["ssm_states"], &gm["cache_indices"],
-                         Verify(p) ? &gm["intermediate"] : nullptr, &gm["o"]};
-    // The Triton kernel: a program per item, with Triton-Ascend's fixed launch and per-program costs.
+        B, S, p.Int("heads_k"), HV, p.Int("k_dim"), p.Int("v_dim"),
+        Fused(p) ? recurrent_gdr::Layout::kVK : recurrent_gdr::Layout::kKV, p.Int("block_v"),
+        Verify(p), Fused(p), d);
+    recurrent_gdr::Gm rg{&gm["mix_qkv"],
+                         g,
+                         Fused(p) ? b : beta,
+                         &gm["ssm_states"],
+                         &gm["cache_indices"],
+                         Verify(p) ? &gm["intermediate"] : nullptr,
+                         &gm["o"]};
+    // The Triton kernel: a program per item, with Triton-Ascend's fixed launch and per-program
+    // costs.
     if (!Fused(p)) rt.program_cycles = d.triton_program_cycles;
     plan.then.push_back(op_util::AivLaunch<recurrent_gdr::KernelRecurrentGdr>(
-        Fused(p) ? "recurrent_gated_delta_rule" : "fused_recurrent_gated_delta_rule", rt.split.blocks,
-        ParseDType(p.Str("ssm_dtype")), rg, rt));
+        Fused(p) ? "recurrent_gated_delta_rule" : "fused_recurrent_gated_delta_rule",
+        rt.split.blocks, ParseDType(p.Str("ssm_dtype")), rg, rt));
     if (!Fused(p)) plan.then.back().start_delay_us = d.triton_launch_us;
-    plan.tiling = {Kv("gating_block_dim", gt.split.blocks), Kv("recurrent_block_dim", rt.split.blocks), Kv("items", rt.split.total),
-                   Kv("state_tile", "[" + std::to_string(rt.rows) + ", " + std::to_string(rt.cols) + "]"),
-                   Kv("state_layout", Fused(p) ? "[HV, V, K]" : "[HV, K, V]")};
+    plan.tiling = {
+        Kv("gating_block_dim", gt.split.blocks), Kv("recurrent_block_dim", rt.split.blocks),
+        Kv("items", rt.split.total),
+        Kv("state_tile", "[" + std::to_string(rt.rows) + ", " + std::to_string(rt.cols) + "]"),
+        Kv("state_layout", Fused(p) ? "[HV, V, K]" : "[HV, K, V]")};
     return plan;
   }
 
   Expected Reference(const ParamValues& p, const TensorMap& in) const override {
     const int64_t B = p.Int("batch"), S = Tokens(p), H = p.Int("heads_k"), HV = p.Int("heads_v");
     const int64_t K = p.Int("k_dim"), V = p.Int("v_dim"), width = 2 * H * K + HV * V;
-    const Tensor &qkv = in.at("mix_qkv"), &a = in.at("a"), &bt = in.at("b"), &alog = in.at("A_log"), &dtb = in.at("dt_bias");
+    const Tensor &qkv = in.at("mix_qkv"), &a = in.at("a"), &bt = in.at("b"), &alog = in.at("A_log"),
+                 &dtb = in.at("dt_bias");
     const Tensor &pool = in.at("ssm_states"), &slots = in.at("cache_indices");
     const bool fused = Fused(p);
-    auto at = [&](int64_t k, int64_t v) { return fused ? v * K + k : k * V + v; };  // logical S[k][v] -> physical
-    std::vector<double> states = pool.ToDoubles(), o(static_cast<size_t>(B * S * HV * V)), g(static_cast<size_t>(B * S * HV));
-    std::vector<double> beta(g.size()), inter(Verify(p) ? static_cast<size_t>(B * S * HV * K * V) : 0);
+    auto at = [&](int64_t k, int64_t v) {
+      return fused ? v * K + k : k * V + v;
+    };  // logical S[k][v] -> physical
+    std::vector<double> states = pool.ToDoubles(), o(static_cast<size_t>(B * S * HV * V)),
+                        g(static_cast<size_t>(B * S * HV));
+    std::vector<double> beta(g.size()),
+        inter(Verify(p) ? static_cast<size_t>(B * S * HV * K * V) : 0);
     for (int64_t i = 0; i < B * S * HV; ++i) {
       g[i] = -std::exp(alog.At(i % HV)) * op_util::Softplus(a.At(i) + dtb.At(i % HV));
       beta[i] = op_util::Sigmoid(bt.At(i));
@@ -164,7 +218,8 @@ class RecurrentGatedDeltaRuleOp : public Op {
           }
           if (Verify(p))
             for (int64_t x = 0; x < K; ++x)
-              for (int64_t y = 0; y < V; ++y) inter[(tok * HV + h) * K * V + at(x, y)] = st[x * V + y];
+              for (int64_t y = 0; y < V; ++y)
+                inter[(tok * HV + h) * K * V + at(x, y)] = st[x * V + y];
         }
         if (!Verify(p))
           for (int64_t x = 0; x < K; ++x)
@@ -180,6 +235,8 @@ class RecurrentGatedDeltaRuleOp : public Op {
 
 }  // namespace
 
-std::unique_ptr<Op> MakeRecurrentGatedDeltaRuleOp() { return std::make_unique<RecurrentGatedDeltaRuleOp>(); }
+std::unique_ptr<Op> MakeRecurrentGatedDeltaRuleOp() {
+  return std::make_unique<RecurrentGatedDeltaRuleOp>();
+}
 
 }  // namespace npusim

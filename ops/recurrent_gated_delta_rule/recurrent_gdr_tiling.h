@@ -20,15 +20,18 @@ struct Tiling {
   int64_t heads_k = 0, heads_v = 0, k_dim = 0, v_dim = 0;
   Layout layout = Layout::kKV;
   int64_t block_v = 0, v_blocks = 1;
-  int64_t rows = 0, cols = 0, col_pitch = 0;  // the UB state tile: rows x cols (padded to col_pitch)
+  int64_t rows = 0, cols = 0,
+          col_pitch = 0;     // the UB state tile: rows x cols (padded to col_pitch)
   bool verify = false;       // write per-token states to `intermediate`, leave the pool untouched
   bool sigmoid_beta = true;  // fused: beta input is raw b, sigmoid applied in-kernel
   float scale = 1.0f;
-  int64_t program_cycles = 0;  // triton_chain: the Triton program prologue per item (device triton.program_cycles)
+  int64_t program_cycles =
+      0;  // triton_chain: the Triton program prologue per item (device triton.program_cycles)
   kernel_util::BlockSplit split;
 };
 
-Tiling ComputeTiling(int64_t batch, int64_t tokens, int64_t heads_k, int64_t heads_v, int64_t k_dim, int64_t v_dim, Layout layout,
-                     int64_t block_v, bool verify, bool sigmoid_beta, const DeviceConfig& d);
+Tiling ComputeTiling(int64_t batch, int64_t tokens, int64_t heads_k, int64_t heads_v, int64_t k_dim,
+                     int64_t v_dim, Layout layout, int64_t block_v, bool verify, bool sigmoid_beta,
+                     const DeviceConfig& d);
 
 }  // namespace npusim::recurrent_gdr

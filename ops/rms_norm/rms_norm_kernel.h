@@ -1,5 +1,6 @@
-// Row norms (RMSNorm, gated RMSNorm, L2 norm): copy a tile of rows in (MTE2), normalise row by row in fp32 (V, with the
-// sum of squares read by the scalar unit), cast and copy out (MTE3); queues overlap the tiles.
+// Row norms (RMSNorm, gated RMSNorm, L2 norm): copy a tile of rows in (MTE2), normalise row by row
+// in fp32 (V, with the sum of squares read by the scalar unit), cast and copy out (MTE3); queues
+// overlap the tiles.
 #pragma once
 
 #include <cmath>
@@ -16,7 +17,8 @@ template <class T>
 class KernelRmsNorm {
  public:
   // `residual`/`residual_out` only with t.residual, `z` only for the gated variant.
-  void Init(GmBuffer* x, GmBuffer* w, GmBuffer* residual, GmBuffer* z, GmBuffer* y, GmBuffer* residual_out, const Tiling& t) {
+  void Init(GmBuffer* x, GmBuffer* w, GmBuffer* residual, GmBuffer* z, GmBuffer* y,
+            GmBuffer* residual_out, const Tiling& t) {
     t_ = t;
     first_ = t.split.Begin(GetBlockIdx());
     count_ = t.split.Count(GetBlockIdx());
@@ -24,8 +26,11 @@ class KernelRmsNorm {
     yGm_.SetGlobalBuffer(y);
     if (w) wGm_.SetGlobalBuffer(w);
     const bool sliced = t.cols_per_tile > 0;
-    const uint64_t tile_bytes = static_cast<uint64_t>(sliced ? t.cols_per_tile : t.rows_per_tile * t.cols_padded) * sizeof(T);
-    const uint64_t f32_bytes = kernel_util::PaddedCount(sliced ? t.cols_per_tile : t.cols, 4) * 4ull;
+    const uint64_t tile_bytes =
+        static_cast<uint64_t>(sliced ? t.cols_per_tile : t.rows_per_tile * t.cols_padded) *
+        sizeof(T);
+    const uint64_t f32_bytes =
+        kernel_util::PaddedCount(sliced ? t.cols_per_tile : t.cols, 4) * 4ull;
     const int n = static_cast<int>(t.buffer_num);
     pipe_.InitBuffer(inX_, n, tile_bytes, "inQueueX");
     if (t.residual) {
@@ -68,7 +73,8 @@ class KernelRmsNorm {
   // RMS and the weight slice, and writes y.
   void ProcessSlicedRow(int64_t row) {
     const int64_t W = t_.cols_per_tile, cols = t_.cols;
-    LocalTensor<float> xf = xf_.Get<float>(), tmp = tmp_.Get<float>(), tmp2 = tmp2_.Get<float>(), w = weight_.Get<float>();
+    LocalTensor<float> xf = xf_.Get<float>(), tmp = tmp_.Get<float>(), tmp2 = tmp2_.Get<float>(),
+                       w = weight_.Get<float>();
     LocalTensor<float> red = red_.Get<float>();
     float sum = 0;
     for (int64_t c0 = 0; c0 < cols; c0 += W) {
@@ -91,7 +97,9 @@ class KernelRmsNorm {
       kernel_util::WaitVectorForScalar();
       sum += red.GetValue(0);
     }
-    const float inv = 1.0f / std::sqrt((t_.variant == Variant::kL2 ? sum : sum / static_cast<float>(cols)) + t_.eps);
+    const float inv =
+        1.0f /
+        std::sqrt((t_.variant == Variant::kL2 ? sum : sum / static_cast<float>(cols)) + t_.eps);
     for (int64_t c0 = 0; c0 < cols; c0 += W) {
       const uint32_t n = static_cast<uint32_t>(std::min<int64_t>(W, cols - c0));
       CopySliceIn(row, c0, n, true);
@@ -122,8 +130,8 @@ class KernelRmsNorm {
   }
 
   // xf += residual, rounded to the activation dtype (it is the next residual) into `rounded`.
-  void AddResidual(const LocalTensor<float>& xf, const LocalTensor<T>& res, const LocalTensor<T>& rounded, const LocalTensor<float>& tmp,
-                   uint32_t n) {
+  void AddResidual(const LocalTensor<float>& xf, const LocalTensor<T>& res,
+                   const LocalTensor<T>& rounded, const LocalTensor<float>& tmp, uint32_t n) {
     Cast(tmp, res, CAST_NONE, n);
     Add(xf, xf, tmp, n);
     Cast(rounded, xf, CAST_RINT, n);
@@ -198,7 +206,8 @@ class KernelRmsNorm {
       resOut = outRes_.template AllocTensor<T>();
     }
     if (t_.variant == Variant::kGated) z = inZ_.template DeQue<T>();
-    LocalTensor<float> xf = xf_.Get<float>(), tmp = tmp_.Get<float>(), tmp2 = tmp2_.Get<float>(), w = weight_.Get<float>();
+    LocalTensor<float> xf = xf_.Get<float>(), tmp = tmp_.Get<float>(), tmp2 = tmp2_.Get<float>(),
+                       w = weight_.Get<float>();
     LocalTensor<float> red = red_.Get<float>();
     for (uint32_t r = 0; r < rows; ++r) {
       Cast(xf, x[r * stride], CAST_NONE, cols);
@@ -207,7 +216,9 @@ class KernelRmsNorm {
       ReduceSum(red, tmp, tmp2, cols);
       kernel_util::WaitVectorForScalar();
       const float sum = red.GetValue(0);
-      const float inv = 1.0f / std::sqrt((t_.variant == Variant::kL2 ? sum : sum / static_cast<float>(cols)) + t_.eps);
+      const float inv =
+          1.0f /
+          std::sqrt((t_.variant == Variant::kL2 ? sum : sum / static_cast<float>(cols)) + t_.eps);
       Muls(xf, xf, inv, cols);
       if (t_.variant != Variant::kL2) Mul(xf, xf, w, cols);
       if (t_.variant == Variant::kGated) {

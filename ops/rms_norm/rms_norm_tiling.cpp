@@ -4,14 +4,16 @@
 
 namespace npusim::rms_norm {
 
-Tiling ComputeTiling(Variant v, bool residual, int64_t rows, int64_t cols, int64_t elem_bytes, double eps,
-                     int64_t rows_per_tile, int64_t buffer_num, const DeviceConfig& d, int64_t cols_per_tile) {
+Tiling ComputeTiling(Variant v, bool residual, int64_t rows, int64_t cols, int64_t elem_bytes,
+                     double eps, int64_t rows_per_tile, int64_t buffer_num, const DeviceConfig& d,
+                     int64_t cols_per_tile) {
   Tiling t;
   t.variant = v;
   t.residual = residual;
   t.rows = rows;
   t.cols = cols;
-  t.cols_padded = kernel_util::PaddedCount(static_cast<uint64_t>(cols), static_cast<uint64_t>(elem_bytes));
+  t.cols_padded =
+      kernel_util::PaddedCount(static_cast<uint64_t>(cols), static_cast<uint64_t>(elem_bytes));
   t.buffer_num = buffer_num;
   t.eps = static_cast<float>(eps);
   t.split = kernel_util::BlockSplit(rows, d.aiv_count);
@@ -31,7 +33,9 @@ Tiling ComputeTiling(Variant v, bool residual, int64_t rows, int64_t cols, int64
     t.rows_per_tile = 1;
     return t;
   }
-  t.rows_per_tile = rows_per_tile > 0 ? rows_per_tile : op_util::RowsThatFit(per_row, fixed, d.ub_bytes, std::min<int64_t>(64, t.split.per));
+  t.rows_per_tile = rows_per_tile > 0 ? rows_per_tile
+                                      : op_util::RowsThatFit(per_row, fixed, d.ub_bytes,
+                                                             std::min<int64_t>(64, t.split.per));
   return t;
 }
 

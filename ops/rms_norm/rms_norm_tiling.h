@@ -1,5 +1,5 @@
-// Host tiling of the row-norm family (RMSNorm, gated RMSNorm, L2 norm): rows (tokens, or tokens x heads for the gated GDN norm)
-// split over AIV blocks, `rows_per_tile` rows per UB tile.
+// Host tiling of the row-norm family (RMSNorm, gated RMSNorm, L2 norm): rows (tokens, or tokens x
+// heads for the gated GDN norm) split over AIV blocks, `rows_per_tile` rows per UB tile.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +12,7 @@ namespace npusim::rms_norm {
 enum class Variant {
   kZeroCentred,  // y = x * rsqrt(mean(x^2) + eps) * (1 + w)          (Gemma style, §8)
   kGated,        // y = x * rsqrt(mean(x^2) + eps) * w * silu(z)       (GDN output norm, §8)
-  kL2,           // y = x * rsqrt(sum(x^2) + eps)                       (q/k of the chunk path, §3.1)
+  kL2,  // y = x * rsqrt(sum(x^2) + eps)                       (q/k of the chunk path, §3.1)
 };
 
 struct Tiling {
@@ -32,7 +32,8 @@ struct Tiling {
 // rows_per_tile 0 = as many as fit the UB next to the fp32 work buffers (at most 64).
 // cols_per_tile 0 = whole rows when one fits, else (unless rows_per_tile is forced) the widest
 // slice, a multiple of 64 columns, that fits.
-Tiling ComputeTiling(Variant v, bool residual, int64_t rows, int64_t cols, int64_t elem_bytes, double eps,
-                     int64_t rows_per_tile, int64_t buffer_num, const DeviceConfig& d, int64_t cols_per_tile = 0);
+Tiling ComputeTiling(Variant v, bool residual, int64_t rows, int64_t cols, int64_t elem_bytes,
+                     double eps, int64_t rows_per_tile, int64_t buffer_num, const DeviceConfig& d,
+                     int64_t cols_per_tile = 0);
 
 }  // namespace npusim::rms_norm

@@ -2,8 +2,8 @@
 
 namespace npusim::split_qkv_rmsnorm_rope {
 
-Tiling ComputeTiling(int64_t tokens, int64_t q_hidden, int64_t kv_hidden, int64_t head_dim, int64_t rope_dim, float eps,
-                     const std::string& grid, const DeviceConfig& d) {
+Tiling ComputeTiling(int64_t tokens, int64_t q_hidden, int64_t kv_hidden, int64_t head_dim,
+                     int64_t rope_dim, float eps, const std::string& grid, const DeviceConfig& d) {
   Tiling t;
   t.tokens = tokens;
   t.q_hidden = q_hidden;
@@ -11,7 +11,8 @@ Tiling ComputeTiling(int64_t tokens, int64_t q_hidden, int64_t kv_hidden, int64_
   t.head_dim = head_dim;
   t.rope_dim = rope_dim;
   t.eps = eps;
-  t.wide = grid == "wide" || (grid == "auto" && tokens >= kWideMinTokens && q_hidden <= kWideMaxQHidden);
+  t.wide =
+      grid == "wide" || (grid == "auto" && tokens >= kWideMinTokens && q_hidden <= kWideMaxQHidden);
   const int64_t vector_cores = d.aiv_count;
   if (t.wide) {
     t.n_cols = 1;

@@ -28,13 +28,13 @@ struct Tiling {
   int64_t tokens = 0, q_hidden = 0, kv_hidden = 0, head_dim = 0, rope_dim = 0;
   float eps = 1e-6f;
   bool wide = false;
-  int64_t n_rows = 1, n_cols = 1;          // the grid: programs = n_rows x n_cols
-  int64_t q_block_n = 1, k_block_n = 1;    // heads in a program's Q and K (and V) block
+  int64_t n_rows = 1, n_cols = 1;        // the grid: programs = n_rows x n_cols
+  int64_t q_block_n = 1, k_block_n = 1;  // heads in a program's Q and K (and V) block
   int64_t Programs() const { return n_rows * n_cols; }
 };
 
 // grid: "auto" (the wrapper's rule), "per_head" or "wide".
-Tiling ComputeTiling(int64_t tokens, int64_t q_hidden, int64_t kv_hidden, int64_t head_dim, int64_t rope_dim, float eps,
-                     const std::string& grid, const DeviceConfig& d);
+Tiling ComputeTiling(int64_t tokens, int64_t q_hidden, int64_t kv_hidden, int64_t head_dim,
+                     int64_t rope_dim, float eps, const std::string& grid, const DeviceConfig& d);
 
 }  // namespace npusim::split_qkv_rmsnorm_rope

@@ -71,7 +71,8 @@ class KernelSwiglu {
   }
   void CopyOut(int64_t row, int64_t col, uint32_t rows, uint32_t cols) {
     LocalTensor<T> o = out_.template DeQue<T>();
-    CopyRowsOut(outGm_[row * t_.inter + col], o, rows, cols, t_.inter, static_cast<uint32_t>(t_.col_pitch));
+    CopyRowsOut(outGm_[row * t_.inter + col], o, rows, cols, t_.inter,
+                static_cast<uint32_t>(t_.col_pitch));
     out_.FreeTensor(o);
   }
 

@@ -13,37 +13,50 @@ class SwigluOp : public Op {
   explicit SwigluOp(bool step) : step_(step) {}
   std::string name() const override { return step_ ? "swiglustep" : "swiglu"; }
   std::string summary() const override {
-    return step_ ? "clamped SwiGLU (Step-3.5): min(silu(gate), L) * clamp(up, -L, L), [gate | up] halves (§7.3)"
+    return step_ ? "clamped SwiGLU (Step-3.5): min(silu(gate), L) * clamp(up, -L, L), [gate | up] "
+                   "halves (§7.3)"
                  : "SwiGLU: silu(gate) * up over the [gate | up] halves of x (§7.3)";
   }
   std::vector<OpParam> params() const override {
     using K = OpParam::Kind;
-    std::vector<OpParam> v = {{"tokens", K::kInt, "4096", "rows (tokens, or routed token copies)", 1, 1e9},
-                              {"inter", K::kInt, "512", "intermediate size per rank (x has 2*inter columns)", 1, 1e6},
-                              {"dtype", K::kString, "bfloat16", "activation dtype", 0, 0, {"bfloat16", "float16", "float32"}},
-                              {"col_tile", K::kInt, "0", "columns per UB tile (0 = the row, up to 8192 elements)", 0, 1e6},
-                              {"rows_per_tile", K::kInt, "0", "rows per UB tile (0 = as many as fit)", 0, 65535},
-                              {"buffer_num", K::kInt, "2", "buffers per queue", 1, 4}};
-    if (step_) v.push_back({"limit", K::kFloat, "7.0", "clamp limit L (swiglu_limits; Step-3.5 uses 7.0)", 1e-6, 1e9});
+    std::vector<OpParam> v = {
+        {"tokens", K::kInt, "4096", "rows (tokens, or routed token copies)", 1, 1e9},
+        {"inter", K::kInt, "512", "intermediate size per rank (x has 2*inter columns)", 1, 1e6},
+        {"dtype",
+         K::kString,
+         "bfloat16",
+         "activation dtype",
+         0,
+         0,
+         {"bfloat16", "float16", "float32"}},
+        {"col_tile", K::kInt, "0", "columns per UB tile (0 = the row, up to 8192 elements)", 0,
+         1e6},
+        {"rows_per_tile", K::kInt, "0", "rows per UB tile (0 = as many as fit)", 0, 65535},
+        {"buffer_num", K::kInt, "2", "buffers per queue", 1, 4}};
+    if (step_)
+      v.push_back({"limit", K::kFloat, "7.0", "clamp limit L (swiglu_limits; Step-3.5 uses 7.0)",
+                   1e-6, 1e9});
     return v;
   }
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
     const DType t = ParseDType(p.Str("dtype"));
-    return {{"x", {p.Int("tokens"), 2 * p.Int("inter")}, t}, {"out", {p.Int("tokens"), p.Int("inter")}, t, TensorRole::kOutput}};
+    return {{"x", {p.Int("tokens"), 2 * p.Int("inter")}, t},
+            {"out", {p.Int("tokens"), p.Int("inter")}, t, TensorRole::kOutput}};
   }
   void FillInputs(const ParamValues&, TensorMap& t, Rng& rng) const override {
     op_util::FillNormal(t["x"], rng, 4.0);  // wide enough that the clamp at 7 is active
   }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
     const DType dt = ParseDType(p.Str("dtype"));
-    swiglu::Tiling t = swiglu::ComputeTiling(p.Int("tokens"), p.Int("inter"), static_cast<int64_t>(SizeOf(dt)),
-                                             step_ ? p.Float("limit") : 0.0, p.Int("col_tile"), p.Int("rows_per_tile"),
-                                             p.Int("buffer_num"), d);
+    swiglu::Tiling t =
+        swiglu::ComputeTiling(p.Int("tokens"), p.Int("inter"), static_cast<int64_t>(SizeOf(dt)),
+                              step_ ? p.Float("limit") : 0.0, p.Int("col_tile"),
+                              p.Int("rows_per_tile"), p.Int("buffer_num"), d);
     GmBuffer *x = &gm["x"], *out = &gm["out"];
     LaunchPlan plan;
     plan.launch = op_util::AivLaunch<swiglu::KernelSwiglu>(name(), t.split.blocks, dt, x, out, t);
-    plan.tiling = {Kv("block_dim", t.split.blocks), Kv("rows_per_tile", t.rows_per_tile), Kv("col_tile", t.col_tile),
-                   Kv("buffer_num", t.buffer_num)};
+    plan.tiling = {Kv("block_dim", t.split.blocks), Kv("rows_per_tile", t.rows_per_tile),
+                   Kv("col_tile", t.col_tile), Kv("buffer_num", t.buffer_num)};
     return plan;
   }
   Expected Reference(const ParamValues& p, const TensorMap& in) const override {

@@ -17,7 +17,8 @@ struct Tiling {
   kernel_util::BlockSplit split;
 };
 
-Tiling ComputeTiling(int64_t tokens, int64_t inter, int64_t elem_bytes, double limit, int64_t col_tile, int64_t rows_per_tile,
-                     int64_t buffer_num, const DeviceConfig& d);
+Tiling ComputeTiling(int64_t tokens, int64_t inter, int64_t elem_bytes, double limit,
+                     int64_t col_tile, int64_t rows_per_tile, int64_t buffer_num,
+                     const DeviceConfig& d);
 
 }  // namespace npusim::swiglu

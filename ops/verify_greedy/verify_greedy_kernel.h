@@ -15,8 +15,8 @@ struct Tiling {
 
 class KernelVerifyGreedy {
  public:
-  void Init(GmBuffer* candidates, GmBuffer* target_predict, GmBuffer* accept_len, GmBuffer* accept_index, GmBuffer* out_tokens,
-            const Tiling& t) {
+  void Init(GmBuffer* candidates, GmBuffer* target_predict, GmBuffer* accept_len,
+            GmBuffer* accept_index, GmBuffer* out_tokens, const Tiling& t) {
     t_ = t;
     candGm_.SetGlobalBuffer(candidates);
     predGm_.SetGlobalBuffer(target_predict);
@@ -27,10 +27,14 @@ class KernelVerifyGreedy {
   void Process() {
     const int64_t b = GetBlockIdx(), d = t_.draft_tokens, row0 = b * d;
     int64_t correct = 0;
-    while (correct + 1 < d && candGm_.GetValue(row0 + correct + 1) == predGm_.GetValue(row0 + correct)) ++correct;
+    while (correct + 1 < d &&
+           candGm_.GetValue(row0 + correct + 1) == predGm_.GetValue(row0 + correct))
+      ++correct;
     for (int64_t i = 0; i < d; ++i) {
       indexGm_.SetValue(row0 + i, i <= correct ? static_cast<int32_t>(row0 + i) : -1);
-      tokensGm_.SetValue(row0 + i, i < correct ? candGm_.GetValue(row0 + i + 1) : i == correct ? predGm_.GetValue(row0 + correct) : -1);
+      tokensGm_.SetValue(row0 + i, i < correct    ? candGm_.GetValue(row0 + i + 1)
+                                   : i == correct ? predGm_.GetValue(row0 + correct)
+                                                  : -1);
     }
     lenGm_.SetValue(b, static_cast<int32_t>(correct + 1));
   }

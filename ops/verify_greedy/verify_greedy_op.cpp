@@ -10,13 +10,16 @@ class VerifyGreedyOp : public Op {
  public:
   std::string name() const override { return "verify_greedy"; }
   std::string summary() const override {
-    return "MTP greedy acceptance: accept drafts while they match the target argmax, emit accepted + bonus token (§4.3)";
+    return "MTP greedy acceptance: accept drafts while they match the target argmax, emit accepted "
+           "+ bonus token (§4.3)";
   }
   std::vector<OpParam> params() const override {
     using K = OpParam::Kind;
     return {{"batch", K::kInt, "24", "requests B", 1, 65535},
-            {"draft_tokens", K::kInt, "4", "verify rows per request d = speculative_num_steps + 1", 1, 64},
-            {"accept_rate", K::kFloat, "0.7", "probability each draft matches the target (seeded inputs)", 0, 1}};
+            {"draft_tokens", K::kInt, "4", "verify rows per request d = speculative_num_steps + 1",
+             1, 64},
+            {"accept_rate", K::kFloat, "0.7",
+             "probability each draft matches the target (seeded inputs)", 0, 1}};
   }
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
     const Shape s{p.Int("batch"), p.Int("draft_tokens")};
@@ -34,14 +37,16 @@ class VerifyGreedyOp : public Op {
         t["target_predict"].Set(b * d + i, static_cast<double>(rng.UniformInt(0, 151935)));
         // d_i matches the target's prediction at i-1 with probability accept_rate.
         const double draft = i == 0 ? rng.UniformInt(0, 151935)
-                                    : (rng.Uniform() < p.Float("accept_rate") ? t["target_predict"].At(b * d + i - 1)
-                                                                               : static_cast<double>(rng.UniformInt(0, 151935)));
+                                    : (rng.Uniform() < p.Float("accept_rate")
+                                           ? t["target_predict"].At(b * d + i - 1)
+                                           : static_cast<double>(rng.UniformInt(0, 151935)));
         t["candidates"].Set(b * d + i, draft);
       }
   }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig&, GmMap& gm) const override {
     verify_greedy::Tiling t{p.Int("batch"), p.Int("draft_tokens")};
-    GmBuffer *c = &gm["candidates"], *tp = &gm["target_predict"], *len = &gm["accept_len"], *idx = &gm["accept_index"];
+    GmBuffer *c = &gm["candidates"], *tp = &gm["target_predict"], *len = &gm["accept_len"],
+             *idx = &gm["accept_index"];
     GmBuffer* tok = &gm["output_tokens"];
     LaunchPlan plan;
     plan.launch.name = name();
@@ -58,7 +63,8 @@ class VerifyGreedyOp : public Op {
   Expected Reference(const ParamValues& p, const TensorMap& in) const override {
     const int64_t B = p.Int("batch"), d = p.Int("draft_tokens");
     const Tensor &c = in.at("candidates"), &tp = in.at("target_predict");
-    std::vector<double> len(static_cast<size_t>(B)), idx(static_cast<size_t>(B * d), -1), tok(idx.size(), -1);
+    std::vector<double> len(static_cast<size_t>(B)), idx(static_cast<size_t>(B * d), -1),
+        tok(idx.size(), -1);
     for (int64_t b = 0; b < B; ++b) {
       int64_t n = 0;
       while (n + 1 < d && c.At(b * d + n + 1) == tp.At(b * d + n)) ++n;

@@ -1,14 +1,14 @@
 // What the documentation shows is what the shipped binary does today: the example pages under
 // reports/examples are regenerated and compared byte for byte, and every README example that
 // shows output is run and its output looked for in what the command prints now.
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "npusim_process.h"
 
@@ -19,7 +19,9 @@ namespace fs = std::filesystem;
 
 const fs::path kSource = NPUSIM_SOURCE_DIR;
 
-Result ShellIn(const fs::path& cwd, const std::string& cmd) { return Shell("cd '" + cwd.string() + "' && " + cmd); }
+Result ShellIn(const fs::path& cwd, const std::string& cmd) {
+  return Shell("cd '" + cwd.string() + "' && " + cmd);
+}
 
 std::set<std::string> FilesUnder(const fs::path& root) {
   std::set<std::string> files;
@@ -30,7 +32,9 @@ std::set<std::string> FilesUnder(const fs::path& root) {
 
 TEST(Docs, TheExamplePagesAreWhatTheShippedCommandsWriteToday) {
   const fs::path shipped = kSource / "reports/examples", fresh = Dir("examples");
-  const Result r = ShellIn(kSource, "NPUSIM='" + std::string(NPUSIM_BIN) + "' bash reports/examples/make-examples.sh '" + fresh.string() + "'");
+  const Result r =
+      ShellIn(kSource, "NPUSIM='" + std::string(NPUSIM_BIN) +
+                           "' bash reports/examples/make-examples.sh '" + fresh.string() + "'");
   ASSERT_EQ(r.code, 0) << r.output;
   std::set<std::string> want = FilesUnder(shipped), got = FilesUnder(fresh);
   want.erase("make-examples.sh");
@@ -38,17 +42,20 @@ TEST(Docs, TheExamplePagesAreWhatTheShippedCommandsWriteToday) {
   for (const std::string& f : want) {
     if (!got.count(f)) continue;
     EXPECT_TRUE(Slurp((shipped / f).string()) == Slurp((fresh / f).string()))
-        << "reports/examples/" << f << " is not what the shipped commands write now (" << (fresh / f).string()
-        << "): regenerate with `reports/examples/make-examples.sh` after `make`, and read the diff before committing it";
+        << "reports/examples/" << f << " is not what the shipped commands write now ("
+        << (fresh / f).string()
+        << "): regenerate with `reports/examples/make-examples.sh` after `make`, and read the diff "
+           "before committing it";
   }
 }
 
 // ---- README examples ----
 
 struct Example {
-  int line = 0;              // README line of the command
-  std::string skip;          // why the test does not run it (`<!-- docs-test: skip: WHY -->` above the block)
-  std::string command;       // as shown, continuation lines joined
+  int line = 0;  // README line of the command
+  std::string
+      skip;  // why the test does not run it (`<!-- docs-test: skip: WHY -->` above the block)
+  std::string command;             // as shown, continuation lines joined
   std::vector<std::string> shown;  // the output lines shown under it
 };
 
@@ -72,7 +79,8 @@ std::vector<Example> ReadmeExamples() {
     size_t end = i + 1;
     while (end < lines.size() && lines[end].rfind("```", 0) != 0) ++end;
     const std::string marker = "<!-- docs-test: skip:";
-    const std::string skip = i > 0 && lines[i - 1].rfind(marker, 0) == 0 ? lines[i - 1].substr(marker.size()) : "";
+    const std::string skip =
+        i > 0 && lines[i - 1].rfind(marker, 0) == 0 ? lines[i - 1].substr(marker.size()) : "";
     if (i + 1 < end && lines[i + 1].rfind("$ build/npusim", 0) == 0) {
       for (size_t k = i + 1; k < end; ++k) {
         if (lines[k].rfind("$ ", 0) == 0) {
@@ -80,7 +88,8 @@ std::vector<Example> ReadmeExamples() {
           e.line = static_cast<int>(k) + 1;
           e.command = lines[k].substr(2);
           e.skip = skip;
-          while (!e.command.empty() && e.command.back() == '\\' && k + 1 < end) e.command.pop_back(), e.command += lines[++k];
+          while (!e.command.empty() && e.command.back() == '\\' && k + 1 < end)
+            e.command.pop_back(), e.command += lines[++k];
           examples.push_back(e);
         } else if (!examples.empty() && examples.back().line > static_cast<int>(i)) {
           examples.back().shown.push_back(Trim(lines[k]));
@@ -94,14 +103,17 @@ std::vector<Example> ReadmeExamples() {
 
 // The shown lines appear in the printed output in the same order (each may stand for one of
 // several similar lines; `...` and blank lines stand for what the README leaves out).
-std::vector<std::string> NotFound(const std::vector<std::string>& shown, const std::string& printed) {
+std::vector<std::string> NotFound(const std::vector<std::string>& shown,
+                                  const std::string& printed) {
   std::istringstream in(printed);
   std::vector<std::string> got;
   for (std::string l; std::getline(in, l);) got.push_back(Trim(l));
   std::vector<std::string> missing;
   size_t at = 0;
   for (const std::string& s : shown) {
-    if (s.find_first_not_of(' ') == std::string::npos || s.substr(s.find_first_not_of(' ')) == "...") continue;
+    if (s.find_first_not_of(' ') == std::string::npos ||
+        s.substr(s.find_first_not_of(' ')) == "...")
+      continue;
     auto it = std::find(got.begin() + static_cast<long>(at), got.end(), s);
     if (it == got.end()) {
       missing.push_back(s);
@@ -137,8 +149,10 @@ TEST(Docs, EveryReadmeExampleThatShowsOutputPrintsItToday) {
     ++checked;
     std::string list;
     for (const std::string& m : missing) list += "\n    " + m;
-    EXPECT_TRUE(missing.empty()) << "README.md:" << e.line << " `" << e.command << "` (exit " << r.code
-                                 << ") no longer prints these lines in this order:" << list << "\n  it printed:\n"
+    EXPECT_TRUE(missing.empty()) << "README.md:" << e.line << " `" << e.command << "` (exit "
+                                 << r.code
+                                 << ") no longer prints these lines in this order:" << list
+                                 << "\n  it printed:\n"
                                  << r.output;
   }
   EXPECT_GE(checked, 10);

@@ -1,15 +1,15 @@
 // Runs the npusim binary as a user would: exit code and everything it printed.
 #pragma once
 
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <gtest/gtest.h>
 
 namespace npusim {
 
@@ -28,7 +28,9 @@ inline Result Shell(const std::string& cmd) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
-inline Result Npusim(const std::string& args) { return Shell(std::string(NPUSIM_BIN) + " " + args + " 2>&1"); }
+inline Result Npusim(const std::string& args) {
+  return Shell(std::string(NPUSIM_BIN) + " " + args + " 2>&1");
+}
 
 inline std::filesystem::path TestRoot() {
   return std::filesystem::temp_directory_path() / ("npusim_cli_" + std::to_string(::getpid()));
@@ -38,7 +40,8 @@ inline std::filesystem::path TestRoot() {
 // run of the suite left ~6 GB in /tmp (a fit alone wrote 2 GB), and the disk filled up. A failed
 // test's outputs stay for a look. Children that end with _exit do not run this.
 inline void RemoveTestRootIfPassed() {
-  if (std::getenv("NPUSIM_KEEP_TEST_OUTPUT") || !::testing::UnitTest::GetInstance()->Passed()) return;
+  if (std::getenv("NPUSIM_KEEP_TEST_OUTPUT") || !::testing::UnitTest::GetInstance()->Passed())
+    return;
   std::error_code ec;
   std::filesystem::remove_all(TestRoot(), ec);
 }

@@ -1,12 +1,12 @@
 // `npusim run` end to end: the shipped run configs, scenarios S1, S2 and S7 at serving level,
 // outputs, determinism and the exit codes of bad input and simulated failures.
-#include <algorithm>
-#include <unistd.h>
-#include <filesystem>
-#include <fstream>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "tests/app/npusim_process.h"
@@ -17,7 +17,9 @@ namespace {
 using ::testing::HasSubstr;
 using Json = nlohmann::json;
 
-std::string Runs(const std::string& name) { return std::string(NPUSIM_SOURCE_DIR) + "/configs/runs/" + name; }
+std::string Runs(const std::string& name) {
+  return std::string(NPUSIM_SOURCE_DIR) + "/configs/runs/" + name;
+}
 Json Metrics(const std::string& dir) { return Json::parse(Slurp(dir + "/metrics.json")); }
 
 double KernelMs(const Json& m, const std::string& op) {
@@ -31,12 +33,18 @@ TEST(Run, QuickstartWritesEveryFileAndRepeatsByteForByte) {
   Result r = Npusim("run " + Runs("quickstart.yaml") + " --out " + a);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("16/16 requests done"));  // progress on stderr
-  r = Npusim("explore " + std::string(NPUSIM_SOURCE_DIR) + "/configs/explore/move_intermediate_cache.yaml --quiet --out " + a + "_x");
+  r = Npusim("explore " + std::string(NPUSIM_SOURCE_DIR) +
+             "/configs/explore/move_intermediate_cache.yaml --quiet --out " + a + "_x");
   ASSERT_EQ(r.code, 0) << r.output;
-  ASSERT_EQ(Npusim("explore " + std::string(NPUSIM_SOURCE_DIR) + "/configs/explore/move_intermediate_cache.yaml --quiet --out " + b + "_x").code, 0);
-  for (const char* f : {"metrics.json", "points.csv", "report.md", "report.html"}) EXPECT_EQ(Slurp(a + "_x/" + f), Slurp(b + "_x/" + f)) << f;
+  ASSERT_EQ(Npusim("explore " + std::string(NPUSIM_SOURCE_DIR) +
+                   "/configs/explore/move_intermediate_cache.yaml --quiet --out " + b + "_x")
+                .code,
+            0);
+  for (const char* f : {"metrics.json", "points.csv", "report.md", "report.html"})
+    EXPECT_EQ(Slurp(a + "_x/" + f), Slurp(b + "_x/" + f)) << f;
   ASSERT_EQ(Npusim("run " + Runs("quickstart.yaml") + " --quiet --out " + b).code, 0);
-  for (const char* f : {"metrics.json", "config.resolved.yaml", "requests.csv", "kernel_calls.csv", "trace.json", "report.md", "report.html"}) {
+  for (const char* f : {"metrics.json", "config.resolved.yaml", "requests.csv", "kernel_calls.csv",
+                        "trace.json", "report.md", "report.html"}) {
     ASSERT_TRUE(std::filesystem::exists(a + "/" + f)) << f;
     EXPECT_EQ(Slurp(a + "/" + f), Slurp(b + "/" + f)) << f;
   }
@@ -45,9 +53,11 @@ TEST(Run, QuickstartWritesEveryFileAndRepeatsByteForByte) {
   EXPECT_EQ(m["total_output_tokens"], 16 * 256);
   // bench_serving's result fields, by its names.
   for (const char* k : {"ttft_ms", "tpot_ms", "itl_ms", "e2e_latency_ms"})
-    for (const char* s : {"mean_", "median_", "p90_", "p99_", "max_"}) EXPECT_GT(m[s + std::string(k)].get<double>(), 0) << s << k;
-  for (const char* k : {"duration", "total_throughput", "concurrency", "max_output_tokens_per_s", "max_concurrent_requests", "std_ttft_ms",
-                        "p95_itl_ms", "request_rate", "random_input_len", "backend"})
+    for (const char* s : {"mean_", "median_", "p90_", "p99_", "max_"})
+      EXPECT_GT(m[s + std::string(k)].get<double>(), 0) << s << k;
+  for (const char* k : {"duration", "total_throughput", "concurrency", "max_output_tokens_per_s",
+                        "max_concurrent_requests", "std_ttft_ms", "p95_itl_ms", "request_rate",
+                        "random_input_len", "backend"})
     EXPECT_TRUE(m.contains(k)) << k;
   EXPECT_EQ(m["load"]["num_prompts"], 16);
   EXPECT_GT(m["memory_per_rank_bytes"]["kv_pool"].get<double>(), 0);
@@ -55,7 +65,9 @@ TEST(Run, QuickstartWritesEveryFileAndRepeatsByteForByte) {
   for (const auto& k : m["kernel_share"]) share += k["share"].get<double>();
   EXPECT_NEAR(share, 1.0, 1e-3);
   EXPECT_THAT(Slurp(a + "/trace.json"), HasSubstr("\"decode b16 t1 p1024 graph\""));
-  EXPECT_THAT(Slurp(a + "/requests.csv"), HasSubstr("id,dp_group,input_len,output_len,arrival_ms,sent_ms,ttft_ms,tpot_ms,e2e_ms"));
+  EXPECT_THAT(
+      Slurp(a + "/requests.csv"),
+      HasSubstr("id,dp_group,input_len,output_len,arrival_ms,sent_ms,ttft_ms,tpot_ms,e2e_ms"));
 }
 
 // S2: the same deployment with the Triton GDN decode chain and with the fused op. Everything but
@@ -70,12 +82,17 @@ TEST(Run, ScenarioS2TheDecodeGapIsTheGdnKernelGap) {
   ASSERT_EQ(rf.code, 0) << rf.output;
   const Json mt = Metrics(t), mf = Metrics(f);
   EXPECT_EQ(mt["completed"], 24);
-  EXPECT_EQ(mt["steps"]["prefill"], 6);  // 24 requests of 3500 over 4 DP groups, one per group per step (max_prefill_tokens 4000)
+  EXPECT_EQ(
+      mt["steps"]["prefill"],
+      6);  // 24 requests of 3500 over 4 DP groups, one per group per step (max_prefill_tokens 4000)
   EXPECT_EQ(mt["steps"]["decode"], 1499);
   EXPECT_GT(mt["mean_tpot_ms"].get<double>(), mf["mean_tpot_ms"].get<double>());
   const double steps = mt["steps"]["decode"].get<double>();
-  const double step_gap_ms = (mt["steps"]["decode_device_ms"].get<double>() - mf["steps"]["decode_device_ms"].get<double>()) * steps;
-  const double kernel_gap_ms = KernelMs(mt, "recurrent_gated_delta_rule") - KernelMs(mf, "recurrent_gated_delta_rule");
+  const double step_gap_ms = (mt["steps"]["decode_device_ms"].get<double>() -
+                              mf["steps"]["decode_device_ms"].get<double>()) *
+                             steps;
+  const double kernel_gap_ms =
+      KernelMs(mt, "recurrent_gated_delta_rule") - KernelMs(mf, "recurrent_gated_delta_rule");
   EXPECT_GT(kernel_gap_ms, 0);
   EXPECT_NEAR(step_gap_ms, kernel_gap_ms, 1e-3 * kernel_gap_ms);
   EXPECT_THAT(Slurp(t + "/kernel_calls.csv"), HasSubstr("all_to_all"));  // DeepEP dispatch/combine
@@ -84,11 +101,15 @@ TEST(Run, ScenarioS2TheDecodeGapIsTheGdnKernelGap) {
 // S1 in a serving run: with an fp32 state pool, the first verify step's commit kernel overflows
 // the UB of an A3 die; with the bf16 state the run completes and reports the commit cost (S7).
 TEST(Run, ScenarioS1OverflowsAtTheFirstVerifyAndS7ReportsTheCommitCost) {
-  const std::string load = " --set num_prompts=2 --set random_input_len=256 --set random_output_len=24 --set random_range_ratio=1";
+  const std::string load =
+      " --set num_prompts=2 --set random_input_len=256 --set random_output_len=24 --set "
+      "random_range_ratio=1";
   const std::string bad = Dir("s1_fp32");
-  Result r = Npusim("run " + Runs("qwen3.5-35b-a3-mtp.yaml") + load + " --set mamba_ssm_dtype=float32 --quiet --out " + bad);
+  Result r = Npusim("run " + Runs("qwen3.5-35b-a3-mtp.yaml") + load +
+                    " --set mamba_ssm_dtype=float32 --quiet --out " + bad);
   EXPECT_EQ(r.code, 3) << r.output;
-  EXPECT_THAT(r.output, HasSubstr("ub overflow, requires 2097152 bits while 1572864 bits available!"));
+  EXPECT_THAT(r.output,
+              HasSubstr("ub overflow, requires 2097152 bits while 1572864 bits available!"));
   EXPECT_THAT(r.output, HasSubstr("move_intermediate_cache"));
   EXPECT_THAT(r.output, HasSubstr("the run's first verify"));
   EXPECT_EQ(Metrics(bad)["status"], "ub_overflow");
@@ -104,7 +125,8 @@ TEST(Run, ScenarioS1OverflowsAtTheFirstVerifyAndS7ReportsTheCommitCost) {
   // The output says what ran: the --set overrides, in the load section.
   EXPECT_EQ(m["load"]["overrides"]["random_output_len"], "24");
   EXPECT_EQ(m["random_output_len"], 24);
-  EXPECT_THAT(Slurp(ok + "/report.md"), HasSubstr("state commit (move_intermediate_cache + conv_state_rollback)"));
+  EXPECT_THAT(Slurp(ok + "/report.md"),
+              HasSubstr("state commit (move_intermediate_cache + conv_state_rollback)"));
 }
 
 // Functional serving runs of the reduced model: numbers alongside the timed run.
@@ -112,7 +134,10 @@ TEST(Run, ASharedPrefixLoadComputesEachPromptOnlyPastItsCachedState) {
   const std::string on = Dir("gsp_on"), off = Dir("gsp_off");
   Result r = Npusim("run " + Runs("qwen3.5-35b-a3-shared-prefix.yaml") + " --quiet --out " + on);
   ASSERT_EQ(r.code, 0) << r.output;
-  r = Npusim("run " + Runs("qwen3.5-35b-a3-shared-prefix.yaml") + " --set disable_radix_cache=true --set mamba_scheduler_strategy=no_buffer --quiet --out " + off);
+  r = Npusim(
+      "run " + Runs("qwen3.5-35b-a3-shared-prefix.yaml") +
+      " --set disable_radix_cache=true --set mamba_scheduler_strategy=no_buffer --quiet --out " +
+      off);
   ASSERT_EQ(r.code, 0) << r.output;
   const Json mon = Metrics(on), moff = Metrics(off);
   // The config's header derives it: 4352 + 2048 + 4 x 3840 of 6 x 4500 prompt tokens.
@@ -124,28 +149,34 @@ TEST(Run, ASharedPrefixLoadComputesEachPromptOnlyPastItsCachedState) {
   EXPECT_THAT(csv, HasSubstr(",4352,0\n"));  // request 0 (replica 0): the warm-up's own prompt
   // Prefill work falls with the hit rate: requests 2-5 compute 660 of 4500 tokens each.
   EXPECT_LT(mon["mean_ttft_ms"].get<double>(), 0.5 * moff["mean_ttft_ms"].get<double>());
-  EXPECT_THAT(Slurp(on + "/report.md"), HasSubstr("prefix cache: 21760 of 27000 prompt tokens were cached"));
+  EXPECT_THAT(Slurp(on + "/report.md"),
+              HasSubstr("prefix cache: 21760 of 27000 prompt tokens were cached"));
 }
 
 TEST(Run, TwoReplicasServeTwiceTheLoadOfOneInTheSameTime) {
   const std::string two = Dir("dp2"), one = Dir("dp1");
   Result r = Npusim("run " + Runs("qwen3-8b-dp2.yaml") + " --quiet --out " + two);
   ASSERT_EQ(r.code, 0) << r.output;
-  r = Npusim("run " + Runs("qwen3-8b-dp2.yaml") + " --set dp_size=1 --set num_prompts=8 --quiet --out " + one);
+  r = Npusim("run " + Runs("qwen3-8b-dp2.yaml") +
+             " --set dp_size=1 --set num_prompts=8 --quiet --out " + one);
   ASSERT_EQ(r.code, 0) << r.output;
   const Json m2 = Metrics(two), m1 = Metrics(one);
   // Round robin: each replica gets 8 identical requests and runs the one-replica timeline.
   EXPECT_EQ(m2["duration"].get<double>(), m1["duration"].get<double>());
   // metrics.json keeps 6 significant digits: twice 629.209 is written 1258.42.
-  EXPECT_NEAR(m2["output_throughput"].get<double>() / m1["output_throughput"].get<double>(), 2.0, 1e-5);
+  EXPECT_NEAR(m2["output_throughput"].get<double>() / m1["output_throughput"].get<double>(), 2.0,
+              1e-5);
   ASSERT_EQ(m2["replicas"]["per_replica"].size(), 2u);
-  for (const auto& rep : m2["replicas"]["per_replica"]) EXPECT_EQ(rep["completed"].get<int64_t>(), 8);
+  for (const auto& rep : m2["replicas"]["per_replica"])
+    EXPECT_EQ(rep["completed"].get<int64_t>(), 8);
   EXPECT_EQ(m2["parallel"]["replicas"].get<int64_t>(), 2);
   EXPECT_FALSE(m1.contains("replicas"));
-  EXPECT_THAT(Slurp(two + "/report.md"), HasSubstr("replicated DP: 2 replicas of tp 1 (round_robin router, 2 chips)"));
+  EXPECT_THAT(Slurp(two + "/report.md"),
+              HasSubstr("replicated DP: 2 replicas of tp 1 (round_robin router, 2 chips)"));
   // Two servers of one replica each are the same two replicas behind the router.
   const std::string servers = Dir("servers2");
-  r = Npusim("run " + Runs("qwen3-8b-dp2.yaml") + " --set dp_size=1 --set servers=2 --quiet --out " + servers);
+  r = Npusim("run " + Runs("qwen3-8b-dp2.yaml") +
+             " --set dp_size=1 --set servers=2 --quiet --out " + servers);
   ASSERT_EQ(r.code, 0) << r.output;
   const Json ms = Metrics(servers);
   EXPECT_EQ(ms["duration"].get<double>(), m2["duration"].get<double>());
@@ -153,27 +184,35 @@ TEST(Run, TwoReplicasServeTwiceTheLoadOfOneInTheSameTime) {
   EXPECT_EQ(ms["parallel"]["replicas"].get<int64_t>(), 2);
 }
 
-// A KV hand-off ending between two SystemC ticks (1 ps): the decode replica's wait for it ended half
-// a tick early and `end > now` never passed, so the host spun at that moment forever (3000-token
-// prompts end their transfers at such a time; 4096-token ones did not). Now it finishes.
+// A KV hand-off ending between two SystemC ticks (1 ps): the decode replica's wait for it ended
+// half a tick early and `end > now` never passed, so the host spun at that moment forever
+// (3000-token prompts end their transfers at such a time; 4096-token ones did not). Now it
+// finishes.
 TEST(Run, APdHandOffEndingBetweenTicksIsTakenWhenItsWaitEnds) {
   const std::string out = Dir("pd_tick");
-  const Result r = Npusim("run " + Runs("qwen3-8b-1p1d.yaml") + " --set num_prompts=4 --set random_input_len=3000 --set random_output_len=16 --quiet --out " + out);
+  const Result r = Npusim(
+      "run " + Runs("qwen3-8b-1p1d.yaml") +
+      " --set num_prompts=4 --set random_input_len=3000 --set random_output_len=16 --quiet --out " +
+      out);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(Metrics(out)["completed"].get<int64_t>(), 4);
 }
 
 TEST(Run, PdHandOffAddsTheKvTransferToTtft) {
   const std::string pd = Dir("pd"), uni = Dir("pd_unified");
-  Result r = Npusim("run " + Runs("qwen3-8b-1p1d.yaml") + " --set num_prompts=1 --quiet --out " + pd);
+  Result r =
+      Npusim("run " + Runs("qwen3-8b-1p1d.yaml") + " --set num_prompts=1 --quiet --out " + pd);
   ASSERT_EQ(r.code, 0) << r.output;
   // The prefill pool's server arguments as one unified server: the same lone prefill.
   std::filesystem::create_directories(uni);
   const std::string yaml = uni + "/unified.yaml";
   std::ofstream(yaml) << "model: " << NPUSIM_SOURCE_DIR << "/configs/models/qwen3-8b.json\n"
-                      << "device: Ascend910_9392\nquantization: w8a8_dynamic\ncontext_length: 8192\nchunked_prefill_size: 8192\n"
-                         "max_prefill_tokens: 16384\nmem_fraction_static: 0.8\ntp_size: 1\nmax_running_requests: 16\n"
-                         "disable_cuda_graph: true\nnum_prompts: 1\nrandom_input_len: 4096\nrandom_output_len: 256\n"
+                      << "device: Ascend910_9392\nquantization: w8a8_dynamic\ncontext_length: "
+                         "8192\nchunked_prefill_size: 8192\n"
+                         "max_prefill_tokens: 16384\nmem_fraction_static: 0.8\ntp_size: "
+                         "1\nmax_running_requests: 16\n"
+                         "disable_cuda_graph: true\nnum_prompts: 1\nrandom_input_len: "
+                         "4096\nrandom_output_len: 256\n"
                          "request_rate: 4\nmax_concurrency: 32\n";
   r = Npusim("run " + yaml + " --quiet --out " + uni + "/out");
   ASSERT_EQ(r.code, 0) << r.output;
@@ -182,15 +221,19 @@ TEST(Run, PdHandOffAddsTheKvTransferToTtft) {
   // stream, plus the 50 us per request (configs/devices/Ascend910_9392.yaml links).
   const double transfer_ms = (603979776.0 / 19.3e3 + 50.0) / 1e3;
   const Json& d = m["disaggregation"];
-  EXPECT_NEAR(d["mean_transfer_ms"].get<double>(), transfer_ms, 1e-4);  // metrics.json keeps 6 significant digits
+  EXPECT_NEAR(d["mean_transfer_ms"].get<double>(), transfer_ms,
+              1e-4);  // metrics.json keeps 6 significant digits
   EXPECT_EQ(d["mean_transfer_wait_ms"].get<double>(), 0.0);  // an idle decode pool takes it at once
-  EXPECT_NEAR(m["mean_ttft_ms"].get<double>() - u["mean_ttft_ms"].get<double>(), transfer_ms, 2e-3);  // each TTFT to 1 us
+  EXPECT_NEAR(m["mean_ttft_ms"].get<double>() - u["mean_ttft_ms"].get<double>(), transfer_ms,
+              2e-3);  // each TTFT to 1 us
   ASSERT_EQ(d["pools"].size(), 2u);
   EXPECT_EQ(d["pools"][0]["pool"], "prefill");
-  EXPECT_EQ(d["pools"][1]["steps"].get<int64_t>(), 255);  // 256 tokens: the first came from the prefill pool
+  EXPECT_EQ(d["pools"][1]["steps"].get<int64_t>(),
+            255);  // 256 tokens: the first came from the prefill pool
   EXPECT_THAT(Slurp(pd + "/report.md"), HasSubstr("PD disaggregation: prefill 1 x tp 1"));
   // --set POOL.KEY sets a key in one pool only (capacity --try sizes pools the same way).
-  r = Npusim("run " + Runs("qwen3-8b-1p1d.yaml") + " --set num_prompts=1 --set decode.tp_size=2 --quiet --out " + pd + "_tp2");
+  r = Npusim("run " + Runs("qwen3-8b-1p1d.yaml") +
+             " --set num_prompts=1 --set decode.tp_size=2 --quiet --out " + pd + "_tp2");
   ASSERT_EQ(r.code, 0) << r.output;
   const Json m2 = Metrics(pd + "_tp2");
   EXPECT_EQ(m2["disaggregation"]["pools"][0]["tp_size"].get<int64_t>(), 1);
@@ -199,13 +242,19 @@ TEST(Run, PdHandOffAddsTheKvTransferToTtft) {
   // them all: the larger share, 603,979,776 B, sets the time, as with TP1 on both sides.
   EXPECT_NEAR(m2["disaggregation"]["mean_transfer_ms"].get<double>(), transfer_ms, 1e-4);
   EXPECT_THAT(Slurp(pd + "_tp2/config.resolved.yaml"), HasSubstr("decode: {tp_size: 2,"));
-  EXPECT_EQ(Npusim("run " + Runs("qwen3-8b-1p1d.yaml") + " --set prefill.num_prompts=3 --quiet --out " + pd + "_x").code, 2);
-  r = Npusim("run " + Runs("qwen3-8b-1p1d.yaml") + " --set middle.tp_size=3 --quiet --out " + pd + "_x");
+  EXPECT_EQ(Npusim("run " + Runs("qwen3-8b-1p1d.yaml") +
+                   " --set prefill.num_prompts=3 --quiet --out " + pd + "_x")
+                .code,
+            2);
+  r = Npusim("run " + Runs("qwen3-8b-1p1d.yaml") + " --set middle.tp_size=3 --quiet --out " + pd +
+             "_x");
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.output, HasSubstr("a dotted key names a PD pool"));
   // A pool takes server arguments only: the load is the run's (exit 2 at the key).
   const std::string bad = uni + "/bad.yaml";
-  std::ofstream(bad) << "model: " << NPUSIM_SOURCE_DIR << "/configs/models/qwen3-8b.json\nprefill:\n  tp_size: 1\n  num_prompts: 3\ndecode:\n  tp_size: 1\n";
+  std::ofstream(bad) << "model: " << NPUSIM_SOURCE_DIR
+                     << "/configs/models/qwen3-8b.json\nprefill:\n  tp_size: 1\n  num_prompts: "
+                        "3\ndecode:\n  tp_size: 1\n";
   r = Npusim("run " + bad + " --quiet --out " + uni + "/bad");
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.output, HasSubstr("bad.yaml:4:3: 'num_prompts' is the whole run's, not a pool's"));
@@ -232,7 +281,8 @@ TEST(Run, TinyHybridFunctionalReportsTokensComparisonsAndKernelErrors) {
   EXPECT_EQ(f["mtp_vs_no_mtp"]["max_state_diff_same_position"].get<double>(), 0.0);
   EXPECT_GT(f["mtp_vs_no_mtp"]["positions_compared"].get<int>(), 3);
   EXPECT_GE(f["accept_length"].get<double>(), 1.0);
-  EXPECT_DOUBLE_EQ(m["accept_length"].get<double>() > 0 ? 1.0 : 0.0, 1.0);  // the timed run used the model's acceptance
+  EXPECT_DOUBLE_EQ(m["accept_length"].get<double>() > 0 ? 1.0 : 0.0,
+                   1.0);  // the timed run used the model's acceptance
   for (const auto& [op, e] : f["kernel_max_error"].items()) EXPECT_LT(e.get<double>(), 0.02) << op;
   EXPECT_EQ(f["generated_tokens"].size(), 3u);
   EXPECT_THAT(Slurp(out + "/tokens.csv"), HasSubstr("request,run,tokens"));
@@ -244,8 +294,10 @@ TEST(Run, ScenarioS3TransposedStateDriftsWithKEqualVAndIsAShapeErrorOtherwise) {
   ASSERT_EQ(r.code, 0) << r.output;
   const Json m = Metrics(out);
   const Json& c = m["functional"]["chunked_vs_unchunked"];
-  EXPECT_GT(c["max_state_diff_after_prefill"].get<double>(), 0.5);  // far beyond bf16 rounding (0.02 without the fault)
-  r = Npusim("run " + Runs("s3-transposed-state.yaml") + " --set model=../models/tiny-hybrid.json --quiet --out " + Dir("s3kv"));
+  EXPECT_GT(c["max_state_diff_after_prefill"].get<double>(),
+            0.5);  // far beyond bf16 rounding (0.02 without the fault)
+  r = Npusim("run " + Runs("s3-transposed-state.yaml") +
+             " --set model=../models/tiny-hybrid.json --quiet --out " + Dir("s3kv"));
   EXPECT_EQ(r.code, 3);
   EXPECT_THAT(r.output, HasSubstr("with K != V the S3 fault is a shape error"));
 }
@@ -257,7 +309,8 @@ TEST(Run, ScenarioS6MixedBatchConvStateDamageIsReported) {
   const Json m = Metrics(out);
   const Json& f = m["functional"];
   EXPECT_GT(f["chunked_vs_unchunked"]["max_state_diff_after_prefill"].get<double>(), 0.05);
-  EXPECT_GT(f["kernel_max_error"]["causal_conv1d_fn"].get<double>(), 0.5);  // the conv kernel against its correct reference
+  EXPECT_GT(f["kernel_max_error"]["causal_conv1d_fn"].get<double>(),
+            0.5);  // the conv kernel against its correct reference
 }
 
 TEST(Run, ScenarioS5Bf16StateShowsTheStateErrorOfMtp) {
@@ -280,14 +333,17 @@ TEST(Run, ScenarioS4SlidingWindowDecodeWithoutMaskAndTheMissingClamp) {
   ASSERT_EQ(r.code, 0) << r.output;
   Json m = Metrics(out);
   const Json& c = m["functional"]["chunked_vs_unchunked"];
-  EXPECT_EQ(c["max_first_logit_diff"].get<double>(), 0.0);  // prefill uses the band with pre_tokens: right
+  EXPECT_EQ(c["max_first_logit_diff"].get<double>(),
+            0.0);  // prefill uses the band with pre_tokens: right
   EXPECT_FALSE(c["tokens_equal"].get<bool>());
   EXPECT_GT(c["first_divergence"]["token"].get<int>(), 0);
   EXPECT_GT(m["functional"]["kernel_max_error"]["fused_infer_attention_score"].get<double>(), 0.5);
-  EXPECT_THAT(Slurp(out + "/report.md"), HasSubstr("with fault swa_without_mask vs the clean unchunked reference"));
+  EXPECT_THAT(Slurp(out + "/report.md"),
+              HasSubstr("with fault swa_without_mask vs the clean unchunked reference"));
 
   out = Dir("s4clamp");
-  r = Npusim("run " + Runs("s4-step3p5-swa.yaml") + " --set fault=no_swiglu_clamp --quiet --out " + out);
+  r = Npusim("run " + Runs("s4-step3p5-swa.yaml") + " --set fault=no_swiglu_clamp --quiet --out " +
+             out);
   ASSERT_EQ(r.code, 0) << r.output;
   m = Metrics(out);
   EXPECT_GT(m["functional"]["chunked_vs_unchunked"]["max_first_logit_diff"].get<double>(), 0.01);
@@ -296,13 +352,15 @@ TEST(Run, ScenarioS4SlidingWindowDecodeWithoutMaskAndTheMissingClamp) {
 
 TEST(Explore, WritesThePointsAndRejectsABadConfig) {
   const std::string out = Dir("explore");
-  Result r = Npusim("explore " + std::string(NPUSIM_SOURCE_DIR) + "/configs/explore/move_intermediate_cache.yaml --out " + out);
+  Result r = Npusim("explore " + std::string(NPUSIM_SOURCE_DIR) +
+                    "/configs/explore/move_intermediate_cache.yaml --out " + out);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("ub_overflow: requires 2097152 bits, 1572864 available"));
   EXPECT_THAT(r.output, HasSubstr("fastest that fits: Ascend910_9392"));
   const Json m = Metrics(out);
   EXPECT_EQ(m["points"].size(), 24u);
-  EXPECT_THAT(Slurp(out + "/points.csv"), HasSubstr("index,device,point,status,required_bits,available_bits,time_us"));
+  EXPECT_THAT(Slurp(out + "/points.csv"),
+              HasSubstr("index,device,point,status,required_bits,available_bits,time_us"));
   const std::string bad = Dir("explore_bad") + "/bad.yaml";
   std::ofstream(bad) << "kernel: move_intermediate_cache\nsweep:\n  h_blok: [1, 2]\n";
   r = Npusim("explore " + bad);
@@ -317,18 +375,21 @@ TEST(Sweep, ShardsMergeIntoTheWholeGridAndGapsAreReported) {
   const std::string a = Dir("sweep_a"), b = Dir("sweep_b"), m = Dir("sweep_m");
   ASSERT_EQ(Npusim("sweep " + cfg + " --shard 1/2 -j 2 --quiet --out " + a).code, 0);
   // The same sweep named another way: the shards are of one grid whatever the path.
-  const std::string other_path = std::string(NPUSIM_SOURCE_DIR) + "/configs/sweeps/../sweeps/rms-norm-rows.yaml";
+  const std::string other_path =
+      std::string(NPUSIM_SOURCE_DIR) + "/configs/sweeps/../sweeps/rms-norm-rows.yaml";
   ASSERT_EQ(Npusim("sweep " + other_path + " --shard 2/2 --quiet --out " + b).code, 0);
   const Json ja = Json::parse(Slurp(a + "/sweep.json"));
   EXPECT_EQ(ja["total_points"], 8);
   ASSERT_EQ(ja["points"].size(), 4u);
-  for (const auto& p : ja["points"]) EXPECT_EQ(p["index"].get<int>() % 2, 0);  // shard 1/2: even indices
+  for (const auto& p : ja["points"])
+    EXPECT_EQ(p["index"].get<int>() % 2, 0);  // shard 1/2: even indices
   Result r = Npusim("merge " + a + " " + b + " --quiet --out " + m);
   ASSERT_EQ(r.code, 0) << r.output;
   const Json jm = Json::parse(Slurp(m + "/sweep.json"));
   ASSERT_EQ(jm["points"].size(), 8u);
   // More rows cost more time at the same tiling: the table carries each point's own figures.
-  EXPECT_LT(jm["points"][0]["figures"]["time_us"].get<double>(), jm["points"][6]["figures"]["time_us"].get<double>());
+  EXPECT_LT(jm["points"][0]["figures"]["time_us"].get<double>(),
+            jm["points"][6]["figures"]["time_us"].get<double>());
   EXPECT_EQ(jm["points"][6]["params"]["tokens"], "4096");
   r = Npusim("merge " + a + " --quiet --out " + Dir("sweep_m1"));
   EXPECT_EQ(r.code, 2);
@@ -355,7 +416,8 @@ TEST(Sweep, ShardsMergeIntoTheWholeGridAndGapsAreReported) {
 TEST(Capacity, NamesTheBindingConstraintAndKeepsTheCurve) {
   const std::string load = " --set random_output_len=32";
   std::string out = Dir("cap_tpot");
-  Result r = Npusim("capacity " + Runs("quickstart.yaml") + load + " --set slo_tpot_p99_ms=10 --set capacity_search=both --quiet --out " + out);
+  Result r = Npusim("capacity " + Runs("quickstart.yaml") + load +
+                    " --set slo_tpot_p99_ms=10 --set capacity_search=both --quiet --out " + out);
   ASSERT_EQ(r.code, 0) << r.output;
   Json m = Metrics(out);
   EXPECT_EQ(m["answer"]["binding"], "tpot");
@@ -377,13 +439,17 @@ TEST(Capacity, NamesTheBindingConstraintAndKeepsTheCurve) {
   EXPECT_LE(above / max_rate, 1.1 + 1e-6);
   const int64_t answer = m["answer"]["max_concurrency"].get<int64_t>();
   ASSERT_GE(m["curve"].size(), 2u);
-  for (const auto& p : m["curve"]) {  // every point up to the answer meets the SLO, the next one does not
-    if (p["concurrency"].get<int64_t>() <= answer) EXPECT_LE(p["tpot_p99_ms"].get<double>(), 10.0);
-    else EXPECT_GT(p["tpot_p99_ms"].get<double>(), 10.0);
+  for (const auto& p :
+       m["curve"]) {  // every point up to the answer meets the SLO, the next one does not
+    if (p["concurrency"].get<int64_t>() <= answer)
+      EXPECT_LE(p["tpot_p99_ms"].get<double>(), 10.0);
+    else
+      EXPECT_GT(p["tpot_p99_ms"].get<double>(), 10.0);
   }
   EXPECT_GT(m["max_requests_by_memory"].get<int64_t>(), answer);
   out = Dir("cap_mem");
-  r = Npusim("capacity " + Runs("quickstart.yaml") + load + " --set max_running_requests=4 --set capacity_search=both --quiet --out " + out);
+  r = Npusim("capacity " + Runs("quickstart.yaml") + load +
+             " --set max_running_requests=4 --set capacity_search=both --quiet --out " + out);
   ASSERT_EQ(r.code, 0) << r.output;
   m = Metrics(out);
   EXPECT_EQ(m["answer"]["rate_binding"], "no SLO given");  // a rate search needs an objective
@@ -394,7 +460,10 @@ TEST(Capacity, NamesTheBindingConstraintAndKeepsTheCurve) {
   EXPECT_THAT(Slurp(out + "/report.md"), HasSubstr("binding constraint: memory"));
   // Knobs compared: TP 2 does not fit the weights, TP 4 does; the recommendation is a fitting one.
   out = Dir("cap_try");
-  r = Npusim("capacity " + Runs("quickstart.yaml") + load + " --set max_running_requests=4 --set capacity_search=concurrency --try tp_size=2,4 --quiet --out " + out);
+  r = Npusim("capacity " + Runs("quickstart.yaml") + load +
+             " --set max_running_requests=4 --set capacity_search=concurrency --try tp_size=2,4 "
+             "--quiet --out " +
+             out);
   ASSERT_EQ(r.code, 0) << r.output;
   m = Metrics(out);
   ASSERT_EQ(m["variants"].size(), 2u);
@@ -406,7 +475,9 @@ TEST(Capacity, NamesTheBindingConstraintAndKeepsTheCurve) {
 TEST(Run, BadInputIsExit2AndOutOfMemoryIsExit3) {
   Result r = Npusim("run " + Runs("quickstart.yaml") + " --set max_runing_requests=4");
   EXPECT_EQ(r.code, 2);
-  EXPECT_THAT(r.output, HasSubstr("unknown key 'max_runing_requests' (nearest valid: 'max_running_requests')"));
+  EXPECT_THAT(
+      r.output,
+      HasSubstr("unknown key 'max_runing_requests' (nearest valid: 'max_running_requests')"));
   r = Npusim("run " + Runs("quickstart.yaml") + " --set tp_size=3");
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.output, HasSubstr("does not divide over 3 ranks"));
@@ -418,15 +489,22 @@ TEST(Run, BadInputIsExit2AndOutOfMemoryIsExit3) {
   EXPECT_THAT(r.output, HasSubstr("out of memory on one rank"));
   // A KV pool smaller than one request: a simulated out-of-memory (exit 3), not an exception
   // escaping a SystemC process (it was exit 1, "internal error"); capacity says so without probes.
-  r = Npusim("run " + Runs("quickstart.yaml") + " --set max_total_tokens=256 --set num_prompts=2 --out " + Dir("kv_too_small"));
+  r = Npusim("run " + Runs("quickstart.yaml") +
+             " --set max_total_tokens=256 --set num_prompts=2 --out " + Dir("kv_too_small"));
   EXPECT_EQ(r.code, 3) << r.output;
-  EXPECT_THAT(r.output, HasSubstr("needs 1280 KV tokens, more than the whole KV pool of its group (256)"));
+  EXPECT_THAT(r.output,
+              HasSubstr("needs 1280 KV tokens, more than the whole KV pool of its group (256)"));
   EXPECT_THAT(r.output, ::testing::Not(HasSubstr("internal error")));
-  r = Npusim("capacity " + Runs("quickstart.yaml") + " --set max_total_tokens=256 --set slo_tpot_p99_ms=50 --out " + Dir("kv_too_small_cap"));
+  r = Npusim("capacity " + Runs("quickstart.yaml") +
+             " --set max_total_tokens=256 --set slo_tpot_p99_ms=50 --out " +
+             Dir("kv_too_small_cap"));
   EXPECT_EQ(r.code, 3) << r.output;
-  EXPECT_THAT(r.output, HasSubstr("reserves 1280 KV tokens, more than the KV pool of a DP group (256)"));
+  EXPECT_THAT(r.output,
+              HasSubstr("reserves 1280 KV tokens, more than the KV pool of a DP group (256)"));
   EXPECT_EQ(Npusim("validate " + Runs("qwen3-next-80b-a3-tp16.yaml")).code, 0);
-  for (const char* f : {"/configs/explore/move_intermediate_cache.yaml", "/configs/sweeps/mtp-draft-tokens.yaml", "/configs/sweeps/rms-norm-rows.yaml"}) {
+  for (const char* f :
+       {"/configs/explore/move_intermediate_cache.yaml", "/configs/sweeps/mtp-draft-tokens.yaml",
+        "/configs/sweeps/rms-norm-rows.yaml"}) {
     r = Npusim("validate " + std::string(NPUSIM_SOURCE_DIR) + f);
     EXPECT_EQ(r.code, 0) << f << ": " << r.output;
   }
@@ -442,20 +520,24 @@ namespace {
 // (from another folder) the outputs are those of the original run, but for the file names.
 TEST(Run, ResolvedConfigReRunsToIdenticalOutputs) {
   const std::string a = Dir("resolved_a"), b = Dir("resolved_b");
-  Result r = Npusim("run " + std::string(NPUSIM_SOURCE_DIR) + "/configs/runs/quickstart.yaml --set num_prompts=3 --set random_output_len=8 "
-                    "--set mem_fraction_static=0.8123456789 --quiet --out " + a);
+  Result r = Npusim("run " + std::string(NPUSIM_SOURCE_DIR) +
+                    "/configs/runs/quickstart.yaml --set num_prompts=3 --set random_output_len=8 "
+                    "--set mem_fraction_static=0.8123456789 --quiet --out " +
+                    a);
   ASSERT_EQ(r.code, 0) << r.output;
   const std::string resolved = Slurp(a + "/config.resolved.yaml");
   EXPECT_THAT(resolved, HasSubstr("mem_fraction_static: 0.8123456789\n"));  // exact, not %g
   EXPECT_THAT(resolved, HasSubstr("#   --set num_prompts=3\n"));
   r = Npusim("run " + a + "/config.resolved.yaml --quiet --out " + b);
   ASSERT_EQ(r.code, 0) << r.output;
-  for (const char* f : {"requests.csv", "kernel_calls.csv"}) EXPECT_EQ(Slurp(a + "/" + f), Slurp(b + "/" + f)) << f;
+  for (const char* f : {"requests.csv", "kernel_calls.csv"})
+    EXPECT_EQ(Slurp(a + "/" + f), Slurp(b + "/" + f)) << f;
   Json ma = Metrics(a), mb = Metrics(b);
   for (Json* m : {&ma, &mb})
     for (const char* k : {"config", "model", "load"}) m->erase(k);
   EXPECT_EQ(ma.dump(), mb.dump());
-  const std::string again = Slurp(b + "/config.resolved.yaml");  // the same keys and values; only its header differs
+  const std::string again =
+      Slurp(b + "/config.resolved.yaml");  // the same keys and values; only its header differs
   EXPECT_EQ(again.substr(again.find("\nmodel:")), resolved.substr(resolved.find("\nmodel:")));
 }
 
@@ -475,7 +557,8 @@ TEST(Sweep, PointTimeoutAndSignalsStopTheChildren) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_THAT(Slurp(out + "/summary.csv"), HasSubstr(",timeout,124"));
   const std::string stopped = Dir("sweep_stopped") + "/out";
-  const std::string cmd = "bash -c '" + std::string(NPUSIM_BIN) + " sweep " + cfg + " -j 2 --quiet --out " + stopped +
+  const std::string cmd = "bash -c '" + std::string(NPUSIM_BIN) + " sweep " + cfg +
+                          " -j 2 --quiet --out " + stopped +
                           " & p=$!; sleep 1.5; kill -TERM $p; wait $p; echo exit=$?'";
   FILE* p = popen(cmd.c_str(), "r");
   std::string text;
@@ -517,14 +600,17 @@ TEST(Sweep, ARerunResumesFromTheFinishedPointsOfTheSameGrid) {
   EXPECT_EQ(second["points"][2]["figures"]["time_us"].get<double>(), 12345.0);
   EXPECT_EQ(second["points"][5]["figures"]["time_us"], first["points"][5]["figures"]["time_us"]);
   EXPECT_TRUE(std::filesystem::exists(out + "/points/5/exit_code"));
-  const std::string edited_dir = Dir("sweep_resume_edited"), edited = edited_dir + "/rms-norm-rows.yaml";
+  const std::string edited_dir = Dir("sweep_resume_edited"),
+                    edited = edited_dir + "/rms-norm-rows.yaml";
   std::filesystem::create_directories(edited_dir);
   std::string text = Slurp(cfg);
   std::ofstream(edited) << text.replace(text.find("4096"), 4, "2048");
   r = Npusim("sweep " + edited + " -j 2 --out " + out);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_THAT(r.output, ::testing::Not(HasSubstr("resuming")));
-  EXPECT_NE(Json::parse(Slurp(out + "/sweep.json"))["points"][2]["figures"]["time_us"].get<double>(), 12345.0);
+  EXPECT_NE(
+      Json::parse(Slurp(out + "/sweep.json"))["points"][2]["figures"]["time_us"].get<double>(),
+      12345.0);
 }
 
 }  // namespace

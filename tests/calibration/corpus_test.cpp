@@ -1,7 +1,8 @@
 // The calibration corpus as tests (ctest label `calibration`, run once by `make test`, not by
-// `make sanitize`; the rows marked `slow`, minutes each, under calibration_slow: `make test-slow`). One test per distinct simulation (rows that read the same kernel run or the
-// same serving run share it; a ratio row joins its two rows), each row checked against its own
-// tolerance when the recorded state (configs/calibration/state.json, `npusim calibrate
+// `make sanitize`; the rows marked `slow`, minutes each, under calibration_slow: `make test-slow`).
+// One test per distinct simulation (rows that read the same kernel run or the same serving run
+// share it; a ratio row joins its two rows), each row checked against its own tolerance when the
+// recorded state (configs/calibration/state.json, `npusim calibrate
 // --record`) had it within tolerance, and otherwise required not to get worse than recorded by
 // more than two points: a gap that is reported, never hidden, and cannot silently grow.
 // Plus one test per fit group: refitting from the declared start on the fit rows reproduces the
@@ -15,9 +16,8 @@
 #include <fstream>
 #include <iterator>
 #include <map>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "../app/npusim_process.h"
 #include "devices/device_config.h"
@@ -28,13 +28,16 @@ namespace {
 
 using Json = nlohmann::json;
 const std::string kCorpus = std::string(NPUSIM_SOURCE_DIR) + "/configs/calibration";
-// One kernel cache beside the binary for every calibrate these tests run (workloads/kernel_cache.h):
-// rows of one model share most kernels, and a rebuilt binary writes under a new stamp.
+// One kernel cache beside the binary for every calibrate these tests run
+// (workloads/kernel_cache.h): rows of one model share most kernels, and a rebuilt binary writes
+// under a new stamp.
 const int kSharedKernelCache =
-    ::setenv("NPUSIM_KERNEL_CACHE", (std::filesystem::path(NPUSIM_BIN).parent_path() / "kernel-cache").c_str(), 0);
+    ::setenv("NPUSIM_KERNEL_CACHE",
+             (std::filesystem::path(NPUSIM_BIN).parent_path() / "kernel-cache").c_str(), 0);
 
 bool AnySlow(const Corpus& c, const std::vector<std::string>& ids) {
-  return std::any_of(ids.begin(), ids.end(), [&](const std::string& id) { return c.Find(id)->slow; });
+  return std::any_of(ids.begin(), ids.end(),
+                     [&](const std::string& id) { return c.Find(id)->slow; });
 }
 
 // Rows grouped by the simulation they read; ratio rows go with their numerator's group, which
@@ -92,7 +95,8 @@ TEST_P(CorpusRows, WithinToleranceOrNoWorseThanRecorded) {
   std::string only;
   for (const auto& id : ids) only += (only.empty() ? "" : ",") + id;
   const std::string out = Dir("calibration_" + Name(ids));
-  const Result r = Npusim("calibrate " + kCorpus + " --only " + only + " -j 1 --quiet --out " + out);
+  const Result r =
+      Npusim("calibrate " + kCorpus + " --only " + only + " -j 1 --quiet --out " + out);
   ASSERT_EQ(r.code, 0) << r.output;
   std::ifstream in(out + "/metrics.json");
   const Json m = Json::parse(in);
@@ -107,16 +111,21 @@ TEST_P(CorpusRows, WithinToleranceOrNoWorseThanRecorded) {
     ASSERT_TRUE(rec->second.contains("error")) << id << " was not simulated when recorded";
     const double was = std::fabs(rec->second.at("error").get<double>());
     if (was <= tol)
-      EXPECT_LE(e, tol) << id << ": simulated " << row.at("simulated") << " vs measured " << row.at("measured");
+      EXPECT_LE(e, tol) << id << ": simulated " << row.at("simulated") << " vs measured "
+                        << row.at("measured");
     else
       EXPECT_LE(e, was + 0.02) << id << ": a known gap of " << was << " grew to " << e;
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Corpus, CorpusRows, ::testing::ValuesIn(SimulationGroups(false)),
-                         [](const ::testing::TestParamInfo<std::vector<std::string>>& i) { return Name(i.param); });
+                         [](const ::testing::TestParamInfo<std::vector<std::string>>& i) {
+                           return Name(i.param);
+                         });
 INSTANTIATE_TEST_SUITE_P(CorpusSlow, CorpusRows, ::testing::ValuesIn(SimulationGroups(true)),
-                         [](const ::testing::TestParamInfo<std::vector<std::string>>& i) { return Name(i.param); });
+                         [](const ::testing::TestParamInfo<std::vector<std::string>>& i) {
+                           return Name(i.param);
+                         });
 
 class FitGroups : public ::testing::TestWithParam<std::string> {};
 
@@ -140,7 +149,8 @@ TEST_P(FitGroups, RefitReproducesTheShippedValues) {
   std::string only;
   for (const auto& id : g->rows) only += (only.empty() ? "" : ",") + id;
   const std::string out = Dir("fit_" + g->name);
-  const Result r = Npusim("calibrate " + kCorpus + " --fit --no-write --only " + only + " -j 2 --quiet --out " + out);
+  const Result r = Npusim("calibrate " + kCorpus + " --fit --no-write --only " + only +
+                          " -j 2 --quiet --out " + out);
   ASSERT_EQ(r.code, 0) << r.output;
   std::ifstream in(out + "/metrics.json");
   const Json m = Json::parse(in);
@@ -155,13 +165,16 @@ TEST_P(FitGroups, RefitReproducesTheShippedValues) {
       if (x.key == f.at("key")) k = &x;
     ASSERT_NE(k, nullptr);
     std::ifstream yaml(TargetFiles(*k).front());
-    const std::string line = YamlLine(std::string((std::istreambuf_iterator<char>(yaml)), {}), k->key);
+    const std::string line =
+        YamlLine(std::string((std::istreambuf_iterator<char>(yaml)), {}), k->key);
     ASSERT_FALSE(line.empty()) << k->key;
     if (f.at("at_bound").get<bool>()) {
-      EXPECT_EQ(line.find(kFittedMarker), std::string::npos) << g->name << " " << k->key << " ended at a bound but the YAML claims a fit: " << line;
+      EXPECT_EQ(line.find(kFittedMarker), std::string::npos)
+          << g->name << " " << k->key << " ended at a bound but the YAML claims a fit: " << line;
       continue;
     }
-    EXPECT_NE(line.find(kFittedMarker), std::string::npos) << g->name << " " << k->key << ": " << line;
+    EXPECT_NE(line.find(kFittedMarker), std::string::npos)
+        << g->name << " " << k->key << ": " << line;
     const double fitted = f.at("value"), shipped = f.at("before");
     const auto bounds = f.at("bounds");
     const double width = bounds[1].get<double>() - bounds[0].get<double>();
@@ -177,8 +190,10 @@ std::string GroupTestName(const ::testing::TestParamInfo<std::string>& i) {
     if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
   return s;
 }
-INSTANTIATE_TEST_SUITE_P(Calibration, FitGroups, ::testing::ValuesIn(GroupNames(false)), GroupTestName);
-INSTANTIATE_TEST_SUITE_P(CalibrationSlow, FitGroups, ::testing::ValuesIn(GroupNames(true)), GroupTestName);
+INSTANTIATE_TEST_SUITE_P(Calibration, FitGroups, ::testing::ValuesIn(GroupNames(false)),
+                         GroupTestName);
+INSTANTIATE_TEST_SUITE_P(CalibrationSlow, FitGroups, ::testing::ValuesIn(GroupNames(true)),
+                         GroupTestName);
 
 }  // namespace
 }  // namespace npusim

@@ -16,7 +16,8 @@ using testing::TestDevice;
 
 // C[m, n] = A[m, k] x B[k, n] on the cube, every stage handed over through TQues.
 template <class T, class Acc, class Out>
-void CubeMatmul(GmBuffer* a, GmBuffer* b, GmBuffer* c, uint16_t m, uint16_t k, uint16_t n, QuantMode_t quant) {
+void CubeMatmul(GmBuffer* a, GmBuffer* b, GmBuffer* c, uint16_t m, uint16_t k, uint16_t n,
+                QuantMode_t quant) {
   TPipe pipe;
   TQue<TPosition::A1, 1> a1, b1;
   TQue<TPosition::A2, 1> a2;
@@ -69,9 +70,18 @@ TEST(Cube, Fp16MatmulToBf16MatchesFp64) {
   GmArray a("a", m * k * 2, 0x1000), b("b", k * n * 2, 0x10000), c("c", m * n * 2, 0x20000);
   Rng rng(1);
   std::vector<double> av(m * k), bv(k * n);
-  for (int i = 0; i < m * k; ++i) av[i] = RoundTo(rng.Normal(), DType::kFloat16), StoreElement(a.bytes.data() + 2 * i, DType::kFloat16, av[i]);
-  for (int i = 0; i < k * n; ++i) bv[i] = RoundTo(rng.Normal(), DType::kFloat16), StoreElement(b.bytes.data() + 2 * i, DType::kFloat16, bv[i]);
-  LaunchResult r = chip.Launch(OneBlock([&] { CubeMatmul<half, float, bfloat16_t>(&a.buffer, &b.buffer, &c.buffer, m, k, n, QuantMode_t::F322BF16); }, CoreType::kAic));
+  for (int i = 0; i < m * k; ++i)
+    av[i] = RoundTo(rng.Normal(), DType::kFloat16),
+    StoreElement(a.bytes.data() + 2 * i, DType::kFloat16, av[i]);
+  for (int i = 0; i < k * n; ++i)
+    bv[i] = RoundTo(rng.Normal(), DType::kFloat16),
+    StoreElement(b.bytes.data() + 2 * i, DType::kFloat16, bv[i]);
+  LaunchResult r = chip.Launch(OneBlock(
+      [&] {
+        CubeMatmul<half, float, bfloat16_t>(&a.buffer, &b.buffer, &c.buffer, m, k, n,
+                                            QuantMode_t::F322BF16);
+      },
+      CoreType::kAic));
   for (int i = 0; i < m; ++i)
     for (int j = 0; j < n; ++j) {
       double ref = 0;
@@ -89,11 +99,18 @@ TEST(Cube, Int8MatmulAccumulatesExactlyInInt32) {
   Rng rng(2);
   for (auto& v : a.bytes) v = static_cast<uint8_t>(static_cast<int8_t>(rng.UniformInt(-128, 127)));
   for (auto& v : b.bytes) v = static_cast<uint8_t>(static_cast<int8_t>(rng.UniformInt(-128, 127)));
-  chip.Launch(OneBlock([&] { CubeMatmul<int8_t, int32_t, int32_t>(&a.buffer, &b.buffer, &c.buffer, m, k, n, QuantMode_t::NoQuant); }, CoreType::kAic));
+  chip.Launch(OneBlock(
+      [&] {
+        CubeMatmul<int8_t, int32_t, int32_t>(&a.buffer, &b.buffer, &c.buffer, m, k, n,
+                                             QuantMode_t::NoQuant);
+      },
+      CoreType::kAic));
   for (int i = 0; i < m; ++i)
     for (int j = 0; j < n; ++j) {
       int64_t ref = 0;
-      for (int kk = 0; kk < k; ++kk) ref += int64_t{static_cast<int8_t>(a.bytes[i * k + kk])} * static_cast<int8_t>(b.bytes[kk * n + j]);
+      for (int kk = 0; kk < k; ++kk)
+        ref += int64_t{static_cast<int8_t>(a.bytes[i * k + kk])} *
+               static_cast<int8_t>(b.bytes[kk * n + j]);
       ASSERT_EQ(c.as<int32_t>()[i * n + j], ref);
     }
 }
@@ -106,7 +123,8 @@ TEST(Vector, CastExpReduceCompareSelect) {
   chip.Launch(OneBlock([&] {
     TPipe pipe;
     TBuf<TPosition::VECCALC> in, bf, e, sum, mask, sel, work;
-    for (TBufBase* b : std::initializer_list<TBufBase*>{&in, &bf, &e, &sum, &mask, &sel, &work}) pipe.InitBuffer(*b, 256);
+    for (TBufBase* b : std::initializer_list<TBufBase*>{&in, &bf, &e, &sum, &mask, &sel, &work})
+      pipe.InitBuffer(*b, 256);
     GlobalTensor<float> gx;
     gx.SetGlobalBuffer(&x.buffer);
     GlobalTensor<uint8_t> go;
@@ -119,20 +137,25 @@ TEST(Vector, CastExpReduceCompareSelect) {
     ReduceSum(sum.Get<float>(), in.Get<float>(), work.Get<float>(), n);
     Duplicate(work.Get<float>(), 0.0f, n);
     Compare(mask.Get<uint8_t>(), in.Get<float>(), work.Get<float>(), CMPMODE::GT, n);
-    Select(sel.Get<float>(), mask.Get<uint8_t>(), in.Get<float>(), work.Get<float>(), SELMODE::VSEL_TENSOR_TENSOR_MODE, n);
+    Select(sel.Get<float>(), mask.Get<uint8_t>(), in.Get<float>(), work.Get<float>(),
+           SELMODE::VSEL_TENSOR_TENSOR_MODE, n);
     SetFlag<HardEvent::V_MTE3>(0);
     WaitFlag<HardEvent::V_MTE3>(0);
     int i = 0;
-    for (TBuf<TPosition::VECCALC>* b : {&bf, &e, &sum, &mask, &sel}) DataCopy(go[256 * i++], b->Get<uint8_t>(), 256);
+    for (TBuf<TPosition::VECCALC>* b : {&bf, &e, &sum, &mask, &sel})
+      DataCopy(go[256 * i++], b->Get<uint8_t>(), 256);
   }));
   double total = 0;
   for (int i = 0; i < n; ++i) {
     const double v = x.as<float>()[i];
     total += v;
-    EXPECT_EQ(LoadElement(out.bytes.data() + 2 * i, DType::kBFloat16), RoundTo(v, DType::kBFloat16));
-    EXPECT_NEAR(LoadElement(out.bytes.data() + 256 + 4 * i, DType::kFloat32), std::exp(v), std::exp(v) * 0x1p-23);
+    EXPECT_EQ(LoadElement(out.bytes.data() + 2 * i, DType::kBFloat16),
+              RoundTo(v, DType::kBFloat16));
+    EXPECT_NEAR(LoadElement(out.bytes.data() + 256 + 4 * i, DType::kFloat32), std::exp(v),
+                std::exp(v) * 0x1p-23);
     EXPECT_EQ(((out.bytes[3 * 256 + i / 8] >> (i % 8)) & 1) != 0, v > 0);
-    EXPECT_EQ(LoadElement(out.bytes.data() + 4 * 256 + 4 * i, DType::kFloat32), v > 0 ? static_cast<float>(v) : 0.0f);
+    EXPECT_EQ(LoadElement(out.bytes.data() + 4 * 256 + 4 * i, DType::kFloat32),
+              v > 0 ? static_cast<float>(v) : 0.0f);
   }
   EXPECT_NEAR(LoadElement(out.bytes.data() + 2 * 256, DType::kFloat32), total, 1e-4);
 }

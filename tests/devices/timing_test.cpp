@@ -2,13 +2,12 @@
 // (tests/data/test_device.yaml: 1 GHz, so 1 ns = 1 cycle and 1 GB/s = 1 B/cycle;
 // scalar issue 1 cycle per instruction; launch overhead 0).
 #include <gmock/gmock.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <string>
-
-#include <unistd.h>
 
 #include "devices/ascendc/kernel_operator.h"
 #include "devices/cost_model.h"
@@ -66,13 +65,13 @@ TEST(Timing, CopyComputeCopyChainedByFlags) {
     GlobalTensor<float> gx, gy;
     gx.SetGlobalBuffer(&x.buffer);
     gy.SetGlobalBuffer(&y.buffer);
-    DataCopy(t, gx, 1024);                    // issue 1, MTE2 1..133 (see SingleGmToUbCopy)
-    SetFlag<HardEvent::MTE2_V>(0);            // issue 2, fires at 133
-    WaitFlag<HardEvent::MTE2_V>(0);           // issue 3, V passes at 133
-    Add(t, t, t, 1024);                       // issue 4, V 133..166: 1 startup + 4096 B / 128 B/cycle
-    SetFlag<HardEvent::V_MTE3>(0);            // issue 5, fires at 166
-    WaitFlag<HardEvent::V_MTE3>(0);           // issue 6, MTE3 passes at 166
-    DataCopy(gy, t, 1024);                    // issue 7, MTE3 166..280: 4096 B / 64 B/cycle = 64 + 50 latency
+    DataCopy(t, gx, 1024);           // issue 1, MTE2 1..133 (see SingleGmToUbCopy)
+    SetFlag<HardEvent::MTE2_V>(0);   // issue 2, fires at 133
+    WaitFlag<HardEvent::MTE2_V>(0);  // issue 3, V passes at 133
+    Add(t, t, t, 1024);              // issue 4, V 133..166: 1 startup + 4096 B / 128 B/cycle
+    SetFlag<HardEvent::V_MTE3>(0);   // issue 5, fires at 166
+    WaitFlag<HardEvent::V_MTE3>(0);  // issue 6, MTE3 passes at 166
+    DataCopy(gy, t, 1024);  // issue 7, MTE3 166..280: 4096 B / 64 B/cycle = 64 + 50 latency
   }));
   EXPECT_EQ(r.cycles, 280u);
   for (int i = 0; i < 1024; ++i) ASSERT_EQ(y.as<float>()[i], 2.0f * i);
@@ -91,7 +90,7 @@ TEST(Timing, ScalarGmReadsMissTheDataCacheOncePerLine) {
     gx.SetGlobalBuffer(&x.buffer);
     for (int i = 0; i < 16; ++i) sum += gx.GetValue(i);       // one line: 1 miss + 15 hits = 115
     for (int i = 1; i < 17; ++i) sum += gx.GetValue(16 * i);  // 16 more lines, one read each: 1600
-    sum += gx.GetValue(3);                                     // the first line is still there: 1
+    sum += gx.GetValue(3);                                    // the first line is still there: 1
   }));
   EXPECT_EQ(r.cycles, 115u + 1600u + 1u);
   EXPECT_EQ(r.dcache_misses, 17u);
@@ -123,7 +122,8 @@ TEST(Timing, VectorClassesAndRepeats) {
 // The repeat form: one instruction over 4 rows of 32 floats (128 B, half a repeat each), rows 64
 // floats apart, times a broadcast row (pitch 0). Each row is a whole 256 B repeat: 1 startup + 4 x
 // 256 B / 128 B/cycle = 9 cycles on V (a count-based Mul of the same 128 floats takes 1 + 4 = 5);
-// the lanes past each row's 32 floats are untouched. A row wider than one repeat is not one instruction.
+// the lanes past each row's 32 floats are untouched. A row wider than one repeat is not one
+// instruction.
 TEST(Timing, ARepeatFormVectorOpCostsAWholeRepeatPerRow) {
   DeviceConfig d = TestDevice();
   Chip chip(d);
@@ -145,19 +145,20 @@ TEST(Timing, ARepeatFormVectorOpCostsAWholeRepeatPerRow) {
   ASSERT_EQ(got.size(), 4u);
   EXPECT_EQ(got[0], 0.0f);
   EXPECT_EQ(got[1], 62.0f);
-  EXPECT_EQ(got[2], -1.0f);                // lane 32 of row 0: masked off
-  EXPECT_EQ(got[3], 2.0f * (64 * 3 + 5));  // row 3, lane 5
+  EXPECT_EQ(got[2], -1.0f);                                      // lane 32 of row 0: masked off
+  EXPECT_EQ(got[3], 2.0f * (64 * 3 + 5));                        // row 3, lane 5
   EXPECT_EQ(r.aiv[static_cast<int>(Pipe::kV)].busy_cycles, 9u);  // the only vector instruction
   Chip wide(TestDevice());
   const SimFailure f = testing::ExpectSimFailure(wide, OneBlock([&] {
-    TPipe pipe;
-    TBuf<TPosition::VECCALC> buf;
-    pipe.InitBuffer(buf, 4096);
-    LocalTensor<float> x = buf.Get<float>();
-    Mul(x, x, x, RowBlock{2, 128, 128, 128, 128});
-  }));
+                                                   TPipe pipe;
+                                                   TBuf<TPosition::VECCALC> buf;
+                                                   pipe.InitBuffer(buf, 4096);
+                                                   LocalTensor<float> x = buf.Get<float>();
+                                                   Mul(x, x, x, RowBlock{2, 128, 128, 128, 128});
+                                                 }));
   EXPECT_EQ(f.status(), "invalid_instruction");
-  EXPECT_NE(std::string(f.what()).find("more than one 256 B repeat"), std::string::npos) << f.what();
+  EXPECT_NE(std::string(f.what()).find("more than one 256 B repeat"), std::string::npos)
+      << f.what();
 }
 
 // Vector results land `latency_cycles` after the last issue slot, in order: an independent
@@ -217,8 +218,8 @@ TEST(Timing, AnAllCoreBarrierReleasesEveryCoreWhenTheLastArrives) {
           TBuf<TPosition::VECCALC> buf;
           pipe.InitBuffer(buf, 8192 + 256);
           LocalTensor<float> t = buf.Get<float>();
-          // issue 1 (a scalar-operand op, 255 B/cycle): block 0 runs V 1..19 (1 + ceil(4096 / 255)),
-          // block 1 V 1..35 (1 + ceil(8192 / 255))
+          // issue 1 (a scalar-operand op, 255 B/cycle): block 0 runs V 1..19 (1 + ceil(4096 /
+          // 255)), block 1 V 1..35 (1 + ceil(8192 / 255))
           Adds(t, t, 1.0f, static_cast<uint32_t>(1024 * (GetBlockIdx() + 1)));
           if (barrier) {
             CrossCoreSetFlag<0, PIPE_V>(1);  // issue 2: fires when V reaches it, at 19 and 35
@@ -296,7 +297,10 @@ TEST(Timing, ALaunchsTransfersDoNotDependOnHowLateItStarts) {
     mem.ResetCounters(origin);
     std::vector<uint64_t> ends;
     for (int i = 0; i < 50; ++i)
-      ends.push_back(mem.Transfer(origin + 3 * static_cast<uint64_t>(i), GmSpan{4096ull * static_cast<uint64_t>(i), 1, 777, 777}, 777, 5, 2, false) - origin);
+      ends.push_back(mem.Transfer(origin + 3 * static_cast<uint64_t>(i),
+                                  GmSpan{4096ull * static_cast<uint64_t>(i), 1, 777, 777}, 777, 5,
+                                  2, false) -
+                     origin);
     return ends;
   };
   EXPECT_EQ(run(0), run(3000000000000ull));
@@ -343,7 +347,9 @@ TEST(Trace, ASetFlagAndTheWaitFlagItReleasesAreJoinedByAnArrow) {
     WaitFlag<HardEvent::MTE2_V>(0);
     Adds(t, t, 1.0f, 256);
   }));
-  const std::string path = (std::filesystem::temp_directory_path() / ("npusim_flag_trace_" + std::to_string(::getpid()) + ".json")).string();
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("npusim_flag_trace_" + std::to_string(::getpid()) + ".json"))
+                               .string();
   trace.Write(path);
   std::ifstream in(path);
   const std::string text((std::istreambuf_iterator<char>(in)), {});

@@ -1,9 +1,9 @@
-#include <cmath>
-#include <cstring>
+#include "model/dtype.h"
 
 #include <gtest/gtest.h>
 
-#include "model/dtype.h"
+#include <cmath>
+#include <cstring>
 
 namespace npusim {
 namespace {
@@ -27,17 +27,17 @@ TEST(Bf16, RoundsToNearestEvenOnTies) {
 }
 
 TEST(Fp16, SubnormalsOverflowAndModes) {
-  EXPECT_EQ(ToHalf(std::ldexp(1.0, -24)), 0x0001);            // smallest subnormal
-  EXPECT_EQ(ToHalf(std::ldexp(1.0, -25)), 0x0000);            // tie to even -> 0
-  EXPECT_EQ(ToHalf(std::ldexp(3.0, -26)), 0x0001);            // 0.75 ulp -> 1 ulp
-  EXPECT_EQ(ToHalf(std::ldexp(1023.0, -24)), 0x03ff);         // largest subnormal
-  EXPECT_EQ(ToHalf(std::ldexp(2047.0, -25)), 0x0400);         // rounds up into the normals
+  EXPECT_EQ(ToHalf(std::ldexp(1.0, -24)), 0x0001);     // smallest subnormal
+  EXPECT_EQ(ToHalf(std::ldexp(1.0, -25)), 0x0000);     // tie to even -> 0
+  EXPECT_EQ(ToHalf(std::ldexp(3.0, -26)), 0x0001);     // 0.75 ulp -> 1 ulp
+  EXPECT_EQ(ToHalf(std::ldexp(1023.0, -24)), 0x03ff);  // largest subnormal
+  EXPECT_EQ(ToHalf(std::ldexp(2047.0, -25)), 0x0400);  // rounds up into the normals
   EXPECT_EQ(ToHalf(65504.0), 0x7bff);
-  EXPECT_EQ(ToHalf(65519.0), 0x7bff);                         // below the rounding boundary
-  EXPECT_EQ(ToHalf(65520.0), 0x7c00);                         // -> inf
-  EXPECT_EQ(ToHalf(70000.0, RoundMode::kTrunc), 0x7bff);      // toward zero saturates
-  EXPECT_EQ(ToHalf(1.0 + std::ldexp(1.0, -11)), 0x3c00);      // tie -> even
-  EXPECT_EQ(ToHalf(1.0 + std::ldexp(3.0, -11)), 0x3c02);      // tie -> even (up)
+  EXPECT_EQ(ToHalf(65519.0), 0x7bff);                     // below the rounding boundary
+  EXPECT_EQ(ToHalf(65520.0), 0x7c00);                     // -> inf
+  EXPECT_EQ(ToHalf(70000.0, RoundMode::kTrunc), 0x7bff);  // toward zero saturates
+  EXPECT_EQ(ToHalf(1.0 + std::ldexp(1.0, -11)), 0x3c00);  // tie -> even
+  EXPECT_EQ(ToHalf(1.0 + std::ldexp(3.0, -11)), 0x3c02);  // tie -> even (up)
   EXPECT_EQ(ToHalf(1.0001, RoundMode::kCeil), 0x3c01);
   EXPECT_EQ(ToHalf(-1.0001, RoundMode::kFloor), 0xbc01);
   EXPECT_EQ(ToHalf(-1.0001, RoundMode::kCeil), 0xbc00);
@@ -49,7 +49,8 @@ TEST(Fp16, SubnormalsOverflowAndModes) {
 // (fp16) or a shift (bf16): checked against the format's definition on every finite value and
 // the midpoints to both neighbours, where a rounding bug would show. A midpoint goes to the even
 // code; a hair above or below it goes to the nearer code.
-void CheckEveryCode(int exp_bits, int man_bits, uint16_t (*to)(double, RoundMode), double (*from)(uint16_t)) {
+void CheckEveryCode(int exp_bits, int man_bits, uint16_t (*to)(double, RoundMode),
+                    double (*from)(uint16_t)) {
   const uint32_t inf = ((1u << exp_bits) - 1) << man_bits;
   for (uint32_t c = 0; c < inf; ++c) {  // the positive finite codes, in increasing value
     const double v = DecodeFloat(c, exp_bits, man_bits);
@@ -69,13 +70,15 @@ void CheckEveryCode(int exp_bits, int man_bits, uint16_t (*to)(double, RoundMode
   EXPECT_EQ(from(static_cast<uint16_t>(inf)), INFINITY);
 }
 
-TEST(Fp16, EveryCodeDecodesAndEveryMidpointRoundsToEven) { CheckEveryCode(5, 10, ToHalf, FromHalf); }
+TEST(Fp16, EveryCodeDecodesAndEveryMidpointRoundsToEven) {
+  CheckEveryCode(5, 10, ToHalf, FromHalf);
+}
 TEST(Bf16, EveryCodeDecodesAndEveryMidpointRoundsToEven) { CheckEveryCode(8, 7, ToBf16, FromBf16); }
 
 TEST(Int8, Saturates) {
   EXPECT_EQ(SaturateInt(300.0, DType::kInt8), 127);
   EXPECT_EQ(SaturateInt(-300.0, DType::kInt8), -128);
-  EXPECT_EQ(SaturateInt(2.5, DType::kInt8), 2);                    // RNE
+  EXPECT_EQ(SaturateInt(2.5, DType::kInt8), 2);                     // RNE
   EXPECT_EQ(SaturateInt(2.5, DType::kInt8, RoundMode::kRound), 3);  // half away
   EXPECT_EQ(SaturateInt(-2.5, DType::kInt8, RoundMode::kRound), -3);
   EXPECT_EQ(SaturateInt(NAN, DType::kInt8), 0);

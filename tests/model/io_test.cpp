@@ -1,9 +1,9 @@
 // .npy round trips, strict YAML binding, trace and stats.
-#include <filesystem>
-#include <fstream>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "model/config.h"
 #include "model/error.h"
@@ -18,13 +18,15 @@ namespace {
 using ::testing::HasSubstr;
 
 std::string TempPath(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("npusim_model_test_" + std::to_string(::getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("npusim_model_test_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   return (dir / name).string();
 }
 
 TEST(Npy, RoundTripsEveryDtype) {
-  for (DType t : {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16, DType::kInt8, DType::kInt32, DType::kInt64}) {
+  for (DType t : {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16, DType::kInt8,
+                  DType::kInt32, DType::kInt64}) {
     Tensor x("x", {3, 5}, t);  // odd shape catches stride/order mistakes
     for (int64_t i = 0; i < x.numel(); ++i) x.Set(i, static_cast<double>(i) - 7.25);
     std::string path = TempPath(std::string(Name(t)) + ".npy");
@@ -40,7 +42,8 @@ TEST(Npy, RoundTripsEveryDtype) {
 // before failing (bad_alloc, stoll out of range: exit 1).
 TEST(Npy, DeclaredSizesAreCheckedAgainstTheFileBeforeAllocating) {
   const std::string big_header = TempPath("big_header.npy");
-  std::ofstream(big_header, std::ios::binary) << std::string("\x93NUMPY\x02\x00\xff\xff\xff\xff", 12) << "{}";
+  std::ofstream(big_header, std::ios::binary)
+      << std::string("\x93NUMPY\x02\x00\xff\xff\xff\xff", 12) << "{}";
   try {
     ReadNpy(big_header, "x", DType::kFloat32);
     FAIL();
@@ -48,11 +51,13 @@ TEST(Npy, DeclaredSizesAreCheckedAgainstTheFileBeforeAllocating) {
     EXPECT_THAT(e.what(), HasSubstr("header of 4294967295 bytes in a file of 14"));
   }
   const std::string big_shape = TempPath("big_shape.npy");
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (4000000000, 99999999999999999999), }";
+  std::string header =
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (4000000000, 99999999999999999999), }";
   header.append(64 - (10 + header.size() + 1) % 64, ' ');
   header += '\n';
-  std::ofstream(big_shape, std::ios::binary) << std::string("\x93NUMPY\x01\x00", 8) << static_cast<char>(header.size() & 0xff)
-                                             << static_cast<char>(header.size() >> 8) << header << "abcd";
+  std::ofstream(big_shape, std::ios::binary)
+      << std::string("\x93NUMPY\x01\x00", 8) << static_cast<char>(header.size() & 0xff)
+      << static_cast<char>(header.size() >> 8) << header << "abcd";
   try {
     ReadNpy(big_shape, "x", DType::kFloat32);
     FAIL();
@@ -122,7 +127,9 @@ std::string BindError(const std::string& yaml) {
 TEST(YamlBinding, AcceptsAValidFileWithDefaults) {
   Sample s;
   s.cores = 7;
-  YamlBinder b(LoadYamlString("name: x\nclock_mhz: 1800\nbuffers:\n  ub_bytes: 196608\n", "cfg.yaml"), "cfg.yaml");
+  YamlBinder b(
+      LoadYamlString("name: x\nclock_mhz: 1800\nbuffers:\n  ub_bytes: 196608\n", "cfg.yaml"),
+      "cfg.yaml");
   s.Bind(b);
   b.Finish();
   EXPECT_EQ(s.ub, 196608);
@@ -144,7 +151,8 @@ TEST(YamlBinding, EveryErrorKindNamesFileLineColumnKeyAndNearest) {
             "cfg.yaml:2:12: value 9000 of 'clock_mhz' is out of range [1, 5000] MHz");
   EXPECT_EQ(BindError("name: x\nclock_mhz: 1800\nbuffer:\n  ub_bytes: 196608\n"),
             "cfg.yaml:1:1: missing group 'buffers' (buffers)");
-  EXPECT_THAT(BindError("name: x\nclock_mhz: [1800\n"), HasSubstr("cfg.yaml:3:1: YAML syntax error"));
+  EXPECT_THAT(BindError("name: x\nclock_mhz: [1800\n"),
+              HasSubstr("cfg.yaml:3:1: YAML syntax error"));
   EXPECT_EQ(BindError("name: x\nclock_mhz: 1800\nbuffers:\n  ub_bytes: 196608\nextra: 1\n"),
             "cfg.yaml:5:1: unknown key 'extra' (nearest valid: 'name')");
 }
@@ -172,9 +180,12 @@ TEST(Trace, WritesPerfettoJsonAndCapsSlices) {
   std::ifstream in(path);
   std::string text((std::istreambuf_iterator<char>(in)), {});
   EXPECT_THAT(text, HasSubstr("\"dropped_slices\":1"));
-  EXPECT_THAT(text, HasSubstr("{\"ph\":\"X\",\"pid\":1,\"tid\":4,\"name\":\"DataCopy \\\"gm\\\"\",\"ts\":0.5000,\"dur\":0.2500}"));
+  EXPECT_THAT(text, HasSubstr("{\"ph\":\"X\",\"pid\":1,\"tid\":4,\"name\":\"DataCopy "
+                              "\\\"gm\\\"\",\"ts\":0.5000,\"dur\":0.2500}"));
   EXPECT_THAT(text, HasSubstr("\"thread_name\",\"args\":{\"name\":\"MTE2\"}"));
-  EXPECT_THAT(text, HasSubstr("\"kept_slices\":2,\"kept_until_us\":2.0000"));  // what the cut trace still covers
+  EXPECT_THAT(
+      text,
+      HasSubstr("\"kept_slices\":2,\"kept_until_us\":2.0000"));  // what the cut trace still covers
   EXPECT_EQ(t.kept_until_us(), 2.0);
 }
 
@@ -183,7 +194,8 @@ TEST(Trace, WritesPerfettoJsonAndCapsSlices) {
 TEST(WriteFile, ANoSpaceErrorIsAnOutputErrorNamingThePath) {
   EXPECT_NO_THROW(WriteFileOrThrow(TempPath("ok.txt"), "text"));
   try {
-    WriteFileOrThrow("/dev/full", std::string(1 << 16, 'x'));  // the kernel answers every write with ENOSPC
+    WriteFileOrThrow("/dev/full",
+                     std::string(1 << 16, 'x'));  // the kernel answers every write with ENOSPC
     FAIL() << "no error";
   } catch (const OutputError& e) {
     EXPECT_THAT(e.what(), HasSubstr("/dev/full: written incompletely (No space left on device)"));
@@ -200,7 +212,9 @@ TEST(Trace, BackToBackSlicesStayAdjacentAfterRounding) {
   std::ifstream in(path);
   const std::string text((std::istreambuf_iterator<char>(in)), {});
   EXPECT_THAT(text, HasSubstr("\"name\":\"a\",\"ts\":0.0000,\"dur\":0.0001}"));
-  EXPECT_THAT(text, HasSubstr("\"name\":\"b\",\"ts\":0.0001,\"dur\":0.3333}"));  // 0.33341 - 0.0001 on the grid
+  EXPECT_THAT(
+      text,
+      HasSubstr("\"name\":\"b\",\"ts\":0.0001,\"dur\":0.3333}"));  // 0.33341 - 0.0001 on the grid
 }
 
 TEST(Rng, SameSeedSameStream) {

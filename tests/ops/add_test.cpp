@@ -12,7 +12,8 @@ ParamValues AddParams(const std::vector<std::pair<std::string, std::string>>& kv
   return p;
 }
 
-KernelRun RunAdd(const std::vector<std::pair<std::string, std::string>>& kv, const DeviceConfig& d, ModeChoice mode = ModeChoice::kAuto) {
+KernelRun RunAdd(const std::vector<std::pair<std::string, std::string>>& kv, const DeviceConfig& d,
+                 ModeChoice mode = ModeChoice::kAuto) {
   RunOptions o;
   o.mode = mode;
   o.seed = 7;
@@ -22,13 +23,15 @@ KernelRun RunAdd(const std::vector<std::pair<std::string, std::string>>& kv, con
 // Odd lengths exercise the 32 B-unaligned tail (DataCopyPad) and uneven blocks.
 TEST(AddKernel, MatchesFp64ReferenceAtEachDtypeWithTails) {
   DeviceConfig d = LoadDevice("Ascend910B3");
-  const std::pair<const char*, double> cases[] = {{"float32", 0x1p-24}, {"float16", 0x1p-11}, {"bfloat16", 0x1p-8}};
+  const std::pair<const char*, double> cases[] = {
+      {"float32", 0x1p-24}, {"float16", 0x1p-11}, {"bfloat16", 0x1p-8}};
   for (auto [dtype, half_ulp] : cases) {
     for (const char* n : {"1", "31", "1000003"}) {
       KernelRun r = RunAdd({{"n", n}, {"dtype", dtype}}, d);
       ASSERT_EQ(r.status, "ok") << r.message;
       ASSERT_TRUE(r.functional);
-      // One rounding of the exact sum: at most half an ulp, relative 2^-(p) for p mantissa bits + 1.
+      // One rounding of the exact sum: at most half an ulp, relative 2^-(p) for p mantissa bits
+      // + 1.
       EXPECT_LE(r.numerics.at("z").max_rel_err, half_ulp) << dtype << " n=" << n;
       EXPECT_GT(r.numerics.at("z").elements, 0);
     }
@@ -38,11 +41,14 @@ TEST(AddKernel, MatchesFp64ReferenceAtEachDtypeWithTails) {
 TEST(AddKernel, DoubleBufferingShortensACopyBoundAdd) {
   DeviceConfig d = LoadDevice("Ascend910B3");
   // One block, 64 tiles of 4096 fp16: copy-bound (MTE2 ~2 x 8 KiB per tile vs a short Add).
-  auto single = RunAdd({{"n", "262144"}, {"tile", "4096"}, {"block_dim", "1"}, {"buffer_num", "1"}}, d, ModeChoice::kTimingOnly);
-  auto dbl = RunAdd({{"n", "262144"}, {"tile", "4096"}, {"block_dim", "1"}, {"buffer_num", "2"}}, d, ModeChoice::kTimingOnly);
+  auto single = RunAdd({{"n", "262144"}, {"tile", "4096"}, {"block_dim", "1"}, {"buffer_num", "1"}},
+                       d, ModeChoice::kTimingOnly);
+  auto dbl = RunAdd({{"n", "262144"}, {"tile", "4096"}, {"block_dim", "1"}, {"buffer_num", "2"}}, d,
+                    ModeChoice::kTimingOnly);
   ASSERT_EQ(single.status, "ok");
   ASSERT_EQ(dbl.status, "ok");
-  const double ratio = static_cast<double>(dbl.launch.cycles) / static_cast<double>(single.launch.cycles);
+  const double ratio =
+      static_cast<double>(dbl.launch.cycles) / static_cast<double>(single.launch.cycles);
   // With one buffer per queue, CopyIn of tile i+1 waits for Compute of tile i to free x and y
   // (CopyOut still overlaps: MTE3 is its own pipe), so a tile costs T_in + T_v. With two, MTE2
   // streams and a tile costs T_in. Expected ratio T_in / (T_in + T_v), from the cost model.
@@ -50,7 +56,8 @@ TEST(AddKernel, DoubleBufferingShortensACopyBoundAdd) {
   const double t_in = 2.0 * static_cast<double>(cost.PathCycles(MtePath::kGmToUb, 8192));
   const double t_v = static_cast<double>(cost.VectorCycles(VecClass::kBinary, 8192, 2));
   EXPECT_LT(ratio, 1.0);
-  EXPECT_NEAR(ratio, t_in / (t_in + t_v), 0.02) << single.launch.cycles << " vs " << dbl.launch.cycles;
+  EXPECT_NEAR(ratio, t_in / (t_in + t_v), 0.02)
+      << single.launch.cycles << " vs " << dbl.launch.cycles;
 }
 
 TEST(AddKernel, LargeAddOnTheWholeChipSitsAtTheHbmRoofline) {
@@ -65,11 +72,12 @@ TEST(AddKernel, LargeAddOnTheWholeChipSitsAtTheHbmRoofline) {
   EXPECT_GE(r.launch.hbm_read_bytes, 2ull * 67108864 * 2);
   EXPECT_LE(r.launch.hbm_read_bytes, 2ull * 67108864 * 2 + 2ull * d.aiv_count * 512);
   EXPECT_LT(r.launch.l2_hit_bytes, r.launch.hbm_read_bytes / 50);
-  EXPECT_GE(r.launch.hbm_write_bytes, 67108864ull * 2);  // and a boundary granule written back twice at most
+  EXPECT_GE(r.launch.hbm_write_bytes,
+            67108864ull * 2);  // and a boundary granule written back twice at most
   EXPECT_LE(r.launch.hbm_write_bytes, 67108864ull * 2 + 2ull * d.aiv_count * 512);
   const double bytes = static_cast<double>(r.launch.hbm_read_bytes + r.launch.hbm_write_bytes);
   EXPECT_DOUBLE_EQ(r.memory_bound_us, bytes / (d.hbm_bandwidth_gbps * 1e3));
-  EXPECT_GE(r.launch.time_us, r.roofline_us);       // never faster than the roofline
+  EXPECT_GE(r.launch.time_us, r.roofline_us);         // never faster than the roofline
   EXPECT_GT(r.roofline_us / r.launch.time_us, 0.97);  // and HBM is the only limit left
 }
 
@@ -88,10 +96,13 @@ TEST(AddKernel, TimingOnlyGivesTheSameTimeAsFunctional) {
 
 TEST(AddKernel, ForcedTileTooLargeOverflowsInsteadOfShrinking) {
   DeviceConfig d = LoadDevice("Ascend910B3");
-  KernelRun r = RunAdd({{"tile", "40000"}, {"dtype", "float16"}}, d);  // 80000 B tiles, 2 buffers per queue
+  KernelRun r =
+      RunAdd({{"tile", "40000"}, {"dtype", "float16"}}, d);  // 80000 B tiles, 2 buffers per queue
   EXPECT_EQ(r.status, "ub_overflow");
   // InitBuffer fails at the second queue: (2 + 2) x 80000 B x 8 = 2,560,000 bits.
-  EXPECT_NE(r.message.find("requires 2560000 bits while 1572864 bits available!"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("requires 2560000 bits while 1572864 bits available!"),
+            std::string::npos)
+      << r.message;
 }
 
 TEST(AddKernel, RunsAreMemoised) {

@@ -23,11 +23,13 @@ TEST(Attention, ExtendWithPrefixIsRightDownCausal) {
 }
 
 TEST(Attention, LeftUpCausalAndBsndLayout) {
-  ExpectAccurate(RunOp(kFia, Small({{"q_len", "70"}, {"sparse_mode", "2"}, {"layout", "BSND"}})), kBf16Tol);
+  ExpectAccurate(RunOp(kFia, Small({{"q_len", "70"}, {"sparse_mode", "2"}, {"layout", "BSND"}})),
+                 kBf16Tol);
 }
 
 TEST(Attention, SlidingWindowPrefillIsABand) {
-  ExpectAccurate(RunOp(kFia, Small({{"q_len", "70"}, {"sparse_mode", "4"}, {"window", "40"}})), kBf16Tol);
+  ExpectAccurate(RunOp(kFia, Small({{"q_len", "70"}, {"sparse_mode", "4"}, {"window", "40"}})),
+                 kBf16Tol);
 }
 
 TEST(Attention, MtpVerifyPacksTheGroupsHeadsOfEachToken) {
@@ -39,22 +41,37 @@ TEST(Attention, MtpVerifyPacksTheGroupsHeadsOfEachToken) {
 // the tokens' blocks Nq x D apart): G = 16 gives 64 rows over one long context (split-KV);
 // G = 40 fits 3 tokens per unit, so 4 tokens make a unit of 3 and one of 1.
 TEST(Attention, VerifyPacksEveryDraftTokenOfAKvHeadIntoOneUnit) {
-  for (const Kvs& kv : std::vector<Kvs>{
-           {{"context_lens", "9000"}, {"q_len", "4"}, {"sparse_mode", "3"}, {"heads", "16"}, {"kv_heads", "1"}, {"head_dim", "64"}},
-           {{"context_lens", "300,170"}, {"q_len", "4"}, {"sparse_mode", "3"}, {"heads", "80"}, {"kv_heads", "2"}, {"head_dim", "64"}}})
+  for (const Kvs& kv : std::vector<Kvs>{{{"context_lens", "9000"},
+                                         {"q_len", "4"},
+                                         {"sparse_mode", "3"},
+                                         {"heads", "16"},
+                                         {"kv_heads", "1"},
+                                         {"head_dim", "64"}},
+                                        {{"context_lens", "300,170"},
+                                         {"q_len", "4"},
+                                         {"sparse_mode", "3"},
+                                         {"heads", "80"},
+                                         {"kv_heads", "2"},
+                                         {"head_dim", "64"}}})
     ExpectAccurate(RunOp(kFia, kv), kBf16Tol);
   // Each KV page is read once for all four tokens: Qwen3-8B's verify at batch 64 takes less
   // than twice its one-token decode (a unit per token took 3.9x), the difference being the
   // 4x larger score tiles, not the KV read.
-  const Kvs shape = {{"batch", "64"}, {"context", "4096"}, {"heads", "32"}, {"kv_heads", "8"}, {"head_dim", "128"}};
+  const Kvs shape = {{"batch", "64"},
+                     {"context", "4096"},
+                     {"heads", "32"},
+                     {"kv_heads", "8"},
+                     {"head_dim", "128"}};
   Kvs verify = shape, decode = shape;
   verify.push_back({"q_len", "4"});
   verify.push_back({"sparse_mode", "3"});
-  const KernelRun v = RunOp(kFia, verify, "Ascend910_9392", ModeChoice::kTimingOnly), d = RunOp(kFia, decode, "Ascend910_9392", ModeChoice::kTimingOnly);
+  const KernelRun v = RunOp(kFia, verify, "Ascend910_9392", ModeChoice::kTimingOnly),
+                  d = RunOp(kFia, decode, "Ascend910_9392", ModeChoice::kTimingOnly);
   ASSERT_EQ(v.status, "ok");
   ASSERT_EQ(d.status, "ok");
   EXPECT_LT(v.launch.time_us, 2 * d.launch.time_us);
-  EXPECT_LT(static_cast<double>(v.launch.hbm_read_bytes), 1.1 * static_cast<double>(d.launch.hbm_read_bytes));
+  EXPECT_LT(static_cast<double>(v.launch.hbm_read_bytes),
+            1.1 * static_cast<double>(d.launch.hbm_read_bytes));
 }
 
 // At head dim 256 CANN tiles a verify as prompt attention (fia_tiling.h PacksGqa): a unit per
@@ -66,16 +83,26 @@ TEST(Attention, VerifyPacksEveryDraftTokenOfAKvHeadIntoOneUnit) {
 // the head dim does (8 query heads each reading pages twice as wide, against one reader split
 // over the cores), so it takes more than 4x as long whatever L2 sharing saves on HBM.
 TEST(Attention, VerifyAtHeadDim256RunsAUnitPerQueryHead) {
-  const KernelRun small = RunOp(kFia, {{"context_lens", "300,17"}, {"q_len", "4"}, {"sparse_mode", "3"}, {"heads", "8"}, {"kv_heads", "1"}, {"head_dim", "256"}});
+  const KernelRun small = RunOp(kFia, {{"context_lens", "300,17"},
+                                       {"q_len", "4"},
+                                       {"sparse_mode", "3"},
+                                       {"heads", "8"},
+                                       {"kv_heads", "1"},
+                                       {"head_dim", "256"}});
   ExpectAccurate(small, kBf16Tol);
   EXPECT_EQ(TilingValue(small, "gqa_packing"), "tokens of a head");
   EXPECT_EQ(TilingValue(small, "units"), "16");  // 2 requests x 8 query heads
 
-  Kvs shape = {{"context_lens", "32768"}, {"q_len", "4"}, {"sparse_mode", "3"}, {"heads", "8"}, {"kv_heads", "1"}};
+  Kvs shape = {{"context_lens", "32768"},
+               {"q_len", "4"},
+               {"sparse_mode", "3"},
+               {"heads", "8"},
+               {"kv_heads", "1"}};
   Kvs d256 = shape, d128 = shape;
   d256.push_back({"head_dim", "256"});
   d128.push_back({"head_dim", "128"});
-  const KernelRun u = RunOp(kFia, d256, "Ascend910_9392", ModeChoice::kTimingOnly), p = RunOp(kFia, d128, "Ascend910_9392", ModeChoice::kTimingOnly);
+  const KernelRun u = RunOp(kFia, d256, "Ascend910_9392", ModeChoice::kTimingOnly),
+                  p = RunOp(kFia, d128, "Ascend910_9392", ModeChoice::kTimingOnly);
   ASSERT_EQ(u.status, "ok") << u.message;
   ASSERT_EQ(p.status, "ok") << p.message;
   EXPECT_EQ(TilingValue(u, "gqa_packing"), "tokens of a head");
@@ -87,13 +114,18 @@ TEST(Attention, VerifyAtHeadDim256RunsAUnitPerQueryHead) {
 
 TEST(Attention, DecodeOverTheWholeContextAndATransposedCacheWouldShow) {
   // D = 48 != page rows: a K/V mix-up or a wrong block-table page gives a large error.
-  ExpectAccurate(RunOp(kFia, {{"batch", "3"}, {"context", "300"}, {"heads", "6"}, {"kv_heads", "2"}, {"head_dim", "48"}}),
+  ExpectAccurate(RunOp(kFia, {{"batch", "3"},
+                              {"context", "300"},
+                              {"heads", "6"},
+                              {"kv_heads", "2"},
+                              {"head_dim", "48"}}),
                  kBf16Tol);
 }
 
 TEST(Attention, ScenarioS4BandModeIgnoresTheWindowForOneQueryAndTheMaskFixesIt) {
   // Step-3.5 SWA decode: sparse_mode 4, window 64, contexts longer than the window.
-  const Kvs decode = Small({{"context_lens", "5,300,170"}, {"q_len", "1"}, {"sparse_mode", "4"}, {"window", "64"}});
+  const Kvs decode = Small(
+      {{"context_lens", "5,300,170"}, {"q_len", "1"}, {"sparse_mode", "4"}, {"window", "64"}});
   KernelRun quirk = RunOp(kFia, decode);  // CANN 8.5 behaviour: attends the whole context
   ASSERT_EQ(quirk.status, "ok");
   EXPECT_GT(quirk.numerics.at("attention_out").norm_err, 0.1);
@@ -108,7 +140,8 @@ TEST(Attention, ScenarioS4BandModeIgnoresTheWindowForOneQueryAndTheMaskFixesIt) 
 
 TEST(Attention, TimingOnlyMatchesFunctional) {
   ExpectTimingOnlyMatchesFunctional(kFia, Small({{"q_len", "70"}, {"sparse_mode", "3"}}));
-  ExpectTimingOnlyMatchesFunctional(kFia, Small({{"q_len", "1"}, {"sparse_mode", "4"}, {"window", "64"}, {"mask", "swa"}}));
+  ExpectTimingOnlyMatchesFunctional(
+      kFia, Small({{"q_len", "1"}, {"sparse_mode", "4"}, {"window", "64"}, {"mask", "swa"}}));
 }
 
 // Split-KV (flash-decoding) for decode / verify units too few for the cores: partial results per
@@ -116,12 +149,30 @@ TEST(Attention, TimingOnlyMatchesFunctional) {
 // divisor), a verify batch of two unequal requests, a window that leaves whole splits empty,
 // and a GQA group of 20 rows (the merge's 16-row passes).
 TEST(Attention, SplitKvDecodeMatchesTheReference) {
-  for (const Kvs& kv : std::vector<Kvs>{
-           {{"batch", "1"}, {"context", "9000"}, {"heads", "8"}, {"kv_heads", "2"}, {"head_dim", "48"}},
-           {{"context_lens", "8900,700"}, {"q_len", "3"}, {"sparse_mode", "3"}, {"heads", "6"}, {"kv_heads", "2"}, {"head_dim", "64"}},
-           {{"context_lens", "9000"}, {"q_len", "1"}, {"sparse_mode", "4"}, {"window", "2100"}, {"mask", "swa"}, {"heads", "4"}, {"kv_heads", "2"},
-            {"head_dim", "64"}},
-           {{"batch", "1"}, {"context", "4500"}, {"heads", "40"}, {"kv_heads", "2"}, {"head_dim", "64"}}}) {
+  for (const Kvs& kv : std::vector<Kvs>{{{"batch", "1"},
+                                         {"context", "9000"},
+                                         {"heads", "8"},
+                                         {"kv_heads", "2"},
+                                         {"head_dim", "48"}},
+                                        {{"context_lens", "8900,700"},
+                                         {"q_len", "3"},
+                                         {"sparse_mode", "3"},
+                                         {"heads", "6"},
+                                         {"kv_heads", "2"},
+                                         {"head_dim", "64"}},
+                                        {{"context_lens", "9000"},
+                                         {"q_len", "1"},
+                                         {"sparse_mode", "4"},
+                                         {"window", "2100"},
+                                         {"mask", "swa"},
+                                         {"heads", "4"},
+                                         {"kv_heads", "2"},
+                                         {"head_dim", "64"}},
+                                        {{"batch", "1"},
+                                         {"context", "4500"},
+                                         {"heads", "40"},
+                                         {"kv_heads", "2"},
+                                         {"head_dim", "64"}}}) {
     KernelRun r = RunOp(kFia, kv);
     ASSERT_EQ(r.status, "ok") << r.message;
     std::string splits;
@@ -130,7 +181,11 @@ TEST(Attention, SplitKvDecodeMatchesTheReference) {
     EXPECT_NE(splits, "1") << "no split-KV for a case built to need it";
     ExpectAccurate(r, kBf16Tol);
   }
-  ExpectTimingOnlyMatchesFunctional(kFia, {{"context_lens", "8900,700"}, {"q_len", "3"}, {"sparse_mode", "3"}, {"heads", "6"}, {"kv_heads", "2"},
+  ExpectTimingOnlyMatchesFunctional(kFia, {{"context_lens", "8900,700"},
+                                           {"q_len", "3"},
+                                           {"sparse_mode", "3"},
+                                           {"heads", "6"},
+                                           {"kv_heads", "2"},
                                            {"head_dim", "64"}});
 }
 
@@ -138,7 +193,12 @@ TEST(Attention, OneLongRequestDecodeSpreadsOverTheCores) {
   // Qwen3.5-35B-A3B at TP 2 (8 q / 1 kv heads x 256), one request at 254000 tokens: 260 MB of
   // K and V, 163 us of HBM at 1.6 TB/s. One unit on one core ran at 5 % of that bound (3.3 ms);
   // split over the cores the read is within 1.25x of the bound (the merge launch included).
-  KernelRun r = RunOp(kFia, {{"batch", "1"}, {"context", "254000"}, {"heads", "8"}, {"kv_heads", "1"}, {"head_dim", "256"}},
+  KernelRun r = RunOp(kFia,
+                      {{"batch", "1"},
+                       {"context", "254000"},
+                       {"heads", "8"},
+                       {"kv_heads", "1"},
+                       {"head_dim", "256"}},
                       "Ascend910_9392", ModeChoice::kTimingOnly);
   ASSERT_EQ(r.status, "ok") << r.message;
   EXPECT_EQ(r.roofline_us, r.memory_bound_us);
@@ -157,7 +217,8 @@ TEST(Attention, DecodeIsBoundByTheKvCacheRead) {
 // Long prefills are timed from two simulated probes (Op::Extrapolate): the extrapolated time is
 // checked here against the full simulation of the same launch, for a plain causal prefill and
 // for a batch extending a long prefix (the cases the serving engine sends).
-void ExpectExtrapolationMatchesSimulation(const Kvs& shape, double tolerance, double bytes_tolerance = 0.1) {
+void ExpectExtrapolationMatchesSimulation(const Kvs& shape, double tolerance,
+                                          double bytes_tolerance = 0.1) {
   ParamValues p(FindOp("fused_infer_attention_score").params());
   for (const auto& [k, v] : shape) p.Set(k, v);
   RunOptions o;
@@ -172,18 +233,30 @@ void ExpectExtrapolationMatchesSimulation(const Kvs& shape, double tolerance, do
   EXPECT_TRUE(fast.extrapolated);
   EXPECT_FALSE(full.extrapolated);
   EXPECT_NEAR(fast.launch.time_us / full.launch.time_us, 1.0, tolerance);
-  EXPECT_NEAR(static_cast<double>(fast.launch.hbm_read_bytes) / static_cast<double>(full.launch.hbm_read_bytes), 1.0, bytes_tolerance);
+  EXPECT_NEAR(static_cast<double>(fast.launch.hbm_read_bytes) /
+                  static_cast<double>(full.launch.hbm_read_bytes),
+              1.0, bytes_tolerance);
 }
 
 TEST(Attention, LongCausalPrefillExtrapolatesToTheSimulatedTime) {
-  ExpectExtrapolationMatchesSimulation({{"batch", "1"}, {"q_len", "16384"}, {"context", "0"}, {"heads", "8"}, {"kv_heads", "1"},
-                                        {"head_dim", "256"}, {"sparse_mode", "3"}},
+  ExpectExtrapolationMatchesSimulation({{"batch", "1"},
+                                        {"q_len", "16384"},
+                                        {"context", "0"},
+                                        {"heads", "8"},
+                                        {"kv_heads", "1"},
+                                        {"head_dim", "256"},
+                                        {"sparse_mode", "3"}},
                                        0.02);
 }
 
 TEST(Attention, LongExtendOverAPrefixExtrapolatesToTheSimulatedTime) {
-  ExpectExtrapolationMatchesSimulation({{"batch", "2"}, {"q_len", "8192"}, {"context", "16384"}, {"heads", "4"}, {"kv_heads", "1"},
-                                        {"head_dim", "256"}, {"sparse_mode", "3"}},
+  ExpectExtrapolationMatchesSimulation({{"batch", "2"},
+                                        {"q_len", "8192"},
+                                        {"context", "16384"},
+                                        {"heads", "4"},
+                                        {"kv_heads", "1"},
+                                        {"head_dim", "256"},
+                                        {"sparse_mode", "3"}},
                                        0.02);
 }
 
@@ -191,8 +264,13 @@ TEST(Attention, LongExtendOverAPrefixExtrapolatesToTheSimulatedTime) {
 // the 4-row tiles and shrink the contexts (probes of 128-row prefill tiles priced each page of
 // this launch at twice its simulated cost).
 TEST(Attention, ShortQueriesOverLongContextsExtrapolateToTheSimulatedTime) {
-  ExpectExtrapolationMatchesSimulation({{"batch", "24"}, {"q_len", "4"}, {"context", "48000"}, {"heads", "8"}, {"kv_heads", "1"},
-                                        {"head_dim", "256"}, {"sparse_mode", "3"}},
+  ExpectExtrapolationMatchesSimulation({{"batch", "24"},
+                                        {"q_len", "4"},
+                                        {"context", "48000"},
+                                        {"heads", "8"},
+                                        {"kv_heads", "1"},
+                                        {"head_dim", "256"},
+                                        {"sparse_mode", "3"}},
                                        0.02);
 }
 
@@ -203,14 +281,20 @@ TEST(Attention, ShortQueriesOverLongContextsExtrapolateToTheSimulatedTime) {
 TEST(Attention, ShortQueriesOverMixedContextsExtrapolateNearTheSimulatedTime) {
   std::string lens;
   for (int i = 0; i < 4; ++i) lens += std::string(i ? "," : "") + "96000,60001,47,130000,24690,0";
-  ExpectExtrapolationMatchesSimulation({{"context_lens", lens}, {"q_len", "4"}, {"heads", "8"}, {"kv_heads", "1"}, {"head_dim", "256"},
+  ExpectExtrapolationMatchesSimulation({{"context_lens", lens},
+                                        {"q_len", "4"},
+                                        {"heads", "8"},
+                                        {"kv_heads", "1"},
+                                        {"head_dim", "256"},
                                         {"sparse_mode", "3"}},
                                        0.06, 0.25);
 }
 
 TEST(Attention, DecodeAndShortPrefillsAreAlwaysSimulated) {
-  for (const Kvs& shape : {Kvs{{"batch", "4"}, {"q_len", "1"}, {"context", "65536"}}, Kvs{{"batch", "1"}, {"q_len", "4096"}, {"context", "0"}}}) {
-    KernelRun r = RunOp("fused_infer_attention_score", shape, "Ascend910B3", ModeChoice::kTimingOnly);
+  for (const Kvs& shape : {Kvs{{"batch", "4"}, {"q_len", "1"}, {"context", "65536"}},
+                           Kvs{{"batch", "1"}, {"q_len", "4096"}, {"context", "0"}}}) {
+    KernelRun r =
+        RunOp("fused_infer_attention_score", shape, "Ascend910B3", ModeChoice::kTimingOnly);
     ASSERT_EQ(r.status, "ok");
     EXPECT_FALSE(r.extrapolated);
   }
@@ -221,22 +305,29 @@ TEST(Attention, DecodeAndShortPrefillsAreAlwaysSimulated) {
 // requests with and without a prefix, odd lengths, decode, MTP verify and a prefill; 128 heads
 // (a group wider than a unit) and split-KV for one long request.
 Kvs Mla(Kvs more) {
-  Kvs kv = {{"heads", "16"}, {"kv_heads", "1"}, {"head_dim", "576"}, {"value_dim", "512"}, {"kv_cache", "latent"}, {"scale", "0.0722"},
+  Kvs kv = {{"heads", "16"},
+            {"kv_heads", "1"},
+            {"head_dim", "576"},
+            {"value_dim", "512"},
+            {"kv_cache", "latent"},
+            {"scale", "0.0722"},
             {"context_lens", "0,300,17"}};
   kv.insert(kv.end(), more.begin(), more.end());
   return kv;
 }
 
 TEST(Attention, MlaAbsorbedFormMatchesTheReference) {
-  for (const Kvs& kv : std::vector<Kvs>{Mla({{"q_len", "1"}}), Mla({{"q_len", "4"}, {"sparse_mode", "3"}}),
-                                        Mla({{"q_len", "37"}, {"sparse_mode", "3"}}),
-                                        Mla({{"heads", "128"}, {"q_len", "2"}, {"sparse_mode", "3"}, {"context_lens", "130,1"}}),
-                                        Mla({{"context_lens", "9000"}})}) {
+  for (const Kvs& kv : std::vector<Kvs>{
+           Mla({{"q_len", "1"}}), Mla({{"q_len", "4"}, {"sparse_mode", "3"}}),
+           Mla({{"q_len", "37"}, {"sparse_mode", "3"}}),
+           Mla({{"heads", "128"}, {"q_len", "2"}, {"sparse_mode", "3"}, {"context_lens", "130,1"}}),
+           Mla({{"context_lens", "9000"}})}) {
     KernelRun r = RunOp(kFia, kv, "Ascend910_9392");
     ASSERT_EQ(r.status, "ok") << r.message;
     ExpectAccurate(r, kBf16Tol);
   }
-  ExpectTimingOnlyMatchesFunctional(kFia, Mla({{"q_len", "4"}, {"sparse_mode", "3"}}), "Ascend910_9392");
+  ExpectTimingOnlyMatchesFunctional(kFia, Mla({{"q_len", "4"}, {"sparse_mode", "3"}}),
+                                    "Ascend910_9392");
 }
 
 // A latent page is K and V at once: the MLA decode of 24 requests over 4096 tokens reads
@@ -250,15 +341,17 @@ TEST(Attention, MlaReadsEachLatentPageOnceForBothProducts) {
   const KernelRun separate = RunOp(kFia, sep, "Ascend910_9392", ModeChoice::kTimingOnly);
   ASSERT_EQ(latent.status, "ok") << latent.message;
   ASSERT_EQ(separate.status, "ok") << separate.message;
-  const double ratio = static_cast<double>(latent.launch.hbm_read_bytes) / static_cast<double>(separate.launch.hbm_read_bytes);
+  const double ratio = static_cast<double>(latent.launch.hbm_read_bytes) /
+                       static_cast<double>(separate.launch.hbm_read_bytes);
   EXPECT_NEAR(ratio, 576.0 / 1088.0, 0.03);
   EXPECT_LT(latent.launch.time_us, separate.launch.time_us);
 }
 
-// The smallest MLA decode, exact cycles on the test device (1 GHz; GM -> L1 100 cycles + 256 B/cycle,
-// L1 -> L0A 256 and L0B 128 B/cycle, Mmad 24 + 1 per fractal, FixPipe 20 + 128 B/cycle, GM -> UB
-// 100 + 128 B/cycle, UB -> GM 50 + 64 B/cycle, vector startup 1 + bytes / rate, one scalar issue per
-// cycle): one token's 16 heads over a 128-token latent page (D 576, Dv 512), one unit on the AIC.
+// The smallest MLA decode, exact cycles on the test device (1 GHz; GM -> L1 100 cycles + 256
+// B/cycle, L1 -> L0A 256 and L0B 128 B/cycle, Mmad 24 + 1 per fractal, FixPipe 20 + 128 B/cycle, GM
+// -> UB 100 + 128 B/cycle, UB -> GM 50 + 64 B/cycle, vector startup 1 + bytes / rate, one scalar
+// issue per cycle): one token's 16 heads over a 128-token latent page (D 576, Dv 512), one unit on
+// the AIC.
 //  S = Q K^T (m 16, n 128, k 576 in K steps of 64): the block-table read misses the DCache (100
 //    cycles), so MTE2 starts at 1 and copies Q once into L1 (16 x 576 bf16 = 18 KiB: 100 + 72, to
 //    173), then the whole latent page (128 x 576 = 144 KiB: 100 + 576, to 849), which stays in L1
@@ -283,8 +376,15 @@ TEST(Attention, MlaReadsEachLatentPageOnceForBothProducts) {
 //    50 + 128 = 178: 766 cycles, to 4819.
 TEST(Attention, MlaDecodeOfOnePageTakesTheDerivedCycles) {
   const KernelRun r = RunOp(kFia,
-                            {{"batch", "1"}, {"q_len", "1"}, {"context", "127"}, {"heads", "16"}, {"kv_heads", "1"}, {"head_dim", "576"},
-                             {"value_dim", "512"}, {"kv_cache", "latent"}, {"scale", "0.0722"}},
+                            {{"batch", "1"},
+                             {"q_len", "1"},
+                             {"context", "127"},
+                             {"heads", "16"},
+                             {"kv_heads", "1"},
+                             {"head_dim", "576"},
+                             {"value_dim", "512"},
+                             {"kv_cache", "latent"},
+                             {"scale", "0.0722"}},
                             std::string(NPUSIM_SOURCE_DIR) + "/tests/data/test_device.yaml");
   ASSERT_EQ(r.status, "ok") << r.message;
   ExpectAccurate(r, kBf16Tol);
@@ -332,14 +432,25 @@ TEST(Attention, MlaValueWiderThanTheLatentIsAnInputError) {
 
 TEST(RotaryEmbedding, PartialNeoxOnQAndKWithOddHeadCounts) {
   // D = 96 with 32 rotated dims: the pass-through part and the half split both show.
-  KernelRun r = RunOp("rotary_embedding", {{"tokens", "37"}, {"heads", "3"}, {"kv_heads", "1"}, {"head_dim", "96"},
-                                           {"rotary_dim", "32"}, {"max_position", "100"}, {"rows_per_tile", "5"}});
+  KernelRun r = RunOp("rotary_embedding", {{"tokens", "37"},
+                                           {"heads", "3"},
+                                           {"kv_heads", "1"},
+                                           {"head_dim", "96"},
+                                           {"rotary_dim", "32"},
+                                           {"max_position", "100"},
+                                           {"rows_per_tile", "5"}});
   ExpectAccurate(r, kBf16Tol);
 }
 
 TEST(RotaryEmbedding, Llama3ScalingSlowsOnlyTheLongWavelengths) {
-  ExpectAccurate(RunOp("rotary_embedding", {{"tokens", "9"}, {"heads", "2"}, {"kv_heads", "1"}, {"head_dim", "64"}, {"rotary_dim", "64"},
-                                            {"theta", "500000"}, {"scaling_factor", "8"}, {"original_max_position", "64"}}),
+  ExpectAccurate(RunOp("rotary_embedding", {{"tokens", "9"},
+                                            {"heads", "2"},
+                                            {"kv_heads", "1"},
+                                            {"head_dim", "64"},
+                                            {"rotary_dim", "64"},
+                                            {"theta", "500000"},
+                                            {"scaling_factor", "8"},
+                                            {"original_max_position", "64"}}),
                  kBf16Tol);
   // The reference at one position against the Llama-3 rule written out: with theta 500000,
   // 128 rotated dims and an 8192-token pre-training context, pair 0 (wavelength 2 pi) keeps its
@@ -348,16 +459,25 @@ TEST(RotaryEmbedding, Llama3ScalingSlowsOnlyTheLongWavelengths) {
   // The default cos/sin cache (FillInputs, fp32) is where the rule lives; the reference reads it.
   const Op& op = FindOp("rotary_embedding");
   ParamValues p(op.params());
-  for (const auto& [k, v] : Kvs{{"tokens", "1"}, {"heads", "1"}, {"kv_heads", "1"}, {"head_dim", "128"}, {"rotary_dim", "128"},
-                                {"theta", "500000"}, {"scaling_factor", "8"}, {"low_freq_factor", "1"}, {"high_freq_factor", "4"},
-                                {"original_max_position", "8192"}, {"max_position", "1001"}})
+  for (const auto& [k, v] : Kvs{{"tokens", "1"},
+                                {"heads", "1"},
+                                {"kv_heads", "1"},
+                                {"head_dim", "128"},
+                                {"rotary_dim", "128"},
+                                {"theta", "500000"},
+                                {"scaling_factor", "8"},
+                                {"low_freq_factor", "1"},
+                                {"high_freq_factor", "4"},
+                                {"original_max_position", "8192"},
+                                {"max_position", "1001"}})
     p.Set(k, v);
   TensorMap in;
   for (const auto& s : op.tensors(p)) in[s.name] = Tensor(s.name, s.shape, s.dtype, true);
   Rng rng(1);
   op.FillInputs(p, in, rng);
   for (const char* name : {"q", "k"})
-    for (int64_t i = 0; i < 128; ++i) in[name].Set(i, i < 64 ? 1.0 : 0.0);  // x1 = 1, x2 = 0: out = (cos, sin)
+    for (int64_t i = 0; i < 128; ++i)
+      in[name].Set(i, i < 64 ? 1.0 : 0.0);  // x1 = 1, x2 = 0: out = (cos, sin)
   const int64_t pos = 1000;
   in["positions"].Set(0, static_cast<double>(pos));
   const std::vector<double> q = op.Reference(p, in).at("q_out");
@@ -379,7 +499,11 @@ TEST(RotaryEmbedding, AUsersOwnCosSinCacheIsWhatKernelAndReferenceApply) {
   // the rotated half becomes (-x2, x1). The kernel reads it, and so must the reference.
   const Op& op = FindOp("rotary_embedding");
   ParamValues p(op.params());
-  for (const auto& [k, v] : Kvs{{"tokens", "5"}, {"heads", "2"}, {"kv_heads", "1"}, {"head_dim", "64"}, {"rotary_dim", "32"},
+  for (const auto& [k, v] : Kvs{{"tokens", "5"},
+                                {"heads", "2"},
+                                {"kv_heads", "1"},
+                                {"head_dim", "64"},
+                                {"rotary_dim", "32"},
                                 {"max_position", "16"}})
     p.Set(k, v);
   TensorMap user;
@@ -406,7 +530,11 @@ TEST(RotaryEmbedding, AUsersOwnCosSinCacheIsWhatKernelAndReferenceApply) {
 
 TEST(AttentionGate, ElementwiseAndHeadwise) {
   for (const char* mode : {"elementwise", "headwise"})
-    ExpectAccurate(RunOp("attention_gate", {{"tokens", "37"}, {"heads", "3"}, {"head_dim", "48"}, {"mode", mode}, {"rows_per_tile", "4"}}),
+    ExpectAccurate(RunOp("attention_gate", {{"tokens", "37"},
+                                            {"heads", "3"},
+                                            {"head_dim", "48"},
+                                            {"mode", mode},
+                                            {"rows_per_tile", "4"}}),
                    kBf16Tol);
 }
 
@@ -417,8 +545,12 @@ TEST(SwaMask, MasksAllButTheLastWindowKeys) {
 }
 
 TEST(AttentionAux, TimingOnlyMatchesFunctional) {
-  ExpectTimingOnlyMatchesFunctional("rotary_embedding", {{"tokens", "37"}, {"heads", "3"}, {"head_dim", "96"}, {"rotary_dim", "32"}});
-  ExpectTimingOnlyMatchesFunctional("attention_gate", {{"tokens", "37"}, {"heads", "3"}, {"head_dim", "48"}, {"mode", "headwise"}});
+  ExpectTimingOnlyMatchesFunctional(
+      "rotary_embedding",
+      {{"tokens", "37"}, {"heads", "3"}, {"head_dim", "96"}, {"rotary_dim", "32"}});
+  ExpectTimingOnlyMatchesFunctional(
+      "attention_gate",
+      {{"tokens", "37"}, {"heads", "3"}, {"head_dim", "48"}, {"mode", "headwise"}});
   ExpectTimingOnlyMatchesFunctional("swa_mask", {{"batch", "5"}, {"max_seq_len", "1000"}});
 }
 

@@ -20,9 +20,11 @@ TEST(Collectives, EveryRankGetsItsResultOnOddSizes) {
 // them. 3 ranks x 999 bf16: x 5994 B read (x2), out 3 x 2997 = 8991 elements, 17982 B written
 // (x3) + 8 x 8991 B of reference: 11988 + 53946 + 71928 = 137862 B.
 TEST(Collectives, AFunctionalRunCountsItsHostCopiesAgainstTheLimit) {
-  KernelRun small = RunOp("all_gather", {{"ranks", "3"}, {"elements", "999"}}, "Ascend910B3", ModeChoice::kAuto);
+  KernelRun small =
+      RunOp("all_gather", {{"ranks", "3"}, {"elements", "999"}}, "Ascend910B3", ModeChoice::kAuto);
   EXPECT_TRUE(small.functional);
-  EXPECT_THAT(small.mode_reason, ::testing::HasSubstr("tensors take 23976 B, 137862 B on the host"));
+  EXPECT_THAT(small.mode_reason,
+              ::testing::HasSubstr("tensors take 23976 B, 137862 B on the host"));
   // ranks=7 at the default 8388608 elements: 940 MB of tensors, ~6.3 GB with the reference.
   const KernelRun big = RunOp("all_gather", {{"ranks", "7"}}, "Ascend910B3", ModeChoice::kAuto);
   EXPECT_FALSE(big.functional);
@@ -30,7 +32,8 @@ TEST(Collectives, AFunctionalRunCountsItsHostCopiesAgainstTheLimit) {
 }
 
 TEST(Collectives, Fp32AllReduceAcrossA3DiePairs) {
-  KernelRun r = RunOp("all_reduce", {{"ranks", "4"}, {"elements", "4000"}, {"dtype", "float32"}}, "Ascend910_9392");
+  KernelRun r = RunOp("all_reduce", {{"ranks", "4"}, {"elements", "4000"}, {"dtype", "float32"}},
+                      "Ascend910_9392");
   ExpectAccurate(r, kFp32Tol);
   EXPECT_EQ(r.launch_times.size(), 2u);  // reduce-scatter, then all-gather; ranks run concurrently
 }
@@ -43,10 +46,12 @@ TEST(Collectives, LargeAllGatherIsLinkBoundAndScalesWithSize) {
   // 4 A2 ranks: each reads 3 x 16 MiB over three 56 GB/s HCCS links; doubling the size doubles
   // the link time (the launch overhead and per-copy latency stay).
   KernelRun a = RunOp("all_gather", {{"ranks", "4"}}, "Ascend910B3", ModeChoice::kTimingOnly);
-  KernelRun b = RunOp("all_gather", {{"ranks", "4"}, {"elements", "16777216"}}, "Ascend910B3", ModeChoice::kTimingOnly);
+  KernelRun b = RunOp("all_gather", {{"ranks", "4"}, {"elements", "16777216"}}, "Ascend910B3",
+                      ModeChoice::kTimingOnly);
   ASSERT_EQ(a.status, "ok");
   EXPECT_EQ(a.roofline_us, a.link_bound_us);
-  EXPECT_NEAR(a.link_bound_us, 16777216.0 / (56 * 1e3), 0.05);  // busiest peer link: 16 MiB at 56 GB/s (+ 32 B tails)
+  EXPECT_NEAR(a.link_bound_us, 16777216.0 / (56 * 1e3),
+              0.05);  // busiest peer link: 16 MiB at 56 GB/s (+ 32 B tails)
   EXPECT_GT(a.roofline_us / a.launch.time_us, 0.8);
   EXPECT_NEAR(b.launch.time_us / a.launch.time_us, 2.0, 0.1);
 }

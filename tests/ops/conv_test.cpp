@@ -7,8 +7,12 @@ namespace {
 TEST(CausalConv1dFn, VarlenMixedBatchWithShortRequests) {
   // Lengths below kw-1 (1, 2: the new state keeps part of the old one), a multi-tile request
   // (130 > rows_per_tile), an empty request, odd channel count split into tiles with a tail.
-  KernelRun r = RunOp("causal_conv1d_fn", {{"seq_lens", "5,1,130,0,64,2"}, {"dim", "300"}, {"conv_tile", "128"},
-                                           {"rows_per_tile", "16"}, {"initial", "mixed"}, {"extra_rows", "3"}});
+  KernelRun r = RunOp("causal_conv1d_fn", {{"seq_lens", "5,1,130,0,64,2"},
+                                           {"dim", "300"},
+                                           {"conv_tile", "128"},
+                                           {"rows_per_tile", "16"},
+                                           {"initial", "mixed"},
+                                           {"extra_rows", "3"}});
   ExpectAccurate(r, kBf16Tol);
   EXPECT_EQ(r.numerics.at("conv_states").max_abs_err, 0.0);  // raw inputs, moved exactly
 }
@@ -18,7 +22,11 @@ TEST(CausalConv1dFn, VarlenMixedBatchWithShortRequests) {
 // has room for kw-1 rows whatever the tile.
 TEST(CausalConv1dFn, TilesShorterThanTheHistoryStillConvolve) {
   for (const char* rows : {"1", "2"}) {
-    KernelRun r = RunOp("causal_conv1d_fn", {{"seq_lens", "5,1,9"}, {"dim", "40"}, {"kw", "4"}, {"rows_per_tile", rows}, {"initial", "mixed"}});
+    KernelRun r = RunOp("causal_conv1d_fn", {{"seq_lens", "5,1,9"},
+                                             {"dim", "40"},
+                                             {"kw", "4"},
+                                             {"rows_per_tile", rows},
+                                             {"initial", "mixed"}});
     EXPECT_EQ(r.status, "ok") << rows;
     ExpectAccurate(r, kBf16Tol);
     EXPECT_EQ(r.numerics.at("conv_states").max_abs_err, 0.0) << rows;
@@ -27,7 +35,11 @@ TEST(CausalConv1dFn, TilesShorterThanTheHistoryStillConvolve) {
 
 TEST(CausalConv1dFn, Fp32AllAndNoInitialState) {
   for (const char* init : {"all", "none"}) {
-    KernelRun r = RunOp("causal_conv1d_fn", {{"seq_lens", "7,3,33"}, {"dim", "40"}, {"kw", "3"}, {"dtype", "float32"}, {"initial", init}});
+    KernelRun r = RunOp("causal_conv1d_fn", {{"seq_lens", "7,3,33"},
+                                             {"dim", "40"},
+                                             {"kw", "3"},
+                                             {"dtype", "float32"},
+                                             {"initial", init}});
     ExpectAccurate(r, kFp32Tol);
     EXPECT_EQ(r.numerics.at("conv_states").max_abs_err, 0.0) << init;
   }
@@ -44,7 +56,8 @@ TEST(CausalConv1dFn, FaultInjectionReproducesScenarioS6) {
   ASSERT_EQ(bad.status, "ok");
   EXPECT_EQ(good.numerics.at("conv_states").max_abs_err, 0.0);
   EXPECT_GT(bad.numerics.at("conv_states").max_abs_err, 0.1);  // the stored state is wrong...
-  EXPECT_EQ(bad.numerics.at("y").max_abs_err, good.numerics.at("y").max_abs_err);  // ...while this chunk's output is fine
+  EXPECT_EQ(bad.numerics.at("y").max_abs_err,
+            good.numerics.at("y").max_abs_err);  // ...while this chunk's output is fine
   // Expected [x2, x3, x4] of request 1, the defect stores [0, x0, x1] (kernels.md §2.3).
   const Tensor& st = bad.outputs.at("conv_states");
   const int64_t slot_elems = 3 * 16;
@@ -56,14 +69,19 @@ TEST(CausalConv1dFn, FaultInjectionReproducesScenarioS6) {
   }
   EXPECT_EQ(zero_rows, 1);  // exactly one slot (request 1's) has the zero row in front
   // Batches that are not mixed are unaffected by the fault.
-  KernelRun uniform = RunOp("causal_conv1d_fn", {{"seq_lens", "8,5"}, {"dim", "16"}, {"initial", "none"}, {"fault", "mixed_batch_state_shift"}});
+  KernelRun uniform = RunOp("causal_conv1d_fn", {{"seq_lens", "8,5"},
+                                                 {"dim", "16"},
+                                                 {"initial", "none"},
+                                                 {"fault", "mixed_batch_state_shift"}});
   EXPECT_EQ(uniform.numerics.at("conv_states").max_abs_err, 0.0);
 }
 
 TEST(CausalConv1dUpdate, DecodeAndVerifyWindows) {
   // d = 1: plain decode; d = 4: verify over the (kw-1)+(d-1) window, advanced by all d tokens.
   for (const char* d : {"1", "4"}) {
-    KernelRun r = RunOp("causal_conv1d_update", {{"requests", "5"}, {"draft_tokens", d}, {"dim", "200"}, {"pool_size", "9"}});
+    KernelRun r =
+        RunOp("causal_conv1d_update",
+              {{"requests", "5"}, {"draft_tokens", d}, {"dim", "200"}, {"pool_size", "9"}});
     ExpectAccurate(r, kBf16Tol);
     EXPECT_EQ(r.numerics.at("conv_states").max_abs_err, 0.0) << d;
   }
@@ -74,7 +92,8 @@ TEST(CausalConv1dUpdate, DecodeAndVerifyWindows) {
 // between, and the second SetFlag overtook the first WaitFlag (sync_error).
 TEST(CausalConv1dUpdate, OneRequestPerBlockHasNoBackToBackSetFlag) {
   for (const char* d : {"1", "4"}) {
-    KernelRun r = RunOp("causal_conv1d_update", {{"requests", "1"}, {"draft_tokens", d}, {"dim", "4096"}});
+    KernelRun r =
+        RunOp("causal_conv1d_update", {{"requests", "1"}, {"draft_tokens", d}, {"dim", "4096"}});
     ExpectAccurate(r, kBf16Tol);
     EXPECT_EQ(r.numerics.at("conv_states").max_abs_err, 0.0) << d;
   }
@@ -82,7 +101,8 @@ TEST(CausalConv1dUpdate, OneRequestPerBlockHasNoBackToBackSetFlag) {
 
 TEST(CausalConv1d, TimingOnlyMatchesFunctional) {
   ExpectTimingOnlyMatchesFunctional("causal_conv1d_fn", {{"seq_lens", "9,70,4"}, {"dim", "256"}});
-  ExpectTimingOnlyMatchesFunctional("causal_conv1d_update", {{"requests", "6"}, {"draft_tokens", "3"}, {"dim", "128"}});
+  ExpectTimingOnlyMatchesFunctional("causal_conv1d_update",
+                                    {{"requests", "6"}, {"draft_tokens", "3"}, {"dim", "128"}});
 }
 
 }  // namespace

@@ -12,8 +12,8 @@
 namespace npusim::testing {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::GmArray;
+using ::testing::HasSubstr;
 using testing::OneBlock;
 using testing::TestDevice;
 
@@ -28,8 +28,14 @@ TEST(Matmul, Bf16OddShapesBothWeightLayouts) {
 
 TEST(Matmul, Fp16SmallForcedTilesWalkManyKSteps) {
   // 2 x 3 output tiles with tails in both directions, 3 K steps of 64.
-  KernelRun r = RunOp("matmul", {{"m", "50"}, {"n", "100"}, {"k", "192"}, {"dtype", "float16"}, {"trans_b", "1"},
-                                 {"base_m", "32"}, {"base_n", "48"}, {"base_k", "64"}});
+  KernelRun r = RunOp("matmul", {{"m", "50"},
+                                 {"n", "100"},
+                                 {"k", "192"},
+                                 {"dtype", "float16"},
+                                 {"trans_b", "1"},
+                                 {"base_m", "32"},
+                                 {"base_n", "48"},
+                                 {"base_k", "64"}});
   ExpectAccurate(r, kBf16Tol);
   EXPECT_EQ(r.block_dim, 6);
 }
@@ -41,14 +47,16 @@ TEST(Matmul, KThatIsNotWhole32BytesIsAnInputError) {
 TEST(Matmul, ForcedTileTooLargeForL0BReportsTheOverflow) {
   // base_k 256 x base_n 256 bf16 = 128 KiB per L0B buffer, twice, in 64 KiB (L0A holds
   // 32 x 256 x 2 B twice = 32 KiB and fits).
-  KernelRun r = RunOp("matmul", {{"m", "32"}, {"n", "256"}, {"k", "512"}, {"base_n", "256"}, {"base_k", "256"}},
-                      "Ascend910B3", ModeChoice::kTimingOnly);
+  KernelRun r = RunOp(
+      "matmul", {{"m", "32"}, {"n", "256"}, {"k", "512"}, {"base_n", "256"}, {"base_k", "256"}},
+      "Ascend910B3", ModeChoice::kTimingOnly);
   EXPECT_EQ(r.status, "l0b_overflow");
   EXPECT_THAT(r.message, HasSubstr("b_l0b"));
 }
 
 TEST(Matmul, TimingOnlyMatchesFunctional) {
-  ExpectTimingOnlyMatchesFunctional("matmul", {{"m", "77"}, {"n", "300"}, {"k", "256"}, {"trans_b", "1"}});
+  ExpectTimingOnlyMatchesFunctional("matmul",
+                                    {{"m", "77"}, {"n", "300"}, {"k", "256"}, {"trans_b", "1"}});
 }
 
 TEST(Matmul, LargeShapeIsCubeBoundAndScalesWithK) {
@@ -64,15 +72,17 @@ TEST(Matmul, LargeShapeIsCubeBoundAndScalesWithK) {
 
 TEST(Matmul, OneFractalTileTakesTheSumOfItsStages) {
   // m = n = 16, k = 32 bf16 on one AIC, nothing overlaps: after the launch overhead and the
-  // scalar's first dispatch (the rest are issued while MTE2 works), MTE2 moves A then B (1 KiB each, GM -> L1), MTE1 moves them to L0A and
-  // L0B, Mmad runs 2 fractals, FixPipe writes 512 B.
+  // scalar's first dispatch (the rest are issued while MTE2 works), MTE2 moves A then B (1 KiB
+  // each, GM -> L1), MTE1 moves them to L0A and L0B, Mmad runs 2 fractals, FixPipe writes 512 B.
   const DeviceConfig d = LoadDevice("Ascend910B3");
-  KernelRun r = RunOp("matmul", {{"m", "16"}, {"n", "16"}, {"k", "32"}}, "Ascend910B3", ModeChoice::kTimingOnly);
+  KernelRun r = RunOp("matmul", {{"m", "16"}, {"n", "16"}, {"k", "32"}}, "Ascend910B3",
+                      ModeChoice::kTimingOnly);
   ASSERT_EQ(r.status, "ok");
   CostModel cost(d);
-  const uint64_t stages = 2 * cost.PathCycles(MtePath::kGmToL1, 1024) + cost.PathCycles(MtePath::kL1ToL0A, 1024) +
-                          cost.PathCycles(MtePath::kL1ToL0B, 1024) + cost.CubeCycles(16, 32, 16, DType::kBFloat16) +
-                          cost.PathCycles(MtePath::kL0cToGm, 512);
+  const uint64_t stages =
+      2 * cost.PathCycles(MtePath::kGmToL1, 1024) + cost.PathCycles(MtePath::kL1ToL0A, 1024) +
+      cost.PathCycles(MtePath::kL1ToL0B, 1024) + cost.CubeCycles(16, 32, 16, DType::kBFloat16) +
+      cost.PathCycles(MtePath::kL0cToGm, 512);
   const uint64_t overhead = static_cast<uint64_t>(d.NsToCycles(d.launch_overhead_us * 1e3));
   EXPECT_EQ(r.launch.cycles, overhead + static_cast<uint64_t>(d.scalar_issue_cycles) + stages);
 }
@@ -91,8 +101,10 @@ TEST(CubeTile, AKDeepL1CopyFeedsSeveralL0Steps) {
   using namespace ascendc;
   GmArray a("a", 16 * 64 * 2, 0x1000), b("b", 64 * 16 * 2, 0x10000);
   Rng rng(5);
-  for (int i = 0; i < 16 * 64; ++i) StoreElement(a.bytes.data() + 2 * i, DType::kFloat16, rng.Uniform(-1, 1));
-  for (int i = 0; i < 64 * 16; ++i) StoreElement(b.bytes.data() + 2 * i, DType::kFloat16, rng.Uniform(-1, 1));
+  for (int i = 0; i < 16 * 64; ++i)
+    StoreElement(a.bytes.data() + 2 * i, DType::kFloat16, rng.Uniform(-1, 1));
+  for (int i = 0; i < 64 * 16; ++i)
+    StoreElement(b.bytes.data() + 2 * i, DType::kFloat16, rng.Uniform(-1, 1));
   LaunchResult r[2];
   for (uint32_t steps : {1u, 2u}) {
     GmArray c("c", 16 * 16 * 4, 0x20000);
@@ -107,15 +119,19 @@ TEST(CubeTile, AKDeepL1CopyFeedsSeveralL0Steps) {
           ga.SetGlobalBuffer(&a.buffer);
           gb.SetGlobalBuffer(&b.buffer);
           gc.SetGlobalBuffer(&c.buffer);
-          tile.Compute(cube_util::Operand<half>{ga, 64, false}, cube_util::Operand<half>{gb, 16, false}, 16, 16, 64);
+          tile.Compute(cube_util::Operand<half>{ga, 64, false},
+                       cube_util::Operand<half>{gb, 16, false}, 16, 16, 64);
           tile.Store(gc, 16, QuantMode_t::NoQuant);
         },
         CoreType::kAic));
     for (int i = 0; i < 16; ++i)
       for (int j = 0; j < 16; ++j) {
         double ref = 0;
-        for (int k = 0; k < 64; ++k) ref += LoadElement(a.bytes.data() + 2 * (i * 64 + k), DType::kFloat16) * LoadElement(b.bytes.data() + 2 * (k * 16 + j), DType::kFloat16);
-        ASSERT_NEAR(LoadElement(c.bytes.data() + 4 * (i * 16 + j), DType::kFloat32), ref, 1e-4) << steps << " steps per copy";
+        for (int k = 0; k < 64; ++k)
+          ref += LoadElement(a.bytes.data() + 2 * (i * 64 + k), DType::kFloat16) *
+                 LoadElement(b.bytes.data() + 2 * (k * 16 + j), DType::kFloat16);
+        ASSERT_NEAR(LoadElement(c.bytes.data() + 4 * (i * 16 + j), DType::kFloat32), ref, 1e-4)
+            << steps << " steps per copy";
       }
   }
   EXPECT_EQ(r[0].aic[static_cast<int>(Pipe::kMte2)].instructions, 4u);
@@ -135,7 +151,8 @@ TEST(CubeTile, L1HeldOperandsServeBothProductsWithTails) {
   GmArray a("a", M * K * 2, 0x1000), pg("page", R * K * 2, 0x10000), pm("p", M * R * 2, 0x20000);
   Rng rng(7);
   for (GmArray* g : {&a, &pg, &pm})
-    for (size_t i = 0; i < g->bytes.size() / 2; ++i) StoreElement(g->bytes.data() + 2 * i, DType::kFloat16, rng.Uniform(-1, 1));
+    for (size_t i = 0; i < g->bytes.size() / 2; ++i)
+      StoreElement(g->bytes.data() + 2 * i, DType::kFloat16, rng.Uniform(-1, 1));
   GmArray s("s", M * R * 4, 0x30000), o("o", M * R * 4, 0x40000);
   Chip chip(TestDevice());
   const LaunchResult r = chip.Launch(OneBlock(
@@ -173,14 +190,18 @@ TEST(CubeTile, L1HeldOperandsServeBothProductsWithTails) {
         tile.Store(go, R, QuantMode_t::NoQuant);
       },
       CoreType::kAic));
-  auto at = [](const GmArray& g, int i) { return LoadElement(g.bytes.data() + 2 * i, DType::kFloat16); };
+  auto at = [](const GmArray& g, int i) {
+    return LoadElement(g.bytes.data() + 2 * i, DType::kFloat16);
+  };
   for (int i = 0; i < M; ++i)
     for (int j = 0; j < R; ++j) {
       double ref_s = 0, ref_o = 0;
       for (int k = 0; k < K; ++k) ref_s += at(a, i * K + k) * at(pg, j * K + k);
       for (int k = 0; k < R; ++k) ref_o += at(pm, i * R + k) * at(pg, k * K + j);
-      ASSERT_NEAR(LoadElement(s.bytes.data() + 4 * (i * R + j), DType::kFloat32), ref_s, 1e-4) << i << "," << j;
-      ASSERT_NEAR(LoadElement(o.bytes.data() + 4 * (i * R + j), DType::kFloat32), ref_o, 1e-4) << i << "," << j;
+      ASSERT_NEAR(LoadElement(s.bytes.data() + 4 * (i * R + j), DType::kFloat32), ref_s, 1e-4)
+          << i << "," << j;
+      ASSERT_NEAR(LoadElement(o.bytes.data() + 4 * (i * R + j), DType::kFloat32), ref_o, 1e-4)
+          << i << "," << j;
     }
   EXPECT_EQ(r.aic[static_cast<int>(Pipe::kMte2)].instructions, 3u);
 }
@@ -189,7 +210,8 @@ TEST(CubeTile, L1HeldOperandsServeBothProductsWithTails) {
 // bits equal the plain loop's: shapes with tails in every blocked dimension (rows not a multiple
 // of the 4-row tile, columns past the 8-column tiles and the 512-column panel, k past a 256 block).
 TEST(ReferenceGemm, BitIdenticalToThePlainLoopOnTailShapes) {
-  for (const auto& [m, k, n] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{1, 1, 1}, {5, 300, 13}, {7, 513, 530}, {4, 256, 8}}) {
+  for (const auto& [m, k, n] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
+           {1, 1, 1}, {5, 300, 13}, {7, 513, 530}, {4, 256, 8}}) {
     std::vector<double> x(static_cast<size_t>(m * k)), w(static_cast<size_t>(k * n));
     for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37 * static_cast<double>(i)) * 1e3;
     for (size_t i = 0; i < w.size(); ++i) w[i] = std::cos(0.11 * static_cast<double>(i)) / 7.0;
@@ -198,7 +220,8 @@ TEST(ReferenceGemm, BitIdenticalToThePlainLoopOnTailShapes) {
       for (int64_t kk = 0; kk < k; ++kk)
         for (int64_t j = 0; j < n; ++j) plain[i * n + j] += x[i * k + kk] * w[kk * n + j];
     ref::GemmF64(x.data(), w.data(), blocked.data(), m, k, n);
-    for (size_t i = 0; i < plain.size(); ++i) ASSERT_EQ(blocked[i], plain[i]) << m << "x" << k << "x" << n << " at " << i;
+    for (size_t i = 0; i < plain.size(); ++i)
+      ASSERT_EQ(blocked[i], plain[i]) << m << "x" << k << "x" << n << " at " << i;
   }
 }
 
@@ -206,31 +229,40 @@ TEST(QuantMatmul, W8A8OddShapesThroughTheWorkspace) {
   // Several tiles per block (two workspace slots reused), odd M split unevenly between the two
   // AIVs, N tail; both weight layouts.
   for (const char* tb : {"0", "1"}) {
-    KernelRun r = RunOp("quant_matmul", {{"m", "77"}, {"n", "300"}, {"k", "256"}, {"trans_b", tb}, {"base_m", "32"},
+    KernelRun r = RunOp("quant_matmul", {{"m", "77"},
+                                         {"n", "300"},
+                                         {"k", "256"},
+                                         {"trans_b", tb},
+                                         {"base_m", "32"},
                                          {"base_n", "64"}});
     ExpectAccurate(r, kBf16Tol);
   }
 }
 
 TEST(QuantMatmul, OneRowLeavesTheSecondAivIdle) {
-  KernelRun r = RunOp("quant_matmul", {{"m", "1"}, {"n", "40"}, {"k", "64"}, {"out_dtype", "float16"}});
+  KernelRun r =
+      RunOp("quant_matmul", {{"m", "1"}, {"n", "40"}, {"k", "64"}, {"out_dtype", "float16"}});
   ExpectAccurate(r, kBf16Tol);
 }
 
 TEST(QuantMatmul, TimingOnlyMatchesFunctional) {
-  ExpectTimingOnlyMatchesFunctional("quant_matmul", {{"m", "77"}, {"n", "300"}, {"k", "256"}, {"base_m", "32"}});
+  ExpectTimingOnlyMatchesFunctional("quant_matmul",
+                                    {{"m", "77"}, {"n", "300"}, {"k", "256"}, {"base_m", "32"}});
 }
 
 TEST(QuantMatmul, Int8IsTwiceTheCubeRateOfBf16) {
   // Same shape and tiles, so the same Mmads; each costs the cube startup (24 cycles on 910B3)
   // plus one cycle per fractal, and int8 fractals are 16 x 32 x 16: the bf16 run's fractal cycles
   // are twice the int8 run's, counted on the cube pipe as simulated.
-  const Kvs tiles = {{"base_m", "128"}, {"base_n", "128"}, {"base_k", "128"}};  // auto: int8 takes twice the K step
+  const Kvs tiles = {{"base_m", "128"},
+                     {"base_n", "128"},
+                     {"base_k", "128"}};  // auto: int8 takes twice the K step
   KernelRun q = RunOp("quant_matmul", tiles, "Ascend910B3", ModeChoice::kTimingOnly);
   KernelRun b = RunOp("matmul", tiles, "Ascend910B3", ModeChoice::kTimingOnly);
   ASSERT_EQ(q.status, "ok") << q.message;
   ASSERT_EQ(b.status, "ok") << b.message;
-  const PipeUsage &qm = q.launch.aic[static_cast<int>(Pipe::kM)], &bm = b.launch.aic[static_cast<int>(Pipe::kM)];
+  const PipeUsage &qm = q.launch.aic[static_cast<int>(Pipe::kM)],
+                  &bm = b.launch.aic[static_cast<int>(Pipe::kM)];
   ASSERT_EQ(qm.instructions, bm.instructions);
   ASSERT_GT(qm.instructions, 0u);
   const uint64_t startup = 24 * qm.instructions;

@@ -1,6 +1,6 @@
-// scaled_dot_kkt, wy_fast and tri_inverse (megagdn-pto's chunk-128 stages) against their fp64 references,
-// their UB budgets against the PTO kernels' address plans, and how their time scales with the
-// work dealt to each core.
+// scaled_dot_kkt, wy_fast and tri_inverse (megagdn-pto's chunk-128 stages) against their fp64
+// references, their UB budgets against the PTO kernels' address plans, and how their time scales
+// with the work dealt to each core.
 #include "ops/gdn_pto/gdn_pto_kernels.h"
 #include "tests/ops/op_test_util.h"
 
@@ -9,7 +9,8 @@ namespace {
 
 // Tails of every kind (200 = 128 + 72: a second chunk whose rows straddle the AIV halves; 5:
 // one AIV has no rows; 131: a 3-row tail; an empty sequence), GQA 2:1, D != 128.
-const Kvs kTails = {{"seq_lens", "200,64,5,131,0"}, {"heads", "4"}, {"key_heads", "2"}, {"k_dim", "48"}};
+const Kvs kTails = {
+    {"seq_lens", "200,64,5,131,0"}, {"heads", "4"}, {"key_heads", "2"}, {"k_dim", "48"}};
 // fp16 keeps 11 significant bits; the kernels round K K^T (or A beta) and the result once each.
 constexpr double kFp16Tol = 1.0 / 512;
 
@@ -71,7 +72,8 @@ TEST(GdnPto, TimingOnlyMatchesFunctional) {
 // each of the recursion's block sizes 16, 32 and 64), 2 x 128^3 flops each. Five matrices on one
 // core: (2 + 5 x 24) x 4194304.
 TEST(TriInverse, EachMatrixIsTwentyFourCubeProducts) {
-  const KernelRun r = RunOp("tri_inverse", {{"seq_lens", "128"}, {"heads", "5"}, {"cores", "1"}}, "Ascend910B2", ModeChoice::kTimingOnly);
+  const KernelRun r = RunOp("tri_inverse", {{"seq_lens", "128"}, {"heads", "5"}, {"cores", "1"}},
+                            "Ascend910B2", ModeChoice::kTimingOnly);
   ASSERT_EQ(r.status, "ok") << r.message;
   EXPECT_EQ(r.launch.cube_flops, (2.0 + 5 * 24) * 2 * 128 * 128 * 128);
 }
@@ -81,8 +83,9 @@ TEST(TriInverse, EachMatrixIsTwentyFourCubeProducts) {
 // round overlap the previous round's last products differently only at the start).
 TEST(TriInverse, EachRoundOfFourMatricesAddsTheSameTime) {
   const auto us = [](const char* heads) {
-    const KernelRun r = RunOp("tri_inverse", {{"seq_lens", "128"}, {"heads", heads}, {"cores", "1"}}, "Ascend910B2",
-                              ModeChoice::kTimingOnly);
+    const KernelRun r =
+        RunOp("tri_inverse", {{"seq_lens", "128"}, {"heads", heads}, {"cores", "1"}}, "Ascend910B2",
+              ModeChoice::kTimingOnly);
     EXPECT_EQ(r.status, "ok") << r.message;
     return r.launch.time_us;
   };
@@ -96,7 +99,8 @@ TEST(TriInverse, EachRoundOfFourMatricesAddsTheSameTime) {
 // wy_fast's last, g_2d_ub, starts at 157952 and holds the same.
 TEST(GdnPto, UbFootprintIsThePtoAddressPlan) {
   const auto ub = [](const char* op) {
-    const KernelRun r = RunOp(op, {{"seq_lens", "128"}, {"heads", "1"}, {"key_heads", "1"}}, "Ascend910B2", ModeChoice::kTimingOnly);
+    const KernelRun r = RunOp(op, {{"seq_lens", "128"}, {"heads", "1"}, {"key_heads", "1"}},
+                              "Ascend910B2", ModeChoice::kTimingOnly);
     EXPECT_EQ(r.status, "ok") << r.message;
     return r.launch.peak_bytes[static_cast<int>(Mem::kUb)];
   };
@@ -112,8 +116,9 @@ TEST(GdnPto, UbFootprintIsThePtoAddressPlan) {
 TEST(GdnPto, EachRoundOfWorkAddsTheSameTime) {
   for (const char* op : {"scaled_dot_kkt", "wy_fast"}) {
     const auto us = [op](const char* requests) {
-      const KernelRun r = RunOp(op, {{"requests", requests}, {"seq_len", "256"}, {"heads", "1"}, {"key_heads", "1"}}, "Ascend910B2",
-                                ModeChoice::kTimingOnly);
+      const KernelRun r = RunOp(
+          op, {{"requests", requests}, {"seq_len", "256"}, {"heads", "1"}, {"key_heads", "1"}},
+          "Ascend910B2", ModeChoice::kTimingOnly);
       EXPECT_EQ(r.status, "ok") << r.message;
       return r.launch.time_us;
     };

@@ -11,8 +11,8 @@ namespace npusim::testing {
 namespace {
 
 // K != V, neither a power of two, V not a multiple of block_v, GQA 2:1, shuffled slots.
-const Kvs kSmall = {{"batch", "3"}, {"heads_k", "2"}, {"heads_v", "4"}, {"k_dim", "48"}, {"v_dim", "80"}, {"draft_tokens", "3"},
-                    {"pool_size", "6"}};
+const Kvs kSmall = {{"batch", "3"},  {"heads_k", "2"},      {"heads_v", "4"},  {"k_dim", "48"},
+                    {"v_dim", "80"}, {"draft_tokens", "3"}, {"pool_size", "6"}};
 
 Kvs With(Kvs kv, const Kvs& more) {
   kv.insert(kv.end(), more.begin(), more.end());
@@ -20,31 +20,38 @@ Kvs With(Kvs kv, const Kvs& more) {
 }
 
 TEST(RecurrentGatedDeltaRule, FusedDecodeUpdatesThePoolInVKLayout) {
-  KernelRun r = RunOp("recurrent_gated_delta_rule", With(kSmall, {{"impl", "fused"}, {"mode", "decode"}}));
+  KernelRun r =
+      RunOp("recurrent_gated_delta_rule", With(kSmall, {{"impl", "fused"}, {"mode", "decode"}}));
   ExpectAccurate(r, kBf16Tol);
 }
 
 TEST(RecurrentGatedDeltaRule, FusedVerifyWritesPerTokenStatesAndLeavesThePool) {
-  KernelRun r = RunOp("recurrent_gated_delta_rule", With(kSmall, {{"impl", "fused"}, {"mode", "verify"}}));
+  KernelRun r =
+      RunOp("recurrent_gated_delta_rule", With(kSmall, {{"impl", "fused"}, {"mode", "verify"}}));
   ExpectAccurate(r, kBf16Tol);
   EXPECT_EQ(r.numerics.at("ssm_states").max_abs_err, 0.0);  // committed state untouched (§3.6)
 }
 
 TEST(RecurrentGatedDeltaRule, TritonChainDecodeAndVerifyWithFp32Pool) {
   for (const char* mode : {"decode", "verify"}) {
-    KernelRun r = RunOp("recurrent_gated_delta_rule",
-                        With(kSmall, {{"impl", "triton_chain"}, {"mode", mode}, {"ssm_dtype", "float32"}, {"block_v", "32"}}));
+    KernelRun r = RunOp("recurrent_gated_delta_rule", With(kSmall, {{"impl", "triton_chain"},
+                                                                    {"mode", mode},
+                                                                    {"ssm_dtype", "float32"},
+                                                                    {"block_v", "32"}}));
     ExpectAccurate(r, kBf16Tol);
   }
 }
 
 TEST(RecurrentGatedDeltaRule, FusedRejectsAnFp32Pool) {
-  EXPECT_THROW(RunOp("recurrent_gated_delta_rule", {{"impl", "fused"}, {"ssm_dtype", "float32"}}), InputError);
+  EXPECT_THROW(RunOp("recurrent_gated_delta_rule", {{"impl", "fused"}, {"ssm_dtype", "float32"}}),
+               InputError);
 }
 
 TEST(RecurrentGatedDeltaRule, TimingOnlyMatchesFunctional) {
-  ExpectTimingOnlyMatchesFunctional("recurrent_gated_delta_rule", With(kSmall, {{"impl", "fused"}, {"mode", "verify"}}));
-  ExpectTimingOnlyMatchesFunctional("recurrent_gated_delta_rule", With(kSmall, {{"impl", "triton_chain"}}));
+  ExpectTimingOnlyMatchesFunctional("recurrent_gated_delta_rule",
+                                    With(kSmall, {{"impl", "fused"}, {"mode", "verify"}}));
+  ExpectTimingOnlyMatchesFunctional("recurrent_gated_delta_rule",
+                                    With(kSmall, {{"impl", "triton_chain"}}));
 }
 
 }  // namespace
@@ -55,8 +62,8 @@ namespace {
 
 // chunk_gated_delta_rule: varlen with a 1-token request, a request of exactly one chunk and
 // one of two chunks plus a tail, mixed initial states, GQA 2:1, K != V.
-const Kvs kChunkSmall = {{"seq_lens", "70,1,130,64"}, {"initial", "mixed"}, {"heads", "4"}, {"key_heads", "2"},
-                         {"k_dim", "64"},             {"v_dim", "96"}};
+const Kvs kChunkSmall = {{"seq_lens", "70,1,130,64"}, {"initial", "mixed"}, {"heads", "4"},
+                         {"key_heads", "2"},          {"k_dim", "64"},      {"v_dim", "96"}};
 
 TEST(ChunkGatedDeltaRule, VarlenMixedInitialStatesMatchTheRecurrence) {
   KernelRun r = RunOp("chunk_gated_delta_rule", kChunkSmall);
@@ -74,22 +81,30 @@ TEST(ChunkGatedDeltaRule, AQueryStartLocThatContradictsSeqLensIsAnInputError) {
   o.use_cache = false;
   TensorMap user;
   user["query_start_loc"] = Tensor("query_start_loc", {4}, DType::kInt32, true);
-  for (int64_t i = 0; i < 4; ++i) user["query_start_loc"].Set(i, std::vector<double>{0, 70, 70, 200}[static_cast<size_t>(i)]);
+  for (int64_t i = 0; i < 4; ++i)
+    user["query_start_loc"].Set(i, std::vector<double>{0, 70, 70, 200}[static_cast<size_t>(i)]);
   o.inputs = &user;
-  EXPECT_EQ(RunKernel(op, p, LoadDevice("Ascend910B3"), o).status, "ok");  // the same offsets: accepted
-  user["query_start_loc"].Set(1, 60);  // 60, 10, 130 tokens: offsets in order, not what seq_lens says
+  EXPECT_EQ(RunKernel(op, p, LoadDevice("Ascend910B3"), o).status,
+            "ok");  // the same offsets: accepted
+  user["query_start_loc"].Set(1,
+                              60);  // 60, 10, 130 tokens: offsets in order, not what seq_lens says
   try {
     RunKernel(op, p, LoadDevice("Ascend910B3"), o);
     ADD_FAILURE() << "accepted";
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("'query_start_loc' element 1 is 60, but the parameters give 70"), std::string::npos) << e.what();
+    EXPECT_NE(
+        std::string(e.what()).find("'query_start_loc' element 1 is 60, but the parameters give 70"),
+        std::string::npos)
+        << e.what();
   }
 }
 
 TEST(ChunkGatedDeltaRule, VKLayoutBf16PoolAndAZeroLengthRequest) {
   // The zero-length request keeps its pool slot byte for byte (the reference leaves it alone).
-  KernelRun r = RunOp("chunk_gated_delta_rule", With(kChunkSmall, {{"seq_lens", "70,0,130"}, {"state_layout", "vk"},
-                                                                  {"ssm_dtype", "bfloat16"}, {"initial", "all"}}));
+  KernelRun r = RunOp("chunk_gated_delta_rule", With(kChunkSmall, {{"seq_lens", "70,0,130"},
+                                                                   {"state_layout", "vk"},
+                                                                   {"ssm_dtype", "bfloat16"},
+                                                                   {"initial", "all"}}));
   ExpectAccurate(r, kBf16Tol);
 }
 
@@ -102,7 +117,8 @@ TEST(ChunkGatedDeltaRule, TransposedStateFaultDriftsWhenKEqualsVAndIsAShapeError
   ASSERT_EQ(bad.status, "ok");
   EXPECT_GT(bad.numerics.at("o").norm_err, 20 * kBf16Tol);
   EXPECT_GT(bad.numerics.at("ssm_states").norm_err, 20 * kBf16Tol);
-  EXPECT_THROW(RunOp("chunk_gated_delta_rule", With(kChunkSmall, {{"fault", "transposed_state"}})), InputError);
+  EXPECT_THROW(RunOp("chunk_gated_delta_rule", With(kChunkSmall, {{"fault", "transposed_state"}})),
+               InputError);
 }
 
 // kkt is computed per value head, as the production kernels do: calibration.md C1 measures
@@ -112,7 +128,12 @@ TEST(ChunkGatedDeltaRule, TransposedStateFaultDriftsWhenKEqualsVAndIsAShapeError
 TEST(ChunkGatedDeltaRule, KktWorkScalesWithTheValueHeads) {
   auto kkt_us = [](const char* heads) {
     const KernelRun r = RunOp("chunk_gated_delta_rule",
-                              {{"requests", "8"}, {"tokens", "1024"}, {"heads", heads}, {"key_heads", "16"}, {"k_dim", "128"}, {"v_dim", "128"}},
+                              {{"requests", "8"},
+                               {"tokens", "1024"},
+                               {"heads", heads},
+                               {"key_heads", "16"},
+                               {"k_dim", "128"},
+                               {"v_dim", "128"}},
                               "Ascend910B2", ModeChoice::kTimingOnly);
     EXPECT_EQ(r.status, "ok");
     for (const auto& [name, us] : r.launch_times)
@@ -131,30 +152,38 @@ TEST(ChunkGatedDeltaRule, MegaIsOneLaunchWithTheSameNumbersAndNoOverheadBetweenS
   ExpectAccurate(one, kBf16Tol);
   EXPECT_EQ(staged.launch_times.size(), 9u);
   EXPECT_EQ(one.launch_times.size(), 1u);
-  EXPECT_EQ(staged.launch.cycles - one.launch.cycles, 8u * 2000u * 1800u / 1000u);  // 8 overheads of 2 us at 1.8 GHz
-  for (const auto& [name, e] : staged.numerics) EXPECT_EQ(one.numerics.at(name).max_abs_err, e.max_abs_err) << name;
+  EXPECT_EQ(staged.launch.cycles - one.launch.cycles,
+            8u * 2000u * 1800u / 1000u);  // 8 overheads of 2 us at 1.8 GHz
+  for (const auto& [name, e] : staged.numerics)
+    EXPECT_EQ(one.numerics.at(name).max_abs_err, e.max_abs_err) << name;
 }
 
 // cumsum=pto runs megagdn-pto's chunk_cumsum form: the same chunk-local sums (every output equal
 // to the default kernel's), and a time set by the row chain, not by the heads: each row's vector
 // work is 64 columns whatever the head count up to 64, so 8x the heads adds only the wider rows'
-// DMA (bounds derived below), while twice the tokens (16 tiles of 128 rows over 24 AI cores: one per core;
-// 32 tiles: two on the busiest) take twice the time less the fixed launch overhead.
+// DMA (bounds derived below), while twice the tokens (16 tiles of 128 rows over 24 AI cores: one
+// per core; 32 tiles: two on the busiest) take twice the time less the fixed launch overhead.
 TEST(ChunkGatedDeltaRule, PtoCumsumIsTheSameSumAsARowChainPaddedTo64Heads) {
   const KernelRun base = RunOp("chunk_gated_delta_rule", kChunkSmall);
   const KernelRun pto = RunOp("chunk_gated_delta_rule", With(kChunkSmall, {{"cumsum", "pto"}}));
   ExpectAccurate(pto, kBf16Tol);
-  for (const auto& [name, e] : base.numerics) EXPECT_EQ(pto.numerics.at(name).max_abs_err, e.max_abs_err) << name;
+  for (const auto& [name, e] : base.numerics)
+    EXPECT_EQ(pto.numerics.at(name).max_abs_err, e.max_abs_err) << name;
   auto cumsum_us = [](const char* heads, const char* tokens) {
     const KernelRun r = RunOp("chunk_gated_delta_rule",
-                              {{"requests", "8"}, {"tokens", tokens}, {"heads", heads}, {"key_heads", "8"}, {"cumsum", "pto"}},
+                              {{"requests", "8"},
+                               {"tokens", tokens},
+                               {"heads", heads},
+                               {"key_heads", "8"},
+                               {"cumsum", "pto"}},
                               "Ascend910B2", ModeChoice::kTimingOnly);
     EXPECT_EQ(r.status, "ok");
     for (const auto& [name, us] : r.launch_times)
       if (name.find(".cumsum") != std::string::npos) return us;
     return 0.0;
   };
-  const double h8 = cumsum_us("8", "256"), h64 = cumsum_us("64", "256"), twice = cumsum_us("8", "512");
+  const double h8 = cumsum_us("8", "256"), h64 = cumsum_us("64", "256"),
+               twice = cumsum_us("8", "512");
   // One 128-row tile per core moves 128 x (64 - 8) x 4 = 28672 B more in and out: at least what
   // the core's own paths take (28672 B / 225 GB/s in + / 135 GB/s out = 0.34 us on 910B2), at
   // most that with the 16 cores' loads and write-backs queued on HBM as well (2 x 16 x 28672 B /
@@ -179,14 +208,21 @@ TEST(ChunkGatedDeltaRule, AgreesWithTheRecurrentKernelOnTheSameInputs) {
   const int64_t B = 3, S = 8, H = 2, HV = 4, K = 64, V = 96, width = 2 * H * K + HV * V;
   const Op& rec = FindOp("recurrent_gated_delta_rule");
   ParamValues rp(rec.params());
-  for (const auto& [k, v] : Kvs{{"impl", "fused"}, {"mode", "verify"}, {"batch", "3"}, {"draft_tokens", "8"}, {"heads_k", "2"},
-                                {"heads_v", "4"}, {"k_dim", "64"}, {"v_dim", "96"}})
+  for (const auto& [k, v] : Kvs{{"impl", "fused"},
+                                {"mode", "verify"},
+                                {"batch", "3"},
+                                {"draft_tokens", "8"},
+                                {"heads_k", "2"},
+                                {"heads_v", "4"},
+                                {"k_dim", "64"},
+                                {"v_dim", "96"}})
     rp.Set(k, v);
   TensorMap in;
   for (const TensorSpec& s : rec.tensors(rp)) in[s.name] = Tensor(s.name, s.shape, s.dtype, true);
   Rng rng(11);
   rec.FillInputs(rp, in, rng);
-  const fs::path rdir = fs::temp_directory_path() / "npusim_gdn_agree_rec", cdir = fs::temp_directory_path() / "npusim_gdn_agree_chunk";
+  const fs::path rdir = fs::temp_directory_path() / "npusim_gdn_agree_rec",
+                 cdir = fs::temp_directory_path() / "npusim_gdn_agree_chunk";
   fs::create_directories(rdir);
   fs::create_directories(cdir);
   for (const TensorSpec& s : rec.tensors(rp))
@@ -194,23 +230,34 @@ TEST(ChunkGatedDeltaRule, AgreesWithTheRecurrentKernelOnTheSameInputs) {
 
   const Op& chunk = FindOp("chunk_gated_delta_rule");
   ParamValues cp(chunk.params());
-  for (const auto& [k, v] : Kvs{{"seq_lens", "8,8,8"}, {"initial", "all"}, {"heads", "4"}, {"key_heads", "2"}, {"k_dim", "64"},
-                                {"v_dim", "96"}, {"ssm_dtype", "bfloat16"}, {"state_layout", "vk"}})
+  for (const auto& [k, v] : Kvs{{"seq_lens", "8,8,8"},
+                                {"initial", "all"},
+                                {"heads", "4"},
+                                {"key_heads", "2"},
+                                {"k_dim", "64"},
+                                {"v_dim", "96"},
+                                {"ssm_dtype", "bfloat16"},
+                                {"state_layout", "vk"}})
     cp.Set(k, v);
   TensorMap c;
   for (const TensorSpec& s : chunk.tensors(cp)) c[s.name] = Tensor(s.name, s.shape, s.dtype, true);
-  const Tensor &qkv = in["mix_qkv"], &a = in["a"], &b = in["b"], &alog = in["A_log"], &dtb = in["dt_bias"];
+  const Tensor &qkv = in["mix_qkv"], &a = in["a"], &b = in["b"], &alog = in["A_log"],
+               &dtb = in["dt_bias"];
   for (int64_t t = 0; t < B * S; ++t) {
     for (int64_t j = 0; j < H; ++j)
       for (int64_t part = 0; part < 2; ++part) {  // q, then k
         double ss = 0;
-        for (int64_t x = 0; x < K; ++x) ss += std::pow(qkv.At(t * width + (part * H + j) * K + x), 2);
         for (int64_t x = 0; x < K; ++x)
-          c[part ? "k" : "q"].Set((t * H + j) * K + x, qkv.At(t * width + (part * H + j) * K + x) / std::sqrt(ss + 1e-6));
+          ss += std::pow(qkv.At(t * width + (part * H + j) * K + x), 2);
+        for (int64_t x = 0; x < K; ++x)
+          c[part ? "k" : "q"].Set((t * H + j) * K + x, qkv.At(t * width + (part * H + j) * K + x) /
+                                                           std::sqrt(ss + 1e-6));
       }
     for (int64_t h = 0; h < HV; ++h) {
-      for (int64_t y = 0; y < V; ++y) c["v"].Set((t * HV + h) * V + y, qkv.At(t * width + 2 * H * K + h * V + y));
-      c["g"].Set(t * HV + h, -std::exp(alog.At(h)) * op_util::Softplus(a.At(t * HV + h) + dtb.At(h)));
+      for (int64_t y = 0; y < V; ++y)
+        c["v"].Set((t * HV + h) * V + y, qkv.At(t * width + 2 * H * K + h * V + y));
+      c["g"].Set(t * HV + h,
+                 -std::exp(alog.At(h)) * op_util::Softplus(a.At(t * HV + h) + dtb.At(h)));
       c["beta"].Set(t * HV + h, op_util::Sigmoid(b.At(t * HV + h)));
     }
   }
@@ -251,7 +298,8 @@ TEST(ChunkGatedDeltaRule, AgreesWithTheRecurrentKernelOnTheSameInputs) {
   for (int64_t r = 0; r < B; ++r) {
     const auto slot = static_cast<int64_t>(in["cache_indices"].At(r));
     for (int64_t e = 0; e < HV * V * K; ++e) {
-      const double last = inter.At(((r * S + S - 1) * HV) * V * K + e), chunked = pool.At(slot * HV * V * K + e);
+      const double last = inter.At(((r * S + S - 1) * HV) * V * K + e),
+                   chunked = pool.At(slot * HV * V * K + e);
       max_s = std::max(max_s, std::fabs(last));
       diff_s = std::max(diff_s, std::fabs(last - chunked));
     }

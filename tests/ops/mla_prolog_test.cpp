@@ -1,5 +1,6 @@
 // mla_prolog: numerics against the fp64 reference on shapes that catch layout bugs, exact cycles at
-// the smallest shape, the split of its four matmuls, its weight-bound decode time and its UB budget.
+// the smallest shape, the split of its four matmuls, its weight-bound decode time and its UB
+// budget.
 #include <gtest/gtest.h>
 
 #include "devices/device_config.h"
@@ -13,8 +14,9 @@ const std::string kOp = "mla_prolog";
 
 // Small dims where every width differs: nope 32 != kv_lora 48 != rope 16, q_lora 96.
 Kvs Small(Kvs extra) {
-  Kvs kv = {{"tokens", "5"},    {"hidden", "256"},        {"q_lora_rank", "96"}, {"heads", "6"},    {"nope_dim", "32"},
-            {"rope_dim", "16"}, {"kv_lora_rank", "48"},   {"pages", "4"},        {"page_size", "16"}};
+  Kvs kv = {{"tokens", "5"},        {"hidden", "256"},  {"q_lora_rank", "96"},
+            {"heads", "6"},         {"nope_dim", "32"}, {"rope_dim", "16"},
+            {"kv_lora_rank", "48"}, {"pages", "4"},     {"page_size", "16"}};
   for (auto& e : extra) kv.push_back(e);
   return kv;
 }
@@ -26,23 +28,32 @@ Kvs Small(Kvs extra) {
 TEST(MlaProlog, MatchesTheReferenceOnShapesThatCatchLayoutBugs) {
   for (const auto& [kv, device] : std::vector<std::pair<Kvs, std::string>>{
            {Small({}), "Ascend910B3"},
-           {Small({{"tokens", "37"}, {"step_tokens", "16"}, {"heads", "3"}, {"kv_lora_rank", "80"}}), "Ascend910_9392"},
+           {Small(
+                {{"tokens", "37"}, {"step_tokens", "16"}, {"heads", "3"}, {"kv_lora_rank", "80"}}),
+            "Ascend910_9392"},
            {Small({{"tokens", "1"}, {"heads", "40"}}), "Ascend910_9392"},
            {Small({{"quant", "w8a8"}, {"hidden", "224"}}), "Ascend910B3"},
-           {Small({{"quant", "w8a8"}, {"tokens", "37"}, {"step_tokens", "16"}, {"heads", "19"}, {"kv_lora_rank", "80"}}), "Ascend910_9392"}}) {
+           {Small({{"quant", "w8a8"},
+                   {"tokens", "37"},
+                   {"step_tokens", "16"},
+                   {"heads", "19"},
+                   {"kv_lora_rank", "80"}}),
+            "Ascend910_9392"}}) {
     const KernelRun r = RunOp(kOp, kv, device);
     ASSERT_EQ(r.status, "ok") << r.message;
     ExpectAccurate(r, kBf16Tol);
   }
-  ExpectTimingOnlyMatchesFunctional(kOp, Small({{"tokens", "37"}, {"step_tokens", "16"}}), "Ascend910_9392");
-  ExpectTimingOnlyMatchesFunctional(kOp, Small({{"tokens", "37"}, {"step_tokens", "16"}, {"quant", "w8a8"}}), "Ascend910_9392");
+  ExpectTimingOnlyMatchesFunctional(kOp, Small({{"tokens", "37"}, {"step_tokens", "16"}}),
+                                    "Ascend910_9392");
+  ExpectTimingOnlyMatchesFunctional(
+      kOp, Small({{"tokens", "37"}, {"step_tokens", "16"}, {"quant", "w8a8"}}), "Ascend910_9392");
 }
 
-// The smallest shape, exact cycles on the test device (1 AIC + 2 AIVs at 1 GHz; GM -> L1 and GM -> UB
-// 100 cycles + 256 / 128 B/cycle, UB -> GM 50 + 64 B/cycle, L1 -> L0A 256 and L0B 128 B/cycle,
+// The smallest shape, exact cycles on the test device (1 AIC + 2 AIVs at 1 GHz; GM -> L1 and GM ->
+// UB 100 cycles + 256 / 128 B/cycle, UB -> GM 50 + 64 B/cycle, L1 -> L0A 256 and L0B 128 B/cycle,
 // Mmad 24 + 1 per fractal, FixPipe 20 + 128 B/cycle, vector ops of up to 32 fp32 1 + 2 cycles, one
-// scalar issue per cycle, transfers rounded up to whole cycles): one token, hidden 32, q_lora 16, one
-// head of nope 16 + rope 16, kv_lora 16 (a 32-wide latent), a 16-token page. AIV 1 has no row.
+// scalar issue per cycle, transfers rounded up to whole cycles): one token, hidden 32, q_lora 16,
+// one head of nope 16 + rope 16, kv_lora 16 (a 32-wide latent), a 16-token page. AIV 1 has no row.
 //  AIC, MatmulCq: x (64 B: 101) 1..102, W_dq (32 x 16 bf16, 1 KiB: 104) ..206, moves (2 + 8) ..216,
 //    Mmad (2 fractals: 26) ..242, FixPipe of c_q (64 B fp32: 21) ..263 with kCqDone. MatmulCkvKr: x
 //    again into the other L1 buffer 206..307, W_dkv_kr (32 x 32, 2 KiB: 108) ..415, moves (2 + 16)
@@ -51,19 +62,28 @@ TEST(MlaProlog, MatchesTheReferenceOnShapesThatCatchLayoutBugs) {
 //    kCqDone (263) two sync issues, the c_q row (32 B) 265..366; RMSNorm: Cast, Mul 3 each,
 //    ReduceSum 5 ..377, the scalar reads the sum (V->S, S->V) ..380, Muls, Mul, Cast ..389; the
 //    normed row out (32 B: 51) ..440 with kCqNormed.
-//  AIC, MatmulQcQr: four flag issues, norm(c_q) (32 B) 445..546, W_uq_qr (16 x 32, 1 KiB: 104) ..650,
-//    moves (2 + 8) ..660, Mmad (2 fractals: 26) ..686, FixPipe ..707 with kQDone; MatmulQn after the
-//    all-AIC barrier (three issues): q_nope (32 B) 711..812, W_uk (16 x 16, 512 B: 102) ..914, moves
-//    (2 + 4) ..920, Mmad (1 fractal: 25) ..945, FixPipe ..966.
+//  AIC, MatmulQcQr: four flag issues, norm(c_q) (32 B) 445..546, W_uq_qr (16 x 32, 1 KiB: 104)
+//  ..650,
+//    moves (2 + 8) ..660, Mmad (2 fractals: 26) ..686, FixPipe ..707 with kQDone; MatmulQn after
+//    the all-AIC barrier (three issues): q_nope (32 B) 711..812, W_uk (16 x 16, 512 B: 102) ..914,
+//    moves (2 + 4) ..920, Mmad (1 fractal: 25) ..945, FixPipe ..966.
 //  AIV 0, the latent (kCkvKrDone at 482, two issues): its row (64 B) 484..585 and cos / sin (16
-//    fp32: 101) ..686; Cast, Mul, ReduceSum ..697, the scalar's sum ..700, Muls, Mul ..706; the NeoX
-//    rotation of the rope half (six ops of 3) ..724, Cast ..727; the row into its cache slot (64 B:
-//    51) ..778. The query's rope part (kQDone came at 707): one sync issue, its row (32 B) 779..880,
-//    cos / sin ..981, Cast, rotation, Cast (8 ops of 3) ..1005, out (32 B: 51) ..1056, the end.
+//    fp32: 101) ..686; Cast, Mul, ReduceSum ..697, the scalar's sum ..700, Muls, Mul ..706; the
+//    NeoX rotation of the rope half (six ops of 3) ..724, Cast ..727; the row into its cache slot
+//    (64 B: 51) ..778. The query's rope part (kQDone came at 707): one sync issue, its row (32 B)
+//    779..880, cos / sin ..981, Cast, rotation, Cast (8 ops of 3) ..1005, out (32 B: 51) ..1056,
+//    the end.
 TEST(MlaProlog, TheSmallestShapeTakesTheDerivedCycles) {
   const KernelRun r = RunOp(kOp,
-                            {{"tokens", "1"}, {"hidden", "32"}, {"q_lora_rank", "16"}, {"heads", "1"}, {"nope_dim", "16"}, {"rope_dim", "16"},
-                             {"kv_lora_rank", "16"}, {"pages", "1"}, {"page_size", "16"}},
+                            {{"tokens", "1"},
+                             {"hidden", "32"},
+                             {"q_lora_rank", "16"},
+                             {"heads", "1"},
+                             {"nope_dim", "16"},
+                             {"rope_dim", "16"},
+                             {"kv_lora_rank", "16"},
+                             {"pages", "1"},
+                             {"page_size", "16"}},
                             std::string(NPUSIM_SOURCE_DIR) + "/tests/data/test_device.yaml");
   ASSERT_EQ(r.status, "ok") << r.message;
   ExpectAccurate(r, kBf16Tol);
@@ -118,7 +138,8 @@ TEST(MlaProlog, SplitsEachMatmulOverTheAics) {
 TEST(MlaProlog, DecodeIsBoundByReadingItsWeights) {
   const KernelRun r16 = RunOp(kOp, {{"tokens", "16"}}, "Ascend910_9392", ModeChoice::kTimingOnly);
   const KernelRun r32 = RunOp(kOp, {{"tokens", "32"}}, "Ascend910_9392", ModeChoice::kTimingOnly);
-  const KernelRun q16 = RunOp(kOp, {{"tokens", "16"}, {"quant", "w8a8"}}, "Ascend910_9392", ModeChoice::kTimingOnly);
+  const KernelRun q16 =
+      RunOp(kOp, {{"tokens", "16"}, {"quant", "w8a8"}}, "Ascend910_9392", ModeChoice::kTimingOnly);
   for (const KernelRun* r : {&r16, &r32, &q16}) ASSERT_EQ(r->status, "ok") << r->message;
   const double bf16 = (7168.0 * 1536 + 7168.0 * 576 + 1536.0 * 24576 + 128.0 * 128 * 512) * 2;
   const double int8 = 7168.0 * 1536 + 7168.0 * 576 + 1536.0 * 24576 + 128.0 * 128 * 512 * 2;
@@ -134,7 +155,8 @@ TEST(MlaProlog, DecodeIsBoundByReadingItsWeights) {
 // The AIVs hold every head's rope part of a token at once (bf16 and fp32): 1024 heads need
 // 1024 x 64 x 6 B = 393216 B besides the row buffers, past a 192 KiB UB.
 TEST(MlaProlog, ThousandsOfHeadsOverflowTheUb) {
-  const KernelRun r = RunOp(kOp, {{"tokens", "1"}, {"heads", "1024"}}, "Ascend910_9392", ModeChoice::kTimingOnly);
+  const KernelRun r =
+      RunOp(kOp, {{"tokens", "1"}, {"heads", "1024"}}, "Ascend910_9392", ModeChoice::kTimingOnly);
   EXPECT_EQ(r.status, "ub_overflow") << r.message;
   EXPECT_NE(r.message.find("1572864 bits available"), std::string::npos) << r.message;
 }

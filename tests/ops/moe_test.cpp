@@ -18,14 +18,25 @@ TEST(MoeGatingTopk, SoftmaxRenormalisedOnAnOddExpertCount) {
 
 TEST(MoeGatingTopk, SigmoidWithCorrectionBiasAndScalingFromBf16Logits) {
   // Step-3.5 routing: the bias changes which experts win but not their weights.
-  KernelRun r = RunOp("moe_gating_topk", {{"tokens", "37"}, {"experts", "60"}, {"top_k", "4"}, {"scoring", "sigmoid"}, {"bias", "1"},
-                                          {"scaling", "2.5"}, {"dtype", "bfloat16"}, {"rows_per_tile", "5"}});
+  KernelRun r = RunOp("moe_gating_topk", {{"tokens", "37"},
+                                          {"experts", "60"},
+                                          {"top_k", "4"},
+                                          {"scoring", "sigmoid"},
+                                          {"bias", "1"},
+                                          {"scaling", "2.5"},
+                                          {"dtype", "bfloat16"},
+                                          {"rows_per_tile", "5"}});
   ExpectAccurate(r, kFp32Tol);
   ExpectExact(r, "topk_ids");
-  KernelRun plain = RunOp("moe_gating_topk", {{"tokens", "37"}, {"experts", "60"}, {"top_k", "4"}, {"scoring", "sigmoid"},
-                                              {"scaling", "2.5"}, {"dtype", "bfloat16"}});
+  KernelRun plain = RunOp("moe_gating_topk", {{"tokens", "37"},
+                                              {"experts", "60"},
+                                              {"top_k", "4"},
+                                              {"scoring", "sigmoid"},
+                                              {"scaling", "2.5"},
+                                              {"dtype", "bfloat16"}});
   double differ = 0;
-  for (int64_t i = 0; i < 37 * 4; ++i) differ += r.outputs.at("topk_ids").At(i) != plain.outputs.at("topk_ids").At(i);
+  for (int64_t i = 0; i < 37 * 4; ++i)
+    differ += r.outputs.at("topk_ids").At(i) != plain.outputs.at("topk_ids").At(i);
   EXPECT_GT(differ, 0);
 }
 
@@ -34,7 +45,8 @@ TEST(MoeGatingTopk, SigmoidWithCorrectionBiasAndScalingFromBf16Logits) {
 // overlapped. 64 tokens fill several rows per tile.
 TEST(MoeGatingTopk, Bf16LogitsOfFewExpertsKeepEachRow) {
   for (const char* e : {"4", "6"}) {
-    KernelRun r = RunOp("moe_gating_topk", {{"tokens", "64"}, {"experts", e}, {"top_k", "2"}, {"dtype", "bfloat16"}});
+    KernelRun r = RunOp("moe_gating_topk",
+                        {{"tokens", "64"}, {"experts", e}, {"top_k", "2"}, {"dtype", "bfloat16"}});
     ASSERT_EQ(r.status, "ok") << r.message;
     EXPECT_EQ(r.numerics.at("topk_ids").max_abs_err, 0.0) << e;
     EXPECT_LT(r.numerics.at("topk_weights").norm_err, 1e-5) << e;
@@ -42,14 +54,22 @@ TEST(MoeGatingTopk, Bf16LogitsOfFewExpertsKeepEachRow) {
 }
 
 TEST(MoeInitRouting, PermutesByExpertStablyWithAnOddHiddenSize) {
-  KernelRun r = RunOp("moe_init_routing", {{"tokens", "37"}, {"hidden", "100"}, {"top_k", "3"}, {"experts", "7"}, {"rows_per_tile", "4"}});
+  KernelRun r = RunOp("moe_init_routing", {{"tokens", "37"},
+                                           {"hidden", "100"},
+                                           {"top_k", "3"},
+                                           {"experts", "7"},
+                                           {"rows_per_tile", "4"}});
   for (const char* o : {"expanded_x", "expanded_row_idx", "expert_tokens"}) ExpectExact(r, o);
 }
 
 TEST(MoeFinalizeRouting, WeightedSumWithEachSharedExpertForm) {
   for (const char* shared : {"none", "plain", "gated"}) {
-    KernelRun r = RunOp("moe_finalize_routing",
-                        {{"tokens", "37"}, {"hidden", "100"}, {"top_k", "3"}, {"experts", "7"}, {"shared", shared}, {"rows_per_tile", "4"}});
+    KernelRun r = RunOp("moe_finalize_routing", {{"tokens", "37"},
+                                                 {"hidden", "100"},
+                                                 {"top_k", "3"},
+                                                 {"experts", "7"},
+                                                 {"shared", shared},
+                                                 {"rows_per_tile", "4"}});
     ExpectAccurate(r, kBf16Tol);
   }
 }
@@ -57,7 +77,8 @@ TEST(MoeFinalizeRouting, WeightedSumWithEachSharedExpertForm) {
 TEST(MoeFinalizeRouting, AWideRowTimesTopKTakesTheHiddenColumnsInPasses) {
   // 10 expert rows + the shared one at hidden 7177 in bf16 and fp32 (~870 KB) cannot sit in UB
   // together: the kernel sums them in column passes, the last one a ragged tail.
-  KernelRun r = RunOp("moe_finalize_routing", {{"tokens", "19"}, {"hidden", "7177"}, {"top_k", "10"}, {"experts", "64"}});
+  KernelRun r = RunOp("moe_finalize_routing",
+                      {{"tokens", "19"}, {"hidden", "7177"}, {"top_k", "10"}, {"experts", "64"}});
   ExpectAccurate(r, kBf16Tol);
   const std::string cols = TilingValue(r, "cols_per_tile");
   ASSERT_FALSE(cols.empty());
@@ -67,8 +88,15 @@ TEST(MoeFinalizeRouting, AWideRowTimesTopKTakesTheHiddenColumnsInPasses) {
 TEST(GroupedMatmul, ExpertsOfUnevenSizeIncludingEmptyOnes) {
   // skew 2 over 9 experts and 150 rows leaves the tail experts with few or no rows.
   for (const char* tb : {"0", "1"}) {
-    KernelRun r = RunOp("grouped_matmul", {{"rows", "150"}, {"experts", "9"}, {"k", "64"}, {"n", "100"}, {"skew", "2"}, {"trans_b", tb},
-                                           {"base_m", "32"}, {"base_n", "48"}, {"base_k", "32"}});
+    KernelRun r = RunOp("grouped_matmul", {{"rows", "150"},
+                                           {"experts", "9"},
+                                           {"k", "64"},
+                                           {"n", "100"},
+                                           {"skew", "2"},
+                                           {"trans_b", tb},
+                                           {"base_m", "32"},
+                                           {"base_n", "48"},
+                                           {"base_k", "32"}});
     ExpectAccurate(r, kBf16Tol);
   }
 }
@@ -80,8 +108,15 @@ TEST(GroupedMatmul, QuantisedExpertsOfUnevenSizeDequantisePerRowAndPerExpertChan
   // along n with 0; k = 96 is not a whole int4 fractal (64).
   for (const char* quant : {"w8a8", "w4a8"})
     for (const char* tb : {"0", "1"}) {
-      KernelRun r = RunOp("grouped_matmul", {{"rows", "151"}, {"experts", "9"}, {"k", "96"}, {"n", "100"}, {"skew", "2"}, {"trans_b", tb},
-                                             {"quant", quant}, {"base_m", "32"}, {"base_n", "64"}});
+      KernelRun r = RunOp("grouped_matmul", {{"rows", "151"},
+                                             {"experts", "9"},
+                                             {"k", "96"},
+                                             {"n", "100"},
+                                             {"skew", "2"},
+                                             {"trans_b", tb},
+                                             {"quant", quant},
+                                             {"base_m", "32"},
+                                             {"base_n", "64"}});
       ExpectAccurate(r, kBf16Tol);
     }
 }
@@ -89,7 +124,13 @@ TEST(GroupedMatmul, QuantisedExpertsOfUnevenSizeDequantisePerRowAndPerExpertChan
 // The decode-sized expert GEMM (60 rows over 32 experts of 2048 x 1024), timing-only on 910B3,
 // with the experts' weights as `quant` says.
 KernelRun DecodeExperts(const char* quant) {
-  KernelRun r = RunOp("grouped_matmul", {{"rows", "60"}, {"experts", "32"}, {"k", "2048"}, {"n", "1024"}, {"skew", "0"}, {"quant", quant}},
+  KernelRun r = RunOp("grouped_matmul",
+                      {{"rows", "60"},
+                       {"experts", "32"},
+                       {"k", "2048"},
+                       {"n", "1024"},
+                       {"skew", "0"},
+                       {"quant", quant}},
                       "Ascend910B3", ModeChoice::kTimingOnly);
   EXPECT_EQ(r.status, "ok") << r.message;
   return r;
@@ -116,26 +157,41 @@ TEST(GroupedMatmul, W4A8DecodeReadsHalfTheBytesButCastsOnTheVectorCores) {
 }
 
 TEST(GroupedMatmul, W8A8TileNarrowerThanAnInt8RowIsAnInputError) {
-  EXPECT_THROW(RunOp("grouped_matmul", {{"rows", "10"}, {"experts", "2"}, {"k", "64"}, {"n", "96"}, {"quant", "w8a8"}, {"base_n", "48"}}),
+  EXPECT_THROW(RunOp("grouped_matmul", {{"rows", "10"},
+                                        {"experts", "2"},
+                                        {"k", "64"},
+                                        {"n", "96"},
+                                        {"quant", "w8a8"},
+                                        {"base_n", "48"}}),
                InputError);
 }
 
 // Issue #15: base_k=33 was exit 3 ("misaligned" from the simulated cube) where matmul says exit 2:
 // a tiling that cannot be expressed is the user's input, checked the same way for both.
 TEST(GroupedMatmul, ABaseKThatIsNotWhole32BytesIsAnInputErrorAsForMatmul) {
-  EXPECT_THROW(RunOp("grouped_matmul", {{"rows", "10"}, {"experts", "2"}, {"k", "64"}, {"n", "16"}, {"base_k", "33"}}), InputError);
-  EXPECT_THROW(RunOp("matmul", {{"m", "16"}, {"k", "64"}, {"n", "16"}, {"base_k", "33"}}), InputError);
+  EXPECT_THROW(
+      RunOp("grouped_matmul",
+            {{"rows", "10"}, {"experts", "2"}, {"k", "64"}, {"n", "16"}, {"base_k", "33"}}),
+      InputError);
+  EXPECT_THROW(RunOp("matmul", {{"m", "16"}, {"k", "64"}, {"n", "16"}, {"base_k", "33"}}),
+               InputError);
 }
 
 TEST(GroupedMatmul, KThatIsNotWhole32BytesIsAnInputError) {
-  EXPECT_THROW(RunOp("grouped_matmul", {{"rows", "10"}, {"experts", "2"}, {"k", "24"}, {"n", "16"}}), InputError);
-  // Issue #15: fewer experts than top_k was a SIGFPE in moe_finalize_routing (its siblings said exit 2).
+  EXPECT_THROW(
+      RunOp("grouped_matmul", {{"rows", "10"}, {"experts", "2"}, {"k", "24"}, {"n", "16"}}),
+      InputError);
+  // Issue #15: fewer experts than top_k was a SIGFPE in moe_finalize_routing (its siblings said
+  // exit 2).
   EXPECT_THROW(RunOp("moe_finalize_routing", {{"experts", "7"}}), InputError);
 }
 
 TEST(LmHeadArgmax, GreedyTokenIdsOfAShardAcrossChunks) {
-  KernelRun r = RunOp("lm_head_argmax",
-                      {{"tokens", "7"}, {"hidden", "64"}, {"vocab", "1001"}, {"vocab_start", "5000"}, {"argmax_cols", "256"}});
+  KernelRun r = RunOp("lm_head_argmax", {{"tokens", "7"},
+                                         {"hidden", "64"},
+                                         {"vocab", "1001"},
+                                         {"vocab_start", "5000"},
+                                         {"argmax_cols", "256"}});
   ExpectAccurate(r, kFp32Tol);
   ExpectExact(r, "next_token");
   EXPECT_EQ(r.launch_times.size(), 2u);
@@ -150,13 +206,23 @@ TEST(LmHeadArgmax, DecodeShapeIsBoundByReadingTheWeights) {
 }
 
 TEST(Moe, TimingOnlyMatchesFunctional) {
-  ExpectTimingOnlyMatchesFunctional("moe_gating_topk", {{"tokens", "37"}, {"experts", "60"}, {"top_k", "4"}});
-  ExpectTimingOnlyMatchesFunctional("moe_init_routing", {{"tokens", "37"}, {"hidden", "100"}, {"top_k", "3"}, {"experts", "7"}});
-  ExpectTimingOnlyMatchesFunctional("moe_finalize_routing", {{"tokens", "37"}, {"hidden", "100"}, {"top_k", "3"}, {"experts", "7"}});
-  ExpectTimingOnlyMatchesFunctional("grouped_matmul", {{"rows", "150"}, {"experts", "9"}, {"k", "64"}, {"n", "100"}});
-  ExpectTimingOnlyMatchesFunctional("grouped_matmul", {{"rows", "150"}, {"experts", "9"}, {"k", "64"}, {"n", "100"}, {"quant", "w8a8"}});
-  ExpectTimingOnlyMatchesFunctional("grouped_matmul", {{"rows", "150"}, {"experts", "9"}, {"k", "64"}, {"n", "100"}, {"quant", "w4a8"}});
-  ExpectTimingOnlyMatchesFunctional("lm_head_argmax", {{"tokens", "7"}, {"hidden", "64"}, {"vocab", "1001"}});
+  ExpectTimingOnlyMatchesFunctional("moe_gating_topk",
+                                    {{"tokens", "37"}, {"experts", "60"}, {"top_k", "4"}});
+  ExpectTimingOnlyMatchesFunctional(
+      "moe_init_routing", {{"tokens", "37"}, {"hidden", "100"}, {"top_k", "3"}, {"experts", "7"}});
+  ExpectTimingOnlyMatchesFunctional(
+      "moe_finalize_routing",
+      {{"tokens", "37"}, {"hidden", "100"}, {"top_k", "3"}, {"experts", "7"}});
+  ExpectTimingOnlyMatchesFunctional("grouped_matmul",
+                                    {{"rows", "150"}, {"experts", "9"}, {"k", "64"}, {"n", "100"}});
+  ExpectTimingOnlyMatchesFunctional(
+      "grouped_matmul",
+      {{"rows", "150"}, {"experts", "9"}, {"k", "64"}, {"n", "100"}, {"quant", "w8a8"}});
+  ExpectTimingOnlyMatchesFunctional(
+      "grouped_matmul",
+      {{"rows", "150"}, {"experts", "9"}, {"k", "64"}, {"n", "100"}, {"quant", "w4a8"}});
+  ExpectTimingOnlyMatchesFunctional("lm_head_argmax",
+                                    {{"tokens", "7"}, {"hidden", "64"}, {"vocab", "1001"}});
 }
 
 }  // namespace

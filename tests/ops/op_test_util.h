@@ -12,7 +12,8 @@ namespace npusim::testing {
 
 using Kvs = std::vector<std::pair<std::string, std::string>>;
 
-inline KernelRun RunOp(const std::string& op, const Kvs& kv, const std::string& device = "Ascend910B3",
+inline KernelRun RunOp(const std::string& op, const Kvs& kv,
+                       const std::string& device = "Ascend910B3",
                        ModeChoice mode = ModeChoice::kAuto, uint64_t seed = 3) {
   ParamValues p(FindOp(op).params());
   for (const auto& [k, v] : kv) p.Set(k, v);
@@ -45,7 +46,8 @@ inline void ExpectAccurate(const KernelRun& r, double tol) {
   EXPECT_GE(r.launch.time_us, r.roofline_us) << r.op;
 }
 
-inline void ExpectTimingOnlyMatchesFunctional(const std::string& op, const Kvs& kv, const std::string& device = "Ascend910B3") {
+inline void ExpectTimingOnlyMatchesFunctional(const std::string& op, const Kvs& kv,
+                                              const std::string& device = "Ascend910B3") {
   KernelRun f = RunOp(op, kv, device, ModeChoice::kFunctional);
   KernelRun t = RunOp(op, kv, device, ModeChoice::kTimingOnly);
   ASSERT_EQ(f.status, "ok") << f.message;

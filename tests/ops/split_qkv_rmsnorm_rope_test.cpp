@@ -16,8 +16,9 @@ const std::string kOp = "split_qkv_rmsnorm_rope";
 // 64), each on both grids; positions anywhere in a 300-row cache.
 TEST(SplitQkvRmsNormRope, MatchesTheReferenceOnBothGrids) {
   for (const char* grid : {"per_head", "wide"})
-    for (const Kvs& shape : std::vector<Kvs>{{{"q_hidden", "768"}, {"kv_hidden", "256"}, {"head_dim", "128"}, {"rope_dim", "32"}},
-                                             {{"q_hidden", "256"}, {"kv_hidden", "64"}, {"head_dim", "64"}, {"rope_dim", "64"}}}) {
+    for (const Kvs& shape : std::vector<Kvs>{
+             {{"q_hidden", "768"}, {"kv_hidden", "256"}, {"head_dim", "128"}, {"rope_dim", "32"}},
+             {{"q_hidden", "256"}, {"kv_hidden", "64"}, {"head_dim", "64"}, {"rope_dim", "64"}}}) {
       Kvs kv = shape;
       kv.insert(kv.end(), {{"tokens", "37"}, {"max_position", "300"}, {"grid", grid}});
       const KernelRun r = RunOp(kOp, kv, "Ascend910B3");
@@ -54,11 +55,13 @@ TEST(SplitQkvRmsNormRope, TheWrapperPicksTheGridByTokensAndWidth) {
 // 192 KiB UB, where the real kernel stopped compiling (12288 raised MLIRCompilationError on
 // 910B3); 8192 fits, as it compiled.
 TEST(SplitQkvRmsNormRope, AWideGridPast8192OverflowsTheUb) {
-  const Kvs big = {{"tokens", "2048"}, {"q_hidden", "12288"}, {"kv_hidden", "1536"}, {"grid", "wide"}};
+  const Kvs big = {
+      {"tokens", "2048"}, {"q_hidden", "12288"}, {"kv_hidden", "1536"}, {"grid", "wide"}};
   const KernelRun r = RunOp(kOp, big, "Ascend910B3", ModeChoice::kTimingOnly);
   EXPECT_EQ(r.status, "ub_overflow") << r.message;
-  const KernelRun ok = RunOp(kOp, {{"tokens", "2048"}, {"q_hidden", "8192"}, {"kv_hidden", "1024"}, {"grid", "wide"}}, "Ascend910B3",
-                             ModeChoice::kTimingOnly);
+  const KernelRun ok = RunOp(
+      kOp, {{"tokens", "2048"}, {"q_hidden", "8192"}, {"kv_hidden", "1024"}, {"grid", "wide"}},
+      "Ascend910B3", ModeChoice::kTimingOnly);
   EXPECT_EQ(ok.status, "ok") << ok.message;
 }
 
@@ -66,8 +69,10 @@ TEST(SplitQkvRmsNormRope, AWideGridPast8192OverflowsTheUb) {
 // stores, so the time is the rows per program times one row: twice the tokens, twice the time
 // (820 vs 410 rows per program on the per-head grid; the launch's fixed part is under 1 %).
 TEST(SplitQkvRmsNormRope, TimeGrowsWithTheRowsEachProgramWalks) {
-  const KernelRun a = RunOp(kOp, {{"tokens", "4096"}, {"grid", "per_head"}}, "Ascend910B3", ModeChoice::kTimingOnly);
-  const KernelRun b = RunOp(kOp, {{"tokens", "8192"}, {"grid", "per_head"}}, "Ascend910B3", ModeChoice::kTimingOnly);
+  const KernelRun a = RunOp(kOp, {{"tokens", "4096"}, {"grid", "per_head"}}, "Ascend910B3",
+                            ModeChoice::kTimingOnly);
+  const KernelRun b = RunOp(kOp, {{"tokens", "8192"}, {"grid", "per_head"}}, "Ascend910B3",
+                            ModeChoice::kTimingOnly);
   ASSERT_EQ(a.status, "ok") << a.message;
   ASSERT_EQ(b.status, "ok") << b.message;
   EXPECT_NEAR(b.launch.time_us / a.launch.time_us, 820.0 / 410.0, 0.02);

@@ -1,8 +1,8 @@
 // Charts of report.html drawn by gnuplot: the shapes of data that once failed to draw.
+#include "reports/html.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include "reports/html.h"
 
 namespace npusim {
 namespace {

@@ -1,5 +1,7 @@
 // The calibration corpus loader and the plain math of `npusim calibrate`: YAML value rewriting,
 // errors against a cap, the verdict, the bounded Nelder-Mead, and the shipped corpus itself.
+#include "workloads/calibration.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,7 +9,6 @@
 #include <fstream>
 
 #include "model/error.h"
-#include "workloads/calibration.h"
 #include "workloads/host_profile.h"
 #include "workloads/run_config.h"
 
@@ -35,9 +36,12 @@ TEST(Calibration, SetYamlScalarRewritesOneNestedValueAndKeepsEverythingElse) {
             "  program_cycles: 0\n"
             "other: 1\n");
   // A new comment replaces the old one; a key without one gets it two spaces after the value.
-  EXPECT_NE(SetYamlScalar(text, "triton.program_cycles", "1900", "fitted").find("  program_cycles: 1900  # fitted\n"), std::string::npos);
+  EXPECT_NE(SetYamlScalar(text, "triton.program_cycles", "1900", "fitted")
+                .find("  program_cycles: 1900  # fitted\n"),
+            std::string::npos);
   // Same leaf name under another group is not touched; a missing key is an error.
-  EXPECT_NE(SetYamlScalar(text, "launch.overhead_us", "3").find("overhead_us: 3 "), std::string::npos);
+  EXPECT_NE(SetYamlScalar(text, "launch.overhead_us", "3").find("overhead_us: 3 "),
+            std::string::npos);
   EXPECT_THROW(SetYamlScalar(text, "triton.overhead_us", "3"), InputError);
   EXPECT_THROW(SetYamlScalar(text, "launch_us", "3"), InputError);  // only under triton
 }
@@ -50,13 +54,16 @@ TEST(Calibration, ErrorsAgainstACapCountOnlyAboveIt) {
 }
 
 TEST(Calibration, NelderMeadFindsAMinimumInsideTheBoxAndStopsAtABound) {
-  auto bowl = [](const std::vector<double>& x) { return std::pow(x[0] - 3, 2) + 10 * std::pow(x[1] + 1, 2); };
+  auto bowl = [](const std::vector<double>& x) {
+    return std::pow(x[0] - 3, 2) + 10 * std::pow(x[1] + 1, 2);
+  };
   const FitResult r = NelderMead(bowl, {0, 0}, {-10, -10}, {10, 10}, 400, 1e-12);
   EXPECT_NEAR(r.x[0], 3, 1e-2);
   EXPECT_NEAR(r.x[1], -1, 1e-2);
   EXPECT_FALSE(AtBound(r.x[0], -10, 10));
   // The minimum at x = 3 lies outside [-10, 1]: the fit ends at the bound, which AtBound flags.
-  const FitResult b = NelderMead([](const std::vector<double>& x) { return std::pow(x[0] - 3, 2); }, {0}, {-10}, {1}, 200, 1e-12);
+  const FitResult b = NelderMead([](const std::vector<double>& x) { return std::pow(x[0] - 3, 2); },
+                                 {0}, {-10}, {1}, 200, 1e-12);
   EXPECT_NEAR(b.x[0], 1, 1e-3);
   EXPECT_TRUE(AtBound(b.x[0], -10, 1));
   EXPECT_LE(b.evals, 200);
@@ -115,7 +122,9 @@ TEST(Calibration, ShippedCorpusLoadsAndEveryFitRowBelongsToAGroup) {
 }
 
 TEST(Calibration, BadRowsAreInputErrorsNamingTheKey) {
-  const std::string dir = (std::filesystem::temp_directory_path() / ("npusim_cal_" + std::to_string(::getpid()))).string();
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / ("npusim_cal_" + std::to_string(::getpid())))
+          .string();
   std::filesystem::create_directories(dir);
   std::ofstream(dir + "/x.yaml") << "id: x\nsource: s\nrole: check\nkernel: add\nmesured: 3\n";
   try {
@@ -130,12 +139,16 @@ TEST(Calibration, BadRowsAreInputErrorsNamingTheKey) {
   std::ofstream(dir + "/x.yaml") << "id: x\nsource: s\nratio: [x, y]\nmeasured: 3\n";
   EXPECT_THROW(LoadCorpus(dir), InputError);  // ratio of a row that does not exist
   // Fuzz findings: a list where a scalar belongs escaped as yaml-cpp's bad conversion.
-  std::ofstream(dir + "/x.yaml") << "id: x\nsource: s\nmeasured: 1\nkernel: add\nparams: {a: [[1]]}\n";
+  std::ofstream(dir + "/x.yaml")
+      << "id: x\nsource: s\nmeasured: 1\nkernel: add\nparams: {a: [[1]]}\n";
   try {
     LoadCorpus(dir);
     FAIL() << "no error";
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("x.yaml:5:14: 'params.a' takes a single value, got a list"), std::string::npos) << e.what();
+    EXPECT_NE(
+        std::string(e.what()).find("x.yaml:5:14: 'params.a' takes a single value, got a list"),
+        std::string::npos)
+        << e.what();
   }
   std::ofstream(dir + "/x.yaml") << "id: x\nsource: s\nmeasured: 1\nratio: [[a], b]\n";
   EXPECT_THROW(LoadCorpus(dir), InputError);
@@ -144,7 +157,8 @@ TEST(Calibration, BadRowsAreInputErrorsNamingTheKey) {
     LoadCorpus(dir);
     FAIL() << "no error";
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("x.yaml:5:7: 'slow' cannot be 'maybe'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("x.yaml:5:7: 'slow' cannot be 'maybe'"), std::string::npos)
+        << e.what();
   }
   std::ofstream(dir + "/x.yaml") << "id: x\nsource: s\nmeasured: 1\nkernel: add\nslow: true\n";
   EXPECT_TRUE(LoadCorpus(dir).Find("x")->slow);

@@ -1,11 +1,12 @@
 // The rate search against known limits: the answer lands within the tolerance below the true
 // limit, never above it, in the probe count the bracketing and bisection imply.
+#include "workloads/capacity_search.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "model/error.h"
-#include "workloads/capacity_search.h"
 
 namespace npusim {
 namespace {
@@ -30,10 +31,12 @@ TEST(RateSearch, HalvesWhenTheStartFails) {
 }
 
 TEST(RateSearch, StopsAtTheProbeBudget) {
-  const RateSearch never = SearchHighestRate(1.0, [](double) { return false; }, 0.1, 5);
+  const RateSearch never = SearchHighestRate(
+      1.0, [](double) { return false; }, 0.1, 5);
   EXPECT_EQ(never.probed.size(), 5u);
   EXPECT_EQ(never.best, 0);
-  const RateSearch always = SearchHighestRate(1.0, [](double) { return true; }, 0.1, 5);
+  const RateSearch always = SearchHighestRate(
+      1.0, [](double) { return true; }, 0.1, 5);
   EXPECT_EQ(always.best, 16.0);
   EXPECT_EQ(always.lowest_failing, 0);
   EXPECT_THROW(SearchHighestRate(0.0, [](double) { return true; }), InputError);

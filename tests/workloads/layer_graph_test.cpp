@@ -10,27 +10,36 @@
 namespace npusim {
 namespace {
 
-ModelConfig Tiny(const std::string& name) { return LoadModelConfig(std::string(NPUSIM_SOURCE_DIR) + "/configs/models/" + name + ".json"); }
+ModelConfig Tiny(const std::string& name) {
+  return LoadModelConfig(std::string(NPUSIM_SOURCE_DIR) + "/configs/models/" + name + ".json");
+}
 
 // The step graph's launches in issue order, "block:op".
-std::vector<std::string> Timed(const std::vector<KernelCall>& calls, const std::vector<int>& order) {
+std::vector<std::string> Timed(const std::vector<KernelCall>& calls,
+                               const std::vector<int>& order) {
   std::vector<std::string> out;
-  for (int i : order) out.push_back(calls[static_cast<size_t>(i)].where + ":" + calls[static_cast<size_t>(i)].op);
+  for (int i : order)
+    out.push_back(calls[static_cast<size_t>(i)].where + ":" + calls[static_cast<size_t>(i)].op);
   return out;
 }
 
 std::vector<std::string> Since(const FunctionalModel& f, size_t from) {
-  return std::vector<std::string>(f.timed_launches().begin() + static_cast<std::ptrdiff_t>(from), f.timed_launches().end());
+  return std::vector<std::string>(f.timed_launches().begin() + static_cast<std::ptrdiff_t>(from),
+                                  f.timed_launches().end());
 }
 
 std::vector<FunctionalModel::Entry> Entries(int64_t n, int64_t tokens, int64_t prefix) {
   std::vector<FunctionalModel::Entry> b;
-  for (int64_t i = 0; i < n; ++i) b.push_back({i + 1, std::vector<int32_t>(static_cast<size_t>(tokens), static_cast<int32_t>(3 + i)), prefix});
+  for (int64_t i = 0; i < n; ++i)
+    b.push_back({i + 1,
+                 std::vector<int32_t>(static_cast<size_t>(tokens), static_cast<int32_t>(3 + i)),
+                 prefix});
   return b;
 }
 
 TEST(LayerGraph, TheFunctionalForwardIssuesTheTimedStepsLaunches) {
-  for (const std::string name : {"tiny-hybrid", "tiny-qwen3", "tiny-qwen3-moe", "tiny-llama", "tiny-qwen2", "tiny-step", "tiny-deepseek"}) {
+  for (const std::string name : {"tiny-hybrid", "tiny-qwen3", "tiny-qwen3-moe", "tiny-llama",
+                                 "tiny-qwen2", "tiny-step", "tiny-deepseek"}) {
     const ModelConfig m = Tiny(name);
     FunctionalOptions o;
     o.gdn_impl = "fused";
@@ -70,7 +79,8 @@ TEST(LayerGraph, TheFunctionalForwardIssuesTheTimedStepsLaunches) {
     d.batch = 1, d.tokens = 1, d.prefix = 9;
     calls = DraftStepKernels(m, ParallelPlan{}, d, &order);
     std::vector<std::string> draft = Since(f, at);
-    for (std::string& l : draft) l = "draft:" + l.substr(l.find(':') + 1);  // the step graph labels a draft's calls "draft"
+    for (std::string& l : draft)
+      l = "draft:" + l.substr(l.find(':') + 1);  // the step graph labels a draft's calls "draft"
     EXPECT_EQ(draft, Timed(calls, order)) << name << " draft";
   }
 }

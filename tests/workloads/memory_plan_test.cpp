@@ -1,4 +1,6 @@
 // Per-rank shapes and the HBM plan of one rank.
+#include "workloads/memory_plan.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -6,14 +8,15 @@
 
 #include "devices/device_config.h"
 #include "model/error.h"
-#include "workloads/memory_plan.h"
 
 namespace npusim {
 namespace {
 
 using ::testing::HasSubstr;
 
-ModelConfig Shipped(const std::string& name) { return LoadModelConfig(ConfigDir() + "/models/" + name); }
+ModelConfig Shipped(const std::string& name) {
+  return LoadModelConfig(ConfigDir() + "/models/" + name);
+}
 
 TEST(MemoryPlan, Qwen3NextShapesAtTp4) {
   const RankShapes s = ShapesPerRank(Shipped("qwen3-next-80b-a3b.json"), {4, 1, 1});
@@ -36,14 +39,18 @@ TEST(MemoryPlan, Qwen3NextTp4OnA2StatePerRequestAndKvPerToken) {
   MemoryOptions o;
   o.gdn_decode_impl = "triton_chain";  // the state pool in the model's dtype, fp32
   const MemoryPlan p = PlanMemory(m, {4, 1, 1}, LoadDevice("Ascend910B3"), o);
-  // 36 GDN layers x (conv 3 rows x 2048 x bf16 + ssm 8 x 128 x 128 x fp32) = 36 x (12 KiB + 512 KiB).
+  // 36 GDN layers x (conv 3 rows x 2048 x bf16 + ssm 8 x 128 x 128 x fp32) = 36 x (12 KiB + 512
+  // KiB).
   EXPECT_EQ(p.mamba_per_request, 36 * (3 * 2048 * 2 + 8 * 128 * 128 * 4));
-  // The fused recurrent op takes a bf16 pool only: the same pool the step graph times (SsmPoolDtype).
+  // The fused recurrent op takes a bf16 pool only: the same pool the step graph times
+  // (SsmPoolDtype).
   o.gdn_decode_impl = "fused";
-  EXPECT_EQ(PlanMemory(m, {4, 1, 1}, LoadDevice("Ascend910B3"), o).mamba_per_request, 36 * (3 * 2048 * 2 + 8 * 128 * 128 * 2));
+  EXPECT_EQ(PlanMemory(m, {4, 1, 1}, LoadDevice("Ascend910B3"), o).mamba_per_request,
+            36 * (3 * 2048 * 2 + 8 * 128 * 128 * 2));
   // 12 full layers x K and V x 1 head x 256 x bf16.
   EXPECT_EQ(p.kv_per_token, 12 * 2 * 1 * 256 * 2);
-  // bf16 weights: about a quarter of 79.7 B parameters x 2 B (embeddings split, KV heads replicated).
+  // bf16 weights: about a quarter of 79.7 B parameters x 2 B (embeddings split, KV heads
+  // replicated).
   EXPECT_NEAR(static_cast<double>(p.weights), 79.67e9 * 2 / 4, 79.67e9 * 2 / 4 * 0.02);
   EXPECT_EQ(p.kv_tokens % 128, 0);
   EXPECT_GT(p.kv_tokens, 0);
@@ -57,8 +64,8 @@ TEST(MemoryPlan, MtpAddsIntermediateCachesAndAWiderConvWindow) {
   o.ssm_dtype = "bfloat16";
   const MemoryPlan p = PlanMemory(m, {4, 1, 1}, LoadDevice("Ascend910B3"), o);
   const int64_t ssm = 8 * 128 * 128 * 2;
-  EXPECT_EQ(p.mamba_per_request, 36 * ((3 + 3) * 2048 * 2 + ssm));          // (kw-1)+(d-1) conv rows
-  EXPECT_EQ(p.spec_per_request, 36 * 4 * (ssm + 3 * 2048 * 2));             // d states and windows
+  EXPECT_EQ(p.mamba_per_request, 36 * ((3 + 3) * 2048 * 2 + ssm));  // (kw-1)+(d-1) conv rows
+  EXPECT_EQ(p.spec_per_request, 36 * 4 * (ssm + 3 * 2048 * 2));     // d states and windows
   EXPECT_GT(p.mtp_weights, 0);
 }
 
@@ -67,7 +74,8 @@ TEST(MemoryPlan, W8A8RoughlyHalvesTheWeights) {
   MemoryOptions bf, q;
   q.quantization = "w8a8_dynamic";
   const DeviceConfig d = LoadDevice("Ascend910B3");
-  const double ratio = static_cast<double>(PlanMemory(m, {4, 1, 1}, d, q).weights) / static_cast<double>(PlanMemory(m, {4, 1, 1}, d, bf).weights);
+  const double ratio = static_cast<double>(PlanMemory(m, {4, 1, 1}, d, q).weights) /
+                       static_cast<double>(PlanMemory(m, {4, 1, 1}, d, bf).weights);
   EXPECT_GT(ratio, 0.5);
   EXPECT_LT(ratio, 0.6);  // embeddings and routers stay bf16
   q.quantization = "w4a16";
@@ -102,19 +110,29 @@ TEST(MemoryPlan, AW8A8DraftStoresItsLinearsInInt8) {
   q.draft_quantization = "w8a8_dynamic";
   const DeviceConfig d = LoadDevice("Ascend910_9392");
   const int64_t H = m.hidden, D = m.full.head_dim, I = s.dense_intermediate;
-  // [in -> out] linears of the layer and the fc: bf16 is 2 bytes a weight, int8 1 plus 4 per output column.
-  const std::vector<std::pair<int64_t, int64_t>> linears = {{H, m.q_proj_width(s.q_heads, D)}, {H, s.kv_heads * D}, {H, s.kv_heads * D},
-                                                            {s.q_heads * D, H}, {H, I}, {H, I}, {H, I}};  // gate, up, down as the plan counts them
+  // [in -> out] linears of the layer and the fc: bf16 is 2 bytes a weight, int8 1 plus 4 per output
+  // column.
+  const std::vector<std::pair<int64_t, int64_t>> linears = {
+      {H, m.q_proj_width(s.q_heads, D)},
+      {H, s.kv_heads * D},
+      {H, s.kv_heads * D},
+      {s.q_heads * D, H},
+      {H, I},
+      {H, I},
+      {H, I}};  // gate, up, down as the plan counts them
   int64_t saved = 0;
   for (const auto& [in, out] : linears) saved += in * out - 4 * out;
-  saved += (2 * H * H - 4 * H) / p.tp;  // the fc, replicated: its share per rank as the plan counts it
+  saved +=
+      (2 * H * H - 4 * H) / p.tp;  // the fc, replicated: its share per rank as the plan counts it
   EXPECT_EQ(PlanMemory(m, p, d, bf).mtp_weights - PlanMemory(m, p, d, q).mtp_weights, saved);
-  EXPECT_EQ(PlanMemory(m, p, d, bf).weights, PlanMemory(m, p, d, q).weights);  // the target's are its own
+  EXPECT_EQ(PlanMemory(m, p, d, bf).weights,
+            PlanMemory(m, p, d, q).weights);  // the target's are its own
 }
 
 TEST(MemoryPlan, TooBigForOneChipIsOutOfMemoryWithTheBreakdown) {
   try {
-    PlanMemory(Shipped("qwen3.5-397b-a17b.json"), {1, 1, 1}, LoadDevice("Ascend910B3"), MemoryOptions{});
+    PlanMemory(Shipped("qwen3.5-397b-a17b.json"), {1, 1, 1}, LoadDevice("Ascend910B3"),
+               MemoryOptions{});
     FAIL() << "397 B parameters fitted in 64 GB";
   } catch (const SimFailure& e) {
     EXPECT_EQ(e.status(), "out_of_memory");

@@ -1,5 +1,7 @@
 // Model configs: the shipped HuggingFace configs read as kernels.md §9 describes the models, and
 // their parameter counts land on the sizes in the models' names.
+#include "workloads/model_config.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -8,14 +10,15 @@
 #include "model/error.h"
 #include "workloads/layer_graph.h"
 #include "workloads/memory_plan.h"
-#include "workloads/model_config.h"
 
 namespace npusim {
 namespace {
 
 using ::testing::HasSubstr;
 
-ModelConfig Shipped(const std::string& name) { return LoadModelConfig(ConfigDir() + "/models/" + name); }
+ModelConfig Shipped(const std::string& name) {
+  return LoadModelConfig(ConfigDir() + "/models/" + name);
+}
 
 TEST(ModelConfig, Qwen3NextLayersStatesAndSize) {
   const ModelConfig m = Shipped("qwen3-next-80b-a3b.json");
@@ -94,22 +97,28 @@ TEST(ModelConfig, Qwen3DenseAndMoeLlamaAndQwen2) {
 }
 
 TEST(ModelConfig, Qwen3MoeSparseStepAndMlpOnlyLayers) {
-  const ModelConfig m = ParseModelConfig(R"({"model_type": "qwen3_moe", "hidden_size": 64, "num_hidden_layers": 6, "vocab_size": 10,
+  const ModelConfig m = ParseModelConfig(
+      R"({"model_type": "qwen3_moe", "hidden_size": 64, "num_hidden_layers": 6, "vocab_size": 10,
     "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 96, "moe_intermediate_size": 32,
     "num_experts": 8, "num_experts_per_tok": 2, "decoder_sparse_step": 2, "mlp_only_layers": [3], "unknown_key": 1})",
-                                         "m.json");
-  // MoE where (l + 1) % 2 == 0 and l is not MLP-only: layers 1 and 5; norm_topk_prob defaults to false.
+      "m.json");
+  // MoE where (l + 1) % 2 == 0 and l is not MLP-only: layers 1 and 5; norm_topk_prob defaults to
+  // false.
   EXPECT_EQ(m.moe_layer, (std::vector<bool>{false, true, false, false, false, true}));
   EXPECT_FALSE(m.norm_topk);
   // Issue #15: a layer past the model was ignored without a word.
   try {
-    ParseModelConfig(R"({"model_type": "qwen3_moe", "hidden_size": 64, "num_hidden_layers": 6, "vocab_size": 10,
+    ParseModelConfig(
+        R"({"model_type": "qwen3_moe", "hidden_size": 64, "num_hidden_layers": 6, "vocab_size": 10,
       "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 96, "moe_intermediate_size": 32,
       "num_experts": 8, "num_experts_per_tok": 2, "mlp_only_layers": [3, 6]})",
-                     "m.json");
+        "m.json");
     FAIL() << "no error";
   } catch (const InputError& e) {
-    EXPECT_THAT(e.what(), HasSubstr("m.json:3:70: mlp_only_layers lists layer 6, outside 0 .. 5 (num_hidden_layers 6)"));
+    EXPECT_THAT(
+        e.what(),
+        HasSubstr(
+            "m.json:3:70: mlp_only_layers lists layer 6, outside 0 .. 5 (num_hidden_layers 6)"));
   }
 }
 
@@ -123,9 +132,10 @@ TEST(ModelConfig, AnUnsupportedTypeListsTheSupportedOnesAndAnUnknownRopeScalingI
     EXPECT_THAT(e.what(), ::testing::Not(HasSubstr("nearest")));
   }
   try {
-    ParseModelConfig(R"({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10,
+    ParseModelConfig(
+        R"({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10,
       "num_attention_heads": 4, "intermediate_size": 96, "rope_scaling": {"rope_type": "yarn", "factor": 4}})",
-                     "y.json");
+        "y.json");
     FAIL() << "no error";
   } catch (const InputError& e) {
     EXPECT_THAT(e.what(), HasSubstr("y.json:2:"));
@@ -137,7 +147,8 @@ TEST(ModelConfig, DeepseekV3MlaGroupRoutingAndItsPublishedSize) {
   const ModelConfig m = Shipped("deepseek-v3.json");
   ASSERT_EQ(m.layers.size(), 61u);
   EXPECT_EQ(m.count(LayerKind::kMla), 61);
-  for (size_t l = 0; l < 61; ++l) EXPECT_EQ(m.moe_layer[l], l >= 3) << l;  // first_k_dense_replace 3
+  for (size_t l = 0; l < 61; ++l)
+    EXPECT_EQ(m.moe_layer[l], l >= 3) << l;  // first_k_dense_replace 3
   EXPECT_EQ(m.mla.latent_per_token(), 512 + 64);
   EXPECT_EQ(m.full.head_dim, 192);
   EXPECT_EQ(m.shared_intermediate, 2048);  // one shared expert of moe_intermediate_size
@@ -163,24 +174,30 @@ TEST(ModelConfig, DeepseekV3MemoryPlanCachesOneLatentPerToken) {
   MemoryOptions o;
   o.quantization = "w8a8_dynamic";
   const MemoryPlan plan = PlanMemory(m, ParallelPlan{16, 1, 16}, LoadDevice("Ascend910_9392"), o);
-  EXPECT_EQ(plan.kv_per_token, 61 * 576 * 2);  // the latent, the same on every rank: no per-head K and V
+  EXPECT_EQ(plan.kv_per_token,
+            61 * 576 * 2);  // the latent, the same on every rank: no per-head K and V
   EXPECT_GT(plan.kv_tokens, 0);
   // W8A8 over 16 ranks: ~671 GB / 16 of int8 weights plus the replicated bf16 embedding shards.
   EXPECT_NEAR(static_cast<double>(plan.weights) / 1e9, 671.0 / 16, 671.0 / 16 * 0.1);
   // Yarn stays refused where the family's rotary kernel does not apply it.
-  EXPECT_THROW(ParseModelConfig(R"({"model_type": "qwen3", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10,
+  EXPECT_THROW(
+      ParseModelConfig(
+          R"({"model_type": "qwen3", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10,
       "num_attention_heads": 4, "intermediate_size": 96, "rope_scaling": {"type": "yarn", "factor": 4,
-      "original_max_position_embeddings": 64}})", "q.json"), InputError);
+      "original_max_position_embeddings": 64}})",
+          "q.json"),
+      InputError);
 }
 
 // A fuzz finding: a llama3 rope_scaling whose low_freq_factor passes the default high_freq_factor
 // used the absent key's node for the position, and yaml-cpp's InvalidNode escaped the loader.
 TEST(ModelConfig, ARopeScalingCheckOnADefaultedKeyPointsAtTheMapping) {
   try {
-    ParseModelConfig(R"({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10,
+    ParseModelConfig(
+        R"({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10,
       "num_attention_heads": 4, "intermediate_size": 96,
       "rope_scaling": {"rope_type": "llama3", "factor": 8, "low_freq_factor": 5}})",
-                     "r.json");
+        "r.json");
     FAIL() << "no error";
   } catch (const InputError& e) {
     EXPECT_THAT(e.what(), HasSubstr("r.json:3:23"));
@@ -191,7 +208,8 @@ TEST(ModelConfig, ARopeScalingCheckOnADefaultedKeyPointsAtTheMapping) {
 // Issue #15: a zero KV-head count crashed `model`, `validate` and `run` (SIGFPE); shapes every
 // executor divides by are checked when the config is read.
 TEST(ModelConfig, ZeroHeadsOrMoreTopKThanExpertsAreRefusedWhenRead) {
-  const std::string step = R"({"model_type": "step3p5", "hidden_size": 64, "num_hidden_layers": 4, "vocab_size": 10,
+  const std::string step =
+      R"({"model_type": "step3p5", "hidden_size": 64, "num_hidden_layers": 4, "vocab_size": 10,
     "num_attention_heads": 4, "num_attention_groups": 2, "sliding_window": 8, "moe_num_experts": 4, "moe_top_k": 2,
     "moe_intermediate_size": 32, "intermediate_size": 64, "attention_other_setting": {"num_attention_groups": 0}})";
   try {
@@ -201,30 +219,35 @@ TEST(ModelConfig, ZeroHeadsOrMoreTopKThanExpertsAreRefusedWhenRead) {
     EXPECT_THAT(e.what(), HasSubstr("sliding layers' key/value heads must be positive"));
   }
   try {
-    ParseModelConfig(R"({"model_type": "qwen3_moe", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10, "num_attention_heads": 4,
+    ParseModelConfig(
+        R"({"model_type": "qwen3_moe", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10, "num_attention_heads": 4,
       "intermediate_size": 96, "moe_intermediate_size": 32, "num_experts": 4, "num_experts_per_tok": 8})",
-                     "m.json");
+        "m.json");
     FAIL();
   } catch (const InputError& e) {
     EXPECT_THAT(e.what(), HasSubstr("num_experts_per_tok (8) exceeds the 4 experts"));
   }
-  EXPECT_THROW(ParseModelConfig(R"({"model_type": "qwen3", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10,
+  EXPECT_THROW(
+      ParseModelConfig(
+          R"({"model_type": "qwen3", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10,
     "num_attention_heads": 4, "head_dim": 0, "intermediate_size": 96})",
-                                "h.json"),
-               InputError);
+          "h.json"),
+      InputError);
   // head_dim's default divides by the head count (qwen3_next / qwen3_5 too).
   try {
-    ParseModelConfig(R"({"model_type": "qwen3_next", "hidden_size": 64, "num_hidden_layers": 4, "vocab_size": 10,
+    ParseModelConfig(
+        R"({"model_type": "qwen3_next", "hidden_size": 64, "num_hidden_layers": 4, "vocab_size": 10,
       "num_attention_heads": 0, "num_key_value_heads": 1})",
-                     "n.json");
+        "n.json");
     FAIL();
   } catch (const InputError& e) {
     EXPECT_THAT(e.what(), HasSubstr("'num_attention_heads' must be positive"));
   }
   try {
-    ParseModelConfig(R"({"model_type": "llama", "architectures": ["LlamaForCausalLMEagle3"], "hidden_size": 64, "num_hidden_layers": 1,
+    ParseModelConfig(
+        R"({"model_type": "llama", "architectures": ["LlamaForCausalLMEagle3"], "hidden_size": 64, "num_hidden_layers": 1,
       "vocab_size": 10, "num_attention_heads": 4, "intermediate_size": 96, "draft_vocab_size": 0})",
-                     "d.json");
+        "d.json");
     FAIL();
   } catch (const InputError& e) {
     EXPECT_THAT(e.what(), HasSubstr("'draft_vocab_size' must be positive"));
@@ -235,35 +258,44 @@ TEST(ModelConfig, ZeroHeadsOrMoreTopKThanExpertsAreRefusedWhenRead) {
 // the file only).
 TEST(ModelConfig, AShapeCheckNamesTheLineAndColumnOfItsKey) {
   try {
-    ParseModelConfig("{\"model_type\": \"qwen3_moe\", \"hidden_size\": 64, \"num_hidden_layers\": 2, \"vocab_size\": 10,\n"
-                     "  \"num_attention_heads\": 4, \"intermediate_size\": 96, \"moe_intermediate_size\": 32,\n"
-                     "  \"num_experts\": 4, \"num_experts_per_tok\": 8}",
-                     "m.json");
+    ParseModelConfig(
+        "{\"model_type\": \"qwen3_moe\", \"hidden_size\": 64, \"num_hidden_layers\": 2, "
+        "\"vocab_size\": 10,\n"
+        "  \"num_attention_heads\": 4, \"intermediate_size\": 96, \"moe_intermediate_size\": 32,\n"
+        "  \"num_experts\": 4, \"num_experts_per_tok\": 8}",
+        "m.json");
     FAIL();
   } catch (const InputError& e) {
     EXPECT_THAT(e.what(), HasSubstr("m.json:3:44: num_experts_per_tok (8) exceeds the 4 experts"));
   }
   try {
-    ParseModelConfig("{\"model_type\": \"qwen3\", \"hidden_size\": 64, \"num_hidden_layers\": 2, \"vocab_size\": 10,\n"
-                     "  \"num_attention_heads\": 4, \"head_dim\": 0, \"intermediate_size\": 96}",
-                     "h.json");
+    ParseModelConfig(
+        "{\"model_type\": \"qwen3\", \"hidden_size\": 64, \"num_hidden_layers\": 2, "
+        "\"vocab_size\": 10,\n"
+        "  \"num_attention_heads\": 4, \"head_dim\": 0, \"intermediate_size\": 96}",
+        "h.json");
     FAIL();
   } catch (const InputError& e) {
     EXPECT_THAT(e.what(), HasSubstr("h.json:2:41: head_dim must be positive, got 0"));
   }
   try {
-    ParseModelConfig("{\"model_type\": \"qwen3\", \"hidden_size\": 64, \"num_hidden_layers\": 2, \"vocab_size\": 10,\n"
-                     "  \"num_attention_heads\": 4, \"num_key_value_heads\": 3, \"intermediate_size\": 96}",
-                     "g.json");
+    ParseModelConfig(
+        "{\"model_type\": \"qwen3\", \"hidden_size\": 64, \"num_hidden_layers\": 2, "
+        "\"vocab_size\": 10,\n"
+        "  \"num_attention_heads\": 4, \"num_key_value_heads\": 3, \"intermediate_size\": 96}",
+        "g.json");
     FAIL();
   } catch (const InputError& e) {
-    EXPECT_THAT(e.what(), HasSubstr("g.json:2:52: attention heads must be a multiple of the key/value heads"));
+    EXPECT_THAT(
+        e.what(),
+        HasSubstr("g.json:2:52: attention heads must be a multiple of the key/value heads"));
   }
 }
 
 TEST(ModelConfig, MissingKeyNamesFileLineAndNearestKey) {
   try {
-    ParseModelConfig("{\n  \"model_type\": \"qwen3_next\",\n  \"hidden_sise\": 2048\n}\n", "bad.json");
+    ParseModelConfig("{\n  \"model_type\": \"qwen3_next\",\n  \"hidden_sise\": 2048\n}\n",
+                     "bad.json");
     FAIL() << "no error";
   } catch (const InputError& e) {
     EXPECT_THAT(e.what(), HasSubstr("bad.json:1:1"));
@@ -275,11 +307,12 @@ TEST(ModelConfig, MissingKeyNamesFileLineAndNearestKey) {
 TEST(ModelConfig, UnknownModelTypeAndBadLayerType) {
   EXPECT_THROW(ParseModelConfig("{\"model_type\": \"qwen3_nxt\"}", "x.json"), InputError);
   try {
-    ParseModelConfig(R"({"model_type": "qwen3_next", "hidden_size": 8, "num_hidden_layers": 2, "vocab_size": 10,
+    ParseModelConfig(
+        R"({"model_type": "qwen3_next", "hidden_size": 8, "num_hidden_layers": 2, "vocab_size": 10,
       "num_attention_heads": 2, "num_key_value_heads": 1, "linear_num_key_heads": 1, "linear_num_value_heads": 2,
       "linear_key_head_dim": 4, "linear_value_head_dim": 4, "linear_conv_kernel_dim": 4,
       "layer_types": ["linear_attention", "ful_attention"]})",
-                     "y.json");
+        "y.json");
     FAIL() << "no error";
   } catch (const InputError& e) {
     EXPECT_THAT(e.what(), HasSubstr("y.json:4:"));

@@ -1,14 +1,15 @@
 // The radix cache at page granularity, and the scheduler computing only what it does not find.
+#include "workloads/prefix_cache.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
 #include <set>
 
-#include "workloads/prefix_cache.h"
+#include "tests/workloads/batch_util.h"
 #include "workloads/requests.h"
 #include "workloads/run_config.h"
 #include "workloads/scheduler.h"
-#include "tests/workloads/batch_util.h"
 
 namespace npusim {
 namespace {
@@ -114,10 +115,12 @@ TEST(Scheduler, CachedPagesGiveWayToNewRequestsWhenThePoolIsFull) {
   s.Arrive(0, 512, 1, {{1, 512}});  // 4 pages, finishes at prefill (one output token)
   PrefillOf(s);
   EXPECT_EQ(s.kv_used(0), 4 * 128);  // its pages stay cached after it finishes
-  s.Arrive(1, 768, 1, {{2, 768}});   // reserves 7 pages (769 tokens): 3 of the 4 cached pages must go
+  s.Arrive(1, 768, 1,
+           {{2, 768}});  // reserves 7 pages (769 tokens): 3 of the 4 cached pages must go
   PrefillOf(s);
   EXPECT_EQ(s.cache(0).evicted(), 3);
-  EXPECT_EQ(s.kv_used(0), 7 * 128);  // it finished at its prefill: its 6 pages and request 0's first stay cached
+  EXPECT_EQ(s.kv_used(0),
+            7 * 128);  // it finished at its prefill: its 6 pages and request 0's first stay cached
 }
 
 // A hybrid model's cache: chunks of 512, snapshots on the 256 grid (extra_buffer; 0: no_buffer).
@@ -149,7 +152,8 @@ TEST(Scheduler, HybridModelsReuseAPrefixOnlyWhereAStateWasTracked) {
     // Its pages matched on to 896: it snapshots the branching point (768 on the 256 grid) in the
     // chunk that passes it, so a third prompt of the group finds 768.
     s.Arrive(2, 1100, 4, {{5, 1000}, {52, 100}});
-    EXPECT_EQ(PrefillOf(s), (std::vector<int64_t>{1024, 768}));  // request 1's last chunk, then request 2
+    EXPECT_EQ(PrefillOf(s),
+              (std::vector<int64_t>{1024, 768}));  // request 1's last chunk, then request 2
   }
   Scheduler s(HybridCacheOn(0));  // no_buffer: no snapshots, no reuse
   EXPECT_EQ(SecondPromptOfAGroup(s), std::vector<int64_t>{0});
@@ -188,7 +192,8 @@ TEST(Requests, GeneratedSharedPrefixGivesEveryGroupItsOwnSystemPrompt) {
   EXPECT_EQ(questions.size(), 12u);
   // Seeded shuffle: the groups are interleaved, and the same seed gives the same order.
   bool first_four_one_group = true;
-  for (size_t i = 1; i < 4; ++i) first_four_one_group &= reqs[i].prompt[0].content == reqs[0].prompt[0].content;
+  for (size_t i = 1; i < 4; ++i)
+    first_four_one_group &= reqs[i].prompt[0].content == reqs[0].prompt[0].content;
   EXPECT_FALSE(first_four_one_group);
   EXPECT_EQ(GenerateRequests(c)[5].prompt[1].content, reqs[5].prompt[1].content);
 }

@@ -1,21 +1,23 @@
 // Run configs (strict keys, --set, derived views) and the request sources.
-#include <cmath>
-#include <cstdio>
-#include <fstream>
+#include "workloads/run_config.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
 #include "model/error.h"
 #include "workloads/requests.h"
-#include "workloads/run_config.h"
 
 namespace npusim {
 namespace {
 
 using ::testing::HasSubstr;
 
-std::string ErrorOf(const std::string& yaml, const std::vector<std::pair<std::string, std::string>>& sets = {}) {
+std::string ErrorOf(const std::string& yaml,
+                    const std::vector<std::pair<std::string, std::string>>& sets = {}) {
   try {
     ParseRunConfig(yaml, "run.yaml", sets);
   } catch (const InputError& e) {
@@ -26,18 +28,25 @@ std::string ErrorOf(const std::string& yaml, const std::vector<std::pair<std::st
 
 TEST(RunConfig, NamesTheOffendingKeyItsPlaceAndTheNearestValidOne) {
   EXPECT_THAT(ErrorOf("model: m.json\nmax_runing_requests: 8\n"),
-              HasSubstr("run.yaml:2:1: unknown key 'max_runing_requests' (nearest valid: 'max_running_requests')"));
+              HasSubstr("run.yaml:2:1: unknown key 'max_runing_requests' (nearest valid: "
+                        "'max_running_requests')"));
   EXPECT_THAT(ErrorOf("model: m.json\n", {{"gdn_decode_imp", "fused"}}),
               HasSubstr("unknown key 'gdn_decode_imp' (nearest valid: 'gdn_decode_impl')"));
-  EXPECT_THAT(ErrorOf("model: m.json\ngdn_decode_impl: fusd\n"), HasSubstr("'gdn_decode_impl' cannot be 'fusd' (nearest valid: 'fused')"));
-  EXPECT_THAT(ErrorOf("model: m.json\ntp_size: two\n"), HasSubstr("run.yaml:2:10: 'tp_size' expects an integer"));
-  EXPECT_THAT(ErrorOf("model: m.json\nenable_dp_attention: yes please\n"), HasSubstr("'enable_dp_attention' takes true or false"));
-  EXPECT_THAT(ErrorOf("model: m.json\nspeculative_algorithm: NEXTN\nspeculative_num_steps: 3\nspeculative_num_draft_tokens: 3\n"),
+  EXPECT_THAT(ErrorOf("model: m.json\ngdn_decode_impl: fusd\n"),
+              HasSubstr("'gdn_decode_impl' cannot be 'fusd' (nearest valid: 'fused')"));
+  EXPECT_THAT(ErrorOf("model: m.json\ntp_size: two\n"),
+              HasSubstr("run.yaml:2:10: 'tp_size' expects an integer"));
+  EXPECT_THAT(ErrorOf("model: m.json\nenable_dp_attention: yes please\n"),
+              HasSubstr("'enable_dp_attention' takes true or false"));
+  EXPECT_THAT(ErrorOf("model: m.json\nspeculative_algorithm: NEXTN\nspeculative_num_steps: "
+                      "3\nspeculative_num_draft_tokens: 3\n"),
               HasSubstr("must be speculative_num_steps + 1 (4)"));
-  EXPECT_THAT(ErrorOf("model: m.json\ntp_size: 4\ndp_size: 2\nload_balance_method: shortest_queu\n"),
-              HasSubstr("(nearest valid: 'shortest_queue')"));
+  EXPECT_THAT(
+      ErrorOf("model: m.json\ntp_size: 4\ndp_size: 2\nload_balance_method: shortest_queu\n"),
+      HasSubstr("(nearest valid: 'shortest_queue')"));
   EXPECT_THAT(ErrorOf("tp_size: 4\n"), HasSubstr("missing key 'model'"));
-  EXPECT_THAT(ErrorOf("model: m.json\nspeculative_accept_rates: [0.5, 1.5]\n"), HasSubstr("probabilities in [0, 1], got '1.5'"));
+  EXPECT_THAT(ErrorOf("model: m.json\nspeculative_accept_rates: [0.5, 1.5]\n"),
+              HasSubstr("probabilities in [0, 1], got '1.5'"));
 }
 
 // Issue #15: a bad --set value was blamed on the file's line of the key it overrides; it is the
@@ -46,23 +55,30 @@ TEST(RunConfig, ABadSetValueIsBlamedOnTheSetNotOnTheFile) {
   const std::string e = ErrorOf("model: m.json\ntp_size: 2\n", {{"tp_size", "two"}});
   EXPECT_THAT(e, HasSubstr("--set tp_size=two: 'tp_size' expects an integer"));
   EXPECT_THAT(e, ::testing::Not(HasSubstr("run.yaml:2")));
-  EXPECT_THAT(ErrorOf("model: m.json\n", {{"max_running_requests", "0"}}), HasSubstr("--set max_running_requests=0: value 0"));
+  EXPECT_THAT(ErrorOf("model: m.json\n", {{"max_running_requests", "0"}}),
+              HasSubstr("--set max_running_requests=0: value 0"));
 }
 
 // Issue #15 part 2: a rule across keys (and a value checked after parsing) names the line and
 // column of the key it blames, or the --set that gave it, not just the file.
 TEST(RunConfig, ACrossKeyRuleNamesThePlaceOfTheKeyItBlames) {
-  EXPECT_THAT(ErrorOf("model: m.json\npage_size: 128\nmamba_track_interval: 100\n"), HasSubstr("run.yaml:3:23: mamba_track_interval (100)"));
-  EXPECT_THAT(ErrorOf("model: m.json\nfault: transposed_state\n"), HasSubstr("run.yaml:2:8: fault 'transposed_state' needs mode: functional"));
-  EXPECT_THAT(ErrorOf("model: m.json\n\ngdn_decode_impl: fusd\n"), HasSubstr("run.yaml:3:18: 'gdn_decode_impl' cannot be 'fusd'"));
-  EXPECT_THAT(ErrorOf("model: m.json\nrequest_rate: -3\n"), HasSubstr("run.yaml:2:15: 'request_rate' takes a positive number"));
-  EXPECT_THAT(ErrorOf("model: m.json\nfault: none\n", {{"fault", "conv_state_shift"}}),
-              HasSubstr("--set fault=conv_state_shift: fault 'conv_state_shift' needs mode: functional"));
+  EXPECT_THAT(ErrorOf("model: m.json\npage_size: 128\nmamba_track_interval: 100\n"),
+              HasSubstr("run.yaml:3:23: mamba_track_interval (100)"));
+  EXPECT_THAT(ErrorOf("model: m.json\nfault: transposed_state\n"),
+              HasSubstr("run.yaml:2:8: fault 'transposed_state' needs mode: functional"));
+  EXPECT_THAT(ErrorOf("model: m.json\n\ngdn_decode_impl: fusd\n"),
+              HasSubstr("run.yaml:3:18: 'gdn_decode_impl' cannot be 'fusd'"));
+  EXPECT_THAT(ErrorOf("model: m.json\nrequest_rate: -3\n"),
+              HasSubstr("run.yaml:2:15: 'request_rate' takes a positive number"));
+  EXPECT_THAT(
+      ErrorOf("model: m.json\nfault: none\n", {{"fault", "conv_state_shift"}}),
+      HasSubstr("--set fault=conv_state_shift: fault 'conv_state_shift' needs mode: functional"));
 }
 
 TEST(RunConfig, ListsSetsAndDerivedPlans) {
   const RunConfig c = ParseRunConfig(
-      "model: ../models/x.json\ntp_size: 16\ndp_size: 4\nep_size: 16\nenable_dp_attention: true\nenable_dp_lm_head: true\n"
+      "model: ../models/x.json\ntp_size: 16\ndp_size: 4\nep_size: 16\nenable_dp_attention: "
+      "true\nenable_dp_lm_head: true\n"
       "moe_a2a_backend: deepep\nmax_running_requests: 96\ncuda_graph_bs: [24, 8]\n",
       "configs/runs/r.yaml", {{"gdn_decode_impl", "triton_chain"}, {"cuda_graph_bs", "1,2"}});
   EXPECT_EQ(c.gdn_decode_impl, "triton_chain");
@@ -100,7 +116,8 @@ TEST(Requests, RandomLengthsStayInTheRangeAndRepeatWithTheSeed) {
   EXPECT_LT(min_in, 300);  // 500 draws cover the range
   EXPECT_GT(max_in, 950);
   c.seed = 2;
-  EXPECT_NE(GenerateRequests(c)[0].input_len + GenerateRequests(c)[1].input_len, a[0].input_len + a[1].input_len);
+  EXPECT_NE(GenerateRequests(c)[0].input_len + GenerateRequests(c)[1].input_len,
+            a[0].input_len + a[1].input_len);
 }
 
 TEST(Requests, PoissonArrivalsHaveTheConfiguredRate) {
@@ -118,7 +135,8 @@ TEST(Requests, PoissonArrivalsHaveTheConfiguredRate) {
 
 TEST(Requests, TraceLinesAreCheckedWithTheirLineNumbers) {
   const std::string path = ::testing::TempDir() + "/trace.jsonl";
-  std::ofstream(path) << "# comment\n{\"input_len\": 100, \"output_len\": 20, \"arrival_s\": 0.5}\n\n{\"input_len\": 7, \"output_len\": 3}\n";
+  std::ofstream(path) << "# comment\n{\"input_len\": 100, \"output_len\": 20, \"arrival_s\": "
+                         "0.5}\n\n{\"input_len\": 7, \"output_len\": 3}\n";
   const auto r = ReadTrace(path);
   ASSERT_EQ(r.size(), 2u);
   EXPECT_EQ(r[0].input_len, 7);  // sorted by arrival
@@ -128,7 +146,9 @@ TEST(Requests, TraceLinesAreCheckedWithTheirLineNumbers) {
     ReadTrace(path);
     FAIL();
   } catch (const InputError& e) {
-    EXPECT_THAT(e.what(), HasSubstr("trace.jsonl:1:20: unknown key 'output_length' (nearest valid: 'output_len')"));
+    EXPECT_THAT(
+        e.what(),
+        HasSubstr("trace.jsonl:1:20: unknown key 'output_length' (nearest valid: 'output_len')"));
   }
 }
 
@@ -170,12 +190,15 @@ TEST(Requests, ArrivalsPastTheSimulatedClocksRangeAreRefused) {
   EXPECT_EQ(GenerateRequests(c).size(), 16u);
   const std::string path = ::testing::TempDir() + "/late.jsonl";
   for (const char* when : {"1e300", ".inf"}) {
-    std::ofstream(path) << "{\"input_len\": 10, \"output_len\": 1, \"arrival_s\": " << when << "}\n";
+    std::ofstream(path) << "{\"input_len\": 10, \"output_len\": 1, \"arrival_s\": " << when
+                        << "}\n";
     try {
       ReadTrace(path);
       FAIL() << when;
     } catch (const InputError& e) {
-      EXPECT_THAT(e.what(), HasSubstr("late.jsonl:1: 'arrival_s' must be a time in [0, 1e6] seconds")) << when;
+      EXPECT_THAT(e.what(),
+                  HasSubstr("late.jsonl:1: 'arrival_s' must be a time in [0, 1e6] seconds"))
+          << when;
     }
   }
 }

@@ -1,16 +1,16 @@
 // The SGLang-like scheduler without simulated time: admission, chunking, priorities, DP groups.
+#include "workloads/scheduler.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
 #include "model/error.h"
-#include "workloads/scheduler.h"
 #include "tests/workloads/batch_util.h"
 
 namespace npusim {
 namespace {
-
 
 // Runs decode steps (one token each) until nothing is left; returns the number of steps.
 int DrainDecode(Scheduler& s) {
@@ -107,21 +107,21 @@ TEST(Scheduler, PdDecodePoolHoldsTransferredKvThenDecodesIt) {
   c.kv_tokens = 1024;  // 8 pages
   c.max_running_requests = 2;
   Scheduler s(c);
-  ASSERT_TRUE(s.Hold(1, 500, 12));       // ceil(512 / 128) = 4 pages
+  ASSERT_TRUE(s.Hold(1, 500, 12));  // ceil(512 / 128) = 4 pages
   EXPECT_EQ(s.kv_used(0), 512);
-  EXPECT_TRUE(s.Next().empty());         // its KV has not arrived: nothing to run
-  EXPECT_FALSE(s.Hold(2, 600, 10));      // 5 pages > the 4 left: refused, nothing changed
+  EXPECT_TRUE(s.Next().empty());     // its KV has not arrived: nothing to run
+  EXPECT_FALSE(s.Hold(2, 600, 10));  // 5 pages > the 4 left: refused, nothing changed
   EXPECT_EQ(s.kv_used(0), 512);
-  ASSERT_TRUE(s.Hold(3, 300, 1));        // 3 pages
-  EXPECT_FALSE(s.Hold(4, 10, 10));       // the running cap (2) counts held requests
-  EXPECT_TRUE(s.Join(3));                // its one token came from the prefill pool: done
+  ASSERT_TRUE(s.Hold(3, 300, 1));   // 3 pages
+  EXPECT_FALSE(s.Hold(4, 10, 10));  // the running cap (2) counts held requests
+  EXPECT_TRUE(s.Join(3));           // its one token came from the prefill pool: done
   EXPECT_EQ(s.kv_used(0), 512);
   EXPECT_FALSE(s.Join(1));
   const Batch b = s.Next();
   ASSERT_EQ(Flat(b).size(), 1u);
   EXPECT_TRUE(Flat(b)[0].decode);
-  EXPECT_EQ(Flat(b)[0].prefix, 500);     // the prompt and the prefill pool's token
-  EXPECT_EQ(DrainDecode(s), 11);         // 12 tokens, the first from the prefill pool
+  EXPECT_EQ(Flat(b)[0].prefix, 500);  // the prompt and the prefill pool's token
+  EXPECT_EQ(DrainDecode(s), 11);      // 12 tokens, the first from the prefill pool
   EXPECT_EQ(s.kv_used(0), 0);
 }
 
@@ -135,8 +135,8 @@ TEST(Scheduler, PdPrefillPoolKeepsAFinishedRequestsKvUntilReleased) {
   const Batch b = s.Next();
   ASSERT_TRUE(b.prefill);
   EXPECT_EQ(s.Complete(b, {}), (std::vector<int64_t>{5}));
-  EXPECT_EQ(s.kv_used(0), 768);          // 701 tokens in whole pages, still held
-  s.Arrive(6, 500, 1);                   // 4 pages do not fit beside it
+  EXPECT_EQ(s.kv_used(0), 768);  // 701 tokens in whole pages, still held
+  s.Arrive(6, 500, 1);           // 4 pages do not fit beside it
   EXPECT_TRUE(s.Next().empty());
   s.Release(5);
   EXPECT_EQ(s.kv_used(0), 0);
@@ -186,7 +186,7 @@ TEST(Scheduler, MtpRoundsAddSeveralTokensButNeverPastTheOutputLength) {
   s.Arrive(0, 64, 6);
   s.Complete(s.Next(), {});  // token 1
   Batch b = s.Next();
-  EXPECT_TRUE(s.Complete(b, {4}).empty());  // 5 tokens
+  EXPECT_TRUE(s.Complete(b, {4}).empty());                        // 5 tokens
   EXPECT_EQ(s.Complete(s.Next(), {4}), std::vector<int64_t>{0});  // capped at 6
 }
 
@@ -233,10 +233,12 @@ TEST(Scheduler, PrefillDelayerWaitsForRoomForTheLargestPrefillBatch) {
     if (delayer) {
       // D: 0 ends (7 run). 1 free < 4 but the first such pass goes through: P8. D: 1 ends. Then
       // 1 and 2 free slots: delayed twice while 2, then 3 and 4 end; 4 free: P9.
-      EXPECT_EQ(passes, (std::vector<std::string>{"P0123", "P4567", "D", "P8", "D", "D", "D", "P9"}));
+      EXPECT_EQ(passes,
+                (std::vector<std::string>{"P0123", "P4567", "D", "P8", "D", "D", "D", "P9"}));
       EXPECT_EQ(s.delayed_passes(), 2);
     } else {
-      EXPECT_EQ(passes, (std::vector<std::string>{"P0123", "P4567", "D", "P8", "D", "P9", "D", "D"}));
+      EXPECT_EQ(passes,
+                (std::vector<std::string>{"P0123", "P4567", "D", "P8", "D", "P9", "D", "D"}));
       EXPECT_EQ(s.delayed_passes(), 0);
     }
   }
@@ -247,8 +249,8 @@ TEST(Scheduler, PrefillDelayerHoldsOneGroupBackAtMostMaxPassesMinusOne) {
   SchedulerConfig c = Delayer(2, 16);
   c.prefill_delayer_max_passes = 3;
   Scheduler s(c);
-  s.Arrive(0, 10, 50);  // group 0
-  s.Arrive(1, 10, 50);  // group 1
+  s.Arrive(0, 10, 50);        // group 0
+  s.Arrive(1, 10, 50);        // group 1
   EXPECT_EQ(Pass(s), "P01");  // both groups have one: nothing to wait for
   s.Arrive(2, 10, 50);        // group 0 only
   EXPECT_EQ(Pass(s), "D");

@@ -1,16 +1,17 @@
 // The serving engine's clock with a fake kernel timer (every launch takes a known time), so
 // TTFT, TPOT and the host/device interplay can be derived by hand. One serving run per TEST
 // (one SystemC simulation per process).
+#include "workloads/serving.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 #include "model/error.h"
 #include "workloads/metrics.h"
-#include "workloads/serving.h"
 
 namespace npusim {
 namespace {
@@ -41,7 +42,8 @@ RunConfig Base() {
   c.num_prompts = 1;
   c.random_input_len = 128;
   c.random_output_len = 3;
-  c.host_profile = std::string(NPUSIM_SOURCE_DIR) + "/tests/data/test_host.yaml";  // no glue launches
+  c.host_profile =
+      std::string(NPUSIM_SOURCE_DIR) + "/tests/data/test_host.yaml";  // no glue launches
   c.host_step_us = 100;
   return c;
 }
@@ -72,7 +74,8 @@ TEST(Serving, FusedGdnDecodeWithAnFp32StateIsRefusedBeforeTheRun) {
     PrepareServing(c);
     ADD_FAILURE() << "expected an InputError";
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("takes a bfloat16 state only"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("takes a bfloat16 state only"), std::string::npos)
+        << e.what();
   }
   c.gdn_decode_impl = "triton_chain";
   EXPECT_NO_THROW(PrepareServing(c));
@@ -93,7 +96,8 @@ TEST(Serving, EagerIssueIsHostBoundWhenALaunchCostsMoreOnTheHostThanOnTheDevice)
   const double step = 100 + 50.0 * static_cast<double>(nd) + 10;
   ASSERT_EQ(r.requests.size(), 1u);
   EXPECT_DOUBLE_EQ(r.requests[0].first_token_us, ttft);
-  EXPECT_DOUBLE_EQ(r.requests[0].finish_us, ttft + 2 * step);  // output 3: prefill's token + 2 decode steps
+  EXPECT_DOUBLE_EQ(r.requests[0].finish_us,
+                   ttft + 2 * step);  // output 3: prefill's token + 2 decode steps
   EXPECT_DOUBLE_EQ(r.device_busy_us, 10.0 * static_cast<double>(np + 2 * nd));
   const ServingMetrics m = ComputeMetrics(r);
   EXPECT_DOUBLE_EQ(m.tpot_ms.mean, step / 1e3);
@@ -110,7 +114,8 @@ TEST(Serving, GraphReplayMakesTheDecodeStepDeviceBound) {
   const ServingResult r = RunServing(s, timer);
   const auto [np, nd] = PrefillAndDecodeLaunches(s);
   const double ttft = 100 + 10.0 * static_cast<double>(np);
-  const double step = 100 + 30 + 10.0 * static_cast<double>(nd);  // schedule, replay, then the device
+  const double step =
+      100 + 30 + 10.0 * static_cast<double>(nd);  // schedule, replay, then the device
   EXPECT_DOUBLE_EQ(r.requests[0].first_token_us, ttft);
   EXPECT_DOUBLE_EQ(r.requests[0].finish_us, ttft + 2 * step);
   ASSERT_EQ(r.steps.size(), 3u);
@@ -132,7 +137,8 @@ TEST(Serving, MaxConcurrencyHoldsTheNextRequestUntilOneFinishes) {
   EXPECT_DOUBLE_EQ(r.requests[1].sent_us, r.requests[0].finish_us);
   EXPECT_DOUBLE_EQ(r.requests[2].sent_us, r.requests[1].finish_us);
   // TTFT counts from sending, as bench_serving does: the same for all three.
-  EXPECT_DOUBLE_EQ(r.requests[2].first_token_us - r.requests[2].sent_us, r.requests[0].first_token_us);
+  EXPECT_DOUBLE_EQ(r.requests[2].first_token_us - r.requests[2].sent_us,
+                   r.requests[0].first_token_us);
 }
 
 TEST(Serving, MtpRoundsFollowTheAcceptRates) {
@@ -160,8 +166,11 @@ TEST(Serving, MtpRoundsFollowTheAcceptRates) {
 // A host profile like tests/data/test_host.yaml with some values changed, written next to the
 // test's temporary files.
 std::string ProfileWith(const std::string& extra) {
-  const std::string path = (std::filesystem::temp_directory_path() / ("npusim_host_" + std::to_string(::getpid()) + ".yaml")).string();
-  std::ofstream(path) << "name: test_host\nlaunch_us: 106\ngraph_replay_us: 150\nstep_us: 1500\n" << extra;
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("npusim_host_" + std::to_string(::getpid()) + ".yaml"))
+                               .string();
+  std::ofstream(path) << "name: test_host\nlaunch_us: 106\ngraph_replay_us: 150\nstep_us: 1500\n"
+                      << extra;
   return path;
 }
 
@@ -262,7 +271,8 @@ TEST(Serving, Eagle3NeedsADraftModelAndNextnNeedsMtpLayers) {
   c.speculative_algorithm = "EAGLE3";
   c.speculative_draft_model_path = "../models/qwen3-8b.json";  // a target, not a draft
   EXPECT_THROW(PrepareServing(c), InputError);
-  c.speculative_draft_model_path = "../models/qwen3-32b-eagle3.json";  // drafts for another hidden size
+  c.speculative_draft_model_path =
+      "../models/qwen3-32b-eagle3.json";  // drafts for another hidden size
   EXPECT_THROW(PrepareServing(c), InputError);
 }
 
@@ -372,7 +382,8 @@ TEST(Serving, TwoReplicasServeTwoRequestsEachAsIfAlone) {
   const auto [np, nd] = PrefillAndDecodeLaunches(s);
   // Each replica runs one request alone, as in GraphReplayMakesTheDecodeStepDeviceBound: both
   // get their first token at 100 + 10 np and finish two decode steps of 100 + 30 + 10 nd later.
-  const double ttft = 100 + 10.0 * static_cast<double>(np), step = 100 + 30 + 10.0 * static_cast<double>(nd);
+  const double ttft = 100 + 10.0 * static_cast<double>(np),
+               step = 100 + 30 + 10.0 * static_cast<double>(nd);
   ASSERT_EQ(r.requests.size(), 2u);
   for (int i = 0; i < 2; ++i) {
     EXPECT_EQ(r.requests[i].replica, i);
@@ -392,8 +403,9 @@ TEST(Serving, TwoReplicasServeTwoRequestsEachAsIfAlone) {
 RunConfig UnevenTwoReplicaLoad(const std::string& method) {
   RunConfig c = Base();
   const std::string trace = ::testing::TempDir() + "/uneven_" + method + ".jsonl";
-  std::ofstream(trace) << "{\"input_len\": 128, \"output_len\": 9}\n{\"input_len\": 128, \"output_len\": 3}\n"
-                          "{\"input_len\": 128, \"output_len\": 3}\n";
+  std::ofstream(trace)
+      << "{\"input_len\": 128, \"output_len\": 9}\n{\"input_len\": 128, \"output_len\": 3}\n"
+         "{\"input_len\": 128, \"output_len\": 3}\n";
   c.dataset_name = "trace";
   c.dataset_path = trace;
   c.num_prompts = 3;
@@ -419,8 +431,10 @@ TEST(Serving, ShortestQueueSendsTheThirdRequestToTheIdleReplica) {
   ASSERT_EQ(r.requests.size(), 3u);
   EXPECT_EQ(r.requests[2].replica, 1);  // replica 1 has none in flight, replica 0 one
   // Alone on replica 1, it runs exactly as request 1 did there.
-  EXPECT_DOUBLE_EQ(r.requests[2].first_token_us - r.requests[2].sent_us, r.requests[1].first_token_us - r.requests[1].sent_us);
-  EXPECT_DOUBLE_EQ(r.requests[2].finish_us - r.requests[2].sent_us, r.requests[1].finish_us - r.requests[1].sent_us);
+  EXPECT_DOUBLE_EQ(r.requests[2].first_token_us - r.requests[2].sent_us,
+                   r.requests[1].first_token_us - r.requests[1].sent_us);
+  EXPECT_DOUBLE_EQ(r.requests[2].finish_us - r.requests[2].sent_us,
+                   r.requests[1].finish_us - r.requests[1].sent_us);
 }
 
 // bench_serving's aggregate figures on two hand-made requests.
@@ -432,8 +446,9 @@ TEST(Serving, ShortestQueueSendsTheThirdRequestToTheIdleReplica) {
 // 2048 tokens go round robin over the 4 groups (2 each), and every decode round is a verify of 2
 // tokens per request through the absorbed form.
 TEST(Serving, TheDeepseekMlaScenarioCachesOneLatentPerTokenAndLayer) {
-  RunConfig c = LoadRunConfig(std::string(NPUSIM_SOURCE_DIR) + "/configs/runs/deepseek-v3-a3-mla.yaml",
-                              {{"num_prompts", "8"}, {"max_concurrency", "8"}, {"random_output_len", "4"}});
+  RunConfig c =
+      LoadRunConfig(std::string(NPUSIM_SOURCE_DIR) + "/configs/runs/deepseek-v3-a3-mla.yaml",
+                    {{"num_prompts", "8"}, {"max_concurrency", "8"}, {"random_output_len", "4"}});
   const ServingSetup s = PrepareServing(c);
   EXPECT_EQ(s.memory.kv_per_token, 61 * 576 * 2);
   EXPECT_EQ(s.shapes.q_heads, 32);  // 128 heads over an attention TP of 4
@@ -446,7 +461,8 @@ TEST(Serving, TheDeepseekMlaScenarioCachesOneLatentPerTokenAndLayer) {
   for (const KernelCall& k : StepKernels(s.model, s.plan, verify))
     if (k.op == "fused_infer_attention_score") {
       EXPECT_EQ(k.count, 61);
-      EXPECT_THAT(k.params, ::testing::Contains(std::make_pair(std::string("kv_cache"), std::string("latent"))));
+      EXPECT_THAT(k.params, ::testing::Contains(
+                                std::make_pair(std::string("kv_cache"), std::string("latent"))));
     }
   FixedTimer timer(10);
   const ServingResult r = RunServing(s, timer);
@@ -458,20 +474,22 @@ TEST(Metrics, BenchServingAggregatesOnHandMadeRequests) {
   ServingResult r;
   r.duration_us = 2e6;
   RequestRecord a, b;
-  a.input_len = 10, a.output_len = 3, a.sent_us = 0, a.first_token_us = 0.5e6, a.finish_us = 1.2e6, a.token_times_us = {0.5e6, 0.9e6, 1.2e6};
-  b.input_len = 20, b.output_len = 2, b.sent_us = 1.0e6, b.first_token_us = 1.5e6, b.finish_us = 1.6e6, b.token_times_us = {1.5e6, 1.6e6};
+  a.input_len = 10, a.output_len = 3, a.sent_us = 0, a.first_token_us = 0.5e6, a.finish_us = 1.2e6,
+  a.token_times_us = {0.5e6, 0.9e6, 1.2e6};
+  b.input_len = 20, b.output_len = 2, b.sent_us = 1.0e6, b.first_token_us = 1.5e6,
+  b.finish_us = 1.6e6, b.token_times_us = {1.5e6, 1.6e6};
   r.requests = {a, b};
   const ServingMetrics m = ComputeMetrics(r);
   EXPECT_DOUBLE_EQ(m.total_throughput, (30 + 5) / 2.0);
   EXPECT_DOUBLE_EQ(m.e2e_ms.mean, 900);
-  EXPECT_DOUBLE_EQ(m.e2e_ms.std, 300);          // population std of {1200, 600}
-  EXPECT_DOUBLE_EQ(m.concurrency, 0.9);         // (1.2 + 0.6) s of latency over 2 s
-  EXPECT_DOUBLE_EQ(m.tpot_ms.mean, 225);        // A (1200 - 500) / 2 = 350, B 100 / 1 = 100
+  EXPECT_DOUBLE_EQ(m.e2e_ms.std, 300);    // population std of {1200, 600}
+  EXPECT_DOUBLE_EQ(m.concurrency, 0.9);   // (1.2 + 0.6) s of latency over 2 s
+  EXPECT_DOUBLE_EQ(m.tpot_ms.mean, 225);  // A (1200 - 500) / 2 = 350, B 100 / 1 = 100
   EXPECT_DOUBLE_EQ(m.tpot_ms.std, 125);
-  EXPECT_NEAR(m.itl_ms.p95, 390, 1e-9);         // {100, 300, 400}: position 1.9 -> 300 + 0.9 x 100
+  EXPECT_NEAR(m.itl_ms.p95, 390, 1e-9);  // {100, 300, 400}: position 1.9 -> 300 + 0.9 x 100
   EXPECT_DOUBLE_EQ(m.itl_ms.max, 400);
   EXPECT_DOUBLE_EQ(m.max_output_tokens_per_s, 3);  // second 0: 2 tokens, second 1: 3
-  EXPECT_EQ(m.max_concurrent_requests, 2);          // A and B overlap in [1.0, 1.2] s
+  EXPECT_EQ(m.max_concurrent_requests, 2);         // A and B overlap in [1.0, 1.2] s
 }
 
 }  // namespace

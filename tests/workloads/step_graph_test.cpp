@@ -1,20 +1,23 @@
 // The decode step's kernel graph and its device time.
+#include "workloads/step_graph.h"
+
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 #include "devices/device_config.h"
 #include "model/error.h"
 #include "workloads/kernel_cache.h"
-#include "workloads/step_graph.h"
 
 namespace npusim {
 namespace {
 
-ModelConfig Shipped(const std::string& name) { return LoadModelConfig(ConfigDir() + "/models/" + name); }
+ModelConfig Shipped(const std::string& name) {
+  return LoadModelConfig(ConfigDir() + "/models/" + name);
+}
 
 int64_t Launches(const std::vector<KernelCall>& calls, const std::string& op) {
   int64_t n = 0;
@@ -23,11 +26,12 @@ int64_t Launches(const std::vector<KernelCall>& calls, const std::string& op) {
 }
 
 TEST(StepGraph, Qwen3NextDecodeLaunchesEveryLayersKernels) {
-  const std::vector<KernelCall> calls = StepKernels(Shipped("qwen3-next-80b-a3b.json"), {4, 1, 1}, StepShape{});
+  const std::vector<KernelCall> calls =
+      StepKernels(Shipped("qwen3-next-80b-a3b.json"), {4, 1, 1}, StepShape{});
   EXPECT_EQ(Launches(calls, "recurrent_gated_delta_rule"), 36);
   EXPECT_EQ(Launches(calls, "fused_infer_attention_score"), 12);
   EXPECT_EQ(Launches(calls, "moe_gating_topk"), 48);
-  EXPECT_EQ(Launches(calls, "grouped_matmul"), 96);         // gate_up and down
+  EXPECT_EQ(Launches(calls, "grouped_matmul"), 96);            // gate_up and down
   EXPECT_EQ(Launches(calls, "all_reduce"), 1 + 36 + 12 + 48);  // embedding, each mixer, each MoE
   EXPECT_EQ(Launches(calls, "lm_head_argmax"), 1);
 }
@@ -35,13 +39,16 @@ TEST(StepGraph, Qwen3NextDecodeLaunchesEveryLayersKernels) {
 TEST(StepGraph, W8A8ReachesTheExpertsAndTheSharedExpert) {
   StepShape o;
   o.quant = WeightQuant::kW8A8;
-  const std::vector<KernelCall> calls = StepKernels(Shipped("qwen3-next-80b-a3b.json"), {4, 1, 1}, o);
+  const std::vector<KernelCall> calls =
+      StepKernels(Shipped("qwen3-next-80b-a3b.json"), {4, 1, 1}, o);
   int64_t int8_experts = 0;
   for (const KernelCall& c : calls)
     if (c.op == "grouped_matmul")
-      for (const auto& [k, v] : c.params) int8_experts += (k == "quant" && v == "w8a8") ? c.count : 0;
+      for (const auto& [k, v] : c.params)
+        int8_experts += (k == "quant" && v == "w8a8") ? c.count : 0;
   EXPECT_EQ(int8_experts, 96);
-  EXPECT_EQ(Launches(calls, "matmul"), 48);  // only the routers stay bf16 (their weights are bf16 in the memory plan too)
+  EXPECT_EQ(Launches(calls, "matmul"),
+            48);  // only the routers stay bf16 (their weights are bf16 in the memory plan too)
   // Per MoE layer: the expanded rows before each expert GEMM and the shared expert's two inputs,
   // which feed its two int8 linears.
   int64_t moe_quant = 0, moe_int8_linear = 0;
@@ -55,7 +62,8 @@ TEST(StepGraph, W8A8ReachesTheExpertsAndTheSharedExpert) {
 }
 
 TEST(StepGraph, Step35HasSlidingLayersDenseLayersAndNoGdn) {
-  const std::vector<KernelCall> calls = StepKernels(Shipped("step-3.5-flash.json"), {8, 1, 1}, StepShape{});
+  const std::vector<KernelCall> calls =
+      StepKernels(Shipped("step-3.5-flash.json"), {8, 1, 1}, StepShape{});
   EXPECT_EQ(Launches(calls, "recurrent_gated_delta_rule"), 0);
   EXPECT_EQ(Launches(calls, "fused_infer_attention_score"), 45);
   EXPECT_EQ(Launches(calls, "moe_gating_topk"), 42);  // layers 3..44
@@ -69,19 +77,22 @@ TEST(StepGraph, Step35HasSlidingLayersDenseLayersAndNoGdn) {
 // The attention-only families: Qwen3 normalises q and k per head and has no output gate, Llama
 // neither; Qwen3-MoE routes every layer (decoder_sparse_step 1) without a shared expert.
 TEST(StepGraph, AttentionOnlyFamiliesLaunchOnlyWhatTheirLayersHave) {
-  const ModelConfig qwen3 = Shipped("qwen3-8b.json"), llama = Shipped("llama-3.1-8b.json"), moe = Shipped("qwen3-30b-a3b.json");
+  const ModelConfig qwen3 = Shipped("qwen3-8b.json"), llama = Shipped("llama-3.1-8b.json"),
+                    moe = Shipped("qwen3-30b-a3b.json");
   const std::vector<KernelCall> q = StepKernels(qwen3, {2, 1, 1}, StepShape{});
   EXPECT_EQ(Launches(q, "fused_infer_attention_score"), 36);
   EXPECT_EQ(Launches(q, "attention_gate"), 0);
   EXPECT_EQ(Launches(q, "recurrent_gated_delta_rule"), 0);
-  EXPECT_EQ(Launches(q, "rms_norm"), 36 * 3 + 1);  // input, QK-norm, post-attention per layer; the final norm
+  EXPECT_EQ(Launches(q, "rms_norm"),
+            36 * 3 + 1);  // input, QK-norm, post-attention per layer; the final norm
   // The fused q/k/v GEMM at TP 2: (16 q + 4 kv + 4 kv heads) x 128 columns, no gate half.
   bool qkv = false;
   for (const KernelCall& c : q)
     if (c.op == "matmul" && c.where == "attention")
       for (const auto& [k, v] : c.params) qkv |= k == "n" && v == "3072";
   EXPECT_TRUE(qkv);
-  EXPECT_EQ(Launches(StepKernels(llama, {1, 1, 1}, StepShape{}), "rms_norm"), 32 * 2 + 1);  // no QK-norm
+  EXPECT_EQ(Launches(StepKernels(llama, {1, 1, 1}, StepShape{}), "rms_norm"),
+            32 * 2 + 1);  // no QK-norm
   const std::vector<KernelCall> m = StepKernels(moe, {2, 1, 1}, StepShape{});
   EXPECT_EQ(Launches(m, "moe_gating_topk"), 48);
   std::string shared;
@@ -144,14 +155,17 @@ TEST(StepGraph, AFusedMlaPrologReplacesTheDecodePreprocessing) {
   fused.quant = WeightQuant::kW8A8;
   StepShape unfused = fused;
   unfused.mla_prolog = "unfused";
-  const std::vector<KernelCall> f = StepKernels(m, {8, 1, 8}, fused), u = StepKernels(m, {8, 1, 8}, unfused);
+  const std::vector<KernelCall> f = StepKernels(m, {8, 1, 8}, fused),
+                                u = StepKernels(m, {8, 1, 8}, unfused);
   EXPECT_EQ(Launches(f, "mla_prolog"), 61);
   EXPECT_EQ(Launches(u, "mla_prolog"), 0);
   EXPECT_EQ(Launches(f, "rotary_embedding"), 0);
   EXPECT_EQ(Launches(f, "grouped_matmul"), Launches(u, "grouped_matmul") - 61);  // W_uk's
-  EXPECT_EQ(Launches(f, "rms_norm"), Launches(u, "rms_norm") - 61 * 2);          // the latents' norms
-  EXPECT_EQ(Launches(f, "quant_matmul"), Launches(u, "quant_matmul") - 61 * 3);  // W_dq, W_uq_qr, W_dkv_kr
-  EXPECT_EQ(Launches(f, "dynamic_quant"), Launches(u, "dynamic_quant") - 61);    // x's stays; norm(c_q)'s is the op's
+  EXPECT_EQ(Launches(f, "rms_norm"), Launches(u, "rms_norm") - 61 * 2);  // the latents' norms
+  EXPECT_EQ(Launches(f, "quant_matmul"),
+            Launches(u, "quant_matmul") - 61 * 3);  // W_dq, W_uq_qr, W_dkv_kr
+  EXPECT_EQ(Launches(f, "dynamic_quant"),
+            Launches(u, "dynamic_quant") - 61);  // x's stays; norm(c_q)'s is the op's
   for (const KernelCall& c : f)
     if (c.op == "mla_prolog") {
       EXPECT_EQ(Param(c, "heads"), "16");
@@ -179,14 +193,16 @@ TEST(StepGraph, AnEagle3DraftStepIsOneLlamaLayerOverTwiceTheHidden) {
   const std::vector<KernelCall> calls = Eagle3DraftKernels(d, {1, 1, 1}, step);
   std::vector<std::string> ops;
   for (const KernelCall& c : calls) ops.push_back(c.op);
-  EXPECT_EQ(ops, (std::vector<std::string>{"embedding", "rms_norm", "rms_norm", "matmul", "rotary_embedding", "fused_infer_attention_score",
-                                           "matmul", "rms_norm", "matmul", "swiglu", "matmul", "rms_norm", "lm_head_argmax"}));
+  EXPECT_EQ(ops, (std::vector<std::string>{"embedding", "rms_norm", "rms_norm", "matmul",
+                                           "rotary_embedding", "fused_infer_attention_score",
+                                           "matmul", "rms_norm", "matmul", "swiglu", "matmul",
+                                           "rms_norm", "lm_head_argmax"}));
   auto param = [](const KernelCall& c, const std::string& key) {
     for (const auto& [k, v] : c.params)
       if (k == key) return v;
     return std::string();
   };
-  EXPECT_EQ(param(calls[3], "k"), "8192");                 // [embedding | hidden]
+  EXPECT_EQ(param(calls[3], "k"), "8192");  // [embedding | hidden]
   EXPECT_EQ(param(calls[3], "n"), std::to_string((32 + 2 * 8) * 128));
   EXPECT_EQ(param(calls.back(), "vocab"), "32000");
   for (const KernelCall& c : calls) EXPECT_EQ(c.where, "draft");
@@ -208,8 +224,10 @@ TEST(StepGraph, TheTritonChainMakesTheStepSlowerThanTheFusedOp) {
   EXPECT_GT(f.total_us, 0);
   EXPECT_GT(t.total_us, f.total_us);  // only the GDN recurrence differs between the two
   double gdn_f = 0, gdn_t = 0;
-  for (const auto& [c, us] : f.calls) gdn_f += c.op == "recurrent_gated_delta_rule" ? us * c.count : 0;
-  for (const auto& [c, us] : t.calls) gdn_t += c.op == "recurrent_gated_delta_rule" ? us * c.count : 0;
+  for (const auto& [c, us] : f.calls)
+    gdn_f += c.op == "recurrent_gated_delta_rule" ? us * c.count : 0;
+  for (const auto& [c, us] : t.calls)
+    gdn_t += c.op == "recurrent_gated_delta_rule" ? us * c.count : 0;
   EXPECT_NEAR(t.total_us - f.total_us, gdn_t - gdn_f, 1e-6);
 }
 
@@ -218,7 +236,8 @@ TEST(StepGraph, PrefillTakesTheChunkedGdnPathAndCausalAttention) {
   pre.batch = 2;
   pre.tokens = 1024;
   pre.prefix = 512;
-  const std::vector<KernelCall> calls = StepKernels(Shipped("qwen3-next-80b-a3b.json"), {4, 1, 1}, pre);
+  const std::vector<KernelCall> calls =
+      StepKernels(Shipped("qwen3-next-80b-a3b.json"), {4, 1, 1}, pre);
   EXPECT_EQ(Launches(calls, "recurrent_gated_delta_rule"), 0);
   EXPECT_EQ(Launches(calls, "chunk_gated_delta_rule"), 36);
   EXPECT_EQ(Launches(calls, "l2norm"), 72);  // q and k
@@ -229,8 +248,11 @@ TEST(StepGraph, PrefillTakesTheChunkedGdnPathAndCausalAttention) {
           EXPECT_EQ(v, "3");
         }
       }
-  const StepTime t = TimeStep(Shipped("qwen3-next-80b-a3b.json"), {4, 1, 1}, LoadDevice("Ascend910B3"), pre);
-  EXPECT_GT(t.total_us, TimeStep(Shipped("qwen3-next-80b-a3b.json"), {4, 1, 1}, LoadDevice("Ascend910B3"), StepShape{}).total_us);
+  const StepTime t =
+      TimeStep(Shipped("qwen3-next-80b-a3b.json"), {4, 1, 1}, LoadDevice("Ascend910B3"), pre);
+  EXPECT_GT(t.total_us, TimeStep(Shipped("qwen3-next-80b-a3b.json"), {4, 1, 1},
+                                 LoadDevice("Ascend910B3"), StepShape{})
+                            .total_us);
 }
 
 TEST(StepGraph, MtpVerifyCommitsTheAcceptedStateAndS1OverflowsOnA3) {
@@ -264,15 +286,19 @@ TEST(StepGraph, MtpVerifyCommitsTheAcceptedStateAndS1OverflowsOnA3) {
 
 TEST(KernelCache, ProfilesAreStoredOnceAndReadBackExactly) {
   // The cache directory is read once per process: set it before the first kernel is timed.
-  const std::string root = (std::filesystem::temp_directory_path() / ("npusim-kc-test-" + std::to_string(::getpid()))).string();
+  const std::string root =
+      (std::filesystem::temp_directory_path() / ("npusim-kc-test-" + std::to_string(::getpid())))
+          .string();
   std::filesystem::remove_all(root);
   ::setenv("NPUSIM_KERNEL_CACHE", root.c_str(), 1);
   const DeviceConfig d = LoadDevice("Ascend910B3");
-  const std::vector<KernelCall> calls = {{"rms_norm", {{"tokens", "7"}, {"hidden", "256"}}, 3, "head"}};
+  const std::vector<KernelCall> calls = {
+      {"rms_norm", {{"tokens", "7"}, {"hidden", "256"}}, 3, "head"}};
   const StepTime first = TimeCalls(calls, d);
   ASSERT_FALSE(KernelCacheDir().empty());
   std::vector<std::filesystem::path> entries;
-  for (const auto& e : std::filesystem::directory_iterator(KernelCacheDir())) entries.push_back(e.path());
+  for (const auto& e : std::filesystem::directory_iterator(KernelCacheDir()))
+    entries.push_back(e.path());
   ASSERT_EQ(entries.size(), 1u);
   // The entry holds the key then the profile; a later timing reads it instead of simulating:
   // edit the stored time and the edit comes back.
@@ -307,7 +333,8 @@ TEST(StepGraph, TheDraftTakesItsOwnQuantisation) {
   o.draft_quant = WeightQuant::kW8A8;
   const std::vector<KernelCall> q = DraftStepKernels(m, {2, 1, 1}, o);
   EXPECT_EQ(Launches(q, "matmul"), 0);
-  EXPECT_EQ(Launches(q, "quant_matmul"), Launches(plain, "matmul"));  // fc, q|k|v, o_proj, gate_up, down
+  EXPECT_EQ(Launches(q, "quant_matmul"),
+            Launches(plain, "matmul"));  // fc, q|k|v, o_proj, gate_up, down
   EXPECT_EQ(Launches(q, "lm_head_argmax"), 1);
 }
 
