@@ -193,14 +193,12 @@ Chip& ChipFor(const DeviceConfig& device) {
 
 CacheStats KernelCacheStats() { return Stats(); }
 
-KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig& device,
-                    const RunOptions& options) {
-  KernelRun run;
-  run.op = op.name();
-  run.device = device.soc;
-  run.params = params;
-  run.tensors = op.tensors(params);
+namespace {
 
+// Functional or timing-only, and why (run.functional, run.mode_reason); returns the bytes the
+// kernel's tensors take in HBM.
+uint64_t ChooseMode(const Op& op, const ParamValues& params, const RunOptions& options,
+                    KernelRun& run) {
   uint64_t total_bytes = 0, host_bytes = 0;
   for (const auto& s : run.tensors) {
     const auto elems = static_cast<uint64_t>(NumElements(s.shape)), bytes = elems * SizeOf(s.dtype);
@@ -241,15 +239,20 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
   }
   if ((!options.inputs_dir.empty() || options.inputs) && !run.functional)
     throw InputError("--inputs needs functional mode; the run is " + run.mode_reason);
+  return total_bytes;
+}
 
-  // Tensors: data for everything in functional mode, for control tensors only otherwise.
+// The kernel's tensors: data for everything in functional mode, for control tensors only
+// otherwise; generated from the seed, then replaced by the user's inputs, which must agree with
+// what the parameters fix.
+TensorMap PrepareTensors(const Op& op, const ParamValues& params, const RunOptions& options,
+                         const KernelRun& run) {
   TensorMap tensors;
   for (const auto& s : run.tensors)
     tensors[s.name] = Tensor(s.name, s.shape, s.dtype, run.functional || s.control);
   Rng rng(options.seed);
   op.FillInputs(params, tensors, rng);
-  TensorMap
-      from_params;  // what the parameters give for the tensors they fix, before any user input
+  TensorMap from_params;  // what the parameters give for the tensors they fix
   for (const auto& s : run.tensors)
     if (s.fixed_by_params) from_params[s.name] = tensors[s.name];
   if (!options.inputs_dir.empty())
@@ -279,8 +282,11 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
                            FormatNumber(want.At(i)) + " (" + s.name +
                            " follows from the parameters; set them, e.g. seq_lens, to match)");
     }
+  return tensors;
+}
 
-  // GM buffers at 512 B-aligned addresses, in declaration order.
+// GM buffers at 512 B-aligned addresses, in declaration order.
+GmMap PlaceInGm(const KernelRun& run, TensorMap& tensors) {
   GmMap gm;
   uint64_t addr = 0x100000000ull;
   for (const auto& s : run.tensors) {
@@ -289,15 +295,14 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
         GmBuffer{s.name, t.materialised() && t.nbytes() ? t.data() : nullptr, t.nbytes(), addr};
     addr += (t.nbytes() + 511) / 512 * 512;
   }
+  return gm;
+}
 
-  LaunchPlan plan = op.Plan(params, device, gm);
-  run.tiling = plan.tiling;
-  run.block_dim = plan.launch.block_dim;
-  run.core_type = plan.launch.core_type;
-  plan.launch.functional = run.functional;
-
-  // Memo key: (op, parameters incl. shapes and dtypes, tiling, device, mode) and the bytes the
-  // result depends on: control tensors always (they steer the kernel), all inputs when functional.
+// Memo key: (op, parameters incl. shapes and dtypes, tiling, device, mode) and the bytes the
+// result depends on: control tensors always (they steer the kernel), all inputs when functional.
+std::string MemoKey(const Op& op, const ParamValues& params, const DeviceConfig& device,
+                    const RunOptions& options, const LaunchPlan& plan, const KernelRun& run,
+                    TensorMap& tensors) {
   std::string key = op.name() + "|" + params.Canonical() + "|";
   for (const auto& kv : plan.tiling) key += kv.first + "=" + kv.second + ",";
   key += "|" + DeviceFingerprint(device) + "|" + (run.functional ? "functional" : "timing") + "|";
@@ -305,7 +310,105 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
   for (const auto& s : run.tensors)
     if (IsRead(s.role) && (s.control || run.functional))
       h = Fnv1a(tensors[s.name].data(), tensors[s.name].nbytes(), h);
-  key += std::to_string(h) + (options.extrapolate ? "" : "|simulated");
+  return key + std::to_string(h) + (options.extrapolate ? "" : "|simulated");
+}
+
+// Runs the plan's launches in order into run.launch / launch_times / launches; a simulated
+// failure becomes run.status and run.message. A `concurrent` launch runs on another chip at the
+// same time as the launch before it (one per rank of a collective): its stage takes the longest
+// time; a `same_kernel` one is a later stage of the same kernel: one launch in all.
+void SimulateLaunches(Chip& chip, LaunchPlan& plan, KernelRun& run) {
+  try {
+    std::vector<KernelLaunch*> launches = {&plan.launch};
+    for (KernelLaunch& next : plan.then) launches.push_back(&next);
+    LaunchResult stage;
+    std::string stage_name;
+    const KernelLaunch* stage_launch = nullptr;
+    bool have_stage = false;
+    auto flush = [&] {
+      if (!have_stage) return;
+      if (run.launch_times.empty())
+        run.launch = stage;
+      else
+        AppendLaunch(run.launch, stage);
+      run.launch_times.emplace_back(stage_name, stage.time_us);
+      run.launches.push_back({stage_name, stage_launch->block_dim, stage_launch->core_type, stage});
+    };
+    for (KernelLaunch* l : launches) {
+      l->functional = run.functional;
+      const LaunchResult r = chip.Launch(*l);
+      if (l->concurrent && have_stage) {
+        if (r.cycles > stage.cycles) {
+          stage.cycles = r.cycles;
+          stage.time_us = r.time_us;
+        }
+        continue;
+      }
+      if (l->same_kernel && have_stage) {
+        const int waves = std::max(stage.waves, r.waves);
+        AppendLaunch(stage, r);
+        stage.waves = waves;
+        continue;
+      }
+      flush();
+      stage = r;
+      stage_name = l->name;
+      stage_launch = l;
+      have_stage = true;
+    }
+    flush();
+  } catch (const SimFailure& e) {
+    run.status = e.status();
+    run.message = e.what();
+  }
+}
+
+// Each written tensor against the op's fp64 reference (computed from the inputs as they were
+// before the launch): run.numerics, and the outputs themselves in run.outputs.
+void CompareWithReference(const Op& op, const ParamValues& params, const TensorMap& before,
+                          const TensorMap& tensors, KernelRun& run) {
+  const Expected expected = op.Reference(params, before);
+  for (const auto& [name, ref] : expected) {
+    const Tensor& out = tensors.at(name);
+    TensorError err;
+    err.elements = out.numel();
+    double max_ref = 0;
+    for (int64_t i = 0; i < out.numel(); ++i) {
+      double a = out.At(i), r = ref[static_cast<size_t>(i)];
+      double abs_err =
+          (std::isnan(a) != std::isnan(r)) ? INFINITY : (std::isnan(a) ? 0 : std::fabs(a - r));
+      err.max_abs_err = std::max(err.max_abs_err, abs_err);
+      err.max_rel_err =
+          std::max(err.max_rel_err, abs_err / std::max(std::fabs(r), static_cast<double>(FLT_MIN)));
+      if (!std::isnan(r)) max_ref = std::max(max_ref, std::fabs(r));
+    }
+    err.norm_err = err.max_abs_err / std::max(max_ref, static_cast<double>(FLT_MIN));
+    run.numerics[name] = err;
+  }
+  for (const auto& s : run.tensors)
+    if (IsWritten(s.role)) run.outputs[s.name] = tensors.at(s.name);
+}
+
+}  // namespace
+
+KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig& device,
+                    const RunOptions& options) {
+  KernelRun run;
+  run.op = op.name();
+  run.device = device.soc;
+  run.params = params;
+  run.tensors = op.tensors(params);
+  const uint64_t total_bytes = ChooseMode(op, params, options, run);
+  TensorMap tensors = PrepareTensors(op, params, options, run);
+  GmMap gm = PlaceInGm(run, tensors);
+
+  LaunchPlan plan = op.Plan(params, device, gm);
+  run.tiling = plan.tiling;
+  run.block_dim = plan.launch.block_dim;
+  run.core_type = plan.launch.core_type;
+  plan.launch.functional = run.functional;
+
+  const std::string key = MemoKey(op, params, device, options, plan, run, tensors);
   if (options.use_cache && !options.trace) {
     auto it = Cache().find(key);
     if (it != Cache().end()) {
@@ -339,81 +442,13 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
 
   Chip& chip = ChipFor(device);
   chip.SetTrace(options.trace);
-  try {
-    // Launches run in order; a `concurrent` one runs on another chip at the same time as the
-    // launch before it (one per rank of a collective): its stage takes the longest time.
-    std::vector<KernelLaunch*> launches = {&plan.launch};
-    for (KernelLaunch& next : plan.then) launches.push_back(&next);
-    LaunchResult stage;
-    std::string stage_name;
-    const KernelLaunch* stage_launch = nullptr;
-    bool have_stage = false;
-    auto flush = [&] {
-      if (!have_stage) return;
-      if (run.launch_times.empty())
-        run.launch = stage;
-      else
-        AppendLaunch(run.launch, stage);
-      run.launch_times.emplace_back(stage_name, stage.time_us);
-      run.launches.push_back({stage_name, stage_launch->block_dim, stage_launch->core_type, stage});
-    };
-    for (KernelLaunch* l : launches) {
-      l->functional = run.functional;
-      const LaunchResult r = chip.Launch(*l);
-      if (l->concurrent && have_stage) {
-        if (r.cycles > stage.cycles) {
-          stage.cycles = r.cycles;
-          stage.time_us = r.time_us;
-        }
-        continue;
-      }
-      if (l->same_kernel && have_stage) {  // a later stage of the same kernel: one launch in all
-        const int waves = std::max(stage.waves, r.waves);
-        AppendLaunch(stage, r);
-        stage.waves = waves;
-        continue;
-      }
-      flush();
-      stage = r;
-      stage_name = l->name;
-      stage_launch = l;
-      have_stage = true;
-    }
-    flush();
-  } catch (const SimFailure& e) {
-    run.status = e.status();
-    run.message = e.what();
-  }
+  SimulateLaunches(chip, plan, run);
   chip.SetTrace(nullptr);
   if (run.status != "ok") return run;
 
   SetRoofline(device, run);
-
-  if (run.functional) {
-    Expected expected = op.Reference(params, before);
-    for (const auto& [name, ref] : expected) {
-      const Tensor& out = tensors[name];
-      TensorError err;
-      err.elements = out.numel();
-      double max_ref = 0;
-      for (int64_t i = 0; i < out.numel(); ++i) {
-        double a = out.At(i), r = ref[static_cast<size_t>(i)];
-        double abs_err =
-            (std::isnan(a) != std::isnan(r)) ? INFINITY : (std::isnan(a) ? 0 : std::fabs(a - r));
-        err.max_abs_err = std::max(err.max_abs_err, abs_err);
-        err.max_rel_err = std::max(err.max_rel_err,
-                                   abs_err / std::max(std::fabs(r), static_cast<double>(FLT_MIN)));
-        if (!std::isnan(r)) max_ref = std::max(max_ref, std::fabs(r));
-      }
-      err.norm_err = err.max_abs_err / std::max(max_ref, static_cast<double>(FLT_MIN));
-      run.numerics[name] = err;
-    }
-    for (const auto& s : run.tensors)
-      if (IsWritten(s.role)) run.outputs[s.name] = tensors[s.name];
-  }
-  if (options.use_cache) {
-    Cache()[key] = run;
-  }
+  if (run.functional) CompareWithReference(op, params, before, tensors, run);
+  if (options.use_cache) Cache()[key] = run;
   return run;
 }
 
