@@ -9,7 +9,9 @@
 #include "app/calibrate.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -521,6 +523,29 @@ class KernelCacheScope {
   std::string dir_;
 };
 
+// NPUSIM_KERNEL_WORKERS for this process's children when the caller left it unset: the cores
+// shared among the `jobs` runs at a time (at least one worker each), so -j runs do not
+// oversubscribe the machine with kernel-timer workers.
+class KernelWorkersScope {
+ public:
+  explicit KernelWorkersScope(int64_t jobs) {
+    const char* set = std::getenv("NPUSIM_KERNEL_WORKERS");
+    if (set && *set) return;
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    ::setenv("NPUSIM_KERNEL_WORKERS",
+             std::to_string(std::max<long>(1, cores / std::max<int64_t>(1, jobs))).c_str(), 1);
+    mine_ = true;
+  }
+  ~KernelWorkersScope() {
+    if (mine_) ::unsetenv("NPUSIM_KERNEL_WORKERS");
+  }
+  KernelWorkersScope(const KernelWorkersScope&) = delete;
+  KernelWorkersScope& operator=(const KernelWorkersScope&) = delete;
+
+ private:
+  bool mine_ = false;
+};
+
 int Calibrate(std::vector<std::string> argv) {
   Args a = ParseCommand(Command("calibrate"), argv);
   ConfigureLogging(a);
@@ -528,6 +553,7 @@ int Calibrate(std::vector<std::string> argv) {
     throw InputError("npusim calibrate takes one corpus directory (default configs/calibration)");
   const std::string dir = a.positional.empty() ? ConfigDir() + "/calibration" : a.positional[0];
   const int64_t jobs = JobsOption(a, 2);
+  KernelWorkersScope workers(jobs);
   const std::string out = Option(a, "--out", "reports/out/calibrate");
   if (!Option(a, "--add-bench-serving", "").empty())
     return AddBenchServing(dir, Option(a, "--add-bench-serving", ""), Option(a, "--run", ""),

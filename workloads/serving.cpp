@@ -457,7 +457,11 @@ class Engine {
     if (dn > 0) {
       const int64_t gb = GraphBatch(dn);
       PlannedForward f{ForwardKind::kDecode, base, gb > 0};
-      f.shape.batch = gb > 0 ? gb : dn;
+      // An eager decode batch is bucketed like tokens (exact below 16 requests, 8 buckets per
+      // octave above): the step is timed for up to 12.5 % more requests than it runs, padded as a
+      // graph's batch is, and a load whose running count drifts step by step times tens of
+      // shapes instead of one per count.
+      f.shape.batch = gb > 0 ? gb : ShapeBucket(dn, 1);
       f.shape.tokens = 1;
       f.shape.prefix = ShapeBucket((dprefix + dn - 1) / dn, page);
       if (!s_.run.Mtp()) {

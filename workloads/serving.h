@@ -9,8 +9,8 @@
 // MTP (NEXTN, topk 1) a decode step is a round: draft forwards, the target's verify over d tokens
 // with greedy acceptance and the state commit, and the draft extend; timing-only acceptance follows
 // speculative_accept_rates with the run's seed. Kernel times come from a KernelTimer (step_cost.h),
-// memoised per forward shape; shapes are bucketed (8 buckets per octave of tokens and context) so a
-// long run needs few simulations.
+// memoised per forward shape; shapes are bucketed (8 buckets per octave of tokens, context and
+// eager decode batch) so a long run needs few simulations.
 #pragma once
 
 #include <array>

@@ -3,10 +3,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include "model/error.h"
 #include "ops/runner.h"
@@ -111,54 +113,98 @@ void ServeChild(const DeviceConfig& d, FILE* in, FILE* out) {
 
 }  // namespace
 
-ForkedKernelTimer::ForkedKernelTimer(const DeviceConfig& d) {
-  int down[2], up[2];
-  if (pipe(down) != 0 || pipe(up) != 0) throw std::runtime_error("kernel timer: pipe() failed");
-  std::fflush(nullptr);
-  pid_ = fork();
-  if (pid_ < 0) throw std::runtime_error("kernel timer: fork() failed");
-  if (pid_ == 0) {
-    close(down[1]);
-    close(up[0]);
-    FILE* in = fdopen(down[0], "r");
-    FILE* out = fdopen(up[1], "w");
-    ServeChild(d, in, out);
-    std::fflush(out);
-    _exit(0);
+int KernelWorkers() {
+  if (const char* env = std::getenv("NPUSIM_KERNEL_WORKERS")) {
+    const int n = std::atoi(env);
+    if (n < 1 || n > 64)
+      throw InputError("NPUSIM_KERNEL_WORKERS='" + std::string(env) +
+                       "': a worker count from 1 to 64");
+    return n;
   }
-  close(down[0]);
-  close(up[1]);
-  to_child_ = fdopen(down[1], "w");
-  from_child_ = fdopen(up[0], "r");
+  const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  return static_cast<int>(std::clamp<long>(cores, 1, 8));
+}
+
+ForkedKernelTimer::ForkedKernelTimer(const DeviceConfig& d, int workers) {
+  const int n = workers > 0 ? workers : KernelWorkers();
+  for (int w = 0; w < n; ++w) {
+    int down[2], up[2];
+    if (pipe(down) != 0 || pipe(up) != 0) throw std::runtime_error("kernel timer: pipe() failed");
+    std::fflush(nullptr);
+    const int pid = fork();
+    if (pid < 0) throw std::runtime_error("kernel timer: fork() failed");
+    if (pid == 0) {
+      // The earlier workers' pipe ends stay with the parent only: a copy here would keep their
+      // input open after the parent closes it, and they would never see the end of it.
+      for (const Worker& other : workers_) {
+        close(fileno(other.to));
+        close(fileno(other.from));
+      }
+      close(down[1]);
+      close(up[0]);
+      FILE* in = fdopen(down[0], "r");
+      FILE* out = fdopen(up[1], "w");
+      ServeChild(d, in, out);
+      std::fflush(out);
+      _exit(0);
+    }
+    close(down[0]);
+    close(up[1]);
+    workers_.push_back({pid, fdopen(down[1], "w"), fdopen(up[0], "r")});
+  }
 }
 
 ForkedKernelTimer::~ForkedKernelTimer() {
-  if (to_child_) std::fclose(to_child_);  // EOF: the child leaves its loop
-  if (from_child_) std::fclose(from_child_);
-  if (pid_ > 0) {
+  for (Worker& w : workers_) {
+    if (w.to) std::fclose(w.to);  // EOF: the child leaves its loop
+    if (w.from) std::fclose(w.from);
+  }
+  for (Worker& w : workers_) {
     int status = 0;
-    waitpid(pid_, &status, 0);
+    if (w.pid > 0) waitpid(w.pid, &status, 0);
   }
 }
 
 std::vector<KernelProfile> ForkedKernelTimer::Time(const std::vector<KernelCall>& calls) {
-  std::fprintf(to_child_, "%zu\n", calls.size());
-  for (const auto& c : calls) {
-    std::string line = EscapeField(c.op);
-    for (const auto& [k, v] : c.params) line += "\t" + EscapeField(k + "=" + v);
-    std::fprintf(to_child_, "%s\n", line.c_str());
+  const size_t n = workers_.size();
+  std::vector<std::vector<size_t>> dealt(n);  // call indices per worker, in call order
+  std::vector<std::string> lines(calls.size());
+  for (size_t i = 0; i < calls.size(); ++i) {
+    std::string line = EscapeField(calls[i].op);
+    for (const auto& [k, v] : calls[i].params) line += "\t" + EscapeField(k + "=" + v);
+    uint64_t h = 1469598103934665603ull;  // FNV-1a of the call: the same worker every time
+    for (const char c : line) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ull;
+    dealt[h % n].push_back(i);
+    lines[i] = std::move(line);
   }
-  std::fflush(to_child_);
-  std::vector<KernelProfile> out;
-  std::string line;
-  while (out.size() < calls.size()) {
-    if (!ReadLine(from_child_, line))
-      throw std::runtime_error("kernel timer: the child process died");
-    const auto f = Fields(line);
-    const std::optional<KernelProfile> p = ParseProfile(f);
-    if (!p) ThrowChildFailure(f, "kernel timer: bad answer '" + line + "'");
-    out.push_back(*p);
+  for (size_t w = 0; w < n; ++w) {
+    if (dealt[w].empty()) continue;
+    std::fprintf(workers_[w].to, "%zu\n", dealt[w].size());
+    for (const size_t i : dealt[w]) std::fprintf(workers_[w].to, "%s\n", lines[i].c_str());
+    std::fflush(workers_[w].to);
   }
+  // Every worker's answer is read (a failure answers for its worker's whole request), so the
+  // pipes hold nothing stale for the next call.
+  std::vector<KernelProfile> out(calls.size());
+  std::optional<std::vector<std::string>> failure;
+  size_t failed_at = calls.size();
+  for (size_t w = 0; w < n; ++w) {
+    std::string line;
+    for (size_t got = 0; got < dealt[w].size(); ++got) {
+      if (!ReadLine(workers_[w].from, line))
+        throw std::runtime_error("kernel timer: a worker process died");
+      const auto f = Fields(line);
+      const std::optional<KernelProfile> p = ParseProfile(f);
+      if (!p) {
+        if (f[0] != "sim" && f[0] != "input")
+          throw std::runtime_error("kernel timer: bad answer '" + line + "'");
+        if (dealt[w].front() < failed_at) failure = f, failed_at = dealt[w].front();
+        break;
+      }
+      out[dealt[w][got]] = *p;
+    }
+  }
+  if (failure) ThrowChildFailure(*failure, "kernel timer: bad failure answer");
   return out;
 }
 

@@ -35,20 +35,33 @@ class InProcessKernelTimer : public KernelTimer {
   DeviceConfig device_;
 };
 
-// A child process (forked at construction, before any SystemC activity in the parent) runs the
-// kernels; requests and answers go over pipes. The child's failures come back as the same
-// SimFailure / InputError.
+// Child processes (forked at construction, before any SystemC activity in the parent) run the
+// kernels; requests and answers go over pipes. The calls of one Time() are dealt to the workers
+// by a hash of the call, so the workers simulate at the same time and a kernel always goes to
+// the worker that already memoised it; each kernel's result does not depend on the process that
+// simulates it (every launch starts from a cold, idle chip), so any number of workers gives the
+// same profiles. A child's failure comes back as the same SimFailure / InputError (with several,
+// the one of the worker holding the earliest call).
 class ForkedKernelTimer : public KernelTimer {
  public:
-  explicit ForkedKernelTimer(const DeviceConfig& d);
+  // `workers` children; 0 = KernelWorkers().
+  explicit ForkedKernelTimer(const DeviceConfig& d, int workers = 0);
   ~ForkedKernelTimer() override;
   std::vector<KernelProfile> Time(const std::vector<KernelCall>& calls) override;
+  int workers() const { return static_cast<int>(workers_.size()); }
 
  private:
-  int pid_ = -1;
-  FILE* to_child_ = nullptr;
-  FILE* from_child_ = nullptr;
+  struct Worker {
+    int pid = -1;
+    FILE* to = nullptr;
+    FILE* from = nullptr;
+  };
+  std::vector<Worker> workers_;
 };
+
+// Kernel-timer workers of a serving run: NPUSIM_KERNEL_WORKERS when set (1-64), else the
+// machine's cores (at most 8).
+int KernelWorkers();
 
 // Runs `work` in a forked child (a fresh SystemC kernel for its simulations) and returns what it
 // returned; the child's SimFailure / InputError come back as the same exceptions. Call it before

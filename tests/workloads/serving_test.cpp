@@ -125,6 +125,42 @@ TEST(Serving, GraphReplayMakesTheDecodeStepDeviceBound) {
   EXPECT_EQ(timer.batches, 3);
 }
 
+// Bucketing rounds up by less than one eighth, exactly below 16: the bound the serving engine
+// states for tokens, context and eager decode batches.
+TEST(Serving, ShapeBucketsRoundUpByLessThanAnEighth) {
+  for (int64_t x = 1; x <= 100000; ++x) {
+    const int64_t b = ShapeBucket(x, 1);
+    ASSERT_GE(b, x);
+    ASSERT_LT(static_cast<double>(b - x), static_cast<double>(x) / 8.0) << x;
+    if (x < 16) {
+      ASSERT_EQ(b, x);
+    }
+  }
+  EXPECT_EQ(ShapeBucket(17, 1), 18);
+  EXPECT_EQ(ShapeBucket(100, 64), 128);  // a minimum step (tokens: 64) rounds to it
+}
+
+// Seventeen requests decoding eagerly are timed as a batch of 18 (the bucket of 17), like a graph
+// batch padded up: one decode shape, and the records say the batch that was timed.
+TEST(Serving, AnEagerDecodeBatchIsTimedAtItsBucket) {
+  RunConfig c = Base();
+  c.disable_cuda_graph = "true";
+  c.num_prompts = 17;
+  c.max_concurrency = 17;
+  const ServingSetup s = PrepareServing(c);
+  FixedTimer timer(10);
+  const ServingResult r = RunServing(s, timer);
+  ASSERT_EQ(r.requests.size(), 17u);
+  bool decoded = false;
+  for (const auto& step : r.steps)
+    for (const auto& f : step.forwards)
+      if (f.kind == ForwardKind::kDecode) {
+        EXPECT_EQ(f.batch, 18);
+        decoded = true;
+      }
+  EXPECT_TRUE(decoded);
+}
+
 TEST(Serving, MaxConcurrencyHoldsTheNextRequestUntilOneFinishes) {
   RunConfig c = Base();
   c.num_prompts = 3;

@@ -11,6 +11,7 @@
 #include "devices/device_config.h"
 #include "model/error.h"
 #include "workloads/kernel_cache.h"
+#include "workloads/step_cost.h"
 
 namespace npusim {
 namespace {
@@ -336,6 +337,49 @@ TEST(StepGraph, TheDraftTakesItsOwnQuantisation) {
   EXPECT_EQ(Launches(q, "quant_matmul"),
             Launches(plain, "matmul"));  // fc, q|k|v, o_proj, gate_up, down
   EXPECT_EQ(Launches(q, "lm_head_argmax"), 1);
+}
+
+}  // namespace
+}  // namespace npusim
+
+namespace npusim {
+namespace {
+
+std::vector<KernelCall> SmallCalls() {
+  std::vector<KernelCall> calls;
+  for (const char* n : {"1024", "2048", "4096", "8192", "16384"})
+    calls.push_back({"add", {{"n", n}}});
+  calls.push_back({"rms_norm", {{"tokens", "8"}, {"hidden", "2048"}}});
+  return calls;
+}
+
+// Two worker processes time a step's kernels in parallel and answer exactly what one does: a
+// kernel's profile does not depend on the process (or the kernels before it in that process).
+TEST(KernelTimerPool, TwoWorkersGiveTheProfilesOfOne) {
+  const DeviceConfig d = LoadDevice("Ascend910B3");
+  ForkedKernelTimer one(d, 1), two(d, 2);
+  ASSERT_EQ(two.workers(), 2);
+  const std::vector<KernelCall> calls = SmallCalls();
+  const std::vector<KernelProfile> a = one.Time(calls), b = two.Time(calls);
+  ASSERT_EQ(a.size(), calls.size());
+  ASSERT_EQ(b.size(), calls.size());
+  for (size_t i = 0; i < calls.size(); ++i) EXPECT_EQ(ProfileLine(a[i]), ProfileLine(b[i])) << i;
+  EXPECT_GT(a[4].us, a[0].us);  // the answers keep the calls' order
+}
+
+// A kernel that fails in one worker fails the whole Time() with its own error; the other
+// worker's answers are drained, so the next Time() gets its own answers.
+TEST(KernelTimerPool, AFailureInOneWorkerLeavesThePoolInStep) {
+  const DeviceConfig d = LoadDevice("Ascend910B3");
+  ForkedKernelTimer pool(d, 2);
+  std::vector<KernelCall> calls = SmallCalls();
+  calls.push_back({"add", {{"n", "-5"}}});
+  EXPECT_THROW(pool.Time(calls), InputError);
+  const std::vector<KernelProfile> again = pool.Time(SmallCalls());
+  ForkedKernelTimer one(d, 1);
+  const std::vector<KernelProfile> ref = one.Time(SmallCalls());
+  ASSERT_EQ(again.size(), ref.size());
+  for (size_t i = 0; i < ref.size(); ++i) EXPECT_EQ(ProfileLine(again[i]), ProfileLine(ref[i]));
 }
 
 }  // namespace
