@@ -14,9 +14,9 @@
 
 namespace {
 
+// `config` relative to the source tree.
 void RunConfig(benchmark::State& state, const char* config) {
-  const std::string bin = NPUSIM_BIN,
-                    cfg = std::string(NPUSIM_SOURCE_DIR) + "/configs/runs/" + config;
+  const std::string bin = NPUSIM_BIN, cfg = std::string(NPUSIM_SOURCE_DIR) + "/" + config;
   const std::string out = "/tmp/npusim_serving_bench_" + std::to_string(getpid());
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -39,11 +39,16 @@ void RunConfig(benchmark::State& state, const char* config) {
   state.counters["max_rss_MiB"] = static_cast<double>(ru.ru_maxrss) / 1024.0;
 }
 
-void BM_S2Triton(benchmark::State& s) { RunConfig(s, "qwen3-next-80b-a3-tp16.yaml"); }
-void BM_S2Fused(benchmark::State& s) { RunConfig(s, "qwen3-next-80b-a3-tp16-fused.yaml"); }
-void BM_Quickstart(benchmark::State& s) { RunConfig(s, "quickstart.yaml"); }
+void BM_S2Triton(benchmark::State& s) { RunConfig(s, "configs/runs/qwen3-next-80b-a3-tp16.yaml"); }
+void BM_S2Fused(benchmark::State& s) {
+  RunConfig(s, "configs/runs/qwen3-next-80b-a3-tp16-fused.yaml");
+}
+void BM_Quickstart(benchmark::State& s) { RunConfig(s, "configs/runs/quickstart.yaml"); }
 BENCHMARK(BM_S2Triton)->UseManualTime()->Unit(benchmark::kSecond)->Iterations(2);
 BENCHMARK(BM_S2Fused)->UseManualTime()->Unit(benchmark::kSecond)->Iterations(2);
+// Issue #17: 384 varied-length requests in eager mode (82 forward shapes), against S2's wall time.
+void BM_VariedEager384(benchmark::State& s) { RunConfig(s, "bench/configs/varied-eager-384.yaml"); }
+BENCHMARK(BM_VariedEager384)->UseManualTime()->Unit(benchmark::kSecond)->Iterations(1);
 BENCHMARK(BM_Quickstart)->UseManualTime()->Unit(benchmark::kSecond)->Iterations(2);
 
 }  // namespace
