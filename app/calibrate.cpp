@@ -498,31 +498,6 @@ int AddMsprof(const std::string& dir, const std::string& file, const std::string
 
 }  // namespace
 
-// NPUSIM_KERNEL_CACHE for this process's children: a fresh temporary directory unless the
-// caller chose one, removed again at the end of the scope.
-class KernelCacheScope {
- public:
-  KernelCacheScope() {
-    const char* set = std::getenv("NPUSIM_KERNEL_CACHE");
-    if (set && *set) return;
-    std::string tmpl = (fs::temp_directory_path() / "npusim-kernels-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) return;
-    dir_ = tmpl;
-    ::setenv("NPUSIM_KERNEL_CACHE", dir_.c_str(), 1);
-  }
-  ~KernelCacheScope() {
-    if (dir_.empty()) return;
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-    ::unsetenv("NPUSIM_KERNEL_CACHE");
-  }
-  KernelCacheScope(const KernelCacheScope&) = delete;
-  KernelCacheScope& operator=(const KernelCacheScope&) = delete;
-
- private:
-  std::string dir_;
-};
-
 // NPUSIM_KERNEL_WORKERS for this process's children when the caller left it unset: the cores
 // shared among the `jobs` runs at a time (at least one worker each), so -j runs do not
 // oversubscribe the machine with kernel-timer workers.
@@ -580,9 +555,8 @@ int Calibrate(std::vector<std::string> argv) {
       cur.clear();
     }
   }
-  // The rows' child processes share one kernel cache (workloads/kernel_cache.h), so a fit's
-  // evaluations after the first only rerun the serving engine; removed when calibrate ends.
-  KernelCacheScope kernel_cache;
+  // The rows' child processes share the kernel cache (workloads/kernel_cache.h, on unless
+  // NPUSIM_KERNEL_CACHE=off), so a fit's evaluations after the first only rerun the serving engine.
   // Everything goes into <out>.partial, moved into place once complete.
   OutputFolder folder(out);
   const std::string& partial = folder.path();

@@ -9,6 +9,8 @@ fuzzer=$1 seconds=$2
 here=$(cd "$(dirname "$0")" && pwd)
 findings=$here/findings
 mkdir -p "$findings"
+# Fuzzed runs leave the user's kernel cache alone (workloads/kernel_cache.h).
+export NPUSIM_KERNEL_CACHE=off
 # fuzz CORPUS REGRESSIONS TIMEOUT: every past finding first (kept in git: a fixed input that crashed once must
 # pass on every run, whatever this run's random walk finds or misses), then the random walk; FUZZ_SEED (default:
 # libFuzzer picks one) makes a run repeatable.

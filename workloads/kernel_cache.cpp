@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -43,17 +44,40 @@ std::optional<KernelProfile> ParseProfile(const std::vector<std::string>& f) {
   return p;
 }
 
+std::string KernelCacheRoot(const char* env, const char* xdg, const char* home) {
+  if (env) return std::string(env) == "off" ? std::string() : std::string(env);
+  if (xdg && *xdg) return (fs::path(xdg) / "npusim" / "kernels").string();
+  if (home && *home) return (fs::path(home) / ".cache" / "npusim" / "kernels").string();
+  return std::string();
+}
+
+namespace {
+// Stamp directories (size-mtime of a binary) under `root` not written for 30 days: old builds'.
+void PruneOldStamps(const fs::path& root, const fs::path& keep) {
+  std::error_code ec;
+  const auto cutoff = fs::file_time_type::clock::now() - std::chrono::hours(24 * 30);
+  for (const auto& e : fs::directory_iterator(root, ec)) {
+    const std::string name = e.path().filename().string();
+    if (e.path() == keep || name.find_first_not_of("0123456789-") != std::string::npos) continue;
+    if (fs::last_write_time(e.path(), ec) < cutoff && !ec) fs::remove_all(e.path(), ec);
+  }
+}
+}  // namespace
+
 std::string KernelCacheDir() {
   static const std::string dir = [] {
-    const char* root = std::getenv("NPUSIM_KERNEL_CACHE");
-    if (!root || !*root) return std::string();
+    const std::string root = KernelCacheRoot(std::getenv("NPUSIM_KERNEL_CACHE"),
+                                             std::getenv("XDG_CACHE_HOME"), std::getenv("HOME"));
+    if (root.empty()) return std::string();
     std::error_code ec;
     const fs::path exe = fs::canonical("/proc/self/exe", ec);
     if (ec) return std::string();
     const auto size = fs::file_size(exe, ec);
     const auto mtime = fs::last_write_time(exe, ec).time_since_epoch().count();
     if (ec) return std::string();
-    return (fs::path(root) / (std::to_string(size) + "-" + std::to_string(mtime))).string();
+    const fs::path stamp = fs::path(root) / (std::to_string(size) + "-" + std::to_string(mtime));
+    if (!fs::exists(stamp, ec)) PruneOldStamps(root, stamp);
+    return stamp.string();
   }();
   return dir;
 }

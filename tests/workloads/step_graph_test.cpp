@@ -285,6 +285,17 @@ TEST(StepGraph, MtpVerifyCommitsTheAcceptedStateAndS1OverflowsOnA3) {
   EXPECT_GT(TimeStep(m, {16, 1, 1}, LoadDevice("Ascend910_9392"), v).total_us, 0);
 }
 
+// On by default under the user's cache directory; NPUSIM_KERNEL_CACHE moves it or turns it off.
+TEST(KernelCache, OnByDefaultUnderTheUsersCacheDirectory) {
+  EXPECT_EQ(KernelCacheRoot(nullptr, nullptr, "/home/u"), "/home/u/.cache/npusim/kernels");
+  EXPECT_EQ(KernelCacheRoot(nullptr, "/x/cache", "/home/u"), "/x/cache/npusim/kernels");
+  EXPECT_EQ(KernelCacheRoot(nullptr, "", "/home/u"), "/home/u/.cache/npusim/kernels");
+  EXPECT_EQ(KernelCacheRoot("/tmp/kc", "/x/cache", "/home/u"), "/tmp/kc");
+  EXPECT_EQ(KernelCacheRoot("off", "/x/cache", "/home/u"), "");
+  EXPECT_EQ(KernelCacheRoot("", "/x/cache", "/home/u"), "");
+  EXPECT_EQ(KernelCacheRoot(nullptr, nullptr, nullptr), "");
+}
+
 TEST(KernelCache, ProfilesAreStoredOnceAndReadBackExactly) {
   // The cache directory is read once per process: set it before the first kernel is timed.
   const std::string root =
