@@ -25,8 +25,6 @@ namespace npusim {
 
 namespace {
 
-CoreRuntime* g_current_core = nullptr;
-
 inline uint64_t NowCycles() { return sc_core::sc_time_stamp().value() / 1000; }
 inline sc_core::sc_time Cycles(uint64_t n) { return sc_core::sc_time::from_value(n * 1000); }
 
@@ -81,12 +79,6 @@ std::string InstrArgs(const Instr& in) {
 }
 
 }  // namespace
-
-CoreRuntime& CurrentCore() {
-  if (!g_current_core) throw std::logic_error("AscendC API used outside a kernel launch");
-  return *g_current_core;
-}
-void SetCurrentCore(CoreRuntime* core) { g_current_core = core; }
 
 class CoreModel;
 
