@@ -220,17 +220,19 @@ void ExecuteLoad2D(const Instr& in) {
   }
 }
 
-// Decodes each operand once, then accumulates every C element in k order with the fp32 (or
-// wrapping int32) accumulator, as the cube does.
 // fp16 / bf16 operands into an fp32 accumulator, all in float, which vectorises twice as wide
 // as double and gives the same bits: a product of two fp16 (11-bit significands) or bf16 (8-bit)
 // values is exact in float, and float addition rounds the exact sum once, as rounding the
 // double sum to float does (that sum is exact in double unless the operands' exponents are more
 // than 29 apart, and then the smaller is under half a float ulp either way). The one exception:
 // a bf16 product below float's normal range (operands under 2^-63) is rounded before the add.
-void MmadHalf(const Instr& in, const std::vector<double>& a, const std::vector<double>& b) {
-  const size_t m = in.m, k = in.k, n = in.n;
-  std::vector<float> af(a.begin(), a.end()), bf(b.begin(), b.end()), row(n);
+void MmadHalf(const Instr& in) {
+  const size_t sz = SizeOf(in.dtype), m = in.m, k = in.k, n = in.n;
+  std::vector<float> af(m * k), bf(k * n), row(n);
+  for (size_t i = 0; i < m * k; ++i)
+    af[i] = static_cast<float>(LoadElement(in.src0.ptr + i * sz, in.dtype));
+  for (size_t i = 0; i < k * n; ++i)
+    bf[i] = static_cast<float>(LoadElement(in.src1.ptr + i * sz, in.dtype));
   for (size_t i = 0; i < m; ++i) {
     float* c = reinterpret_cast<float*>(in.dst.ptr) + i * n;
     for (size_t j = 0; j < n; ++j) row[j] = in.flag_bool ? c[j] : 0.0f;
@@ -243,7 +245,10 @@ void MmadHalf(const Instr& in, const std::vector<double>& a, const std::vector<d
   }
 }
 
+// Decodes each operand once, then accumulates every C element in k order with the fp32 (or
+// wrapping int32) accumulator, as the cube does.
 void ExecuteMmad(const Instr& in) {
+  if (in.dtype == DType::kFloat16 || in.dtype == DType::kBFloat16) return MmadHalf(in);
   const size_t sz = SizeOf(in.dtype);
   const bool integer = in.dtype == DType::kInt8 || in.dtype == DType::kUInt8;
   const size_t m = in.m, k = in.k, n = in.n;
@@ -263,10 +268,6 @@ void ExecuteMmad(const Instr& in) {
       for (size_t j = 0; j < n; ++j)
         c[j] = static_cast<int32_t>(static_cast<uint32_t>(row[j]));  // wraps like int32
     }
-    return;
-  }
-  if (in.dtype == DType::kFloat16 || in.dtype == DType::kBFloat16) {
-    MmadHalf(in, a, b);
     return;
   }
   std::vector<float> row(n);
