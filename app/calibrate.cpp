@@ -9,7 +9,6 @@
 #include "app/calibrate.h"
 
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -33,6 +32,7 @@
 #include "workloads/calibration.h"
 #include "workloads/host_profile.h"
 #include "workloads/run_config.h"
+#include "workloads/step_cost.h"
 
 namespace npusim {
 
@@ -506,9 +506,8 @@ class KernelWorkersScope {
   explicit KernelWorkersScope(int64_t jobs) {
     const char* set = std::getenv("NPUSIM_KERNEL_WORKERS");
     if (set && *set) return;
-    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    ::setenv("NPUSIM_KERNEL_WORKERS",
-             std::to_string(std::max<long>(1, cores / std::max<int64_t>(1, jobs))).c_str(), 1);
+    const int64_t share = std::max<int64_t>(1, MachineCores() / std::max<int64_t>(1, jobs));
+    ::setenv("NPUSIM_KERNEL_WORKERS", std::to_string(share).c_str(), 1);
     mine_ = true;
   }
   ~KernelWorkersScope() {

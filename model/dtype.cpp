@@ -180,21 +180,10 @@ int64_t SaturateInt(double x, DType t, RoundMode m) {
 
 double LoadElementSlow(const void* p, DType t) {
   switch (t) {
-    case DType::kFloat32: {
-      float v;
-      std::memcpy(&v, p, 4);
-      return v;
-    }
-    case DType::kFloat16: {
-      uint16_t v;
-      std::memcpy(&v, p, 2);
-      return FromHalf(v);
-    }
-    case DType::kBFloat16: {
-      uint16_t v;
-      std::memcpy(&v, p, 2);
-      return FromBf16(v);
-    }
+    case DType::kFloat32:
+    case DType::kFloat16:
+    case DType::kBFloat16:
+      return LoadElement(p, t);  // inline there
     case DType::kInt8:
       return *static_cast<const int8_t*>(p);
     case DType::kUInt8:

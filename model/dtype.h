@@ -107,8 +107,8 @@ float ToFloat32(double x, RoundMode m = RoundMode::kRint);
 int64_t SaturateInt(double x, DType t, RoundMode m = RoundMode::kRint);
 
 // Element access on raw bytes: load converts exactly, store rounds with `mode`.
-// Inline for the float types every kernel moves (the functional mode's inner loops), the rest
-// out of line.
+// Inline for the float types every kernel moves (the functional mode's inner loops); the
+// integer and fp64 loads and the other stores out of line.
 double LoadElementSlow(const void* p, DType t);
 void StoreElementSlow(void* p, DType t, double value, RoundMode mode);
 inline double LoadElement(const void* p, DType t) {
@@ -131,18 +131,15 @@ inline double LoadElement(const void* p, DType t) {
 }
 inline void StoreElement(void* p, DType t, double value, RoundMode mode = RoundMode::kRint) {
   if (mode == RoundMode::kRint) {
-    uint32_t bits;
     if (t == DType::kFloat32) {
       const float v = static_cast<float>(value);  // IEEE nearest-even
       std::memcpy(p, &v, 4);
       return;
     }
-    if (t == DType::kBFloat16 && EncodeRintFast(value, 8, 7, bits)) {
-      const auto v = static_cast<uint16_t>(bits);
-      std::memcpy(p, &v, 2);
-      return;
-    }
-    if (t == DType::kFloat16 && EncodeRintFast(value, 5, 10, bits)) {
+    uint32_t bits;
+    const bool bf16 = t == DType::kBFloat16;
+    if ((bf16 || t == DType::kFloat16) &&
+        EncodeRintFast(value, bf16 ? 8 : 5, bf16 ? 7 : 10, bits)) {
       const auto v = static_cast<uint16_t>(bits);
       std::memcpy(p, &v, 2);
       return;

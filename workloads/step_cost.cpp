@@ -113,6 +113,8 @@ void ServeChild(const DeviceConfig& d, FILE* in, FILE* out) {
 
 }  // namespace
 
+int MachineCores() { return static_cast<int>(std::max<long>(1, sysconf(_SC_NPROCESSORS_ONLN))); }
+
 int KernelWorkers() {
   if (const char* env = std::getenv("NPUSIM_KERNEL_WORKERS")) {
     const int n = std::atoi(env);
@@ -121,8 +123,7 @@ int KernelWorkers() {
                        "': a worker count from 1 to 64");
     return n;
   }
-  const long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  return static_cast<int>(std::clamp<long>(cores, 1, 8));
+  return std::min(MachineCores(), 8);
 }
 
 ForkedKernelTimer::ForkedKernelTimer(const DeviceConfig& d, int workers) {

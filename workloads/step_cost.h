@@ -62,6 +62,7 @@ class ForkedKernelTimer : public KernelTimer {
 // Kernel-timer workers of a serving run: NPUSIM_KERNEL_WORKERS when set (1-64), else the
 // machine's cores (at most 8).
 int KernelWorkers();
+int MachineCores();  // online cores, at least 1
 
 // Runs `work` in a forked child (a fresh SystemC kernel for its simulations) and returns what it
 // returned; the child's SimFailure / InputError come back as the same exceptions. Call it before
