@@ -522,7 +522,7 @@ class KernelWorkersScope {
 
 int Calibrate(std::vector<std::string> argv) {
   Args a = ParseCommand(Command("calibrate"), argv);
-  ConfigureLogging(a);
+  ConfigureProcess(a);
   if (a.positional.size() > 1)
     throw InputError("npusim calibrate takes one corpus directory (default configs/calibration)");
   const std::string dir = a.positional.empty() ? ConfigDir() + "/calibration" : a.positional[0];

@@ -81,7 +81,7 @@ int KernelHelp(const Op& op) {
 
 int Kernel(const std::vector<std::string>& argv) {
   Args a = ParseCommand(Command("kernel"), argv, /*own_help=*/true);
-  ConfigureLogging(a);
+  ConfigureProcess(a);
   if (Has(a, "--list")) return KernelList();
   if (Has(a, "--help") && a.positional.empty()) throw HelpRequested(CommandHelp(Command("kernel")));
   if (a.positional.size() != 1)
@@ -141,7 +141,7 @@ int Kernel(const std::vector<std::string>& argv) {
 
 int Validate(const std::vector<std::string>& argv) {
   Args a = ParseCommand(Command("validate"), argv);
-  ConfigureLogging(a);
+  ConfigureProcess(a);
   if (a.positional.size() != 1) throw InputError("npusim validate needs one YAML file");
   const std::string& path = a.positional[0];
   YAML::Node root = LoadYamlFile(path);
@@ -199,7 +199,7 @@ int Validate(const std::vector<std::string>& argv) {
 // `npusim model FILE`: the architecture the simulator reads from a model config.
 int Model(const std::vector<std::string>& argv) {
   Args a = ParseCommand(Command("model"), argv);
-  ConfigureLogging(a);
+  ConfigureProcess(a);
   if (a.positional.size() != 1)
     throw InputError(
         "npusim model needs one model config (e.g. configs/models/qwen3-next-80b-a3b.json)");
@@ -365,7 +365,7 @@ int Model(const std::vector<std::string>& argv) {
 // `npusim run RUN.yaml`: a serving run; the kernels are timed in a forked child (step_cost.h).
 int Run(const std::vector<std::string>& argv) {
   Args a = ParseCommand(Command("run"), argv);
-  ConfigureLogging(a);
+  ConfigureProcess(a);
   if (a.positional.size() > 1) throw InputError("npusim run takes one run config");
   const std::string path = a.positional.empty() ? "configs/runs/quickstart.yaml" : a.positional[0];
   std::vector<std::pair<std::string, std::string>> sets;
@@ -449,7 +449,7 @@ int Run(const std::vector<std::string>& argv) {
 // `npusim explore EXPLORE.yaml`: a kernel over a grid of tilings and device parameters.
 int Explore(const std::vector<std::string>& argv) {
   Args a = ParseCommand(Command("explore"), argv);
-  ConfigureLogging(a);
+  ConfigureProcess(a);
   if (a.positional.size() != 1)
     throw InputError(
         "npusim explore takes one explore config (e.g. "
@@ -505,7 +505,7 @@ std::map<int64_t, int> AdoptFinishedPoints(const OutputFolder& folder, const std
 // own npusim process (`run` or `kernel` with --set), N at a time; one row per point.
 int Sweep(std::vector<std::string> argv) {
   Args a = ParseCommand(Command("sweep"), argv);
-  ConfigureLogging(a);
+  ConfigureProcess(a);
   if (a.positional.size() != 1)
     throw InputError(
         "npusim sweep takes one sweep config (e.g. configs/sweeps/mtp-draft-tokens.yaml)");
@@ -578,7 +578,7 @@ int Sweep(std::vector<std::string> argv) {
 // reported and make the exit code 2.
 int Merge(const std::vector<std::string>& argv) {
   Args a = ParseCommand(Command("merge"), argv);
-  ConfigureLogging(a);
+  ConfigureProcess(a);
   if (a.positional.empty())
     throw InputError("npusim merge takes the output directories of sweep shards");
   const SweepTable t = MergeSweeps(a.positional);
@@ -608,7 +608,7 @@ int Merge(const std::vector<std::string>& argv) {
 // (each its own process) until an SLO or memory binds.
 int Capacity(const std::vector<std::string>& argv) {
   Args a = ParseCommand(Command("capacity"), argv);
-  ConfigureLogging(a);
+  ConfigureProcess(a);
   if (a.positional.size() != 1)
     throw InputError(
         "npusim capacity takes one run config (with slo_ttft_p99_ms / slo_tpot_p99_ms)");
@@ -789,7 +789,7 @@ int Capacity(const std::vector<std::string>& argv) {
 // `npusim compare A B`: bench_serving's fields of two results side by side.
 int Compare(const std::vector<std::string>& argv) {
   Args a = ParseCommand(Command("compare"), argv);
-  ConfigureLogging(a);
+  ConfigureProcess(a);
   if (a.positional.size() != 2)
     throw InputError(
         "npusim compare takes two results (run folders, metrics.json or bench_serving JSONL "
@@ -802,7 +802,7 @@ int Compare(const std::vector<std::string>& argv) {
 // `npusim keys run|device|host`: every key the loader reads, from the same Bind() declarations.
 int Keys(const std::vector<std::string>& argv) {
   Args a = ParseCommand(Command("keys"), argv);
-  ConfigureLogging(a);
+  ConfigureProcess(a);
   const std::vector<std::string> kinds = {"run", "device", "host"};
   if (a.positional.size() != 1) throw InputError("npusim keys takes one of: run, device, host");
   const std::string& kind = a.positional[0];
@@ -835,7 +835,7 @@ int Keys(const std::vector<std::string>& argv) {
 
 int ImportSglangCommand(std::vector<std::string> argv) {
   const Args a = ParseCommand(Command("import-sglang"), argv);
-  ConfigureLogging(a);
+  ConfigureProcess(a);
   if (a.positional.empty() || a.positional.size() > 2)
     throw InputError(
         "import-sglang takes the launch_server command line and optionally the bench_serving one, "

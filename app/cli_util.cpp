@@ -76,6 +76,16 @@ void ConfigureLogging(const Args& a) {
   }
 }
 
+void ConfigureProcess(const Args& a) {
+  ConfigureLogging(a);
+  const std::string dir = Option(a, "--cache", "");
+  if (!dir.empty() && Has(a, "--no-cache")) throw InputError("--cache and --no-cache: choose one");
+  if (Has(a, "--no-cache"))
+    setenv("NPUSIM_KERNEL_CACHE", "off", 1);
+  else if (!dir.empty())
+    setenv("NPUSIM_KERNEL_CACHE", std::filesystem::absolute(dir).string().c_str(), 1);
+}
+
 bool ShowResults(const Args& a) { return !Has(a, "--quiet"); }
 
 namespace {

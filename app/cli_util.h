@@ -28,6 +28,9 @@ uint64_t UnsignedOption(const Args& a, const std::string& key, uint64_t def, uin
 // spdlog to stderr at info (warn with --quiet, or --log-level's level): logs never mix with
 // results.
 void ConfigureLogging(const Args& a);
+// What every command does first: ConfigureLogging, then the kernel cache of --cache DIR or
+// --no-cache (written into NPUSIM_KERNEL_CACHE, which the processes it spawns inherit).
+void ConfigureProcess(const Args& a);
 // Results (summaries, tables) go to stdout unless --quiet; the log level does not hide them.
 bool ShowResults(const Args& a);
 

@@ -25,6 +25,10 @@ const std::vector<OptionSpec>& CommonOptions() {
       {"--quiet", "", "results only in the output files: nothing on stdout, logs from warnings up"},
       {"--log-level", "LEVEL",
        "logs on stderr from this level: trace, debug, info (default), warn, error, off"},
+      {"--cache", "DIR",
+       "remember simulated kernel profiles in DIR (default $XDG_CACHE_HOME/npusim/kernels, or "
+       "NPUSIM_KERNEL_CACHE)"},
+      {"--no-cache", "", "simulate every kernel afresh and remember none on disk"},
   };
   return k;
 }

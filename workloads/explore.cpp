@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 
@@ -84,42 +85,44 @@ void SetDevice(DeviceConfig& d, const std::string& key, const std::string& value
                      NearestHint(key, DeviceKeys()));
 }
 
-// One point as a line: status, time, roofline, bound, peaks, message.
+// One point as a JSON line: status, time, roofline, bound, peaks, message.
 std::string Encode(const KernelRun& r, const DeviceConfig& d) {
   const double terms[] = {r.memory_bound_us, r.cube_bound_us, r.vector_bound_us, r.link_bound_us};
   const char* names[] = {"memory", "cube", "vector", "link"};
   const int b =
       static_cast<int>(std::max_element(std::begin(terms), std::end(terms)) - std::begin(terms));
-  std::ostringstream o;
-  o.precision(17);
-  o << EscapeField(r.status) << "\t" << r.launch.time_us << "\t" << r.roofline_us << "\t"
-    << names[b];
+  nlohmann::json peaks = nlohmann::json::array();
   for (Mem m : {Mem::kUb, Mem::kL1, Mem::kL0A, Mem::kL0B, Mem::kL0C})
-    o << "\t" << r.launch.peak_bytes[static_cast<int>(m)];
-  o << "\t" << d.ub_bytes << "\t" << EscapeField(r.message) << "\n";
-  return o.str();
+    peaks.push_back(r.launch.peak_bytes[static_cast<int>(m)]);
+  return nlohmann::json{{"status", r.status},
+                        {"time_us", r.launch.time_us},
+                        {"roofline_us", r.roofline_us},
+                        {"bound", names[b]},
+                        {"peaks", peaks},
+                        {"ub_bytes", d.ub_bytes},
+                        {"message", r.message}}
+             .dump() +
+         "\n";
 }
 
 void Decode(const std::string& line, ExplorePoint& p) {
-  std::vector<std::string> f(1);
-  for (char c : line) {
-    if (c == '\t')
-      f.emplace_back();
-    else
-      f.back() += c;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    p.status = j.at("status").get<std::string>();
+    p.time_us = j.at("time_us").get<double>();
+    p.roofline_us = j.at("roofline_us").get<double>();
+    p.bound = j.at("bound").get<std::string>();
+    const nlohmann::json& peaks = j.at("peaks");
+    p.ub_peak = peaks.at(0).get<int64_t>();
+    p.l1_peak = peaks.at(1).get<int64_t>();
+    p.l0a_peak = peaks.at(2).get<int64_t>();
+    p.l0b_peak = peaks.at(3).get<int64_t>();
+    p.l0c_peak = peaks.at(4).get<int64_t>();
+    p.ub_bytes = j.at("ub_bytes").get<int64_t>();
+    p.message = j.at("message").get<std::string>();
+  } catch (const nlohmann::json::exception&) {
+    throw std::runtime_error("explore: bad record '" + line + "'");
   }
-  if (f.size() != 11) throw std::runtime_error("explore: bad record '" + line + "'");
-  p.status = UnescapeField(f[0]);
-  p.time_us = std::stod(f[1]);
-  p.roofline_us = std::stod(f[2]);
-  p.bound = f[3];
-  p.ub_peak = std::stoll(f[4]);
-  p.l1_peak = std::stoll(f[5]);
-  p.l0a_peak = std::stoll(f[6]);
-  p.l0b_peak = std::stoll(f[7]);
-  p.l0c_peak = std::stoll(f[8]);
-  p.ub_bytes = std::stoll(f[9]);
-  p.message = UnescapeField(f[10]);
   std::smatch m;
   static const std::regex kBits("requires ([0-9]+) bits while ([0-9]+) bits available");
   if (std::regex_search(p.message, m, kBits)) {

@@ -3,11 +3,14 @@
 // kernel profile it simulates under a key of (op, parameters, device) and reads it back instead
 // of simulating. The cache lives in $XDG_CACHE_HOME/npusim/kernels (else ~/.cache/npusim/kernels)
 // or in NPUSIM_KERNEL_CACHE; NPUSIM_KERNEL_CACHE=off (or empty) turns it off.
-// Entries live under a stamp of the running binary (its size and modification time), so a
-// rebuilt simulator never reads what an older one wrote. Reads and writes are exact (%.17g), so
-// a run with a warm cache gives byte-identical outputs.
+// Entries live under a stamp of the running binary (a hash of its whole content), so a rebuilt
+// simulator that differs in any byte never reads what another build wrote, and a rebuild of the
+// same code keeps its cache. Reads and writes are exact (%.17g), so
+// a run with a warm cache gives byte-identical outputs. An entry is one JSON line
+// {"v": kCacheFormat, "key": ..., "profile": ...}; doubles round-trip exactly.
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,14 +19,17 @@
 
 namespace npusim {
 
-// "ok" then tab-separated us, roofline_us, bound, cube_flops, hbm_bytes, launches, busy_us...
-std::string ProfileLine(const KernelProfile& p);
-// The fields of a ProfileLine (split on tabs); nullopt when they are not one.
-std::optional<KernelProfile> ParseProfile(const std::vector<std::string>& fields);
+inline constexpr int kCacheFormat = 1;
+
+// A profile as a JSON object (doubles round-trip exactly) and back; nullopt when `j` is not one.
+nlohmann::json ProfileJson(const KernelProfile& p);
+std::optional<KernelProfile> ProfileFromJson(const nlohmann::json& j);
 
 // The cache root from NPUSIM_KERNEL_CACHE (`env`, null when unset), XDG_CACHE_HOME and HOME;
 // empty for no cache.
 std::string KernelCacheRoot(const char* env, const char* xdg, const char* home);
+// A 64-bit hash of the file's bytes as 16 hex digits, empty when it cannot be read.
+std::string CodeHash(const std::string& path);
 // The cache directory of this binary (the root, then the binary's stamp), empty for no cache.
 // A stamp directory made for the first time removes its siblings untouched for 30 days (the
 // entries of old builds).

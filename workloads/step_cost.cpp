@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "model/error.h"
@@ -16,38 +17,20 @@
 
 namespace npusim {
 
+using Json = nlohmann::json;
+
 std::vector<KernelProfile> InProcessKernelTimer::Time(const std::vector<KernelCall>& calls) {
   return TimeCalls(calls, device_).profiles;
 }
 
-// One line per message; fields separated by tabs; tabs and newlines inside a field escaped.
-std::string EscapeField(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '\\')
-      o += "\\\\";
-    else if (c == '\n')
-      o += "\\n";
-    else if (c == '\t')
-      o += "\\t";
-    else
-      o += c;
-  }
-  return o;
-}
-
-std::string UnescapeField(const std::string& s) {
-  std::string o;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 1 < s.size()) {
-      const char n = s[++i];
-      o += n == 'n' ? '\n' : n == 't' ? '\t' : n;
-    } else {
-      o += s[i];
-    }
-  }
-  return o;
-}
+// The wire format between the parent and its workers and children: one JSON object per line,
+// each carrying "v": kWireVersion, so a worker of another build is refused, not misread.
+//   request   {"v":1,"calls":[{"op":"rms_norm","params":[["tokens","8"],...]},...]}
+//   answer    {"v":1,"profiles":[<ProfileJson>,...]}      one per call, in the calls' order
+//   child     {"v":1,"result":"<text>"}                   RunInChildProcess
+//   failure   {"v":1,"failure":{"kind":"sim","status":"ub_overflow","message":"..."}}
+//             kind "input" (no status) for an InputError or an internal error
+constexpr int kWireVersion = 1;
 
 namespace {
 
@@ -58,57 +41,78 @@ bool ReadLine(FILE* f, std::string& line) {
   return c != EOF || !line.empty();
 }
 
-std::vector<std::string> Fields(const std::string& line) {
-  std::vector<std::string> out(1);
-  for (char c : line) {
-    if (c == '\t')
-      out.emplace_back();
-    else
-      out.back() += c;
-  }
-  for (auto& f : out) f = UnescapeField(f);
-  return out;
+void WriteLine(FILE* f, const Json& j) {
+  const std::string s = j.dump();
+  std::fprintf(f, "%s\n", s.c_str());
+  std::fflush(f);
 }
 
-// Request: "<n>" then n lines "op\tkey=value\t...". Answer per call: ProfileLine, or one line
-// "sim\t<status>\t<message>" / "input\t<message>" for the whole request.
+Json CallJson(const KernelCall& c) {
+  Json params = Json::array();
+  for (const auto& [k, v] : c.params) params.push_back({k, v});
+  return {{"op", c.op}, {"params", params}};
+}
+
+// The failure message of the exception being handled (call inside a catch block).
+Json FailureJson(const std::string& internal_what) {
+  try {
+    throw;
+  } catch (const SimFailure& e) {
+    return {{"v", kWireVersion},
+            {"failure", {{"kind", "sim"}, {"status", e.status()}, {"message", e.what()}}}};
+  } catch (const InputError& e) {
+    return {{"v", kWireVersion}, {"failure", {{"kind", "input"}, {"message", e.what()}}}};
+  } catch (const std::exception& e) {
+    return {{"v", kWireVersion},
+            {"failure", {{"kind", "input"}, {"message", internal_what + e.what()}}}};
+  }
+}
+
+// A message from the other side, its version checked.
+Json ParseMessage(const std::string& line, const char* who) {
+  Json j;
+  try {
+    j = Json::parse(line);
+  } catch (const Json::exception&) {
+    throw std::runtime_error(std::string(who) + ": bad message '" + line + "'");
+  }
+  const int v =
+      j.is_object() && j.contains("v") && j["v"].is_number_integer() ? j["v"].get<int>() : -1;
+  if (v != kWireVersion)
+    throw std::runtime_error(std::string(who) + ": protocol version " + std::to_string(v) +
+                             ", this build speaks " + std::to_string(kWireVersion));
+  return j;
+}
+
+// A failure message as the exception it reports.
+[[noreturn]] void ThrowFailure(const Json& f, const char* who) {
+  const std::string kind = f.value("kind", ""), message = f.value("message", "");
+  if (kind == "sim") throw SimFailure(f.value("status", ""), message);
+  if (kind == "input") throw InputError(message);
+  throw std::runtime_error(std::string(who) + ": bad failure " + f.dump());
+}
+
 void ServeChild(const DeviceConfig& d, FILE* in, FILE* out) {
   InProcessKernelTimer timer(d);
   std::string line;
   while (ReadLine(in, line)) {
-    const int n = std::atoi(line.c_str());
-    std::vector<KernelCall> calls(static_cast<size_t>(n));
-    for (auto& c : calls) {
-      ReadLine(in, line);
-      const auto f = Fields(line);
-      c.op = f[0];
-      for (size_t i = 1; i < f.size(); ++i) {
-        const size_t eq = f[i].find('=');
-        c.params.push_back({f[i].substr(0, eq), f[i].substr(eq + 1)});
-      }
-    }
     try {
-      for (const KernelProfile& p : timer.Time(calls))
-        std::fprintf(out, "%s\n", ProfileLine(p).c_str());
-    } catch (const SimFailure& e) {
-      std::fprintf(out, "sim\t%s\t%s\n", EscapeField(e.status()).c_str(),
-                   EscapeField(e.what()).c_str());
-    } catch (const InputError& e) {
-      std::fprintf(out, "input\t%s\n", EscapeField(e.what()).c_str());
-    } catch (const std::exception& e) {
-      std::fprintf(out, "input\tinternal error in the kernel timer: %s\n",
-                   EscapeField(e.what()).c_str());
+      const Json req = ParseMessage(line, "kernel timer worker");
+      std::vector<KernelCall> calls;
+      for (const Json& c : req.at("calls")) {
+        KernelCall k;
+        k.op = c.at("op").get<std::string>();
+        for (const Json& kv : c.at("params"))
+          k.params.push_back({kv.at(0).get<std::string>(), kv.at(1).get<std::string>()});
+        calls.push_back(std::move(k));
+      }
+      Json profiles = Json::array();
+      for (const KernelProfile& p : timer.Time(calls)) profiles.push_back(ProfileJson(p));
+      WriteLine(out, {{"v", kWireVersion}, {"profiles", profiles}});
+    } catch (...) {
+      WriteLine(out, FailureJson("internal error in the kernel timer: "));
     }
-    std::fflush(out);
   }
-}
-
-// A child's failure line ("sim\tstatus\tmessage" or "input\tmessage") as the same exception.
-[[noreturn]] void ThrowChildFailure(const std::vector<std::string>& f,
-                                    const std::string& otherwise) {
-  if (f[0] == "sim" && f.size() == 3) throw SimFailure(f[1], f[2]);
-  if (f[0] == "input" && f.size() == 2) throw InputError(f[1]);
-  throw std::runtime_error(otherwise);
 }
 
 }  // namespace
@@ -169,43 +173,43 @@ ForkedKernelTimer::~ForkedKernelTimer() {
 std::vector<KernelProfile> ForkedKernelTimer::Time(const std::vector<KernelCall>& calls) {
   const size_t n = workers_.size();
   std::vector<std::vector<size_t>> dealt(n);  // call indices per worker, in call order
-  std::vector<std::string> lines(calls.size());
+  std::vector<Json> requests(n, Json::array());
   for (size_t i = 0; i < calls.size(); ++i) {
-    std::string line = EscapeField(calls[i].op);
-    for (const auto& [k, v] : calls[i].params) line += "\t" + EscapeField(k + "=" + v);
+    Json call = CallJson(calls[i]);
     uint64_t h = 1469598103934665603ull;  // FNV-1a of the call: the same worker every time
-    for (const char c : line) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ull;
+    for (const char c : call.dump()) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ull;
     dealt[h % n].push_back(i);
-    lines[i] = std::move(line);
+    requests[h % n].push_back(std::move(call));
   }
-  for (size_t w = 0; w < n; ++w) {
-    if (dealt[w].empty()) continue;
-    std::fprintf(workers_[w].to, "%zu\n", dealt[w].size());
-    for (const size_t i : dealt[w]) std::fprintf(workers_[w].to, "%s\n", lines[i].c_str());
-    std::fflush(workers_[w].to);
-  }
+  for (size_t w = 0; w < n; ++w)
+    if (!dealt[w].empty())
+      WriteLine(workers_[w].to, {{"v", kWireVersion}, {"calls", std::move(requests[w])}});
   // Every worker's answer is read (a failure answers for its worker's whole request), so the
   // pipes hold nothing stale for the next call.
   std::vector<KernelProfile> out(calls.size());
-  std::optional<std::vector<std::string>> failure;
+  std::optional<Json> failure;
   size_t failed_at = calls.size();
   for (size_t w = 0; w < n; ++w) {
+    if (dealt[w].empty()) continue;
     std::string line;
+    if (!ReadLine(workers_[w].from, line))
+      throw std::runtime_error("kernel timer: a worker process died");
+    const Json a = ParseMessage(line, "kernel timer");
+    if (a.contains("failure")) {
+      if (dealt[w].front() < failed_at) failure = a["failure"], failed_at = dealt[w].front();
+      continue;
+    }
+    const Json& profiles = a.at("profiles");
+    if (profiles.size() != dealt[w].size())
+      throw std::runtime_error("kernel timer: " + std::to_string(profiles.size()) + " answers to " +
+                               std::to_string(dealt[w].size()) + " calls");
     for (size_t got = 0; got < dealt[w].size(); ++got) {
-      if (!ReadLine(workers_[w].from, line))
-        throw std::runtime_error("kernel timer: a worker process died");
-      const auto f = Fields(line);
-      const std::optional<KernelProfile> p = ParseProfile(f);
-      if (!p) {
-        if (f[0] != "sim" && f[0] != "input")
-          throw std::runtime_error("kernel timer: bad answer '" + line + "'");
-        if (dealt[w].front() < failed_at) failure = f, failed_at = dealt[w].front();
-        break;
-      }
+      const std::optional<KernelProfile> p = ProfileFromJson(profiles[got]);
+      if (!p) throw std::runtime_error("kernel timer: bad profile " + profiles[got].dump());
       out[dealt[w][got]] = *p;
     }
   }
-  if (failure) ThrowChildFailure(*failure, "kernel timer: bad failure answer");
+  if (failure) ThrowFailure(*failure, "kernel timer");
   return out;
 }
 
@@ -219,31 +223,23 @@ std::string RunInChildProcess(const std::function<std::string()>& work) {
     close(up[0]);
     FILE* out = fdopen(up[1], "w");
     try {
-      const std::string r = work();
-      std::fprintf(out, "ok\n%s", r.c_str());
-    } catch (const SimFailure& e) {
-      std::fprintf(out, "sim\t%s\t%s\n", EscapeField(e.status()).c_str(),
-                   EscapeField(e.what()).c_str());
-    } catch (const InputError& e) {
-      std::fprintf(out, "input\t%s\n", EscapeField(e.what()).c_str());
-    } catch (const std::exception& e) {
-      std::fprintf(out, "input\tinternal error in a child process: %s\n",
-                   EscapeField(e.what()).c_str());
+      WriteLine(out, {{"v", kWireVersion}, {"result", work()}});
+    } catch (...) {
+      WriteLine(out, FailureJson("internal error in a child process: "));
     }
-    std::fflush(out);
     _exit(0);
   }
   close(up[1]);
   FILE* in = fdopen(up[0], "r");
-  std::string head, body, line;
-  ReadLine(in, head);
-  while (ReadLine(in, line)) body += line + "\n";
+  std::string line;
+  const bool got = ReadLine(in, line);
   std::fclose(in);
   int status = 0;
   waitpid(pid, &status, 0);
-  const auto f = Fields(head);
-  if (f[0] == "ok") return body;
-  ThrowChildFailure(f, "child process died (status " + std::to_string(status) + ")");
+  if (!got) throw std::runtime_error("child process died (status " + std::to_string(status) + ")");
+  const Json a = ParseMessage(line, "child process");
+  if (a.contains("failure")) ThrowFailure(a["failure"], "child process");
+  return a.at("result").get<std::string>();
 }
 
 }  // namespace npusim

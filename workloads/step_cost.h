@@ -68,9 +68,6 @@ int MachineCores();  // online cores, at least 1
 // returned; the child's SimFailure / InputError come back as the same exceptions. Call it before
 // any SystemC activity in this process when the child builds chips of its own.
 std::string RunInChildProcess(const std::function<std::string()>& work);
-// Tabs and newlines inside one field of a tab-separated line.
-std::string EscapeField(const std::string& s);
-std::string UnescapeField(const std::string& s);
 
 // One forward: its calls, each launch in issue order, and the device time if run back to back.
 struct Forward {

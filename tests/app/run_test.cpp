@@ -28,6 +28,34 @@ double KernelMs(const Json& m, const std::string& op) {
   return 0;
 }
 
+// --cache DIR keeps the kernel profiles under DIR (one stamp directory per simulator build) and a
+// warm run answers from them with the same outputs; --no-cache remembers nothing, even with
+// NPUSIM_KERNEL_CACHE set; both at once is a usage error.
+TEST(Run, CacheFlagsChooseWhereKernelProfilesAreKept) {
+  namespace fs = std::filesystem;
+  const std::string cache = Dir("flag_cache"), other = Dir("env_cache") + "/kernels";
+  const std::string run = "run " + Runs("quickstart.yaml") + " --set num_prompts=2 --quiet";
+  ASSERT_EQ(Npusim(run + " --cache " + cache + " --out " + Dir("cache_cold")).code, 0);
+  std::vector<fs::path> stamps;
+  for (const auto& e : fs::directory_iterator(cache)) stamps.push_back(e.path());
+  ASSERT_EQ(stamps.size(), 1u);
+  EXPECT_EQ(stamps[0].filename().string().rfind("code-", 0), 0u) << stamps[0];
+  const auto entries = std::distance(fs::directory_iterator(stamps[0]), fs::directory_iterator());
+  EXPECT_GT(entries, 10);
+  ASSERT_EQ(Npusim(run + " --cache " + cache + " --out " + Dir("cache_warm")).code, 0);
+  EXPECT_EQ(std::distance(fs::directory_iterator(stamps[0]), fs::directory_iterator()), entries);
+  for (const char* f : {"metrics.json", "kernel_calls.csv", "report.md"})
+    EXPECT_EQ(Slurp(Dir("cache_cold") + "/" + f), Slurp(Dir("cache_warm") + "/" + f)) << f;
+  ASSERT_EQ(Shell("NPUSIM_KERNEL_CACHE=" + other + " " + NPUSIM_BIN + " " + run +
+                  " --no-cache --out " + Dir("cache_none") + " 2>&1")
+                .code,
+            0);
+  EXPECT_FALSE(fs::exists(other));
+  const Result both = Npusim(run + " --cache " + cache + " --no-cache --out " + Dir("cache_both"));
+  EXPECT_EQ(both.code, 2);
+  EXPECT_THAT(both.output, HasSubstr("--cache and --no-cache"));
+}
+
 TEST(Run, QuickstartWritesEveryFileAndRepeatsByteForByte) {
   const std::string a = Dir("quick_a"), b = Dir("quick_b");
   Result r = Npusim("run " + Runs("quickstart.yaml") + " --out " + a);

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "devices/device_config.h"
 #include "model/error.h"
@@ -296,6 +297,29 @@ TEST(KernelCache, OnByDefaultUnderTheUsersCacheDirectory) {
   EXPECT_EQ(KernelCacheRoot(nullptr, nullptr, nullptr), "");
 }
 
+// The cache's stamp is a hash of the simulator's bytes: one changed byte (even a trailing zero)
+// gives another stamp, the same bytes the same one, and an unreadable file none.
+TEST(KernelCache, TheStampHashesEveryByteOfTheBinary) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("npusim-hash-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::string bytes(3 * (1 << 20) + 5, '\0');  // spans buffer refills and ends mid-word
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 131 % 251);
+  const auto write = [&](const char* name, const std::string& b) {
+    std::ofstream(dir / name, std::ios::binary) << b;
+    return CodeHash((dir / name).string());
+  };
+  const std::string h = write("a", bytes);
+  EXPECT_EQ(h.size(), 16u);
+  EXPECT_EQ(write("b", bytes), h);
+  std::string flipped = bytes;
+  flipped[2 * (1 << 20) + 3] ^= 1;
+  EXPECT_NE(write("c", flipped), h);
+  EXPECT_NE(write("d", bytes + std::string(1, '\0')), h);
+  EXPECT_EQ(CodeHash((dir / "missing").string()), "");
+  std::filesystem::remove_all(dir);
+}
+
 TEST(KernelCache, ProfilesAreStoredOnceAndReadBackExactly) {
   // The cache directory is read once per process: set it before the first kernel is timed.
   const std::string root =
@@ -312,22 +336,31 @@ TEST(KernelCache, ProfilesAreStoredOnceAndReadBackExactly) {
   for (const auto& e : std::filesystem::directory_iterator(KernelCacheDir()))
     entries.push_back(e.path());
   ASSERT_EQ(entries.size(), 1u);
-  // The entry holds the key then the profile; a later timing reads it instead of simulating:
-  // edit the stored time and the edit comes back.
+  // The entry is one JSON line holding the format, the key and the profile; a later timing
+  // reads it instead of simulating: edit the stored time and the edit comes back.
   std::ifstream in(entries[0]);
-  std::string key, line;
-  std::getline(in, key);
+  std::string line;
   std::getline(in, line);
   in.close();
-  EXPECT_NE(key.find("rms_norm|"), std::string::npos);
-  KernelProfile edited = first.profiles[0];
-  edited.us = 1234.5;
-  std::ofstream(entries[0]) << key << "\n" << ProfileLine(edited) << "\n";
+  nlohmann::json entry = nlohmann::json::parse(line);
+  EXPECT_EQ(entry.at("v"), kCacheFormat);
+  EXPECT_NE(entry.at("key").get<std::string>().find("rms_norm|"), std::string::npos);
+  EXPECT_EQ(ProfileFromJson(entry.at("profile"))->us, first.profiles[0].us);
+  entry["profile"]["us"] = 1234.5;
+  std::ofstream(entries[0]) << entry.dump() << "\n";
   const StepTime second = TimeCalls(calls, d);
   EXPECT_EQ(second.profiles[0].us, 1234.5);
   EXPECT_EQ(second.total_us, 3 * 1234.5);
-  // An entry whose key is not the call's (a hash collision) is ignored.
-  std::ofstream(entries[0]) << "other|key\n" << ProfileLine(edited) << "\n";
+  // An entry whose key is not the call's (a hash collision), of another format or unreadable
+  // is ignored.
+  for (const auto& [k, v] : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"key", "other|key"}, {"v", kCacheFormat + 1}}) {
+    nlohmann::json e = entry;
+    e[k] = v;
+    std::ofstream(entries[0]) << e.dump() << "\n";
+    EXPECT_EQ(TimeCalls(calls, d).profiles[0].us, first.profiles[0].us) << k;
+  }
+  std::ofstream(entries[0]) << "not json\n";
   EXPECT_EQ(TimeCalls(calls, d).profiles[0].us, first.profiles[0].us);
   std::filesystem::remove_all(root);
 }
@@ -374,7 +407,7 @@ TEST(KernelTimerPool, TwoWorkersGiveTheProfilesOfOne) {
   const std::vector<KernelProfile> a = one.Time(calls), b = two.Time(calls);
   ASSERT_EQ(a.size(), calls.size());
   ASSERT_EQ(b.size(), calls.size());
-  for (size_t i = 0; i < calls.size(); ++i) EXPECT_EQ(ProfileLine(a[i]), ProfileLine(b[i])) << i;
+  for (size_t i = 0; i < calls.size(); ++i) EXPECT_EQ(ProfileJson(a[i]), ProfileJson(b[i])) << i;
   EXPECT_GT(a[4].us, a[0].us);  // the answers keep the calls' order
 }
 
@@ -390,7 +423,7 @@ TEST(KernelTimerPool, AFailureInOneWorkerLeavesThePoolInStep) {
   ForkedKernelTimer one(d, 1);
   const std::vector<KernelProfile> ref = one.Time(SmallCalls());
   ASSERT_EQ(again.size(), ref.size());
-  for (size_t i = 0; i < ref.size(); ++i) EXPECT_EQ(ProfileLine(again[i]), ProfileLine(ref[i]));
+  for (size_t i = 0; i < ref.size(); ++i) EXPECT_EQ(ProfileJson(again[i]), ProfileJson(ref[i]));
 }
 
 }  // namespace
