@@ -92,10 +92,9 @@ int Kernel(const std::vector<std::string>& argv) {
   ParamValues params(op.params());
   for (const auto& [k, v] : a.options) {
     if (k != "--set") continue;
-    auto eq = v.find('=');
-    if (eq == std::string::npos) throw InputError("--set expects key=value, got '" + v + "'");
+    const auto [key, value] = SplitKeyValue(k, v);
     try {  // the command line's mistake: say which --set
-      params.Set(v.substr(0, eq), v.substr(eq + 1));
+      params.Set(key, value);
     } catch (const InputError& e) {
       throw InputError("--set " + v + ": " + e.what());
     }
@@ -368,14 +367,7 @@ int Run(const std::vector<std::string>& argv) {
   ConfigureProcess(a);
   if (a.positional.size() > 1) throw InputError("npusim run takes one run config");
   const std::string path = a.positional.empty() ? "configs/runs/quickstart.yaml" : a.positional[0];
-  std::vector<std::pair<std::string, std::string>> sets;
-  for (const auto& [k, v] : a.options) {
-    if (k != "--set") continue;
-    const auto eq = v.find('=');
-    if (eq == std::string::npos) throw InputError("--set expects key=value, got '" + v + "'");
-    sets.emplace_back(v.substr(0, eq), v.substr(eq + 1));
-  }
-  const RunConfig rc = LoadRunConfig(path, sets);
+  const RunConfig rc = LoadRunConfig(path, SetOptions(a));
   std::string stem = std::filesystem::path(path).stem().string();
   const std::string out = Option(a, "--out", "reports/out/" + stem);
   OutputFolder folder(out);
@@ -604,8 +596,8 @@ int Merge(const std::vector<std::string>& argv) {
   return kExitOk;
 }
 
-// `npusim capacity RUN.yaml`: the HBM plan's limits, then serving runs at rising concurrency
-// (each its own process) until an SLO or memory binds.
+// `npusim capacity RUN.yaml`: workloads/capacity_search plans, each probe a serving run in its own
+// process under the variant's folder; reports/capacity_report writes the answers.
 int Capacity(const std::vector<std::string>& argv) {
   Args a = ParseCommand(Command("capacity"), argv);
   ConfigureProcess(a);
@@ -613,175 +605,41 @@ int Capacity(const std::vector<std::string>& argv) {
     throw InputError(
         "npusim capacity takes one run config (with slo_ttft_p99_ms / slo_tpot_p99_ms)");
   const std::string path = a.positional[0];
-  std::vector<std::pair<std::string, std::string>> sets;
-  std::vector<std::pair<std::string, std::vector<std::string>>>
-      tries;  // --try key=v1,v2: knobs to compare
-  for (const auto& [k, v] : a.options) {
-    if (k != "--set" && k != "--try") continue;
-    const auto eq = v.find('=');
-    if (eq == std::string::npos) throw InputError(k + " expects key=value, got '" + v + "'");
-    if (k == "--set") {
-      sets.emplace_back(v.substr(0, eq), v.substr(eq + 1));
-      continue;
+  KeyValues sets;
+  KnobTries tries;  // --try key=v1,v2: knobs to compare
+  for (const auto& [k, v] : a.options)
+    if (k == "--set" || k == "--try") {
+      auto [key, value] = SplitKeyValue(k, v);
+      if (k == "--set") sets.emplace_back(key, value);
+      if (k == "--try") tries.push_back({key, SplitList(value, ',')});
     }
-    std::vector<std::string> values(1);
-    for (char ch : v.substr(eq + 1)) {
-      if (ch == ',')
-        values.emplace_back();
-      else
-        values.back() += ch;
-    }
-    tries.push_back({v.substr(0, eq), values});
-  }
   const std::string out =
       Option(a, "--out", "reports/out/capacity-" + std::filesystem::path(path).stem().string());
   OutputFolder folder(out);
   const double point_timeout = PointTimeoutOption(a);
-  // Every combination of the --try values: each variant gets its own search.
-  std::vector<std::vector<std::pair<std::string, std::string>>> variants = {{}};
-  for (const auto& [k, values] : tries) {
-    std::vector<std::vector<std::pair<std::string, std::string>>> next;
-    for (const auto& base : variants)
-      for (const auto& v : values) {
-        auto kv = base;
-        kv.push_back({k, v});
-        next.push_back(std::move(kv));
-      }
-    variants = std::move(next);
-  }
-  std::vector<CapacityVariant> outcomes;
-  std::string summary;
-  for (size_t vi = 0; vi < variants.size(); ++vi) {
-    auto vsets = sets;
-    vsets.insert(vsets.end(), variants[vi].begin(), variants[vi].end());
-    const std::string dir =
-        variants.size() == 1 ? folder.path() : folder.path() + "/variants/" + std::to_string(vi);
-    CapacityVariant o{variants[vi], {}, "", 0};
-    if (variants.size() > 1) {
-      std::string knobs;
-      for (const auto& [k, v] : variants[vi]) knobs += (knobs.empty() ? "" : ", ") + k + "=" + v;
-      spdlog::info("capacity: variant {}/{} ({})", vi + 1, variants.size(), knobs);
-    }
-    const RunConfig rc = LoadRunConfig(path, vsets);
-    o.chips = rc.Chips();  // also for a variant that does not fit (it showed 0)
-    std::optional<ServingSetup> setup;
-    try {
-      setup = PrepareServing(rc);
-    } catch (const SimFailure& e) {  // this variant does not fit at all
-      if (variants.size() == 1) throw;
-      o.answer.binding = e.status();
-      o.error = e.what();
-      outcomes.push_back(std::move(o));
-      continue;
-    }
-    CapacityAnswer& ans = o.answer;
-    const int64_t page = rc.page_size,
-                  per_request =
-                      (rc.random_input_len + rc.random_output_len + page - 1) / page * page;
-    const int64_t dp = setup->plan.dp,
-                  group_cap = std::min<int64_t>((rc.max_running_requests + dp - 1) / dp,
-                                                setup->memory.max_running);
-    const bool kv = setup->model.count(LayerKind::kFullAttention) > 0;
-    ans.max_by_memory =
-        setup->replicas * dp *
-        std::min<int64_t>(group_cap, kv ? setup->memory.kv_tokens / per_request : group_cap);
-    if (ans.max_by_memory == 0) {  // not one request fits: no probe can succeed
-      const std::string why = "out of memory: a request of " + std::to_string(rc.random_input_len) +
-                              " + " + std::to_string(rc.random_output_len) + " tokens reserves " +
-                              std::to_string(per_request) +
-                              " KV tokens, more than the KV pool of a DP group (" +
-                              std::to_string(setup->memory.kv_tokens) + ")";
-      if (variants.size() == 1) throw SimFailure("out_of_memory", "capacity: " + why);
-      o.answer.binding = "out_of_memory";
-      o.error = why;
-      outcomes.push_back(std::move(o));
-      continue;
-    }
-    ans.max_context_tokens =
-        kv ? std::min<int64_t>(setup->memory.kv_tokens, rc.context_length) : rc.context_length;
-    // What a probe says against the SLOs: not "ok" when it ran but broke one.
-    auto verdict = [&](const CapacityPoint& p) {
-      if (p.status != "ok") return p.status + " (the run failed)";
-      return SloVerdict(rc, p) +
-             fmt::format(", p99 TTFT {:.1f} ms, p99 TPOT {:.2f} ms", p.ttft_p99_ms, p.tpot_p99_ms);
-    };
-    // One serving run of this variant with `load` set; its figures read back from its metrics.json.
-    auto run_point = [&](const std::string& pdir,
-                         const std::vector<std::pair<std::string, std::string>>& load) {
-      std::vector<std::string> args = {"run", path};
-      for (const auto& [k, v] : vsets) args.insert(args.end(), {"--set", k + "=" + v});
-      for (const auto& [k, v] : load) args.insert(args.end(), {"--set", k + "=" + v});
-      const int code = RunChildren(
-                           {args}, [&](size_t) { return pdir; }, 1, nullptr, point_timeout)
-                           .front();
-      return ReadCapacityPoint(code, pdir);
-    };
-    if (rc.capacity_search != "request_rate") {
-      std::vector<int64_t> levels;
-      for (int64_t c = 1; c < ans.max_by_memory; c *= 2) levels.push_back(c);
-      if (ans.max_by_memory > 0) levels.push_back(ans.max_by_memory);
-      const EtaProgress eta("concurrency levels at most", static_cast<int64_t>(levels.size()));
-      for (int64_t c : levels) {
-        const std::string n = std::to_string(c);
-        CapacityPoint p =
-            run_point(dir + "/points/" + n,
-                      {{"max_concurrency", n}, {"num_prompts", n}, {"request_rate", "inf"}});
-        p.concurrency = c;
-        ans.curve.push_back(p);
-        eta.Done(static_cast<int64_t>(ans.curve.size()),
-                 fmt::format("concurrency {}: {}", c, verdict(p)));
-        Decide(rc, ans);
-        if (ans.binding != "memory")
-          break;  // past the first point that breaks an SLO the curve only gets worse
-      }
-    }
-    const bool slo = rc.slo_ttft_p99_ms > 0 || rc.slo_tpot_p99_ms > 0;
-    if (rc.capacity_search != "concurrency" && !slo) {
-      spdlog::warn(
-          "capacity: request-rate search skipped: it needs slo_ttft_p99_ms or slo_tpot_p99_ms");
-      ans.rate_binding = "no SLO given";
-    } else if (rc.capacity_search != "concurrency") {
-      // A finite load (num_prompts requests) has a ceiling: sent all at once. If that meets the
-      // SLOs no rate breaks them and there is nothing to search.
-      const CapacityPoint all = run_point(dir + "/rate_points/all_at_once",
-                                          {{"request_rate", "inf"}, {"max_concurrency", "0"}});
-      if (SloBreak(rc, all).empty()) {
-        ans.rate_binding = "not reached: all " + std::to_string(rc.num_prompts) +
-                           " requests sent at once meet the SLOs (raise num_prompts)";
-      } else {
-        // Start where the concurrency search ended (its request throughput), else at 1 req/s.
-        double start = 1.0;
-        for (const CapacityPoint& p : ans.curve)
-          if (p.concurrency == ans.max_concurrency && p.request_throughput > 0)
-            start = p.request_throughput;
-        constexpr int kMaxRateProbes = 12;
-        SearchHighestRate(
-            report::Tidy(start),
-            [&](double rate) {
-              const std::string r = fmt::format("{:.6g}", rate);
-              CapacityPoint p =
-                  run_point(dir + "/rate_points/" + std::to_string(ans.rate_curve.size()),
-                            {{"request_rate", r}, {"max_concurrency", "0"}});
-              p.request_rate = std::stod(r);
-              ans.rate_curve.push_back(p);
-              spdlog::info("capacity: rate probe {} of at most {}: {} req/s {}",
-                           ans.rate_curve.size(), kMaxRateProbes, r, verdict(p));
-              return SloBreak(rc, p).empty();
-            },
-            0.1, kMaxRateProbes);
-        DecideRate(rc, ans);
-      }
-    }
-    WriteCapacityOutputs(*setup, ans, dir);
-    if (variants.size() == 1) summary = CapacitySummary(*setup, ans);
-    outcomes.push_back(std::move(o));
-  }
-  if (variants.size() > 1) {
-    WriteCapacityComparison(path, outcomes, folder.path());
-    summary = ComparisonSummary(outcomes);
-  }
+  const bool several = TryCombinations(tries).size() > 1;
+  const auto variant_dir = [&](size_t v) {
+    return several ? folder.path() + "/variants/" + std::to_string(v) : folder.path();
+  };
+  const std::vector<CapacityVariant> plans = PlanCapacity(
+      path, sets, tries,
+      [&](size_t v, const KeyValues& vsets, const std::string& where, const KeyValues& load) {
+        std::vector<std::string> args = {"run", path};
+        for (const auto& [k, x] : vsets) args.insert(args.end(), {"--set", k + "=" + x});
+        for (const auto& [k, x] : load) args.insert(args.end(), {"--set", k + "=" + x});
+        const std::string dir = variant_dir(v) + "/" + where;
+        return ReadCapacityPoint(RunChildren(
+                                     {args}, [&](size_t) { return dir; }, 1, nullptr, point_timeout)
+                                     .front(),
+                                 dir);
+      });
+  for (size_t v = 0; v < plans.size(); ++v)
+    if (plans[v].setup) WriteCapacityOutputs(*plans[v].setup, plans[v].answer, variant_dir(v));
+  if (several) WriteCapacityComparison(path, plans, folder.path());
   folder.Commit();
-  if (ShowResults(a)) std::cout << summary;
+  if (ShowResults(a))
+    std::cout << (several ? ComparisonSummary(plans)
+                          : CapacitySummary(*plans[0].setup, plans[0].answer));
   spdlog::info("written {}/", out);
   return kExitOk;
 }

@@ -76,6 +76,30 @@ void ConfigureLogging(const Args& a) {
   }
 }
 
+std::pair<std::string, std::string> SplitKeyValue(const std::string& opt, const std::string& v) {
+  const auto eq = v.find('=');
+  if (eq == std::string::npos) throw InputError(opt + " expects key=value, got '" + v + "'");
+  return {v.substr(0, eq), v.substr(eq + 1)};
+}
+
+std::vector<std::pair<std::string, std::string>> SetOptions(const Args& a) {
+  std::vector<std::pair<std::string, std::string>> sets;
+  for (const auto& [k, v] : a.options)
+    if (k == "--set") sets.push_back(SplitKeyValue(k, v));
+  return sets;
+}
+
+std::vector<std::string> SplitList(const std::string& s, char sep) {
+  std::vector<std::string> out(1);
+  for (char ch : s) {
+    if (ch == sep)
+      out.emplace_back();
+    else
+      out.back() += ch;
+  }
+  return out;
+}
+
 void ConfigureProcess(const Args& a) {
   ConfigureLogging(a);
   const std::string dir = Option(a, "--cache", "");

@@ -1,5 +1,6 @@
-// Helpers shared by the npusim commands: parsed arguments, logging set-up, progress with an ETA,
-// and running npusim itself as a child process (sweep points, calibration points).
+// Helpers shared by the npusim commands: parsed arguments, logging set-up, and running npusim
+// itself as a child process (sweep points, calibration points). Progress with an ETA is
+// model/progress.h.
 #pragma once
 
 #include <spdlog/spdlog.h>
@@ -12,6 +13,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "model/progress.h"
 
 namespace npusim {
 
@@ -28,33 +31,17 @@ uint64_t UnsignedOption(const Args& a, const std::string& key, uint64_t def, uin
 // spdlog to stderr at info (warn with --quiet, or --log-level's level): logs never mix with
 // results.
 void ConfigureLogging(const Args& a);
+// `v` of option `opt` split at its first '=' ("--set expects key=value, got 'x'" otherwise).
+std::pair<std::string, std::string> SplitKeyValue(const std::string& opt, const std::string& v);
+// Every --set KEY=VALUE of the command line, in order.
+std::vector<std::pair<std::string, std::string>> SetOptions(const Args& a);
+// "a,b,,c" -> a | b | (empty) | c.
+std::vector<std::string> SplitList(const std::string& s, char sep);
 // What every command does first: ConfigureLogging, then the kernel cache of --cache DIR or
 // --no-cache (written into NPUSIM_KERNEL_CACHE, which the processes it spawns inherit).
 void ConfigureProcess(const Args& a);
 // Results (summaries, tables) go to stdout unless --quiet; the log level does not hide them.
 bool ShowResults(const Args& a);
-
-// "12/40 points, 31 s elapsed, ETA 72 s" on stderr (spdlog info): the rate so far times what is
-// left. Wall-clock figures go to the log only, never into output files.
-class EtaProgress {
- public:
-  EtaProgress(std::string what, int64_t total)
-      : what_(std::move(what)), total_(total), start_(std::chrono::steady_clock::now()) {}
-  void Done(int64_t done, const std::string& note = "") const {
-    const double elapsed =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    const double eta =
-        done > 0 ? elapsed / static_cast<double>(done) * static_cast<double>(total_ - done) : 0;
-    spdlog::info("{}/{} {}, {:.0f} s elapsed{}{}", done, total_, what_, elapsed,
-                 done < total_ ? fmt::format(", ETA {:.0f} s", eta) : "",
-                 note.empty() ? "" : " (" + note + ")");
-  }
-
- private:
-  std::string what_;
-  int64_t total_;
-  std::chrono::steady_clock::time_point start_;
-};
 
 // The output folder of one command, written completely or not at all: files go into DIR.partial
 // and Commit() moves them into DIR, removing what an earlier run left there and this one did not

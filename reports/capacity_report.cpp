@@ -123,48 +123,6 @@ CapacityPoint ReadCapacityPoint(int exit_code, const std::string& dir) {
   return p;
 }
 
-std::string SloBreak(const RunConfig& run, const CapacityPoint& p) {
-  if (p.status != "ok") return "failure";
-  if (run.slo_ttft_p99_ms > 0 && p.ttft_p99_ms > run.slo_ttft_p99_ms) return "ttft";
-  if (run.slo_tpot_p99_ms > 0 && p.tpot_p99_ms > run.slo_tpot_p99_ms) return "tpot";
-  return "";
-}
-
-std::string SloVerdict(const RunConfig& run, const CapacityPoint& p) {
-  const std::string broke = SloBreak(run, p);
-  if (broke.empty()) return "meets the SLOs";
-  if (broke == "failure") return p.status;
-  return "breaks the " + std::string(broke == "ttft" ? "TTFT" : "TPOT") + " SLO";
-}
-
-void Decide(const RunConfig& run, CapacityAnswer& a) {
-  a.max_concurrency = 0;
-  a.binding = "memory";
-  for (const CapacityPoint& p : a.curve) {
-    const std::string broke = SloBreak(run, p);
-    if (!broke.empty()) {  // the curve is in rising concurrency: the first break binds
-      a.binding = broke;
-      return;
-    }
-    a.max_concurrency = p.concurrency;
-  }
-}
-
-void DecideRate(const RunConfig& run, CapacityAnswer& a) {
-  std::stable_sort(a.rate_curve.begin(), a.rate_curve.end(),
-                   [](const auto& x, const auto& y) { return x.request_rate < y.request_rate; });
-  a.max_request_rate = 0;
-  a.rate_binding = "not reached";
-  for (const CapacityPoint& p : a.rate_curve) {
-    const std::string broke = SloBreak(run, p);
-    if (!broke.empty()) {
-      a.rate_binding = broke;
-      return;
-    }
-    a.max_request_rate = p.request_rate;
-  }
-}
-
 std::string CapacitySummary(const ServingSetup& s, const CapacityAnswer& a) {
   std::string o;
   auto line = [&](const std::string& x) { o += x + "\n"; };
@@ -273,38 +231,6 @@ void WriteCapacityOutputs(const ServingSetup& s, const CapacityAnswer& a, const 
     page.Table(header, CurveRows(s.run, a.rate_curve, true));
   }
   page.Write(dir + "/report.html");
-}
-
-double CapacityVariant::OutputThroughputAtAnswer() const {
-  for (const CapacityPoint& p : answer.curve)
-    if (p.concurrency == answer.max_concurrency) return p.output_throughput;
-  for (const CapacityPoint& p : answer.rate_curve)
-    if (p.request_rate == answer.max_request_rate) return p.output_throughput;
-  return 0.0;
-}
-
-size_t Recommend(const std::vector<CapacityVariant>& v) {
-  // Per chip: a deployment grows by replicas, so a variant with twice the chips must serve more
-  // than twice the load to be the better buy.
-  const auto per_chip = [](const CapacityVariant& x, double load) {
-    return x.chips > 0 ? load / static_cast<double>(x.chips) : 0.0;
-  };
-  size_t best = 0;
-  for (size_t i = 1; i < v.size(); ++i) {
-    const CapacityVariant &x = v[i], &y = v[best];
-    const double cx = per_chip(x, static_cast<double>(x.answer.max_concurrency)),
-                 cy = per_chip(y, static_cast<double>(y.answer.max_concurrency));
-    const double rx = per_chip(x, x.answer.max_request_rate),
-                 ry = per_chip(y, y.answer.max_request_rate);
-    if (cx != cy) {
-      if (cx > cy) best = i;
-    } else if (rx != ry) {
-      if (rx > ry) best = i;
-    } else if (x.PerChip() > y.PerChip()) {
-      best = i;
-    }
-  }
-  return best;
 }
 
 std::string ComparisonSummary(const std::vector<CapacityVariant>& v) {

@@ -9,6 +9,7 @@
 #include "devices/device_config.h"
 #include "model/error.h"
 #include "model/text.h"
+#include "workloads/scheduler.h"
 #include "workloads/sglang_import.h"
 
 namespace npusim {
@@ -335,8 +336,7 @@ MemoryOptions RunConfig::Memory() const {
   o.draft_tokens = Mtp() ? speculative_num_draft_tokens : 0;
   o.draft_quantization = DraftQuantization();
   const int64_t dp = Plan().dp;
-  o.max_running_requests =
-      (max_running_requests + dp - 1) / dp;  // per DP group, as SGLang divides it
+  o.max_running_requests = GroupRequestCap(max_running_requests, dp);
   o.page_size = page_size;
   o.max_total_tokens = max_total_tokens;
   o.mamba_slots = max_mamba_cache_size / dp;  // SGLang divides it over the DP-attention groups

@@ -7,6 +7,14 @@
 
 namespace npusim {
 
+int64_t GroupRequestCap(int64_t max_running_requests, int64_t dp) {
+  return std::max<int64_t>(1, max_running_requests / std::max<int64_t>(1, dp));
+}
+
+int64_t ReservedKvTokens(int64_t input, int64_t output, int64_t page_size) {
+  return (input + output + page_size - 1) / page_size * page_size;
+}
+
 bool Batch::empty() const { return entries() == 0; }
 
 int64_t Batch::entries() const {
@@ -52,7 +60,7 @@ int64_t Scheduler::Running(const Group& g) const {
 }
 
 int64_t Scheduler::Cap() const {
-  return std::max<int64_t>(1, c_.max_running_requests / static_cast<int64_t>(groups_.size()));
+  return GroupRequestCap(c_.max_running_requests, static_cast<int64_t>(groups_.size()));
 }
 
 int64_t Scheduler::KvFree(const Group& g) const {
@@ -103,10 +111,8 @@ bool Scheduler::Join(int64_t id) {
   return false;
 }
 
-// KV reserved for a request while it lives: its whole input and output, in pages.
 int64_t Scheduler::Reserve(const Req& r) const {
-  const int64_t p = c_.page_size;
-  return (r.input + r.output + p - 1) / p * p;
+  return ReservedKvTokens(r.input, r.output, c_.page_size);
 }
 
 int64_t Scheduler::kv_used(int64_t group) const {

@@ -18,6 +18,12 @@
 
 namespace npusim {
 
+// SGLang's request cap of one DP-attention group: max_running_requests // dp_size, at least 1.
+// The memory plan, the scheduler and the capacity planner all read it from here.
+int64_t GroupRequestCap(int64_t max_running_requests, int64_t dp);
+// The KV a request reserves while it lives: its whole prompt and output, in whole pages.
+int64_t ReservedKvTokens(int64_t input, int64_t output, int64_t page_size);
+
 struct SchedulerConfig {
   int64_t dp = 1;                       // DP-attention groups
   int64_t max_running_requests = 48;    // over all groups (SGLang divides it by dp_size)
