@@ -29,6 +29,7 @@
 #include "reports/explore_report.h"
 #include "reports/format.h"
 #include "reports/kernel_report.h"
+#include "reports/model_report.h"
 #include "reports/serving_report.h"
 #include "reports/sweep_report.h"
 #include "workloads/calibration.h"
@@ -195,7 +196,8 @@ int Validate(const std::vector<std::string>& argv) {
   return kExitOk;
 }
 
-// `npusim model FILE`: the architecture the simulator reads from a model config.
+// `npusim model FILE`: the architecture the simulator reads from a model config, one rank's
+// shapes and HBM plan, and with --decode-batch / --prefill-batch one step's device time.
 int Model(const std::vector<std::string>& argv) {
   Args a = ParseCommand(Command("model"), argv);
   ConfigureProcess(a);
@@ -207,71 +209,7 @@ int Model(const std::vector<std::string>& argv) {
         UnsignedOption(a, key, static_cast<uint64_t>(def), uint64_t{1} << 40));
   };
   const ModelConfig m = LoadModelConfig(a.positional[0]);
-  const ParamCount p = CountParams(m);
-  std::string layers;
-  for (LayerKind k : {LayerKind::kLinearAttention, LayerKind::kFullAttention,
-                      LayerKind::kSlidingAttention, LayerKind::kMla})
-    if (m.count(k))
-      layers += (layers.empty() ? "" : ", ") + std::to_string(m.count(k)) + " " + LayerKindName(k);
-  std::printf("model %s from %s\n", m.model_type.c_str(), m.file.c_str());
-  std::printf("  layers     %zu: %s (+%lld MTP)\n", m.layers.size(), layers.c_str(),
-              static_cast<long long>(m.mtp_layers));
-  std::printf("  hidden     %lld, vocab %lld, rms_norm_eps %g\n", static_cast<long long>(m.hidden),
-              static_cast<long long>(m.vocab), m.rms_norm_eps);
-  std::string extras;
-  if (m.qk_norm) extras += ", QK-norm";
-  if (m.qkv_bias) extras += ", q/k/v bias";
-  if (m.full.rope_scaling.factor > 0)
-    extras += ", " + m.full.rope_scaling.type + " rope scaling x" +
-              FormatNumber(m.full.rope_scaling.factor);
-  if (m.tied_embeddings) extras += ", tied embeddings";
-  if (m.eagle3)
-    extras += ", EAGLE3 draft (layer input 2 x hidden, fc 3 x " + std::to_string(m.target_hidden) +
-              ", draft vocab " + std::to_string(m.draft_vocab) + ")";
-  std::printf(
-      "  attention  %lld heads / %lld kv heads x %lld, rope theta %g partial %g, %s output "
-      "gate%s\n",
-      static_cast<long long>(m.full.heads), static_cast<long long>(m.full.kv_heads),
-      static_cast<long long>(m.full.head_dim), m.full.rope_theta, m.full.partial_rotary,
-      m.gate == AttentionGate::kHeadwise      ? "head-wise"
-      : m.gate == AttentionGate::kElementwise ? "elementwise"
-                                              : "no",
-      extras.c_str());
-  if (m.count(LayerKind::kMla))
-    std::printf(
-        "  MLA        q_lora %lld, kv_lora %lld, qk nope %lld + rope %lld, v %lld: %lld cached per "
-        "token and layer\n",
-        static_cast<long long>(m.mla.q_lora_rank), static_cast<long long>(m.mla.kv_lora_rank),
-        static_cast<long long>(m.mla.qk_nope_head_dim),
-        static_cast<long long>(m.mla.qk_rope_head_dim), static_cast<long long>(m.mla.v_head_dim),
-        static_cast<long long>(m.mla.latent_per_token()));
-  if (m.count(LayerKind::kSlidingAttention))
-    std::printf("  sliding    %lld heads / %lld kv heads, window %lld\n",
-                static_cast<long long>(m.sliding.heads), static_cast<long long>(m.sliding.kv_heads),
-                static_cast<long long>(m.sliding_window));
-  if (m.count(LayerKind::kLinearAttention))
-    std::printf(
-        "  GDN        %lld key / %lld value heads x %lld / %lld, conv %lld, conv_dim %lld, ssm "
-        "state %s\n",
-        static_cast<long long>(m.lin_key_heads), static_cast<long long>(m.lin_value_heads),
-        static_cast<long long>(m.lin_key_dim), static_cast<long long>(m.lin_value_dim),
-        static_cast<long long>(m.conv_kernel), static_cast<long long>(m.conv_dim()),
-        m.mamba_ssm_dtype.c_str());
-  if (m.experts)
-    std::printf("  MoE        %lld experts top-%lld, intermediate %lld, shared %lld%s, router %s\n",
-                static_cast<long long>(m.experts), static_cast<long long>(m.top_k),
-                static_cast<long long>(m.moe_intermediate),
-                static_cast<long long>(m.shared_intermediate),
-                m.shared_gated ? " (sigmoid-gated)" : "",
-                (std::string(m.sigmoid_router ? "sigmoid + bias" : "softmax") +
-                 (m.expert_groups > 1 ? ", top " + std::to_string(m.topk_groups) + " of " +
-                                            std::to_string(m.expert_groups) + " groups"
-                                      : "") +
-                 (m.routed_scaling != 1.0 ? ", scaled x" + FormatNumber(m.routed_scaling) : ""))
-                    .c_str());
-  std::printf(
-      "  params     %.2f B, %.2f B active per token (embeddings included); MTP layers %.2f B\n",
-      p.total / 1e9, p.active / 1e9, p.mtp / 1e9);
+  std::cout << ModelSummary(m);
   const ParallelPlan plan{integer("--tp", 1), integer("--dp", 1), integer("--ep", 1)};
   const DeviceConfig device = LoadDevice(Option(a, "--device", "Ascend910B3"));
   MemoryOptions mo;
@@ -280,84 +218,18 @@ int Model(const std::vector<std::string>& argv) {
   mo.gdn_decode_impl = Option(a, "--gdn-impl", "fused");
   mo.quantization = Option(a, "--quantization", "");
   mo.max_running_requests = integer("--max-running-requests", 48);
-  try {
-    mo.mem_fraction_static = std::stod(Option(a, "--mem-fraction", "0.8"));
-  } catch (const std::exception&) {
-    throw InputError("--mem-fraction takes a number in (0, 1]");
-  }
-  if (!(mo.mem_fraction_static > 0 && mo.mem_fraction_static <= 1))
-    throw InputError("--mem-fraction takes a number in (0, 1]");
-  const RankShapes rs = ShapesPerRank(m, plan);
-  std::printf(
-      "per rank   tp %lld dp %lld ep %lld on %s: %lld q / %lld kv heads, GDN %lld / %lld heads "
-      "(conv_dim %lld), %lld experts x %lld, vocab %lld\n",
-      static_cast<long long>(plan.tp), static_cast<long long>(plan.dp),
-      static_cast<long long>(plan.ep), device.soc.c_str(), static_cast<long long>(rs.q_heads),
-      static_cast<long long>(rs.kv_heads), static_cast<long long>(rs.lin_key_heads),
-      static_cast<long long>(rs.lin_value_heads), static_cast<long long>(rs.conv_dim),
-      static_cast<long long>(rs.experts), static_cast<long long>(rs.moe_intermediate),
-      static_cast<long long>(rs.vocab));
-  const MemoryPlan mp = PlanMemory(m, plan, device, mo);
-  auto gib = [](int64_t b) { return static_cast<double>(b) / (1 << 30); };
-  std::printf(
-      "HBM        %.2f GiB of %.2f (mem_fraction_static %.2f): weights %.2f, MTP %.2f, mamba pool "
-      "%.2f (%lld slots x %.2f MiB",
-      gib(mp.budget), gib(mp.hbm), mo.mem_fraction_static, gib(mp.weights), gib(mp.mtp_weights),
-      gib(mp.mamba_pool), static_cast<long long>(mp.slots),
-      static_cast<double>(mp.mamba_per_request + mp.spec_per_request) / (1 << 20));
-  std::printf("), workspace %.2f, KV pool %.2f = %lld tokens x %lld B\n", gib(mp.workspace),
-              gib(mp.kv_pool), static_cast<long long>(mp.kv_tokens),
-              static_cast<long long>(mp.kv_per_token));
+  mo.mem_fraction_static = FractionOption(a, "--mem-fraction", 0.8);
+  std::cout << RankSummary(m, plan, device) << std::flush;
+  std::cout << HbmSummary(mo, PlanMemory(m, plan, device, mo));
   const bool prefill = !Option(a, "--prefill-batch", "").empty();
   if (Option(a, "--decode-batch", "").empty() && !prefill) return kExitOk;
   StepShape step;
   step.gdn_impl = mo.gdn_decode_impl;
   step.ssm_dtype = mo.ssm_dtype;
-  if (prefill) {
-    step.batch = integer("--prefill-batch", 1);
-    step.tokens = integer("--prefill-tokens", 4096);
-    step.prefix = integer("--prefix", 0);
-  } else {
-    step.batch = integer("--decode-batch", 24);
-    step.tokens = 1;
-    step.prefix = integer("--context", 4096) - 1;
-  }
-  if (step.batch < 1 || step.tokens < 1 || step.prefix < 0)
-    throw InputError("the step's batch, tokens and context take positive integers");
-  if (step.gdn_impl != "fused" && step.gdn_impl != "triton_chain")
-    throw InputError("--gdn-impl '" + step.gdn_impl + "'" +
-                     NearestHint(step.gdn_impl, {"fused", "triton_chain"}));
-  const StepTime st = TimeStep(m, plan, device, step);
-  std::map<std::string, double> by_where;
-  for (const auto& [c, us] : st.calls) by_where[c.where] += us * static_cast<double>(c.count);
-  if (prefill)
-    std::printf(
-        "prefill    %lld x %lld tokens after a prefix of %lld: %.3f ms of device time per step (no "
-        "host cost)\n",
-        static_cast<long long>(step.batch), static_cast<long long>(step.tokens),
-        static_cast<long long>(step.prefix), st.total_us / 1e3);
-  else
-    std::printf(
-        "decode     batch %lld at context %lld, GDN %s: %.3f ms of device time per step (no host "
-        "cost)\n",
-        static_cast<long long>(step.batch), static_cast<long long>(step.prefix + 1),
-        step.gdn_impl.c_str(), st.total_us / 1e3);
-  for (const auto& [w, us] : by_where)
-    std::printf("  %-10s %9.3f ms %5.1f %%\n", w.c_str(), us / 1e3, 100 * us / st.total_us);
-  if (prefill || mo.draft_tokens < 2) return kExitOk;
-  // One MTP round (NEXTN, topk 1): d - 1 draft steps, then the target verifies d tokens.
-  StepShape verify = step;
-  verify.tokens = mo.draft_tokens;
-  verify.kind = ForwardKind::kVerify;
-  const StepTime draft = TimeCalls(DraftStepKernels(m, plan, step), device),
-                 ver = TimeStep(m, plan, device, verify);
-  const double round = static_cast<double>(mo.draft_tokens - 1) * draft.total_us + ver.total_us;
-  std::printf(
-      "MTP round  d = %lld: %lld draft steps x %.3f ms + verify and commit %.3f ms = %.3f ms for 1 "
-      "to %lld tokens per request\n",
-      static_cast<long long>(mo.draft_tokens), static_cast<long long>(mo.draft_tokens - 1),
-      draft.total_us / 1e3, ver.total_us / 1e3, round / 1e3,
-      static_cast<long long>(mo.draft_tokens));
+  step.batch = prefill ? integer("--prefill-batch", 1) : integer("--decode-batch", 24);
+  step.tokens = prefill ? integer("--prefill-tokens", 4096) : 1;
+  step.prefix = prefill ? integer("--prefix", 0) : integer("--context", 4096) - 1;
+  std::cout << StepSummary(StudyStep(m, plan, device, step, prefill, mo.draft_tokens));
   return kExitOk;
 }
 

@@ -18,6 +18,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "model/config.h"
 #include "model/error.h"
 #include "model/text.h"
 
@@ -74,6 +75,17 @@ void ConfigureLogging(const Args& a) {
                        NearestHint(level, {"trace", "debug", "info", "warn", "error", "off"}));
     spdlog::set_level(l);
   }
+}
+
+double FractionOption(const Args& a, const std::string& key, double def) {
+  double v = def;
+  try {
+    v = std::stod(Option(a, key, FormatNumber(def)));
+  } catch (const std::exception&) {
+    throw InputError(key + " takes a number in (0, 1]");
+  }
+  if (!(v > 0 && v <= 1)) throw InputError(key + " takes a number in (0, 1]");
+  return v;
 }
 
 std::pair<std::string, std::string> SplitKeyValue(const std::string& opt, const std::string& v) {

@@ -31,6 +31,8 @@ uint64_t UnsignedOption(const Args& a, const std::string& key, uint64_t def, uin
 // spdlog to stderr at info (warn with --quiet, or --log-level's level): logs never mix with
 // results.
 void ConfigureLogging(const Args& a);
+// Option `key` as a number in (0, 1] ("--mem-fraction takes a number in (0, 1]" otherwise).
+double FractionOption(const Args& a, const std::string& key, double def);
 // `v` of option `opt` split at its first '=' ("--set expects key=value, got 'x'" otherwise).
 std::pair<std::string, std::string> SplitKeyValue(const std::string& opt, const std::string& v);
 // Every --set KEY=VALUE of the command line, in order.

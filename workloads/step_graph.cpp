@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "model/error.h"
+#include "model/text.h"
 #include "ops/runner.h"
 #include "workloads/kernel_cache.h"
 
@@ -187,6 +188,32 @@ StepTime TimeCalls(const std::vector<KernelCall>& calls, const DeviceConfig& d) 
     t.total_us += p->us * static_cast<double>(c.count);
   }
   return t;
+}
+
+double StepStudy::RoundUs() const {
+  if (!draft || !verify) return 0;
+  return static_cast<double>(draft_tokens - 1) * draft->total_us + verify->total_us;
+}
+
+StepStudy StudyStep(const ModelConfig& m, const ParallelPlan& p, const DeviceConfig& d,
+                    const StepShape& step, bool prefill, int64_t draft_tokens) {
+  if (step.batch < 1 || step.tokens < 1 || step.prefix < 0)
+    throw InputError("the step's batch, tokens and context take positive integers");
+  if (step.gdn_impl != "fused" && step.gdn_impl != "triton_chain")
+    throw InputError("GDN decode implementation '" + step.gdn_impl + "'" +
+                     NearestHint(step.gdn_impl, {"fused", "triton_chain"}));
+  StepStudy s;
+  s.step = step;
+  s.prefill = prefill;
+  s.draft_tokens = draft_tokens;
+  s.time = TimeStep(m, p, d, step);
+  if (prefill || draft_tokens < 2) return s;
+  StepShape verify = step;
+  verify.tokens = draft_tokens;
+  verify.kind = ForwardKind::kVerify;
+  s.draft = TimeCalls(DraftStepKernels(m, p, step), d);
+  s.verify = TimeStep(m, p, d, verify);
+  return s;
 }
 
 }  // namespace npusim

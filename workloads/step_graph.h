@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -91,5 +92,18 @@ struct StepTime {
 StepTime TimeStep(const ModelConfig& m, const ParallelPlan& p, const DeviceConfig& d,
                   const StepShape& o);
 StepTime TimeCalls(const std::vector<KernelCall>& calls, const DeviceConfig& d);
+
+// One step of the model timed on a device, and with `draft_tokens` >= 2 (decode only) one MTP
+// round (NEXTN, topk 1): draft_tokens - 1 draft steps, then the target verifies them all.
+struct StepStudy {
+  StepShape step;
+  bool prefill = false;
+  StepTime time;
+  int64_t draft_tokens = 0;
+  std::optional<StepTime> draft, verify;  // the round's parts, when there is a round
+  double RoundUs() const;
+};
+StepStudy StudyStep(const ModelConfig& m, const ParallelPlan& p, const DeviceConfig& d,
+                    const StepShape& step, bool prefill, int64_t draft_tokens);
 
 }  // namespace npusim
