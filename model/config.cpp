@@ -203,6 +203,23 @@ void YamlBinder::Param(const ParamSpec& spec, std::string& value) {
   }
 }
 
+std::optional<bool> ParseSwitch(const std::string& text) {
+  if (text == "true" || text == "1") return true;
+  if (text == "false" || text == "0") return false;
+  return std::nullopt;
+}
+
+void YamlBinder::Param(const ParamSpec& spec, bool& value) {
+  bool found;
+  YAML::Node n = Find(spec, found);
+  if (!found) return;
+  const std::optional<bool> v = ParseSwitch(n.Scalar());
+  if (!v)
+    throw InputError(Where(file_, n) + ": '" + KeyPath(spec.name) + "' takes true or false, got '" +
+                     n.Scalar() + "'");
+  value = *v;
+}
+
 void YamlBinder::CheckUnknown(const Level& level) {
   for (auto it = level.node.begin(); it != level.node.end(); ++it) {
     std::string key = it->first.Scalar();
@@ -258,6 +275,11 @@ void ParamTable::Param(const ParamSpec& s, std::string& v) {
       {Prefix() + s.name, v, s.unit, s.desc, s.list ? "list" : "text", "", !s.optional, v});
 }
 
+void ParamTable::Param(const ParamSpec& s, bool& v) {
+  const std::string text = v ? "true" : "false";
+  rows_.push_back({Prefix() + s.name, text, s.unit, s.desc, "bool", "", !s.optional, text});
+}
+
 void ParamSetter::Group(const std::string& name, const std::string&,
                         const std::function<void()>& body) {
   path_.push_back(name);
@@ -307,6 +329,13 @@ void ParamSetter::Param(const ParamSpec& spec, double& value) {
 
 void ParamSetter::Param(const ParamSpec& spec, std::string& value) {
   if (Match(spec)) value = value_;
+}
+
+void ParamSetter::Param(const ParamSpec& spec, bool& value) {
+  if (!Match(spec)) return;
+  const std::optional<bool> v = ParseSwitch(value_);
+  if (!v) throw InputError("'" + key_ + "' takes true or false, got '" + value_ + "'");
+  value = *v;
 }
 
 }  // namespace npusim

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <limits>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,7 +36,12 @@ class ParamVisitor {
   virtual void Param(const ParamSpec& spec, int64_t& value) = 0;
   virtual void Param(const ParamSpec& spec, double& value) = 0;
   virtual void Param(const ParamSpec& spec, std::string& value) = 0;
+  // A switch: true or false (1 and 0 are read as the same).
+  virtual void Param(const ParamSpec& spec, bool& value) = 0;
 };
+
+// "true" / "1" -> true, "false" / "0" -> false, anything else nullopt.
+std::optional<bool> ParseSwitch(const std::string& text);
 
 // Loads a YAML file; a syntax error becomes an InputError with file:line:col.
 YAML::Node LoadYamlFile(const std::string& path);
@@ -59,6 +65,7 @@ class YamlBinder : public ParamVisitor {
   void Param(const ParamSpec& spec, int64_t& value) override;
   void Param(const ParamSpec& spec, double& value) override;
   void Param(const ParamSpec& spec, std::string& value) override;
+  void Param(const ParamSpec& spec, bool& value) override;
   void Finish();
 
  private:
@@ -81,7 +88,7 @@ class ParamTable : public ParamVisitor {
  public:
   struct Row {
     std::string key, value, unit, desc;
-    std::string type;       // "integer", "number", "text" or "list"
+    std::string type;       // "integer", "number", "bool", "text" or "list"
     std::string range;      // "[lo, hi]" when bounded, else empty
     bool required = false;  // a file must give it (no default)
     std::string exact;  // the value as text that reads back bit for bit (numbers: shortest such)
@@ -91,6 +98,7 @@ class ParamTable : public ParamVisitor {
   void Param(const ParamSpec& spec, int64_t& value) override;
   void Param(const ParamSpec& spec, double& value) override;
   void Param(const ParamSpec& spec, std::string& value) override;
+  void Param(const ParamSpec& spec, bool& value) override;
   const std::vector<Row>& rows() const { return rows_; }
 
  private:
@@ -110,6 +118,7 @@ class ParamSetter : public ParamVisitor {
   void Param(const ParamSpec& spec, int64_t& value) override;
   void Param(const ParamSpec& spec, double& value) override;
   void Param(const ParamSpec& spec, std::string& value) override;
+  void Param(const ParamSpec& spec, bool& value) override;
   bool found() const { return found_; }
 
  private:

@@ -129,7 +129,7 @@ Json ServingMetricsJson(const ServingSetup& s, const ServingResult& r, const Ser
   j["accept_length"] = Tidy(m.accept_length);
   j["max_output_tokens_per_s"] = Tidy(m.max_output_tokens_per_s);
   j["max_concurrent_requests"] = m.max_concurrent_requests;
-  j["prefix_cache"] = {{"enabled", !rc.Flag("disable_radix_cache")},
+  j["prefix_cache"] = {{"enabled", !rc.disable_radix_cache},
                        {"cached_tokens", m.cached_tokens},
                        {"hit_rate", Tidy(m.cache_hit_rate)}};
   if (r.replicas > 1) {  // replicated DP: each replica's share of the load behind the router
@@ -299,8 +299,7 @@ void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const st
                                    : "decode " + std::to_string(k - prefill_replicas) + " ";
       t.NameThread(1, static_cast<int>(k), who + "steps (schedule + issue)");
       t.NameThread(2, static_cast<int>(2 * k), who + "forwards");
-      if (s.run.Flag("trace_kernels"))
-        t.NameThread(2, static_cast<int>(2 * k + 1), who + "kernels");
+      if (s.run.trace_kernels) t.NameThread(2, static_cast<int>(2 * k + 1), who + "kernels");
     }
     t.NameProcess(3, "requests", 3);
     const size_t shown = std::min<size_t>(r.requests.size(), 64);
@@ -370,7 +369,7 @@ std::string LoadText(const RunConfig& c, const ServingMetrics& m) {
          " tokens (range ratio " + F(c.random_range_ratio, 2) + ")" + client;
 }
 std::string CacheText(const ServingSetup& s, const ServingMetrics& m) {
-  if (s.run.Flag("disable_radix_cache")) return "off";
+  if (s.run.disable_radix_cache) return "off";
   const bool hybrid = s.model.count(LayerKind::kLinearAttention) >
                       0;  // the state-tracking strategy matters only there
   return "on" + (hybrid ? " (" + s.run.mamba_scheduler_strategy + ")" : std::string()) + ": " +
@@ -471,8 +470,8 @@ std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const 
                   " draft tokens, accept rates " + s.run.speculative_accept_rates + " (timing-only)"
             : std::string("off")) +
        (recurrent ? "; GDN decode " + s.run.gdn_decode_impl : std::string()) + "; graphs " +
-       (server.Flag("disable_cuda_graph") ? std::string("off (eager)")
-                                          : "for batch " + server.cuda_graph_bs) +
+       (server.disable_cuda_graph ? std::string("off (eager)")
+                                  : "for batch " + server.cuda_graph_bs) +
        (s.pools.empty() ? "" : " (decode pool)"));
   line("- load: " + LoadText(s.run, m) + "; prefix cache " + CacheText(s, m));
   if (r.replicas > 1) {
@@ -522,10 +521,9 @@ std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const 
        "; decode step " + F(m.decode_step_ms, 3) + " ms of which device busy " +
        F(m.decode_device_ms, 3) + " ms; device busy " + F(100 * m.device_busy_share, 1) +
        " % of the run" +
-       (s.run.Flag("enable_prefill_delayer")
-            ? "; the prefill delayer held new requests back for " +
-                  std::to_string(r.prefill_delayed_passes) + " passes"
-            : ""));
+       (s.run.enable_prefill_delayer ? "; the prefill delayer held new requests back for " +
+                                           std::to_string(r.prefill_delayed_passes) + " passes"
+                                     : ""));
   if (m.cached_tokens > 0)
     line("- prefix cache: " + std::to_string(m.cached_tokens) + " of " +
          std::to_string(m.input_tokens) + " prompt tokens were cached (hit rate " +

@@ -40,9 +40,6 @@ HostProfile LoadHostProfile(const std::string& name_or_path) {
   YamlBinder binder(LoadYamlFile(path), path);
   h.Bind(binder);
   binder.Finish();
-  if (h.a2a_normal_host_sync != "true" && h.a2a_normal_host_sync != "false")
-    throw InputError(path + ": 'a2a_normal_host_sync' takes true or false, got '" +
-                     h.a2a_normal_host_sync + "'");
   h.source_file = path;
   return h;
 }

@@ -20,11 +20,10 @@ struct HostProfile {
   double graph_replay_us = 0;  // host time to replay one captured forward
   double step_us = 0;          // per step: scheduling, input preparation, sampling, output handling
   double mtp_round_us = 0;     // per MTP round: draft and verify bookkeeping on the host
-  std::string a2a_normal_host_sync =
-      "true";  // eager DeepEP (normal mode): the host waits for each dispatch's counts
+  bool a2a_normal_host_sync = true;  // eager DeepEP (normal mode): the host waits for each
+                                     // dispatch's counts
 
   void Bind(ParamVisitor& v);
-  bool A2aHostSync() const { return a2a_normal_host_sync == "true"; }
 };
 
 // Loads a profile by name (configs/hosts/<name>.yaml) or by YAML path.

@@ -288,21 +288,7 @@ void RunConfig::Bind(ParamVisitor& v) {
           capacity_search);
 }
 
-bool RunConfig::Flag(const std::string& key) const {
-  ParamTable t;
-  const_cast<RunConfig*>(this)->Bind(t);
-  for (const auto& r : t.rows())
-    if (r.key == key) {
-      if (r.value == "true" || r.value == "1") return true;
-      if (r.value == "false" || r.value == "0" || r.value.empty()) return false;
-      throw InputError(At(key) + ": '" + key + "' takes true or false, got '" + r.value + "'");
-    }
-  throw InputError("internal: no flag '" + key + "'");
-}
-
-int64_t RunConfig::Replicas() const {
-  return servers * (Flag("enable_dp_attention") ? 1 : dp_size);
-}
+int64_t RunConfig::Replicas() const { return servers * (enable_dp_attention ? 1 : dp_size); }
 
 int64_t RunConfig::Chips() const {
   if (Disaggregated()) return Pool("prefill").Chips() + Pool("decode").Chips();
@@ -312,13 +298,12 @@ int64_t RunConfig::Chips() const {
 ParallelPlan RunConfig::Plan() const {
   ParallelPlan p;
   p.tp = tp_size;
-  p.dp = Flag("enable_dp_attention")
-             ? dp_size
-             : 1;  // without DP attention dp_size counts replicas (Replicas())
+  p.dp = enable_dp_attention ? dp_size
+                             : 1;  // without DP attention dp_size counts replicas (Replicas())
   p.ep = ep_size;
   OneOf(*this, "moe_a2a_backend", moe_a2a_backend, {"none", "deepep"});
   p.a2a = moe_a2a_backend == "deepep";
-  p.dp_lm_head = Flag("enable_dp_lm_head");
+  p.dp_lm_head = enable_dp_lm_head;
   if (p.dp_lm_head && p.dp == 1) p.dp_lm_head = false;  // nothing to split differently
   return p;
 }
@@ -344,7 +329,7 @@ MemoryOptions RunConfig::Memory() const {
     throw InputError(At("max_mamba_cache_size") + ": max_mamba_cache_size " +
                      std::to_string(max_mamba_cache_size) +
                      " is less than one slot per DP group (" + std::to_string(dp) + " groups)");
-  o.radix_cache = !Flag("disable_radix_cache");
+  o.radix_cache = !disable_radix_cache;
   o.extra_buffer = mamba_scheduler_strategy == "extra_buffer";
   o.mamba_full_memory_ratio = mamba_full_memory_ratio;
   return o;
@@ -673,7 +658,7 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file,
     throw InputError(c.At("mamba_track_interval") + ": mamba_track_interval (" +
                      std::to_string(c.mamba_track_interval) +
                      ") must be a multiple of page_size (" + std::to_string(c.page_size) + ")");
-  if (c.mamba_scheduler_strategy == "extra_buffer" && c.Flag("disable_radix_cache"))
+  if (c.mamba_scheduler_strategy == "extra_buffer" && c.disable_radix_cache)
     throw InputError(c.At("mamba_scheduler_strategy") +
                      ": mamba_scheduler_strategy extra_buffer tracks states for the radix cache; "
                      "it cannot go with disable_radix_cache");
@@ -707,10 +692,6 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file,
                      std::to_string(c.speculative_num_steps + 1) + ")");
   if (c.dataset_name == "trace" && c.dataset_path.empty())
     throw InputError(c.At("dataset_name") + ": dataset_name trace needs dataset_path");
-  for (const char* f :
-       {"enable_dp_attention", "enable_dp_lm_head", "disable_cuda_graph", "enable_mixed_chunk",
-        "enable_prefill_delayer", "trace_kernels", "disable_radix_cache"})
-    c.Flag(f);
   c.Plan();
   c.Memory();
   c.GraphBatchSizes();

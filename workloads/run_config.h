@@ -32,14 +32,14 @@ struct RunConfig {
   int64_t tp_size = 1, dp_size = 1, ep_size = 1;
   int64_t servers = 1;  // identical servers of this setup behind the router (e.g. the two prefill
                         // servers of a 2P1D deployment)
-  std::string enable_dp_attention = "false", enable_dp_lm_head = "false";
+  bool enable_dp_attention = false, enable_dp_lm_head = false;
   std::string load_balance_method =
       "round_robin";  // replicated DP (dp_size without DP attention): the router's policy
   std::string moe_a2a_backend = "none";  // none (all-reduce) or deepep (all-to-all)
   int64_t max_running_requests = 48, context_length = 8192;
   int64_t chunked_prefill_size = 8192, max_prefill_tokens = 16384, page_size = 128;
-  int64_t max_total_tokens = 0;               // KV pool cap per rank (0: what memory allows)
-  std::string disable_radix_cache = "false";  // prefix caching off
+  int64_t max_total_tokens = 0;      // KV pool cap per rank (0: what memory allows)
+  bool disable_radix_cache = false;  // prefix caching off
   std::string mamba_scheduler_strategy =
       "no_buffer";                       // hybrid prefix caching: no_buffer or extra_buffer
   int64_t mamba_track_interval = 256;    // extra_buffer: tokens between state snapshots
@@ -51,9 +51,9 @@ struct RunConfig {
   std::string speculative_draft_model_quantization;  // the draft's weights: "" / unquant (bf16) or
                                                      // w8a8_dynamic
   std::string cuda_graph_bs = "1,2,4,8,16,24,32,48,64";
-  std::string disable_cuda_graph = "false", enable_mixed_chunk = "false";
-  std::string enable_prefill_delayer =
-      "false";  // SGLang's prefill delayer (SGLANG_SCHEDULER_DECREASE_PREFILL_IDLE=1)
+  bool disable_cuda_graph = false, enable_mixed_chunk = false;
+  bool enable_prefill_delayer = false;  // SGLang's prefill delayer
+                                        // (SGLANG_SCHEDULER_DECREASE_PREFILL_IDLE=1)
   int64_t prefill_delayer_max_delay_passes =
       30;  // its bound on passes delayed while only some DP groups could prefill
   double prefill_delayer_queue_min_ratio = 0;  // its queue trigger (0: off)
@@ -94,7 +94,7 @@ struct RunConfig {
   std::string request_rate = "inf";  // requests/s, Poisson arrivals; inf = all at t = 0
   int64_t max_concurrency = 0;       // 0 = unlimited
 
-  std::string trace_kernels = "false";  // trace.json: every kernel launch on the device track too
+  bool trace_kernels = false;  // trace.json: every kernel launch on the device track too
 
   // Prefill/decode disaggregation: `prefill:` and `decode:` maps of server arguments, each laid
   // over this file's for its pool (SGLang's --disaggregation-mode prefill / decode servers behind
@@ -122,7 +122,6 @@ struct RunConfig {
                              // tp_size ranks each
   int64_t Chips() const;  // ranks the run takes: tp_size x replicas, summed over the pools with PD
   MemoryOptions Memory() const;
-  bool Flag(const std::string& key) const;
   std::vector<int64_t> GraphBatchSizes() const;
   std::vector<double> AcceptRates() const;
   double RequestRate() const;  // +inf for "inf"

@@ -168,8 +168,8 @@ class Engine {
                     static_cast<uint64_t>(replica) * 104729) {
     graph_bs_ = s.run.GraphBatchSizes();
     std::sort(graph_bs_.begin(), graph_bs_.end());
-    if (s.run.Flag("disable_cuda_graph")) graph_bs_.clear();
-    log_launches_ = s.run.Flag("trace_kernels");
+    if (s.run.disable_cuda_graph) graph_bs_.clear();
+    log_launches_ = s.run.trace_kernels;
     rates_ = s.run.AcceptRates();
   }
 
@@ -187,14 +187,14 @@ class Engine {
     c.kv_tokens = s.model.count(LayerKind::kFullAttention)
                       ? s.memory.kv_tokens
                       : std::numeric_limits<int64_t>::max() / 4;
-    c.mixed_chunk = s.run.Flag("enable_mixed_chunk");
+    c.mixed_chunk = s.run.enable_mixed_chunk;
     c.prefill_max_requests = s.run.prefill_max_requests;
     c.prefill_delayer =
-        pool != 2 && s.run.Flag("enable_prefill_delayer");  // SGLang ignores it on a decode server
+        pool != 2 && s.run.enable_prefill_delayer;  // SGLang ignores it on a decode server
     c.prefill_delayer_max_passes = s.run.prefill_delayer_max_delay_passes;
     c.prefill_delayer_queue_min_ratio = s.run.prefill_delayer_queue_min_ratio;
     c.prefill_delayer_max_delay_ms = s.run.prefill_delayer_max_delay_ms;
-    c.prefix_cache = !s.run.Flag("disable_radix_cache");
+    c.prefix_cache = !s.run.disable_radix_cache;
     c.hybrid_states = s.model.count(LayerKind::kLinearAttention) > 0;
     c.track_interval =
         s.run.mamba_scheduler_strategy == "extra_buffer" ? s.run.mamba_track_interval : 0;
@@ -316,7 +316,7 @@ class Engine {
           t += h.launch_us * static_cast<double>(fw.profiles[c].launches) * (1 + glue_per_launch);
         out.push_back({t, fw.call_us[c], static_cast<int>(f), call});
         dev = std::max(dev, t) + fw.call_us[c];
-        if (!pf.graph && fw.calls[c].host_reads_result && h.A2aHostSync()) {
+        if (!pf.graph && fw.calls[c].host_reads_result && h.a2a_normal_host_sync) {
           t = std::max(t, dev);
           ++fr.host_syncs;
         }
@@ -598,7 +598,7 @@ class Engine {
   std::vector<PlannedForward> planned_;
   int64_t in_flight_ = 0, done_ = 0;
   bool verified_ = false;
-  bool log_launches_ = false;  // trace_kernels, read once (Flag re-reads the config)
+  bool log_launches_ = false;  // trace_kernels
 };
 
 }  // namespace

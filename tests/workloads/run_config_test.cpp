@@ -36,8 +36,14 @@ TEST(RunConfig, NamesTheOffendingKeyItsPlaceAndTheNearestValidOne) {
               HasSubstr("'gdn_decode_impl' cannot be 'fusd' (nearest valid: 'fused')"));
   EXPECT_THAT(ErrorOf("model: m.json\ntp_size: two\n"),
               HasSubstr("run.yaml:2:10: 'tp_size' expects an integer"));
+  // A switch is read when the file is: the error has its place, whether or not a later step
+  // would have looked at the key.
   EXPECT_THAT(ErrorOf("model: m.json\nenable_dp_attention: yes please\n"),
-              HasSubstr("'enable_dp_attention' takes true or false"));
+              HasSubstr("run.yaml:2:22: 'enable_dp_attention' takes true or false"));
+  EXPECT_THAT(ErrorOf("model: m.json\ntrace_kernels: 2\n"),
+              HasSubstr("run.yaml:2:16: 'trace_kernels' takes true or false, got '2'"));
+  EXPECT_THAT(ErrorOf("model: m.json\n", {{"disable_radix_cache", "on"}}),
+              HasSubstr("'disable_radix_cache' takes true or false, got 'on'"));
   EXPECT_THAT(ErrorOf("model: m.json\nspeculative_algorithm: NEXTN\nspeculative_num_steps: "
                       "3\nspeculative_num_draft_tokens: 3\n"),
               HasSubstr("must be speculative_num_steps + 1 (4)"));

@@ -83,7 +83,7 @@ TEST(Serving, FusedGdnDecodeWithAnFp32StateIsRefusedBeforeTheRun) {
 
 TEST(Serving, EagerIssueIsHostBoundWhenALaunchCostsMoreOnTheHostThanOnTheDevice) {
   RunConfig c = Base();
-  c.disable_cuda_graph = "true";
+  c.disable_cuda_graph = true;
   c.host_launch_us = 50;
   const ServingSetup s = PrepareServing(c);
   FixedTimer timer(10);
@@ -144,7 +144,7 @@ TEST(Serving, ShapeBucketsRoundUpByLessThanAnEighth) {
 // batch padded up: one decode shape, and the records say the batch that was timed.
 TEST(Serving, AnEagerDecodeBatchIsTimedAtItsBucket) {
   RunConfig c = Base();
-  c.disable_cuda_graph = "true";
+  c.disable_cuda_graph = true;
   c.num_prompts = 17;
   c.max_concurrency = 17;
   const ServingSetup s = PrepareServing(c);
@@ -212,7 +212,7 @@ std::string ProfileWith(const std::string& extra) {
 
 TEST(Serving, GlueLaunchesCostHostTimePerLayerInEagerForwards) {
   RunConfig c = Base();
-  c.disable_cuda_graph = "true";
+  c.disable_cuda_graph = true;
   c.host_launch_us = 50;
   c.host_profile = ProfileWith("glue_launches_per_layer: 3\n");
   const ServingSetup s = PrepareServing(c);
@@ -229,7 +229,7 @@ TEST(Serving, GlueLaunchesCostHostTimePerLayerInEagerForwards) {
 
 TEST(Serving, AnEagerDeepEpDispatchMakesTheHostWaitForTheDevice) {
   RunConfig c = Base();
-  c.disable_cuda_graph = "true";
+  c.disable_cuda_graph = true;
   c.ep_size = 4;
   c.moe_a2a_backend = "deepep";
   c.host_launch_us = 5;  // the host issues faster than the device (10 us per launch) runs
@@ -395,7 +395,7 @@ TEST(Serving, AnAttentionOnlyModelReusesEveryWholeSharedPage) {
 
 TEST(Serving, WithoutTheRadixCacheEveryPromptIsComputedWhole) {
   RunConfig c = SharedPrefixLoad();
-  c.disable_radix_cache = "true";
+  c.disable_radix_cache = true;
   const ServingSetup s = PrepareServing(c);
   FixedTimer timer(10);
   const ServingResult r = RunServing(s, timer);
