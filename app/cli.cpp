@@ -274,11 +274,8 @@ int Run(const std::vector<std::string>& argv) {
       spdlog::info("functional runs of {}: unchunked reference, chunked{}{}", setup.model.file,
                    rc.Mtp() ? ", MTP" : "", rc.fault == "none" ? "" : ", fault " + rc.fault);
       study = RunFunctionalStudy(setup, [](const std::string& m) { spdlog::info("{}", m); });
-      if (study->has_mtp) {  // the timed run accepts drafts as the model's own draft did
-        std::string rates;
-        for (double r : study->accept_rates) rates += (rates.empty() ? "" : ",") + FormatNumber(r);
-        setup.run.speculative_accept_rates = rates.empty() ? "0" : rates;
-      }
+      if (study->has_mtp)  // the timed run accepts drafts as the model's own draft did
+        setup.run.speculative_accept_rates = study->accept_rates;
     }
     result = simulation.Run(setup, timer, progress);
   } catch (const SimFailure& e) {  // the failed run's outputs: its status and the config that ran

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <type_traits>
 
 #include "model/error.h"
 #include "model/text.h"
@@ -220,6 +221,102 @@ void YamlBinder::Param(const ParamSpec& spec, bool& value) {
   value = *v;
 }
 
+namespace {
+
+// The items of a list parameter's node: a sequence's scalars, or one scalar split at commas.
+std::vector<std::pair<std::string, YAML::Node>> ListItems(const YAML::Node& n,
+                                                          const std::string& file,
+                                                          const std::string& key) {
+  std::vector<std::pair<std::string, YAML::Node>> items;
+  if (n.IsSequence()) {
+    for (const YAML::Node& item : n) {
+      if (!item.IsScalar())
+        throw InputError(Where(file, item) + ": '" + key + "' takes a list of single values");
+      items.push_back({item.Scalar(), item});
+    }
+    return items;
+  }
+  const std::string text = n.Scalar();
+  size_t start = 0;
+  while (!text.empty() && start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    std::string item = text.substr(start, comma - start);
+    item.erase(0, item.find_first_not_of(' '));
+    item.erase(item.find_last_not_of(' ') + 1);
+    items.push_back({item, n});
+    start = comma + 1;
+  }
+  return items;
+}
+
+// One list item as T (strict: the whole text), in range, or the error of `key` at `where`.
+template <class T>
+T ListItem(const std::string& text, const ParamSpec& spec, const std::string& where,
+           const std::string& key) {
+  T v{};
+  size_t used = 0;
+  bool ok = false;
+  try {
+    if constexpr (std::is_same_v<T, int64_t>)
+      v = std::stoll(text, &used);
+    else
+      v = std::stod(text, &used);
+    ok = used == text.size() && !text.empty();
+  } catch (const std::exception&) {
+  }
+  const double d = static_cast<double>(v);
+  if (!ok || !(d >= spec.min && d <= spec.max))
+    throw InputError(where + "'" + key + "' takes " +
+                     (std::is_same_v<T, int64_t> ? "integers" : "numbers") + " in [" +
+                     FormatNumber(spec.min) + ", " + FormatNumber(spec.max) + "]" +
+                     (spec.unit.empty() ? "" : " (" + spec.unit + ")") + ", got '" + text + "'");
+  return v;
+}
+
+// `file` empty: the value came from the command line and has no place to name.
+template <class T>
+void BindList(const YAML::Node& n, const std::string& file, const std::string& key,
+              const ParamSpec& spec, std::vector<T>& value) {
+  std::vector<T> out;
+  for (const auto& [text, node] : ListItems(n, file, key))
+    out.push_back(ListItem<T>(text, spec, file.empty() ? "" : Where(file, node) + ": ", key));
+  value = std::move(out);
+}
+
+// Items as "a,b,c": integers as such, numbers by their shortest exact text.
+std::string JoinItems(const std::vector<int64_t>& v) {
+  std::string s;
+  for (int64_t x : v) s += (s.empty() ? "" : ",") + std::to_string(x);
+  return s;
+}
+std::string ExactNumber(double v) {
+  for (int digits = 6; digits <= 17; ++digits) {  // the shortest %g text that parses back to v
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+    if (std::strtod(buf, nullptr) == v) return buf;
+  }
+  return FormatNumber(v);
+}
+std::string JoinItems(const std::vector<double>& v) {
+  std::string s;
+  for (double x : v) s += (s.empty() ? "" : ",") + ExactNumber(x);
+  return s;
+}
+
+}  // namespace
+
+void YamlBinder::Param(const ParamSpec& spec, std::vector<int64_t>& value) {
+  bool found;
+  YAML::Node n = Find(spec, found);
+  if (found) BindList(n, file_, KeyPath(spec.name), spec, value);
+}
+
+void YamlBinder::Param(const ParamSpec& spec, std::vector<double>& value) {
+  bool found;
+  YAML::Node n = Find(spec, found);
+  if (found) BindList(n, file_, KeyPath(spec.name), spec, value);
+}
+
 void YamlBinder::CheckUnknown(const Level& level) {
   for (auto it = level.node.begin(); it != level.node.end(); ++it) {
     std::string key = it->first.Scalar();
@@ -280,6 +377,18 @@ void ParamTable::Param(const ParamSpec& s, bool& v) {
   rows_.push_back({Prefix() + s.name, text, s.unit, s.desc, "bool", "", !s.optional, text});
 }
 
+void ParamTable::Param(const ParamSpec& s, std::vector<int64_t>& v) {
+  const std::string text = JoinItems(v);
+  rows_.push_back(
+      {Prefix() + s.name, text, s.unit, s.desc, "list", RangeText(s), !s.optional, text});
+}
+
+void ParamTable::Param(const ParamSpec& s, std::vector<double>& v) {
+  const std::string text = JoinItems(v);
+  rows_.push_back(
+      {Prefix() + s.name, text, s.unit, s.desc, "list", RangeText(s), !s.optional, text});
+}
+
 void ParamSetter::Group(const std::string& name, const std::string&,
                         const std::function<void()>& body) {
   path_.push_back(name);
@@ -336,6 +445,14 @@ void ParamSetter::Param(const ParamSpec& spec, bool& value) {
   const std::optional<bool> v = ParseSwitch(value_);
   if (!v) throw InputError("'" + key_ + "' takes true or false, got '" + value_ + "'");
   value = *v;
+}
+
+void ParamSetter::Param(const ParamSpec& spec, std::vector<int64_t>& value) {
+  if (Match(spec)) BindList(YAML::Node(value_), "", key_, spec, value);
+}
+
+void ParamSetter::Param(const ParamSpec& spec, std::vector<double>& value) {
+  if (Match(spec)) BindList(YAML::Node(value_), "", key_, spec, value);
 }
 
 }  // namespace npusim

@@ -25,7 +25,7 @@ struct ParamSpec {
   double min = -std::numeric_limits<double>::infinity();
   double max = std::numeric_limits<double>::infinity();
   bool optional = false;  // when absent, the struct's current value stays (the default)
-  bool list = false;      // string parameter that may be a YAML sequence: read as "a,b,c"
+  bool list = false;  // may be a YAML sequence (a string reads it as "a,b,c"; number lists need it)
 };
 
 class ParamVisitor {
@@ -38,6 +38,10 @@ class ParamVisitor {
   virtual void Param(const ParamSpec& spec, std::string& value) = 0;
   // A switch: true or false (1 and 0 are read as the same).
   virtual void Param(const ParamSpec& spec, bool& value) = 0;
+  // Lists of numbers: a YAML sequence, or one scalar "a,b,c" (as --set writes it); every item
+  // within [spec.min, spec.max]; an empty scalar is the empty list.
+  virtual void Param(const ParamSpec& spec, std::vector<int64_t>& value) = 0;
+  virtual void Param(const ParamSpec& spec, std::vector<double>& value) = 0;
 };
 
 // "true" / "1" -> true, "false" / "0" -> false, anything else nullopt.
@@ -66,6 +70,8 @@ class YamlBinder : public ParamVisitor {
   void Param(const ParamSpec& spec, double& value) override;
   void Param(const ParamSpec& spec, std::string& value) override;
   void Param(const ParamSpec& spec, bool& value) override;
+  void Param(const ParamSpec& spec, std::vector<int64_t>& value) override;
+  void Param(const ParamSpec& spec, std::vector<double>& value) override;
   void Finish();
 
  private:
@@ -99,6 +105,8 @@ class ParamTable : public ParamVisitor {
   void Param(const ParamSpec& spec, double& value) override;
   void Param(const ParamSpec& spec, std::string& value) override;
   void Param(const ParamSpec& spec, bool& value) override;
+  void Param(const ParamSpec& spec, std::vector<int64_t>& value) override;
+  void Param(const ParamSpec& spec, std::vector<double>& value) override;
   const std::vector<Row>& rows() const { return rows_; }
 
  private:
@@ -119,6 +127,8 @@ class ParamSetter : public ParamVisitor {
   void Param(const ParamSpec& spec, double& value) override;
   void Param(const ParamSpec& spec, std::string& value) override;
   void Param(const ParamSpec& spec, bool& value) override;
+  void Param(const ParamSpec& spec, std::vector<int64_t>& value) override;
+  void Param(const ParamSpec& spec, std::vector<double>& value) override;
   bool found() const { return found_; }
 
  private:

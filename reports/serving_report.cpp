@@ -19,6 +19,14 @@ namespace npusim {
 
 namespace {
 
+// A list key's items as the config wrote them: "1,2,4", "0.8,0.6,0.5".
+template <class T>
+std::string JoinNumbers(const std::vector<T>& v) {
+  std::string o;
+  for (const T& x : v) o += (o.empty() ? "" : ",") + FormatNumber(static_cast<double>(x));
+  return o;
+}
+
 using Json = nlohmann::ordered_json;
 using report::Tidy;
 std::string F(double v, int digits = 2) { return report::Fixed(v, digits); }
@@ -467,11 +475,12 @@ std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const 
        (s.run.Mtp()
             ? s.run.speculative_algorithm + ", " + std::to_string(s.run.speculative_num_steps) +
                   " steps, " + std::to_string(s.run.speculative_num_draft_tokens) +
-                  " draft tokens, accept rates " + s.run.speculative_accept_rates + " (timing-only)"
+                  " draft tokens, accept rates " + JoinNumbers(s.run.speculative_accept_rates) +
+                  " (timing-only)"
             : std::string("off")) +
        (recurrent ? "; GDN decode " + s.run.gdn_decode_impl : std::string()) + "; graphs " +
        (server.disable_cuda_graph ? std::string("off (eager)")
-                                  : "for batch " + server.cuda_graph_bs) +
+                                  : "for batch " + JoinNumbers(server.cuda_graph_bs)) +
        (s.pools.empty() ? "" : " (decode pool)"));
   line("- load: " + LoadText(s.run, m) + "; prefix cache " + CacheText(s, m));
   if (r.replicas > 1) {

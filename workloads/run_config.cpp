@@ -18,20 +18,6 @@ namespace {
 
 constexpr double kBig = 1e15;
 
-std::vector<std::string> SplitList(const std::string& s) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : s + ",") {
-    if (c == ',') {
-      if (!cur.empty()) out.push_back(cur);
-      cur.clear();
-    } else if (c != ' ' && c != '[' && c != ']') {
-      cur += c;
-    }
-  }
-  return out;
-}
-
 std::string Where(const RunConfig& c) { return c.file.empty() ? "run config" : c.file; }
 
 void OneOf(const RunConfig& c, const std::string& key, const std::string& value,
@@ -56,8 +42,8 @@ void RunConfig::Bind(ParamVisitor& v) {
     s.optional = true;
     return s;
   };
-  auto list = [&](const char* name, const char* desc) {
-    ParamSpec s = opt(name, "", desc);
+  auto items = [&](const char* name, const char* unit, const char* desc, double lo, double hi) {
+    ParamSpec s = opt(name, unit, desc, lo, hi);
     s.list = true;
     return s;
   };
@@ -160,7 +146,8 @@ void RunConfig::Bind(ParamVisitor& v) {
               "weights: empty (bf16), w8a8_dynamic, or w4a8_dynamic (int4 routed experts, the "
               "other linears w8a8)"),
           quantization);
-  v.Param(list("cuda_graph_bs", "decode batch sizes captured as graphs (host cost of one replay)"),
+  v.Param(items("cuda_graph_bs", "requests",
+                "decode batch sizes captured as graphs (host cost of one replay)", 1, 1e9),
           cuda_graph_bs);
   v.Param(opt("disable_cuda_graph", "",
               "eager decode: every launch pays the host launch cost (true/false)"),
@@ -221,8 +208,8 @@ void RunConfig::Bind(ParamVisitor& v) {
   v.Param(opt("speculative_num_draft_tokens", "tokens",
               "tokens the target verifies per round (steps + 1 for topk 1)", 2, 65),
           speculative_num_draft_tokens);
-  v.Param(list("speculative_accept_rates",
-               "per draft position: P(accepted | all earlier accepted), timing-only runs"),
+  v.Param(items("speculative_accept_rates", "",
+                "per draft position: P(accepted | all earlier accepted), timing-only runs", 0, 1),
           speculative_accept_rates);
 
   v.Param(
@@ -335,43 +322,10 @@ MemoryOptions RunConfig::Memory() const {
   return o;
 }
 
-// Parses a list key's items with `parse` (false = invalid); InputError names the key and item.
-template <class T, class F>
-std::vector<T> ParseItems(const RunConfig& c, const char* key, const std::string& list,
-                          const char* what, F parse) {
-  std::vector<T> out;
-  for (const auto& s : SplitList(list)) {
-    T v{};
-    bool ok = false;
-    try {
-      ok = parse(s, v);
-    } catch (const std::exception&) {
-    }
-    if (!ok) throw InputError(c.At(key) + ": '" + key + "' takes " + what + ", got '" + s + "'");
-    out.push_back(v);
-  }
-  return out;
-}
-
-std::vector<int64_t> RunConfig::GraphBatchSizes() const {
-  return ParseItems<int64_t>(*this, "cuda_graph_bs", cuda_graph_bs, "positive batch sizes",
-                             [](const std::string& s, int64_t& v) {
-                               size_t used = 0;
-                               v = std::stoll(s, &used);
-                               return used == s.size() && v > 0;
-                             });
-}
+std::vector<int64_t> RunConfig::GraphBatchSizes() const { return cuda_graph_bs; }
 
 std::vector<double> RunConfig::AcceptRates() const {
-  std::vector<double> out =
-      ParseItems<double>(*this, "speculative_accept_rates", speculative_accept_rates,
-                         "probabilities in [0, 1]", [](const std::string& s, double& v) {
-                           size_t used = 0;
-                           v = std::stod(s, &used);
-                           return used == s.size() && v >= 0 && v <= 1;
-                         });
-  if (out.empty()) out.push_back(0);
-  return out;
+  return speculative_accept_rates.empty() ? std::vector<double>{0} : speculative_accept_rates;
 }
 
 double RunConfig::RequestRate() const {
@@ -694,8 +648,6 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file,
     throw InputError(c.At("dataset_name") + ": dataset_name trace needs dataset_path");
   c.Plan();
   c.Memory();
-  c.GraphBatchSizes();
-  c.AcceptRates();
   c.RequestRate();
   return c;
 }

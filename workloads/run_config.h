@@ -50,7 +50,7 @@ struct RunConfig {
   std::string quantization;                          // "", w8a8_dynamic or w4a8_dynamic
   std::string speculative_draft_model_quantization;  // the draft's weights: "" / unquant (bf16) or
                                                      // w8a8_dynamic
-  std::string cuda_graph_bs = "1,2,4,8,16,24,32,48,64";
+  std::vector<int64_t> cuda_graph_bs = {1, 2, 4, 8, 16, 24, 32, 48, 64};
   bool disable_cuda_graph = false, enable_mixed_chunk = false;
   bool enable_prefill_delayer = false;  // SGLang's prefill delayer
                                         // (SGLANG_SCHEDULER_DECREASE_PREFILL_IDLE=1)
@@ -71,7 +71,7 @@ struct RunConfig {
   // Timing-only: P(draft i accepted | all before were). [unsourced estimate]; its accept length
   // 2.52 at 3 drafts is within 6 % of the 2.39 ik_llama.cpp PR #2369 measured for free text with
   // a Qwen3.x-Next MTP head (code reached 3.76): real acceptance depends on the data.
-  std::string speculative_accept_rates = "0.8,0.6,0.5";
+  std::vector<double> speculative_accept_rates = {0.8, 0.6, 0.5};
 
   // Host: what issuing work costs, from a host profile (configs/hosts/<name>.yaml, sources there);
   // the host_* keys override one value of it for this run (-1 = the profile's).

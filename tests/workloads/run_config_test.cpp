@@ -52,7 +52,14 @@ TEST(RunConfig, NamesTheOffendingKeyItsPlaceAndTheNearestValidOne) {
       HasSubstr("(nearest valid: 'shortest_queue')"));
   EXPECT_THAT(ErrorOf("tp_size: 4\n"), HasSubstr("missing key 'model'"));
   EXPECT_THAT(ErrorOf("model: m.json\nspeculative_accept_rates: [0.5, 1.5]\n"),
-              HasSubstr("probabilities in [0, 1], got '1.5'"));
+              HasSubstr("run.yaml:2:33: 'speculative_accept_rates' takes numbers in [0, 1], got "
+                        "'1.5'"));
+  EXPECT_THAT(
+      ErrorOf("model: m.json\ncuda_graph_bs: [8, 0]\n"),
+      HasSubstr("run.yaml:2:20: 'cuda_graph_bs' takes integers in [1, 1000000000] (requests), "
+                "got '0'"));
+  EXPECT_THAT(ErrorOf("model: m.json\n", {{"cuda_graph_bs", "4,x"}}),
+              HasSubstr("'cuda_graph_bs' takes integers in [1, 1000000000] (requests), got 'x'"));
 }
 
 // Issue #15: a bad --set value was blamed on the file's line of the key it overrides; it is the

@@ -106,7 +106,7 @@ TEST(Serving, EagerIssueIsHostBoundWhenALaunchCostsMoreOnTheHostThanOnTheDevice)
 
 TEST(Serving, GraphReplayMakesTheDecodeStepDeviceBound) {
   RunConfig c = Base();
-  c.cuda_graph_bs = "1";
+  c.cuda_graph_bs = {1};
   c.host_launch_us = 0;  // prefill stays eager: all its launches issued at once here
   c.host_graph_replay_us = 30;
   const ServingSetup s = PrepareServing(c);
@@ -182,7 +182,7 @@ TEST(Serving, MtpRoundsFollowTheAcceptRates) {
   c.speculative_algorithm = "NEXTN";
   c.random_output_len = 9;
   c.num_prompts = 2;
-  c.speculative_accept_rates = "1";  // every draft accepted: 4 tokens per round
+  c.speculative_accept_rates = {1};  // every draft accepted: 4 tokens per round
   const ServingSetup s = PrepareServing(c);
   FixedTimer timer(10);
   const ServingResult r = RunServing(s, timer);
@@ -255,7 +255,7 @@ TEST(Serving, AnMtpRoundPaysItsHostBookkeeping) {
   RunConfig c = Base();
   c.speculative_algorithm = "NEXTN";
   c.random_output_len = 5;
-  c.speculative_accept_rates = "1";
+  c.speculative_accept_rates = {1};
   c.host_profile = ProfileWith("mtp_round_us: 700\n");
   const ServingSetup s = PrepareServing(c);
   FixedTimer timer(10);
@@ -279,7 +279,7 @@ TEST(Serving, AnEagle3RoundRunsTheDraftModelsForwards) {
   c.speculative_algorithm = "EAGLE3";
   c.speculative_draft_model_path = "../models/qwen3-8b-eagle3.json";
   c.random_output_len = 5;
-  c.speculative_accept_rates = "1";
+  c.speculative_accept_rates = {1};
   const ServingSetup s = PrepareServing(c);
   ASSERT_TRUE(s.eagle3_draft.has_value());
   EXPECT_GT(s.memory.mtp_weights, 0);
@@ -316,7 +316,7 @@ TEST(Serving, NoAcceptedDraftsGiveOneTokenPerRound) {
   RunConfig c = Base();
   c.speculative_algorithm = "NEXTN";
   c.random_output_len = 5;
-  c.speculative_accept_rates = "0";
+  c.speculative_accept_rates = {0};
   const ServingSetup s = PrepareServing(c);
   FixedTimer timer(10);
   const ServingMetrics m = ComputeMetrics(RunServing(s, timer));
@@ -406,7 +406,7 @@ TEST(Serving, WithoutTheRadixCacheEveryPromptIsComputedWhole) {
 
 TEST(Serving, TwoReplicasServeTwoRequestsEachAsIfAlone) {
   RunConfig c = Base();
-  c.cuda_graph_bs = "1";
+  c.cuda_graph_bs = {1};
   c.host_launch_us = 0;
   c.host_graph_replay_us = 30;
   c.num_prompts = 2;
