@@ -40,6 +40,7 @@
 #include "workloads/memory_plan.h"
 #include "workloads/model_config.h"
 #include "workloads/serving.h"
+#include "workloads/serving_run.h"
 #include "workloads/sglang_import.h"
 #include "workloads/step_graph.h"
 #include "workloads/sweep.h"
@@ -240,69 +241,29 @@ int Run(const std::vector<std::string>& argv) {
   if (a.positional.size() > 1) throw InputError("npusim run takes one run config");
   const std::string path = a.positional.empty() ? "configs/runs/quickstart.yaml" : a.positional[0];
   const RunConfig rc = LoadRunConfig(path, SetOptions(a));
-  std::string stem = std::filesystem::path(path).stem().string();
-  const std::string out = Option(a, "--out", "reports/out/" + stem);
+  const std::string out =
+      Option(a, "--out", "reports/out/" + std::filesystem::path(path).stem().string());
   OutputFolder folder(out);
   ServingSetup setup = PrepareServing(rc);
   spdlog::info("run {}: {} requests, {} on {} x {}", path, setup.requests.size(), setup.model.file,
                setup.run.Chips(), setup.device.soc);
-  // Order matters: the kernel timer forks before any SystemC activity, the serving processes are
-  // elaborated before the functional runs simulate kernels in this process.
-  ForkedKernelTimer timer(setup.device);
-  ServingSimulation simulation;
-  std::optional<FunctionalStudy> study;
-  // A line every 2 s of wall time, and at the end: requests done, simulated time, its rate
-  // against the wall clock, and an ETA from the requests' pace so far.
-  const auto wall_start = std::chrono::steady_clock::now();
-  double last_print = 0;
-  auto progress = [&](int64_t done, int64_t total, double sim_us) {
-    const double wall =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-    if (done != total && wall - last_print < 2.0) return;
-    last_print = wall;
-    const std::string eta =
-        done > 0 && done < total
-            ? fmt::format(", ETA {:.0f} s",
-                          wall / static_cast<double>(done) * static_cast<double>(total - done))
-            : "";
-    spdlog::info("{}/{} requests done, {:.3f} s simulated in {:.1f} s of wall time{}", done, total,
-                 sim_us / 1e6, wall, eta);
-  };
-  ServingResult result;
+  ServingOutcome o;
   try {
-    if (rc.mode == "functional") {
-      spdlog::info("functional runs of {}: unchunked reference, chunked{}{}", setup.model.file,
-                   rc.Mtp() ? ", MTP" : "", rc.fault == "none" ? "" : ", fault " + rc.fault);
-      study = RunFunctionalStudy(setup, [](const std::string& m) { spdlog::info("{}", m); });
-      if (study->has_mtp)  // the timed run accepts drafts as the model's own draft did
-        setup.run.speculative_accept_rates = study->accept_rates;
-    }
-    result = simulation.Run(setup, timer, progress);
+    o = SimulateServing(setup);
   } catch (const SimFailure& e) {  // the failed run's outputs: its status and the config that ran
-    WriteFileOrThrow(
-        folder.path() + "/metrics.json",
-        nlohmann::ordered_json{{"status", e.status()}, {"message", e.what()}, {"config", path}}
-                .dump(2) +
-            "\n");
-    WriteFileOrThrow(folder.path() + "/config.resolved.yaml", rc.ResolvedYaml());
+    WriteFailedRunOutputs(rc, path, e, folder.path());
     folder.Commit();
     throw;
   }
-  const FunctionalStudy* f = study ? &*study : nullptr;
-  WriteServingOutputs(setup, result, folder.path(), f);
+  const FunctionalStudy* f = o.study ? &*o.study : nullptr;
+  WriteServingOutputs(setup, o.result, folder.path(), f);
   folder.Commit();  // the files are in place before anything is printed (a closed pipe cannot lose
                     // them)
   if (const std::string jsonl = Option(a, "--result-jsonl", ""); !jsonl.empty()) {
-    // One write of one line, so concurrent runs appending to the same file do not interleave.
-    const std::string line =
-        BenchServingLine(ServingMetricsJson(setup, result, ComputeMetrics(result), f)) + "\n";
-    std::ofstream j(jsonl, std::ios::app);
-    j.write(line.data(), static_cast<std::streamsize>(line.size()));
-    j.flush();
-    if (!j) throw OutputError("--result-jsonl " + jsonl + ": cannot append");
+    AppendResultLine(jsonl, setup, o.result, f);
     spdlog::info("appended the result line to {}", jsonl);
   }
-  if (ShowResults(a)) std::cout << ServingSummary(setup, result, ComputeMetrics(result), f);
+  if (ShowResults(a)) std::cout << ServingSummary(setup, o.result, ComputeMetrics(o.result), f);
   spdlog::info("written {}/", out);
   return kExitOk;
 }

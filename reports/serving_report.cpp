@@ -12,6 +12,7 @@
 #include "model/trace.h"
 #include "reports/calibration_report.h"
 #include "reports/charts.h"
+#include "reports/compare_report.h"
 #include "reports/format.h"
 #include "reports/html.h"
 
@@ -598,6 +599,25 @@ std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const 
        std::to_string(r.forwards_simulated) +
        " distinct forward shapes were simulated (shapes bucketed 8 per octave).");
   return o;
+}
+
+void WriteFailedRunOutputs(const RunConfig& rc, const std::string& config, const SimFailure& e,
+                           const std::string& dir) {
+  WriteFileOrThrow(
+      dir + "/metrics.json",
+      nlohmann::ordered_json{{"status", e.status()}, {"message", e.what()}, {"config", config}}
+              .dump(2) +
+          "\n");
+  WriteFileOrThrow(dir + "/config.resolved.yaml", rc.ResolvedYaml());
+}
+
+void AppendResultLine(const std::string& file, const ServingSetup& s, const ServingResult& r,
+                      const FunctionalStudy* f) {
+  const std::string line = BenchServingLine(ServingMetricsJson(s, r, ComputeMetrics(r), f)) + "\n";
+  std::ofstream j(file, std::ios::app);
+  j.write(line.data(), static_cast<std::streamsize>(line.size()));
+  j.flush();
+  if (!j) throw OutputError("--result-jsonl " + file + ": cannot append");
 }
 
 }  // namespace npusim

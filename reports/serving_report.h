@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "model/error.h"
 #include "reports/html.h"
 #include "workloads/functional_run.h"
 #include "workloads/metrics.h"
@@ -26,5 +27,12 @@ html::Page ServingPage(const ServingSetup& s, const ServingResult& r, const Serv
                        const FunctionalStudy* f = nullptr);
 std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m,
                            const FunctionalStudy* f = nullptr);
+// A run that failed: metrics.json with its status and message, and the config that ran.
+void WriteFailedRunOutputs(const RunConfig& rc, const std::string& config, const SimFailure& e,
+                           const std::string& dir);
+// The run's bench_serving result line appended to `file` in one write, so that concurrent runs
+// appending to the same file do not interleave.
+void AppendResultLine(const std::string& file, const ServingSetup& s, const ServingResult& r,
+                      const FunctionalStudy* f = nullptr);
 
 }  // namespace npusim
