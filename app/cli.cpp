@@ -335,16 +335,9 @@ int Sweep(std::vector<std::string> argv) {
   const auto shard = ParseShard(Option(a, "--shard", "1/1"));
   const int64_t jobs = JobsOption(a, 1);
   const double point_timeout = PointTimeoutOption(a);
-  const std::string out =
-      Option(a, "--out",
-             "reports/out/sweep-" + std::filesystem::path(a.positional[0]).stem().string() +
-                 (shard.second > 1
-                      ? "-" + std::to_string(shard.first) + "of" + std::to_string(shard.second)
-                      : ""));
+  const std::string out = Option(a, "--out", SweepDefaultOut(a.positional[0], shard));
   const auto points = SweepPoints(c);
-  std::vector<int64_t> mine;
-  for (int64_t i = 0; i < static_cast<int64_t>(points.size()); ++i)
-    if (InShard(i, shard)) mine.push_back(i);
+  const std::vector<int64_t> mine = ShardPoints(static_cast<int64_t>(points.size()), shard);
   OutputFolder folder(out, /*keep_partial=*/true);
   auto point_dir = [&](int64_t i) { return folder.path() + "/points/" + std::to_string(i); };
   std::map<int64_t, int> codes = AdoptFinishedPoints(folder, SweepGridId(c), mine);
@@ -352,19 +345,12 @@ int Sweep(std::vector<std::string> argv) {
     spdlog::info("resuming: {} of {} points of this grid are already done ({}.partial or {}/)",
                  codes.size(), mine.size(), out, out);
   std::vector<int64_t> todo;
-  for (int64_t i : mine)
-    if (!codes.count(i)) todo.push_back(i);
   std::vector<std::vector<std::string>> commands;
-  for (int64_t i : todo) {
-    std::vector<std::string> args;
-    if (!c.run.empty())
-      args = {"run", c.run};
-    else
-      args = {"kernel", c.kernel, "--device", c.device, "--timing-only"};
-    for (const auto& [k, v] : points[static_cast<size_t>(i)])
-      args.insert(args.end(), {"--set", k + "=" + v});
-    commands.push_back(args);
-  }
+  for (int64_t i : mine)
+    if (!codes.count(i)) {
+      todo.push_back(i);
+      commands.push_back(SweepPointCommand(c, points[static_cast<size_t>(i)]));
+    }
   const EtaProgress eta(
       "points of shard " + std::to_string(shard.first) + "/" + std::to_string(shard.second),
       static_cast<int64_t>(todo.size()));
@@ -372,9 +358,7 @@ int Sweep(std::vector<std::string> argv) {
   const std::vector<int> exit_codes = RunChildren(
       commands, [&](size_t k) { return point_dir(todo[k]); }, jobs,
       [&](size_t k, int code) {
-        // A point that ran to its end (a result, a refused input or a simulated failure) is done
-        // for a later resume; a timeout or a signal is run again.
-        if (code == kExitOk || code == kExitInvalidInput || code == kExitSimulatedFailure)
+        if (SweepPointFinished(code))
           WriteFileOrThrow(point_dir(todo[k]) + "/exit_code", std::to_string(code) + "\n");
         eta.Done(++finished, "point " + std::to_string(todo[k]) + ": " +
                                  (code == kExitTimeout ? "killed at --point-timeout"

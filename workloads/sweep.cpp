@@ -175,4 +175,31 @@ void ValidateSweepPoints(const SweepConfig& c) {
   }
 }
 
+std::vector<int64_t> ShardPoints(int64_t total, std::pair<int64_t, int64_t> shard) {
+  std::vector<int64_t> mine;
+  for (int64_t i = 0; i < total; ++i)
+    if (InShard(i, shard)) mine.push_back(i);
+  return mine;
+}
+
+std::vector<std::string> SweepPointCommand(
+    const SweepConfig& c, const std::vector<std::pair<std::string, std::string>>& point) {
+  std::vector<std::string> args =
+      c.run.empty()
+          ? std::vector<std::string>{"kernel", c.kernel, "--device", c.device, "--timing-only"}
+          : std::vector<std::string>{"run", c.run};
+  for (const auto& [k, v] : point) args.insert(args.end(), {"--set", k + "=" + v});
+  return args;
+}
+
+bool SweepPointFinished(int code) {
+  return code == kExitOk || code == kExitInvalidInput || code == kExitSimulatedFailure;
+}
+
+std::string SweepDefaultOut(const std::string& config_path, std::pair<int64_t, int64_t> shard) {
+  return "reports/out/sweep-" + std::filesystem::path(config_path).stem().string() +
+         (shard.second > 1 ? "-" + std::to_string(shard.first) + "of" + std::to_string(shard.second)
+                           : "");
+}
+
 }  // namespace npusim

@@ -45,5 +45,16 @@ std::pair<int64_t, int64_t> ParseShard(const std::string& s);
 inline bool InShard(int64_t index, std::pair<int64_t, int64_t> shard) {
   return index % shard.second == shard.first - 1;
 }
+// The indices of the `total` points that fall in `shard`, rising.
+std::vector<int64_t> ShardPoints(int64_t total, std::pair<int64_t, int64_t> shard);
+// The npusim command line (without the binary) that runs one point: `run` of the sweep's run
+// config, or the kernel timing-only on its device, with the point's overrides as --set.
+std::vector<std::string> SweepPointCommand(
+    const SweepConfig& c, const std::vector<std::pair<std::string, std::string>>& point);
+// Whether a point that exited with `code` is done for a later resume: a result, a refused input
+// or a simulated failure is; a timeout or a signal runs again.
+bool SweepPointFinished(int code);
+// reports/out/sweep-<config stem>[-IofN]: where a shard writes without --out.
+std::string SweepDefaultOut(const std::string& config_path, std::pair<int64_t, int64_t> shard);
 
 }  // namespace npusim
