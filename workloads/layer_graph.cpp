@@ -8,6 +8,7 @@
 #include "model/config.h"
 #include "model/error.h"
 #include "ops/common/op_util.h"
+#include "workloads/moe_routing.h"
 
 namespace npusim {
 
@@ -891,13 +892,18 @@ Tensor LayerGraph::Moe(const LayerSpec& spec, LayerTensors& L, const Tensor& x, 
       Run(Block::kMoe, "moe_init_routing",
           {{"tokens", S(Tm)}, {"hidden", S(H)}, {"top_k", S(top)}, {"experts", S(E)}},
           {{"x", x}, {"topk_ids", Out(route, "topk_ids")}});
-  Collective(Block::kMoe, "all_to_all", p_.a2a ? p_.ep : 1, rows * H,
+  // DeepEP: the rank that receives the most rows holds every other back at both all-to-alls,
+  // so its rows are the ones timed (moe_routing.h: a router without preference). A functional
+  // run computes one rank's own rows.
+  const int64_t busy =
+      p_.a2a && p_.ep > 1 && !F ? BusiestRankRows(Tm * p_.ep, top, E, p_.ep) : rows;
+  Collective(Block::kMoe, "all_to_all", p_.a2a ? p_.ep : 1, busy * H,
              true);  // dispatch: the host reads the receive counts
   // The experts' GEMMs: bf16, or W8A8 with the expanded rows quantised per row first.
   auto experts = [&](const Tensor& in, const Tensor& w, int64_t k, int64_t n) {
-    if (int8) Run(Block::kMoe, "dynamic_quant", {{"tokens", S(rows)}, {"hidden", S(k)}});
+    if (int8) Run(Block::kMoe, "dynamic_quant", {{"tokens", S(busy)}, {"hidden", S(k)}});
     return Out(Run(Block::kMoe, "grouped_matmul",
-                   {{"rows", S(rows)},
+                   {{"rows", S(busy)},
                     {"experts", S(s_.experts)},
                     {"k", S(k)},
                     {"n", S(n)},
@@ -909,9 +915,9 @@ Tensor LayerGraph::Moe(const LayerSpec& spec, LayerTensors& L, const Tensor& x, 
                "y");
   };
   const Tensor act =
-      Swiglu(Block::kMoe, spec, experts(Out(perm, "expanded_x"), L.w_egu, H, 2 * Ie), rows, Ie);
+      Swiglu(Block::kMoe, spec, experts(Out(perm, "expanded_x"), L.w_egu, H, 2 * Ie), busy, Ie);
   const Tensor down = experts(act, L.w_edown, Ie, H);
-  if (p_.a2a) Collective(Block::kMoe, "all_to_all", p_.ep, rows * H);  // combine
+  if (p_.a2a) Collective(Block::kMoe, "all_to_all", p_.ep, busy * H);  // combine
   TensorMap fin{{"expanded_y", down},
                 {"expanded_row_idx", Out(perm, "expanded_row_idx")},
                 {"topk_weights", Out(route, "topk_weights")}};

@@ -12,6 +12,7 @@
 #include "devices/device_config.h"
 #include "model/error.h"
 #include "workloads/kernel_cache.h"
+#include "workloads/moe_routing.h"
 #include "workloads/step_cost.h"
 
 namespace npusim {
@@ -424,6 +425,31 @@ TEST(KernelTimerPool, AFailureInOneWorkerLeavesThePoolInStep) {
   const std::vector<KernelProfile> ref = one.Time(SmallCalls());
   ASSERT_EQ(again.size(), ref.size());
   for (size_t i = 0; i < ref.size(); ++i) EXPECT_EQ(ProfileJson(again[i]), ProfileJson(ref[i]));
+}
+
+}  // namespace
+}  // namespace npusim
+
+namespace npusim {
+namespace {
+
+// The busiest EP rank under a router without preference: never below the balanced share, the
+// more above it the fewer rows each rank gets, the same answer every time.
+TEST(MoeRouting, TheBusiestRankTakesMoreThanItsShareAndLessWithMoreTokens) {
+  EXPECT_EQ(BusiestRankRows(0, 10, 512, 16), 0);
+  EXPECT_EQ(BusiestRankRows(24, 10, 512, 1), 240);
+  // S2's decode: 16 ranks x 24 tokens, top-10 of 512 experts: 240 rows per rank on average.
+  const int64_t small = BusiestRankRows(16 * 24, 10, 512, 16);
+  EXPECT_GT(small, 240 * 11 / 10);
+  EXPECT_LT(small, 240 * 3 / 2);
+  EXPECT_EQ(BusiestRankRows(16 * 24, 10, 512, 16), small);
+  // A prefill of 4096 tokens per rank: the excess shrinks like 1/sqrt(rows).
+  const int64_t big = BusiestRankRows(16 * 4096, 10, 512, 16);
+  EXPECT_GT(big, 40960);
+  EXPECT_LT(static_cast<double>(big) / 40960, static_cast<double>(small) / 240);
+  // One expert per rank and top-k of all: every rank gets every token.
+  EXPECT_EQ(BusiestRankRows(100, 8, 8, 8), 100);
+  EXPECT_THROW(BusiestRankRows(10, 2, 10, 4), InputError);  // 10 experts do not split over 4
 }
 
 }  // namespace
