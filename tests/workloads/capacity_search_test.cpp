@@ -78,14 +78,21 @@ CapacityPoint Fake(const KeyValues& load, std::vector<std::string>* where, const
   return p;
 }
 
-TEST(CapacityPlan, TheConcurrencySearchStopsAtTheFirstBreakAndTheRateSearchStartsThere) {
-  RunConfig rc =
-      LoadRunConfig(kQuickstart, {{"slo_tpot_p99_ms", "10"}, {"capacity_search", "both"}});
+// The quickstart run with `sets`, searched against Fake up to `max_by_memory` requests; the
+// probed points' names in order.
+CapacityAnswer SearchFake(const KeyValues& sets, int64_t max_by_memory,
+                          std::vector<std::string>* where) {
   CapacityAnswer a;
-  a.max_by_memory = 100;
+  a.max_by_memory = max_by_memory;
+  SearchCapacity(LoadRunConfig(kQuickstart, sets), a,
+                 [&](const std::string& w, const KeyValues& load) { return Fake(load, where, w); });
+  return a;
+}
+
+TEST(CapacityPlan, TheConcurrencySearchStopsAtTheFirstBreakAndTheRateSearchStartsThere) {
   std::vector<std::string> where;
-  SearchCapacity(
-      rc, a, [&](const std::string& w, const KeyValues& load) { return Fake(load, &where, w); });
+  const CapacityAnswer a =
+      SearchFake({{"slo_tpot_p99_ms", "10"}, {"capacity_search", "both"}}, 100, &where);
   // 1, 2, 4 meet 10 ms (2, 4, 8 ms); 8 breaks it (16 ms): the curve stops there.
   ASSERT_EQ(a.curve.size(), 4u);
   EXPECT_EQ(a.max_concurrency, 4);
@@ -102,13 +109,9 @@ TEST(CapacityPlan, TheConcurrencySearchStopsAtTheFirstBreakAndTheRateSearchStart
 }
 
 TEST(CapacityPlan, MemoryBindsWhenEveryLevelMeetsTheSlos) {
-  RunConfig rc =
-      LoadRunConfig(kQuickstart, {{"slo_tpot_p99_ms", "1000"}, {"capacity_search", "concurrency"}});
-  CapacityAnswer a;
-  a.max_by_memory = 12;
   std::vector<std::string> where;
-  SearchCapacity(
-      rc, a, [&](const std::string& w, const KeyValues& load) { return Fake(load, &where, w); });
+  const CapacityAnswer a =
+      SearchFake({{"slo_tpot_p99_ms", "1000"}, {"capacity_search", "concurrency"}}, 12, &where);
   EXPECT_EQ(where, (std::vector<std::string>{"points/1", "points/2", "points/4", "points/8",
                                              "points/12"}));
   EXPECT_EQ(a.max_concurrency, 12);
