@@ -68,22 +68,6 @@ Json FailureJson(const std::string& internal_what) {
   }
 }
 
-// A message from the other side, its version checked.
-Json ParseMessage(const std::string& line, const char* who) {
-  Json j;
-  try {
-    j = Json::parse(line);
-  } catch (const Json::exception&) {
-    throw std::runtime_error(std::string(who) + ": bad message '" + line + "'");
-  }
-  const int v =
-      j.is_object() && j.contains("v") && j["v"].is_number_integer() ? j["v"].get<int>() : -1;
-  if (v != kWireVersion)
-    throw std::runtime_error(std::string(who) + ": protocol version " + std::to_string(v) +
-                             ", this build speaks " + std::to_string(kWireVersion));
-  return j;
-}
-
 // A failure message as the exception it reports.
 [[noreturn]] void ThrowFailure(const Json& f, const char* who) {
   const std::string kind = f.value("kind", ""), message = f.value("message", "");
@@ -97,7 +81,7 @@ void ServeChild(const DeviceConfig& d, FILE* in, FILE* out) {
   std::string line;
   while (ReadLine(in, line)) {
     try {
-      const Json req = ParseMessage(line, "kernel timer worker");
+      const Json req = ParseWireMessage(line, "kernel timer worker");
       std::vector<KernelCall> calls;
       for (const Json& c : req.at("calls")) {
         KernelCall k;
@@ -116,6 +100,22 @@ void ServeChild(const DeviceConfig& d, FILE* in, FILE* out) {
 }
 
 }  // namespace
+
+// A message from the other side, its version checked.
+nlohmann::json ParseWireMessage(const std::string& line, const char* who) {
+  Json j;
+  try {
+    j = Json::parse(line);
+  } catch (const Json::exception&) {
+    throw std::runtime_error(std::string(who) + ": bad message '" + line + "'");
+  }
+  const int v =
+      j.is_object() && j.contains("v") && j["v"].is_number_integer() ? j["v"].get<int>() : -1;
+  if (v != kWireVersion)
+    throw std::runtime_error(std::string(who) + ": protocol version " + std::to_string(v) +
+                             ", this build speaks " + std::to_string(kWireVersion));
+  return j;
+}
 
 int MachineCores() { return static_cast<int>(std::max<long>(1, sysconf(_SC_NPROCESSORS_ONLN))); }
 
@@ -194,7 +194,7 @@ std::vector<KernelProfile> ForkedKernelTimer::Time(const std::vector<KernelCall>
     std::string line;
     if (!ReadLine(workers_[w].from, line))
       throw std::runtime_error("kernel timer: a worker process died");
-    const Json a = ParseMessage(line, "kernel timer");
+    const Json a = ParseWireMessage(line, "kernel timer");
     if (a.contains("failure")) {
       if (dealt[w].front() < failed_at) failure = a["failure"], failed_at = dealt[w].front();
       continue;
@@ -237,7 +237,7 @@ std::string RunInChildProcess(const std::function<std::string()>& work) {
   int status = 0;
   waitpid(pid, &status, 0);
   if (!got) throw std::runtime_error("child process died (status " + std::to_string(status) + ")");
-  const Json a = ParseMessage(line, "child process");
+  const Json a = ParseWireMessage(line, "child process");
   if (a.contains("failure")) ThrowFailure(a["failure"], "child process");
   return a.at("result").get<std::string>();
 }

@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,9 @@ int MachineCores();  // online cores, at least 1
 // returned; the child's SimFailure / InputError come back as the same exceptions. Call it before
 // any SystemC activity in this process when the child builds chips of its own.
 std::string RunInChildProcess(const std::function<std::string()>& work);
+// One line of the wire format (step_cost.cpp lists the messages) parsed, its "v" checked against
+// this build's: std::runtime_error naming `who` for a line that is not JSON or of another version.
+nlohmann::json ParseWireMessage(const std::string& line, const char* who);
 
 // One forward: its calls, each launch in issue order, and the device time if run back to back.
 struct Forward {

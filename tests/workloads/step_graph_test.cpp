@@ -412,6 +412,25 @@ TEST(KernelTimerPool, TwoWorkersGiveTheProfilesOfOne) {
   EXPECT_GT(a[4].us, a[0].us);  // the answers keep the calls' order
 }
 
+// The wire format names its version: a message of another build, or not JSON at all, is refused
+// by name instead of being misread.
+TEST(KernelTimerPool, AMessageOfAnotherProtocolVersionIsRefused) {
+  EXPECT_EQ(ParseWireMessage(R"({"v":1,"result":"x"})", "test").at("result"), "x");
+  for (const char* bad : {R"({"v":2,"result":"x"})", R"({"result":"x"})", "ok\t1.5", ""}) {
+    try {
+      ParseWireMessage(bad, "kernel timer");
+      ADD_FAILURE() << bad;
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("kernel timer: "), std::string::npos) << e.what();
+    }
+  }
+  try {
+    ParseWireMessage(R"({"v":2})", "kernel timer");
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "kernel timer: protocol version 2, this build speaks 1");
+  }
+}
+
 // A kernel that fails in one worker fails the whole Time() with its own error; the other
 // worker's answers are drained, so the next Time() gets its own answers.
 TEST(KernelTimerPool, AFailureInOneWorkerLeavesThePoolInStep) {
