@@ -223,16 +223,30 @@ void YamlBinder::Param(const ParamSpec& spec, bool& value) {
 
 namespace {
 
+// A list given as one scalar (--set writes it so): "a,b,c", or YAML's flow form "[a, b, c]".
+YAML::Node ListNode(const std::string& text) {
+  if (text.empty() || text.front() != '[') return YAML::Node(text);
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::Exception&) {
+    return YAML::Node(text);  // not a flow list after all: its items are reported as they are
+  }
+}
+
 // The items of a list parameter's node: a sequence's scalars, or one scalar split at commas.
-std::vector<std::pair<std::string, YAML::Node>> ListItems(const YAML::Node& n,
+std::vector<std::pair<std::string, YAML::Node>> ListItems(const YAML::Node& given,
                                                           const std::string& file,
                                                           const std::string& key) {
+  const YAML::Node n = given.IsScalar() ? ListNode(given.Scalar()) : given;
   std::vector<std::pair<std::string, YAML::Node>> items;
   if (n.IsSequence()) {
+    // Items parsed out of one scalar are placed where that scalar is.
+    const bool parsed = given.IsScalar();
     for (const YAML::Node& item : n) {
       if (!item.IsScalar())
-        throw InputError(Where(file, item) + ": '" + key + "' takes a list of single values");
-      items.push_back({item.Scalar(), item});
+        throw InputError(Where(file, parsed ? given : item) + ": '" + key +
+                         "' takes a list of single values");
+      items.push_back({item.Scalar(), parsed ? given : item});
     }
     return items;
   }

@@ -58,6 +58,8 @@ TEST(RunConfig, NamesTheOffendingKeyItsPlaceAndTheNearestValidOne) {
       ErrorOf("model: m.json\ncuda_graph_bs: [8, 0]\n"),
       HasSubstr("run.yaml:2:20: 'cuda_graph_bs' takes integers in [1, 1000000000] (requests), "
                 "got '0'"));
+  EXPECT_THAT(ErrorOf("model: m.json\n", {{"cuda_graph_bs", "[4, 0]"}}),
+              HasSubstr("'cuda_graph_bs' takes integers in [1, 1000000000] (requests), got '0'"));
   EXPECT_THAT(ErrorOf("model: m.json\n", {{"cuda_graph_bs", "4,x"}}),
               HasSubstr("'cuda_graph_bs' takes integers in [1, 1000000000] (requests), got 'x'"));
 }
@@ -96,6 +98,11 @@ TEST(RunConfig, ListsSetsAndDerivedPlans) {
       "configs/runs/r.yaml", {{"gdn_decode_impl", "triton_chain"}, {"cuda_graph_bs", "1,2"}});
   EXPECT_EQ(c.gdn_decode_impl, "triton_chain");
   EXPECT_EQ(c.GraphBatchSizes(), (std::vector<int64_t>{1, 2}));
+  // --set takes a list in YAML's flow form too.
+  EXPECT_EQ(
+      ParseRunConfig("model: x.json\n", "r.yaml", {{"speculative_accept_rates", "[0.9, 0.5]"}})
+          .AcceptRates(),
+      (std::vector<double>{0.9, 0.5}));
   const ParallelPlan p = c.Plan();
   EXPECT_EQ(p.tp, 16);
   EXPECT_EQ(p.dp, 4);
