@@ -431,7 +431,7 @@ int Capacity(const std::vector<std::string>& argv) {
       Option(a, "--out", "reports/out/capacity-" + std::filesystem::path(path).stem().string());
   OutputFolder folder(out);
   const double point_timeout = PointTimeoutOption(a);
-  const bool several = TryCombinations(tries).size() > 1;
+  const bool several = Combinations(tries).size() > 1;
   const auto variant_dir = [&](size_t v) {
     return several ? folder.path() + "/variants/" + std::to_string(v) : folder.path();
   };

@@ -78,9 +78,11 @@ void ConfigureLogging(const Args& a) {
 }
 
 double FractionOption(const Args& a, const std::string& key, double def) {
-  double v = def;
+  const std::string text = Option(a, key, "");
+  if (text.empty()) return def;
+  double v = 0;
   try {
-    v = std::stod(Option(a, key, FormatNumber(def)));
+    v = std::stod(text);
   } catch (const std::exception&) {
     throw InputError(key + " takes a number in (0, 1]");
   }

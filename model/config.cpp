@@ -469,4 +469,26 @@ void ParamSetter::Param(const ParamSpec& spec, std::vector<double>& value) {
   if (Match(spec)) BindList(YAML::Node(value_), "", key_, spec, value);
 }
 
+double Tidy(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return std::strtod(buf, nullptr);
+}
+
+std::vector<KeyValues> Combinations(
+    const std::vector<std::pair<std::string, std::vector<std::string>>>& axes) {
+  std::vector<KeyValues> out = {{}};
+  for (const auto& [key, values] : axes) {
+    std::vector<KeyValues> next;
+    for (const KeyValues& g : out)
+      for (const std::string& v : values) {
+        KeyValues kv = g;
+        kv.push_back({key, v});
+        next.push_back(std::move(kv));
+      }
+    out = std::move(next);
+  }
+  return out;
+}
+
 }  // namespace npusim

@@ -140,5 +140,13 @@ class ParamSetter : public ParamVisitor {
 
 // Formats a double without trailing noise, deterministically ("1850", "0.5", "1e-06").
 std::string FormatNumber(double v);
+// Rounded to 6 significant digits, as "%.6g" writes it: a figure written to a file or a run config
+// and read back stays the same.
+double Tidy(double v);
+
+// Every combination of the axes' values, in the order the axes are given (the first slowest);
+// one empty combination without axes.
+std::vector<KeyValues> Combinations(
+    const std::vector<std::pair<std::string, std::vector<std::string>>>& axes);
 
 }  // namespace npusim

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <string>
 
+#include "model/config.h"
+
 namespace npusim::report {
 
 inline std::string Fixed(double v, int digits) {
@@ -20,10 +22,6 @@ inline std::string Sig3(double v) {
   return buf;
 }
 
-inline double Tidy(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return std::stod(buf);
-}
+using ::npusim::Tidy;  // model/config.h
 
 }  // namespace npusim::report

@@ -39,10 +39,6 @@ RateSearch SearchHighestRate(double start, const std::function<bool(double)>& me
   return s;
 }
 
-}  // namespace npusim
-
-namespace npusim {
-
 std::string SloBreak(const RunConfig& run, const CapacityPoint& p) {
   if (p.status != "ok") return "failure";
   if (run.slo_ttft_p99_ms > 0 && p.ttft_p99_ms > run.slo_ttft_p99_ms) return "ttft";
@@ -108,10 +104,6 @@ MemoryLimits CapacityMemoryLimits(const ServingSetup& s) {
 
 namespace {
 
-// Rounded to 6 significant digits: a probed rate is written into a run config and read back,
-// so it must survive the round trip unchanged.
-double SixDigits(double v) { return std::stod(fmt::format("{:.6g}", v)); }
-
 std::string Verdict(const RunConfig& run, const CapacityPoint& p) {
   if (p.status != "ok") return p.status + " (the run failed)";
   return SloVerdict(run, p) +
@@ -153,7 +145,7 @@ void SearchRate(const RunConfig& rc, CapacityAnswer& ans, const CapacityProbe& p
       start = p.request_throughput;
   constexpr int kMaxRateProbes = 12;
   SearchHighestRate(
-      SixDigits(start),
+      Tidy(start),
       [&](double rate) {
         const std::string r = fmt::format("{:.6g}", rate);
         CapacityPoint p = probe("rate_points/" + std::to_string(ans.rate_curve.size()),
@@ -177,21 +169,6 @@ void SearchCapacity(const RunConfig& rc, CapacityAnswer& ans, const CapacityProb
   spdlog::warn(
       "capacity: request-rate search skipped: it needs slo_ttft_p99_ms or slo_tpot_p99_ms");
   ans.rate_binding = "no SLO given";
-}
-
-std::vector<KeyValues> TryCombinations(const KnobTries& tries) {
-  std::vector<KeyValues> variants = {{}};
-  for (const auto& [k, values] : tries) {
-    std::vector<KeyValues> next;
-    for (const KeyValues& base : variants)
-      for (const std::string& v : values) {
-        KeyValues kv = base;
-        kv.push_back({k, v});
-        next.push_back(std::move(kv));
-      }
-    variants = std::move(next);
-  }
-  return variants;
 }
 
 double CapacityVariant::OutputThroughputAtAnswer() const {
@@ -228,7 +205,7 @@ size_t Recommend(const std::vector<CapacityVariant>& v) {
 
 std::vector<CapacityVariant> PlanCapacity(const std::string& run_path, const KeyValues& sets,
                                           const KnobTries& tries, const VariantProbe& probe) {
-  const std::vector<KeyValues> combos = TryCombinations(tries);
+  const std::vector<KeyValues> combos = Combinations(tries);
   const bool one = combos.size() == 1;
   std::vector<CapacityVariant> out;
   for (size_t vi = 0; vi < combos.size(); ++vi) {

@@ -77,10 +77,8 @@ using CapacityProbe = std::function<CapacityPoint(const std::string& where, cons
 // when all num_prompts requests sent at once meet the SLOs), by run.capacity_search.
 void SearchCapacity(const RunConfig& run, CapacityAnswer& a, const CapacityProbe& probe);
 
-// Every combination of the `--try` values, in the order the keys were given (one empty
-// combination without any).
+// `--try` keys with their values; Combinations (model/config.h) gives every combination.
 using KnobTries = std::vector<std::pair<std::string, std::vector<std::string>>>;
-std::vector<KeyValues> TryCombinations(const KnobTries& tries);
 
 // One combination of `--try` knobs and its answer (or why it could not be served at all).
 struct CapacityVariant {

@@ -51,23 +51,6 @@ std::vector<std::string> Values(const std::string& file, const YAML::Node& n,
   return out;
 }
 
-// Every combination of the swept values, first key slowest.
-std::vector<KeyValues> Grid(
-    const std::vector<std::pair<std::string, std::vector<std::string>>>& axes) {
-  std::vector<KeyValues> out = {{}};
-  for (const auto& [key, values] : axes) {
-    std::vector<KeyValues> next;
-    for (const KeyValues& g : out)
-      for (const std::string& v : values) {
-        KeyValues kv = g;
-        kv.push_back({key, v});
-        next.push_back(std::move(kv));
-      }
-    out = std::move(next);
-  }
-  return out;
-}
-
 std::vector<std::string> DeviceKeys() {
   DeviceConfig d;
   ParamTable t;
@@ -201,7 +184,7 @@ ExploreConfig ParseExploreConfig(const std::string& text, const std::string& fil
     }
     // Every device variant keeps the device files' own rules (a device_sweep bypassed them).
     for (const std::string& dev : c.devices)
-      for (const KeyValues& dv : Grid(c.device_sweep)) {
+      for (const KeyValues& dv : Combinations(c.device_sweep)) {
         DeviceConfig d = LoadDevice(dev);
         std::string what;
         for (const auto& [k, x] : dv) {
@@ -226,7 +209,8 @@ ExploreConfig LoadExploreConfig(const std::string& path) {
 ExploreResult RunExplore(const ExploreConfig& c, const ExploreProgress& progress) {
   ExploreResult res;
   res.config = c;
-  const std::vector<KeyValues> kernel_grid = Grid(c.sweep), device_grid = Grid(c.device_sweep);
+  const std::vector<KeyValues> kernel_grid = Combinations(c.sweep),
+                               device_grid = Combinations(c.device_sweep);
   const int64_t total =
       static_cast<int64_t>(c.devices.size() * device_grid.size() * kernel_grid.size());
   const Op& op = FindOp(c.kernel);

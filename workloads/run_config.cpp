@@ -322,8 +322,6 @@ MemoryOptions RunConfig::Memory() const {
   return o;
 }
 
-std::vector<int64_t> RunConfig::GraphBatchSizes() const { return cuda_graph_bs; }
-
 std::vector<double> RunConfig::AcceptRates() const {
   return speculative_accept_rates.empty() ? std::vector<double>{0} : speculative_accept_rates;
 }

@@ -122,7 +122,6 @@ struct RunConfig {
                              // tp_size ranks each
   int64_t Chips() const;  // ranks the run takes: tp_size x replicas, summed over the pools with PD
   MemoryOptions Memory() const;
-  std::vector<int64_t> GraphBatchSizes() const;
   std::vector<double> AcceptRates() const;
   double RequestRate() const;  // +inf for "inf"
   bool Mtp() const { return !speculative_algorithm.empty(); }

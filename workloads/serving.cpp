@@ -166,7 +166,7 @@ class Engine {
         sched_(SchedConfig(s, pool)),
         accept_rng_(static_cast<uint64_t>(s.run.seed) * 7919 + 5 +
                     static_cast<uint64_t>(replica) * 104729) {
-    graph_bs_ = s.run.GraphBatchSizes();
+    graph_bs_ = s.run.cuda_graph_bs;
     std::sort(graph_bs_.begin(), graph_bs_.end());
     if (s.run.disable_cuda_graph) graph_bs_.clear();
     log_launches_ = s.run.trace_kernels;

@@ -24,6 +24,23 @@ std::string TempPath(const std::string& name) {
   return (dir / name).string();
 }
 
+// The --try knobs of capacity and explore's grids: every value of every key, first key slowest.
+TEST(Config, CombinationsAreEveryValueOfEveryKeyInOrder) {
+  EXPECT_EQ(Combinations({}), std::vector<KeyValues>{{}});
+  const std::vector<KeyValues> v = Combinations({{"a", {"1", "2"}}, {"b", {"x", "y", "z"}}});
+  ASSERT_EQ(v.size(), 6u);
+  EXPECT_EQ(v[0], (KeyValues{{"a", "1"}, {"b", "x"}}));
+  EXPECT_EQ(v[2], (KeyValues{{"a", "1"}, {"b", "z"}}));
+  EXPECT_EQ(v[5], (KeyValues{{"a", "2"}, {"b", "z"}}));
+}
+
+// Tidy rounds to what "%.6g" writes, so a figure read back from a file or run config is unchanged.
+TEST(Config, TidyKeepsSixSignificantDigits) {
+  EXPECT_EQ(Tidy(1234.56789), 1234.57);
+  EXPECT_EQ(Tidy(0.000123456789), 0.000123457);
+  EXPECT_EQ(Tidy(Tidy(3.14159265)), Tidy(3.14159265));
+}
+
 TEST(Npy, RoundTripsEveryDtype) {
   for (DType t : {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16, DType::kInt8,
                   DType::kInt32, DType::kInt64}) {

@@ -51,15 +51,6 @@ namespace {
 
 const std::string kQuickstart = std::string(NPUSIM_SOURCE_DIR) + "/configs/runs/quickstart.yaml";
 
-TEST(CapacityPlan, TryCombinationsAreEveryValueOfEveryKeyInOrder) {
-  EXPECT_EQ(TryCombinations({}), std::vector<KeyValues>{{}});
-  const std::vector<KeyValues> v = TryCombinations({{"a", {"1", "2"}}, {"b", {"x", "y", "z"}}});
-  ASSERT_EQ(v.size(), 6u);
-  EXPECT_EQ(v[0], (KeyValues{{"a", "1"}, {"b", "x"}}));
-  EXPECT_EQ(v[2], (KeyValues{{"a", "1"}, {"b", "z"}}));
-  EXPECT_EQ(v[5], (KeyValues{{"a", "2"}, {"b", "z"}}));
-}
-
 // A fake serving run whose p99 TPOT is 2 ms per concurrent request and whose throughput is one
 // request per second per concurrent request: the search's decisions, with no simulation.
 CapacityPoint Fake(const KeyValues& load, std::vector<std::string>* where, const std::string& w) {

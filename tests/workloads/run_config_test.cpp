@@ -97,7 +97,7 @@ TEST(RunConfig, ListsSetsAndDerivedPlans) {
       "moe_a2a_backend: deepep\nmax_running_requests: 96\ncuda_graph_bs: [24, 8]\n",
       "configs/runs/r.yaml", {{"gdn_decode_impl", "triton_chain"}, {"cuda_graph_bs", "1,2"}});
   EXPECT_EQ(c.gdn_decode_impl, "triton_chain");
-  EXPECT_EQ(c.GraphBatchSizes(), (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(c.cuda_graph_bs, (std::vector<int64_t>{1, 2}));
   // --set takes a list in YAML's flow form too.
   EXPECT_EQ(
       ParseRunConfig("model: x.json\n", "r.yaml", {{"speculative_accept_rates", "[0.9, 0.5]"}})
