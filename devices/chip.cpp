@@ -85,7 +85,7 @@ class CoreModel;
 struct Chip::Impl {
   DeviceConfig cfg;
   CostModel cost;
-  SharedMemory memory;
+  std::unique_ptr<MemorySystem> memory;
   LinkModel links;
   TraceRecorder* trace = nullptr;
   std::vector<std::unique_ptr<CoreModel>> aic, aiv;
@@ -210,17 +210,12 @@ class CoreModel : public CoreRuntime {
   bool functional() const override { return chip_->launch->functional; }
   const DeviceConfig& config() const override { return chip_->cfg; }
 
-  bool HasPipe(Pipe p) const {
-    if (p == Pipe::kS || p == Pipe::kMte2 || p == Pipe::kMte3) return true;
-    if (type_ == CoreType::kAiv) return p == Pipe::kV;
-    return p == Pipe::kM || p == Pipe::kMte1 || p == Pipe::kFix;
-  }
   void RequirePipe(Pipe p) const {
-    if (!HasPipe(p))
+    if (!PipeOn(p, type_))
       throw SimFailure("invalid_instruction",
                        std::string("pipe ") + PipeName(p) + " does not exist on " +
-                           CoreTypeName(type_) + " core " + name() +
-                           " (AIC has S/M/MTE1/MTE2/MTE3/FIX, AIV has S/V/MTE2/MTE3)");
+                           CoreTypeName(type_) + " core " + name() + " (AIC has " +
+                           PipesOf(CoreType::kAic) + ", AIV has " + PipesOf(CoreType::kAiv) + ")");
   }
 
   void Issue(Instr& in) override {
@@ -725,11 +720,7 @@ void PipeModel::Step() {
 }
 
 Chip::Impl::Impl(const DeviceConfig& c)
-    : cfg(c),
-      cost(cfg),
-      memory(cfg.BytesPerCycle(cfg.hbm_bandwidth_gbps), cfg.BytesPerCycle(cfg.l2_bandwidth_gbps),
-             static_cast<uint64_t>(cfg.l2_bytes)),
-      links(cfg) {
+    : cfg(c), cost(cfg), memory(TimingImpls<MemorySystem>::Make(cfg.memory_impl, cfg)), links(cfg) {
   dcache_miss_cycles = cfg.NsToCycles(cfg.dcache_miss_ns);
   for (int i = 0; i < cfg.aic_count; ++i)
     aic.push_back(std::make_unique<CoreModel>(this, CoreType::kAic, i, i));
@@ -751,7 +742,8 @@ void Chip::Impl::RegisterStats() {
   stat_hbm_write = &stats.Register("hbm.write_bytes", "B", "bytes written to GM by all cores");
   for (int side = 0; side < 2; ++side) {
     const char* type = side == 0 ? "aiv" : "aic";
-    for (int p = 1; p < kNumPipes; ++p) {  // the scalar unit has no queue of its own
+    for (int p = 0; p < kNumPipes; ++p) {
+      if (!SpecOf(static_cast<Pipe>(p)).queued) continue;
       const std::string base = std::string(type) + "." + PipeName(static_cast<Pipe>(p));
       pipe_stats[side][p].busy = &stats.Register(base + ".busy_cycles", "cycles",
                                                  "busy cycles summed over the cores that ran");
@@ -782,8 +774,8 @@ uint64_t Chip::Impl::Duration(const Instr& in, uint64_t now) {
       span = {write ? in.dst.addr : in.src0.addr, in.blocks, in.block_bytes,
               write ? in.dst_stride : in.src_stride};
     }
-    uint64_t end = memory.Transfer(now, span, in.bytes, cost.PathCycles(in.path, in.bytes),
-                                   cost.PathLatency(in.path), write);
+    uint64_t end = memory->Transfer(now, span, in.bytes, cost.PathCycles(in.path, in.bytes),
+                                    cost.PathLatency(in.path), write);
     return end - now;
   }
   return cost.LocalCycles(in);
@@ -862,7 +854,7 @@ LaunchResult Chip::Launch(const KernelLaunch& k) {
   s.input_failure.reset();
   s.cube_flops = s.cube_ideal_cycles = s.vector_ideal_cycles = 0;
   const uint64_t launch_cycle = NowCycles();
-  s.memory.ResetCounters(launch_cycle);
+  s.memory->BeginLaunch(launch_cycle, s.cfg.l2_across_launches && k.follows);
   s.links.Reset(launch_cycle);
   s.start_cycle =
       launch_cycle +
@@ -899,7 +891,7 @@ LaunchResult Chip::Launch(const KernelLaunch& k) {
       s.trace_named[c->trace_pid()] = true;
       s.trace->NameProcess(c->trace_pid(), c->name(), c->trace_pid());
       for (int p = 0; p < kNumPipes; ++p)
-        if (c->HasPipe(static_cast<Pipe>(p)))  // S: the scalar's SetFlag / WaitFlag points
+        if (PipeOn(static_cast<Pipe>(p), c->type()))  // S: the scalar's SetFlag / WaitFlag points
           s.trace->NameThread(c->trace_pid(), p, PipeName(static_cast<Pipe>(p)));
     }
   }
@@ -949,9 +941,9 @@ LaunchResult Chip::Launch(const KernelLaunch& k) {
   }
   r.cycles = end - launch_cycle;
   r.time_us = s.cfg.CyclesToUs(static_cast<double>(r.cycles));
-  r.hbm_read_bytes = s.memory.read_bytes();
-  r.hbm_write_bytes = s.memory.write_bytes();
-  r.l2_hit_bytes = s.memory.l2_hit_bytes();
+  r.hbm_read_bytes = s.memory->read_bytes();
+  r.hbm_write_bytes = s.memory->write_bytes();
+  r.l2_hit_bytes = s.memory->l2_hit_bytes();
   r.link_bytes = s.links.bytes();
   r.link_pair_bytes = s.links.pair_bytes();
   r.link_max_peer_bytes = s.links.max_peer_bytes();
@@ -966,7 +958,8 @@ LaunchResult Chip::Launch(const KernelLaunch& k) {
   *s.stat_hbm_write += static_cast<double>(r.hbm_write_bytes);
   *s.stat_dcache_misses += static_cast<double>(r.dcache_misses);
   for (int side = 0; side < 2; ++side)
-    for (int p = 1; p < kNumPipes; ++p) {
+    for (int p = 0; p < kNumPipes; ++p) {
+      if (!SpecOf(static_cast<Pipe>(p)).queued) continue;
       const PipeUsage& u = (side == 0 ? r.aiv : r.aic)[p];
       *s.pipe_stats[side][p].busy += static_cast<double>(u.busy_cycles);
       *s.pipe_stats[side][p].instructions += static_cast<double>(u.instructions);

@@ -26,8 +26,12 @@ struct KernelLaunch {
   double start_delay_us = 0;  // fixed cost before the first block, on top of the launch overhead
   // The next stage of the previous launch, inside the same kernel (a "mega" kernel: the stages
   // separated by a device-wide barrier): no launch overhead; the barrier's own cost is not
-  // modelled. L2 still starts cold (see SharedMemory), as for any launch.
+  // modelled.
   bool same_kernel = false;
+  // Runs right after the previous launch of the same op on this chip: when the device keeps L2
+  // across launches (memory.l2_across_launches), this launch finds what that one left in L2;
+  // otherwise, and for a first launch, L2 starts cold.
+  bool follows = false;
   std::function<void()> body;  // runs once per block on every core of the block
 };
 
@@ -44,7 +48,7 @@ struct LaunchResult {
   uint64_t dispatched_instructions =
       0;  // everything dispatched to pipe queues, SetFlag/WaitFlag included
   uint64_t hbm_read_bytes = 0, hbm_write_bytes = 0;
-  uint64_t l2_hit_bytes = 0;   // GM reads served by L2 (see SharedMemory)
+  uint64_t l2_hit_bytes = 0;   // GM reads served by L2 (see memory_system.h)
   uint64_t dcache_misses = 0;  // scalar GM accesses that missed the cores' data caches
   uint64_t link_bytes = 0,
            link_pair_bytes = 0;      // bytes read from other chips over peer / SIO pair links

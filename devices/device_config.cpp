@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "devices/timing_models.h"
 #include "model/error.h"
 #include "model/text.h"
 
@@ -24,6 +25,19 @@ const char* MtePathName(MtePath p) {
 uint64_t DeviceConfig::NsToCycles(double ns) const {
   return static_cast<uint64_t>(std::llround(ns * clock_mhz / 1e3));
 }
+
+namespace {
+// The `impl:` key of a timing part's section: one of the registered implementations.
+template <class Part>
+ParamSpec ImplSpec(const char* part) {
+  ParamSpec s{
+      "impl", "",
+      std::string("the ") + part + " timing model, by registered name (devices/timing_models.cpp)"};
+  s.optional = true;
+  s.choices = TimingImpls<Part>::Names();
+  return s;
+}
+}  // namespace
 
 void DeviceConfig::Bind(ParamVisitor& v) {
   constexpr double kBig = 1e18;
@@ -62,6 +76,7 @@ void DeviceConfig::Bind(ParamVisitor& v) {
             dcache_miss_ns);
   });
   v.Group("vector", "vector unit (per AIV)", [&] {
+    v.Param(ImplSpec<VectorModel>("vector unit"), vector_impl);
     v.Param({"repeat_bytes", "B", "bytes processed by one vector repeat", 32, 4096}, repeat_bytes);
     for (size_t i = 0; i < vec.size(); ++i) {
       auto& c = vec[i];
@@ -83,6 +98,7 @@ void DeviceConfig::Bind(ParamVisitor& v) {
     }
   });
   v.Group("cube", "cube unit (per AIC)", [&] {
+    v.Param(ImplSpec<CubeModel>("cube unit"), cube_impl);
     v.Param({"startup_cycles", "cycles", "fixed cycles per Mmad", 0, 100000}, cube_startup_cycles);
     v.Param({"fractal_cycles", "cycles",
              "cycles per 16x16x16 (fp16/bf16) or 16x32x16 (int8) fractal", 1, 1000},
@@ -91,6 +107,7 @@ void DeviceConfig::Bind(ParamVisitor& v) {
             cube_fp32_slowdown);
   });
   v.Group("mte", "data-movement paths: t = latency + bytes / bandwidth", [&] {
+    v.Param(ImplSpec<MteModel>("MTE path"), mte_impl);
     for (size_t i = 0; i < mte.size(); ++i) {
       auto& p = mte[i];
       v.Group(MtePathName(static_cast<MtePath>(i)), "one MTE path", [&] {
@@ -107,6 +124,12 @@ void DeviceConfig::Bind(ParamVisitor& v) {
     v.Param({"l2_bytes", "B", "L2 cache capacity", 0, kBig}, l2_bytes);
     v.Param({"l2_bandwidth_gbps", "GB/s", "L2 bandwidth shared by all cores", 1, 1e6},
             l2_bandwidth_gbps);
+    v.Param(ImplSpec<MemorySystem>("shared memory"), memory_impl);
+    ParamSpec keep{"l2_across_launches", "",
+                   "L2 keeps what a launch left for the op's next launch (a later stage reads the "
+                   "stage before's output from L2); false: every launch starts with L2 cold"};
+    keep.optional = true;
+    v.Param(keep, l2_across_launches);
   });
   v.Group("links", "chip-to-chip links of the cluster (collectives)", [&] {
     v.Param(

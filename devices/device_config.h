@@ -58,6 +58,9 @@ struct DeviceConfig {
   // The scalar unit's data cache: GetValue/SetValue on GM hit it or stall for a line fill.
   int64_t dcache_bytes = 0, dcache_line_bytes = 0, dcache_ways = 0;
   double dcache_miss_ns = 0;
+  // The timing core's implementations (timing_models.h), by registered name.
+  std::string vector_impl = "repeat", cube_impl = "fractal", mte_impl = "latency_bandwidth",
+              memory_impl = "l2_hbm";
   // Vector unit.
   int64_t repeat_bytes = 0;
   std::array<VecClassParams, static_cast<size_t>(VecClass::kCount)> vec{};
@@ -68,6 +71,9 @@ struct DeviceConfig {
   // Shared memory system.
   int64_t hbm_bytes = 0, l2_bytes = 0;
   double hbm_bandwidth_gbps = 0, l2_bandwidth_gbps = 0;
+  // L2 keeps what a launch left for the next launch of the same op (its later stages), instead
+  // of starting every launch cold.
+  bool l2_across_launches = false;
   // Links to the other chips of the cluster (collectives): a peer link per other chip, capped
   // in aggregate per chip, and in A3 packages the SIO link between the two dies. A core's own
   // transfer (latency, per-stream bandwidth) is the mte path remote_to_ub.

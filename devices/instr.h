@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "devices/device_config.h"
 #include "model/dtype.h"
@@ -12,15 +13,30 @@ namespace npusim {
 
 enum class Pipe : uint8_t { kS, kV, kM, kMte1, kMte2, kMte3, kFix, kCount };
 constexpr int kNumPipes = static_cast<int>(Pipe::kCount);
-const char* PipeName(Pipe p);  // "S", "V", "M", "MTE1", "MTE2", "MTE3", "FIX"
+
+enum class CoreType : uint8_t { kAiv, kAic, kMix };
+const char* CoreTypeName(CoreType t);
+
+// One pipe of an A2/A3 core as everything else reads it: its name, which core types have it,
+// whether it has an instruction queue (the scalar unit dispatches and has none) and what it does.
+// A new pipe is a new Pipe value and a new row of this table.
+struct PipeSpec {
+  Pipe pipe;
+  const char* name;  // as AscendC's PIPE_<name> and msprof spell it
+  bool on_aiv, on_aic;
+  bool queued;
+  const char* role;
+};
+const PipeSpec& SpecOf(Pipe p);
+inline const char* PipeName(Pipe p) { return SpecOf(p).name; }
+bool PipeOn(Pipe p, CoreType t);  // t is kAiv or kAic
+// "S/V/MTE2/MTE3": the pipes a core type has, in table order.
+std::string PipesOf(CoreType t);
 
 enum class Mem : uint8_t { kGm, kUb, kL1, kL0A, kL0B, kL0C, kCount };
 constexpr int kNumMems = static_cast<int>(Mem::kCount);
 const char* MemName(Mem m);       // "GM", "UB", ...
 const char* MemLowerName(Mem m);  // "gm", "ub", "l1", "l0a", "l0b", "l0c" (bishengir wording)
-
-enum class CoreType : uint8_t { kAiv, kAic, kMix };
-const char* CoreTypeName(CoreType t);
 
 // Where an operand's bytes live.
 struct BufferRef {
@@ -89,7 +105,9 @@ struct Instr {
   RoundMode round = RoundMode::kRint;
   CmpMode cmp = CmpMode::kLt;
   FixQuant quant = FixQuant::kNone;
-  bool flag_bool = false;  // Mmad: accumulate into L0C; LoadData: transpose; DataCopyPad: pad
+  bool accumulate = false;  // Mmad: add to L0C's contents (else overwrite)
+  bool transpose = false;   // LoadData 2D: transpose each fractal on the way
+  bool pad = false;         // DataCopyPad: fill each block's tail up to 32 B with pad_value
   Pipe flag_src = Pipe::kS, flag_dst = Pipe::kS;
   uint8_t flag_id = 0;
   uint8_t cross_mode = 0;

@@ -189,7 +189,7 @@ void ExecuteCopy(const Instr& in) {
   for (uint32_t blk = 0; blk < in.blocks; ++blk) {
     uint8_t* d = in.dst.ptr + blk * in.dst_stride;
     std::memmove(d, in.src0.ptr + blk * in.src_stride, in.block_bytes);
-    if (in.flag_bool) {
+    if (in.pad) {
       size_t sz = SizeOf(in.dtype);
       for (uint32_t off = in.block_bytes; off + sz <= in.dst_block_bytes;
            off += static_cast<uint32_t>(sz))
@@ -211,7 +211,7 @@ void ExecuteLoad2D(const Instr& in) {
   for (uint32_t blk = 0; blk < in.blocks; ++blk) {
     uint8_t* d = in.dst.ptr + blk * in.dst_stride;
     const uint8_t* s = in.src0.ptr + blk * in.src_stride;
-    if (!in.flag_bool) {
+    if (!in.transpose) {
       std::memcpy(d, s, in.block_bytes);
       continue;
     }
@@ -235,7 +235,7 @@ void MmadHalf(const Instr& in) {
     bf[i] = static_cast<float>(LoadElement(in.src1.ptr + i * sz, in.dtype));
   for (size_t i = 0; i < m; ++i) {
     float* c = reinterpret_cast<float*>(in.dst.ptr) + i * n;
-    for (size_t j = 0; j < n; ++j) row[j] = in.flag_bool ? c[j] : 0.0f;
+    for (size_t j = 0; j < n; ++j) row[j] = in.accumulate ? c[j] : 0.0f;
     for (size_t kk = 0; kk < k; ++kk) {
       const float av = af[i * k + kk];
       const float* br = &bf[kk * n];
@@ -259,7 +259,7 @@ void ExecuteMmad(const Instr& in) {
     std::vector<int64_t> row(n);
     for (size_t i = 0; i < m; ++i) {
       int32_t* c = reinterpret_cast<int32_t*>(in.dst.ptr) + i * n;
-      for (size_t j = 0; j < n; ++j) row[j] = in.flag_bool ? c[j] : 0;
+      for (size_t j = 0; j < n; ++j) row[j] = in.accumulate ? c[j] : 0;
       for (size_t kk = 0; kk < k; ++kk) {
         const int64_t av = static_cast<int64_t>(a[i * k + kk]);
         const double* br = &b[kk * n];
@@ -273,7 +273,7 @@ void ExecuteMmad(const Instr& in) {
   std::vector<float> row(n);
   for (size_t i = 0; i < m; ++i) {
     float* c = reinterpret_cast<float*>(in.dst.ptr) + i * n;
-    for (size_t j = 0; j < n; ++j) row[j] = in.flag_bool ? c[j] : 0.0f;
+    for (size_t j = 0; j < n; ++j) row[j] = in.accumulate ? c[j] : 0.0f;
     for (size_t kk = 0; kk < k; ++kk) {
       const double av = a[i * k + kk];
       const double* br = &b[kk * n];

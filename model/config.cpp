@@ -187,12 +187,25 @@ void YamlBinder::Param(const ParamSpec& spec, double& value) {
   value = v;
 }
 
+void CheckChoice(const ParamSpec& spec, const std::string& value, const std::string& where,
+                 const std::string& key) {
+  if (spec.choices.empty() ||
+      std::find(spec.choices.begin(), spec.choices.end(), value) != spec.choices.end())
+    return;
+  std::string all;
+  for (const std::string& c : spec.choices)
+    all += (all.empty() ? "" : ", ") + (c.empty() ? "\"\"" : c);
+  throw InputError(where + ": '" + key + "' cannot be '" + value + "'" +
+                   NearestHint(value, spec.choices) + "; one of " + all);
+}
+
 void YamlBinder::Param(const ParamSpec& spec, std::string& value) {
   bool found;
   YAML::Node n = Find(spec, found);
   if (!found) return;
   if (!n.IsSequence()) {
     value = n.Scalar();
+    CheckChoice(spec, value, Where(file_, n), KeyPath(spec.name));
     return;
   }
   value.clear();
@@ -382,8 +395,12 @@ void ParamTable::Param(const ParamSpec& s, double& v) {
                    !s.optional, exact});
 }
 void ParamTable::Param(const ParamSpec& s, std::string& v) {
-  rows_.push_back(
-      {Prefix() + s.name, v, s.unit, s.desc, s.list ? "list" : "text", "", !s.optional, v});
+  std::string choices;
+  for (const std::string& c : s.choices)
+    choices += (choices.empty() ? "" : ", ") + (c.empty() ? "\"\"" : c);
+  rows_.push_back({Prefix() + s.name, v, s.unit, s.desc,
+                   s.choices.empty() ? (s.list ? "list" : "text") : "choice", choices, !s.optional,
+                   v});
 }
 
 void ParamTable::Param(const ParamSpec& s, bool& v) {
@@ -451,7 +468,9 @@ void ParamSetter::Param(const ParamSpec& spec, double& value) {
 }
 
 void ParamSetter::Param(const ParamSpec& spec, std::string& value) {
-  if (Match(spec)) value = value_;
+  if (!Match(spec)) return;
+  CheckChoice(spec, value_, "--set", key_);
+  value = value_;
 }
 
 void ParamSetter::Param(const ParamSpec& spec, bool& value) {

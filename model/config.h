@@ -26,7 +26,15 @@ struct ParamSpec {
   double max = std::numeric_limits<double>::infinity();
   bool optional = false;  // when absent, the struct's current value stays (the default)
   bool list = false;  // may be a YAML sequence (a string reads it as "a,b,c"; number lists need it)
+  // A text parameter's valid values (an enumeration): any other value is an error naming the
+  // nearest. Empty: any text.
+  std::vector<std::string> choices;
 };
+
+// Throws InputError "<where>: '<key>' cannot be '<value>' (nearest ...; one of a, b)" unless
+// `value` is one of `spec.choices` (or the spec has none).
+void CheckChoice(const ParamSpec& spec, const std::string& value, const std::string& where,
+                 const std::string& key);
 
 class ParamVisitor {
  public:

@@ -321,6 +321,12 @@ void SimulateLaunches(Chip& chip, LaunchPlan& plan, KernelRun& run) {
   try {
     std::vector<KernelLaunch*> launches = {&plan.launch};
     for (KernelLaunch& next : plan.then) launches.push_back(&next);
+    // The launches of one op follow each other on one chip, so a later one may find the data an
+    // earlier one left in L2; concurrent launches stand for other chips (other ranks' L2), so a
+    // plan that has them starts every launch cold.
+    bool concurrent = false;
+    for (const KernelLaunch* l : launches) concurrent = concurrent || l->concurrent;
+    for (size_t i = 0; i < launches.size(); ++i) launches[i]->follows = i > 0 && !concurrent;
     LaunchResult stage;
     std::string stage_name;
     const KernelLaunch* stage_launch = nullptr;

@@ -20,14 +20,6 @@ constexpr double kBig = 1e15;
 
 std::string Where(const RunConfig& c) { return c.file.empty() ? "run config" : c.file; }
 
-void OneOf(const RunConfig& c, const std::string& key, const std::string& value,
-           const std::vector<std::string>& valid) {
-  for (const auto& v : valid)
-    if (v == value) return;
-  throw InputError(c.At(key) + ": '" + key + "' cannot be '" + value + "'" +
-                   NearestHint(value, valid));
-}
-
 }  // namespace
 
 std::string RunConfig::At(const std::string& key) const {
@@ -42,6 +34,11 @@ void RunConfig::Bind(ParamVisitor& v) {
     s.optional = true;
     return s;
   };
+  auto one_of = [&](const char* name, const char* desc, std::vector<std::string> choices) {
+    ParamSpec s = opt(name, "", desc);
+    s.choices = std::move(choices);
+    return s;
+  };
   auto items = [&](const char* name, const char* unit, const char* desc, double lo, double hi) {
     ParamSpec s = opt(name, unit, desc, lo, hi);
     s.list = true;
@@ -52,13 +49,16 @@ void RunConfig::Bind(ParamVisitor& v) {
       model);
   v.Param(opt("device", "", "chip: SoC name under configs/devices or a device YAML"), device);
   v.Param(opt("seed", "", "seed of the load and of the timing-only acceptance", 0, 9e18), seed);
-  v.Param(opt("mode", "",
-              "timing, or functional: also compute a reduced model's tokens through the kernels "
-              "and compare runs"),
+  v.Param(one_of("mode",
+                 "timing, or functional: also compute a reduced model's tokens through the kernels "
+                 "and compare runs",
+                 {"timing", "functional"}),
           mode);
-  v.Param(opt("fault", "",
-              "functional fault injection: none, transposed_state (S3), conv_state_shift (S6), "
-              "swa_without_mask / no_swiglu_clamp (S4)"),
+  v.Param(one_of("fault",
+                 "functional fault injection: none, transposed_state (S3), conv_state_shift (S6), "
+                 "swa_without_mask / no_swiglu_clamp (S4)",
+                 {"none", "transposed_state", "conv_state_shift", "swa_without_mask",
+                  "no_swiglu_clamp"}),
           fault);
 
   v.Param(opt("tp_size", "ranks", "tensor-parallel size (chips of one model replica)", 1, 4096),
@@ -80,9 +80,10 @@ void RunConfig::Bind(ParamVisitor& v) {
               "deployment)",
               1, 4096),
           servers);
-  v.Param(opt("load_balance_method", "",
-              "the router among replicas (servers, replicated DP): round_robin (by arrival) or "
-              "shortest_queue (fewest requests in flight)"),
+  v.Param(one_of("load_balance_method",
+                 "the router among replicas (servers, replicated DP): round_robin (by arrival) or "
+                 "shortest_queue (fewest requests in flight)",
+                 {"round_robin", "shortest_queue"}),
           load_balance_method);
   v.Param(opt("disaggregation_transfer_queue", "requests",
               "PD (prefill: / decode: maps): KV transfers in flight per decode replica; later ones "
@@ -92,9 +93,9 @@ void RunConfig::Bind(ParamVisitor& v) {
   v.Param(opt("enable_dp_lm_head", "",
               "vocab-parallel lm_head within each attention TP group (true/false)"),
           enable_dp_lm_head);
-  v.Param(
-      opt("moe_a2a_backend", "", "MoE token exchange: none (all-reduce) or deepep (all-to-all)"),
-      moe_a2a_backend);
+  v.Param(one_of("moe_a2a_backend", "MoE token exchange: none (all-reduce) or deepep (all-to-all)",
+                 {"none", "deepep"}),
+          moe_a2a_backend);
   v.Param(opt("max_running_requests", "requests", "requests decoding at once (over all DP groups)",
               1, 1e6),
           max_running_requests);
@@ -116,9 +117,10 @@ void RunConfig::Bind(ParamVisitor& v) {
       opt("disable_radix_cache", "",
           "prefix caching off (true/false); on, a prompt's cached prefix is not computed again"),
       disable_radix_cache);
-  v.Param(opt("mamba_scheduler_strategy", "",
-              "hybrid models' prefix caching: no_buffer (no state snapshots: GDN prefixes are "
-              "never reused) or extra_buffer"),
+  v.Param(one_of("mamba_scheduler_strategy",
+                 "hybrid models' prefix caching: no_buffer (no state snapshots: GDN prefixes are "
+                 "never reused) or extra_buffer",
+                 {"no_buffer", "extra_buffer"}),
           mamba_scheduler_strategy);
   v.Param(opt("mamba_track_interval", "tokens",
               "extra_buffer: a state snapshot at every multiple of this a prefill chunk reaches", 1,
@@ -140,11 +142,13 @@ void RunConfig::Bind(ParamVisitor& v) {
       opt("mem_fraction_static", "", "share of HBM for weights and the KV / state pools", 0.01, 1),
       mem_fraction_static);
   v.Param(
-      opt("mamba_ssm_dtype", "", "SSM state pool dtype (float32 / bfloat16); empty = the model's"),
+      one_of("mamba_ssm_dtype", "SSM state pool dtype (float32 / bfloat16); empty = the model's",
+             {"", "float32", "bfloat16"}),
       mamba_ssm_dtype);
-  v.Param(opt("quantization", "",
-              "weights: empty (bf16), w8a8_dynamic, or w4a8_dynamic (int4 routed experts, the "
-              "other linears w8a8)"),
+  v.Param(one_of("quantization",
+                 "weights: empty (bf16), w8a8_dynamic, or w4a8_dynamic (int4 routed experts, the "
+                 "other linears w8a8)",
+                 {"", "w8a8_dynamic", "w4a8_dynamic"}),
           quantization);
   v.Param(items("cuda_graph_bs", "requests",
                 "decode batch sizes captured as graphs (host cost of one replay)", 1, 1e9),
@@ -179,28 +183,34 @@ void RunConfig::Bind(ParamVisitor& v) {
   v.Param(opt("prefill_max_requests", "requests",
               "new requests per prefill batch and DP group (0 = no limit)", 0, 1e9),
           prefill_max_requests);
-  v.Param(opt("gdn_decode_impl", "", "GDN decode kernel: fused (AscendC op) or triton_chain"),
+  v.Param(one_of("gdn_decode_impl", "GDN decode kernel: fused (AscendC op) or triton_chain",
+                 {"fused", "triton_chain"}),
           gdn_decode_impl);
   v.Param(
-      opt("gdn_prefill_impl", "",
-          "GDN chunk prefill: staged (one launch per stage) or mega (the stages in one kernel)"),
+      one_of("gdn_prefill_impl",
+             "GDN chunk prefill: staged (one launch per stage) or mega (the stages in one kernel)",
+             {"staged", "mega"}),
       gdn_prefill_impl);
-  v.Param(opt("mla_prolog", "",
-              "MLA models' decode / verify / draft preprocessing: unfused (projections, norms, "
-              "rope and the cache write as "
-              "separate launches) or fused (one mla_prolog launch; env SGLANG_NPU_USE_MLAPO=1)"),
+  v.Param(one_of("mla_prolog",
+                 "MLA models' decode / verify / draft preprocessing: unfused (projections, norms, "
+                 "rope and the cache write as "
+                 "separate launches) or fused (one mla_prolog launch; env SGLANG_NPU_USE_MLAPO=1)",
+                 {"unfused", "fused"}),
           mla_prolog);
   v.Param(
-      opt("speculative_algorithm", "",
-          "empty (off), NEXTN (the model's MTP layer drafts) or EAGLE3 (a separate draft model)"),
+      one_of("speculative_algorithm",
+             "empty (off), NEXTN (the model's MTP layer drafts) or EAGLE3 (a separate draft model)",
+             {"", "NEXTN", "EAGLE3"}),
       speculative_algorithm);
   v.Param(opt("speculative_draft_model_path", "",
               "EAGLE3: the draft model's config.json (relative to this file)"),
           speculative_draft_model_path);
-  v.Param(opt("speculative_draft_model_quantization", "",
-              "the draft's weights: unquant (the default, as the Ascend launch lines pass it) or "
-              "w8a8_dynamic"),
-          speculative_draft_model_quantization);
+  v.Param(
+      one_of("speculative_draft_model_quantization",
+             "the draft's weights: unquant (the default, as the Ascend launch lines pass it) or "
+             "w8a8_dynamic",
+             {"", "unquant", "w8a8_dynamic"}),
+      speculative_draft_model_quantization);
   v.Param(opt("speculative_num_steps", "steps", "draft forwards per round", 1, 64),
           speculative_num_steps);
   v.Param(opt("speculative_eagle_topk", "", "draft branches per step (only 1 is modelled)", 1, 1),
@@ -227,9 +237,10 @@ void RunConfig::Bind(ParamVisitor& v) {
               1e8),
           host_step_us);
 
-  v.Param(opt("dataset_name", "",
-              "load: random, generated-shared-prefix (bench_serving's) or trace (JSONL at "
-              "dataset_path)"),
+  v.Param(one_of("dataset_name",
+                 "load: random, generated-shared-prefix (bench_serving's) or trace (JSONL at "
+                 "dataset_path)",
+                 {"random", "generated-shared-prefix", "trace"}),
           dataset_name);
   v.Param(opt("gsp_num_groups", "groups", "generated-shared-prefix: system prompts", 1, 1e7),
           gsp_num_groups);
@@ -269,10 +280,12 @@ void RunConfig::Bind(ParamVisitor& v) {
           slo_ttft_p99_ms);
   v.Param(opt("slo_tpot_p99_ms", "ms", "capacity: p99 TPOT objective (0 = none)", 0, 1e9),
           slo_tpot_p99_ms);
-  v.Param(opt("capacity_search", "",
-              "capacity: concurrency (requests sent at once, rising), request_rate (Poisson rate "
-              "of num_prompts requests, bisected) or both"),
-          capacity_search);
+  v.Param(
+      one_of("capacity_search",
+             "capacity: concurrency (requests sent at once, rising), request_rate (Poisson rate "
+             "of num_prompts requests, bisected) or both",
+             {"concurrency", "request_rate", "both"}),
+      capacity_search);
 }
 
 int64_t RunConfig::Replicas() const { return servers * (enable_dp_attention ? 1 : dp_size); }
@@ -288,7 +301,6 @@ ParallelPlan RunConfig::Plan() const {
   p.dp = enable_dp_attention ? dp_size
                              : 1;  // without DP attention dp_size counts replicas (Replicas())
   p.ep = ep_size;
-  OneOf(*this, "moe_a2a_backend", moe_a2a_backend, {"none", "deepep"});
   p.a2a = moe_a2a_backend == "deepep";
   p.dp_lm_head = enable_dp_lm_head;
   if (p.dp_lm_head && p.dp == 1) p.dp_lm_head = false;  // nothing to split differently
@@ -298,12 +310,8 @@ ParallelPlan RunConfig::Plan() const {
 MemoryOptions RunConfig::Memory() const {
   MemoryOptions o;
   o.mem_fraction_static = mem_fraction_static;
-  if (!mamba_ssm_dtype.empty())
-    OneOf(*this, "mamba_ssm_dtype", mamba_ssm_dtype, {"float32", "bfloat16"});
   o.ssm_dtype = mamba_ssm_dtype;
   o.gdn_decode_impl = gdn_decode_impl;
-  if (!quantization.empty())
-    OneOf(*this, "quantization", quantization, {"w8a8_dynamic", "w4a8_dynamic"});
   o.quantization = quantization;
   o.draft_tokens = Mtp() ? speculative_num_draft_tokens : 0;
   o.draft_quantization = DraftQuantization();
@@ -395,7 +403,7 @@ std::string RunConfig::ResolvedYaml() const {
       }
       out += "[" + items + "]\n";
     } else {
-      out += (r.type == "text" ? YamlScalar(r.exact) : r.exact) + "\n";
+      out += (r.type == "text" || r.type == "choice" ? YamlScalar(r.exact) : r.exact) + "\n";
     }
   }
   if (Disaggregated()) {  // the pools' maps as written (their keys are server arguments: no paths)
@@ -600,12 +608,6 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file,
   c.file = file;
   c.overrides = sets;
   if (pd && pool.empty()) c.pool_text_ = text;
-  OneOf(c, "gdn_decode_impl", c.gdn_decode_impl, {"fused", "triton_chain"});
-  OneOf(c, "gdn_prefill_impl", c.gdn_prefill_impl, {"staged", "mega"});
-  OneOf(c, "mla_prolog", c.mla_prolog, {"unfused", "fused"});
-  OneOf(c, "dataset_name", c.dataset_name, {"random", "generated-shared-prefix", "trace"});
-  OneOf(c, "mamba_scheduler_strategy", c.mamba_scheduler_strategy, {"no_buffer", "extra_buffer"});
-  OneOf(c, "load_balance_method", c.load_balance_method, {"round_robin", "shortest_queue"});
   if (c.mamba_track_interval % c.page_size != 0)
     throw InputError(c.At("mamba_track_interval") + ": mamba_track_interval (" +
                      std::to_string(c.mamba_track_interval) +
@@ -614,20 +616,11 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file,
     throw InputError(c.At("mamba_scheduler_strategy") +
                      ": mamba_scheduler_strategy extra_buffer tracks states for the radix cache; "
                      "it cannot go with disable_radix_cache");
-  OneOf(c, "mode", c.mode, {"timing", "functional"});
-  OneOf(c, "capacity_search", c.capacity_search, {"concurrency", "request_rate", "both"});
-  OneOf(c, "fault", c.fault,
-        {"none", "transposed_state", "conv_state_shift", "swa_without_mask", "no_swiglu_clamp"});
   if (c.fault != "none" && c.mode != "functional")
     throw InputError(c.At("fault") + ": fault '" + c.fault + "' needs mode: functional");
   if (pd && c.mode == "functional")
     throw InputError(c.At("mode") +
                      ": mode functional runs one server; PD (prefill: / decode:) is timing only");
-  if (!c.speculative_algorithm.empty())
-    OneOf(c, "speculative_algorithm", c.speculative_algorithm, {"NEXTN", "EAGLE3"});
-  if (!c.speculative_draft_model_quantization.empty())
-    OneOf(c, "speculative_draft_model_quantization", c.speculative_draft_model_quantization,
-          {"unquant", "w8a8_dynamic"});
   if (c.speculative_algorithm == "EAGLE3" && c.speculative_draft_model_path.empty())
     throw InputError(c.At("speculative_algorithm") +
                      ": speculative_algorithm EAGLE3 needs speculative_draft_model_path (the draft "

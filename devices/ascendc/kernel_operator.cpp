@@ -192,7 +192,7 @@ void CopyGmToLocal(const LocalView& dst, const GmBuffer* src, uint64_t src_off, 
   in.src_stride = src_stride;
   in.dst_stride = dst_stride;
   in.dst_block_bytes = dst_block_bytes;
-  in.flag_bool = pad;
+  in.pad = pad;
   in.dtype = dt;
   in.pad_value = pad_value;
   in.bytes = static_cast<uint64_t>(blocks) * Round32(block_bytes);
@@ -431,7 +431,7 @@ void IssueLoad2D(const LocalView& dst, const LocalView& src, uint32_t blocks, ui
   in.block_bytes = block_bytes;
   in.src_stride = src_pitch;
   in.dst_stride = dst_pitch;
-  in.flag_bool = transpose;
+  in.transpose = transpose;
   in.bytes = blocks * block_bytes;
   CurrentCore().Issue(in);
 }
@@ -511,7 +511,7 @@ void Mmad(const LocalView& c, const LocalView& a, const LocalView& b, DType in_t
   in.m = m;
   in.k = k;
   in.n = n;
-  in.flag_bool = !init;
+  in.accumulate = !init;
   in.bytes = (static_cast<uint64_t>(m) * k + static_cast<uint64_t>(k) * n) * SizeOf(in_t);
   core.Issue(in);
 }

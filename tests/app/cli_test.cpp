@@ -266,6 +266,8 @@ TEST(Cli, MalformedDeviceYamlEachErrorKind) {
       {"  aic: 24", "  aic: 0", ":7:8: value 0 of 'cores.aic' is out of range [1, 4096] cores"},
       {"  queue_depth: 32", "", "missing key 'scalar.queue_depth'"},
       {"  aiv: 48", "  aiv: [48", "YAML syntax error"},
+      {"  impl: l2_hbm", "  impl: l2_hmb",
+       "'memory.impl' cannot be 'l2_hmb' (nearest valid: 'l2_hbm'); one of l2_hbm"},
   };
   std::string dir = Dir("bad_yaml");
   int i = 0;

@@ -11,6 +11,7 @@
 
 #include "devices/ascendc/kernel_operator.h"
 #include "devices/cost_model.h"
+#include "devices/memory_system.h"
 #include "model/trace.h"
 #include "tests/test_util.h"
 
@@ -244,7 +245,7 @@ TEST(Timing, AnAllCoreBarrierReleasesEveryCoreWhenTheLastArrives) {
 TEST(Timing, SharedHbmCapsTheChip) {
   // Two transfers of 8192 B from different addresses starting together: each core's path alone
   // takes 64 cycles (128 B/cycle), but with 64 B/cycle of HBM the second queues behind the first.
-  SharedMemory mem(64, 1e9, 1 << 20);
+  L2HbmMemory mem(64, 1e9, 1 << 20);
   uint64_t a = mem.Transfer(0, GmSpan{0, 1, 8192, 8192}, 8192, 64, 0, false);
   uint64_t b = mem.Transfer(0, GmSpan{8192, 1, 8192, 8192}, 8192, 64, 0, false);
   EXPECT_EQ(a, 128u);  // 8192 / 64
@@ -254,7 +255,7 @@ TEST(Timing, SharedHbmCapsTheChip) {
 
 TEST(Timing, RereadsHitL2AndSkipHbm) {
   // HBM 64 B/cycle, L2 256 B/cycle, L2 of 4 granules (2048 B).
-  SharedMemory mem(64, 256, 2048);
+  L2HbmMemory mem(64, 256, 2048);
   EXPECT_EQ(mem.Transfer(0, GmSpan{0, 1, 1024, 1024}, 1024, 4, 0, false), 16u);  // miss: 1024 / 64
   // The same 1024 B again: L2 only, queued behind the first on L2 (4 cycles) -> 4 + 1024/256 = 8,
   // but HBM is untouched (its reservation ends at 16, not pushed further).
@@ -279,7 +280,7 @@ TEST(Timing, RereadsHitL2AndSkipHbm) {
 
 TEST(Timing, AWorkspaceRewrittenInL2GoesToHbmOnce) {
   // 1024 B written three times (a workspace slot reused per loop iteration): written back once.
-  SharedMemory mem(64, 256, 1 << 20);
+  L2HbmMemory mem(64, 256, 1 << 20);
   for (int i = 0; i < 3; ++i) mem.Transfer(100 * i, GmSpan{4096, 1, 1024, 1024}, 1024, 4, 0, true);
   EXPECT_EQ(mem.write_bytes(), 1024u);
   // Read back: all hits, no HBM read.
@@ -293,8 +294,8 @@ TEST(Timing, ALaunchsTransfersDoNotDependOnHowLateItStarts) {
   // timer has simulated that much before): identical durations. HBM 1.9 B/cycle makes every
   // reservation fractional, which double arithmetic at 3e12 cycles would round differently.
   auto run = [](uint64_t origin) {
-    SharedMemory mem(1.9, 7.3, 1 << 20);
-    mem.ResetCounters(origin);
+    L2HbmMemory mem(1.9, 7.3, 1 << 20);
+    mem.BeginLaunch(origin, false);
     std::vector<uint64_t> ends;
     for (int i = 0; i < 50; ++i)
       ends.push_back(mem.Transfer(origin + 3 * static_cast<uint64_t>(i),
@@ -307,6 +308,61 @@ TEST(Timing, ALaunchsTransfersDoNotDependOnHowLateItStarts) {
   // 777 B missing L2 fill two 512 B granules from HBM: 1024 / 1.9 = 538.9 cycles, rounded up,
   // plus the 2-cycle latency.
   EXPECT_EQ(run(0).front(), 541u);
+}
+
+TEST(Timing, L2KeptAcrossLaunchesServesTheNextStage) {
+  // A stage writes 4096 B; the next launch reads them back. Kept L2 (a later launch of the same
+  // op): all hits, no HBM read, and the read is paced by L2 (4096 / 256 = 16 cycles, + 4 of
+  // latency) instead of HBM (4096 / 64 = 64). Cold L2: the read misses and fills from HBM.
+  auto second_read = [](bool keep) {
+    L2HbmMemory mem(64, 256, 1 << 20);
+    mem.BeginLaunch(0, false);
+    mem.Transfer(0, GmSpan{8192, 1, 4096, 4096}, 4096, 16, 4, true);
+    mem.BeginLaunch(1000, keep);
+    const uint64_t end = mem.Transfer(1000, GmSpan{8192, 1, 4096, 4096}, 4096, 16, 4, false);
+    return std::make_pair(end - 1000, mem.read_bytes());
+  };
+  EXPECT_EQ(second_read(true), std::make_pair(uint64_t{20}, uint64_t{0}));
+  EXPECT_EQ(second_read(false), std::make_pair(uint64_t{68}, uint64_t{4096}));
+}
+
+TEST(Timing, ALaterLaunchOfAnOpFindsTheStageBeforeInL2WhenTheDeviceKeepsIt) {
+  // On a device with memory.l2_across_launches: a launch writes 4096 B of y, the next reads them.
+  // Marked as following it (a later launch of the same op), the read finds all of y in L2; not
+  // so marked (another op), L2 starts cold and all 4096 B come from HBM.
+  DeviceConfig d = TestDevice();
+  d.l2_across_launches = true;
+  Chip chip(d);
+  GmArray y("y", 4096, 0x10000);
+  auto copy = [&](bool write) {
+    return OneBlock([&, write] {
+      TPipe pipe;
+      TBuf<TPosition::VECCALC> buf;
+      pipe.InitBuffer(buf, 4096);
+      GlobalTensor<float> gy;
+      gy.SetGlobalBuffer(&y.buffer);
+      if (write)
+        DataCopy(gy, buf.Get<float>(), 1024);
+      else
+        DataCopy(buf.Get<float>(), gy, 1024);
+    });
+  };
+  auto read_after_write = [&](bool follows) {
+    chip.Launch(copy(true));
+    KernelLaunch read = copy(false);
+    read.follows = follows;
+    const LaunchResult r = chip.Launch(read);
+    return std::make_pair(r.hbm_read_bytes, r.l2_hit_bytes);
+  };
+  EXPECT_EQ(read_after_write(true), std::make_pair(uint64_t{0}, uint64_t{4096}));
+  EXPECT_EQ(read_after_write(false), std::make_pair(uint64_t{4096}, uint64_t{0}));
+}
+
+TEST(Timing, PipeTableSaysWhichCoreHasWhichPipe) {
+  EXPECT_EQ(PipesOf(CoreType::kAic), "S/M/MTE1/MTE2/MTE3/FIX");
+  EXPECT_EQ(PipesOf(CoreType::kAiv), "S/V/MTE2/MTE3");
+  EXPECT_FALSE(SpecOf(Pipe::kS).queued);  // the scalar unit dispatches; it has no queue
+  for (int p = 0; p < kNumPipes; ++p) EXPECT_EQ(SpecOf(static_cast<Pipe>(p)).pipe, Pipe(p));
 }
 
 TEST(Timing, LinksSharePerPeerAndPerChip) {
