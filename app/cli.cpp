@@ -34,6 +34,7 @@
 #include "reports/sweep_report.h"
 #include "workloads/calibration.h"
 #include "workloads/capacity_search.h"
+#include "workloads/config_check.h"
 #include "workloads/explore.h"
 #include "workloads/functional_run.h"
 #include "workloads/host_profile.h"
@@ -81,16 +82,8 @@ int KernelHelp(const Op& op) {
   return kExitOk;
 }
 
-int Kernel(const std::vector<std::string>& argv) {
-  Args a = ParseCommand(Command("kernel"), argv, /*own_help=*/true);
-  ConfigureProcess(a);
-  if (Has(a, "--list")) return KernelList();
-  if (Has(a, "--help") && a.positional.empty()) throw HelpRequested(CommandHelp(Command("kernel")));
-  if (a.positional.size() != 1)
-    throw InputError("npusim kernel needs exactly one kernel name (see 'npusim kernel --list')");
-  const Op& op = FindOp(a.positional[0]);
-  if (Has(a, "--help")) return KernelHelp(op);
-  DeviceConfig device = LoadDevice(Option(a, "--device", "Ascend910B3"));
+// The kernel's parameters: its defaults, then every --set in order.
+ParamValues KernelParams(const Op& op, const Args& a) {
   ParamValues params(op.params());
   for (const auto& [k, v] : a.options) {
     if (k != "--set") continue;
@@ -101,6 +94,10 @@ int Kernel(const std::vector<std::string>& argv) {
       throw InputError("--set " + v + ": " + e.what());
     }
   }
+  return params;
+}
+
+RunOptions KernelOptions(const Args& a) {
   RunOptions opts;
   if (Has(a, "--timing-only") && Has(a, "--functional"))
     throw InputError("--timing-only and --functional exclude each other");
@@ -112,16 +109,31 @@ int Kernel(const std::vector<std::string>& argv) {
                                 << 20;
   opts.inputs_dir = Option(a, "--inputs", "");
   opts.extrapolate = !Has(a, "--simulate");
+  return opts;
+}
+
+int Kernel(const std::vector<std::string>& argv) {
+  Args a = ParseCommand(Command("kernel"), argv, /*own_help=*/true);
+  ConfigureProcess(a);
+  if (Has(a, "--list")) return KernelList();
+  if (Has(a, "--help") && a.positional.empty()) throw HelpRequested(CommandHelp(Command("kernel")));
+  if (a.positional.size() != 1)
+    throw InputError("npusim kernel needs exactly one kernel name (see 'npusim kernel --list')");
+  const Op& op = FindOp(a.positional[0]);
+  if (Has(a, "--help")) return KernelHelp(op);
+  const DeviceConfig device = LoadDevice(Option(a, "--device", "Ascend910B3"));
+  const ParamValues params = KernelParams(op, a);
+  RunOptions opts = KernelOptions(a);
   const std::string out = Option(a, "--out", "");
   std::optional<OutputFolder> folder;
-  if (!out.empty()) folder.emplace(out);
   std::unique_ptr<TraceRecorder> trace;
-  if (!out.empty())
+  if (!out.empty()) {
+    folder.emplace(out);
     trace = std::make_unique<TraceRecorder>(
         UnsignedOption(a, "--trace-limit", 500000, uint64_t{1} << 32));
+  }
   opts.trace = trace.get();
-
-  KernelRun run = RunKernel(op, params, device, opts);
+  const KernelRun run = RunKernel(op, params, device, opts);
   if (folder) {
     WriteKernelOutputs(run, device, folder->path(), trace.get());
     folder->Commit();
@@ -133,67 +145,17 @@ int Kernel(const std::vector<std::string>& argv) {
         trace->size(), trace->kept_until_us(), run.launch.time_us, trace->dropped());
   if (ShowResults(a)) std::cout << KernelConsoleSummary(run, device);
   if (!out.empty()) spdlog::info("written {}/", out);
-  if (run.status != "ok") {
-    std::cerr << "error: " << run.message << "\n";
-    return kExitSimulatedFailure;
-  }
-  return kExitOk;
+  if (run.status == "ok") return kExitOk;
+  std::cerr << "error: " << run.message << "\n";
+  return kExitSimulatedFailure;
 }
 
 int Validate(const std::vector<std::string>& argv) {
   Args a = ParseCommand(Command("validate"), argv);
   ConfigureProcess(a);
   if (a.positional.size() != 1) throw InputError("npusim validate needs one YAML file");
-  const std::string& path = a.positional[0];
-  YAML::Node root = LoadYamlFile(path);
-  if (root.IsMap() && root["kernel"] && (root["sweep"] || root["device_sweep"] || root["fixed"])) {
-    const ExploreConfig c = LoadExploreConfig(path);
-    std::printf("ok: %s is a valid explore config: %s, %zu device(s)\n", path.c_str(),
-                c.kernel.c_str(), c.devices.size());
-    return kExitOk;
-  }
-  if (root.IsMap() && root["grid"]) {
-    const SweepConfig c = LoadSweepConfig(path);
-    ValidateSweepPoints(c);
-    std::printf("ok: %s is a valid sweep config: %zu points\n", path.c_str(),
-                SweepPoints(c).size());
-    return kExitOk;
-  }
-  if (root.IsMap() && root["model"]) {
-    const ServingSetup s = PrepareServing(LoadRunConfig(path));
-    std::printf(
-        "ok: %s is a valid run config: %s on %lld x %s, %zu request%s, KV pool %lld tokens per "
-        "rank\n",
-        path.c_str(), s.model.file.c_str(), static_cast<long long>(s.run.Chips()),
-        s.device.soc.c_str(), s.requests.size(), s.requests.size() == 1 ? "" : "s",
-        static_cast<long long>(s.memory.kv_tokens));
-    return kExitOk;
-  }
-  if (root.IsMap() && root["measured"] && root["source"]) {
-    const CalibrationRow r = ReadRowCheck(path);
-    std::printf("ok: %s is a valid calibration row: %s (%s, %s%s)\n", path.c_str(), r.id.c_str(),
-                r.kind.c_str(), r.role.c_str(), r.status == "ok" ? "" : (", " + r.status).c_str());
-    return kExitOk;
-  }
-  if (root.IsMap() && root["launch_us"] && root["step_us"]) {
-    const HostProfile h = LoadHostProfile(path);
-    std::printf(
-        "ok: %s is a valid host profile: %s, eager launch %g us, graph replay %g us, step %g us\n",
-        path.c_str(), h.name.c_str(), h.launch_us, h.graph_replay_us, h.step_us);
-    return kExitOk;
-  }
-  if (!root.IsMap() || !root["soc"])
-    throw InputError(
-        Where(path, root) +
-        ": not a device (soc), run (model), explore (kernel + sweep), sweep (grid), host profile " +
-        "(launch_us, step_us) or calibration row (source, measured)");
-  DeviceConfig d = LoadDeviceFile(path);
-  std::printf(
-      "ok: %s is a valid device config: %s, %lld AIC + %lld AIV at %g MHz, UB %lld B, L1 %lld B, "
-      "HBM %g GB/s\n",
-      path.c_str(), d.soc.c_str(), static_cast<long long>(d.aic_count),
-      static_cast<long long>(d.aiv_count), d.clock_mhz, static_cast<long long>(d.ub_bytes),
-      static_cast<long long>(d.l1_bytes), d.hbm_bandwidth_gbps);
+  const std::string what = DescribeConfigFile(a.positional[0]);  // throws before any output
+  std::cout << "ok: " << what << "\n";
   return kExitOk;
 }
 
@@ -292,37 +254,6 @@ int Explore(const std::vector<std::string>& argv) {
   return kExitOk;
 }
 
-// Points of `mine` an earlier run of the same grid finished, with their exit codes: in
-// DIR.partial (an interrupted sweep) or DIR (a finished one, copied so DIR stays whole until the
-// commit). A partial folder of another grid (or of none) is cleared and stamped with this one.
-std::map<int64_t, int> AdoptFinishedPoints(const OutputFolder& folder, const std::string& grid,
-                                           const std::vector<int64_t>& mine) {
-  namespace fs = std::filesystem;
-  auto stamp_of = [](const std::string& dir) {
-    std::string s = Slurp(dir + "/grid_id");
-    while (!s.empty() && s.back() == '\n') s.pop_back();
-    return s;
-  };
-  if (stamp_of(folder.path()) != grid) {
-    for (const auto& e : fs::directory_iterator(folder.path())) fs::remove_all(e.path());
-    WriteFileOrThrow(folder.path() + "/grid_id", grid + "\n");
-  }
-  const bool finished_here = stamp_of(folder.dir()) == grid;
-  std::map<int64_t, int> done;
-  for (int64_t i : mine) {
-    const std::string rel = "/points/" + std::to_string(i);
-    if (!fs::exists(folder.path() + rel + "/exit_code") && finished_here &&
-        fs::exists(folder.dir() + rel + "/exit_code")) {
-      fs::remove_all(folder.path() + rel);
-      fs::create_directories(folder.path() + "/points");
-      fs::copy(folder.dir() + rel, folder.path() + rel, fs::copy_options::recursive);
-    }
-    const std::string code = Slurp(folder.path() + rel + "/exit_code");
-    if (!code.empty()) done[i] = std::atoi(code.c_str());
-  }
-  return done;
-}
-
 // `npusim sweep SWEEP.yaml [--shard I/N] [-j N] [--out DIR]`: every point of the shard as its
 // own npusim process (`run` or `kernel` with --set), N at a time; one row per point.
 int Sweep(std::vector<std::string> argv) {
@@ -332,47 +263,29 @@ int Sweep(std::vector<std::string> argv) {
     throw InputError(
         "npusim sweep takes one sweep config (e.g. configs/sweeps/mtp-draft-tokens.yaml)");
   const SweepConfig c = LoadSweepConfig(a.positional[0]);
-  const auto shard = ParseShard(Option(a, "--shard", "1/1"));
-  const int64_t jobs = JobsOption(a, 1);
-  const double point_timeout = PointTimeoutOption(a);
-  const std::string out = Option(a, "--out", SweepDefaultOut(a.positional[0], shard));
-  const auto points = SweepPoints(c);
-  const std::vector<int64_t> mine = ShardPoints(static_cast<int64_t>(points.size()), shard);
+  SweepShardRun run;
+  run.shard = ParseShard(Option(a, "--shard", "1/1"));
+  run.jobs = JobsOption(a, 1);
+  run.point_timeout_s = PointTimeoutOption(a);
+  const std::string out = Option(a, "--out", SweepDefaultOut(a.positional[0], run.shard));
   OutputFolder folder(out, /*keep_partial=*/true);
-  auto point_dir = [&](int64_t i) { return folder.path() + "/points/" + std::to_string(i); };
-  std::map<int64_t, int> codes = AdoptFinishedPoints(folder, SweepGridId(c), mine);
+  const auto points = SweepPoints(c);
+  const std::vector<int64_t> mine = ShardPoints(static_cast<int64_t>(points.size()), run.shard);
+  std::map<int64_t, int> codes =
+      AdoptFinishedPoints(folder.path(), folder.dir(), SweepGridId(c), mine);
   if (!codes.empty())
     spdlog::info("resuming: {} of {} points of this grid are already done ({}.partial or {}/)",
                  codes.size(), mine.size(), out, out);
-  std::vector<int64_t> todo;
-  std::vector<std::vector<std::string>> commands;
-  for (int64_t i : mine)
-    if (!codes.count(i)) {
-      todo.push_back(i);
-      commands.push_back(SweepPointCommand(c, points[static_cast<size_t>(i)]));
-    }
-  const EtaProgress eta(
-      "points of shard " + std::to_string(shard.first) + "/" + std::to_string(shard.second),
-      static_cast<int64_t>(todo.size()));
-  int64_t finished = 0;
-  const std::vector<int> exit_codes = RunChildren(
-      commands, [&](size_t k) { return point_dir(todo[k]); }, jobs,
-      [&](size_t k, int code) {
-        if (SweepPointFinished(code))
-          WriteFileOrThrow(point_dir(todo[k]) + "/exit_code", std::to_string(code) + "\n");
-        eta.Done(++finished, "point " + std::to_string(todo[k]) + ": " +
-                                 (code == kExitTimeout ? "killed at --point-timeout"
-                                                       : "exit " + std::to_string(code)));
-      },
-      point_timeout);
-  for (size_t k = 0; k < todo.size(); ++k) codes[todo[k]] = exit_codes[k];
+  const std::string points_dir = folder.path() + "/points";
+  RunSweepPoints(c, run, points_dir, codes);
   SweepTable t;
   t.config = c.file;
   t.grid = SweepGridId(c);
-  t.shard = std::to_string(shard.first) + "/" + std::to_string(shard.second);
+  t.shard = std::to_string(run.shard.first) + "/" + std::to_string(run.shard.second);
   t.total = static_cast<int64_t>(points.size());
   for (int64_t i : mine)
-    t.rows.push_back(ReadPointResult(i, points[static_cast<size_t>(i)], codes[i], point_dir(i)));
+    t.rows.push_back(ReadPointResult(i, points[static_cast<size_t>(i)], codes[i],
+                                     points_dir + "/" + std::to_string(i)));
   WriteSweepOutputs(t, folder.path());
   folder.Commit();
   if (ShowResults(a)) std::cout << Slurp(out + "/report.md");
@@ -430,23 +343,12 @@ int Capacity(const std::vector<std::string>& argv) {
   const std::string out =
       Option(a, "--out", "reports/out/capacity-" + std::filesystem::path(path).stem().string());
   OutputFolder folder(out);
-  const double point_timeout = PointTimeoutOption(a);
   const bool several = Combinations(tries).size() > 1;
   const auto variant_dir = [&](size_t v) {
     return several ? folder.path() + "/variants/" + std::to_string(v) : folder.path();
   };
-  const std::vector<CapacityVariant> plans = PlanCapacity(
-      path, sets, tries,
-      [&](size_t v, const KeyValues& vsets, const std::string& where, const KeyValues& load) {
-        std::vector<std::string> args = {"run", path};
-        for (const auto& [k, x] : vsets) args.insert(args.end(), {"--set", k + "=" + x});
-        for (const auto& [k, x] : load) args.insert(args.end(), {"--set", k + "=" + x});
-        const std::string dir = variant_dir(v) + "/" + where;
-        return ReadCapacityPoint(RunChildren(
-                                     {args}, [&](size_t) { return dir; }, 1, nullptr, point_timeout)
-                                     .front(),
-                                 dir);
-      });
+  const std::vector<CapacityVariant> plans =
+      PlanCapacity(path, sets, tries, ChildRunProbe(path, variant_dir, PointTimeoutOption(a)));
   for (size_t v = 0; v < plans.size(); ++v)
     if (plans[v].setup) WriteCapacityOutputs(*plans[v].setup, plans[v].answer, variant_dir(v));
   if (several) WriteCapacityComparison(path, plans, folder.path());
@@ -505,6 +407,32 @@ int Keys(const std::vector<std::string>& argv) {
 
 }  // namespace
 
+namespace {
+
+// A config path given on the command line (relative to the working directory) as the run config
+// written to `out` must name it: run configs resolve paths against their own folder.
+std::string RelativeToOutput(const std::string& path, const std::string& out) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (path.empty() || out.empty() || fs::path(path).is_absolute() || !fs::exists(path, ec))
+    return path;
+  return fs::relative(fs::absolute(path), fs::absolute(fs::path(out)).parent_path(), ec).string();
+}
+
+// `text` into `path` whole or not at all (written beside it, then renamed over it).
+void WriteWhole(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    f << text;
+    f.flush();
+    if (!f) throw InputError(path + ": cannot write");
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+}  // namespace
+
 int ImportSglangCommand(std::vector<std::string> argv) {
   const Args a = ParseCommand(Command("import-sglang"), argv);
   ConfigureProcess(a);
@@ -512,102 +440,103 @@ int ImportSglangCommand(std::vector<std::string> argv) {
     throw InputError(
         "import-sglang takes the launch_server command line and optionally the bench_serving one, "
         "each as one quoted argument");
+  const std::string out = Option(a, "--output", "");
   SglangImportOptions o;
   o.device = Option(a, "--device", o.device);
   o.weights = Option(a, "--weights", "");
-  const std::string out = Option(a, "--output", "");
-  // A run config resolves paths against its own folder: configs given here (relative to the
-  // working directory) are rewritten relative to the output file.
-  auto for_output = [&](const std::string& path) {
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    if (path.empty() || out.empty() || fs::path(path).is_absolute() || !fs::exists(path, ec))
-      return path;
-    return fs::relative(fs::absolute(path), fs::absolute(fs::path(out)).parent_path(), ec).string();
-  };
-  o.model = for_output(Option(a, "--model", ""));
-  o.draft_model = for_output(Option(a, "--draft-model", ""));
+  o.model = RelativeToOutput(Option(a, "--model", ""), out);
+  o.draft_model = RelativeToOutput(Option(a, "--draft-model", ""), out);
   const SglangImport im =
       ImportSglang(a.positional[0], a.positional.size() > 1 ? a.positional[1] : "", o);
   const std::string yaml = im.Yaml();
-  ParseRunConfig(
-      yaml, out.empty() ? "import-sglang" : out);  // the keys and values are a valid run config
+  // The keys and values are a valid run config.
+  ParseRunConfig(yaml, out.empty() ? "import-sglang" : out);
   for (const auto& i : im.ignored) spdlog::info("ignored {}", i);
   for (const auto& i : im.assumed) spdlog::warn("assumed {}", i);
   if (out.empty()) {
     std::cout << yaml;
     return kExitOk;
   }
-  const std::string tmp = out + ".tmp";
-  {
-    std::ofstream f(tmp);
-    f << yaml;
-    f.flush();
-    if (!f) throw InputError(out + ": cannot write");
-  }
-  std::filesystem::rename(tmp, out);
+  WriteWhole(out, yaml);
   std::cout << "written " << out << "\n";
   return kExitOk;
 }
 
+namespace {
+
+int Dispatch(const std::vector<std::string>& args) {
+  if (args.empty()) {
+    std::cerr << TopLevelHelp();
+    return kExitInvalidInput;
+  }
+  if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << TopLevelHelp();
+    return kExitOk;
+  }
+  if (args[0] == "--version" || args[0] == "-V") {
+    std::cout << VersionText();
+    return kExitOk;
+  }
+  using Handler = int (*)(std::vector<std::string>);
+  static const std::map<std::string, Handler> kHandlers = {
+      {"kernel", [](std::vector<std::string> r) { return Kernel(r); }},
+      {"validate", [](std::vector<std::string> r) { return Validate(r); }},
+      {"model", [](std::vector<std::string> r) { return Model(r); }},
+      {"run", [](std::vector<std::string> r) { return Run(r); }},
+      {"explore", [](std::vector<std::string> r) { return Explore(r); }},
+      {"sweep", [](std::vector<std::string> r) { return Sweep(std::move(r)); }},
+      {"merge", [](std::vector<std::string> r) { return Merge(r); }},
+      {"capacity", [](std::vector<std::string> r) { return Capacity(r); }},
+      {"calibrate", [](std::vector<std::string> r) { return Calibrate(std::move(r)); }},
+      {"import-sglang",
+       [](std::vector<std::string> r) { return ImportSglangCommand(std::move(r)); }},
+      {"keys", [](std::vector<std::string> r) { return Keys(r); }},
+      {"compare", [](std::vector<std::string> r) { return Compare(r); }},
+  };
+  const std::string& name = Command(args[0]).name;
+  const auto it = kHandlers.find(name);
+  if (it == kHandlers.end())
+    throw std::logic_error("command '" + name + "' is declared but has no handler");
+  return it->second(std::vector<std::string>(args.begin() + 1, args.end()));
+}
+
+// A folder that could not be made or moved (a full disk, no permission, a read-only file
+// system) is the output's fault like a failed write (a full /tmp made it "internal error").
+bool IsOutputFailure(const std::filesystem::filesystem_error& e) {
+  const int err = e.code().value();
+  return (e.code().category() == std::generic_category() ||
+          e.code().category() == std::system_category()) &&
+         (err == ENOSPC || err == EDQUOT || err == EACCES || err == EPERM || err == EROFS);
+}
+
+int Fail(const char* what, int code, const std::string& tail = "") {
+  std::cerr << "error: " << what << tail << "\n";
+  return code;
+}
+
+}  // namespace
+
 int RunCli(const std::vector<std::string>& args) {
   try {
-    if (args.empty()) {
-      std::cerr << TopLevelHelp();
-      return kExitInvalidInput;
-    }
-    if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-      std::cout << TopLevelHelp();
-      return kExitOk;
-    }
-    if (args[0] == "--version" || args[0] == "-V") {
-      std::cout << VersionText();
-      return kExitOk;
-    }
-    const std::string& name = Command(args[0]).name;
-    std::vector<std::string> rest(args.begin() + 1, args.end());
-    if (name == "kernel") return Kernel(rest);
-    if (name == "validate") return Validate(rest);
-    if (name == "model") return Model(rest);
-    if (name == "run") return Run(rest);
-    if (name == "explore") return Explore(rest);
-    if (name == "sweep") return Sweep(rest);
-    if (name == "merge") return Merge(rest);
-    if (name == "capacity") return Capacity(rest);
-    if (name == "calibrate") return Calibrate(rest);
-    if (name == "import-sglang") return ImportSglangCommand(rest);
-    if (name == "keys") return Keys(rest);
-    if (name == "compare") return Compare(rest);
-    throw std::logic_error("command '" + name + "' is declared but has no handler");
+    return Dispatch(args);
   } catch (const HelpRequested& h) {
     std::cout << h.what();
     return kExitOk;
   } catch (const InputError& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return kExitInvalidInput;
+    return Fail(e.what(), kExitInvalidInput);
   } catch (const SimFailure& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return kExitSimulatedFailure;
+    return Fail(e.what(), kExitSimulatedFailure);
   } catch (const OutputError& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return kExitOutputError;
+    return Fail(e.what(), kExitOutputError);
   } catch (const Interrupted& e) {  // its children are stopped and its output folder left as it was
-    std::cerr << "error: " << e.what() << "; the running points were stopped\n";
-    return 128 + e.signal();
-  } catch (
-      const YAML::Exception& e) {  // a loader that missed a shape check: still the input's fault
-    std::cerr << "error: " << e.what() << "\n";
-    return kExitInvalidInput;
+    return Fail(e.what(), 128 + e.signal(), "; the running points were stopped");
+  } catch (const YAML::Exception& e) {  // a loader that missed a shape check: the input's fault
+    return Fail(e.what(), kExitInvalidInput);
   } catch (const std::filesystem::filesystem_error& e) {
-    // A folder that could not be made or moved (a full disk, no permission, a read-only file
-    // system): the output's fault like a failed write (a full /tmp made it "internal error").
-    const int err = e.code().value();
-    if (e.code().category() == std::generic_category() ||
-        e.code().category() == std::system_category())
-      if (err == ENOSPC || err == EDQUOT || err == EACCES || err == EPERM || err == EROFS) {
-        std::cerr << "error: cannot write the outputs: " << e.what() << "\n";
-        return kExitOutputError;
-      }
+    if (IsOutputFailure(e)) {
+      std::cerr << "error: cannot write the outputs: " << e.what() << "\n";
+      return kExitOutputError;
+    }
     std::cerr << "internal error: " << e.what() << " (please report it with the command line)\n";
     return 1;
   } catch (const std::exception& e) {

@@ -103,26 +103,6 @@ std::string AchievedNote(const CapacityAnswer& a) {
 
 }  // namespace
 
-CapacityPoint ReadCapacityPoint(int exit_code, const std::string& dir) {
-  CapacityPoint p;
-  p.exit_code = exit_code;
-  p.status = "exit " + std::to_string(exit_code);
-  std::ifstream in(dir + "/metrics.json");
-  if (!in) return p;
-  try {
-    const Json m = Json::parse(in);
-    p.status = m.value("status", p.status);
-    if (p.status == "ok") {
-      p.ttft_p99_ms = m["p99_ttft_ms"].get<double>();
-      p.tpot_p99_ms = m["p99_tpot_ms"].get<double>();
-      p.output_throughput = m["output_throughput"].get<double>();
-      p.request_throughput = m["request_throughput"].get<double>();
-    }
-  } catch (const std::exception&) {
-  }
-  return p;
-}
-
 std::string CapacitySummary(const ServingSetup& s, const CapacityAnswer& a) {
   std::string o;
   auto line = [&](const std::string& x) { o += x + "\n"; };

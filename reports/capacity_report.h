@@ -14,8 +14,6 @@
 
 namespace npusim {
 
-// A probe's figures read back from the metrics.json its serving run wrote into `dir`.
-CapacityPoint ReadCapacityPoint(int exit_code, const std::string& dir);
 void WriteCapacityOutputs(const ServingSetup& s, const CapacityAnswer& a, const std::string& dir);
 std::string CapacitySummary(const ServingSetup& s, const CapacityAnswer& a);
 

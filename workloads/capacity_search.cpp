@@ -5,10 +5,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "model/error.h"
 #include "model/progress.h"
 #include "workloads/scheduler.h"
+#include "workloads/self_runs.h"
 
 namespace npusim {
 
@@ -245,6 +248,41 @@ std::vector<CapacityVariant> PlanCapacity(const std::string& run_path, const Key
     out.push_back(std::move(o));
   }
   return out;
+}
+
+CapacityPoint ReadCapacityPoint(int exit_code, const std::string& dir) {
+  CapacityPoint p;
+  p.exit_code = exit_code;
+  p.status = "exit " + std::to_string(exit_code);
+  std::ifstream in(dir + "/metrics.json");
+  if (!in) return p;
+  try {
+    const nlohmann::json m = nlohmann::json::parse(in);
+    p.status = m.value("status", p.status);
+    if (p.status == "ok") {
+      p.ttft_p99_ms = m["p99_ttft_ms"].get<double>();
+      p.tpot_p99_ms = m["p99_tpot_ms"].get<double>();
+      p.output_throughput = m["output_throughput"].get<double>();
+      p.request_throughput = m["request_throughput"].get<double>();
+    }
+  } catch (const std::exception&) {
+  }
+  return p;
+}
+
+VariantProbe ChildRunProbe(const std::string& run_path,
+                           const std::function<std::string(size_t)>& variant_dir,
+                           double timeout_s) {
+  return [=](size_t v, const KeyValues& sets, const std::string& where, const KeyValues& load) {
+    std::vector<std::string> args = {"run", run_path};
+    for (const auto& [k, x] : sets) args.insert(args.end(), {"--set", k + "=" + x});
+    for (const auto& [k, x] : load) args.insert(args.end(), {"--set", k + "=" + x});
+    const std::string dir = variant_dir(v) + "/" + where;
+    const int code = RunChildren(
+                         {args}, [&](size_t) { return dir; }, 1, nullptr, timeout_s)
+                         .front();
+    return ReadCapacityPoint(code, dir);
+  };
 }
 
 }  // namespace npusim

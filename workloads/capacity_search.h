@@ -105,4 +105,13 @@ using VariantProbe = std::function<CapacityPoint(size_t variant, const KeyValues
 std::vector<CapacityVariant> PlanCapacity(const std::string& run_path, const KeyValues& sets,
                                           const KnobTries& tries, const VariantProbe& probe);
 
+// A probe's figures read back from the metrics.json its serving run wrote into `dir`.
+CapacityPoint ReadCapacityPoint(int exit_code, const std::string& dir);
+
+// The probe PlanCapacity uses from the command line: each point is `npusim run RUN --set ...`
+// (the variant's keys, then the point's load) in its own process, in variant_dir(v)/<where>,
+// stopped after `timeout_s` (0: no limit).
+VariantProbe ChildRunProbe(const std::string& run_path,
+                           const std::function<std::string(size_t)>& variant_dir, double timeout_s);
+
 }  // namespace npusim

@@ -10,9 +10,11 @@
 
 #include "model/config.h"
 #include "model/error.h"
+#include "model/progress.h"
 #include "model/text.h"
 #include "ops/op.h"
 #include "workloads/run_config.h"
+#include "workloads/self_runs.h"
 
 namespace npusim {
 
@@ -200,6 +202,73 @@ std::string SweepDefaultOut(const std::string& config_path, std::pair<int64_t, i
   return "reports/out/sweep-" + std::filesystem::path(config_path).stem().string() +
          (shard.second > 1 ? "-" + std::to_string(shard.first) + "of" + std::to_string(shard.second)
                            : "");
+}
+
+namespace {
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+}  // namespace
+
+// Points of `mine` an earlier run of the same grid finished, with their exit codes: in
+// DIR.partial (an interrupted sweep) or DIR (a finished one, copied so DIR stays whole until the
+// commit). A partial folder of another grid (or of none) is cleared and stamped with this one.
+std::map<int64_t, int> AdoptFinishedPoints(const std::string& partial, const std::string& final_dir,
+                                           const std::string& grid,
+                                           const std::vector<int64_t>& mine) {
+  namespace fs = std::filesystem;
+  auto stamp_of = [](const std::string& dir) {
+    std::string s = ReadText(dir + "/grid_id");
+    while (!s.empty() && s.back() == '\n') s.pop_back();
+    return s;
+  };
+  if (stamp_of(partial) != grid) {
+    for (const auto& e : fs::directory_iterator(partial)) fs::remove_all(e.path());
+    WriteFileOrThrow(partial + "/grid_id", grid + "\n");
+  }
+  const bool finished_here = stamp_of(final_dir) == grid;
+  std::map<int64_t, int> done;
+  for (int64_t i : mine) {
+    const std::string rel = "/points/" + std::to_string(i);
+    if (!fs::exists(partial + rel + "/exit_code") && finished_here &&
+        fs::exists(final_dir + rel + "/exit_code")) {
+      fs::remove_all(partial + rel);
+      fs::create_directories(partial + "/points");
+      fs::copy(final_dir + rel, partial + rel, fs::copy_options::recursive);
+    }
+    const std::string code = ReadText(partial + rel + "/exit_code");
+    if (!code.empty()) done[i] = std::atoi(code.c_str());
+  }
+  return done;
+}
+
+void RunSweepPoints(const SweepConfig& c, const SweepShardRun& run, const std::string& points_dir,
+                    std::map<int64_t, int>& codes) {
+  const auto points = SweepPoints(c);
+  std::vector<int64_t> todo;
+  std::vector<std::vector<std::string>> commands;
+  for (int64_t i : ShardPoints(static_cast<int64_t>(points.size()), run.shard))
+    if (!codes.count(i)) {
+      todo.push_back(i);
+      commands.push_back(SweepPointCommand(c, points[static_cast<size_t>(i)]));
+    }
+  auto dir = [&](size_t k) { return points_dir + "/" + std::to_string(todo[k]); };
+  const EtaProgress eta(
+      "points of shard " + std::to_string(run.shard.first) + "/" + std::to_string(run.shard.second),
+      static_cast<int64_t>(todo.size()));
+  int64_t finished = 0;
+  const std::vector<int> exit_codes = RunChildren(
+      commands, dir, run.jobs,
+      [&](size_t k, int code) {
+        if (SweepPointFinished(code))
+          WriteFileOrThrow(dir(k) + "/exit_code", std::to_string(code) + "\n");
+        eta.Done(++finished, "point " + std::to_string(todo[k]) + ": " +
+                                 (code == kExitTimeout ? "killed at --point-timeout"
+                                                       : "exit " + std::to_string(code)));
+      },
+      run.point_timeout_s);
+  for (size_t k = 0; k < todo.size(); ++k) codes[todo[k]] = exit_codes[k];
 }
 
 }  // namespace npusim

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -56,5 +57,25 @@ std::vector<std::string> SweepPointCommand(
 bool SweepPointFinished(int code);
 // reports/out/sweep-<config stem>[-IofN]: where a shard writes without --out.
 std::string SweepDefaultOut(const std::string& config_path, std::pair<int64_t, int64_t> shard);
+
+// The points of `mine` an earlier run of the same grid finished, with their exit codes: in the
+// command's partial folder (an interrupted sweep) or its final folder (a finished one, copied so
+// it stays whole until the commit). A partial folder of another grid (or of none) is cleared and
+// stamped with this one (its grid_id file).
+std::map<int64_t, int> AdoptFinishedPoints(const std::string& partial, const std::string& final_dir,
+                                           const std::string& grid,
+                                           const std::vector<int64_t>& mine);
+
+// One shard's execution: every point of the shard not in `codes` runs as its own npusim process
+// (SweepPointCommand) in points_dir/<index>, `jobs` at a time, each stopped after
+// `point_timeout_s` (0: no limit); a finished point's exit code goes into its exit_code file
+// (what a resume adopts) and into `codes`.
+struct SweepShardRun {
+  std::pair<int64_t, int64_t> shard{1, 1};
+  int64_t jobs = 1;
+  double point_timeout_s = 0;
+};
+void RunSweepPoints(const SweepConfig& c, const SweepShardRun& run, const std::string& points_dir,
+                    std::map<int64_t, int>& codes);
 
 }  // namespace npusim

@@ -1,0 +1,119 @@
+#include "workloads/self_runs.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+namespace npusim {
+
+pid_t SpawnSelf(const std::vector<std::string>& args, const std::string& log) {
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("sweep: fork() failed");
+  if (pid == 0) {
+    setpgid(0,
+            0);  // its own process group: stopping it stops the kernel-timer process it forks too
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    std::vector<char*> argv;
+    std::string self = "/proc/self/exe";
+    argv.push_back(self.data());
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(self.c_str(), argv.data());
+    _exit(127);
+  }
+  setpgid(pid, pid);  // also here: a stop right after the fork must find the group
+  return pid;
+}
+
+namespace {
+
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void OnStopSignal(int sig) { g_stop_signal = sig; }
+
+}  // namespace
+
+std::vector<int> RunChildren(const std::vector<std::vector<std::string>>& commands,
+                             const std::function<std::string(size_t)>& dir_of, int64_t jobs,
+                             const std::function<void(size_t, int)>& done, double timeout_s) {
+  // SIGINT / SIGTERM stop the children too (a Ctrl-C'd sweep left its running point to write
+  // into the output folder later); the handler only records the signal, the loop acts on it.
+  struct StopHandlers {  // installed for the loop, the previous ones back on any way out
+    struct sigaction old_int {
+    }, old_term{};
+    StopHandlers() {
+      struct sigaction stop {};
+      stop.sa_handler = OnStopSignal;
+      sigemptyset(&stop.sa_mask);
+      sigaction(SIGINT, &stop, &old_int);
+      sigaction(SIGTERM, &stop, &old_term);
+    }
+    ~StopHandlers() {
+      sigaction(SIGINT, &old_int, nullptr);
+      sigaction(SIGTERM, &old_term, nullptr);
+    }
+  } handlers;
+  struct Child {
+    size_t index;
+    std::chrono::steady_clock::time_point start;
+    bool killed = false;  // at the wall-time limit
+  };
+  std::vector<int> codes(commands.size(), 0);
+  std::map<pid_t, Child> running;
+  auto stop_all = [&](int sig) {
+    for (const auto& [pid, c] : running) kill(-pid, sig);
+    for (const auto& [pid, c] : running) waitpid(pid, nullptr, 0);
+    running.clear();
+  };
+  size_t next = 0;
+  while (next < commands.size() || !running.empty()) {
+    while (next < commands.size() && static_cast<int64_t>(running.size()) < jobs &&
+           !g_stop_signal) {
+      const std::string dir = dir_of(next);
+      std::filesystem::create_directories(dir);
+      std::vector<std::string> args = commands[next];
+      args.insert(args.end(), {"--quiet", "--out", dir});
+      running[SpawnSelf(args, dir + "/log.txt")] = {next, std::chrono::steady_clock::now(), false};
+      ++next;
+    }
+    if (g_stop_signal) {
+      const int sig = g_stop_signal;
+      stop_all(SIGTERM);
+      throw Interrupted(sig);
+    }
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) {  // nothing finished: enforce the wall-time limit, then poll again shortly
+      const auto now = std::chrono::steady_clock::now();
+      for (auto& [p, c] : running)
+        if (timeout_s > 0 && !c.killed &&
+            std::chrono::duration<double>(now - c.start).count() > timeout_s) {
+          kill(-p, SIGKILL);
+          c.killed = true;
+        }
+      if (pid < 0 && running.empty()) break;
+      usleep(20000);
+      continue;
+    }
+    auto it = running.find(pid);
+    if (it == running.end()) continue;
+    const size_t i = it->second.index;
+    codes[i] = it->second.killed ? kExitTimeout : WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    running.erase(it);
+    if (done) done(i, codes[i]);
+  }
+  return codes;
+}
+
+}  // namespace npusim

@@ -1,0 +1,45 @@
+// Running npusim itself as child processes, a few at a time: the sweep's points, the capacity
+// search's probes and the calibration corpus's rows each run as `npusim <command> ... --quiet
+// --out DIR` (one SystemC simulation per process), with a wall-time limit and a clean stop on
+// SIGINT / SIGTERM.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace npusim {
+
+// Runs npusim itself with `args`, stdout and stderr to `log`, in its own process group; returns
+// the pid.
+pid_t SpawnSelf(const std::vector<std::string>& args, const std::string& log);
+
+// A child killed at its wall-time limit ends with this code (as timeout(1) does).
+constexpr int kExitTimeout = 124;
+constexpr double kDefaultPointTimeoutS = 7200;
+
+// SIGINT or SIGTERM stopped a command that runs children; they were stopped first.
+class Interrupted : public std::runtime_error {
+ public:
+  explicit Interrupted(int sig)
+      : std::runtime_error("interrupted by signal " + std::to_string(sig)), sig_(sig) {}
+  int signal() const { return sig_; }
+
+ private:
+  int sig_;
+};
+
+// Runs every command as a child npusim (`dir_of(i)` gets --out and log.txt), `jobs` at a time;
+// `done(i, exit code)` after each. A child running longer than `timeout_s` (0 = no limit) is
+// killed and reports kExitTimeout. SIGINT / SIGTERM stop every running child and throw
+// Interrupted. Returns the exit codes in command order.
+std::vector<int> RunChildren(const std::vector<std::vector<std::string>>& commands,
+                             const std::function<std::string(size_t)>& dir_of, int64_t jobs,
+                             const std::function<void(size_t, int)>& done,
+                             double timeout_s = kDefaultPointTimeoutS);
+
+}  // namespace npusim
