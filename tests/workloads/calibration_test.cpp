@@ -2,13 +2,19 @@
 // errors against a cap, the verdict, the bounded Nelder-Mead, and the shipped corpus itself.
 #include "workloads/calibration.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "model/error.h"
+#include "workloads/calibration_import.h"
+#include "workloads/calibration_run.h"
 #include "workloads/host_profile.h"
 #include "workloads/run_config.h"
 
@@ -182,6 +188,70 @@ TEST(HostProfile, RunKeysOverrideOneValueOfTheProfile) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("sglang-ascend"), std::string::npos) << e.what();
   }
+}
+
+// The calibrate runner's plain parts (workloads/calibration_run): what a row runs, which rows
+// --only selects, and the figure read back from a point's metrics.json.
+TEST(CalibrationRun, AKernelRowRunsTimingOnlyOnItsDeviceOrTheCandidateOne) {
+  CalibrationRow r;
+  r.kind = "kernel";
+  r.kernel = "add";
+  r.device = "Ascend910B2";
+  r.params = {{"n", "64"}, {"buffer_num", "1"}};
+  const std::vector<std::string> plain = {"kernel",      "add",           "--device",
+                                          "Ascend910B2", "--timing-only", "--set",
+                                          "n=64",        "--set",         "buffer_num=1"};
+  EXPECT_EQ(RowCommand(r, {}), plain);
+  ProfileOverrides o;
+  o.device["Ascend910B2"] = "/fit/3/Ascend910B2.yaml";  // a fit evaluation's candidate device
+  EXPECT_EQ(RowCommand(r, o)[3], "/fit/3/Ascend910B2.yaml");
+}
+
+TEST(CalibrationRun, OnlyTakesCommaListsAndRatiosBringTheRowsTheyDivide) {
+  Corpus c;
+  c.dir = "corpus";
+  for (const char* id : {"a", "b", "c", "r"}) {
+    CalibrationRow row;
+    row.id = id;
+    row.kind = "kernel";
+    c.rows.push_back(row);
+  }
+  c.rows[3].kind = "ratio";
+  c.rows[3].numerator = "a";
+  c.rows[3].denominator = "b";
+  EXPECT_EQ(OnlyRows(c, {"a,c", "c,"}), (std::set<std::string>{"a", "c"}));
+  try {
+    OnlyRows(c, {"a,rr"});
+    ADD_FAILURE() << "an unknown row was accepted";
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), testing::HasSubstr("--only: no row 'rr' in corpus (nearest valid: 'r')"));
+  }
+  std::vector<std::string> picked;
+  for (const CalibrationRow* row : SelectRows(c, {"r"})) picked.push_back(row->id);
+  EXPECT_EQ(picked, (std::vector<std::string>{"a", "b", "r"}));
+  EXPECT_EQ(SelectRows(c, {}).size(), 4u);  // no --only: every row
+}
+
+TEST(CalibrationRun, APointsFigureIsReadFromItsMetricsOrItsFailureFromTheLog) {
+  const std::string dir = ::testing::TempDir() + "/calibration_point";
+  std::filesystem::create_directories(dir);
+  CalibrationRow r;
+  r.id = "k";
+  r.kind = "kernel";
+  r.metric = "time_us";
+  r.measured = 10;
+  r.tolerance = 0.25;
+  std::ofstream(dir + "/metrics.json") << R"({"status": "ok", "time_us": 12.0})";
+  PointResult p = ReadCalibrationPoint(r, dir, 0, 0);
+  EXPECT_EQ(p.status, "ok");
+  EXPECT_DOUBLE_EQ(p.simulated, 12.0);
+  EXPECT_NEAR(p.error, 0.2, 1e-12);
+  EXPECT_TRUE(p.pass);
+  std::filesystem::remove(dir + "/metrics.json");
+  std::ofstream(dir + "/log.txt") << "info: starting\nerror: ub overflow, requires 2097152 bits\n";
+  p = ReadCalibrationPoint(r, dir, 3, 0);
+  EXPECT_EQ(p.status, "failed");
+  EXPECT_EQ(p.message, "exit 3: error: ub overflow, requires 2097152 bits");
 }
 
 }  // namespace
