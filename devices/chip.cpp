@@ -65,7 +65,8 @@ std::string InstrArgs(const Instr& in) {
     case Opcode::kVector:
       return "\"elements\":" + std::to_string(in.count) + "," + dt;
     case Opcode::kCopy:
-      return "\"bytes\":" + std::to_string(in.bytes) + ",\"blocks\":" + std::to_string(in.blocks);
+      return "\"bytes\":" + std::to_string(in.bytes) +
+             ",\"blocks\":" + std::to_string(in.copy.blocks);
     case Opcode::kLoad2D:
       return "\"bytes\":" + std::to_string(in.bytes);
     case Opcode::kMmad:
@@ -220,8 +221,8 @@ class CoreModel : public CoreRuntime {
 
   void Issue(Instr& in) override {
     RequirePipe(in.pipe);
-    if (in.op == Opcode::kSetFlag) RequirePipe(in.flag_dst);
-    if (in.op == Opcode::kWaitFlag) RequirePipe(in.flag_src);
+    if (in.op == Opcode::kSetFlag) RequirePipe(in.sync.dst);
+    if (in.op == Opcode::kWaitFlag) RequirePipe(in.sync.src);
     PipeModel& p = pipes_[static_cast<int>(in.pipe)];
     if (p.queue.size() >= static_cast<size_t>(chip_->cfg.queue_depth)) {
       wait_pipe_ = in.pipe;
@@ -603,8 +604,8 @@ std::string PipeModel::BlockedState() const {
   const Instr& in = queue.front();
   std::string s = std::string("pipe ") + PipeName(id) + " ";
   if (in.op == Opcode::kWaitFlag)
-    return s + "blocked at WaitFlag " + PipeName(in.flag_src) + "->" + PipeName(id) + " event " +
-           std::to_string(in.flag_id) + " (never set)";
+    return s + "blocked at WaitFlag " + PipeName(in.sync.src) + "->" + PipeName(id) + " event " +
+           std::to_string(in.sync.id) + " (never set)";
   return s + "holds " + std::to_string(queue.size()) + " queued instructions";
 }
 
@@ -646,7 +647,7 @@ void PipeModel::Step() {
         return;
       }
       if (in.op == Opcode::kWaitFlag) {
-        FlagState& f = core->Flag(in.flag_src, id, in.flag_id);
+        FlagState& f = core->Flag(in.sync.src, id, in.sync.id);
         if (!f.set) {
           sleeping = true;
           return;
@@ -657,13 +658,13 @@ void PipeModel::Step() {
         }
         core->race().Join(id, f.clock);
         f.set = false;
-        core->TraceFlag(false, in.flag_src, id, in.flag_id, now, f);
+        core->TraceFlag(false, in.sync.src, id, in.sync.id, now, f);
         queue.pop_front();
         core->NotifyScalar();
         continue;
       }
       if (in.op == Opcode::kSetFlag) {
-        core->SetFlag(id, in.flag_dst, in.flag_id, now);
+        core->SetFlag(id, in.sync.dst, in.sync.id, now);
         queue.pop_front();
         core->NotifyScalar();
         continue;
@@ -769,10 +770,10 @@ uint64_t Chip::Impl::Duration(const Instr& in, uint64_t now) {
     GmSpan span;
     if (in.op == Opcode::kFixpipe) {
       const uint64_t so = SizeOf(in.dtype_out);
-      span = {in.dst.addr, in.m, uint64_t{in.n} * so, in.dst_stride * so};
+      span = {in.dst.addr, in.m, uint64_t{in.n} * so, uint64_t{in.fix_dst_stride} * so};
     } else {
-      span = {write ? in.dst.addr : in.src0.addr, in.blocks, in.block_bytes,
-              write ? in.dst_stride : in.src_stride};
+      span = {write ? in.dst.addr : in.src0.addr, in.copy.blocks, in.copy.block_bytes,
+              write ? in.copy.dst_stride : in.copy.src_stride};
     }
     uint64_t end = memory->Transfer(now, span, in.bytes, cost.PathCycles(in.path, in.bytes),
                                     cost.PathLatency(in.path), write);
@@ -783,10 +784,10 @@ uint64_t Chip::Impl::Duration(const Instr& in, uint64_t now) {
 
 void Chip::Impl::CrossCoreSet(CoreModel* from, const Instr& in) {
   // Groups: in a mixed launch, AIC u pairs with AIV 2u and 2u+1.
-  const int id = in.flag_id;
+  const int id = in.sync.id;
   const std::string who = from->name();
   const int idx = from->index();
-  if (in.cross_mode == 2) {
+  if (in.sync.cross_mode == 2) {
     if (launch->core_type != CoreType::kMix)
       throw SimFailure("sync_error",
                        who + ": CrossCoreSetFlag mode 2 (AIC<->AIV) needs a mixed (1:2) launch");
@@ -796,7 +797,7 @@ void Chip::Impl::CrossCoreSet(CoreModel* from, const Instr& in) {
     } else {
       aic[idx / 2]->CrossSignal(idx % 2, id);
     }
-  } else if (in.cross_mode == 1) {
+  } else if (in.sync.cross_mode == 1) {
     if (from->type() != CoreType::kAiv)
       throw SimFailure(
           "sync_error",

@@ -96,6 +96,29 @@ const char* VecOpName(VecOp op);
 enum class CmpMode : uint8_t { kLt, kGt, kEq, kLe, kGe, kNe };
 enum class FixQuant : uint8_t { kNone, kF32ToF16, kF32ToBf16, kDeqF16, kDeqBf16 };
 
+// SetFlag / WaitFlag (a pipe-to-pipe event) and CrossCoreSetFlag.
+struct SyncFields {
+  Pipe src = Pipe::kS, dst = Pipe::kS;
+  uint8_t id = 0;
+  uint8_t cross_mode = 0;  // CrossCoreSetFlag: 0 all cores of a type, 1 the AIV pair, 2 AIC<->AIV
+};
+
+// Copies and LoadData: `blocks` blocks of `block_bytes`, block starts `src_stride` /
+// `dst_stride` bytes apart.
+struct CopyFields {
+  uint32_t blocks = 0, block_bytes = 0;
+  uint64_t src_stride = 0, dst_stride = 0;
+  uint32_t dst_block_bytes = 0;  // DataCopyPad: destination block rounded up to 32 B
+  bool pad = false;              // DataCopyPad: fill each block's tail up to 32 B with pad_value
+  double pad_value = 0;
+  bool transpose = false;  // LoadData 2D: transpose each fractal on the way
+  // GM -> L1 Nd2Nz stand-in: each source row is cut into column slabs of `slab_bytes` (the last
+  // may be narrower and leaves the rest of its row unwritten); slab j starts at j * slab_stride
+  // and holds its rows `slab_bytes` apart. 0: a plain copy, rows dst_stride apart.
+  uint32_t slab_bytes = 0;
+  uint64_t slab_stride = 0;
+};
+
 struct Instr {
   Opcode op = Opcode::kVector;
   Pipe pipe = Pipe::kV;
@@ -106,32 +129,21 @@ struct Instr {
   CmpMode cmp = CmpMode::kLt;
   FixQuant quant = FixQuant::kNone;
   bool accumulate = false;  // Mmad: add to L0C's contents (else overwrite)
-  bool transpose = false;   // LoadData 2D: transpose each fractal on the way
-  bool pad = false;         // DataCopyPad: fill each block's tail up to 32 B with pad_value
-  Pipe flag_src = Pipe::kS, flag_dst = Pipe::kS;
-  uint8_t flag_id = 0;
-  uint8_t cross_mode = 0;
   MtePath path = MtePath::kGmToUb;
   uint64_t issue_cycle = 0;
   uint32_t scalar_seq = 0;  // the scalar's access count when it issued this (race checks)
   BufferRef dst, src0, src1, src2;
+  SyncFields sync;     // kSetFlag, kWaitFlag, kCrossCoreSet
+  CopyFields copy;     // kCopy, kLoad2D
   uint32_t count = 0;  // vector elements
   // Vector row-block form (rows > 0): `rows` repeats of count / rows elements, each operand's rows
   // `*_pitch` elements apart (0: the same row every repeat, a broadcast operand).
   uint32_t rows = 0, dst_pitch = 0, src0_pitch = 0, src1_pitch = 0;
   double scalar = 0;
-  // Copies: `blocks` blocks of `block_bytes`, block starts `src_stride`/`dst_stride` bytes apart.
-  uint32_t blocks = 0, block_bytes = 0;
-  uint64_t src_stride = 0, dst_stride = 0;
-  uint32_t dst_block_bytes = 0;  // DataCopyPad: destination block rounded up to 32 B
-  // GM -> L1 Nd2Nz stand-in: each source row is cut into column slabs of `slab_bytes` (the last
-  // may be narrower and leaves the rest of its row unwritten); slab j starts at j * slab_stride and
-  // holds its rows `slab_bytes` apart. 0: a plain copy, rows dst_stride apart.
-  uint32_t slab_bytes = 0;
-  uint64_t slab_stride = 0;
-  double pad_value = 0;
-  // Cube: Mmad m x k x n; Fixpipe m x n with row strides in elements.
+  // Cube: Mmad m x k x n; Fixpipe m x n, its rows `fix_src_stride` / `fix_dst_stride` elements
+  // apart in L0C / at the destination.
   uint32_t m = 0, k = 0, n = 0;
+  uint32_t fix_src_stride = 0, fix_dst_stride = 0;
   int16_t peer = -1, self_rank = 0;  // remote_to_ub: the chip read from, the chip reading
   uint64_t bytes = 0;                // bytes the instruction moves or reads (timing)
   // Vector: bytes it reads at each source and writes at dst (the V pipe's read-after-write check).

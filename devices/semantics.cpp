@@ -177,23 +177,23 @@ void ExecuteVector(const Instr& in) {
 }
 
 void ExecuteCopy(const Instr& in) {
-  if (in.slab_bytes > 0) {
-    for (uint32_t c = 0, j = 0; c < in.block_bytes; c += in.slab_bytes, ++j) {
-      const uint32_t w = std::min(in.slab_bytes, in.block_bytes - c);
-      for (uint32_t r = 0; r < in.blocks; ++r)
-        std::memmove(in.dst.ptr + j * in.slab_stride + r * uint64_t{in.slab_bytes},
-                     in.src0.ptr + r * in.src_stride + c, w);
+  if (in.copy.slab_bytes > 0) {
+    for (uint32_t c = 0, j = 0; c < in.copy.block_bytes; c += in.copy.slab_bytes, ++j) {
+      const uint32_t w = std::min(in.copy.slab_bytes, in.copy.block_bytes - c);
+      for (uint32_t r = 0; r < in.copy.blocks; ++r)
+        std::memmove(in.dst.ptr + j * in.copy.slab_stride + r * uint64_t{in.copy.slab_bytes},
+                     in.src0.ptr + r * in.copy.src_stride + c, w);
     }
     return;
   }
-  for (uint32_t blk = 0; blk < in.blocks; ++blk) {
-    uint8_t* d = in.dst.ptr + blk * in.dst_stride;
-    std::memmove(d, in.src0.ptr + blk * in.src_stride, in.block_bytes);
-    if (in.pad) {
+  for (uint32_t blk = 0; blk < in.copy.blocks; ++blk) {
+    uint8_t* d = in.dst.ptr + blk * in.copy.dst_stride;
+    std::memmove(d, in.src0.ptr + blk * in.copy.src_stride, in.copy.block_bytes);
+    if (in.copy.pad) {
       size_t sz = SizeOf(in.dtype);
-      for (uint32_t off = in.block_bytes; off + sz <= in.dst_block_bytes;
+      for (uint32_t off = in.copy.block_bytes; off + sz <= in.copy.dst_block_bytes;
            off += static_cast<uint32_t>(sz))
-        StoreElement(d + off, in.dtype, in.pad_value);
+        StoreElement(d + off, in.dtype, in.copy.pad_value);
     }
   }
 }
@@ -208,11 +208,11 @@ void ExecuteLoad2D(const Instr& in) {
                     in.src0.ptr + (static_cast<size_t>(r) * in.n + c) * sz, sz);
     return;
   }
-  for (uint32_t blk = 0; blk < in.blocks; ++blk) {
-    uint8_t* d = in.dst.ptr + blk * in.dst_stride;
-    const uint8_t* s = in.src0.ptr + blk * in.src_stride;
-    if (!in.transpose) {
-      std::memcpy(d, s, in.block_bytes);
+  for (uint32_t blk = 0; blk < in.copy.blocks; ++blk) {
+    uint8_t* d = in.dst.ptr + blk * in.copy.dst_stride;
+    const uint8_t* s = in.src0.ptr + blk * in.copy.src_stride;
+    if (!in.copy.transpose) {
+      std::memcpy(d, s, in.copy.block_bytes);
       continue;
     }
     for (int r = 0; r < 16; ++r)
@@ -288,9 +288,9 @@ void ExecuteFixpipe(const Instr& in) {
   const size_t so = SizeOf(in.dtype_out);
   for (uint32_t i = 0; i < in.m; ++i) {
     for (uint32_t j = 0; j < in.n; ++j) {
-      double v = LoadElement(in.src0.ptr + (i * in.src_stride + j) * 4, in.dtype);
+      double v = LoadElement(in.src0.ptr + (i * in.fix_src_stride + j) * 4, in.dtype);
       if (in.quant == FixQuant::kDeqF16 || in.quant == FixQuant::kDeqBf16) v *= in.scalar;
-      StoreElement(in.dst.ptr + (i * in.dst_stride + j) * so, in.dtype_out, v);
+      StoreElement(in.dst.ptr + (i * in.fix_dst_stride + j) * so, in.dtype_out, v);
     }
   }
 }

@@ -187,14 +187,14 @@ void CopyGmToLocal(const LocalView& dst, const GmBuffer* src, uint64_t src_off, 
   CheckGmRange(src, src_off, (blocks - 1) * src_stride + block_bytes, api);
   in.dst = dst.Ref();
   in.src0 = {Mem::kGm, src->data ? src->data + src_off : nullptr, src->addr + src_off, -1};
-  in.blocks = blocks;
-  in.block_bytes = block_bytes;
-  in.src_stride = src_stride;
-  in.dst_stride = dst_stride;
-  in.dst_block_bytes = dst_block_bytes;
-  in.pad = pad;
+  in.copy.blocks = blocks;
+  in.copy.block_bytes = block_bytes;
+  in.copy.src_stride = src_stride;
+  in.copy.dst_stride = dst_stride;
+  in.copy.dst_block_bytes = dst_block_bytes;
+  in.copy.pad = pad;
   in.dtype = dt;
-  in.pad_value = pad_value;
+  in.copy.pad_value = pad_value;
   in.bytes = static_cast<uint64_t>(blocks) * Round32(block_bytes);
   core.Issue(in);
 }
@@ -224,11 +224,11 @@ void CopyGmToL1Nd2Nz(const LocalView& dst, const GmBuffer* src, uint64_t src_off
   in.path = MtePath::kGmToL1;
   in.dst = dst.Ref();
   in.src0 = {Mem::kGm, src->data ? src->data + src_off : nullptr, src->addr + src_off, -1};
-  in.blocks = rows;
-  in.block_bytes = row_bytes;
-  in.src_stride = src_stride;
-  in.slab_bytes = slab_bytes;
-  in.slab_stride = slab_stride;
+  in.copy.blocks = rows;
+  in.copy.block_bytes = row_bytes;
+  in.copy.src_stride = src_stride;
+  in.copy.slab_bytes = slab_bytes;
+  in.copy.slab_stride = slab_stride;
   in.dtype = dt;
   in.bytes = uint64_t{rows} * Round32(row_bytes);
   core.Issue(in);
@@ -260,10 +260,10 @@ void CopyLocalToGm(const GmBuffer* dst, uint64_t dst_off, const LocalView& src, 
   in.path = MtePath::kUbToGm;
   in.dst = {Mem::kGm, dst->data ? dst->data + dst_off : nullptr, dst->addr + dst_off, -1};
   in.src0 = src.Ref();
-  in.blocks = blocks;
-  in.block_bytes = block_bytes;
-  in.src_stride = src_stride;
-  in.dst_stride = dst_stride;
+  in.copy.blocks = blocks;
+  in.copy.block_bytes = block_bytes;
+  in.copy.src_stride = src_stride;
+  in.copy.dst_stride = dst_stride;
   in.bytes = static_cast<uint64_t>(blocks) * Round32(block_bytes);
   core.Issue(in);
 }
@@ -285,9 +285,9 @@ void CopyLocalToLocal(const LocalView& dst, const LocalView& src, uint64_t bytes
   in.path = MtePath::kUbToUb;
   in.dst = dst.Ref();
   in.src0 = src.Ref();
-  in.blocks = 1;
-  in.block_bytes = static_cast<uint32_t>(bytes);
-  in.src_stride = in.dst_stride = bytes;
+  in.copy.blocks = 1;
+  in.copy.block_bytes = static_cast<uint32_t>(bytes);
+  in.copy.src_stride = in.copy.dst_stride = bytes;
   in.bytes = bytes;
   core.Issue(in);
 }
@@ -427,11 +427,11 @@ void IssueLoad2D(const LocalView& dst, const LocalView& src, uint32_t blocks, ui
   in.path = dst.mem == Mem::kL0A ? MtePath::kL1ToL0A : MtePath::kL1ToL0B;
   in.dst = dst.Ref();
   in.src0 = src.Ref();
-  in.blocks = blocks;
-  in.block_bytes = block_bytes;
-  in.src_stride = src_pitch;
-  in.dst_stride = dst_pitch;
-  in.transpose = transpose;
+  in.copy.blocks = blocks;
+  in.copy.block_bytes = block_bytes;
+  in.copy.src_stride = src_pitch;
+  in.copy.dst_stride = dst_pitch;
+  in.copy.transpose = transpose;
   in.bytes = blocks * block_bytes;
   CurrentCore().Issue(in);
 }
@@ -530,8 +530,8 @@ Instr FixpipeInstr(DType out, const LocalView& src, DType acc, uint32_t m, uint3
   in.src0 = src.Ref();
   in.m = m;
   in.n = n;
-  in.src_stride = src_stride;
-  in.dst_stride = dst_stride;
+  in.fix_src_stride = src_stride;
+  in.fix_dst_stride = dst_stride;
   in.bytes = static_cast<uint64_t>(m) * n * SizeOf(out);
   return in;
 }
@@ -572,9 +572,9 @@ void SetFlag(Pipe src, Pipe dst, int id) {
   Instr in;
   in.op = Opcode::kSetFlag;
   in.pipe = src;
-  in.flag_src = src;
-  in.flag_dst = dst;
-  in.flag_id = static_cast<uint8_t>(id);
+  in.sync.src = src;
+  in.sync.dst = dst;
+  in.sync.id = static_cast<uint8_t>(id);
   core.Issue(in);
 }
 
@@ -584,9 +584,9 @@ void WaitFlag(Pipe src, Pipe dst, int id) {
   Instr in;
   in.op = Opcode::kWaitFlag;
   in.pipe = dst;
-  in.flag_src = src;
-  in.flag_dst = dst;
-  in.flag_id = static_cast<uint8_t>(id);
+  in.sync.src = src;
+  in.sync.dst = dst;
+  in.sync.id = static_cast<uint8_t>(id);
   core.Issue(in);
 }
 
@@ -609,8 +609,8 @@ void CrossCoreSet(int mode, Pipe p, int id) {
   Instr in;
   in.op = Opcode::kCrossCoreSet;
   in.pipe = p;
-  in.cross_mode = static_cast<uint8_t>(mode);
-  in.flag_id = static_cast<uint8_t>(id);
+  in.sync.cross_mode = static_cast<uint8_t>(mode);
+  in.sync.id = static_cast<uint8_t>(id);
   core.Issue(in);
 }
 
