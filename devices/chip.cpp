@@ -125,6 +125,12 @@ struct Chip::Impl {
   }
   uint64_t Duration(const Instr& in, uint64_t now);
   void CrossCoreSet(CoreModel* from, const Instr& in);
+  // The steps of Chip::Launch.
+  std::vector<CoreModel*> AssignBlocks(const KernelLaunch& k, int64_t units);
+  void NameTraceThreads(const std::vector<CoreModel*>& used);
+  void ThrowIfFailed(const KernelLaunch& k, const std::vector<CoreModel*>& used);
+  uint64_t Collect(const KernelLaunch& k, const std::vector<CoreModel*>& used, LaunchResult& r);
+  void RecordStats(LaunchResult& r);
 };
 
 // A pipe's in-order instruction queue: a fixed ring (the hardware queue has a fixed depth), so
@@ -162,6 +168,9 @@ class PipeModel {
     busy_cycles = instructions = dispatched = 0;
   }
   void Step();
+  enum class SyncStep { kDone, kWait, kNotSync };
+  SyncStep StepSync(Instr& in, uint64_t now);
+  void Start(Instr& in, uint64_t now);
   void Wake() {
     if (sleeping) {
       sleeping = false;
@@ -621,6 +630,80 @@ bool PipeModel::ReadsInFlight(const Instr& in, uint64_t now) {
   return false;
 }
 
+// A sync instruction at the queue's head (WaitFlag, SetFlag, CrossCoreSetFlag, PipeBarrier):
+// kDone when it completed and left the queue, kWait when the pipe must wait (its trigger or
+// sleep is set), kNotSync for a real instruction.
+PipeModel::SyncStep PipeModel::StepSync(Instr& in, uint64_t now) {
+  Chip::Impl* chip = core->chip();
+  switch (in.op) {
+    case Opcode::kWaitFlag: {
+      FlagState& f = core->Flag(in.sync.src, id, in.sync.id);
+      if (!f.set) {
+        sleeping = true;
+        return SyncStep::kWait;
+      }
+      if (f.set_cycle > now) {
+        sc_core::next_trigger(Cycles(f.set_cycle - now));
+        return SyncStep::kWait;
+      }
+      core->race().Join(id, f.clock);
+      f.set = false;
+      core->TraceFlag(false, in.sync.src, id, in.sync.id, now, f);
+      break;
+    }
+    case Opcode::kSetFlag:
+      core->SetFlag(id, in.sync.dst, in.sync.id, now);
+      break;
+    case Opcode::kCrossCoreSet:
+      chip->CrossCoreSet(core, in);
+      break;
+    case Opcode::kBarrier:  // every result has landed (Step waited for that)
+      queue.pop_front();
+      return SyncStep::kDone;
+    default:
+      return SyncStep::kNotSync;
+  }
+  queue.pop_front();
+  core->NotifyScalar();
+  return SyncStep::kDone;
+}
+
+// A real instruction: checked for races against the other pipes, timed, traced, started.
+void PipeModel::Start(Instr& in, uint64_t now) {
+  Chip::Impl* chip = core->chip();
+  RaceChecker& race = core->race();
+  race.Start(id);
+  race.IssuedAfterScalar(id, in.scalar_seq);
+  const char* what = in.op == Opcode::kVector ? VecOpName(in.vop)
+                     : in.op == Opcode::kCopy ? MtePathName(in.path)
+                                              : "cube";
+  for (const BufferRef* r : {&in.src0, &in.src1, &in.src2})
+    if (auto msg = race.Read(id, r->region, what))
+      throw SimFailure("race", core->name() + ": " + *msg);
+  if (auto msg = race.Write(id, in.dst.region, what))
+    throw SimFailure("race", core->name() + ": " + *msg);
+  uint64_t duration = chip->Duration(in, now);
+  busy = true;
+  busy_until = now + duration;
+  if (in.op == Opcode::kVector) {  // other pipes' durations include their latency
+    done_until = std::max(
+        done_until,
+        busy_until +
+            static_cast<uint64_t>(chip->cfg.vec[static_cast<int>(ClassOf(in.vop))].latency_cycles));
+    landing.push_back({in.dst.addr, in.dst.addr + in.dst_bytes, done_until});
+  }
+  busy_cycles += duration;
+  ++instructions;
+  if (chip->trace)
+    chip->trace->Slice(core->trace_pid(), static_cast<int>(id), InstrName(in),
+                       chip->cfg.CyclesToUs(static_cast<double>(now)),
+                       chip->cfg.CyclesToUs(static_cast<double>(duration)), InstrArgs(in));
+  current = std::move(in);
+  queue.pop_front();
+  core->NotifyScalar();
+  sc_core::next_trigger(Cycles(duration));
+}
+
 void PipeModel::Step() {
   Chip::Impl* chip = core->chip();
   if (chip->aborted) return;
@@ -646,71 +729,10 @@ void PipeModel::Step() {
         sc_core::next_trigger(Cycles(done_until - now));
         return;
       }
-      if (in.op == Opcode::kWaitFlag) {
-        FlagState& f = core->Flag(in.sync.src, id, in.sync.id);
-        if (!f.set) {
-          sleeping = true;
-          return;
-        }
-        if (f.set_cycle > now) {
-          sc_core::next_trigger(Cycles(f.set_cycle - now));
-          return;
-        }
-        core->race().Join(id, f.clock);
-        f.set = false;
-        core->TraceFlag(false, in.sync.src, id, in.sync.id, now, f);
-        queue.pop_front();
-        core->NotifyScalar();
-        continue;
-      }
-      if (in.op == Opcode::kSetFlag) {
-        core->SetFlag(id, in.sync.dst, in.sync.id, now);
-        queue.pop_front();
-        core->NotifyScalar();
-        continue;
-      }
-      if (in.op == Opcode::kCrossCoreSet) {
-        chip->CrossCoreSet(core, in);
-        queue.pop_front();
-        core->NotifyScalar();
-        continue;
-      }
-      if (in.op == Opcode::kBarrier) {  // every result has landed (waited for above)
-        queue.pop_front();
-        continue;
-      }
-      // A real instruction: check ordering against the other pipes, then time it.
-      RaceChecker& race = core->race();
-      race.Start(id);
-      race.IssuedAfterScalar(id, in.scalar_seq);
-      const char* what = in.op == Opcode::kVector ? VecOpName(in.vop)
-                         : in.op == Opcode::kCopy ? MtePathName(in.path)
-                                                  : "cube";
-      for (const BufferRef* r : {&in.src0, &in.src1, &in.src2})
-        if (auto msg = race.Read(id, r->region, what))
-          throw SimFailure("race", core->name() + ": " + *msg);
-      if (auto msg = race.Write(id, in.dst.region, what))
-        throw SimFailure("race", core->name() + ": " + *msg);
-      uint64_t duration = chip->Duration(in, now);
-      busy = true;
-      busy_until = now + duration;
-      if (in.op == Opcode::kVector) {  // other pipes' durations include their latency
-        done_until = std::max(
-            done_until,
-            busy_until + static_cast<uint64_t>(
-                             chip->cfg.vec[static_cast<int>(ClassOf(in.vop))].latency_cycles));
-        landing.push_back({in.dst.addr, in.dst.addr + in.dst_bytes, done_until});
-      }
-      busy_cycles += duration;
-      ++instructions;
-      if (chip->trace)
-        chip->trace->Slice(core->trace_pid(), static_cast<int>(id), InstrName(in),
-                           chip->cfg.CyclesToUs(static_cast<double>(now)),
-                           chip->cfg.CyclesToUs(static_cast<double>(duration)), InstrArgs(in));
-      current = std::move(in);
-      queue.pop_front();
-      core->NotifyScalar();
-      sc_core::next_trigger(Cycles(duration));
+      const SyncStep sync = StepSync(in, now);
+      if (sync == SyncStep::kWait) return;
+      if (sync == SyncStep::kDone) continue;
+      Start(in, now);
       return;
     }
     sleeping = true;
@@ -845,6 +867,120 @@ Chip::~Chip() { impl_.release(); }
 const DeviceConfig& Chip::config() const { return impl_->cfg; }
 void Chip::SetTrace(TraceRecorder* trace) { impl_->trace = trace; }
 
+// Block b of a launch runs on unit b mod units (a unit is an AIV, an AIC, or an AIC with its
+// two AIVs in a mixed launch); returns the cores used, each unit's cores together.
+std::vector<CoreModel*> Chip::Impl::AssignBlocks(const KernelLaunch& k, int64_t units) {
+  std::vector<CoreModel*> used;
+  for (int64_t u = 0; u < units; ++u) {
+    std::vector<int64_t> blocks;
+    for (int64_t b = u; b < k.block_dim; b += units) blocks.push_back(b);
+    auto begin = [&](CoreModel* c, std::vector<int64_t> bl, int64_t num, int sub) {
+      c->BeginLaunch(std::move(bl), num, sub);
+      used.push_back(c);
+    };
+    if (k.core_type == CoreType::kAiv) {
+      begin(aiv[u].get(), blocks, k.block_dim, 0);
+    } else if (k.core_type == CoreType::kAic) {
+      begin(aic[u].get(), blocks, k.block_dim, 0);
+    } else {
+      begin(aic[u].get(), blocks, k.block_dim, 0);
+      for (int sub = 0; sub < 2; ++sub) {
+        std::vector<int64_t> vb;
+        for (int64_t b : blocks) vb.push_back(2 * b + sub);
+        begin(aiv[2 * u + sub].get(), vb, 2 * k.block_dim, sub);
+      }
+    }
+  }
+  return used;
+}
+
+void Chip::Impl::NameTraceThreads(const std::vector<CoreModel*>& used) {
+  for (CoreModel* c : used) {
+    if (trace_named[c->trace_pid()]) continue;
+    trace_named[c->trace_pid()] = true;
+    trace->NameProcess(c->trace_pid(), c->name(), c->trace_pid());
+    for (int p = 0; p < kNumPipes; ++p)
+      if (PipeOn(static_cast<Pipe>(p), c->type()))  // S: the scalar's SetFlag / WaitFlag points
+        trace->NameThread(c->trace_pid(), p, PipeName(static_cast<Pipe>(p)));
+  }
+}
+
+// After the simulation drained: a core still running is a deadlock; a failure unwinds every
+// blocked scalar thread and is thrown.
+void Chip::Impl::ThrowIfFailed(const KernelLaunch& k, const std::vector<CoreModel*>& used) {
+  if (!failure && !input_failure) {
+    std::string blocked;
+    for (CoreModel* c : used)
+      if (c->running()) blocked += "\n  " + c->BlockedState();
+    if (!blocked.empty())
+      failure =
+          SimFailure("deadlock", "deadlock: kernel '" + k.name +
+                                     "' drained the simulation with blocked pipes:" + blocked);
+  }
+  if (!failure && !input_failure) return;
+  aborted = true;
+  for (CoreModel* c : used) c->WakeForAbort();
+  sc_core::sc_start();  // let blocked scalar threads unwind
+  launch = nullptr;
+  if (input_failure) throw *input_failure;
+  throw *failure;
+}
+
+// The launch's figures from the cores that ran it and the shared memory and links; returns the
+// cycle its last core finished.
+uint64_t Chip::Impl::Collect(const KernelLaunch& k, const std::vector<CoreModel*>& used,
+                             LaunchResult& r) {
+  uint64_t end = start_cycle;
+  const size_t per_unit =
+      k.core_type == CoreType::kMix ? 3 : 1;  // `used` lists each unit's cores together
+  r.unit_cycles.assign(used.size() / per_unit, 0);
+  for (size_t i = 0; i < used.size(); ++i)
+    r.unit_cycles[i / per_unit] =
+        std::max(r.unit_cycles[i / per_unit],
+                 used[i]->end_cycle() - std::min(used[i]->end_cycle(), start_cycle));
+  for (CoreModel* c : used) {
+    end = std::max(end, c->end_cycle());
+    auto& usage = c->type() == CoreType::kAiv ? r.aiv : r.aic;
+    for (int p = 0; p < kNumPipes; ++p) {
+      usage[p].busy_cycles += c->pipe(p).busy_cycles;
+      usage[p].instructions += c->pipe(p).instructions;
+      usage[p].cores += 1;
+      r.instructions += c->pipe(p).instructions;
+      r.dispatched_instructions += c->pipe(p).dispatched;
+    }
+    for (int m = 0; m < kNumMems; ++m) r.peak_bytes[m] = std::max(r.peak_bytes[m], c->peak()[m]);
+    r.dcache_misses += c->dcache_misses();
+  }
+  r.hbm_read_bytes = memory->read_bytes();
+  r.hbm_write_bytes = memory->write_bytes();
+  r.l2_hit_bytes = memory->l2_hit_bytes();
+  r.link_bytes = links.bytes();
+  r.link_pair_bytes = links.pair_bytes();
+  r.link_max_peer_bytes = links.max_peer_bytes();
+  r.cube_flops = cube_flops;
+  r.cube_ideal_cycles = cube_ideal_cycles;
+  r.vector_ideal_cycles = vector_ideal_cycles;
+  return end;
+}
+
+// The registered statistics refilled with this launch's figures, and copied into it.
+void Chip::Impl::RecordStats(LaunchResult& r) {
+  stats.ResetValues();
+  *stat_cycles += static_cast<double>(r.cycles);
+  *stat_dispatched += static_cast<double>(r.dispatched_instructions);
+  *stat_hbm_read += static_cast<double>(r.hbm_read_bytes);
+  *stat_hbm_write += static_cast<double>(r.hbm_write_bytes);
+  *stat_dcache_misses += static_cast<double>(r.dcache_misses);
+  for (int side = 0; side < 2; ++side)
+    for (int p = 0; p < kNumPipes; ++p) {
+      if (!SpecOf(static_cast<Pipe>(p)).queued) continue;
+      const PipeUsage& u = (side == 0 ? r.aiv : r.aic)[p];
+      *pipe_stats[side][p].busy += static_cast<double>(u.busy_cycles);
+      *pipe_stats[side][p].instructions += static_cast<double>(u.instructions);
+    }
+  r.stats.assign(stats.all().begin(), stats.all().end());
+}
+
 LaunchResult Chip::Launch(const KernelLaunch& k) {
   Impl& s = *impl_;
   if (k.block_dim < 1) throw InputError("kernel '" + k.name + "': block_dim must be >= 1");
@@ -860,112 +996,22 @@ LaunchResult Chip::Launch(const KernelLaunch& k) {
   s.start_cycle =
       launch_cycle +
       s.cfg.NsToCycles(((k.same_kernel ? 0.0 : s.cfg.launch_overhead_us) + k.start_delay_us) * 1e3);
-
   const int64_t cores_of_unit = k.core_type == CoreType::kAiv ? s.cfg.aiv_count : s.cfg.aic_count;
   const int64_t units = std::min(k.block_dim, cores_of_unit);
   s.launch_units = units;
   for (auto& t : s.all_core_sets) std::fill(std::begin(t), std::end(t), 0);
-  std::vector<CoreModel*> used;
-  for (int64_t u = 0; u < units; ++u) {
-    std::vector<int64_t> blocks;
-    for (int64_t b = u; b < k.block_dim; b += units) blocks.push_back(b);
-    auto begin = [&](CoreModel* c, std::vector<int64_t> bl, int64_t num, int sub) {
-      c->BeginLaunch(std::move(bl), num, sub);
-      used.push_back(c);
-    };
-    if (k.core_type == CoreType::kAiv) {
-      begin(s.aiv[u].get(), blocks, k.block_dim, 0);
-    } else if (k.core_type == CoreType::kAic) {
-      begin(s.aic[u].get(), blocks, k.block_dim, 0);
-    } else {
-      begin(s.aic[u].get(), blocks, k.block_dim, 0);
-      for (int sub = 0; sub < 2; ++sub) {
-        std::vector<int64_t> vb;
-        for (int64_t b : blocks) vb.push_back(2 * b + sub);
-        begin(s.aiv[2 * u + sub].get(), vb, 2 * k.block_dim, sub);
-      }
-    }
-  }
-  if (s.trace) {
-    for (CoreModel* c : used) {
-      if (s.trace_named[c->trace_pid()]) continue;
-      s.trace_named[c->trace_pid()] = true;
-      s.trace->NameProcess(c->trace_pid(), c->name(), c->trace_pid());
-      for (int p = 0; p < kNumPipes; ++p)
-        if (PipeOn(static_cast<Pipe>(p), c->type()))  // S: the scalar's SetFlag / WaitFlag points
-          s.trace->NameThread(c->trace_pid(), p, PipeName(static_cast<Pipe>(p)));
-    }
-  }
+  const std::vector<CoreModel*> used = s.AssignBlocks(k, units);
+  if (s.trace) s.NameTraceThreads(used);
   for (CoreModel* c : used)
     sc_core::sc_spawn([c] { c->RunBlocks(); }, sc_core::sc_gen_unique_name("scalar"));
   sc_core::sc_start();
-
-  if (!s.failure && !s.input_failure) {
-    std::string blocked;
-    for (CoreModel* c : used)
-      if (c->running()) blocked += "\n  " + c->BlockedState();
-    if (!blocked.empty())
-      s.failure =
-          SimFailure("deadlock", "deadlock: kernel '" + k.name +
-                                     "' drained the simulation with blocked pipes:" + blocked);
-  }
-  if (s.failure || s.input_failure) {
-    s.aborted = true;
-    for (CoreModel* c : used) c->WakeForAbort();
-    sc_core::sc_start();  // let blocked scalar threads unwind
-    s.launch = nullptr;
-    if (s.input_failure) throw *s.input_failure;
-    throw *s.failure;
-  }
-
+  s.ThrowIfFailed(k, used);
   LaunchResult r;
-  uint64_t end = s.start_cycle;
-  const size_t per_unit =
-      k.core_type == CoreType::kMix ? 3 : 1;  // `used` lists each unit's cores together
-  r.unit_cycles.assign(used.size() / per_unit, 0);
-  for (size_t i = 0; i < used.size(); ++i)
-    r.unit_cycles[i / per_unit] =
-        std::max(r.unit_cycles[i / per_unit],
-                 used[i]->end_cycle() - std::min(used[i]->end_cycle(), s.start_cycle));
-  for (CoreModel* c : used) {
-    end = std::max(end, c->end_cycle());
-    auto& usage = c->type() == CoreType::kAiv ? r.aiv : r.aic;
-    for (int p = 0; p < kNumPipes; ++p) {
-      usage[p].busy_cycles += c->pipe(p).busy_cycles;
-      usage[p].instructions += c->pipe(p).instructions;
-      usage[p].cores += 1;
-      r.instructions += c->pipe(p).instructions;
-      r.dispatched_instructions += c->pipe(p).dispatched;
-    }
-    for (int m = 0; m < kNumMems; ++m) r.peak_bytes[m] = std::max(r.peak_bytes[m], c->peak()[m]);
-    r.dcache_misses += c->dcache_misses();
-  }
+  const uint64_t end = s.Collect(k, used, r);
   r.cycles = end - launch_cycle;
   r.time_us = s.cfg.CyclesToUs(static_cast<double>(r.cycles));
-  r.hbm_read_bytes = s.memory->read_bytes();
-  r.hbm_write_bytes = s.memory->write_bytes();
-  r.l2_hit_bytes = s.memory->l2_hit_bytes();
-  r.link_bytes = s.links.bytes();
-  r.link_pair_bytes = s.links.pair_bytes();
-  r.link_max_peer_bytes = s.links.max_peer_bytes();
-  r.cube_flops = s.cube_flops;
-  r.cube_ideal_cycles = s.cube_ideal_cycles;
-  r.vector_ideal_cycles = s.vector_ideal_cycles;
   r.waves = static_cast<int>((k.block_dim + units - 1) / units);
-  s.stats.ResetValues();
-  *s.stat_cycles += static_cast<double>(r.cycles);
-  *s.stat_dispatched += static_cast<double>(r.dispatched_instructions);
-  *s.stat_hbm_read += static_cast<double>(r.hbm_read_bytes);
-  *s.stat_hbm_write += static_cast<double>(r.hbm_write_bytes);
-  *s.stat_dcache_misses += static_cast<double>(r.dcache_misses);
-  for (int side = 0; side < 2; ++side)
-    for (int p = 0; p < kNumPipes; ++p) {
-      if (!SpecOf(static_cast<Pipe>(p)).queued) continue;
-      const PipeUsage& u = (side == 0 ? r.aiv : r.aic)[p];
-      *s.pipe_stats[side][p].busy += static_cast<double>(u.busy_cycles);
-      *s.pipe_stats[side][p].instructions += static_cast<double>(u.instructions);
-    }
-  r.stats.assign(s.stats.all().begin(), s.stats.all().end());
+  s.RecordStats(r);
   // The next launch starts after this one ends (stream order).
   if (NowCycles() < end) sc_core::sc_start(Cycles(end - NowCycles()));
   s.launch = nullptr;
