@@ -128,7 +128,8 @@ struct Chip::Impl {
   // The steps of Chip::Launch.
   std::vector<CoreModel*> AssignBlocks(const KernelLaunch& k, int64_t units);
   void NameTraceThreads(const std::vector<CoreModel*>& used);
-  void ThrowIfFailed(const KernelLaunch& k, const std::vector<CoreModel*>& used);
+  void CheckDeadlock(const KernelLaunch& k, const std::vector<CoreModel*>& used);
+  void Unwind(const std::vector<CoreModel*>& used);
   uint64_t Collect(const KernelLaunch& k, const std::vector<CoreModel*>& used, LaunchResult& r);
   void RecordStats(LaunchResult& r);
 };
@@ -905,25 +906,23 @@ void Chip::Impl::NameTraceThreads(const std::vector<CoreModel*>& used) {
   }
 }
 
-// After the simulation drained: a core still running is a deadlock; a failure unwinds every
-// blocked scalar thread and is thrown.
-void Chip::Impl::ThrowIfFailed(const KernelLaunch& k, const std::vector<CoreModel*>& used) {
-  if (!failure && !input_failure) {
-    std::string blocked;
-    for (CoreModel* c : used)
-      if (c->running()) blocked += "\n  " + c->BlockedState();
-    if (!blocked.empty())
-      failure =
-          SimFailure("deadlock", "deadlock: kernel '" + k.name +
-                                     "' drained the simulation with blocked pipes:" + blocked);
-  }
-  if (!failure && !input_failure) return;
+// After the simulation drained: a core still running is a deadlock (recorded as the failure).
+void Chip::Impl::CheckDeadlock(const KernelLaunch& k, const std::vector<CoreModel*>& used) {
+  if (failure || input_failure) return;
+  std::string blocked;
+  for (CoreModel* c : used)
+    if (c->running()) blocked += "\n  " + c->BlockedState();
+  if (!blocked.empty())
+    failure = SimFailure("deadlock", "deadlock: kernel '" + k.name +
+                                         "' drained the simulation with blocked pipes:" + blocked);
+}
+
+// A failed launch: every blocked scalar thread unwinds, so the chip is ready for the next one.
+void Chip::Impl::Unwind(const std::vector<CoreModel*>& used) {
   aborted = true;
   for (CoreModel* c : used) c->WakeForAbort();
-  sc_core::sc_start();  // let blocked scalar threads unwind
+  sc_core::sc_start();
   launch = nullptr;
-  if (input_failure) throw *input_failure;
-  throw *failure;
 }
 
 // The launch's figures from the cores that ran it and the shared memory and links; returns the
@@ -1005,7 +1004,12 @@ LaunchResult Chip::Launch(const KernelLaunch& k) {
   for (CoreModel* c : used)
     sc_core::sc_spawn([c] { c->RunBlocks(); }, sc_core::sc_gen_unique_name("scalar"));
   sc_core::sc_start();
-  s.ThrowIfFailed(k, used);
+  s.CheckDeadlock(k, used);
+  if (s.failure || s.input_failure) {  // thrown here, outside the helpers (see Unwind)
+    s.Unwind(used);
+    if (s.input_failure) throw *s.input_failure;
+    throw *s.failure;
+  }
   LaunchResult r;
   const uint64_t end = s.Collect(k, used, r);
   r.cycles = end - launch_cycle;
