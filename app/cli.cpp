@@ -288,7 +288,7 @@ int Sweep(std::vector<std::string> argv) {
                                      points_dir + "/" + std::to_string(i)));
   WriteSweepOutputs(t, folder.path());
   folder.Commit();
-  if (ShowResults(a)) std::cout << Slurp(out + "/report.md");
+  if (ShowResults(a)) std::cout << ReadFileText(out + "/report.md");
   spdlog::info("written {}/", out);
   return kExitOk;
 }
@@ -305,7 +305,7 @@ int Merge(const std::vector<std::string>& argv) {
   OutputFolder folder(out);
   WriteSweepOutputs(t, folder.path());
   folder.Commit();
-  if (ShowResults(a)) std::cout << Slurp(out + "/report.md");
+  if (ShowResults(a)) std::cout << ReadFileText(out + "/report.md");
   auto list = [](const std::vector<int64_t>& v) {
     std::string s;
     for (int64_t i : v) s += (s.empty() ? "" : ", ") + std::to_string(i);

@@ -203,11 +203,6 @@ void OutputFolder::Commit() {
   committed_ = true;
 }
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
-
 int64_t JobsOption(const Args& a, int64_t def) {
   const uint64_t jobs = UnsignedOption(a, "--jobs", static_cast<uint64_t>(def), 4096);
   if (jobs < 1) throw InputError("-j takes a positive number of local processes");

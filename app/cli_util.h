@@ -67,7 +67,6 @@ class OutputFolder {
   bool committed_ = false, keep_partial_ = false;
 };
 
-std::string Slurp(const std::string& path);
 // The --jobs value (InputError unless a positive integer).
 int64_t JobsOption(const Args& a, int64_t def);
 

@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 
 namespace npusim {
 
@@ -20,6 +22,11 @@ void WriteFileOrThrow(const std::string& path, const std::string& bytes) {
                                     : !flushed            ? flush_errno
                                                           : errno) +
                       "), " + std::to_string(bytes.size()) + " bytes to write");
+}
+
+std::string ReadFileText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 }  // namespace npusim

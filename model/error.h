@@ -29,6 +29,10 @@ class OutputError : public std::runtime_error {
 // at the flush or the close, not at the <<).
 void WriteFileOrThrow(const std::string& path, const std::string& bytes);
 
+// The whole text of `path`; empty when it cannot be read (callers that need the file to exist
+// check that first, with the message their context calls for).
+std::string ReadFileText(const std::string& path);
+
 // `status` is the stable machine-readable cause written to metrics.json
 // (ub_overflow, l1_overflow, deadlock, race, out_of_bounds, misaligned, sync_error, out_of_memory).
 class SimFailure : public std::runtime_error {

@@ -42,13 +42,8 @@ std::string Join(const std::vector<std::string>& v) {
   return s;
 }
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
-
 double CurrentValue(const std::string& file, const std::string& key) {
-  const std::string v = YamlValue(Slurp(file), key);
+  const std::string v = YamlValue(ReadFileText(file), key);
   char* end = nullptr;
   const double x = std::strtod(v.c_str(), &end);
   if (v.empty() || *end)
@@ -281,7 +276,7 @@ class GroupFit {
     for (const auto& id : g.rows) rows_.push_back(c.Find(id));
     for (const auto& k : g.constants)
       for (const auto& f : TargetFiles(k)) {
-        originals_[f] = Slurp(f);
+        originals_[f] = ReadFileText(f);
         if (IsDeviceTarget(k)) device_files_.insert(f);
       }
     for (const auto& [f, text] : originals_)

@@ -204,13 +204,6 @@ std::string SweepDefaultOut(const std::string& config_path, std::pair<int64_t, i
                            : "");
 }
 
-namespace {
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
-}  // namespace
-
 // Points of `mine` an earlier run of the same grid finished, with their exit codes: in
 // DIR.partial (an interrupted sweep) or DIR (a finished one, copied so DIR stays whole until the
 // commit). A partial folder of another grid (or of none) is cleared and stamped with this one.
@@ -219,7 +212,7 @@ std::map<int64_t, int> AdoptFinishedPoints(const std::string& partial, const std
                                            const std::vector<int64_t>& mine) {
   namespace fs = std::filesystem;
   auto stamp_of = [](const std::string& dir) {
-    std::string s = ReadText(dir + "/grid_id");
+    std::string s = ReadFileText(dir + "/grid_id");
     while (!s.empty() && s.back() == '\n') s.pop_back();
     return s;
   };
@@ -237,7 +230,7 @@ std::map<int64_t, int> AdoptFinishedPoints(const std::string& partial, const std
       fs::create_directories(partial + "/points");
       fs::copy(final_dir + rel, partial + rel, fs::copy_options::recursive);
     }
-    const std::string code = ReadText(partial + rel + "/exit_code");
+    const std::string code = ReadFileText(partial + rel + "/exit_code");
     if (!code.empty()) done[i] = std::atoi(code.c_str());
   }
   return done;
