@@ -208,6 +208,20 @@ class CoreModel : public CoreRuntime {
       : chip_(chip), type_(type), index_(index), trace_pid_(trace_pid) {
     dcache_.Configure(chip->cfg.dcache_bytes, chip->cfg.dcache_line_bytes, chip->cfg.dcache_ways);
     for (int p = 0; p < kNumPipes; ++p) pipes_[p].Init(this, static_cast<Pipe>(p));
+    // The scalar unit's thread lives as long as the chip and runs one launch's blocks each time
+    // `launch_` fires: a thread spawned per launch cost a fresh coroutine stack (mapped, faulted
+    // in and unmapped) for every core of every launch.
+    sc_core::sc_spawn_options opts;
+    opts.dont_initialize();
+    opts.set_sensitivity(&launch_);
+    sc_core::sc_spawn(
+        [this] {
+          for (;;) {
+            RunBlocks();
+            sc_core::wait();  // for the next launch
+          }
+        },
+        sc_core::sc_gen_unique_name("scalar"), &opts);
   }
 
   // --- CoreRuntime ---
@@ -477,6 +491,9 @@ class CoreModel : public CoreRuntime {
     SetCurrentCore(nullptr);
   }
 
+  // The scalar thread starts this launch's blocks (in the next delta cycle).
+  void StartLaunch() { launch_.notify(sc_core::SC_ZERO_TIME); }
+
   void WakeForAbort() {
     if (scalar_waiting_) scalar_wake_.notify(sc_core::SC_ZERO_TIME);
   }
@@ -578,6 +595,7 @@ class CoreModel : public CoreRuntime {
   int trace_pid_;
   PipeModel pipes_[kNumPipes];
   sc_core::sc_event scalar_wake_;
+  sc_core::sc_event launch_;
   bool scalar_waiting_ = false;
   WaitKind wait_kind_ = WaitKind::kNone;
   Pipe wait_pipe_ = Pipe::kS;
@@ -1001,8 +1019,10 @@ LaunchResult Chip::Launch(const KernelLaunch& k) {
   for (auto& t : s.all_core_sets) std::fill(std::begin(t), std::end(t), 0);
   const std::vector<CoreModel*> used = s.AssignBlocks(k, units);
   if (s.trace) s.NameTraceThreads(used);
-  for (CoreModel* c : used)
-    sc_core::sc_spawn([c] { c->RunBlocks(); }, sc_core::sc_gen_unique_name("scalar"));
+  // Last core first: the order in which the scalar threads run at the launch cycle decides which
+  // core's first transfers reserve the shared bandwidth first, and SystemC ran the threads it
+  // used to spawn per launch in that order; keeping it keeps every figure.
+  for (auto c = used.rbegin(); c != used.rend(); ++c) (*c)->StartLaunch();
   sc_core::sc_start();
   s.CheckDeadlock(k, used);
   if (s.failure || s.input_failure) {  // thrown here, outside the helpers (see Unwind)

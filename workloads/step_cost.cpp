@@ -1,13 +1,17 @@
 #include "workloads/step_cost.h"
 
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -26,7 +30,8 @@ std::vector<KernelProfile> InProcessKernelTimer::Time(const std::vector<KernelCa
 // The wire format between the parent and its workers and children: one JSON object per line,
 // each carrying "v": kWireVersion, so a worker of another build is refused, not misread.
 //   request   {"v":1,"calls":[{"op":"rms_norm","params":[["tokens","8"],...]},...]}
-//   answer    {"v":1,"profiles":[<ProfileJson>,...]}      one per call, in the calls' order
+//   answer    {"v":1,"profiles":[<ProfileJson>,...],"seconds":S}  one per call, in the calls'
+//             order; S = the worker's wall time for them (the parent's cost estimate)
 //   child     {"v":1,"result":"<text>"}                   RunInChildProcess
 //   failure   {"v":1,"failure":{"kind":"sim","status":"ub_overflow","message":"..."}}
 //             kind "input" (no status) for an InputError or an internal error
@@ -90,9 +95,12 @@ void ServeChild(const DeviceConfig& d, FILE* in, FILE* out) {
           k.params.push_back({kv.at(0).get<std::string>(), kv.at(1).get<std::string>()});
         calls.push_back(std::move(k));
       }
+      const auto t0 = std::chrono::steady_clock::now();
       Json profiles = Json::array();
       for (const KernelProfile& p : timer.Time(calls)) profiles.push_back(ProfileJson(p));
-      WriteLine(out, {{"v", kWireVersion}, {"profiles", profiles}});
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      WriteLine(out, {{"v", kWireVersion}, {"profiles", profiles}, {"seconds", seconds}});
     } catch (...) {
       WriteLine(out, FailureJson("internal error in the kernel timer: "));
     }
@@ -170,43 +178,82 @@ ForkedKernelTimer::~ForkedKernelTimer() {
   }
 }
 
+// Calls go to the workers one at a time, each to the first worker that is free, the slowest
+// first (by the mean wall time of their op so far): a forward's one long kernel (a chunk GDN
+// prefill) no longer keeps a worker busy while the others wait with nothing dealt to them. A
+// call answered once (by any worker) is answered from the memo. Which worker simulates a call
+// cannot change its profile, so the outputs stay the same at any worker count. After a failure
+// only calls that come before it in `calls` are still sent: the failure reported is always the
+// one of the earliest failing call, as in one process.
 std::vector<KernelProfile> ForkedKernelTimer::Time(const std::vector<KernelCall>& calls) {
-  const size_t n = workers_.size();
-  std::vector<std::vector<size_t>> dealt(n);  // call indices per worker, in call order
-  std::vector<Json> requests(n, Json::array());
-  for (size_t i = 0; i < calls.size(); ++i) {
-    Json call = CallJson(calls[i]);
-    uint64_t h = 1469598103934665603ull;  // FNV-1a of the call: the same worker every time
-    for (const char c : call.dump()) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ull;
-    dealt[h % n].push_back(i);
-    requests[h % n].push_back(std::move(call));
-  }
-  for (size_t w = 0; w < n; ++w)
-    if (!dealt[w].empty())
-      WriteLine(workers_[w].to, {{"v", kWireVersion}, {"calls", std::move(requests[w])}});
-  // Every worker's answer is read (a failure answers for its worker's whole request), so the
-  // pipes hold nothing stale for the next call.
   std::vector<KernelProfile> out(calls.size());
-  std::optional<Json> failure;
-  size_t failed_at = calls.size();
-  for (size_t w = 0; w < n; ++w) {
-    if (dealt[w].empty()) continue;
-    std::string line;
-    if (!ReadLine(workers_[w].from, line))
-      throw std::runtime_error("kernel timer: a worker process died");
-    const Json a = ParseWireMessage(line, "kernel timer");
-    if (a.contains("failure")) {
-      if (dealt[w].front() < failed_at) failure = a["failure"], failed_at = dealt[w].front();
+  std::vector<Json> wire(calls.size());
+  std::map<std::string, std::vector<size_t>> waiting;  // a new call's key -> its indices
+  std::vector<size_t> todo;                            // the first index of each new call
+  for (size_t i = 0; i < calls.size(); ++i) {
+    wire[i] = CallJson(calls[i]);
+    const std::string key = wire[i].dump();
+    if (auto m = memo_.find(key); m != memo_.end()) {
+      out[i] = m->second;
       continue;
     }
-    const Json& profiles = a.at("profiles");
-    if (profiles.size() != dealt[w].size())
-      throw std::runtime_error("kernel timer: " + std::to_string(profiles.size()) + " answers to " +
-                               std::to_string(dealt[w].size()) + " calls");
-    for (size_t got = 0; got < dealt[w].size(); ++got) {
-      const std::optional<KernelProfile> p = ProfileFromJson(profiles[got]);
-      if (!p) throw std::runtime_error("kernel timer: bad profile " + profiles[got].dump());
-      out[dealt[w][got]] = *p;
+    std::vector<size_t>& w = waiting[key];
+    if (w.empty()) todo.push_back(i);
+    w.push_back(i);
+  }
+  auto estimate = [&](size_t i) {
+    const auto e = op_seconds_.find(calls[i].op);
+    return e == op_seconds_.end() ? 1e9 : e->second.first / e->second.second;
+  };
+  std::stable_sort(todo.begin(), todo.end(),
+                   [&](size_t a, size_t b) { return estimate(a) > estimate(b); });
+
+  const size_t n = workers_.size();
+  std::vector<size_t> busy(n, calls.size());  // the call a worker is timing, or calls.size()
+  size_t next = 0, failed_at = calls.size();
+  std::optional<Json> failure;
+  auto send = [&](size_t w) {
+    while (next < todo.size() && todo[next] > failed_at) ++next;
+    if (next == todo.size()) return;
+    busy[w] = todo[next++];
+    WriteLine(workers_[w].to, {{"v", kWireVersion}, {"calls", Json::array({wire[busy[w]]})}});
+  };
+  for (size_t w = 0; w < n; ++w) send(w);
+  while (true) {
+    std::vector<pollfd> fds;
+    std::vector<size_t> who;
+    for (size_t w = 0; w < n; ++w)
+      if (busy[w] < calls.size()) {
+        fds.push_back({fileno(workers_[w].from), POLLIN, 0});
+        who.push_back(w);
+      }
+    if (fds.empty()) break;
+    if (poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      throw std::runtime_error(std::string("kernel timer: poll() failed: ") + std::strerror(errno));
+    }
+    for (size_t f = 0; f < fds.size(); ++f) {
+      if (fds[f].revents == 0) continue;
+      const size_t w = who[f], i = busy[w];
+      busy[w] = calls.size();
+      std::string line;
+      if (!ReadLine(workers_[w].from, line))
+        throw std::runtime_error("kernel timer: a worker process died");
+      const Json a = ParseWireMessage(line, "kernel timer");
+      if (a.contains("failure")) {
+        if (i < failed_at) failure = a["failure"], failed_at = i;
+      } else {
+        const Json& profiles = a.at("profiles");
+        const std::optional<KernelProfile> p =
+            profiles.size() == 1 ? ProfileFromJson(profiles[0]) : std::nullopt;
+        if (!p) throw std::runtime_error("kernel timer: bad answer " + line);
+        memo_[wire[i].dump()] = *p;
+        for (size_t j : waiting[wire[i].dump()]) out[j] = *p;
+        auto& [sum, count] = op_seconds_[calls[i].op];
+        sum += a.value("seconds", 0.0);
+        ++count;
+      }
+      send(w);
     }
   }
   if (failure) ThrowFailure(*failure, "kernel timer");

@@ -37,12 +37,11 @@ class InProcessKernelTimer : public KernelTimer {
 };
 
 // Child processes (forked at construction, before any SystemC activity in the parent) run the
-// kernels; requests and answers go over pipes. The calls of one Time() are dealt to the workers
-// by a hash of the call, so the workers simulate at the same time and a kernel always goes to
-// the worker that already memoised it; each kernel's result does not depend on the process that
-// simulates it (every launch starts from a cold, idle chip), so any number of workers gives the
-// same profiles. A child's failure comes back as the same SimFailure / InputError (with several,
-// the one of the worker holding the earliest call).
+// kernels; requests and answers go over pipes. The new calls of one Time() go one at a time to
+// whichever worker is free, the slowest first, and every answer is memoised here; each kernel's
+// result does not depend on the process that simulates it (every launch starts from a cold, idle
+// chip), so any number of workers gives the same profiles. A child's failure comes back as the
+// same SimFailure / InputError (with several, the one of the earliest failing call).
 class ForkedKernelTimer : public KernelTimer {
  public:
   // `workers` children; 0 = KernelWorkers().
@@ -58,6 +57,8 @@ class ForkedKernelTimer : public KernelTimer {
     FILE* from = nullptr;
   };
   std::vector<Worker> workers_;
+  std::map<std::string, KernelProfile> memo_;                 // call (wire form) -> profile
+  std::map<std::string, std::pair<double, int>> op_seconds_;  // op -> wall seconds, calls
 };
 
 // Kernel-timer workers of a serving run: NPUSIM_KERNEL_WORKERS when set (1-64), else the

@@ -447,6 +447,27 @@ TEST(KernelTimerPool, AFailureInOneWorkerLeavesThePoolInStep) {
   for (size_t i = 0; i < ref.size(); ++i) EXPECT_EQ(ProfileJson(again[i]), ProfileJson(ref[i]));
 }
 
+// Two failing calls: the failure reported is the earlier call's, as when one process times
+// them in order, although the pool sends the later one first (an op it has not timed yet counts
+// as the slowest) and it fails first.
+TEST(KernelTimerPool, TheEarliestFailingCallIsTheOneReported) {
+  const DeviceConfig d = LoadDevice("Ascend910B3");
+  std::vector<KernelCall> calls = SmallCalls();
+  calls.insert(calls.begin() + 2, {"add", {{"n", "-5"}}});
+  calls.push_back({"swiglu", {{"tokens", "-7"}}});
+  for (int workers : {1, 2, 3}) {
+    ForkedKernelTimer pool(d, workers);
+    pool.Time(SmallCalls());  // the pool now knows which ops are slow
+    try {
+      pool.Time(calls);
+      ADD_FAILURE() << workers << " workers: no failure";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("-5"), std::string::npos) << workers << ": " << e.what();
+      EXPECT_EQ(std::string(e.what()).find("-7"), std::string::npos) << workers << ": " << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace npusim
 
