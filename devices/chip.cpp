@@ -135,17 +135,23 @@ struct Chip::Impl {
 };
 
 // A pipe's in-order instruction queue: a fixed ring (the hardware queue has a fixed depth), so
-// dispatching an instruction never allocates.
+// dispatching an instruction never allocates. The ring has one slot more than the queue holds:
+// the instruction last popped keeps its slot until the next pop (the pipe executes it from there
+// instead of copying it out).
 class InstrQueue {
  public:
-  void Reserve(size_t capacity) { ring_.assign(capacity, Instr{}); }
+  void Reserve(size_t capacity) { ring_.assign(capacity + 1, Instr{}); }
   bool empty() const { return count_ == 0; }
   size_t size() const { return count_; }
   Instr& front() { return ring_[head_]; }
   const Instr& front() const { return ring_[head_]; }
-  void push_back(const Instr& in) { ring_[(head_ + count_++) % ring_.size()] = in; }
+  void push_back(const Instr& in) {
+    size_t at = head_ + count_++;
+    if (at >= ring_.size()) at -= ring_.size();
+    ring_[at] = in;
+  }
   void pop_front() {
-    head_ = (head_ + 1) % ring_.size();
+    if (++head_ == ring_.size()) head_ = 0;
     --count_;
   }
   void clear() { head_ = count_ = 0; }
@@ -197,7 +203,7 @@ class PipeModel {
   };
   std::deque<Landing> landing;
   bool ReadsInFlight(const Instr& in, uint64_t now);
-  Instr current;
+  const Instr* current = nullptr;  // the instruction running, in its popped queue slot
   uint64_t busy_cycles = 0, instructions = 0;
   uint64_t dispatched = 0;  // every instruction through the queue, sync ones included
 };
@@ -717,7 +723,7 @@ void PipeModel::Start(Instr& in, uint64_t now) {
     chip->trace->Slice(core->trace_pid(), static_cast<int>(id), InstrName(in),
                        chip->cfg.CyclesToUs(static_cast<double>(now)),
                        chip->cfg.CyclesToUs(static_cast<double>(duration)), InstrArgs(in));
-  current = std::move(in);
+  current = &in;
   queue.pop_front();
   core->NotifyScalar();
   sc_core::next_trigger(Cycles(duration));
@@ -734,7 +740,7 @@ void PipeModel::Step() {
         return;
       }
       busy = false;
-      if (chip->launch->functional) Execute(current);
+      if (chip->launch->functional) Execute(*current);
     }
     while (!queue.empty()) {
       Instr& in = queue.front();
