@@ -20,6 +20,301 @@ constexpr double kBig = 1e15;
 
 std::string Where(const RunConfig& c) { return c.file.empty() ? "run config" : c.file; }
 
+// Run config keys are optional (the struct holds SGLang's defaults); some take one of a list of
+// values, some a list.
+ParamSpec Opt(const char* name, const char* unit, const char* desc, double lo = -kBig,
+              double hi = kBig) {
+  ParamSpec s{name, unit, desc, lo, hi};
+  s.optional = true;
+  return s;
+}
+ParamSpec OneOf(const char* name, const char* desc, std::vector<std::string> choices) {
+  ParamSpec s = Opt(name, "", desc);
+  s.choices = std::move(choices);
+  return s;
+}
+ParamSpec Items(const char* name, const char* unit, const char* desc, double lo, double hi) {
+  ParamSpec s = Opt(name, unit, desc, lo, hi);
+  s.list = true;
+  return s;
+}
+
+// What to simulate: the model, the chip, the seed and the mode.
+void BindSetup(ParamVisitor& v, RunConfig& c) {
+  v.Param(
+      {"model", "", "model config: HF config.json or YAML with its keys, relative to this file"},
+      c.model);
+  v.Param(Opt("device", "", "chip: SoC name under configs/devices or a device YAML"), c.device);
+  v.Param(Opt("seed", "", "seed of the load and of the timing-only acceptance", 0, 9e18), c.seed);
+  v.Param(OneOf("mode",
+                "timing, or functional: also compute a reduced model's tokens through the kernels "
+                "and compare runs",
+                {"timing", "functional"}),
+          c.mode);
+  v.Param(OneOf("fault",
+                "functional fault injection: none, transposed_state (S3), conv_state_shift (S6), "
+                "swa_without_mask / no_swiglu_clamp (S4)",
+                {"none", "transposed_state", "conv_state_shift", "swa_without_mask",
+                 "no_swiglu_clamp"}),
+          c.fault);
+}
+
+// How the model is spread over ranks, replicas and servers.
+void BindParallel(ParamVisitor& v, RunConfig& c) {
+  v.Param(Opt("tp_size", "ranks", "tensor-parallel size (chips of one model replica)", 1, 4096),
+          c.tp_size);
+  v.Param(
+      Opt("dp_size", "groups", "DP-attention groups (attention TP = tp_size / dp_size)", 1, 4096),
+      c.dp_size);
+  v.Param(Opt("ep_size", "ranks", "expert-parallel size (MoE TP = tp_size / ep_size)", 1, 4096),
+          c.ep_size);
+  v.Param(Opt("enable_dp_attention", "",
+              "data-parallel attention over dp_size groups of the tp_size ranks (true/false); "
+              "false with dp_size > 1: dp_size "
+              "replicas of tp_size ranks each behind a router"),
+          c.enable_dp_attention);
+  v.Param(Opt("servers", "servers",
+              "identical servers of this setup, tp_size ranks each, behind the router (SGLang: "
+              "several launch_server "
+              "processes under one router or PD load balancer, e.g. the prefill servers of a 2P1D "
+              "deployment)",
+              1, 4096),
+          c.servers);
+  v.Param(OneOf("load_balance_method",
+                "the router among replicas (servers, replicated DP): round_robin (by arrival) or "
+                "shortest_queue (fewest requests in flight)",
+                {"round_robin", "shortest_queue"}),
+          c.load_balance_method);
+  v.Param(Opt("disaggregation_transfer_queue", "requests",
+              "PD (prefill: / decode: maps): KV transfers in flight per decode replica; later ones "
+              "wait without reserving KV",
+              1, 1e6),
+          c.disaggregation_transfer_queue);
+  v.Param(Opt("enable_dp_lm_head", "",
+              "vocab-parallel lm_head within each attention TP group (true/false)"),
+          c.enable_dp_lm_head);
+  v.Param(OneOf("moe_a2a_backend", "MoE token exchange: none (all-reduce) or deepep (all-to-all)",
+                {"none", "deepep"}),
+          c.moe_a2a_backend);
+}
+
+// The scheduler's batches: caps, context and prefill chunking.
+void BindBatches(ParamVisitor& v, RunConfig& c) {
+  v.Param(Opt("max_running_requests", "requests", "requests decoding at once (over all DP groups)",
+              1, 1e6),
+          c.max_running_requests);
+  v.Param(Opt("context_length", "tokens", "longest input + output a request may have", 1, 1e8),
+          c.context_length);
+  v.Param(Opt("chunked_prefill_size", "tokens",
+              "longest prefill chunk per step; 0 or -1 = no chunking", -1, 1e9),
+          c.chunked_prefill_size);
+  v.Param(Opt("max_prefill_tokens", "tokens",
+              "new tokens per prefill batch (the first request always fits)", 1, 1e9),
+          c.max_prefill_tokens);
+  v.Param(Opt("page_size", "tokens", "KV cache page; prefill chunks are whole pages", 1, 4096),
+          c.page_size);
+}
+
+// Memory: the KV and mamba pools, prefix caching, the state and weight dtypes.
+void BindPools(ParamVisitor& v, RunConfig& c) {
+  v.Param(Opt("max_total_tokens", "tokens",
+              "cap on each rank's KV pool (SGLang --max-total-tokens); 0 = what memory allows", 0,
+              1e12),
+          c.max_total_tokens);
+  v.Param(
+      Opt("disable_radix_cache", "",
+          "prefix caching off (true/false); on, a prompt's cached prefix is not computed again"),
+      c.disable_radix_cache);
+  v.Param(OneOf("mamba_scheduler_strategy",
+                "hybrid models' prefix caching: no_buffer (no state snapshots: GDN prefixes are "
+                "never reused) or extra_buffer",
+                {"no_buffer", "extra_buffer"}),
+          c.mamba_scheduler_strategy);
+  v.Param(Opt("mamba_track_interval", "tokens",
+              "extra_buffer: a state snapshot at every multiple of this a prefill chunk reaches", 1,
+              1e9),
+          c.mamba_track_interval);
+  v.Param(Opt("max_mamba_cache_size", "slots",
+              "hybrid models' mamba state slots (divided over DP groups): running requests, their "
+              "track buffers and cached state "
+              "snapshots; 0 = as SGLang sizes them (radix cache off: max_running_requests + 1; on: "
+              "mamba_full_memory_ratio of the memory)",
+              0, 1e7),
+          c.max_mamba_cache_size);
+  v.Param(Opt("mamba_full_memory_ratio", "",
+              "radix cache on, no max_mamba_cache_size: mamba pool to KV pool memory (SGLang's "
+              "default 0.9)",
+              0.01, 100),
+          c.mamba_full_memory_ratio);
+  v.Param(
+      Opt("mem_fraction_static", "", "share of HBM for weights and the KV / state pools", 0.01, 1),
+      c.mem_fraction_static);
+  v.Param(OneOf("mamba_ssm_dtype", "SSM state pool dtype (float32 / bfloat16); empty = the model's",
+                {"", "float32", "bfloat16"}),
+          c.mamba_ssm_dtype);
+  v.Param(OneOf("quantization",
+                "weights: empty (bf16), w8a8_dynamic, or w4a8_dynamic (int4 routed experts, the "
+                "other linears w8a8)",
+                {"", "w8a8_dynamic", "w4a8_dynamic"}),
+          c.quantization);
+}
+
+// Decode graphs, mixed batches and SGLang's prefill delayer.
+void BindGraphsAndPrefill(ParamVisitor& v, RunConfig& c) {
+  v.Param(Items("cuda_graph_bs", "requests",
+                "decode batch sizes captured as graphs (host cost of one replay)", 1, 1e9),
+          c.cuda_graph_bs);
+  v.Param(Opt("disable_cuda_graph", "",
+              "eager decode: every launch pays the host launch cost (true/false)"),
+          c.disable_cuda_graph);
+  v.Param(Opt("enable_mixed_chunk", "", "decode requests ride along in prefill steps (true/false)"),
+          c.enable_mixed_chunk);
+  v.Param(Opt("enable_prefill_delayer", "",
+              "SGLang's prefill delayer (true/false; env "
+              "SGLANG_SCHEDULER_DECREASE_PREFILL_IDLE=1): new requests wait while the "
+              "free running slots are fewer than the largest prefill batch so far, and with DP "
+              "attention while only some groups "
+              "have one"),
+          c.enable_prefill_delayer);
+  v.Param(Opt("prefill_delayer_max_delay_passes", "passes",
+              "prefill delayer: passes in a row new requests may wait while only some DP groups "
+              "have one (env "
+              "SGLANG_PREFILL_DELAYER_MAX_DELAY_PASSES)",
+              1, 1e9),
+          c.prefill_delayer_max_delay_passes);
+  v.Param(Opt("prefill_delayer_queue_min_ratio", "",
+              "prefill delayer's queue trigger (0 = off): new requests also wait while fewer than "
+              "this x running requests "
+              "(at most the largest prefill batch) are queued",
+              0, 1e6),
+          c.prefill_delayer_queue_min_ratio);
+  v.Param(Opt("prefill_delayer_max_delay_ms", "ms",
+              "prefill delayer: the queue trigger's longest wait", 0, 1e9),
+          c.prefill_delayer_max_delay_ms);
+  v.Param(Opt("prefill_max_requests", "requests",
+              "new requests per prefill batch and DP group (0 = no limit)", 0, 1e9),
+          c.prefill_max_requests);
+}
+
+// Which kernel implementations the forward uses.
+void BindKernels(ParamVisitor& v, RunConfig& c) {
+  v.Param(OneOf("gdn_decode_impl", "GDN decode kernel: fused (AscendC op) or triton_chain",
+                {"fused", "triton_chain"}),
+          c.gdn_decode_impl);
+  v.Param(
+      OneOf("gdn_prefill_impl",
+            "GDN chunk prefill: staged (one launch per stage) or mega (the stages in one kernel)",
+            {"staged", "mega"}),
+      c.gdn_prefill_impl);
+  v.Param(OneOf("mla_prolog",
+                "MLA models' decode / verify / draft preprocessing: unfused (projections, norms, "
+                "rope and the cache write as "
+                "separate launches) or fused (one mla_prolog launch; env SGLANG_NPU_USE_MLAPO=1)",
+                {"unfused", "fused"}),
+          c.mla_prolog);
+}
+
+// Speculative decoding (MTP / EAGLE3).
+void BindSpeculative(ParamVisitor& v, RunConfig& c) {
+  v.Param(
+      OneOf("speculative_algorithm",
+            "empty (off), NEXTN (the model's MTP layer drafts) or EAGLE3 (a separate draft model)",
+            {"", "NEXTN", "EAGLE3"}),
+      c.speculative_algorithm);
+  v.Param(Opt("speculative_draft_model_path", "",
+              "EAGLE3: the draft model's config.json (relative to this file)"),
+          c.speculative_draft_model_path);
+  v.Param(OneOf("speculative_draft_model_quantization",
+                "the draft's weights: unquant (the default, as the Ascend launch lines pass it) or "
+                "w8a8_dynamic",
+                {"", "unquant", "w8a8_dynamic"}),
+          c.speculative_draft_model_quantization);
+  v.Param(Opt("speculative_num_steps", "steps", "draft forwards per round", 1, 64),
+          c.speculative_num_steps);
+  v.Param(Opt("speculative_eagle_topk", "", "draft branches per step (only 1 is modelled)", 1, 1),
+          c.speculative_eagle_topk);
+  v.Param(Opt("speculative_num_draft_tokens", "tokens",
+              "tokens the target verifies per round (steps + 1 for topk 1)", 2, 65),
+          c.speculative_num_draft_tokens);
+  v.Param(Items("speculative_accept_rates", "",
+                "per draft position: P(accepted | all earlier accepted), timing-only runs", 0, 1),
+          c.speculative_accept_rates);
+}
+
+// The host cost profile and its overrides.
+void BindHost(ParamVisitor& v, RunConfig& c) {
+  v.Param(
+      Opt("host_profile", "",
+          "host cost profile: a name under configs/hosts or a YAML path (relative to this file)"),
+      c.host_profile);
+  v.Param(
+      Opt("host_launch_us", "us",
+          "override the profile's host cost of one eager kernel launch (-1 = profile)", -1, 1e7),
+      c.host_launch_us);
+  v.Param(Opt("host_graph_replay_us", "us",
+              "override the profile's host cost of one graph replay (-1 = profile)", -1, 1e7),
+          c.host_graph_replay_us);
+  v.Param(Opt("host_step_us", "us", "override the profile's host cost per step (-1 = profile)", -1,
+              1e8),
+          c.host_step_us);
+}
+
+// The load bench_serving sends.
+void BindLoad(ParamVisitor& v, RunConfig& c) {
+  v.Param(OneOf("dataset_name",
+                "load: random, generated-shared-prefix (bench_serving's) or trace (JSONL at "
+                "dataset_path)",
+                {"random", "generated-shared-prefix", "trace"}),
+          c.dataset_name);
+  v.Param(Opt("gsp_num_groups", "groups", "generated-shared-prefix: system prompts", 1, 1e7),
+          c.gsp_num_groups);
+  v.Param(Opt("gsp_prompts_per_group", "requests",
+              "generated-shared-prefix: prompts sharing each system prompt", 1, 1e7),
+          c.gsp_prompts_per_group);
+  v.Param(Opt("gsp_system_prompt_len", "tokens",
+              "generated-shared-prefix: shared system prompt length", 0, 1e8),
+          c.gsp_system_prompt_len);
+  v.Param(Opt("gsp_question_len", "tokens",
+              "generated-shared-prefix: each prompt's own question length", 1, 1e8),
+          c.gsp_question_len);
+  v.Param(Opt("gsp_output_len", "tokens", "generated-shared-prefix: output length", 1, 1e8),
+          c.gsp_output_len);
+  v.Param(Opt("warmup_requests", "requests",
+              "bench_serving warm-up requests before the timed load (0 or 1: the first prompt "
+              "warms the cache)",
+              0, 1),
+          c.warmup_requests);
+  v.Param(Opt("dataset_path", "",
+              "JSONL trace: one request per line with input_len, output_len, optional arrival_s"),
+          c.dataset_path);
+  v.Param(Opt("num_prompts", "requests", "requests to send", 1, 1e7), c.num_prompts);
+  v.Param(Opt("random_input_len", "tokens", "input length (upper end of the range)", 1, 1e8),
+          c.random_input_len);
+  v.Param(Opt("random_output_len", "tokens", "output length (upper end of the range)", 1, 1e8),
+          c.random_output_len);
+  v.Param(Opt("random_range_ratio", "", "lengths uniform in [ratio x len, len]", 0, 1),
+          c.random_range_ratio);
+  v.Param(Opt("request_rate", "req/s", "Poisson arrival rate; inf = all at once"), c.request_rate);
+  v.Param(
+      Opt("max_concurrency", "requests", "client-side cap on requests in flight; 0 = none", 0, 1e7),
+      c.max_concurrency);
+}
+
+// What the outputs carry and capacity's objectives.
+void BindOutputs(ParamVisitor& v, RunConfig& c) {
+  v.Param(Opt("trace_kernels", "", "trace.json also gets every kernel launch (true/false)"),
+          c.trace_kernels);
+  v.Param(Opt("slo_ttft_p99_ms", "ms", "capacity: p99 TTFT objective (0 = none)", 0, 1e9),
+          c.slo_ttft_p99_ms);
+  v.Param(Opt("slo_tpot_p99_ms", "ms", "capacity: p99 TPOT objective (0 = none)", 0, 1e9),
+          c.slo_tpot_p99_ms);
+  v.Param(OneOf("capacity_search",
+                "capacity: concurrency (requests sent at once, rising), request_rate (Poisson rate "
+                "of num_prompts requests, bisected) or both",
+                {"concurrency", "request_rate", "both"}),
+          c.capacity_search);
+}
+
 }  // namespace
 
 std::string RunConfig::At(const std::string& key) const {
@@ -28,264 +323,16 @@ std::string RunConfig::At(const std::string& key) const {
 }
 
 void RunConfig::Bind(ParamVisitor& v) {
-  auto opt = [](const char* name, const char* unit, const char* desc, double lo = -kBig,
-                double hi = kBig) {
-    ParamSpec s{name, unit, desc, lo, hi};
-    s.optional = true;
-    return s;
-  };
-  auto one_of = [&](const char* name, const char* desc, std::vector<std::string> choices) {
-    ParamSpec s = opt(name, "", desc);
-    s.choices = std::move(choices);
-    return s;
-  };
-  auto items = [&](const char* name, const char* unit, const char* desc, double lo, double hi) {
-    ParamSpec s = opt(name, unit, desc, lo, hi);
-    s.list = true;
-    return s;
-  };
-  v.Param(
-      {"model", "", "model config: HF config.json or YAML with its keys, relative to this file"},
-      model);
-  v.Param(opt("device", "", "chip: SoC name under configs/devices or a device YAML"), device);
-  v.Param(opt("seed", "", "seed of the load and of the timing-only acceptance", 0, 9e18), seed);
-  v.Param(one_of("mode",
-                 "timing, or functional: also compute a reduced model's tokens through the kernels "
-                 "and compare runs",
-                 {"timing", "functional"}),
-          mode);
-  v.Param(one_of("fault",
-                 "functional fault injection: none, transposed_state (S3), conv_state_shift (S6), "
-                 "swa_without_mask / no_swiglu_clamp (S4)",
-                 {"none", "transposed_state", "conv_state_shift", "swa_without_mask",
-                  "no_swiglu_clamp"}),
-          fault);
-
-  v.Param(opt("tp_size", "ranks", "tensor-parallel size (chips of one model replica)", 1, 4096),
-          tp_size);
-  v.Param(
-      opt("dp_size", "groups", "DP-attention groups (attention TP = tp_size / dp_size)", 1, 4096),
-      dp_size);
-  v.Param(opt("ep_size", "ranks", "expert-parallel size (MoE TP = tp_size / ep_size)", 1, 4096),
-          ep_size);
-  v.Param(opt("enable_dp_attention", "",
-              "data-parallel attention over dp_size groups of the tp_size ranks (true/false); "
-              "false with dp_size > 1: dp_size "
-              "replicas of tp_size ranks each behind a router"),
-          enable_dp_attention);
-  v.Param(opt("servers", "servers",
-              "identical servers of this setup, tp_size ranks each, behind the router (SGLang: "
-              "several launch_server "
-              "processes under one router or PD load balancer, e.g. the prefill servers of a 2P1D "
-              "deployment)",
-              1, 4096),
-          servers);
-  v.Param(one_of("load_balance_method",
-                 "the router among replicas (servers, replicated DP): round_robin (by arrival) or "
-                 "shortest_queue (fewest requests in flight)",
-                 {"round_robin", "shortest_queue"}),
-          load_balance_method);
-  v.Param(opt("disaggregation_transfer_queue", "requests",
-              "PD (prefill: / decode: maps): KV transfers in flight per decode replica; later ones "
-              "wait without reserving KV",
-              1, 1e6),
-          disaggregation_transfer_queue);
-  v.Param(opt("enable_dp_lm_head", "",
-              "vocab-parallel lm_head within each attention TP group (true/false)"),
-          enable_dp_lm_head);
-  v.Param(one_of("moe_a2a_backend", "MoE token exchange: none (all-reduce) or deepep (all-to-all)",
-                 {"none", "deepep"}),
-          moe_a2a_backend);
-  v.Param(opt("max_running_requests", "requests", "requests decoding at once (over all DP groups)",
-              1, 1e6),
-          max_running_requests);
-  v.Param(opt("context_length", "tokens", "longest input + output a request may have", 1, 1e8),
-          context_length);
-  v.Param(opt("chunked_prefill_size", "tokens",
-              "longest prefill chunk per step; 0 or -1 = no chunking", -1, 1e9),
-          chunked_prefill_size);
-  v.Param(opt("max_prefill_tokens", "tokens",
-              "new tokens per prefill batch (the first request always fits)", 1, 1e9),
-          max_prefill_tokens);
-  v.Param(opt("page_size", "tokens", "KV cache page; prefill chunks are whole pages", 1, 4096),
-          page_size);
-  v.Param(opt("max_total_tokens", "tokens",
-              "cap on each rank's KV pool (SGLang --max-total-tokens); 0 = what memory allows", 0,
-              1e12),
-          max_total_tokens);
-  v.Param(
-      opt("disable_radix_cache", "",
-          "prefix caching off (true/false); on, a prompt's cached prefix is not computed again"),
-      disable_radix_cache);
-  v.Param(one_of("mamba_scheduler_strategy",
-                 "hybrid models' prefix caching: no_buffer (no state snapshots: GDN prefixes are "
-                 "never reused) or extra_buffer",
-                 {"no_buffer", "extra_buffer"}),
-          mamba_scheduler_strategy);
-  v.Param(opt("mamba_track_interval", "tokens",
-              "extra_buffer: a state snapshot at every multiple of this a prefill chunk reaches", 1,
-              1e9),
-          mamba_track_interval);
-  v.Param(opt("max_mamba_cache_size", "slots",
-              "hybrid models' mamba state slots (divided over DP groups): running requests, their "
-              "track buffers and cached state "
-              "snapshots; 0 = as SGLang sizes them (radix cache off: max_running_requests + 1; on: "
-              "mamba_full_memory_ratio of the memory)",
-              0, 1e7),
-          max_mamba_cache_size);
-  v.Param(opt("mamba_full_memory_ratio", "",
-              "radix cache on, no max_mamba_cache_size: mamba pool to KV pool memory (SGLang's "
-              "default 0.9)",
-              0.01, 100),
-          mamba_full_memory_ratio);
-  v.Param(
-      opt("mem_fraction_static", "", "share of HBM for weights and the KV / state pools", 0.01, 1),
-      mem_fraction_static);
-  v.Param(
-      one_of("mamba_ssm_dtype", "SSM state pool dtype (float32 / bfloat16); empty = the model's",
-             {"", "float32", "bfloat16"}),
-      mamba_ssm_dtype);
-  v.Param(one_of("quantization",
-                 "weights: empty (bf16), w8a8_dynamic, or w4a8_dynamic (int4 routed experts, the "
-                 "other linears w8a8)",
-                 {"", "w8a8_dynamic", "w4a8_dynamic"}),
-          quantization);
-  v.Param(items("cuda_graph_bs", "requests",
-                "decode batch sizes captured as graphs (host cost of one replay)", 1, 1e9),
-          cuda_graph_bs);
-  v.Param(opt("disable_cuda_graph", "",
-              "eager decode: every launch pays the host launch cost (true/false)"),
-          disable_cuda_graph);
-  v.Param(opt("enable_mixed_chunk", "", "decode requests ride along in prefill steps (true/false)"),
-          enable_mixed_chunk);
-  v.Param(opt("enable_prefill_delayer", "",
-              "SGLang's prefill delayer (true/false; env "
-              "SGLANG_SCHEDULER_DECREASE_PREFILL_IDLE=1): new requests wait while the "
-              "free running slots are fewer than the largest prefill batch so far, and with DP "
-              "attention while only some groups "
-              "have one"),
-          enable_prefill_delayer);
-  v.Param(opt("prefill_delayer_max_delay_passes", "passes",
-              "prefill delayer: passes in a row new requests may wait while only some DP groups "
-              "have one (env "
-              "SGLANG_PREFILL_DELAYER_MAX_DELAY_PASSES)",
-              1, 1e9),
-          prefill_delayer_max_delay_passes);
-  v.Param(opt("prefill_delayer_queue_min_ratio", "",
-              "prefill delayer's queue trigger (0 = off): new requests also wait while fewer than "
-              "this x running requests "
-              "(at most the largest prefill batch) are queued",
-              0, 1e6),
-          prefill_delayer_queue_min_ratio);
-  v.Param(opt("prefill_delayer_max_delay_ms", "ms",
-              "prefill delayer: the queue trigger's longest wait", 0, 1e9),
-          prefill_delayer_max_delay_ms);
-  v.Param(opt("prefill_max_requests", "requests",
-              "new requests per prefill batch and DP group (0 = no limit)", 0, 1e9),
-          prefill_max_requests);
-  v.Param(one_of("gdn_decode_impl", "GDN decode kernel: fused (AscendC op) or triton_chain",
-                 {"fused", "triton_chain"}),
-          gdn_decode_impl);
-  v.Param(
-      one_of("gdn_prefill_impl",
-             "GDN chunk prefill: staged (one launch per stage) or mega (the stages in one kernel)",
-             {"staged", "mega"}),
-      gdn_prefill_impl);
-  v.Param(one_of("mla_prolog",
-                 "MLA models' decode / verify / draft preprocessing: unfused (projections, norms, "
-                 "rope and the cache write as "
-                 "separate launches) or fused (one mla_prolog launch; env SGLANG_NPU_USE_MLAPO=1)",
-                 {"unfused", "fused"}),
-          mla_prolog);
-  v.Param(
-      one_of("speculative_algorithm",
-             "empty (off), NEXTN (the model's MTP layer drafts) or EAGLE3 (a separate draft model)",
-             {"", "NEXTN", "EAGLE3"}),
-      speculative_algorithm);
-  v.Param(opt("speculative_draft_model_path", "",
-              "EAGLE3: the draft model's config.json (relative to this file)"),
-          speculative_draft_model_path);
-  v.Param(
-      one_of("speculative_draft_model_quantization",
-             "the draft's weights: unquant (the default, as the Ascend launch lines pass it) or "
-             "w8a8_dynamic",
-             {"", "unquant", "w8a8_dynamic"}),
-      speculative_draft_model_quantization);
-  v.Param(opt("speculative_num_steps", "steps", "draft forwards per round", 1, 64),
-          speculative_num_steps);
-  v.Param(opt("speculative_eagle_topk", "", "draft branches per step (only 1 is modelled)", 1, 1),
-          speculative_eagle_topk);
-  v.Param(opt("speculative_num_draft_tokens", "tokens",
-              "tokens the target verifies per round (steps + 1 for topk 1)", 2, 65),
-          speculative_num_draft_tokens);
-  v.Param(items("speculative_accept_rates", "",
-                "per draft position: P(accepted | all earlier accepted), timing-only runs", 0, 1),
-          speculative_accept_rates);
-
-  v.Param(
-      opt("host_profile", "",
-          "host cost profile: a name under configs/hosts or a YAML path (relative to this file)"),
-      host_profile);
-  v.Param(
-      opt("host_launch_us", "us",
-          "override the profile's host cost of one eager kernel launch (-1 = profile)", -1, 1e7),
-      host_launch_us);
-  v.Param(opt("host_graph_replay_us", "us",
-              "override the profile's host cost of one graph replay (-1 = profile)", -1, 1e7),
-          host_graph_replay_us);
-  v.Param(opt("host_step_us", "us", "override the profile's host cost per step (-1 = profile)", -1,
-              1e8),
-          host_step_us);
-
-  v.Param(one_of("dataset_name",
-                 "load: random, generated-shared-prefix (bench_serving's) or trace (JSONL at "
-                 "dataset_path)",
-                 {"random", "generated-shared-prefix", "trace"}),
-          dataset_name);
-  v.Param(opt("gsp_num_groups", "groups", "generated-shared-prefix: system prompts", 1, 1e7),
-          gsp_num_groups);
-  v.Param(opt("gsp_prompts_per_group", "requests",
-              "generated-shared-prefix: prompts sharing each system prompt", 1, 1e7),
-          gsp_prompts_per_group);
-  v.Param(opt("gsp_system_prompt_len", "tokens",
-              "generated-shared-prefix: shared system prompt length", 0, 1e8),
-          gsp_system_prompt_len);
-  v.Param(opt("gsp_question_len", "tokens",
-              "generated-shared-prefix: each prompt's own question length", 1, 1e8),
-          gsp_question_len);
-  v.Param(opt("gsp_output_len", "tokens", "generated-shared-prefix: output length", 1, 1e8),
-          gsp_output_len);
-  v.Param(opt("warmup_requests", "requests",
-              "bench_serving warm-up requests before the timed load (0 or 1: the first prompt "
-              "warms the cache)",
-              0, 1),
-          warmup_requests);
-  v.Param(opt("dataset_path", "",
-              "JSONL trace: one request per line with input_len, output_len, optional arrival_s"),
-          dataset_path);
-  v.Param(opt("num_prompts", "requests", "requests to send", 1, 1e7), num_prompts);
-  v.Param(opt("random_input_len", "tokens", "input length (upper end of the range)", 1, 1e8),
-          random_input_len);
-  v.Param(opt("random_output_len", "tokens", "output length (upper end of the range)", 1, 1e8),
-          random_output_len);
-  v.Param(opt("random_range_ratio", "", "lengths uniform in [ratio x len, len]", 0, 1),
-          random_range_ratio);
-  v.Param(opt("request_rate", "req/s", "Poisson arrival rate; inf = all at once"), request_rate);
-  v.Param(
-      opt("max_concurrency", "requests", "client-side cap on requests in flight; 0 = none", 0, 1e7),
-      max_concurrency);
-  v.Param(opt("trace_kernels", "", "trace.json also gets every kernel launch (true/false)"),
-          trace_kernels);
-  v.Param(opt("slo_ttft_p99_ms", "ms", "capacity: p99 TTFT objective (0 = none)", 0, 1e9),
-          slo_ttft_p99_ms);
-  v.Param(opt("slo_tpot_p99_ms", "ms", "capacity: p99 TPOT objective (0 = none)", 0, 1e9),
-          slo_tpot_p99_ms);
-  v.Param(
-      one_of("capacity_search",
-             "capacity: concurrency (requests sent at once, rising), request_rate (Poisson rate "
-             "of num_prompts requests, bisected) or both",
-             {"concurrency", "request_rate", "both"}),
-      capacity_search);
+  BindSetup(v, *this);
+  BindParallel(v, *this);
+  BindBatches(v, *this);
+  BindPools(v, *this);
+  BindGraphsAndPrefill(v, *this);
+  BindKernels(v, *this);
+  BindSpeculative(v, *this);
+  BindHost(v, *this);
+  BindLoad(v, *this);
+  BindOutputs(v, *this);
 }
 
 int64_t RunConfig::Replicas() const { return servers * (enable_dp_attention ? 1 : dp_size); }
