@@ -39,47 +39,56 @@ ParamSpec ImplSpec(const char* part) {
 }
 }  // namespace
 
-void DeviceConfig::Bind(ParamVisitor& v) {
-  constexpr double kBig = 1e18;
-  v.Param({"soc", "", "SoC version as CANN spells it"}, soc);
-  v.Param({"clock_mhz", "MHz", "AI core clock (cube_freq)", 1, 10000}, clock_mhz);
+namespace {
+
+constexpr double kBig = 1e18;
+
+// The chip and its cores: clock, core counts, local buffers, the scalar unit.
+void BindCore(ParamVisitor& v, DeviceConfig& d) {
+  v.Param({"soc", "", "SoC version as CANN spells it"}, d.soc);
+  v.Param({"clock_mhz", "MHz", "AI core clock (cube_freq)", 1, 10000}, d.clock_mhz);
   v.Group("cores", "AI cores", [&] {
-    v.Param({"aic", "cores", "cube cores (AIC)", 1, 4096}, aic_count);
-    v.Param({"aiv", "cores", "vector cores (AIV), 2 per AIC", 1, 8192}, aiv_count);
+    v.Param({"aic", "cores", "cube cores (AIC)", 1, 4096}, d.aic_count);
+    v.Param({"aiv", "cores", "vector cores (AIV), 2 per AIC", 1, 8192}, d.aiv_count);
   });
   v.Group("buffers", "per-core local buffers", [&] {
-    v.Param({"ub_bytes", "B", "unified buffer per AIV", 1024, kBig}, ub_bytes);
-    v.Param({"ub_align", "B", "UB address alignment", 1, 4096}, ub_align);
-    v.Param({"l1_bytes", "B", "L1 buffer per AIC", 1024, kBig}, l1_bytes);
-    v.Param({"l1_align", "B", "L1 address alignment", 1, 4096}, l1_align);
-    v.Param({"l0a_bytes", "B", "L0A (left matrix) per AIC", 1024, kBig}, l0a_bytes);
-    v.Param({"l0a_align", "B", "L0A alignment", 1, 4096}, l0a_align);
-    v.Param({"l0b_bytes", "B", "L0B (right matrix) per AIC", 1024, kBig}, l0b_bytes);
-    v.Param({"l0b_align", "B", "L0B alignment", 1, 4096}, l0b_align);
-    v.Param({"l0c_bytes", "B", "L0C (accumulator) per AIC", 1024, kBig}, l0c_bytes);
-    v.Param({"l0c_align", "B", "L0C alignment", 1, 4096}, l0c_align);
+    v.Param({"ub_bytes", "B", "unified buffer per AIV", 1024, kBig}, d.ub_bytes);
+    v.Param({"ub_align", "B", "UB address alignment", 1, 4096}, d.ub_align);
+    v.Param({"l1_bytes", "B", "L1 buffer per AIC", 1024, kBig}, d.l1_bytes);
+    v.Param({"l1_align", "B", "L1 address alignment", 1, 4096}, d.l1_align);
+    v.Param({"l0a_bytes", "B", "L0A (left matrix) per AIC", 1024, kBig}, d.l0a_bytes);
+    v.Param({"l0a_align", "B", "L0A alignment", 1, 4096}, d.l0a_align);
+    v.Param({"l0b_bytes", "B", "L0B (right matrix) per AIC", 1024, kBig}, d.l0b_bytes);
+    v.Param({"l0b_align", "B", "L0B alignment", 1, 4096}, d.l0b_align);
+    v.Param({"l0c_bytes", "B", "L0C (accumulator) per AIC", 1024, kBig}, d.l0c_bytes);
+    v.Param({"l0c_align", "B", "L0C alignment", 1, 4096}, d.l0c_align);
   });
   v.Group("scalar", "scalar unit and instruction queues", [&] {
     v.Param({"issue_cycles", "cycles", "scalar cost to dispatch one instruction to a pipe queue", 0,
              1000},
-            scalar_issue_cycles);
+            d.scalar_issue_cycles);
     v.Param({"queue_depth", "instructions", "depth of each pipe's instruction queue", 1, 4096},
-            queue_depth);
+            d.queue_depth);
     v.Param({"dcache_bytes", "B", "scalar data cache (GetValue/SetValue on GM) per core", 64, kBig},
-            dcache_bytes);
+            d.dcache_bytes);
     v.Param({"dcache_line_bytes", "B", "scalar data cache line: the unit a miss fills", 4, 4096},
-            dcache_line_bytes);
+            d.dcache_line_bytes);
     v.Param({"dcache_ways", "ways", "scalar data cache associativity (LRU within a set)", 1, 4096},
-            dcache_ways);
+            d.dcache_ways);
     v.Param({"dcache_miss_ns", "ns", "scalar stall of a data cache miss (line fill from L2/HBM)", 0,
              100000},
-            dcache_miss_ns);
+            d.dcache_miss_ns);
   });
+}
+
+// The vector and cube units' cost models.
+void BindComputeUnits(ParamVisitor& v, DeviceConfig& d) {
   v.Group("vector", "vector unit (per AIV)", [&] {
-    v.Param(ImplSpec<VectorModel>("vector unit"), vector_impl);
-    v.Param({"repeat_bytes", "B", "bytes processed by one vector repeat", 32, 4096}, repeat_bytes);
-    for (size_t i = 0; i < vec.size(); ++i) {
-      auto& c = vec[i];
+    v.Param(ImplSpec<VectorModel>("vector unit"), d.vector_impl);
+    v.Param({"repeat_bytes", "B", "bytes processed by one vector repeat", 32, 4096},
+            d.repeat_bytes);
+    for (size_t i = 0; i < d.vec.size(); ++i) {
+      auto& c = d.vec[i];
       v.Group(VecClassName(static_cast<VecClass>(i)), "vector instruction class", [&] {
         v.Param({"startup_cycles", "cycles", "fixed cycles per instruction", 0, 100000},
                 c.startup_cycles);
@@ -98,18 +107,23 @@ void DeviceConfig::Bind(ParamVisitor& v) {
     }
   });
   v.Group("cube", "cube unit (per AIC)", [&] {
-    v.Param(ImplSpec<CubeModel>("cube unit"), cube_impl);
-    v.Param({"startup_cycles", "cycles", "fixed cycles per Mmad", 0, 100000}, cube_startup_cycles);
+    v.Param(ImplSpec<CubeModel>("cube unit"), d.cube_impl);
+    v.Param({"startup_cycles", "cycles", "fixed cycles per Mmad", 0, 100000},
+            d.cube_startup_cycles);
     v.Param({"fractal_cycles", "cycles",
              "cycles per 16x16x16 (fp16/bf16) or 16x32x16 (int8) fractal", 1, 1000},
-            cube_fractal_cycles);
+            d.cube_fractal_cycles);
     v.Param({"fp32_slowdown", "x", "fp32 fractal cost relative to fp16", 1, 64},
-            cube_fp32_slowdown);
+            d.cube_fp32_slowdown);
   });
+}
+
+// Data movement: the MTE paths, HBM and L2.
+void BindMemoryPaths(ParamVisitor& v, DeviceConfig& d) {
   v.Group("mte", "data-movement paths: t = latency + bytes / bandwidth", [&] {
-    v.Param(ImplSpec<MteModel>("MTE path"), mte_impl);
-    for (size_t i = 0; i < mte.size(); ++i) {
-      auto& p = mte[i];
+    v.Param(ImplSpec<MteModel>("MTE path"), d.mte_impl);
+    for (size_t i = 0; i < d.mte.size(); ++i) {
+      auto& p = d.mte[i];
       v.Group(MtePathName(static_cast<MtePath>(i)), "one MTE path", [&] {
         v.Param({"latency_ns", "ns", "fixed cost per transfer", 0, 1e6}, p.latency_ns);
         v.Param({"bandwidth_gbps", "GB/s", "asymptotic single-core bandwidth", 0.001, 1e6},
@@ -118,51 +132,55 @@ void DeviceConfig::Bind(ParamVisitor& v) {
     }
   });
   v.Group("memory", "memory shared by all cores", [&] {
-    v.Param({"hbm_bytes", "B", "HBM capacity", 1, kBig}, hbm_bytes);
+    v.Param({"hbm_bytes", "B", "HBM capacity", 1, kBig}, d.hbm_bytes);
     v.Param({"hbm_bandwidth_gbps", "GB/s", "HBM bandwidth shared by all cores", 1, 1e6},
-            hbm_bandwidth_gbps);
-    v.Param({"l2_bytes", "B", "L2 cache capacity", 0, kBig}, l2_bytes);
+            d.hbm_bandwidth_gbps);
+    v.Param({"l2_bytes", "B", "L2 cache capacity", 0, kBig}, d.l2_bytes);
     v.Param({"l2_bandwidth_gbps", "GB/s", "L2 bandwidth shared by all cores", 1, 1e6},
-            l2_bandwidth_gbps);
-    v.Param(ImplSpec<MemorySystem>("shared memory"), memory_impl);
+            d.l2_bandwidth_gbps);
+    v.Param(ImplSpec<MemorySystem>("shared memory"), d.memory_impl);
     ParamSpec keep{"l2_across_launches", "",
                    "L2 keeps what a launch left for the op's next launch (a later stage reads the "
                    "stage before's output from L2); false: every launch starts with L2 cold"};
     keep.optional = true;
-    v.Param(keep, l2_across_launches);
+    v.Param(keep, d.l2_across_launches);
   });
+}
+
+// What lies outside the AI cores: links, launch costs, Triton-compiled kernels.
+void BindCluster(ParamVisitor& v, DeviceConfig& d) {
   v.Group("links", "chip-to-chip links of the cluster (collectives)", [&] {
     v.Param(
         {"peer_gbps", "GB/s", "bandwidth of the link to one peer chip, per direction", 0.001, 1e6},
-        link_peer_gbps);
+        d.link_peer_gbps);
     v.Param({"aggregate_gbps", "GB/s", "all links of one chip together, per direction", 0.001, 1e6},
-            link_aggregate_gbps);
+            d.link_aggregate_gbps);
     v.Param({"pair_gbps", "GB/s", "link between the two dies of a package (SIO), per direction",
              0.001, 1e6},
-            link_pair_gbps);
+            d.link_pair_gbps);
     v.Param({"pair_ranks", "ranks", "ranks per package (2 on A3: die pairs joined by SIO; 1 on A2)",
              1, 2},
-            link_pair_ranks);
+            d.link_pair_ranks);
     v.Param(
         {"a2a_sync_us", "us",
          "fixed cost of one all-to-all launch before data moves (MoE dispatch/combine handshake)",
          0, 1e6},
-        link_a2a_sync_us);
+        d.link_a2a_sync_us);
     v.Param({"kv_transfer_gbps", "GB/s",
              "PD disaggregation: one rank's KV (and state) transfer stream to its peer in the "
              "other pool",
              0.001, 1e6},
-            link_kv_transfer_gbps);
+            d.link_kv_transfer_gbps);
     v.Param(
         {"kv_transfer_latency_us", "us",
          "PD disaggregation: fixed cost of one request's transfer (handshake, completion notice)",
          0, 1e6},
-        link_kv_transfer_latency_us);
+        d.link_kv_transfer_latency_us);
   });
   v.Group("launch", "kernel launch", [&] {
     v.Param(
         {"overhead_us", "us", "device-side cost from launch to the first block starting", 0, 1e6},
-        launch_overhead_us);
+        d.launch_overhead_us);
   });
   v.Group(
       "triton",
@@ -171,13 +189,22 @@ void DeviceConfig::Bind(ParamVisitor& v) {
         v.Param({"launch_us", "us",
                  "device-side fixed cost of a Triton-compiled launch on top of launch.overhead_us",
                  0, 1e4},
-                triton_launch_us);
+                d.triton_launch_us);
         v.Param({"program_cycles", "cycles",
                  "scalar cycles per Triton program before its first instruction (program id, "
                  "offsets, masks)",
                  0, 1e7},
-                triton_program_cycles);
+                d.triton_program_cycles);
       });
+}
+
+}  // namespace
+
+void DeviceConfig::Bind(ParamVisitor& v) {
+  BindCore(v, *this);
+  BindComputeUnits(v, *this);
+  BindMemoryPaths(v, *this);
+  BindCluster(v, *this);
 }
 
 std::string ConfigDir() {
