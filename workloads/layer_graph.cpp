@@ -622,150 +622,201 @@ Tensor LayerGraph::HeadGemm(const Tensor& x, const Tensor& w, int64_t T, int64_t
 // prefill and extend decompress the request's latents through kv_b_proj into per-head K and V
 // (forward_normal's MHA; its prefix too). The projections and norms are separate launches, as
 // the unfused path issues them (CANN's fused mla_prolog is not modelled: see the README).
-Tensor LayerGraph::Mla(const ForwardBatch& b, LayerTensors& L, const Tensor& x) {
+struct MlaDims {
+  int64_t T, B, H, Lt, Nq;  // tokens, requests, hidden, longest query, query heads
+  int64_t dn, dr, dv, kvl, lat,
+      dq;  // nope / rope / value head dims, latent rank, cache row, q head
+};
+
+MlaDims LayerGraph::MlaSizes(const ForwardBatch& b) const {
   const MlaShape& a = m_.mla;
-  const int64_t T = b.total_tokens(), B = b.requests(), H = m_.hidden, Lt = b.max_tokens(),
-                Nq = s_.q_heads;
-  const int64_t dn = a.qk_nope_head_dim, dr = a.qk_rope_head_dim, dv = a.v_head_dim,
-                kvl = a.kv_lora_rank, lat = a.latent_per_token(), dq = dn + dr;
-  const bool F = x_.functional(), absorbed = b.recurrent(),
-             fused = absorbed && o_.mla_prolog == "fused";
+  return {b.total_tokens(),
+          b.requests(),
+          m_.hidden,
+          b.max_tokens(),
+          s_.q_heads,
+          a.qk_nope_head_dim,
+          a.qk_rope_head_dim,
+          a.v_head_dim,
+          a.kv_lora_rank,
+          a.latent_per_token(),
+          a.qk_nope_head_dim + a.qk_rope_head_dim};
+}
+
+// FIA's block table and lengths, in functional runs.
+void LayerGraph::AddLengths(TensorMap& in, const Tensor& table, const std::vector<int64_t>& ql,
+                            const std::vector<int64_t>& kvlens) {
+  if (!x_.functional()) return;
+  in["block_table"] = table;
+  in["actual_seq_lengths"] = Ints("ql", ql);
+  in["actual_seq_lengths_kv"] = Ints("kvl", kvlens);
+}
+
+// yarn's attention scale (DeepSeek: 0.1 mscale_all_dim ln(factor) + 1, squared) on 1/sqrt(nope +
+// rope)
+static double MlaScale(const ModelConfig& m, int64_t dq) {
+  const RopeScaling& rs = m.full.rope_scaling;
+  double scale = 1.0 / std::sqrt(static_cast<double>(dq));
+  if (rs.type == "yarn" && rs.factor > 1 && rs.mscale_all_dim > 0)
+    scale *= std::pow(0.1 * rs.mscale_all_dim * std::log(rs.factor) + 1.0, 2);
+  return scale;
+}
+
+Tensor LayerGraph::Mla(const ForwardBatch& b, LayerTensors& L, const Tensor& x) {
+  const MlaDims d = MlaSizes(b);
+  const bool absorbed = b.recurrent(), fused = absorbed && o_.mla_prolog == "fused";
   const Block where = Block::kAttention;
-  if (o_.mla_prolog == "fused" && a.q_lora_rank == 0)
+  if (o_.mla_prolog == "fused" && m_.mla.q_lora_rank == 0)
     throw InputError(
         "mla_prolog fused needs a q_lora_rank (DeepSeek-V2-Lite's MLA has none; CANN's MlaProlog "
         "takes W_dq)");
   Tensor q, q_rope;
-  if (!fused) {  // fused: the projections, norms, rope and cache write are mla_prolog's (below)
-    if (a.q_lora_rank > 0) {
-      const Tensor qa = Norm(where, Linear(where, x, L.w_q_a, T, H, a.q_lora_rank), L.q_a_norm, T,
-                             a.q_lora_rank, nullptr, nullptr);
-      q = Linear(where, qa, L.w_q_b, T, a.q_lora_rank, Nq * dq);
-    } else {
-      q = Linear(where, x, L.w_q_b, T, H, Nq * dq);
-    }
-    const Tensor kva = Linear(where, x, L.w_kv_a, T, H, lat,
-                              false);  // the same x as q's projection: quantised once
-    const Tensor ckv =
-        Norm(where, Columns(kva, T, lat, 0, kvl, {T, kvl}), L.kv_a_norm, T, kvl, nullptr, nullptr);
-    std::vector<int64_t> pos;
-    for (size_t i = 0; F && i < b.tokens.size(); ++i)
-      for (int64_t t = 0; t < b.tokens[i]; ++t) pos.push_back(b.prefixes[i] + t);
-    const TensorMap rope =
-        Run(where, "rotary_embedding",
-            {{"tokens", S(T)},
-             {"heads", S(Nq)},
-             {"kv_heads", "1"},
-             {"head_dim", S(dr)},
-             {"rotary_dim", S(dr)}},
-            {{"q", Columns(q, T * Nq, dq, dn, dr, {T, Nq, dr})},
-             {"k", Columns(kva, T, lat, kvl, dr, {T, 1, dr})},
-             {"positions", Ints("positions", pos)}},
-            {{"theta", FormatNumber(m_.full.rope_theta)}, {"max_position", "4096"}});
-    q_rope = Out(rope, "q_out");
-    // [normed latent | roped key]: the rows the cache keeps
-    if (F)
-      AppendRows(b, JoinColumns("latent", ckv, kvl, Out(rope, "k_out"), dr, T, {T, lat}), lat,
-                 L.k_cache);
+  // fused: the projections, norms, rope and cache write are mla_prolog's (MlaAbsorbed)
+  if (!fused) MlaProject(b, d, L, x, q, q_rope);
+  const Kvs fia = {{"batch", S(d.B)},
+                   {"q_len", S(d.Lt)},
+                   {"context", S(b.prefixes.empty() ? 0 : b.prefixes[0])},
+                   {"sparse_mode", d.Lt == 1 ? "0" : "3"},
+                   {"scale", FormatNumber(MlaScale(m_, d.dq))}};
+  const Tensor o = absorbed ? MlaAbsorbed(b, d, L, x, q, q_rope, fia)  // [T, Nq, dv]
+                            : MlaDecompressed(b, d, L, q, q_rope, fia);
+  const Tensor y = Linear(where, Columns(o, d.T, d.Nq * d.dv, 0, d.Nq * d.dv, {d.T, d.Nq * d.dv}),
+                          L.w_o, d.T, d.Nq * d.dv, d.H);  // o_proj
+  Collective(where, "all_reduce", s_.attn_tp, d.T * d.H);
+  return y;
+}
+
+// The unfused preprocessing: q (through the q LoRA when the model has one), the normed latent and
+// the roped key; functionally the latent rows go into the cache.
+void LayerGraph::MlaProject(const ForwardBatch& b, const MlaDims& d, LayerTensors& L,
+                            const Tensor& x, Tensor& q, Tensor& q_rope) {
+  const MlaShape& a = m_.mla;
+  const Block where = Block::kAttention;
+  const bool F = x_.functional();
+  const int64_t T = d.T, Nq = d.Nq, dn = d.dn, dr = d.dr, kvl = d.kvl, lat = d.lat, dq = d.dq;
+  if (a.q_lora_rank > 0) {
+    const Tensor qa = Norm(where, Linear(where, x, L.w_q_a, T, d.H, a.q_lora_rank), L.q_a_norm, T,
+                           a.q_lora_rank, nullptr, nullptr);
+    q = Linear(where, qa, L.w_q_b, T, a.q_lora_rank, Nq * dq);
+  } else {
+    q = Linear(where, x, L.w_q_b, T, d.H, Nq * dq);
   }
-  // yarn's attention scale (DeepSeek: 0.1 mscale_all_dim ln(factor) + 1, squared) on 1/sqrt(nope +
-  // rope)
-  const RopeScaling& rs = m_.full.rope_scaling;
-  double scale = 1.0 / std::sqrt(static_cast<double>(dq));
-  if (rs.type == "yarn" && rs.factor > 1 && rs.mscale_all_dim > 0)
-    scale *= std::pow(0.1 * rs.mscale_all_dim * std::log(rs.factor) + 1.0, 2);
+  const Tensor kva = Linear(where, x, L.w_kv_a, T, d.H, lat,
+                            false);  // the same x as q's projection: quantised once
+  const Tensor ckv =
+      Norm(where, Columns(kva, T, lat, 0, kvl, {T, kvl}), L.kv_a_norm, T, kvl, nullptr, nullptr);
+  std::vector<int64_t> pos;
+  for (size_t i = 0; F && i < b.tokens.size(); ++i)
+    for (int64_t t = 0; t < b.tokens[i]; ++t) pos.push_back(b.prefixes[i] + t);
+  const TensorMap rope =
+      Run(where, "rotary_embedding",
+          {{"tokens", S(T)},
+           {"heads", S(Nq)},
+           {"kv_heads", "1"},
+           {"head_dim", S(dr)},
+           {"rotary_dim", S(dr)}},
+          {{"q", Columns(q, T * Nq, dq, dn, dr, {T, Nq, dr})},
+           {"k", Columns(kva, T, lat, kvl, dr, {T, 1, dr})},
+           {"positions", Ints("positions", pos)}},
+          {{"theta", FormatNumber(m_.full.rope_theta)}, {"max_position", "4096"}});
+  q_rope = Out(rope, "q_out");
+  // [normed latent | roped key]: the rows the cache keeps
+  if (F)
+    AppendRows(b, JoinColumns("latent", ckv, kvl, Out(rope, "k_out"), dr, T, {T, lat}), lat,
+               L.k_cache);
+}
+
+// Decode / verify / draft: attention over the latent cache as one KV head (q absorbed through
+// W_uk), the result back to per-head values through W_uv.
+Tensor LayerGraph::MlaAbsorbed(const ForwardBatch& b, const MlaDims& d, LayerTensors& L,
+                               const Tensor& x, const Tensor& q, const Tensor& q_rope, Kvs fia) {
+  const bool fused = o_.mla_prolog == "fused";
+  const int64_t T = d.T, Nq = d.Nq, kvl = d.kvl, lat = d.lat;
+  for (const auto& kv : Kvs{{"heads", S(Nq)},
+                            {"kv_heads", "1"},
+                            {"head_dim", S(lat)},
+                            {"value_dim", S(kvl)},
+                            {"kv_cache", "latent"}})
+    fia.push_back(kv);
   TensorMap fia_in;
   Tensor table;
   std::vector<int64_t> ql, kvlens;
-  auto lengths = [&](TensorMap& in) {
-    if (!F) return;
-    in["block_table"] = table;
-    in["actual_seq_lengths"] = Ints("ql", ql);
-    in["actual_seq_lengths_kv"] = Ints("kvl", kvlens);
-  };
-  Kvs fia = {{"batch", S(B)},
-             {"q_len", S(Lt)},
-             {"context", S(b.prefixes.empty() ? 0 : b.prefixes[0])},
-             {"sparse_mode", Lt == 1 ? "0" : "3"},
-             {"scale", FormatNumber(scale)}};
-  Tensor o;  // [T, Nq, dv]
-  if (absorbed) {
-    for (const auto& kv : Kvs{{"heads", S(Nq)},
-                              {"kv_heads", "1"},
-                              {"head_dim", S(lat)},
-                              {"value_dim", S(kvl)},
-                              {"kv_cache", "latent"}})
-      fia.push_back(kv);
-    if (fused) {
-      fia_in = MlaProlog(b, L, x, &table, &ql, &kvlens);
-    } else {
-      const Tensor q_lat =
-          HeadGemm(Columns(q, T * Nq, dq, 0, dn, {T, Nq, dn}), L.w_uk, T, Nq, dn, kvl);
-      if (F) {
-        // each request's queries padded to the longest, as FIA takes them
-        fia_in["query"] = JoinColumns("query", q_lat, kvl, q_rope, dr, T * Nq, {B * Lt, Nq, lat});
-        fia_in["key_cache"] = PagedCache(b, L.k_cache, lat, "key_cache", &table, &ql, &kvlens);
-      }
-    }
-    lengths(fia_in);
-    const Tensor attn = Out(Run(where, "fused_infer_attention_score", fia, std::move(fia_in),
-                                {{"context_lens", List(b.prefixes)}, {"layout", "TND"}}),
-                            "attention_out");
-    o = HeadGemm(attn, L.w_uv, T, Nq, kvl, dv);
+  if (fused) {
+    fia_in = MlaProlog(b, L, x, &table, &ql, &kvlens);
   } else {
-    // Every KV token of the batch's requests (prefix and new) through kv_b_proj: K = [k nope | the
-    // shared roped key] and V per head.
-    int64_t R = 0;
+    const Tensor q_lat =
+        HeadGemm(Columns(q, T * Nq, d.dq, 0, d.dn, {T, Nq, d.dn}), L.w_uk, T, Nq, d.dn, kvl);
+    if (x_.functional()) {
+      // each request's queries padded to the longest, as FIA takes them
+      fia_in["query"] =
+          JoinColumns("query", q_lat, kvl, q_rope, d.dr, T * Nq, {d.B * d.Lt, Nq, lat});
+      fia_in["key_cache"] = PagedCache(b, L.k_cache, lat, "key_cache", &table, &ql, &kvlens);
+    }
+  }
+  AddLengths(fia_in, table, ql, kvlens);
+  const Tensor attn =
+      Out(Run(Block::kAttention, "fused_infer_attention_score", fia, std::move(fia_in),
+              {{"context_lens", List(b.prefixes)}, {"layout", "TND"}}),
+          "attention_out");
+  return HeadGemm(attn, L.w_uv, T, Nq, kvl, d.dv);
+}
+
+// Prefill / extend: every KV token of the batch's requests (prefix and new) through kv_b_proj:
+// K = [k nope | the shared roped key] and V per head, then multi-head attention (Dv != D).
+Tensor LayerGraph::MlaDecompressed(const ForwardBatch& b, const MlaDims& d, LayerTensors& L,
+                                   const Tensor& q, const Tensor& q_rope, Kvs fia) {
+  const bool F = x_.functional();
+  const int64_t T = d.T, B = d.B, Nq = d.Nq, dn = d.dn, dr = d.dr, dv = d.dv, kvl = d.kvl,
+                lat = d.lat, dq = d.dq;
+  int64_t R = 0;
+  for (int64_t r = 0; r < B; ++r)
+    R += b.prefixes[static_cast<size_t>(r)] + b.tokens[static_cast<size_t>(r)];
+  Tensor lat_rows;
+  if (F) {
+    lat_rows = Make("ckv", {R, kvl}, kBf);
+    int64_t at = 0;
     for (int64_t r = 0; r < B; ++r)
-      R += b.prefixes[static_cast<size_t>(r)] + b.tokens[static_cast<size_t>(r)];
-    Tensor lat_rows;
-    if (F) {
-      lat_rows = Make("ckv", {R, kvl}, kBf);
-      int64_t at = 0;
-      for (int64_t r = 0; r < B; ++r)
-        for (double e : L.k_cache[static_cast<size_t>(b.slots[static_cast<size_t>(r)])]) {
-          if (at % lat < kvl) lat_rows.Set(at / lat * kvl + at % lat, e);
-          ++at;
+      for (double e : L.k_cache[static_cast<size_t>(b.slots[static_cast<size_t>(r)])]) {
+        if (at % lat < kvl) lat_rows.Set(at / lat * kvl + at % lat, e);
+        ++at;
+      }
+  }
+  const Tensor kvb =
+      Out(Run(Block::kAttention, "matmul", {{"m", S(R)}, {"k", S(kvl)}, {"n", S(Nq * (dn + dv))}},
+              {{"x", lat_rows}, {"w", L.w_kv_b}}),
+          "y");
+  for (const auto& kv :
+       Kvs{{"heads", S(Nq)}, {"kv_heads", S(Nq)}, {"head_dim", S(dq)}, {"value_dim", S(dv)}})
+    fia.push_back(kv);
+  TensorMap fia_in;
+  Tensor table;
+  std::vector<int64_t> ql, kvlens;
+  if (F) {
+    std::vector<std::vector<double>> kc(L.k_cache.size()), vc(L.k_cache.size());
+    int64_t row = 0;
+    for (int64_t r = 0; r < B; ++r) {
+      const auto slot = static_cast<size_t>(b.slots[static_cast<size_t>(r)]);
+      const auto& cached = L.k_cache[slot];
+      for (int64_t t = 0; t < b.prefixes[static_cast<size_t>(r)] + b.tokens[static_cast<size_t>(r)];
+           ++t, ++row)
+        for (int64_t h = 0; h < Nq; ++h) {
+          for (int64_t i = 0; i < dn; ++i)
+            kc[slot].push_back(kvb.At((row * Nq + h) * (dn + dv) + i));
+          for (int64_t i = 0; i < dr; ++i)
+            kc[slot].push_back(cached[static_cast<size_t>(t * lat + kvl + i)]);
+          for (int64_t i = 0; i < dv; ++i)
+            vc[slot].push_back(kvb.At((row * Nq + h) * (dn + dv) + dn + i));
         }
     }
-    const Tensor kvb =
-        Out(Run(where, "matmul", {{"m", S(R)}, {"k", S(kvl)}, {"n", S(Nq * (dn + dv))}},
-                {{"x", lat_rows}, {"w", L.w_kv_b}}),
-            "y");
-    for (const auto& kv :
-         Kvs{{"heads", S(Nq)}, {"kv_heads", S(Nq)}, {"head_dim", S(dq)}, {"value_dim", S(dv)}})
-      fia.push_back(kv);
-    if (F) {
-      std::vector<std::vector<double>> kc(L.k_cache.size()), vc(L.k_cache.size());
-      int64_t row = 0;
-      for (int64_t r = 0; r < B; ++r) {
-        const auto slot = static_cast<size_t>(b.slots[static_cast<size_t>(r)]);
-        const auto& cached = L.k_cache[slot];
-        for (int64_t t = 0;
-             t < b.prefixes[static_cast<size_t>(r)] + b.tokens[static_cast<size_t>(r)]; ++t, ++row)
-          for (int64_t h = 0; h < Nq; ++h) {
-            for (int64_t i = 0; i < dn; ++i)
-              kc[slot].push_back(kvb.At((row * Nq + h) * (dn + dv) + i));
-            for (int64_t i = 0; i < dr; ++i)
-              kc[slot].push_back(cached[static_cast<size_t>(t * lat + kvl + i)]);
-            for (int64_t i = 0; i < dv; ++i)
-              vc[slot].push_back(kvb.At((row * Nq + h) * (dn + dv) + dn + i));
-          }
-      }
-      fia_in["query"] = JoinColumns("query", Columns(q, T * Nq, dq, 0, dn, {T * Nq, dn}), dn,
-                                    q_rope, dr, T * Nq, {B * Lt, Nq, dq});
-      fia_in["key_cache"] = PagedCache(b, kc, Nq * dq, "key_cache", &table, &ql, &kvlens);
-      fia_in["value_cache"] = PagedCache(b, vc, Nq * dv, "value_cache", nullptr, nullptr, nullptr);
-    }
-    lengths(fia_in);
-    o = Out(Run(where, "fused_infer_attention_score", fia, std::move(fia_in),
-                {{"context_lens", List(b.prefixes)}, {"layout", "TND"}}),
-            "attention_out");
+    fia_in["query"] = JoinColumns("query", Columns(q, T * Nq, dq, 0, dn, {T * Nq, dn}), dn, q_rope,
+                                  dr, T * Nq, {B * d.Lt, Nq, dq});
+    fia_in["key_cache"] = PagedCache(b, kc, Nq * dq, "key_cache", &table, &ql, &kvlens);
+    fia_in["value_cache"] = PagedCache(b, vc, Nq * dv, "value_cache", nullptr, nullptr, nullptr);
   }
-  const Tensor y = Linear(where, Columns(o, T, Nq * dv, 0, Nq * dv, {T, Nq * dv}), L.w_o, T,
-                          Nq * dv, H);  // o_proj
-  Collective(where, "all_reduce", s_.attn_tp, T * H);
-  return y;
+  AddLengths(fia_in, table, ql, kvlens);
+  return Out(Run(Block::kAttention, "fused_infer_attention_score", fia, std::move(fia_in),
+                 {{"context_lens", List(b.prefixes)}, {"layout", "TND"}}),
+             "attention_out");
 }
 
 // mla_prolog over the batch: W8A8 quantises x per token first (the fused op takes int8 x with its

@@ -127,6 +127,8 @@ struct GraphOptions {
 
 // The graph of one model under one parallel plan, emitting into one executor. Tensors in and out
 // are the functional executor's; the timing executor passes and gets empty ones.
+struct MlaDims;  // MLA's sizes for one batch (layer_graph.cpp)
+
 class LayerGraph {
  public:
   LayerGraph(const ModelConfig& m, const ParallelPlan& p, const GraphOptions& o, GraphExecutor& x);
@@ -171,6 +173,15 @@ class LayerGraph {
   Tensor Gdn(const ForwardBatch& b, LayerTensors& L, const Tensor& x);
   Tensor Attention(const ForwardBatch& b, const LayerSpec& spec, LayerTensors& L, const Tensor& x);
   Tensor Mla(const ForwardBatch& b, LayerTensors& L, const Tensor& x);
+  MlaDims MlaSizes(const ForwardBatch& b) const;
+  void MlaProject(const ForwardBatch& b, const MlaDims& d, LayerTensors& L, const Tensor& x,
+                  Tensor& q, Tensor& q_rope);
+  Tensor MlaAbsorbed(const ForwardBatch& b, const MlaDims& d, LayerTensors& L, const Tensor& x,
+                     const Tensor& q, const Tensor& q_rope, Kvs fia);
+  Tensor MlaDecompressed(const ForwardBatch& b, const MlaDims& d, LayerTensors& L, const Tensor& q,
+                         const Tensor& q_rope, Kvs fia);
+  void AddLengths(TensorMap& in, const Tensor& table, const std::vector<int64_t>& ql,
+                  const std::vector<int64_t>& kvlens);
   // The fused absorbed-form preprocessing: FIA's query and latent cache (functional), its block
   // table and lengths.
   TensorMap MlaProlog(const ForwardBatch& b, LayerTensors& L, const Tensor& x, Tensor* table,
