@@ -317,117 +317,17 @@ Tensor LayerGraph::Layer(const ForwardBatch& b, const LayerSpec& spec, LayerTens
 }
 
 Tensor LayerGraph::Gdn(const ForwardBatch& b, LayerTensors& L, const Tensor& x) {
-  const int64_t T = b.total_tokens(), B = b.requests(), H = m_.hidden, Lt = b.max_tokens();
-  const int64_t Hk = s_.lin_key_heads, HV = s_.lin_value_heads, K = m_.lin_key_dim,
-                Vd = m_.lin_value_dim, kw = m_.conv_kernel;
+  const int64_t T = b.total_tokens(), H = m_.hidden, Hk = s_.lin_key_heads,
+                HV = s_.lin_value_heads, K = m_.lin_key_dim, Vd = m_.lin_value_dim;
   const int64_t cd = s_.conv_dim, nq = 2 * Hk * K + 2 * HV * Vd;
-  const bool F = x_.functional();
   const Tensor qkvz = Linear(Block::kGdn, x, L.w_qkvz, T, H, nq);  // in_proj_qkvz = [q | k | v | z]
   const Tensor ba = Linear(Block::kGdn, x, L.w_ba, T, H, 2 * HV, false);  // in_proj_ba = [b | a]
   const Tensor mixed = Columns(qkvz, T, nq, 0, cd, {T, cd});
   const Tensor z = Columns(qkvz, T, nq, cd, HV * Vd, {T, HV, Vd});
   const Tensor bb = Columns(ba, T, 2 * HV, 0, HV, {T, HV}),
                a = Columns(ba, T, 2 * HV, HV, HV, {T, HV});
-  std::vector<int64_t> qsl = {0}, init;
-  for (size_t i = 0; i < b.tokens.size(); ++i) {
-    qsl.push_back(qsl.back() + b.tokens[i]);
-    init.push_back(b.prefixes[i] > 0 ? 1 : 0);
-  }
-  const int64_t pool = o_.pool_slots;
-  Tensor o;
-  if (b.recurrent()) {
-    // One token per request (decode), or the d draft tokens of a verify in one call.
-    TensorMap out =
-        Run(Block::kGdn, "causal_conv1d_update",
-            {{"requests", S(B)}, {"draft_tokens", S(Lt)}, {"dim", S(cd)}, {"kw", S(kw)}},
-            {{"x", Reshape(mixed, {B, Lt, cd})},
-             {"weight", L.conv_w},
-             {"conv_states", L.conv_pool},
-             {"cache_indices", Ints("slots", b.slots)}},
-            {{"pool_size", S(pool)}});
-    if (F) L.conv_pool = Out(out, "conv_states");
-    const bool verify = b.kind == ForwardKind::kVerify;
-    out = Run(Block::kGdn, "recurrent_gated_delta_rule",
-              {{"impl", o_.gdn_impl},
-               {"mode", verify ? "verify" : "decode"},
-               {"batch", S(B)},
-               {"draft_tokens", S(Lt)},
-               {"heads_k", S(Hk)},
-               {"heads_v", S(HV)},
-               {"k_dim", S(K)},
-               {"v_dim", S(Vd)},
-               {"ssm_dtype", SsmDtype()}},
-              {{"mix_qkv", Out(out, "y")},
-               {"a", a},
-               {"b", bb},
-               {"A_log", L.a_log},
-               {"dt_bias", L.dt_bias},
-               {"ssm_states", L.ssm_pool},
-               {"cache_indices", Ints("slots", b.slots)}},
-              {{"pool_size", S(pool)}});
-    o = Out(out, "o");
-    if (F && verify)
-      L.intermediate = Out(out, "intermediate");
-    else if (F)
-      L.ssm_pool = Out(out, "ssm_states");
-  } else {
-    // The chunked path: gating (Triton: SGLang's NPU backend calls sgl-kernel-npu's
-    // fused_gdn_gating_npu), the varlen conv, q/k L2 norms, the chunk-64 pipeline. A functional
-    // batch gives its requests' own lengths; the step graph's are uniform.
-    const std::string initial = b.prefixes.empty() || b.prefixes[0] == 0 ? "none" : "all";
-    TensorMap out = Run(Block::kGdn, "fused_gdn_gating",
-                        {{"tokens", S(T)}, {"heads", S(HV)}, {"impl", "triton"}},
-                        {{"a", a}, {"b", bb}, {"A_log", L.a_log}, {"dt_bias", L.dt_bias}});
-    const Tensor g = Reshape(Out(out, "g"), {T, HV}), beta = Reshape(Out(out, "beta"), {T, HV});
-    const TensorMap seq = {{"query_start_loc", Ints("qsl", qsl)},
-                           {"cache_indices", Ints("slots", b.slots)},
-                           {"has_initial_state", Ints("init", init)}};
-    TensorMap conv_in = seq;
-    conv_in["x"] = mixed;
-    conv_in["weight"] = L.conv_w;
-    conv_in["conv_states"] = L.conv_pool;
-    const int64_t extra = F ? L.conv_pool.shape()[1] - (kw - 1) : 0;  // the MTP window's d - 1 rows
-    out = Run(Block::kGdn, "causal_conv1d_fn",
-              {{"requests", S(B)},
-               {"seq_len", S(Lt)},
-               {"initial", initial},
-               {"dim", S(cd)},
-               {"kw", S(kw)}},
-              std::move(conv_in),
-              {{"seq_lens", List(b.tokens)},
-               {"extra_rows", S(extra)},
-               {"pool_size", S(pool)},
-               {"fault", o_.fault == "conv_state_shift" ? "mixed_batch_state_shift" : "none"}});
-    const Tensor y = Out(out, "y");
-    if (F) L.conv_pool = Out(out, "conv_states");
-    auto l2 = [&](int64_t c0) {
-      return Out(
-          Run(Block::kGdn, "l2norm", {{"tokens", S(T)}, {"heads", S(Hk)}, {"head_dim", S(K)}},
-              {{"x", Columns(y, T, cd, c0, Hk * K, {T, Hk, K})}}),
-          "y");
-    };
-    const Tensor q = l2(0), k = l2(Hk * K), v = Columns(y, T, cd, 2 * Hk * K, HV * Vd, {T, HV, Vd});
-    TensorMap chunk_in = seq;
-    for (auto& [n, t] : TensorMap{
-             {"q", q}, {"k", k}, {"v", v}, {"g", g}, {"beta", beta}, {"ssm_states", L.ssm_pool}})
-      chunk_in[n] = t;
-    out = Run(Block::kGdn, "chunk_gated_delta_rule",
-              {{"requests", S(B)},
-               {"tokens", S(Lt)},
-               {"initial", initial},
-               {"heads", S(HV)},
-               {"key_heads", S(Hk)},
-               {"k_dim", S(K)},
-               {"v_dim", S(Vd)},
-               {"ssm_dtype", SsmDtype()},
-               {"launch", o_.gdn_prefill}},
-              std::move(chunk_in),
-              {{"seq_lens", List(b.tokens)},
-               {"state_layout", o_.gdn_impl == "fused" ? "vk" : "kv"},
-               {"pool_size", S(pool)}});
-    o = Out(out, "o");
-    if (F) L.ssm_pool = Out(out, "ssm_states");
-  }
+  const Tensor o =
+      b.recurrent() ? GdnRecurrent(b, L, mixed, a, bb) : GdnChunked(b, L, mixed, a, bb);
   const Tensor normed =
       Out(Run(Block::kGdn, "rms_norm_gated", {{"tokens", S(T)}, {"heads", S(HV)}, {"v_dim", S(Vd)}},
               {{"o", Reshape(o, {T, HV, Vd})}, {"z", z}, {"weight", L.gdn_norm}},
@@ -438,6 +338,120 @@ Tensor LayerGraph::Gdn(const ForwardBatch& b, LayerTensors& L, const Tensor& x) 
   // Attention and GDN are TP within a DP-attention group: their partial sums reduce over it.
   Collective(Block::kGdn, "all_reduce", s_.attn_tp, T * H);
   return y;
+}
+
+// Decode: one token per request, or the d draft tokens of a verify in one call; the conv and the
+// recurrence update the pools in place.
+Tensor LayerGraph::GdnRecurrent(const ForwardBatch& b, LayerTensors& L, const Tensor& mixed,
+                                const Tensor& a, const Tensor& bb) {
+  const int64_t B = b.requests(), Lt = b.max_tokens(), Hk = s_.lin_key_heads,
+                HV = s_.lin_value_heads, K = m_.lin_key_dim, Vd = m_.lin_value_dim,
+                kw = m_.conv_kernel, cd = s_.conv_dim, pool = o_.pool_slots;
+  const bool F = x_.functional();
+  Tensor o;
+  // One token per request (decode), or the d draft tokens of a verify in one call.
+  TensorMap out = Run(Block::kGdn, "causal_conv1d_update",
+                      {{"requests", S(B)}, {"draft_tokens", S(Lt)}, {"dim", S(cd)}, {"kw", S(kw)}},
+                      {{"x", Reshape(mixed, {B, Lt, cd})},
+                       {"weight", L.conv_w},
+                       {"conv_states", L.conv_pool},
+                       {"cache_indices", Ints("slots", b.slots)}},
+                      {{"pool_size", S(pool)}});
+  if (F) L.conv_pool = Out(out, "conv_states");
+  const bool verify = b.kind == ForwardKind::kVerify;
+  out = Run(Block::kGdn, "recurrent_gated_delta_rule",
+            {{"impl", o_.gdn_impl},
+             {"mode", verify ? "verify" : "decode"},
+             {"batch", S(B)},
+             {"draft_tokens", S(Lt)},
+             {"heads_k", S(Hk)},
+             {"heads_v", S(HV)},
+             {"k_dim", S(K)},
+             {"v_dim", S(Vd)},
+             {"ssm_dtype", SsmDtype()}},
+            {{"mix_qkv", Out(out, "y")},
+             {"a", a},
+             {"b", bb},
+             {"A_log", L.a_log},
+             {"dt_bias", L.dt_bias},
+             {"ssm_states", L.ssm_pool},
+             {"cache_indices", Ints("slots", b.slots)}},
+            {{"pool_size", S(pool)}});
+  o = Out(out, "o");
+  if (F && verify)
+    L.intermediate = Out(out, "intermediate");
+  else if (F)
+    L.ssm_pool = Out(out, "ssm_states");
+  return o;
+}
+
+// Prefill / extend: the chunked path.
+Tensor LayerGraph::GdnChunked(const ForwardBatch& b, LayerTensors& L, const Tensor& mixed,
+                              const Tensor& a, const Tensor& bb) {
+  const int64_t B = b.requests(), Lt = b.max_tokens(), Hk = s_.lin_key_heads,
+                HV = s_.lin_value_heads, K = m_.lin_key_dim, Vd = m_.lin_value_dim,
+                kw = m_.conv_kernel, cd = s_.conv_dim, pool = o_.pool_slots;
+  const bool F = x_.functional();
+  const int64_t T = b.total_tokens();
+  std::vector<int64_t> qsl = {0}, init;
+  for (size_t i = 0; i < b.tokens.size(); ++i) {
+    qsl.push_back(qsl.back() + b.tokens[i]);
+    init.push_back(b.prefixes[i] > 0 ? 1 : 0);
+  }
+  Tensor o;
+  // The chunked path: gating (Triton: SGLang's NPU backend calls sgl-kernel-npu's
+  // fused_gdn_gating_npu), the varlen conv, q/k L2 norms, the chunk-64 pipeline. A functional
+  // batch gives its requests' own lengths; the step graph's are uniform.
+  const std::string initial = b.prefixes.empty() || b.prefixes[0] == 0 ? "none" : "all";
+  TensorMap out =
+      Run(Block::kGdn, "fused_gdn_gating", {{"tokens", S(T)}, {"heads", S(HV)}, {"impl", "triton"}},
+          {{"a", a}, {"b", bb}, {"A_log", L.a_log}, {"dt_bias", L.dt_bias}});
+  const Tensor g = Reshape(Out(out, "g"), {T, HV}), beta = Reshape(Out(out, "beta"), {T, HV});
+  const TensorMap seq = {{"query_start_loc", Ints("qsl", qsl)},
+                         {"cache_indices", Ints("slots", b.slots)},
+                         {"has_initial_state", Ints("init", init)}};
+  TensorMap conv_in = seq;
+  conv_in["x"] = mixed;
+  conv_in["weight"] = L.conv_w;
+  conv_in["conv_states"] = L.conv_pool;
+  const int64_t extra = F ? L.conv_pool.shape()[1] - (kw - 1) : 0;  // the MTP window's d - 1 rows
+  out = Run(
+      Block::kGdn, "causal_conv1d_fn",
+      {{"requests", S(B)}, {"seq_len", S(Lt)}, {"initial", initial}, {"dim", S(cd)}, {"kw", S(kw)}},
+      std::move(conv_in),
+      {{"seq_lens", List(b.tokens)},
+       {"extra_rows", S(extra)},
+       {"pool_size", S(pool)},
+       {"fault", o_.fault == "conv_state_shift" ? "mixed_batch_state_shift" : "none"}});
+  const Tensor y = Out(out, "y");
+  if (F) L.conv_pool = Out(out, "conv_states");
+  auto l2 = [&](int64_t c0) {
+    return Out(Run(Block::kGdn, "l2norm", {{"tokens", S(T)}, {"heads", S(Hk)}, {"head_dim", S(K)}},
+                   {{"x", Columns(y, T, cd, c0, Hk * K, {T, Hk, K})}}),
+               "y");
+  };
+  const Tensor q = l2(0), k = l2(Hk * K), v = Columns(y, T, cd, 2 * Hk * K, HV * Vd, {T, HV, Vd});
+  TensorMap chunk_in = seq;
+  for (auto& [n, t] : TensorMap{
+           {"q", q}, {"k", k}, {"v", v}, {"g", g}, {"beta", beta}, {"ssm_states", L.ssm_pool}})
+    chunk_in[n] = t;
+  out = Run(Block::kGdn, "chunk_gated_delta_rule",
+            {{"requests", S(B)},
+             {"tokens", S(Lt)},
+             {"initial", initial},
+             {"heads", S(HV)},
+             {"key_heads", S(Hk)},
+             {"k_dim", S(K)},
+             {"v_dim", S(Vd)},
+             {"ssm_dtype", SsmDtype()},
+             {"launch", o_.gdn_prefill}},
+            std::move(chunk_in),
+            {{"seq_lens", List(b.tokens)},
+             {"state_layout", o_.gdn_impl == "fused" ? "vk" : "kv"},
+             {"pool_size", S(pool)}});
+  o = Out(out, "o");
+  if (F) L.ssm_pool = Out(out, "ssm_states");
+  return o;
 }
 
 Tensor LayerGraph::Attention(const ForwardBatch& b, const LayerSpec& spec, LayerTensors& L,

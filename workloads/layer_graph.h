@@ -171,6 +171,10 @@ class LayerGraph {
 
  private:
   Tensor Gdn(const ForwardBatch& b, LayerTensors& L, const Tensor& x);
+  Tensor GdnRecurrent(const ForwardBatch& b, LayerTensors& L, const Tensor& mixed, const Tensor& a,
+                      const Tensor& bb);
+  Tensor GdnChunked(const ForwardBatch& b, LayerTensors& L, const Tensor& mixed, const Tensor& a,
+                    const Tensor& bb);
   Tensor Attention(const ForwardBatch& b, const LayerSpec& spec, LayerTensors& L, const Tensor& x);
   Tensor Mla(const ForwardBatch& b, LayerTensors& L, const Tensor& x);
   MlaDims MlaSizes(const ForwardBatch& b) const;
