@@ -28,37 +28,30 @@ std::vector<FunctionalRequest> FunctionalRequests(int64_t count, int64_t input_l
   return out;
 }
 
-FunctionalResult RunFunctional(const ModelConfig& m, const DeviceConfig& d,
-                               const FunctionalOptions& o, SchedulerConfig sc,
-                               const std::vector<FunctionalRequest>& reqs) {
-  FunctionalOptions mo = o;
-  mo.slots = static_cast<int64_t>(reqs.size()) + 1;
-  FunctionalModel model(m, d, mo);
-  sc.dp = 1;
-  Scheduler sched(sc);
-  FunctionalResult res;
-  res.requests.resize(reqs.size());
-  struct Live {
-    int64_t processed = 0;       // tokens whose KV / state is in the caches
-    std::vector<double> hidden;  // target hidden at the last processed position (MTP)
-    int64_t draft_len = 0;       // tokens in the draft layer's KV
-  };
-  std::vector<Live> live(reqs.size());
-  const int64_t H = m.hidden, dtok = o.draft_tokens;
-  for (const auto& r : reqs)
-    sched.Arrive(r.id, static_cast<int64_t>(r.prompt.size()), r.output_len);
-  auto slot = [](int64_t id) { return id + 1; };
-  for (Batch b = sched.Next(); !b.empty(); b = sched.Next()) {
-    ++res.steps;
+namespace {
+
+// One functional run: the scheduler's batches through the functional model, request by request
+// records of tokens, logits and states.
+class FunctionalRunner {
+ public:
+  FunctionalRunner(FunctionalModel& model, const std::vector<FunctionalRequest>& reqs, int64_t H,
+                   int64_t draft_tokens)
+      : model_(model), reqs_(reqs), live_(reqs.size()), H_(H), dtok_(draft_tokens) {
+    res_.requests.resize(reqs.size());
+  }
+
+  // One scheduler batch; returns the tokens each decode entry produced, in batch order.
+  std::vector<int64_t> Step(const Batch& b) {
+    ++res_.steps;
     std::vector<FunctionalModel::Entry> prefill, decode;
     std::vector<int64_t> pre_ids, dec_ids;
     for (const BatchEntry& e : b.groups[0]) {
-      const FunctionalRequest& r = reqs[static_cast<size_t>(e.request)];
+      const FunctionalRequest& r = reqs_[static_cast<size_t>(e.request)];
       FunctionalModel::Entry x;
-      x.slot = slot(e.request);
+      x.slot = Slot(e.request);
       if (e.decode) {
-        x.prefix = live[static_cast<size_t>(e.request)].processed;
-        x.tokens = {res.requests[static_cast<size_t>(e.request)].tokens.back()};
+        x.prefix = live_[static_cast<size_t>(e.request)].processed;
+        x.tokens = {res_.requests[static_cast<size_t>(e.request)].tokens.back()};
         decode.push_back(x);
         dec_ids.push_back(e.request);
       } else {
@@ -70,86 +63,134 @@ FunctionalResult RunFunctional(const ModelConfig& m, const DeviceConfig& d,
     }
     bool with = false, without = false;
     for (const auto& x : prefill) (x.prefix > 0 ? with : without) = true;
-    res.mixed_prefill_steps += with && without;
-    std::vector<int64_t> got;
-    if (!prefill.empty()) {
-      const auto out = model.Extend(prefill);
-      for (size_t i = 0; i < prefill.size(); ++i) {
-        const int64_t id = pre_ids[i];
-        Live& L = live[static_cast<size_t>(id)];
-        L.processed = prefill[i].prefix + static_cast<int64_t>(prefill[i].tokens.size());
-        L.hidden.assign(out.hidden[i].end() - H, out.hidden[i].end());
-        if (L.processed == static_cast<int64_t>(reqs[static_cast<size_t>(id)].prompt.size())) {
-          FunctionalRecord& rec = res.requests[static_cast<size_t>(id)];
-          rec.tokens.push_back(out.next[i].back());
-          rec.first_logits = out.logits[i];
-          rec.ssm_after_prefill = model.SsmState(slot(id));
-          rec.conv_after_prefill = model.ConvState(slot(id));
-          rec.ssm_final = rec.ssm_after_prefill;
-          rec.states[L.processed] = rec.ssm_after_prefill;
-        }
-      }
-    }
-    if (!decode.empty() && dtok == 0) {
-      const auto out = model.Decode(decode);
-      for (size_t i = 0; i < decode.size(); ++i) {
-        const int64_t id = dec_ids[i];
-        live[static_cast<size_t>(id)].processed += 1;
-        res.requests[static_cast<size_t>(id)].tokens.push_back(out.next[i][0]);
-        res.requests[static_cast<size_t>(id)].ssm_final = model.SsmState(slot(id));
-        res.requests[static_cast<size_t>(id)].states[live[static_cast<size_t>(id)].processed] =
-            res.requests[static_cast<size_t>(id)].ssm_final;
-        got.push_back(1);
-      }
-    } else if (!decode.empty()) {
-      // One MTP round: d-1 draft steps per request, the target verifies t0..t_{d-1}, greedy
-      // acceptance, commit of the accepted step's state.
-      std::vector<std::vector<int32_t>> drafts(decode.size());
-      for (size_t i = 0; i < decode.size(); ++i) {
-        Live& L = live[static_cast<size_t>(dec_ids[i])];
-        std::vector<int32_t>& t = drafts[i];
-        t.push_back(decode[i].tokens[0]);
-        std::vector<double> hid = L.hidden, next_hid;
-        model.TruncateDraft(decode[i].slot, L.draft_len);
-        for (int64_t s = 0; s + 1 < dtok; ++s) {
-          t.push_back(model.Draft(decode[i].slot, t.back(), hid, L.draft_len + s, &next_hid));
-          hid = next_hid;
-        }
-        decode[i].tokens = t;
-      }
-      const auto out = model.Decode(decode, true);
-      std::vector<int64_t> last;
-      for (size_t i = 0; i < decode.size(); ++i) {
-        const std::vector<int32_t>& t = drafts[i];
-        const std::vector<int32_t>& y = out.next[i];
-        int64_t j = 0;
-        while (j + 1 < dtok && t[static_cast<size_t>(j + 1)] == y[static_cast<size_t>(j)]) ++j;
-        last.push_back(j);
-        const int64_t id = dec_ids[i];
-        Live& L = live[static_cast<size_t>(id)];
-        FunctionalRecord& rec = res.requests[static_cast<size_t>(id)];
-        const int64_t left =
-            reqs[static_cast<size_t>(id)].output_len - static_cast<int64_t>(rec.tokens.size());
-        for (int64_t k = 0; k <= j && k < left; ++k)
-          rec.tokens.push_back(k < j ? t[static_cast<size_t>(k + 1)] : y[static_cast<size_t>(j)]);
-        rec.accept_lengths.push_back(j + 1);
-        got.push_back(j + 1);
-        L.processed += j + 1;
-        L.hidden.assign(out.hidden[i].begin() + j * H, out.hidden[i].begin() + (j + 1) * H);
-        L.draft_len += std::min<int64_t>(j + 1, dtok - 1);
-      }
-      model.Commit(decode, last);
-      for (size_t i = 0; i < decode.size(); ++i) {
-        FunctionalRecord& rec = res.requests[static_cast<size_t>(dec_ids[i])];
-        rec.ssm_final = model.SsmState(decode[i].slot);
-        rec.states[live[static_cast<size_t>(dec_ids[i])].processed] = rec.ssm_final;
-      }
-    }
-    sched.Complete(b, got);
+    res_.mixed_prefill_steps += with && without;
+    if (!prefill.empty()) Prefill(prefill, pre_ids);
+    if (decode.empty()) return {};
+    return dtok_ == 0 ? Decode(decode, dec_ids) : MtpRound(decode, dec_ids);
   }
-  res.kernel_errors = model.kernel_errors();
-  res.kernel_calls = model.kernel_calls();
-  return res;
+
+  FunctionalResult Finish() {
+    res_.kernel_errors = model_.kernel_errors();
+    res_.kernel_calls = model_.kernel_calls();
+    return std::move(res_);
+  }
+
+  static int64_t Slot(int64_t id) { return id + 1; }
+
+ private:
+  struct Live {
+    int64_t processed = 0;       // tokens whose KV / state is in the caches
+    std::vector<double> hidden;  // target hidden at the last processed position (MTP)
+    int64_t draft_len = 0;       // tokens in the draft layer's KV
+  };
+
+  // Prefill / extend chunks; a request whose prompt is done gets its first token and states.
+  void Prefill(const std::vector<FunctionalModel::Entry>& prefill,
+               const std::vector<int64_t>& ids) {
+    const auto out = model_.Extend(prefill);
+    for (size_t i = 0; i < prefill.size(); ++i) {
+      const int64_t id = ids[i];
+      Live& L = live_[static_cast<size_t>(id)];
+      L.processed = prefill[i].prefix + static_cast<int64_t>(prefill[i].tokens.size());
+      L.hidden.assign(out.hidden[i].end() - H_, out.hidden[i].end());
+      if (L.processed == static_cast<int64_t>(reqs_[static_cast<size_t>(id)].prompt.size())) {
+        FunctionalRecord& rec = res_.requests[static_cast<size_t>(id)];
+        rec.tokens.push_back(out.next[i].back());
+        rec.first_logits = out.logits[i];
+        rec.ssm_after_prefill = model_.SsmState(Slot(id));
+        rec.conv_after_prefill = model_.ConvState(Slot(id));
+        rec.ssm_final = rec.ssm_after_prefill;
+        rec.states[L.processed] = rec.ssm_after_prefill;
+      }
+    }
+  }
+
+  // One token per request.
+  std::vector<int64_t> Decode(const std::vector<FunctionalModel::Entry>& decode,
+                              const std::vector<int64_t>& ids) {
+    const auto out = model_.Decode(decode);
+    std::vector<int64_t> got;
+    for (size_t i = 0; i < decode.size(); ++i) {
+      const int64_t id = ids[i];
+      FunctionalRecord& rec = res_.requests[static_cast<size_t>(id)];
+      live_[static_cast<size_t>(id)].processed += 1;
+      rec.tokens.push_back(out.next[i][0]);
+      rec.ssm_final = model_.SsmState(Slot(id));
+      rec.states[live_[static_cast<size_t>(id)].processed] = rec.ssm_final;
+      got.push_back(1);
+    }
+    return got;
+  }
+
+  // One MTP round: d-1 draft steps per request, the target verifies t0..t_{d-1}, greedy
+  // acceptance, commit of the accepted step's state.
+  std::vector<int64_t> MtpRound(std::vector<FunctionalModel::Entry> decode,
+                                const std::vector<int64_t>& ids) {
+    std::vector<std::vector<int32_t>> drafts(decode.size());
+    for (size_t i = 0; i < decode.size(); ++i) {
+      Live& L = live_[static_cast<size_t>(ids[i])];
+      std::vector<int32_t>& t = drafts[i];
+      t.push_back(decode[i].tokens[0]);
+      std::vector<double> hid = L.hidden, next_hid;
+      model_.TruncateDraft(decode[i].slot, L.draft_len);
+      for (int64_t s = 0; s + 1 < dtok_; ++s) {
+        t.push_back(model_.Draft(decode[i].slot, t.back(), hid, L.draft_len + s, &next_hid));
+        hid = next_hid;
+      }
+      decode[i].tokens = t;
+    }
+    const auto out = model_.Decode(decode, true);
+    std::vector<int64_t> last, got;
+    for (size_t i = 0; i < decode.size(); ++i) {
+      const std::vector<int32_t>& t = drafts[i];
+      const std::vector<int32_t>& y = out.next[i];
+      int64_t j = 0;
+      while (j + 1 < dtok_ && t[static_cast<size_t>(j + 1)] == y[static_cast<size_t>(j)]) ++j;
+      last.push_back(j);
+      const int64_t id = ids[i];
+      Live& L = live_[static_cast<size_t>(id)];
+      FunctionalRecord& rec = res_.requests[static_cast<size_t>(id)];
+      const int64_t left =
+          reqs_[static_cast<size_t>(id)].output_len - static_cast<int64_t>(rec.tokens.size());
+      for (int64_t k = 0; k <= j && k < left; ++k)
+        rec.tokens.push_back(k < j ? t[static_cast<size_t>(k + 1)] : y[static_cast<size_t>(j)]);
+      rec.accept_lengths.push_back(j + 1);
+      got.push_back(j + 1);
+      L.processed += j + 1;
+      L.hidden.assign(out.hidden[i].begin() + j * H_, out.hidden[i].begin() + (j + 1) * H_);
+      L.draft_len += std::min<int64_t>(j + 1, dtok_ - 1);
+    }
+    model_.Commit(decode, last);
+    for (size_t i = 0; i < decode.size(); ++i) {
+      FunctionalRecord& rec = res_.requests[static_cast<size_t>(ids[i])];
+      rec.ssm_final = model_.SsmState(decode[i].slot);
+      rec.states[live_[static_cast<size_t>(ids[i])].processed] = rec.ssm_final;
+    }
+    return got;
+  }
+
+  FunctionalModel& model_;
+  const std::vector<FunctionalRequest>& reqs_;
+  FunctionalResult res_;
+  std::vector<Live> live_;
+  int64_t H_, dtok_;
+};
+
+}  // namespace
+
+FunctionalResult RunFunctional(const ModelConfig& m, const DeviceConfig& d,
+                               const FunctionalOptions& o, SchedulerConfig sc,
+                               const std::vector<FunctionalRequest>& reqs) {
+  FunctionalOptions mo = o;
+  mo.slots = static_cast<int64_t>(reqs.size()) + 1;
+  FunctionalModel model(m, d, mo);
+  sc.dp = 1;
+  Scheduler sched(sc);
+  for (const auto& r : reqs)
+    sched.Arrive(r.id, static_cast<int64_t>(r.prompt.size()), r.output_len);
+  FunctionalRunner run(model, reqs, m.hidden, o.draft_tokens);
+  for (Batch b = sched.Next(); !b.empty(); b = sched.Next()) sched.Complete(b, run.Step(b));
+  return run.Finish();
 }
 
 FunctionalDiff Compare(const FunctionalResult& a, const FunctionalResult& b) {
