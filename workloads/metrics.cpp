@@ -47,8 +47,10 @@ double TpotMs(const RequestRecord& q) {
              : 0;
 }
 
-ServingMetrics ComputeMetrics(const ServingResult& r) {
-  ServingMetrics m;
+namespace {
+
+// Per request: counts, latency distributions, the busiest second and the most requests in flight.
+void RequestMetrics(const ServingResult& r, ServingMetrics& m) {
   std::vector<double> ttft, tpot, itl, e2e;
   int64_t rounds = 0, round_tokens = 0;
   std::map<int64_t, int64_t> tokens_per_second;         // output tokens by whole second of the run
@@ -84,36 +86,46 @@ ServingMetrics ComputeMetrics(const ServingResult& r) {
   m.itl_ms = Distribution(itl);
   m.e2e_ms = Distribution(e2e);
   m.duration_s = r.duration_us / 1e6;
-  if (m.duration_s > 0) {
-    m.request_throughput = static_cast<double>(m.completed) / m.duration_s;
-    m.input_throughput = static_cast<double>(m.input_tokens) / m.duration_s;
-    m.output_throughput = static_cast<double>(m.output_tokens) / m.duration_s;
-    m.total_throughput = m.input_throughput + m.output_throughput;
-    m.concurrency = m.e2e_ms.mean * static_cast<double>(m.e2e_ms.n) / 1e3 / m.duration_s;
-    int64_t engines = r.replicas;
-    if (!r.pools.empty()) engines = r.pools[0].replicas + r.pools[1].replicas;
-    m.device_busy_share =
-        r.device_busy_us / (r.duration_us * static_cast<double>(std::max<int64_t>(1, engines)));
-    for (const auto& p : r.pools)
-      m.pools.push_back({p.name, p.replicas, p.steps,
-                         p.device_busy_us / (r.duration_us * static_cast<double>(std::max<int64_t>(
-                                                                 1, p.replicas)))});
-  }
-  if (!r.pools.empty()) {
-    std::vector<double> moving, waiting;
-    for (const RequestRecord& q : r.requests)
-      if (q.transfer_end_us >= 0) {
-        moving.push_back((q.transfer_end_us - q.transfer_start_us) / 1e3);
-        waiting.push_back((q.transfer_start_us - q.prefill_end_us) / 1e3);
-      }
-    m.transfer_ms = Distribution(moving);
-    m.transfer_wait_ms = Distribution(waiting);
-  }
   m.host_busy_s = r.host_busy_us / 1e6;
   m.accept_length = rounds ? static_cast<double>(round_tokens) / static_cast<double>(rounds) : 0;
   m.cache_hit_rate =
       m.input_tokens ? static_cast<double>(m.cached_tokens) / static_cast<double>(m.input_tokens)
                      : 0;
+}
+
+// Rates over the run's duration and the devices' busy shares.
+void ThroughputMetrics(const ServingResult& r, ServingMetrics& m) {
+  if (m.duration_s <= 0) return;
+  m.request_throughput = static_cast<double>(m.completed) / m.duration_s;
+  m.input_throughput = static_cast<double>(m.input_tokens) / m.duration_s;
+  m.output_throughput = static_cast<double>(m.output_tokens) / m.duration_s;
+  m.total_throughput = m.input_throughput + m.output_throughput;
+  m.concurrency = m.e2e_ms.mean * static_cast<double>(m.e2e_ms.n) / 1e3 / m.duration_s;
+  int64_t engines = r.replicas;
+  if (!r.pools.empty()) engines = r.pools[0].replicas + r.pools[1].replicas;
+  m.device_busy_share =
+      r.device_busy_us / (r.duration_us * static_cast<double>(std::max<int64_t>(1, engines)));
+  for (const auto& p : r.pools)
+    m.pools.push_back({p.name, p.replicas, p.steps,
+                       p.device_busy_us / (r.duration_us *
+                                           static_cast<double>(std::max<int64_t>(1, p.replicas)))});
+}
+
+// PD: the KV transfers' durations and waits.
+void TransferMetrics(const ServingResult& r, ServingMetrics& m) {
+  if (r.pools.empty()) return;
+  std::vector<double> moving, waiting;
+  for (const RequestRecord& q : r.requests)
+    if (q.transfer_end_us >= 0) {
+      moving.push_back((q.transfer_end_us - q.transfer_start_us) / 1e3);
+      waiting.push_back((q.transfer_start_us - q.prefill_end_us) / 1e3);
+    }
+  m.transfer_ms = Distribution(moving);
+  m.transfer_wait_ms = Distribution(waiting);
+}
+
+// Per step: prefill / decode counts, the decode step's wall and device time, MTP's commit share.
+void StepMetrics(const ServingResult& r, ServingMetrics& m) {
   double decode_wall = 0, decode_dev = 0, commit = 0;
   int64_t verify = 0;
   for (const StepRecord& s : r.steps) {
@@ -140,6 +152,16 @@ ServingMetrics ComputeMetrics(const ServingResult& r) {
     m.commit_ms_per_step = commit / 1e3 / static_cast<double>(verify);
     m.commit_share = decode_wall > 0 ? commit / decode_wall : 0;
   }
+}
+
+}  // namespace
+
+ServingMetrics ComputeMetrics(const ServingResult& r) {
+  ServingMetrics m;
+  RequestMetrics(r, m);
+  ThroughputMetrics(r, m);
+  TransferMetrics(r, m);
+  StepMetrics(r, m);
   return m;
 }
 
