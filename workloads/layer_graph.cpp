@@ -317,8 +317,8 @@ Tensor LayerGraph::Layer(const ForwardBatch& b, const LayerSpec& spec, LayerTens
 }
 
 Tensor LayerGraph::Gdn(const ForwardBatch& b, LayerTensors& L, const Tensor& x) {
-  const int64_t T = b.total_tokens(), H = m_.hidden, Hk = s_.lin_key_heads,
-                HV = s_.lin_value_heads, K = m_.lin_key_dim, Vd = m_.lin_value_dim;
+  const int64_t T = b.total_tokens(), H = m_.hidden, Hk = s_.lin_key_heads, HV = s_.lin_value_heads,
+                K = m_.lin_key_dim, Vd = m_.lin_value_dim;
   const int64_t cd = s_.conv_dim, nq = 2 * Hk * K + 2 * HV * Vd;
   const Tensor qkvz = Linear(Block::kGdn, x, L.w_qkvz, T, H, nq);  // in_proj_qkvz = [q | k | v | z]
   const Tensor ba = Linear(Block::kGdn, x, L.w_ba, T, H, 2 * HV, false);  // in_proj_ba = [b | a]
@@ -934,8 +934,7 @@ Tensor LayerGraph::Mlp(const LayerSpec& spec, LayerTensors& L, const Tensor& x, 
 // the group for the next layer. Otherwise MoE TP/EP over all ranks: every DP group's tokens
 // gathered (in Layer, before the norm), partial sums all-reduced.
 Tensor LayerGraph::Moe(const LayerSpec& spec, LayerTensors& L, const Tensor& x, int64_t T) {
-  const int64_t H = m_.hidden, E = m_.experts, top = m_.top_k, Ie = s_.moe_intermediate,
-                Is = s_.shared_intermediate;
+  const int64_t H = m_.hidden, E = m_.experts, top = m_.top_k, Ie = s_.moe_intermediate;
   const int64_t Tm = p_.a2a ? (T + s_.attn_tp - 1) / s_.attn_tp : T * p_.dp, rows = Tm * top;
   const bool int8 = o_.quant != WeightQuant::kNone, F = x_.functional();
   const Tensor logits = Out(Run(Block::kMoe, "matmul", {{"m", S(Tm)}, {"k", S(H)}, {"n", S(E)}},
@@ -986,29 +985,7 @@ Tensor LayerGraph::Moe(const LayerSpec& spec, LayerTensors& L, const Tensor& x, 
   TensorMap fin{{"expanded_y", down},
                 {"expanded_row_idx", Out(perm, "expanded_row_idx")},
                 {"topk_weights", Out(route, "topk_weights")}};
-  std::string shared = "none";
-  if (Is > 0) {  // the shared expert: linear layers like the rest, over the MoE's tokens
-    const Tensor up = Linear(Block::kMoe, x, L.w_sgu, Tm, H, 2 * Is);
-    fin["shared_out"] =
-        Linear(Block::kMoe, Swiglu(Block::kMoe, spec, up, Tm, Is), L.w_sdown, Tm, Is, H);
-    shared = "plain";
-    if (m_.shared_gated) {
-      // Its [H, 1] gate: a GEMV the step graph does not time (a few us next to the experts).
-      Launch gl;
-      gl.where = Block::kMoe;
-      gl.op = "matmul";
-      gl.params = {{"m", S(Tm)}, {"k", S(H)}, {"n", "1"}};
-      gl.timed = false;
-      if (F) gl.inputs = {{"x", x}, {"w", L.w_sg}};
-      const Tensor logit = Out(x_.Run(std::move(gl)), "y");
-      if (F) {
-        Tensor g = Make("shared_gate", {Tm}, DType::kFloat32);
-        for (int64_t t = 0; t < Tm; ++t) g.Set(t, logit.At(t));
-        fin["shared_gate"] = g;
-      }
-      shared = "gated";
-    }
-  }
+  const std::string shared = SharedExpert(spec, L, x, Tm, fin);
   const Tensor y = Out(Run(Block::kMoe, "moe_finalize_routing",
                            {{"tokens", S(Tm)},
                             {"hidden", S(H)},
@@ -1022,6 +999,36 @@ Tensor LayerGraph::Moe(const LayerSpec& spec, LayerTensors& L, const Tensor& x, 
   else
     Collective(Block::kMoe, "all_reduce", p_.tp, Tm * H);
   return y;
+}
+
+// The shared expert: linear layers like the rest, over the MoE's tokens; its output (and gate)
+// go to moe_finalize_routing. Returns finalize's `shared` mode.
+std::string LayerGraph::SharedExpert(const LayerSpec& spec, LayerTensors& L, const Tensor& x,
+                                     int64_t Tm, TensorMap& fin) {
+  const int64_t H = m_.hidden, Is = s_.shared_intermediate;
+  const bool F = x_.functional();
+  if (Is == 0) return "none";
+  std::string shared = "plain";
+  const Tensor up = Linear(Block::kMoe, x, L.w_sgu, Tm, H, 2 * Is);
+  fin["shared_out"] =
+      Linear(Block::kMoe, Swiglu(Block::kMoe, spec, up, Tm, Is), L.w_sdown, Tm, Is, H);
+  if (m_.shared_gated) {
+    // Its [H, 1] gate: a GEMV the step graph does not time (a few us next to the experts).
+    Launch gl;
+    gl.where = Block::kMoe;
+    gl.op = "matmul";
+    gl.params = {{"m", S(Tm)}, {"k", S(H)}, {"n", "1"}};
+    gl.timed = false;
+    if (F) gl.inputs = {{"x", x}, {"w", L.w_sg}};
+    const Tensor logit = Out(x_.Run(std::move(gl)), "y");
+    if (F) {
+      Tensor g = Make("shared_gate", {Tm}, DType::kFloat32);
+      for (int64_t t = 0; t < Tm; ++t) g.Set(t, logit.At(t));
+      fin["shared_gate"] = g;
+    }
+    shared = "gated";
+  }
+  return shared;
 }
 
 Tensor LayerGraph::Head(const ForwardBatch& b, const Tensor& delta, const Tensor& residual,

@@ -201,6 +201,8 @@ class LayerGraph {
                     std::vector<int64_t>* q_lens, std::vector<int64_t>* kv_lens) const;
   Tensor Mlp(const LayerSpec& spec, LayerTensors& L, const Tensor& x, int64_t T);
   Tensor Moe(const LayerSpec& spec, LayerTensors& L, const Tensor& x, int64_t T);
+  std::string SharedExpert(const LayerSpec& spec, LayerTensors& L, const Tensor& x, int64_t Tm,
+                           TensorMap& fin);
   Tensor Swiglu(Block where, const LayerSpec& spec, const Tensor& x, int64_t rows, int64_t inter);
   void Collective(Block where, const char* op, int64_t ranks, int64_t elements,
                   bool host_reads_result = false);
