@@ -389,46 +389,10 @@ ModelConfig ParseModelConfig(const std::string& text, const std::string& file) {
 ModelConfig LoadModelConfig(const std::string& path) { return ParseRoot(LoadYamlFile(path), path); }
 
 namespace {
-ModelConfig ParseRoot(const YAML::Node& root, const std::string& file) {
-  if (!root.IsMap())
-    throw InputError(file + ": a model config is a mapping of HuggingFace config keys");
-  const Reader top(root, file, "model config");
-  ModelConfig m;
-  m.file = file;
-  m.model_type = top.Req<std::string>("model_type");
-  const std::vector<std::string>& types = SupportedModelTypes();
-  if (std::find(types.begin(), types.end(), m.model_type) == types.end()) {
-    // No nearest name: a near spelling of another family would be a wrong model, not a typo fix.
-    std::string list;
-    for (const auto& t : types) list += (list.empty() ? "" : ", ") + t;
-    throw InputError(Where(file, root["model_type"]) + ": model_type '" + m.model_type +
-                     "' is not supported; supported: " + list);
-  }
-  // Qwen3.5 checkpoints nest the language model's settings under text_config.
-  const Reader r(top.Has("text_config") ? root["text_config"] : root, file,
-                 top.Has("text_config") ? "text_config" : "model config");
-  m.hidden = r.Req<int64_t>("hidden_size");
-  const int64_t n_layers = r.Req<int64_t>("num_hidden_layers");
-  m.vocab = r.Req<int64_t>("vocab_size");
-  m.rms_norm_eps = r.Opt<double>("rms_norm_eps", 1e-6);
-  RequirePositive(r, "hidden_size", m.hidden);
-  RequirePositive(r, "num_hidden_layers", n_layers);
-  if (m.model_type == "step3p5")
-    ReadStep(r, m, n_layers);
-  else if (m.model_type == "deepseek_v3")
-    ReadDeepseek(r, m, n_layers);
-  else if (m.model_type == "qwen3" || m.model_type == "qwen3_moe" || m.model_type == "llama" ||
-           m.model_type == "qwen2")
-    ReadAttentionOnly(r, m, n_layers);
-  else
-    ReadQwen(r, m, n_layers);
-  if (static_cast<int64_t>(m.layers.size()) != n_layers)
-    throw InputError(Where(file, r.Get("layer_types")) + ": layer_types lists " +
-                     std::to_string(m.layers.size()) +
-                     " layers, fewer than num_hidden_layers = " + std::to_string(n_layers));
-  // Shapes every executor divides by or allocates from: positive, consistent, checked once here
-  // (a zero KV-head count divided by, a top-k above the expert count, ...). Each error points at
-  // the first of the keys the value was read from that the file has (families name them apart).
+// Shapes every executor divides by or allocates from: positive, consistent, checked once here
+// (a zero KV-head count divided by, a top-k above the expert count, ...). Each error points at
+// the first of the keys the value was read from that the file has (families name them apart).
+void CheckShapes(const Reader& r, const std::string& file, const ModelConfig& m) {
   auto at = [&](std::initializer_list<const char*> keys) {
     for (const char* k : keys)
       if (r.Has(k)) return Where(file, r.Get(k));
@@ -479,6 +443,46 @@ ModelConfig ParseRoot(const YAML::Node& root, const std::string& file) {
   if (m.lin_key_heads && m.lin_value_heads % m.lin_key_heads)
     throw InputError(at({"linear_num_value_heads"}) +
                      ": linear_num_value_heads must be a multiple of linear_num_key_heads");
+}
+
+ModelConfig ParseRoot(const YAML::Node& root, const std::string& file) {
+  if (!root.IsMap())
+    throw InputError(file + ": a model config is a mapping of HuggingFace config keys");
+  const Reader top(root, file, "model config");
+  ModelConfig m;
+  m.file = file;
+  m.model_type = top.Req<std::string>("model_type");
+  const std::vector<std::string>& types = SupportedModelTypes();
+  if (std::find(types.begin(), types.end(), m.model_type) == types.end()) {
+    // No nearest name: a near spelling of another family would be a wrong model, not a typo fix.
+    std::string list;
+    for (const auto& t : types) list += (list.empty() ? "" : ", ") + t;
+    throw InputError(Where(file, root["model_type"]) + ": model_type '" + m.model_type +
+                     "' is not supported; supported: " + list);
+  }
+  // Qwen3.5 checkpoints nest the language model's settings under text_config.
+  const Reader r(top.Has("text_config") ? root["text_config"] : root, file,
+                 top.Has("text_config") ? "text_config" : "model config");
+  m.hidden = r.Req<int64_t>("hidden_size");
+  const int64_t n_layers = r.Req<int64_t>("num_hidden_layers");
+  m.vocab = r.Req<int64_t>("vocab_size");
+  m.rms_norm_eps = r.Opt<double>("rms_norm_eps", 1e-6);
+  RequirePositive(r, "hidden_size", m.hidden);
+  RequirePositive(r, "num_hidden_layers", n_layers);
+  if (m.model_type == "step3p5")
+    ReadStep(r, m, n_layers);
+  else if (m.model_type == "deepseek_v3")
+    ReadDeepseek(r, m, n_layers);
+  else if (m.model_type == "qwen3" || m.model_type == "qwen3_moe" || m.model_type == "llama" ||
+           m.model_type == "qwen2")
+    ReadAttentionOnly(r, m, n_layers);
+  else
+    ReadQwen(r, m, n_layers);
+  if (static_cast<int64_t>(m.layers.size()) != n_layers)
+    throw InputError(Where(file, r.Get("layer_types")) + ": layer_types lists " +
+                     std::to_string(m.layers.size()) +
+                     " layers, fewer than num_hidden_layers = " + std::to_string(n_layers));
+  CheckShapes(r, file, m);
   return m;
 }
 }  // namespace
