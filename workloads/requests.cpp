@@ -20,79 +20,101 @@ namespace {
 constexpr double kMaxArrivalS = 1e6;
 }  // namespace
 
-std::vector<Request> GenerateRequests(const RunConfig& c) {
+namespace {
+
+// dataset_name trace: the JSONL file's requests, at most num_prompts of them.
+std::vector<Request> TraceRequests(const RunConfig& c) {
   std::vector<Request> out;
-  if (c.dataset_name == "trace") {
-    std::string path = c.dataset_path;
-    if (!c.file.empty() && !std::filesystem::path(path).is_absolute())
-      path = (std::filesystem::path(c.file).parent_path() / path).lexically_normal().string();
-    out = ReadTrace(path);
-    if (static_cast<int64_t>(out.size()) > c.num_prompts) {
-      spdlog::warn("{}: {} requests, num_prompts {} serves the first {} by arrival", path,
-                   out.size(), c.num_prompts, c.num_prompts);
-      out.resize(c.num_prompts);
-    }
-  } else if (c.dataset_name == "generated-shared-prefix") {
-    // bench_serving's generator: every prompt of group g is system prompt g followed by a question
-    // of its own; the groups' prompts are shuffled (seeded; not Python's sequence) and the load is
-    // all of them (num_prompts is not read, as in bench_serving).
-    const int64_t total = c.gsp_num_groups * c.gsp_prompts_per_group;
-    if (total > 10000000)
-      throw InputError((c.file.empty() ? std::string("run config") : c.file) +
-                       ": gsp_num_groups x gsp_prompts_per_group is " + std::to_string(total) +
-                       " requests, over 1e7");
-    for (int64_t g = 0; g < c.gsp_num_groups; ++g)
-      for (int64_t q = 0; q < c.gsp_prompts_per_group; ++q) {
-        Request r;
-        r.input_len = c.gsp_system_prompt_len + c.gsp_question_len;
-        r.output_len = c.gsp_output_len;
-        // Content ids: system prompts 2^62 + g, questions 2^62 + 2^40 + their index.
-        if (c.gsp_system_prompt_len > 0)
-          r.prompt.push_back(
-              {(uint64_t{1} << 62) + static_cast<uint64_t>(g), c.gsp_system_prompt_len});
-        r.prompt.push_back({(uint64_t{1} << 62) + (uint64_t{1} << 40) +
-                                static_cast<uint64_t>(g * c.gsp_prompts_per_group + q),
-                            c.gsp_question_len});
-        out.push_back(std::move(r));
-      }
-    Rng shuffle(static_cast<uint64_t>(c.seed) * 0x9e3779b97f4a7c15ULL + 31);
-    for (size_t i = out.size(); i > 1; --i)
-      std::swap(out[i - 1],
-                out[static_cast<size_t>(shuffle.UniformInt(0, static_cast<int64_t>(i) - 1))]);
-    for (size_t i = 0; i < out.size(); ++i) out[i].id = static_cast<int64_t>(i);
-  } else {
-    // bench_serving random: lengths uniform in [max(1, ratio x len), len].
-    Rng rng(static_cast<uint64_t>(c.seed) * 0x9e3779b97f4a7c15ULL + 11);
-    const int64_t in_lo = std::max<int64_t>(
-        1, static_cast<int64_t>(static_cast<double>(c.random_input_len) * c.random_range_ratio));
-    const int64_t out_lo = std::max<int64_t>(
-        1, static_cast<int64_t>(static_cast<double>(c.random_output_len) * c.random_range_ratio));
-    for (int64_t i = 0; i < c.num_prompts; ++i) {
+  std::string path = c.dataset_path;
+  if (!c.file.empty() && !std::filesystem::path(path).is_absolute())
+    path = (std::filesystem::path(c.file).parent_path() / path).lexically_normal().string();
+  out = ReadTrace(path);
+  if (static_cast<int64_t>(out.size()) > c.num_prompts) {
+    spdlog::warn("{}: {} requests, num_prompts {} serves the first {} by arrival", path, out.size(),
+                 c.num_prompts, c.num_prompts);
+    out.resize(c.num_prompts);
+  }
+  return out;
+}
+
+// bench_serving's generated-shared-prefix generator: every prompt of group g is system prompt g
+// followed by a question of its own; the groups' prompts are shuffled (seeded; not Python's
+// sequence) and the load is all of them (num_prompts is not read, as in bench_serving).
+std::vector<Request> SharedPrefixRequests(const RunConfig& c) {
+  std::vector<Request> out;
+  const int64_t total = c.gsp_num_groups * c.gsp_prompts_per_group;
+  if (total > 10000000)
+    throw InputError((c.file.empty() ? std::string("run config") : c.file) +
+                     ": gsp_num_groups x gsp_prompts_per_group is " + std::to_string(total) +
+                     " requests, over 1e7");
+  for (int64_t g = 0; g < c.gsp_num_groups; ++g)
+    for (int64_t q = 0; q < c.gsp_prompts_per_group; ++q) {
       Request r;
-      r.id = i;
-      r.input_len = rng.UniformInt(in_lo, c.random_input_len);
-      r.output_len = rng.UniformInt(out_lo, c.random_output_len);
-      out.push_back(r);
+      r.input_len = c.gsp_system_prompt_len + c.gsp_question_len;
+      r.output_len = c.gsp_output_len;
+      // Content ids: system prompts 2^62 + g, questions 2^62 + 2^40 + their index.
+      if (c.gsp_system_prompt_len > 0)
+        r.prompt.push_back(
+            {(uint64_t{1} << 62) + static_cast<uint64_t>(g), c.gsp_system_prompt_len});
+      r.prompt.push_back({(uint64_t{1} << 62) + (uint64_t{1} << 40) +
+                              static_cast<uint64_t>(g * c.gsp_prompts_per_group + q),
+                          c.gsp_question_len});
+      out.push_back(std::move(r));
     }
+  Rng shuffle(static_cast<uint64_t>(c.seed) * 0x9e3779b97f4a7c15ULL + 31);
+  for (size_t i = out.size(); i > 1; --i)
+    std::swap(out[i - 1],
+              out[static_cast<size_t>(shuffle.UniformInt(0, static_cast<int64_t>(i) - 1))]);
+  for (size_t i = 0; i < out.size(); ++i) out[i].id = static_cast<int64_t>(i);
+  return out;
+}
+
+// bench_serving random: lengths uniform in [max(1, ratio x len), len].
+std::vector<Request> RandomRequests(const RunConfig& c) {
+  std::vector<Request> out;
+  Rng rng(static_cast<uint64_t>(c.seed) * 0x9e3779b97f4a7c15ULL + 11);
+  const int64_t in_lo = std::max<int64_t>(
+      1, static_cast<int64_t>(static_cast<double>(c.random_input_len) * c.random_range_ratio));
+  const int64_t out_lo = std::max<int64_t>(
+      1, static_cast<int64_t>(static_cast<double>(c.random_output_len) * c.random_range_ratio));
+  for (int64_t i = 0; i < c.num_prompts; ++i) {
+    Request r;
+    r.id = i;
+    r.input_len = rng.UniformInt(in_lo, c.random_input_len);
+    r.output_len = rng.UniformInt(out_lo, c.random_output_len);
+    out.push_back(r);
   }
-  if (c.dataset_name != "trace") {
-    const double rate = c.RequestRate();
-    if (std::isfinite(rate)) {  // Poisson process: exponential gaps, the first request at t = 0
-      Rng gaps(static_cast<uint64_t>(c.seed) * 0x9e3779b97f4a7c15ULL + 23);
-      double t = 0;
-      for (Request& r : out) {
-        r.arrival_us = t;
-        t += -std::log(1.0 - gaps.Uniform()) / rate * 1e6;
-      }
-      // A rate so low that the arrivals leave the simulated clock's range would saturate time.
-      if (!out.empty() && !(out.back().arrival_us <= kMaxArrivalS * 1e6))
-        throw InputError(
-            (c.file.empty() ? std::string("run config") : c.file) + ": request_rate " +
-            FormatNumber(rate) + " puts request " + std::to_string(out.back().id) + " at " +
-            FormatNumber(out.back().arrival_us / 1e6) +
-            " s, past the 1e6 s a run can simulate; raise request_rate or lower num_prompts");
+  return out;
+}
+
+// Poisson arrivals at request_rate (exponential gaps, the first request at t = 0); inf leaves
+// every request at t = 0.
+void PoissonArrivals(const RunConfig& c, std::vector<Request>& out) {
+  const double rate = c.RequestRate();
+  if (std::isfinite(rate)) {  // Poisson process: exponential gaps, the first request at t = 0
+    Rng gaps(static_cast<uint64_t>(c.seed) * 0x9e3779b97f4a7c15ULL + 23);
+    double t = 0;
+    for (Request& r : out) {
+      r.arrival_us = t;
+      t += -std::log(1.0 - gaps.Uniform()) / rate * 1e6;
     }
+    // A rate so low that the arrivals leave the simulated clock's range would saturate time.
+    if (!out.empty() && !(out.back().arrival_us <= kMaxArrivalS * 1e6))
+      throw InputError(
+          (c.file.empty() ? std::string("run config") : c.file) + ": request_rate " +
+          FormatNumber(rate) + " puts request " + std::to_string(out.back().id) + " at " +
+          FormatNumber(out.back().arrival_us / 1e6) +
+          " s, past the 1e6 s a run can simulate; raise request_rate or lower num_prompts");
   }
+}
+
+}  // namespace
+
+std::vector<Request> GenerateRequests(const RunConfig& c) {
+  std::vector<Request> out = c.dataset_name == "trace"                     ? TraceRequests(c)
+                             : c.dataset_name == "generated-shared-prefix" ? SharedPrefixRequests(c)
+                                                                           : RandomRequests(c);
+  if (c.dataset_name != "trace") PoissonArrivals(c, out);
   // A random or trace prompt shares its tokens with no other (its own content id); the warm-up
   // replays the first one, so that request finds its pages cached.
   for (Request& r : out)
