@@ -165,6 +165,47 @@ Json KernelMetrics(const KernelRun& run, const DeviceConfig& d) {
 // header tests): one row per launch. Times per core are the mean over the cores of that type
 // that ran; total_cycles sum over them; a ratio is a pipe's busy cycles over the core's cycles.
 // npusim adds a final Status column (a failed launch is the row with its failure).
+namespace {
+
+// One launch's aicore / aiv columns: each side's time and cycles, then each pipe's busy time and
+// its share of the core's cycles, as msprof writes them (zeros for a side the launch did not use).
+std::string CoreColumns(const KernelRun::Launch& l, const DeviceConfig& d) {
+  const LaunchResult& r = l.result;
+  std::string cols;
+  // Cycles of the core units that ran (an AIV, an AIC, or an AIC with its two AIVs).
+  double unit_sum = 0;
+  for (uint64_t c : r.unit_cycles) unit_sum += static_cast<double>(c);
+  const double units = static_cast<double>(r.unit_cycles.size());
+  const double core_cycles = units > 0 ? unit_sum / units : 0;
+  const bool aic = l.core_type != CoreType::kAiv, aiv = l.core_type != CoreType::kAic;
+  auto pipe = [&](const std::array<PipeUsage, kNumPipes>& side, Pipe p) {
+    const PipeUsage& u = side[static_cast<int>(p)];
+    const double busy = u.cores > 0 ? static_cast<double>(u.busy_cycles) / u.cores : 0;
+    return "," + Fixed(d.CyclesToUs(busy)) + "," + Fixed(core_cycles > 0 ? busy / core_cycles : 0);
+  };
+  if (aic) {
+    cols += "," + Fixed(d.CyclesToUs(core_cycles)) + "," +
+            std::to_string(static_cast<uint64_t>(unit_sum));
+    for (Pipe p : {Pipe::kM, Pipe::kS, Pipe::kMte1, Pipe::kMte2, Pipe::kFix})
+      cols += pipe(r.aic, p);
+    cols += ",N/A";
+  } else {
+    cols += ",0,0,0,0,0,0,0,0,0,0,0,0,N/A";
+  }
+  if (aiv) {
+    const double per_unit = l.core_type == CoreType::kMix ? 2 : 1;  // a mixed unit holds two AIVs
+    cols += "," + Fixed(d.CyclesToUs(core_cycles)) + "," +
+            std::to_string(static_cast<uint64_t>(unit_sum * per_unit));
+    for (Pipe p : {Pipe::kV, Pipe::kS, Pipe::kMte2, Pipe::kMte3}) cols += pipe(r.aiv, p);
+    cols += ",N/A";
+  } else {
+    cols += ",0,0,0,0,0,0,0,0,0,0,N/A";
+  }
+  return cols;
+}
+
+}  // namespace
+
 std::string OpSummaryCsv(const KernelRun& run, const DeviceConfig& d) {
   std::string csv =
       "Device_id,Model ID,Task ID,Stream ID,Op Name,OP Type,OP State,Task Type,Task Start "
@@ -213,36 +254,7 @@ std::string OpSummaryCsv(const KernelRun& run, const DeviceConfig& d) {
     const LaunchResult& r = l.result;
     std::string row = common(i + 1, l.name, l.core_type, start, Fixed(r.time_us), l.block_dim);
     start += r.time_us;
-    // Cycles of the core units that ran (an AIV, an AIC, or an AIC with its two AIVs).
-    double unit_sum = 0;
-    for (uint64_t c : r.unit_cycles) unit_sum += static_cast<double>(c);
-    const double units = static_cast<double>(r.unit_cycles.size());
-    const double core_cycles = units > 0 ? unit_sum / units : 0;
-    const bool aic = l.core_type != CoreType::kAiv, aiv = l.core_type != CoreType::kAic;
-    auto pipe = [&](const std::array<PipeUsage, kNumPipes>& side, Pipe p) {
-      const PipeUsage& u = side[static_cast<int>(p)];
-      const double busy = u.cores > 0 ? static_cast<double>(u.busy_cycles) / u.cores : 0;
-      return "," + Fixed(d.CyclesToUs(busy)) + "," +
-             Fixed(core_cycles > 0 ? busy / core_cycles : 0);
-    };
-    if (aic) {
-      row += "," + Fixed(d.CyclesToUs(core_cycles)) + "," +
-             std::to_string(static_cast<uint64_t>(unit_sum));
-      for (Pipe p : {Pipe::kM, Pipe::kS, Pipe::kMte1, Pipe::kMte2, Pipe::kFix})
-        row += pipe(r.aic, p);
-      row += ",N/A";
-    } else {
-      row += ",0,0,0,0,0,0,0,0,0,0,0,0,N/A";
-    }
-    if (aiv) {
-      const double per_unit = l.core_type == CoreType::kMix ? 2 : 1;  // a mixed unit holds two AIVs
-      row += "," + Fixed(d.CyclesToUs(core_cycles)) + "," +
-             std::to_string(static_cast<uint64_t>(unit_sum * per_unit));
-      for (Pipe p : {Pipe::kV, Pipe::kS, Pipe::kMte2, Pipe::kMte3}) row += pipe(r.aiv, p);
-      row += ",N/A";
-    } else {
-      row += ",0,0,0,0,0,0,0,0,0,0,N/A";
-    }
+    row += CoreColumns(l, d);
     // The cube's share of the chip's peak over the launch: ideal cube cycles over all AICs' cycles.
     const double chip_cycles = static_cast<double>(d.aic_count) * static_cast<double>(r.cycles);
     row += "," + Fixed(chip_cycles > 0 ? 100 * r.cube_ideal_cycles / chip_cycles : 0, 2);
@@ -329,34 +341,10 @@ std::string KernelConsoleSummary(const KernelRun& run, const DeviceConfig& d) {
   return s;
 }
 
-html::Page KernelPage(const KernelRun& run, const DeviceConfig& d) {
-  html::Page page("npusim kernel " + run.op + " on " + run.device);
-  std::vector<std::pair<std::string, std::string>> facts = {{"mode", run.mode_reason},
-                                                            {"status", run.status}};
-  std::string params;
-  for (const auto& [k, v] : run.params.items())
-    params += (params.empty() ? "" : ", ") + k + "=" + v;
-  facts.push_back({"parameters", params});
-  if (run.status != "ok") {
-    page.Facts(facts);
-    page.Heading("Failure");
-    page.Paragraph(run.message);
-    return page;
-  }
-  const LaunchResult& l = run.launch;
-  facts.push_back({"time", Fixed(l.time_us) + " us (" + std::to_string(l.cycles) +
-                               " cycles), block_dim " + std::to_string(run.block_dim) + ", " +
-                               std::to_string(l.waves) + " wave(s)"});
-  facts.push_back({"roofline", Fixed(run.roofline_us) + " us, " + RooflineBound(run) + "-bound (" +
-                                   Fixed(l.time_us > 0 ? 100 * run.roofline_us / l.time_us : 0, 1) +
-                                   " % of the time)"});
-  facts.push_back({"buffers", BufferPeaks(l, d)});
-  facts.push_back(
-      {"HBM traffic", Fixed(static_cast<double>(l.hbm_read_bytes) / 1e6, 3) + " MB read, " +
-                          Fixed(static_cast<double>(l.hbm_write_bytes) / 1e6, 3) + " MB written; " +
-                          Fixed(static_cast<double>(l.l2_hit_bytes) / 1e6, 3) +
-                          " MB of reads served by L2"});
-  page.Facts(facts);
+namespace {
+
+// What the host tiling chose, and (functional runs) every output against the fp64 reference.
+void AddTilingAndNumerics(html::Page& page, const KernelRun& run) {
   if (!run.tiling.empty()) {  // what the host tiling chose, as the op reports it
     std::vector<std::vector<std::string>> rows;
     for (const auto& [k, v] : run.tiling) rows.push_back({k, v});
@@ -377,7 +365,12 @@ html::Page KernelPage(const KernelRun& run, const DeviceConfig& d) {
         "Numerics: not computed (timing-only run; --functional computes them against the fp64 "
         "reference).");
   }
-  // The same charts a serving run draws per kernel, for this one launch.
+}
+
+// The same charts a serving run draws per kernel, for this one launch: pipe utilisation, the
+// roofline terms, the local buffers' peaks.
+void AddKernelCharts(html::Page& page, const KernelRun& run, const DeviceConfig& d) {
+  const LaunchResult& l = run.launch;
   ProfileTotal p;
   p.Add(ProfileOf(run, d), 1);
   const std::vector<std::pair<std::string, ProfileTotal>> one = {{run.op, p}};
@@ -407,6 +400,40 @@ html::Page KernelPage(const KernelRun& run, const DeviceConfig& d) {
   }
   buffers.series = {peak, cap};
   page.AddChart(buffers, "Local buffer peaks against their capacity");
+}
+
+}  // namespace
+
+html::Page KernelPage(const KernelRun& run, const DeviceConfig& d) {
+  html::Page page("npusim kernel " + run.op + " on " + run.device);
+  std::vector<std::pair<std::string, std::string>> facts = {{"mode", run.mode_reason},
+                                                            {"status", run.status}};
+  std::string params;
+  for (const auto& [k, v] : run.params.items())
+    params += (params.empty() ? "" : ", ") + k + "=" + v;
+  facts.push_back({"parameters", params});
+  if (run.status != "ok") {
+    page.Facts(facts);
+    page.Heading("Failure");
+    page.Paragraph(run.message);
+    return page;
+  }
+  const LaunchResult& l = run.launch;
+  facts.push_back({"time", Fixed(l.time_us) + " us (" + std::to_string(l.cycles) +
+                               " cycles), block_dim " + std::to_string(run.block_dim) + ", " +
+                               std::to_string(l.waves) + " wave(s)"});
+  facts.push_back({"roofline", Fixed(run.roofline_us) + " us, " + RooflineBound(run) + "-bound (" +
+                                   Fixed(l.time_us > 0 ? 100 * run.roofline_us / l.time_us : 0, 1) +
+                                   " % of the time)"});
+  facts.push_back({"buffers", BufferPeaks(l, d)});
+  facts.push_back(
+      {"HBM traffic", Fixed(static_cast<double>(l.hbm_read_bytes) / 1e6, 3) + " MB read, " +
+                          Fixed(static_cast<double>(l.hbm_write_bytes) / 1e6, 3) + " MB written; " +
+                          Fixed(static_cast<double>(l.l2_hit_bytes) / 1e6, 3) +
+                          " MB of reads served by L2"});
+  page.Facts(facts);
+  AddTilingAndNumerics(page, run);
+  AddKernelCharts(page, run, d);
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : PipeRows(run, d))
     rows.push_back({r.key, Fixed(r.busy_us), Fixed(100 * r.utilisation, 1) + " %",

@@ -50,6 +50,78 @@ SweepRow RowFrom(const Json& j) {
 // One chart per figure against the first swept key, one line per combination of the other keys
 // (keys tied to the first, such as speculative_num_draft_tokens to speculative_num_steps, do not
 // split lines). Non-numeric first keys get grouped bars.
+// One chart per figure against the first swept key, one line per combination of the keys that
+// are not a function of it (bars when that key is not a number).
+void AddSweepCharts(html::Page& page, const SweepTable& t, const std::set<std::string>& figures) {
+  if (t.rows.empty() || t.rows.front().params.empty()) return;
+  const std::string xkey = t.rows.front().params.front().first;
+  const auto value = [](const SweepRow& r, const std::string& k) {
+    for (const auto& [key, v] : r.params)
+      if (key == k) return v;
+    return std::string();
+  };
+  bool numeric = true;
+  for (const SweepRow& r : t.rows) {
+    char* end = nullptr;
+    const std::string v = value(r, xkey);
+    std::strtod(v.c_str(), &end);
+    numeric &= !v.empty() && *end == '\0';
+  }
+  std::vector<std::string> split;  // keys that are not a function of xkey
+  for (const auto& [k, v0] : t.rows.front().params) {
+    if (k == xkey) continue;
+    std::map<std::string, std::string> seen;
+    bool tied = true;
+    for (const SweepRow& r : t.rows) {
+      auto [it, fresh] = seen.emplace(value(r, xkey), value(r, k));
+      tied &= fresh || it->second == value(r, k);
+    }
+    if (!tied) split.push_back(k);
+  }
+  const auto line_of = [&](const SweepRow& r) {
+    std::string s;
+    for (const auto& k : split) s += (s.empty() ? "" : " ") + k + "=" + value(r, k);
+    return s.empty() ? std::string("all") : s;
+  };
+  std::vector<std::string> lines, xs;
+  for (const SweepRow& r : t.rows) {
+    if (std::find(lines.begin(), lines.end(), line_of(r)) == lines.end())
+      lines.push_back(line_of(r));
+    if (std::find(xs.begin(), xs.end(), value(r, xkey)) == xs.end()) xs.push_back(value(r, xkey));
+  }
+  for (const std::string& fig : figures) {
+    html::Chart c;
+    c.kind = numeric ? html::Chart::Kind::kXY : html::Chart::Kind::kBars;
+    c.xlabel = xkey;
+    c.ylabel = fig;
+    c.height = 280;
+    if (!numeric) c.categories = xs;
+    if (numeric) {  // values spanning decades (1 .. 4096 tokens) read better on a log axis
+      double lo = 1e300, hi = -1e300;
+      for (const auto& x : xs) lo = std::min(lo, std::stod(x)), hi = std::max(hi, std::stod(x));
+      c.logx = lo > 0 && hi / lo >= 100;
+    }
+    for (const std::string& l : lines) {
+      html::Series se{l, {}, {}, "linespoints"};
+      if (!numeric) se.y.assign(xs.size(), NAN);
+      for (const SweepRow& r : t.rows) {
+        if (line_of(r) != l) continue;
+        auto it = r.figures.find(fig);
+        const double y = it == r.figures.end() || r.status != "ok" ? NAN : it->second;
+        if (numeric) {
+          se.x.push_back(std::stod(value(r, xkey)));
+          se.y.push_back(y);
+        } else {
+          se.y[static_cast<size_t>(std::find(xs.begin(), xs.end(), value(r, xkey)) - xs.begin())] =
+              y;
+        }
+      }
+      c.series.push_back(se);
+    }
+    page.AddChart(c, fig + " vs " + xkey + " (failed points left out)");
+  }
+}
+
 html::Page SweepPage(const SweepTable& t, const std::set<std::string>& figures) {
   html::Page page(t.shard == "merged" ? "npusim sweep (merged): " +
                                             std::filesystem::path(t.config).filename().string()
@@ -61,74 +133,7 @@ html::Page SweepPage(const SweepTable& t, const std::set<std::string>& figures) 
               {"points", std::to_string(t.rows.size()) + " of " + std::to_string(t.total)},
               {"missing", missing.empty() ? "none" : missing},
               {"duplicates", std::to_string(t.duplicates.size())}});
-  if (!t.rows.empty() && !t.rows.front().params.empty()) {
-    const std::string xkey = t.rows.front().params.front().first;
-    const auto value = [](const SweepRow& r, const std::string& k) {
-      for (const auto& [key, v] : r.params)
-        if (key == k) return v;
-      return std::string();
-    };
-    bool numeric = true;
-    for (const SweepRow& r : t.rows) {
-      char* end = nullptr;
-      const std::string v = value(r, xkey);
-      std::strtod(v.c_str(), &end);
-      numeric &= !v.empty() && *end == '\0';
-    }
-    std::vector<std::string> split;  // keys that are not a function of xkey
-    for (const auto& [k, v0] : t.rows.front().params) {
-      if (k == xkey) continue;
-      std::map<std::string, std::string> seen;
-      bool tied = true;
-      for (const SweepRow& r : t.rows) {
-        auto [it, fresh] = seen.emplace(value(r, xkey), value(r, k));
-        tied &= fresh || it->second == value(r, k);
-      }
-      if (!tied) split.push_back(k);
-    }
-    const auto line_of = [&](const SweepRow& r) {
-      std::string s;
-      for (const auto& k : split) s += (s.empty() ? "" : " ") + k + "=" + value(r, k);
-      return s.empty() ? std::string("all") : s;
-    };
-    std::vector<std::string> lines, xs;
-    for (const SweepRow& r : t.rows) {
-      if (std::find(lines.begin(), lines.end(), line_of(r)) == lines.end())
-        lines.push_back(line_of(r));
-      if (std::find(xs.begin(), xs.end(), value(r, xkey)) == xs.end()) xs.push_back(value(r, xkey));
-    }
-    for (const std::string& fig : figures) {
-      html::Chart c;
-      c.kind = numeric ? html::Chart::Kind::kXY : html::Chart::Kind::kBars;
-      c.xlabel = xkey;
-      c.ylabel = fig;
-      c.height = 280;
-      if (!numeric) c.categories = xs;
-      if (numeric) {  // values spanning decades (1 .. 4096 tokens) read better on a log axis
-        double lo = 1e300, hi = -1e300;
-        for (const auto& x : xs) lo = std::min(lo, std::stod(x)), hi = std::max(hi, std::stod(x));
-        c.logx = lo > 0 && hi / lo >= 100;
-      }
-      for (const std::string& l : lines) {
-        html::Series se{l, {}, {}, "linespoints"};
-        if (!numeric) se.y.assign(xs.size(), NAN);
-        for (const SweepRow& r : t.rows) {
-          if (line_of(r) != l) continue;
-          auto it = r.figures.find(fig);
-          const double y = it == r.figures.end() || r.status != "ok" ? NAN : it->second;
-          if (numeric) {
-            se.x.push_back(std::stod(value(r, xkey)));
-            se.y.push_back(y);
-          } else {
-            se.y[static_cast<size_t>(std::find(xs.begin(), xs.end(), value(r, xkey)) -
-                                     xs.begin())] = y;
-          }
-        }
-        c.series.push_back(se);
-      }
-      page.AddChart(c, fig + " vs " + xkey + " (failed points left out)");
-    }
-  }
+  AddSweepCharts(page, t, figures);
   std::vector<std::string> header = {"index", "point", "status"};
   header.insert(header.end(), figures.begin(), figures.end());
   std::vector<std::vector<std::string>> rows;
