@@ -114,37 +114,34 @@ void WriteExploreOutputs(const ExploreResult& r, const std::string& dir) {
   ExplorePage(r).Write(dir + "/report.html");
 }
 
-html::Page ExplorePage(const ExploreResult& r) {
-  html::Page page("npusim kernel exploration: " + r.config.kernel);
-  int fits = 0;
-  for (const ExplorePoint& p : r.points) fits += p.status == "ok";
-  std::string fastest = "none fits";
-  if (r.fastest >= 0) {
-    const ExplorePoint& f = r.points[static_cast<size_t>(r.fastest)];
-    fastest = f.device + " " + Label(f) + ": " + F(f.time_us) + " us, UB peak " +
-              std::to_string(f.ub_peak) + " B";
-  }
-  page.Facts({{"kernel", r.config.kernel},
-              {"config", r.config.file},
-              {"points", std::to_string(r.points.size()) + " (" + std::to_string(fits) + " fit, " +
-                             std::to_string(r.points.size() - fits) + " do not)"},
-              {"fastest that fits", fastest}});
-  // Bars are labelled by the swept values only ("196608 float32 2 2"), the keys in the axis title.
-  bool devices_differ = false;
-  for (const ExplorePoint& q : r.points) devices_differ |= q.device != r.points.front().device;
-  std::string keys = devices_differ ? "device" : "";
+namespace {
+
+// Bars are labelled by the swept values only ("196608 float32 2 2"), the keys in the axis title.
+bool DevicesDiffer(const ExploreResult& r) {
+  for (const ExplorePoint& q : r.points)
+    if (q.device != r.points.front().device) return true;
+  return false;
+}
+
+std::string AxisKeys(const ExploreResult& r) {
+  std::string keys = DevicesDiffer(r) ? "device" : "";
   if (!r.points.empty()) {
     for (const auto& [k, v] : r.points.front().device_values)
       keys += (keys.empty() ? "" : " / ") + k;
     for (const auto& [k, v] : r.points.front().params) keys += (keys.empty() ? "" : " / ") + k;
   }
-  const auto name = [&](const ExplorePoint& p) {
-    std::string s = devices_differ ? p.device : "";
-    for (const auto& [k, v] : p.device_values) s += (s.empty() ? "" : " ") + v;
-    for (const auto& [k, v] : p.params) s += (s.empty() ? "" : " ") + v;
-    return s;
-  };
-  // Time against UB use: every fitting point, the Pareto front joined up.
+  return keys;
+}
+
+std::string PointName(const ExploreResult& r, const ExplorePoint& p) {
+  std::string s = DevicesDiffer(r) ? p.device : "";
+  for (const auto& [k, v] : p.device_values) s += (s.empty() ? "" : " ") + v;
+  for (const auto& [k, v] : p.params) s += (s.empty() ? "" : " ") + v;
+  return s;
+}
+
+// Time against UB use: every fitting point, the Pareto front joined up.
+html::Chart ParetoChart(const ExploreResult& r) {
   html::Chart pareto;
   pareto.kind = html::Chart::Kind::kXY;
   pareto.xlabel = "UB peak (KiB)";
@@ -160,9 +157,13 @@ html::Page ExplorePage(const ExploreResult& r) {
   std::sort(fp.begin(), fp.end());
   for (const auto& [x, y] : fp) front.x.push_back(x), front.y.push_back(y);
   pareto.series = {all, front};
-  if (fits > 0)
-    page.AddChart(pareto, "Time vs UB use of the points that fit; the Pareto front joined");
-  // What each point needs of the UB against what there is: an overflow's bits from its message.
+  return pareto;
+}
+
+// What each point needs of the UB against what there is (an overflow's bits from its message),
+// and each point's time.
+void AddPointCharts(html::Page& page, const ExploreResult& r, int fits) {
+  const std::string keys = AxisKeys(r);
   html::Chart need;
   need.ylabel = "UB (KiB)";
   need.xlabel = keys;
@@ -174,8 +175,8 @@ html::Page ExplorePage(const ExploreResult& r) {
   time.height = 400;
   html::Series t{"time", {}, {}, ""};
   for (const ExplorePoint& p : r.points) {
-    need.categories.push_back(name(p));
-    time.categories.push_back(name(p));
+    need.categories.push_back(PointName(r, p));
+    time.categories.push_back(PointName(r, p));
     const double avail = p.available_bits > 0 ? static_cast<double>(p.available_bits) / 8192
                                               : static_cast<double>(p.ub_bytes) / 1024;
     needed.y.push_back(p.status == "ok"      ? static_cast<double>(p.ub_peak) / 1024
@@ -191,6 +192,28 @@ html::Page ExplorePage(const ExploreResult& r) {
                 "UB each point needs (peak if it fits, the overflow's requirement if not) vs the "
                 "UB there is");
   if (fits > 0) page.AddChart(time, "Kernel time per point");
+}
+
+}  // namespace
+
+html::Page ExplorePage(const ExploreResult& r) {
+  html::Page page("npusim kernel exploration: " + r.config.kernel);
+  int fits = 0;
+  for (const ExplorePoint& p : r.points) fits += p.status == "ok";
+  std::string fastest = "none fits";
+  if (r.fastest >= 0) {
+    const ExplorePoint& f = r.points[static_cast<size_t>(r.fastest)];
+    fastest = f.device + " " + Label(f) + ": " + F(f.time_us) + " us, UB peak " +
+              std::to_string(f.ub_peak) + " B";
+  }
+  page.Facts({{"kernel", r.config.kernel},
+              {"config", r.config.file},
+              {"points", std::to_string(r.points.size()) + " (" + std::to_string(fits) + " fit, " +
+                             std::to_string(r.points.size() - fits) + " do not)"},
+              {"fastest that fits", fastest}});
+  if (fits > 0)
+    page.AddChart(ParetoChart(r), "Time vs UB use of the points that fit; the Pareto front joined");
+  AddPointCharts(page, r, fits);
   std::vector<std::vector<std::string>> rows;
   for (const ExplorePoint& p : r.points)
     rows.push_back({p.device, Label(p), Status(p), p.status == "ok" ? F(p.time_us) : "-",
