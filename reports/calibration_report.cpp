@@ -60,10 +60,8 @@ std::string Outcome(const FitOutcome& f) {
   return f.at_bound ? "at bound: modelling gap, not written" : "written";
 }
 
-html::Page Page(const Corpus& c, const CalibrationOutput& o) {
-  html::Page page("npusim calibrate: " + c.dir);
-  page.Paragraph(o.verdict.Line());
-  // Simulated vs measured, log-log, y = x and the +-25 % band; one series per role.
+// Simulated vs measured, log-log, y = x and the +-25 % band; one series per role.
+void AddScatter(html::Page& page, const Corpus& c, const CalibrationOutput& o) {
   html::Chart chart;
   chart.kind = html::Chart::Kind::kXY;
   chart.title = "simulated vs measured (each row in its own unit)";
@@ -99,7 +97,10 @@ html::Page Page(const Corpus& c, const CalibrationOutput& o) {
                   "Each simulated corpus row against its measurement; the band is the default 25 % "
                   "tolerance (rows may set their own).");
   }
-  // Per-row signed error as bars, sorted by error.
+}
+
+// Per-row signed error as bars, sorted by error.
+void AddErrorBars(html::Page& page, const CalibrationOutput& o) {
   html::Chart bars;
   bars.kind = html::Chart::Kind::kBars;
   bars.title = "error per row (simulated / measured - 1, %)";
@@ -116,6 +117,13 @@ html::Page Page(const Corpus& c, const CalibrationOutput& o) {
   bars.height = std::max(320, 14 * static_cast<int>(bars.categories.size()));
   if (!bars.categories.empty())
     page.AddChart(bars, "Signed error of every simulated row (ratio rows included).");
+}
+
+html::Page Page(const Corpus& c, const CalibrationOutput& o) {
+  html::Page page("npusim calibrate: " + c.dir);
+  page.Paragraph(o.verdict.Line());
+  AddScatter(page, c, o);
+  AddErrorBars(page, o);
   std::vector<std::vector<std::string>> rows;
   for (size_t i : ByError(o.results)) {
     const PointResult& p = o.results[i];
