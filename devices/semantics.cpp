@@ -76,6 +76,58 @@ bool CompareOp(CmpMode m, double a, double b) {
   return false;
 }
 
+// ReduceSum / ReduceMax over all `count` elements (ReduceMax may also write the index), and
+// WholeReduceSum / WholeReduceMax over groups of `scalar` elements.
+void ExecuteReduce(const Instr& in) {
+  const size_t sz = SizeOf(in.dtype);
+  uint8_t* d = in.dst.ptr;
+  const uint8_t* a = in.src0.ptr;
+  if (in.vop == VecOp::kReduceSum || in.vop == VecOp::kReduceMax) {
+    double acc = in.vop == VecOp::kReduceSum ? 0.0 : -std::numeric_limits<double>::infinity();
+    uint32_t at = 0;
+    for (uint32_t i = 0; i < in.count; ++i) {
+      double x = LoadElement(a + i * sz, in.dtype);
+      if (in.vop == VecOp::kReduceSum)
+        acc += x;
+      else if (x > acc || i == 0)
+        acc = x, at = i;  // first index of the maximum
+    }
+    StoreElement(d, in.dtype, acc);
+    if (in.vop == VecOp::kReduceMax && in.scalar != 0)
+      std::memcpy(d + sz, &at, std::min<size_t>(sz, 4));  // calIndex
+    return;
+  }
+  const uint32_t group = static_cast<uint32_t>(in.scalar);
+  for (uint32_t g = 0; g < in.count / group; ++g) {
+    double acc = in.vop == VecOp::kGroupSum ? 0.0 : -std::numeric_limits<double>::infinity();
+    for (uint32_t i = 0; i < group; ++i) {
+      const double x = LoadElement(a + (g * group + i) * sz, in.dtype);
+      acc = in.vop == VecOp::kGroupSum ? acc + x : std::max(acc, x);
+    }
+    StoreElement(d + g * sz, in.dtype, acc);
+  }
+}
+
+// Compare (one bit per element, LSB first) and Select (dst = mask bit ? src1 : src2, mask in src0).
+void ExecuteMask(const Instr& in) {
+  const size_t sz = SizeOf(in.dtype);
+  uint8_t* d = in.dst.ptr;
+  const uint8_t* a = in.src0.ptr;
+  const uint8_t* b = in.src1.ptr;
+  if (in.vop == VecOp::kCompare) {
+    std::memset(d, 0, (in.count + 7) / 8);
+    for (uint32_t i = 0; i < in.count; ++i)
+      if (CompareOp(in.cmp, LoadElement(a + i * sz, in.dtype), LoadElement(b + i * sz, in.dtype)))
+        d[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
+    return;
+  }
+  const uint8_t* c = in.src2.ptr;
+  for (uint32_t i = 0; i < in.count; ++i) {
+    bool bit = (a[i / 8] >> (i % 8)) & 1u;
+    std::memcpy(d + i * sz, (bit ? b : c) + i * sz, sz);
+  }
+}
+
 void ExecuteVector(const Instr& in) {
   const size_t sz = SizeOf(in.dtype), szo = SizeOf(in.dtype_out);
   if (in.rows > 0) {  // the repeat form: each row as its own instruction of count / rows elements
@@ -119,55 +171,21 @@ void ExecuteVector(const Instr& in) {
         StoreElement(d + i * szo, in.dtype_out, LoadElement(a + i * sz, in.dtype), in.round);
       return;
     case VecOp::kReduceSum:
-    case VecOp::kReduceMax: {
-      double acc = in.vop == VecOp::kReduceSum ? 0.0 : -std::numeric_limits<double>::infinity();
-      uint32_t at = 0;
-      for (uint32_t i = 0; i < in.count; ++i) {
-        double x = LoadElement(a + i * sz, in.dtype);
-        if (in.vop == VecOp::kReduceSum)
-          acc += x;
-        else if (x > acc || i == 0)
-          acc = x, at = i;  // first index of the maximum
-      }
-      StoreElement(d, in.dtype, acc);
-      if (in.vop == VecOp::kReduceMax && in.scalar != 0)
-        std::memcpy(d + sz, &at, std::min<size_t>(sz, 4));  // calIndex
+    case VecOp::kReduceMax:
+    case VecOp::kGroupSum:
+    case VecOp::kGroupMax:
+      ExecuteReduce(in);
       return;
-    }
     case VecOp::kAxpy:
       for (uint32_t i = 0; i < in.count; ++i)
         StoreElement(
             d + i * sz, in.dtype,
             LoadElement(d + i * sz, in.dtype) + LoadElement(a + i * sz, in.dtype) * in.scalar);
       return;
-    case VecOp::kGroupSum:
-    case VecOp::kGroupMax: {
-      const uint32_t group = static_cast<uint32_t>(in.scalar);
-      for (uint32_t g = 0; g < in.count / group; ++g) {
-        double acc = in.vop == VecOp::kGroupSum ? 0.0 : -std::numeric_limits<double>::infinity();
-        for (uint32_t i = 0; i < group; ++i) {
-          const double x = LoadElement(a + (g * group + i) * sz, in.dtype);
-          acc = in.vop == VecOp::kGroupSum ? acc + x : std::max(acc, x);
-        }
-        StoreElement(d + g * sz, in.dtype, acc);
-      }
+    case VecOp::kCompare:
+    case VecOp::kSelect:
+      ExecuteMask(in);
       return;
-    }
-    case VecOp::kCompare: {  // one bit per element, LSB first
-      std::memset(d, 0, (in.count + 7) / 8);
-      for (uint32_t i = 0; i < in.count; ++i)
-        if (CompareOp(in.cmp, LoadElement(a + i * sz, in.dtype), LoadElement(b + i * sz, in.dtype)))
-          d[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
-      return;
-    }
-    case VecOp::kSelect: {  // dst = mask bit ? src1 : src2, mask in src0
-      const uint8_t* c = in.src2.ptr;
-      for (uint32_t i = 0; i < in.count; ++i) {
-        bool bit = (a[i / 8] >> (i % 8)) & 1u;
-        std::memcpy(d + i * sz, (bit ? b : c) + i * sz, sz);
-      }
-      return;
-    }
     default:
       for (uint32_t i = 0; i < in.count; ++i)
         StoreElement(d + i * sz, in.dtype,
