@@ -16,6 +16,49 @@ namespace {
 using chunk_gdr::kChunk;
 using op_util::Kv;
 
+// The cube stages' GEMMs as batched problems, per chunk and head: K K^T (kkt), the WY products
+// (wy_fast: W and U), Q K^T and Q h (chunk_o_qk), P V_new (chunk_o_pv).
+struct StageGemms {
+  batched_matmul::Batch kkt, wy, qk_qh, pv;
+};
+
+StageGemms ChunkGemms(const chunk_gdr::Dims& d, const chunk_gdr::Gm& g) {
+  const auto H = static_cast<uint32_t>(d.H), HV = static_cast<uint32_t>(d.HV),
+             K = static_cast<uint32_t>(d.K), V = static_cast<uint32_t>(d.V),
+             C = static_cast<uint32_t>(kChunk);
+  StageGemms s;
+  s.wy.out_fp32 = false;
+  for (int64_t c = 0; c < d.NC(); ++c) {
+    const chunk_gdr::Chunk& ch = d.chunks[static_cast<size_t>(c)];
+    const auto L = static_cast<uint32_t>(ch.len);
+    for (uint32_t j = 0; j < H; ++j) {
+      const uint64_t k_at = static_cast<uint64_t>(ch.start) * H * K + j * K,
+                     cj = (static_cast<uint64_t>(c) * H + j) * C * C;
+      s.qk_qh.problems.push_back(
+          {g.q, g.k, g.qk, k_at, k_at, cj, H * K, H * K, C, false, true, L, L, K});
+    }
+    for (uint32_t h = 0; h < HV; ++h) {
+      const uint64_t cu = static_cast<uint64_t>(c) * HV + h,
+                     q_at = static_cast<uint64_t>(ch.start) * H * K + h / (HV / H) * K;
+      // K^ K^T per value head, as the production kernels compute it (beta and the decay are per
+      // value head; the measured kkt time scales with the value heads, calibration.md C1), though
+      // the G value heads of a key head get the same product. q_at is also this head's k row.
+      s.kkt.problems.push_back(
+          {g.k, g.k, g.kkt, q_at, q_at, cu * C * C, H * K, H * K, C, false, true, L, L, K});
+      // C = 64: T and P have zero columns beyond the chunk, Kb/Vb/V_new zero rows.
+      s.wy.problems.push_back(
+          {g.tm, g.kb, g.w, cu * C * C, cu * C * K, cu * C * K, C, K, K, false, false, L, K, C});
+      s.wy.problems.push_back(
+          {g.tm, g.vb, g.u, cu * C * C, cu * C * V, cu * C * V, C, V, V, false, false, L, V, C});
+      s.qk_qh.problems.push_back({g.q, g.h, g.qh, q_at, cu * K * V, cu * C * V, H * K, d.vk ? K : V,
+                                  V, false, d.vk, L, V, K});
+      s.pv.problems.push_back(
+          {g.p, g.vnew, g.pv, cu * C * C, cu * C * V, cu * C * V, C, V, V, false, false, L, V, C});
+    }
+  }
+  return s;
+}
+
 class ChunkGatedDeltaRuleOp : public Op {
  public:
   std::string name() const override { return "chunk_gated_delta_rule"; }
@@ -199,40 +242,7 @@ class ChunkGatedDeltaRuleOp : public Op {
                     &gm["w"],  &gm["u"],  &gm["h"],   &gm["v_new"], &gm["w_h"],  &gm["vs"],
                     &gm["kv"], &gm["qk"], &gm["qh"],  &gm["p"],     &gm["pv"]};
     using ascendc::bfloat16_t;
-    using batched_matmul::Problem;
-    const auto H = static_cast<uint32_t>(d.H), HV = static_cast<uint32_t>(d.HV),
-               K = static_cast<uint32_t>(d.K), V = static_cast<uint32_t>(d.V),
-               C = static_cast<uint32_t>(kChunk);
-    batched_matmul::Batch kkt, wy, qk_qh, pv;
-    wy.out_fp32 = false;
-    for (int64_t c = 0; c < d.NC(); ++c) {
-      const chunk_gdr::Chunk& ch = d.chunks[static_cast<size_t>(c)];
-      const auto L = static_cast<uint32_t>(ch.len);
-      for (uint32_t j = 0; j < H; ++j) {
-        const uint64_t k_at = static_cast<uint64_t>(ch.start) * H * K + j * K,
-                       cj = (static_cast<uint64_t>(c) * H + j) * C * C;
-        qk_qh.problems.push_back(
-            {g.q, g.k, g.qk, k_at, k_at, cj, H * K, H * K, C, false, true, L, L, K});
-      }
-      for (uint32_t h = 0; h < HV; ++h) {
-        const uint64_t cu = static_cast<uint64_t>(c) * HV + h,
-                       q_at = static_cast<uint64_t>(ch.start) * H * K + h / (HV / H) * K;
-        // K^ K^T per value head, as the production kernels compute it (beta and the decay are per
-        // value head; the measured kkt time scales with the value heads, calibration.md C1), though
-        // the G value heads of a key head get the same product. q_at is also this head's k row.
-        kkt.problems.push_back(
-            {g.k, g.k, g.kkt, q_at, q_at, cu * C * C, H * K, H * K, C, false, true, L, L, K});
-        // C = 64: T and P have zero columns beyond the chunk, Kb/Vb/V_new zero rows.
-        wy.problems.push_back(
-            {g.tm, g.kb, g.w, cu * C * C, cu * C * K, cu * C * K, C, K, K, false, false, L, K, C});
-        wy.problems.push_back(
-            {g.tm, g.vb, g.u, cu * C * C, cu * C * V, cu * C * V, C, V, V, false, false, L, V, C});
-        qk_qh.problems.push_back({g.q, g.h, g.qh, q_at, cu * K * V, cu * C * V, H * K, d.vk ? K : V,
-                                  V, false, d.vk, L, V, K});
-        pv.problems.push_back({g.p, g.vnew, g.pv, cu * C * C, cu * C * V, cu * C * V, C, V, V,
-                               false, false, L, V, C});
-      }
-    }
+    const StageGemms gemms = ChunkGemms(d, g);
     const int64_t units = d.NC() * d.HV,
                   aiv = std::min<int64_t>(std::max<int64_t>(units, 1), dev.aiv_count);
     auto stage = [&](const std::string& what) { return name() + "." + what; };
@@ -249,18 +259,20 @@ class ChunkGatedDeltaRuleOp : public Op {
           stage("cumsum"), std::min<int64_t>(std::max<int64_t>(d.NC(), 1), dev.aiv_count),
           CoreType::kAiv, bf, g, d);
     }
-    plan.then.push_back(batched_matmul::Launch<bfloat16_t>(name() + ".kkt", kkt, dev.aic_count));
+    plan.then.push_back(
+        batched_matmul::Launch<bfloat16_t>(name() + ".kkt", gemms.kkt, dev.aic_count));
     plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelPrepare>(stage("solve_tril"), aiv,
                                                                     CoreType::kAiv, bf, g, d));
-    plan.then.push_back(batched_matmul::Launch<bfloat16_t>(name() + ".wy_fast", wy, dev.aic_count));
+    plan.then.push_back(
+        batched_matmul::Launch<bfloat16_t>(name() + ".wy_fast", gemms.wy, dev.aic_count));
     plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelChunkH>(
         stage("chunk_h"), std::min<int64_t>(d.B * d.HV, dev.aic_count), CoreType::kMix, bf, g, d));
     plan.then.push_back(
-        batched_matmul::Launch<bfloat16_t>(name() + ".chunk_o_qk", qk_qh, dev.aic_count));
+        batched_matmul::Launch<bfloat16_t>(name() + ".chunk_o_qk", gemms.qk_qh, dev.aic_count));
     plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelMask>(stage("chunk_o_mask"), aiv,
                                                                  CoreType::kAiv, bf, g, d));
     plan.then.push_back(
-        batched_matmul::Launch<bfloat16_t>(name() + ".chunk_o_pv", pv, dev.aic_count));
+        batched_matmul::Launch<bfloat16_t>(name() + ".chunk_o_pv", gemms.pv, dev.aic_count));
     plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelOutput>(stage("chunk_o"), aiv,
                                                                    CoreType::kAiv, bf, g, d));
     const bool mega = p.Str("launch") == "mega";
