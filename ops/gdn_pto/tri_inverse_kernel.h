@@ -142,8 +142,15 @@ class KernelTriInverse {
 
   // InvertSingleTile: the result stays in accumulator 1.
   void Invert(const LocalTensor<T>& y) {
+    Start(y);
+    InvertFractals(y);
+    MergeBlocks(y);
+  }
+
+  // -A (kept in L1), N_d^2 (the diagonal fractals squared, into y) and X = I - N_d.
+  void Start(const LocalTensor<T>& y) {
     using kernel_util::Sync;
-    LocalTensor<T> x = L1(x_), ident = L1(i_), ineg = L1(ineg_), zero = L1(zero_), mneg = L1(mneg_);
+    LocalTensor<T> x = L1(x_), ineg = L1(ineg_), zero = L1(zero_), mneg = L1(mneg_);
     Mov(L0B(0), y);
     Mov(L0A(0), ineg);
     Mov(L0A(1), zero);
@@ -170,7 +177,12 @@ class KernelTriInverse {
     Mm(0, L0A(0), L0B(0), false);  // I - N_d
     Sync<HardEvent::M_FIX>();
     ToL1(x, 0);
-    // Inverse of every fractal: X = X (I + Y), Y = Y^2, while block_size < 8.
+  }
+
+  // Inverse of every fractal: X = X (I + Y), Y = Y^2, while block_size < 8.
+  void InvertFractals(const LocalTensor<T>& y) {
+    using kernel_util::Sync;
+    LocalTensor<T> x = L1(x_), ident = L1(i_);
     for (uint32_t bs = 1; bs < kFrac / 2; bs *= 2) {
       Sync<HardEvent::FIX_MTE1>();
       Mov(L0B(0), ident);
@@ -191,7 +203,12 @@ class KernelTriInverse {
       Sync<HardEvent::M_FIX>();
       ToL1(x, 0);
     }
-    // The unrolled recursion: inverted diagonal blocks of 16 -> 32 -> 64 -> 128.
+  }
+
+  // The unrolled recursion: inverted diagonal blocks of 16 -> 32 -> 64 -> 128.
+  void MergeBlocks(const LocalTensor<T>& y) {
+    using kernel_util::Sync;
+    LocalTensor<T> x = L1(x_), ident = L1(i_), zero = L1(zero_), mneg = L1(mneg_);
     // A is below the diagonal (as scaled_dot_kkt writes it: the kernel's swap_parity), so L0A
     // takes the odd blocks and L0B the even ones; an upper A would take them the other way round.
     constexpr uint32_t left = 1, right = 0;
