@@ -87,7 +87,7 @@ struct Chip::Impl {
   DeviceConfig cfg;
   CostModel cost;
   std::unique_ptr<MemorySystem> memory;
-  LinkModel links;
+  std::unique_ptr<LinkNetwork> links;
   TraceRecorder* trace = nullptr;
   std::vector<std::unique_ptr<CoreModel>> aic, aiv;
   // Per launch.
@@ -768,7 +768,10 @@ void PipeModel::Step() {
 }
 
 Chip::Impl::Impl(const DeviceConfig& c)
-    : cfg(c), cost(cfg), memory(TimingImpls<MemorySystem>::Make(cfg.memory_impl, cfg)), links(cfg) {
+    : cfg(c),
+      cost(cfg),
+      memory(TimingImpls<MemorySystem>::Make(cfg.memory_impl, cfg)),
+      links(TimingImpls<LinkNetwork>::Make(cfg.link_impl, cfg)) {
   dcache_miss_cycles = cfg.NsToCycles(cfg.dcache_miss_ns);
   for (int i = 0; i < cfg.aic_count; ++i)
     aic.push_back(std::make_unique<CoreModel>(this, CoreType::kAic, i, i));
@@ -809,8 +812,8 @@ uint64_t Chip::Impl::Duration(const Instr& in, uint64_t now) {
     cube_ideal_cycles += cost.CubeIdealCycles(in.m, in.k, in.n, in.dtype);
   }
   if (in.op == Opcode::kCopy && in.path == MtePath::kRemoteToUb)
-    return links.Transfer(now, in.self_rank, in.peer, in.bytes, cost.PathCycles(in.path, in.bytes),
-                          cost.PathLatency(in.path)) -
+    return links->Transfer(now, in.self_rank, in.peer, in.bytes, cost.PathCycles(in.path, in.bytes),
+                           cost.PathLatency(in.path)) -
            now;
   if ((in.op == Opcode::kCopy || in.op == Opcode::kFixpipe) && CostModel::TouchesGm(in.path)) {
     const bool write = CostModel::WritesGm(in.path);
@@ -977,9 +980,9 @@ uint64_t Chip::Impl::Collect(const KernelLaunch& k, const std::vector<CoreModel*
   r.hbm_read_bytes = memory->read_bytes();
   r.hbm_write_bytes = memory->write_bytes();
   r.l2_hit_bytes = memory->l2_hit_bytes();
-  r.link_bytes = links.bytes();
-  r.link_pair_bytes = links.pair_bytes();
-  r.link_max_peer_bytes = links.max_peer_bytes();
+  r.link_bytes = links->bytes();
+  r.link_pair_bytes = links->pair_bytes();
+  r.link_max_peer_bytes = links->max_peer_bytes();
   r.cube_flops = cube_flops;
   r.cube_ideal_cycles = cube_ideal_cycles;
   r.vector_ideal_cycles = vector_ideal_cycles;
@@ -1015,7 +1018,7 @@ LaunchResult Chip::Launch(const KernelLaunch& k) {
   s.cube_flops = s.cube_ideal_cycles = s.vector_ideal_cycles = 0;
   const uint64_t launch_cycle = NowCycles();
   s.memory->BeginLaunch(launch_cycle, s.cfg.l2_across_launches && k.follows);
-  s.links.Reset(launch_cycle);
+  s.links->Reset(launch_cycle);
   s.start_cycle =
       launch_cycle +
       s.cfg.NsToCycles(((k.same_kernel ? 0.0 : s.cfg.launch_overhead_us) + k.start_delay_us) * 1e3);

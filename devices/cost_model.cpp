@@ -82,14 +82,14 @@ uint64_t CostModel::LocalCycles(const Instr& in) const {
   }
 }
 
-LinkModel::LinkModel(const DeviceConfig& cfg)
+PeerAggregateLinks::PeerAggregateLinks(const DeviceConfig& cfg)
     : peer_bpc_(cfg.BytesPerCycle(cfg.link_peer_gbps)),
       aggregate_bpc_(cfg.BytesPerCycle(cfg.link_aggregate_gbps)),
       pair_bpc_(cfg.BytesPerCycle(cfg.link_pair_gbps)),
       pair_ranks_(static_cast<int>(cfg.link_pair_ranks)) {}
 
-uint64_t LinkModel::Transfer(uint64_t start, int self, int peer, uint64_t bytes,
-                             uint64_t path_cycles, uint64_t latency) {
+uint64_t PeerAggregateLinks::Transfer(uint64_t start, int self, int peer, uint64_t bytes,
+                                      uint64_t path_cycles, uint64_t latency) {
   if (peer_free_.size() <= static_cast<size_t>(peer)) {
     peer_free_.resize(static_cast<size_t>(peer) + 1, 0.0);
     peer_bytes_.resize(static_cast<size_t>(peer) + 1, 0);

@@ -85,26 +85,22 @@ class CostModel {
   std::unique_ptr<MteModel> mte_;
 };
 
-// The chip-to-chip links one rank reads its peers over: per peer a link (the SIO pair link
-// for the other die of an A3 package), all non-pair links together capped by the chip's
-// aggregate bandwidth; each reservation is first come first served in simulated time, as
-// the MemorySystem does for HBM. Reset at every launch.
-class LinkModel {
+// Links "peer_aggregate": per peer a link (the SIO pair link for the other die of an A3
+// package), all non-pair links together capped by the chip's aggregate bandwidth; each
+// reservation is first come first served in simulated time, as the MemorySystem does for HBM.
+class PeerAggregateLinks : public LinkNetwork {
  public:
-  explicit LinkModel(const DeviceConfig& cfg);
-  // A read of `bytes` from `peer` by rank `self`, whose core-side path alone takes
-  // `path_cycles` then `latency`: returns its end cycle.
+  explicit PeerAggregateLinks(const DeviceConfig& cfg);
   uint64_t Transfer(uint64_t start, int self, int peer, uint64_t bytes, uint64_t path_cycles,
-                    uint64_t latency);
-  uint64_t bytes() const { return bytes_; }            // over peer links
-  uint64_t pair_bytes() const { return pair_bytes_; }  // over the package's SIO link
-  uint64_t max_peer_bytes() const {                    // over the busiest non-pair peer link
+                    uint64_t latency) override;
+  uint64_t bytes() const override { return bytes_; }
+  uint64_t pair_bytes() const override { return pair_bytes_; }
+  uint64_t max_peer_bytes() const override {
     uint64_t m = 0;
     for (uint64_t b : peer_bytes_) m = std::max(m, b);
     return m;
   }
-  // A new launch at cycle `origin` (reservations in cycles since it, as L2HbmMemory keeps them).
-  void Reset(uint64_t origin) {
+  void Reset(uint64_t origin) override {
     peer_free_.clear();
     peer_bytes_.clear();
     aggregate_free_ = 0;

@@ -150,6 +150,7 @@ void BindMemoryPaths(ParamVisitor& v, DeviceConfig& d) {
 // What lies outside the AI cores: links, launch costs, Triton-compiled kernels.
 void BindCluster(ParamVisitor& v, DeviceConfig& d) {
   v.Group("links", "chip-to-chip links of the cluster (collectives)", [&] {
+    v.Param(ImplSpec<LinkNetwork>("chip-to-chip links"), d.link_impl);
     v.Param(
         {"peer_gbps", "GB/s", "bandwidth of the link to one peer chip, per direction", 0.001, 1e6},
         d.link_peer_gbps);

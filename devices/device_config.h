@@ -60,7 +60,7 @@ struct DeviceConfig {
   double dcache_miss_ns = 0;
   // The timing core's implementations (timing_models.h), by registered name.
   std::string vector_impl = "repeat", cube_impl = "fractal", mte_impl = "latency_bandwidth",
-              memory_impl = "l2_hbm";
+              memory_impl = "l2_hbm", link_impl = "peer_aggregate";
   // Vector unit.
   int64_t repeat_bytes = 0;
   std::array<VecClassParams, static_cast<size_t>(VecClass::kCount)> vec{};

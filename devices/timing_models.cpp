@@ -50,6 +50,16 @@ const std::vector<TimingImpls<MemorySystem>::Entry>& TimingImpls<MemorySystem>::
   return kAll;
 }
 
+template <>
+const std::vector<TimingImpls<LinkNetwork>::Entry>& TimingImpls<LinkNetwork>::All() {
+  static const std::vector<Entry> kAll = {
+      {"peer_aggregate", Construct<LinkNetwork, PeerAggregateLinks>,
+       "a link per peer (SIO to the package's other die), the non-pair links capped together by "
+       "the chip's aggregate bandwidth"},
+  };
+  return kAll;
+}
+
 template <class Part>
 std::vector<std::string> TimingImpls<Part>::Names() {
   std::vector<std::string> names;
@@ -69,5 +79,6 @@ template struct TimingImpls<VectorModel>;
 template struct TimingImpls<CubeModel>;
 template struct TimingImpls<MteModel>;
 template struct TimingImpls<MemorySystem>;
+template struct TimingImpls<LinkNetwork>;
 
 }  // namespace npusim

@@ -1,8 +1,9 @@
 // The timing core's replaceable parts, after Ramulator 2.0's split of interface and
-// implementation: the vector unit, the cube unit, the MTE paths and the memory system shared by
-// the cores each have an interface here; every implementation is registered under a name (one
-// line each in timing_models.cpp) and the device YAML picks one with the `impl:` key of its
-// section (vector.impl, cube.impl, mte.impl, memory.impl). Plain C++, no SystemC.
+// implementation: the vector unit, the cube unit, the MTE paths, the memory system shared by
+// the cores and the chip-to-chip links each have an interface here; every implementation is
+// registered under a name (one line each in timing_models.cpp) and the device YAML picks one with
+// the `impl:` key of its section (vector.impl, cube.impl, mte.impl, memory.impl, links.impl). Plain
+// C++, no SystemC.
 #pragma once
 
 #include <cstdint>
@@ -62,6 +63,22 @@ class MemorySystem {
   virtual uint64_t read_bytes() const = 0;    // from HBM since BeginLaunch
   virtual uint64_t write_bytes() const = 0;   // to HBM since BeginLaunch
   virtual uint64_t l2_hit_bytes() const = 0;  // GM reads served by L2 since BeginLaunch
+};
+
+// The chip-to-chip links one rank reads its peers over (collectives): decides when a remote
+// read's data has arrived. Reservations are in cycles since the launch origin (as MemorySystem
+// keeps them).
+class LinkNetwork {
+ public:
+  virtual ~LinkNetwork() = default;
+  virtual void Reset(uint64_t origin) = 0;  // a new launch at cycle `origin`: idle links
+  // A read of `bytes` from `peer` by rank `self`, whose core-side path alone takes `path_cycles`
+  // then `latency`: returns its end cycle.
+  virtual uint64_t Transfer(uint64_t start, int self, int peer, uint64_t bytes,
+                            uint64_t path_cycles, uint64_t latency) = 0;
+  virtual uint64_t bytes() const = 0;           // over peer links since Reset
+  virtual uint64_t pair_bytes() const = 0;      // over the package's pair (SIO) link
+  virtual uint64_t max_peer_bytes() const = 0;  // over the busiest non-pair peer link
 };
 
 // The implementations registered for each part, and the one a device names.

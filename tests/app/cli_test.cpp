@@ -268,6 +268,9 @@ TEST(Cli, MalformedDeviceYamlEachErrorKind) {
       {"  aiv: 48", "  aiv: [48", "YAML syntax error"},
       {"  impl: l2_hbm", "  impl: l2_hmb",
        "'memory.impl' cannot be 'l2_hmb' (nearest valid: 'l2_hbm'); one of l2_hbm"},
+      {"  impl: peer_aggregate", "  impl: peer_agregate",
+       "'links.impl' cannot be 'peer_agregate' (nearest valid: 'peer_aggregate'); one of "
+       "peer_aggregate"},
   };
   std::string dir = Dir("bad_yaml");
   int i = 0;

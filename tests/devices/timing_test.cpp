@@ -373,7 +373,7 @@ TEST(Timing, LinksSharePerPeerAndPerChip) {
   d.link_aggregate_gbps = 3;
   d.link_pair_gbps = 8;
   d.link_pair_ranks = 2;
-  LinkModel links(d);
+  PeerAggregateLinks links(d);
   // Rank 0 reads 600 B from rank 2 and 600 B from rank 3 at once: each peer link alone would
   // take 300 cycles, but the chip's 3 B/cycle cap makes the second end at 1200 / 3 = 400.
   EXPECT_EQ(links.Transfer(0, 0, 2, 600, 1, 0), 300u);
