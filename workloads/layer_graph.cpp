@@ -340,23 +340,33 @@ Tensor LayerGraph::Gdn(const ForwardBatch& b, LayerTensors& L, const Tensor& x) 
   return y;
 }
 
+struct GdnDims {
+  int64_t B, Lt;                  // requests, longest query
+  int64_t Hk, HV, K, Vd, kw, cd;  // key / value heads, head dims, conv width, conv channels
+  int64_t pool;                   // state pool slots
+};
+
+GdnDims LayerGraph::GdnSizes(const ForwardBatch& b) const {
+  return {b.requests(),     b.max_tokens(), s_.lin_key_heads, s_.lin_value_heads, m_.lin_key_dim,
+          m_.lin_value_dim, m_.conv_kernel, s_.conv_dim,      o_.pool_slots};
+}
+
 // Decode: one token per request, or the d draft tokens of a verify in one call; the conv and the
 // recurrence update the pools in place.
 Tensor LayerGraph::GdnRecurrent(const ForwardBatch& b, LayerTensors& L, const Tensor& mixed,
                                 const Tensor& a, const Tensor& bb) {
-  const int64_t B = b.requests(), Lt = b.max_tokens(), Hk = s_.lin_key_heads,
-                HV = s_.lin_value_heads, K = m_.lin_key_dim, Vd = m_.lin_value_dim,
-                kw = m_.conv_kernel, cd = s_.conv_dim, pool = o_.pool_slots;
+  const GdnDims d = GdnSizes(b);
+  const int64_t B = d.B, Lt = d.Lt, cd = d.cd, pool = d.pool;
   const bool F = x_.functional();
   Tensor o;
-  // One token per request (decode), or the d draft tokens of a verify in one call.
-  TensorMap out = Run(Block::kGdn, "causal_conv1d_update",
-                      {{"requests", S(B)}, {"draft_tokens", S(Lt)}, {"dim", S(cd)}, {"kw", S(kw)}},
-                      {{"x", Reshape(mixed, {B, Lt, cd})},
-                       {"weight", L.conv_w},
-                       {"conv_states", L.conv_pool},
-                       {"cache_indices", Ints("slots", b.slots)}},
-                      {{"pool_size", S(pool)}});
+  TensorMap out =
+      Run(Block::kGdn, "causal_conv1d_update",
+          {{"requests", S(B)}, {"draft_tokens", S(Lt)}, {"dim", S(cd)}, {"kw", S(d.kw)}},
+          {{"x", Reshape(mixed, {B, Lt, cd})},
+           {"weight", L.conv_w},
+           {"conv_states", L.conv_pool},
+           {"cache_indices", Ints("slots", b.slots)}},
+          {{"pool_size", S(pool)}});
   if (F) L.conv_pool = Out(out, "conv_states");
   const bool verify = b.kind == ForwardKind::kVerify;
   out = Run(Block::kGdn, "recurrent_gated_delta_rule",
@@ -364,10 +374,10 @@ Tensor LayerGraph::GdnRecurrent(const ForwardBatch& b, LayerTensors& L, const Te
              {"mode", verify ? "verify" : "decode"},
              {"batch", S(B)},
              {"draft_tokens", S(Lt)},
-             {"heads_k", S(Hk)},
-             {"heads_v", S(HV)},
-             {"k_dim", S(K)},
-             {"v_dim", S(Vd)},
+             {"heads_k", S(d.Hk)},
+             {"heads_v", S(d.HV)},
+             {"k_dim", S(d.K)},
+             {"v_dim", S(d.Vd)},
              {"ssm_dtype", SsmDtype()}},
             {{"mix_qkv", Out(out, "y")},
              {"a", a},
@@ -388,11 +398,10 @@ Tensor LayerGraph::GdnRecurrent(const ForwardBatch& b, LayerTensors& L, const Te
 // Prefill / extend: the chunked path.
 Tensor LayerGraph::GdnChunked(const ForwardBatch& b, LayerTensors& L, const Tensor& mixed,
                               const Tensor& a, const Tensor& bb) {
-  const int64_t B = b.requests(), Lt = b.max_tokens(), Hk = s_.lin_key_heads,
-                HV = s_.lin_value_heads, K = m_.lin_key_dim, Vd = m_.lin_value_dim,
-                kw = m_.conv_kernel, cd = s_.conv_dim, pool = o_.pool_slots;
+  const GdnDims d = GdnSizes(b);
+  const int64_t B = d.B, Lt = d.Lt, Hk = d.Hk, HV = d.HV, K = d.K, Vd = d.Vd, kw = d.kw, cd = d.cd,
+                pool = d.pool, T = b.total_tokens();
   const bool F = x_.functional();
-  const int64_t T = b.total_tokens();
   std::vector<int64_t> qsl = {0}, init;
   for (size_t i = 0; i < b.tokens.size(); ++i) {
     qsl.push_back(qsl.back() + b.tokens[i]);

@@ -128,6 +128,7 @@ struct GraphOptions {
 // The graph of one model under one parallel plan, emitting into one executor. Tensors in and out
 // are the functional executor's; the timing executor passes and gets empty ones.
 struct MlaDims;  // MLA's sizes for one batch (layer_graph.cpp)
+struct GdnDims;  // GDN's, likewise
 
 class LayerGraph {
  public:
@@ -171,6 +172,7 @@ class LayerGraph {
 
  private:
   Tensor Gdn(const ForwardBatch& b, LayerTensors& L, const Tensor& x);
+  GdnDims GdnSizes(const ForwardBatch& b) const;
   Tensor GdnRecurrent(const ForwardBatch& b, LayerTensors& L, const Tensor& mixed, const Tensor& a,
                       const Tensor& bb);
   Tensor GdnChunked(const ForwardBatch& b, LayerTensors& L, const Tensor& mixed, const Tensor& a,
