@@ -133,8 +133,8 @@ std::string AxisKeys(const ExploreResult& r) {
   return keys;
 }
 
-std::string PointName(const ExploreResult& r, const ExplorePoint& p) {
-  std::string s = DevicesDiffer(r) ? p.device : "";
+std::string PointName(const ExplorePoint& p, bool devices_differ) {
+  std::string s = devices_differ ? p.device : "";
   for (const auto& [k, v] : p.device_values) s += (s.empty() ? "" : " ") + v;
   for (const auto& [k, v] : p.params) s += (s.empty() ? "" : " ") + v;
   return s;
@@ -164,6 +164,7 @@ html::Chart ParetoChart(const ExploreResult& r) {
 // and each point's time.
 void AddPointCharts(html::Page& page, const ExploreResult& r, int fits) {
   const std::string keys = AxisKeys(r);
+  const bool devices_differ = DevicesDiffer(r);
   html::Chart need;
   need.ylabel = "UB (KiB)";
   need.xlabel = keys;
@@ -175,8 +176,8 @@ void AddPointCharts(html::Page& page, const ExploreResult& r, int fits) {
   time.height = 400;
   html::Series t{"time", {}, {}, ""};
   for (const ExplorePoint& p : r.points) {
-    need.categories.push_back(PointName(r, p));
-    time.categories.push_back(PointName(r, p));
+    need.categories.push_back(PointName(p, devices_differ));
+    time.categories.push_back(need.categories.back());
     const double avail = p.available_bits > 0 ? static_cast<double>(p.available_bits) / 8192
                                               : static_cast<double>(p.ub_bytes) / 1024;
     needed.y.push_back(p.status == "ok"      ? static_cast<double>(p.ub_peak) / 1024

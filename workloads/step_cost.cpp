@@ -188,11 +188,12 @@ ForkedKernelTimer::~ForkedKernelTimer() {
 std::vector<KernelProfile> ForkedKernelTimer::Time(const std::vector<KernelCall>& calls) {
   std::vector<KernelProfile> out(calls.size());
   std::vector<Json> wire(calls.size());
+  std::vector<std::string> keys(calls.size());         // the wire form as text: the memo key
   std::map<std::string, std::vector<size_t>> waiting;  // a new call's key -> its indices
   std::vector<size_t> todo;                            // the first index of each new call
   for (size_t i = 0; i < calls.size(); ++i) {
     wire[i] = CallJson(calls[i]);
-    const std::string key = wire[i].dump();
+    const std::string& key = keys[i] = wire[i].dump();
     if (auto m = memo_.find(key); m != memo_.end()) {
       out[i] = m->second;
       continue;
@@ -247,8 +248,8 @@ std::vector<KernelProfile> ForkedKernelTimer::Time(const std::vector<KernelCall>
         const std::optional<KernelProfile> p =
             profiles.size() == 1 ? ProfileFromJson(profiles[0]) : std::nullopt;
         if (!p) throw std::runtime_error("kernel timer: bad answer " + line);
-        memo_[wire[i].dump()] = *p;
-        for (size_t j : waiting[wire[i].dump()]) out[j] = *p;
+        memo_[keys[i]] = *p;
+        for (size_t j : waiting[keys[i]]) out[j] = *p;
         auto& [sum, count] = op_seconds_[calls[i].op];
         sum += a.value("seconds", 0.0);
         ++count;
