@@ -7,16 +7,12 @@
 //   swa_mask — the SWA decode mask: masked(c) = c < seq_len - window or c >= seq_len.
 #pragma once
 
+#include "ops/attention_aux/attention_aux_tiling.h"
 #include "ops/common/kernel_util.h"
 
 namespace npusim::attention_aux {
 
 using namespace ascendc;
-
-struct RopeTiling {
-  int64_t tokens = 0, heads_q = 0, heads_k = 0, dim = 0, rot = 0, rows_per_tile = 1;
-  kernel_util::BlockSplit split;
-};
 
 template <class T>
 class KernelRope {
@@ -88,12 +84,6 @@ class KernelRope {
   GlobalTensor<float> cache_;
 };
 
-struct GateTiling {
-  int64_t tokens = 0, heads = 0, dim = 0, rows_per_tile = 1;
-  bool headwise = false;
-  kernel_util::BlockSplit split;
-};
-
 template <class T>
 class KernelAttentionGate {
  public:
@@ -149,11 +139,6 @@ class KernelAttentionGate {
   TPipe pipe_;
   TBuf<TPosition::VECCALC> in_, f_, gin_, g_, tmp_;
   GlobalTensor<T> attn_, gate_, out_;
-};
-
-struct MaskTiling {
-  int64_t batch = 0, cols = 0, window = 0;
-  kernel_util::BlockSplit split;
 };
 
 template <class T>

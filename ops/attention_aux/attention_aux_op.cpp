@@ -81,18 +81,9 @@ class RotaryEmbeddingOp : public Op {
     op_util::FillNormal(t["k"], rng);
   }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
-    attention_aux::RopeTiling t;
-    t.tokens = p.Int("tokens");
-    t.heads_q = p.Int("heads");
-    t.heads_k = p.Int("kv_heads");
-    t.dim = p.Int("head_dim");
-    t.rot = p.Int("rotary_dim");
-    t.split = kernel_util::BlockSplit(t.tokens, d.aiv_count);
-    const int64_t width = (t.heads_q + t.heads_k) * t.dim;
-    t.rows_per_tile = p.Int("rows_per_tile") > 0
-                          ? p.Int("rows_per_tile")
-                          : op_util::RowsThatFit(width * 6 + t.rot * 4, t.rot * 4, d.ub_bytes,
-                                                 std::min<int64_t>(32, t.split.per));
+    const attention_aux::RopeTiling t = attention_aux::ComputeRopeTiling(
+        p.Int("tokens"), p.Int("heads"), p.Int("kv_heads"), p.Int("head_dim"), p.Int("rotary_dim"),
+        p.Int("rows_per_tile"), d);
     LaunchPlan plan;
     plan.launch = op_util::AivLaunch<attention_aux::KernelRope>(
         name(), t.split.blocks, DType::kBFloat16, &gm["q"], &gm["k"], &gm["positions"],
@@ -166,19 +157,8 @@ class AttentionGateOp : public Op {
     op_util::FillNormal(t["gate"], rng, 2.0);
   }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
-    attention_aux::GateTiling t;
-    t.tokens = p.Int("tokens");
-    t.heads = p.Int("heads");
-    t.dim = p.Int("head_dim");
-    t.headwise = Headwise(p);
-    if ((t.heads * t.dim) % 16)
-      throw InputError("heads x head_dim must be a multiple of 16 (whole 32 B rows)");
-    t.split = kernel_util::BlockSplit(t.tokens, d.aiv_count);
-    const int64_t w = t.heads * t.dim;
-    t.rows_per_tile = p.Int("rows_per_tile") > 0
-                          ? p.Int("rows_per_tile")
-                          : op_util::RowsThatFit(w * (t.headwise ? 6 : 16), 0, d.ub_bytes,
-                                                 std::min<int64_t>(64, t.split.per));
+    const attention_aux::GateTiling t = attention_aux::ComputeGateTiling(
+        p.Int("tokens"), p.Int("heads"), p.Int("head_dim"), Headwise(p), p.Int("rows_per_tile"), d);
     LaunchPlan plan;
     plan.launch = op_util::AivLaunch<attention_aux::KernelAttentionGate>(
         name(), t.split.blocks, DType::kBFloat16, &gm["attn"], &gm["gate"], &gm["out"], t);
@@ -224,11 +204,8 @@ class SwaMaskOp : public Op {
       t["seq_lens"].Set(b, static_cast<double>(rng.UniformInt(1, p.Int("max_seq_len"))));
   }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
-    attention_aux::MaskTiling t;
-    t.batch = p.Int("batch");
-    t.cols = p.Int("max_seq_len");
-    t.window = p.Int("window");
-    t.split = kernel_util::BlockSplit(t.batch, d.aiv_count);
+    const attention_aux::MaskTiling t =
+        attention_aux::ComputeMaskTiling(p.Int("batch"), p.Int("max_seq_len"), p.Int("window"), d);
     LaunchPlan plan;
     plan.launch = op_util::AivLaunch<attention_aux::KernelSwaMask>(
         name(), t.split.blocks, DType::kFloat32, &gm["seq_lens"], &gm["mask"], t);

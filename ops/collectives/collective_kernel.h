@@ -5,21 +5,12 @@
 // per rank, concurrently), so each rank's output is computed and the time is any rank's.
 #pragma once
 
+#include "ops/collectives/collective_tiling.h"
 #include "ops/common/kernel_util.h"
 
 namespace npusim::collective {
 
 using namespace ascendc;
-
-enum class Kind { kAllGather, kReduceScatter, kAllToAll };
-
-struct Tiling {
-  Kind kind = Kind::kAllGather;
-  int64_t ranks = 1, n = 0;       // n: elements of one rank's input slice
-  int64_t seg = 0;                // elements per segment: n (all_gather) or n / ranks (the others)
-  int64_t tile = 0;               // elements per UB tile
-  kernel_util::BlockSplit split;  // of a segment's elements over the AIV blocks
-};
 
 template <class T>
 class KernelCollective {

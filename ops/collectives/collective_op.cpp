@@ -92,17 +92,8 @@ class CollectiveOp : public Op {
     // One stage: the kernel of `kind` from x to out, once per rank.
     auto stage = [&](Kind kind, GmBuffer* x, GmBuffer* out, int64_t in_elems,
                      const std::string& stage_name) {
-      collective::Tiling t;
-      t.kind = kind;
-      t.ranks = R;
-      t.n = in_elems;
-      t.seg = kind == Kind::kAllGather ? in_elems : in_elems / R;
-      const int64_t per_elem =
-          static_cast<int64_t>(SizeOf(dt)) * (kind == Kind::kReduceScatter ? 2 : 2) +
-          (kind == Kind::kReduceScatter ? 8 : 0);  // relay: 2 buffers; reduce: in + sum + 2 fp32
-      t.tile = p.Int("tile") > 0 ? p.Int("tile")
-                                 : std::max<int64_t>(8, (d.ub_bytes / per_elem) / 16 * 16);
-      t.split = kernel_util::BlockSplit(t.seg, d.aiv_count);
+      const collective::Tiling t = collective::ComputeTiling(
+          kind, R, in_elems, static_cast<int64_t>(SizeOf(dt)), p.Int("tile"), d);
       for (int64_t q = 0; q < R; ++q) {
         GmBuffer xq = *x, oq = *out;
         xq.rank_bytes = x->bytes / static_cast<uint64_t>(R);

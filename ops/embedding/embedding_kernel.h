@@ -4,16 +4,11 @@
 #pragma once
 
 #include "ops/common/kernel_util.h"
+#include "ops/embedding/embedding_tiling.h"
 
 namespace npusim::embedding {
 
 using namespace npusim::ascendc;
-
-struct Tiling {
-  int64_t tokens = 0, hidden = 0, vocab = 0, vocab_start = 0;
-  int64_t col_tile = 0, buffer_num = 2;
-  kernel_util::BlockSplit split;
-};
 
 template <class T>
 class KernelEmbedding {

@@ -47,16 +47,9 @@ class EmbeddingOp : public Op {
   }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
     const DType dt = ParseDType(p.Str("dtype"));
-    embedding::Tiling t;
-    t.tokens = p.Int("tokens");
-    t.hidden = p.Int("hidden");
-    t.vocab = p.Int("vocab");
-    t.vocab_start = p.Int("vocab_start");
-    t.buffer_num = p.Int("buffer_num");
-    t.col_tile = p.Int("col_tile") > 0
-                     ? p.Int("col_tile")
-                     : std::min<int64_t>(t.hidden, 16384 / static_cast<int64_t>(SizeOf(dt)));
-    t.split = kernel_util::BlockSplit(t.tokens, d.aiv_count);
+    const embedding::Tiling t = embedding::ComputeTiling(
+        p.Int("tokens"), p.Int("hidden"), p.Int("vocab"), p.Int("vocab_start"),
+        static_cast<int64_t>(SizeOf(dt)), p.Int("col_tile"), p.Int("buffer_num"), d);
     GmBuffer *ids = &gm["ids"], *table = &gm["table"], *out = &gm["out"];
     LaunchPlan plan;
     plan.launch = op_util::AivLaunch<embedding::KernelEmbedding>(name(), t.split.blocks, dt, ids,

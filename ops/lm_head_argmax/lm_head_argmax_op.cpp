@@ -2,72 +2,12 @@
 // torch weight), then greedy: per token the largest logit of this rank's vocab shard and its
 // global token id (kernels.md §4.3 greedy sampling; merging the shards' (max, id) pairs across
 // TP ranks is the collectives' job). Two launches: a batched AIC matmul and an AIV argmax.
-#include <limits>
-
 #include "model/error.h"
 #include "ops/common/batched_matmul.h"
-#include "ops/common/kernel_util.h"
 #include "ops/common/op_util.h"
-#include "ops/matmul/matmul_tiling.h"
+#include "ops/lm_head_argmax/lm_head_argmax_kernel.h"
 
 namespace npusim {
-
-namespace lm_head {
-
-using namespace ascendc;
-
-struct ArgmaxTiling {
-  int64_t tokens = 0, vocab = 0, vocab_start = 0, cols = 0;  // cols: logits per UB chunk
-  kernel_util::BlockSplit split;
-};
-
-// Per token row, chunk by chunk: ReduceMax(calIndex), then the scalar keeps the running best
-// (first index on ties, as torch.argmax).
-template <class T>
-class KernelArgmax {
- public:
-  void Init(GmBuffer* logits, GmBuffer* max_logit, GmBuffer* token, const ArgmaxTiling& t) {
-    t_ = t;
-    logits_.SetGlobalBuffer(logits);
-    max_.SetGlobalBuffer(max_logit);
-    tok_.SetGlobalBuffer(token);
-    pipe_.InitBuffer(in_, static_cast<uint64_t>(t.cols) * 4, "logits_chunk");
-    pipe_.InitBuffer(work_, static_cast<uint64_t>(t.cols) * 4, "reduce_work");
-    pipe_.InitBuffer(red_, 32, "reduce_out");
-  }
-  void Process() {
-    LocalTensor<float> in = in_.Get<float>(), work = work_.Get<float>(), red = red_.Get<float>();
-    const int64_t begin = t_.split.Begin(GetBlockIdx()),
-                  end = begin + t_.split.Count(GetBlockIdx());
-    for (int64_t row = begin; row < end; ++row) {
-      float best = -std::numeric_limits<float>::infinity();
-      int64_t best_at = 0;
-      for (int64_t c0 = 0; c0 < t_.vocab; c0 += t_.cols) {
-        const auto n = static_cast<uint32_t>(std::min(t_.cols, t_.vocab - c0));
-        kernel_util::Sync<HardEvent::V_MTE2>();
-        kernel_util::CopyIn(in, logits_[row * t_.vocab + c0], n);
-        kernel_util::Sync<HardEvent::MTE2_V>();
-        ReduceMax(red, in, work, n, true);
-        kernel_util::WaitVectorForScalar();
-        const float v =
-            red.GetValue(0);  // both reads unconditional: timing must not depend on the data
-        const uint32_t at = red.ReinterpretCast<uint32_t>().GetValue(1);
-        if (v > best || c0 == 0) best = v, best_at = c0 + at;
-      }
-      max_.SetValue(row, best);
-      tok_.SetValue(row, static_cast<int32_t>(t_.vocab_start + best_at));
-    }
-  }
-
- private:
-  ArgmaxTiling t_;
-  TPipe pipe_;
-  TBuf<TPosition::VECCALC> in_, work_, red_;
-  GlobalTensor<float> logits_, max_;
-  GlobalTensor<int32_t> tok_;
-};
-
-}  // namespace lm_head
 
 namespace {
 
@@ -113,8 +53,10 @@ class LmHeadArgmaxOp : public Op {
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
     const int64_t T = p.Int("tokens"), H = p.Int("hidden"), V = p.Int("vocab");
     const DType dt = ParseDType(p.Str("dtype"));
-    const matmul::Tiling mt =
-        matmul::ComputeTiling(T, V, H, static_cast<int64_t>(SizeOf(dt)), 0, 0, 0, 2, true, d);
+    const lm_head::Tiling t = lm_head::ComputeTiling(
+        T, H, V, p.Int("vocab_start"), static_cast<int64_t>(SizeOf(dt)), p.Int("argmax_cols"), d);
+    const matmul::Tiling& mt = t.logits;
+    const lm_head::ArgmaxTiling& at = t.argmax;
     batched_matmul::Batch b;
     b.base_m = static_cast<uint32_t>(mt.base_m);
     b.base_n = static_cast<uint32_t>(mt.base_n);
@@ -130,13 +72,6 @@ class LmHeadArgmaxOp : public Op {
     pr.n = static_cast<uint32_t>(V);
     pr.k = static_cast<uint32_t>(H);
     batched_matmul::AddTiled(b, pr);
-    lm_head::ArgmaxTiling at;
-    at.tokens = T;
-    at.vocab = V;
-    at.vocab_start = p.Int("vocab_start");
-    at.split = kernel_util::BlockSplit(T, d.aiv_count);
-    at.cols = p.Int("argmax_cols") > 0 ? p.Int("argmax_cols")
-                                       : std::min<int64_t>(V, (d.ub_bytes - 64) / 8 / 8 * 8);
     LaunchPlan plan;
     plan.launch = op_util::DispatchFloat(dt, [&](auto tag) {
       return batched_matmul::Launch<decltype(tag)>(name() + ".logits", b, d.aic_count);

@@ -13,7 +13,7 @@
 #include "ops/common/batched_matmul.h"
 #include "ops/common/op_util.h"
 #include "ops/common/reference_gemm.h"
-#include "ops/matmul/matmul_tiling.h"
+#include "ops/moe/moe_tiling.h"
 #include "ops/quant_matmul/quant_matmul_kernel.h"
 
 namespace npusim {
@@ -126,12 +126,7 @@ class GroupedMatmulOp : public Op {
     if (Quantised(p)) return QuantPlan(p, d, gm);
     const int64_t E = p.Int("experts"), K = p.Int("k"), N = p.Int("n"), M = p.Int("rows");
     const DType dt = ParseDType(p.Str("dtype"));
-    if ((K * static_cast<int64_t>(SizeOf(dt))) % 32)
-      throw InputError("k must be a whole number of 32 B rows (16 elements); pad K");
-    // A tiling choice, checked as matmul checks it: bad input, not a failure of the simulated chip.
-    if ((p.Int("base_k") * static_cast<int64_t>(SizeOf(dt))) % 32)
-      throw InputError("base_k must be a whole number of 32 B (" + std::to_string(32 / SizeOf(dt)) +
-                       " elements)");
+    moe::CheckGroupedShape(K, p.Int("base_k"), static_cast<int64_t>(SizeOf(dt)));
     const bool tb = p.Int("trans_b") != 0;
     batched_matmul::Batch b;
     b.base_m = static_cast<uint32_t>(p.Int("base_m"));
@@ -208,22 +203,11 @@ class GroupedMatmulOp : public Op {
   static bool Quantised(const ParamValues& p) { return p.Str("quant") != "none"; }
   static bool Int4(const ParamValues& p) { return p.Str("quant") == "w4a8"; }
 
-  // The int8 tiling: base_m / base_n as given, base_k the largest that fits L0 (0 = auto).
-  static matmul::Tiling QuantTiling(const ParamValues& p, const DeviceConfig& d) {
-    return matmul::ComputeTiling(p.Int("rows"), p.Int("n"), p.Int("k"), 1, p.Int("base_m"),
-                                 p.Int("base_n"), 0, 2, p.Int("trans_b") != 0, d);
-  }
-
   LaunchPlan QuantPlan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const {
     const int64_t E = p.Int("experts"), K = p.Int("k"), N = p.Int("n"), M = p.Int("rows");
-    if (p.Int("base_n") %
-        32)  // an int8 L1 row is padded to 32 B: a narrower tile would not hold its own rows
-      throw InputError(
-          "grouped_matmul quant=" + p.Str("quant") +
-          ": base_n must be a multiple of 32 (int8 rows are 32 B aligned in L1), got " +
-          std::to_string(p.Int("base_n")));
     quant_matmul::Plan qp;
-    qp.t = QuantTiling(p, d);
+    qp.t = moe::ComputeGroupedQuantTiling(M, N, K, p.Int("base_m"), p.Int("base_n"),
+                                          p.Int("trans_b") != 0, p.Str("quant"), d);
     qp.ldw = N;
     qp.int4 = Int4(p);
     const int32_t* counts = reinterpret_cast<const int32_t*>(gm["group_list"].data);

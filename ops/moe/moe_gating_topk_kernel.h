@@ -8,17 +8,11 @@
 #include <limits>
 
 #include "ops/common/kernel_util.h"
+#include "ops/moe/moe_tiling.h"
 
 namespace npusim::moe {
 
 using namespace ascendc;
-
-struct GatingTiling {
-  int64_t tokens = 0, experts = 0, top_k = 0, rows_per_tile = 1;
-  bool sigmoid = false, renormalize = true, has_bias = false;
-  float scaling = 1.0f;
-  kernel_util::BlockSplit split;
-};
 
 template <class T>
 class KernelMoeGatingTopk {

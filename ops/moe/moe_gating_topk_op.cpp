@@ -57,21 +57,10 @@ class MoeGatingTopkOp : public Op {
     if (p.Int("bias")) op_util::FillNormal(t["router_bias"], rng, 0.5);
   }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
-    moe::GatingTiling t;
-    t.tokens = p.Int("tokens");
-    t.experts = p.Int("experts");
-    t.top_k = p.Int("top_k");
-    t.sigmoid = p.Str("scoring") == "sigmoid";
-    t.has_bias = p.Int("bias") != 0;
-    t.renormalize = p.Int("renormalize") != 0;
-    t.scaling = static_cast<float>(p.Float("scaling"));
-    const int64_t ep = kernel_util::PaddedCount(static_cast<uint64_t>(t.experts), 4),
-                  kp = kernel_util::PaddedCount(static_cast<uint64_t>(t.top_k), 4);
-    t.split = kernel_util::BlockSplit(t.tokens, d.aiv_count);
-    t.rows_per_tile = p.Int("rows_per_tile") > 0
-                          ? p.Int("rows_per_tile")
-                          : op_util::RowsThatFit(2 * ep * 4 + 2 * kp * 4, 3 * ep * 4 + 32,
-                                                 d.ub_bytes, std::min<int64_t>(16, t.split.per));
+    const moe::GatingTiling t = moe::ComputeGatingTiling(
+        p.Int("tokens"), p.Int("experts"), p.Int("top_k"), p.Str("scoring") == "sigmoid",
+        p.Int("bias") != 0, p.Int("renormalize") != 0, p.Float("scaling"), p.Int("rows_per_tile"),
+        d);
     GmBuffer* bias = t.has_bias ? &gm["router_bias"] : nullptr;
     LaunchPlan plan;
     plan.launch = op_util::AivLaunch<moe::KernelMoeGatingTopk>(

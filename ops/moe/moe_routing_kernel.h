@@ -14,18 +14,11 @@
 #include <vector>
 
 #include "ops/common/kernel_util.h"
+#include "ops/moe/moe_tiling.h"
 
 namespace npusim::moe {
 
 using namespace ascendc;
-
-struct RoutingTiling {
-  int64_t tokens = 0, hidden = 0, top_k = 0, experts = 0, rows_per_tile = 1;
-  int64_t cols_per_tile =
-      0;  // finalize: hidden columns per pass (0 = all; a wide row times top_k may not fit UB)
-  int shared = 0;  // finalize: 0 none, 1 plain shared expert, 2 sigmoid-gated shared expert
-  kernel_util::BlockSplit split;  // init: over expanded rows; finalize: over tokens
-};
 
 template <class T>
 class KernelMoeInitRouting {

@@ -79,19 +79,9 @@ class MoeInitRoutingOp : public Op {
   }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
     const DType dt = ParseDType(p.Str("dtype"));
-    moe::RoutingTiling t;
-    t.tokens = p.Int("tokens");
-    t.hidden = p.Int("hidden");
-    t.top_k = p.Int("top_k");
-    t.experts = p.Int("experts");
-    t.split = kernel_util::BlockSplit(t.tokens * t.top_k, d.aiv_count);
-    const int64_t row = kernel_util::PaddedCount(static_cast<uint64_t>(t.hidden), SizeOf(dt)) *
-                        static_cast<int64_t>(SizeOf(dt));
-    const int64_t fixed = (kernel_util::PaddedCount(static_cast<uint64_t>(t.split.per), 4) +
-                           kernel_util::PaddedCount(static_cast<uint64_t>(t.experts), 4)) *
-                          4;
-    t.rows_per_tile = p.Int("rows_per_tile") > 0 ? p.Int("rows_per_tile")
-                                                 : op_util::RowsThatFit(row, fixed, d.ub_bytes, 64);
+    const moe::RoutingTiling t = moe::ComputeInitRoutingTiling(
+        p.Int("tokens"), p.Int("hidden"), p.Int("top_k"), p.Int("experts"),
+        static_cast<int64_t>(SizeOf(dt)), p.Int("rows_per_tile"), d);
     LaunchPlan plan;
     plan.launch = op_util::AivLaunch<moe::KernelMoeInitRouting>(
         name(), t.split.blocks, dt, &gm["x"], &gm["topk_ids"], &gm["expanded_x"],
@@ -169,28 +159,9 @@ class MoeFinalizeRoutingOp : public Op {
   }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
     const DType dt = ParseDType(p.Str("dtype"));
-    moe::RoutingTiling t;
-    t.tokens = p.Int("tokens");
-    t.hidden = p.Int("hidden");
-    t.top_k = p.Int("top_k");
-    t.experts = p.Int("experts");
-    t.shared = Shared(p);
-    t.split = kernel_util::BlockSplit(t.tokens, d.aiv_count);
-    const int64_t s = static_cast<int64_t>(SizeOf(dt));
-    int64_t hp = kernel_util::PaddedCount(static_cast<uint64_t>(t.hidden), SizeOf(dt));
-    // The top_k expert rows (+ the shared one) of a token in both dtypes, plus one output row:
-    // when a whole hidden row set does not fit UB, the kernel takes the hidden columns in passes.
-    const int64_t per_col = (t.top_k + 2) * (s + 4);
-    if (hp * per_col > d.ub_bytes) {
-      t.cols_per_tile = std::max<int64_t>(
-          16, d.ub_bytes / per_col / 16 * 16);  // 16: a 32 B block of bf16 and two of fp32
-      hp = t.cols_per_tile;
-    }
-    const int64_t fixed = (t.top_k + 1) * hp * (s + 4);
-    t.rows_per_tile = p.Int("rows_per_tile") > 0
-                          ? p.Int("rows_per_tile")
-                          : op_util::RowsThatFit(hp * (4 + s), fixed, d.ub_bytes,
-                                                 std::min<int64_t>(16, t.split.per));
+    const moe::RoutingTiling t = moe::ComputeFinalizeRoutingTiling(
+        p.Int("tokens"), p.Int("hidden"), p.Int("top_k"), p.Int("experts"), Shared(p),
+        static_cast<int64_t>(SizeOf(dt)), p.Int("rows_per_tile"), d);
     GmBuffer* shared = t.shared ? &gm["shared_out"] : nullptr;
     GmBuffer* gate = t.shared == 2 ? &gm["shared_gate"] : nullptr;
     LaunchPlan plan;

@@ -15,67 +15,18 @@
 
 #include "ops/common/cube_util.h"
 #include "ops/common/kernel_util.h"
-#include "ops/matmul/matmul_tiling.h"
+#include "ops/quant_matmul/quant_matmul_tiling.h"
 
 namespace npusim::quant_matmul {
 
 using namespace ascendc;
 
-constexpr int kSlots = 2;
 constexpr int kFilledFlag = 0;  // AIC -> AIV: slot (i % 2) holds tile i; ids 0, 1
 constexpr int kFreedFlag = 2;   // AIV -> AIC: slot (i % 2) consumed; ids 2, 3
 constexpr int kUnpackedFlag =
     4;  // W4A8, AIV -> AIC: weight slot (i % 2) holds tile i's int8 weights; ids 4, 5
 constexpr int kWeightFreeFlag =
     6;  // W4A8, AIC -> AIV: the cube has read weight slot (i % 2); ids 6, 7
-
-// One output tile: rows [row, row + m) of x, s_x and y; columns [n0, n0 + n) of y; the weight
-// operand starts at element w_off (row stride k when trans_b, else ldw) and its per-channel
-// scales at sw_off.
-struct Tile {
-  int64_t row = 0, n0 = 0;
-  uint32_t m = 0, n = 0;
-  uint64_t w_off = 0, sw_off = 0;
-};
-
-struct Plan {
-  matmul::Tiling t;   // base sizes, k (the x row stride), n (the y row stride), trans_b
-  int64_t ldw = 0;    // weight row stride when not transposed (elements)
-  bool int4 = false;  // weights are packed int4 (offsets and strides above stay in elements)
-  std::vector<Tile> tiles;
-};
-
-// GM workspaces are sized before the device is known: for this many AIC blocks at most, above
-// the AIC count of every A2/A3 part (ref §1.2: at most 25).
-constexpr int64_t kMaxBlocks = 32;
-// int32 elements of the accumulator workspace: kSlots tiles of base_m x base_n per block.
-inline int64_t AccWorkspaceElems(int64_t base_m, int64_t base_n) {
-  return kSlots * kMaxBlocks * base_m * ((base_n + 15) / 16 * 16);
-}
-// int8 elements of one W4A8 weight slot (the tile's weights as the cube reads them), and of all.
-inline uint64_t WeightSlotElems(int64_t k, int64_t base_n) {
-  return static_cast<uint64_t>(k) * cube_util::AlignUp(static_cast<uint32_t>(base_n), 32);
-}
-inline int64_t WeightSlotsElems(int64_t k, int64_t base_n) {
-  return kSlots * kMaxBlocks * static_cast<int64_t>(WeightSlotElems(k, base_n));
-}
-
-// The tiles of the product of x rows [row0, row0 + m) with the weight at w_base (a [k, ldw] or
-// [n, k] matrix) and scales at sw_base, row-major over the tile grid.
-inline void AddTiles(Plan& p, int64_t row0, int64_t m, uint64_t w_base, uint64_t sw_base) {
-  const matmul::Tiling& t = p.t;
-  for (int64_t m0 = 0; m0 < m; m0 += t.base_m)
-    for (int64_t n0 = 0; n0 < t.n; n0 += t.base_n) {
-      Tile tl;
-      tl.row = row0 + m0;
-      tl.n0 = n0;
-      tl.m = static_cast<uint32_t>(std::min(t.base_m, m - m0));
-      tl.n = static_cast<uint32_t>(std::min(t.base_n, t.n - n0));
-      tl.w_off = w_base + static_cast<uint64_t>(t.trans_b ? n0 * t.k : n0);
-      tl.sw_off = sw_base + static_cast<uint64_t>(n0);
-      p.tiles.push_back(tl);
-    }
-}
 
 template <class T>  // T: output type
 class KernelQuantMatmul {

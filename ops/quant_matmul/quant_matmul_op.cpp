@@ -37,7 +37,11 @@ class QuantMatmulOp : public Op {
             {"s_x", {m}, DType::kFloat32, TensorRole::kInput, true},  // read by the AIV scalar
             {"s_w", {n}, DType::kFloat32},
             {"y", {m, n}, ParseDType(p.Str("out_dtype")), TensorRole::kOutput},
-            {"workspace", {WorkspaceElems(p)}, DType::kInt32, TensorRole::kWorkspace}};
+            {"workspace",
+             {quant_matmul::LargestAccWorkspaceElems(p.Int("m"), p.Int("n"), p.Int("base_m"),
+                                                     p.Int("base_n"))},
+             DType::kInt32,
+             TensorRole::kWorkspace}};
   }
   void FillInputs(const ParamValues&, TensorMap& t, Rng& rng) const override {
     op_util::FillUniform(t["q_x"], rng, -127.0, 127.0);  // stored with rint: integers
@@ -50,7 +54,9 @@ class QuantMatmulOp : public Op {
   }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
     quant_matmul::Plan qp;
-    qp.t = Tiling(p, d);
+    qp.t = quant_matmul::ComputeTiling(p.Int("m"), p.Int("n"), p.Int("k"), p.Int("base_m"),
+                                       p.Int("base_n"), p.Int("base_k"), p.Int("buffer_num"),
+                                       p.Int("trans_b") != 0, d);
     qp.ldw = p.Int("n");
     quant_matmul::AddTiles(qp, 0, p.Int("m"), 0, 0);
     LaunchPlan plan;
@@ -73,24 +79,6 @@ class QuantMatmulOp : public Op {
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < n; ++j) y[i * n + j] *= sx.At(i) * sw.At(j);
     return {{"y", y}};
-  }
-
- private:
-  // For the largest tile the tiling can pick (tensors() does not know the device; Plan checks
-  // the device fits).
-  static int64_t WorkspaceElems(const ParamValues& p) {
-    auto a16 = [](int64_t v) { return (v + 15) / 16 * 16; };
-    const int64_t bm = p.Int("base_m") ? p.Int("base_m") : std::min<int64_t>(128, a16(p.Int("m")));
-    const int64_t bn = p.Int("base_n") ? p.Int("base_n") : std::min<int64_t>(256, a16(p.Int("n")));
-    return quant_matmul::AccWorkspaceElems(bm, bn);
-  }
-  static matmul::Tiling Tiling(const ParamValues& p, const DeviceConfig& d) {
-    matmul::Tiling t = matmul::ComputeTiling(p.Int("m"), p.Int("n"), p.Int("k"), 1, p.Int("base_m"),
-                                             p.Int("base_n"), p.Int("base_k"), p.Int("buffer_num"),
-                                             p.Int("trans_b") != 0, d);
-    if (t.blocks > quant_matmul::kMaxBlocks)
-      throw InputError("quant_matmul: the workspace is sized for at most 32 AIC blocks");
-    return t;
   }
 };
 

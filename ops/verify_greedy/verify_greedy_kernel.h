@@ -4,14 +4,11 @@
 #pragma once
 
 #include "devices/ascendc/kernel_operator.h"
+#include "ops/verify_greedy/verify_greedy_tiling.h"
 
 namespace npusim::verify_greedy {
 
 using namespace npusim::ascendc;
-
-struct Tiling {
-  int64_t batch = 0, draft_tokens = 0;  // d = S + 1 rows per request: [t0, d_1 .. d_S]
-};
 
 class KernelVerifyGreedy {
  public:

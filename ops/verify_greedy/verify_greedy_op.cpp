@@ -44,20 +44,21 @@ class VerifyGreedyOp : public Op {
       }
   }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig&, GmMap& gm) const override {
-    verify_greedy::Tiling t{p.Int("batch"), p.Int("draft_tokens")};
+    const verify_greedy::Tiling t =
+        verify_greedy::ComputeTiling(p.Int("batch"), p.Int("draft_tokens"));
     GmBuffer *c = &gm["candidates"], *tp = &gm["target_predict"], *len = &gm["accept_len"],
              *idx = &gm["accept_index"];
     GmBuffer* tok = &gm["output_tokens"];
     LaunchPlan plan;
     plan.launch.name = name();
-    plan.launch.block_dim = t.batch;
+    plan.launch.block_dim = t.block_dim;
     plan.launch.core_type = CoreType::kAiv;
     plan.launch.body = [=] {
       verify_greedy::KernelVerifyGreedy k;
       k.Init(c, tp, len, idx, tok, t);
       k.Process();
     };
-    plan.tiling = {op_util::Kv("block_dim", t.batch)};
+    plan.tiling = {op_util::Kv("block_dim", t.block_dim)};
     return plan;
   }
   Expected Reference(const ParamValues& p, const TensorMap& in) const override {
