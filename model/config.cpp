@@ -1,10 +1,12 @@
 #include "model/config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <type_traits>
 
 #include "model/error.h"
@@ -38,6 +40,14 @@ void RequireUniqueKeys(const YAML::Node& n, const std::string& file) {
     }
     RequireUniqueKeys(it->second, file);
   }
+}
+
+// "inf", "+inf", "infinity" in any case: positive infinity as strtod reads it (YAML's own .inf
+// is yaml-cpp's).
+bool IsInfText(std::string t) {
+  if (!t.empty() && t[0] == '+') t.erase(0, 1);
+  for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return t == "inf" || t == "infinity";
 }
 
 }  // namespace
@@ -101,6 +111,17 @@ std::string FormatNumber(double v) {
   return buf;
 }
 
+bool InRange(const ParamSpec& spec, double v) {
+  return (spec.open_min ? v > spec.min : v >= spec.min) && v <= spec.max;  // NaN fails both
+}
+
+std::string RangeBrackets(const ParamSpec& spec) {
+  auto end = [](double v) {
+    return std::isinf(v) ? std::string(v < 0 ? "-inf" : "inf") : FormatNumber(v);
+  };
+  return (spec.open_min ? "(" : "[") + end(spec.min) + ", " + end(spec.max) + "]";
+}
+
 YamlBinder::YamlBinder(YAML::Node root, std::string file,
                        std::vector<std::string> ignored_root_keys)
     : file_(std::move(file)) {
@@ -154,11 +175,10 @@ YAML::Node YamlBinder::Find(const ParamSpec& spec, bool& found) {
 }
 
 void YamlBinder::CheckRange(const ParamSpec& spec, double v, const YAML::Node& n) {
-  if (!(v >= spec.min && v <= spec.max) || std::isnan(v)) {
+  if (!InRange(spec, v))
     throw InputError(Where(file_, n) + ": value " + n.Scalar() + " of '" + KeyPath(spec.name) +
-                     "' is out of range [" + FormatNumber(spec.min) + ", " +
-                     FormatNumber(spec.max) + "]" + (spec.unit.empty() ? "" : " " + spec.unit));
-  }
+                     "' is out of range " + RangeBrackets(spec) +
+                     (spec.unit.empty() ? "" : " " + spec.unit));
 }
 
 void YamlBinder::Param(const ParamSpec& spec, int64_t& value) {
@@ -179,7 +199,10 @@ void YamlBinder::Param(const ParamSpec& spec, double& value) {
   YAML::Node n = Find(spec, found);
   if (!found) return;
   double v;
-  if (!YAML::convert<double>::decode(n, v))
+  // YAML spells infinity .inf; "inf" is accepted too, as --set (strtod) reads it.
+  if (IsInfText(n.Scalar()))
+    v = std::numeric_limits<double>::infinity();
+  else if (!YAML::convert<double>::decode(n, v))
     throw InputError(Where(file_, n) + ": '" + KeyPath(spec.name) + "' expects a number" +
                      (spec.unit.empty() ? "" : " (" + spec.unit + ")") + ", got '" + n.Scalar() +
                      "'");
@@ -291,12 +314,11 @@ T ListItem(const std::string& text, const ParamSpec& spec, const std::string& wh
     ok = used == text.size() && !text.empty();
   } catch (const std::exception&) {
   }
-  const double d = static_cast<double>(v);
-  if (!ok || !(d >= spec.min && d <= spec.max))
+  if (!ok || !InRange(spec, static_cast<double>(v)))
     throw InputError(where + "'" + key + "' takes " +
-                     (std::is_same_v<T, int64_t> ? "integers" : "numbers") + " in [" +
-                     FormatNumber(spec.min) + ", " + FormatNumber(spec.max) + "]" +
-                     (spec.unit.empty() ? "" : " (" + spec.unit + ")") + ", got '" + text + "'");
+                     (std::is_same_v<T, int64_t> ? "integers" : "numbers") + " in " +
+                     RangeBrackets(spec) + (spec.unit.empty() ? "" : " (" + spec.unit + ")") +
+                     ", got '" + text + "'");
   return v;
 }
 
@@ -375,8 +397,10 @@ std::string RangeText(const ParamSpec& s) {
   // Binders write "unbounded" as a huge finite number (1e15, 1e18): not a range worth printing.
   const bool lo = std::isfinite(s.min) && s.min > -1e15, hi = std::isfinite(s.max) && s.max < 1e15;
   if (!lo && !hi) return "";
-  return "[" + (lo ? FormatNumber(s.min) : std::string("-inf")) + ", " +
-         (hi ? FormatNumber(s.max) : std::string("inf")) + "]";
+  ParamSpec shown = s;
+  if (!lo) shown.min = -std::numeric_limits<double>::infinity();
+  if (!hi) shown.max = std::numeric_limits<double>::infinity();
+  return RangeBrackets(shown);
 }
 }  // namespace
 void ParamTable::Param(const ParamSpec& s, int64_t& v) {
@@ -384,15 +408,8 @@ void ParamTable::Param(const ParamSpec& s, int64_t& v) {
                    !s.optional, std::to_string(v)});
 }
 void ParamTable::Param(const ParamSpec& s, double& v) {
-  std::string exact;
-  for (int digits = 6; digits <= 17; ++digits) {  // the shortest %g text that parses back to v
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%.*g", digits, v);
-    exact = buf;
-    if (std::strtod(buf, nullptr) == v) break;
-  }
   rows_.push_back({Prefix() + s.name, FormatNumber(v), s.unit, s.desc, "number", RangeText(s),
-                   !s.optional, exact});
+                   !s.optional, ExactNumber(v)});
 }
 void ParamTable::Param(const ParamSpec& s, std::string& v) {
   std::string choices;
@@ -445,9 +462,9 @@ void ParamSetter::Param(const ParamSpec& spec, int64_t& value) {
   }
   if (used != value_.size() || value_.empty())
     throw InputError("'" + key_ + "' expects an integer (" + spec.unit + "), got '" + value_ + "'");
-  if (v < spec.min || v > spec.max)
-    throw InputError("value " + value_ + " of '" + key_ + "' is out of range [" +
-                     FormatNumber(spec.min) + ", " + FormatNumber(spec.max) + "]");
+  if (!InRange(spec, static_cast<double>(v)))
+    throw InputError("value " + value_ + " of '" + key_ + "' is out of range " +
+                     RangeBrackets(spec));
   value = v;
 }
 
@@ -461,9 +478,9 @@ void ParamSetter::Param(const ParamSpec& spec, double& value) {
   }
   if (used != value_.size() || value_.empty())
     throw InputError("'" + key_ + "' expects a number (" + spec.unit + "), got '" + value_ + "'");
-  if (!(v >= spec.min && v <= spec.max))
-    throw InputError("value " + value_ + " of '" + key_ + "' is out of range [" +
-                     FormatNumber(spec.min) + ", " + FormatNumber(spec.max) + "]");
+  if (!InRange(spec, v))
+    throw InputError("value " + value_ + " of '" + key_ + "' is out of range " +
+                     RangeBrackets(spec));
   value = v;
 }
 

@@ -24,12 +24,18 @@ struct ParamSpec {
   std::string desc;
   double min = -std::numeric_limits<double>::infinity();
   double max = std::numeric_limits<double>::infinity();
+  bool open_min = false;  // the range excludes min, (min, max]: a rate must be above 0
   bool optional = false;  // when absent, the struct's current value stays (the default)
   bool list = false;  // may be a YAML sequence (a string reads it as "a,b,c"; number lists need it)
   // A text parameter's valid values (an enumeration): any other value is an error naming the
   // nearest. Empty: any text.
   std::vector<std::string> choices;
 };
+
+// Whether `v` is in the spec's range (NaN never is), and that range as text: "[lo, hi]" or
+// "(lo, hi]"; an unbounded end reads -inf / inf.
+bool InRange(const ParamSpec& spec, double v);
+std::string RangeBrackets(const ParamSpec& spec);
 
 // Throws InputError "<where>: '<key>' cannot be '<value>' (nearest ...; one of a, b)" unless
 // `value` is one of `spec.choices` (or the spec has none).

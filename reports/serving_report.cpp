@@ -117,7 +117,7 @@ Json ServingMetricsJson(const ServingSetup& s, const ServingResult& r, const Ser
   const RunConfig& rc = s.run;
   j["backend"] = "npusim";
   j["dataset_name"] = rc.dataset_name;
-  j["request_rate"] = std::isinf(rc.RequestRate()) ? Json("inf") : Json(Tidy(rc.RequestRate()));
+  j["request_rate"] = std::isinf(rc.request_rate) ? Json("inf") : Json(Tidy(rc.request_rate));
   j["max_concurrency"] = rc.max_concurrency > 0 ? Json(rc.max_concurrency) : Json(nullptr);
   j["random_input_len"] = rc.random_input_len;
   j["random_output_len"] = rc.random_output_len;
@@ -362,7 +362,7 @@ namespace {
 // The load as bench_serving would be told it, and what the prefix cache made of it.
 std::string LoadText(const RunConfig& c, const ServingMetrics& m) {
   const std::string client =
-      ", request rate " + c.request_rate +
+      ", request rate " + FormatNumber(c.request_rate) +
       (c.max_concurrency > 0 ? ", concurrency " + std::to_string(c.max_concurrency) : "");
   if (c.dataset_name == "trace")
     return "trace " + c.dataset_path + " (" + std::to_string(m.completed) + " requests)" + client;

@@ -90,7 +90,7 @@ std::vector<Request> RandomRequests(const RunConfig& c) {
 // Poisson arrivals at request_rate (exponential gaps, the first request at t = 0); inf leaves
 // every request at t = 0.
 void PoissonArrivals(const RunConfig& c, std::vector<Request>& out) {
-  const double rate = c.RequestRate();
+  const double rate = c.request_rate;
   if (std::isfinite(rate)) {  // Poisson process: exponential gaps, the first request at t = 0
     Rng gaps(static_cast<uint64_t>(c.seed) * 0x9e3779b97f4a7c15ULL + 23);
     double t = 0;

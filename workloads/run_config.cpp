@@ -294,7 +294,10 @@ void BindLoad(ParamVisitor& v, RunConfig& c) {
           c.random_output_len);
   v.Param(Opt("random_range_ratio", "", "lengths uniform in [ratio x len, len]", 0, 1),
           c.random_range_ratio);
-  v.Param(Opt("request_rate", "req/s", "Poisson arrival rate; inf = all at once"), c.request_rate);
+  ParamSpec rate = Opt("request_rate", "req/s", "Poisson arrival rate; inf = all at once", 0,
+                       std::numeric_limits<double>::infinity());
+  rate.open_min = true;
+  v.Param(rate, c.request_rate);
   v.Param(
       Opt("max_concurrency", "requests", "client-side cap on requests in flight; 0 = none", 0, 1e7),
       c.max_concurrency);
@@ -379,20 +382,6 @@ MemoryOptions RunConfig::Memory() const {
 
 std::vector<double> RunConfig::AcceptRates() const {
   return speculative_accept_rates.empty() ? std::vector<double>{0} : speculative_accept_rates;
-}
-
-double RunConfig::RequestRate() const {
-  if (request_rate == "inf" || request_rate == ".inf")
-    return std::numeric_limits<double>::infinity();
-  try {
-    size_t used = 0;
-    const double v = std::stod(request_rate, &used);
-    if (used == request_rate.size() && v > 0 && std::isfinite(v)) return v;
-  } catch (const std::exception&) {
-  }
-  throw InputError(At("request_rate") +
-                   ": 'request_rate' takes a positive number of requests/s or inf, got '" +
-                   request_rate + "'");
 }
 
 // A path in this run file, relative to the file's folder.
@@ -686,7 +675,6 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file,
     throw InputError(c.At("dataset_name") + ": dataset_name trace needs dataset_path");
   c.Plan();
   c.Memory();
-  c.RequestRate();
   return c;
 }
 

@@ -91,8 +91,9 @@ struct RunConfig {
       1;  // bench_serving: requests sent before the timed load (they only warm the cache here)
   int64_t num_prompts = 16, random_input_len = 1024, random_output_len = 256;
   double random_range_ratio = 1.0;
-  std::string request_rate = "inf";  // requests/s, Poisson arrivals; inf = all at t = 0
-  int64_t max_concurrency = 0;       // 0 = unlimited
+  double request_rate =
+      std::numeric_limits<double>::infinity();  // requests/s, Poisson arrivals; inf = all at t = 0
+  int64_t max_concurrency = 0;                  // 0 = unlimited
 
   bool trace_kernels = false;  // trace.json: every kernel launch on the device track too
 
@@ -123,7 +124,6 @@ struct RunConfig {
   int64_t Chips() const;  // ranks the run takes: tp_size x replicas, summed over the pools with PD
   MemoryOptions Memory() const;
   std::vector<double> AcceptRates() const;
-  double RequestRate() const;  // +inf for "inf"
   bool Mtp() const { return !speculative_algorithm.empty(); }
   std::string ModelPath() const;          // model resolved against the run file's folder
   std::string DraftModelPath() const;     // speculative_draft_model_path, resolved the same way

@@ -83,8 +83,18 @@ TEST(RunConfig, ACrossKeyRuleNamesThePlaceOfTheKeyItBlames) {
               HasSubstr("run.yaml:2:8: fault 'transposed_state' needs mode: functional"));
   EXPECT_THAT(ErrorOf("model: m.json\n\ngdn_decode_impl: fusd\n"),
               HasSubstr("run.yaml:3:18: 'gdn_decode_impl' cannot be 'fusd'"));
-  EXPECT_THAT(ErrorOf("model: m.json\nrequest_rate: -3\n"),
-              HasSubstr("run.yaml:2:15: 'request_rate' takes a positive number"));
+  // A rate is a number above 0 (the range is open at 0) or inf.
+  EXPECT_THAT(
+      ErrorOf("model: m.json\nrequest_rate: -3\n"),
+      HasSubstr("run.yaml:2:15: value -3 of 'request_rate' is out of range (0, inf] req/s"));
+  EXPECT_THAT(ErrorOf("model: m.json\nrequest_rate: 0\n"),
+              HasSubstr("run.yaml:2:15: value 0 of 'request_rate' is out of range (0, inf]"));
+  EXPECT_THAT(ErrorOf("model: m.json\nrequest_rate: .nan\n"),
+              HasSubstr("run.yaml:2:15: value .nan of 'request_rate' is out of range"));
+  EXPECT_THAT(ErrorOf("model: m.json\nrequest_rate: fast\n"),
+              HasSubstr("run.yaml:2:15: 'request_rate' expects a number (req/s), got 'fast'"));
+  EXPECT_THAT(ErrorOf("model: m.json\n", {{"request_rate", "0"}}),
+              HasSubstr("value 0 of 'request_rate' is out of range (0, inf]"));
   EXPECT_THAT(
       ErrorOf("model: m.json\nfault: none\n", {{"fault", "conv_state_shift"}}),
       HasSubstr("--set fault=conv_state_shift: fault 'conv_state_shift' needs mode: functional"));
@@ -110,7 +120,25 @@ TEST(RunConfig, ListsSetsAndDerivedPlans) {
   EXPECT_TRUE(p.dp_lm_head);
   EXPECT_EQ(c.Memory().max_running_requests, 24);  // per DP group
   EXPECT_EQ(c.ModelPath(), "configs/models/x.json");
-  EXPECT_TRUE(std::isinf(c.RequestRate()));
+  EXPECT_TRUE(std::isinf(c.request_rate));
+}
+
+// request_rate is a number: YAML's .inf and the "inf" a user (or --set) writes are both
+// all-at-once, and config.resolved.yaml writes it back as text that reads the same.
+TEST(RunConfig, RequestRateIsANumberOrInf) {
+  for (const char* text : {"inf", ".inf", "+Infinity", "INF"})
+    EXPECT_TRUE(std::isinf(
+        ParseRunConfig(std::string("model: m.json\nrequest_rate: ") + text + "\n", "run.yaml", {})
+            .request_rate))
+        << text;
+  EXPECT_DOUBLE_EQ(
+      ParseRunConfig("model: m.json\nrequest_rate: 2.5\n", "run.yaml", {}).request_rate, 2.5);
+  const RunConfig set =
+      ParseRunConfig("model: m.json\nrequest_rate: 3\n", "run.yaml", {{"request_rate", "inf"}});
+  EXPECT_TRUE(std::isinf(set.request_rate));
+  EXPECT_THAT(set.ResolvedYaml(), HasSubstr("\nrequest_rate: inf\n"));
+  const RunConfig slow = ParseRunConfig("model: m.json\nrequest_rate: 0.125\n", "run.yaml", {});
+  EXPECT_THAT(slow.ResolvedYaml(), HasSubstr("\nrequest_rate: 0.125\n"));
 }
 
 TEST(Requests, RandomLengthsStayInTheRangeAndRepeatWithTheSeed) {
@@ -143,7 +171,7 @@ TEST(Requests, RandomLengthsStayInTheRangeAndRepeatWithTheSeed) {
 TEST(Requests, PoissonArrivalsHaveTheConfiguredRate) {
   RunConfig c;
   c.num_prompts = 4000;
-  c.request_rate = "8";
+  c.request_rate = 8;
   c.random_input_len = 10;
   c.random_output_len = 10;
   const auto r = GenerateRequests(c);
@@ -199,14 +227,14 @@ TEST(Requests, TraceLengthsThatWouldOverflowAreRefused) {
 TEST(Requests, ArrivalsPastTheSimulatedClocksRangeAreRefused) {
   RunConfig c;
   c.num_prompts = 16;
-  c.request_rate = "1e-6";
+  c.request_rate = 1e-6;
   try {
     GenerateRequests(c);
     FAIL();
   } catch (const InputError& e) {
     EXPECT_THAT(e.what(), HasSubstr("past the 1e6 s a run can simulate"));
   }
-  c.request_rate = "0.001";  // 16 arrivals over ~4 hours: fine
+  c.request_rate = 0.001;  // 16 arrivals over ~4 hours: fine
   EXPECT_EQ(GenerateRequests(c).size(), 16u);
   const std::string path = ::testing::TempDir() + "/late.jsonl";
   for (const char* when : {"1e300", ".inf"}) {
