@@ -13,23 +13,25 @@
 #include "devices/chip.h"
 #include "devices/core_runtime.h"
 #include "devices/device_config.h"
+#include "model/config.h"
 #include "model/rng.h"
 #include "model/tensor.h"
 
 namespace npusim {
 
-// A kernel parameter, declared once: name, default, description and allowed values.
-struct OpParam {
+// A kernel parameter, declared once in the same terms as every other parameter (ParamSpec:
+// name, unit, meaning, range, allowed values), with its type and default. Op parameters have no
+// unit yet; the range is inclusive.
+struct OpParam : ParamSpec {
   enum class Kind { kInt, kFloat, kString };
-  std::string name;
   Kind kind = Kind::kInt;
   std::string default_value;
-  std::string desc;
-  double min = -1e18, max = 1e18;
-  std::vector<std::string> choices;  // kString: allowed values (empty = any)
+  OpParam(std::string name, Kind kind, std::string default_value, std::string desc,
+          double min = -1e18, double max = 1e18, std::vector<std::string> choices = {});
 };
 
-// Resolved parameter values (defaults filled in), validated against the declarations.
+// Resolved parameter values (defaults filled in), validated against the declarations and parsed
+// once: a number is kept as one (Int / Float read it back), its canonical text beside it.
 class ParamValues {
  public:
   ParamValues() = default;
@@ -43,9 +45,10 @@ class ParamValues {
   std::string Canonical() const;  // "k1=v1,k2=v2" in declaration order (memo key)
 
  private:
-  const OpParam& Spec(const std::string& key) const;
+  size_t Index(const std::string& key) const;  // InputError naming the nearest for unknown keys
   std::vector<OpParam> specs_;
-  std::vector<std::pair<std::string, std::string>> values_;
+  std::vector<std::pair<std::string, std::string>> values_;  // the text, as given or normalised
+  std::vector<double> numbers_;  // kInt / kFloat: the value (an int64 is exact below 2^53)
 };
 
 // kWorkspace: GM scratch of the kernel (e.g. the AIC -> AIV hand-off), neither filled nor checked.

@@ -1,4 +1,5 @@
 #include "devices/cost_model.h"
+#include "model/error.h"
 #include "ops/add/add_tiling.h"
 #include "ops/runner.h"
 #include "tests/test_util.h"
@@ -117,6 +118,35 @@ TEST(AddKernel, RunsAreMemoised) {
   EXPECT_EQ(a.launch.cycles, b.launch.cycles);
   EXPECT_EQ(KernelCacheStats().hits - before.hits, 1);
   EXPECT_EQ(KernelCacheStats().misses - before.misses, 2);
+}
+
+// Values are parsed once: an integer's text is normalised, a number keeps the text it was given
+// (the memo key) and reads back as the parsed value; a bad value names the range and the meaning.
+TEST(ParamValues, ParsedOnceAndCheckedAgainstTheDeclaration) {
+  ParamValues p(FindOp("add").params());
+  EXPECT_EQ(p.Int("n"), 1048576);  // the default
+  p.Set("n", "0x10");
+  EXPECT_EQ(p.Int("n"), 16);
+  EXPECT_EQ(p.Str("n"), "16");
+  EXPECT_DOUBLE_EQ(p.Float("n"), 16.0);
+  EXPECT_EQ(p.Canonical(), "n=16,dtype=float16,tile=0,buffer_num=2,block_dim=0");
+  try {
+    p.Set("buffer_num", "3");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_STREQ(
+        e.what(),
+        "parameter 'buffer_num' = 3 is out of range [1, 2] (buffers per queue (1 = single, "
+        "2 = double buffering))");
+  }
+  EXPECT_THROW(p.Set("n", "12x"), InputError);
+  EXPECT_THROW(p.Set("dtype", "float64"), InputError);
+  EXPECT_THROW(p.Int("m"), InputError);  // unknown: names the nearest
+  EXPECT_EQ(p.Int("n"), 16);             // a refused value changes nothing
+  ParamValues v(FindOp("verify_greedy").params());
+  v.Set("accept_rate", "0.50");
+  EXPECT_EQ(v.Str("accept_rate"), "0.50");
+  EXPECT_DOUBLE_EQ(v.Float("accept_rate"), 0.5);
 }
 
 TEST(AddTiling, BlocksStartAlignedAndCoverN) {
