@@ -24,12 +24,14 @@ struct ParamSpec {
   std::string desc;
   double min = -std::numeric_limits<double>::infinity();
   double max = std::numeric_limits<double>::infinity();
-  bool open_min = false;  // the range excludes min, (min, max]: a rate must be above 0
   bool optional = false;  // when absent, the struct's current value stays (the default)
   bool list = false;  // may be a YAML sequence (a string reads it as "a,b,c"; number lists need it)
   // A text parameter's valid values (an enumeration): any other value is an error naming the
   // nearest. Empty: any text.
   std::vector<std::string> choices;
+  // Last, so that positional brace-initialisers {name, unit, desc, min, max, optional, list}
+  // keep their meaning.
+  bool open_min = false;  // the range excludes min, (min, max]: a rate must be above 0
 };
 
 // Whether `v` is in the spec's range (NaN never is), and that range as text: "[lo, hi]" or
