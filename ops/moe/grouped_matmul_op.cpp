@@ -221,9 +221,14 @@ class GroupedMatmulOp : public Op {
                              static_cast<uint64_t>(e * N));
       row += c;
     }
+    // As quant_matmul: a device with more AIC than the workspace has slots for is refused rather
+    // than silently run on fewer cores than it has.
     const int64_t blocks =
-        std::max<int64_t>(1, std::min<int64_t>({static_cast<int64_t>(qp.tiles.size()), d.aic_count,
-                                                quant_matmul::kMaxBlocks}));
+        std::max<int64_t>(1, std::min<int64_t>(static_cast<int64_t>(qp.tiles.size()), d.aic_count));
+    if (blocks > quant_matmul::kMaxBlocks)
+      throw InputError("grouped_matmul quant=" + p.Str("quant") +
+                       ": the workspace is sized for at most 32 AIC blocks, this launch needs " +
+                       std::to_string(blocks));
     LaunchPlan plan;
     plan.tiling = {Kv("block_dim", blocks),   Kv("tiles", static_cast<int64_t>(qp.tiles.size())),
                    Kv("base_m", qp.t.base_m), Kv("base_n", qp.t.base_n),

@@ -168,6 +168,25 @@ TEST(GroupedMatmul, W8A8TileNarrowerThanAnInt8RowIsAnInputError) {
 
 // Issue #15: base_k=33 was exit 3 ("misaligned" from the simulated cube) where matmul says exit 2:
 // a tiling that cannot be expressed is the user's input, checked the same way for both.
+// The quantised path's GM workspaces have slots for 32 AIC blocks (quant_matmul::kMaxBlocks): a
+// device with more AICs is refused as quant_matmul refuses it, not run on 32 of its cores.
+TEST(GroupedMatmul, QuantisedOnMoreAicsThanTheWorkspaceHoldsIsAnInputErrorAsForQuantMatmul) {
+  const Kvs kv = {{"rows", "150"},   {"experts", "9"}, {"k", "64"},     {"n", "100"},
+                  {"quant", "w8a8"}, {"base_m", "16"}, {"base_n", "32"}};
+  const KernelRun r = RunOp("grouped_matmul", kv, "Ascend910B3", ModeChoice::kTimingOnly);
+  ASSERT_EQ(r.status, "ok") << r.message;
+  ASSERT_GT(std::stoll(TilingValue(r, "tiles")), 40);  // enough tiles to fill 40 AICs
+  EXPECT_EQ(TilingValue(r, "block_dim"), "20");        // every AIC of the 910B3
+  DeviceConfig big = LoadDevice("Ascend910B3");
+  big.aic_count = 40;
+  ParamValues p(FindOp("grouped_matmul").params());
+  for (const auto& [k, v] : kv) p.Set(k, v);
+  RunOptions o;
+  o.mode = ModeChoice::kTimingOnly;
+  o.use_cache = false;
+  EXPECT_THROW(RunKernel(FindOp("grouped_matmul"), p, big, o), InputError);
+}
+
 TEST(GroupedMatmul, ABaseKThatIsNotWhole32BytesIsAnInputErrorAsForMatmul) {
   EXPECT_THROW(
       RunOp("grouped_matmul",
