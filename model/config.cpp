@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <type_traits>
 
@@ -63,7 +64,7 @@ YAML::Node LoadYamlString(const std::string& text, const std::string& file) {
   return n;
 }
 
-YAML::Node LoadYamlFile(const std::string& path) {
+std::string ReadConfigFile(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) throw InputError(path + ": a folder, not a file");
   // yaml-cpp's node tree takes ~80x the text: a config is kilobytes, a 54 MB file needed > 4 GB.
@@ -71,16 +72,13 @@ YAML::Node LoadYamlFile(const std::string& path) {
   if (const uintmax_t size = std::filesystem::file_size(path, ec); !ec && size > kMaxConfigBytes)
     throw InputError(path + ": " + std::to_string(size) +
                      " bytes; config files above 16 MiB are refused (a config is kilobytes)");
-  YAML::Node n;
-  try {
-    n = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw InputError(path + ": cannot open file");
-  } catch (const YAML::ParserException& e) {
-    throw InputError(MarkString(path, e.mark) + ": YAML syntax error: " + e.msg);
-  }
-  RequireUniqueKeys(n, path);
-  return n;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path + ": cannot open file");
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+YAML::Node LoadYamlFile(const std::string& path) {
+  return LoadYamlString(ReadConfigFile(path), path);
 }
 
 // A node read from an absent key has no position (yaml-cpp throws InvalidNode on Mark()): the

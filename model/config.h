@@ -63,6 +63,8 @@ class ParamVisitor {
 // "true" / "1" -> true, "false" / "0" -> false, anything else nullopt.
 std::optional<bool> ParseSwitch(const std::string& text);
 
+// A config file's text: a folder, an unreadable file or one above 16 MiB is an InputError.
+std::string ReadConfigFile(const std::string& path);
 // Loads a YAML file; a syntax error becomes an InputError with file:line:col.
 YAML::Node LoadYamlFile(const std::string& path);
 // Same, from text (for tests and fuzzing); `file` names it in messages.

@@ -18,9 +18,9 @@ namespace {
 // Request arrivals stay within the simulated clock's comfortable range (SystemC time in ps is an
 // int64: 9.2e6 s in all; a run also adds its own length after the last arrival).
 constexpr double kMaxArrivalS = 1e6;
-}  // namespace
 
-namespace {
+// Where a request error comes from: the run config's file, or "run config" for one built in code.
+std::string ConfigName(const RunConfig& c) { return c.file.empty() ? "run config" : c.file; }
 
 // dataset_name trace: the JSONL file's requests, at most num_prompts of them.
 std::vector<Request> TraceRequests(const RunConfig& c) {
@@ -44,9 +44,8 @@ std::vector<Request> SharedPrefixRequests(const RunConfig& c) {
   std::vector<Request> out;
   const int64_t total = c.gsp_num_groups * c.gsp_prompts_per_group;
   if (total > 10000000)
-    throw InputError((c.file.empty() ? std::string("run config") : c.file) +
-                     ": gsp_num_groups x gsp_prompts_per_group is " + std::to_string(total) +
-                     " requests, over 1e7");
+    throw InputError(ConfigName(c) + ": gsp_num_groups x gsp_prompts_per_group is " +
+                     std::to_string(total) + " requests, over 1e7");
   for (int64_t g = 0; g < c.gsp_num_groups; ++g)
     for (int64_t q = 0; q < c.gsp_prompts_per_group; ++q) {
       Request r;
@@ -101,9 +100,8 @@ void PoissonArrivals(const RunConfig& c, std::vector<Request>& out) {
     // A rate so low that the arrivals leave the simulated clock's range would saturate time.
     if (!out.empty() && !(out.back().arrival_us <= kMaxArrivalS * 1e6))
       throw InputError(
-          (c.file.empty() ? std::string("run config") : c.file) + ": request_rate " +
-          FormatNumber(rate) + " puts request " + std::to_string(out.back().id) + " at " +
-          FormatNumber(out.back().arrival_us / 1e6) +
+          ConfigName(c) + ": request_rate " + FormatNumber(rate) + " puts request " +
+          std::to_string(out.back().id) + " at " + FormatNumber(out.back().arrival_us / 1e6) +
           " s, past the 1e6 s a run can simulate; raise request_rate or lower num_prompts");
   }
 }
@@ -122,8 +120,7 @@ std::vector<Request> GenerateRequests(const RunConfig& c) {
       r.prompt = {{(uint64_t{1} << 63) | static_cast<uint64_t>(r.id), r.input_len}};
   for (const Request& r : out)
     if (r.input_len + r.output_len > c.context_length)
-      throw InputError((c.file.empty() ? std::string("run config") : c.file) + ": request " +
-                       std::to_string(r.id) + " needs " +
+      throw InputError(ConfigName(c) + ": request " + std::to_string(r.id) + " needs " +
                        std::to_string(r.input_len + r.output_len) +
                        " tokens, over context_length " + std::to_string(c.context_length));
   return out;

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "devices/device_config.h"
 #include "model/error.h"
@@ -682,12 +680,7 @@ RunConfig LoadRunConfig(const std::string& path,
                         const std::vector<std::pair<std::string, std::string>>& sets) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw InputError(path + ": no such run config");
-  YAML::Node probe = LoadYamlFile(path);  // syntax errors with file:line:col
-  (void)probe;
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ParseRunConfig(ss.str(), path, sets);
+  return ParseRunConfig(ReadConfigFile(path), path, sets);
 }
 
 }  // namespace npusim
