@@ -5,6 +5,7 @@
 #include "model/error.h"
 #include "ops/attention_aux/attention_aux_kernel.h"
 #include "ops/common/op_util.h"
+#include "ops/common/probe_extrapolation.h"
 
 namespace npusim {
 
@@ -80,10 +81,21 @@ class RotaryEmbeddingOp : public Op {
     op_util::FillNormal(t["q"], rng);
     op_util::FillNormal(t["k"], rng);
   }
+  static attention_aux::RopeTiling Tiling(const ParamValues& p, const DeviceConfig& d) {
+    return attention_aux::ComputeRopeTiling(p.Int("tokens"), p.Int("heads"), p.Int("kv_heads"),
+                                            p.Int("head_dim"), p.Int("rotary_dim"),
+                                            p.Int("rows_per_tile"), d);
+  }
+  // Long launches: timed from two probes of the same tile shape (ops/common/probe_extrapolation.h);
+  // the cos/sin rows they gather come from a cache of max_position rows in both.
+  std::optional<Extrapolation> Extrapolate(const ParamValues& p, const DeviceConfig& d,
+                                           GmMap&) const override {
+    const attention_aux::RopeTiling t = Tiling(p, d);
+    return op_util::RowStreamExtrapolation(
+        p, {t.split, t.rows_per_tile, 1, d.aiv_count, {{"rows_per_tile", t.rows_per_tile}}});
+  }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
-    const attention_aux::RopeTiling t = attention_aux::ComputeRopeTiling(
-        p.Int("tokens"), p.Int("heads"), p.Int("kv_heads"), p.Int("head_dim"), p.Int("rotary_dim"),
-        p.Int("rows_per_tile"), d);
+    const attention_aux::RopeTiling t = Tiling(p, d);
     LaunchPlan plan;
     plan.launch = op_util::AivLaunch<attention_aux::KernelRope>(
         name(), t.split.blocks, DType::kBFloat16, &gm["q"], &gm["k"], &gm["positions"],
@@ -156,9 +168,19 @@ class AttentionGateOp : public Op {
     op_util::FillNormal(t["attn"], rng);
     op_util::FillNormal(t["gate"], rng, 2.0);
   }
+  static attention_aux::GateTiling Tiling(const ParamValues& p, const DeviceConfig& d) {
+    return attention_aux::ComputeGateTiling(p.Int("tokens"), p.Int("heads"), p.Int("head_dim"),
+                                            Headwise(p), p.Int("rows_per_tile"), d);
+  }
+  // Long launches: timed from two probes of the same tile shape (ops/common/probe_extrapolation.h).
+  std::optional<Extrapolation> Extrapolate(const ParamValues& p, const DeviceConfig& d,
+                                           GmMap&) const override {
+    const attention_aux::GateTiling t = Tiling(p, d);
+    return op_util::RowStreamExtrapolation(
+        p, {t.split, t.rows_per_tile, 1, d.aiv_count, {{"rows_per_tile", t.rows_per_tile}}});
+  }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
-    const attention_aux::GateTiling t = attention_aux::ComputeGateTiling(
-        p.Int("tokens"), p.Int("heads"), p.Int("head_dim"), Headwise(p), p.Int("rows_per_tile"), d);
+    const attention_aux::GateTiling t = Tiling(p, d);
     LaunchPlan plan;
     plan.launch = op_util::AivLaunch<attention_aux::KernelAttentionGate>(
         name(), t.split.blocks, DType::kBFloat16, &gm["attn"], &gm["gate"], &gm["out"], t);

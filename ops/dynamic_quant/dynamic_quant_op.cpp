@@ -1,5 +1,6 @@
 // `dynamic_quant`: registration, inputs, launch and fp64 reference (kernels.md §7.4).
 #include "ops/common/op_util.h"
+#include "ops/common/probe_extrapolation.h"
 #include "ops/dynamic_quant/dynamic_quant_kernel.h"
 
 namespace npusim {
@@ -39,11 +40,21 @@ class DynamicQuantOp : public Op {
   void FillInputs(const ParamValues&, TensorMap& t, Rng& rng) const override {
     op_util::FillNormal(t["x"], rng, 2.0);
   }
+  static dynamic_quant::Tiling Tiling(const ParamValues& p, const DeviceConfig& d) {
+    return dynamic_quant::ComputeTiling(p.Int("tokens"), p.Int("hidden"),
+                                        static_cast<int64_t>(SizeOf(ParseDType(p.Str("dtype")))),
+                                        p.Int("rows_per_tile"), p.Int("buffer_num"), d);
+  }
+  // Long launches: timed from two probes of the same tile shape (ops/common/probe_extrapolation.h).
+  std::optional<Extrapolation> Extrapolate(const ParamValues& p, const DeviceConfig& d,
+                                           GmMap&) const override {
+    const dynamic_quant::Tiling t = Tiling(p, d);
+    return op_util::RowStreamExtrapolation(
+        p, {t.split, t.rows_per_tile, 1, d.aiv_count, {{"rows_per_tile", t.rows_per_tile}}});
+  }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
     const DType dt = ParseDType(p.Str("dtype"));
-    dynamic_quant::Tiling t = dynamic_quant::ComputeTiling(
-        p.Int("tokens"), p.Int("hidden"), static_cast<int64_t>(SizeOf(dt)), p.Int("rows_per_tile"),
-        p.Int("buffer_num"), d);
+    const dynamic_quant::Tiling t = Tiling(p, d);
     GmBuffer *x = &gm["x"], *q = &gm["q"], *scale = &gm["scale"];
     LaunchPlan plan;
     plan.launch = op_util::AivLaunch<dynamic_quant::KernelDynamicQuant>(name(), t.split.blocks, dt,

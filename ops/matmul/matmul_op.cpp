@@ -1,5 +1,6 @@
 // `matmul`: registration, inputs, launch and fp64 reference (kernels.md §7.4, the bf16 linear).
 #include "ops/common/op_util.h"
+#include "ops/common/probe_extrapolation.h"
 #include "ops/common/reference_gemm.h"
 #include "ops/matmul/matmul_kernel.h"
 
@@ -47,11 +48,26 @@ class MatmulOp : public Op {
   double FunctionalMacs(const ParamValues& p) const override {
     return static_cast<double>(p.Int("m")) * p.Int("n") * p.Int("k");
   }
+  static matmul::Tiling Tiling(const ParamValues& p, const DeviceConfig& d) {
+    return matmul::ComputeTiling(p.Int("m"), p.Int("n"), p.Int("k"),
+                                 static_cast<int64_t>(SizeOf(ParseDType(p.Str("dtype")))),
+                                 p.Int("base_m"), p.Int("base_n"), p.Int("base_k"),
+                                 p.Int("buffer_num"), p.Int("trans_b") != 0, d);
+  }
+  // Long launches: timed from two probes of fewer row bands (ops/common/probe_extrapolation.h).
+  std::optional<Extrapolation> Extrapolate(const ParamValues& p, const DeviceConfig& d,
+                                           GmMap&) const override {
+    const matmul::Tiling t = Tiling(p, d);
+    return op_util::TileStreamExtrapolation(
+        p, {t.tiles_m,
+            t.tiles_n,
+            t.blocks,
+            t.base_m,
+            {{"base_m", t.base_m}, {"base_n", t.base_n}, {"base_k", t.base_k}}});
+  }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
     const DType dt = ParseDType(p.Str("dtype"));
-    matmul::Tiling t = matmul::ComputeTiling(
-        p.Int("m"), p.Int("n"), p.Int("k"), static_cast<int64_t>(SizeOf(dt)), p.Int("base_m"),
-        p.Int("base_n"), p.Int("base_k"), p.Int("buffer_num"), p.Int("trans_b") != 0, d);
+    const matmul::Tiling t = Tiling(p, d);
     LaunchPlan plan;
     plan.launch = op_util::LaunchOf<matmul::KernelMatmul>(name(), t.blocks, CoreType::kAic, dt,
                                                           &gm["x"], &gm["w"], &gm["y"], t);

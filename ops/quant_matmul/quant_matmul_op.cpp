@@ -4,6 +4,7 @@
 
 #include "model/error.h"
 #include "ops/common/op_util.h"
+#include "ops/common/probe_extrapolation.h"
 #include "ops/common/reference_gemm.h"
 #include "ops/quant_matmul/quant_matmul_kernel.h"
 
@@ -52,11 +53,25 @@ class QuantMatmulOp : public Op {
   double FunctionalMacs(const ParamValues& p) const override {
     return static_cast<double>(p.Int("m")) * p.Int("n") * p.Int("k");
   }
-  LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
-    quant_matmul::Plan qp;
-    qp.t = quant_matmul::ComputeTiling(p.Int("m"), p.Int("n"), p.Int("k"), p.Int("base_m"),
+  static matmul::Tiling Tiling(const ParamValues& p, const DeviceConfig& d) {
+    return quant_matmul::ComputeTiling(p.Int("m"), p.Int("n"), p.Int("k"), p.Int("base_m"),
                                        p.Int("base_n"), p.Int("base_k"), p.Int("buffer_num"),
                                        p.Int("trans_b") != 0, d);
+  }
+  // Long launches: timed from two probes of fewer row bands (ops/common/probe_extrapolation.h).
+  std::optional<Extrapolation> Extrapolate(const ParamValues& p, const DeviceConfig& d,
+                                           GmMap&) const override {
+    const matmul::Tiling t = Tiling(p, d);
+    return op_util::TileStreamExtrapolation(
+        p, {t.tiles_m,
+            t.tiles_n,
+            t.blocks,
+            t.base_m,
+            {{"base_m", t.base_m}, {"base_n", t.base_n}, {"base_k", t.base_k}}});
+  }
+  LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
+    quant_matmul::Plan qp;
+    qp.t = Tiling(p, d);
     qp.ldw = p.Int("n");
     quant_matmul::AddTiles(qp, 0, p.Int("m"), 0, 0);
     LaunchPlan plan;

@@ -1,6 +1,7 @@
 // `rms_norm` (zero-centred, optional fused residual add) and `rms_norm_gated` (GDN output norm):
 // registration, inputs, launch and fp64 references (kernels.md §8).
 #include "ops/common/op_util.h"
+#include "ops/common/probe_extrapolation.h"
 #include "ops/rms_norm/rms_norm_kernel.h"
 
 namespace npusim {
@@ -9,12 +10,30 @@ namespace {
 
 using op_util::Kv;
 
+rms_norm::Tiling NormTiling(rms_norm::Variant v, const ParamValues& p, int64_t rows, int64_t cols,
+                            bool residual, const DeviceConfig& d) {
+  return rms_norm::ComputeTiling(
+      v, residual, rows, cols, static_cast<int64_t>(SizeOf(ParseDType(p.Str("dtype")))),
+      p.Float("eps"), p.Int("rows_per_tile"), p.Int("buffer_num"), d, p.Int("cols_per_tile"));
+}
+
+// Long launches: timed from two probes of the same tile shape (ops/common/probe_extrapolation.h).
+std::optional<Extrapolation> NormExtrapolation(rms_norm::Variant v, const ParamValues& p,
+                                               int64_t rows_per_token, int64_t cols, bool residual,
+                                               const DeviceConfig& d) {
+  const rms_norm::Tiling t = NormTiling(v, p, p.Int("tokens") * rows_per_token, cols, residual, d);
+  return op_util::RowStreamExtrapolation(
+      p, {t.split,
+          t.rows_per_tile,
+          rows_per_token,
+          d.aiv_count,
+          {{"rows_per_tile", t.rows_per_tile}, {"cols_per_tile", t.cols_per_tile}}});
+}
+
 LaunchPlan PlanNorm(const std::string& name, rms_norm::Variant v, const ParamValues& p,
                     int64_t rows, int64_t cols, bool residual, const DeviceConfig& d, GmMap& gm) {
   const DType dt = ParseDType(p.Str("dtype"));
-  rms_norm::Tiling t = rms_norm::ComputeTiling(
-      v, residual, rows, cols, static_cast<int64_t>(SizeOf(dt)), p.Float("eps"),
-      p.Int("rows_per_tile"), p.Int("buffer_num"), d, p.Int("cols_per_tile"));
+  const rms_norm::Tiling t = NormTiling(v, p, rows, cols, residual, d);
   GmBuffer *x = &gm[v == rms_norm::Variant::kGated ? "o" : "x"], *y = &gm["y"];
   GmBuffer* w = v == rms_norm::Variant::kL2 ? nullptr : &gm["weight"];
   GmBuffer* res = residual ? &gm["residual"] : nullptr;
@@ -91,6 +110,11 @@ class RmsNormOp : public Op {
     return PlanNorm(name(), rms_norm::Variant::kZeroCentred, p, p.Int("tokens"), p.Int("hidden"),
                     p.Int("residual") != 0, d, gm);
   }
+  std::optional<Extrapolation> Extrapolate(const ParamValues& p, const DeviceConfig& d,
+                                           GmMap&) const override {
+    return NormExtrapolation(rms_norm::Variant::kZeroCentred, p, 1, p.Int("hidden"),
+                             p.Int("residual") != 0, d);
+  }
   Expected Reference(const ParamValues& p, const TensorMap& in) const override {
     const int64_t T = p.Int("tokens"), D = p.Int("hidden");
     const DType dt = ParseDType(p.Str("dtype"));
@@ -150,6 +174,11 @@ class RmsNormGatedOp : public Op {
     return PlanNorm(name(), rms_norm::Variant::kGated, p, p.Int("tokens") * p.Int("heads"),
                     p.Int("v_dim"), false, d, gm);
   }
+  std::optional<Extrapolation> Extrapolate(const ParamValues& p, const DeviceConfig& d,
+                                           GmMap&) const override {
+    return NormExtrapolation(rms_norm::Variant::kGated, p, p.Int("heads"), p.Int("v_dim"), false,
+                             d);
+  }
   Expected Reference(const ParamValues& p, const TensorMap& in) const override {
     const int64_t rows = p.Int("tokens") * p.Int("heads"), D = p.Int("v_dim");
     const Tensor &o = in.at("o"), &z = in.at("z"), &w = in.at("weight");
@@ -194,6 +223,11 @@ class L2NormOp : public Op {
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
     return PlanNorm(name(), rms_norm::Variant::kL2, p, p.Int("tokens") * p.Int("heads"),
                     p.Int("head_dim"), false, d, gm);
+  }
+  std::optional<Extrapolation> Extrapolate(const ParamValues& p, const DeviceConfig& d,
+                                           GmMap&) const override {
+    return NormExtrapolation(rms_norm::Variant::kL2, p, p.Int("heads"), p.Int("head_dim"), false,
+                             d);
   }
   Expected Reference(const ParamValues& p, const TensorMap& in) const override {
     const int64_t rows = p.Int("tokens") * p.Int("heads"), D = p.Int("head_dim");

@@ -1,5 +1,6 @@
 // `swiglu` and `swiglustep`: registration, inputs, launch and fp64 reference (kernels.md §7.3).
 #include "ops/common/op_util.h"
+#include "ops/common/probe_extrapolation.h"
 #include "ops/swiglu/swiglu_kernel.h"
 
 namespace npusim {
@@ -46,12 +47,26 @@ class SwigluOp : public Op {
   void FillInputs(const ParamValues&, TensorMap& t, Rng& rng) const override {
     op_util::FillNormal(t["x"], rng, 4.0);  // wide enough that the clamp at 7 is active
   }
+  swiglu::Tiling Tiling(const ParamValues& p, const DeviceConfig& d) const {
+    return swiglu::ComputeTiling(p.Int("tokens"), p.Int("inter"),
+                                 static_cast<int64_t>(SizeOf(ParseDType(p.Str("dtype")))),
+                                 step_ ? p.Float("limit") : 0.0, p.Int("col_tile"),
+                                 p.Int("rows_per_tile"), p.Int("buffer_num"), d);
+  }
+  // Long launches: timed from two probes of the same tile shape (ops/common/probe_extrapolation.h).
+  std::optional<Extrapolation> Extrapolate(const ParamValues& p, const DeviceConfig& d,
+                                           GmMap&) const override {
+    const swiglu::Tiling t = Tiling(p, d);
+    return op_util::RowStreamExtrapolation(
+        p, {t.split,
+            t.rows_per_tile,
+            1,
+            d.aiv_count,
+            {{"rows_per_tile", t.rows_per_tile}, {"col_tile", t.col_tile}}});
+  }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
     const DType dt = ParseDType(p.Str("dtype"));
-    swiglu::Tiling t =
-        swiglu::ComputeTiling(p.Int("tokens"), p.Int("inter"), static_cast<int64_t>(SizeOf(dt)),
-                              step_ ? p.Float("limit") : 0.0, p.Int("col_tile"),
-                              p.Int("rows_per_tile"), p.Int("buffer_num"), d);
+    const swiglu::Tiling t = Tiling(p, d);
     GmBuffer *x = &gm["x"], *out = &gm["out"];
     LaunchPlan plan;
     plan.launch = op_util::AivLaunch<swiglu::KernelSwiglu>(name(), t.split.blocks, dt, x, out, t);
