@@ -96,6 +96,12 @@ struct Extrapolation {
   // HBM traffic of the full launch when it is its footprint (each byte read or written once, the
   // re-reads hitting L2), which work does not scale to; 0 = scale the probe's with the work.
   double hbm_read_bytes = 0, hbm_write_bytes = 0;
+  // An op of several launches (LaunchPlan::then) is timed launch by launch instead, when these are
+  // set: each launch's cycles fit as a + b * size over the probes (size: tokens per request, ...)
+  // and `work` is unused. Exact when every launch's busiest core grows linearly with the size and
+  // its hand-offs miss L2 alike in the probes and the full chain.
+  std::vector<double> probe_sizes;  // per probe
+  double size = 0;                  // the full launch's
 };
 
 struct LaunchPlan {

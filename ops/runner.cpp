@@ -61,6 +61,36 @@ void CheckValues(const Op& op, const TensorSpec& s, const Tensor& t) {
   }
 }
 
+// A probe's launch carried over to the full one: instruction counts and pipe time scale with the
+// time (`by_time`), traffic, flops and ideal cycles with the work (`by_work`); HBM bytes the op
+// knows (> 0: the footprint) replace the scaled ones. The caller sets cycles, time and units.
+LaunchResult ScaledLaunch(LaunchResult r, double by_time, double by_work, double hbm_read_bytes,
+                          double hbm_write_bytes) {
+  auto scale = [](uint64_t v, double f) {
+    return static_cast<uint64_t>(std::llround(static_cast<double>(v) * f));
+  };
+  r.instructions = scale(r.instructions, by_time);
+  r.dcache_misses = scale(r.dcache_misses, by_work);
+  r.dispatched_instructions = scale(r.dispatched_instructions, by_time);
+  const double gm_reads = static_cast<double>(r.hbm_read_bytes + r.l2_hit_bytes) *
+                          by_work;  // every GM read, hit or miss
+  r.hbm_read_bytes =
+      hbm_read_bytes > 0 ? static_cast<uint64_t>(hbm_read_bytes) : scale(r.hbm_read_bytes, by_work);
+  r.hbm_write_bytes = hbm_write_bytes > 0 ? static_cast<uint64_t>(hbm_write_bytes)
+                                          : scale(r.hbm_write_bytes, by_work);
+  r.l2_hit_bytes =
+      static_cast<uint64_t>(std::max(0.0, gm_reads - static_cast<double>(r.hbm_read_bytes)));
+  r.cube_flops *= by_work;
+  r.cube_ideal_cycles *= by_work;
+  r.vector_ideal_cycles *= by_work;
+  for (auto* side : {&r.aiv, &r.aic})
+    for (PipeUsage& u : *side)
+      u.busy_cycles = scale(u.busy_cycles, by_time),
+      u.instructions = scale(u.instructions, by_time);
+  r.stats.clear();
+  return r;
+}
+
 bool TimeFromProbes(const Op& op, const Extrapolation& ex, const DeviceConfig& device,
                     double start_delay_us, KernelRun& run) {
   RunOptions po;
@@ -96,40 +126,19 @@ bool TimeFromProbes(const Op& op, const Extrapolation& ex, const DeviceConfig& d
   const KernelRun& base = probes.back();  // the largest probe
   double probe_time = 0, probe_work = 0, full_time = 0, full_work = 0, slowest = 0;
   for (const UnitWork& uw : ex.probe_work.back()) probe_time += fit(uw), probe_work += uw.work;
-  LaunchResult r = base.launch;
-  r.unit_cycles.clear();
+  std::vector<uint64_t> unit_cycles;
   for (const UnitWork& uw : ex.work) {
     const double c = fit(uw);
-    r.unit_cycles.push_back(static_cast<uint64_t>(std::llround(c)));
+    unit_cycles.push_back(static_cast<uint64_t>(std::llround(c)));
     slowest = std::max(slowest, c);
     full_time += c, full_work += uw.work;
   }
-  const double by_time = full_time / probe_time, by_work = full_work / probe_work;
-  auto scale = [](uint64_t v, double f) {
-    return static_cast<uint64_t>(std::llround(static_cast<double>(v) * f));
-  };
+  LaunchResult r = ScaledLaunch(base.launch, full_time / probe_time, full_work / probe_work,
+                                ex.hbm_read_bytes, ex.hbm_write_bytes);
+  r.unit_cycles = unit_cycles;
   r.cycles = device.NsToCycles((device.launch_overhead_us + start_delay_us) * 1e3) +
              static_cast<uint64_t>(std::llround(slowest));
   r.time_us = device.CyclesToUs(static_cast<double>(r.cycles));
-  r.instructions = scale(r.instructions, by_time);
-  r.dcache_misses = scale(r.dcache_misses, by_work);
-  r.dispatched_instructions = scale(r.dispatched_instructions, by_time);
-  const double gm_reads = static_cast<double>(r.hbm_read_bytes + r.l2_hit_bytes) *
-                          by_work;  // every GM read, hit or miss
-  r.hbm_read_bytes = ex.hbm_read_bytes > 0 ? static_cast<uint64_t>(ex.hbm_read_bytes)
-                                           : scale(r.hbm_read_bytes, by_work);
-  r.hbm_write_bytes = ex.hbm_write_bytes > 0 ? static_cast<uint64_t>(ex.hbm_write_bytes)
-                                             : scale(r.hbm_write_bytes, by_work);
-  r.l2_hit_bytes =
-      static_cast<uint64_t>(std::max(0.0, gm_reads - static_cast<double>(r.hbm_read_bytes)));
-  r.cube_flops *= by_work;
-  r.cube_ideal_cycles *= by_work;
-  r.vector_ideal_cycles *= by_work;
-  for (auto* side : {&r.aiv, &r.aic})
-    for (PipeUsage& u : *side)
-      u.busy_cycles = scale(u.busy_cycles, by_time),
-      u.instructions = scale(u.instructions, by_time);
-  r.stats.clear();
   run.launch = r;
   run.launch_times = {
       {base.launch_times.empty() ? op.name() : base.launch_times.front().first, r.time_us}};
@@ -143,6 +152,73 @@ bool TimeFromProbes(const Op& op, const Extrapolation& ex, const DeviceConfig& d
       "as {:.0f} per unit + {:.0f} per {} (no timeline recorded; --simulate for the full "
       "simulation)",
       sizes, a, b, ex.work_name);
+  return true;
+}
+
+// The launches of a multi-launch op (Extrapolation::probe_sizes): each launch's cycles fit as
+// a + b * size by least squares over the probes, every probe running the same launches; the
+// full chain is their sum. Instruction counts and pipe time scale with each launch's time,
+// traffic and work with the size.
+bool TimeChainFromProbes(const Op& op, const Extrapolation& ex, const DeviceConfig& device,
+                         KernelRun& run) {
+  if (ex.probes.size() < 2 || ex.probe_sizes.size() != ex.probes.size() || ex.size <= 0)
+    return false;
+  RunOptions po;
+  po.mode = ModeChoice::kTimingOnly;
+  po.extrapolate = false;
+  std::vector<KernelRun> probes;
+  for (const ParamValues& p : ex.probes) {
+    probes.push_back(RunKernel(op, p, device, po));
+    const KernelRun& k = probes.back();
+    if (k.status != "ok" || k.launches.empty() ||
+        k.launches.size() != probes.front().launches.size())
+      return false;
+    for (size_t i = 0; i < k.launches.size(); ++i)
+      if (k.launches[i].name != probes.front().launches[i].name) return false;
+  }
+  const KernelRun& base = probes.back();  // the largest probe
+  const double n = static_cast<double>(probes.size());
+  double s_x = 0, s_xx = 0;
+  for (double x : ex.probe_sizes) s_x += x, s_xx += x * x;
+  const double det = n * s_xx - s_x * s_x;
+  if (std::fabs(det) < 1e-9 * n * s_xx) return false;
+  std::vector<KernelRun::Launch> launches;
+  std::string fits;
+  for (size_t i = 0; i < base.launches.size(); ++i) {
+    double s_y = 0, s_xy = 0;
+    for (size_t j = 0; j < probes.size(); ++j) {
+      const double y = static_cast<double>(probes[j].launches[i].result.cycles);
+      s_y += y, s_xy += ex.probe_sizes[j] * y;
+    }
+    const double b = (n * s_xy - s_x * s_y) / det, a = (s_y - b * s_x) / n;
+    const double cycles = a + b * ex.size;
+    if (b <= 0 || cycles <= 0) return false;  // not the linear growth the op declared
+    const KernelRun::Launch& from = base.launches[i];
+    const double by_time = cycles / static_cast<double>(from.result.cycles);
+    LaunchResult r = ScaledLaunch(from.result, by_time, ex.size / ex.probe_sizes.back(), 0, 0);
+    for (uint64_t& c : r.unit_cycles)
+      c = static_cast<uint64_t>(std::llround(static_cast<double>(c) * by_time));
+    r.cycles = static_cast<uint64_t>(std::llround(cycles));
+    r.time_us = device.CyclesToUs(cycles);
+    launches.push_back({from.name, from.block_dim, from.core_type, r});
+    fits += fmt::format("{}{} {:.0f} + {:.1f}", fits.empty() ? "" : ", ", from.name, a, b);
+  }
+  run.launches = launches;
+  run.launch_times.clear();
+  for (size_t i = 0; i < launches.size(); ++i) {
+    if (i == 0)
+      run.launch = launches[i].result;
+    else
+      AppendLaunch(run.launch, launches[i].result);
+    run.launch_times.emplace_back(launches[i].name, launches[i].result.time_us);
+  }
+  run.extrapolated = true;
+  std::string sizes;
+  for (const ParamValues& p : ex.probes) sizes += (sizes.empty() ? "" : "; ") + p.Canonical();
+  run.mode_reason += fmt::format(
+      "; time extrapolated from simulated probes ({}): each launch's cycles fit as a + b per {} "
+      "({}) (no timeline recorded; --simulate for the full simulation)",
+      sizes, ex.work_name, fits);
   return true;
 }
 
@@ -433,9 +509,12 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
     return run;
   }
 
-  if (!run.functional && options.extrapolate && plan.then.empty())  // no timeline is recorded then
+  if (!run.functional && options.extrapolate)  // no timeline is recorded then
     if (const auto ex = op.Extrapolate(params, device, gm);
-        ex && TimeFromProbes(op, *ex, device, plan.launch.start_delay_us, run)) {
+        ex &&
+        (ex->probe_sizes.empty()
+             ? plan.then.empty() && TimeFromProbes(op, *ex, device, plan.launch.start_delay_us, run)
+             : TimeChainFromProbes(op, *ex, device, run))) {
       SetRoofline(device, run);
       if (options.use_cache) Cache()[key] = run;
       return run;

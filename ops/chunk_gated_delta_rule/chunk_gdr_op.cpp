@@ -229,6 +229,30 @@ class ChunkGatedDeltaRuleOp : public Op {
     op_util::FillNormal(t["ssm_states"], rng, 0.5);
   }
 
+  // Long prefills (requests of one length, more than kLongPrefill tokens each) are timed launch
+  // by launch from probes of kProbeTokens and twice that (ops/runner.cpp TimeChainFromProbes):
+  // every stage walks the chunks of each (request, head) pair, so each launch's busiest core
+  // grows linearly with the tokens once the hand-offs miss L2 (above 16384 tokens of 48 heads:
+  // 131072 tokens on 910B2 extrapolate to 48894.7 us, simulate to 48893.1 us). Mixed initial
+  // states and faults are simulated as given.
+  static constexpr int64_t kProbeTokens = 16384, kLongPrefill = 4 * kProbeTokens;
+  std::optional<Extrapolation> Extrapolate(const ParamValues& p, const DeviceConfig&,
+                                           GmMap&) const override {
+    if (!p.Str("seq_lens").empty() || p.Str("fault") != "none" || p.Str("initial") == "mixed" ||
+        p.Int("tokens") <= kLongPrefill)
+      return std::nullopt;
+    Extrapolation ex;
+    ex.work_name = "token of each request";
+    for (int64_t tokens : {kProbeTokens, 2 * kProbeTokens}) {
+      ParamValues probe = p;
+      probe.Set("tokens", std::to_string(tokens));
+      ex.probes.push_back(probe);
+      ex.probe_sizes.push_back(static_cast<double>(tokens));
+    }
+    ex.size = static_cast<double>(p.Int("tokens"));
+    return ex;
+  }
+
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& dev, GmMap& gm) const override {
     chunk_gdr::Dims d = DimsOf(p);
     const int32_t* slots = reinterpret_cast<const int32_t*>(gm["cache_indices"].data);

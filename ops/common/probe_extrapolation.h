@@ -33,8 +33,11 @@
 
 namespace npusim::op_util {
 
-// Row launches whose blocks run more than this many tiles each are timed from probes.
-inline constexpr int64_t kRowExtrapolateAboveTiles = 64;
+// Row launches whose blocks run more than this many tiles each are timed from probes. Below it a
+// launch simulates in a fraction of a second, so a serving run's ordinary prefill chunks (a few
+// thousand tokens) keep their simulated times and only the long prefills (tens of thousands of
+// tokens, seconds each to simulate) are extrapolated.
+inline constexpr int64_t kRowExtrapolateAboveTiles = 256;
 // Matmuls with more than this many times the larger probe's row bands are timed from probes.
 inline constexpr int64_t kTileExtrapolateAboveProbes = 4;
 // The smaller matmul probe's row bands, at least.
