@@ -60,6 +60,16 @@ struct TileStream {
   std::string rows_key = "m";
 };
 
+// A cube matmul tiling's stream (matmul::Tiling: tiles_m, tiles_n, blocks, base_m/n/k).
+template <class MatmulTiling>
+TileStream TileStreamOf(const MatmulTiling& t) {
+  return {t.tiles_m,
+          t.tiles_n,
+          t.blocks,
+          t.base_m,
+          {{"base_m", t.base_m}, {"base_n", t.base_n}, {"base_k", t.base_k}}};
+}
+
 // nullopt when the launch is small enough to simulate or not split evenly enough to extrapolate.
 std::optional<Extrapolation> RowStreamExtrapolation(const ParamValues& p, const RowStream& s);
 std::optional<Extrapolation> TileStreamExtrapolation(const ParamValues& p, const TileStream& s);

@@ -61,13 +61,7 @@ class QuantMatmulOp : public Op {
   // Long launches: timed from two probes of fewer row bands (ops/common/probe_extrapolation.h).
   std::optional<Extrapolation> Extrapolate(const ParamValues& p, const DeviceConfig& d,
                                            GmMap&) const override {
-    const matmul::Tiling t = Tiling(p, d);
-    return op_util::TileStreamExtrapolation(
-        p, {t.tiles_m,
-            t.tiles_n,
-            t.blocks,
-            t.base_m,
-            {{"base_m", t.base_m}, {"base_n", t.base_n}, {"base_k", t.base_k}}});
+    return op_util::TileStreamExtrapolation(p, op_util::TileStreamOf(Tiling(p, d)));
   }
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
     quant_matmul::Plan qp;
