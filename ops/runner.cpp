@@ -91,11 +91,27 @@ LaunchResult ScaledLaunch(LaunchResult r, double by_time, double by_work, double
   return r;
 }
 
-bool TimeFromProbes(const Op& op, const Extrapolation& ex, const DeviceConfig& device,
-                    double start_delay_us, KernelRun& run) {
+// A stage of a run: the first sets run.launch, later ones add to it (AppendLaunch).
+void AddStage(KernelRun& run, const KernelRun::Launch& stage) {
+  if (run.launches.empty())
+    run.launch = stage.result;
+  else
+    AppendLaunch(run.launch, stage.result);
+  run.launch_times.emplace_back(stage.name, stage.result.time_us);
+  run.launches.push_back(stage);
+}
+
+// Probes are simulated in full, timing-only.
+RunOptions ProbeOptions() {
   RunOptions po;
   po.mode = ModeChoice::kTimingOnly;
   po.extrapolate = false;
+  return po;
+}
+
+bool TimeFromProbes(const Op& op, const Extrapolation& ex, const DeviceConfig& device,
+                    double start_delay_us, KernelRun& run) {
+  const RunOptions po = ProbeOptions();
   std::vector<KernelRun> probes;
   std::vector<std::pair<UnitWork, double>> samples;
   for (size_t i = 0; i < ex.probes.size(); ++i) {
@@ -163,9 +179,7 @@ bool TimeChainFromProbes(const Op& op, const Extrapolation& ex, const DeviceConf
                          KernelRun& run) {
   if (ex.probes.size() < 2 || ex.probe_sizes.size() != ex.probes.size() || ex.size <= 0)
     return false;
-  RunOptions po;
-  po.mode = ModeChoice::kTimingOnly;
-  po.extrapolate = false;
+  const RunOptions po = ProbeOptions();
   std::vector<KernelRun> probes;
   for (const ParamValues& p : ex.probes) {
     probes.push_back(RunKernel(op, p, device, po));
@@ -182,7 +196,7 @@ bool TimeChainFromProbes(const Op& op, const Extrapolation& ex, const DeviceConf
   for (double x : ex.probe_sizes) s_x += x, s_xx += x * x;
   const double det = n * s_xx - s_x * s_x;
   if (std::fabs(det) < 1e-9 * n * s_xx) return false;
-  std::vector<KernelRun::Launch> launches;
+  std::vector<KernelRun::Launch> stages;
   std::string fits;
   for (size_t i = 0; i < base.launches.size(); ++i) {
     double s_y = 0, s_xy = 0;
@@ -200,18 +214,12 @@ bool TimeChainFromProbes(const Op& op, const Extrapolation& ex, const DeviceConf
       c = static_cast<uint64_t>(std::llround(static_cast<double>(c) * by_time));
     r.cycles = static_cast<uint64_t>(std::llround(cycles));
     r.time_us = device.CyclesToUs(cycles);
-    launches.push_back({from.name, from.block_dim, from.core_type, r});
+    stages.push_back({from.name, from.block_dim, from.core_type, r});
     fits += fmt::format("{}{} {:.0f} + {:.1f}", fits.empty() ? "" : ", ", from.name, a, b);
   }
-  run.launches = launches;
+  run.launches.clear();
   run.launch_times.clear();
-  for (size_t i = 0; i < launches.size(); ++i) {
-    if (i == 0)
-      run.launch = launches[i].result;
-    else
-      AppendLaunch(run.launch, launches[i].result);
-    run.launch_times.emplace_back(launches[i].name, launches[i].result.time_us);
-  }
+  for (const KernelRun::Launch& stage : stages) AddStage(run, stage);
   run.extrapolated = true;
   std::string sizes;
   for (const ParamValues& p : ex.probes) sizes += (sizes.empty() ? "" : "; ") + p.Canonical();
@@ -408,13 +416,8 @@ void SimulateLaunches(Chip& chip, LaunchPlan& plan, KernelRun& run) {
     const KernelLaunch* stage_launch = nullptr;
     bool have_stage = false;
     auto flush = [&] {
-      if (!have_stage) return;
-      if (run.launch_times.empty())
-        run.launch = stage;
-      else
-        AppendLaunch(run.launch, stage);
-      run.launch_times.emplace_back(stage_name, stage.time_us);
-      run.launches.push_back({stage_name, stage_launch->block_dim, stage_launch->core_type, stage});
+      if (have_stage)
+        AddStage(run, {stage_name, stage_launch->block_dim, stage_launch->core_type, stage});
     };
     for (KernelLaunch* l : launches) {
       l->functional = run.functional;
