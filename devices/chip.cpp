@@ -44,7 +44,7 @@ struct FlagState {
 std::string InstrName(const Instr& in) {
   switch (in.op) {
     case Opcode::kVector:
-      return VecOpName(in.vop);
+      return VecOpName(in.vec.op);
     case Opcode::kCopy:
       return std::string("DataCopy ") + MtePathName(in.path);
     case Opcode::kLoad2D:
@@ -63,17 +63,18 @@ std::string InstrArgs(const Instr& in) {
   const std::string dt = "\"dtype\":\"" + std::string(Name(in.dtype)) + "\"";
   switch (in.op) {
     case Opcode::kVector:
-      return "\"elements\":" + std::to_string(in.count) + "," + dt;
+      return "\"elements\":" + std::to_string(in.vec.count) + "," + dt;
     case Opcode::kCopy:
       return "\"bytes\":" + std::to_string(in.bytes) +
              ",\"blocks\":" + std::to_string(in.copy.blocks);
     case Opcode::kLoad2D:
       return "\"bytes\":" + std::to_string(in.bytes);
     case Opcode::kMmad:
-      return "\"m\":" + std::to_string(in.m) + ",\"k\":" + std::to_string(in.k) +
-             ",\"n\":" + std::to_string(in.n) + "," + dt;
+      return "\"m\":" + std::to_string(in.cube.m) + ",\"k\":" + std::to_string(in.cube.k) +
+             ",\"n\":" + std::to_string(in.cube.n) + "," + dt;
     case Opcode::kFixpipe:
-      return "\"m\":" + std::to_string(in.m) + ",\"n\":" + std::to_string(in.n) + "," + dt;
+      return "\"m\":" + std::to_string(in.cube.m) + ",\"n\":" + std::to_string(in.cube.n) + "," +
+             dt;
     default:
       return {};
   }
@@ -650,7 +651,7 @@ bool PipeModel::ReadsInFlight(const Instr& in, uint64_t now) {
   for (const BufferRef* r : {&in.src0, &in.src1, &in.src2}) {
     if (r->mem != Mem::kUb || r->region < 0) continue;
     for (const Landing& w : landing)
-      if (r->addr < w.hi && w.lo < r->addr + in.src_bytes) return true;
+      if (r->addr < w.hi && w.lo < r->addr + in.vec.src_bytes) return true;
   }
   return false;
 }
@@ -699,7 +700,7 @@ void PipeModel::Start(Instr& in, uint64_t now) {
   RaceChecker& race = core->race();
   race.Start(id);
   race.IssuedAfterScalar(id, in.scalar_seq);
-  const char* what = in.op == Opcode::kVector ? VecOpName(in.vop)
+  const char* what = in.op == Opcode::kVector ? VecOpName(in.vec.op)
                      : in.op == Opcode::kCopy ? MtePathName(in.path)
                                               : "cube";
   for (const BufferRef* r : {&in.src0, &in.src1, &in.src2})
@@ -713,9 +714,9 @@ void PipeModel::Start(Instr& in, uint64_t now) {
   if (in.op == Opcode::kVector) {  // other pipes' durations include their latency
     done_until = std::max(
         done_until,
-        busy_until +
-            static_cast<uint64_t>(chip->cfg.vec[static_cast<int>(ClassOf(in.vop))].latency_cycles));
-    landing.push_back({in.dst.addr, in.dst.addr + in.dst_bytes, done_until});
+        busy_until + static_cast<uint64_t>(
+                         chip->cfg.vec[static_cast<int>(ClassOf(in.vec.op))].latency_cycles));
+    landing.push_back({in.dst.addr, in.dst.addr + in.vec.dst_bytes, done_until});
   }
   busy_cycles += duration;
   ++instructions;
@@ -806,21 +807,21 @@ void Chip::Impl::RegisterStats() {
 
 uint64_t Chip::Impl::Duration(const Instr& in, uint64_t now) {
   if (in.op == Opcode::kVector)
-    vector_ideal_cycles += cost.VectorIdealCycles(ClassOf(in.vop), in.bytes, SizeOf(in.dtype));
+    vector_ideal_cycles += cost.VectorIdealCycles(ClassOf(in.vec.op), in.bytes, SizeOf(in.dtype));
   if (in.op == Opcode::kMmad) {
-    cube_flops += 2.0 * in.m * in.k * in.n;
-    cube_ideal_cycles += cost.CubeIdealCycles(in.m, in.k, in.n, in.dtype);
+    cube_flops += 2.0 * in.cube.m * in.cube.k * in.cube.n;
+    cube_ideal_cycles += cost.CubeIdealCycles(in.cube.m, in.cube.k, in.cube.n, in.dtype);
   }
   if (in.op == Opcode::kCopy && in.path == MtePath::kRemoteToUb)
-    return links->Transfer(now, in.self_rank, in.peer, in.bytes, cost.PathCycles(in.path, in.bytes),
-                           cost.PathLatency(in.path)) -
+    return links->Transfer(now, in.copy.self_rank, in.copy.peer, in.bytes,
+                           cost.PathCycles(in.path, in.bytes), cost.PathLatency(in.path)) -
            now;
   if ((in.op == Opcode::kCopy || in.op == Opcode::kFixpipe) && CostModel::TouchesGm(in.path)) {
     const bool write = CostModel::WritesGm(in.path);
     GmSpan span;
     if (in.op == Opcode::kFixpipe) {
       const uint64_t so = SizeOf(in.dtype_out);
-      span = {in.dst.addr, in.m, uint64_t{in.n} * so, uint64_t{in.fix_dst_stride} * so};
+      span = {in.dst.addr, in.cube.m, uint64_t{in.cube.n} * so, uint64_t{in.cube.dst_stride} * so};
     } else {
       span = {write ? in.dst.addr : in.src0.addr, in.copy.blocks, in.copy.block_bytes,
               write ? in.copy.dst_stride : in.copy.src_stride};

@@ -70,9 +70,9 @@ uint64_t LatencyBandwidthMte::Cycles(MtePath p, uint64_t bytes) const {
 uint64_t CostModel::LocalCycles(const Instr& in) const {
   switch (in.op) {
     case Opcode::kVector:
-      return VectorCycles(ClassOf(in.vop), in.bytes, SizeOf(in.dtype));
+      return VectorCycles(ClassOf(in.vec.op), in.bytes, SizeOf(in.dtype));
     case Opcode::kMmad:
-      return CubeCycles(in.m, in.k, in.n, in.dtype);
+      return CubeCycles(in.cube.m, in.cube.k, in.cube.n, in.dtype);
     case Opcode::kCopy:
     case Opcode::kLoad2D:
     case Opcode::kFixpipe:

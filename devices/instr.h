@@ -117,37 +117,51 @@ struct CopyFields {
   // and holds its rows `slab_bytes` apart. 0: a plain copy, rows dst_stride apart.
   uint32_t slab_bytes = 0;
   uint64_t slab_stride = 0;
+  // LoadDataWithTranspose: an ND [transpose_rows, transpose_cols] matrix written as its
+  // transpose (0 rows: a fractal LoadData as above).
+  uint32_t transpose_rows = 0, transpose_cols = 0;
+  int16_t peer = -1, self_rank = 0;  // remote_to_ub: the chip read from, the chip reading
 };
 
+// Vector instructions: `count` elements of op; with rows > 0, the row-block form: `rows`
+// repeats of count / rows elements, each operand's rows `*_pitch` elements apart (0: the same
+// row every repeat, a broadcast operand).
+struct VectorFields {
+  VecOp op = VecOp::kAdd;
+  RoundMode round = RoundMode::kRint;  // kCast
+  CmpMode cmp = CmpMode::kLt;          // kCompare
+  uint32_t count = 0;
+  uint32_t rows = 0, dst_pitch = 0, src0_pitch = 0, src1_pitch = 0;
+  double scalar = 0;  // the scalar operand (Adds, Duplicate, Axpy; the group of kGroupSum/Max)
+  // Bytes it reads at each source and writes at dst (the V pipe's read-after-write check).
+  uint64_t src_bytes = 0, dst_bytes = 0;
+};
+
+// Cube instructions: Mmad m x k x n (accumulating into L0C or overwriting it); Fixpipe m x n,
+// its rows `src_stride` / `dst_stride` elements apart in L0C / at the destination.
+struct CubeFields {
+  uint32_t m = 0, k = 0, n = 0;
+  bool accumulate = false;
+  FixQuant quant = FixQuant::kNone;
+  double deq_scale = 0;  // Fixpipe kDeqF16 / kDeqBf16: the dequantisation scale
+  uint32_t src_stride = 0, dst_stride = 0;
+};
+
+// The fields every instruction has, then one group per kind; a kind reads only its own group.
 struct Instr {
   Opcode op = Opcode::kVector;
   Pipe pipe = Pipe::kV;
-  VecOp vop = VecOp::kAdd;
   DType dtype = DType::kFloat32;  // source element type
   DType dtype_out = DType::kFloat32;
-  RoundMode round = RoundMode::kRint;
-  CmpMode cmp = CmpMode::kLt;
-  FixQuant quant = FixQuant::kNone;
-  bool accumulate = false;  // Mmad: add to L0C's contents (else overwrite)
   MtePath path = MtePath::kGmToUb;
   uint64_t issue_cycle = 0;
   uint32_t scalar_seq = 0;  // the scalar's access count when it issued this (race checks)
   BufferRef dst, src0, src1, src2;
+  uint64_t bytes = 0;  // bytes the instruction moves or reads (timing)
   SyncFields sync;     // kSetFlag, kWaitFlag, kCrossCoreSet
   CopyFields copy;     // kCopy, kLoad2D
-  uint32_t count = 0;  // vector elements
-  // Vector row-block form (rows > 0): `rows` repeats of count / rows elements, each operand's rows
-  // `*_pitch` elements apart (0: the same row every repeat, a broadcast operand).
-  uint32_t rows = 0, dst_pitch = 0, src0_pitch = 0, src1_pitch = 0;
-  double scalar = 0;
-  // Cube: Mmad m x k x n; Fixpipe m x n, its rows `fix_src_stride` / `fix_dst_stride` elements
-  // apart in L0C / at the destination.
-  uint32_t m = 0, k = 0, n = 0;
-  uint32_t fix_src_stride = 0, fix_dst_stride = 0;
-  int16_t peer = -1, self_rank = 0;  // remote_to_ub: the chip read from, the chip reading
-  uint64_t bytes = 0;                // bytes the instruction moves or reads (timing)
-  // Vector: bytes it reads at each source and writes at dst (the V pipe's read-after-write check).
-  uint64_t src_bytes = 0, dst_bytes = 0;
+  VectorFields vec;    // kVector
+  CubeFields cube;     // kMmad, kFixpipe
 };
 
 }  // namespace npusim

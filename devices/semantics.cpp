@@ -82,27 +82,27 @@ void ExecuteReduce(const Instr& in) {
   const size_t sz = SizeOf(in.dtype);
   uint8_t* d = in.dst.ptr;
   const uint8_t* a = in.src0.ptr;
-  if (in.vop == VecOp::kReduceSum || in.vop == VecOp::kReduceMax) {
-    double acc = in.vop == VecOp::kReduceSum ? 0.0 : -std::numeric_limits<double>::infinity();
+  if (in.vec.op == VecOp::kReduceSum || in.vec.op == VecOp::kReduceMax) {
+    double acc = in.vec.op == VecOp::kReduceSum ? 0.0 : -std::numeric_limits<double>::infinity();
     uint32_t at = 0;
-    for (uint32_t i = 0; i < in.count; ++i) {
+    for (uint32_t i = 0; i < in.vec.count; ++i) {
       double x = LoadElement(a + i * sz, in.dtype);
-      if (in.vop == VecOp::kReduceSum)
+      if (in.vec.op == VecOp::kReduceSum)
         acc += x;
       else if (x > acc || i == 0)
         acc = x, at = i;  // first index of the maximum
     }
     StoreElement(d, in.dtype, acc);
-    if (in.vop == VecOp::kReduceMax && in.scalar != 0)
+    if (in.vec.op == VecOp::kReduceMax && in.vec.scalar != 0)
       std::memcpy(d + sz, &at, std::min<size_t>(sz, 4));  // calIndex
     return;
   }
-  const uint32_t group = static_cast<uint32_t>(in.scalar);
-  for (uint32_t g = 0; g < in.count / group; ++g) {
-    double acc = in.vop == VecOp::kGroupSum ? 0.0 : -std::numeric_limits<double>::infinity();
+  const uint32_t group = static_cast<uint32_t>(in.vec.scalar);
+  for (uint32_t g = 0; g < in.vec.count / group; ++g) {
+    double acc = in.vec.op == VecOp::kGroupSum ? 0.0 : -std::numeric_limits<double>::infinity();
     for (uint32_t i = 0; i < group; ++i) {
       const double x = LoadElement(a + (g * group + i) * sz, in.dtype);
-      acc = in.vop == VecOp::kGroupSum ? acc + x : std::max(acc, x);
+      acc = in.vec.op == VecOp::kGroupSum ? acc + x : std::max(acc, x);
     }
     StoreElement(d + g * sz, in.dtype, acc);
   }
@@ -114,15 +114,16 @@ void ExecuteMask(const Instr& in) {
   uint8_t* d = in.dst.ptr;
   const uint8_t* a = in.src0.ptr;
   const uint8_t* b = in.src1.ptr;
-  if (in.vop == VecOp::kCompare) {
-    std::memset(d, 0, (in.count + 7) / 8);
-    for (uint32_t i = 0; i < in.count; ++i)
-      if (CompareOp(in.cmp, LoadElement(a + i * sz, in.dtype), LoadElement(b + i * sz, in.dtype)))
+  if (in.vec.op == VecOp::kCompare) {
+    std::memset(d, 0, (in.vec.count + 7) / 8);
+    for (uint32_t i = 0; i < in.vec.count; ++i)
+      if (CompareOp(in.vec.cmp, LoadElement(a + i * sz, in.dtype),
+                    LoadElement(b + i * sz, in.dtype)))
         d[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
     return;
   }
   const uint8_t* c = in.src2.ptr;
-  for (uint32_t i = 0; i < in.count; ++i) {
+  for (uint32_t i = 0; i < in.vec.count; ++i) {
     bool bit = (a[i / 8] >> (i % 8)) & 1u;
     std::memcpy(d + i * sz, (bit ? b : c) + i * sz, sz);
   }
@@ -130,14 +131,15 @@ void ExecuteMask(const Instr& in) {
 
 void ExecuteVector(const Instr& in) {
   const size_t sz = SizeOf(in.dtype), szo = SizeOf(in.dtype_out);
-  if (in.rows > 0) {  // the repeat form: each row as its own instruction of count / rows elements
+  if (in.vec.rows >
+      0) {  // the repeat form: each row as its own instruction of count / rows elements
     Instr row = in;
-    row.rows = 0;
-    row.count = in.count / in.rows;
-    for (uint32_t r = 0; r < in.rows; ++r) {
-      row.dst.ptr = in.dst.ptr + static_cast<size_t>(r) * in.dst_pitch * szo;
-      row.src0.ptr = in.src0.ptr + static_cast<size_t>(r) * in.src0_pitch * sz;
-      if (in.src1.ptr) row.src1.ptr = in.src1.ptr + static_cast<size_t>(r) * in.src1_pitch * sz;
+    row.vec.rows = 0;
+    row.vec.count = in.vec.count / in.vec.rows;
+    for (uint32_t r = 0; r < in.vec.rows; ++r) {
+      row.dst.ptr = in.dst.ptr + static_cast<size_t>(r) * in.vec.dst_pitch * szo;
+      row.src0.ptr = in.src0.ptr + static_cast<size_t>(r) * in.vec.src0_pitch * sz;
+      if (in.src1.ptr) row.src1.ptr = in.src1.ptr + static_cast<size_t>(r) * in.vec.src1_pitch * sz;
       ExecuteVector(row);
     }
     return;
@@ -145,30 +147,30 @@ void ExecuteVector(const Instr& in) {
   uint8_t* d = in.dst.ptr;
   const uint8_t* a = in.src0.ptr;
   const uint8_t* b = in.src1.ptr;
-  switch (in.vop) {
+  switch (in.vec.op) {
     case VecOp::kAdd:
     case VecOp::kSub:
     case VecOp::kMul:
     case VecOp::kDiv:
     case VecOp::kMax:
     case VecOp::kMin:
-      for (uint32_t i = 0; i < in.count; ++i)
-        StoreElement(
-            d + i * sz, in.dtype,
-            Binary(in.vop, LoadElement(a + i * sz, in.dtype), LoadElement(b + i * sz, in.dtype)));
+      for (uint32_t i = 0; i < in.vec.count; ++i)
+        StoreElement(d + i * sz, in.dtype,
+                     Binary(in.vec.op, LoadElement(a + i * sz, in.dtype),
+                            LoadElement(b + i * sz, in.dtype)));
       return;
     case VecOp::kDuplicate:
-      for (uint32_t i = 0; i < in.count; ++i) StoreElement(d + i * sz, in.dtype, in.scalar);
+      for (uint32_t i = 0; i < in.vec.count; ++i) StoreElement(d + i * sz, in.dtype, in.vec.scalar);
       return;
     case VecOp::kUnpackInt4:
-      for (uint32_t i = 0; i < in.count; ++i) {
+      for (uint32_t i = 0; i < in.vec.count; ++i) {
         const int nibble = (a[i / 2] >> (4 * (i % 2))) & 0xF;
         d[i] = static_cast<uint8_t>(static_cast<int8_t>(nibble >= 8 ? nibble - 16 : nibble));
       }
       return;
     case VecOp::kCast:
-      for (uint32_t i = 0; i < in.count; ++i)
-        StoreElement(d + i * szo, in.dtype_out, LoadElement(a + i * sz, in.dtype), in.round);
+      for (uint32_t i = 0; i < in.vec.count; ++i)
+        StoreElement(d + i * szo, in.dtype_out, LoadElement(a + i * sz, in.dtype), in.vec.round);
       return;
     case VecOp::kReduceSum:
     case VecOp::kReduceMax:
@@ -177,19 +179,19 @@ void ExecuteVector(const Instr& in) {
       ExecuteReduce(in);
       return;
     case VecOp::kAxpy:
-      for (uint32_t i = 0; i < in.count; ++i)
+      for (uint32_t i = 0; i < in.vec.count; ++i)
         StoreElement(
             d + i * sz, in.dtype,
-            LoadElement(d + i * sz, in.dtype) + LoadElement(a + i * sz, in.dtype) * in.scalar);
+            LoadElement(d + i * sz, in.dtype) + LoadElement(a + i * sz, in.dtype) * in.vec.scalar);
       return;
     case VecOp::kCompare:
     case VecOp::kSelect:
       ExecuteMask(in);
       return;
     default:
-      for (uint32_t i = 0; i < in.count; ++i)
+      for (uint32_t i = 0; i < in.vec.count; ++i)
         StoreElement(d + i * sz, in.dtype,
-                     Unary(in.vop, LoadElement(a + i * sz, in.dtype), in.scalar));
+                     Unary(in.vec.op, LoadElement(a + i * sz, in.dtype), in.vec.scalar));
       return;
   }
 }
@@ -218,12 +220,12 @@ void ExecuteCopy(const Instr& in) {
 
 // One 512 B fractal per block; `transpose` transposes a 16 x 16 tile of 2-byte elements.
 void ExecuteLoad2D(const Instr& in) {
-  if (in.m > 0) {  // LoadDataWithTranspose: ND [m, n] -> ND [n, m]
-    const size_t sz = SizeOf(in.dtype);
-    for (uint32_t r = 0; r < in.m; ++r)
-      for (uint32_t c = 0; c < in.n; ++c)
-        std::memcpy(in.dst.ptr + (static_cast<size_t>(c) * in.m + r) * sz,
-                    in.src0.ptr + (static_cast<size_t>(r) * in.n + c) * sz, sz);
+  if (in.copy.transpose_rows > 0) {  // LoadDataWithTranspose: ND [rows, cols] -> ND [cols, rows]
+    const size_t sz = SizeOf(in.dtype), rows = in.copy.transpose_rows,
+                 cols = in.copy.transpose_cols;
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t c = 0; c < cols; ++c)
+        std::memcpy(in.dst.ptr + (c * rows + r) * sz, in.src0.ptr + (r * cols + c) * sz, sz);
     return;
   }
   for (uint32_t blk = 0; blk < in.copy.blocks; ++blk) {
@@ -245,7 +247,7 @@ void ExecuteLoad2D(const Instr& in) {
 // than 29 apart, and then the smaller is under half a float ulp either way). The one exception:
 // a bf16 product below float's normal range (operands under 2^-63) is rounded before the add.
 void MmadHalf(const Instr& in) {
-  const size_t sz = SizeOf(in.dtype), m = in.m, k = in.k, n = in.n;
+  const size_t sz = SizeOf(in.dtype), m = in.cube.m, k = in.cube.k, n = in.cube.n;
   std::vector<float> af(m * k), bf(k * n), row(n);
   for (size_t i = 0; i < m * k; ++i)
     af[i] = static_cast<float>(LoadElement(in.src0.ptr + i * sz, in.dtype));
@@ -253,7 +255,7 @@ void MmadHalf(const Instr& in) {
     bf[i] = static_cast<float>(LoadElement(in.src1.ptr + i * sz, in.dtype));
   for (size_t i = 0; i < m; ++i) {
     float* c = reinterpret_cast<float*>(in.dst.ptr) + i * n;
-    for (size_t j = 0; j < n; ++j) row[j] = in.accumulate ? c[j] : 0.0f;
+    for (size_t j = 0; j < n; ++j) row[j] = in.cube.accumulate ? c[j] : 0.0f;
     for (size_t kk = 0; kk < k; ++kk) {
       const float av = af[i * k + kk];
       const float* br = &bf[kk * n];
@@ -269,7 +271,7 @@ void ExecuteMmad(const Instr& in) {
   if (in.dtype == DType::kFloat16 || in.dtype == DType::kBFloat16) return MmadHalf(in);
   const size_t sz = SizeOf(in.dtype);
   const bool integer = in.dtype == DType::kInt8 || in.dtype == DType::kUInt8;
-  const size_t m = in.m, k = in.k, n = in.n;
+  const size_t m = in.cube.m, k = in.cube.k, n = in.cube.n;
   std::vector<double> a(m * k), b(k * n);
   for (size_t i = 0; i < m * k; ++i) a[i] = LoadElement(in.src0.ptr + i * sz, in.dtype);
   for (size_t i = 0; i < k * n; ++i) b[i] = LoadElement(in.src1.ptr + i * sz, in.dtype);
@@ -277,7 +279,7 @@ void ExecuteMmad(const Instr& in) {
     std::vector<int64_t> row(n);
     for (size_t i = 0; i < m; ++i) {
       int32_t* c = reinterpret_cast<int32_t*>(in.dst.ptr) + i * n;
-      for (size_t j = 0; j < n; ++j) row[j] = in.accumulate ? c[j] : 0;
+      for (size_t j = 0; j < n; ++j) row[j] = in.cube.accumulate ? c[j] : 0;
       for (size_t kk = 0; kk < k; ++kk) {
         const int64_t av = static_cast<int64_t>(a[i * k + kk]);
         const double* br = &b[kk * n];
@@ -291,7 +293,7 @@ void ExecuteMmad(const Instr& in) {
   std::vector<float> row(n);
   for (size_t i = 0; i < m; ++i) {
     float* c = reinterpret_cast<float*>(in.dst.ptr) + i * n;
-    for (size_t j = 0; j < n; ++j) row[j] = in.accumulate ? c[j] : 0.0f;
+    for (size_t j = 0; j < n; ++j) row[j] = in.cube.accumulate ? c[j] : 0.0f;
     for (size_t kk = 0; kk < k; ++kk) {
       const double av = a[i * k + kk];
       const double* br = &b[kk * n];
@@ -304,11 +306,12 @@ void ExecuteMmad(const Instr& in) {
 
 void ExecuteFixpipe(const Instr& in) {
   const size_t so = SizeOf(in.dtype_out);
-  for (uint32_t i = 0; i < in.m; ++i) {
-    for (uint32_t j = 0; j < in.n; ++j) {
-      double v = LoadElement(in.src0.ptr + (i * in.fix_src_stride + j) * 4, in.dtype);
-      if (in.quant == FixQuant::kDeqF16 || in.quant == FixQuant::kDeqBf16) v *= in.scalar;
-      StoreElement(in.dst.ptr + (i * in.fix_dst_stride + j) * so, in.dtype_out, v);
+  for (uint32_t i = 0; i < in.cube.m; ++i) {
+    for (uint32_t j = 0; j < in.cube.n; ++j) {
+      double v = LoadElement(in.src0.ptr + (i * in.cube.src_stride + j) * 4, in.dtype);
+      if (in.cube.quant == FixQuant::kDeqF16 || in.cube.quant == FixQuant::kDeqBf16)
+        v *= in.cube.deq_scale;
+      StoreElement(in.dst.ptr + (i * in.cube.dst_stride + j) * so, in.dtype_out, v);
     }
   }
 }

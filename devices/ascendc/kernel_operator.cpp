@@ -174,8 +174,8 @@ void CopyGmToLocal(const LocalView& dst, const GmBuffer* src, uint64_t src_off, 
         throw SimFailure("invalid_instruction",
                          core.name() + ": " + api + ": another chip's HBM is read into UB only");
       in.path = MtePath::kRemoteToUb;
-      in.peer = static_cast<int16_t>(peer);
-      in.self_rank = static_cast<int16_t>(src->self_rank);
+      in.copy.peer = static_cast<int16_t>(peer);
+      in.copy.self_rank = static_cast<int16_t>(src->self_rank);
     }
   }
   CheckAligned(dst, api);
@@ -334,22 +334,22 @@ void Vector(VecOp op, DType dt, const LocalView& dst, const LocalView* a, const 
   Instr in;
   in.op = Opcode::kVector;
   in.pipe = Pipe::kV;
-  in.vop = op;
+  in.vec.op = op;
   in.dtype = dt;
   in.dtype_out = (op == VecOp::kCast || op == VecOp::kUnpackInt4) ? dt_out : dt;
-  in.round = rm;
-  in.cmp = cmp;
+  in.vec.round = rm;
+  in.vec.cmp = cmp;
   in.dst = dst.Ref();
   if (a) in.src0 = a->Ref();
   if (b) in.src1 = b->Ref();
   if (c) in.src2 = c->Ref();
-  in.count = count;
-  in.scalar = scalar;
+  in.vec.count = count;
+  in.vec.scalar = scalar;
   // UnpackInt4 costs the two casts it stands for: int4 -> half reads the packed bytes and
   // writes count halves, half -> int8 reads them again (the cast rate is per input byte).
   in.bytes = op == VecOp::kUnpackInt4 ? in_bytes + 2ull * count : in_bytes;
-  in.src_bytes = in_bytes;
-  in.dst_bytes = dst_bytes;
+  in.vec.src_bytes = in_bytes;
+  in.vec.dst_bytes = dst_bytes;
   core.Issue(in);
 }
 
@@ -389,21 +389,21 @@ void VectorRows(VecOp op, DType dt, DType dt_out, RoundMode rm, const LocalView&
   Instr in;
   in.op = Opcode::kVector;
   in.pipe = Pipe::kV;
-  in.vop = op;
+  in.vec.op = op;
   in.dtype = dt;
   in.dtype_out = op == VecOp::kCast ? dt_out : dt;
-  in.round = rm;
+  in.vec.round = rm;
   in.dst = dst.Ref();
   in.src0 = a.Ref();
   if (b) in.src1 = b->Ref();
-  in.count = rb.rows * rb.cols;
-  in.rows = rb.rows;
-  in.dst_pitch = rb.dst_pitch;
-  in.src0_pitch = rb.src0_pitch;
-  in.src1_pitch = rb.src1_pitch;
+  in.vec.count = rb.rows * rb.cols;
+  in.vec.rows = rb.rows;
+  in.vec.dst_pitch = rb.dst_pitch;
+  in.vec.src0_pitch = rb.src0_pitch;
+  in.vec.src1_pitch = rb.src1_pitch;
   in.bytes = static_cast<uint64_t>(rb.rows) * 256;  // whole repeats, masked lanes included
-  in.src_bytes = src_span;
-  in.dst_bytes = dst_span;
+  in.vec.src_bytes = src_span;
+  in.vec.dst_bytes = dst_span;
   core.Issue(in);
 }
 
@@ -477,8 +477,8 @@ void LoadData2DTranspose(const LocalView& dst, const LocalView& src, DType dt, u
   in.dtype = dt;
   in.dst = dst.Ref();
   in.src0 = src.Ref();
-  in.m = rows;
-  in.n = cols;
+  in.copy.transpose_rows = rows;
+  in.copy.transpose_cols = cols;
   in.bytes = bytes;
   core.Issue(in);
 }
@@ -508,10 +508,10 @@ void Mmad(const LocalView& c, const LocalView& a, const LocalView& b, DType in_t
   in.dst = c.Ref();
   in.src0 = a.Ref();
   in.src1 = b.Ref();
-  in.m = m;
-  in.k = k;
-  in.n = n;
-  in.accumulate = !init;
+  in.cube.m = m;
+  in.cube.k = k;
+  in.cube.n = n;
+  in.cube.accumulate = !init;
   in.bytes = (static_cast<uint64_t>(m) * k + static_cast<uint64_t>(k) * n) * SizeOf(in_t);
   core.Issue(in);
 }
@@ -528,10 +528,10 @@ Instr FixpipeInstr(DType out, const LocalView& src, DType acc, uint32_t m, uint3
   in.dtype = acc;
   in.dtype_out = out;
   in.src0 = src.Ref();
-  in.m = m;
-  in.n = n;
-  in.fix_src_stride = src_stride;
-  in.fix_dst_stride = dst_stride;
+  in.cube.m = m;
+  in.cube.n = n;
+  in.cube.src_stride = src_stride;
+  in.cube.dst_stride = dst_stride;
   in.bytes = static_cast<uint64_t>(m) * n * SizeOf(out);
   return in;
 }
@@ -546,8 +546,8 @@ void Fixpipe(const GmBuffer* dst, uint64_t dst_off, DType out, const LocalView& 
   CheckGmRange(dst, dst_off, (static_cast<uint64_t>(m - 1) * dst_stride + n) * SizeOf(out),
                "Fixpipe");
   in.path = MtePath::kL0cToGm;
-  in.quant = quant;
-  in.scalar = scale;
+  in.cube.quant = quant;
+  in.cube.deq_scale = scale;
   in.dst = {Mem::kGm, dst->data ? dst->data + dst_off : nullptr, dst->addr + dst_off, -1};
   CurrentCore().Issue(in);
 }
