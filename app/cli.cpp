@@ -206,7 +206,7 @@ int Run(const std::vector<std::string>& argv) {
   const std::string out =
       Option(a, "--out", "reports/out/" + std::filesystem::path(path).stem().string());
   OutputFolder folder(out);
-  ServingSetup setup = PrepareServing(rc);
+  ResolvedRun setup = ResolveRun(rc);
   spdlog::info("run {}: {} requests, {} on {} x {}", path, setup.requests.size(), setup.model.file,
                setup.run.Chips(), setup.device.soc);
   ServingOutcome o;

@@ -103,7 +103,7 @@ std::string AchievedNote(const CapacityAnswer& a) {
 
 }  // namespace
 
-std::string CapacitySummary(const ServingSetup& s, const CapacityAnswer& a) {
+std::string CapacitySummary(const ResolvedRun& s, const CapacityAnswer& a) {
   std::string o;
   auto line = [&](const std::string& x) { o += x + "\n"; };
   std::string mem;
@@ -145,7 +145,7 @@ std::string CapacitySummary(const ServingSetup& s, const CapacityAnswer& a) {
   return o;
 }
 
-void WriteCapacityOutputs(const ServingSetup& s, const CapacityAnswer& a, const std::string& dir) {
+void WriteCapacityOutputs(const ResolvedRun& s, const CapacityAnswer& a, const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw InputError("--out " + dir + ": " + ec.message());

@@ -14,8 +14,8 @@
 
 namespace npusim {
 
-void WriteCapacityOutputs(const ServingSetup& s, const CapacityAnswer& a, const std::string& dir);
-std::string CapacitySummary(const ServingSetup& s, const CapacityAnswer& a);
+void WriteCapacityOutputs(const ResolvedRun& s, const CapacityAnswer& a, const std::string& dir);
+std::string CapacitySummary(const ResolvedRun& s, const CapacityAnswer& a);
 
 void WriteCapacityComparison(const std::string& config, const std::vector<CapacityVariant>& v,
                              const std::string& dir);

@@ -96,7 +96,7 @@ std::string DiffLine(const char* what, const FunctionalDiff& d, bool recurrent) 
 
 }  // namespace
 
-Json ServingMetricsJson(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m,
+Json ServingMetricsJson(const ResolvedRun& s, const ServingResult& r, const ServingMetrics& m,
                         const FunctionalStudy* f) {
   Json j;
   j["status"] = "ok";
@@ -158,7 +158,7 @@ Json ServingMetricsJson(const ServingSetup& s, const ServingResult& r, const Ser
   if (!m.pools.empty()) {  // PD: the pools, their parallel plans and use, and the KV hand-off
     Json pools = Json::array();
     for (size_t i = 0; i < m.pools.size(); ++i) {
-      const ServingSetup& ps = s.pools[i];
+      const ResolvedRun& ps = s.pools[i];
       pools.push_back({{"pool", m.pools[i].name},
                        {"replicas", m.pools[i].replicas},
                        {"tp_size", ps.plan.tp},
@@ -236,7 +236,7 @@ Json ServingMetricsJson(const ServingSetup& s, const ServingResult& r, const Ser
   return j;
 }
 
-void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const std::string& dir,
+void WriteServingOutputs(const ResolvedRun& s, const ServingResult& r, const std::string& dir,
                          const FunctionalStudy* f) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -377,7 +377,7 @@ std::string LoadText(const RunConfig& c, const ServingMetrics& m) {
          std::to_string(c.random_input_len) + ", output " + std::to_string(c.random_output_len) +
          " tokens (range ratio " + F(c.random_range_ratio, 2) + ")" + client;
 }
-std::string CacheText(const ServingSetup& s, const ServingMetrics& m) {
+std::string CacheText(const ResolvedRun& s, const ServingMetrics& m) {
   if (s.run.disable_radix_cache) return "off";
   const bool hybrid = s.model.count(LayerKind::kLinearAttention) >
                       0;  // the state-tracking strategy matters only there
@@ -387,7 +387,7 @@ std::string CacheText(const ServingSetup& s, const ServingMetrics& m) {
 }
 }  // namespace
 
-html::Page ServingPage(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m,
+html::Page ServingPage(const ResolvedRun& s, const ServingResult& r, const ServingMetrics& m,
                        const FunctionalStudy* f) {
   html::Page page("npusim serving run: " + std::filesystem::path(s.run.file).filename().string());
   page.Facts({{"config", s.run.file},
@@ -457,7 +457,7 @@ html::Page ServingPage(const ServingSetup& s, const ServingResult& r, const Serv
   return page;
 }
 
-std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m,
+std::string ServingSummary(const ResolvedRun& s, const ServingResult& r, const ServingMetrics& m,
                            const FunctionalStudy* f) {
   std::string o;
   auto line = [&](const std::string& x) { o += x + "\n"; };
@@ -499,7 +499,7 @@ std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const 
   if (!m.pools.empty()) {
     std::string pools;
     for (size_t i = 0; i < m.pools.size(); ++i) {
-      const ServingSetup& ps = s.pools[i];
+      const ResolvedRun& ps = s.pools[i];
       pools += (i ? "; " : "") + m.pools[i].name + " " + std::to_string(m.pools[i].replicas) +
                " x tp " + std::to_string(ps.plan.tp) +
                (ps.plan.dp > 1 ? " dp " + std::to_string(ps.plan.dp) : std::string()) +
@@ -611,7 +611,7 @@ void WriteFailedRunOutputs(const RunConfig& rc, const std::string& config, const
   WriteFileOrThrow(dir + "/config.resolved.yaml", rc.ResolvedYaml());
 }
 
-void AppendResultLine(const std::string& file, const ServingSetup& s, const ServingResult& r,
+void AppendResultLine(const std::string& file, const ResolvedRun& s, const ServingResult& r,
                       const FunctionalStudy* f) {
   const std::string line = BenchServingLine(ServingMetricsJson(s, r, ComputeMetrics(r), f)) + "\n";
   std::ofstream j(file, std::ios::app);

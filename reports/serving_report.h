@@ -18,21 +18,21 @@ namespace npusim {
 
 // `f` (functional runs, may be null) adds the numbers: tokens, run comparisons, kernel errors
 // (metrics.json "functional", report.md, tokens.csv).
-nlohmann::ordered_json ServingMetricsJson(const ServingSetup& s, const ServingResult& r,
+nlohmann::ordered_json ServingMetricsJson(const ResolvedRun& s, const ServingResult& r,
                                           const ServingMetrics& m,
                                           const FunctionalStudy* f = nullptr);
-void WriteServingOutputs(const ServingSetup& s, const ServingResult& r, const std::string& dir,
+void WriteServingOutputs(const ResolvedRun& s, const ServingResult& r, const std::string& dir,
                          const FunctionalStudy* f = nullptr);
-html::Page ServingPage(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m,
+html::Page ServingPage(const ResolvedRun& s, const ServingResult& r, const ServingMetrics& m,
                        const FunctionalStudy* f = nullptr);
-std::string ServingSummary(const ServingSetup& s, const ServingResult& r, const ServingMetrics& m,
+std::string ServingSummary(const ResolvedRun& s, const ServingResult& r, const ServingMetrics& m,
                            const FunctionalStudy* f = nullptr);
 // A run that failed: metrics.json with its status and message, and the config that ran.
 void WriteFailedRunOutputs(const RunConfig& rc, const std::string& config, const SimFailure& e,
                            const std::string& dir);
 // The run's bench_serving result line appended to `file` in one write, so that concurrent runs
 // appending to the same file do not interleave.
-void AppendResultLine(const std::string& file, const ServingSetup& s, const ServingResult& r,
+void AppendResultLine(const std::string& file, const ResolvedRun& s, const ServingResult& r,
                       const FunctionalStudy* f = nullptr);
 
 }  // namespace npusim

@@ -84,13 +84,12 @@ void DecideRate(const RunConfig& run, CapacityAnswer& a) {
   }
 }
 
-MemoryLimits CapacityMemoryLimits(const ServingSetup& s) {
+MemoryLimits CapacityMemoryLimits(const ResolvedRun& s) {
   const RunConfig& rc = s.run;
   const int64_t per_request =
       ReservedKvTokens(rc.random_input_len, rc.random_output_len, rc.page_size);
   const int64_t dp = s.plan.dp;
-  const int64_t group_cap =
-      std::min<int64_t>(GroupRequestCap(rc.max_running_requests, dp), s.memory.max_running);
+  const int64_t group_cap = s.group_request_cap;
   const bool kv = s.model.count(LayerKind::kFullAttention) > 0;
   MemoryLimits m;
   m.max_by_memory = s.replicas * dp *
@@ -224,7 +223,7 @@ std::vector<CapacityVariant> PlanCapacity(const std::string& run_path, const Key
     const RunConfig rc = LoadRunConfig(run_path, vsets);
     o.chips = rc.Chips();  // also for a variant that does not fit (it showed 0)
     try {
-      o.setup = PrepareServing(rc);
+      o.setup = ResolveRun(rc);
     } catch (const SimFailure& e) {  // this variant does not fit at all
       if (one) throw;
       o.answer.binding = e.status();

@@ -67,7 +67,7 @@ struct MemoryLimits {
   int64_t max_by_memory = 0, max_context_tokens = 0;
   std::string oom;
 };
-MemoryLimits CapacityMemoryLimits(const ServingSetup& s);
+MemoryLimits CapacityMemoryLimits(const ResolvedRun& s);
 
 // One serving run of the variant at `load` (keys set on top of the variant's); `where` names
 // the point ("points/4", "rate_points/all_at_once", "rate_points/2") for its output folder.
@@ -86,7 +86,7 @@ struct CapacityVariant {
   CapacityAnswer answer;
   std::string error;
   int64_t chips = 0;
-  std::optional<ServingSetup> setup;  // absent when the variant does not fit at all
+  std::optional<ResolvedRun> setup;  // absent when the variant does not fit at all
   double OutputThroughputAtAnswer() const;
   double PerChip() const {
     return chips > 0 ? OutputThroughputAtAnswer() / static_cast<double>(chips) : 0.0;

@@ -30,7 +30,7 @@ std::string Sweep(const std::string& path) {
 }
 
 std::string Run(const std::string& path) {
-  const ServingSetup s = PrepareServing(LoadRunConfig(path));
+  const ResolvedRun s = ResolveRun(LoadRunConfig(path));
   return fmt::format(
       "{} is a valid run config: {} on {} x {}, {} request{}, KV pool {} tokens per rank", path,
       s.model.file, s.run.Chips(), s.device.soc, s.requests.size(),

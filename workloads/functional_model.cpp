@@ -32,11 +32,13 @@ Tensor FunctionalModel::Weight(const std::string& name, Shape shape, double scal
   return t;
 }
 
+double FunctionalModel::InScale() const { return 1.0 / std::sqrt(static_cast<double>(m_.hidden)); }
+
 FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d,
                                  const FunctionalOptions& o)
     : m_(m), d_(d), o_(o) {
-  const int64_t H = m.hidden, V = m.vocab, I = m.dense_intermediate;
-  const double in_scale = 1.0 / std::sqrt(static_cast<double>(H));
+  const int64_t H = m.hidden, V = m.vocab;
+  const double in_scale = InScale();
   // lm_head row j leans towards embedding row j-1 (kSuccessor): the model often continues
   // t -> t+1 and the layers bend it, so greedy tokens depend on the state and an MTP draft
   // (whose fc passes the embedding through) agrees often enough to matter.
@@ -47,92 +49,6 @@ FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d,
       lm_head_.Set(j * H + c, lm_head_.At(j * H + c) +
                                   kSuccessor * embed_.At(((j + V - 1) % V) * H + c) * in_scale);
   final_norm_ = Weight("final_norm", {H}, 0.05);
-  const int64_t Hk = m.lin_key_heads, HV = m.lin_value_heads, K = m.lin_key_dim,
-                Vd = m.lin_value_dim, kw = m.conv_kernel;
-  const int64_t window = kw - 1 + (o.draft_tokens > 0 ? o.draft_tokens - 1 : 0);
-  const DType ssm = ParseDType(o.ssm_dtype);
-  auto attention = [&](LayerTensors& L, bool sliding) {
-    const AttentionShape& a = sliding ? m.sliding : m.full;
-    const int64_t Nq = a.heads, Nkv = a.kv_heads, D = a.head_dim, qw = m.q_proj_width(Nq, D);
-    const Tensor w_q = Weight("w_q", {H, qw}, in_scale);
-    if (m.g_proj_width(Nq)) L.w_g = Weight("w_g", {H, m.g_proj_width(Nq)}, in_scale);
-    const Tensor w_k = Weight("w_k", {H, Nkv * D}, in_scale),
-                 w_v = Weight("w_v", {H, Nkv * D}, in_scale);
-    // One [H, q | k | v] projection, the graph's layout.
-    const int64_t width = qw + 2 * Nkv * D;
-    L.w_qkv = Make("w_qkv", {H, width}, kBf);
-    for (int64_t r = 0; r < H; ++r) {
-      std::memcpy(L.w_qkv.data() + r * width * 2, w_q.data() + r * qw * 2,
-                  static_cast<size_t>(qw) * 2);
-      std::memcpy(L.w_qkv.data() + (r * width + qw) * 2, w_k.data() + r * Nkv * D * 2,
-                  static_cast<size_t>(Nkv * D) * 2);
-      std::memcpy(L.w_qkv.data() + (r * width + qw + Nkv * D) * 2, w_v.data() + r * Nkv * D * 2,
-                  static_cast<size_t>(Nkv * D) * 2);
-    }
-    L.w_o = Weight("w_o", {Nq * D, H}, kOutScale / std::sqrt(static_cast<double>(Nq * D)));
-    if (m.qk_norm) {
-      L.q_norm = Weight("q_norm", {D}, 0.05);
-      L.k_norm = Weight("k_norm", {D}, 0.05);
-    }
-    if (m.qkv_bias) {
-      L.b_q = Weight("b_q", {Nq * D}, 0.1);
-      L.b_k = Weight("b_k", {Nkv * D}, 0.1);
-      L.b_v = Weight("b_v", {Nkv * D}, 0.1);
-    }
-    L.k_cache.resize(static_cast<size_t>(o.slots));
-    L.v_cache.resize(static_cast<size_t>(o.slots));
-  };
-  // MLA: kv_b_proj once, and the per-head W_uk / W_uv of the absorbed form read out of it, so
-  // the two forms compute with the same numbers.
-  auto mla = [&](LayerTensors& L) {
-    const MlaShape& a = m.mla;
-    const int64_t Nq = m.full.heads, dn = a.qk_nope_head_dim, dr = a.qk_rope_head_dim,
-                  dv = a.v_head_dim, kvl = a.kv_lora_rank;
-    if (m.full.rope_scaling.type == "yarn")
-      throw InputError(m.file +
-                       ": functional MLA runs apply no yarn rope (rotary_embedding has no yarn); "
-                       "yarn models run timing-only");
-    if (a.q_lora_rank > 0) {
-      L.w_q_a = Weight("w_q_a", {H, a.q_lora_rank}, in_scale);
-      L.q_a_norm = Weight("q_a_norm", {a.q_lora_rank}, 0.05);
-      L.w_q_b = Weight("w_q_b", {a.q_lora_rank, Nq * (dn + dr)},
-                       1.0 / std::sqrt(static_cast<double>(a.q_lora_rank)));
-    } else {
-      L.w_q_b = Weight("w_q_b", {H, Nq * (dn + dr)}, in_scale);
-    }
-    L.w_kv_a = Weight("w_kv_a", {H, kvl + dr}, in_scale);
-    L.kv_a_norm = Weight("kv_a_norm", {kvl}, 0.05);
-    L.w_kv_b = Weight("w_kv_b", {kvl, Nq * (dn + dv)}, 1.0 / std::sqrt(static_cast<double>(kvl)));
-    L.w_uk = Make("w_uk", {Nq, dn, kvl}, kBf);
-    L.w_uv = Make("w_uv", {Nq, kvl, dv}, kBf);
-    for (int64_t h = 0; h < Nq; ++h)
-      for (int64_t c = 0; c < kvl; ++c) {
-        const int64_t row = c * Nq * (dn + dv) + h * (dn + dv);
-        for (int64_t i = 0; i < dn; ++i) L.w_uk.Set((h * dn + i) * kvl + c, L.w_kv_b.At(row + i));
-        for (int64_t j = 0; j < dv; ++j)
-          L.w_uv.Set((h * kvl + c) * dv + j, L.w_kv_b.At(row + dn + j));
-      }
-    L.w_o = Weight("w_o", {Nq * dv, H}, kOutScale / std::sqrt(static_cast<double>(Nq * dv)));
-    L.k_cache.resize(static_cast<size_t>(o.slots));
-  };
-  auto mlp = [&](LayerTensors& L, bool moe) {
-    if (!moe) {
-      L.w_gu = Weight("w_gu", {H, 2 * I}, in_scale);
-      L.w_down = Weight("w_down", {I, H}, kOutScale / std::sqrt(static_cast<double>(I)));
-      return;
-    }
-    const int64_t E = m.experts, Ie = m.moe_intermediate, Is = m.shared_intermediate;
-    L.w_router = Weight("w_router", {H, E}, in_scale);
-    if (m.sigmoid_router)
-      L.router_bias = Make("router_bias", {E}, DType::kFloat32);  // zero correction bias
-    L.w_egu = Weight("w_egu", {E, H, 2 * Ie}, in_scale);
-    L.w_edown = Weight("w_edown", {E, Ie, H}, kOutScale / std::sqrt(static_cast<double>(Ie)));
-    if (Is > 0) {
-      L.w_sgu = Weight("w_sgu", {H, 2 * Is}, in_scale);
-      L.w_sdown = Weight("w_sdown", {Is, H}, kOutScale / std::sqrt(static_cast<double>(Is)));
-      if (m.shared_gated) L.w_sg = Weight("w_sg", {H, 1}, in_scale);
-    }
-  };
   if (m.eagle3)
     throw InputError(m.file +
                      ": an EAGLE3 draft model runs timing-only (no functional EAGLE3 draft)");
@@ -142,52 +58,157 @@ FunctionalModel::FunctionalModel(const ModelConfig& m, const DeviceConfig& d,
     LayerTensors L;
     L.in_norm = Weight("in_norm", {H}, 0.05);
     L.post_norm = Weight("post_norm", {H}, 0.05);
-    if (kind == LayerKind::kLinearAttention) {
-      L.w_qkvz = Weight("w_qkvz", {H, 2 * Hk * K + 2 * HV * Vd}, in_scale);
-      L.w_ba = Weight("w_ba", {H, 2 * HV}, in_scale);
-      L.conv_w = Weight("conv_w", {kw, m.conv_dim()}, 0.5);
-      L.a_log = Make("A_log", {HV}, DType::kFloat32);
-      // Mamba-style gate init: A in [1, 16], dt log-uniform in [1e-3, 0.1] through dt_bias =
-      // softplus^-1(dt), so most heads remember over tens to hundreds of tokens.
-      L.dt_bias = Make("dt_bias", {HV}, kBf);
-      Rng rng(o.seed + 77 + layers_.size());
-      for (int64_t h = 0; h < HV; ++h) {
-        L.a_log.Set(h, std::log(rng.Uniform(1, 16)));
-        const double dt = std::exp(rng.Uniform(std::log(1e-3), std::log(0.1)));
-        L.dt_bias.Set(h, std::log(std::expm1(dt)));
-      }
-      L.gdn_norm = Make("gdn_norm", {Vd}, kBf);
-      for (int64_t i = 0; i < Vd; ++i) L.gdn_norm.Set(i, 1.0);
-      L.w_out = Weight("w_out", {HV * Vd, H}, kOutScale / std::sqrt(static_cast<double>(HV * Vd)));
-      L.conv_pool = Make("conv_states", {o.slots, window, m.conv_dim()}, kBf);
-      L.ssm_pool =
-          Make("ssm_states",
-               o.gdn_impl == "fused" ? Shape{o.slots, HV, Vd, K} : Shape{o.slots, HV, K, Vd}, ssm);
-    } else if (kind == LayerKind::kMla) {
-      mla(L);
-    } else {
-      attention(L, kind == LayerKind::kSlidingAttention);
-    }
-    mlp(L, spec.moe);
+    if (kind == LayerKind::kLinearAttention)
+      InitGdn(L);
+    else if (kind == LayerKind::kMla)
+      InitMla(L);
+    else
+      InitAttention(L, kind == LayerKind::kSlidingAttention);
+    InitMlp(L, spec.moe);
     layers_.push_back(std::move(L));
   }
-  if (o.draft_tokens > 0) {
-    // fc passes the token's normalised embedding through (identity block) and mixes in the
-    // hidden state weakly: the draft guesses the same successor the target mostly predicts.
-    draft_.fc = Weight("draft_fc", {2 * H, H}, 0.1 / std::sqrt(static_cast<double>(2 * H)));
-    for (int64_t i = 0; i < H; ++i) draft_.fc.Set(i * H + i, draft_.fc.At(i * H + i) + 1.0);
-    draft_.norm_e = Weight("draft_norm_e", {H}, 0.05);
-    draft_.norm_h = Weight("draft_norm_h", {H}, 0.05);
-    draft_.final_norm = Weight("draft_final_norm", {H}, 0.05);
-    draft_.layer.in_norm = Weight("in_norm", {H}, 0.05);
-    draft_.layer.post_norm = Weight("post_norm", {H}, 0.05);
-    const LayerSpec spec = DraftLayer(m);
-    if (spec.mixer == LayerKind::kMla)
-      mla(draft_.layer);
-    else
-      attention(draft_.layer, spec.mixer == LayerKind::kSlidingAttention);
-    mlp(draft_.layer, spec.moe);
+  if (o.draft_tokens > 0) InitDraft();
+}
+
+void FunctionalModel::InitGdn(LayerTensors& L) {
+  const ModelConfig& m = m_;
+  const int64_t H = m.hidden, Hk = m.lin_key_heads, HV = m.lin_value_heads, K = m.lin_key_dim,
+                Vd = m.lin_value_dim, kw = m.conv_kernel;
+  const int64_t window = kw - 1 + (o_.draft_tokens > 0 ? o_.draft_tokens - 1 : 0);
+  L.w_qkvz = Weight("w_qkvz", {H, 2 * Hk * K + 2 * HV * Vd}, InScale());
+  L.w_ba = Weight("w_ba", {H, 2 * HV}, InScale());
+  L.conv_w = Weight("conv_w", {kw, m.conv_dim()}, 0.5);
+  L.a_log = Make("A_log", {HV}, DType::kFloat32);
+  // Mamba-style gate init: A in [1, 16], dt log-uniform in [1e-3, 0.1] through dt_bias =
+  // softplus^-1(dt), so most heads remember over tens to hundreds of tokens.
+  L.dt_bias = Make("dt_bias", {HV}, kBf);
+  Rng rng(o_.seed + 77 + layers_.size());
+  for (int64_t h = 0; h < HV; ++h) {
+    L.a_log.Set(h, std::log(rng.Uniform(1, 16)));
+    const double dt = std::exp(rng.Uniform(std::log(1e-3), std::log(0.1)));
+    L.dt_bias.Set(h, std::log(std::expm1(dt)));
   }
+  L.gdn_norm = Make("gdn_norm", {Vd}, kBf);
+  for (int64_t i = 0; i < Vd; ++i) L.gdn_norm.Set(i, 1.0);
+  L.w_out = Weight("w_out", {HV * Vd, H}, kOutScale / std::sqrt(static_cast<double>(HV * Vd)));
+  L.conv_pool = Make("conv_states", {o_.slots, window, m.conv_dim()}, kBf);
+  L.ssm_pool =
+      Make("ssm_states",
+           o_.gdn_impl == "fused" ? Shape{o_.slots, HV, Vd, K} : Shape{o_.slots, HV, K, Vd},
+           ParseDType(o_.ssm_dtype));
+}
+
+void FunctionalModel::InitAttention(LayerTensors& L, bool sliding) {
+  const ModelConfig& m = m_;
+  const int64_t H = m.hidden;
+  const double in_scale = InScale();
+  const AttentionShape& a = sliding ? m.sliding : m.full;
+  const int64_t Nq = a.heads, Nkv = a.kv_heads, D = a.head_dim, qw = m.q_proj_width(Nq, D);
+  const Tensor w_q = Weight("w_q", {H, qw}, in_scale);
+  if (m.g_proj_width(Nq)) L.w_g = Weight("w_g", {H, m.g_proj_width(Nq)}, in_scale);
+  const Tensor w_k = Weight("w_k", {H, Nkv * D}, in_scale),
+               w_v = Weight("w_v", {H, Nkv * D}, in_scale);
+  // One [H, q | k | v] projection, the graph's layout.
+  const int64_t width = qw + 2 * Nkv * D;
+  L.w_qkv = Make("w_qkv", {H, width}, kBf);
+  for (int64_t r = 0; r < H; ++r) {
+    std::memcpy(L.w_qkv.data() + r * width * 2, w_q.data() + r * qw * 2,
+                static_cast<size_t>(qw) * 2);
+    std::memcpy(L.w_qkv.data() + (r * width + qw) * 2, w_k.data() + r * Nkv * D * 2,
+                static_cast<size_t>(Nkv * D) * 2);
+    std::memcpy(L.w_qkv.data() + (r * width + qw + Nkv * D) * 2, w_v.data() + r * Nkv * D * 2,
+                static_cast<size_t>(Nkv * D) * 2);
+  }
+  L.w_o = Weight("w_o", {Nq * D, H}, kOutScale / std::sqrt(static_cast<double>(Nq * D)));
+  if (m.qk_norm) {
+    L.q_norm = Weight("q_norm", {D}, 0.05);
+    L.k_norm = Weight("k_norm", {D}, 0.05);
+  }
+  if (m.qkv_bias) {
+    L.b_q = Weight("b_q", {Nq * D}, 0.1);
+    L.b_k = Weight("b_k", {Nkv * D}, 0.1);
+    L.b_v = Weight("b_v", {Nkv * D}, 0.1);
+  }
+  L.k_cache.resize(static_cast<size_t>(o_.slots));
+  L.v_cache.resize(static_cast<size_t>(o_.slots));
+}
+
+// MLA: kv_b_proj once, and the per-head W_uk / W_uv of the absorbed form read out of it, so the
+// two forms compute with the same numbers.
+void FunctionalModel::InitMla(LayerTensors& L) {
+  const ModelConfig& m = m_;
+  const int64_t H = m.hidden;
+  const double in_scale = InScale();
+  const MlaShape& a = m.mla;
+  const int64_t Nq = m.full.heads, dn = a.qk_nope_head_dim, dr = a.qk_rope_head_dim,
+                dv = a.v_head_dim, kvl = a.kv_lora_rank;
+  if (m.full.rope_scaling.type == "yarn")
+    throw InputError(m.file +
+                     ": functional MLA runs apply no yarn rope (rotary_embedding has no yarn); "
+                     "yarn models run timing-only");
+  if (a.q_lora_rank > 0) {
+    L.w_q_a = Weight("w_q_a", {H, a.q_lora_rank}, in_scale);
+    L.q_a_norm = Weight("q_a_norm", {a.q_lora_rank}, 0.05);
+    L.w_q_b = Weight("w_q_b", {a.q_lora_rank, Nq * (dn + dr)},
+                     1.0 / std::sqrt(static_cast<double>(a.q_lora_rank)));
+  } else {
+    L.w_q_b = Weight("w_q_b", {H, Nq * (dn + dr)}, in_scale);
+  }
+  L.w_kv_a = Weight("w_kv_a", {H, kvl + dr}, in_scale);
+  L.kv_a_norm = Weight("kv_a_norm", {kvl}, 0.05);
+  L.w_kv_b = Weight("w_kv_b", {kvl, Nq * (dn + dv)}, 1.0 / std::sqrt(static_cast<double>(kvl)));
+  L.w_uk = Make("w_uk", {Nq, dn, kvl}, kBf);
+  L.w_uv = Make("w_uv", {Nq, kvl, dv}, kBf);
+  for (int64_t h = 0; h < Nq; ++h)
+    for (int64_t c = 0; c < kvl; ++c) {
+      const int64_t row = c * Nq * (dn + dv) + h * (dn + dv);
+      for (int64_t i = 0; i < dn; ++i) L.w_uk.Set((h * dn + i) * kvl + c, L.w_kv_b.At(row + i));
+      for (int64_t j = 0; j < dv; ++j)
+        L.w_uv.Set((h * kvl + c) * dv + j, L.w_kv_b.At(row + dn + j));
+    }
+  L.w_o = Weight("w_o", {Nq * dv, H}, kOutScale / std::sqrt(static_cast<double>(Nq * dv)));
+  L.k_cache.resize(static_cast<size_t>(o_.slots));
+}
+
+void FunctionalModel::InitMlp(LayerTensors& L, bool moe) {
+  const ModelConfig& m = m_;
+  const int64_t H = m.hidden, I = m.dense_intermediate;
+  const double in_scale = InScale();
+  if (!moe) {
+    L.w_gu = Weight("w_gu", {H, 2 * I}, in_scale);
+    L.w_down = Weight("w_down", {I, H}, kOutScale / std::sqrt(static_cast<double>(I)));
+    return;
+  }
+  const int64_t E = m.experts, Ie = m.moe_intermediate, Is = m.shared_intermediate;
+  L.w_router = Weight("w_router", {H, E}, in_scale);
+  if (m.sigmoid_router)
+    L.router_bias = Make("router_bias", {E}, DType::kFloat32);  // zero correction bias
+  L.w_egu = Weight("w_egu", {E, H, 2 * Ie}, in_scale);
+  L.w_edown = Weight("w_edown", {E, Ie, H}, kOutScale / std::sqrt(static_cast<double>(Ie)));
+  if (Is > 0) {
+    L.w_sgu = Weight("w_sgu", {H, 2 * Is}, in_scale);
+    L.w_sdown = Weight("w_sdown", {Is, H}, kOutScale / std::sqrt(static_cast<double>(Is)));
+    if (m.shared_gated) L.w_sg = Weight("w_sg", {H, 1}, in_scale);
+  }
+}
+
+// fc passes the token's normalised embedding through (identity block) and mixes in the hidden
+// state weakly: the draft guesses the same successor the target mostly predicts.
+void FunctionalModel::InitDraft() {
+  const int64_t H = m_.hidden;
+  draft_.fc = Weight("draft_fc", {2 * H, H}, 0.1 / std::sqrt(static_cast<double>(2 * H)));
+  for (int64_t i = 0; i < H; ++i) draft_.fc.Set(i * H + i, draft_.fc.At(i * H + i) + 1.0);
+  draft_.norm_e = Weight("draft_norm_e", {H}, 0.05);
+  draft_.norm_h = Weight("draft_norm_h", {H}, 0.05);
+  draft_.final_norm = Weight("draft_final_norm", {H}, 0.05);
+  draft_.layer.in_norm = Weight("in_norm", {H}, 0.05);
+  draft_.layer.post_norm = Weight("post_norm", {H}, 0.05);
+  const LayerSpec spec = DraftLayer(m_);
+  if (spec.mixer == LayerKind::kMla)
+    InitMla(draft_.layer);
+  else
+    InitAttention(draft_.layer, spec.mixer == LayerKind::kSlidingAttention);
+  InitMlp(draft_.layer, spec.moe);
 }
 
 // The functional executor: each launch through the kernel set on its tensors, checked against

@@ -89,6 +89,13 @@ class FunctionalModel {
   ForwardBatch Batch(const std::vector<Entry>& batch, ForwardKind kind) const;
   GraphOptions Options() const;
   Tensor Weight(const std::string& name, Shape shape, double scale);
+  // A layer's weights and caches, drawn in a fixed order (the seed decides every value).
+  void InitAttention(LayerTensors& L, bool sliding);
+  void InitMla(LayerTensors& L);
+  void InitMlp(LayerTensors& L, bool moe);
+  void InitGdn(LayerTensors& L);
+  void InitDraft();
+  double InScale() const;  // 1 / sqrt(hidden): the input projections' weight scale
   std::vector<double> SlotOf(Tensor LayerTensors::*pool, int64_t slot) const;
   void KeepKv(LayerTensors& L, LayerKind kind, int64_t slot, int64_t tokens) const;
   void TransposeStoredStates(LayerTensors& L, const std::vector<int64_t>& slots);

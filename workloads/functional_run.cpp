@@ -236,7 +236,7 @@ FunctionalDiff Compare(const FunctionalResult& a, const FunctionalResult& b) {
   return d;
 }
 
-FunctionalStudy RunFunctionalStudy(const ServingSetup& s,
+FunctionalStudy RunFunctionalStudy(const ResolvedRun& s,
                                    const std::function<void(const std::string&)>& progress) {
   auto say = [&](const std::string& m) {
     if (progress) progress(m);
@@ -264,7 +264,7 @@ FunctionalStudy RunFunctionalStudy(const ServingSetup& s,
   FunctionalOptions clean;
   clean.gdn_impl = c.gdn_decode_impl;
   clean.mla_prolog = c.mla_prolog;
-  clean.ssm_dtype = SsmPoolDtype(c.mamba_ssm_dtype, c.gdn_decode_impl, s.model);
+  clean.ssm_dtype = s.ssm_dtype;
   clean.seed = static_cast<uint64_t>(c.seed);
   FunctionalOptions faulty = clean;
   faulty.fault = c.fault == "none" ? "" : c.fault;

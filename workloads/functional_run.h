@@ -63,7 +63,7 @@ struct FunctionalDiff {
 };
 FunctionalDiff Compare(const FunctionalResult& a, const FunctionalResult& b);
 
-struct ServingSetup;
+struct ResolvedRun;
 
 // What `npusim run` does with mode: functional. Three runs of the configured requests (prompt
 // tokens drawn with the run's seed): `reference` unchunked, no MTP, no fault; `chunked` with the
@@ -78,6 +78,6 @@ struct FunctionalStudy {
 };
 // `progress` (may be null) hears which run starts.
 FunctionalStudy RunFunctionalStudy(
-    const ServingSetup& s, const std::function<void(const std::string&)>& progress = nullptr);
+    const ResolvedRun& s, const std::function<void(const std::string&)>& progress = nullptr);
 
 }  // namespace npusim

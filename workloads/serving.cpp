@@ -44,12 +44,11 @@ int64_t ShapeBucket(int64_t x, int64_t min_step) {
   return (x + step - 1) / step * step;
 }
 
-ServingSetup PrepareServing(const RunConfig& run) {
+ResolvedRun ResolveRun(const RunConfig& run) {
   if (run.Disaggregated()) {
     // Each pool is prepared as the server it is (its own plan, memory and graphs); the run keeps
     // the decode pool's view for what reports show once, and the load.
-    ServingSetup prefill = PrepareServing(run.Pool("prefill")),
-                 decode = PrepareServing(run.Pool("decode"));
+    ResolvedRun prefill = ResolveRun(run.Pool("prefill")), decode = ResolveRun(run.Pool("decode"));
     if (prefill.model.file != decode.model.file)
       throw std::logic_error("PD pools read different models");
     if (prefill.run.page_size != decode.run.page_size)
@@ -61,7 +60,7 @@ ServingSetup PrepareServing(const RunConfig& run) {
       throw InputError(run.file +
                        ": speculative decoding must be set for both pools or neither (the prefill "
                        "pool runs the draft's extend)");
-    ServingSetup s = decode;
+    ResolvedRun s = decode;
     s.run = run;
     s.requests = GenerateRequests(run);
     prefill.requests.clear();
@@ -69,7 +68,7 @@ ServingSetup PrepareServing(const RunConfig& run) {
     s.pools = {std::move(prefill), std::move(decode)};
     return s;
   }
-  ServingSetup s;
+  ResolvedRun s;
   s.run = run;
   s.host = run.Host();
   s.model = LoadModelConfig(run.ModelPath());
@@ -92,7 +91,9 @@ ServingSetup PrepareServing(const RunConfig& run) {
                      s.model.file +
                      " has none); a separate draft model is speculative_algorithm EAGLE3 with "
                      "speculative_draft_model_path");
+  s.ssm_dtype = SsmPoolDtype(run.mamba_ssm_dtype, run.gdn_decode_impl, s.model);
   MemoryOptions mo = run.Memory();
+  mo.ssm_dtype = s.ssm_dtype;
   if (run.Eagle3()) {
     s.eagle3_draft = LoadModelConfig(run.DraftModelPath());
     if (!s.eagle3_draft->eagle3)
@@ -105,6 +106,7 @@ ServingSetup PrepareServing(const RunConfig& run) {
     mo.eagle3_draft = &*s.eagle3_draft;
   }
   s.memory = PlanMemory(s.model, s.plan, s.device, mo);
+  s.group_request_cap = s.memory.max_running;
   if (s.memory.max_running < mo.max_running_requests)
     spdlog::warn(
         "max_running_requests: {} per DP group, capped at {} by the mamba pool ({} slots, {} per "
@@ -117,15 +119,15 @@ ServingSetup PrepareServing(const RunConfig& run) {
   return s;
 }
 
-int64_t ServingSetup::TransferBytesPerRank(int64_t input_len) const {
-  auto side = [&](const ServingSetup& p) {
+int64_t ResolvedRun::TransferBytesPerRank(int64_t input_len) const {
+  auto side = [&](const ResolvedRun& p) {
     return input_len * p.memory.kv_per_token + p.memory.swa_kv_per_request +
            p.memory.mamba_per_request;
   };
   return pools.size() == 2 ? std::max(side(pools[0]), side(pools[1])) : 0;
 }
 
-double ServingSetup::TransferStreamUs(int64_t input_len) const {
+double ResolvedRun::TransferStreamUs(int64_t input_len) const {
   if (pools.size() != 2) return 0;
   return static_cast<double>(TransferBytesPerRank(input_len)) /
          (pools[1].device.link_kv_transfer_gbps * 1e3);  // GB/s = 1e3 B/us
@@ -158,7 +160,7 @@ class Engine {
   // device; every request reaches exactly one of them).
   // `pool`: 0 a unified server, 1 a PD prefill replica (a request leaves it with its first token),
   // 2 a PD decode replica (requests arrive with their prompt computed, their KV to move).
-  Engine(const ServingSetup& s, KernelTimer& t, int64_t replica, int pool = 0)
+  Engine(const ResolvedRun& s, KernelTimer& t, int64_t replica, int pool = 0)
       : s_(s),
         timer_(t),
         replica_(replica),
@@ -173,14 +175,14 @@ class Engine {
     rates_ = s.run.AcceptRates();
   }
 
-  static SchedulerConfig SchedConfig(const ServingSetup& s, int pool) {
+  static SchedulerConfig SchedConfig(const ResolvedRun& s, int pool) {
     SchedulerConfig c;
     c.hold_finished =
         pool == 1;  // PD: the prefill server keeps a request's KV until it has been sent
     c.dp = s.plan.dp;
-    // The mamba pool may allow fewer running requests than asked (SGLang caps them the same way).
-    c.max_running_requests = std::min(s.run.max_running_requests,
-                                      s.memory.max_running * std::max<int64_t>(1, s.plan.dp));
+    // Over all groups, so that the scheduler's per-group cap is the resolved one (the mamba pool
+    // may allow fewer running requests than asked; SGLang caps them the same way).
+    c.max_running_requests = s.group_request_cap * std::max<int64_t>(1, s.plan.dp);
     c.chunked_prefill_size = s.run.chunked_prefill_size;
     c.max_prefill_tokens = s.run.max_prefill_tokens;
     c.page_size = s.run.page_size;
@@ -227,7 +229,7 @@ class Engine {
   // PD decode replica: a request the prefill pool finished at `now`. It waits for KV room and a
   // transfer slot (MoveTransfers, at the next step formed, as SGLang's decode loop polls its
   // queues once per iteration); its first token reaches the client when its KV has arrived.
-  void Receive(const RequestRecord& pre, double now, const ServingSetup& run) {
+  void Receive(const RequestRecord& pre, double now, const ResolvedRun& run) {
     RequestRecord rec = pre;
     rec.replica = replica_;
     rec.prefill_replica = pre.replica;
@@ -422,7 +424,7 @@ class Engine {
     base.gdn_impl = s_.run.gdn_decode_impl;
     base.gdn_prefill = s_.run.gdn_prefill_impl;
     base.mla_prolog = s_.run.mla_prolog;
-    base.ssm_dtype = s_.run.mamba_ssm_dtype;
+    base.ssm_dtype = s_.ssm_dtype;
     base.quant = ParseWeightQuant(s_.run.quantization);
     base.draft_quant = ParseWeightQuant(s_.run.DraftQuantization());
     // Symmetric ranks: every rank runs the step at the busiest group's shape.
@@ -527,7 +529,7 @@ class Engine {
     }
   }
 
-  const ServingSetup& s_;
+  const ResolvedRun& s_;
   KernelTimer& timer_;
   // PD decode: KV transfers. Each waits (pending) until the scheduler can hold its KV and one of
   // disaggregation_transfer_queue slots is free, then moves over the replica's link, one request
@@ -614,7 +616,7 @@ class ServingSystem : public sc_core::sc_module {
   explicit ServingSystem(sc_core::sc_module_name name) : sc_module(name) { SC_THREAD(Client); }
   // `pools[i]`: engine i's pool (0 unified, 1 PD prefill, 2 PD decode); `setup` the whole run's.
   void Start(const std::vector<Engine*>& engines, const std::vector<int>& pools,
-             const ServingSetup& setup, int64_t max_concurrency, bool shortest_queue,
+             const ResolvedRun& setup, int64_t max_concurrency, bool shortest_queue,
              const ProgressFn& progress) {
     setup_ = &setup;
     reqs_ = &setup.requests;
@@ -772,7 +774,7 @@ class ServingSystem : public sc_core::sc_module {
   }
 
   std::vector<std::unique_ptr<Replica>> replicas_;
-  const ServingSetup* setup_ = nullptr;
+  const ResolvedRun* setup_ = nullptr;
   const std::vector<Request>* reqs_ = nullptr;
   int64_t max_concurrency_ = 0, done_ = 0;
   std::array<size_t, 3> next_{};  // round robin, per pool
@@ -827,14 +829,14 @@ ServingResult Merge(std::vector<ServingResult> parts, double end_us) {
 }
 }  // namespace
 
-ServingResult ServingSimulation::Run(const ServingSetup& setup, KernelTimer& timer,
+ServingResult ServingSimulation::Run(const ResolvedRun& setup, KernelTimer& timer,
                                      const ProgressFn& progress) {
   if (used_) throw std::logic_error("a ServingSimulation runs once");
   used_ = true;
   std::vector<std::unique_ptr<Engine>> engines;
   std::vector<Engine*> raw;
   std::vector<int> pools;
-  auto add = [&](const ServingSetup& s, int pool) {
+  auto add = [&](const ResolvedRun& s, int pool) {
     for (int64_t i = 0; i < std::max<int64_t>(1, s.replicas); ++i) {
       engines.push_back(std::make_unique<Engine>(s, timer, i, pool));
       raw.push_back(engines.back().get());
@@ -876,8 +878,7 @@ ServingResult ServingSimulation::Run(const ServingSetup& setup, KernelTimer& tim
   return out;
 }
 
-ServingResult RunServing(const ServingSetup& setup, KernelTimer& timer,
-                         const ProgressFn& progress) {
+ServingResult RunServing(const ResolvedRun& setup, KernelTimer& timer, const ProgressFn& progress) {
   ServingSimulation sim;
   return sim.Run(setup, timer, progress);
 }

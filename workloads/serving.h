@@ -31,7 +31,11 @@
 
 namespace npusim {
 
-struct ServingSetup {
+// A run config with everything derived from it resolved once, for every reader (scheduler
+// set-up, step shapes, memory plan, capacity search, functional study, reports): the files it
+// names loaded, the parallel plan and per-rank shapes, the GDN state pool's dtype, the request
+// cap of a DP group and one rank's memory plan.
+struct ResolvedRun {
   RunConfig run;
   HostProfile host;  // run.Host(): the profile with the run's overrides
   ModelConfig model;
@@ -39,21 +43,25 @@ struct ServingSetup {
   DeviceConfig device;
   ParallelPlan plan;
   RankShapes shapes;
-  MemoryPlan memory;  // one rank's HBM (out_of_memory is thrown by PrepareServing)
+  std::string ssm_dtype;  // the GDN state pool's dtype (SsmPoolDtype of the run and model)
+  // Requests one DP group may run: the server's max_running_requests over the groups
+  // (GroupRequestCap), capped by the mamba pool (memory.max_running).
+  int64_t group_request_cap = 0;
+  MemoryPlan memory;  // one rank's HBM (out_of_memory is thrown by ResolveRun)
   std::vector<Request> requests;
   Fidelity fidelity;     // how far the device and host profiles are calibrated, for the reports
   int64_t replicas = 1;  // servers x replicated DP (dp_size without DP attention): copies of the
                          // whole setup behind a router
   // PD disaggregation: the prefill and the decode pool, each a whole setup of its own (the fields
   // above are the decode pool's, the requests the run's).
-  std::vector<ServingSetup> pools;
+  std::vector<ResolvedRun> pools;
   // PD: moving one request's KV (full-attention layers, sliding windows) and GDN state from its
   // prefill ranks to its decode ranks, every rank over its own stream: the larger of the two
   // sides' per-rank bytes, at the decode device's links.kv_transfer_gbps (its latency apart).
   int64_t TransferBytesPerRank(int64_t input_len) const;
   double TransferStreamUs(int64_t input_len) const;
 };
-ServingSetup PrepareServing(const RunConfig& run);
+ResolvedRun ResolveRun(const RunConfig& run);
 
 struct RequestRecord {
   int64_t id = 0, input_len = 0, output_len = 0, group = 0;
@@ -139,7 +147,7 @@ class ServingSimulation {
  public:
   ServingSimulation();
   // Throws SimFailure (a kernel failed: the step, time and shape are in the message) or InputError.
-  ServingResult Run(const ServingSetup& setup, KernelTimer& timer,
+  ServingResult Run(const ResolvedRun& setup, KernelTimer& timer,
                     const ProgressFn& progress = nullptr);
 
  private:
@@ -148,7 +156,7 @@ class ServingSimulation {
 };
 
 // Elaborates and runs in one go.
-ServingResult RunServing(const ServingSetup& setup, KernelTimer& timer,
+ServingResult RunServing(const ResolvedRun& setup, KernelTimer& timer,
                          const ProgressFn& progress = nullptr);
 
 // 8 buckets per octave above `min_step` (x rounded up): relative error under 12.5 %.

@@ -31,7 +31,7 @@ ProgressFn ServingProgressLog() {
   };
 }
 
-ServingOutcome SimulateServing(ServingSetup& setup) {
+ServingOutcome SimulateServing(ResolvedRun& setup) {
   // Order matters: the kernel timer forks before any SystemC activity, the serving processes are
   // elaborated before the functional runs simulate kernels in this process.
   ForkedKernelTimer timer(setup.device);

@@ -17,7 +17,7 @@ struct ServingOutcome {
 
 // Throws what the simulation throws (SimFailure, InputError). `setup` may change: a functional
 // study writes the acceptance its draft achieved into setup.run.speculative_accept_rates.
-ServingOutcome SimulateServing(ServingSetup& setup);
+ServingOutcome SimulateServing(ResolvedRun& setup);
 
 // A ProgressFn logging a line every 2 s of wall time and at the end: requests done, simulated
 // time, its rate against the wall clock and an ETA from the requests' pace so far.

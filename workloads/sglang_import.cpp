@@ -210,26 +210,80 @@ std::vector<std::string> ShellWords(const std::string& line) {
   return out;
 }
 
-SglangImport ImportSglang(const std::string& server, const std::string& bench,
-                          const SglangImportOptions& o) {
-  SglangImport out;
-  std::map<std::string, size_t> at;  // run key -> index in out.keys
-  auto set = [&](const std::string& key, const std::string& value, const std::string& from) {
-    auto it = at.find(key);
-    if (it != at.end() && out.keys[it->second].second != value)
+namespace {
+
+// One import: the keys set so far (each once, or to the same value again), what was assumed and
+// what was ignored, filled line by line.
+class Importer {
+ public:
+  explicit Importer(const SglangImportOptions& o) : o_(o) {
+    Set("device", o.device, "--device");
+    out_.assumed.push_back(
+        "device " + o.device +
+        " (SGLang's --device npu does not say which chip; npusim import-sglang --device sets it)");
+  }
+
+  void Server(const std::string& server) {
+    const std::vector<std::string> words =
+        AfterModule(ShellWords(server), "sglang.launch_server", "the server line", &env_);
+    Read(words, ServerArgs(), "the server line",
+         [&](const std::string& name, const std::string& v) { ServerSpecial(name, v); });
+    if (!model_seen_) throw InputError("the server line: --model-path is missing");
+    DraftPath();
+    Quantization();
+    if (Value("moe_a2a_backend") == "deepep" && !at_.count("ep_size") && at_.count("tp_size")) {
+      Set("ep_size", Value("tp_size"), "--moe-a2a-backend deepep");
+      out_.assumed.push_back("ep_size = tp_size: SGLang's DeepEP runs the experts over every rank");
+    }
+    Environment();
+  }
+
+  void Bench(const std::string& bench) {
+    if (bench.empty()) {
+      out_.assumed.push_back("the load (no bench_serving line): the run config's defaults");
+      return;
+    }
+    const std::vector<std::string> words =
+        AfterModule(ShellWords(bench), "sglang.bench_serving", "the bench_serving line", nullptr);
+    Read(words, BenchArgs(), "the bench_serving line",
+         [&](const std::string& name, const std::string& v) {
+           if (name == "dataset-name") {
+             if (v != "random" && v != "generated-shared-prefix")
+               throw InputError(
+                   Refuse(name, v,
+                          "not modelled: npusim's loads are random, generated-shared-prefix "
+                          "(bench_serving's) or a JSONL trace of lengths"));
+             Set("dataset_name", v, "--dataset-name");
+           } else if (name == "warmup-requests") {  // bench_serving sends that many copies of the
+                                                    // first prompt
+             Set("warmup_requests", v == "0" ? "0" : "1", "--warmup-requests");
+           } else if (name == "flush-cache") {  // flushed after the warm-up: the timed run starts
+                                                // with an empty cache
+             Set("warmup_requests", "0", "--flush-cache");
+           }
+         });
+  }
+
+  SglangImport Result() const { return out_; }
+
+ private:
+  using Special = std::function<void(const std::string&, const std::string&)>;
+
+  void Set(const std::string& key, const std::string& value, const std::string& from) {
+    auto it = at_.find(key);
+    if (it != at_.end() && out_.keys[it->second].second != value)
       throw InputError(from + ": sets " + key + " to " + value +
-                       " after another argument set it to " + out.keys[it->second].second);
-    if (it == at.end()) at[key] = out.keys.size(), out.keys.push_back({key, value});
-  };
-  set("device", o.device, "--device");
-  out.assumed.push_back(
-      "device " + o.device +
-      " (SGLang's --device npu does not say which chip; npusim import-sglang --device sets it)");
+                       " after another argument set it to " + out_.keys[it->second].second);
+    if (it == at_.end()) at_[key] = out_.keys.size(), out_.keys.push_back({key, value});
+  }
+  std::string Value(const std::string& key) const {  // "" when not set
+    auto it = at_.find(key);
+    return it == at_.end() ? std::string() : out_.keys[it->second].second;
+  }
 
   // Reads one line's arguments against `table`; `special` handles Kind::kSpecial.
-  auto read = [&](const std::vector<std::string>& words, const std::map<std::string, Arg>& table,
-                  const std::string& line_name,
-                  const std::function<void(const std::string&, const std::string&)>& special) {
+  void Read(const std::vector<std::string>& words, const std::map<std::string, Arg>& table,
+            const std::string& line_name, const Special& special) {
     std::vector<std::string> names;
     for (const auto& [k, v] : table) names.push_back("--" + k);
     for (size_t i = 0; i < words.size(); ++i) {
@@ -246,26 +300,26 @@ SglangImport ImportSglang(const std::string& server, const std::string& bench,
                          " is not known to npusim: it may change what is simulated, so it is "
                          "refused rather than dropped" +
                          NearestHint("--" + name, names));
-      const Arg& a = it->second;
       auto value = [&]() -> std::string {
         if (has_inline) return inline_value;
         if (i + 1 >= words.size() || IsOption(words[i + 1]))
           throw InputError(line_name + ": --" + name + " needs a value");
         return words[++i];
       };
+      const Arg& a = it->second;
       switch (a.kind) {
         case Kind::kKey:
-          set(a.key, value(), "--" + name);
+          Set(a.key, value(), "--" + name);
           break;
         case Kind::kFlag:
-          set(a.key, "true", "--" + name);
+          Set(a.key, "true", "--" + name);
           break;
         case Kind::kIgnoreFlag:
-          out.ignored.push_back("--" + name + ": " + a.key);
+          out_.ignored.push_back("--" + name + ": " + a.key);
           break;
         case Kind::kIgnore: {
           const std::string v = value();
-          out.ignored.push_back("--" + name + " " + v + ": " + a.key);
+          out_.ignored.push_back("--" + name + " " + v + ": " + a.key);
           break;
         }
         case Kind::kList: {
@@ -275,7 +329,7 @@ SglangImport ImportSglang(const std::string& server, const std::string& bench,
             list += (list.empty() ? "" : ", ") + words[++i];
           if (list.empty())
             throw InputError(line_name + ": --" + name + " needs at least one value");
-          set(a.key, "[" + list + "]", "--" + name);
+          Set(a.key, "[" + list + "]", "--" + name);
           break;
         }
         case Kind::kSpecial:
@@ -283,140 +337,135 @@ SglangImport ImportSglang(const std::string& server, const std::string& bench,
           break;  // flush-cache: a flag
       }
     }
-  };
+  }
 
-  std::vector<std::pair<std::string, std::string>> env;
-  const std::vector<std::string> sw =
-      AfterModule(ShellWords(server), "sglang.launch_server", "the server line", &env);
-  bool model_seen = false;
-  std::string draft_path;  // --speculative-draft-model-path, read once the algorithm is known
-  std::string quantization;
-  read(sw, ServerArgs(), "the server line", [&](const std::string& name, const std::string& v) {
+  // The server arguments that need more than a key: checked values, derived keys, notes.
+  void ServerSpecial(const std::string& name, const std::string& v) {
     if (name == "model-path" || name == "model") {
-      model_seen = true;
-      set("model", o.model.empty() ? ConfigJson(v) : o.model, "--" + name);
+      model_seen_ = true;
+      Set("model", o_.model.empty() ? ConfigJson(v) : o_.model, "--" + name);
     } else if (name == "moe-a2a-backend") {
       if (v != "none" && v != "deepep")
         throw InputError(Refuse(name, v, "not modelled (npusim has none and deepep)"));
-      set("moe_a2a_backend", v, "--" + name);
+      Set("moe_a2a_backend", v, "--" + name);
     } else if (name == "deepep-mode") {
       if (v != "auto")
         throw InputError(Refuse(name, v,
                                 "not modelled: npusim times DeepEP as `auto` does (normal mode for "
                                 "prefill, low-latency for decode)"));
-      out.ignored.push_back("--deepep-mode auto: what npusim models");
+      out_.ignored.push_back("--deepep-mode auto: what npusim models");
     } else if (name == "quantization") {
-      quantization = v;
+      quantization_ = v;
     } else if (name == "cuda-graph-max-bs") {
-      // SGLang's capture list up to the maximum: 1, 2, 4, 8, then every 8.
-      long max = 0;
-      try {
-        max = std::stol(v);
-      } catch (const std::exception&) {
-      }
-      if (max < 1) throw InputError(Refuse(name, v, "takes a positive batch size"));
-      std::string list;
-      for (long b : {1L, 2L, 4L, 8L})
-        if (b <= max) list += (list.empty() ? "" : ", ") + std::to_string(b);
-      for (long b = 16; b <= max; b += 8) list += ", " + std::to_string(b);
-      if (max > 8 && max % 8) list += ", " + std::to_string(max);
-      set("cuda_graph_bs", "[" + list + "]", "--cuda-graph-max-bs");
-      out.assumed.push_back("graph batch sizes from --cuda-graph-max-bs " + v +
-                            ": 1, 2, 4, 8 and every 8 up to it");
+      GraphMaxBatch(name, v);
     } else if (name == "speculative-draft-model-path") {
-      draft_path = v;
+      draft_path_ = v;
     } else if (name == "speculative-draft-model-quantization") {
       if (v != "unquant" && v != "w8a8_dynamic")
         throw InputError(Refuse(name, v, "not modelled: the draft is unquant or w8a8_dynamic"));
       if (v == "unquant")
-        out.ignored.push_back("--speculative-draft-model-quantization unquant: npusim's default");
+        out_.ignored.push_back("--speculative-draft-model-quantization unquant: npusim's default");
       else
-        set("speculative_draft_model_quantization", v, "--" + name);
-    } else if (name == "dtype") {
+        Set("speculative_draft_model_quantization", v, "--" + name);
+    } else {
+      ServerChecked(name, v);
+    }
+  }
+  // Arguments npusim reads only to check they ask for what it models.
+  void ServerChecked(const std::string& name, const std::string& v) {
+    if (name == "dtype") {
       if (v != "bfloat16" && v != "auto")
         throw InputError(Refuse(name, v, "not modelled: activations are bf16"));
-      out.ignored.push_back("--dtype " + v + ": bf16 activations, as npusim models");
+      out_.ignored.push_back("--dtype " + v + ": bf16 activations, as npusim models");
     } else if (name == "kv-cache-dtype") {
       if (v != "auto" && v != "bfloat16")
         throw InputError(Refuse(name, v, "not modelled: the KV cache is bf16"));
-      out.ignored.push_back("--kv-cache-dtype " + v + ": a bf16 KV cache, as npusim models");
+      out_.ignored.push_back("--kv-cache-dtype " + v + ": a bf16 KV cache, as npusim models");
     } else if (name == "attention-backend") {
       if (v != "ascend")
         throw InputError(
             Refuse(name, v, "not modelled: npusim's attention is the ascend backend's (FIA)"));
-      out.ignored.push_back("--attention-backend ascend: the backend npusim models");
+      out_.ignored.push_back("--attention-backend ascend: the backend npusim models");
     } else if (name == "device") {
       if (v != "npu") throw InputError(Refuse(name, v, "npusim simulates Ascend NPUs"));
-      out.ignored.push_back("--device npu: which chip is npusim's --device");
+      out_.ignored.push_back("--device npu: which chip is npusim's --device");
     }
-  });
-  if (!model_seen) throw InputError("the server line: --model-path is missing");
-  if (!draft_path.empty()) {
-    // Ascend NEXTN launch lines name the target's own checkpoint as the draft: the MTP layers are
-    // in it.
-    if (at.count("speculative_algorithm") &&
-        out.keys[at["speculative_algorithm"]].second == "EAGLE3")
-      set("speculative_draft_model_path",
-          o.draft_model.empty() ? ConfigJson(draft_path) : o.draft_model,
+  }
+  // SGLang's capture list up to the maximum: 1, 2, 4, 8, then every 8.
+  void GraphMaxBatch(const std::string& name, const std::string& v) {
+    long max = 0;
+    try {
+      max = std::stol(v);
+    } catch (const std::exception&) {
+    }
+    if (max < 1) throw InputError(Refuse(name, v, "takes a positive batch size"));
+    std::string list;
+    for (long b : {1L, 2L, 4L, 8L})
+      if (b <= max) list += (list.empty() ? "" : ", ") + std::to_string(b);
+    for (long b = 16; b <= max; b += 8) list += ", " + std::to_string(b);
+    if (max > 8 && max % 8) list += ", " + std::to_string(max);
+    Set("cuda_graph_bs", "[" + list + "]", "--cuda-graph-max-bs");
+    out_.assumed.push_back("graph batch sizes from --cuda-graph-max-bs " + v +
+                           ": 1, 2, 4, 8 and every 8 up to it");
+  }
+
+  // --speculative-draft-model-path, read once the algorithm is known: Ascend NEXTN launch lines
+  // name the target's own checkpoint as the draft (the MTP layers are in it).
+  void DraftPath() {
+    if (draft_path_.empty()) return;
+    if (Value("speculative_algorithm") == "EAGLE3")
+      Set("speculative_draft_model_path",
+          o_.draft_model.empty() ? ConfigJson(draft_path_) : o_.draft_model,
           "--speculative-draft-model-path");
     else
-      out.ignored.push_back("--speculative-draft-model-path " + draft_path +
-                            ": NEXTN drafts with the model's own MTP layers");
+      out_.ignored.push_back("--speculative-draft-model-path " + draft_path_ +
+                             ": NEXTN drafts with the model's own MTP layers");
   }
-  if (!quantization.empty()) {
-    if (quantization != "modelslim" && quantization != "w8a8_int8")
-      throw InputError(Refuse("quantization", quantization,
+  void Quantization() {
+    if (quantization_.empty()) return;
+    if (quantization_ != "modelslim" && quantization_ != "w8a8_int8")
+      throw InputError(Refuse("quantization", quantization_,
                               "not modelled (modelslim W8A8 / W4A8 checkpoints are)"));
-    if (o.weights != "w8a8_dynamic" && o.weights != "w4a8_dynamic")
-      throw InputError("--quantization " + quantization +
+    if (o_.weights != "w8a8_dynamic" && o_.weights != "w4a8_dynamic")
+      throw InputError("--quantization " + quantization_ +
                        ": the checkpoint carries its scheme; say which with import-sglang "
                        "--weights w8a8_dynamic or w4a8_dynamic");
-    set("quantization", o.weights, "--quantization");
+    Set("quantization", o_.weights, "--quantization");
   }
-  if (at.count("moe_a2a_backend") && out.keys[at["moe_a2a_backend"]].second == "deepep" &&
-      !at.count("ep_size") && at.count("tp_size")) {
-    set("ep_size", out.keys[at["tp_size"]].second, "--moe-a2a-backend deepep");
-    out.assumed.push_back("ep_size = tp_size: SGLang's DeepEP runs the experts over every rank");
+  void Environment() {
+    for (const auto& [k, v] : env_) {
+      if (k == "GDN_ATTN_BACKEND_TRITON" && v == "1")
+        Set("gdn_decode_impl", "triton_chain", k);
+      else if (k == "ENABLE_ASCENDC_FUSION_GDN" && v == "1")
+        Set("gdn_decode_impl", "fused", k);
+      else if (k == "SGLANG_NPU_USE_MLAPO" && (v == "1" || v == "true"))
+        Set("mla_prolog", "fused", k);
+      // SGLang's server_args reads these two as --enable-prefill-delayer and its pass bound.
+      else if (k == "SGLANG_SCHEDULER_DECREASE_PREFILL_IDLE" && (v == "1" || v == "true"))
+        Set("enable_prefill_delayer", "true", k);
+      else if (k == "SGLANG_PREFILL_DELAYER_MAX_DELAY_PASSES")
+        Set("prefill_delayer_max_delay_passes", v, k);
+      else
+        out_.ignored.push_back("environment " + k + "=" + v + ": not read by npusim");
+    }
   }
-  for (const auto& [k, v] : env) {
-    if (k == "GDN_ATTN_BACKEND_TRITON" && v == "1")
-      set("gdn_decode_impl", "triton_chain", k);
-    else if (k == "ENABLE_ASCENDC_FUSION_GDN" && v == "1")
-      set("gdn_decode_impl", "fused", k);
-    else if (k == "SGLANG_NPU_USE_MLAPO" && (v == "1" || v == "true"))
-      set("mla_prolog", "fused", k);
-    // SGLang's server_args reads these two as --enable-prefill-delayer and its pass bound.
-    else if (k == "SGLANG_SCHEDULER_DECREASE_PREFILL_IDLE" && (v == "1" || v == "true"))
-      set("enable_prefill_delayer", "true", k);
-    else if (k == "SGLANG_PREFILL_DELAYER_MAX_DELAY_PASSES")
-      set("prefill_delayer_max_delay_passes", v, k);
-    else
-      out.ignored.push_back("environment " + k + "=" + v + ": not read by npusim");
-  }
-  if (!bench.empty()) {
-    const std::vector<std::string> bw =
-        AfterModule(ShellWords(bench), "sglang.bench_serving", "the bench_serving line", nullptr);
-    read(bw, BenchArgs(), "the bench_serving line",
-         [&](const std::string& name, const std::string& v) {
-           if (name == "dataset-name") {
-             if (v != "random" && v != "generated-shared-prefix")
-               throw InputError(
-                   Refuse(name, v,
-                          "not modelled: npusim's loads are random, generated-shared-prefix "
-                          "(bench_serving's) or a JSONL trace of lengths"));
-             set("dataset_name", v, "--dataset-name");
-           } else if (name == "warmup-requests") {  // bench_serving sends that many copies of the
-                                                    // first prompt
-             set("warmup_requests", v == "0" ? "0" : "1", "--warmup-requests");
-           } else if (name == "flush-cache") {  // flushed after the warm-up: the timed run starts
-                                                // with an empty cache
-             set("warmup_requests", "0", "--flush-cache");
-           }
-         });
-  } else {
-    out.assumed.push_back("the load (no bench_serving line): the run config's defaults");
-  }
-  return out;
+
+  const SglangImportOptions& o_;
+  SglangImport out_;
+  std::map<std::string, size_t> at_;  // run key -> index in out_.keys
+  std::vector<std::pair<std::string, std::string>> env_;
+  bool model_seen_ = false;
+  std::string draft_path_, quantization_;
+};
+
+}  // namespace
+
+SglangImport ImportSglang(const std::string& server, const std::string& bench,
+                          const SglangImportOptions& o) {
+  Importer im(o);
+  im.Server(server);
+  im.Bench(bench);
+  return im.Result();
 }
 
 std::string SglangImport::Yaml() const {

@@ -113,11 +113,11 @@ TEST(CapacityPlan, MemoryBindsWhenEveryLevelMeetsTheSlos) {
 // What one rank's memory allows: at most the request cap of every DP group, and no request when
 // one prompt outgrows the KV pool.
 TEST(CapacityPlan, MemoryLimitsFollowTheGroupCapAndTheKvPool) {
-  const ServingSetup capped =
-      PrepareServing(LoadRunConfig(kQuickstart, {{"max_running_requests", "3"}}));
+  const ResolvedRun capped =
+      ResolveRun(LoadRunConfig(kQuickstart, {{"max_running_requests", "3"}}));
   EXPECT_EQ(CapacityMemoryLimits(capped).max_by_memory, 3 * capped.replicas);
   EXPECT_TRUE(CapacityMemoryLimits(capped).oom.empty());
-  const ServingSetup huge = PrepareServing(
+  const ResolvedRun huge = ResolveRun(
       LoadRunConfig(kQuickstart, {{"random_input_len", "4000000"}, {"context_length", "4100000"}}));
   const MemoryLimits m = CapacityMemoryLimits(huge);
   EXPECT_EQ(m.max_by_memory, 0);

@@ -48,14 +48,14 @@ RunConfig Base() {
   return c;
 }
 
-int64_t Launches(const ServingSetup& s, const StepShape& shape) {
+int64_t Launches(const ResolvedRun& s, const StepShape& shape) {
   std::vector<int> order;
   StepKernels(s.model, s.plan, shape, &order);
   return static_cast<int64_t>(order.size());
 }
 
 // Launches of the run's prefill (one request of 128 tokens) and of a decode step after it.
-std::pair<int64_t, int64_t> PrefillAndDecodeLaunches(const ServingSetup& s) {
+std::pair<int64_t, int64_t> PrefillAndDecodeLaunches(const ResolvedRun& s) {
   StepShape prefill;
   prefill.batch = 1, prefill.tokens = 128, prefill.prefix = 0;
   StepShape decode;
@@ -71,21 +71,21 @@ TEST(Serving, FusedGdnDecodeWithAnFp32StateIsRefusedBeforeTheRun) {
   c.mamba_ssm_dtype = "float32";
   c.gdn_decode_impl = "fused";
   try {
-    PrepareServing(c);
+    ResolveRun(c);
     ADD_FAILURE() << "expected an InputError";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("takes a bfloat16 state only"), std::string::npos)
         << e.what();
   }
   c.gdn_decode_impl = "triton_chain";
-  EXPECT_NO_THROW(PrepareServing(c));
+  EXPECT_NO_THROW(ResolveRun(c));
 }
 
 TEST(Serving, EagerIssueIsHostBoundWhenALaunchCostsMoreOnTheHostThanOnTheDevice) {
   RunConfig c = Base();
   c.disable_cuda_graph = true;
   c.host_launch_us = 50;
-  const ServingSetup s = PrepareServing(c);
+  const ResolvedRun s = ResolveRun(c);
   FixedTimer timer(10);
   const ServingResult r = RunServing(s, timer);
   const auto [np, nd] = PrefillAndDecodeLaunches(s);
@@ -109,7 +109,7 @@ TEST(Serving, GraphReplayMakesTheDecodeStepDeviceBound) {
   c.cuda_graph_bs = {1};
   c.host_launch_us = 0;  // prefill stays eager: all its launches issued at once here
   c.host_graph_replay_us = 30;
-  const ServingSetup s = PrepareServing(c);
+  const ResolvedRun s = ResolveRun(c);
   FixedTimer timer(10);
   const ServingResult r = RunServing(s, timer);
   const auto [np, nd] = PrefillAndDecodeLaunches(s);
@@ -147,7 +147,7 @@ TEST(Serving, AnEagerDecodeBatchIsTimedAtItsBucket) {
   c.disable_cuda_graph = true;
   c.num_prompts = 17;
   c.max_concurrency = 17;
-  const ServingSetup s = PrepareServing(c);
+  const ResolvedRun s = ResolveRun(c);
   FixedTimer timer(10);
   const ServingResult r = RunServing(s, timer);
   ASSERT_EQ(r.requests.size(), 17u);
@@ -165,7 +165,7 @@ TEST(Serving, MaxConcurrencyHoldsTheNextRequestUntilOneFinishes) {
   RunConfig c = Base();
   c.num_prompts = 3;
   c.max_concurrency = 1;
-  const ServingSetup s = PrepareServing(c);
+  const ResolvedRun s = ResolveRun(c);
   FixedTimer timer(10);
   const ServingResult r = RunServing(s, timer);
   ASSERT_EQ(r.requests.size(), 3u);
@@ -183,7 +183,7 @@ TEST(Serving, MtpRoundsFollowTheAcceptRates) {
   c.random_output_len = 9;
   c.num_prompts = 2;
   c.speculative_accept_rates = {1};  // every draft accepted: 4 tokens per round
-  const ServingSetup s = PrepareServing(c);
+  const ResolvedRun s = ResolveRun(c);
   FixedTimer timer(10);
   const ServingResult r = RunServing(s, timer);
   const ServingMetrics m = ComputeMetrics(r);
@@ -215,7 +215,7 @@ TEST(Serving, GlueLaunchesCostHostTimePerLayerInEagerForwards) {
   c.disable_cuda_graph = true;
   c.host_launch_us = 50;
   c.host_profile = ProfileWith("glue_launches_per_layer: 3\n");
-  const ServingSetup s = PrepareServing(c);
+  const ResolvedRun s = ResolveRun(c);
   FixedTimer timer(10);
   const ServingResult r = RunServing(s, timer);
   const auto [np, nd] = PrefillAndDecodeLaunches(s);
@@ -233,7 +233,7 @@ TEST(Serving, AnEagerDeepEpDispatchMakesTheHostWaitForTheDevice) {
   c.ep_size = 4;
   c.moe_a2a_backend = "deepep";
   c.host_launch_us = 5;  // the host issues faster than the device (10 us per launch) runs
-  const ServingSetup s = PrepareServing(c);
+  const ResolvedRun s = ResolveRun(c);
   FixedTimer timer(10);
   const ServingResult r = RunServing(s, timer);
   StepShape prefill;
@@ -257,7 +257,7 @@ TEST(Serving, AnMtpRoundPaysItsHostBookkeeping) {
   c.random_output_len = 5;
   c.speculative_accept_rates = {1};
   c.host_profile = ProfileWith("mtp_round_us: 700\n");
-  const ServingSetup s = PrepareServing(c);
+  const ResolvedRun s = ResolveRun(c);
   FixedTimer timer(10);
   const ServingResult r = RunServing(s, timer);
   ASSERT_EQ(r.steps.size(), 2u);  // prefill, then one round of 4 tokens
@@ -280,7 +280,7 @@ TEST(Serving, AnEagle3RoundRunsTheDraftModelsForwards) {
   c.speculative_draft_model_path = "../models/qwen3-8b-eagle3.json";
   c.random_output_len = 5;
   c.speculative_accept_rates = {1};
-  const ServingSetup s = PrepareServing(c);
+  const ResolvedRun s = ResolveRun(c);
   ASSERT_TRUE(s.eagle3_draft.has_value());
   EXPECT_GT(s.memory.mtp_weights, 0);
   FixedTimer timer(10);
@@ -303,13 +303,13 @@ TEST(Serving, Eagle3NeedsADraftModelAndNextnNeedsMtpLayers) {
   c.model = "../models/qwen3-8b.json";
   c.tp_size = 1;
   c.speculative_algorithm = "NEXTN";
-  EXPECT_THROW(PrepareServing(c), InputError);  // Qwen3-8B ships no MTP layer
+  EXPECT_THROW(ResolveRun(c), InputError);  // Qwen3-8B ships no MTP layer
   c.speculative_algorithm = "EAGLE3";
   c.speculative_draft_model_path = "../models/qwen3-8b.json";  // a target, not a draft
-  EXPECT_THROW(PrepareServing(c), InputError);
+  EXPECT_THROW(ResolveRun(c), InputError);
   c.speculative_draft_model_path =
       "../models/qwen3-32b-eagle3.json";  // drafts for another hidden size
-  EXPECT_THROW(PrepareServing(c), InputError);
+  EXPECT_THROW(ResolveRun(c), InputError);
 }
 
 TEST(Serving, NoAcceptedDraftsGiveOneTokenPerRound) {
@@ -317,7 +317,7 @@ TEST(Serving, NoAcceptedDraftsGiveOneTokenPerRound) {
   c.speculative_algorithm = "NEXTN";
   c.random_output_len = 5;
   c.speculative_accept_rates = {0};
-  const ServingSetup s = PrepareServing(c);
+  const ResolvedRun s = ResolveRun(c);
   FixedTimer timer(10);
   const ServingMetrics m = ComputeMetrics(RunServing(s, timer));
   EXPECT_DOUBLE_EQ(m.accept_length, 1.0);
@@ -356,7 +356,7 @@ TEST(Serving, AHybridModelReusesASharedPrefixUpToItsLastStateSnapshot) {
   c.mamba_scheduler_strategy = "extra_buffer";
   c.mamba_track_interval = 256;
   c.max_mamba_cache_size = c.max_running_requests + 1 + 8;  // room for 8 snapshots
-  const ServingSetup s = PrepareServing(c);
+  const ResolvedRun s = ResolveRun(c);
   FixedTimer timer(10);
   const ServingResult r = RunServing(s, timer);
   // Prompts: the same 1000-token system prompt, then 100 tokens of their own (1100 in all).
@@ -380,7 +380,7 @@ TEST(Serving, AnAttentionOnlyModelReusesEveryWholeSharedPage) {
   c.model = "../models/qwen3-8b.json";
   c.tp_size = 1;
   c.mamba_ssm_dtype = "";
-  const ServingSetup s = PrepareServing(c);
+  const ResolvedRun s = ResolveRun(c);
   FixedTimer timer(10);
   const ServingResult r = RunServing(s, timer);
   // No state to wait for: request 0 finds the warm-up's 8 whole pages below its last token
@@ -396,7 +396,7 @@ TEST(Serving, AnAttentionOnlyModelReusesEveryWholeSharedPage) {
 TEST(Serving, WithoutTheRadixCacheEveryPromptIsComputedWhole) {
   RunConfig c = SharedPrefixLoad();
   c.disable_radix_cache = true;
-  const ServingSetup s = PrepareServing(c);
+  const ResolvedRun s = ResolveRun(c);
   FixedTimer timer(10);
   const ServingResult r = RunServing(s, timer);
   for (const RequestRecord& q : r.requests) EXPECT_EQ(q.cached_tokens, 0);
@@ -411,7 +411,7 @@ TEST(Serving, TwoReplicasServeTwoRequestsEachAsIfAlone) {
   c.host_graph_replay_us = 30;
   c.num_prompts = 2;
   c.dp_size = 2;  // without DP attention: two replicas of tp 4 behind a round-robin router
-  const ServingSetup s = PrepareServing(c);
+  const ResolvedRun s = ResolveRun(c);
   ASSERT_EQ(s.replicas, 2);
   FixedTimer timer(10);
   const ServingResult r = RunServing(s, timer);
@@ -452,7 +452,7 @@ RunConfig UnevenTwoReplicaLoad(const std::string& method) {
 }
 
 TEST(Serving, RoundRobinSendsTheThirdRequestToTheBusyReplica) {
-  const ServingSetup s = PrepareServing(UnevenTwoReplicaLoad("round_robin"));
+  const ResolvedRun s = ResolveRun(UnevenTwoReplicaLoad("round_robin"));
   FixedTimer timer(10);
   const ServingResult r = RunServing(s, timer);
   ASSERT_EQ(r.requests.size(), 3u);
@@ -461,7 +461,7 @@ TEST(Serving, RoundRobinSendsTheThirdRequestToTheBusyReplica) {
 }
 
 TEST(Serving, ShortestQueueSendsTheThirdRequestToTheIdleReplica) {
-  const ServingSetup s = PrepareServing(UnevenTwoReplicaLoad("shortest_queue"));
+  const ResolvedRun s = ResolveRun(UnevenTwoReplicaLoad("shortest_queue"));
   FixedTimer timer(10);
   const ServingResult r = RunServing(s, timer);
   ASSERT_EQ(r.requests.size(), 3u);
@@ -485,7 +485,7 @@ TEST(Serving, TheDeepseekMlaScenarioCachesOneLatentPerTokenAndLayer) {
   RunConfig c =
       LoadRunConfig(std::string(NPUSIM_SOURCE_DIR) + "/configs/runs/deepseek-v3-a3-mla.yaml",
                     {{"num_prompts", "8"}, {"max_concurrency", "8"}, {"random_output_len", "4"}});
-  const ServingSetup s = PrepareServing(c);
+  const ResolvedRun s = ResolveRun(c);
   EXPECT_EQ(s.memory.kv_per_token, 61 * 576 * 2);
   EXPECT_EQ(s.shapes.q_heads, 32);  // 128 heads over an attention TP of 4
   StepShape verify;
