@@ -94,27 +94,8 @@ std::string DiffLine(const char* what, const FunctionalDiff& d, bool recurrent) 
   return o + buf;
 }
 
-}  // namespace
-
-Json ServingMetricsJson(const ResolvedRun& s, const ServingResult& r, const ServingMetrics& m,
-                        const FunctionalStudy* f) {
-  Json j;
-  j["status"] = "ok";
-  j["config"] = s.run.file;
-  j["model"] = s.model.file;
-  j["device"] = s.device.soc;
-  j["parallel"] = {{"tp_size", s.plan.tp},
-                   {"dp_size", s.plan.dp},
-                   {"replicas", s.replicas},
-                   {"ep_size", s.plan.ep},
-                   {"moe_a2a_backend", s.plan.a2a ? "deepep" : "none"},
-                   {"enable_dp_lm_head", s.plan.dp_lm_head}};
-  j["mtp"] = s.run.Mtp() ? Json{{"algorithm", s.run.speculative_algorithm},
-                                {"num_steps", s.run.speculative_num_steps},
-                                {"num_draft_tokens", s.run.speculative_num_draft_tokens}}
-                         : Json(nullptr);
-  // bench_serving's result line: its names, its order (sglang.bench_serving, --output-file).
-  const RunConfig& rc = s.run;
+// bench_serving's result line: its names, its order (sglang.bench_serving, --output-file).
+void PutBenchServingFields(Json& j, const RunConfig& rc, const ServingMetrics& m) {
   j["backend"] = "npusim";
   j["dataset_name"] = rc.dataset_name;
   j["request_rate"] = std::isinf(rc.request_rate) ? Json("inf") : Json(Tidy(rc.request_rate));
@@ -141,53 +122,110 @@ Json ServingMetricsJson(const ResolvedRun& s, const ServingResult& r, const Serv
   j["prefix_cache"] = {{"enabled", !rc.disable_radix_cache},
                        {"cached_tokens", m.cached_tokens},
                        {"hit_rate", Tidy(m.cache_hit_rate)}};
-  if (r.replicas > 1) {  // replicated DP: each replica's share of the load behind the router
-    Json reps = Json::array();
-    const std::vector<ServingMetrics> per = PerReplicaMetrics(r);
-    for (size_t k = 0; k < per.size(); ++k)
-      reps.push_back({{"replica", k},
-                      {"completed", per[k].completed},
-                      {"output_throughput", Tidy(per[k].output_throughput)},
-                      {"mean_ttft_ms", Tidy(per[k].ttft_ms.mean)},
-                      {"mean_tpot_ms", Tidy(per[k].tpot_ms.mean)},
-                      {"device_busy_share", Tidy(per[k].device_busy_share)}});
-    j["replicas"] = {{"count", r.replicas},
-                     {"load_balance_method", rc.load_balance_method},
-                     {"per_replica", reps}};
+}
+
+// Replicated DP: each replica's share of the load behind the router.
+Json ReplicasJson(const ServingResult& r, const RunConfig& rc) {
+  Json reps = Json::array();
+  const std::vector<ServingMetrics> per = PerReplicaMetrics(r);
+  for (size_t k = 0; k < per.size(); ++k)
+    reps.push_back({{"replica", k},
+                    {"completed", per[k].completed},
+                    {"output_throughput", Tidy(per[k].output_throughput)},
+                    {"mean_ttft_ms", Tidy(per[k].ttft_ms.mean)},
+                    {"mean_tpot_ms", Tidy(per[k].tpot_ms.mean)},
+                    {"device_busy_share", Tidy(per[k].device_busy_share)}});
+  return {{"count", r.replicas},
+          {"load_balance_method", rc.load_balance_method},
+          {"per_replica", reps}};
+}
+
+// PD: the pools, their parallel plans and use, and the KV hand-off.
+Json DisaggregationJson(const ResolvedRun& s, const ServingMetrics& m) {
+  Json pools = Json::array();
+  for (size_t i = 0; i < m.pools.size(); ++i) {
+    const ResolvedRun& ps = s.pools[i];
+    pools.push_back({{"pool", m.pools[i].name},
+                     {"replicas", m.pools[i].replicas},
+                     {"tp_size", ps.plan.tp},
+                     {"dp_size", ps.plan.dp},
+                     {"ep_size", ps.plan.ep},
+                     {"chips", m.pools[i].replicas * ps.plan.tp},
+                     {"steps", m.pools[i].steps},
+                     {"device_busy_share", Tidy(m.pools[i].device_busy_share)}});
   }
-  if (!m.pools.empty()) {  // PD: the pools, their parallel plans and use, and the KV hand-off
-    Json pools = Json::array();
-    for (size_t i = 0; i < m.pools.size(); ++i) {
-      const ResolvedRun& ps = s.pools[i];
-      pools.push_back({{"pool", m.pools[i].name},
-                       {"replicas", m.pools[i].replicas},
-                       {"tp_size", ps.plan.tp},
-                       {"dp_size", ps.plan.dp},
-                       {"ep_size", ps.plan.ep},
-                       {"chips", m.pools[i].replicas * ps.plan.tp},
-                       {"steps", m.pools[i].steps},
-                       {"device_busy_share", Tidy(m.pools[i].device_busy_share)}});
-    }
-    Json d = {{"pools", pools},
-              {"transfer_queue", rc.disaggregation_transfer_queue},
-              {"kv_transfer_gbps", Tidy(s.pools[1].device.link_kv_transfer_gbps)}};
-    PutDist(d, "transfer_ms", m.transfer_ms, false);
-    PutDist(d, "transfer_wait_ms", m.transfer_wait_ms, false);
-    j["disaggregation"] = d;
-  }
-  // What bench_serving cannot see: the load as configured and the --set overrides of this run.
+  Json d = {{"pools", pools},
+            {"transfer_queue", s.run.disaggregation_transfer_queue},
+            {"kv_transfer_gbps", Tidy(s.pools[1].device.link_kv_transfer_gbps)}};
+  PutDist(d, "transfer_ms", m.transfer_ms, false);
+  PutDist(d, "transfer_wait_ms", m.transfer_wait_ms, false);
+  return d;
+}
+
+// What bench_serving cannot see: the load as configured and the --set overrides of this run.
+Json LoadJson(const RunConfig& rc) {
   Json sets = Json::object();
   for (const auto& [k, v] : rc.overrides) sets[k] = v;
-  j["load"] = {{"num_prompts", rc.num_prompts},
+  Json load = {{"num_prompts", rc.num_prompts},
                {"dataset_path", rc.dataset_path},
                {"seed", rc.seed},
                {"overrides", sets}};
   if (rc.dataset_name == "generated-shared-prefix")
-    j["load"]["gsp"] = {{"num_groups", rc.gsp_num_groups},
-                        {"prompts_per_group", rc.gsp_prompts_per_group},
-                        {"system_prompt_len", rc.gsp_system_prompt_len},
-                        {"question_len", rc.gsp_question_len},
-                        {"output_len", rc.gsp_output_len}};
+    load["gsp"] = {{"num_groups", rc.gsp_num_groups},
+                   {"prompts_per_group", rc.gsp_prompts_per_group},
+                   {"system_prompt_len", rc.gsp_system_prompt_len},
+                   {"question_len", rc.gsp_question_len},
+                   {"output_len", rc.gsp_output_len}};
+  return load;
+}
+
+// The functional study: how the chunked and MTP runs' tokens differ from the reference's.
+Json FunctionalJson(const ResolvedRun& s, const FunctionalStudy& f) {
+  Json fj;
+  fj["fault"] = s.run.fault;
+  fj["chunked_vs_unchunked"] = DiffJson(f.chunked_vs_reference);
+  if (f.has_mtp) {
+    fj["mtp_vs_no_mtp"] = DiffJson(f.mtp_vs_chunked);
+    fj["accept_length"] = Tidy(f.accept_length);
+    Json rates = Json::array();
+    for (double x : f.accept_rates) rates.push_back(Tidy(x));
+    fj["accept_rates"] = rates;
+  }
+  Json errs;
+  for (const FunctionalResult* run : {&f.reference, &f.chunked, &f.mtp})
+    for (const auto& [op, e] : run->kernel_errors)
+      errs[op] = Tidy(std::max(errs.contains(op) ? errs[op].get<double>() : 0.0, e));
+  fj["kernel_max_error"] = errs;
+  Json toks = Json::array();
+  for (const auto& rq : (f.has_mtp ? f.mtp : f.chunked).requests) toks.push_back(rq.tokens);
+  fj["generated_tokens"] = toks;
+  return fj;
+}
+
+}  // namespace
+
+Json ServingMetricsJson(const ResolvedRun& s, const ServingResult& r, const ServingMetrics& m,
+                        const FunctionalStudy* f) {
+  Json j;
+  j["status"] = "ok";
+  j["config"] = s.run.file;
+  j["model"] = s.model.file;
+  j["device"] = s.device.soc;
+  j["parallel"] = {{"tp_size", s.plan.tp},
+                   {"dp_size", s.plan.dp},
+                   {"replicas", s.replicas},
+                   {"ep_size", s.plan.ep},
+                   {"moe_a2a_backend", s.plan.a2a ? "deepep" : "none"},
+                   {"enable_dp_lm_head", s.plan.dp_lm_head}};
+  j["mtp"] = s.run.Mtp() ? Json{{"algorithm", s.run.speculative_algorithm},
+                                {"num_steps", s.run.speculative_num_steps},
+                                {"num_draft_tokens", s.run.speculative_num_draft_tokens}}
+                         : Json(nullptr);
+  const RunConfig& rc = s.run;
+  PutBenchServingFields(j, rc, m);
+  if (r.replicas > 1) j["replicas"] = ReplicasJson(r, rc);
+  if (!m.pools.empty()) j["disaggregation"] = DisaggregationJson(s, m);
+  j["load"] = LoadJson(rc);
   j["steps"] = {{"total", m.steps},
                 {"prefill", m.prefill_steps},
                 {"decode", m.decode_steps},
@@ -212,29 +250,118 @@ Json ServingMetricsJson(const ResolvedRun& s, const ServingResult& r, const Serv
   j["host_profile"] = {
       {"name", s.host.name}, {"framework", s.host.framework}, {"file", s.host.source_file}};
   j["fidelity"] = FidelityJson(s.fidelity);
-  if (f) {
-    Json fj;
-    fj["fault"] = s.run.fault;
-    fj["chunked_vs_unchunked"] = DiffJson(f->chunked_vs_reference);
-    if (f->has_mtp) {
-      fj["mtp_vs_no_mtp"] = DiffJson(f->mtp_vs_chunked);
-      fj["accept_length"] = Tidy(f->accept_length);
-      Json rates = Json::array();
-      for (double x : f->accept_rates) rates.push_back(Tidy(x));
-      fj["accept_rates"] = rates;
-    }
-    Json errs;
-    for (const FunctionalResult* run : {&f->reference, &f->chunked, &f->mtp})
-      for (const auto& [op, e] : run->kernel_errors)
-        errs[op] = Tidy(std::max(errs.contains(op) ? errs[op].get<double>() : 0.0, e));
-    fj["kernel_max_error"] = errs;
-    Json toks = Json::array();
-    for (const auto& rq : (f->has_mtp ? f->mtp : f->chunked).requests) toks.push_back(rq.tokens);
-    fj["generated_tokens"] = toks;
-    j["functional"] = fj;
-  }
+  if (f) j["functional"] = FunctionalJson(s, *f);
   return j;
 }
+
+namespace {
+
+// tokens.csv of a functional study: each run's generated tokens per request.
+void TokensCsv(std::ostream& out, const FunctionalStudy* f) {
+  out << "request,run,tokens\n";
+  auto dump = [&](const char* name, const FunctionalResult& run) {
+    for (size_t i = 0; i < run.requests.size(); ++i) {
+      out << i << "," << name << ",";
+      for (size_t t = 0; t < run.requests[i].tokens.size(); ++t)
+        out << (t ? " " : "") << run.requests[i].tokens[t];
+      out << "\n";
+    }
+  };
+  dump("unchunked", f->reference);
+  dump("chunked", f->chunked);
+  if (f->has_mtp) dump("mtp", f->mtp);
+}
+
+void RequestsCsv(std::ostream& out, const ServingResult& r) {
+  out << "id,dp_group,input_len,output_len,arrival_ms,sent_ms,ttft_ms,tpot_ms,e2e_ms,verify_"
+         "rounds,accept_length,cached_tokens,replica\n";
+  for (const RequestRecord& q : r.requests) {
+    const double tpot = TpotMs(q);
+    out << q.id << "," << q.group << "," << q.input_len << "," << q.output_len << ","
+        << F(q.arrival_us / 1e3, 3) << "," << F(q.sent_us / 1e3, 3) << "," << F(TtftMs(q), 3) << ","
+        << F(tpot, 3) << "," << F((q.finish_us - q.sent_us) / 1e3, 3) << "," << q.verify_rounds
+        << ","
+        << F(q.verify_rounds
+                 ? static_cast<double>(q.round_tokens) / static_cast<double>(q.verify_rounds)
+                 : 0,
+             3)
+        << "," << q.cached_tokens << "," << q.replica << "\n";
+  }
+}
+
+// Not msprof's op_summary: one row per kernel call and forward kind.
+void KernelCallsCsv(std::ostream& out, const ServingResult& r) {
+  out << "forward,op,where,params,launches,us_per_launch,total_ms,share\n";
+  for (const OpTotal& o : r.ops)
+    out << o.forward << "," << o.op << "," << o.where << ",\"" << o.params << "\"," << o.launches
+        << "," << F(o.us_per_launch, 3) << "," << F(o.device_us / 1e3, 3) << ","
+        << F(r.device_busy_us > 0 ? o.device_us / r.device_busy_us : 0, 5) << "\n";
+}
+
+void WriteServingTrace(const ResolvedRun& s, const ServingResult& r, const std::string& dir) {
+  TraceRecorder t(2000000);
+  // One host track and two device tracks per replica (replicated DP), named by replica when there
+  // are several.
+  t.NameProcess(1, "host", 1);
+  t.NameProcess(2, "device (one rank)", 2);
+  // PD: the prefill pool's replicas first, then the decode pool's, each track named by its pool.
+  const int64_t prefill_replicas = r.pools.empty() ? 0 : r.pools[0].replicas;
+  auto track = [&](const StepRecord& st) {
+    return static_cast<int>(st.pool == 2 ? prefill_replicas + st.replica : st.replica);
+  };
+  const int64_t tracks = prefill_replicas + r.replicas;
+  for (int64_t k = 0; k < tracks; ++k) {
+    std::string who = r.replicas > 1 ? "replica " + std::to_string(k) + " " : "";
+    if (!r.pools.empty())
+      who = k < prefill_replicas ? "prefill " + std::to_string(k) + " "
+                                 : "decode " + std::to_string(k - prefill_replicas) + " ";
+    t.NameThread(1, static_cast<int>(k), who + "steps (schedule + issue)");
+    t.NameThread(2, static_cast<int>(2 * k), who + "forwards");
+    if (s.run.trace_kernels) t.NameThread(2, static_cast<int>(2 * k + 1), who + "kernels");
+  }
+  t.NameProcess(3, "requests", 3);
+  const size_t shown = std::min<size_t>(r.requests.size(), 64);
+  for (size_t i = 0; i < shown; ++i)
+    t.NameThread(3, static_cast<int>(i), "request " + std::to_string(r.requests[i].id));
+  for (const StepRecord& st : r.steps) {
+    const double host_end = st.forwards.empty() ? st.end_us : st.forwards.back().issue_end_us;
+    const int k = track(st);
+    t.Slice(1, k,
+            std::string(st.prefill ? "prefill" : "decode") + " step " + std::to_string(st.index) +
+                " (" + std::to_string(st.requests) + " req)",
+            st.start_us, host_end - st.start_us);
+    for (const ForwardRecord& f : st.forwards) {
+      t.Slice(2, 2 * k,
+              ForwardKindName(f.kind) + std::string(" ") +
+                  f.shape_key.substr(f.shape_key.find(' ') + 1) + (f.graph ? " graph" : " eager"),
+              f.device_start_us, f.device_end_us - f.device_start_us);
+      const auto& calls = r.shape_calls.at(f.shape_key);
+      for (const LaunchRecord& l : f.launch_log)
+        t.Slice(2, 2 * k + 1, calls[static_cast<size_t>(l.call)].op, l.start_us,
+                l.end_us - l.start_us);
+    }
+  }
+  for (size_t i = 0; i < shown; ++i) {
+    const RequestRecord& q = r.requests[i];
+    if (q.first_token_us < 0) continue;
+    if (q.transfer_end_us >=
+        0) {  // PD: the prefill pool, the wait for the decode pool, the KV on the link
+      t.Slice(3, static_cast<int>(i), "waiting + prefill", q.sent_us, q.prefill_end_us - q.sent_us);
+      if (q.transfer_start_us > q.prefill_end_us)
+        t.Slice(3, static_cast<int>(i), "waiting for decode KV room", q.prefill_end_us,
+                q.transfer_start_us - q.prefill_end_us);
+      t.Slice(3, static_cast<int>(i), "KV transfer", q.transfer_start_us,
+              q.transfer_end_us - q.transfer_start_us);
+    } else {
+      t.Slice(3, static_cast<int>(i), "waiting + prefill", q.sent_us, q.first_token_us - q.sent_us);
+    }
+    if (q.finish_us > q.first_token_us)
+      t.Slice(3, static_cast<int>(i), "decode", q.first_token_us, q.finish_us - q.first_token_us);
+  }
+  t.Write(dir + "/trace.json");
+}
+
+}  // namespace
 
 void WriteServingOutputs(const ResolvedRun& s, const ServingResult& r, const std::string& dir,
                          const FunctionalStudy* f) {
@@ -243,117 +370,14 @@ void WriteServingOutputs(const ResolvedRun& s, const ServingResult& r, const std
   if (ec) throw InputError("--out " + dir + ": " + ec.message());
   // Each file is built in memory and written whole (WriteFileOrThrow: a full disk is an error).
   std::map<std::string, std::ostringstream> files;
-  auto open = [&](const std::string& name) -> std::ostringstream& { return files[name]; };
   const ServingMetrics m = ComputeMetrics(r);
-  open("metrics.json") << ServingMetricsJson(s, r, m, f).dump(2) << "\n";
-  open("config.resolved.yaml") << s.run.ResolvedYaml();
-  if (f) {
-    auto& out = open("tokens.csv");
-    out << "request,run,tokens\n";
-    auto dump = [&](const char* name, const FunctionalResult& run) {
-      for (size_t i = 0; i < run.requests.size(); ++i) {
-        out << i << "," << name << ",";
-        for (size_t t = 0; t < run.requests[i].tokens.size(); ++t)
-          out << (t ? " " : "") << run.requests[i].tokens[t];
-        out << "\n";
-      }
-    };
-    dump("unchunked", f->reference);
-    dump("chunked", f->chunked);
-    if (f->has_mtp) dump("mtp", f->mtp);
-  }
-
-  {
-    auto& out = open("requests.csv");
-    out << "id,dp_group,input_len,output_len,arrival_ms,sent_ms,ttft_ms,tpot_ms,e2e_ms,verify_"
-           "rounds,accept_length,cached_tokens,replica\n";
-    for (const RequestRecord& q : r.requests) {
-      const double tpot = TpotMs(q);
-      out << q.id << "," << q.group << "," << q.input_len << "," << q.output_len << ","
-          << F(q.arrival_us / 1e3, 3) << "," << F(q.sent_us / 1e3, 3) << "," << F(TtftMs(q), 3)
-          << "," << F(tpot, 3) << "," << F((q.finish_us - q.sent_us) / 1e3, 3) << ","
-          << q.verify_rounds << ","
-          << F(q.verify_rounds
-                   ? static_cast<double>(q.round_tokens) / static_cast<double>(q.verify_rounds)
-                   : 0,
-               3)
-          << "," << q.cached_tokens << "," << q.replica << "\n";
-    }
-  }
-  {
-    auto& out = open(
-        "kernel_calls.csv");  // not msprof's op_summary: one row per kernel call and forward kind
-    out << "forward,op,where,params,launches,us_per_launch,total_ms,share\n";
-    for (const OpTotal& o : r.ops)
-      out << o.forward << "," << o.op << "," << o.where << ",\"" << o.params << "\"," << o.launches
-          << "," << F(o.us_per_launch, 3) << "," << F(o.device_us / 1e3, 3) << ","
-          << F(r.device_busy_us > 0 ? o.device_us / r.device_busy_us : 0, 5) << "\n";
-  }
-  {
-    TraceRecorder t(2000000);
-    // One host track and two device tracks per replica (replicated DP), named by replica when there
-    // are several.
-    t.NameProcess(1, "host", 1);
-    t.NameProcess(2, "device (one rank)", 2);
-    // PD: the prefill pool's replicas first, then the decode pool's, each track named by its pool.
-    const int64_t prefill_replicas = r.pools.empty() ? 0 : r.pools[0].replicas;
-    auto track = [&](const StepRecord& st) {
-      return static_cast<int>(st.pool == 2 ? prefill_replicas + st.replica : st.replica);
-    };
-    const int64_t tracks = prefill_replicas + r.replicas;
-    for (int64_t k = 0; k < tracks; ++k) {
-      std::string who = r.replicas > 1 ? "replica " + std::to_string(k) + " " : "";
-      if (!r.pools.empty())
-        who = k < prefill_replicas ? "prefill " + std::to_string(k) + " "
-                                   : "decode " + std::to_string(k - prefill_replicas) + " ";
-      t.NameThread(1, static_cast<int>(k), who + "steps (schedule + issue)");
-      t.NameThread(2, static_cast<int>(2 * k), who + "forwards");
-      if (s.run.trace_kernels) t.NameThread(2, static_cast<int>(2 * k + 1), who + "kernels");
-    }
-    t.NameProcess(3, "requests", 3);
-    const size_t shown = std::min<size_t>(r.requests.size(), 64);
-    for (size_t i = 0; i < shown; ++i)
-      t.NameThread(3, static_cast<int>(i), "request " + std::to_string(r.requests[i].id));
-    for (const StepRecord& st : r.steps) {
-      const double host_end = st.forwards.empty() ? st.end_us : st.forwards.back().issue_end_us;
-      const int k = track(st);
-      t.Slice(1, k,
-              std::string(st.prefill ? "prefill" : "decode") + " step " + std::to_string(st.index) +
-                  " (" + std::to_string(st.requests) + " req)",
-              st.start_us, host_end - st.start_us);
-      for (const ForwardRecord& f : st.forwards) {
-        t.Slice(2, 2 * k,
-                ForwardKindName(f.kind) + std::string(" ") +
-                    f.shape_key.substr(f.shape_key.find(' ') + 1) + (f.graph ? " graph" : " eager"),
-                f.device_start_us, f.device_end_us - f.device_start_us);
-        const auto& calls = r.shape_calls.at(f.shape_key);
-        for (const LaunchRecord& l : f.launch_log)
-          t.Slice(2, 2 * k + 1, calls[static_cast<size_t>(l.call)].op, l.start_us,
-                  l.end_us - l.start_us);
-      }
-    }
-    for (size_t i = 0; i < shown; ++i) {
-      const RequestRecord& q = r.requests[i];
-      if (q.first_token_us < 0) continue;
-      if (q.transfer_end_us >=
-          0) {  // PD: the prefill pool, the wait for the decode pool, the KV on the link
-        t.Slice(3, static_cast<int>(i), "waiting + prefill", q.sent_us,
-                q.prefill_end_us - q.sent_us);
-        if (q.transfer_start_us > q.prefill_end_us)
-          t.Slice(3, static_cast<int>(i), "waiting for decode KV room", q.prefill_end_us,
-                  q.transfer_start_us - q.prefill_end_us);
-        t.Slice(3, static_cast<int>(i), "KV transfer", q.transfer_start_us,
-                q.transfer_end_us - q.transfer_start_us);
-      } else {
-        t.Slice(3, static_cast<int>(i), "waiting + prefill", q.sent_us,
-                q.first_token_us - q.sent_us);
-      }
-      if (q.finish_us > q.first_token_us)
-        t.Slice(3, static_cast<int>(i), "decode", q.first_token_us, q.finish_us - q.first_token_us);
-    }
-    t.Write(dir + "/trace.json");
-  }
-  open("report.md") << "# npusim serving run\n\n" << ServingSummary(s, r, m, f);
+  files["metrics.json"] << ServingMetricsJson(s, r, m, f).dump(2) << "\n";
+  files["config.resolved.yaml"] << s.run.ResolvedYaml();
+  if (f) TokensCsv(files["tokens.csv"], f);
+  RequestsCsv(files["requests.csv"], r);
+  KernelCallsCsv(files["kernel_calls.csv"], r);
+  WriteServingTrace(s, r, dir);
+  files["report.md"] << "# npusim serving run\n\n" << ServingSummary(s, r, m, f);
   for (const auto& [name, text] : files) WriteFileOrThrow(dir + "/" + name, text.str());
   ServingPage(s, r, m, f).Write(dir + "/report.html");
 }
@@ -457,13 +481,14 @@ html::Page ServingPage(const ResolvedRun& s, const ServingResult& r, const Servi
   return page;
 }
 
-std::string ServingSummary(const ResolvedRun& s, const ServingResult& r, const ServingMetrics& m,
-                           const FunctionalStudy* f) {
+namespace {
+
+// The setup: config, parallel plan, MTP and graphs, load, replicas and PD pools.
+std::string SummarySetup(const ResolvedRun& s, const ServingResult& r, const ServingMetrics& m) {
   std::string o;
   auto line = [&](const std::string& x) { o += x + "\n"; };
   const RankShapes& rs = s.shapes;
-  const bool recurrent = s.model.count(LayerKind::kLinearAttention) >
-                         0;  // GDN layers: their kernels, state commit and state diffs
+  const bool recurrent = s.model.count(LayerKind::kLinearAttention) > 0;
   const RunConfig& server =
       s.pools.empty() ? s.run : s.pools[1].run;  // PD: the decode pool's server arguments
   line("- config: `" + s.run.file + "`, model `" + s.model.file + "` (" + s.model.model_type +
@@ -511,7 +536,14 @@ std::string ServingSummary(const ResolvedRun& s, const ServingResult& r, const S
          std::to_string(s.run.disaggregation_transfer_queue) +
          " transfers at most); TTFT includes both");
   }
-  line("");
+  return o;
+}
+
+// The latency table, then throughput, steps, prefix cache, MTP, memory and fidelity.
+std::string SummaryResults(const ResolvedRun& s, const ServingResult& r, const ServingMetrics& m) {
+  std::string o;
+  auto line = [&](const std::string& x) { o += x + "\n"; };
+  const bool recurrent = s.model.count(LayerKind::kLinearAttention) > 0;
   line("| metric | mean | median | p90 | p99 |");
   line("|---|---|---|---|---|");
   auto row = [&](const char* name, const Dist& d) {
@@ -550,6 +582,12 @@ std::string ServingSummary(const ResolvedRun& s, const ServingResult& r, const S
   line("- HBM per rank: " + mem + "; KV pool " + std::to_string(s.memory.kv_tokens) + " tokens");
   line("- host profile " + s.host.name + "; fidelity: " + s.fidelity.Summary());
   line("");
+  return o;
+}
+
+std::string KernelShareTable(const ServingResult& r) {
+  std::string o;
+  auto line = [&](const std::string& x) { o += x + "\n"; };
   line("| kernel | device ms | share |");
   line("|---|---|---|");
   int shown = 0;
@@ -559,46 +597,60 @@ std::string ServingSummary(const ResolvedRun& s, const ServingResult& r, const S
          F(r.device_busy_us > 0 ? 100 * total.us / r.device_busy_us : 0, 1) + " % |");
   }
   line("");
-  if (f) {
-    line("Functional runs (every forward through the kernels" +
-         std::string(s.run.fault == "none"
-                         ? ""
-                         : "; fault " + s.run.fault + " in the chunked and MTP runs") +
-         "):");
-    line("");
-    const std::string chunk =
-        s.run.chunked_prefill_size > 0
-            ? "chunked (" + std::to_string(s.run.chunked_prefill_size) + "-token chunks)"
-            : "unchunked";
-    line(DiffLine(
-        s.run.fault == "none"
-            ? (s.run.chunked_prefill_size > 0
-                   ? chunk + " vs unchunked prefill"
-                   : std::string("run vs its unchunked reference (a determinism check)"))
-                  .c_str()
-            : (chunk + " with fault " + s.run.fault + " vs the clean unchunked reference").c_str(),
-        f->chunked_vs_reference, recurrent));
-    if (f->has_mtp) {
-      line(DiffLine("MTP vs no MTP", f->mtp_vs_chunked, recurrent));
-      line("- the model's own draft: accept length " + F(f->accept_length, 3) +
-           ", the timed run uses its per-position rates");
-    }
-    std::map<std::string, double> errs;
-    for (const FunctionalResult* run : {&f->reference, &f->chunked, &f->mtp})
-      for (const auto& [op, e] : run->kernel_errors) errs[op] = std::max(errs[op], e);
-    std::string e;
-    for (const auto& [op, v] : errs) {
-      char buf[96];
-      std::snprintf(buf, sizeof buf, "%s %.2g", op.c_str(), v);
-      e += (e.empty() ? "" : ", ") + std::string(buf);
-    }
-    line("- kernel error vs fp64 reference (max |err| / max |ref|): " + e);
-    line("");
-  }
-  line("Device time is one rank's (symmetric ranks simulated once); " +
-       std::to_string(r.forwards_simulated) +
-       " distinct forward shapes were simulated (shapes bucketed 8 per octave).");
   return o;
+}
+
+// The functional study: what chunking, MTP or a fault changed in the tokens and states.
+std::string FunctionalSummary(const ResolvedRun& s, const FunctionalStudy& f) {
+  std::string o;
+  auto line = [&](const std::string& x) { o += x + "\n"; };
+  const bool recurrent = s.model.count(LayerKind::kLinearAttention) > 0;
+  line("Functional runs (every forward through the kernels" +
+       std::string(
+           s.run.fault == "none" ? "" : "; fault " + s.run.fault + " in the chunked and MTP runs") +
+       "):");
+  line("");
+  const std::string chunk =
+      s.run.chunked_prefill_size > 0
+          ? "chunked (" + std::to_string(s.run.chunked_prefill_size) + "-token chunks)"
+          : "unchunked";
+  line(DiffLine(
+      s.run.fault == "none"
+          ? (s.run.chunked_prefill_size > 0
+                 ? chunk + " vs unchunked prefill"
+                 : std::string("run vs its unchunked reference (a determinism check)"))
+                .c_str()
+          : (chunk + " with fault " + s.run.fault + " vs the clean unchunked reference").c_str(),
+      f.chunked_vs_reference, recurrent));
+  if (f.has_mtp) {
+    line(DiffLine("MTP vs no MTP", f.mtp_vs_chunked, recurrent));
+    line("- the model's own draft: accept length " + F(f.accept_length, 3) +
+         ", the timed run uses its per-position rates");
+  }
+  std::map<std::string, double> errs;
+  for (const FunctionalResult* run : {&f.reference, &f.chunked, &f.mtp})
+    for (const auto& [op, e] : run->kernel_errors) errs[op] = std::max(errs[op], e);
+  std::string e;
+  for (const auto& [op, v] : errs) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%s %.2g", op.c_str(), v);
+    e += (e.empty() ? "" : ", ") + std::string(buf);
+  }
+  line("- kernel error vs fp64 reference (max |err| / max |ref|): " + e);
+  line("");
+  return o;
+}
+
+}  // namespace
+
+std::string ServingSummary(const ResolvedRun& s, const ServingResult& r, const ServingMetrics& m,
+                           const FunctionalStudy* f) {
+  // GDN layers (`recurrent` in the parts): their kernels, state commit and state diffs.
+  return SummarySetup(s, r, m) + "\n" + SummaryResults(s, r, m) + KernelShareTable(r) +
+         (f ? FunctionalSummary(s, *f) : std::string()) +
+         "Device time is one rank's (symmetric ranks simulated once); " +
+         std::to_string(r.forwards_simulated) +
+         " distinct forward shapes were simulated (shapes bucketed 8 per octave).\n";
 }
 
 void WriteFailedRunOutputs(const RunConfig& rc, const std::string& config, const SimFailure& e,

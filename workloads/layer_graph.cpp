@@ -468,8 +468,7 @@ Tensor LayerGraph::Attention(const ForwardBatch& b, const LayerSpec& spec, Layer
   const bool sliding = spec.mixer == LayerKind::kSlidingAttention, F = x_.functional();
   const Block where = sliding ? Block::kSliding : Block::kAttention;
   const AttentionShape& shape = sliding ? m_.sliding : m_.full;
-  const int64_t T = b.total_tokens(), B = b.requests(), H = m_.hidden, Lt = b.max_tokens(),
-                D = shape.head_dim;
+  const int64_t T = b.total_tokens(), H = m_.hidden, D = shape.head_dim;
   const int64_t Nq = sliding ? s_.swa_q_heads : s_.q_heads,
                 Nkv = sliding ? s_.swa_kv_heads : s_.kv_heads;
   const int64_t qw = m_.q_proj_width(Nq, D), width = qw + 2 * Nkv * D;
@@ -484,26 +483,7 @@ Tensor LayerGraph::Attention(const ForwardBatch& b, const LayerSpec& spec, Layer
   Tensor q = Columns(qkv, T, width, 0, Nq * D, {T, Nq * D}),
          k = Columns(qkv, T, width, qw, Nkv * D, {T, Nkv * D});
   Tensor v = Columns(qkv, T, width, qw + Nkv * D, Nkv * D, {T, Nkv * D});
-  if (m_.qkv_bias) {  // Qwen2: the bias rides in the GEMM's epilogue (timed there); computed by an
-                      // add
-    auto bias = [&](const Tensor& y, const Tensor& w) {
-      if (!F) return y;
-      const int64_t rows = y.shape()[0], n = w.numel();
-      Tensor bt = Make("bias", {rows * n}, y.dtype());
-      for (int64_t r = 0; r < rows; ++r)
-        std::memcpy(bt.data() + r * n * SizeOf(y.dtype()), w.data(), w.nbytes());
-      Launch l;
-      l.where = where;
-      l.op = "add";
-      l.params = {{"n", S(rows * n)}, {"dtype", "bfloat16"}};
-      l.timed = false;
-      l.inputs = {{"x", Reshape(y, {rows * n})}, {"y", bt}};
-      return Reshape(Out(x_.Run(std::move(l)), "z"), {rows, n});
-    };
-    q = bias(q, L.b_q);
-    k = bias(k, L.b_k);
-    v = bias(v, L.b_v);
-  }
+  if (m_.qkv_bias) AddQkvBias(where, q, k, v, L);
   if (m_.qk_norm) {
     // Timed as one launch over the q and k rows (the production op normalises both in one call);
     // computed with each one's weight.
@@ -536,6 +516,48 @@ Tensor LayerGraph::Attention(const ForwardBatch& b, const LayerSpec& spec, Layer
            {"low_freq_factor", FormatNumber(rs.low_freq_factor)},
            {"high_freq_factor", FormatNumber(rs.high_freq_factor)},
            {"original_max_position", S(rs.original_max_position)}});
+  const Tensor attn =
+      AttentionCall(b, sliding, Nq, Nkv, D, L, Out(out, "q_out"), Out(out, "k_out"), v);
+  Tensor rows = Columns(attn, T, Nq * D, 0, Nq * D, {T, Nq * D});
+  if (m_.gate != AttentionGate::kNone)
+    rows = Out(Run(where, "attention_gate",
+                   {{"tokens", S(T)},
+                    {"heads", S(Nq)},
+                    {"head_dim", S(D)},
+                    {"mode", m_.gate == AttentionGate::kHeadwise ? "headwise" : "elementwise"}},
+                   {{"attn", rows}, {"gate", gate}}),
+               "out");
+  const Tensor y = Linear(where, rows, L.w_o, T, Nq * D, H);  // o_proj
+  Collective(where, "all_reduce", s_.attn_tp, T * H);
+  return y;
+}
+
+void LayerGraph::AddQkvBias(Block where, Tensor& q, Tensor& k, Tensor& v, const LayerTensors& L) {
+  auto bias = [&](const Tensor& y, const Tensor& w) {
+    if (!x_.functional()) return y;
+    const int64_t rows = y.shape()[0], n = w.numel();
+    Tensor bt = Make("bias", {rows * n}, y.dtype());
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(bt.data() + r * n * SizeOf(y.dtype()), w.data(), w.nbytes());
+    Launch l;
+    l.where = where;
+    l.op = "add";
+    l.params = {{"n", S(rows * n)}, {"dtype", "bfloat16"}};
+    l.timed = false;
+    l.inputs = {{"x", Reshape(y, {rows * n})}, {"y", bt}};
+    return Reshape(Out(x_.Run(std::move(l)), "z"), {rows, n});
+  };
+  q = bias(q, L.b_q);
+  k = bias(k, L.b_k);
+  v = bias(v, L.b_v);
+}
+
+Tensor LayerGraph::AttentionCall(const ForwardBatch& b, bool sliding, int64_t Nq, int64_t Nkv,
+                                 int64_t D, LayerTensors& L, const Tensor& q, const Tensor& k,
+                                 const Tensor& v) {
+  const bool F = x_.functional();
+  const Block where = sliding ? Block::kSliding : Block::kAttention;
+  const int64_t B = b.requests(), Lt = b.max_tokens();
   // Full layers: causal (rightDownCausal), or none for one query. Sliding layers: SGLang's band
   // call (sparse_mode 4, pre_tokens = window), plus for decode the explicit window mask that
   // fixed S4 — without it (fault swa_without_mask) CANN 8.5 ignores the band for one query.
@@ -556,16 +578,15 @@ Tensor LayerGraph::Attention(const ForwardBatch& b, const LayerSpec& spec, Layer
   if (F) {
     // The paged KV write (host side here), then one FIA call over the batch with pages laid out
     // request after request and each request's queries padded to the longest.
-    const Tensor qr = out.at("q_out"), kr = out.at("k_out");
     const int64_t row = Nkv * D;
-    AppendRows(b, kr, row, L.k_cache);
+    AppendRows(b, k, row, L.k_cache);
     AppendRows(b, v, row, L.v_cache);
     Tensor table;
     std::vector<int64_t> ql, kvl;
     const Tensor kcache = PagedCache(b, L.k_cache, row, "key_cache", &table, &ql, &kvl);
     const Tensor vcache = PagedCache(b, L.v_cache, row, "value_cache", nullptr, nullptr, nullptr);
     Tensor query = Make("query", {B * Lt, Nq, D}, kBf);
-    std::memcpy(query.data(), qr.data(), qr.nbytes());
+    std::memcpy(query.data(), q.data(), q.nbytes());
     fia_in = {{"query", query},
               {"key_cache", kcache},
               {"value_cache", vcache},
@@ -573,21 +594,9 @@ Tensor LayerGraph::Attention(const ForwardBatch& b, const LayerSpec& spec, Layer
               {"actual_seq_lengths", Ints("ql", ql)},
               {"actual_seq_lengths_kv", Ints("kvl", kvl)}};
   }
-  const Tensor attn = Out(Run(where, "fused_infer_attention_score", fia, std::move(fia_in),
-                              {{"context_lens", List(b.prefixes)}, {"layout", "TND"}}),
-                          "attention_out");
-  Tensor rows = Columns(attn, T, Nq * D, 0, Nq * D, {T, Nq * D});
-  if (m_.gate != AttentionGate::kNone)
-    rows = Out(Run(where, "attention_gate",
-                   {{"tokens", S(T)},
-                    {"heads", S(Nq)},
-                    {"head_dim", S(D)},
-                    {"mode", m_.gate == AttentionGate::kHeadwise ? "headwise" : "elementwise"}},
-                   {{"attn", rows}, {"gate", gate}}),
-               "out");
-  const Tensor y = Linear(where, rows, L.w_o, T, Nq * D, H);  // o_proj
-  Collective(where, "all_reduce", s_.attn_tp, T * H);
-  return y;
+  return Out(Run(where, "fused_infer_attention_score", fia, std::move(fia_in),
+                 {{"context_lens", List(b.prefixes)}, {"layout", "TND"}}),
+             "attention_out");
 }
 
 Tensor LayerGraph::PagedCache(const ForwardBatch& b,

@@ -178,6 +178,11 @@ class LayerGraph {
   Tensor GdnChunked(const ForwardBatch& b, LayerTensors& L, const Tensor& mixed, const Tensor& a,
                     const Tensor& bb);
   Tensor Attention(const ForwardBatch& b, const LayerSpec& spec, LayerTensors& L, const Tensor& x);
+  // Qwen2's q / k / v biases: in the GEMM's epilogue when timed, an add when computed.
+  void AddQkvBias(Block where, Tensor& q, Tensor& k, Tensor& v, const LayerTensors& L);
+  // One FIA call over the batch (`q`, `k` after RoPE, `v`): the paged KV write first.
+  Tensor AttentionCall(const ForwardBatch& b, bool sliding, int64_t Nq, int64_t Nkv, int64_t D,
+                       LayerTensors& L, const Tensor& q, const Tensor& k, const Tensor& v);
   Tensor Mla(const ForwardBatch& b, LayerTensors& L, const Tensor& x);
   MlaDims MlaSizes(const ForwardBatch& b) const;
   void MlaProject(const ForwardBatch& b, const MlaDims& d, LayerTensors& L, const Tensor& x,

@@ -554,39 +554,42 @@ RunConfig RunConfig::Pool(const std::string& which) const {
   return ParseRunConfig(pool_text_, file, overrides, which);
 }
 
-RunConfig ParseRunConfig(const std::string& text, const std::string& file,
-                         const std::vector<std::pair<std::string, std::string>>& sets,
-                         const std::string& pool) {
-  YAML::Node root = LoadYamlString(text, file);
-  const bool pd = SplitPools(root, file, pool);
-  RunConfig c;
-  ParamTable table;
-  c.Bind(table);
-  std::vector<std::string> keys;
-  for (const auto& r : table.rows()) keys.push_back(r.key);
-  auto known = [&](const std::string& k) {
-    return std::find(keys.begin(), keys.end(), k) != keys.end();
-  };
-  // SGLang's spellings (`tp-size`) name the same keys as ours (`tp_size`).
-  if (root.IsMap()) {
-    // The same mapping with the keys renamed; unknown spellings stay, for the unknown-key error
-    // with their position. Lookups are const: a non-const [] would insert while iterating.
-    YAML::Node ours(YAML::NodeType::Map);
-    bool renamed = false;
-    for (auto it = root.begin(); it != root.end(); ++it) {
-      const std::string k = it->first.Scalar(), key = RunKeyFromSglang(k);
-      if (key == k || !known(key)) {
-        ours.force_insert(it->first, it->second);
-        continue;
-      }
-      if (static_cast<const YAML::Node&>(root)[key])
-        throw InputError(Where(file, it->first) + ": '" + k + "' and '" + key +
-                         "' are the same key, given twice");
-      ours.force_insert(key, it->second);
-      renamed = true;
+namespace {
+
+bool KnownKey(const std::vector<std::string>& keys, const std::string& k) {
+  return std::find(keys.begin(), keys.end(), k) != keys.end();
+}
+
+// SGLang's spellings (`tp-size`) name the same keys as ours (`tp_size`): the same mapping with the
+// keys renamed; unknown spellings stay, for the unknown-key error with their position. Lookups
+// are const: a non-const [] would insert while iterating.
+void RenameSglangKeys(YAML::Node& root, const std::string& file,
+                      const std::vector<std::string>& keys) {
+  if (!root.IsMap()) return;
+  auto known = [&](const std::string& k) { return KnownKey(keys, k); };
+  YAML::Node ours(YAML::NodeType::Map);
+  bool renamed = false;
+  for (auto it = root.begin(); it != root.end(); ++it) {
+    const std::string k = it->first.Scalar(), key = RunKeyFromSglang(k);
+    if (key == k || !known(key)) {
+      ours.force_insert(it->first, it->second);
+      continue;
     }
-    if (renamed) root = ours;
+    if (static_cast<const YAML::Node&>(root)[key])
+      throw InputError(npusim::Where(file, it->first) + ": '" + k + "' and '" + key +
+                       "' are the same key, given twice");
+    ours.force_insert(key, it->second);
+    renamed = true;
   }
+  if (renamed) root = ours;
+}
+
+// The --set overrides into `root`, each value checked on its own; returns where each key was set.
+std::vector<std::pair<std::string, std::string>> ApplySets(
+    YAML::Node& root, const std::vector<std::pair<std::string, std::string>>& sets, bool pd,
+    const std::string& pool, const std::vector<std::string>& keys) {
+  auto known = [&](const std::string& k) { return KnownKey(keys, k); };
+  std::vector<std::pair<std::string, std::string>> at;
   for (const auto& [full_key, v] : sets) {
     // `--set prefill.tp_size=2` sets a key inside one pool's map (PD only).
     std::string set_key = full_key;
@@ -626,22 +629,13 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file,
       check.Finish();
     }
     root[k] = v;
-    c.key_at_[k] = "--set " + full_key + "=" + v;
+    at.push_back({k, "--set " + full_key + "=" + v});
   }
-  if (root.IsMap())
-    for (auto it = root.begin(); it != root.end(); ++it) {
-      const YAML::Node at = it->second.Mark().is_null()
-                                ? it->first
-                                : it->second;  // the value's place, else the key's
-      if (!at.Mark().is_null())
-        c.key_at_.emplace(it->first.Scalar(), Where(file, at));  // a --set's entry stays
-    }
-  YamlBinder binder(root, file);
-  c.Bind(binder);
-  binder.Finish();
-  c.file = file;
-  c.overrides = sets;
-  if (pd && pool.empty()) c.pool_text_ = text;
+  return at;
+}
+
+// Rules across keys, checked once every key is read.
+void CheckRunConfig(const RunConfig& c, bool pd) {
   if (c.mamba_track_interval % c.page_size != 0)
     throw InputError(c.At("mamba_track_interval") + ": mamba_track_interval (" +
                      std::to_string(c.mamba_track_interval) +
@@ -671,6 +665,37 @@ RunConfig ParseRunConfig(const std::string& text, const std::string& file,
                      std::to_string(c.speculative_num_steps + 1) + ")");
   if (c.dataset_name == "trace" && c.dataset_path.empty())
     throw InputError(c.At("dataset_name") + ": dataset_name trace needs dataset_path");
+}
+
+}  // namespace
+
+RunConfig ParseRunConfig(const std::string& text, const std::string& file,
+                         const std::vector<std::pair<std::string, std::string>>& sets,
+                         const std::string& pool) {
+  YAML::Node root = LoadYamlString(text, file);
+  const bool pd = SplitPools(root, file, pool);
+  RunConfig c;
+  ParamTable table;
+  c.Bind(table);
+  std::vector<std::string> keys;
+  for (const auto& r : table.rows()) keys.push_back(r.key);
+  RenameSglangKeys(root, file, keys);
+  for (const auto& [k, where] : ApplySets(root, sets, pd, pool, keys)) c.key_at_[k] = where;
+  if (root.IsMap())
+    for (auto it = root.begin(); it != root.end(); ++it) {
+      const YAML::Node at = it->second.Mark().is_null()
+                                ? it->first
+                                : it->second;  // the value's place, else the key's
+      if (!at.Mark().is_null())
+        c.key_at_.emplace(it->first.Scalar(), Where(file, at));  // a --set's entry stays
+    }
+  YamlBinder binder(root, file);
+  c.Bind(binder);
+  binder.Finish();
+  c.file = file;
+  c.overrides = sets;
+  if (pd && pool.empty()) c.pool_text_ = text;
+  CheckRunConfig(c, pd);
   c.Plan();
   c.Memory();
   return c;
