@@ -505,10 +505,12 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
   }
   ++Stats().misses;
 
-  if (total_bytes > static_cast<uint64_t>(device.hbm_bytes)) {
+  const auto chips = static_cast<uint64_t>(std::max<int64_t>(1, op.Chips(params)));
+  if (total_bytes / chips > static_cast<uint64_t>(device.hbm_bytes)) {
     run.status = "out_of_memory";
-    run.message = "out of memory: kernel tensors need " + std::to_string(total_bytes) +
-                  " B of HBM, the device has " + std::to_string(device.hbm_bytes) + " B";
+    run.message = "out of memory: kernel tensors need " + std::to_string(total_bytes / chips) +
+                  " B of HBM" + (chips > 1 ? " per chip" : "") + ", the device has " +
+                  std::to_string(device.hbm_bytes) + " B";
     return run;
   }
 

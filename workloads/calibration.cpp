@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 const std::vector<std::string> kRowKeys = {
     "id",     "source", "note",     "role",          "status", "tolerance", "kernel",
     "device", "params", "launch",   "host_launches", "host",   "run",       "set",
-    "metric", "ratio",  "measured", "measured_kind", "family", "slow"};
+    "metric", "ratio",  "measured", "measured_kind", "family", "slow",      "bytes"};
 
 std::string Str(const YAML::Node& n, const std::string& file, const char* key,
                 const std::string& def = "") {
@@ -128,6 +128,11 @@ CalibrationRow ReadRow(const std::string& file) {
     r.host_launches = static_cast<int64_t>(Num(n, file, "host_launches", 0, 0, 1e6));
     r.host = Str(n, file, "host", r.host_launches ? "sglang-ascend" : "");
     r.metric = Str(n, file, "metric", "time_us");
+    r.bytes = Num(n, file, "bytes", 0, 0, 1e15);
+    if ((r.metric == "bandwidth_gbps") != (r.bytes > 0))
+      throw InputError(Where(file, n["bytes"] ? n["bytes"] : n["metric"]) +
+                       ": metric bandwidth_gbps and 'bytes' go together (the row's bandwidth is "
+                       "bytes / time)");
   } else if (n["run"]) {
     r.kind = "run";
     const std::string run = Str(n, file, "run");
@@ -147,7 +152,7 @@ CalibrationRow ReadRow(const std::string& file) {
     r.numerator = ScalarText(v[0], file, "a 'ratio' row id");
     r.denominator = ScalarText(v[1], file, "a 'ratio' row id");
   }
-  for (const char* k : {"params", "launch", "host_launches", "host"})
+  for (const char* k : {"params", "launch", "host_launches", "host", "bytes"})
     if (n[k] && r.kind != "kernel")
       throw InputError(Where(file, n[k]) + ": '" + k + "' belongs to kernel rows");
   if (n["set"] && r.kind != "run")

@@ -30,6 +30,9 @@ struct CalibrationRow {
   int64_t host_launches =
       0;  // e2e rows of back-to-back calls: a call takes max(device time, this many eager launches)
   std::string host;  // host profile for host_launches
+  // metric bandwidth_gbps: the bytes the source divides by the kernel's time (DeepEP's tests
+  // report recv bytes / time as "bottleneck bandwidth"); the row's value is bytes / time_us / 1e3.
+  double bytes = 0;
   // run rows: `npusim run RUN --set k=v ...`
   std::string run;  // run config path, resolved against the row file
   KeyValues sets;

@@ -59,6 +59,7 @@ class CollectiveOp : public Op {
                        ") must be a multiple of 'ranks' for " + name());
     return n / R;
   }
+  int64_t Chips(const ParamValues& p) const override { return p.Int("ranks"); }
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
     const int64_t R = p.Int("ranks"), n = p.Int("elements"), seg = Seg(p);
     const DType dt = ParseDType(p.Str("dtype"));

@@ -31,6 +31,21 @@ TEST(Collectives, AFunctionalRunCountsItsHostCopiesAgainstTheLimit) {
   EXPECT_THAT(big.mode_reason, ::testing::HasSubstr("above the functional limit of 1073741824 B"));
 }
 
+// Each rank's row of a collective's tensors lives on its own chip: the HBM check is per chip. The
+// normal-mode combine of calibration.md C7 at EP 128 (234881024 bf16 elements per rank: in and out
+// 469762048 B each, 0.94 GB per chip) ran out of memory when all 128 ranks' 120 GB counted against
+// one 64 GiB die; 2 ranks of 1e10 fp32 elements (80 GB per chip) still do not fit.
+TEST(Collectives, TheHbmCheckIsPerChip) {
+  const KernelRun wide = RunOp("all_to_all", {{"ranks", "128"}, {"elements", "234881024"}},
+                               "Ascend910_9392", ModeChoice::kTimingOnly);
+  EXPECT_EQ(wide.status, "ok") << wide.message;
+  const KernelRun big =
+      RunOp("all_to_all", {{"ranks", "2"}, {"elements", "10000000000"}, {"dtype", "float32"}},
+            "Ascend910_9392", ModeChoice::kTimingOnly);
+  EXPECT_EQ(big.status, "out_of_memory");
+  EXPECT_THAT(big.message, ::testing::HasSubstr("need 80000000000 B of HBM per chip"));
+}
+
 TEST(Collectives, Fp32AllReduceAcrossA3DiePairs) {
   KernelRun r = RunOp("all_reduce", {{"ranks", "4"}, {"elements", "4000"}, {"dtype", "float32"}},
                       "Ascend910_9392");
