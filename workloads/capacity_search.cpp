@@ -89,7 +89,7 @@ MemoryLimits CapacityMemoryLimits(const ResolvedRun& s) {
   const int64_t per_request =
       ReservedKvTokens(rc.random_input_len, rc.random_output_len, rc.page_size);
   const int64_t dp = s.plan.dp;
-  const int64_t group_cap = s.group_request_cap;
+  const int64_t group_cap = s.group_request_cap();
   const bool kv = s.model.count(LayerKind::kFullAttention) > 0;
   MemoryLimits m;
   m.max_by_memory = s.replicas * dp *

@@ -106,7 +106,6 @@ ResolvedRun ResolveRun(const RunConfig& run) {
     mo.eagle3_draft = &*s.eagle3_draft;
   }
   s.memory = PlanMemory(s.model, s.plan, s.device, mo);
-  s.group_request_cap = s.memory.max_running;
   if (s.memory.max_running < mo.max_running_requests)
     spdlog::warn(
         "max_running_requests: {} per DP group, capped at {} by the mamba pool ({} slots, {} per "
@@ -182,7 +181,7 @@ class Engine {
     c.dp = s.plan.dp;
     // Over all groups, so that the scheduler's per-group cap is the resolved one (the mamba pool
     // may allow fewer running requests than asked; SGLang caps them the same way).
-    c.max_running_requests = s.group_request_cap * std::max<int64_t>(1, s.plan.dp);
+    c.max_running_requests = s.group_request_cap() * std::max<int64_t>(1, s.plan.dp);
     c.chunked_prefill_size = s.run.chunked_prefill_size;
     c.max_prefill_tokens = s.run.max_prefill_tokens;
     c.page_size = s.run.page_size;

@@ -44,10 +44,10 @@ struct ResolvedRun {
   ParallelPlan plan;
   RankShapes shapes;
   std::string ssm_dtype;  // the GDN state pool's dtype (SsmPoolDtype of the run and model)
+  MemoryPlan memory;      // one rank's HBM (out_of_memory is thrown by ResolveRun)
   // Requests one DP group may run: the server's max_running_requests over the groups
-  // (GroupRequestCap), capped by the mamba pool (memory.max_running).
-  int64_t group_request_cap = 0;
-  MemoryPlan memory;  // one rank's HBM (out_of_memory is thrown by ResolveRun)
+  // (GroupRequestCap), capped by the mamba pool. The memory plan holds it; this names it.
+  int64_t group_request_cap() const { return memory.max_running; }
   std::vector<Request> requests;
   Fidelity fidelity;     // how far the device and host profiles are calibrated, for the reports
   int64_t replicas = 1;  // servers x replicated DP (dp_size without DP attention): copies of the
