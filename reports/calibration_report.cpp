@@ -278,6 +278,7 @@ void RecordCalibrationState(const Corpus& c, const std::vector<PointResult>& res
              {"kind", r.kind},
              {"model", subjects[i].model},
              {"op", subjects[i].op},
+             {"metric", r.metric},
              {"device", subjects[i].device},
              {"status", p.status == "ok" ? "ok" : p.status}};
     if (p.status == "ok")

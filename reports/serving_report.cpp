@@ -180,6 +180,14 @@ Json LoadJson(const RunConfig& rc) {
 }
 
 // The functional study: how the chunked and MTP runs' tokens differ from the reference's.
+// The run's kernels, biggest first, with the corpus's check rows of each (workloads/fidelity.h).
+std::vector<KernelCheck> RunKernelChecks(const ResolvedRun& s, const ServingResult& r) {
+  std::vector<std::pair<std::string, double>> shares;
+  for (const auto& [op, total] : charts::ByKernel(r.ops))
+    shares.emplace_back(op, r.device_busy_us > 0 ? total.us / r.device_busy_us : 0);
+  return KernelChecks(shares, s.device.soc);
+}
+
 Json FunctionalJson(const ResolvedRun& s, const FunctionalStudy& f) {
   Json fj;
   fj["fault"] = s.run.fault;
@@ -250,6 +258,18 @@ Json ServingMetricsJson(const ResolvedRun& s, const ServingResult& r, const Serv
   j["host_profile"] = {
       {"name", s.host.name}, {"framework", s.host.framework}, {"file", s.host.source_file}};
   j["fidelity"] = FidelityJson(s.fidelity);
+  Json kernels = Json::array();
+  for (const KernelCheck& k : RunKernelChecks(s, r))
+    kernels.push_back({{"op", k.op},
+                       {"share", Tidy(k.share)},
+                       {"basis", k.basis},
+                       {"check_rows", k.rows},
+                       {"median_abs_error", Tidy(k.median_abs)},
+                       {"worst_abs_error", Tidy(k.worst_abs)},
+                       {"median_time_error", Tidy(k.median_time_error)},
+                       {"rows_simulated_faster", k.faster},
+                       {"rows_simulated_slower", k.slower}});
+  j["fidelity"]["kernels"] = kernels;
   if (f) j["functional"] = FunctionalJson(s, *f);
   return j;
 }
@@ -462,6 +482,11 @@ html::Page ServingPage(const ResolvedRun& s, const ServingResult& r, const Servi
   page.Heading("Kernels (one rank)");
   const auto kernels = charts::ByKernel(r.ops);
   page.AddChart(charts::KernelShare(kernels, r.device_busy_us), "Share of device time per kernel");
+  std::vector<std::vector<std::string>> checks;
+  for (const KernelCheck& k : RunKernelChecks(s, r))
+    if (k.share >= 0.01) checks.push_back({k.op, F(100 * k.share, 1) + " %", k.Summary()});
+  page.Table({"kernel (1 % of device time or more)", "share", "corpus check rows of the kernel"},
+             checks);
   page.AddChart(charts::PipeUtilisation(kernels),
                 "Pipe utilisation per kernel (busy time of each pipe, % of the kernel's time)");
   page.AddChart(charts::RooflinePosition(kernels),
@@ -585,16 +610,20 @@ std::string SummaryResults(const ResolvedRun& s, const ServingResult& r, const S
   return o;
 }
 
-std::string KernelShareTable(const ServingResult& r) {
+// The kernel share, each kernel with what the corpus's kernel rows of it say (fidelity).
+std::string KernelShareTable(const ResolvedRun& s, const ServingResult& r) {
   std::string o;
   auto line = [&](const std::string& x) { o += x + "\n"; };
-  line("| kernel | device ms | share |");
-  line("|---|---|---|");
+  line("| kernel | device ms | share | corpus check rows of the kernel |");
+  line("|---|---|---|---|");
   int shown = 0;
+  const auto checks = RunKernelChecks(s, r);
   for (const auto& [op, total] : charts::ByKernel(r.ops)) {
-    if (shown++ == 12) break;
+    if (shown == 12) break;
     line("| " + op + " | " + F(total.us / 1e3, 1) + " | " +
-         F(r.device_busy_us > 0 ? 100 * total.us / r.device_busy_us : 0, 1) + " % |");
+         F(r.device_busy_us > 0 ? 100 * total.us / r.device_busy_us : 0, 1) + " % | " +
+         checks[static_cast<size_t>(shown)].Summary() + " |");
+    ++shown;
   }
   line("");
   return o;
@@ -646,7 +675,7 @@ std::string FunctionalSummary(const ResolvedRun& s, const FunctionalStudy& f) {
 std::string ServingSummary(const ResolvedRun& s, const ServingResult& r, const ServingMetrics& m,
                            const FunctionalStudy* f) {
   // GDN layers (`recurrent` in the parts): their kernels, state commit and state diffs.
-  return SummarySetup(s, r, m) + "\n" + SummaryResults(s, r, m) + KernelShareTable(r) +
+  return SummarySetup(s, r, m) + "\n" + SummaryResults(s, r, m) + KernelShareTable(s, r) +
          (f ? FunctionalSummary(s, *f) : std::string()) +
          "Device time is one rank's (symmetric ranks simulated once); " +
          std::to_string(r.forwards_simulated) +

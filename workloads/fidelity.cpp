@@ -28,7 +28,76 @@ std::string Pct(double v) {
   return buf;
 }
 
+std::string Str(const YAML::Node& r, const char* k) {
+  return r[k] && r[k].IsScalar() ? r[k].Scalar() : std::string();
+}
+
+// state.json's rows; an undefined node when nothing was recorded or the file does not parse.
+YAML::Node StateRows(std::string* file) {
+  const std::string state = ConfigDir() + "/calibration/state.json";
+  if (!fs::exists(state)) return YAML::Node();
+  if (file) *file = state;
+  try {
+    const YAML::Node rows = LoadYamlFile(state)["rows"];  // JSON is YAML
+    return rows && rows.IsSequence() ? rows : YAML::Node();
+  } catch (const std::exception&) {
+    return YAML::Node();
+  }
+}
+
+// A row's error as a time error: a bandwidth figure error e means the time is 1 / (1 + e).
+double TimeError(const YAML::Node& r) {
+  const double e = r["error"].as<double>();
+  return Str(r, "metric") == "bandwidth_gbps" ? 1 / (1 + e) - 1 : e;
+}
+
 }  // namespace
+
+std::string KernelCheck::Summary() const {
+  if (rows.empty()) return "no measured row";
+  std::string s = rows.front();
+  if (rows.size() > 1) s += " +" + std::to_string(rows.size() - 1) + " more";
+  if (basis != "same device") s += " (" + basis + ")";
+  // No '|' in the text: it sits in a markdown table cell.
+  s += ": error " + Pct(median_abs) + " median, " + Pct(worst_abs) + " worst (";
+  if (faster > 0) s += std::to_string(faster) + " simulated faster";
+  if (slower > 0) s += std::string(faster > 0 ? ", " : "") + std::to_string(slower) + " slower";
+  return s + ")";
+}
+
+std::vector<KernelCheck> KernelChecks(const std::vector<std::pair<std::string, double>>& ops,
+                                      const std::string& device_soc, const YAML::Node& rows) {
+  std::vector<KernelCheck> out;
+  for (const auto& [op, share] : ops) {
+    KernelCheck k{op, share};
+    for (const bool same_device : {true, false}) {
+      std::vector<double> abs_err, time_err;
+      for (const auto& r : rows) {
+        if (Str(r, "kind") != "kernel" || Str(r, "op") != op || Str(r, "status") != "ok" ||
+            Str(r, "role") != "check" || (Str(r, "device") == device_soc) != same_device)
+          continue;
+        k.rows.push_back(Str(r, "id"));
+        abs_err.push_back(std::fabs(r["error"].as<double>()));
+        time_err.push_back(TimeError(r));
+      }
+      if (k.rows.empty()) continue;
+      k.basis = same_device ? "same device" : "other devices";
+      k.median_abs = Median(abs_err);
+      for (double e : abs_err) k.worst_abs = std::max(k.worst_abs, e);
+      k.median_time_error = Median(time_err);
+      for (double e : time_err) (e < 0 ? k.faster : k.slower) += 1;
+      break;
+    }
+    out.push_back(k);
+  }
+  return out;
+}
+
+std::vector<KernelCheck> KernelChecks(const std::vector<std::pair<std::string, double>>& ops,
+                                      const std::string& device_soc) {
+  const YAML::Node rows = StateRows(nullptr);
+  return KernelChecks(ops, device_soc, rows ? rows : YAML::Node(YAML::NodeType::Sequence));
+}
 
 std::string Fidelity::Summary() const {
   std::string s;
@@ -84,21 +153,10 @@ Fidelity FidelityFor(const std::string& model_file, const std::string& op,
         (YamlLine(text, k.key).find(kFittedMarker) != std::string::npos ? f.fitted : f.unfitted)
             .push_back(v);
       }
-  const std::string state = dir + "/state.json";
-  if (!fs::exists(state)) return f;
-  f.state_file = state;
-  YAML::Node s;
-  try {
-    s = LoadYamlFile(state);  // JSON is YAML
-  } catch (const std::exception&) {
-    return f;
-  }
-  const YAML::Node rows = s["rows"];
-  if (!rows || !rows.IsSequence()) return f;
+  const YAML::Node rows = StateRows(&f.state_file);
+  if (!rows) return f;
   const std::string model = model_file.empty() ? "" : fs::path(model_file).filename().string();
-  auto str = [](const YAML::Node& r, const char* k) {
-    return r[k] && r[k].IsScalar() ? r[k].Scalar() : std::string();
-  };
+  auto str = Str;
   // Nearest first: the same model (or kernel) on the same device, then the same model, then the
   // same kind of row on the same device, then every row of that kind.
   const std::string kind = op.empty() ? "run" : "kernel";

@@ -4,7 +4,10 @@
 // state.json). Every run's metrics.json and report carry it.
 #pragma once
 
+#include <yaml-cpp/yaml.h>
+
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace npusim {
@@ -31,5 +34,27 @@ struct Fidelity {
 Fidelity FidelityFor(const std::string& model_file, const std::string& op,
                      const std::string& device_soc, const std::string& device_file,
                      const std::string& host_file);
+
+// How the corpus's kernel rows of one kernel a run spends time in came out: a serving run's
+// figures are only as good as its biggest kernels, so each carries its own check rows. Errors
+// are in time: a bandwidth row's error is turned into the time error it implies.
+struct KernelCheck {
+  std::string op;
+  double share = 0;               // of the run's device time
+  std::string basis;              // "same device", "other devices" or "" (no simulated row)
+  std::vector<std::string> rows;  // the check rows that count
+  double median_abs = 0, worst_abs = 0;
+  double median_time_error = 0;  // signed: > 0 the simulator is slower than the hardware
+  int faster = 0, slower = 0;    // rows the simulator times faster / slower than measured
+  std::string Summary() const;   // "C6-matmul-8192: error 13 % median, 13 % worst (1 slower)"
+};
+
+// `ops`: (kernel, share of device time), biggest first. Rows of the same kernel on the run's
+// device count; without any, the kernel's rows on other devices do.
+std::vector<KernelCheck> KernelChecks(const std::vector<std::pair<std::string, double>>& ops,
+                                      const std::string& device_soc);
+// The same on rows already read (state.json's "rows"), for tests.
+std::vector<KernelCheck> KernelChecks(const std::vector<std::pair<std::string, double>>& ops,
+                                      const std::string& device_soc, const YAML::Node& rows);
 
 }  // namespace npusim

@@ -133,6 +133,16 @@ TEST(Calibrate, RunsCarryAFidelitySection) {
   EXPECT_EQ(m.at("host_profile").at("name"), "sglang-ascend");
   EXPECT_THAT(m.at("fidelity").at("summary").get<std::string>(),
               HasSubstr("not fitted (modelling gap): step_us"));
+  // Each kernel of the run with its share and the corpus's check rows of it, in share order.
+  const auto& kernels = m.at("fidelity").at("kernels");
+  ASSERT_EQ(kernels.size(), m.at("kernel_share").size());
+  for (size_t i = 0; i < kernels.size(); ++i)
+    EXPECT_EQ(kernels[i].at("op"), m.at("kernel_share")[i].at("op"));
+  bool matmul = false;
+  for (const auto& k : kernels)
+    matmul |= k.at("op") == "matmul" && k.at("check_rows").dump().find("C6-") != std::string::npos;
+  EXPECT_TRUE(matmul) << kernels.dump(1);
+  EXPECT_THAT(Slurp(r + "/report.md"), HasSubstr("corpus check rows of the kernel"));
 }
 
 TEST(Calibrate, BadInputIsExitTwoWithTheNearestName) {

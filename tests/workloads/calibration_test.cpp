@@ -15,6 +15,7 @@
 #include "model/error.h"
 #include "workloads/calibration_import.h"
 #include "workloads/calibration_run.h"
+#include "workloads/fidelity.h"
 #include "workloads/host_profile.h"
 #include "workloads/run_config.h"
 
@@ -169,6 +170,46 @@ TEST(Calibration, BadRowsAreInputErrorsNamingTheKey) {
   std::ofstream(dir + "/x.yaml") << "id: x\nsource: s\nmeasured: 1\nkernel: add\nslow: true\n";
   EXPECT_TRUE(LoadCorpus(dir).Find("x")->slow);
   std::filesystem::remove_all(dir);
+}
+
+// A run's kernels each carry their own check rows: the run's device first, other devices when it
+// has none; fit rows, other kernels, serving rows and rows waiting on a feature never count; a
+// bandwidth row's error turns into the time error it implies (+100 % bandwidth = -50 % time).
+TEST(Fidelity, EachKernelOfARunCarriesItsOwnCheckRows) {
+  const YAML::Node rows = YAML::Load(R"([
+    {id: a1, role: check, kind: kernel, op: all_to_all, metric: bandwidth_gbps,
+     device: A3, status: ok, error: 1.0},
+    {id: a2, role: check, kind: kernel, op: all_to_all, metric: time_us,
+     device: A3, status: ok, error: 0.2},
+    {id: a3, role: check, kind: kernel, op: all_to_all, metric: time_us,
+     device: A3, status: ok, error: 0.4},
+    {id: a4, role: fit, kind: kernel, op: all_to_all, metric: time_us,
+     device: A3, status: ok, error: 5.0},
+    {id: a5, role: check, kind: kernel, op: all_to_all, metric: time_us,
+     device: A2, status: ok, error: 9.0},
+    {id: m1, role: check, kind: kernel, op: matmul, metric: time_us,
+     device: A2, status: ok, error: -0.1},
+    {id: m2, role: check, kind: kernel, op: matmul, metric: time_us,
+     device: A3, status: "needs a feature"},
+    {id: r1, role: check, kind: run, op: "", metric: mean_tpot_ms,
+     device: A3, status: ok, error: 0.3}])");
+  const auto k = KernelChecks({{"all_to_all", 0.5}, {"matmul", 0.3}, {"swiglu", 0.2}}, "A3", rows);
+  ASSERT_EQ(k.size(), 3u);
+  EXPECT_EQ(k[0].basis, "same device");
+  EXPECT_EQ(k[0].rows, (std::vector<std::string>{"a1", "a2", "a3"}));
+  EXPECT_DOUBLE_EQ(k[0].median_abs, 0.4);  // |1.0|, |0.2|, |0.4|
+  EXPECT_DOUBLE_EQ(k[0].worst_abs, 1.0);
+  EXPECT_DOUBLE_EQ(k[0].median_time_error, 0.2);  // -0.5, 0.2, 0.4
+  EXPECT_EQ(k[0].faster, 1);
+  EXPECT_EQ(k[0].slower, 2);
+  EXPECT_EQ(k[1].basis, "other devices");
+  EXPECT_EQ(k[1].rows, (std::vector<std::string>{"m1"}));
+  EXPECT_EQ(k[1].Summary(),
+            "m1 (other devices): error 10 % median, 10 % worst (1 simulated faster)");
+  EXPECT_TRUE(k[2].rows.empty());
+  EXPECT_EQ(k[2].Summary(), "no measured row");
+  EXPECT_EQ(k[0].Summary(),
+            "a1 +2 more: error 40 % median, 100 % worst (1 simulated faster, 2 slower)");
 }
 
 TEST(HostProfile, RunKeysOverrideOneValueOfTheProfile) {
