@@ -119,6 +119,38 @@ void AddErrorBars(html::Page& page, const CalibrationOutput& o) {
     page.AddChart(bars, "Signed error of every simulated row (ratio rows included).");
 }
 
+// The calibrate run's kernel rows, kernel by kernel (workloads/fidelity.h).
+std::vector<KernelCheck> KernelRows(const Corpus& c, const CalibrationOutput& o) {
+  YAML::Node rows(YAML::NodeType::Sequence);
+  for (const PointResult& p : o.results) {
+    const CalibrationRow& r = *c.Find(p.id);
+    if (r.kind != "kernel") continue;
+    YAML::Node n;
+    n["id"] = p.id;
+    n["kind"] = r.kind;
+    n["op"] = r.kernel;
+    n["role"] = r.role;
+    n["metric"] = r.metric;
+    n["status"] = p.status;
+    if (p.status == "ok") n["error"] = p.error;
+    rows.push_back(n);
+  }
+  return CorpusKernelChecks(rows);
+}
+
+std::vector<std::vector<std::string>> KernelTable(const Corpus& c, const CalibrationOutput& o) {
+  std::vector<std::vector<std::string>> t;
+  for (const KernelCheck& k : KernelRows(c, o))
+    if (!k.rows.empty())
+      t.push_back({k.op, std::to_string(k.rows.size()), Fixed(100 * k.median_abs, 1) + " %",
+                   Fixed(100 * k.worst_abs, 1) + " %", std::to_string(k.faster),
+                   std::to_string(k.slower)});
+  return t;
+}
+
+const std::vector<std::string> kKernelTableHead = {"kernel", "check rows",       "median abs error",
+                                                   "worst",  "simulated faster", "slower"};
+
 html::Page Page(const Corpus& c, const CalibrationOutput& o) {
   html::Page page("npusim calibrate: " + c.dir);
   page.Paragraph(o.verdict.Line());
@@ -136,6 +168,8 @@ html::Page Page(const Corpus& c, const CalibrationOutput& o) {
   page.Heading("Rows");
   page.Table({"id", "role", "simulated", "measured", "error", "tolerance", "within", "setup"},
              rows);
+  page.Heading("Kernel by kernel (check rows)");
+  page.Table(kKernelTableHead, KernelTable(c, o));
   if (!o.fits.empty()) {
     page.Heading("Fitted constants");
     std::vector<std::vector<std::string>> f;
@@ -309,6 +343,18 @@ std::string CalibrationSummary(const Corpus& c, const CalibrationOutput& o) {
          (p.status == "ok" ? (p.pass ? "yes" : "**no**")
                            : p.status + (p.message.empty() ? "" : ": " + p.message)) +
          " | " + What(r) + " |\n";
+  }
+  const auto kernels = KernelTable(c, o);
+  if (!kernels.empty()) {
+    s += "\n";
+    for (const auto& h : kKernelTableHead) s += "| " + h + " ";
+    s += "|\n";
+    for (size_t i = 0; i < kKernelTableHead.size(); ++i) s += "|---";
+    s += "|\n";
+    for (const auto& row : kernels) {
+      for (const auto& x : row) s += "| " + x + " ";
+      s += "|\n";
+    }
   }
   if (!o.fits.empty()) {
     s += "\n| fit group | constant | before | fitted | bounds | outcome | rms log error on its "

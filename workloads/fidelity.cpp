@@ -1,5 +1,6 @@
 #include "workloads/fidelity.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -57,7 +58,7 @@ std::string KernelCheck::Summary() const {
   if (rows.empty()) return "no measured row";
   std::string s = rows.front();
   if (rows.size() > 1) s += " +" + std::to_string(rows.size() - 1) + " more";
-  if (basis != "same device") s += " (" + basis + ")";
+  if (basis == "other devices") s += " (" + basis + ")";
   // No '|' in the text: it sits in a markdown table cell.
   s += ": error " + Pct(median_abs) + " median, " + Pct(worst_abs) + " worst (";
   if (faster > 0) s += std::to_string(faster) + " simulated faster";
@@ -65,31 +66,61 @@ std::string KernelCheck::Summary() const {
   return s + ")";
 }
 
+namespace {
+
+// The simulated check rows of kernel `op` that `take` accepts, summarised into `k`.
+template <class Take>
+void Summarise(KernelCheck& k, const YAML::Node& rows, Take take) {
+  std::vector<double> abs_err, time_err;
+  for (const auto& r : rows) {
+    if (Str(r, "kind") != "kernel" || Str(r, "op") != k.op || Str(r, "status") != "ok" ||
+        Str(r, "role") != "check" || !take(r))
+      continue;
+    k.rows.push_back(Str(r, "id"));
+    abs_err.push_back(std::fabs(r["error"].as<double>()));
+    time_err.push_back(TimeError(r));
+  }
+  k.median_abs = Median(abs_err);
+  for (double e : abs_err) k.worst_abs = std::max(k.worst_abs, e);
+  k.median_time_error = Median(time_err);
+  for (double e : time_err) (e < 0 ? k.faster : k.slower) += 1;
+}
+
+}  // namespace
+
 std::vector<KernelCheck> KernelChecks(const std::vector<std::pair<std::string, double>>& ops,
                                       const std::string& device_soc, const YAML::Node& rows) {
   std::vector<KernelCheck> out;
   for (const auto& [op, share] : ops) {
     KernelCheck k{op, share};
     for (const bool same_device : {true, false}) {
-      std::vector<double> abs_err, time_err;
-      for (const auto& r : rows) {
-        if (Str(r, "kind") != "kernel" || Str(r, "op") != op || Str(r, "status") != "ok" ||
-            Str(r, "role") != "check" || (Str(r, "device") == device_soc) != same_device)
-          continue;
-        k.rows.push_back(Str(r, "id"));
-        abs_err.push_back(std::fabs(r["error"].as<double>()));
-        time_err.push_back(TimeError(r));
-      }
+      Summarise(k, rows, [&](const YAML::Node& r) {
+        return (Str(r, "device") == device_soc) == same_device;
+      });
       if (k.rows.empty()) continue;
       k.basis = same_device ? "same device" : "other devices";
-      k.median_abs = Median(abs_err);
-      for (double e : abs_err) k.worst_abs = std::max(k.worst_abs, e);
-      k.median_time_error = Median(time_err);
-      for (double e : time_err) (e < 0 ? k.faster : k.slower) += 1;
       break;
     }
     out.push_back(k);
   }
+  return out;
+}
+
+std::vector<KernelCheck> CorpusKernelChecks(const YAML::Node& rows) {
+  std::vector<KernelCheck> out;
+  for (const auto& r : rows) {
+    const std::string op = Str(r, "op");
+    if (Str(r, "kind") != "kernel" || op.empty() ||
+        std::any_of(out.begin(), out.end(), [&](const KernelCheck& k) { return k.op == op; }))
+      continue;
+    KernelCheck k{op};
+    Summarise(k, rows, [](const YAML::Node&) { return true; });
+    k.basis = k.rows.empty() ? "" : "all devices";
+    out.push_back(k);
+  }
+  std::stable_sort(out.begin(), out.end(), [](const KernelCheck& a, const KernelCheck& b) {
+    return a.median_abs > b.median_abs;
+  });
   return out;
 }
 

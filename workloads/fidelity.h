@@ -40,8 +40,8 @@ Fidelity FidelityFor(const std::string& model_file, const std::string& op,
 // are in time: a bandwidth row's error is turned into the time error it implies.
 struct KernelCheck {
   std::string op;
-  double share = 0;               // of the run's device time
-  std::string basis;              // "same device", "other devices" or "" (no simulated row)
+  double share = 0;   // of the run's device time
+  std::string basis;  // "same device", "other devices", "all devices" or "" (no simulated row)
   std::vector<std::string> rows;  // the check rows that count
   double median_abs = 0, worst_abs = 0;
   double median_time_error = 0;  // signed: > 0 the simulator is slower than the hardware
@@ -56,5 +56,8 @@ std::vector<KernelCheck> KernelChecks(const std::vector<std::pair<std::string, d
 // The same on rows already read (state.json's "rows"), for tests.
 std::vector<KernelCheck> KernelChecks(const std::vector<std::pair<std::string, double>>& ops,
                                       const std::string& device_soc, const YAML::Node& rows);
+// Every kernel of the corpus's kernel rows (state.json's or a calibrate run's) with its check
+// rows on all devices, worst median |error| first: where the device model stands kernel by kernel.
+std::vector<KernelCheck> CorpusKernelChecks(const YAML::Node& rows);
 
 }  // namespace npusim

@@ -212,6 +212,26 @@ TEST(Fidelity, EachKernelOfARunCarriesItsOwnCheckRows) {
             "a1 +2 more: error 40 % median, 100 % worst (1 simulated faster, 2 slower)");
 }
 
+// calibrate's kernel-by-kernel table: every kernel of the kernel rows over all devices, the worst
+// median first; a kernel whose rows are all unsimulated stays, with no rows.
+TEST(Fidelity, TheCorpusViewListsEveryKernelWorstFirst) {
+  const YAML::Node rows = YAML::Load(R"([
+    {id: m1, role: check, kind: kernel, op: matmul, metric: time_us, status: ok, error: -0.1},
+    {id: a1, role: check, kind: kernel, op: all_to_all, metric: time_us, status: ok, error: 0.5},
+    {id: a2, role: check, kind: kernel, op: all_to_all, metric: time_us, status: ok, error: 0.9},
+    {id: w1, role: check, kind: kernel, op: wy_fast, status: "needs a feature"},
+    {id: r1, role: check, kind: run, op: "", metric: mean_tpot_ms, status: ok, error: 3.0}])");
+  const auto k = CorpusKernelChecks(rows);
+  ASSERT_EQ(k.size(), 3u);
+  EXPECT_EQ(k[0].op, "all_to_all");
+  EXPECT_DOUBLE_EQ(k[0].median_abs, 0.7);
+  EXPECT_EQ(k[0].basis, "all devices");
+  EXPECT_EQ(k[1].op, "matmul");
+  EXPECT_EQ(k[2].op, "wy_fast");
+  EXPECT_TRUE(k[2].rows.empty());
+  EXPECT_EQ(k[0].Summary(), "a1 +1 more: error 70 % median, 90 % worst (2 slower)");
+}
+
 TEST(HostProfile, RunKeysOverrideOneValueOfTheProfile) {
   RunConfig c;
   c.host_profile = "sglang-ascend";
