@@ -101,11 +101,7 @@ int Calibrate(std::vector<std::string> argv) {
   req.work = std::filesystem::absolute(folder.path()).string();
   const CalibrationOutput o = CalibrateCorpus(corpus, req);
   WriteCalibrationOutputs(corpus, o, folder.path());
-  if (Has(a, "--record")) {
-    std::vector<RowSubject> subjects;
-    for (const CalibrationRow* r : SelectRows(corpus, req.only)) subjects.push_back(Subject(*r));
-    RecordCalibrationState(corpus, o.results, subjects, dir + "/state.json");
-  }
+  if (Has(a, "--record")) RecordCalibrationState(corpus, o.results, dir + "/state.json");
   folder.Commit();
   std::cout << (Has(a, "--quiet") ? o.verdict.Line() + "\n" : CalibrationSummary(corpus, o));
   spdlog::info("written {}/", out);

@@ -290,8 +290,23 @@ Json FidelityJson(const Fidelity& f) {
   return j;
 }
 
+namespace {
+
+// One state row: what the row is (from the corpus, so a row's subject follows its config) and
+// its recorded outcome (`outcome`: status, and simulated / measured / error when ok).
+Json StateRow(const CalibrationRow& r, const Json& outcome) {
+  const RowSubject s = Subject(r);
+  Json row{{"id", r.id}, {"role", r.role},     {"kind", r.kind},     {"model", s.model},
+           {"op", s.op}, {"metric", r.metric}, {"device", s.device}, {"setup", s.setup}};
+  for (const char* k : {"status", "simulated", "measured", "error"})
+    if (outcome.contains(k)) row[k] = outcome.at(k);
+  return row;
+}
+
+}  // namespace
+
 void RecordCalibrationState(const Corpus& c, const std::vector<PointResult>& results,
-                            const std::vector<RowSubject>& subjects, const std::string& path) {
+                            const std::string& path) {
   std::map<std::string, Json> rows;
   {
     std::ifstream in(path);
@@ -304,27 +319,18 @@ void RecordCalibrationState(const Corpus& c, const std::vector<PointResult>& res
       rows.clear();  // an unreadable state is replaced
     }
   }
-  for (size_t i = 0; i < results.size(); ++i) {
-    const PointResult& p = results[i];
+  for (const PointResult& p : results) {
     const CalibrationRow& r = *c.Find(p.id);
-    Json row{{"id", p.id},
-             {"role", r.role},
-             {"kind", r.kind},
-             {"model", subjects[i].model},
-             {"op", subjects[i].op},
-             {"metric", r.metric},
-             {"device", subjects[i].device},
-             {"status", p.status == "ok" ? "ok" : p.status}};
+    Json outcome{{"status", p.status == "ok" ? "ok" : p.status}};
     if (p.status == "ok")
-      row["simulated"] = Tidy(p.simulated), row["measured"] = r.measured,
-      row["error"] = Tidy(p.error);
-    rows[p.id] = row;
+      outcome["simulated"] = Tidy(p.simulated), outcome["measured"] = r.measured,
+      outcome["error"] = Tidy(p.error);
+    rows[p.id] = outcome;
   }
-  for (auto it = rows.begin(); it != rows.end();)  // rows that left the corpus
-    it = c.Find(it->first) ? std::next(it) : rows.erase(it);
   Json out{{"note", "written by npusim calibrate --record; read by every run's fidelity section"},
            {"rows", Json::array()}};
-  for (auto& [id, r] : rows) out["rows"].push_back(r);
+  for (auto& [id, outcome] : rows)  // rows that left the corpus are dropped
+    if (const CalibrationRow* r = c.Find(id)) out["rows"].push_back(StateRow(*r, outcome));
   const std::string tmp = path + ".tmp";
   std::ofstream(tmp) << out.dump(1) << "\n";
   std::filesystem::rename(tmp, path);

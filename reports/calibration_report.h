@@ -18,9 +18,10 @@ void WriteCalibrationOutputs(const Corpus& c, const CalibrationOutput& o, const 
 nlohmann::ordered_json FidelityJson(const Fidelity& f);
 
 // The corpus state `npusim calibrate --record` keeps (configs/calibration/state.json): every
-// simulated row's figures with the model, kernel and device it ran, merged into `path`.
+// simulated row's figures, merged into `path`, with what each row is (model or kernel, device,
+// metric, parallel setup) refreshed from the corpus for every row the state holds.
 void RecordCalibrationState(const Corpus& c, const std::vector<PointResult>& results,
-                            const std::vector<RowSubject>& subjects, const std::string& path);
+                            const std::string& path);
 
 // The table sorted by |error| and the verdict line, for stdout.
 std::string CalibrationSummary(const Corpus& c, const CalibrationOutput& o);

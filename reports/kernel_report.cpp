@@ -139,7 +139,7 @@ Json KernelMetrics(const KernelRun& run, const DeviceConfig& d) {
   for (const Stat& st : l.stats)
     if (st.value != 0) stats[st.name] = {{"value", st.value}, {"unit", st.unit}, {"desc", st.desc}};
   j["stats"] = stats;
-  j["fidelity"] = FidelityJson(FidelityFor("", run.op, d.soc, d.source_file, ""));
+  j["fidelity"] = FidelityJson(FidelityFor("", run.op, d.soc, "", d.source_file, ""));
   if (run.functional) {
     double abs_err = 0, rel_err = 0, norm_err = 0;
     Json per = Json::object();

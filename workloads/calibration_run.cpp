@@ -16,6 +16,7 @@
 #include "model/error.h"
 #include "model/progress.h"
 #include "model/text.h"
+#include "workloads/fidelity.h"
 #include "workloads/host_profile.h"
 #include "workloads/run_config.h"
 #include "workloads/self_runs.h"
@@ -250,6 +251,7 @@ RowSubject Subject(const CalibrationRow& r) {
       const RunConfig rc = LoadRunConfig(r.run, r.sets);
       s.model = fs::path(rc.ModelPath()).filename().string();
       s.device = LoadDevice(rc.device).soc;
+      s.setup = ParallelSetup(rc);
     }
   } catch (const InputError&) {  // a row that needs a feature may not load yet
   }

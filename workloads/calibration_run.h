@@ -43,6 +43,7 @@ std::vector<const CalibrationRow*> SelectRows(const Corpus& c, const std::set<st
 // and device of a kernel row (empty when the row does not load yet).
 struct RowSubject {
   std::string model, op, device;
+  std::string setup;  // run rows: ParallelSetup of the row's run config
 };
 RowSubject Subject(const CalibrationRow& r);
 

@@ -1,6 +1,7 @@
 #include "workloads/fidelity.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include "devices/device_config.h"
 #include "model/config.h"
 #include "workloads/calibration.h"
+#include "workloads/run_config.h"
 
 namespace npusim {
 
@@ -53,6 +55,18 @@ double TimeError(const YAML::Node& r) {
 }
 
 }  // namespace
+
+std::string ParallelSetup(const RunConfig& rc) {
+  std::string s = "tp" + std::to_string(rc.tp_size);
+  if (rc.dp_size > 1) s += " dp" + std::to_string(rc.dp_size);
+  if (rc.ep_size > 1) s += " ep" + std::to_string(rc.ep_size);
+  if (rc.Mtp()) {
+    std::string spec = rc.speculative_algorithm;
+    for (char& ch : spec) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    s += " " + spec;
+  }
+  return s;
+}
 
 std::string KernelCheck::Summary() const {
   if (rows.empty()) return "no measured row";
@@ -159,8 +173,8 @@ std::string Fidelity::Summary() const {
 }
 
 Fidelity FidelityFor(const std::string& model_file, const std::string& op,
-                     const std::string& device_soc, const std::string& device_file,
-                     const std::string& host_file) {
+                     const std::string& device_soc, const std::string& setup,
+                     const std::string& device_file, const std::string& host_file) {
   Fidelity f;
   const std::string dir = ConfigDir() + "/calibration";
   // Fitted constants: fit.yaml's constants whose targets are the files this run loaded.
@@ -185,13 +199,25 @@ Fidelity FidelityFor(const std::string& model_file, const std::string& op,
             .push_back(v);
       }
   const YAML::Node rows = StateRows(&f.state_file);
-  if (!rows) return f;
+  if (rows) NearestCorpusRows(f, rows, model_file, op, device_soc, setup);
+  return f;
+}
+
+void NearestCorpusRows(Fidelity& f, const YAML::Node& rows, const std::string& model_file,
+                       const std::string& op, const std::string& device_soc,
+                       const std::string& setup) {
   const std::string model = model_file.empty() ? "" : fs::path(model_file).filename().string();
   auto str = Str;
-  // Nearest first: the same model (or kernel) on the same device, then the same model, then the
-  // same kind of row on the same device, then every row of that kind.
+  // Nearest first: the same model on the same device in the same parallel setup, then the same
+  // model (or kernel) on the same device, then the same model, then the same kind of row on the
+  // same device, then every row of that kind.
   const std::string kind = op.empty() ? "run" : "kernel";
-  const std::vector<std::pair<std::string, std::function<bool(const YAML::Node&)>>> tiers = {
+  std::vector<std::pair<std::string, std::function<bool(const YAML::Node&)>>> tiers = {
+      {"same model, device and setup " + setup,
+       [&](const YAML::Node& r) {
+         return !setup.empty() && op.empty() && str(r, "model") == model &&
+                str(r, "device") == device_soc && str(r, "setup") == setup;
+       }},
       {op.empty() ? "same model and device" : "same kernel and device",
        [&](const YAML::Node& r) {
          return (op.empty() ? str(r, "model") == model : str(r, "op") == op) &&
@@ -225,7 +251,6 @@ Fidelity FidelityFor(const std::string& model_file, const std::string& op,
     f.fit_median_abs = Median(fit);
     break;
   }
-  return f;
 }
 
 }  // namespace npusim

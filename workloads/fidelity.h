@@ -29,11 +29,23 @@ struct Fidelity {
   std::string Summary() const;  // "calibrated: ...; median |error| 12 % on 4 checked rows (...)"
 };
 
-// For a serving run: `model_file` and `device_soc` pick the nearest rows; `device_file` and
-// `host_file` are the profiles the run loaded. For a kernel run: `op` instead of a model.
+struct RunConfig;
+
+// A serving run's parallel setup as the fidelity lookup compares it: "tp16 dp4 ep16 nextn"
+// (tp always; dp, ep when above 1; the speculative algorithm when there is one).
+std::string ParallelSetup(const RunConfig& rc);
+
+// For a serving run: `model_file`, `device_soc` and `setup` (ParallelSetup) pick the nearest
+// rows; `device_file` and `host_file` are the profiles the run loaded. For a kernel run: `op`
+// instead of a model, and no setup.
 Fidelity FidelityFor(const std::string& model_file, const std::string& op,
-                     const std::string& device_soc, const std::string& device_file,
-                     const std::string& host_file);
+                     const std::string& device_soc, const std::string& setup,
+                     const std::string& device_file, const std::string& host_file);
+// The corpus part of FidelityFor (basis, nearest rows, their errors) on rows already read
+// (state.json's "rows"), for tests.
+void NearestCorpusRows(Fidelity& f, const YAML::Node& rows, const std::string& model_file,
+                       const std::string& op, const std::string& device_soc,
+                       const std::string& setup);
 
 // How the corpus's kernel rows of one kernel a run spends time in came out: a serving run's
 // figures are only as good as its biggest kernels, so each carries its own check rows. Errors

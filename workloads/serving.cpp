@@ -113,8 +113,8 @@ ResolvedRun ResolveRun(const RunConfig& run) {
         mo.max_running_requests, s.memory.max_running, s.memory.slots,
         s.memory.slots / std::max<int64_t>(1, s.memory.max_running));
   s.requests = GenerateRequests(run);
-  s.fidelity =
-      FidelityFor(s.model.file, "", s.device.soc, s.device.source_file, s.host.source_file);
+  s.fidelity = FidelityFor(s.model.file, "", s.device.soc, ParallelSetup(run), s.device.source_file,
+                           s.host.source_file);
   return s;
 }
 

@@ -212,6 +212,38 @@ TEST(Fidelity, EachKernelOfARunCarriesItsOwnCheckRows) {
             "a1 +2 more: error 40 % median, 100 % worst (1 simulated faster, 2 slower)");
 }
 
+// A serving run's nearest rows: its model on its device in its parallel setup first, then its
+// model on its device, then its model anywhere. A kernel run never takes the setup tier.
+TEST(Fidelity, TheNearestRowsShareTheRunsModelDeviceAndSetup) {
+  const YAML::Node rows = YAML::Load(R"([
+    {id: s1, role: check, kind: run, model: m.json, device: A3, setup: tp16 dp4, status: ok,
+     error: 0.5},
+    {id: s2, role: fit, kind: run, model: m.json, device: A3, setup: tp16 dp4, status: ok,
+     error: 0.1},
+    {id: b1, role: check, kind: run, model: m.json, device: A3, setup: tp2 nextn, status: ok,
+     error: 2.0},
+    {id: c1, role: check, kind: run, model: m.json, device: A2, setup: tp4, status: ok,
+     error: -0.2},
+    {id: k1, role: check, kind: kernel, op: matmul, device: A3, setup: "", status: ok,
+     error: 0.1}])");
+  Fidelity f;
+  NearestCorpusRows(f, rows, "configs/models/m.json", "", "A3", "tp16 dp4");
+  EXPECT_EQ(f.basis, "same model, device and setup tp16 dp4");
+  EXPECT_EQ(f.check_rows, (std::vector<std::string>{"s1"}));
+  EXPECT_EQ(f.fit_rows, (std::vector<std::string>{"s2"}));
+  Fidelity other;
+  NearestCorpusRows(other, rows, "m.json", "", "A3", "tp8");
+  EXPECT_EQ(other.basis, "same model and device");
+  EXPECT_EQ(other.check_rows, (std::vector<std::string>{"s1", "b1"}));
+  EXPECT_DOUBLE_EQ(other.check_worst_abs, 2.0);
+  Fidelity a2;
+  NearestCorpusRows(a2, rows, "m.json", "", "A1", "tp16 dp4");
+  EXPECT_EQ(a2.basis, "same model");
+  Fidelity kernel;
+  NearestCorpusRows(kernel, rows, "", "matmul", "A3", "");
+  EXPECT_EQ(kernel.basis, "same kernel and device");
+}
+
 // calibrate's kernel-by-kernel table: every kernel of the kernel rows over all devices, the worst
 // median first; a kernel whose rows are all unsimulated stays, with no rows.
 TEST(Fidelity, TheCorpusViewListsEveryKernelWorstFirst) {
