@@ -121,19 +121,12 @@ void AddErrorBars(html::Page& page, const CalibrationOutput& o) {
 
 // The calibrate run's kernel rows, kernel by kernel (workloads/fidelity.h).
 std::vector<KernelCheck> KernelRows(const Corpus& c, const CalibrationOutput& o) {
-  YAML::Node rows(YAML::NodeType::Sequence);
+  std::vector<CorpusRow> rows;
   for (const PointResult& p : o.results) {
     const CalibrationRow& r = *c.Find(p.id);
-    if (r.kind != "kernel") continue;
-    YAML::Node n;
-    n["id"] = p.id;
-    n["kind"] = r.kind;
-    n["op"] = r.kernel;
-    n["role"] = r.role;
-    n["metric"] = r.metric;
-    n["status"] = p.status;
-    if (p.status == "ok") n["error"] = p.error;
-    rows.push_back(n);
+    CorpusRow row{p.id, r.role, r.kind, "", r.kernel, r.metric, r.device, "", p.status};
+    if (p.status == "ok") row.error = p.error;
+    rows.push_back(row);
   }
   return CorpusKernelChecks(rows);
 }

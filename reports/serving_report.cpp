@@ -179,15 +179,15 @@ Json LoadJson(const RunConfig& rc) {
   return load;
 }
 
-// The functional study: how the chunked and MTP runs' tokens differ from the reference's.
 // The run's kernels, biggest first, with the corpus's check rows of each (workloads/fidelity.h).
 std::vector<KernelCheck> RunKernelChecks(const ResolvedRun& s, const ServingResult& r) {
   std::vector<std::pair<std::string, double>> shares;
   for (const auto& [op, total] : charts::ByKernel(r.ops))
     shares.emplace_back(op, r.device_busy_us > 0 ? total.us / r.device_busy_us : 0);
-  return KernelChecks(shares, s.device.soc);
+  return KernelChecks(shares, s.device.soc, s.fidelity.recorded);
 }
 
+// The functional study: how the chunked and MTP runs' tokens differ from the reference's.
 Json FunctionalJson(const ResolvedRun& s, const FunctionalStudy& f) {
   Json fj;
   fj["fault"] = s.run.fault;
@@ -616,15 +616,11 @@ std::string KernelShareTable(const ResolvedRun& s, const ServingResult& r) {
   auto line = [&](const std::string& x) { o += x + "\n"; };
   line("| kernel | device ms | share | corpus check rows of the kernel |");
   line("|---|---|---|---|");
-  int shown = 0;
-  const auto checks = RunKernelChecks(s, r);
-  for (const auto& [op, total] : charts::ByKernel(r.ops)) {
-    if (shown == 12) break;
-    line("| " + op + " | " + F(total.us / 1e3, 1) + " | " +
-         F(r.device_busy_us > 0 ? 100 * total.us / r.device_busy_us : 0, 1) + " % | " +
-         checks[static_cast<size_t>(shown)].Summary() + " |");
-    ++shown;
-  }
+  const auto kernels = charts::ByKernel(r.ops);
+  const auto checks = RunKernelChecks(s, r);  // the same kernels in the same order
+  for (size_t i = 0; i < kernels.size() && i < 12; ++i)
+    line("| " + kernels[i].first + " | " + F(kernels[i].second.us / 1e3, 1) + " | " +
+         F(100 * checks[i].share, 1) + " % | " + checks[i].Summary() + " |");
   line("");
   return o;
 }

@@ -35,26 +35,31 @@ std::string Str(const YAML::Node& r, const char* k) {
   return r[k] && r[k].IsScalar() ? r[k].Scalar() : std::string();
 }
 
-// state.json's rows; an undefined node when nothing was recorded or the file does not parse.
-YAML::Node StateRows(std::string* file) {
+// state.json's rows; none when nothing was recorded or the file does not parse.
+std::vector<CorpusRow> StateRows(std::string* file) {
   const std::string state = ConfigDir() + "/calibration/state.json";
-  if (!fs::exists(state)) return YAML::Node();
-  if (file) *file = state;
+  if (!fs::exists(state)) return {};
+  *file = state;
   try {
-    const YAML::Node rows = LoadYamlFile(state)["rows"];  // JSON is YAML
-    return rows && rows.IsSequence() ? rows : YAML::Node();
+    return CorpusRowsFrom(LoadYamlFile(state)["rows"]);  // JSON is YAML
   } catch (const std::exception&) {
-    return YAML::Node();
+    return {};
   }
 }
 
-// A row's error as a time error: a bandwidth figure error e means the time is 1 / (1 + e).
-double TimeError(const YAML::Node& r) {
-  const double e = r["error"].as<double>();
-  return Str(r, "metric") == "bandwidth_gbps" ? 1 / (1 + e) - 1 : e;
-}
-
 }  // namespace
+
+std::vector<CorpusRow> CorpusRowsFrom(const YAML::Node& rows) {
+  std::vector<CorpusRow> out;
+  if (!rows || !rows.IsSequence()) return out;
+  for (const auto& r : rows) {
+    CorpusRow c{Str(r, "id"),     Str(r, "role"),   Str(r, "kind"),  Str(r, "model"), Str(r, "op"),
+                Str(r, "metric"), Str(r, "device"), Str(r, "setup"), Str(r, "status")};
+    if (c.status == "ok") c.error = r["error"].as<double>();
+    out.push_back(c);
+  }
+  return out;
+}
 
 std::string ParallelSetup(const RunConfig& rc) {
   std::string s = "tp" + std::to_string(rc.tp_size);
@@ -82,17 +87,16 @@ std::string KernelCheck::Summary() const {
 
 namespace {
 
-// The simulated check rows of kernel `op` that `take` accepts, summarised into `k`.
+// The simulated check rows of kernel `k.op` that `take` accepts, summarised into `k`.
 template <class Take>
-void Summarise(KernelCheck& k, const YAML::Node& rows, Take take) {
+void Summarise(KernelCheck& k, const std::vector<CorpusRow>& rows, Take take) {
   std::vector<double> abs_err, time_err;
-  for (const auto& r : rows) {
-    if (Str(r, "kind") != "kernel" || Str(r, "op") != k.op || Str(r, "status") != "ok" ||
-        Str(r, "role") != "check" || !take(r))
+  for (const CorpusRow& r : rows) {
+    if (r.kind != "kernel" || r.op != k.op || r.status != "ok" || r.role != "check" || !take(r))
       continue;
-    k.rows.push_back(Str(r, "id"));
-    abs_err.push_back(std::fabs(r["error"].as<double>()));
-    time_err.push_back(TimeError(r));
+    k.rows.push_back(r.id);
+    abs_err.push_back(std::fabs(r.error));
+    time_err.push_back(r.TimeError());
   }
   k.median_abs = Median(abs_err);
   for (double e : abs_err) k.worst_abs = std::max(k.worst_abs, e);
@@ -103,14 +107,14 @@ void Summarise(KernelCheck& k, const YAML::Node& rows, Take take) {
 }  // namespace
 
 std::vector<KernelCheck> KernelChecks(const std::vector<std::pair<std::string, double>>& ops,
-                                      const std::string& device_soc, const YAML::Node& rows) {
+                                      const std::string& device_soc,
+                                      const std::vector<CorpusRow>& rows) {
   std::vector<KernelCheck> out;
   for (const auto& [op, share] : ops) {
     KernelCheck k{op, share};
     for (const bool same_device : {true, false}) {
-      Summarise(k, rows, [&](const YAML::Node& r) {
-        return (Str(r, "device") == device_soc) == same_device;
-      });
+      Summarise(k, rows,
+                [&](const CorpusRow& r) { return (r.device == device_soc) == same_device; });
       if (k.rows.empty()) continue;
       k.basis = same_device ? "same device" : "other devices";
       break;
@@ -120,15 +124,14 @@ std::vector<KernelCheck> KernelChecks(const std::vector<std::pair<std::string, d
   return out;
 }
 
-std::vector<KernelCheck> CorpusKernelChecks(const YAML::Node& rows) {
+std::vector<KernelCheck> CorpusKernelChecks(const std::vector<CorpusRow>& rows) {
   std::vector<KernelCheck> out;
-  for (const auto& r : rows) {
-    const std::string op = Str(r, "op");
-    if (Str(r, "kind") != "kernel" || op.empty() ||
-        std::any_of(out.begin(), out.end(), [&](const KernelCheck& k) { return k.op == op; }))
+  for (const CorpusRow& r : rows) {
+    if (r.kind != "kernel" || r.op.empty() ||
+        std::any_of(out.begin(), out.end(), [&](const KernelCheck& k) { return k.op == r.op; }))
       continue;
-    KernelCheck k{op};
-    Summarise(k, rows, [](const YAML::Node&) { return true; });
+    KernelCheck k{r.op};
+    Summarise(k, rows, [](const CorpusRow&) { return true; });
     k.basis = k.rows.empty() ? "" : "all devices";
     out.push_back(k);
   }
@@ -136,12 +139,6 @@ std::vector<KernelCheck> CorpusKernelChecks(const YAML::Node& rows) {
     return a.median_abs > b.median_abs;
   });
   return out;
-}
-
-std::vector<KernelCheck> KernelChecks(const std::vector<std::pair<std::string, double>>& ops,
-                                      const std::string& device_soc) {
-  const YAML::Node rows = StateRows(nullptr);
-  return KernelChecks(ops, device_soc, rows ? rows : YAML::Node(YAML::NodeType::Sequence));
 }
 
 std::string Fidelity::Summary() const {
@@ -198,49 +195,41 @@ Fidelity FidelityFor(const std::string& model_file, const std::string& op,
         (YamlLine(text, k.key).find(kFittedMarker) != std::string::npos ? f.fitted : f.unfitted)
             .push_back(v);
       }
-  const YAML::Node rows = StateRows(&f.state_file);
-  if (rows) NearestCorpusRows(f, rows, model_file, op, device_soc, setup);
+  f.recorded = StateRows(&f.state_file);
+  NearestCorpusRows(f, f.recorded, model_file, op, device_soc, setup);
   return f;
 }
 
-void NearestCorpusRows(Fidelity& f, const YAML::Node& rows, const std::string& model_file,
-                       const std::string& op, const std::string& device_soc,
-                       const std::string& setup) {
+void NearestCorpusRows(Fidelity& f, const std::vector<CorpusRow>& rows,
+                       const std::string& model_file, const std::string& op,
+                       const std::string& device_soc, const std::string& setup) {
   const std::string model = model_file.empty() ? "" : fs::path(model_file).filename().string();
-  auto str = Str;
   // Nearest first: the same model on the same device in the same parallel setup, then the same
   // model (or kernel) on the same device, then the same model, then the same kind of row on the
   // same device, then every row of that kind.
   const std::string kind = op.empty() ? "run" : "kernel";
-  std::vector<std::pair<std::string, std::function<bool(const YAML::Node&)>>> tiers = {
+  auto same = [&](const CorpusRow& r) { return op.empty() ? r.model == model : r.op == op; };
+  const std::vector<std::pair<std::string, std::function<bool(const CorpusRow&)>>> tiers = {
       {"same model, device and setup " + setup,
-       [&](const YAML::Node& r) {
-         return !setup.empty() && op.empty() && str(r, "model") == model &&
-                str(r, "device") == device_soc && str(r, "setup") == setup;
+       [&](const CorpusRow& r) {
+         return !setup.empty() && op.empty() && same(r) && r.device == device_soc &&
+                r.setup == setup;
        }},
       {op.empty() ? "same model and device" : "same kernel and device",
-       [&](const YAML::Node& r) {
-         return (op.empty() ? str(r, "model") == model : str(r, "op") == op) &&
-                str(r, "device") == device_soc;
-       }},
-      {op.empty() ? "same model" : "same kernel",
-       [&](const YAML::Node& r) {
-         return op.empty() ? str(r, "model") == model : str(r, "op") == op;
-       }},
+       [&](const CorpusRow& r) { return same(r) && r.device == device_soc; }},
+      {op.empty() ? "same model" : "same kernel", same},
       {(op.empty() ? "serving" : "kernel") + std::string(" rows on the same device"),
-       [&](const YAML::Node& r) { return str(r, "device") == device_soc; }},
-      {op.empty() ? "all serving rows" : "all kernel rows",
-       [](const YAML::Node&) { return true; }}};
+       [&](const CorpusRow& r) { return r.device == device_soc; }},
+      {op.empty() ? "all serving rows" : "all kernel rows", [](const CorpusRow&) { return true; }}};
   for (const auto& [basis, match] : tiers) {
     std::vector<double> check, fit;
     std::vector<std::string> check_ids, fit_ids;
-    for (const auto& r : rows) {
-      if (str(r, "kind") != kind || str(r, "status") != "ok" || !match(r)) continue;
-      const double e = std::fabs(r["error"].as<double>());
-      if (str(r, "role") == "fit")
-        fit.push_back(e), fit_ids.push_back(str(r, "id"));
+    for (const CorpusRow& r : rows) {
+      if (r.kind != kind || r.status != "ok" || !match(r)) continue;
+      if (r.role == "fit")
+        fit.push_back(std::fabs(r.error)), fit_ids.push_back(r.id);
       else
-        check.push_back(e), check_ids.push_back(str(r, "id"));
+        check.push_back(std::fabs(r.error)), check_ids.push_back(r.id);
     }
     if (check.empty() && fit.empty()) continue;
     f.basis = basis;

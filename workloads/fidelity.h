@@ -16,12 +16,23 @@ struct FittedValue {
   std::string file, key, value, rows, group;
 };
 
+// One row of the recorded corpus state (state.json's "rows") as the lookups read it.
+struct CorpusRow {
+  std::string id, role, kind, model, op, metric, device, setup, status;
+  double error = 0;  // simulated / measured - 1, when status is ok
+  // The row's error as a time error: a bandwidth figure error e means the time is 1 / (1 + e).
+  double TimeError() const { return metric == "bandwidth_gbps" ? 1 / (1 + error) - 1 : error; }
+};
+// Rows in state.json's shape (a sequence of maps; missing keys stay empty).
+std::vector<CorpusRow> CorpusRowsFrom(const YAML::Node& rows);
+
 struct Fidelity {
   std::vector<FittedValue>
       fitted;  // constants of the profiles used that fit.yaml fits and were written
   std::vector<FittedValue>
       unfitted;  // ones whose fit was not accepted (a bound, failing rows): modelling gaps
   std::string state_file;               // "" when no calibration was recorded
+  std::vector<CorpusRow> recorded;      // its rows, read once (a run's per-kernel view reads them)
   std::string basis;                    // which rows count as nearest (same model and device, ...)
   std::vector<std::string> check_rows;  // nearest simulated check rows
   std::vector<std::string> fit_rows;    // nearest fit rows
@@ -41,11 +52,10 @@ std::string ParallelSetup(const RunConfig& rc);
 Fidelity FidelityFor(const std::string& model_file, const std::string& op,
                      const std::string& device_soc, const std::string& setup,
                      const std::string& device_file, const std::string& host_file);
-// The corpus part of FidelityFor (basis, nearest rows, their errors) on rows already read
-// (state.json's "rows"), for tests.
-void NearestCorpusRows(Fidelity& f, const YAML::Node& rows, const std::string& model_file,
-                       const std::string& op, const std::string& device_soc,
-                       const std::string& setup);
+// The corpus part of FidelityFor (basis, nearest rows, their errors) on `rows`.
+void NearestCorpusRows(Fidelity& f, const std::vector<CorpusRow>& rows,
+                       const std::string& model_file, const std::string& op,
+                       const std::string& device_soc, const std::string& setup);
 
 // How the corpus's kernel rows of one kernel a run spends time in came out: a serving run's
 // figures are only as good as its biggest kernels, so each carries its own check rows. Errors
@@ -64,12 +74,10 @@ struct KernelCheck {
 // `ops`: (kernel, share of device time), biggest first. Rows of the same kernel on the run's
 // device count; without any, the kernel's rows on other devices do.
 std::vector<KernelCheck> KernelChecks(const std::vector<std::pair<std::string, double>>& ops,
-                                      const std::string& device_soc);
-// The same on rows already read (state.json's "rows"), for tests.
-std::vector<KernelCheck> KernelChecks(const std::vector<std::pair<std::string, double>>& ops,
-                                      const std::string& device_soc, const YAML::Node& rows);
-// Every kernel of the corpus's kernel rows (state.json's or a calibrate run's) with its check
-// rows on all devices, worst median |error| first: where the device model stands kernel by kernel.
-std::vector<KernelCheck> CorpusKernelChecks(const YAML::Node& rows);
+                                      const std::string& device_soc,
+                                      const std::vector<CorpusRow>& rows);
+// Every kernel of the kernel rows with its check rows on all devices, worst median |error|
+// first: where the device model stands kernel by kernel (calibrate's table).
+std::vector<KernelCheck> CorpusKernelChecks(const std::vector<CorpusRow>& rows);
 
 }  // namespace npusim

@@ -176,7 +176,7 @@ TEST(Calibration, BadRowsAreInputErrorsNamingTheKey) {
 // has none; fit rows, other kernels, serving rows and rows waiting on a feature never count; a
 // bandwidth row's error turns into the time error it implies (+100 % bandwidth = -50 % time).
 TEST(Fidelity, EachKernelOfARunCarriesItsOwnCheckRows) {
-  const YAML::Node rows = YAML::Load(R"([
+  const std::vector<CorpusRow> rows = CorpusRowsFrom(YAML::Load(R"([
     {id: a1, role: check, kind: kernel, op: all_to_all, metric: bandwidth_gbps,
      device: A3, status: ok, error: 1.0},
     {id: a2, role: check, kind: kernel, op: all_to_all, metric: time_us,
@@ -192,7 +192,7 @@ TEST(Fidelity, EachKernelOfARunCarriesItsOwnCheckRows) {
     {id: m2, role: check, kind: kernel, op: matmul, metric: time_us,
      device: A3, status: "needs a feature"},
     {id: r1, role: check, kind: run, op: "", metric: mean_tpot_ms,
-     device: A3, status: ok, error: 0.3}])");
+     device: A3, status: ok, error: 0.3}])"));
   const auto k = KernelChecks({{"all_to_all", 0.5}, {"matmul", 0.3}, {"swiglu", 0.2}}, "A3", rows);
   ASSERT_EQ(k.size(), 3u);
   EXPECT_EQ(k[0].basis, "same device");
@@ -215,7 +215,7 @@ TEST(Fidelity, EachKernelOfARunCarriesItsOwnCheckRows) {
 // A serving run's nearest rows: its model on its device in its parallel setup first, then its
 // model on its device, then its model anywhere. A kernel run never takes the setup tier.
 TEST(Fidelity, TheNearestRowsShareTheRunsModelDeviceAndSetup) {
-  const YAML::Node rows = YAML::Load(R"([
+  const std::vector<CorpusRow> rows = CorpusRowsFrom(YAML::Load(R"([
     {id: s1, role: check, kind: run, model: m.json, device: A3, setup: tp16 dp4, status: ok,
      error: 0.5},
     {id: s2, role: fit, kind: run, model: m.json, device: A3, setup: tp16 dp4, status: ok,
@@ -225,7 +225,7 @@ TEST(Fidelity, TheNearestRowsShareTheRunsModelDeviceAndSetup) {
     {id: c1, role: check, kind: run, model: m.json, device: A2, setup: tp4, status: ok,
      error: -0.2},
     {id: k1, role: check, kind: kernel, op: matmul, device: A3, setup: "", status: ok,
-     error: 0.1}])");
+     error: 0.1}])"));
   Fidelity f;
   NearestCorpusRows(f, rows, "configs/models/m.json", "", "A3", "tp16 dp4");
   EXPECT_EQ(f.basis, "same model, device and setup tp16 dp4");
@@ -247,12 +247,12 @@ TEST(Fidelity, TheNearestRowsShareTheRunsModelDeviceAndSetup) {
 // calibrate's kernel-by-kernel table: every kernel of the kernel rows over all devices, the worst
 // median first; a kernel whose rows are all unsimulated stays, with no rows.
 TEST(Fidelity, TheCorpusViewListsEveryKernelWorstFirst) {
-  const YAML::Node rows = YAML::Load(R"([
+  const std::vector<CorpusRow> rows = CorpusRowsFrom(YAML::Load(R"([
     {id: m1, role: check, kind: kernel, op: matmul, metric: time_us, status: ok, error: -0.1},
     {id: a1, role: check, kind: kernel, op: all_to_all, metric: time_us, status: ok, error: 0.5},
     {id: a2, role: check, kind: kernel, op: all_to_all, metric: time_us, status: ok, error: 0.9},
     {id: w1, role: check, kind: kernel, op: wy_fast, status: "needs a feature"},
-    {id: r1, role: check, kind: run, op: "", metric: mean_tpot_ms, status: ok, error: 3.0}])");
+    {id: r1, role: check, kind: run, op: "", metric: mean_tpot_ms, status: ok, error: 3.0}])"));
   const auto k = CorpusKernelChecks(rows);
   ASSERT_EQ(k.size(), 3u);
   EXPECT_EQ(k[0].op, "all_to_all");
