@@ -35,6 +35,8 @@ std::unique_ptr<Op> MakeAllGatherOp();
 std::unique_ptr<Op> MakeReduceScatterOp();
 std::unique_ptr<Op> MakeAllToAllOp();
 std::unique_ptr<Op> MakeAllReduceOp();
+std::unique_ptr<Op> MakeMoeDispatchNormalOp();
+std::unique_ptr<Op> MakeMoeCombineNormalOp();
 std::unique_ptr<Op> MakeFiaOp();
 std::unique_ptr<Op> MakeMlaPrologOp();
 std::unique_ptr<Op> MakeRotaryEmbeddingOp();
@@ -75,6 +77,8 @@ const std::vector<std::unique_ptr<Op>>& AllOps() {
                       MakeReduceScatterOp,
                       MakeAllToAllOp,
                       MakeAllReduceOp,
+                      MakeMoeDispatchNormalOp,
+                      MakeMoeCombineNormalOp,
                       MakeFiaOp,
                       MakeMlaPrologOp,
                       MakeRotaryEmbeddingOp,
