@@ -123,17 +123,18 @@ class KernelDispatchPull {
     win_.SetGlobalBuffer(const_cast<GmBuffer*>(window));
     out_.SetGlobalBuffer(const_cast<GmBuffer*>(out));
     if (scales) scales_.SetGlobalBuffer(const_cast<GmBuffer*>(scales));
-    pipe_.InitBuffer(que_, 2,
-                     kernel_util::PaddedCount(static_cast<uint64_t>(t.slot_elems), sizeof(W)) *
-                         sizeof(W),
-                     "slot");
+    pipe_.InitBuffer(
+        que_, 2,
+        kernel_util::PaddedCount(static_cast<uint64_t>(t.slot_elems), sizeof(W)) * sizeof(W),
+        "slot");
   }
   void Process() {
     const Routing& r = t_.route;
     const int64_t R = r.ranks, Le = r.LocalExperts();
     const int64_t b0 = t_.pairs_split.Begin(GetBlockIdx());
     const int64_t end = b0 + t_.pairs_split.Count(GetBlockIdx());
-    const uint32_t h = static_cast<uint32_t>(t_.hidden), slot = static_cast<uint32_t>(t_.slot_elems);
+    const uint32_t h = static_cast<uint32_t>(t_.hidden),
+                   slot = static_cast<uint32_t>(t_.slot_elems);
     for (int64_t pair = b0; pair < end; ++pair) {
       const int64_t le = pair / R, s = pair % R, e = self_ * Le + le;
       const int64_t n = r.Count(s, e), from = t_.SendOffset(s, e), to = t_.RecvOffset(self_, le, s);
@@ -173,10 +174,9 @@ class KernelCombinePush {
     y_.SetGlobalBuffer(const_cast<GmBuffer*>(y));
     win_.SetGlobalBuffer(const_cast<GmBuffer*>(window));
     status_.SetGlobalBuffer(const_cast<GmBuffer*>(status));
-    pipe_.InitBuffer(que_, 2,
-                     kernel_util::PaddedCount(static_cast<uint64_t>(t.hidden), sizeof(T)) *
-                         sizeof(T),
-                     "row");
+    pipe_.InitBuffer(
+        que_, 2, kernel_util::PaddedCount(static_cast<uint64_t>(t.hidden), sizeof(T)) * sizeof(T),
+        "row");
     pipe_.InitBuffer(flag_, 32, "status");
   }
   void Process() {

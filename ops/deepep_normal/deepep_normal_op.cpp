@@ -18,12 +18,12 @@ using op_util::Kv;
 
 std::vector<OpParam> RoutingParams() {
   using K = OpParam::Kind;
-  return {{"ranks", K::kInt, "8", "EP ranks (on Ascend910_9392 a rank is a die)", 1, 384},
-          {"tokens", K::kInt, "4096", "tokens per rank", 1, 1e6},
-          {"hidden", K::kInt, "7168", "hidden size (a multiple of 32)", 32, 65536},
-          {"top_k", K::kInt, "8", "experts per token", 1, 64},
-          {"experts", K::kInt, "256", "routed experts over all ranks (a multiple of ranks)", 1,
-           4096}};
+  return {
+      {"ranks", K::kInt, "8", "EP ranks (on Ascend910_9392 a rank is a die)", 1, 384},
+      {"tokens", K::kInt, "4096", "tokens per rank", 1, 1e6},
+      {"hidden", K::kInt, "7168", "hidden size (a multiple of 32)", 32, 65536},
+      {"top_k", K::kInt, "8", "experts per token", 1, 64},
+      {"experts", K::kInt, "256", "routed experts over all ranks (a multiple of ranks)", 1, 4096}};
 }
 
 deepep_normal::Routing RoutingOf(const ParamValues& p) {
@@ -94,7 +94,9 @@ class DispatchNormalOp : public Op {
   }
   std::vector<OpParam> params() const override {
     std::vector<OpParam> v = RoutingParams();
-    v.push_back({"quant", OpParam::Kind::kString, "int8",
+    v.push_back({"quant",
+                 OpParam::Kind::kString,
+                 "int8",
                  "int8: per-row dynamic int8 with an fp32 scale (DEEP_NORMAL_MODE_USE_INT8_QUANT); "
                  "none: bf16 rows",
                  0,
@@ -170,8 +172,7 @@ class DispatchNormalOp : public Op {
         };
       return l;
     });
-    plan.tiling = {Kv("ranks", R),
-                   Kv("pack_block_dim", t.rows_split.blocks),
+    plan.tiling = {Kv("ranks", R), Kv("pack_block_dim", t.rows_split.blocks),
                    Kv("pull_block_dim", t.pairs_split.blocks),
                    Kv("slot_bytes", t.slot_elems * (Quant(p) ? 1 : 2)),
                    Kv("recv_rows_max", t.recv_max)};

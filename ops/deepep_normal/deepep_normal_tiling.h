@@ -34,18 +34,20 @@ struct Routing {
   int64_t Count(int64_t s, int64_t e) const;
   int64_t First(int64_t s, int64_t e) const;
   // Index of `row` among the rows rank s sends to its expert.
-  int64_t IndexInExpert(int64_t s, int64_t row) const { return (row - First(s, Expert(s, row))) / experts; }
+  int64_t IndexInExpert(int64_t s, int64_t row) const {
+    return (row - First(s, Expert(s, row))) / experts;
+  }
 };
 
 struct Tiling {
   Routing route;
   int64_t hidden = 0;
-  bool quant = false;         // int8 dispatch with a per-row scale (DEEP_NORMAL_MODE_USE_INT8_QUANT)
-  int64_t slot_elems = 0;     // window slot: the row, then (int8) its fp32 scale in a 32 B block
-  int64_t recv_max = 0;       // the most rows any rank receives (the output's row capacity)
-  std::vector<int64_t> send_offset;  // [ranks * experts]: slot of expert e's first row on rank s
-  std::vector<int64_t> recv_offset;  // [ranks * experts]: rank d's output row of pair (le, s)
-  std::vector<int64_t> recv_count;   // [ranks]
+  bool quant = false;      // int8 dispatch with a per-row scale (DEEP_NORMAL_MODE_USE_INT8_QUANT)
+  int64_t slot_elems = 0;  // window slot: the row, then (int8) its fp32 scale in a 32 B block
+  int64_t recv_max = 0;    // the most rows any rank receives (the output's row capacity)
+  std::vector<int64_t> send_offset;     // [ranks * experts]: slot of expert e's first row on rank s
+  std::vector<int64_t> recv_offset;     // [ranks * experts]: rank d's output row of pair (le, s)
+  std::vector<int64_t> recv_count;      // [ranks]
   kernel_util::BlockSplit rows_split;   // a rank's rows over AIV blocks (pack, combine push)
   kernel_util::BlockSplit pairs_split;  // (local expert, source rank) pairs over AIV blocks (pull)
   kernel_util::BlockSplit tokens_split;  // combine: a rank's tokens over AIV blocks (reduce)

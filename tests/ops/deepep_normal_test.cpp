@@ -10,8 +10,8 @@ namespace {
 // 4 ranks, 7 tokens x 3 experts each = 21 rows per rank over 8 experts: 21 is not a multiple of
 // 8, so ranks receive different counts (a layout bug shows as rows in the wrong place); hidden
 // 96 is three 32 B blocks of bf16, not a power of two.
-const Kvs kUneven = {{"ranks", "4"},  {"tokens", "7"},  {"hidden", "96"},
-                     {"top_k", "3"}, {"experts", "8"}};
+const Kvs kUneven = {
+    {"ranks", "4"}, {"tokens", "7"}, {"hidden", "96"}, {"top_k", "3"}, {"experts", "8"}};
 
 Kvs With(Kvs kv, const std::string& k, const std::string& v) {
   kv.push_back({k, v});
@@ -93,8 +93,8 @@ TEST(DeepepNormal, TheInt8PackPaysAQuantisationPerRow) {
 // flag: the same bytes take longer than the bulk all_to_all's UB-sized tiles. C7 at EP 8: the
 // combine's 469762048 B per rank against all_to_all of 234881024 bf16 elements.
 TEST(DeepepNormal, RowByRowIsSlowerThanABulkAllToAllOfTheSameBytes) {
-  KernelRun normal = RunOp("moe_combine_normal", {{"ranks", "8"}}, "Ascend910_9392",
-                           ModeChoice::kTimingOnly);
+  KernelRun normal =
+      RunOp("moe_combine_normal", {{"ranks", "8"}}, "Ascend910_9392", ModeChoice::kTimingOnly);
   KernelRun bulk = RunOp("all_to_all", {{"ranks", "8"}, {"elements", "234881024"}},
                          "Ascend910_9392", ModeChoice::kTimingOnly);
   ASSERT_EQ(normal.status, "ok") << normal.message;
