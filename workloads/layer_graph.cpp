@@ -945,6 +945,29 @@ Tensor LayerGraph::Mlp(const LayerSpec& spec, LayerTensors& L, const Tensor& x, 
   return y;
 }
 
+// DeepEP's dispatch (the host reads its receive counts) or combine of `rows` rows per rank, every
+// rank at the busiest rank's count: in normal mode (the prefill's, timing only) row by row as its
+// kernels run it, in low-latency mode as the relay all_to_all. Nothing without DeepEP.
+void LayerGraph::DeepEp(bool dispatch, int64_t rows) {
+  if (!p_.a2a || p_.ep <= 1) return;
+  const int64_t H = m_.hidden, top = m_.top_k;
+  if (o_.deepep_normal.empty() || x_.functional()) {
+    Collective(Block::kMoe, "all_to_all", p_.ep, rows * H, dispatch);
+    return;
+  }
+  Launch l;
+  l.where = Block::kMoe;
+  l.op = dispatch ? "moe_dispatch_normal" : "moe_combine_normal";
+  l.params = {{"ranks", S(p_.ep)},
+              {"tokens", S((rows + top - 1) / top)},
+              {"hidden", S(H)},
+              {"top_k", S(top)},
+              {"experts", S(m_.experts)}};
+  if (dispatch) l.params.push_back({"quant", o_.deepep_normal == "int8" ? "int8" : "none"});
+  l.host_reads_result = dispatch;
+  x_.Run(std::move(l));
+}
+
 // Router (softmax, or sigmoid + correction bias), top-k, permute by expert, the experts' grouped
 // GEMMs, unpermute with the routing weights and add the (gated) shared expert. DeepEP (a2a): the
 // group's tokens split over its ranks, dispatched to the experts' ranks and combined back by
@@ -979,8 +1002,7 @@ Tensor LayerGraph::Moe(const LayerSpec& spec, LayerTensors& L, const Tensor& x, 
   // run computes one rank's own rows.
   const int64_t busy =
       p_.a2a && p_.ep > 1 && !F ? BusiestRankRows(Tm * p_.ep, top, E, p_.ep) : rows;
-  Collective(Block::kMoe, "all_to_all", p_.a2a ? p_.ep : 1, busy * H,
-             true);  // dispatch: the host reads the receive counts
+  DeepEp(true, busy);
   // The experts' GEMMs: bf16, or W8A8 with the expanded rows quantised per row first.
   auto experts = [&](const Tensor& in, const Tensor& w, int64_t k, int64_t n) {
     if (int8) Run(Block::kMoe, "dynamic_quant", {{"tokens", S(busy)}, {"hidden", S(k)}});
@@ -999,7 +1021,7 @@ Tensor LayerGraph::Moe(const LayerSpec& spec, LayerTensors& L, const Tensor& x, 
   const Tensor act =
       Swiglu(Block::kMoe, spec, experts(Out(perm, "expanded_x"), L.w_egu, H, 2 * Ie), busy, Ie);
   const Tensor down = experts(act, L.w_edown, Ie, H);
-  if (p_.a2a) Collective(Block::kMoe, "all_to_all", p_.ep, busy * H);  // combine
+  DeepEp(false, busy);
   TensorMap fin{{"expanded_y", down},
                 {"expanded_row_idx", Out(perm, "expanded_row_idx")},
                 {"topk_weights", Out(route, "topk_weights")}};

@@ -119,6 +119,9 @@ struct GraphOptions {
   std::string ssm_dtype;  // empty: the model's (the fused recurrent op: bfloat16)
   std::string mla_prolog =
       "unfused";  // MLA's absorbed-form preprocessing: unfused launches or the fused mla_prolog
+  // DeepEP (a2a) in normal mode for this forward, its dispatch payload "bf16" or "int8"; empty:
+  // low-latency mode (the relay all_to_all). Timing only.
+  std::string deepep_normal;
   // functional only
   std::string fault;       // transposed_state (S3), conv_state_shift (S6), swa_without_mask /
                            // no_swiglu_clamp (S4)
@@ -208,6 +211,7 @@ class LayerGraph {
                     std::vector<int64_t>* q_lens, std::vector<int64_t>* kv_lens) const;
   Tensor Mlp(const LayerSpec& spec, LayerTensors& L, const Tensor& x, int64_t T);
   Tensor Moe(const LayerSpec& spec, LayerTensors& L, const Tensor& x, int64_t T);
+  void DeepEp(bool dispatch, int64_t rows);
   std::string SharedExpert(const LayerSpec& spec, LayerTensors& L, const Tensor& x, int64_t Tm,
                            TensorMap& fin);
   Tensor Swiglu(Block where, const LayerSpec& spec, const Tensor& x, int64_t rows, int64_t inter);

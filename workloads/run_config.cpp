@@ -94,6 +94,11 @@ void BindParallel(ParamVisitor& v, RunConfig& c) {
   v.Param(OneOf("moe_a2a_backend", "MoE token exchange: none (all-reduce) or deepep (all-to-all)",
                 {"none", "deepep"}),
           c.moe_a2a_backend);
+  v.Param(OneOf("deepep_normal_dispatch",
+                "DeepEP normal-mode (prefill) dispatch payload: bf16, or int8 with a per-row scale "
+                "(env DEEP_NORMAL_MODE_USE_INT8_QUANT=1)",
+                {"bf16", "int8"}),
+          c.deepep_normal_dispatch);
 }
 
 // The scheduler's batches: caps, context and prefill chunking.

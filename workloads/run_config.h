@@ -36,6 +36,9 @@ struct RunConfig {
   std::string load_balance_method =
       "round_robin";  // replicated DP (dp_size without DP attention): the router's policy
   std::string moe_a2a_backend = "none";  // none (all-reduce) or deepep (all-to-all)
+  // DeepEP normal mode (the prefill's all-to-all): bf16 rows, or int8 with a per-row scale
+  // (SGLang env DEEP_NORMAL_MODE_USE_INT8_QUANT=1).
+  std::string deepep_normal_dispatch = "bf16";
   int64_t max_running_requests = 48, context_length = 8192;
   int64_t chunked_prefill_size = 8192, max_prefill_tokens = 16384, page_size = 128;
   int64_t max_total_tokens = 0;      // KV pool cap per rank (0: what memory allows)

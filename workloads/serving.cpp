@@ -423,6 +423,7 @@ class Engine {
     base.gdn_impl = s_.run.gdn_decode_impl;
     base.gdn_prefill = s_.run.gdn_prefill_impl;
     base.mla_prolog = s_.run.mla_prolog;
+    base.deepep_normal = s_.run.deepep_normal_dispatch;
     base.ssm_dtype = s_.ssm_dtype;
     base.quant = ParseWeightQuant(s_.run.quantization);
     base.draft_quant = ParseWeightQuant(s_.run.DraftQuantization());

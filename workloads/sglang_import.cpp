@@ -440,6 +440,8 @@ class Importer {
         Set("gdn_decode_impl", "fused", k);
       else if (k == "SGLANG_NPU_USE_MLAPO" && (v == "1" || v == "true"))
         Set("mla_prolog", "fused", k);
+      else if (k == "DEEP_NORMAL_MODE_USE_INT8_QUANT" && (v == "1" || v == "true"))
+        Set("deepep_normal_dispatch", "int8", k);
       // SGLang's server_args reads these two as --enable-prefill-delayer and its pass bound.
       else if (k == "SGLANG_SCHEDULER_DECREASE_PREFILL_IDLE" && (v == "1" || v == "true"))
         Set("enable_prefill_delayer", "true", k);

@@ -79,6 +79,10 @@ GraphOptions OptionsOf(const StepShape& o) {
   g.gdn_prefill = o.gdn_prefill;
   g.mla_prolog = o.mla_prolog;
   g.ssm_dtype = o.ssm_dtype;
+  // DeepEP `auto`: normal mode for the target's prefill / extend (eager), low-latency for the
+  // captured decode, verify and draft forwards.
+  if (o.kind != ForwardKind::kDraft && !o.verify() && o.tokens > 1)
+    g.deepep_normal = o.deepep_normal;
   return g;
 }
 

@@ -47,6 +47,9 @@ struct StepShape {
   std::string mla_prolog =
       "unfused";          // MLA decode / verify / draft: unfused launches or the fused mla_prolog
   std::string ssm_dtype;  // empty: the model's (the fused decode op needs bfloat16)
+  // DeepEP's normal mode, which `auto` takes for the target's prefill / extend: its dispatch
+  // payload, bf16 or int8.
+  std::string deepep_normal = "bf16";
   // Weights: bf16; W8A8 (linear layers and experts as dynamic_quant + int8 GEMMs); or W4A8
   // (the routed experts int4, the rest as W8A8).
   WeightQuant quant = WeightQuant::kNone;

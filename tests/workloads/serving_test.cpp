@@ -240,9 +240,19 @@ TEST(Serving, AnEagerDeepEpDispatchMakesTheHostWaitForTheDevice) {
   prefill.batch = 1, prefill.tokens = 128, prefill.prefix = 0;
   std::vector<int> order;
   const std::vector<KernelCall> calls = StepKernels(s.model, s.plan, prefill, &order);
+  // DeepEP `auto`: the prefill's dispatch and combine in normal mode in each of the 48 MoE
+  // layers, the decode's in low-latency mode (the relay all_to_all).
   int64_t a2a = 0;
-  for (int i : order) a2a += calls[static_cast<size_t>(i)].op == "all_to_all";
-  ASSERT_EQ(a2a, 2 * 48);  // dispatch and combine in each of the 48 MoE layers
+  for (int i : order)
+    a2a += calls[static_cast<size_t>(i)].op == "moe_dispatch_normal" ||
+           calls[static_cast<size_t>(i)].op == "moe_combine_normal";
+  ASSERT_EQ(a2a, 2 * 48);
+  StepShape decode;
+  decode.batch = 1, decode.tokens = 1, decode.prefix = 128;
+  int64_t ll = 0;
+  for (const KernelCall& k : StepKernels(s.model, s.plan, decode))
+    ll += k.op == "all_to_all" ? k.count : 0;
+  EXPECT_EQ(ll, 2 * 48);
   const int64_t np = static_cast<int64_t>(order.size());
   // Device-bound: launches run back to back from t = 105, except that after each of the 48
   // dispatches the host first waits for the device, then takes 5 us to issue the next launch,
