@@ -96,10 +96,8 @@ class CollectiveOp : public Op {
       const collective::Tiling t = collective::ComputeTiling(
           kind, R, in_elems, static_cast<int64_t>(SizeOf(dt)), p.Int("tile"), d);
       for (int64_t q = 0; q < R; ++q) {
-        GmBuffer xq = *x, oq = *out;
-        xq.rank_bytes = x->bytes / static_cast<uint64_t>(R);
-        oq.rank_bytes = out->bytes / static_cast<uint64_t>(R);
-        xq.self_rank = oq.self_rank = static_cast<int>(q);
+        const GmBuffer xq = op_util::AsRank(*x, R, static_cast<int>(q)),
+                       oq = op_util::AsRank(*out, R, static_cast<int>(q));
         KernelLaunch l = op_util::DispatchFloat(dt, [&](auto tag) {
           using T = decltype(tag);
           KernelLaunch k;

@@ -66,6 +66,15 @@ inline int64_t RowsThatFit(int64_t per_row, int64_t fixed, int64_t ub_bytes, int
   return std::clamp<int64_t>((ub_bytes - fixed) / per_row, 1, std::max<int64_t>(1, max_rows));
 }
 
+// Cluster tensor `b` ([ranks, ...], one slice per chip) as rank q's launch sees it: reading
+// another rank's slice goes over the links.
+inline GmBuffer AsRank(const GmBuffer& b, int64_t ranks, int q) {
+  GmBuffer r = b;
+  r.rank_bytes = b.bytes / static_cast<uint64_t>(ranks);
+  r.self_rank = q;
+  return r;
+}
+
 inline std::pair<std::string, std::string> Kv(const std::string& k, int64_t v) {
   return {k, std::to_string(v)};
 }

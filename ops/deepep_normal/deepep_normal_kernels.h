@@ -181,14 +181,12 @@ class KernelCombinePush {
   }
   void Process() {
     const Routing& r = t_.route;
-    const int64_t Le = r.LocalExperts();
     const int64_t b0 = t_.rows_split.Begin(GetBlockIdx());
     const int64_t end = b0 + t_.rows_split.Count(GetBlockIdx());
     const uint32_t h = static_cast<uint32_t>(t_.hidden);
     LocalTensor<int32_t> flag = flag_.template Get<int32_t>();
     for (int64_t i = b0; i < end; ++i) {
-      const int64_t e = r.Expert(self_, i), d = e / Le;
-      const int64_t at = t_.RecvOffset(d, e % Le, self_) + r.IndexInExpert(self_, i);
+      const auto [d, at] = t_.RecvRow(self_, i);
       LocalTensor<T> v = que_.template AllocTensor<T>();
       kernel_util::CopyIn(v, y_[(d * t_.recv_max + at) * t_.hidden], h);
       que_.EnQue(v);

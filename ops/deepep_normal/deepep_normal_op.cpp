@@ -14,6 +14,7 @@ namespace npusim {
 
 namespace {
 
+using op_util::AsRank;
 using op_util::Kv;
 
 std::vector<OpParam> RoutingParams() {
@@ -75,14 +76,6 @@ void PerRank(LaunchPlan& plan, bool& first, int64_t ranks, Make make) {
       plan.then.push_back(std::move(l));
     first = false;
   }
-}
-
-// The same buffer as rank q sees it.
-GmBuffer AsRank(const GmBuffer& b, int64_t ranks, int q) {
-  GmBuffer r = b;
-  r.rank_bytes = b.bytes / static_cast<uint64_t>(ranks);
-  r.self_rank = q;
-  return r;
 }
 
 class DispatchNormalOp : public Op {
@@ -181,14 +174,14 @@ class DispatchNormalOp : public Op {
   Expected Reference(const ParamValues& p, const TensorMap& in) const override {
     const deepep_normal::Tiling t = TilingOf(p, DeviceConfig{}, Quant(p));
     const deepep_normal::Routing& r = t.route;
-    const int64_t R = r.ranks, H = t.hidden, Le = r.LocalExperts();
+    const int64_t R = r.ranks, H = t.hidden;
     const Tensor& x = in.at("x");
     std::vector<double> out(static_cast<size_t>(R * t.recv_max * H), 0.0),
         scales(static_cast<size_t>(R * t.recv_max), 0.0);
     for (int64_t s = 0; s < R; ++s)
       for (int64_t i = 0; i < r.Rows(); ++i) {
-        const int64_t e = r.Expert(s, i), dst = e / Le;
-        const int64_t row = dst * t.recv_max + t.RecvOffset(dst, e % Le, s) + r.IndexInExpert(s, i);
+        const auto [dst, at] = t.RecvRow(s, i);
+        const int64_t row = dst * t.recv_max + at;
         const int64_t src = (s * r.tokens + i / r.top_k) * H;
         double m = 0;
         for (int64_t j = 0; j < H; ++j) m = std::max(m, std::fabs(x.At(src + j)));
@@ -268,15 +261,15 @@ class CombineNormalOp : public Op {
   Expected Reference(const ParamValues& p, const TensorMap& in) const override {
     const deepep_normal::Tiling t = TilingOf(p, DeviceConfig{}, false);
     const deepep_normal::Routing& r = t.route;
-    const int64_t R = r.ranks, H = t.hidden, K = r.top_k, Le = r.LocalExperts();
+    const int64_t R = r.ranks, H = t.hidden, K = r.top_k;
     const Tensor &y = in.at("expand_y"), &w = in.at("topk_weights");
     std::vector<double> out(static_cast<size_t>(R * r.tokens * H), 0.0);
     for (int64_t s = 0; s < R; ++s)
       for (int64_t tok = 0; tok < r.tokens; ++tok)
         for (int64_t k = 0; k < K; ++k) {
-          const int64_t i = tok * K + k, e = r.Expert(s, i), dst = e / Le;
-          const int64_t row =
-              dst * t.recv_max + t.RecvOffset(dst, e % Le, s) + r.IndexInExpert(s, i);
+          const int64_t i = tok * K + k;
+          const auto [dst, at] = t.RecvRow(s, i);
+          const int64_t row = dst * t.recv_max + at;
           const double wk = w.At((s * r.tokens + tok) * K + k);
           for (int64_t j = 0; j < H; ++j)
             out[static_cast<size_t>((s * r.tokens + tok) * H + j)] += wk * y.At(row * H + j);

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "devices/device_config.h"
@@ -56,6 +57,11 @@ struct Tiling {
   // Output row of the first row rank d receives from source s for its local expert le.
   int64_t RecvOffset(int64_t d, int64_t le, int64_t s) const {
     return recv_offset[(d * route.LocalExperts() + le) * route.ranks + s];
+  }
+  // Where row `row` of rank s lands: its expert's rank and the row of that rank's output.
+  std::pair<int64_t, int64_t> RecvRow(int64_t s, int64_t row) const {
+    const int64_t e = route.Expert(s, row), Le = route.LocalExperts();
+    return {e / Le, RecvOffset(e / Le, e % Le, s) + route.IndexInExpert(s, row)};
   }
 };
 
