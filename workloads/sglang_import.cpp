@@ -433,8 +433,12 @@ class Importer {
     Set("quantization", o_.weights, "--quantization");
   }
   void Environment() {
+    bool hccl_mode = false;
     for (const auto& [k, v] : env_) {
-      if (k == "GDN_ATTN_BACKEND_TRITON" && v == "1")
+      if (k == "HCCL_OP_EXPANSION_MODE") {
+        hccl_mode = true;
+        HcclExpansion(v);
+      } else if (k == "GDN_ATTN_BACKEND_TRITON" && v == "1")
         Set("gdn_decode_impl", "triton_chain", k);
       else if (k == "ENABLE_ASCENDC_FUSION_GDN" && v == "1")
         Set("gdn_decode_impl", "fused", k);
@@ -450,6 +454,22 @@ class Importer {
       else
         out_.ignored.push_back("environment " + k + "=" + v + ": not read by npusim");
     }
+    if (!hccl_mode && Value("tp_size") != "" && Value("tp_size") != "1") HcclExpansion("");
+  }
+  // npusim times every collective as HCCL expands it on the vector cores (AIV). Another expansion
+  // (AI_CPU is A3's default, CANN envref_07_0096) has a fixed per-call cost npusim does not model:
+  // say so where the launch does not ask for AIV.
+  void HcclExpansion(const std::string& v) {
+    if (v == "AIV") {
+      out_.ignored.push_back(
+          "environment HCCL_OP_EXPANSION_MODE=AIV: the expansion npusim times collectives with");
+      return;
+    }
+    out_.assumed.push_back(
+        "collectives timed as HCCL's AIV expansion, though the launch " +
+        (v.empty() ? std::string("leaves HCCL_OP_EXPANSION_MODE unset (A3's default is AI_CPU)")
+                   : "sets HCCL_OP_EXPANSION_MODE=" + v) +
+        ": the per-call cost of that expansion is not modelled");
   }
 
   const SglangImportOptions& o_;

@@ -184,6 +184,7 @@ TEST(SglangImport, ListsWhatChangesNothingAndRefusesWhatIsNotModelled) {
   EXPECT_THAT(y, HasSubstr("gdn_decode_impl: triton_chain"));
   EXPECT_THAT(y, HasSubstr("# ignored: --host 0.0.0.0"));
   EXPECT_THAT(y, HasSubstr("# ignored: environment HCCL_OP_EXPANSION_MODE=AIV"));
+  EXPECT_THAT(y, Not(HasSubstr("collectives timed as HCCL's AIV expansion")));
   EXPECT_THAT(y, HasSubstr("# assumed: device Ascend910_9392"));
   EXPECT_THAT(y, HasSubstr("# assumed: the load"));
   auto refused = [&](const std::string& args, const std::string& what) {
@@ -234,4 +235,21 @@ TEST(SglangImport, RunYamlsAndSetsTakeSglangSpellings) {
 }
 
 }  // namespace
+
+// npusim times collectives as HCCL's AIV expansion; a launch that leaves the mode to HCCL's
+// default or names another one is told so, once, and a single-rank launch (no collectives) is not.
+TEST(SglangImport, SaysWhenTheLaunchExpandsCollectivesOtherThanOnTheVectorCores) {
+  SglangImportOptions o;
+  const std::string note = "collectives timed as HCCL's AIV expansion";
+  auto yaml = [&](const std::string& server) { return ImportSglang(server, "", o).Yaml(); };
+  const std::string unset = yaml("python -m sglang.launch_server --model-path /m --tp-size 2");
+  EXPECT_THAT(unset, HasSubstr("# assumed: " + note));
+  EXPECT_THAT(unset, HasSubstr("leaves HCCL_OP_EXPANSION_MODE unset"));
+  const std::string aicpu = yaml(
+      "HCCL_OP_EXPANSION_MODE=AI_CPU python -m sglang.launch_server --model-path /m --tp-size 2");
+  EXPECT_THAT(aicpu, HasSubstr("sets HCCL_OP_EXPANSION_MODE=AI_CPU"));
+  EXPECT_THAT(aicpu, Not(HasSubstr("not read by npusim")));
+  EXPECT_THAT(yaml("python -m sglang.launch_server --model-path /m"), Not(HasSubstr(note)));
+}
+
 }  // namespace npusim
