@@ -348,20 +348,20 @@ TEST(CalibrationRun, APointsFigureIsReadFromItsMetricsOrItsFailureFromTheLog) {
 }
 
 // DeepEP's normal-mode rows give a bandwidth (the test's recv bytes / time): the row names the
-// bytes and the point's figure is bytes / time_us / 1e3 GB/s. 242221056 B in 1035.179 us is
-// 233.99 GB/s; against a measured 146 that is +60.3 %.
+// bytes and the point's figure is bytes / time_us / 1e3 GB/s. 469762048 B (a C7 dispatch row's
+// bf16 count) in 1035.179 us is 453.80 GB/s; against a measured 146 that is +210.8 %.
 TEST(CalibrationRun, ABandwidthRowDividesItsBytesByTheKernelsTime) {
   const std::string dir = ::testing::TempDir() + "/calibration_bandwidth";
   std::filesystem::create_directories(dir);
   std::ofstream(dir + "/row.yaml") << "id: bw\nsource: s\nkernel: all_to_all\nmeasured: 146\n"
-                                      "metric: bandwidth_gbps\nbytes: 242221056\n";
+                                      "metric: bandwidth_gbps\nbytes: 469762048\n";
   const CalibrationRow r = ReadRowCheck(dir + "/row.yaml");
-  EXPECT_DOUBLE_EQ(r.bytes, 242221056.0);
+  EXPECT_DOUBLE_EQ(r.bytes, 469762048.0);
   std::ofstream(dir + "/metrics.json") << R"({"status": "ok", "time_us": 1035.179})";
   const PointResult p = ReadCalibrationPoint(r, dir, 0, 0);
   EXPECT_EQ(p.status, "ok");
-  EXPECT_NEAR(p.simulated, 242221056.0 / 1035.179e3, 1e-9);
-  EXPECT_NEAR(p.error, 242221056.0 / 1035.179e3 / 146 - 1, 1e-12);
+  EXPECT_NEAR(p.simulated, 469762048.0 / 1035.179e3, 1e-9);
+  EXPECT_NEAR(p.error, 469762048.0 / 1035.179e3 / 146 - 1, 1e-12);
   EXPECT_FALSE(p.pass);
   // The metric without bytes, or bytes without the metric, is refused.
   for (const char* text : {"id: bw\nsource: s\nkernel: a\nmeasured: 1\nmetric: bandwidth_gbps\n",

@@ -234,8 +234,6 @@ TEST(SglangImport, RunYamlsAndSetsTakeSglangSpellings) {
   }
 }
 
-}  // namespace
-
 // npusim times collectives as HCCL's AIV expansion; a launch that leaves the mode to HCCL's
 // default or names another one is told so, once, and a single-rank launch (no collectives) is not.
 TEST(SglangImport, SaysWhenTheLaunchExpandsCollectivesOtherThanOnTheVectorCores) {
@@ -251,5 +249,7 @@ TEST(SglangImport, SaysWhenTheLaunchExpandsCollectivesOtherThanOnTheVectorCores)
   EXPECT_THAT(aicpu, Not(HasSubstr("not read by npusim")));
   EXPECT_THAT(yaml("python -m sglang.launch_server --model-path /m"), Not(HasSubstr(note)));
 }
+
+}  // namespace
 
 }  // namespace npusim
