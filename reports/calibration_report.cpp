@@ -42,7 +42,11 @@ std::vector<size_t> ByError(const std::vector<PointResult>& rs) {
 }
 
 std::string What(const CalibrationRow& r) {
-  if (r.kind == "ratio") return r.numerator + " / " + r.denominator;
+  if (r.Derived()) {
+    std::string s;
+    for (const auto& id : r.of) s += (s.empty() ? "" : r.kind == "ratio" ? " / " : " + ") + id;
+    return s;
+  }
   if (r.kind == "kernel") {
     std::string s = r.kernel + (r.launch.empty() ? "" : "." + r.launch) + " on " + r.device;
     for (const auto& [k, v] : r.params) s += " " + k + "=" + v;
@@ -73,7 +77,7 @@ void AddScatter(html::Page& page, const Corpus& c, const CalibrationOutput& o) {
   std::map<std::string, html::Series> by_role;
   for (const auto& p : o.results) {
     const CalibrationRow* r = c.Find(p.id);
-    if (!r || p.status != "ok" || r->kind == "ratio") continue;
+    if (!r || p.status != "ok" || r->Derived()) continue;
     html::Series& s = by_role[r->role];
     s.name = r->role + " rows";
     s.style = "points";

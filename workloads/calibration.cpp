@@ -18,9 +18,9 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::vector<std::string> kRowKeys = {
-    "id",     "source", "note",     "role",          "status", "tolerance", "kernel",
-    "device", "params", "launch",   "host_launches", "host",   "run",       "set",
-    "metric", "ratio",  "measured", "measured_kind", "family", "slow",      "bytes"};
+    "id",     "source",   "note",          "role",   "status", "tolerance", "kernel", "device",
+    "params", "launch",   "host_launches", "host",   "run",    "set",       "metric", "ratio",
+    "sum",    "measured", "measured_kind", "family", "slow",   "bytes"};
 
 std::string Str(const YAML::Node& n, const std::string& file, const char* key,
                 const std::string& def = "") {
@@ -117,8 +117,10 @@ CalibrationRow ReadRow(const std::string& file) {
   if (!n["measured"]) throw InputError(file + ": missing key 'measured'");
   r.measured_kind = Str(n, file, "measured_kind", "value");
   OneOf(n, file, "measured_kind", r.measured_kind, {"value", "cap"});
-  const int kinds = (n["kernel"] ? 1 : 0) + (n["run"] ? 1 : 0) + (n["ratio"] ? 1 : 0);
-  if (kinds != 1) throw InputError(file + ": a row has exactly one of 'kernel', 'run' or 'ratio'");
+  const int kinds =
+      (n["kernel"] ? 1 : 0) + (n["run"] ? 1 : 0) + (n["ratio"] ? 1 : 0) + (n["sum"] ? 1 : 0);
+  if (kinds != 1)
+    throw InputError(file + ": a row has exactly one of 'kernel', 'run', 'ratio' or 'sum'");
   if (n["kernel"]) {
     r.kind = "kernel";
     r.kernel = Str(n, file, "kernel");
@@ -144,13 +146,19 @@ CalibrationRow ReadRow(const std::string& file) {
     if (r.metric.empty())
       throw InputError(
           file + ": a run row needs 'metric' (a dotted path into metrics.json, e.g. mean_tpot_ms)");
-  } else {
+  } else if (n["ratio"]) {
     r.kind = "ratio";
     const YAML::Node v = n["ratio"];
     if (!v.IsSequence() || v.size() != 2)
       throw InputError(Where(file, v) + ": 'ratio' lists two row ids: [numerator, denominator]");
-    r.numerator = ScalarText(v[0], file, "a 'ratio' row id");
-    r.denominator = ScalarText(v[1], file, "a 'ratio' row id");
+    for (const auto& id : v) r.of.push_back(ScalarText(id, file, "a 'ratio' row id"));
+  } else {
+    r.kind = "sum";
+    const YAML::Node v = n["sum"];
+    if (!v.IsSequence() || v.size() < 2)
+      throw InputError(Where(file, v) + ": 'sum' lists two or more row ids: [a, b, ...]");
+    for (const auto& id : v) r.of.push_back(ScalarText(id, file, "a 'sum' row id"));
+    r.metric = Str(n, file, "metric", "time_us");
   }
   for (const char* k : {"params", "launch", "host_launches", "host", "bytes"})
     if (n[k] && r.kind != "kernel")
@@ -258,11 +266,14 @@ Corpus LoadCorpus(const std::string& dir) {
   std::sort(c.rows.begin(), c.rows.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   std::vector<std::string> all(ids.begin(), ids.end());
   for (const auto& r : c.rows)
-    if (r.kind == "ratio")
-      for (const auto& id : {r.numerator, r.denominator})
-        if (!ids.count(id))
-          throw InputError(r.file + ": 'ratio' names row '" + id + "', which does not exist" +
-                           NearestHint(id, all));
+    for (const auto& id : r.of) {
+      if (!ids.count(id))
+        throw InputError(r.file + ": '" + r.kind + "' names row '" + id +
+                         "', which does not exist" + NearestHint(id, all));
+      if (c.Find(id)->Derived())
+        throw InputError(r.file + ": '" + r.kind + "' names row '" + id +
+                         "', itself a ratio or sum: name the rows it is made of");
+    }
   c.groups = LoadFitGroups(dir);
   std::set<std::string> grouped;
   for (const auto& g : c.groups)
@@ -534,6 +545,10 @@ std::string RowYaml(const CalibrationRow& r) {
   } else if (r.kind == "run") {
     y += "run: " + q(r.run) + "\n";
     if (!r.sets.empty()) y += "set: " + map(r.sets) + "\n";
+  } else {
+    y += r.kind + ": [";
+    for (size_t i = 0; i < r.of.size(); ++i) y += (i ? ", " : "") + r.of[i];
+    y += "]\n";
   }
   y += "metric: " + r.metric + "\nmeasured: " + FormatNumber(r.measured) + "\n";
   if (r.measured_kind != "value") y += "measured_kind: " + r.measured_kind + "\n";

@@ -21,7 +21,7 @@ struct CalibrationRow {
   std::string role = "check";  // fit or check
   std::string status = "ok";   // ok, or "needs <feature>": kept in the corpus, not simulated
   double tolerance = 0.25;     // |simulated / measured - 1| a check passes with
-  std::string kind;            // kernel, run or ratio
+  std::string kind;            // kernel, run, ratio or sum
   // kernel rows: `npusim kernel NAME --device DEVICE --set k=v ... --timing-only`
   std::string kernel, device;
   KeyValues params;
@@ -37,8 +37,10 @@ struct CalibrationRow {
   std::string run;  // run config path, resolved against the row file
   KeyValues sets;
   std::string metric;  // dotted path into the point's metrics.json (time_us, mean_tpot_ms, ...)
-  // ratio rows: simulated and measured value of `numerator` / `denominator` (two other rows)
-  std::string numerator, denominator;
+  // Derived rows, figures of other rows: ratio (of[0] / of[1]) and sum (of every row in `of`:
+  // one launch that runs, back to back, kernels the corpus times on their own rows)
+  std::vector<std::string> of;
+  bool Derived() const { return kind == "ratio" || kind == "sum"; }
   double measured = 0;
   std::string measured_kind =
       "value";  // value, or cap: the measurement is an SLO cap the real value is at or below

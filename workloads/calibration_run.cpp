@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <optional>
 #include <set>
 #include <utility>
@@ -37,9 +38,9 @@ double HostLaunchUs(const std::string& host, const ProfileOverrides& o) {
   return LoadHostProfile(it == o.host.end() ? host : it->second).launch_us;
 }
 
-std::string Join(const std::vector<std::string>& v) {
+std::string Join(const std::vector<std::string>& v, const char* sep = " ") {
   std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : " ") + x;
+  for (const auto& x : v) s += (s.empty() ? "" : sep) + x;
   return s;
 }
 
@@ -186,7 +187,7 @@ std::vector<PointResult> RunCalibrationRows(const Corpus& c,
   std::map<std::string, size_t> of_row;
   std::map<std::string, std::string> setup_errors;  // rows whose run config or device does not load
   for (const CalibrationRow* r : rows) {
-    if (r->status != "ok" || r->kind == "ratio") continue;
+    if (r->status != "ok" || r->Derived()) continue;
     std::vector<std::string> cmd;
     try {
       cmd = RowCommand(*r, o);
@@ -214,7 +215,7 @@ std::vector<PointResult> RunCalibrationRows(const Corpus& c,
     } else if (setup_errors.count(r->id)) {
       p.status = "failed";
       p.message = setup_errors[r->id];
-    } else if (r->kind != "ratio") {
+    } else if (!r->Derived()) {
       const size_t i = of_row.at(r->id);
       p = ReadCalibrationPoint(*r, dir(i), codes[i],
                                r->host_launches ? HostLaunchUs(r->host, o) : 0);
@@ -223,22 +224,27 @@ std::vector<PointResult> RunCalibrationRows(const Corpus& c,
   }
   std::vector<PointResult> out;
   for (const CalibrationRow* r : rows) {
-    PointResult p = by_id[r->id];
-    if (r->kind == "ratio" && r->status == "ok") {
-      auto num = by_id.find(r->numerator), den = by_id.find(r->denominator);
-      if (num == by_id.end() || den == by_id.end() || num->second.status != "ok" ||
-          den->second.status != "ok") {
-        p.status = "failed";
-        p.message = "needs rows " + r->numerator + " and " + r->denominator + " simulated";
-      } else {
-        p.simulated = num->second.simulated / den->second.simulated;
-        p.error = RelativeError(p.simulated, r->measured, r->measured_kind);
-        p.pass = std::fabs(p.error) <= r->tolerance;
-      }
-    }
-    out.push_back(p);
+    out.push_back(r->Derived() && r->status == "ok" ? DerivedPoint(*r, by_id) : by_id[r->id]);
   }
   return out;
+}
+
+PointResult DerivedPoint(const CalibrationRow& r, const std::map<std::string, PointResult>& by_id) {
+  PointResult p;
+  p.id = r.id;
+  std::vector<double> v;
+  for (const std::string& id : r.of)
+    if (auto it = by_id.find(id); it != by_id.end() && it->second.status == "ok")
+      v.push_back(it->second.simulated);
+  if (v.size() != r.of.size()) {
+    p.status = "failed";
+    p.message = "needs rows " + Join(r.of, ", ") + " simulated";
+    return p;
+  }
+  p.simulated = r.kind == "ratio" ? v[0] / v[1] : std::accumulate(v.begin(), v.end(), 0.0);
+  p.error = RelativeError(p.simulated, r.measured, r.measured_kind);
+  p.pass = std::fabs(p.error) <= r.tolerance;
+  return p;
 }
 
 RowSubject Subject(const CalibrationRow& r) {
@@ -258,12 +264,12 @@ RowSubject Subject(const CalibrationRow& r) {
   return s;
 }
 
-// The rows `ids` name plus the rows their ratios divide.
+// The rows `ids` name plus the rows their ratios and sums are made of.
 std::vector<const CalibrationRow*> SelectRows(const Corpus& c, const std::set<std::string>& ids) {
   std::set<std::string> want = ids;
   for (const std::string& id : ids)
-    if (const CalibrationRow* r = c.Find(id); r && r->kind == "ratio")
-      want.insert({r->numerator, r->denominator});
+    if (const CalibrationRow* r = c.Find(id); r && r->Derived())
+      want.insert(r->of.begin(), r->of.end());
   std::vector<const CalibrationRow*> rows;
   for (const auto& r : c.rows)
     if (ids.empty() || want.count(r.id)) rows.push_back(&r);

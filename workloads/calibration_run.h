@@ -29,14 +29,19 @@ std::vector<std::string> RowCommand(const CalibrationRow& r, const ProfileOverri
 PointResult ReadCalibrationPoint(const CalibrationRow& row, const std::string& point_dir,
                                  int exit_code, double host_launch_us);
 
-// Runs `rows` (and the rows their ratios need) under `o`, `jobs` processes at a time, each in a
-// folder under `work`; results in the order of `rows`. `progress`: an ETA line on stderr.
+// A ratio or sum row's figure from the results of the rows it is made of (`by_id`); status failed
+// naming them when one of them has no figure.
+PointResult DerivedPoint(const CalibrationRow& r, const std::map<std::string, PointResult>& by_id);
+
+// Runs `rows` (and the rows their ratios and sums need) under `o`, `jobs` processes at a time, each
+// in a folder under `work`; results in the order of `rows`. `progress`: an ETA line on stderr.
 std::vector<PointResult> RunCalibrationRows(const Corpus& c,
                                             const std::vector<const CalibrationRow*>& rows,
                                             const ProfileOverrides& o, int64_t jobs,
                                             const std::string& work, bool progress);
 
-// The rows `ids` name plus the rows their ratios divide (every row when `ids` is empty).
+// The rows `ids` name plus the rows their ratios and sums are made of (every row when `ids` is
+// empty).
 std::vector<const CalibrationRow*> SelectRows(const Corpus& c, const std::set<std::string>& ids);
 
 // What a row runs, for the recorded state: the model file and device of a run row, the kernel

@@ -1,8 +1,8 @@
 // The calibration corpus as tests (ctest label `calibration`, run once by `make test`, not by
 // `make sanitize`; the rows marked `slow`, minutes each, under calibration_slow: `make test-slow`).
 // One test per distinct simulation (rows that read the same kernel run or the same serving run
-// share it; a ratio row joins its two rows), each row checked against its own tolerance when the
-// recorded state (configs/calibration/state.json, `npusim calibrate
+// share it; a ratio or sum row joins the rows it is made of), each row checked against its own
+// tolerance when the recorded state (configs/calibration/state.json, `npusim calibrate
 // --record`) had it within tolerance, and otherwise required not to get worse than recorded by
 // more than two points: a gap that is reported, never hidden, and cannot silently grow.
 // Plus one test per fit group: refitting from the declared start on the fit rows reproduces the
@@ -40,8 +40,8 @@ bool AnySlow(const Corpus& c, const std::vector<std::string>& ids) {
                      [&](const std::string& id) { return c.Find(id)->slow; });
 }
 
-// Rows grouped by the simulation they read; ratio rows go with their numerator's group, which
-// then also holds the denominator's rows. `slow`: the groups holding a row marked slow (their
+// Rows grouped by the simulation they read; a ratio or sum row goes with its first row's group,
+// which then also holds the rows of the others. `slow`: the groups holding a row marked slow (their
 // tests carry the label calibration_slow, see tests/CMakeLists.txt), or the others.
 std::vector<std::vector<std::string>> SimulationGroups(bool slow) {
   const Corpus c = LoadCorpus(kCorpus);
@@ -54,16 +54,22 @@ std::vector<std::vector<std::string>> SimulationGroups(bool slow) {
     return k;
   };
   for (const auto& r : c.rows)
-    if (r.status == "ok" && r.kind != "ratio") {
+    if (r.status == "ok" && !r.Derived()) {
       by_command[key(r)].push_back(r.id);
       key_of[r.id] = key(r);
     }
   for (const auto& r : c.rows)
-    if (r.status == "ok" && r.kind == "ratio") {
-      auto& g = by_command[key_of.at(r.numerator)];
-      g.push_back(r.id);
-      for (const auto& id : by_command[key_of.at(r.denominator)]) g.push_back(id);
-      by_command.erase(key_of.at(r.denominator));
+    if (r.status == "ok" && r.Derived()) {
+      const std::string first = key_of.at(r.of.front());
+      by_command[first].push_back(r.id);
+      for (size_t i = 1; i < r.of.size(); ++i) {
+        const std::string k = key_of.at(r.of[i]);
+        if (k == first || !by_command.count(k)) continue;
+        for (const auto& id : by_command[k]) by_command[first].push_back(id);
+        by_command.erase(k);
+        for (auto& [row, key] : key_of)
+          if (key == k) key = first;
+      }
     }
   std::vector<std::vector<std::string>> out;
   for (auto& [k, ids] : by_command)

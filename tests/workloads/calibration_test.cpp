@@ -145,6 +145,27 @@ TEST(Calibration, BadRowsAreInputErrorsNamingTheKey) {
   EXPECT_THROW(LoadCorpus(dir), InputError);  // a fit row no group fits on
   std::ofstream(dir + "/x.yaml") << "id: x\nsource: s\nratio: [x, y]\nmeasured: 3\n";
   EXPECT_THROW(LoadCorpus(dir), InputError);  // ratio of a row that does not exist
+  std::ofstream(dir + "/x.yaml") << "id: x\nsource: s\nsum: [y]\nmeasured: 3\n";
+  try {
+    LoadCorpus(dir);
+    FAIL() << "a sum of one row was accepted";
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), testing::HasSubstr("x.yaml:3:6: 'sum' lists two or more row ids"));
+  }
+  std::ofstream(dir + "/y.yaml") << "id: y\nsource: s\nkernel: add\nmeasured: 1\n";
+  std::ofstream(dir + "/z.yaml") << "id: z\nsource: s\nratio: [y, y]\nmeasured: 1\n";
+  std::ofstream(dir + "/x.yaml") << "id: x\nsource: s\nsum: [y, z]\nmeasured: 3\n";
+  try {
+    LoadCorpus(dir);
+    FAIL() << "a sum of a ratio was accepted";
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), testing::HasSubstr("'sum' names row 'z', itself a ratio or sum"));
+  }
+  std::ofstream(dir + "/x.yaml") << "id: x\nsource: s\nsum: [y, y]\nmeasured: 3\n";
+  EXPECT_EQ(LoadCorpus(dir).Find("x")->of, (std::vector<std::string>{"y", "y"}));
+  EXPECT_EQ(LoadCorpus(dir).Find("x")->metric, "time_us");
+  std::filesystem::remove(dir + "/y.yaml");
+  std::filesystem::remove(dir + "/z.yaml");
   // Fuzz findings: a list where a scalar belongs escaped as yaml-cpp's bad conversion.
   std::ofstream(dir + "/x.yaml")
       << "id: x\nsource: s\nmeasured: 1\nkernel: add\nparams: {a: [[1]]}\n";
@@ -300,7 +321,7 @@ TEST(CalibrationRun, AKernelRowRunsTimingOnlyOnItsDeviceOrTheCandidateOne) {
   EXPECT_EQ(RowCommand(r, o)[3], "/fit/3/Ascend910B2.yaml");
 }
 
-TEST(CalibrationRun, OnlyTakesCommaListsAndRatiosBringTheRowsTheyDivide) {
+TEST(CalibrationRun, OnlyTakesCommaListsAndRatiosAndSumsBringTheirRows) {
   Corpus c;
   c.dir = "corpus";
   for (const char* id : {"a", "b", "c", "r"}) {
@@ -310,8 +331,7 @@ TEST(CalibrationRun, OnlyTakesCommaListsAndRatiosBringTheRowsTheyDivide) {
     c.rows.push_back(row);
   }
   c.rows[3].kind = "ratio";
-  c.rows[3].numerator = "a";
-  c.rows[3].denominator = "b";
+  c.rows[3].of = {"a", "b"};
   EXPECT_EQ(OnlyRows(c, {"a,c", "c,"}), (std::set<std::string>{"a", "c"}));
   try {
     OnlyRows(c, {"a,rr"});
@@ -322,7 +342,45 @@ TEST(CalibrationRun, OnlyTakesCommaListsAndRatiosBringTheRowsTheyDivide) {
   std::vector<std::string> picked;
   for (const CalibrationRow* row : SelectRows(c, {"r"})) picked.push_back(row->id);
   EXPECT_EQ(picked, (std::vector<std::string>{"a", "b", "r"}));
+  c.rows[3].kind = "sum";
+  c.rows[3].of = {"b", "c"};
+  picked.clear();
+  for (const CalibrationRow* row : SelectRows(c, {"r"})) picked.push_back(row->id);
+  EXPECT_EQ(picked, (std::vector<std::string>{"b", "c", "r"}));
   EXPECT_EQ(SelectRows(c, {}).size(), 4u);  // no --only: every row
+}
+
+// A sum row (one launch running kernels that have rows of their own) adds its rows' figures, a
+// ratio divides its two; either fails, naming its rows, when one of them has no figure.
+TEST(CalibrationRun, DerivedRowsAddOrDivideTheFiguresOfTheirRows) {
+  std::map<std::string, PointResult> by_id;
+  for (const auto& [id, v] :
+       std::vector<std::pair<std::string, double>>{{"a", 100}, {"b", 250}, {"c", 50}}) {
+    by_id[id].id = id;
+    by_id[id].simulated = v;
+  }
+  CalibrationRow sum;
+  sum.id = "s";
+  sum.kind = "sum";
+  sum.of = {"a", "b", "c"};
+  sum.measured = 500;
+  sum.tolerance = 0.25;
+  PointResult p = DerivedPoint(sum, by_id);
+  EXPECT_EQ(p.status, "ok");
+  EXPECT_DOUBLE_EQ(p.simulated, 400);  // 100 + 250 + 50
+  EXPECT_DOUBLE_EQ(p.error, -0.2);     // 400 / 500 - 1
+  EXPECT_TRUE(p.pass);
+  CalibrationRow ratio = sum;
+  ratio.kind = "ratio";
+  ratio.of = {"b", "a"};
+  ratio.measured = 2;
+  p = DerivedPoint(ratio, by_id);
+  EXPECT_DOUBLE_EQ(p.simulated, 2.5);
+  EXPECT_DOUBLE_EQ(p.error, 0.25);
+  by_id["c"].status = "failed";
+  p = DerivedPoint(sum, by_id);
+  EXPECT_EQ(p.status, "failed");
+  EXPECT_EQ(p.message, "needs rows a, b, c simulated");
 }
 
 TEST(CalibrationRun, APointsFigureIsReadFromItsMetricsOrItsFailureFromTheLog) {
