@@ -1,8 +1,8 @@
 // The calibration corpus as tests (ctest label `calibration`, run once by `make test`, not by
 // `make sanitize`; the rows marked `slow`, minutes each, under calibration_slow: `make test-slow`).
 // One test per distinct simulation (rows that read the same kernel run or the same serving run
-// share it; a ratio or sum row joins the rows it is made of), each row checked against its own
-// tolerance when the recorded state (configs/calibration/state.json, `npusim calibrate
+// share it; a ratio joins its two rows, a sum is tested with its rows), each row checked against
+// its own tolerance when the recorded state (configs/calibration/state.json, `npusim calibrate
 // --record`) had it within tolerance, and otherwise required not to get worse than recorded by
 // more than two points: a gap that is reported, never hidden, and cannot silently grow.
 // Plus one test per fit group: refitting from the declared start on the fit rows reproduces the
@@ -40,9 +40,9 @@ bool AnySlow(const Corpus& c, const std::vector<std::string>& ids) {
                      [&](const std::string& id) { return c.Find(id)->slow; });
 }
 
-// Rows grouped by the simulation they read; a ratio or sum row goes with its first row's group,
-// which then also holds the rows of the others. `slow`: the groups holding a row marked slow (their
-// tests carry the label calibration_slow, see tests/CMakeLists.txt), or the others.
+// Rows grouped by the simulation they read (a ratio and a sum: see below). `slow`: the groups
+// holding a row marked slow (their tests carry the label calibration_slow, see
+// tests/CMakeLists.txt), or the others.
 std::vector<std::vector<std::string>> SimulationGroups(bool slow) {
   const Corpus c = LoadCorpus(kCorpus);
   std::map<std::string, std::vector<std::string>> by_command;
@@ -58,19 +58,32 @@ std::vector<std::vector<std::string>> SimulationGroups(bool slow) {
       by_command[key(r)].push_back(r.id);
       key_of[r.id] = key(r);
     }
+  // A ratio joins its two rows' groups. A sum is tested with all its rows, which keep their own
+  // groups too: in the group of its first slow row, so that slow simulation runs once (joining
+  // the groups would take the sum's fast rows out of `make test`), else in a group of its own.
+  std::map<std::string, std::vector<std::string>> sums;
   for (const auto& r : c.rows)
-    if (r.status == "ok" && r.Derived()) {
-      const std::string first = key_of.at(r.of.front());
-      by_command[first].push_back(r.id);
-      for (size_t i = 1; i < r.of.size(); ++i) {
-        const std::string k = key_of.at(r.of[i]);
-        if (k == first || !by_command.count(k)) continue;
-        for (const auto& id : by_command[k]) by_command[first].push_back(id);
-        by_command.erase(k);
-        for (auto& [row, key] : key_of)
-          if (key == k) key = first;
-      }
+    if (r.status == "ok" && r.kind == "ratio") {
+      auto& g = by_command[key_of.at(r.of[0])];
+      g.push_back(r.id);
+      for (const auto& id : by_command[key_of.at(r.of[1])]) g.push_back(id);
+      by_command.erase(key_of.at(r.of[1]));
+    } else if (r.status == "ok" && r.kind == "sum") {
+      std::string home = "sum|" + r.id;
+      for (const auto& id : r.of)
+        if (c.Find(id)->slow) {
+          home = key_of.at(id);
+          break;
+        }
+      sums[home].push_back(r.id);
+      for (const auto& id : r.of) sums[home].push_back(id);
     }
+  for (auto& [k, ids] : sums) {
+    auto& g = by_command[k];
+    if (g.empty()) g.push_back(ids.front());  // a group of its own is named after the sum
+    for (const auto& id : ids)
+      if (std::find(g.begin(), g.end(), id) == g.end()) g.push_back(id);
+  }
   std::vector<std::vector<std::string>> out;
   for (auto& [k, ids] : by_command)
     if (AnySlow(c, ids) == slow) out.push_back(ids);
