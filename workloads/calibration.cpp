@@ -270,9 +270,13 @@ Corpus LoadCorpus(const std::string& dir) {
       if (!ids.count(id))
         throw InputError(r.file + ": '" + r.kind + "' names row '" + id +
                          "', which does not exist" + NearestHint(id, all));
-      if (c.Find(id)->Derived())
+      const CalibrationRow* part = c.Find(id);
+      if (part->Derived())
         throw InputError(r.file + ": '" + r.kind + "' names row '" + id +
                          "', itself a ratio or sum: name the rows it is made of");
+      if (r.kind == "sum" && part->metric != r.metric)
+        throw InputError(r.file + ": 'sum' adds row '" + id + "', whose metric is " + part->metric +
+                         ", to a " + r.metric + " sum");
     }
   c.groups = LoadFitGroups(dir);
   std::set<std::string> grouped;

@@ -161,6 +161,16 @@ TEST(Calibration, BadRowsAreInputErrorsNamingTheKey) {
   } catch (const InputError& e) {
     EXPECT_THAT(e.what(), testing::HasSubstr("'sum' names row 'z', itself a ratio or sum"));
   }
+  std::ofstream(dir + "/x.yaml")
+      << "id: x\nsource: s\nsum: [y, y]\nmetric: mean_ttft_ms\nmeasured: 3\n";
+  try {
+    LoadCorpus(dir);
+    FAIL() << "a sum of rows of another metric was accepted";
+  } catch (const InputError& e) {
+    EXPECT_THAT(
+        e.what(),
+        testing::HasSubstr("'sum' adds row 'y', whose metric is time_us, to a mean_ttft_ms sum"));
+  }
   std::ofstream(dir + "/x.yaml") << "id: x\nsource: s\nsum: [y, y]\nmeasured: 3\n";
   EXPECT_EQ(LoadCorpus(dir).Find("x")->of, (std::vector<std::string>{"y", "y"}));
   EXPECT_EQ(LoadCorpus(dir).Find("x")->metric, "time_us");
