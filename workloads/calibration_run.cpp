@@ -38,9 +38,9 @@ double HostLaunchUs(const std::string& host, const ProfileOverrides& o) {
   return LoadHostProfile(it == o.host.end() ? host : it->second).launch_us;
 }
 
-std::string Join(const std::vector<std::string>& v, const char* sep = " ") {
+std::string Join(const std::vector<std::string>& v) {
   std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : sep) + x;
+  for (const auto& x : v) s += (s.empty() ? "" : " ") + x;
   return s;
 }
 
@@ -238,7 +238,7 @@ PointResult DerivedPoint(const CalibrationRow& r, const std::map<std::string, Po
       v.push_back(it->second.simulated);
   if (v.size() != r.of.size()) {
     p.status = "failed";
-    p.message = "needs rows " + Join(r.of, ", ") + " simulated";
+    p.message = "needs rows " + JoinIds(r.of) + " simulated";
     return p;
   }
   p.simulated = r.kind == "ratio" ? v[0] / v[1] : std::accumulate(v.begin(), v.end(), 0.0);

@@ -61,7 +61,6 @@ std::vector<std::vector<std::string>> SimulationGroups(bool slow) {
   // A ratio joins its two rows' groups. A sum is tested with all its rows, which keep their own
   // groups too: in the group of its first slow row, so that slow simulation runs once (joining
   // the groups would take the sum's fast rows out of `make test`), else in a group of its own.
-  std::map<std::string, std::vector<std::string>> sums;
   for (const auto& r : c.rows)
     if (r.status == "ok" && r.kind == "ratio") {
       auto& g = by_command[key_of.at(r.of[0])];
@@ -69,21 +68,18 @@ std::vector<std::vector<std::string>> SimulationGroups(bool slow) {
       for (const auto& id : by_command[key_of.at(r.of[1])]) g.push_back(id);
       by_command.erase(key_of.at(r.of[1]));
     } else if (r.status == "ok" && r.kind == "sum") {
-      std::string home = "sum|" + r.id;
+      std::string home = "sum|" + r.id;  // a group of its own, named after the sum (its first id)
       for (const auto& id : r.of)
         if (c.Find(id)->slow) {
           home = key_of.at(id);
           break;
         }
-      sums[home].push_back(r.id);
-      for (const auto& id : r.of) sums[home].push_back(id);
+      auto& g = by_command[home];
+      std::vector<std::string> ids = {r.id};
+      ids.insert(ids.end(), r.of.begin(), r.of.end());
+      for (const auto& id : ids)
+        if (std::find(g.begin(), g.end(), id) == g.end()) g.push_back(id);
     }
-  for (auto& [k, ids] : sums) {
-    auto& g = by_command[k];
-    if (g.empty()) g.push_back(ids.front());  // a group of its own is named after the sum
-    for (const auto& id : ids)
-      if (std::find(g.begin(), g.end(), id) == g.end()) g.push_back(id);
-  }
   std::vector<std::vector<std::string>> out;
   for (auto& [k, ids] : by_command)
     if (AnySlow(c, ids) == slow) out.push_back(ids);
