@@ -123,17 +123,64 @@ void AddErrorBars(html::Page& page, const CalibrationOutput& o) {
     page.AddChart(bars, "Signed error of every simulated row (ratio rows included).");
 }
 
-// The calibrate run's kernel rows, kernel by kernel (workloads/fidelity.h).
-std::vector<KernelCheck> KernelRows(const Corpus& c, const CalibrationOutput& o) {
+// The calibrate run's results as the fidelity lookups read recorded rows (workloads/fidelity.h).
+std::vector<CorpusRow> ResultRows(const Corpus& c, const CalibrationOutput& o) {
   std::vector<CorpusRow> rows;
   for (const PointResult& p : o.results) {
     const CalibrationRow& r = *c.Find(p.id);
-    CorpusRow row{p.id, r.role, r.kind, "", r.kernel, r.metric, r.device, "", p.status};
+    const RowSubject s = Subject(r);
+    CorpusRow row{p.id, r.role, r.kind, s.model, s.op, r.metric, s.device, s.setup, p.status};
     if (p.status == "ok") row.error = p.error;
+    row.weights = s.weights;
     rows.push_back(row);
   }
-  return CorpusKernelChecks(rows);
+  return rows;
 }
+
+// The calibrate run's kernel rows, kernel by kernel.
+std::vector<KernelCheck> KernelRows(const Corpus& c, const CalibrationOutput& o) {
+  return CorpusKernelChecks(ResultRows(c, o));
+}
+
+// Where the check rows lean one way, by trait (CorpusBiases).
+std::vector<std::vector<std::string>> BiasTable(const std::vector<CorpusBias>& biases) {
+  std::vector<std::vector<std::string>> t;
+  for (const CorpusBias& b : biases)
+    t.push_back({b.factor, b.value, std::to_string(b.rows.size()), Pct(b.median_speed_error),
+                 std::to_string(b.faster), std::to_string(b.slower)});
+  return t;
+}
+
+// A markdown table after a blank line; nothing for no rows.
+std::string MarkdownTable(const std::vector<std::string>& head,
+                          const std::vector<std::vector<std::string>>& rows) {
+  if (rows.empty()) return "";
+  std::string s = "\n";
+  for (const auto& h : head) s += "| " + h + " ";
+  s += "|\n";
+  for (size_t i = 0; i < head.size(); ++i) s += "|---";
+  s += "|\n";
+  for (const auto& row : rows) {
+    for (const auto& x : row) s += "| " + x + " ";
+    s += "|\n";
+  }
+  return s;
+}
+
+Json BiasJson(const std::vector<CorpusBias>& biases) {
+  Json out = Json::array();
+  for (const CorpusBias& b : biases)
+    out.push_back({{"trait", b.factor},
+                   {"value", b.value},
+                   {"rows", b.rows},
+                   {"median_speed_error", Tidy(b.median_speed_error)},
+                   {"faster", b.faster},
+                   {"slower", b.slower}});
+  return out;
+}
+
+const std::vector<std::string> kBiasTableHead = {
+    "trait", "value", "check rows", "median speed error (+: simulated faster)", "faster", "slower"};
 
 std::vector<std::vector<std::string>> KernelTable(const Corpus& c, const CalibrationOutput& o) {
   std::vector<std::vector<std::string>> t;
@@ -167,6 +214,11 @@ html::Page Page(const Corpus& c, const CalibrationOutput& o) {
              rows);
   page.Heading("Kernel by kernel (check rows)");
   page.Table(kKernelTableHead, KernelTable(c, o));
+  page.Heading("Systematic bias by trait (check rows)");
+  page.Paragraph(
+      "Check rows grouped by their weights' quantization, model, device and metric; a group whose "
+      "rows lean one way points at a cost the model misses for all of them.");
+  page.Table(kBiasTableHead, BiasTable(CorpusBiases(ResultRows(c, o))));
   if (!o.fits.empty()) {
     page.Heading("Fitted constants");
     std::vector<std::vector<std::string>> f;
@@ -252,6 +304,7 @@ void WriteCalibrationOutputs(const Corpus& c, const CalibrationOutput& o, const 
                     {"rms_log_error", Tidy(f.rms_log_error)},
                     {"evaluations", f.evals}});
   j["fits"] = fits;
+  j["bias"] = BiasJson(CorpusBiases(ResultRows(c, o)));
   WriteFileOrThrow(dir + "/metrics.json", j.dump(2) + "\n");
   WriteFileOrThrow(dir + "/report.md", "# npusim calibrate\n\n- corpus: `" + o.corpus_dir +
                                            "`\n\n" + CalibrationSummary(c, o));
@@ -283,7 +336,8 @@ Json FidelityJson(const Fidelity& f) {
                    {"check_median_abs_error", Tidy(f.check_median_abs)},
                    {"check_worst_abs_error", Tidy(f.check_worst_abs)},
                    {"fit_rows", f.fit_rows},
-                   {"fit_median_abs_error", Tidy(f.fit_median_abs)}};
+                   {"fit_median_abs_error", Tidy(f.fit_median_abs)},
+                   {"bias", BiasJson(f.bias)}};
   return j;
 }
 
@@ -295,6 +349,7 @@ Json StateRow(const CalibrationRow& r, const Json& outcome) {
   const RowSubject s = Subject(r);
   Json row{{"id", r.id}, {"role", r.role},     {"kind", r.kind},     {"model", s.model},
            {"op", s.op}, {"metric", r.metric}, {"device", s.device}, {"setup", s.setup}};
+  if (!s.weights.empty()) row["weights"] = s.weights;
   for (const char* k : {"status", "simulated", "measured", "error"})
     if (outcome.contains(k)) row[k] = outcome.at(k);
   return row;
@@ -347,18 +402,8 @@ std::string CalibrationSummary(const Corpus& c, const CalibrationOutput& o) {
                            : p.status + (p.message.empty() ? "" : ": " + p.message)) +
          " | " + What(r) + " |\n";
   }
-  const auto kernels = KernelTable(c, o);
-  if (!kernels.empty()) {
-    s += "\n";
-    for (const auto& h : kKernelTableHead) s += "| " + h + " ";
-    s += "|\n";
-    for (size_t i = 0; i < kKernelTableHead.size(); ++i) s += "|---";
-    s += "|\n";
-    for (const auto& row : kernels) {
-      for (const auto& x : row) s += "| " + x + " ";
-      s += "|\n";
-    }
-  }
+  s += MarkdownTable(kKernelTableHead, KernelTable(c, o));
+  s += MarkdownTable(kBiasTableHead, BiasTable(CorpusBiases(ResultRows(c, o))));
   if (!o.fits.empty()) {
     s += "\n| fit group | constant | before | fitted | bounds | outcome | rms log error on its "
          "rows |\n|---|---|---|---|---|---|---|\n";

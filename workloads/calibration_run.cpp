@@ -258,6 +258,7 @@ RowSubject Subject(const CalibrationRow& r) {
       s.model = fs::path(rc.ModelPath()).filename().string();
       s.device = LoadDevice(rc.device).soc;
       s.setup = ParallelSetup(rc);
+      s.weights = WeightsName(rc.quantization);
     }
   } catch (const InputError&) {  // a row that needs a feature may not load yet
   }

@@ -48,7 +48,8 @@ std::vector<const CalibrationRow*> SelectRows(const Corpus& c, const std::set<st
 // and device of a kernel row (empty when the row does not load yet).
 struct RowSubject {
   std::string model, op, device;
-  std::string setup;  // run rows: ParallelSetup of the row's run config
+  std::string setup;    // run rows: ParallelSetup of the row's run config
+  std::string weights;  // run rows: the run config's weights (WeightsName of its quantization)
 };
 RowSubject Subject(const CalibrationRow& r);
 

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <map>
 
 #include "devices/device_config.h"
 #include "model/config.h"
@@ -56,7 +57,82 @@ std::vector<CorpusRow> CorpusRowsFrom(const YAML::Node& rows) {
     CorpusRow c{Str(r, "id"),     Str(r, "role"),   Str(r, "kind"),  Str(r, "model"), Str(r, "op"),
                 Str(r, "metric"), Str(r, "device"), Str(r, "setup"), Str(r, "status")};
     if (c.status == "ok") c.error = r["error"].as<double>();
+    c.weights = Str(r, "weights");
     out.push_back(c);
+  }
+  return out;
+}
+
+namespace {
+
+bool EndsWith(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+bool IsTime(const std::string& metric) {
+  return EndsWith(metric, "_us") || EndsWith(metric, "_ms");
+}
+bool IsRate(const std::string& metric) {
+  return metric.find("throughput") != std::string::npos ||
+         metric.find("bandwidth") != std::string::npos;
+}
+
+}  // namespace
+
+bool CorpusRow::HasSpeed() const { return IsTime(metric) || IsRate(metric); }
+
+double CorpusRow::SpeedError() const { return IsTime(metric) ? 1 / (1 + error) - 1 : error; }
+
+std::string CorpusBias::Summary() const {
+  const double e = median_speed_error;
+  return factor + " " + value + " " + (e < 0 ? "-" : "+") + Pct(std::fabs(e)) + " on " +
+         std::to_string(rows.size()) + " check rows (" + std::to_string(faster) + " faster, " +
+         std::to_string(slower) + " slower)";
+}
+
+std::vector<CorpusBias> CorpusBiases(const std::vector<CorpusRow>& rows, size_t min_rows) {
+  // (factor, value) -> the rows' speed errors; a map keeps the order deterministic.
+  std::map<std::pair<std::string, std::string>, CorpusBias> groups;
+  std::map<std::pair<std::string, std::string>, std::vector<double>> errors;
+  for (const CorpusRow& r : rows) {
+    if (r.status != "ok" || r.role != "check" || !r.HasSpeed()) continue;
+    const bool run = r.kind == "run";
+    for (const auto& [factor, value] :
+         {std::pair<std::string, std::string>{"weights", run ? r.weights : ""},
+          {"model", run ? r.model : ""},
+          {"device", r.device},
+          {"metric", r.metric}}) {
+      if (value.empty()) continue;
+      CorpusBias& b = groups[{factor, value}];
+      b.factor = factor;
+      b.value = value;
+      b.rows.push_back(r.id);
+      const double e = r.SpeedError();
+      errors[{factor, value}].push_back(e);
+      (e > 0 ? b.faster : b.slower) += 1;
+    }
+  }
+  std::vector<CorpusBias> out;
+  for (auto& [key, b] : groups) {
+    if (b.rows.size() < min_rows) continue;
+    b.median_speed_error = Median(errors[key]);
+    out.push_back(b);
+  }
+  std::stable_sort(out.begin(), out.end(), [](const CorpusBias& a, const CorpusBias& b) {
+    return std::fabs(a.median_speed_error) > std::fabs(b.median_speed_error);
+  });
+  return out;
+}
+
+std::vector<CorpusBias> RunBiases(const std::vector<CorpusRow>& rows, const std::string& model_file,
+                                  const std::string& op, const std::string& device_soc,
+                                  const std::string& weights) {
+  const std::string model = model_file.empty() ? "" : fs::path(model_file).filename().string();
+  std::vector<CorpusBias> out;
+  for (const CorpusBias& b : CorpusBiases(rows)) {
+    const bool mine = (b.factor == "weights" && op.empty() && b.value == WeightsName(weights)) ||
+                      (b.factor == "model" && op.empty() && b.value == model) ||
+                      (b.factor == "device" && b.value == device_soc);
+    if (mine) out.push_back(b);
   }
   return out;
 }
@@ -166,12 +242,18 @@ std::string Fidelity::Summary() const {
     s += "no checked row";
   if (!fit_rows.empty())
     s += ", " + Pct(fit_median_abs) + " on " + std::to_string(fit_rows.size()) + " fit rows";
+  // Only the leans worth a reader's attention: a tenth or more one way.
+  std::string lean;
+  for (const CorpusBias& b : bias)
+    if (std::fabs(b.median_speed_error) >= 0.1) lean += (lean.empty() ? "" : ", ") + b.Summary();
+  if (!lean.empty()) s += "; corpus lean (median speed error, +: simulated faster): " + lean;
   return s;
 }
 
 Fidelity FidelityFor(const std::string& model_file, const std::string& op,
                      const std::string& device_soc, const std::string& setup,
-                     const std::string& device_file, const std::string& host_file) {
+                     const std::string& device_file, const std::string& host_file,
+                     const std::string& weights) {
   Fidelity f;
   const std::string dir = ConfigDir() + "/calibration";
   // Fitted constants: fit.yaml's constants whose targets are the files this run loaded.
@@ -197,6 +279,7 @@ Fidelity FidelityFor(const std::string& model_file, const std::string& op,
       }
   f.recorded = StateRows(&f.state_file);
   NearestCorpusRows(f, f.recorded, model_file, op, device_soc, setup);
+  f.bias = RunBiases(f.recorded, model_file, op, device_soc, weights);
   return f;
 }
 

@@ -19,12 +19,34 @@ struct FittedValue {
 // One row of the recorded corpus state (state.json's "rows") as the lookups read it.
 struct CorpusRow {
   std::string id, role, kind, model, op, metric, device, setup, status;
-  double error = 0;  // simulated / measured - 1, when status is ok
+  double error = 0;     // simulated / measured - 1, when status is ok
+  std::string weights;  // run rows: the run's weight quantization ("bf16" when it has none)
   // The row's error as a time error: a bandwidth figure error e means the time is 1 / (1 + e).
   double TimeError() const { return metric == "bandwidth_gbps" ? 1 / (1 + error) - 1 : error; }
+  // Whether the metric says how fast (a time, a throughput or a bandwidth; not a ratio of two).
+  bool HasSpeed() const;
+  // The row's error as a speed error, > 0 when the simulator is faster than the hardware: a time
+  // error e is a speed error 1 / (1 + e) - 1, a throughput or bandwidth error is one already.
+  double SpeedError() const;
 };
 // Rows in state.json's shape (a sequence of maps; missing keys stay empty).
 std::vector<CorpusRow> CorpusRowsFrom(const YAML::Node& rows);
+
+// Check rows that share one trait (their weights' quantization, device, model or metric) and
+// lean one way: a cost the model misses for all of them, where scatter would cancel out. The
+// median speed error is signed (> 0: simulated faster than measured).
+struct CorpusBias {
+  std::string factor, value;  // "weights" "w8a8_dynamic", "device" "Ascend910B2", ...
+  std::vector<std::string> rows;
+  double median_speed_error = 0;
+  int faster = 0, slower = 0;
+  // "weights w8a8_dynamic +16 % on 54 check rows (46 faster, 8 slower)"
+  std::string Summary() const;
+};
+// Every factor value with at least `min_rows` simulated check rows, largest |median| first (ties
+// by factor and value: deterministic). Factors: weights and model (serving rows), device and
+// metric (every row with a speed metric).
+std::vector<CorpusBias> CorpusBiases(const std::vector<CorpusRow>& rows, size_t min_rows = 3);
 
 struct Fidelity {
   std::vector<FittedValue>
@@ -37,6 +59,8 @@ struct Fidelity {
   std::vector<std::string> check_rows;  // nearest simulated check rows
   std::vector<std::string> fit_rows;    // nearest fit rows
   double check_median_abs = 0, check_worst_abs = 0, fit_median_abs = 0;
+  // The corpus's lean on the run's own traits: rows with its weights, model, device (CorpusBiases).
+  std::vector<CorpusBias> bias;
   std::string Summary() const;  // "calibrated: ...; median |error| 12 % on 4 checked rows (...)"
 };
 
@@ -47,11 +71,22 @@ struct RunConfig;
 std::string ParallelSetup(const RunConfig& rc);
 
 // For a serving run: `model_file`, `device_soc` and `setup` (ParallelSetup) pick the nearest
-// rows; `device_file` and `host_file` are the profiles the run loaded. For a kernel run: `op`
-// instead of a model, and no setup.
+// rows, `weights` (RunConfig::quantization, "" for bf16) the bias groups; `device_file` and
+// `host_file` are the profiles the run loaded. For a kernel run: `op` instead of a model, and no
+// setup or weights.
 Fidelity FidelityFor(const std::string& model_file, const std::string& op,
                      const std::string& device_soc, const std::string& setup,
-                     const std::string& device_file, const std::string& host_file);
+                     const std::string& device_file, const std::string& host_file,
+                     const std::string& weights = "");
+// The bias groups of `rows` (CorpusBiases) a run with these traits belongs to: its weights and
+// model (serving runs: `op` empty) and its device.
+std::vector<CorpusBias> RunBiases(const std::vector<CorpusRow>& rows, const std::string& model_file,
+                                  const std::string& op, const std::string& device_soc,
+                                  const std::string& weights);
+// How a run config's weights are named in the corpus state: its quantization, "bf16" when none.
+inline std::string WeightsName(const std::string& quantization) {
+  return quantization.empty() ? "bf16" : quantization;
+}
 // The corpus part of FidelityFor (basis, nearest rows, their errors) on `rows`.
 void NearestCorpusRows(Fidelity& f, const std::vector<CorpusRow>& rows,
                        const std::string& model_file, const std::string& op,

@@ -114,7 +114,7 @@ ResolvedRun ResolveRun(const RunConfig& run) {
         s.memory.slots / std::max<int64_t>(1, s.memory.max_running));
   s.requests = GenerateRequests(run);
   s.fidelity = FidelityFor(s.model.file, "", s.device.soc, ParallelSetup(run), s.device.source_file,
-                           s.host.source_file);
+                           s.host.source_file, run.quantization);
   return s;
 }
 

@@ -286,6 +286,67 @@ TEST(Fidelity, TheCorpusViewListsEveryKernelWorstFirst) {
   EXPECT_EQ(k[0].Summary(), "a1 +1 more: error 70 % median, 90 % worst (2 slower)");
 }
 
+// Check rows grouped by trait, errors as speed errors (+: simulated faster): a time 20 % short is
+// 1 / 0.8 - 1 = +25 % speed, a throughput 50 % high is +50 %, a time 25 % long is -20 %. Fit rows,
+// unsimulated rows and ratio rows (no speed) never count; a kernel row has no weights or model;
+// groups under min_rows are left out; the largest |median| comes first.
+TEST(Fidelity, CheckRowsThatShareATraitShowWhichWayTheyLean) {
+  const std::vector<CorpusRow> rows = CorpusRowsFrom(YAML::Load(R"([
+    {id: q1, role: check, kind: run, model: a.json, metric: mean_tpot_ms, device: A3,
+     weights: w8a8_dynamic, status: ok, error: -0.2},
+    {id: q2, role: check, kind: run, model: a.json, metric: output_throughput, device: A3,
+     weights: w8a8_dynamic, status: ok, error: 0.5},
+    {id: q3, role: check, kind: run, model: b.json, metric: mean_ttft_ms, device: A2,
+     weights: w8a8_dynamic, status: ok, error: 0.25},
+    {id: q4, role: fit, kind: run, model: b.json, metric: mean_tpot_ms, device: A2,
+     weights: w8a8_dynamic, status: ok, error: -0.9},
+    {id: b1, role: check, kind: run, model: b.json, metric: mean_tpot_ms, device: A2,
+     weights: bf16, status: ok, error: 0.0},
+    {id: b2, role: check, kind: run, model: b.json, metric: mean_tpot_ms, device: A2,
+     weights: bf16, status: "needs a feature"},
+    {id: k1, role: check, kind: kernel, op: matmul, metric: time_us, device: A2,
+     weights: w8a8_dynamic, status: ok, error: 0.25},
+    {id: k2, role: check, kind: kernel, op: matmul, metric: bandwidth_gbps, device: A2,
+     status: ok, error: 0.1},
+    {id: x1, role: check, kind: ratio, metric: "", status: ok, error: 0.4}])"));
+  const std::vector<CorpusBias> all = CorpusBiases(rows, 2);
+  std::vector<std::string> groups;
+  for (const CorpusBias& b : all) groups.push_back(b.factor + " " + b.value);
+  // weights w8a8_dynamic: q1 +25 %, q2 +50 %, q3 -20 % -> +25 %; device A3: q1, q2 -> +37.5 %;
+  // model a.json: the same rows; metric mean_tpot_ms: q1 +25 %, b1 0 -> +12.5 %; device A2: q3,
+  // b1, k1 (-20 %), k2 (+10 %) -> -10 %; model b.json: q3, b1 -> -10 %; metric time_us has one row.
+  EXPECT_EQ(groups, (std::vector<std::string>{"device A3", "model a.json", "weights w8a8_dynamic",
+                                              "metric mean_tpot_ms", "device A2", "model b.json"}));
+  EXPECT_DOUBLE_EQ(all[0].median_speed_error, 0.375);
+  EXPECT_EQ(all[2].rows, (std::vector<std::string>{"q1", "q2", "q3"}));
+  EXPECT_DOUBLE_EQ(all[2].median_speed_error, 0.25);
+  EXPECT_EQ(all[2].faster, 2);
+  EXPECT_EQ(all[2].slower, 1);
+  EXPECT_EQ(all[2].Summary(), "weights w8a8_dynamic +25 % on 3 check rows (2 faster, 1 slower)");
+  EXPECT_DOUBLE_EQ(all[4].median_speed_error, -0.1);
+  EXPECT_EQ(all[4].Summary(), "device A2 -10 % on 4 check rows (1 faster, 3 slower)");
+  // A bf16 run of b.json on A2 belongs to its device's and model's groups, not to w8a8's; a
+  // kernel run only to its device's. With the default of three rows a group needs, the two-row
+  // groups drop out.
+  std::vector<std::string> mine;
+  for (const CorpusBias& b : RunBiases(rows, "configs/models/b.json", "", "A2", ""))
+    mine.push_back(b.factor + " " + b.value);
+  EXPECT_EQ(mine, (std::vector<std::string>{"device A2"}));
+  Fidelity f;
+  f.state_file = "state.json";
+  f.check_rows = {"b1"};
+  f.bias = all;
+  EXPECT_NE(f.Summary().find("corpus lean (median speed error, +: simulated faster): device A3 "
+                             "+38 % on 2 check rows"),
+            std::string::npos)
+      << f.Summary();
+  // Leans under a tenth stay out of the summary line (they are in metrics.json).
+  CorpusBias small = all[3];
+  small.median_speed_error = 0.05;
+  f.bias = {small};
+  EXPECT_EQ(f.Summary().find("corpus lean"), std::string::npos);
+}
+
 TEST(HostProfile, RunKeysOverrideOneValueOfTheProfile) {
   RunConfig c;
   c.host_profile = "sglang-ascend";
