@@ -1,5 +1,7 @@
 #include "model/tensor.h"
 
+#include <algorithm>
+
 #include "model/error.h"
 
 namespace npusim {
@@ -23,14 +25,31 @@ Shape ContiguousStrides(const Shape& shape) {
   return strides;
 }
 
+namespace {
+
+// A shape every size computation can use: no negative dimension, and its element count times
+// the widest element (8 B) fits in int64, also with its empty dimensions counted as 1 (the
+// strides of a shape with a zero in it still multiply the other dimensions); a file's header may
+// claim any shape.
+Shape CheckedShape(const std::string& name, Shape shape) {
+  int64_t bytes = 8;
+  for (int64_t d : shape) {
+    if (d < 0)
+      throw InputError("tensor '" + name + "' has a negative dimension " + ShapeString(shape));
+    if (__builtin_mul_overflow(bytes, std::max<int64_t>(d, 1), &bytes))
+      throw InputError("tensor '" + name + "' of shape " + ShapeString(shape) +
+                       " has more elements than a 64-bit size holds");
+  }
+  return shape;
+}
+
+}  // namespace
+
 Tensor::Tensor(std::string name, Shape shape, DType dtype, bool materialise)
     : name_(std::move(name)),
-      shape_(std::move(shape)),
+      shape_(CheckedShape(name_, std::move(shape))),
       strides_(ContiguousStrides(shape_)),
       dtype_(dtype) {
-  for (int64_t d : shape_)
-    if (d < 0)
-      throw InputError("tensor '" + name_ + "' has a negative dimension " + ShapeString(shape_));
   if (materialise) data_.assign(nbytes(), 0);
 }
 

@@ -108,7 +108,7 @@ std::vector<CorpusBias> CorpusBiases(const std::vector<CorpusRow>& rows, size_t 
       b.rows.push_back(r.id);
       const double e = r.SpeedError();
       errors[{factor, value}].push_back(e);
-      (e > 0 ? b.faster : b.slower) += 1;
+      if (e != 0) (e > 0 ? b.faster : b.slower) += 1;  // an exact hit leans neither way
     }
   }
   std::vector<CorpusBias> out;

@@ -81,6 +81,14 @@ TEST(Npy, DeclaredSizesAreCheckedAgainstTheFileBeforeAllocating) {
   } catch (const InputError& e) {
     EXPECT_THAT(e.what(), HasSubstr("file holds fewer bytes (4) than its shape"));
   }
+  // An empty shape whose other dimensions overflow 64 bits: zero bytes to read, but its strides
+  // cannot be computed (the config fuzzer's finding, fuzz/regressions/npy-header-shape-...).
+  try {
+    Tensor("x", {0, 4000000000, 4000000000}, DType::kFloat32);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("more elements than a 64-bit size holds"));
+  }
 }
 
 // Issue #15: a 54 MB YAML needed more than 4 GB to parse; config files are kilobytes.
