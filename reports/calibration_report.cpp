@@ -137,16 +137,11 @@ std::vector<CorpusRow> ResultRows(const Corpus& c, const CalibrationOutput& o) {
   return rows;
 }
 
-// The calibrate run's kernel rows, kernel by kernel.
-std::vector<KernelCheck> KernelRows(const Corpus& c, const CalibrationOutput& o) {
-  return CorpusKernelChecks(ResultRows(c, o));
-}
-
 // Where the check rows lean one way, by trait (CorpusBiases).
 std::vector<std::vector<std::string>> BiasTable(const std::vector<CorpusBias>& biases) {
   std::vector<std::vector<std::string>> t;
   for (const CorpusBias& b : biases)
-    t.push_back({b.factor, b.value, std::to_string(b.rows.size()), Pct(b.median_speed_error),
+    t.push_back({b.trait, b.value, std::to_string(b.rows.size()), Pct(b.median_speed_error),
                  std::to_string(b.faster), std::to_string(b.slower)});
   return t;
 }
@@ -170,7 +165,7 @@ std::string MarkdownTable(const std::vector<std::string>& head,
 Json BiasJson(const std::vector<CorpusBias>& biases) {
   Json out = Json::array();
   for (const CorpusBias& b : biases)
-    out.push_back({{"trait", b.factor},
+    out.push_back({{"trait", b.trait},
                    {"value", b.value},
                    {"rows", b.rows},
                    {"median_speed_error", Tidy(b.median_speed_error)},
@@ -182,9 +177,10 @@ Json BiasJson(const std::vector<CorpusBias>& biases) {
 const std::vector<std::string> kBiasTableHead = {
     "trait", "value", "check rows", "median speed error (+: simulated faster)", "faster", "slower"};
 
-std::vector<std::vector<std::string>> KernelTable(const Corpus& c, const CalibrationOutput& o) {
+// The check rows kernel by kernel.
+std::vector<std::vector<std::string>> KernelTable(const std::vector<CorpusRow>& rows) {
   std::vector<std::vector<std::string>> t;
-  for (const KernelCheck& k : KernelRows(c, o))
+  for (const KernelCheck& k : CorpusKernelChecks(rows))
     if (!k.rows.empty())
       t.push_back({k.op, std::to_string(k.rows.size()), Fixed(100 * k.median_abs, 1) + " %",
                    Fixed(100 * k.worst_abs, 1) + " %", std::to_string(k.faster),
@@ -195,7 +191,38 @@ std::vector<std::vector<std::string>> KernelTable(const Corpus& c, const Calibra
 const std::vector<std::string> kKernelTableHead = {"kernel", "check rows",       "median abs error",
                                                    "worst",  "simulated faster", "slower"};
 
-html::Page Page(const Corpus& c, const CalibrationOutput& o) {
+// The table sorted by |error|, the kernel and lean tables, the fits and the verdict line.
+std::string SummaryText(const Corpus& c, const CalibrationOutput& o,
+                        const std::vector<CorpusRow>& rows) {
+  std::string s =
+      "| id | role | simulated | measured | error | tolerance | within | setup "
+      "|\n|---|---|---|---|---|---|---|---|\n";
+  for (size_t i : ByError(o.results)) {
+    const PointResult& p = o.results[i];
+    const CalibrationRow& r = *c.Find(p.id);
+    s += "| " + p.id + " | " + r.role + " | " + (p.status == "ok" ? Num(p.simulated) : "-") +
+         " | " + Num(r.measured) + (r.measured_kind == "cap" ? " (cap)" : "") + " | " +
+         (p.status == "ok" ? Pct(p.error) : "-") + " | " + Fixed(100 * r.tolerance, 0) + " % | " +
+         (p.status == "ok" ? (p.pass ? "yes" : "**no**")
+                           : p.status + (p.message.empty() ? "" : ": " + p.message)) +
+         " | " + What(r) + " |\n";
+  }
+  s += MarkdownTable(kKernelTableHead, KernelTable(rows));
+  s += MarkdownTable(kBiasTableHead, BiasTable(CorpusBiases(rows)));
+  if (!o.fits.empty()) {
+    s += "\n| fit group | constant | before | fitted | bounds | outcome | rms log error on its "
+         "rows |\n|---|---|---|---|---|---|---|\n";
+    for (const auto& f : o.fits)
+      s += "| " + f.group + " | " + f.target + " " + f.key + " | " + Num(f.before) + " | " +
+           Num(f.value) + " | [" + Num(f.lo) + ", " + Num(f.hi) + "] | " + Outcome(f) + " | " +
+           Fixed(100 * f.rms_log_error, 1) + " % |\n";
+  }
+  s += "\n" + o.verdict.Line() + "\n";
+  return s;
+}
+
+html::Page Page(const Corpus& c, const CalibrationOutput& o,
+                const std::vector<CorpusRow>& subjects) {
   html::Page page("npusim calibrate: " + c.dir);
   page.Paragraph(o.verdict.Line());
   AddScatter(page, c, o);
@@ -213,12 +240,12 @@ html::Page Page(const Corpus& c, const CalibrationOutput& o) {
   page.Table({"id", "role", "simulated", "measured", "error", "tolerance", "within", "setup"},
              rows);
   page.Heading("Kernel by kernel (check rows)");
-  page.Table(kKernelTableHead, KernelTable(c, o));
+  page.Table(kKernelTableHead, KernelTable(subjects));
   page.Heading("Systematic bias by trait (check rows)");
   page.Paragraph(
       "Check rows grouped by their weights' quantization, model, device and metric; a group whose "
       "rows lean one way points at a cost the model misses for all of them.");
-  page.Table(kBiasTableHead, BiasTable(CorpusBiases(ResultRows(c, o))));
+  page.Table(kBiasTableHead, BiasTable(CorpusBiases(subjects)));
   if (!o.fits.empty()) {
     page.Heading("Fitted constants");
     std::vector<std::vector<std::string>> f;
@@ -304,11 +331,12 @@ void WriteCalibrationOutputs(const Corpus& c, const CalibrationOutput& o, const 
                     {"rms_log_error", Tidy(f.rms_log_error)},
                     {"evaluations", f.evals}});
   j["fits"] = fits;
-  j["bias"] = BiasJson(CorpusBiases(ResultRows(c, o)));
+  const std::vector<CorpusRow> subject_rows = ResultRows(c, o);  // every run config read once
+  j["bias"] = BiasJson(CorpusBiases(subject_rows));
   WriteFileOrThrow(dir + "/metrics.json", j.dump(2) + "\n");
   WriteFileOrThrow(dir + "/report.md", "# npusim calibrate\n\n- corpus: `" + o.corpus_dir +
-                                           "`\n\n" + CalibrationSummary(c, o));
-  Page(c, o).Write(dir + "/report.html");
+                                           "`\n\n" + SummaryText(c, o, subject_rows));
+  Page(c, o, subject_rows).Write(dir + "/report.html");
 }
 
 Json FidelityJson(const Fidelity& f) {
@@ -389,31 +417,7 @@ void RecordCalibrationState(const Corpus& c, const std::vector<PointResult>& res
 }
 
 std::string CalibrationSummary(const Corpus& c, const CalibrationOutput& o) {
-  std::string s =
-      "| id | role | simulated | measured | error | tolerance | within | setup "
-      "|\n|---|---|---|---|---|---|---|---|\n";
-  for (size_t i : ByError(o.results)) {
-    const PointResult& p = o.results[i];
-    const CalibrationRow& r = *c.Find(p.id);
-    s += "| " + p.id + " | " + r.role + " | " + (p.status == "ok" ? Num(p.simulated) : "-") +
-         " | " + Num(r.measured) + (r.measured_kind == "cap" ? " (cap)" : "") + " | " +
-         (p.status == "ok" ? Pct(p.error) : "-") + " | " + Fixed(100 * r.tolerance, 0) + " % | " +
-         (p.status == "ok" ? (p.pass ? "yes" : "**no**")
-                           : p.status + (p.message.empty() ? "" : ": " + p.message)) +
-         " | " + What(r) + " |\n";
-  }
-  s += MarkdownTable(kKernelTableHead, KernelTable(c, o));
-  s += MarkdownTable(kBiasTableHead, BiasTable(CorpusBiases(ResultRows(c, o))));
-  if (!o.fits.empty()) {
-    s += "\n| fit group | constant | before | fitted | bounds | outcome | rms log error on its "
-         "rows |\n|---|---|---|---|---|---|---|\n";
-    for (const auto& f : o.fits)
-      s += "| " + f.group + " | " + f.target + " " + f.key + " | " + Num(f.before) + " | " +
-           Num(f.value) + " | [" + Num(f.lo) + ", " + Num(f.hi) + "] | " + Outcome(f) + " | " +
-           Fixed(100 * f.rms_log_error, 1) + " % |\n";
-  }
-  s += "\n" + o.verdict.Line() + "\n";
-  return s;
+  return SummaryText(c, o, ResultRows(c, o));
 }
 
 }  // namespace npusim

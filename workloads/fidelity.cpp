@@ -84,30 +84,30 @@ double CorpusRow::SpeedError() const { return IsTime(metric) ? 1 / (1 + error) -
 
 std::string CorpusBias::Summary() const {
   const double e = median_speed_error;
-  return factor + " " + value + " " + (e < 0 ? "-" : "+") + Pct(std::fabs(e)) + " on " +
+  return trait + " " + value + " " + (e < 0 ? "-" : "+") + Pct(std::fabs(e)) + " on " +
          std::to_string(rows.size()) + " check rows (" + std::to_string(faster) + " faster, " +
          std::to_string(slower) + " slower)";
 }
 
 std::vector<CorpusBias> CorpusBiases(const std::vector<CorpusRow>& rows, size_t min_rows) {
-  // (factor, value) -> the rows' speed errors; a map keeps the order deterministic.
+  // (trait, value) -> the rows' speed errors; a map keeps the order deterministic.
   std::map<std::pair<std::string, std::string>, CorpusBias> groups;
   std::map<std::pair<std::string, std::string>, std::vector<double>> errors;
   for (const CorpusRow& r : rows) {
     if (r.status != "ok" || r.role != "check" || !r.HasSpeed()) continue;
     const bool run = r.kind == "run";
-    for (const auto& [factor, value] :
+    for (const auto& [trait, value] :
          {std::pair<std::string, std::string>{"weights", run ? r.weights : ""},
           {"model", run ? r.model : ""},
           {"device", r.device},
           {"metric", r.metric}}) {
       if (value.empty()) continue;
-      CorpusBias& b = groups[{factor, value}];
-      b.factor = factor;
+      CorpusBias& b = groups[{trait, value}];
+      b.trait = trait;
       b.value = value;
       b.rows.push_back(r.id);
       const double e = r.SpeedError();
-      errors[{factor, value}].push_back(e);
+      errors[{trait, value}].push_back(e);
       if (e != 0) (e > 0 ? b.faster : b.slower) += 1;  // an exact hit leans neither way
     }
   }
@@ -129,9 +129,9 @@ std::vector<CorpusBias> RunBiases(const std::vector<CorpusRow>& rows, const std:
   const std::string model = model_file.empty() ? "" : fs::path(model_file).filename().string();
   std::vector<CorpusBias> out;
   for (const CorpusBias& b : CorpusBiases(rows)) {
-    const bool mine = (b.factor == "weights" && op.empty() && b.value == WeightsName(weights)) ||
-                      (b.factor == "model" && op.empty() && b.value == model) ||
-                      (b.factor == "device" && b.value == device_soc);
+    const bool mine = (b.trait == "weights" && op.empty() && b.value == WeightsName(weights)) ||
+                      (b.trait == "model" && op.empty() && b.value == model) ||
+                      (b.trait == "device" && b.value == device_soc);
     if (mine) out.push_back(b);
   }
   return out;

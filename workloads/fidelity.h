@@ -36,15 +36,15 @@ std::vector<CorpusRow> CorpusRowsFrom(const YAML::Node& rows);
 // lean one way: a cost the model misses for all of them, where scatter would cancel out. The
 // median speed error is signed (> 0: simulated faster than measured).
 struct CorpusBias {
-  std::string factor, value;  // "weights" "w8a8_dynamic", "device" "Ascend910B2", ...
+  std::string trait, value;  // "weights" "w8a8_dynamic", "device" "Ascend910B2", ...
   std::vector<std::string> rows;
   double median_speed_error = 0;
   int faster = 0, slower = 0;
   // "weights w8a8_dynamic +16 % on 54 check rows (46 faster, 8 slower)"
   std::string Summary() const;
 };
-// Every factor value with at least `min_rows` simulated check rows, largest |median| first (ties
-// by factor and value: deterministic). Factors: weights and model (serving rows), device and
+// Every trait value with at least `min_rows` simulated check rows, largest |median| first (ties
+// by trait and value: deterministic). Traits: weights and model (serving rows), device and
 // metric (every row with a speed metric).
 std::vector<CorpusBias> CorpusBiases(const std::vector<CorpusRow>& rows, size_t min_rows = 3);
 

@@ -312,7 +312,7 @@ TEST(Fidelity, CheckRowsThatShareATraitShowWhichWayTheyLean) {
     {id: x1, role: check, kind: ratio, metric: "", status: ok, error: 0.4}])"));
   const std::vector<CorpusBias> all = CorpusBiases(rows, 2);
   std::vector<std::string> groups;
-  for (const CorpusBias& b : all) groups.push_back(b.factor + " " + b.value);
+  for (const CorpusBias& b : all) groups.push_back(b.trait + " " + b.value);
   // weights w8a8_dynamic: q1 +25 %, q2 +50 %, q3 -20 % -> +25 %; device A3: q1, q2 -> +37.5 %;
   // model a.json: the same rows; metric mean_tpot_ms: q1 +25 %, b1 0 -> +12.5 %; device A2: q3,
   // b1, k1 (-20 %), k2 (+10 %) -> -10 %; model b.json: q3, b1 -> -10 %; metric time_us has one row.
@@ -331,7 +331,7 @@ TEST(Fidelity, CheckRowsThatShareATraitShowWhichWayTheyLean) {
   // groups drop out.
   std::vector<std::string> mine;
   for (const CorpusBias& b : RunBiases(rows, "configs/models/b.json", "", "A2", ""))
-    mine.push_back(b.factor + " " + b.value);
+    mine.push_back(b.trait + " " + b.value);
   EXPECT_EQ(mine, (std::vector<std::string>{"device A2"}));
   Fidelity f;
   f.state_file = "state.json";
