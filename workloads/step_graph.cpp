@@ -1,5 +1,7 @@
 #include "workloads/step_graph.h"
 
+#include <chrono>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -180,8 +182,12 @@ StepTime TimeCalls(const std::vector<KernelCall>& calls, const DeviceConfig& d) 
                                 : c.op + "|" + pv.Canonical() + "|" + DeviceFingerprint(d);
     std::optional<KernelProfile> p = key.empty() ? std::nullopt : CachedProfile(key);
     if (!p) {
-      spdlog::debug("timing {} ({})", c.op, pv.Canonical());
+      const auto start = std::chrono::steady_clock::now();
       const KernelRun r = RunKernel(op, pv, d, ro);  // memoised by op, parameters and device
+      spdlog::debug("timed {} ({}) in {:.1f} ms of wall time", c.op, pv.Canonical(),
+                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                              start)
+                        .count());
       if (r.status != "ok")
         throw SimFailure(r.status, c.op + " (" + pv.Canonical() + "): " + r.message);
       p = ProfileOf(r, d);
