@@ -240,29 +240,79 @@ void ExecuteLoad2D(const Instr& in) {
   }
 }
 
+// C[m, n] (+)= A[m, k] B[k, n] in float, each C element summed in k order. 32 columns at a
+// time stay in registers over the whole k loop (a store per column and tile, not per k step).
+// Inlined into two builds below, for any x86-64 (SSE2) and for AVX2; both give the same bits:
+// without FMA every product and add stays separate, and no element's sum order changes.
+typedef float F8 __attribute__((vector_size(32)));
+constexpr size_t kColsInRegisters = 32;
+
+inline __attribute__((always_inline)) void AccumulateHalf(const float* af, const float* bf,
+                                                          float* c, size_t m, size_t k, size_t n,
+                                                          bool accumulate) {
+  constexpr size_t kVecs = kColsInRegisters / 8;
+  for (size_t i = 0; i < m; ++i, c += n) {
+    const float* ai = af + i * k;
+    size_t j0 = 0;
+    for (; j0 + kColsInRegisters <= n; j0 += kColsInRegisters) {
+      F8 acc[kVecs] = {};
+      if (accumulate)
+        for (size_t h = 0; h < kVecs; ++h) std::memcpy(&acc[h], c + j0 + 8 * h, sizeof(F8));
+      for (size_t kk = 0; kk < k; ++kk) {
+        const float av = ai[kk];
+        const float* br = bf + kk * n + j0;
+        for (size_t h = 0; h < kVecs; ++h) {
+          F8 b;
+          std::memcpy(&b, br + 8 * h, sizeof(F8));
+          acc[h] += av * b;
+        }
+      }
+      for (size_t h = 0; h < kVecs; ++h) std::memcpy(c + j0 + 8 * h, &acc[h], sizeof(F8));
+    }
+    for (size_t j = j0; j < n; ++j) {
+      float acc = accumulate ? c[j] : 0.0f;
+      for (size_t kk = 0; kk < k; ++kk) acc += ai[kk] * bf[kk * n + j];
+      c[j] = acc;
+    }
+  }
+}
+
+void AccumulateHalfBaseline(const float* af, const float* bf, float* c, size_t m, size_t k,
+                            size_t n, bool accumulate) {
+  AccumulateHalf(af, bf, c, m, k, n, accumulate);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2"))) void AccumulateHalfAvx2(const float* af, const float* bf, float* c,
+                                                        size_t m, size_t k, size_t n,
+                                                        bool accumulate) {
+  AccumulateHalf(af, bf, c, m, k, n, accumulate);
+}
+#endif
+
 // fp16 / bf16 operands into an fp32 accumulator, all in float, which vectorises twice as wide
 // as double and gives the same bits: a product of two fp16 (11-bit significands) or bf16 (8-bit)
 // values is exact in float, and float addition rounds the exact sum once, as rounding the
 // double sum to float does (that sum is exact in double unless the operands' exponents are more
 // than 29 apart, and then the smaller is under half a float ulp either way). The one exception:
 // a bf16 product below float's normal range (operands under 2^-63) is rounded before the add.
+// The decoded operands live in buffers kept across calls: fresh ones of this size were mapped
+// and zero-filled by the kernel on every Mmad.
 void MmadHalf(const Instr& in) {
   const size_t sz = SizeOf(in.dtype), m = in.cube.m, k = in.cube.k, n = in.cube.n;
-  std::vector<float> af(m * k), bf(k * n), row(n);
+  thread_local std::vector<float> af, bf;
+  af.resize(std::max(af.size(), m * k));
+  bf.resize(std::max(bf.size(), k * n));
   for (size_t i = 0; i < m * k; ++i)
     af[i] = static_cast<float>(LoadElement(in.src0.ptr + i * sz, in.dtype));
   for (size_t i = 0; i < k * n; ++i)
     bf[i] = static_cast<float>(LoadElement(in.src1.ptr + i * sz, in.dtype));
-  for (size_t i = 0; i < m; ++i) {
-    float* c = reinterpret_cast<float*>(in.dst.ptr) + i * n;
-    for (size_t j = 0; j < n; ++j) row[j] = in.cube.accumulate ? c[j] : 0.0f;
-    for (size_t kk = 0; kk < k; ++kk) {
-      const float av = af[i * k + kk];
-      const float* br = &bf[kk * n];
-      for (size_t j = 0; j < n; ++j) row[j] += av * br[j];
-    }
-    std::memcpy(c, row.data(), n * 4);
-  }
+  float* c = reinterpret_cast<float*>(in.dst.ptr);
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (avx2) return AccumulateHalfAvx2(af.data(), bf.data(), c, m, k, n, in.cube.accumulate);
+#endif
+  AccumulateHalfBaseline(af.data(), bf.data(), c, m, k, n, in.cube.accumulate);
 }
 
 // Decodes each operand once, then accumulates every C element in k order with the fp32 (or
