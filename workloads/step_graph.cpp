@@ -1,10 +1,9 @@
 #include "workloads/step_graph.h"
 
-#include <chrono>
-
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <tuple>
 
@@ -184,10 +183,10 @@ StepTime TimeCalls(const std::vector<KernelCall>& calls, const DeviceConfig& d) 
     if (!p) {
       const auto start = std::chrono::steady_clock::now();
       const KernelRun r = RunKernel(op, pv, d, ro);  // memoised by op, parameters and device
-      spdlog::debug("timed {} ({}) in {:.1f} ms of wall time", c.op, pv.Canonical(),
-                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                              start)
-                        .count());
+      spdlog::debug(
+          "timed {} ({}) in {:.1f} ms of wall time", c.op, pv.Canonical(),
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count());
       if (r.status != "ok")
         throw SimFailure(r.status, c.op + " (" + pv.Canonical() + "): " + r.message);
       p = ProfileOf(r, d);
