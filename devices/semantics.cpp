@@ -129,9 +129,10 @@ void ExecuteMask(const Instr& in) {
   }
 }
 
-// fp32 elementwise instructions, the op chosen once per instruction instead of per element:
-// the same double arithmetic and round-to-nearest store as the generic loop below, so the same
-// bits, at a fraction of its cost (the functional mode's most common instructions).
+// fp32 elementwise instructions with the op fixed at compile time, so `Binary` / `Unary` fold
+// to one expression instead of a switch per element: the same double arithmetic and
+// round-to-nearest store as the generic loop below, so the same bits, at a fraction of its cost
+// (the functional mode's most common instructions).
 template <class F>
 void MapF32(const Instr& in, const uint8_t* other, F f) {
   for (size_t i = 0; i < in.vec.count; ++i) {
@@ -143,40 +144,42 @@ void MapF32(const Instr& in, const uint8_t* other, F f) {
   }
 }
 
-bool ExecuteVectorF32(const Instr& in) {
+template <VecOp kOp>
+void BinaryF32(const Instr& in) {
+  MapF32(in, in.src1.ptr, [](double x, double y) { return Binary(kOp, x, y); });
+}
+
+template <VecOp kOp>
+void UnaryF32(const Instr& in) {
   const double s = in.vec.scalar;
-  const uint8_t* b = in.src1.ptr;
+  MapF32(in, nullptr, [s](double x, double) { return Unary(kOp, x, s); });
+}
+
+bool ExecuteVectorF32(const Instr& in) {
   switch (in.vec.op) {
     case VecOp::kAdd:
-      MapF32(in, b, [](double x, double y) { return x + y; });
-      return true;
+      return BinaryF32<VecOp::kAdd>(in), true;
     case VecOp::kSub:
-      MapF32(in, b, [](double x, double y) { return x - y; });
-      return true;
+      return BinaryF32<VecOp::kSub>(in), true;
     case VecOp::kMul:
-      MapF32(in, b, [](double x, double y) { return x * y; });
-      return true;
+      return BinaryF32<VecOp::kMul>(in), true;
     case VecOp::kDiv:
-      MapF32(in, b, [](double x, double y) { return x / y; });
-      return true;
+      return BinaryF32<VecOp::kDiv>(in), true;
     case VecOp::kMax:
-      MapF32(in, b, [](double x, double y) { return std::max(x, y); });
-      return true;
+      return BinaryF32<VecOp::kMax>(in), true;
     case VecOp::kMin:
-      MapF32(in, b, [](double x, double y) { return std::min(x, y); });
-      return true;
-    case VecOp::kAxpy:  // dst += src * scalar
+      return BinaryF32<VecOp::kMin>(in), true;
+    case VecOp::kAdds:
+      return UnaryF32<VecOp::kAdds>(in), true;
+    case VecOp::kMuls:
+      return UnaryF32<VecOp::kMuls>(in), true;
+    case VecOp::kExp:
+      return UnaryF32<VecOp::kExp>(in), true;
+    case VecOp::kAxpy: {  // dst += src * scalar, as the generic loop computes it
+      const double s = in.vec.scalar;
       MapF32(in, in.dst.ptr, [s](double x, double d) { return d + x * s; });
       return true;
-    case VecOp::kAdds:
-      MapF32(in, nullptr, [s](double x, double) { return x + s; });
-      return true;
-    case VecOp::kMuls:
-      MapF32(in, nullptr, [s](double x, double) { return x * s; });
-      return true;
-    case VecOp::kExp:
-      MapF32(in, nullptr, [](double x, double) { return std::exp(x); });
-      return true;
+    }
     default:
       return false;
   }
