@@ -6,6 +6,7 @@
 namespace npusim {
 
 std::unique_ptr<Op> MakeAddOp();
+std::unique_ptr<Op> MakeDataCopyOp();
 std::unique_ptr<Op> MakeMoveIntermediateCacheOp();
 std::unique_ptr<Op> MakeConvStateRollbackOp();
 std::unique_ptr<Op> MakeRmsNormOp();
@@ -48,6 +49,7 @@ const std::vector<std::unique_ptr<Op>>& AllOps() {
   static const std::vector<std::unique_ptr<Op>> ops = [] {
     std::vector<std::unique_ptr<Op>> v;
     for (auto make : {MakeAddOp,
+                      MakeDataCopyOp,
                       MakeMoveIntermediateCacheOp,
                       MakeConvStateRollbackOp,
                       MakeRmsNormOp,
