@@ -720,6 +720,13 @@ void PipeModel::Start(Instr& in, uint64_t now) {
   if (auto msg = race.Write(id, in.dst.region, what))
     throw SimFailure("race", core->name() + ": " + *msg);
   uint64_t duration = chip->Duration(in, now);
+  if ((in.op == Opcode::kCopy || in.op == Opcode::kFixpipe) && duration > 1 &&
+      chip->cost.MteOverlapsLatency()) {
+    // The bytes hold the pipe; the data lands the path's latency later, which is what a flag,
+    // barrier or the block's drain waits for (done_until), as for a vector result.
+    done_until = std::max(done_until, now + duration);
+    duration -= std::min(duration - 1, chip->cost.PathLatency(in.path));
+  }
   busy = true;
   busy_until = now + duration;
   if (in.op == Opcode::kVector) {  // other pipes' durations include their latency

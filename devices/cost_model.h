@@ -40,7 +40,8 @@ class FractalCube : public CubeModel {
   const DeviceConfig& cfg_;
 };
 
-// Implementation "latency_bandwidth" of MteModel: t = latency + bytes / bandwidth per path.
+// Implementation "latency_bandwidth" of MteModel: t = latency + bytes / bandwidth per path, one
+// transfer at a time per pipe.
 class LatencyBandwidthMte : public MteModel {
  public:
   explicit LatencyBandwidthMte(const DeviceConfig& cfg);
@@ -50,6 +51,15 @@ class LatencyBandwidthMte : public MteModel {
  private:
   uint64_t latency_[static_cast<int>(MtePath::kCount)];
   double bw_[static_cast<int>(MtePath::kCount)];
+};
+
+// Implementation "latency_bandwidth_pipelined": the same costs, but a pipe streams its transfers
+// and only the bytes hold it: the latency of one overlaps the next (the DMA keeps several
+// instructions in flight).
+class PipelinedLatencyBandwidthMte : public LatencyBandwidthMte {
+ public:
+  using LatencyBandwidthMte::LatencyBandwidthMte;
+  bool OverlapsLatency() const override { return true; }
 };
 
 // The parts a device's impl keys name, and the duration of an instruction that stays inside
@@ -73,6 +83,7 @@ class CostModel {
   // A transfer on one core's MTE path, alone (no contention with other cores).
   uint64_t PathCycles(MtePath p, uint64_t bytes) const { return mte_->Cycles(p, bytes); }
   uint64_t PathLatency(MtePath p) const { return mte_->Latency(p); }
+  bool MteOverlapsLatency() const { return mte_->OverlapsLatency(); }
   // Cycles of a non-GM instruction (vector, cube, local copies).
   uint64_t LocalCycles(const Instr& in) const;
 

@@ -36,7 +36,10 @@ template <>
 const std::vector<TimingImpls<MteModel>::Entry>& TimingImpls<MteModel>::All() {
   static const std::vector<Entry> kAll = {
       {"latency_bandwidth", Construct<MteModel, LatencyBandwidthMte>,
-       "latency + bytes / bandwidth per path"},
+       "latency + bytes / bandwidth per path, one transfer at a time per pipe"},
+      {"latency_bandwidth_pipelined", Construct<MteModel, PipelinedLatencyBandwidthMte>,
+       "latency + bytes / bandwidth per path; a pipe starts the next transfer when this one's "
+       "bytes have moved, its latency overlapping"},
   };
   return kAll;
 }

@@ -40,6 +40,10 @@ class MteModel {
   virtual ~MteModel() = default;
   virtual uint64_t Cycles(MtePath p, uint64_t bytes) const = 0;  // latency included
   virtual uint64_t Latency(MtePath p) const = 0;
+  // Whether the next transfer on the same pipe may start while this one's latency runs: the pipe
+  // is then busy for the transfer alone and the data lands `Latency` later (what syncs, barriers
+  // and the block's drain wait for). False: each transfer holds its pipe to the end.
+  virtual bool OverlapsLatency() const { return false; }
 };
 
 // The GM side of a transfer: `blocks` blocks of `block_bytes`, `stride` bytes apart.
