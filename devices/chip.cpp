@@ -89,6 +89,8 @@ class CoreModel;
 struct Chip::Impl {
   DeviceConfig cfg;
   CostModel cost;
+  // The MTE model's choice, read once: copies then hold their pipe for the bytes alone.
+  bool mte_overlaps_latency = false;
   std::unique_ptr<MemorySystem> memory;
   std::unique_ptr<LinkNetwork> links;
   TraceRecorder* trace = nullptr;
@@ -720,8 +722,8 @@ void PipeModel::Start(Instr& in, uint64_t now) {
   if (auto msg = race.Write(id, in.dst.region, what))
     throw SimFailure("race", core->name() + ": " + *msg);
   uint64_t duration = chip->Duration(in, now);
-  if ((in.op == Opcode::kCopy || in.op == Opcode::kFixpipe) && duration > 1 &&
-      chip->cost.MteOverlapsLatency()) {
+  if (chip->mte_overlaps_latency && (in.op == Opcode::kCopy || in.op == Opcode::kFixpipe) &&
+      duration > 1) {
     // The bytes hold the pipe; the data lands the path's latency later, which is what a flag,
     // barrier or the block's drain waits for (done_until), as for a vector result.
     done_until = std::max(done_until, now + duration);
@@ -792,6 +794,7 @@ Chip::Impl::Impl(const DeviceConfig& c)
       memory(TimingImpls<MemorySystem>::Make(cfg.memory_impl, cfg)),
       links(TimingImpls<LinkNetwork>::Make(cfg.link_impl, cfg)) {
   dcache_miss_cycles = cfg.NsToCycles(cfg.dcache_miss_ns);
+  mte_overlaps_latency = cost.MteOverlapsLatency();
   for (int i = 0; i < cfg.aic_count; ++i)
     aic.push_back(std::make_unique<CoreModel>(this, CoreType::kAic, i, i));
   for (int i = 0; i < cfg.aiv_count; ++i)

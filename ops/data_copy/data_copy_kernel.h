@@ -9,12 +9,14 @@
 #include <algorithm>
 
 #include "devices/ascendc/kernel_operator.h"
+#include "ops/common/cube_util.h"
 #include "ops/data_copy/data_copy_tiling.h"
 
 namespace npusim::data_copy {
 
 using namespace npusim::ascendc;
 using half = npusim::ascendc::half;
+using cube_util::AlignUp;
 
 template <TPosition kPos>
 class KernelDataCopy {
@@ -24,13 +26,11 @@ class KernelDataCopy {
     write_back_ = write_back;
     x_.SetGlobalBuffer(x);
     y_.SetGlobalBuffer(y);
-    const uint64_t rows16 = static_cast<uint64_t>((t.tile_m + 15) / 16 * 16);
-    const uint64_t tile_bytes = kPos == TPosition::A1
-                                    ? rows16 * static_cast<uint64_t>((t.tile_n + 15) / 16 * 16) * 2
-                                    : static_cast<uint64_t>(t.tile_m) *
-                                          static_cast<uint64_t>((t.tile_n * 2 + 31) / 32 * 32);
-    tile_bytes_ = tile_bytes;
-    pipe_.InitBuffer(buf_, tile_bytes * static_cast<uint64_t>(t.buffer_num), "tiles");
+    const auto tm = static_cast<uint32_t>(t.tile_m), tn = static_cast<uint32_t>(t.tile_n);
+    // L1: Nz fractals of 16 x 16; UB: each row padded to 32 B.
+    tile_bytes_ = kPos == TPosition::A1 ? uint64_t{AlignUp(tm, 16)} * AlignUp(tn, 16) * 2
+                                        : uint64_t{tm} * AlignUp(tn * 2, 32);
+    pipe_.InitBuffer(buf_, tile_bytes_ * static_cast<uint64_t>(t.buffer_num), "tiles");
   }
 
   void Process() {
@@ -48,9 +48,8 @@ class KernelDataCopy {
 
  private:
   void Tile(int64_t row, int64_t nrows, int64_t col, int64_t ncols) {
-    LocalTensor<half> buf =
-        buf_.template Get<half>()[(slot_++ % static_cast<uint64_t>(t_.buffer_num)) * tile_bytes_ /
-                                  2];
+    const uint64_t slot = slot_++ % static_cast<uint64_t>(t_.buffer_num);
+    LocalTensor<half> buf = buf_.template Get<half>()[slot * tile_bytes_ / sizeof(half)];
     const uint64_t at = static_cast<uint64_t>(row * t_.n + col);
     if constexpr (kPos == TPosition::A1) {
       Nd2NzParams p;
@@ -58,23 +57,23 @@ class KernelDataCopy {
       p.dValue = static_cast<uint32_t>(ncols);
       p.srcDValue = static_cast<uint64_t>(t_.n);
       p.c0 = 16;  // 32 B of fp16: one fractal column block
-      p.dstNzC0Stride = static_cast<uint64_t>((nrows + 15) / 16 * 16) * p.c0;  // elements
+      p.dstNzC0Stride = uint64_t{AlignUp(static_cast<uint32_t>(nrows), 16)} * p.c0;  // elements
       DataCopy(buf, x_[at], p);
-    } else {
-      DataCopyExtParams p;
-      p.blockCount = static_cast<uint16_t>(nrows);
-      p.blockLen = static_cast<uint32_t>(ncols * 2);
-      p.srcStride = static_cast<uint32_t>((t_.n - ncols) * 2);
-      DataCopyPad(buf, x_[at], p);
+      return;
     }
-    if (kPos != TPosition::A1 && write_back_) {
-      DataCopyExtParams p;
-      p.blockCount = static_cast<uint16_t>(nrows);
-      p.blockLen = static_cast<uint32_t>(ncols * 2);
-      p.dstStride = static_cast<uint32_t>((t_.n - ncols) * 2);
+    // The tile's rows, one burst each; the rest of the GM row is the gap on the GM side.
+    DataCopyExtParams rows;
+    rows.blockCount = static_cast<uint16_t>(nrows);
+    rows.blockLen = static_cast<uint32_t>(ncols * 2);
+    const auto gm_gap = static_cast<uint32_t>((t_.n - ncols) * 2);
+    rows.srcStride = gm_gap;
+    DataCopyPad(buf, x_[at], rows);
+    if (write_back_) {
+      rows.srcStride = 0;
+      rows.dstStride = gm_gap;
       SetFlag<HardEvent::MTE2_MTE3>(kKernelEventId);
       WaitFlag<HardEvent::MTE2_MTE3>(kKernelEventId);
-      DataCopyPad(y_[at], buf, p);
+      DataCopyPad(y_[at], buf, rows);
       SetFlag<HardEvent::MTE3_MTE2>(kKernelEventId);
       WaitFlag<HardEvent::MTE3_MTE2>(kKernelEventId);
     }

@@ -17,7 +17,7 @@ struct DataCopyTiling {
   int64_t rows_per_core = 0;  // the last core takes what is left
   int64_t slices = 1;         // N is cut into this many column slices, walked one after another
   int64_t repeat = 1;         // each slice is read this many times in a row
-  int64_t buffer_num = 2;
+  int64_t buffer_num = 1;
 };
 
 // block_dim 0 = every core of the destination's kind (AIV for UB, AIC for L1).

@@ -42,8 +42,7 @@ TEST(AddKernel, MatchesFp64ReferenceAtEachDtypeWithTails) {
 TEST(AddKernel, DoubleBufferingShortensACopyBoundAdd) {
   DeviceConfig d = LoadDevice("Ascend910B3");
   // The derivation below holds each copy's pipe to its end (the latency inside T_in); the
-  // device's own MTE model is checked for the same direction after it.
-  const std::string device_mte = d.mte_impl;
+  // pipelined MTE model is checked for the same direction after it.
   d.mte_impl = "latency_bandwidth";
   // One block, 64 tiles of 4096 fp16: copy-bound (MTE2 ~2 x 8 KiB per tile vs a short Add).
   auto single = RunAdd({{"n", "262144"}, {"tile", "4096"}, {"block_dim", "1"}, {"buffer_num", "1"}},
@@ -65,7 +64,7 @@ TEST(AddKernel, DoubleBufferingShortensACopyBoundAdd) {
       << single.launch.cycles << " vs " << dbl.launch.cycles;
   // With the latency overlapping the next transfer, a tile's chain (loads, their landing, the
   // Add, the store's landing before z is reused) is mostly latency: two buffers still shorten it.
-  d.mte_impl = device_mte;
+  d.mte_impl = "latency_bandwidth_pipelined";
   auto single_dev =
       RunAdd({{"n", "262144"}, {"tile", "4096"}, {"block_dim", "1"}, {"buffer_num", "1"}}, d,
              ModeChoice::kTimingOnly);
