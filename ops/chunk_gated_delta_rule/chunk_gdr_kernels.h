@@ -369,6 +369,15 @@ class KernelOutput {
 // state's V columns in fp32 ([K, V/2], or [V/2, K] rows when the kernel works in vk
 // orientation); the AIC computes W h_n and K^T Vs. Hand-offs per chunk (mode 2 flags):
 //   AIV -> AIC: kHReady (h_n stored), kVsReady (Vs stored); AIC -> AIV: kWsReady, kKvReady.
+//
+// `chunk_h=triton`: the Triton kernel of sgl-kernel-npu (fla/chunk_delta_h.py @f425bdf1, read
+// for its structure): one program per (request, value head), its state as two halves of V
+// (b_h1_bv1, b_h1_bv2) updated one after the other in each chunk iteration, each half its own
+// round of the four hand-offs (on A2/A3 every cube <-> vector hand-off goes through GM), and
+// each program's scalar prologue (triton.program_cycles). The vector code of a round is split
+// over the group's two AIVs, as Triton-Ascend's TileAndBindSubBlock does by default on A2/A3
+// (ascend-hardware.md §3.1): here each AIV takes a quarter of V (the compiler splits dim 0;
+// the bytes and instructions per AIV are the same).
 constexpr int kHReady = 0, kVsReady = 1, kWsReady = 2, kKvReady = 3;
 
 template <class T>
@@ -380,12 +389,17 @@ class KernelChunkH {
     vh_ = static_cast<uint32_t>(d.V / 2);
     rows_ = d.vk ? vh_ : static_cast<uint32_t>(d.K);
     cols_ = d.vk ? static_cast<uint32_t>(d.K) : vh_;
+    passes_ = d.triton_h ? 2 : 1;
+    if (d.triton_h) {
+      vh_ = static_cast<uint32_t>(d.V / 4);
+      (d.vk ? rows_ : cols_) = vh_;
+    }
     if (ASCEND_IS_AIC) {
       cube_.Init(pipe_, 128, 128, 128, 2);
       return;
     }
     const uint64_t state = uint64_t{rows_} * cols_;
-    pipe_.InitBuffer(s_, state * 4, "state_fp32");
+    pipe_.InitBuffer(s_, passes_ * state * 4, "state_fp32");
     pipe_.InitBuffer(kv_, state * 4, "kv_or_initial");
     pipe_.InitBuffer(hb_, state * sizeof(T), "h_bf16");
     pipe_.InitBuffer(wsf_, kChunk * vh_ * 4, "w_h");
@@ -400,6 +414,7 @@ class KernelChunkH {
          unit += kernel_util::GroupNum()) {
       if (d_->chunk_count[static_cast<size_t>(unit / d_->HV)] == 0)
         continue;  // no tokens: the pool slot is left alone
+      if (d_->triton_h) CurrentCore().ScalarCycles(static_cast<uint64_t>(d_->program_cycles));
       if (ASCEND_IS_AIC)
         CubeUnit(unit);
       else
@@ -408,11 +423,11 @@ class KernelChunkH {
   }
 
  private:
-  // The state's offset and row stride in a [K, V] (or [V, K]) matrix, for this AIV's half.
-  uint64_t HalfOffset() const {
-    return d_->vk ? static_cast<uint64_t>(GetSubBlockIdx()) * vh_ * d_->K
-                  : static_cast<uint64_t>(GetSubBlockIdx()) * vh_;
-  }
+  // This AIV's slice of V in a pass: its half (AscendC form), or its quarter of pass p's half.
+  int64_t Slice(int pass) const { return pass * 2 * (passes_ - 1) + GetSubBlockIdx(); }
+  // The state's offset in a [K, V] (or [V, K]) matrix of the V columns from `col` on.
+  uint64_t ColOffset(uint64_t col) const { return d_->vk ? col * d_->K : col; }
+  uint64_t HalfOffset(int64_t slice) const { return ColOffset(static_cast<uint64_t>(slice) * vh_); }
   uint64_t StateStride() const { return static_cast<uint64_t>(d_->vk ? d_->K : d_->V); }
 
   void CubeUnit(int64_t unit) {
@@ -427,28 +442,32 @@ class KernelChunkH {
     wsf.SetGlobalBuffer(gm_.ws_f);
     kv.SetGlobalBuffer(gm_.kv);
     const auto K = static_cast<uint32_t>(d.K), V = static_cast<uint32_t>(d.V);
+    const uint32_t n = V / static_cast<uint32_t>(passes_);  // V columns per product
     for (int64_t c = d.first_chunk[b]; c < d.first_chunk[b] + d.chunk_count[b]; ++c) {
       const Chunk& ch = d.chunks[static_cast<size_t>(c)];
       const auto L = static_cast<uint32_t>(ch.len);
       const int64_t cu = c * d.HV + h;
-      CrossCoreWaitFlag(kHReady);
-      // W h_n: [L, V]; h_n is [K, V] (or stored [V, K] in vk orientation).
-      cube_util::Operand<T> hop = d.vk ? cube_util::Operand<T>{hg[cu * d.K * d.V], K, true}
-                                       : cube_util::Operand<T>{hg[cu * d.K * d.V], V, false};
-      cube_.Compute({w[cu * kChunk * d.K], K, false}, hop, L, V, K);
-      cube_.Store(wsf[unit * kChunk * d.V], V, QuantMode_t::NoQuant);
-      CrossCoreSetFlag<2, PIPE_FIX>(kWsReady);
-      CrossCoreWaitFlag(kVsReady);
-      const uint64_t k_at = static_cast<uint64_t>(ch.start * d.H * d.K + j * d.K),
-                     k_ld = static_cast<uint64_t>(d.H * d.K);
-      if (d.vk) {  // (K^T Vs)^T = Vs^T K^: [V, K]
-        cube_.Compute({vs[unit * kChunk * d.V], V, true}, {k[k_at], k_ld, false}, V, K, L);
-        cube_.Store(kv[unit * d.K * d.V], K, QuantMode_t::NoQuant);
-      } else {  // K^T Vs: [K, V]
-        cube_.Compute({k[k_at], k_ld, true}, {vs[unit * kChunk * d.V], V, false}, K, V, L);
-        cube_.Store(kv[unit * d.K * d.V], V, QuantMode_t::NoQuant);
+      for (int pass = 0; pass < passes_; ++pass) {
+        const uint64_t col = static_cast<uint64_t>(pass) * n, at = ColOffset(col);
+        CrossCoreWaitFlag(kHReady);
+        // W h_n: [L, n]; h_n is [K, V] (or stored [V, K] in vk orientation).
+        cube_util::Operand<T> hop = d.vk ? cube_util::Operand<T>{hg[cu * d.K * d.V + at], K, true}
+                                         : cube_util::Operand<T>{hg[cu * d.K * d.V + at], V, false};
+        cube_.Compute({w[cu * kChunk * d.K], K, false}, hop, L, n, K);
+        cube_.Store(wsf[unit * kChunk * d.V + col], V, QuantMode_t::NoQuant);
+        CrossCoreSetFlag<2, PIPE_FIX>(kWsReady);
+        CrossCoreWaitFlag(kVsReady);
+        const uint64_t k_at = static_cast<uint64_t>(ch.start * d.H * d.K + j * d.K),
+                       k_ld = static_cast<uint64_t>(d.H * d.K);
+        if (d.vk) {  // (K^T Vs)^T = Vs^T K^: [n, K]
+          cube_.Compute({vs[unit * kChunk * d.V + col], V, true}, {k[k_at], k_ld, false}, n, K, L);
+          cube_.Store(kv[unit * d.K * d.V + at], K, QuantMode_t::NoQuant);
+        } else {  // K^T Vs: [K, n]
+          cube_.Compute({k[k_at], k_ld, true}, {vs[unit * kChunk * d.V + col], V, false}, K, n, L);
+          cube_.Store(kv[unit * d.K * d.V + at], V, QuantMode_t::NoQuant);
+        }
+        CrossCoreSetFlag<2, PIPE_FIX>(kKvReady);
       }
-      CrossCoreSetFlag<2, PIPE_FIX>(kKvReady);
     }
   }
 
@@ -463,15 +482,15 @@ class KernelChunkH {
     vs.SetGlobalBuffer(gm_.vs);
     wsf.SetGlobalBuffer(gm_.ws_f);
     kv.SetGlobalBuffer(gm_.kv);
-    LocalTensor<float> s = s_.Get<float>(), kvt = kv_.Get<float>(), wt = wsf_.Get<float>(),
-                       uf = uf_.Get<float>();
+    LocalTensor<float> kvt = kv_.Get<float>(), wt = wsf_.Get<float>(), uf = uf_.Get<float>();
     LocalTensor<T> hb = hb_.Get<T>(), ut = ub_.Get<T>(), vnb = vnb_.Get<T>(), vsb = vsb_.Get<T>();
     const uint32_t n = rows_ * cols_, V = static_cast<uint32_t>(d.V);
-    const uint64_t half = HalfOffset(), stride = StateStride(),
-                   vcol = static_cast<uint64_t>(GetSubBlockIdx()) * vh_;
-    const uint64_t pool_at =
-        static_cast<uint64_t>((d.slots[static_cast<size_t>(b)] * d.HV + h) * d.K * d.V) + half;
-    LoadInitialState(pool_at, stride, d.has_initial[static_cast<size_t>(b)]);
+    const uint64_t stride = StateStride(),
+                   pool0 = static_cast<uint64_t>((d.slots[static_cast<size_t>(b)] * d.HV + h) *
+                                                 d.K * d.V);
+    for (int pass = 0; pass < passes_; ++pass)
+      LoadInitialState(pass, pool0 + HalfOffset(Slice(pass)), stride,
+                       d.has_initial[static_cast<size_t>(b)]);
     float gs[kChunk];
     for (int64_t c = d.first_chunk[b]; c < d.first_chunk[b] + d.chunk_count[b]; ++c) {
       const Chunk& ch = d.chunks[static_cast<size_t>(c)];
@@ -479,41 +498,47 @@ class KernelChunkH {
       const int64_t cu = c * d.HV + h;
       gates_.Load(d, gm_, ch, h, gs, nullptr);
       const float g_last = gs[L - 1];
-      Sync<HardEvent::MTE3_V>();  // the previous chunk's stores have left hb, vnb, vsb
-      Cast(hb, s, CAST_RINT, n);
-      Sync<HardEvent::V_MTE3>();
-      CopyRowsOut(hg[static_cast<uint64_t>(cu * d.K * d.V) + half], hb, rows_, cols_, stride,
-                  cols_);
-      CrossCoreSetFlag<2, PIPE_MTE3>(kHReady);
-      CrossCoreWaitFlag(kWsReady);
-      Sync<HardEvent::V_MTE2>();  // the previous chunk's vector work is done with wt, ut, kvt
-      CopyRowsIn(wt, wsf[unit * kChunk * d.V + vcol], L, vh_, V, vh_);
-      CopyRowsIn(ut, u[cu * kChunk * d.V + vcol], L, vh_, V, vh_);
-      Sync<HardEvent::MTE2_V>();
-      Cast(uf, ut, CAST_NONE, L * vh_);
-      Sub(uf, uf, wt, L * vh_);  // V_new = U - W h_n
-      Cast(vnb, uf, CAST_RINT, L * vh_);
-      for (uint32_t r = 0; r < L; ++r)
-        Muls(uf[r * vh_], uf[r * vh_], std::exp(g_last - gs[r]), vh_);
-      Cast(vsb, uf, CAST_RINT, L * vh_);  // Vs = exp(G_last - G) V_new, the K^T Vs operand
-      Sync<HardEvent::V_MTE3>();
-      CopyRowsOut(vnew[cu * kChunk * d.V + vcol], vnb, L, vh_, V, vh_);
-      CopyRowsOut(vs[unit * kChunk * d.V + vcol], vsb, L, vh_, V, vh_);
-      CrossCoreSetFlag<2, PIPE_MTE3>(kVsReady);
-      CrossCoreWaitFlag(kKvReady);
-      CopyRowsIn(kvt, kv[static_cast<uint64_t>(unit * d.K * d.V) + half], rows_, cols_, stride,
-                 cols_);
-      Sync<HardEvent::MTE2_V>();
-      Muls(s, s, std::exp(g_last), n);  // S = exp(G_last) S + K^T Vs
-      Add(s, s, kvt, n);
+      for (int pass = 0; pass < passes_; ++pass) {
+        const uint64_t half = HalfOffset(Slice(pass)),
+                       vcol = static_cast<uint64_t>(Slice(pass)) * vh_;
+        LocalTensor<float> s = s_.Get<float>()[static_cast<uint32_t>(pass) * n];
+        Sync<HardEvent::MTE3_V>();  // the previous round's stores have left hb, vnb, vsb
+        Cast(hb, s, CAST_RINT, n);
+        Sync<HardEvent::V_MTE3>();
+        CopyRowsOut(hg[static_cast<uint64_t>(cu * d.K * d.V) + half], hb, rows_, cols_, stride,
+                    cols_);
+        CrossCoreSetFlag<2, PIPE_MTE3>(kHReady);
+        CrossCoreWaitFlag(kWsReady);
+        Sync<HardEvent::V_MTE2>();  // the previous round's vector work is done with wt, ut, kvt
+        CopyRowsIn(wt, wsf[unit * kChunk * d.V + vcol], L, vh_, V, vh_);
+        CopyRowsIn(ut, u[cu * kChunk * d.V + vcol], L, vh_, V, vh_);
+        Sync<HardEvent::MTE2_V>();
+        Cast(uf, ut, CAST_NONE, L * vh_);
+        Sub(uf, uf, wt, L * vh_);  // V_new = U - W h_n
+        Cast(vnb, uf, CAST_RINT, L * vh_);
+        for (uint32_t r = 0; r < L; ++r)
+          Muls(uf[r * vh_], uf[r * vh_], std::exp(g_last - gs[r]), vh_);
+        Cast(vsb, uf, CAST_RINT, L * vh_);  // Vs = exp(G_last - G) V_new, the K^T Vs operand
+        Sync<HardEvent::V_MTE3>();
+        CopyRowsOut(vnew[cu * kChunk * d.V + vcol], vnb, L, vh_, V, vh_);
+        CopyRowsOut(vs[unit * kChunk * d.V + vcol], vsb, L, vh_, V, vh_);
+        CrossCoreSetFlag<2, PIPE_MTE3>(kVsReady);
+        CrossCoreWaitFlag(kKvReady);
+        CopyRowsIn(kvt, kv[static_cast<uint64_t>(unit * d.K * d.V) + half], rows_, cols_, stride,
+                   cols_);
+        Sync<HardEvent::MTE2_V>();
+        Muls(s, s, std::exp(g_last), n);  // S = exp(G_last) S + K^T Vs
+        Add(s, s, kvt, n);
+      }
     }
-    StoreFinalState(pool_at, stride);
+    for (int pass = 0; pass < passes_; ++pass)
+      StoreFinalState(pass, pool0 + HalfOffset(Slice(pass)), stride);
     PipeBarrier<PIPE_ALL>();
   }
 
-  void LoadInitialState(uint64_t pool_at, uint64_t stride, bool has_initial) {
-    LocalTensor<float> s = s_.Get<float>();
+  void LoadInitialState(int pass, uint64_t pool_at, uint64_t stride, bool has_initial) {
     const uint32_t n = rows_ * cols_;
+    LocalTensor<float> s = s_.Get<float>()[static_cast<uint32_t>(pass) * n];
     Sync<HardEvent::V_MTE2>();  // the previous unit is done with the buffers
     if (!has_initial) {
       Duplicate(s, 0.0f, n);
@@ -534,19 +559,20 @@ class KernelChunkH {
     Cast(s, in, CAST_NONE, n);
   }
 
-  void StoreFinalState(uint64_t pool_at, uint64_t stride) {
-    LocalTensor<float> s = s_.Get<float>();
+  void StoreFinalState(int pass, uint64_t pool_at, uint64_t stride) {
+    const uint32_t n = rows_ * cols_;
+    LocalTensor<float> s = s_.Get<float>()[static_cast<uint32_t>(pass) * n];
     if (d_->ssm == DType::kFloat32) {
       GlobalTensor<float> pool;
       pool.SetGlobalBuffer(gm_.state);
-      Sync<HardEvent::V_MTE3>();
+      if (pass == 0) Sync<HardEvent::V_MTE3>();  // the state is final: one wait covers the halves
       CopyRowsOut(pool[pool_at], s, rows_, cols_, stride, cols_);
       return;
     }
     GlobalTensor<T> pool;
     pool.SetGlobalBuffer(gm_.state);
     Sync<HardEvent::MTE3_V>();
-    Cast(hb_.Get<T>(), s, CAST_RINT, rows_ * cols_);
+    Cast(hb_.Get<T>(), s, CAST_RINT, n);
     Sync<HardEvent::V_MTE3>();
     CopyRowsOut(pool[pool_at], hb_.Get<T>(), rows_, cols_, stride, cols_);
   }
@@ -554,9 +580,158 @@ class KernelChunkH {
   Gm gm_;
   const Dims* d_ = nullptr;
   uint32_t vh_ = 0, rows_ = 0, cols_ = 0;
+  int passes_ = 1;
   TPipe pipe_;
   cube_util::CubeTile<T, float> cube_;
   TBuf<TPosition::VECCALC> s_, kv_, hb_, wsf_, ub_, uf_, vnb_, vsb_;
+  ChunkGates<T> gates_;
+};
+
+// Stages 6-9 in one mixed launch, `chunk_o=triton`: the Triton kernel of sgl-kernel-npu
+// (fla/chunk_o.py @f425bdf1, read for its structure; BK = BV = 128, so one V block for V <= 128):
+// one program per (request, value head) walks its chunks in order. Per chunk the AIC computes
+// Q^K^T and Q^h_n (-> GM), the AIVs gate and mask A and scale Q^h_n by exp(G) (A -> GM, bf16),
+// the AIC computes A V_new (-> GM) and the AIVs sum and store O: three cube <-> vector
+// hand-offs through GM per chunk. The vector code is split over the two AIVs by rows (dim 0 of
+// the chunk, Triton-Ascend's TileAndBindSubBlock, ascend-hardware.md §3.1); each program pays
+// Triton's prologue (triton.program_cycles). The workspaces are per (chunk, value head), so the
+// AIC may start a chunk's products while the AIVs finish the chunk before (the compiler's
+// default multi-buffering).
+constexpr int kQReady = 4, kPReady = 5, kPvReady = 6;
+
+template <class T>
+class KernelChunkOTriton {
+ public:
+  static constexpr uint32_t kRows = kChunk / 2;  // rows of a chunk per AIV
+  void Init(const Gm& gm, const Dims& d) {
+    gm_ = gm;
+    d_ = &d;
+    if (ASCEND_IS_AIC) {
+      cube_.Init(pipe_, 128, 128, 128, 2);
+      return;
+    }
+    const uint64_t V = static_cast<uint64_t>(d.V);
+    pipe_.InitBuffer(a_, kRows * kChunk * 4, "qk");
+    pipe_.InitBuffer(dec_, kRows * kChunk * 4, "decay");
+    pipe_.InitBuffer(pb_, kRows * kChunk * sizeof(T), "a_bf16");
+    pipe_.InitBuffer(negg_, kChunk * 4, "neg_g");
+    pipe_.InitBuffer(qh_, kRows * V * 4, "qh");
+    pipe_.InitBuffer(pv_, kRows * V * 4, "pv");
+    pipe_.InitBuffer(ob_, kRows * V * sizeof(T), "o_bf16");
+    gates_.Init(pipe_, false);
+  }
+  void Process() {
+    for (int64_t unit = kernel_util::GroupIdx(); unit < d_->B * d_->HV;
+         unit += kernel_util::GroupNum()) {
+      if (d_->chunk_count[static_cast<size_t>(unit / d_->HV)] == 0) continue;
+      CurrentCore().ScalarCycles(static_cast<uint64_t>(d_->program_cycles));
+      if (ASCEND_IS_AIC)
+        CubeUnit(unit);
+      else
+        VectorUnit(unit);
+    }
+  }
+
+ private:
+  void CubeUnit(int64_t unit) {
+    const Dims& d = *d_;
+    const int64_t b = unit / d.HV, h = unit % d.HV, j = h / (d.HV / d.H);
+    GlobalTensor<T> q, k, hg, p, vnew;
+    GlobalTensor<float> qk, qh, pv;
+    q.SetGlobalBuffer(gm_.q);
+    k.SetGlobalBuffer(gm_.k);
+    hg.SetGlobalBuffer(gm_.h);
+    p.SetGlobalBuffer(gm_.p);
+    vnew.SetGlobalBuffer(gm_.vnew);
+    qk.SetGlobalBuffer(gm_.kkt);  // K K^T is consumed by then: its tiles hold Q K^T here
+    qh.SetGlobalBuffer(gm_.qh);
+    pv.SetGlobalBuffer(gm_.pv);
+    const auto K = static_cast<uint32_t>(d.K), V = static_cast<uint32_t>(d.V);
+    const uint64_t ld = static_cast<uint64_t>(d.H * d.K), C = static_cast<uint64_t>(kChunk);
+    for (int64_t c = d.first_chunk[b]; c < d.first_chunk[b] + d.chunk_count[b]; ++c) {
+      const Chunk& ch = d.chunks[static_cast<size_t>(c)];
+      const auto L = static_cast<uint32_t>(ch.len);
+      const int64_t cu = c * d.HV + h;
+      const uint64_t q_at = static_cast<uint64_t>(ch.start * d.H * d.K + j * d.K);
+      cube_.Compute({q[q_at], ld, false}, {k[q_at], ld, true}, L, L, K);
+      cube_.Store(qk[cu * C * C], C, QuantMode_t::NoQuant);
+      cube_util::Operand<T> hop = d.vk ? cube_util::Operand<T>{hg[cu * d.K * d.V], K, true}
+                                       : cube_util::Operand<T>{hg[cu * d.K * d.V], V, false};
+      cube_.Compute({q[q_at], ld, false}, hop, L, V, K);
+      cube_.Store(qh[cu * C * d.V], V, QuantMode_t::NoQuant);
+      CrossCoreSetFlag<2, PIPE_FIX>(kQReady);
+      CrossCoreWaitFlag(kPReady);
+      // Over the whole chunk, as the kernel's BT x BT block: A's columns past L are zero.
+      cube_.Compute({p[cu * C * C], C, false}, {vnew[cu * C * d.V], V, false}, L, V,
+                    static_cast<uint32_t>(C));
+      cube_.Store(pv[cu * C * d.V], V, QuantMode_t::NoQuant);
+      CrossCoreSetFlag<2, PIPE_FIX>(kPvReady);
+    }
+  }
+
+  void VectorUnit(int64_t unit) {
+    const Dims& d = *d_;
+    const int64_t h = unit % d.HV, b = unit / d.HV;
+    GlobalTensor<float> qk, qh, pv;
+    GlobalTensor<T> p, o;
+    qk.SetGlobalBuffer(gm_.kkt);
+    qh.SetGlobalBuffer(gm_.qh);
+    pv.SetGlobalBuffer(gm_.pv);
+    p.SetGlobalBuffer(gm_.p);
+    o.SetGlobalBuffer(gm_.o);
+    LocalTensor<float> a = a_.Get<float>(), dec = dec_.Get<float>(), negg = negg_.Get<float>(),
+                       qt = qh_.Get<float>(), pt = pv_.Get<float>();
+    LocalTensor<T> pb = pb_.Get<T>(), ob = ob_.Get<T>();
+    const auto V = static_cast<uint32_t>(d.V), C = static_cast<uint32_t>(kChunk);
+    const auto r0 = static_cast<uint32_t>(GetSubBlockIdx()) * kRows;
+    float gs[kChunk];
+    for (int64_t c = d.first_chunk[b]; c < d.first_chunk[b] + d.chunk_count[b]; ++c) {
+      const Chunk& ch = d.chunks[static_cast<size_t>(c)];
+      const auto L = static_cast<uint32_t>(ch.len);
+      const uint32_t n = L > r0 ? std::min(kRows, L - r0) : 0;  // this AIV's rows
+      const uint64_t cu = static_cast<uint64_t>(c * d.HV + h);
+      if (n > 0) {
+        gates_.Load(d, gm_, ch, h, gs, nullptr);
+        for (uint32_t s = 0; s < L; ++s) negg.SetValue(s, -gs[s]);
+        kernel_util::WaitScalarForVector();
+        Duplicate(dec, 0.0f, n * C);  // masked (s > t) and padding columns stay 0
+        for (uint32_t i = 0; i < n; ++i) {
+          Adds(dec[i * C], negg, gs[r0 + i], r0 + i + 1);
+          Exp(dec[i * C], dec[i * C], r0 + i + 1);
+        }
+      }
+      CrossCoreWaitFlag(kQReady);
+      if (n > 0) {
+        CopyRowsIn(a, qk[cu * C * C + r0 * C], n, L, C, C);
+        CopyRowsIn(qt, qh[cu * C * V + r0 * V], n, V, V, V);
+        Sync<HardEvent::MTE2_V>();
+        Mul(a, a, dec, n * C);  // A = (Q K^T) exp(G_t - G_s) on t >= s
+        Cast(pb, a, CAST_RINT, n * C);
+        Sync<HardEvent::V_MTE3>();
+        CopyRowsOut(p[cu * C * C + r0 * C], pb, n, C, C);
+        for (uint32_t i = 0; i < n; ++i) Muls(qt[i * V], qt[i * V], std::exp(gs[r0 + i]), V);
+      }
+      CrossCoreSetFlag<2, PIPE_MTE3>(kPReady);
+      CrossCoreWaitFlag(kPvReady);
+      if (n > 0) {
+        CopyRowsIn(pt, pv[cu * C * V + r0 * V], n, V, V, V);
+        Sync<HardEvent::MTE2_V>();
+        Add(qt, qt, pt, n * V);  // O = scale (exp(G) Q h_n + A V_new)
+        Muls(qt, qt, d.scale, n * V);
+        Cast(ob, qt, CAST_RINT, n * V);
+        Sync<HardEvent::V_MTE3>();
+        CopyRowsOut(o[static_cast<uint64_t>((ch.start + r0) * d.HV * d.V + h * d.V)], ob, n, V,
+                    static_cast<uint64_t>(d.HV * d.V), V);
+      }
+      PipeBarrier<PIPE_ALL>();  // the next chunk's loads land where this one's rows were
+    }
+  }
+
+  Gm gm_;
+  const Dims* d_ = nullptr;
+  TPipe pipe_;
+  cube_util::CubeTile<T, float> cube_;
+  TBuf<TPosition::VECCALC> a_, dec_, pb_, negg_, qh_, pv_, ob_;
   ChunkGates<T> gates_;
 };
 

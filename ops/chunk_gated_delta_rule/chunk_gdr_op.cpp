@@ -112,6 +112,26 @@ class ChunkGatedDeltaRuleOp : public Op {
          0,
          0,
          {"ascendc", "pto"}},
+        {"chunk_h",
+         K::kString,
+         "ascendc",
+         "stage 5's kernel: ascendc (each AIV of a group holds half the state's V columns, both "
+         "halves per hand-off) or triton (sgl-kernel-npu's Triton kernel: a program per request "
+         "and value head, its two V halves one after the other on one vector core, Triton's "
+         "launch and program costs; calibration.md C1's Triton column)",
+         0,
+         0,
+         {"ascendc", "triton"}},
+        {"chunk_o",
+         K::kString,
+         "ascendc",
+         "stages 6-9: ascendc (four launches: Q K^T and Q h, the mask, P V, the output) or triton "
+         "(sgl-kernel-npu's Triton chunk_o kernel: one mixed launch, a program per request and "
+         "value head walking its chunks, Triton's launch and program costs; calibration.md C1's "
+         "Triton column)",
+         0,
+         0,
+         {"ascendc", "triton"}},
         {"launch",
          K::kString,
          "staged",
@@ -154,6 +174,13 @@ class ChunkGatedDeltaRuleOp : public Op {
     d.vk = (p.Str("state_layout") == "vk") != fault;
     d.ssm = ParseDType(p.Str("ssm_dtype"));
     d.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d.K)));
+    d.triton_h = p.Str("chunk_h") == "triton";
+    d.triton_o = p.Str("chunk_o") == "triton";
+    if (d.triton_h && d.V % 64)
+      throw InputError(
+          "chunk_h=triton: v_dim must be a multiple of 64 (each AIV takes a quarter "
+          "of V in 32 B rows), got " +
+          std::to_string(d.V));
     return d;
   }
 
@@ -255,6 +282,7 @@ class ChunkGatedDeltaRuleOp : public Op {
 
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& dev, GmMap& gm) const override {
     chunk_gdr::Dims d = DimsOf(p);
+    if (d.triton_h || d.triton_o) d.program_cycles = dev.triton_program_cycles;
     const int32_t* slots = reinterpret_cast<const int32_t*>(gm["cache_indices"].data);
     const int32_t* init = reinterpret_cast<const int32_t*>(gm["has_initial_state"].data);
     for (int64_t b = 0; b < d.B; ++b) {
@@ -291,20 +319,29 @@ class ChunkGatedDeltaRuleOp : public Op {
         batched_matmul::Launch<bfloat16_t>(name() + ".wy_fast", gemms.wy, dev.aic_count));
     plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelChunkH>(
         stage("chunk_h"), std::min<int64_t>(d.B * d.HV, dev.aic_count), CoreType::kMix, bf, g, d));
-    plan.then.push_back(
-        batched_matmul::Launch<bfloat16_t>(name() + ".chunk_o_qk", gemms.qk_qh, dev.aic_count));
-    plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelMask>(stage("chunk_o_mask"), aiv,
-                                                                 CoreType::kAiv, bf, g, d));
-    plan.then.push_back(
-        batched_matmul::Launch<bfloat16_t>(name() + ".chunk_o_pv", gemms.pv, dev.aic_count));
-    plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelOutput>(stage("chunk_o"), aiv,
+    if (d.triton_h) plan.then.back().start_delay_us = dev.triton_launch_us;
+    if (d.triton_o) {
+      plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelChunkOTriton>(
+          stage("chunk_o"), std::min<int64_t>(d.B * d.HV, dev.aic_count), CoreType::kMix, bf, g,
+          d));
+      plan.then.back().start_delay_us = dev.triton_launch_us;
+    } else {
+      plan.then.push_back(
+          batched_matmul::Launch<bfloat16_t>(name() + ".chunk_o_qk", gemms.qk_qh, dev.aic_count));
+      plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelMask>(stage("chunk_o_mask"), aiv,
                                                                    CoreType::kAiv, bf, g, d));
+      plan.then.push_back(
+          batched_matmul::Launch<bfloat16_t>(name() + ".chunk_o_pv", gemms.pv, dev.aic_count));
+      plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelOutput>(stage("chunk_o"), aiv,
+                                                                     CoreType::kAiv, bf, g, d));
+    }
     const bool mega = p.Str("launch") == "mega";
     if (mega) {  // one kernel: the first stage's launch is the kernel's, the rest follow a barrier
       plan.launch.name = name() + ".mega";
       for (KernelLaunch& l : plan.then) l.same_kernel = true;
     }
-    plan.tiling = {Kv("chunk", kChunk), Kv("chunks", d.NC()), Kv("launches", mega ? 1 : 9),
+    plan.tiling = {Kv("chunk", kChunk), Kv("chunks", d.NC()),
+                   Kv("launches", mega ? 1 : static_cast<int64_t>(plan.then.size()) + 1),
                    Kv("state_orientation", d.vk ? "vk" : "kv")};
     return plan;
   }

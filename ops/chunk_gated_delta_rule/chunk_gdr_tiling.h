@@ -15,6 +15,10 @@
 //   9 output (AIV)      O = scale (exp(G) Q^h_n + P V_new)                       -> O      bf16
 // Every AIC -> AIV hand-off goes through GM: between launches, and inside chunk_h through
 // workspaces and CrossCoreSetFlag.
+// Two stages have a second form, the production Triton kernel's (sgl-kernel-npu fla/, read for
+// structure; calibration.md C1's Triton column): chunk_h=triton (the state in two V halves, a
+// round of hand-offs each) and chunk_o=triton (stages 6-9 as one mixed launch of a program per
+// request and value head). Both pay Triton-Ascend's launch and per-program costs.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +39,9 @@ struct Dims {
   bool vk = false;  // the kernel holds states as [V, K] (pool layout vk, or the S3 fault on kv)
   DType ssm = DType::kFloat32;
   float scale = 1.0f;
+  bool triton_h = false;       // chunk_h in its Triton form (KernelChunkH)
+  bool triton_o = false;       // stages 6-9 as the Triton chunk_o kernel (KernelChunkOTriton)
+  int64_t program_cycles = 0;  // Triton program prologue (device triton.program_cycles)
   std::vector<Chunk> chunks;
   std::vector<int64_t> first_chunk, chunk_count;  // per request
   std::vector<int64_t> slots;                     // pool slot per request

@@ -198,6 +198,127 @@ TEST(ChunkGatedDeltaRule, TimingOnlyMatchesFunctional) {
   ExpectTimingOnlyMatchesFunctional("chunk_gated_delta_rule", kChunkSmall);
 }
 
+// chunk_h=triton: the same state update in rounds of half V, each AIV a quarter of it; the
+// numbers are the AscendC form's within bf16 (the products are split by columns, every element
+// still sums over the same k), in both state layouts and with a bf16 pool.
+TEST(ChunkGatedDeltaRule, TritonChunkHMatchesTheRecurrence) {
+  const Kvs tri = With(kChunkSmall, {{"v_dim", "128"}, {"chunk_h", "triton"}});
+  ExpectAccurate(RunOp("chunk_gated_delta_rule", tri), kBf16Tol);
+  ExpectAccurate(RunOp("chunk_gated_delta_rule",
+                       With(tri, {{"state_layout", "vk"}, {"ssm_dtype", "bfloat16"}})),
+                 kBf16Tol);
+  ExpectTimingOnlyMatchesFunctional("chunk_gated_delta_rule", tri);
+  EXPECT_THROW(RunOp("chunk_gated_delta_rule", With(kChunkSmall, {{"chunk_h", "triton"}})),
+               InputError);  // v_dim 96: a quarter is 24 bf16, not whole 32 B rows
+}
+
+// chunk_o=triton: stages 6-9 as one mixed launch per (request, value head), the same products
+// and gating as the four AscendC launches: the same numbers within bf16, with partial chunks on
+// both AIVs' rows (70 and 130 tokens), a 1-token request (one AIV with no rows) and vk / bf16.
+TEST(ChunkGatedDeltaRule, TritonChunkOIsOneLaunchThatMatchesTheRecurrence) {
+  const Kvs tri = With(kChunkSmall, {{"chunk_o", "triton"}});
+  const KernelRun r = RunOp("chunk_gated_delta_rule", tri);
+  ExpectAccurate(r, kBf16Tol);
+  EXPECT_EQ(r.launch_times.size(), 6u);
+  ExpectAccurate(RunOp("chunk_gated_delta_rule", With(tri, {{"state_layout", "vk"},
+                                                            {"ssm_dtype", "bfloat16"},
+                                                            {"chunk_h", "triton"},
+                                                            {"v_dim", "128"}})),
+                 kBf16Tol);
+  ExpectTimingOnlyMatchesFunctional("chunk_gated_delta_rule", tri);
+}
+
+// The Triton forms' costs over a bare run of the same programs: Triton-Ascend's launch
+// (triton.launch_us before the first block) and each program's prologue (triton.program_cycles on
+// the AIC and both AIVs at once, so the chain starts that much later): with one program (one
+// request, one value head) exactly launch_us x 1.8 GHz + program_cycles more cycles on 910B3, for
+// chunk_h and for chunk_o.
+TEST(ChunkGatedDeltaRule, TritonStagesPayTritonsLaunchAndOneProloguePerProgram) {
+  const Op& op = FindOp("chunk_gated_delta_rule");
+  for (const std::string stage : {"chunk_h", "chunk_o"}) {
+    ParamValues p(op.params());
+    for (const auto& [k, v] : Kvs{{"requests", "1"},
+                                  {"tokens", "200"},
+                                  {"heads", "1"},
+                                  {"key_heads", "1"},
+                                  {stage, "triton"}})
+      p.Set(k, v);
+    RunOptions o;
+    o.mode = ModeChoice::kTimingOnly;
+    o.use_cache = false;
+    DeviceConfig dev = LoadDevice("Ascend910B3");
+    auto stage_cycles = [&](const DeviceConfig& d) {
+      const KernelRun r = RunKernel(op, p, d, o);
+      EXPECT_EQ(r.status, "ok");
+      for (const auto& [name, us] : r.launch_times)
+        if (name == "chunk_gated_delta_rule." + stage) return us * 1800.0;
+      return 0.0;
+    };
+    const double with = stage_cycles(dev);
+    const double launch_us = dev.triton_launch_us;
+    const auto program = static_cast<double>(dev.triton_program_cycles);
+    dev.triton_launch_us = 0;
+    dev.triton_program_cycles = 0;
+    EXPECT_NEAR(with - stage_cycles(dev), launch_us * 1800.0 + program, 1.0) << stage;
+    EXPECT_GT(program, 0.0);
+  }
+}
+
+// A Triton chunk_o program walks its request's chunks one after another (the AscendC launches
+// deal (chunk, head) units over every core instead): with 8 programs on 24 AI cores, twice the
+// tokens per request take twice the time, less the launch costs and the one prologue per program.
+TEST(ChunkGatedDeltaRule, TritonChunkOWalksEachRequestsChunksInOrder) {
+  const DeviceConfig dev = LoadDevice("Ascend910B2");
+  auto chunk_o_us = [](const char* form, const char* tokens) {  // all chunk_o launches
+    const KernelRun r = RunOp("chunk_gated_delta_rule",
+                              {{"requests", "2"},
+                               {"tokens", tokens},
+                               {"heads", "4"},
+                               {"key_heads", "4"},
+                               {"k_dim", "128"},
+                               {"v_dim", "128"},
+                               {"chunk_o", form}},
+                              "Ascend910B2", ModeChoice::kTimingOnly);
+    EXPECT_EQ(r.status, "ok");
+    double us = 0;
+    for (const auto& [name, t] : r.launch_times)
+      if (name.find(".chunk_o") != std::string::npos) us += t;
+    return us;
+  };
+  const double fixed = dev.launch_overhead_us + dev.triton_launch_us +
+                       dev.CyclesToUs(static_cast<double>(dev.triton_program_cycles));
+  EXPECT_NEAR((chunk_o_us("triton", "1024") - fixed) / (chunk_o_us("triton", "512") - fixed), 2.0,
+              0.05);
+}
+
+// Each chunk iteration of the Triton form is two rounds of the four hand-offs where the AscendC
+// form does one, each AIV moving a quarter of V per round instead of half V once: the same bytes
+// per AIV and twice the chain's fixed latencies, so with L the latency and B the byte time of
+// the AscendC form's iteration the ratio is (2L + B) / (L + B), strictly between 1 and 2 (8
+// programs on 8 AI cores, the launch costs taken out).
+TEST(ChunkGatedDeltaRule, TritonChunkHRunsTwoRoundsPerChunk) {
+  auto chunk_h_us = [](const char* form) {
+    const KernelRun r = RunOp("chunk_gated_delta_rule",
+                              {{"requests", "2"},
+                               {"tokens", "1024"},
+                               {"heads", "4"},
+                               {"key_heads", "4"},
+                               {"k_dim", "128"},
+                               {"v_dim", "128"},
+                               {"chunk_h", form}},
+                              "Ascend910B2", ModeChoice::kTimingOnly);
+    EXPECT_EQ(r.status, "ok");
+    for (const auto& [name, us] : r.launch_times)
+      if (name.find(".chunk_h") != std::string::npos) return us;
+    return 0.0;
+  };
+  const DeviceConfig dev = LoadDevice("Ascend910B2");
+  const double fixed = dev.launch_overhead_us, tri_fixed = fixed + dev.triton_launch_us;
+  const double ratio = (chunk_h_us("triton") - tri_fixed) / (chunk_h_us("ascendc") - fixed);
+  EXPECT_GT(ratio, 1.05);
+  EXPECT_LT(ratio, 2.0);
+}
+
 // Chunked and recurrent GDN on the same inputs: the recurrent op's seeded verify batch (fused
 // AscendC impl, [V, K] bf16 pool) is turned into the chunk op's inputs (q, k L2-normalised and
 // rounded to bf16, g and beta from the gating formula, the same pool with state_layout=vk);
