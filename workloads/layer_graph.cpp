@@ -444,17 +444,19 @@ Tensor LayerGraph::GdnChunked(const ForwardBatch& b, LayerTensors& L, const Tens
   for (auto& [n, t] : TensorMap{
            {"q", q}, {"k", k}, {"v", v}, {"g", g}, {"beta", beta}, {"ssm_states", L.ssm_pool}})
     chunk_in[n] = t;
-  out = Run(Block::kGdn, "chunk_gated_delta_rule",
-            {{"requests", S(B)},
-             {"tokens", S(Lt)},
-             {"initial", initial},
-             {"heads", S(HV)},
-             {"key_heads", S(Hk)},
-             {"k_dim", S(K)},
-             {"v_dim", S(Vd)},
-             {"ssm_dtype", SsmDtype()},
-             {"launch", o_.gdn_prefill}},
-            std::move(chunk_in),
+  Kvs chunk_params = {{"requests", S(B)},
+                      {"tokens", S(Lt)},
+                      {"initial", initial},
+                      {"heads", S(HV)},
+                      {"key_heads", S(Hk)},
+                      {"k_dim", S(K)},
+                      {"v_dim", S(Vd)},
+                      {"ssm_dtype", SsmDtype()},
+                      {"launch", o_.gdn_prefill == "mega" ? "mega" : "staged"}};
+  if (o_.gdn_prefill == "triton")  // the stages that have a Triton form take it
+    for (const char* stage : {"kkt", "wy_fast", "chunk_h", "chunk_o"})
+      chunk_params.emplace_back(stage, "triton");
+  out = Run(Block::kGdn, "chunk_gated_delta_rule", std::move(chunk_params), std::move(chunk_in),
             {{"seq_lens", List(b.tokens)},
              {"state_layout", o_.gdn_impl == "fused" ? "vk" : "kv"},
              {"pool_size", S(pool)}});

@@ -206,8 +206,10 @@ void BindKernels(ParamVisitor& v, RunConfig& c) {
           c.gdn_decode_impl);
   v.Param(
       OneOf("gdn_prefill_impl",
-            "GDN chunk prefill: staged (one launch per stage) or mega (the stages in one kernel)",
-            {"staged", "mega"}),
+            "GDN chunk prefill: staged (npusim's AscendC-form stages, one launch each), triton "
+            "(the staged launches as sgl-kernel-npu's Triton kernels where npusim has their form: "
+            "kkt, wy_fast, chunk_h, chunk_o) or mega (the stages in one kernel)",
+            {"staged", "triton", "mega"}),
       c.gdn_prefill_impl);
   v.Param(OneOf("mla_prolog",
                 "MLA models' decode / verify / draft preprocessing: unfused (projections, norms, "

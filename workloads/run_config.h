@@ -64,8 +64,8 @@ struct RunConfig {
       5000;                               // the queue trigger's bound (SGLang's fallback 5000 ms)
   int64_t prefill_max_requests = 0;       // new requests per prefill batch (0: no limit)
   std::string gdn_decode_impl = "fused";  // recurrent GDN decode: fused AscendC op or triton_chain
-  std::string gdn_prefill_impl =
-      "staged";  // chunked GDN prefill: staged launches or one mega kernel
+  std::string gdn_prefill_impl = "staged";  // chunked GDN prefill: staged launches (AscendC or
+                                            // Triton forms) or one mega kernel
   std::string mla_prolog =
       "unfused";  // MLA's absorbed-form preprocessing: unfused launches or mla_prolog
   std::string speculative_algorithm;         // "", NEXTN or EAGLE3

@@ -43,7 +43,7 @@ struct StepShape {
   int64_t prefix = 4095;           // tokens already cached per request
   std::string gdn_impl = "fused";  // decode: recurrent_gated_delta_rule impl, fused or triton_chain
   std::string gdn_prefill =
-      "staged";  // prefill: chunk_gated_delta_rule as staged launches or one mega kernel
+      "staged";  // prefill: chunk_gated_delta_rule staged, triton (staged, Triton forms) or mega
   std::string mla_prolog =
       "unfused";          // MLA decode / verify / draft: unfused launches or the fused mla_prolog
   std::string ssm_dtype;  // empty: the model's (the fused decode op needs bfloat16)

@@ -217,9 +217,12 @@ class KernelPrepare {
       kernel_util::WaitScalarForVector();
       Sync<HardEvent::MTE2_V>();
       // A[t][s] = (k_t . k_s) exp(G_t - G_s) for s < t; beta_t is applied on the scalar side.
-      for (uint32_t r = 1; r < L; ++r) Adds(dec[r * kChunk], negg, gs[r], r);
-      Exp(dec, dec, L * kChunk);
-      Mul(a, a, dec, L * kChunk);
+      // kkt=triton: the kkt launch has gated A, beta_t included.
+      if (!d.triton_kkt) {
+        for (uint32_t r = 1; r < L; ++r) Adds(dec[r * kChunk], negg, gs[r], r);
+        Exp(dec, dec, L * kChunk);
+        Mul(a, a, dec, L * kChunk);
+      }
       // T = (I + A)^-1 by forward substitution: row t = e_t - sum_{s<t} beta_t A[t][s] row s.
       Duplicate(t, 0.0f, L * kChunk);
       kernel_util::WaitVectorForScalar();
@@ -227,17 +230,23 @@ class KernelPrepare {
       kernel_util::WaitScalarForVector();
       for (uint32_t r = 1; r < L; ++r)
         for (uint32_t s = 0; s < r; ++s)
-          Axpy(t[r * kChunk], t[s * kChunk], -bs[r] * a.GetValue(r * kChunk + s), s + 1);
+          Axpy(t[r * kChunk], t[s * kChunk],
+               -(d.triton_kkt ? 1.0f : bs[r]) * a.GetValue(r * kChunk + s), s + 1);
       Cast(tb_.Get<T>(), t, CAST_RINT, L * kChunk);
-      // Kb = k beta exp(G), Vb = v beta, rounded to bf16 as the WY products' operands.
-      float kscale[kChunk];
-      for (uint32_t r = 0; r < L; ++r) kscale[r] = bs[r] * std::exp(gs[r]);
-      ScaleRows(k[ch.start * d.H * d.K + j * d.K], static_cast<uint32_t>(d.K),
-                static_cast<uint64_t>(d.H * d.K), L, kscale, kb[unit * kChunk * d.K]);
-      Sync<HardEvent::V_MTE2>();
-      Sync<HardEvent::MTE3_V>();
-      ScaleRows(v[ch.start * d.HV * d.V + h * d.V], static_cast<uint32_t>(d.V),
-                static_cast<uint64_t>(d.HV * d.V), L, bs, vb[unit * kChunk * d.V]);
+      // Kb = k beta exp(G), Vb = v beta, rounded to bf16 as the WY products' operands
+      // (wy_fast=triton: the wy_fast launch scales them itself).
+      if (!d.triton_wy) {
+        float kscale[kChunk];
+        for (uint32_t r = 0; r < L; ++r) kscale[r] = bs[r] * std::exp(gs[r]);
+        ScaleRows(k[ch.start * d.H * d.K + j * d.K], static_cast<uint32_t>(d.K),
+                  static_cast<uint64_t>(d.H * d.K), L, kscale, kb[unit * kChunk * d.K]);
+        Sync<HardEvent::V_MTE2>();
+        Sync<HardEvent::MTE3_V>();
+        ScaleRows(v[ch.start * d.HV * d.V + h * d.V], static_cast<uint32_t>(d.V),
+                  static_cast<uint64_t>(d.HV * d.V), L, bs, vb[unit * kChunk * d.V]);
+      } else {
+        Sync<HardEvent::V_MTE3>();
+      }
       CopyRowsOut(tm[unit * kChunk * kChunk], tb_.Get<T>(), L, kChunk, kChunk);
       PipeBarrier<PIPE_ALL>();
     }
@@ -732,6 +741,226 @@ class KernelChunkOTriton {
   TPipe pipe_;
   cube_util::CubeTile<T, float> cube_;
   TBuf<TPosition::VECCALC> a_, dec_, pb_, negg_, qh_, pv_, ob_;
+  ChunkGates<T> gates_;
+};
+
+// Stage 2 with the gating of stage 3, `kkt=triton`: the Triton kernel of sgl-kernel-npu
+// (fla/chunk_scaled_dot_kkt.py @f425bdf1, read for its structure): one program per chunk loops
+// over the value heads; per head the AIC computes K^K^T (-> GM, fp32) and the AIVs (rows split
+// between them) gate it into A[t][s] = beta_t (k_t . k_s) exp(G_t - G_s) for s < t, stored back
+// as fp32 in place. The launcher asks for multibuffer: two heads' tiles in flight
+// (kARaw / kAFree), so the AIC computes the next head while the AIVs gate this one.
+constexpr int kARaw = 7, kAFree = 8;
+
+template <class T>
+class KernelKktTriton {
+ public:
+  static constexpr uint32_t kRows = kChunk / 2;  // rows of a chunk per AIV
+  static constexpr int64_t kSlots = 2;
+  void Init(const Gm& gm, const Dims& d) {
+    gm_ = gm;
+    d_ = &d;
+    if (ASCEND_IS_AIC) {
+      cube_.Init(pipe_, 128, 128, 128, 2);
+      return;
+    }
+    pipe_.InitBuffer(a_, kRows * kChunk * 4, "kkt");
+    pipe_.InitBuffer(dec_, kRows * kChunk * 4, "gate");
+    pipe_.InitBuffer(negg_, kChunk * 4, "neg_g");
+    gates_.Init(pipe_, true);
+  }
+  void Process() {
+    for (int64_t c = kernel_util::GroupIdx(); c < d_->NC(); c += kernel_util::GroupNum()) {
+      CurrentCore().ScalarCycles(static_cast<uint64_t>(d_->program_cycles));
+      if (ASCEND_IS_AIC)
+        CubeChunk(c);
+      else
+        VectorChunk(c);
+    }
+  }
+
+ private:
+  void CubeChunk(int64_t c) {
+    const Dims& d = *d_;
+    GlobalTensor<T> k;
+    GlobalTensor<float> kkt;
+    k.SetGlobalBuffer(gm_.k);
+    kkt.SetGlobalBuffer(gm_.kkt);
+    const Chunk& ch = d.chunks[static_cast<size_t>(c)];
+    const auto L = static_cast<uint32_t>(ch.len), K = static_cast<uint32_t>(d.K);
+    const uint64_t ld = static_cast<uint64_t>(d.H * d.K), C = static_cast<uint64_t>(kChunk);
+    for (int64_t h = 0; h < d.HV; ++h) {
+      if (h >= kSlots) CrossCoreWaitFlag(kAFree);
+      const uint64_t at = static_cast<uint64_t>(ch.start * d.H * d.K + h / (d.HV / d.H) * d.K);
+      cube_.Compute({k[at], ld, false}, {k[at], ld, true}, L, L, K);
+      cube_.Store(kkt[(c * d.HV + h) * C * C], C, QuantMode_t::NoQuant);
+      CrossCoreSetFlag<2, PIPE_FIX>(kARaw);
+    }
+    for (int64_t h = 0; h < std::min(d.HV, kSlots); ++h) CrossCoreWaitFlag(kAFree);
+  }
+
+  void VectorChunk(int64_t c) {
+    const Dims& d = *d_;
+    GlobalTensor<float> kkt;
+    kkt.SetGlobalBuffer(gm_.kkt);
+    LocalTensor<float> a = a_.Get<float>(), dec = dec_.Get<float>(), negg = negg_.Get<float>();
+    const Chunk& ch = d.chunks[static_cast<size_t>(c)];
+    const auto L = static_cast<uint32_t>(ch.len), C = static_cast<uint32_t>(kChunk);
+    const auto r0 = static_cast<uint32_t>(GetSubBlockIdx()) * kRows;
+    const uint32_t n = L > r0 ? std::min(kRows, L - r0) : 0;  // this AIV's rows
+    float gs[kChunk], bs[kChunk];
+    for (int64_t h = 0; h < d.HV; ++h) {
+      const uint64_t tile = static_cast<uint64_t>(c * d.HV + h) * C * C + r0 * C;
+      if (n > 0) {
+        gates_.Load(d, gm_, ch, h, gs, bs);
+        for (uint32_t s = 0; s < L; ++s) negg.SetValue(s, -gs[s]);
+        kernel_util::WaitScalarForVector();
+        Duplicate(dec, 0.0f, n * C);  // s >= t and padding columns stay 0
+        for (uint32_t i = 0; i < n; ++i) {
+          const uint32_t t = r0 + i;
+          if (t == 0) continue;
+          Adds(dec[i * C], negg, gs[t], t);
+          Exp(dec[i * C], dec[i * C], t);
+          Muls(dec[i * C], dec[i * C], bs[t], t);
+        }
+      }
+      CrossCoreWaitFlag(kARaw);
+      if (n > 0) {
+        CopyRowsIn(a, kkt[tile], n, L, C, C);
+        Sync<HardEvent::MTE2_V>();
+        Mul(a, a, dec, n * C);
+        Sync<HardEvent::V_MTE3>();
+        CopyRowsOut(kkt[tile], a, n, L, C, C);
+      }
+      PipeBarrier<PIPE_ALL>();  // the next head's scalar and loads reuse negg, dec and a
+      CrossCoreSetFlag<2, PIPE_MTE3>(kAFree);
+    }
+  }
+
+  Gm gm_;
+  const Dims* d_ = nullptr;
+  TPipe pipe_;
+  cube_util::CubeTile<T, float> cube_;
+  TBuf<TPosition::VECCALC> a_, dec_, negg_;
+  ChunkGates<T> gates_;
+};
+
+// Stage 4 with the WY operands of stage 3, `wy_fast=triton`: the Triton kernel of
+// sgl-kernel-npu (fla/wy_fast.py @f425bdf1, read for its structure; BK = BV = 128): one program
+// per chunk loops over the value heads; per head the AIVs (rows split between them) scale V by
+// beta and K by beta exp(G) (-> GM), the AIC multiplies T = (I + A)^-1 by each (U, W -> GM,
+// bf16). The kernel reads A and the scaled rows in fp32 where this one keeps T, Vb and Kb in bf16,
+// as the AscendC form's stages hand them over. Two heads in flight (kWyReady / kWyFree), the
+// compiler's default multi-buffering.
+constexpr int kWyReady = 9, kWyFree = 10;
+
+template <class T>
+class KernelWyFastTriton {
+ public:
+  static constexpr uint32_t kRows = kChunk / 2;
+  static constexpr int64_t kSlots = 2;
+  void Init(const Gm& gm, const Dims& d) {
+    gm_ = gm;
+    d_ = &d;
+    if (ASCEND_IS_AIC) {
+      cube_.Init(pipe_, 128, 128, 128, 2);
+      return;
+    }
+    const uint64_t cols = static_cast<uint64_t>(std::max(d.K, d.V));
+    pipe_.InitBuffer(rin_, kRows * cols * sizeof(T), "rows_in");
+    pipe_.InitBuffer(rf_, kRows * cols * 4, "rows_fp32");
+    pipe_.InitBuffer(rout_, kRows * cols * sizeof(T), "rows_out");
+    gates_.Init(pipe_, true);
+  }
+  void Process() {
+    for (int64_t c = kernel_util::GroupIdx(); c < d_->NC(); c += kernel_util::GroupNum()) {
+      CurrentCore().ScalarCycles(static_cast<uint64_t>(d_->program_cycles));
+      if (ASCEND_IS_AIC)
+        CubeChunk(c);
+      else
+        VectorChunk(c);
+    }
+  }
+
+ private:
+  void CubeChunk(int64_t c) {
+    const Dims& d = *d_;
+    GlobalTensor<T> tm, kb, vb, w, u;
+    tm.SetGlobalBuffer(gm_.tm);
+    kb.SetGlobalBuffer(gm_.kb);
+    vb.SetGlobalBuffer(gm_.vb);
+    w.SetGlobalBuffer(gm_.w);
+    u.SetGlobalBuffer(gm_.u);
+    const Chunk& ch = d.chunks[static_cast<size_t>(c)];
+    const auto L = static_cast<uint32_t>(ch.len), K = static_cast<uint32_t>(d.K),
+               V = static_cast<uint32_t>(d.V), C = static_cast<uint32_t>(kChunk);
+    const QuantMode_t out =
+        DTypeOf<T>::value == DType::kBFloat16 ? QuantMode_t::F322BF16 : QuantMode_t::F322F16;
+    for (int64_t h = 0; h < d.HV; ++h) {
+      const uint64_t cu = static_cast<uint64_t>(c * d.HV + h);
+      CrossCoreWaitFlag(kWyReady);  // this head's Vb and Kb are in GM
+      // Over the whole chunk, as the kernel's BT x BT block: T's columns past L are zero.
+      cube_.Compute({tm[cu * C * C], C, false}, {vb[cu * C * V], V, false}, L, V, C);
+      cube_.Store(u[cu * C * V], V, out);
+      cube_.Compute({tm[cu * C * C], C, false}, {kb[cu * C * K], K, false}, L, K, C);
+      cube_.Store(w[cu * C * K], K, out);
+      CrossCoreSetFlag<2, PIPE_FIX>(kWyFree);
+    }
+  }
+
+  void VectorChunk(int64_t c) {
+    const Dims& d = *d_;
+    GlobalTensor<T> k, v, kb, vb;
+    k.SetGlobalBuffer(gm_.k);
+    v.SetGlobalBuffer(gm_.v);
+    kb.SetGlobalBuffer(gm_.kb);
+    vb.SetGlobalBuffer(gm_.vb);
+    const Chunk& ch = d.chunks[static_cast<size_t>(c)];
+    const auto L = static_cast<uint32_t>(ch.len), K = static_cast<uint32_t>(d.K),
+               V = static_cast<uint32_t>(d.V);
+    const uint64_t C = static_cast<uint64_t>(kChunk);
+    const auto r0 = static_cast<uint32_t>(GetSubBlockIdx()) * kRows;
+    const uint32_t n = L > r0 ? std::min(kRows, L - r0) : 0;
+    float gs[kChunk], bs[kChunk], ks[kChunk];
+    for (int64_t h = 0; h < d.HV; ++h) {
+      const uint64_t cu = static_cast<uint64_t>(c * d.HV + h);
+      if (h >= kSlots) CrossCoreWaitFlag(kWyFree);  // the AIC has read head h - 2's operands
+      if (n > 0) {
+        gates_.Load(d, gm_, ch, h, gs, bs);
+        for (uint32_t i = 0; i < n; ++i) ks[i] = bs[r0 + i] * std::exp(gs[r0 + i]);
+        const uint64_t row = static_cast<uint64_t>(ch.start + r0);
+        ScaleRows(v[row * d.HV * d.V + h * d.V], V, static_cast<uint64_t>(d.HV * d.V), n, bs + r0,
+                  vb[cu * C * V + r0 * V]);
+        ScaleRows(k[row * d.H * d.K + h / (d.HV / d.H) * d.K], K, static_cast<uint64_t>(d.H * d.K),
+                  n, ks, kb[cu * C * K + r0 * K]);
+      }
+      PipeBarrier<PIPE_ALL>();
+      CrossCoreSetFlag<2, PIPE_MTE3>(kWyReady);
+    }
+    for (int64_t h = 0; h < std::min(d.HV, kSlots); ++h) CrossCoreWaitFlag(kWyFree);
+  }
+
+  // dst rows (pitch `cols`) = bf16(src rows x scale[r]), n rows.
+  void ScaleRows(const GlobalTensor<T>& src, uint32_t cols, uint64_t stride, uint32_t n,
+                 const float* scale, const GlobalTensor<T>& dst) {
+    LocalTensor<T> rin = rin_.Get<T>(), rout = rout_.Get<T>();
+    LocalTensor<float> rf = rf_.Get<float>();
+    Sync<HardEvent::V_MTE2>();  // the previous rows' vector work is done with rin
+    CopyRowsIn(rin, src, n, cols, stride, cols);
+    Sync<HardEvent::MTE2_V>();
+    Sync<HardEvent::MTE3_V>();  // the previous store has left rout
+    Cast(rf, rin, CAST_NONE, n * cols);
+    for (uint32_t r = 0; r < n; ++r) Muls(rf[r * cols], rf[r * cols], scale[r], cols);
+    Cast(rout, rf, CAST_RINT, n * cols);
+    Sync<HardEvent::V_MTE3>();
+    CopyRowsOut(dst, rout, n, cols, cols, cols);
+  }
+
+  Gm gm_;
+  const Dims* d_ = nullptr;
+  TPipe pipe_;
+  cube_util::CubeTile<T, float> cube_;
+  TBuf<TPosition::VECCALC> rin_, rf_, rout_;
   ChunkGates<T> gates_;
 };
 

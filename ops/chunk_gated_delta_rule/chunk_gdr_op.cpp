@@ -112,6 +112,24 @@ class ChunkGatedDeltaRuleOp : public Op {
          0,
          0,
          {"ascendc", "pto"}},
+        {"kkt",
+         K::kString,
+         "ascendc",
+         "stage 2's kernel: ascendc (K K^T per chunk and value head, gated in stage 3) or triton "
+         "(sgl-kernel-npu's Triton kernel: a program per chunk over the value heads, K K^T gated "
+         "into A there; calibration.md C1's Triton column)",
+         0,
+         0,
+         {"ascendc", "triton"}},
+        {"wy_fast",
+         K::kString,
+         "ascendc",
+         "stage 4's kernel: ascendc (batched T Kb, T Vb; stage 3 scales K and V) or triton "
+         "(sgl-kernel-npu's Triton kernel: a program per chunk over the value heads, its AIVs "
+         "scaling K and V for the AIC's products; calibration.md C1's Triton column)",
+         0,
+         0,
+         {"ascendc", "triton"}},
         {"chunk_h",
          K::kString,
          "ascendc",
@@ -176,6 +194,8 @@ class ChunkGatedDeltaRuleOp : public Op {
     d.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d.K)));
     d.triton_h = p.Str("chunk_h") == "triton";
     d.triton_o = p.Str("chunk_o") == "triton";
+    d.triton_kkt = p.Str("kkt") == "triton";
+    d.triton_wy = p.Str("wy_fast") == "triton";
     if (d.triton_h && d.V % 64)
       throw InputError(
           "chunk_h=triton: v_dim must be a multiple of 64 (each AIV takes a quarter "
@@ -282,7 +302,8 @@ class ChunkGatedDeltaRuleOp : public Op {
 
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& dev, GmMap& gm) const override {
     chunk_gdr::Dims d = DimsOf(p);
-    if (d.triton_h || d.triton_o) d.program_cycles = dev.triton_program_cycles;
+    if (d.triton_h || d.triton_o || d.triton_kkt || d.triton_wy)
+      d.program_cycles = dev.triton_program_cycles;
     const int32_t* slots = reinterpret_cast<const int32_t*>(gm["cache_indices"].data);
     const int32_t* init = reinterpret_cast<const int32_t*>(gm["has_initial_state"].data);
     for (int64_t b = 0; b < d.B; ++b) {
@@ -311,20 +332,36 @@ class ChunkGatedDeltaRuleOp : public Op {
           stage("cumsum"), std::min<int64_t>(std::max<int64_t>(d.NC(), 1), dev.aiv_count),
           CoreType::kAiv, bf, g, d);
     }
-    plan.then.push_back(
-        batched_matmul::Launch<bfloat16_t>(name() + ".kkt", gemms.kkt, dev.aic_count));
+    // A Triton launch: a program per chunk (kkt, wy_fast) or per (request, value head), mixed.
+    auto triton = [&](KernelLaunch l) {
+      l.start_delay_us = dev.triton_launch_us;
+      plan.then.push_back(std::move(l));
+    };
+    const int64_t chunk_programs = std::min<int64_t>(std::max<int64_t>(d.NC(), 1), dev.aic_count);
+    if (d.triton_kkt)
+      triton(op_util::LaunchOf<chunk_gdr::KernelKktTriton>(stage("kkt"), chunk_programs,
+                                                           CoreType::kMix, bf, g, d));
+    else
+      plan.then.push_back(
+          batched_matmul::Launch<bfloat16_t>(name() + ".kkt", gemms.kkt, dev.aic_count));
     plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelPrepare>(stage("solve_tril"), aiv,
                                                                     CoreType::kAiv, bf, g, d));
-    plan.then.push_back(
-        batched_matmul::Launch<bfloat16_t>(name() + ".wy_fast", gemms.wy, dev.aic_count));
-    plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelChunkH>(
-        stage("chunk_h"), std::min<int64_t>(d.B * d.HV, dev.aic_count), CoreType::kMix, bf, g, d));
-    if (d.triton_h) plan.then.back().start_delay_us = dev.triton_launch_us;
+    if (d.triton_wy)
+      triton(op_util::LaunchOf<chunk_gdr::KernelWyFastTriton>(stage("wy_fast"), chunk_programs,
+                                                              CoreType::kMix, bf, g, d));
+    else
+      plan.then.push_back(
+          batched_matmul::Launch<bfloat16_t>(name() + ".wy_fast", gemms.wy, dev.aic_count));
+    const int64_t unit_programs = std::min<int64_t>(d.B * d.HV, dev.aic_count);
+    auto chunk_h = op_util::LaunchOf<chunk_gdr::KernelChunkH>(stage("chunk_h"), unit_programs,
+                                                              CoreType::kMix, bf, g, d);
+    if (d.triton_h)
+      triton(std::move(chunk_h));
+    else
+      plan.then.push_back(std::move(chunk_h));
     if (d.triton_o) {
-      plan.then.push_back(op_util::LaunchOf<chunk_gdr::KernelChunkOTriton>(
-          stage("chunk_o"), std::min<int64_t>(d.B * d.HV, dev.aic_count), CoreType::kMix, bf, g,
-          d));
-      plan.then.back().start_delay_us = dev.triton_launch_us;
+      triton(op_util::LaunchOf<chunk_gdr::KernelChunkOTriton>(stage("chunk_o"), unit_programs,
+                                                              CoreType::kMix, bf, g, d));
     } else {
       plan.then.push_back(
           batched_matmul::Launch<bfloat16_t>(name() + ".chunk_o_qk", gemms.qk_qh, dev.aic_count));

@@ -15,10 +15,13 @@
 //   9 output (AIV)      O = scale (exp(G) Q^h_n + P V_new)                       -> O      bf16
 // Every AIC -> AIV hand-off goes through GM: between launches, and inside chunk_h through
 // workspaces and CrossCoreSetFlag.
-// Two stages have a second form, the production Triton kernel's (sgl-kernel-npu fla/, read for
-// structure; calibration.md C1's Triton column): chunk_h=triton (the state in two V halves, a
-// round of hand-offs each) and chunk_o=triton (stages 6-9 as one mixed launch of a program per
-// request and value head). Both pay Triton-Ascend's launch and per-program costs.
+// Four stages have a second form, the production Triton kernel's (sgl-kernel-npu fla/, read for
+// structure; calibration.md C1's Triton column), each a mixed launch paying Triton-Ascend's
+// launch and per-program costs: kkt=triton (a program per chunk over the value heads, A gated
+// there, so stage 3 only solves), wy_fast=triton (a program per chunk over the value heads, K
+// and V scaled there, so stage 3 does not), chunk_h=triton (the state in two V halves, a round of
+// hand-offs each) and chunk_o=triton (stages 6-9 as one launch of a program per request and value
+// head). cumsum and solve_tril have no Triton form here.
 #pragma once
 
 #include <cstdint>
@@ -41,6 +44,8 @@ struct Dims {
   float scale = 1.0f;
   bool triton_h = false;       // chunk_h in its Triton form (KernelChunkH)
   bool triton_o = false;       // stages 6-9 as the Triton chunk_o kernel (KernelChunkOTriton)
+  bool triton_kkt = false;     // stage 2 as the Triton kkt kernel, A gated there (KernelKktTriton)
+  bool triton_wy = false;      // stage 4 as the Triton wy_fast kernel (KernelWyFastTriton)
   int64_t program_cycles = 0;  // Triton program prologue (device triton.program_cycles)
   std::vector<Chunk> chunks;
   std::vector<int64_t> first_chunk, chunk_count;  // per request

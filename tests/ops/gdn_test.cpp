@@ -228,14 +228,36 @@ TEST(ChunkGatedDeltaRule, TritonChunkOIsOneLaunchThatMatchesTheRecurrence) {
   ExpectTimingOnlyMatchesFunctional("chunk_gated_delta_rule", tri);
 }
 
+// kkt=triton gates A in the kkt launch (beta included) and stage 3 reads it as it is;
+// wy_fast=triton scales K and V in the wy_fast launch instead of stage 3. Alone and with all
+// four Triton stages: the same numbers within bf16, in both layouts.
+TEST(ChunkGatedDeltaRule, TritonKktAndWyFastMatchTheRecurrence) {
+  ExpectAccurate(RunOp("chunk_gated_delta_rule", With(kChunkSmall, {{"kkt", "triton"}})), kBf16Tol);
+  ExpectAccurate(RunOp("chunk_gated_delta_rule", With(kChunkSmall, {{"wy_fast", "triton"}})),
+                 kBf16Tol);
+  const Kvs all = With(kChunkSmall, {{"v_dim", "128"},
+                                     {"kkt", "triton"},
+                                     {"wy_fast", "triton"},
+                                     {"chunk_h", "triton"},
+                                     {"chunk_o", "triton"}});
+  const KernelRun r = RunOp("chunk_gated_delta_rule", all);
+  ExpectAccurate(r, kBf16Tol);
+  EXPECT_EQ(r.launch_times.size(), 6u);
+  ExpectAccurate(RunOp("chunk_gated_delta_rule",
+                       With(all, {{"state_layout", "vk"}, {"ssm_dtype", "bfloat16"}})),
+                 kBf16Tol);
+  ExpectTimingOnlyMatchesFunctional("chunk_gated_delta_rule", all);
+}
+
 // The Triton forms' costs over a bare run of the same programs: Triton-Ascend's launch
 // (triton.launch_us before the first block) and each program's prologue (triton.program_cycles on
 // the AIC and both AIVs at once, so the chain starts that much later): with one program (one
 // request, one value head) exactly launch_us x 1.8 GHz + program_cycles more cycles on 910B3, for
-// chunk_h and for chunk_o.
+// chunk_h and chunk_o; kkt and wy_fast run a program per chunk, the four chunks of 200 tokens on
+// four cores at once, each paying one prologue: the same difference.
 TEST(ChunkGatedDeltaRule, TritonStagesPayTritonsLaunchAndOneProloguePerProgram) {
   const Op& op = FindOp("chunk_gated_delta_rule");
-  for (const std::string stage : {"chunk_h", "chunk_o"}) {
+  for (const std::string stage : {"chunk_h", "chunk_o", "kkt", "wy_fast"}) {
     ParamValues p(op.params());
     for (const auto& [k, v] : Kvs{{"requests", "1"},
                                   {"tokens", "200"},

@@ -234,6 +234,34 @@ TEST(StepGraph, TheTritonChainMakesTheStepSlowerThanTheFusedOp) {
   EXPECT_NEAR(t.total_us - f.total_us, gdn_t - gdn_f, 1e-6);
 }
 
+// gdn_prefill_impl triton hands the chunk kernel the Triton forms it has (kkt, wy_fast, chunk_h,
+// chunk_o) on the staged launches; staged keeps every stage AscendC-form, mega one kernel.
+TEST(StepGraph, TheTritonPrefillAsksForTheTritonStages) {
+  StepShape pre;
+  pre.batch = 2;
+  pre.tokens = 256;
+  pre.prefix = 0;
+  auto chunk_params = [&](const std::string& impl) {
+    StepShape s = pre;
+    s.gdn_prefill = impl;
+    for (const KernelCall& c : StepKernels(Shipped("qwen3-next-80b-a3b.json"), {4, 1, 1}, s))
+      if (c.op == "chunk_gated_delta_rule") return c.params;
+    return Kvs{};
+  };
+  auto value = [](const Kvs& kv, const std::string& key) {
+    for (const auto& [k, v] : kv)
+      if (k == key) return v;
+    return std::string("(default)");
+  };
+  const Kvs triton = chunk_params("triton"), staged = chunk_params("staged");
+  for (const char* stage : {"kkt", "wy_fast", "chunk_h", "chunk_o"}) {
+    EXPECT_EQ(value(triton, stage), "triton") << stage;
+    EXPECT_EQ(value(staged, stage), "(default)") << stage;
+  }
+  EXPECT_EQ(value(triton, "launch"), "staged");
+  EXPECT_EQ(value(chunk_params("mega"), "launch"), "mega");
+}
+
 TEST(StepGraph, PrefillTakesTheChunkedGdnPathAndCausalAttention) {
   StepShape pre;
   pre.batch = 2;
