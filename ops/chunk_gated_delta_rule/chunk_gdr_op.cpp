@@ -196,6 +196,10 @@ class ChunkGatedDeltaRuleOp : public Op {
     d.triton_o = p.Str("chunk_o") == "triton";
     d.triton_kkt = p.Str("kkt") == "triton";
     d.triton_wy = p.Str("wy_fast") == "triton";
+    if (p.Str("launch") == "mega" && (d.triton_h || d.triton_o || d.triton_kkt || d.triton_wy))
+      throw InputError(
+          "launch=mega puts the stages in one kernel; the Triton forms (kkt, wy_fast, chunk_h, "
+          "chunk_o = triton) are launches of their own: use launch=staged with them");
     if (d.triton_h && d.V % 64)
       throw InputError(
           "chunk_h=triton: v_dim must be a multiple of 64 (each AIV takes a quarter "

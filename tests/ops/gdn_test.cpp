@@ -247,6 +247,7 @@ TEST(ChunkGatedDeltaRule, TritonKktAndWyFastMatchTheRecurrence) {
                        With(all, {{"state_layout", "vk"}, {"ssm_dtype", "bfloat16"}})),
                  kBf16Tol);
   ExpectTimingOnlyMatchesFunctional("chunk_gated_delta_rule", all);
+  EXPECT_THROW(RunOp("chunk_gated_delta_rule", With(all, {{"launch", "mega"}})), InputError);
 }
 
 // The Triton forms' costs over a bare run of the same programs: Triton-Ascend's launch
