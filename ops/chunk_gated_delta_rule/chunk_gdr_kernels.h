@@ -62,6 +62,16 @@ class ChunkGates {
   TBuf<TPosition::VECCALC> g_, b_;
 };
 
+// The programs of a launch dealt round-robin over its groups (an AI core's AIC and AIVs take
+// the same ones); a Triton launch's programs each start with Triton-Ascend's scalar prologue.
+template <class Body>
+void ForEachProgram(int64_t programs, int64_t prologue_cycles, Body body) {
+  for (int64_t p = kernel_util::GroupIdx(); p < programs; p += kernel_util::GroupNum()) {
+    if (prologue_cycles > 0) CurrentCore().ScalarCycles(static_cast<uint64_t>(prologue_cycles));
+    body(p);
+  }
+}
+
 // Stage 1: G = cumsum of g within each chunk, all value heads of a row at once.
 template <class T>
 class KernelCumsum {
@@ -419,16 +429,14 @@ class KernelChunkH {
     gates_.Init(pipe_, false);
   }
   void Process() {
-    for (int64_t unit = kernel_util::GroupIdx(); unit < d_->B * d_->HV;
-         unit += kernel_util::GroupNum()) {
+    ForEachProgram(d_->B * d_->HV, d_->triton_h ? d_->program_cycles : 0, [&](int64_t unit) {
       if (d_->chunk_count[static_cast<size_t>(unit / d_->HV)] == 0)
-        continue;  // no tokens: the pool slot is left alone
-      if (d_->triton_h) CurrentCore().ScalarCycles(static_cast<uint64_t>(d_->program_cycles));
+        return;  // no tokens: the pool slot is left alone
       if (ASCEND_IS_AIC)
         CubeUnit(unit);
       else
         VectorUnit(unit);
-    }
+    });
   }
 
  private:
@@ -630,15 +638,13 @@ class KernelChunkOTriton {
     gates_.Init(pipe_, false);
   }
   void Process() {
-    for (int64_t unit = kernel_util::GroupIdx(); unit < d_->B * d_->HV;
-         unit += kernel_util::GroupNum()) {
-      if (d_->chunk_count[static_cast<size_t>(unit / d_->HV)] == 0) continue;
-      CurrentCore().ScalarCycles(static_cast<uint64_t>(d_->program_cycles));
+    ForEachProgram(d_->B * d_->HV, d_->program_cycles, [&](int64_t unit) {
+      if (d_->chunk_count[static_cast<size_t>(unit / d_->HV)] == 0) return;
       if (ASCEND_IS_AIC)
         CubeUnit(unit);
       else
         VectorUnit(unit);
-    }
+    });
   }
 
  private:
@@ -770,13 +776,12 @@ class KernelKktTriton {
     gates_.Init(pipe_, true);
   }
   void Process() {
-    for (int64_t c = kernel_util::GroupIdx(); c < d_->NC(); c += kernel_util::GroupNum()) {
-      CurrentCore().ScalarCycles(static_cast<uint64_t>(d_->program_cycles));
+    ForEachProgram(d_->NC(), d_->program_cycles, [&](int64_t c) {
       if (ASCEND_IS_AIC)
         CubeChunk(c);
       else
         VectorChunk(c);
-    }
+    });
   }
 
  private:
@@ -873,13 +878,12 @@ class KernelWyFastTriton {
     gates_.Init(pipe_, true);
   }
   void Process() {
-    for (int64_t c = kernel_util::GroupIdx(); c < d_->NC(); c += kernel_util::GroupNum()) {
-      CurrentCore().ScalarCycles(static_cast<uint64_t>(d_->program_cycles));
+    ForEachProgram(d_->NC(), d_->program_cycles, [&](int64_t c) {
       if (ASCEND_IS_AIC)
         CubeChunk(c);
       else
         VectorChunk(c);
-    }
+    });
   }
 
  private:
