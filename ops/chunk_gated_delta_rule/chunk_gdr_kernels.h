@@ -23,6 +23,7 @@ using kernel_util::Sync;
 struct Gm {
   GmBuffer *q, *k, *v, *g, *beta, *state, *o;
   GmBuffer *G, *kkt, *tm, *kb, *vb, *w, *u, *h, *vnew, *ws_f, *vs, *kv, *qk, *qh, *p, *pv;
+  GmBuffer* kb_f32 = nullptr;  // wy_fast=triton: K beta exp(G) in fp32 for the AIC
 };
 
 // G (and beta) of one chunk's rows for value head h, for the scalar unit: one strided copy
@@ -852,11 +853,12 @@ class KernelKktTriton {
 
 // Stage 4 with the WY operands of stage 3, `wy_fast=triton`: the Triton kernel of
 // sgl-kernel-npu (fla/wy_fast.py @f425bdf1, read for its structure; BK = BV = 128): one program
-// per chunk loops over the value heads; per head the AIVs (rows split between them) scale V by
-// beta and K by beta exp(G) (-> GM), the AIC multiplies T = (I + A)^-1 by each (U, W -> GM,
-// bf16). The kernel reads A and the scaled rows in fp32 where this one keeps T, Vb and Kb in bf16,
-// as the AscendC form's stages hand them over. Two heads in flight (kWyReady / kWyFree), the
-// compiler's default multi-buffering.
+// per chunk loops over the value heads. Per head the AIVs (rows split between them) load T =
+// (I + A)^-1 and cast it to fp32 (`.to(tl.float32)`), scale V by beta and K by beta exp(G) in
+// fp32, and hand all three to the AIC through GM; the AIC multiplies in fp32 (`allow_tf32=False`
+// on U; the cube's fp32 rate, cube.fp32_slowdown) and stores U and W in bf16. Two heads in flight
+// (kWyReady / kWyFree), the compiler's default multi-buffering. The fp32 T and Vb tiles reuse
+// the kkt and qh workspaces (consumed before, written after this stage).
 constexpr int kWyReady = 9, kWyFree = 10;
 
 template <class T>
@@ -868,13 +870,12 @@ class KernelWyFastTriton {
     gm_ = gm;
     d_ = &d;
     if (ASCEND_IS_AIC) {
-      cube_.Init(pipe_, 128, 128, 128, 2);
+      cube_.Init(pipe_, kChunk, 128, kChunk, 2);
       return;
     }
-    const uint64_t cols = static_cast<uint64_t>(std::max(d.K, d.V));
+    const uint64_t cols = static_cast<uint64_t>(std::max<int64_t>({d.K, d.V, kChunk}));
     pipe_.InitBuffer(rin_, kRows * cols * sizeof(T), "rows_in");
     pipe_.InitBuffer(rf_, kRows * cols * 4, "rows_fp32");
-    pipe_.InitBuffer(rout_, kRows * cols * sizeof(T), "rows_out");
     gates_.Init(pipe_, true);
   }
   void Process() {
@@ -889,10 +890,11 @@ class KernelWyFastTriton {
  private:
   void CubeChunk(int64_t c) {
     const Dims& d = *d_;
-    GlobalTensor<T> tm, kb, vb, w, u;
-    tm.SetGlobalBuffer(gm_.tm);
-    kb.SetGlobalBuffer(gm_.kb);
-    vb.SetGlobalBuffer(gm_.vb);
+    GlobalTensor<float> tf, vbf, kbf;
+    GlobalTensor<T> w, u;
+    tf.SetGlobalBuffer(gm_.kkt);
+    vbf.SetGlobalBuffer(gm_.qh);
+    kbf.SetGlobalBuffer(gm_.kb_f32);
     w.SetGlobalBuffer(gm_.w);
     u.SetGlobalBuffer(gm_.u);
     const Chunk& ch = d.chunks[static_cast<size_t>(c)];
@@ -902,11 +904,11 @@ class KernelWyFastTriton {
         DTypeOf<T>::value == DType::kBFloat16 ? QuantMode_t::F322BF16 : QuantMode_t::F322F16;
     for (int64_t h = 0; h < d.HV; ++h) {
       const uint64_t cu = static_cast<uint64_t>(c * d.HV + h);
-      CrossCoreWaitFlag(kWyReady);  // this head's Vb and Kb are in GM
+      CrossCoreWaitFlag(kWyReady);  // this head's T, Vb and Kb are in GM
       // Over the whole chunk, as the kernel's BT x BT block: T's columns past L are zero.
-      cube_.Compute({tm[cu * C * C], C, false}, {vb[cu * C * V], V, false}, L, V, C);
+      cube_.Compute({tf[cu * C * C], C, false}, {vbf[cu * C * V], V, false}, L, V, C);
       cube_.Store(u[cu * C * V], V, out);
-      cube_.Compute({tm[cu * C * C], C, false}, {kb[cu * C * K], K, false}, L, K, C);
+      cube_.Compute({tf[cu * C * C], C, false}, {kbf[cu * C * K], K, false}, L, K, C);
       cube_.Store(w[cu * C * K], K, out);
       CrossCoreSetFlag<2, PIPE_FIX>(kWyFree);
     }
@@ -914,18 +916,21 @@ class KernelWyFastTriton {
 
   void VectorChunk(int64_t c) {
     const Dims& d = *d_;
-    GlobalTensor<T> k, v, kb, vb;
+    GlobalTensor<T> k, v, tm;
+    GlobalTensor<float> tf, vbf, kbf;
     k.SetGlobalBuffer(gm_.k);
     v.SetGlobalBuffer(gm_.v);
-    kb.SetGlobalBuffer(gm_.kb);
-    vb.SetGlobalBuffer(gm_.vb);
+    tm.SetGlobalBuffer(gm_.tm);
+    tf.SetGlobalBuffer(gm_.kkt);
+    vbf.SetGlobalBuffer(gm_.qh);
+    kbf.SetGlobalBuffer(gm_.kb_f32);
     const Chunk& ch = d.chunks[static_cast<size_t>(c)];
     const auto L = static_cast<uint32_t>(ch.len), K = static_cast<uint32_t>(d.K),
-               V = static_cast<uint32_t>(d.V);
-    const uint64_t C = static_cast<uint64_t>(kChunk);
+               V = static_cast<uint32_t>(d.V), C = static_cast<uint32_t>(kChunk);
     const auto r0 = static_cast<uint32_t>(GetSubBlockIdx()) * kRows;
     const uint32_t n = L > r0 ? std::min(kRows, L - r0) : 0;
-    float gs[kChunk], bs[kChunk], ks[kChunk];
+    float gs[kChunk], bs[kChunk], ks[kChunk], ones[kChunk];
+    std::fill(ones, ones + kChunk, 1.0f);
     for (int64_t h = 0; h < d.HV; ++h) {
       const uint64_t cu = static_cast<uint64_t>(c * d.HV + h);
       if (h >= kSlots) CrossCoreWaitFlag(kWyFree);  // the AIC has read head h - 2's operands
@@ -933,10 +938,11 @@ class KernelWyFastTriton {
         gates_.Load(d, gm_, ch, h, gs, bs);
         for (uint32_t i = 0; i < n; ++i) ks[i] = bs[r0 + i] * std::exp(gs[r0 + i]);
         const uint64_t row = static_cast<uint64_t>(ch.start + r0);
+        ScaleRows(tm[cu * C * C + r0 * C], C, C, n, ones, tf[cu * C * C + r0 * C]);
         ScaleRows(v[row * d.HV * d.V + h * d.V], V, static_cast<uint64_t>(d.HV * d.V), n, bs + r0,
-                  vb[cu * C * V + r0 * V]);
+                  vbf[cu * C * V + r0 * V]);
         ScaleRows(k[row * d.H * d.K + h / (d.HV / d.H) * d.K], K, static_cast<uint64_t>(d.H * d.K),
-                  n, ks, kb[cu * C * K + r0 * K]);
+                  n, ks, kbf[cu * C * K + r0 * K]);
       }
       PipeBarrier<PIPE_ALL>();
       CrossCoreSetFlag<2, PIPE_MTE3>(kWyReady);
@@ -944,27 +950,27 @@ class KernelWyFastTriton {
     for (int64_t h = 0; h < std::min(d.HV, kSlots); ++h) CrossCoreWaitFlag(kWyFree);
   }
 
-  // dst rows (pitch `cols`) = bf16(src rows x scale[r]), n rows.
+  // dst rows (pitch `cols`, fp32) = src rows (bf16) x scale[r], n rows.
   void ScaleRows(const GlobalTensor<T>& src, uint32_t cols, uint64_t stride, uint32_t n,
-                 const float* scale, const GlobalTensor<T>& dst) {
-    LocalTensor<T> rin = rin_.Get<T>(), rout = rout_.Get<T>();
+                 const float* scale, const GlobalTensor<float>& dst) {
+    LocalTensor<T> rin = rin_.Get<T>();
     LocalTensor<float> rf = rf_.Get<float>();
     Sync<HardEvent::V_MTE2>();  // the previous rows' vector work is done with rin
     CopyRowsIn(rin, src, n, cols, stride, cols);
     Sync<HardEvent::MTE2_V>();
-    Sync<HardEvent::MTE3_V>();  // the previous store has left rout
+    Sync<HardEvent::MTE3_V>();  // the previous store has left rf
     Cast(rf, rin, CAST_NONE, n * cols);
-    for (uint32_t r = 0; r < n; ++r) Muls(rf[r * cols], rf[r * cols], scale[r], cols);
-    Cast(rout, rf, CAST_RINT, n * cols);
+    for (uint32_t r = 0; r < n; ++r)
+      if (scale[r] != 1.0f) Muls(rf[r * cols], rf[r * cols], scale[r], cols);
     Sync<HardEvent::V_MTE3>();
-    CopyRowsOut(dst, rout, n, cols, cols, cols);
+    CopyRowsOut(dst, rf, n, cols, cols, cols);
   }
 
   Gm gm_;
   const Dims* d_ = nullptr;
   TPipe pipe_;
-  cube_util::CubeTile<T, float> cube_;
-  TBuf<TPosition::VECCALC> rin_, rf_, rout_;
+  cube_util::CubeTile<float, float> cube_;
+  TBuf<TPosition::VECCALC> rin_, rf_;
   ChunkGates<T> gates_;
 };
 

@@ -218,32 +218,35 @@ class ChunkGatedDeltaRuleOp : public Op {
     // The chunk table (and the reference) follow the seq_lens parameter, not this tensor.
     TensorSpec qsl{"query_start_loc", {B + 1}, DType::kInt32, TensorRole::kInput, true, 0, T, true};
     qsl.fixed_by_params = true;
-    return {{"q", {T, H, K}, bf},
-            {"k", {T, H, K}, bf},
-            {"v", {T, HV, V}, bf},
-            {"g", {T, HV}, f32, TensorRole::kInput},
-            {"beta", {T, HV}, bf, TensorRole::kInput},
-            {"ssm_states", state, d.ssm, TensorRole::kInOut},
-            qsl,
-            {"cache_indices", {B}, DType::kInt32, TensorRole::kInput, true, 0, Pool(p) - 1},
-            {"has_initial_state", {B}, DType::kInt32, TensorRole::kInput, true, 0, 1},
-            {"o", {T, HV, V}, bf, TensorRole::kOutput},
-            {"G", {T, HV}, f32, ws},
-            {"kkt", {NC, HV, kChunk, kChunk}, f32, ws},
-            {"t_inv", {NC, HV, kChunk, kChunk}, bf, ws},
-            {"kb", {NC, HV, kChunk, K}, bf, ws},
-            {"vb", {NC, HV, kChunk, V}, bf, ws},
-            {"w", {NC, HV, kChunk, K}, bf, ws},
-            {"u", {NC, HV, kChunk, V}, bf, ws},
-            {"h", {NC, HV, K, V}, bf, ws},
-            {"v_new", {NC, HV, kChunk, V}, bf, ws},
-            {"w_h", {B * HV, kChunk, V}, f32, ws},
-            {"vs", {B * HV, kChunk, V}, bf, ws},
-            {"kv", {B * HV, K, V}, f32, ws},
-            {"qk", {NC, H, kChunk, kChunk}, f32, ws},
-            {"qh", {NC, HV, kChunk, V}, f32, ws},
-            {"p", {NC, HV, kChunk, kChunk}, bf, ws},
-            {"pv", {NC, HV, kChunk, V}, f32, ws}};
+    std::vector<TensorSpec> specs = {
+        {"q", {T, H, K}, bf},
+        {"k", {T, H, K}, bf},
+        {"v", {T, HV, V}, bf},
+        {"g", {T, HV}, f32, TensorRole::kInput},
+        {"beta", {T, HV}, bf, TensorRole::kInput},
+        {"ssm_states", state, d.ssm, TensorRole::kInOut},
+        qsl,
+        {"cache_indices", {B}, DType::kInt32, TensorRole::kInput, true, 0, Pool(p) - 1},
+        {"has_initial_state", {B}, DType::kInt32, TensorRole::kInput, true, 0, 1},
+        {"o", {T, HV, V}, bf, TensorRole::kOutput},
+        {"G", {T, HV}, f32, ws},
+        {"kkt", {NC, HV, kChunk, kChunk}, f32, ws},
+        {"t_inv", {NC, HV, kChunk, kChunk}, bf, ws},
+        {"kb", {NC, HV, kChunk, K}, bf, ws},
+        {"vb", {NC, HV, kChunk, V}, bf, ws},
+        {"w", {NC, HV, kChunk, K}, bf, ws},
+        {"u", {NC, HV, kChunk, V}, bf, ws},
+        {"h", {NC, HV, K, V}, bf, ws},
+        {"v_new", {NC, HV, kChunk, V}, bf, ws},
+        {"w_h", {B * HV, kChunk, V}, f32, ws},
+        {"vs", {B * HV, kChunk, V}, bf, ws},
+        {"kv", {B * HV, K, V}, f32, ws},
+        {"qk", {NC, H, kChunk, kChunk}, f32, ws},
+        {"qh", {NC, HV, kChunk, V}, f32, ws},
+        {"p", {NC, HV, kChunk, kChunk}, bf, ws},
+        {"pv", {NC, HV, kChunk, V}, f32, ws}};
+    if (p.Str("wy_fast") == "triton") specs.push_back({"kb_f32", {NC, HV, kChunk, K}, f32, ws});
+    return specs;
   }
 
   void FillInputs(const ParamValues& p, TensorMap& t, Rng& rng) const override {
@@ -318,6 +321,7 @@ class ChunkGatedDeltaRuleOp : public Op {
                     &gm["o"],  &gm["G"],  &gm["kkt"], &gm["t_inv"], &gm["kb"],   &gm["vb"],
                     &gm["w"],  &gm["u"],  &gm["h"],   &gm["v_new"], &gm["w_h"],  &gm["vs"],
                     &gm["kv"], &gm["qk"], &gm["qh"],  &gm["p"],     &gm["pv"]};
+    if (d.triton_wy) g.kb_f32 = &gm["kb_f32"];
     using ascendc::bfloat16_t;
     const StageGemms gemms = ChunkGemms(d, g);
     const int64_t units = d.NC() * d.HV,
