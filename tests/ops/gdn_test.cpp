@@ -246,6 +246,10 @@ TEST(ChunkGatedDeltaRule, TritonKktAndWyFastMatchTheRecurrence) {
   ExpectAccurate(RunOp("chunk_gated_delta_rule",
                        With(all, {{"state_layout", "vk"}, {"ssm_dtype", "bfloat16"}})),
                  kBf16Tol);
+  // A zero-length request: its programs (chunk_h, chunk_o) have no chunks and leave its slot.
+  ExpectAccurate(
+      RunOp("chunk_gated_delta_rule", With(all, {{"seq_lens", "70,0,130"}, {"initial", "all"}})),
+      kBf16Tol);
   ExpectTimingOnlyMatchesFunctional("chunk_gated_delta_rule", all);
   EXPECT_THROW(RunOp("chunk_gated_delta_rule", With(all, {{"launch", "mega"}})), InputError);
 }
