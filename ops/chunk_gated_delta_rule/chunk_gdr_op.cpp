@@ -126,7 +126,8 @@ class ChunkGatedDeltaRuleOp : public Op {
          "ascendc",
          "stage 4's kernel: ascendc (batched T Kb, T Vb; stage 3 scales K and V) or triton "
          "(sgl-kernel-npu's Triton kernel: a program per chunk over the value heads, its AIVs "
-         "scaling K and V for the AIC's products; calibration.md C1's Triton column)",
+         "casting T and scaling K and V to fp32 for the AIC's fp32 products; calibration.md C1's "
+         "Triton column)",
          0,
          0,
          {"ascendc", "triton"}},
@@ -135,8 +136,8 @@ class ChunkGatedDeltaRuleOp : public Op {
          "ascendc",
          "stage 5's kernel: ascendc (each AIV of a group holds half the state's V columns, both "
          "halves per hand-off) or triton (sgl-kernel-npu's Triton kernel: a program per request "
-         "and value head, its two V halves one after the other on one vector core, Triton's "
-         "launch and program costs; calibration.md C1's Triton column)",
+         "and value head, its two V halves one after the other with a round of hand-offs each, "
+         "Triton's launch and program costs; calibration.md C1's Triton column)",
          0,
          0,
          {"ascendc", "triton"}},
