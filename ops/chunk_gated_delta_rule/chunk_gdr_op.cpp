@@ -68,7 +68,7 @@ class ChunkGatedDeltaRuleOp : public Op {
   }
   std::vector<OpParam> params() const override {
     using K = OpParam::Kind;
-    return {
+    std::vector<OpParam> list = {
         {"requests", K::kInt, "1", "requests in the batch", 1, 65535},
         {"tokens", K::kInt, "4096", "tokens per request (unless seq_lens is given)", 0, 1e7},
         {"seq_lens", K::kString, "",
@@ -112,6 +112,23 @@ class ChunkGatedDeltaRuleOp : public Op {
          0,
          0,
          {"ascendc", "pto"}},
+        {"launch",
+         K::kString,
+         "staged",
+         "staged: one launch per stage (9); mega: the stages in one kernel, a device-wide barrier "
+         "between them (the PTO mega kernel's form)",
+         0,
+         0,
+         {"staged", "mega"}}};
+    for (OpParam& form : StageForms()) list.push_back(std::move(form));
+    return list;
+  }
+
+  // The stages with a second form: the production Triton kernel's (calibration.md C1's Triton
+  // column), chosen one by one.
+  static std::vector<OpParam> StageForms() {
+    using K = OpParam::Kind;
+    return {
         {"kkt",
          K::kString,
          "ascendc",
@@ -150,15 +167,7 @@ class ChunkGatedDeltaRuleOp : public Op {
          "Triton column)",
          0,
          0,
-         {"ascendc", "triton"}},
-        {"launch",
-         K::kString,
-         "staged",
-         "staged: one launch per stage (9); mega: the stages in one kernel, a device-wide barrier "
-         "between them (the PTO mega kernel's form)",
-         0,
-         0,
-         {"staged", "mega"}}};
+         {"ascendc", "triton"}}};
   }
 
   static std::vector<int64_t> Lens(const ParamValues& p) {
@@ -308,6 +317,23 @@ class ChunkGatedDeltaRuleOp : public Op {
     return ex;
   }
 
+  // Stage 1 in the form `cumsum` asks for.
+  KernelLaunch CumsumLaunch(const ParamValues& p, const DeviceConfig& dev, const chunk_gdr::Gm& g,
+                            const chunk_gdr::Dims& d) const {
+    using ascendc::bfloat16_t;
+    const std::string stage = name() + ".cumsum";
+    if (p.Str("cumsum") == "pto") {
+      const auto tiles =
+          static_cast<int64_t>(chunk_gdr::KernelCumsumPto<bfloat16_t>::Tiles(d).size());
+      return op_util::LaunchOf<chunk_gdr::KernelCumsumPto>(
+          stage, std::min<int64_t>(std::max<int64_t>(tiles, 1), dev.aic_count), CoreType::kAiv,
+          DType::kBFloat16, g, d);
+    }
+    return op_util::LaunchOf<chunk_gdr::KernelCumsum>(
+        stage, std::min<int64_t>(std::max<int64_t>(d.NC(), 1), dev.aiv_count), CoreType::kAiv,
+        DType::kBFloat16, g, d);
+  }
+
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& dev, GmMap& gm) const override {
     chunk_gdr::Dims d = DimsOf(p);
     if (d.triton_h || d.triton_o || d.triton_kkt || d.triton_wy)
@@ -330,17 +356,7 @@ class ChunkGatedDeltaRuleOp : public Op {
     auto stage = [&](const std::string& what) { return name() + "." + what; };
     const DType bf = DType::kBFloat16;
     LaunchPlan plan;
-    if (p.Str("cumsum") == "pto") {
-      const auto tiles =
-          static_cast<int64_t>(chunk_gdr::KernelCumsumPto<bfloat16_t>::Tiles(d).size());
-      plan.launch = op_util::LaunchOf<chunk_gdr::KernelCumsumPto>(
-          stage("cumsum"), std::min<int64_t>(std::max<int64_t>(tiles, 1), dev.aic_count),
-          CoreType::kAiv, bf, g, d);
-    } else {
-      plan.launch = op_util::LaunchOf<chunk_gdr::KernelCumsum>(
-          stage("cumsum"), std::min<int64_t>(std::max<int64_t>(d.NC(), 1), dev.aiv_count),
-          CoreType::kAiv, bf, g, d);
-    }
+    plan.launch = CumsumLaunch(p, dev, g, d);
     // A Triton launch: a program per chunk (kkt, wy_fast) or per (request, value head), mixed.
     auto triton = [&](KernelLaunch l) {
       l.start_delay_us = dev.triton_launch_us;
