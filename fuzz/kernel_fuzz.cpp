@@ -10,10 +10,12 @@
 
 #include <cerrno>
 #include <cmath>
+#include <csignal>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <string>
 
@@ -130,14 +132,66 @@ extern "C" int sc_main(int, char**) { return 0; }
 // __asan_handle_no_return after thousands of launches, none of which reproduces alone). The
 // price: libFuzzer sees no coverage from the child, so this is a structured random fuzzer that
 // mutates what it was given, not a coverage-guided one.
+namespace {
+
+// CPU time (user + system, clock ticks) a process has used so far; -1 once it is gone.
+long CpuTicks(pid_t pid) {
+  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (!f) return -1;
+  char buf[1024] = {};
+  const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  const char* p = std::strrchr(buf, ')');  // the command name may hold spaces
+  if (!p || n == 0) return -1;
+  long utime = 0, stime = 0;
+  // Fields after the name: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+  // utime stime.
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &utime, &stime) !=
+      2)
+    return -1;
+  return utime + stime;
+}
+
+// Runs the input in a child and waits for it. A child that uses no CPU for 3 s is stuck on a lock
+// it inherited held: forking a multithreaded process under AddressSanitizer (clang 14) can copy
+// the allocator's lock in the middle of another thread's refill, and the child's first
+// allocation then waits forever (seen replaying fuzz/kernel_regressions/ in about a third of the
+// runs, stack in __sanitizer::SizeClassAllocator64::GetFromAllocator). Such a child is killed and
+// the input run again, up to 5 times; a kernel that really runs long keeps using CPU and is left
+// to libFuzzer's -timeout.
+int RunInChild(const uint8_t* data, size_t size, int& status) {
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    const pid_t pid = fork();
+    if (pid == 0) _exit(RunOne(data, size));
+    if (pid < 0) return -1;
+    long last = 0;
+    int idle_ms = 0;
+    for (;;) {
+      const pid_t got = waitpid(pid, &status, WNOHANG);
+      if (got == pid) return pid;
+      if (got < 0 && errno != EINTR) return -1;
+      usleep(50 * 1000);
+      const long now = CpuTicks(pid);
+      idle_ms = now == last ? idle_ms + 50 : 0;
+      last = now;
+      if (idle_ms < 3000) continue;
+      std::fprintf(stderr,
+                   "kernel_fuzz: the child used no CPU for 3 s (a lock inherited across "
+                   "fork); running the input again\n");
+      kill(pid, SIGKILL);
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      break;
+    }
+  }
+  return -1;
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const pid_t pid = fork();
-  if (pid == 0) _exit(RunOne(data, size));
   int status = 0;
-  pid_t got = -1;
-  do got = pid < 0 ? -1 : waitpid(pid, &status, 0);  // libFuzzer's timer signals interrupt the wait
-  while (got < 0 && errno == EINTR);
-  if (got != pid) {
+  if (RunInChild(data, size, status) < 0) {
     std::perror("kernel_fuzz: fork");
     std::abort();
   }
