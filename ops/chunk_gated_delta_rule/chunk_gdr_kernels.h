@@ -73,6 +73,17 @@ void ForEachProgram(int64_t programs, int64_t prologue_cycles, Body body) {
   }
 }
 
+// The rows of an L-row chunk that this AIV takes when a Triton kernel's vector code is split
+// over the group's two AIVs by dim 0 (TileAndBindSubBlock): from r0, n of them (0 past the end).
+struct AivRows {
+  uint32_t r0 = 0, n = 0;
+};
+inline AivRows RowsOfThisAiv(uint32_t L) {
+  constexpr uint32_t half = static_cast<uint32_t>(kChunk / 2);
+  const auto r0 = static_cast<uint32_t>(GetSubBlockIdx()) * half;
+  return {r0, L > r0 ? std::min(half, L - r0) : 0};
+}
+
 // Stage 1: G = cumsum of g within each chunk, all value heads of a row at once.
 template <class T>
 class KernelCumsum {
@@ -699,12 +710,11 @@ class KernelChunkOTriton {
                        qt = qh_.Get<float>(), pt = pv_.Get<float>();
     LocalTensor<T> pb = pb_.Get<T>(), ob = ob_.Get<T>();
     const auto V = static_cast<uint32_t>(d.V), C = static_cast<uint32_t>(kChunk);
-    const auto r0 = static_cast<uint32_t>(GetSubBlockIdx()) * kRows;
     float gs[kChunk];
     for (int64_t c = d.first_chunk[b]; c < d.first_chunk[b] + d.chunk_count[b]; ++c) {
       const Chunk& ch = d.chunks[static_cast<size_t>(c)];
       const auto L = static_cast<uint32_t>(ch.len);
-      const uint32_t n = L > r0 ? std::min(kRows, L - r0) : 0;  // this AIV's rows
+      const auto [r0, n] = RowsOfThisAiv(L);
       const uint64_t cu = static_cast<uint64_t>(c * d.HV + h);
       if (n > 0) {
         gates_.Load(d, gm_, ch, h, gs, nullptr);
@@ -812,8 +822,7 @@ class KernelKktTriton {
     LocalTensor<float> a = a_.Get<float>(), dec = dec_.Get<float>(), negg = negg_.Get<float>();
     const Chunk& ch = d.chunks[static_cast<size_t>(c)];
     const auto L = static_cast<uint32_t>(ch.len), C = static_cast<uint32_t>(kChunk);
-    const auto r0 = static_cast<uint32_t>(GetSubBlockIdx()) * kRows;
-    const uint32_t n = L > r0 ? std::min(kRows, L - r0) : 0;  // this AIV's rows
+    const auto [r0, n] = RowsOfThisAiv(L);
     float gs[kChunk], bs[kChunk];
     for (int64_t h = 0; h < d.HV; ++h) {
       const uint64_t tile = static_cast<uint64_t>(c * d.HV + h) * C * C + r0 * C;
@@ -927,8 +936,7 @@ class KernelWyFastTriton {
     const Chunk& ch = d.chunks[static_cast<size_t>(c)];
     const auto L = static_cast<uint32_t>(ch.len), K = static_cast<uint32_t>(d.K),
                V = static_cast<uint32_t>(d.V), C = static_cast<uint32_t>(kChunk);
-    const auto r0 = static_cast<uint32_t>(GetSubBlockIdx()) * kRows;
-    const uint32_t n = L > r0 ? std::min(kRows, L - r0) : 0;
+    const auto [r0, n] = RowsOfThisAiv(L);
     float gs[kChunk], bs[kChunk], ks[kChunk], ones[kChunk];
     std::fill(ones, ones + kChunk, 1.0f);
     for (int64_t h = 0; h < d.HV; ++h) {
