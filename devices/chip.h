@@ -32,6 +32,10 @@ struct KernelLaunch {
   // across launches (memory.l2_across_launches), this launch finds what that one left in L2;
   // otherwise, and for a first launch, L2 starts cold.
   bool follows = false;
+  // One op a framework issues from Python (a torch call of a composite written in PyTorch), not
+  // a kernel launch of its own: an eager host pays its own cost for each
+  // (HostProfile::torch_op_us).
+  bool torch_op = false;
   std::function<void()> body;  // runs once per block on every core of the block
 };
 

@@ -126,6 +126,9 @@ class Op {
   // Multiply-accumulates a functional run executes (cube ops): auto mode goes timing-only above
   // a limit, as it does for tensor bytes, so real matmul shapes do not take minutes.
   virtual double FunctionalMacs(const ParamValues&) const { return 0; }
+  // Non-empty: why these parameters only time the op (it moves data without computing it); auto
+  // mode runs it timing-only and --functional is an input error.
+  virtual std::string TimingOnly(const ParamValues&) const { return ""; }
   // Chips the op's tensors are spread over: a collective's tensors hold one row per rank, each on
   // its own chip, so the HBM check is per chip (total bytes / chips).
   virtual int64_t Chips(const ParamValues&) const { return 1; }

@@ -292,6 +292,9 @@ uint64_t ChooseMode(const Op& op, const ParamValues& params, const RunOptions& o
     host_bytes +=
         bytes + (IsRead(s.role) ? bytes : 0) + (IsWritten(s.role) ? 2 * bytes + 8 * elems : 0);
   }
+  const std::string timing_only = op.TimingOnly(params);
+  if (!timing_only.empty() && options.mode == ModeChoice::kFunctional)
+    throw InputError(op.name() + " cannot run functionally: " + timing_only);
   switch (options.mode) {
     case ModeChoice::kFunctional:
       run.functional = true;
@@ -301,6 +304,10 @@ uint64_t ChooseMode(const Op& op, const ParamValues& params, const RunOptions& o
       run.mode_reason = "timing-only (requested)";
       break;
     case ModeChoice::kAuto: {
+      if (!timing_only.empty()) {
+        run.mode_reason = "timing-only: " + timing_only;
+        break;
+      }
       const double macs = op.FunctionalMacs(params);
       run.functional =
           host_bytes <= options.functional_limit_bytes && macs <= options.functional_limit_macs;
@@ -436,6 +443,7 @@ void SimulateLaunches(Chip& chip, LaunchPlan& plan, KernelRun& run) {
         continue;
       }
       flush();
+      if (l->torch_op) ++run.torch_ops;
       stage = r;
       stage_name = l->name;
       stage_launch = l;

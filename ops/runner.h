@@ -59,6 +59,7 @@ struct KernelRun {
     LaunchResult result;
   };
   std::vector<Launch> launches;
+  int64_t torch_ops = 0;  // of launch_times, the framework's torch ops (KernelLaunch::torch_op)
   int64_t block_dim = 0;
   CoreType core_type = CoreType::kAiv;
   double memory_bound_us = 0, cube_bound_us = 0, vector_bound_us = 0, link_bound_us = 0,

@@ -1,5 +1,6 @@
 #include "reports/kernel_report.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -316,10 +317,26 @@ std::string KernelConsoleSummary(const KernelRun& run, const DeviceConfig& d) {
          " cycles, block_dim " + std::to_string(run.block_dim) + ", " + std::to_string(l.waves) +
          (l.waves == 1 ? " wave)\n" : " waves)\n");
   if (run.launch_times.size() > 1) {
+    // Each launch in order; past a screenful, each launch name once with its count and total.
+    constexpr size_t kListed = 24;
+    std::vector<std::pair<std::string, std::pair<int, double>>> by_name;
+    for (const auto& [n, t] : run.launch_times) {
+      const std::string shortname = n.substr(n.rfind('.') + 1);
+      if (run.launch_times.size() <= kListed) {
+        by_name.push_back({shortname, {1, t}});
+        continue;
+      }
+      auto it = std::find_if(by_name.begin(), by_name.end(),
+                             [&](const auto& e) { return e.first == shortname; });
+      if (it == by_name.end()) it = by_name.insert(by_name.end(), {shortname, {0, 0.0}});
+      ++it->second.first;
+      it->second.second += t;
+    }
     s += "  launches  ";
-    for (const auto& [n, t] : run.launch_times)
-      s += " " + n.substr(n.rfind('.') + 1) + " " + Fixed(t, 2);
-    s += " (us)\n";
+    for (const auto& [n, ct] : by_name)
+      s += " " + n + (ct.first > 1 ? " x" + std::to_string(ct.first) : "") + " " +
+           Fixed(ct.second, 2);
+    s += run.launch_times.size() <= kListed ? " (us)\n" : " (us in all, by launch name)\n";
   }
   s += "  roofline   " + Fixed(run.roofline_us) + " us, " + RooflineBound(run) + "-bound (" +
        Fixed(l.time_us > 0 ? 100 * run.roofline_us / l.time_us : 0, 1) + " % of the time)\n";

@@ -16,6 +16,11 @@ void HostProfile::Bind(ParamVisitor& v) {
   v.Param(opt("framework", "", "serving framework the profile describes (sglang, vllm)", 0, 0),
           framework);
   v.Param({"launch_us", "us", "eager: host time to issue one kernel launch", 0, 1e6}, launch_us);
+  v.Param({"torch_op_us", "us",
+           "eager: host time to issue one small torch op of a composite written in PyTorch (a "
+           "Python loop of ops, e.g. sgl-kernel-npu's chunk GDN of 2025-12: launch=torch)",
+           0, 1e6},
+          torch_op_us);
   v.Param(opt("glue_launches_per_layer", "launches",
               "eager: launches per decoder layer the framework issues besides the modelled kernels "
               "(copies, casts, slices)",

@@ -15,6 +15,7 @@ struct HostProfile {
   std::string framework;    // sglang, vllm: informational, shown in reports
   std::string source_file;  // the YAML it came from
   double launch_us = 0;     // eager: host time to issue one kernel launch
+  double torch_op_us = 0;   // eager: host time per torch op of a composite written in PyTorch
   double glue_launches_per_layer =
       0;  // eager: framework launches per decoder layer besides the modelled kernels
   double graph_replay_us = 0;  // host time to replay one captured forward

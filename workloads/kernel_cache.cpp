@@ -24,6 +24,7 @@ Json ProfileJson(const KernelProfile& p) {
               {"cube_flops", p.cube_flops},
               {"hbm_bytes", p.hbm_bytes},
               {"launches", p.launches},
+              {"torch_ops", p.torch_ops},
               {"busy_us", p.busy_us}};
 }
 
@@ -36,6 +37,7 @@ std::optional<KernelProfile> ProfileFromJson(const Json& j) {
     p.cube_flops = j.at("cube_flops").get<double>();
     p.hbm_bytes = j.at("hbm_bytes").get<double>();
     p.launches = j.at("launches").get<int64_t>();
+    p.torch_ops = j.at("torch_ops").get<int64_t>();
     const Json& busy = j.at("busy_us");
     if (!busy.is_array() || busy.size() != p.busy_us.size()) return std::nullopt;
     for (size_t i = 0; i < p.busy_us.size(); ++i) p.busy_us[i] = busy[i].get<double>();

@@ -19,7 +19,7 @@
 
 namespace npusim {
 
-inline constexpr int kCacheFormat = 1;
+inline constexpr int kCacheFormat = 2;  // 2: profiles carry torch_ops
 
 // A profile as a JSON object (doubles round-trip exactly) and back; nullopt when `j` is not one.
 nlohmann::json ProfileJson(const KernelProfile& p);

@@ -452,7 +452,7 @@ Tensor LayerGraph::GdnChunked(const ForwardBatch& b, LayerTensors& L, const Tens
                       {"k_dim", S(K)},
                       {"v_dim", S(Vd)},
                       {"ssm_dtype", SsmDtype()},
-                      {"launch", o_.gdn_prefill == "mega" ? "mega" : "staged"}};
+                      {"launch", o_.gdn_prefill == "triton" ? "staged" : o_.gdn_prefill}};
   if (o_.gdn_prefill == "triton")  // the stages that have a Triton form take it
     for (const char* stage : {"kkt", "wy_fast", "chunk_h", "chunk_o"})
       chunk_params.emplace_back(stage, "triton");

@@ -115,7 +115,7 @@ struct GraphOptions {
       WeightQuant::kNone;          // linear layers (and experts) as dynamic_quant + int8 GEMMs
   std::string gdn_impl = "fused";  // recurrent GDN kernel: fused or triton_chain
   std::string gdn_prefill =
-      "staged";           // chunk_gated_delta_rule: staged, triton (staged, Triton forms) or mega
+      "staged";  // chunk_gated_delta_rule: staged, triton (staged, Triton forms), mega, torch
   std::string ssm_dtype;  // empty: the model's (the fused recurrent op: bfloat16)
   std::string mla_prolog =
       "unfused";  // MLA's absorbed-form preprocessing: unfused launches or the fused mla_prolog

@@ -208,8 +208,10 @@ void BindKernels(ParamVisitor& v, RunConfig& c) {
       OneOf("gdn_prefill_impl",
             "GDN chunk prefill: staged (npusim's AscendC-form stages, one launch each), triton "
             "(the staged launches as sgl-kernel-npu's Triton kernels where npusim has their form: "
-            "kkt, wy_fast, chunk_h, chunk_o) or mega (the stages in one kernel)",
-            {"staged", "triton", "mega"}),
+            "kkt, wy_fast, chunk_h, chunk_o), mega (the stages in one kernel) or torch "
+            "(sgl-kernel-npu's PyTorch-op form that SGLang ran until 2025-12-22: each op an eager "
+            "launch, a Python loop over the solve's rows and the chunks; timing-only)",
+            {"staged", "triton", "mega", "torch"}),
       c.gdn_prefill_impl);
   v.Param(OneOf("mla_prolog",
                 "MLA models' decode / verify / draft preprocessing: unfused (projections, norms, "

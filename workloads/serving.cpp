@@ -277,9 +277,13 @@ class Engine {
   }
 
   // Issue times (host) and durations (device) of every launch of the step, forwards in order.
+  // A call of several launches is issued over [issue_us, last_issue_us]: the device may start on
+  // its first launch as soon as that one is issued, and finishes its last (tail_us of device
+  // time, the call's average per launch) no earlier than that one's issue.
   struct Launch {
     double issue_us, dur_us;
     int forward, call;
+    double last_issue_us, tail_us;
   };
   // The host clock runs launch by launch beside a device clock, so a launch that makes the host
   // wait for the device (an eager DeepEP dispatch: the host reads the receive counts before it
@@ -313,10 +317,20 @@ class Engine {
                                  : 0;
       for (int call : fw.order) {
         const size_t c = static_cast<size_t>(call);
-        if (!pf.graph)
-          t += h.launch_us * static_cast<double>(fw.profiles[c].launches) * (1 + glue_per_launch);
-        out.push_back({t, fw.call_us[c], static_cast<int>(f), call});
-        dev = std::max(dev, t) + fw.call_us[c];
+        const KernelProfile& prof = fw.profiles[c];
+        const double n = static_cast<double>(std::max<int64_t>(1, prof.launches));
+        double first = t;
+        if (!pf.graph) {
+          // A torch op of a Python composite costs the host torch_op_us; a kernel launch
+          // launch_us and its share of the framework's glue launches.
+          const double torch = static_cast<double>(prof.torch_ops),
+                       kernel_us = h.launch_us * (1 + glue_per_launch);
+          first = t + (prof.torch_ops > 0 ? h.torch_op_us : kernel_us);
+          t += kernel_us * (static_cast<double>(prof.launches) - torch) + h.torch_op_us * torch;
+        }
+        const double dur = fw.call_us[c];
+        out.push_back({pf.graph ? t : first, dur, static_cast<int>(f), call, t, dur / n});
+        dev = std::max(std::max(dev, pf.graph ? t : first) + dur, t + dur / n);
         if (!pf.graph && fw.calls[c].host_reads_result && h.a2a_normal_host_sync) {
           t = std::max(t, dev);
           ++fr.host_syncs;
@@ -339,7 +353,7 @@ class Engine {
     double t = device_free;
     for (const Launch& l : launches) {
       const double start = std::max(t, l.issue_us);
-      t = start + l.dur_us;
+      t = std::max(start + l.dur_us, l.last_issue_us + l.tail_us);
       ForwardRecord& fr = step_.forwards[static_cast<size_t>(l.forward)];
       if (fr.device_busy_us == 0 && fr.device_start_us == 0) fr.device_start_us = start;
       fr.device_end_us = t;
@@ -504,7 +518,9 @@ class Engine {
               (pf.kind == ForwardKind::kVerify && !verified_ ? ", the run's first verify" : ""));
     }
     fw.layers = draft ? 1 : static_cast<int64_t>(s_.model.layers.size());
-    for (int c : fw.order) fw.device_launches += fw.profiles[static_cast<size_t>(c)].launches;
+    for (int c : fw.order)  // the kernel launches the framework's glue launches spread over
+      fw.device_launches += fw.profiles[static_cast<size_t>(c)].launches -
+                            fw.profiles[static_cast<size_t>(c)].torch_ops;
     for (int c : fw.order) fw.device_us += fw.call_us[static_cast<size_t>(c)];
     if (pf.kind == ForwardKind::kVerify) verified_ = true;
     return memo_.emplace(key, std::move(fw)).first->second;

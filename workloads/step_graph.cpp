@@ -143,6 +143,7 @@ KernelProfile ProfileOf(const KernelRun& r, const DeviceConfig& d) {
   KernelProfile p;
   p.us = r.launch.time_us;
   p.launches = std::max<int64_t>(1, static_cast<int64_t>(r.launch_times.size()));
+  p.torch_ops = r.torch_ops;
   p.roofline_us = r.roofline_us;
   p.bound = RooflineBound(r);
   p.cube_flops = r.launch.cube_flops;

@@ -77,8 +77,9 @@ std::vector<KernelCall> StepKernels(const ModelConfig& m, const ParallelPlan& p,
 // per-kernel pipe utilisation and roofline position.
 struct KernelProfile {
   double us = 0, roofline_us = 0;
-  int64_t launches = 1;  // device launches the op issues (the host pays for each when eager)
-  std::string bound;     // the roofline's binding resource: memory, cube, vector or link
+  int64_t launches = 1;   // device launches the op issues (the host pays for each when eager)
+  int64_t torch_ops = 0;  // of them, torch ops a Python composite issues (priced as such)
+  std::string bound;      // the roofline's binding resource: memory, cube, vector or link
   double cube_flops = 0, hbm_bytes = 0;
   std::array<double, 2 * kNumPipes> busy_us{};  // per-core busy time: AIC pipes, then AIV pipes
 };

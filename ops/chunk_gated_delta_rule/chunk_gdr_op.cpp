@@ -5,8 +5,10 @@
 
 #include "model/error.h"
 #include "ops/chunk_gated_delta_rule/chunk_gdr_kernels.h"
+#include "ops/chunk_gated_delta_rule/chunk_gdr_torch.h"
 #include "ops/common/batched_matmul.h"
 #include "ops/common/op_util.h"
+#include "ops/common/pointwise.h"
 #include "ops/state_pool.h"
 
 namespace npusim {
@@ -57,6 +59,52 @@ StageGemms ChunkGemms(const chunk_gdr::Dims& d, const chunk_gdr::Gm& g) {
     }
   }
   return s;
+}
+
+// launch=torch: a torch op as the generic launch that moves its words (fp32 words: a bf16 or bool
+// op moves fewer), operands in torch_x, results in torch_y.
+int64_t Words(int64_t elements, int64_t bytes) { return (elements * bytes + 3) / 4; }
+
+pointwise::Spec PointwiseSpec(const chunk_gdr::TorchOp& o, GmBuffer* x, GmBuffer* y) {
+  pointwise::Spec s{x, y, Words(o.out, o.bytes), Words(o.in, o.bytes)};
+  if (o.row > 0) {
+    s.row = Words(o.row, o.bytes);
+    s.stride = std::max(s.row, Words(o.stride, o.bytes));
+    s.in = s.out = o.in / o.row * s.row;
+    s.span = std::max(s.in, Words(o.span, o.bytes));
+    s.strided_write = o.strided_write;
+  }
+  return s;
+}
+
+batched_matmul::Batch MatmulBatch(const chunk_gdr::TorchOp& o, GmBuffer* x, GmBuffer* y) {
+  batched_matmul::Batch b;
+  b.base_k = 64;  // fp32 operands: a 128 x 128 B tile would not fit L0B twice
+  const auto m = static_cast<uint32_t>(o.m), n = static_cast<uint32_t>(o.n),
+             k = static_cast<uint32_t>(o.k);
+  const uint64_t a_words = static_cast<uint64_t>(o.batch) * m * k;
+  for (int64_t i = 0; i < o.batch; ++i) {
+    const auto u = static_cast<uint64_t>(i);
+    b.problems.push_back({x, x, y, u * m * k, a_words + u * k * n, u * m * n, k, o.trans_b ? k : n,
+                          n, false, o.trans_b, m, n, k});
+  }
+  return b;
+}
+
+// Words of torch_x and torch_y the largest op needs.
+std::pair<int64_t, int64_t> TorchWorkspaceWords(const chunk_gdr::Dims& d) {
+  int64_t x = 1, y = 1;
+  for (const chunk_gdr::TorchOp& o : chunk_gdr::TorchForm(d)) {
+    if (o.kind == chunk_gdr::TorchOp::Kind::kMatmul) {
+      x = std::max(x, o.batch * (o.m * o.k + o.k * o.n));
+      y = std::max(y, o.batch * o.m * o.n);
+    } else {
+      const pointwise::Spec s = PointwiseSpec(o, nullptr, nullptr);
+      x = std::max(x, pointwise::SrcWords(s));
+      y = std::max(y, pointwise::DstWords(s));
+    }
+  }
+  return {x, y};
 }
 
 class ChunkGatedDeltaRuleOp : public Op {
@@ -116,10 +164,11 @@ class ChunkGatedDeltaRuleOp : public Op {
          K::kString,
          "staged",
          "staged: one launch per stage (9); mega: the stages in one kernel, a device-wide barrier "
-         "between them (the PTO mega kernel's form)",
+         "between them (the PTO mega kernel's form); torch: sgl-kernel-npu's PyTorch-op form of "
+         "2025-12 (chunk_gdr_torch.h), each op an eager launch; timing-only",
          0,
          0,
-         {"staged", "mega"}}};
+         {"staged", "mega", "torch"}}};
     for (OpParam& form : StageForms()) list.push_back(std::move(form));
     return list;
   }
@@ -206,10 +255,10 @@ class ChunkGatedDeltaRuleOp : public Op {
     d.triton_o = p.Str("chunk_o") == "triton";
     d.triton_kkt = p.Str("kkt") == "triton";
     d.triton_wy = p.Str("wy_fast") == "triton";
-    if (p.Str("launch") == "mega" && (d.triton_h || d.triton_o || d.triton_kkt || d.triton_wy))
-      throw InputError(
-          "launch=mega puts the stages in one kernel; the Triton forms (kkt, wy_fast, chunk_h, "
-          "chunk_o = triton) are launches of their own: use launch=staged with them");
+    if (p.Str("launch") != "staged" && (d.triton_h || d.triton_o || d.triton_kkt || d.triton_wy))
+      throw InputError("launch=" + p.Str("launch") +
+                       " has no stages to put in their Triton forms (kkt, wy_fast, chunk_h, "
+                       "chunk_o = triton): use launch=staged with them");
     if (d.triton_h && d.V % 64)
       throw InputError(
           "chunk_h=triton: v_dim must be a multiple of 64 (each AIV takes a quarter "
@@ -256,6 +305,11 @@ class ChunkGatedDeltaRuleOp : public Op {
         {"p", {NC, HV, kChunk, kChunk}, bf, ws},
         {"pv", {NC, HV, kChunk, V}, f32, ws}};
     if (p.Str("wy_fast") == "triton") specs.push_back({"kb_f32", {NC, HV, kChunk, K}, f32, ws});
+    if (p.Str("launch") == "torch") {  // the torch ops' operands and results
+      const auto [x, y] = TorchWorkspaceWords(d);
+      specs.push_back({"torch_x", {x}, f32, ws});
+      specs.push_back({"torch_y", {y}, f32, ws});
+    }
     return specs;
   }
 
@@ -303,7 +357,7 @@ class ChunkGatedDeltaRuleOp : public Op {
   std::optional<Extrapolation> Extrapolate(const ParamValues& p, const DeviceConfig&,
                                            GmMap&) const override {
     if (!p.Str("seq_lens").empty() || p.Str("fault") != "none" || p.Str("initial") == "mixed" ||
-        p.Int("tokens") <= kLongPrefill)
+        p.Int("tokens") <= kLongPrefill || p.Str("launch") == "torch")
       return std::nullopt;
     Extrapolation ex;
     ex.work_name = "token of each request";
@@ -336,6 +390,7 @@ class ChunkGatedDeltaRuleOp : public Op {
 
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& dev, GmMap& gm) const override {
     chunk_gdr::Dims d = DimsOf(p);
+    if (p.Str("launch") == "torch") return TorchPlan(d, dev, gm);
     if (d.triton_h || d.triton_o || d.triton_kkt || d.triton_wy)
       d.program_cycles = dev.triton_program_cycles;
     const int32_t* slots = reinterpret_cast<const int32_t*>(gm["cache_indices"].data);
@@ -406,6 +461,38 @@ class ChunkGatedDeltaRuleOp : public Op {
                    Kv("launches", mega ? 1 : static_cast<int64_t>(plan.then.size()) + 1),
                    Kv("state_orientation", d.vk ? "vk" : "kv")};
     return plan;
+  }
+
+  // launch=torch: every op of the PyTorch composite its own launch, in issue order. Timing-only:
+  // the launches move each op's words but do not compute them (the form's numbers are the
+  // chunked algorithm's, which the other forms compute and test).
+  LaunchPlan TorchPlan(const chunk_gdr::Dims& d, const DeviceConfig& dev, GmMap& gm) const {
+    GmBuffer *x = &gm["torch_x"], *y = &gm["torch_y"];
+    LaunchPlan plan;
+    bool first = true;
+    for (const chunk_gdr::TorchOp& o : chunk_gdr::TorchForm(d)) {
+      KernelLaunch l = o.kind == chunk_gdr::TorchOp::Kind::kMatmul
+                           ? batched_matmul::Launch<float>(name() + ".torch." + o.name,
+                                                           MatmulBatch(o, x, y), dev.aic_count)
+                           : pointwise::Launch(name() + ".torch." + o.name, PointwiseSpec(o, x, y),
+                                               dev.aiv_count);
+      l.torch_op = true;
+      if (first)
+        plan.launch = std::move(l);
+      else
+        plan.then.push_back(std::move(l));
+      first = false;
+    }
+    plan.tiling = {Kv("chunk", kChunk), Kv("chunks", d.NC()),
+                   Kv("launches", static_cast<int64_t>(plan.then.size()) + 1)};
+    return plan;
+  }
+  std::string TimingOnly(const ParamValues& p) const override {
+    return p.Str("launch") == "torch"
+               ? "launch=torch times sgl-kernel-npu's PyTorch-op form, each op a generic launch "
+                 "that moves its data without computing it (the other forms compute the same "
+                 "chunked algorithm)"
+               : "";
   }
 
   // The canonical recurrence of §3.1 in fp64 per request and value head (q, k as given: they

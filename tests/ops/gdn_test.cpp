@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "model/npy.h"
+#include "ops/chunk_gated_delta_rule/chunk_gdr_torch.h"
 #include "ops/common/op_util.h"
 #include "tests/ops/op_test_util.h"
 
@@ -351,6 +352,71 @@ TEST(ChunkGatedDeltaRule, TritonChunkHRunsTwoRoundsPerChunk) {
 // rounded to bf16, g and beta from the gating formula, the same pool with state_layout=vk);
 // outputs and the state after each request's last token must agree to bf16 precision, for
 // requests continuing from a state and for one starting fresh.
+// launch=torch: sgl-kernel-npu's PyTorch-op form of 2025-12, the op list read off its Python code.
+// Requests of 2, 1, 0 and 3 chunks (the zero-length one still runs its per-request ops), GQA 2:1,
+// K != V, a bf16 pool (the state is cast once per request).
+TEST(ChunkGatedDeltaRuleTorch, ListsEveryOpOfThePythonCodePerRequestAndChunk) {
+  chunk_gdr::Dims d;
+  chunk_gdr::BuildChunks({100, 1, 0, 190}, d);
+  d.H = 2, d.HV = 4, d.K = 64, d.V = 96, d.ssm = DType::kBFloat16;
+  const std::vector<chunk_gdr::TorchOp> ops = chunk_gdr::TorchForm(d);
+  int64_t expect = 2;  // q and k repeated to the value heads, once per call
+  for (int64_t chunks : {2, 1, 0, 3}) expect += chunk_gdr::TorchOpsPerRequest(chunks, true);
+  EXPECT_EQ(static_cast<int64_t>(ops.size()), expect);
+  // The products: three per request (K_beta K^T, A V_beta, A K_beta exp(g)), five per chunk.
+  int64_t matmuls = 0, clones = 0;
+  for (const chunk_gdr::TorchOp& o : ops) {
+    matmuls += o.kind == chunk_gdr::TorchOp::Kind::kMatmul;
+    clones += o.name == "clone";
+    if (o.row == 0 || o.in == 0) continue;  // contiguous, or the empty request's
+    EXPECT_EQ(o.in % o.row, 0) << o.name;   // whole rows, inside the tensor they stride over
+    EXPECT_LE(o.row, o.stride) << o.name;
+    EXPECT_LE(o.stride, o.span) << o.name;
+  }
+  EXPECT_EQ(matmuls, 3 * 4 + 5 * 6);
+  EXPECT_EQ(clones, 2 * 63 * 4);     // the solve's row and block of every row i, per request
+  d.H = 4, d.ssm = DType::kFloat32;  // no repeat, no cast
+  int64_t plain = 0;
+  for (int64_t chunks : {2, 1, 0, 3}) plain += chunk_gdr::TorchOpsPerRequest(chunks, false);
+  EXPECT_EQ(static_cast<int64_t>(chunk_gdr::TorchForm(d).size()), plain);
+}
+
+// Each op is a torch launch (the host prices those apart from kernel launches), and the chunk
+// loop's 18 launches cost the same, to the cycle, for every chunk of a request: the launches of
+// an iteration have the same shapes and each starts with L2 cold (Ascend910B3 keeps no L2
+// across launches).
+TEST(ChunkGatedDeltaRuleTorch, EachOpIsATorchLaunchAndEveryChunkOfTheLoopCostsTheSame) {
+  const KernelRun r = RunOp("chunk_gated_delta_rule",
+                            {{"tokens", "192"},
+                             {"heads", "4"},
+                             {"key_heads", "2"},
+                             {"k_dim", "64"},
+                             {"v_dim", "96"},
+                             {"launch", "torch"}},
+                            "Ascend910B3", ModeChoice::kTimingOnly);
+  ASSERT_EQ(r.status, "ok") << r.message;
+  const auto n = static_cast<int64_t>(r.launch_times.size());
+  EXPECT_EQ(n, 2 + chunk_gdr::TorchOpsPerRequest(3, false));
+  EXPECT_EQ(r.torch_ops, n);
+  // 2 repeats, then 422 ops before the chunk loop (normalise, transpose, pad, gates, the solve).
+  const size_t loop = 2 + 422;
+  EXPECT_EQ(r.launch_times[loop].first, "chunk_gated_delta_rule.torch.matmul");
+  for (size_t c = 1; c < 3; ++c)
+    for (size_t j = 0; j < 18; ++j)
+      EXPECT_EQ(r.launch_times[loop + 18 * c + j], r.launch_times[loop + j]) << c << " " << j;
+  EXPECT_EQ(r.launch_times[loop + 54].first, "chunk_gated_delta_rule.torch.contiguous");
+}
+
+TEST(ChunkGatedDeltaRuleTorch, IsTimingOnlyAndHasNoStagesToPutInTritonForm) {
+  const Kvs torch = {{"tokens", "64"}, {"heads", "2"}, {"key_heads", "2"}, {"launch", "torch"}};
+  EXPECT_THROW(RunOp("chunk_gated_delta_rule", torch, "Ascend910B3", ModeChoice::kFunctional),
+               InputError);
+  const KernelRun r = RunOp("chunk_gated_delta_rule", torch);  // auto: timing-only, said why
+  EXPECT_FALSE(r.functional);
+  EXPECT_NE(r.mode_reason.find("launch=torch"), std::string::npos) << r.mode_reason;
+  EXPECT_THROW(RunOp("chunk_gated_delta_rule", With(torch, {{"kkt", "triton"}})), InputError);
+}
+
 TEST(ChunkGatedDeltaRule, AgreesWithTheRecurrentKernelOnTheSameInputs) {
   namespace fs = std::filesystem;
   const int64_t B = 3, S = 8, H = 2, HV = 4, K = 64, V = 96, width = 2 * H * K + HV * V;

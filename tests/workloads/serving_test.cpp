@@ -205,8 +205,9 @@ std::string ProfileWith(const std::string& extra) {
   const std::string path = (std::filesystem::temp_directory_path() /
                             ("npusim_host_" + std::to_string(::getpid()) + ".yaml"))
                                .string();
-  std::ofstream(path) << "name: test_host\nlaunch_us: 106\ngraph_replay_us: 150\nstep_us: 1500\n"
-                      << extra;
+  std::ofstream(path)
+      << "name: test_host\nlaunch_us: 106\ntorch_op_us: 10\ngraph_replay_us: 150\nstep_us: 1500\n"
+      << extra;
   return path;
 }
 
@@ -224,6 +225,53 @@ TEST(Serving, GlueLaunchesCostHostTimePerLayerInEagerForwards) {
   const double ttft = 100 + 50.0 * static_cast<double>(np + 3 * 48) + 10;
   EXPECT_NEAR(r.requests[0].first_token_us, ttft, 1e-6);
   const double step = 100 + 50.0 * static_cast<double>(nd + 3 * 48) + 10;
+  EXPECT_NEAR(r.requests[0].finish_us, ttft + 2 * step, 1e-6);
+}
+
+// A timer whose chunk_gated_delta_rule calls are a Python composite of `ops` torch ops (the
+// launch=torch form), every call 10 us of device time.
+class TorchCompositeTimer : public KernelTimer {
+ public:
+  explicit TorchCompositeTimer(int64_t ops) : ops_(ops) {}
+  std::vector<KernelProfile> Time(const std::vector<KernelCall>& calls) override {
+    std::vector<KernelProfile> out;
+    for (const KernelCall& k : calls) {
+      KernelProfile p;
+      p.us = 10;
+      p.bound = "memory";
+      if (k.op == "chunk_gated_delta_rule") p.launches = p.torch_ops = ops_;
+      out.push_back(p);
+    }
+    return out;
+  }
+
+ private:
+  int64_t ops_;
+};
+
+TEST(Serving, ATorchCompositeCostsTheHostItsOpsAndTheGlueStaysWithKernelLaunches) {
+  RunConfig c = Base();
+  c.disable_cuda_graph = true;
+  c.host_launch_us = 50;
+  c.host_profile = ProfileWith("glue_launches_per_layer: 3\n");  // torch_op_us: 10
+  const ResolvedRun s = ResolveRun(c);
+  TorchCompositeTimer timer(100);
+  const ServingResult r = RunServing(s, timer);
+  const auto [np, nd] = PrefillAndDecodeLaunches(s);
+  StepShape prefill;
+  prefill.batch = 1, prefill.tokens = 128, prefill.prefix = 0;
+  std::vector<int> order;
+  const std::vector<KernelCall> calls = StepKernels(s.model, s.plan, prefill, &order);
+  int64_t gdn = 0;
+  for (int i : order) gdn += calls[static_cast<size_t>(i)].op == "chunk_gated_delta_rule";
+  ASSERT_EQ(gdn, 36);  // Qwen3-Next: 36 of its 48 layers are GDN
+  // Host-bound: each GDN prefill issues 100 torch ops at 10 us; the other np - 36 calls are
+  // kernel launches at 50 us, among which the 3 x 48 glue launches spread; the device ends 10 us
+  // after the last (one-launch) call is issued.
+  const double ttft = 100 + 50.0 * static_cast<double>(np - gdn + 3 * 48) +
+                      10.0 * 100 * static_cast<double>(gdn) + 10;
+  EXPECT_NEAR(r.requests[0].first_token_us, ttft, 1e-6);
+  const double step = 100 + 50.0 * static_cast<double>(nd + 3 * 48) + 10;  // decode: no composite
   EXPECT_NEAR(r.requests[0].finish_us, ttft + 2 * step, 1e-6);
 }
 
