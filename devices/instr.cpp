@@ -51,6 +51,7 @@ VecClass ClassOf(VecOp op) {
     case VecOp::kCompare:
     case VecOp::kSelect:
     case VecOp::kAxpy:
+    case VecOp::kMulAddDst:
       return VecClass::kBinary;
     case VecOp::kDiv:
       return VecClass::kDiv;
@@ -99,7 +100,9 @@ const char* VecOpName(VecOp op) {
                                  "Axpy",
                                  "WholeReduceSum",
                                  "WholeReduceMax",
-                                 "UnpackInt4"};
+                                 "UnpackInt4",
+                                 "MulAddDst",
+                                 "Broadcast"};
   return kNames[static_cast<int>(op)];
 }
 

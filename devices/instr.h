@@ -89,6 +89,11 @@ enum class VecOp : uint8_t {
   // Cast(int4b_t -> half) then Cast(half -> int8) on packed int4 weights (W4A8), timed as those
   // two casts; `count` is the int8 elements written.
   kUnpackInt4,
+  kMulAddDst,  // dst += src0 * src1 (AscendC MulAddDst)
+  // dst[r * cols + c] = src[r] for r < count / cols, c < cols, cols in `scalar`: AscendC's
+  // Broadcast<T, 2, 1> of a [rows, 1] column to [rows, cols], timed as the two instructions it
+  // issues (Brcb of each element to a 32 B block, then a copy of the blocks along the row).
+  kBroadcastCols,
 };
 VecClass ClassOf(VecOp op);
 const char* VecOpName(VecOp op);

@@ -180,6 +180,17 @@ bool ExecuteVectorF32(const Instr& in) {
       MapF32(in, in.dst.ptr, [s](double x, double d) { return d + x * s; });
       return true;
     }
+    case VecOp::kMulAddDst:  // dst += src0 * src1
+      for (size_t i = 0; i < in.vec.count; ++i) {
+        float x, y, d;
+        std::memcpy(&x, in.src0.ptr + 4 * i, 4);
+        std::memcpy(&y, in.src1.ptr + 4 * i, 4);
+        std::memcpy(&d, in.dst.ptr + 4 * i, 4);
+        const auto r = static_cast<float>(static_cast<double>(d) +
+                                          static_cast<double>(x) * static_cast<double>(y));
+        std::memcpy(in.dst.ptr + 4 * i, &r, 4);
+      }
+      return true;
     default:
       return false;
   }
@@ -241,6 +252,17 @@ void ExecuteVector(const Instr& in) {
             d + i * sz, in.dtype,
             LoadElement(d + i * sz, in.dtype) + LoadElement(a + i * sz, in.dtype) * in.vec.scalar);
       return;
+    case VecOp::kMulAddDst:
+      for (uint32_t i = 0; i < in.vec.count; ++i)
+        StoreElement(d + i * sz, in.dtype,
+                     LoadElement(d + i * sz, in.dtype) +
+                         LoadElement(a + i * sz, in.dtype) * LoadElement(b + i * sz, in.dtype));
+      return;
+    case VecOp::kBroadcastCols: {
+      const auto cols = static_cast<uint32_t>(in.vec.scalar);
+      for (uint32_t i = 0; i < in.vec.count; ++i) std::memcpy(d + i * sz, a + (i / cols) * sz, sz);
+      return;
+    }
     case VecOp::kCompare:
     case VecOp::kSelect:
       ExecuteMask(in);

@@ -473,7 +473,10 @@ html::Page ServingPage(const ResolvedRun& s, const ServingResult& r, const Servi
     if (q.output_len > 1) tpot.push_back(TpotMs(q));
   }
   page.AddChart(charts::Cdf({{"TTFT", ttft}}, "TTFT (ms)"), "TTFT distribution over requests");
-  page.AddChart(charts::Cdf({{"TPOT", tpot}}, "TPOT (ms)"), "TPOT distribution over requests");
+  if (tpot.empty())  // every request stopped at its first token: there is no TPOT to draw
+    page.Paragraph("TPOT distribution: no request produced a second token.");
+  else
+    page.AddChart(charts::Cdf({{"TPOT", tpot}}, "TPOT (ms)"), "TPOT distribution over requests");
   page.Heading("Over the run");
   page.AddChart(charts::RequestsOverTime(r),
                 "Requests in each step's batch and requests still waiting for their first token "

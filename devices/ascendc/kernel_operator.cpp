@@ -311,6 +311,17 @@ void Vector(VecOp op, DType dt, const LocalView& dst, const LocalView* a, const 
   if (op == VecOp::kCompare) dst_bytes = (count + 7) / 8;
   if (op == VecOp::kReduceSum || op == VecOp::kReduceMax)
     dst_bytes = SizeOf(dt) * (op == VecOp::kReduceMax && scalar != 0 ? 2 : 1);
+  uint64_t brcb_bytes = 0;  // Broadcast's Brcb: one 32 B block written per source element
+  if (op == VecOp::kBroadcastCols) {
+    if (scalar < 1 || count % static_cast<uint32_t>(scalar))
+      throw SimFailure("invalid_instruction", CurrentCore().name() + ": Broadcast of " +
+                                                  std::to_string(count) +
+                                                  " elements is not a whole number of rows of " +
+                                                  std::to_string(static_cast<int64_t>(scalar)));
+    const uint64_t rows = count / static_cast<uint32_t>(scalar);
+    in_bytes = rows * SizeOf(dt);
+    brcb_bytes = rows * 32;
+  }
   if (op == VecOp::kGroupSum || op == VecOp::kGroupMax) {
     if (scalar < 1 || count % static_cast<uint32_t>(scalar))
       throw SimFailure("invalid_instruction", CurrentCore().name() + ": " + api + " of " +
@@ -347,7 +358,9 @@ void Vector(VecOp op, DType dt, const LocalView& dst, const LocalView* a, const 
   in.vec.scalar = scalar;
   // UnpackInt4 costs the two casts it stands for: int4 -> half reads the packed bytes and
   // writes count halves, half -> int8 reads them again (the cast rate is per input byte).
-  in.bytes = op == VecOp::kUnpackInt4 ? in_bytes + 2ull * count : in_bytes;
+  in.bytes = op == VecOp::kUnpackInt4      ? in_bytes + 2ull * count
+             : op == VecOp::kBroadcastCols ? brcb_bytes + dst_bytes
+                                           : in_bytes;
   in.vec.src_bytes = in_bytes;
   in.vec.dst_bytes = dst_bytes;
   core.Issue(in);

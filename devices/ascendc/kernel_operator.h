@@ -449,6 +449,7 @@ NPUSIM_BINARY(Mul, VecOp::kMul)
 NPUSIM_BINARY(Div, VecOp::kDiv)
 NPUSIM_BINARY(Max, VecOp::kMax)
 NPUSIM_BINARY(Min, VecOp::kMin)
+NPUSIM_BINARY(MulAddDst, VecOp::kMulAddDst)  // dst += a * b
 #undef NPUSIM_BINARY
 #define NPUSIM_BINARY_ROWS(NAME, OP)                                                           \
   template <class T>                                                                           \
@@ -460,6 +461,7 @@ NPUSIM_BINARY(Min, VecOp::kMin)
 NPUSIM_BINARY_ROWS(Add, VecOp::kAdd)
 NPUSIM_BINARY_ROWS(Sub, VecOp::kSub)
 NPUSIM_BINARY_ROWS(Mul, VecOp::kMul)
+NPUSIM_BINARY_ROWS(MulAddDst, VecOp::kMulAddDst)
 #undef NPUSIM_BINARY_ROWS
 
 #define NPUSIM_SCALAR(NAME, OP)                                                               \
@@ -540,6 +542,14 @@ void WholeReduceSum(const LocalTensor<T>& dst, const LocalTensor<T>& src, uint32
                     uint32_t count) {
   detail::Vector(VecOp::kGroupSum, DTypeOf<T>::value, dst.view(), &src.view(), nullptr, count,
                  static_cast<double>(group));
+}
+// dst[r * cols + c] = src[r]: a [rows, 1] column broadcast along rows of `cols` elements
+// (AscendC's Broadcast<T, 2, 1>, which issues a Brcb and a block copy; timed as both).
+template <class T>
+void BroadcastCols(const LocalTensor<T>& dst, const LocalTensor<T>& src, uint32_t rows,
+                   uint32_t cols) {
+  detail::Vector(VecOp::kBroadcastCols, DTypeOf<T>::value, dst.view(), &src.view(), nullptr,
+                 rows * cols, static_cast<double>(cols));
 }
 // dst[g] = max of the g-th group of `group` consecutive elements (AscendC's WholeReduceMax).
 template <class T>

@@ -154,6 +154,10 @@ class KernelRecurrentGdr {
     LocalTensor<float> st = state_.Get<float>(), q = q_.Get<float>(), k = k_.Get<float>();
     LocalTensor<float> v = v_.Get<float>(), o = o_.Get<float>();
     Muls(st, st, decay, tile_);
+    if (FoldedRows(V)) {
+      StepRowsVFolded(beta);
+      return;
+    }
     RowDots(o, k, K, V);  // o = S k
     Sub(v, v, o, V);
     Muls(v, v, beta, V);  // u
@@ -161,6 +165,36 @@ class KernelRecurrentGdr {
     for (uint32_t r = 0; r < V; ++r) Axpy(st[r * pitch_], k, v.GetValue(r), K);  // S[v] += u[v] k
     RowDots(o, q, K, V);                                                         // o = S q
   }
+  // The AscendC op's sequence at K = 128 (vllm-ascend csrc/attention/recurrent_gated_delta_rule
+  // @2b0605fb, read for its instructions: MatVecMul, ReduceSumAddFoldK128, Broadcast): products
+  // with a vector as repeat-form Muls that reuse the vector's row (no broadcast tile), each row
+  // sum as its right half folded onto its left and one 64-wide WholeReduceSum, the rank-1 update
+  // as the u column broadcast along the rows and one MulAddDst per 64 columns. Other K keep the
+  // generic form above (the op falls back to its ReduceSum pattern there).
+  bool FoldedRows(uint32_t V) const { return pitch_ == 2 * kFold && V <= 255; }
+  void StepRowsVFolded(float beta) {
+    const uint32_t V = static_cast<uint32_t>(t_.v_dim);
+    LocalTensor<float> st = state_.Get<float>(), q = q_.Get<float>(), k = k_.Get<float>();
+    LocalTensor<float> v = v_.Get<float>(), o = o_.Get<float>(), tmp = tmp_.Get<float>();
+    FoldedDots(o, k, V);  // o = S k
+    Sub(v, v, o, V);
+    Muls(v, v, beta, V);  // u
+    BroadcastCols(tmp, v, V, pitch_);
+    for (uint32_t c0 = 0; c0 < pitch_; c0 += kFold)  // S[r, :] += u[r] k
+      MulAddDst(st[c0], tmp[c0], k[c0], RowBlock{V, kFold, pitch_, pitch_, 0});
+    FoldedDots(o, q, V);  // o = S q
+  }
+  // out[r] = S[r, :] . x over 128 columns. The folded halves go to the front of `tmp`, 64 a row
+  // (row r lands on rows the fold has already read), so the sum is over consecutive groups.
+  void FoldedDots(const LocalTensor<float>& out, const LocalTensor<float>& x, uint32_t V) {
+    LocalTensor<float> st = state_.Get<float>(), tmp = tmp_.Get<float>();
+    for (uint32_t c0 = 0; c0 < pitch_; c0 += kFold)
+      Mul(tmp[c0], st[c0], x[c0], RowBlock{V, kFold, pitch_, pitch_, 0});
+    Add(tmp, tmp, tmp[kFold], RowBlock{V, kFold, kFold, pitch_, pitch_});
+    WholeReduceSum(out, tmp, kFold, V * kFold);
+  }
+  static constexpr uint32_t kFold = 64;  // fp32 lanes of one 256 B repeat
+
   // out[r] = S[r, :] . x for the V rows (x zero-padded, so whole padded rows can be summed).
   void RowDots(const LocalTensor<float>& out, const LocalTensor<float>& x, uint32_t K, uint32_t V) {
     LocalTensor<float> st = state_.Get<float>(), tmp = tmp_.Get<float>();

@@ -162,6 +162,39 @@ TEST(Timing, ARepeatFormVectorOpCostsAWholeRepeatPerRow) {
       << f.what();
 }
 
+// The rank-1 update of the AscendC recurrent GDN op (ops/recurrent_gated_delta_rule): a [4, 1]
+// column broadcast along rows of 64 floats, then S[r, :] += tmp[r, :] * k in the repeat form with
+// k's row reused. Broadcast stands for a Brcb (one 32 B block per element: 4 x 32 B) and the block
+// copy (4 x 64 x 4 B): 1152 B -> 5 whole repeats, 1280 B / 255 B/cycle -> 6 cycles + 1 startup = 7.
+// MulAddDst: 4 rows, one repeat each -> 1024 B / 128 B/cycle = 8 + 1 = 9. V busy 7 + 9 = 16.
+TEST(Timing, BroadcastColsAndMulAddDstUpdateRowsByAColumn) {
+  DeviceConfig d = TestDevice();
+  Chip chip(d);
+  std::vector<float> got;
+  LaunchResult r = chip.Launch(OneBlock([&] {
+    TPipe pipe;
+    TBuf<TPosition::VECCALC> buf;
+    pipe.InitBuffer(buf, (256 + 256 + 64 + 8) * 4);
+    LocalTensor<float> s = buf.Get<float>(), tmp = s[256], k = s[512], u = s[576];
+    for (uint32_t i = 0; i < 256; ++i) s.SetValue(i, 1.0f), tmp.SetValue(i, -7.0f);
+    for (uint32_t c = 0; c < 64; ++c) k.SetValue(c, static_cast<float>(c));
+    for (uint32_t r = 0; r < 4; ++r) u.SetValue(r, static_cast<float>(r + 1));
+    SetFlag<HardEvent::S_V>(0);
+    WaitFlag<HardEvent::S_V>(0);
+    BroadcastCols(tmp, u, 4, 64);
+    MulAddDst(s, tmp, k, RowBlock{4, 64, 64, 64, 0});
+    SetFlag<HardEvent::V_S>(0);
+    WaitFlag<HardEvent::V_S>(0);
+    got = {tmp.GetValue(0), tmp.GetValue(64 * 3 + 63), s.GetValue(5), s.GetValue(64 * 2 + 10)};
+  }));
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[0], 1.0f);                 // u[0]
+  EXPECT_EQ(got[1], 4.0f);                 // u[3] at the last column
+  EXPECT_EQ(got[2], 1.0f + 1.0f * 5.0f);   // 1 + u[0] k[5]
+  EXPECT_EQ(got[3], 1.0f + 3.0f * 10.0f);  // 1 + u[2] k[10]
+  EXPECT_EQ(r.aiv[static_cast<int>(Pipe::kV)].busy_cycles, 16u);
+}
+
 // Vector results land `latency_cycles` after the last issue slot, in order: an independent
 // instruction issues meanwhile; a dependent one, a barrier or a SetFlag from V waits for every
 // result to land (the PipeBarrier<PIPE_V> AscendC's compiler inserts). These run one block on
