@@ -102,7 +102,7 @@ const char* VecOpName(VecOp op) {
                                  "WholeReduceMax",
                                  "UnpackInt4",
                                  "MulAddDst",
-                                 "Broadcast"};
+                                 "Brcb"};
   return kNames[static_cast<int>(op)];
 }
 

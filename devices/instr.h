@@ -90,10 +90,7 @@ enum class VecOp : uint8_t {
   // two casts; `count` is the int8 elements written.
   kUnpackInt4,
   kMulAddDst,  // dst += src0 * src1 (AscendC MulAddDst)
-  // dst[r * cols + c] = src[r] for r < count / cols, c < cols, cols in `scalar`: AscendC's
-  // Broadcast<T, 2, 1> of a [rows, 1] column to [rows, cols], timed as the two instructions it
-  // issues (Brcb of each element to a 32 B block, then a copy of the blocks along the row).
-  kBroadcastCols,
+  kBrcb,       // each of `count` source elements copied across its own 32 B block of dst (Brcb)
 };
 VecClass ClassOf(VecOp op);
 const char* VecOpName(VecOp op);
@@ -135,6 +132,7 @@ struct VectorFields {
   VecOp op = VecOp::kAdd;
   RoundMode round = RoundMode::kRint;  // kCast
   CmpMode cmp = CmpMode::kLt;          // kCompare
+  bool src0_block = false;             // repeat form: src0's row is one 32 B block, reused
   uint32_t count = 0;
   uint32_t rows = 0, dst_pitch = 0, src0_pitch = 0, src1_pitch = 0;
   double scalar = 0;  // the scalar operand (Adds, Duplicate, Axpy; the group of kGroupSum/Max)

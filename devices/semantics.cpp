@@ -203,9 +203,17 @@ void ExecuteVector(const Instr& in) {
     Instr row = in;
     row.vec.rows = 0;
     row.vec.count = in.vec.count / in.vec.rows;
+    std::vector<uint8_t> block_row;  // src0_block: the row's 32 B block repeated along the row
+    if (in.vec.src0_block) block_row.resize(static_cast<size_t>(row.vec.count) * sz);
     for (uint32_t r = 0; r < in.vec.rows; ++r) {
       row.dst.ptr = in.dst.ptr + static_cast<size_t>(r) * in.vec.dst_pitch * szo;
       row.src0.ptr = in.src0.ptr + static_cast<size_t>(r) * in.vec.src0_pitch * sz;
+      if (in.vec.src0_block) {
+        for (size_t b = 0; b < block_row.size(); b += 32)
+          std::memcpy(block_row.data() + b, row.src0.ptr,
+                      std::min<size_t>(32, block_row.size() - b));
+        row.src0.ptr = block_row.data();
+      }
       if (in.src1.ptr) row.src1.ptr = in.src1.ptr + static_cast<size_t>(r) * in.vec.src1_pitch * sz;
       ExecuteVector(row);
     }
@@ -258,11 +266,10 @@ void ExecuteVector(const Instr& in) {
                      LoadElement(d + i * sz, in.dtype) +
                          LoadElement(a + i * sz, in.dtype) * LoadElement(b + i * sz, in.dtype));
       return;
-    case VecOp::kBroadcastCols: {
-      const auto cols = static_cast<uint32_t>(in.vec.scalar);
-      for (uint32_t i = 0; i < in.vec.count; ++i) std::memcpy(d + i * sz, a + (i / cols) * sz, sz);
+    case VecOp::kBrcb:
+      for (uint32_t i = 0; i < in.vec.count * (32 / sz); ++i)
+        std::memcpy(d + i * sz, a + (i / (32 / sz)) * sz, sz);
       return;
-    }
     case VecOp::kCompare:
     case VecOp::kSelect:
       ExecuteMask(in);

@@ -311,17 +311,7 @@ void Vector(VecOp op, DType dt, const LocalView& dst, const LocalView* a, const 
   if (op == VecOp::kCompare) dst_bytes = (count + 7) / 8;
   if (op == VecOp::kReduceSum || op == VecOp::kReduceMax)
     dst_bytes = SizeOf(dt) * (op == VecOp::kReduceMax && scalar != 0 ? 2 : 1);
-  uint64_t brcb_bytes = 0;  // Broadcast's Brcb: one 32 B block written per source element
-  if (op == VecOp::kBroadcastCols) {
-    if (scalar < 1 || count % static_cast<uint32_t>(scalar))
-      throw SimFailure("invalid_instruction", CurrentCore().name() + ": Broadcast of " +
-                                                  std::to_string(count) +
-                                                  " elements is not a whole number of rows of " +
-                                                  std::to_string(static_cast<int64_t>(scalar)));
-    const uint64_t rows = count / static_cast<uint32_t>(scalar);
-    in_bytes = rows * SizeOf(dt);
-    brcb_bytes = rows * 32;
-  }
+  if (op == VecOp::kBrcb) dst_bytes = 32ull * count;  // a 32 B block per source element
   if (op == VecOp::kGroupSum || op == VecOp::kGroupMax) {
     if (scalar < 1 || count % static_cast<uint32_t>(scalar))
       throw SimFailure("invalid_instruction", CurrentCore().name() + ": " + api + " of " +
@@ -358,9 +348,10 @@ void Vector(VecOp op, DType dt, const LocalView& dst, const LocalView* a, const 
   in.vec.scalar = scalar;
   // UnpackInt4 costs the two casts it stands for: int4 -> half reads the packed bytes and
   // writes count halves, half -> int8 reads them again (the cast rate is per input byte).
-  in.bytes = op == VecOp::kUnpackInt4      ? in_bytes + 2ull * count
-             : op == VecOp::kBroadcastCols ? brcb_bytes + dst_bytes
-                                           : in_bytes;
+  // Brcb's work is the blocks it writes.
+  in.bytes = op == VecOp::kUnpackInt4 ? in_bytes + 2ull * count
+             : op == VecOp::kBrcb     ? dst_bytes
+                                      : in_bytes;
   in.vec.src_bytes = in_bytes;
   in.vec.dst_bytes = dst_bytes;
   core.Issue(in);
@@ -394,7 +385,17 @@ void VectorRows(VecOp op, DType dt, DType dt_out, RoundMode rm, const LocalView&
     return bytes;
   };
   const uint64_t dst_span = operand(dst, rb.dst_pitch, out_sz, "destination");
-  uint64_t src_span = operand(a, rb.src0_pitch, in_sz, "source");
+  uint64_t src_span = 0;
+  if (rb.src0_block) {  // one 32 B block a row, read for every block of the row
+    if (rb.cols * in_sz % 32) fail("a row of a block-reused source must be whole 32 B blocks");
+    RequireMem(a, Mem::kUb, api, "source");
+    CheckAligned(a, api);
+    if (rb.src0_pitch * in_sz % 32) fail("source rows do not start on 32 B blocks");
+    src_span = static_cast<uint64_t>(rb.rows - 1) * rb.src0_pitch * in_sz + 32;
+    CheckLocalExtent(a, src_span, api);
+  } else {
+    src_span = operand(a, rb.src0_pitch, in_sz, "source");
+  }
   if (b)
     src_span = std::max(src_span,
                         operand(*b, rb.src1_pitch, in_sz,
@@ -414,6 +415,7 @@ void VectorRows(VecOp op, DType dt, DType dt_out, RoundMode rm, const LocalView&
   in.vec.dst_pitch = rb.dst_pitch;
   in.vec.src0_pitch = rb.src0_pitch;
   in.vec.src1_pitch = rb.src1_pitch;
+  in.vec.src0_block = rb.src0_block;
   in.bytes = static_cast<uint64_t>(rb.rows) * 256;  // whole repeats, masked lanes included
   in.vec.src_bytes = src_span;
   in.vec.dst_bytes = dst_span;

@@ -193,6 +193,9 @@ class GlobalTensor {
 // costs a whole repeat however few of its lanes the mask enables.
 struct RowBlock {
   uint32_t rows = 0, cols = 0, dst_pitch = 0, src0_pitch = 0, src1_pitch = 0;
+  // src0's row is a single 32 B block read again for every block of the row (a source block
+  // stride of 0, as MulAddDst over a Brcb result uses it): src0 rows span 32 B, not `cols`.
+  bool src0_block = false;
 };
 
 namespace detail {
@@ -543,13 +546,11 @@ void WholeReduceSum(const LocalTensor<T>& dst, const LocalTensor<T>& src, uint32
   detail::Vector(VecOp::kGroupSum, DTypeOf<T>::value, dst.view(), &src.view(), nullptr, count,
                  static_cast<double>(group));
 }
-// dst[r * cols + c] = src[r]: a [rows, 1] column broadcast along rows of `cols` elements
-// (AscendC's Broadcast<T, 2, 1>, which issues a Brcb and a block copy; timed as both).
+// Each of `count` elements of src copied across its own 32 B block of dst (AscendC's Brcb: 8
+// floats or 16 halves a block), the operand a repeat-form src0_block instruction reuses.
 template <class T>
-void BroadcastCols(const LocalTensor<T>& dst, const LocalTensor<T>& src, uint32_t rows,
-                   uint32_t cols) {
-  detail::Vector(VecOp::kBroadcastCols, DTypeOf<T>::value, dst.view(), &src.view(), nullptr,
-                 rows * cols, static_cast<double>(cols));
+void Brcb(const LocalTensor<T>& dst, const LocalTensor<T>& src, uint32_t count) {
+  detail::Vector(VecOp::kBrcb, DTypeOf<T>::value, dst.view(), &src.view(), nullptr, count);
 }
 // dst[g] = max of the g-th group of `group` consecutive elements (AscendC's WholeReduceMax).
 template <class T>

@@ -165,12 +165,12 @@ class KernelRecurrentGdr {
     for (uint32_t r = 0; r < V; ++r) Axpy(st[r * pitch_], k, v.GetValue(r), K);  // S[v] += u[v] k
     RowDots(o, q, K, V);                                                         // o = S q
   }
-  // The AscendC op's sequence at K = 128 (vllm-ascend csrc/attention/recurrent_gated_delta_rule
-  // @2b0605fb, read for its instructions: MatVecMul, ReduceSumAddFoldK128, Broadcast): products
-  // with a vector as repeat-form Muls that reuse the vector's row (no broadcast tile), each row
-  // sum as its right half folded onto its left and one 64-wide WholeReduceSum, the rank-1 update
-  // as the u column broadcast along the rows and one MulAddDst per 64 columns. Other K keep the
-  // generic form above (the op falls back to its ReduceSum pattern there).
+  // The AscendC op's sequence at K = 128 (sgl-kernel-npu csrc/recurrent_gated_delta_rule
+  // @878309c5, read for its instructions; vllm-ascend's copy does the same): products with a
+  // vector as repeat-form Muls that reuse the vector's row (no broadcast tile), each row sum as
+  // its right half folded onto its left and one 64-wide sum, the rank-1 update as a Brcb of u
+  // (one 32 B block a row) and one MulAddDst per 64 columns reading that block for every block of
+  // the row. Other K keep the generic form above (the op falls back to a ReduceSum pattern).
   bool FoldedRows(uint32_t V) const { return pitch_ == 2 * kFold && V <= 255; }
   void StepRowsVFolded(float beta) {
     const uint32_t V = static_cast<uint32_t>(t_.v_dim);
@@ -178,10 +178,10 @@ class KernelRecurrentGdr {
     LocalTensor<float> v = v_.Get<float>(), o = o_.Get<float>(), tmp = tmp_.Get<float>();
     FoldedDots(o, k, V);  // o = S k
     Sub(v, v, o, V);
-    Muls(v, v, beta, V);  // u
-    BroadcastCols(tmp, v, V, pitch_);
+    Muls(v, v, beta, V);                             // u
+    Brcb(tmp, v, V);                                 // tmp[8 r .. 8 r + 8) = u[r]
     for (uint32_t c0 = 0; c0 < pitch_; c0 += kFold)  // S[r, :] += u[r] k
-      MulAddDst(st[c0], tmp[c0], k[c0], RowBlock{V, kFold, pitch_, pitch_, 0});
+      MulAddDst(st[c0], tmp, k[c0], RowBlock{V, kFold, pitch_, 8, 0, true});
     FoldedDots(o, q, V);  // o = S q
   }
   // out[r] = S[r, :] . x over 128 columns. The folded halves go to the front of `tmp`, 64 a row

@@ -162,12 +162,12 @@ TEST(Timing, ARepeatFormVectorOpCostsAWholeRepeatPerRow) {
       << f.what();
 }
 
-// The rank-1 update of the AscendC recurrent GDN op (ops/recurrent_gated_delta_rule): a [4, 1]
-// column broadcast along rows of 64 floats, then S[r, :] += tmp[r, :] * k in the repeat form with
-// k's row reused. Broadcast stands for a Brcb (one 32 B block per element: 4 x 32 B) and the block
-// copy (4 x 64 x 4 B): 1152 B -> 5 whole repeats, 1280 B / 255 B/cycle -> 6 cycles + 1 startup = 7.
-// MulAddDst: 4 rows, one repeat each -> 1024 B / 128 B/cycle = 8 + 1 = 9. V busy 7 + 9 = 16.
-TEST(Timing, BroadcastColsAndMulAddDstUpdateRowsByAColumn) {
+// The rank-1 update of the AscendC recurrent GDN op (ops/recurrent_gated_delta_rule): a Brcb of a
+// 4-row column (each element across its own 32 B block) then S[r, :] += u[r] k in the repeat form,
+// the Brcb block read for every block of a row and k's row reused. Brcb writes 4 x 32 B: one whole
+// repeat, 256 B / 255 B/cycle -> 2 cycles + 1 startup = 3. MulAddDst: 4 rows, one repeat each ->
+// 1024 B / 128 B/cycle = 8 + 1 = 9. V busy 3 + 9 = 12.
+TEST(Timing, BrcbAndMulAddDstUpdateRowsByAColumn) {
   DeviceConfig d = TestDevice();
   Chip chip(d);
   std::vector<float> got;
@@ -181,18 +181,18 @@ TEST(Timing, BroadcastColsAndMulAddDstUpdateRowsByAColumn) {
     for (uint32_t r = 0; r < 4; ++r) u.SetValue(r, static_cast<float>(r + 1));
     SetFlag<HardEvent::S_V>(0);
     WaitFlag<HardEvent::S_V>(0);
-    BroadcastCols(tmp, u, 4, 64);
-    MulAddDst(s, tmp, k, RowBlock{4, 64, 64, 64, 0});
+    Brcb(tmp, u, 4);
+    MulAddDst(s, tmp, k, RowBlock{4, 64, 64, 8, 0, true});
     SetFlag<HardEvent::V_S>(0);
     WaitFlag<HardEvent::V_S>(0);
-    got = {tmp.GetValue(0), tmp.GetValue(64 * 3 + 63), s.GetValue(5), s.GetValue(64 * 2 + 10)};
+    got = {tmp.GetValue(0), tmp.GetValue(8 * 3 + 7), s.GetValue(5), s.GetValue(64 * 2 + 10)};
   }));
   ASSERT_EQ(got.size(), 4u);
   EXPECT_EQ(got[0], 1.0f);                 // u[0]
   EXPECT_EQ(got[1], 4.0f);                 // u[3] at the last column
   EXPECT_EQ(got[2], 1.0f + 1.0f * 5.0f);   // 1 + u[0] k[5]
   EXPECT_EQ(got[3], 1.0f + 3.0f * 10.0f);  // 1 + u[2] k[10]
-  EXPECT_EQ(r.aiv[static_cast<int>(Pipe::kV)].busy_cycles, 16u);
+  EXPECT_EQ(r.aiv[static_cast<int>(Pipe::kV)].busy_cycles, 12u);
 }
 
 // Vector results land `latency_cycles` after the last issue slot, in order: an independent
