@@ -196,29 +196,35 @@ bool ExecuteVectorF32(const Instr& in) {
   }
 }
 
-void ExecuteVector(const Instr& in) {
+void ExecuteVector(const Instr& in);
+
+// The repeat form: each row as its own instruction of count / rows elements.
+void ExecuteVectorRows(const Instr& in) {
   const size_t sz = SizeOf(in.dtype), szo = SizeOf(in.dtype_out);
-  if (in.vec.rows >
-      0) {  // the repeat form: each row as its own instruction of count / rows elements
-    Instr row = in;
-    row.vec.rows = 0;
-    row.vec.count = in.vec.count / in.vec.rows;
-    std::vector<uint8_t> block_row;  // src0_block: the row's 32 B block repeated along the row
-    if (in.vec.src0_block) block_row.resize(static_cast<size_t>(row.vec.count) * sz);
-    for (uint32_t r = 0; r < in.vec.rows; ++r) {
-      row.dst.ptr = in.dst.ptr + static_cast<size_t>(r) * in.vec.dst_pitch * szo;
-      row.src0.ptr = in.src0.ptr + static_cast<size_t>(r) * in.vec.src0_pitch * sz;
-      if (in.vec.src0_block) {
-        for (size_t b = 0; b < block_row.size(); b += 32)
-          std::memcpy(block_row.data() + b, row.src0.ptr,
-                      std::min<size_t>(32, block_row.size() - b));
-        row.src0.ptr = block_row.data();
-      }
-      if (in.src1.ptr) row.src1.ptr = in.src1.ptr + static_cast<size_t>(r) * in.vec.src1_pitch * sz;
-      ExecuteVector(row);
+  Instr row = in;
+  row.vec.rows = 0;
+  row.vec.count = in.vec.count / in.vec.rows;
+  std::vector<uint8_t> block_row;  // src0_block: the row's 32 B block repeated along the row
+  if (in.vec.src0_block) block_row.resize(static_cast<size_t>(row.vec.count) * sz);
+  for (uint32_t r = 0; r < in.vec.rows; ++r) {
+    row.dst.ptr = in.dst.ptr + static_cast<size_t>(r) * in.vec.dst_pitch * szo;
+    row.src0.ptr = in.src0.ptr + static_cast<size_t>(r) * in.vec.src0_pitch * sz;
+    if (in.vec.src0_block) {
+      for (size_t b = 0; b < block_row.size(); b += 32)
+        std::memcpy(block_row.data() + b, row.src0.ptr, std::min<size_t>(32, block_row.size() - b));
+      row.src0.ptr = block_row.data();
     }
+    if (in.src1.ptr) row.src1.ptr = in.src1.ptr + static_cast<size_t>(r) * in.vec.src1_pitch * sz;
+    ExecuteVector(row);
+  }
+}
+
+void ExecuteVector(const Instr& in) {
+  if (in.vec.rows > 0) {
+    ExecuteVectorRows(in);
     return;
   }
+  const size_t sz = SizeOf(in.dtype), szo = SizeOf(in.dtype_out);
   if (in.dtype == DType::kFloat32 && ExecuteVectorF32(in)) return;
   uint8_t* d = in.dst.ptr;
   const uint8_t* a = in.src0.ptr;
