@@ -218,7 +218,10 @@ int Run(const std::vector<std::string>& argv) {
     throw;
   }
   const FunctionalStudy* f = o.study ? &*o.study : nullptr;
-  WriteServingOutputs(setup, o.result, folder.path(), f);
+  const std::string no_charts =
+      "run with --no-charts (npusim capacity's probes are); run the config again without it to "
+      "draw them";
+  WriteServingOutputs(setup, o.result, folder.path(), f, Has(a, "--no-charts") ? no_charts : "");
   folder.Commit();  // the files are in place before anything is printed (a closed pipe cannot lose
                     // them)
   if (const std::string jsonl = Option(a, "--result-jsonl", ""); !jsonl.empty()) {

@@ -49,7 +49,10 @@ CommandSpec RunCommand() {
            {"--out", "DIR", "output folder (default reports/out/<config name>)"},
            {"--result-jsonl", "FILE",
             "append the run's bench_serving result line to FILE (as bench_serving --output-file "
-            "does)"}}};
+            "does)"},
+           {"--no-charts", "",
+            "report.html without its charts (each says why): no gnuplot, most of a short run's "
+            "wall time; capacity probes run this way"}}};
 }
 
 CommandSpec CapacityCommand() {

@@ -5,11 +5,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "model/error.h"
 
@@ -221,7 +223,7 @@ std::string RenderChart(const Chart& c, const std::string& id) {
   script += c.kind == Chart::Kind::kXY        ? XYScript(c)
             : c.kind == Chart::Kind::kHeatmap ? HeatmapScript(c)
                                               : BarsScript(c);
-  static int counter = 0;
+  static std::atomic<int> counter{0};  // charts are drawn from several threads (Page::Render)
   const auto base = std::filesystem::temp_directory_path() /
                     ("npusim_plot_" + std::to_string(getpid()) + "_" + std::to_string(counter++));
   const std::string gp = base.string() + ".gp", svg = base.string() + ".svg",
@@ -278,12 +280,44 @@ void Page::Table(const std::vector<std::string>& header,
   body_ += "</table>\n";
 }
 
+namespace {
+// Stands for chart `i` in Page::body_ until Render: \x01 never occurs in escaped text.
+std::string Marker(size_t i) { return "\x01chart" + std::to_string(i) + "\x01"; }
+}  // namespace
+
 void Page::AddChart(const Chart& c, const std::string& caption) {
-  const std::string id = "c" + std::to_string(++charts_);
+  const std::string id = "c" + std::to_string(charts_.size() + 1);
   Chart titled = c;
   if (titled.title.empty()) titled.title = caption;
   body_ += "<figure class=\"chart\" id=\"" + id + "\">\n<figcaption>" + Escape(caption) +
-           "</figcaption>\n" + RenderChart(titled, id) + "\n</figure>\n";
+           "</figcaption>\n" + Marker(charts_.size()) + "\n</figure>\n";
+  charts_.emplace_back(std::move(titled), id);
+}
+
+// Each chart is its own gnuplot process, as before, so its SVG does not depend on the charts
+// drawn before it (one process for all leaves the SVG terminal's state from chart to chart); as
+// many run at once as there are cores.
+std::string Page::DrawnBody() const {
+  std::vector<std::string> drawn(charts_.size());
+  const auto draw = [&](size_t i) {
+    drawn[i] = omit_why_.empty()
+                   ? RenderChart(charts_[i].first, charts_[i].second)
+                   : "<p class=\"nochart\">chart not drawn: " + Escape(omit_why_) + "</p>";
+  };
+  const size_t wave = omit_why_.empty() ? std::max(2u, std::thread::hardware_concurrency()) : 1;
+  for (size_t first = 0; first < drawn.size(); first += wave) {
+    std::vector<std::thread> threads;
+    for (size_t i = first + 1; i < std::min(first + wave, drawn.size()); ++i)
+      threads.emplace_back(draw, i);
+    draw(first);
+    for (auto& t : threads) t.join();
+  }
+  std::string body = body_;
+  for (size_t i = 0; i < drawn.size(); ++i) {
+    const std::string m = Marker(i);
+    body.replace(body.find(m), m.size(), drawn[i]);
+  }
+  return body;
 }
 
 // The closing script checks the page itself: every chart drawn with a visible size, no script
@@ -309,7 +343,7 @@ std::string Page::Render() const {
          "figcaption { font-weight: 600; margin-bottom: 0.3em; } .nochart { color: #b00000; }\n"
          "footer { color: #888; font-size: 0.8em; margin-top: 3em; }\n"
          "</style>\n</head>\n<body>\n<h1>" +
-         Escape(title_) + "</h1>\n" + body_ +
+         Escape(title_) + "</h1>\n" + DrawnBody() +
          "<footer>npusim report; charts drawn by gnuplot. <span id=\"selfcheck\"></span></footer>\n"
          "<script>\n"
          "(function () {\n"

@@ -48,13 +48,19 @@ class Page {
   void Facts(const std::vector<std::pair<std::string, std::string>>& rows);
   void Table(const std::vector<std::string>& header,
              const std::vector<std::vector<std::string>>& rows);
+  // Charts are drawn when the page is rendered, each by its own gnuplot process, all at once.
   void AddChart(const Chart& c, const std::string& caption);
+  // Render without drawing the charts: each figure says `why` instead (a page nobody reads
+  // first, such as a capacity probe's, skips gnuplot's ~50 ms a chart).
+  void OmitCharts(const std::string& why) { omit_why_ = why; }
   std::string Render() const;
   void Write(const std::string& path) const;
 
  private:
-  std::string title_, body_;
-  int charts_ = 0;
+  std::string DrawnBody() const;  // body_ with each chart marker replaced by the chart
+  std::string title_, body_;      // body_ holds a marker per chart until Render
+  std::vector<std::pair<Chart, std::string>> charts_;  // (chart, its id)
+  std::string omit_why_;
 };
 
 std::string Escape(const std::string& s);

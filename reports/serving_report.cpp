@@ -384,7 +384,7 @@ void WriteServingTrace(const ResolvedRun& s, const ServingResult& r, const std::
 }  // namespace
 
 void WriteServingOutputs(const ResolvedRun& s, const ServingResult& r, const std::string& dir,
-                         const FunctionalStudy* f) {
+                         const FunctionalStudy* f, const std::string& charts_omitted_why) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw InputError("--out " + dir + ": " + ec.message());
@@ -399,7 +399,9 @@ void WriteServingOutputs(const ResolvedRun& s, const ServingResult& r, const std
   WriteServingTrace(s, r, dir);
   files["report.md"] << "# npusim serving run\n\n" << ServingSummary(s, r, m, f);
   for (const auto& [name, text] : files) WriteFileOrThrow(dir + "/" + name, text.str());
-  ServingPage(s, r, m, f).Write(dir + "/report.html");
+  html::Page page = ServingPage(s, r, m, f);
+  if (!charts_omitted_why.empty()) page.OmitCharts(charts_omitted_why);
+  page.Write(dir + "/report.html");
 }
 
 namespace {

@@ -21,8 +21,11 @@ namespace npusim {
 nlohmann::ordered_json ServingMetricsJson(const ResolvedRun& s, const ServingResult& r,
                                           const ServingMetrics& m,
                                           const FunctionalStudy* f = nullptr);
+// `charts_omitted_why` non-empty: report.html's figures say it instead of a chart (run
+// --no-charts).
 void WriteServingOutputs(const ResolvedRun& s, const ServingResult& r, const std::string& dir,
-                         const FunctionalStudy* f = nullptr);
+                         const FunctionalStudy* f = nullptr,
+                         const std::string& charts_omitted_why = "");
 html::Page ServingPage(const ResolvedRun& s, const ServingResult& r, const ServingMetrics& m,
                        const FunctionalStudy* f = nullptr);
 std::string ServingSummary(const ResolvedRun& s, const ServingResult& r, const ServingMetrics& m,

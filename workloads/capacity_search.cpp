@@ -273,7 +273,8 @@ VariantProbe ChildRunProbe(const std::string& run_path,
                            const std::function<std::string(size_t)>& variant_dir,
                            double timeout_s) {
   return [=](size_t v, const KeyValues& sets, const std::string& where, const KeyValues& load) {
-    std::vector<std::string> args = {"run", run_path};
+    // A probe's report.html is rarely opened: its charts are not worth gnuplot's time.
+    std::vector<std::string> args = {"run", run_path, "--no-charts"};
     for (const auto& [k, x] : sets) args.insert(args.end(), {"--set", k + "=" + x});
     for (const auto& [k, x] : load) args.insert(args.end(), {"--set", k + "=" + x});
     const std::string dir = variant_dir(v) + "/" + where;
