@@ -192,6 +192,11 @@ std::string Inline(std::string svg, const std::string& id, const std::string& ti
   return svg;
 }
 
+// What a figure holds instead of its chart.
+std::string NoChart(const std::string& why) {
+  return "<p class=\"nochart\">chart not drawn: " + Escape(why) + "</p>";
+}
+
 std::string ReadAll(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   std::ostringstream s;
@@ -249,7 +254,7 @@ std::string RenderChart(const Chart& c, const std::string& id) {
     const std::string why = missing ? "gnuplot not found (Debian: apt-get install gnuplot-nox)"
                                     : "gnuplot failed: " + first;
     spdlog::warn("report.html: chart '{}' not drawn: {}", c.title, why);
-    return "<p class=\"nochart\">chart not drawn: " + Escape(why) + "</p>";
+    return NoChart(why);
   }
   return Inline(out, id, c.title);
 }
@@ -298,18 +303,12 @@ void Page::AddChart(const Chart& c, const std::string& caption) {
 // drawn before it (one process for all leaves the SVG terminal's state from chart to chart); as
 // many run at once as there are cores.
 std::string Page::DrawnBody() const {
-  std::vector<std::string> drawn(charts_.size());
-  const auto draw = [&](size_t i) {
-    drawn[i] = omit_why_.empty()
-                   ? RenderChart(charts_[i].first, charts_[i].second)
-                   : "<p class=\"nochart\">chart not drawn: " + Escape(omit_why_) + "</p>";
-  };
-  const size_t wave = omit_why_.empty() ? std::max(2u, std::thread::hardware_concurrency()) : 1;
-  for (size_t first = 0; first < drawn.size(); first += wave) {
+  std::vector<std::string> drawn(charts_.size(), omit_why_.empty() ? "" : NoChart(omit_why_));
+  const size_t wave = std::max(2u, std::thread::hardware_concurrency());
+  for (size_t first = 0; omit_why_.empty() && first < drawn.size(); first += wave) {
     std::vector<std::thread> threads;
-    for (size_t i = first + 1; i < std::min(first + wave, drawn.size()); ++i)
-      threads.emplace_back(draw, i);
-    draw(first);
+    for (size_t i = first; i < std::min(first + wave, drawn.size()); ++i)
+      threads.emplace_back([&, i] { drawn[i] = RenderChart(charts_[i].first, charts_[i].second); });
     for (auto& t : threads) t.join();
   }
   std::string body = body_;

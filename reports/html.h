@@ -48,7 +48,8 @@ class Page {
   void Facts(const std::vector<std::pair<std::string, std::string>>& rows);
   void Table(const std::vector<std::string>& header,
              const std::vector<std::vector<std::string>>& rows);
-  // Charts are drawn when the page is rendered, each by its own gnuplot process, all at once.
+  // Charts are drawn when the page is rendered, each by its own gnuplot process, as many at once
+  // as there are cores.
   void AddChart(const Chart& c, const std::string& caption);
   // Render without drawing the charts: each figure says `why` instead (a page nobody reads
   // first, such as a capacity probe's, skips gnuplot's ~50 ms a chart).
