@@ -31,6 +31,12 @@ void HostProfile::Bind(ParamVisitor& v) {
   v.Param({"step_us", "us",
            "host time per step: scheduling, input preparation, sampling, output handling", 0, 1e7},
           step_us);
+  v.Param(opt("request_us", "us",
+              "per request: front-end latency from the client's send to the scheduler (HTTP, "
+              "tokenization, hand-off to the engine process); it delays the request, not the "
+              "steps, so it adds to TTFT and end-to-end latency but not to the step time",
+              0, 1e7),
+          request_us);
   v.Param(
       opt("mtp_round_us", "us", "host time per MTP round: draft and verify bookkeeping", 0, 1e7),
       mtp_round_us);

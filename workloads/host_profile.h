@@ -20,6 +20,7 @@ struct HostProfile {
       0;  // eager: framework launches per decoder layer besides the modelled kernels
   double graph_replay_us = 0;  // host time to replay one captured forward
   double step_us = 0;          // per step: scheduling, input preparation, sampling, output handling
+  double request_us = 0;       // per request: the front end's latency before the scheduler sees it
   double mtp_round_us = 0;     // per MTP round: draft and verify bookkeeping on the host
   bool a2a_normal_host_sync = true;  // eager DeepEP (normal mode): the host waits for each
                                      // dispatch's counts

@@ -221,7 +221,11 @@ class Engine {
                 std::max<int64_t>(1, s_.plan.dp);  // DP-attention groups in turn
     index_[r.id] = result_.requests.size();
     result_.requests.push_back(rec);
-    sched_.Arrive(r.id, r.input_len, pool_ == 1 ? 1 : r.output_len, r.prompt);
+    // The front end (HTTP, tokenization, the hand-off to the engine process) holds each request
+    // for request_us on its own: requests sent together become schedulable together.
+    fronting_.push_back(
+        {now + s_.host.request_us, r.id, r.input_len, pool_ == 1 ? 1 : r.output_len, r.prompt});
+    AdmitFronted(now);
     ++in_flight_;
   }
 
@@ -244,9 +248,11 @@ class Engine {
   void ReleaseAt(int64_t id, double end_us) { releases_.push_back({id, end_us}); }
   // PD decode replica: the transfers started since the last call (the prefill side frees their KV).
   std::vector<Transfer> TakeStarted() { return std::exchange(started_, {}); }
-  // The earliest moment a transfer in flight completes or held KV is freed (+inf: none).
+  // The earliest moment a transfer in flight completes, held KV is freed or a request leaves the
+  // front end (+inf: none).
   double NextWakeUs() const {
     double t = std::numeric_limits<double>::infinity();
+    if (!fronting_.empty()) t = fronting_.front().ready_us;
     for (const Transfer& x : moving_) t = std::min(t, x.end_us);
     for (const Transfer& x : releases_) t = std::min(t, x.end_us);
     return t;
@@ -258,6 +264,7 @@ class Engine {
 
   // Host side: the next step, or false when nothing can run.
   bool Form(double now) {
+    AdmitFronted(now);
     if (pool_ == 2) MoveTransfers(now);
     if (pool_ == 1) FreeSent(now);
     batch_ = sched_.Next(now);
@@ -596,10 +603,25 @@ class Engine {
     int64_t id;
     double stream_us;  // its bytes over the link, without the fixed latency
   };
+  struct Fronted {  // a request in the front end until ready_us
+    double ready_us;
+    int64_t id, input_len, output_len;
+    Prompt prompt;
+  };
+  // Requests whose front-end latency has passed reach the scheduler, in the order they were sent
+  // (one latency for all keeps the queue sorted).
+  void AdmitFronted(double now) {
+    while (!fronting_.empty() && fronting_.front().ready_us <= now + kTickUs) {
+      Fronted& f = fronting_.front();
+      sched_.Arrive(f.id, f.input_len, f.output_len, std::move(f.prompt));
+      fronting_.pop_front();
+    }
+  }
 
   int64_t replica_ = 0;
   int pool_ = 0;
   std::deque<Pending> pending_;
+  std::deque<Fronted> fronting_;
   std::vector<Transfer> moving_, started_, releases_;
   double link_free_us_ = 0;
   std::vector<int64_t> last_finished_;

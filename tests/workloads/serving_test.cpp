@@ -228,6 +228,26 @@ TEST(Serving, GlueLaunchesCostHostTimePerLayerInEagerForwards) {
   EXPECT_NEAR(r.requests[0].finish_us, ttft + 2 * step, 1e-6);
 }
 
+// The front end's latency holds the request back before the scheduler sees it: TTFT grows by
+// request_us, the steps (and so TPOT) do not.
+TEST(Serving, TheFrontEndDelaysTheRequestNotItsSteps) {
+  RunConfig c = Base();
+  c.disable_cuda_graph = true;
+  c.host_launch_us = 50;
+  c.host_profile = ProfileWith("request_us: 20000\n");
+  const ResolvedRun s = ResolveRun(c);
+  FixedTimer timer(10);
+  const ServingResult r = RunServing(s, timer);
+  const auto [np, nd] = PrefillAndDecodeLaunches(s);
+  // Sent at 0, schedulable at 20000 us; then a step of 100 us, a launch every 50 us, the device
+  // done 10 us after the last.
+  const double ttft = 20000 + 100 + 50.0 * static_cast<double>(np) + 10;
+  EXPECT_NEAR(r.requests[0].first_token_us, ttft, 1e-6);
+  const double step = 100 + 50.0 * static_cast<double>(nd) + 10;
+  EXPECT_NEAR(r.requests[0].finish_us, ttft + 2 * step, 1e-6);
+  EXPECT_NEAR(ComputeMetrics(r).ttft_ms.mean, ttft / 1e3, 1e-9);
+}
+
 // A timer whose chunk_gated_delta_rule calls are a Python composite of `ops` torch ops (the
 // launch=torch form), every call 10 us of device time.
 class TorchCompositeTimer : public KernelTimer {
