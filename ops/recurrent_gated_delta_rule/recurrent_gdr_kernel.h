@@ -19,6 +19,8 @@ using kernel_util::Sync;
 
 struct Gm {
   GmBuffer *mix_qkv, *g, *beta, *states, *cache_indices, *intermediate, *o;
+  // multi_op: q, k (L2-normalised) and v each in its own contiguous tensor, mix_qkv unused.
+  GmBuffer *q = nullptr, *k = nullptr, *v = nullptr;
 };
 
 template <class S>  // S: element type of the pool and the intermediate cache (q/k/v/o are bf16)
@@ -26,7 +28,17 @@ class KernelRecurrentGdr {
  public:
   void Init(const Gm& gm, const Tiling& t) {
     t_ = t;
-    qkvGm_.SetGlobalBuffer(gm.mix_qkv);
+    // q, k, v as three views: of mix_qkv (one token's row holds all three) or of their own
+    // contiguous tensors (multi_op). Offsets and strides are in elements.
+    const int64_t HK = t.heads_k * t.k_dim, HVV = t.heads_v * t.v_dim, width = 2 * HK + HVV;
+    if (gm.q) {
+      qGm_.SetGlobalBuffer(gm.q), kGm_.SetGlobalBuffer(gm.k), vGm_.SetGlobalBuffer(gm.v);
+      q_stride_ = k_stride_ = HK, v_stride_ = HVV;
+    } else {
+      qGm_.SetGlobalBuffer(gm.mix_qkv), kGm_.SetGlobalBuffer(gm.mix_qkv);
+      vGm_.SetGlobalBuffer(gm.mix_qkv);
+      q_stride_ = k_stride_ = v_stride_ = width, k_off_ = HK, v_off_ = 2 * HK;
+    }
     gGm_.SetGlobalBuffer(gm.g);
     betaGm_.SetGlobalBuffer(gm.beta);
     stGm_.SetGlobalBuffer(gm.states);
@@ -105,14 +117,12 @@ class KernelRecurrentGdr {
 
   // q, k of key head j and the v block of value head h for token `tok`, L2-normalised in fp32.
   void LoadToken(int64_t tok, int64_t j, int64_t h, int64_t vb, uint32_t vlen) {
-    const int64_t width = 2 * t_.heads_k * t_.k_dim + t_.heads_v * t_.v_dim;
     const uint32_t K = static_cast<uint32_t>(t_.k_dim);
     LocalTensor<bfloat16_t> qk = qkRaw_.Get<bfloat16_t>(), v = vRaw_.Get<bfloat16_t>();
     Sync<HardEvent::V_MTE2>();  // the previous token's q/k/v have been read
-    kernel_util::CopyIn(qk, qkvGm_[tok * width + j * t_.k_dim], K);
-    kernel_util::CopyIn(qk[kp_], qkvGm_[tok * width + (t_.heads_k + j) * t_.k_dim], K);
-    kernel_util::CopyIn(
-        v, qkvGm_[tok * width + 2 * t_.heads_k * t_.k_dim + h * t_.v_dim + vb * t_.block_v], vlen);
+    kernel_util::CopyIn(qk, qGm_[tok * q_stride_ + j * t_.k_dim], K);
+    kernel_util::CopyIn(qk[kp_], kGm_[tok * k_stride_ + k_off_ + j * t_.k_dim], K);
+    kernel_util::CopyIn(v, vGm_[tok * v_stride_ + v_off_ + h * t_.v_dim + vb * t_.block_v], vlen);
     Sync<HardEvent::MTE2_V>();
     LocalTensor<float> q = q_.Get<float>(), k = k_.Get<float>();
     Duplicate(q, 0.0f, kp_);  // zero padding: row dot products reduce whole padded rows
@@ -120,8 +130,12 @@ class KernelRecurrentGdr {
     Cast(q, qk, CAST_NONE, K);
     Cast(k, qk[kp_], CAST_NONE, K);
     Cast(v_.Get<float>(), v, CAST_NONE, vlen);
-    Normalise(q, K, t_.scale);
-    Normalise(k, K, 1.0f);
+    if (t_.normalise) {
+      Normalise(q, K, t_.scale);
+      Normalise(k, K, 1.0f);
+    } else {  // multi_op: q and k come L2-normalised; only q's scale is left
+      Muls(q, q, t_.scale, K);
+    }
   }
   void Normalise(const LocalTensor<float>& x, uint32_t n, float scale) {
     LocalTensor<float> sq = sq_.Get<float>(), red = red_.Get<float>();
@@ -226,7 +240,8 @@ class KernelRecurrentGdr {
   uint32_t pitch_ = 0, tile_ = 0, kp_ = 0, op_ = 0, cols_ = 0;
   TPipe pipe_;
   TBuf<TPosition::VECCALC> state_, raw_, tmp_, qkRaw_, vRaw_, q_, k_, v_, o_, sq_, oRaw_, red_;
-  GlobalTensor<bfloat16_t> qkvGm_, betaGm_, oGm_;
+  GlobalTensor<bfloat16_t> qGm_, kGm_, vGm_, betaGm_, oGm_;
+  int64_t q_stride_ = 0, k_stride_ = 0, v_stride_ = 0, k_off_ = 0, v_off_ = 0;
   GlobalTensor<S> interGm_;
   GlobalTensor<float> gGm_;
   GlobalTensor<S> stGm_;

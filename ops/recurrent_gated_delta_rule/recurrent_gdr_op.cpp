@@ -1,14 +1,20 @@
 // `recurrent_gated_delta_rule`: decode (state read from and written back to the pool) and MTP
-// target verify (a state per draft token into the intermediate cache, pool untouched), as two
+// target verify (a state per draft token into the intermediate cache, pool untouched), as three
 // implementations (kernels.md §3.3-3.6):
 //   fused:        fused_gdn_gating without sigmoid (g) -> the AscendC op (sigmoid(b), exp(g) and
 //                 the q/k L2 norm inside; [HV, V, K] bf16 state, one item per request and head)
 //   triton_chain: fused_gdn_gating (g, bf16 beta) -> the Triton recurrent kernel's tiling
 //                 ([HV, K, V] state, a program per block_v columns of V)
+//   multi_op:     vllm-ascend's decode path of 2026-07 (ops/gdn.py @9c03b2a4), seven launches:
+//                 q, k, v out of mix_qkv as contiguous copies (rearrange_mixed_qkv), the AscendC
+//                 fused_gdn_gating (g, bf16 beta), l2norm_fwd of q and of k, then the AscendC
+//                 recurrent op on the separate, normalised q, k and v ([HV, V, K] state)
 #include "model/error.h"
 #include "ops/common/op_util.h"
+#include "ops/common/strided_copy.h"
 #include "ops/fused_gdn_gating/fused_gdn_gating_kernel.h"
 #include "ops/recurrent_gated_delta_rule/recurrent_gdr_kernel.h"
+#include "ops/rms_norm/rms_norm_kernel.h"
 #include "ops/state_pool.h"
 
 namespace npusim {
@@ -21,8 +27,8 @@ class RecurrentGatedDeltaRuleOp : public Op {
  public:
   std::string name() const override { return "recurrent_gated_delta_rule"; }
   std::string summary() const override {
-    return "GDN recurrence for decode and MTP verify, gating included; impl=fused (AscendC op) or "
-           "triton_chain (§3.3-3.6)";
+    return "GDN recurrence for decode and MTP verify, gating included; impl=fused (AscendC op), "
+           "triton_chain or multi_op (vllm-ascend's seven launches) (§3.3-3.6)";
   }
   std::vector<OpParam> params() const override {
     using K = OpParam::Kind;
@@ -30,10 +36,11 @@ class RecurrentGatedDeltaRuleOp : public Op {
         {"impl",
          K::kString,
          "fused",
-         "fused: AscendC op; triton_chain: the Triton path",
+         "fused: AscendC op; triton_chain: the Triton path; multi_op: q/k/v copies, gating, two "
+         "l2norms and the AscendC op as separate launches",
          0,
          0,
-         {"fused", "triton_chain"}},
+         {"fused", "triton_chain", "multi_op"}},
         {"mode",
          K::kString,
          "decode",
@@ -61,14 +68,17 @@ class RecurrentGatedDeltaRuleOp : public Op {
         {"pool_size", K::kInt, "0", "ssm pool slots incl. dummy slot 0 (0 = batch + 1)", 0, 1e9}};
   }
   static bool Fused(const ParamValues& p) { return p.Str("impl") == "fused"; }
+  static bool MultiOp(const ParamValues& p) { return p.Str("impl") == "multi_op"; }
+  // The AscendC op's [HV, V, K] state (fused and multi_op) or the Triton kernel's [HV, K, V].
+  static bool Vk(const ParamValues& p) { return !(p.Str("impl") == "triton_chain"); }
   static bool Verify(const ParamValues& p) { return p.Str("mode") == "verify"; }
   static int64_t Tokens(const ParamValues& p) { return Verify(p) ? p.Int("draft_tokens") : 1; }
   static int64_t Pool(const ParamValues& p) {
     return p.Int("pool_size") > 0 ? p.Int("pool_size") : p.Int("batch") + 1;
   }
   static Shape StateShape(const ParamValues& p, int64_t n) {
-    return Fused(p) ? Shape{n, p.Int("heads_v"), p.Int("v_dim"), p.Int("k_dim")}
-                    : Shape{n, p.Int("heads_v"), p.Int("k_dim"), p.Int("v_dim")};
+    return Vk(p) ? Shape{n, p.Int("heads_v"), p.Int("v_dim"), p.Int("k_dim")}
+                 : Shape{n, p.Int("heads_v"), p.Int("k_dim"), p.Int("v_dim")};
   }
 
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
@@ -100,6 +110,13 @@ class RecurrentGatedDeltaRuleOp : public Op {
         {"cache_indices", {B}, DType::kInt32, TensorRole::kInput, true, 0, Pool(p) - 1},
         {"g", {B * S, HV}, DType::kFloat32, TensorRole::kOutput, true}};
     if (!Fused(p)) v.push_back({"beta", {B * S, HV}, bf, TensorRole::kOutput, true});
+    if (MultiOp(p)) {  // rearrange_mixed_qkv's copies and l2norm_fwd's outputs
+      const auto ws = TensorRole::kWorkspace;
+      const int64_t K = p.Int("k_dim");
+      for (const char* name : {"q", "k", "q_norm", "k_norm"})
+        v.push_back({name, {B * S, H, K}, bf, ws});
+      v.push_back({"v", {B * S, HV, p.Int("v_dim")}, bf, ws});
+    }
     // The intermediate cache has the pool's dtype (SGLang sizes both with mamba_ssm_dtype): with
     // fp32 a committed state equals sequential decode's; with bf16 it is rounded once per
     // verify instead of once per token (scenario S5).
@@ -122,6 +139,7 @@ class RecurrentGatedDeltaRuleOp : public Op {
   }
 
   LaunchPlan Plan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const override {
+    if (MultiOp(p)) return MultiOpPlan(p, d, gm);
     const int64_t B = p.Int("batch"), S = Tokens(p), HV = p.Int("heads_v");
     LaunchPlan plan;
     // 1. gating
@@ -164,15 +182,80 @@ class RecurrentGatedDeltaRuleOp : public Op {
     return plan;
   }
 
+  // vllm-ascend's seven launches, in its order: three view copies, gating, two L2 norms, the
+  // recurrent op. Every launch is an AscendC-style AIV kernel; l2norm_fwd (FLA's Triton kernel
+  // in vLLM) is timed as npusim's l2norm rows, with no Triton fixed cost: the measured seven
+  // launches (C2's multi-op column) leave no room for triton.launch_us twice.
+  LaunchPlan MultiOpPlan(const ParamValues& p, const DeviceConfig& d, GmMap& gm) const {
+    const int64_t B = p.Int("batch"), S = Tokens(p), H = p.Int("heads_k"), HV = p.Int("heads_v");
+    const int64_t K = p.Int("k_dim"), V = p.Int("v_dim"), rows = B * S;
+    const int64_t width = 2 * H * K + HV * V;
+    const DType bf = DType::kBFloat16;
+    std::vector<KernelLaunch> launches;
+    auto copy = [&](const char* what, int64_t cols, int64_t offset) {
+      const strided_copy::Tiling t = strided_copy::ComputeTiling(rows, cols, width, offset, 2, d);
+      launches.push_back(op_util::AivLaunch<strided_copy::KernelStridedCopy>(
+          std::string("rearrange_mixed_qkv.") + what, t.split.blocks, bf, &gm["mix_qkv"], &gm[what],
+          t));
+    };
+    copy("q", H * K, 0);
+    copy("k", H * K, H * K);
+    copy("v", HV * V, 2 * H * K);
+    const fused_gdn_gating::Tiling gt = fused_gdn_gating::ComputeTiling(rows, HV, true, 0, 2, d);
+    GmBuffer *a = &gm["a"], *b = &gm["b"], *alog = &gm["A_log"], *dtb = &gm["dt_bias"],
+             *g = &gm["g"], *beta = &gm["beta"];
+    KernelLaunch gating;
+    gating.name = "fused_gdn_gating";
+    gating.block_dim = gt.split.blocks;
+    gating.core_type = CoreType::kAiv;
+    gating.body = [=] {
+      fused_gdn_gating::KernelFusedGdnGating<ascendc::bfloat16_t> k;
+      k.Init(a, b, alog, dtb, g, beta, gt);
+      k.Process();
+    };
+    launches.push_back(std::move(gating));
+    for (const char* what : {"q", "k"}) {
+      const rms_norm::Tiling nt =
+          rms_norm::ComputeTiling(rms_norm::Variant::kL2, false, rows * H, K, 2, 1e-6, 0, 2, d, 0);
+      GmBuffer* none = nullptr;
+      launches.push_back(op_util::AivLaunch<rms_norm::KernelRmsNorm>(
+          std::string("l2norm_fwd.") + what, nt.split.blocks, bf, &gm[what], none, none, none,
+          &gm[std::string(what) + "_norm"], none, nt));
+    }
+    recurrent_gdr::Tiling rt =
+        recurrent_gdr::ComputeTiling(B, S, H, HV, K, V, recurrent_gdr::Layout::kVK, 0, Verify(p),
+                                     /*sigmoid_beta=*/false, d);
+    rt.normalise = false;
+    recurrent_gdr::Gm rg{nullptr,
+                         g,
+                         beta,
+                         &gm["ssm_states"],
+                         &gm["cache_indices"],
+                         Verify(p) ? &gm["intermediate"] : nullptr,
+                         &gm["o"]};
+    rg.q = &gm["q_norm"], rg.k = &gm["k_norm"], rg.v = &gm["v"];
+    launches.push_back(op_util::AivLaunch<recurrent_gdr::KernelRecurrentGdr>(
+        "npu_recurrent_gated_delta_rule", rt.split.blocks, ParseDType(p.Str("ssm_dtype")), rg, rt));
+    LaunchPlan plan;
+    plan.launch = std::move(launches.front());
+    plan.then.assign(std::make_move_iterator(launches.begin() + 1),
+                     std::make_move_iterator(launches.end()));
+    plan.tiling = {Kv("launches", static_cast<int64_t>(launches.size())),
+                   Kv("gating_block_dim", gt.split.blocks),
+                   Kv("recurrent_block_dim", rt.split.blocks), Kv("items", rt.split.total),
+                   Kv("state_layout", "[HV, V, K]")};
+    return plan;
+  }
+
   Expected Reference(const ParamValues& p, const TensorMap& in) const override {
     const int64_t B = p.Int("batch"), S = Tokens(p), H = p.Int("heads_k"), HV = p.Int("heads_v");
     const int64_t K = p.Int("k_dim"), V = p.Int("v_dim"), width = 2 * H * K + HV * V;
     const Tensor &qkv = in.at("mix_qkv"), &a = in.at("a"), &bt = in.at("b"), &alog = in.at("A_log"),
                  &dtb = in.at("dt_bias");
     const Tensor &pool = in.at("ssm_states"), &slots = in.at("cache_indices");
-    const bool fused = Fused(p);
+    const bool vk = Vk(p);
     auto at = [&](int64_t k, int64_t v) {
-      return fused ? v * K + k : k * V + v;
+      return vk ? v * K + k : k * V + v;
     };  // logical S[k][v] -> physical
     std::vector<double> states = pool.ToDoubles(), o(static_cast<size_t>(B * S * HV * V)),
                         g(static_cast<size_t>(B * S * HV));
@@ -227,7 +310,7 @@ class RecurrentGatedDeltaRuleOp : public Op {
       }
     }
     Expected e{{"o", o}, {"ssm_states", states}, {"g", g}};
-    if (!fused) e["beta"] = beta;
+    if (!Fused(p)) e["beta"] = beta;
     if (Verify(p)) e["intermediate"] = inter;
     return e;
   }

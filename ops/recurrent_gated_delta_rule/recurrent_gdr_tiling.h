@@ -24,6 +24,7 @@ struct Tiling {
           col_pitch = 0;     // the UB state tile: rows x cols (padded to col_pitch)
   bool verify = false;       // write per-token states to `intermediate`, leave the pool untouched
   bool sigmoid_beta = true;  // fused: beta input is raw b, sigmoid applied in-kernel
+  bool normalise = true;     // L2-normalise q and k in the kernel (multi_op: done before it)
   float scale = 1.0f;
   int64_t program_cycles =
       0;  // triton_chain: the Triton program prologue per item (device triton.program_cycles)

@@ -1,5 +1,7 @@
 // recurrent_gated_delta_rule (both implementations, decode and verify) and chunk_gated_delta_rule
 // against the fp64 reference, and the two against each other on the same inputs.
+#include <gmock/gmock.h>
+
 #include <cmath>
 #include <filesystem>
 
@@ -43,6 +45,39 @@ TEST(RecurrentGatedDeltaRule, TritonChainDecodeAndVerifyWithFp32Pool) {
   }
 }
 
+TEST(RecurrentGatedDeltaRule, MultiOpDecodeAndVerifyMatchTheReferenceWithEitherPool) {
+  for (const char* mode : {"decode", "verify"})
+    for (const char* pool : {"bfloat16", "float32"}) {
+      KernelRun r =
+          RunOp("recurrent_gated_delta_rule",
+                With(kSmall, {{"impl", "multi_op"}, {"mode", mode}, {"ssm_dtype", pool}}));
+      ExpectAccurate(r, kBf16Tol);
+      if (std::string(mode) == "verify") {
+        EXPECT_EQ(r.numerics.at("ssm_states").max_abs_err, 0.0);
+      }
+    }
+}
+
+// vllm-ascend's decode path as separate launches, in its order; the recurrence itself is the
+// fused impl's kernel without the in-kernel norm and sigmoid, so it costs no more than the
+// fused op's second launch, and the six launches before it are what the multi-op path adds.
+TEST(RecurrentGatedDeltaRule, MultiOpIsVllmAscendsSevenLaunches) {
+  const Kvs shape = With(kSmall, {{"mode", "decode"}});
+  KernelRun m = RunOp("recurrent_gated_delta_rule", With(shape, {{"impl", "multi_op"}}),
+                      "Ascend910B3", ModeChoice::kTimingOnly);
+  std::vector<std::string> names;
+  for (const auto& l : m.launches) names.push_back(l.name);
+  EXPECT_THAT(names,
+              ::testing::ElementsAre("rearrange_mixed_qkv.q", "rearrange_mixed_qkv.k",
+                                     "rearrange_mixed_qkv.v", "fused_gdn_gating", "l2norm_fwd.q",
+                                     "l2norm_fwd.k", "npu_recurrent_gated_delta_rule"));
+  KernelRun f = RunOp("recurrent_gated_delta_rule", With(shape, {{"impl", "fused"}}), "Ascend910B3",
+                      ModeChoice::kTimingOnly);
+  ASSERT_EQ(f.launches.size(), 2u);
+  EXPECT_LE(m.launches.back().result.cycles, f.launches.back().result.cycles);
+  EXPECT_GT(m.launch.cycles, f.launch.cycles);
+}
+
 TEST(RecurrentGatedDeltaRule, FusedRejectsAnFp32Pool) {
   EXPECT_THROW(RunOp("recurrent_gated_delta_rule", {{"impl", "fused"}, {"ssm_dtype", "float32"}}),
                InputError);
@@ -53,6 +88,8 @@ TEST(RecurrentGatedDeltaRule, TimingOnlyMatchesFunctional) {
                                     With(kSmall, {{"impl", "fused"}, {"mode", "verify"}}));
   ExpectTimingOnlyMatchesFunctional("recurrent_gated_delta_rule",
                                     With(kSmall, {{"impl", "triton_chain"}}));
+  ExpectTimingOnlyMatchesFunctional("recurrent_gated_delta_rule",
+                                    With(kSmall, {{"impl", "multi_op"}}));
 }
 
 }  // namespace
