@@ -160,7 +160,8 @@ PointResult ReadCalibrationPoint(const CalibrationRow& row, const std::string& p
 }
 
 // The npusim arguments that simulate a row (without --out).
-std::vector<std::string> RowCommand(const CalibrationRow& r, const ProfileOverrides& o) {
+std::vector<std::string> RowCommand(const CalibrationRow& r, const ProfileOverrides& o,
+                                    bool charts) {
   std::vector<std::string> a;
   if (r.kind == "kernel") {
     a = {"kernel", r.kernel, "--device", DevicePath(r.device, o), "--timing-only"};
@@ -174,6 +175,7 @@ std::vector<std::string> RowCommand(const CalibrationRow& r, const ProfileOverri
   if (o.device.count(d.soc)) a.insert(a.end(), {"--set", "device=" + o.device.at(d.soc)});
   const HostProfile h = rc.Host();
   if (o.host.count(h.name)) a.insert(a.end(), {"--set", "host_profile=" + o.host.at(h.name)});
+  if (!charts) a.push_back("--no-charts");
   return a;
 }
 
@@ -181,7 +183,7 @@ std::vector<std::string> RowCommand(const CalibrationRow& r, const ProfileOverri
 std::vector<PointResult> RunCalibrationRows(const Corpus& c,
                                             const std::vector<const CalibrationRow*>& rows,
                                             const ProfileOverrides& o, int64_t jobs,
-                                            const std::string& work, bool progress) {
+                                            const std::string& work, bool progress, bool charts) {
   std::vector<std::vector<std::string>> commands;  // distinct commands
   std::map<std::string, size_t> index;
   std::map<std::string, size_t> of_row;
@@ -190,7 +192,7 @@ std::vector<PointResult> RunCalibrationRows(const Corpus& c,
     if (r->status != "ok" || r->Derived()) continue;
     std::vector<std::string> cmd;
     try {
-      cmd = RowCommand(*r, o);
+      cmd = RowCommand(*r, o, charts);
     } catch (const InputError& e) {
       setup_errors[r->id] = e.what();
       continue;
@@ -318,7 +320,8 @@ class GroupFit {
     double sum = 0;
     std::string failed;
     for (const PointResult& p :
-         RunCalibrationRows(c_, rows_, WriteCandidate(x, dir), jobs_, dir + "/points", false)) {
+         RunCalibrationRows(c_, rows_, WriteCandidate(x, dir), jobs_, dir + "/points", false,
+                            /*charts=*/false)) {
       const double e = p.status == "ok" ? std::log(1 + p.error) : 10;
       if (p.status != "ok")
         failed += (failed.empty() ? "" : ", ") + p.id + " (" + p.message.substr(0, 200) + ")";

@@ -20,8 +20,10 @@ struct ProfileOverrides {
   std::map<std::string, std::string> device, host;
 };
 
-// The npusim arguments that simulate a row (without --out).
-std::vector<std::string> RowCommand(const CalibrationRow& r, const ProfileOverrides& o);
+// The npusim arguments that simulate a row (without --out). `charts` false: a run row's
+// report.html leaves its charts out (a fit evaluation reads metrics.json and deletes the rest).
+std::vector<std::string> RowCommand(const CalibrationRow& r, const ProfileOverrides& o,
+                                    bool charts = true);
 
 // The row's figure from a point's metrics.json (kernel rows: `launch` picks one stage, then
 // host_launches x host_launch_us is added); status failed with the child's message when the
@@ -35,10 +37,12 @@ PointResult DerivedPoint(const CalibrationRow& r, const std::map<std::string, Po
 
 // Runs `rows` (and the rows their ratios and sums need) under `o`, `jobs` processes at a time, each
 // in a folder under `work`; results in the order of `rows`. `progress`: an ETA line on stderr.
+// `charts`: the points' report.html with their charts (false for outputs nobody opens).
 std::vector<PointResult> RunCalibrationRows(const Corpus& c,
                                             const std::vector<const CalibrationRow*>& rows,
                                             const ProfileOverrides& o, int64_t jobs,
-                                            const std::string& work, bool progress);
+                                            const std::string& work, bool progress,
+                                            bool charts = true);
 
 // The rows `ids` name plus the rows their ratios and sums are made of (every row when `ids` is
 // empty).

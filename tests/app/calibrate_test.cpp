@@ -18,7 +18,7 @@ TEST(Calibrate, RowsRunAndWriteEveryOutputDeterministically) {
   const std::string a = Dir("cal_a"), b = Dir("cal_b");
   // A kernel row, an e2e kernel row (back-to-back calls: the slower of device and one eager
   // launch), a row that needs a feature.
-  const std::string only = "--only C2-fused-b4,C3-pr601-e2e-b1,C2-multiop-b1";
+  const std::string only = "--only C2-fused-b4,C3-pr601-e2e-b1,C8-rmsnorm-dynquant-fused";
   const Result r =
       Npusim("calibrate " + kSrc + "/configs/calibration " + only + " -j 2 --out " + a);
   ASSERT_EQ(r.code, 0) << r.output;
@@ -29,7 +29,7 @@ TEST(Calibrate, RowsRunAndWriteEveryOutputDeterministically) {
   EXPECT_THAT(Slurp(a + "/report.html"), HasSubstr("<svg"));
   const auto m = nlohmann::json::parse(Slurp(a + "/metrics.json"));
   for (const auto& row : m["rows"]) {
-    if (row["id"] == "C2-multiop-b1") {
+    if (row["id"] == "C8-rmsnorm-dynquant-fused") {
       EXPECT_THAT(row["status"].get<std::string>(), HasSubstr("needs"));
     }
     if (row["id"] == "C3-pr601-e2e-b1") {  // a batch-1 conv1d is launch-bound: one eager launch of

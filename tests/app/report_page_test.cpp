@@ -93,11 +93,12 @@ TEST(ReportPage, KernelPagesRenderAlsoForAFailure) {
 
 TEST(ReportPage, CalibratePageRenders) {
   const std::string out = Dir("page_calibrate");
-  const Result r =
-      Npusim("calibrate " + Src("configs/calibration") +
-             " --only C2-fused-b4,C2-fused-b8,C3-pr601-e2e-b1,C7-ll-dispatch-ep16,C2-multiop-b1 -j "
-             "2 --quiet --out " +
-             out);
+  const Result r = Npusim(
+      "calibrate " + Src("configs/calibration") +
+      " --only "
+      "C2-fused-b4,C2-fused-b8,C3-pr601-e2e-b1,C7-ll-dispatch-ep16,C8-rmsnorm-dynquant-fused -j "
+      "2 --quiet --out " +
+      out);
   ASSERT_EQ(r.code, 0) << r.output;
   ExpectPageRenders(out, 2);  // simulated vs measured (log-log), error per row
 }

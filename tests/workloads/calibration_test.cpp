@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -382,6 +383,19 @@ TEST(CalibrationRun, AKernelRowRunsTimingOnlyOnItsDeviceOrTheCandidateOne) {
   ProfileOverrides o;
   o.device["Ascend910B2"] = "/fit/3/Ascend910B2.yaml";  // a fit evaluation's candidate device
   EXPECT_EQ(RowCommand(r, o)[3], "/fit/3/Ascend910B2.yaml");
+}
+
+// A fit evaluation reads each point's metrics.json and deletes the rest: its runs draw no charts.
+TEST(CalibrationRun, ARunRowLeavesItsChartsOutOnlyWhenAsked) {
+  CalibrationRow r;
+  r.kind = "run";
+  r.run = std::string(NPUSIM_SOURCE_DIR) + "/configs/runs/quickstart.yaml";
+  r.sets = {{"num_prompts", "2"}};
+  const std::vector<std::string> kept = RowCommand(r, {});
+  EXPECT_EQ(std::count(kept.begin(), kept.end(), "--no-charts"), 0);
+  const std::vector<std::string> fit = RowCommand(r, {}, /*charts=*/false);
+  ASSERT_EQ(fit.size(), kept.size() + 1);
+  EXPECT_EQ(fit.back(), "--no-charts");
 }
 
 TEST(CalibrationRun, OnlyTakesCommaListsAndRatiosAndSumsBringTheirRows) {
