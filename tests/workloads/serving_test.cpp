@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 #include "model/error.h"
 #include "workloads/metrics.h"
@@ -211,15 +212,26 @@ std::string ProfileWith(const std::string& extra) {
   return path;
 }
 
-TEST(Serving, GlueLaunchesCostHostTimePerLayerInEagerForwards) {
+// Base() run eagerly at 50 us a launch, every kernel 10 us, under test_host.yaml plus `extra`;
+// with its prefill's and a decode step's launch counts.
+struct EagerRun {
+  ServingResult r;
+  int64_t np = 0, nd = 0;
+};
+EagerRun RunEager(const std::string& extra) {
   RunConfig c = Base();
   c.disable_cuda_graph = true;
   c.host_launch_us = 50;
-  c.host_profile = ProfileWith("glue_launches_per_layer: 3\n");
+  c.host_profile = ProfileWith(extra);
   const ResolvedRun s = ResolveRun(c);
   FixedTimer timer(10);
-  const ServingResult r = RunServing(s, timer);
-  const auto [np, nd] = PrefillAndDecodeLaunches(s);
+  EagerRun e{RunServing(s, timer)};
+  std::tie(e.np, e.nd) = PrefillAndDecodeLaunches(s);
+  return e;
+}
+
+TEST(Serving, GlueLaunchesCostHostTimePerLayerInEagerForwards) {
+  const auto [r, np, nd] = RunEager("glue_launches_per_layer: 3\n");
   // 3 glue launches per layer x 48 layers spread over the forward's launches: the host spends
   // 50 us on each of np + 144 launches, the device finishes 10 us after the last.
   const double ttft = 100 + 50.0 * static_cast<double>(np + 3 * 48) + 10;
@@ -231,14 +243,7 @@ TEST(Serving, GlueLaunchesCostHostTimePerLayerInEagerForwards) {
 // The front end's latency holds the request back before the scheduler sees it: TTFT grows by
 // request_us, the steps (and so TPOT) do not.
 TEST(Serving, TheFrontEndDelaysTheRequestNotItsSteps) {
-  RunConfig c = Base();
-  c.disable_cuda_graph = true;
-  c.host_launch_us = 50;
-  c.host_profile = ProfileWith("request_us: 20000\n");
-  const ResolvedRun s = ResolveRun(c);
-  FixedTimer timer(10);
-  const ServingResult r = RunServing(s, timer);
-  const auto [np, nd] = PrefillAndDecodeLaunches(s);
+  const auto [r, np, nd] = RunEager("request_us: 20000\n");
   // Sent at 0, schedulable at 20000 us; then a step of 100 us, a launch every 50 us, the device
   // done 10 us after the last.
   const double ttft = 20000 + 100 + 50.0 * static_cast<double>(np) + 10;
