@@ -264,6 +264,9 @@ void BindHost(ParamVisitor& v, RunConfig& c) {
   v.Param(Opt("host_step_us", "us", "override the profile's host cost per step (-1 = profile)", -1,
               1e8),
           c.host_step_us);
+  v.Param(Opt("host_request_us", "us",
+              "override the profile's front-end latency per request (-1 = profile)", -1, 1e8),
+          c.host_request_us);
 }
 
 // The load bench_serving sends.
@@ -480,6 +483,7 @@ HostProfile RunConfig::Host() const {
   if (host_launch_us >= 0) h.launch_us = host_launch_us;
   if (host_graph_replay_us >= 0) h.graph_replay_us = host_graph_replay_us;
   if (host_step_us >= 0) h.step_us = host_step_us;
+  if (host_request_us >= 0) h.request_us = host_request_us;
   return h;
 }
 

@@ -82,6 +82,7 @@ struct RunConfig {
   double host_launch_us = -1;        // eager: host time per kernel launch
   double host_graph_replay_us = -1;  // graph-captured forward: one replay
   double host_step_us = -1;          // scheduler, sampling and output handling per step
+  double host_request_us = -1;       // the front end's latency per request
 
   // Load (bench_serving arguments).
   std::string dataset_name =

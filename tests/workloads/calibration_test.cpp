@@ -356,8 +356,10 @@ TEST(HostProfile, RunKeysOverrideOneValueOfTheProfile) {
   EXPECT_EQ(base.name, "sglang-ascend");
   EXPECT_DOUBLE_EQ(base.launch_us, 106.6);
   c.host_step_us = 42;
+  c.host_request_us = 7;
   const HostProfile h = c.Host();
   EXPECT_DOUBLE_EQ(h.step_us, 42);
+  EXPECT_DOUBLE_EQ(h.request_us, 7);
   EXPECT_DOUBLE_EQ(h.launch_us, base.launch_us);
   c.host_profile = "sglang-ascnd";
   try {
