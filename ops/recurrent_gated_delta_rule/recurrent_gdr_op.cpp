@@ -70,7 +70,7 @@ class RecurrentGatedDeltaRuleOp : public Op {
   static bool Fused(const ParamValues& p) { return p.Str("impl") == "fused"; }
   static bool MultiOp(const ParamValues& p) { return p.Str("impl") == "multi_op"; }
   // The AscendC op's [HV, V, K] state (fused and multi_op) or the Triton kernel's [HV, K, V].
-  static bool Vk(const ParamValues& p) { return !(p.Str("impl") == "triton_chain"); }
+  static bool Vk(const ParamValues& p) { return p.Str("impl") != "triton_chain"; }
   static bool Verify(const ParamValues& p) { return p.Str("mode") == "verify"; }
   static int64_t Tokens(const ParamValues& p) { return Verify(p) ? p.Int("draft_tokens") : 1; }
   static int64_t Pool(const ParamValues& p) {
@@ -143,26 +143,15 @@ class RecurrentGatedDeltaRuleOp : public Op {
     const int64_t B = p.Int("batch"), S = Tokens(p), HV = p.Int("heads_v");
     LaunchPlan plan;
     // 1. gating
-    fused_gdn_gating::Tiling gt = fused_gdn_gating::ComputeTiling(B * S, HV, !Fused(p), 0, 2, d);
-    GmBuffer *a = &gm["a"], *b = &gm["b"], *alog = &gm["A_log"], *dtb = &gm["dt_bias"],
-             *g = &gm["g"];
-    GmBuffer* beta = Fused(p) ? nullptr : &gm["beta"];
-    plan.launch.name = Fused(p) ? "fused_gdn_gating_without_sigmoid" : "fused_gdn_gating";
-    plan.launch.block_dim = gt.split.blocks;
-    plan.launch.core_type = CoreType::kAiv;
-    plan.launch.body = [=] {
-      fused_gdn_gating::KernelFusedGdnGating<ascendc::bfloat16_t> k;
-      k.Init(a, Fused(p) ? nullptr : b, alog, dtb, g, beta, gt);
-      k.Process();
-    };
+    plan.launch = GatingLaunch(B * S, HV, !Fused(p), gm, d);
     // 2. recurrence
     recurrent_gdr::Tiling rt = recurrent_gdr::ComputeTiling(
         B, S, p.Int("heads_k"), HV, p.Int("k_dim"), p.Int("v_dim"),
         Fused(p) ? recurrent_gdr::Layout::kVK : recurrent_gdr::Layout::kKV, p.Int("block_v"),
         Verify(p), Fused(p), d);
     recurrent_gdr::Gm rg{&gm["mix_qkv"],
-                         g,
-                         Fused(p) ? b : beta,
+                         &gm["g"],
+                         Fused(p) ? &gm["b"] : &gm["beta"],  // raw b: the AscendC op's sigmoid
                          &gm["ssm_states"],
                          &gm["cache_indices"],
                          Verify(p) ? &gm["intermediate"] : nullptr,
@@ -175,11 +164,31 @@ class RecurrentGatedDeltaRuleOp : public Op {
         rt.split.blocks, ParseDType(p.Str("ssm_dtype")), rg, rt));
     if (!Fused(p)) plan.then.back().start_delay_us = d.triton_launch_us;
     plan.tiling = {
-        Kv("gating_block_dim", gt.split.blocks), Kv("recurrent_block_dim", rt.split.blocks),
+        Kv("gating_block_dim", plan.launch.block_dim), Kv("recurrent_block_dim", rt.split.blocks),
         Kv("items", rt.split.total),
         Kv("state_tile", "[" + std::to_string(rt.rows) + ", " + std::to_string(rt.cols) + "]"),
         Kv("state_layout", Fused(p) ? "[HV, V, K]" : "[HV, K, V]")};
     return plan;
+  }
+
+  // fused_gdn_gating over `rows` token rows: with the sigmoid it writes g and a bf16 beta; without
+  // it g only (the AscendC op applies the sigmoid to the raw b itself).
+  static KernelLaunch GatingLaunch(int64_t rows, int64_t heads_v, bool with_sigmoid, GmMap& gm,
+                                   const DeviceConfig& d) {
+    const fused_gdn_gating::Tiling gt =
+        fused_gdn_gating::ComputeTiling(rows, heads_v, with_sigmoid, 0, 2, d);
+    GmBuffer *a = &gm["a"], *b = with_sigmoid ? &gm["b"] : nullptr, *alog = &gm["A_log"],
+             *dtb = &gm["dt_bias"], *g = &gm["g"], *beta = with_sigmoid ? &gm["beta"] : nullptr;
+    KernelLaunch l;
+    l.name = with_sigmoid ? "fused_gdn_gating" : "fused_gdn_gating_without_sigmoid";
+    l.block_dim = gt.split.blocks;
+    l.core_type = CoreType::kAiv;
+    l.body = [=] {
+      fused_gdn_gating::KernelFusedGdnGating<ascendc::bfloat16_t> k;
+      k.Init(a, b, alog, dtb, g, beta, gt);
+      k.Process();
+    };
+    return l;
   }
 
   // vllm-ascend's seven launches, in its order: three view copies, gating, two L2 norms, the
@@ -201,19 +210,8 @@ class RecurrentGatedDeltaRuleOp : public Op {
     copy("q", H * K, 0);
     copy("k", H * K, H * K);
     copy("v", HV * V, 2 * H * K);
-    const fused_gdn_gating::Tiling gt = fused_gdn_gating::ComputeTiling(rows, HV, true, 0, 2, d);
-    GmBuffer *a = &gm["a"], *b = &gm["b"], *alog = &gm["A_log"], *dtb = &gm["dt_bias"],
-             *g = &gm["g"], *beta = &gm["beta"];
-    KernelLaunch gating;
-    gating.name = "fused_gdn_gating";
-    gating.block_dim = gt.split.blocks;
-    gating.core_type = CoreType::kAiv;
-    gating.body = [=] {
-      fused_gdn_gating::KernelFusedGdnGating<ascendc::bfloat16_t> k;
-      k.Init(a, b, alog, dtb, g, beta, gt);
-      k.Process();
-    };
-    launches.push_back(std::move(gating));
+    launches.push_back(GatingLaunch(rows, HV, true, gm, d));
+    GmBuffer *g = &gm["g"], *beta = &gm["beta"];
     for (const char* what : {"q", "k"}) {
       const rms_norm::Tiling nt =
           rms_norm::ComputeTiling(rms_norm::Variant::kL2, false, rows * H, K, 2, 1e-6, 0, 2, d, 0);
@@ -241,7 +239,7 @@ class RecurrentGatedDeltaRuleOp : public Op {
     plan.then.assign(std::make_move_iterator(launches.begin() + 1),
                      std::make_move_iterator(launches.end()));
     plan.tiling = {Kv("launches", static_cast<int64_t>(launches.size())),
-                   Kv("gating_block_dim", gt.split.blocks),
+                   Kv("gating_block_dim", launches[3].block_dim),
                    Kv("recurrent_block_dim", rt.split.blocks), Kv("items", rt.split.total),
                    Kv("state_layout", "[HV, V, K]")};
     return plan;
