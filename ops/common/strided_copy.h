@@ -1,10 +1,9 @@
 // `.contiguous()` of a column slice: `rows` rows of `cols` elements that start `offset` elements
 // into rows `stride` elements apart, copied into a dense [rows, cols] tensor. The rows are split
-// contiguously over AIV blocks; each block moves as many rows per tile as fit its half of UB, in
-// and out through one buffer (a copy kernel has nothing to overlap but MTE2 with MTE3, and torch's
-// view copy of a few decode rows is one tile). Used where a framework splits a fused projection
-// into separate tensors between kernels (vllm-ascend's rearrange_mixed_qkv: q, k and v of a GDN
-// layer, three launches).
+// contiguously over AIV blocks; each block moves up to half a UB of rows per tile, in and out
+// through one buffer (no double buffering: torch's view copy of a few decode rows is one tile).
+// Used where a framework splits a fused projection into separate tensors between kernels
+// (vllm-ascend's rearrange_mixed_qkv: q, k and v of a GDN layer, three launches).
 #pragma once
 
 #include <algorithm>
@@ -21,7 +20,8 @@ struct Tiling {
   kernel_util::BlockSplit split;
 };
 
-// One tile of rows_per_tile padded rows in UB (half of it: the other half is the next tile's).
+// A tile's rows: at most half the UB of padded rows, and at most 4095 (DataCopyPad's documented
+// blockCount range on A2/A3).
 inline Tiling ComputeTiling(int64_t rows, int64_t cols, int64_t stride, int64_t offset,
                             int64_t elem_bytes, const DeviceConfig& d) {
   Tiling t;

@@ -115,7 +115,8 @@ class KernelRecurrentGdr {
     if (!t_.verify) StoreState(stGm_, slot, h, vb);
   }
 
-  // q, k of key head j and the v block of value head h for token `tok`, L2-normalised in fp32.
+  // q, k of key head j and the v block of value head h for token `tok` in fp32, q and k
+  // L2-normalised here unless they come normalised (multi_op).
   void LoadToken(int64_t tok, int64_t j, int64_t h, int64_t vb, uint32_t vlen) {
     const uint32_t K = static_cast<uint32_t>(t_.k_dim);
     LocalTensor<bfloat16_t> qk = qkRaw_.Get<bfloat16_t>(), v = vRaw_.Get<bfloat16_t>();

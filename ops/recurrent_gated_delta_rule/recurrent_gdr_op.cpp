@@ -211,11 +211,11 @@ class RecurrentGatedDeltaRuleOp : public Op {
     copy("k", H * K, H * K);
     copy("v", HV * V, 2 * H * K);
     launches.push_back(GatingLaunch(rows, HV, true, gm, d));
-    GmBuffer *g = &gm["g"], *beta = &gm["beta"];
+    const int64_t gating_blocks = launches.back().block_dim;
+    GmBuffer *g = &gm["g"], *beta = &gm["beta"], *none = nullptr;
+    const rms_norm::Tiling nt =
+        rms_norm::ComputeTiling(rms_norm::Variant::kL2, false, rows * H, K, 2, 1e-6, 0, 2, d, 0);
     for (const char* what : {"q", "k"}) {
-      const rms_norm::Tiling nt =
-          rms_norm::ComputeTiling(rms_norm::Variant::kL2, false, rows * H, K, 2, 1e-6, 0, 2, d, 0);
-      GmBuffer* none = nullptr;
       launches.push_back(op_util::AivLaunch<rms_norm::KernelRmsNorm>(
           std::string("l2norm_fwd.") + what, nt.split.blocks, bf, &gm[what], none, none, none,
           &gm[std::string(what) + "_norm"], none, nt));
@@ -239,7 +239,7 @@ class RecurrentGatedDeltaRuleOp : public Op {
     plan.then.assign(std::make_move_iterator(launches.begin() + 1),
                      std::make_move_iterator(launches.end()));
     plan.tiling = {Kv("launches", static_cast<int64_t>(launches.size())),
-                   Kv("gating_block_dim", launches[3].block_dim),
+                   Kv("gating_block_dim", gating_blocks),
                    Kv("recurrent_block_dim", rt.split.blocks), Kv("items", rt.split.total),
                    Kv("state_layout", "[HV, V, K]")};
     return plan;
