@@ -6,6 +6,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,8 +30,8 @@ struct CorpusRow {
   // error e is a speed error 1 / (1 + e) - 1, a throughput or bandwidth error is one already.
   double SpeedError() const;
 };
-// Rows in state.json's shape (a sequence of maps; missing keys stay empty).
-std::vector<CorpusRow> CorpusRowsFrom(const YAML::Node& rows);
+// Rows in state.json's shape (an array of objects; missing keys stay empty).
+std::vector<CorpusRow> CorpusRowsFrom(const nlohmann::json& rows);
 
 // Check rows that share one trait (their weights' quantization, device, model or metric) and
 // lean one way: a cost the model misses for all of them, where scatter would cancel out. The

@@ -1,5 +1,6 @@
 #include "workloads/kernel_cache.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -55,9 +57,11 @@ std::string KernelCacheRoot(const char* env, const char* xdg, const char* home) 
 }
 
 namespace {
-// A stamp directory's name: "code-" and 16 hex digits, or the older "<size>-<mtime>".
+// A stamp directory's name: "code-" and 16 hex digits, or the older "<size>-<mtime>"; or a
+// binary's remembered hash (BinaryHash).
 bool IsStampName(const std::string& name) {
   if (name.rfind("code-", 0) == 0) return name.size() == 21;
+  if (name.rfind(".exe-", 0) == 0) return true;
   return !name.empty() && name.find_first_not_of("0123456789-") == std::string::npos;
 }
 
@@ -77,17 +81,28 @@ std::string CodeHash(const std::string& path) {
   if (!in) return std::string();
   // 64-bit words mixed as in splitmix64; the length closes the hash so that trailing zeros
   // count. Any rebuild that changes a byte of the simulator changes the hash.
+  // Every process with a cache hashes its binary once (6.6 MB): whole words are copied with a
+  // constant size (one load, not a memcpy call each) into a buffer that is never zero-filled.
   uint64_t h = 0x9e3779b97f4a7c15ull, len = 0;
-  std::vector<char> buf(1 << 20);
-  while (in.read(buf.data(), static_cast<std::streamsize>(buf.size())) || in.gcount() > 0) {
-    const size_t n = static_cast<size_t>(in.gcount());
+  constexpr size_t kBuf = 1 << 20;  // a multiple of 8: only a read's last word can be partial
+  const std::unique_ptr<char[]> buf(new char[kBuf]);
+  auto mix = [&h](uint64_t w) {
+    h ^= w;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 31;
+  };
+  while (in.read(buf.get(), static_cast<std::streamsize>(kBuf)) || in.gcount() > 0) {
+    const size_t n = static_cast<size_t>(in.gcount()), whole = n / 8 * 8;
     len += n;
-    for (size_t i = 0; i < n; i += 8) {
+    for (size_t i = 0; i < whole; i += 8) {
+      uint64_t w;
+      std::memcpy(&w, buf.get() + i, 8);
+      mix(w);
+    }
+    if (whole < n) {
       uint64_t w = 0;
-      std::memcpy(&w, buf.data() + i, std::min<size_t>(8, n - i));
-      h ^= w;
-      h *= 0xbf58476d1ce4e5b9ull;
-      h ^= h >> 31;
+      std::memcpy(&w, buf.get() + whole, n - whole);
+      mix(w);
     }
   }
   h ^= len;
@@ -98,6 +113,47 @@ std::string CodeHash(const std::string& path) {
   return hex;
 }
 
+namespace {
+
+// CodeHash of the running binary, remembered in `root` under the file's identity: device, inode,
+// size, modification and status-change times (ns). A rebuild or any write to the file changes
+// its ctime, which no user call can set back, so the remembered hash is that of these bytes;
+// every process of a capacity search or sweep then skips reading the 6.6 MB again (~6 ms each).
+std::string BinaryHash(const fs::path& root, const fs::path& exe) {
+  struct stat st {};
+  if (::stat(exe.c_str(), &st) != 0) return CodeHash(exe.string());
+  const std::string id = std::to_string(st.st_dev) + " " + std::to_string(st.st_ino) + " " +
+                         std::to_string(st.st_size) + " " +
+                         std::to_string(st.st_mtim.tv_sec * 1000000000ll + st.st_mtim.tv_nsec) +
+                         " " +
+                         std::to_string(st.st_ctim.tv_sec * 1000000000ll + st.st_ctim.tv_nsec);
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : id) h = (h ^ c) * 1099511628211ull;
+  char name[24];
+  std::snprintf(name, sizeof name, ".exe-%016llx", static_cast<unsigned long long>(h));
+  const fs::path memo = root / name;
+  std::string line_id, hash;
+  {
+    std::ifstream in(memo);
+    if (std::getline(in, line_id) && std::getline(in, hash) && line_id == id && hash.size() == 16)
+      return hash;
+  }
+  hash = CodeHash(exe.string());
+  if (hash.empty()) return hash;
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  const fs::path tmp = memo.string() + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp);
+    out << id << "\n" << hash << "\n";
+  }
+  fs::rename(tmp, memo, ec);  // atomic: a reader sees the whole memo or none
+  if (ec) fs::remove(tmp, ec);
+  return hash;
+}
+
+}  // namespace
+
 std::string KernelCacheDir() {
   static const std::string dir = [] {
     const std::string root = KernelCacheRoot(std::getenv("NPUSIM_KERNEL_CACHE"),
@@ -105,7 +161,7 @@ std::string KernelCacheDir() {
     if (root.empty()) return std::string();
     std::error_code ec;
     const fs::path exe = fs::canonical("/proc/self/exe", ec);
-    const std::string code = ec ? std::string() : CodeHash(exe.string());
+    const std::string code = ec ? std::string() : BinaryHash(root, exe);
     if (code.empty()) return std::string();
     const fs::path stamp = fs::path(root) / ("code-" + code);
     if (!fs::exists(stamp, ec)) PruneOldStamps(root, stamp);

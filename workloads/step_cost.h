@@ -37,8 +37,10 @@ class InProcessKernelTimer : public KernelTimer {
 };
 
 // Child processes (forked at construction, before any SystemC activity in the parent) run the
-// kernels; requests and answers go over pipes. The new calls of one Time() go one at a time to
-// whichever worker is free, the slowest first, and every answer is memoised here; each kernel's
+// kernels; requests and answers go over pipes. A call the on-disk kernel cache remembers is
+// answered here without a round trip (a warm run, such as a repeated capacity probe, keeps its
+// workers idle). The other new calls of one Time() go one at a time to whichever worker is free,
+// the slowest first, and every answer is memoised here; each kernel's
 // result does not depend on the process that simulates it (every launch starts from a cold, idle
 // chip), so any number of workers gives the same profiles. A child's failure comes back as the
 // same SimFailure / InputError (with several, the one of the earliest failing call).
@@ -56,6 +58,7 @@ class ForkedKernelTimer : public KernelTimer {
     FILE* to = nullptr;
     FILE* from = nullptr;
   };
+  std::string fingerprint_;  // the device's, for the disk-cache lookups made here (empty: no cache)
   std::vector<Worker> workers_;
   std::map<std::string, KernelProfile> memo_;                 // call (wire form) -> profile
   std::map<std::string, std::pair<double, int>> op_seconds_;  // op -> wall seconds, calls

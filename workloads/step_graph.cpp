@@ -167,19 +167,38 @@ StepTime TimeStep(const ModelConfig& m, const ParallelPlan& p, const DeviceConfi
   return TimeCalls(StepKernels(m, p, o), d);
 }
 
+namespace {
+
+ParamValues CallParams(const Op& op, const KernelCall& c) {
+  ParamValues pv(op.params());
+  for (const auto& [k, v] : c.params) pv.Set(k, v);
+  return pv;
+}
+
+// NPUSIM_KERNEL_CACHE (kernel_cache.h): the key of a call on the device of `fingerprint`.
+std::string CacheKey(const KernelCall& c, const ParamValues& pv, const std::string& fingerprint) {
+  return c.op + "|" + pv.Canonical() + "|" + fingerprint;
+}
+
+}  // namespace
+
+std::optional<KernelProfile> CachedCallProfile(const KernelCall& c,
+                                               const std::string& device_fingerprint) {
+  if (KernelCacheDir().empty()) return std::nullopt;
+  const Op& op = FindOp(c.op);
+  return CachedProfile(CacheKey(c, CallParams(op, c), device_fingerprint));
+}
+
 StepTime TimeCalls(const std::vector<KernelCall>& calls, const DeviceConfig& d) {
   StepTime t;
   RunOptions ro;
   ro.mode = ModeChoice::kTimingOnly;
+  // The key costs a device fingerprint, so only with a cache, and once for all the calls.
+  const std::string fingerprint = KernelCacheDir().empty() ? std::string() : DeviceFingerprint(d);
   for (const KernelCall& c : calls) {
     const Op& op = FindOp(c.op);
-    ParamValues pv(op.params());
-    for (const auto& [k, v] : c.params) pv.Set(k, v);
-    // NPUSIM_KERNEL_CACHE (kernel_cache.h); the key costs a device fingerprint, so only with a
-    // cache.
-    const std::string key = KernelCacheDir().empty()
-                                ? std::string()
-                                : c.op + "|" + pv.Canonical() + "|" + DeviceFingerprint(d);
+    const ParamValues pv = CallParams(op, c);
+    const std::string key = fingerprint.empty() ? std::string() : CacheKey(c, pv, fingerprint);
     std::optional<KernelProfile> p = key.empty() ? std::nullopt : CachedProfile(key);
     if (!p) {
       const auto start = std::chrono::steady_clock::now();

@@ -96,6 +96,12 @@ struct StepTime {
 StepTime TimeStep(const ModelConfig& m, const ParallelPlan& p, const DeviceConfig& d,
                   const StepShape& o);
 StepTime TimeCalls(const std::vector<KernelCall>& calls, const DeviceConfig& d);
+// The call's profile from the on-disk kernel cache (kernel_cache.h) on the device of that
+// fingerprint (ops/runner.h DeviceFingerprint), nullopt when the cache is off or has no entry:
+// what TimeCalls reads before simulating, for a timer that would rather not hand a remembered
+// call to a worker process.
+std::optional<KernelProfile> CachedCallProfile(const KernelCall& c,
+                                               const std::string& device_fingerprint);
 
 // One step of the model timed on a device, and with `draft_tokens` >= 2 (decode only) one MTP
 // round (NEXTN, topk 1): draft_tokens - 1 draft steps, then the target verifies them all.

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
@@ -199,23 +200,24 @@ TEST(Calibration, BadRowsAreInputErrorsNamingTheKey) {
 // has none; fit rows, other kernels, serving rows and rows waiting on a feature never count; a
 // bandwidth row's error turns into the time error it implies (+100 % bandwidth = -50 % time).
 TEST(Fidelity, EachKernelOfARunCarriesItsOwnCheckRows) {
-  const std::vector<CorpusRow> rows = CorpusRowsFrom(YAML::Load(R"([
-    {id: a1, role: check, kind: kernel, op: all_to_all, metric: bandwidth_gbps,
-     device: A3, status: ok, error: 1.0},
-    {id: a2, role: check, kind: kernel, op: all_to_all, metric: time_us,
-     device: A3, status: ok, error: 0.2},
-    {id: a3, role: check, kind: kernel, op: all_to_all, metric: time_us,
-     device: A3, status: ok, error: 0.4},
-    {id: a4, role: fit, kind: kernel, op: all_to_all, metric: time_us,
-     device: A3, status: ok, error: 5.0},
-    {id: a5, role: check, kind: kernel, op: all_to_all, metric: time_us,
-     device: A2, status: ok, error: 9.0},
-    {id: m1, role: check, kind: kernel, op: matmul, metric: time_us,
-     device: A2, status: ok, error: -0.1},
-    {id: m2, role: check, kind: kernel, op: matmul, metric: time_us,
-     device: A3, status: "needs a feature"},
-    {id: r1, role: check, kind: run, op: "", metric: mean_tpot_ms,
-     device: A3, status: ok, error: 0.3}])"));
+  const std::vector<CorpusRow> rows = CorpusRowsFrom(nlohmann::json::parse(R"([
+    {"id": "a1", "role": "check", "kind": "kernel", "op": "all_to_all", "metric": "bandwidth_gbps",
+     "device": "A3", "status": "ok", "error": 1.0},
+    {"id": "a2", "role": "check", "kind": "kernel", "op": "all_to_all", "metric": "time_us",
+     "device": "A3", "status": "ok", "error": 0.2},
+    {"id": "a3", "role": "check", "kind": "kernel", "op": "all_to_all", "metric": "time_us",
+     "device": "A3", "status": "ok", "error": 0.4},
+    {"id": "a4", "role": "fit", "kind": "kernel", "op": "all_to_all", "metric": "time_us",
+     "device": "A3", "status": "ok", "error": 5.0},
+    {"id": "a5", "role": "check", "kind": "kernel", "op": "all_to_all", "metric": "time_us",
+     "device": "A2", "status": "ok", "error": 9.0},
+    {"id": "m1", "role": "check", "kind": "kernel", "op": "matmul", "metric": "time_us",
+     "device": "A2", "status": "ok", "error": -0.1},
+    {"id": "m2", "role": "check", "kind": "kernel", "op": "matmul", "metric": "time_us",
+     "device": "A3", "status": "needs a feature"},
+    {"id": "r1", "role": "check", "kind": "run", "op": "", "metric": "mean_tpot_ms", "device": "A3",
+     "status": "ok", "error": 0.3}
+  ])"));
   const auto k = KernelChecks({{"all_to_all", 0.5}, {"matmul", 0.3}, {"swiglu", 0.2}}, "A3", rows);
   ASSERT_EQ(k.size(), 3u);
   EXPECT_EQ(k[0].basis, "same device");
@@ -238,17 +240,18 @@ TEST(Fidelity, EachKernelOfARunCarriesItsOwnCheckRows) {
 // A serving run's nearest rows: its model on its device in its parallel setup first, then its
 // model on its device, then its model anywhere. A kernel run never takes the setup tier.
 TEST(Fidelity, TheNearestRowsShareTheRunsModelDeviceAndSetup) {
-  const std::vector<CorpusRow> rows = CorpusRowsFrom(YAML::Load(R"([
-    {id: s1, role: check, kind: run, model: m.json, device: A3, setup: tp16 dp4, status: ok,
-     error: 0.5},
-    {id: s2, role: fit, kind: run, model: m.json, device: A3, setup: tp16 dp4, status: ok,
-     error: 0.1},
-    {id: b1, role: check, kind: run, model: m.json, device: A3, setup: tp2 nextn, status: ok,
-     error: 2.0},
-    {id: c1, role: check, kind: run, model: m.json, device: A2, setup: tp4, status: ok,
-     error: -0.2},
-    {id: k1, role: check, kind: kernel, op: matmul, device: A3, setup: "", status: ok,
-     error: 0.1}])"));
+  const std::vector<CorpusRow> rows = CorpusRowsFrom(nlohmann::json::parse(R"([
+    {"id": "s1", "role": "check", "kind": "run", "model": "m.json", "device": "A3",
+     "setup": "tp16 dp4", "status": "ok", "error": 0.5},
+    {"id": "s2", "role": "fit", "kind": "run", "model": "m.json", "device": "A3",
+     "setup": "tp16 dp4", "status": "ok", "error": 0.1},
+    {"id": "b1", "role": "check", "kind": "run", "model": "m.json", "device": "A3",
+     "setup": "tp2 nextn", "status": "ok", "error": 2.0},
+    {"id": "c1", "role": "check", "kind": "run", "model": "m.json", "device": "A2", "setup": "tp4",
+     "status": "ok", "error": -0.2},
+    {"id": "k1", "role": "check", "kind": "kernel", "op": "matmul", "device": "A3", "setup": "",
+     "status": "ok", "error": 0.1}
+  ])"));
   Fidelity f;
   NearestCorpusRows(f, rows, "configs/models/m.json", "", "A3", "tp16 dp4");
   EXPECT_EQ(f.basis, "same model, device and setup tp16 dp4");
@@ -270,12 +273,17 @@ TEST(Fidelity, TheNearestRowsShareTheRunsModelDeviceAndSetup) {
 // calibrate's kernel-by-kernel table: every kernel of the kernel rows over all devices, the worst
 // median first; a kernel whose rows are all unsimulated stays, with no rows.
 TEST(Fidelity, TheCorpusViewListsEveryKernelWorstFirst) {
-  const std::vector<CorpusRow> rows = CorpusRowsFrom(YAML::Load(R"([
-    {id: m1, role: check, kind: kernel, op: matmul, metric: time_us, status: ok, error: -0.1},
-    {id: a1, role: check, kind: kernel, op: all_to_all, metric: time_us, status: ok, error: 0.5},
-    {id: a2, role: check, kind: kernel, op: all_to_all, metric: time_us, status: ok, error: 0.9},
-    {id: w1, role: check, kind: kernel, op: wy_fast, status: "needs a feature"},
-    {id: r1, role: check, kind: run, op: "", metric: mean_tpot_ms, status: ok, error: 3.0}])"));
+  const std::vector<CorpusRow> rows = CorpusRowsFrom(nlohmann::json::parse(R"([
+    {"id": "m1", "role": "check", "kind": "kernel", "op": "matmul", "metric": "time_us",
+     "status": "ok", "error": -0.1},
+    {"id": "a1", "role": "check", "kind": "kernel", "op": "all_to_all", "metric": "time_us",
+     "status": "ok", "error": 0.5},
+    {"id": "a2", "role": "check", "kind": "kernel", "op": "all_to_all", "metric": "time_us",
+     "status": "ok", "error": 0.9},
+    {"id": "w1", "role": "check", "kind": "kernel", "op": "wy_fast", "status": "needs a feature"},
+    {"id": "r1", "role": "check", "kind": "run", "op": "", "metric": "mean_tpot_ms", "status": "ok",
+     "error": 3.0}
+  ])"));
   const auto k = CorpusKernelChecks(rows);
   ASSERT_EQ(k.size(), 3u);
   EXPECT_EQ(k[0].op, "all_to_all");
@@ -293,24 +301,25 @@ TEST(Fidelity, TheCorpusViewListsEveryKernelWorstFirst) {
 // an exact hit (b1) counts in the median but leans neither way;
 // groups under min_rows are left out; the largest |median| comes first.
 TEST(Fidelity, CheckRowsThatShareATraitShowWhichWayTheyLean) {
-  const std::vector<CorpusRow> rows = CorpusRowsFrom(YAML::Load(R"([
-    {id: q1, role: check, kind: run, model: a.json, metric: mean_tpot_ms, device: A3,
-     weights: w8a8_dynamic, status: ok, error: -0.2},
-    {id: q2, role: check, kind: run, model: a.json, metric: output_throughput, device: A3,
-     weights: w8a8_dynamic, status: ok, error: 0.5},
-    {id: q3, role: check, kind: run, model: b.json, metric: mean_ttft_ms, device: A2,
-     weights: w8a8_dynamic, status: ok, error: 0.25},
-    {id: q4, role: fit, kind: run, model: b.json, metric: mean_tpot_ms, device: A2,
-     weights: w8a8_dynamic, status: ok, error: -0.9},
-    {id: b1, role: check, kind: run, model: b.json, metric: mean_tpot_ms, device: A2,
-     weights: bf16, status: ok, error: 0.0},
-    {id: b2, role: check, kind: run, model: b.json, metric: mean_tpot_ms, device: A2,
-     weights: bf16, status: "needs a feature"},
-    {id: k1, role: check, kind: kernel, op: matmul, metric: time_us, device: A2,
-     weights: w8a8_dynamic, status: ok, error: 0.25},
-    {id: k2, role: check, kind: kernel, op: matmul, metric: bandwidth_gbps, device: A2,
-     status: ok, error: 0.1},
-    {id: x1, role: check, kind: ratio, metric: "", status: ok, error: 0.4}])"));
+  const std::vector<CorpusRow> rows = CorpusRowsFrom(nlohmann::json::parse(R"([
+    {"id": "q1", "role": "check", "kind": "run", "model": "a.json", "metric": "mean_tpot_ms",
+     "device": "A3", "weights": "w8a8_dynamic", "status": "ok", "error": -0.2},
+    {"id": "q2", "role": "check", "kind": "run", "model": "a.json", "metric": "output_throughput",
+     "device": "A3", "weights": "w8a8_dynamic", "status": "ok", "error": 0.5},
+    {"id": "q3", "role": "check", "kind": "run", "model": "b.json", "metric": "mean_ttft_ms",
+     "device": "A2", "weights": "w8a8_dynamic", "status": "ok", "error": 0.25},
+    {"id": "q4", "role": "fit", "kind": "run", "model": "b.json", "metric": "mean_tpot_ms",
+     "device": "A2", "weights": "w8a8_dynamic", "status": "ok", "error": -0.9},
+    {"id": "b1", "role": "check", "kind": "run", "model": "b.json", "metric": "mean_tpot_ms",
+     "device": "A2", "weights": "bf16", "status": "ok", "error": 0.0},
+    {"id": "b2", "role": "check", "kind": "run", "model": "b.json", "metric": "mean_tpot_ms",
+     "device": "A2", "weights": "bf16", "status": "needs a feature"},
+    {"id": "k1", "role": "check", "kind": "kernel", "op": "matmul", "metric": "time_us",
+     "device": "A2", "weights": "w8a8_dynamic", "status": "ok", "error": 0.25},
+    {"id": "k2", "role": "check", "kind": "kernel", "op": "matmul", "metric": "bandwidth_gbps",
+     "device": "A2", "status": "ok", "error": 0.1},
+    {"id": "x1", "role": "check", "kind": "ratio", "metric": "", "status": "ok", "error": 0.4}
+  ])"));
   const std::vector<CorpusBias> all = CorpusBiases(rows, 2);
   std::vector<std::string> groups;
   for (const CorpusBias& b : all) groups.push_back(b.trait + " " + b.value);

@@ -380,6 +380,20 @@ TEST(KernelCache, ProfilesAreStoredOnceAndReadBackExactly) {
   const StepTime second = TimeCalls(calls, d);
   EXPECT_EQ(second.profiles[0].us, 1234.5);
   EXPECT_EQ(second.total_us, 3 * 1234.5);
+  // The lookup a forked timer makes before handing a call to a worker finds the same entry.
+  ASSERT_TRUE(CachedCallProfile(calls[0], DeviceFingerprint(d)).has_value());
+  EXPECT_EQ(CachedCallProfile(calls[0], DeviceFingerprint(d))->us, 1234.5);
+  // The binary's hash is remembered beside the stamps under the file's identity, so the next
+  // process skips reading the binary: the memo's second line is the stamp's hash.
+  std::vector<std::string> memos;
+  for (const auto& e : std::filesystem::directory_iterator(root))
+    if (e.path().filename().string().rfind(".exe-", 0) == 0) memos.push_back(e.path().string());
+  ASSERT_EQ(memos.size(), 1u);
+  std::ifstream memo(memos[0]);
+  std::string id, hash;
+  std::getline(memo, id);
+  std::getline(memo, hash);
+  EXPECT_EQ("code-" + hash, std::filesystem::path(KernelCacheDir()).filename().string());
   // An entry whose key is not the call's (a hash collision), of another format or unreadable
   // is ignored.
   for (const auto& [k, v] : std::vector<std::pair<std::string, nlohmann::json>>{
