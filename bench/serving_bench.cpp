@@ -12,27 +12,40 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace {
 
-// One `npusim run` of `config` (relative to the source tree) in a child process, its wall time.
-// `cache` is the child's NPUSIM_KERNEL_CACHE: "off" times every kernel (cold), a folder keeps
-// what earlier runs timed.
-double RunOnce(const std::string& config, const std::string& cache, int& status) {
+// One `npusim COMMAND config ARGS...` (config relative to the source tree) in a child process,
+// its wall time. `cache` is the child's NPUSIM_KERNEL_CACHE: "off" times every kernel (cold), a
+// folder keeps what earlier runs timed.
+double RunOnce(const std::string& command, const std::string& config,
+               const std::vector<std::string>& args, const std::string& cache, int& status) {
   const std::string bin = NPUSIM_BIN, cfg = std::string(NPUSIM_SOURCE_DIR) + "/" + config;
   const std::string out = "/tmp/npusim_serving_bench_" + std::to_string(getpid());
+  std::vector<std::string> argv_s = {bin, command, cfg};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  argv_s.insert(argv_s.end(), {"--quiet", "--out", out});
+  std::vector<char*> argv;
+  for (std::string& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
   const auto t0 = std::chrono::steady_clock::now();
   const pid_t pid = fork();
   if (pid == 0) {
     setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
     setenv("NPUSIM_KERNEL_CACHE", cache.c_str(), 1);
     if (!freopen("/dev/null", "w", stdout)) _exit(126);  // the report summary
-    execl(bin.c_str(), bin.c_str(), "run", cfg.c_str(), "--quiet", "--out", out.c_str(),
-          static_cast<char*>(nullptr));
+    execv(bin.c_str(), argv.data());
     _exit(127);
   }
   waitpid(pid, &status, 0);
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::filesystem::remove_all(out);
+  return seconds;
+}
+double RunOnce(const std::string& config, const std::string& cache, int& status) {
+  return RunOnce("run", config, {}, cache, status);
 }
 
 // Cold: no kernel cache, every kernel of the run simulated (what a first run of a new setup
@@ -71,6 +84,30 @@ void BM_VariedEager384Warm(benchmark::State& s) { RunConfig(s, kVaried, true); }
 BENCHMARK(BM_S2FusedWarm)->UseManualTime()->Unit(benchmark::kSecond)->Iterations(2);
 BENCHMARK(BM_VariedEager384Warm)->UseManualTime()->Unit(benchmark::kSecond)->Iterations(2);
 BENCHMARK(BM_Quickstart)->UseManualTime()->Unit(benchmark::kSecond)->Iterations(2);
+
+// Issue #17: the README's quickstart capacity search (13 probes, each a child `npusim run`) over
+// an empty kernel cache (cold: its probes share kernels) and again over the cache a first search
+// filled (warm: a repeated search; goal 5x faster than cold).
+void Capacity(benchmark::State& state, bool warm) {
+  const std::vector<std::string> args = {"--set", "slo_tpot_p99_ms=16",
+                                         "--set", "slo_ttft_p99_ms=2000",
+                                         "--set", "random_output_len=64"};
+  const std::string cache = "/tmp/npusim_capacity_bench_cache_" + std::to_string(getpid());
+  int status = 0;
+  std::filesystem::remove_all(cache);
+  if (warm) RunOnce("capacity", "configs/runs/quickstart.yaml", args, cache, status);
+  for (auto _ : state) {
+    if (!warm) std::filesystem::remove_all(cache);
+    state.SetIterationTime(
+        RunOnce("capacity", "configs/runs/quickstart.yaml", args, cache, status));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) state.SkipWithError("capacity failed");
+  }
+  std::filesystem::remove_all(cache);
+}
+void BM_CapacityCold(benchmark::State& s) { Capacity(s, false); }
+void BM_CapacityWarm(benchmark::State& s) { Capacity(s, true); }
+BENCHMARK(BM_CapacityCold)->UseManualTime()->Unit(benchmark::kSecond)->Iterations(2);
+BENCHMARK(BM_CapacityWarm)->UseManualTime()->Unit(benchmark::kSecond)->Iterations(3);
 
 }  // namespace
 
