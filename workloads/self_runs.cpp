@@ -45,28 +45,48 @@ namespace {
 volatile std::sig_atomic_t g_stop_signal = 0;
 extern "C" void OnStopSignal(int sig) { g_stop_signal = sig; }
 
+// SIGINT / SIGTERM stop the children too (a Ctrl-C'd sweep left its running point to write into
+// the output folder later); the handler only records the signal, RunChildren's loop acts on it.
+// Installed for the loop, the previous handlers back on any way out.
+struct StopHandlers {
+  struct sigaction old_int {
+  }, old_term{};
+  StopHandlers() {
+    struct sigaction stop {};
+    stop.sa_handler = OnStopSignal;
+    sigemptyset(&stop.sa_mask);
+    sigaction(SIGINT, &stop, &old_int);
+    sigaction(SIGTERM, &stop, &old_term);
+  }
+  ~StopHandlers() {
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+  }
+};
+
+// Between polls RunChildren sleeps until a child exits (SIGCHLD, blocked while this lives so that
+// it stays pending until sigtimedwait takes it) or 20 ms pass (the wall-time limit, a stop
+// signal): a warm capacity probe takes ~50 ms, and a plain 20 ms sleep left each one ~10 ms idle.
+struct ChildExits {
+  sigset_t set{}, old{};
+  ChildExits() {
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &set, &old);
+  }
+  ~ChildExits() { sigprocmask(SIG_SETMASK, &old, nullptr); }
+  void Wait() const {
+    const timespec poll = {0, 20000000};
+    sigtimedwait(&set, nullptr, &poll);  // a stop signal's handler ends it too
+  }
+};
+
 }  // namespace
 
 std::vector<int> RunChildren(const std::vector<std::vector<std::string>>& commands,
                              const std::function<std::string(size_t)>& dir_of, int64_t jobs,
                              const std::function<void(size_t, int)>& done, double timeout_s) {
-  // SIGINT / SIGTERM stop the children too (a Ctrl-C'd sweep left its running point to write
-  // into the output folder later); the handler only records the signal, the loop acts on it.
-  struct StopHandlers {  // installed for the loop, the previous ones back on any way out
-    struct sigaction old_int {
-    }, old_term{};
-    StopHandlers() {
-      struct sigaction stop {};
-      stop.sa_handler = OnStopSignal;
-      sigemptyset(&stop.sa_mask);
-      sigaction(SIGINT, &stop, &old_int);
-      sigaction(SIGTERM, &stop, &old_term);
-    }
-    ~StopHandlers() {
-      sigaction(SIGINT, &old_int, nullptr);
-      sigaction(SIGTERM, &old_term, nullptr);
-    }
-  } handlers;
+  const StopHandlers handlers;
   struct Child {
     size_t index;
     std::chrono::steady_clock::time_point start;
@@ -79,18 +99,7 @@ std::vector<int> RunChildren(const std::vector<std::vector<std::string>>& comman
     for (const auto& [pid, c] : running) waitpid(pid, nullptr, 0);
     running.clear();
   };
-  // Between polls the loop sleeps until a child exits (SIGCHLD, blocked here so that it stays
-  // pending until sigtimedwait takes it) or 20 ms pass (the wall-time limit, a stop signal): a
-  // warm capacity probe takes ~50 ms, and a plain 20 ms sleep left each one ~10 ms idle.
-  struct ChildSignal {
-    sigset_t set{}, old{};
-    ChildSignal() {
-      sigemptyset(&set);
-      sigaddset(&set, SIGCHLD);
-      sigprocmask(SIG_BLOCK, &set, &old);
-    }
-    ~ChildSignal() { sigprocmask(SIG_SETMASK, &old, nullptr); }
-  } child_signal;
+  const ChildExits child_exits;
   size_t next = 0;
   while (next < commands.size() || !running.empty()) {
     while (next < commands.size() && static_cast<int64_t>(running.size()) < jobs &&
@@ -118,8 +127,7 @@ std::vector<int> RunChildren(const std::vector<std::vector<std::string>>& comman
           c.killed = true;
         }
       if (pid < 0 && running.empty()) break;
-      const timespec poll = {0, 20000000};
-      sigtimedwait(&child_signal.set, nullptr, &poll);  // a stop signal's handler ends it too
+      child_exits.Wait();
       continue;
     }
     auto it = running.find(pid);

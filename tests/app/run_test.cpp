@@ -36,9 +36,13 @@ TEST(Run, CacheFlagsChooseWhereKernelProfilesAreKept) {
   const std::string cache = Dir("flag_cache"), other = Dir("env_cache") + "/kernels";
   const std::string run = "run " + Runs("quickstart.yaml") + " --set num_prompts=2 --quiet";
   ASSERT_EQ(Npusim(run + " --cache " + cache + " --out " + Dir("cache_cold")).code, 0);
-  std::vector<fs::path> stamps;
-  for (const auto& e : fs::directory_iterator(cache)) stamps.push_back(e.path());
+  // One stamp directory, and beside it the binary's remembered hash (a `.exe-` file).
+  std::vector<fs::path> stamps, memos;
+  for (const auto& e : fs::directory_iterator(cache))
+    (e.is_directory() ? stamps : memos).push_back(e.path());
   ASSERT_EQ(stamps.size(), 1u);
+  ASSERT_EQ(memos.size(), 1u);
+  EXPECT_EQ(memos[0].filename().string().rfind(".exe-", 0), 0u) << memos[0];
   EXPECT_EQ(stamps[0].filename().string().rfind("code-", 0), 0u) << stamps[0];
   const auto entries = std::distance(fs::directory_iterator(stamps[0]), fs::directory_iterator());
   EXPECT_GT(entries, 10);
