@@ -8,6 +8,7 @@
 #include <functional>
 #include <iterator>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "devices/device_config.h"
 #include "model/config.h"

@@ -4,9 +4,7 @@
 // state.json). Every run's metrics.json and report carry it.
 #pragma once
 
-#include <yaml-cpp/yaml.h>
-
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <utility>
 #include <vector>

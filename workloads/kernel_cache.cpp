@@ -57,6 +57,15 @@ std::string KernelCacheRoot(const char* env, const char* xdg, const char* home) 
 }
 
 namespace {
+// A file name for `text`: its 64-bit FNV-1a hash as 16 hex digits.
+std::string Fnv64Hex(const std::string& text) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
+
 // A stamp directory's name: "code-" and 16 hex digits, or the older "<size>-<mtime>"; or a
 // binary's remembered hash (BinaryHash).
 bool IsStampName(const std::string& name) {
@@ -81,8 +90,8 @@ std::string CodeHash(const std::string& path) {
   if (!in) return std::string();
   // 64-bit words mixed as in splitmix64; the length closes the hash so that trailing zeros
   // count. Any rebuild that changes a byte of the simulator changes the hash.
-  // Every process with a cache hashes its binary once (6.6 MB): whole words are copied with a
-  // constant size (one load, not a memcpy call each) into a buffer that is never zero-filled.
+  // Whole words are copied with a constant size (one load, not a memcpy call each) into a buffer
+  // that is never zero-filled: 6.6 MB for each new build (BinaryHash remembers the result).
   uint64_t h = 0x9e3779b97f4a7c15ull, len = 0;
   constexpr size_t kBuf = 1 << 20;  // a multiple of 8: only a read's last word can be partial
   const std::unique_ptr<char[]> buf(new char[kBuf]);
@@ -127,11 +136,7 @@ std::string BinaryHash(const fs::path& root, const fs::path& exe) {
                          std::to_string(st.st_mtim.tv_sec * 1000000000ll + st.st_mtim.tv_nsec) +
                          " " +
                          std::to_string(st.st_ctim.tv_sec * 1000000000ll + st.st_ctim.tv_nsec);
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : id) h = (h ^ c) * 1099511628211ull;
-  char name[24];
-  std::snprintf(name, sizeof name, ".exe-%016llx", static_cast<unsigned long long>(h));
-  const fs::path memo = root / name;
+  const fs::path memo = root / (".exe-" + Fnv64Hex(id));
   std::string line_id, hash;
   {
     std::ifstream in(memo);
@@ -172,13 +177,7 @@ std::string KernelCacheDir() {
 
 namespace {
 
-std::string EntryPath(const std::string& key) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : key) h = (h ^ c) * 1099511628211ull;
-  char name[24];
-  std::snprintf(name, sizeof name, "%016llx", static_cast<unsigned long long>(h));
-  return KernelCacheDir() + "/" + name;
-}
+std::string EntryPath(const std::string& key) { return KernelCacheDir() + "/" + Fnv64Hex(key); }
 
 }  // namespace
 

@@ -200,8 +200,7 @@ std::vector<KernelProfile> ForkedKernelTimer::Time(const std::vector<KernelCall>
       out[i] = m->second;
       continue;
     }
-    std::optional<KernelProfile> p;
-    if (!fingerprint_.empty() && (p = CachedCallProfile(calls[i], fingerprint_))) {
+    if (const std::optional<KernelProfile> p = CachedCallProfile(calls[i], fingerprint_)) {
       out[i] = memo_[key] = *p;
       continue;
     }

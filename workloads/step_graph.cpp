@@ -184,7 +184,7 @@ std::string CacheKey(const KernelCall& c, const ParamValues& pv, const std::stri
 
 std::optional<KernelProfile> CachedCallProfile(const KernelCall& c,
                                                const std::string& device_fingerprint) {
-  if (KernelCacheDir().empty()) return std::nullopt;
+  if (device_fingerprint.empty() || KernelCacheDir().empty()) return std::nullopt;
   const Op& op = FindOp(c.op);
   return CachedProfile(CacheKey(c, CallParams(op, c), device_fingerprint));
 }

@@ -97,7 +97,8 @@ StepTime TimeStep(const ModelConfig& m, const ParallelPlan& p, const DeviceConfi
                   const StepShape& o);
 StepTime TimeCalls(const std::vector<KernelCall>& calls, const DeviceConfig& d);
 // The call's profile from the on-disk kernel cache (kernel_cache.h) on the device of that
-// fingerprint (ops/runner.h DeviceFingerprint), nullopt when the cache is off or has no entry:
+// fingerprint (ops/runner.h DeviceFingerprint), nullopt when the cache is off (or no
+// fingerprint is given) or has no entry:
 // what TimeCalls reads before simulating, for a timer that would rather not hand a remembered
 // call to a worker process.
 std::optional<KernelProfile> CachedCallProfile(const KernelCall& c,
