@@ -9,11 +9,50 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <iostream>
 #include <map>
+#include <systemc>
 
 namespace npusim {
 
+namespace {
+
+SelfRunner g_self_runner = nullptr;
+
+// No SystemC object or event built and no simulation started in this process: a fork of it
+// starts its own simulation as a new process would.
+bool SystemcUntouched() {
+  return sc_core::sc_get_top_level_objects().empty() &&
+         sc_core::sc_get_top_level_events().empty() && sc_core::sc_delta_count() == 0 &&
+         !sc_core::sc_start_of_simulation_invoked() &&
+         sc_core::sc_get_status() == sc_core::SC_ELABORATION;
+}
+
+// The forked child runs the command in place and never returns into the parent's stack.
+[[noreturn]] void RunInForkedChild(const std::vector<std::string>& args) {
+  // RunChildren's stop handlers only record a signal for its loop: this child is stopped by
+  // SIGINT / SIGTERM as an executed one is.
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  int code = 1;
+  try {
+    code = g_self_runner(args);
+  } catch (...) {  // the runner maps every error to an exit code; nothing may unwind past here
+    code = 1;
+  }
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  _exit(code);
+}
+
+}  // namespace
+
+void SetSelfRunner(SelfRunner runner) { g_self_runner = runner; }
+
 pid_t SpawnSelf(const std::vector<std::string>& args, const std::string& log) {
+  const bool in_place = g_self_runner != nullptr && SystemcUntouched();
+  std::cout.flush();
   std::fflush(nullptr);
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("sweep: fork() failed");
@@ -27,7 +66,9 @@ pid_t SpawnSelf(const std::vector<std::string>& args, const std::string& log) {
     if (fd >= 0) {
       dup2(fd, 1);
       dup2(fd, 2);
+      if (fd > 2) close(fd);
     }
+    if (in_place) RunInForkedChild(args);
     std::vector<char*> argv;
     std::string self = "/proc/self/exe";
     argv.push_back(self.data());
