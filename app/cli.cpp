@@ -467,6 +467,21 @@ int ImportSglangCommand(std::vector<std::string> argv) {
 
 namespace {
 
+// `npusim kernel-worker LOG_LEVEL` (not listed): a serving run's kernel-timer worker, started by
+// WorkerKernelTimer with the device and the requests on stdin; answers on stdout.
+int KernelWorker(const std::vector<std::string>& args) {
+  Args a;
+  if (args.size() > 1) a.options.emplace_back("--log-level", args[1]);
+  ConfigureLogging(a);
+  const int wire = dup(1);
+  dup2(2, 1);  // a stray print on stdout must not break the answers
+  FILE* out = fdopen(wire, "w");
+  if (!out) return 1;
+  const int code = ServeKernelWorker(stdin, out);
+  std::fclose(out);
+  return code;
+}
+
 int Dispatch(const std::vector<std::string>& args) {
   if (args.empty()) {
     std::cerr << TopLevelHelp();
@@ -480,6 +495,7 @@ int Dispatch(const std::vector<std::string>& args) {
     std::cout << VersionText();
     return kExitOk;
   }
+  if (args[0] == "kernel-worker") return KernelWorker(args);
   using Handler = int (*)(std::vector<std::string>);
   static const std::map<std::string, Handler> kHandlers = {
       {"kernel", [](std::vector<std::string> r) { return Kernel(r); }},

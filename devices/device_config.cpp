@@ -220,6 +220,25 @@ std::string ConfigDir() {
   return std::string(NPUSIM_SOURCE_DIR) + "/configs";
 }
 
+KeyValues DeviceParams(const DeviceConfig& d) {
+  DeviceConfig copy = d;
+  ParamTable table;
+  copy.Bind(table);
+  KeyValues out;
+  for (const ParamTable::Row& r : table.rows()) out.emplace_back(r.key, r.exact);
+  return out;
+}
+
+DeviceConfig DeviceFromParams(const KeyValues& params) {
+  DeviceConfig d;
+  for (const auto& [key, value] : params) {
+    ParamSetter set(key, value);
+    d.Bind(set);
+    if (!set.found()) throw InputError("device parameter '" + key + "' is not known to this build");
+  }
+  return d;
+}
+
 DeviceConfig LoadDeviceFile(const std::string& path) {
   DeviceConfig cfg;
   YamlBinder binder(LoadYamlFile(path), path);

@@ -97,6 +97,12 @@ struct DeviceConfig {
   double CubePeakFlopsPerCycle() const { return static_cast<double>(aic_count) * 16 * 16 * 16 * 2; }
 };
 
+// Every bound parameter of `d` as (dotted key, text that reads back bit for bit), and the device
+// those give back (soc and source_file are not parameters: the caller carries them). A process
+// that did not load the device (a kernel-timer worker) rebuilds it exactly from these.
+KeyValues DeviceParams(const DeviceConfig& d);
+DeviceConfig DeviceFromParams(const KeyValues& params);
+
 // Loads a device by SoC name (looked up in the configs directory) or by YAML path.
 DeviceConfig LoadDevice(const std::string& name_or_path);
 DeviceConfig LoadDeviceFile(const std::string& path);

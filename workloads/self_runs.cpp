@@ -50,6 +50,8 @@ bool SystemcUntouched() {
 
 void SetSelfRunner(SelfRunner runner) { g_self_runner = runner; }
 
+std::string SelfProgram() { return g_self_runner ? "/proc/self/exe" : ""; }
+
 pid_t SpawnSelf(const std::vector<std::string>& args, const std::string& log) {
   const bool in_place = g_self_runner != nullptr && SystemcUntouched();
   std::cout.flush();

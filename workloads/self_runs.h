@@ -25,6 +25,9 @@ pid_t SpawnSelf(const std::vector<std::string>& args, const std::string& log);
 // since workloads/ may not include app/); its return value is the child's exit code.
 using SelfRunner = int (*)(const std::vector<std::string>& args);
 void SetSelfRunner(SelfRunner runner);
+// The npusim binary this process can start again ("/proc/self/exe"), or "" in a program that is
+// not npusim (no runner set: a test binary).
+std::string SelfProgram();
 
 // A child killed at its wall-time limit ends with this code (as timeout(1) does).
 constexpr int kExitTimeout = 124;

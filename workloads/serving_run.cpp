@@ -6,6 +6,7 @@
 #include <chrono>
 #include <memory>
 
+#include "workloads/self_runs.h"
 #include "workloads/step_cost.h"
 
 namespace npusim {
@@ -32,9 +33,10 @@ ProgressFn ServingProgressLog() {
 }
 
 ServingOutcome SimulateServing(ResolvedRun& setup) {
-  // Order matters: the kernel timer forks before any SystemC activity, the serving processes are
-  // elaborated before the functional runs simulate kernels in this process.
-  ForkedKernelTimer timer(setup.device);
+  // Order matters: the kernel timer (if it forks its workers) does so before any SystemC
+  // activity, the serving processes are elaborated before the functional runs simulate kernels
+  // in this process.
+  WorkerKernelTimer timer(setup.device, 0, SelfProgram());
   ServingSimulation simulation;
   ServingOutcome o;
   if (setup.run.mode == "functional") {

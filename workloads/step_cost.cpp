@@ -1,6 +1,9 @@
 #include "workloads/step_cost.h"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <spawn.h>
+#include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "devices/device_config.h"
 #include "model/error.h"
 #include "ops/runner.h"
 #include "workloads/kernel_cache.h"
@@ -33,6 +37,9 @@ std::vector<KernelProfile> InProcessKernelTimer::Time(const std::vector<KernelCa
 //   answer    {"v":1,"profiles":[<ProfileJson>,...],"seconds":S}  one per call, in the calls'
 //             order; S = the worker's wall time for them (the parent's cost estimate)
 //   child     {"v":1,"result":"<text>"}                   RunInChildProcess
+//   device    {"v":1,"device":{"soc":S,"source_file":F,"params":[[key,exact],...]},
+//              "fingerprint":P}  first line to a spawned worker; P = DeviceFingerprint, which
+//             the worker checks on the device it rebuilt
 //   failure   {"v":1,"failure":{"kind":"sim","status":"ub_overflow","message":"..."}}
 //             kind "input" (no status) for an InputError or an internal error
 constexpr int kWireVersion = 1;
@@ -138,38 +145,112 @@ int KernelWorkers() {
   return std::min(MachineCores(), 8);
 }
 
-ForkedKernelTimer::ForkedKernelTimer(const DeviceConfig& d, int workers) {
-  const int n = workers > 0 ? workers : KernelWorkers();
+WorkerKernelTimer::WorkerKernelTimer(const DeviceConfig& d, int workers, std::string program)
+    : device_(d), wanted_(workers > 0 ? workers : KernelWorkers()), program_(std::move(program)) {
   // The binary's stamp is hashed here, once, rather than once in every worker.
   if (!KernelCacheDir().empty()) fingerprint_ = DeviceFingerprint(d);
-  for (int w = 0; w < n; ++w) {
-    int down[2], up[2];
-    if (pipe(down) != 0 || pipe(up) != 0) throw std::runtime_error("kernel timer: pipe() failed");
-    std::fflush(nullptr);
-    const int pid = fork();
-    if (pid < 0) throw std::runtime_error("kernel timer: fork() failed");
-    if (pid == 0) {
-      // The earlier workers' pipe ends stay with the parent only: a copy here would keep their
-      // input open after the parent closes it, and they would never see the end of it.
-      for (const Worker& other : workers_) {
-        close(fileno(other.to));
-        close(fileno(other.from));
-      }
-      close(down[1]);
-      close(up[0]);
-      FILE* in = fdopen(down[0], "r");
-      FILE* out = fdopen(up[1], "w");
-      ServeChild(d, in, out);
-      std::fflush(out);
-      _exit(0);
-    }
-    close(down[0]);
-    close(up[1]);
-    workers_.push_back({pid, fdopen(down[1], "w"), fdopen(up[0], "r")});
-  }
+  if (program_.empty())
+    for (int w = 0; w < wanted_; ++w) Fork();
 }
 
-ForkedKernelTimer::~ForkedKernelTimer() {
+void WorkerKernelTimer::Fork() {
+  int down[2], up[2];
+  if (pipe(down) != 0 || pipe(up) != 0) throw std::runtime_error("kernel timer: pipe() failed");
+  std::fflush(nullptr);
+  const int pid = fork();
+  if (pid < 0) throw std::runtime_error("kernel timer: fork() failed");
+  if (pid == 0) {
+    // The earlier workers' pipe ends stay with the parent only: a copy here would keep their
+    // input open after the parent closes it, and they would never see the end of it.
+    for (const Worker& other : workers_) {
+      close(fileno(other.to));
+      close(fileno(other.from));
+    }
+    close(down[1]);
+    close(up[0]);
+    FILE* in = fdopen(down[0], "r");
+    FILE* out = fdopen(up[1], "w");
+    ServeChild(device_, in, out);
+    std::fflush(out);
+    _exit(0);
+  }
+  close(down[0]);
+  close(up[1]);
+  workers_.push_back({pid, fdopen(down[1], "w"), fdopen(up[0], "r")});
+}
+
+void WorkerKernelTimer::SpawnWorkers() {
+  for (int w = 0; w < wanted_; ++w) Spawn();
+}
+
+void WorkerKernelTimer::Spawn() {
+  // Close-on-exec everywhere: a worker gets its own two ends as stdin / stdout and nothing else.
+  int down[2], up[2];
+  if (pipe2(down, O_CLOEXEC) != 0 || pipe2(up, O_CLOEXEC) != 0)
+    throw std::runtime_error("kernel timer: pipe() failed");
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_adddup2(&files, down[0], 0);
+  posix_spawn_file_actions_adddup2(&files, up[1], 1);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;  // whatever this process blocks, the worker starts with no signal blocked
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  // The worker logs (on the stderr it shares with this process) from this process's level.
+  std::string arg0 = "npusim", arg1 = "kernel-worker",
+              arg2(spdlog::level::to_string_view(spdlog::get_level()).data());
+  char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, program_.c_str(), &files, &attr, argv, environ);
+  posix_spawn_file_actions_destroy(&files);
+  posix_spawnattr_destroy(&attr);
+  close(down[0]);
+  close(up[1]);
+  if (rc != 0) {
+    close(down[1]);
+    close(up[0]);
+    throw std::runtime_error("kernel timer: cannot start " + program_ + ": " + std::strerror(rc));
+  }
+  workers_.push_back({pid, fdopen(down[1], "w"), fdopen(up[0], "r")});
+  Json params = Json::array();
+  for (const auto& [k, v] : DeviceParams(device_)) params.push_back({k, v});
+  WriteLine(
+      workers_.back().to,
+      {{"v", kWireVersion},
+       {"device", {{"soc", device_.soc}, {"source_file", device_.source_file}, {"params", params}}},
+       {"fingerprint", DeviceFingerprint(device_)}});
+}
+
+int ServeKernelWorker(FILE* in, FILE* out) {
+  std::string line;
+  if (!ReadLine(in, line)) return 0;
+  DeviceConfig d;
+  try {
+    const Json m = ParseWireMessage(line, "kernel timer worker");
+    const Json& dev = m.at("device");
+    KeyValues params;
+    for (const Json& kv : dev.at("params"))
+      params.emplace_back(kv.at(0).get<std::string>(), kv.at(1).get<std::string>());
+    d = DeviceFromParams(params);
+    d.soc = dev.at("soc").get<std::string>();
+    d.source_file = dev.at("source_file").get<std::string>();
+    if (DeviceFingerprint(d) != m.at("fingerprint").get<std::string>())
+      throw std::runtime_error("the device rebuilt from its parameters differs from the sent one");
+  } catch (const std::exception& e) {  // every request gets the reason
+    const Json failure = {
+        {"v", kWireVersion},
+        {"failure",
+         {{"kind", "input"}, {"message", std::string("kernel timer worker: ") + e.what()}}}};
+    while (ReadLine(in, line)) WriteLine(out, failure);
+    return 1;
+  }
+  ServeChild(d, in, out);
+  return 0;
+}
+
+WorkerKernelTimer::~WorkerKernelTimer() {
   for (Worker& w : workers_) {
     if (w.to) std::fclose(w.to);  // EOF: the child leaves its loop
     if (w.from) std::fclose(w.from);
@@ -187,7 +268,7 @@ ForkedKernelTimer::~ForkedKernelTimer() {
 // cannot change its profile, so the outputs stay the same at any worker count. After a failure
 // only calls that come before it in `calls` are still sent: the failure reported is always the
 // one of the earliest failing call, as in one process.
-std::vector<KernelProfile> ForkedKernelTimer::Time(const std::vector<KernelCall>& calls) {
+std::vector<KernelProfile> WorkerKernelTimer::Time(const std::vector<KernelCall>& calls) {
   std::vector<KernelProfile> out(calls.size());
   std::vector<Json> wire(calls.size());
   std::vector<std::string> keys(calls.size());         // the wire form as text: the memo key
@@ -215,6 +296,7 @@ std::vector<KernelProfile> ForkedKernelTimer::Time(const std::vector<KernelCall>
   std::stable_sort(todo.begin(), todo.end(),
                    [&](size_t a, size_t b) { return estimate(a) > estimate(b); });
 
+  if (!todo.empty() && workers_.empty()) SpawnWorkers();
   const size_t n = workers_.size();
   std::vector<size_t> busy(n, calls.size());  // the call a worker is timing, or calls.size()
   size_t next = 0, failed_at = calls.size();

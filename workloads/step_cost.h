@@ -3,7 +3,7 @@
 // simulator. Kernel simulations run the chip model with sc_start(), which must not happen while
 // the serving simulation's own SystemC processes are pending: the serving engine therefore asks
 // a KernelTimer, which runs the kernels either in this process (no serving simulation running)
-// or in a child process forked before the serving simulation starts (ForkedKernelTimer).
+// or in worker processes (WorkerKernelTimer).
 #pragma once
 
 #include <cstdint>
@@ -36,21 +36,24 @@ class InProcessKernelTimer : public KernelTimer {
   DeviceConfig device_;
 };
 
-// Child processes (forked at construction, before any SystemC activity in the parent) run the
-// kernels; requests and answers go over pipes. A call the on-disk kernel cache remembers is
-// answered here without a round trip (a warm run, such as a repeated capacity probe, keeps its
-// workers idle). The other new calls of one Time() go one at a time to whichever worker is free,
-// the slowest first, and every answer is memoised here; each kernel's
-// result does not depend on the process that simulates it (every launch starts from a cold, idle
-// chip), so any number of workers gives the same profiles. A child's failure comes back as the
-// same SimFailure / InputError (with several, the one of the earliest failing call).
-class ForkedKernelTimer : public KernelTimer {
+// Worker processes run the kernels; requests and answers go over pipes. Given `program` (the
+// npusim binary), the workers are started as `program kernel-worker` on the first call that
+// neither the memo nor the on-disk kernel cache answers, and get the device over the pipe: a
+// warm run (a repeated capacity probe) starts none, and this process is never forked, so the
+// serving loop pays no copy-on-write faults for workers it does not need. Without a program (a
+// test binary cannot serve as one) the workers are forked at construction, before any SystemC
+// activity here. The new calls of one Time() go one at a time to whichever worker is free, the
+// slowest first, and every answer is memoised here; each kernel's result does not depend on the
+// process that simulates it (every launch starts from a cold, idle chip), so any number of
+// workers gives the same profiles. A worker's failure comes back as the same SimFailure /
+// InputError (with several, the one of the earliest failing call).
+class WorkerKernelTimer : public KernelTimer {
  public:
-  // `workers` children; 0 = KernelWorkers().
-  explicit ForkedKernelTimer(const DeviceConfig& d, int workers = 0);
-  ~ForkedKernelTimer() override;
+  // `workers` processes (0 = KernelWorkers()).
+  explicit WorkerKernelTimer(const DeviceConfig& d, int workers = 0, std::string program = "");
+  ~WorkerKernelTimer() override;
   std::vector<KernelProfile> Time(const std::vector<KernelCall>& calls) override;
-  int workers() const { return static_cast<int>(workers_.size()); }
+  int workers() const { return static_cast<int>(workers_.size()); }  // started so far
 
  private:
   struct Worker {
@@ -58,11 +61,21 @@ class ForkedKernelTimer : public KernelTimer {
     FILE* to = nullptr;
     FILE* from = nullptr;
   };
+  void Fork();
+  void Spawn();
+  void SpawnWorkers();  // on the first call nothing else answers
+  DeviceConfig device_;
+  int wanted_;
+  std::string program_;
   std::string fingerprint_;  // the device's, for the disk-cache lookups made here (empty: no cache)
   std::vector<Worker> workers_;
   std::map<std::string, KernelProfile> memo_;                 // call (wire form) -> profile
   std::map<std::string, std::pair<double, int>> op_seconds_;  // op -> wall seconds, calls
 };
+
+// A `npusim kernel-worker` process: the device on the first line of `in`, then requests,
+// answered on `out` (the wire format in step_cost.cpp). Returns the exit code.
+int ServeKernelWorker(FILE* in, FILE* out);
 
 // Kernel-timer workers of a serving run: NPUSIM_KERNEL_WORKERS when set (1-64), else the
 // machine's cores (at most 8).

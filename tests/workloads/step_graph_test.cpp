@@ -444,7 +444,7 @@ std::vector<KernelCall> SmallCalls() {
 // kernel's profile does not depend on the process (or the kernels before it in that process).
 TEST(KernelTimerPool, TwoWorkersGiveTheProfilesOfOne) {
   const DeviceConfig d = LoadDevice("Ascend910B3");
-  ForkedKernelTimer one(d, 1), two(d, 2);
+  WorkerKernelTimer one(d, 1), two(d, 2);
   ASSERT_EQ(two.workers(), 2);
   const std::vector<KernelCall> calls = SmallCalls();
   const std::vector<KernelProfile> a = one.Time(calls), b = two.Time(calls);
@@ -452,6 +452,43 @@ TEST(KernelTimerPool, TwoWorkersGiveTheProfilesOfOne) {
   ASSERT_EQ(b.size(), calls.size());
   for (size_t i = 0; i < calls.size(); ++i) EXPECT_EQ(ProfileJson(a[i]), ProfileJson(b[i])) << i;
   EXPECT_GT(a[4].us, a[0].us);  // the answers keep the calls' order
+}
+
+// Workers started as `npusim kernel-worker` get the device over the pipe and answer exactly what
+// forked workers (which inherit it) do, also for a device unlike any shipped file; none starts
+// before a call needs simulating, and a call answered once is not sent again.
+TEST(KernelTimerPool, SpawnedWorkersRebuildTheDeviceAndStartOnlyWhenNeeded) {
+  setenv("NPUSIM_KERNEL_CACHE", "off", 1);  // every call simulated: the workers must answer
+  DeviceConfig d = LoadDevice("Ascend910B3");
+  d.ub_bytes = 131072 + 32;  // odd values survive the trip exactly
+  d.hbm_bandwidth_gbps = 1234.5678901234567;
+  d.launch_overhead_us = 0.1 + 0.2;
+  WorkerKernelTimer forked(d, 1), spawned(d, 2, NPUSIM_BIN);
+  EXPECT_EQ(spawned.workers(), 0);
+  const std::vector<KernelCall> calls = SmallCalls();
+  const std::vector<KernelProfile> a = forked.Time(calls), b = spawned.Time(calls);
+  EXPECT_EQ(spawned.workers(), 2);
+  ASSERT_EQ(b.size(), calls.size());
+  for (size_t i = 0; i < calls.size(); ++i) EXPECT_EQ(ProfileJson(a[i]), ProfileJson(b[i])) << i;
+  // A device parameter changes the answers (the worker did not fall back to a shipped device).
+  DeviceConfig slow = d;
+  slow.hbm_bandwidth_gbps /= 4;
+  WorkerKernelTimer spawned_slow(slow, 1, NPUSIM_BIN);
+  EXPECT_GT(spawned_slow.Time({calls[4]}).front().us, a[4].us);
+  // The device round trip itself, for every parameter.
+  EXPECT_EQ(DeviceFingerprint(DeviceFromParams(DeviceParams(d))), DeviceFingerprint(d));
+}
+
+// A worker program that is not npusim fails the calls with the reason, not a hang.
+TEST(KernelTimerPool, AWorkerProgramThatCannotStartIsNamed) {
+  setenv("NPUSIM_KERNEL_CACHE", "off", 1);
+  WorkerKernelTimer missing(LoadDevice("Ascend910B3"), 1, "/nonexistent/npusim");
+  try {
+    missing.Time(SmallCalls());
+    ADD_FAILURE() << "no error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/npusim"), std::string::npos) << e.what();
+  }
 }
 
 // The wire format names its version: a message of another build, or not JSON at all, is refused
@@ -478,12 +515,12 @@ TEST(KernelTimerPool, AMessageOfAnotherProtocolVersionIsRefused) {
 // worker's answers are drained, so the next Time() gets its own answers.
 TEST(KernelTimerPool, AFailureInOneWorkerLeavesThePoolInStep) {
   const DeviceConfig d = LoadDevice("Ascend910B3");
-  ForkedKernelTimer pool(d, 2);
+  WorkerKernelTimer pool(d, 2);
   std::vector<KernelCall> calls = SmallCalls();
   calls.push_back({"add", {{"n", "-5"}}});
   EXPECT_THROW(pool.Time(calls), InputError);
   const std::vector<KernelProfile> again = pool.Time(SmallCalls());
-  ForkedKernelTimer one(d, 1);
+  WorkerKernelTimer one(d, 1);
   const std::vector<KernelProfile> ref = one.Time(SmallCalls());
   ASSERT_EQ(again.size(), ref.size());
   for (size_t i = 0; i < ref.size(); ++i) EXPECT_EQ(ProfileJson(again[i]), ProfileJson(ref[i]));
@@ -498,7 +535,7 @@ TEST(KernelTimerPool, TheEarliestFailingCallIsTheOneReported) {
   calls.insert(calls.begin() + 2, {"add", {{"n", "-5"}}});
   calls.push_back({"swiglu", {{"tokens", "-7"}}});
   for (int workers : {1, 2, 3}) {
-    ForkedKernelTimer pool(d, workers);
+    WorkerKernelTimer pool(d, workers);
     pool.Time(SmallCalls());  // the pool now knows which ops are slow
     try {
       pool.Time(calls);
