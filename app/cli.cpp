@@ -470,6 +470,8 @@ namespace {
 // `npusim kernel-worker LOG_LEVEL` (not listed): a serving run's kernel-timer worker, started by
 // WorkerKernelTimer with the device and the requests on stdin; answers on stdout.
 int KernelWorker(const std::vector<std::string>& args) {
+  if (isatty(0))  // a person typed it: it would wait for requests that never come
+    throw InputError("'kernel-worker' is started by npusim itself (a serving run's kernel timer)");
   Args a;
   if (args.size() > 1) a.options.emplace_back("--log-level", args[1]);
   ConfigureLogging(a);
