@@ -260,11 +260,10 @@ Tensor LoadInput(const std::string& dir, const TensorSpec& s) {
 }  // namespace
 
 std::string DeviceFingerprint(const DeviceConfig& device) {
-  DeviceConfig copy = device;
-  ParamTable table;
-  copy.Bind(table);
+  // Exact text: two devices that differ in any bit of a parameter (a fit's neighbouring points)
+  // never share a chip, a memoised run or a disk-cache entry.
   std::string s;
-  for (const auto& r : table.rows()) s += r.key + "=" + r.value + ";";
+  for (const auto& [key, value] : DeviceParams(device)) s += key + "=" + value + ";";
   return s;
 }
 

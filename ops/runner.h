@@ -78,6 +78,8 @@ KernelRun RunKernel(const Op& op, const ParamValues& params, const DeviceConfig&
 
 // One chip per distinct device configuration per process (SystemC processes cannot be removed).
 Chip& ChipFor(const DeviceConfig& device);
+// Every parameter of the device as exact text (DeviceParams): the key of its chip, of memoised
+// runs and of disk-cache entries.
 std::string DeviceFingerprint(const DeviceConfig& device);
 
 struct CacheStats {

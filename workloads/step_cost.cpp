@@ -180,10 +180,16 @@ void WorkerKernelTimer::Fork() {
 }
 
 void WorkerKernelTimer::SpawnWorkers() {
-  for (int w = 0; w < wanted_; ++w) Spawn();
+  Json params = Json::array();
+  for (const auto& [k, v] : DeviceParams(device_)) params.push_back({k, v});
+  const Json device = {
+      {"v", kWireVersion},
+      {"device", {{"soc", device_.soc}, {"source_file", device_.source_file}, {"params", params}}},
+      {"fingerprint", DeviceFingerprint(device_)}};
+  for (int w = 0; w < wanted_; ++w) Spawn(device);
 }
 
-void WorkerKernelTimer::Spawn() {
+void WorkerKernelTimer::Spawn(const nlohmann::json& device) {
   // Close-on-exec everywhere: a worker gets its own two ends as stdin / stdout and nothing else.
   int down[2], up[2];
   if (pipe2(down, O_CLOEXEC) != 0 || pipe2(up, O_CLOEXEC) != 0)
@@ -214,13 +220,7 @@ void WorkerKernelTimer::Spawn() {
     throw std::runtime_error("kernel timer: cannot start " + program_ + ": " + std::strerror(rc));
   }
   workers_.push_back({pid, fdopen(down[1], "w"), fdopen(up[0], "r")});
-  Json params = Json::array();
-  for (const auto& [k, v] : DeviceParams(device_)) params.push_back({k, v});
-  WriteLine(
-      workers_.back().to,
-      {{"v", kWireVersion},
-       {"device", {{"soc", device_.soc}, {"source_file", device_.source_file}, {"params", params}}},
-       {"fingerprint", DeviceFingerprint(device_)}});
+  WriteLine(workers_.back().to, device);
 }
 
 int ServeKernelWorker(FILE* in, FILE* out) {

@@ -62,8 +62,8 @@ class WorkerKernelTimer : public KernelTimer {
     FILE* from = nullptr;
   };
   void Fork();
-  void Spawn();
-  void SpawnWorkers();  // on the first call nothing else answers
+  void SpawnWorkers();                       // on the first call nothing else answers
+  void Spawn(const nlohmann::json& device);  // `device`: the first line it reads
   DeviceConfig device_;
   int wanted_;
   std::string program_;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -475,8 +476,12 @@ TEST(KernelTimerPool, SpawnedWorkersRebuildTheDeviceAndStartOnlyWhenNeeded) {
   slow.hbm_bandwidth_gbps /= 4;
   WorkerKernelTimer spawned_slow(slow, 1, NPUSIM_BIN);
   EXPECT_GT(spawned_slow.Time({calls[4]}).front().us, a[4].us);
-  // The device round trip itself, for every parameter.
+  // The device round trip itself, for every parameter; the fingerprint tells apart devices that
+  // differ past six digits (it keys chips and cache entries).
   EXPECT_EQ(DeviceFingerprint(DeviceFromParams(DeviceParams(d))), DeviceFingerprint(d));
+  DeviceConfig near = d;
+  near.hbm_bandwidth_gbps = std::nextafter(d.hbm_bandwidth_gbps, 1e9);
+  EXPECT_NE(DeviceFingerprint(near), DeviceFingerprint(d));
 }
 
 // A worker program that is not npusim fails the calls with the reason, not a hang.
