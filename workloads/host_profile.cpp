@@ -28,6 +28,17 @@ void HostProfile::Bind(ParamVisitor& v) {
           glue_launches_per_layer);
   v.Param({"graph_replay_us", "us", "host time to replay one captured forward", 0, 1e6},
           graph_replay_us);
+  v.Param(opt("graph_update_us", "us",
+              "graph replay: host time to refresh one captured attention launch's host-side "
+              "parameters (FIA's actual_seq_lengths_kv is a host list, so the captured task is "
+              "re-issued on an update stream before it may run)",
+              0, 1e6),
+          graph_update_us);
+  v.Param(opt("graph_update_during_replay", "",
+              "graph replay: the refresh runs in a thread beside the replay call (true) or after "
+              "it on the same thread (false)",
+              0, 0),
+          graph_update_during_replay);
   v.Param({"step_us", "us",
            "host time per step: scheduling, input preparation, sampling, output handling", 0, 1e7},
           step_us);

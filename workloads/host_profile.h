@@ -19,6 +19,10 @@ struct HostProfile {
   double glue_launches_per_layer =
       0;  // eager: framework launches per decoder layer besides the modelled kernels
   double graph_replay_us = 0;  // host time to replay one captured forward
+  // Graph replay: host time to refresh one captured attention launch's host-side parameters
+  // (its sequence lengths), which that launch waits for on the device.
+  double graph_update_us = 0;
+  bool graph_update_during_replay = false;  // the refresh runs beside the replay call, not after
   double step_us = 0;          // per step: scheduling, input preparation, sampling, output handling
   double request_us = 0;       // per request: the front end's latency before the scheduler sees it
   double mtp_round_us = 0;     // per MTP round: draft and verify bookkeeping on the host

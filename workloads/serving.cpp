@@ -283,6 +283,13 @@ class Engine {
     return true;
   }
 
+  // A round's draft steps replay one captured graph (SGLang's EAGLEDraftCudaGraphRunner captures
+  // the loop over speculative_num_steps), every other graph forward one of its own.
+  bool OneGraph(size_t a, size_t b) const {
+    return planned_[a].graph && planned_[b].graph && planned_[a].kind == ForwardKind::kDraft &&
+           planned_[b].kind == ForwardKind::kDraft;
+  }
+
   // Issue times (host) and durations (device) of every launch of the step, forwards in order.
   // A call of several launches is issued over [issue_us, last_issue_us]: the device may start on
   // its first launch as soon as that one is issued, and finishes its last (tail_us of device
@@ -303,9 +310,12 @@ class Engine {
     for (const PlannedForward& pf : planned_)
       if (pf.kind == ForwardKind::kVerify) t += h.mtp_round_us;
     double dev = now;
+    double refreshed = 0;  // host: when the current replay's last parameter refresh is done
     for (size_t f = 0; f < planned_.size(); ++f) {
       const PlannedForward& pf = planned_[f];
       const Forward& fw = Get(pf);
+      const bool more_of_graph = f > 0 && OneGraph(f - 1, f);
+      const bool graph_ends = pf.graph && !(f + 1 < planned_.size() && OneGraph(f, f + 1));
       ForwardRecord fr;
       fr.kind = pf.kind;
       fr.batch = pf.shape.batch;
@@ -315,7 +325,12 @@ class Engine {
       fr.launches = static_cast<int64_t>(fw.order.size());
       fr.issue_start_us = t;
       fr.shape_key = Key(pf);
-      if (pf.graph) t += h.graph_replay_us;
+      if (pf.graph && !more_of_graph) {
+        // The device may start once the replay is submitted; the attention launches' parameter
+        // refreshes run one after another, beside the replay call or after it.
+        refreshed = h.graph_update_during_replay ? t : t + h.graph_replay_us;
+        t += h.graph_replay_us;
+      }
       // Glue launches (copies, casts, slices the framework issues between the modelled kernels)
       // are spread evenly over the forward's kernel launches; their device time is not modelled.
       const double glue_per_launch =
@@ -336,13 +351,20 @@ class Engine {
           t += kernel_us * (static_cast<double>(prof.launches) - torch) + h.torch_op_us * torch;
         }
         const double dur = fw.call_us[c];
-        out.push_back({pf.graph ? t : first, dur, static_cast<int>(f), call, t, dur / n});
-        dev = std::max(std::max(dev, pf.graph ? t : first) + dur, t + dur / n);
+        double ready = pf.graph ? t : first, last = t;
+        if (pf.graph && RefreshedBeforeReplay(fw.calls[c])) {
+          refreshed += h.graph_update_us;
+          ready = last = std::max(t, refreshed);
+          ++fr.graph_refreshes;
+        }
+        out.push_back({ready, dur, static_cast<int>(f), call, last, dur / n});
+        dev = std::max(std::max(dev, ready) + dur, last + dur / n);
         if (!pf.graph && fw.calls[c].host_reads_result && h.a2a_normal_host_sync) {
           t = std::max(t, dev);
           ++fr.host_syncs;
         }
       }
+      if (graph_ends) t = std::max(t, refreshed);  // the host is done when its refreshes are
       fr.issue_end_us = t;
       for (size_t c = 0; c < fw.calls.size(); ++c)
         if (fw.calls[c].where == "commit")

@@ -86,6 +86,7 @@ struct ForwardRecord {
   bool graph = false;
   int64_t launches = 0;
   int64_t host_syncs = 0;  // launches the host waited for (eager DeepEP dispatch)
+  int64_t graph_refreshes = 0;  // replayed launches whose host-side parameters were refreshed
   double issue_start_us = 0, issue_end_us = 0, device_start_us = 0, device_end_us = 0,
          device_busy_us = 0;
   double commit_us = 0;  // move_intermediate_cache + conv_state_rollback inside (verify)

@@ -33,6 +33,15 @@ struct KernelCall {
   bool host_reads_result = false;
 };
 
+// A captured attention launch whose parameters the host refreshes before every graph replay:
+// fused_infer_attention_score takes its sequence lengths as a host list (actual_seq_lengths_kv is
+// SymInt[] in the op schema, its tiling computed at dispatch), so a replayed graph's FIA task is
+// re-issued on an update stream (graph_task_update_begin / end) and waits for that on the device
+// (vllm-ascend attention_v1.py update_graph_params; SGLang npu_graph_runner.py _update_inputs).
+inline bool RefreshedBeforeReplay(const KernelCall& c) {
+  return c.op == "fused_infer_attention_score";
+}
+
 struct StepShape {
   ForwardKind kind =
       ForwardKind::kDecode;        // kVerify: the recurrent kernels in verify mode, logits for

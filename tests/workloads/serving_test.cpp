@@ -334,6 +334,52 @@ TEST(Serving, AnEagerDeepEpDispatchMakesTheHostWaitForTheDevice) {
   EXPECT_EQ(r.steps[0].forwards[0].host_syncs, 48);
 }
 
+// A replayed decode graph whose FIA launches each wait for a host refresh of 1000 us (far above
+// the 10 us kernels), refreshed after the replay call (vLLM) or beside it (SGLang). Qwen3-Next
+// has 12 full-attention layers: FIA k (k = 1..12) may start at refresh_start + 1000 k, so the
+// device idles before each one and the step ends with the launches after the last FIA:
+//   step = 100 (step_us) + 12 x 1000 + 10 x (launches from the last FIA to the end)
+//          + 150 (replay) when the refreshes start only after the replay call.
+double GraphRefreshStep(bool during_replay, int64_t* refreshes) {
+  RunConfig c = Base();
+  c.cuda_graph_bs = {1};
+  c.host_launch_us = 0;
+  c.host_profile = ProfileWith(std::string("graph_update_us: 1000\ngraph_update_during_replay: ") +
+                               (during_replay ? "true\n" : "false\n"));
+  const ResolvedRun s = ResolveRun(c);
+  FixedTimer timer(10);
+  const ServingResult r = RunServing(s, timer);
+  StepShape decode;
+  decode.batch = 1, decode.tokens = 1, decode.prefix = 128;
+  std::vector<int> order;
+  const std::vector<KernelCall> calls = StepKernels(s.model, s.plan, decode, &order);
+  int64_t last_fia = -1, fia = 0;
+  for (size_t i = 0; i < order.size(); ++i)
+    if (calls[static_cast<size_t>(order[i])].op == "fused_infer_attention_score")
+      last_fia = static_cast<int64_t>(i), ++fia;
+  EXPECT_EQ(fia, 12);
+  const int64_t tail = static_cast<int64_t>(order.size()) - last_fia;
+  EXPECT_GT(tail, 10);  // the last layer's MoE, the final norm, lm_head
+  EXPECT_TRUE(r.steps.at(1).forwards.at(0).graph);
+  *refreshes = r.steps[1].forwards[0].graph_refreshes;
+  const double expected =
+      100 + 12 * 1000.0 + 10.0 * static_cast<double>(tail) + (during_replay ? 0 : 150);
+  EXPECT_DOUBLE_EQ(r.steps[1].end_us - r.steps[1].start_us, expected);
+  return r.steps[1].end_us - r.steps[1].start_us;
+}
+
+TEST(Serving, ReplayedAttentionWaitsForItsHostRefreshAfterTheReplayCall) {
+  int64_t refreshes = 0;
+  GraphRefreshStep(false, &refreshes);
+  EXPECT_EQ(refreshes, 12);
+}
+
+TEST(Serving, ReplayedAttentionWaitsForItsHostRefreshBesideTheReplayCall) {
+  int64_t refreshes = 0;
+  GraphRefreshStep(true, &refreshes);
+  EXPECT_EQ(refreshes, 12);
+}
+
 TEST(Serving, AnMtpRoundPaysItsHostBookkeeping) {
   RunConfig c = Base();
   c.speculative_algorithm = "NEXTN";
@@ -344,9 +390,13 @@ TEST(Serving, AnMtpRoundPaysItsHostBookkeeping) {
   FixedTimer timer(10);
   const ServingResult r = RunServing(s, timer);
   ASSERT_EQ(r.steps.size(), 2u);  // prefill, then one round of 4 tokens
-  // The round: step 100 + MTP bookkeeping 700 + its graph replays (150 each), then the device.
+  // The round: step 100 + MTP bookkeeping 700, then its graph replays (150 each): the three
+  // draft steps are one captured graph, so the verify is issued after one replay, not three.
   const StepRecord& round = r.steps[1];
   EXPECT_DOUBLE_EQ(round.forwards[0].issue_start_us - round.start_us, 100 + 700);
+  ASSERT_EQ(round.forwards[3].kind, ForwardKind::kVerify);
+  EXPECT_DOUBLE_EQ(round.forwards[3].issue_start_us - round.start_us, 100 + 700 + 150);
+  EXPECT_DOUBLE_EQ(round.forwards[4].issue_start_us - round.start_us, 100 + 700 + 2 * 150);
 }
 
 // An EAGLE3 round of Qwen3-8B at TP 1 with every launch 10 us and graph replays: 3 draft
