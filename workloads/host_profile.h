@@ -23,9 +23,9 @@ struct HostProfile {
   // (its sequence lengths), which that launch waits for on the device.
   double graph_update_us = 0;
   bool graph_update_during_replay = false;  // the refresh runs beside the replay call, not after
-  double step_us = 0;          // per step: scheduling, input preparation, sampling, output handling
-  double request_us = 0;       // per request: the front end's latency before the scheduler sees it
-  double mtp_round_us = 0;     // per MTP round: draft and verify bookkeeping on the host
+  double step_us = 0;       // per step: scheduling, input preparation, sampling, output handling
+  double request_us = 0;    // per request: the front end's latency before the scheduler sees it
+  double mtp_round_us = 0;  // per MTP round: draft and verify bookkeeping on the host
   bool a2a_normal_host_sync = true;  // eager DeepEP (normal mode): the host waits for each
                                      // dispatch's counts
 

@@ -85,7 +85,7 @@ struct ForwardRecord {
   int64_t batch = 0, tokens = 0, prefix = 0;  // the per-rank shape it was timed at
   bool graph = false;
   int64_t launches = 0;
-  int64_t host_syncs = 0;  // launches the host waited for (eager DeepEP dispatch)
+  int64_t host_syncs = 0;       // launches the host waited for (eager DeepEP dispatch)
   int64_t graph_refreshes = 0;  // replayed launches whose host-side parameters were refreshed
   double issue_start_us = 0, issue_end_us = 0, device_start_us = 0, device_end_us = 0,
          device_busy_us = 0;
