@@ -261,6 +261,10 @@ void BindHost(ParamVisitor& v, RunConfig& c) {
   v.Param(Opt("host_graph_replay_us", "us",
               "override the profile's host cost of one graph replay (-1 = profile)", -1, 1e7),
           c.host_graph_replay_us);
+  v.Param(Opt("host_graph_update_us", "us",
+              "override the profile's host refresh of one replayed attention launch (-1 = profile)",
+              -1, 1e7),
+          c.host_graph_update_us);
   v.Param(Opt("host_step_us", "us", "override the profile's host cost per step (-1 = profile)", -1,
               1e8),
           c.host_step_us);
@@ -482,6 +486,7 @@ HostProfile RunConfig::Host() const {
       LoadHostProfile(IsConfigPath(host_profile) ? Relative(host_profile) : host_profile);
   if (host_launch_us >= 0) h.launch_us = host_launch_us;
   if (host_graph_replay_us >= 0) h.graph_replay_us = host_graph_replay_us;
+  if (host_graph_update_us >= 0) h.graph_update_us = host_graph_update_us;
   if (host_step_us >= 0) h.step_us = host_step_us;
   if (host_request_us >= 0) h.request_us = host_request_us;
   return h;

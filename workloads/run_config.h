@@ -81,6 +81,7 @@ struct RunConfig {
   std::string host_profile = "sglang-ascend";
   double host_launch_us = -1;        // eager: host time per kernel launch
   double host_graph_replay_us = -1;  // graph-captured forward: one replay
+  double host_graph_update_us = -1;  // graph replay: the host refresh of one attention launch
   double host_step_us = -1;          // scheduler, sampling and output handling per step
   double host_request_us = -1;       // the front end's latency per request
 
