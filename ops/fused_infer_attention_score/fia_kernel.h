@@ -26,6 +26,7 @@ constexpr int kSReady = 0, kPReady = 1, kPvReady = 2;
 constexpr uint32_t kPvCols =
     256;  // the cube tile's widest N: wider outputs (MLA's 512) take column blocks
 constexpr float kMaskPenalty = -1e30f;
+constexpr uint32_t kLanes = 64;  // fp32 lanes of one 256 B vector repeat
 constexpr uint32_t kNzBlock =
     64;  // the cube's K step, and the column block of L1-held operands (MLA)
 
@@ -256,7 +257,10 @@ class KernelFia {
       Sync<HardEvent::MTE3_MTE2>();  // the previous unit's output (held in pv) has left UB
       CopyRowsIn(pv, ws_o_[(Slot(k) + r0) * D], rows, D, D, D);
       Sync<HardEvent::MTE2_V>();
-      for (uint32_t r = 0; r < rows; ++r) Muls(o[r * D], o[r * D], alpha[k % 2][r], D);
+      // rmax and s are free once the vector unit is done: P was cast, the sums read.
+      kernel_util::WaitVectorForScalar();
+      for (uint32_t r = 0; r < rows; ++r) rmax.SetValue(r, alpha[k % 2][r]);
+      ScaleRows(o, s, rmax, rows, D);
       Add(o, o, pv, rows * D);
     };
     for (size_t k = 0; k < pages.size(); ++k) {
@@ -277,8 +281,12 @@ class KernelFia {
           const float m_new = std::max(m_run[r], blk);
           alpha[k % 2][r] = std::isinf(m_run[r]) ? 0.0f : std::exp(m_run[r] - m_new);
           m_run[r] = m_new;
-          Adds(s[r * C], s[r * C], std::isinf(m_new) ? 0.0f : -m_new, C);
+          rmax.SetValue(r, std::isinf(m_new) ? 0.0f : -m_new);
         }
+        kernel_util::WaitScalarForVector();
+        Brcb(pv, rmax, rows);  // pv is free until this page's P V is copied in
+        for (uint32_t c0 = 0; c0 < C; c0 += kLanes)
+          Add(s[c0], pv, s[c0], RowBlock{rows, std::min(kLanes, C - c0), C, 8, C, true});
         Exp(s, s, rows * C);
         WholeReduceSum(rmax, s, C, rows * C);
         Sync<HardEvent::MTE3_V>();  // the previous page's P has left UB
@@ -304,6 +312,19 @@ class KernelFia {
     Cast(ob, o, CAST_RINT, rows * D);
     Sync<HardEvent::V_MTE3>();
     StoreRows(out_, *d_, u.req, u.q_row0, u.head0, u.heads_packed, r0, rows, ob);
+  }
+
+  // o[r, :] *= f[r] for `rows` rows of `width` floats: f's values broadcast to one 32 B block a
+  // row (Brcb into `scratch`), then one repeat-form Mul per 64 columns reading that block along
+  // the row, as a row-wise rescale in AscendC's softmax-flash samples (not a Muls per row).
+  static void ScaleRows(const LocalTensor<float>& o, const LocalTensor<float>& scratch,
+                        const LocalTensor<float>& f, uint32_t rows, uint32_t width) {
+    if (!rows) return;
+    kernel_util::WaitScalarForVector();
+    Brcb(scratch, f, rows);
+    for (uint32_t c0 = 0; c0 < width; c0 += kLanes)
+      Mul(o[c0], scratch, o[c0],
+          RowBlock{rows, std::min(kLanes, width - c0), width, 8, width, true});
   }
 
   // Split-KV: the unnormalised accumulator of this AIV's rows and their running max and sum go to

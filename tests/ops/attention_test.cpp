@@ -263,6 +263,10 @@ TEST(Attention, LongExtendOverAPrefixExtrapolatesToTheSimulatedTime) {
 // An MTP verify at D = 256 (per-query-head units of 4 rows) over long contexts: the probes keep
 // the 4-row tiles and shrink the contexts (probes of 128-row prefill tiles priced each page of
 // this launch at twice its simulated cost).
+// The probes are the same launch over two shorter contexts; their K and V (up to 0.3 GB) stay
+// close to the L2, while the full launch's 1.2 GB does not, and a page read costs ~6 % more past
+// 24k keys (simulated: 6000 / 12000 / 24000 / 48000 keys 799 / 1605 / 3128 / 6617 us), so the
+// extrapolation is ~5 % optimistic here.
 TEST(Attention, ShortQueriesOverLongContextsExtrapolateToTheSimulatedTime) {
   ExpectExtrapolationMatchesSimulation({{"batch", "24"},
                                         {"q_len", "4"},
@@ -271,7 +275,7 @@ TEST(Attention, ShortQueriesOverLongContextsExtrapolateToTheSimulatedTime) {
                                         {"kv_heads", "1"},
                                         {"head_dim", "256"},
                                         {"sparse_mode", "3"}},
-                                       0.02);
+                                       0.06);
 }
 
 // Mixed contexts (one without a prefix, odd lengths): units are dealt to cores round robin in the
@@ -360,20 +364,22 @@ TEST(Attention, MlaReadsEachLatentPageOnceForBothProducts) {
 //    binds: the moves end at 849 + 9 x 136 = 2073, the last Mmad at 2129, the FixPipe of S (8 KiB
 //    fp32: 20 + 64 = 84) at 2213 with kSReady.
 //  Softmax, each AIV 8 rows (8 x 128 fp32 = 4 KiB): V->MTE2 sync (2 issues), S copied in (132);
-//    Muls 18, WholeReduceMax 1 + 4096 / 85 -> 50; one UB read and one issue; 8 per-row Adds (128
-//    fp32: 1 + 512 / 255 -> 4); Exp 33, WholeReduceSum 50, Cast 18; 8 UB reads of the row sums and
-//    the V->MTE3 sync (3 issues); P (2 KiB bf16) out by MTE3 in 50 + 32 = 82: 431 cycles, to 2644
-//    with kPReady.
+//    Muls 18, WholeReduceMax 1 + 4096 / 85 -> 50; the V->S sync, 8 UB reads of the row maxima and
+//    8 writes of their negations, the S->V sync (18 issues); Brcb of the 8 values (256 B: 1 + 2)
+//    and two repeat-form Adds of 8 rows x 64 columns reading each row's block (2 KiB: 1 + 16);
+//    Exp 33, WholeReduceSum 50, Cast 18; 8 UB reads of the row sums and the V->MTE3 sync (3
+//    issues); P (2 KiB bf16) out by MTE3 in 50 + 32 = 82: 452 cycles, to 2665 with kPReady.
 //  P V in two 256-column blocks (m 16, n 256, k 128: two K steps each): P copied into L1 once
-//    (4 KiB: 100 + 16) in 2645..2761; each step moves P's block (2 KiB: 8) and V's rows from four
+//    (4 KiB: 100 + 16) in 2666..2782; each step moves P's block (2 KiB: 8) and V's rows from four
 //    64-column blocks of the page already in L1 (4 x 8 KiB: 4 x 64), 264 on MTE1, so the moves end
-//    at 2761 + 4 x 264 = 3817, the last Mmad (24 + 64 fractals = 88) at 3905, its FixPipe (16 KiB
-//    fp32: 20 + 128 = 148) at 4053 with kPvReady (the first block's FixPipe ran under the second
+//    at 2782 + 4 x 264 = 3838, the last Mmad (24 + 64 fractals = 88) at 3926, its FixPipe (16 KiB
+//    fp32: 20 + 128 = 148) at 4074 with kPvReady (the first block's FixPipe ran under the second
 //    block's moves).
 //  Accumulate and store, each AIV 8 rows x 512: V->MTE2 and MTE3->MTE2 syncs (4 issues), P V
-//    copied in (16 KiB: 228); 8 per-row Muls by alpha (2 KiB: 1 + 2048 / 255 -> 10), Add (16 KiB:
-//    1 + 128 = 129); 8 Muls by 1 / l; Cast 1 + 16384 / 255 -> 66; the 8 rows (8 KiB bf16) out in
-//    50 + 128 = 178: 766 cycles, to 4819.
+//    copied in (16 KiB: 228); the V->S sync, 8 UB writes of alpha, the S->V sync (10 issues); Brcb
+//    3, then alpha applied by 8 repeat-form Muls of 8 rows x 64 columns (2 KiB: 1 + 16 -> 17), Add
+//    (16 KiB: 1 + 128 = 129); 8 Muls by 1 / l (2 KiB: 1 + 2048 / 255 -> 10); Cast
+//    1 + 16384 / 255 -> 66; the 8 rows (8 KiB bf16) out in 50 + 128 = 178: 835 cycles, to 4909.
 TEST(Attention, MlaDecodeOfOnePageTakesTheDerivedCycles) {
   const KernelRun r = RunOp(kFia,
                             {{"batch", "1"},
@@ -388,7 +394,7 @@ TEST(Attention, MlaDecodeOfOnePageTakesTheDerivedCycles) {
                             std::string(NPUSIM_SOURCE_DIR) + "/tests/data/test_device.yaml");
   ASSERT_EQ(r.status, "ok") << r.message;
   ExpectAccurate(r, kBf16Tol);
-  EXPECT_EQ(r.launch.cycles, 4819u);
+  EXPECT_EQ(r.launch.cycles, 4909u);
   // Busy cycles per AIC pipe, the sums of the figures above: MTE2 172 + 676 + 116 (each operand
   // copied once), MTE1 9 x (8 + 128) + 4 x (8 + 256), M 9 x 56 + 4 x 88, FIX 84 + 2 x 148.
   EXPECT_EQ(r.launch.aic[static_cast<int>(Pipe::kMte2)].busy_cycles, 964u);
