@@ -260,7 +260,7 @@ class KernelFia {
       // rmax and s are free once the vector unit is done: P was cast, the sums read.
       kernel_util::WaitVectorForScalar();
       for (uint32_t r = 0; r < rows; ++r) rmax.SetValue(r, alpha[k % 2][r]);
-      ScaleRows(o, s, rmax, rows, D);
+      RowBroadcast(o, s, rmax, rows, D, [](const auto&... a) { Mul(a...); });
       Add(o, o, pv, rows * D);
     };
     for (size_t k = 0; k < pages.size(); ++k) {
@@ -283,10 +283,8 @@ class KernelFia {
           m_run[r] = m_new;
           rmax.SetValue(r, std::isinf(m_new) ? 0.0f : -m_new);
         }
-        kernel_util::WaitScalarForVector();
-        Brcb(pv, rmax, rows);  // pv is free until this page's P V is copied in
-        for (uint32_t c0 = 0; c0 < C; c0 += kLanes)
-          Add(s[c0], pv, s[c0], RowBlock{rows, std::min(kLanes, C - c0), C, 8, C, true});
+        // pv is free until this page's P V is copied in
+        RowBroadcast(s, pv, rmax, rows, C, [](const auto&... a) { Add(a...); });
         Exp(s, s, rows * C);
         WholeReduceSum(rmax, s, C, rows * C);
         Sync<HardEvent::MTE3_V>();  // the previous page's P has left UB
@@ -314,17 +312,19 @@ class KernelFia {
     StoreRows(out_, *d_, u.req, u.q_row0, u.head0, u.heads_packed, r0, rows, ob);
   }
 
-  // o[r, :] *= f[r] for `rows` rows of `width` floats: f's values broadcast to one 32 B block a
-  // row (Brcb into `scratch`), then one repeat-form Mul per 64 columns reading that block along
-  // the row, as a row-wise rescale in AscendC's softmax-flash samples (not a Muls per row).
-  static void ScaleRows(const LocalTensor<float>& o, const LocalTensor<float>& scratch,
-                        const LocalTensor<float>& f, uint32_t rows, uint32_t width) {
+  // x[r, :] = f[r] (op) x[r, :] for `rows` rows of `width` floats, as AscendC's SoftmaxFlashV2
+  // does it on A2/A3: f's values (written by the scalar unit) broadcast to one 32 B block a row
+  // (Brcb into `scratch`), then one repeat-form binary instruction per 64 columns whose repeats
+  // are the rows and whose `scratch` operand reads that block along the row.
+  template <class Op>
+  static void RowBroadcast(const LocalTensor<float>& x, const LocalTensor<float>& scratch,
+                           const LocalTensor<float>& f, uint32_t rows, uint32_t width, Op op) {
     if (!rows) return;
     kernel_util::WaitScalarForVector();
     Brcb(scratch, f, rows);
     for (uint32_t c0 = 0; c0 < width; c0 += kLanes)
-      Mul(o[c0], scratch, o[c0],
-          RowBlock{rows, std::min(kLanes, width - c0), width, 8, width, true});
+      op(x[c0], scratch, x[c0],
+         RowBlock{rows, std::min(kLanes, width - c0), width, 8, width, true});
   }
 
   // Split-KV: the unnormalised accumulator of this AIV's rows and their running max and sum go to
