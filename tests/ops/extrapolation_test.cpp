@@ -32,13 +32,14 @@ BothWays TimeBothWays(const std::string& op, const Kvs& kv, const std::string& d
 // Within 1 % of the simulated time: the probes run the launch's own tile loop on its own blocks,
 // so what is left is the partial tiles and the HBM / L2 contention of a longer run.
 void ExpectExtrapolatesToTheSimulatedTime(const std::string& op, const Kvs& kv,
-                                          const std::string& device = "Ascend910B3") {
+                                          const std::string& device = "Ascend910B3",
+                                          double tolerance = 0.01) {
   const BothWays r = TimeBothWays(op, kv, device);
   ASSERT_EQ(r.fast.status, "ok") << r.fast.message;
   ASSERT_EQ(r.full.status, "ok") << r.full.message;
   EXPECT_TRUE(r.fast.extrapolated) << op;
   EXPECT_FALSE(r.full.extrapolated) << op;
-  EXPECT_NEAR(r.fast.launch.time_us / r.full.launch.time_us, 1.0, 0.01) << op;
+  EXPECT_NEAR(r.fast.launch.time_us / r.full.launch.time_us, 1.0, tolerance) << op;
 }
 
 // 910B3: 40 AIV cores. 10301 rows of one tile each give blocks of 257 or 258 tiles (threshold 256).
@@ -84,9 +85,14 @@ TEST(ProbeExtrapolation, RotaryEmbedding) {
       {{"tokens", "10301"}, {"heads", "8"}, {"kv_heads", "2"}, {"rows_per_tile", "1"}});
 }
 
+// Within 2.5 %: the gate streams three tensors and is HBM-bound on the 910B3 (1152 GB/s since
+// session 60; within 1 % at the former 1600). The probes (640 and 1280 rows) fit 46 cycles a
+// unit + 1074 a row under full contention and extrapolate to 280706 cycles (155.9 us); the
+// 10301-row launch simulates in 275222 (152.9 us): +2.0 %, the longer run's steady stream.
 TEST(ProbeExtrapolation, AttentionGate) {
   ExpectExtrapolatesToTheSimulatedTime(
-      "attention_gate", {{"tokens", "10301"}, {"heads", "8"}, {"rows_per_tile", "1"}});
+      "attention_gate", {{"tokens", "10301"}, {"heads", "8"}, {"rows_per_tile", "1"}},
+      "Ascend910B3", 0.025);
 }
 
 // 910B3: 20 AIC cores. n = 5120 in 256-wide tiles is 20 tile columns, so the probes take 16 and
