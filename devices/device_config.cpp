@@ -6,6 +6,7 @@
 
 #include "devices/timing_models.h"
 #include "model/error.h"
+#include "model/parse_memo.h"
 #include "model/text.h"
 
 namespace npusim {
@@ -240,13 +241,15 @@ DeviceConfig DeviceFromParams(const KeyValues& params) {
 }
 
 DeviceConfig LoadDeviceFile(const std::string& path) {
-  DeviceConfig cfg;
-  YamlBinder binder(LoadYamlFile(path), path);
-  cfg.Bind(binder);
-  binder.Finish();
-  cfg.source_file = path;
-  CheckDevice(cfg, path);
-  return cfg;
+  return ParsedOnce<DeviceConfig>(path, ReadConfigFile(path), [&](const std::string& text) {
+    DeviceConfig cfg;
+    YamlBinder binder(LoadYamlString(text, path), path);
+    cfg.Bind(binder);
+    binder.Finish();
+    cfg.source_file = path;
+    CheckDevice(cfg, path);
+    return cfg;
+  });
 }
 
 void CheckDevice(const DeviceConfig& cfg, const std::string& where) {

@@ -1,6 +1,7 @@
 #include "reports/html.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <thread>
 
 #include "model/error.h"
+#include "workloads/kernel_cache.h"
 
 namespace npusim::html {
 
@@ -223,11 +225,43 @@ std::string Escape(const std::string& s) {
   return o;
 }
 
+namespace {
+
+// The gnuplot a chart would run: its file's identity (path, size, modification time in ns), empty
+// when PATH has none. Part of a drawn chart's cache key, so another gnuplot draws afresh.
+std::string GnuplotIdentity() {
+  static const std::string id = [] {
+    const char* path = std::getenv("PATH");
+    std::stringstream dirs(path ? path : "");
+    for (std::string dir; std::getline(dirs, dir, ':');) {
+      std::error_code ec;
+      const auto exe = std::filesystem::canonical(std::filesystem::path(dir) / "gnuplot", ec);
+      struct stat st {};
+      if (ec || ::stat(exe.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+          ::access(exe.c_str(), X_OK))
+        continue;
+      return exe.string() + " " + std::to_string(st.st_size) + " " +
+             std::to_string(st.st_mtim.tv_sec * 1000000000ll + st.st_mtim.tv_nsec);
+    }
+    return std::string();
+  }();
+  return id;
+}
+
+}  // namespace
+
 std::string RenderChart(const Chart& c, const std::string& id) {
   std::string script = Preamble(c);
   script += c.kind == Chart::Kind::kXY        ? XYScript(c)
             : c.kind == Chart::Kind::kHeatmap ? HeatmapScript(c)
                                               : BarsScript(c);
+  // A chart's SVG depends on its script and the gnuplot alone (one process per chart): one drawn
+  // before, by any run of this build, is reused (a repeated capacity search redraws the same
+  // curves; gnuplot's start-up was ~30 % of its CPU).
+  const std::string gnuplot = GnuplotIdentity(), key = gnuplot + "\n" + script;
+  if (!gnuplot.empty())
+    if (const std::optional<std::string> svg = CachedText("chart", key))
+      return Inline(*svg, id, c.title);
   static std::atomic<int> counter{0};  // charts are drawn from several threads (Page::Render)
   const auto base = std::filesystem::temp_directory_path() /
                     ("npusim_plot_" + std::to_string(getpid()) + "_" + std::to_string(counter++));
@@ -256,6 +290,7 @@ std::string RenderChart(const Chart& c, const std::string& id) {
     spdlog::warn("report.html: chart '{}' not drawn: {}", c.title, why);
     return NoChart(why);
   }
+  if (!gnuplot.empty()) StoreText("chart", key, out);
   return Inline(out, id, c.title);
 }
 

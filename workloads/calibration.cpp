@@ -9,6 +9,7 @@
 #include "devices/device_config.h"
 #include "model/config.h"
 #include "model/error.h"
+#include "model/parse_memo.h"
 #include "model/text.h"
 
 namespace npusim {
@@ -168,10 +169,9 @@ CalibrationRow ReadRow(const std::string& file) {
   return r;
 }
 
-std::vector<FitGroup> ReadGroups(const std::string& file) {
+std::vector<FitGroup> ParseGroups(const std::string& text, const std::string& file) {
   std::vector<FitGroup> groups;
-  if (!fs::exists(file)) return groups;
-  const YAML::Node root = LoadYamlFile(file);
+  const YAML::Node root = LoadYamlString(text, file);
   if (!root.IsMap() || !root["groups"] || !root["groups"].IsSequence())
     throw InputError(file + ": fit.yaml holds 'groups', a list of {name, why, constants, rows}");
   RequireKnownKeys(root, file, {"groups"});
@@ -208,6 +208,12 @@ std::vector<FitGroup> ReadGroups(const std::string& file) {
     groups.push_back(fg);
   }
   return groups;
+}
+
+std::vector<FitGroup> ReadGroups(const std::string& file) {
+  if (!fs::exists(file)) return {};
+  return ParsedOnce<std::vector<FitGroup>>(
+      file, ReadConfigFile(file), [&](const std::string& text) { return ParseGroups(text, file); });
 }
 
 std::vector<std::string> Split(const std::string& s, char sep) {

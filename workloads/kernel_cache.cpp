@@ -196,18 +196,49 @@ std::optional<KernelProfile> CachedProfile(const std::string& key) {
   }
 }
 
-void StoreProfile(const std::string& key, const KernelProfile& p) {
-  if (KernelCacheDir().empty() || key.find('\n') != std::string::npos) return;
+namespace {
+
+// `entry` as one JSON line at `path`, renamed into place: a reader sees the whole entry or none.
+void WriteEntry(const std::string& path, const Json& entry) {
   std::error_code ec;
   fs::create_directories(KernelCacheDir(), ec);
-  const std::string path = EntryPath(key), tmp = path + ".tmp" + std::to_string(::getpid());
+  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
   {
     std::ofstream out(tmp);
-    out << Json{{"v", kCacheFormat}, {"key", key}, {"profile", ProfileJson(p)}}.dump() << "\n";
+    out << entry.dump() << "\n";
     if (!out) return;
   }
-  fs::rename(tmp, path, ec);  // atomic: a reader sees the whole entry or none
+  fs::rename(tmp, path, ec);
   if (ec) fs::remove(tmp, ec);
+}
+
+}  // namespace
+
+void StoreProfile(const std::string& key, const KernelProfile& p) {
+  if (KernelCacheDir().empty() || key.find('\n') != std::string::npos) return;
+  WriteEntry(EntryPath(key), Json{{"v", kCacheFormat}, {"key", key}, {"profile", ProfileJson(p)}});
+}
+
+std::optional<std::string> CachedText(const std::string& kind, const std::string& key) {
+  if (KernelCacheDir().empty()) return std::nullopt;
+  std::ifstream in(EntryPath(kind + "\n" + key));
+  std::string line;
+  if (!std::getline(in, line)) return std::nullopt;
+  try {
+    const Json e = Json::parse(line);
+    if (e.at("v").get<int>() != kCacheFormat || e.at("kind").get<std::string>() != kind ||
+        e.at("key").get<std::string>() != key)
+      return std::nullopt;
+    return e.at("text").get<std::string>();
+  } catch (const Json::exception&) {
+    return std::nullopt;
+  }
+}
+
+void StoreText(const std::string& kind, const std::string& key, const std::string& text) {
+  if (KernelCacheDir().empty()) return;
+  WriteEntry(EntryPath(kind + "\n" + key),
+             Json{{"v", kCacheFormat}, {"kind", kind}, {"key", key}, {"text", text}});
 }
 
 }  // namespace npusim

@@ -37,4 +37,10 @@ std::string KernelCacheDir();
 std::optional<KernelProfile> CachedProfile(const std::string& key);
 void StoreProfile(const std::string& key, const KernelProfile& p);
 
+// Other text derived from a long input, remembered beside the profiles (a report chart's SVG,
+// drawn from its gnuplot script): `kind` names the sort and `key` is the whole input, checked on
+// read. nullopt when the cache is off, the entry absent or another key's.
+std::optional<std::string> CachedText(const std::string& kind, const std::string& key);
+void StoreText(const std::string& kind, const std::string& key, const std::string& text);
+
 }  // namespace npusim

@@ -6,6 +6,7 @@
 
 #include "model/config.h"
 #include "model/error.h"
+#include "model/parse_memo.h"
 #include "model/text.h"
 
 namespace npusim {
@@ -386,7 +387,11 @@ ModelConfig ParseRoot(const YAML::Node& root, const std::string& file);
 ModelConfig ParseModelConfig(const std::string& text, const std::string& file) {
   return ParseRoot(LoadYamlString(text, file), file);
 }
-ModelConfig LoadModelConfig(const std::string& path) { return ParseRoot(LoadYamlFile(path), path); }
+ModelConfig LoadModelConfig(const std::string& path) {
+  return ParsedOnce<ModelConfig>(path, ReadConfigFile(path), [&](const std::string& text) {
+    return ParseModelConfig(text, path);
+  });
+}
 
 namespace {
 // Shapes every executor divides by or allocates from: positive, consistent, checked once here

@@ -8,6 +8,7 @@
 #include "model/config.h"
 #include "model/error.h"
 #include "model/npy.h"
+#include "model/parse_memo.h"
 #include "model/rng.h"
 #include "model/stats.h"
 #include "model/trace.h"
@@ -107,6 +108,26 @@ TEST(Yaml, HugeFilesAndFoldersAreRefusedBeforeParsing) {
   }
   std::filesystem::remove(huge);
   EXPECT_THROW(LoadYamlFile(::testing::TempDir()), InputError);
+}
+
+// A file's parse is remembered by its path and text: the same text is parsed once, an edited
+// file again, and a parse that throws is never remembered.
+TEST(ParseMemo, SameTextParsedOnceEditedTextAgainErrorsNever) {
+  int parses = 0;
+  auto parse = [&](const std::string& text) {
+    ++parses;
+    if (text == "bad") throw InputError("bad file");
+    return static_cast<int>(text.size());
+  };
+  EXPECT_EQ(ParsedOnce<int>("memo-test/a.yaml", "abc", parse), 3);
+  EXPECT_EQ(ParsedOnce<int>("memo-test/a.yaml", "abc", parse), 3);
+  EXPECT_EQ(parses, 1);
+  EXPECT_EQ(ParsedOnce<int>("memo-test/a.yaml", "abcd", parse), 4);  // the file was edited
+  EXPECT_EQ(ParsedOnce<int>("memo-test/b.yaml", "abc", parse), 3);   // another file
+  EXPECT_EQ(parses, 3);
+  EXPECT_THROW(ParsedOnce<int>("memo-test/a.yaml", "bad", parse), InputError);
+  EXPECT_THROW(ParsedOnce<int>("memo-test/a.yaml", "bad", parse), InputError);
+  EXPECT_EQ(parses, 5);
 }
 
 TEST(Npy, Bf16TravelsAsU2AndRejectsMismatch) {

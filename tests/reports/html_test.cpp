@@ -4,6 +4,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 namespace npusim {
 namespace {
 
@@ -36,6 +39,47 @@ html::Chart TwoBars(const std::string& title) {
   s.y = {1, 2};
   c.series.push_back(s);
   return c;
+}
+
+// A chart drawn once is not drawn again by any later run of this build: its SVG is kept in the
+// kernel cache under its gnuplot script and the gnuplot's identity. A stand-in gnuplot on PATH
+// counts its starts. (The gnuplot and the cache are found once per process: ctest runs each test
+// in its own.)
+TEST(HtmlChart, AChartDrawnOnceIsReadBackNotRedrawn) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("npusim-chart-memo-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir / "bin");
+  const std::string starts = (dir / "starts").string();
+  {
+    std::ofstream fake(dir / "bin" / "gnuplot");
+    fake << "#!/bin/sh\necho started >> '" << starts
+         << "'\nprintf '<svg id=\"gnuplot_canvas\"><title>Gnuplot</title></svg>\\n'\n";
+  }
+  std::filesystem::permissions(dir / "bin" / "gnuplot", std::filesystem::perms::owner_all);
+  const std::string path = std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin:/bin";
+  ::setenv("PATH", ((dir / "bin").string() + ":" + path).c_str(), 1);
+  ::setenv("NPUSIM_KERNEL_CACHE", (dir / "cache").c_str(), 1);
+  auto count = [&] {
+    std::ifstream in(starts);
+    size_t n = 0;
+    for (std::string line; std::getline(in, line);) ++n;
+    return n;
+  };
+  const std::string first = html::RenderChart(TwoBars("memo"), "c1");
+  EXPECT_THAT(first, HasSubstr("<svg"));
+  EXPECT_EQ(count(), 1u);
+  EXPECT_EQ(html::RenderChart(TwoBars("memo"), "c1"), first);
+  EXPECT_EQ(count(), 1u);
+  // Placed elsewhere on a page: the same drawing, its own ids.
+  EXPECT_THAT(html::RenderChart(TwoBars("memo"), "c7"), HasSubstr("c7canvas"));
+  EXPECT_EQ(count(), 1u);
+  html::Chart other = TwoBars("memo");
+  other.series[0].y = {1, 3};
+  html::RenderChart(other, "c1");  // other data, another script: drawn
+  EXPECT_EQ(count(), 2u);
+  ::setenv("PATH", path.c_str(), 1);
+  std::filesystem::remove_all(dir);
 }
 
 size_t Count(const std::string& text, const std::string& what) {

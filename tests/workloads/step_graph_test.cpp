@@ -409,6 +409,22 @@ TEST(KernelCache, ProfilesAreStoredOnceAndReadBackExactly) {
   std::filesystem::remove_all(root);
 }
 
+// Text kept beside the profiles (a chart's SVG) comes back only for its kind and its whole key.
+TEST(KernelCache, TextIsReadBackOnlyForItsKindAndKey) {
+  const std::string root =
+      (std::filesystem::temp_directory_path() / ("npusim-kc-text-" + std::to_string(::getpid())))
+          .string();
+  std::filesystem::remove_all(root);
+  ::setenv("NPUSIM_KERNEL_CACHE", root.c_str(), 1);
+  EXPECT_FALSE(CachedText("chart", "script 1").has_value());
+  StoreText("chart", "script 1", "<svg>one</svg>\nsecond line");
+  ASSERT_TRUE(CachedText("chart", "script 1").has_value());
+  EXPECT_EQ(*CachedText("chart", "script 1"), "<svg>one</svg>\nsecond line");
+  EXPECT_FALSE(CachedText("chart", "script 2").has_value());
+  EXPECT_FALSE(CachedText("table", "script 1").has_value());
+  std::filesystem::remove_all(root);
+}
+
 // The draft's own quantisation (speculative_draft_model_quantization): unquantised by default
 // whatever the target's weights, and with w8a8_dynamic every linear of the draft (fc, q|k|v,
 // o_proj, the MLP) as dynamic_quant + quant_matmul; the lm_head stays bf16.
