@@ -72,9 +72,8 @@ std::string ReadConfigFile(const std::string& path) {
   if (const uintmax_t size = std::filesystem::file_size(path, ec); !ec && size > kMaxConfigBytes)
     throw InputError(path + ": " + std::to_string(size) +
                      " bytes; config files above 16 MiB are refused (a config is kilobytes)");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path + ": cannot open file");
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!std::ifstream(path, std::ios::binary)) throw InputError(path + ": cannot open file");
+  return ReadFileText(path);
 }
 
 YAML::Node LoadYamlFile(const std::string& path) {

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 
 namespace npusim {
 
@@ -26,7 +27,11 @@ void WriteFileOrThrow(const std::string& path, const std::string& bytes) {
 
 std::string ReadFileText(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::ostringstream text;
+  // Block copies: an istreambuf_iterator takes a character at a time (a run reads its configs and
+  // the 90 KB corpus state each time, a capacity search once per probe).
+  if (in) text << in.rdbuf();
+  return text.str();
 }
 
 }  // namespace npusim

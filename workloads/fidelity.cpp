@@ -12,6 +12,7 @@
 
 #include "devices/device_config.h"
 #include "model/config.h"
+#include "model/error.h"
 #include "model/parse_memo.h"
 #include "workloads/calibration.h"
 #include "workloads/run_config.h"
@@ -44,10 +45,9 @@ std::string Str(const nlohmann::json& r, const char* k) {
 // 80 ms run over its 309 rows).
 std::vector<CorpusRow> StateRows(std::string* file) {
   const std::string state = ConfigDir() + "/calibration/state.json";
-  std::ifstream in(state, std::ios::binary);
-  if (!in) return {};
+  if (!std::ifstream(state)) return {};
   *file = state;
-  const std::string text((std::istreambuf_iterator<char>(in)), {});
+  const std::string text = ReadFileText(state);
   return ParsedOnce<std::vector<CorpusRow>>(state, text, [](const std::string& t) {
     try {
       const nlohmann::json j = nlohmann::json::parse(t);
@@ -282,8 +282,7 @@ Fidelity FidelityFor(const std::string& model_file, const std::string& op,
       for (const auto& file : TargetFiles(k)) {
         const std::string cf = Canonical(file);
         if (cf != dev && cf != host) continue;
-        std::ifstream in(file);
-        const std::string text((std::istreambuf_iterator<char>(in)), {});
+        const std::string text = ReadFileText(file);
         const FittedValue v{file, k.key, YamlValue(text, k.key), JoinIds(g.rows), g.name};
         // Only a value `npusim calibrate --fit` wrote is fitted; the others keep their source.
         (YamlLine(text, k.key).find(kFittedMarker) != std::string::npos ? f.fitted : f.unfitted)

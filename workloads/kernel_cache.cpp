@@ -179,18 +179,20 @@ namespace {
 
 std::string EntryPath(const std::string& key) { return KernelCacheDir() + "/" + Fnv64Hex(key); }
 
+// A profile entry's first line.
+std::string FormatLine() { return "v" + std::to_string(kCacheFormat); }
+
 }  // namespace
 
 std::optional<KernelProfile> CachedProfile(const std::string& key) {
   if (KernelCacheDir().empty()) return std::nullopt;
   std::ifstream in(EntryPath(key));
-  std::string line;
-  if (!std::getline(in, line)) return std::nullopt;
+  std::string format, stored_key, profile;
+  if (!std::getline(in, format) || format != FormatLine() || !std::getline(in, stored_key) ||
+      stored_key != key || !std::getline(in, profile))
+    return std::nullopt;  // another format, another key's (a hash collision) or cut short
   try {
-    const Json e = Json::parse(line);
-    if (e.at("v").get<int>() != kCacheFormat || e.at("key").get<std::string>() != key)
-      return std::nullopt;  // another format, or another key's (a hash collision)
-    return ProfileFromJson(e.at("profile"));
+    return ProfileFromJson(Json::parse(profile));
   } catch (const Json::exception&) {
     return std::nullopt;  // not an entry: simulate
   }
@@ -198,14 +200,14 @@ std::optional<KernelProfile> CachedProfile(const std::string& key) {
 
 namespace {
 
-// `entry` as one JSON line at `path`, renamed into place: a reader sees the whole entry or none.
-void WriteEntry(const std::string& path, const Json& entry) {
+// `text` at `path`, renamed into place: a reader sees the whole entry or none.
+void WriteEntry(const std::string& path, const std::string& text) {
   std::error_code ec;
   fs::create_directories(KernelCacheDir(), ec);
   const std::string tmp = path + ".tmp" + std::to_string(::getpid());
   {
     std::ofstream out(tmp);
-    out << entry.dump() << "\n";
+    out << text;
     if (!out) return;
   }
   fs::rename(tmp, path, ec);
@@ -216,7 +218,7 @@ void WriteEntry(const std::string& path, const Json& entry) {
 
 void StoreProfile(const std::string& key, const KernelProfile& p) {
   if (KernelCacheDir().empty() || key.find('\n') != std::string::npos) return;
-  WriteEntry(EntryPath(key), Json{{"v", kCacheFormat}, {"key", key}, {"profile", ProfileJson(p)}});
+  WriteEntry(EntryPath(key), FormatLine() + "\n" + key + "\n" + ProfileJson(p).dump() + "\n");
 }
 
 std::optional<std::string> CachedText(const std::string& kind, const std::string& key) {
@@ -238,7 +240,7 @@ std::optional<std::string> CachedText(const std::string& kind, const std::string
 void StoreText(const std::string& kind, const std::string& key, const std::string& text) {
   if (KernelCacheDir().empty()) return;
   WriteEntry(EntryPath(kind + "\n" + key),
-             Json{{"v", kCacheFormat}, {"kind", kind}, {"key", key}, {"text", text}});
+             Json{{"v", kCacheFormat}, {"kind", kind}, {"key", key}, {"text", text}}.dump() + "\n");
 }
 
 }  // namespace npusim

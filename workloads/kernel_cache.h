@@ -6,8 +6,9 @@
 // Entries live under a stamp of the running binary (a hash of its whole content), so a rebuilt
 // simulator that differs in any byte never reads what another build wrote, and a rebuild of the
 // same code keeps its cache. Reads and writes are exact (%.17g), so
-// a run with a warm cache gives byte-identical outputs. An entry is one JSON line
-// {"v": kCacheFormat, "key": ..., "profile": ...}; doubles round-trip exactly.
+// a run with a warm cache gives byte-identical outputs. A profile entry is three lines: the
+// format ("v" kCacheFormat), the key as is, then the profile as one JSON object (doubles
+// round-trip exactly); the key, kilobytes with the device's fingerprint, is compared, not parsed.
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -19,7 +20,8 @@
 
 namespace npusim {
 
-inline constexpr int kCacheFormat = 2;  // 2: profiles carry torch_ops
+// 2: profiles carry torch_ops; 3: a profile entry is three lines (the key no longer JSON-parsed)
+inline constexpr int kCacheFormat = 3;
 
 // A profile as a JSON object (doubles round-trip exactly) and back; nullopt when `j` is not one.
 nlohmann::json ProfileJson(const KernelProfile& p);

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "devices/device_config.h"
 #include "model/error.h"
@@ -366,18 +367,23 @@ TEST(KernelCache, ProfilesAreStoredOnceAndReadBackExactly) {
   for (const auto& e : std::filesystem::directory_iterator(KernelCacheDir()))
     entries.push_back(e.path());
   ASSERT_EQ(entries.size(), 1u);
-  // The entry is one JSON line holding the format, the key and the profile; a later timing
+  // The entry is three lines: the format, the key as is and the profile as JSON; a later timing
   // reads it instead of simulating: edit the stored time and the edit comes back.
   std::ifstream in(entries[0]);
-  std::string line;
-  std::getline(in, line);
+  std::string format, key, profile;
+  std::getline(in, format);
+  std::getline(in, key);
+  std::getline(in, profile);
   in.close();
-  nlohmann::json entry = nlohmann::json::parse(line);
-  EXPECT_EQ(entry.at("v"), kCacheFormat);
-  EXPECT_NE(entry.at("key").get<std::string>().find("rms_norm|"), std::string::npos);
-  EXPECT_EQ(ProfileFromJson(entry.at("profile"))->us, first.profiles[0].us);
-  entry["profile"]["us"] = 1234.5;
-  std::ofstream(entries[0]) << entry.dump() << "\n";
+  EXPECT_EQ(format, "v" + std::to_string(kCacheFormat));
+  EXPECT_EQ(key.rfind("rms_norm|", 0), 0u);
+  nlohmann::json stored = nlohmann::json::parse(profile);
+  EXPECT_EQ(ProfileFromJson(stored)->us, first.profiles[0].us);
+  stored["us"] = 1234.5;
+  auto write = [&](const std::string& f, const std::string& k, const std::string& p) {
+    std::ofstream(entries[0]) << f << "\n" << k << "\n" << p << "\n";
+  };
+  write(format, key, stored.dump());
   const StepTime second = TimeCalls(calls, d);
   EXPECT_EQ(second.profiles[0].us, 1234.5);
   EXPECT_EQ(second.total_us, 3 * 1234.5);
@@ -395,16 +401,16 @@ TEST(KernelCache, ProfilesAreStoredOnceAndReadBackExactly) {
   std::getline(memo, id);
   std::getline(memo, hash);
   EXPECT_EQ("code-" + hash, std::filesystem::path(KernelCacheDir()).filename().string());
-  // An entry whose key is not the call's (a hash collision), of another format or unreadable
-  // is ignored.
-  for (const auto& [k, v] : std::vector<std::pair<std::string, nlohmann::json>>{
-           {"key", "other|key"}, {"v", kCacheFormat + 1}}) {
-    nlohmann::json e = entry;
-    e[k] = v;
-    std::ofstream(entries[0]) << e.dump() << "\n";
-    EXPECT_EQ(TimeCalls(calls, d).profiles[0].us, first.profiles[0].us) << k;
+  // An entry whose key is not the call's (a hash collision), of another format, cut short or
+  // unreadable is ignored.
+  for (const auto& [f, k, p] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {format, "other|key", stored.dump()},
+           {"v" + std::to_string(kCacheFormat + 1), key, stored.dump()},
+           {format, key, "not json"}}) {
+    write(f, k, p);
+    EXPECT_EQ(TimeCalls(calls, d).profiles[0].us, first.profiles[0].us) << f << " " << p;
   }
-  std::ofstream(entries[0]) << "not json\n";
+  std::ofstream(entries[0]) << format << "\n" << key;  // no profile line
   EXPECT_EQ(TimeCalls(calls, d).profiles[0].us, first.profiles[0].us);
   std::filesystem::remove_all(root);
 }
