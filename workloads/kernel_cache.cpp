@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -204,7 +205,9 @@ namespace {
 void WriteEntry(const std::string& path, const std::string& text) {
   std::error_code ec;
   fs::create_directories(KernelCacheDir(), ec);
-  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  static std::atomic<int> writes{0};  // report pages store charts from several threads
+  const std::string tmp =
+      path + ".tmp" + std::to_string(::getpid()) + "-" + std::to_string(writes++);
   {
     std::ofstream out(tmp);
     out << text;
