@@ -18,7 +18,7 @@ namespace npusim {
 // path and text. One memo per T.
 template <class T, class Parse>
 T ParsedOnce(const std::string& path, const std::string& text, Parse&& parse) {
-  static std::mutex mu;  // report pages parse from several threads
+  static std::mutex mu;  // callers may run on several threads
   static std::map<std::string, T> memo;
   std::string key = path;
   key += '\0';
