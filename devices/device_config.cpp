@@ -6,7 +6,6 @@
 
 #include "devices/timing_models.h"
 #include "model/error.h"
-#include "model/parse_memo.h"
 #include "model/text.h"
 
 namespace npusim {
@@ -241,15 +240,9 @@ DeviceConfig DeviceFromParams(const KeyValues& params) {
 }
 
 DeviceConfig LoadDeviceFile(const std::string& path) {
-  return ParsedOnce<DeviceConfig>(path, ReadConfigFile(path), [&](const std::string& text) {
-    DeviceConfig cfg;
-    YamlBinder binder(LoadYamlString(text, path), path);
-    cfg.Bind(binder);
-    binder.Finish();
-    cfg.source_file = path;
-    CheckDevice(cfg, path);
-    return cfg;
-  });
+  DeviceConfig cfg = BindYamlFile<DeviceConfig>(path);
+  CheckDevice(cfg, path);
+  return cfg;
 }
 
 void CheckDevice(const DeviceConfig& cfg, const std::string& where) {

@@ -72,8 +72,9 @@ std::string ReadConfigFile(const std::string& path) {
   if (const uintmax_t size = std::filesystem::file_size(path, ec); !ec && size > kMaxConfigBytes)
     throw InputError(path + ": " + std::to_string(size) +
                      " bytes; config files above 16 MiB are refused (a config is kilobytes)");
-  if (!std::ifstream(path, std::ios::binary)) throw InputError(path + ": cannot open file");
-  return ReadFileText(path);
+  std::optional<std::string> text = ReadFileIfOpens(path);
+  if (!text) throw InputError(path + ": cannot open file");
+  return *std::move(text);
 }
 
 YAML::Node LoadYamlFile(const std::string& path) {

@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "model/parse_memo.h"
+
 namespace npusim {
 
 // Ordered key=value pairs: --set overrides, swept points, kernel parameters of a corpus row.
@@ -155,6 +157,20 @@ class ParamSetter : public ParamVisitor {
   std::vector<std::string> path_;
   bool found_ = false;
 };
+
+// A struct with Bind() and `source_file` read from the YAML file at `path` through YamlBinder,
+// parsed once per process for the file's text (parse_memo.h).
+template <class T>
+T BindYamlFile(const std::string& path) {
+  return ParsedOnce<T>(path, ReadConfigFile(path), [&](const std::string& text) {
+    T value;
+    YamlBinder binder(LoadYamlString(text, path), path);
+    value.Bind(binder);
+    binder.Finish();
+    value.source_file = path;
+    return value;
+  });
+}
 
 // Formats a double without trailing noise, deterministically ("1850", "0.5", "1e-06").
 std::string FormatNumber(double v);

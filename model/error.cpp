@@ -25,13 +25,16 @@ void WriteFileOrThrow(const std::string& path, const std::string& bytes) {
                       "), " + std::to_string(bytes.size()) + " bytes to write");
 }
 
-std::string ReadFileText(const std::string& path) {
+std::optional<std::string> ReadFileIfOpens(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
+  if (!in) return std::nullopt;
   // Block copies: an istreambuf_iterator takes a character at a time (a run reads its configs and
   // the 90 KB corpus state each time, a capacity search once per probe).
-  if (in) text << in.rdbuf();
+  std::ostringstream text;
+  text << in.rdbuf();
   return text.str();
 }
+
+std::string ReadFileText(const std::string& path) { return ReadFileIfOpens(path).value_or(""); }
 
 }  // namespace npusim

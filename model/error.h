@@ -5,6 +5,7 @@
 //                           the command's output folder is then left as it was.
 #pragma once
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -29,8 +30,10 @@ class OutputError : public std::runtime_error {
 // at the flush or the close, not at the <<).
 void WriteFileOrThrow(const std::string& path, const std::string& bytes);
 
-// The whole text of `path`; empty when it cannot be read (callers that need the file to exist
-// check that first, with the message their context calls for).
+// The whole text of `path`; nullopt when it cannot be opened.
+std::optional<std::string> ReadFileIfOpens(const std::string& path);
+// The same, empty when it cannot be read (callers that need the file to exist check that first,
+// with the message their context calls for).
 std::string ReadFileText(const std::string& path);
 
 // `status` is the stable machine-readable cause written to metrics.json

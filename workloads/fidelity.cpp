@@ -45,10 +45,10 @@ std::string Str(const nlohmann::json& r, const char* k) {
 // 80 ms run over its 309 rows).
 std::vector<CorpusRow> StateRows(std::string* file) {
   const std::string state = ConfigDir() + "/calibration/state.json";
-  if (!std::ifstream(state)) return {};
+  const std::optional<std::string> text = ReadFileIfOpens(state);
+  if (!text) return {};
   *file = state;
-  const std::string text = ReadFileText(state);
-  return ParsedOnce<std::vector<CorpusRow>>(state, text, [](const std::string& t) {
+  return ParsedOnce<std::vector<CorpusRow>>(state, *text, [](const std::string& t) {
     try {
       const nlohmann::json j = nlohmann::json::parse(t);
       return j.is_object() && j.contains("rows") ? CorpusRowsFrom(j["rows"])

@@ -2,7 +2,6 @@
 
 #include "devices/device_config.h"
 #include "model/error.h"
-#include "model/parse_memo.h"
 #include "model/text.h"
 
 namespace npusim {
@@ -59,14 +58,7 @@ void HostProfile::Bind(ParamVisitor& v) {
 
 HostProfile LoadHostProfile(const std::string& name_or_path) {
   const std::string path = ConfigFile("hosts", name_or_path, "host profile");
-  return ParsedOnce<HostProfile>(path, ReadConfigFile(path), [&](const std::string& text) {
-    HostProfile h;
-    YamlBinder binder(LoadYamlString(text, path), path);
-    h.Bind(binder);
-    binder.Finish();
-    h.source_file = path;
-    return h;
-  });
+  return BindYamlFile<HostProfile>(path);
 }
 
 }  // namespace npusim

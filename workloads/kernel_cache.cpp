@@ -178,39 +178,41 @@ std::string KernelCacheDir() {
 
 namespace {
 
-std::string EntryPath(const std::string& key) { return KernelCacheDir() + "/" + Fnv64Hex(key); }
-
-// A profile entry's first line.
-std::string FormatLine() { return "v" + std::to_string(kCacheFormat); }
-
-}  // namespace
-
-std::optional<KernelProfile> CachedProfile(const std::string& key) {
-  if (KernelCacheDir().empty()) return std::nullopt;
-  std::ifstream in(EntryPath(key));
-  std::string format, stored_key, profile;
-  if (!std::getline(in, format) || format != FormatLine() || !std::getline(in, stored_key) ||
-      stored_key != key || !std::getline(in, profile))
-    return std::nullopt;  // another format, another key's (a hash collision) or cut short
-  try {
-    return ProfileFromJson(Json::parse(profile));
-  } catch (const Json::exception&) {
-    return std::nullopt;  // not an entry: simulate
-  }
+// An entry's file: named by the hash of its kind and key.
+std::string EntryPath(const std::string& kind, const std::string& key) {
+  return KernelCacheDir() + "/" + Fnv64Hex(kind + "\n" + key);
 }
 
-namespace {
+// An entry's first line: the format, its kind and its key's length in bytes.
+std::string Header(const std::string& kind, const std::string& key) {
+  return "v" + std::to_string(kCacheFormat) + " " + kind + " " + std::to_string(key.size());
+}
 
-// `text` at `path`, renamed into place: a reader sees the whole entry or none.
-void WriteEntry(const std::string& path, const std::string& text) {
+// The value stored under (kind, key); nullopt when the cache is off, the entry absent, of another
+// format or kind, or another key's (a hash collision). The key is compared, never parsed.
+std::optional<std::string> ReadEntry(const std::string& kind, const std::string& key) {
+  if (KernelCacheDir().empty()) return std::nullopt;
+  std::ifstream in(EntryPath(kind, key), std::ios::binary);
+  std::string header, stored(key.size(), '\0');
+  if (!std::getline(in, header) || header != Header(kind, key) ||
+      !in.read(stored.data(), static_cast<std::streamsize>(stored.size())) || stored != key)
+    return std::nullopt;
+  std::ostringstream value;
+  if (in.peek() != std::char_traits<char>::eof()) value << in.rdbuf();
+  return value.str();
+}
+
+// The entry written to a temporary file and renamed into place: a reader sees all of it or none.
+void WriteEntry(const std::string& kind, const std::string& key, const std::string& value) {
+  if (KernelCacheDir().empty()) return;
   std::error_code ec;
   fs::create_directories(KernelCacheDir(), ec);
   static std::atomic<int> writes{0};  // report pages store charts from several threads
-  const std::string tmp =
-      path + ".tmp" + std::to_string(::getpid()) + "-" + std::to_string(writes++);
+  const std::string path = EntryPath(kind, key), tmp = path + ".tmp" + std::to_string(::getpid()) +
+                                                       "-" + std::to_string(writes++);
   {
-    std::ofstream out(tmp);
-    out << text;
+    std::ofstream out(tmp, std::ios::binary);
+    out << Header(kind, key) << "\n" << key << value;
     if (!out) return;
   }
   fs::rename(tmp, path, ec);
@@ -219,31 +221,26 @@ void WriteEntry(const std::string& path, const std::string& text) {
 
 }  // namespace
 
-void StoreProfile(const std::string& key, const KernelProfile& p) {
-  if (KernelCacheDir().empty() || key.find('\n') != std::string::npos) return;
-  WriteEntry(EntryPath(key), FormatLine() + "\n" + key + "\n" + ProfileJson(p).dump() + "\n");
-}
-
-std::optional<std::string> CachedText(const std::string& kind, const std::string& key) {
-  if (KernelCacheDir().empty()) return std::nullopt;
-  std::ifstream in(EntryPath(kind + "\n" + key));
-  std::string line;
-  if (!std::getline(in, line)) return std::nullopt;
+std::optional<KernelProfile> CachedProfile(const std::string& key) {
+  const std::optional<std::string> value = ReadEntry("profile", key);
+  if (!value) return std::nullopt;
   try {
-    const Json e = Json::parse(line);
-    if (e.at("v").get<int>() != kCacheFormat || e.at("kind").get<std::string>() != kind ||
-        e.at("key").get<std::string>() != key)
-      return std::nullopt;
-    return e.at("text").get<std::string>();
+    return ProfileFromJson(Json::parse(*value));
   } catch (const Json::exception&) {
-    return std::nullopt;
+    return std::nullopt;  // not a profile: simulate
   }
 }
 
+void StoreProfile(const std::string& key, const KernelProfile& p) {
+  WriteEntry("profile", key, ProfileJson(p).dump() + "\n");
+}
+
+std::optional<std::string> CachedText(const std::string& kind, const std::string& key) {
+  return ReadEntry(kind, key);
+}
+
 void StoreText(const std::string& kind, const std::string& key, const std::string& text) {
-  if (KernelCacheDir().empty()) return;
-  WriteEntry(EntryPath(kind + "\n" + key),
-             Json{{"v", kCacheFormat}, {"kind", kind}, {"key", key}, {"text", text}}.dump() + "\n");
+  WriteEntry(kind, key, text);
 }
 
 }  // namespace npusim

@@ -6,9 +6,10 @@
 // Entries live under a stamp of the running binary (a hash of its whole content), so a rebuilt
 // simulator that differs in any byte never reads what another build wrote, and a rebuild of the
 // same code keeps its cache. Reads and writes are exact (%.17g), so
-// a run with a warm cache gives byte-identical outputs. A profile entry is three lines: the
-// format ("v" kCacheFormat), the key as is, then the profile as one JSON object (doubles
-// round-trip exactly); the key, kilobytes with the device's fingerprint, is compared, not parsed.
+// a run with a warm cache gives byte-identical outputs. An entry is a header line
+// "v<kCacheFormat> <kind> <key bytes>", the key as is, then the value: a profile as one JSON
+// object (doubles round-trip exactly), or a text (a chart's SVG). The key, kilobytes with the
+// device's fingerprint or a chart's script, is compared, never parsed.
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -20,7 +21,7 @@
 
 namespace npusim {
 
-// 2: profiles carry torch_ops; 3: a profile entry is three lines (the key no longer JSON-parsed)
+// 2: profiles carry torch_ops; 3: an entry is a header, the key as is and the value
 inline constexpr int kCacheFormat = 3;
 
 // A profile as a JSON object (doubles round-trip exactly) and back; nullopt when `j` is not one.
@@ -40,8 +41,8 @@ std::optional<KernelProfile> CachedProfile(const std::string& key);
 void StoreProfile(const std::string& key, const KernelProfile& p);
 
 // Other text derived from a long input, remembered beside the profiles (a report chart's SVG,
-// drawn from its gnuplot script): `kind` names the sort and `key` is the whole input, checked on
-// read. nullopt when the cache is off, the entry absent or another key's.
+// drawn from its gnuplot script): `kind` (one word) names the sort and `key` is the whole input,
+// checked on read. nullopt when the cache is off, the entry absent or another key's.
 std::optional<std::string> CachedText(const std::string& kind, const std::string& key);
 void StoreText(const std::string& kind, const std::string& key, const std::string& text);
 

@@ -19,7 +19,6 @@ namespace {
 // The timing executor: keeps the timed launches in emission order.
 class TimingRecorder : public GraphExecutor {
  public:
-  TimingRecorder() { launches.reserve(2048); }  // a 48-layer step issues ~1500: no regrowth
   bool functional() const override { return false; }
   TensorMap Run(Launch l) override {
     if (l.timed) launches.push_back(std::move(l));

@@ -367,21 +367,25 @@ TEST(KernelCache, ProfilesAreStoredOnceAndReadBackExactly) {
   for (const auto& e : std::filesystem::directory_iterator(KernelCacheDir()))
     entries.push_back(e.path());
   ASSERT_EQ(entries.size(), 1u);
-  // The entry is three lines: the format, the key as is and the profile as JSON; a later timing
-  // reads it instead of simulating: edit the stored time and the edit comes back.
-  std::ifstream in(entries[0]);
-  std::string format, key, profile;
-  std::getline(in, format);
-  std::getline(in, key);
+  // The entry is a header line (format, kind, the key's length), the key as is and the profile
+  // as JSON; a later timing reads it instead of simulating: edit the stored time and the edit
+  // comes back.
+  std::ifstream in(entries[0], std::ios::binary);
+  std::string header, profile;
+  std::getline(in, header);
+  const std::string format = "v" + std::to_string(kCacheFormat);
+  ASSERT_EQ(header.rfind(format + " profile ", 0), 0u) << header;
+  std::string key(std::stoul(header.substr(header.rfind(' ') + 1)), '\0');
+  in.read(key.data(), static_cast<std::streamsize>(key.size()));
   std::getline(in, profile);
   in.close();
-  EXPECT_EQ(format, "v" + std::to_string(kCacheFormat));
   EXPECT_EQ(key.rfind("rms_norm|", 0), 0u);
   nlohmann::json stored = nlohmann::json::parse(profile);
   EXPECT_EQ(ProfileFromJson(stored)->us, first.profiles[0].us);
   stored["us"] = 1234.5;
   auto write = [&](const std::string& f, const std::string& k, const std::string& p) {
-    std::ofstream(entries[0]) << f << "\n" << k << "\n" << p << "\n";
+    std::ofstream(entries[0], std::ios::binary) << f << " profile " << k.size() << "\n"
+                                                << k << p << "\n";
   };
   write(format, key, stored.dump());
   const StepTime second = TimeCalls(calls, d);
@@ -403,14 +407,18 @@ TEST(KernelCache, ProfilesAreStoredOnceAndReadBackExactly) {
   EXPECT_EQ("code-" + hash, std::filesystem::path(KernelCacheDir()).filename().string());
   // An entry whose key is not the call's (a hash collision), of another format, cut short or
   // unreadable is ignored.
+  std::string other = key;
+  other[0] = 'R';  // same length, another key
   for (const auto& [f, k, p] : std::vector<std::tuple<std::string, std::string, std::string>>{
-           {format, "other|key", stored.dump()},
+           {format, other, stored.dump()},
            {"v" + std::to_string(kCacheFormat + 1), key, stored.dump()},
            {format, key, "not json"}}) {
     write(f, k, p);
     EXPECT_EQ(TimeCalls(calls, d).profiles[0].us, first.profiles[0].us) << f << " " << p;
   }
-  std::ofstream(entries[0]) << format << "\n" << key;  // no profile line
+  std::ofstream(entries[0], std::ios::binary)
+      << header << "\n"
+      << key.substr(0, key.size() / 2);  // cut short inside the key
   EXPECT_EQ(TimeCalls(calls, d).profiles[0].us, first.profiles[0].us);
   std::filesystem::remove_all(root);
 }
