@@ -27,7 +27,11 @@ namespace npusim {
 
 namespace {
 
-inline uint64_t NowCycles() { return sc_core::sc_time_stamp().value() / 1000; }
+// Read through the inline accessors: the exported sc_time_stamp() is a call per use, several
+// per instruction.
+inline uint64_t NowCycles() {
+  return sc_core::sc_get_curr_simcontext()->time_stamp().value() / 1000;
+}
 inline sc_core::sc_time Cycles(uint64_t n) { return sc_core::sc_time::from_value(n * 1000); }
 
 struct Aborted {};  // unwinds a scalar thread after another core failed
@@ -182,6 +186,7 @@ class PipeModel {
     sleeping = true;
     done_until = 0;
     landing.clear();
+    landed = 0;
     busy_cycles = instructions = dispatched = 0;
   }
   void Step();
@@ -211,9 +216,13 @@ class PipeModel {
   struct Landing {
     uint64_t lo, hi, at;  // UB bytes [lo, hi) are written at cycle `at`
   };
-  std::deque<Landing> landing;
+  // In landing order: entries before `landed` have landed (dropped in bulk, a deque's per-entry
+  // bookkeeping was a visible share of vector-heavy simulations).
+  std::vector<Landing> landing;
+  size_t landed = 0;
   bool ReadsInFlight(const Instr& in, uint64_t now);
-  const Instr* current = nullptr;  // the instruction running, in its popped queue slot
+  void Land(const Landing& w, uint64_t now);  // a vector result that lands at w.at
+  const Instr* current = nullptr;             // the instruction running, in its popped queue slot
   uint64_t busy_cycles = 0, instructions = 0;
   uint64_t dispatched = 0;  // every instruction through the queue, sync ones included
 };
@@ -255,11 +264,13 @@ class CoreModel : public CoreRuntime {
   const DeviceConfig& config() const override { return chip_->cfg; }
 
   void RequirePipe(Pipe p) const {
-    if (!pipe_on_[static_cast<int>(p)])
-      throw SimFailure("invalid_instruction",
-                       std::string("pipe ") + PipeName(p) + " does not exist on " +
-                           CoreTypeName(type_) + " core " + name() + " (AIC has " +
-                           PipesOf(CoreType::kAic) + ", AIV has " + PipesOf(CoreType::kAiv) + ")");
+    if (!pipe_on_[static_cast<int>(p)]) NoPipe(p);
+  }
+  [[noreturn]] __attribute__((noinline)) void NoPipe(Pipe p) const {
+    throw SimFailure("invalid_instruction",
+                     std::string("pipe ") + PipeName(p) + " does not exist on " +
+                         CoreTypeName(type_) + " core " + name() + " (AIC has " +
+                         PipesOf(CoreType::kAic) + ", AIV has " + PipesOf(CoreType::kAiv) + ")");
   }
 
   void Issue(Instr& in) override {
@@ -659,14 +670,25 @@ std::string PipeModel::BlockedState() const {
 
 // Does `in` read UB bytes an earlier vector instruction has not written yet?
 bool PipeModel::ReadsInFlight(const Instr& in, uint64_t now) {
-  while (!landing.empty() && landing.front().at <= now) landing.pop_front();
-  if (landing.empty()) return false;
+  while (landed < landing.size() && landing[landed].at <= now) ++landed;
+  if (landed == landing.size()) return false;
   for (const BufferRef* r : {&in.src0, &in.src1, &in.src2}) {
     if (r->mem != Mem::kUb || r->region < 0) continue;
-    for (const Landing& w : landing)
+    for (size_t i = landed; i < landing.size(); ++i) {
+      const Landing& w = landing[i];
       if (r->addr < w.hi && w.lo < r->addr + in.vec.src_bytes) return true;
+    }
   }
   return false;
+}
+
+void PipeModel::Land(const Landing& w, uint64_t now) {
+  while (landed < landing.size() && landing[landed].at <= now) ++landed;
+  if (landed == landing.size() || (landed >= 64 && 2 * landed >= landing.size())) {
+    landing.erase(landing.begin(), landing.begin() + static_cast<std::ptrdiff_t>(landed));
+    landed = 0;
+  }
+  landing.push_back(w);
 }
 
 // A sync instruction at the queue's head (WaitFlag, SetFlag, CrossCoreSetFlag, PipeBarrier):
@@ -736,7 +758,7 @@ void PipeModel::Start(Instr& in, uint64_t now) {
         done_until,
         busy_until + static_cast<uint64_t>(
                          chip->cfg.vec[static_cast<int>(ClassOf(in.vec.op))].latency_cycles));
-    landing.push_back({in.dst.addr, in.dst.addr + in.vec.dst_bytes, done_until});
+    Land({in.dst.addr, in.dst.addr + in.vec.dst_bytes, done_until}, now);
   }
   busy_cycles += duration;
   ++instructions;

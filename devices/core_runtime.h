@@ -57,8 +57,16 @@ class CoreRuntime {
   virtual uint64_t Alignment(Mem m) const = 0;
 };
 
-// The core whose scalar thread is running (set by the core model at every resume).
-CoreRuntime& CurrentCore();
-void SetCurrentCore(CoreRuntime* core);
+// The core whose scalar thread is running (set by the core model at every resume). Inline:
+// every AscendC call asks for it, most of them once per instruction.
+namespace current_core {
+extern CoreRuntime* g_current_core;
+[[noreturn]] void NoCurrentCore();
+}  // namespace current_core
+inline CoreRuntime& CurrentCore() {
+  if (!current_core::g_current_core) current_core::NoCurrentCore();
+  return *current_core::g_current_core;
+}
+inline void SetCurrentCore(CoreRuntime* core) { current_core::g_current_core = core; }
 
 }  // namespace npusim

@@ -41,38 +41,6 @@ const char* CoreTypeName(CoreType t) {
   return kNames[static_cast<int>(t)];
 }
 
-VecClass ClassOf(VecOp op) {
-  switch (op) {
-    case VecOp::kAdd:
-    case VecOp::kSub:
-    case VecOp::kMul:
-    case VecOp::kMax:
-    case VecOp::kMin:
-    case VecOp::kCompare:
-    case VecOp::kSelect:
-    case VecOp::kAxpy:
-    case VecOp::kMulAddDst:
-      return VecClass::kBinary;
-    case VecOp::kDiv:
-      return VecClass::kDiv;
-    case VecOp::kExp:
-    case VecOp::kLn:
-    case VecOp::kSqrt:
-    case VecOp::kRsqrt:
-      return VecClass::kTranscendental;
-    case VecOp::kReduceSum:
-    case VecOp::kReduceMax:
-    case VecOp::kGroupSum:
-    case VecOp::kGroupMax:
-      return VecClass::kReduce;
-    case VecOp::kCast:
-    case VecOp::kUnpackInt4:
-      return VecClass::kCast;
-    default:
-      return VecClass::kUnary;
-  }
-}
-
 const char* VecOpName(VecOp op) {
   static const char* kNames[] = {"Add",
                                  "Sub",

@@ -92,7 +92,38 @@ enum class VecOp : uint8_t {
   kMulAddDst,  // dst += src0 * src1 (AscendC MulAddDst)
   kBrcb,       // each of `count` source elements copied across its own 32 B block of dst (Brcb)
 };
-VecClass ClassOf(VecOp op);
+// Inline: the pipes ask it for every vector instruction.
+inline VecClass ClassOf(VecOp op) {
+  switch (op) {
+    case VecOp::kAdd:
+    case VecOp::kSub:
+    case VecOp::kMul:
+    case VecOp::kMax:
+    case VecOp::kMin:
+    case VecOp::kCompare:
+    case VecOp::kSelect:
+    case VecOp::kAxpy:
+    case VecOp::kMulAddDst:
+      return VecClass::kBinary;
+    case VecOp::kDiv:
+      return VecClass::kDiv;
+    case VecOp::kExp:
+    case VecOp::kLn:
+    case VecOp::kSqrt:
+    case VecOp::kRsqrt:
+      return VecClass::kTranscendental;
+    case VecOp::kReduceSum:
+    case VecOp::kReduceMax:
+    case VecOp::kGroupSum:
+    case VecOp::kGroupMax:
+      return VecClass::kReduce;
+    case VecOp::kCast:
+    case VecOp::kUnpackInt4:
+      return VecClass::kCast;
+    default:
+      return VecClass::kUnary;
+  }
+}
 const char* VecOpName(VecOp op);
 
 enum class CmpMode : uint8_t { kLt, kGt, kEq, kLe, kGe, kNe };

@@ -20,43 +20,23 @@ uint32_t RaceChecker::Start(Pipe p) {
   return ++c[static_cast<int>(p)];
 }
 
-std::optional<std::string> RaceChecker::Read(Pipe p, int region, const char* what) {
-  if (region < 0) return std::nullopt;
-  Region& r = regions_[region];
-  const int pi = static_cast<int>(p);
-  if (r.last_write && r.last_write->pipe != p &&
-      !Covered(p, r.last_write->pipe, r.last_write->seq)) {
-    return std::string("read-after-write race on ") + r.name + ": pipe " + PipeName(p) + " (" +
-           what + ") reads data written by pipe " + PipeName(r.last_write->pipe) + " (" +
-           r.last_write->what + ") with no SetFlag/WaitFlag (or EnQue/DeQue) ordering them";
-  }
-  r.last_read[pi] = clocks_[pi][pi];
-  r.read_what[pi] = what;
-  return std::nullopt;
+std::string RaceChecker::ReadRace(Pipe p, const Region& r, const char* what) {
+  return std::string("read-after-write race on ") + r.name + ": pipe " + PipeName(p) + " (" + what +
+         ") reads data written by pipe " + PipeName(r.last_write->pipe) + " (" +
+         r.last_write->what + ") with no SetFlag/WaitFlag (or EnQue/DeQue) ordering them";
 }
 
-std::optional<std::string> RaceChecker::Write(Pipe p, int region, const char* what) {
-  if (region < 0) return std::nullopt;
-  Region& r = regions_[region];
-  const int pi = static_cast<int>(p);
-  if (r.last_write && r.last_write->pipe != p &&
-      !Covered(p, r.last_write->pipe, r.last_write->seq)) {
-    return std::string("write-after-write race on ") + r.name + ": pipe " + PipeName(p) + " (" +
-           what + ") overwrites data written by pipe " + PipeName(r.last_write->pipe) + " (" +
-           r.last_write->what + ") with no sync between them";
-  }
-  for (int q = 0; q < kNumPipes; ++q) {
-    if (q == pi || r.last_read[q] == 0) continue;
-    if (q == static_cast<int>(Pipe::kS) && r.last_read[q] <= scalar_reads_done_[pi]) continue;
-    if (!Covered(p, static_cast<Pipe>(q), r.last_read[q])) {
-      return std::string("write-after-read race on ") + r.name + ": pipe " + PipeName(p) + " (" +
-             what + ") overwrites data pipe " + PipeName(static_cast<Pipe>(q)) + " (" +
-             r.read_what[q] +
-             ") may still be reading; free the buffer (FreeTensor) or sync before reuse";
-    }
-  }
-  r.last_write = Access{p, clocks_[pi][pi], what};
-  return std::nullopt;
+std::string RaceChecker::WriteRace(Pipe p, const Region& r, const char* what) {
+  return std::string("write-after-write race on ") + r.name + ": pipe " + PipeName(p) + " (" +
+         what + ") overwrites data written by pipe " + PipeName(r.last_write->pipe) + " (" +
+         r.last_write->what + ") with no sync between them";
+}
+
+std::string RaceChecker::ReadersRace(Pipe p, int reader, const Region& r, const char* what) {
+  return std::string("write-after-read race on ") + r.name + ": pipe " + PipeName(p) + " (" + what +
+         ") overwrites data pipe " + PipeName(static_cast<Pipe>(reader)) + " (" +
+         r.read_what[reader] +
+         ") may still be reading; free the buffer (FreeTensor) or sync before reuse";
 }
 
 void RaceChecker::IssuedAfterScalar(Pipe p, uint32_t scalar_seq) {

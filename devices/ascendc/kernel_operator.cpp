@@ -70,29 +70,41 @@ std::string Hex(uint64_t v) {
   return buf;
 }
 
-void CheckAligned(const LocalView& v, const char* api) {
-  CoreRuntime& core = CurrentCore();
-  uint64_t align = core.Alignment(v.mem);
-  if (v.addr % align)
-    throw SimFailure("misaligned", core.name() + ": " + api + ": " + MemName(v.mem) + " address " +
-                                       Hex(v.addr) + " is not " + std::to_string(align) +
-                                       " B aligned");
+// The checks below run for every operand of every instruction: the test inline, the message
+// out of line.
+[[noreturn]] __attribute__((noinline)) void Misaligned(const LocalView& v, uint64_t align,
+                                                       const char* api) {
+  throw SimFailure("misaligned", CurrentCore().name() + ": " + api + ": " + MemName(v.mem) +
+                                     " address " + Hex(v.addr) + " is not " +
+                                     std::to_string(align) + " B aligned");
 }
 
-void CheckLocalExtent(const LocalView& v, uint64_t bytes, const char* api) {
-  if (bytes > v.bytes)
-    throw SimFailure("out_of_bounds", CurrentCore().name() + ": " + api + " touches " +
-                                          std::to_string(bytes) + " B of " + MemName(v.mem) +
-                                          " at " + Hex(v.addr) +
-                                          " but the tensor's buffer has only " +
-                                          std::to_string(v.bytes) + " B left");
+inline void CheckAligned(const LocalView& v, const char* api) {
+  const uint64_t align = CurrentCore().Alignment(v.mem);
+  if (v.addr % align) Misaligned(v, align, api);
 }
 
-void RequireMem(const LocalView& v, Mem m, const char* api, const char* role) {
-  if (v.mem != m)
-    throw SimFailure("invalid_instruction", CurrentCore().name() + ": " + api + ": " + role +
-                                                " must be in " + MemName(m) + ", got " +
-                                                MemName(v.mem));
+[[noreturn]] __attribute__((noinline)) void BeyondExtent(const LocalView& v, uint64_t bytes,
+                                                         const char* api) {
+  throw SimFailure("out_of_bounds", CurrentCore().name() + ": " + api + " touches " +
+                                        std::to_string(bytes) + " B of " + MemName(v.mem) + " at " +
+                                        Hex(v.addr) + " but the tensor's buffer has only " +
+                                        std::to_string(v.bytes) + " B left");
+}
+
+inline void CheckLocalExtent(const LocalView& v, uint64_t bytes, const char* api) {
+  if (bytes > v.bytes) BeyondExtent(v, bytes, api);
+}
+
+[[noreturn]] __attribute__((noinline)) void WrongMem(const LocalView& v, Mem m, const char* api,
+                                                     const char* role) {
+  throw SimFailure("invalid_instruction", CurrentCore().name() + ": " + api + ": " + role +
+                                              " must be in " + MemName(m) + ", got " +
+                                              MemName(v.mem));
+}
+
+inline void RequireMem(const LocalView& v, Mem m, const char* api, const char* role) {
+  if (v.mem != m) WrongMem(v, m, api, role);
 }
 
 uint64_t Round32(uint64_t b) { return (b + 31) / 32 * 32; }
