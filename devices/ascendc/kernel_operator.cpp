@@ -81,7 +81,9 @@ std::string Hex(uint64_t v) {
 
 inline void CheckAligned(const LocalView& v, const char* api) {
   const uint64_t align = CurrentCore().Alignment(v.mem);
-  if (v.addr % align) Misaligned(v, align, api);
+  // Alignments are powers of two on every A2/A3 buffer: a mask, not a 64-bit division.
+  const uint64_t rest = (align & (align - 1)) == 0 ? v.addr & (align - 1) : v.addr % align;
+  if (rest) Misaligned(v, align, api);
 }
 
 [[noreturn]] __attribute__((noinline)) void BeyondExtent(const LocalView& v, uint64_t bytes,
