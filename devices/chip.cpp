@@ -9,11 +9,9 @@
 #include "devices/chip.h"
 
 #include <algorithm>
-#include <cstring>
 #include <deque>
 #include <optional>
 #include <systemc>
-#include <type_traits>
 #include <vector>
 
 #include "devices/core_runtime.h"
@@ -157,12 +155,7 @@ class InstrQueue {
   void push_back(const Instr& in) {
     size_t at = head_ + count_++;
     if (at >= ring_.size()) at -= ring_.size();
-    // Copied in 16-byte pieces: the compiler's own copy of a struct this size is `rep movsq`,
-    // whose start-up cost was most of the time an instruction's dispatch took.
-    static_assert(std::is_trivially_copyable_v<Instr> && sizeof(Instr) % 16 == 0);
-    auto* d = reinterpret_cast<unsigned char*>(&ring_[at]);
-    const auto* src = reinterpret_cast<const unsigned char*>(&in);
-    for (size_t i = 0; i < sizeof(Instr); i += 16) std::memcpy(d + i, src + i, 16);
+    ring_[at] = in;  // a vector loop, not `rep movsq` (devices/CMakeLists.txt)
   }
   void pop_front() {
     if (++head_ == ring_.size()) head_ = 0;
@@ -221,6 +214,7 @@ class PipeModel {
   std::vector<Landing> landing;
   size_t landed = 0;
   bool ReadsInFlight(const Instr& in, uint64_t now);
+  bool SkipLanded(uint64_t now);  // moves `landed` past what has landed; true when all has
   void Land(const Landing& w, uint64_t now);  // a vector result that lands at w.at
   const Instr* current = nullptr;             // the instruction running, in its popped queue slot
   uint64_t busy_cycles = 0, instructions = 0;
@@ -670,8 +664,7 @@ std::string PipeModel::BlockedState() const {
 
 // Does `in` read UB bytes an earlier vector instruction has not written yet?
 bool PipeModel::ReadsInFlight(const Instr& in, uint64_t now) {
-  while (landed < landing.size() && landing[landed].at <= now) ++landed;
-  if (landed == landing.size()) return false;
+  if (SkipLanded(now)) return false;
   for (const BufferRef* r : {&in.src0, &in.src1, &in.src2}) {
     if (r->mem != Mem::kUb || r->region < 0) continue;
     for (size_t i = landed; i < landing.size(); ++i) {
@@ -682,9 +675,13 @@ bool PipeModel::ReadsInFlight(const Instr& in, uint64_t now) {
   return false;
 }
 
-void PipeModel::Land(const Landing& w, uint64_t now) {
+bool PipeModel::SkipLanded(uint64_t now) {
   while (landed < landing.size() && landing[landed].at <= now) ++landed;
-  if (landed == landing.size() || (landed >= 64 && 2 * landed >= landing.size())) {
+  return landed == landing.size();
+}
+
+void PipeModel::Land(const Landing& w, uint64_t now) {
+  if (SkipLanded(now) || (landed >= 64 && 2 * landed >= landing.size())) {
     landing.erase(landing.begin(), landing.begin() + static_cast<std::ptrdiff_t>(landed));
     landed = 0;
   }

@@ -37,24 +37,10 @@ static uint64_t CeilDiv(double a, double b) {
 
 uint64_t RepeatVector::Cycles(VecClass c, uint64_t bytes, size_t elem_bytes) const {
   const auto& p = cfg_.vec[static_cast<int>(c)];
-  const auto repeat = static_cast<uint64_t>(cfg_.repeat_bytes);
-  const uint64_t repeats = std::max<uint64_t>(1, (bytes + repeat - 1) / repeat);
-  const double rate = elem_bytes >= 4 ? p.rate_b32 : p.rate_b16;
-  auto cycles = [&] {
-    return static_cast<uint64_t>(p.startup_cycles) +
-           CeilDiv(static_cast<double>(repeats * repeat), rate);
-  };
-  if (repeats >= kMemoRepeats) return cycles();
-  Memo& m = memo_[static_cast<int>(c)][elem_bytes >= 4 ? 1 : 0];
-  if (m.rate != rate || m.startup != p.startup_cycles || m.repeat != repeat) {
-    m.rate = rate;
-    m.startup = p.startup_cycles;
-    m.repeat = repeat;
-    m.cycles.assign(kMemoRepeats, 0);
-  }
-  uint64_t& at = m.cycles[repeats];
-  if (at == 0) at = cycles();
-  return at;
+  uint64_t repeat = static_cast<uint64_t>(cfg_.repeat_bytes);
+  uint64_t work = std::max<uint64_t>(1, (bytes + repeat - 1) / repeat) * repeat;
+  double rate = elem_bytes >= 4 ? p.rate_b32 : p.rate_b16;
+  return static_cast<uint64_t>(p.startup_cycles) + CeilDiv(static_cast<double>(work), rate);
 }
 
 double RepeatVector::IdealCycles(VecClass c, uint64_t bytes, size_t elem_bytes) const {

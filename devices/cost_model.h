@@ -25,18 +25,7 @@ class RepeatVector : public VectorModel {
   double IdealCycles(VecClass c, uint64_t bytes, size_t elem_bytes) const override;
 
  private:
-  // The cycles of n repeats, as computed once (a division and a ceiling per instruction were
-  // ~5 % of a vector-heavy simulation), per class and element width; a row is refilled when the
-  // device's rate, startup or repeat size is not the one it was filled with.
-  struct Memo {
-    double rate = -1;
-    int64_t startup = -1;
-    uint64_t repeat = 0;
-    std::vector<uint64_t> cycles;  // by repeats; 0 = not computed yet
-  };
-  static constexpr uint64_t kMemoRepeats = 4096;
   const DeviceConfig& cfg_;
-  mutable std::array<std::array<Memo, 2>, static_cast<int>(VecClass::kCount)> memo_;
 };
 
 // Implementation "fractal" of CubeModel: a startup, then one 16 x 16 x 16 fractal (16 x 32 x 16

@@ -120,24 +120,6 @@ TEST(Timing, VectorClassesAndRepeats) {
   EXPECT_EQ(cost.VectorCycles(VecClass::kTranscendental, 1024, 4), 9u);
 }
 
-// The vector model remembers the cycles of n repeats; a device edited in place (an explore grid,
-// a fit) must not get the remembered figure.
-TEST(Timing, VectorCyclesFollowADeviceEditedInPlace) {
-  DeviceConfig d = TestDevice();
-  CostModel cost(d);
-  auto& binary = d.vec[static_cast<int>(VecClass::kBinary)];
-  // 600 B fp32: 3 repeats of 256 B at 128 B/cycle -> 6 cycles + 1 startup.
-  EXPECT_EQ(cost.VectorCycles(VecClass::kBinary, 600, 4), 7u);
-  binary.rate_b32 = 64;  // 768 B / 64 -> 12 + 1
-  EXPECT_EQ(cost.VectorCycles(VecClass::kBinary, 600, 4), 13u);
-  binary.startup_cycles = 3;  // 12 + 3
-  EXPECT_EQ(cost.VectorCycles(VecClass::kBinary, 600, 4), 15u);
-  d.repeat_bytes = 512;  // 2 repeats of 512 B: 1024 B / 64 -> 16 + 3
-  EXPECT_EQ(cost.VectorCycles(VecClass::kBinary, 600, 4), 19u);
-  // fp16 keeps its own rate (128 B/cycle): 1024 / 128 + 3.
-  EXPECT_EQ(cost.VectorCycles(VecClass::kBinary, 600, 2), 11u);
-}
-
 // The repeat form: one instruction over 4 rows of 32 floats (128 B, half a repeat each), rows 64
 // floats apart, times a broadcast row (pitch 0). Each row is a whole 256 B repeat: 1 startup + 4 x
 // 256 B / 128 B/cycle = 9 cycles on V (a count-based Mul of the same 128 floats takes 1 + 4 = 5);
