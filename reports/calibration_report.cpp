@@ -45,6 +45,9 @@ std::string What(const CalibrationRow& r) {
   if (r.Derived()) {
     std::string s;
     for (const auto& id : r.of) s += (s.empty() ? "" : r.kind == "ratio" ? " / " : " + ") + id;
+    for (const auto& t : r.terms)  // inline kernels: by name, their parameters in the row file
+      s += (s.empty() ? "" : " + ") + t.kernel + (t.launch.empty() ? "" : "." + t.launch);
+    if (!r.terms.empty()) s += " on " + r.terms.front().device;
     return s;
   }
   if (r.kind == "kernel") {

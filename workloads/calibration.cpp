@@ -89,6 +89,36 @@ void OneOf(const YAML::Node& n, const std::string& file, const char* key, const 
                      NearestHint(value, valid));
 }
 
+// The kernel part of a row (kernel, device, params, launch): a kernel row's, or an inline term's.
+void ReadKernel(const YAML::Node& n, const std::string& file, CalibrationRow& r) {
+  r.kind = "kernel";
+  r.kernel = Str(n, file, "kernel");
+  r.device = Str(n, file, "device", "Ascend910B3");
+  r.params = Map(n, file, "params");
+  r.launch = Str(n, file, "launch");
+}
+
+// One entry of a sum: another row's id, or a kernel written inline (`{kernel: ..., device: ...,
+// params: {...}, launch: ...}`), which becomes a term of the sum `r` at position `i`.
+void ReadSumEntry(const YAML::Node& e, const std::string& file, size_t i, CalibrationRow& r) {
+  if (!e.IsMap()) {
+    r.of.push_back(ScalarText(e, file, "a 'sum' row id"));
+    return;
+  }
+  RequireKnownKeys(e, file, {"kernel", "device", "params", "launch"});
+  if (!e["kernel"])
+    throw InputError(Where(file, e) +
+                     ": an inline 'sum' term is a kernel: {kernel, device, params, launch}");
+  CalibrationRow t;
+  ReadKernel(e, file, t);
+  t.id = r.id + "/" + std::to_string(i);
+  t.file = file;
+  t.source = r.source;
+  t.family = r.family;
+  t.metric = "time_us";
+  r.terms.push_back(std::move(t));
+}
+
 CalibrationRow ReadRow(const std::string& file) {
   const YAML::Node n = LoadYamlFile(file);
   if (!n.IsMap())
@@ -123,11 +153,7 @@ CalibrationRow ReadRow(const std::string& file) {
   if (kinds != 1)
     throw InputError(file + ": a row has exactly one of 'kernel', 'run', 'ratio' or 'sum'");
   if (n["kernel"]) {
-    r.kind = "kernel";
-    r.kernel = Str(n, file, "kernel");
-    r.device = Str(n, file, "device", "Ascend910B3");
-    r.params = Map(n, file, "params");
-    r.launch = Str(n, file, "launch");
+    ReadKernel(n, file, r);
     r.host_launches = static_cast<int64_t>(Num(n, file, "host_launches", 0, 0, 1e6));
     r.host = Str(n, file, "host", r.host_launches ? "sglang-ascend" : "");
     r.metric = Str(n, file, "metric", "time_us");
@@ -157,9 +183,13 @@ CalibrationRow ReadRow(const std::string& file) {
     r.kind = "sum";
     const YAML::Node v = n["sum"];
     if (!v.IsSequence() || v.size() < 2)
-      throw InputError(Where(file, v) + ": 'sum' lists two or more row ids: [a, b, ...]");
-    for (const auto& id : v) r.of.push_back(ScalarText(id, file, "a 'sum' row id"));
+      throw InputError(Where(file, v) +
+                       ": 'sum' lists two or more row ids or inline kernels: [a, b, ...]");
+    for (size_t i = 0; i < v.size(); ++i) ReadSumEntry(v[i], file, i, r);
     r.metric = Str(n, file, "metric", "time_us");
+    if (!r.terms.empty() && r.metric != "time_us")
+      throw InputError(Where(file, n["metric"]) +
+                       ": a sum with inline kernels adds their time_us: its metric is time_us");
   }
   for (const char* k : {"params", "launch", "host_launches", "host", "bytes"})
     if (n[k] && r.kind != "kernel")

@@ -40,6 +40,10 @@ struct CalibrationRow {
   // Derived rows, figures of other rows: ratio (of[0] / of[1]) and sum (of every row in `of`:
   // one launch that runs, back to back, kernels the corpus times on their own rows)
   std::vector<std::string> of;
+  // A sum's terms that no measured row times (a fused launch measured only whole, at a shape
+  // with no per-stage figures): kernel rows written inline in the sum, simulated with it and
+  // reported only through it. Their ids are "<sum id>/<position in the sum>".
+  std::vector<CalibrationRow> terms;
   bool Derived() const { return kind == "ratio" || kind == "sum"; }
   double measured = 0;
   std::string measured_kind =

@@ -188,8 +188,14 @@ std::vector<PointResult> RunCalibrationRows(const Corpus& c,
   std::map<std::string, size_t> index;
   std::map<std::string, size_t> of_row;
   std::map<std::string, std::string> setup_errors;  // rows whose run config or device does not load
+  // What is simulated: the rows that are not derived, and the inline terms of the sums.
+  std::vector<const CalibrationRow*> simulated;
   for (const CalibrationRow* r : rows) {
-    if (r->status != "ok" || r->Derived()) continue;
+    if (r->status != "ok") continue;
+    if (!r->Derived()) simulated.push_back(r);
+    for (const CalibrationRow& t : r->terms) simulated.push_back(&t);
+  }
+  for (const CalibrationRow* r : simulated) {
     std::vector<std::string> cmd;
     try {
       cmd = RowCommand(*r, o, charts);
@@ -209,7 +215,10 @@ std::vector<PointResult> RunCalibrationRows(const Corpus& c,
     if (eta) eta->Done(++finished);
   });
   std::map<std::string, PointResult> by_id;
-  for (const CalibrationRow* r : rows) {
+  std::vector<const CalibrationRow*> all = rows;
+  for (const CalibrationRow* r : rows)
+    for (const CalibrationRow& t : r->terms) all.push_back(&t);
+  for (const CalibrationRow* r : all) {
     PointResult p;
     p.id = r->id;
     if (r->status != "ok") {
@@ -234,13 +243,18 @@ std::vector<PointResult> RunCalibrationRows(const Corpus& c,
 PointResult DerivedPoint(const CalibrationRow& r, const std::map<std::string, PointResult>& by_id) {
   PointResult p;
   p.id = r.id;
+  std::vector<std::string> ids = r.of;
+  for (const CalibrationRow& t : r.terms) ids.push_back(t.id);
   std::vector<double> v;
-  for (const std::string& id : r.of)
+  std::string failed;  // an inline term's own failure, which names no row the user can run
+  for (const std::string& id : ids)
     if (auto it = by_id.find(id); it != by_id.end() && it->second.status == "ok")
       v.push_back(it->second.simulated);
-  if (v.size() != r.of.size()) {
+    else if (it != by_id.end() && failed.empty() && !it->second.message.empty())
+      failed = id + ": " + it->second.message;
+  if (v.size() != ids.size()) {
     p.status = "failed";
-    p.message = "needs rows " + JoinIds(r.of) + " simulated";
+    p.message = failed.empty() ? "needs rows " + JoinIds(ids) + " simulated" : failed;
     return p;
   }
   p.simulated = r.kind == "ratio" ? v[0] / v[1] : std::accumulate(v.begin(), v.end(), 0.0);

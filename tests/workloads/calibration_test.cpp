@@ -167,6 +167,24 @@ TEST(Calibration, BadRowsAreInputErrorsNamingTheKey) {
   std::ofstream(dir + "/x.yaml") << "id: x\nsource: s\nsum: [y, y]\nmeasured: 3\n";
   EXPECT_EQ(LoadCorpus(dir).Find("x")->of, (std::vector<std::string>{"y", "y"}));
   EXPECT_EQ(LoadCorpus(dir).Find("x")->metric, "time_us");
+  // A term no row times is written inline, a kernel with its device, parameters and launch.
+  std::ofstream(dir + "/x.yaml") << "id: x\nsource: s\nsum: [y, {kernel: add, device: "
+                                    "Ascend910B2, params: {n: 3}, launch: a}]\nmeasured: 3\n";
+  const CalibrationRow x = *LoadCorpus(dir).Find("x");
+  EXPECT_EQ(x.of, (std::vector<std::string>{"y"}));
+  ASSERT_EQ(x.terms.size(), 1u);
+  EXPECT_EQ(x.terms[0].id, "x/1");  // its position in the sum
+  EXPECT_EQ(x.terms[0].kind, "kernel");
+  EXPECT_EQ(x.terms[0].kernel, "add");
+  EXPECT_EQ(x.terms[0].device, "Ascend910B2");
+  EXPECT_EQ(x.terms[0].params, (KeyValues{{"n", "3"}}));
+  EXPECT_EQ(x.terms[0].launch, "a");
+  EXPECT_EQ(x.terms[0].metric, "time_us");
+  rejects("id: x\nsource: s\nsum: [y, {device: Ascend910B2}]\nmeasured: 3\n",
+          "x.yaml:3:10: an inline 'sum' term is a kernel");
+  rejects("id: x\nsource: s\nsum: [y, {kernel: add, param: {n: 3}}]\nmeasured: 3\n", "'params'");
+  rejects("id: x\nsource: s\nsum: [y, {kernel: add}]\nmetric: mean_ttft_ms\nmeasured: 3\n",
+          "its metric is time_us");
   std::filesystem::remove(dir + "/y.yaml");
   std::filesystem::remove(dir + "/z.yaml");
   // Fuzz findings: a list where a scalar belongs escaped as yaml-cpp's bad conversion.
@@ -469,6 +487,20 @@ TEST(CalibrationRun, DerivedRowsAddOrDivideTheFiguresOfTheirRows) {
   p = DerivedPoint(sum, by_id);
   EXPECT_EQ(p.status, "failed");
   EXPECT_EQ(p.message, "needs rows a, b, c simulated");
+  // Inline terms count as the sum's own: their figures are added, their failure is its failure.
+  sum.of = {"a"};
+  sum.terms.resize(1);
+  sum.terms[0].id = "s/1";
+  by_id["s/1"].id = "s/1";
+  by_id["s/1"].simulated = 300;
+  p = DerivedPoint(sum, by_id);
+  EXPECT_EQ(p.status, "ok");
+  EXPECT_DOUBLE_EQ(p.simulated, 400);  // 100 + 300
+  by_id["s/1"].status = "failed";
+  by_id["s/1"].message = "ub overflow";
+  p = DerivedPoint(sum, by_id);
+  EXPECT_EQ(p.status, "failed");
+  EXPECT_EQ(p.message, "s/1: ub overflow");
 }
 
 TEST(CalibrationRun, APointsFigureIsReadFromItsMetricsOrItsFailureFromTheLog) {
