@@ -62,6 +62,16 @@ std::string What(const CalibrationRow& r) {
   return s + " → " + r.metric;
 }
 
+// The setup column: what the row simulates; a simulated sum lists its terms with their figures
+// ("scaled_dot_kkt 812 + wy_fast 1954 ... on Ascend910B2"), so the stage that carries a fused
+// launch's gap shows.
+std::string Setup(const CalibrationRow& r, const PointResult& p) {
+  if (p.terms.empty()) return What(r);
+  std::string s;
+  for (const auto& [what, v] : p.terms) s += (s.empty() ? "" : " + ") + what + " " + Num(v);
+  return r.terms.empty() ? s : s + " on " + r.terms.front().device;
+}
+
 std::string Outcome(const FitOutcome& f) {
   if (!f.failed_rows.empty()) return "not written: fit rows failed: " + f.failed_rows;
   return f.at_bound ? "at bound: modelling gap, not written" : "written";
@@ -208,7 +218,7 @@ std::string SummaryText(const Corpus& c, const CalibrationOutput& o,
          (p.status == "ok" ? Pct(p.error) : "-") + " | " + Fixed(100 * r.tolerance, 0) + " % | " +
          (p.status == "ok" ? (p.pass ? "yes" : "**no**")
                            : p.status + (p.message.empty() ? "" : ": " + p.message)) +
-         " | " + What(r) + " |\n";
+         " | " + Setup(r, p) + " |\n";
   }
   s += MarkdownTable(kKernelTableHead, KernelTable(rows));
   s += MarkdownTable(kBiasTableHead, BiasTable(CorpusBiases(rows)));
@@ -237,7 +247,7 @@ html::Page Page(const Corpus& c, const CalibrationOutput& o,
     rows.push_back({p.id, r->role, p.status == "ok" ? Num(p.simulated) : "-",
                     Num(r->measured) + (r->measured_kind == "cap" ? " (cap)" : ""),
                     p.status == "ok" ? Pct(p.error) : "-", Fixed(100 * r->tolerance, 0) + " %",
-                    p.status == "ok" ? (p.pass ? "yes" : "no") : p.status, What(*r)});
+                    p.status == "ok" ? (p.pass ? "yes" : "no") : p.status, Setup(*r, p)});
   }
   page.Heading("Rows");
   page.Table({"id", "role", "simulated", "measured", "error", "tolerance", "within", "setup"},
@@ -305,6 +315,8 @@ void WriteCalibrationOutputs(const Corpus& c, const CalibrationOutput& o, const 
       row["within_tolerance"] = p.pass;
     }
     if (!p.message.empty()) row["message"] = p.message;
+    for (const auto& [what, v] : p.terms)
+      row["terms"].push_back(Json{{"of", what}, {"simulated", Tidy(v)}});
     row["measured"] = r.measured;
     row["measured_kind"] = r.measured_kind;
     row["tolerance"] = r.tolerance;

@@ -117,6 +117,9 @@ struct PointResult {
   std::string message;
   double simulated = 0, error = 0;
   bool pass = false;
+  // A sum's terms as simulated, in its order: a row's id, or an inline kernel as kernel[.launch]
+  // (which stage of a fused launch carries the gap).
+  std::vector<std::pair<std::string, double>> terms;
 };
 
 struct Verdict {

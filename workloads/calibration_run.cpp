@@ -258,6 +258,12 @@ PointResult DerivedPoint(const CalibrationRow& r, const std::map<std::string, Po
     return p;
   }
   p.simulated = r.kind == "ratio" ? v[0] / v[1] : std::accumulate(v.begin(), v.end(), 0.0);
+  if (r.kind == "sum")
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const CalibrationRow* t = i < r.of.size() ? nullptr : &r.terms[i - r.of.size()];
+      p.terms.emplace_back(t ? t->kernel + (t->launch.empty() ? "" : "." + t->launch) : ids[i],
+                           v[i]);
+    }
   p.error = RelativeError(p.simulated, r.measured, r.measured_kind);
   p.pass = std::fabs(p.error) <= r.tolerance;
   return p;

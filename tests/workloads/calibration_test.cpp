@@ -474,7 +474,9 @@ TEST(CalibrationRun, DerivedRowsAddOrDivideTheFiguresOfTheirRows) {
   PointResult p = DerivedPoint(sum, by_id);
   EXPECT_EQ(p.status, "ok");
   EXPECT_DOUBLE_EQ(p.simulated, 400);  // 100 + 250 + 50
-  EXPECT_DOUBLE_EQ(p.error, -0.2);     // 400 / 500 - 1
+  using Terms = std::vector<std::pair<std::string, double>>;
+  EXPECT_EQ(p.terms, (Terms{{"a", 100}, {"b", 250}, {"c", 50}}));
+  EXPECT_DOUBLE_EQ(p.error, -0.2);  // 400 / 500 - 1
   EXPECT_TRUE(p.pass);
   CalibrationRow ratio = sum;
   ratio.kind = "ratio";
@@ -491,11 +493,14 @@ TEST(CalibrationRun, DerivedRowsAddOrDivideTheFiguresOfTheirRows) {
   sum.of = {"a"};
   sum.terms.resize(1);
   sum.terms[0].id = "s/1";
+  sum.terms[0].kernel = "wy_fast";
   by_id["s/1"].id = "s/1";
   by_id["s/1"].simulated = 300;
   p = DerivedPoint(sum, by_id);
   EXPECT_EQ(p.status, "ok");
   EXPECT_DOUBLE_EQ(p.simulated, 400);  // 100 + 300
+  // Named as the report shows them: a row by its id, an inline kernel by name[.launch].
+  EXPECT_EQ(p.terms, (Terms{{"a", 100}, {"wy_fast", 300}}));
   by_id["s/1"].status = "failed";
   by_id["s/1"].message = "ub overflow";
   p = DerivedPoint(sum, by_id);
