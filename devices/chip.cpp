@@ -9,6 +9,7 @@
 #include "devices/chip.h"
 
 #include <algorithm>
+#include <array>
 #include <deque>
 #include <optional>
 #include <systemc>
@@ -107,6 +108,7 @@ struct Chip::Impl {
   std::optional<InputError> input_failure;
   uint64_t start_cycle = 0;
   uint64_t dcache_miss_cycles = 0;  // scalar stall of a data cache miss (cfg.dcache_miss_ns)
+  uint64_t cross_core_cycles = 0;   // cfg.cross_core_latency_ns
   double cube_flops = 0, cube_ideal_cycles = 0, vector_ideal_cycles = 0;
   std::vector<bool> trace_named;
   // Statistics, registered once with unit and description, refilled every launch.
@@ -315,12 +317,11 @@ class CoreModel : public CoreRuntime {
                        "CrossCoreWaitFlag id " + std::to_string(id) + " out of range [0, 15]");
     wait_id_ = id;
     ScalarWait(WaitKind::kCross);
-    if (type_ == CoreType::kAic) {
-      --cross_[0][id];
-      --cross_[1][id];
-    } else {
-      --cross_[0][id];
-    }
+    // The signal reaches this core cross_core_cycles after its set (the last of an AIC's two).
+    uint64_t arrives = TakeCrossSet(0, id);
+    if (type_ == CoreType::kAic) arrives = std::max(arrives, TakeCrossSet(1, id));
+    if (chip_->cross_core_cycles > 0)
+      scalar_time_ = std::max(scalar_time_, arrives + chip_->cross_core_cycles);
   }
 
   void ScalarCycles(uint64_t cycles) override {
@@ -467,7 +468,17 @@ class CoreModel : public CoreRuntime {
           "sync_error",
           name() + ": CrossCoreSetFlag id " + std::to_string(id) +
               " set more than 15 times without a CrossCoreWaitFlag: the core would hang");
+    CrossSets& q = cross_sets_[slot][id];
+    q.at[(q.head + static_cast<size_t>(cross_[slot][id]) - 1) % q.at.size()] = NowCycles();
     NotifyScalar();
+  }
+  // The cycle of the oldest pending set of flag `id` from `slot`, consumed.
+  uint64_t TakeCrossSet(int slot, int id) {
+    CrossSets& q = cross_sets_[slot][id];
+    const uint64_t at = q.at[q.head];
+    q.head = (q.head + 1) % q.at.size();
+    --cross_[slot][id];
+    return at;
   }
 
   void NotifyScalar() {
@@ -499,6 +510,7 @@ class CoreModel : public CoreRuntime {
           for (auto& bb : a)
             for (auto& f : bb) f = FlagState{};
         for (auto& c : cross_) std::fill(std::begin(c), std::end(c), 0);
+        for (auto& c : cross_sets_) std::fill(std::begin(c), std::end(c), CrossSets{});
         chip_->launch->body();
         ScalarWait(WaitKind::kDrain);  // a block ends when every pipe has drained
       }
@@ -629,6 +641,11 @@ class CoreModel : public CoreRuntime {
   ScalarDataCache dcache_;
   FlagState flags_[kNumPipes][kNumPipes][kEventIds];
   int cross_[2][kCrossFlags] = {};  // AIV: [0] = pending sets; AIC: [sub] = sets from each AIV
+  struct CrossSets {                // when each pending set of cross_ was made, oldest first
+    std::array<uint64_t, kCrossMaxPending + 1> at{};
+    size_t head = 0;
+  };
+  CrossSets cross_sets_[2][kCrossFlags];
   RaceChecker race_;
   std::array<std::vector<uint8_t>, kNumMems> local_;
   std::array<std::vector<Alloc>, kNumMems> allocs_;
@@ -813,6 +830,7 @@ Chip::Impl::Impl(const DeviceConfig& c)
       memory(TimingImpls<MemorySystem>::Make(cfg.memory_impl, cfg)),
       links(TimingImpls<LinkNetwork>::Make(cfg.link_impl, cfg)) {
   dcache_miss_cycles = cfg.NsToCycles(cfg.dcache_miss_ns);
+  cross_core_cycles = cfg.NsToCycles(cfg.cross_core_latency_ns);
   mte_overlaps_latency = cost.MteOverlapsLatency();
   for (int i = 0; i < cfg.aic_count; ++i)
     aic.push_back(std::make_unique<CoreModel>(this, CoreType::kAic, i, i));

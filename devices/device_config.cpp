@@ -78,6 +78,11 @@ void BindCore(ParamVisitor& v, DeviceConfig& d) {
     v.Param({"dcache_miss_ns", "ns", "scalar stall of a data cache miss (line fill from L2/HBM)", 0,
              100000},
             d.dcache_miss_ns);
+    v.Param({"cross_core_latency_ns", "ns",
+             "from a CrossCoreSetFlag on one core to the CrossCoreWaitFlag it releases on another "
+             "(the inter-core signal; the waiter's next instruction issues this much later)",
+             0, 1e6},
+            d.cross_core_latency_ns);
   });
 }
 

@@ -58,6 +58,8 @@ struct DeviceConfig {
   // The scalar unit's data cache: GetValue/SetValue on GM hit it or stall for a line fill.
   int64_t dcache_bytes = 0, dcache_line_bytes = 0, dcache_ways = 0;
   double dcache_miss_ns = 0;
+  // From a CrossCoreSetFlag on one core to the CrossCoreWaitFlag it releases on another.
+  double cross_core_latency_ns = 0;
   // The timing core's implementations (timing_models.h), by registered name.
   std::string vector_impl = "repeat", cube_impl = "fractal", mte_impl = "latency_bandwidth",
               memory_impl = "l2_hbm", link_impl = "peer_aggregate";

@@ -275,6 +275,30 @@ TEST(Timing, AnAllCoreBarrierReleasesEveryCoreWhenTheLastArrives) {
   }
 }
 
+// A cross-core signal that takes time (cross_core_latency_ns): the waiter resumes that long after
+// the set that releases it, here the last core's.
+TEST(Timing, ACrossCoreSignalReachesTheWaiterAfterItsLatency) {
+  DeviceConfig d = TestDevice();
+  d.cross_core_latency_ns = 10;  // 10 cycles at the test device's 1000 MHz
+  Chip chip(d);
+  LaunchResult r = chip.Launch(OneBlock(
+      [] {
+        TPipe pipe;
+        TBuf<TPosition::VECCALC> buf;
+        pipe.InitBuffer(buf, 8192 + 256);
+        LocalTensor<float> t = buf.Get<float>();
+        // As above: block 0's V runs 1..19, block 1's 1..35; the last set is at 35.
+        Adds(t, t, 1.0f, static_cast<uint32_t>(1024 * (GetBlockIdx() + 1)));
+        CrossCoreSetFlag<0, PIPE_V>(1);
+        CrossCoreWaitFlag(1);              // both scalars resume at 35 + 10 = 45
+        Adds(t[2048], t[2048], 1.0f, 64);  // issued at 46, runs 46..49
+      },
+      CoreType::kAiv, 2));
+  ASSERT_EQ(r.unit_cycles.size(), 2u);
+  EXPECT_EQ(r.unit_cycles[0], 49u);
+  EXPECT_EQ(r.unit_cycles[1], 49u);
+}
+
 TEST(Timing, SharedHbmCapsTheChip) {
   // Two transfers of 8192 B from different addresses starting together: each core's path alone
   // takes 64 cycles (128 B/cycle), but with 64 B/cycle of HBM the second queues behind the first.
