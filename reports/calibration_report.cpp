@@ -41,17 +41,21 @@ std::vector<size_t> ByError(const std::vector<PointResult>& rs) {
   return idx;
 }
 
+// " on <device>" after a sum's inline kernels (their first's), or nothing.
+std::string TermsDevice(const CalibrationRow& r) {
+  return r.terms.empty() ? "" : " on " + r.terms.front().device;
+}
+
 std::string What(const CalibrationRow& r) {
   if (r.Derived()) {
     std::string s;
     for (const auto& id : r.of) s += (s.empty() ? "" : r.kind == "ratio" ? " / " : " + ") + id;
     for (const auto& t : r.terms)  // inline kernels: by name, their parameters in the row file
-      s += (s.empty() ? "" : " + ") + t.kernel + (t.launch.empty() ? "" : "." + t.launch);
-    if (!r.terms.empty()) s += " on " + r.terms.front().device;
-    return s;
+      s += (s.empty() ? "" : " + ") + t.KernelLabel();
+    return s + TermsDevice(r);
   }
   if (r.kind == "kernel") {
-    std::string s = r.kernel + (r.launch.empty() ? "" : "." + r.launch) + " on " + r.device;
+    std::string s = r.KernelLabel() + " on " + r.device;
     for (const auto& [k, v] : r.params) s += " " + k + "=" + v;
     if (r.host_launches)
       s += " vs " + std::to_string(r.host_launches) + " eager launch (the slower)";
@@ -69,7 +73,7 @@ std::string Setup(const CalibrationRow& r, const PointResult& p) {
   if (p.terms.empty()) return What(r);
   std::string s;
   for (const auto& [what, v] : p.terms) s += (s.empty() ? "" : " + ") + what + " " + Num(v);
-  return r.terms.empty() ? s : s + " on " + r.terms.front().device;
+  return s + TermsDevice(r);
 }
 
 std::string Outcome(const FitOutcome& f) {

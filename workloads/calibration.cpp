@@ -112,6 +112,7 @@ void ReadSumEntry(const YAML::Node& e, const std::string& file, size_t i, Calibr
   CalibrationRow t;
   ReadKernel(e, file, t);
   t.id = r.id + "/" + std::to_string(i);
+  t.status = r.status;  // a sum that needs a feature does not simulate its terms either
   t.file = file;
   t.source = r.source;
   t.family = r.family;

@@ -45,6 +45,8 @@ struct CalibrationRow {
   // reported only through it. Their ids are "<sum id>/<position in the sum>".
   std::vector<CalibrationRow> terms;
   bool Derived() const { return kind == "ratio" || kind == "sum"; }
+  // A kernel row's kernel as reports name it: "wy_fast", "chunk_gated_delta_rule.chunk_h".
+  std::string KernelLabel() const { return kernel + (launch.empty() ? "" : "." + launch); }
   double measured = 0;
   std::string measured_kind =
       "value";  // value, or cap: the measurement is an SLO cap the real value is at or below

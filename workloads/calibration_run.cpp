@@ -188,14 +188,12 @@ std::vector<PointResult> RunCalibrationRows(const Corpus& c,
   std::map<std::string, size_t> index;
   std::map<std::string, size_t> of_row;
   std::map<std::string, std::string> setup_errors;  // rows whose run config or device does not load
-  // What is simulated: the rows that are not derived, and the inline terms of the sums.
-  std::vector<const CalibrationRow*> simulated;
-  for (const CalibrationRow* r : rows) {
-    if (r->status != "ok") continue;
-    if (!r->Derived()) simulated.push_back(r);
-    for (const CalibrationRow& t : r->terms) simulated.push_back(&t);
-  }
-  for (const CalibrationRow* r : simulated) {
+  // The rows and the sums' inline terms (kernel rows of their own, reported through their sum).
+  std::vector<const CalibrationRow*> all = rows;
+  for (const CalibrationRow* r : rows)
+    for (const CalibrationRow& t : r->terms) all.push_back(&t);
+  for (const CalibrationRow* r : all) {
+    if (r->status != "ok" || r->Derived()) continue;
     std::vector<std::string> cmd;
     try {
       cmd = RowCommand(*r, o, charts);
@@ -215,9 +213,6 @@ std::vector<PointResult> RunCalibrationRows(const Corpus& c,
     if (eta) eta->Done(++finished);
   });
   std::map<std::string, PointResult> by_id;
-  std::vector<const CalibrationRow*> all = rows;
-  for (const CalibrationRow* r : rows)
-    for (const CalibrationRow& t : r->terms) all.push_back(&t);
   for (const CalibrationRow* r : all) {
     PointResult p;
     p.id = r->id;
@@ -243,8 +238,11 @@ std::vector<PointResult> RunCalibrationRows(const Corpus& c,
 PointResult DerivedPoint(const CalibrationRow& r, const std::map<std::string, PointResult>& by_id) {
   PointResult p;
   p.id = r.id;
-  std::vector<std::string> ids = r.of;
-  for (const CalibrationRow& t : r.terms) ids.push_back(t.id);
+  std::vector<std::string> ids = r.of, labels = r.of;  // a term: its id, and how reports name it
+  for (const CalibrationRow& t : r.terms) {
+    ids.push_back(t.id);
+    labels.push_back(t.KernelLabel());
+  }
   std::vector<double> v;
   std::string failed;  // an inline term's own failure, which names no row the user can run
   for (const std::string& id : ids)
@@ -259,11 +257,7 @@ PointResult DerivedPoint(const CalibrationRow& r, const std::map<std::string, Po
   }
   p.simulated = r.kind == "ratio" ? v[0] / v[1] : std::accumulate(v.begin(), v.end(), 0.0);
   if (r.kind == "sum")
-    for (size_t i = 0; i < ids.size(); ++i) {
-      const CalibrationRow* t = i < r.of.size() ? nullptr : &r.terms[i - r.of.size()];
-      p.terms.emplace_back(t ? t->kernel + (t->launch.empty() ? "" : "." + t->launch) : ids[i],
-                           v[i]);
-    }
+    for (size_t i = 0; i < ids.size(); ++i) p.terms.emplace_back(labels[i], v[i]);
   p.error = RelativeError(p.simulated, r.measured, r.measured_kind);
   p.pass = std::fabs(p.error) <= r.tolerance;
   return p;

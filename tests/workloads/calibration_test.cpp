@@ -180,6 +180,11 @@ TEST(Calibration, BadRowsAreInputErrorsNamingTheKey) {
   EXPECT_EQ(x.terms[0].params, (KeyValues{{"n", "3"}}));
   EXPECT_EQ(x.terms[0].launch, "a");
   EXPECT_EQ(x.terms[0].metric, "time_us");
+  EXPECT_EQ(x.terms[0].KernelLabel(), "add.a");
+  // A sum that needs a feature leaves its terms unsimulated too.
+  std::ofstream(dir + "/x.yaml") << "id: x\nsource: s\nstatus: needs more\nsum: [y, {kernel: "
+                                    "add}]\nmeasured: 3\n";
+  EXPECT_EQ(LoadCorpus(dir).Find("x")->terms.at(0).status, "needs more");
   rejects("id: x\nsource: s\nsum: [y, {device: Ascend910B2}]\nmeasured: 3\n",
           "x.yaml:3:10: an inline 'sum' term is a kernel");
   rejects("id: x\nsource: s\nsum: [y, {kernel: add, param: {n: 3}}]\nmeasured: 3\n", "'params'");
