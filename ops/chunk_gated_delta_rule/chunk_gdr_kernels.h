@@ -33,9 +33,9 @@ struct Gm {
 template <class T>
 class ChunkGates {
  public:
-  void Init(TPipe& pipe, bool with_beta) {
-    pipe.InitBuffer(g_, kChunk * kGPitch * 4, "g_column");
-    if (with_beta) pipe.InitBuffer(b_, kChunk * kBPitch * sizeof(T), "beta_column");
+  void Init(TPipe& pipe, const Dims& d, bool with_beta) {
+    pipe.InitBuffer(g_, d.C * kGPitch * 4, "g_column");
+    if (with_beta) pipe.InitBuffer(b_, d.C * kBPitch * sizeof(T), "beta_column");
   }
   void Load(const Dims& d, const Gm& gm, const Chunk& ch, int64_t h, float* gs, float* bs) {
     const auto L = static_cast<uint32_t>(ch.len);
@@ -73,13 +73,13 @@ void ForEachProgram(int64_t programs, int64_t prologue_cycles, Body body) {
   }
 }
 
-// The rows of an L-row chunk that this AIV takes when a Triton kernel's vector code is split
+// The rows of an L-row chunk (of C) that this AIV takes when a Triton kernel's vector code is split
 // over the group's two AIVs by dim 0 (TileAndBindSubBlock): from r0, n of them (0 past the end).
 struct AivRows {
   uint32_t r0 = 0, n = 0;
 };
-inline AivRows RowsOfThisAiv(uint32_t L) {
-  constexpr uint32_t half = static_cast<uint32_t>(kChunk / 2);
+inline AivRows RowsOfThisAiv(uint32_t L, uint32_t C) {
+  const uint32_t half = C / 2;
   const auto r0 = static_cast<uint32_t>(GetSubBlockIdx()) * half;
   return {r0, L > r0 ? std::min(half, L - r0) : 0};
 }
@@ -92,7 +92,7 @@ class KernelCumsum {
     gm_ = gm;
     d_ = &d;
     pitch_ = kernel_util::PaddedCount(static_cast<uint64_t>(d.HV), 4);
-    pipe_.InitBuffer(buf_, kChunk * pitch_ * 4, "g_rows");
+    pipe_.InitBuffer(buf_, d.C * pitch_ * 4, "g_rows");
   }
   void Process() {
     GlobalTensor<float> g, G;
@@ -127,12 +127,12 @@ class KernelCumsum {
 // after another (no double buffering); each row adds into a one-row accumulator, then waits for
 // the vector pipe before the scalar unit issues the copy out (the V->S sync the kernel needs to
 // keep its accumulator free of a read-after-write race), then a vector barrier. The sum restarts
-// at each 64-row chunk of this pipeline, where the PTO kernel's own chunk is 128 rows: same
-// instruction count per row, the chunk-local sums the later stages read.
+// at each chunk of this pipeline (64 rows unless chunk=128), where the PTO kernel's own chunk is
+// 128 rows: same instruction count per row, the chunk-local sums the later stages read.
 template <class T>
 class KernelCumsumPto {
  public:
-  static constexpr int64_t kTileRows = 2 * kChunk;
+  static constexpr int64_t kTileRows = kMaxChunk;  // the PTO kernel's own chunk
   static constexpr uint32_t kCols = 64;  // GDN_MAX_HEADS: the UB row is sized for it whatever HV is
   // 128-row tiles of each request, in order (the PTO kernel's chunk list).
   static std::vector<Chunk> Tiles(const Dims& d) {
@@ -175,7 +175,7 @@ class KernelCumsumPto {
       // TFILLPAD zeroes a partial tile's missing rows; the padding columns are never stored.
       if (rows < kTileRows) Duplicate(in[rows * kCols], 0.0f, (kTileRows - rows) * kCols);
       for (uint32_t r = 0; r < rows; ++r) {
-        if (r % kChunk == 0)
+        if (r % d_->C == 0)
           Adds(acc, in[r * kCols], 0.0f, kCols);  // a chunk's first row starts the sum
         else
           Add(acc, acc, in[r * kCols], kCols);
@@ -205,16 +205,21 @@ class KernelPrepare {
   void Init(const Gm& gm, const Dims& d) {
     gm_ = gm;
     d_ = &d;
-    const uint64_t tile = kChunk * kChunk * 4, cols = static_cast<uint64_t>(std::max(d.K, d.V));
+    // Only the buffers of the work this launch does: the decay when kkt did not gate A, the row
+    // tiles when wy_fast does not scale K and V itself (at chunk 128 all of them overflow UB).
+    const auto C = static_cast<uint64_t>(d.C);
+    const uint64_t tile = C * C * 4, cols = static_cast<uint64_t>(std::max(d.K, d.V));
     pipe_.InitBuffer(a_, tile, "kkt_decay");
-    pipe_.InitBuffer(dec_, tile, "decay");
+    if (!d.triton_kkt) pipe_.InitBuffer(dec_, tile, "decay");
     pipe_.InitBuffer(t_, tile, "t_fp32");
-    pipe_.InitBuffer(tb_, kChunk * kChunk * sizeof(T), "t_bf16");
-    pipe_.InitBuffer(negg_, kChunk * 4, "neg_g");
-    pipe_.InitBuffer(rin_, kChunk * cols * sizeof(T), "rows_in");
-    pipe_.InitBuffer(rf_, kChunk * cols * 4, "rows_fp32");
-    pipe_.InitBuffer(rout_, kChunk * cols * sizeof(T), "rows_out");
-    gates_.Init(pipe_, true);
+    pipe_.InitBuffer(tb_, C * C * sizeof(T), "t_bf16");
+    pipe_.InitBuffer(negg_, C * 4, "neg_g");
+    if (!d.triton_wy) {
+      pipe_.InitBuffer(rin_, C * cols * sizeof(T), "rows_in");
+      pipe_.InitBuffer(rf_, C * cols * 4, "rows_fp32");
+      pipe_.InitBuffer(rout_, C * cols * sizeof(T), "rows_out");
+    }
+    gates_.Init(pipe_, d, true);
   }
   void Process() {
     GlobalTensor<float> kkt;
@@ -226,50 +231,50 @@ class KernelPrepare {
     kb.SetGlobalBuffer(gm_.kb);
     vb.SetGlobalBuffer(gm_.vb);
     const Dims& d = *d_;
-    LocalTensor<float> a = a_.Get<float>(), dec = dec_.Get<float>(), t = t_.Get<float>(),
-                       negg = negg_.Get<float>();
-    float gs[kChunk], bs[kChunk];
+    LocalTensor<float> a = a_.Get<float>(), t = t_.Get<float>(), negg = negg_.Get<float>();
+    const auto C = static_cast<uint32_t>(d.C);
+    float gs[kMaxChunk], bs[kMaxChunk];
     for (int64_t unit = GetBlockIdx(); unit < d.NC() * d.HV; unit += GetBlockNum()) {
       const int64_t c = unit / d.HV, h = unit % d.HV, j = h / (d.HV / d.H);
       const Chunk& ch = d.chunks[static_cast<size_t>(c)];
       const auto L = static_cast<uint32_t>(ch.len);
       gates_.Load(d, gm_, ch, h, gs, bs);
-      CopyRowsIn(a, kkt[(c * d.HV + h) * kChunk * kChunk], L, L, kChunk, kChunk);
+      CopyRowsIn(a, kkt[(c * d.HV + h) * C * C], L, L, C, C);
       for (uint32_t s = 0; s < L; ++s) negg.SetValue(s, -gs[s]);
       kernel_util::WaitScalarForVector();
       Sync<HardEvent::MTE2_V>();
       // A[t][s] = (k_t . k_s) exp(G_t - G_s) for s < t; beta_t is applied on the scalar side.
       // kkt=triton: the kkt launch has gated A, beta_t included.
       if (!d.triton_kkt) {
-        for (uint32_t r = 1; r < L; ++r) Adds(dec[r * kChunk], negg, gs[r], r);
-        Exp(dec, dec, L * kChunk);
-        Mul(a, a, dec, L * kChunk);
+        LocalTensor<float> dec = dec_.Get<float>();
+        for (uint32_t r = 1; r < L; ++r) Adds(dec[r * C], negg, gs[r], r);
+        Exp(dec, dec, L * C);
+        Mul(a, a, dec, L * C);
       }
       // T = (I + A)^-1 by forward substitution: row t = e_t - sum_{s<t} beta_t A[t][s] row s.
-      Duplicate(t, 0.0f, L * kChunk);
+      Duplicate(t, 0.0f, L * C);
       kernel_util::WaitVectorForScalar();
-      for (uint32_t r = 0; r < L; ++r) t.SetValue(r * kChunk + r, 1.0f);
+      for (uint32_t r = 0; r < L; ++r) t.SetValue(r * C + r, 1.0f);
       kernel_util::WaitScalarForVector();
       for (uint32_t r = 1; r < L; ++r)
         for (uint32_t s = 0; s < r; ++s)
-          Axpy(t[r * kChunk], t[s * kChunk],
-               -(d.triton_kkt ? 1.0f : bs[r]) * a.GetValue(r * kChunk + s), s + 1);
-      Cast(tb_.Get<T>(), t, CAST_RINT, L * kChunk);
+          Axpy(t[r * C], t[s * C], -(d.triton_kkt ? 1.0f : bs[r]) * a.GetValue(r * C + s), s + 1);
+      Cast(tb_.Get<T>(), t, CAST_RINT, L * C);
       // Kb = k beta exp(G), Vb = v beta, rounded to bf16 as the WY products' operands
       // (wy_fast=triton: the wy_fast launch scales them itself).
       if (!d.triton_wy) {
-        float kscale[kChunk];
+        float kscale[kMaxChunk];
         for (uint32_t r = 0; r < L; ++r) kscale[r] = bs[r] * std::exp(gs[r]);
         ScaleRows(k[ch.start * d.H * d.K + j * d.K], static_cast<uint32_t>(d.K),
-                  static_cast<uint64_t>(d.H * d.K), L, kscale, kb[unit * kChunk * d.K]);
+                  static_cast<uint64_t>(d.H * d.K), L, kscale, kb[unit * C * d.K]);
         Sync<HardEvent::V_MTE2>();
         Sync<HardEvent::MTE3_V>();
         ScaleRows(v[ch.start * d.HV * d.V + h * d.V], static_cast<uint32_t>(d.V),
-                  static_cast<uint64_t>(d.HV * d.V), L, bs, vb[unit * kChunk * d.V]);
+                  static_cast<uint64_t>(d.HV * d.V), L, bs, vb[unit * C * d.V]);
       } else {
         Sync<HardEvent::V_MTE3>();
       }
-      CopyRowsOut(tm[unit * kChunk * kChunk], tb_.Get<T>(), L, kChunk, kChunk);
+      CopyRowsOut(tm[unit * C * C], tb_.Get<T>(), L, C, C);
       PipeBarrier<PIPE_ALL>();
     }
   }
@@ -303,11 +308,12 @@ class KernelMask {
   void Init(const Gm& gm, const Dims& d) {
     gm_ = gm;
     d_ = &d;
-    pipe_.InitBuffer(qk_, kChunk * kChunk * 4, "qk");
-    pipe_.InitBuffer(dec_, kChunk * kChunk * 4, "decay");
-    pipe_.InitBuffer(pb_, kChunk * kChunk * sizeof(T), "p_bf16");
-    pipe_.InitBuffer(negg_, kChunk * 4, "neg_g");
-    gates_.Init(pipe_, false);
+    const auto C = static_cast<uint64_t>(d.C);
+    pipe_.InitBuffer(qk_, C * C * 4, "qk");
+    pipe_.InitBuffer(dec_, C * C * 4, "decay");
+    pipe_.InitBuffer(pb_, C * C * sizeof(T), "p_bf16");
+    pipe_.InitBuffer(negg_, C * 4, "neg_g");
+    gates_.Init(pipe_, d, false);
   }
   void Process() {
     GlobalTensor<float> qk;
@@ -316,25 +322,26 @@ class KernelMask {
     p.SetGlobalBuffer(gm_.p);
     const Dims& d = *d_;
     LocalTensor<float> a = qk_.Get<float>(), dec = dec_.Get<float>(), negg = negg_.Get<float>();
-    float gs[kChunk];
+    const auto C = static_cast<uint32_t>(d.C);
+    float gs[kMaxChunk];
     for (int64_t unit = GetBlockIdx(); unit < d.NC() * d.HV; unit += GetBlockNum()) {
       const int64_t c = unit / d.HV, h = unit % d.HV, j = h / (d.HV / d.H);
       const Chunk& ch = d.chunks[static_cast<size_t>(c)];
       const auto L = static_cast<uint32_t>(ch.len);
       gates_.Load(d, gm_, ch, h, gs, nullptr);
-      CopyRowsIn(a, qk[(c * d.H + j) * kChunk * kChunk], L, L, kChunk, kChunk);
+      CopyRowsIn(a, qk[(c * d.H + j) * C * C], L, L, C, C);
       for (uint32_t s = 0; s < L; ++s) negg.SetValue(s, -gs[s]);
       kernel_util::WaitScalarForVector();
-      Duplicate(dec, 0.0f, L * kChunk);  // masked (s > t) and padding columns stay 0
+      Duplicate(dec, 0.0f, L * C);  // masked (s > t) and padding columns stay 0
       for (uint32_t r = 0; r < L; ++r) {
-        Adds(dec[r * kChunk], negg, gs[r], r + 1);
-        Exp(dec[r * kChunk], dec[r * kChunk], r + 1);
+        Adds(dec[r * C], negg, gs[r], r + 1);
+        Exp(dec[r * C], dec[r * C], r + 1);
       }
       Sync<HardEvent::MTE2_V>();
-      Mul(a, a, dec, L * kChunk);
-      Cast(pb_.Get<T>(), a, CAST_RINT, L * kChunk);
+      Mul(a, a, dec, L * C);
+      Cast(pb_.Get<T>(), a, CAST_RINT, L * C);
       Sync<HardEvent::V_MTE3>();
-      CopyRowsOut(p[unit * kChunk * kChunk], pb_.Get<T>(), L, kChunk, kChunk);
+      CopyRowsOut(p[unit * C * C], pb_.Get<T>(), L, C, C);
       PipeBarrier<PIPE_ALL>();
     }
   }
@@ -354,10 +361,10 @@ class KernelOutput {
   void Init(const Gm& gm, const Dims& d) {
     gm_ = gm;
     d_ = &d;
-    pipe_.InitBuffer(qh_, kChunk * d.V * 4, "qh");
-    pipe_.InitBuffer(pv_, kChunk * d.V * 4, "pv");
-    pipe_.InitBuffer(ob_, kChunk * d.V * sizeof(T), "o_bf16");
-    gates_.Init(pipe_, false);
+    pipe_.InitBuffer(qh_, d.C * d.V * 4, "qh");
+    pipe_.InitBuffer(pv_, d.C * d.V * 4, "pv");
+    pipe_.InitBuffer(ob_, d.C * d.V * sizeof(T), "o_bf16");
+    gates_.Init(pipe_, d, false);
   }
   void Process() {
     GlobalTensor<float> qh, pv;
@@ -368,14 +375,14 @@ class KernelOutput {
     const Dims& d = *d_;
     const auto V = static_cast<uint32_t>(d.V);
     LocalTensor<float> a = qh_.Get<float>(), b = pv_.Get<float>();
-    float gs[kChunk];
+    float gs[kMaxChunk];
     for (int64_t unit = GetBlockIdx(); unit < d.NC() * d.HV; unit += GetBlockNum()) {
       const int64_t c = unit / d.HV, h = unit % d.HV;
       const Chunk& ch = d.chunks[static_cast<size_t>(c)];
       const auto L = static_cast<uint32_t>(ch.len);
       gates_.Load(d, gm_, ch, h, gs, nullptr);
-      CopyRowsIn(a, qh[unit * kChunk * d.V], L, V, V, V);
-      CopyRowsIn(b, pv[unit * kChunk * d.V], L, V, V, V);
+      CopyRowsIn(a, qh[unit * d.C * d.V], L, V, V, V);
+      CopyRowsIn(b, pv[unit * d.C * d.V], L, V, V, V);
       Sync<HardEvent::MTE2_V>();
       for (uint32_t r = 0; r < L; ++r) Muls(a[r * V], a[r * V], std::exp(gs[r]), V);
       Add(a, a, b, L * V);
@@ -433,12 +440,13 @@ class KernelChunkH {
     pipe_.InitBuffer(s_, passes_ * state * 4, "state_fp32");
     pipe_.InitBuffer(kv_, state * 4, "kv_or_initial");
     pipe_.InitBuffer(hb_, state * sizeof(T), "h_bf16");
-    pipe_.InitBuffer(wsf_, kChunk * vh_ * 4, "w_h");
-    pipe_.InitBuffer(ub_, kChunk * vh_ * sizeof(T), "u");
-    pipe_.InitBuffer(uf_, kChunk * vh_ * 4, "v_new_fp32");
-    pipe_.InitBuffer(vnb_, kChunk * vh_ * sizeof(T), "v_new_bf16");
-    pipe_.InitBuffer(vsb_, kChunk * vh_ * sizeof(T), "vs_bf16");
-    gates_.Init(pipe_, false);
+    const auto C = static_cast<uint64_t>(d.C);
+    pipe_.InitBuffer(wsf_, C * vh_ * 4, "w_h");
+    pipe_.InitBuffer(ub_, C * vh_ * sizeof(T), "u");
+    pipe_.InitBuffer(uf_, C * vh_ * 4, "v_new_fp32");
+    pipe_.InitBuffer(vnb_, C * vh_ * sizeof(T), "v_new_bf16");
+    pipe_.InitBuffer(vsb_, C * vh_ * sizeof(T), "vs_bf16");
+    gates_.Init(pipe_, d, false);
   }
   void Process() {
     ForEachProgram(d_->B * d_->HV, d_->triton_h ? d_->program_cycles : 0, [&](int64_t unit) {
@@ -482,17 +490,17 @@ class KernelChunkH {
         // W h_n: [L, n]; h_n is [K, V] (or stored [V, K] in vk orientation).
         cube_util::Operand<T> hop = d.vk ? cube_util::Operand<T>{hg[cu * d.K * d.V + at], K, true}
                                          : cube_util::Operand<T>{hg[cu * d.K * d.V + at], V, false};
-        cube_.Compute({w[cu * kChunk * d.K], K, false}, hop, L, n, K);
-        cube_.Store(wsf[unit * kChunk * d.V + col], V, QuantMode_t::NoQuant);
+        cube_.Compute({w[cu * d.C * d.K], K, false}, hop, L, n, K);
+        cube_.Store(wsf[unit * d.C * d.V + col], V, QuantMode_t::NoQuant);
         CrossCoreSetFlag<2, PIPE_FIX>(kWsReady);
         CrossCoreWaitFlag(kVsReady);
         const uint64_t k_at = static_cast<uint64_t>(ch.start * d.H * d.K + j * d.K),
                        k_ld = static_cast<uint64_t>(d.H * d.K);
         if (d.vk) {  // (K^T Vs)^T = Vs^T K^: [n, K]
-          cube_.Compute({vs[unit * kChunk * d.V + col], V, true}, {k[k_at], k_ld, false}, n, K, L);
+          cube_.Compute({vs[unit * d.C * d.V + col], V, true}, {k[k_at], k_ld, false}, n, K, L);
           cube_.Store(kv[unit * d.K * d.V + at], K, QuantMode_t::NoQuant);
         } else {  // K^T Vs: [K, n]
-          cube_.Compute({k[k_at], k_ld, true}, {vs[unit * kChunk * d.V + col], V, false}, K, n, L);
+          cube_.Compute({k[k_at], k_ld, true}, {vs[unit * d.C * d.V + col], V, false}, K, n, L);
           cube_.Store(kv[unit * d.K * d.V + at], V, QuantMode_t::NoQuant);
         }
         CrossCoreSetFlag<2, PIPE_FIX>(kKvReady);
@@ -520,7 +528,7 @@ class KernelChunkH {
     for (int pass = 0; pass < passes_; ++pass)
       LoadInitialState(pass, pool0 + HalfOffset(Slice(pass)), stride,
                        d.has_initial[static_cast<size_t>(b)]);
-    float gs[kChunk];
+    float gs[kMaxChunk];
     for (int64_t c = d.first_chunk[b]; c < d.first_chunk[b] + d.chunk_count[b]; ++c) {
       const Chunk& ch = d.chunks[static_cast<size_t>(c)];
       const auto L = static_cast<uint32_t>(ch.len);
@@ -539,8 +547,8 @@ class KernelChunkH {
         CrossCoreSetFlag<2, PIPE_MTE3>(kHReady);
         CrossCoreWaitFlag(kWsReady);
         Sync<HardEvent::V_MTE2>();  // the previous round's vector work is done with wt, ut, kvt
-        CopyRowsIn(wt, wsf[unit * kChunk * d.V + vcol], L, vh_, V, vh_);
-        CopyRowsIn(ut, u[cu * kChunk * d.V + vcol], L, vh_, V, vh_);
+        CopyRowsIn(wt, wsf[unit * d.C * d.V + vcol], L, vh_, V, vh_);
+        CopyRowsIn(ut, u[cu * d.C * d.V + vcol], L, vh_, V, vh_);
         Sync<HardEvent::MTE2_V>();
         Cast(uf, ut, CAST_NONE, L * vh_);
         Sub(uf, uf, wt, L * vh_);  // V_new = U - W h_n
@@ -549,8 +557,8 @@ class KernelChunkH {
           Muls(uf[r * vh_], uf[r * vh_], std::exp(g_last - gs[r]), vh_);
         Cast(vsb, uf, CAST_RINT, L * vh_);  // Vs = exp(G_last - G) V_new, the K^T Vs operand
         Sync<HardEvent::V_MTE3>();
-        CopyRowsOut(vnew[cu * kChunk * d.V + vcol], vnb, L, vh_, V, vh_);
-        CopyRowsOut(vs[unit * kChunk * d.V + vcol], vsb, L, vh_, V, vh_);
+        CopyRowsOut(vnew[cu * d.C * d.V + vcol], vnb, L, vh_, V, vh_);
+        CopyRowsOut(vs[unit * d.C * d.V + vcol], vsb, L, vh_, V, vh_);
         CrossCoreSetFlag<2, PIPE_MTE3>(kVsReady);
         CrossCoreWaitFlag(kKvReady);
         CopyRowsIn(kvt, kv[static_cast<uint64_t>(unit * d.K * d.V) + half], rows_, cols_, stride,
@@ -631,7 +639,6 @@ constexpr int kQReady = 4, kPReady = 5, kPvReady = 6;
 template <class T>
 class KernelChunkOTriton {
  public:
-  static constexpr uint32_t kRows = kChunk / 2;  // rows of a chunk per AIV
   void Init(const Gm& gm, const Dims& d) {
     gm_ = gm;
     d_ = &d;
@@ -639,15 +646,16 @@ class KernelChunkOTriton {
       cube_.Init(pipe_, 128, 128, 128, 2);
       return;
     }
-    const uint64_t V = static_cast<uint64_t>(d.V);
-    pipe_.InitBuffer(a_, kRows * kChunk * 4, "qk");
-    pipe_.InitBuffer(dec_, kRows * kChunk * 4, "decay");
-    pipe_.InitBuffer(pb_, kRows * kChunk * sizeof(T), "a_bf16");
-    pipe_.InitBuffer(negg_, kChunk * 4, "neg_g");
-    pipe_.InitBuffer(qh_, kRows * V * 4, "qh");
-    pipe_.InitBuffer(pv_, kRows * V * 4, "pv");
-    pipe_.InitBuffer(ob_, kRows * V * sizeof(T), "o_bf16");
-    gates_.Init(pipe_, false);
+    const auto V = static_cast<uint64_t>(d.V), C = static_cast<uint64_t>(d.C),
+               rows = C / 2;  // rows of a chunk per AIV
+    pipe_.InitBuffer(a_, rows * C * 4, "qk");
+    pipe_.InitBuffer(dec_, rows * C * 4, "decay");
+    pipe_.InitBuffer(pb_, rows * C * sizeof(T), "a_bf16");
+    pipe_.InitBuffer(negg_, C * 4, "neg_g");
+    pipe_.InitBuffer(qh_, rows * V * 4, "qh");
+    pipe_.InitBuffer(pv_, rows * V * 4, "pv");
+    pipe_.InitBuffer(ob_, rows * V * sizeof(T), "o_bf16");
+    gates_.Init(pipe_, d, false);
   }
   void Process() {
     ForEachProgram(d_->B * d_->HV, d_->program_cycles, [&](int64_t unit) {
@@ -674,7 +682,7 @@ class KernelChunkOTriton {
     qh.SetGlobalBuffer(gm_.qh);
     pv.SetGlobalBuffer(gm_.pv);
     const auto K = static_cast<uint32_t>(d.K), V = static_cast<uint32_t>(d.V);
-    const uint64_t ld = static_cast<uint64_t>(d.H * d.K), C = static_cast<uint64_t>(kChunk);
+    const uint64_t ld = static_cast<uint64_t>(d.H * d.K), C = static_cast<uint64_t>(d.C);
     for (int64_t c = d.first_chunk[b]; c < d.first_chunk[b] + d.chunk_count[b]; ++c) {
       const Chunk& ch = d.chunks[static_cast<size_t>(c)];
       const auto L = static_cast<uint32_t>(ch.len);
@@ -709,12 +717,12 @@ class KernelChunkOTriton {
     LocalTensor<float> a = a_.Get<float>(), dec = dec_.Get<float>(), negg = negg_.Get<float>(),
                        qt = qh_.Get<float>(), pt = pv_.Get<float>();
     LocalTensor<T> pb = pb_.Get<T>(), ob = ob_.Get<T>();
-    const auto V = static_cast<uint32_t>(d.V), C = static_cast<uint32_t>(kChunk);
-    float gs[kChunk];
+    const auto V = static_cast<uint32_t>(d.V), C = static_cast<uint32_t>(d.C);
+    float gs[kMaxChunk];
     for (int64_t c = d.first_chunk[b]; c < d.first_chunk[b] + d.chunk_count[b]; ++c) {
       const Chunk& ch = d.chunks[static_cast<size_t>(c)];
       const auto L = static_cast<uint32_t>(ch.len);
-      const auto [r0, n] = RowsOfThisAiv(L);
+      const auto [r0, n] = RowsOfThisAiv(L, C);
       const uint64_t cu = static_cast<uint64_t>(c * d.HV + h);
       if (n > 0) {
         gates_.Load(d, gm_, ch, h, gs, nullptr);
@@ -772,7 +780,6 @@ constexpr int kARaw = 7, kAFree = 8;
 template <class T>
 class KernelKktTriton {
  public:
-  static constexpr uint32_t kRows = kChunk / 2;  // rows of a chunk per AIV
   static constexpr int64_t kSlots = 2;
   void Init(const Gm& gm, const Dims& d) {
     gm_ = gm;
@@ -781,10 +788,11 @@ class KernelKktTriton {
       cube_.Init(pipe_, 128, 128, 128, 2);
       return;
     }
-    pipe_.InitBuffer(a_, kRows * kChunk * 4, "kkt");
-    pipe_.InitBuffer(dec_, kRows * kChunk * 4, "gate");
-    pipe_.InitBuffer(negg_, kChunk * 4, "neg_g");
-    gates_.Init(pipe_, true);
+    const auto C = static_cast<uint64_t>(d.C), rows = C / 2;  // rows of a chunk per AIV
+    pipe_.InitBuffer(a_, rows * C * 4, "kkt");
+    pipe_.InitBuffer(dec_, rows * C * 4, "gate");
+    pipe_.InitBuffer(negg_, C * 4, "neg_g");
+    gates_.Init(pipe_, d, true);
   }
   void Process() {
     ForEachProgram(d_->NC(), d_->program_cycles, [&](int64_t c) {
@@ -804,7 +812,7 @@ class KernelKktTriton {
     kkt.SetGlobalBuffer(gm_.kkt);
     const Chunk& ch = d.chunks[static_cast<size_t>(c)];
     const auto L = static_cast<uint32_t>(ch.len), K = static_cast<uint32_t>(d.K);
-    const uint64_t ld = static_cast<uint64_t>(d.H * d.K), C = static_cast<uint64_t>(kChunk);
+    const uint64_t ld = static_cast<uint64_t>(d.H * d.K), C = static_cast<uint64_t>(d.C);
     for (int64_t h = 0; h < d.HV; ++h) {
       if (h >= kSlots) CrossCoreWaitFlag(kAFree);
       const uint64_t at = static_cast<uint64_t>(ch.start * d.H * d.K + h / (d.HV / d.H) * d.K);
@@ -821,9 +829,9 @@ class KernelKktTriton {
     kkt.SetGlobalBuffer(gm_.kkt);
     LocalTensor<float> a = a_.Get<float>(), dec = dec_.Get<float>(), negg = negg_.Get<float>();
     const Chunk& ch = d.chunks[static_cast<size_t>(c)];
-    const auto L = static_cast<uint32_t>(ch.len), C = static_cast<uint32_t>(kChunk);
-    const auto [r0, n] = RowsOfThisAiv(L);
-    float gs[kChunk], bs[kChunk];
+    const auto L = static_cast<uint32_t>(ch.len), C = static_cast<uint32_t>(d.C);
+    const auto [r0, n] = RowsOfThisAiv(L, C);
+    float gs[kMaxChunk], bs[kMaxChunk];
     for (int64_t h = 0; h < d.HV; ++h) {
       const uint64_t tile = static_cast<uint64_t>(c * d.HV + h) * C * C + r0 * C;
       if (n > 0) {
@@ -873,19 +881,22 @@ constexpr int kWyReady = 9, kWyFree = 10;
 template <class T>
 class KernelWyFastTriton {
  public:
-  static constexpr uint32_t kRows = kChunk / 2;
   static constexpr int64_t kSlots = 2;
   void Init(const Gm& gm, const Dims& d) {
     gm_ = gm;
     d_ = &d;
+    const auto C = static_cast<uint32_t>(d.C);
     if (ASCEND_IS_AIC) {
-      cube_.Init(pipe_, kChunk, 128, kChunk, 2);
+      // fp32 operands: a whole 128 x 128 T per K step would not fit L0A twice, so at chunk 128
+      // the K steps are 64 deep (two per product).
+      cube_.Init(pipe_, C, 128, std::min<uint32_t>(C, 64), 2);
       return;
     }
-    const uint64_t cols = static_cast<uint64_t>(std::max<int64_t>({d.K, d.V, kChunk}));
-    pipe_.InitBuffer(rin_, kRows * cols * sizeof(T), "rows_in");
-    pipe_.InitBuffer(rf_, kRows * cols * 4, "rows_fp32");
-    gates_.Init(pipe_, true);
+    const uint64_t rows = C / 2,  // rows of a chunk per AIV
+        cols = static_cast<uint64_t>(std::max<int64_t>({d.K, d.V, d.C}));
+    pipe_.InitBuffer(rin_, rows * cols * sizeof(T), "rows_in");
+    pipe_.InitBuffer(rf_, rows * cols * 4, "rows_fp32");
+    gates_.Init(pipe_, d, true);
   }
   void Process() {
     ForEachProgram(d_->NC(), d_->program_cycles, [&](int64_t c) {
@@ -908,7 +919,7 @@ class KernelWyFastTriton {
     u.SetGlobalBuffer(gm_.u);
     const Chunk& ch = d.chunks[static_cast<size_t>(c)];
     const auto L = static_cast<uint32_t>(ch.len), K = static_cast<uint32_t>(d.K),
-               V = static_cast<uint32_t>(d.V), C = static_cast<uint32_t>(kChunk);
+               V = static_cast<uint32_t>(d.V), C = static_cast<uint32_t>(d.C);
     const QuantMode_t out =
         DTypeOf<T>::value == DType::kBFloat16 ? QuantMode_t::F322BF16 : QuantMode_t::F322F16;
     for (int64_t h = 0; h < d.HV; ++h) {
@@ -935,10 +946,10 @@ class KernelWyFastTriton {
     kbf.SetGlobalBuffer(gm_.kb_f32);
     const Chunk& ch = d.chunks[static_cast<size_t>(c)];
     const auto L = static_cast<uint32_t>(ch.len), K = static_cast<uint32_t>(d.K),
-               V = static_cast<uint32_t>(d.V), C = static_cast<uint32_t>(kChunk);
-    const auto [r0, n] = RowsOfThisAiv(L);
-    float gs[kChunk], bs[kChunk], ks[kChunk], ones[kChunk];
-    std::fill(ones, ones + kChunk, 1.0f);
+               V = static_cast<uint32_t>(d.V), C = static_cast<uint32_t>(d.C);
+    const auto [r0, n] = RowsOfThisAiv(L, C);
+    float gs[kMaxChunk], bs[kMaxChunk], ks[kMaxChunk], ones[kMaxChunk];
+    std::fill(ones, ones + kMaxChunk, 1.0f);
     for (int64_t h = 0; h < d.HV; ++h) {
       const uint64_t cu = static_cast<uint64_t>(c * d.HV + h);
       if (h >= kSlots) CrossCoreWaitFlag(kWyFree);  // the AIC has read head h - 2's operands

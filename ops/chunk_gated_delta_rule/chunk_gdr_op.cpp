@@ -15,7 +15,6 @@ namespace npusim {
 
 namespace {
 
-using chunk_gdr::kChunk;
 using op_util::Kv;
 
 // The cube stages' GEMMs as batched problems, per chunk and head: K K^T (kkt), the WY products
@@ -27,7 +26,7 @@ struct StageGemms {
 StageGemms ChunkGemms(const chunk_gdr::Dims& d, const chunk_gdr::Gm& g) {
   const auto H = static_cast<uint32_t>(d.H), HV = static_cast<uint32_t>(d.HV),
              K = static_cast<uint32_t>(d.K), V = static_cast<uint32_t>(d.V),
-             C = static_cast<uint32_t>(kChunk);
+             C = static_cast<uint32_t>(d.C);
   StageGemms s;
   s.wy.out_fp32 = false;
   for (int64_t c = 0; c < d.NC(); ++c) {
@@ -47,7 +46,7 @@ StageGemms ChunkGemms(const chunk_gdr::Dims& d, const chunk_gdr::Gm& g) {
       // the G value heads of a key head get the same product. q_at is also this head's k row.
       s.kkt.problems.push_back(
           {g.k, g.k, g.kkt, q_at, q_at, cu * C * C, H * K, H * K, C, false, true, L, L, K});
-      // C = 64: T and P have zero columns beyond the chunk, Kb/Vb/V_new zero rows.
+      // T and P have zero columns beyond a partial chunk, Kb/Vb/V_new zero rows.
       s.wy.problems.push_back(
           {g.tm, g.kb, g.w, cu * C * C, cu * C * K, cu * C * K, C, K, K, false, false, L, K, C});
       s.wy.problems.push_back(
@@ -111,7 +110,8 @@ class ChunkGatedDeltaRuleOp : public Op {
  public:
   std::string name() const override { return "chunk_gated_delta_rule"; }
   std::string summary() const override {
-    return "GDN prefill/extend, chunk 64 WY/UT algorithm: cube products, vector gating/solve, "
+    return "GDN prefill/extend, chunk 64 (or 128) WY/UT algorithm: cube products, vector "
+           "gating/solve, "
            "AIC->AIV via GM (§3.2)";
   }
   std::vector<OpParam> params() const override {
@@ -168,7 +168,12 @@ class ChunkGatedDeltaRuleOp : public Op {
          "2025-12 (chunk_gdr_torch.h), each op an eager launch; timing-only",
          0,
          0,
-         {"staged", "mega", "torch"}}};
+         {"staged", "mega", "torch"}},
+        {"chunk", K::kInt, "64",
+         "tokens per chunk (the kernels' BT): 64, or 128 as sgl-kernel-npu's Triton stages can "
+         "run (launch=staged only; the AscendC solve stage's UB budget is sized for 64: at 128 it "
+         "fits only when kkt and wy_fast are triton and it neither gates A nor scales K and V)",
+         64, 128}};
     for (OpParam& form : StageForms()) list.push_back(std::move(form));
     return list;
   }
@@ -229,6 +234,13 @@ class ChunkGatedDeltaRuleOp : public Op {
 
   chunk_gdr::Dims DimsOf(const ParamValues& p) const {
     chunk_gdr::Dims d;
+    d.C = p.Int("chunk");
+    if (d.C != chunk_gdr::kChunk && d.C != chunk_gdr::kMaxChunk)
+      throw InputError("parameter 'chunk' must be 64 or 128, got " + std::to_string(d.C));
+    if (d.C != chunk_gdr::kChunk && p.Str("launch") != "staged")
+      throw InputError("chunk=" + std::to_string(d.C) + " with launch=" + p.Str("launch") +
+                       ": only the staged form takes a chunk size (the mega and torch forms are "
+                       "chunk 64)");
     chunk_gdr::BuildChunks(Lens(p), d);
     d.H = p.Int("key_heads");
     d.HV = p.Int("heads");
@@ -270,7 +282,7 @@ class ChunkGatedDeltaRuleOp : public Op {
   std::vector<TensorSpec> tensors(const ParamValues& p) const override {
     const chunk_gdr::Dims d = DimsOf(p);
     const DType bf = DType::kBFloat16, f32 = DType::kFloat32;
-    const int64_t T = d.T, NC = d.NC(), H = d.H, HV = d.HV, K = d.K, V = d.V, B = d.B;
+    const int64_t T = d.T, NC = d.NC(), H = d.H, HV = d.HV, K = d.K, V = d.V, B = d.B, C = d.C;
     const Shape state =
         p.Str("state_layout") == "vk" ? Shape{Pool(p), HV, V, K} : Shape{Pool(p), HV, K, V};
     const auto ws = TensorRole::kWorkspace;
@@ -289,22 +301,22 @@ class ChunkGatedDeltaRuleOp : public Op {
         {"has_initial_state", {B}, DType::kInt32, TensorRole::kInput, true, 0, 1},
         {"o", {T, HV, V}, bf, TensorRole::kOutput},
         {"G", {T, HV}, f32, ws},
-        {"kkt", {NC, HV, kChunk, kChunk}, f32, ws},
-        {"t_inv", {NC, HV, kChunk, kChunk}, bf, ws},
-        {"kb", {NC, HV, kChunk, K}, bf, ws},
-        {"vb", {NC, HV, kChunk, V}, bf, ws},
-        {"w", {NC, HV, kChunk, K}, bf, ws},
-        {"u", {NC, HV, kChunk, V}, bf, ws},
+        {"kkt", {NC, HV, C, C}, f32, ws},
+        {"t_inv", {NC, HV, C, C}, bf, ws},
+        {"kb", {NC, HV, C, K}, bf, ws},
+        {"vb", {NC, HV, C, V}, bf, ws},
+        {"w", {NC, HV, C, K}, bf, ws},
+        {"u", {NC, HV, C, V}, bf, ws},
         {"h", {NC, HV, K, V}, bf, ws},
-        {"v_new", {NC, HV, kChunk, V}, bf, ws},
-        {"w_h", {B * HV, kChunk, V}, f32, ws},
-        {"vs", {B * HV, kChunk, V}, bf, ws},
+        {"v_new", {NC, HV, C, V}, bf, ws},
+        {"w_h", {B * HV, C, V}, f32, ws},
+        {"vs", {B * HV, C, V}, bf, ws},
         {"kv", {B * HV, K, V}, f32, ws},
-        {"qk", {NC, H, kChunk, kChunk}, f32, ws},
-        {"qh", {NC, HV, kChunk, V}, f32, ws},
-        {"p", {NC, HV, kChunk, kChunk}, bf, ws},
-        {"pv", {NC, HV, kChunk, V}, f32, ws}};
-    if (p.Str("wy_fast") == "triton") specs.push_back({"kb_f32", {NC, HV, kChunk, K}, f32, ws});
+        {"qk", {NC, H, C, C}, f32, ws},
+        {"qh", {NC, HV, C, V}, f32, ws},
+        {"p", {NC, HV, C, C}, bf, ws},
+        {"pv", {NC, HV, C, V}, f32, ws}};
+    if (p.Str("wy_fast") == "triton") specs.push_back({"kb_f32", {NC, HV, C, K}, f32, ws});
     if (p.Str("launch") == "torch") {  // the torch ops' operands and results
       const auto [x, y] = TorchWorkspaceWords(d);
       specs.push_back({"torch_x", {x}, f32, ws});
@@ -457,7 +469,7 @@ class ChunkGatedDeltaRuleOp : public Op {
       plan.launch.name = name() + ".mega";
       for (KernelLaunch& l : plan.then) l.same_kernel = true;
     }
-    plan.tiling = {Kv("chunk", kChunk), Kv("chunks", d.NC()),
+    plan.tiling = {Kv("chunk", d.C), Kv("chunks", d.NC()),
                    Kv("launches", mega ? 1 : static_cast<int64_t>(plan.then.size()) + 1),
                    Kv("state_orientation", d.vk ? "vk" : "kv")};
     return plan;
@@ -483,7 +495,7 @@ class ChunkGatedDeltaRuleOp : public Op {
         plan.then.push_back(std::move(l));
       first = false;
     }
-    plan.tiling = {Kv("chunk", kChunk), Kv("chunks", d.NC()),
+    plan.tiling = {Kv("chunk", d.C), Kv("chunks", d.NC()),
                    Kv("launches", static_cast<int64_t>(plan.then.size()) + 1)};
     return plan;
   }

@@ -11,8 +11,8 @@ void BuildChunks(const std::vector<int64_t>& seq_lens, Dims& d) {
   int64_t at = 0;
   for (size_t b = 0; b < seq_lens.size(); ++b) {
     d.first_chunk[b] = d.NC();
-    for (int64_t s = 0; s < seq_lens[b]; s += kChunk)
-      d.chunks.push_back({static_cast<int64_t>(b), at + s, std::min(kChunk, seq_lens[b] - s)});
+    for (int64_t s = 0; s < seq_lens[b]; s += d.C)
+      d.chunks.push_back({static_cast<int64_t>(b), at + s, std::min(d.C, seq_lens[b] - s)});
     d.chunk_count[b] = d.NC() - d.first_chunk[b];
     at += seq_lens[b];
   }

@@ -1,5 +1,5 @@
 // Host side of `chunk_gated_delta_rule` (kernels.md §3.2): the chunk table of a varlen batch
-// (chunks of 64 tokens that never cross a request), and the dimensions every stage shares.
+// (chunks of 64 or 128 tokens that never cross a request), and the dimensions every stage shares.
 //
 // The op runs as the production NPU path does, one launch per stage:
 //   1 cumsum (AIV)      G = chunk-local cumsum of g                              -> G      fp32
@@ -31,7 +31,9 @@
 
 namespace npusim::chunk_gdr {
 
-constexpr int64_t kChunk = 64;
+// Tokens per chunk (the kernels' BT): 64, the production AscendC and Triton default, or 128
+// (`chunk=128`: sgl-kernel-npu's Triton stages at BT = 128, calibration rows C1x-*-triton128).
+constexpr int64_t kChunk = 64, kMaxChunk = 128;
 
 struct Chunk {
   int64_t req = 0, start = 0, len = 0;
@@ -39,7 +41,8 @@ struct Chunk {
 
 struct Dims {
   int64_t T = 0, B = 0, H = 0, HV = 0, K = 0, V = 0;
-  bool vk = false;  // the kernel holds states as [V, K] (pool layout vk, or the S3 fault on kv)
+  int64_t C = kChunk;  // tokens per chunk: kChunk or kMaxChunk
+  bool vk = false;     // the kernel holds states as [V, K] (pool layout vk, or the S3 fault on kv)
   DType ssm = DType::kFloat32;
   float scale = 1.0f;
   bool triton_h = false;       // chunk_h in its Triton form (KernelChunkH)
@@ -54,7 +57,7 @@ struct Dims {
   int64_t NC() const { return static_cast<int64_t>(chunks.size()); }
 };
 
-// Chunks of `kChunk` tokens per request, the last one partial; zero-length requests have none.
+// Chunks of `d.C` tokens per request, the last one partial; zero-length requests have none.
 void BuildChunks(const std::vector<int64_t>& seq_lens, Dims& d);
 
 }  // namespace npusim::chunk_gdr

@@ -292,6 +292,39 @@ TEST(ChunkGatedDeltaRule, TritonKktAndWyFastMatchTheRecurrence) {
   EXPECT_THROW(RunOp("chunk_gated_delta_rule", With(all, {{"launch", "mega"}})), InputError);
 }
 
+// chunk=128, sgl-kernel-npu's Triton stages at BT = 128: chunks of 128 tokens that never cross a
+// request (a tail of 44 and one of 1, a 300-token request in three chunks, a zero-length one),
+// the same numbers within bf16 with the Triton kkt and wy_fast (the solve stage then neither
+// gates A nor scales K and V) and the AscendC or Triton chunk_h and chunk_o, in both layouts.
+// The AscendC solve stage doing all three is sized for 64 and overflows UB; only the staged form
+// takes a chunk size, and only 64 or 128.
+TEST(ChunkGatedDeltaRule, Chunk128MatchesTheRecurrence) {
+  const Kvs c128 = With(kChunkSmall, {{"seq_lens", "70,0,129,300,1"},
+                                      {"v_dim", "128"},
+                                      {"chunk", "128"},
+                                      {"kkt", "triton"},
+                                      {"wy_fast", "triton"}});
+  const KernelRun r = RunOp("chunk_gated_delta_rule", c128);
+  ExpectAccurate(r, kBf16Tol);
+  EXPECT_EQ(r.launch_times.size(), 9u);
+  EXPECT_EQ(TilingValue(r, "chunk"), "128");
+  EXPECT_EQ(TilingValue(r, "chunks"), "7");  // 70: 1, 129: 2, 300: 3, 1: 1 (at 64: 2 + 3 + 5 + 1)
+  const Kvs all = With(c128, {{"chunk_h", "triton"}, {"chunk_o", "triton"}});
+  ExpectAccurate(RunOp("chunk_gated_delta_rule", all), kBf16Tol);
+  ExpectAccurate(RunOp("chunk_gated_delta_rule",
+                       With(all, {{"state_layout", "vk"}, {"ssm_dtype", "bfloat16"}})),
+                 kBf16Tol);
+  ExpectTimingOnlyMatchesFunctional("chunk_gated_delta_rule", all);
+  const KernelRun ascendc = RunOp("chunk_gated_delta_rule", With(kChunkSmall, {{"chunk", "128"}}),
+                                  "Ascend910B3", ModeChoice::kTimingOnly);
+  EXPECT_EQ(ascendc.status, "ub_overflow");
+  EXPECT_THAT(ascendc.message, ::testing::HasSubstr("ub overflow, requires"));
+  EXPECT_THROW(RunOp("chunk_gated_delta_rule", With(kChunkSmall, {{"chunk", "96"}})), InputError);
+  EXPECT_THROW(
+      RunOp("chunk_gated_delta_rule", With(kChunkSmall, {{"chunk", "128"}, {"launch", "mega"}})),
+      InputError);
+}
+
 // The Triton forms' costs over a bare run of the same programs: Triton-Ascend's launch
 // (triton.launch_us before the first block) and each program's prologue (triton.program_cycles on
 // the AIC and both AIVs at once, so the chain starts that much later): with one program (one
