@@ -111,8 +111,7 @@ class ChunkGatedDeltaRuleOp : public Op {
   std::string name() const override { return "chunk_gated_delta_rule"; }
   std::string summary() const override {
     return "GDN prefill/extend, chunk 64 (or 128) WY/UT algorithm: cube products, vector "
-           "gating/solve, "
-           "AIC->AIV via GM (§3.2)";
+           "gating/solve, AIC->AIV via GM (§3.2)";
   }
   std::vector<OpParam> params() const override {
     using K = OpParam::Kind;
