@@ -22,6 +22,14 @@ namespace {
 bool Numeric(const OpParam& s) {
   return s.kind == OpParam::Kind::kInt || s.kind == OpParam::Kind::kFloat;
 }
+void CheckChoice(const OpParam& s, const std::string& key, const std::string& value) {
+  if (s.choices.empty() || std::find(s.choices.begin(), s.choices.end(), value) != s.choices.end())
+    return;
+  std::string all;
+  for (const auto& c : s.choices) all += (all.empty() ? "" : ", ") + c;
+  throw InputError("parameter '" + key + "' = '" + value + "' is not one of {" + all + "}" +
+                   NearestHint(value, s.choices));
+}
 }  // namespace
 
 ParamValues::ParamValues(std::vector<OpParam> specs) : specs_(std::move(specs)) {
@@ -60,18 +68,15 @@ void ParamValues::Set(const std::string& key, const std::string& value) {
     if (!InRange(s, d))
       throw InputError("parameter '" + key + "' = " + value + " is out of range " +
                        RangeBrackets(s) + " (" + s.desc + ")");
+    // An integer's text is normalised (0x10 -> 16); a number keeps the text it was given. A
+    // number with choices (a few valid sizes in a range) is checked in that text.
+    const std::string text = integer ? std::to_string(static_cast<int64_t>(d)) : value;
+    CheckChoice(s, key, text);
     numbers_[i] = integer ? static_cast<double>(static_cast<int64_t>(d)) : d;
-    // An integer's text is normalised (0x10 -> 16); a number keeps the text it was given.
-    values_[i].second = integer ? std::to_string(static_cast<int64_t>(d)) : value;
+    values_[i].second = text;
     return;
   }
-  if (!s.choices.empty() &&
-      std::find(s.choices.begin(), s.choices.end(), value) == s.choices.end()) {
-    std::string all;
-    for (const auto& c : s.choices) all += (all.empty() ? "" : ", ") + c;
-    throw InputError("parameter '" + key + "' = '" + value + "' is not one of {" + all + "}" +
-                     NearestHint(value, s.choices));
-  }
+  CheckChoice(s, key, value);
   values_[i].second = value;
 }
 

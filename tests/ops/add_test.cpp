@@ -160,6 +160,19 @@ TEST(ParamValues, ParsedOnceAndCheckedAgainstTheDeclaration) {
   v.Set("accept_rate", "0.50");
   EXPECT_EQ(v.Str("accept_rate"), "0.50");
   EXPECT_DOUBLE_EQ(v.Float("accept_rate"), 0.5);
+  // An integer with choices (chunk GDN's chunk: 64 or 128 in [64, 128]) takes only those, checked
+  // in its normalised text.
+  ParamValues g(FindOp("chunk_gated_delta_rule").params());
+  g.Set("chunk", "0x80");
+  EXPECT_EQ(g.Int("chunk"), 128);
+  try {
+    g.Set("chunk", "96");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(),
+                 "parameter 'chunk' = '96' is not one of {64, 128} (nearest valid: '64')");
+  }
+  EXPECT_EQ(g.Int("chunk"), 128);
 }
 
 TEST(AddTiling, BlocksStartAlignedAndCoverN) {
